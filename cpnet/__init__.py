@@ -1,0 +1,1 @@
+"""The cpnet command line and the local development stack."""

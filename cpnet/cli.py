@@ -1,0 +1,162 @@
+"""The `cpnet` command line: run a service, manage the local stack, topics and migrations."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from shared.errors import InfrastructureUnavailable
+from shared.settings import get_settings
+
+app = typer.Typer(help="cpnet — the Child Protection Network.", no_args_is_help=True, add_completion=False)
+stack_app = typer.Typer(help="The local real stack: Kafka (KRaft) and PostgreSQL, no Docker needed.")
+topics_app = typer.Typer(help="Kafka topics of the registry.")
+db_app = typer.Typer(help="Database migrations (Alembic), one schema per service.")
+contracts_app = typer.Typer(help="Event contracts.")
+app.add_typer(stack_app, name="stack")
+app.add_typer(topics_app, name="topics")
+app.add_typer(db_app, name="db")
+app.add_typer(contracts_app, name="contracts")
+
+
+@app.callback()
+def _quiet_client_libraries() -> None:
+    """One-shot commands report failures in one line of their own; the Kafka client's
+    connection warnings would only repeat it as noise."""
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"cpnet: error: {message}", err=True)
+    raise typer.Exit(code=1)
+
+
+def one_line_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Operators get one line naming what failed, never a traceback."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from cpnet.stack import StackError
+
+        try:
+            return func(*args, **kwargs)
+        except (InfrastructureUnavailable, StackError) as exc:
+            _fail(str(exc))
+        except KeyboardInterrupt:
+            raise typer.Exit(code=130) from None
+
+    return wrapper
+
+
+@stack_app.command("up")
+@one_line_errors
+def stack_up() -> None:
+    """Start Kafka and PostgreSQL (idempotent) and wait until both are ready."""
+    from cpnet.stack import Stack
+
+    stack = Stack(get_settings())
+    stack.up()
+    for name, state in stack.status().items():
+        typer.echo(f"{name}: {state}")
+
+
+@stack_app.command("down")
+@one_line_errors
+def stack_down() -> None:
+    """Stop exactly the processes `stack up` started."""
+    from cpnet.stack import Stack
+
+    stopped = Stack(get_settings()).down()
+    typer.echo("stopped " + ", ".join(stopped) if stopped else "nothing of ours was running")
+
+
+@stack_app.command("status")
+@one_line_errors
+def stack_status() -> None:
+    """Show whether Kafka and PostgreSQL of the stack are running."""
+    from cpnet.stack import Stack
+
+    report = Stack(get_settings()).status()
+    for name, state in report.items():
+        typer.echo(f"{name}: {state}")
+    if any(not state.startswith("running") for state in report.values()):
+        raise typer.Exit(code=3)
+
+
+@topics_app.command("create")
+@one_line_errors
+def topics_create() -> None:
+    """Create every topic of the registry that does not exist yet."""
+    from shared.messaging.admin import create_topics
+    from shared.contracts.topics import TOPICS
+    from shared.health import require_kafka
+
+    settings = get_settings()
+    asyncio.run(require_kafka(settings.kafka_bootstrap))
+    created = asyncio.run(create_topics(settings.kafka_bootstrap, list(TOPICS.values())))
+    typer.echo(f"created {len(created)} topics, {len(TOPICS) - len(created)} existed")
+
+
+@db_app.command("upgrade")
+@one_line_errors
+def db_upgrade(
+    service: Annotated[str | None, typer.Argument(help="one service; all when omitted")] = None,
+) -> None:
+    """Apply every service's migrations to its own schema."""
+    from shared.db.migrate import upgrade
+    from shared.health import require_database
+
+    settings = get_settings()
+    asyncio.run(require_database(settings.database_url))
+    for name in _services(service):
+        upgrade(name, settings.database_url)
+        typer.echo(f"{name}: schema up to date")
+
+
+@contracts_app.command("export")
+def contracts_export(directory: Path = Path("schemas")) -> None:
+    """Write the JSON Schema of every event contract into DIRECTORY."""
+    from shared.contracts.export import export_schemas
+
+    for path in export_schemas(directory):
+        typer.echo(str(path))
+
+
+@app.command("serve")
+@one_line_errors
+def serve(
+    service: Annotated[str, typer.Argument(help="intake | assessment | referral | followup")],
+    port: Annotated[int | None, typer.Option(help="HTTP port (default from CPNET_<SERVICE>_PORT)")] = None,
+) -> None:
+    """Run one service: its HTTP API, Kafka consumers and outbox relay."""
+    from shared.service import run_service
+
+    (name,) = _services(service)
+    run_service(name, get_settings(), port=port)
+
+
+def _services(service: str | None) -> list[str]:
+    from shared.service import available_services
+
+    names = available_services()
+    if service is None:
+        return names
+    if service not in names:
+        known = ", ".join(names) or "none"
+        _fail(f"unknown service {service!r} (known: {known})")
+    return [service]
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

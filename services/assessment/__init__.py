@@ -1,0 +1,1 @@
+"""The assessment service. Grades each case red / orange / blue from a versioned rule set; owns grades and needs."""

@@ -1,0 +1,1 @@
+"""The library every cpnet service shares: contracts, messaging, database, telemetry, settings."""

@@ -1,0 +1,342 @@
+"""Every event the pipeline publishes, version 1. Payloads carry no personal data: only
+pseudonymous ids, jurisdiction codes, age in years, typed values, counts and timestamps."""
+
+from __future__ import annotations
+
+from typing import Annotated, ClassVar, Literal
+from uuid import UUID
+
+from pydantic import Field, StringConstraints, model_validator
+
+from shared.contracts.envelope import ContractModel, EventPayload, register_event
+from shared.contracts.vocabulary import (
+    Agency,
+    Category,
+    Channel,
+    Indicator,
+    Jurisdiction,
+    Need,
+    OpaqueRef,
+    ReasonCode,
+    ReferralState,
+    RiskLevel,
+    Stage,
+    TerritoryLevel,
+    UtcDatetime,
+    is_within,
+    territory_level,
+)
+
+ReferralAction = Literal["acknowledge", "start", "complete", "decline"]
+ReferralOutcome = Literal["successful", "not_successful"]
+
+
+def _check_outcome(
+    *, finished: bool, declined: bool, outcome: ReferralOutcome | None, reason: str | None
+) -> None:
+    """One rule for agencies' answers and referral states: a finished referral says how it
+    went, and a decline or an unsuccessful end says why."""
+    if finished != (outcome is not None):
+        raise ValueError("outcome is required when the referral is completed, and only then")
+    if (declined or outcome == "not_successful") and reason is None:
+        raise ValueError("reason is required for a decline or a not_successful outcome")
+
+
+# --- cases -------------------------------------------------------------------------------
+
+
+@register_event
+class CaseReported(EventPayload):
+    """A report was accepted and a case opened or added to; the case is in screening."""
+
+    EVENT_TYPE: ClassVar[str] = "case.reported"
+    SCHEMA_VERSION: ClassVar[int] = 1
+    TOPIC: ClassVar[str] = "case.reported"
+
+    case_id: UUID
+    report_id: UUID
+    child_ref: UUID = Field(description="Pseudonymous id of the child in intake's registry")
+    external_id: OpaqueRef | None = Field(
+        description="The reporting system's own id for the report, if it has one"
+    )
+    channel: Channel
+    jurisdiction: Jurisdiction
+    age_years: Annotated[int, Field(ge=0, le=17)] | None
+    categories: Annotated[list[Category], Field(min_length=1)]
+    indicators: list[Indicator]
+    earlier_reports: Annotated[int, Field(ge=0)] = Field(
+        description="How many reports about this child intake had already accepted"
+    )
+    stage: Literal[Stage.screening] = Stage.screening
+    reported_at: UtcDatetime
+
+
+class RiskFactor(ContractModel):
+    """One rule that contributed to a grade."""
+
+    code: ReasonCode
+    weight: int
+    # Rule text comes from the versioned rule-set configuration, never from a case, so it
+    # cannot carry personal data; the length cap keeps it that way.
+    explanation: Annotated[str, StringConstraints(max_length=200)] = Field(
+        description="The rule's text from the rule-set configuration; never case data"
+    )
+
+
+@register_event
+class CaseAssessed(EventPayload):
+    """A case was graded (or re-graded, or its grade overridden by a supervisor)."""
+
+    EVENT_TYPE: ClassVar[str] = "case.assessed"
+    SCHEMA_VERSION: ClassVar[int] = 1
+    TOPIC: ClassVar[str] = "case.assessed"
+
+    case_id: UUID
+    assessment_id: UUID
+    risk_level: RiskLevel = Field(description="The grade in force")
+    initial_risk_level: RiskLevel = Field(description="The grade the rules produced")
+    overridden: bool
+    override_reason: ReasonCode | None = Field(
+        default=None, description="Why a supervisor overrode the grade; set iff overridden"
+    )
+    score: int
+    factors: list[RiskFactor]
+    rule_set_version: OpaqueRef
+    needs: list[Need]
+    emergency: bool
+    response_due_at: UtcDatetime
+    stage: Stage
+
+    @model_validator(mode="after")
+    def _override_is_explained(self) -> CaseAssessed:
+        if self.overridden != (self.override_reason is not None):
+            raise ValueError("override_reason is required when overridden, and only then")
+        if not self.overridden and self.risk_level != self.initial_risk_level:
+            raise ValueError("risk_level may differ from initial_risk_level only when overridden")
+        return self
+
+
+@register_event
+class CaseReassessmentRequested(EventPayload):
+    """Follow-up found new evidence and asks assessment to grade the case again."""
+
+    EVENT_TYPE: ClassVar[str] = "case.reassessment_requested"
+    SCHEMA_VERSION: ClassVar[int] = 1
+    TOPIC: ClassVar[str] = "case.reassessment_requested"
+
+    case_id: UUID
+    visit_id: UUID | None
+    indicators: list[Indicator]
+    unmet_needs: list[Need]
+    reason: ReasonCode
+    requested_at: UtcDatetime
+
+
+@register_event
+class CaseClosed(EventPayload):
+    """A case was closed because its risk is resolved (or for another recorded reason)."""
+
+    EVENT_TYPE: ClassVar[str] = "case.closed"
+    SCHEMA_VERSION: ClassVar[int] = 1
+    TOPIC: ClassVar[str] = "case.closed"
+
+    case_id: UUID
+    reason: ReasonCode
+    closed_at: UtcDatetime
+    stage: Literal[Stage.closed] = Stage.closed
+
+
+# --- referrals ---------------------------------------------------------------------------
+
+
+@register_event
+class ReferralCreated(EventPayload):
+    """A case was referred to an agency. Travels on the agency's own topic,
+    `referral.to.<agency>`; details are fetched from `details_url` with the agency's
+    own credentials."""
+
+    EVENT_TYPE: ClassVar[str] = "referral.created"
+    SCHEMA_VERSION: ClassVar[int] = 1
+    # A prefix: the topic is chosen per agency by topic_for.
+    TOPIC: ClassVar[str] = "referral.to"
+
+    referral_id: UUID
+    case_id: UUID
+    agency: Agency
+    risk_level: RiskLevel
+    emergency: bool
+    categories: Annotated[list[Category], Field(min_length=1)]
+    needs: list[Need]
+    jurisdiction: Jurisdiction
+    ack_due_at: UtcDatetime
+    details_url: Annotated[
+        str, StringConstraints(max_length=2048, pattern=r"^https?://[^\s]+$")
+    ] = Field(
+        description="Where the agency fetches the case details, with its own credentials; "
+        "holds ids only"
+    )
+    stage: Stage
+
+    @classmethod
+    def topic_for(cls, payload: EventPayload) -> str:
+        if not isinstance(payload, ReferralCreated):
+            raise TypeError(f"expected a ReferralCreated, got {type(payload).__name__}")
+        return f"{cls.TOPIC}.{payload.agency.value}"
+
+
+@register_event
+class ReferralResponded(EventPayload):
+    """An agency's answer to a referral addressed to it. Keyed by case_id like every event."""
+
+    EVENT_TYPE: ClassVar[str] = "referral.responded"
+    SCHEMA_VERSION: ClassVar[int] = 1
+    TOPIC: ClassVar[str] = "referral.responses"
+
+    referral_id: UUID
+    case_id: UUID
+    agency: Agency
+    action: ReferralAction
+    outcome: ReferralOutcome | None = Field(
+        default=None, description="Required when action is complete, and only then"
+    )
+    reason: ReasonCode | None = Field(
+        default=None, description="Required for decline and for a not_successful outcome"
+    )
+    responded_at: UtcDatetime
+    responder_ref: OpaqueRef = Field(
+        description="Pseudonymous id of the agency user who answered"
+    )
+
+    @model_validator(mode="after")
+    def _outcome_matches_action(self) -> ReferralResponded:
+        _check_outcome(
+            finished=self.action == "complete",
+            declined=self.action == "decline",
+            outcome=self.outcome,
+            reason=self.reason,
+        )
+        return self
+
+
+@register_event
+class ReferralStatusChanged(EventPayload):
+    """A referral entered a new state; announced by referral for every change."""
+
+    EVENT_TYPE: ClassVar[str] = "referral.status_changed"
+    SCHEMA_VERSION: ClassVar[int] = 1
+    TOPIC: ClassVar[str] = "referral.status"
+
+    referral_id: UUID
+    case_id: UUID
+    agency: Agency
+    state: ReferralState
+    outcome: ReferralOutcome | None = Field(
+        default=None, description="Required when state is done, and only then"
+    )
+    reason: ReasonCode | None = Field(
+        default=None, description="Required for declined and for a not_successful outcome"
+    )
+    changed_at: UtcDatetime
+    stage: Stage
+
+    @model_validator(mode="after")
+    def _outcome_matches_state(self) -> ReferralStatusChanged:
+        _check_outcome(
+            finished=self.state == ReferralState.done,
+            declined=self.state == ReferralState.declined,
+            outcome=self.outcome,
+            reason=self.reason,
+        )
+        return self
+
+
+@register_event
+class ReferralEscalated(EventPayload):
+    """A referral was not acknowledged in time and moved up the territory tree."""
+
+    EVENT_TYPE: ClassVar[str] = "referral.escalated"
+    SCHEMA_VERSION: ClassVar[int] = 1
+    TOPIC: ClassVar[str] = "referral.escalated"
+
+    referral_id: UUID
+    case_id: UUID
+    agency: Agency
+    from_jurisdiction: Jurisdiction
+    to_jurisdiction: Jurisdiction
+    to_level: TerritoryLevel
+    ack_due_at: UtcDatetime
+    escalated_at: UtcDatetime
+
+    @model_validator(mode="after")
+    def _goes_up_the_tree(self) -> ReferralEscalated:
+        if territory_level(self.to_jurisdiction) != self.to_level:
+            raise ValueError("to_level does not match the level of to_jurisdiction")
+        if self.to_jurisdiction == self.from_jurisdiction or not is_within(
+            self.from_jurisdiction, self.to_jurisdiction
+        ):
+            raise ValueError("to_jurisdiction must be an ancestor of from_jurisdiction")
+        return self
+
+
+# --- follow-up ---------------------------------------------------------------------------
+
+
+@register_event
+class FollowupScheduled(EventPayload):
+    """A visit plan was made or changed for a case."""
+
+    EVENT_TYPE: ClassVar[str] = "followup.scheduled"
+    SCHEMA_VERSION: ClassVar[int] = 1
+    TOPIC: ClassVar[str] = "followup.scheduled"
+
+    case_id: UUID
+    plan_id: UUID
+    risk_level: RiskLevel
+    cadence_days: Annotated[int, Field(ge=1)]
+    next_visit_due_at: UtcDatetime
+
+
+class _VisitDeadline(EventPayload):
+    """Fields shared by the two deadline events of a visit plan."""
+
+    case_id: UUID
+    plan_id: UUID
+    visit_due_at: UtcDatetime
+    jurisdiction: Jurisdiction
+
+
+@register_event
+class FollowupDue(_VisitDeadline):
+    """A follow-up visit is coming due."""
+
+    EVENT_TYPE: ClassVar[str] = "followup.due"
+    SCHEMA_VERSION: ClassVar[int] = 1
+    TOPIC: ClassVar[str] = "followup.due"
+
+
+@register_event
+class FollowupOverdue(_VisitDeadline):
+    """A follow-up visit is past its due time without a recorded visit."""
+
+    EVENT_TYPE: ClassVar[str] = "followup.overdue"
+    SCHEMA_VERSION: ClassVar[int] = 1
+    TOPIC: ClassVar[str] = "followup.overdue"
+
+
+@register_event
+class FollowupVisitRecorded(EventPayload):
+    """A follow-up visit took place and its findings were recorded."""
+
+    EVENT_TYPE: ClassVar[str] = "followup.visit_recorded"
+    SCHEMA_VERSION: ClassVar[int] = 1
+    TOPIC: ClassVar[str] = "followup.visits"
+
+    case_id: UUID
+    visit_id: UUID
+    visited_at: UtcDatetime
+    visitor_ref: OpaqueRef = Field(description="Pseudonymous id of the visiting worker")
+    indicators: list[Indicator]
+    needs_met: list[Need]
+    needs_unmet: list[Need]
+    risk_found: bool
+    stage: Stage

@@ -1,0 +1,72 @@
+"""Exports every contract as a JSON Schema file, the form agencies and the hotline vendor
+read. Run `python -m shared.contracts.export [DIR]` (default `schemas/`) after any change."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from shared.contracts.envelope import EVENT_TYPES, Envelope
+from shared.contracts.events import ReferralCreated
+from shared.contracts.hotline import HotlineReport
+
+JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+
+
+def _event_schema(event_type: str, version: int) -> dict[str, Any]:
+    payload_type = EVENT_TYPES[(event_type, version)]
+    schema = Envelope[payload_type].model_json_schema()  # type: ignore[valid-type]
+    # The generic envelope only knows `event_type: str`; pin it so a reader of one file
+    # sees exactly which event it describes.
+    schema["properties"]["event_type"]["const"] = event_type
+    schema["properties"]["schema_version"]["const"] = version
+    schema["title"] = f"{event_type} v{version}"
+    topic = payload_type.TOPIC + (".<agency>" if payload_type is ReferralCreated else "")
+    schema["description"] = (
+        f"{inspect.cleandoc(Envelope.__doc__ or '')}\n\nTopic: {topic}; Kafka key: case_id."
+    )
+    return {"$schema": JSON_SCHEMA_DIALECT, **schema}
+
+
+def schema_documents() -> dict[str, dict[str, Any]]:
+    """File name → JSON Schema, one per event type and version plus the hotline report."""
+    documents = {
+        f"{event_type}.v{version}.json": _event_schema(event_type, version)
+        for event_type, version in sorted(EVENT_TYPES)
+    }
+    hotline = HotlineReport.model_json_schema()
+    hotline["title"] = f"{HotlineReport.TOPIC} v{HotlineReport.SCHEMA_VERSION}"
+    documents[f"{HotlineReport.TOPIC}.v{HotlineReport.SCHEMA_VERSION}.json"] = {
+        "$schema": JSON_SCHEMA_DIALECT,
+        **hotline,
+    }
+    return documents
+
+
+def render(schema: dict[str, Any]) -> str:
+    """The exact text a schema file holds."""
+    return json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def export_schemas(directory: Path) -> list[Path]:
+    """Write every schema document into `directory`; returns the paths written."""
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for file_name, schema in schema_documents().items():
+        path = directory / file_name
+        path.write_text(render(schema), encoding="utf-8")
+        written.append(path)
+    return written
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    for path in export_schemas(Path(args[0] if args else "schemas")):
+        print(path)
+
+
+if __name__ == "__main__":
+    main()

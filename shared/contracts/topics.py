@@ -1,0 +1,113 @@
+"""The registry of Kafka topics: who produces each, what travels on it, how many
+partitions it has, and its dead-letter twin."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shared.contracts.envelope import EventPayload
+from shared.contracts.events import (
+    CaseAssessed,
+    CaseClosed,
+    CaseReassessmentRequested,
+    CaseReported,
+    FollowupDue,
+    FollowupOverdue,
+    FollowupScheduled,
+    FollowupVisitRecorded,
+    ReferralCreated,
+    ReferralEscalated,
+    ReferralResponded,
+    ReferralStatusChanged,
+)
+from shared.contracts.hotline import HotlineReport
+from shared.contracts.vocabulary import Agency
+
+# A dead-letter topic is written by whichever consumer of its origin topic gives up on a
+# message, so it has no single producing service.
+ANY_CONSUMER = "any-consumer"
+
+
+@dataclass(frozen=True)
+class Topic:
+    """One Kafka topic. `owner` is the producing service, "hotline" or "agencies"."""
+
+    name: str
+    partitions: int
+    owner: str
+    event_types: tuple[str, ...]
+    personal_data: bool = False
+    dead_letter: bool = False
+
+
+def referral_topic(agency: Agency) -> str:
+    """The topic on which referrals to one kind of agency travel."""
+    return f"{ReferralCreated.TOPIC}.{Agency(agency).value}"
+
+
+def dlq_topic(name: str) -> str:
+    """The dead-letter topic of a topic."""
+    return f"{name}.dlq"
+
+
+def topic_for_event(payload: EventPayload) -> str:
+    """The topic a payload is published on."""
+    return type(payload).topic_for(payload)
+
+
+def _topic(
+    payload_type: type[EventPayload] | type[HotlineReport],
+    owner: str,
+    *,
+    partitions: int = 3,
+    name: str | None = None,
+    personal_data: bool = False,
+) -> Topic:
+    return Topic(
+        name=name or payload_type.TOPIC,
+        partitions=partitions,
+        owner=owner,
+        event_types=(payload_type.EVENT_TYPE,),
+        personal_data=personal_data,
+    )
+
+
+def _dead_letter(origin: Topic) -> Topic:
+    # Poison messages are rare and replayed by hand, so one partition is enough; a DLQ
+    # keeps the origin's personal-data flag because it holds the origin's raw bytes.
+    return Topic(
+        name=dlq_topic(origin.name),
+        partitions=1,
+        owner=ANY_CONSUMER,
+        event_types=origin.event_types,
+        personal_data=origin.personal_data,
+        dead_letter=True,
+    )
+
+
+def _all_topics() -> dict[str, Topic]:
+    topics = [
+        _topic(HotlineReport, "hotline", partitions=6, personal_data=True),
+        _topic(CaseReported, "intake", partitions=6),
+        _topic(CaseAssessed, "assessment", partitions=6),
+        _topic(CaseReassessmentRequested, "followup", partitions=6),
+        _topic(CaseClosed, "followup", partitions=6),
+        *(
+            _topic(ReferralCreated, "referral", name=referral_topic(agency))
+            for agency in Agency
+        ),
+        _topic(ReferralResponded, "agencies"),
+        _topic(ReferralStatusChanged, "referral"),
+        _topic(ReferralEscalated, "referral"),
+        _topic(FollowupScheduled, "followup"),
+        _topic(FollowupDue, "followup"),
+        _topic(FollowupOverdue, "followup"),
+        _topic(FollowupVisitRecorded, "followup", partitions=6),
+    ]
+    # Every topic has at least one consumer (audit reads them all), so every topic gets
+    # a dead-letter twin.
+    topics += [_dead_letter(topic) for topic in topics]
+    return {topic.name: topic for topic in topics}
+
+
+TOPICS: dict[str, Topic] = _all_topics()

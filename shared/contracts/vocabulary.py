@@ -1,0 +1,173 @@
+"""The domain's words as typed values: categories, indicators, grades, needs, agencies,
+stages, territory levels and the constrained strings every contract uses."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import AfterValidator, AwareDatetime, StringConstraints
+
+
+class Category(StrEnum):
+    """The six kinds of minors in difficulty; a case may have several."""
+
+    street = "street"
+    no_guardian = "no_guardian"
+    abuse = "abuse"
+    left_behind = "left_behind"
+    trafficked = "trafficked"
+    illness_disability = "illness_disability"
+
+
+class Indicator(StrEnum):
+    """Observed facts that the grading rules weigh."""
+
+    immediate_danger = "immediate_danger"
+    visible_injury = "visible_injury"
+    sexual_abuse_suspected = "sexual_abuse_suspected"
+    no_caregiver = "no_caregiver"
+    guardian_incarcerated = "guardian_incarcerated"
+    guardian_drug_use = "guardian_drug_use"
+    guardian_seriously_ill = "guardian_seriously_ill"
+    abandoned = "abandoned"
+    domestic_violence = "domestic_violence"
+    begging = "begging"
+    out_of_school = "out_of_school"
+    left_behind = "left_behind"
+    trafficking_suspected = "trafficking_suspected"
+    illegal_employment = "illegal_employment"
+    serious_illness = "serious_illness"
+    disability = "disability"
+    psychological_distress = "psychological_distress"
+    self_harm_risk = "self_harm_risk"
+
+
+class Channel(StrEnum):
+    """How a report reached the network (also the role of the person reporting)."""
+
+    hotline = "hotline"
+    school = "school"
+    hospital = "hospital"
+    village_committee = "village_committee"
+    community = "community"
+    police = "police"
+    volunteer = "volunteer"
+    relative = "relative"
+    neighbour = "neighbour"
+    online = "online"
+    self = "self"
+
+
+class RiskLevel(StrEnum):
+    """The three grades: red is level 1 (highest), orange level 2, blue level 3 (lowest)."""
+
+    red = "red"
+    orange = "orange"
+    blue = "blue"
+
+
+class Need(StrEnum):
+    """The kinds of assistance a case can need."""
+
+    living = "living"
+    education = "education"
+    policy = "policy"
+    psychological = "psychological"
+    guardianship = "guardianship"
+    legal = "legal"
+
+
+class Agency(StrEnum):
+    """The kinds of agency a case can be referred to; each has its own referral topic."""
+
+    police = "police"
+    education = "education"
+    legal_aid = "legal_aid"
+    civil_affairs = "civil_affairs"
+    health = "health"
+    womens_federation = "womens_federation"
+    youth_league = "youth_league"
+    procuratorate = "procuratorate"
+    court = "court"
+    social_work = "social_work"
+
+
+class Stage(StrEnum):
+    """The casework stages, in the order a case passes through them."""
+
+    screening = "screening"
+    written_review = "written_review"
+    needs_assessment = "needs_assessment"
+    plan = "plan"
+    services = "services"
+    monitoring = "monitoring"
+    closed = "closed"
+
+
+class ReferralState(StrEnum):
+    """Where a referral is in its lifecycle."""
+
+    created = "created"
+    acknowledged = "acknowledged"
+    in_progress = "in_progress"
+    done = "done"
+    declined = "declined"
+
+
+class TerritoryLevel(StrEnum):
+    """The levels of the territory tree, from the top down."""
+
+    province = "province"
+    city = "city"
+    county = "county"
+    township = "township"
+    village = "village"
+
+
+Jurisdiction = Annotated[str, StringConstraints(pattern=r"^[0-9]{12}$")]
+"""A 12-digit administrative code: 2 province, 2 city, 2 county, 3 township, 3 village
+digits; trailing zero segments mean the node is higher up the tree."""
+
+ReasonCode = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+"""A machine reason code; used instead of free text because free text can carry a child's
+personal data."""
+
+OpaqueRef = Annotated[
+    str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")
+]
+"""An identifier owned by another system (a reporter's id, a rule-set version, a user's
+pseudonymous id); opaque to cpnet."""
+
+
+def _as_utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC)
+
+
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_as_utc)]
+"""A timezone-aware moment, normalised to UTC so every contract speaks one clock."""
+
+# (level, first digit, digit after the last) of each segment of a Jurisdiction code.
+_SEGMENTS = (
+    (TerritoryLevel.province, 0, 2),
+    (TerritoryLevel.city, 2, 4),
+    (TerritoryLevel.county, 4, 6),
+    (TerritoryLevel.township, 6, 9),
+    (TerritoryLevel.village, 9, 12),
+)
+
+
+def territory_level(jurisdiction: str) -> TerritoryLevel:
+    """The level of the node a code names: its deepest non-zero segment."""
+    level = TerritoryLevel.province
+    for candidate, start, end in _SEGMENTS[1:]:
+        if int(jurisdiction[start:end]):
+            level = candidate
+    return level
+
+
+def is_within(jurisdiction: str, ancestor: str) -> bool:
+    """Whether `jurisdiction` lies in the subtree of `ancestor` (a node is within itself)."""
+    end = next(end for level, _, end in _SEGMENTS if level == territory_level(ancestor))
+    return jurisdiction[:end] == ancestor[:end]

@@ -1,0 +1,1 @@
+"""Database access shared by the services: engines, the messaging tables, migrations."""

@@ -1,0 +1,61 @@
+"""Structured logs: JSON in production, readable in a terminal, with trace ids, and with
+any personal-data field a caller passes by mistake redacted before it is written."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import structlog
+
+from shared.telemetry import trace_ids
+
+# Field names that would carry a child's (or reporter's) personal data: never logged.
+PERSONAL_DATA_KEYS = frozenset({
+    "name", "full_name", "child_name", "reporter_name", "national_id", "id_number", "birth_date",
+    "date_of_birth", "address", "phone", "phone_number", "narrative", "school", "email",
+})
+REDACTED = "[redacted]"
+
+
+def _add_trace_ids(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+    event.update(trace_ids())
+    return event
+
+
+def redact_personal_data(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+    for key in PERSONAL_DATA_KEYS.intersection(event):
+        event[key] = REDACTED
+    return event
+
+
+def configure_logging(*, service: str, log_format: str = "console", level: str = "INFO") -> None:
+    renderer = (
+        structlog.processors.JSONRenderer()
+        if log_format == "json"
+        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+    )
+    shared_processors = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _add_trace_ids,
+        redact_personal_data,
+    ]
+    structlog.configure(
+        processors=[*shared_processors, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        cache_logger_on_first_use=True,
+    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared_processors,
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+    ))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    structlog.contextvars.bind_contextvars(service=service)
+    # aiokafka is chatty at INFO about every group rebalance.
+    logging.getLogger("aiokafka").setLevel(max(logging.WARNING, root.level))

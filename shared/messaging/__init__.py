@@ -1,0 +1,1 @@
+"""The messaging core every service uses: outbox relay, idempotent consumers, dead letters."""

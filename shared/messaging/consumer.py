@@ -1,0 +1,217 @@
+"""Idempotent Kafka consumers: each event's effect commits once, in the same transaction as
+the record that it was processed; offsets are committed only after that transaction.
+
+A message that keeps failing is retried a bounded number of times and then dead-lettered to
+`<topic>.dlq` with the reason, so the partition keeps flowing. Infrastructure failures
+(the database or broker not answering) are not the message's fault: they are never
+dead-lettered; the message is rewound and tried again once the infrastructure is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+import structlog
+from aiokafka import ConsumerRecord
+from aiokafka.errors import KafkaConnectionError
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker, KafkaMessage
+from pydantic import ValidationError
+from sqlalchemy import Table
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from shared.contracts.envelope import ContractError, Envelope, parse_event
+from shared.contracts.topics import dlq_topic
+
+log = structlog.get_logger(__name__)
+
+EventT = TypeVar("EventT")
+
+INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (
+    OperationalError,
+    InterfaceError,
+    DisconnectionError,
+    ConnectionError,
+    KafkaConnectionError,
+    TimeoutError,
+    OSError,
+)
+POISON_ERRORS: tuple[type[BaseException], ...] = (ContractError, ValidationError, UnicodeDecodeError)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """Where a message came from, for handlers that record it and for dead letters."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    headers: dict[str, str]
+
+    @classmethod
+    def of(cls, record: ConsumerRecord) -> "Delivery":
+        headers = {name: (value or b"").decode("utf-8", "replace") for name, value in (record.headers or ())}
+        return cls(record.topic, record.partition, record.offset, record.key, headers)
+
+
+Handler = Callable[[AsyncSession, EventT, Delivery], Awaitable[None]]
+
+
+@dataclass
+class IdempotentConsumer(Generic[EventT]):
+    """One logical consumer (a name, a topic, a handler) bound to a service's database.
+
+    `parse` turns raw bytes into the event (raising a poison error when they are not one);
+    `event_id` names it for de-duplication; `after_commit` runs once its effect committed
+    (e.g. to wake the outbox relay).
+    """
+
+    name: str
+    topic: str
+    handler: Handler[EventT]
+    session_factory: async_sessionmaker[AsyncSession]
+    processed: Table
+    broker: KafkaBroker
+    parse: Callable[[bytes], EventT] = parse_event  # type: ignore[assignment]
+    event_id: Callable[[EventT], str] = lambda event: str(event.event_id)  # type: ignore[attr-defined]
+    max_tries: int = 3
+    retry_backoff: float = 0.2
+    after_commit: Callable[[], None] | None = None
+    infrastructure_backoff: float = 1.0
+    stats: Counter = field(default_factory=Counter, init=False)  # received, applied, duplicates, dead_lettered
+
+    # ---- wiring ----------------------------------------------------------------------
+    def subscribe(self, *, batch: bool = False, max_records: int = 500, group_id: str | None = None) -> None:
+        """Register on the broker. The ack policy is explicit: commit after success, rewind
+        on error (we never let an error escape except for infrastructure failures)."""
+        options: dict[str, Any] = dict(
+            group_id=group_id or self.name,
+            auto_offset_reset="earliest",
+            ack_policy=AckPolicy.NACK_ON_ERROR,
+        )
+        if batch:
+            options.update(batch=True, max_records=max_records, batch_timeout_ms=50)
+
+        async def on_message(message: KafkaMessage) -> None:
+            records = message.raw_message
+            await self.consume(records if isinstance(records, tuple) else (records,))
+
+        on_message.__name__ = f"consume_{self.name}_{self.topic}".replace(".", "_").replace("-", "_")
+        self.broker.subscriber(self.topic, **options)(on_message)
+
+    # ---- processing ------------------------------------------------------------------
+    async def consume(self, records: Sequence[ConsumerRecord]) -> None:
+        """Process records (one, or a batch in one transaction) with exactly-once effect."""
+        parsed: list[tuple[EventT, Delivery]] = []
+        self.stats["received"] += len(records)
+        for record in records:
+            delivery = Delivery.of(record)
+            try:
+                parsed.append((self.parse(record.value or b""), delivery))
+            except POISON_ERRORS as exc:
+                await self.dead_letter(record, exc, tries=1)
+        if not parsed:
+            return
+        if len(parsed) == 1:
+            await self._process_with_retries(*parsed[0], record=_record_of(records, parsed[0][1]))
+            return
+        try:
+            await self._apply(parsed)
+        except INFRASTRUCTURE_ERRORS:
+            await asyncio.sleep(self.infrastructure_backoff)
+            raise
+        except Exception:
+            # One event spoiled the batch: isolate it by processing them one at a time.
+            for event, delivery in parsed:
+                await self._process_with_retries(event, delivery, record=_record_of(records, delivery))
+
+    async def _process_with_retries(self, event: EventT, delivery: Delivery, *, record: ConsumerRecord) -> None:
+        for attempt in range(1, self.max_tries + 1):
+            try:
+                await self._apply([(event, delivery)])
+                return
+            except INFRASTRUCTURE_ERRORS as exc:
+                log.warning("infrastructure unavailable; message will be retried", consumer=self.name,
+                            topic=delivery.topic, partition=delivery.partition, offset=delivery.offset,
+                            error=type(exc).__name__)
+                await asyncio.sleep(self.infrastructure_backoff)
+                raise
+            except Exception as exc:
+                if attempt == self.max_tries:
+                    await self.dead_letter(record, exc, tries=attempt)
+                    return
+                log.info("handler failed, retrying", consumer=self.name, topic=delivery.topic,
+                         partition=delivery.partition, offset=delivery.offset, attempt=attempt,
+                         error=type(exc).__name__)
+                await asyncio.sleep(self.retry_backoff * 2 ** (attempt - 1))
+
+    async def _apply(self, items: Sequence[tuple[EventT, Delivery]]) -> None:
+        """One transaction: claim the event ids not yet processed, apply only those."""
+        unique: dict[str, tuple[EventT, Delivery]] = {}
+        for event, delivery in items:
+            unique.setdefault(self.event_id(event), (event, delivery))
+        async with self.session_factory.begin() as session:
+            claim = (
+                insert(self.processed)
+                .values([
+                    {"consumer": self.name, "event_id": event_id, "topic": d.topic,
+                     "partition": d.partition, "offset": d.offset}
+                    for event_id, (_, d) in unique.items()
+                ])
+                .on_conflict_do_nothing()
+                .returning(self.processed.c.event_id)
+            )
+            fresh = set((await session.execute(claim)).scalars())
+            for event_id, (event, delivery) in unique.items():
+                if event_id in fresh:
+                    await self.handler(session, event, delivery)
+        self.stats["applied"] += len(fresh)
+        self.stats["duplicates"] += len(items) - len(fresh)
+        if fresh and self.after_commit is not None:
+            self.after_commit()
+
+    async def dead_letter(self, record: ConsumerRecord, exc: BaseException, *, tries: int) -> None:
+        """Publish the original bytes to `<topic>.dlq`, confirmed before the offset moves on."""
+        headers = {k: v for k, v in Delivery.of(record).headers.items() if not k.startswith("x-dlq-")}
+        headers.update({
+            "x-dlq-error": describe_error(exc),
+            "x-dlq-consumer": self.name,
+            "x-dlq-tries": str(tries),
+            "x-dlq-original-topic": record.topic,
+            "x-dlq-original-partition": str(record.partition),
+            "x-dlq-original-offset": str(record.offset),
+        })
+        await self.broker.publish(record.value or b"", topic=dlq_topic(record.topic), key=record.key, headers=headers)
+        self.stats["dead_lettered"] += 1
+        log.error("message dead-lettered", consumer=self.name, topic=record.topic, partition=record.partition,
+                  offset=record.offset, tries=tries, error=type(exc).__name__)
+
+
+def describe_error(exc: BaseException, limit: int = 1000) -> str:
+    """A reason for a dead letter that never echoes the message's values back (they may be
+    a child's personal data): validation errors name the field and the rule only."""
+    if isinstance(exc, ValidationError):
+        parts = [
+            f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}"
+            for err in exc.errors(include_input=False, include_url=False, include_context=False)
+        ]
+        text = f"ValidationError: {'; '.join(parts)}"
+    else:
+        text = f"{type(exc).__name__}: {exc}"
+    return text[:limit]
+
+
+def _record_of(records: Sequence[ConsumerRecord], delivery: Delivery) -> ConsumerRecord:
+    return next(r for r in records if r.partition == delivery.partition and r.offset == delivery.offset
+                and r.topic == delivery.topic)
+
+
+def envelope_id(event: Envelope) -> str:
+    return str(event.event_id)

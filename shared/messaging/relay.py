@@ -1,0 +1,125 @@
+"""The outbox relay: publishes committed outbox rows to Kafka in order, then marks them.
+
+A crash between publishing and marking re-publishes those rows on restart: delivery is
+at-least-once, and consumers make the effect exactly-once (shared.messaging.consumer).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import zlib
+from collections.abc import Sequence
+
+import structlog
+from faststream.kafka import KafkaBroker
+from sqlalchemy import Row, Table, func, select, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from shared.telemetry import restored_trace
+
+log = structlog.get_logger(__name__)
+
+
+class OutboxRelay:
+    """One relay per service schema publishes at a time (a PostgreSQL advisory lock elects
+    it), which is what keeps each case's events in the order they were committed."""
+
+    def __init__(self, *, engine: AsyncEngine, outbox: Table, broker: KafkaBroker,
+                 batch_size: int = 500, poll_interval: float = 0.05) -> None:
+        self.engine = engine
+        self.outbox = outbox
+        self.broker = broker
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self.lock_key = zlib.crc32(f"cpnet.outbox:{outbox.fullname}".encode())
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """Called after a commit that wrote events, so they leave without waiting a poll."""
+        self._wake.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                async with self.engine.connect() as conn:
+                    await conn.execution_options(isolation_level="AUTOCOMMIT")
+                    try:
+                        if not await self._lead(conn, stop):
+                            return
+                        while not stop.is_set():
+                            if await self.relay_batch(conn) < self.batch_size:
+                                await self._idle(stop)
+                    finally:
+                        # The leadership lock lives as long as the session: close the
+                        # connection rather than hand a lock-holding one back to the pool.
+                        await conn.invalidate()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # database or broker trouble: back off, never die
+                log.warning("outbox relay interrupted, retrying", error=type(exc).__name__, table=self.outbox.fullname)
+                await _sleep_or_stop(stop, 1.0)
+
+    async def _lead(self, conn: AsyncConnection, stop: asyncio.Event) -> bool:
+        while not stop.is_set():
+            got = await conn.scalar(text("SELECT pg_try_advisory_lock(:key)"), {"key": self.lock_key})
+            if got:
+                return True
+            await _sleep_or_stop(stop, 1.0)
+        return False
+
+    async def _idle(self, stop: asyncio.Event) -> None:
+        self._wake.clear()
+        waiters = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
+        await asyncio.wait(waiters, timeout=self.poll_interval, return_when=asyncio.FIRST_COMPLETED)
+        for waiter in waiters:
+            waiter.cancel()
+
+    async def relay_batch(self, conn: AsyncConnection) -> int:
+        """Publish one batch of pending rows and mark them; returns how many."""
+        rows = await self.fetch_pending(conn)
+        if rows:
+            await self.publish(rows)
+            await self.mark_published(conn, rows)
+        return len(rows)
+
+    async def fetch_pending(self, conn: AsyncConnection) -> Sequence[Row]:
+        o = self.outbox.c
+        query = select(self.outbox).where(o.published_at.is_(None)).order_by(o.seq).limit(self.batch_size)
+        return (await conn.execute(query)).all()
+
+    async def publish(self, rows: Sequence[Row]) -> None:
+        """Enqueue every row in order, then wait for the broker to acknowledge them all."""
+        pending = []
+        for row in rows:
+            headers = {
+                "event_id": str(row.event_id),
+                "event_type": row.event_type,
+                "schema_version": str(row.schema_version),
+            }
+            if row.traceparent:
+                headers["traceparent"] = row.traceparent
+            with restored_trace(row.traceparent, row.tracestate):
+                pending.append(
+                    await self.broker.publish(
+                        row.payload.encode(),
+                        topic=row.topic,
+                        key=row.aggregate_id.encode(),
+                        headers=headers,
+                        correlation_id=str(row.event_id),
+                        no_confirm=True,
+                    )
+                )
+        await asyncio.gather(*pending)
+
+    async def mark_published(self, conn: AsyncConnection, rows: Sequence[Row]) -> None:
+        o = self.outbox.c
+        await conn.execute(
+            update(self.outbox).where(o.event_id.in_([row.event_id for row in rows])).values(published_at=func.now())
+        )
+
+
+async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    except TimeoutError:
+        pass

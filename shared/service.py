@@ -1,0 +1,156 @@
+"""The one place a service is wired: database, broker, outbox relay, consumers and HTTP API
+assembled from the service's definition, started and stopped together."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+import structlog
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse
+from faststream.kafka import KafkaBroker
+from opentelemetry.sdk.trace import TracerProvider
+from sqlalchemy import MetaData, Table
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from shared.db.engine import make_engine, make_session_factory
+from shared.db.tables import messaging_metadata
+from shared.health import database_answers, require_database, require_kafka
+from shared.logging import configure_logging
+from shared.messaging.broker import make_broker
+from shared.messaging.consumer import IdempotentConsumer
+from shared.messaging.relay import OutboxRelay
+from shared.settings import SERVICE_NAMES, Settings
+from shared.telemetry import setup_tracing
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class ServiceContext:
+    """What a running service's routers and consumers are given."""
+
+    name: str
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    broker: KafkaBroker
+    relay: OutboxRelay
+    metadata: MetaData
+
+    @property
+    def outbox(self) -> Table:
+        return self.metadata.tables[f"{self.name}.outbox"]
+
+    @property
+    def processed(self) -> Table:
+        return self.metadata.tables[f"{self.name}.processed_events"]
+
+    def consumer(self, *, name: str, topic: str, handler, **options) -> IdempotentConsumer:
+        """An idempotent consumer on this service's database, waking the relay after commits."""
+        return IdempotentConsumer(
+            name=name, topic=topic, handler=handler, session_factory=self.sessions, processed=self.processed,
+            broker=self.broker, max_tries=self.settings.consumer_max_tries, after_commit=self.relay.wake, **options,
+        )
+
+
+@dataclass(frozen=True)
+class ServiceDefinition:
+    """A service is its name, its HTTP routers and its consumers; the rest is shared."""
+
+    name: str
+    summary: str
+    routers: tuple[APIRouter, ...] = ()
+    consumers: Callable[[ServiceContext], list[IdempotentConsumer]] = field(default=lambda ctx: [])
+
+
+def service_context(request: Request) -> ServiceContext:
+    """FastAPI dependency: the running service's context."""
+    return request.app.state.ctx
+
+
+def available_services() -> list[str]:
+    names = []
+    for name in SERVICE_NAMES:
+        try:
+            importlib.import_module(f"services.{name}.service")
+        except ModuleNotFoundError as exc:
+            if exc.name not in (f"services.{name}", f"services.{name}.service"):
+                raise
+            continue
+        names.append(name)
+    return names
+
+
+def definition_of(name: str) -> ServiceDefinition:
+    return importlib.import_module(f"services.{name}.service").SERVICE
+
+
+def build_app(definition: ServiceDefinition, settings: Settings, *,
+              tracer_provider: TracerProvider | None = None) -> FastAPI:
+    """The service's FastAPI app; its lifespan starts the broker, consumers and relay."""
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings.database_url)
+        broker = make_broker(settings.kafka_bootstrap, client_id=f"cpnet-{definition.name}",
+                             tracer_provider=tracer_provider)
+        metadata = messaging_metadata(definition.name)
+        relay = OutboxRelay(engine=engine, outbox=metadata.tables[f"{definition.name}.outbox"], broker=broker,
+                            batch_size=settings.relay_batch_size, poll_interval=settings.relay_poll_interval_s)
+        ctx = ServiceContext(definition.name, settings, engine, make_session_factory(engine), broker, relay, metadata)
+        app.state.ctx = ctx
+        for consumer in definition.consumers(ctx):
+            consumer.subscribe()
+        await broker.start()
+        stop = asyncio.Event()
+        relay_task = asyncio.create_task(relay.run(stop), name=f"{definition.name}-outbox-relay")
+        log.info("service started", service=definition.name)
+        try:
+            yield
+        finally:
+            stop.set()
+            await relay_task
+            await broker.stop()
+            await engine.dispose()
+            log.info("service stopped", service=definition.name)
+
+    app = FastAPI(title=f"cpnet {definition.name}", summary=definition.summary, lifespan=lifespan)
+    for router in definition.routers:
+        app.include_router(router)
+
+    @app.get("/healthz", tags=["operations"])
+    async def healthz() -> dict[str, str]:
+        """Alive: the process answers."""
+        return {"status": "ok", "service": definition.name}
+
+    @app.get("/readyz", tags=["operations"])
+    async def readyz() -> JSONResponse:
+        """Ready: this service's database and Kafka both answer."""
+        ctx: ServiceContext = app.state.ctx
+        checks = {
+            "database": await database_answers(ctx.engine),
+            "kafka": await ctx.broker.ping(timeout=3.0),
+        }
+        ready = all(checks.values())
+        body = {"status": "ready" if ready else "not ready", "service": definition.name,
+                "checks": {k: "ok" if v else "unreachable" for k, v in checks.items()}}
+        return JSONResponse(body, status_code=200 if ready else 503)
+
+    return app
+
+
+def run_service(name: str, settings: Settings, *, port: int | None = None) -> None:
+    """Run one service in the foreground until interrupted."""
+    import uvicorn
+
+    configure_logging(service=name, log_format=settings.log_format, level=settings.log_level)
+    asyncio.run(require_database(settings.database_url))
+    asyncio.run(require_kafka(settings.kafka_bootstrap))
+    provider = setup_tracing(f"cpnet-{name}", otlp_endpoint=settings.otlp_endpoint)
+    app = build_app(definition_of(name), settings, tracer_provider=provider)
+    uvicorn.run(app, host=settings.http_host, port=port or settings.port_of(name), log_config=None,
+                access_log=False)

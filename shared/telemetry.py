@@ -1,0 +1,75 @@
+"""OpenTelemetry set-up in one place: the tracer provider, the Kafka middleware, and the
+trace context that travels with outbox rows."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+_PROPAGATOR = TraceContextTextMapPropagator()
+_provider: TracerProvider | None = None
+
+
+def setup_tracing(service_name: str, *, otlp_endpoint: str | None = None,
+                  processors: tuple[SpanProcessor, ...] = ()) -> TracerProvider:
+    """Install the process's tracer provider once; later calls return the same provider.
+
+    OpenTelemetry allows one global provider per process, so tests that need an in-memory
+    exporter add their span processor to the provider returned here.
+    """
+    global _provider
+    if _provider is None:
+        _provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
+        if otlp_endpoint:
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+            _provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=otlp_endpoint)))
+        trace.set_tracer_provider(_provider)
+    for processor in processors:
+        _provider.add_span_processor(processor)
+    return _provider
+
+
+def telemetry_middleware(provider: TracerProvider):
+    """FastStream's own middleware: consumer and publisher spans, context in Kafka headers."""
+    from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
+
+    return KafkaTelemetryMiddleware(tracer_provider=provider)
+
+
+def current_trace_headers() -> dict[str, str]:
+    """The W3C trace context of the current span, as headers (empty outside any trace)."""
+    carrier: dict[str, str] = {}
+    _PROPAGATOR.inject(carrier)
+    return carrier
+
+
+@contextmanager
+def restored_trace(traceparent: str | None, tracestate: str | None = None) -> Iterator[None]:
+    """Run the enclosed code inside a stored trace context (e.g. an outbox row's)."""
+    if not traceparent:
+        yield
+        return
+    carrier = {"traceparent": traceparent}
+    if tracestate:
+        carrier["tracestate"] = tracestate
+    token = otel_context.attach(_PROPAGATOR.extract(carrier))
+    try:
+        yield
+    finally:
+        otel_context.detach(token)
+
+
+def trace_ids() -> dict[str, str]:
+    """The current trace and span ids for log lines (empty outside any trace)."""
+    span = trace.get_current_span().get_span_context()
+    if not span.is_valid:
+        return {}
+    return {"trace_id": format(span.trace_id, "032x"), "span_id": format(span.span_id, "016x")}

@@ -1,0 +1,490 @@
+"""Tests of the event contracts: round trips, strict rejection of bad messages, the topic
+registry and the exported schemas being up to date."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+from uuid import UUID, uuid4
+
+import pytest
+from pydantic import ValidationError
+
+from shared.contracts import (
+    EVENT_TYPES,
+    TOPICS,
+    Agency,
+    CaseAssessed,
+    CaseClosed,
+    CaseReassessmentRequested,
+    CaseReported,
+    Category,
+    Channel,
+    ContractError,
+    Envelope,
+    EventPayload,
+    FollowupDue,
+    FollowupOverdue,
+    FollowupScheduled,
+    FollowupVisitRecorded,
+    HotlineReport,
+    Indicator,
+    Need,
+    ReferralCreated,
+    ReferralEscalated,
+    ReferralResponded,
+    ReferralState,
+    ReferralStatusChanged,
+    RiskFactor,
+    RiskLevel,
+    Stage,
+    TerritoryLevel,
+    dlq_topic,
+    is_within,
+    new_envelope,
+    parse_event,
+    referral_topic,
+    territory_level,
+    topic_for_event,
+)
+from shared.contracts.export import render, schema_documents
+
+SCHEMAS_DIR = Path(__file__).resolve().parents[2] / "schemas"
+
+CASE_ID = UUID("00000000-0000-4000-8000-000000000001")
+REFERRAL_ID = UUID("00000000-0000-4000-8000-000000000002")
+PLAN_ID = UUID("00000000-0000-4000-8000-000000000003")
+VISIT_ID = UUID("00000000-0000-4000-8000-000000000004")
+NOW = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
+VILLAGE = "140402001001"
+TOWNSHIP = "140402001000"
+COUNTY = "140402000000"
+
+
+def sample_payloads() -> list[EventPayload]:
+    """One valid payload of every event type."""
+    return [
+        CaseReported(
+            case_id=CASE_ID,
+            report_id=uuid4(),
+            child_ref=uuid4(),
+            external_id="HL-2026-000123",
+            channel=Channel.hotline,
+            jurisdiction=VILLAGE,
+            age_years=10,
+            categories=[Category.abuse],
+            indicators=[Indicator.immediate_danger, Indicator.visible_injury],
+            earlier_reports=0,
+            reported_at=NOW,
+        ),
+        CaseAssessed(
+            case_id=CASE_ID,
+            assessment_id=uuid4(),
+            risk_level=RiskLevel.red,
+            initial_risk_level=RiskLevel.red,
+            overridden=False,
+            score=100,
+            factors=[
+                RiskFactor(code="immediate_danger", weight=100, explanation="Forces red.")
+            ],
+            rule_set_version="2026.1",
+            needs=[Need.guardianship, Need.legal],
+            emergency=True,
+            response_due_at=NOW + timedelta(hours=24),
+            stage=Stage.written_review,
+        ),
+        CaseReassessmentRequested(
+            case_id=CASE_ID,
+            visit_id=VISIT_ID,
+            indicators=[Indicator.psychological_distress],
+            unmet_needs=[Need.psychological],
+            reason="new_indicators",
+            requested_at=NOW,
+        ),
+        CaseClosed(case_id=CASE_ID, reason="risk_resolved", closed_at=NOW),
+        ReferralCreated(
+            referral_id=REFERRAL_ID,
+            case_id=CASE_ID,
+            agency=Agency.police,
+            risk_level=RiskLevel.red,
+            emergency=True,
+            categories=[Category.abuse],
+            needs=[Need.legal],
+            jurisdiction=VILLAGE,
+            ack_due_at=NOW + timedelta(hours=1),
+            details_url=f"https://referral.example/referrals/{REFERRAL_ID}",
+            stage=Stage.services,
+        ),
+        ReferralResponded(
+            referral_id=REFERRAL_ID,
+            case_id=CASE_ID,
+            agency=Agency.police,
+            action="complete",
+            outcome="not_successful",
+            reason="family_moved_away",
+            responded_at=NOW,
+            responder_ref="police-user-17",
+        ),
+        ReferralStatusChanged(
+            referral_id=REFERRAL_ID,
+            case_id=CASE_ID,
+            agency=Agency.police,
+            state=ReferralState.acknowledged,
+            changed_at=NOW,
+            stage=Stage.services,
+        ),
+        ReferralEscalated(
+            referral_id=REFERRAL_ID,
+            case_id=CASE_ID,
+            agency=Agency.education,
+            from_jurisdiction=TOWNSHIP,
+            to_jurisdiction=COUNTY,
+            to_level=TerritoryLevel.county,
+            ack_due_at=NOW + timedelta(hours=24),
+            escalated_at=NOW,
+        ),
+        FollowupScheduled(
+            case_id=CASE_ID,
+            plan_id=PLAN_ID,
+            risk_level=RiskLevel.orange,
+            cadence_days=14,
+            next_visit_due_at=NOW + timedelta(days=14),
+        ),
+        FollowupDue(case_id=CASE_ID, plan_id=PLAN_ID, visit_due_at=NOW, jurisdiction=VILLAGE),
+        FollowupOverdue(
+            case_id=CASE_ID, plan_id=PLAN_ID, visit_due_at=NOW, jurisdiction=VILLAGE
+        ),
+        FollowupVisitRecorded(
+            case_id=CASE_ID,
+            visit_id=VISIT_ID,
+            visited_at=NOW,
+            visitor_ref="worker-3",
+            indicators=[],
+            needs_met=[Need.living],
+            needs_unmet=[],
+            risk_found=False,
+            stage=Stage.monitoring,
+        ),
+    ]
+
+
+def event_json(payload: EventPayload) -> dict[str, Any]:
+    return json.loads(new_envelope(payload, case_id=CASE_ID, producer="test").to_json())
+
+
+def with_payload(payload: EventPayload, **changes: Any) -> bytes:
+    event = event_json(payload)
+    event["payload"].update(changes)
+    return json.dumps(event).encode()
+
+
+def sample(payload_type: type[EventPayload]) -> EventPayload:
+    return next(p for p in sample_payloads() if type(p) is payload_type)
+
+
+# --- the envelope ------------------------------------------------------------------------
+
+
+def test_samples_cover_every_event_type() -> None:
+    assert {(p.EVENT_TYPE, p.SCHEMA_VERSION) for p in sample_payloads()} == set(EVENT_TYPES)
+
+
+@pytest.mark.parametrize("payload", sample_payloads(), ids=lambda p: p.EVENT_TYPE)
+def test_every_event_round_trips_through_json(payload: EventPayload) -> None:
+    event = new_envelope(payload, case_id=CASE_ID, producer="test")
+    assert parse_event(event.to_json()) == event
+    assert parse_event(event.to_json().decode()) == event
+    assert type(parse_event(event.to_json()).payload) is type(payload)
+
+
+def test_new_envelope_continues_the_causal_chain() -> None:
+    reported, assessed = sample(CaseReported), sample(CaseAssessed)
+    first = new_envelope(reported, case_id=CASE_ID, producer="intake")
+    second = new_envelope(assessed, case_id=CASE_ID, producer="assessment", causation=first)
+    assert first.causation_id is None
+    assert second.causation_id == first.event_id
+    assert second.correlation_id == first.correlation_id
+    assert (second.event_type, second.schema_version) == ("case.assessed", 1)
+    assert second.occurred_at.tzinfo is not None
+    with pytest.raises(ContractError):
+        new_envelope(
+            assessed, case_id=CASE_ID, producer="x", causation=first, correlation_id=uuid4()
+        )
+
+
+def test_envelope_must_agree_with_its_payload() -> None:
+    with pytest.raises(ValidationError, match="case_id"):
+        new_envelope(sample(CaseClosed), case_id=uuid4(), producer="test")
+    event = event_json(sample(CaseClosed))
+    with pytest.raises(ValidationError, match="envelope says case.reported"):
+        Envelope[CaseClosed].model_validate_json(
+            json.dumps({**event, "event_type": "case.reported"})
+        )
+
+
+def test_times_are_normalised_to_utc_and_must_carry_a_zone() -> None:
+    east_eight = timezone(timedelta(hours=8))
+    closed_at = datetime(2026, 11, 29, 11, tzinfo=east_eight)
+    closed = CaseClosed(case_id=CASE_ID, reason="risk_resolved", closed_at=closed_at)
+    assert closed.closed_at == NOW and closed.closed_at.tzinfo is UTC
+    with pytest.raises(ValidationError):
+        parse_event(with_payload(closed, closed_at="2026-11-29T03:00:00"))
+    event = event_json(closed) | {"occurred_at": "2026-11-29T03:00:00"}
+    with pytest.raises(ValidationError, match="occurred_at"):
+        parse_event(json.dumps(event))
+
+
+def test_unknown_event_type_or_version_is_a_contract_error() -> None:
+    event = event_json(sample(CaseClosed))
+    with pytest.raises(ContractError, match="unknown event type 'case.reopened'"):
+        parse_event(json.dumps(event | {"event_type": "case.reopened"}))
+    with pytest.raises(ContractError, match=r"known versions: \[1\]"):
+        parse_event(json.dumps(event | {"schema_version": 2}))
+
+
+def test_malformed_envelopes_are_rejected() -> None:
+    event = event_json(sample(CaseClosed))
+    bad_envelopes = [
+        b"not json",
+        json.dumps(event | {"tenant": "x"}),
+        json.dumps(event | {"schema_version": "1"}),
+        json.dumps(event | {"event_id": "not-a-uuid"}),
+        json.dumps({k: v for k, v in event.items() if k != "correlation_id"}),
+    ]
+    for raw in bad_envelopes:
+        with pytest.raises(ValidationError):
+            parse_event(raw)
+
+
+# --- payloads ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("payload_type", "changes"),
+    [
+        (CaseReported, {"child_name": "Li"}),
+        (CaseReported, {"earlier_reports": "3"}),
+        (CaseReported, {"earlier_reports": True}),
+        (CaseReported, {"earlier_reports": -1}),
+        (CaseReported, {"age_years": 18}),
+        (CaseReported, {"categories": []}),
+        (CaseReported, {"categories": ["homeless"]}),
+        (CaseReported, {"indicators": ["bad_weather"]}),
+        (CaseReported, {"channel": "carrier_pigeon"}),
+        (CaseReported, {"jurisdiction": "14040200100"}),
+        (CaseReported, {"jurisdiction": "14040200100a"}),
+        (CaseReported, {"jurisdiction": 140402001001}),
+        (CaseReported, {"stage": "written_review"}),
+        (CaseReported, {"external_id": "HL 2026/123"}),
+        (CaseReported, {"child_ref": "child-1"}),
+        (CaseAssessed, {"risk_level": "purple"}),
+        (CaseAssessed, {"score": 1.5}),
+        (CaseAssessed, {"factors": [{"code": "x", "weight": 1, "explanation": "y" * 201}]}),
+        (CaseAssessed, {"risk_level": "blue"}),
+        (CaseAssessed, {"overridden": True}),
+        (CaseReassessmentRequested, {"reason": "The mother said she hits him"}),
+        (ReferralCreated, {"agency": "fire_brigade"}),
+        (ReferralCreated, {"details_url": "referral-service/referrals/1"}),
+        (ReferralResponded, {"outcome": None}),
+        (ReferralResponded, {"reason": None}),
+        (ReferralResponded, {"action": "acknowledge"}),
+        (ReferralResponded, {"action": "decline", "outcome": None, "reason": None}),
+        (ReferralStatusChanged, {"state": "done"}),
+        (ReferralStatusChanged, {"state": "declined"}),
+        (ReferralEscalated, {"to_level": "city"}),
+        (ReferralEscalated, {"to_jurisdiction": "140403000000"}),
+        (ReferralEscalated, {"to_jurisdiction": TOWNSHIP, "to_level": "township"}),
+        (FollowupScheduled, {"cadence_days": 0}),
+        (FollowupScheduled, {"cadence_days": "7"}),
+        (FollowupVisitRecorded, {"notes": "all well"}),
+    ],
+)
+def test_bad_payloads_are_rejected(
+    payload_type: type[EventPayload], changes: dict[str, Any]
+) -> None:
+    with pytest.raises(ValidationError):
+        parse_event(with_payload(sample(payload_type), **changes))
+
+
+def test_supervisor_override_keeps_both_grades() -> None:
+    raw = with_payload(
+        sample(CaseAssessed),
+        risk_level="orange",
+        overridden=True,
+        override_reason="caregiver_returned",
+    )
+    payload = parse_event(raw).payload
+    assert (payload.risk_level, payload.initial_risk_level) == (RiskLevel.orange, RiskLevel.red)
+
+
+def test_python_construction_is_strict_too() -> None:
+    with pytest.raises(ValidationError):
+        CaseClosed(case_id=str(CASE_ID), reason="risk_resolved", closed_at=NOW)
+    with pytest.raises(ValidationError):
+        FollowupDue(
+            case_id=CASE_ID,
+            plan_id=PLAN_ID,
+            visit_due_at=NOW.replace(tzinfo=None),
+            jurisdiction=VILLAGE,
+        )
+
+
+# --- topics ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("payload", sample_payloads(), ids=lambda p: p.EVENT_TYPE)
+def test_every_event_travels_on_a_registered_topic(payload: EventPayload) -> None:
+    topic = TOPICS[topic_for_event(payload)]
+    assert payload.EVENT_TYPE in topic.event_types
+    assert not topic.dead_letter and not topic.personal_data
+
+
+def test_each_agency_has_its_referral_topic() -> None:
+    for agency in Agency:
+        payload = sample(ReferralCreated).model_copy(update={"agency": agency})
+        assert topic_for_event(payload) == referral_topic(agency) == f"referral.to.{agency}"
+        assert TOPICS[referral_topic(agency)].event_types == ("referral.created",)
+
+
+def test_every_topic_has_a_dead_letter_topic() -> None:
+    for topic in TOPICS.values():
+        if not topic.dead_letter:
+            dead_letter = TOPICS[dlq_topic(topic.name)]
+            assert dead_letter.dead_letter and dead_letter.name == f"{topic.name}.dlq"
+            assert dead_letter.personal_data == topic.personal_data
+
+
+def test_topic_registry_names_only_known_messages() -> None:
+    known = {event_type for event_type, _ in EVENT_TYPES} | {HotlineReport.EVENT_TYPE}
+    assert {t for topic in TOPICS.values() for t in topic.event_types} == known
+    assert {name for name, topic in TOPICS.items() if topic.personal_data} == {
+        "intake.reports.raw",
+        "intake.reports.raw.dlq",
+    }
+    assert all(topic.partitions >= 1 for topic in TOPICS.values())
+
+
+# --- territory ---------------------------------------------------------------------------
+
+
+def test_territory_levels_and_subtrees() -> None:
+    assert territory_level("140000000000") == TerritoryLevel.province
+    assert territory_level("140400000000") == TerritoryLevel.city
+    assert territory_level(COUNTY) == TerritoryLevel.county
+    assert territory_level(TOWNSHIP) == TerritoryLevel.township
+    assert territory_level(VILLAGE) == TerritoryLevel.village
+    assert is_within(VILLAGE, COUNTY) and is_within(VILLAGE, VILLAGE)
+    assert not is_within(VILLAGE, "140403000000")
+    assert not is_within(COUNTY, VILLAGE)
+
+
+# --- the raw hotline report --------------------------------------------------------------
+
+HOTLINE_EXAMPLE: dict[str, Any] = {
+    "schema_version": 1,
+    "external_id": "HL-2026-000123",
+    "channel": "hotline",
+    "received_at": "2026-11-29T03:00:00Z",
+    "reporter": {
+        "role": "neighbour",
+        "name": "Wang Fang",
+        "phone": "13800000000",
+        "anonymous": False,
+    },
+    "child": {
+        "name": "Li Ming",
+        "national_id": "140402201605010011",
+        "sex": "F",
+        "birth_date": "2016-05-01",
+        "age_estimate": None,
+        "address": "3 Example Lane",
+        "school": "Example Primary School",
+    },
+    "jurisdiction": "140402001001",
+    "categories": ["abuse"],
+    "indicators": ["immediate_danger", "visible_injury"],
+    "narrative": "The neighbour heard shouting and saw bruises.",
+}
+
+
+def hotline(**changes: Any) -> str:
+    report = json.loads(json.dumps(HOTLINE_EXAMPLE))
+    for dotted, value in changes.items():
+        *parents, leaf = dotted.split("__")
+        target = report
+        for parent in parents:
+            target = target[parent]
+        if value is ...:
+            del target[leaf]
+        else:
+            target[leaf] = value
+    return json.dumps(report)
+
+
+def test_the_hotline_example_validates() -> None:
+    report = HotlineReport.model_validate_json(hotline())
+    assert report.received_at == NOW
+    assert report.child.birth_date.isoformat() == "2016-05-01"
+    assert report.indicators == [Indicator.immediate_danger, Indicator.visible_injury]
+
+
+def test_an_anonymous_report_validates() -> None:
+    report = HotlineReport.model_validate_json(
+        hotline(reporter={"role": "neighbour", "anonymous": True})
+    )
+    assert report.reporter.name is None and report.reporter.phone is None
+
+
+def test_a_child_identified_by_name_and_age_validates() -> None:
+    raw = hotline(child__national_id=..., child__birth_date=None, child__age_estimate=9)
+    assert HotlineReport.model_validate_json(raw).child.age_estimate == 9
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"child__national_id": None, "child__name": None},
+        {"child__national_id": ..., "child__birth_date": None},
+    ],
+)
+def test_an_unidentifiable_child_is_rejected(changes: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError, match="child must be identified by national_id"):
+        HotlineReport.model_validate_json(hotline(**changes))
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"reporter__anonymous": True},
+        {"caller_id": "x"},
+        {"schema_version": 2},
+        {"narrative": "x" * 10_001},
+        {"child__name": "x" * 201},
+        {"child__sex": "female"},
+        {"child__national_id": "1404"},
+        {"received_at": "2026-11-29T03:00:00"},
+        {"jurisdiction": "1404"},
+        {"categories": []},
+    ],
+)
+def test_bad_hotline_reports_are_rejected(changes: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError):
+        HotlineReport.model_validate_json(hotline(**changes))
+
+
+# --- exported schemas --------------------------------------------------------------------
+
+
+def test_exported_schemas_are_up_to_date() -> None:
+    fix = "run `python -m shared.contracts.export` and commit schemas/"
+    expected = schema_documents()
+    present = {path.name for path in SCHEMAS_DIR.glob("*.json")}
+    assert present == set(expected), (
+        f"schemas/ is out of step with the contracts (missing {set(expected) - present}, "
+        f"stale {present - set(expected)}): delete stale files and {fix}"
+    )
+    for file_name, schema in expected.items():
+        text = (SCHEMAS_DIR / file_name).read_text(encoding="utf-8")
+        assert text == render(schema), f"schemas/{file_name} is stale: {fix}"
