@@ -142,6 +142,17 @@ def serve(
     run_service(name, get_settings(), port=port)
 
 
+@app.command("run")
+@one_line_errors
+def run(
+    stack: Annotated[bool, typer.Option(help="bring the local stack up first (and down after, if this started it)")] = True,
+) -> None:
+    """Run the whole system in the foreground: the stack, migrations, every service. Ctrl-C stops all."""
+    from cpnet.runner import run_all
+
+    raise typer.Exit(code=run_all(get_settings(), _services(None), with_stack=stack))
+
+
 def _services(service: str | None) -> list[str]:
     from shared.service import available_services
 
