@@ -43,8 +43,8 @@ def _local_stack() -> Iterator[Infra]:
 
 
 def _containers() -> Iterator[Infra]:
-    from testcontainers.kafka import KafkaContainer
-    from testcontainers.postgres import PostgresContainer
+    from testcontainers.community.kafka import KafkaContainer
+    from testcontainers.community.postgres import PostgresContainer
 
     from shared.contracts.topics import TOPICS
     from shared.messaging.admin import ensure_topics

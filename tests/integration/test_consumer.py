@@ -5,6 +5,8 @@ keeps flowing, and an infrastructure failure loses nothing."""
 from __future__ import annotations
 
 import asyncio
+import signal
+import sys
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
@@ -18,7 +20,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.contracts.envelope import Envelope, parse_event
 from shared.messaging.broker import make_broker
 from shared.messaging.consumer import Delivery, IdempotentConsumer
-from shared.messaging.relay import OutboxRelay
 from tests.integration.support import Database, read_topic, running_relay, wait_for
 from tests.integration.test_outbox import commit_change, scheduled
 
@@ -74,14 +75,12 @@ async def test_relay_killed_between_publish_and_mark_gives_duplicate_delivery_bu
     events = [scheduled(uuid.uuid4(), n) for n in range(1, 21)]
     await commit_change(db, topic, *events)
 
-    # A relay publishes the rows and dies before it can mark them published...
-    broker = make_broker(infra.kafka_bootstrap, client_id="doomed-relay")
-    await broker.connect()
-    doomed = OutboxRelay(engine=db.engine, outbox=db.outbox, broker=broker)
-    async with db.engine.connect() as conn:
-        rows = await doomed.fetch_pending(conn)
-        await doomed.publish(rows)
-    await broker.stop()  # ...so mark_published never runs.
+    # A relay process publishes the rows and is killed before it can mark them published...
+    crashed = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tests.integration.crashing_relay", infra.database_url, db.schema, infra.kafka_bootstrap)
+    assert await asyncio.wait_for(crashed.wait(), timeout=60) == -signal.SIGKILL
+    assert not await _drained(db), "the killed relay marked nothing as published"
+    assert len(await read_topic(infra.kafka_bootstrap, topic, count=len(events))) == len(events)
 
     # ...and its successor publishes them all again on restart.
     async with running_relay(db, infra.kafka_bootstrap):
