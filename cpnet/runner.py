@@ -31,6 +31,7 @@ def run_all(settings: Settings, services: list[str], *, with_stack: bool) -> int
     ensure_topics(settings.kafka_bootstrap)
     for name in services:
         upgrade(name, settings.database_url)
+    _interrupt_on(signal.SIGINT, signal.SIGTERM)
     children = {name: _spawn(name) for name in services}
     for name in services:
         typer.echo(f"{name}: http://{settings.http_host}:{settings.port_of(name)}  (pid {children[name].pid})")
@@ -46,6 +47,17 @@ def run_all(settings: Settings, services: list[str], *, with_stack: bool) -> int
             stopped = stack.down()
             typer.echo("stopped " + ", ".join(stopped))
     return code
+
+
+def _interrupt_on(*signals: signal.Signals) -> None:
+    """Ctrl-C and a polite `kill` both stop everything (SIGINT may arrive ignored when the
+    command was started in the background)."""
+
+    def interrupt(signum, frame) -> None:
+        raise KeyboardInterrupt
+
+    for sig in signals:
+        signal.signal(sig, interrupt)
 
 
 def _spawn(service: str) -> subprocess.Popen:
