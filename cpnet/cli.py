@@ -100,7 +100,8 @@ def topics_create() -> None:
 
     settings = get_settings()
     asyncio.run(require_kafka(settings.kafka_bootstrap))
-    created = asyncio.run(create_topics(settings.kafka_bootstrap, list(TOPICS.values())))
+    created = asyncio.run(create_topics(settings.kafka_bootstrap, list(TOPICS.values()),
+                                        replication_factor=settings.kafka_replication_factor))
     typer.echo(f"created {len(created)} topics, {len(TOPICS) - len(created)} existed")
 
 

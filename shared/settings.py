@@ -20,6 +20,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CPNET_", extra="ignore")
 
     kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka_replication_factor: int = Field(default=1, ge=1, description="for topics this creates; 3 in production")
     database_url: str = "postgresql+asyncpg://cpnet:cpnet@127.0.0.1:5432/cpnet"
 
     http_host: str = "127.0.0.1"

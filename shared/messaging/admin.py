@@ -11,7 +11,8 @@ from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExists
 from shared.contracts.topics import TOPICS, Topic
 
 
-async def create_topics(bootstrap: str, topics: list[Topic], *, timeout: float = 60.0) -> list[str]:
+async def create_topics(bootstrap: str, topics: list[Topic], *, replication_factor: int = 1,
+                        timeout: float = 60.0) -> list[str]:
     """Create every missing topic; returns the names created. Waits for the broker to answer."""
     deadline = time.monotonic() + timeout
     while True:
@@ -23,7 +24,8 @@ async def create_topics(bootstrap: str, topics: list[Topic], *, timeout: float =
             if missing:
                 try:
                     await admin.create_topics(
-                        [NewTopic(t.name, num_partitions=t.partitions, replication_factor=1) for t in missing]
+                        [NewTopic(t.name, num_partitions=t.partitions, replication_factor=replication_factor)
+                         for t in missing]
                     )
                 except TopicAlreadyExistsError:
                     pass  # another process created them in between: that is the goal
