@@ -34,3 +34,11 @@ def make_broker(bootstrap: str, *, client_id: str, tracer_provider: TracerProvid
         # Per-message "Received"/"Processed" lines would flood the logs at thousands a second.
         log_level=logging.DEBUG,
     )
+
+
+def kafka_producer(broker: KafkaBroker):
+    """The connected aiokafka producer under FastStream's broker (None before connect), for
+    operations code and tests that check its durability settings."""
+    state = getattr(broker, "_producer", None)
+    real = getattr(state, "_producer", None)
+    return getattr(real, "producer", None)

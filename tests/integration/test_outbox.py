@@ -13,6 +13,7 @@ from sqlalchemy import func, insert, select
 from shared.contracts.envelope import Envelope, new_envelope, parse_event
 from shared.contracts.events import FollowupScheduled
 from shared.contracts.vocabulary import RiskLevel
+from shared.messaging.broker import kafka_producer
 from shared.messaging.outbox import add_events
 
 from tests.integration.support import Database, read_topic, running_relay, wait_for
@@ -93,3 +94,16 @@ async def test_committed_events_are_published_exactly_once_in_order_per_case(inf
         partitions[event.case_id].add(record.partition)
     assert dict(seen) == dict(committed), "per case, Kafka holds the events in commit order"
     assert all(len(p) == 1 for p in partitions.values()), "one case's events share one partition"
+
+
+async def test_relay_producer_waits_for_all_replicas_and_is_idempotent(infra, db: Database, topic: str) -> None:
+    """acks=all and the idempotent producer are set explicitly (aiokafka defaults to acks=1,
+    no idempotence); the real broker grants the relay an idempotent producer id."""
+    await commit_change(db, topic, scheduled(uuid.uuid4(), 1))
+    async with running_relay(db, infra.kafka_bootstrap) as relay:
+        await wait_for(lambda: _none_pending(db), what="the outbox to drain")
+        producer = kafka_producer(relay.broker)
+        assert producer is not None
+        assert producer._sender._acks == -1, "acks=all"
+        assert producer._txn_manager is not None, "the idempotent producer is on"
+        assert producer._txn_manager.producer_id >= 0, "the broker assigned an idempotent producer id"
