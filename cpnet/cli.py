@@ -122,7 +122,9 @@ def db_upgrade(
 
 
 @contracts_app.command("export")
-def contracts_export(directory: Path = Path("schemas")) -> None:
+def contracts_export(
+    directory: Annotated[Path, typer.Argument(help="where to write the schema files")] = Path("schemas"),
+) -> None:
     """Write the JSON Schema of every event contract into DIRECTORY."""
     from shared.contracts.export import export_schemas
 

@@ -32,7 +32,7 @@ class Component:
     pid_file: Path
     host: str
     port: int
-    process_marker: str  # a word that must appear in the pid's command line
+    process_marker: str  # must appear in the pid's command line (args joined by spaces)
 
     def pid(self) -> int | None:
         try:
@@ -92,10 +92,12 @@ class Stack:
         self.db_url = url
         self.pg_host, self.pg_port = settings.database_host_port
         self.pg_dir = self._postgres_dir()
-        self.kafka = Component("kafka", self.kafka_dir / "kafka.pid", self.kafka_host, self.kafka_port, "kafka.Kafka")
-        self.postgres = Component(
-            "postgres", self.pg_dir / "postgres.pid", self.pg_host, self.pg_port, "postgres"
-        )
+        # A pid counts as ours only if its command line names this stack's own files: a stale
+        # pid file (after a reboot, or in a copied folder) must never aim at another broker.
+        self.kafka = Component("kafka", self.kafka_dir / "kafka.pid", self.kafka_host, self.kafka_port,
+                               f"kafka.Kafka {self.kafka_dir / 'server.properties'} ")
+        self.postgres = Component("postgres", self.pg_dir / "postgres.pid", self.pg_host, self.pg_port,
+                                  f"postgres -D {self.pg_dir / 'data'} ")
 
     # ---- paths -----------------------------------------------------------------
     def _postgres_dir(self) -> Path:

@@ -147,9 +147,11 @@ def run_service(name: str, settings: Settings, *, port: int | None = None) -> No
     """Run one service in the foreground until interrupted."""
     import uvicorn
 
-    configure_logging(service=name, log_format=settings.log_format, level=settings.log_level)
+    # Checked before logging is configured: an unreachable server is one line from the CLI,
+    # not also the Kafka client's own connection warnings.
     asyncio.run(require_database(settings.database_url))
     asyncio.run(require_kafka(settings.kafka_bootstrap))
+    configure_logging(service=name, log_format=settings.log_format, level=settings.log_level)
     provider = setup_tracing(f"cpnet-{name}", otlp_endpoint=settings.otlp_endpoint)
     app = build_app(definition_of(name), settings, tracer_provider=provider)
     uvicorn.run(app, host=settings.http_host, port=port or settings.port_of(name), log_config=None,
