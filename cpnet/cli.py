@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from shared.errors import InfrastructureUnavailable
+from shared.errors import ConfigurationError, InfrastructureUnavailable
 from shared.settings import get_settings
 
 app = typer.Typer(help="cpnet — the Child Protection Network.", no_args_is_help=True, add_completion=False)
@@ -20,10 +20,12 @@ stack_app = typer.Typer(help="The local real stack: Kafka (KRaft) and PostgreSQL
 topics_app = typer.Typer(help="Kafka topics of the registry.")
 db_app = typer.Typer(help="Database migrations (Alembic), one schema per service.")
 contracts_app = typer.Typer(help="Event contracts.")
+token_app = typer.Typer(help="Bearer tokens of the development authentication scheme.")
 app.add_typer(stack_app, name="stack")
 app.add_typer(topics_app, name="topics")
 app.add_typer(db_app, name="db")
 app.add_typer(contracts_app, name="contracts")
+app.add_typer(token_app, name="token")
 
 
 @app.callback()
@@ -47,7 +49,7 @@ def one_line_errors(func: Callable[..., Any]) -> Callable[..., Any]:
 
         try:
             return func(*args, **kwargs)
-        except (InfrastructureUnavailable, StackError) as exc:
+        except (InfrastructureUnavailable, ConfigurationError, StackError) as exc:
             _fail(str(exc))
         except KeyboardInterrupt:
             raise typer.Exit(code=130) from None
@@ -130,6 +132,31 @@ def contracts_export(
 
     for path in export_schemas(directory):
         typer.echo(str(path))
+
+
+@token_app.command("issue")
+def token_issue(
+    role: Annotated[str, typer.Option(help="hotline | caseworker | supervisor | agency_officer | operator | auditor")],
+    subject: Annotated[str | None, typer.Option(help="pseudonymous user id (default dev-<role>)")] = None,
+    agency: Annotated[str | None, typer.Option(help="the agency of an agency_officer, e.g. police")] = None,
+    jurisdiction: Annotated[str, typer.Option(help="territory code prefix, e.g. 14 or 1404; empty = everywhere")] = "",
+    ttl_hours: Annotated[float, typer.Option(help="hours until the token expires")] = 8,
+) -> None:
+    """Print a bearer token (only the token, so TOKEN=$(cpnet token issue --role caseworker) works)."""
+    from datetime import timedelta
+
+    from shared.auth import Role, issue_token
+
+    if role not in Role.__members__:
+        _fail(f"unknown role {role!r} (known: {', '.join(Role)})")
+    if not 0 < ttl_hours <= 24 * 366:
+        _fail("--ttl-hours must be more than 0 and at most a year (8784)")
+    try:
+        token = issue_token(get_settings(), subject=subject or f"dev-{role}", role=role, agency=agency,
+                            jurisdiction=jurisdiction, ttl=timedelta(hours=ttl_hours))
+    except ValueError as exc:  # includes a misconfigured secret (ConfigurationError)
+        _fail(str(exc))
+    typer.echo(token)
 
 
 @app.command("serve")

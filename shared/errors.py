@@ -3,3 +3,7 @@
 
 class InfrastructureUnavailable(RuntimeError):
     """Kafka or PostgreSQL does not answer; the message names which one and where."""
+
+
+class ConfigurationError(ValueError):
+    """A setting or configuration file is invalid; the message names which and why."""

@@ -8,6 +8,8 @@ import importlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import structlog
 from fastapi import APIRouter, FastAPI, Request
@@ -19,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared.db.engine import make_engine, make_session_factory
 from shared.db.tables import messaging_metadata
+from shared.http import install_error_handlers
 from shared.health import database_answers, require_database, require_kafka
 from shared.logging import configure_logging
 from shared.messaging.broker import make_broker
@@ -41,6 +44,7 @@ class ServiceContext:
     broker: KafkaBroker
     relay: OutboxRelay
     metadata: MetaData
+    resources: Any = None  # what the definition's `resources` built at start-up
 
     @property
     def outbox(self) -> Table:
@@ -65,6 +69,9 @@ class ServiceDefinition:
     name: str
     summary: str
     routers: tuple[APIRouter, ...] = ()
+    # Built once at start-up from the settings (keys, rule sets…), so bad configuration
+    # stops the service before it takes any work.
+    resources: Callable[[Settings], Any] | None = None
     consumers: Callable[[ServiceContext], list[IdempotentConsumer]] = field(default=lambda ctx: [])
 
 
@@ -74,16 +81,11 @@ def service_context(request: Request) -> ServiceContext:
 
 
 def available_services() -> list[str]:
-    names = []
-    for name in SERVICE_NAMES:
-        try:
-            importlib.import_module(f"services.{name}.service")
-        except ModuleNotFoundError as exc:
-            if exc.name not in (f"services.{name}", f"services.{name}.service"):
-                raise
-            continue
-        names.append(name)
-    return names
+    """The services that exist in this tree (found without importing them)."""
+    import services
+
+    root = Path(services.__file__).parent
+    return [name for name in SERVICE_NAMES if (root / name / "service.py").exists()]
 
 
 def definition_of(name: str) -> ServiceDefinition:
@@ -93,6 +95,7 @@ def definition_of(name: str) -> ServiceDefinition:
 def build_app(definition: ServiceDefinition, settings: Settings, *,
               tracer_provider: TracerProvider | None = None) -> FastAPI:
     """The service's FastAPI app; its lifespan starts the broker, consumers and relay."""
+    resources = definition.resources(settings) if definition.resources else None
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.database_url)
@@ -101,7 +104,8 @@ def build_app(definition: ServiceDefinition, settings: Settings, *,
         metadata = messaging_metadata(definition.name)
         relay = OutboxRelay(engine=engine, outbox=metadata.tables[f"{definition.name}.outbox"], broker=broker,
                             batch_size=settings.relay_batch_size, poll_interval=settings.relay_poll_interval_s)
-        ctx = ServiceContext(definition.name, settings, engine, make_session_factory(engine), broker, relay, metadata)
+        ctx = ServiceContext(definition.name, settings, engine, make_session_factory(engine), broker, relay, metadata,
+                             resources)
         app.state.ctx = ctx
         for consumer in definition.consumers(ctx):
             consumer.subscribe()
@@ -119,6 +123,8 @@ def build_app(definition: ServiceDefinition, settings: Settings, *,
             log.info("service stopped", service=definition.name)
 
     app = FastAPI(title=f"cpnet {definition.name}", summary=definition.summary, lifespan=lifespan)
+    app.state.settings = settings
+    install_error_handlers(app)
     for router in definition.routers:
         app.include_router(router)
 

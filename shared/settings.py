@@ -4,11 +4,24 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
+
+from shared.crypto import (
+    INSECURE_DEV_ENCRYPTION_KEY,
+    INSECURE_DEV_ENCRYPTION_KEYS,
+    INSECURE_DEV_KEY_ID,
+    INSECURE_DEV_LOOKUP_KEY,
+    INSECURE_DEV_LOOKUP_KEY_B64,
+    LOOKUP_KEY_MIN_BYTES,
+    decode_key,
+    is_key_id,
+    parse_key_ring,
+)
+from shared.errors import ConfigurationError
 
 SERVICE_NAMES = ("intake", "assessment", "referral", "followup", "audit")
 ServiceName = Literal["intake", "assessment", "referral", "followup", "audit"]
@@ -40,6 +53,8 @@ class Settings(BaseSettings):
     relay_batch_size: int = Field(default=500, ge=1, le=10_000)
     relay_poll_interval_s: float = Field(default=0.05, gt=0, le=10)
 
+    grading_rules: Path | None = Field(default=None, description="grading rule set; default config/grading.yaml")
+
     stack_dir: Path = Path(".stack")
     kafka_version: str = "4.1.1"
 
@@ -55,6 +70,84 @@ class Settings(BaseSettings):
     def database_host_port(self) -> tuple[str, int]:
         url = make_url(self.database_url)
         return url.host or "127.0.0.1", url.port or 5432
+
+    # --- security: field encryption, lookup digests, bearer tokens (see shared/crypto, shared/auth)
+    encryption_keys: str = Field(
+        default=INSECURE_DEV_ENCRYPTION_KEYS,
+        description="personal-data keys 'id:base64key,id2:base64key' (32 bytes each); old ids stay to decrypt",
+    )
+    encryption_active_key: str = Field(default=INSECURE_DEV_KEY_ID, description="key id new values are sealed with")
+    lookup_key: str = Field(
+        default=INSECURE_DEV_LOOKUP_KEY_B64, description="HMAC key (base64, >= 32 bytes) of the lookup digests"
+    )
+    auth_secret: str = Field(
+        default="cpnet-insecure-development-auth-secret",
+        min_length=32,
+        description="HS256 secret of the development bearer tokens",
+    )
+    auth_issuer: str = Field(default="cpnet", min_length=1)
+    auth_audience: str = Field(default="cpnet", min_length=1)
+    environment: Literal["development", "production"] = "development"
+
+    @field_validator("encryption_keys")
+    @classmethod
+    def _key_ring_parses(cls, value: str) -> str:
+        parse_key_ring(value)
+        return value
+
+    @field_validator("lookup_key")
+    @classmethod
+    def _lookup_key_decodes(cls, value: str) -> str:
+        decode_key(value, what="the key", min_bytes=LOOKUP_KEY_MIN_BYTES)
+        return value
+
+    @model_validator(mode="after")
+    def _keys_are_consistent_and_production_ready(self) -> Settings:
+        ring = parse_key_ring(self.encryption_keys)
+        if self.encryption_active_key not in ring:
+            shown = repr(self.encryption_active_key) if is_key_id(self.encryption_active_key) else "the value"
+            raise ValueError(f"CPNET_ENCRYPTION_ACTIVE_KEY: {shown} is not a key id of CPNET_ENCRYPTION_KEYS")
+        lookup = decode_key(self.lookup_key, what="CPNET_LOOKUP_KEY", min_bytes=LOOKUP_KEY_MIN_BYTES)
+        if lookup in ring.values():
+            raise ValueError("CPNET_LOOKUP_KEY must differ from every key of CPNET_ENCRYPTION_KEYS")
+        if self.environment == "production":
+            insecure = [
+                f"CPNET_{name.upper()}"
+                for name in ("encryption_active_key", "auth_secret")
+                if getattr(self, name) == type(self).model_fields[name].default
+            ]
+            # Compare key material, not text: a re-encoded or merely kept-for-decryption
+            # development key is as public as the default itself.
+            if INSECURE_DEV_ENCRYPTION_KEY in ring.values():
+                insecure.insert(0, "CPNET_ENCRYPTION_KEYS")
+            if lookup == INSECURE_DEV_LOOKUP_KEY:
+                insecure.append("CPNET_LOOKUP_KEY")
+            if insecure:
+                raise ValueError(
+                    "production refuses the insecure development default of " + ", ".join(insecure)
+                )
+        return self
+
+    def __init__(self, **values: Any) -> None:
+        # Pydantic's own message repeats the offending input; for these fields that is a key,
+        # so such errors become one line that names the field and never shows its value.
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            errors = exc.errors(include_url=False, include_input=False, include_context=False)
+            if not any(not e["loc"] or e["loc"][0] in _SECRET_FIELDS for e in errors):
+                raise
+            raise ConfigurationError("invalid settings: " + "; ".join(map(_describe, errors))) from None
+
+
+_SECRET_FIELDS = frozenset({"encryption_keys", "encryption_active_key", "lookup_key", "auth_secret"})
+
+
+def _describe(error: Any) -> str:
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if not error["loc"]:
+        return message
+    return f"CPNET_{str(error['loc'][0]).upper()}: {message}"
 
 
 @lru_cache(maxsize=1)

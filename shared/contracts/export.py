@@ -1,5 +1,6 @@
 """Exports every contract as a JSON Schema file, the form agencies and the hotline vendor
-read. Run `python -m shared.contracts.export [DIR]` (default `schemas/`) after any change."""
+read, and the AsyncAPI document binding them to topics (`asyncapi.json`). Run
+`python -m shared.contracts.export [DIR]` (default `schemas/`) after any change."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ def _event_schema(event_type: str, version: int) -> dict[str, Any]:
     return {"$schema": JSON_SCHEMA_DIALECT, **schema}
 
 
-def schema_documents() -> dict[str, dict[str, Any]]:
+def json_schema_documents() -> dict[str, dict[str, Any]]:
     """File name → JSON Schema, one per event type and version plus the hotline report."""
     documents = {
         f"{event_type}.v{version}.json": _event_schema(event_type, version)
@@ -44,6 +45,14 @@ def schema_documents() -> dict[str, dict[str, Any]]:
         **hotline,
     }
     return documents
+
+
+def schema_documents() -> dict[str, dict[str, Any]]:
+    """File name → document: the JSON Schemas plus the AsyncAPI document."""
+    # Imported here: the AsyncAPI document is built from json_schema_documents().
+    from shared.contracts.asyncapi import ASYNCAPI_FILE, asyncapi_document
+
+    return {**json_schema_documents(), ASYNCAPI_FILE: asyncapi_document()}
 
 
 def render(schema: dict[str, Any]) -> str:

@@ -85,6 +85,7 @@ class IdempotentConsumer(Generic[EventT]):
     retry_backoff: float = 0.2
     after_commit: Callable[[], None] | None = None
     infrastructure_backoff: float = 1.0
+    poison: tuple[type[BaseException], ...] = ()  # more errors of `parse` that mean "never valid"
     stats: Counter = field(default_factory=Counter, init=False)  # received, applied, duplicates, dead_lettered
 
     # ---- wiring ----------------------------------------------------------------------
@@ -115,7 +116,7 @@ class IdempotentConsumer(Generic[EventT]):
             delivery = Delivery.of(record)
             try:
                 parsed.append((self.parse(record.value or b""), delivery))
-            except POISON_ERRORS as exc:
+            except (*POISON_ERRORS, *self.poison) as exc:
                 await self.dead_letter(record, exc, tries=1)
         if not parsed:
             return

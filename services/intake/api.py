@@ -1,0 +1,193 @@
+"""Intake's HTTP API: reports from schools, hospitals, villages and police (the hotline's
+contract over HTTP), and the per-child information archive for caseworkers."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Request
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from services.intake import tables as t
+from services.intake.reports import MAX_RAW_REPORT_BYTES, Recorded, ReportRejected, record_report
+from shared.auth import Principal, Role, current_principal, require_role
+from shared.contracts.hotline import HotlineReport
+from shared.http import strict_body, unprocessable
+from shared.service import ServiceContext, service_context
+
+router = APIRouter(tags=["intake"])
+
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200,
+                                              pattern=r"^[A-Za-z0-9._:-]+$")]
+
+
+class ReportAccepted(BaseModel):
+    report_id: uuid.UUID
+    case_id: uuid.UUID
+    child_ref: uuid.UUID
+    earlier_reports: int
+    duplicate: bool = Field(description="true when this report had already been accepted")
+
+
+@router.post(
+    "/v1/reports", status_code=202, response_model=ReportAccepted,
+    summary="Submit a report about a child (the hotline contract, over HTTP)",
+    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
+        "schema": HotlineReport.model_json_schema(ref_template="#/components/schemas/{model}")}}}},
+    responses={413: {"description": "body too large"}, 422: {"description": "invalid fields, named"},
+               409: {"description": "Idempotency-Key reused for a different report"},
+               503: {"description": "the database is unavailable: nothing was stored"}},
+)
+async def submit_report(
+    request: Request,
+    principal: Annotated[Principal, Depends(current_principal)],
+    ctx: Annotated[ServiceContext, Depends(service_context)],
+    idempotency_key: IdempotencyKey = None,
+) -> ReportAccepted:
+    """Answers 202 only once the report is durably committed."""
+    report = await strict_body(request, HotlineReport, max_bytes=MAX_RAW_REPORT_BYTES)
+    digest = hashlib.sha256(await request.body()).hexdigest()
+    for attempt in range(3):
+        try:
+            async with ctx.sessions.begin() as session:
+                if idempotency_key:
+                    earlier = await _idempotent_replay(session, principal.subject, idempotency_key, digest)
+                    if earlier is not None:
+                        return earlier
+                try:
+                    recorded = await record_report(session, report, keys=ctx.resources, source=principal.subject,
+                                                   recorded_by=principal.subject)
+                except ReportRejected as exc:
+                    raise unprocessable([{"loc": ["body", *str(exc).split(":")[0].split(".")],
+                                          "msg": str(exc), "type": "value_error"}]) from None
+                if idempotency_key:
+                    await session.execute(insert(t.idempotency_keys).values(
+                        subject=principal.subject, key=idempotency_key, request_digest=digest,
+                        report_id=recorded.report_id, case_id=recorded.case_id, child_ref=recorded.child_ref))
+        except IntegrityError:
+            # A concurrent submission of the same report or key won the race: look again.
+            if attempt == 2:
+                raise
+            continue
+        ctx.relay.wake()
+        return _accepted(recorded)
+    raise AssertionError("unreachable")
+
+
+async def _idempotent_replay(session, subject: str, key: str, digest: str) -> ReportAccepted | None:
+    row = (await session.execute(select(t.idempotency_keys).where(
+        t.idempotency_keys.c.subject == subject, t.idempotency_keys.c.key == key))).first()
+    if row is None:
+        return None
+    if row.request_digest != digest:
+        raise HTTPException(status_code=409, detail="this Idempotency-Key was used for a different report")
+    return ReportAccepted(report_id=row.report_id, case_id=row.case_id, child_ref=row.child_ref,
+                          earlier_reports=0, duplicate=True)
+
+
+def _accepted(recorded: Recorded) -> ReportAccepted:
+    return ReportAccepted(report_id=recorded.report_id, case_id=recorded.case_id, child_ref=recorded.child_ref,
+                          earlier_reports=recorded.earlier_reports, duplicate=recorded.duplicate)
+
+
+# ---- the case, as intake knows it ---------------------------------------------------------
+
+class CaseSummary(BaseModel):
+    case_id: uuid.UUID
+    child_ref: uuid.UUID
+    state: str
+    jurisdiction: str
+    opened_at: datetime
+    reports: int
+
+
+CaseReaders = require_role(Role.caseworker, Role.supervisor, Role.operator)
+
+
+@router.get("/v1/cases/{case_id}", response_model=CaseSummary, summary="A case's intake summary (no personal data)")
+async def get_case(case_id: uuid.UUID, principal: Annotated[Principal, Depends(CaseReaders)],
+                   ctx: Annotated[ServiceContext, Depends(service_context)]) -> CaseSummary:
+    async with ctx.sessions() as session:
+        row = (await session.execute(select(t.cases).where(t.cases.c.id == case_id))).first()
+        if row is None or not principal.can_see(row.jurisdiction):
+            raise HTTPException(status_code=404, detail="no such case in your territory")
+        count = await session.scalar(select(func.count()).select_from(t.reports).where(t.reports.c.case_id == case_id))
+    return CaseSummary(case_id=row.id, child_ref=row.child_id, state=row.state, jurisdiction=row.jurisdiction,
+                       opened_at=row.opened_at, reports=count)
+
+
+# ---- the information archive ----------------------------------------------------------------
+
+ArchiveText = Annotated[str, StringConstraints(max_length=5000)]
+
+
+class ArchiveContent(BaseModel):
+    """The child's situation and risks, in the caseworker's words."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    home: ArchiveText = ""
+    school: ArchiveText = ""
+    community: ArchiveText = ""
+    difficulties: ArchiveText = ""
+    risks: ArchiveText = ""
+
+
+class Archive(ArchiveContent):
+    child_ref: uuid.UUID
+    version: int
+    updated_at: datetime | None
+    updated_by: str | None
+
+
+ArchiveUsers = require_role(Role.caseworker, Role.supervisor)
+
+
+async def _child_in_territory(session, child_ref: uuid.UUID, principal: Principal) -> None:
+    jurisdiction = await session.scalar(select(t.children.c.jurisdiction).where(t.children.c.id == child_ref))
+    if jurisdiction is None or not principal.can_see(jurisdiction):
+        raise HTTPException(status_code=404, detail="no such child in your territory")
+
+
+@router.get("/v1/children/{child_ref}/archive", response_model=Archive, summary="Read a child's information archive")
+async def read_archive(child_ref: uuid.UUID, principal: Annotated[Principal, Depends(ArchiveUsers)],
+                       ctx: Annotated[ServiceContext, Depends(service_context)]) -> Archive:
+    async with ctx.sessions() as session:
+        await _child_in_territory(session, child_ref, principal)
+        row = (await session.execute(select(t.archives).where(t.archives.c.child_id == child_ref))).first()
+    if row is None:
+        return Archive(child_ref=child_ref, version=0, updated_at=None, updated_by=None)
+    content = ctx.resources.cipher.decrypt_json(row.content, record_id=f"archive:{child_ref}")
+    return Archive(child_ref=child_ref, version=row.version, updated_at=row.updated_at, updated_by=row.updated_by,
+                   **content)
+
+
+@router.put("/v1/children/{child_ref}/archive", response_model=Archive, summary="Update a child's information archive",
+            responses={409: {"description": "the archive changed since the version you read"}})
+async def update_archive(
+    child_ref: uuid.UUID, content: ArchiveContent,
+    principal: Annotated[Principal, Depends(ArchiveUsers)],
+    ctx: Annotated[ServiceContext, Depends(service_context)],
+    if_match: Annotated[int | None, Header(alias="If-Match", description="the version you read")] = None,
+) -> Archive:
+    """Optimistic concurrency: with If-Match, a caseworker never overwrites a colleague's
+    update unseen."""
+    token = ctx.resources.cipher.encrypt_json(content.model_dump(), record_id=f"archive:{child_ref}")
+    async with ctx.sessions.begin() as session:
+        await _child_in_territory(session, child_ref, principal)
+        current = await session.scalar(select(t.archives.c.version).where(t.archives.c.child_id == child_ref)
+                                       .with_for_update())
+        if if_match is not None and if_match != (current or 0):
+            raise HTTPException(status_code=409, detail=f"archive is at version {current or 0}, not {if_match}")
+        version = (current or 0) + 1
+        values = dict(content=token, version=version, updated_at=func.now(), updated_by=principal.subject)
+        if current is None:
+            await session.execute(insert(t.archives).values(child_id=child_ref, **values))
+        else:
+            await session.execute(update(t.archives).where(t.archives.c.child_id == child_ref).values(**values))
+    return await read_archive(child_ref, principal, ctx)

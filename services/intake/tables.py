@@ -1,0 +1,83 @@
+"""Intake's own tables (schema `intake`): the child registry, cases, reports, idempotency
+keys and the per-child information archive. Identity and narratives are stored encrypted."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    ARRAY, Column, DateTime, ForeignKey, Index, Integer, LargeBinary, MetaData, Table, Text,
+    UniqueConstraint, func, text,
+)
+from sqlalchemy.dialects.postgresql import UUID
+
+SCHEMA = "intake"
+metadata = MetaData(schema=SCHEMA)
+
+# A child, by pseudonymous id. The identity is one AES-GCM token (record id as associated
+# data); the digests are keyed HMACs, so exact matching works without keeping it in clear.
+children = Table(
+    "children", metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("national_id_digest", Text, unique=True),
+    Column("match_digest", Text, index=True),
+    Column("identity", LargeBinary, nullable=False),
+    Column("jurisdiction", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+cases = Table(
+    "cases", metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("child_id", UUID(as_uuid=True), ForeignKey(children.c.id), nullable=False),
+    Column("state", Text, nullable=False, server_default="open"),
+    Column("stage", Text, nullable=False, server_default="screening"),
+    Column("jurisdiction", Text, nullable=False),
+    Column("opened_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("closed_at", DateTime(timezone=True)),
+)
+# One open case per child: reports from every channel join it.
+Index("cases_one_open_per_child", cases.c.child_id, unique=True, postgresql_where=text("state = 'open'"))
+
+reports = Table(
+    "reports", metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("case_id", UUID(as_uuid=True), ForeignKey(cases.c.id), nullable=False, index=True),
+    Column("child_id", UUID(as_uuid=True), ForeignKey(children.c.id), nullable=False, index=True),
+    Column("channel", Text, nullable=False),
+    Column("source", Text, nullable=False),  # "hotline" (Kafka) or the HTTP caller's subject
+    Column("external_id", Text),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("jurisdiction", Text, nullable=False),
+    Column("age_years", Integer),
+    Column("categories", ARRAY(Text), nullable=False),
+    Column("indicators", ARRAY(Text), nullable=False),
+    Column("confidential", LargeBinary, nullable=False),  # reporter + narrative, encrypted
+    Column("recorded_by", Text, nullable=False),
+    # The same hotline id delivered twice is one report.
+    UniqueConstraint("channel", "external_id", name="reports_channel_external_id"),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys", metadata,
+    Column("subject", Text, primary_key=True),
+    Column("key", Text, primary_key=True),
+    Column("request_digest", Text, nullable=False),
+    Column("report_id", UUID(as_uuid=True), nullable=False),
+    Column("case_id", UUID(as_uuid=True), nullable=False),
+    Column("child_ref", UUID(as_uuid=True), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# The mission's information archive of each child: situation at home, at school and in
+# the community, difficulties and risks. Free text, hence encrypted; never on the bus.
+archives = Table(
+    "archives", metadata,
+    Column("child_id", UUID(as_uuid=True), ForeignKey(children.c.id), primary_key=True),
+    Column("content", LargeBinary, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_by", Text, nullable=False),
+)
+
+DOMAIN_TABLES = (children, cases, reports, idempotency_keys, archives)

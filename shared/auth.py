@@ -1,0 +1,203 @@
+"""Who is calling: bearer tokens (a development HS256 scheme until an identity provider
+replaces it) and the FastAPI dependencies every route takes its Principal from."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Annotated, Any
+
+import jwt
+from fastapi import Depends, HTTPException, Request, status
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from shared.contracts.vocabulary import Agency
+from shared.settings import Settings, get_settings
+
+ALGORITHM = "HS256"
+REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub"]
+# Services run on clocks that may differ by a few seconds.
+CLOCK_SKEW = timedelta(seconds=30)
+_TERRITORY_PREFIX = re.compile(r"(?:[0-9]{2}){0,6}")
+
+
+class Role(StrEnum):
+    """Who is calling. A `reporter` is an institution that submits reports over HTTP (a
+    school, hospital, village committee, police station); it can read nothing back."""
+
+    hotline = "hotline"
+    reporter = "reporter"
+    caseworker = "caseworker"
+    supervisor = "supervisor"
+    agency_officer = "agency_officer"
+    operator = "operator"
+    auditor = "auditor"
+
+
+class AuthError(Exception):
+    """A token that does not authenticate; the message is short and never quotes the token."""
+
+
+def is_territory_prefix(value: str) -> bool:
+    """"" (everywhere) or an even number of digits up to 12: province, city, county, …"""
+    return _TERRITORY_PREFIX.fullmatch(value) is not None
+
+
+class Principal(BaseModel):
+    """The authenticated caller: pseudonymous subject, role, agency and territory."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    subject: str = Field(min_length=1, max_length=128)
+    role: Role
+    agency: Agency | None = None
+    jurisdiction: str = ""
+
+    @field_validator("jurisdiction")
+    @classmethod
+    def _territory_prefix(cls, value: str) -> str:
+        if not is_territory_prefix(value):
+            raise ValueError("must be an even number of digits, at most 12 (e.g. 14, 1404, 140402), or empty")
+        return value
+
+    @model_validator(mode="after")
+    def _agency_matches_role(self) -> Principal:
+        # Authorisation keys agency-scoped access on this field, so it must be unambiguous.
+        if self.role is Role.agency_officer and self.agency is None:
+            raise ValueError("an agency_officer needs an agency")
+        if self.role is not Role.agency_officer and self.agency is not None:
+            raise ValueError(f"role {self.role} does not carry an agency")
+        return self
+
+    def can_see(self, jurisdiction: str) -> bool:
+        """True when the territory code lies in this principal's subtree ("" sees everything)."""
+        # A malformed code fails closed rather than matching by accident.
+        return is_territory_prefix(jurisdiction) and jurisdiction.startswith(self.jurisdiction)
+
+
+def issue_token(
+    settings: Settings,
+    *,
+    subject: str,
+    role: Role | str,
+    agency: Agency | str | None = None,
+    jurisdiction: str = "",
+    ttl: timedelta = timedelta(hours=8),
+) -> str:
+    """A signed bearer token; a bad role, agency or jurisdiction raises a one-line ValueError."""
+    if ttl <= timedelta(0):
+        raise ValueError("ttl must be positive")
+    principal = _principal(subject=subject, role=role, agency=agency, jurisdiction=jurisdiction)
+    now = datetime.now(UTC)
+    claims = {
+        "sub": principal.subject,
+        "role": principal.role.value,
+        "agency": principal.agency.value if principal.agency else None,
+        "jur": principal.jurisdiction,
+        "iss": settings.auth_issuer,
+        "aud": settings.auth_audience,
+        "iat": now,
+        "exp": now + ttl,
+    }
+    return jwt.encode(claims, settings.auth_secret, algorithm=ALGORITHM)
+
+
+def verify_token(settings: Settings, token: str) -> Principal:
+    """The Principal a valid token names, or AuthError saying briefly why not."""
+    try:
+        claims = jwt.decode(
+            token,
+            settings.auth_secret,
+            algorithms=[ALGORITHM],
+            audience=settings.auth_audience,
+            issuer=settings.auth_issuer,
+            leeway=CLOCK_SKEW,
+            options={"require": REQUIRED_CLAIMS},
+        )
+    except jwt.ExpiredSignatureError:
+        raise AuthError("token has expired") from None
+    except jwt.MissingRequiredClaimError as exc:
+        raise AuthError(f"token lacks the {exc.claim!r} claim") from None
+    except jwt.InvalidAudienceError:
+        raise AuthError("token is for another audience") from None
+    except jwt.InvalidIssuerError:
+        raise AuthError("token is from another issuer") from None
+    except jwt.InvalidAlgorithmError:
+        raise AuthError("token algorithm is not allowed") from None
+    except jwt.InvalidSignatureError:
+        raise AuthError("token signature does not verify") from None
+    except jwt.ImmatureSignatureError:
+        raise AuthError("token is not valid yet") from None
+    except jwt.DecodeError:
+        raise AuthError("token is malformed") from None
+    except jwt.InvalidTokenError:
+        raise AuthError("token is invalid") from None
+    try:
+        return _principal(
+            subject=claims["sub"],
+            role=claims.get("role"),
+            agency=claims.get("agency"),
+            jurisdiction=claims.get("jur", ""),
+        )
+    except ValueError as exc:
+        raise AuthError(f"token claims are invalid: {exc}") from None
+
+
+def _principal(**fields: Any) -> Principal:
+    try:
+        return Principal(**fields)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors(include_url=False, include_input=False, include_context=False):
+            where = ".".join(str(part) for part in error["loc"])
+            message = str(error["msg"]).removeprefix("Value error, ")
+            problems.append(f"{where}: {message}" if where else message)
+        raise ValueError("; ".join(problems)) from None
+
+
+def _unauthorised(detail: str) -> HTTPException:
+    return HTTPException(
+        status_code=status.HTTP_401_UNAUTHORIZED, detail=detail, headers={"WWW-Authenticate": "Bearer"}
+    )
+
+
+async def current_principal(request: Request) -> Principal:
+    """FastAPI dependency: the caller named by `Authorization: Bearer <token>`, else 401."""
+    header = request.headers.get("authorization")
+    if not header:
+        raise _unauthorised("missing bearer token")
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise _unauthorised("authorization is not 'Bearer <token>'")
+    settings = getattr(request.app.state, "settings", None) or get_settings()
+    try:
+        principal = verify_token(settings, token)
+    except AuthError as exc:
+        raise _unauthorised(str(exc)) from None
+    # Kept on the request so logging and auditing can name the caller without re-verifying.
+    request.state.principal = principal
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+def require_role(*roles: Role) -> Callable[..., Awaitable[Principal]]:
+    """A dependency giving the Principal when its role is one of `roles`, else 403."""
+    if not roles:
+        raise ValueError("require_role needs at least one role")
+    allowed = frozenset(roles)
+    needed = ", ".join(sorted(allowed))
+
+    async def dependency(principal: CurrentPrincipal) -> Principal:
+        if principal.role not in allowed:
+            raise HTTPException(
+                status_code=status.HTTP_403_FORBIDDEN,
+                detail=f"role {principal.role} may not use this endpoint (needs {needed})",
+            )
+        return principal
+
+    return dependency

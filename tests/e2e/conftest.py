@@ -1,0 +1,72 @@
+"""End-to-end fixtures: the real services as separate processes (`cpnet serve`), on free
+ports, against the real stack — exactly as an operator runs them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+
+
+@dataclass(frozen=True)
+class RunningServices:
+    urls: dict[str, str]
+    env: dict[str, str]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _ready(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/readyz", timeout=1.0).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def services(infra, tmp_path_factory) -> Iterator[RunningServices]:
+    """Every service with its consumers and relay, started once for the e2e session."""
+    names = ["intake", "assessment"]
+    env = {**os.environ, "CPNET_KAFKA_BOOTSTRAP": infra.kafka_bootstrap, "CPNET_DATABASE_URL": infra.database_url,
+           "CPNET_LOG_FORMAT": "json"}
+    subprocess.run([sys.executable, "-m", "cpnet.cli", "db", "upgrade"], env=env, check=True, capture_output=True)
+    logs = tmp_path_factory.mktemp("service-logs")
+    processes: dict[str, subprocess.Popen] = {}
+    urls = {}
+    try:
+        for name in names:
+            port = _free_port()
+            urls[name] = f"http://127.0.0.1:{port}"
+            env[f"CPNET_{name.upper()}_PORT"] = str(port)
+            processes[name] = subprocess.Popen(
+                [sys.executable, "-m", "cpnet.cli", "serve", name], env=env,
+                stdout=open(logs / f"{name}.log", "wb"), stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        for name, url in urls.items():
+            while not _ready(url):
+                if processes[name].poll() is not None:
+                    raise RuntimeError(f"{name} exited: {(logs / f'{name}.log').read_text()[-2000:]}")
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{name} not ready: {(logs / f'{name}.log').read_text()[-2000:]}")
+                time.sleep(0.2)
+        yield RunningServices(urls=urls, env=env)
+    finally:
+        for process in processes.values():
+            process.send_signal(signal.SIGINT)
+        for process in processes.values():
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()

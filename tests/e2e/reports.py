@@ -1,0 +1,39 @@
+"""Reports as the hotline vendor and reporting institutions send them, for end-to-end tests:
+each with its own ids and its own (fictitious) child."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from datetime import UTC, datetime
+
+from shared.auth import Role, issue_token
+from shared.settings import Settings
+
+
+def national_id() -> str:
+    return "".join(random.choices("0123456789", k=17)) + random.choice("0123456789X")
+
+
+def hotline_report(**changes) -> dict:
+    """A valid report, each with its own hotline id and child."""
+    tag = uuid.uuid4().hex[:10]
+    report = {
+        "schema_version": 1, "external_id": f"HL-{tag}", "channel": "hotline",
+        "received_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        "reporter": {"role": "neighbour", "name": f"Reporter {tag}", "phone": "+86 139 0000 1234", "anonymous": False},
+        "child": {"name": f"Child {tag}", "national_id": national_id(), "sex": "F", "birth_date": "2016-05-01",
+                  "age_estimate": None, "address": f"{tag} Riverside Lane", "school": f"School {tag}"},
+        "jurisdiction": "140402001001", "categories": ["abuse"], "indicators": ["immediate_danger", "visible_injury"],
+        "narrative": f"Narrative {tag}: the neighbour heard screaming.",
+    }
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(report.get(key), dict):
+            report[key] = {**report[key], **value}
+        else:
+            report[key] = value
+    return report
+
+
+def token(role: Role = Role.reporter, subject: str = "school-140402001") -> dict[str, str]:
+    return {"Authorization": f"Bearer {issue_token(Settings(), subject=subject, role=role)}"}

@@ -1,0 +1,248 @@
+"""Tests of bearer tokens, the FastAPI identity dependencies, the territory rule and
+`cpnet token issue`."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+import jwt
+import pytest
+from fastapi import Depends, FastAPI
+from fastapi.testclient import TestClient
+from jwt.warnings import InsecureKeyLengthWarning
+from typer.testing import CliRunner
+
+from cpnet.cli import app as cli
+from shared.auth import (
+    AuthError,
+    CurrentPrincipal,
+    Principal,
+    Role,
+    issue_token,
+    require_role,
+    verify_token,
+)
+from shared.contracts.vocabulary import Agency
+from shared.settings import Settings, get_settings
+
+SECRET = "unit-test-secret-that-is-long-enough-0123456789"
+SETTINGS = Settings(auth_secret=SECRET, auth_issuer="cpnet-test", auth_audience="cpnet-api")
+
+
+def _claims(**overrides: Any) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    claims: dict[str, Any] = {
+        "sub": "u-1",
+        "role": "caseworker",
+        "agency": None,
+        "jur": "1404",
+        "iss": "cpnet-test",
+        "aud": "cpnet-api",
+        "iat": now,
+        "exp": now + timedelta(hours=1),
+    }
+    claims.update(overrides)
+    return {key: value for key, value in claims.items() if value is not ...}
+
+
+def _forge(claims: dict[str, Any], key: str | None = SECRET, algorithm: str = "HS256") -> str:
+    with warnings.catch_warnings():
+        # The HS512 forgery reuses the HS256-sized secret on purpose.
+        warnings.simplefilter("ignore", InsecureKeyLengthWarning)
+        return jwt.encode(claims, key, algorithm=algorithm)
+
+
+def test_issue_verify_round_trip() -> None:
+    token = issue_token(SETTINGS, subject="u-42", role=Role.agency_officer, agency="police", jurisdiction="140402")
+    principal = verify_token(SETTINGS, token)
+    assert principal == Principal(subject="u-42", role=Role.agency_officer, agency=Agency.police, jurisdiction="140402")
+    claims = jwt.decode(token, SECRET, algorithms=["HS256"], audience="cpnet-api")
+    assert {"sub", "role", "agency", "jur", "iss", "aud", "iat", "exp"} <= claims.keys()
+    assert claims["exp"] - claims["iat"] == 8 * 3600
+
+
+def test_hand_made_token_with_the_right_claims_verifies() -> None:
+    assert verify_token(SETTINGS, _forge(_claims())).role is Role.caseworker
+
+
+@pytest.mark.parametrize(
+    ("token", "reason"),
+    [
+        (_forge(_claims(iat=datetime.now(UTC) - timedelta(hours=3), exp=datetime.now(UTC) - timedelta(hours=1))),
+         "expired"),
+        (_forge(_claims(aud="someone-else")), "audience"),
+        (_forge(_claims(iss="someone-else")), "issuer"),
+        (_forge(_claims(), key="another-secret-that-is-also-long-enough-42"), "signature"),
+        (_forge(_claims(), key=None, algorithm="none"), "algorithm"),
+        (_forge(_claims(), algorithm="HS512"), "algorithm"),
+        (_forge(_claims(exp=...)), "'exp'"),
+        (_forge(_claims(iat=...)), "'iat'"),
+        (_forge(_claims(sub=...)), "'sub'"),
+        (_forge(_claims(aud=...)), "'aud'"),
+        (_forge(_claims(iss=...)), "'iss'"),
+        (_forge(_claims(role="root")), "role"),
+        (_forge(_claims(jur="1")), "jur"),
+        ("not-a-token", "malformed"),
+    ],
+    ids=["expired", "audience", "issuer", "secret", "alg-none", "hs512", "no-exp", "no-iat", "no-sub", "no-aud",
+         "no-iss", "unknown-role", "bad-jurisdiction", "garbage"],
+)
+def test_bad_tokens_are_rejected(token: str, reason: str) -> None:
+    with pytest.raises(AuthError, match=reason) as caught:
+        verify_token(SETTINGS, token)
+    assert token not in str(caught.value)
+
+
+def test_principal_validation() -> None:
+    for bad in ({"jurisdiction": "1"}, {"jurisdiction": "14x4"}, {"jurisdiction": "14" * 7}, {"subject": ""}):
+        with pytest.raises(ValueError):
+            issue_token(SETTINGS, **{"subject": "u", "role": "caseworker", **bad})
+    with pytest.raises(ValueError, match="agency"):
+        issue_token(SETTINGS, subject="u", role="agency_officer")
+    with pytest.raises(ValueError, match="agency"):
+        issue_token(SETTINGS, subject="u", role="caseworker", agency="police")
+    with pytest.raises(ValueError, match="ttl"):
+        issue_token(SETTINGS, subject="u", role="caseworker", ttl=timedelta(0))
+
+
+def test_can_see_is_the_territory_subtree() -> None:
+    county = Principal(subject="u", role=Role.caseworker, jurisdiction="140402")
+    province = Principal(subject="u", role=Role.supervisor, jurisdiction="14")
+    everywhere = Principal(subject="u", role=Role.auditor)
+    assert county.can_see("140402001001")
+    assert not county.can_see("140403001001")
+    assert not county.can_see("1404")  # the parent city is not in the county's subtree
+    assert province.can_see("140402001001") and not province.can_see("410402001001")
+    assert everywhere.can_see("410402001001") and everywhere.can_see("")
+    assert not everywhere.can_see("14x402001001")  # malformed codes fail closed
+
+
+def test_principal_is_frozen() -> None:
+    principal = Principal(subject="u", role=Role.caseworker)
+    with pytest.raises(ValueError):
+        principal.role = Role.supervisor  # type: ignore[misc]
+
+
+@pytest.fixture()
+def client() -> TestClient:
+    api = FastAPI()
+    api.state.settings = SETTINGS
+
+    @api.get("/me")
+    async def me(principal: CurrentPrincipal) -> dict[str, str]:
+        return {"subject": principal.subject, "role": principal.role}
+
+    @api.get("/supervise")
+    async def supervise(principal: Annotated[Principal, Depends(require_role(Role.supervisor))]) -> dict[str, str]:
+        return {"subject": principal.subject}
+
+    return TestClient(api)
+
+
+def _bearer(role: Role, subject: str = "u-7") -> dict[str, str]:
+    return {"Authorization": f"Bearer {issue_token(SETTINGS, subject=subject, role=role)}"}
+
+
+def test_missing_header_is_401_with_challenge(client: TestClient) -> None:
+    response = client.get("/me")
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == "Bearer"
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["Bearer not-a-token", "Basic dTpw", "Bearer ", f"Bearer {_forge(_claims(), key=None, algorithm='none')}"],
+)
+def test_bad_credentials_are_401(client: TestClient, header: str) -> None:
+    for path in ("/me", "/supervise"):
+        response = client.get(path, headers={"Authorization": header})
+        assert response.status_code == 401
+        assert response.headers["WWW-Authenticate"] == "Bearer"
+        sent = header.partition(" ")[2].strip()
+        assert not sent or sent not in response.json()["detail"]
+
+
+def test_token_from_other_settings_is_401(client: TestClient) -> None:
+    other = Settings(auth_secret="x" * 40, auth_issuer="cpnet-test", auth_audience="cpnet-api")
+    token = issue_token(other, subject="u", role=Role.supervisor)
+    assert client.get("/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+
+
+def test_any_role_reaches_the_authenticated_route(client: TestClient) -> None:
+    response = client.get("/me", headers=_bearer(Role.hotline))
+    assert response.status_code == 200
+    assert response.json() == {"subject": "u-7", "role": "hotline"}
+
+
+def test_wrong_role_is_403(client: TestClient) -> None:
+    response = client.get("/supervise", headers=_bearer(Role.caseworker))
+    assert response.status_code == 403
+    assert "caseworker" in response.json()["detail"]
+
+
+def test_right_role_is_200(client: TestClient) -> None:
+    response = client.get("/supervise", headers=_bearer(Role.supervisor, subject="sup-1"))
+    assert response.status_code == 200
+    assert response.json() == {"subject": "sup-1"}
+
+
+def test_settings_fall_back_to_get_settings(cli_settings: Settings) -> None:
+    api = FastAPI()
+
+    @api.get("/me")
+    async def me(principal: CurrentPrincipal) -> str:
+        return principal.subject
+
+    token = issue_token(cli_settings, subject="u-9", role=Role.operator)
+    response = TestClient(api).get("/me", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 200 and response.json() == "u-9"
+
+
+@pytest.fixture()
+def cli_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    monkeypatch.setenv("CPNET_AUTH_SECRET", SECRET)
+    monkeypatch.setenv("CPNET_ENVIRONMENT", "development")
+    get_settings.cache_clear()
+    yield get_settings()
+    get_settings.cache_clear()
+
+
+def test_cli_issues_a_verifiable_token(cli_settings: Settings) -> None:
+    result = CliRunner().invoke(
+        cli, ["token", "issue", "--role", "agency_officer", "--agency", "police", "--jurisdiction", "1404",
+              "--subject", "officer-1", "--ttl-hours", "0.5"]
+    )
+    assert result.exit_code == 0, result.output
+    token = result.stdout.strip()
+    assert result.stdout == token + "\n"
+    principal = verify_token(cli_settings, token)
+    assert principal == Principal(subject="officer-1", role=Role.agency_officer, agency=Agency.police,
+                                  jurisdiction="1404")
+
+
+def test_cli_defaults(cli_settings: Settings) -> None:
+    result = CliRunner().invoke(cli, ["token", "issue", "--role", "caseworker"])
+    assert result.exit_code == 0, result.output
+    principal = verify_token(cli_settings, result.stdout.strip())
+    assert (principal.role, principal.subject, principal.jurisdiction) == (Role.caseworker, "dev-caseworker", "")
+
+
+@pytest.mark.parametrize(
+    ("args", "complaint"),
+    [
+        (["--role", "root"], "unknown role"),
+        (["--role", "caseworker", "--jurisdiction", "140"], "jurisdiction"),
+        (["--role", "agency_officer"], "agency"),
+        (["--role", "agency_officer", "--agency", "army"], "agency"),
+        (["--role", "caseworker", "--ttl-hours", "0"], "ttl"),
+    ],
+)
+def test_cli_rejects_bad_input_in_one_line(cli_settings: Settings, args: list[str], complaint: str) -> None:
+    result = CliRunner().invoke(cli, ["token", "issue", *args])
+    assert result.exit_code != 0
+    assert result.stdout == ""
+    assert complaint in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
