@@ -200,7 +200,7 @@ def describe_error(exc: BaseException, limit: int = 1000) -> str:
     a child's personal data): validation errors name the field and the rule only."""
     if isinstance(exc, ValidationError):
         parts = [
-            f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}"
+            f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']} [{err['type']}]"
             for err in exc.errors(include_input=False, include_url=False, include_context=False)
         ]
         text = f"ValidationError: {'; '.join(parts)}"
