@@ -12,7 +12,8 @@ import uuid
 import httpx
 from aiokafka import AIOKafkaProducer
 
-from shared.auth import Role
+from shared.auth import Role, issue_token
+from shared.settings import Settings
 from tests.e2e.reports import hotline_report, token
 from tests.e2e.conftest import RunningServices
 from tests.e2e.watch import Seen, TopicWatcher
@@ -243,3 +244,27 @@ async def test_supervisor_override_and_needs_assessment_over_http_move_grade_and
     history = read.json()["history"]
     assert [h["cause"] for h in history] == ["report", "override", "home_visit", "plan"]
     assert all(h["factors"] for h in history)
+
+
+async def test_caseworkers_keep_the_childs_information_archive_in_intake(infra, services: RunningServices) -> None:
+    report = hotline_report(categories=["left_behind"], indicators=["left_behind"])
+    async with httpx.AsyncClient(base_url=services.urls["intake"]) as http:
+        accepted = (await http.post("/v1/reports", json=report, headers=token())).json()
+        child = accepted["child_ref"]
+        caseworker = token(Role.caseworker, "cw-7")
+        empty = await http.get(f"/v1/children/{child}/archive", headers=caseworker)
+        written = await http.put(f"/v1/children/{child}/archive", headers={**caseworker, "If-Match": "0"},
+                                 json={"home": "Lives with a grandmother of 80.", "school": "Misses Mondays.",
+                                       "risks": "Alone after dark."})
+        stale = await http.put(f"/v1/children/{child}/archive", headers={**caseworker, "If-Match": "0"},
+                               json={"home": "overwrites a colleague"})
+        read = await http.get(f"/v1/children/{child}/archive", headers=caseworker)
+        reporter = await http.get(f"/v1/children/{child}/archive", headers=token())
+        elsewhere = await http.get(f"/v1/children/{child}/archive", headers={
+            "Authorization": f"Bearer {issue_token(Settings(), subject='cw-9', role=Role.caseworker, jurisdiction='1405')}"})
+    assert empty.status_code == 200 and empty.json()["version"] == 0
+    assert written.status_code == 200 and written.json()["version"] == 1
+    assert stale.status_code == 409, "a stale version never overwrites a colleague's update"
+    assert read.json()["home"] == "Lives with a grandmother of 80." and read.json()["updated_by"] == "cw-7"
+    assert reporter.status_code == 403, "a reporting institution reads nothing back"
+    assert elsewhere.status_code == 404, "another city's caseworker cannot see the child"
