@@ -85,7 +85,8 @@ async def test_left_behind_child_then_reported_by_school_over_http_joins_the_sam
         case_id = first_reported.json()["case_id"]
         assert accepted["case_id"] == case_id, "the school's report joined the child's open case"
         assert accepted["earlier_reports"] == 1
-        second_reported, _ = await graded(watcher, school["external_id"])
+        (second_reported,) = await watcher.wait_for(REPORTED, by_external_id(school["external_id"]))
+        await watcher.wait_for(ASSESSED, of_case(case_id), count=2)
     event = second_reported.json()["payload"]
     assert event["case_id"] == case_id and event["earlier_reports"] == 1 and event["channel"] == "school"
     regraded = [s.json()["payload"] for s in watcher.matching(ASSESSED, of_case(case_id))]
