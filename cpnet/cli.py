@@ -25,6 +25,8 @@ app.add_typer(stack_app, name="stack")
 app.add_typer(topics_app, name="topics")
 app.add_typer(db_app, name="db")
 app.add_typer(contracts_app, name="contracts")
+agency_app = typer.Typer(help="The agency consumer kit: what each agency runs on its own side.")
+app.add_typer(agency_app, name="agency")
 app.add_typer(token_app, name="token")
 
 
@@ -170,6 +172,38 @@ def serve(
 
     (name,) = _services(service)
     run_service(name, get_settings(), port=port)
+
+
+@agency_app.command("listen")
+@one_line_errors
+def agency_listen(
+    agency: Annotated[str, typer.Option(help="police, education, legal_aid, …")],
+    jurisdiction: Annotated[str, typer.Option(help="only this territory's referrals (a code prefix)")] = "",
+    out: Annotated[Path | None, typer.Option(help="append each referral as a JSON line here")] = None,
+    webhook: Annotated[str | None, typer.Option(help="POST each referral here")] = None,
+    state: Annotated[Path | None, typer.Option(help="acknowledged ids (default: beside --out, or ./)")] = None,
+    responder: Annotated[str, typer.Option(help="who acknowledges, as the agency names its officer")] = "agency-kit",
+) -> None:
+    """Receive this agency's referrals, hand each over, then acknowledge it. Ctrl-C stops."""
+    from cpnet.agency import listen
+    from shared.contracts.vocabulary import Agency
+    from shared.health import require_kafka
+
+    try:
+        chosen = Agency(agency)
+    except ValueError:
+        _fail(f"unknown agency {agency!r} (known: {', '.join(a.value for a in Agency)})")
+    if not jurisdiction.isdigit() and jurisdiction:
+        _fail("--jurisdiction must be a code prefix of digits, e.g. 1404")
+    if out is None and webhook is None:
+        _fail("give --out FILE or --webhook URL: where should referrals go?")
+    settings = get_settings()
+    asyncio.run(require_kafka(settings.kafka_bootstrap))
+    state = state or (out.with_name(out.name + ".acked") if out else Path(f"agency-{agency}.acked"))
+    typer.echo(f"listening for {chosen} referrals{' in ' + jurisdiction if jurisdiction else ''}…", err=True)
+    asyncio.run(listen(bootstrap=settings.kafka_bootstrap, agency=chosen, jurisdiction=jurisdiction, out=out,
+                       webhook=webhook, state=state, responder=responder,
+                       echo=lambda line: typer.echo(line, err=True)))
 
 
 @app.command("run")

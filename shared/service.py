@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,6 +69,8 @@ class ServiceDefinition:
     name: str
     summary: str
     routers: tuple[APIRouter, ...] = ()
+    # Long-running loops (schedulers), each given the stop event.
+    tasks: Callable[[ServiceContext], list[Callable[[asyncio.Event], Awaitable[None]]]] | None = None
     # Built once at start-up from the settings (keys, rule sets…), so bad configuration
     # stops the service before it takes any work.
     resources: Callable[[Settings], Any] | None = None
@@ -112,12 +114,13 @@ def build_app(definition: ServiceDefinition, settings: Settings, *,
         await broker.start()
         stop = asyncio.Event()
         relay_task = asyncio.create_task(relay.run(stop), name=f"{definition.name}-outbox-relay")
+        loops = [asyncio.create_task(loop(stop)) for loop in (definition.tasks(ctx) if definition.tasks else [])]
         log.info("service started", service=definition.name)
         try:
             yield
         finally:
             stop.set()
-            await relay_task
+            await asyncio.gather(relay_task, *loops)
             await broker.stop()
             await engine.dispose()
             log.info("service stopped", service=definition.name)

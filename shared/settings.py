@@ -55,6 +55,9 @@ class Settings(BaseSettings):
 
     grading_rules: Path | None = Field(default=None, description="grading rule set; default config/grading.yaml")
 
+    sweep_interval_s: float = Field(default=5.0, gt=0, le=3600, description="deadline and visit sweeps")
+    referral_public_url: str | None = Field(default=None, description="base URL agencies fetch details from")
+
     stack_dir: Path = Path(".stack")
     kafka_version: str = "4.1.1"
 

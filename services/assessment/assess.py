@@ -151,7 +151,8 @@ async def regrade(session: AsyncSession, case: dict[str, Any], res: Resources, *
         needs=needs, emergency=graded.emergency, rule_set_version=graded.rule_set_version, stage=stage.value,
         response_due_at=due))
     payload = CaseAssessed(
-        case_id=case["case_id"], assessment_id=assessment_id, risk_level=level, initial_risk_level=graded.risk_level,
+        case_id=case["case_id"], assessment_id=assessment_id, jurisdiction=case["jurisdiction"],
+        categories=[Category(c) for c in case["categories"]], risk_level=level, initial_risk_level=graded.risk_level,
         overridden=overridden, override_reason=case.get("override_reason") if overridden else None,
         score=graded.score, factors=[RiskFactor(**f) for f in factors], rule_set_version=graded.rule_set_version,
         needs=[Need(n) for n in needs], emergency=graded.emergency, response_due_at=due, stage=stage,

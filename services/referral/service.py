@@ -1,8 +1,55 @@
-"""The referral service's definition: its routers and consumers (wired by shared.service)."""
+"""The referral service's definition: its consumers, HTTP API, routing table and the
+escalation sweep."""
 
-from shared.service import ServiceDefinition
+from __future__ import annotations
+
+from services.referral.api import router
+from services.referral.lifecycle import IllegalTransition
+from services.referral.refer import ForeignAnswer, Resources, escalate_overdue, on_case_assessed, respond
+from services.referral.routing import RoutingError, load_routes
+from shared.contracts.events import CaseAssessed, ReferralResponded
+from shared.errors import ConfigurationError
+from shared.messaging.consumer import IdempotentConsumer
+from shared.scheduling import periodic
+from shared.service import ServiceContext, ServiceDefinition
+from shared.settings import Settings
+
+
+def resources(settings: Settings) -> Resources:
+    try:
+        routes = load_routes()
+    except RoutingError as exc:
+        raise ConfigurationError(str(exc)) from None
+    public = settings.referral_public_url or f"http://{settings.http_host}:{settings.referral_port}"
+    return Resources(routes=routes, public_url=public.rstrip("/"))
+
+
+def consumers(ctx: ServiceContext) -> list[IdempotentConsumer]:
+    async def assessed(session, event, delivery) -> None:
+        await on_case_assessed(session, event, ctx.resources)
+
+    async def answered(session, event, delivery) -> None:
+        await respond(session, event.payload, ctx.resources, causation=event)
+
+    return [
+        ctx.consumer(name="referral.assessed", topic=CaseAssessed.TOPIC, handler=assessed),
+        # An answer the lifecycle refuses, or one about another agency's referral, will
+        # never become valid: it is dead-lettered with the reason at once.
+        ctx.consumer(name="referral.responses", topic=ReferralResponded.TOPIC, handler=answered,
+                     poison=(IllegalTransition, ForeignAnswer, LookupError)),
+    ]
+
+
+def tasks(ctx: ServiceContext):
+    return [periodic(ctx, "referral.escalation", lambda session: escalate_overdue(session, ctx.resources),
+                     ctx.settings.sweep_interval_s)]
+
 
 SERVICE = ServiceDefinition(
     name="referral",
     summary="Routes graded cases to the agencies that must act and holds them to deadlines.",
+    routers=(router,),
+    consumers=consumers,
+    tasks=tasks,
+    resources=resources,
 )

@@ -93,6 +93,10 @@ class CaseAssessed(EventPayload):
 
     case_id: UUID
     assessment_id: UUID
+    # Referral routes by category and escalates up the territory tree; carrying both here
+    # spares it from joining two topics whose relative order Kafka does not keep.
+    jurisdiction: Jurisdiction
+    categories: Annotated[list[Category], Field(min_length=1)]
     risk_level: RiskLevel = Field(description="The grade in force")
     initial_risk_level: RiskLevel = Field(description="The grade the rules produced")
     overridden: bool

@@ -85,7 +85,8 @@ class IdempotentConsumer(Generic[EventT]):
     retry_backoff: float = 0.2
     after_commit: Callable[[], None] | None = None
     infrastructure_backoff: float = 1.0
-    poison: tuple[type[BaseException], ...] = ()  # more errors of `parse` that mean "never valid"
+    # Errors (of `parse` or the handler) that mean "never valid": dead-lettered at once.
+    poison: tuple[type[BaseException], ...] = ()
     stats: Counter = field(default_factory=Counter, init=False)  # received, applied, duplicates, dead_lettered
 
     # ---- wiring ----------------------------------------------------------------------
@@ -145,7 +146,7 @@ class IdempotentConsumer(Generic[EventT]):
                 await asyncio.sleep(self.infrastructure_backoff)
                 raise
             except Exception as exc:
-                if attempt == self.max_tries:
+                if attempt == self.max_tries or isinstance(exc, self.poison):
                     await self.dead_letter(record, exc, tries=attempt)
                     return
                 log.info("handler failed, retrying", consumer=self.name, topic=delivery.topic,

@@ -38,7 +38,7 @@ def _ready(url: str) -> bool:
 @pytest.fixture(scope="session")
 def services(infra, tmp_path_factory) -> Iterator[RunningServices]:
     """Every service with its consumers and relay, started once for the e2e session."""
-    names = ["intake", "assessment"]
+    names = ["intake", "assessment", "referral", "followup"]
     env = {**os.environ, "CPNET_KAFKA_BOOTSTRAP": infra.kafka_bootstrap, "CPNET_DATABASE_URL": infra.database_url,
            "CPNET_LOG_FORMAT": "json"}
     subprocess.run([sys.executable, "-m", "cpnet.cli", "db", "upgrade"], env=env, check=True, capture_output=True)

@@ -82,6 +82,8 @@ def sample_payloads() -> list[EventPayload]:
         CaseAssessed(
             case_id=CASE_ID,
             assessment_id=uuid4(),
+            jurisdiction="140402001001",
+            categories=[Category.abuse],
             risk_level=RiskLevel.red,
             initial_risk_level=RiskLevel.red,
             overridden=False,

@@ -1,0 +1,103 @@
+"""The agency consumer kit: what an agency runs on its own side. It reads the agency's own
+topic with the agency's own consumer group, keeps the referrals of its territory, hands each
+to the agency's system (a JSON line in a file, or a webhook), then acknowledges it.
+
+A referral is written or posted before it is acknowledged, and the offset is committed only
+after both, so a restart never misses one. The ids already acknowledged are kept in a state
+file beside the output, so a restart never acknowledges one twice either.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from pydantic import ValidationError
+
+from shared.contracts.envelope import ContractError, new_envelope, parse_event
+from shared.contracts.events import ReferralCreated, ReferralResponded
+from shared.contracts.topics import referral_topic
+from shared.contracts.vocabulary import Agency
+
+
+class AckLog:
+    """Referral ids this agency has acknowledged, one per line, fsynced."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.ids = set(path.read_text().split()) if path.exists() else set()
+
+    def __contains__(self, referral_id: str) -> bool:
+        return referral_id in self.ids
+
+    def add(self, referral_id: str) -> None:
+        with open(self.path, "a") as handle:
+            handle.write(referral_id + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        self.ids.add(referral_id)
+
+
+async def listen(*, bootstrap: str, agency: Agency, jurisdiction: str = "", out: Path | None = None,
+                 webhook: str | None = None, state: Path, responder: str, stop: asyncio.Event | None = None,
+                 echo=print) -> None:
+    stop = stop or asyncio.Event()
+    acked = AckLog(state)
+    consumer = AIOKafkaConsumer(referral_topic(agency), bootstrap_servers=bootstrap, group_id=f"agency.{agency}",
+                                enable_auto_commit=False, auto_offset_reset="earliest")
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    await consumer.start()
+    await producer.start()
+    try:
+        async with httpx.AsyncClient(timeout=10) as http:
+            while not stop.is_set():
+                batch = await consumer.getmany(timeout_ms=500)
+                for records in batch.values():
+                    for record in records:
+                        await _handle(record.value, agency=agency, jurisdiction=jurisdiction, out=out,
+                                      webhook=webhook, http=http, producer=producer, acked=acked,
+                                      responder=responder, echo=echo)
+                if batch:
+                    await consumer.commit()
+    finally:
+        await consumer.stop()
+        await producer.stop()
+
+
+async def _handle(value: bytes, *, agency: Agency, jurisdiction: str, out: Path | None, webhook: str | None,
+                  http: httpx.AsyncClient, producer: AIOKafkaProducer, acked: AckLog, responder: str,
+                  echo) -> None:
+    try:
+        event = parse_event(value)
+    except (ContractError, ValidationError) as exc:
+        echo(f"skipped a message that is not a referral ({type(exc).__name__})")
+        return
+    referral = event.payload
+    if not isinstance(referral, ReferralCreated) or referral.agency != agency:
+        return
+    if not referral.jurisdiction.startswith(jurisdiction):
+        return  # another territory's office handles it
+    line = event.to_json().decode()
+    if str(referral.referral_id) not in acked:
+        if out is not None:
+            with open(out, "a") as handle:
+                handle.write(line + "\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+        if webhook is not None:
+            answer = await http.post(webhook, content=line, headers={"Content-Type": "application/json"})
+            answer.raise_for_status()  # not delivered: no acknowledgement, and the offset stays
+        ack = ReferralResponded(referral_id=referral.referral_id, case_id=referral.case_id, agency=agency,
+                                action="acknowledge", responded_at=datetime.now(UTC), responder_ref=responder)
+        envelope = new_envelope(ack, case_id=referral.case_id, producer=f"agency.{agency}", causation=event)
+        await producer.send_and_wait(ReferralResponded.TOPIC, envelope.to_json(), key=str(referral.case_id).encode(),
+                                     headers=[("event_id", str(envelope.event_id).encode()),
+                                              ("event_type", envelope.event_type.encode())])
+        acked.add(str(referral.referral_id))
+        echo(f"referral {referral.referral_id} ({referral.risk_level}{', emergency' if referral.emergency else ''}) "
+             f"received and acknowledged")

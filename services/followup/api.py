@@ -1,0 +1,87 @@
+"""Follow-up's HTTP API: record a visit, and list due and overdue visits by territory."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from sqlalchemy import select
+
+from services.followup import tables as t
+from services.followup.schedule import overdue_at
+from services.followup.visits import PlanNotFound, record_visit
+from shared.auth import Principal, Role, require_role
+from shared.contracts.vocabulary import Indicator, Need, RiskLevel, Stage
+from shared.service import ServiceContext, service_context
+
+router = APIRouter(tags=["followup"])
+Readers = require_role(Role.caseworker, Role.supervisor, Role.operator, Role.auditor)
+Visitors = require_role(Role.caseworker, Role.supervisor)
+Ctx = Annotated[ServiceContext, Depends(service_context)]
+
+
+class Visit(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    visited_at: AwareDatetime
+    indicators: list[Indicator] = Field(default_factory=list, description="risks found (none: a clean visit)")
+    needs_met: list[Need] = Field(default_factory=list)
+    needs_unmet: list[Need] = Field(default_factory=list)
+
+
+class VisitRecorded(BaseModel):
+    visit_id: uuid.UUID
+    next_visit_due_at: datetime | None
+    reassessment_requested: bool
+    closed: bool
+
+
+@router.post("/v1/cases/{case_id}/visits", response_model=VisitRecorded, status_code=201,
+             summary="Record a follow-up visit; new risk goes back to assessment")
+async def post_visit(case_id: uuid.UUID, body: Visit, principal: Annotated[Principal, Depends(Visitors)],
+                     ctx: Ctx) -> VisitRecorded:
+    try:
+        async with ctx.sessions.begin() as session:
+            outcome = await record_visit(session, case_id, ctx.resources, visited_at=body.visited_at,
+                                         visitor_ref=principal.subject, indicators=body.indicators,
+                                         needs_met=body.needs_met, needs_unmet=body.needs_unmet,
+                                         visible=principal.can_see)
+    except PlanNotFound as exc:
+        raise HTTPException(status_code=404, detail=str(exc)) from None
+    ctx.relay.wake()
+    return VisitRecorded(**outcome.__dict__)
+
+
+class PlannedVisit(BaseModel):
+    case_id: uuid.UUID
+    jurisdiction: str
+    risk_level: RiskLevel
+    cadence_days: int
+    next_visit_due_at: datetime
+    last_visit_at: datetime | None
+    stage: Stage
+    overdue: bool
+
+
+@router.get("/v1/visits", response_model=list[PlannedVisit], summary="Due and overdue visits by territory")
+async def list_visits(
+    principal: Annotated[Principal, Depends(Readers)], ctx: Ctx,
+    status: Literal["due", "overdue", "all"] = "due",
+    jurisdiction: Annotated[str | None, Query(pattern=r"^([0-9]{2}){1,6}$")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[PlannedVisit]:
+    now = ctx.resources.clock()
+    p = t.plans.c
+    query = select(t.plans).where(p.state == "open")
+    if status != "all":
+        query = query.where(p.next_visit_due_at <= now)
+    for prefix in filter(None, (principal.jurisdiction, jurisdiction)):
+        query = query.where(p.jurisdiction.startswith(prefix))
+    async with ctx.sessions() as session:
+        rows = (await session.execute(query.order_by(p.next_visit_due_at).limit(limit))).all()
+    visits = [PlannedVisit(overdue=overdue_at(ctx.resources.policy, r.next_visit_due_at) <= now,
+                           **{k: getattr(r, k) for k in PlannedVisit.model_fields if k != "overdue"}) for r in rows]
+    return [v for v in visits if status != "overdue" or v.overdue]

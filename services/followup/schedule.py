@@ -1,0 +1,85 @@
+"""Follow-up rules: the visit cadence by grade, when a visit is due or overdue, and when a
+case may close. Pure: no framework, no database."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Annotated
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+
+from shared.contracts.vocabulary import RiskLevel
+
+DEFAULT_POLICY = Path(__file__).resolve().parents[2] / "config" / "followup.yaml"
+
+
+class PolicyError(ValueError):
+    """The follow-up file is invalid; the message names the file and the field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Closure(_Strict):
+    clean_visits_required: Annotated[int, Field(ge=1, le=52)]
+
+
+class FollowupPolicy(_Strict):
+    version: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    cadence_days: dict[RiskLevel, Annotated[int, Field(ge=1, le=366)]]
+    overdue_after_hours: Annotated[int, Field(ge=0, le=24 * 30)]
+    closure: Closure
+
+    @model_validator(mode="after")
+    def _complete(self) -> FollowupPolicy:
+        missing = sorted(set(RiskLevel) - set(self.cadence_days))
+        if missing:
+            raise ValueError(f"cadence_days has no cadence for {', '.join(missing)}")
+        c = self.cadence_days
+        if not c[RiskLevel.red] <= c[RiskLevel.orange] <= c[RiskLevel.blue]:
+            raise ValueError("a higher grade must be visited at least as often as a lower one")
+        return self
+
+
+def load_policy(path: Path | None = None) -> FollowupPolicy:
+    path = path or DEFAULT_POLICY
+    try:
+        document = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise PolicyError(f"{path}: cannot be read as YAML ({type(exc).__name__})") from None
+    try:
+        return FollowupPolicy.model_validate(document)
+    except ValidationError as exc:
+        first = exc.errors(include_input=False)[0]
+        where = ".".join(str(part) for part in first["loc"]) or "(top level)"
+        raise PolicyError(f"{path}: {where}: {first['msg']}") from None
+
+
+def cadence(policy: FollowupPolicy, risk_level: RiskLevel) -> timedelta:
+    return timedelta(days=policy.cadence_days[risk_level])
+
+
+def next_visit_due(policy: FollowupPolicy, risk_level: RiskLevel, *, response_due_at: datetime,
+                   last_visit_at: datetime | None) -> datetime:
+    """The first visit is due at the response deadline; each later one a cadence after the
+    last visit, at the cadence of the grade in force (a re-grade changes it at once)."""
+    if last_visit_at is None:
+        return response_due_at
+    return last_visit_at + cadence(policy, risk_level)
+
+
+def overdue_at(policy: FollowupPolicy, due_at: datetime) -> datetime:
+    return due_at + timedelta(hours=policy.overdue_after_hours)
+
+
+def may_close(policy: FollowupPolicy, *, risk_level: RiskLevel, open_referrals: int,
+              visits_found_risk: Sequence[bool]) -> bool:
+    """Blue, every referral done, and the last N visits (newest last) found no risk."""
+    needed = policy.closure.clean_visits_required
+    recent = list(visits_found_risk)[-needed:]
+    return (risk_level == RiskLevel.blue and open_referrals == 0 and len(recent) == needed
+            and not any(recent))

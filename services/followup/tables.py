@@ -1,0 +1,52 @@
+"""Follow-up's own tables (schema `followup`): each case's visit plan, the referral states it
+waits on, and the visits themselves."""
+
+from __future__ import annotations
+
+from sqlalchemy import ARRAY, Boolean, Column, DateTime, Index, Integer, MetaData, Table, Text, func, text
+from sqlalchemy.dialects.postgresql import UUID
+
+SCHEMA = "followup"
+metadata = MetaData(schema=SCHEMA)
+
+plans = Table(
+    "plans", metadata,
+    Column("case_id", UUID(as_uuid=True), primary_key=True),
+    Column("plan_id", UUID(as_uuid=True), nullable=False),
+    Column("state", Text, nullable=False, server_default="open"),  # open | closed
+    Column("jurisdiction", Text, nullable=False),
+    Column("risk_level", Text, nullable=False),
+    Column("cadence_days", Integer, nullable=False),
+    Column("response_due_at", DateTime(timezone=True), nullable=False),
+    Column("next_visit_due_at", DateTime(timezone=True), nullable=False),
+    Column("last_visit_at", DateTime(timezone=True)),
+    # The due date already announced as due / overdue: a sweep never announces one twice.
+    Column("due_announced_for", DateTime(timezone=True)),
+    Column("overdue_announced_for", DateTime(timezone=True)),
+    Column("stage", Text, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+Index("plans_open_by_due", plans.c.next_visit_due_at, postgresql_where=text("state = 'open'"))
+
+referral_states = Table(
+    "referral_states", metadata,
+    Column("referral_id", UUID(as_uuid=True), primary_key=True),
+    Column("case_id", UUID(as_uuid=True), nullable=False, index=True),
+    Column("agency", Text, nullable=False),
+    Column("state", Text, nullable=False),
+)
+
+visits = Table(
+    "visits", metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("case_id", UUID(as_uuid=True), nullable=False, index=True),
+    Column("visited_at", DateTime(timezone=True), nullable=False),
+    Column("visitor_ref", Text, nullable=False),
+    Column("indicators", ARRAY(Text), nullable=False),
+    Column("needs_met", ARRAY(Text), nullable=False),
+    Column("needs_unmet", ARRAY(Text), nullable=False),
+    Column("risk_found", Boolean, nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+DOMAIN_TABLES = (plans, referral_states, visits)

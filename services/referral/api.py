@@ -1,0 +1,122 @@
+"""Referral's HTTP API: referrals by agency, state and territory (overdue first), one
+referral's details for the agency it is addressed to, and agencies' answers."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Query
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import case, select
+
+from services.referral import tables as t
+from services.referral.lifecycle import IllegalTransition
+from services.referral.refer import ForeignAnswer, respond
+from shared.auth import Principal, Role, require_role
+from shared.contracts.events import ReferralAction, ReferralOutcome, ReferralResponded
+from shared.contracts.vocabulary import Agency, ReasonCode, ReferralState, RiskLevel
+from shared.service import ServiceContext, service_context
+
+router = APIRouter(prefix="/v1/referrals", tags=["referral"])
+Readers = require_role(Role.agency_officer, Role.caseworker, Role.supervisor, Role.operator, Role.auditor)
+Officers = require_role(Role.agency_officer)
+Ctx = Annotated[ServiceContext, Depends(service_context)]
+
+
+class Referral(BaseModel):
+    referral_id: uuid.UUID
+    case_id: uuid.UUID
+    agency: Agency
+    state: ReferralState
+    outcome: str | None
+    reason: str | None
+    risk_level: RiskLevel
+    jurisdiction: str
+    holder: str
+    escalations: int
+    created_at: datetime
+    ack_due_at: datetime
+    acknowledged_at: datetime | None
+    overdue: bool
+
+
+def _referral(row, now: datetime) -> Referral:
+    return Referral(referral_id=row.id, overdue=row.state == ReferralState.created and row.ack_due_at <= now,
+                    **{k: getattr(row, k) for k in Referral.model_fields if k not in ("referral_id", "overdue")})
+
+
+def _visible(principal: Principal, row) -> bool:
+    if principal.role == Role.agency_officer and row.agency != principal.agency:
+        return False
+    return principal.can_see(row.jurisdiction)
+
+
+@router.get("", response_model=list[Referral], summary="Referrals by agency, state and territory; overdue first")
+async def list_referrals(
+    principal: Annotated[Principal, Depends(Readers)], ctx: Ctx,
+    agency: Agency | None = None, state: ReferralState | None = None,
+    jurisdiction: Annotated[str | None, Query(pattern=r"^([0-9]{2}){1,6}$")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[Referral]:
+    now = ctx.resources.clock()
+    r = t.referrals.c
+    query = select(t.referrals)
+    if principal.role == Role.agency_officer:
+        agency = principal.agency  # an agency sees only referrals addressed to it
+    if agency:
+        query = query.where(r.agency == agency.value)
+    if state:
+        query = query.where(r.state == state.value)
+    for prefix in filter(None, (principal.jurisdiction, jurisdiction)):
+        query = query.where(r.jurisdiction.startswith(prefix))
+    overdue_first = case(((r.state == "created") & (r.ack_due_at <= now), 0), else_=1)
+    query = query.order_by(overdue_first, r.ack_due_at).limit(limit)
+    async with ctx.sessions() as session:
+        rows = (await session.execute(query)).all()
+    return [_referral(row, now) for row in rows]
+
+
+@router.get("/{referral_id}", response_model=Referral, summary="One referral (its details_url)")
+async def get_referral(referral_id: uuid.UUID, principal: Annotated[Principal, Depends(Readers)],
+                       ctx: Ctx) -> Referral:
+    async with ctx.sessions() as session:
+        row = (await session.execute(select(t.referrals).where(t.referrals.c.id == referral_id))).first()
+    if row is None or not _visible(principal, row):
+        raise HTTPException(status_code=404, detail="no such referral for you")
+    return _referral(row, ctx.resources.clock())
+
+
+class Answer(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    action: ReferralAction
+    outcome: ReferralOutcome | None = None
+    reason: ReasonCode | None = None
+
+
+@router.post("/{referral_id}/responses", response_model=Referral,
+             summary="An agency acknowledges, starts, completes or declines a referral",
+             responses={409: {"description": "not allowed from the referral's state"}})
+async def answer_referral(referral_id: uuid.UUID, body: Answer,
+                          principal: Annotated[Principal, Depends(Officers)], ctx: Ctx) -> Referral:
+    async with ctx.sessions() as session:
+        row = (await session.execute(select(t.referrals).where(t.referrals.c.id == referral_id))).first()
+    if row is None or not _visible(principal, row):
+        raise HTTPException(status_code=404, detail="no such referral for you")
+    now = ctx.resources.clock()
+    try:
+        answer = ReferralResponded(referral_id=referral_id, case_id=row.case_id, agency=Agency(row.agency),
+                                   action=body.action, outcome=body.outcome, reason=body.reason, responded_at=now,
+                                   responder_ref=principal.subject)
+    except ValueError as exc:
+        raise HTTPException(status_code=422, detail=[{"loc": ["body"], "msg": str(exc).splitlines()[-1],
+                                                      "type": "value_error"}]) from None
+    try:
+        async with ctx.sessions.begin() as session:
+            await respond(session, answer, ctx.resources)
+    except (IllegalTransition, ForeignAnswer) as exc:
+        raise HTTPException(status_code=409, detail=str(exc)) from None
+    ctx.relay.wake()
+    return await get_referral(referral_id, principal, ctx)

@@ -1,0 +1,41 @@
+"""The referral lifecycle: created → acknowledged → in_progress → done (successful or not,
+with a reason) or declined (with a reason). Pure state machine."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from shared.contracts.vocabulary import ReferralState
+
+Action = Literal["acknowledge", "start", "complete", "decline"]
+
+# What each action leads to, and from which states it may be taken. Starting work implies
+# acknowledging it: an agency that answers "started" has evidently received the referral.
+TARGET: dict[str, ReferralState] = {
+    "acknowledge": ReferralState.acknowledged,
+    "start": ReferralState.in_progress,
+    "complete": ReferralState.done,
+    "decline": ReferralState.declined,
+}
+ALLOWED_FROM: dict[str, frozenset[ReferralState]] = {
+    "acknowledge": frozenset({ReferralState.created}),
+    "start": frozenset({ReferralState.created, ReferralState.acknowledged}),
+    "complete": frozenset({ReferralState.acknowledged, ReferralState.in_progress}),
+    "decline": frozenset({ReferralState.created, ReferralState.acknowledged}),
+}
+OPEN_STATES = frozenset({ReferralState.created, ReferralState.acknowledged, ReferralState.in_progress})
+
+
+class IllegalTransition(ValueError):
+    """The action is not allowed from the referral's state; the message says which."""
+
+
+def next_state(current: ReferralState, action: Action) -> ReferralState | None:
+    """The state after `action`, or None when the action repeats what already happened
+    (a repeated answer is harmless). Raises IllegalTransition otherwise."""
+    target = TARGET[action]
+    if current == target:
+        return None
+    if current not in ALLOWED_FROM[action]:
+        raise IllegalTransition(f"cannot {action} a referral that is {current}")
+    return target

@@ -1,0 +1,107 @@
+"""Referral routing: a versioned YAML table decides which agencies must act on a graded case
+and by when each must acknowledge. Pure: no framework, no database."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Annotated
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+
+from shared.contracts.vocabulary import Agency, Category, Need, RiskLevel
+
+DEFAULT_ROUTES = Path(__file__).resolve().parents[2] / "config" / "referral.yaml"
+
+
+class RoutingError(ValueError):
+    """The routing file is invalid; the message names the file and the field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Condition(_Strict):
+    emergency: bool | None = None
+    risk_levels: list[RiskLevel] = Field(default_factory=list)
+    categories: list[Category] = Field(default_factory=list)
+    needs: list[Need] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _says_something(self) -> Condition:
+        if self.emergency is None and not (self.risk_levels or self.categories or self.needs):
+            raise ValueError("a route's `when` needs at least one condition")
+        return self
+
+    def matches(self, case: "GradedCase") -> bool:
+        return ((self.emergency is not None and self.emergency == case.emergency)
+                or case.risk_level in self.risk_levels
+                or bool(set(self.categories) & case.categories)
+                or bool(set(self.needs) & case.needs))
+
+
+class Route(_Strict):
+    when: Condition
+    agencies: Annotated[list[Agency], Field(min_length=1)]
+    why: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+
+class RoutingTable(_Strict):
+    version: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    routes: Annotated[list[Route], Field(min_length=1)]
+    ack_hours: dict[RiskLevel, Annotated[int, Field(gt=0)]]
+
+    @model_validator(mode="after")
+    def _complete(self) -> RoutingTable:
+        missing = sorted(set(RiskLevel) - set(self.ack_hours))
+        if missing:
+            raise ValueError(f"ack_hours has no deadline for {', '.join(missing)}")
+        if not any(r.when.emergency and Agency.police in r.agencies for r in self.routes):
+            raise ValueError("routes must send every emergency to the police")
+        return self
+
+
+@dataclass(frozen=True)
+class GradedCase:
+    risk_level: RiskLevel
+    emergency: bool
+    categories: frozenset[Category]
+    needs: frozenset[Need]
+
+
+@dataclass(frozen=True)
+class Destination:
+    agency: Agency
+    reasons: tuple[str, ...]  # the `why` of every route that chose this agency
+
+
+def load_routes(path: Path | None = None) -> RoutingTable:
+    path = path or DEFAULT_ROUTES
+    try:
+        document = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise RoutingError(f"{path}: cannot be read as YAML ({type(exc).__name__})") from None
+    try:
+        return RoutingTable.model_validate(document)
+    except ValidationError as exc:
+        first = exc.errors(include_input=False)[0]
+        where = ".".join(str(part) for part in first["loc"]) or "(top level)"
+        raise RoutingError(f"{path}: {where}: {first['msg']}") from None
+
+
+def destinations(table: RoutingTable, case: GradedCase) -> tuple[Destination, ...]:
+    """Every agency that must act, once each, with the reasons; the police first."""
+    reasons: dict[Agency, list[str]] = {}
+    for route in table.routes:
+        if route.when.matches(case):
+            for agency in route.agencies:
+                reasons.setdefault(agency, []).append(route.why)
+    order = sorted(reasons, key=lambda a: (a != Agency.police, list(Agency).index(a)))
+    return tuple(Destination(agency, tuple(reasons[agency])) for agency in order)
+
+
+def ack_due_at(table: RoutingTable, risk_level: RiskLevel, since: datetime) -> datetime:
+    return since + timedelta(hours=table.ack_hours[risk_level])

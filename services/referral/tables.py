@@ -1,0 +1,47 @@
+"""Referral's own tables (schema `referral`): what it knows of each graded case, and every
+referral with its state, deadline and escalation."""
+
+from __future__ import annotations
+
+from sqlalchemy import ARRAY, Boolean, Column, DateTime, Index, Integer, MetaData, Table, Text, func, text
+from sqlalchemy.dialects.postgresql import UUID
+
+SCHEMA = "referral"
+metadata = MetaData(schema=SCHEMA)
+
+cases = Table(
+    "cases", metadata,
+    Column("case_id", UUID(as_uuid=True), primary_key=True),
+    Column("jurisdiction", Text, nullable=False),
+    Column("risk_level", Text, nullable=False),
+    Column("emergency", Boolean, nullable=False),
+    Column("categories", ARRAY(Text), nullable=False),
+    Column("needs", ARRAY(Text), nullable=False),
+    Column("stage", Text, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+referrals = Table(
+    "referrals", metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("case_id", UUID(as_uuid=True), nullable=False, index=True),
+    Column("agency", Text, nullable=False),
+    Column("state", Text, nullable=False),
+    Column("outcome", Text),
+    Column("reason", Text),
+    Column("risk_level", Text, nullable=False),
+    Column("jurisdiction", Text, nullable=False),  # the case's territory
+    Column("holder", Text, nullable=False),  # the node answerable now: the case's, then each level up
+    Column("escalations", Integer, nullable=False, server_default="0"),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("ack_due_at", DateTime(timezone=True), nullable=False),
+    Column("acknowledged_at", DateTime(timezone=True)),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("responder_ref", Text),
+)
+# One open referral per case and agency: a re-grade adds agencies, never duplicates one.
+Index("referrals_one_open_per_agency", referrals.c.case_id, referrals.c.agency, unique=True,
+      postgresql_where=text("state IN ('created', 'acknowledged', 'in_progress')"))
+Index("referrals_unacknowledged_due", referrals.c.ack_due_at, postgresql_where=text("state = 'created'"))
+
+DOMAIN_TABLES = (cases, referrals)

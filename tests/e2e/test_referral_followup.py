@@ -1,0 +1,176 @@
+"""Every graded case reaches the agencies that must act and is visited until the child is
+safe — on the real stack, with all four services running as processes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from datetime import UTC, datetime, timedelta
+
+import httpx
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from services.referral.refer import Resources, escalate_overdue
+from services.referral.routing import load_routes
+from shared.auth import Role, issue_token
+from shared.db.engine import make_session_factory
+from shared.settings import Settings
+from tests.e2e.conftest import RunningServices
+from tests.e2e.reports import hotline_report, token
+from tests.e2e.test_intake_assessment import ASSESSED, REPORTED, by_external_id, graded, kcat_produce, of_case
+from tests.e2e.watch import TopicWatcher
+
+POLICE, ESCALATED, SCHEDULED, STATUS = "referral.to.police", "referral.escalated", "followup.scheduled", "referral.status"
+CLOSED, REASSESS = "case.closed", "case.reassessment_requested"
+
+
+def officer(agency: str) -> dict[str, str]:
+    jwt = issue_token(Settings(), subject=f"{agency}-officer", role=Role.agency_officer, agency=agency)
+    return {"Authorization": f"Bearer {jwt}"}
+
+
+async def test_red_hotline_case_reaches_the_police_within_two_seconds_and_gets_a_weekly_plan(
+        infra, services: RunningServices, tmp_path) -> None:
+    report = hotline_report()  # abuse, immediate danger
+    async with TopicWatcher(infra.kafka_bootstrap, [REPORTED, ASSESSED, POLICE, SCHEDULED]) as watcher:
+        warm_up = hotline_report()  # the first message after start-up pays for the consumer groups' joins
+        kcat_produce(infra.kafka_bootstrap, warm_up)
+        (warm,) = await watcher.wait_for(REPORTED, by_external_id(warm_up["external_id"]), timeout=60)
+        await watcher.wait_for(POLICE, of_case(warm.json()["case_id"]), timeout=60)
+        await watcher.wait_for(SCHEDULED, of_case(warm.json()["case_id"]), timeout=60)
+        started = asyncio.get_running_loop().time(), datetime.now(UTC).timestamp()
+        kcat_produce(infra.kafka_bootstrap, report)
+        reported, _ = await graded(watcher, report["external_id"])
+        case_id = reported.json()["case_id"]
+        (referral,) = await watcher.wait_for(POLICE, of_case(case_id))
+        (plan,) = await watcher.wait_for(SCHEDULED, of_case(case_id))
+    latency = referral.timestamp_ms / 1000 - started[1]
+    print(f"hotline report → referral.to.police in {latency * 1000:.0f} ms")
+    assert latency <= 2.0
+    created = referral.json()["payload"]
+    assert created["risk_level"] == "red" and created["emergency"] is True
+    assert created["details_url"].endswith(f"/v1/referrals/{created['referral_id']}")
+    assert plan.json()["payload"]["cadence_days"] == 7, "a red case is visited weekly"
+
+    # The police run the agency kit on their side: it receives and acknowledges the referral.
+    out = tmp_path / "police.jsonl"
+    kit = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "cpnet.cli", "agency", "listen", "--agency", "police", "--jurisdiction", "1404",
+        "--out", str(out), env=services.env, stderr=asyncio.subprocess.DEVNULL)
+    try:
+        async with TopicWatcher(infra.kafka_bootstrap, [STATUS]) as status:
+            changed = await status.wait_for(
+                STATUS, lambda s: s.json()["payload"]["referral_id"] == created["referral_id"], timeout=60)
+    finally:
+        kit.send_signal(signal.SIGINT)
+        await asyncio.wait_for(kit.wait(), timeout=30)
+    assert changed[0].json()["payload"]["state"] == "acknowledged"
+    assert changed[0].json()["payload"]["stage"] == "services", "the first acknowledgement starts services"
+    delivered = [json.loads(line) for line in out.read_text().splitlines()]
+    assert created["referral_id"] in {d["payload"]["referral_id"] for d in delivered}
+    async with httpx.AsyncClient(base_url=services.urls["referral"]) as http:
+        seen = (await http.get(f"/v1/referrals/{created['referral_id']}", headers=officer("police"))).json()
+        other = await http.get(f"/v1/referrals/{created['referral_id']}", headers=officer("education"))
+    assert seen["state"] == "acknowledged" and seen["acknowledged_at"]
+    assert other.status_code == 404, "an agency sees only referrals addressed to it"
+
+
+async def test_an_unacknowledged_red_referral_escalates_one_level_up_when_the_clock_passes_24_hours(
+        infra, services: RunningServices) -> None:
+    report = hotline_report()
+    async with TopicWatcher(infra.kafka_bootstrap, [REPORTED, POLICE, ESCALATED]) as watcher:
+        kcat_produce(infra.kafka_bootstrap, report)
+        (reported,) = await watcher.wait_for(REPORTED, by_external_id(report["external_id"]))
+        case_id = reported.json()["case_id"]
+        (referral,) = await watcher.wait_for(POLICE, of_case(case_id))
+        referral_id = referral.json()["payload"]["referral_id"]
+
+        engine = create_async_engine(infra.database_url)
+        sessions = make_session_factory(engine)
+        try:
+            in_23h = Resources(routes=load_routes(), public_url="http://referral",
+                               clock=lambda: datetime.now(UTC) + timedelta(hours=23))
+            async with sessions.begin() as session:
+                await escalate_overdue(session, in_23h)
+            await asyncio.sleep(1.0)
+            assert not watcher.matching(ESCALATED, of_case(case_id)), "not before the deadline"
+            in_25h = Resources(routes=load_routes(), public_url="http://referral",
+                               clock=lambda: datetime.now(UTC) + timedelta(hours=25))
+            async with sessions.begin() as session:
+                await escalate_overdue(session, in_25h)
+        finally:
+            await engine.dispose()
+        # The running referral service's relay publishes what the sweep committed.
+        escalated = await watcher.wait_for(ESCALATED, lambda s: s.json()["payload"]["referral_id"] == referral_id)
+    event = escalated[0].json()["payload"]
+    assert (event["from_jurisdiction"], event["to_jurisdiction"], event["to_level"]) == \
+        ("140402001001", "140402001000", "township")
+
+
+async def test_new_risk_on_a_visit_regrades_and_two_clean_visits_close_a_safe_case(
+        infra, services: RunningServices) -> None:
+    report = hotline_report(categories=["illness_disability"], indicators=["disability"],
+                            child={"birth_date": "2012-01-01"})
+    caseworker = token(Role.caseworker, "cw-3")
+    async with TopicWatcher(infra.kafka_bootstrap, [REPORTED, ASSESSED, SCHEDULED, STATUS, CLOSED, REASSESS,
+                                                    *(f"referral.to.{a}" for a in ("civil_affairs", "health"))]) as w:
+        kcat_produce(infra.kafka_bootstrap, report)
+        reported, first = await graded(w, report["external_id"])
+        case_id = reported.json()["case_id"]
+        assert first.json()["payload"]["risk_level"] == "blue"
+        (plan,) = await w.wait_for(SCHEDULED, of_case(case_id))
+        assert plan.json()["payload"]["cadence_days"] == 30, "a blue case is visited monthly"
+
+        # Every agency does its part.
+        referrals = [s.json()["payload"] for s in await w.wait_for(
+            "referral.to.civil_affairs", of_case(case_id))] + [s.json()["payload"] for s in await w.wait_for(
+                "referral.to.health", of_case(case_id))]
+        async with httpx.AsyncClient(base_url=services.urls["referral"]) as http:
+            for r in referrals:
+                for action in ({"action": "acknowledge"}, {"action": "complete", "outcome": "successful"}):
+                    answer = await http.post(f"/v1/referrals/{r['referral_id']}/responses", json=action,
+                                             headers=officer(r["agency"]))
+                    assert answer.status_code == 200, answer.text
+            illegal = await http.post(f"/v1/referrals/{referrals[0]['referral_id']}/responses",
+                                      json={"action": "acknowledge"}, headers=officer(referrals[0]["agency"]))
+            repeated = await http.post(f"/v1/referrals/{referrals[0]['referral_id']}/responses",
+                                       json={"action": "complete", "outcome": "successful"},
+                                       headers=officer(referrals[0]["agency"]))
+        assert illegal.status_code == 409 and "cannot acknowledge" in illegal.text
+        assert repeated.status_code == 200, "a repeated answer is harmless"
+        await w.wait_for(STATUS, lambda s: s.json()["case_id"] == case_id and s.json()["payload"]["state"] == "done",
+                         count=len(referrals))
+
+        async with httpx.AsyncClient(base_url=services.urls["followup"]) as http:
+            visit = lambda day, **found: http.post(f"/v1/cases/{case_id}/visits", headers=caseworker, json={  # noqa
+                "visited_at": (datetime.now(UTC) + timedelta(days=day)).isoformat(), **found})
+            first_clean = await visit(1)
+            second_clean = await visit(31)
+            assert first_clean.status_code == 201 and second_clean.status_code == 201
+            assert second_clean.json()["closed"] is True
+        (closed,) = await w.wait_for(CLOSED, of_case(case_id))
+    assert closed.json()["payload"]["stage"] == "closed"
+
+
+async def test_a_visit_finding_new_risk_regrades_the_case_and_changes_the_cadence(
+        infra, services: RunningServices) -> None:
+    report = hotline_report(categories=["illness_disability"], indicators=["disability"],
+                            child={"birth_date": "2012-01-01"})
+    async with TopicWatcher(infra.kafka_bootstrap, [REPORTED, ASSESSED, SCHEDULED, REASSESS]) as w:
+        kcat_produce(infra.kafka_bootstrap, report)
+        reported, _ = await graded(w, report["external_id"])
+        case_id = reported.json()["case_id"]
+        await w.wait_for(SCHEDULED, of_case(case_id))
+        async with httpx.AsyncClient(base_url=services.urls["followup"]) as http:
+            answer = await http.post(f"/v1/cases/{case_id}/visits", headers=token(Role.caseworker, "cw-4"), json={
+                "visited_at": datetime.now(UTC).isoformat(), "indicators": ["visible_injury", "domestic_violence"],
+                "needs_unmet": ["legal"]})
+        assert answer.status_code == 201 and answer.json()["reassessment_requested"] is True
+        await w.wait_for(REASSESS, of_case(case_id))
+        regrades = await w.wait_for(ASSESSED, of_case(case_id), count=2)
+        plans = await w.wait_for(SCHEDULED, of_case(case_id), count=2)
+    assert regrades[-1].json()["payload"]["risk_level"] == "red"
+    assert [p.json()["payload"]["cadence_days"] for p in plans] == [30, 7]
