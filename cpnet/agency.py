@@ -10,7 +10,6 @@ file beside the output, so a restart never acknowledges one twice either.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 from datetime import UTC, datetime
 from pathlib import Path

@@ -8,9 +8,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from shared.config import load_yaml_config
 from shared.contracts.vocabulary import RiskLevel
 
 DEFAULT_POLICY = Path(__file__).resolve().parents[2] / "config" / "followup.yaml"
@@ -46,17 +46,7 @@ class FollowupPolicy(_Strict):
 
 
 def load_policy(path: Path | None = None) -> FollowupPolicy:
-    path = path or DEFAULT_POLICY
-    try:
-        document = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise PolicyError(f"{path}: cannot be read as YAML ({type(exc).__name__})") from None
-    try:
-        return FollowupPolicy.model_validate(document)
-    except ValidationError as exc:
-        first = exc.errors(include_input=False)[0]
-        where = ".".join(str(part) for part in first["loc"]) or "(top level)"
-        raise PolicyError(f"{path}: {where}: {first['msg']}") from None
+    return load_yaml_config(path or DEFAULT_POLICY, FollowupPolicy, PolicyError)
 
 
 def cadence(policy: FollowupPolicy, risk_level: RiskLevel) -> timedelta:

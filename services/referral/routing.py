@@ -8,9 +8,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from shared.config import load_yaml_config
 from shared.contracts.vocabulary import Agency, Category, Need, RiskLevel
 
 DEFAULT_ROUTES = Path(__file__).resolve().parents[2] / "config" / "referral.yaml"
@@ -79,17 +79,7 @@ class Destination:
 
 
 def load_routes(path: Path | None = None) -> RoutingTable:
-    path = path or DEFAULT_ROUTES
-    try:
-        document = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise RoutingError(f"{path}: cannot be read as YAML ({type(exc).__name__})") from None
-    try:
-        return RoutingTable.model_validate(document)
-    except ValidationError as exc:
-        first = exc.errors(include_input=False)[0]
-        where = ".".join(str(part) for part in first["loc"]) or "(top level)"
-        raise RoutingError(f"{path}: {where}: {first['msg']}") from None
+    return load_yaml_config(path or DEFAULT_ROUTES, RoutingTable, RoutingError)
 
 
 def destinations(table: RoutingTable, case: GradedCase) -> tuple[Destination, ...]:
