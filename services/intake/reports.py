@@ -172,8 +172,23 @@ async def _open_case_of(session: AsyncSession, child_id: uuid.UUID, jurisdiction
         select(t.cases.c.id).where(t.cases.c.child_id == child_id, t.cases.c.state == "open").with_for_update())
     if case_id is not None:
         return case_id
+    # A new report about a child whose case was closed reopens that case: its history (and
+    # every agency's record of it) stays in one place.
+    closed = await session.scalar(
+        select(t.cases.c.id).where(t.cases.c.child_id == child_id, t.cases.c.state == "closed")
+        .order_by(t.cases.c.closed_at.desc()).limit(1).with_for_update())
+    if closed is not None:
+        await session.execute(update(t.cases).where(t.cases.c.id == closed).values(
+            state="open", stage="screening", closed_at=None))
+        return closed
     case_id = uuid.uuid4()
     await session.execute(insert(t.cases).values(id=case_id, child_id=child_id, jurisdiction=jurisdiction,
                                                  stage="screening"))
     return case_id
 
+
+
+async def close_case(session: AsyncSession, case_id: uuid.UUID, closed_at) -> None:
+    """Follow-up closed the case: the next report about the child reopens it."""
+    await session.execute(update(t.cases).where(t.cases.c.id == case_id, t.cases.c.state == "open").values(
+        state="closed", stage="closed", closed_at=closed_at))

@@ -35,9 +35,10 @@ def _ready(url: str) -> bool:
         return False
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def services(infra, tmp_path_factory) -> Iterator[RunningServices]:
-    """Every service with its consumers and relay, started once for the e2e session."""
+    """Every service with its consumers and relay, started once per test module (a module
+    that runs services in-process must not share consumer groups with these)."""
     names = ["intake", "assessment", "referral", "followup"]
     env = {**os.environ, "CPNET_KAFKA_BOOTSTRAP": infra.kafka_bootstrap, "CPNET_DATABASE_URL": infra.database_url,
            "CPNET_LOG_FORMAT": "json"}

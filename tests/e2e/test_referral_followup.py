@@ -151,7 +151,23 @@ async def test_new_risk_on_a_visit_regrades_and_two_clean_visits_close_a_safe_ca
             assert first_clean.status_code == 201 and second_clean.status_code == 201
             assert second_clean.json()["closed"] is True
         (closed,) = await w.wait_for(CLOSED, of_case(case_id))
-    assert closed.json()["payload"]["stage"] == "closed"
+        assert closed.json()["payload"]["stage"] == "closed"
+
+        # A new report about the same child reopens its case, and the visits resume.
+        async with httpx.AsyncClient(base_url=services.urls["intake"]) as http:
+            for _ in range(100):  # intake learns of the closure from case.closed
+                if (await http.get(f"/v1/cases/{case_id}", headers=caseworker)).json()["state"] == "closed":
+                    break
+                await asyncio.sleep(0.1)
+            else:
+                raise AssertionError("intake never marked the case closed")
+        again = hotline_report(categories=["illness_disability"], indicators=["serious_illness"],
+                               child={"national_id": report["child"]["national_id"], "birth_date": "2012-01-01"})
+        kcat_produce(infra.kafka_bootstrap, again)
+        (reopened,) = await w.wait_for(REPORTED, by_external_id(again["external_id"]))
+        await w.wait_for(SCHEDULED, of_case(case_id), count=2)
+    assert reopened.json()["case_id"] == case_id, "the closed case is reopened, not a new one made"
+    assert reopened.json()["payload"]["earlier_reports"] == 1
 
 
 async def test_a_visit_finding_new_risk_regrades_the_case_and_changes_the_cadence(
@@ -173,3 +189,35 @@ async def test_a_visit_finding_new_risk_regrades_the_case_and_changes_the_cadenc
         plans = await w.wait_for(SCHEDULED, of_case(case_id), count=2)
     assert regrades[-1].json()["payload"]["risk_level"] == "red"
     assert [p.json()["payload"]["cadence_days"] for p in plans] == [30, 7]
+
+
+async def test_no_personal_data_in_any_referral_or_followup_event(infra, services: RunningServices) -> None:
+    from shared.contracts.topics import TOPICS
+    from tests.e2e.test_intake_assessment import _all_keys
+
+    report = hotline_report()
+    child, reporter = report["child"], report["reporter"]
+    secrets = {child["name"], child["national_id"], child["address"], child["school"], child["birth_date"],
+               report["narrative"], reporter["name"], reporter["phone"]}
+    topics = [name for name in TOPICS if name.startswith(("referral.", "followup.")) and not name.endswith(".dlq")]
+    async with TopicWatcher(infra.kafka_bootstrap, [REPORTED, *topics, REASSESS, CLOSED]) as watcher:
+        kcat_produce(infra.kafka_bootstrap, report)
+        (reported,) = await watcher.wait_for(REPORTED, by_external_id(report["external_id"]))
+        case_id = reported.json()["case_id"]
+        (referral,) = await watcher.wait_for(POLICE, of_case(case_id))
+        async with httpx.AsyncClient(base_url=services.urls["referral"]) as http:
+            await http.post(f"/v1/referrals/{referral.json()['payload']['referral_id']}/responses",
+                            json={"action": "decline", "reason": "outside_our_jurisdiction"}, headers=officer("police"))
+        async with httpx.AsyncClient(base_url=services.urls["followup"]) as http:
+            await http.post(f"/v1/cases/{case_id}/visits", headers=token(Role.caseworker, "cw-5"), json={
+                "visited_at": datetime.now(UTC).isoformat(), "indicators": ["psychological_distress"]})
+        await watcher.wait_for(STATUS, of_case(case_id))
+        await watcher.wait_for("followup.visits", of_case(case_id))
+        await watcher.wait_for(REASSESS, of_case(case_id))
+    emitted = [s for s in watcher.seen if s.topic != REPORTED]
+    assert {s.topic for s in emitted} >= {POLICE, STATUS, SCHEDULED, "followup.visits", REASSESS}
+    forbidden = {"name", "national_id", "phone", "address", "narrative", "birth_date", "reporter", "school"}
+    for seen in emitted:
+        text = seen.value.decode() + json.dumps(seen.headers)
+        assert not [s for s in secrets if s in text], f"{seen.topic} carries personal data"
+        assert not forbidden & set(_all_keys(seen.json())), f"{seen.topic} has a personal-data field"

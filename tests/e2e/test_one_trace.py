@@ -1,0 +1,60 @@
+"""One report's whole journey — intake, assessment, referral, follow-up — is one trace.
+
+The four services run in this process (each its own app, broker, consumers and relay, as
+`cpnet serve` builds them) so that an in-memory span exporter sees every span, while
+every message still crosses the real broker and every state change the real database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import AsyncExitStack
+
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from shared.db.migrate import upgrade
+from shared.service import build_app, definition_of
+from shared.settings import Settings
+from shared.telemetry import setup_tracing
+from tests.e2e.reports import hotline_report
+from tests.e2e.test_intake_assessment import ASSESSED, REPORTED, by_external_id, kcat_produce, of_case
+from tests.e2e.watch import TopicWatcher
+
+SERVICES = ("intake", "assessment", "referral", "followup")
+
+
+async def test_one_report_is_one_trace_across_all_four_services(infra) -> None:
+    exporter = InMemorySpanExporter()
+    provider = setup_tracing("cpnet-e2e", processors=(SimpleSpanProcessor(exporter),))
+    settings = Settings(kafka_bootstrap=infra.kafka_bootstrap, database_url=infra.database_url)
+    for name in SERVICES:
+        await asyncio.to_thread(upgrade, name, infra.database_url)
+    report = hotline_report()
+    async with AsyncExitStack() as running:
+        for name in SERVICES:
+            app = build_app(definition_of(name), settings, tracer_provider=provider)
+            await running.enter_async_context(app.router.lifespan_context(app))
+        async with TopicWatcher(infra.kafka_bootstrap, [REPORTED, ASSESSED, "referral.to.police",
+                                                        "followup.scheduled"]) as watcher:
+            kcat_produce(infra.kafka_bootstrap, report)
+            (reported,) = await watcher.wait_for(REPORTED, by_external_id(report["external_id"]), timeout=60)
+            case_id = reported.json()["case_id"]
+            journey = [reported, *await watcher.wait_for(ASSESSED, of_case(case_id), timeout=60),
+                       *await watcher.wait_for("referral.to.police", of_case(case_id), timeout=60),
+                       *await watcher.wait_for("followup.scheduled", of_case(case_id), timeout=60)]
+        await asyncio.sleep(0.5)  # let the last consumers finish their spans
+
+    trace_ids = {seen.headers["traceparent"].split("-")[1] for seen in journey}
+    assert len(trace_ids) == 1, f"the journey's events carry {len(trace_ids)} traces"
+    (trace_id,) = trace_ids
+    spans = [s for s in exporter.get_finished_spans() if format(s.context.trace_id, "032x") == trace_id]
+    processed = sorted(s.attributes["messaging.destination_publish.name"] for s in spans
+                       if s.kind.name == "CONSUMER" and s.name.endswith(" process"))
+    published = {s.attributes["messaging.destination.name"] for s in spans
+                 if s.kind.name == "PRODUCER" and s.name.endswith(" publish")}
+    # intake consumed the hotline report, assessment the report, referral and follow-up
+    # each the grade: four services' consumer spans, each inside the one trace...
+    assert processed == ["case.assessed", "case.assessed", "case.reported", "intake.reports.raw"], processed
+    # ...and each service's relay published its events inside it too.
+    assert {"case.reported", "case.assessed", "referral.to.police", "followup.scheduled"} <= published, published
