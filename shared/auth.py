@@ -20,7 +20,10 @@ ALGORITHM = "HS256"
 REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub"]
 # Services run on clocks that may differ by a few seconds.
 CLOCK_SKEW = timedelta(seconds=30)
-_TERRITORY_PREFIX = re.compile(r"(?:[0-9]{2}){0,6}")
+# A node of the four-level network is a code prefix: province 2, city 4, county 6,
+# township 9, village 12 digits (townships and villages have 3-digit segments).
+TERRITORY_PREFIX_PATTERN = r"^(?:[0-9]{2}|[0-9]{4}|[0-9]{6}|[0-9]{9}|[0-9]{12})$"
+_TERRITORY_PREFIX = re.compile(r"(?:[0-9]{2}|[0-9]{4}|[0-9]{6}|[0-9]{9}|[0-9]{12})?")
 
 
 class Role(StrEnum):
@@ -41,7 +44,7 @@ class AuthError(Exception):
 
 
 def is_territory_prefix(value: str) -> bool:
-    """"" (everywhere) or an even number of digits up to 12: province, city, county, …"""
+    """"" (everywhere) or a node's prefix: 2, 4, 6, 9 or 12 digits (province … village)."""
     return _TERRITORY_PREFIX.fullmatch(value) is not None
 
 
@@ -59,7 +62,8 @@ class Principal(BaseModel):
     @classmethod
     def _territory_prefix(cls, value: str) -> str:
         if not is_territory_prefix(value):
-            raise ValueError("must be an even number of digits, at most 12 (e.g. 14, 1404, 140402), or empty")
+            raise ValueError("must be a territory prefix of 2, 4, 6, 9 or 12 digits (e.g. 14, 1404, 140402001), "
+                             "or empty")
         return value
 
     @model_validator(mode="after")

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from services.followup import tables as t
 from services.followup.schedule import overdue_at
 from services.followup.visits import PlanNotFound, record_visit
-from shared.auth import Principal, Role, require_role
+from shared.auth import TERRITORY_PREFIX_PATTERN, Principal, Role, require_role
 from shared.contracts.vocabulary import Indicator, Need, RiskLevel, Stage
 from shared.service import ServiceContext, service_context
 
@@ -70,7 +70,7 @@ class PlannedVisit(BaseModel):
 async def list_visits(
     principal: Annotated[Principal, Depends(Readers)], ctx: Ctx,
     status: Literal["due", "overdue", "all"] = "due",
-    jurisdiction: Annotated[str | None, Query(pattern=r"^([0-9]{2}){1,6}$")] = None,
+    jurisdiction: Annotated[str | None, Query(pattern=TERRITORY_PREFIX_PATTERN)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[PlannedVisit]:
     now = ctx.resources.clock()

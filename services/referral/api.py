@@ -14,7 +14,7 @@ from sqlalchemy import case, select
 from services.referral import tables as t
 from services.referral.lifecycle import IllegalTransition
 from services.referral.refer import ForeignAnswer, respond
-from shared.auth import Principal, Role, require_role
+from shared.auth import TERRITORY_PREFIX_PATTERN, Principal, Role, require_role
 from shared.contracts.events import ReferralAction, ReferralOutcome, ReferralResponded
 from shared.contracts.vocabulary import Agency, ReasonCode, ReferralState, RiskLevel
 from shared.service import ServiceContext, service_context
@@ -57,7 +57,7 @@ def _visible(principal: Principal, row) -> bool:
 async def list_referrals(
     principal: Annotated[Principal, Depends(Readers)], ctx: Ctx,
     agency: Agency | None = None, state: ReferralState | None = None,
-    jurisdiction: Annotated[str | None, Query(pattern=r"^([0-9]{2}){1,6}$")] = None,
+    jurisdiction: Annotated[str | None, Query(pattern=TERRITORY_PREFIX_PATTERN)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[Referral]:
     now = ctx.resources.clock()

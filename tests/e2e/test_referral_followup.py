@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import signal
 import sys
 from datetime import UTC, datetime, timedelta
@@ -221,3 +222,80 @@ async def test_no_personal_data_in_any_referral_or_followup_event(infra, service
         text = seen.value.decode() + json.dumps(seen.headers)
         assert not [s for s in secrets if s in text], f"{seen.topic} carries personal data"
         assert not forbidden & set(_all_keys(seen.json())), f"{seen.topic} has a personal-data field"
+
+
+async def test_due_and_overdue_visits_are_announced_once_each_however_often_the_sweep_runs(
+        infra, services: RunningServices) -> None:
+    from services.followup.schedule import load_policy
+    from services.followup.visits import Resources as FollowupResources, announce_due_visits
+
+    village = f"1404{random.randint(10, 99)}{random.randint(100, 999)}001"  # a territory of this test's own
+    report = hotline_report(categories=["left_behind"], indicators=["left_behind"], jurisdiction=village)
+    async with TopicWatcher(infra.kafka_bootstrap, [REPORTED, SCHEDULED, "followup.due", "followup.overdue"]) as w:
+        kcat_produce(infra.kafka_bootstrap, report)
+        (reported,) = await w.wait_for(REPORTED, by_external_id(report["external_id"]))
+        case_id = reported.json()["case_id"]
+        (plan,) = await w.wait_for(SCHEDULED, of_case(case_id))
+        due_at = datetime.fromisoformat(plan.json()["payload"]["next_visit_due_at"])
+        engine = create_async_engine(infra.database_url)
+        sessions = make_session_factory(engine)
+        try:
+            for moment in (due_at + timedelta(hours=1), due_at + timedelta(hours=2), due_at + timedelta(hours=30),
+                           due_at + timedelta(hours=31)):
+                # A sweep run twice at each moment, as after a restart: nothing is announced twice.
+                for _ in range(2):
+                    async with sessions.begin() as session:
+                        await announce_due_visits(session, FollowupResources(load_policy(), clock=lambda m=moment: m))
+        finally:
+            await engine.dispose()
+        (due,) = await w.wait_for("followup.due", of_case(case_id))
+        (overdue,) = await w.wait_for("followup.overdue", of_case(case_id))
+        await asyncio.sleep(1.0)
+    assert len(w.matching("followup.due", of_case(case_id))) == 1
+    assert len(w.matching("followup.overdue", of_case(case_id))) == 1
+    assert due.json()["payload"]["visit_due_at"] == overdue.json()["payload"]["visit_due_at"]
+    async with httpx.AsyncClient(base_url=services.urls["followup"]) as http:
+        listed = (await http.get("/v1/visits", params={"status": "all", "jurisdiction": village[:9]},
+                                 headers=token(Role.caseworker, "cw-6"))).json()
+        elsewhere = (await http.get("/v1/visits", params={"status": "all", "jurisdiction": "1405"},
+                                    headers=token(Role.caseworker, "cw-6"))).json()
+    assert [v["case_id"] for v in listed] == [case_id], "the township's list has its one case"
+    assert case_id not in {v["case_id"] for v in elsewhere}
+
+
+async def test_the_agency_kit_neither_misses_nor_acknowledges_twice_across_a_restart(
+        infra, services: RunningServices, tmp_path) -> None:
+    out = tmp_path / "education.jsonl"
+    kit_args = [sys.executable, "-m", "cpnet.cli", "agency", "listen", "--agency", "education", "--out", str(out)]
+
+    def education_case() -> dict:
+        return hotline_report(categories=["left_behind"], indicators=["out_of_school"])
+
+    first, second = education_case(), education_case()
+    async with TopicWatcher(infra.kafka_bootstrap, [REPORTED, "referral.to.education", "referral.responses"]) as w:
+        kit = await asyncio.create_subprocess_exec(*kit_args, env=services.env, stderr=asyncio.subprocess.DEVNULL)
+        kcat_produce(infra.kafka_bootstrap, first)
+        (reported,) = await w.wait_for(REPORTED, by_external_id(first["external_id"]))
+        (referral,) = await w.wait_for("referral.to.education", of_case(reported.json()["case_id"]))
+        first_id = referral.json()["payload"]["referral_id"]
+        await w.wait_for("referral.responses", lambda s: s.json()["payload"]["referral_id"] == first_id, timeout=60)
+        kit.kill()  # no clean shutdown: whatever it had not committed is delivered again
+        await kit.wait()
+
+        kcat_produce(infra.kafka_bootstrap, second)  # arrives while the agency's kit is down
+        (reported,) = await w.wait_for(REPORTED, by_external_id(second["external_id"]))
+        (referral,) = await w.wait_for("referral.to.education", of_case(reported.json()["case_id"]))
+        second_id = referral.json()["payload"]["referral_id"]
+
+        kit = await asyncio.create_subprocess_exec(*kit_args, env=services.env, stderr=asyncio.subprocess.DEVNULL)
+        try:
+            await w.wait_for("referral.responses", lambda s: s.json()["payload"]["referral_id"] == second_id,
+                             timeout=60)
+            await asyncio.sleep(2.0)  # time for any duplicate to show
+        finally:
+            kit.send_signal(signal.SIGINT)
+            await kit.wait()
+    acks = [s.json()["payload"]["referral_id"] for s in w.matching("referral.responses")]
+    assert acks.count(first_id) == 1 and acks.count(second_id) == 1
+    delivered = [json.loads(line)["payload"]["referral_id"] for line in out.read_text().splitlines()]
+    assert first_id in delivered and second_id in delivered

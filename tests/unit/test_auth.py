@@ -246,3 +246,13 @@ def test_cli_rejects_bad_input_in_one_line(cli_settings: Settings, args: list[st
     assert result.stdout == ""
     assert complaint in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_township_and_village_officers_are_expressible_and_see_only_their_node() -> None:
+    # Township and village segments have three digits: 9 and 12-digit prefixes are nodes.
+    township = Principal(subject="u", role=Role.caseworker, jurisdiction="140402001")
+    assert township.can_see("140402001007") and not township.can_see("140402002001")
+    assert Principal(subject="u", role=Role.caseworker, jurisdiction="140402001007").can_see("140402001007")
+    for not_a_node in ("14040200", "1404020010"):
+        with pytest.raises(ValueError):
+            Principal(subject="u", role=Role.caseworker, jurisdiction=not_a_node)
