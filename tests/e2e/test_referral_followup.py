@@ -299,3 +299,34 @@ async def test_the_agency_kit_neither_misses_nor_acknowledges_twice_across_a_res
     assert acks.count(first_id) == 1 and acks.count(second_id) == 1
     delivered = [json.loads(line)["payload"]["referral_id"] for line in out.read_text().splitlines()]
     assert first_id in delivered and second_id in delivered
+
+
+async def test_a_regrade_moves_the_deadlines_of_referrals_not_yet_acknowledged(
+        infra, services: RunningServices) -> None:
+    report = hotline_report(categories=["left_behind"], indicators=["left_behind", "out_of_school"],
+                            child={"birth_date": "2015-03-02"})
+    async with TopicWatcher(infra.kafka_bootstrap, [REPORTED, ASSESSED, "referral.to.education"]) as w:
+        kcat_produce(infra.kafka_bootstrap, report)
+        reported, graded_orange = await graded(w, report["external_id"])
+        case_id = reported.json()["case_id"]
+        assert graded_orange.json()["payload"]["risk_level"] == "orange"
+        (referral,) = await w.wait_for("referral.to.education", of_case(case_id))
+        referral_id = referral.json()["payload"]["referral_id"]
+        async with httpx.AsyncClient(base_url=services.urls["assessment"]) as http:
+            answer = await http.post(f"/v1/cases/{case_id}/override", headers=token(Role.supervisor, "sup-2"),
+                                     json={"risk_level": "red", "reason": "siblings_already_in_care"})
+            assert answer.status_code == 200, answer.text
+        await w.wait_for(ASSESSED, of_case(case_id), count=2)
+    async with httpx.AsyncClient(base_url=services.urls["referral"]) as http:
+        for _ in range(100):
+            seen = (await http.get(f"/v1/referrals/{referral_id}", headers=officer("education"))).json()
+            if seen["risk_level"] == "red":
+                break
+            await asyncio.sleep(0.1)
+        overdue_first = (await http.get("/v1/referrals", params={"state": "created"},
+                                        headers=officer("education"))).json()
+    created, due = datetime.fromisoformat(seen["created_at"]), datetime.fromisoformat(seen["ack_due_at"])
+    assert seen["risk_level"] == "red" and due - created == timedelta(hours=24), "red's 24 hours, from creation"
+    assert all(r["agency"] == "education" for r in overdue_first), "an agency lists only its own referrals"
+    flags = [r["overdue"] for r in overdue_first]
+    assert flags == sorted(flags, reverse=True), "overdue referrals come first"
