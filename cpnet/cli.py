@@ -26,6 +26,8 @@ app.add_typer(topics_app, name="topics")
 app.add_typer(db_app, name="db")
 app.add_typer(contracts_app, name="contracts")
 agency_app = typer.Typer(help="The agency consumer kit: what each agency runs on its own side.")
+audit_app = typer.Typer(help="The tamper-evident ledger: verify it, checkpoint it, export its checkpoints.")
+app.add_typer(audit_app, name="audit")
 app.add_typer(agency_app, name="agency")
 app.add_typer(token_app, name="token")
 
@@ -204,6 +206,69 @@ def agency_listen(
     asyncio.run(listen(bootstrap=settings.kafka_bootstrap, agency=chosen, jurisdiction=jurisdiction, out=out,
                        webhook=webhook, state=state, responder=responder,
                        echo=lambda line: typer.echo(line, err=True)))
+
+
+def _audit_session(work):
+    """Run `work(session, settings)` in one transaction on the audit schema."""
+    from shared.db.engine import make_engine, make_session_factory
+    from shared.health import require_database
+
+    settings = get_settings()
+    asyncio.run(require_database(settings.database_url))
+
+    async def go():
+        engine = make_engine(settings.database_url, pool_size=1)
+        try:
+            async with make_session_factory(engine).begin() as session:
+                return await work(session, settings)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(go())
+
+
+@audit_app.command("verify")
+@one_line_errors
+def audit_verify() -> None:
+    """Recompute the hash chain and every checkpoint; name the first bad entry."""
+    from services.audit.checkpoints import verify_ledger
+
+    entries, checkpoints, problems = _audit_session(verify_ledger)
+    if problems:
+        first = problems[0]
+        where = f"entry {first.seq}" if first.seq is not None else "a checkpoint"
+        typer.echo(f"ledger NOT intact: {where}: {first.reason}"
+                   + (f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""), err=True)
+        raise typer.Exit(code=2)
+    typer.echo(f"ledger intact: {entries} entries, {checkpoints} signed checkpoints verified")
+
+
+@audit_app.command("checkpoint")
+@one_line_errors
+def audit_checkpoint() -> None:
+    """Sign a checkpoint over the ledger now (if it grew since the last one)."""
+    from services.audit.checkpoints import checkpoint_if_due
+
+    made = _audit_session(lambda session, settings: checkpoint_if_due(session, settings, force=True))
+    typer.echo(f"checkpoint over {made.size} entries, root {made.root.hex()}" if made
+               else "no new entries since the last checkpoint")
+
+
+@audit_app.command("export")
+@one_line_errors
+def audit_export(
+    out: Annotated[Path | None, typer.Option(help="write here instead of standard output")] = None,
+) -> None:
+    """Every signed checkpoint as JSON lines, for a witness agency to keep."""
+    from services.audit.checkpoints import load_ledger
+
+    _, checkpoints = _audit_session(lambda session, settings: load_ledger(session))
+    text = "".join(c.to_json() + "\n" for c in checkpoints)
+    if out:
+        out.write_text(text)
+        typer.echo(f"{len(checkpoints)} checkpoints written to {out}", err=True)
+    else:
+        typer.echo(text, nl=False)
 
 
 @app.command("run")

@@ -20,6 +20,7 @@ from sqlalchemy.engine import make_url
 from shared.settings import Settings
 
 MAVEN_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
+AUDIT_ROLE = "cpnet_audit"
 
 
 class StackError(RuntimeError):
@@ -190,6 +191,7 @@ class Stack:
     def _postgres_up(self) -> None:
         if self.postgres.pid() is not None:
             _wait(self._pg_ready, timeout=60, what="PostgreSQL", log=self.pg_dir / "postgres.log")
+            self._ensure_database(postgres_bindir(), self.pg_dir / "socket")
             return
         if self.postgres.port_open():
             raise StackError(f"port {self.pg_port} is taken by another process; set CPNET_DATABASE_URL's port")
@@ -243,6 +245,11 @@ class Stack:
         if not exists:
             _run(_as_postgres([*psql, "-c", f"CREATE DATABASE \"{database}\" OWNER \"{sql_user}\""]),
                  what="PostgreSQL create database")
+        # The audit service's INSERT-only role; the application login may take it on.
+        _run(_as_postgres([*psql, "-c", "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = "
+                           f"'{AUDIT_ROLE}') THEN CREATE ROLE {AUDIT_ROLE} NOLOGIN; END IF; END $$",
+                           "-c", f"GRANT {AUDIT_ROLE} TO \"{sql_user}\""]),
+             what="PostgreSQL audit role")
 
     # ---- down / status -------------------------------------------------------------
     def down(self) -> list[str]:

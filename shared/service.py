@@ -71,6 +71,8 @@ class ServiceDefinition:
     routers: tuple[APIRouter, ...] = ()
     # Long-running loops (schedulers), each given the stop event.
     tasks: Callable[[ServiceContext], list[Callable[[asyncio.Event], Awaitable[None]]]] | None = None
+    # A database role with fewer rights than the login, taken on every connection.
+    db_role: Callable[[Settings], str | None] | None = None
     # Built once at start-up from the settings (keys, rule sets…), so bad configuration
     # stops the service before it takes any work.
     resources: Callable[[Settings], Any] | None = None
@@ -100,7 +102,7 @@ def build_app(definition: ServiceDefinition, settings: Settings, *,
     resources = definition.resources(settings) if definition.resources else None
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = make_engine(settings.database_url)
+        engine = make_engine(settings.database_url, role=definition.db_role(settings) if definition.db_role else None)
         broker = make_broker(settings.kafka_bootstrap, client_id=f"cpnet-{definition.name}",
                              tracer_provider=tracer_provider)
         metadata = messaging_metadata(definition.name)

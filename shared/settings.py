@@ -58,6 +58,13 @@ class Settings(BaseSettings):
     sweep_interval_s: float = Field(default=5.0, gt=0, le=3600, description="deadline and visit sweeps")
     referral_public_url: str | None = Field(default=None, description="base URL agencies fetch details from")
 
+    audit_checkpoint_every: int = Field(default=1000, ge=1, description="entries between checkpoints")
+    audit_checkpoint_minutes: float = Field(default=10.0, gt=0, description="…or minutes, whichever first")
+    audit_signing_key: str = Field(
+        default="", description="Ed25519 private key (base64 of 32 bytes) signing checkpoints; empty: development key")
+    audit_key_id: str = Field(default="dev", pattern=r"^[a-z0-9-]{1,16}$")
+    audit_db_role: str | None = Field(default="cpnet_audit", description="INSERT-only role the audit service uses")
+
     stack_dir: Path = Path(".stack")
     kafka_version: str = "4.1.1"
 
@@ -125,6 +132,8 @@ class Settings(BaseSettings):
                 insecure.insert(0, "CPNET_ENCRYPTION_KEYS")
             if lookup == INSECURE_DEV_LOOKUP_KEY:
                 insecure.append("CPNET_LOOKUP_KEY")
+            if not self.audit_signing_key:
+                insecure.append("CPNET_AUDIT_SIGNING_KEY")
             if insecure:
                 raise ValueError(
                     "production refuses the insecure development default of " + ", ".join(insecure)
@@ -143,7 +152,8 @@ class Settings(BaseSettings):
             raise ConfigurationError("invalid settings: " + "; ".join(map(_describe, errors))) from None
 
 
-_SECRET_FIELDS = frozenset({"encryption_keys", "encryption_active_key", "lookup_key", "auth_secret"})
+_SECRET_FIELDS = frozenset({"encryption_keys", "encryption_active_key", "lookup_key", "auth_secret",
+                            "audit_signing_key"})
 
 
 def _describe(error: Any) -> str:

@@ -41,7 +41,7 @@ class FollowupPolicy(_Strict):
             raise ValueError(f"cadence_days has no cadence for {', '.join(missing)}")
         c = self.cadence_days
         if not c[RiskLevel.red] <= c[RiskLevel.orange] <= c[RiskLevel.blue]:
-            raise ValueError("a higher grade must be visited at least as often as a lower one")
+            raise ValueError("cadence_days: a higher grade must be visited at least as often as a lower one")
         return self
 
 

@@ -74,23 +74,26 @@ class IdempotentConsumer(Generic[EventT]):
     """
 
     name: str
-    topic: str
+    topic: str | tuple[str, ...]  # one topic, or several read by one consumer group
     handler: Handler[EventT]
     session_factory: async_sessionmaker[AsyncSession]
     processed: Table
     broker: KafkaBroker
     parse: Callable[[bytes], EventT] = parse_event  # type: ignore[assignment]
+    # Instead of `parse`, for consumers that need where a message came from (the audit ledger).
+    parse_record: Callable[[ConsumerRecord], EventT] | None = None
     event_id: Callable[[EventT], str] = lambda event: str(event.event_id)  # type: ignore[attr-defined]
     max_tries: int = 3
     retry_backoff: float = 0.2
     after_commit: Callable[[], None] | None = None
     infrastructure_backoff: float = 1.0
+    batch: bool = False  # take up to 500 records in one transaction
     # Errors (of `parse` or the handler) that mean "never valid": dead-lettered at once.
     poison: tuple[type[BaseException], ...] = ()
     stats: Counter = field(default_factory=Counter, init=False)  # received, applied, duplicates, dead_lettered
 
     # ---- wiring ----------------------------------------------------------------------
-    def subscribe(self, *, batch: bool = False, max_records: int = 500, group_id: str | None = None) -> None:
+    def subscribe(self, *, batch: bool | None = None, max_records: int = 500, group_id: str | None = None) -> None:
         """Register on the broker. The ack policy is explicit: commit after success, rewind
         on error (we never let an error escape except for infrastructure failures)."""
         options: dict[str, Any] = dict(
@@ -98,15 +101,16 @@ class IdempotentConsumer(Generic[EventT]):
             auto_offset_reset="earliest",
             ack_policy=AckPolicy.NACK_ON_ERROR,
         )
-        if batch:
+        if self.batch if batch is None else batch:
             options.update(batch=True, max_records=max_records, batch_timeout_ms=50)
 
         async def on_message(message: KafkaMessage) -> None:
             records = message.raw_message
             await self.consume(records if isinstance(records, tuple) else (records,))
 
-        on_message.__name__ = f"consume_{self.name}_{self.topic}".replace(".", "_").replace("-", "_")
-        self.broker.subscriber(self.topic, **options)(on_message)
+        topics = (self.topic,) if isinstance(self.topic, str) else self.topic
+        on_message.__name__ = f"consume_{self.name}".replace(".", "_").replace("-", "_")
+        self.broker.subscriber(*topics, **options)(on_message)
 
     # ---- processing ------------------------------------------------------------------
     async def consume(self, records: Sequence[ConsumerRecord]) -> None:
@@ -116,7 +120,8 @@ class IdempotentConsumer(Generic[EventT]):
         for record in records:
             delivery = Delivery.of(record)
             try:
-                parsed.append((self.parse(record.value or b""), delivery))
+                event = self.parse_record(record) if self.parse_record else self.parse(record.value or b"")
+                parsed.append((event, delivery))
             except (*POISON_ERRORS, *self.poison) as exc:
                 await self.dead_letter(record, exc, tries=1)
         if not parsed:

@@ -35,6 +35,7 @@ def _production(**overrides: str) -> Settings:
         "encryption_active_key": "k1",
         "lookup_key": _b64(os.urandom(32)),
         "auth_secret": "a-production-secret-of-at-least-32-characters",
+        "audit_signing_key": _b64(os.urandom(32)),
     }
     values.update(overrides)
     return Settings(**values)
@@ -212,6 +213,7 @@ def test_production_settings_read_from_the_environment(monkeypatch: pytest.Monke
     monkeypatch.setenv("CPNET_ENCRYPTION_ACTIVE_KEY", "k1")
     monkeypatch.setenv("CPNET_LOOKUP_KEY", _b64(KEY_B))
     monkeypatch.setenv("CPNET_AUTH_SECRET", "x" * 32)
+    monkeypatch.setenv("CPNET_AUDIT_SIGNING_KEY", _b64(KEY_A))
     assert FieldCipher.from_settings(Settings()).active_key_id == "k1"
     monkeypatch.delenv("CPNET_LOOKUP_KEY")
     with pytest.raises(ValueError, match="CPNET_LOOKUP_KEY"):
@@ -245,3 +247,8 @@ def test_malformed_keys_name_the_field_and_never_echo_the_key(override: dict[str
     assert field in message
     assert "\n" not in message
     assert SECRET_MATERIAL[:12] not in message and SECRET_MATERIAL[-12:] not in message
+
+
+def test_production_refuses_the_development_audit_signing_key() -> None:
+    with pytest.raises(ValueError, match="CPNET_AUDIT_SIGNING_KEY"):
+        _production(audit_signing_key="")

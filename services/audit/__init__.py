@@ -1,0 +1,1 @@
+"""The audit service: the tamper-evident ledger of every event, checkpoints and case timelines."""

@@ -1,0 +1,331 @@
+"""The ledger's hash chain and signed Merkle checkpoints, and their verification: pure code
+that names the first entry whose record, link, position or presence is wrong."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from services.audit.merkle import leaf_hash, root_from_leaf_hashes
+
+GENESIS = b"\x00" * 32
+# Distinct prefixes, so an entry's hashed bytes can never be replayed as a checkpoint's signed
+# bytes (or the other way round), and a later format can change without colliding with v1.
+_ENTRY_DOMAIN = b"cpnet.ledger.v1\x00"
+_CHECKPOINT_DOMAIN = b"cpnet.checkpoint.v1\x00"
+_HASH_SIZE = 32
+_SIGNATURE_SIZE = 64
+
+
+def _dumps(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      allow_nan=False).encode("utf-8")
+
+
+def _require_string_keys(value: Any) -> None:
+    # json.dumps turns 1 into "1": {1: "a", "1": "b"} would print one key twice, and the
+    # database would keep only one of them — a record whose hash could never be re-derived.
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise TypeError(f"canonical JSON needs string keys, not {key!r}")
+            _require_string_keys(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            _require_string_keys(item)
+
+
+def canonical_json(value: Any) -> bytes:
+    """The bytes an entry's hash covers: sorted keys, no spaces, UTF-8 as is (strings are not
+    normalised: other code points are another record). NaN, infinities, non-string keys raise."""
+    _require_string_keys(value)
+    return _dumps(value)
+
+
+def _digest(seq: int, canonical: bytes, prev_hash: bytes) -> bytes:
+    return hashlib.sha256(_ENTRY_DOMAIN + seq.to_bytes(8, "big") + prev_hash + canonical).digest()
+
+
+def entry_hash(seq: int, record: dict, prev_hash: bytes) -> bytes:
+    """SHA-256 of b"cpnet.ledger.v1\\0" ‖ seq (8 bytes, big-endian) ‖ prev_hash ‖ canonical_json(record)."""
+    if not 1 <= seq < 2**64:
+        raise ValueError(f"seq {seq} outside 1..2**64-1")
+    if len(prev_hash) != _HASH_SIZE:
+        raise ValueError("prev_hash must be 32 bytes")
+    return _digest(seq, canonical_json(record), prev_hash)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One ledger entry. The Merkle tree of the checkpoints is built over entry hashes: this
+    entry's leaf is `merkle.leaf_hash(entry.hash)`."""
+
+    seq: int
+    record: dict
+    prev_hash: bytes
+    hash: bytes
+
+    @property
+    def leaf(self) -> bytes:
+        return leaf_hash(self.hash)
+
+
+def append(prev: Entry | None, record: dict) -> Entry:
+    """The entry after `prev` (the first one, linked to GENESIS, when `prev` is None)."""
+    if not isinstance(record, dict):
+        raise TypeError("a ledger record is a dict")
+    seq = prev.seq + 1 if prev else 1
+    prev_hash = prev.hash if prev else GENESIS
+    canonical = canonical_json(record)
+    # The entry keeps the document exactly as hashed (and as JSON storage will give it back),
+    # and a copy, so the caller changing its dict later cannot silently break the entry.
+    return Entry(seq=seq, record=json.loads(canonical), prev_hash=prev_hash,
+                 hash=_digest(seq, canonical, prev_hash))
+
+
+def ledger_root(entry_hashes: Sequence[bytes]) -> bytes:
+    """The Merkle root (RFC 6962) whose leaves are the entry hashes: merkle_root(entry_hashes)."""
+    return root_from_leaf_hashes([leaf_hash(h) for h in entry_hashes])
+
+
+def _signed_message(size: int, root: bytes, created_at: str) -> bytes:
+    # created_at goes last: it is the only field of variable length.
+    return _CHECKPOINT_DOMAIN + size.to_bytes(8, "big") + root + created_at.encode("utf-8")
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A signed statement: the first `size` entries of the ledger have this Merkle root."""
+
+    size: int
+    root: bytes
+    created_at: str
+    key_id: str
+    signature: bytes
+
+    def signed_message(self) -> bytes:
+        """b"cpnet.checkpoint.v1\\0" ‖ size (8 bytes, big-endian) ‖ root ‖ created_at (UTF-8)."""
+        return _signed_message(self.size, self.root, self.created_at)
+
+    def signature_valid(self, public_key: Ed25519PublicKey) -> bool:
+        try:
+            public_key.verify(self.signature, self.signed_message())
+        except (InvalidSignature, ValueError, TypeError, OverflowError):
+            return False
+        return True
+
+    def to_json(self) -> str:
+        """One line a witness agency can keep: root in hex, signature in base64."""
+        return canonical_json({"size": self.size, "root": self.root.hex(), "created_at": self.created_at,
+                               "key_id": self.key_id,
+                               "signature": base64.b64encode(self.signature).decode("ascii")}).decode("utf-8")
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Checkpoint:
+        """Parse what `to_json` wrote; ValueError if any field is missing or malformed."""
+        try:
+            data = json.loads(text)
+            size, root, created_at = data["size"], bytes.fromhex(data["root"]), data["created_at"]
+            key_id, signature = data["key_id"], base64.b64decode(data["signature"], validate=True)
+        except (KeyError, TypeError, ValueError, binascii.Error) as error:
+            raise ValueError(f"not a checkpoint: {error}") from None
+        if type(size) is not int or size < 0 or len(root) != _HASH_SIZE or len(signature) != _SIGNATURE_SIZE \
+                or not isinstance(created_at, str) or not isinstance(key_id, str):
+            raise ValueError("not a checkpoint: a field has the wrong type or length")
+        return cls(size=size, root=root, created_at=created_at, key_id=key_id, signature=signature)
+
+
+def make_checkpoint(entry_hashes: Sequence[bytes], private_key: Ed25519PrivateKey, key_id: str,
+                    created_at: str) -> Checkpoint:
+    """Sign the Merkle root over `entry_hashes` (the hashes of entries 1..n, in order)."""
+    if not key_id:
+        raise ValueError("a checkpoint needs a key id")
+    try:
+        offset = datetime.fromisoformat(created_at).utcoffset()
+    except ValueError:
+        offset = None
+    if offset != timedelta(0):
+        raise ValueError(f"created_at must be an ISO 8601 time in UTC, not {created_at!r}")
+    if any(len(h) != _HASH_SIZE for h in entry_hashes):
+        raise ValueError("entry hashes are 32 bytes each")
+    size, root = len(entry_hashes), ledger_root(entry_hashes)
+    return Checkpoint(size=size, root=root, created_at=created_at, key_id=key_id,
+                      signature=private_key.sign(_signed_message(size, root, created_at)))
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something verification found wrong: `seq` names the entry (None: about a checkpoint only)."""
+
+    seq: int | None
+    reason: str
+
+
+def _rehash(entry: Entry) -> bytes | None:
+    """The hash the entry should have; None if its fields cannot even be hashed."""
+    try:
+        # Deliberately without the string-key walk: this runs for every entry of every
+        # verification, and anything stored as JSON already has string keys.
+        return _digest(entry.seq, _dumps(entry.record), entry.prev_hash)
+    except (TypeError, ValueError, OverflowError, AttributeError):
+        return None
+
+
+def _describe(checkpoint: Checkpoint) -> str:
+    return f"checkpoint of {checkpoint.created_at} (key {checkpoint.key_id!r})"
+
+
+def _confirming(hashes: Sequence[bytes], signed: Sequence[Checkpoint], position: int) -> Checkpoint | None:
+    """The smallest signed checkpoint covering `position` if it agrees with `hashes`, a guessed
+    original history; None if it disagrees or no checkpoint covers that position."""
+    for checkpoint in signed:
+        if position <= checkpoint.size <= len(hashes):
+            return checkpoint if ledger_root(hashes[:checkpoint.size]) == checkpoint.root else None
+    return None
+
+
+def _misplaced(entries: Sequence[Entry], hashes: list[bytes], signed: Sequence[Checkpoint],
+               position: int) -> Problem:
+    """Position `position` holds another seq (everything before it is in order)."""
+    seq = entries[position - 1].seq
+    if seq < 1:
+        return Problem(position, f"entry {position} missing: its place holds an entry numbered {seq}")
+    if seq > position:
+        later = next((i + 1 for i in range(position, len(entries)) if entries[i].seq == position), None)
+        if later is None:
+            missing = f"entry {position}" if seq == position + 1 else f"entries {position}..{seq - 1}"
+            return Problem(position, f"{missing} missing: the ledger jumps from entry {position - 1} to {seq}")
+        return Problem(position, f"entry {position} out of order: it stands at position {later}, "
+                                 f"and entry {seq} stands in its place")
+    # A second entry numbered `seq` (also at position seq). If dropping the earlier one restores
+    # a signed root, or both hang from the same predecessor, the earlier one is the insertion.
+    without = hashes[:seq - 1] + hashes[seq:]
+    earlier = entries[seq - 1]
+    if _confirming(without, signed, seq) or earlier.prev_hash == entries[position - 1].prev_hash:
+        return Problem(seq, f"entry {seq} was inserted: another entry {seq} follows at position {position} "
+                            "and links to the same predecessor")
+    return Problem(position, f"entry {position} missing: its place holds a second entry {seq}")
+
+
+def _broken_link(entries: Sequence[Entry], hashes: list[bytes], signed: Sequence[Checkpoint],
+                 position: int) -> Problem:
+    """Entry `position` is intact and in place but does not link to the entry before it."""
+    if position == 1:
+        return Problem(1, "entry 1 does not link to the genesis hash: it is forged")
+    # Either the previous entry was rewritten and re-hashed (this one still points at its
+    # original hash) or this one is forged. A signed root over the original hash tells which.
+    original = list(hashes)
+    original[position - 2] = entries[position - 1].prev_hash
+    checkpoint = _confirming(original, signed, position - 1)
+    if checkpoint is not None:
+        return Problem(position - 1, f"entry {position - 1} was rewritten and its hash recomputed: entry "
+                                     f"{position} still links to the original, which the {_describe(checkpoint)} "
+                                     f"over {checkpoint.size} entries confirms")
+    covered = any(position - 1 <= c.size <= len(hashes) for c in signed)
+    return Problem(position, f"entry {position} does not link to entry {position - 1}: it is forged"
+                   + ("" if covered else f" (or entry {position - 1} was rewritten; no checkpoint covers it yet)"))
+
+
+def _scan(entries: Sequence[Entry], hashes: list[bytes], signed: Sequence[Checkpoint]) -> list[Problem]:
+    """The first break of the chain, located, then every other entry whose own hash is wrong (a
+    break's later consequences — shifted seqs, a broken link or two — are not repeated)."""
+    problems: list[Problem] = []
+    first: Problem | None = None
+    previous = GENESIS
+    for position, entry in enumerate(entries, start=1):
+        intact = _rehash(entry) == entry.hash
+        if first is None:
+            if not intact:
+                first = Problem(position, f"entry {position}: hash mismatch: its record (or seq or link) was "
+                                          "changed after it was written")
+            elif entry.seq != position:
+                first = _misplaced(entries, hashes, signed, position)
+            elif entry.prev_hash != previous:
+                first = _broken_link(entries, hashes, signed, position)
+            if first is not None:
+                problems.append(first)
+            previous = entry.hash
+        elif not intact:
+            seq = entry.seq if isinstance(entry.seq, int) else position
+            problems.append(Problem(seq, f"entry {seq}: hash mismatch: its record (or seq or link) was changed "
+                                         "after it was written"))
+    return problems
+
+
+def _check_checkpoints(entries: Sequence[Entry], hashes: list[bytes], signed: Sequence[Checkpoint],
+                       located: int | None) -> list[Problem]:
+    """Truncation and root mismatches, each located as precisely as the chain and the other
+    checkpoints allow. `located` is the first bad entry the chain scan found, if any."""
+    problems: list[Problem] = []
+    n = len(entries)
+    last_seq = entries[-1].seq if entries and isinstance(entries[-1].seq, int) else n
+    beyond = [c for c in signed if c.size > n]
+    if beyond:
+        latest = beyond[-1]
+        if last_seq < latest.size:
+            problems.append(Problem(last_seq + 1, f"ledger truncated: {_describe(latest)} covers {latest.size} "
+                                                  f"entries, the ledger ends at entry {last_seq}"))
+        else:
+            problems.append(Problem(None, f"{_describe(latest)} covers {latest.size} entries, the ledger holds "
+                                          f"{n}: entries are missing" + (f" (entry {located})" if located else "")))
+    within = [c for c in signed if c.size <= n]
+    if not within:
+        return problems
+    leaves = [leaf_hash(h) for h in hashes]
+    agrees = {id(c): root_from_leaf_hashes(leaves[:c.size]) == c.root for c in within}
+    for checkpoint in within:
+        if agrees[id(checkpoint)]:
+            continue
+        name = f"{_describe(checkpoint)} over {checkpoint.size} entries"
+        if any(agrees[id(c)] and c.size >= checkpoint.size for c in within):
+            # Another signed root vouches for these very entries, so it is this checkpoint that lies.
+            problems.append(Problem(None, f"{name}: its signed root is not the root of entries "
+                                          f"1..{checkpoint.size}, which a checkpoint at least as large confirms: "
+                                          "the checkpoint is false, not the ledger"))
+        elif located is not None and located <= checkpoint.size:
+            problems.append(Problem(None, f"{name}: Merkle root differs (the ledger changed at entry {located})"))
+        else:
+            # The chain is whole up to here, yet the root differs: some entry after the last
+            # agreeing checkpoint was rewritten and everything after it re-hashed and re-linked,
+            # so this checkpoint's last entry is certainly not the one that was signed.
+            since = max((c.size for c in within if agrees[id(c)] and c.size < checkpoint.size), default=0)
+            span = "" if since + 1 == checkpoint.size else \
+                f"; the rewrite began at one of entries {since + 1}..{checkpoint.size} and the chain was re-linked"
+            problems.append(Problem(checkpoint.size, f"entry {checkpoint.size} is not the entry the {name} signed: "
+                                                     f"Merkle root differs, it was rewritten{span}"))
+            located = checkpoint.size
+    return problems
+
+
+def verify(entries: Sequence[Entry], checkpoints: Sequence[Checkpoint],
+           public_keys: Mapping[str, Ed25519PublicKey]) -> list[Problem]:
+    """Every problem found, the first bad entry first (checkpoint-only problems last); empty
+    means the ledger is intact. The first problem's seq names the entry that was changed,
+    removed, inserted or moved, or the entry after the end of a truncated ledger."""
+    problems: list[Problem] = []
+    signed: list[Checkpoint] = []
+    for checkpoint in checkpoints:
+        key = public_keys.get(checkpoint.key_id)
+        if key is None:
+            problems.append(Problem(None, f"{_describe(checkpoint)} over {checkpoint.size} entries: "
+                                          "signed with an unknown key"))
+        elif not checkpoint.signature_valid(key):
+            problems.append(Problem(None, f"{_describe(checkpoint)} over {checkpoint.size} entries: bad signature"))
+        else:
+            signed.append(checkpoint)
+    # Only checkpoints whose signature holds may vouch for anything.
+    signed.sort(key=lambda c: c.size)
+    hashes = [e.hash for e in entries]
+    chain = _scan(entries, hashes, signed)
+    located = chain[0].seq if chain else None
+    problems += chain + _check_checkpoints(entries, hashes, signed, located)
+    return sorted(problems, key=lambda p: (p.seq is None, p.seq or 0))

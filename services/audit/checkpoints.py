@@ -1,0 +1,81 @@
+"""Signed checkpoints of the ledger: every N entries or T minutes a Merkle root over all entry
+hashes, signed with the service's Ed25519 key, stored and exportable for witnesses."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from datetime import UTC, datetime, timedelta
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from sqlalchemy import func, insert, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.audit import tables as t
+from services.audit.chain import Checkpoint, Entry, make_checkpoint, verify
+from services.audit.ledger import LEDGER_LOCK
+from shared.errors import ConfigurationError
+from shared.settings import Settings
+
+_DEV_SEED = hashlib.sha256(b"cpnet insecure development audit signing key").digest()
+
+
+def signing_key(settings: Settings) -> Ed25519PrivateKey:
+    if not settings.audit_signing_key:
+        return Ed25519PrivateKey.from_private_bytes(_DEV_SEED)
+    try:
+        raw = base64.b64decode(settings.audit_signing_key, validate=True)
+        return Ed25519PrivateKey.from_private_bytes(raw)
+    except ValueError:
+        raise ConfigurationError("CPNET_AUDIT_SIGNING_KEY: not the base64 of a 32-byte Ed25519 key") from None
+
+
+def public_keys(settings: Settings) -> dict[str, Ed25519PublicKey]:
+    return {settings.audit_key_id: signing_key(settings).public_key()}
+
+
+async def _hashes(session: AsyncSession, size: int | None = None) -> list[bytes]:
+    query = select(t.ledger.c.hash).order_by(t.ledger.c.seq)
+    if size is not None:
+        query = query.where(t.ledger.c.seq <= size)
+    return list((await session.execute(query)).scalars())
+
+
+async def checkpoint_if_due(session: AsyncSession, settings: Settings, *, now: datetime | None = None,
+                            force: bool = False) -> Checkpoint | None:
+    """Sign a checkpoint when N entries or T minutes have passed since the last (or always
+    with `force`, if the ledger grew). Returns it, or None."""
+    now = now or datetime.now(UTC)
+    # The appenders' lock: the ledger's end cannot move while the root is computed.
+    await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LEDGER_LOCK})
+    size = await session.scalar(select(func.coalesce(func.max(t.ledger.c.seq), 0)))
+    last = (await session.execute(select(t.checkpoints).order_by(t.checkpoints.c.size.desc()).limit(1))).first()
+    last_size = last.size if last else 0
+    if size <= last_size:
+        return None
+    grown = size - last_size >= settings.audit_checkpoint_every
+    stale = last is None or now - datetime.fromisoformat(last.created_at) >= timedelta(
+        minutes=settings.audit_checkpoint_minutes)
+    if not (force or grown or stale):
+        return None
+    checkpoint = make_checkpoint(await _hashes(session, size), signing_key(settings), settings.audit_key_id,
+                                 now.isoformat())
+    await session.execute(insert(t.checkpoints).values(size=checkpoint.size, root=checkpoint.root,
+                                                       created_at=checkpoint.created_at, key_id=checkpoint.key_id,
+                                                       signature=checkpoint.signature))
+    return checkpoint
+
+
+async def load_ledger(session: AsyncSession) -> tuple[list[Entry], list[Checkpoint]]:
+    entries = [Entry(seq=r.seq, record=r.record, prev_hash=r.prev_hash, hash=r.hash) for r in (await session.execute(
+        select(t.ledger.c.seq, t.ledger.c.record, t.ledger.c.prev_hash, t.ledger.c.hash)
+        .order_by(t.ledger.c.seq))).all()]
+    checkpoints = [Checkpoint(size=r.size, root=r.root, created_at=r.created_at, key_id=r.key_id,
+                              signature=r.signature) for r in (await session.execute(
+                                  select(t.checkpoints).order_by(t.checkpoints.c.size))).all()]
+    return entries, checkpoints
+
+
+async def verify_ledger(session: AsyncSession, settings: Settings):
+    entries, checkpoints = await load_ledger(session)
+    return len(entries), len(checkpoints), verify(entries, checkpoints, public_keys(settings))

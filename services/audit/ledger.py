@@ -1,0 +1,100 @@
+"""Appending to the ledger: every message of every topic becomes one hash-chained entry,
+appended under one advisory lock so the chain can never fork."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka import ConsumerRecord
+from sqlalchemy import insert, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.audit import tables as t
+from services.audit.chain import Entry, append
+from shared.contracts.topics import TOPICS
+
+LEDGER_LOCK = zlib.crc32(b"cpnet.audit.ledger")
+# Headers worth keeping: where an event came from and why a dead letter died.
+KEPT_HEADERS = ("event_id", "event_type", "x-dlq-error", "x-dlq-original-topic", "x-dlq-original-partition",
+                "x-dlq-original-offset", "x-dlq-tries", "x-dlq-consumer")
+
+
+def audited_topics() -> tuple[str, ...]:
+    """Every topic but those that carry personal data (the raw hotline topic and its dead
+    letters): the ledger must be safe to show an inspector."""
+    return tuple(sorted(name for name, topic in TOPICS.items() if not topic.personal_data))
+
+
+@dataclass(frozen=True)
+class Message:
+    """A message as the ledger records it."""
+
+    event_key: str
+    record: dict[str, Any]
+    case_id: uuid.UUID | None
+    event_type: str
+    topic: str
+    partition: int
+    offset: int
+    occurred_at: str | None
+
+
+def message_of(record: ConsumerRecord) -> Message:
+    value = record.value or b""
+    headers = {k: (v or b"").decode("utf-8", "replace") for k, v in (record.headers or ()) if k in KEPT_HEADERS}
+    try:
+        event = json.loads(value)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        event = None
+    envelope = event if isinstance(event, dict) and "event_id" in event and "event_type" in event else None
+    dead_letter = record.topic.endswith(".dlq")
+    if envelope is not None and not dead_letter:
+        event_key = f"event:{envelope['event_id']}"
+    else:
+        # A dead letter repeats its original's bytes: it is its own fact, keyed by position.
+        event_key = f"message:{record.topic}:{record.partition}:{record.offset}"
+    body: Any = envelope if envelope is not None else {"sha256": hashlib.sha256(value).hexdigest()}
+    case_id = envelope.get("case_id") if envelope else None
+    return Message(
+        event_key=event_key,
+        record={"topic": record.topic, "partition": record.partition, "offset": record.offset,
+                "timestamp_ms": record.timestamp, "headers": headers, "event": body},
+        case_id=uuid.UUID(case_id) if case_id else None,
+        event_type=(envelope or {}).get("event_type") or ("dead_letter" if dead_letter else "unknown"),
+        topic=record.topic, partition=record.partition, offset=record.offset,
+        occurred_at=(envelope or {}).get("occurred_at"),
+    )
+
+
+async def last_entry(session: AsyncSession) -> Entry | None:
+    row = (await session.execute(select(t.ledger.c.seq, t.ledger.c.record, t.ledger.c.prev_hash, t.ledger.c.hash)
+                                 .order_by(t.ledger.c.seq.desc()).limit(1))).first()
+    return Entry(seq=row.seq, record=row.record, prev_hash=row.prev_hash, hash=row.hash) if row else None
+
+
+async def append_messages(session: AsyncSession, messages: list[Message]) -> list[Entry]:
+    """Chain `messages` onto the ledger inside the caller's transaction."""
+    await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LEDGER_LOCK})
+    known = set((await session.execute(select(t.ledger.c.event_key).where(
+        t.ledger.c.event_key.in_([m.event_key for m in messages])))).scalars())
+    previous = await last_entry(session)
+    entries, rows = [], []
+    for message in messages:
+        if message.event_key in known:
+            continue
+        known.add(message.event_key)
+        entry = append(previous, message.record)
+        entries.append(entry)
+        rows.append(dict(seq=entry.seq, event_key=message.event_key, case_id=message.case_id,
+                         event_type=message.event_type, topic=message.topic, partition=message.partition,
+                         offset=message.offset, occurred_at=message.occurred_at, record=message.record,
+                         prev_hash=entry.prev_hash, hash=entry.hash))
+        previous = entry
+    if rows:
+        await session.execute(insert(t.ledger), rows)
+    return entries

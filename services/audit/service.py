@@ -1,0 +1,43 @@
+"""The audit service's definition: one consumer group over every topic without personal
+data, appending to the ledger; the checkpoint sweep; the timeline API."""
+
+from __future__ import annotations
+
+from services.audit.api import router
+from services.audit.checkpoints import checkpoint_if_due, signing_key
+from services.audit.ledger import append_messages, audited_topics, message_of
+from shared.messaging.consumer import IdempotentConsumer
+from shared.scheduling import periodic
+from shared.service import ServiceContext, ServiceDefinition
+from shared.settings import Settings
+
+
+def consumers(ctx: ServiceContext) -> list[IdempotentConsumer]:
+    async def record(session, message, delivery) -> None:
+        await append_messages(session, [message])
+
+    consumer = ctx.consumer(name="audit.ledger", topic=audited_topics(), handler=record,
+                            parse_record=message_of, event_id=lambda message: message.event_key, batch=True)
+    return [consumer]
+
+
+def tasks(ctx: ServiceContext):
+    async def checkpoint(session) -> int:
+        return 1 if await checkpoint_if_due(session, ctx.settings) else 0
+
+    return [periodic(ctx, "audit.checkpoint", checkpoint, ctx.settings.sweep_interval_s)]
+
+
+def resources(settings: Settings) -> None:
+    signing_key(settings)  # a malformed key stops the service at start-up
+
+
+SERVICE = ServiceDefinition(
+    name="audit",
+    summary="The tamper-evident ledger of every event, its signed checkpoints and each case's timeline.",
+    routers=(router,),
+    consumers=consumers,
+    tasks=tasks,
+    resources=resources,
+    db_role=lambda settings: settings.audit_db_role,
+)
