@@ -30,10 +30,10 @@ from shared.contracts.vocabulary import Agency  # noqa: E402
 # What each service consumes (DESIGN.md §2). Keep in step with the services' consumers:
 # a consumer without its Read grant fails with TopicAuthorizationFailed in production.
 SERVICE_CONSUMES: dict[str, tuple[str, ...]] = {
-    "intake": ("intake.reports.raw",),
+    "intake": ("intake.reports.raw", "case.closed"),
     "assessment": ("case.reported", "case.reassessment_requested"),
     "referral": ("case.assessed", "referral.responses"),
-    "followup": ("case.assessed", "referral.status", "referral.escalated"),
+    "followup": ("case.assessed", "referral.status"),
 }
 # Owners in the registry that are not cpnet services, and their principals.
 EXTERNAL_PRODUCERS = {"hotline": "hotline"}

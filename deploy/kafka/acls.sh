@@ -183,13 +183,13 @@ acl --allow-principal User:cpnet-followup --operation Write --topic followup.due
 acl --allow-principal User:cpnet-followup --operation Write --topic followup.overdue
 acl --allow-principal User:cpnet-followup --operation Write --topic followup.scheduled
 acl --allow-principal User:cpnet-followup --operation Write --topic followup.visits
-acl --allow-principal User:cpnet-followup --operation Read --topic referral.escalated
-acl --allow-principal User:cpnet-followup --operation Write --topic referral.escalated.dlq
 acl --allow-principal User:cpnet-followup --operation Read --topic referral.status
 acl --allow-principal User:cpnet-followup --operation Write --topic referral.status.dlq
 
 # User:cpnet-intake
 acl --allow-principal User:cpnet-intake --operation Read --group intake --resource-pattern-type prefixed
+acl --allow-principal User:cpnet-intake --operation Read --topic case.closed
+acl --allow-principal User:cpnet-intake --operation Write --topic case.closed.dlq
 acl --allow-principal User:cpnet-intake --operation Write --topic case.reported
 acl --allow-principal User:cpnet-intake --operation Read --topic intake.reports.raw
 acl --allow-principal User:cpnet-intake --operation Write --topic intake.reports.raw.dlq

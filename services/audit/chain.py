@@ -26,9 +26,13 @@ _HASH_SIZE = 32
 _SIGNATURE_SIZE = 64
 
 
+# One encoder for every call: json.dumps would build a new one per record, a cost verification
+# pays for every entry of the ledger.
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
 def _dumps(value: Any) -> bytes:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      allow_nan=False).encode("utf-8")
+    return _ENCODER.encode(value).encode("utf-8")
 
 
 def _require_string_keys(value: Any) -> None:
@@ -206,13 +210,19 @@ def _misplaced(entries: Sequence[Entry], hashes: list[bytes], signed: Sequence[C
             return Problem(position, f"{missing} missing: the ledger jumps from entry {position - 1} to {seq}")
         return Problem(position, f"entry {position} out of order: it stands at position {later}, "
                                  f"and entry {seq} stands in its place")
-    # A second entry numbered `seq` (also at position seq). If dropping the earlier one restores
-    # a signed root, or both hang from the same predecessor, the earlier one is the insertion.
-    without = hashes[:seq - 1] + hashes[seq:]
-    earlier = entries[seq - 1]
-    if _confirming(without, signed, seq) or earlier.prev_hash == entries[position - 1].prev_hash:
-        return Problem(seq, f"entry {seq} was inserted: another entry {seq} follows at position {position} "
-                            "and links to the same predecessor")
+    # A second entry numbered `seq` (the first stands at position seq). A replayed copy is the
+    # intruder itself; of two different entries, the earlier is the insertion if dropping it
+    # restores a signed root, or if both hang from the same predecessor (a fork).
+    earlier, here = entries[seq - 1], entries[position - 1]
+    if earlier.hash == here.hash:
+        return Problem(position, f"entry {position} missing: its place holds a second copy of entry {seq}")
+    checkpoint = _confirming(hashes[:seq - 1] + hashes[seq:], signed, seq)
+    if checkpoint is not None:
+        return Problem(seq, f"entry {seq} was inserted: without it the ledger matches the {_describe(checkpoint)} "
+                            f"over {checkpoint.size} entries")
+    if earlier.prev_hash == here.prev_hash:
+        return Problem(seq, f"entry {seq} was inserted: another entry {seq}, at position {position}, hangs from "
+                            "the same predecessor")
     return Problem(position, f"entry {position} missing: its place holds a second entry {seq}")
 
 
@@ -276,7 +286,7 @@ def _check_checkpoints(entries: Sequence[Entry], hashes: list[bytes], signed: Se
                                                   f"entries, the ledger ends at entry {last_seq}"))
         else:
             problems.append(Problem(None, f"{_describe(latest)} covers {latest.size} entries, the ledger holds "
-                                          f"{n}: entries are missing" + (f" (entry {located})" if located else "")))
+                                          f"{n}: entries are missing" + (f" (see entry {located})" if located else "")))
     within = [c for c in signed if c.size <= n]
     if not within:
         return problems

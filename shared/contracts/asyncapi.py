@@ -27,10 +27,10 @@ DEAD_LETTER_PERSONAL = "dead_letter.personal_data"
 # What each cpnet service consumes (DESIGN.md §2). deploy/kafka/acl_plan.py grants the same
 # reads; tests/unit/test_asyncapi.py keeps the two in step.
 SERVICE_CONSUMES: dict[str, tuple[str, ...]] = {
-    "intake": ("intake.reports.raw",),
+    "intake": ("intake.reports.raw", "case.closed"),
     "assessment": ("case.reported", "case.reassessment_requested"),
     "referral": ("case.assessed", "referral.responses"),
-    "followup": ("case.assessed", "referral.status", "referral.escalated"),
+    "followup": ("case.assessed", "referral.status"),
 }
 AUDIT = "audit"
 

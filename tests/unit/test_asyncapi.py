@@ -311,10 +311,10 @@ def test_the_operations_name_the_services_of_the_design(doc: dict[str, Any]) -> 
     assert "referral sends to referral.to.police" in summaries
     assert "agencies send to referral.responses" in summaries
     expected_receives = {
-        "intake": {"intake.reports.raw"},
+        "intake": {"intake.reports.raw", "case.closed"},
         "assessment": {"case.reported", "case.reassessment_requested"},
         "referral": {"case.assessed", "referral.responses"},
-        "followup": {"case.assessed", "referral.status", "referral.escalated"},
+        "followup": {"case.assessed", "referral.status"},
     }
     for service, topics in expected_receives.items():
         assert {t for p, a, t in ops if p == service and a == "receive"} == topics, service

@@ -280,6 +280,9 @@ def test_a_forged_entry_with_a_correct_link_is_named_too(ledger) -> None:
     assert verify(tampered, checkpoints, KEYS)[0].seq == 120
     # Even with no checkpoint to ask, the fork gives it away.
     assert verify(tampered, [], KEYS)[0].seq == 120
+    # A replayed copy of an old entry is itself the intruder.
+    replayed = verify(entries[:119] + [entries[49]] + entries[119:], checkpoints, KEYS)[0]
+    assert replayed == Problem(120, "entry 120 missing: its place holds a second copy of entry 50")
 
 
 def test_a_record_that_is_not_json_is_a_mismatch_not_a_crash(ledger) -> None:
