@@ -8,11 +8,11 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from services.followup import tables as t
 from services.followup.schedule import overdue_at
-from services.followup.visits import PlanNotFound, record_visit
+from services.followup.visits import OPEN_REFERRAL_STATES, PlanNotFound, record_visit
 from shared.auth import TERRITORY_PREFIX_PATTERN, Principal, Role, require_role
 from shared.contracts.vocabulary import Indicator, Need, RiskLevel, Stage
 from shared.service import ServiceContext, service_context
@@ -85,3 +85,29 @@ async def list_visits(
     visits = [PlannedVisit(overdue=overdue_at(ctx.resources.policy, r.next_visit_due_at) <= now,
                            **{k: getattr(r, k) for k in PlannedVisit.model_fields if k != "overdue"}) for r in rows]
     return [v for v in visits if status != "overdue" or v.overdue]
+
+
+class CasePlan(BaseModel):
+    case_id: uuid.UUID
+    state: str
+    risk_level: RiskLevel
+    cadence_days: int
+    next_visit_due_at: datetime
+    last_visit_at: datetime | None
+    stage: Stage
+    open_referrals: int = Field(description="referrals not yet done or declined: closure waits for them")
+    visits: int
+
+
+@router.get("/v1/cases/{case_id}/plan", response_model=CasePlan,
+            summary="A case's visit plan, and what closure still waits for")
+async def get_plan(case_id: uuid.UUID, principal: Annotated[Principal, Depends(Readers)], ctx: Ctx) -> CasePlan:
+    async with ctx.sessions() as session:
+        plan = (await session.execute(select(t.plans).where(t.plans.c.case_id == case_id))).first()
+        if plan is None or not principal.can_see(plan.jurisdiction):
+            raise HTTPException(status_code=404, detail=f"no visit plan for case {case_id} in your territory")
+        open_referrals = await session.scalar(select(func.count()).select_from(t.referral_states).where(
+            t.referral_states.c.case_id == case_id, t.referral_states.c.state.in_(OPEN_REFERRAL_STATES)))
+        visits = await session.scalar(select(func.count()).select_from(t.visits).where(t.visits.c.case_id == case_id))
+    return CasePlan(open_referrals=open_referrals, visits=visits,
+                    **{k: getattr(plan, k) for k in CasePlan.model_fields if k not in ("open_referrals", "visits")})
