@@ -96,6 +96,7 @@ class CasePlan(BaseModel):
     last_visit_at: datetime | None
     stage: Stage
     open_referrals: int = Field(description="referrals not yet done or declined: closure waits for them")
+    referrals: int = Field(description="referrals follow-up has heard of")
     visits: int
 
 
@@ -108,6 +109,9 @@ async def get_plan(case_id: uuid.UUID, principal: Annotated[Principal, Depends(R
             raise HTTPException(status_code=404, detail=f"no visit plan for case {case_id} in your territory")
         open_referrals = await session.scalar(select(func.count()).select_from(t.referral_states).where(
             t.referral_states.c.case_id == case_id, t.referral_states.c.state.in_(OPEN_REFERRAL_STATES)))
+        referrals = await session.scalar(select(func.count()).select_from(t.referral_states).where(
+            t.referral_states.c.case_id == case_id))
         visits = await session.scalar(select(func.count()).select_from(t.visits).where(t.visits.c.case_id == case_id))
-    return CasePlan(open_referrals=open_referrals, visits=visits,
-                    **{k: getattr(plan, k) for k in CasePlan.model_fields if k not in ("open_referrals", "visits")})
+    return CasePlan(open_referrals=open_referrals, referrals=referrals, visits=visits,
+                    **{k: getattr(plan, k) for k in CasePlan.model_fields
+                       if k not in ("open_referrals", "referrals", "visits")})
