@@ -6,14 +6,13 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 from typing import Annotated, Any
 
 import jwt
 from fastapi import Depends, HTTPException, Request, status
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
-from shared.contracts.vocabulary import Agency
+from shared.contracts.vocabulary import Agency, OpaqueRef, Role
 from shared.settings import Settings, get_settings
 
 ALGORITHM = "HS256"
@@ -24,19 +23,6 @@ CLOCK_SKEW = timedelta(seconds=30)
 # township 9, village 12 digits (townships and villages have 3-digit segments).
 TERRITORY_PREFIX_PATTERN = r"^(?:[0-9]{2}|[0-9]{4}|[0-9]{6}|[0-9]{9}|[0-9]{12})$"
 _TERRITORY_PREFIX = re.compile(r"(?:[0-9]{2}|[0-9]{4}|[0-9]{6}|[0-9]{9}|[0-9]{12})?")
-
-
-class Role(StrEnum):
-    """Who is calling. A `reporter` is an institution that submits reports over HTTP (a
-    school, hospital, village committee, police station); it can read nothing back."""
-
-    hotline = "hotline"
-    reporter = "reporter"
-    caseworker = "caseworker"
-    supervisor = "supervisor"
-    agency_officer = "agency_officer"
-    operator = "operator"
-    auditor = "auditor"
 
 
 class AuthError(Exception):
@@ -53,7 +39,8 @@ class Principal(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    subject: str = Field(min_length=1, max_length=128)
+    # The same shape every event uses for a user's id, so whatever a user does can be recorded.
+    subject: OpaqueRef
     role: Role
     agency: Agency | None = None
     jurisdiction: str = ""

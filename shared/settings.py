@@ -56,7 +56,8 @@ class Settings(BaseSettings):
     grading_rules: Path | None = Field(default=None, description="grading rule set; default config/grading.yaml")
 
     sweep_interval_s: float = Field(default=5.0, gt=0, le=3600, description="deadline and visit sweeps")
-    referral_public_url: str | None = Field(default=None, description="base URL agencies fetch details from")
+    referral_public_url: str | None = Field(default=None, description="base URL agencies fetch referrals from")
+    intake_public_url: str | None = Field(default=None, description="base URL agencies fetch a child's details from")
 
     audit_checkpoint_every: int = Field(default=1000, ge=1, description="entries between checkpoints")
     audit_checkpoint_minutes: float = Field(default=10.0, gt=0, description="…or minutes, whichever first")

@@ -24,17 +24,12 @@ _ROOT = Path(__file__).resolve().parents[2]
 if str(_ROOT) not in sys.path:  # run from a checkout without installing the project
     sys.path.insert(0, str(_ROOT))
 
+# What each service consumes: one list, shared with the AsyncAPI document and checked
+# against the services' code by tests/unit/test_consumption_plan.py.
+from shared.contracts.asyncapi import SERVICE_CONSUMES  # noqa: E402
 from shared.contracts.topics import TOPICS, dlq_topic, referral_topic  # noqa: E402
 from shared.contracts.vocabulary import Agency  # noqa: E402
 
-# What each service consumes (DESIGN.md §2). Keep in step with the services' consumers:
-# a consumer without its Read grant fails with TopicAuthorizationFailed in production.
-SERVICE_CONSUMES: dict[str, tuple[str, ...]] = {
-    "intake": ("intake.reports.raw", "case.closed"),
-    "assessment": ("case.reported", "case.reassessment_requested"),
-    "referral": ("case.assessed", "referral.responses"),
-    "followup": ("case.assessed", "referral.status"),
-}
 # Owners in the registry that are not cpnet services, and their principals.
 EXTERNAL_PRODUCERS = {"hotline": "hotline"}
 AGENCY_RESPONSES_TOPIC = "referral.responses"

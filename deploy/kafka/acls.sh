@@ -75,6 +75,8 @@ acl --allow-principal User:agency-youth_league --operation Write --topic referra
 acl --allow-principal User:agency-youth_league --operation Read --topic referral.to.youth_league
 
 # User:cpnet-admin
+acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic audit.access
+acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic audit.access.dlq
 acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic case.assessed
 acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic case.assessed.dlq
 acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic case.closed
@@ -130,6 +132,8 @@ acl --allow-principal User:cpnet-assessment --operation Write --topic case.repor
 
 # User:cpnet-audit
 acl --allow-principal User:cpnet-audit --operation Read --group audit --resource-pattern-type prefixed
+acl --allow-principal User:cpnet-audit --operation Read --topic audit.access
+acl --allow-principal User:cpnet-audit --operation Read --operation Write --topic audit.access.dlq
 acl --allow-principal User:cpnet-audit --operation Read --topic case.assessed
 acl --allow-principal User:cpnet-audit --operation Read --operation Write --topic case.assessed.dlq
 acl --allow-principal User:cpnet-audit --operation Read --topic case.closed
@@ -188,11 +192,34 @@ acl --allow-principal User:cpnet-followup --operation Write --topic referral.sta
 
 # User:cpnet-intake
 acl --allow-principal User:cpnet-intake --operation Read --group intake --resource-pattern-type prefixed
+acl --allow-principal User:cpnet-intake --operation Write --topic audit.access
 acl --allow-principal User:cpnet-intake --operation Read --topic case.closed
 acl --allow-principal User:cpnet-intake --operation Write --topic case.closed.dlq
 acl --allow-principal User:cpnet-intake --operation Write --topic case.reported
 acl --allow-principal User:cpnet-intake --operation Read --topic intake.reports.raw
 acl --allow-principal User:cpnet-intake --operation Write --topic intake.reports.raw.dlq
+acl --allow-principal User:cpnet-intake --operation Read --topic referral.status
+acl --allow-principal User:cpnet-intake --operation Write --topic referral.status.dlq
+acl --allow-principal User:cpnet-intake --operation Read --topic referral.to.civil_affairs
+acl --allow-principal User:cpnet-intake --operation Write --topic referral.to.civil_affairs.dlq
+acl --allow-principal User:cpnet-intake --operation Read --topic referral.to.court
+acl --allow-principal User:cpnet-intake --operation Write --topic referral.to.court.dlq
+acl --allow-principal User:cpnet-intake --operation Read --topic referral.to.education
+acl --allow-principal User:cpnet-intake --operation Write --topic referral.to.education.dlq
+acl --allow-principal User:cpnet-intake --operation Read --topic referral.to.health
+acl --allow-principal User:cpnet-intake --operation Write --topic referral.to.health.dlq
+acl --allow-principal User:cpnet-intake --operation Read --topic referral.to.legal_aid
+acl --allow-principal User:cpnet-intake --operation Write --topic referral.to.legal_aid.dlq
+acl --allow-principal User:cpnet-intake --operation Read --topic referral.to.police
+acl --allow-principal User:cpnet-intake --operation Write --topic referral.to.police.dlq
+acl --allow-principal User:cpnet-intake --operation Read --topic referral.to.procuratorate
+acl --allow-principal User:cpnet-intake --operation Write --topic referral.to.procuratorate.dlq
+acl --allow-principal User:cpnet-intake --operation Read --topic referral.to.social_work
+acl --allow-principal User:cpnet-intake --operation Write --topic referral.to.social_work.dlq
+acl --allow-principal User:cpnet-intake --operation Read --topic referral.to.womens_federation
+acl --allow-principal User:cpnet-intake --operation Write --topic referral.to.womens_federation.dlq
+acl --allow-principal User:cpnet-intake --operation Read --topic referral.to.youth_league
+acl --allow-principal User:cpnet-intake --operation Write --topic referral.to.youth_league.dlq
 
 # User:cpnet-referral
 acl --allow-principal User:cpnet-referral --operation Read --group referral --resource-pattern-type prefixed

@@ -1,5 +1,6 @@
 """Audit's HTTP API: a case's timeline — every event of the case, across all services and
-agencies, in causal order, with no personal data."""
+agencies, in causal order, with no personal data — and a child's access log: everyone who was
+shown the child's personal data, when, for which agency and why."""
 
 from __future__ import annotations
 
@@ -7,11 +8,12 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from services.audit import tables as t
 from shared.auth import Principal, Role, require_role
+from shared.contracts.events import PersonalDataAccessed
 from shared.service import ServiceContext, service_context
 
 router = APIRouter(tags=["audit"])
@@ -70,3 +72,44 @@ async def timeline(case_id: uuid.UUID, principal: Annotated[Principal, Depends(R
                           producer=event.get("producer"), occurred_at=event.get("occurred_at"),
                           caused_by=event.get("causation_id"), topic=row.topic, payload=payload))
     return causal_order(steps)
+
+
+# ---- who has seen a child's personal data ---------------------------------------------------
+
+ACCESS_EVENT = PersonalDataAccessed.EVENT_TYPE
+AccessReaders = require_role(Role.supervisor, Role.auditor)
+
+
+class Access(BaseModel):
+    seq: int = Field(description="The ledger entry")
+    access_id: uuid.UUID
+    accessed_at: str
+    accessor_ref: str
+    accessor_role: str
+    agency: str | None
+    referral_id: uuid.UUID | None
+    case_id: uuid.UUID
+    record: str
+    action: str
+    fields: list[str]
+    purpose: str
+
+
+def child_of_access():
+    """The ledger expression indexed by migration audit_0004 (ledger_access_child)."""
+    return t.ledger.c.record["event"]["payload"]["child_ref"].astext
+
+
+@router.get("/v1/children/{child_ref}/access", response_model=list[Access],
+            summary="Everyone shown a child's personal data: who, agency, record, fields, purpose; oldest first")
+async def access_log(child_ref: uuid.UUID, principal: Annotated[Principal, Depends(AccessReaders)],
+                     ctx: Annotated[ServiceContext, Depends(service_context)]) -> list[Access]:
+    async with ctx.sessions() as session:
+        rows = (await session.execute(select(t.ledger.c.seq, t.ledger.c.record)
+                                      .where(t.ledger.c.event_type == ACCESS_EVENT,
+                                             child_of_access() == str(child_ref))
+                                      .order_by(t.ledger.c.seq))).all()
+    payloads = [(row.seq, row.record["event"]["payload"]) for row in rows]
+    if not payloads or not all(principal.can_see(p["jurisdiction"]) for _, p in payloads):
+        raise HTTPException(status_code=404, detail=f"no access to child {child_ref} on record in your territory")
+    return [Access(seq=seq, **{k: v for k, v in p.items() if k in Access.model_fields}) for seq, p in payloads]

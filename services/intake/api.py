@@ -6,17 +6,20 @@ from __future__ import annotations
 import hashlib
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Request
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from services.intake import tables as t
+from services.intake.access import latest_case, open_referral, record_access
+from services.intake.disclosure import IDENTITY_FIELDS
 from services.intake.reports import MAX_RAW_REPORT_BYTES, Recorded, ReportRejected, record_report
 from shared.auth import Principal, Role, current_principal, require_role
 from shared.contracts.hotline import HotlineReport
+from shared.contracts.vocabulary import AccessPurpose, PersonalField, PersonalRecord
 from shared.http import strict_body, unprocessable
 from shared.service import ServiceContext, service_context
 
@@ -121,9 +124,83 @@ async def get_case(case_id: uuid.UUID, principal: Annotated[Principal, Depends(C
                        opened_at=row.opened_at, reports=count)
 
 
+# ---- a child's details: the claim check of DESIGN §3 -------------------------------------
+
+Purpose = Annotated[AccessPurpose, Query(description="Why you read this child's personal data; kept on the "
+                                                     "audit ledger with your id")]
+DetailReaders = require_role(Role.caseworker, Role.supervisor, Role.agency_officer)
+
+
+class ChildDetails(BaseModel):
+    """What the reader's role or agency may be shown of the child (config/disclosure.yaml)."""
+
+    case_id: uuid.UUID
+    child_ref: uuid.UUID
+    jurisdiction: str
+    access_id: uuid.UUID = Field(description="The ledger's record of this read")
+    purpose: AccessPurpose
+    shown: list[PersonalField] = Field(description="The fields you may see; the others are left out")
+    identity: dict[str, Any] = Field(description="The child's identity, restricted to `shown`")
+    reports: list[dict[str, Any]] = Field(description="Each report's id, channel and time, with its narrative "
+                                                      "and reporter when `shown` includes them")
+
+
+@router.get(
+    "/v1/cases/{case_id}/child", response_model=ChildDetails,
+    summary="A child's personal details, for the case's caseworkers and the agencies it is referred to",
+    responses={404: {"description": "no such case in your territory, or no open referral of it to your agency"},
+               503: {"description": "the read could not be recorded: nothing is shown"}},
+)
+async def read_child_details(case_id: uuid.UUID, purpose: Purpose,
+                             principal: Annotated[Principal, Depends(DetailReaders)],
+                             ctx: Annotated[ServiceContext, Depends(service_context)]) -> ChildDetails:
+    """An agency officer reads only while a referral of the case to the agency is open; every
+    read is recorded (who, agency, record, fields, purpose) before anything is shown."""
+    shown = ctx.resources.disclosure.fields_for(principal)
+    async with ctx.sessions.begin() as session:
+        case = (await session.execute(select(t.cases).where(t.cases.c.id == case_id))).first()
+        if case is None or not principal.can_see(case.jurisdiction):
+            raise HTTPException(status_code=404, detail="no such case in your territory")
+        referral_id = None
+        if principal.agency is not None:
+            referral_id = await open_referral(session, case_id, principal.agency.value)
+            if referral_id is None:
+                raise HTTPException(status_code=404, detail=f"no open referral of this case to {principal.agency}")
+        child = (await session.execute(select(t.children.c.identity).where(t.children.c.id == case.child_id))).one()
+        reports = (await session.execute(select(t.reports).where(t.reports.c.case_id == case_id)
+                                         .order_by(t.reports.c.received_at))).all()
+        access_id = await record_access(session, principal, case_id=case_id, child_ref=case.child_id,
+                                        jurisdiction=case.jurisdiction, record=PersonalRecord.child_details,
+                                        fields=shown, purpose=purpose, referral_id=referral_id)
+    # Committed: the read is on the ledger's way. Only now is anything decrypted and shown.
+    ctx.relay.wake()
+    cipher = ctx.resources.cipher
+    identity = cipher.decrypt_json(child.identity, record_id=str(case.child_id))
+    return ChildDetails(
+        case_id=case_id, child_ref=case.child_id, jurisdiction=case.jurisdiction, access_id=access_id,
+        purpose=purpose, shown=list(shown),
+        identity={f.value: identity.get(f.value) for f in shown if f in IDENTITY_FIELDS},
+        reports=[_report_details(row, cipher, shown) for row in reports],
+    )
+
+
+def _report_details(row, cipher, shown: tuple[PersonalField, ...]) -> dict[str, Any]:
+    details: dict[str, Any] = {"report_id": str(row.id), "channel": row.channel,
+                               "received_at": row.received_at.isoformat()}
+    if PersonalField.narratives in shown or PersonalField.reporters in shown:
+        confidential = cipher.decrypt_json(row.confidential, record_id=str(row.id))
+        if PersonalField.narratives in shown:
+            details["narrative"] = confidential["narrative"]
+        if PersonalField.reporters in shown:
+            details["reporter"] = confidential["reporter"]
+    return details
+
+
 # ---- the information archive ----------------------------------------------------------------
 
 ArchiveText = Annotated[str, StringConstraints(max_length=5000)]
+ARCHIVE_FIELDS = (PersonalField.home, PersonalField.school, PersonalField.community, PersonalField.difficulties,
+                  PersonalField.risks)
 
 
 class ArchiveContent(BaseModel):
@@ -143,45 +220,57 @@ class Archive(ArchiveContent):
     version: int
     updated_at: datetime | None
     updated_by: str | None
+    access_id: uuid.UUID = Field(description="The ledger's record of this read or update")
 
 
 ArchiveUsers = require_role(Role.caseworker, Role.supervisor)
 
 
-async def _child_in_territory(session, child_ref: uuid.UUID, principal: Principal) -> None:
-    jurisdiction = await session.scalar(select(t.children.c.jurisdiction).where(t.children.c.id == child_ref))
-    if jurisdiction is None or not principal.can_see(jurisdiction):
+async def _record_archive_access(session, child_ref: uuid.UUID, principal: Principal, purpose: AccessPurpose,
+                                 action: str) -> uuid.UUID:
+    """404 unless the child is in the principal's territory; else the access, on record."""
+    latest = await latest_case(session, child_ref)
+    if latest is None or not principal.can_see(latest.jurisdiction):
         raise HTTPException(status_code=404, detail="no such child in your territory")
+    return await record_access(session, principal, case_id=latest.id, child_ref=child_ref,
+                               jurisdiction=latest.jurisdiction, record=PersonalRecord.archive, fields=ARCHIVE_FIELDS,
+                               purpose=purpose, action=action)
 
 
-@router.get("/v1/children/{child_ref}/archive", response_model=Archive, summary="Read a child's information archive")
-async def read_archive(child_ref: uuid.UUID, principal: Annotated[Principal, Depends(ArchiveUsers)],
-                       ctx: Annotated[ServiceContext, Depends(service_context)]) -> Archive:
-    async with ctx.sessions() as session:
-        await _child_in_territory(session, child_ref, principal)
-        row = (await session.execute(select(t.archives).where(t.archives.c.child_id == child_ref))).first()
+def _archive(ctx: ServiceContext, child_ref: uuid.UUID, row, access_id: uuid.UUID) -> Archive:
     if row is None:
-        return Archive(child_ref=child_ref, version=0, updated_at=None, updated_by=None)
+        return Archive(child_ref=child_ref, version=0, updated_at=None, updated_by=None, access_id=access_id)
     content = ctx.resources.cipher.decrypt_json(row.content, record_id=f"archive:{child_ref}")
     return Archive(child_ref=child_ref, version=row.version, updated_at=row.updated_at, updated_by=row.updated_by,
-                   **content)
+                   access_id=access_id, **content)
+
+
+@router.get("/v1/children/{child_ref}/archive", response_model=Archive, summary="Read a child's information archive",
+            responses={503: {"description": "the read could not be recorded: nothing is shown"}})
+async def read_archive(child_ref: uuid.UUID, purpose: Purpose, principal: Annotated[Principal, Depends(ArchiveUsers)],
+                       ctx: Annotated[ServiceContext, Depends(service_context)]) -> Archive:
+    async with ctx.sessions.begin() as session:
+        access_id = await _record_archive_access(session, child_ref, principal, purpose, "read")
+        row = (await session.execute(select(t.archives).where(t.archives.c.child_id == child_ref))).first()
+    ctx.relay.wake()
+    return _archive(ctx, child_ref, row, access_id)
 
 
 @router.put("/v1/children/{child_ref}/archive", response_model=Archive, summary="Update a child's information archive",
             responses={409: {"description": "the archive changed since the version you read"}})
 async def update_archive(
-    child_ref: uuid.UUID, content: ArchiveContent,
+    child_ref: uuid.UUID, content: ArchiveContent, purpose: Purpose,
     principal: Annotated[Principal, Depends(ArchiveUsers)],
     ctx: Annotated[ServiceContext, Depends(service_context)],
     if_match: Annotated[int | None, Header(alias="If-Match", description="the version you read")] = None,
 ) -> Archive:
     """Optimistic concurrency: with If-Match, a caseworker never overwrites a colleague's
-    update unseen."""
+    update unseen. The change is recorded on the ledger like a read."""
     token = ctx.resources.cipher.encrypt_json(content.model_dump(), record_id=f"archive:{child_ref}")
     async with ctx.sessions.begin() as session:
-        await _child_in_territory(session, child_ref, principal)
         current = await session.scalar(select(t.archives.c.version).where(t.archives.c.child_id == child_ref)
                                        .with_for_update())
+        access_id = await _record_archive_access(session, child_ref, principal, purpose, "update")
         if if_match is not None and if_match != (current or 0):
             raise HTTPException(status_code=409, detail=f"archive is at version {current or 0}, not {if_match}")
         version = (current or 0) + 1
@@ -190,4 +279,6 @@ async def update_archive(
             await session.execute(insert(t.archives).values(child_id=child_ref, **values))
         else:
             await session.execute(update(t.archives).where(t.archives.c.child_id == child_ref).values(**values))
-    return await read_archive(child_ref, principal, ctx)
+        row = (await session.execute(select(t.archives).where(t.archives.c.child_id == child_ref))).first()
+    ctx.relay.wake()
+    return _archive(ctx, child_ref, row, access_id)

@@ -11,6 +11,7 @@ from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.intake import tables as t
+from services.intake.disclosure import DisclosurePolicy
 from shared.contracts.envelope import new_envelope
 from shared.contracts.events import CaseReported
 from shared.contracts.hotline import HotlineReport
@@ -29,9 +30,10 @@ class ReportRejected(ValueError):
 
 
 @dataclass(frozen=True)
-class IntakeKeys:
+class IntakeResources:
     cipher: FieldCipher
     hasher: LookupHasher
+    disclosure: DisclosurePolicy
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,7 @@ def _years_between(born: date, on: date) -> int:
     return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
 
 
-async def record_report(session: AsyncSession, report: HotlineReport, *, keys: IntakeKeys, source: str,
+async def record_report(session: AsyncSession, report: HotlineReport, *, keys: IntakeResources, source: str,
                         recorded_by: str) -> Recorded:
     existing = await _existing_report(session, report)
     if existing is not None:
@@ -117,7 +119,7 @@ def _identity(report: HotlineReport) -> dict:
     return report.child.model_dump(mode="json")
 
 
-async def _find_or_register_child(session: AsyncSession, report: HotlineReport, keys: IntakeKeys) -> uuid.UUID:
+async def _find_or_register_child(session: AsyncSession, report: HotlineReport, keys: IntakeResources) -> uuid.UUID:
     """Exact national id first; else normalised name + birth date + jurisdiction; else new.
 
     Concurrent reports about the same new child take the same transaction-scoped advisory

@@ -1,12 +1,18 @@
-"""The intake service's definition: the hotline consumer, the HTTP API and its keys."""
+"""The intake service's definition: the hotline consumer, the referral follower that decides
+which agency may read which child's details, the HTTP API, its keys and disclosure policy."""
 
 from __future__ import annotations
 
+from services.intake.access import on_referral_event
 from services.intake.api import router
-from services.intake.reports import IntakeKeys, ReportRejected, close_case, parse_hotline_report, record_report
-from shared.contracts.events import CaseClosed
+from services.intake.disclosure import DisclosureError, load_disclosure
+from services.intake.reports import IntakeResources, ReportRejected, close_case, parse_hotline_report, record_report
+from shared.contracts.events import CaseClosed, ReferralStatusChanged
 from shared.contracts.hotline import HotlineReport
+from shared.contracts.topics import referral_topic
+from shared.contracts.vocabulary import Agency
 from shared.crypto import FieldCipher, LookupHasher
+from shared.errors import ConfigurationError
 from shared.messaging.consumer import Delivery, IdempotentConsumer
 from shared.service import ServiceContext, ServiceDefinition
 from shared.settings import Settings
@@ -14,8 +20,13 @@ from shared.settings import Settings
 HOTLINE_SOURCE = "hotline"
 
 
-def keys(settings: Settings) -> IntakeKeys:
-    return IntakeKeys(cipher=FieldCipher.from_settings(settings), hasher=LookupHasher.from_settings(settings))
+def resources(settings: Settings) -> IntakeResources:
+    try:
+        disclosure = load_disclosure()
+    except DisclosureError as exc:
+        raise ConfigurationError(str(exc)) from None
+    return IntakeResources(cipher=FieldCipher.from_settings(settings), hasher=LookupHasher.from_settings(settings),
+                           disclosure=disclosure)
 
 
 def consumers(ctx: ServiceContext) -> list[IdempotentConsumer]:
@@ -25,6 +36,9 @@ def consumers(ctx: ServiceContext) -> list[IdempotentConsumer]:
     async def on_case_closed(session, event, delivery) -> None:
         await close_case(session, event.case_id, event.payload.closed_at)
 
+    async def on_referral(session, event, delivery) -> None:
+        await on_referral_event(session, event)
+
     return [
         ctx.consumer(
             name="intake.hotline", topic=HotlineReport.TOPIC, handler=on_hotline_report,
@@ -32,13 +46,17 @@ def consumers(ctx: ServiceContext) -> list[IdempotentConsumer]:
             poison=(ReportRejected,),
         ),
         ctx.consumer(name="intake.closures", topic=CaseClosed.TOPIC, handler=on_case_closed),
+        # Batched: a first start (or a long stop) finds every past referral waiting.
+        ctx.consumer(name="intake.referrals", handler=on_referral, batch=True,
+                     topic=(ReferralStatusChanged.TOPIC, *(referral_topic(agency) for agency in Agency))),
     ]
 
 
 SERVICE = ServiceDefinition(
     name="intake",
-    summary="Takes reports from the hotline topic and over HTTP; owns the child registry and case ids.",
+    summary="Takes reports from the hotline topic and over HTTP; owns the child registry, case ids and who "
+            "may read a child's details.",
     routers=(router,),
     consumers=consumers,
-    resources=keys,
+    resources=resources,
 )

@@ -81,3 +81,16 @@ archives = Table(
 )
 
 DOMAIN_TABLES = (children, cases, reports, idempotency_keys, archives)
+
+# The referrals intake has heard of (from `referral.to.<agency>` and `referral.status`): an
+# agency officer may read a child's details while a referral of the case to the agency is
+# open. Created by migration intake_0003, not with DOMAIN_TABLES.
+referral_grants = Table(
+    "referral_grants", metadata,
+    Column("referral_id", UUID(as_uuid=True), primary_key=True),
+    Column("case_id", UUID(as_uuid=True), nullable=False),
+    Column("agency", Text, nullable=False),
+    Column("state", Text, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+Index("referral_grants_case_agency", referral_grants.c.case_id, referral_grants.c.agency)

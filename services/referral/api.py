@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import case, select
 
 from services.referral import tables as t
@@ -40,11 +40,16 @@ class Referral(BaseModel):
     ack_due_at: datetime
     acknowledged_at: datetime | None
     overdue: bool
+    child_details_url: str = Field(description="Where the agency reads the child's details (intake) while the "
+                                               "referral is open; add ?purpose=… — every read is audited")
 
 
-def _referral(row, now: datetime) -> Referral:
+def _referral(row, ctx: ServiceContext) -> Referral:
+    now = ctx.resources.clock()
     return Referral(referral_id=row.id, overdue=row.state == ReferralState.created and row.ack_due_at <= now,
-                    **{k: getattr(row, k) for k in Referral.model_fields if k not in ("referral_id", "overdue")})
+                    child_details_url=f"{ctx.resources.intake_url}/v1/cases/{row.case_id}/child",
+                    **{k: getattr(row, k) for k in Referral.model_fields
+                       if k not in ("referral_id", "overdue", "child_details_url")})
 
 
 def _visible(principal: Principal, row) -> bool:
@@ -75,7 +80,7 @@ async def list_referrals(
     query = query.order_by(overdue_first, r.ack_due_at).limit(limit)
     async with ctx.sessions() as session:
         rows = (await session.execute(query)).all()
-    return [_referral(row, now) for row in rows]
+    return [_referral(row, ctx) for row in rows]
 
 
 @router.get("/{referral_id}", response_model=Referral, summary="One referral (its details_url)")
@@ -85,7 +90,7 @@ async def get_referral(referral_id: uuid.UUID, principal: Annotated[Principal, D
         row = (await session.execute(select(t.referrals).where(t.referrals.c.id == referral_id))).first()
     if row is None or not _visible(principal, row):
         raise HTTPException(status_code=404, detail="no such referral for you")
-    return _referral(row, ctx.resources.clock())
+    return _referral(row, ctx)
 
 
 class Answer(BaseModel):

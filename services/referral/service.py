@@ -21,7 +21,8 @@ def resources(settings: Settings) -> Resources:
     except RoutingError as exc:
         raise ConfigurationError(str(exc)) from None
     public = settings.referral_public_url or f"http://{settings.http_host}:{settings.referral_port}"
-    return Resources(routes=routes, public_url=public.rstrip("/"))
+    intake = settings.intake_public_url or f"http://{settings.http_host}:{settings.intake_port}"
+    return Resources(routes=routes, public_url=public.rstrip("/"), intake_url=intake.rstrip("/"))
 
 
 def consumers(ctx: ServiceContext) -> list[IdempotentConsumer]:

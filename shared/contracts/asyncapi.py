@@ -24,10 +24,10 @@ SECURITY_SCHEME = "saslScram"
 DEAD_LETTER = "dead_letter"
 DEAD_LETTER_PERSONAL = "dead_letter.personal_data"
 
-# What each cpnet service consumes (DESIGN.md §2). deploy/kafka/acl_plan.py grants the same
-# reads; tests/unit/test_asyncapi.py keeps the two in step.
+# What each cpnet service consumes (DESIGN.md §2); deploy/kafka/acl_plan.py grants exactly
+# these reads. Intake follows the referrals to learn which agency may read which child's details.
 SERVICE_CONSUMES: dict[str, tuple[str, ...]] = {
-    "intake": ("intake.reports.raw", "case.closed"),
+    "intake": ("intake.reports.raw", "case.closed", "referral.status", *(referral_topic(a) for a in Agency)),
     "assessment": ("case.reported", "case.reassessment_requested"),
     "referral": ("case.assessed", "referral.responses"),
     "followup": ("case.assessed", "referral.status"),

@@ -16,10 +16,14 @@ from shared.contracts.vocabulary import (
     Indicator,
     Jurisdiction,
     Need,
+    AccessPurpose,
     OpaqueRef,
+    PersonalField,
+    PersonalRecord,
     ReasonCode,
     ReferralState,
     RiskLevel,
+    Role,
     Stage,
     TerritoryLevel,
     UtcDatetime,
@@ -344,3 +348,43 @@ class FollowupVisitRecorded(EventPayload):
     needs_unmet: list[Need]
     risk_found: bool
     stage: Stage
+
+
+# --- access to personal data -------------------------------------------------------------
+
+
+@register_event
+class PersonalDataAccessed(EventPayload):
+    """Someone was shown (or changed) a child's personal data in intake. Says who, for which
+    agency, which record and which fields, and why; never the data itself. Committed before
+    the data leaves intake, so no read goes unrecorded."""
+
+    EVENT_TYPE: ClassVar[str] = "access.recorded"
+    SCHEMA_VERSION: ClassVar[int] = 1
+    TOPIC: ClassVar[str] = "audit.access"
+
+    access_id: UUID
+    case_id: UUID = Field(description="The case the read was made for (the child's latest case)")
+    child_ref: UUID = Field(description="Pseudonymous id of the child in intake's registry")
+    record: PersonalRecord
+    action: Literal["read", "update"]
+    fields: list[PersonalField] = Field(description="What the reader was shown or changed, by name")
+    purpose: AccessPurpose
+    accessor_ref: OpaqueRef = Field(description="Pseudonymous id of the user who read")
+    accessor_role: Role
+    agency: Agency | None = Field(
+        default=None, description="The reader's agency; set iff the reader is an agency officer"
+    )
+    referral_id: UUID | None = Field(
+        default=None, description="The open referral that entitled the agency to read; set iff agency"
+    )
+    jurisdiction: Jurisdiction = Field(description="Where the child's case is")
+    accessed_at: UtcDatetime
+
+    @model_validator(mode="after")
+    def _agency_reads_by_referral(self) -> PersonalDataAccessed:
+        if (self.accessor_role == Role.agency_officer) != (self.agency is not None):
+            raise ValueError("agency is required for an agency_officer, and only then")
+        if (self.agency is not None) != (self.referral_id is not None):
+            raise ValueError("referral_id is required when an agency reads, and only then")
+        return self

@@ -15,6 +15,7 @@ from shared.contracts.events import (
     FollowupOverdue,
     FollowupScheduled,
     FollowupVisitRecorded,
+    PersonalDataAccessed,
     ReferralCreated,
     ReferralEscalated,
     ReferralResponded,
@@ -103,6 +104,8 @@ def _all_topics() -> dict[str, Topic]:
         _topic(FollowupDue, "followup"),
         _topic(FollowupOverdue, "followup"),
         _topic(FollowupVisitRecorded, "followup", partitions=6),
+        # Who read a child's personal data: names and purposes, never the data itself.
+        _topic(PersonalDataAccessed, "intake"),
     ]
     # Every topic has at least one consumer (audit reads them all), so every topic gets
     # a dead-letter twin.

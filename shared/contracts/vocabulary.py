@@ -106,6 +106,15 @@ class Stage(StrEnum):
     closed = "closed"
 
 
+def advance_stage(current: Stage | str | None, target: Stage) -> Stage:
+    """The later of two stages: a case's stage only moves forward (a late report does not
+    send a planned case back to review). None means the case has no stage yet."""
+    if current is None:
+        return target
+    order = list(Stage)
+    return max(Stage(current), target, key=order.index)
+
+
 class ReferralState(StrEnum):
     """Where a referral is in its lifecycle."""
 
@@ -114,6 +123,58 @@ class ReferralState(StrEnum):
     in_progress = "in_progress"
     done = "done"
     declined = "declined"
+
+
+class Role(StrEnum):
+    """What a user of cpnet is. A `reporter` is an institution that submits reports over
+    HTTP (a school, hospital, village committee, police station); it can read nothing back."""
+
+    hotline = "hotline"
+    reporter = "reporter"
+    caseworker = "caseworker"
+    supervisor = "supervisor"
+    agency_officer = "agency_officer"
+    operator = "operator"
+    auditor = "auditor"
+
+
+class AccessPurpose(StrEnum):
+    """Why someone reads a child's personal data. Declared with every read and kept on the
+    ledger, so an inspector can ask whether the purpose fitted the reader."""
+
+    investigation = "investigation"  # looking into harm done to the child (police, procuratorate)
+    protection_action = "protection_action"  # acting on a referral addressed to one's agency
+    assessment = "assessment"  # grading, needs assessment
+    home_visit = "home_visit"  # preparing or recording a visit
+    case_planning = "case_planning"  # the assistance plan and its services
+    supervision = "supervision"  # a supervisor's review of the casework
+    legal_proceedings = "legal_proceedings"  # guardianship, prosecution, legal aid
+    record_correction = "record_correction"  # putting a wrong record right
+
+
+class PersonalRecord(StrEnum):
+    """The stores of a child's personal data, all in intake."""
+
+    child_details = "child_details"  # the registry's identity and the reports' narratives
+    archive = "archive"  # the caseworkers' information archive
+
+
+class PersonalField(StrEnum):
+    """The parts of a child's personal data a reader may be shown. Names, never values."""
+
+    name = "name"
+    national_id = "national_id"
+    sex = "sex"
+    birth_date = "birth_date"
+    age_estimate = "age_estimate"
+    address = "address"
+    school = "school"
+    narratives = "narratives"  # what each reporter said
+    reporters = "reporters"  # who reported: protected, since reporters fear reprisal
+    home = "home"  # the archive's sections
+    community = "community"
+    difficulties = "difficulties"
+    risks = "risks"
 
 
 class TerritoryLevel(StrEnum):

@@ -253,15 +253,16 @@ async def test_caseworkers_keep_the_childs_information_archive_in_intake(infra, 
         accepted = (await http.post("/v1/reports", json=report, headers=token())).json()
         child = accepted["child_ref"]
         caseworker = token(Role.caseworker, "cw-7")
-        empty = await http.get(f"/v1/children/{child}/archive", headers=caseworker)
-        written = await http.put(f"/v1/children/{child}/archive", headers={**caseworker, "If-Match": "0"},
+        why = {"purpose": "home_visit"}
+        empty = await http.get(f"/v1/children/{child}/archive", params=why, headers=caseworker)
+        written = await http.put(f"/v1/children/{child}/archive", params=why, headers={**caseworker, "If-Match": "0"},
                                  json={"home": "Lives with a grandmother of 80.", "school": "Misses Mondays.",
                                        "risks": "Alone after dark."})
-        stale = await http.put(f"/v1/children/{child}/archive", headers={**caseworker, "If-Match": "0"},
+        stale = await http.put(f"/v1/children/{child}/archive", params=why, headers={**caseworker, "If-Match": "0"},
                                json={"home": "overwrites a colleague"})
-        read = await http.get(f"/v1/children/{child}/archive", headers=caseworker)
-        reporter = await http.get(f"/v1/children/{child}/archive", headers=token())
-        elsewhere = await http.get(f"/v1/children/{child}/archive", headers={
+        read = await http.get(f"/v1/children/{child}/archive", params=why, headers=caseworker)
+        reporter = await http.get(f"/v1/children/{child}/archive", params=why, headers=token())
+        elsewhere = await http.get(f"/v1/children/{child}/archive", params=why, headers={
             "Authorization": f"Bearer {issue_token(Settings(), subject='cw-9', role=Role.caseworker, jurisdiction='1405')}"})
     assert empty.status_code == 200 and empty.json()["version"] == 0
     assert written.status_code == 200 and written.json()["version"] == 1

@@ -11,16 +11,17 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from services.intake import tables as t
-from services.intake.reports import OUTBOX, IntakeKeys, ReportRejected, parse_hotline_report, record_report
+from services.intake.reports import OUTBOX, ReportRejected, parse_hotline_report, record_report
+from services.intake.service import resources
 from shared.contracts.envelope import parse_event
 from shared.contracts.hotline import HotlineReport
-from shared.crypto import DecryptionError, FieldCipher, LookupHasher
+from shared.crypto import DecryptionError
 from shared.db.engine import make_session_factory
 from shared.db.migrate import upgrade
 from shared.settings import Settings
 from tests.e2e.reports import hotline_report, national_id
 
-KEYS = IntakeKeys(cipher=FieldCipher.from_settings(Settings()), hasher=LookupHasher.from_settings(Settings()))
+KEYS = resources(Settings())
 
 
 @pytest.fixture(scope="module")

@@ -311,7 +311,8 @@ def test_the_operations_name_the_services_of_the_design(doc: dict[str, Any]) -> 
     assert "referral sends to referral.to.police" in summaries
     assert "agencies send to referral.responses" in summaries
     expected_receives = {
-        "intake": {"intake.reports.raw", "case.closed"},
+        # Intake follows referrals to know which agency may read a child's details.
+        "intake": {"intake.reports.raw", "case.closed", "referral.status", *map(referral_topic, Agency)},
         "assessment": {"case.reported", "case.reassessment_requested"},
         "referral": {"case.assessed", "referral.responses"},
         "followup": {"case.assessed", "referral.status"},

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from shared.contracts import (
     EVENT_TYPES,
     TOPICS,
+    AccessPurpose,
     Agency,
     CaseAssessed,
     CaseClosed,
@@ -32,6 +33,9 @@ from shared.contracts import (
     HotlineReport,
     Indicator,
     Need,
+    PersonalDataAccessed,
+    PersonalField,
+    PersonalRecord,
     ReferralCreated,
     ReferralEscalated,
     ReferralResponded,
@@ -39,6 +43,7 @@ from shared.contracts import (
     ReferralStatusChanged,
     RiskFactor,
     RiskLevel,
+    Role,
     Stage,
     TerritoryLevel,
     dlq_topic,
@@ -168,6 +173,21 @@ def sample_payloads() -> list[EventPayload]:
             needs_unmet=[],
             risk_found=False,
             stage=Stage.monitoring,
+        ),
+        PersonalDataAccessed(
+            access_id=uuid4(),
+            case_id=CASE_ID,
+            child_ref=UUID("00000000-0000-4000-8000-000000000005"),
+            record=PersonalRecord.child_details,
+            action="read",
+            fields=[PersonalField.name, PersonalField.address, PersonalField.narratives],
+            purpose=AccessPurpose.protection_action,
+            accessor_ref="police-user-17",
+            accessor_role=Role.agency_officer,
+            agency=Agency.police,
+            referral_id=REFERRAL_ID,
+            jurisdiction=VILLAGE,
+            accessed_at=NOW,
         ),
     ]
 
@@ -301,6 +321,16 @@ def test_malformed_envelopes_are_rejected() -> None:
         (FollowupScheduled, {"cadence_days": 0}),
         (FollowupScheduled, {"cadence_days": "7"}),
         (FollowupVisitRecorded, {"notes": "all well"}),
+        # An access record names fields and purposes from the vocabulary, never values.
+        (PersonalDataAccessed, {"fields": ["Wang Xiaoming"]}),
+        (PersonalDataAccessed, {"purpose": "curiosity"}),
+        (PersonalDataAccessed, {"purpose": None}),
+        (PersonalDataAccessed, {"accessor_ref": "Officer Li Wei"}),
+        # An agency reads only through a referral addressed to it; nobody else claims one.
+        (PersonalDataAccessed, {"referral_id": None}),
+        (PersonalDataAccessed, {"agency": None}),
+        (PersonalDataAccessed, {"accessor_role": "caseworker"}),
+        (PersonalDataAccessed, {"accessor_role": "caseworker", "agency": None}),
     ],
 )
 def test_bad_payloads_are_rejected(
@@ -490,3 +520,19 @@ def test_exported_schemas_are_up_to_date() -> None:
     for file_name, schema in expected.items():
         text = (SCHEMAS_DIR / file_name).read_text(encoding="utf-8")
         assert text == render(schema), f"schemas/{file_name} is stale: {fix}"
+
+
+# --- stages ------------------------------------------------------------------------------
+
+
+def test_a_case_stage_only_moves_forward() -> None:
+    from shared.contracts.vocabulary import advance_stage
+
+    assert advance_stage(None, Stage.written_review) is Stage.written_review
+    assert advance_stage("plan", Stage.written_review) is Stage.plan, "a late report does not undo a plan"
+    assert advance_stage(Stage.needs_assessment, Stage.services) is Stage.services
+    assert advance_stage(Stage.closed, Stage.monitoring) is Stage.closed
+    stages = list(Stage)
+    for i, current in enumerate(stages):
+        for j, target in enumerate(stages):
+            assert advance_stage(current, target) is stages[max(i, j)]

@@ -1,0 +1,72 @@
+"""Who may read a child's personal data, and the record of every read: agencies by the open
+referrals intake has heard of, and one `access.recorded` event per read, staged in the same
+transaction as the read so nothing is shown that is not on record."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from sqlalchemy import case, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.intake import tables as t
+from services.intake.reports import OUTBOX, PRODUCER
+from shared.auth import Principal
+from shared.contracts.envelope import Envelope, new_envelope
+from shared.contracts.events import PersonalDataAccessed, ReferralCreated, ReferralStatusChanged
+from shared.contracts.vocabulary import AccessPurpose, PersonalField, PersonalRecord, ReferralState
+from shared.messaging.outbox import add_events
+
+OPEN_REFERRAL_STATES = (ReferralState.created.value, ReferralState.acknowledged.value,
+                        ReferralState.in_progress.value)
+
+
+async def on_referral_event(session: AsyncSession, event: Envelope) -> None:
+    """Keep the state of every referral: a creation adds it (unless its later state came
+    first, from the other topic), a status change moves it."""
+    referral = event.payload
+    values = dict(referral_id=referral.referral_id, case_id=referral.case_id, agency=referral.agency.value)
+    if isinstance(referral, ReferralCreated):
+        await session.execute(pg_insert(t.referral_grants).values(**values, state=ReferralState.created.value)
+                              .on_conflict_do_nothing(index_elements=[t.referral_grants.c.referral_id]))
+    elif isinstance(referral, ReferralStatusChanged):
+        # One referral's status changes share a partition (keyed by case), so they arrive in order.
+        await session.execute(pg_insert(t.referral_grants).values(**values, state=referral.state.value)
+                              .on_conflict_do_update(index_elements=[t.referral_grants.c.referral_id],
+                                                     set_={"state": referral.state.value,
+                                                           "updated_at": datetime.now(UTC)}))
+
+
+async def open_referral(session: AsyncSession, case_id: uuid.UUID, agency: str) -> uuid.UUID | None:
+    """The open referral of the case to the agency that entitles it to read, if any."""
+    g = t.referral_grants.c
+    return await session.scalar(select(g.referral_id).where(
+        g.case_id == case_id, g.agency == agency, g.state.in_(OPEN_REFERRAL_STATES)).order_by(g.updated_at.desc())
+        .limit(1))
+
+
+async def latest_case(session: AsyncSession, child_ref: uuid.UUID):
+    """The child's open case, else its most recently opened one (every registered child has one)."""
+    c = t.cases.c
+    return (await session.execute(select(c.id, c.jurisdiction).where(c.child_id == child_ref)
+                                  .order_by(case((c.state == "open", 0), else_=1), c.opened_at.desc())
+                                  .limit(1))).first()
+
+
+async def record_access(
+    session: AsyncSession, principal: Principal, *, case_id: uuid.UUID, child_ref: uuid.UUID, jurisdiction: str,
+    record: PersonalRecord, fields: Iterable[PersonalField], purpose: AccessPurpose, action: str = "read",
+    referral_id: uuid.UUID | None = None,
+) -> uuid.UUID:
+    """Stage the `access.recorded` event of a read (or change) in the caller's transaction."""
+    access_id = uuid.uuid4()
+    payload = PersonalDataAccessed(
+        access_id=access_id, case_id=case_id, child_ref=child_ref, record=record, action=action,
+        fields=list(fields), purpose=purpose, accessor_ref=principal.subject, accessor_role=principal.role,
+        agency=principal.agency, referral_id=referral_id, jurisdiction=jurisdiction, accessed_at=datetime.now(UTC),
+    )
+    await add_events(session, OUTBOX, new_envelope(payload, case_id=case_id, producer=PRODUCER))
+    return access_id

@@ -1,0 +1,185 @@
+"""Every read of a child's personal data is itself on the audit ledger — who, which agency,
+which record, which fields, for what purpose — and an agency reads only what its duty needs,
+only while a referral to it is open. On the real stack, with every service as a process."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import uuid
+
+import httpx
+
+from services.intake.disclosure import load_disclosure
+from shared.auth import Role, issue_token
+from shared.contracts.vocabulary import Agency
+from shared.settings import Settings
+from tests.e2e.conftest import RunningServices
+from tests.e2e.reports import hotline_report, token
+from tests.e2e.test_intake_assessment import of_case
+from tests.e2e.watch import TopicWatcher
+
+POLICE = "referral.to.police"
+
+
+def officer(agency: str, subject: str | None = None) -> dict[str, str]:
+    jwt = issue_token(Settings(), subject=subject or f"{agency}-officer-7", role=Role.agency_officer, agency=agency)
+    return {"Authorization": f"Bearer {jwt}"}
+
+
+async def eventually(call, accept, *, timeout: float = 30.0) -> httpx.Response:
+    """Call until the answer is accepted: intake hears of a referral shortly after the agency."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        answer = await call()
+        if accept(answer) or loop.time() > deadline:
+            return answer
+        await asyncio.sleep(0.1)
+
+
+async def access_log(services: RunningServices, child_ref: str, *, count: int) -> list[dict]:
+    async with httpx.AsyncClient(base_url=services.urls["audit"]) as http:
+        answer = await eventually(
+            lambda: http.get(f"/v1/children/{child_ref}/access", headers=token(Role.auditor, "inspector-2")),
+            lambda a: a.status_code == 200 and len(a.json()) >= count)
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+async def reported_to_police(infra, services: RunningServices) -> tuple[dict, dict, dict]:
+    """A red abuse report over HTTP; returns the report, intake's answer and the police referral."""
+    report = hotline_report()
+    async with TopicWatcher(infra.kafka_bootstrap, [POLICE]) as watcher:
+        async with httpx.AsyncClient(base_url=services.urls["intake"]) as http:
+            accepted = await http.post("/v1/reports", json=report, headers=token())
+        assert accepted.status_code == 202, accepted.text
+        (referral,) = await watcher.wait_for(POLICE, of_case(accepted.json()["case_id"]), timeout=60)
+    return report, accepted.json(), referral.json()["payload"]
+
+
+async def test_an_agency_reads_what_its_duty_needs_while_its_referral_is_open_and_each_read_is_on_the_ledger(
+        infra, services: RunningServices) -> None:
+    report, accepted, referral = await reported_to_police(infra, services)
+    case_id, child_ref = accepted["case_id"], accepted["child_ref"]
+    police = officer("police")
+    async with httpx.AsyncClient(base_url=services.urls["referral"]) as http:
+        listed = (await http.get(f"/v1/referrals/{referral['referral_id']}", headers=police)).json()
+    details_url = listed["child_details_url"]
+    assert details_url == f"{services.urls['intake']}/v1/cases/{case_id}/child"
+
+    async with httpx.AsyncClient() as http:
+        read = await eventually(lambda: http.get(details_url, params={"purpose": "protection_action"}, headers=police),
+                                lambda a: a.status_code == 200)
+        unexplained = await http.get(details_url, headers=police)
+        idle_curiosity = await http.get(details_url, params={"purpose": "curiosity"}, headers=police)
+        not_referred = await http.get(details_url, params={"purpose": "protection_action"},
+                                      headers=officer("youth_league"))
+        other_city = await http.get(details_url, params={"purpose": "assessment"}, headers={
+            "Authorization": f"Bearer {issue_token(Settings(), subject='cw-9', role=Role.caseworker, jurisdiction='1405')}"})
+        auditor = await http.get(details_url, params={"purpose": "supervision"}, headers=token(Role.auditor, "a-1"))
+
+    assert read.status_code == 200, read.text
+    details = read.json()
+    police_fields = [f.value for f in load_disclosure().agencies[Agency.police]]
+    assert details["shown"] == police_fields
+    child = report["child"]
+    assert details["identity"]["name"] == child["name"]
+    assert details["identity"]["national_id"] == child["national_id"]
+    assert details["identity"]["address"] == child["address"]
+    assert set(details["identity"]) <= set(police_fields)
+    (told,) = details["reports"]
+    assert told["narrative"] == report["narrative"]
+    assert "reporter" not in told, "who reported the child stays with the caseworkers"
+    assert report["reporter"]["name"] not in read.text and report["reporter"]["phone"] not in read.text
+
+    assert unexplained.status_code == 422 and unexplained.json()["detail"][0]["loc"] == ["query", "purpose"]
+    assert idle_curiosity.status_code == 422 and idle_curiosity.json()["detail"][0]["loc"] == ["query", "purpose"]
+    assert not_referred.status_code == 404, "an agency with no referral of the case reads nothing"
+    assert other_city.status_code == 404, "another city's caseworker reads nothing"
+    assert auditor.status_code == 403, "an auditor inspects the record of reads, not the child"
+
+    (entry,) = await access_log(services, child_ref, count=1)
+    assert entry["access_id"] == details["access_id"]
+    assert (entry["accessor_ref"], entry["accessor_role"], entry["agency"], entry["referral_id"]) == (
+        "police-officer-7", "agency_officer", "police", referral["referral_id"])
+    assert (entry["record"], entry["action"], entry["purpose"], entry["case_id"]) == (
+        "child_details", "read", "protection_action", case_id)
+    assert entry["fields"] == police_fields
+
+    # The police decline: from then on they read nothing more of this child.
+    async with httpx.AsyncClient(base_url=services.urls["referral"]) as http:
+        declined = await http.post(f"/v1/referrals/{referral['referral_id']}/responses", headers=police,
+                                   json={"action": "decline", "reason": "handled_by_another_station"})
+    assert declined.status_code == 200, declined.text
+    async with httpx.AsyncClient() as http:
+        after = await eventually(lambda: http.get(details_url, params={"purpose": "protection_action"}, headers=police),
+                                 lambda a: a.status_code == 404)
+    assert after.status_code == 404, "access ends with the referral"
+    assert len(await access_log(services, child_ref, count=1)) == 1, "refused reads disclose nothing"
+
+    # The ledger's own copy — the case timeline — names the read but holds none of the data.
+    async with httpx.AsyncClient(base_url=services.urls["audit"]) as http:
+        timeline = (await http.get(f"/v1/cases/{case_id}/timeline", headers=token(Role.auditor, "inspector-2"))).json()
+    assert "access.recorded" in [step["event_type"] for step in timeline]
+    for secret in (child["name"], child["national_id"], child["address"], report["narrative"]):
+        assert secret not in str(timeline)
+
+
+async def test_caseworkers_reads_and_changes_of_the_archive_are_recorded_with_their_purpose(
+        infra, services: RunningServices) -> None:
+    report, accepted, _ = await reported_to_police(infra, services)
+    child_ref, case_id = accepted["child_ref"], accepted["case_id"]
+    caseworker = token(Role.caseworker, "cw-7")
+    async with httpx.AsyncClient(base_url=services.urls["intake"]) as http:
+        whole = await http.get(f"/v1/cases/{case_id}/child", params={"purpose": "assessment"}, headers=caseworker)
+        written = await http.put(f"/v1/children/{child_ref}/archive", params={"purpose": "home_visit"},
+                                 headers={**caseworker, "If-Match": "0"}, json={"home": "Sleeps at a neighbour's."})
+        unexplained = await http.put(f"/v1/children/{child_ref}/archive", headers=caseworker, json={"home": "x"})
+        read = await http.get(f"/v1/children/{child_ref}/archive", params={"purpose": "case_planning"},
+                              headers=token(Role.supervisor, "sup-3"))
+    assert whole.status_code == 200 and whole.json()["reports"][0]["reporter"]["name"] == report["reporter"]["name"]
+    assert written.status_code == 200 and read.json()["home"] == "Sleeps at a neighbour's."
+    assert unexplained.status_code == 422 and unexplained.json()["detail"][0]["loc"] == ["query", "purpose"]
+
+    log = await access_log(services, child_ref, count=3)
+    assert [(e["accessor_ref"], e["record"], e["action"], e["purpose"]) for e in log] == [
+        ("cw-7", "child_details", "read", "assessment"),
+        ("cw-7", "archive", "update", "home_visit"),
+        ("sup-3", "archive", "read", "case_planning"),
+    ]
+    assert [e["access_id"] for e in log] == [whole.json()["access_id"], written.json()["access_id"],
+                                             read.json()["access_id"]]
+    assert "reporters" in log[0]["fields"] and "home" in log[1]["fields"]
+    async with httpx.AsyncClient(base_url=services.urls["audit"]) as http:
+        nobody = await http.get(f"/v1/children/{uuid.uuid4()}/access", headers=token(Role.auditor, "inspector-2"))
+        caseworker_asks = await http.get(f"/v1/children/{child_ref}/access", headers=caseworker)
+    assert nobody.status_code == 404
+    assert caseworker_asks.status_code == 403, "the access log is for supervisors and auditors"
+
+
+async def test_nothing_is_shown_when_the_read_cannot_be_recorded(infra, services: RunningServices) -> None:
+    report, accepted, _ = await reported_to_police(infra, services)
+    psql = ["psql", infra.database_url.replace("+asyncpg", ""), "-v", "ON_ERROR_STOP=1", "-qAtc"]
+    subprocess.run([*psql, """
+        CREATE FUNCTION intake.refuse_access_records() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN RAISE EXCEPTION 'access records refused for this test'; END $$;
+        CREATE TRIGGER refuse_access_records BEFORE INSERT ON intake.outbox FOR EACH ROW
+        WHEN (NEW.event_type = 'access.recorded') EXECUTE FUNCTION intake.refuse_access_records();
+    """], check=True, capture_output=True)
+    try:
+        async with httpx.AsyncClient(base_url=services.urls["intake"]) as http:
+            refused = await http.get(f"/v1/cases/{accepted['case_id']}/child", params={"purpose": "assessment"},
+                                     headers=token(Role.caseworker, "cw-7"))
+            archive = await http.get(f"/v1/children/{accepted['child_ref']}/archive", params={"purpose": "assessment"},
+                                     headers=token(Role.caseworker, "cw-7"))
+    finally:
+        subprocess.run([*psql, "DROP TRIGGER refuse_access_records ON intake.outbox; "
+                               "DROP FUNCTION intake.refuse_access_records();"], check=True, capture_output=True)
+    assert refused.status_code == 500 and archive.status_code == 500
+    for secret in (report["child"]["name"], report["child"]["national_id"], report["narrative"]):
+        assert secret not in refused.text
+    async with httpx.AsyncClient(base_url=services.urls["intake"]) as http:
+        recorded = await http.get(f"/v1/cases/{accepted['case_id']}/child", params={"purpose": "assessment"},
+                                  headers=token(Role.caseworker, "cw-7"))
+    assert recorded.status_code == 200, "once reads can be recorded again, they are served"
