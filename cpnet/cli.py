@@ -260,9 +260,9 @@ def audit_export(
     out: Annotated[Path | None, typer.Option(help="write here instead of standard output")] = None,
 ) -> None:
     """Every signed checkpoint as JSON lines, for a witness agency to keep."""
-    from services.audit.checkpoints import load_ledger
+    from services.audit.checkpoints import load_checkpoints
 
-    _, checkpoints = _audit_session(lambda session, settings: load_ledger(session))
+    checkpoints = _audit_session(lambda session, settings: load_checkpoints(session))
     text = "".join(c.to_json() + "\n" for c in checkpoints)
     if out:
         out.write_text(text)

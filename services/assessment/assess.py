@@ -17,13 +17,12 @@ from services.assessment import tables as t
 from services.assessment.grading import CaseFacts, Override, RuleSet, current_level, grade, response_due_at
 from shared.contracts.envelope import Envelope, new_envelope
 from shared.contracts.events import CaseAssessed, CaseReassessmentRequested, CaseReported, RiskFactor
-from shared.contracts.vocabulary import Category, Indicator, Need, RiskLevel, Stage
+from shared.contracts.vocabulary import Category, Indicator, Need, RiskLevel, Stage, advance_stage
 from shared.db.tables import outbox_table
 from shared.messaging.outbox import add_events
 
 PRODUCER = "assessment"
 OUTBOX = outbox_table(t.metadata)
-STAGE_ORDER = list(Stage)
 
 
 @dataclass(frozen=True)
@@ -34,13 +33,6 @@ class Resources:
 
 class CaseNotFound(LookupError):
     pass
-
-
-def advance(current: str | None, target: Stage) -> Stage:
-    """Stages only move forward: a late report does not send a planned case back to review."""
-    if current is None:
-        return target
-    return max(Stage(current), target, key=STAGE_ORDER.index)
 
 
 def _union(*values: Iterable[str]) -> list[str]:
@@ -63,7 +55,7 @@ async def on_case_reported(session: AsyncSession, event: Envelope[CaseReported],
         indicators=_union(case["indicators"], report.indicators),
         reports=case["reports"] + 1,
         earlier_reports=max(case.get("earlier_reports") or 0, report.earlier_reports),
-        stage=advance(case.get("stage"), Stage.written_review),
+        stage=advance_stage(case.get("stage"), Stage.written_review),
     )
     await regrade(session, case, res, cause="report", caused_by=str(event.event_id), causation=event)
 
@@ -91,7 +83,7 @@ async def record_needs(session: AsyncSession, case_id: uuid.UUID, res: Resources
         id=uuid.uuid4(), case_id=case_id, kind=kind, occurred_at=occurred_at, indicators=[str(i) for i in indicators],
         needs=[str(n) for n in needs], details=details, recorded_by=by))
     case.update(indicators=_union(case["indicators"], indicators), needs_found=_union(case["needs_found"], needs),
-                stage=advance(case["stage"], stage))
+                stage=advance_stage(case["stage"], stage))
     return await regrade(session, case, res, cause=kind, caused_by=by)
 
 

@@ -66,14 +66,17 @@ async def checkpoint_if_due(session: AsyncSession, settings: Settings, *, now: d
     return checkpoint
 
 
+async def load_checkpoints(session: AsyncSession) -> list[Checkpoint]:
+    """Every signed checkpoint, smallest first."""
+    return [Checkpoint(size=r.size, root=r.root, created_at=r.created_at, key_id=r.key_id, signature=r.signature)
+            for r in (await session.execute(select(t.checkpoints).order_by(t.checkpoints.c.size))).all()]
+
+
 async def load_ledger(session: AsyncSession) -> tuple[list[Entry], list[Checkpoint]]:
     entries = [Entry(seq=r.seq, record=r.record, prev_hash=r.prev_hash, hash=r.hash) for r in (await session.execute(
         select(t.ledger.c.seq, t.ledger.c.record, t.ledger.c.prev_hash, t.ledger.c.hash)
         .order_by(t.ledger.c.seq))).all()]
-    checkpoints = [Checkpoint(size=r.size, root=r.root, created_at=r.created_at, key_id=r.key_id,
-                              signature=r.signature) for r in (await session.execute(
-                                  select(t.checkpoints).order_by(t.checkpoints.c.size))).all()]
-    return entries, checkpoints
+    return entries, await load_checkpoints(session)
 
 
 async def verify_ledger(session: AsyncSession, settings: Settings):

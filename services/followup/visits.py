@@ -19,7 +19,7 @@ from shared.contracts.events import (
     CaseAssessed, CaseClosed, CaseReassessmentRequested, FollowupDue, FollowupOverdue, FollowupScheduled,
     FollowupVisitRecorded, ReferralStatusChanged,
 )
-from shared.contracts.vocabulary import Indicator, Need, ReferralState, RiskLevel, Stage
+from shared.contracts.vocabulary import Indicator, Need, ReferralState, RiskLevel, Stage, advance_stage
 from shared.db.tables import outbox_table
 from shared.messaging.outbox import add_events
 
@@ -39,11 +39,6 @@ class PlanNotFound(LookupError):
     pass
 
 
-def _advance(current: str, target: Stage) -> Stage:
-    order = list(Stage)
-    return max(Stage(current), target, key=order.index)
-
-
 async def on_case_assessed(session: AsyncSession, event: Envelope[CaseAssessed], res: Resources) -> None:
     graded = event.payload
     plan = (await session.execute(select(t.plans).where(t.plans.c.case_id == graded.case_id)
@@ -57,7 +52,7 @@ async def on_case_assessed(session: AsyncSession, event: Envelope[CaseAssessed],
     plan_id = plan.plan_id if plan is not None else uuid.uuid4()
     values = dict(plan_id=plan_id, state="open", jurisdiction=graded.jurisdiction,
                   risk_level=graded.risk_level.value, cadence_days=days, response_due_at=graded.response_due_at,
-                  next_visit_due_at=due, stage=_advance(plan.stage, graded.stage).value if plan else graded.stage.value,
+                  next_visit_due_at=due, stage=advance_stage(plan.stage, graded.stage).value if plan else graded.stage.value,
                   updated_at=res.clock())
     await session.execute(pg_insert(t.plans).values(case_id=graded.case_id, **values).on_conflict_do_update(
         index_elements=[t.plans.c.case_id], set_=values))
@@ -75,7 +70,7 @@ async def on_referral_status(session: AsyncSession, event: Envelope[ReferralStat
                                  .with_for_update())
     if stage is not None:
         await session.execute(update(t.plans).where(t.plans.c.case_id == change.case_id)
-                              .values(stage=_advance(stage, change.stage).value))
+                              .values(stage=advance_stage(stage, change.stage).value))
 
 
 async def announce_due_visits(session: AsyncSession, res: Resources, *, limit: int = 500) -> int:
@@ -86,8 +81,14 @@ async def announce_due_visits(session: AsyncSession, res: Resources, *, limit: i
     """
     now = res.clock()
     p = t.plans.c
+    # Only plans with something left to announce: the missed visits already announced would
+    # otherwise fill every batch, oldest first, and starve the newly due ones.
+    grace = overdue_at(res.policy, now) - now
+    due_unannounced = p.due_announced_for.is_distinct_from(p.next_visit_due_at)
+    overdue_unannounced = p.overdue_announced_for.is_distinct_from(p.next_visit_due_at) & (
+        p.next_visit_due_at <= now - grace)
     rows = (await session.execute(
-        select(t.plans).where(p.state == "open", p.next_visit_due_at <= now)
+        select(t.plans).where(p.state == "open", p.next_visit_due_at <= now, due_unannounced | overdue_unannounced)
         .order_by(p.next_visit_due_at).limit(limit).with_for_update(skip_locked=True))).all()
     announced = 0
     for plan in rows:
@@ -133,7 +134,7 @@ async def record_visit(session: AsyncSession, case_id: uuid.UUID, res: Resources
     level = RiskLevel(plan.risk_level)
     last = max(filter(None, [plan.last_visit_at, visited_at]))
     due = last + cadence(res.policy, level)
-    stage = _advance(plan.stage, Stage.monitoring)
+    stage = advance_stage(plan.stage, Stage.monitoring)
     events: list = [FollowupVisitRecorded(case_id=case_id, visit_id=visit_id, visited_at=visited_at,
                                           visitor_ref=visitor_ref, indicators=indicators, needs_met=needs_met,
                                           needs_unmet=needs_unmet, risk_found=risk_found, stage=stage)]

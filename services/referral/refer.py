@@ -19,7 +19,7 @@ from services.referral.territory import escalation_target
 from shared.contracts.envelope import Envelope, new_envelope
 from shared.contracts.events import CaseAssessed, ReferralCreated, ReferralEscalated, ReferralResponded, \
     ReferralStatusChanged
-from shared.contracts.vocabulary import Agency, ReferralState, RiskLevel, Stage
+from shared.contracts.vocabulary import Agency, ReferralState, RiskLevel, Stage, advance_stage
 from shared.db.tables import outbox_table
 from shared.messaging.outbox import add_events
 
@@ -32,6 +32,7 @@ OPEN = [s.value for s in OPEN_STATES]
 class Resources:
     routes: RoutingTable
     public_url: str  # where agencies fetch a referral's details with their own credentials
+    intake_url: str = ""  # where they fetch the child's details (intake), with the same credentials
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
 
@@ -113,11 +114,10 @@ async def _case_stage(session: AsyncSession, case_id: uuid.UUID, *, acknowledged
     """The first acknowledged referral moves a case to `services` (stages only go forward)."""
     current = Stage(await session.scalar(select(t.cases.c.stage).where(t.cases.c.case_id == case_id)
                                          .with_for_update()))
-    order = list(Stage)
-    if acknowledged and order.index(current) < order.index(Stage.services):
-        await session.execute(update(t.cases).where(t.cases.c.case_id == case_id).values(stage=Stage.services.value))
-        return Stage.services
-    return current
+    stage = advance_stage(current, Stage.services) if acknowledged else current
+    if stage != current:
+        await session.execute(update(t.cases).where(t.cases.c.case_id == case_id).values(stage=stage.value))
+    return stage
 
 
 async def escalate_overdue(session: AsyncSession, res: Resources, *, limit: int = 200) -> int:

@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 import httpx
 
 from cpnet.stack import Stack, _as_postgres, postgres_bindir
+from services.audit.chain import Checkpoint
+from services.audit.checkpoints import public_keys
 from shared.auth import Role
 from shared.settings import Settings
 from tests.e2e.conftest import RunningServices
@@ -83,6 +85,13 @@ async def test_verify_passes_and_names_the_entry_a_superuser_changed(infra, serv
     assert made.returncode == 0, made.stderr
     clean = cpnet(services.env, "audit", "verify")
     assert clean.returncode == 0 and "ledger intact" in clean.stdout, clean.stderr
+    # A witness agency keeps the exported checkpoints and checks them with the public key.
+    exported = cpnet(services.env, "audit", "export")
+    assert exported.returncode == 0, exported.stderr
+    witnessed = [Checkpoint.from_json(line) for line in exported.stdout.splitlines()]
+    assert witnessed and [c.size for c in witnessed] == sorted(c.size for c in witnessed)
+    key = public_keys(Settings())[witnessed[-1].key_id]
+    assert all(c.signature_valid(key) for c in witnessed)
 
     # Neither the application's login (the trigger) nor the audit role (no UPDATE right)
     # can change a row...
