@@ -32,9 +32,15 @@ class IllegalTransition(ValueError):
 
 def next_state(current: ReferralState, action: Action) -> ReferralState | None:
     """The state after `action`, or None when the action repeats what already happened
-    (a repeated answer is harmless). Raises IllegalTransition otherwise."""
+    (a repeated answer, or an acknowledgement of a referral already past acknowledged, is
+    harmless). Raises IllegalTransition otherwise."""
     target = TARGET[action]
     if current == target:
+        return None
+    if action == "acknowledge" and current != ReferralState.created:
+        # A receipt that arrives after the agency already answered more (the agency kit
+        # acknowledges on delivery, an officer may have started or declined first over
+        # HTTP): late, but true, and no reason to wake the operator with a dead letter.
         return None
     if current not in ALLOWED_FROM[action]:
         raise IllegalTransition(f"cannot {action} a referral that is {current}")

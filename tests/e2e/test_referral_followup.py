@@ -135,11 +135,14 @@ async def test_new_risk_on_a_visit_regrades_and_two_clean_visits_close_a_safe_ca
                                              headers=officer(r["agency"]))
                     assert answer.status_code == 200, answer.text
             illegal = await http.post(f"/v1/referrals/{referrals[0]['referral_id']}/responses",
-                                      json={"action": "acknowledge"}, headers=officer(referrals[0]["agency"]))
+                                      json={"action": "start"}, headers=officer(referrals[0]["agency"]))
+            late_receipt = await http.post(f"/v1/referrals/{referrals[0]['referral_id']}/responses",
+                                           json={"action": "acknowledge"}, headers=officer(referrals[0]["agency"]))
             repeated = await http.post(f"/v1/referrals/{referrals[0]['referral_id']}/responses",
                                        json={"action": "complete", "outcome": "successful"},
                                        headers=officer(referrals[0]["agency"]))
-        assert illegal.status_code == 409 and "cannot acknowledge" in illegal.text
+        assert illegal.status_code == 409 and "cannot start a referral that is done" in illegal.text
+        assert late_receipt.status_code == 200 and late_receipt.json()["state"] == "done", "a late receipt is harmless"
         assert repeated.status_code == 200, "a repeated answer is harmless"
         await w.wait_for(STATUS, lambda s: s.json()["case_id"] == case_id and s.json()["payload"]["state"] == "done",
                          count=len(referrals))
