@@ -45,7 +45,11 @@ schemas: install
 
 # Re-pin every dependency (with hashes) after changing pyproject.toml.
 lock:
-	uv pip compile pyproject.toml --group pyproject.toml:dev --generate-hashes --python-version 3.11 -o requirements.lock
+	UV_CUSTOM_COMPILE_COMMAND="make lock" uv pip compile pyproject.toml --group pyproject.toml:dev \
+		--generate-hashes --python-version 3.11 -o requirements.lock
+	# The image's lock: the same versions, without the test tools, with the build backend.
+	UV_CUSTOM_COMPILE_COMMAND="make lock" uv pip compile pyproject.toml --group pyproject.toml:build \
+		--generate-hashes --python-version 3.11 -c requirements.lock -o requirements.runtime.lock
 
 clean:
 	rm -rf $(VENV) .pytest_cache

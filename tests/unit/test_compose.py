@@ -569,10 +569,10 @@ def check_dockerfile(text: str) -> list[str]:
     if first("ENTRYPOINT") != ['ENTRYPOINT ["cpnet"]']:
         problems.append(f'ENTRYPOINT must be ["cpnet"], is {first("ENTRYPOINT")}')
     runs = " ".join(first("RUN"))
-    if not re.search(r"pip install (--\S+ )*--require-hashes (--\S+ )*-r requirements\.lock", runs):
-        problems.append("requirements.lock is not installed with --require-hashes")
-    if "pip install --no-deps ." not in runs:
-        problems.append("the project is not installed with --no-deps")
+    if not re.search(r"pip install (--\S+ )*--require-hashes (--\S+ )*-r requirements\.runtime\.lock", runs):
+        problems.append("requirements.runtime.lock is not installed with --require-hashes")
+    if "pip install --no-deps --no-build-isolation ." not in runs:
+        problems.append("the project is not installed with --no-deps --no-build-isolation (the locked backend)")
     exposed = {int(p) for i in first("EXPOSE") for p in i.split()[1:]}
     for service in SERVICE_NAMES:
         port = Settings.model_fields[f"{service}_port"].default
