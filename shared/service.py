@@ -8,6 +8,7 @@ import importlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +78,8 @@ class ServiceDefinition:
     # stops the service before it takes any work.
     resources: Callable[[Settings], Any] | None = None
     consumers: Callable[[ServiceContext], list[IdempotentConsumer]] = field(default=lambda ctx: [])
+    # Whether the relay deletes published outbox rows after CPNET_OUTBOX_RETENTION_DAYS.
+    purges_outbox: bool = True
 
 
 def service_context(request: Request) -> ServiceContext:
@@ -106,8 +109,10 @@ def build_app(definition: ServiceDefinition, settings: Settings, *,
         broker = make_broker(settings.kafka_bootstrap, client_id=f"cpnet-{definition.name}",
                              tracer_provider=tracer_provider)
         metadata = messaging_metadata(definition.name)
+        retention = timedelta(days=settings.outbox_retention_days) if definition.purges_outbox else None
         relay = OutboxRelay(engine=engine, outbox=metadata.tables[f"{definition.name}.outbox"], broker=broker,
-                            batch_size=settings.relay_batch_size, poll_interval=settings.relay_poll_interval_s)
+                            batch_size=settings.relay_batch_size, poll_interval=settings.relay_poll_interval_s,
+                            retention=retention)
         ctx = ServiceContext(definition.name, settings, engine, make_session_factory(engine), broker, relay, metadata,
                              resources)
         app.state.ctx = ctx

@@ -40,4 +40,6 @@ SERVICE = ServiceDefinition(
     tasks=tasks,
     resources=resources,
     db_role=lambda settings: settings.audit_db_role,
+    # Audit publishes nothing, and its INSERT-only role may not delete.
+    purges_outbox=False,
 )

@@ -1,4 +1,5 @@
-"""The outbox relay: publishes committed outbox rows to Kafka in order, then marks them.
+"""The outbox relay: publishes committed outbox rows to Kafka in order, then marks them;
+when idle, the leader also deletes rows published longer ago than the retention.
 
 A crash between publishing and marking re-publishes those rows on restart: delivery is
 at-least-once, and consumers make the effect exactly-once (shared.messaging.consumer).
@@ -9,10 +10,11 @@ from __future__ import annotations
 import asyncio
 import zlib
 from collections.abc import Sequence
+from datetime import timedelta
 
 import structlog
 from faststream.kafka import KafkaBroker
-from sqlalchemy import Row, Table, func, select, text, update
+from sqlalchemy import Row, Table, delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared.telemetry import restored_trace
@@ -24,15 +26,23 @@ class OutboxRelay:
     """One relay per service schema publishes at a time (a PostgreSQL advisory lock elects
     it), which is what keeps each case's events in the order they were committed."""
 
+    PURGE_BATCH = 10_000
+
     def __init__(self, *, engine: AsyncEngine, outbox: Table, broker: KafkaBroker,
-                 batch_size: int = 500, poll_interval: float = 0.05) -> None:
+                 batch_size: int = 500, poll_interval: float = 0.05, retention: timedelta | None = None,
+                 purge_every_s: float = 300.0) -> None:
         self.engine = engine
         self.outbox = outbox
         self.broker = broker
         self.batch_size = batch_size
         self.poll_interval = poll_interval
+        # Published rows are kept this long (to look into recent traffic), then deleted;
+        # None keeps them (a role that may not delete, or a test that inspects them).
+        self.retention = retention
+        self.purge_every_s = purge_every_s
         self.lock_key = zlib.crc32(f"cpnet.outbox:{outbox.fullname}".encode())
         self._wake = asyncio.Event()
+        self._next_purge = 0.0
 
     def wake(self) -> None:
         """Called after a commit that wrote events, so they leave without waiting a poll."""
@@ -48,6 +58,7 @@ class OutboxRelay:
                             return
                         while not stop.is_set():
                             if await self.relay_batch(conn) < self.batch_size:
+                                await self._purge_when_due(conn)
                                 await self._idle(stop)
                     finally:
                         # The leadership lock lives as long as the session: close the
@@ -110,6 +121,28 @@ class OutboxRelay:
                     )
                 )
         await asyncio.gather(*pending)
+
+    async def _purge_when_due(self, conn: AsyncConnection) -> None:
+        now = asyncio.get_running_loop().time()
+        if self.retention is None or now < self._next_purge:
+            return
+        self._next_purge = now + self.purge_every_s
+        purged = await self.purge_published(conn, self.retention)
+        if purged:
+            log.info("published outbox rows purged", table=self.outbox.fullname, count=purged)
+
+    async def purge_published(self, conn: AsyncConnection, retention: timedelta) -> int:
+        """Delete rows published more than `retention` ago, in batches; never a pending
+        row (its published_at is null). Returns how many went."""
+        o = self.outbox.c
+        purged = 0
+        while True:
+            doomed = (select(o.event_id).where(o.published_at < func.now() - retention)
+                      .order_by(o.seq).limit(self.PURGE_BATCH).scalar_subquery())
+            result = await conn.execute(delete(self.outbox).where(o.event_id.in_(doomed)))
+            purged += result.rowcount
+            if result.rowcount < self.PURGE_BATCH:
+                return purged
 
     async def mark_published(self, conn: AsyncConnection, rows: Sequence[Row]) -> None:
         o = self.outbox.c

@@ -71,11 +71,11 @@ async def wait_for(predicate: Callable[[], Awaitable[bool]], *, timeout: float =
 
 @asynccontextmanager
 async def running_relay(db: Database, bootstrap: str, *, batch_size: int = 500,
-                        tracer_provider=None) -> AsyncIterator[OutboxRelay]:
+                        tracer_provider=None, **options) -> AsyncIterator[OutboxRelay]:
     broker = make_broker(bootstrap, client_id="test-relay", tracer_provider=tracer_provider)
     await broker.connect()
     relay = OutboxRelay(engine=db.engine, outbox=db.outbox, broker=broker, batch_size=batch_size,
-                        poll_interval=0.05)
+                        poll_interval=0.05, **options)
     stop = asyncio.Event()
     task = asyncio.create_task(relay.run(stop))
     try:

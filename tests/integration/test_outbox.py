@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
 
 from shared.contracts.envelope import Envelope, new_envelope, parse_event
 from shared.contracts.events import FollowupScheduled
@@ -107,3 +107,38 @@ async def test_relay_producer_waits_for_all_replicas_and_is_idempotent(infra, db
         assert producer._sender._acks == -1, "acks=all"
         assert producer._txn_manager is not None, "the idempotent producer is on"
         assert producer._txn_manager.producer_id >= 0, "the broker assigned an idempotent producer id"
+
+
+async def test_published_rows_past_the_retention_are_purged_and_pending_ones_never(
+        infra, db: Database, topic: str) -> None:
+    old_published, recent_published, old_pending = (scheduled(uuid.uuid4(), n) for n in (1, 2, 3))
+    await commit_change(db, topic, old_published, recent_published, old_pending)
+    o = db.outbox.c
+    async with db.engine.begin() as conn:
+        await conn.execute(update(db.outbox).where(o.event_id == old_published.event_id)
+                           .values(published_at=func.now() - timedelta(days=8)))
+        await conn.execute(update(db.outbox).where(o.event_id == recent_published.event_id)
+                           .values(published_at=func.now() - timedelta(days=6)))
+        await conn.execute(update(db.outbox).where(o.event_id == old_pending.event_id)
+                           .values(created_at=func.now() - timedelta(days=30)))
+    async with running_relay(db, infra.kafka_bootstrap) as relay, db.engine.connect() as conn:
+        relay.PURGE_BATCH = 1  # cross batch boundaries
+        await conn.execution_options(isolation_level="AUTOCOMMIT")
+        # Checked before the running relay publishes the pending row, or after: either way
+        # a pending row is never purged, being published only now.
+        assert await relay.purge_published(conn, timedelta(days=7)) == 1
+        remaining = set(await conn.scalars(select(o.event_id)))
+    assert remaining == {recent_published.event_id, old_pending.event_id}
+
+
+async def test_the_leading_relay_purges_what_it_published_once_the_retention_passes(
+        infra, db: Database, topic: str) -> None:
+    await commit_change(db, topic, *(scheduled(uuid.uuid4(), n) for n in range(1, 6)))
+    async with running_relay(db, infra.kafka_bootstrap, retention=timedelta(0), purge_every_s=0.1):
+        await wait_for(lambda: _outbox_empty(db), what="the published rows to be purged")
+    assert len(await read_topic(infra.kafka_bootstrap, topic, count=5)) == 5, "purged only after publishing"
+
+
+async def _outbox_empty(db: Database) -> bool:
+    async with db.engine.connect() as conn:
+        return await conn.scalar(select(func.count()).select_from(db.outbox)) == 0
