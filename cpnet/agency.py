@@ -13,6 +13,7 @@ import asyncio
 import os
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -44,12 +45,13 @@ class AckLog:
 
 async def listen(*, bootstrap: str, agency: Agency, jurisdiction: str = "", out: Path | None = None,
                  webhook: str | None = None, state: Path, responder: str, stop: asyncio.Event | None = None,
-                 echo=print) -> None:
+                 echo=print, security: dict[str, Any] | None = None) -> None:
+    """`security`: the agency's own SASL principal (agency-<agency>) and TLS, as aiokafka options."""
     stop = stop or asyncio.Event()
     acked = AckLog(state)
     consumer = AIOKafkaConsumer(referral_topic(agency), bootstrap_servers=bootstrap, group_id=f"agency.{agency}",
-                                enable_auto_commit=False, auto_offset_reset="earliest")
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+                                enable_auto_commit=False, auto_offset_reset="earliest", **(security or {}))
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, **(security or {}))
     await consumer.start()
     await producer.start()
     try:

@@ -104,10 +104,13 @@ def topics_create() -> None:
     from shared.contracts.topics import TOPICS
     from shared.health import require_kafka
 
+    from shared.messaging.security import client_security
+
     settings = get_settings()
-    asyncio.run(require_kafka(settings.kafka_bootstrap))
+    security = client_security(settings)
+    asyncio.run(require_kafka(settings.kafka_bootstrap, security=security))
     created = asyncio.run(create_topics(settings.kafka_bootstrap, list(TOPICS.values()),
-                                        replication_factor=settings.kafka_replication_factor))
+                                        replication_factor=settings.kafka_replication_factor, security=security))
     typer.echo(f"created {len(created)} topics, {len(TOPICS) - len(created)} existed")
 
 
@@ -199,12 +202,15 @@ def agency_listen(
         _fail("--jurisdiction must be a code prefix of digits, e.g. 1404")
     if out is None and webhook is None:
         _fail("give --out FILE or --webhook URL: where should referrals go?")
+    from shared.messaging.security import client_security
+
     settings = get_settings()
-    asyncio.run(require_kafka(settings.kafka_bootstrap))
+    security = client_security(settings)
+    asyncio.run(require_kafka(settings.kafka_bootstrap, security=security))
     state = state or (out.with_name(out.name + ".acked") if out else Path(f"agency-{agency}.acked"))
     typer.echo(f"listening for {chosen} referrals{' in ' + jurisdiction if jurisdiction else ''}…", err=True)
     asyncio.run(listen(bootstrap=settings.kafka_bootstrap, agency=chosen, jurisdiction=jurisdiction, out=out,
-                       webhook=webhook, state=state, responder=responder,
+                       webhook=webhook, state=state, responder=responder, security=security,
                        echo=lambda line: typer.echo(line, err=True)))
 
 

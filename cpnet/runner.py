@@ -15,6 +15,7 @@ import typer
 from shared.db.migrate import upgrade
 from shared.health import require_database, require_kafka
 from shared.messaging.admin import ensure_topics
+from shared.messaging.security import client_security
 from shared.settings import Settings
 
 
@@ -27,8 +28,9 @@ def run_all(settings: Settings, services: list[str], *, with_stack: bool) -> int
         started_stack = stack.kafka.pid() is None or stack.postgres.pid() is None
         stack.up()
     asyncio.run(require_database(settings.database_url))
-    asyncio.run(require_kafka(settings.kafka_bootstrap))
-    ensure_topics(settings.kafka_bootstrap)
+    security = client_security(settings)
+    asyncio.run(require_kafka(settings.kafka_bootstrap, security=security))
+    ensure_topics(settings.kafka_bootstrap, security=security)
     for name in services:
         upgrade(name, settings.database_url)
     _interrupt_on(signal.SIGINT, signal.SIGTERM)

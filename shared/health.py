@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
+from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.conn import create_conn
+from aiokafka.errors import SaslAuthenticationFailed
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -27,22 +31,32 @@ async def database_answers(engine: AsyncEngine, timeout: float = 3.0) -> bool:
         return False
 
 
-async def kafka_answers(bootstrap: str, timeout: float = 3.0) -> bool:
-    try:
-        await _kafka_metadata(bootstrap, timeout)
-        return True
-    except Exception:
-        return False
-
-
-async def _kafka_metadata(bootstrap: str, timeout: float) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
+async def _kafka_metadata(bootstrap: str, timeout: float, security: dict[str, Any] | None) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000),
+                                **(security or {}))
     try:
         async with asyncio.timeout(timeout):
             await admin.start()
             await admin.describe_cluster()
     finally:
         await admin.close()
+
+
+async def _connection_problem(bootstrap: str, timeout: float, security: dict[str, Any] | None) -> str | None:
+    """Why one connection to the first bootstrap server fails, in an operator's words, when
+    that is authentication or TLS (aiokafka's own error only says it could not bootstrap)."""
+    host, _, port = bootstrap.split(",")[0].rpartition(":")
+    try:
+        async with asyncio.timeout(timeout):
+            connection = await create_conn(host or "127.0.0.1", int(port), **(security or {}))
+        connection.close()
+    except Exception as exc:
+        text_of = str(exc)
+        if "SaslAuthenticationFailed" in text_of or isinstance(exc, SaslAuthenticationFailed):
+            return "authentication failed: check CPNET_KAFKA_USERNAME and CPNET_KAFKA_PASSWORD"
+        if isinstance(exc, ssl.SSLError) or "CERTIFICATE_VERIFY_FAILED" in text_of:
+            return "TLS handshake failed: check CPNET_KAFKA_SSL_CAFILE and CPNET_KAFKA_SECURITY_PROTOCOL"
+    return None
 
 
 async def require_database(database_url: str, timeout: float = 5.0) -> None:
@@ -58,9 +72,10 @@ async def require_database(database_url: str, timeout: float = 5.0) -> None:
         await engine.dispose()
 
 
-async def require_kafka(bootstrap: str, timeout: float = 5.0) -> None:
+async def require_kafka(bootstrap: str, timeout: float = 5.0, *, security: dict[str, Any] | None = None) -> None:
     try:
-        await _kafka_metadata(bootstrap, timeout)
+        await _kafka_metadata(bootstrap, timeout, security)
     except Exception as exc:
-        reason = type(exc).__name__ if not str(exc) else str(exc).splitlines()[0][:160]
+        reason = await _connection_problem(bootstrap, timeout, security) or (
+            type(exc).__name__ if not str(exc) else str(exc).splitlines()[0][:160])
         raise InfrastructureUnavailable(f"Kafka at {bootstrap} is unreachable ({reason})") from None

@@ -28,6 +28,7 @@ from shared.logging import configure_logging
 from shared.messaging.broker import make_broker
 from shared.messaging.consumer import IdempotentConsumer
 from shared.messaging.relay import OutboxRelay
+from shared.messaging.security import broker_security, client_security
 from shared.settings import SERVICE_NAMES, Settings
 from shared.telemetry import setup_tracing
 
@@ -107,7 +108,7 @@ def build_app(definition: ServiceDefinition, settings: Settings, *,
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.database_url, role=definition.db_role(settings) if definition.db_role else None)
         broker = make_broker(settings.kafka_bootstrap, client_id=f"cpnet-{definition.name}",
-                             tracer_provider=tracer_provider)
+                             tracer_provider=tracer_provider, security=broker_security(settings))
         metadata = messaging_metadata(definition.name)
         retention = timedelta(days=settings.outbox_retention_days) if definition.purges_outbox else None
         relay = OutboxRelay(engine=engine, outbox=metadata.tables[f"{definition.name}.outbox"], broker=broker,
@@ -166,7 +167,7 @@ def run_service(name: str, settings: Settings, *, port: int | None = None) -> No
     # Checked before logging is configured: an unreachable server is one line from the CLI,
     # not also the Kafka client's own connection warnings.
     asyncio.run(require_database(settings.database_url))
-    asyncio.run(require_kafka(settings.kafka_bootstrap))
+    asyncio.run(require_kafka(settings.kafka_bootstrap, security=client_security(settings)))
     configure_logging(service=name, log_format=settings.log_format, level=settings.log_level)
     provider = setup_tracing(f"cpnet-{name}", otlp_endpoint=settings.otlp_endpoint)
     app = build_app(definition_of(name), settings, tracer_provider=provider)

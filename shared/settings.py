@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
@@ -34,6 +34,13 @@ class Settings(BaseSettings):
 
     kafka_bootstrap: str = "127.0.0.1:9092"
     kafka_replication_factor: int = Field(default=1, ge=1, description="for topics this creates; 3 in production")
+    # How the clients authenticate to Kafka (DESIGN §7: SASL/SCRAM over TLS in production,
+    # one principal per service and per agency; deploy/kafka/README.md).
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = "SCRAM-SHA-512"
+    kafka_username: str = Field(default="", description="this process's SASL principal, e.g. cpnet-intake")
+    kafka_password: SecretStr = Field(default=SecretStr(""), description="its SASL password")
+    kafka_ssl_cafile: Path | None = Field(default=None, description="the cluster's CA (PEM); default: the system's")
     database_url: str = "postgresql+asyncpg://cpnet:cpnet@127.0.0.1:5432/cpnet"
 
     http_host: str = "127.0.0.1"
@@ -123,6 +130,12 @@ class Settings(BaseSettings):
         lookup = decode_key(self.lookup_key, what="CPNET_LOOKUP_KEY", min_bytes=LOOKUP_KEY_MIN_BYTES)
         if lookup in ring.values():
             raise ValueError("CPNET_LOOKUP_KEY must differ from every key of CPNET_ENCRYPTION_KEYS")
+        if self.kafka_security_protocol.startswith("SASL_") and not (
+                self.kafka_username and self.kafka_password.get_secret_value()):
+            raise ValueError(f"CPNET_KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} needs "
+                             "CPNET_KAFKA_USERNAME and CPNET_KAFKA_PASSWORD")
+        if self.kafka_ssl_cafile is not None and not self.kafka_ssl_cafile.is_file():
+            raise ValueError("CPNET_KAFKA_SSL_CAFILE: no such file")
         if self.environment == "production":
             insecure = [
                 f"CPNET_{name.upper()}"
@@ -137,6 +150,9 @@ class Settings(BaseSettings):
                 insecure.append("CPNET_LOOKUP_KEY")
             if not self.audit_signing_key:
                 insecure.append("CPNET_AUDIT_SIGNING_KEY")
+            # Kafka carries the hotline's reports: every client authenticates, over TLS.
+            if self.kafka_security_protocol != "SASL_SSL":
+                insecure.append("CPNET_KAFKA_SECURITY_PROTOCOL (must be SASL_SSL)")
             if insecure:
                 raise ValueError(
                     "production refuses the insecure development default of " + ", ".join(insecure)
@@ -156,7 +172,7 @@ class Settings(BaseSettings):
 
 
 _SECRET_FIELDS = frozenset({"encryption_keys", "encryption_active_key", "lookup_key", "auth_secret",
-                            "audit_signing_key"})
+                            "audit_signing_key", "kafka_password"})
 
 
 def _describe(error: Any) -> str:

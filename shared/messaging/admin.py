@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
@@ -12,11 +13,11 @@ from shared.contracts.topics import TOPICS, Topic
 
 
 async def create_topics(bootstrap: str, topics: list[Topic], *, replication_factor: int = 1,
-                        timeout: float = 60.0) -> list[str]:
+                        timeout: float = 60.0, security: dict[str, Any] | None = None) -> list[str]:
     """Create every missing topic; returns the names created. Waits for the broker to answer."""
     deadline = time.monotonic() + timeout
     while True:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000, **(security or {}))
         try:
             await admin.start()
             existing = set(await admin.list_topics())
@@ -38,5 +39,6 @@ async def create_topics(bootstrap: str, topics: list[Topic], *, replication_fact
             await admin.close()
 
 
-def ensure_topics(bootstrap: str, topics: list[Topic] | None = None) -> list[str]:
-    return asyncio.run(create_topics(bootstrap, list(topics or TOPICS.values())))
+def ensure_topics(bootstrap: str, topics: list[Topic] | None = None, *,
+                  security: dict[str, Any] | None = None) -> list[str]:
+    return asyncio.run(create_topics(bootstrap, list(topics or TOPICS.values()), security=security))

@@ -6,23 +6,27 @@ import logging
 
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
+from faststream.security import BaseSecurity
 from opentelemetry.sdk.trace import TracerProvider
 
 from shared.telemetry import telemetry_middleware
 
 
-def make_broker(bootstrap: str, *, client_id: str, tracer_provider: TracerProvider | None = None) -> KafkaBroker:
+def make_broker(bootstrap: str, *, client_id: str, tracer_provider: TracerProvider | None = None,
+                security: BaseSecurity | None = None) -> KafkaBroker:
     """A broker whose producer never loses an acknowledged event.
 
     aiokafka defaults to acks=1 without idempotence: a leader failover could then drop or
     duplicate records. acks=all plus the idempotent producer keep each partition exact and
     ordered across retries. Consumers commit only after their handler succeeds (ACK policy
-    set per subscriber in shared.messaging.consumer), never before.
+    set per subscriber in shared.messaging.consumer), never before. `security` is how it
+    authenticates (shared.messaging.security.broker_security).
     """
     middlewares = (telemetry_middleware(tracer_provider),) if tracer_provider else ()
     return KafkaBroker(
         bootstrap,
         client_id=client_id,
+        security=security,
         acks="all",
         enable_idempotence=True,
         linger_ms=5,

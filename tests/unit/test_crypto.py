@@ -36,6 +36,9 @@ def _production(**overrides: str) -> Settings:
         "lookup_key": _b64(os.urandom(32)),
         "auth_secret": "a-production-secret-of-at-least-32-characters",
         "audit_signing_key": _b64(os.urandom(32)),
+        "kafka_security_protocol": "SASL_SSL",
+        "kafka_username": "cpnet-intake",
+        "kafka_password": "a-scram-password",
     }
     values.update(overrides)
     return Settings(**values)
@@ -181,6 +184,8 @@ def test_development_defaults_work_and_are_distinct() -> None:
         ({"encryption_keys": INSECURE_DEV_ENCRYPTION_KEYS, "encryption_active_key": "dev"}, "CPNET_ENCRYPTION_KEYS"),
         ({"lookup_key": INSECURE_DEV_LOOKUP_KEY_B64}, "CPNET_LOOKUP_KEY"),
         ({"auth_secret": "cpnet-insecure-development-auth-secret"}, "CPNET_AUTH_SECRET"),
+        ({"kafka_security_protocol": "PLAINTEXT"}, "CPNET_KAFKA_SECURITY_PROTOCOL"),
+        ({"kafka_security_protocol": "SASL_PLAINTEXT"}, "CPNET_KAFKA_SECURITY_PROTOCOL"),
         # the development key kept as a decrypt-only old key is just as public
         ({"encryption_keys": f"k1:{_b64(KEY_A)},{INSECURE_DEV_ENCRYPTION_KEYS}"}, "CPNET_ENCRYPTION_KEYS"),
     ],
@@ -196,7 +201,8 @@ def test_production_refuses_development_defaults(override: dict[str, str], field
 def test_production_refuses_all_defaults() -> None:
     with pytest.raises(ValueError) as caught:
         Settings(environment="production")
-    for field in ("CPNET_ENCRYPTION_KEYS", "CPNET_ENCRYPTION_ACTIVE_KEY", "CPNET_LOOKUP_KEY", "CPNET_AUTH_SECRET"):
+    for field in ("CPNET_ENCRYPTION_KEYS", "CPNET_ENCRYPTION_ACTIVE_KEY", "CPNET_LOOKUP_KEY", "CPNET_AUTH_SECRET",
+                  "CPNET_KAFKA_SECURITY_PROTOCOL"):
         assert field in str(caught.value)
 
 
@@ -214,6 +220,9 @@ def test_production_settings_read_from_the_environment(monkeypatch: pytest.Monke
     monkeypatch.setenv("CPNET_LOOKUP_KEY", _b64(KEY_B))
     monkeypatch.setenv("CPNET_AUTH_SECRET", "x" * 32)
     monkeypatch.setenv("CPNET_AUDIT_SIGNING_KEY", _b64(KEY_A))
+    monkeypatch.setenv("CPNET_KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
+    monkeypatch.setenv("CPNET_KAFKA_USERNAME", "cpnet-intake")
+    monkeypatch.setenv("CPNET_KAFKA_PASSWORD", "a-scram-password")
     assert FieldCipher.from_settings(Settings()).active_key_id == "k1"
     monkeypatch.delenv("CPNET_LOOKUP_KEY")
     with pytest.raises(ValueError, match="CPNET_LOOKUP_KEY"):
