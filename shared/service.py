@@ -16,6 +16,7 @@ import structlog
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from faststream.kafka import KafkaBroker
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.sdk.trace import TracerProvider
 from sqlalchemy import MetaData, Table
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -135,6 +136,11 @@ def build_app(definition: ServiceDefinition, settings: Settings, *,
 
     app = FastAPI(title=f"cpnet {definition.name}", summary=definition.summary, lifespan=lifespan)
     app.state.settings = settings
+    if tracer_provider is not None:
+        # A server span per request, continuing the caller's W3C `traceparent` if it sent
+        # one: the events a request stages in the outbox then travel in that same trace.
+        # Only the method, route and status are recorded — no headers, no bodies.
+        FastAPIInstrumentor.instrument_app(app, tracer_provider=tracer_provider, excluded_urls="healthz,readyz")
     install_error_handlers(app)
     for router in definition.routers:
         app.include_router(router)

@@ -8,7 +8,10 @@ every message still crosses the real broker and every state change the real data
 from __future__ import annotations
 
 import asyncio
+import uuid
 from contextlib import AsyncExitStack
+
+import httpx
 
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -17,7 +20,7 @@ from shared.db.migrate import upgrade
 from shared.service import build_app, definition_of
 from shared.settings import Settings
 from shared.telemetry import setup_tracing
-from tests.e2e.reports import hotline_report
+from tests.e2e.reports import hotline_report, token
 from tests.e2e.test_intake_assessment import ASSESSED, REPORTED, by_external_id, kcat_produce, of_case
 from tests.e2e.watch import TopicWatcher
 
@@ -58,3 +61,36 @@ async def test_one_report_is_one_trace_across_all_four_services(infra) -> None:
     assert processed == ["case.assessed", "case.assessed", "case.reported", "intake.reports.raw"], processed
     # ...and each service's relay published its events inside it too.
     assert {"case.reported", "case.assessed", "referral.to.police", "followup.scheduled"} <= published, published
+
+
+async def test_a_report_over_http_continues_the_callers_trace_through_the_services(infra) -> None:
+    """A school's system sends its own `traceparent`: intake's server span, the events the
+    request staged, and the grade they caused all belong to that trace."""
+    exporter = InMemorySpanExporter()
+    provider = setup_tracing("cpnet-e2e", processors=(SimpleSpanProcessor(exporter),))
+    settings = Settings(kafka_bootstrap=infra.kafka_bootstrap, database_url=infra.database_url)
+    for name in ("intake", "assessment"):
+        await asyncio.to_thread(upgrade, name, infra.database_url)
+    callers_trace = uuid.uuid4().hex
+    traceparent = f"00-{callers_trace}-{uuid.uuid4().hex[:16]}-01"
+    async with AsyncExitStack() as running:
+        apps = {}
+        for name in ("intake", "assessment"):
+            apps[name] = build_app(definition_of(name), settings, tracer_provider=provider)
+            await running.enter_async_context(apps[name].router.lifespan_context(apps[name]))
+        async with TopicWatcher(infra.kafka_bootstrap, [REPORTED, ASSESSED]) as watcher:
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(apps["intake"]),
+                                         base_url="http://intake") as http:
+                accepted = await http.post("/v1/reports", json=hotline_report(channel="school"),
+                                           headers={**token(), "traceparent": traceparent})
+            assert accepted.status_code == 202, accepted.text
+            case_id = accepted.json()["case_id"]
+            journey = [*await watcher.wait_for(REPORTED, of_case(case_id), timeout=60),
+                       *await watcher.wait_for(ASSESSED, of_case(case_id), timeout=60)]
+        await asyncio.sleep(0.5)
+
+    assert {seen.headers["traceparent"].split("-")[1] for seen in journey} == {callers_trace}
+    server = [s for s in exporter.get_finished_spans()
+              if s.kind.name == "SERVER" and format(s.context.trace_id, "032x") == callers_trace]
+    assert [s.name for s in server] == ["POST /v1/reports"]
+    assert not any("authorization" in key.lower() for s in server for key in s.attributes), "no credentials"
