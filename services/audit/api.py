@@ -91,6 +91,8 @@ class Access(BaseModel):
     case_id: uuid.UUID
     record: str
     action: str
+    outcome: str = Field(description="shown, or refused (and then nothing was shown)")
+    refusal: str | None
     fields: list[str]
     purpose: str
 
@@ -101,7 +103,8 @@ def child_of_access():
 
 
 @router.get("/v1/children/{child_ref}/access", response_model=list[Access],
-            summary="Everyone shown a child's personal data: who, agency, record, fields, purpose; oldest first")
+            summary="Everyone shown a child's personal data, or refused it: who, agency, record, fields, "
+                    "purpose; oldest first")
 async def access_log(child_ref: uuid.UUID, principal: Annotated[Principal, Depends(AccessReaders)],
                      ctx: Annotated[ServiceContext, Depends(service_context)]) -> list[Access]:
     async with ctx.sessions() as session:

@@ -59,13 +59,15 @@ async def latest_case(session: AsyncSession, child_ref: uuid.UUID):
 async def record_access(
     session: AsyncSession, principal: Principal, *, case_id: uuid.UUID, child_ref: uuid.UUID, jurisdiction: str,
     record: PersonalRecord, fields: Iterable[PersonalField], purpose: AccessPurpose, action: str = "read",
-    referral_id: uuid.UUID | None = None,
+    referral_id: uuid.UUID | None = None, refusal: str | None = None,
 ) -> uuid.UUID:
-    """Stage the `access.recorded` event of a read (or change) in the caller's transaction."""
+    """Stage the `access.recorded` event of a read (or change) in the caller's transaction;
+    with `refusal`, of an attempt that was refused and showed nothing."""
     access_id = uuid.uuid4()
     payload = PersonalDataAccessed(
         access_id=access_id, case_id=case_id, child_ref=child_ref, record=record, action=action,
-        fields=list(fields), purpose=purpose, accessor_ref=principal.subject, accessor_role=principal.role,
+        outcome="refused" if refusal else "shown", refusal=refusal, fields=[] if refusal else list(fields),
+        purpose=purpose, accessor_ref=principal.subject, accessor_role=principal.role,
         agency=principal.agency, referral_id=referral_id, jurisdiction=jurisdiction, accessed_at=datetime.now(UTC),
     )
     await add_events(session, OUTBOX, new_envelope(payload, case_id=case_id, producer=PRODUCER))

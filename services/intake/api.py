@@ -129,6 +129,7 @@ async def get_case(case_id: uuid.UUID, principal: Annotated[Principal, Depends(C
 Purpose = Annotated[AccessPurpose, Query(description="Why you read this child's personal data; kept on the "
                                                      "audit ledger with your id")]
 DetailReaders = require_role(Role.caseworker, Role.supervisor, Role.agency_officer)
+NO_SUCH_CASE = "no such case in your territory"
 
 
 class ChildDetails(BaseModel):
@@ -155,25 +156,33 @@ async def read_child_details(case_id: uuid.UUID, purpose: Purpose,
                              principal: Annotated[Principal, Depends(DetailReaders)],
                              ctx: Annotated[ServiceContext, Depends(service_context)]) -> ChildDetails:
     """An agency officer reads only while a referral of the case to the agency is open; every
-    read is recorded (who, agency, record, fields, purpose) before anything is shown."""
+    read is recorded (who, agency, record, fields, purpose) before anything is shown, and so
+    is a refused attempt on an existing case (answered like a case that does not exist)."""
     shown = ctx.resources.disclosure.fields_for(principal)
     async with ctx.sessions.begin() as session:
         case = (await session.execute(select(t.cases).where(t.cases.c.id == case_id))).first()
-        if case is None or not principal.can_see(case.jurisdiction):
-            raise HTTPException(status_code=404, detail="no such case in your territory")
-        referral_id = None
-        if principal.agency is not None:
+        if case is None:
+            raise HTTPException(status_code=404, detail=NO_SUCH_CASE)
+        referral_id, refusal = None, None
+        if not principal.can_see(case.jurisdiction):
+            refusal = "outside_territory"
+        elif principal.agency is not None:
             referral_id = await open_referral(session, case_id, principal.agency.value)
-            if referral_id is None:
-                raise HTTPException(status_code=404, detail=f"no open referral of this case to {principal.agency}")
-        child = (await session.execute(select(t.children.c.identity).where(t.children.c.id == case.child_id))).one()
-        reports = (await session.execute(select(t.reports).where(t.reports.c.case_id == case_id)
-                                         .order_by(t.reports.c.received_at))).all()
+            refusal = None if referral_id else "no_open_referral"
+        if refusal is None:
+            child = (await session.execute(select(t.children.c.identity).where(t.children.c.id == case.child_id))
+                     ).one()
+            reports = (await session.execute(select(t.reports).where(t.reports.c.case_id == case_id)
+                                             .order_by(t.reports.c.received_at))).all()
         access_id = await record_access(session, principal, case_id=case_id, child_ref=case.child_id,
                                         jurisdiction=case.jurisdiction, record=PersonalRecord.child_details,
-                                        fields=shown, purpose=purpose, referral_id=referral_id)
-    # Committed: the read is on the ledger's way. Only now is anything decrypted and shown.
+                                        fields=shown, purpose=purpose, referral_id=referral_id, refusal=refusal)
+    # Committed: the read (or the refused attempt) is on the ledger's way. Only now is
+    # anything decrypted and shown.
     ctx.relay.wake()
+    if refusal:
+        raise HTTPException(status_code=404, detail=NO_SUCH_CASE if refusal == "outside_territory"
+                            else f"no open referral of this case to {principal.agency}")
     cipher = ctx.resources.cipher
     identity = cipher.decrypt_json(child.identity, record_id=str(case.child_id))
     return ChildDetails(
@@ -226,15 +235,40 @@ class Archive(ArchiveContent):
 ArchiveUsers = require_role(Role.caseworker, Role.supervisor)
 
 
+NO_SUCH_CHILD = "no such child in your territory"
+
+
 async def _record_archive_access(session, child_ref: uuid.UUID, principal: Principal, purpose: AccessPurpose,
-                                 action: str) -> uuid.UUID:
-    """404 unless the child is in the principal's territory; else the access, on record."""
+                                 action: str) -> tuple[uuid.UUID, bool]:
+    """The access, on record, and whether it is allowed: 404 for an unknown child; a child
+    outside the principal's territory is a refused access, recorded too."""
     latest = await latest_case(session, child_ref)
-    if latest is None or not principal.can_see(latest.jurisdiction):
-        raise HTTPException(status_code=404, detail="no such child in your territory")
-    return await record_access(session, principal, case_id=latest.id, child_ref=child_ref,
-                               jurisdiction=latest.jurisdiction, record=PersonalRecord.archive, fields=ARCHIVE_FIELDS,
-                               purpose=purpose, action=action)
+    if latest is None:
+        raise HTTPException(status_code=404, detail=NO_SUCH_CHILD)
+    allowed = principal.can_see(latest.jurisdiction)
+    access_id = await record_access(session, principal, case_id=latest.id, child_ref=child_ref,
+                                    jurisdiction=latest.jurisdiction, record=PersonalRecord.archive,
+                                    fields=ARCHIVE_FIELDS, purpose=purpose, action=action,
+                                    refusal=None if allowed else "outside_territory")
+    return access_id, allowed
+
+
+async def _write_archive(session, child_ref: uuid.UUID, token: bytes, principal: Principal, if_match: int | None):
+    current = await session.scalar(select(t.archives.c.version).where(t.archives.c.child_id == child_ref)
+                                   .with_for_update())
+    if if_match is not None and if_match != (current or 0):
+        raise HTTPException(status_code=409, detail=f"archive is at version {current or 0}, not {if_match}")
+    values = dict(content=token, version=(current or 0) + 1, updated_at=func.now(), updated_by=principal.subject)
+    if current is None:
+        await session.execute(insert(t.archives).values(child_id=child_ref, **values))
+    else:
+        await session.execute(update(t.archives).where(t.archives.c.child_id == child_ref).values(**values))
+    return (await session.execute(select(t.archives).where(t.archives.c.child_id == child_ref))).first()
+
+
+def _refused_after_commit(ctx: ServiceContext) -> HTTPException:
+    ctx.relay.wake()
+    return HTTPException(status_code=404, detail=NO_SUCH_CHILD)
 
 
 def _archive(ctx: ServiceContext, child_ref: uuid.UUID, row, access_id: uuid.UUID) -> Archive:
@@ -250,8 +284,11 @@ def _archive(ctx: ServiceContext, child_ref: uuid.UUID, row, access_id: uuid.UUI
 async def read_archive(child_ref: uuid.UUID, purpose: Purpose, principal: Annotated[Principal, Depends(ArchiveUsers)],
                        ctx: Annotated[ServiceContext, Depends(service_context)]) -> Archive:
     async with ctx.sessions.begin() as session:
-        access_id = await _record_archive_access(session, child_ref, principal, purpose, "read")
-        row = (await session.execute(select(t.archives).where(t.archives.c.child_id == child_ref))).first()
+        access_id, allowed = await _record_archive_access(session, child_ref, principal, purpose, "read")
+        row = (await session.execute(select(t.archives).where(t.archives.c.child_id == child_ref))).first() \
+            if allowed else None
+    if not allowed:
+        raise _refused_after_commit(ctx)
     ctx.relay.wake()
     return _archive(ctx, child_ref, row, access_id)
 
@@ -268,17 +305,10 @@ async def update_archive(
     update unseen. The change is recorded on the ledger like a read."""
     token = ctx.resources.cipher.encrypt_json(content.model_dump(), record_id=f"archive:{child_ref}")
     async with ctx.sessions.begin() as session:
-        current = await session.scalar(select(t.archives.c.version).where(t.archives.c.child_id == child_ref)
-                                       .with_for_update())
-        access_id = await _record_archive_access(session, child_ref, principal, purpose, "update")
-        if if_match is not None and if_match != (current or 0):
-            raise HTTPException(status_code=409, detail=f"archive is at version {current or 0}, not {if_match}")
-        version = (current or 0) + 1
-        values = dict(content=token, version=version, updated_at=func.now(), updated_by=principal.subject)
-        if current is None:
-            await session.execute(insert(t.archives).values(child_id=child_ref, **values))
-        else:
-            await session.execute(update(t.archives).where(t.archives.c.child_id == child_ref).values(**values))
-        row = (await session.execute(select(t.archives).where(t.archives.c.child_id == child_ref))).first()
+        access_id, allowed = await _record_archive_access(session, child_ref, principal, purpose, "update")
+        if allowed:
+            row = await _write_archive(session, child_ref, token, principal, if_match)
+    if not allowed:
+        raise _refused_after_commit(ctx)
     ctx.relay.wake()
     return _archive(ctx, child_ref, row, access_id)

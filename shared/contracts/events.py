@@ -355,9 +355,9 @@ class FollowupVisitRecorded(EventPayload):
 
 @register_event
 class PersonalDataAccessed(EventPayload):
-    """Someone was shown (or changed) a child's personal data in intake. Says who, for which
-    agency, which record and which fields, and why; never the data itself. Committed before
-    the data leaves intake, so no read goes unrecorded."""
+    """Someone was shown (or changed) a child's personal data in intake — or asked to be and
+    was refused. Says who, for which agency, which record and which fields, and why; never
+    the data itself. Committed before the data leaves intake, so no read goes unrecorded."""
 
     EVENT_TYPE: ClassVar[str] = "access.recorded"
     SCHEMA_VERSION: ClassVar[int] = 1
@@ -368,7 +368,12 @@ class PersonalDataAccessed(EventPayload):
     child_ref: UUID = Field(description="Pseudonymous id of the child in intake's registry")
     record: PersonalRecord
     action: Literal["read", "update"]
-    fields: list[PersonalField] = Field(description="What the reader was shown or changed, by name")
+    outcome: Literal["shown", "refused"] = Field(
+        description="refused: the record exists but is not the reader's to see; nothing was shown")
+    refusal: ReasonCode | None = Field(
+        default=None, description="Why it was refused (outside_territory, no_open_referral); set iff refused")
+    fields: list[PersonalField] = Field(
+        description="What the reader was shown or changed, by name; empty when refused")
     purpose: AccessPurpose
     accessor_ref: OpaqueRef = Field(description="Pseudonymous id of the user who read")
     accessor_role: Role
@@ -376,7 +381,8 @@ class PersonalDataAccessed(EventPayload):
         default=None, description="The reader's agency; set iff the reader is an agency officer"
     )
     referral_id: UUID | None = Field(
-        default=None, description="The open referral that entitled the agency to read; set iff agency"
+        default=None, description="The open referral that entitled the agency to read; set iff an agency "
+        "was shown the data"
     )
     jurisdiction: Jurisdiction = Field(description="Where the child's case is")
     accessed_at: UtcDatetime
@@ -385,6 +391,11 @@ class PersonalDataAccessed(EventPayload):
     def _agency_reads_by_referral(self) -> PersonalDataAccessed:
         if (self.accessor_role == Role.agency_officer) != (self.agency is not None):
             raise ValueError("agency is required for an agency_officer, and only then")
-        if (self.agency is not None) != (self.referral_id is not None):
-            raise ValueError("referral_id is required when an agency reads, and only then")
+        shown = self.outcome == "shown"
+        if (self.agency is not None and shown) != (self.referral_id is not None):
+            raise ValueError("referral_id is required when an agency is shown data, and only then")
+        if shown == (self.refusal is not None):
+            raise ValueError("refusal is required when refused, and only then")
+        if not shown and self.fields:
+            raise ValueError("a refused access shows no fields")
         return self

@@ -38,11 +38,11 @@ async def eventually(call, accept, *, timeout: float = 30.0) -> httpx.Response:
         await asyncio.sleep(0.1)
 
 
-async def access_log(services: RunningServices, child_ref: str, *, count: int) -> list[dict]:
+async def access_log(services: RunningServices, child_ref: str, *, count: int = 1, until=lambda log: True) -> list[dict]:
     async with httpx.AsyncClient(base_url=services.urls["audit"]) as http:
         answer = await eventually(
             lambda: http.get(f"/v1/children/{child_ref}/access", headers=token(Role.auditor, "inspector-2")),
-            lambda a: a.status_code == 200 and len(a.json()) >= count)
+            lambda a: a.status_code == 200 and len(a.json()) >= count and until(a.json()))
     assert answer.status_code == 200, answer.text
     return answer.json()
 
@@ -99,13 +99,24 @@ async def test_an_agency_reads_what_its_duty_needs_while_its_referral_is_open_an
     assert other_city.status_code == 404, "another city's caseworker reads nothing"
     assert auditor.status_code == 403, "an auditor inspects the record of reads, not the child"
 
-    (entry,) = await access_log(services, child_ref, count=1)
+    def refused_to(who: str):
+        return lambda log: any(e["accessor_ref"] == who and e["outcome"] == "refused" for e in log)
+
+    log = await access_log(services, child_ref, until=lambda log: refused_to("cw-9")(log) and refused_to(
+        "youth_league-officer-7")(log) and any(e["outcome"] == "shown" for e in log))
+    (entry,) = [e for e in log if e["outcome"] == "shown"]
     assert entry["access_id"] == details["access_id"]
     assert (entry["accessor_ref"], entry["accessor_role"], entry["agency"], entry["referral_id"]) == (
         "police-officer-7", "agency_officer", "police", referral["referral_id"])
     assert (entry["record"], entry["action"], entry["purpose"], entry["case_id"]) == (
         "child_details", "read", "protection_action", case_id)
     assert entry["fields"] == police_fields
+    # The refused attempts on this child are on record too, with why and by whom.
+    # (The police's own polls before intake heard of their referral were refused too.)
+    refused = sorted((e["accessor_ref"], e["agency"], e["refusal"], e["fields"], e["referral_id"])
+                     for e in log if e["outcome"] == "refused" and e["accessor_ref"] != "police-officer-7")
+    assert refused == [("cw-9", None, "outside_territory", [], None),
+                       ("youth_league-officer-7", "youth_league", "no_open_referral", [], None)]
 
     # The police decline: from then on they read nothing more of this child.
     async with httpx.AsyncClient(base_url=services.urls["referral"]) as http:
@@ -116,7 +127,9 @@ async def test_an_agency_reads_what_its_duty_needs_while_its_referral_is_open_an
         after = await eventually(lambda: http.get(details_url, params={"purpose": "protection_action"}, headers=police),
                                  lambda a: a.status_code == 404)
     assert after.status_code == 404, "access ends with the referral"
-    assert len(await access_log(services, child_ref, count=1)) == 1, "refused reads disclose nothing"
+    last_police = lambda log: [e for e in log if e["accessor_ref"] == "police-officer-7"][-1]  # noqa: E731
+    log = await access_log(services, child_ref, until=lambda log: last_police(log)["outcome"] == "refused")
+    assert last_police(log)["refusal"] == "no_open_referral"
 
     # The ledger's own copy — the case timeline — names the read but holds none of the data.
     async with httpx.AsyncClient(base_url=services.urls["audit"]) as http:
@@ -138,18 +151,22 @@ async def test_caseworkers_reads_and_changes_of_the_archive_are_recorded_with_th
         unexplained = await http.put(f"/v1/children/{child_ref}/archive", headers=caseworker, json={"home": "x"})
         read = await http.get(f"/v1/children/{child_ref}/archive", params={"purpose": "case_planning"},
                               headers=token(Role.supervisor, "sup-3"))
+        elsewhere = await http.get(f"/v1/children/{child_ref}/archive", params={"purpose": "assessment"}, headers={
+            "Authorization": f"Bearer {issue_token(Settings(), subject='cw-9', role=Role.caseworker, jurisdiction='1405')}"})
+    assert elsewhere.status_code == 404 and "Sleeps" not in elsewhere.text
     assert whole.status_code == 200 and whole.json()["reports"][0]["reporter"]["name"] == report["reporter"]["name"]
     assert written.status_code == 200 and read.json()["home"] == "Sleeps at a neighbour's."
     assert unexplained.status_code == 422 and unexplained.json()["detail"][0]["loc"] == ["query", "purpose"]
 
-    log = await access_log(services, child_ref, count=3)
-    assert [(e["accessor_ref"], e["record"], e["action"], e["purpose"]) for e in log] == [
-        ("cw-7", "child_details", "read", "assessment"),
-        ("cw-7", "archive", "update", "home_visit"),
-        ("sup-3", "archive", "read", "case_planning"),
+    log = await access_log(services, child_ref, count=4)
+    assert [(e["accessor_ref"], e["record"], e["action"], e["purpose"], e["outcome"]) for e in log] == [
+        ("cw-7", "child_details", "read", "assessment", "shown"),
+        ("cw-7", "archive", "update", "home_visit", "shown"),
+        ("sup-3", "archive", "read", "case_planning", "shown"),
+        ("cw-9", "archive", "read", "assessment", "refused"),
     ]
-    assert [e["access_id"] for e in log] == [whole.json()["access_id"], written.json()["access_id"],
-                                             read.json()["access_id"]]
+    assert [e["access_id"] for e in log[:3]] == [whole.json()["access_id"], written.json()["access_id"],
+                                                 read.json()["access_id"]]
     assert "reporters" in log[0]["fields"] and "home" in log[1]["fields"]
     async with httpx.AsyncClient(base_url=services.urls["audit"]) as http:
         nobody = await http.get(f"/v1/children/{uuid.uuid4()}/access", headers=token(Role.auditor, "inspector-2"))

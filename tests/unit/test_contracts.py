@@ -180,6 +180,7 @@ def sample_payloads() -> list[EventPayload]:
             child_ref=UUID("00000000-0000-4000-8000-000000000005"),
             record=PersonalRecord.child_details,
             action="read",
+            outcome="shown",
             fields=[PersonalField.name, PersonalField.address, PersonalField.narratives],
             purpose=AccessPurpose.protection_action,
             accessor_ref="police-user-17",
@@ -331,6 +332,11 @@ def test_malformed_envelopes_are_rejected() -> None:
         (PersonalDataAccessed, {"agency": None}),
         (PersonalDataAccessed, {"accessor_role": "caseworker"}),
         (PersonalDataAccessed, {"accessor_role": "caseworker", "agency": None}),
+        # A refusal says why, shows nothing, and names no entitling referral.
+        (PersonalDataAccessed, {"outcome": "refused"}),
+        (PersonalDataAccessed, {"outcome": "refused", "refusal": "no_open_referral"}),
+        (PersonalDataAccessed, {"outcome": "refused", "refusal": "no_open_referral", "fields": []}),
+        (PersonalDataAccessed, {"refusal": "no_open_referral"}),
     ],
 )
 def test_bad_payloads_are_rejected(
@@ -536,3 +542,11 @@ def test_a_case_stage_only_moves_forward() -> None:
     for i, current in enumerate(stages):
         for j, target in enumerate(stages):
             assert advance_stage(current, target) is stages[max(i, j)]
+
+
+def test_a_refused_access_is_recorded_with_its_reason_and_no_fields() -> None:
+    refused = parse_event(with_payload(sample(PersonalDataAccessed), outcome="refused",
+                                       refusal="no_open_referral", fields=[], referral_id=None))
+    assert (refused.payload.outcome, refused.payload.refusal, refused.payload.fields) == (
+        "refused", "no_open_referral", [])
+    assert refused.payload.agency is Agency.police, "the refused agency is named"
