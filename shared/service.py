@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -14,7 +14,7 @@ from typing import Any
 
 import structlog
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from faststream.kafka import KafkaBroker
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.sdk.trace import TracerProvider
@@ -30,6 +30,7 @@ from shared.messaging.broker import make_broker
 from shared.messaging.consumer import IdempotentConsumer
 from shared.messaging.relay import OutboxRelay
 from shared.messaging.security import broker_security, client_security
+from shared.metrics import CONTENT_TYPE, Gauge, ServiceMetrics, exposition
 from shared.settings import SERVICE_NAMES, Settings
 from shared.telemetry import setup_tracing
 
@@ -80,6 +81,8 @@ class ServiceDefinition:
     # stops the service before it takes any work.
     resources: Callable[[Settings], Any] | None = None
     consumers: Callable[[ServiceContext], list[IdempotentConsumer]] = field(default=lambda ctx: [])
+    # The service's own gauges of late work, read at each scrape of GET /metrics.
+    gauges: Callable[[ServiceContext, AsyncSession], Awaitable[Iterable[Gauge]]] | None = None
     # Whether the relay deletes published outbox rows after CPNET_OUTBOX_RETENTION_DAYS.
     purges_outbox: bool = True
 
@@ -118,7 +121,9 @@ def build_app(definition: ServiceDefinition, settings: Settings, *,
         ctx = ServiceContext(definition.name, settings, engine, make_session_factory(engine), broker, relay, metadata,
                              resources)
         app.state.ctx = ctx
-        for consumer in definition.consumers(ctx):
+        metrics.relay = relay
+        metrics.consumers = definition.consumers(ctx)
+        for consumer in metrics.consumers:
             consumer.subscribe()
         await broker.start()
         stop = asyncio.Event()
@@ -134,13 +139,14 @@ def build_app(definition: ServiceDefinition, settings: Settings, *,
             await engine.dispose()
             log.info("service stopped", service=definition.name)
 
+    metrics = ServiceMetrics(definition.name)
     app = FastAPI(title=f"cpnet {definition.name}", summary=definition.summary, lifespan=lifespan)
     app.state.settings = settings
     if tracer_provider is not None:
         # A server span per request, continuing the caller's W3C `traceparent` if it sent
         # one: the events a request stages in the outbox then travel in that same trace.
         # Only the method, route and status are recorded — no headers, no bodies.
-        FastAPIInstrumentor.instrument_app(app, tracer_provider=tracer_provider, excluded_urls="healthz,readyz")
+        FastAPIInstrumentor.instrument_app(app, tracer_provider=tracer_provider, excluded_urls="healthz,readyz,metrics")
     install_error_handlers(app)
     for router in definition.routers:
         app.include_router(router)
@@ -149,6 +155,17 @@ def build_app(definition: ServiceDefinition, settings: Settings, *,
     async def healthz() -> dict[str, str]:
         """Alive: the process answers."""
         return {"status": "ok", "service": definition.name}
+
+    @app.get("/metrics", tags=["operations"], response_class=Response,
+             responses={200: {"content": {CONTENT_TYPE: {}}, "description": "Prometheus text format"}})
+    async def metrics_endpoint() -> Response:
+        """Counts for the operators on call: consumers' outcomes, the outbox's backlog and the
+        service's late work. No case or child identifier is ever a label."""
+        ctx: ServiceContext = app.state.ctx
+        async with ctx.sessions() as session:
+            gauges = await definition.gauges(ctx, session) if definition.gauges else ()
+            await metrics.refresh(session, ctx.outbox, gauges)
+        return Response(exposition(metrics), media_type=CONTENT_TYPE)
 
     @app.get("/readyz", tags=["operations"])
     async def readyz() -> JSONResponse:

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.audit import tables as t
 from services.audit.chain import Checkpoint, Entry, make_checkpoint, verify
 from services.audit.ledger import LEDGER_LOCK
+from shared.metrics import Gauge
 from shared.errors import ConfigurationError
 from shared.settings import Settings
 
@@ -82,3 +83,11 @@ async def load_ledger(session: AsyncSession) -> tuple[list[Entry], list[Checkpoi
 async def verify_ledger(session: AsyncSession, settings: Settings):
     entries, checkpoints = await load_ledger(session)
     return len(entries), len(checkpoints), verify(entries, checkpoints, public_keys(settings))
+
+
+async def ledger_gauges(session: AsyncSession) -> list[Gauge]:
+    """The ledger's length, and how much of it no signed checkpoint covers yet."""
+    entries = await session.scalar(select(func.coalesce(func.max(t.ledger.c.seq), 0)))
+    covered = await session.scalar(select(func.coalesce(func.max(t.checkpoints.c.size), 0)))
+    return [Gauge("cpnet_ledger_entries", "Entries in the audit ledger", entries),
+            Gauge("cpnet_ledger_unchecked_entries", "Entries no signed checkpoint covers yet", entries - covered)]

@@ -4,7 +4,7 @@ data, appending to the ledger; the checkpoint sweep; the timeline API."""
 from __future__ import annotations
 
 from services.audit.api import router
-from services.audit.checkpoints import checkpoint_if_due, signing_key
+from services.audit.checkpoints import checkpoint_if_due, ledger_gauges, signing_key
 from services.audit.ledger import append_messages, audited_topics, message_of
 from shared.messaging.consumer import IdempotentConsumer
 from shared.scheduling import periodic
@@ -42,4 +42,5 @@ SERVICE = ServiceDefinition(
     db_role=lambda settings: settings.audit_db_role,
     # Audit publishes nothing, and its INSERT-only role may not delete.
     purges_outbox=False,
+    gauges=lambda ctx, session: ledger_gauges(session),
 )

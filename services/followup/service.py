@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from services.followup.api import router
 from services.followup.schedule import PolicyError, load_policy
-from services.followup.visits import Resources, announce_due_visits, on_case_assessed, on_referral_status
+from services.followup.visits import Resources, announce_due_visits, on_case_assessed, on_referral_status, \
+    overdue_gauges
 from shared.contracts.events import CaseAssessed, ReferralStatusChanged
 from shared.errors import ConfigurationError
 from shared.messaging.consumer import IdempotentConsumer
@@ -45,4 +46,5 @@ SERVICE = ServiceDefinition(
     consumers=consumers,
     tasks=tasks,
     resources=resources,
+    gauges=lambda ctx, session: overdue_gauges(session, ctx.resources),
 )

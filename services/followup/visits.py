@@ -22,6 +22,7 @@ from shared.contracts.events import (
 from shared.contracts.vocabulary import Indicator, Need, ReferralState, RiskLevel, Stage, advance_stage
 from shared.db.tables import outbox_table
 from shared.messaging.outbox import add_events
+from shared.metrics import Gauge
 
 PRODUCER = "followup"
 OUTBOX = outbox_table(t.metadata)
@@ -158,3 +159,22 @@ async def record_visit(session: AsyncSession, case_id: uuid.UUID, res: Resources
     await session.execute(update(t.plans).where(t.plans.c.case_id == case_id).values(**values))
     await add_events(session, OUTBOX, *(new_envelope(e, case_id=case_id, producer=PRODUCER) for e in events))
     return VisitOutcome(visit_id, None if closed else due, reassess, closed)
+
+
+async def overdue_gauges(session: AsyncSession, res: Resources) -> list[Gauge]:
+    """Open plans whose visit is past due, and past the overdue grace, by grade."""
+    p = t.plans.c
+    now = res.clock()
+    grace = overdue_at(res.policy, now) - now
+    rows = (await session.execute(select(p.risk_level, func.count().filter(p.next_visit_due_at <= now),
+                                         func.count().filter(p.next_visit_due_at <= now - grace))
+                                  .where(p.state == "open").group_by(p.risk_level))).all()
+    counts = {level: (due, overdue) for level, due, overdue in rows}
+    gauges = []
+    for level in RiskLevel:
+        due, overdue = counts.get(level.value, (0, 0))
+        gauges += [Gauge("cpnet_visits_due", "Open cases whose follow-up visit is due", due,
+                         {"risk_level": level.value}),
+                   Gauge("cpnet_visits_overdue", "Open cases whose visit is past the overdue grace", overdue,
+                         {"risk_level": level.value})]
+    return gauges

@@ -22,6 +22,7 @@ from shared.contracts.events import CaseAssessed, ReferralCreated, ReferralEscal
 from shared.contracts.vocabulary import Agency, ReferralState, RiskLevel, Stage, advance_stage
 from shared.db.tables import outbox_table
 from shared.messaging.outbox import add_events
+from shared.metrics import Gauge
 
 PRODUCER = "referral"
 OUTBOX = outbox_table(t.metadata)
@@ -148,3 +149,21 @@ async def escalate_overdue(session: AsyncSession, res: Resources, *, limit: int 
         escalated += 1
     return escalated
 
+
+
+async def waiting_gauges(session: AsyncSession, res: Resources) -> list[Gauge]:
+    """Referrals not yet acknowledged, and those past their deadline, by grade: a red one
+    overdue is the alert an operator must not miss."""
+    r = t.referrals.c
+    overdue = (r.ack_due_at <= res.clock()).label("overdue")
+    rows = (await session.execute(select(r.risk_level, overdue, func.count()).where(
+        r.state == ReferralState.created.value).group_by(r.risk_level, overdue))).all()
+    counts = {(level, late): n for level, late, n in rows}
+    gauges = []
+    for level in RiskLevel:
+        waiting = counts.get((level.value, False), 0) + counts.get((level.value, True), 0)
+        gauges += [Gauge("cpnet_referrals_unacknowledged", "Referrals no agency has acknowledged yet", waiting,
+                         {"risk_level": level.value}),
+                   Gauge("cpnet_referrals_overdue", "Referrals past their acknowledgement deadline",
+                         counts.get((level.value, True), 0), {"risk_level": level.value})]
+    return gauges

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from services.referral.api import router
 from services.referral.lifecycle import IllegalTransition
-from services.referral.refer import ForeignAnswer, Resources, escalate_overdue, on_case_assessed, respond
+from services.referral.refer import ForeignAnswer, Resources, escalate_overdue, on_case_assessed, respond, \
+    waiting_gauges
 from services.referral.routing import RoutingError, load_routes
 from shared.contracts.events import CaseAssessed, ReferralResponded
 from shared.errors import ConfigurationError
@@ -53,4 +54,5 @@ SERVICE = ServiceDefinition(
     consumers=consumers,
     tasks=tasks,
     resources=resources,
+    gauges=lambda ctx, session: waiting_gauges(session, ctx.resources),
 )

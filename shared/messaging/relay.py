@@ -43,6 +43,7 @@ class OutboxRelay:
         self.lock_key = zlib.crc32(f"cpnet.outbox:{outbox.fullname}".encode())
         self._wake = asyncio.Event()
         self._next_purge = 0.0
+        self.published = 0  # events this process published (GET /metrics)
 
     def wake(self) -> None:
         """Called after a commit that wrote events, so they leave without waiting a poll."""
@@ -91,6 +92,7 @@ class OutboxRelay:
         if rows:
             await self.publish(rows)
             await self.mark_published(conn, rows)
+            self.published += len(rows)
         return len(rows)
 
     async def fetch_pending(self, conn: AsyncConnection) -> Sequence[Row]:
