@@ -83,7 +83,8 @@ class ServiceDefinition:
     consumers: Callable[[ServiceContext], list[IdempotentConsumer]] = field(default=lambda ctx: [])
     # The service's own gauges of late work, read at each scrape of GET /metrics.
     gauges: Callable[[ServiceContext, AsyncSession], Awaitable[Iterable[Gauge]]] | None = None
-    # Whether the relay deletes published outbox rows after CPNET_OUTBOX_RETENTION_DAYS.
+    # Whether the relay deletes published outbox rows after CPNET_OUTBOX_RETENTION_DAYS and
+    # de-duplication records after CPNET_PROCESSED_RETENTION_DAYS.
     purges_outbox: bool = True
 
 
@@ -114,10 +115,12 @@ def build_app(definition: ServiceDefinition, settings: Settings, *,
         broker = make_broker(settings.kafka_bootstrap, client_id=f"cpnet-{definition.name}",
                              tracer_provider=tracer_provider, security=broker_security(settings))
         metadata = messaging_metadata(definition.name)
-        retention = timedelta(days=settings.outbox_retention_days) if definition.purges_outbox else None
+        trim = definition.purges_outbox
         relay = OutboxRelay(engine=engine, outbox=metadata.tables[f"{definition.name}.outbox"], broker=broker,
                             batch_size=settings.relay_batch_size, poll_interval=settings.relay_poll_interval_s,
-                            retention=retention)
+                            retention=timedelta(days=settings.outbox_retention_days) if trim else None,
+                            processed=metadata.tables[f"{definition.name}.processed_events"] if trim else None,
+                            processed_retention=timedelta(days=settings.processed_retention_days))
         ctx = ServiceContext(definition.name, settings, engine, make_session_factory(engine), broker, relay, metadata,
                              resources)
         app.state.ctx = ctx

@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     relay_poll_interval_s: float = Field(default=0.05, gt=0, le=10)
     outbox_retention_days: float = Field(
         default=7.0, gt=0, description="published outbox rows are deleted after this (the ledger keeps every event)")
+    processed_retention_days: float = Field(
+        default=30.0, gt=0, description="consumers' de-duplication records are deleted after this; keep it longer "
+                                        "than the Kafka topics' retention (7 days by default)")
 
     grading_rules: Path | None = Field(default=None, description="grading rule set; default config/grading.yaml")
 

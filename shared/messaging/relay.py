@@ -1,5 +1,6 @@
 """The outbox relay: publishes committed outbox rows to Kafka in order, then marks them;
-when idle, the leader also deletes rows published longer ago than the retention.
+when idle, the leader also keeps the schema's messaging tables trim: outbox rows published
+longer ago than their retention, and de-duplication records older than theirs.
 
 A crash between publishing and marking re-publishes those rows on restart: delivery is
 at-least-once, and consumers make the effect exactly-once (shared.messaging.consumer).
@@ -14,7 +15,7 @@ from datetime import timedelta
 
 import structlog
 from faststream.kafka import KafkaBroker
-from sqlalchemy import Row, Table, delete, func, select, text, update
+from sqlalchemy import Row, Table, delete, func, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared.telemetry import restored_trace
@@ -30,7 +31,8 @@ class OutboxRelay:
 
     def __init__(self, *, engine: AsyncEngine, outbox: Table, broker: KafkaBroker,
                  batch_size: int = 500, poll_interval: float = 0.05, retention: timedelta | None = None,
-                 purge_every_s: float = 300.0) -> None:
+                 purge_every_s: float = 300.0, processed: Table | None = None,
+                 processed_retention: timedelta | None = None) -> None:
         self.engine = engine
         self.outbox = outbox
         self.broker = broker
@@ -40,6 +42,10 @@ class OutboxRelay:
         # None keeps them (a role that may not delete, or a test that inspects them).
         self.retention = retention
         self.purge_every_s = purge_every_s
+        # Consumers' de-duplication records (processed_events) are needed only while Kafka
+        # could still deliver their message again: keep them longer than the topics' retention.
+        self.processed = processed
+        self.processed_retention = processed_retention
         self.lock_key = zlib.crc32(f"cpnet.outbox:{outbox.fullname}".encode())
         self._wake = asyncio.Event()
         self._next_purge = 0.0
@@ -126,12 +132,30 @@ class OutboxRelay:
 
     async def _purge_when_due(self, conn: AsyncConnection) -> None:
         now = asyncio.get_running_loop().time()
-        if self.retention is None or now < self._next_purge:
+        if now < self._next_purge:
             return
         self._next_purge = now + self.purge_every_s
-        purged = await self.purge_published(conn, self.retention)
-        if purged:
-            log.info("published outbox rows purged", table=self.outbox.fullname, count=purged)
+        if self.retention is not None:
+            purged = await self.purge_published(conn, self.retention)
+            if purged:
+                log.info("published outbox rows purged", table=self.outbox.fullname, count=purged)
+        if self.processed is not None and self.processed_retention is not None:
+            forgotten = await self.purge_processed(conn, self.processed_retention)
+            if forgotten:
+                log.info("old de-duplication records purged", table=self.processed.fullname, count=forgotten)
+
+    async def purge_processed(self, conn: AsyncConnection, retention: timedelta) -> int:
+        """Delete de-duplication records older than `retention`, in batches."""
+        p = self.processed.c
+        purged = 0
+        while True:
+            doomed = (select(p.consumer, p.event_id).where(p.processed_at < func.now() - retention)
+                      .limit(self.PURGE_BATCH).subquery())
+            result = await conn.execute(delete(self.processed).where(
+                tuple_(p.consumer, p.event_id).in_(select(doomed.c.consumer, doomed.c.event_id))))
+            purged += result.rowcount
+            if result.rowcount < self.PURGE_BATCH:
+                return purged
 
     async def purge_published(self, conn: AsyncConnection, retention: timedelta) -> int:
         """Delete rows published more than `retention` ago, in batches; never a pending

@@ -142,3 +142,35 @@ async def test_the_leading_relay_purges_what_it_published_once_the_retention_pas
 async def _outbox_empty(db: Database) -> bool:
     async with db.engine.connect() as conn:
         return await conn.scalar(select(func.count()).select_from(db.outbox)) == 0
+
+
+async def test_de_duplication_records_past_their_retention_are_purged_and_recent_ones_kept(
+        infra, db: Database, topic: str) -> None:
+    p = db.processed.c
+    rows = [dict(consumer="test.consumer", event_id=f"event-{n}", topic=topic, partition=0, offset=n) for n in range(5)]
+    async with db.engine.begin() as conn:
+        await conn.execute(insert(db.processed), rows)
+        await conn.execute(update(db.processed).where(p.event_id.in_(["event-0", "event-1", "event-2"]))
+                           .values(processed_at=func.now() - timedelta(days=31)))
+    async with running_relay(db, infra.kafka_bootstrap, processed=db.processed,
+                             processed_retention=timedelta(days=30)) as relay, db.engine.connect() as conn:
+        relay.PURGE_BATCH = 2  # cross batch boundaries
+        await conn.execution_options(isolation_level="AUTOCOMMIT")
+        assert await relay.purge_processed(conn, timedelta(days=30)) == 3
+        kept = set(await conn.scalars(select(p.event_id)))
+    assert kept == {"event-3", "event-4"}, "a record Kafka could still redeliver is kept"
+
+
+async def test_the_leading_relay_purges_old_de_duplication_records_when_idle(infra, db: Database, topic: str) -> None:
+    async with db.engine.begin() as conn:
+        await conn.execute(insert(db.processed).values(consumer="test.consumer", event_id="old", topic=topic,
+                                                       partition=0, offset=0,
+                                                       processed_at=func.now() - timedelta(days=60)))
+    async with running_relay(db, infra.kafka_bootstrap, processed=db.processed,
+                             processed_retention=timedelta(days=30), purge_every_s=0.1):
+        await wait_for(lambda: _no_processed(db), what="the old record to be purged")
+
+
+async def _no_processed(db: Database) -> bool:
+    async with db.engine.connect() as conn:
+        return await conn.scalar(select(func.count()).select_from(db.processed)) == 0
