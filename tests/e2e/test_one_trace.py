@@ -78,10 +78,11 @@ async def test_a_report_over_http_continues_the_callers_trace_through_the_servic
         for name in ("intake", "assessment"):
             apps[name] = build_app(definition_of(name), settings, tracer_provider=provider)
             await running.enter_async_context(apps[name].router.lifespan_context(apps[name]))
+        report = hotline_report(channel="school")
         async with TopicWatcher(infra.kafka_bootstrap, [REPORTED, ASSESSED]) as watcher:
             async with httpx.AsyncClient(transport=httpx.ASGITransport(apps["intake"]),
                                          base_url="http://intake") as http:
-                accepted = await http.post("/v1/reports", json=hotline_report(channel="school"),
+                accepted = await http.post("/v1/reports", json=report,
                                            headers={**token(), "traceparent": traceparent})
             assert accepted.status_code == 202, accepted.text
             case_id = accepted.json()["case_id"]
@@ -94,3 +95,8 @@ async def test_a_report_over_http_continues_the_callers_trace_through_the_servic
               if s.kind.name == "SERVER" and format(s.context.trace_id, "032x") == callers_trace]
     assert [s.name for s in server] == ["POST /v1/reports"]
     assert not any("authorization" in key.lower() for s in server for key in s.attributes), "no credentials"
+    in_trace = [s for s in exporter.get_finished_spans() if format(s.context.trace_id, "032x") == callers_trace]
+    recorded = repr([dict(s.attributes) for s in in_trace])
+    for secret in (report["child"]["name"], report["child"]["national_id"], report["narrative"],
+                   report["reporter"]["phone"]):
+        assert secret not in recorded, "no personal data in any span"
