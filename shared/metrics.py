@@ -1,5 +1,6 @@
 """GET /metrics of every service, in Prometheus' text format, for the operators on call:
-what each consumer received, applied, skipped as a duplicate and dead-lettered; what the
+what each consumer received, applied, skipped as a duplicate and dead-lettered, and how far
+behind it is; what the
 outbox still has to publish and how long the oldest has waited; and each service's own
 gauges of work that is late (unacknowledged referrals, overdue visits). Counts only: no
 identifier of a case or a child is ever a label."""
@@ -38,13 +39,19 @@ class ServiceMetrics(Collector):
         self._gauges: list[Gauge] = []
 
     async def refresh(self, session: AsyncSession, outbox, service_gauges: Iterable[Gauge] = ()) -> None:
-        """Read the database's side before a scrape (the collector itself cannot await)."""
+        """Read the database's and the consumers' side before a scrape (the collector itself
+        cannot await)."""
         o = outbox.c
         pending, oldest = (await session.execute(
             select(func.count(), func.coalesce(func.extract("epoch", func.now() - func.min(o.created_at)), 0))
             .where(o.published_at.is_(None)))).one()
         gauges = [Gauge("cpnet_outbox_pending", "Events committed but not yet published", pending),
                   Gauge("cpnet_outbox_oldest_pending_seconds", "Age of the oldest unpublished event", float(oldest))]
+        for consumer in self.consumers:
+            lag = await consumer.lag()
+            if lag is not None:
+                gauges.append(Gauge("cpnet_consumer_lag", "Records on this process's partitions not yet handled",
+                                    lag, {"consumer": consumer.name}))
         self._gauges = [*gauges, *service_gauges]
 
     def collect(self) -> Iterator:

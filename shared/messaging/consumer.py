@@ -17,7 +17,7 @@ from typing import Any, Generic, TypeVar
 
 import structlog
 from aiokafka import ConsumerRecord
-from aiokafka.errors import KafkaConnectionError
+from aiokafka.errors import KafkaConnectionError, KafkaError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 from pydantic import ValidationError
@@ -91,6 +91,7 @@ class IdempotentConsumer(Generic[EventT]):
     # Errors (of `parse` or the handler) that mean "never valid": dead-lettered at once.
     poison: tuple[type[BaseException], ...] = ()
     stats: Counter = field(default_factory=Counter, init=False)  # received, applied, duplicates, dead_lettered
+    subscriber: Any = field(default=None, init=False)  # FastStream's, once subscribed
 
     # ---- wiring ----------------------------------------------------------------------
     def subscribe(self, *, batch: bool | None = None, max_records: int = 500, group_id: str | None = None) -> None:
@@ -110,7 +111,26 @@ class IdempotentConsumer(Generic[EventT]):
 
         topics = (self.topic,) if isinstance(self.topic, str) else self.topic
         on_message.__name__ = f"consume_{self.name}".replace(".", "_").replace("-", "_")
-        self.broker.subscriber(*topics, **options)(on_message)
+        self.subscriber = self.broker.subscriber(*topics, **options)
+        self.subscriber(on_message)
+
+    async def lag(self) -> int | None:
+        """Records on this process's partitions not yet handed to the handler (Kafka's
+        records-lag: high watermark minus position), or None before the first fetch."""
+        consumer = getattr(self.subscriber, "consumer", None)
+        if consumer is None:
+            return None
+        total, known = 0, False
+        for partition in consumer.assignment():
+            highwater = consumer.highwater(partition)
+            if highwater is None:
+                continue
+            try:
+                position = await asyncio.wait_for(consumer.position(partition), timeout=1.0)
+            except (TimeoutError, KafkaError):
+                continue
+            total, known = total + max(highwater - position, 0), True
+        return total if known else None
 
     # ---- processing ------------------------------------------------------------------
     async def consume(self, records: Sequence[ConsumerRecord]) -> None:

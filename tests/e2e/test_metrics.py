@@ -49,6 +49,7 @@ async def test_every_service_exposes_its_backlog_and_late_work_without_identifie
     assert value(assessment, "cpnet_consumer_messages_total", service="assessment", consumer="assessment.reported",
                  outcome="applied") >= 1
     assert value(scraped["intake"], "cpnet_relay_published_total", service="intake") >= 1
+    assert value(assessment, "cpnet_consumer_lag", service="assessment", consumer="assessment.reported") >= 0
     assert value(scraped["referral"], "cpnet_referrals_unacknowledged", service="referral", risk_level="red") >= 1
     assert ("cpnet_referrals_overdue", frozenset({"service": "referral", "risk_level": "red"}.items())) in \
         scraped["referral"]

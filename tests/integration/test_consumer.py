@@ -21,7 +21,7 @@ from shared.contracts.envelope import Envelope, parse_event
 from shared.messaging.broker import make_broker
 from shared.messaging.consumer import Delivery, IdempotentConsumer
 from tests.integration.support import Database, read_topic, running_relay, wait_for
-from tests.integration.test_outbox import commit_change, scheduled
+from tests.integration.test_outbox import _none_pending, commit_change, scheduled
 
 
 APPLIED = "applied by the consumer"
@@ -196,3 +196,33 @@ async def test_committed_offsets_survive_a_restart(infra, db: Database, topic: s
         received = consumer.stats["received"]
     assert received == 0, "the restarted consumer received nothing already committed"
     assert sum(calls.values()) == len(events)
+
+
+async def test_lag_counts_the_records_waiting_behind_a_busy_handler(infra, db: Database, topic: str) -> None:
+    """What GET /metrics reports as cpnet_consumer_lag: while the handler is stuck on the
+    first record, the other nineteen of its partition are waiting."""
+    release = asyncio.Event()
+
+    async def slow(session: AsyncSession, event: Envelope, delivery: Delivery) -> None:
+        await release.wait()
+
+    case = uuid.uuid4()  # one case: one partition
+    await commit_change(db, topic, *(scheduled(case, n) for n in range(1, 21)))
+    async with running_relay(db, infra.kafka_bootstrap):
+        await wait_for(lambda: _none_pending(db), what="the outbox to drain")
+    async with consuming(db, infra.kafka_bootstrap, topic, slow) as consumer:
+        try:
+            lags = []
+
+            async def nineteen_waiting() -> bool:
+                lags.append(await consumer.lag())
+                return lags[-1] == 19
+
+            await wait_for(nineteen_waiting, timeout=30, what=f"a lag of 19 (saw {lags[-5:]})")
+        finally:
+            release.set()
+        await wait_for(lambda: _lag_is(consumer, 0), timeout=30, what="the lag to fall to 0")
+
+
+async def _lag_is(consumer: IdempotentConsumer, expected: int) -> bool:
+    return await consumer.lag() == expected
