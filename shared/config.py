@@ -3,11 +3,12 @@ models, with one-line errors that name the file and the field."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, StringConstraints, ValidationError
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -53,3 +54,33 @@ def load_yaml_config(path: Path, model: type[ModelT], error: type[ValueError]) -
         # One line: a multi-line message would be split up by log shippers.
         message = " ".join(describe(errors[0]).split())
         raise error(f"{path}: {message}{more}") from None
+
+
+# ---- values that a territory may set for itself ---------------------------------------------
+
+TerritoryPrefix = Annotated[str, StringConstraints(pattern=r"^(?:[0-9]{2}|[0-9]{4}|[0-9]{6}|[0-9]{9}|[0-9]{12})$")]
+"""A node of the territory tree, as the code prefix of its subtree: province 2, city 4,
+county 6, township 9, village 12 digits."""
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+def for_territory(base: Mapping[K, V], overrides: Mapping[str, Mapping[K, V]], jurisdiction: str) -> dict[K, V]:
+    """`base`, changed by the override of every node above `jurisdiction` (and of the node
+    itself), the wider first: a county's setting beats its city's, which beats the default."""
+    merged = dict(base)
+    for prefix in sorted((p for p in overrides if jurisdiction.startswith(p)), key=len):
+        merged.update(overrides[prefix])
+    return merged
+
+
+def check_every_territory(base: Mapping[K, V], overrides: Mapping[str, Mapping[K, V]],
+                          check: Callable[[dict[K, V]], None]) -> None:
+    """Run `check` on the values in force in every overriding territory; its ValueError names
+    the territory."""
+    for prefix in overrides:
+        try:
+            check(for_territory(base, overrides, prefix))
+        except ValueError as exc:
+            raise ValueError(f"in territory {prefix}: {exc}") from None

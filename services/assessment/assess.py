@@ -125,7 +125,7 @@ async def regrade(session: AsyncSession, case: dict[str, Any], res: Resources, *
         override_is_valid(graded, override)
     level, overridden = current_level(graded.risk_level, override)
     now = res.clock()
-    due = response_due_at(res.rules, level, now)
+    due = response_due_at(res.rules, level, now, jurisdiction=case["jurisdiction"])
     needs = _union([n.value for n in graded.needs], case.get("needs_found") or [])
     factors = [{"code": f.code, "weight": f.weight, "explanation": f.explanation} for f in graded.factors]
     stage = Stage(case.get("stage") or Stage.written_review)

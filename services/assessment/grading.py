@@ -20,7 +20,7 @@ from pydantic import (
     model_validator,
 )
 
-from shared.config import load_yaml_config
+from shared.config import TerritoryPrefix, check_every_territory, for_territory, load_yaml_config
 from shared.contracts.vocabulary import Category, Indicator, Need, RiskLevel
 
 DEFAULT_RULES = Path(__file__).resolve().parents[2] / "config" / "grading.yaml"
@@ -123,6 +123,8 @@ class RuleSet(_Strict):
     age: AgeRules
     needs: NeedRules
     response_hours: dict[_RiskLevel, Annotated[int, Field(gt=0)]]
+    # A territory's own deadlines, e.g. a remote county's; the graver-is-sooner rule holds there too.
+    response_hours_by_territory: dict[TerritoryPrefix, dict[_RiskLevel, Annotated[int, Field(gt=0)]]] = {}
 
     @field_validator("forcing")
     @classmethod
@@ -147,9 +149,13 @@ class RuleSet(_Strict):
     @classmethod
     def _graver_is_sooner(cls, hours: dict[RiskLevel, int]) -> dict[RiskLevel, int]:
         _require_all(hours, RiskLevel)
-        if not hours[RiskLevel.red] <= hours[RiskLevel.orange] <= hours[RiskLevel.blue]:
-            raise ValueError("a graver level may not get a later deadline (red <= orange <= blue)")
+        _graver_first(hours)
         return hours
+
+    @model_validator(mode="after")
+    def _graver_is_sooner_everywhere(self) -> RuleSet:
+        check_every_territory(self.response_hours, self.response_hours_by_territory, _graver_first)
+        return self
 
     @model_validator(mode="after")
     def _forced_scores_red(self) -> RuleSet:
@@ -274,9 +280,15 @@ def explain(graded: Grade, rules: RuleSet) -> tuple[RiskLevel, bool]:
     return level_from_factors(rules, graded.factors)
 
 
-def response_due_at(rules: RuleSet, risk_level: RiskLevel, graded_at: datetime) -> datetime:
-    """When the agencies' response to a case graded `risk_level` at `graded_at` is due."""
-    return graded_at + timedelta(hours=rules.response_hours[risk_level])
+def _graver_first(hours: dict[RiskLevel, int]) -> None:
+    if not hours[RiskLevel.red] <= hours[RiskLevel.orange] <= hours[RiskLevel.blue]:
+        raise ValueError("a graver level may not get a later deadline (red <= orange <= blue)")
+
+
+def response_due_at(rules: RuleSet, risk_level: RiskLevel, graded_at: datetime, *, jurisdiction: str) -> datetime:
+    """When the response to a case of `jurisdiction` graded `risk_level` at `graded_at` is due."""
+    hours = for_territory(rules.response_hours, rules.response_hours_by_territory, jurisdiction)
+    return graded_at + timedelta(hours=hours[risk_level])
 
 
 # ---- the supervisor's override ----------------------------------------------------------------

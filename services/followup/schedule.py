@@ -10,7 +10,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from shared.config import load_yaml_config
+from shared.config import TerritoryPrefix, check_every_territory, for_territory, load_yaml_config
 from shared.contracts.vocabulary import RiskLevel
 
 DEFAULT_POLICY = Path(__file__).resolve().parents[2] / "config" / "followup.yaml"
@@ -31,6 +31,8 @@ class Closure(_Strict):
 class FollowupPolicy(_Strict):
     version: Annotated[str, StringConstraints(min_length=1, max_length=64)]
     cadence_days: dict[RiskLevel, Annotated[int, Field(ge=1, le=366)]]
+    # A territory's own cadence, e.g. a remote county's; the same ordering rule holds there.
+    cadence_days_by_territory: dict[TerritoryPrefix, dict[RiskLevel, Annotated[int, Field(ge=1, le=366)]]] = {}
     overdue_after_hours: Annotated[int, Field(ge=0, le=24 * 30)]
     closure: Closure
 
@@ -39,9 +41,8 @@ class FollowupPolicy(_Strict):
         missing = sorted(set(RiskLevel) - set(self.cadence_days))
         if missing:
             raise ValueError(f"cadence_days has no cadence for {', '.join(missing)}")
-        c = self.cadence_days
-        if not c[RiskLevel.red] <= c[RiskLevel.orange] <= c[RiskLevel.blue]:
-            raise ValueError("cadence_days: a higher grade must be visited at least as often as a lower one")
+        _graver_more_often(self.cadence_days)
+        check_every_territory(self.cadence_days, self.cadence_days_by_territory, _graver_more_often)
         return self
 
 
@@ -49,17 +50,24 @@ def load_policy(path: Path | None = None) -> FollowupPolicy:
     return load_yaml_config(path or DEFAULT_POLICY, FollowupPolicy, PolicyError)
 
 
-def cadence(policy: FollowupPolicy, risk_level: RiskLevel) -> timedelta:
-    return timedelta(days=policy.cadence_days[risk_level])
+def _graver_more_often(days: dict[RiskLevel, int]) -> None:
+    if not days[RiskLevel.red] <= days[RiskLevel.orange] <= days[RiskLevel.blue]:
+        raise ValueError("cadence_days: a higher grade must be visited at least as often as a lower one")
 
 
-def next_visit_due(policy: FollowupPolicy, risk_level: RiskLevel, *, response_due_at: datetime,
+def cadence(policy: FollowupPolicy, risk_level: RiskLevel, *, jurisdiction: str) -> timedelta:
+    """Days between visits of a case of `jurisdiction` at `risk_level`."""
+    return timedelta(days=for_territory(policy.cadence_days, policy.cadence_days_by_territory,
+                                        jurisdiction)[risk_level])
+
+
+def next_visit_due(policy: FollowupPolicy, risk_level: RiskLevel, *, jurisdiction: str, response_due_at: datetime,
                    last_visit_at: datetime | None) -> datetime:
     """The first visit is due at the response deadline; each later one a cadence after the
     last visit, at the cadence of the grade in force (a re-grade changes it at once)."""
     if last_visit_at is None:
         return response_due_at
-    return last_visit_at + cadence(policy, risk_level)
+    return last_visit_at + cadence(policy, risk_level, jurisdiction=jurisdiction)
 
 
 def overdue_at(policy: FollowupPolicy, due_at: datetime) -> datetime:

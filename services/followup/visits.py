@@ -44,9 +44,9 @@ async def on_case_assessed(session: AsyncSession, event: Envelope[CaseAssessed],
     graded = event.payload
     plan = (await session.execute(select(t.plans).where(t.plans.c.case_id == graded.case_id)
                                   .with_for_update())).first()
-    days = res.policy.cadence_days[graded.risk_level]
-    due = next_visit_due(res.policy, graded.risk_level, response_due_at=graded.response_due_at,
-                         last_visit_at=plan.last_visit_at if plan else None)
+    days = cadence(res.policy, graded.risk_level, jurisdiction=graded.jurisdiction).days
+    due = next_visit_due(res.policy, graded.risk_level, jurisdiction=graded.jurisdiction,
+                         response_due_at=graded.response_due_at, last_visit_at=plan.last_visit_at if plan else None)
     if plan is not None and (plan.risk_level, plan.cadence_days, plan.next_visit_due_at, plan.state) == \
             (graded.risk_level.value, days, due, "open"):
         return  # nothing about the visits changed
@@ -134,7 +134,7 @@ async def record_visit(session: AsyncSession, case_id: uuid.UUID, res: Resources
         needs_unmet=[n.value for n in needs_unmet], risk_found=risk_found))
     level = RiskLevel(plan.risk_level)
     last = max(filter(None, [plan.last_visit_at, visited_at]))
-    due = last + cadence(res.policy, level)
+    due = last + cadence(res.policy, level, jurisdiction=plan.jurisdiction)
     stage = advance_stage(plan.stage, Stage.monitoring)
     events: list = [FollowupVisitRecorded(case_id=case_id, visit_id=visit_id, visited_at=visited_at,
                                           visitor_ref=visitor_ref, indicators=indicators, needs_met=needs_met,

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.referral import tables as t
 from services.referral.lifecycle import OPEN_STATES, next_state
 from services.referral.routing import GradedCase, RoutingTable, ack_due_at, destinations
-from services.referral.territory import escalation_target
+from services.referral.territory import below_the_top, escalation_target
 from shared.contracts.envelope import Envelope, new_envelope
 from shared.contracts.events import CaseAssessed, ReferralCreated, ReferralEscalated, ReferralResponded, \
     ReferralStatusChanged
@@ -58,7 +58,7 @@ async def on_case_assessed(session: AsyncSession, event: Envelope[CaseAssessed],
         if row.state == ReferralState.created and row.risk_level != graded.risk_level.value:
             await session.execute(update(t.referrals).where(t.referrals.c.id == row.id).values(
                 risk_level=graded.risk_level.value, updated_at=now,
-                ack_due_at=ack_due_at(res.routes, graded.risk_level, row.created_at)))
+                ack_due_at=ack_due_at(res.routes, graded.risk_level, row.created_at, jurisdiction=row.jurisdiction)))
     wanted = destinations(res.routes, GradedCase(graded.risk_level, graded.emergency,
                                                  frozenset(graded.categories), frozenset(graded.needs)))
     events = []
@@ -66,7 +66,7 @@ async def on_case_assessed(session: AsyncSession, event: Envelope[CaseAssessed],
         if destination.agency.value in open_referrals:
             continue
         referral_id = uuid.uuid4()
-        due = ack_due_at(res.routes, graded.risk_level, now)
+        due = ack_due_at(res.routes, graded.risk_level, now, jurisdiction=graded.jurisdiction)
         await session.execute(insert(t.referrals).values(
             id=referral_id, case_id=graded.case_id, agency=destination.agency.value, state=ReferralState.created.value,
             risk_level=graded.risk_level.value, jurisdiction=graded.jurisdiction, holder=graded.jurisdiction,
@@ -129,9 +129,11 @@ async def escalate_overdue(session: AsyncSession, res: Resources, *, limit: int 
     neither loses an escalation nor repeats one.
     """
     now = res.clock()
+    # Referrals already at the city stay overdue on its list; leaving them out keeps them
+    # from filling every batch and starving the ones that can still move up.
     rows = (await session.execute(
         select(t.referrals).where(and_(t.referrals.c.state == ReferralState.created.value,
-                                       t.referrals.c.ack_due_at <= now))
+                                       t.referrals.c.ack_due_at <= now, below_the_top(t.referrals.c.holder)))
         .order_by(t.referrals.c.ack_due_at).limit(limit).with_for_update(skip_locked=True))).all()
     escalated = 0
     for row in rows:
@@ -139,7 +141,8 @@ async def escalate_overdue(session: AsyncSession, res: Resources, *, limit: int 
         if target is None:
             continue  # the city is the top of the network: it stays overdue there, on its list
         to_jurisdiction, to_level = target
-        due = ack_due_at(res.routes, RiskLevel(row.risk_level), now)
+        # The new holder answers within the deadlines of the case's own territory.
+        due = ack_due_at(res.routes, RiskLevel(row.risk_level), now, jurisdiction=row.jurisdiction)
         await session.execute(update(t.referrals).where(t.referrals.c.id == row.id).values(
             holder=to_jurisdiction, ack_due_at=due, escalations=row.escalations + 1, updated_at=now))
         await add_events(session, OUTBOX, new_envelope(ReferralEscalated(

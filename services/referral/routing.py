@@ -10,7 +10,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from shared.config import load_yaml_config
+from shared.config import TerritoryPrefix, check_every_territory, for_territory, load_yaml_config
 from shared.contracts.vocabulary import Agency, Category, Need, RiskLevel
 
 DEFAULT_ROUTES = Path(__file__).resolve().parents[2] / "config" / "referral.yaml"
@@ -53,12 +53,16 @@ class RoutingTable(_Strict):
     version: Annotated[str, StringConstraints(min_length=1, max_length=64)]
     routes: Annotated[list[Route], Field(min_length=1)]
     ack_hours: dict[RiskLevel, Annotated[int, Field(gt=0)]]
+    # A territory's own deadlines, e.g. a remote county's; every grade keeps one.
+    ack_hours_by_territory: dict[TerritoryPrefix, dict[RiskLevel, Annotated[int, Field(gt=0)]]] = {}
 
     @model_validator(mode="after")
     def _complete(self) -> RoutingTable:
         missing = sorted(set(RiskLevel) - set(self.ack_hours))
         if missing:
             raise ValueError(f"ack_hours has no deadline for {', '.join(missing)}")
+        _graver_sooner(self.ack_hours)
+        check_every_territory(self.ack_hours, self.ack_hours_by_territory, _graver_sooner)
         if not any(r.when.emergency and Agency.police in r.agencies for r in self.routes):
             raise ValueError("routes must send every emergency to the police")
         return self
@@ -93,5 +97,12 @@ def destinations(table: RoutingTable, case: GradedCase) -> tuple[Destination, ..
     return tuple(Destination(agency, tuple(reasons[agency])) for agency in order)
 
 
-def ack_due_at(table: RoutingTable, risk_level: RiskLevel, since: datetime) -> datetime:
-    return since + timedelta(hours=table.ack_hours[risk_level])
+def _graver_sooner(hours: dict[RiskLevel, int]) -> None:
+    if not hours[RiskLevel.red] <= hours[RiskLevel.orange] <= hours[RiskLevel.blue]:
+        raise ValueError("ack_hours: a graver grade may not get a later deadline (red <= orange <= blue)")
+
+
+def ack_due_at(table: RoutingTable, risk_level: RiskLevel, since: datetime, *, jurisdiction: str) -> datetime:
+    """When a referral of a case of `jurisdiction` at `risk_level`, made at `since`, must be acknowledged."""
+    hours = for_territory(table.ack_hours, table.ack_hours_by_territory, jurisdiction)
+    return since + timedelta(hours=hours[risk_level])

@@ -16,6 +16,14 @@ def node_at(jurisdiction: str, level: TerritoryLevel) -> str:
     return jurisdiction[:kept] + "0" * (12 - kept)
 
 
+def below_the_top(holder):
+    """A SQL condition on a holder column: the node is below the city, so escalation can
+    still move it up (a city- or province-level code ends in eight zeros)."""
+    from sqlalchemy import func
+
+    return func.substr(holder, 5) != "0" * 8
+
+
 def escalation_target(jurisdiction: str) -> tuple[str, TerritoryLevel] | None:
     """The next level up from the node `jurisdiction` names; None at the city (the top of
     the protection network: a city-level miss is for the city's own supervisors)."""

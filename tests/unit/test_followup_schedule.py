@@ -26,6 +26,7 @@ from shared.contracts.vocabulary import RiskLevel
 
 POLICY = load_policy()
 RESPONSE_DUE = datetime(2026, 11, 4, 9, 0, tzinfo=UTC)
+HERE = "140402001001"  # a village with no territory settings of its own
 LAST_VISIT = datetime(2026, 11, 20, 15, 45, tzinfo=UTC)
 CLEAN2 = [False, False]
 
@@ -59,48 +60,48 @@ def test_default_policy_loads() -> None:
 @pytest.mark.parametrize(("level", "days"), [
     (RiskLevel.red, 7), (RiskLevel.orange, 14), (RiskLevel.blue, 30)])
 def test_cadence_by_grade(level: RiskLevel, days: int) -> None:
-    assert cadence(POLICY, level) == timedelta(days=days)
+    assert cadence(POLICY, level, jurisdiction=HERE) == timedelta(days=days)
 
 
 def test_a_higher_grade_is_visited_more_often() -> None:
-    assert cadence(POLICY, RiskLevel.red) < cadence(POLICY, RiskLevel.orange) \
-        < cadence(POLICY, RiskLevel.blue)
+    assert cadence(POLICY, RiskLevel.red, jurisdiction=HERE) < cadence(POLICY, RiskLevel.orange, jurisdiction=HERE) \
+        < cadence(POLICY, RiskLevel.blue, jurisdiction=HERE)
 
 
 # --- when visits are due ------------------------------------------------------------------------
 
 @pytest.mark.parametrize("level", list(RiskLevel))
 def test_the_first_visit_is_due_at_the_response_deadline(level: RiskLevel) -> None:
-    assert next_visit_due(POLICY, level, response_due_at=RESPONSE_DUE,
+    assert next_visit_due(POLICY, level, jurisdiction=HERE, response_due_at=RESPONSE_DUE,
                           last_visit_at=None) == RESPONSE_DUE
 
 
 @pytest.mark.parametrize(("level", "days"), [
     (RiskLevel.red, 7), (RiskLevel.orange, 14), (RiskLevel.blue, 30)])
 def test_a_later_visit_is_due_a_cadence_after_the_last_one(level: RiskLevel, days: int) -> None:
-    due = next_visit_due(POLICY, level, response_due_at=RESPONSE_DUE, last_visit_at=LAST_VISIT)
+    due = next_visit_due(POLICY, level, jurisdiction=HERE, response_due_at=RESPONSE_DUE, last_visit_at=LAST_VISIT)
     assert due == LAST_VISIT + timedelta(days=days)
 
 
 def test_a_late_visit_moves_the_next_one_later_not_the_original_plan() -> None:
     late = RESPONSE_DUE + timedelta(days=3)
-    assert next_visit_due(POLICY, RiskLevel.orange, response_due_at=RESPONSE_DUE,
+    assert next_visit_due(POLICY, RiskLevel.orange, jurisdiction=HERE, response_due_at=RESPONSE_DUE,
                           last_visit_at=late) == late + timedelta(days=14)
 
 
 def test_a_regrade_from_blue_to_red_makes_the_next_visit_earlier() -> None:
-    as_blue = next_visit_due(POLICY, RiskLevel.blue, response_due_at=RESPONSE_DUE,
+    as_blue = next_visit_due(POLICY, RiskLevel.blue, jurisdiction=HERE, response_due_at=RESPONSE_DUE,
                              last_visit_at=LAST_VISIT)
-    as_red = next_visit_due(POLICY, RiskLevel.red, response_due_at=RESPONSE_DUE,
+    as_red = next_visit_due(POLICY, RiskLevel.red, jurisdiction=HERE, response_due_at=RESPONSE_DUE,
                             last_visit_at=LAST_VISIT)
     assert as_red == LAST_VISIT + timedelta(days=7)
     assert as_red < as_blue
 
 
 def test_a_regrade_from_red_to_blue_makes_the_next_visit_later() -> None:
-    as_red = next_visit_due(POLICY, RiskLevel.red, response_due_at=RESPONSE_DUE,
+    as_red = next_visit_due(POLICY, RiskLevel.red, jurisdiction=HERE, response_due_at=RESPONSE_DUE,
                             last_visit_at=LAST_VISIT)
-    as_blue = next_visit_due(POLICY, RiskLevel.blue, response_due_at=RESPONSE_DUE,
+    as_blue = next_visit_due(POLICY, RiskLevel.blue, jurisdiction=HERE, response_due_at=RESPONSE_DUE,
                              last_visit_at=LAST_VISIT)
     assert as_blue == LAST_VISIT + timedelta(days=30)
     assert as_blue > as_red
@@ -108,9 +109,9 @@ def test_a_regrade_from_red_to_blue_makes_the_next_visit_later() -> None:
 
 def test_cadence_comes_from_the_policy_not_the_code(tmp_path: Path) -> None:
     policy = _policy(tmp_path, cadence_days={"red": 3, "orange": 10, "blue": 60})
-    assert next_visit_due(policy, RiskLevel.red, response_due_at=RESPONSE_DUE,
+    assert next_visit_due(policy, RiskLevel.red, jurisdiction=HERE, response_due_at=RESPONSE_DUE,
                           last_visit_at=LAST_VISIT) == LAST_VISIT + timedelta(days=3)
-    assert next_visit_due(policy, RiskLevel.blue, response_due_at=RESPONSE_DUE,
+    assert next_visit_due(policy, RiskLevel.blue, jurisdiction=HERE, response_due_at=RESPONSE_DUE,
                           last_visit_at=LAST_VISIT) == LAST_VISIT + timedelta(days=60)
 
 
@@ -232,7 +233,7 @@ def test_a_higher_grade_visited_less_often_is_refused(tmp_path: Path,
 
 def test_equal_cadences_are_allowed(tmp_path: Path) -> None:
     policy = _policy(tmp_path, cadence_days={"red": 14, "orange": 14, "blue": 14})
-    assert cadence(policy, RiskLevel.red) == cadence(policy, RiskLevel.blue)
+    assert cadence(policy, RiskLevel.red, jurisdiction=HERE) == cadence(policy, RiskLevel.blue, jurisdiction=HERE)
 
 
 def test_zero_day_cadence_is_refused(tmp_path: Path) -> None:

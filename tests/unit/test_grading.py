@@ -32,6 +32,7 @@ from shared.contracts.events import RiskFactor
 from shared.contracts.vocabulary import Category, Indicator, Need, RiskLevel
 
 RULES = load_rules()
+HERE = "140402001001"  # a village with no territory settings of its own
 FORCING = {
     Indicator.immediate_danger,
     Indicator.sexual_abuse_suspected,
@@ -295,7 +296,7 @@ def test_case_facts_outside_the_contract_are_refused() -> None:
 def test_the_response_deadline_follows_the_grade(level: RiskLevel, hours: int) -> None:
     graded_at = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
     assert RULES.response_hours[level] == hours
-    assert response_due_at(RULES, level, graded_at) == graded_at + timedelta(hours=hours)
+    assert response_due_at(RULES, level, graded_at, jurisdiction=HERE) == graded_at + timedelta(hours=hours)
 
 
 # ---- the supervisor's override ----------------------------------------------------------------

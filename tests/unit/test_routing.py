@@ -26,6 +26,7 @@ from shared.contracts.vocabulary import Agency, Category, Need, RiskLevel
 
 TABLE = load_routes()
 SINCE = datetime(2026, 11, 3, 9, 30, tzinfo=UTC)
+HERE = "140402001001"  # a village with no territory settings of its own
 
 
 def case(level: RiskLevel = RiskLevel.blue, *, emergency: bool = False,
@@ -229,11 +230,11 @@ def test_every_agency_in_the_default_table_is_reachable_by_some_case() -> None:
 @pytest.mark.parametrize(("level", "hours"), [
     (RiskLevel.red, 24), (RiskLevel.orange, 72), (RiskLevel.blue, 240)])
 def test_ack_deadline_by_grade(level: RiskLevel, hours: int) -> None:
-    assert ack_due_at(TABLE, level, SINCE) == SINCE + timedelta(hours=hours)
+    assert ack_due_at(TABLE, level, SINCE, jurisdiction=HERE) == SINCE + timedelta(hours=hours)
 
 
 def test_a_higher_grade_never_has_a_later_ack_deadline() -> None:
-    red, orange, blue = (ack_due_at(TABLE, lv, SINCE) for lv in
+    red, orange, blue = (ack_due_at(TABLE, lv, SINCE, jurisdiction=HERE) for lv in
                          (RiskLevel.red, RiskLevel.orange, RiskLevel.blue))
     assert SINCE < red < orange < blue
 
