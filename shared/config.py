@@ -10,6 +10,8 @@ from typing import Annotated, Any, TypeVar
 import yaml
 from pydantic import BaseModel, StringConstraints, ValidationError
 
+from shared.contracts.vocabulary import RiskLevel
+
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
@@ -73,6 +75,18 @@ def for_territory(base: Mapping[K, V], overrides: Mapping[str, Mapping[K, V]], j
     for prefix in sorted((p for p in overrides if jurisdiction.startswith(p)), key=len):
         merged.update(overrides[prefix])
     return merged
+
+
+def graver_grade_first(by_grade: Mapping[RiskLevel, int], by_territory: Mapping[str, Mapping[RiskLevel, int]],
+                       message: str) -> None:
+    """Deadlines or intervals by grade: red <= orange <= blue, by default and in every
+    territory that sets its own (else ValueError(message), naming the territory)."""
+    def ordered(values: Mapping[RiskLevel, int]) -> None:
+        if not values[RiskLevel.red] <= values[RiskLevel.orange] <= values[RiskLevel.blue]:
+            raise ValueError(message)
+
+    ordered(by_grade)
+    check_every_territory(by_grade, by_territory, ordered)
 
 
 def check_every_territory(base: Mapping[K, V], overrides: Mapping[str, Mapping[K, V]],

@@ -20,7 +20,7 @@ from pydantic import (
     model_validator,
 )
 
-from shared.config import TerritoryPrefix, check_every_territory, for_territory, load_yaml_config
+from shared.config import TerritoryPrefix, for_territory, graver_grade_first, load_yaml_config
 from shared.contracts.vocabulary import Category, Indicator, Need, RiskLevel
 
 DEFAULT_RULES = Path(__file__).resolve().parents[2] / "config" / "grading.yaml"
@@ -148,13 +148,12 @@ class RuleSet(_Strict):
     @field_validator("response_hours")
     @classmethod
     def _graver_is_sooner(cls, hours: dict[RiskLevel, int]) -> dict[RiskLevel, int]:
-        _require_all(hours, RiskLevel)
-        _graver_first(hours)
-        return hours
+        return _require_all(hours, RiskLevel)
 
     @model_validator(mode="after")
     def _graver_is_sooner_everywhere(self) -> RuleSet:
-        check_every_territory(self.response_hours, self.response_hours_by_territory, _graver_first)
+        graver_grade_first(self.response_hours, self.response_hours_by_territory,
+                           "response_hours: a graver level may not get a later deadline (red <= orange <= blue)")
         return self
 
     @model_validator(mode="after")
@@ -278,11 +277,6 @@ def explain(graded: Grade, rules: RuleSet) -> tuple[RiskLevel, bool]:
     """The level and emergency flag recomputed from a grade's factors; equal to the grade's own
     by construction, and the check an auditor runs on a recorded grade."""
     return level_from_factors(rules, graded.factors)
-
-
-def _graver_first(hours: dict[RiskLevel, int]) -> None:
-    if not hours[RiskLevel.red] <= hours[RiskLevel.orange] <= hours[RiskLevel.blue]:
-        raise ValueError("a graver level may not get a later deadline (red <= orange <= blue)")
 
 
 def response_due_at(rules: RuleSet, risk_level: RiskLevel, graded_at: datetime, *, jurisdiction: str) -> datetime:

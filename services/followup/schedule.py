@@ -10,7 +10,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from shared.config import TerritoryPrefix, check_every_territory, for_territory, load_yaml_config
+from shared.config import TerritoryPrefix, for_territory, graver_grade_first, load_yaml_config
 from shared.contracts.vocabulary import RiskLevel
 
 DEFAULT_POLICY = Path(__file__).resolve().parents[2] / "config" / "followup.yaml"
@@ -41,18 +41,13 @@ class FollowupPolicy(_Strict):
         missing = sorted(set(RiskLevel) - set(self.cadence_days))
         if missing:
             raise ValueError(f"cadence_days has no cadence for {', '.join(missing)}")
-        _graver_more_often(self.cadence_days)
-        check_every_territory(self.cadence_days, self.cadence_days_by_territory, _graver_more_often)
+        graver_grade_first(self.cadence_days, self.cadence_days_by_territory,
+                           "cadence_days: a higher grade must be visited at least as often as a lower one")
         return self
 
 
 def load_policy(path: Path | None = None) -> FollowupPolicy:
     return load_yaml_config(path or DEFAULT_POLICY, FollowupPolicy, PolicyError)
-
-
-def _graver_more_often(days: dict[RiskLevel, int]) -> None:
-    if not days[RiskLevel.red] <= days[RiskLevel.orange] <= days[RiskLevel.blue]:
-        raise ValueError("cadence_days: a higher grade must be visited at least as often as a lower one")
 
 
 def cadence(policy: FollowupPolicy, risk_level: RiskLevel, *, jurisdiction: str) -> timedelta:

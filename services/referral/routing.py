@@ -10,7 +10,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from shared.config import TerritoryPrefix, check_every_territory, for_territory, load_yaml_config
+from shared.config import TerritoryPrefix, for_territory, graver_grade_first, load_yaml_config
 from shared.contracts.vocabulary import Agency, Category, Need, RiskLevel
 
 DEFAULT_ROUTES = Path(__file__).resolve().parents[2] / "config" / "referral.yaml"
@@ -61,8 +61,8 @@ class RoutingTable(_Strict):
         missing = sorted(set(RiskLevel) - set(self.ack_hours))
         if missing:
             raise ValueError(f"ack_hours has no deadline for {', '.join(missing)}")
-        _graver_sooner(self.ack_hours)
-        check_every_territory(self.ack_hours, self.ack_hours_by_territory, _graver_sooner)
+        graver_grade_first(self.ack_hours, self.ack_hours_by_territory,
+                           "ack_hours: a graver grade may not get a later deadline (red <= orange <= blue)")
         if not any(r.when.emergency and Agency.police in r.agencies for r in self.routes):
             raise ValueError("routes must send every emergency to the police")
         return self
@@ -95,11 +95,6 @@ def destinations(table: RoutingTable, case: GradedCase) -> tuple[Destination, ..
                 reasons.setdefault(agency, []).append(route.why)
     order = sorted(reasons, key=lambda a: (a != Agency.police, list(Agency).index(a)))
     return tuple(Destination(agency, tuple(reasons[agency])) for agency in order)
-
-
-def _graver_sooner(hours: dict[RiskLevel, int]) -> None:
-    if not hours[RiskLevel.red] <= hours[RiskLevel.orange] <= hours[RiskLevel.blue]:
-        raise ValueError("ack_hours: a graver grade may not get a later deadline (red <= orange <= blue)")
 
 
 def ack_due_at(table: RoutingTable, risk_level: RiskLevel, since: datetime, *, jurisdiction: str) -> datetime:
