@@ -1,9 +1,8 @@
 """GET /metrics of every service, in Prometheus' text format, for the operators on call:
 what each consumer received, applied, skipped as a duplicate and dead-lettered, and how far
-behind it is; what the
-outbox still has to publish and how long the oldest has waited; and each service's own
-gauges of work that is late (unacknowledged referrals, overdue visits). Counts only: no
-identifier of a case or a child is ever a label."""
+behind it is; what the outbox still has to publish and how long the oldest has waited; and
+each service's own gauges of work that is late (unacknowledged referrals, overdue visits).
+Counts only: no identifier of a case or a child is ever a label."""
 
 from __future__ import annotations
 

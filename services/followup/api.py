@@ -12,9 +12,9 @@ from sqlalchemy import func, select
 
 from services.followup import tables as t
 from services.followup.schedule import overdue_at
-from services.followup.visits import OPEN_REFERRAL_STATES, PlanNotFound, record_visit
+from services.followup.visits import PlanNotFound, record_visit
 from shared.auth import TERRITORY_PREFIX_PATTERN, Principal, Role, require_role
-from shared.contracts.vocabulary import Indicator, Need, RiskLevel, Stage
+from shared.contracts.vocabulary import OPEN_REFERRAL_STATES, Indicator, Need, RiskLevel, Stage
 from shared.service import ServiceContext, service_context
 
 router = APIRouter(tags=["followup"])

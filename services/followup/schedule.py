@@ -65,8 +65,13 @@ def next_visit_due(policy: FollowupPolicy, risk_level: RiskLevel, *, jurisdictio
     return last_visit_at + cadence(policy, risk_level, jurisdiction=jurisdiction)
 
 
+def overdue_grace(policy: FollowupPolicy) -> timedelta:
+    """How long after its due time an unrecorded visit counts as overdue."""
+    return timedelta(hours=policy.overdue_after_hours)
+
+
 def overdue_at(policy: FollowupPolicy, due_at: datetime) -> datetime:
-    return due_at + timedelta(hours=policy.overdue_after_hours)
+    return due_at + overdue_grace(policy)
 
 
 def may_close(policy: FollowupPolicy, *, risk_level: RiskLevel, open_referrals: int,

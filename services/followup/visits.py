@@ -13,21 +13,19 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.followup import tables as t
-from services.followup.schedule import FollowupPolicy, cadence, may_close, next_visit_due, overdue_at
+from services.followup.schedule import FollowupPolicy, cadence, may_close, next_visit_due, overdue_at, overdue_grace
 from shared.contracts.envelope import Envelope, new_envelope
 from shared.contracts.events import (
     CaseAssessed, CaseClosed, CaseReassessmentRequested, FollowupDue, FollowupOverdue, FollowupScheduled,
     FollowupVisitRecorded, ReferralStatusChanged,
 )
-from shared.contracts.vocabulary import Indicator, Need, ReferralState, RiskLevel, Stage, advance_stage
+from shared.contracts.vocabulary import OPEN_REFERRAL_STATES, Indicator, Need, RiskLevel, Stage, advance_stage
 from shared.db.tables import outbox_table
 from shared.messaging.outbox import add_events
 from shared.metrics import Gauge
 
 PRODUCER = "followup"
 OUTBOX = outbox_table(t.metadata)
-OPEN_REFERRAL_STATES = [ReferralState.created.value, ReferralState.acknowledged.value,
-                        ReferralState.in_progress.value]
 
 
 @dataclass(frozen=True)
@@ -53,7 +51,7 @@ async def on_case_assessed(session: AsyncSession, event: Envelope[CaseAssessed],
     plan_id = plan.plan_id if plan is not None else uuid.uuid4()
     values = dict(plan_id=plan_id, state="open", jurisdiction=graded.jurisdiction,
                   risk_level=graded.risk_level.value, cadence_days=days, response_due_at=graded.response_due_at,
-                  next_visit_due_at=due, stage=advance_stage(plan.stage, graded.stage).value if plan else graded.stage.value,
+                  next_visit_due_at=due, stage=advance_stage(plan.stage if plan else None, graded.stage).value,
                   updated_at=res.clock())
     await session.execute(pg_insert(t.plans).values(case_id=graded.case_id, **values).on_conflict_do_update(
         index_elements=[t.plans.c.case_id], set_=values))
@@ -84,7 +82,7 @@ async def announce_due_visits(session: AsyncSession, res: Resources, *, limit: i
     p = t.plans.c
     # Only plans with something left to announce: the missed visits already announced would
     # otherwise fill every batch, oldest first, and starve the newly due ones.
-    grace = overdue_at(res.policy, now) - now
+    grace = overdue_grace(res.policy)
     due_unannounced = p.due_announced_for.is_distinct_from(p.next_visit_due_at)
     overdue_unannounced = p.overdue_announced_for.is_distinct_from(p.next_visit_due_at) & (
         p.next_visit_due_at <= now - grace)
@@ -165,7 +163,7 @@ async def overdue_gauges(session: AsyncSession, res: Resources) -> list[Gauge]:
     """Open plans whose visit is past due, and past the overdue grace, by grade."""
     p = t.plans.c
     now = res.clock()
-    grace = overdue_at(res.policy, now) - now
+    grace = overdue_grace(res.policy)
     rows = (await session.execute(select(p.risk_level, func.count().filter(p.next_visit_due_at <= now),
                                          func.count().filter(p.next_visit_due_at <= now - grace))
                                   .where(p.state == "open").group_by(p.risk_level))).all()

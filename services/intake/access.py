@@ -17,12 +17,9 @@ from services.intake.reports import OUTBOX, PRODUCER
 from shared.auth import Principal
 from shared.contracts.envelope import Envelope, new_envelope
 from shared.contracts.events import PersonalDataAccessed, ReferralCreated, ReferralStatusChanged
-from shared.contracts.vocabulary import AccessPurpose, PersonalField, PersonalRecord, ReferralState
+from shared.contracts.vocabulary import OPEN_REFERRAL_STATES, AccessPurpose, PersonalField, PersonalRecord, \
+    ReferralState
 from shared.messaging.outbox import add_events
-
-OPEN_REFERRAL_STATES = (ReferralState.created.value, ReferralState.acknowledged.value,
-                        ReferralState.in_progress.value)
-
 
 async def on_referral_event(session: AsyncSession, event: Envelope) -> None:
     """Keep the state of every referral: a creation adds it (unless its later state came

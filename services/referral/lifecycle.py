@@ -23,7 +23,6 @@ ALLOWED_FROM: dict[str, frozenset[ReferralState]] = {
     "complete": frozenset({ReferralState.acknowledged, ReferralState.in_progress}),
     "decline": frozenset({ReferralState.created, ReferralState.acknowledged}),
 }
-OPEN_STATES = frozenset({ReferralState.created, ReferralState.acknowledged, ReferralState.in_progress})
 
 
 class IllegalTransition(ValueError):

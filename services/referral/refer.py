@@ -13,20 +13,19 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.referral import tables as t
-from services.referral.lifecycle import OPEN_STATES, next_state
+from services.referral.lifecycle import next_state
 from services.referral.routing import GradedCase, RoutingTable, ack_due_at, destinations
 from services.referral.territory import below_the_top, escalation_target
 from shared.contracts.envelope import Envelope, new_envelope
 from shared.contracts.events import CaseAssessed, ReferralCreated, ReferralEscalated, ReferralResponded, \
     ReferralStatusChanged
-from shared.contracts.vocabulary import Agency, ReferralState, RiskLevel, Stage, advance_stage
+from shared.contracts.vocabulary import OPEN_REFERRAL_STATES, Agency, ReferralState, RiskLevel, Stage, advance_stage
 from shared.db.tables import outbox_table
 from shared.messaging.outbox import add_events
 from shared.metrics import Gauge
 
 PRODUCER = "referral"
 OUTBOX = outbox_table(t.metadata)
-OPEN = [s.value for s in OPEN_STATES]
 
 
 @dataclass(frozen=True)
@@ -49,7 +48,7 @@ async def on_case_assessed(session: AsyncSession, event: Envelope[CaseAssessed],
     await session.execute(pg_insert(t.cases).values(**case).on_conflict_do_update(
         index_elements=[t.cases.c.case_id], set_={**case, "updated_at": func.now()}))
     open_referrals = {row.agency: row for row in (await session.execute(
-        select(t.referrals).where(t.referrals.c.case_id == graded.case_id, t.referrals.c.state.in_(OPEN))
+        select(t.referrals).where(t.referrals.c.case_id == graded.case_id, t.referrals.c.state.in_(OPEN_REFERRAL_STATES))
         .with_for_update())).all()}
     now = res.clock()
     # A re-grade moves the deadlines of referrals not yet acknowledged (counted from when

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from sqlalchemy import ColumnElement, func
+
 from shared.contracts.vocabulary import TerritoryLevel, territory_level
 
 # Digits kept at each level of a 12-digit code (2 province, 2 city, 2 county, 3 township, 3 village).
@@ -16,12 +18,11 @@ def node_at(jurisdiction: str, level: TerritoryLevel) -> str:
     return jurisdiction[:kept] + "0" * (12 - kept)
 
 
-def below_the_top(holder):
-    """A SQL condition on a holder column: the node is below the city, so escalation can
-    still move it up (a city- or province-level code ends in eight zeros)."""
-    from sqlalchemy import func
-
-    return func.substr(holder, 5) != "0" * 8
+def below_the_top(holder: ColumnElement[str]) -> ColumnElement[bool]:
+    """The SQL form of `escalation_target(holder) is not None`: the node is below the city,
+    so escalation can still move it up (a city or province code is zeros after the city's digits)."""
+    kept = _KEPT[TerritoryLevel.city]
+    return func.substr(holder, kept + 1) != "0" * (12 - kept)
 
 
 def escalation_target(jurisdiction: str) -> tuple[str, TerritoryLevel] | None:

@@ -177,6 +177,11 @@ class PersonalField(StrEnum):
     risks = "risks"
 
 
+OPEN_REFERRAL_STATES = frozenset({ReferralState.created, ReferralState.acknowledged, ReferralState.in_progress})
+"""A referral in these states still waits on the agency's work (and entitles it to the
+child's details); done and declined referrals are closed."""
+
+
 class TerritoryLevel(StrEnum):
     """The levels of the territory tree, from the top down."""
 

@@ -146,13 +146,16 @@ class OutboxRelay:
 
     async def purge_processed(self, conn: AsyncConnection, retention: timedelta) -> int:
         """Delete de-duplication records older than `retention`, in batches."""
-        p = self.processed.c
+        return await self._delete_in_batches(conn, self.processed, self.processed.c.processed_at, retention)
+
+    async def _delete_in_batches(self, conn: AsyncConnection, table: Table, moment, retention: timedelta) -> int:
+        """Delete the rows of `table` whose `moment` is more than `retention` ago (a null one
+        never is), PURGE_BATCH at a time so no statement holds locks long. Returns how many."""
+        key = tuple_(*table.primary_key.columns)
         purged = 0
         while True:
-            doomed = (select(p.consumer, p.event_id).where(p.processed_at < func.now() - retention)
-                      .limit(self.PURGE_BATCH).subquery())
-            result = await conn.execute(delete(self.processed).where(
-                tuple_(p.consumer, p.event_id).in_(select(doomed.c.consumer, doomed.c.event_id))))
+            doomed = select(*table.primary_key.columns).where(moment < func.now() - retention).limit(self.PURGE_BATCH)
+            result = await conn.execute(delete(table).where(key.in_(doomed)))
             purged += result.rowcount
             if result.rowcount < self.PURGE_BATCH:
                 return purged
@@ -160,15 +163,7 @@ class OutboxRelay:
     async def purge_published(self, conn: AsyncConnection, retention: timedelta) -> int:
         """Delete rows published more than `retention` ago, in batches; never a pending
         row (its published_at is null). Returns how many went."""
-        o = self.outbox.c
-        purged = 0
-        while True:
-            doomed = (select(o.event_id).where(o.published_at < func.now() - retention)
-                      .order_by(o.seq).limit(self.PURGE_BATCH).scalar_subquery())
-            result = await conn.execute(delete(self.outbox).where(o.event_id.in_(doomed)))
-            purged += result.rowcount
-            if result.rowcount < self.PURGE_BATCH:
-                return purged
+        return await self._delete_in_batches(conn, self.outbox, self.outbox.c.published_at, retention)
 
     async def mark_published(self, conn: AsyncConnection, rows: Sequence[Row]) -> None:
         o = self.outbox.c

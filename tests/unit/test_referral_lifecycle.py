@@ -8,7 +8,8 @@ import itertools
 
 import pytest
 
-from services.referral.lifecycle import OPEN_STATES, IllegalTransition, next_state
+from services.referral.lifecycle import IllegalTransition, next_state
+from shared.contracts.vocabulary import OPEN_REFERRAL_STATES as OPEN_STATES
 from shared.contracts.vocabulary import ReferralState as S
 
 ACTIONS = ("acknowledge", "start", "complete", "decline")
