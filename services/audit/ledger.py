@@ -4,7 +4,6 @@ appended under one advisory lock so the chain can never fork."""
 from __future__ import annotations
 
 import hashlib
-import json
 import uuid
 import zlib
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.audit import tables as t
 from services.audit.chain import Entry, append
+from shared.contracts.strict_json import MalformedMessage, load_strict
 from shared.contracts.topics import TOPICS
 
 LEDGER_LOCK = zlib.crc32(b"cpnet.audit.ledger")
@@ -48,9 +48,11 @@ def message_of(record: ConsumerRecord) -> Message:
     value = record.value or b""
     headers = {k: (v or b"").decode("utf-8", "replace") for k, v in (record.headers or ()) if k in KEPT_HEADERS}
     try:
-        event = json.loads(value)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        event = None
+        event = load_strict(value)
+    except MalformedMessage as exc:
+        # Recorded all the same (by its digest): the ledger is the record of what was sent,
+        # and the topic's own consumers dead-letter it.
+        event, headers["unreadable"] = None, str(exc)
     envelope = event if isinstance(event, dict) and "event_id" in event and "event_type" in event else None
     dead_letter = record.topic.endswith(".dlq")
     if envelope is not None and not dead_letter:

@@ -17,7 +17,8 @@ def consumers(ctx: ServiceContext) -> list[IdempotentConsumer]:
         await append_messages(session, [message])
 
     consumer = ctx.consumer(name="audit.ledger", topic=audited_topics(), handler=record,
-                            parse_record=message_of, event_id=lambda message: message.event_key, batch=True)
+                            parse_record=message_of, event_id=lambda message: message.event_key, batch=True,
+                            inspect=False)
     return [consumer]
 
 

@@ -2,7 +2,10 @@
 the record that it was processed; offsets are committed only after that transaction.
 
 A message that keeps failing is retried a bounded number of times and then dead-lettered to
-`<topic>.dlq` with the reason, so the partition keeps flowing. Infrastructure failures
+`<topic>.dlq` with the reason, so the partition keeps flowing. FastStream hands over the raw
+record untouched (no header or body decoding of its own, which would fail outside this path):
+every byte a producer can send is judged here, and bytes that are not acceptable JSON (empty,
+over-size, not UTF-8, nested too deep, duplicate keys, absurd numbers) are dead-lettered at once. Infrastructure failures
 (the database or broker not answering) are not the message's fault: they are never
 dead-lettered; the message is rewound and tried again once the infrastructure is back.
 """
@@ -10,6 +13,7 @@ dead-lettered; the message is rewound and tried again once the infrastructure is
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -26,7 +30,8 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from shared.contracts.envelope import ContractError, Envelope, parse_event
+from shared.contracts.envelope import Envelope, parse_event
+from shared.contracts.strict_json import MAX_DEPTH, MAX_MESSAGE_BYTES, inspect_json
 from shared.contracts.topics import dlq_topic
 
 log = structlog.get_logger(__name__)
@@ -42,7 +47,6 @@ INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (
     TimeoutError,
     OSError,
 )
-POISON_ERRORS: tuple[type[BaseException], ...] = (ContractError, ValidationError, UnicodeDecodeError)
 
 
 @dataclass(frozen=True)
@@ -88,8 +92,14 @@ class IdempotentConsumer(Generic[EventT]):
     after_commit: Callable[[], None] | None = None
     infrastructure_backoff: float = 1.0
     batch: bool = False  # take up to 500 records in one transaction
-    # Errors (of `parse` or the handler) that mean "never valid": dead-lettered at once.
+    # Errors (of the handler) that mean "never valid": dead-lettered at once. Any error of
+    # `parse` is: parsing does no I/O, so only the message can be at fault.
     poison: tuple[type[BaseException], ...] = ()
+    # The gate of shared.contracts.strict_json, before `parse` sees the bytes. Off only for a
+    # consumer that must record even malformed messages itself (the audit ledger).
+    inspect: bool = True
+    max_bytes: int = MAX_MESSAGE_BYTES
+    max_depth: int = MAX_DEPTH
     stats: Counter = field(default_factory=Counter, init=False)  # received, applied, duplicates, dead_lettered
     subscriber: Any = field(default=None, init=False)  # FastStream's, once subscribed
 
@@ -101,6 +111,8 @@ class IdempotentConsumer(Generic[EventT]):
             group_id=group_id or self.name,
             auto_offset_reset="earliest",
             ack_policy=AckPolicy.NACK_ON_ERROR,
+            parser=_untouched_records,
+            decoder=_no_decoding,
         )
         if self.batch if batch is None else batch:
             options.update(batch=True, max_records=max_records, batch_timeout_ms=50)
@@ -140,9 +152,11 @@ class IdempotentConsumer(Generic[EventT]):
         for record in records:
             delivery = Delivery.of(record)
             try:
+                if self.inspect:
+                    inspect_json(record.value or b"", max_bytes=self.max_bytes, max_depth=self.max_depth)
                 event = self.parse_record(record) if self.parse_record else self.parse(record.value or b"")
                 parsed.append((event, delivery))
-            except (*POISON_ERRORS, *self.poison) as exc:
+            except Exception as exc:  # noqa: BLE001 - whatever the bytes provoke, they are dead-lettered
                 await self.dead_letter(record, exc, tries=1)
         if not parsed:
             return
@@ -233,6 +247,29 @@ def describe_error(exc: BaseException, limit: int = 1000) -> str:
     else:
         text = f"{type(exc).__name__}: {exc}"
     return text[:limit]
+
+
+async def _untouched_records(message: ConsumerRecord | tuple[ConsumerRecord, ...], default_parser: Any) -> Any:
+    """FastStream's parser decodes every header as strict UTF-8 (and fails on a null one)
+    before any handler runs; hand it headers that cannot fail. The bytes of the body are kept
+    as they came, and Delivery.of reads headers the same forgiving way."""
+    if isinstance(message, tuple):
+        return await default_parser(tuple(_safe_headers(record) for record in message))
+    return await default_parser(_safe_headers(message))
+
+
+def _safe_headers(record: ConsumerRecord) -> ConsumerRecord:
+    headers = record.headers or ()
+    if all(isinstance(value, bytes) and value.isascii() for _, value in headers):
+        return record
+    safe = tuple((name, (value or b"").decode("utf-8", "replace").encode()) for name, value in headers)
+    return dataclasses.replace(record, headers=safe)
+
+
+async def _no_decoding(message: Any) -> None:
+    """The body is never decoded by FastStream (a JSON content-type header would make it
+    try): IdempotentConsumer.consume reads the raw records itself."""
+    return None
 
 
 def _record_of(records: Sequence[ConsumerRecord], delivery: Delivery) -> ConsumerRecord:
