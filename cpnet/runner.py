@@ -1,5 +1,5 @@
 """`cpnet run`: the whole system in one terminal — the stack, migrations and one process per
-service — stopped together by Ctrl-C."""
+service, each restarted with back-off when it dies — stopped together by Ctrl-C."""
 
 from __future__ import annotations
 
@@ -9,14 +9,21 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
 
 import typer
 
+from cpnet.restarts import GiveUp, Restart, RestartPolicy, Run, decide
 from shared.db.migrate import upgrade
 from shared.health import require_database, require_kafka
 from shared.messaging.admin import ensure_topics
 from shared.messaging.security import client_security
 from shared.settings import Settings
+
+# How often the supervisor looks at its children: also how long Ctrl-C may wait to be noticed.
+SUPERVISE_INTERVAL_S = 0.25
+# 1 s, 2 s, 4 s… up to 30 s; a minute up forgives; five crashes in five minutes stop everything.
+RESTART_POLICY = RestartPolicy()
 
 
 def run_all(settings: Settings, services: list[str], *, with_stack: bool) -> int:
@@ -33,57 +40,101 @@ def run_all(settings: Settings, services: list[str], *, with_stack: bool) -> int
     ensure_topics(settings.kafka_bootstrap, security=security)
     for name in services:
         upgrade(name, settings.database_url)
-    _interrupt_on(signal.SIGINT, signal.SIGTERM)
-    children = {name: _spawn(name) for name in services}
-    for name in services:
-        typer.echo(f"{name}: http://{settings.http_host}:{settings.port_of(name)}  (pid {children[name].pid})")
+    stop = _StopRequest(signal.SIGINT, signal.SIGTERM)
+    env = os.environ.copy()
+    supervised = {name: _Supervised(name, env) for name in services}
+    for service in supervised.values():
+        service.start()
+        _announce(service, settings)
     typer.echo("cpnet is running; Ctrl-C stops everything.")
-    code = 0
     try:
-        code = _supervise(children)
-    except KeyboardInterrupt:
-        typer.echo("stopping…")
+        code = _supervise(supervised, stop, RESTART_POLICY, settings)
     finally:
-        _stop_all(children)
+        _stop_all([s.process for s in supervised.values() if s.process is not None])
         if started_stack:
             stopped = stack.down()
             typer.echo("stopped " + ", ".join(stopped))
     return code
 
 
-def _interrupt_on(*signals: signal.Signals) -> None:
+class _StopRequest:
     """Ctrl-C and a polite `kill` both stop everything (SIGINT may arrive ignored when the
-    command was started in the background)."""
+    command was started in the background). The handler only sets a flag the supervisor reads
+    between rounds, so a signal never lands half-way through starting or stopping a process."""
 
-    def interrupt(signum, frame) -> None:
-        raise KeyboardInterrupt
+    def __init__(self, *signals: signal.Signals) -> None:
+        self.requested = False
+        for sig in signals:
+            signal.signal(sig, self._request)
 
-    for sig in signals:
-        signal.signal(sig, interrupt)
-
-
-def _spawn(service: str) -> subprocess.Popen:
-    # Each service is its own process, as in production; they share this terminal's output.
-    return subprocess.Popen([sys.executable, "-m", "cpnet.cli", "serve", service],
-                            env=os.environ.copy(), start_new_session=True)
+    def _request(self, signum, frame) -> None:
+        self.requested = True
 
 
-def _supervise(children: dict[str, subprocess.Popen]) -> int:
-    """Wait until a service dies (then stop all: a partial system would mislead)."""
-    while True:
-        for name, child in children.items():
-            if child.poll() is not None:
-                typer.echo(f"cpnet: error: service {name} exited with code {child.returncode}", err=True)
-                return 1
-        time.sleep(0.5)
+@dataclass
+class _Supervised:
+    """One service: its current process, its past runs, and when it is due to start again."""
+
+    name: str
+    env: dict[str, str]
+    process: subprocess.Popen | None = None
+    started_at: float = 0.0
+    runs: list[Run] = field(default_factory=list)
+    restart_at: float | None = None
+
+    def start(self) -> None:
+        # Each service is its own process, as in production; they share this terminal's output.
+        # Its own session: the terminal's Ctrl-C reaches only the runner, which stops them in order.
+        self.process = subprocess.Popen([sys.executable, "-m", "cpnet.cli", "serve", self.name],
+                                        env=self.env, start_new_session=True)
+        self.started_at = time.monotonic()
+        self.restart_at = None
 
 
-def _stop_all(children: dict[str, subprocess.Popen], timeout: float = 20.0) -> None:
-    for child in children.values():
+def _announce(service: _Supervised, settings: Settings) -> None:
+    url = f"http://{settings.http_host}:{settings.port_of(service.name)}"
+    typer.echo(f"{service.name}: {url}  (pid {service.process.pid})")
+
+
+def _supervise(services: dict[str, _Supervised], stop: _StopRequest, policy: RestartPolicy,
+               settings: Settings) -> int:
+    """Restart each service that dies, after its back-off, until Ctrl-C (0) or until one keeps
+    crashing (1: a system missing a service for good would mislead)."""
+    while not stop.requested:
+        now = time.monotonic()
+        for service in services.values():
+            if service.restart_at is not None and now >= service.restart_at:
+                service.start()
+                _announce(service, settings)
+            elif service.restart_at is None and service.process.poll() is not None:
+                if isinstance(_after_exit(service, now, policy), GiveUp):
+                    return 1
+        time.sleep(SUPERVISE_INTERVAL_S)
+    typer.echo("stopping…")
+    return 0
+
+
+def _after_exit(service: _Supervised, now: float, policy: RestartPolicy) -> Restart | GiveUp:
+    """Record the run that ended, decide, and say so in one line."""
+    code = service.process.returncode
+    service.runs.append(Run(started_at=service.started_at, ended_at=now))
+    decision = decide(service.runs, policy)
+    if isinstance(decision, GiveUp):
+        typer.echo(f"cpnet: error: service {service.name} exited with code {code}, "
+                   f"{decision.crashes} times within {decision.window_s:g} s; stopping everything", err=True)
+    else:
+        typer.echo(f"cpnet: {service.name} exited with code {code}; "
+                   f"restarting in {decision.delay_s:g} s (restart {decision.number})")
+        service.restart_at = now + decision.delay_s
+    return decision
+
+
+def _stop_all(children: list[subprocess.Popen], timeout: float = 20.0) -> None:
+    for child in children:
         if child.poll() is None:
             child.send_signal(signal.SIGINT)
     deadline = time.monotonic() + timeout
-    for child in children.values():
+    for child in children:
         try:
             child.wait(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
