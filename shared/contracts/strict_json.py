@@ -59,12 +59,15 @@ def _constant(name: str) -> Any:
     raise MalformedMessage(f"{name} is not JSON")
 
 
-def _depth(text: str) -> int:
+def _deeper_than(text: str, limit: int) -> int | None:
+    """The nesting depth of `text` when it exceeds `limit`, else None."""
+    if text.count("[") + text.count("{") <= limit:  # most messages: too few brackets to need a scan
+        return None
     deepest = depth = 0
     for bracket in _BRACKET.findall(_STRING.sub("", text)):
         depth += 1 if bracket in "[{" else -1
         deepest = max(deepest, depth)
-    return deepest
+    return deepest if deepest > limit else None
 
 
 def load_strict(raw: bytes, *, max_bytes: int = MAX_MESSAGE_BYTES, max_depth: int = MAX_DEPTH) -> Any:
@@ -78,7 +81,7 @@ def load_strict(raw: bytes, *, max_bytes: int = MAX_MESSAGE_BYTES, max_depth: in
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise MalformedMessage(f"not valid UTF-8 (at byte {exc.start})") from None
-    if (depth := _depth(text)) > max_depth:
+    if (depth := _deeper_than(text, max_depth)) is not None:
         raise MalformedMessage(f"nested {depth} levels deep; the limit is {max_depth}")
     try:
         return json.loads(text, object_pairs_hook=_refuse_duplicates, parse_int=_integer, parse_float=_float,
