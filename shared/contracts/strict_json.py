@@ -42,7 +42,9 @@ def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def _integer(text: str) -> int:
     if len(text.lstrip("-")) > MAX_NUMBER_DIGITS:
-        raise MalformedMessage(f"an integer of {len(text.lstrip('-'))} digits (the limit is {MAX_NUMBER_DIGITS})")
+        raise MalformedMessage(
+            f"an integer of {len(text.lstrip('-'))} digits (the limit is {MAX_NUMBER_DIGITS})"
+        )
     return int(text)
 
 
@@ -84,8 +86,13 @@ def load_strict(raw: bytes, *, max_bytes: int = MAX_MESSAGE_BYTES, max_depth: in
     if (depth := _deeper_than(text, max_depth)) is not None:
         raise MalformedMessage(f"nested {depth} levels deep; the limit is {max_depth}")
     try:
-        return json.loads(text, object_pairs_hook=_refuse_duplicates, parse_int=_integer, parse_float=_float,
-                          parse_constant=_constant)
+        return json.loads(
+            text,
+            object_pairs_hook=_refuse_duplicates,
+            parse_int=_integer,
+            parse_float=_float,
+            parse_constant=_constant,
+        )
     except json.JSONDecodeError as exc:
         raise MalformedMessage(f"not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
     except RecursionError:  # unreachable after the depth check; kept so no input escapes as a crash

@@ -52,8 +52,16 @@ def consumers_by_topic() -> dict[str, list[tuple[str, str]]]:
         definition = definition_of(service)
         settings = Settings()
         resources = definition.resources(settings) if definition.resources else None
-        ctx = ServiceContext(service, settings, None, None, KafkaBroker(), _Relay(),  # type: ignore[arg-type]
-                             messaging_metadata(service), resources)
+        ctx = ServiceContext(
+            service,
+            settings,
+            None,
+            None,
+            KafkaBroker(),
+            _Relay(),  # type: ignore[arg-type]
+            messaging_metadata(service),
+            resources,
+        )
         for consumer in definition.consumers(ctx):
             for topic in (consumer.topic,) if isinstance(consumer.topic, str) else consumer.topic:
                 found.setdefault(topic, []).append((service, consumer.name))
@@ -90,8 +98,11 @@ class ValidMessages:
     def for_topic(self, topic: str) -> Valid:
         if topic == RAW:
             report = hotline_report()
-            return Valid(json.dumps(report).encode(), report["external_id"].encode(),
-                         f"{report['channel']}:{report['external_id']}")
+            return Valid(
+                json.dumps(report).encode(),
+                report["external_id"].encode(),
+                f"{report['channel']}:{report['external_id']}",
+            )
         event = self._event(topic)
         return Valid(json.dumps(event).encode(), event["case_id"].encode(), event["event_id"])
 
@@ -101,12 +112,25 @@ class ValidMessages:
         if topic in self.seen:
             return fresh_copy(self.seen[topic])
         if topic == ReferralResponded.TOPIC:  # acknowledging again is a harmless no-op
-            return self._enveloped(ReferralResponded, case_id, referral_id=self.referral["payload"]["referral_id"],
-                                   agency="police", action="acknowledge", responded_at=now,
-                                   responder_ref="police-officer-1")
+            return self._enveloped(
+                ReferralResponded,
+                case_id,
+                referral_id=self.referral["payload"]["referral_id"],
+                agency="police",
+                action="acknowledge",
+                responded_at=now,
+                responder_ref="police-officer-1",
+            )
         if topic == CaseReassessmentRequested.TOPIC:
-            return self._enveloped(CaseReassessmentRequested, case_id, visit_id=None, indicators=["immediate_danger"],
-                                   unmet_needs=[], reason="new_evidence", requested_at=now)
+            return self._enveloped(
+                CaseReassessmentRequested,
+                case_id,
+                visit_id=None,
+                indicators=["immediate_danger"],
+                unmet_needs=[],
+                reason="new_evidence",
+                requested_at=now,
+            )
         if topic == CaseClosed.TOPIC:  # of another case, so the red case stays open
             return self._enveloped(CaseClosed, str(uuid.uuid4()), reason="risk_resolved", closed_at=now)
         if topic.startswith(ReferralCreated.TOPIC + "."):
@@ -116,16 +140,26 @@ class ValidMessages:
             return copy
         # Topics only the ledger reads: any valid event of the topic's type.
         payload_type = next(t for t in _payload_types() if t.TOPIC == topic)
-        event = json.loads(new_envelope(sample(payload_type), case_id=sample(payload_type).case_id,
-                                        producer="test").to_json())
+        event = json.loads(
+            new_envelope(
+                sample(payload_type), case_id=sample(payload_type).case_id, producer="test"
+            ).to_json()
+        )
         return event
 
     @staticmethod
     def _enveloped(payload_type, case_id: str, **payload) -> dict:
-        event = {"event_id": str(uuid.uuid4()), "event_type": payload_type.EVENT_TYPE,
-                 "schema_version": payload_type.SCHEMA_VERSION, "occurred_at": datetime.now(UTC).isoformat(),
-                 "case_id": case_id, "causation_id": None, "correlation_id": str(uuid.uuid4()), "producer": "test",
-                 "payload": {"case_id": case_id, **payload}}
+        event = {
+            "event_id": str(uuid.uuid4()),
+            "event_type": payload_type.EVENT_TYPE,
+            "schema_version": payload_type.SCHEMA_VERSION,
+            "occurred_at": datetime.now(UTC).isoformat(),
+            "case_id": case_id,
+            "causation_id": None,
+            "correlation_id": str(uuid.uuid4()),
+            "producer": "test",
+            "payload": {"case_id": case_id, **payload},
+        }
         parse_event(json.dumps(event))  # a valid event, or the test's own mistake
         return event
 
@@ -140,12 +174,18 @@ def _payload_types() -> Iterator[type]:
 async def valid_messages(infra, services: RunningServices) -> ValidMessages:
     """One real red case through the whole system: its events on every topic it reaches."""
     report = hotline_report()
-    reached = ["case.reported", "case.assessed", referral_topic(Agency.police), "followup.scheduled",
-               "referral.status"]
+    reached = [
+        "case.reported",
+        "case.assessed",
+        referral_topic(Agency.police),
+        "followup.scheduled",
+        "referral.status",
+    ]
     async with TopicWatcher(infra.kafka_bootstrap, reached) as watcher:
         kcat_produce(infra.kafka_bootstrap, report)
-        (reported,) = await watcher.wait_for("case.reported", lambda s: report["external_id"] in s.value.decode(),
-                                             timeout=WAIT)
+        (reported,) = await watcher.wait_for(
+            "case.reported", lambda s: report["external_id"] in s.value.decode(), timeout=WAIT
+        )
         case_id = reported.json()["case_id"]
         seen = {}
         for topic in reached[:-1]:
@@ -164,8 +204,10 @@ async def produce(bootstrap: str, messages: list[tuple[str, bytes, bytes, tuple]
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", max_request_size=2 * 1024 * 1024)
     await producer.start()
     try:
-        futures = [await producer.send(topic, value, key=key, headers=list(headers))
-                   for topic, value, key, headers in messages]
+        futures = [
+            await producer.send(topic, value, key=key, headers=list(headers))
+            for topic, value, key, headers in messages
+        ]
         sent = [await future for future in futures]
     finally:
         await producer.stop()
@@ -174,25 +216,37 @@ async def produce(bootstrap: str, messages: list[tuple[str, bytes, bytes, tuple]
 
 async def processed(engine: AsyncEngine, service: str, consumer: str, event_id: str) -> bool:
     async with engine.connect() as conn:
-        found = await conn.scalar(text(f'SELECT count(*) FROM "{service}".processed_events '
-                                       "WHERE consumer = :consumer AND event_id = :event_id"),
-                                  {"consumer": consumer, "event_id": event_id})
+        found = await conn.scalar(
+            text(
+                f'SELECT count(*) FROM "{service}".processed_events '
+                "WHERE consumer = :consumer AND event_id = :event_id"
+            ),
+            {"consumer": consumer, "event_id": event_id},
+        )
     return found == 1
 
 
 async def ledger_entry(engine: AsyncEngine, topic: str, partition: int, offset: int) -> dict | None:
     async with engine.connect() as conn:
-        return await conn.scalar(text('SELECT record FROM audit.ledger WHERE topic = :topic AND "partition" = :p '
-                                      'AND "offset" = :o'), {"topic": topic, "p": partition, "o": offset})
+        return await conn.scalar(
+            text(
+                'SELECT record FROM audit.ledger WHERE topic = :topic AND "partition" = :p AND "offset" = :o'
+            ),
+            {"topic": topic, "p": partition, "o": offset},
+        )
 
 
 @pytest.mark.parametrize("bad", BAD_INPUTS, ids=BAD_INPUT_IDS)
 async def test_malformed_bytes_on_every_consumed_topic_are_dead_lettered_and_the_next_message_flows(
-        infra, services: RunningServices, valid_messages: ValidMessages, bad: BadInput) -> None:
+    infra, services: RunningServices, valid_messages: ValidMessages, bad: BadInput
+) -> None:
     valid = {topic: valid_messages.for_topic(topic) for topic in TESTED_TOPICS}
     batch = []
     for topic in TESTED_TOPICS:
-        batch += [(topic, bad.value, valid[topic].key, bad.headers), (topic, valid[topic].value, valid[topic].key, ())]
+        batch += [
+            (topic, bad.value, valid[topic].key, bad.headers),
+            (topic, valid[topic].value, valid[topic].key, ()),
+        ]
     dead_letter_topics = sorted({dlq_topic(topic) for topic in TESTED_TOPICS if _dead_letterers(topic)})
     async with TopicWatcher(infra.kafka_bootstrap, dead_letter_topics) as dead_letters:
         positions = await produce(infra.kafka_bootstrap, batch)
@@ -205,10 +259,13 @@ async def test_malformed_bytes_on_every_consumed_topic_are_dead_lettered_and_the
             (partition, offset), _ = where[topic]
 
             def of_this(seen, partition=partition, offset=offset) -> bool:
-                return (seen.headers.get("x-dlq-original-partition") == str(partition)
-                        and seen.headers.get("x-dlq-original-offset") == str(offset))
+                return seen.headers.get("x-dlq-original-partition") == str(partition) and seen.headers.get(
+                    "x-dlq-original-offset"
+                ) == str(offset)
 
-            letters = await dead_letters.wait_for(dlq_topic(topic), of_this, count=len(expected), timeout=WAIT)
+            letters = await dead_letters.wait_for(
+                dlq_topic(topic), of_this, count=len(expected), timeout=WAIT
+            )
             assert {seen.headers["x-dlq-consumer"] for seen in letters} == expected, topic
             for seen in letters:
                 assert seen.value == bad.value, f"{topic}: the dead letter keeps the original bytes"
@@ -247,4 +304,3 @@ async def _processed_behind(infra, bad: BadInput, valid: dict[str, Valid], where
                 assert bad.reason in record["headers"].get("unreadable", ""), f"{topic}: {record['headers']}"
     finally:
         await engine.dispose()
-

@@ -16,13 +16,16 @@ from tests.integration.test_outbox import scheduled
 from tests.malformed import BAD_INPUT_IDS, BAD_INPUTS, BadInput
 
 
-async def produce_with_headers(bootstrap: str, topic: str, messages: list[tuple[bytes, tuple]], *,
-                               key: bytes) -> list[tuple[int, int]]:
+async def produce_with_headers(
+    bootstrap: str, topic: str, messages: list[tuple[bytes, tuple]], *, key: bytes
+) -> list[tuple[int, int]]:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", max_request_size=2 * 1024 * 1024)
     await producer.start()
     try:
-        sent = [await producer.send_and_wait(topic, value, key=key, headers=list(headers))
-                for value, headers in messages]
+        sent = [
+            await producer.send_and_wait(topic, value, key=key, headers=list(headers))
+            for value, headers in messages
+        ]
     finally:
         await producer.stop()
     return [(meta.partition, meta.offset) for meta in sent]
@@ -31,16 +34,25 @@ async def produce_with_headers(bootstrap: str, topic: str, messages: list[tuple[
 @pytest.mark.parametrize("batch", [False, True], ids=["one-by-one", "batch"])
 @pytest.mark.parametrize("bad", BAD_INPUTS, ids=BAD_INPUT_IDS)
 async def test_malformed_bytes_are_dead_lettered_and_the_next_event_is_applied(
-        infra, db: Database, topic: str, bad: BadInput, batch: bool) -> None:
+    infra, db: Database, topic: str, bad: BadInput, batch: bool
+) -> None:
     case = uuid.uuid4()
     healthy = scheduled(case, 1)
-    positions = await produce_with_headers(infra.kafka_bootstrap, topic,
-                                           [(bad.value, bad.headers), (healthy.to_json(), ())], key=str(case).encode())
+    positions = await produce_with_headers(
+        infra.kafka_bootstrap,
+        topic,
+        [(bad.value, bad.headers), (healthy.to_json(), ())],
+        key=str(case).encode(),
+    )
     assert len({partition for partition, _ in positions}) == 1, "both share one partition"
 
     calls: Counter = Counter()
-    async with consuming(db, infra.kafka_bootstrap, topic, effect_recorder(db, calls), batch=batch) as consumer:
-        await wait_for(lambda: _applied(db, healthy.event_id), what="the valid event behind the malformed one")
+    async with consuming(
+        db, infra.kafka_bootstrap, topic, effect_recorder(db, calls), batch=batch
+    ) as consumer:
+        await wait_for(
+            lambda: _applied(db, healthy.event_id), what="the valid event behind the malformed one"
+        )
     assert await effects_by_event(db) == Counter({str(healthy.event_id): 1})
     assert consumer.stats["dead_lettered"] == 1
 

@@ -9,12 +9,14 @@ from pathlib import Path
 import pytest
 
 from shared.contracts.strict_json import MAX_DEPTH, MalformedMessage, load_strict
-from tests.malformed import BAD_INPUT_IDS, BAD_INPUTS, BadInput
+from tests.malformed import BAD_INPUTS, BadInput
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"
 
 
-@pytest.mark.parametrize("bad", [b for b in BAD_INPUTS if b.reason], ids=[b.name for b in BAD_INPUTS if b.reason])
+@pytest.mark.parametrize(
+    "bad", [b for b in BAD_INPUTS if b.reason], ids=[b.name for b in BAD_INPUTS if b.reason]
+)
 def test_each_bad_input_is_refused_with_its_reason(bad: BadInput) -> None:
     with pytest.raises(MalformedMessage, match=bad.reason):
         load_strict(bad.value)
@@ -37,11 +39,16 @@ def test_depth_counts_nesting_not_brackets_inside_strings() -> None:
     assert len(load_strict(flat_but_many, max_depth=2)) == 100
 
 
-@pytest.mark.parametrize("raw, reason", [
-    (b'{"a": NaN}', "NaN is not JSON"), (b'{"a": Infinity}', "Infinity is not JSON"),
-    (b'{"a": 1e999}', "too large for a float"), (b'{"a": {"b": 1, "b": 1}}', "duplicate key"),
-    (b'{"a": 1', "not JSON"),
-])
+@pytest.mark.parametrize(
+    "raw, reason",
+    [
+        (b'{"a": NaN}', "NaN is not JSON"),
+        (b'{"a": Infinity}', "Infinity is not JSON"),
+        (b'{"a": 1e999}', "too large for a float"),
+        (b'{"a": {"b": 1, "b": 1}}', "duplicate key"),
+        (b'{"a": 1', "not JSON"),
+    ],
+)
 def test_numbers_and_objects_json_does_not_allow(raw: bytes, reason: str) -> None:
     with pytest.raises(MalformedMessage, match=reason):
         load_strict(raw)
@@ -49,8 +56,12 @@ def test_numbers_and_objects_json_does_not_allow(raw: bytes, reason: str) -> Non
 
 def test_reasons_never_quote_the_value() -> None:
     secret = "110101201605011234"
-    for raw in (f'{{"id": "{secret}", "id": "{secret}"}}'.encode(), f'{{"id": {secret * 3}}}'.encode(),
-                f'not json {secret}'.encode(), f'{{"id": "{secret}"}}'.encode() + b"\xff"):
+    for raw in (
+        f'{{"id": "{secret}", "id": "{secret}"}}'.encode(),
+        f'{{"id": {secret * 3}}}'.encode(),
+        f"not json {secret}".encode(),
+        f'{{"id": "{secret}"}}'.encode() + b"\xff",
+    ):
         with pytest.raises(MalformedMessage) as refused:
             load_strict(raw)
         assert secret not in str(refused.value)
