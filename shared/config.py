@@ -11,6 +11,7 @@ import yaml
 from pydantic import BaseModel, StringConstraints, ValidationError
 
 from shared.contracts.vocabulary import RiskLevel
+from shared.territory.code import PREFIX_PATTERN
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -60,7 +61,7 @@ def load_yaml_config(path: Path, model: type[ModelT], error: type[ValueError]) -
 
 # ---- values that a territory may set for itself ---------------------------------------------
 
-TerritoryPrefix = Annotated[str, StringConstraints(pattern=r"^(?:[0-9]{2}|[0-9]{4}|[0-9]{6}|[0-9]{9}|[0-9]{12})$")]
+TerritoryPrefix = Annotated[str, StringConstraints(pattern=PREFIX_PATTERN)]
 """A node of the territory tree, as the code prefix of its subtree: province 2, city 4,
 county 6, township 9, village 12 digits."""
 

@@ -173,6 +173,9 @@ class Settings(BaseSettings):
                 raise
             raise ConfigurationError("invalid settings: " + "; ".join(map(_describe, errors))) from None
 
+    territory_file: Path | None = Field(
+        default=None, description="the territory registry reports must name a node of; default config/territory.yaml")
+
 
 _SECRET_FIELDS = frozenset({"encryption_keys", "encryption_active_key", "lookup_key", "auth_secret",
                             "audit_signing_key", "kafka_password"})

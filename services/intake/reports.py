@@ -18,6 +18,7 @@ from shared.contracts.hotline import HotlineReport
 from shared.crypto import FieldCipher, LookupHasher
 from shared.db.tables import outbox_table
 from shared.messaging.outbox import add_events
+from shared.territory.registry import TerritoryRegistry
 
 PRODUCER = "intake"
 OUTBOX = outbox_table(t.metadata)
@@ -34,6 +35,7 @@ class IntakeResources:
     cipher: FieldCipher
     hasher: LookupHasher
     disclosure: DisclosurePolicy
+    territory: TerritoryRegistry
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,13 @@ def parse_hotline_report(raw: bytes) -> HotlineReport:
     return report
 
 
+def check_jurisdiction(report: HotlineReport, territory: TerritoryRegistry) -> None:
+    """A report must name a node of the registry: a mistyped code would open a case in no
+    one's territory, never seen on any caseworker's list."""
+    if report.jurisdiction not in territory:
+        raise ReportRejected("jurisdiction: not a node of the territory registry")
+
+
 def age_in_years(report: HotlineReport) -> int | None:
     child = report.child
     if child.birth_date is not None:
@@ -72,6 +81,7 @@ def _years_between(born: date, on: date) -> int:
 
 async def record_report(session: AsyncSession, report: HotlineReport, *, keys: IntakeResources, source: str,
                         recorded_by: str) -> Recorded:
+    check_jurisdiction(report, keys.territory)
     existing = await _existing_report(session, report)
     if existing is not None:
         return existing

@@ -1,5 +1,5 @@
 """The intake service's definition: the hotline consumer, the referral follower that decides
-which agency may read which child's details, the HTTP API, its keys and disclosure policy."""
+which agency may read which child's details, the HTTP API, its keys, disclosure policy and territory."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from shared.errors import ConfigurationError
 from shared.messaging.consumer import Delivery, IdempotentConsumer
 from shared.service import ServiceContext, ServiceDefinition
 from shared.settings import Settings
+from shared.territory.registry import TerritoryError, load_territory
 
 HOTLINE_SOURCE = "hotline"
 
@@ -23,10 +24,11 @@ HOTLINE_SOURCE = "hotline"
 def resources(settings: Settings) -> IntakeResources:
     try:
         disclosure = load_disclosure()
-    except DisclosureError as exc:
+        territory = load_territory(settings.territory_file)
+    except (DisclosureError, TerritoryError) as exc:
         raise ConfigurationError(str(exc)) from None
     return IntakeResources(cipher=FieldCipher.from_settings(settings), hasher=LookupHasher.from_settings(settings),
-                           disclosure=disclosure)
+                           disclosure=disclosure, territory=territory)
 
 
 def consumers(ctx: ServiceContext) -> list[IdempotentConsumer]:

@@ -9,6 +9,9 @@ from typing import Annotated
 
 from pydantic import AfterValidator, AwareDatetime, StringConstraints
 
+# The territory's words have their home in shared.territory; the contracts speak them too.
+from shared.territory.code import TerritoryLevel, is_within, territory_level  # noqa: F401
+
 
 class Category(StrEnum):
     """The six kinds of minors in difficulty; a case may have several."""
@@ -182,16 +185,6 @@ OPEN_REFERRAL_STATES = frozenset({ReferralState.created, ReferralState.acknowled
 child's details); done and declined referrals are closed."""
 
 
-class TerritoryLevel(StrEnum):
-    """The levels of the territory tree, from the top down."""
-
-    province = "province"
-    city = "city"
-    county = "county"
-    township = "township"
-    village = "village"
-
-
 Jurisdiction = Annotated[str, StringConstraints(pattern=r"^[0-9]{12}$")]
 """A 12-digit administrative code: 2 province, 2 city, 2 county, 3 township, 3 village
 digits; trailing zero segments mean the node is higher up the tree."""
@@ -213,27 +206,3 @@ def _as_utc(moment: datetime) -> datetime:
 
 UtcDatetime = Annotated[AwareDatetime, AfterValidator(_as_utc)]
 """A timezone-aware moment, normalised to UTC so every contract speaks one clock."""
-
-# (level, first digit, digit after the last) of each segment of a Jurisdiction code.
-_SEGMENTS = (
-    (TerritoryLevel.province, 0, 2),
-    (TerritoryLevel.city, 2, 4),
-    (TerritoryLevel.county, 4, 6),
-    (TerritoryLevel.township, 6, 9),
-    (TerritoryLevel.village, 9, 12),
-)
-
-
-def territory_level(jurisdiction: str) -> TerritoryLevel:
-    """The level of the node a code names: its deepest non-zero segment."""
-    level = TerritoryLevel.province
-    for candidate, start, end in _SEGMENTS[1:]:
-        if int(jurisdiction[start:end]):
-            level = candidate
-    return level
-
-
-def is_within(jurisdiction: str, ancestor: str) -> bool:
-    """Whether `jurisdiction` lies in the subtree of `ancestor` (a node is within itself)."""
-    end = next(end for level, _, end in _SEGMENTS if level == territory_level(ancestor))
-    return jurisdiction[:end] == ancestor[:end]

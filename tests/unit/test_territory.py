@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from services.referral.territory import escalation_target, node_at
+from services.referral.territory import escalation_target
 from shared.contracts.vocabulary import TerritoryLevel as L
 from shared.contracts.vocabulary import is_within, territory_level
+from shared.territory.code import node_at
 
 # Real-looking codes (province 2, city 2, county 2, township 3, village 3).
 VILLAGES = [
