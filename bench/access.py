@@ -48,8 +48,11 @@ async def run(children: int, reads: int, concurrency: int) -> None:
     settings = Settings()
     await asyncio.to_thread(upgrade, "intake", settings.database_url)
     app = build_app(definition_of("intake"), settings)
-    reporter = {"Authorization": f"Bearer {issue_token(settings, subject='bench-school', role=Role.reporter)}"}
-    caseworker = {"Authorization": f"Bearer {issue_token(settings, subject='bench-cw', role=Role.caseworker)}"}
+    # Both work in the county of the example reports (tests/e2e/reports.py).
+    reporter_token = issue_token(settings, subject="bench-school", role=Role.reporter, jurisdiction="140402")
+    caseworker_token = issue_token(settings, subject="bench-cw", role=Role.caseworker, jurisdiction="140402")
+    reporter = {"Authorization": f"Bearer {reporter_token}"}
+    caseworker = {"Authorization": f"Bearer {caseworker_token}"}
     async with app.router.lifespan_context(app):
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://intake") as http:
             cases = []

@@ -143,25 +143,35 @@ def contracts_export(
 
 @token_app.command("issue")
 def token_issue(
-    role: Annotated[str, typer.Option(help="hotline | caseworker | supervisor | agency_officer | operator | auditor")],
+    role: Annotated[str, typer.Option(
+        help="hotline | reporter | caseworker | supervisor | agency_officer | operator | auditor")],
     subject: Annotated[str | None, typer.Option(help="pseudonymous user id (default dev-<role>)")] = None,
     agency: Annotated[str | None, typer.Option(help="the agency of an agency_officer, e.g. police")] = None,
-    jurisdiction: Annotated[str, typer.Option(help="territory code prefix, e.g. 14 or 1404; empty = everywhere")] = "",
-    ttl_hours: Annotated[float, typer.Option(help="hours until the token expires")] = 8,
+    jurisdiction: Annotated[str, typer.Option(
+        help="territory code prefix, e.g. 1404 or 140402; empty = everywhere (operator, auditor, hotline only)")] = "",
+    ttl_hours: Annotated[float | None, typer.Option(
+        help="hours until the token expires (default 8, at most CPNET_AUTH_MAX_TOKEN_TTL_MINUTES)")] = None,
 ) -> None:
-    """Print a bearer token (only the token, so TOKEN=$(cpnet token issue --role caseworker) works)."""
+    """Print a bearer token (only the token, so TOKEN=$(cpnet token issue --role caseworker --jurisdiction 1404)
+    works)."""
     from datetime import timedelta
 
     from shared.auth import Role, issue_token
 
     if role not in Role.__members__:
         _fail(f"unknown role {role!r} (known: {', '.join(Role)})")
-    if not 0 < ttl_hours <= 24 * 366:
-        _fail("--ttl-hours must be more than 0 and at most a year (8784)")
     try:
-        token = issue_token(get_settings(), subject=subject or f"dev-{role}", role=role, agency=agency,
-                            jurisdiction=jurisdiction, ttl=timedelta(hours=ttl_hours))
-    except ValueError as exc:  # includes a misconfigured secret (ConfigurationError)
+        settings = get_settings()
+    except ValueError as exc:  # a misconfigured secret (ConfigurationError)
+        _fail(str(exc))
+    longest = settings.auth_max_token_ttl_minutes / 60
+    hours = min(8.0, longest) if ttl_hours is None else ttl_hours
+    if not 0 < hours <= longest:
+        _fail(f"--ttl-hours must be more than 0 and at most {longest:g} (CPNET_AUTH_MAX_TOKEN_TTL_MINUTES)")
+    try:
+        token = issue_token(settings, subject=subject or f"dev-{role}", role=role, agency=agency,
+                            jurisdiction=jurisdiction, ttl=timedelta(hours=hours))
+    except ValueError as exc:
         _fail(str(exc))
     typer.echo(token)
 

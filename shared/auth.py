@@ -16,7 +16,12 @@ from shared.contracts.vocabulary import Agency, OpaqueRef, Role
 from shared.settings import Settings, get_settings
 
 ALGORITHM = "HS256"
-REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub"]
+# `jur` too: a token that forgot its territory must not come to mean "everywhere".
+REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub", "jur"]
+# The roles whose work spans the whole network, the only ones a token may give the empty
+# territory ("everywhere"): operators run it, auditors inspect any case, and the hotline
+# vendor reports children from every county. Everyone else works at a node of the tree.
+WHOLE_TERRITORY_ROLES = frozenset({Role.operator, Role.auditor, Role.hotline})
 # Services run on clocks that may differ by a few seconds.
 CLOCK_SKEW = timedelta(seconds=30)
 # A node of the four-level network is a code prefix: province 2, city 4, county 6,
@@ -60,6 +65,10 @@ class Principal(BaseModel):
             raise ValueError("an agency_officer needs an agency")
         if self.role is not Role.agency_officer and self.agency is not None:
             raise ValueError(f"role {self.role} does not carry an agency")
+        if not self.jurisdiction and self.role not in WHOLE_TERRITORY_ROLES:
+            everywhere = ", ".join(sorted(WHOLE_TERRITORY_ROLES))
+            raise ValueError(f"role {self.role} needs a jurisdiction (a territory prefix); "
+                             f"only {everywhere} may have the whole territory")
         return self
 
     def can_see(self, jurisdiction: str) -> bool:
@@ -77,9 +86,13 @@ def issue_token(
     jurisdiction: str = "",
     ttl: timedelta = timedelta(hours=8),
 ) -> str:
-    """A signed bearer token; a bad role, agency or jurisdiction raises a one-line ValueError."""
+    """A signed bearer token; a bad role, agency, jurisdiction or ttl raises a one-line ValueError.
+    The jurisdiction may stay empty (everywhere) only for WHOLE_TERRITORY_ROLES."""
     if ttl <= timedelta(0):
         raise ValueError("ttl must be positive")
+    if ttl > max_token_ttl(settings):
+        raise ValueError(f"ttl must be at most {settings.auth_max_token_ttl_minutes} minutes "
+                         "(CPNET_AUTH_MAX_TOKEN_TTL_MINUTES)")
     principal = _principal(subject=subject, role=role, agency=agency, jurisdiction=jurisdiction)
     now = datetime.now(UTC)
     claims = {
@@ -125,15 +138,23 @@ def verify_token(settings: Settings, token: str) -> Principal:
         raise AuthError("token is malformed") from None
     except jwt.InvalidTokenError:
         raise AuthError("token is invalid") from None
+    # A token valid for years is a key that never changes; the issuer's word is not enough.
+    # (PyJWT has checked that both convert to integers.)
+    if int(claims["exp"]) - int(claims["iat"]) > max_token_ttl(settings).total_seconds():
+        raise AuthError(f"token lifetime exceeds the maximum of {settings.auth_max_token_ttl_minutes} minutes")
     try:
         return _principal(
             subject=claims["sub"],
             role=claims.get("role"),
             agency=claims.get("agency"),
-            jurisdiction=claims.get("jur", ""),
+            jurisdiction=claims["jur"],
         )
     except ValueError as exc:
         raise AuthError(f"token claims are invalid: {exc}") from None
+
+
+def max_token_ttl(settings: Settings) -> timedelta:
+    return timedelta(minutes=settings.auth_max_token_ttl_minutes)
 
 
 def _principal(**fields: Any) -> Principal:

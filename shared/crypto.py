@@ -33,6 +33,10 @@ KEY_ID_PATTERN = re.compile(r"[a-z0-9-]{1,16}")
 INSECURE_DEV_KEY_ID = "dev"
 INSECURE_DEV_ENCRYPTION_KEY = hashlib.sha256(b"cpnet insecure development key").digest()
 INSECURE_DEV_LOOKUP_KEY = hashlib.sha256(b"cpnet insecure development lookup key").digest()
+# The Ed25519 seed the audit service signs checkpoints with when CPNET_AUDIT_SIGNING_KEY is empty.
+INSECURE_DEV_AUDIT_SIGNING_KEY = hashlib.sha256(b"cpnet insecure development audit signing key").digest()
+# Every development key: public, so production refuses each of them in any key setting.
+INSECURE_DEV_KEYS = (INSECURE_DEV_ENCRYPTION_KEY, INSECURE_DEV_LOOKUP_KEY, INSECURE_DEV_AUDIT_SIGNING_KEY)
 INSECURE_DEV_ENCRYPTION_KEYS = (
     f"{INSECURE_DEV_KEY_ID}:{base64.b64encode(INSECURE_DEV_ENCRYPTION_KEY).decode('ascii')}"
 )

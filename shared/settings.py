@@ -11,19 +11,23 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
 from shared.crypto import (
-    INSECURE_DEV_ENCRYPTION_KEY,
     INSECURE_DEV_ENCRYPTION_KEYS,
     INSECURE_DEV_KEY_ID,
-    INSECURE_DEV_LOOKUP_KEY,
+    INSECURE_DEV_KEYS,
     INSECURE_DEV_LOOKUP_KEY_B64,
+    KEY_BYTES,
     LOOKUP_KEY_MIN_BYTES,
     decode_key,
     is_key_id,
     parse_key_ring,
 )
 from shared.errors import ConfigurationError
+from shared.secret_strength import key_problem, secret_problem
 
 SERVICE_NAMES = ("intake", "assessment", "referral", "followup", "audit")
+INSECURE_DEV_AUTH_SECRET = "cpnet-insecure-development-auth-secret"
+# Texts printed in this repository; production refuses them, however respelled, in any secret.
+PUBLIC_DEV_TEXTS = (INSECURE_DEV_AUTH_SECRET,)
 ServiceName = Literal["intake", "assessment", "referral", "followup", "audit"]
 
 
@@ -41,6 +45,11 @@ class Settings(BaseSettings):
     kafka_username: str = Field(default="", description="this process's SASL principal, e.g. cpnet-intake")
     kafka_password: SecretStr = Field(default=SecretStr(""), description="its SASL password")
     kafka_ssl_cafile: Path | None = Field(default=None, description="the cluster's CA (PEM); default: the system's")
+    # The one exception production allows to SASL_SSL: docker-compose.yml's single broker,
+    # reachable only on an internal container network (docs/ARCHITECTURE.md, departures).
+    kafka_plaintext_private_network: bool = Field(
+        default=False, description="the operator states the PLAINTEXT broker is reachable only on a private "
+                                   "container network with no published port; production then accepts PLAINTEXT")
     database_url: str = "postgresql+asyncpg://cpnet:cpnet@127.0.0.1:5432/cpnet"
 
     http_host: str = "127.0.0.1"
@@ -104,12 +113,15 @@ class Settings(BaseSettings):
         default=INSECURE_DEV_LOOKUP_KEY_B64, description="HMAC key (base64, >= 32 bytes) of the lookup digests"
     )
     auth_secret: str = Field(
-        default="cpnet-insecure-development-auth-secret",
+        default=INSECURE_DEV_AUTH_SECRET,
         min_length=32,
         description="HS256 secret of the development bearer tokens",
     )
     auth_issuer: str = Field(default="cpnet", min_length=1)
     auth_audience: str = Field(default="cpnet", min_length=1)
+    # A person's working day and a little more: a stolen token is worth hours, not years.
+    auth_max_token_ttl_minutes: int = Field(
+        default=12 * 60, ge=1, le=7 * 24 * 60, description="longest lifetime (exp - iat) a token may have")
     environment: Literal["development", "production"] = "development"
 
     @field_validator("encryption_keys")
@@ -140,27 +152,51 @@ class Settings(BaseSettings):
         if self.kafka_ssl_cafile is not None and not self.kafka_ssl_cafile.is_file():
             raise ValueError("CPNET_KAFKA_SSL_CAFILE: no such file")
         if self.environment == "production":
-            insecure = [
-                f"CPNET_{name.upper()}"
-                for name in ("encryption_active_key", "auth_secret")
-                if getattr(self, name) == type(self).model_fields[name].default
-            ]
-            # Compare key material, not text: a re-encoded or merely kept-for-decryption
-            # development key is as public as the default itself.
-            if INSECURE_DEV_ENCRYPTION_KEY in ring.values():
-                insecure.insert(0, "CPNET_ENCRYPTION_KEYS")
-            if lookup == INSECURE_DEV_LOOKUP_KEY:
-                insecure.append("CPNET_LOOKUP_KEY")
-            if not self.audit_signing_key:
-                insecure.append("CPNET_AUDIT_SIGNING_KEY")
-            # Kafka carries the hotline's reports: every client authenticates, over TLS.
-            if self.kafka_security_protocol != "SASL_SSL":
-                insecure.append("CPNET_KAFKA_SECURITY_PROTOCOL (must be SASL_SSL)")
-            if insecure:
-                raise ValueError(
-                    "production refuses the insecure development default of " + ", ".join(insecure)
-                )
+            problems = self._production_problems(ring, lookup)
+            if problems:
+                raise ValueError("production refuses weak or public secrets: " + "; ".join(problems))
         return self
+
+    def _production_problems(self, ring: dict[str, bytes], lookup: bytes) -> list[str]:
+        """One entry per unfit setting, naming it and never its value: development values in
+        any spelling or encoding, secrets and keys too short or too predictable, Kafka without
+        authentication (shared/secret_strength.py says how strength is judged)."""
+        problems: list[str] = []
+
+        def judge(setting: str, problem: str | None) -> None:
+            if problem:
+                problems.append(f"CPNET_{setting}: {problem}")
+
+        # Key material is compared as bytes (and as written): a re-encoded or merely
+        # kept-for-decryption development key is as public as the default itself.
+        for key_id, key in ring.items():
+            problem = key_problem(key, text=self.encryption_keys, public_keys=INSECURE_DEV_KEYS)
+            judge("ENCRYPTION_KEYS", problem and f"key {key_id!r} {problem}")
+        if self.encryption_active_key == INSECURE_DEV_KEY_ID:
+            judge("ENCRYPTION_ACTIVE_KEY", "is the development key id")
+        judge("LOOKUP_KEY", key_problem(lookup, text=self.lookup_key, public_keys=INSECURE_DEV_KEYS))
+        judge("AUDIT_SIGNING_KEY", self._audit_signing_key_problem())
+        judge("AUTH_SECRET", _text_secret_problem(self.auth_secret))
+        database_password = make_url(self.database_url).password
+        if database_password is not None:
+            problem = _text_secret_problem(str(database_password))
+            judge("DATABASE_URL", problem and f"its password {problem}")
+        # Kafka carries the hotline's reports: every client authenticates, over TLS.
+        if self.kafka_security_protocol == "SASL_SSL":
+            judge("KAFKA_PASSWORD", _text_secret_problem(self.kafka_password.get_secret_value()))
+        elif not (self.kafka_security_protocol == "PLAINTEXT" and self.kafka_plaintext_private_network):
+            judge("KAFKA_SECURITY_PROTOCOL", "must be SASL_SSL (or PLAINTEXT on a private container network: "
+                                             "CPNET_KAFKA_PLAINTEXT_PRIVATE_NETWORK)")
+        return problems
+
+    def _audit_signing_key_problem(self) -> str | None:
+        if not self.audit_signing_key:
+            return "is empty, so checkpoints would be signed with the development key"
+        try:
+            seed = decode_key(self.audit_signing_key, what="it", min_bytes=KEY_BYTES, max_bytes=KEY_BYTES)
+        except ValueError as exc:
+            return str(exc).removeprefix("it ")
+        return key_problem(seed, text=self.audit_signing_key, public_keys=INSECURE_DEV_KEYS)
 
     def __init__(self, **values: Any) -> None:
         # Pydantic's own message repeats the offending input; for these fields that is a key,
@@ -175,6 +211,10 @@ class Settings(BaseSettings):
 
     territory_file: Path | None = Field(
         default=None, description="the territory registry reports must name a node of; default config/territory.yaml")
+
+
+def _text_secret_problem(text: str) -> str | None:
+    return secret_problem(text, public_texts=PUBLIC_DEV_TEXTS, public_keys=INSECURE_DEV_KEYS)
 
 
 _SECRET_FIELDS = frozenset({"encryption_keys", "encryption_active_key", "lookup_key", "auth_secret",

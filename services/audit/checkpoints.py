@@ -4,7 +4,6 @@ hashes, signed with the service's Ed25519 key, stored and exportable for witness
 from __future__ import annotations
 
 import base64
-import hashlib
 from datetime import UTC, datetime, timedelta
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -14,16 +13,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.audit import tables as t
 from services.audit.chain import Checkpoint, Entry, make_checkpoint, verify
 from services.audit.ledger import LEDGER_LOCK
-from shared.metrics import Gauge
+from shared.crypto import INSECURE_DEV_AUDIT_SIGNING_KEY
 from shared.errors import ConfigurationError
+from shared.metrics import Gauge
 from shared.settings import Settings
-
-_DEV_SEED = hashlib.sha256(b"cpnet insecure development audit signing key").digest()
 
 
 def signing_key(settings: Settings) -> Ed25519PrivateKey:
     if not settings.audit_signing_key:
-        return Ed25519PrivateKey.from_private_bytes(_DEV_SEED)
+        return Ed25519PrivateKey.from_private_bytes(INSECURE_DEV_AUDIT_SIGNING_KEY)
     try:
         raw = base64.b64decode(settings.audit_signing_key, validate=True)
         return Ed25519PrivateKey.from_private_bytes(raw)

@@ -7,7 +7,7 @@ import random
 import uuid
 from datetime import UTC, datetime
 
-from shared.auth import Role, issue_token
+from shared.auth import WHOLE_TERRITORY_ROLES, Role, issue_token
 from shared.settings import Settings
 
 
@@ -35,5 +35,19 @@ def hotline_report(**changes) -> dict:
     return report
 
 
-def token(role: Role = Role.reporter, subject: str = "school-140402001") -> dict[str, str]:
-    return {"Authorization": f"Bearer {issue_token(Settings(), subject=subject, role=role)}"}
+# Where each test caller works: a reporter in the county of the example reports (140402),
+# casework roles and agency officers in the whole city (tests report from villages all over
+# 1404); only operators, auditors and the hotline may have the whole territory.
+CITY = "1404"
+TERRITORY_OF = {Role.reporter: "140402"}
+
+
+def territory_of(role: Role) -> str:
+    return "" if role in WHOLE_TERRITORY_ROLES else TERRITORY_OF.get(role, CITY)
+
+
+def token(role: Role = Role.reporter, subject: str = "school-140402001", jurisdiction: str | None = None,
+          agency: str | None = None) -> dict[str, str]:
+    territory = territory_of(role) if jurisdiction is None else jurisdiction
+    jwt = issue_token(Settings(), subject=subject, role=role, agency=agency, jurisdiction=territory)
+    return {"Authorization": f"Bearer {jwt}"}

@@ -23,8 +23,7 @@ POLICE = "referral.to.police"
 
 
 def officer(agency: str, subject: str | None = None) -> dict[str, str]:
-    jwt = issue_token(Settings(), subject=subject or f"{agency}-officer-7", role=Role.agency_officer, agency=agency)
-    return {"Authorization": f"Bearer {jwt}"}
+    return token(Role.agency_officer, subject or f"{agency}-officer-7", agency=agency)
 
 
 async def eventually(call, accept, *, timeout: float = 30.0) -> httpx.Response:

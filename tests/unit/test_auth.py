@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from cpnet.cli import app as cli
 from shared.auth import (
+    WHOLE_TERRITORY_ROLES,
     AuthError,
     CurrentPrincipal,
     Principal,
@@ -85,10 +86,24 @@ def test_hand_made_token_with_the_right_claims_verifies() -> None:
         (_forge(_claims(iss=...)), "'iss'"),
         (_forge(_claims(role="root")), "role"),
         (_forge(_claims(jur="1")), "jur"),
+        (_forge(_claims(jur=...)), "token lacks the 'jur' claim"),
+        (_forge(_claims(jur=None)), "token lacks the 'jur' claim"),
+        (_forge(_claims(jur="")), "caseworker needs a jurisdiction"),
+        (_forge(_claims(role="reporter", jur="")), "reporter needs a jurisdiction"),
+        (_forge(_claims(role="agency_officer", agency="police", jur="")), "agency_officer needs a jurisdiction"),
+        (_forge(_claims(exp=datetime.now(UTC) + timedelta(days=365 * 300))), "lifetime exceeds the maximum"),
+        (_forge(_claims(exp=datetime.now(UTC) + timedelta(hours=12, minutes=1))), "lifetime exceeds the maximum"),
+        # Backdating iat does not lengthen a token: exp - iat is what is bounded.
+        (_forge(_claims(iat=datetime.now(UTC) - timedelta(days=30), exp=datetime.now(UTC) + timedelta(hours=1))),
+         "lifetime exceeds the maximum"),
+        (_forge(_claims(iat=datetime.now(UTC) + timedelta(minutes=5), exp=datetime.now(UTC) + timedelta(hours=1))),
+         "not valid yet"),
         ("not-a-token", "malformed"),
     ],
     ids=["expired", "audience", "issuer", "secret", "alg-none", "hs512", "no-exp", "no-iat", "no-sub", "no-aud",
-         "no-iss", "unknown-role", "bad-jurisdiction", "garbage"],
+         "no-iss", "unknown-role", "bad-jurisdiction", "no-jur", "null-jur", "caseworker-everywhere",
+         "reporter-everywhere", "officer-everywhere", "exp-in-300-years", "a-minute-too-long", "backdated-iat",
+         "iat-in-the-future", "garbage"],
 )
 def test_bad_tokens_are_rejected(token: str, reason: str) -> None:
     with pytest.raises(AuthError, match=reason) as caught:
@@ -120,8 +135,40 @@ def test_can_see_is_the_territory_subtree() -> None:
     assert not everywhere.can_see("14x402001001")  # malformed codes fail closed
 
 
+def test_the_whole_territory_is_only_for_roles_that_need_the_whole_city() -> None:
+    assert WHOLE_TERRITORY_ROLES == {Role.operator, Role.auditor, Role.hotline}
+    for role in WHOLE_TERRITORY_ROLES:
+        token = _forge(_claims(role=role.value, jur=""))
+        assert verify_token(SETTINGS, token).jurisdiction == "", "said explicitly, the empty territory holds"
+        assert verify_token(SETTINGS, issue_token(SETTINGS, subject="u", role=role)).can_see("410402001001")
+    for role in set(Role) - WHOLE_TERRITORY_ROLES:
+        agency = "police" if role is Role.agency_officer else None
+        with pytest.raises(ValueError, match="needs a jurisdiction"):
+            issue_token(SETTINGS, subject="u", role=role, agency=agency)
+        with pytest.raises(ValueError, match="needs a jurisdiction"):
+            Principal(subject="u", role=role, agency=agency)
+        assert verify_token(SETTINGS, issue_token(SETTINGS, subject="u", role=role, agency=agency,
+                                                  jurisdiction="140402")).jurisdiction == "140402"
+
+
+def test_token_lifetime_is_bounded_at_issue_and_at_verification() -> None:
+    assert SETTINGS.auth_max_token_ttl_minutes == 12 * 60, "the documented default"
+    longest = issue_token(SETTINGS, subject="u", role=Role.auditor, ttl=timedelta(hours=12))
+    assert verify_token(SETTINGS, longest).role is Role.auditor
+    with pytest.raises(ValueError, match="ttl must be at most 720 minutes"):
+        issue_token(SETTINGS, subject="u", role=Role.auditor, ttl=timedelta(hours=12, seconds=1))
+    # An iat a few seconds ahead (another server's clock) is within the skew allowed.
+    ahead = _forge(_claims(iat=datetime.now(UTC) + timedelta(seconds=10), exp=datetime.now(UTC) + timedelta(hours=1)))
+    assert verify_token(SETTINGS, ahead).role is Role.caseworker
+    # A stricter deployment shortens every token, including those already issued.
+    strict = Settings(auth_secret=SECRET, auth_issuer="cpnet-test", auth_audience="cpnet-api",
+                      auth_max_token_ttl_minutes=30)
+    with pytest.raises(AuthError, match="maximum of 30 minutes"):
+        verify_token(strict, longest)
+
+
 def test_principal_is_frozen() -> None:
-    principal = Principal(subject="u", role=Role.caseworker)
+    principal = Principal(subject="u", role=Role.caseworker, jurisdiction="1404")
     with pytest.raises(ValueError):
         principal.role = Role.supervisor  # type: ignore[misc]
 
@@ -143,7 +190,8 @@ def client() -> TestClient:
 
 
 def _bearer(role: Role, subject: str = "u-7") -> dict[str, str]:
-    return {"Authorization": f"Bearer {issue_token(SETTINGS, subject=subject, role=role)}"}
+    jurisdiction = "" if role in WHOLE_TERRITORY_ROLES else "1404"
+    return {"Authorization": f"Bearer {issue_token(SETTINGS, subject=subject, role=role, jurisdiction=jurisdiction)}"}
 
 
 def test_missing_header_is_401_with_challenge(client: TestClient) -> None:
@@ -165,9 +213,14 @@ def test_bad_credentials_are_401(client: TestClient, header: str) -> None:
         assert not sent or sent not in response.json()["detail"]
 
 
+def test_a_token_without_its_territory_is_401(client: TestClient) -> None:
+    response = client.get("/me", headers={"Authorization": f"Bearer {_forge(_claims(jur=...))}"})
+    assert (response.status_code, response.json()["detail"]) == (401, "token lacks the 'jur' claim")
+
+
 def test_token_from_other_settings_is_401(client: TestClient) -> None:
     other = Settings(auth_secret="x" * 40, auth_issuer="cpnet-test", auth_audience="cpnet-api")
-    token = issue_token(other, subject="u", role=Role.supervisor)
+    token = issue_token(other, subject="u", role=Role.supervisor, jurisdiction="1404")
     assert client.get("/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
 
 
@@ -224,10 +277,13 @@ def test_cli_issues_a_verifiable_token(cli_settings: Settings) -> None:
 
 
 def test_cli_defaults(cli_settings: Settings) -> None:
-    result = CliRunner().invoke(cli, ["token", "issue", "--role", "caseworker"])
+    result = CliRunner().invoke(cli, ["token", "issue", "--role", "operator"])
     assert result.exit_code == 0, result.output
-    principal = verify_token(cli_settings, result.stdout.strip())
-    assert (principal.role, principal.subject, principal.jurisdiction) == (Role.caseworker, "dev-caseworker", "")
+    token = result.stdout.strip()
+    principal = verify_token(cli_settings, token)
+    assert (principal.role, principal.subject, principal.jurisdiction) == (Role.operator, "dev-operator", "")
+    claims = jwt.decode(token, SECRET, algorithms=["HS256"], audience=cli_settings.auth_audience)
+    assert claims["jur"] == "" and claims["exp"] - claims["iat"] == 8 * 3600
 
 
 @pytest.mark.parametrize(
@@ -237,7 +293,11 @@ def test_cli_defaults(cli_settings: Settings) -> None:
         (["--role", "caseworker", "--jurisdiction", "140"], "jurisdiction"),
         (["--role", "agency_officer"], "agency"),
         (["--role", "agency_officer", "--agency", "army"], "agency"),
-        (["--role", "caseworker", "--ttl-hours", "0"], "ttl"),
+        (["--role", "caseworker", "--jurisdiction", "1404", "--ttl-hours", "0"], "ttl"),
+        (["--role", "operator", "--ttl-hours", "12.5"], "--ttl-hours must be more than 0 and at most 12 "),
+        (["--role", "operator", "--ttl-hours", "2629800"], "at most 12 "),
+        (["--role", "caseworker"], "caseworker needs a jurisdiction"),
+        (["--role", "reporter"], "reporter needs a jurisdiction"),
     ],
 )
 def test_cli_rejects_bad_input_in_one_line(cli_settings: Settings, args: list[str], complaint: str) -> None:

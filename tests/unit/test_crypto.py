@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import os
+import secrets
 
 import pytest
 
@@ -34,11 +35,12 @@ def _production(**overrides: str) -> Settings:
         "encryption_keys": f"k1:{_b64(os.urandom(32))}",
         "encryption_active_key": "k1",
         "lookup_key": _b64(os.urandom(32)),
-        "auth_secret": "a-production-secret-of-at-least-32-characters",
+        "auth_secret": secrets.token_urlsafe(32),
         "audit_signing_key": _b64(os.urandom(32)),
+        "database_url": f"postgresql+asyncpg://cpnet:{secrets.token_urlsafe(32)}@db:5432/cpnet",
         "kafka_security_protocol": "SASL_SSL",
         "kafka_username": "cpnet-intake",
-        "kafka_password": "a-scram-password",
+        "kafka_password": secrets.token_urlsafe(32),
     }
     values.update(overrides)
     return Settings(**values)
@@ -215,14 +217,15 @@ def test_production_accepts_explicit_keys() -> None:
 
 def test_production_settings_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CPNET_ENVIRONMENT", "production")
-    monkeypatch.setenv("CPNET_ENCRYPTION_KEYS", f"k1:{_b64(KEY_A)}")
+    monkeypatch.setenv("CPNET_ENCRYPTION_KEYS", f"k1:{_b64(os.urandom(32))}")
     monkeypatch.setenv("CPNET_ENCRYPTION_ACTIVE_KEY", "k1")
-    monkeypatch.setenv("CPNET_LOOKUP_KEY", _b64(KEY_B))
-    monkeypatch.setenv("CPNET_AUTH_SECRET", "x" * 32)
-    monkeypatch.setenv("CPNET_AUDIT_SIGNING_KEY", _b64(KEY_A))
+    monkeypatch.setenv("CPNET_LOOKUP_KEY", _b64(os.urandom(32)))
+    monkeypatch.setenv("CPNET_AUTH_SECRET", secrets.token_urlsafe(32))
+    monkeypatch.setenv("CPNET_AUDIT_SIGNING_KEY", _b64(os.urandom(32)))
+    monkeypatch.setenv("CPNET_DATABASE_URL", f"postgresql+asyncpg://cpnet:{secrets.token_urlsafe(32)}@db/cpnet")
     monkeypatch.setenv("CPNET_KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
     monkeypatch.setenv("CPNET_KAFKA_USERNAME", "cpnet-intake")
-    monkeypatch.setenv("CPNET_KAFKA_PASSWORD", "a-scram-password")
+    monkeypatch.setenv("CPNET_KAFKA_PASSWORD", secrets.token_urlsafe(32))
     assert FieldCipher.from_settings(Settings()).active_key_id == "k1"
     monkeypatch.delenv("CPNET_LOOKUP_KEY")
     with pytest.raises(ValueError, match="CPNET_LOOKUP_KEY"):

@@ -15,12 +15,12 @@ POLICY = load_disclosure()
 
 
 def officer(agency: Agency) -> Principal:
-    return Principal(subject="officer-1", role=Role.agency_officer, agency=agency)
+    return Principal(subject="officer-1", role=Role.agency_officer, agency=agency, jurisdiction="1404")
 
 
 def test_caseworkers_and_supervisors_see_the_whole_file() -> None:
     for role in (Role.caseworker, Role.supervisor):
-        shown = set(POLICY.fields_for(Principal(subject="u", role=role)))
+        shown = set(POLICY.fields_for(Principal(subject="u", role=role, jurisdiction="1404")))
         assert {PersonalField.name, PersonalField.national_id, PersonalField.address, PersonalField.narratives,
                 PersonalField.reporters} <= shown
 
@@ -41,7 +41,8 @@ def test_no_agency_is_shown_who_reported_the_child() -> None:
 
 @pytest.mark.parametrize("role", [Role.operator, Role.auditor, Role.reporter, Role.hotline])
 def test_roles_outside_casework_are_shown_nothing(role: Role) -> None:
-    assert POLICY.fields_for(Principal(subject="u", role=role)) == ()
+    jurisdiction = "140402" if role is Role.reporter else ""
+    assert POLICY.fields_for(Principal(subject="u", role=role, jurisdiction=jurisdiction)) == ()
 
 
 def _write(tmp_path: Path, change) -> Path:
