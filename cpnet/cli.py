@@ -35,7 +35,9 @@ app.add_typer(token_app, name="token")
 @app.callback()
 def _quiet_client_libraries() -> None:
     """One-shot commands report failures in one line of their own; the Kafka client's
-    connection warnings would only repeat it as noise."""
+    connection warnings would only repeat it as noise. `serve` configures logging afresh
+    (shared.logging): there the client's warnings are kept, and folded into one line per
+    outage (shared.outage)."""
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
 
 

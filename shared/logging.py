@@ -1,5 +1,7 @@
 """Structured logs: JSON in production, readable in a terminal, with trace ids, and with
-any personal-data field a caller passes by mistake redacted before it is written."""
+any personal-data field a caller passes by mistake redacted before it is written. The Kafka
+client's and FastStream's own lines about a lost connection are folded into one line per
+outage (shared.outage)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from typing import Any
 
 import structlog
 
+from shared.outage import OUTAGES, ClientLibraryNoise, Outages
 from shared.telemetry import trace_ids
 
 # Field names that would carry a child's (or reporter's) personal data: never logged.
@@ -30,14 +33,17 @@ def redact_personal_data(_: Any, __: str, event: dict[str, Any]) -> dict[str, An
     return event
 
 
-def configure_logging(*, service: str, log_format: str = "console", level: str = "INFO") -> None:
-    renderer = (
-        structlog.processors.JSONRenderer()
+def configure_logging(*, service: str, log_format: str = "console", level: str = "INFO",
+                      outages: Outages = OUTAGES) -> None:
+    # A JSON line carries its traceback as one field; the console renderer prints it itself.
+    renderers = (
+        [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]
         if log_format == "json"
-        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        else [structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())]
     )
     shared_processors = [
         structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_logger_name,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         _add_trace_ids,
@@ -51,11 +57,17 @@ def configure_logging(*, service: str, log_format: str = "console", level: str =
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=shared_processors,
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *renderers],
     ))
+    handler.addFilter(ClientLibraryNoise(outages))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     structlog.contextvars.bind_contextvars(service=service)
-    # aiokafka is chatty at INFO about every group rebalance.
+    # aiokafka is chatty at INFO about every group rebalance; its warnings are kept, for the
+    # filter above to learn of a lost broker from them.
     logging.getLogger("aiokafka").setLevel(max(logging.WARNING, root.level))
+    # FastStream gives its loggers a console handler of their own: route them through this one.
+    faststream = logging.getLogger("faststream")
+    faststream.handlers.clear()
+    faststream.propagate = True

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.messaging.consumer import INFRASTRUCTURE_ERRORS
+from shared.outage import DATABASE, OUTAGES, Throttle
 from shared.service import ServiceContext
 
 log = structlog.get_logger(__name__)
@@ -18,18 +18,22 @@ Sweep = Callable[[AsyncSession], Awaitable[int]]
 
 
 def periodic(ctx: ServiceContext, name: str, sweep: Sweep, every_s: float) -> Callable[[asyncio.Event], Awaitable[None]]:
+    bugs = Throttle(60.0)
+
     async def loop(stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
                 async with ctx.sessions.begin() as session:
                     done = await sweep(session)
+                OUTAGES.back(DATABASE)
                 if done:
                     ctx.relay.wake()
                     log.info("sweep acted", sweep=name, count=done)
-            except INFRASTRUCTURE_ERRORS as exc:
-                log.warning("sweep postponed: infrastructure unavailable", sweep=name, error=type(exc).__name__)
-            except Exception:  # a bug must be loud, but must not stop the service's other work
-                log.exception("sweep failed", sweep=name)
+            except Exception as exc:
+                # An outage postpones the sweep (shared.outage says so once); a bug must be
+                # loud, but must not stop the service's other work nor flood the log.
+                if not OUTAGES.lost(exc, default=DATABASE, sweep=name) and bugs.admit(type(exc)):
+                    log.exception("sweep failed", sweep=name)
             try:
                 await asyncio.wait_for(stop.wait(), timeout=every_s)
             except TimeoutError:

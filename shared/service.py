@@ -31,6 +31,7 @@ from shared.messaging.consumer import IdempotentConsumer
 from shared.messaging.relay import OutboxRelay
 from shared.messaging.security import broker_security, client_security
 from shared.metrics import CONTENT_TYPE, Gauge, ServiceMetrics, exposition
+from shared.outage import watch_recovery
 from shared.settings import SERVICE_NAMES, Settings
 from shared.telemetry import setup_tracing
 
@@ -132,6 +133,9 @@ def build_app(definition: ServiceDefinition, settings: Settings, *,
         stop = asyncio.Event()
         relay_task = asyncio.create_task(relay.run(stop), name=f"{definition.name}-outbox-relay")
         loops = [asyncio.create_task(loop(stop)) for loop in (definition.tasks(ctx) if definition.tasks else [])]
+        # While Kafka or the database is out, a probe says when it is back (shared.outage).
+        loops.append(asyncio.create_task(watch_recovery(engine, broker, stop),
+                                         name=f"{definition.name}-outage-watch"))
         log.info("service started", service=definition.name)
         try:
             yield

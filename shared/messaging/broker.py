@@ -37,6 +37,9 @@ def make_broker(bootstrap: str, *, client_id: str, tracer_provider: TracerProvid
         graceful_timeout=15.0,
         # Per-message "Received"/"Processed" lines would flood the logs at thousands a second.
         log_level=logging.DEBUG,
+        # A plain logger, so FastStream's lines reach the process's one handler (JSON, with
+        # the outage filter) instead of a console handler of FastStream's own.
+        logger=logging.getLogger("faststream.kafka"),
     )
 
 

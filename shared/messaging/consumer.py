@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from shared.contracts.envelope import Envelope, parse_event
 from shared.contracts.strict_json import MAX_DEPTH, MAX_MESSAGE_BYTES, inspect_json
 from shared.contracts.topics import dlq_topic
+from shared.outage import DATABASE, OUTAGES
 
 log = structlog.get_logger(__name__)
 
@@ -165,7 +166,8 @@ class IdempotentConsumer(Generic[EventT]):
             return
         try:
             await self._apply(parsed)
-        except INFRASTRUCTURE_ERRORS:
+        except INFRASTRUCTURE_ERRORS as exc:
+            OUTAGES.lost(exc, default=DATABASE, consumer=self.name)
             await asyncio.sleep(self.infrastructure_backoff)
             raise
         except Exception:
@@ -179,9 +181,9 @@ class IdempotentConsumer(Generic[EventT]):
                 await self._apply([(event, delivery)])
                 return
             except INFRASTRUCTURE_ERRORS as exc:
-                log.warning("infrastructure unavailable; message will be retried", consumer=self.name,
-                            topic=delivery.topic, partition=delivery.partition, offset=delivery.offset,
-                            error=type(exc).__name__)
+                # Said once per outage (shared.outage), not once per retry; the message waits.
+                OUTAGES.lost(exc, default=DATABASE, consumer=self.name, topic=delivery.topic,
+                             partition=delivery.partition, offset=delivery.offset)
                 await asyncio.sleep(self.infrastructure_backoff)
                 raise
             except Exception as exc:

@@ -18,6 +18,7 @@ from faststream.kafka import KafkaBroker
 from sqlalchemy import Row, Table, delete, func, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from shared.outage import DATABASE, KAFKA, OUTAGES, Throttle
 from shared.telemetry import restored_trace
 
 log = structlog.get_logger(__name__)
@@ -50,6 +51,7 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._next_purge = 0.0
         self.published = 0  # events this process published (GET /metrics)
+        self._bugs = Throttle(60.0)  # an unexpected error's traceback, once a minute per kind
 
     def wake(self) -> None:
         """Called after a commit that wrote events, so they leave without waiting a poll."""
@@ -64,7 +66,9 @@ class OutboxRelay:
                         if not await self._lead(conn, stop):
                             return
                         while not stop.is_set():
-                            if await self.relay_batch(conn) < self.batch_size:
+                            relayed = await self.relay_batch(conn)
+                            OUTAGES.back(DATABASE)
+                            if relayed < self.batch_size:
                                 await self._purge_when_due(conn)
                                 await self._idle(stop)
                     finally:
@@ -73,8 +77,10 @@ class OutboxRelay:
                         await conn.invalidate()
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # database or broker trouble: back off, never die
-                log.warning("outbox relay interrupted, retrying", error=type(exc).__name__, table=self.outbox.fullname)
+            except Exception as exc:  # back off and retry, never die
+                outage = OUTAGES.lost(exc, default=DATABASE, table=self.outbox.fullname)
+                if not outage and self._bugs.admit(type(exc)):
+                    log.exception("outbox relay failed, retrying", table=self.outbox.fullname)
                 await _sleep_or_stop(stop, 1.0)
 
     async def _lead(self, conn: AsyncConnection, stop: asyncio.Event) -> bool:
@@ -97,6 +103,7 @@ class OutboxRelay:
         rows = await self.fetch_pending(conn)
         if rows:
             await self.publish(rows)
+            OUTAGES.back(KAFKA)
             await self.mark_published(conn, rows)
             self.published += len(rows)
         return len(rows)
