@@ -1,5 +1,6 @@
 """HTTP conventions every service shares: validation errors that name fields but never echo
-values, 503 when the database does not answer, and strict JSON bodies."""
+values or unknown keys, strict JSON bodies, 503 when the database does not answer, and the one
+table of answers (with the bearer scheme) the OpenAPI documents declare."""
 
 from __future__ import annotations
 
@@ -8,36 +9,136 @@ from typing import Any, TypeVar
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.security import HTTPBearer
 from pydantic import BaseModel, ValidationError
+from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.contracts.strict_json import MAX_DEPTH, MalformedMessage, inspect_json
 from shared.messaging.consumer import INFRASTRUCTURE_ERRORS
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
+UNKNOWN_FIELD = "unknown field not allowed"
+
+# Declares the scheme in the OpenAPI documents; shared.auth.current_principal verifies it.
+BEARER = HTTPBearer(auto_error=False, scheme_name="bearer",
+                    description="A token from cpnet's issuer, naming your role, agency and territory")
+
+
+class Problem(BaseModel):
+    detail: str
+
+
+class FieldProblem(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class FieldProblems(BaseModel):
+    detail: list[FieldProblem]
+
+
+_RETRY_AFTER = {"Retry-After": {"description": "seconds to wait before retrying",
+                                 "schema": {"type": "integer"}}}
+
+# Every answer a route may give besides its success, described once; routes name theirs.
+ANSWERS: dict[int, dict[str, Any]] = {
+    401: {"model": Problem, "description": "no valid bearer token"},
+    403: {"model": Problem, "description": "your role or territory may not do this"},
+    404: {"model": Problem, "description": "no such record in your territory (or for your agency)"},
+    409: {"model": Problem, "description": "conflicts with the record's current state"},
+    # Starlette's body limit answers it, in plain text when the declared size is too large.
+    413: {"description": "the body is larger than this route accepts; refused before it is read whole"},
+    422: {"model": FieldProblems, "description": "invalid fields, each named by its location; values and "
+                                                 "unknown keys are never echoed"},
+    429: {"model": Problem, "description": "too many requests: retry after Retry-After seconds",
+          "headers": _RETRY_AFTER},
+    503: {"model": Problem, "description": "the database is unavailable: nothing was stored or shown; retry",
+          "headers": _RETRY_AFTER},
+}
+
+
+def answers(*codes: int, described: dict[int, str] | None = None) -> dict[int | str, dict[str, Any]]:
+    """The shared answers `codes` for a route's `responses`, with the route's own
+    description of any of them in `described`."""
+    described = described or {}
+    return {code: {**ANSWERS[code], **({"description": described[code]} if code in described else {})}
+            for code in codes}
+
+
+# What every authenticated route of every service may answer.
+AUTHENTICATED_ANSWERS = answers(401, 403, 422, 429, 503)
+
 
 def field_errors(errors: list[dict[str, Any]], *, prefix: tuple = ()) -> list[dict[str, Any]]:
     """Each error as its field path, message and type — without the rejected input, which
-    may be a child's personal data."""
-    return [
-        {"loc": [*prefix, *err.get("loc", ())], "msg": err.get("msg", ""), "type": err.get("type", "")}
-        for err in errors
-    ]
+    may be a child's personal data. An unknown key is named by where it was found, not by
+    itself: a key can be data too."""
+    problems = []
+    for err in errors:
+        loc, msg = (*prefix, *err.get("loc", ())), err.get("msg", "")
+        if err.get("type") == "extra_forbidden":
+            loc, msg = loc[:-1], UNKNOWN_FIELD
+        problems.append({"loc": list(loc), "msg": msg, "type": err.get("type", "")})
+    return problems
 
 
 def unprocessable(errors: list[dict[str, Any]]) -> HTTPException:
     return HTTPException(status_code=422, detail=errors)
 
 
-async def strict_body(request: Request, model: type[ModelT], *, max_bytes: int = 64 * 1024) -> ModelT:
+async def strict_body(request: Request, model: type[ModelT]) -> ModelT:
     """Validate the raw JSON body with the model's strict JSON rules (FastAPI would validate
-    the already-decoded dict in Python mode, where strict models reject ISO dates)."""
+    the already-decoded dict in Python mode, where strict models reject ISO dates). The body
+    has already passed StrictJSONBody, and the route's `max_body_size` bounds it."""
     body = await request.body()
-    if len(body) > max_bytes:
-        raise HTTPException(status_code=413, detail=f"body is {len(body)} bytes; the limit is {max_bytes}")
     try:
         return model.model_validate_json(body)
     except ValidationError as exc:
         raise unprocessable(field_errors(exc.errors(include_input=False), prefix=("body",))) from None
+
+
+class StrictJSONBody:
+    """ASGI middleware: when a route reads the body, it is read whole — through the body-size
+    limit around it, which answers 413 as soon as the declared or streamed size passes the
+    route's limit — and refused with 422 unless it is acceptable JSON (no duplicate keys, a
+    parser-mismatch risk; no nesting too deep or numbers too long), before any parser sees it.
+    Every API of ours takes JSON bodies only."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        delivered = False
+
+        async def whole_body() -> Message:
+            nonlocal delivered
+            if delivered:  # after the body: the client leaving, for instance
+                return await receive()
+            chunks: list[bytes] = []
+            while True:
+                message = await receive()
+                if message["type"] != "http.request":  # gone mid-body: never hand on half a body
+                    return message
+                chunks.append(message.get("body", b""))
+                if not message.get("more_body", False):
+                    break
+            delivered = True
+            body = b"".join(chunks)
+            if body:
+                try:
+                    inspect_json(body, max_bytes=scope.get(MAX_BODY_SIZE_SCOPE_KEY) or len(body),
+                                 max_depth=MAX_DEPTH)
+                except MalformedMessage as exc:
+                    raise unprocessable([{"loc": ["body"], "msg": str(exc), "type": "json_invalid"}]) from None
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, whole_body, send)
 
 
 def install_error_handlers(app: FastAPI) -> None:

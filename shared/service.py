@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request, Security
 from fastapi.responses import JSONResponse, Response
 from faststream.kafka import KafkaBroker
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared.db.engine import make_engine, make_session_factory
 from shared.db.tables import messaging_metadata
-from shared.http import install_error_handlers
+from shared.http import AUTHENTICATED_ANSWERS, BEARER, StrictJSONBody, install_error_handlers
 from shared.health import database_answers, require_database, require_kafka
 from shared.logging import configure_logging
 from shared.messaging.broker import make_broker
@@ -32,6 +32,7 @@ from shared.messaging.relay import OutboxRelay
 from shared.messaging.security import broker_security, client_security
 from shared.metrics import CONTENT_TYPE, Gauge, ServiceMetrics, exposition
 from shared.outage import watch_recovery
+from shared.ratelimit import AddressRateLimit, RateLimits, limit_writes
 from shared.settings import SERVICE_NAMES, Settings
 from shared.telemetry import setup_tracing
 
@@ -147,8 +148,14 @@ def build_app(definition: ServiceDefinition, settings: Settings, *,
             log.info("service stopped", service=definition.name)
 
     metrics = ServiceMetrics(definition.name)
-    app = FastAPI(title=f"cpnet {definition.name}", summary=definition.summary, lifespan=lifespan)
+    # Every body is bounded (413 on a declared or streamed size past the limit) before it is
+    # read whole; routes may allow less.
+    app = FastAPI(title=f"cpnet {definition.name}", summary=definition.summary, lifespan=lifespan,
+                  max_body_size=settings.http_max_body_bytes)
     app.state.settings = settings
+    app.state.rate_limits = RateLimits.from_settings(settings)
+    app.add_middleware(StrictJSONBody)
+    app.add_middleware(AddressRateLimit, limiter=app.state.rate_limits.per_address)
     if tracer_provider is not None:
         # A server span per request, continuing the caller's W3C `traceparent` if it sent
         # one: the events a request stages in the outbox then travel in that same trace.
@@ -156,7 +163,10 @@ def build_app(definition: ServiceDefinition, settings: Settings, *,
         FastAPIInstrumentor.instrument_app(app, tracer_provider=tracer_provider, excluded_urls="healthz,readyz,metrics")
     install_error_handlers(app)
     for router in definition.routers:
-        app.include_router(router)
+        # Every route of a service's API is authenticated (the bearer scheme, declared), and
+        # every write of it is rate-limited per principal.
+        app.include_router(router, dependencies=[Security(BEARER), Depends(limit_writes)],
+                           responses=AUTHENTICATED_ANSWERS)
 
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> dict[str, str]:

@@ -209,6 +209,16 @@ class Settings(BaseSettings):
                 raise
             raise ConfigurationError("invalid settings: " + "; ".join(map(_describe, errors))) from None
 
+    # --- HTTP limits (shared/ratelimit.py, shared/http.py): generous for people, not for floods
+    rate_limit_writes_per_minute: int = Field(default=600, ge=1, description="POST/PUT/DELETE per principal")
+    rate_limit_personal_reads_per_minute: int = Field(
+        default=120, ge=1, description="reads of a child's personal data (details, archive) per principal")
+    rate_limit_address_per_minute: int = Field(
+        default=6000, ge=1, description="requests per client address, before authentication (one office's NAT, "
+                                        "or a proxy, may carry many people)")
+    http_max_body_bytes: int = Field(default=256 * 1024, ge=1024, le=16 * 1024 * 1024,
+                                     description="largest request body; routes may allow less")
+
     territory_file: Path | None = Field(
         default=None, description="the territory registry reports must name a node of; default config/territory.yaml")
 

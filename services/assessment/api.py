@@ -16,6 +16,7 @@ from services.assessment.assess import CaseNotFound, history, record_needs, set_
 from services.assessment.grading import Override
 from shared.auth import Principal, Role, require_role
 from shared.contracts.vocabulary import Agency, Indicator, Need, ReasonCode, RiskLevel, Stage
+from shared.http import answers
 from shared.service import ServiceContext, service_context
 
 router = APIRouter(prefix="/v1/cases/{case_id}", tags=["assessment"])
@@ -24,6 +25,8 @@ Readers = require_role(Role.caseworker, Role.supervisor, Role.operator, Role.aud
 Caseworkers = require_role(Role.caseworker, Role.supervisor)
 Supervisors = require_role(Role.supervisor)
 Ctx = Annotated[ServiceContext, Depends(service_context)]
+# A case's record, changed with a body.
+WITH_BODY = answers(404, 413)
 
 
 class Factor(BaseModel):
@@ -65,7 +68,8 @@ def _not_found(exc: CaseNotFound) -> HTTPException:
     return HTTPException(status_code=404, detail=str(exc))
 
 
-@router.get("/assessment", response_model=CaseAssessment, summary="The case's current grade and every grade before it")
+@router.get("/assessment", response_model=CaseAssessment, responses=answers(404),
+            summary="The case's current grade and every grade before it")
 async def get_assessment(case_id: uuid.UUID, principal: Annotated[Principal, Depends(Readers)],
                          ctx: Ctx) -> CaseAssessment:
     async with ctx.sessions() as session:
@@ -103,7 +107,8 @@ async def _respond(ctx: ServiceContext, case_id: uuid.UUID, principal: Principal
     return await get_assessment(case_id, principal, ctx)
 
 
-@router.post("/override", response_model=CaseAssessment, summary="A supervisor sets the grade, with a reason")
+@router.post("/override", response_model=CaseAssessment, responses=WITH_BODY,
+             summary="A supervisor sets the grade, with a reason")
 async def override_grade(case_id: uuid.UUID, body: OverrideRequest,
                          principal: Annotated[Principal, Depends(Supervisors)], ctx: Ctx) -> CaseAssessment:
     override = Override(risk_level=body.risk_level, reason=body.reason, by=principal.subject)
@@ -111,7 +116,8 @@ async def override_grade(case_id: uuid.UUID, body: OverrideRequest,
         session, case_id, ctx.resources, override=override, visible=principal.can_see))
 
 
-@router.delete("/override", response_model=CaseAssessment, summary="A supervisor returns the case to the rules' grade")
+@router.delete("/override", response_model=CaseAssessment, responses=answers(404),
+               summary="A supervisor returns the case to the rules' grade")
 async def remove_override(case_id: uuid.UUID, principal: Annotated[Principal, Depends(Supervisors)],
                           ctx: Ctx) -> CaseAssessment:
     return await _respond(ctx, case_id, principal, lambda session: set_override(
@@ -168,20 +174,22 @@ _record_report = _needs_route("assessment_report", Stage.needs_assessment, "Reco
 _record_plan = _needs_route("plan", Stage.plan, "Record the assistance plan; the case moves to the plan stage.")
 
 
-@router.post("/home-visits", response_model=CaseAssessment, status_code=201, summary="Record a home visit")
+@router.post("/home-visits", response_model=CaseAssessment, status_code=201, responses=WITH_BODY,
+             summary="Record a home visit")
 async def record_home_visit(case_id: uuid.UUID, body: HomeVisit,
                             principal: Annotated[Principal, Depends(Caseworkers)], ctx: Ctx) -> CaseAssessment:
     return await _record_visit(case_id, body, principal, ctx)
 
 
-@router.post("/assessment-reports", response_model=CaseAssessment, status_code=201,
+@router.post("/assessment-reports", response_model=CaseAssessment, status_code=201, responses=WITH_BODY,
              summary="Record the written assessment report")
 async def record_assessment_report(case_id: uuid.UUID, body: AssessmentReport,
                                    principal: Annotated[Principal, Depends(Caseworkers)], ctx: Ctx) -> CaseAssessment:
     return await _record_report(case_id, body, principal, ctx)
 
 
-@router.post("/plans", response_model=CaseAssessment, status_code=201, summary="Record the assistance plan")
+@router.post("/plans", response_model=CaseAssessment, status_code=201, responses=WITH_BODY,
+             summary="Record the assistance plan")
 async def record_plan(case_id: uuid.UUID, body: AssistancePlan,
                       principal: Annotated[Principal, Depends(Caseworkers)], ctx: Ctx) -> CaseAssessment:
     return await _record_plan(case_id, body, principal, ctx)

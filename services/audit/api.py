@@ -14,6 +14,7 @@ from sqlalchemy import select
 from services.audit import tables as t
 from shared.auth import Principal, Role, require_role
 from shared.contracts.events import PersonalDataAccessed
+from shared.http import answers
 from shared.service import ServiceContext, service_context
 
 router = APIRouter(tags=["audit"])
@@ -52,7 +53,8 @@ def causal_order(steps: list[Step]) -> list[Step]:
     return ordered
 
 
-@router.get("/v1/cases/{case_id}/timeline", response_model=list[Step], summary="Every event of a case, in causal order")
+@router.get("/v1/cases/{case_id}/timeline", response_model=list[Step], responses=answers(404),
+            summary="Every event of a case, in causal order")
 async def timeline(case_id: uuid.UUID, principal: Annotated[Principal, Depends(Readers)],
                    ctx: Annotated[ServiceContext, Depends(service_context)]) -> list[Step]:
     async with ctx.sessions() as session:
@@ -102,7 +104,7 @@ def child_of_access():
     return t.ledger.c.record["event"]["payload"]["child_ref"].astext
 
 
-@router.get("/v1/children/{child_ref}/access", response_model=list[Access],
+@router.get("/v1/children/{child_ref}/access", response_model=list[Access], responses=answers(404),
             summary="Everyone shown a child's personal data, or refused it: who, agency, record, fields, "
                     "purpose; oldest first")
 async def access_log(child_ref: uuid.UUID, principal: Annotated[Principal, Depends(AccessReaders)],

@@ -15,6 +15,7 @@ from services.followup.schedule import overdue_at
 from services.followup.visits import PlanNotFound, record_visit
 from shared.auth import TERRITORY_PREFIX_PATTERN, Principal, Role, require_role
 from shared.contracts.vocabulary import OPEN_REFERRAL_STATES, Indicator, Need, RiskLevel, Stage
+from shared.http import answers
 from shared.service import ServiceContext, service_context
 
 router = APIRouter(tags=["followup"])
@@ -40,6 +41,7 @@ class VisitRecorded(BaseModel):
 
 
 @router.post("/v1/cases/{case_id}/visits", response_model=VisitRecorded, status_code=201,
+             responses=answers(404, 413),
              summary="Record a follow-up visit; new risk goes back to assessment")
 async def post_visit(case_id: uuid.UUID, body: Visit, principal: Annotated[Principal, Depends(Visitors)],
                      ctx: Ctx) -> VisitRecorded:
@@ -100,7 +102,7 @@ class CasePlan(BaseModel):
     visits: int
 
 
-@router.get("/v1/cases/{case_id}/plan", response_model=CasePlan,
+@router.get("/v1/cases/{case_id}/plan", response_model=CasePlan, responses=answers(404),
             summary="A case's visit plan, and what closure still waits for")
 async def get_plan(case_id: uuid.UUID, principal: Annotated[Principal, Depends(Readers)], ctx: Ctx) -> CasePlan:
     async with ctx.sessions() as session:

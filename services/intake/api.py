@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -17,10 +17,11 @@ from services.intake import tables as t
 from services.intake.access import latest_case, open_referral, record_access
 from services.intake.disclosure import IDENTITY_FIELDS
 from services.intake.reports import MAX_RAW_REPORT_BYTES, Recorded, ReportRejected, record_report
-from shared.auth import Principal, Role, current_principal, require_role
+from shared.auth import Principal, Role, require_role
 from shared.contracts.hotline import HotlineReport
 from shared.contracts.vocabulary import AccessPurpose, PersonalField, PersonalRecord
-from shared.http import strict_body, unprocessable
+from shared.http import answers, strict_body, unprocessable
+from shared.ratelimit import limit_personal_data
 from shared.service import ServiceContext, service_context
 
 router = APIRouter(tags=["intake"])
@@ -29,73 +30,110 @@ IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_lengt
                                               pattern=r"^[A-Za-z0-9._:-]+$")]
 
 
-class ReportAccepted(BaseModel):
+ReportStatus = Literal["accepted", "duplicate"]
+Reporters = require_role(Role.hotline, Role.reporter, Role.caseworker, Role.supervisor)
+# Those who work a case may learn which case a report joined; a reporting institution or
+# the hotline learns nothing back (not even whether the child was known).
+CASE_WORKERS = frozenset({Role.caseworker, Role.supervisor})
+OUTSIDE_TERRITORY = "the report's jurisdiction lies outside your territory"
+
+
+class ReportReceipt(BaseModel):
+    """A reporting institution's or the hotline's receipt: the report is durably stored."""
+
+    model_config = ConfigDict(extra="forbid")
+
     report_id: uuid.UUID
+    status: ReportStatus = Field(description="duplicate only when you had already submitted this report "
+                                             "(an idempotent replay, or the same channel and external_id)")
+
+
+class ReportRecorded(ReportReceipt):
+    """A caseworker's or supervisor's answer, when the case lies in their territory."""
+
     case_id: uuid.UUID
     child_ref: uuid.UUID
-    earlier_reports: int
-    duplicate: bool = Field(description="true when this report had already been accepted")
+    earlier_reports: int = Field(description="reports about the child recorded before this one")
 
 
 @router.post(
-    "/v1/reports", status_code=202, response_model=ReportAccepted,
+    "/v1/reports", status_code=202, response_model=ReportReceipt | ReportRecorded,
+    max_body_size=MAX_RAW_REPORT_BYTES,
     summary="Submit a report about a child (the hotline contract, over HTTP)",
+    description="For the roles that report (hotline, reporter, caseworker, supervisor), about a child in "
+                "their territory. A reporter or the hotline is answered with a receipt (`ReportReceipt`): "
+                "the report id and status, nothing about the child or case. A caseworker or supervisor is "
+                "told the case the report joined (`ReportRecorded`) when that case lies in their territory, "
+                "and given the receipt otherwise.",
     openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
         "schema": HotlineReport.model_json_schema(ref_template="#/components/schemas/{model}")}}}},
-    responses={413: {"description": "body too large"}, 422: {"description": "invalid fields, named"},
-               409: {"description": "Idempotency-Key reused for a different report"},
-               503: {"description": "the database is unavailable: nothing was stored"}},
+    responses=answers(403, 409, 413, described={
+        403: "your role does not report, or the report's jurisdiction lies outside your territory",
+        409: "Idempotency-Key reused for a different report"}),
 )
 async def submit_report(
     request: Request,
-    principal: Annotated[Principal, Depends(current_principal)],
+    principal: Annotated[Principal, Depends(Reporters)],
     ctx: Annotated[ServiceContext, Depends(service_context)],
     idempotency_key: IdempotencyKey = None,
-) -> ReportAccepted:
+) -> ReportReceipt | ReportRecorded:
     """Answers 202 only once the report is durably committed."""
-    report = await strict_body(request, HotlineReport, max_bytes=MAX_RAW_REPORT_BYTES)
+    report = await strict_body(request, HotlineReport)
+    if not principal.can_see(report.jurisdiction):
+        raise HTTPException(status_code=403, detail=OUTSIDE_TERRITORY)
     digest = hashlib.sha256(await request.body()).hexdigest()
     for attempt in range(3):
         try:
             async with ctx.sessions.begin() as session:
-                if idempotency_key:
-                    earlier = await _idempotent_replay(session, principal.subject, idempotency_key, digest)
-                    if earlier is not None:
-                        return earlier
+                replay = bool(idempotency_key) and await _is_replay(session, principal.subject,
+                                                                    idempotency_key, digest)
+                # A replay finds the report it stored (same body: same channel and external_id).
                 try:
                     recorded = await record_report(session, report, keys=ctx.resources, source=principal.subject,
                                                    recorded_by=principal.subject)
                 except ReportRejected as exc:
                     raise unprocessable([{"loc": ["body", *str(exc).split(":")[0].split(".")],
                                           "msg": str(exc), "type": "value_error"}]) from None
-                if idempotency_key:
+                if idempotency_key and not replay:
                     await session.execute(insert(t.idempotency_keys).values(
                         subject=principal.subject, key=idempotency_key, request_digest=digest,
                         report_id=recorded.report_id, case_id=recorded.case_id, child_ref=recorded.child_ref))
+                answer = await _answer(session, principal, recorded, replay=replay)
         except IntegrityError:
             # A concurrent submission of the same report or key won the race: look again.
             if attempt == 2:
                 raise
             continue
         ctx.relay.wake()
-        return _accepted(recorded)
+        return answer
     raise AssertionError("unreachable")
 
 
-async def _idempotent_replay(session, subject: str, key: str, digest: str) -> ReportAccepted | None:
-    row = (await session.execute(select(t.idempotency_keys).where(
-        t.idempotency_keys.c.subject == subject, t.idempotency_keys.c.key == key))).first()
-    if row is None:
-        return None
-    if row.request_digest != digest:
+async def _is_replay(session, subject: str, key: str, digest: str) -> bool:
+    stored = await session.scalar(select(t.idempotency_keys.c.request_digest).where(
+        t.idempotency_keys.c.subject == subject, t.idempotency_keys.c.key == key))
+    if stored is not None and stored != digest:
         raise HTTPException(status_code=409, detail="this Idempotency-Key was used for a different report")
-    return ReportAccepted(report_id=row.report_id, case_id=row.case_id, child_ref=row.child_ref,
-                          earlier_reports=0, duplicate=True)
+    return stored is not None
 
 
-def _accepted(recorded: Recorded) -> ReportAccepted:
-    return ReportAccepted(report_id=recorded.report_id, case_id=recorded.case_id, child_ref=recorded.child_ref,
-                          earlier_reports=recorded.earlier_reports, duplicate=recorded.duplicate)
+async def _answer(session, principal: Principal, recorded: Recorded, *, replay: bool) -> ReportReceipt:
+    if principal.role in CASE_WORKERS:
+        case = select(t.cases.c.jurisdiction).where(t.cases.c.id == recorded.case_id)
+        if principal.can_see(await session.scalar(case)):
+            return ReportRecorded(report_id=recorded.report_id, status=_status(recorded.duplicate),
+                                  case_id=recorded.case_id, child_ref=recorded.child_ref,
+                                  earlier_reports=recorded.earlier_reports)
+    # Said of someone else's report, "duplicate" would tell a reporter that it had been sent.
+    own = replay
+    if recorded.duplicate and not own:
+        source = await session.scalar(select(t.reports.c.source).where(t.reports.c.id == recorded.report_id))
+        own = source == principal.subject
+    return ReportReceipt(report_id=recorded.report_id, status=_status(recorded.duplicate and own))
+
+
+def _status(duplicate: bool) -> ReportStatus:
+    return "duplicate" if duplicate else "accepted"
 
 
 # ---- the case, as intake knows it ---------------------------------------------------------
@@ -112,7 +150,8 @@ class CaseSummary(BaseModel):
 CaseReaders = require_role(Role.caseworker, Role.supervisor, Role.operator)
 
 
-@router.get("/v1/cases/{case_id}", response_model=CaseSummary, summary="A case's intake summary (no personal data)")
+@router.get("/v1/cases/{case_id}", response_model=CaseSummary, responses=answers(404),
+            summary="A case's intake summary (no personal data)")
 async def get_case(case_id: uuid.UUID, principal: Annotated[Principal, Depends(CaseReaders)],
                    ctx: Annotated[ServiceContext, Depends(service_context)]) -> CaseSummary:
     async with ctx.sessions() as session:
@@ -149,8 +188,10 @@ class ChildDetails(BaseModel):
 @router.get(
     "/v1/cases/{case_id}/child", response_model=ChildDetails,
     summary="A child's personal details, for the case's caseworkers and the agencies it is referred to",
-    responses={404: {"description": "no such case in your territory, or no open referral of it to your agency"},
-               503: {"description": "the read could not be recorded: nothing is shown"}},
+    dependencies=[Depends(limit_personal_data)],
+    responses=answers(404, 503, described={
+        404: "no such case in your territory, or no open referral of it to your agency",
+        503: "the read could not be recorded: nothing is shown"}),
 )
 async def read_child_details(case_id: uuid.UUID, purpose: Purpose,
                              principal: Annotated[Principal, Depends(DetailReaders)],
@@ -280,7 +321,9 @@ def _archive(ctx: ServiceContext, child_ref: uuid.UUID, row, access_id: uuid.UUI
 
 
 @router.get("/v1/children/{child_ref}/archive", response_model=Archive, summary="Read a child's information archive",
-            responses={503: {"description": "the read could not be recorded: nothing is shown"}})
+            dependencies=[Depends(limit_personal_data)],
+            responses=answers(404, 503, described={404: NO_SUCH_CHILD,
+                                                   503: "the read could not be recorded: nothing is shown"}))
 async def read_archive(child_ref: uuid.UUID, purpose: Purpose, principal: Annotated[Principal, Depends(ArchiveUsers)],
                        ctx: Annotated[ServiceContext, Depends(service_context)]) -> Archive:
     async with ctx.sessions.begin() as session:
@@ -294,7 +337,9 @@ async def read_archive(child_ref: uuid.UUID, purpose: Purpose, principal: Annota
 
 
 @router.put("/v1/children/{child_ref}/archive", response_model=Archive, summary="Update a child's information archive",
-            responses={409: {"description": "the archive changed since the version you read"}})
+            dependencies=[Depends(limit_personal_data)],
+            responses=answers(404, 409, 413, described={
+                404: NO_SUCH_CHILD, 409: "the archive changed since the version you read"}))
 async def update_archive(
     child_ref: uuid.UUID, content: ArchiveContent, purpose: Purpose,
     principal: Annotated[Principal, Depends(ArchiveUsers)],

@@ -17,6 +17,7 @@ from services.referral.refer import ForeignAnswer, respond
 from shared.auth import TERRITORY_PREFIX_PATTERN, Principal, Role, require_role
 from shared.contracts.events import ReferralAction, ReferralOutcome, ReferralResponded
 from shared.contracts.vocabulary import Agency, ReasonCode, ReferralState, RiskLevel
+from shared.http import answers
 from shared.service import ServiceContext, service_context
 
 router = APIRouter(prefix="/v1/referrals", tags=["referral"])
@@ -83,7 +84,8 @@ async def list_referrals(
     return [_referral(row, ctx) for row in rows]
 
 
-@router.get("/{referral_id}", response_model=Referral, summary="One referral (its details_url)")
+@router.get("/{referral_id}", response_model=Referral, responses=answers(404),
+            summary="One referral (its details_url)")
 async def get_referral(referral_id: uuid.UUID, principal: Annotated[Principal, Depends(Readers)],
                        ctx: Ctx) -> Referral:
     async with ctx.sessions() as session:
@@ -103,7 +105,7 @@ class Answer(BaseModel):
 
 @router.post("/{referral_id}/responses", response_model=Referral,
              summary="An agency acknowledges, starts, completes or declines a referral",
-             responses={409: {"description": "not allowed from the referral's state"}})
+             responses=answers(404, 409, 413, described={409: "not allowed from the referral's state"}))
 async def answer_referral(referral_id: uuid.UUID, body: Answer,
                           principal: Annotated[Principal, Depends(Officers)], ctx: Ctx) -> Referral:
     async with ctx.sessions() as session:

@@ -47,11 +47,12 @@ async def access_log(services: RunningServices, child_ref: str, *, count: int = 
 
 
 async def reported_to_police(infra, services: RunningServices) -> tuple[dict, dict, dict]:
-    """A red abuse report over HTTP; returns the report, intake's answer and the police referral."""
+    """A red abuse report over HTTP, from a caseworker (who is told the case it opened);
+    returns the report, intake's answer and the police referral."""
     report = hotline_report()
     async with TopicWatcher(infra.kafka_bootstrap, [POLICE]) as watcher:
         async with httpx.AsyncClient(base_url=services.urls["intake"]) as http:
-            accepted = await http.post("/v1/reports", json=report, headers=token())
+            accepted = await http.post("/v1/reports", json=report, headers=token(Role.caseworker, "cw-intake"))
         assert accepted.status_code == 202, accepted.text
         (referral,) = await watcher.wait_for(POLICE, of_case(accepted.json()["case_id"]), timeout=60)
     return report, accepted.json(), referral.json()["payload"]

@@ -9,6 +9,7 @@ import re
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from shared.auth import Role
 from tests.e2e.conftest import RunningServices
 from tests.e2e.reports import hotline_report, token
 from tests.e2e.test_intake_assessment import of_case
@@ -30,7 +31,8 @@ async def test_every_service_exposes_its_backlog_and_late_work_without_identifie
         infra, services: RunningServices) -> None:
     async with TopicWatcher(infra.kafka_bootstrap, ["referral.to.police", "followup.scheduled"]) as watcher:
         async with httpx.AsyncClient(base_url=services.urls["intake"]) as http:
-            accepted = (await http.post("/v1/reports", json=hotline_report(), headers=token())).json()
+            accepted = (await http.post("/v1/reports", json=hotline_report(),
+                                        headers=token(Role.caseworker, "cw-metrics"))).json()
         await watcher.wait_for("referral.to.police", of_case(accepted["case_id"]), timeout=60)
         await watcher.wait_for("followup.scheduled", of_case(accepted["case_id"]), timeout=60)
 
@@ -73,7 +75,8 @@ async def test_the_late_work_gauges_count_a_red_referral_and_visit_once_their_de
 
     async with TopicWatcher(infra.kafka_bootstrap, ["referral.to.police", "followup.scheduled"]) as watcher:
         async with httpx.AsyncClient(base_url=services.urls["intake"]) as http:
-            accepted = (await http.post("/v1/reports", json=hotline_report(), headers=token())).json()
+            accepted = (await http.post("/v1/reports", json=hotline_report(),
+                                        headers=token(Role.caseworker, "cw-metrics"))).json()
         await watcher.wait_for("referral.to.police", of_case(accepted["case_id"]), timeout=60)
         await watcher.wait_for("followup.scheduled", of_case(accepted["case_id"]), timeout=60)
 

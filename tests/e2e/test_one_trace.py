@@ -16,6 +16,7 @@ import httpx
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from shared.auth import Role
 from shared.db.migrate import upgrade
 from shared.service import build_app, definition_of
 from shared.settings import Settings
@@ -82,8 +83,8 @@ async def test_a_report_over_http_continues_the_callers_trace_through_the_servic
         async with TopicWatcher(infra.kafka_bootstrap, [REPORTED, ASSESSED]) as watcher:
             async with httpx.AsyncClient(transport=httpx.ASGITransport(apps["intake"]),
                                          base_url="http://intake") as http:
-                accepted = await http.post("/v1/reports", json=report,
-                                           headers={**token(), "traceparent": traceparent})
+                accepted = await http.post("/v1/reports", json=report, headers={
+                    **token(Role.caseworker, "cw-trace"), "traceparent": traceparent})
             assert accepted.status_code == 202, accepted.text
             case_id = accepted.json()["case_id"]
             journey = [*await watcher.wait_for(REPORTED, of_case(case_id), timeout=60),
