@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from shared.contracts.envelope import Envelope, parse_event
 from shared.contracts.strict_json import MAX_DEPTH, MAX_MESSAGE_BYTES, inspect_json
 from shared.contracts.topics import dlq_topic
-from shared.outage import DATABASE, OUTAGES
+from shared.outage import DATABASE, OUTAGES, dependency_of
 
 log = structlog.get_logger(__name__)
 
@@ -166,11 +166,11 @@ class IdempotentConsumer(Generic[EventT]):
             return
         try:
             await self._apply(parsed)
-        except INFRASTRUCTURE_ERRORS as exc:
-            OUTAGES.lost(exc, default=DATABASE, consumer=self.name)
-            await asyncio.sleep(self.infrastructure_backoff)
-            raise
-        except Exception:
+        except Exception as exc:
+            if is_infrastructure(exc):
+                OUTAGES.lost(exc, default=DATABASE, consumer=self.name)
+                await asyncio.sleep(self.infrastructure_backoff)
+                raise
             # One event spoiled the batch: isolate it by processing them one at a time.
             for event, delivery in parsed:
                 await self._process_with_retries(event, delivery, record=_record_of(records, delivery))
@@ -180,13 +180,13 @@ class IdempotentConsumer(Generic[EventT]):
             try:
                 await self._apply([(event, delivery)])
                 return
-            except INFRASTRUCTURE_ERRORS as exc:
-                # Said once per outage (shared.outage), not once per retry; the message waits.
-                OUTAGES.lost(exc, default=DATABASE, consumer=self.name, topic=delivery.topic,
-                             partition=delivery.partition, offset=delivery.offset)
-                await asyncio.sleep(self.infrastructure_backoff)
-                raise
             except Exception as exc:
+                if is_infrastructure(exc):
+                    # Said once per outage (shared.outage), not once per retry; the message waits.
+                    OUTAGES.lost(exc, default=DATABASE, consumer=self.name, topic=delivery.topic,
+                                 partition=delivery.partition, offset=delivery.offset)
+                    await asyncio.sleep(self.infrastructure_backoff)
+                    raise
                 if attempt == self.max_tries or isinstance(exc, self.poison):
                     await self.dead_letter(record, exc, tries=attempt)
                     return
@@ -235,6 +235,14 @@ class IdempotentConsumer(Generic[EventT]):
         self.stats["dead_lettered"] += 1
         log.error("message dead-lettered", consumer=self.name, topic=record.topic, partition=record.partition,
                   offset=record.offset, tries=tries, error=type(exc).__name__)
+
+
+def is_infrastructure(exc: BaseException) -> bool:
+    """Whether an error means the database or broker is not answering (so the message must
+    wait, never be dead-lettered). A server shutting down mid-transaction raises errors that
+    are not OperationalError (asyncpg's AdminShutdown, an invalidated connection), which
+    shared.outage recognises through the error's causes."""
+    return isinstance(exc, INFRASTRUCTURE_ERRORS) or dependency_of(exc) is not None
 
 
 def describe_error(exc: BaseException, limit: int = 1000) -> str:

@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 
 import pytest
 from aiokafka import AIOKafkaProducer
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.contracts.envelope import Envelope, parse_event
@@ -226,3 +226,28 @@ async def test_lag_counts_the_records_waiting_behind_a_busy_handler(infra, db: D
 
 async def _lag_is(consumer: IdempotentConsumer, expected: int) -> bool:
     return await consumer.lag() == expected
+
+
+@pytest.mark.parametrize("batch", [False, True], ids=["one-by-one", "batch"])
+async def test_a_connection_the_server_terminates_mid_transaction_is_not_the_messages_fault(
+        infra, db: Database, topic: str, batch: bool) -> None:
+    """What a PostgreSQL restart does to a consumer in the middle of its transaction (the
+    server ends the connection: asyncpg's AdminShutdownError, wrapped by SQLAlchemy): the
+    message is tried again once the database answers, never dead-lettered."""
+    event = scheduled(uuid.uuid4(), 1)
+    calls: Counter = Counter()
+
+    async def handler(session: AsyncSession, received: Envelope, delivery: Delivery) -> None:
+        calls[received.event_id] += 1
+        if calls[received.event_id] <= 3:  # as many tries as a bad message gets
+            pid = await session.scalar(text("SELECT pg_backend_pid()"))
+            async with db.engine.connect() as admin:  # another connection ends this one, as a shutdown would
+                await admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        await effect_recorder(db)(session, received, delivery)
+
+    await produce(infra.kafka_bootstrap, topic, event.to_json(), key=str(event.case_id).encode())
+    async with consuming(db, infra.kafka_bootstrap, topic, handler, batch=batch) as consumer:
+        await wait_for(lambda: _effects_at_least(db, 1), what="the event to be applied after the reconnect")
+    assert await effects_by_event(db) == Counter({str(event.event_id): 1})
+    assert calls[event.event_id] == 4, "tried again on a new connection until it worked"
+    assert consumer.stats["dead_lettered"] == 0, "a terminated connection is not a bad message"
