@@ -98,7 +98,7 @@ async def submit_report(
                     await session.execute(insert(t.idempotency_keys).values(
                         subject=principal.subject, key=idempotency_key, request_digest=digest,
                         report_id=recorded.report_id, case_id=recorded.case_id, child_ref=recorded.child_ref))
-                answer = await _answer(session, principal, recorded, replay=replay)
+                answer = await _answer(session, principal, recorded)
         except IntegrityError:
             # A concurrent submission of the same report or key won the race: look again.
             if attempt == 2:
@@ -117,19 +117,16 @@ async def _is_replay(session, subject: str, key: str, digest: str) -> bool:
     return stored is not None
 
 
-async def _answer(session, principal: Principal, recorded: Recorded, *, replay: bool) -> ReportReceipt:
+async def _answer(session, principal: Principal, recorded: Recorded) -> ReportReceipt:
     if principal.role in CASE_WORKERS:
         case = select(t.cases.c.jurisdiction).where(t.cases.c.id == recorded.case_id)
         if principal.can_see(await session.scalar(case)):
             return ReportRecorded(report_id=recorded.report_id, status=_status(recorded.duplicate),
                                   case_id=recorded.case_id, child_ref=recorded.child_ref,
                                   earlier_reports=recorded.earlier_reports)
-    # Said of someone else's report, "duplicate" would tell a reporter that it had been sent.
-    own = replay
-    if recorded.duplicate and not own:
-        source = await session.scalar(select(t.reports.c.source).where(t.reports.c.id == recorded.report_id))
-        own = source == principal.subject
-    return ReportReceipt(report_id=recorded.report_id, status=_status(recorded.duplicate and own))
+    # Reports are de-duplicated per source (services/intake/reports.py): "duplicate" only ever
+    # speaks of the caller's own earlier submission, never of anyone else's report.
+    return ReportReceipt(report_id=recorded.report_id, status=_status(recorded.duplicate))
 
 
 def _status(duplicate: bool) -> ReportStatus:

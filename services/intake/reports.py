@@ -82,7 +82,7 @@ def _years_between(born: date, on: date) -> int:
 async def record_report(session: AsyncSession, report: HotlineReport, *, keys: IntakeResources, source: str,
                         recorded_by: str) -> Recorded:
     check_jurisdiction(report, keys.territory)
-    existing = await _existing_report(session, report)
+    existing = await _existing_report(session, report, source)
     if existing is not None:
         return existing
     age = age_in_years(report)
@@ -111,10 +111,12 @@ async def record_report(session: AsyncSession, report: HotlineReport, *, keys: I
     return Recorded(report_id, case_id, child_id, earlier, duplicate=False)
 
 
-async def _existing_report(session: AsyncSession, report: HotlineReport) -> Recorded | None:
+async def _existing_report(session: AsyncSession, report: HotlineReport, source: str) -> Recorded | None:
+    """The report this source already sent under the same channel and id, if any."""
     row = (await session.execute(
         select(t.reports.c.id, t.reports.c.case_id, t.reports.c.child_id)
-        .where(t.reports.c.channel == report.channel.value, t.reports.c.external_id == report.external_id)
+        .where(t.reports.c.source == source, t.reports.c.channel == report.channel.value,
+               t.reports.c.external_id == report.external_id)
     )).first()
     if row is None:
         return None

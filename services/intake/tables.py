@@ -55,7 +55,8 @@ reports = Table(
     Column("confidential", LargeBinary, nullable=False),  # reporter + narrative, encrypted
     Column("recorded_by", Text, nullable=False),
     # The same hotline id delivered twice is one report.
-    UniqueConstraint("channel", "external_id", name="reports_channel_external_id"),
+    # One source's id for its report; another institution may use the same id for its own.
+    UniqueConstraint("source", "channel", "external_id", name="reports_source_channel_external_id"),
 )
 
 idempotency_keys = Table(

@@ -36,16 +36,24 @@ async def stored(infra, external_id: str) -> int:
     engine = create_async_engine(infra.database_url)
     try:
         async with engine.connect() as conn:
-            return await conn.scalar(select(func.count()).select_from(text("intake.reports"))
-                                     .where(text("external_id = :x")).params(x=external_id))
+            return await conn.scalar(
+                select(func.count())
+                .select_from(text("intake.reports"))
+                .where(text("external_id = :x"))
+                .params(x=external_id)
+            )
     finally:
         await engine.dispose()
 
 
 async def test_a_reporter_is_given_a_receipt_that_says_nothing_of_the_child_or_its_case(
-        infra, services: RunningServices) -> None:
+    infra, services: RunningServices
+) -> None:
     child = {"national_id": national_id()}
-    first, second = hotline_report(channel="school", child=child), hotline_report(channel="school", child=child)
+    first, second = (
+        hotline_report(channel="school", child=child),
+        hotline_report(channel="school", child=child),
+    )
     async with TopicWatcher(infra.kafka_bootstrap, [REPORTED]) as watcher:
         async with httpx.AsyncClient(base_url=services.urls["intake"]) as http:
             accepted = await http.post("/v1/reports", json=first, headers=school("school-140402007"))
@@ -54,28 +62,48 @@ async def test_a_reporter_is_given_a_receipt_that_says_nothing_of_the_child_or_i
             by_another = await http.post("/v1/reports", json=second, headers=school("school-140402008"))
             copied = await http.post("/v1/reports", json=first, headers=school("school-140402008"))
             # The caseworker works the case: told which, and how often the child was reported.
-            told = await http.post("/v1/reports", json=hotline_report(child=child), headers=caseworker("cw-11"))
-        (reported,) = await watcher.wait_for(REPORTED, by_external_id(first["external_id"]))
-    case = reported.json()["payload"]
+            told = await http.post(
+                "/v1/reports", json=hotline_report(child=child), headers=caseworker("cw-11")
+            )
+        # The copy is another school's own report under the same id: kept, not taken for the first.
+        both = await watcher.wait_for(REPORTED, by_external_id(first["external_id"]), count=2)
+    (case,) = [
+        seen.json()["payload"]
+        for seen in both
+        if seen.json()["payload"]["report_id"] == accepted.json()["report_id"]
+    ]
+    assert copied.json()["report_id"] in {seen.json()["payload"]["report_id"] for seen in both}
     receipts = [accepted, resent, by_another, copied]
     assert [r.status_code for r in receipts] == [202] * 4
-    assert all(set(r.json()) == {"report_id", "status"} for r in receipts), "a receipt, no case id, child or count"
+    assert all(set(r.json()) == {"report_id", "status"} for r in receipts), (
+        "a receipt, no case id, child or count"
+    )
     for receipt in receipts:
         assert case["case_id"] not in receipt.text and case["child_ref"] not in receipt.text
     assert accepted.json() == {"report_id": case["report_id"], "status": "accepted"}
     assert resent.json() == {"report_id": case["report_id"], "status": "duplicate"}, "its own report, resent"
     assert by_another.json()["status"] == "accepted"
-    assert copied.json()["status"] == "accepted", "'duplicate' would tell this school that another had reported"
+    assert copied.json()["status"] == "accepted", (
+        "'duplicate' would tell this school that another had reported"
+    )
+    assert copied.json()["report_id"] != accepted.json()["report_id"], "each school's report is stored"
     assert told.status_code == 202, told.text
     assert (told.json()["case_id"], told.json()["child_ref"], told.json()["earlier_reports"]) == (
-        case["case_id"], case["child_ref"], 2)
+        case["case_id"],
+        case["child_ref"],
+        3,
+    )
 
 
 async def test_roles_that_do_not_report_and_callers_outside_the_territory_are_refused(
-        infra, services: RunningServices) -> None:
+    infra, services: RunningServices
+) -> None:
     report = hotline_report()
-    not_reporters = [token(Role.auditor, "inspector-9"), token(Role.operator, "ops-9"),
-                     token(Role.agency_officer, "police-9", agency="police")]
+    not_reporters = [
+        token(Role.auditor, "inspector-9"),
+        token(Role.operator, "ops-9"),
+        token(Role.agency_officer, "police-9", agency="police"),
+    ]
     elsewhere = [school("school-140404001", OTHER_COUNTY), caseworker("cw-140404", OTHER_COUNTY)]
     async with httpx.AsyncClient(base_url=services.urls["intake"]) as http:
         refused_roles = [await http.post("/v1/reports", json=report, headers=h) for h in not_reporters]
@@ -84,12 +112,17 @@ async def test_roles_that_do_not_report_and_callers_outside_the_territory_are_re
         # county: accepted, but that caseworker is not told of the other county's case.
         known = hotline_report()
         first = await http.post("/v1/reports", json=known, headers=caseworker("cw-12"))
-        moved = hotline_report(child={"national_id": known["child"]["national_id"]},
-                               jurisdiction=OTHER_COUNTY_VILLAGE)
-        from_elsewhere = await http.post("/v1/reports", json=moved, headers=caseworker("cw-140404", OTHER_COUNTY))
+        moved = hotline_report(
+            child={"national_id": known["child"]["national_id"]}, jurisdiction=OTHER_COUNTY_VILLAGE
+        )
+        from_elsewhere = await http.post(
+            "/v1/reports", json=moved, headers=caseworker("cw-140404", OTHER_COUNTY)
+        )
     assert [r.status_code for r in refused_roles] == [403] * 3
     assert [r.status_code for r in refused_territory] == [403] * 2
-    assert all(r.json() == {"detail": OUTSIDE} for r in refused_territory), "says nothing of any child or case"
+    assert all(r.json() == {"detail": OUTSIDE} for r in refused_territory), (
+        "says nothing of any child or case"
+    )
     assert await stored(infra, report["external_id"]) == 0
     assert first.status_code == 202 and "case_id" in first.json()
     assert from_elsewhere.status_code == 202, from_elsewhere.text
@@ -98,12 +131,16 @@ async def test_roles_that_do_not_report_and_callers_outside_the_territory_are_re
 
 
 async def test_a_flood_from_one_token_gets_429_while_the_service_and_other_callers_are_served(
-        services: RunningServices) -> None:
+    services: RunningServices,
+) -> None:
     flooder = school("school-flood")
-    async with httpx.AsyncClient(base_url=services.urls["intake"], timeout=60,
-                                 limits=httpx.Limits(max_connections=50)) as http:
+    async with httpx.AsyncClient(
+        base_url=services.urls["intake"], timeout=60, limits=httpx.Limits(max_connections=50)
+    ) as http:
         # Invalid reports: each costs the limiter a token, and the test no database rows.
-        flood = await asyncio.gather(*(http.post("/v1/reports", json={}, headers=flooder) for _ in range(2000)))
+        flood = await asyncio.gather(
+            *(http.post("/v1/reports", json={}, headers=flooder) for _ in range(2000))
+        )
         health = await http.get("/healthz")
         neighbour = await http.post("/v1/reports", json=hotline_report(), headers=school("school-calm"))
         still_flooding = await http.post("/v1/reports", json=hotline_report(), headers=flooder)
@@ -119,23 +156,29 @@ async def test_a_flood_from_one_token_gets_429_while_the_service_and_other_calle
 
 
 async def test_a_body_over_the_limit_is_refused_whether_its_size_is_declared_or_streamed(
-        infra, services: RunningServices) -> None:
+    infra, services: RunningServices
+) -> None:
     oversized = hotline_report(narrative="x" * 70_000)  # reports may have 64 KiB
     async with httpx.AsyncClient() as http:
-        declared = await http.post(f"{services.urls['intake']}/v1/reports", json=oversized,
-                                   headers=school("school-big"))
-        visit = await http.post(f"{services.urls['followup']}/v1/cases/{uuid.uuid4()}/visits",
-                                content=b'{"visited_at": "' + b"x" * 300_000 + b'"}',
-                                headers={**caseworker("cw-13"), "Content-Type": "application/json"})
+        declared = await http.post(
+            f"{services.urls['intake']}/v1/reports", json=oversized, headers=school("school-big")
+        )
+        visit = await http.post(
+            f"{services.urls['followup']}/v1/cases/{uuid.uuid4()}/visits",
+            content=b'{"visited_at": "' + b"x" * 300_000 + b'"}',
+            headers={**caseworker("cw-13"), "Content-Type": "application/json"},
+        )
     assert declared.status_code == 413 and visit.status_code == 413
 
     # Chunked, with no end: the answer comes once the limit is passed, not when the body ends.
     url = urlsplit(services.urls["intake"])
     reader, writer = await asyncio.open_connection(url.hostname, url.port)
     try:
-        head = (f"POST /v1/reports HTTP/1.1\r\nHost: {url.netloc}\r\n"
-                f"Authorization: {school('school-big')['Authorization']}\r\n"
-                "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
+        head = (
+            f"POST /v1/reports HTTP/1.1\r\nHost: {url.netloc}\r\n"
+            f"Authorization: {school('school-big')['Authorization']}\r\n"
+            "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+        )
         writer.write(head.encode())
         chunk = b" " * 16384
         for _ in range(5):  # 80 KiB, and the closing chunk never sent
@@ -148,19 +191,28 @@ async def test_a_body_over_the_limit_is_refused_whether_its_size_is_declared_or_
     assert await stored(infra, oversized["external_id"]) == 0
 
 
-async def test_an_unknown_key_is_refused_by_where_it_was_found_without_echoing_it(services: RunningServices) -> None:
+async def test_an_unknown_key_is_refused_by_where_it_was_found_without_echoing_it(
+    services: RunningServices,
+) -> None:
     report = hotline_report()
     report["child"]["passport_of_zhang_wei"] = "E12345678"
     async with httpx.AsyncClient() as http:
-        answer = await http.post(f"{services.urls['intake']}/v1/reports", json=report, headers=school("school-1"))
-        visit = await http.post(f"{services.urls['followup']}/v1/cases/{uuid.uuid4()}/visits",
-                                json={"visited_at": "2026-01-05T10:00:00Z", "notes_on_li_na": "x"},
-                                headers=caseworker("cw-13"))
+        answer = await http.post(
+            f"{services.urls['intake']}/v1/reports", json=report, headers=school("school-1")
+        )
+        visit = await http.post(
+            f"{services.urls['followup']}/v1/cases/{uuid.uuid4()}/visits",
+            json={"visited_at": "2026-01-05T10:00:00Z", "notes_on_li_na": "x"},
+            headers=caseworker("cw-13"),
+        )
     assert answer.status_code == 422
-    assert answer.json()["detail"] == [{"loc": ["body", "child"], "msg": "unknown field not allowed",
-                                        "type": "extra_forbidden"}]
+    assert answer.json()["detail"] == [
+        {"loc": ["body", "child"], "msg": "unknown field not allowed", "type": "extra_forbidden"}
+    ]
     assert visit.status_code == 422
-    assert visit.json()["detail"] == [{"loc": ["body"], "msg": "unknown field not allowed", "type": "extra_forbidden"}]
+    assert visit.json()["detail"] == [
+        {"loc": ["body"], "msg": "unknown field not allowed", "type": "extra_forbidden"}
+    ]
     for echoed in ("passport_of_zhang_wei", "E12345678", "notes_on_li_na"):
         assert echoed not in answer.text + visit.text
 
@@ -170,8 +222,11 @@ async def test_duplicate_keys_in_a_body_are_refused(infra, services: RunningServ
     # Which jurisdiction is it? One parser keeps the first, another the last: refused.
     body = json.dumps(report)[:-1] + f', "jurisdiction": "{OTHER_COUNTY_VILLAGE}"}}'
     async with httpx.AsyncClient(base_url=services.urls["intake"]) as http:
-        answer = await http.post("/v1/reports", content=body.encode(),
-                                 headers={**school("school-2"), "Content-Type": "application/json"})
+        answer = await http.post(
+            "/v1/reports",
+            content=body.encode(),
+            headers={**school("school-2"), "Content-Type": "application/json"},
+        )
     assert answer.status_code == 422
     (problem,) = answer.json()["detail"]
     assert problem["loc"] == ["body"] and "duplicate key" in problem["msg"]
