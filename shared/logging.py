@@ -39,7 +39,10 @@ def configure_logging(*, service: str, log_format: str = "console", level: str =
     renderers = (
         [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]
         if log_format == "json"
-        else [structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())]
+        # A plain traceback: the default (rich's, when installed) prints every frame's local
+        # variables, and a handler's locals hold the report it was given.
+        else [structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty(),
+                                            exception_formatter=structlog.dev.plain_traceback)]
     )
     shared_processors = [
         structlog.contextvars.merge_contextvars,

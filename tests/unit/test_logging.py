@@ -49,3 +49,20 @@ def test_console_logs_are_readable_lines(capsys) -> None:
     structlog.get_logger("test").info("referral created", referral_id="x-1")
     (line,) = _lines(capsys)
     assert "referral created" in line and "referral_id=x-1" in line and not line.startswith("{")
+
+
+def _fail_holding_a_childs_name() -> None:
+    child_name = "Wang Xiaoming"  # a local of the failing frame, as a handler's report would be
+    raise RuntimeError(f"handler failed on a report of {len(child_name)} characters")
+
+
+def test_a_traceback_never_shows_the_failing_frames_local_values(capsys) -> None:
+    for log_format in ("console", "json"):
+        configure_logging(service="intake", log_format=log_format)
+        try:
+            _fail_holding_a_childs_name()
+        except RuntimeError:
+            structlog.get_logger("test").exception("unexpected error")
+        text = capsys.readouterr().err
+        assert "RuntimeError" in text and "_fail_holding_a_childs_name" in text, "the traceback is there"
+        assert "Wang Xiaoming" not in text, f"{log_format}: a local variable's value reached the log"
