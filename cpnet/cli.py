@@ -294,7 +294,8 @@ def audit_export(
 def run(
     stack: Annotated[bool, typer.Option(help="bring the local stack up first (and down after, if this started it)")] = True,
 ) -> None:
-    """Run the whole system in the foreground: the stack, migrations, every service. Ctrl-C stops all."""
+    """Run the whole system in the foreground: the stack, migrations, every service (restarted with
+    back-off if it dies). Ctrl-C stops all."""
     from cpnet.runner import run_all
 
     raise typer.Exit(code=run_all(get_settings(), _services(None), with_stack=stack))

@@ -11,11 +11,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPBearer
 from pydantic import BaseModel, ValidationError
+from sqlalchemy.exc import DBAPIError
 from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.contracts.strict_json import MAX_DEPTH, MalformedMessage, inspect_json
-from shared.messaging.consumer import INFRASTRUCTURE_ERRORS
+from shared.messaging.consumer import INFRASTRUCTURE_ERRORS, is_infrastructure
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -153,3 +154,13 @@ def install_error_handlers(app: FastAPI) -> None:
 
     for error in INFRASTRUCTURE_ERRORS:
         app.add_exception_handler(error, _unavailable)
+
+    async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+        # A server that ends the connection mid-request (a restart) raises InternalError with
+        # the connection invalidated: unavailable, not a bug. Anything else is a 500 that
+        # never repeats the statement or its parameters (they may hold personal data).
+        if is_infrastructure(exc):
+            return await _unavailable(request, exc)
+        return JSONResponse({"detail": "internal error; nothing was stored"}, status_code=500)
+
+    app.add_exception_handler(DBAPIError, _database_error)
