@@ -9,6 +9,7 @@ Principals (SASL/SCRAM user names, see deploy/kafka/README.md):
   cpnet-<service>   each cpnet service (intake, assessment, referral, followup, audit)
   cpnet-admin       the `cpnet topics create` job: creates the registry's topics, nothing else
   hotline           the hotline vendor's integration: writes raw reports only
+  screening-import  `cpnet import screening` (a county's survey): writes screening records only
   agency-<agency>   one per agency kind: reads its own referral topic, answers on
                     referral.responses, nothing else
 """
@@ -31,7 +32,7 @@ from shared.contracts.topics import TOPICS, dlq_topic, referral_topic  # noqa: E
 from shared.contracts.vocabulary import Agency  # noqa: E402
 
 # Owners in the registry that are not cpnet services, and their principals.
-EXTERNAL_PRODUCERS = {"hotline": "hotline"}
+EXTERNAL_PRODUCERS = {"hotline": "hotline", "screening-import": "screening-import"}
 AGENCY_RESPONSES_TOPIC = "referral.responses"
 ADMIN = "cpnet-admin"
 AUDIT = "audit"

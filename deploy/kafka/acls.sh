@@ -95,6 +95,8 @@ acl --allow-principal User:cpnet-admin --operation Create --operation Describe -
 acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic followup.visits.dlq
 acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic intake.reports.raw
 acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic intake.reports.raw.dlq
+acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic intake.screening.raw
+acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic intake.screening.raw.dlq
 acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic referral.escalated
 acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic referral.escalated.dlq
 acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic referral.responses
@@ -198,6 +200,8 @@ acl --allow-principal User:cpnet-intake --operation Write --topic case.closed.dl
 acl --allow-principal User:cpnet-intake --operation Write --topic case.reported
 acl --allow-principal User:cpnet-intake --operation Read --topic intake.reports.raw
 acl --allow-principal User:cpnet-intake --operation Write --topic intake.reports.raw.dlq
+acl --allow-principal User:cpnet-intake --operation Read --topic intake.screening.raw
+acl --allow-principal User:cpnet-intake --operation Write --topic intake.screening.raw.dlq
 acl --allow-principal User:cpnet-intake --operation Read --topic referral.status
 acl --allow-principal User:cpnet-intake --operation Write --topic referral.status.dlq
 acl --allow-principal User:cpnet-intake --operation Read --topic referral.to.civil_affairs
@@ -242,3 +246,6 @@ acl --allow-principal User:cpnet-referral --operation Write --topic referral.to.
 
 # User:hotline
 acl --allow-principal User:hotline --operation Write --topic intake.reports.raw
+
+# User:screening-import
+acl --allow-principal User:screening-import --operation Write --topic intake.screening.raw

@@ -1,5 +1,5 @@
-"""The intake service's definition: the hotline consumer, the referral follower that decides
-which agency may read which child's details, the HTTP API, its keys, disclosure policy and territory."""
+"""The intake service's definition: the hotline and screening consumers, the referral follower that
+decides which agency may read which child's details, the HTTP API, its keys, disclosure policy and territory."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ from services.intake.access import on_referral_event
 from services.intake.api import router
 from services.intake.disclosure import DisclosureError, load_disclosure
 from services.intake.reports import IntakeResources, ReportRejected, close_case, parse_hotline_report, record_report
+from services.intake.screening import parse_screening_record, record_screening
 from shared.contracts.events import CaseClosed, ReferralStatusChanged
 from shared.contracts.hotline import HotlineReport
+from shared.contracts.screening import ScreeningRecord
 from shared.contracts.topics import referral_topic
 from shared.contracts.vocabulary import Agency
 from shared.crypto import FieldCipher, LookupHasher
@@ -35,6 +37,9 @@ def consumers(ctx: ServiceContext) -> list[IdempotentConsumer]:
     async def on_hotline_report(session, report: HotlineReport, delivery: Delivery) -> None:
         await record_report(session, report, keys=ctx.resources, source=HOTLINE_SOURCE, recorded_by=HOTLINE_SOURCE)
 
+    async def on_screening_record(session, record: ScreeningRecord, delivery: Delivery) -> None:
+        await record_screening(session, record, keys=ctx.resources)
+
     async def on_case_closed(session, event, delivery) -> None:
         await close_case(session, event.case_id, event.payload.closed_at)
 
@@ -45,6 +50,13 @@ def consumers(ctx: ServiceContext) -> list[IdempotentConsumer]:
         ctx.consumer(
             name="intake.hotline", topic=HotlineReport.TOPIC, handler=on_hotline_report,
             parse=parse_hotline_report, event_id=lambda report: f"{report.channel}:{report.external_id}",
+            poison=(ReportRejected,),
+        ),
+        # A county's survey has its own topic and consumer group: a live report on the hotline
+        # topic never waits behind it.
+        ctx.consumer(
+            name="intake.screening", topic=ScreeningRecord.TOPIC, handler=on_screening_record, batch=True,
+            parse=parse_screening_record, event_id=lambda record: f"screening:{record.external_id}",
             poison=(ReportRejected,),
         ),
         ctx.consumer(name="intake.closures", topic=CaseClosed.TOPIC, handler=on_case_closed),

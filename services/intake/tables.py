@@ -95,3 +95,21 @@ referral_grants = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 Index("referral_grants_case_agency", referral_grants.c.case_id, referral_grants.c.agency)
+
+# Each surveyed child's row of a screening import (排查摸底), kept in the child's record: the
+# family situation, school and health, encrypted like the identity. Created by intake_0005.
+screenings = Table(
+    "screenings", metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("external_id", Text, nullable=False, unique=True),  # "<file digest>-<row>": one row, once
+    Column("child_id", UUID(as_uuid=True), ForeignKey(children.c.id), nullable=False, index=True),
+    Column("case_id", UUID(as_uuid=True), ForeignKey(cases.c.id)),  # only when the survey found a difficulty
+    Column("report_id", UUID(as_uuid=True), ForeignKey(reports.c.id)),
+    Column("jurisdiction", Text, nullable=False),
+    Column("surveyed_at", DateTime(timezone=True), nullable=False),
+    Column("surveyor_ref", Text, nullable=False),
+    Column("categories", ARRAY(Text), nullable=False),
+    Column("indicators", ARRAY(Text), nullable=False),
+    Column("situation", LargeBinary, nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)

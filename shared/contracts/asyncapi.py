@@ -8,13 +8,14 @@ import inspect
 from typing import Any
 
 from shared.contracts.envelope import EVENT_TYPES, ContractError
-from shared.contracts.export import json_schema_documents
+from shared.contracts.export import RAW_CONTRACTS, json_schema_documents, raw_schema_file
 from shared.contracts.hotline import HotlineReport
+from shared.contracts.screening import ScreeningRecord
 from shared.contracts.topics import TOPICS, Topic, dlq_topic, referral_topic
 from shared.contracts.vocabulary import Agency
 
 ASYNCAPI_VERSION = "3.0.0"
-CONTRACTS_VERSION = "1.0.0"
+CONTRACTS_VERSION = "1.1.0"
 """Version of the published contract as a whole; raise it with any change to the document."""
 
 ASYNCAPI_FILE = "asyncapi.json"
@@ -27,7 +28,8 @@ DEAD_LETTER_PERSONAL = "dead_letter.personal_data"
 # What each cpnet service consumes (DESIGN.md §2); deploy/kafka/acl_plan.py grants exactly
 # these reads. Intake follows the referrals to learn which agency may read which child's details.
 SERVICE_CONSUMES: dict[str, tuple[str, ...]] = {
-    "intake": ("intake.reports.raw", "case.closed", "referral.status", *(referral_topic(a) for a in Agency)),
+    "intake": ("intake.reports.raw", "intake.screening.raw", "case.closed", "referral.status",
+               *(referral_topic(a) for a in Agency)),
     "assessment": ("case.reported", "case.reassessment_requested"),
     "referral": ("case.assessed", "referral.responses"),
     "followup": ("case.assessed", "referral.status"),
@@ -169,6 +171,24 @@ def _hotline_message(payload: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _screening_message(payload: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": ScreeningRecord.EVENT_TYPE,
+        "title": f"{ScreeningRecord.TOPIC} v{ScreeningRecord.SCHEMA_VERSION}",
+        "summary": "One child's row of a screening survey, as `cpnet import screening` sends it.",
+        "description": (
+            f"{_doc(ScreeningRecord)}\n\nPublished by the screening import (principal "
+            f"screening-import), one JSON object per surveyed child on {ScreeningRecord.TOPIC}, "
+            "not enveloped, with external_id as the Kafka key. It carries personal data: every "
+            "field marked x-personal-data. Only intake reads it, in a consumer of its own so a "
+            "county's survey never delays a live report."
+        ),
+        "contentType": "application/json",
+        "payload": payload,
+        "bindings": _kafka_key(dict(payload["properties"]["external_id"])),
+    }
+
+
 def _dead_letter_message(*, personal_data: bool) -> dict[str, Any]:
     payload = {
         "type": "string",
@@ -176,7 +196,7 @@ def _dead_letter_message(*, personal_data: bool) -> dict[str, Any]:
         "description": "The original bytes, exactly as read from the origin topic",
     }
     if personal_data:
-        payload["description"] += " (a raw hotline report: personal data)"
+        payload["description"] += " (a raw hotline report or screening record: personal data)"
         payload["x-personal-data"] = True
     headers = {
         "type": "object",
@@ -228,11 +248,11 @@ def _messages(schemas: dict[str, Any]) -> dict[str, dict[str, Any]]:
         file_name = f"{event_type}.v{version}.json"
         payload = _hoist(documents[file_name], schemas, file_name)
         messages[_message_key(event_type, version)] = _event_message(event_type, version, payload)
-    file_name = f"{HotlineReport.TOPIC}.v{HotlineReport.SCHEMA_VERSION}.json"
-    hotline = _hoist(documents[file_name], schemas, file_name)
-    messages[_message_key(HotlineReport.EVENT_TYPE, HotlineReport.SCHEMA_VERSION)] = (
-        _hotline_message(hotline)
-    )
+    raw_messages = {HotlineReport: _hotline_message, ScreeningRecord: _screening_message}
+    for contract in RAW_CONTRACTS:
+        file_name = raw_schema_file(contract)
+        payload = _hoist(documents[file_name], schemas, file_name)
+        messages[_message_key(contract.EVENT_TYPE, contract.SCHEMA_VERSION)] = raw_messages[contract](payload)
     messages[DEAD_LETTER] = _dead_letter_message(personal_data=False)
     messages[DEAD_LETTER_PERSONAL] = _dead_letter_message(personal_data=True)
     return messages
@@ -244,8 +264,7 @@ def _topic_messages(topic: Topic) -> list[str]:
         return [DEAD_LETTER_PERSONAL if topic.personal_data else DEAD_LETTER]
     keys = []
     for event_type in topic.event_types:
-        if event_type == HotlineReport.EVENT_TYPE:
-            keys.append(_message_key(event_type, HotlineReport.SCHEMA_VERSION))
+        keys += [_message_key(event_type, c.SCHEMA_VERSION) for c in RAW_CONTRACTS if c.EVENT_TYPE == event_type]
         versions = sorted(v for t, v in EVENT_TYPES if t == event_type)
         keys += [_message_key(event_type, version) for version in versions]
     if not keys:
@@ -279,7 +298,8 @@ def _channel(topic: Topic) -> dict[str, Any]:
             "original message's key. Replayed by hand."
         )
     else:
-        key = "external_id" if topic.owner == "hotline" else "case_id"
+        # The raw topics (the personal-data ones) carry their sender's id; events carry cases.
+        key = "external_id" if topic.personal_data else "case_id"
         description = f"Owner: {_party(topic.owner)}. {partitions}; Kafka key: {key}."
         agency = _agency_of(topic.name)
         if agency is not None:
@@ -351,7 +371,7 @@ def _operations() -> dict[str, dict[str, Any]]:
 
 
 def _info() -> dict[str, Any]:
-    personal = " and ".join(sorted(n for n, t in TOPICS.items() if t.personal_data))
+    personal = ", ".join(sorted(n for n, t in TOPICS.items() if t.personal_data))
     return {
         "title": "cpnet events",
         "version": CONTRACTS_VERSION,
@@ -363,7 +383,7 @@ def _info() -> dict[str, Any]:
             "in order, and carries only pseudonymous ids, jurisdiction codes, ages in years, "
             "typed values, counts and timestamps. An agency that needs a child's details "
             "fetches them over HTTP with its own credentials (the referral's details_url). "
-            "The raw hotline report is keyed by external_id.\n\n"
+            "The raw hotline report and the screening record are keyed by external_id.\n\n"
             "Every topic has a dead-letter twin, <topic>.dlq, holding the original bytes of "
             "messages a consumer could not process."
         ),
@@ -379,7 +399,8 @@ def _servers() -> dict[str, Any]:
                 "The cpnet Kafka cluster. Production uses SASL/SCRAM (SCRAM-SHA-512) over "
                 "TLS with per-agency ACLs: each agency reads only its own referral.to.<agency> "
                 "topic and writes only referral.responses; the hotline vendor writes only "
-                "intake.reports.raw. See deploy/kafka/README.md."
+                "intake.reports.raw, the screening import only intake.screening.raw. "
+                "See deploy/kafka/README.md."
             ),
             "security": [{"$ref": f"#/components/securitySchemes/{SECURITY_SCHEME}"}],
         }

@@ -13,8 +13,16 @@ from typing import Any
 from shared.contracts.envelope import EVENT_TYPES, Envelope
 from shared.contracts.events import ReferralCreated
 from shared.contracts.hotline import HotlineReport
+from shared.contracts.screening import ScreeningRecord
 
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+
+# The messages published as they are, not enveloped: they carry personal data, intake alone reads them.
+RAW_CONTRACTS: tuple[type[HotlineReport] | type[ScreeningRecord], ...] = (HotlineReport, ScreeningRecord)
+
+
+def raw_schema_file(contract: type[HotlineReport] | type[ScreeningRecord]) -> str:
+    return f"{contract.TOPIC}.v{contract.SCHEMA_VERSION}.json"
 
 
 def _event_schema(event_type: str, version: int) -> dict[str, Any]:
@@ -33,17 +41,15 @@ def _event_schema(event_type: str, version: int) -> dict[str, Any]:
 
 
 def json_schema_documents() -> dict[str, dict[str, Any]]:
-    """File name → JSON Schema, one per event type and version plus the hotline report."""
+    """File name → JSON Schema, one per event type and version plus the raw contracts."""
     documents = {
         f"{event_type}.v{version}.json": _event_schema(event_type, version)
         for event_type, version in sorted(EVENT_TYPES)
     }
-    hotline = HotlineReport.model_json_schema()
-    hotline["title"] = f"{HotlineReport.TOPIC} v{HotlineReport.SCHEMA_VERSION}"
-    documents[f"{HotlineReport.TOPIC}.v{HotlineReport.SCHEMA_VERSION}.json"] = {
-        "$schema": JSON_SCHEMA_DIALECT,
-        **hotline,
-    }
+    for contract in RAW_CONTRACTS:
+        schema = contract.model_json_schema()
+        schema["title"] = f"{contract.TOPIC} v{contract.SCHEMA_VERSION}"
+        documents[raw_schema_file(contract)] = {"$schema": JSON_SCHEMA_DIALECT, **schema}
     return documents
 
 

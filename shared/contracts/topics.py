@@ -22,6 +22,7 @@ from shared.contracts.events import (
     ReferralStatusChanged,
 )
 from shared.contracts.hotline import HotlineReport
+from shared.contracts.screening import ScreeningRecord
 from shared.contracts.vocabulary import Agency
 
 # A dead-letter topic is written by whichever consumer of its origin topic gives up on a
@@ -31,7 +32,8 @@ ANY_CONSUMER = "any-consumer"
 
 @dataclass(frozen=True)
 class Topic:
-    """One Kafka topic. `owner` is the producing service, "hotline" or "agencies"."""
+    """One Kafka topic. `owner` is the producing service, "hotline", "screening-import" or
+    "agencies"."""
 
     name: str
     partitions: int
@@ -57,7 +59,7 @@ def topic_for_event(payload: EventPayload) -> str:
 
 
 def _topic(
-    payload_type: type[EventPayload] | type[HotlineReport],
+    payload_type: type[EventPayload] | type[HotlineReport] | type[ScreeningRecord],
     owner: str,
     *,
     partitions: int = 3,
@@ -89,6 +91,8 @@ def _dead_letter(origin: Topic) -> Topic:
 def _all_topics() -> dict[str, Topic]:
     topics = [
         _topic(HotlineReport, "hotline", partitions=6, personal_data=True),
+        # A county's whole survey, in its own lane: live reports never queue behind it.
+        _topic(ScreeningRecord, "screening-import", partitions=6, personal_data=True),
         _topic(CaseReported, "intake", partitions=6),
         _topic(CaseAssessed, "assessment", partitions=6),
         _topic(CaseReassessmentRequested, "followup", partitions=6),

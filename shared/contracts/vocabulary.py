@@ -61,6 +61,55 @@ class Channel(StrEnum):
     neighbour = "neighbour"
     online = "online"
     self = "self"
+    screening = "screening"  # a township's or village's survey of every child (排查摸底)
+
+
+class GuardianWhereabouts(StrEnum):
+    """Where a parent is, as the screening survey records it for the father and the mother."""
+
+    at_home = "at_home"
+    migrant_work = "migrant_work"
+    prison = "prison"
+    drug_use = "drug_use"
+    serious_illness = "serious_illness"
+    disability = "disability"
+    deceased = "deceased"
+    unknown = "unknown"
+
+
+class Caregiver(StrEnum):
+    """Who actually cares for the child day to day, as the screening survey found."""
+
+    parents = "parents"
+    father = "father"
+    mother = "mother"
+    grandparents = "grandparents"
+    other_relatives = "other_relatives"
+    foster_family = "foster_family"
+    institution = "institution"
+    nobody = "nobody"
+
+
+class SchoolStatus(StrEnum):
+    enrolled = "enrolled"
+    dropped_out = "dropped_out"
+    never_enrolled = "never_enrolled"
+    not_school_age = "not_school_age"
+
+
+class HealthStatus(StrEnum):
+    healthy = "healthy"
+    chronic_illness = "chronic_illness"
+    serious_illness = "serious_illness"
+
+
+class DisabilityKind(StrEnum):
+    none = "none"
+    physical = "physical"
+    intellectual = "intellectual"
+    mental = "mental"
+    sensory = "sensory"
+    multiple = "multiple"
 
 
 class RiskLevel(StrEnum):

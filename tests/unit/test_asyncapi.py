@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from shared.contracts import EVENT_TYPES, TOPICS, Agency, HotlineReport, referral_topic
+from shared.contracts.screening import ScreeningRecord
 from shared.contracts.asyncapi import (
     ASYNCAPI_FILE,
     CONTRACTS_VERSION,
@@ -238,13 +239,24 @@ def test_the_raw_report_marks_the_childs_personal_data(doc: dict[str, Any]) -> N
     } <= marked
 
 
+def test_the_screening_record_marks_the_childs_and_familys_personal_data(doc: dict[str, Any]) -> None:
+    (message,) = (deref(doc, m) for m in doc["channels"][ScreeningRecord.TOPIC]["messages"].values())
+    assert message["bindings"]["kafka"]["key"]["description"].startswith("The import's id")
+    payload = deref(doc, message["payload"])
+    assert {"child.name", "child.national_id", "child.birth_date"} <= personal_data_paths(doc, payload)
+    # An enum field's marker sits beside its $ref, which personal_data_paths follows away.
+    family = ("father", "mother", "caregiver", "school_status", "health", "disability")
+    assert all(payload["properties"][name].get("x-personal-data") for name in family)
+
+
 def test_personal_data_appears_only_on_the_registrys_personal_data_topics(
     doc: dict[str, Any],
 ) -> None:
-    # The raw report and its dead-letter twin (the raw report's bytes) carry personal data;
-    # no other message may mark any.
+    # The raw report, the screening record and their dead-letter twins (their raw bytes)
+    # carry personal data; no other message may mark any.
     personal_topics = {name for name, topic in TOPICS.items() if topic.personal_data}
-    assert personal_topics == {"intake.reports.raw", "intake.reports.raw.dlq"}
+    assert personal_topics == {"intake.reports.raw", "intake.reports.raw.dlq",
+                               "intake.screening.raw", "intake.screening.raw.dlq"}
     for name, channel in doc["channels"].items():
         for key, message in channel["messages"].items():
             message = deref(doc, message)
@@ -308,11 +320,13 @@ def test_the_operations_name_the_services_of_the_design(doc: dict[str, Any]) -> 
     ops = _operations(doc)
     summaries = {op["summary"] for op in doc["operations"].values()}
     assert "hotline vendor sends to intake.reports.raw" in summaries
+    assert "screening-import sends to intake.screening.raw" in summaries
     assert "referral sends to referral.to.police" in summaries
     assert "agencies send to referral.responses" in summaries
     expected_receives = {
         # Intake follows referrals to know which agency may read a child's details.
-        "intake": {"intake.reports.raw", "case.closed", "referral.status", *map(referral_topic, Agency)},
+        "intake": {"intake.reports.raw", "intake.screening.raw", "case.closed", "referral.status",
+                   *map(referral_topic, Agency)},
         "assessment": {"case.reported", "case.reassessment_requested"},
         "referral": {"case.assessed", "referral.responses"},
         "followup": {"case.assessed", "referral.status"},

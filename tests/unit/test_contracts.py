@@ -55,6 +55,7 @@ from shared.contracts import (
     topic_for_event,
 )
 from shared.contracts.export import render, schema_documents
+from shared.contracts.screening import ScreeningRecord
 
 SCHEMAS_DIR = Path(__file__).resolve().parents[2] / "schemas"
 
@@ -395,11 +396,13 @@ def test_every_topic_has_a_dead_letter_topic() -> None:
 
 
 def test_topic_registry_names_only_known_messages() -> None:
-    known = {event_type for event_type, _ in EVENT_TYPES} | {HotlineReport.EVENT_TYPE}
+    known = {event_type for event_type, _ in EVENT_TYPES} | {HotlineReport.EVENT_TYPE, ScreeningRecord.EVENT_TYPE}
     assert {t for topic in TOPICS.values() for t in topic.event_types} == known
     assert {name for name, topic in TOPICS.items() if topic.personal_data} == {
         "intake.reports.raw",
         "intake.reports.raw.dlq",
+        "intake.screening.raw",
+        "intake.screening.raw.dlq",
     }
     assert all(topic.partitions >= 1 for topic in TOPICS.values())
 

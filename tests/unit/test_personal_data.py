@@ -1,5 +1,5 @@
 """Proves from the exported JSON Schemas that no event on the bus can carry personal data,
-and that only the raw hotline report does."""
+and that only the raw hotline report and the screening record do."""
 
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ from pydantic import BaseModel
 from shared.contracts.asyncapi import ASYNCAPI_FILE
 from shared.contracts.export import schema_documents
 from shared.contracts.hotline import HotlineReport
+from shared.contracts.screening import ScreeningRecord
 
 HOTLINE_SCHEMA = f"{HotlineReport.TOPIC}.v{HotlineReport.SCHEMA_VERSION}.json"
+SCREENING_SCHEMA = f"{ScreeningRecord.TOPIC}.v{ScreeningRecord.SCHEMA_VERSION}.json"
 
 PERSONAL_DATA_NAMES = frozenset(
     {
@@ -85,7 +87,7 @@ def personal_data_properties(schema: dict[str, Any]) -> dict[str, str]:
 # The AsyncAPI document holds every schema, the hotline report's too; test_asyncapi.py
 # checks its personal data message by message.
 @pytest.mark.parametrize(
-    "file_name", sorted(set(schema_documents()) - {HOTLINE_SCHEMA, ASYNCAPI_FILE})
+    "file_name", sorted(set(schema_documents()) - {HOTLINE_SCHEMA, SCREENING_SCHEMA, ASYNCAPI_FILE})
 )
 def test_no_event_schema_carries_personal_data(file_name: str) -> None:
     findings = personal_data_properties(schema_documents()[file_name])
@@ -101,6 +103,13 @@ def test_the_hotline_report_marks_its_personal_data() -> None:
     }
     assert {"name", "national_id", "birth_date", "address", "phone", "narrative"} <= marked
     # Every field with a personal-data name must also carry the marker.
+    assert all(why == "marked x-personal-data" for why in findings.values()), findings
+
+
+def test_the_screening_record_marks_its_personal_data() -> None:
+    findings = personal_data_properties(schema_documents()[SCREENING_SCHEMA])
+    marked = {path.rsplit(".", 1)[-1] for path, why in findings.items() if why == "marked x-personal-data"}
+    assert {"name", "national_id", "birth_date", "address", "father", "mother", "health", "disability"} <= marked
     assert all(why == "marked x-personal-data" for why in findings.values()), findings
 
 
