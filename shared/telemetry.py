@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -65,6 +66,23 @@ def restored_trace(traceparent: str | None, tracestate: str | None = None) -> It
         yield
     finally:
         otel_context.detach(token)
+
+
+@contextmanager
+def event_span(delivery: Any) -> Iterator[None]:
+    """One event of a batch processed inside its own trace: a consumer span, child of the
+    `traceparent` the event travelled with. FastStream gives a batch one span of a new trace
+    (linked to the events'), so without this a batched stage would cut each report's trace
+    in two. `delivery` is a shared.messaging.consumer.Delivery (topic and headers)."""
+    parent = _PROPAGATOR.extract({k: v for k, v in delivery.headers.items() if k in ("traceparent", "tracestate")})
+    if not trace.get_current_span(parent).get_span_context().is_valid:
+        yield  # an event from outside any trace stays outside (the batch's span is current)
+        return
+    tracer = trace.get_tracer("cpnet.consumer")
+    with tracer.start_as_current_span(f"{delivery.topic} process", context=parent, kind=trace.SpanKind.CONSUMER,
+                                      attributes={"messaging.system": "kafka", "messaging.operation": "process",
+                                                  "messaging.destination_publish.name": delivery.topic}):
+        yield
 
 
 def trace_ids() -> dict[str, str]:

@@ -1,10 +1,11 @@
-"""Assessment's handlers: merge new evidence into a case's facts, grade it with the rule set,
-apply (or lapse) a supervisor's override, move the casework stage, and stage `case.assessed`."""
+"""Assessment's shell: load the cases at hand, let services/assessment/decide.py merge new
+evidence and grade, then save the states, the grade history and `case.assessed` at once."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -14,12 +15,25 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.assessment import tables as t
-from services.assessment.grading import CaseFacts, Override, RuleSet, current_level, grade, response_due_at
+from services.assessment.decide import (
+    CaseNotFound,
+    CaseState,
+    Regraded,
+    regraded,
+    union,
+    with_reassessment,
+    with_report,
+)
+from services.assessment.grading import Override, RuleSet
 from shared.contracts.envelope import Envelope, new_envelope
-from shared.contracts.events import CaseAssessed, CaseReassessmentRequested, CaseReported, RiskFactor
-from shared.contracts.vocabulary import Category, Indicator, Need, RiskLevel, Stage, advance_stage
+from shared.contracts.events import CaseReported
+from shared.contracts.vocabulary import Indicator, Need, Stage, advance_stage
 from shared.db.tables import outbox_table
+from shared.messaging.consumer import Delivery
 from shared.messaging.outbox import add_events
+from shared.telemetry import current_trace_headers, event_span
+
+__all__ = ["CaseNotFound", "Resources", "on_case_events", "record_needs", "set_override", "history"]
 
 PRODUCER = "assessment"
 OUTBOX = outbox_table(t.metadata)
@@ -31,132 +45,156 @@ class Resources:
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
 
-class CaseNotFound(LookupError):
-    pass
-
-
-def _union(*values: Iterable[str]) -> list[str]:
-    return sorted({v for group in values for v in group})
-
-
-async def _locked_case(session: AsyncSession, case_id: uuid.UUID) -> dict[str, Any] | None:
-    row = (await session.execute(select(t.cases).where(t.cases.c.case_id == case_id).with_for_update())).first()
-    return dict(row._mapping) if row is not None else None
-
-
-async def on_case_reported(session: AsyncSession, event: Envelope[CaseReported], res: Resources) -> None:
-    report = event.payload
-    case = await _locked_case(session, report.case_id) or {"case_id": report.case_id, "needs_found": [],
-                                                          "reports": 0, "categories": [], "indicators": []}
-    case.update(
-        jurisdiction=case.get("jurisdiction") or report.jurisdiction,
-        age_years=report.age_years if report.age_years is not None else case.get("age_years"),
-        categories=_union(case["categories"], report.categories),
-        indicators=_union(case["indicators"], report.indicators),
-        reports=case["reports"] + 1,
-        earlier_reports=max(case.get("earlier_reports") or 0, report.earlier_reports),
-        stage=advance_stage(case.get("stage"), Stage.written_review),
+async def load_cases(session: AsyncSession, case_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, CaseState]:
+    """The cases at hand, locked, in one query. Rows are locked in case order, so two
+    batches that share cases wait for each other instead of deadlocking."""
+    ids = sorted(set(case_ids))
+    if not ids:
+        return {}
+    rows = await session.execute(
+        select(t.cases).where(t.cases.c.case_id.in_(ids)).order_by(t.cases.c.case_id).with_for_update()
     )
-    await regrade(session, case, res, cause="report", caused_by=str(event.event_id), causation=event)
+    return {row.case_id: CaseState.of_row(row) for row in rows}
 
 
-async def on_reassessment_requested(session: AsyncSession, event: Envelope[CaseReassessmentRequested],
-                                    res: Resources) -> None:
-    request = event.payload
-    case = await _locked_case(session, request.case_id)
-    if case is None:
-        raise CaseNotFound(f"case {request.case_id} was never graded here")
-    case.update(indicators=_union(case["indicators"], request.indicators),
-                needs_found=_union(case["needs_found"], request.unmet_needs))
-    await regrade(session, case, res, cause="reassessment", caused_by=str(event.event_id), causation=event)
+async def save(
+    session: AsyncSession,
+    states: Iterable[CaseState],
+    results: list[Regraded],
+    traces: list[dict[str, str]] | None = None,
+    causes: list[Envelope | None] | None = None,
+) -> None:
+    """Write the final state of each case, every grade's history row and every event, with
+    one statement each."""
+    rows = [state.as_row() for state in states]
+    if rows:
+        upsert = pg_insert(t.cases)
+        await session.execute(
+            upsert.on_conflict_do_update(
+                index_elements=[t.cases.c.case_id],
+                set_={name: upsert.excluded[name] for name in rows[0] if name != "case_id"},
+            ),
+            rows,
+        )
+    if results:
+        await session.execute(insert(t.assessments), [r.assessment for r in results])
+    causes = causes or [None] * len(results)
+    envelopes = [
+        new_envelope(r.event, case_id=r.state.case_id, producer=PRODUCER, causation=cause)
+        for r, cause in zip(results, causes, strict=True)
+    ]
+    await add_events(session, OUTBOX, *envelopes, traces=traces)
 
 
-async def record_needs(session: AsyncSession, case_id: uuid.UUID, res: Resources, *, kind: str, stage: Stage,
-                       occurred_at: datetime, indicators: Iterable[Indicator], needs: Iterable[Need],
-                       details: dict[str, Any], by: str, visible: Callable[[str], bool]) -> dict[str, Any]:
-    """A home visit, assessment report or plan: recorded, merged into the facts, re-graded."""
-    case = await _locked_case(session, case_id)
-    if case is None or not visible(case["jurisdiction"]):
-        raise CaseNotFound(f"no case {case_id} in your territory")
-    indicators, needs = list(indicators), list(needs)
-    await session.execute(insert(t.needs_records).values(
-        id=uuid.uuid4(), case_id=case_id, kind=kind, occurred_at=occurred_at, indicators=[str(i) for i in indicators],
-        needs=[str(n) for n in needs], details=details, recorded_by=by))
-    case.update(indicators=_union(case["indicators"], indicators), needs_found=_union(case["needs_found"], needs),
-                stage=advance_stage(case["stage"], stage))
-    return await regrade(session, case, res, cause=kind, caused_by=by)
-
-
-async def set_override(session: AsyncSession, case_id: uuid.UUID, res: Resources, *, override: Override | None,
-                       visible: Callable[[str], bool]) -> dict[str, Any]:
-    """A supervisor's grade (or its removal). The rules' grade stays on record beside it."""
-    case = await _locked_case(session, case_id)
-    if case is None or not visible(case["jurisdiction"]):
-        raise CaseNotFound(f"no case {case_id} in your territory")
-    if override is None:
-        case.update(override_level=None, override_reason=None, override_by=None, override_base_level=None)
-        return await regrade(session, case, res, cause="override_removed", caused_by="supervisor")
-    case.update(override_level=override.risk_level.value, override_reason=override.reason, override_by=override.by,
-                override_base_level=case["computed_level"])
-    return await regrade(session, case, res, cause="override", caused_by=override.by, validate_override=True)
-
-
-def _override_of(case: dict[str, Any]) -> Override | None:
-    if not case.get("override_level"):
-        return None
-    return Override(risk_level=RiskLevel(case["override_level"]), reason=case["override_reason"],
-                    by=case["override_by"])
-
-
-async def regrade(session: AsyncSession, case: dict[str, Any], res: Resources, *, cause: str, caused_by: str,
-                  causation: Envelope | None = None, validate_override: bool = False) -> dict[str, Any]:
-    facts = CaseFacts(categories=frozenset(Category(c) for c in case["categories"]),
-                      indicators=frozenset(Indicator(i) for i in case["indicators"]),
-                      age_years=case.get("age_years"), earlier_reports=case.get("earlier_reports") or 0)
-    graded = grade(res.rules, facts)
-    if case.get("override_base_level") and case["override_base_level"] != graded.risk_level.value:
-        # New evidence changed the rules' grade: the supervisor's judgement was about the old
-        # facts, so it lapses (and stays in the history) rather than silently masking them.
-        case.update(override_level=None, override_reason=None, override_by=None, override_base_level=None)
-    override = _override_of(case)
-    if validate_override and override is not None:
-        from services.assessment.grading import override_is_valid
-
-        override_is_valid(graded, override)
-    level, overridden = current_level(graded.risk_level, override)
+async def on_case_events(
+    session: AsyncSession, items: Sequence[tuple[Envelope, Delivery]], res: Resources
+) -> None:
+    """A batch of `case.reported` / `case.reassessment_requested`, in offset order: each
+    case loaded once, each event decided in turn on the state the one before left, each
+    inside its own trace (the report's), then everything saved at once."""
+    states = await load_cases(session, (event.case_id for event, _ in items))
     now = res.clock()
-    due = response_due_at(res.rules, level, now, jurisdiction=case["jurisdiction"])
-    needs = _union([n.value for n in graded.needs], case.get("needs_found") or [])
-    factors = [{"code": f.code, "weight": f.weight, "explanation": f.explanation} for f in graded.factors]
-    stage = Stage(case.get("stage") or Stage.written_review)
-    assessment_id = uuid.uuid4()
-    case.update(computed_level=graded.risk_level.value, risk_level=level.value, score=graded.score,
-                emergency=graded.emergency, rule_set_version=graded.rule_set_version, response_due_at=due,
-                stage=stage.value, updated_at=now)
-    columns = {c.name for c in t.cases.columns}
-    row = {k: v for k, v in case.items() if k in columns}
-    await session.execute(pg_insert(t.cases).values(**row).on_conflict_do_update(
-        index_elements=[t.cases.c.case_id], set_={k: v for k, v in row.items() if k != "case_id"}))
-    await session.execute(insert(t.assessments).values(
-        id=assessment_id, case_id=case["case_id"], cause=cause, caused_by=caused_by, risk_level=level.value,
-        computed_level=graded.risk_level.value, overridden=overridden, score=graded.score, factors=factors,
-        needs=needs, emergency=graded.emergency, rule_set_version=graded.rule_set_version, stage=stage.value,
-        response_due_at=due))
-    payload = CaseAssessed(
-        case_id=case["case_id"], assessment_id=assessment_id, jurisdiction=case["jurisdiction"],
-        categories=[Category(c) for c in case["categories"]], risk_level=level, initial_risk_level=graded.risk_level,
-        overridden=overridden, override_reason=case.get("override_reason") if overridden else None,
-        score=graded.score, factors=[RiskFactor(**f) for f in factors], rule_set_version=graded.rule_set_version,
-        needs=[Need(n) for n in needs], emergency=graded.emergency, response_due_at=due, stage=stage,
+    results, traces, causes = [], [], []
+    for event, delivery in items:
+        with event_span(delivery):
+            state = states.get(event.case_id)
+            if isinstance(event.payload, CaseReported):
+                merged, cause = with_report(state, event.payload), "report"
+            else:
+                merged, cause = with_reassessment(state, event.payload), "reassessment"
+            result = regraded(merged, res.rules, now=now, cause=cause, caused_by=str(event.event_id))
+            traces.append(current_trace_headers())
+        states[event.case_id] = result.state
+        results.append(result)
+        causes.append(event)
+    touched = {event.case_id for event, _ in items}
+    await save(session, [states[case_id] for case_id in sorted(touched)], results, traces, causes)
+
+
+async def _one_case(session: AsyncSession, case_id: uuid.UUID, visible: Callable[[str], bool]) -> CaseState:
+    state = (await load_cases(session, [case_id])).get(case_id)
+    if state is None or not visible(state.jurisdiction):
+        raise CaseNotFound(f"no case {case_id} in your territory")
+    return state
+
+
+async def record_needs(
+    session: AsyncSession,
+    case_id: uuid.UUID,
+    res: Resources,
+    *,
+    kind: str,
+    stage: Stage,
+    occurred_at: datetime,
+    indicators: Iterable[Indicator],
+    needs: Iterable[Need],
+    details: dict[str, Any],
+    by: str,
+    visible: Callable[[str], bool],
+) -> CaseState:
+    """A home visit, assessment report or plan: recorded, merged into the facts, re-graded."""
+    state = await _one_case(session, case_id, visible)
+    indicators, needs = list(indicators), list(needs)
+    await session.execute(
+        insert(t.needs_records).values(
+            id=uuid.uuid4(),
+            case_id=case_id,
+            kind=kind,
+            occurred_at=occurred_at,
+            indicators=[str(i) for i in indicators],
+            needs=[str(n) for n in needs],
+            details=details,
+            recorded_by=by,
+        )
     )
-    await add_events(session, OUTBOX, new_envelope(payload, case_id=case["case_id"], producer=PRODUCER,
-                                                   causation=causation))
-    return case
+    state = dataclasses.replace(
+        state,
+        indicators=union(state.indicators, indicators),
+        needs_found=union(state.needs_found, needs),
+        stage=advance_stage(state.stage, stage).value,
+    )
+    result = regraded(state, res.rules, now=res.clock(), cause=kind, caused_by=by)
+    await save(session, [result.state], [result])
+    return result.state
+
+
+async def set_override(
+    session: AsyncSession,
+    case_id: uuid.UUID,
+    res: Resources,
+    *,
+    override: Override | None,
+    visible: Callable[[str], bool],
+) -> CaseState:
+    """A supervisor's grade (or its removal). The rules' grade stays on record beside it."""
+    state = await _one_case(session, case_id, visible)
+    if override is None:
+        result = regraded(
+            state.without_override(),
+            res.rules,
+            now=res.clock(),
+            cause="override_removed",
+            caused_by="supervisor",
+        )
+    else:
+        result = regraded(
+            state.with_override(override),
+            res.rules,
+            now=res.clock(),
+            cause="override",
+            caused_by=override.by,
+            validate_override=True,
+        )
+    await save(session, [result.state], [result])
+    return result.state
 
 
 async def history(session: AsyncSession, case_id: uuid.UUID) -> list[dict[str, Any]]:
-    rows = await session.execute(select(t.assessments).where(t.assessments.c.case_id == case_id)
-                                 .order_by(t.assessments.c.created_at, t.assessments.c.id))
+    rows = await session.execute(
+        select(t.assessments)
+        .where(t.assessments.c.case_id == case_id)
+        .order_by(t.assessments.c.created_at, t.assessments.c.id)
+    )
     return [dict(r._mapping) for r in rows]
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from services.assessment.api import router
-from services.assessment.assess import Resources, on_case_reported, on_reassessment_requested
+from services.assessment.assess import Resources, on_case_events
 from services.assessment.grading import RuleSetError, load_rules
 from shared.contracts.events import CaseReassessmentRequested, CaseReported
 from shared.errors import ConfigurationError
@@ -21,15 +21,26 @@ def resources(settings: Settings) -> Resources:
 
 
 def consumers(ctx: ServiceContext) -> list[IdempotentConsumer]:
-    async def reported(session, event, delivery) -> None:
-        await on_case_reported(session, event, ctx.resources)
+    """Both in batches: a batch is decided in one pass over its cases (services/assessment/decide.py)."""
 
-    async def reassess(session, event, delivery) -> None:
-        await on_reassessment_requested(session, event, ctx.resources)
+    async def decide_batch(session, items) -> None:
+        await on_case_events(session, items, ctx.resources)
 
     return [
-        ctx.consumer(name="assessment.reported", topic=CaseReported.TOPIC, handler=reported),
-        ctx.consumer(name="assessment.reassessment", topic=CaseReassessmentRequested.TOPIC, handler=reassess),
+        ctx.consumer(
+            name="assessment.reported",
+            topic=CaseReported.TOPIC,
+            handler=None,
+            batch_handler=decide_batch,
+            batch=True,
+        ),
+        ctx.consumer(
+            name="assessment.reassessment",
+            topic=CaseReassessmentRequested.TOPIC,
+            handler=None,
+            batch_handler=decide_batch,
+            batch=True,
+        ),
     ]
 
 

@@ -67,6 +67,9 @@ class Delivery:
 
 
 Handler = Callable[[AsyncSession, EventT, Delivery], Awaitable[None]]
+# All the fresh events of one transaction at once, in offset order (per-case order holds:
+# one case's events share a partition).
+BatchHandler = Callable[[AsyncSession, Sequence[tuple[EventT, Delivery]]], Awaitable[None]]
 
 
 @dataclass
@@ -80,7 +83,7 @@ class IdempotentConsumer(Generic[EventT]):
 
     name: str
     topic: str | tuple[str, ...]  # one topic, or several read by one consumer group
-    handler: Handler[EventT]
+    handler: Handler[EventT] | None  # one event at a time, or None with `batch_handler`
     session_factory: async_sessionmaker[AsyncSession]
     processed: Table
     broker: KafkaBroker
@@ -101,6 +104,8 @@ class IdempotentConsumer(Generic[EventT]):
     inspect: bool = True
     max_bytes: int = MAX_MESSAGE_BYTES
     max_depth: int = MAX_DEPTH
+    # Instead of `handler`: decides a whole batch in one pass (load once, decide each, save once).
+    batch_handler: BatchHandler[EventT] | None = None
     stats: Counter = field(default_factory=Counter, init=False)  # received, applied, duplicates, dead_lettered
     subscriber: Any = field(default=None, init=False)  # FastStream's, once subscribed
 
@@ -212,8 +217,12 @@ class IdempotentConsumer(Generic[EventT]):
                 .returning(self.processed.c.event_id)
             )
             fresh = set((await session.execute(claim)).scalars())
-            for event_id, (event, delivery) in unique.items():
-                if event_id in fresh:
+            todo = [item for event_id, item in unique.items() if event_id in fresh]
+            if self.batch_handler is not None:
+                if todo:
+                    await self.batch_handler(session, todo)
+            else:
+                for event, delivery in todo:
                     await self.handler(session, event, delivery)
         self.stats["applied"] += len(fresh)
         self.stats["duplicates"] += len(items) - len(fresh)

@@ -3,6 +3,8 @@ change that caused them, so a rolled-back change can never publish anything."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -11,7 +13,8 @@ from shared.contracts.topics import topic_for_event
 from shared.telemetry import current_trace_headers
 
 
-async def add_events(session: AsyncSession, outbox: Table, *events: Envelope, topic: str | None = None) -> None:
+async def add_events(session: AsyncSession, outbox: Table, *events: Envelope, topic: str | None = None,
+                     traces: Sequence[dict[str, str]] | None = None) -> None:
     """Stage events in the caller's open transaction; they publish only if it commits.
 
     Each event goes to its contract's topic unless `topic` names another (replays, tests).
@@ -21,7 +24,9 @@ async def add_events(session: AsyncSession, outbox: Table, *events: Envelope, to
     """
     if not events:
         return
-    trace = current_trace_headers()
+    # A batch passes each event's own trace (the one that caused it); otherwise the current.
+    if traces is None:
+        traces = [current_trace_headers()] * len(events)
     await session.execute(
         insert(outbox),
         [
@@ -35,6 +40,6 @@ async def add_events(session: AsyncSession, outbox: Table, *events: Envelope, to
                 "traceparent": trace.get("traceparent"),
                 "tracestate": trace.get("tracestate"),
             }
-            for event in events
+            for event, trace in zip(events, traces, strict=True)
         ],
     )
