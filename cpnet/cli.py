@@ -30,6 +30,8 @@ audit_app = typer.Typer(help="The tamper-evident ledger: verify it, checkpoint i
 app.add_typer(audit_app, name="audit")
 app.add_typer(agency_app, name="agency")
 app.add_typer(token_app, name="token")
+import_app = typer.Typer(help="The screening import (排查摸底): a county's survey of every child.")
+app.add_typer(import_app, name="import")
 
 
 @app.callback()
@@ -224,6 +226,48 @@ def agency_listen(
     asyncio.run(listen(bootstrap=settings.kafka_bootstrap, agency=chosen, jurisdiction=jurisdiction, out=out,
                        webhook=webhook, state=state, responder=responder, security=security,
                        echo=lambda line: typer.echo(line, err=True)))
+
+
+@import_app.command("template")
+def import_template(
+    out: Annotated[Path, typer.Option(help="where to write the XLSX template")] = Path("screening-template.xlsx"),
+) -> None:
+    """Write the survey's XLSX template: zh-CN and English headers, every choice a drop-down."""
+    from cpnet.importer.template import write_template
+
+    typer.echo(str(write_template(out)))
+
+
+@import_app.command("screening")
+@one_line_errors
+def import_screening(
+    file: Annotated[Path, typer.Argument(help="the survey: .csv (UTF-8), .xlsx or .jsonl, one child per row")],
+    errors: Annotated[Path | None, typer.Option(help="bad rows (row, column, rule); default FILE's stem.errors.csv")]
+        = None,
+    state: Annotated[Path | None, typer.Option(help="how far the import got; default beside FILE")] = None,
+    batch_size: Annotated[int, typer.Option(min=1, max=10_000, envvar="CPNET_IMPORT_BATCH_SIZE",
+                                            help="rows published and confirmed at a time")] = 500,
+) -> None:
+    """Validate each row, put the bad ones in the error file and publish the rest to intake; an
+    interrupted import resumes where it stopped, and importing a file again changes nothing. Exits 2
+    when some rows went to the error file."""
+    from cpnet.importer.readers import ImportFailed, format_of
+    from cpnet.importer.run import run_import
+    from shared.health import require_kafka
+    from shared.messaging.security import client_security
+
+    settings = get_settings()
+    try:
+        format_of(file)
+        if not file.is_file():
+            _fail(f"{file}: no such file")
+        asyncio.run(require_kafka(settings.kafka_bootstrap, security=client_security(settings)))
+        summary = run_import(file, settings=settings, errors_path=errors, state_path=state, batch_size=batch_size,
+                             echo=typer.echo)
+    except ImportFailed as exc:
+        _fail(str(exc))
+    if summary.bad_rows:
+        raise typer.Exit(code=2)
 
 
 def _audit_session(work):
