@@ -29,8 +29,9 @@ def consumers(ctx: ServiceContext) -> list[IdempotentConsumer]:
         await on_referral_status(session, event, ctx.resources)
 
     return [
-        ctx.consumer(name="followup.assessed", topic=CaseAssessed.TOPIC, handler=assessed),
-        ctx.consumer(name="followup.referrals", topic=ReferralStatusChanged.TOPIC, handler=referral_changed),
+        ctx.consumer(name="followup.assessed", topic=CaseAssessed.TOPIC, handler=assessed, batch=True),
+        ctx.consumer(name="followup.referrals", topic=ReferralStatusChanged.TOPIC, handler=referral_changed,
+                     batch=True),
     ]
 
 

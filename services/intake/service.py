@@ -48,7 +48,7 @@ def consumers(ctx: ServiceContext) -> list[IdempotentConsumer]:
 
     return [
         ctx.consumer(
-            name="intake.hotline", topic=HotlineReport.TOPIC, handler=on_hotline_report,
+            name="intake.hotline", topic=HotlineReport.TOPIC, handler=on_hotline_report, batch=True,
             parse=parse_hotline_report, event_id=lambda report: f"{report.channel}:{report.external_id}",
             poison=(ReportRejected,),
         ),
@@ -59,7 +59,7 @@ def consumers(ctx: ServiceContext) -> list[IdempotentConsumer]:
             parse=parse_screening_record, event_id=lambda record: f"screening:{record.external_id}",
             poison=(ReportRejected,),
         ),
-        ctx.consumer(name="intake.closures", topic=CaseClosed.TOPIC, handler=on_case_closed),
+        ctx.consumer(name="intake.closures", topic=CaseClosed.TOPIC, handler=on_case_closed, batch=True),
         # Batched: a first start (or a long stop) finds every past referral waiting.
         ctx.consumer(name="intake.referrals", handler=on_referral, batch=True,
                      topic=(ReferralStatusChanged.TOPIC, *(referral_topic(agency) for agency in Agency))),

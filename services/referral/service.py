@@ -34,10 +34,10 @@ def consumers(ctx: ServiceContext) -> list[IdempotentConsumer]:
         await respond(session, event.payload, ctx.resources, causation=event)
 
     return [
-        ctx.consumer(name="referral.assessed", topic=CaseAssessed.TOPIC, handler=assessed),
+        ctx.consumer(name="referral.assessed", topic=CaseAssessed.TOPIC, handler=assessed, batch=True),
         # An answer the lifecycle refuses, or one about another agency's referral, will
         # never become valid: it is dead-lettered with the reason at once.
-        ctx.consumer(name="referral.responses", topic=ReferralResponded.TOPIC, handler=answered,
+        ctx.consumer(name="referral.responses", topic=ReferralResponded.TOPIC, handler=answered, batch=True,
                      poison=(IllegalTransition, ForeignAnswer, LookupError)),
     ]
 

@@ -16,6 +16,7 @@ import asyncio
 import dataclasses
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -34,6 +35,7 @@ from shared.contracts.envelope import Envelope, parse_event
 from shared.contracts.strict_json import MAX_DEPTH, MAX_MESSAGE_BYTES, inspect_json
 from shared.contracts.topics import dlq_topic
 from shared.outage import DATABASE, OUTAGES, dependency_of
+from shared.telemetry import event_span
 
 log = structlog.get_logger(__name__)
 
@@ -108,6 +110,7 @@ class IdempotentConsumer(Generic[EventT]):
     batch_handler: BatchHandler[EventT] | None = None
     stats: Counter = field(default_factory=Counter, init=False)  # received, applied, duplicates, dead_lettered
     subscriber: Any = field(default=None, init=False)  # FastStream's, once subscribed
+    _batched: bool = field(default=False, init=False)
 
     # ---- wiring ----------------------------------------------------------------------
     def subscribe(self, *, batch: bool | None = None, max_records: int = 500, group_id: str | None = None) -> None:
@@ -120,7 +123,8 @@ class IdempotentConsumer(Generic[EventT]):
             parser=_untouched_records,
             decoder=_no_decoding,
         )
-        if self.batch if batch is None else batch:
+        self._batched = self.batch if batch is None else batch
+        if self._batched:
             options.update(batch=True, max_records=max_records, batch_timeout_ms=50)
 
         async def on_message(message: KafkaMessage) -> None:
@@ -223,7 +227,10 @@ class IdempotentConsumer(Generic[EventT]):
                     await self.batch_handler(session, todo)
             else:
                 for event, delivery in todo:
-                    await self.handler(session, event, delivery)
+                    # A batch's span is a new trace: each event is handled inside its own
+                    # (a batch_handler opens event_span itself, per event it decides).
+                    with event_span(delivery) if self._batched else nullcontext():
+                        await self.handler(session, event, delivery)
         self.stats["applied"] += len(fresh)
         self.stats["duplicates"] += len(items) - len(fresh)
         if fresh and self.after_commit is not None:
