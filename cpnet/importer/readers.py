@@ -34,8 +34,8 @@ def format_of(path: Path) -> str:
         return FORMATS[path.suffix.lower()]
     except KeyError:
         known = ", ".join(sorted(FORMATS))
-        raise ImportFailed(f"{path.name}: unknown format {path.suffix or '(no extension)'!r} (known: {known})") \
-            from None
+        suffix = path.suffix or "(no extension)"
+        raise ImportFailed(f"{path.name}: unknown format {suffix!r} (known: {known})") from None
 
 
 def read_rows(path: Path) -> Iterator[Row]:

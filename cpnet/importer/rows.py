@@ -24,6 +24,7 @@ _DATE = re.compile(r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*�
 _CATEGORY_KEYS = [f"category_{n}" for n in range(1, CATEGORY_COLUMNS + 1)]
 _INDICATOR_KEYS = [f"indicator_{n}" for n in range(1, INDICATOR_COLUMNS + 1)]
 _CHILD_FIELDS = ("name", "national_id", "sex", "birth_date", "address", "school")
+_SITUATION_FIELDS = ("father", "mother", "caregiver", "school_status", "health", "disability")
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ def validate_row(cells: dict[str, Any], *, row: int, file_id: str,
         "surveyed_at": datetime.combine(values["surveyed_at"], time(), SURVEY_TIMEZONE).isoformat(),
         "surveyor_ref": values["surveyor_ref"], "jurisdiction": code,
         "child": {name: _json(values[name]) for name in _CHILD_FIELDS},
-        **{key: values[key] for key in ("father", "mother", "caregiver", "school_status", "health", "disability")},
+        **{key: values[key] for key in _SITUATION_FIELDS},
         "categories": list(dict.fromkeys(value for _, value in categories)),
         "indicators": list(dict.fromkeys(value for _, value in indicators)),
     }

@@ -15,7 +15,9 @@ from pathlib import Path
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeRemainingColumn,
+)
 from rich.text import Text
 
 from cpnet.importer.readers import ImportFailed, count_rows, read_rows
@@ -27,6 +29,7 @@ from shared.settings import Settings
 from shared.territory.registry import TerritoryError, load_territory
 
 FILE_ID_DIGITS = 16
+CLIENT_ID = "cpnet-screening-import"
 ERROR_HEADER = ("row", "column", "rule")
 
 
@@ -100,12 +103,13 @@ async def import_screening(path: Path, *, settings: Settings, errors_path: Path,
         raise ConfigurationError(str(exc)) from None
     if state.acknowledged_row:
         console.print(f"resuming {path.name} after row {state.acknowledged_row}")
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, client_id="cpnet-screening-import",
-                                acks="all", enable_idempotence=True, **client_security(settings))
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, client_id=CLIENT_ID, acks="all",
+                                enable_idempotence=True, **client_security(settings))
     await producer.start()
     rows = published = skipped = bad = 0
     try:
-        with _progress(console) as progress, errors_path.open("w", encoding="utf-8", newline="") as errors_file:
+        errors_file = errors_path.open("w", encoding="utf-8", newline="")
+        with _progress(console) as progress, errors_file:
             task = progress.add_task(path.name, total=count_rows(path))
             errors = csv.writer(errors_file)
             errors.writerow(ERROR_HEADER)
@@ -125,8 +129,8 @@ async def import_screening(path: Path, *, settings: Settings, errors_path: Path,
             for row in read_rows(path):
                 rows, last_row = rows + 1, row.number
                 progress.update(task, completed=row.number)
-                outcome = [RowError(row.number, ROW, row.problem)] if row.problem else \
-                    validate_row(row.cells, row=row.number, file_id=digest[:FILE_ID_DIGITS], territory=territory)
+                outcome = [RowError(row.number, ROW, row.problem)] if row.problem else validate_row(
+                    row.cells, row=row.number, file_id=digest[:FILE_ID_DIGITS], territory=territory)
                 if isinstance(outcome, list):
                     bad += 1
                     errors.writerows((e.row, e.column, e.rule) for e in outcome)

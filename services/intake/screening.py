@@ -44,7 +44,8 @@ def as_report(record: ScreeningRecord) -> HotlineReport:
     )
 
 
-async def record_screening(session: AsyncSession, record: ScreeningRecord, *, keys: IntakeResources) -> uuid.UUID:
+async def record_screening(session: AsyncSession, record: ScreeningRecord, *,
+                           keys: IntakeResources) -> uuid.UUID:
     """Keep one screening row, once (the same file imported again changes nothing); the
     child's id."""
     known = await session.scalar(select(t.screenings.c.child_id)
@@ -64,7 +65,8 @@ async def record_screening(session: AsyncSession, record: ScreeningRecord, *, ke
     screening_id = uuid.uuid4()
     situation = record.model_dump(mode="json", include=set(SITUATION_FIELDS))
     await session.execute(insert(t.screenings).values(
-        id=screening_id, external_id=record.external_id, child_id=child_id, case_id=case_id, report_id=report_id,
+        id=screening_id, external_id=record.external_id, child_id=child_id, case_id=case_id,
+        report_id=report_id,
         jurisdiction=record.jurisdiction, surveyed_at=record.surveyed_at, surveyor_ref=record.surveyor_ref,
         categories=[c.value for c in record.categories], indicators=[i.value for i in record.indicators],
         situation=keys.cipher.encrypt_json(situation, record_id=str(screening_id)),

@@ -264,7 +264,8 @@ def _topic_messages(topic: Topic) -> list[str]:
         return [DEAD_LETTER_PERSONAL if topic.personal_data else DEAD_LETTER]
     keys = []
     for event_type in topic.event_types:
-        keys += [_message_key(event_type, c.SCHEMA_VERSION) for c in RAW_CONTRACTS if c.EVENT_TYPE == event_type]
+        keys += [_message_key(event_type, contract.SCHEMA_VERSION)
+                 for contract in RAW_CONTRACTS if contract.EVENT_TYPE == event_type]
         versions = sorted(v for t, v in EVENT_TYPES if t == event_type)
         keys += [_message_key(event_type, version) for version in versions]
     if not keys:

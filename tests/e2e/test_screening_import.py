@@ -77,7 +77,8 @@ def file_id(path: Path) -> str:
 
 async def caught_up(bootstrap: str, *, timeout: float = 120) -> None:
     """Intake's screening consumer has committed every record of its topic."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id="intake.screening", enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id="intake.screening",
+                                enable_auto_commit=False)
     await consumer.start()
     try:
         partitions = [TopicPartition(SCREENING, p) for p in range(TOPICS[SCREENING].partitions)]
@@ -106,7 +107,8 @@ async def stored(database_url: str, prefix: str) -> dict:
                 "AND external_id LIKE :p"), {"p": f"{prefix}-%"})).all()
             children = {row.child_id for row in screenings}
             cases = (await connection.execute(text(
-                "SELECT child_id, count(*) AS n FROM intake.cases WHERE child_id = ANY(:c) GROUP BY child_id"),
+                "SELECT child_id, count(*) AS n FROM intake.cases WHERE child_id = ANY(:c) "
+                "GROUP BY child_id"),
                 {"c": list(children)})).all()
     finally:
         await engine.dispose()

@@ -107,7 +107,8 @@ def test_every_value_has_a_word_and_the_dropdown_entries_are_understood() -> Non
         for entry in entries(column.choices):
             word, code = entry.split(" ")
             for spelling in (entry, word, code):
-                record = validate_row(row(**{column.key: spelling}), row=3, file_id=FILE_ID, territory=TERRITORY)
+                record = validate_row(row(**{column.key: spelling}), row=3, file_id=FILE_ID,
+                                      territory=TERRITORY)
                 if isinstance(record, ScreeningRecord):
                     continue
                 # A choice may be fine in itself and still break a rule of the row (an indicator
@@ -124,7 +125,8 @@ def test_the_template_has_both_header_rows_and_a_dropdown_for_every_choice(tmp_p
     assert workbook.sheetnames[0] == SHEET and workbook[VALUES_SHEET].sheet_state == "hidden"
     assert [cell.value for cell in sheet[1]] == [column.zh for column in COLUMNS]
     assert [cell.value for cell in sheet[2]] == [column.en for column in COLUMNS]
-    lists = {str(dv.sqref).split(":")[0]: dv for dv in sheet.data_validations.dataValidation if dv.type == "list"}
+    validations = sheet.data_validations.dataValidation
+    lists = {str(dv.sqref).split(":")[0]: dv for dv in validations if dv.type == "list"}
     for index, column in enumerate(COLUMNS, start=1):
         letter = sheet.cell(row=1, column=index).column_letter
         if column.choices is None:
@@ -214,7 +216,8 @@ def test_xlsx_rows_are_read_with_their_types(tmp_path: Path) -> None:
     workbook.save(tmp_path / "s.xlsx")
     rows = list(read_rows(tmp_path / "s.xlsx"))
     assert [(r.number, r.problem) for r in rows] == [(2, None), (4, "a cell outside the columns")]
-    assert isinstance(validate_row(rows[0].cells, row=2, file_id=FILE_ID, territory=TERRITORY), ScreeningRecord)
+    record = validate_row(rows[0].cells, row=2, file_id=FILE_ID, territory=TERRITORY)
+    assert isinstance(record, ScreeningRecord)
 
 
 def test_json_lines_rows(tmp_path: Path) -> None:
