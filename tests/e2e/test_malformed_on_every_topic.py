@@ -31,13 +31,14 @@ from shared.db.tables import messaging_metadata
 from shared.service import ServiceContext, available_services, definition_of
 from shared.settings import Settings
 from tests.e2e.conftest import RunningServices
-from tests.e2e.reports import hotline_report
+from tests.e2e.reports import hotline_report, national_id
 from tests.e2e.test_intake_assessment import kcat_produce, of_case
 from tests.e2e.watch import TopicWatcher
 from tests.malformed import BAD_INPUT_IDS, BAD_INPUTS, BadInput
 from tests.unit.test_contracts import sample
 
 RAW = "intake.reports.raw"
+SCREENING = "intake.screening.raw"
 WAIT = 60.0
 
 
@@ -81,6 +82,30 @@ class Valid:
     event_id: str
 
 
+def screening_record():
+    """One surveyed child, validated as the import validates a row (a child with no category:
+    registered, no case opened)."""
+    from cpnet.importer.rows import validate_row
+    from shared.territory.registry import load_territory
+
+    cells = {
+        "surveyed_at": "2026-03-02",
+        "surveyor_ref": "S-17",
+        "jurisdiction": "140402001001",
+        "name": f"Child {uuid.uuid4().hex[:8]}",
+        "national_id": national_id(),
+        "sex": "F",
+        "birth_date": "2014-05-05",
+        "father": "at_home",
+        "mother": "at_home",
+        "caregiver": "parents",
+        "school_status": "enrolled",
+        "health": "healthy",
+        "disability": "none",
+    }
+    return validate_row(cells, row=1, file_id=uuid.uuid4().hex[:16], territory=load_territory())
+
+
 def fresh_copy(event: dict) -> dict:
     return {**event, "event_id": str(uuid.uuid4())}
 
@@ -96,6 +121,13 @@ class ValidMessages:
         self.referral = police
 
     def for_topic(self, topic: str) -> Valid:
+        if topic == SCREENING:
+            record = screening_record()
+            return Valid(
+                record.model_dump_json().encode(),
+                record.external_id.encode(),
+                f"screening:{record.external_id}",
+            )
         if topic == RAW:
             report = hotline_report()
             return Valid(
