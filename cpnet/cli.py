@@ -32,6 +32,8 @@ app.add_typer(agency_app, name="agency")
 app.add_typer(token_app, name="token")
 import_app = typer.Typer(help="The screening import (排查摸底): a county's survey of every child.")
 app.add_typer(import_app, name="import")
+bench_app = typer.Typer(help="Benchmarks against the real stack: they print figures and assert nothing.")
+app.add_typer(bench_app, name="bench")
 
 
 @app.callback()
@@ -331,6 +333,76 @@ def audit_export(
         typer.echo(f"{len(checkpoints)} checkpoints written to {out}", err=True)
     else:
         typer.echo(text, nl=False)
+
+
+def _bench(measure, rows, *, title: str, json_out: Path | None) -> None:
+    """Run one benchmark with every service answering (started here if need be), then show its figures."""
+    from rich.console import Console
+
+    from bench.figures import print_table, write_json
+    from bench.services import ServiceStartError, services_running
+    from shared.health import require_database, require_kafka
+    from shared.messaging.security import client_security
+
+    settings = get_settings()
+    asyncio.run(require_kafka(settings.kafka_bootstrap, security=client_security(settings)))
+    asyncio.run(require_database(settings.database_url))
+    err = Console(stderr=True)
+    try:
+        with services_running(settings, _services(None)) as fleet:
+            err.print(fleet.limits_note)
+            figures = asyncio.run(measure(settings, fleet, say=err.print))
+    except (ServiceStartError, TimeoutError) as exc:
+        _fail(str(exc))
+    print_table(title, rows(figures))
+    write_json(json_out, figures)
+
+
+@bench_app.command("pipeline")
+@one_line_errors
+def bench_pipeline(
+    reports: Annotated[int, typer.Option(min=1, help="hotline reports to send")] = 5000,
+    baseline: Annotated[bool, typer.Option(
+        help="also raw aiokafka produce → consume of as many messages of the same sizes")] = False,
+    json_out: Annotated[Path | None, typer.Option("--json", help="write the figures here as JSON")] = None,
+    seed: Annotated[int, typer.Option(help="seed of the reports' randomness")] = 10,
+    timeout_s: Annotated[float, typer.Option(help="give up after this many seconds")] = 3600,
+    idle_window_s: Annotated[float, typer.Option(help="seconds to measure the idle transaction rate")] = 5,
+) -> None:
+    """N realistic hotline reports until each case has its visit plan and the ledger caught up."""
+    from functools import partial
+
+    from bench.pipeline import run_pipeline, table_rows
+
+    _bench(partial(run_pipeline, reports=reports, baseline=baseline, seed=seed, timeout_s=timeout_s,
+                   idle_window_s=idle_window_s),
+           table_rows, title=f"cpnet bench pipeline --reports {reports}", json_out=json_out)
+
+
+@bench_app.command("intake-http")
+@one_line_errors
+def bench_intake_http(
+    requests: Annotated[int, typer.Option(min=1, help="POST /v1/reports per concurrency level")] = 2000,
+    concurrency: Annotated[str, typer.Option(help="comma-separated concurrency levels")] = "8,32",
+    json_out: Annotated[Path | None, typer.Option("--json", help="write the figures here as JSON")] = None,
+    seed: Annotated[int, typer.Option(help="seed of the reports' randomness")] = 10,
+    timeout_s: Annotated[float, typer.Option(
+        help="give up on a level's drain after this many seconds")] = 3600,
+) -> None:
+    """POST /v1/reports as a caseworker of the city at each concurrency: req/s and latency."""
+    from functools import partial
+
+    from bench.intake_http import run_intake_http, table_rows
+
+    try:
+        levels = [int(level) for level in concurrency.split(",")]
+    except ValueError:
+        _fail("--concurrency takes whole numbers separated by commas, e.g. 8,32")
+    if any(level < 1 for level in levels):
+        _fail("--concurrency levels must be at least 1")
+    _bench(partial(run_intake_http, requests=requests, concurrency=levels, seed=seed, timeout_s=timeout_s),
+           table_rows, title=f"cpnet bench intake-http --requests {requests} --concurrency {concurrency}",
+           json_out=json_out)
 
 
 @app.command("run")

@@ -1,0 +1,253 @@
+"""What a benchmark sees of its own reports on the pipeline's topics, and the lag of the services'
+consumer groups: together they tell when every report has been handled."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from shared.contracts.events import CaseAssessed, CaseReported, FollowupScheduled
+from shared.contracts.hotline import HotlineReport
+from shared.contracts.topics import dlq_topic, referral_topic
+from shared.contracts.vocabulary import Agency, RiskLevel
+from shared.service import available_services
+
+LEDGER_GROUP = "audit.ledger"
+REFERRAL_TOPICS = {referral_topic(agency): agency for agency in Agency}
+WATCHED = [CaseReported.TOPIC, CaseAssessed.TOPIC, FollowupScheduled.TOPIC, dlq_topic(HotlineReport.TOPIC),
+           *REFERRAL_TOPICS]
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A report intake accepted: its case.reported event."""
+
+    event_id: str
+    case_id: str
+    at: float
+    first_of_child: bool  # intake knew no earlier report about the child
+
+
+@dataclass(frozen=True)
+class Graded:
+    event_id: str
+    case_id: str
+    risk_level: str
+    at: float
+
+
+@dataclass
+class Flow:
+    """What the benchmark has seen of its own reports on the pipeline's topics (times in epoch seconds)."""
+
+    produced_at: dict[str, float] = field(default_factory=dict)  # external id → when it was sent
+    reported: dict[str, Stored] = field(default_factory=dict)  # by external id
+    refused: set[str] = field(default_factory=set)  # external ids dead-lettered by intake
+    assessed: dict[str, Graded] = field(default_factory=dict)  # by the event that caused it
+    assessed_at: dict[str, float] = field(default_factory=dict)  # case → its latest case.assessed
+    referred_at: dict[str, float] = field(default_factory=dict)  # case → its latest referral
+    police: dict[str, float] = field(default_factory=dict)  # case.assessed event → police referral time
+    planned_at: dict[str, float] = field(default_factory=dict)  # case → its latest followup.scheduled
+
+    def see(self, topic: str, key: bytes | None, value: bytes, timestamp_ms: int) -> None:
+        at = timestamp_ms / 1000
+        if topic == dlq_topic(HotlineReport.TOPIC):
+            external_id = key.decode(errors="replace") if key else ""
+            if external_id in self.produced_at:
+                self.refused.add(external_id)
+            return
+        event = json.loads(value)
+        case_id, payload = event["case_id"], event["payload"]
+        if topic == CaseReported.TOPIC:
+            if payload.get("external_id") in self.produced_at:
+                self.reported[payload["external_id"]] = Stored(event["event_id"], case_id, at,
+                                                               first_of_child=payload["earlier_reports"] == 0)
+        elif topic == CaseAssessed.TOPIC:
+            graded = Graded(event["event_id"], case_id, payload["risk_level"], at)
+            self.assessed[event["causation_id"]] = graded
+            self.assessed_at[case_id] = max(at, self.assessed_at.get(case_id, 0.0))
+        elif topic == FollowupScheduled.TOPIC:
+            self.planned_at[case_id] = max(at, self.planned_at.get(case_id, 0.0))
+        else:
+            self.referred_at[case_id] = max(at, self.referred_at.get(case_id, 0.0))
+            if REFERRAL_TOPICS[topic] is Agency.police:
+                self.police.setdefault(event["causation_id"], at)
+
+    @property
+    def cases(self) -> set[str]:
+        return {stored.case_id for stored in self.reported.values()}
+
+    @property
+    def new_cases(self) -> set[str]:
+        """Cases of children first reported in this run. Only these must be routed and planned anew: a
+        report joining an older case may change neither its referrals nor its visits."""
+        return {stored.case_id for stored in self.reported.values() if stored.first_of_child}
+
+    def progress(self) -> dict[str, int]:
+        new = self.new_cases
+        return {"reports": len(self.produced_at), "stored": len(self.reported), "refused": len(self.refused),
+                "graded": sum(stored.event_id in self.assessed for stored in self.reported.values()),
+                "new cases": len(new), "routed": len(new & self.referred_at.keys()),
+                "planned": len(new & self.planned_at.keys())}
+
+    def complete(self) -> bool:
+        """Every report stored (or refused) and graded, every new case routed and given its visit plan.
+        (Whether the rest was handled, the consumers' lag tells.)"""
+        p = self.progress()
+        return (p["stored"] + p["refused"] == p["reports"] and p["graded"] == p["stored"]
+                and p["routed"] == p["planned"] == p["new cases"])
+
+    def latencies(self) -> dict[str, list[float]]:
+        """Seconds from sending each report to its case.assessed, and to its police referral."""
+        assessed, red, police = [], [], []
+        for external_id, stored in self.reported.items():
+            graded = self.assessed.get(stored.event_id)
+            if graded is None:
+                continue
+            sent = self.produced_at[external_id]
+            assessed.append(graded.at - sent)
+            if graded.risk_level == RiskLevel.red:
+                red.append(graded.at - sent)
+            if graded.event_id in self.police:
+                police.append(self.police[graded.event_id] - sent)
+        return {"assessed": assessed, "assessed_red": red, "police_red": police}
+
+    def finished(self, started: float) -> dict[str, float | None]:
+        """When each stage had handled its last report of this run, in seconds since the first was sent."""
+        cases = self.cases
+
+        def last(times: dict[str, float]) -> float | None:
+            mine = [at for case_id, at in times.items() if case_id in cases]
+            return max(mine) - started if mine else None
+
+        stored = [stored.at for stored in self.reported.values()]
+        return {"intake stored all": max(stored) - started if stored else None,
+                "assessment graded all": last(self.assessed_at),
+                "referral routed all": last(self.referred_at),
+                "followup planned all": last(self.planned_at)}
+
+
+class TopicTap:
+    """A plain reader attached at the end of the watched topics before anything is sent."""
+
+    def __init__(self, bootstrap: str, security: dict[str, Any], flow: Flow) -> None:
+        self._consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
+                                          enable_auto_commit=False, **security)
+        self._flow = flow
+        self._task: asyncio.Task | None = None
+
+    async def __aenter__(self) -> TopicTap:
+        await self._consumer.start()
+        partitions = await partitions_of(self._consumer, WATCHED)
+        self._consumer.assign(partitions)
+        await self._consumer.seek_to_end(*partitions)
+        for partition in partitions:  # the end is resolved now, before the first report leaves
+            await self._consumer.position(partition)
+        self._task = asyncio.create_task(self._read())
+        return self
+
+    async def _read(self) -> None:
+        while True:
+            batches = await self._consumer.getmany(timeout_ms=200, max_records=5000)
+            for records in batches.values():
+                for r in records:
+                    self._flow.see(r.topic, r.key, r.value or b"", r.timestamp)
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._task:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        await self._consumer.stop()
+
+
+async def partitions_of(consumer: AIOKafkaConsumer, topics: list[str]) -> list[TopicPartition]:
+    await consumer._client.force_metadata_update()  # topics' partitions are fetched lazily
+    return [TopicPartition(topic, partition) for topic in topics
+            for partition in sorted(consumer.partitions_for_topic(topic) or ())]
+
+
+class ConsumerLag:
+    """The lag of the services' live consumer groups (named `<service>.<consumer>`) on the partitions
+    that grew during the run. A group counts once it has committed since the run began (or is the
+    ledger's): a group left behind by a renamed consumer would otherwise never catch up."""
+
+    def __init__(self, bootstrap: str, security: dict[str, Any]) -> None:
+        self._admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **security)
+        self._ends = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+                                      **security)
+        self._at_start: dict[str, dict[TopicPartition, int]] = {}
+        self._ends_at_start: dict[TopicPartition, int] = {}
+
+    async def __aenter__(self) -> ConsumerLag:
+        await self._admin.start()
+        await self._ends.start()
+        self._at_start = await self._committed()
+        self._ends_at_start = await self._end_offsets(self._at_start)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._ends.stop()
+        await self._admin.close()
+
+    async def _committed(self) -> dict[str, dict[TopicPartition, int]]:
+        services = set(available_services())
+        listed = [group for group, _ in await self._admin.list_consumer_groups()
+                  if "." in group and group.split(".", 1)[0] in services]
+        committed = {}
+        for group in listed:
+            offsets = await self._admin.list_consumer_group_offsets(group)
+            committed[group] = {tp: meta.offset for tp, meta in offsets.items() if meta.offset >= 0}
+        return committed
+
+    async def _end_offsets(self, committed: dict[str, dict[TopicPartition, int]],
+                           ) -> dict[TopicPartition, int]:
+        partitions = list({tp for offsets in committed.values() for tp in offsets})
+        return await self._ends.end_offsets(partitions) if partitions else {}
+
+    async def by_group(self) -> dict[str, int]:
+        """Messages each live group has yet to commit."""
+        committed = await self._committed()
+        ends = await self._end_offsets(committed)
+        grew = {tp for tp, end in ends.items() if end > self._ends_at_start.get(tp, 0)}
+        live = {group for group, offsets in committed.items()
+                if group == LEDGER_GROUP or offsets != self._at_start.get(group)}
+        return {group: sum(max(0, ends[tp] - offset) for tp, offset in offsets.items() if tp in grew)
+                for group, offsets in committed.items() if group in live}
+
+
+async def wait_until_handled(flow: Flow, lag: ConsumerLag, *, started: float, timeout_s: float,
+                             say: Callable[[str], None], stalled_after_s: float = 180) -> dict[str, float]:
+    """Until the flow is complete and then every service's consumers have caught up; returns when the
+    ledger and all consumers caught up, in seconds since the first report was sent. Gives up when nothing
+    has moved for `stalled_after_s` (a stuck pipeline must not hold the shared stack for an hour)."""
+    now = time.monotonic()
+    deadline, next_word, moved_at = now + timeout_s, now + 5, now
+    last_seen: object = None
+    caught_up: dict[str, float] = {}
+    while True:
+        now = time.monotonic()
+        progress = flow.progress()
+        lags = await lag.by_group() if flow.complete() else {}
+        if (progress, lags) != last_seen:
+            last_seen, moved_at = (progress, lags), now
+        if now > deadline or now - moved_at > stalled_after_s:
+            why = (f"not done within {timeout_s:.0f} s" if now > deadline
+                   else f"stalled for {stalled_after_s:.0f} s")
+            raise TimeoutError(f"{why}: {progress}, consumer lag {lags or 'not yet asked'}")
+        if now > next_word:
+            say(f"{time.time() - started:6.0f} s  " + ", ".join(f"{k} {v}" for k, v in progress.items()))
+            next_word = now + 5
+        if flow.complete():
+            if lags.get(LEDGER_GROUP, 0) == 0:
+                caught_up.setdefault("ledger caught up", time.time() - started)
+            if not any(lags.values()):
+                caught_up["every consumer caught up"] = time.time() - started
+                return caught_up
+        await asyncio.sleep(0.25)

@@ -1,0 +1,101 @@
+"""The intake HTTP benchmark: `POST /v1/reports` at each concurrency, as one caseworker of the city, with
+every service running; between levels the pipeline drains, so each level starts from a quiet system."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from bench.figures import latency_rows, percentiles
+from bench.flow import ConsumerLag, Flow, TopicTap, wait_until_handled
+from bench.reports import realistic_reports, villages
+from bench.services import Fleet, peak_rss_mb
+from shared.auth import Role, issue_token
+from shared.messaging.security import client_security
+from shared.settings import Settings
+from shared.territory.registry import load_territory
+
+CITY = "1404"
+
+
+async def _post_all(url: str, token: str, bodies: list[dict], concurrency: int,
+                    flow: Flow) -> tuple[list[float], Counter, float]:
+    latencies: list[float] = []
+    statuses: Counter = Counter()
+    queue = iter(bodies)
+    headers = {"Authorization": f"Bearer {token}"}
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+
+    async with httpx.AsyncClient(base_url=url, headers=headers, limits=limits, timeout=60.0) as http:
+        async def caller() -> None:
+            for body in queue:  # one shared iterator: each body is posted once, by whichever caller is free
+                sent = time.time()
+                # Expected before it is sent: its case.reported may reach the tap before the answer.
+                flow.produced_at[body["external_id"]] = sent
+                try:
+                    response = await http.post("/v1/reports", json=body)
+                    statuses[response.status_code] += 1
+                except httpx.HTTPError as exc:
+                    statuses[type(exc).__name__] += 1
+                    response = None
+                else:
+                    latencies.append(time.time() - sent)
+                if response is None or response.status_code != 202:
+                    flow.produced_at.pop(body["external_id"])
+
+        started = time.perf_counter()
+        await asyncio.gather(*(caller() for _ in range(concurrency)))
+        seconds = time.perf_counter() - started
+    return latencies, statuses, seconds
+
+
+async def run_intake_http(settings: Settings, fleet: Fleet, *, requests: int, concurrency: list[int],
+                          seed: int, timeout_s: float, say: Callable[[str], None]) -> dict[str, Any]:
+    """`requests` reports posted at each concurrency in turn; the pipeline drains after each level."""
+    intake = fleet.services["intake"]
+    token = issue_token(settings, subject="bench-caseworker", role=Role.caseworker, jurisdiction=CITY)
+    places = [code for code in villages(load_territory(settings.territory_file)) if code.startswith(CITY)]
+    rng = random.Random(seed)
+    security = client_security(settings)
+    levels = []
+    for callers in concurrency:
+        level = realistic_reports(requests, places=places, run=uuid.uuid4().hex[:8], rng=rng)
+        bodies = [report.body for report in level]
+        flow = Flow()
+        async with ConsumerLag(settings.kafka_bootstrap, security) as lag, \
+                TopicTap(settings.kafka_bootstrap, security, flow):
+            latencies, statuses, seconds = await _post_all(intake.url, token, bodies, callers, flow)
+            say(f"concurrency {callers}: {requests} requests in {seconds:.1f} s; "
+                "waiting for the pipeline to drain…")
+            started = time.time()
+            await wait_until_handled(flow, lag, started=started, timeout_s=timeout_s, say=say)
+            drained_s = time.time() - started
+        levels.append({"concurrency": callers, "requests": requests, "seconds": seconds,
+                       "requests_per_s": requests / seconds,
+                       "statuses": {str(status): n for status, n in statuses.items()},
+                       "latency_s": percentiles(latencies), "pipeline_drained_after_s": drained_s,
+                       "intake_peak_rss_mb": peak_rss_mb(intake.pid)})
+    return {"requests_per_level": requests, "seed": seed, "levels": levels, "services": fleet.limits_note,
+            "peak_rss_mb": {s.name: peak_rss_mb(s.pid) for s in fleet.services.values()}}
+
+
+def table_rows(figures: dict[str, Any]) -> list[tuple[str, Any, str]]:
+    rows: list[tuple[str, Any, str]] = []
+    for level in figures["levels"]:
+        rows += [(f"concurrency {level['concurrency']}", "", ""),
+                 ("  requests", level["requests"], ""),
+                 ("  answers", ", ".join(f"{k}: {v}" for k, v in sorted(level["statuses"].items())), ""),
+                 ("  rate", level["requests_per_s"], " req/s")]
+        rows += latency_rows("  latency", level["latency_s"])
+        rows += [("  intake peak RSS so far", level["intake_peak_rss_mb"], " MiB"),
+                 ("  pipeline drained after", level["pipeline_drained_after_s"], " s")]
+    rows.append(("peak RSS (VmHWM), whole run", "", ""))
+    rows += [(f"  {name}", mb, " MiB") for name, mb in figures["peak_rss_mb"].items()]
+    return rows

@@ -1,0 +1,160 @@
+"""The services a benchmark measures: those already answering on their ports are used as they are,
+the others are started as processes (`cpnet serve`) and stopped afterwards; and their peak memory."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from cpnet.runner import _stop_all
+from shared.settings import Settings
+
+# A benchmark sends one principal's writes far faster than any person would, so the services it
+# starts get per-principal and per-address limits no benchmark reaches (shared/ratelimit.py).
+BENCH_LIMITS = {"CPNET_RATE_LIMIT_WRITES_PER_MINUTE": "10000000",
+                "CPNET_RATE_LIMIT_ADDRESS_PER_MINUTE": "10000000"}
+
+
+class ServiceStartError(RuntimeError):
+    """A service the benchmark started exited or never became ready; the message ends with its log."""
+
+
+@dataclass(frozen=True)
+class RunningService:
+    name: str
+    url: str
+    pid: int | None  # None when the process listening on the port cannot be seen from here
+    started_here: bool
+
+
+@dataclass(frozen=True)
+class Fleet:
+    """The services of one benchmark run, and where the started ones write their logs."""
+
+    services: dict[str, RunningService]
+    logs: Path | None
+
+    @property
+    def started(self) -> list[str]:
+        return [s.name for s in self.services.values() if s.started_here]
+
+    @property
+    def limits_note(self) -> str:
+        """What a reader must know about the rate limits the figures were measured under."""
+        if not self.started:
+            return "services already running were used with their own rate limits"
+        raised = ", ".join(f"{k}={v}" for k, v in BENCH_LIMITS.items())
+        return f"started here ({', '.join(self.started)}) with rate limits raised: {raised}"
+
+
+def _answers_as(url: str, name: str) -> bool:
+    try:
+        response = httpx.get(f"{url}/readyz", timeout=1.0)
+    except httpx.HTTPError:
+        return False
+    return response.status_code == 200 and response.json().get("service") == name
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def listening_pid(port: int) -> int | None:
+    """The process listening on a local TCP port, found through /proc (no psutil)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:  # 0A: LISTEN
+                inodes.add(fields[9])
+    wanted = {f"socket:[{inode}]" for inode in inodes}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if any(os.readlink(fd) in wanted for fd in (proc / "fd").iterdir()):
+                return int(proc.name)
+        except OSError:
+            continue
+    return None
+
+
+def peak_rss_mb(pid: int | None) -> float | None:
+    """The process's peak resident memory (VmHWM) in MiB, since it started."""
+    if pid is None:
+        return None
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    line = next((line for line in status.splitlines() if line.startswith("VmHWM:")), None)
+    return int(line.split()[1]) / 1024 if line else None
+
+
+def _migrate(env: dict[str, str]) -> None:
+    for command in (["db", "upgrade"], ["topics", "create"]):
+        done = subprocess.run([sys.executable, "-m", "cpnet.cli", *command], env=env, capture_output=True,
+                              text=True)
+        if done.returncode:
+            raise ServiceStartError(f"cpnet {' '.join(command)} failed: {done.stderr.strip()[-500:]}")
+
+
+@contextmanager
+def services_running(settings: Settings, names: list[str], *, ready_within_s: float = 90) -> Iterator[Fleet]:
+    """Every named service answering: reused when it already answers on its configured port,
+    else started here on a free port (and stopped on exit)."""
+    found: dict[str, RunningService] = {}
+    missing = []
+    for name in names:
+        port = settings.port_of(name)
+        url = f"http://127.0.0.1:{port}"
+        if _answers_as(url, name):
+            found[name] = RunningService(name, url, listening_pid(port), started_here=False)
+        else:
+            missing.append(name)
+    if not missing:
+        yield Fleet(found, logs=None)
+        return
+    logs = Path(tempfile.mkdtemp(prefix="cpnet-bench-"))
+    env = {**os.environ, **BENCH_LIMITS, "CPNET_LOG_FORMAT": "json"}
+    _migrate(env)
+    processes: dict[str, subprocess.Popen] = {}
+    try:
+        for name in missing:
+            port = _free_port()
+            env[f"CPNET_{name.upper()}_PORT"] = str(port)
+            with open(logs / f"{name}.log", "wb") as log:
+                processes[name] = subprocess.Popen([sys.executable, "-m", "cpnet.cli", "serve", name],
+                                                   env=env, stdout=log, stderr=subprocess.STDOUT)
+            found[name] = RunningService(name, f"http://127.0.0.1:{port}", processes[name].pid,
+                                         started_here=True)
+        deadline = time.monotonic() + ready_within_s
+        for name in missing:
+            while not _answers_as(found[name].url, name):
+                log_tail = (logs / f"{name}.log").read_text(errors="replace")[-1500:]
+                if processes[name].poll() is not None:
+                    raise ServiceStartError(f"{name} exited while starting:\n{log_tail}")
+                if time.monotonic() > deadline:
+                    raise ServiceStartError(f"{name} not ready within {ready_within_s:.0f} s:\n{log_tail}")
+                time.sleep(0.2)
+        yield Fleet(dict(sorted(found.items(), key=lambda item: names.index(item[0]))), logs=logs)
+    finally:
+        # The same interrupt-then-kill that `cpnet run` gives its children.
+        _stop_all(list(processes.values()), timeout=30)
+

@@ -1,0 +1,45 @@
+"""The benchmarks run end to end on the real stack with a handful of reports: they print their figures
+and write JSON that parses. Timings are printed, never asserted."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+
+def _bench(infra, tmp_path, *arguments: str) -> tuple[str, dict]:
+    env = {**os.environ, "CPNET_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,
+           "CPNET_DATABASE_URL": infra.database_url}
+    out = tmp_path / "figures.json"
+    done = subprocess.run([sys.executable, "-m", "cpnet.cli", "bench", *arguments, "--json", str(out)],
+                          env=env, capture_output=True, text=True, timeout=800)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout, json.loads(out.read_text())
+
+
+def test_the_pipeline_bench_follows_every_report_to_its_visit_plan_and_the_ledger(infra, tmp_path):
+    table, figures = _bench(infra, tmp_path, "pipeline", "--reports", "20", "--baseline",
+                            "--idle-window-s", "1")
+
+    for figure in ("end to end", "followup planned all", "ledger caught up", "referral.to.police",
+                   "peak RSS", "transactions per report", "rows inserted per report", "pipeline as a share"):
+        assert figure in table, figure
+    assert figures["reports"] == 20 and figures["refused"] == 0
+    assert figures["latency_s"]["assessed"]["count"] == 20  # every report was graded, and timed
+    assert figures["reports_per_s"] > 0 and figures["baseline"]["messages"] == 20
+    assert set(figures["peak_rss_mb"]) == {"intake", "assessment", "referral", "followup", "audit"}
+    assert all(mb and mb > 0 for mb in figures["peak_rss_mb"].values())
+    assert figures["database"]["rows_inserted"] > 0
+
+
+def test_the_http_bench_posts_every_report_at_each_concurrency(infra, tmp_path):
+    table, figures = _bench(infra, tmp_path, "intake-http", "--requests", "10", "--concurrency", "2,4")
+
+    assert "concurrency 2" in table and "concurrency 4" in table and "req/s" in table
+    assert [level["concurrency"] for level in figures["levels"]] == [2, 4]
+    for level in figures["levels"]:
+        assert level["statuses"] == {"202": 10}
+        assert level["latency_s"]["count"] == 10
+        assert level["intake_peak_rss_mb"] > 0
