@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 
-from cpnet.runner import _stop_all
+from cpnet.runner import stop_all
 from shared.settings import Settings
 
 # A benchmark sends one principal's writes far faster than any person would, so the services it
@@ -156,5 +156,5 @@ def services_running(settings: Settings, names: list[str], *, ready_within_s: fl
         yield Fleet(dict(sorted(found.items(), key=lambda item: names.index(item[0]))), logs=logs)
     finally:
         # The same interrupt-then-kill that `cpnet run` gives its children.
-        _stop_all(list(processes.values()), timeout=30)
+        stop_all(list(processes.values()), timeout=30)
 

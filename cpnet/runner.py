@@ -50,7 +50,7 @@ def run_all(settings: Settings, services: list[str], *, with_stack: bool) -> int
     try:
         code = _supervise(supervised, stop, RESTART_POLICY, settings)
     finally:
-        _stop_all([s.process for s in supervised.values() if s.process is not None])
+        stop_all([s.process for s in supervised.values() if s.process is not None])
         if started_stack:
             stopped = stack.down()
             typer.echo("stopped " + ", ".join(stopped))
@@ -129,7 +129,7 @@ def _after_exit(service: _Supervised, now: float, policy: RestartPolicy) -> Rest
     return decision
 
 
-def _stop_all(children: list[subprocess.Popen], timeout: float = 20.0) -> None:
+def stop_all(children: list[subprocess.Popen], timeout: float = 20.0) -> None:
     for child in children:
         if child.poll() is None:
             child.send_signal(signal.SIGINT)

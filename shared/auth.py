@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, mo
 
 from shared.contracts.vocabulary import Agency, OpaqueRef, Role
 from shared.settings import Settings, get_settings
+from shared.territory.code import PREFIX_PATTERN
 
 ALGORITHM = "HS256"
 # `jur` too: a token that forgot its territory must not come to mean "everywhere".
@@ -24,10 +25,9 @@ REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub", "jur"]
 WHOLE_TERRITORY_ROLES = frozenset({Role.operator, Role.auditor, Role.hotline})
 # Services run on clocks that may differ by a few seconds.
 CLOCK_SKEW = timedelta(seconds=30)
-# A node of the four-level network is a code prefix: province 2, city 4, county 6,
-# township 9, village 12 digits (townships and villages have 3-digit segments).
-TERRITORY_PREFIX_PATTERN = r"^(?:[0-9]{2}|[0-9]{4}|[0-9]{6}|[0-9]{9}|[0-9]{12})$"
-_TERRITORY_PREFIX = re.compile(r"(?:[0-9]{2}|[0-9]{4}|[0-9]{6}|[0-9]{9}|[0-9]{12})?")
+# A node of the four-level network is a code prefix (shared.territory.code has the lengths).
+TERRITORY_PREFIX_PATTERN = PREFIX_PATTERN
+_TERRITORY_PREFIX = re.compile(PREFIX_PATTERN)
 
 
 class AuthError(Exception):
@@ -36,7 +36,7 @@ class AuthError(Exception):
 
 def is_territory_prefix(value: str) -> bool:
     """"" (everywhere) or a node's prefix: 2, 4, 6, 9 or 12 digits (province … village)."""
-    return _TERRITORY_PREFIX.fullmatch(value) is not None
+    return value == "" or _TERRITORY_PREFIX.fullmatch(value) is not None
 
 
 class Principal(BaseModel):

@@ -86,7 +86,7 @@ async def record_report(session: AsyncSession, report: HotlineReport, *, keys: I
     if existing is not None:
         return existing
     age = age_in_years(report)
-    child_id = await _find_or_register_child(session, report, keys)
+    child_id = await find_or_register_child(session, report, keys)
     case_id = await _open_case_of(session, child_id, report.jurisdiction)
     earlier = await session.scalar(select(func.count()).select_from(t.reports).where(t.reports.c.child_id == child_id))
     report_id = uuid.uuid4()
@@ -131,7 +131,7 @@ def _identity(report: HotlineReport) -> dict:
     return report.child.model_dump(mode="json")
 
 
-async def _find_or_register_child(session: AsyncSession, report: HotlineReport, keys: IntakeResources) -> uuid.UUID:
+async def find_or_register_child(session: AsyncSession, report: HotlineReport, keys: IntakeResources) -> uuid.UUID:
     """Exact national id first; else normalised name + birth date + jurisdiction; else new.
 
     Concurrent reports about the same new child take the same transaction-scoped advisory

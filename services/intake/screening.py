@@ -12,7 +12,7 @@ from services.intake import tables as t
 from services.intake.reports import (
     IntakeResources,
     ReportRejected,
-    _find_or_register_child,
+    find_or_register_child,
     check_jurisdiction,
     record_report,
 )
@@ -61,7 +61,7 @@ async def record_screening(session: AsyncSession, record: ScreeningRecord, *,
     else:
         # Most surveyed children are fine: they join the registry (and the next report about
         # them finds them) without a case.
-        child_id = await _find_or_register_child(session, record, keys)
+        child_id = await find_or_register_child(session, record, keys)
     screening_id = uuid.uuid4()
     situation = record.model_dump(mode="json", include=set(SITUATION_FIELDS))
     await session.execute(insert(t.screenings).values(

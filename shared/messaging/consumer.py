@@ -5,9 +5,9 @@ A message that keeps failing is retried a bounded number of times and then dead-
 `<topic>.dlq` with the reason, so the partition keeps flowing. FastStream hands over the raw
 record untouched (no header or body decoding of its own, which would fail outside this path):
 every byte a producer can send is judged here, and bytes that are not acceptable JSON (empty,
-over-size, not UTF-8, nested too deep, duplicate keys, absurd numbers) are dead-lettered at once. Infrastructure failures
-(the database or broker not answering) are not the message's fault: they are never
-dead-lettered; the message is rewound and tried again once the infrastructure is back.
+over-size, not UTF-8, nested too deep, duplicate keys, absurd numbers) are dead-lettered at
+once. Infrastructure failures (the database or broker not answering) are not the message's
+fault: they are never dead-lettered; the message is rewound and tried again once it is back.
 """
 
 from __future__ import annotations
