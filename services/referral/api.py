@@ -12,8 +12,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import case, select
 
 from services.referral import tables as t
+from services.referral.decide import ForeignAnswer
 from services.referral.lifecycle import IllegalTransition
-from services.referral.refer import ForeignAnswer, respond
+from services.referral.refer import respond
 from shared.auth import TERRITORY_PREFIX_PATTERN, Principal, Role, require_role
 from shared.contracts.events import ReferralAction, ReferralOutcome, ReferralResponded
 from shared.contracts.vocabulary import Agency, ReasonCode, ReferralState, RiskLevel
@@ -41,8 +42,8 @@ class Referral(BaseModel):
     ack_due_at: datetime
     acknowledged_at: datetime | None
     overdue: bool
-    child_details_url: str = Field(description="Where the agency reads the child's details (intake) while the "
-                                               "referral is open; add ?purpose=… — every read is audited")
+    child_details_url: str = Field(description="Where the agency reads the child's details (intake) while "
+                                               "the referral is open; add ?purpose=… — every read is audited")
 
 
 def _referral(row, ctx: ServiceContext) -> Referral:
@@ -59,7 +60,8 @@ def _visible(principal: Principal, row) -> bool:
     return principal.can_see(row.jurisdiction)
 
 
-@router.get("", response_model=list[Referral], summary="Referrals by agency, state and territory; overdue first")
+@router.get("", response_model=list[Referral],
+            summary="Referrals by agency, state and territory; overdue first")
 async def list_referrals(
     principal: Annotated[Principal, Depends(Readers)], ctx: Ctx,
     agency: Agency | None = None, state: ReferralState | None = None,
@@ -115,8 +117,8 @@ async def answer_referral(referral_id: uuid.UUID, body: Answer,
     now = ctx.resources.clock()
     try:
         answer = ReferralResponded(referral_id=referral_id, case_id=row.case_id, agency=Agency(row.agency),
-                                   action=body.action, outcome=body.outcome, reason=body.reason, responded_at=now,
-                                   responder_ref=principal.subject)
+                                   action=body.action, outcome=body.outcome, reason=body.reason,
+                                   responded_at=now, responder_ref=principal.subject)
     except ValueError as exc:
         raise HTTPException(status_code=422, detail=[{"loc": ["body"], "msg": str(exc).splitlines()[-1],
                                                       "type": "value_error"}]) from None

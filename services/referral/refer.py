@@ -1,28 +1,40 @@
-"""Referral's handlers: route each graded case to the agencies that must act, apply agencies'
-answers through the lifecycle, and escalate unacknowledged referrals up the territory tree."""
+"""Referral's shell: load the cases and referrals at hand, let services/referral/decide.py route
+each grade, apply each answer and escalate each missed deadline, then save at once."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import ColumnElement, Table, and_, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.referral import decide
 from services.referral import tables as t
-from services.referral.lifecycle import next_state
-from services.referral.routing import GradedCase, RoutingTable, ack_due_at, destinations
-from services.referral.territory import below_the_top, escalation_target
+from services.referral.decide import CaseRecord, CaseReferrals, ForeignAnswer, Policy, Referral
+from services.referral.routing import RoutingTable
+from services.referral.territory import below_the_top
 from shared.contracts.envelope import Envelope, new_envelope
-from shared.contracts.events import CaseAssessed, ReferralCreated, ReferralEscalated, ReferralResponded, \
-    ReferralStatusChanged
-from shared.contracts.vocabulary import OPEN_REFERRAL_STATES, Agency, ReferralState, RiskLevel, Stage, advance_stage
+from shared.contracts.events import ReferralResponded
+from shared.contracts.vocabulary import OPEN_REFERRAL_STATES, ReferralState, RiskLevel
 from shared.db.tables import outbox_table
+from shared.messaging.consumer import Delivery
 from shared.messaging.outbox import add_events
 from shared.metrics import Gauge
+from shared.telemetry import current_trace_headers, event_span
+
+# Events as the consumer hands them over, in offset order.
+Deliveries = Sequence[tuple[Envelope, Delivery]]
+# An answer, the event that carried it and where from (neither over HTTP).
+Answer = tuple[ReferralResponded, Envelope | None, Delivery | None]
+
+__all__ = ["ForeignAnswer", "Resources", "escalate_overdue", "on_answers", "on_grades", "respond",
+           "waiting_gauges"]
 
 PRODUCER = "referral"
 OUTBOX = outbox_table(t.metadata)
@@ -35,96 +47,120 @@ class Resources:
     intake_url: str = ""  # where they fetch the child's details (intake), with the same credentials
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
+    @property
+    def policy(self) -> Policy:
+        return Policy(routes=self.routes, public_url=self.public_url)
 
-class ForeignAnswer(ValueError):
-    """An agency answered a referral addressed to another agency."""
+
+@dataclass
+class _Batch:
+    """The cases of one transaction as loaded and as decided so far, and the events staged."""
+
+    cases: dict[uuid.UUID, CaseReferrals]
+    loaded: dict[uuid.UUID, Referral]
+    envelopes: list[Envelope] = field(default_factory=list)
+    traces: list[dict[str, str]] = field(default_factory=list)
+
+    def apply(self, decision: decide.Decision, *, cause: Envelope | None) -> None:
+        self.cases[decision.state.case_id] = decision.state
+        trace = current_trace_headers()  # inside the event's own span: its report's trace
+        case_id = decision.state.case_id
+        for payload in decision.events:
+            self.envelopes.append(new_envelope(payload, case_id=case_id, producer=PRODUCER, causation=cause))
+            self.traces.append(trace)
+
+    def changed_referrals(self) -> list[Referral]:
+        return [r for state in self.cases.values() for r in state.referrals if self.loaded.get(r.id) != r]
 
 
-async def on_case_assessed(session: AsyncSession, event: Envelope[CaseAssessed], res: Resources) -> None:
-    graded = event.payload
-    case = dict(case_id=graded.case_id, jurisdiction=graded.jurisdiction, risk_level=graded.risk_level.value,
-                emergency=graded.emergency, categories=[c.value for c in graded.categories],
-                needs=[n.value for n in graded.needs], stage=graded.stage.value)
-    await session.execute(pg_insert(t.cases).values(**case).on_conflict_do_update(
-        index_elements=[t.cases.c.case_id], set_={**case, "updated_at": func.now()}))
-    open_referrals = {row.agency: row for row in (await session.execute(
-        select(t.referrals).where(t.referrals.c.case_id == graded.case_id, t.referrals.c.state.in_(OPEN_REFERRAL_STATES))
-        .with_for_update())).all()}
+async def _locked(session: AsyncSession, table: Table, key: ColumnElement,
+                  where: ColumnElement) -> list[Any]:
+    """Rows locked in key order, so two transactions that share rows wait for each other
+    instead of deadlocking."""
+    rows = await session.execute(select(table).where(where).order_by(key).with_for_update())
+    return rows.all()
+
+
+async def _load(session: AsyncSession, case_ids: Iterable[uuid.UUID], referrals: ColumnElement) -> _Batch:
+    """The cases at hand and their referrals that `referrals` selects: one query per table,
+    cases locked first, then referrals (every writer takes them in this order)."""
+    ids = sorted(set(case_ids))
+    cases = await _locked(session, t.cases, t.cases.c.case_id, t.cases.c.case_id.in_(ids))
+    records = {row.case_id: CaseRecord.of_row(row) for row in cases}
+    rows = await _locked(session, t.referrals, t.referrals.c.id, referrals)
+    found = [Referral.of_row(row) for row in rows]
+    by_case = {case_id: CaseReferrals(case_id, records.get(case_id)) for case_id in ids}
+    for referral in found:
+        # An answer may name a referral of another case: it is kept under its own case.
+        case_id = referral.case_id
+        state = by_case.get(case_id) or CaseReferrals(case_id, records.get(case_id))
+        by_case[case_id] = state.with_referral(referral)
+    return _Batch(cases=by_case, loaded={r.id: r for r in found})
+
+
+async def _upsert(session: AsyncSession, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Write whole rows with one statement, inserting the new ones."""
+    if not rows:
+        return
+    key = [c.name for c in table.primary_key.columns]
+    statement = pg_insert(table)
+    updated = {name: statement.excluded[name] for name in rows[0] if name not in key}
+    await session.execute(statement.on_conflict_do_update(index_elements=key, set_=updated), rows)
+
+
+async def _save(session: AsyncSession, batch: _Batch, cases: Iterable[CaseRecord]) -> None:
+    """Every referral made or changed, the cases given and the events, one statement each."""
+    await _upsert(session, t.cases, [case.as_row() for case in cases])
+    await _upsert(session, t.referrals, [r.as_row() for r in batch.changed_referrals()])
+    await add_events(session, OUTBOX, *batch.envelopes, traces=batch.traces)
+
+
+async def on_grades(session: AsyncSession, items: Deliveries, res: Resources) -> None:
+    """A batch of `case.assessed`, in offset order: each case and its open referrals loaded
+    once, each grade routed on the state the one before left, each inside its report's trace."""
+    case_ids = {event.case_id for event, _ in items}
+    open_referrals = and_(t.referrals.c.case_id.in_(case_ids), t.referrals.c.state.in_(OPEN_REFERRAL_STATES))
+    batch = await _load(session, case_ids, open_referrals)
     now = res.clock()
-    # A re-grade moves the deadlines of referrals not yet acknowledged (counted from when
-    # they were made: a case graded red later must be answered within red's hours).
-    for row in open_referrals.values():
-        if row.state == ReferralState.created and row.risk_level != graded.risk_level.value:
-            await session.execute(update(t.referrals).where(t.referrals.c.id == row.id).values(
-                risk_level=graded.risk_level.value, updated_at=now,
-                ack_due_at=ack_due_at(res.routes, graded.risk_level, row.created_at, jurisdiction=row.jurisdiction)))
-    wanted = destinations(res.routes, GradedCase(graded.risk_level, graded.emergency,
-                                                 frozenset(graded.categories), frozenset(graded.needs)))
-    events = []
-    for destination in wanted:
-        if destination.agency.value in open_referrals:
-            continue
-        referral_id = uuid.uuid4()
-        due = ack_due_at(res.routes, graded.risk_level, now, jurisdiction=graded.jurisdiction)
-        await session.execute(insert(t.referrals).values(
-            id=referral_id, case_id=graded.case_id, agency=destination.agency.value, state=ReferralState.created.value,
-            risk_level=graded.risk_level.value, jurisdiction=graded.jurisdiction, holder=graded.jurisdiction,
-            created_at=now, ack_due_at=due))
-        events.append(new_envelope(ReferralCreated(
-            referral_id=referral_id, case_id=graded.case_id, agency=destination.agency, risk_level=graded.risk_level,
-            emergency=graded.emergency, categories=list(graded.categories), needs=list(graded.needs),
-            jurisdiction=graded.jurisdiction, ack_due_at=due,
-            details_url=f"{res.public_url}/v1/referrals/{referral_id}", stage=graded.stage,
-        ), case_id=graded.case_id, producer=PRODUCER, causation=event))
-    await add_events(session, OUTBOX, *events)
+    for event, delivery in items:
+        with event_span(delivery):
+            decision = decide.route(batch.cases[event.case_id], event.payload, res.policy, now)
+            batch.apply(decision, cause=event)
+    await _save(session, batch, [batch.cases[case_id].case for case_id in sorted(case_ids)])
 
 
-async def respond(session: AsyncSession, answer: ReferralResponded, res: Resources, *,
-                  causation: Envelope | None = None) -> dict | None:
-    """Apply an agency's answer. Returns the referral after it, or None if it repeated
-    what already happened. Raises IllegalTransition, ForeignAnswer or LookupError."""
-    row = (await session.execute(select(t.referrals).where(t.referrals.c.id == answer.referral_id)
-                                 .with_for_update())).first()
-    if row is None or row.case_id != answer.case_id:
-        raise LookupError(f"no referral {answer.referral_id} for case {answer.case_id}")
-    if row.agency != answer.agency.value:
-        raise ForeignAnswer(f"referral {answer.referral_id} is addressed to {row.agency}, not {answer.agency}")
-    target = next_state(ReferralState(row.state), answer.action)
-    if target is None:
-        return None
+
+
+async def _answer_all(session: AsyncSession, answers: Sequence[Answer], res: Resources) -> None:
+    batch = await _load(session, (a.case_id for a, _, _ in answers),
+                        t.referrals.c.id.in_({a.referral_id for a, _, _ in answers}))
+    before = {case_id: state.case for case_id, state in batch.cases.items()}
     now = res.clock()
-    first_acknowledgement = row.acknowledged_at is None and target in (ReferralState.acknowledged,
-                                                                       ReferralState.in_progress)
-    values = dict(state=target.value, updated_at=now, responder_ref=answer.responder_ref,
-                  outcome=answer.outcome, reason=answer.reason)
-    if first_acknowledgement:
-        values["acknowledged_at"] = answer.responded_at
-    await session.execute(update(t.referrals).where(t.referrals.c.id == row.id).values(**values))
-    stage = await _case_stage(session, row.case_id, acknowledged=first_acknowledgement)
-    await add_events(session, OUTBOX, new_envelope(ReferralStatusChanged(
-        referral_id=row.id, case_id=row.case_id, agency=Agency(row.agency), state=target,
-        outcome=answer.outcome if target == ReferralState.done else None,
-        reason=answer.reason if target in (ReferralState.done, ReferralState.declined) else None,
-        changed_at=now, stage=stage,
-    ), case_id=row.case_id, producer=PRODUCER, causation=causation))
-    return {**row._mapping, **values}
+    for response, cause, delivery in answers:
+        # Over HTTP there is no delivery: the request's own span is current.
+        with event_span(delivery) if delivery else nullcontext():
+            batch.apply(decide.answer(batch.cases[response.case_id], response, now), cause=cause)
+    changed = [state.case for case_id, state in sorted(batch.cases.items()) if state.case != before[case_id]]
+    await _save(session, batch, changed)
 
 
-async def _case_stage(session: AsyncSession, case_id: uuid.UUID, *, acknowledged: bool) -> Stage:
-    """The first acknowledged referral moves a case to `services` (stages only go forward)."""
-    current = Stage(await session.scalar(select(t.cases.c.stage).where(t.cases.c.case_id == case_id)
-                                         .with_for_update()))
-    stage = advance_stage(current, Stage.services) if acknowledged else current
-    if stage != current:
-        await session.execute(update(t.cases).where(t.cases.c.case_id == case_id).values(stage=stage.value))
-    return stage
+async def on_answers(session: AsyncSession, items: Deliveries, res: Resources) -> None:
+    """A batch of `referral.responses`, in offset order (one referral's answers may follow each
+    other in it). Raises LookupError, ForeignAnswer or IllegalTransition for an answer that will
+    never be valid: the consumer then isolates it and dead-letters it with the reason."""
+    await _answer_all(session, [(event.payload, event, delivery) for event, delivery in items], res)
+
+
+async def respond(session: AsyncSession, answer: ReferralResponded, res: Resources) -> None:
+    """One agency's answer over HTTP, decided like those on Kafka. Raises as on_answers does."""
+    await _answer_all(session, [(answer, None, None)], res)
 
 
 async def escalate_overdue(session: AsyncSession, res: Resources, *, limit: int = 200) -> int:
     """Every referral still unacknowledged past its deadline goes one level up the tree and
     gets a new deadline there. Returns how many were escalated.
 
-    Durable and exact: the new holder, deadline and the event commit together, so a restart
+    Durable and exact: the new holders, deadlines and the events commit together, so a restart
     neither loses an escalation nor repeats one.
     """
     now = res.clock()
@@ -134,23 +170,12 @@ async def escalate_overdue(session: AsyncSession, res: Resources, *, limit: int 
         select(t.referrals).where(and_(t.referrals.c.state == ReferralState.created.value,
                                        t.referrals.c.ack_due_at <= now, below_the_top(t.referrals.c.holder)))
         .order_by(t.referrals.c.ack_due_at).limit(limit).with_for_update(skip_locked=True))).all()
-    escalated = 0
-    for row in rows:
-        target = escalation_target(row.holder)
-        if target is None:
-            continue  # the city is the top of the network: it stays overdue there, on its list
-        to_jurisdiction, to_level = target
-        # The new holder answers within the deadlines of the case's own territory.
-        due = ack_due_at(res.routes, RiskLevel(row.risk_level), now, jurisdiction=row.jurisdiction)
-        await session.execute(update(t.referrals).where(t.referrals.c.id == row.id).values(
-            holder=to_jurisdiction, ack_due_at=due, escalations=row.escalations + 1, updated_at=now))
-        await add_events(session, OUTBOX, new_envelope(ReferralEscalated(
-            referral_id=row.id, case_id=row.case_id, agency=Agency(row.agency), from_jurisdiction=row.holder,
-            to_jurisdiction=to_jurisdiction, to_level=to_level, ack_due_at=due, escalated_at=now,
-        ), case_id=row.case_id, producer=PRODUCER))
-        escalated += 1
-    return escalated
-
+    escalations = [decide.escalate(Referral.of_row(row), res.routes, now) for row in rows]
+    escalations = [e for e in escalations if e is not None]
+    await _upsert(session, t.referrals, [referral.as_row() for referral, _ in escalations])
+    envelopes = [new_envelope(event, case_id=event.case_id, producer=PRODUCER) for _, event in escalations]
+    await add_events(session, OUTBOX, *envelopes)
+    return len(escalations)
 
 
 async def waiting_gauges(session: AsyncSession, res: Resources) -> list[Gauge]:
@@ -164,8 +189,8 @@ async def waiting_gauges(session: AsyncSession, res: Resources) -> list[Gauge]:
     gauges = []
     for level in RiskLevel:
         waiting = counts.get((level.value, False), 0) + counts.get((level.value, True), 0)
-        gauges += [Gauge("cpnet_referrals_unacknowledged", "Referrals no agency has acknowledged yet", waiting,
-                         {"risk_level": level.value}),
+        gauges += [Gauge("cpnet_referrals_unacknowledged", "Referrals no agency has acknowledged yet",
+                         waiting, {"risk_level": level.value}),
                    Gauge("cpnet_referrals_overdue", "Referrals past their acknowledgement deadline",
                          counts.get((level.value, True), 0), {"risk_level": level.value})]
     return gauges

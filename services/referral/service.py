@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from services.referral.api import router
 from services.referral.lifecycle import IllegalTransition
-from services.referral.refer import ForeignAnswer, Resources, escalate_overdue, on_case_assessed, respond, \
+from services.referral.refer import ForeignAnswer, Resources, escalate_overdue, on_answers, on_grades, \
     waiting_gauges
 from services.referral.routing import RoutingError, load_routes
 from shared.contracts.events import CaseAssessed, ReferralResponded
@@ -27,17 +27,22 @@ def resources(settings: Settings) -> Resources:
 
 
 def consumers(ctx: ServiceContext) -> list[IdempotentConsumer]:
-    async def assessed(session, event, delivery) -> None:
-        await on_case_assessed(session, event, ctx.resources)
+    """Both in batches, each decided in one pass over its cases (services/referral/decide.py)."""
 
-    async def answered(session, event, delivery) -> None:
-        await respond(session, event.payload, ctx.resources, causation=event)
+    async def grades(session, items) -> None:
+        await on_grades(session, items, ctx.resources)
+
+    async def answers(session, items) -> None:
+        await on_answers(session, items, ctx.resources)
 
     return [
-        ctx.consumer(name="referral.assessed", topic=CaseAssessed.TOPIC, handler=assessed, batch=True),
+        ctx.consumer(name="referral.assessed", topic=CaseAssessed.TOPIC, handler=None, batch_handler=grades,
+                     batch=True),
         # An answer the lifecycle refuses, or one about another agency's referral, will
-        # never become valid: it is dead-lettered with the reason at once.
-        ctx.consumer(name="referral.responses", topic=ReferralResponded.TOPIC, handler=answered, batch=True,
+        # never become valid: the batch falls back to one answer at a time and that one is
+        # dead-lettered with the reason at once.
+        ctx.consumer(name="referral.responses", topic=ReferralResponded.TOPIC, handler=None,
+                     batch_handler=answers, batch=True,
                      poison=(IllegalTransition, ForeignAnswer, LookupError)),
     ]
 

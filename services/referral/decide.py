@@ -1,0 +1,219 @@
+"""Referral's decisions, pure: what a grade, an agency's answer or a missed deadline does to a
+case's referrals — the new state and the events it causes.
+
+No I/O here: the shell (refer.py) loads the cases and referrals of a whole batch, threads each
+event through these functions in offset order, and saves once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Self
+
+from services.referral.lifecycle import next_state
+from services.referral.routing import GradedCase, RoutingTable, ack_due_at, destinations
+from services.referral.territory import escalation_target
+from shared.contracts.envelope import EventPayload
+from shared.contracts.events import (
+    CaseAssessed,
+    ReferralCreated,
+    ReferralEscalated,
+    ReferralResponded,
+    ReferralStatusChanged,
+)
+from shared.contracts.vocabulary import (
+    OPEN_REFERRAL_STATES,
+    Agency,
+    ReferralState,
+    RiskLevel,
+    Stage,
+    advance_stage,
+)
+
+
+class ForeignAnswer(ValueError):
+    """An agency answered a referral addressed to another agency."""
+
+
+class _Row:
+    """A frozen dataclass that is one table row: read from a Row, written as a dict."""
+
+    @classmethod
+    def of_row(cls, row: Any) -> Self:
+        values = dict(row._mapping) if hasattr(row, "_mapping") else dict(row)
+        return cls(**{f.name: values[f.name] for f in dataclasses.fields(cls)})  # type: ignore[arg-type]
+
+    def as_row(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)  # type: ignore[call-overload]
+
+
+@dataclass(frozen=True)
+class CaseRecord(_Row):
+    """One row of `referral.cases`: what referral knows of a graded case."""
+
+    case_id: uuid.UUID
+    jurisdiction: str
+    risk_level: str
+    emergency: bool
+    categories: list[str]
+    needs: list[str]
+    stage: str
+    updated_at: datetime | None = dataclasses.field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class Referral(_Row):
+    """One row of `referral.referrals`."""
+
+    id: uuid.UUID
+    case_id: uuid.UUID
+    agency: str
+    state: str
+    risk_level: str
+    jurisdiction: str  # the case's territory
+    holder: str  # the node answerable now
+    created_at: datetime
+    ack_due_at: datetime
+    escalations: int = 0
+    outcome: str | None = None
+    reason: str | None = None
+    acknowledged_at: datetime | None = None
+    responder_ref: str | None = None
+    updated_at: datetime | None = dataclasses.field(default=None, compare=False)
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in OPEN_REFERRAL_STATES
+
+
+@dataclass(frozen=True)
+class CaseReferrals:
+    """One case as a decision sees it: its record (None before its first grade) and the
+    referrals of it at hand (the open ones when routing, the answered ones otherwise)."""
+
+    case_id: uuid.UUID
+    case: CaseRecord | None = None
+    referrals: tuple[Referral, ...] = ()
+
+    def referral(self, referral_id: uuid.UUID) -> Referral | None:
+        return next((r for r in self.referrals if r.id == referral_id), None)
+
+    def with_referral(self, changed: Referral) -> CaseReferrals:
+        kept = tuple(r for r in self.referrals if r.id != changed.id)
+        return dataclasses.replace(self, referrals=(*kept, changed))
+
+
+@dataclass(frozen=True)
+class Policy:
+    """What decisions need besides the state: the routing table, and where agencies fetch a
+    referral's details with their own credentials."""
+
+    routes: RoutingTable
+    public_url: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The case after an event, and the events it causes, in the order they are published."""
+
+    state: CaseReferrals
+    events: tuple[EventPayload, ...] = ()
+
+
+def route(state: CaseReferrals, graded: CaseAssessed, policy: Policy, now: datetime) -> Decision:
+    """A (re-)graded case: referral's record of it follows the grade, referrals not yet
+    acknowledged get the new grade's deadline, and every agency the routing table names that
+    holds no open referral of the case gets one."""
+    case = CaseRecord(
+        case_id=graded.case_id, jurisdiction=graded.jurisdiction, risk_level=graded.risk_level.value,
+        emergency=graded.emergency, categories=[c.value for c in graded.categories],
+        needs=[n.value for n in graded.needs], stage=graded.stage.value, updated_at=now,
+    )
+    state = dataclasses.replace(state, case=case)
+    for referral in state.referrals:
+        if referral.state == ReferralState.created and referral.risk_level != graded.risk_level.value:
+            # Counted from when it was made: a case graded red later must be answered within
+            # red's hours.
+            due = ack_due_at(policy.routes, graded.risk_level, referral.created_at,
+                             jurisdiction=referral.jurisdiction)
+            state = state.with_referral(dataclasses.replace(
+                referral, risk_level=graded.risk_level.value, ack_due_at=due, updated_at=now))
+    holding = {r.agency for r in state.referrals if r.is_open}
+    wanted = destinations(policy.routes, GradedCase(graded.risk_level, graded.emergency,
+                                                    frozenset(graded.categories), frozenset(graded.needs)))
+    events: list[EventPayload] = []
+    for destination in wanted:
+        if destination.agency.value in holding:
+            continue
+        due = ack_due_at(policy.routes, graded.risk_level, now, jurisdiction=graded.jurisdiction)
+        referral = Referral(
+            id=uuid.uuid4(), case_id=graded.case_id, agency=destination.agency.value,
+            state=ReferralState.created.value, risk_level=graded.risk_level.value,
+            jurisdiction=graded.jurisdiction, holder=graded.jurisdiction, created_at=now, ack_due_at=due,
+            updated_at=now,
+        )
+        state = state.with_referral(referral)
+        events.append(ReferralCreated(
+            referral_id=referral.id, case_id=graded.case_id, agency=destination.agency,
+            risk_level=graded.risk_level, emergency=graded.emergency, categories=list(graded.categories),
+            needs=list(graded.needs), jurisdiction=graded.jurisdiction, ack_due_at=due,
+            details_url=f"{policy.public_url}/v1/referrals/{referral.id}", stage=graded.stage,
+        ))
+    return Decision(state=state, events=tuple(events))
+
+
+def answer(state: CaseReferrals, response: ReferralResponded, now: datetime) -> Decision:
+    """An agency's answer, through the lifecycle. A repeated (or late, harmless) answer changes
+    nothing and announces nothing; the first acknowledgement moves the case to `services`.
+    Raises LookupError, ForeignAnswer or IllegalTransition: answers that will never be valid."""
+    referral = state.referral(response.referral_id)
+    if referral is None or state.case is None:
+        raise LookupError(f"no referral {response.referral_id} for case {response.case_id}")
+    if referral.agency != response.agency.value:
+        raise ForeignAnswer(f"referral {response.referral_id} is addressed to {referral.agency}, "
+                            f"not {response.agency}")
+    target = next_state(ReferralState(referral.state), response.action)
+    if target is None:
+        return Decision(state=state)
+    first_acknowledgement = referral.acknowledged_at is None and target in (ReferralState.acknowledged,
+                                                                            ReferralState.in_progress)
+    referral = dataclasses.replace(
+        referral, state=target.value, updated_at=now, responder_ref=response.responder_ref,
+        outcome=response.outcome, reason=response.reason,
+        acknowledged_at=response.responded_at if first_acknowledgement else referral.acknowledged_at,
+    )
+    stage = Stage(state.case.stage)
+    if first_acknowledgement:
+        stage = advance_stage(stage, Stage.services)  # stages only go forward
+    state = dataclasses.replace(state.with_referral(referral),
+                                case=dataclasses.replace(state.case, stage=stage.value))
+    event = ReferralStatusChanged(
+        referral_id=referral.id, case_id=referral.case_id, agency=Agency(referral.agency), state=target,
+        outcome=response.outcome if target == ReferralState.done else None,
+        reason=response.reason if target in (ReferralState.done, ReferralState.declined) else None,
+        changed_at=now, stage=stage,
+    )
+    return Decision(state=state, events=(event,))
+
+
+def escalate(referral: Referral, routes: RoutingTable,
+             now: datetime) -> tuple[Referral, ReferralEscalated] | None:
+    """A referral unacknowledged past its deadline moves one level up the territory tree and
+    gets a new deadline there; None at the city, the top of the network, where it stays overdue."""
+    target = escalation_target(referral.holder)
+    if target is None:
+        return None
+    to_jurisdiction, to_level = target
+    # The new holder answers within the deadlines of the case's own territory.
+    due = ack_due_at(routes, RiskLevel(referral.risk_level), now, jurisdiction=referral.jurisdiction)
+    escalated = dataclasses.replace(referral, holder=to_jurisdiction, ack_due_at=due,
+                                    escalations=referral.escalations + 1, updated_at=now)
+    event = ReferralEscalated(
+        referral_id=referral.id, case_id=referral.case_id, agency=Agency(referral.agency),
+        from_jurisdiction=referral.holder, to_jurisdiction=to_jurisdiction, to_level=to_level, ack_due_at=due,
+        escalated_at=now,
+    )
+    return escalated, event

@@ -1,0 +1,189 @@
+"""Referral's pure decisions: routing a grade (and re-grades that move deadlines), agencies'
+answers through the lifecycle, escalation up the tree — several events of one case in a row,
+as a batch brings them."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from services.referral.decide import (
+    CaseRecord,
+    CaseReferrals,
+    Decision,
+    ForeignAnswer,
+    Policy,
+    Referral,
+    answer,
+    escalate,
+    route,
+)
+from services.referral.lifecycle import IllegalTransition
+from services.referral.routing import load_routes
+from shared.contracts.events import (
+    CaseAssessed,
+    ReferralCreated,
+    ReferralEscalated,
+    ReferralResponded,
+)
+from shared.contracts.vocabulary import Agency, Category, Need, RiskLevel, Stage
+
+ROUTES = load_routes()
+POLICY = Policy(routes=ROUTES, public_url="https://referral.example")
+NOW = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+VILLAGE = "140402001001"
+
+
+def graded(case_id: uuid.UUID, level: RiskLevel = RiskLevel.blue, *, emergency: bool = False,
+           categories=(Category.left_behind,), needs=(), stage: Stage = Stage.written_review) -> CaseAssessed:
+    return CaseAssessed(
+        case_id=case_id, assessment_id=uuid.uuid4(), jurisdiction=VILLAGE, categories=list(categories),
+        risk_level=level, initial_risk_level=level, overridden=False, score=1, factors=[],
+        rule_set_version="test", needs=list(needs), emergency=emergency, response_due_at=NOW, stage=stage,
+    )
+
+
+def response(referral: Referral, action: str, *, agency: str | None = None, **details) -> ReferralResponded:
+    return ReferralResponded(
+        referral_id=referral.id, case_id=referral.case_id, agency=Agency(agency or referral.agency),
+        action=action, responded_at=NOW - timedelta(minutes=5), responder_ref="officer-1", **details,
+    )
+
+
+def created(decision: Decision) -> dict[Agency, ReferralCreated]:
+    return {e.agency: e for e in decision.events if isinstance(e, ReferralCreated)}
+
+
+def referral_to(state: CaseReferrals, agency: Agency) -> Referral:
+    (found,) = [r for r in state.referrals if r.agency == agency.value and r.is_open]
+    return found
+
+
+def routed_case(level: RiskLevel = RiskLevel.blue, **grade) -> CaseReferrals:
+    case_id = uuid.uuid4()
+    return route(CaseReferrals(case_id), graded(case_id, level, **grade), POLICY, NOW).state
+
+
+def test_a_first_grade_records_the_case_and_refers_it_to_every_agency_the_table_names() -> None:
+    case_id = uuid.uuid4()
+    grade = graded(case_id, RiskLevel.red, emergency=True, categories=(Category.abuse,), needs=(Need.legal,))
+    decision = route(CaseReferrals(case_id), grade, POLICY, NOW)
+    assert decision.state.case == CaseRecord(case_id, VILLAGE, "red", True, ["abuse"], ["legal"],
+                                             "written_review")
+    agencies = [e.agency for e in decision.events]
+    assert agencies[0] == Agency.police, "an emergency reaches the police first"
+    assert set(agencies) == {Agency.police, Agency.civil_affairs, Agency.womens_federation, Agency.legal_aid}
+    for event in decision.events:
+        referral = decision.state.referral(event.referral_id)
+        assert (referral.state, referral.holder, referral.created_at) == ("created", VILLAGE, NOW)
+        assert event.ack_due_at == referral.ack_due_at == NOW + timedelta(hours=24), "red's deadline"
+        assert event.details_url == f"https://referral.example/v1/referrals/{event.referral_id}"
+        assert event.stage == Stage.written_review and event.emergency
+
+
+def test_a_regrade_in_the_same_batch_moves_unacknowledged_deadlines_and_adds_only_new_agencies() -> None:
+    blue = routed_case()
+    first = referral_to(blue, Agency.civil_affairs)
+    later = NOW + timedelta(hours=3)
+    decision = route(blue, graded(blue.case_id, RiskLevel.red, emergency=True), POLICY, later)
+    assert list(created(decision)) == [Agency.police], "civil affairs and the youth league already hold one"
+    moved = decision.state.referral(first.id)
+    assert moved.risk_level == "red" and moved.ack_due_at == first.created_at + timedelta(hours=24), (
+        "red's hours, counted from when the referral was made")
+    assert created(decision)[Agency.police].ack_due_at == later + timedelta(hours=24)
+    assert decision.state.case.risk_level == "red" and decision.state.case.emergency
+
+
+def test_a_regrade_leaves_an_acknowledged_referral_alone_and_refers_again_where_the_last_one_closed() -> None:
+    state = routed_case(RiskLevel.orange)
+    civil = referral_to(state, Agency.civil_affairs)
+    youth = referral_to(state, Agency.youth_league)
+    state = answer(state, response(civil, "acknowledge"), NOW).state
+    state = answer(state, response(youth, "decline", reason="outside_our_jurisdiction"), NOW).state
+    decision = route(state, graded(state.case_id, RiskLevel.red), POLICY, NOW + timedelta(hours=1))
+    kept = decision.state.referral(civil.id)
+    assert (kept.state, kept.risk_level, kept.ack_due_at) == ("acknowledged", "orange", civil.ack_due_at)
+    assert list(created(decision)) == [Agency.youth_league], "the declined agency is asked again"
+
+
+def test_the_same_grade_twice_refers_nobody_twice() -> None:
+    state = routed_case()
+    again = route(state, graded(state.case_id), POLICY, NOW)
+    assert again.events == () and len(again.state.referrals) == len(state.referrals)
+
+
+def test_answers_in_a_row_walk_the_lifecycle_and_the_first_acknowledgement_starts_services() -> None:
+    state = routed_case()
+    referral = referral_to(state, Agency.civil_affairs)
+    acknowledged = answer(state, response(referral, "acknowledge"), NOW)
+    started = answer(acknowledged.state, response(referral, "start"), NOW)
+    done = answer(started.state, response(referral, "complete", outcome="successful"), NOW)
+    events = [d.events[0] for d in (acknowledged, started, done)]
+    assert [e.state for e in events] == ["acknowledged", "in_progress", "done"]
+    assert [e.stage for e in events] == [Stage.services] * 3
+    assert acknowledged.state.case.stage == "services"
+    assert events[2].outcome == "successful" and events[0].outcome is None
+    final = done.state.referral(referral.id)
+    assert final.state == "done" and final.acknowledged_at == NOW - timedelta(minutes=5), (
+        "acknowledged when the agency first answered")
+    assert final.responder_ref == "officer-1" and final.updated_at == NOW
+
+
+def test_starting_work_acknowledges_and_a_stage_already_later_stays() -> None:
+    state = routed_case(stage=Stage.monitoring)
+    referral = referral_to(state, Agency.civil_affairs)
+    started = answer(state, response(referral, "start"), NOW)
+    assert started.state.referral(referral.id).acknowledged_at is not None
+    assert started.events[0].stage == Stage.monitoring and started.state.case.stage == "monitoring"
+
+
+def test_a_repeated_or_late_answer_changes_nothing_and_announces_nothing() -> None:
+    state = routed_case()
+    referral = referral_to(state, Agency.civil_affairs)
+    declined = answer(state, response(referral, "decline", reason="outside_our_jurisdiction"), NOW)
+    assert declined.events[0].reason == "outside_our_jurisdiction" and declined.events[0].outcome is None
+    repeated = response(referral, "decline", reason="outside_our_jurisdiction")
+    for late in (repeated, response(referral, "acknowledge")):
+        assert answer(declined.state, late, NOW) == Decision(state=declined.state)
+
+def test_answers_that_will_never_be_valid_are_refused_with_the_reason() -> None:
+    state = routed_case()
+    referral = referral_to(state, Agency.civil_affairs)
+    with pytest.raises(ForeignAnswer, match="addressed to civil_affairs"):
+        answer(state, response(referral, "acknowledge", agency="police"), NOW)
+    with pytest.raises(IllegalTransition, match="cannot complete a referral that is created"):
+        answer(state, response(referral, "complete", outcome="successful"), NOW)
+    unknown = Referral(**{**referral.as_row(), "id": uuid.uuid4()})
+    with pytest.raises(LookupError):
+        answer(state, response(unknown, "acknowledge"), NOW)
+    other_case = CaseReferrals(uuid.uuid4(), state.case)
+    with pytest.raises(LookupError):
+        answer(other_case, response(referral, "acknowledge"), NOW)
+
+
+def test_an_overdue_referral_moves_one_level_up_with_a_new_deadline_and_stops_at_the_city() -> None:
+    referral = referral_to(routed_case(RiskLevel.red, emergency=True), Agency.police)
+    later = NOW + timedelta(hours=25)
+    moved, event = escalate(referral, ROUTES, later)
+    township = "140402001000"
+    assert (moved.holder, moved.escalations, moved.ack_due_at) == (township, 1, later + timedelta(hours=24))
+    assert isinstance(event, ReferralEscalated)
+    assert (event.from_jurisdiction, event.to_jurisdiction, event.to_level) == (VILLAGE, township, "township")
+    county, _ = escalate(moved, ROUTES, later)
+    city, _ = escalate(county, ROUTES, later)
+    assert (county.holder, city.holder, city.escalations) == ("140402000000", "140400000000", 3)
+    assert escalate(city, ROUTES, later) is None, "the city is the top of the network"
+
+
+def test_deadlines_follow_the_cases_own_territory_even_once_escalated() -> None:
+    remote = ROUTES.model_copy(update={"ack_hours_by_territory": {"140402": {RiskLevel.red: 12}}})
+    case_id = uuid.uuid4()
+    state = route(CaseReferrals(case_id), graded(case_id, RiskLevel.red, emergency=True),
+                  Policy(remote, "https://referral.example"), NOW).state
+    police = referral_to(state, Agency.police)
+    assert police.ack_due_at == NOW + timedelta(hours=12)
+    moved, _ = escalate(police, remote, NOW + timedelta(hours=13))
+    assert moved.ack_due_at == NOW + timedelta(hours=25)
+
