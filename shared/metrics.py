@@ -57,7 +57,7 @@ class ServiceMetrics(Collector):
         messages = CounterMetricFamily("cpnet_consumer_messages", "Messages by consumer and outcome",
                                        labels=["service", "consumer", "outcome"])
         for consumer in self.consumers:
-            for outcome in ("received", "applied", "duplicates", "dead_lettered"):
+            for outcome in ("received", "applied", "duplicates", "dead_lettered", "isolated"):
                 messages.add_metric([self.service, consumer.name, outcome], consumer.stats[outcome])
         yield messages
         if self.relay is not None:

@@ -3,7 +3,7 @@ trace context that travels with outbox rows."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -83,6 +83,16 @@ def event_span(delivery: Any) -> Iterator[None]:
                                       attributes={"messaging.system": "kafka", "messaging.operation": "process",
                                                   "messaging.destination_publish.name": delivery.topic}):
         yield
+
+
+def traces_of(deliveries: Iterable[Any]) -> list[dict[str, str]]:
+    """Each delivery's own trace headers (a span of its own, child of the producer's), for a
+    batch handler to store with the events each one causes."""
+    traces = []
+    for delivery in deliveries:
+        with event_span(delivery):
+            traces.append(current_trace_headers())
+    return traces
 
 
 def trace_ids() -> dict[str, str]:

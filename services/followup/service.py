@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from services.followup.api import router
+from services.followup.decide import UnexpectedEvent
 from services.followup.schedule import PolicyError, load_policy
-from services.followup.visits import Resources, announce_due_visits, on_case_assessed, on_referral_status, \
-    overdue_gauges
+from services.followup.visits import Resources, announce_due_visits, on_followup_events, overdue_gauges
 from shared.contracts.events import CaseAssessed, ReferralStatusChanged
 from shared.errors import ConfigurationError
 from shared.messaging.consumer import IdempotentConsumer
@@ -22,16 +22,16 @@ def resources(settings: Settings) -> Resources:
 
 
 def consumers(ctx: ServiceContext) -> list[IdempotentConsumer]:
-    async def assessed(session, event, delivery) -> None:
-        await on_case_assessed(session, event, ctx.resources)
+    """Both in batches: a batch is decided in one pass over its plans (services/followup/decide.py)."""
 
-    async def referral_changed(session, event, delivery) -> None:
-        await on_referral_status(session, event, ctx.resources)
+    async def decide_batch(session, items) -> None:
+        await on_followup_events(session, items, ctx.resources)
 
     return [
-        ctx.consumer(name="followup.assessed", topic=CaseAssessed.TOPIC, handler=assessed, batch=True),
-        ctx.consumer(name="followup.referrals", topic=ReferralStatusChanged.TOPIC, handler=referral_changed,
-                     batch=True),
+        ctx.consumer(name=name, topic=topic, handler=None, batch_handler=decide_batch, batch=True,
+                     poison=(UnexpectedEvent,))
+        for name, topic in (("followup.assessed", CaseAssessed.TOPIC),
+                            ("followup.referrals", ReferralStatusChanged.TOPIC))
     ]
 
 

@@ -1,28 +1,40 @@
-"""Follow-up's handlers: keep a visit plan per graded case, announce visits as due and
-overdue, record visits, send new risk back to assessment, and close a case when it is safe."""
+"""Follow-up's shell: load the visit plans at hand, let services/followup/decide.py keep them at
+each grade's cadence, announce visits as due and overdue, record visits, send new risk back to
+assessment and close a case when it is safe; then save the plans and stage the events at once."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.followup import tables as t
-from services.followup.schedule import FollowupPolicy, cadence, may_close, next_visit_due, overdue_at, overdue_grace
-from shared.contracts.envelope import Envelope, new_envelope
-from shared.contracts.events import (
-    CaseAssessed, CaseClosed, CaseReassessmentRequested, FollowupDue, FollowupOverdue, FollowupScheduled,
-    FollowupVisitRecorded, ReferralStatusChanged,
+from services.followup.decide import (
+    Plan,
+    Visit,
+    VisitOutcome,
+    announced,
+    decide,
+    latest_referral_states,
+    visited,
 )
-from shared.contracts.vocabulary import OPEN_REFERRAL_STATES, Indicator, Need, RiskLevel, Stage, advance_stage
+from services.followup.schedule import FollowupPolicy, overdue_grace
+from shared.contracts.envelope import Envelope, new_envelope
+from shared.contracts.events import ReferralStatusChanged
+from shared.contracts.vocabulary import OPEN_REFERRAL_STATES, Indicator, Need, RiskLevel
 from shared.db.tables import outbox_table
+from shared.messaging.consumer import Delivery
 from shared.messaging.outbox import add_events
 from shared.metrics import Gauge
+from shared.telemetry import current_trace_headers, event_span
+
+__all__ = ["OUTBOX", "PlanNotFound", "Resources", "VisitOutcome", "announce_due_visits", "on_followup_events",
+           "overdue_gauges", "record_visit"]
 
 PRODUCER = "followup"
 OUTBOX = outbox_table(t.metadata)
@@ -38,38 +50,61 @@ class PlanNotFound(LookupError):
     pass
 
 
-async def on_case_assessed(session: AsyncSession, event: Envelope[CaseAssessed], res: Resources) -> None:
-    graded = event.payload
-    plan = (await session.execute(select(t.plans).where(t.plans.c.case_id == graded.case_id)
-                                  .with_for_update())).first()
-    days = cadence(res.policy, graded.risk_level, jurisdiction=graded.jurisdiction).days
-    due = next_visit_due(res.policy, graded.risk_level, jurisdiction=graded.jurisdiction,
-                         response_due_at=graded.response_due_at, last_visit_at=plan.last_visit_at if plan else None)
-    if plan is not None and (plan.risk_level, plan.cadence_days, plan.next_visit_due_at, plan.state) == \
-            (graded.risk_level.value, days, due, "open"):
-        return  # nothing about the visits changed
-    plan_id = plan.plan_id if plan is not None else uuid.uuid4()
-    values = dict(plan_id=plan_id, state="open", jurisdiction=graded.jurisdiction,
-                  risk_level=graded.risk_level.value, cadence_days=days, response_due_at=graded.response_due_at,
-                  next_visit_due_at=due, stage=advance_stage(plan.stage if plan else None, graded.stage).value,
-                  updated_at=res.clock())
-    await session.execute(pg_insert(t.plans).values(case_id=graded.case_id, **values).on_conflict_do_update(
-        index_elements=[t.plans.c.case_id], set_=values))
-    await add_events(session, OUTBOX, new_envelope(FollowupScheduled(
-        case_id=graded.case_id, plan_id=plan_id, risk_level=graded.risk_level, cadence_days=days,
-        next_visit_due_at=due), case_id=graded.case_id, producer=PRODUCER, causation=event))
+async def load_plans(session: AsyncSession, case_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Plan]:
+    """The plans of the cases at hand, locked, in one query. Rows are locked in case order, so
+    two transactions that share cases wait for each other instead of deadlocking."""
+    ids = sorted(set(case_ids))
+    if not ids:
+        return {}
+    query = select(t.plans).where(t.plans.c.case_id.in_(ids)).order_by(t.plans.c.case_id).with_for_update()
+    rows = await session.execute(query)
+    return {row.case_id: Plan.of_row(row) for row in rows}
 
 
-async def on_referral_status(session: AsyncSession, event: Envelope[ReferralStatusChanged], res: Resources) -> None:
-    change = event.payload
-    values = dict(case_id=change.case_id, agency=change.agency.value, state=change.state.value)
-    await session.execute(pg_insert(t.referral_states).values(referral_id=change.referral_id, **values)
-                          .on_conflict_do_update(index_elements=[t.referral_states.c.referral_id], set_=values))
-    stage = await session.scalar(select(t.plans.c.stage).where(t.plans.c.case_id == change.case_id)
-                                 .with_for_update())
-    if stage is not None:
-        await session.execute(update(t.plans).where(t.plans.c.case_id == change.case_id)
-                              .values(stage=advance_stage(stage, change.stage).value))
+async def save_plans(session: AsyncSession, plans: Sequence[Plan]) -> None:
+    """Write whole plans with one statement (each is locked by the caller, or new)."""
+    if not plans:
+        return
+    rows = [plan.as_row() for plan in sorted(plans, key=lambda plan: plan.case_id)]
+    upsert = pg_insert(t.plans)
+    columns = {name: upsert.excluded[name] for name in rows[0] if name != "case_id"}
+    statement = upsert.on_conflict_do_update(index_elements=[t.plans.c.case_id], set_=columns)
+    await session.execute(statement, rows)
+
+
+async def save_referral_states(session: AsyncSession, changes: Sequence[ReferralStatusChanged]) -> None:
+    rows = latest_referral_states(changes)
+    if not rows:
+        return
+    upsert = pg_insert(t.referral_states)
+    columns = {name: upsert.excluded[name] for name in ("case_id", "agency", "state")}
+    await session.execute(upsert.on_conflict_do_update(index_elements=[t.referral_states.c.referral_id],
+                                                       set_=columns), rows)
+
+
+async def on_followup_events(session: AsyncSession, items: Sequence[tuple[Envelope, Delivery]],
+                             res: Resources) -> None:
+    """A batch of `case.assessed` / `referral.status`, in offset order: each case's plan loaded
+    once, each event decided in turn on the plan the one before left, each inside its own trace
+    (the report's), then the plans, the referral states and the events saved at once."""
+    loaded = await load_plans(session, (event.case_id for event, _ in items))
+    plans = dict(loaded)
+    now = res.clock()
+    envelopes, traces, referral_changes = [], [], []
+    for event, delivery in items:
+        with event_span(delivery):
+            decision = decide(plans.get(event.case_id), event.payload, res.policy, now)
+            trace = current_trace_headers()
+        if decision.plan is not None:
+            plans[event.case_id] = decision.plan
+        if isinstance(event.payload, ReferralStatusChanged):
+            referral_changes.append(event.payload)
+        for payload in decision.events:
+            envelopes.append(new_envelope(payload, case_id=event.case_id, producer=PRODUCER, causation=event))
+            traces.append(trace)
+    await save_referral_states(session, referral_changes)
+    await save_plans(session, [plan for case_id, plan in plans.items() if loaded.get(case_id) != plan])
+    await add_events(session, OUTBOX, *envelopes, traces=traces)
 
 
 async def announce_due_visits(session: AsyncSession, res: Resources, *, limit: int = 500) -> int:
@@ -86,77 +121,40 @@ async def announce_due_visits(session: AsyncSession, res: Resources, *, limit: i
     due_unannounced = p.due_announced_for.is_distinct_from(p.next_visit_due_at)
     overdue_unannounced = p.overdue_announced_for.is_distinct_from(p.next_visit_due_at) & (
         p.next_visit_due_at <= now - grace)
-    rows = (await session.execute(
-        select(t.plans).where(p.state == "open", p.next_visit_due_at <= now, due_unannounced | overdue_unannounced)
-        .order_by(p.next_visit_due_at).limit(limit).with_for_update(skip_locked=True))).all()
-    announced = 0
-    for plan in rows:
-        due = plan.next_visit_due_at
-        events = []
-        values: dict = {}
-        if plan.due_announced_for != due:
-            events.append(FollowupDue(case_id=plan.case_id, plan_id=plan.plan_id, visit_due_at=due,
-                                      jurisdiction=plan.jurisdiction))
-            values["due_announced_for"] = due
-        if overdue_at(res.policy, due) <= now and plan.overdue_announced_for != due:
-            events.append(FollowupOverdue(case_id=plan.case_id, plan_id=plan.plan_id, visit_due_at=due,
-                                          jurisdiction=plan.jurisdiction))
-            values["overdue_announced_for"] = due
-        if events:
-            await session.execute(update(t.plans).where(p.case_id == plan.case_id).values(**values))
-            await add_events(session, OUTBOX, *(new_envelope(e, case_id=plan.case_id, producer=PRODUCER)
-                                                for e in events))
-            announced += len(events)
-    return announced
-
-
-@dataclass(frozen=True)
-class VisitOutcome:
-    visit_id: uuid.UUID
-    next_visit_due_at: datetime | None
-    reassessment_requested: bool
-    closed: bool
+    query = (select(t.plans)
+             .where(p.state == "open", p.next_visit_due_at <= now, due_unannounced | overdue_unannounced)
+             .order_by(p.next_visit_due_at).limit(limit).with_for_update(skip_locked=True))
+    rows = await session.execute(query)
+    decisions = [announced(Plan.of_row(row), res.policy, now) for row in rows]
+    decisions = [decision for decision in decisions if decision.events]
+    await save_plans(session, [decision.plan for decision in decisions])
+    envelopes = [new_envelope(payload, case_id=decision.plan.case_id, producer=PRODUCER)
+                 for decision in decisions for payload in decision.events]
+    await add_events(session, OUTBOX, *envelopes)
+    return sum(len(decision.events) for decision in decisions)
 
 
 async def record_visit(session: AsyncSession, case_id: uuid.UUID, res: Resources, *, visited_at: datetime,
                        visitor_ref: str, indicators: list[Indicator], needs_met: list[Need],
                        needs_unmet: list[Need], visible: Callable[[str], bool]) -> VisitOutcome:
-    plan = (await session.execute(select(t.plans).where(t.plans.c.case_id == case_id).with_for_update())).first()
+    plan = (await load_plans(session, [case_id])).get(case_id)
     if plan is None or not visible(plan.jurisdiction):
         raise PlanNotFound(f"no visit plan for case {case_id} in your territory")
-    visit_id = uuid.uuid4()
-    risk_found = bool(indicators)
-    await session.execute(insert(t.visits).values(
-        id=visit_id, case_id=case_id, visited_at=visited_at, visitor_ref=visitor_ref,
-        indicators=[i.value for i in indicators], needs_met=[n.value for n in needs_met],
-        needs_unmet=[n.value for n in needs_unmet], risk_found=risk_found))
-    level = RiskLevel(plan.risk_level)
-    last = max(filter(None, [plan.last_visit_at, visited_at]))
-    due = last + cadence(res.policy, level, jurisdiction=plan.jurisdiction)
-    stage = advance_stage(plan.stage, Stage.monitoring)
-    events: list = [FollowupVisitRecorded(case_id=case_id, visit_id=visit_id, visited_at=visited_at,
-                                          visitor_ref=visitor_ref, indicators=indicators, needs_met=needs_met,
-                                          needs_unmet=needs_unmet, risk_found=risk_found, stage=stage)]
-    reassess = risk_found or bool(needs_unmet)
-    if reassess:
-        # Monitoring feeds intervention: what the visit found goes back to assessment.
-        events.append(CaseReassessmentRequested(case_id=case_id, visit_id=visit_id, indicators=indicators,
-                                                unmet_needs=needs_unmet, reason="visit_found_new_risk"
-                                                if risk_found else "visit_found_unmet_needs",
-                                                requested_at=res.clock()))
+    referrals = t.referral_states.c
     open_referrals = await session.scalar(select(func.count()).select_from(t.referral_states).where(
-        t.referral_states.c.case_id == case_id, t.referral_states.c.state.in_(OPEN_REFERRAL_STATES)))
-    history = (await session.execute(select(t.visits.c.risk_found).where(t.visits.c.case_id == case_id)
-                                     .order_by(t.visits.c.visited_at, t.visits.c.recorded_at))).scalars().all()
-    closed = not reassess and may_close(res.policy, risk_level=level, open_referrals=open_referrals,
-                                        visits_found_risk=history)
-    values = dict(last_visit_at=last, next_visit_due_at=due, stage=stage.value, updated_at=res.clock())
-    if closed:
-        values.update(state="closed", stage=Stage.closed.value)
-        events.append(CaseClosed(case_id=case_id, reason="risk_resolved", closed_at=res.clock()))
-    await session.execute(update(t.plans).where(t.plans.c.case_id == case_id).values(**values))
-    await add_events(session, OUTBOX, *(new_envelope(e, case_id=case_id, producer=PRODUCER) for e in events))
-    return VisitOutcome(visit_id, None if closed else due, reassess, closed)
+        referrals.case_id == case_id, referrals.state.in_(OPEN_REFERRAL_STATES)))
+    v = t.visits.c
+    earlier = await session.execute(select(v.visited_at, v.risk_found).where(v.case_id == case_id)
+                                    .order_by(v.visited_at, v.recorded_at))
+    visit = Visit(visit_id=uuid.uuid4(), visited_at=visited_at, visitor_ref=visitor_ref,
+                  indicators=tuple(indicators), needs_met=tuple(needs_met), needs_unmet=tuple(needs_unmet))
+    result = visited(plan, visit, earlier_visits=[tuple(row) for row in earlier],
+                     open_referrals=open_referrals, policy=res.policy, now=res.clock())
+    await session.execute(insert(t.visits).values(**visit.as_row(case_id)))
+    await save_plans(session, [result.plan])
+    await add_events(session, OUTBOX, *(new_envelope(e, case_id=case_id, producer=PRODUCER)
+                                        for e in result.events))
+    return result.outcome
 
 
 async def overdue_gauges(session: AsyncSession, res: Resources) -> list[Gauge]:

@@ -1,20 +1,24 @@
-"""Recording a report: find or register the child, join its open case or open one, store the
-report encrypted, and stage `case.reported` — all in the caller's one transaction."""
+"""Recording reports, a batch at a time: find or register each child, join its open case or open
+one, store the report encrypted, and stage `case.reported` — all in the caller's one transaction,
+with one statement per table (the decisions are services/intake/decide.py's)."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import bindparam, func, insert, or_, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.intake import tables as t
+from services.intake.decide import KnownChild, Placed, Registry, Subject, place
 from services.intake.disclosure import DisclosurePolicy
 from shared.contracts.envelope import new_envelope
 from shared.contracts.events import CaseReported
-from shared.contracts.hotline import HotlineReport
+from shared.contracts.hotline import Child, HotlineReport
 from shared.crypto import FieldCipher, LookupHasher
 from shared.db.tables import outbox_table
 from shared.messaging.outbox import add_events
@@ -79,127 +83,206 @@ def _years_between(born: date, on: date) -> int:
     return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
 
 
+@dataclass(frozen=True)
+class Submission:
+    """One report to record: who sent it (reports are de-duplicated per source) and who
+    recorded it."""
+
+    report: HotlineReport
+    source: str
+    recorded_by: str
+
+
 async def record_report(session: AsyncSession, report: HotlineReport, *, keys: IntakeResources, source: str,
                         recorded_by: str) -> Recorded:
-    check_jurisdiction(report, keys.territory)
-    existing = await _existing_report(session, report, source)
-    if existing is not None:
-        return existing
-    age = age_in_years(report)
-    child_id = await find_or_register_child(session, report, keys)
-    case_id = await _open_case_of(session, child_id, report.jurisdiction)
-    earlier = await session.scalar(select(func.count()).select_from(t.reports).where(t.reports.c.child_id == child_id))
-    report_id = uuid.uuid4()
-    confidential = {
-        "reporter": report.reporter.model_dump(mode="json"),
-        "narrative": report.narrative,
-    }
-    await session.execute(insert(t.reports).values(
-        id=report_id, case_id=case_id, child_id=child_id, channel=report.channel.value, source=source,
-        external_id=report.external_id, received_at=report.received_at, jurisdiction=report.jurisdiction,
-        age_years=age, categories=[c.value for c in report.categories],
-        indicators=[i.value for i in report.indicators],
-        confidential=keys.cipher.encrypt_json(confidential, record_id=str(report_id)), recorded_by=recorded_by,
-    ))
-    payload = CaseReported(
-        case_id=case_id, report_id=report_id, child_ref=child_id, external_id=report.external_id,
-        channel=report.channel, jurisdiction=report.jurisdiction, age_years=age,
-        categories=list(dict.fromkeys(report.categories)), indicators=list(dict.fromkeys(report.indicators)),
-        earlier_reports=earlier, reported_at=report.received_at,
-    )
-    await add_events(session, OUTBOX, new_envelope(payload, case_id=case_id, producer=PRODUCER))
-    return Recorded(report_id, case_id, child_id, earlier, duplicate=False)
+    """One report (the HTTP API's): the batch path with a batch of one."""
+    (recorded,) = await record_reports(session, [Submission(report, source, recorded_by)], keys=keys)
+    return recorded
 
 
-async def _existing_report(session: AsyncSession, report: HotlineReport, source: str) -> Recorded | None:
-    """The report this source already sent under the same channel and id, if any."""
-    row = (await session.execute(
-        select(t.reports.c.id, t.reports.c.case_id, t.reports.c.child_id)
-        .where(t.reports.c.source == source, t.reports.c.channel == report.channel.value,
-               t.reports.c.external_id == report.external_id)
-    )).first()
-    if row is None:
-        return None
-    earlier = await session.scalar(
-        select(func.count()).select_from(t.reports)
-        .where(t.reports.c.child_id == row.child_id, t.reports.c.recorded_at < select(t.reports.c.recorded_at)
-               .where(t.reports.c.id == row.id).scalar_subquery()))
-    return Recorded(row.id, row.case_id, row.child_id, earlier, duplicate=True)
+async def record_reports(session: AsyncSession, submissions: Sequence[Submission], *, keys: IntakeResources,
+                         traces: Sequence[dict[str, str]] | None = None) -> list[Recorded]:
+    """Record a batch of reports in the caller's transaction, in order, with one statement
+    per table: a report already recorded (same source, channel and id) is answered again,
+    the others placed by services/intake/decide.py and stored with their `case.reported`.
+    `traces` gives each submission's own trace (a consumer's batch); else the current one."""
+    for submission in submissions:
+        check_jurisdiction(submission.report, keys.territory)
+        age_in_years(submission.report)
+    already = await _recorded_before(session, submissions)
+    # The same report twice in one batch is recorded once.
+    first_of: dict[tuple, int] = {}
+    for i, submission in enumerate(submissions):
+        if _key(submission) not in already:
+            first_of.setdefault(_key(submission), i)
+    todo = sorted(first_of.values())
+    placed = await place_subjects(session, [subject_of(submissions[i].report.child, submissions[i].report.jurisdiction,
+                                                       keys) for i in todo], keys=keys, opens_case=True)
+    stored = await store_reports(session, [submissions[i] for i in todo], placed, keys=keys,
+                                 traces=[traces[i] for i in todo] if traces is not None else None)
+    recorded = {_key(submissions[i]): r for i, r in zip(todo, stored, strict=True)}
+    answers = []
+    for i, submission in enumerate(submissions):
+        key = _key(submission)
+        if key in already:
+            answers.append(already[key])
+        else:
+            answers.append(recorded[key] if first_of[key] == i else dataclasses.replace(recorded[key], duplicate=True))
+    return answers
 
 
-def _identity(report: HotlineReport) -> dict:
-    return report.child.model_dump(mode="json")
-
-
-async def find_or_register_child(session: AsyncSession, report: HotlineReport, keys: IntakeResources) -> uuid.UUID:
-    """Exact national id first; else normalised name + birth date + jurisdiction; else new.
-
-    Concurrent reports about the same new child take the same transaction-scoped advisory
-    lock, so they cannot register it twice.
-    """
-    child = report.child
-    nid_digest = keys.hasher.national_id_digest(child.national_id) if child.national_id else None
-    match_digest = keys.hasher.identity_digest(child.name, child.birth_date, report.jurisdiction) \
-        if child.name and child.birth_date else None
-    for digest in (nid_digest, match_digest):
-        if digest:
-            await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:d))"), {"d": digest})
-
-    row = None
-    if nid_digest:
-        row = (await session.execute(select(t.children).where(t.children.c.national_id_digest == nid_digest)
-                                     .with_for_update())).first()
-    if row is None and match_digest:
-        candidates = (await session.execute(select(t.children).where(t.children.c.match_digest == match_digest)
-                                            .with_for_update())).all()
-        # A known national id that differs means another child with the same name and birthday.
-        row = next((c for c in candidates if nid_digest is None or c.national_id_digest in (None, nid_digest)), None)
-    if row is None:
-        child_id = uuid.uuid4()
-        await session.execute(insert(t.children).values(
-            id=child_id, national_id_digest=nid_digest, match_digest=match_digest,
-            identity=keys.cipher.encrypt_json(_identity(report), record_id=str(child_id)),
-            jurisdiction=report.jurisdiction,
+async def store_reports(session: AsyncSession, submissions: Sequence[Submission], placed: Sequence[Placed], *,
+                        keys: IntakeResources, traces: Sequence[dict[str, str]] | None = None) -> list[Recorded]:
+    """Store placed reports, encrypted, and stage their `case.reported`: two statements."""
+    rows, events, recorded = [], [], []
+    for submission, where in zip(submissions, placed, strict=True):
+        report, report_id, age = submission.report, uuid.uuid4(), age_in_years(submission.report)
+        confidential = {"reporter": report.reporter.model_dump(mode="json"), "narrative": report.narrative}
+        rows.append(dict(
+            id=report_id, case_id=where.case_id, child_id=where.child_id, channel=report.channel.value,
+            source=submission.source, external_id=report.external_id, received_at=report.received_at,
+            jurisdiction=report.jurisdiction, age_years=age, categories=[c.value for c in report.categories],
+            indicators=[x.value for x in report.indicators], recorded_by=submission.recorded_by,
+            confidential=keys.cipher.encrypt_json(confidential, record_id=str(report_id)),
         ))
-        return child_id
-
-    # Known child: complete its identity with what this report adds, never overwrite.
-    known = keys.cipher.decrypt_json(row.identity, record_id=str(row.id))
-    merged = {**_identity(report), **{k: v for k, v in known.items() if v is not None}}
-    changes = {}
-    if merged != known:
-        changes["identity"] = keys.cipher.encrypt_json(merged, record_id=str(row.id))
-    if nid_digest and row.national_id_digest is None:
-        changes["national_id_digest"] = nid_digest
-    if match_digest and row.match_digest is None:
-        changes["match_digest"] = match_digest
-    if changes:
-        await session.execute(update(t.children).where(t.children.c.id == row.id)
-                              .values(**changes, updated_at=func.now()))
-    return row.id
+        payload = CaseReported(
+            case_id=where.case_id, report_id=report_id, child_ref=where.child_id, external_id=report.external_id,
+            channel=report.channel, jurisdiction=report.jurisdiction, age_years=age,
+            categories=list(dict.fromkeys(report.categories)), indicators=list(dict.fromkeys(report.indicators)),
+            earlier_reports=where.earlier_reports, reported_at=report.received_at,
+        )
+        events.append(new_envelope(payload, case_id=where.case_id, producer=PRODUCER))
+        recorded.append(Recorded(report_id, where.case_id, where.child_id, where.earlier_reports, duplicate=False))
+    if rows:
+        await session.execute(insert(t.reports), rows)
+        await add_events(session, OUTBOX, *events, traces=traces)
+    return recorded
 
 
-async def _open_case_of(session: AsyncSession, child_id: uuid.UUID, jurisdiction: str) -> uuid.UUID:
-    """The child's open case, locked so one case's events are written one at a time; or a
-    new case at the screening stage."""
-    case_id = await session.scalar(
-        select(t.cases.c.id).where(t.cases.c.child_id == child_id, t.cases.c.state == "open").with_for_update())
-    if case_id is not None:
-        return case_id
-    # A new report about a child whose case was closed reopens that case: its history (and
-    # every agency's record of it) stays in one place.
-    closed = await session.scalar(
-        select(t.cases.c.id).where(t.cases.c.child_id == child_id, t.cases.c.state == "closed")
-        .order_by(t.cases.c.closed_at.desc()).limit(1).with_for_update())
-    if closed is not None:
-        await session.execute(update(t.cases).where(t.cases.c.id == closed).values(
+def _key(submission: Submission) -> tuple[str, str, str | None]:
+    return submission.source, submission.report.channel.value, submission.report.external_id
+
+
+async def _recorded_before(session: AsyncSession, submissions: Sequence[Submission]) -> dict[tuple, Recorded]:
+    """The reports of the batch that their source already sent under the same channel and id."""
+    keys = {_key(s) for s in submissions}
+    r = t.reports.c
+    rows = (await session.execute(
+        select(r.id, r.case_id, r.child_id, r.source, r.channel, r.external_id)
+        .where(tuple_(r.source, r.channel, r.external_id).in_(sorted(keys)))
+    )).all()
+    found = {}
+    for row in rows:  # rare (a redelivery or a retried request): one count each
+        earlier = await session.scalar(
+            select(func.count()).select_from(t.reports)
+            .where(r.child_id == row.child_id, r.recorded_at < select(r.recorded_at)
+                   .where(r.id == row.id).scalar_subquery()))
+        found[(row.source, row.channel, row.external_id)] = Recorded(row.id, row.case_id, row.child_id, earlier,
+                                                                     duplicate=True)
+    return found
+
+
+def subject_of(child: Child, jurisdiction: str, keys: IntakeResources) -> Subject:
+    """A child as the registry matches it: keyed digests of its national id and of its
+    normalised name + birth date + territory."""
+    return Subject(
+        identity=child.model_dump(mode="json"),
+        national_id_digest=keys.hasher.national_id_digest(child.national_id) if child.national_id else None,
+        match_digest=keys.hasher.identity_digest(child.name, child.birth_date, jurisdiction)
+        if child.name and child.birth_date else None,
+        jurisdiction=jurisdiction,
+    )
+
+
+async def place_subjects(session: AsyncSession, subjects: Sequence[Subject], *, keys: IntakeResources,
+                         opens_case: bool | Sequence[bool]) -> list[Placed]:
+    """Match or register each subject's child and (where `opens_case`) join, reopen or open
+    its case: the registry state loaded once, each subject decided in order, saved at once.
+
+    Every digest of the batch is locked first (transaction-scoped advisory locks, in one
+    order for every caller), so concurrent batches about the same new child cannot register
+    it twice, and cannot deadlock."""
+    if not subjects:
+        return []
+    opens = [opens_case] * len(subjects) if isinstance(opens_case, bool) else list(opens_case)
+    digests = sorted({d for s in subjects for d in (s.national_id_digest, s.match_digest) if d})
+    if digests:
+        await session.execute(_LOCK_DIGESTS, {"digests": digests})
+    registry = await _load_registry(session, digests, keys)
+    placed = [place(registry, subject, opens_case=opens_case)
+              for subject, opens_case in zip(subjects, opens, strict=True)]
+    await _save_registry(session, registry, placed, subjects, keys)
+    return placed
+
+
+# Locks in key order (the subquery sorts before the outer query takes each lock).
+_LOCK_DIGESTS = text(
+    "SELECT pg_advisory_xact_lock(k) FROM (SELECT DISTINCT hashtext(d) AS k "
+    "FROM unnest(CAST(:digests AS text[])) AS d ORDER BY k) AS keys"
+)
+
+
+async def _load_registry(session: AsyncSession, digests: list[str], keys: IntakeResources) -> Registry:
+    """The children any digest names, their cases and how many reports each has, locked in
+    id order; one query per table."""
+    registry = Registry()
+    if not digests:
+        return registry
+    c = t.children.c
+    children = (await session.execute(
+        select(t.children).where(or_(c.national_id_digest.in_(digests), c.match_digest.in_(digests)))
+        .order_by(c.id).with_for_update()
+    )).all()
+    if not children:
+        return registry
+    ids = [row.id for row in children]
+    cases = (await session.execute(
+        select(t.cases.c.id, t.cases.c.child_id, t.cases.c.state, t.cases.c.closed_at)
+        .where(t.cases.c.child_id.in_(ids)).order_by(t.cases.c.id).with_for_update()
+    )).all()
+    counts = dict((await session.execute(
+        select(t.reports.c.child_id, func.count()).where(t.reports.c.child_id.in_(ids))
+        .group_by(t.reports.c.child_id))).all())
+    open_case = {row.child_id: row.id for row in cases if row.state == "open"}
+    last_closed = {row.child_id: row.id for row in sorted((row for row in cases if row.state == "closed"),
+                                                          key=lambda row: row.closed_at)}
+    # Registration order decides between two children with the same name, birthday and place.
+    for row in sorted(children, key=lambda row: (row.created_at, row.id)):
+        registry.put(KnownChild(
+            id=row.id, national_id_digest=row.national_id_digest, match_digest=row.match_digest,
+            identity=keys.cipher.decrypt_json(row.identity, record_id=str(row.id)), jurisdiction=row.jurisdiction,
+            open_case=open_case.get(row.id), closed_case=last_closed.get(row.id), reports=counts.get(row.id, 0),
+        ))
+    return registry
+
+
+async def _save_registry(session: AsyncSession, registry: Registry, placed: Sequence[Placed],
+                         subjects: Sequence[Subject], keys: IntakeResources) -> None:
+    """Write what the batch decided: new children, completed identities, new and reopened
+    cases — one statement each."""
+    new_children = [child for child in registry.children.values() if child.new]
+    changed = [child for child in registry.children.values() if child.changed]
+    if new_children:
+        await session.execute(insert(t.children), [
+            dict(id=child.id, national_id_digest=child.national_id_digest, match_digest=child.match_digest,
+                 identity=keys.cipher.encrypt_json(child.identity, record_id=str(child.id)),
+                 jurisdiction=child.jurisdiction) for child in new_children])
+    if changed:
+        c = t.children.c
+        await session.execute(
+            update(t.children).where(c.id == bindparam("child_id")).values(
+                identity=bindparam("new_identity"), national_id_digest=bindparam("nid"),
+                match_digest=bindparam("match"), updated_at=func.now()),
+            [dict(child_id=child.id, new_identity=keys.cipher.encrypt_json(child.identity, record_id=str(child.id)),
+                  nid=child.national_id_digest, match=child.match_digest) for child in changed])
+    opened = [dict(id=p.case_id, child_id=p.child_id, jurisdiction=s.jurisdiction, stage="screening")
+              for p, s in zip(placed, subjects, strict=True) if p.case == "opened"]
+    reopened = sorted({p.case_id for p in placed if p.case == "reopened"})
+    if opened:
+        await session.execute(insert(t.cases), opened)
+    if reopened:
+        await session.execute(update(t.cases).where(t.cases.c.id.in_(reopened)).values(
             state="open", stage="screening", closed_at=None))
-        return closed
-    case_id = uuid.uuid4()
-    await session.execute(insert(t.cases).values(id=case_id, child_id=child_id, jurisdiction=jurisdiction,
-                                                 stage="screening"))
-    return case_id
-
 
 
 async def close_case(session: AsyncSession, case_id: uuid.UUID, closed_at) -> None:

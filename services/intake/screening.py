@@ -4,6 +4,7 @@ and — when the survey found a difficulty — join or open the child's case as 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,9 +13,11 @@ from services.intake import tables as t
 from services.intake.reports import (
     IntakeResources,
     ReportRejected,
-    find_or_register_child,
+    Submission,
     check_jurisdiction,
-    record_report,
+    place_subjects,
+    store_reports,
+    subject_of,
 )
 from shared.contracts.hotline import HotlineReport, Reporter
 from shared.contracts.screening import ScreeningRecord
@@ -44,31 +47,44 @@ def as_report(record: ScreeningRecord) -> HotlineReport:
     )
 
 
-async def record_screening(session: AsyncSession, record: ScreeningRecord, *,
-                           keys: IntakeResources) -> uuid.UUID:
-    """Keep one screening row, once (the same file imported again changes nothing); the
-    child's id."""
-    known = await session.scalar(select(t.screenings.c.child_id)
-                                 .where(t.screenings.c.external_id == record.external_id))
-    if known is not None:
-        return known
-    check_jurisdiction(record, keys.territory)
-    case_id = report_id = None
-    if record.categories:
-        recorded = await record_report(session, as_report(record), keys=keys, source=SCREENING_SOURCE,
-                                       recorded_by=f"screening:{record.surveyor_ref}")
-        child_id, case_id, report_id = recorded.child_ref, recorded.case_id, recorded.report_id
-    else:
-        # Most surveyed children are fine: they join the registry (and the next report about
-        # them finds them) without a case.
-        child_id = await find_or_register_child(session, record, keys)
-    screening_id = uuid.uuid4()
-    situation = record.model_dump(mode="json", include=set(SITUATION_FIELDS))
-    await session.execute(insert(t.screenings).values(
-        id=screening_id, external_id=record.external_id, child_id=child_id, case_id=case_id,
-        report_id=report_id,
-        jurisdiction=record.jurisdiction, surveyed_at=record.surveyed_at, surveyor_ref=record.surveyor_ref,
-        categories=[c.value for c in record.categories], indicators=[i.value for i in record.indicators],
-        situation=keys.cipher.encrypt_json(situation, record_id=str(screening_id)),
-    ))
-    return child_id
+async def record_screenings(session: AsyncSession, records: Sequence[ScreeningRecord], *, keys: IntakeResources,
+                            traces: Sequence[dict[str, str]] | None = None) -> list[uuid.UUID]:
+    """Keep a batch of screening rows, each once (the same file imported again changes
+    nothing); each row's child id. A row with a difficulty is recorded as a report (and
+    joins or opens the child's case); most surveyed children are fine, and only join the
+    registry, so that the next report about them finds them. Every child of the batch is
+    placed in one pass (services/intake/decide.py), in row order."""
+    known = dict((await session.execute(
+        select(t.screenings.c.external_id, t.screenings.c.child_id)
+        .where(t.screenings.c.external_id.in_(sorted({r.external_id for r in records})))
+    )).all())
+    first_of: dict[str, int] = {}
+    for i, record in enumerate(records):
+        if record.external_id not in known:
+            first_of.setdefault(record.external_id, i)
+    todo = sorted(first_of.values())
+    for i in todo:
+        check_jurisdiction(records[i], keys.territory)
+    placed = await place_subjects(session, [subject_of(records[i].child, records[i].jurisdiction, keys) for i in todo],
+                                  keys=keys, opens_case=[bool(records[i].categories) for i in todo])
+    with_difficulty = [(i, p) for i, p in zip(todo, placed, strict=True) if p.case_id is not None]
+    reported = await store_reports(
+        session, [Submission(as_report(records[i]), SCREENING_SOURCE, f"screening:{records[i].surveyor_ref}")
+                  for i, _ in with_difficulty], [p for _, p in with_difficulty], keys=keys,
+        traces=[traces[i] for i, _ in with_difficulty] if traces is not None else None)
+    report_of = {i: r.report_id for (i, _), r in zip(with_difficulty, reported, strict=True)}
+    rows = []
+    for i, where in zip(todo, placed, strict=True):
+        record, screening_id = records[i], uuid.uuid4()
+        situation = record.model_dump(mode="json", include=set(SITUATION_FIELDS))
+        rows.append(dict(
+            id=screening_id, external_id=record.external_id, child_id=where.child_id, case_id=where.case_id,
+            report_id=report_of.get(i), jurisdiction=record.jurisdiction, surveyed_at=record.surveyed_at,
+            surveyor_ref=record.surveyor_ref, categories=[c.value for c in record.categories],
+            indicators=[x.value for x in record.indicators],
+            situation=keys.cipher.encrypt_json(situation, record_id=str(screening_id)),
+        ))
+        known[record.external_id] = where.child_id
+    if rows:
+        await session.execute(insert(t.screenings), rows)
+    return [known[record.external_id] for record in records]

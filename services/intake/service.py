@@ -3,11 +3,21 @@ decides which agency may read which child's details, the HTTP API, its keys, dis
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from services.intake.access import on_referral_event
 from services.intake.api import router
 from services.intake.disclosure import DisclosureError, load_disclosure
-from services.intake.reports import IntakeResources, ReportRejected, close_case, parse_hotline_report, record_report
-from services.intake.screening import parse_screening_record, record_screening
+from services.intake.reports import (
+    IntakeResources,
+    ReportRejected,
+    Submission,
+    check_jurisdiction,
+    close_case,
+    parse_hotline_report,
+    record_reports,
+)
+from services.intake.screening import parse_screening_record, record_screenings
 from shared.contracts.events import CaseClosed, ReferralStatusChanged
 from shared.contracts.hotline import HotlineReport
 from shared.contracts.screening import ScreeningRecord
@@ -18,6 +28,7 @@ from shared.errors import ConfigurationError
 from shared.messaging.consumer import Delivery, IdempotentConsumer
 from shared.service import ServiceContext, ServiceDefinition
 from shared.settings import Settings
+from shared.telemetry import traces_of
 from shared.territory.registry import TerritoryError, load_territory
 
 HOTLINE_SOURCE = "hotline"
@@ -34,11 +45,19 @@ def resources(settings: Settings) -> IntakeResources:
 
 
 def consumers(ctx: ServiceContext) -> list[IdempotentConsumer]:
-    async def on_hotline_report(session, report: HotlineReport, delivery: Delivery) -> None:
-        await record_report(session, report, keys=ctx.resources, source=HOTLINE_SOURCE, recorded_by=HOTLINE_SOURCE)
+    def in_territory(report):
+        # Judged with the bytes: a report no territory holds is dead-lettered at once, and
+        # never spoils the batch it came in.
+        check_jurisdiction(report, ctx.resources.territory)
+        return report
 
-    async def on_screening_record(session, record: ScreeningRecord, delivery: Delivery) -> None:
-        await record_screening(session, record, keys=ctx.resources)
+    async def on_hotline_reports(session, items: Sequence[tuple[HotlineReport, Delivery]]) -> None:
+        await record_reports(session, [Submission(report, HOTLINE_SOURCE, HOTLINE_SOURCE) for report, _ in items],
+                             keys=ctx.resources, traces=traces_of(delivery for _, delivery in items))
+
+    async def on_screening_records(session, items: Sequence[tuple[ScreeningRecord, Delivery]]) -> None:
+        await record_screenings(session, [record for record, _ in items], keys=ctx.resources,
+                                traces=traces_of(delivery for _, delivery in items))
 
     async def on_case_closed(session, event, delivery) -> None:
         await close_case(session, event.case_id, event.payload.closed_at)
@@ -48,15 +67,17 @@ def consumers(ctx: ServiceContext) -> list[IdempotentConsumer]:
 
     return [
         ctx.consumer(
-            name="intake.hotline", topic=HotlineReport.TOPIC, handler=on_hotline_report, batch=True,
-            parse=parse_hotline_report, event_id=lambda report: f"{report.channel}:{report.external_id}",
+            name="intake.hotline", topic=HotlineReport.TOPIC, handler=None, batch_handler=on_hotline_reports,
+            batch=True,
+            parse=lambda raw: in_territory(parse_hotline_report(raw)), event_id=lambda report: f"{report.channel}:{report.external_id}",
             poison=(ReportRejected,),
         ),
         # A county's survey has its own topic and consumer group: a live report on the hotline
         # topic never waits behind it.
         ctx.consumer(
-            name="intake.screening", topic=ScreeningRecord.TOPIC, handler=on_screening_record, batch=True,
-            parse=parse_screening_record, event_id=lambda record: f"screening:{record.external_id}",
+            name="intake.screening", topic=ScreeningRecord.TOPIC, handler=None,
+            batch_handler=on_screening_records, batch=True,
+            parse=lambda raw: in_territory(parse_screening_record(raw)), event_id=lambda record: f"screening:{record.external_id}",
             poison=(ReportRejected,),
         ),
         ctx.consumer(name="intake.closures", topic=CaseClosed.TOPIC, handler=on_case_closed, batch=True),

@@ -108,7 +108,8 @@ class IdempotentConsumer(Generic[EventT]):
     max_depth: int = MAX_DEPTH
     # Instead of `handler`: decides a whole batch in one pass (load once, decide each, save once).
     batch_handler: BatchHandler[EventT] | None = None
-    stats: Counter = field(default_factory=Counter, init=False)  # received, applied, duplicates, dead_lettered
+    # received, applied, duplicates, dead_lettered, isolated (retried one by one after their batch failed)
+    stats: Counter = field(default_factory=Counter, init=False)
     subscriber: Any = field(default=None, init=False)  # FastStream's, once subscribed
     _batched: bool = field(default=False, init=False)
 
@@ -181,6 +182,7 @@ class IdempotentConsumer(Generic[EventT]):
                 await asyncio.sleep(self.infrastructure_backoff)
                 raise
             # One event spoiled the batch: isolate it by processing them one at a time.
+            self.stats["isolated"] += len(parsed)
             for event, delivery in parsed:
                 await self._process_with_retries(event, delivery, record=_record_of(records, delivery))
 
