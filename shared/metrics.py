@@ -65,6 +65,10 @@ class ServiceMetrics(Collector):
                                             labels=["service"])
             published.add_metric([self.service], self.relay.published)
             yield published
+            rounds = CounterMetricFamily("cpnet_relay_rounds", "Batches this process's relay published",
+                                         labels=["service"])
+            rounds.add_metric([self.service], self.relay.rounds)
+            yield rounds
         families: dict[str, GaugeMetricFamily] = {}
         for gauge in self._gauges:
             labels = ["service", *gauge.labels]

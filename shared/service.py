@@ -120,6 +120,7 @@ def build_app(definition: ServiceDefinition, settings: Settings, *,
         trim = definition.purges_outbox
         relay = OutboxRelay(engine=engine, outbox=metadata.tables[f"{definition.name}.outbox"], broker=broker,
                             batch_size=settings.relay_batch_size, poll_interval=settings.relay_poll_interval_s,
+                            gather_s=settings.relay_gather_s,
                             retention=timedelta(days=settings.outbox_retention_days) if trim else None,
                             processed=metadata.tables[f"{definition.name}.processed_events"] if trim else None,
                             processed_retention=timedelta(days=settings.processed_retention_days))

@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     consumer_max_tries: int = Field(default=3, ge=1, le=100)
     relay_batch_size: int = Field(default=500, ge=1, le=10_000)
     relay_poll_interval_s: float = Field(default=0.05, gt=0, le=10)
+    relay_gather_s: float = Field(default=0.005, ge=0, le=1,
+                                  description="how long the outbox relay, woken by a commit, waits for the "
+                                              "commits after it, so a burst leaves in one round")
     outbox_retention_days: float = Field(
         default=7.0, gt=0, description="published outbox rows are deleted after this (the ledger keeps every event)")
     processed_retention_days: float = Field(

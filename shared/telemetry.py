@@ -52,20 +52,19 @@ def current_trace_headers() -> dict[str, str]:
     return carrier
 
 
-@contextmanager
-def restored_trace(traceparent: str | None, tracestate: str | None = None) -> Iterator[None]:
-    """Run the enclosed code inside a stored trace context (e.g. an outbox row's)."""
-    if not traceparent:
-        yield
-        return
-    carrier = {"traceparent": traceparent}
-    if tracestate:
+def stored_context(traceparent: str | None, tracestate: str | None = None) -> otel_context.Context:
+    """A stored trace context (e.g. an outbox row's), to start a span in; empty without one."""
+    carrier = {"traceparent": traceparent} if traceparent else {}
+    if traceparent and tracestate:
         carrier["tracestate"] = tracestate
-    token = otel_context.attach(_PROPAGATOR.extract(carrier))
-    try:
-        yield
-    finally:
-        otel_context.detach(token)
+    return _PROPAGATOR.extract(carrier)
+
+
+def context_headers(span: trace.Span) -> dict[str, str]:
+    """The W3C trace context of `span`, as headers, without making it the current span."""
+    carrier: dict[str, str] = {}
+    _PROPAGATOR.inject(carrier, context=trace.set_span_in_context(span))
+    return carrier
 
 
 @contextmanager

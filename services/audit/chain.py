@@ -15,7 +15,7 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from services.audit.merkle import leaf_hash, root_from_leaf_hashes
+from services.audit.merkle import Frontier, leaf_hash, prefix_roots, root_from_leaf_hashes
 
 GENESIS = b"\x00" * 32
 # Distinct prefixes, so an entry's hashed bytes can never be replayed as a checkpoint's signed
@@ -151,6 +151,16 @@ class Checkpoint:
 def make_checkpoint(entry_hashes: Sequence[bytes], private_key: Ed25519PrivateKey, key_id: str,
                     created_at: str) -> Checkpoint:
     """Sign the Merkle root over `entry_hashes` (the hashes of entries 1..n, in order)."""
+    if any(len(h) != _HASH_SIZE for h in entry_hashes):
+        raise ValueError("entry hashes are 32 bytes each")
+    tree = Frontier()
+    tree.extend(leaf_hash(h) for h in entry_hashes)
+    return sign_checkpoint(tree, private_key, key_id, created_at)
+
+
+def sign_checkpoint(tree: Frontier, private_key: Ed25519PrivateKey, key_id: str,
+                    created_at: str) -> Checkpoint:
+    """Sign the root of `tree`, whose leaves are the leaf hashes of entries 1..tree.size."""
     if not key_id:
         raise ValueError("a checkpoint needs a key id")
     try:
@@ -159,9 +169,7 @@ def make_checkpoint(entry_hashes: Sequence[bytes], private_key: Ed25519PrivateKe
         offset = None
     if offset != timedelta(0):
         raise ValueError(f"created_at must be an ISO 8601 time in UTC, not {created_at!r}")
-    if any(len(h) != _HASH_SIZE for h in entry_hashes):
-        raise ValueError("entry hashes are 32 bytes each")
-    size, root = len(entry_hashes), ledger_root(entry_hashes)
+    size, root = tree.size, tree.root()
     return Checkpoint(size=size, root=root, created_at=created_at, key_id=key_id,
                       signature=private_key.sign(_signed_message(size, root, created_at)))
 
@@ -290,8 +298,8 @@ def _check_checkpoints(entries: Sequence[Entry], hashes: list[bytes], signed: Se
     within = [c for c in signed if c.size <= n]
     if not within:
         return problems
-    leaves = [leaf_hash(h) for h in hashes]
-    agrees = {id(c): root_from_leaf_hashes(leaves[:c.size]) == c.root for c in within}
+    roots = prefix_roots((leaf_hash(h) for h in hashes), [c.size for c in within])
+    agrees = {id(c): roots[c.size] == c.root for c in within}
     for checkpoint in within:
         if agrees[id(checkpoint)]:
             continue

@@ -11,8 +11,9 @@ from sqlalchemy import func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.audit import tables as t
-from services.audit.chain import Checkpoint, Entry, make_checkpoint, verify
+from services.audit.chain import Checkpoint, Entry, sign_checkpoint, verify
 from services.audit.ledger import LEDGER_LOCK
+from services.audit.merkle import Frontier, leaf_hash
 from shared.crypto import INSECURE_DEV_AUDIT_SIGNING_KEY
 from shared.errors import ConfigurationError
 from shared.metrics import Gauge
@@ -33,17 +34,29 @@ def public_keys(settings: Settings) -> dict[str, Ed25519PublicKey]:
     return {settings.audit_key_id: signing_key(settings).public_key()}
 
 
-async def _hashes(session: AsyncSession, size: int | None = None) -> list[bytes]:
-    query = select(t.ledger.c.hash).order_by(t.ledger.c.seq)
-    if size is not None:
-        query = query.where(t.ledger.c.seq <= size)
-    return list((await session.execute(query)).scalars())
+# Entries read at a time while the tree catches up, so memory stays bounded on a long ledger.
+_CATCH_UP_CHUNK = 50_000
+
+
+async def _grow(session: AsyncSession, tree: Frontier, size: int) -> None:
+    """Add the leaves of entries tree.size+1..size (entries never change: those already in the
+    tree are not read again)."""
+    while tree.size < size:
+        upto = min(size, tree.size + _CATCH_UP_CHUNK)
+        hashes = (await session.execute(select(t.ledger.c.hash).where(t.ledger.c.seq > tree.size,
+                                                                      t.ledger.c.seq <= upto)
+                                        .order_by(t.ledger.c.seq))).scalars().all()
+        if len(hashes) != upto - tree.size:
+            raise RuntimeError(f"the ledger has a gap between entries {tree.size} and {upto}: "
+                               "run cpnet audit verify")
+        tree.extend(leaf_hash(h) for h in hashes)
 
 
 async def checkpoint_if_due(session: AsyncSession, settings: Settings, *, now: datetime | None = None,
-                            force: bool = False) -> Checkpoint | None:
+                            force: bool = False, tree: Frontier | None = None) -> Checkpoint | None:
     """Sign a checkpoint when N entries or T minutes have passed since the last (or always
-    with `force`, if the ledger grew). Returns it, or None."""
+    with `force`, if the ledger grew). Returns it, or None. `tree` is the Merkle tree of an
+    earlier call, kept by a long-running caller so that only the new entries are hashed."""
     now = now or datetime.now(UTC)
     # The appenders' lock: the ledger's end cannot move while the root is computed.
     await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LEDGER_LOCK})
@@ -57,8 +70,10 @@ async def checkpoint_if_due(session: AsyncSession, settings: Settings, *, now: d
         minutes=settings.audit_checkpoint_minutes)
     if not (force or grown or stale):
         return None
-    checkpoint = make_checkpoint(await _hashes(session, size), signing_key(settings), settings.audit_key_id,
-                                 now.isoformat())
+    if tree is None or tree.size > size:  # a ledger shorter than the tree is not the one it grew from
+        tree = Frontier()
+    await _grow(session, tree, size)
+    checkpoint = sign_checkpoint(tree, signing_key(settings), settings.audit_key_id, now.isoformat())
     await session.execute(insert(t.checkpoints).values(size=checkpoint.size, root=checkpoint.root,
                                                        created_at=checkpoint.created_at, key_id=checkpoint.key_id,
                                                        signature=checkpoint.signature))

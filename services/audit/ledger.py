@@ -1,5 +1,6 @@
 """Appending to the ledger: every message of every topic becomes one hash-chained entry,
-appended under one advisory lock so the chain can never fork."""
+appended under one advisory lock so the chain can never fork; a batch at a time, chained to the
+ledger's end as this process remembers it."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import ConsumerRecord
-from sqlalchemy import insert, select, text
+from sqlalchemy import Text, any_, bindparam, insert, or_, select, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.audit import tables as t
@@ -79,12 +81,57 @@ async def last_entry(session: AsyncSession) -> Entry | None:
     return Entry(seq=row.seq, record=row.record, prev_hash=row.prev_hash, hash=row.hash) if row else None
 
 
-async def append_messages(session: AsyncSession, messages: list[Message]) -> list[Entry]:
-    """Chain `messages` onto the ledger inside the caller's transaction."""
-    await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LEDGER_LOCK})
-    known = set((await session.execute(select(t.ledger.c.event_key).where(
-        t.ledger.c.event_key.in_([m.event_key for m in messages])))).scalars())
-    previous = await last_entry(session)
+class LedgerEnd:
+    """The ledger's last entry as this process last chained it, so a batch needs no query for it.
+
+    Only ever a guess, confirmed for each batch once the appenders' lock is held, by the query
+    that looks for duplicates: the entry at its seq must still carry its hash (a rolled-back
+    batch's never does) and none may follow it (another writer's would). Otherwise the real
+    end is read, so a stale guess costs one query and never a fork or a gap.
+    """
+
+    def __init__(self) -> None:
+        self.entry: Entry | None = None
+        self.known = False  # nothing is guessed before the first batch
+        self.reads = 0  # times the end had to be read from the database (tests, profiles)
+
+    def confirmed_by(self, found: dict[int, bytes]) -> bool:
+        """Whether the guess still holds, given the hashes found at its seq and the next."""
+        seq = self.entry.seq if self.entry else 0
+        if not self.known or seq + 1 in found:
+            return False
+        return self.entry is None or found.get(seq) == self.entry.hash
+
+    def probe(self) -> list[int]:
+        seq = self.entry.seq if self.entry else 0
+        return [seq, seq + 1]
+
+    def moved_to(self, entry: Entry | None) -> None:
+        self.entry, self.known = entry, True
+
+    def read(self, entry: Entry | None) -> None:
+        """The end as the database has it, once the guess did not hold."""
+        self.reads += 1
+        self.moved_to(entry)
+
+
+async def _look_up(session: AsyncSession, keys: list[str],
+                   probe: list[int]) -> tuple[set[str], dict[int, bytes]]:
+    """In one query: which of `keys` the ledger holds already, and the hashes at the `probe` seqs."""
+    c = t.ledger.c
+    query = select(c.event_key, c.seq, c.hash).where(or_(
+        c.event_key == any_(bindparam("keys", keys, type_=ARRAY(Text))), c.seq.in_(probe)))
+    rows = (await session.execute(query)).all()
+    wanted = set(keys)
+    known = {r.event_key for r in rows if r.event_key in wanted}
+    return known, {r.seq: r.hash for r in rows if r.seq in probe}
+
+
+def new_entries(previous: Entry | None, messages: list[Message],
+                known: set[str]) -> tuple[list[Entry], list[dict]]:
+    """The entries `messages` add after `previous`, skipping those already on the ledger (and
+    repeats within the batch), with the rows that store them."""
+    known = set(known)
     entries, rows = [], []
     for message in messages:
         if message.event_key in known:
@@ -97,6 +144,21 @@ async def append_messages(session: AsyncSession, messages: list[Message]) -> lis
                          offset=message.offset, occurred_at=message.occurred_at, record=message.record,
                          prev_hash=entry.prev_hash, hash=entry.hash))
         previous = entry
+    return entries, rows
+
+
+async def append_messages(session: AsyncSession, messages: list[Message],
+                          end: LedgerEnd | None = None) -> list[Entry]:
+    """Chain `messages` onto the ledger inside the caller's transaction. With `end`, the
+    ledger's end as this process remembers it (confirmed, or read when it does not hold)."""
+    await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LEDGER_LOCK})
+    end = end or LedgerEnd()
+    known, found = await _look_up(session, [m.event_key for m in messages], end.probe())
+    if not end.confirmed_by(found):
+        end.read(await last_entry(session))
+    entries, rows = new_entries(end.entry, messages, known)
     if rows:
         await session.execute(insert(t.ledger), rows)
+        # Ahead of the commit: if it rolls back, the next batch finds no entry with this hash.
+        end.moved_to(entries[-1])
     return entries

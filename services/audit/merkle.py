@@ -4,7 +4,8 @@ and interior nodes hashed with distinct prefixes, so a leaf can never pass for a
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+import itertools
+from collections.abc import Iterable, Sequence
 
 HASH_SIZE = 32
 EMPTY_ROOT = hashlib.sha256(b"").digest()
@@ -23,24 +24,58 @@ def _split(n: int) -> int:
     return 1 << ((n - 1).bit_length() - 1)
 
 
+class Frontier:
+    """A growing tree's complete subtrees (at most log2 n of them, merged as in binary counting):
+    enough to add leaves and to take the root of every leaf so far without the earlier leaves,
+    so a ledger's checkpoints cost the entries since the last one, not the whole ledger."""
+
+    def __init__(self) -> None:
+        self.size = 0
+        self._subtrees: list[tuple[int, bytes]] = []  # (size, root), sizes strictly decreasing
+
+    def extend(self, hashes: Iterable[bytes]) -> None:
+        """Add leaves already hashed, in order."""
+        stack = self._subtrees
+        for h in hashes:
+            size, node = 1, h
+            while stack and stack[-1][0] == size:
+                left_size, left = stack.pop()
+                size, node = size + left_size, node_hash(left, node)
+            stack.append((size, node))
+            self.size += 1
+
+    def root(self) -> bytes:
+        """MTH of every leaf so far: the subtrees folded right to left, which is exactly the
+        RFC's split at the largest power of two below n."""
+        if not self._subtrees:
+            return EMPTY_ROOT
+        root = self._subtrees[-1][1]
+        for _, left in reversed(self._subtrees[:-1]):
+            root = node_hash(left, root)
+        return root
+
+
 def root_from_leaf_hashes(hashes: Sequence[bytes]) -> bytes:
-    """MTH over leaves already hashed. Iterative, so a million leaves cost no recursion: a stack
-    of complete subtrees, merged as in binary counting, then folded right to left — which is
-    exactly the RFC's split at the largest power of two below n."""
-    if not hashes:
-        return EMPTY_ROOT
-    stack: list[tuple[int, bytes]] = []  # (size, root) of complete subtrees, sizes strictly decreasing
-    for h in hashes:
-        size, node = 1, h
-        while stack and stack[-1][0] == size:
-            left_size, left = stack.pop()
-            size, node = size + left_size, node_hash(left, node)
-        stack.append((size, node))
-    _, root = stack.pop()
-    while stack:
-        _, left = stack.pop()
-        root = node_hash(left, root)
-    return root
+    """MTH over leaves already hashed. Iterative, so a million leaves cost no recursion."""
+    frontier = Frontier()
+    frontier.extend(hashes)
+    return frontier.root()
+
+
+def prefix_roots(hashes: Iterable[bytes], sizes: Iterable[int]) -> dict[int, bytes]:
+    """MTH of the first `size` leaves (already hashed) for each of `sizes`, all in one pass over
+    the leaves — a ledger's every checkpoint checked in the time of one. Sizes beyond the
+    leaves are left out."""
+    wanted = sorted(set(sizes))
+    roots: dict[int, bytes] = {0: EMPTY_ROOT} if wanted and wanted[0] == 0 else {}
+    frontier = Frontier()
+    leaves = iter(hashes)
+    for size in (s for s in wanted if s > 0):
+        frontier.extend(itertools.islice(leaves, size - frontier.size))
+        if frontier.size < size:
+            break
+        roots[size] = frontier.root()
+    return roots
 
 
 def merkle_root(leaves: Sequence[bytes]) -> bytes:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from services.audit.api import router
 from services.audit.checkpoints import checkpoint_if_due, ledger_gauges, signing_key
-from services.audit.ledger import append_messages, audited_topics, message_of
+from services.audit.ledger import LedgerEnd, append_messages, audited_topics, message_of
+from services.audit.merkle import Frontier
 from shared.messaging.consumer import IdempotentConsumer
 from shared.scheduling import periodic
 from shared.service import ServiceContext, ServiceDefinition
@@ -13,18 +14,22 @@ from shared.settings import Settings
 
 
 def consumers(ctx: ServiceContext) -> list[IdempotentConsumer]:
-    async def record(session, message, delivery) -> None:
-        await append_messages(session, [message])
+    end = LedgerEnd()  # the process's memory of the chain's end, confirmed by every batch
 
-    consumer = ctx.consumer(name="audit.ledger", topic=audited_topics(), handler=record,
+    async def record(session, batch) -> None:
+        await append_messages(session, [message for message, _ in batch], end)
+
+    consumer = ctx.consumer(name="audit.ledger", topic=audited_topics(), handler=None, batch_handler=record,
                             parse_record=message_of, event_id=lambda message: message.event_key, batch=True,
                             inspect=False)
     return [consumer]
 
 
 def tasks(ctx: ServiceContext):
+    tree = Frontier()  # the checkpoints' Merkle tree so far: each one hashes only the entries since
+
     async def checkpoint(session) -> int:
-        return 1 if await checkpoint_if_due(session, ctx.settings) else 0
+        return 1 if await checkpoint_if_due(session, ctx.settings, tree=tree) else 0
 
     return [periodic(ctx, "audit.checkpoint", checkpoint, ctx.settings.sweep_interval_s)]
 

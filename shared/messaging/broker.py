@@ -29,7 +29,10 @@ def make_broker(bootstrap: str, *, client_id: str, tracer_provider: TracerProvid
         security=security,
         acks="all",
         enable_idempotence=True,
-        linger_ms=5,
+        # The outbox relay gathers its rounds itself and waits for each round's acks: a longer
+        # linger would only delay every round; big batches carry a round in a few requests.
+        linger_ms=1,
+        max_batch_size=256 * 1024,
         # Topics come from the registry (cpnet topics create); a typo must fail, not create one.
         allow_auto_create_topics=False,
         ack_policy=AckPolicy.NACK_ON_ERROR,
