@@ -249,6 +249,9 @@ def import_screening(
     state: Annotated[Path | None, typer.Option(help="how far the import got; default beside FILE")] = None,
     batch_size: Annotated[int, typer.Option(min=1, max=10_000, envvar="CPNET_IMPORT_BATCH_SIZE",
                                             help="rows published and confirmed at a time")] = 500,
+    max_backlog: Annotated[int, typer.Option(min=0, envvar="CPNET_IMPORT_MAX_BACKLOG",
+                                             help="wait while more records than this are queued in the "
+                                                  "pipeline, so live reports go first; 0 never waits")] = 1000,
 ) -> None:
     """Validate each row, put the bad ones in the error file and publish the rest to intake; an
     interrupted import resumes where it stopped, and importing a file again changes nothing. Exits 2
@@ -265,7 +268,7 @@ def import_screening(
             _fail(f"{file}: no such file")
         asyncio.run(require_kafka(settings.kafka_bootstrap, security=client_security(settings)))
         summary = run_import(file, settings=settings, errors_path=errors, state_path=state, batch_size=batch_size,
-                             echo=typer.echo)
+                             echo=typer.echo, max_backlog=max_backlog)
     except ImportFailed as exc:
         _fail(str(exc))
     if summary.bad_rows:

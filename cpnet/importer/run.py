@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 from collections.abc import Callable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from cpnet.importer.backlog import Backlog
 from cpnet.importer.readers import ImportFailed, count_rows, read_rows
 from cpnet.importer.rows import ROW, RowError, validate_row
 from shared.contracts.screening import ScreeningRecord
@@ -93,8 +95,10 @@ class _RowsPerSecond(ProgressColumn):
 
 
 async def import_screening(path: Path, *, settings: Settings, errors_path: Path, state_path: Path,
-                           batch_size: int, console: Console) -> ImportSummary:
-    """Import one survey file; returns what it did. Raises ImportFailed for a file it cannot read."""
+                           batch_size: int, console: Console, max_backlog: int = 0) -> ImportSummary:
+    """Import one survey file; returns what it did. Raises ImportFailed for a file it cannot read.
+    With `max_backlog`, each batch waits until the pipeline has at most that many records queued
+    (cpnet/importer/backlog.py): live reports keep their lane."""
     digest = file_digest(path)
     state = ImportState.load(state_path, digest)
     try:
@@ -108,15 +112,23 @@ async def import_screening(path: Path, *, settings: Settings, errors_path: Path,
     await producer.start()
     rows = published = skipped = bad = 0
     try:
-        errors_file = errors_path.open("w", encoding="utf-8", newline="")
-        with _progress(console) as progress, errors_file:
+        async with AsyncExitStack() as stack:
+            errors_file = stack.enter_context(errors_path.open("w", encoding="utf-8", newline=""))
+            backlog = await stack.enter_async_context(Backlog(settings)) if max_backlog else None
+            progress = stack.enter_context(_progress(console))
             task = progress.add_task(path.name, total=count_rows(path))
             errors = csv.writer(errors_file)
             errors.writerow(ERROR_HEADER)
             batch: list[ScreeningRecord] = []
 
+            def waiting(queued: int | None) -> None:
+                progress.update(task, description=path.name if queued is None
+                                else f"{path.name} (waiting: {queued:,} queued in the pipeline)")
+
             async def flush(last_row: int) -> None:
                 nonlocal published
+                if batch and backlog is not None:
+                    await backlog.wait_below(max_backlog, waiting)
                 await _publish(producer, batch)
                 published += len(batch)
                 batch.clear()
@@ -164,11 +176,11 @@ def _progress(console: Console) -> Progress:
 
 
 def run_import(path: Path, *, settings: Settings, errors_path: Path | None, state_path: Path | None,
-               batch_size: int, echo: Callable[[str], None]) -> ImportSummary:
+               batch_size: int, echo: Callable[[str], None], max_backlog: int = 0) -> ImportSummary:
     errors_path = errors_path or default_errors_path(path)
     summary = asyncio.run(import_screening(
         path, settings=settings, errors_path=errors_path, state_path=state_path or default_state_path(path),
-        batch_size=batch_size, console=Console(stderr=True)))
+        batch_size=batch_size, console=Console(stderr=True), max_backlog=max_backlog))
     echo(f"{path.name}: {summary.rows} rows, {summary.published} published"
          + (f" ({summary.already_published} already published before)" if summary.already_published else "")
          + f", {summary.bad_rows} bad" + (f" (see {summary.errors_path})" if summary.bad_rows else ""))
