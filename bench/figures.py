@@ -12,14 +12,14 @@ from rich.table import Table
 
 
 def percentiles(samples: list[float]) -> dict[str, float | None]:
-    """p50, p95 and p99 of the samples (None when there are none)."""
+    """p50, p95, p99 and the largest of the samples (None when there are none)."""
     if not samples:
-        return {"count": 0, "p50": None, "p95": None, "p99": None}
+        return {"count": 0, "p50": None, "p95": None, "p99": None, "max": None}
     if len(samples) == 1:
         only = samples[0]
-        return {"count": 1, "p50": only, "p95": only, "p99": only}
+        return {"count": 1, "p50": only, "p95": only, "p99": only, "max": only}
     cuts = statistics.quantiles(samples, n=100, method="inclusive")
-    return {"count": len(samples), "p50": cuts[49], "p95": cuts[94], "p99": cuts[98]}
+    return {"count": len(samples), "p50": cuts[49], "p95": cuts[94], "p99": cuts[98], "max": max(samples)}
 
 
 def _shown(value: Any, unit: str = "") -> str:
@@ -46,7 +46,7 @@ def print_table(title: str, rows: list[tuple[str, Any, str]], *, console: Consol
 def latency_rows(label: str, figures: dict[str, float | None]) -> list[tuple[str, Any, str]]:
     """The table rows of one latency distribution, in seconds."""
     rows: list[tuple[str, Any, str]] = [(f"{label} (n)", figures["count"], "")]
-    rows += [(f"{label} {p}", figures[p], " s") for p in ("p50", "p95", "p99")]
+    rows += [(f"{label} {p}", figures[p], " s") for p in ("p50", "p95", "p99", "max")]
     return rows
 
 

@@ -211,6 +211,15 @@ class ConsumerLag:
         partitions = list({tp for offsets in committed.values() for tp in offsets})
         return await self._ends.end_offsets(partitions) if partitions else {}
 
+    async def of(self, group: str, topic: str) -> int:
+        """Messages of `topic` the group has yet to commit, on every partition: one it never committed
+        counts from the start (the services' consumers begin at the earliest offset)."""
+        partitions = await partitions_of(self._ends, [topic])
+        ends = await self._ends.end_offsets(partitions)
+        offsets = await self._admin.list_consumer_group_offsets(group, partitions=partitions)
+        committed = {tp: meta.offset for tp, meta in offsets.items() if meta.offset >= 0}
+        return sum(max(0, end - committed.get(tp, 0)) for tp, end in ends.items())
+
     async def by_group(self) -> dict[str, int]:
         """Messages each live group has yet to commit."""
         committed = await self._committed()

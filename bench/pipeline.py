@@ -4,7 +4,6 @@ has its visit plan and the audit ledger has caught up; and, with a baseline, raw
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import time
 import uuid
@@ -100,7 +99,7 @@ async def run_pipeline(settings: Settings, fleet: Fleet, *, reports: int, baseli
     run = uuid.uuid4().hex[:8]
     places = villages(load_territory(settings.territory_file))
     batch: list[BenchReport] = realistic_reports(reports, places=places, run=run, rng=rng)
-    messages = [(r.external_id.encode(), json.dumps(r.body, ensure_ascii=False).encode()) for r in batch]
+    messages = [report.message() for report in batch]
     security = client_security(settings)
     counters = DatabaseCounters(settings.database_url)
     flow = Flow()

@@ -3,6 +3,7 @@ villages all over the territory registry, some repeat reports of a known child, 
 
 from __future__ import annotations
 
+import json
 import random
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -51,6 +52,10 @@ class BenchReport:
     repeat: bool  # about a child an earlier report of this run already named
     immediate_danger: bool
 
+    def message(self) -> tuple[bytes, bytes]:
+        """The Kafka key and value the hotline publishes."""
+        return self.external_id.encode(), json.dumps(self.body, ensure_ascii=False).encode()
+
 
 def villages(registry: TerritoryRegistry) -> list[str]:
     """Every village of the registry: where reports come from."""
@@ -80,7 +85,8 @@ def _child(region: str, now: datetime, rng: random.Random) -> dict:
     return child
 
 
-def _concerns(rng: random.Random, immediate_danger: bool) -> tuple[list[str], list[str]]:
+def concerns(rng: random.Random, immediate_danger: bool) -> tuple[list[str], list[str]]:
+    """The categories a caller (or a surveyor) names, and the indicators typical of each."""
     categories = set(rng.choices(list(CATEGORY_WEIGHTS), weights=list(CATEGORY_WEIGHTS.values()),
                                  k=rng.choice((1, 1, 1, 2))))
     indicators: set[Indicator] = set()
@@ -111,7 +117,7 @@ def realistic_reports(count: int, *, places: list[str], run: str, rng: random.Ra
             child = _child(jurisdiction, now, identities)
             known.append((jurisdiction, child))
         danger = rng.random() < danger_share
-        categories, indicators = _concerns(rng, danger)
+        categories, indicators = concerns(rng, danger)
         anonymous = rng.random() < 0.3
         reporter = {"role": rng.choice(CALLERS).value, "anonymous": anonymous,
                     "name": None if anonymous else rng.choice(SURNAMES) + rng.choice(GIVEN),

@@ -25,7 +25,11 @@ BENCH_LIMITS = {"CPNET_RATE_LIMIT_WRITES_PER_MINUTE": "10000000",
                 "CPNET_RATE_LIMIT_ADDRESS_PER_MINUTE": "10000000"}
 
 
-class ServiceStartError(RuntimeError):
+class BenchFailed(RuntimeError):
+    """A benchmark could not measure what it set out to; the message says why in a few lines."""
+
+
+class ServiceStartError(BenchFailed):
     """A service the benchmark started exited or never became ready; the message ends with its log."""
 
 

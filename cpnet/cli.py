@@ -343,7 +343,7 @@ def _bench(measure, rows, *, title: str, json_out: Path | None) -> None:
     from rich.console import Console
 
     from bench.figures import print_table, write_json
-    from bench.services import ServiceStartError, services_running
+    from bench.services import BenchFailed, services_running
     from shared.health import require_database, require_kafka
     from shared.messaging.security import client_security
 
@@ -355,7 +355,7 @@ def _bench(measure, rows, *, title: str, json_out: Path | None) -> None:
         with services_running(settings, _services(None)) as fleet:
             err.print(fleet.limits_note)
             figures = asyncio.run(measure(settings, fleet, say=err.print))
-    except (ServiceStartError, TimeoutError) as exc:
+    except (BenchFailed, TimeoutError) as exc:
         _fail(str(exc))
     print_table(title, rows(figures))
     write_json(json_out, figures)
@@ -380,6 +380,29 @@ def bench_pipeline(
     _bench(partial(run_pipeline, reports=reports, baseline=baseline, seed=seed, timeout_s=timeout_s,
                    idle_window_s=idle_window_s),
            table_rows, title=f"cpnet bench pipeline --reports {reports}", json_out=json_out)
+
+
+@bench_app.command("during-import")
+@one_line_errors
+def bench_during_import(
+    rows: Annotated[int, typer.Option(min=1, help="children in the screening survey to import")] = 5000,
+    live_rate: Annotated[float, typer.Option(min=0.1, help="live hotline reports per second meanwhile")] = 20,
+    max_backlog: Annotated[int | None, typer.Option(
+        min=0, help="the import's --max-backlog (default: the importer's own)")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="write the figures here as JSON")] = None,
+    seed: Annotated[int, typer.Option(help="seed of the survey's and the reports' randomness")] = 10,
+    timeout_s: Annotated[float, typer.Option(help="give up after this many seconds")] = 3600,
+) -> None:
+    """Live hotline reports at a steady rate while `cpnet import screening` imports a survey of N rows:
+    red → referral.to.police while the import floods the pipeline."""
+    from functools import partial
+
+    from bench.during_import import run_during_import, table_rows
+
+    _bench(partial(run_during_import, rows=rows, live_rate=live_rate, max_backlog=max_backlog, seed=seed,
+                   timeout_s=timeout_s),
+           table_rows, title=f"cpnet bench during-import --rows {rows} --live-rate {live_rate:g}",
+           json_out=json_out)
 
 
 @bench_app.command("intake-http")

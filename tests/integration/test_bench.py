@@ -43,3 +43,20 @@ def test_the_http_bench_posts_every_report_at_each_concurrency(infra, tmp_path):
         assert level["statuses"] == {"202": 10}
         assert level["latency_s"]["count"] == 10
         assert level["intake_peak_rss_mb"] > 0
+
+
+def test_the_during_import_bench_times_live_reports_while_a_survey_is_imported(infra, tmp_path):
+    table, figures = _bench(infra, tmp_path, "during-import", "--rows", "300")
+
+    for figure in ("import rate", "through intake after", "red → referral.to.police", "all → case.assessed",
+                   "every consumer caught up", "the import"):
+        assert figure in table, figure
+    survey, live, latency = figures["survey"], figures["live"], figures["latency_s"]
+    assert survey["rows_stored_by_intake"] == 300  # the survey went in whole, through the user's command
+    assert 0 < survey["rows_with_difficulty"] < 300 and survey["rows_named_by_live_reports"] >= 1
+    assert figures["import"]["rows_per_s"] > 0 and figures["import"]["peak_rss_mb"] > 0
+    assert live["sent"] > 0 and live["refused"] == 0
+    assert latency["assessed"]["count"] == live["sent"]  # every live report was graded, and timed
+    assert 0 < latency["police_red"]["count"] <= live["red"] <= live["sent"]
+    assert latency["police_red"]["max"] >= latency["police_red"]["p50"] > 0
+    assert set(figures["peak_rss_mb"]) == {"intake", "assessment", "referral", "followup", "audit"}

@@ -1,0 +1,235 @@
+"""The live-lane benchmark: a screening import of N rows run as a user runs it (`cpnet import screening`)
+while hotline reports arrive at a steady rate, red ones plenty: how long a red report waits for the
+police while a county's survey floods the pipeline."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import suppress
+from dataclasses import dataclass
+from itertools import count
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from sqlalchemy import text
+
+from bench.figures import latency_rows, percentiles
+from bench.flow import ConsumerLag, Flow, TopicTap, wait_until_handled
+from bench.reports import BenchReport, realistic_reports, villages
+from bench.services import BenchFailed, Fleet, peak_rss_mb
+from bench.survey import Survey, write_survey
+from cpnet.importer.run import FILE_ID_DIGITS, file_digest
+from shared.contracts.hotline import HotlineReport
+from shared.contracts.screening import ScreeningRecord
+from shared.db.engine import make_engine
+from shared.messaging.security import client_security
+from shared.settings import Settings
+from shared.territory.registry import load_territory
+
+DANGER_SHARE = 0.30  # a third of the live reports in immediate danger: red latency from many samples
+LIVE_CHUNK = 1000  # live reports are drawn this many at a time, for as long as the import lasts
+SCREENING_GROUP = "intake.screening"  # intake's consumer of the survey's rows (services/intake/service.py)
+WORD_EVERY_S = 5.0
+
+
+def live_reports(first: list[BenchReport], *, places: list[str], run: str,
+                 rng: random.Random) -> Iterator[BenchReport]:
+    """`first`, then as many more as asked for."""
+    yield from first
+    for chunk in count(1):
+        yield from realistic_reports(LIVE_CHUNK, places=places, run=f"{run}c{chunk}", rng=rng,
+                                     danger_share=DANGER_SHARE)
+
+
+async def publish_live(producer: AIOKafkaProducer, reports: Iterator[BenchReport], *, rate: float, flow: Flow,
+                       stop: asyncio.Event) -> list[BenchReport]:
+    """Publish reports at `rate` per second until `stop`; returns those sent."""
+    sent: list[BenchReport] = []
+    pending = []
+    started = time.monotonic()
+    while not stop.is_set():
+        report = next(reports)
+        key, value = report.message()
+        flow.produced_at[report.external_id] = time.time()
+        pending.append(await producer.send(HotlineReport.TOPIC, value, key=key))
+        sent.append(report)
+        # On the clock, not after the broker's answer: a slow acknowledgement must not lower the rate.
+        delay = started + len(sent) / rate - time.monotonic()
+        if delay > 0:
+            with suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+    await asyncio.gather(*pending)
+    return sent
+
+
+class ImportRunFailed(BenchFailed):
+    """The import exited with an error; the message ends with its output."""
+
+
+@dataclass(frozen=True)
+class ImportRun:
+    seconds: float  # the import process's wall time
+    through_intake_s: float  # since it started, until intake had committed every survey row
+    peak_rss_mb: float | None
+
+
+async def import_through_intake(survey: Survey, lag: ConsumerLag, *, max_backlog: int | None, log: Path,
+                                timeout_s: float, progress: Callable[[], str],
+                                say: Callable[[str], None]) -> ImportRun:
+    """`cpnet import screening FILE` as a process of its own, then until intake's screening consumer has
+    committed every row; `progress` is said every few seconds meanwhile."""
+    options = [] if max_backlog is None else ["--max-backlog", str(max_backlog)]
+    started = time.monotonic()
+    next_word = started + WORD_EVERY_S
+
+    def still_going(state: str) -> None:
+        nonlocal next_word
+        now = time.monotonic()
+        if now - started > timeout_s:
+            raise TimeoutError(f"the import was not through intake within {timeout_s:.0f} s: {progress()}")
+        if now > next_word:
+            say(f"{now - started:6.0f} s  {state}; {progress()}")
+            next_word = now + WORD_EVERY_S
+
+    with log.open("wb") as output:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "cpnet.cli", "import", "screening", str(survey.path), *options,
+            env=dict(os.environ), stdout=output, stderr=output)
+    peak = None
+    try:
+        while process.returncode is None:
+            # VmHWM only grows: the last reading before the process ends is (near) its peak.
+            peak = peak_rss_mb(process.pid) or peak
+            with suppress(TimeoutError):
+                await asyncio.wait_for(process.wait(), 0.25)
+            still_going("importing")
+    finally:
+        if process.returncode is None:
+            process.kill()  # ours, started above: a benchmark given up on must not go on importing
+            await process.wait()
+    seconds = time.monotonic() - started
+    if process.returncode:
+        tail = log.read_text(errors="replace")[-1500:]
+        raise ImportRunFailed(f"the import exited with {process.returncode}:\n{tail}")
+    while await lag.of(SCREENING_GROUP, ScreeningRecord.TOPIC):
+        await asyncio.sleep(0.25)
+        still_going("import done, intake catching up")
+    return ImportRun(seconds, time.monotonic() - started, peak)
+
+
+async def rows_stored(settings: Settings, survey: Survey) -> int:
+    """The survey's rows intake keeps (`intake.screenings`, by the import's row ids)."""
+    file_id = file_digest(survey.path)[:FILE_ID_DIGITS]
+    engine = make_engine(settings.database_url, pool_size=1)
+    try:
+        async with engine.connect() as conn:
+            query = text("SELECT count(*) FROM intake.screenings WHERE external_id LIKE :p")
+            stored = await conn.execute(query, {"p": f"{file_id}-%"})
+            return int(stored.scalar_one())
+    finally:
+        await engine.dispose()
+
+
+async def run_during_import(settings: Settings, fleet: Fleet, *, rows: int, live_rate: float,
+                            max_backlog: int | None, seed: int, timeout_s: float,
+                            say: Callable[[str], None]) -> dict[str, Any]:
+    """Import a survey of `rows` children while live reports arrive at `live_rate`/s, until the import has
+    ended and intake has every row; then follow both until every stage has caught up."""
+    rng = random.Random(seed)
+    run = uuid.uuid4().hex[:8]
+    places = villages(load_territory(settings.territory_file))
+    first = realistic_reports(LIVE_CHUNK, places=places, run=f"{run}c0", rng=rng, danger_share=DANGER_SHARE)
+    security = client_security(settings)
+    flow = Flow()
+    with tempfile.TemporaryDirectory(prefix="cpnet-bench-survey-") as directory:
+        began = time.perf_counter()
+        children = [(r.body["jurisdiction"], r.body["child"]) for r in first if not r.repeat]
+        survey = write_survey(Path(directory) / f"survey-{run}.csv", rows, places=places, run=run, rng=rng,
+                              known=children)
+        say(f"survey of {rows:,} rows written in {time.perf_counter() - began:.1f} s "
+            f"({survey.with_difficulty:,} with a difficulty, "
+            f"{survey.known_from_reports} named by live reports)")
+        producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", **security)
+        async with ConsumerLag(settings.kafka_bootstrap, security) as lag, \
+                TopicTap(settings.kafka_bootstrap, security, flow):
+            await producer.start()
+            try:
+                started, stop = time.time(), asyncio.Event()
+                reports = live_reports(first, places=places, run=run, rng=rng)
+                publishing = asyncio.create_task(publish_live(producer, reports, rate=live_rate, flow=flow,
+                                                              stop=stop))
+
+                def progress() -> str:
+                    graded = flow.progress()["graded"]
+                    return f"live reports sent {len(flow.produced_at):,}, graded {graded:,}"
+
+                try:
+                    imported = await import_through_intake(survey, lag, max_backlog=max_backlog,
+                                                           log=Path(directory) / "import.log",
+                                                           timeout_s=timeout_s, progress=progress, say=say)
+                finally:
+                    stop.set()
+                    live = await publishing
+                publishing_s = time.time() - started
+            finally:
+                await producer.stop()
+            say(f"import through intake after {imported.through_intake_s:.1f} s, {len(live):,} live reports "
+                "sent; waiting for every stage to catch up…")
+            caught_up = await wait_until_handled(flow, lag, started=started, timeout_s=timeout_s, say=say)
+        stored = await rows_stored(settings, survey)
+    latencies = flow.latencies()
+    return {
+        "rows": rows, "seed": seed, "max_backlog": max_backlog,
+        "survey": {"rows_with_difficulty": survey.with_difficulty, "villages": survey.villages,
+                   "rows_named_by_live_reports": survey.known_from_reports, "rows_stored_by_intake": stored},
+        "import": {"seconds": imported.seconds,
+                   "rows_per_s": rows / imported.seconds, "through_intake_s": imported.through_intake_s,
+                   "peak_rss_mb": imported.peak_rss_mb},
+        "live": {"rate_asked_per_s": live_rate, "sent": len(live), "sent_per_s": len(live) / publishing_s,
+                 "immediate_danger": sum(r.immediate_danger for r in live), "refused": len(flow.refused),
+                 "red": len(latencies["assessed_red"])},
+        "latency_s": {"police_red": percentiles(latencies["police_red"]),
+                      "assessed_red": percentiles(latencies["assessed_red"]),
+                      "assessed": percentiles(latencies["assessed"])},
+        "caught_up_s": caught_up,
+        "peak_rss_mb": {s.name: peak_rss_mb(s.pid) for s in fleet.services.values()},
+        "services": fleet.limits_note,
+    }
+
+
+def table_rows(figures: dict[str, Any]) -> list[tuple[str, Any, str]]:
+    """The figures of a run as the rows of its table."""
+    survey, imported, live = figures["survey"], figures["import"], figures["live"]
+    rows: list[tuple[str, Any, str]] = [
+        ("screening import", "", ""),
+        ("  rows", figures["rows"], ""), ("  with a difficulty", survey["rows_with_difficulty"], ""),
+        ("  named by a live report too", survey["rows_named_by_live_reports"], ""),
+        ("  villages", survey["villages"], ""),
+        ("  import wall time", imported["seconds"], " s"),
+        ("  import rate", imported["rows_per_s"], " rows/s"),
+        ("  through intake after", imported["through_intake_s"], " s"),
+        ("  rows stored by intake", survey["rows_stored_by_intake"], ""),
+        ("  max backlog", "the importer's" if figures["max_backlog"] is None else figures["max_backlog"], ""),
+        ("live hotline reports, meanwhile", "", ""),
+        ("  sent", live["sent"], ""), ("  rate", live["sent_per_s"], " reports/s"),
+        ("  immediate danger", live["immediate_danger"], ""), ("  graded red", live["red"], ""),
+        ("  refused by intake", live["refused"], ""),
+        ("latency from sending", "", ""),
+    ]
+    for name, label in (("police_red", "  red → referral.to.police"),
+                        ("assessed_red", "  red → case.assessed"), ("assessed", "  all → case.assessed")):
+        rows += latency_rows(label, figures["latency_s"][name])
+    rows.append(("caught up (since the import started)", "", ""))
+    rows += [(f"  {stage}", seconds, " s") for stage, seconds in figures["caught_up_s"].items()]
+    rows.append(("peak RSS (VmHWM)", "", ""))
+    rows += [(f"  {name}", mb, " MiB") for name, mb in figures["peak_rss_mb"].items()]
+    rows.append(("  the import", imported["peak_rss_mb"], " MiB"))
+    return rows
