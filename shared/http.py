@@ -1,6 +1,6 @@
 """HTTP conventions every service shares: validation errors that name fields but never echo
-values or unknown keys, strict JSON bodies, 503 when the database does not answer, and the one
-table of answers (with the bearer scheme) the OpenAPI documents declare."""
+values or unknown keys, strict JSON bodies, 503 when the database does not answer, a server span
+per request, and the one table of answers (with the bearer scheme) the OpenAPI documents declare."""
 
 from __future__ import annotations
 
@@ -10,6 +10,9 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPBearer
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.trace import SpanKind, StatusCode
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import DBAPIError
 from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
@@ -140,6 +143,57 @@ class StrictJSONBody:
             return {"type": "http.request", "body": body, "more_body": False}
 
         await self.app(scope, whole_body, send)
+
+
+# The W3C headers a caller's trace arrives in.
+_TRACE_HEADERS = frozenset({b"traceparent", b"tracestate"})
+_PROPAGATOR = TraceContextTextMapPropagator()
+
+
+class ServerSpans:
+    """ASGI middleware: a server span per request, continuing the caller's W3C `traceparent` if
+    it sent one, so the events a request stages in the outbox travel in that trace. Named by the
+    method and route template, it records the method, route and status only: no headers, no
+    bodies, no query. (OpenTelemetry's ASGI instrumentation does the same with far more work per
+    request — headers decoded, attributes of both conventions, metrics no one reads — which cost
+    intake a sixth of its CPU under load.)"""
+
+    def __init__(self, app: ASGIApp, *, tracer_provider: TracerProvider, excluded: frozenset[str]) -> None:
+        self.app = app
+        self.tracer = tracer_provider.get_tracer(__name__)
+        self.excluded = excluded
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in self.excluded:
+            await self.app(scope, receive, send)
+            return
+        method = scope["method"]
+        carrier = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]
+                   if name in _TRACE_HEADERS}
+        # An exception's message may quote a statement's parameters: only its type is recorded.
+        parent = _PROPAGATOR.extract(carrier)
+        with self.tracer.start_as_current_span(method, context=parent, kind=SpanKind.SERVER,
+                                               attributes={"http.request.method": method},
+                                               record_exception=False, set_status_on_exception=False) as span:
+
+            async def send_with_status(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    span.set_attribute("http.response.status_code", message["status"])
+                    if message["status"] >= 500:
+                        span.set_status(StatusCode.ERROR)
+                await send(message)
+
+            try:
+                await self.app(scope, receive, send_with_status)
+            except Exception as exc:
+                span.set_status(StatusCode.ERROR, type(exc).__name__)
+                raise
+            finally:
+                # Known once routing has run: the template, never the path with its ids.
+                route = getattr(scope.get("route"), "path", None)
+                if route:
+                    span.update_name(f"{method} {route}")
+                    span.set_attribute("http.route", route)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -16,14 +16,13 @@ import structlog
 from fastapi import APIRouter, Depends, FastAPI, Request, Security
 from fastapi.responses import JSONResponse, Response
 from faststream.kafka import KafkaBroker
-from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.sdk.trace import TracerProvider
 from sqlalchemy import MetaData, Table
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared.db.engine import make_engine, make_session_factory
 from shared.db.tables import messaging_metadata
-from shared.http import AUTHENTICATED_ANSWERS, BEARER, StrictJSONBody, install_error_handlers
+from shared.http import AUTHENTICATED_ANSWERS, BEARER, ServerSpans, StrictJSONBody, install_error_handlers
 from shared.health import database_answers, require_database, require_kafka
 from shared.logging import configure_logging
 from shared.messaging.broker import make_broker
@@ -37,6 +36,9 @@ from shared.settings import SERVICE_NAMES, Settings
 from shared.telemetry import setup_tracing
 
 log = structlog.get_logger(__name__)
+
+# Operations' own routes: polled all day, they would bury the traces of work.
+UNTRACED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
 @dataclass
@@ -90,8 +92,9 @@ class ServiceDefinition:
     purges_outbox: bool = True
 
 
-def service_context(request: Request) -> ServiceContext:
-    """FastAPI dependency: the running service's context."""
+async def service_context(request: Request) -> ServiceContext:
+    """FastAPI dependency: the running service's context. Async, since FastAPI hands a plain
+    function to a worker thread: a thread round trip on every request, for an attribute."""
     return request.app.state.ctx
 
 
@@ -150,18 +153,19 @@ def build_app(definition: ServiceDefinition, settings: Settings, *,
 
     metrics = ServiceMetrics(definition.name)
     # Every body is bounded (413 on a declared or streamed size past the limit) before it is
-    # read whole; routes may allow less.
+    # read whole; routes may allow less. FastAPI's own telemetry is off: ServerSpans is the one
+    # server span (FastAPI's would add query strings, exception messages in logs and a span per
+    # dependency to every request).
     app = FastAPI(title=f"cpnet {definition.name}", summary=definition.summary, lifespan=lifespan,
-                  max_body_size=settings.http_max_body_bytes)
+                  max_body_size=settings.http_max_body_bytes,
+                  telemetry={"tracing": False, "metrics": False, "logs": False})
     app.state.settings = settings
     app.state.rate_limits = RateLimits.from_settings(settings)
     app.add_middleware(StrictJSONBody)
     app.add_middleware(AddressRateLimit, limiter=app.state.rate_limits.per_address)
     if tracer_provider is not None:
-        # A server span per request, continuing the caller's W3C `traceparent` if it sent
-        # one: the events a request stages in the outbox then travel in that same trace.
-        # Only the method, route and status are recorded — no headers, no bodies.
-        FastAPIInstrumentor.instrument_app(app, tracer_provider=tracer_provider, excluded_urls="healthz,readyz,metrics")
+        # Outermost: the span covers the rate limit's and the body checks' answers too.
+        app.add_middleware(ServerSpans, tracer_provider=tracer_provider, excluded=UNTRACED_PATHS)
     install_error_handlers(app)
     for router in definition.routers:
         # Every route of a service's API is authenticated (the bearer scheme, declared), and
@@ -212,5 +216,8 @@ def run_service(name: str, settings: Settings, *, port: int | None = None) -> No
     configure_logging(service=name, log_format=settings.log_format, level=settings.log_level)
     provider = setup_tracing(f"cpnet-{name}", otlp_endpoint=settings.otlp_endpoint)
     app = build_app(definition_of(name), settings, tracer_provider=provider)
+    # uvloop and httptools: C loop and parser, the pure-Python ones cost each request more. One
+    # process per service: it also runs the service's consumers and relay, and a second worker
+    # would double the memory and the consumer-group members for two cores already shared.
     uvicorn.run(app, host=settings.http_host, port=port or settings.port_of(name), log_config=None,
-                access_log=False)
+                access_log=False, loop="uvloop", http="httptools")

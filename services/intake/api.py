@@ -11,18 +11,19 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy import func, insert, select, update
-from sqlalchemy.exc import IntegrityError
 
 from services.intake import tables as t
 from services.intake.access import latest_case, open_referral, record_access
 from services.intake.disclosure import IDENTITY_FIELDS
-from services.intake.reports import MAX_RAW_REPORT_BYTES, Recorded, ReportRejected, record_report
+from services.intake.reports import MAX_RAW_REPORT_BYTES, ReportRejected, age_in_years, check_jurisdiction
+from services.intake.submissions import KeyReused, Outcome, SubmissionBatches, Submitted
 from shared.auth import Principal, Role, require_role
 from shared.contracts.hotline import HotlineReport
 from shared.contracts.vocabulary import AccessPurpose, PersonalField, PersonalRecord
 from shared.http import answers, strict_body, unprocessable
 from shared.ratelimit import limit_personal_data
 from shared.service import ServiceContext, service_context
+from shared.telemetry import current_trace_headers
 
 router = APIRouter(tags=["intake"])
 
@@ -36,6 +37,7 @@ Reporters = require_role(Role.hotline, Role.reporter, Role.caseworker, Role.supe
 # the hotline learns nothing back (not even whether the child was known).
 CASE_WORKERS = frozenset({Role.caseworker, Role.supervisor})
 OUTSIDE_TERRITORY = "the report's jurisdiction lies outside your territory"
+KEY_REUSED = "this Idempotency-Key was used for a different report"
 
 
 class ReportReceipt(BaseModel):
@@ -77,53 +79,40 @@ async def submit_report(
     ctx: Annotated[ServiceContext, Depends(service_context)],
     idempotency_key: IdempotencyKey = None,
 ) -> ReportReceipt | ReportRecorded:
-    """Answers 202 only once the report is durably committed."""
+    """Answers 202 only once the report is durably committed (with the others of its batch)."""
     report = await strict_body(request, HotlineReport)
     if not principal.can_see(report.jurisdiction):
         raise HTTPException(status_code=403, detail=OUTSIDE_TERRITORY)
-    digest = hashlib.sha256(await request.body()).hexdigest()
-    for attempt in range(3):
-        try:
-            async with ctx.sessions.begin() as session:
-                replay = bool(idempotency_key) and await _is_replay(session, principal.subject,
-                                                                    idempotency_key, digest)
-                # A replay finds the report it stored (same body: same channel and external_id).
-                try:
-                    recorded = await record_report(session, report, keys=ctx.resources, source=principal.subject,
-                                                   recorded_by=principal.subject)
-                except ReportRejected as exc:
-                    raise unprocessable([{"loc": ["body", *str(exc).split(":")[0].split(".")],
-                                          "msg": str(exc), "type": "value_error"}]) from None
-                if idempotency_key and not replay:
-                    await session.execute(insert(t.idempotency_keys).values(
-                        subject=principal.subject, key=idempotency_key, request_digest=digest,
-                        report_id=recorded.report_id, case_id=recorded.case_id, child_ref=recorded.child_ref))
-                answer = await _answer(session, principal, recorded)
-        except IntegrityError:
-            # A concurrent submission of the same report or key won the race: look again.
-            if attempt == 2:
-                raise
-            continue
-        ctx.relay.wake()
-        return answer
-    raise AssertionError("unreachable")
+    try:
+        check_jurisdiction(report, ctx.resources.territory)
+        age_in_years(report)
+        outcome = await _batches(request, ctx).record(Submitted(
+            report=report, subject=principal.subject, idempotency_key=idempotency_key,
+            digest=hashlib.sha256(await request.body()).hexdigest(), trace=current_trace_headers(),
+            wants_case=principal.role in CASE_WORKERS))
+    except ReportRejected as exc:
+        raise unprocessable([{"loc": ["body", *str(exc).split(":")[0].split(".")],
+                              "msg": str(exc), "type": "value_error"}]) from None
+    except KeyReused:
+        raise HTTPException(status_code=409, detail=KEY_REUSED) from None
+    return _answer(principal, outcome)
 
 
-async def _is_replay(session, subject: str, key: str, digest: str) -> bool:
-    stored = await session.scalar(select(t.idempotency_keys.c.request_digest).where(
-        t.idempotency_keys.c.subject == subject, t.idempotency_keys.c.key == key))
-    if stored is not None and stored != digest:
-        raise HTTPException(status_code=409, detail="this Idempotency-Key was used for a different report")
-    return stored is not None
+def _batches(request: Request, ctx: ServiceContext) -> SubmissionBatches:
+    """The running service's one SubmissionBatches, made at its first report."""
+    made = getattr(request.app.state, "submission_batches", None)
+    if made is None or made[0] is not ctx:
+        made = request.app.state.submission_batches = (
+            ctx, SubmissionBatches(ctx.sessions, ctx.resources, after_commit=ctx.relay.wake))
+    return made[1]
 
 
-async def _answer(session, principal: Principal, recorded: Recorded) -> ReportReceipt:
-    if principal.role in CASE_WORKERS:
-        case = select(t.cases.c.jurisdiction).where(t.cases.c.id == recorded.case_id)
-        if principal.can_see(await session.scalar(case)):
-            return ReportRecorded(report_id=recorded.report_id, status=_status(recorded.duplicate),
-                                  case_id=recorded.case_id, child_ref=recorded.child_ref,
-                                  earlier_reports=recorded.earlier_reports)
+def _answer(principal: Principal, outcome: Outcome) -> ReportReceipt:
+    recorded = outcome.recorded
+    if outcome.case_jurisdiction is not None and principal.can_see(outcome.case_jurisdiction):
+        return ReportRecorded(report_id=recorded.report_id, status=_status(recorded.duplicate),
+                              case_id=recorded.case_id, child_ref=recorded.child_ref,
+                              earlier_reports=recorded.earlier_reports)
     # Reports are de-duplicated per source (services/intake/reports.py): "duplicate" only ever
     # speaks of the caller's own earlier submission, never of anyone else's report.
     return ReportReceipt(report_id=recorded.report_id, status=_status(recorded.duplicate))

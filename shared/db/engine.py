@@ -4,13 +4,26 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+# No pre-ping: it is one more round trip on every checkout, i.e. every transaction. Connections
+# are replaced after this long instead (so none outlives a server-side idle timeout or a
+# failover for long), and a connection that dies anyway fails its transaction, which callers
+# already answer (503, a consumer's retry), and the pool then replaces every connection opened
+# before that failure.
+POOL_RECYCLE_S = 30 * 60
 
-def make_engine(database_url: str, *, pool_size: int = 10, role: str | None = None) -> AsyncEngine:
+# Kept open: what a busy service uses at once — its batched consumers, the relay, writes that
+# arrive over HTTP recorded in batches, a probe. A burst of API reads may open ten more; every
+# service of a host then stays well inside PostgreSQL's 100 connections.
+POOL_SIZE = 5
+POOL_OVERFLOW = 10
+
+
+def make_engine(database_url: str, *, pool_size: int = POOL_SIZE, role: str | None = None) -> AsyncEngine:
     """`role`: a database role every connection takes on at once (SET ROLE), so a service
     can run with fewer rights than the login it connects with."""
     connect_args = {"server_settings": {"role": role}} if role else {}
-    return create_async_engine(database_url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
-                               connect_args=connect_args)
+    return create_async_engine(database_url, pool_size=pool_size, max_overflow=POOL_OVERFLOW,
+                               pool_pre_ping=False, pool_recycle=POOL_RECYCLE_S, connect_args=connect_args)
 
 
 def make_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -1,0 +1,188 @@
+"""Reports submitted over HTTP, recorded in batches: the submissions that arrive while a batch's
+transaction is in flight share the next one, so a surge costs one transaction per batch, not per report."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import insert, select, tuple_
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.intake import tables as t
+from services.intake.reports import IntakeResources, Recorded, Submission, record_reports
+from shared.contracts.hotline import HotlineReport
+from shared.messaging.consumer import is_infrastructure
+
+# A batch is one transaction: large enough that a surge shares round trips and commits, small
+# enough that no answer waits long behind the others of its batch.
+MAX_BATCH = 64
+# Batches in flight at once: while one waits for PostgreSQL, the next is being prepared.
+IN_FLIGHT = 2
+# A concurrent transaction stored the same report or Idempotency-Key first: the batch looks again.
+ATTEMPTS = 3
+
+
+class KeyReused(Exception):
+    """The Idempotency-Key was stored with a different report: nothing is recorded."""
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """One request's report, and what its answer needs."""
+
+    report: HotlineReport
+    subject: str  # the caller: reports and Idempotency-Keys are de-duplicated per caller
+    idempotency_key: str | None
+    digest: str  # of the request body: a key replayed must come with the same body
+    trace: dict[str, str]  # the request's trace context, which its case.reported carries on
+    wants_case: bool  # whether the answer may name the case (it needs the case's territory)
+
+    @property
+    def key_scope(self) -> tuple[str, str] | None:
+        return (self.subject, self.idempotency_key) if self.idempotency_key else None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A committed submission: what was recorded, and the territory of its case when asked."""
+
+    recorded: Recorded
+    case_jurisdiction: str | None
+
+
+@dataclass(frozen=True)
+class _Waiting:
+    submitted: Submitted
+    answer: asyncio.Future = field(compare=False)
+
+
+class SubmissionBatches:
+    """Records each submission in the next batch and answers it once that batch has committed
+    (so a 2xx still means durably stored). A batch that fails on a submission's account is
+    tried again one submission at a time, so one bad report fails only its own request."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], keys: IntakeResources, *,
+                 after_commit: Callable[[], None], max_batch: int = MAX_BATCH,
+                 in_flight: int = IN_FLIGHT) -> None:
+        self._sessions = sessions
+        self._keys = keys
+        self._after_commit = after_commit
+        self._max_batch = max_batch
+        self._in_flight = in_flight
+        self._waiting: list[_Waiting] = []
+        self._drains: set[asyncio.Task] = set()
+
+    async def record(self, submitted: Submitted) -> Outcome:
+        """The outcome once committed; KeyReused, or the error that kept it from being stored."""
+        waiting = _Waiting(submitted, asyncio.get_running_loop().create_future())
+        self._waiting.append(waiting)
+        if len(self._drains) < self._in_flight:
+            # In a context of its own: a batch belongs to no single request's trace.
+            drain = asyncio.create_task(self._drain(), context=contextvars.Context())
+            self._drains.add(drain)
+            drain.add_done_callback(self._drains.discard)
+        return await waiting.answer
+
+    async def _drain(self) -> None:
+        while batch := self._next_batch():
+            await self._settle(batch)
+
+    def _next_batch(self) -> list[_Waiting]:
+        """Up to max_batch waiting submissions, in arrival order; a second one with the same
+        Idempotency-Key waits for the next batch, where it finds the first one's record."""
+        batch: list[_Waiting] = []
+        later: list[_Waiting] = []
+        scopes: set[tuple[str, str]] = set()
+        for waiting in self._waiting:
+            if waiting.answer.done():  # its request was cancelled (the server is stopping)
+                continue
+            scope = waiting.submitted.key_scope
+            if len(batch) == self._max_batch or (scope is not None and scope in scopes):
+                later.append(waiting)
+                continue
+            batch.append(waiting)
+            if scope is not None:
+                scopes.add(scope)
+        self._waiting = later
+        return batch
+
+    async def _settle(self, batch: list[_Waiting]) -> None:
+        try:
+            outcomes = await self._record_batch([waiting.submitted for waiting in batch])
+        except Exception as exc:
+            if len(batch) > 1 and not is_infrastructure(exc):
+                for waiting in batch:
+                    await self._settle([waiting])
+                return
+            for waiting in batch:
+                _answer(waiting, exc)
+            return
+        except BaseException:  # cancelled: no request may wait forever
+            for waiting in batch:
+                waiting.answer.cancel()
+            raise
+        self._after_commit()
+        for waiting, outcome in zip(batch, outcomes, strict=True):
+            _answer(waiting, outcome)
+
+    async def _record_batch(self, batch: Sequence[Submitted]) -> list[Outcome | KeyReused]:
+        for attempt in range(ATTEMPTS):
+            try:
+                async with self._sessions.begin() as session:
+                    return await record_submissions(session, batch, keys=self._keys)
+            except IntegrityError:
+                if attempt == ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+
+async def record_submissions(session: AsyncSession, batch: Sequence[Submitted], *,
+                             keys: IntakeResources) -> list[Outcome | KeyReused]:
+    """Record a batch in the caller's transaction: its Idempotency-Keys looked up at once, its
+    reports recorded set-based, the new keys stored, the territory of the cases asked about
+    read at once."""
+    stored = await _stored_digests(session, [s.key_scope for s in batch if s.key_scope])
+    reused = [s.key_scope in stored and stored[s.key_scope] != s.digest for s in batch]
+    todo = [s for s, conflict in zip(batch, reused, strict=True) if not conflict]
+    recorded = await record_reports(session, [Submission(s.report, s.subject, s.subject) for s in todo],
+                                    keys=keys, traces=[s.trace for s in todo]) if todo else []
+    done = list(zip(todo, recorded, strict=True))
+    new_keys = [dict(subject=s.subject, key=s.idempotency_key, request_digest=s.digest, report_id=r.report_id,
+                     case_id=r.case_id, child_ref=r.child_ref)
+                for s, r in done if s.key_scope and s.key_scope not in stored]
+    if new_keys:
+        await session.execute(insert(t.idempotency_keys), new_keys)
+    territory = await _case_jurisdictions(session, {r.case_id for s, r in done if s.wants_case})
+    outcomes = iter([Outcome(r, territory.get(r.case_id) if s.wants_case else None) for s, r in done])
+    return [KeyReused() if conflict else next(outcomes) for conflict in reused]
+
+
+async def _stored_digests(session: AsyncSession, scopes: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    if not scopes:
+        return {}
+    k = t.idempotency_keys.c
+    rows = await session.execute(select(k.subject, k.key, k.request_digest)
+                                 .where(tuple_(k.subject, k.key).in_(scopes)))
+    return {(row.subject, row.key): row.request_digest for row in rows}
+
+
+async def _case_jurisdictions(session: AsyncSession, case_ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
+    if not case_ids:
+        return {}
+    c = t.cases.c
+    rows = await session.execute(select(c.id, c.jurisdiction).where(c.id.in_(case_ids)))
+    return {row.id: row.jurisdiction for row in rows}
+
+
+def _answer(waiting: _Waiting, outcome: Outcome | BaseException) -> None:
+    if waiting.answer.done():
+        return
+    if isinstance(outcome, BaseException):
+        waiting.answer.set_exception(outcome)
+    else:
+        waiting.answer.set_result(outcome)
