@@ -1,7 +1,10 @@
 """The live lane: a screening import waits while the stages a survey row flows through have more
 than a bounded backlog, so a live report (which shares those stages after intake) never queues
 behind a county's whole survey. The backlog is Kafka's own lag: each stage's consumer group's
-committed offset behind the end of the topic it reads."""
+committed offset behind the end of the topic it reads. Intake's screening consumer is the
+import's own (live reports have another), so its bound only keeps the file from flooding the
+topic; the stages after it are shared with live reports, and their bound is the one that
+decides how long a red report can wait."""
 
 from __future__ import annotations
 
@@ -19,8 +22,8 @@ from shared.settings import Settings
 
 # (consumer group, topic) of every stage a survey row passes on its way to a visit plan; the
 # groups are the services' consumer names (services/*/service.py).
-STAGES = (
-    ("intake.screening", ScreeningRecord.TOPIC),
+OWN_STAGE = ("intake.screening", ScreeningRecord.TOPIC)
+SHARED_STAGES = (
     ("assessment.reported", CaseReported.TOPIC),
     ("referral.assessed", CaseAssessed.TOPIC),
     ("followup.assessed", CaseAssessed.TOPIC),
@@ -31,8 +34,10 @@ POLL_S = 0.05
 class Backlog:
     """Reads the stages' lag; `wait_below` holds the import while it is over the limit."""
 
-    def __init__(self, settings: Settings, stages: tuple[tuple[str, str], ...] = STAGES) -> None:
-        self.stages = stages
+    def __init__(self, settings: Settings, own: tuple[str, str] = OWN_STAGE,
+                 shared: tuple[tuple[str, str], ...] = SHARED_STAGES) -> None:
+        self.own, self.shared = own, shared
+        self.stages = (own, *shared)
         self.settings = settings
         self._groups: dict[str, AIOKafkaConsumer] = {}
         self._partitions: dict[str, list[TopicPartition]] = {}
@@ -66,35 +71,33 @@ class Backlog:
         for consumer in self._groups.values():
             await consumer.stop()
 
-    async def size(self) -> int:
-        """Records committed to the stages' topics and not yet committed by their groups."""
-        total = 0
-        any_consumer = next(iter(self._groups.values()))
-        for group, topic in self.stages:
-            partitions = await self._partitions_of(topic)
-            if not partitions:
-                continue
-            ends = await any_consumer.end_offsets(partitions)
-            consumer = self._groups[group]
-            for tp in partitions:
-                committed = await consumer.committed(tp) or 0
-                total += max(ends[tp] - committed, 0)
-        return total
+    async def lag(self, group: str, topic: str) -> int:
+        """Records committed to the topic and not yet committed by the group."""
+        partitions = await self._partitions_of(topic)
+        if not partitions:
+            return 0
+        ends = await self._groups[group].end_offsets(partitions)
+        committed = [await self._groups[group].committed(tp) or 0 for tp in partitions]
+        return sum(max(ends[tp] - done, 0) for tp, done in zip(partitions, committed, strict=True))
 
-    async def wait_below(self, limit: int, waiting: Callable[[int | None], None]) -> None:
-        """Return once the backlog is at most `limit`; `waiting` is told the backlog while it
-        waits and None when it goes on. A broker that cannot answer the question does not stop
-        the import (the producer would fail on its own)."""
+    async def size(self) -> tuple[int, int]:
+        """The backlog before the import's own stage, and before the stages shared with live reports."""
+        return await self.lag(*self.own), sum([await self.lag(*stage) for stage in self.shared])
+
+    async def wait_below(self, own_limit: int, shared_limit: int, waiting: Callable[[int | None], None]) -> None:
+        """Return once both backlogs are within their limits; `waiting` is told the total while
+        it waits and None when it goes on. A broker that cannot answer the question does not
+        stop the import (the producer would fail on its own)."""
         held = False
         while True:
             try:
-                backlog = await self.size()
+                own, shared = await self.size()
             except KafkaError:
                 break
-            if backlog <= limit:
+            if own <= own_limit and shared <= shared_limit:
                 break
             held = True
-            waiting(backlog)
+            waiting(own + shared)
             await asyncio.sleep(POLL_S)
         if held:
             waiting(None)

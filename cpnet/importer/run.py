@@ -97,8 +97,9 @@ class _RowsPerSecond(ProgressColumn):
 async def import_screening(path: Path, *, settings: Settings, errors_path: Path, state_path: Path,
                            batch_size: int, console: Console, max_backlog: int = 0) -> ImportSummary:
     """Import one survey file; returns what it did. Raises ImportFailed for a file it cannot read.
-    With `max_backlog`, each batch waits until the pipeline has at most that many records queued
-    (cpnet/importer/backlog.py): live reports keep their lane."""
+    With `max_backlog`, each batch waits until the stages shared with live reports have at most
+    that many records queued, and intake at most one batch (cpnet/importer/backlog.py): live
+    reports keep their lane."""
     digest = file_digest(path)
     state = ImportState.load(state_path, digest)
     try:
@@ -128,7 +129,8 @@ async def import_screening(path: Path, *, settings: Settings, errors_path: Path,
             async def flush(last_row: int) -> None:
                 nonlocal published
                 if batch and backlog is not None:
-                    await backlog.wait_below(max_backlog, waiting)
+                    # At most one batch waits for intake besides this one.
+                    await backlog.wait_below(batch_size, max_backlog, waiting)
                 await _publish(producer, batch)
                 published += len(batch)
                 batch.clear()

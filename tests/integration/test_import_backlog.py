@@ -25,12 +25,12 @@ async def test_the_import_waits_until_the_stage_has_caught_up(infra, topic: str)
 
     settings = Settings(kafka_bootstrap=infra.kafka_bootstrap)
     told: list[int | None] = []
-    async with Backlog(settings, stages=((group, topic),)) as backlog:
-        assert await backlog.size() == 30, "a group that never committed has the whole topic before it"
-        held = asyncio.create_task(backlog.wait_below(10, told.append))
+    async with Backlog(settings, own=(f"{group}-own", topic), shared=((group, topic),)) as backlog:
+        assert await backlog.size() == (30, 30), "a group that never committed has the whole topic before it"
+        held = asyncio.create_task(backlog.wait_below(100, 10, told.append))
         await asyncio.sleep(1.0)
         assert not held.done(), "30 queued is over the bound of 10: the import holds"
-        assert told and told[-1] == 30, "and says how many are queued"
+        assert told and told[-1] == 60, "and says how many are queued"
 
         stage = AIOKafkaConsumer(topic, bootstrap_servers=infra.kafka_bootstrap, group_id=group,
                                  enable_auto_commit=False, auto_offset_reset="earliest")
@@ -45,4 +45,9 @@ async def test_the_import_waits_until_the_stage_has_caught_up(infra, topic: str)
             await stage.stop()
         await asyncio.wait_for(held, 10)
         assert told[-1] is None, "going on is said too"
-        assert await backlog.size() <= 10
+        own, shared = await backlog.size()
+        assert (own, shared <= 10) == (30, True), "each stage's lag is its own group's"
+        own_stage_full = asyncio.create_task(backlog.wait_below(10, 100, told.append))
+        await asyncio.sleep(0.5)
+        assert not own_stage_full.done(), "the import's own stage has its own bound"
+        own_stage_full.cancel()
