@@ -37,6 +37,10 @@ from shared.telemetry import setup_tracing
 
 log = structlog.get_logger(__name__)
 
+# How long an idle client connection stays open: longer than clients keep theirs in a pool
+# (httpx: 5 s, uvicorn's default too), so it is the client that closes first. With both at 5 s,
+# a busy client that sends as the server closes gets a reset instead of an answer.
+KEEP_ALIVE_S = 30
 # Operations' own routes: polled all day, they would bury the traces of work.
 UNTRACED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
@@ -220,4 +224,4 @@ def run_service(name: str, settings: Settings, *, port: int | None = None) -> No
     # process per service: it also runs the service's consumers and relay, and a second worker
     # would double the memory and the consumer-group members for two cores already shared.
     uvicorn.run(app, host=settings.http_host, port=port or settings.port_of(name), log_config=None,
-                access_log=False, loop="uvloop", http="httptools")
+                access_log=False, loop="uvloop", http="httptools", timeout_keep_alive=KEEP_ALIVE_S)
