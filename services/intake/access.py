@@ -21,20 +21,34 @@ from shared.contracts.vocabulary import OPEN_REFERRAL_STATES, AccessPurpose, Per
     ReferralState
 from shared.messaging.outbox import add_events
 
-async def on_referral_event(session: AsyncSession, event: Envelope) -> None:
-    """Keep the state of every referral: a creation adds it (unless its later state came
-    first, from the other topic), a status change moves it."""
-    referral = event.payload
-    values = dict(referral_id=referral.referral_id, case_id=referral.case_id, agency=referral.agency.value)
-    if isinstance(referral, ReferralCreated):
-        await session.execute(pg_insert(t.referral_grants).values(**values, state=ReferralState.created.value)
-                              .on_conflict_do_nothing(index_elements=[t.referral_grants.c.referral_id]))
-    elif isinstance(referral, ReferralStatusChanged):
-        # One referral's status changes share a partition (keyed by case), so they arrive in order.
-        await session.execute(pg_insert(t.referral_grants).values(**values, state=referral.state.value)
-                              .on_conflict_do_update(index_elements=[t.referral_grants.c.referral_id],
-                                                     set_={"state": referral.state.value,
-                                                           "updated_at": datetime.now(UTC)}))
+def grants_after(events: Iterable[Envelope]) -> tuple[list[dict], list[dict]]:
+    """What a batch of referral events, in offset order, leaves of each referral's grant: the
+    ones only created (added unless a later state came first, from the other topic) and the
+    ones whose status changed (the last change wins; one referral's changes share a partition,
+    keyed by case, so they arrive in order). Pure: one row per referral, for one statement each."""
+    created: dict[uuid.UUID, dict] = {}
+    changed: dict[uuid.UUID, dict] = {}
+    for event in events:
+        referral = event.payload
+        values = dict(referral_id=referral.referral_id, case_id=referral.case_id, agency=referral.agency.value)
+        if isinstance(referral, ReferralStatusChanged):
+            created.pop(referral.referral_id, None)
+            changed[referral.referral_id] = {**values, "state": referral.state.value}
+        elif isinstance(referral, ReferralCreated) and referral.referral_id not in changed:
+            created.setdefault(referral.referral_id, {**values, "state": ReferralState.created.value})
+    return list(created.values()), list(changed.values())
+
+
+async def on_referral_events(session: AsyncSession, events: Iterable[Envelope]) -> None:
+    """Keep the state of every referral a batch names, with two statements."""
+    created, changed = grants_after(events)
+    key = [t.referral_grants.c.referral_id]
+    if created:
+        await session.execute(pg_insert(t.referral_grants).values(created).on_conflict_do_nothing(index_elements=key))
+    if changed:
+        upsert = pg_insert(t.referral_grants).values(changed)
+        await session.execute(upsert.on_conflict_do_update(
+            index_elements=key, set_={"state": upsert.excluded.state, "updated_at": datetime.now(UTC)}))
 
 
 async def open_referral(session: AsyncSession, case_id: uuid.UUID, agency: str) -> uuid.UUID | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from services.intake.access import on_referral_event
+from services.intake.access import on_referral_events
 from services.intake.api import router
 from services.intake.disclosure import DisclosureError, load_disclosure
 from services.intake.reports import (
@@ -62,8 +62,8 @@ def consumers(ctx: ServiceContext) -> list[IdempotentConsumer]:
     async def on_case_closed(session, event, delivery) -> None:
         await close_case(session, event.case_id, event.payload.closed_at)
 
-    async def on_referral(session, event, delivery) -> None:
-        await on_referral_event(session, event)
+    async def on_referrals(session, items) -> None:
+        await on_referral_events(session, [event for event, _ in items])
 
     return [
         ctx.consumer(
@@ -82,7 +82,7 @@ def consumers(ctx: ServiceContext) -> list[IdempotentConsumer]:
         ),
         ctx.consumer(name="intake.closures", topic=CaseClosed.TOPIC, handler=on_case_closed, batch=True),
         # Batched: a first start (or a long stop) finds every past referral waiting.
-        ctx.consumer(name="intake.referrals", handler=on_referral, batch=True,
+        ctx.consumer(name="intake.referrals", handler=None, batch_handler=on_referrals, batch=True,
                      topic=(ReferralStatusChanged.TOPIC, *(referral_topic(agency) for agency in Agency))),
     ]
 
