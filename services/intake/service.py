@@ -63,6 +63,7 @@ def consumers(ctx: ServiceContext) -> list[IdempotentConsumer]:
         await close_case(session, event.case_id, event.payload.closed_at)
 
     async def on_referrals(session, items) -> None:
+        traces_of(delivery for _, delivery in items)  # each event's consumer span, inside its own trace
         await on_referral_events(session, [event for event, _ in items])
 
     return [

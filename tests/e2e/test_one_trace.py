@@ -47,12 +47,20 @@ async def test_one_report_is_one_trace_across_all_four_services(infra) -> None:
             journey = [reported, *await watcher.wait_for(ASSESSED, of_case(case_id), timeout=60),
                        *await watcher.wait_for("referral.to.police", of_case(case_id), timeout=60),
                        *await watcher.wait_for("followup.scheduled", of_case(case_id), timeout=60)]
+        trace_ids = {seen.headers["traceparent"].split("-")[1] for seen in journey}
+        assert len(trace_ids) == 1, f"the journey's events carry {len(trace_ids)} traces"
+        (trace_id,) = trace_ids
+        # Intake follows referral.to.police after the watcher saw it: wait (while the services
+        # still run) until its consumer span has finished, or give up after a while.
+        for _ in range(100):
+            spans = [s for s in exporter.get_finished_spans() if format(s.context.trace_id, "032x") == trace_id]
+            if any(s.kind.name == "CONSUMER" and s.attributes.get("messaging.destination_publish.name")
+                   == "referral.to.police" for s in spans):
+                break
+            await asyncio.sleep(0.1)
         await asyncio.sleep(0.5)  # let the last consumers finish their spans
+        spans = [s for s in exporter.get_finished_spans() if format(s.context.trace_id, "032x") == trace_id]
 
-    trace_ids = {seen.headers["traceparent"].split("-")[1] for seen in journey}
-    assert len(trace_ids) == 1, f"the journey's events carry {len(trace_ids)} traces"
-    (trace_id,) = trace_ids
-    spans = [s for s in exporter.get_finished_spans() if format(s.context.trace_id, "032x") == trace_id]
     processed = sorted(s.attributes["messaging.destination_publish.name"] for s in spans
                        if s.kind.name == "CONSUMER" and s.name.endswith(" process"))
     published = {s.attributes["messaging.destination.name"] for s in spans
