@@ -17,7 +17,7 @@ from sqlalchemy import text
 from bench.figures import latency_rows, percentiles
 from bench.flow import ConsumerLag, Flow, TopicTap, partitions_of, wait_until_handled
 from bench.reports import BenchReport, realistic_reports, villages
-from bench.services import Fleet, peak_rss_mb
+from bench.services import CpuUse, Fleet, peak_rss_mb
 from shared.contracts.hotline import HotlineReport
 from shared.contracts.topics import TOPICS
 from shared.db.engine import make_engine
@@ -103,6 +103,7 @@ async def run_pipeline(settings: Settings, fleet: Fleet, *, reports: int, baseli
     security = client_security(settings)
     counters = DatabaseCounters(settings.database_url)
     flow = Flow()
+    cpu = CpuUse(fleet)
     try:
         idle_before = await counters.read()
         await asyncio.sleep(idle_window_s)
@@ -114,6 +115,7 @@ async def run_pipeline(settings: Settings, fleet: Fleet, *, reports: int, baseli
             await producer.start()
             try:
                 started = time.time()
+                cpu.start()
 
                 def sent(n: int, at: float) -> None:
                     flow.produced_at[batch[n].external_id] = at
@@ -124,6 +126,7 @@ async def run_pipeline(settings: Settings, fleet: Fleet, *, reports: int, baseli
                 await producer.stop()
             say(f"{reports} reports sent in {produced_s:.1f} s; waiting for the pipeline…")
             caught_up = await wait_until_handled(flow, lag, started=started, timeout_s=timeout_s, say=say)
+            cpu_ms = cpu.stop(per=reports)
         await asyncio.sleep(STATS_FLUSH_S)
         after, counted_s = await counters.read(), time.time() - counted_from
     finally:
@@ -142,6 +145,7 @@ async def run_pipeline(settings: Settings, fleet: Fleet, *, reports: int, baseli
         "stage_finished_s": stages,
         "latency_s": {name: percentiles(samples) for name, samples in flow.latencies().items()},
         "peak_rss_mb": {s.name: peak_rss_mb(s.pid) for s in fleet.services.values()},
+        "cpu_ms_per_report": cpu_ms,
         "services": fleet.limits_note,
         "database": {"transactions": transactions, "rows_inserted": inserted,
                      "transactions_per_report": transactions / reports, "rows_per_report": inserted / reports,
@@ -180,6 +184,8 @@ def table_rows(figures: dict[str, Any]) -> list[tuple[str, Any, str]]:
         rows += latency_rows(label, figures["latency_s"][name])
     rows.append(("peak RSS (VmHWM)", "", ""))
     rows += [(f"  {name}", mb, " MiB") for name, mb in figures["peak_rss_mb"].items()]
+    rows.append(("CPU per report (until the ledger caught up)", "", ""))
+    rows += [(f"  {name}", ms, " ms") for name, ms in figures["cpu_ms_per_report"].items()]
     rows += [("PostgreSQL (pg_stat_database)", "", ""),
              ("  transactions per report", db["transactions_per_report"], ""),
              ("  … less the idle rate", db["transactions_per_report_less_idle"], ""),

@@ -111,6 +111,83 @@ def peak_rss_mb(pid: int | None) -> float | None:
     return int(line.split()[1]) / 1024 if line else None
 
 
+_TICKS_PER_S = os.sysconf("SC_CLK_TCK")
+
+
+def _stat_fields(pid: int | str) -> list[str] | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
+
+
+def cpu_seconds(pid: int | None) -> float | None:
+    """The CPU time (user + system) a process has used since it started, from /proc/PID/stat."""
+    fields = None if pid is None else _stat_fields(pid)
+    return None if fields is None else (int(fields[11]) + int(fields[12])) / _TICKS_PER_S
+
+
+def command_cpu_seconds(command: str) -> float:
+    """CPU time of every process of one command name (`postgres`, `java`), with what their ended
+    children used: a PostgreSQL backend that ended is counted in its postmaster's children's time."""
+    total = 0
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if (proc / "comm").read_text().strip() != command:
+                continue
+        except OSError:
+            continue
+        fields = _stat_fields(proc.name)
+        if fields is not None:
+            total += sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
+    return total / _TICKS_PER_S
+
+
+def machine_busy_seconds() -> float:
+    """CPU time the whole machine has spent busy (every core; not idle nor waiting), from /proc/stat."""
+    fields = [int(f) for f in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle, iowait = fields[3], fields[4]
+    return (sum(fields[:8]) - idle - iowait) / _TICKS_PER_S
+
+
+# The other processes a benchmark's figures depend on, by command name.
+_OTHERS = {"PostgreSQL": "postgres", "Kafka broker": "java"}
+
+
+class CpuUse:
+    """CPU seconds each service, PostgreSQL, the broker, the benchmark itself and the whole machine
+    spend between start() and stop()."""
+
+    def __init__(self, fleet: Fleet) -> None:
+        self._fleet = fleet
+        self._before: dict[str, float | None] = {}
+
+    def _now(self) -> dict[str, float | None]:
+        now: dict[str, float | None] = {s.name: cpu_seconds(s.pid) for s in self._fleet.services.values()}
+        now |= {label: command_cpu_seconds(command) for label, command in _OTHERS.items()}
+        times = os.times()
+        now["this benchmark"] = times.user + times.system
+        now["whole machine"] = machine_busy_seconds()
+        return now
+
+    def start(self) -> None:
+        self._before = self._now()
+
+    def stop(self, per: int) -> dict[str, float | None]:
+        """Milliseconds of CPU per unit of work (`per` units): each service, PostgreSQL, the broker,
+        this benchmark, whatever else ran, and the whole machine."""
+        now = self._now()
+        used = {name: None if value is None or self._before.get(name) is None else value - self._before[name]
+                for name, value in now.items()}
+        machine = used.pop("whole machine") or 0.0
+        used["anything else"] = machine - sum(v for v in used.values() if v is not None)
+        used["whole machine"] = machine
+        return {name: None if v is None else 1000 * v / max(1, per) for name, v in used.items()}
+
+
 def _migrate(env: dict[str, str]) -> None:
     for command in (["db", "upgrade"], ["topics", "create"]):
         done = subprocess.run([sys.executable, "-m", "cpnet.cli", *command], env=env, capture_output=True,

@@ -25,6 +25,7 @@ from services.assessment.grading import (
 )
 from shared.contracts.events import CaseAssessed, CaseReassessmentRequested, CaseReported, RiskFactor
 from shared.contracts.vocabulary import Category, Need, RiskLevel, Stage, advance_stage
+from shared.db.rows import row_of
 
 
 class CaseNotFound(LookupError):
@@ -66,7 +67,7 @@ class CaseState:
         return cls(**values)
 
     def as_row(self) -> dict[str, Any]:
-        row = dataclasses.asdict(self)
+        row = row_of(self)
         for key in ("categories", "indicators", "needs_found"):
             row[key] = list(row[key])
         return row

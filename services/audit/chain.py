@@ -8,7 +8,7 @@ import binascii
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -77,23 +77,28 @@ class Entry:
     record: dict
     prev_hash: bytes
     hash: bytes
+    # The bytes the hash covers, when this process made the entry (what the ledger stores).
+    canonical: bytes | None = field(default=None, compare=False, repr=False)
 
     @property
     def leaf(self) -> bytes:
         return leaf_hash(self.hash)
 
 
-def append(prev: Entry | None, record: dict) -> Entry:
-    """The entry after `prev` (the first one, linked to GENESIS, when `prev` is None)."""
+def append(prev: Entry | None, record: dict, *, parsed: bool = False) -> Entry:
+    """The entry after `prev` (the first one, linked to GENESIS, when `prev` is None).
+
+    `parsed` says the record was built from JSON text just now and nobody else holds it: its keys
+    are strings by construction and the entry may keep it as it is. Otherwise the entry keeps a
+    copy of the document exactly as hashed (and as JSON storage will give it back), so the caller
+    changing its dict later cannot silently break the entry."""
     if not isinstance(record, dict):
         raise TypeError("a ledger record is a dict")
     seq = prev.seq + 1 if prev else 1
     prev_hash = prev.hash if prev else GENESIS
-    canonical = canonical_json(record)
-    # The entry keeps the document exactly as hashed (and as JSON storage will give it back),
-    # and a copy, so the caller changing its dict later cannot silently break the entry.
-    return Entry(seq=seq, record=json.loads(canonical), prev_hash=prev_hash,
-                 hash=_digest(seq, canonical, prev_hash))
+    canonical = _dumps(record) if parsed else canonical_json(record)
+    return Entry(seq=seq, record=record if parsed else json.loads(canonical), prev_hash=prev_hash,
+                 hash=_digest(seq, canonical, prev_hash), canonical=canonical)
 
 
 def ledger_root(entry_hashes: Sequence[bytes]) -> bytes:

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import ConsumerRecord
-from sqlalchemy import Text, any_, bindparam, insert, or_, select, text
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import Text, any_, bindparam, cast, insert, or_, select, text
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.audit import tables as t
@@ -127,6 +127,10 @@ async def _look_up(session: AsyncSession, keys: list[str],
     return known, {r.seq: r.hash for r in rows if r.seq in probe}
 
 
+# The record is stored as the very text its hash covers (encoded once, not again by the JSON type).
+_INSERT = insert(t.ledger).values(record=cast(bindparam("canonical", type_=Text), JSONB))
+
+
 def new_entries(previous: Entry | None, messages: list[Message],
                 known: set[str]) -> tuple[list[Entry], list[dict]]:
     """The entries `messages` add after `previous`, skipping those already on the ledger (and
@@ -137,12 +141,12 @@ def new_entries(previous: Entry | None, messages: list[Message],
         if message.event_key in known:
             continue
         known.add(message.event_key)
-        entry = append(previous, message.record)
+        entry = append(previous, message.record, parsed=True)
         entries.append(entry)
         rows.append(dict(seq=entry.seq, event_key=message.event_key, case_id=message.case_id,
                          event_type=message.event_type, topic=message.topic, partition=message.partition,
-                         offset=message.offset, occurred_at=message.occurred_at, record=message.record,
-                         prev_hash=entry.prev_hash, hash=entry.hash))
+                         offset=message.offset, occurred_at=message.occurred_at,
+                         canonical=entry.canonical.decode("utf-8"), prev_hash=entry.prev_hash, hash=entry.hash))
         previous = entry
     return entries, rows
 
@@ -158,7 +162,7 @@ async def append_messages(session: AsyncSession, messages: list[Message],
         end.read(await last_entry(session))
     entries, rows = new_entries(end.entry, messages, known)
     if rows:
-        await session.execute(insert(t.ledger), rows)
+        await session.execute(_INSERT, rows)
         # Ahead of the commit: if it rolls back, the next batch finds no entry with this hash.
         end.moved_to(entries[-1])
     return entries

@@ -27,6 +27,7 @@ from shared.contracts.events import (
     ReferralStatusChanged,
 )
 from shared.contracts.vocabulary import Indicator, Need, RiskLevel, Stage, advance_stage
+from shared.db.rows import row_of
 
 
 class UnexpectedEvent(TypeError):
@@ -58,7 +59,7 @@ class Plan:
         return cls(**{f.name: row._mapping[f.name] for f in dataclasses.fields(cls)})
 
     def as_row(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return row_of(self)
 
 
 @dataclass(frozen=True)

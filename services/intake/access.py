@@ -43,12 +43,14 @@ async def on_referral_events(session: AsyncSession, events: Iterable[Envelope]) 
     """Keep the state of every referral a batch names, with two statements."""
     created, changed = grants_after(events)
     key = [t.referral_grants.c.referral_id]
+    # Statements of a fixed shape with the rows as parameters (one prepared statement executed for
+    # many), not one VALUES list per batch, which SQLAlchemy would compile anew for every size.
     if created:
-        await session.execute(pg_insert(t.referral_grants).values(created).on_conflict_do_nothing(index_elements=key))
+        await session.execute(pg_insert(t.referral_grants).on_conflict_do_nothing(index_elements=key), created)
     if changed:
-        upsert = pg_insert(t.referral_grants).values(changed)
+        upsert = pg_insert(t.referral_grants)
         await session.execute(upsert.on_conflict_do_update(
-            index_elements=key, set_={"state": upsert.excluded.state, "updated_at": datetime.now(UTC)}))
+            index_elements=key, set_={"state": upsert.excluded.state, "updated_at": datetime.now(UTC)}), changed)
 
 
 async def open_referral(session: AsyncSession, case_id: uuid.UUID, agency: str) -> uuid.UUID | None:

@@ -32,6 +32,7 @@ from shared.contracts.vocabulary import (
     Stage,
     advance_stage,
 )
+from shared.db.rows import row_of
 
 
 class ForeignAnswer(ValueError):
@@ -47,7 +48,7 @@ class _Row:
         return cls(**{f.name: values[f.name] for f in dataclasses.fields(cls)})  # type: ignore[arg-type]
 
     def as_row(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)  # type: ignore[call-overload]
+        return row_of(self)
 
 
 @dataclass(frozen=True)
