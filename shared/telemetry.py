@@ -42,6 +42,10 @@ class _RecordWhenListened(sampling.Sampler):
 
 
 _SAMPLER = _RecordWhenListened()
+# Proxies that follow the provider set_tracer_provider installs: the SDK makes a new Tracer on
+# every get_tracer call, a cost a per-event span would pay for each event of a batch.
+_CONSUMER_TRACER = trace.get_tracer("cpnet.consumer")
+RELAY_TRACER = trace.get_tracer("cpnet.relay")
 
 
 def setup_tracing(service_name: str, *, otlp_endpoint: str | None = None,
@@ -105,8 +109,7 @@ def event_span(delivery: Any) -> Iterator[None]:
     if not trace.get_current_span(parent).get_span_context().is_valid:
         yield  # an event from outside any trace stays outside (the batch's span is current)
         return
-    tracer = trace.get_tracer("cpnet.consumer")
-    with tracer.start_as_current_span(f"{delivery.topic} process", context=parent, kind=trace.SpanKind.CONSUMER,
+    with _CONSUMER_TRACER.start_as_current_span(f"{delivery.topic} process", context=parent, kind=trace.SpanKind.CONSUMER,
                                       attributes={"messaging.system": "kafka", "messaging.operation": "process",
                                                   "messaging.destination_publish.name": delivery.topic}):
         yield

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared.messaging.broker import kafka_producer
 from shared.outage import DATABASE, KAFKA, OUTAGES, Throttle
-from shared.telemetry import context_headers, stored_context
+from shared.telemetry import RELAY_TRACER, context_headers, stored_context
 
 log = structlog.get_logger(__name__)
 
@@ -144,11 +144,10 @@ class OutboxRelay:
         producer = kafka_producer(self.broker)
         if producer is None:
             raise KafkaConnectionError("the relay's broker is not connected")
-        tracer = trace.get_tracer("cpnet.relay")
         spans, acks = [], []
         try:
             for row in rows:
-                span = _publish_span(tracer, row)
+                span = _publish_span(RELAY_TRACER, row)
                 spans.append(span)
                 ack = await producer.send(row.topic, row.payload.encode(), key=row.aggregate_id.encode(),
                                           headers=_headers(row, span))
