@@ -21,7 +21,7 @@ def consumers(ctx: ServiceContext) -> list[IdempotentConsumer]:
 
     consumer = ctx.consumer(name="audit.ledger", topic=audited_topics(), handler=None, batch_handler=record,
                             parse_record=message_of, event_id=lambda message: message.event_key, batch=True,
-                            inspect=False)
+                            inspect=False, claim=False)  # the ledger skips event keys it holds already
     return [consumer]
 
 

@@ -108,6 +108,10 @@ class IdempotentConsumer(Generic[EventT]):
     max_depth: int = MAX_DEPTH
     # Instead of `handler`: decides a whole batch in one pass (load once, decide each, save once).
     batch_handler: BatchHandler[EventT] | None = None
+    # False only where the handler's own writes are keyed by the event, so that applying an event
+    # again changes nothing by itself (the ledger's unique event keys; upserts of a state the event
+    # names): the de-duplication row and its statement are then work that protects nothing.
+    claim: bool = True
     # received, applied, duplicates, dead_lettered, isolated (retried one by one after their batch failed)
     stats: Counter = field(default_factory=Counter, init=False)
     subscriber: Any = field(default=None, init=False)  # FastStream's, once subscribed
@@ -225,7 +229,7 @@ class IdempotentConsumer(Generic[EventT]):
             unique.setdefault(self.event_id(event), (event, delivery))
         deliveries = [d for _, d in unique.values()]
         async with self.session_factory.begin() as session:
-            fresh = set((await session.execute(self._claim, {
+            fresh = set(unique) if not self.claim else set((await session.execute(self._claim, {
                 "consumer": self.name, "event_ids": list(unique), "topics": [d.topic for d in deliveries],
                 "partitions": [d.partition for d in deliveries], "offsets": [d.offset for d in deliveries],
             })).scalars())

@@ -113,3 +113,45 @@ async def test_verify_passes_and_names_the_entry_a_superuser_changed(infra, serv
         as_superuser(f"SET session_replication_role = replica; UPDATE audit.ledger SET record = jsonb_set(record, "
                      f"'{{topic}}', to_jsonb(topic)) WHERE seq = {target}")
     assert cpnet(services.env, "audit", "verify").returncode == 0, "restored"
+
+
+async def test_an_event_delivered_again_is_on_the_ledger_once(infra, services: RunningServices) -> None:
+    """A producer's retry can put the same event on a topic twice: the ledger, which keeps no
+    de-duplication rows of its own, holds it once all the same."""
+    from aiokafka import AIOKafkaProducer, TopicPartition
+    from aiokafka.admin import AIOKafkaAdminClient
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    report = hotline_report()
+    async with TopicWatcher(infra.kafka_bootstrap, [REPORTED]) as watcher:
+        kcat_produce(infra.kafka_bootstrap, report)
+        (reported,) = await watcher.wait_for(REPORTED, by_external_id(report["external_id"]))
+    producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        again = await (await producer.send(REPORTED, reported.value, key=reported.key,
+                                           headers=[(k, v.encode()) for k, v in reported.headers.items()]))
+    finally:
+        await producer.stop()
+    admin = AIOKafkaAdminClient(bootstrap_servers=infra.kafka_bootstrap)
+    await admin.start()
+    try:
+        for _ in range(300):  # until the ledger's consumer group has committed past the copy
+            offsets = await admin.list_consumer_group_offsets("audit.ledger")
+            committed = offsets.get(TopicPartition(REPORTED, again.partition))
+            if committed is not None and committed.offset > again.offset:
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("the ledger never took the copy")
+    finally:
+        await admin.close()
+    engine = create_async_engine(infra.database_url)
+    try:
+        async with engine.connect() as conn:
+            entries = await conn.scalar(text("SELECT count(*) FROM audit.ledger WHERE event_key = :key"),
+                                        {"key": f"event:{reported.json()['event_id']}"})
+    finally:
+        await engine.dispose()
+    assert entries == 1

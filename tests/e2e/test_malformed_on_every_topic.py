@@ -247,14 +247,14 @@ async def produce(bootstrap: str, messages: list[tuple[str, bytes, bytes, tuple]
 
 
 async def processed(engine: AsyncEngine, service: str, consumer: str, event_id: str) -> bool:
+    # The ledger's own unique event key is its record of what it took (audit claims no ids).
+    query = (
+        "SELECT count(*) FROM audit.ledger WHERE event_key = :event_id"
+        if service == "audit"
+        else f'SELECT count(*) FROM "{service}".processed_events WHERE consumer = :consumer AND event_id = :event_id'
+    )
     async with engine.connect() as conn:
-        found = await conn.scalar(
-            text(
-                f'SELECT count(*) FROM "{service}".processed_events '
-                "WHERE consumer = :consumer AND event_id = :event_id"
-            ),
-            {"consumer": consumer, "event_id": event_id},
-        )
+        found = await conn.scalar(text(query), {"consumer": consumer, "event_id": event_id})
     return found == 1
 
 
