@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -248,10 +249,13 @@ def import_screening(
         = None,
     state: Annotated[Path | None, typer.Option(help="how far the import got; default beside FILE")] = None,
     batch_size: Annotated[int, typer.Option(min=1, max=10_000, envvar="CPNET_IMPORT_BATCH_SIZE",
-                                            help="rows published and confirmed at a time")] = 500,
+                                            help="rows published and confirmed at a time")] = 100,
     max_backlog: Annotated[int, typer.Option(min=0, envvar="CPNET_IMPORT_MAX_BACKLOG",
                                              help="wait while more records than this are queued in the "
-                                                  "pipeline, so live reports go first; 0 never waits")] = 1000,
+                                                  "pipeline, so live reports go first; 0 never waits")] = 100,
+    nice: Annotated[int, typer.Option(min=0, max=19, envvar="CPNET_IMPORT_NICE",
+                                      help="CPU priority below the services' (nice): on a machine they share, "
+                                           "live reports get the CPU first")] = 10,
 ) -> None:
     """Validate each row, put the bad ones in the error file and publish the rest to intake; an
     interrupted import resumes where it stopped, and importing a file again changes nothing. Exits 2
@@ -262,6 +266,8 @@ def import_screening(
     from shared.messaging.security import client_security
 
     settings = get_settings()
+    if nice:
+        os.nice(nice)
     try:
         format_of(file)
         if not file.is_file():
@@ -403,6 +409,27 @@ def bench_during_import(
                    timeout_s=timeout_s),
            table_rows, title=f"cpnet bench during-import --rows {rows} --live-rate {live_rate:g}",
            json_out=json_out)
+
+
+@bench_app.command("import-resume")
+@one_line_errors
+def bench_import_resume(
+    rows: Annotated[int, typer.Option(min=10, help="children in the survey (an XLSX workbook)")] = 5000,
+    bad_share: Annotated[float, typer.Option(min=0, max=0.5, help="share of rows broken on purpose")] = 0.01,
+    kill_at: Annotated[float, typer.Option(min=0.01, max=0.99, help="kill -9 the import past this share")] = 0.5,
+    json_out: Annotated[Path | None, typer.Option("--json", help="write the figures here as JSON")] = None,
+    seed: Annotated[int, typer.Option(help="seed of the survey's randomness")] = 10,
+    timeout_s: Annotated[float, typer.Option(help="give up after this many seconds")] = 3600,
+) -> None:
+    """`cpnet import screening` of an XLSX survey killed with SIGKILL part-way, resumed, imported again:
+    what intake keeps, duplicates and the error file, counted."""
+    from functools import partial
+
+    from bench.import_resume import run_import_resume, table_rows
+
+    _bench(partial(run_import_resume, rows=rows, bad_share=bad_share, kill_at=kill_at, seed=seed,
+                   timeout_s=timeout_s),
+           table_rows, title=f"cpnet bench import-resume --rows {rows}", json_out=json_out)
 
 
 @bench_app.command("intake-http")

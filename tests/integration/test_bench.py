@@ -24,7 +24,8 @@ def test_the_pipeline_bench_follows_every_report_to_its_visit_plan_and_the_ledge
                             "--idle-window-s", "1")
 
     for figure in ("end to end", "followup planned all", "ledger caught up", "referral.to.police",
-                   "peak RSS", "transactions per report", "rows inserted per report", "pipeline as a share"):
+                   "peak RSS", "CPU per report", "PostgreSQL", "Kafka broker", "whole machine",
+                   "transactions per report", "rows inserted per report", "pipeline as a share"):
         assert figure in table, figure
     assert figures["reports"] == 20 and figures["refused"] == 0
     assert figures["latency_s"]["assessed"]["count"] == 20  # every report was graded, and timed
@@ -32,6 +33,8 @@ def test_the_pipeline_bench_follows_every_report_to_its_visit_plan_and_the_ledge
     assert set(figures["peak_rss_mb"]) == {"intake", "assessment", "referral", "followup", "audit"}
     assert all(mb and mb > 0 for mb in figures["peak_rss_mb"].values())
     assert figures["database"]["rows_inserted"] > 0
+    cpu = figures["cpu_ms_per_report"]
+    assert all(cpu[name] > 0 for name in ("intake", "assessment", "referral", "followup", "audit", "whole machine"))
 
 
 def test_the_http_bench_posts_every_report_at_each_concurrency(infra, tmp_path):
@@ -60,3 +63,18 @@ def test_the_during_import_bench_times_live_reports_while_a_survey_is_imported(i
     assert 0 < latency["police_red"]["count"] <= live["red"] <= live["sent"]
     assert latency["police_red"]["max"] >= latency["police_red"]["p50"] > 0
     assert set(figures["peak_rss_mb"]) == {"intake", "assessment", "referral", "followup", "audit"}
+
+
+def test_the_resume_bench_kills_an_xlsx_import_resumes_it_and_counts_what_intake_kept(infra, tmp_path):
+    table, figures = _bench(infra, tmp_path, "import-resume", "--rows", "1000", "--bad-share", "0.05")
+
+    for figure in ("killed with SIGKILL", "said where it resumed", "good rows missing", "duplicates",
+                   "bad rows not listed", "the same file imported again"):
+        assert figure in table, figure
+    assert 3 <= figures["confirmed_when_killed"] < 1002, "killed part-way"
+    assert figures["said_it_resumed"] and figures["exit_code"] == 2
+    assert figures["bad_rows"] > 0 and figures["good_rows_missing"] == 0
+    assert figures["kept"]["screenings"] == figures["good_rows"]
+    assert set(figures["duplicates"].values()) == {0}
+    assert figures["error_file"] == {"rows": figures["bad_rows"], "bad_rows_missing": 0, "good_rows_listed": 0}
+    assert set(figures["created_by_second_import"].values()) == {0}
