@@ -47,6 +47,7 @@ class SurveyFile:
     path: Path
     rows: int
     bad_rows: set[int]  # file row numbers
+    identities: int  # distinct children among the good rows: by ID number, else name, birth date and village
 
 
 def write_xlsx(path: Path, rows: int, *, bad_share: float, places: list[str], run: str,
@@ -58,19 +59,25 @@ def write_xlsx(path: Path, rows: int, *, bad_share: float, places: list[str], ru
     sheet = workbook.create_sheet("survey")
     sheet.append([column.zh for column in COLUMNS])
     sheet.append([column.en for column in COLUMNS])
+    keys = [column.key for column in COLUMNS]
     bad: set[int] = set()
+    identities: set[tuple[str, ...]] = set()
     with plain.path.open(encoding="utf-8", newline="") as stream:
         lines = csv.reader(stream)
         next(lines)
         for number, cells in enumerate(lines, start=FIRST_ROW):
             if rng.random() < bad_share:
                 key, broken = rng.choice(BREAKAGES)
-                cells[[column.key for column in COLUMNS].index(key)] = broken
+                cells[keys.index(key)] = broken
                 bad.add(number)
+            else:
+                row = dict(zip(keys, cells, strict=True))
+                identities.add((row["national_id"],) if row["national_id"]
+                               else (row["name"], row["birth_date"], row["jurisdiction"]))
             sheet.append([cell or None for cell in cells])
     workbook.save(path)
     plain.path.unlink()
-    return SurveyFile(path, rows, bad)
+    return SurveyFile(path, rows, bad, len(identities))
 
 
 async def _start_import(survey: SurveyFile, log: Path) -> asyncio.subprocess.Process:
@@ -182,14 +189,15 @@ async def run_import_resume(settings: Settings, fleet: Fleet, *, rows: int, bad_
         wall = killed_after + resumed_s
     good = rows - len(survey.bad_rows)
     return {
-        "rows": rows, "bad_rows": len(survey.bad_rows), "good_rows": good, "kill_at_row": at_row,
+        "rows": rows, "bad_rows": len(survey.bad_rows), "good_rows": good, "identities": survey.identities,
+        "kill_at_row": at_row,
         "confirmed_when_killed": stopped_at, "killed_after_s": killed_after, "resumed_s": resumed_s,
         "said_it_resumed": resumed, "exit_code": code, "rows_per_s": rows / wall if wall else None,
         "kept": after_resume, "again": {"exit_code": again_code, "seconds": again_s, "kept": after_again},
         "created_by_second_import": {k: after_again[k] - after_resume[k] for k in after_resume},
         "duplicates": {
             "screening rows": after_resume["screenings"] - after_resume["screening_ids"],
-            "children": after_resume["screenings"] - after_resume["children"],
+            "children": after_resume["children"] - survey.identities,
             "reports": after_resume["reports"] - after_resume["report_ids"],
             "cases": after_resume["cases"] - after_resume["children_with_a_case"],
         },
@@ -211,6 +219,7 @@ def table_rows(figures: dict[str, Any]) -> list[tuple[str, Any, str]]:
         ("  rows/s, both runs", figures["rows_per_s"], ""),
         ("kept by intake", "", ""), ("  screening rows", kept_rows["screenings"], ""),
         ("  good rows missing", figures["good_rows_missing"], ""), ("  children", kept_rows["children"], ""),
+        ("  … distinct children in the file", figures["identities"], ""),
         ("  reports (rows with a difficulty)", kept_rows["reports"], ""), ("  cases", kept_rows["cases"], ""),
         ("duplicates", "", ""),
     ]

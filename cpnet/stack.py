@@ -23,6 +23,12 @@ MAVEN_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
 AUDIT_ROLE = "cpnet_audit"
 
 
+# PostgreSQL's defaults are sized for a small machine: 128 MB of buffers, and a checkpoint every
+# 1 GB of WAL, whose first write of each page after it is a whole-page image. A county's import or
+# a benchmark of 100,000 reports writes several GB: with these, the database's CPU per report fell
+# (docs/PERFORMANCE.md). Durability is unchanged (fsync and synchronous commit stay on).
+SERVER_SETTINGS = {"shared_buffers": "512MB", "max_wal_size": "4GB", "checkpoint_timeout": "15min"}
+
 class StackError(RuntimeError):
     """A stack step failed; the message is one line an operator can act on."""
 
@@ -212,7 +218,8 @@ class Stack:
                 what="PostgreSQL initdb",
             )
         log = self.pg_dir / "postgres.log"
-        options = f"-p {self.pg_port} -k {socket_dir} -c listen_addresses={self.pg_host}"
+        options = f"-p {self.pg_port} -k {socket_dir} -c listen_addresses={self.pg_host} " + " ".join(
+            f"-c {name}={value}" for name, value in SERVER_SETTINGS.items())
         _run(
             _as_postgres([str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", options, "-w", "-t", "60",
                           "start"]),

@@ -48,6 +48,11 @@ _CONSUMER_TRACER = trace.get_tracer("cpnet.consumer")
 RELAY_TRACER = trace.get_tracer("cpnet.relay")
 
 
+def listened() -> bool:
+    """Whether spans are recorded: an exporter or a processor receives them."""
+    return _SAMPLER.listened
+
+
 def setup_tracing(service_name: str, *, otlp_endpoint: str | None = None,
                   processors: tuple[SpanProcessor, ...] = ()) -> TracerProvider:
     """Install the process's tracer provider once; later calls return the same provider.
@@ -108,6 +113,15 @@ def event_span(delivery: Any) -> Iterator[None]:
     parent = _PROPAGATOR.extract({k: v for k, v in delivery.headers.items() if k in ("traceparent", "tracestate")})
     if not trace.get_current_span(parent).get_span_context().is_valid:
         yield  # an event from outside any trace stays outside (the batch's span is current)
+        return
+    if not listened():
+        # Nobody would see the span: the event is handled in the context it came with, so what it
+        # causes still carries its trace (with the producer's span as parent).
+        token = otel_context.attach(parent)
+        try:
+            yield
+        finally:
+            otel_context.detach(token)
         return
     with _CONSUMER_TRACER.start_as_current_span(f"{delivery.topic} process", context=parent, kind=trace.SpanKind.CONSUMER,
                                       attributes={"messaging.system": "kafka", "messaging.operation": "process",

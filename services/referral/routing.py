@@ -3,7 +3,7 @@ and by when each must acknowledge. Pure: no framework, no database."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated
@@ -82,12 +82,41 @@ class Destination:
     reasons: tuple[str, ...]  # the `why` of every route that chose this agency
 
 
+@dataclass
+class _Answers:
+    table: RoutingTable  # held, so that its id is not another table's while the answers are kept
+    destinations: dict[GradedCase, tuple[Destination, ...]] = field(default_factory=dict)
+    ack_hours: dict[str, dict[RiskLevel, int]] = field(default_factory=dict)
+
+
+# What each table answered, kept: a batch asks the same few questions thousands of times (cases fall
+# into a few dozen kinds, in a few hundred villages), and a table never changes (it is frozen).
+_ANSWERS: dict[int, _Answers] = {}
+
+
+def _answers_of(table: RoutingTable) -> _Answers:
+    answers = _ANSWERS.get(id(table))
+    if answers is None or answers.table is not table:
+        if len(_ANSWERS) >= 16:  # tables are loaded once per process; tests make many
+            _ANSWERS.clear()
+        answers = _ANSWERS[id(table)] = _Answers(table)
+    return answers
+
+
 def load_routes(path: Path | None = None) -> RoutingTable:
     return load_yaml_config(path or DEFAULT_ROUTES, RoutingTable, RoutingError)
 
 
 def destinations(table: RoutingTable, case: GradedCase) -> tuple[Destination, ...]:
     """Every agency that must act, once each, with the reasons; the police first."""
+    answers = _answers_of(table)
+    found = answers.destinations.get(case)
+    if found is None:
+        found = answers.destinations[case] = _destinations(table, case)
+    return found
+
+
+def _destinations(table: RoutingTable, case: GradedCase) -> tuple[Destination, ...]:
     reasons: dict[Agency, list[str]] = {}
     for route in table.routes:
         if route.when.matches(case):
@@ -99,5 +128,9 @@ def destinations(table: RoutingTable, case: GradedCase) -> tuple[Destination, ..
 
 def ack_due_at(table: RoutingTable, risk_level: RiskLevel, since: datetime, *, jurisdiction: str) -> datetime:
     """When a referral of a case of `jurisdiction` at `risk_level`, made at `since`, must be acknowledged."""
-    hours = for_territory(table.ack_hours, table.ack_hours_by_territory, jurisdiction)
+    answers = _answers_of(table)
+    hours = answers.ack_hours.get(jurisdiction)
+    if hours is None:
+        hours = answers.ack_hours[jurisdiction] = for_territory(table.ack_hours, table.ack_hours_by_territory,
+                                                                 jurisdiction)
     return since + timedelta(hours=hours[risk_level])

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared.messaging.broker import kafka_producer
 from shared.outage import DATABASE, KAFKA, OUTAGES, Throttle
-from shared.telemetry import RELAY_TRACER, context_headers, stored_context
+from shared.telemetry import RELAY_TRACER, context_headers, listened, stored_context
 
 log = structlog.get_logger(__name__)
 
@@ -145,12 +145,18 @@ class OutboxRelay:
         if producer is None:
             raise KafkaConnectionError("the relay's broker is not connected")
         spans, acks = [], []
+        traced = listened()
         try:
             for row in rows:
-                span = _publish_span(RELAY_TRACER, row)
-                spans.append(span)
+                if traced:
+                    span = _publish_span(RELAY_TRACER, row)
+                    spans.append(span)
+                    trace_headers = context_headers(span)
+                else:  # no span nobody would see: the row's own trace context travels on
+                    trace_headers = {k: v for k, v in (("traceparent", row.traceparent),
+                                                       ("tracestate", row.tracestate)) if v}
                 ack = await producer.send(row.topic, row.payload.encode(), key=row.aggregate_id.encode(),
-                                          headers=_headers(row, span))
+                                          headers=_headers(row, trace_headers))
                 acks.append(ack)
             await asyncio.gather(*acks)
         finally:
@@ -204,11 +210,10 @@ def _publish_span(tracer: trace.Tracer, row: Row) -> trace.Span:
                                          "messaging.destination.name": row.topic})
 
 
-def _headers(row: Row, span: trace.Span) -> list[tuple[str, bytes]]:
+def _headers(row: Row, trace_headers: dict[str, str]) -> list[tuple[str, bytes]]:
     """The headers the AsyncAPI document promises: event id, type, version and trace context."""
     headers = {"content-type": "application/json", "event_id": str(row.event_id),
-               "event_type": row.event_type, "schema_version": str(row.schema_version),
-               **context_headers(span)}
+               "event_type": row.event_type, "schema_version": str(row.schema_version), **trace_headers}
     return [(name, value.encode()) for name, value in headers.items()]
 
 

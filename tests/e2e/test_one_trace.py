@@ -113,3 +113,4 @@ async def test_a_report_over_http_continues_the_callers_trace_through_the_servic
     for secret in (report["child"]["name"], report["child"]["national_id"], report["narrative"],
                    report["reporter"]["phone"]):
         assert secret not in recorded, "no personal data in any span"
+
