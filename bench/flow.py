@@ -137,10 +137,11 @@ class Flow:
 class TopicTap:
     """A plain reader attached at the end of the watched topics before anything is sent."""
 
-    def __init__(self, bootstrap: str, security: dict[str, Any], flow: Flow) -> None:
+    def __init__(self, bootstrap: str, security: dict[str, Any], flow: Flow, *, reading: bool = True) -> None:
         self._consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
                                           enable_auto_commit=False, **security)
         self._flow = flow
+        self._reading = reading  # False: attached now, read from read() on (what it sees waits in Kafka)
         self._task: asyncio.Task | None = None
 
     async def __aenter__(self) -> TopicTap:
@@ -150,8 +151,14 @@ class TopicTap:
         await self._consumer.seek_to_end(*partitions)
         for partition in partitions:  # the end is resolved now, before the first report leaves
             await self._consumer.position(partition)
-        self._task = asyncio.create_task(self._read())
+        if self._reading:
+            self.read()
         return self
+
+    def read(self) -> None:
+        """Start reading (records keep Kafka's timestamps: reading late changes no figure)."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._read())
 
     async def _read(self) -> None:
         while True:

@@ -16,7 +16,7 @@ import httpx
 from bench.figures import latency_rows, percentiles
 from bench.flow import ConsumerLag, Flow, TopicTap, wait_until_handled
 from bench.reports import realistic_reports, villages
-from bench.services import Fleet, peak_rss_mb
+from bench.services import CpuUse, Fleet, peak_rss_mb
 from shared.auth import Role, issue_token
 from shared.messaging.security import client_security
 from shared.settings import Settings
@@ -69,9 +69,15 @@ async def run_intake_http(settings: Settings, fleet: Fleet, *, requests: int, co
         level = realistic_reports(requests, places=places, run=uuid.uuid4().hex[:8], rng=rng)
         bodies = [report.body for report in level]
         flow = Flow()
+        # The tap reads once the requests are answered: on two cores its reading would take the
+        # CPU the services answer with (it only tells when the pipeline has drained).
         async with ConsumerLag(settings.kafka_bootstrap, security) as lag, \
-                TopicTap(settings.kafka_bootstrap, security, flow):
+                TopicTap(settings.kafka_bootstrap, security, flow, reading=False) as tap:
+            cpu = CpuUse(fleet)
+            cpu.start()
             latencies, statuses, seconds = await _post_all(intake.url, token, bodies, callers, flow)
+            cpu_ms = cpu.stop(per=requests)
+            tap.read()
             say(f"concurrency {callers}: {requests} requests in {seconds:.1f} s; "
                 "waiting for the pipeline to drain…")
             started = time.time()
@@ -81,7 +87,7 @@ async def run_intake_http(settings: Settings, fleet: Fleet, *, requests: int, co
                        "requests_per_s": requests / seconds,
                        "statuses": {str(status): n for status, n in statuses.items()},
                        "latency_s": percentiles(latencies), "pipeline_drained_after_s": drained_s,
-                       "intake_peak_rss_mb": peak_rss_mb(intake.pid)})
+                       "intake_peak_rss_mb": peak_rss_mb(intake.pid), "cpu_ms_per_request": cpu_ms})
     return {"requests_per_level": requests, "seed": seed, "levels": levels, "services": fleet.limits_note,
             "peak_rss_mb": {s.name: peak_rss_mb(s.pid) for s in fleet.services.values()}}
 
@@ -95,7 +101,9 @@ def table_rows(figures: dict[str, Any]) -> list[tuple[str, Any, str]]:
                  ("  rate", level["requests_per_s"], " req/s")]
         rows += latency_rows("  latency", level["latency_s"])
         rows += [("  intake peak RSS so far", level["intake_peak_rss_mb"], " MiB"),
-                 ("  pipeline drained after", level["pipeline_drained_after_s"], " s")]
+                 ("  pipeline drained after", level["pipeline_drained_after_s"], " s"),
+                 ("  CPU per request, while posting", "", "")]
+        rows += [(f"    {name}", ms, " ms") for name, ms in level["cpu_ms_per_request"].items()]
     rows.append(("peak RSS (VmHWM), whole run", "", ""))
     rows += [(f"  {name}", mb, " MiB") for name, mb in figures["peak_rss_mb"].items()]
     return rows
