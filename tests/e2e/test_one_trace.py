@@ -22,7 +22,8 @@ from shared.service import build_app, definition_of
 from shared.settings import Settings
 from shared.telemetry import setup_tracing
 from tests.e2e.reports import hotline_report, token
-from tests.e2e.test_intake_assessment import ASSESSED, REPORTED, by_external_id, kcat_produce, of_case
+from tests.e2e.test_intake_assessment import ASSESSED, REPORTED, of_case
+from tests.e2e.test_trace_context import report_journey
 from tests.e2e.watch import TopicWatcher
 
 SERVICES = ("intake", "assessment", "referral", "followup")
@@ -39,14 +40,7 @@ async def test_one_report_is_one_trace_across_all_four_services(infra) -> None:
         for name in SERVICES:
             app = build_app(definition_of(name), settings, tracer_provider=provider)
             await running.enter_async_context(app.router.lifespan_context(app))
-        async with TopicWatcher(infra.kafka_bootstrap, [REPORTED, ASSESSED, "referral.to.police",
-                                                        "followup.scheduled"]) as watcher:
-            kcat_produce(infra.kafka_bootstrap, report)
-            (reported,) = await watcher.wait_for(REPORTED, by_external_id(report["external_id"]), timeout=60)
-            case_id = reported.json()["case_id"]
-            journey = [reported, *await watcher.wait_for(ASSESSED, of_case(case_id), timeout=60),
-                       *await watcher.wait_for("referral.to.police", of_case(case_id), timeout=60),
-                       *await watcher.wait_for("followup.scheduled", of_case(case_id), timeout=60)]
+        journey = await report_journey(infra.kafka_bootstrap, report)
         trace_ids = {seen.headers["traceparent"].split("-")[1] for seen in journey}
         assert len(trace_ids) == 1, f"the journey's events carry {len(trace_ids)} traces"
         (trace_id,) = trace_ids
