@@ -123,9 +123,10 @@ def event_span(delivery: Any) -> Iterator[None]:
         finally:
             otel_context.detach(token)
         return
-    with _CONSUMER_TRACER.start_as_current_span(f"{delivery.topic} process", context=parent, kind=trace.SpanKind.CONSUMER,
-                                      attributes={"messaging.system": "kafka", "messaging.operation": "process",
-                                                  "messaging.destination_publish.name": delivery.topic}):
+    attributes = {"messaging.system": "kafka", "messaging.operation": "process",
+                  "messaging.destination_publish.name": delivery.topic}
+    with _CONSUMER_TRACER.start_as_current_span(f"{delivery.topic} process", context=parent,
+                                                kind=trace.SpanKind.CONSUMER, attributes=attributes):
         yield
 
 
