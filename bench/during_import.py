@@ -22,7 +22,7 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy import text
 
 from bench.figures import latency_rows, percentiles
-from bench.flow import ConsumerLag, Flow, TopicTap, wait_until_handled
+from bench.flow import SCREENING_GROUP, ConsumerLag, Flow, TopicTap, wait_until_handled
 from bench.reports import BenchReport, realistic_reports, villages
 from bench.services import BenchFailed, Fleet, peak_rss_mb
 from bench.survey import Survey, write_survey
@@ -36,7 +36,6 @@ from shared.territory.registry import load_territory
 
 DANGER_SHARE = 0.30  # a third of the live reports in immediate danger: red latency from many samples
 LIVE_CHUNK = 1000  # live reports are drawn this many at a time, for as long as the import lasts
-SCREENING_GROUP = "intake.screening"  # intake's consumer of the survey's rows (services/intake/service.py)
 WORD_EVERY_S = 5.0
 
 

@@ -20,6 +20,7 @@ from shared.contracts.vocabulary import Agency, RiskLevel
 from shared.service import available_services
 
 LEDGER_GROUP = "audit.ledger"
+SCREENING_GROUP = "intake.screening"  # intake's consumer of the survey's rows (services/intake/service.py)
 REFERRAL_TOPICS = {referral_topic(agency): agency for agency in Agency}
 WATCHED = [CaseReported.TOPIC, CaseAssessed.TOPIC, FollowupScheduled.TOPIC, dlq_topic(HotlineReport.TOPIC),
            *REFERRAL_TOPICS]
@@ -111,7 +112,7 @@ class Flow:
     def new_cases(self) -> set[str]:
         """Cases of children first reported in this run. Only these must be routed and planned anew: a
         report joining an older case may change neither its referrals nor its visits."""
-        return {stored.case_id for stored in self.reported.values() if stored.first_of_child}
+        return set(self._new)
 
     def progress(self) -> dict[str, int]:
         return {"reports": len(self.produced_at), "stored": len(self.reported), "refused": len(self.refused),

@@ -23,7 +23,7 @@ from typing import Any
 from openpyxl import Workbook
 from sqlalchemy import text
 
-from bench.flow import ConsumerLag
+from bench.flow import SCREENING_GROUP, ConsumerLag
 from bench.reports import villages
 from bench.services import BenchFailed, Fleet
 from bench.survey import write_survey
@@ -35,7 +35,6 @@ from shared.messaging.security import client_security
 from shared.settings import Settings
 from shared.territory.registry import load_territory
 
-SCREENING_GROUP = "intake.screening"  # intake's consumer of the survey's rows (services/intake/service.py)
 FIRST_ROW = 3  # below the zh-CN and the English header rows, as in `cpnet import template`
 # What a careless surveyor's spreadsheet holds; each breaks one rule of cpnet/importer/rows.py.
 BREAKAGES: tuple[tuple[str, str], ...] = (("national_id", "1101012016050100"), ("jurisdiction", "999999999999"),

@@ -89,12 +89,17 @@ def current_trace_headers() -> dict[str, str]:
     return carrier
 
 
-def stored_context(traceparent: str | None, tracestate: str | None = None) -> otel_context.Context:
-    """A stored trace context (e.g. an outbox row's), to start a span in; empty without one."""
+def stored_headers(traceparent: str | None, tracestate: str | None = None) -> dict[str, str]:
+    """A stored trace context (e.g. an outbox row's) as headers; empty without one."""
     carrier = {"traceparent": traceparent} if traceparent else {}
     if traceparent and tracestate:
         carrier["tracestate"] = tracestate
-    return _PROPAGATOR.extract(carrier)
+    return carrier
+
+
+def stored_context(traceparent: str | None, tracestate: str | None = None) -> otel_context.Context:
+    """A stored trace context (e.g. an outbox row's), to start a span in; empty without one."""
+    return _PROPAGATOR.extract(stored_headers(traceparent, tracestate))
 
 
 def context_headers(span: trace.Span) -> dict[str, str]:

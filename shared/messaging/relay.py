@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared.messaging.broker import kafka_producer
 from shared.outage import DATABASE, KAFKA, OUTAGES, Throttle
-from shared.telemetry import RELAY_TRACER, context_headers, listened, stored_context
+from shared.telemetry import RELAY_TRACER, context_headers, listened, stored_context, stored_headers
 
 log = structlog.get_logger(__name__)
 
@@ -153,8 +153,7 @@ class OutboxRelay:
                     spans.append(span)
                     trace_headers = context_headers(span)
                 else:  # no span nobody would see: the row's own trace context travels on
-                    trace_headers = {k: v for k, v in (("traceparent", row.traceparent),
-                                                       ("tracestate", row.tracestate)) if v}
+                    trace_headers = stored_headers(row.traceparent, row.tracestate)
                 ack = await producer.send(row.topic, row.payload.encode(), key=row.aggregate_id.encode(),
                                           headers=_headers(row, trace_headers))
                 acks.append(ack)
