@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, insert, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.assessment import tables as t
@@ -28,6 +27,7 @@ from services.assessment.grading import Override, RuleSet
 from shared.contracts.envelope import Envelope, new_envelope
 from shared.contracts.events import CaseReported
 from shared.contracts.vocabulary import Indicator, Need, Stage, advance_stage
+from shared.db.rows import upsert_rows
 from shared.db.tables import outbox_table
 from shared.messaging.consumer import Delivery
 from shared.messaging.outbox import add_events
@@ -67,15 +67,7 @@ async def save(
     """Write the final state of each case, every grade's history row and every event, with
     one statement each."""
     rows = [state.as_row() for state in states]
-    if rows:
-        upsert = pg_insert(t.cases)
-        await session.execute(
-            upsert.on_conflict_do_update(
-                index_elements=[t.cases.c.case_id],
-                set_={name: upsert.excluded[name] for name in rows[0] if name != "case_id"},
-            ),
-            rows,
-        )
+    await upsert_rows(session, t.cases, rows)
     if results:
         await session.execute(insert(t.assessments), [r.assessment for r in results])
     causes = causes or [None] * len(results)

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import func, insert, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.followup import tables as t
@@ -27,6 +26,7 @@ from services.followup.schedule import FollowupPolicy, overdue_grace
 from shared.contracts.envelope import Envelope, new_envelope
 from shared.contracts.events import ReferralStatusChanged
 from shared.contracts.vocabulary import OPEN_REFERRAL_STATES, Indicator, Need, RiskLevel
+from shared.db.rows import upsert_rows
 from shared.db.tables import outbox_table
 from shared.messaging.consumer import Delivery
 from shared.messaging.outbox import add_events
@@ -65,21 +65,12 @@ async def save_plans(session: AsyncSession, plans: Sequence[Plan]) -> None:
     """Write whole plans with one statement (each is locked by the caller, or new)."""
     if not plans:
         return
-    rows = [plan.as_row() for plan in sorted(plans, key=lambda plan: plan.case_id)]
-    upsert = pg_insert(t.plans)
-    columns = {name: upsert.excluded[name] for name in rows[0] if name != "case_id"}
-    statement = upsert.on_conflict_do_update(index_elements=[t.plans.c.case_id], set_=columns)
-    await session.execute(statement, rows)
+    await upsert_rows(session, t.plans, [plan.as_row() for plan in sorted(plans, key=lambda plan: plan.case_id)])
 
 
 async def save_referral_states(session: AsyncSession, changes: Sequence[ReferralStatusChanged]) -> None:
-    rows = latest_referral_states(changes)
-    if not rows:
-        return
-    upsert = pg_insert(t.referral_states)
-    columns = {name: upsert.excluded[name] for name in ("case_id", "agency", "state")}
-    await session.execute(upsert.on_conflict_do_update(index_elements=[t.referral_states.c.referral_id],
-                                                       set_=columns), rows)
+    await upsert_rows(session, t.referral_states, latest_referral_states(changes),
+                      updated=("case_id", "agency", "state"))
 
 
 async def on_followup_events(session: AsyncSession, items: Sequence[tuple[Envelope, Delivery]],

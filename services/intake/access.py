@@ -19,6 +19,7 @@ from shared.contracts.envelope import Envelope, new_envelope
 from shared.contracts.events import PersonalDataAccessed, ReferralCreated, ReferralStatusChanged
 from shared.contracts.vocabulary import OPEN_REFERRAL_STATES, AccessPurpose, PersonalField, PersonalRecord, \
     ReferralState
+from shared.db.rows import upsert_rows
 from shared.messaging.outbox import add_events
 
 def grants_after(events: Iterable[Envelope]) -> tuple[list[dict], list[dict]]:
@@ -47,10 +48,9 @@ async def on_referral_events(session: AsyncSession, events: Iterable[Envelope]) 
     # many), not one VALUES list per batch, which SQLAlchemy would compile anew for every size.
     if created:
         await session.execute(pg_insert(t.referral_grants).on_conflict_do_nothing(index_elements=key), created)
-    if changed:
-        upsert = pg_insert(t.referral_grants)
-        await session.execute(upsert.on_conflict_do_update(
-            index_elements=key, set_={"state": upsert.excluded.state, "updated_at": datetime.now(UTC)}), changed)
+    now = datetime.now(UTC)
+    await upsert_rows(session, t.referral_grants, [{**row, "updated_at": now} for row in changed],
+                      updated=("state", "updated_at"))
 
 
 async def open_referral(session: AsyncSession, case_id: uuid.UUID, agency: str) -> uuid.UUID | None:

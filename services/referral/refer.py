@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Table, and_, func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.referral import decide
@@ -22,6 +21,7 @@ from services.referral.territory import below_the_top
 from shared.contracts.envelope import Envelope, new_envelope
 from shared.contracts.events import ReferralResponded
 from shared.contracts.vocabulary import OPEN_REFERRAL_STATES, ReferralState, RiskLevel
+from shared.db.rows import upsert_rows
 from shared.db.tables import outbox_table
 from shared.messaging.consumer import Delivery
 from shared.messaging.outbox import add_events
@@ -98,20 +98,10 @@ async def _load(session: AsyncSession, case_ids: Iterable[uuid.UUID], referrals:
     return _Batch(cases=by_case, loaded={r.id: r for r in found})
 
 
-async def _upsert(session: AsyncSession, table: Table, rows: list[dict[str, Any]]) -> None:
-    """Write whole rows with one statement, inserting the new ones."""
-    if not rows:
-        return
-    key = [c.name for c in table.primary_key.columns]
-    statement = pg_insert(table)
-    updated = {name: statement.excluded[name] for name in rows[0] if name not in key}
-    await session.execute(statement.on_conflict_do_update(index_elements=key, set_=updated), rows)
-
-
 async def _save(session: AsyncSession, batch: _Batch, cases: Iterable[CaseRecord]) -> None:
     """Every referral made or changed, the cases given and the events, one statement each."""
-    await _upsert(session, t.cases, [case.as_row() for case in cases])
-    await _upsert(session, t.referrals, [r.as_row() for r in batch.changed_referrals()])
+    await upsert_rows(session, t.cases, [case.as_row() for case in cases])
+    await upsert_rows(session, t.referrals, [r.as_row() for r in batch.changed_referrals()])
     await add_events(session, OUTBOX, *batch.envelopes, traces=batch.traces)
 
 
@@ -172,7 +162,7 @@ async def escalate_overdue(session: AsyncSession, res: Resources, *, limit: int 
         .order_by(t.referrals.c.ack_due_at).limit(limit).with_for_update(skip_locked=True))).all()
     escalations = [decide.escalate(Referral.of_row(row), res.routes, now) for row in rows]
     escalations = [e for e in escalations if e is not None]
-    await _upsert(session, t.referrals, [referral.as_row() for referral, _ in escalations])
+    await upsert_rows(session, t.referrals, [referral.as_row() for referral, _ in escalations])
     envelopes = [new_envelope(event, case_id=event.case_id, producer=PRODUCER) for _, event in escalations]
     await add_events(session, OUTBOX, *envelopes)
     return len(escalations)
