@@ -210,19 +210,20 @@ def build_app(definition: ServiceDefinition, settings: Settings, *,
     return app
 
 
-# Objects allocated before the young generation is collected. Python's default (700) made a stage
-# that decides 500 events a batch collect every few events, each pass walking the batch's live rows:
-# 20,000 took 15-20 % off every service's CPU a report (docs/PERFORMANCE.md) for ~10-20 MiB more RSS.
-GC_YOUNG_THRESHOLD = 20_000
+# Objects allocated before the young generation is collected, and young (then middle) collections
+# before the next older one. Python's defaults (700, 10, 10) made a stage that decides 500 events a
+# batch collect every few events, each pass walking the batch's live rows: these took 15-20 % off
+# every service's CPU a report (docs/PERFORMANCE.md) for ~10-20 MiB more RSS.
+GC_THRESHOLDS = (20_000, 50, 100)
 
 
 def tune_garbage_collector() -> None:
     """Once the service is built: what start-up made (modules, models, compiled statements)
-    lives as long as the process, so it is frozen out of every later collection, and the young
+    lives as long as the process, so it is frozen out of every later collection, and every
     generation is collected less often."""
     gc.collect()
     gc.freeze()
-    gc.set_threshold(GC_YOUNG_THRESHOLD, 50, 100)
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def run_service(name: str, settings: Settings, *, port: int | None = None) -> None:

@@ -63,8 +63,6 @@ async def load_plans(session: AsyncSession, case_ids: Iterable[uuid.UUID]) -> di
 
 async def save_plans(session: AsyncSession, plans: Sequence[Plan]) -> None:
     """Write whole plans with one statement (each is locked by the caller, or new)."""
-    if not plans:
-        return
     await upsert_rows(session, t.plans, [plan.as_row() for plan in sorted(plans, key=lambda plan: plan.case_id)])
 
 
