@@ -27,7 +27,7 @@ from services.assessment.grading import Override, RuleSet
 from shared.contracts.envelope import Envelope, new_envelope
 from shared.contracts.events import CaseReported
 from shared.contracts.vocabulary import Indicator, Need, Stage, advance_stage
-from shared.db.rows import upsert_rows
+from shared.db.rows import any_of, upsert_rows
 from shared.db.tables import outbox_table
 from shared.messaging.consumer import Delivery
 from shared.messaging.outbox import add_events
@@ -52,7 +52,7 @@ async def load_cases(session: AsyncSession, case_ids: Iterable[uuid.UUID]) -> di
     if not ids:
         return {}
     rows = await session.execute(
-        select(t.cases).where(t.cases.c.case_id.in_(ids)).order_by(t.cases.c.case_id).with_for_update()
+        select(t.cases).where(any_of(t.cases.c.case_id, ids)).order_by(t.cases.c.case_id).with_for_update()
     )
     return {row.case_id: CaseState.of_row(row) for row in rows}
 

@@ -19,6 +19,7 @@ from services.audit import tables as t
 from services.audit.chain import Entry, append
 from shared.contracts.strict_json import MalformedMessage, load_strict
 from shared.contracts.topics import TOPICS
+from shared.db.rows import any_of
 
 LEDGER_LOCK = zlib.crc32(b"cpnet.audit.ledger")
 # Headers worth keeping: where an event came from and why a dead letter died.
@@ -120,7 +121,7 @@ async def _look_up(session: AsyncSession, keys: list[str],
     """In one query: which of `keys` the ledger holds already, and the hashes at the `probe` seqs."""
     c = t.ledger.c
     query = select(c.event_key, c.seq, c.hash).where(or_(
-        c.event_key == any_(bindparam("keys", keys, type_=ARRAY(Text))), c.seq.in_(probe)))
+        c.event_key == any_(bindparam("keys", keys, type_=ARRAY(Text))), any_of(c.seq, probe)))
     rows = (await session.execute(query)).all()
     wanted = set(keys)
     known = {r.event_key for r in rows if r.event_key in wanted}

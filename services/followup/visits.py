@@ -26,7 +26,7 @@ from services.followup.schedule import FollowupPolicy, overdue_grace
 from shared.contracts.envelope import Envelope, new_envelope
 from shared.contracts.events import ReferralStatusChanged
 from shared.contracts.vocabulary import OPEN_REFERRAL_STATES, Indicator, Need, RiskLevel
-from shared.db.rows import upsert_rows
+from shared.db.rows import any_of, upsert_rows
 from shared.db.tables import outbox_table
 from shared.messaging.consumer import Delivery
 from shared.messaging.outbox import add_events
@@ -56,7 +56,7 @@ async def load_plans(session: AsyncSession, case_ids: Iterable[uuid.UUID]) -> di
     ids = sorted(set(case_ids))
     if not ids:
         return {}
-    query = select(t.plans).where(t.plans.c.case_id.in_(ids)).order_by(t.plans.c.case_id).with_for_update()
+    query = select(t.plans).where(any_of(t.plans.c.case_id, ids)).order_by(t.plans.c.case_id).with_for_update()
     rows = await session.execute(query)
     return {row.case_id: Plan.of_row(row) for row in rows}
 

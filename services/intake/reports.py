@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import bindparam, func, insert, or_, select, text, tuple_, update
+from sqlalchemy import bindparam, func, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.intake import tables as t
@@ -20,6 +20,7 @@ from shared.contracts.envelope import new_envelope
 from shared.contracts.events import CaseReported
 from shared.contracts.hotline import Child, HotlineReport
 from shared.crypto import FieldCipher, LookupHasher
+from shared.db.rows import any_of, in_rows
 from shared.db.tables import outbox_table
 from shared.messaging.outbox import add_events
 from shared.territory.registry import TerritoryRegistry
@@ -169,7 +170,7 @@ async def _recorded_before(session: AsyncSession, submissions: Sequence[Submissi
     r = t.reports.c
     rows = (await session.execute(
         select(r.id, r.case_id, r.child_id, r.source, r.channel, r.external_id)
-        .where(tuple_(r.source, r.channel, r.external_id).in_(sorted(keys)))
+        .where(in_rows([r.source, r.channel, r.external_id], list(keys)))
     )).all()
     found = {}
     for row in rows:  # rare (a redelivery or a retried request): one count each
@@ -230,7 +231,7 @@ async def _load_registry(session: AsyncSession, digests: list[str], keys: Intake
         return registry
     c = t.children.c
     children = (await session.execute(
-        select(t.children).where(or_(c.national_id_digest.in_(digests), c.match_digest.in_(digests)))
+        select(t.children).where(or_(any_of(c.national_id_digest, digests), any_of(c.match_digest, digests)))
         .order_by(c.id).with_for_update()
     )).all()
     if not children:
@@ -238,10 +239,10 @@ async def _load_registry(session: AsyncSession, digests: list[str], keys: Intake
     ids = [row.id for row in children]
     cases = (await session.execute(
         select(t.cases.c.id, t.cases.c.child_id, t.cases.c.state, t.cases.c.closed_at)
-        .where(t.cases.c.child_id.in_(ids)).order_by(t.cases.c.id).with_for_update()
+        .where(any_of(t.cases.c.child_id, ids)).order_by(t.cases.c.id).with_for_update()
     )).all()
     counts = dict((await session.execute(
-        select(t.reports.c.child_id, func.count()).where(t.reports.c.child_id.in_(ids))
+        select(t.reports.c.child_id, func.count()).where(any_of(t.reports.c.child_id, ids))
         .group_by(t.reports.c.child_id))).all())
     open_case = {row.child_id: row.id for row in cases if row.state == "open"}
     last_closed = {row.child_id: row.id for row in sorted((row for row in cases if row.state == "closed"),
@@ -281,7 +282,7 @@ async def _save_registry(session: AsyncSession, registry: Registry, placed: Sequ
     if opened:
         await session.execute(insert(t.cases), opened)
     if reopened:
-        await session.execute(update(t.cases).where(t.cases.c.id.in_(reopened)).values(
+        await session.execute(update(t.cases).where(any_of(t.cases.c.id, reopened)).values(
             state="open", stage="screening", closed_at=None))
 
 

@@ -22,6 +22,7 @@ from services.intake.reports import (
 from shared.contracts.hotline import HotlineReport, Reporter
 from shared.contracts.screening import ScreeningRecord
 from shared.contracts.vocabulary import Channel
+from shared.db.rows import any_of
 
 SCREENING_SOURCE = "screening"
 MAX_RAW_RECORD_BYTES = 16 * 1024
@@ -56,7 +57,7 @@ async def record_screenings(session: AsyncSession, records: Sequence[ScreeningRe
     placed in one pass (services/intake/decide.py), in row order."""
     known = dict((await session.execute(
         select(t.screenings.c.external_id, t.screenings.c.child_id)
-        .where(t.screenings.c.external_id.in_(sorted({r.external_id for r in records})))
+        .where(any_of(t.screenings.c.external_id, {r.external_id for r in records}))
     )).all())
     first_of: dict[str, int] = {}
     for i, record in enumerate(records):

@@ -95,4 +95,5 @@ SERVICE = ServiceDefinition(
     routers=(router,),
     consumers=consumers,
     resources=resources,
+    answers_reporters=True,
 )

@@ -9,13 +9,14 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import insert, select, tuple_
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.intake import tables as t
 from services.intake.reports import IntakeResources, Recorded, Submission, record_reports
 from shared.contracts.hotline import HotlineReport
+from shared.db.rows import any_of, in_rows
 from shared.messaging.consumer import is_infrastructure
 
 # A batch is one transaction: large enough that a surge shares round trips and commits, small
@@ -167,7 +168,7 @@ async def _stored_digests(session: AsyncSession, scopes: list[tuple[str, str]]) 
         return {}
     k = t.idempotency_keys.c
     rows = await session.execute(select(k.subject, k.key, k.request_digest)
-                                 .where(tuple_(k.subject, k.key).in_(scopes)))
+                                 .where(in_rows([k.subject, k.key], scopes)))
     return {(row.subject, row.key): row.request_digest for row in rows}
 
 
@@ -175,7 +176,7 @@ async def _case_jurisdictions(session: AsyncSession, case_ids: set[uuid.UUID]) -
     if not case_ids:
         return {}
     c = t.cases.c
-    rows = await session.execute(select(c.id, c.jurisdiction).where(c.id.in_(case_ids)))
+    rows = await session.execute(select(c.id, c.jurisdiction).where(any_of(c.id, case_ids)))
     return {row.id: row.jurisdiction for row in rows}
 
 

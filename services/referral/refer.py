@@ -21,7 +21,7 @@ from services.referral.territory import below_the_top
 from shared.contracts.envelope import Envelope, new_envelope
 from shared.contracts.events import ReferralResponded
 from shared.contracts.vocabulary import OPEN_REFERRAL_STATES, ReferralState, RiskLevel
-from shared.db.rows import upsert_rows
+from shared.db.rows import any_of, upsert_rows
 from shared.db.tables import outbox_table
 from shared.messaging.consumer import Delivery
 from shared.messaging.outbox import add_events
@@ -85,7 +85,7 @@ async def _load(session: AsyncSession, case_ids: Iterable[uuid.UUID], referrals:
     """The cases at hand and their referrals that `referrals` selects: one query per table,
     cases locked first, then referrals (every writer takes them in this order)."""
     ids = sorted(set(case_ids))
-    cases = await _locked(session, t.cases, t.cases.c.case_id, t.cases.c.case_id.in_(ids))
+    cases = await _locked(session, t.cases, t.cases.c.case_id, any_of(t.cases.c.case_id, ids))
     records = {row.case_id: CaseRecord.of_row(row) for row in cases}
     rows = await _locked(session, t.referrals, t.referrals.c.id, referrals)
     found = [Referral.of_row(row) for row in rows]
@@ -109,7 +109,8 @@ async def on_grades(session: AsyncSession, items: Deliveries, res: Resources) ->
     """A batch of `case.assessed`, in offset order: each case and its open referrals loaded
     once, each grade routed on the state the one before left, each inside its report's trace."""
     case_ids = {event.case_id for event, _ in items}
-    open_referrals = and_(t.referrals.c.case_id.in_(case_ids), t.referrals.c.state.in_(OPEN_REFERRAL_STATES))
+    referrals = t.referrals.c
+    open_referrals = and_(any_of(referrals.case_id, case_ids), referrals.state.in_(OPEN_REFERRAL_STATES))
     batch = await _load(session, case_ids, open_referrals)
     now = res.clock()
     for event, delivery in items:
@@ -123,7 +124,7 @@ async def on_grades(session: AsyncSession, items: Deliveries, res: Resources) ->
 
 async def _answer_all(session: AsyncSession, answers: Sequence[Answer], res: Resources) -> None:
     batch = await _load(session, (a.case_id for a, _, _ in answers),
-                        t.referrals.c.id.in_({a.referral_id for a, _, _ in answers}))
+                        any_of(t.referrals.c.id, {a.referral_id for a, _, _ in answers}))
     before = {case_id: state.case for case_id, state in batch.cases.items()}
     now = res.clock()
     for response, cause, delivery in answers:

@@ -1,4 +1,5 @@
-"""Frozen dataclasses as table rows, and whole rows written with one statement."""
+"""Frozen dataclasses as table rows, whole rows written with one statement, and the rows a batch
+names found with one statement whatever the batch's size."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import functools
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Insert, Table
+from sqlalchemy import ColumnElement, Insert, Table, any_, bindparam, func, select, tuple_
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -36,3 +38,18 @@ async def upsert_rows(session: AsyncSession, table: Table, rows: Sequence[dict[s
     INSERT populates its column collections, which was 5 % of a stage's profile per batch."""
     if rows:
         await session.execute(_upsert_statement(table, tuple(updated or rows[0])), rows)
+
+
+def any_of(column: ColumnElement, values: Any) -> ColumnElement[bool]:
+    """`column = ANY(:values)`, the values bound as one array. Unlike `column.in_(values)` the
+    statement's text is the same whatever the number of values, so SQLAlchemy compiles it once and
+    asyncpg and PostgreSQL prepare and plan it once; an IN list is a new statement for each length,
+    and a batch's lengths vary from one to hundreds (more than the prepared-statement caches hold)."""
+    return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+
+
+def in_rows(columns: Sequence[ColumnElement], rows: Sequence[Sequence[Any]]) -> ColumnElement[bool]:
+    """`(a, b, …) IN (rows)` as any_of does it: one array per column, unnested side by side."""
+    arrays = [func.unnest(bindparam(None, [row[i] for row in rows], type_=ARRAY(column.type)))
+              for i, column in enumerate(columns)]
+    return tuple_(*columns).in_(select(*arrays))
