@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import importlib
-import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -96,10 +95,6 @@ class ServiceDefinition:
     # Whether the relay deletes published outbox rows after CPNET_OUTBOX_RETENTION_DAYS and
     # de-duplication records after CPNET_PROCESSED_RETENTION_DAYS.
     purges_outbox: bool = True
-    # Whether people wait on this service's answers as they report (intake): it keeps the CPU
-    # priority it was started with, and the stages that work from the topics take
-    # CPNET_STAGE_NICE below it (run_service).
-    answers_reporters: bool = False
 
 
 async def service_context(request: Request) -> ServiceContext:
@@ -231,16 +226,6 @@ def tune_garbage_collector() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
-def yield_cpu(definition: ServiceDefinition, settings: Settings) -> int:
-    """A stage that works from the topics lowers its CPU priority below intake's, which answers the
-    people reporting: on a machine they share, a surge of reports is accepted first and the stages
-    catch up in larger, cheaper batches (docs/ARCHITECTURE.md, "Who waits runs first"). Returns the
-    niceness the process then has; elsewhere (a machine of its own) it changes nothing."""
-    if definition.answers_reporters or not settings.stage_nice:
-        return os.nice(0)
-    return os.nice(settings.stage_nice)
-
-
 def run_service(name: str, settings: Settings, *, port: int | None = None) -> None:
     """Run one service in the foreground until interrupted."""
     import uvicorn
@@ -251,10 +236,8 @@ def run_service(name: str, settings: Settings, *, port: int | None = None) -> No
     asyncio.run(require_kafka(settings.kafka_bootstrap, security=client_security(settings)))
     configure_logging(service=name, log_format=settings.log_format, level=settings.log_level)
     provider = setup_tracing(f"cpnet-{name}", otlp_endpoint=settings.otlp_endpoint)
-    definition = definition_of(name)
-    app = build_app(definition, settings, tracer_provider=provider)
+    app = build_app(definition_of(name), settings, tracer_provider=provider)
     tune_garbage_collector()
-    yield_cpu(definition, settings)
     # uvloop and httptools: C loop and parser, the pure-Python ones cost each request more. One
     # process per service: it also runs the service's consumers and relay, and a second worker
     # would double the memory and the consumer-group members for two cores already shared.

@@ -66,11 +66,6 @@ class Settings(BaseSettings):
     )
 
     consumer_max_tries: int = Field(default=3, ge=1, le=100)
-    stage_nice: int = Field(default=10, ge=0, le=19,
-                            description="CPU priority (nice) the stages that work from the topics take below "
-                                        "intake's, which answers people: on a machine they share, a report is "
-                                        "accepted first and graded, referred and planned a moment later; 0 "
-                                        "keeps every service equal")
     relay_batch_size: int = Field(default=500, ge=1, le=10_000)
     relay_poll_interval_s: float = Field(default=0.05, gt=0, le=10)
     relay_gather_s: float = Field(default=0.005, ge=0, le=1,

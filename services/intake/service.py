@@ -95,5 +95,4 @@ SERVICE = ServiceDefinition(
     routers=(router,),
     consumers=consumers,
     resources=resources,
-    answers_reporters=True,
 )
