@@ -103,7 +103,7 @@ def _batches(request: Request, ctx: ServiceContext) -> SubmissionBatches:
     made = getattr(request.app.state, "submission_batches", None)
     if made is None or made[0] is not ctx:
         made = request.app.state.submission_batches = (
-            ctx, SubmissionBatches(ctx.sessions, ctx.resources, after_commit=ctx.relay.wake))
+            ctx, SubmissionBatches(ctx.engine, ctx.resources, after_commit=ctx.relay.wake))
     return made[1]
 
 

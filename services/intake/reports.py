@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from datetime import date
 
 from sqlalchemy import bindparam, func, insert, or_, select, text, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.intake import tables as t
 from services.intake.decide import KnownChild, Placed, Registry, Subject, place
@@ -20,6 +19,7 @@ from shared.contracts.envelope import new_envelope
 from shared.contracts.events import CaseReported
 from shared.contracts.hotline import Child, HotlineReport
 from shared.crypto import FieldCipher, LookupHasher
+from shared.db.engine import Transaction
 from shared.db.rows import any_of, in_rows
 from shared.db.tables import outbox_table
 from shared.messaging.outbox import add_events
@@ -50,6 +50,7 @@ class Recorded:
     child_ref: uuid.UUID
     earlier_reports: int
     duplicate: bool
+    opened_in: str | None = None  # the territory of the case, when this report opened it
 
 
 def parse_hotline_report(raw: bytes) -> HotlineReport:
@@ -94,14 +95,14 @@ class Submission:
     recorded_by: str
 
 
-async def record_report(session: AsyncSession, report: HotlineReport, *, keys: IntakeResources, source: str,
+async def record_report(session: Transaction, report: HotlineReport, *, keys: IntakeResources, source: str,
                         recorded_by: str) -> Recorded:
     """One report (the HTTP API's): the batch path with a batch of one."""
     (recorded,) = await record_reports(session, [Submission(report, source, recorded_by)], keys=keys)
     return recorded
 
 
-async def record_reports(session: AsyncSession, submissions: Sequence[Submission], *, keys: IntakeResources,
+async def record_reports(session: Transaction, submissions: Sequence[Submission], *, keys: IntakeResources,
                          traces: Sequence[dict[str, str]] | None = None) -> list[Recorded]:
     """Record a batch of reports in the caller's transaction, in order, with one statement
     per table: a report already recorded (same source, channel and id) is answered again,
@@ -132,7 +133,7 @@ async def record_reports(session: AsyncSession, submissions: Sequence[Submission
     return answers
 
 
-async def store_reports(session: AsyncSession, submissions: Sequence[Submission], placed: Sequence[Placed], *,
+async def store_reports(session: Transaction, submissions: Sequence[Submission], placed: Sequence[Placed], *,
                         keys: IntakeResources, traces: Sequence[dict[str, str]] | None = None) -> list[Recorded]:
     """Store placed reports, encrypted, and stage their `case.reported`: two statements."""
     rows, events, recorded = [], [], []
@@ -153,7 +154,8 @@ async def store_reports(session: AsyncSession, submissions: Sequence[Submission]
             earlier_reports=where.earlier_reports, reported_at=report.received_at,
         )
         events.append(new_envelope(payload, case_id=where.case_id, producer=PRODUCER))
-        recorded.append(Recorded(report_id, where.case_id, where.child_id, where.earlier_reports, duplicate=False))
+        recorded.append(Recorded(report_id, where.case_id, where.child_id, where.earlier_reports, duplicate=False,
+                                 opened_in=report.jurisdiction if where.case == "opened" else None))
     if rows:
         await session.execute(insert(t.reports), rows)
         await add_events(session, OUTBOX, *events, traces=traces)
@@ -164,7 +166,7 @@ def _key(submission: Submission) -> tuple[str, str, str | None]:
     return submission.source, submission.report.channel.value, submission.report.external_id
 
 
-async def _recorded_before(session: AsyncSession, submissions: Sequence[Submission]) -> dict[tuple, Recorded]:
+async def _recorded_before(session: Transaction, submissions: Sequence[Submission]) -> dict[tuple, Recorded]:
     """The reports of the batch that their source already sent under the same channel and id."""
     keys = {_key(s) for s in submissions}
     r = t.reports.c
@@ -195,7 +197,7 @@ def subject_of(child: Child, jurisdiction: str, keys: IntakeResources) -> Subjec
     )
 
 
-async def place_subjects(session: AsyncSession, subjects: Sequence[Subject], *, keys: IntakeResources,
+async def place_subjects(session: Transaction, subjects: Sequence[Subject], *, keys: IntakeResources,
                          opens_case: bool | Sequence[bool]) -> list[Placed]:
     """Match or register each subject's child and (where `opens_case`) join, reopen or open
     its case: the registry state loaded once, each subject decided in order, saved at once.
@@ -223,7 +225,7 @@ _LOCK_DIGESTS = text(
 )
 
 
-async def _load_registry(session: AsyncSession, digests: list[str], keys: IntakeResources) -> Registry:
+async def _load_registry(session: Transaction, digests: list[str], keys: IntakeResources) -> Registry:
     """The children any digest names, their cases and how many reports each has, locked in
     id order; one query per table."""
     registry = Registry()
@@ -257,7 +259,7 @@ async def _load_registry(session: AsyncSession, digests: list[str], keys: Intake
     return registry
 
 
-async def _save_registry(session: AsyncSession, registry: Registry, placed: Sequence[Placed],
+async def _save_registry(session: Transaction, registry: Registry, placed: Sequence[Placed],
                          subjects: Sequence[Subject], keys: IntakeResources) -> None:
     """Write what the batch decided: new children, completed identities, new and reopened
     cases — one statement each."""
@@ -286,7 +288,7 @@ async def _save_registry(session: AsyncSession, registry: Registry, placed: Sequ
             state="open", stage="screening", closed_at=None))
 
 
-async def close_case(session: AsyncSession, case_id: uuid.UUID, closed_at) -> None:
+async def close_case(session: Transaction, case_id: uuid.UUID, closed_at) -> None:
     """Follow-up closed the case: the next report about the child reopens it."""
     await session.execute(update(t.cases).where(t.cases.c.id == case_id, t.cases.c.state == "open").values(
         state="closed", stage="closed", closed_at=closed_at))

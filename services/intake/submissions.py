@@ -11,11 +11,12 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from services.intake import tables as t
 from services.intake.reports import IntakeResources, Recorded, Submission, record_reports
 from shared.contracts.hotline import HotlineReport
+from shared.db.engine import Transaction
 from shared.db.rows import any_of, in_rows
 from shared.messaging.consumer import is_infrastructure
 
@@ -67,10 +68,12 @@ class SubmissionBatches:
     (so a 2xx still means durably stored). A batch that fails on a submission's account is
     tried again one submission at a time, so one bad report fails only its own request."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], keys: IntakeResources, *,
+    def __init__(self, database: AsyncEngine | async_sessionmaker[AsyncSession], keys: IntakeResources, *,
                  after_commit: Callable[[], None], max_batch: int = MAX_BATCH,
                  in_flight: int = IN_FLIGHT) -> None:
-        self._sessions = sessions
+        # The engine: a batch's statements on a Core connection, without the ORM session's own
+        # work per statement and per transaction (none of its features is used here).
+        self._database = database
         self._keys = keys
         self._after_commit = after_commit
         self._max_batch = max_batch
@@ -134,7 +137,7 @@ class SubmissionBatches:
     async def _record_batch(self, batch: Sequence[Submitted]) -> list[Outcome | KeyReused]:
         for attempt in range(ATTEMPTS):
             try:
-                async with self._sessions.begin() as session:
+                async with self._database.begin() as session:
                     return await record_submissions(session, batch, keys=self._keys)
             except IntegrityError:
                 if attempt == ATTEMPTS - 1:
@@ -142,7 +145,7 @@ class SubmissionBatches:
         raise AssertionError("unreachable")
 
 
-async def record_submissions(session: AsyncSession, batch: Sequence[Submitted], *,
+async def record_submissions(session: Transaction, batch: Sequence[Submitted], *,
                              keys: IntakeResources) -> list[Outcome | KeyReused]:
     """Record a batch in the caller's transaction: its Idempotency-Keys looked up at once, its
     reports recorded set-based, the new keys stored, the territory of the cases asked about
@@ -158,12 +161,15 @@ async def record_submissions(session: AsyncSession, batch: Sequence[Submitted], 
                 for s, r in done if s.key_scope and s.key_scope not in stored]
     if new_keys:
         await session.execute(insert(t.idempotency_keys), new_keys)
-    territory = await _case_jurisdictions(session, {r.case_id for s, r in done if s.wants_case})
+    # A case the batch opened lies where its report does; only the others are read.
+    opened = {r.case_id: r.opened_in for s, r in done if s.wants_case and r.opened_in}
+    territory = opened | await _case_jurisdictions(
+        session, {r.case_id for s, r in done if s.wants_case and r.case_id not in opened})
     outcomes = iter([Outcome(r, territory.get(r.case_id) if s.wants_case else None) for s, r in done])
     return [KeyReused() if conflict else next(outcomes) for conflict in reused]
 
 
-async def _stored_digests(session: AsyncSession, scopes: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
+async def _stored_digests(session: Transaction, scopes: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
     if not scopes:
         return {}
     k = t.idempotency_keys.c
@@ -172,7 +178,7 @@ async def _stored_digests(session: AsyncSession, scopes: list[tuple[str, str]]) 
     return {(row.subject, row.key): row.request_digest for row in rows}
 
 
-async def _case_jurisdictions(session: AsyncSession, case_ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
+async def _case_jurisdictions(session: Transaction, case_ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
     if not case_ids:
         return {}
     c = t.cases.c

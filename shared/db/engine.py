@@ -1,8 +1,8 @@
-"""One async engine and session factory per process."""
+"""One async engine and session factory per process, and what a unit of work's statements run on."""
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 # No pre-ping: it is one more round trip on every checkout, i.e. every transaction. Connections
 # are replaced after this long instead (so none outlives a server-side idle timeout or a
@@ -29,3 +29,10 @@ def make_engine(database_url: str, *, pool_size: int = POOL_SIZE, role: str | No
 def make_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     # expire_on_commit=False: handlers read what they wrote after the unit of work commits.
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+# Where a unit of work's statements run: an ORM session, or a Core connection where a hot path
+# wants none of the session's own work per statement and per transaction (1.5–3 ms a transaction
+# of intake's submission batch on the 2-core machine; docs/PERFORMANCE.md). Both execute the same
+# statements; no code of ours uses what only a session has.
+Transaction = AsyncSession | AsyncConnection
