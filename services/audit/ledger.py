@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import ConsumerRecord
-from sqlalchemy import Text, any_, bindparam, cast, insert, or_, select, text
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy import Text, bindparam, cast, insert, or_, select, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.audit import tables as t
@@ -121,7 +121,7 @@ async def _look_up(session: AsyncSession, keys: list[str],
     """In one query: which of `keys` the ledger holds already, and the hashes at the `probe` seqs."""
     c = t.ledger.c
     query = select(c.event_key, c.seq, c.hash).where(or_(
-        c.event_key == any_(bindparam("keys", keys, type_=ARRAY(Text))), any_of(c.seq, probe)))
+        any_of(c.event_key, keys), any_of(c.seq, probe)))
     rows = (await session.execute(query)).all()
     wanted = set(keys)
     known = {r.event_key for r in rows if r.event_key in wanted}

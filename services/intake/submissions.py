@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.intake import tables as t
 from services.intake.reports import IntakeResources, Recorded, Submission, record_reports
@@ -68,7 +68,7 @@ class SubmissionBatches:
     (so a 2xx still means durably stored). A batch that fails on a submission's account is
     tried again one submission at a time, so one bad report fails only its own request."""
 
-    def __init__(self, database: AsyncEngine | async_sessionmaker[AsyncSession], keys: IntakeResources, *,
+    def __init__(self, database: AsyncEngine, keys: IntakeResources, *,
                  after_commit: Callable[[], None], max_batch: int = MAX_BATCH,
                  in_flight: int = IN_FLIGHT) -> None:
         # The engine: a batch's statements on a Core connection, without the ORM session's own

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 # No pre-ping: it is one more round trip on every checkout, i.e. every transaction. Connections
 # are replaced after this long instead (so none outlives a server-side idle timeout or a

@@ -28,8 +28,8 @@ async def test_batch_lookups_find_exactly_the_rows_named_with_one_statement_for_
             await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
             await conn.run_sync(metadata.create_all)
             await conn.execute(things.insert(), rows)
-            sync = conn.sync_connection
-            @event.listens_for(sync, "before_cursor_execute")
+
+            @event.listens_for(conn.sync_connection, "before_cursor_execute")
             def seen(conn, cursor, statement, parameters, context, executemany) -> None:
                 statements.add(statement)
 

@@ -9,7 +9,9 @@ import hashlib
 import json
 import uuid
 
+import pytest
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.intake import tables as t
 from services.intake.reports import ReportRejected
@@ -20,6 +22,12 @@ from tests.integration.test_intake_registry import KEYS, sessions  # noqa: F401 
 
 # A well-formed village code that is no node of config/territory.yaml.
 NO_SUCH_VILLAGE = "140402001999"
+
+
+@pytest.fixture
+def engine(sessions) -> AsyncEngine:
+    """The engine behind the session factory: batches run on a Core connection, as the service's do."""
+    return sessions.kw["bind"]
 
 
 def submitted(body: dict, *, key: str | None = None, subject: str = "school-140402001") -> Submitted:
@@ -34,9 +42,10 @@ async def stored(sessions, external_ids: list[str]) -> int:
                                     .where(t.reports.c.external_id.in_(external_ids)))
 
 
-async def test_a_report_that_fails_inside_a_batch_fails_alone_and_the_others_are_stored(sessions) -> None:
+async def test_a_report_that_fails_inside_a_batch_fails_alone_and_the_others_are_stored(
+        sessions, engine) -> None:
     commits = []
-    batches = SubmissionBatches(sessions, KEYS, after_commit=lambda: commits.append(1))
+    batches = SubmissionBatches(engine, KEYS, after_commit=lambda: commits.append(1))
     good = [hotline_report() for _ in range(5)]
     # Not checked before it joins the batch (the API checks it first): record_reports refuses it.
     bad = hotline_report(jurisdiction=NO_SUCH_VILLAGE)
@@ -53,8 +62,9 @@ async def test_a_report_that_fails_inside_a_batch_fails_alone_and_the_others_are
     assert commits, "the relay is woken after a commit"
 
 
-async def test_one_key_sent_twice_at_once_is_one_report_and_reused_for_another_is_refused(sessions) -> None:
-    batches = SubmissionBatches(sessions, KEYS, after_commit=lambda: None)
+async def test_one_key_sent_twice_at_once_is_one_report_and_reused_for_another_is_refused(
+        sessions, engine) -> None:
+    batches = SubmissionBatches(engine, KEYS, after_commit=lambda: None)
     body, other = hotline_report(), hotline_report()
     key = f"k-{uuid.uuid4().hex}"
     first, again, reused = await asyncio.gather(
@@ -68,8 +78,8 @@ async def test_one_key_sent_twice_at_once_is_one_report_and_reused_for_another_i
     assert await stored(sessions, [body["external_id"], other["external_id"]]) == 1
 
 
-async def test_the_same_key_of_another_caller_is_another_report(sessions) -> None:
-    batches = SubmissionBatches(sessions, KEYS, after_commit=lambda: None)
+async def test_the_same_key_of_another_caller_is_another_report(engine) -> None:
+    batches = SubmissionBatches(engine, KEYS, after_commit=lambda: None)
     key = f"k-{uuid.uuid4().hex}"
     mine, theirs = await asyncio.gather(
         batches.record(submitted(hotline_report(), key=key, subject="school-140402001")),
