@@ -151,9 +151,8 @@ class Stack:
         log4j.write_text(_template("log4j2.properties").replace("@LOG_FILE@", str(self.kafka_dir / "kafka.log")))
         java = ["java", "-Xms256m", "-Xmx768m", f"-Dlog4j2.configurationFile={log4j}", "-cp", f"{libs}/*"]
         if not (data / "meta.properties").exists():
-            cluster_id = _uuid_base64()
             _run(
-                [*java, "kafka.tools.StorageTool", "format", "--standalone", "-t", cluster_id, "-c", str(props)],
+                [*java, "kafka.tools.StorageTool", "format", "--standalone", "-t", cluster_id(), "-c", str(props)],
                 what="Kafka storage format",
             )
         with open(self.kafka_dir / "stdout.log", "ab") as out:
@@ -330,11 +329,18 @@ def _postgres_can_reach(path: Path) -> bool:
     return subprocess.run(["runuser", "-u", "postgres", "--", "test", "-x", str(probe)]).returncode == 0
 
 
-def _uuid_base64() -> str:
-    """Kafka's cluster id format: a UUID as 22 characters of URL-safe base64."""
+def cluster_id() -> str:
+    """A new Kafka cluster id: a UUID as 22 characters of URL-safe base64.
+
+    Like Kafka's own ``Uuid.randomUuid()``, never one that starts with "-": the storage tool's
+    argument parser reads such an id as an option and refuses to format (1 id in 64).
+    """
     import base64
 
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    while True:
+        value = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not value.startswith("-"):
+            return value
 
 
 def _template(name: str) -> str:

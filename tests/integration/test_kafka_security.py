@@ -7,7 +7,6 @@ kit — connecting with the CPNET_KAFKA_* settings alone, each as its own princi
 from __future__ import annotations
 
 import asyncio
-import base64
 import datetime
 import ipaddress
 import json
@@ -28,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from cpnet.agency import listen
-from cpnet.stack import Stack, _template
+from cpnet.stack import Stack, _template, cluster_id
 from shared.contracts.envelope import new_envelope, parse_event
 from shared.contracts.events import ReferralCreated
 from shared.contracts.topics import TOPICS, referral_topic
@@ -128,8 +127,7 @@ group.initial.rebalance.delay.ms=0
     log4j.write_text(_template("log4j2.properties").replace("@LOG_FILE@", str(folder / "kafka.log")))
     libs = Stack(Settings())._kafka_classpath()
     java = ["java", "-Xms128m", "-Xmx512m", f"-Dlog4j2.configurationFile={log4j}", "-cp", f"{libs}/*"]
-    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-    subprocess.run([*java, "kafka.tools.StorageTool", "format", "--standalone", "-t", cluster_id, "-c", str(properties),
+    subprocess.run([*java, "kafka.tools.StorageTool", "format", "--standalone", "-t", cluster_id(), "-c", str(properties),
                     *(arg for user, password in USERS.items()
                       for arg in ("--add-scram", f"SCRAM-SHA-512=[name={user},password={password}]"))],
                    check=True, capture_output=True, timeout=120)
