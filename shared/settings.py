@@ -24,11 +24,11 @@ from shared.crypto import (
 from shared.errors import ConfigurationError
 from shared.secret_strength import key_problem, secret_problem
 
-SERVICE_NAMES = ("intake", "assessment", "referral", "followup", "audit")
+SERVICE_NAMES = ("intake", "assessment", "referral", "followup", "audit", "casework")
 INSECURE_DEV_AUTH_SECRET = "cpnet-insecure-development-auth-secret"
 # Texts printed in this repository; production refuses them, however respelled, in any secret.
 PUBLIC_DEV_TEXTS = (INSECURE_DEV_AUTH_SECRET,)
-ServiceName = Literal["intake", "assessment", "referral", "followup", "audit"]
+ServiceName = Literal["intake", "assessment", "referral", "followup", "audit", "casework"]
 
 
 class Settings(BaseSettings):
@@ -58,6 +58,7 @@ class Settings(BaseSettings):
     referral_port: int = 8003
     followup_port: int = 8004
     audit_port: int = 8005
+    casework_port: int = 8006
 
     log_format: Literal["console", "json"] = "console"
     log_level: str = "INFO"

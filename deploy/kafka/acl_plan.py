@@ -6,7 +6,7 @@ shell script an operator runs whenever the registry changes (a unit test fails u
     python deploy/kafka/acl_plan.py > deploy/kafka/acls.sh
 
 Principals (SASL/SCRAM user names, see deploy/kafka/README.md):
-  cpnet-<service>   each cpnet service (intake, assessment, referral, followup, audit)
+  cpnet-<service>   each cpnet service (intake, assessment, referral, followup, audit, casework)
   cpnet-admin       the `cpnet topics create` job: creates the registry's topics, nothing else
   hotline           the hotline vendor's integration: writes raw reports only
   screening-import  `cpnet import screening` (a county's survey): writes screening records only

@@ -79,6 +79,8 @@ acl --allow-principal User:cpnet-admin --operation Create --operation Describe -
 acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic audit.access.dlq
 acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic case.assessed
 acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic case.assessed.dlq
+acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic case.assigned
+acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic case.assigned.dlq
 acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic case.closed
 acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic case.closed.dlq
 acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic case.reassessment_requested
@@ -138,6 +140,8 @@ acl --allow-principal User:cpnet-audit --operation Read --topic audit.access
 acl --allow-principal User:cpnet-audit --operation Read --operation Write --topic audit.access.dlq
 acl --allow-principal User:cpnet-audit --operation Read --topic case.assessed
 acl --allow-principal User:cpnet-audit --operation Read --operation Write --topic case.assessed.dlq
+acl --allow-principal User:cpnet-audit --operation Read --topic case.assigned
+acl --allow-principal User:cpnet-audit --operation Read --operation Write --topic case.assigned.dlq
 acl --allow-principal User:cpnet-audit --operation Read --topic case.closed
 acl --allow-principal User:cpnet-audit --operation Read --operation Write --topic case.closed.dlq
 acl --allow-principal User:cpnet-audit --operation Read --topic case.reassessment_requested
@@ -178,6 +182,44 @@ acl --allow-principal User:cpnet-audit --operation Read --topic referral.to.wome
 acl --allow-principal User:cpnet-audit --operation Read --operation Write --topic referral.to.womens_federation.dlq
 acl --allow-principal User:cpnet-audit --operation Read --topic referral.to.youth_league
 acl --allow-principal User:cpnet-audit --operation Read --operation Write --topic referral.to.youth_league.dlq
+
+# User:cpnet-casework
+acl --allow-principal User:cpnet-casework --operation Read --group casework --resource-pattern-type prefixed
+acl --allow-principal User:cpnet-casework --operation Read --topic case.assessed
+acl --allow-principal User:cpnet-casework --operation Write --topic case.assessed.dlq
+acl --allow-principal User:cpnet-casework --operation Write --topic case.assigned
+acl --allow-principal User:cpnet-casework --operation Read --topic case.closed
+acl --allow-principal User:cpnet-casework --operation Write --topic case.closed.dlq
+acl --allow-principal User:cpnet-casework --operation Read --topic case.reported
+acl --allow-principal User:cpnet-casework --operation Write --topic case.reported.dlq
+acl --allow-principal User:cpnet-casework --operation Read --topic followup.scheduled
+acl --allow-principal User:cpnet-casework --operation Write --topic followup.scheduled.dlq
+acl --allow-principal User:cpnet-casework --operation Read --topic followup.visits
+acl --allow-principal User:cpnet-casework --operation Write --topic followup.visits.dlq
+acl --allow-principal User:cpnet-casework --operation Read --topic referral.escalated
+acl --allow-principal User:cpnet-casework --operation Write --topic referral.escalated.dlq
+acl --allow-principal User:cpnet-casework --operation Read --topic referral.status
+acl --allow-principal User:cpnet-casework --operation Write --topic referral.status.dlq
+acl --allow-principal User:cpnet-casework --operation Read --topic referral.to.civil_affairs
+acl --allow-principal User:cpnet-casework --operation Write --topic referral.to.civil_affairs.dlq
+acl --allow-principal User:cpnet-casework --operation Read --topic referral.to.court
+acl --allow-principal User:cpnet-casework --operation Write --topic referral.to.court.dlq
+acl --allow-principal User:cpnet-casework --operation Read --topic referral.to.education
+acl --allow-principal User:cpnet-casework --operation Write --topic referral.to.education.dlq
+acl --allow-principal User:cpnet-casework --operation Read --topic referral.to.health
+acl --allow-principal User:cpnet-casework --operation Write --topic referral.to.health.dlq
+acl --allow-principal User:cpnet-casework --operation Read --topic referral.to.legal_aid
+acl --allow-principal User:cpnet-casework --operation Write --topic referral.to.legal_aid.dlq
+acl --allow-principal User:cpnet-casework --operation Read --topic referral.to.police
+acl --allow-principal User:cpnet-casework --operation Write --topic referral.to.police.dlq
+acl --allow-principal User:cpnet-casework --operation Read --topic referral.to.procuratorate
+acl --allow-principal User:cpnet-casework --operation Write --topic referral.to.procuratorate.dlq
+acl --allow-principal User:cpnet-casework --operation Read --topic referral.to.social_work
+acl --allow-principal User:cpnet-casework --operation Write --topic referral.to.social_work.dlq
+acl --allow-principal User:cpnet-casework --operation Read --topic referral.to.womens_federation
+acl --allow-principal User:cpnet-casework --operation Write --topic referral.to.womens_federation.dlq
+acl --allow-principal User:cpnet-casework --operation Read --topic referral.to.youth_league
+acl --allow-principal User:cpnet-casework --operation Write --topic referral.to.youth_league.dlq
 
 # User:cpnet-followup
 acl --allow-principal User:cpnet-followup --operation Read --group followup --resource-pattern-type prefixed

@@ -13,6 +13,7 @@ from shared.contracts.envelope import (
 )
 from shared.contracts.events import (
     CaseAssessed,
+    CaseAssigned,
     CaseClosed,
     CaseReassessmentRequested,
     CaseReported,
@@ -65,6 +66,7 @@ __all__ = [
     "AccessPurpose",
     "Agency",
     "CaseAssessed",
+    "CaseAssigned",
     "CaseClosed",
     "CaseReassessmentRequested",
     "CaseReported",

@@ -154,6 +154,40 @@ class CaseClosed(EventPayload):
     stage: Literal[Stage.closed] = Stage.closed
 
 
+@register_event
+class CaseAssigned(EventPayload):
+    """A case has a new owner: the township station of its territory the moment casework learns
+    of the case, then the caseworker a supervisor of that territory names."""
+
+    EVENT_TYPE: ClassVar[str] = "case.assigned"
+    SCHEMA_VERSION: ClassVar[int] = 1
+    TOPIC: ClassVar[str] = "case.assigned"
+
+    case_id: UUID
+    jurisdiction: Jurisdiction = Field(description="Where the child's case is")
+    owner_node: Jurisdiction = Field(description="The station answerable for the case: the township node "
+                                                 "of its territory (or the node itself, above township)")
+    owner_ref: OpaqueRef | None = Field(
+        description="Pseudonymous id of the caseworker who owns the case; null: the station, no one named yet")
+    previous_owner_ref: OpaqueRef | None = Field(
+        default=None, description="The caseworker who owned it before, if any")
+    assigned_by: OpaqueRef | None = Field(
+        default=None, description="The supervisor who assigned it; null: assigned by rule as the case opened")
+    reason: ReasonCode | None = Field(
+        default=None, description="Why a named owner was replaced; set iff previous_owner_ref is")
+    assigned_at: UtcDatetime
+
+    @model_validator(mode="after")
+    def _reassignment_is_explained(self) -> CaseAssigned:
+        if (self.previous_owner_ref is not None) != (self.reason is not None):
+            raise ValueError("reason is required when a named owner is replaced, and only then")
+        if (self.owner_ref is None) != (self.assigned_by is None):
+            raise ValueError("a named owner is assigned by a supervisor; the station by rule")
+        if not is_within(self.jurisdiction, self.owner_node):
+            raise ValueError("owner_node must be the case's node or one of its ancestors")
+        return self
+
+
 # --- referrals ---------------------------------------------------------------------------
 
 

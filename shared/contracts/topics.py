@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from shared.contracts.envelope import EventPayload
 from shared.contracts.events import (
     CaseAssessed,
+    CaseAssigned,
     CaseClosed,
     CaseReassessmentRequested,
     CaseReported,
@@ -97,6 +98,7 @@ def _all_topics() -> dict[str, Topic]:
         _topic(CaseAssessed, "assessment", partitions=6),
         _topic(CaseReassessmentRequested, "followup", partitions=6),
         _topic(CaseClosed, "followup", partitions=6),
+        _topic(CaseAssigned, "casework", partitions=6),
         *(
             _topic(ReferralCreated, "referral", name=referral_topic(agency))
             for agency in Agency

@@ -75,7 +75,7 @@ def serving(names: list[str], env: dict[str, str], logs: Path, *,
 def services(infra, tmp_path_factory) -> Iterator[RunningServices]:
     """Every service with its consumers and relay, started once per test module (a module
     that runs services in-process must not share consumer groups with these)."""
-    names = ["intake", "assessment", "referral", "followup", "audit"]
+    names = ["intake", "assessment", "referral", "followup", "audit", "casework"]
     env = {**os.environ, "CPNET_KAFKA_BOOTSTRAP": infra.kafka_bootstrap, "CPNET_DATABASE_URL": infra.database_url,
            "CPNET_LOG_FORMAT": "json"}
     subprocess.run([sys.executable, "-m", "cpnet.cli", "db", "upgrade"], env=env, check=True, capture_output=True)

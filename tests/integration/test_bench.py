@@ -30,7 +30,7 @@ def test_the_pipeline_bench_follows_every_report_to_its_visit_plan_and_the_ledge
     assert figures["reports"] == 20 and figures["refused"] == 0
     assert figures["latency_s"]["assessed"]["count"] == 20  # every report was graded, and timed
     assert figures["reports_per_s"] > 0 and figures["baseline"]["messages"] == 20
-    assert set(figures["peak_rss_mb"]) == {"intake", "assessment", "referral", "followup", "audit"}
+    assert set(figures["peak_rss_mb"]) == {"intake", "assessment", "referral", "followup", "audit", "casework"}
     assert all(mb and mb > 0 for mb in figures["peak_rss_mb"].values())
     assert figures["database"]["rows_inserted"] > 0
     cpu = figures["cpu_ms_per_report"]
@@ -62,7 +62,7 @@ def test_the_during_import_bench_times_live_reports_while_a_survey_is_imported(i
     assert latency["assessed"]["count"] == live["sent"]  # every live report was graded, and timed
     assert 0 < latency["police_red"]["count"] <= live["red"] <= live["sent"]
     assert latency["police_red"]["max"] >= latency["police_red"]["p50"] > 0
-    assert set(figures["peak_rss_mb"]) == {"intake", "assessment", "referral", "followup", "audit"}
+    assert set(figures["peak_rss_mb"]) == {"intake", "assessment", "referral", "followup", "audit", "casework"}
 
 
 def test_the_resume_bench_kills_an_xlsx_import_resumes_it_and_counts_what_intake_kept(infra, tmp_path):

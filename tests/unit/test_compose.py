@@ -854,7 +854,7 @@ def test_ports_bind_the_bind_address_and_postgres_and_kafka_stay_unpublished():
     assert not problems, "a port is published beyond what an operator needs:" + _report(problems)
     published = {name: host_addresses(service) for name, service in services_of(COMPOSE).items()}
     assert all(address == "127.0.0.1" for addresses in published.values() for address in addresses), published
-    expected = {"intake", "assessment", "referral", "followup", "audit", "jaeger"}
+    expected = {"intake", "assessment", "referral", "followup", "audit", "casework", "jaeger"}
     assert {name for name, addresses in published.items() if addresses} == expected
     chosen = load_compose(COMPOSE_TEXT, {**OPERATOR_ENV, "CPNET_BIND_ADDRESS": "10.20.30.40"})
     assert {address for service in services_of(chosen).values() for address in host_addresses(service)} == {

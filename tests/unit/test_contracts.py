@@ -18,6 +18,7 @@ from shared.contracts import (
     AccessPurpose,
     Agency,
     CaseAssessed,
+    CaseAssigned,
     CaseClosed,
     CaseReassessmentRequested,
     CaseReported,
@@ -112,6 +113,8 @@ def sample_payloads() -> list[EventPayload]:
             requested_at=NOW,
         ),
         CaseClosed(case_id=CASE_ID, reason="risk_resolved", closed_at=NOW),
+        CaseAssigned(case_id=CASE_ID, jurisdiction="140402001001", owner_node="140402001000", owner_ref="cw-7",
+                     previous_owner_ref="cw-3", assigned_by="sup-1", reason="workload", assigned_at=NOW),
         ReferralCreated(
             referral_id=REFERRAL_ID,
             case_id=CASE_ID,
@@ -553,3 +556,14 @@ def test_a_refused_access_is_recorded_with_its_reason_and_no_fields() -> None:
     assert (refused.payload.outcome, refused.payload.refusal, refused.payload.fields) == (
         "refused", "no_open_referral", [])
     assert refused.payload.agency is Agency.police, "the refused agency is named"
+
+
+def test_a_case_assignment_says_who_assigned_it_and_why_an_owner_was_replaced() -> None:
+    station = dict(case_id=CASE_ID, jurisdiction="140402001001", owner_node="140402001000", assigned_at=NOW)
+    assert CaseAssigned(**station, owner_ref=None).assigned_by is None  # by rule, as the case opened
+    with pytest.raises(ValidationError, match="assigned by a supervisor"):
+        CaseAssigned(**station, owner_ref="cw-7")
+    with pytest.raises(ValidationError, match="reason is required"):
+        CaseAssigned(**station, owner_ref="cw-7", assigned_by="sup-1", previous_owner_ref="cw-3")
+    with pytest.raises(ValidationError, match="ancestors"):
+        CaseAssigned(**{**station, "owner_node": "140402002000"}, owner_ref=None)

@@ -1,0 +1,222 @@
+"""Casework's HTTP API: the worklist (open cases by urgency, filtered, keyset-paginated), the
+board's counts, one case, and a supervisor's assignment of its owner. No personal data: ids,
+codes, grades, dates and pseudonymous user ids only."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import ColumnElement, func, select, tuple_
+
+from services.casework import tables as t
+from services.casework.cases import CaseNotFound, assign, load_case
+from services.casework.decide import AssignmentRefused, CaseFile, ReasonRequired
+from shared.auth import TERRITORY_PREFIX_PATTERN, Principal, Role, require_role
+from shared.contracts.vocabulary import Category, OpaqueRef, ReasonCode, RiskLevel, Stage
+from shared.http import answers, unprocessable
+from shared.service import ServiceContext, service_context
+from shared.territory.code import CODE_DIGITS, DIGITS
+
+router = APIRouter(prefix="/v1/cases", tags=["casework"])
+Readers = require_role(Role.caseworker, Role.supervisor, Role.operator, Role.auditor)
+Supervisors = require_role(Role.supervisor)
+Ctx = Annotated[ServiceContext, Depends(service_context)]
+OWNER_PATTERN = r"^(me|unassigned|[A-Za-z0-9._:-]{1,64})$"
+
+
+class Owner(BaseModel):
+    station: str | None = Field(description="The township node answerable for the case")
+    caseworker: str | None = Field(description="Pseudonymous id of the caseworker who owns it; null: "
+                                               "no one named yet (unassigned)")
+    assigned_at: datetime | None
+
+
+class Case(BaseModel):
+    """One case as the worklist shows it."""
+
+    case_id: uuid.UUID
+    child_ref: uuid.UUID | None
+    jurisdiction: str
+    categories: list[Category]
+    risk_level: RiskLevel | None = Field(description="The grade in force (null: not graded yet)")
+    initial_risk_level: RiskLevel | None = Field(description="The grade the rules produced")
+    stage: Stage
+    state: Literal["open", "closed"]
+    owner: Owner
+    next_due_at: datetime | None
+    next_due_kind: Literal["review", "referral", "visit"] | None = Field(
+        description="What is due next: the written review, an agency's acknowledgement, a visit")
+    overdue: bool
+    open_referrals: int
+    review_due_at: datetime | None
+    reviewed_at: datetime | None
+    closed_at: datetime | None
+    closed_reason: str | None
+    last_activity_at: datetime
+
+
+class CasePage(BaseModel):
+    cases: list[Case]
+    next: str | None = Field(description="Pass as `after` for the next page; null on the last page")
+
+
+def _case(row: CaseFile, now: datetime) -> Case:
+    return Case(case_id=row.case_id, child_ref=row.child_ref, jurisdiction=row.jurisdiction,
+                categories=list(row.categories), risk_level=row.risk_level,
+                initial_risk_level=row.initial_risk_level, stage=row.stage, state=row.state,
+                owner=Owner(station=row.owner_node, caseworker=row.owner_ref, assigned_at=row.assigned_at),
+                next_due_at=row.next_due_at, next_due_kind=row.next_due_kind,
+                overdue=row.next_due_at is not None and row.next_due_at <= now, open_referrals=row.open_referrals,
+                review_due_at=row.review_due_at, reviewed_at=row.reviewed_at, closed_at=row.closed_at,
+                closed_reason=row.closed_reason, last_activity_at=row.last_activity_at)
+
+
+# ---- keyset pagination: (urgency, sort_due_at, case_id) of the last row, opaque to callers ----
+
+def _cursor(row: CaseFile) -> str:
+    key = f"{row.urgency}|{row.sort_due_at.isoformat()}|{row.case_id}"
+    return base64.urlsafe_b64encode(key.encode()).decode().rstrip("=")
+
+
+def _after(cursor: str) -> tuple[int, datetime, uuid.UUID]:
+    try:
+        urgency, due, case_id = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode().split("|")
+        return int(urgency), datetime.fromisoformat(due), uuid.UUID(case_id)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise unprocessable([{"loc": ["query", "after"], "msg": "not a cursor this list gave",
+                              "type": "value_error"}]) from None
+
+
+def _filters(principal: Principal, *, territory: str | None, grade: list[RiskLevel] | None,
+             stage: list[Stage] | None, category: Category | None, owner: str | None,
+             overdue: bool | None, open_referrals: bool | None, now: datetime) -> list[ColumnElement[bool]]:
+    c = t.cases.c
+    where = [c.jurisdiction.is_not(None)]
+    for prefix in filter(None, (principal.jurisdiction, territory)):
+        where.append(c.jurisdiction.startswith(prefix, autoescape=True))
+    if grade:
+        where.append(c.risk_level.in_([g.value for g in grade]))
+    if stage:
+        where.append(c.stage.in_([s.value for s in stage]))
+    if category:
+        where.append(c.categories.any(category.value))
+    if owner == "me":
+        where.append(c.owner_ref == principal.subject)
+    elif owner == "unassigned":
+        where.append(c.owner_ref.is_(None))
+    elif owner:
+        where.append(c.owner_ref == owner)
+    if overdue is not None:
+        late = c.next_due_at <= now
+        where.append(late if overdue else ~late | c.next_due_at.is_(None))
+    if open_referrals is not None:
+        where.append(c.open_referrals > 0 if open_referrals else c.open_referrals == 0)
+    return where
+
+
+Territory = Annotated[str | None, Query(pattern=TERRITORY_PREFIX_PATTERN,
+                                        description="a node's code prefix (2, 4, 6, 9 or 12 digits)")]
+
+
+@router.get("", response_model=CasePage, summary="The worklist: cases by urgency (red first, then the earliest "
+                                                 "due date), filtered; keyset pages")
+async def list_cases(
+    principal: Annotated[Principal, Depends(Readers)], ctx: Ctx,
+    territory: Territory = None,
+    grade: Annotated[list[RiskLevel] | None, Query()] = None,
+    stage: Annotated[list[Stage] | None, Query()] = None,
+    category: Category | None = None,
+    owner: Annotated[str | None, Query(pattern=OWNER_PATTERN,
+                                       description="`me`, `unassigned` or a caseworker's id")] = None,
+    overdue: bool | None = None,
+    open_referrals: bool | None = None,
+    state: Literal["open", "closed"] = "open",
+    after: Annotated[str | None, Query(max_length=200, description="the `next` of the page before")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> CasePage:
+    now = ctx.resources.clock()
+    c = t.cases.c
+    where = _filters(principal, territory=territory, grade=grade, stage=stage, category=category, owner=owner,
+                     overdue=overdue, open_referrals=open_referrals, now=now)
+    where.append(c.state == state)
+    if after:
+        where.append(tuple_(c.urgency, c.sort_due_at, c.case_id) > tuple_(*_after(after)))
+    query = select(t.cases).where(*where).order_by(c.urgency, c.sort_due_at, c.case_id).limit(limit + 1)
+    async with ctx.engine.connect() as connection:
+        rows = [CaseFile.of_row(row) for row in await connection.execute(query)]
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return CasePage(cases=[_case(row, now) for row in rows], next=_cursor(rows[-1]) if more else None)
+
+
+class Count(BaseModel):
+    node: str = Field(description="The territory node one level below the one asked for (the node itself at "
+                                  "village level)")
+    risk_level: RiskLevel | None
+    stage: Stage
+    cases: int
+
+
+@router.get("/counts", response_model=list[Count],
+            summary="Open cases by grade × stage × the territory nodes one level down, for a board")
+async def count_cases(principal: Annotated[Principal, Depends(Readers)], ctx: Ctx,
+                      territory: Territory = None) -> list[Count]:
+    prefix = max((p for p in (principal.jurisdiction, territory or "") if p), key=len, default="")
+    if territory and principal.jurisdiction and not (territory.startswith(principal.jurisdiction)
+                                                     or principal.jurisdiction.startswith(territory)):
+        return []
+    deeper = [n for n in DIGITS.values() if n > len(prefix)]
+    digits = deeper[0] if deeper else CODE_DIGITS
+    c = t.cases.c
+    node = func.rpad(func.substr(c.jurisdiction, 1, digits), CODE_DIGITS, "0")
+    query = (select(node, c.risk_level, c.stage, func.count())
+             .where(c.jurisdiction.is_not(None), c.state == "open",
+                    c.jurisdiction.startswith(prefix, autoescape=True))
+             .group_by(node, c.risk_level, c.stage).order_by(node, c.risk_level, c.stage))
+    async with ctx.engine.connect() as connection:
+        rows = (await connection.execute(query)).all()
+    return [Count(node=n, risk_level=level, stage=stage, cases=count) for n, level, stage, count in rows]
+
+
+@router.get("/{case_id}", response_model=Case, responses=answers(404), summary="One case as the worklist shows it")
+async def get_case(case_id: uuid.UUID, principal: Annotated[Principal, Depends(Readers)], ctx: Ctx) -> Case:
+    try:
+        async with ctx.engine.connect() as connection:
+            row = await load_case(connection, case_id, principal.can_see)
+    except CaseNotFound as exc:
+        raise HTTPException(status_code=404, detail=str(exc)) from None
+    return _case(row, ctx.resources.clock())
+
+
+class Assignment(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    caseworker: OpaqueRef = Field(description="Pseudonymous id of the caseworker who is to own the case")
+    reason: ReasonCode | None = Field(default=None, description="Why the owner changes (required when the case "
+                                                                "has a named owner already), e.g. workload")
+
+
+@router.post("/{case_id}/assignment", response_model=Case,
+             responses=answers(404, 409, 413, described={409: "the case is closed"}),
+             summary="A supervisor of the case's territory names the caseworker who owns it")
+async def assign_case(case_id: uuid.UUID, body: Assignment, principal: Annotated[Principal, Depends(Supervisors)],
+                      ctx: Ctx) -> Case:
+    try:
+        async with ctx.engine.begin() as connection:
+            case = await assign(connection, case_id, body.caseworker, supervisor=principal.subject,
+                                reason=body.reason, visible=principal.can_see, res=ctx.resources)
+    except CaseNotFound as exc:
+        raise HTTPException(status_code=404, detail=str(exc)) from None
+    except ReasonRequired as exc:
+        raise unprocessable([{"loc": ["body", "reason"], "msg": str(exc), "type": "missing"}]) from None
+    except AssignmentRefused as exc:
+        raise HTTPException(status_code=409, detail=str(exc)) from None
+    ctx.relay.wake()
+    return _case(case, ctx.resources.clock())
+

@@ -1,0 +1,313 @@
+"""Casework's decisions, pure: how each event the case's other services publish changes the case
+as a whole (its territory, grade, stage, what is due next, the referrals it waits on), who owns
+it, and which events that yields.
+
+The topics a case's events travel on are not ordered among themselves (a grade may be read before
+the report it grades), so every rule merges what its event says in a way that does not depend on
+the order: stages only move forward, a referral's state only along its lifecycle, a case is
+closed when its latest closure is later than its latest report. No I/O here: the shell
+(cases.py) loads a batch's cases, threads each event through `decide` in offset order and saves
+once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from services.casework.policy import CaseworkPolicy
+from shared.contracts.envelope import EventPayload
+from shared.contracts.events import (
+    CaseAssessed,
+    CaseAssigned,
+    CaseClosed,
+    CaseReported,
+    FollowupScheduled,
+    FollowupVisitRecorded,
+    ReferralCreated,
+    ReferralEscalated,
+    ReferralStatusChanged,
+)
+from shared.contracts.vocabulary import OPEN_REFERRAL_STATES, ReferralState, RiskLevel, Stage, advance_stage
+from shared.db.rows import row_of
+from shared.territory.code import TerritoryLevel, node_at
+
+# Sorted after every dated case: a case with nothing due yet.
+NEVER = datetime(9999, 12, 31, tzinfo=UTC)
+URGENCY = {RiskLevel.red.value: 0, RiskLevel.orange.value: 1, RiskLevel.blue.value: 2}
+NOT_GRADED = 3
+# A referral's state only moves along its lifecycle: created, then acknowledged, in progress,
+# then done or declined (which end it).
+_REFERRAL_RANK = {ReferralState.created: 0, ReferralState.acknowledged: 1, ReferralState.in_progress: 2,
+                  ReferralState.done: 3, ReferralState.declined: 3}
+
+
+class UnexpectedEvent(TypeError):
+    """An event casework has no rule for (e.g. published to the wrong topic): never valid."""
+
+
+class AssignmentRefused(ValueError):
+    """An assignment the case's state does not allow (a closed case); the message says why."""
+
+
+class ReasonRequired(ValueError):
+    """Replacing a named owner needs a reason code."""
+
+
+@dataclass(frozen=True)
+class CaseFile:
+    """One row of `casework.cases`."""
+
+    case_id: uuid.UUID
+    last_activity_at: datetime
+    categories: tuple[str, ...] = ()
+    stage: str = Stage.screening.value
+    state: str = "open"
+    child_ref: uuid.UUID | None = None
+    jurisdiction: str | None = None
+    risk_level: str | None = None
+    initial_risk_level: str | None = None
+    owner_node: str | None = None
+    owner_ref: str | None = None
+    assigned_at: datetime | None = None
+    reported_at: datetime | None = None
+    graded_at: datetime | None = None
+    review_due_at: datetime | None = None
+    reviewed_at: datetime | None = None
+    visit_due_at: datetime | None = None
+    closed_at: datetime | None = None
+    closed_reason: str | None = None
+    # Derived (derive()): what the worklist sorts and filters on.
+    open_referrals: int = 0
+    next_due_at: datetime | None = None
+    next_due_kind: str | None = None
+    urgency: int = NOT_GRADED
+    sort_due_at: datetime = NEVER
+    updated_at: datetime | None = field(default=None, compare=False)
+
+    @classmethod
+    def of_row(cls, row: Any) -> CaseFile:
+        values = {f.name: row._mapping[f.name] for f in dataclasses.fields(cls)}
+        values["categories"] = tuple(values["categories"])
+        return cls(**values)
+
+    def as_row(self) -> dict[str, Any]:
+        row = row_of(self)
+        row["categories"] = list(self.categories)
+        return row
+
+
+@dataclass(frozen=True)
+class ReferralFact:
+    """One row of `casework.referrals`: what the case waits on from an agency."""
+
+    referral_id: uuid.UUID
+    case_id: uuid.UUID
+    agency: str
+    state: str
+    ack_due_at: datetime | None = None
+
+    def as_row(self) -> dict[str, Any]:
+        return row_of(self)
+
+
+@dataclass(frozen=True)
+class CaseState:
+    """A case and its referrals, as one decision sees them."""
+
+    case: CaseFile | None
+    referrals: Mapping[uuid.UUID, ReferralFact] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Decision:
+    state: CaseState
+    events: tuple[EventPayload, ...] = ()
+
+
+def _later(a: datetime | None, b: datetime | None) -> datetime | None:
+    return max(filter(None, (a, b)), default=None)
+
+
+def _blank(case_id: uuid.UUID, at: datetime) -> CaseFile:
+    return CaseFile(case_id=case_id, last_activity_at=at)
+
+
+def _touched(case: CaseFile | None, case_id: uuid.UUID, at: datetime, **changes: Any) -> CaseFile:
+    case = case or _blank(case_id, at)
+    return dataclasses.replace(case, last_activity_at=max(case.last_activity_at, at), **changes)
+
+
+def _stage(case: CaseFile | None, stage: Stage) -> str:
+    current = case.stage if case else None
+    if current == Stage.closed.value:
+        return current  # a closed case moves only when a report reopens it
+    return advance_stage(current, stage).value
+
+
+def reported(state: CaseState, event: CaseReported, policy: CaseworkPolicy, at: datetime) -> CaseState:
+    case = state.case
+    categories = tuple(sorted({*(case.categories if case else ()), *(c.value for c in event.categories)}))
+    latest = _later(case.reported_at if case else None, event.reported_at)
+    changes: dict[str, Any] = dict(child_ref=event.child_ref, categories=categories, reported_at=latest,
+                                   jurisdiction=(case.jurisdiction if case and case.jurisdiction
+                                                 else event.jurisdiction))
+    if case is not None and case.closed_at is not None and latest > case.closed_at:
+        # A new report about a closed case reopens it: back to screening, and to review.
+        changes.update(state="open", stage=Stage.screening.value, reviewed_at=None)
+    else:
+        changes["stage"] = _stage(case, Stage.screening)
+    return dataclasses.replace(state, case=_touched(case, event.case_id, at, **changes))
+
+
+def assessed(state: CaseState, event: CaseAssessed, policy: CaseworkPolicy, at: datetime) -> CaseState:
+    case = state.case
+    jurisdiction = case.jurisdiction if case and case.jurisdiction else event.jurisdiction
+    graded_at = (case.graded_at if case else None) or at
+    changes: dict[str, Any] = dict(
+        jurisdiction=jurisdiction, risk_level=event.risk_level.value,
+        initial_risk_level=event.initial_risk_level.value, graded_at=graded_at,
+        categories=tuple(sorted({*(case.categories if case else ()), *(c.value for c in event.categories)})),
+        stage=_stage(case, event.stage),
+        # The review is due a grade's hours after the case was first graded; a graver re-grade
+        # before it is recorded brings it forward.
+        review_due_at=graded_at + policy.review_within(event.risk_level, jurisdiction))
+    return dataclasses.replace(state, case=_touched(case, event.case_id, at, **changes))
+
+
+def _with_referral(state: CaseState, fact: ReferralFact) -> dict[uuid.UUID, ReferralFact]:
+    known = state.referrals.get(fact.referral_id)
+    if known is not None:
+        later = _REFERRAL_RANK[ReferralState(fact.state)] > _REFERRAL_RANK[ReferralState(known.state)]
+        fact = dataclasses.replace(known, state=fact.state if later else known.state,
+                                   ack_due_at=fact.ack_due_at or known.ack_due_at)
+    return {**state.referrals, fact.referral_id: fact}
+
+
+def referred(state: CaseState, event: ReferralCreated, policy: CaseworkPolicy, at: datetime) -> CaseState:
+    case = state.case
+    referrals = _with_referral(state, ReferralFact(event.referral_id, event.case_id, event.agency.value,
+                                                   ReferralState.created.value, event.ack_due_at))
+    changes = dict(jurisdiction=case.jurisdiction if case and case.jurisdiction else event.jurisdiction,
+                   stage=_stage(case, event.stage))
+    return CaseState(_touched(case, event.case_id, at, **changes), referrals)
+
+
+def referral_changed(state: CaseState, event: ReferralStatusChanged, policy: CaseworkPolicy,
+                     at: datetime) -> CaseState:
+    referrals = _with_referral(state, ReferralFact(event.referral_id, event.case_id, event.agency.value,
+                                                   event.state.value))
+    case = _touched(state.case, event.case_id, at, stage=_stage(state.case, event.stage))
+    return CaseState(case, referrals)
+
+
+def escalated(state: CaseState, event: ReferralEscalated, policy: CaseworkPolicy, at: datetime) -> CaseState:
+    known = state.referrals.get(event.referral_id)
+    fact = dataclasses.replace(known, ack_due_at=event.ack_due_at) if known else ReferralFact(
+        event.referral_id, event.case_id, event.agency.value, ReferralState.created.value, event.ack_due_at)
+    return CaseState(_touched(state.case, event.case_id, at), {**state.referrals, fact.referral_id: fact})
+
+
+def scheduled(state: CaseState, event: FollowupScheduled, policy: CaseworkPolicy, at: datetime) -> CaseState:
+    return dataclasses.replace(state, case=_touched(state.case, event.case_id, at,
+                                                    visit_due_at=event.next_visit_due_at))
+
+
+def visited(state: CaseState, event: FollowupVisitRecorded, policy: CaseworkPolicy, at: datetime) -> CaseState:
+    return dataclasses.replace(state, case=_touched(state.case, event.case_id, at,
+                                                    stage=_stage(state.case, event.stage)))
+
+
+def closed(state: CaseState, event: CaseClosed, policy: CaseworkPolicy, at: datetime) -> CaseState:
+    case = state.case
+    if case is not None and case.reported_at is not None and case.reported_at >= event.closed_at:
+        # A report later than the closure has reopened the case already.
+        return dataclasses.replace(state, case=_touched(case, event.case_id, at))
+    closed_at = _later(case.closed_at if case else None, event.closed_at)
+    return dataclasses.replace(state, case=_touched(case, event.case_id, at, state="closed",
+                                                    stage=Stage.closed.value, closed_at=closed_at,
+                                                    closed_reason=event.reason))
+
+
+EVENT_RULES = {CaseReported: reported, CaseAssessed: assessed, ReferralCreated: referred,
+               ReferralStatusChanged: referral_changed, ReferralEscalated: escalated,
+               FollowupScheduled: scheduled, FollowupVisitRecorded: visited, CaseClosed: closed}
+
+
+def station_of(jurisdiction: str) -> str:
+    """The node answerable for a case of `jurisdiction`: its township (the node itself when it
+    lies above township level)."""
+    return node_at(jurisdiction, TerritoryLevel.township)
+
+
+def owned(state: CaseState, at: datetime) -> Decision:
+    """A case whose territory is known is owned at once by its township station (by rule)."""
+    case = state.case
+    if case is None or case.jurisdiction is None or case.owner_node is not None:
+        return Decision(state)
+    station = station_of(case.jurisdiction)
+    case = dataclasses.replace(case, owner_node=station, assigned_at=at)
+    event = CaseAssigned(case_id=case.case_id, jurisdiction=case.jurisdiction, owner_node=station,
+                         owner_ref=None, assigned_at=at)
+    return Decision(dataclasses.replace(state, case=case), (event,))
+
+
+def derive(state: CaseState) -> CaseState:
+    """The worklist's columns from the case and its referrals: open referrals, what is due next
+    and when, the urgency the list sorts by."""
+    case = state.case
+    if case is None:
+        return state
+    open_refs = [r for r in state.referrals.values() if ReferralState(r.state) in OPEN_REFERRAL_STATES]
+    due: list[tuple[datetime, str]] = []
+    if case.state == "open":
+        if case.review_due_at is not None and case.reviewed_at is None:
+            due.append((case.review_due_at, "review"))
+        due += [(r.ack_due_at, "referral") for r in open_refs
+                if r.state == ReferralState.created.value and r.ack_due_at is not None]
+        if case.visit_due_at is not None:
+            due.append((case.visit_due_at, "visit"))
+    next_due = min(due, default=(None, None))
+    case = dataclasses.replace(case, open_referrals=len(open_refs), next_due_at=next_due[0],
+                               next_due_kind=next_due[1], sort_due_at=next_due[0] or NEVER,
+                               urgency=URGENCY.get(case.risk_level, NOT_GRADED))
+    return dataclasses.replace(state, case=case)
+
+
+def decide(state: CaseState, payload: EventPayload, policy: CaseworkPolicy, at: datetime) -> Decision:
+    """One event of the case's other services: merged into the case, owned if it was not, derived."""
+    rule = EVENT_RULES.get(type(payload))
+    if rule is None:
+        raise UnexpectedEvent(f"casework has no rule for {payload.EVENT_TYPE} events")
+    decision = owned(rule(state, payload, policy, at), at)
+    return dataclasses.replace(decision, state=derive(decision.state))
+
+
+def assigned(case: CaseFile, caseworker: str, *, supervisor: str, reason: str | None, now: datetime) -> Decision:
+    """A supervisor names the caseworker who owns the case. Naming the owner again changes
+    nothing; replacing a named owner needs a reason code."""
+    if case.state != "open":
+        raise AssignmentRefused("the case is closed; a new report reopens it")
+    if case.owner_ref == caseworker:
+        return Decision(CaseState(case))
+    previous = case.owner_ref
+    if previous is not None and reason is None:
+        raise ReasonRequired("replacing the case's owner needs a reason")
+    owner_node = case.owner_node or station_of(case.jurisdiction)
+    event = CaseAssigned(case_id=case.case_id, jurisdiction=case.jurisdiction, owner_node=owner_node,
+                         owner_ref=caseworker, previous_owner_ref=previous, assigned_by=supervisor,
+                         reason=reason if previous is not None else None, assigned_at=now)
+    case = dataclasses.replace(case, owner_node=owner_node, owner_ref=caseworker, assigned_at=now,
+                               last_activity_at=max(case.last_activity_at, now))
+    return Decision(CaseState(case), (event,))
+
+
+def referrals_by_case(facts: Iterable[ReferralFact]) -> dict[uuid.UUID, dict[uuid.UUID, ReferralFact]]:
+    grouped: dict[uuid.UUID, dict[uuid.UUID, ReferralFact]] = {}
+    for fact in facts:
+        grouped.setdefault(fact.case_id, {})[fact.referral_id] = fact
+    return grouped

@@ -1,0 +1,45 @@
+"""Casework rules that are configuration (config/casework.yaml): the written review's deadline by
+grade, per territory. Pure: no framework, no database."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from shared.config import TerritoryPrefix, for_territory, graver_grade_first, load_yaml_config
+from shared.contracts.vocabulary import RiskLevel
+
+DEFAULT_POLICY = Path(__file__).resolve().parents[2] / "config" / "casework.yaml"
+Hours = Annotated[int, Field(ge=1, le=24 * 30)]
+
+
+class PolicyError(ValueError):
+    """The casework file is invalid; the message names the file and the field."""
+
+
+class CaseworkPolicy(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    version: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    review_hours: dict[RiskLevel, Hours]
+    review_hours_by_territory: dict[TerritoryPrefix, dict[RiskLevel, Hours]] = {}
+
+    @model_validator(mode="after")
+    def _complete(self) -> CaseworkPolicy:
+        missing = sorted(set(RiskLevel) - set(self.review_hours))
+        if missing:
+            raise ValueError(f"review_hours has no deadline for {', '.join(missing)}")
+        graver_grade_first(self.review_hours, self.review_hours_by_territory,
+                           "review_hours: a higher grade must be reviewed at least as soon as a lower one")
+        return self
+
+    def review_within(self, level: RiskLevel, jurisdiction: str) -> timedelta:
+        hours = for_territory(self.review_hours, self.review_hours_by_territory, jurisdiction)[level]
+        return timedelta(hours=hours)
+
+
+def load_policy(path: Path | None = None) -> CaseworkPolicy:
+    return load_yaml_config(path or DEFAULT_POLICY, CaseworkPolicy, PolicyError)

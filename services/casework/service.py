@@ -1,0 +1,56 @@
+"""The casework service's definition: one consumer of every event that changes a case as a whole,
+its HTTP API (the worklist, assignment) and its policy."""
+
+from __future__ import annotations
+
+from services.casework.api import router
+from services.casework.cases import Resources, on_case_events
+from services.casework.decide import UnexpectedEvent
+from services.casework.policy import PolicyError, load_policy
+from shared.contracts.events import (
+    CaseAssessed,
+    CaseClosed,
+    CaseReported,
+    FollowupScheduled,
+    FollowupVisitRecorded,
+    ReferralEscalated,
+    ReferralStatusChanged,
+)
+from shared.contracts.topics import referral_topic
+from shared.contracts.vocabulary import Agency
+from shared.errors import ConfigurationError
+from shared.messaging.consumer import IdempotentConsumer
+from shared.service import ServiceContext, ServiceDefinition
+from shared.settings import Settings
+
+# What casework learns each case from: its report and grade, the referrals it waits on, its
+# visits, its closure (shared.contracts.asyncapi.SERVICE_CONSUMES lists the same).
+TOPICS = (CaseReported.TOPIC, CaseAssessed.TOPIC, *(referral_topic(agency) for agency in Agency),
+          ReferralStatusChanged.TOPIC, ReferralEscalated.TOPIC, FollowupScheduled.TOPIC,
+          FollowupVisitRecorded.TOPIC, CaseClosed.TOPIC)
+
+
+def resources(settings: Settings) -> Resources:
+    try:
+        return Resources(policy=load_policy())
+    except PolicyError as exc:
+        raise ConfigurationError(str(exc)) from None
+
+
+def consumers(ctx: ServiceContext) -> list[IdempotentConsumer]:
+    """One consumer group over every topic, in batches decided in one pass over their cases."""
+
+    async def decide_batch(session, items) -> None:
+        await on_case_events(session, items, ctx.resources)
+
+    return [ctx.consumer(name="casework.cases", topic=TOPICS, handler=None, batch_handler=decide_batch,
+                         batch=True, poison=(UnexpectedEvent,))]
+
+
+SERVICE = ServiceDefinition(
+    name="casework",
+    summary="Owns each case as a whole: who is responsible for it, the worklist, what is due next.",
+    routers=(router,),
+    consumers=consumers,
+    resources=resources,
+)

@@ -1,0 +1,59 @@
+"""Casework's own tables (schema `casework`): each case as a whole — who owns it, where it is,
+what is due next — and the referrals it waits on, learned from the topics."""
+
+from __future__ import annotations
+
+from sqlalchemy import ARRAY, Column, DateTime, Index, Integer, MetaData, SmallInteger, Table, Text, func, text
+from sqlalchemy.dialects.postgresql import UUID
+
+SCHEMA = "casework"
+metadata = MetaData(schema=SCHEMA)
+
+cases = Table(
+    "cases", metadata,
+    Column("case_id", UUID(as_uuid=True), primary_key=True),
+    # Null until the event that names it arrives (the topics a case's events travel on are not
+    # ordered among themselves): a case is listed once its territory is known.
+    Column("child_ref", UUID(as_uuid=True)),
+    Column("jurisdiction", Text),
+    Column("categories", ARRAY(Text), nullable=False),
+    Column("risk_level", Text),  # the grade in force
+    Column("initial_risk_level", Text),  # the grade the rules produced
+    Column("stage", Text, nullable=False),
+    Column("state", Text, nullable=False),  # open | closed
+    Column("owner_node", Text),  # the township station answerable for the case
+    Column("owner_ref", Text),  # the caseworker who owns it; null: the station, no one named yet
+    Column("assigned_at", DateTime(timezone=True)),
+    Column("reported_at", DateTime(timezone=True)),  # the latest report
+    Column("graded_at", DateTime(timezone=True)),  # the first grade
+    Column("review_due_at", DateTime(timezone=True)),  # the written review's deadline
+    Column("reviewed_at", DateTime(timezone=True)),
+    Column("visit_due_at", DateTime(timezone=True)),
+    Column("closed_at", DateTime(timezone=True)),
+    Column("closed_reason", Text),
+    # Derived from the above and the case's referrals whenever either changes, for the worklist.
+    Column("open_referrals", Integer, nullable=False, server_default="0"),
+    Column("next_due_at", DateTime(timezone=True)),
+    Column("next_due_kind", Text),  # review | referral | visit
+    Column("urgency", SmallInteger, nullable=False),  # 0 red, 1 orange, 2 blue, 3 not graded yet
+    Column("sort_due_at", DateTime(timezone=True), nullable=False),  # next_due_at, or the far future
+    Column("last_activity_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+# The worklist: open cases by urgency, then the earliest due date (keyset pagination).
+Index("cases_worklist", cases.c.urgency, cases.c.sort_due_at, cases.c.case_id,
+      postgresql_where=text("state = 'open'"))
+# Territory prefixes (`jurisdiction LIKE '1404%'`) and "my cases".
+Index("cases_by_territory", cases.c.jurisdiction, postgresql_ops={"jurisdiction": "text_pattern_ops"})
+Index("cases_by_owner", cases.c.owner_ref, postgresql_where=text("owner_ref IS NOT NULL"))
+
+referrals = Table(
+    "referrals", metadata,
+    Column("referral_id", UUID(as_uuid=True), primary_key=True),
+    Column("case_id", UUID(as_uuid=True), nullable=False, index=True),
+    Column("agency", Text, nullable=False),
+    Column("state", Text, nullable=False),
+    Column("ack_due_at", DateTime(timezone=True)),
+)
+
+DOMAIN_TABLES = (cases, referrals)

@@ -1,0 +1,122 @@
+"""Every case has an owner and a worklist finds it — on the real stack, every service running as
+a process: a red hotline report is owned by its township station at once, a supervisor names
+its caseworker, and it tops that caseworker's list."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+
+import httpx
+
+from shared.auth import Role
+from tests.e2e.conftest import RunningServices
+from tests.e2e.reports import hotline_report, token
+from tests.e2e.test_audit import timeline_of
+from tests.e2e.test_intake_assessment import REPORTED, by_external_id, kcat_produce, of_case
+from tests.e2e.watch import TopicWatcher
+
+ASSIGNED = "case.assigned"
+VILLAGE, TOWNSHIP = "140402001001", "140402001000"  # the example reports' village and its township
+SUPERVISOR = token(Role.supervisor, "sup-chengqu", jurisdiction="140402")  # the county's supervisor
+
+
+async def _case(http: httpx.AsyncClient, case_id: str, headers: dict[str, str]) -> dict:
+    for _ in range(100):  # the grade reaches casework a moment after the report
+        answer = await http.get(f"/v1/cases/{case_id}", headers=headers)
+        if answer.status_code == 200 and answer.json()["risk_level"] is not None:
+            return answer.json()
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"casework never listed case {case_id} with its grade: {answer.status_code}")
+
+
+async def _every_case(http: httpx.AsyncClient, params: dict, headers: dict[str, str]) -> list[str]:
+    """Every case the list gives, page after page (in the order it gives them)."""
+    ids: list[str] = []
+    after = None
+    while True:
+        page = (await http.get("/v1/cases", params={**params, "limit": 200, **({"after": after} if after else {})},
+                               headers=headers)).json()
+        ids += [row["case_id"] for row in page["cases"]]
+        after = page["next"]
+        if after is None:
+            assert len(ids) == len(set(ids)), "no case on two pages"
+            return ids
+
+
+async def test_a_red_report_is_owned_by_its_station_at_once_then_tops_its_caseworkers_list(
+        infra, services: RunningServices) -> None:
+    caseworker = f"cw-{uuid.uuid4().hex[:8]}"
+    mine = token(Role.caseworker, caseworker, jurisdiction="140402")
+    blue = hotline_report(categories=["left_behind"], indicators=["left_behind"])
+    red = hotline_report()  # abuse, immediate danger
+    async with TopicWatcher(infra.kafka_bootstrap, [REPORTED, ASSIGNED]) as watcher:
+        warm_up = hotline_report()  # the first message after start-up pays for the consumer groups' joins
+        kcat_produce(infra.kafka_bootstrap, warm_up)
+        (warm,) = await watcher.wait_for(REPORTED, by_external_id(warm_up["external_id"]), timeout=60)
+        await watcher.wait_for(ASSIGNED, of_case(warm.json()["case_id"]), timeout=60)
+        kcat_produce(infra.kafka_bootstrap, blue)
+        (blue_reported,) = await watcher.wait_for(REPORTED, by_external_id(blue["external_id"]), timeout=30)
+        started = datetime.now(UTC).timestamp()
+        kcat_produce(infra.kafka_bootstrap, red)
+        (reported,) = await watcher.wait_for(REPORTED, by_external_id(red["external_id"]), timeout=30)
+        case_id = reported.json()["case_id"]
+        (owned,) = await watcher.wait_for(ASSIGNED, of_case(case_id), timeout=30)
+    latency = owned.timestamp_ms / 1000 - started
+    print(f"hotline report → case.assigned (township station) in {latency * 1000:.0f} ms")
+    assert latency <= 1.0, "a red report is owned by its township station within a second"
+    station = owned.json()["payload"]
+    assert (station["owner_node"], station["owner_ref"], station["assigned_by"]) == (TOWNSHIP, None, None)
+    assert owned.json()["producer"] == "casework"
+
+    blue_id = blue_reported.json()["case_id"]
+    async with httpx.AsyncClient(base_url=services.urls["casework"]) as http:
+        case = await _case(http, case_id, SUPERVISOR)
+        assert case["jurisdiction"] == VILLAGE and case["risk_level"] == "red"
+        assert case["owner"] == {"station": TOWNSHIP, "caseworker": None, "assigned_at": case["owner"]["assigned_at"]}
+        assert case["next_due_kind"] in {"review", "referral"} and case["next_due_at"]
+        await _case(http, blue_id, SUPERVISOR)
+
+        assert case_id in await _every_case(http, {"owner": "unassigned", "grade": "red"}, SUPERVISOR), \
+            "the supervisor sees it among the unassigned red cases"
+
+        # The blue case first, then the red one: the list puts red first whatever the order.
+        for assigned_id in (blue_id, case_id):
+            answer = await http.post(f"/v1/cases/{assigned_id}/assignment", json={"caseworker": caseworker},
+                                     headers=SUPERVISOR)
+            assert answer.status_code == 200, answer.text
+            assert answer.json()["owner"]["caseworker"] == caseworker
+        listed = (await http.get("/v1/cases", params={"owner": "me"}, headers=mine)).json()
+        assert [row["case_id"] for row in listed["cases"]] == [case_id, blue_id]
+        assert listed["cases"][0]["risk_level"] == "red" and listed["cases"][1]["risk_level"] != "red"
+
+        # Paged one at a time, the same order.
+        first = (await http.get("/v1/cases", params={"owner": "me", "limit": 1}, headers=mine)).json()
+        second = (await http.get("/v1/cases", params={"owner": "me", "limit": 1, "after": first["next"]},
+                                 headers=mine)).json()
+        assert [first["cases"][0]["case_id"], second["cases"][0]["case_id"]] == [case_id, blue_id]
+        assert second["next"] is None
+
+        # Replacing a named owner needs a reason; a caseworker cannot assign; another county's
+        # supervisor does not see the case at all.
+        again = await http.post(f"/v1/cases/{case_id}/assignment", json={"caseworker": "cw-other"},
+                                headers=SUPERVISOR)
+        assert again.status_code == 422 and again.json()["detail"][0]["loc"] == ["body", "reason"]
+        assert (await http.post(f"/v1/cases/{case_id}/assignment", json={"caseworker": caseworker},
+                                headers=mine)).status_code == 403
+        elsewhere = token(Role.supervisor, "sup-luzhou", jurisdiction="140403")
+        assert (await http.post(f"/v1/cases/{case_id}/assignment", json={"caseworker": "cw-x"},
+                                headers=elsewhere)).status_code == 404
+        assert (await http.get(f"/v1/cases/{case_id}", headers=elsewhere)).status_code == 404
+        assert case_id not in {row["case_id"] for row in
+                               (await http.get("/v1/cases", params={"limit": 200}, headers=elsewhere)).json()["cases"]}
+
+    async with httpx.AsyncClient(base_url=services.urls["audit"]) as http:
+        for _ in range(100):  # the ledger records the supervisor's assignment a moment after it commits
+            steps = await timeline_of(http, case_id, until={"case.reported", "case.assessed", "case.assigned"})
+            assignments = [step["payload"] for step in steps if step["event_type"] == "case.assigned"]
+            if len(assignments) == 2:
+                break
+            await asyncio.sleep(0.1)
+    assert [(a["owner_ref"], a["assigned_by"]) for a in assignments] == [(None, None), (caseworker, "sup-chengqu")]
