@@ -77,6 +77,10 @@ acl --allow-principal User:agency-youth_league --operation Read --topic referral
 # User:cpnet-admin
 acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic audit.access
 acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic audit.access.dlq
+acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic case.approval_decided
+acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic case.approval_decided.dlq
+acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic case.approval_requested
+acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic case.approval_requested.dlq
 acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic case.assessed
 acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic case.assessed.dlq
 acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic case.assigned
@@ -87,6 +91,10 @@ acl --allow-principal User:cpnet-admin --operation Create --operation Describe -
 acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic case.reassessment_requested.dlq
 acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic case.reported
 acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic case.reported.dlq
+acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic case.reviewed
+acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic case.reviewed.dlq
+acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic followup.closure
+acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic followup.closure.dlq
 acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic followup.due
 acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic followup.due.dlq
 acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic followup.overdue
@@ -138,6 +146,10 @@ acl --allow-principal User:cpnet-assessment --operation Write --topic case.repor
 acl --allow-principal User:cpnet-audit --operation Read --group audit --resource-pattern-type prefixed
 acl --allow-principal User:cpnet-audit --operation Read --topic audit.access
 acl --allow-principal User:cpnet-audit --operation Read --operation Write --topic audit.access.dlq
+acl --allow-principal User:cpnet-audit --operation Read --topic case.approval_decided
+acl --allow-principal User:cpnet-audit --operation Read --operation Write --topic case.approval_decided.dlq
+acl --allow-principal User:cpnet-audit --operation Read --topic case.approval_requested
+acl --allow-principal User:cpnet-audit --operation Read --operation Write --topic case.approval_requested.dlq
 acl --allow-principal User:cpnet-audit --operation Read --topic case.assessed
 acl --allow-principal User:cpnet-audit --operation Read --operation Write --topic case.assessed.dlq
 acl --allow-principal User:cpnet-audit --operation Read --topic case.assigned
@@ -148,6 +160,10 @@ acl --allow-principal User:cpnet-audit --operation Read --topic case.reassessmen
 acl --allow-principal User:cpnet-audit --operation Read --operation Write --topic case.reassessment_requested.dlq
 acl --allow-principal User:cpnet-audit --operation Read --topic case.reported
 acl --allow-principal User:cpnet-audit --operation Read --operation Write --topic case.reported.dlq
+acl --allow-principal User:cpnet-audit --operation Read --topic case.reviewed
+acl --allow-principal User:cpnet-audit --operation Read --operation Write --topic case.reviewed.dlq
+acl --allow-principal User:cpnet-audit --operation Read --topic followup.closure
+acl --allow-principal User:cpnet-audit --operation Read --operation Write --topic followup.closure.dlq
 acl --allow-principal User:cpnet-audit --operation Read --topic followup.due
 acl --allow-principal User:cpnet-audit --operation Read --operation Write --topic followup.due.dlq
 acl --allow-principal User:cpnet-audit --operation Read --topic followup.overdue
@@ -185,13 +201,17 @@ acl --allow-principal User:cpnet-audit --operation Read --operation Write --topi
 
 # User:cpnet-casework
 acl --allow-principal User:cpnet-casework --operation Read --group casework --resource-pattern-type prefixed
+acl --allow-principal User:cpnet-casework --operation Write --topic case.approval_decided
+acl --allow-principal User:cpnet-casework --operation Write --topic case.approval_requested
 acl --allow-principal User:cpnet-casework --operation Read --topic case.assessed
 acl --allow-principal User:cpnet-casework --operation Write --topic case.assessed.dlq
 acl --allow-principal User:cpnet-casework --operation Write --topic case.assigned
-acl --allow-principal User:cpnet-casework --operation Read --topic case.closed
-acl --allow-principal User:cpnet-casework --operation Write --topic case.closed.dlq
+acl --allow-principal User:cpnet-casework --operation Write --topic case.closed
 acl --allow-principal User:cpnet-casework --operation Read --topic case.reported
 acl --allow-principal User:cpnet-casework --operation Write --topic case.reported.dlq
+acl --allow-principal User:cpnet-casework --operation Write --topic case.reviewed
+acl --allow-principal User:cpnet-casework --operation Read --topic followup.closure
+acl --allow-principal User:cpnet-casework --operation Write --topic followup.closure.dlq
 acl --allow-principal User:cpnet-casework --operation Read --topic followup.scheduled
 acl --allow-principal User:cpnet-casework --operation Write --topic followup.scheduled.dlq
 acl --allow-principal User:cpnet-casework --operation Read --topic followup.visits
@@ -225,8 +245,8 @@ acl --allow-principal User:cpnet-casework --operation Write --topic referral.to.
 acl --allow-principal User:cpnet-followup --operation Read --group followup --resource-pattern-type prefixed
 acl --allow-principal User:cpnet-followup --operation Read --topic case.assessed
 acl --allow-principal User:cpnet-followup --operation Write --topic case.assessed.dlq
-acl --allow-principal User:cpnet-followup --operation Write --topic case.closed
 acl --allow-principal User:cpnet-followup --operation Write --topic case.reassessment_requested
+acl --allow-principal User:cpnet-followup --operation Write --topic followup.closure
 acl --allow-principal User:cpnet-followup --operation Write --topic followup.due
 acl --allow-principal User:cpnet-followup --operation Write --topic followup.overdue
 acl --allow-principal User:cpnet-followup --operation Write --topic followup.scheduled

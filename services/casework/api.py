@@ -7,6 +7,8 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -15,17 +17,28 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import ColumnElement, func, select, tuple_
 
 from services.casework import tables as t
-from services.casework.cases import CaseNotFound, assign, load_case
-from services.casework.decide import AssignmentRefused, CaseFile, ReasonRequired
+from services.casework.cases import (
+    ApprovalNotFound,
+    CaseNotFound,
+    assign,
+    decide_approval,
+    load_case,
+    request_approval,
+    review,
+)
+from services.casework.decide import Approval, CaseFile, NotYours, ReasonRequired, Refused
 from shared.auth import TERRITORY_PREFIX_PATTERN, Principal, Role, require_role
+from shared.contracts.events import ApprovalKind, ReviewDecision
 from shared.contracts.vocabulary import Category, OpaqueRef, ReasonCode, RiskLevel, Stage
 from shared.http import answers, unprocessable
 from shared.service import ServiceContext, service_context
 from shared.territory.code import CODE_DIGITS, DIGITS
 
 router = APIRouter(prefix="/v1/cases", tags=["casework"])
+approvals_router = APIRouter(prefix="/v1/approvals", tags=["casework"])
 Readers = require_role(Role.caseworker, Role.supervisor, Role.operator, Role.auditor)
 Supervisors = require_role(Role.supervisor)
+Caseworkers = require_role(Role.caseworker, Role.supervisor)
 Ctx = Annotated[ServiceContext, Depends(service_context)]
 OWNER_PATTERN = r"^(me|unassigned|[A-Za-z0-9._:-]{1,64})$"
 
@@ -54,6 +67,7 @@ class Case(BaseModel):
         description="What is due next: the written review, an agency's acknowledgement, a visit")
     overdue: bool
     open_referrals: int
+    pending_approvals: int
     review_due_at: datetime | None
     reviewed_at: datetime | None
     closed_at: datetime | None
@@ -73,6 +87,7 @@ def _case(row: CaseFile, now: datetime) -> Case:
                 owner=Owner(station=row.owner_node, caseworker=row.owner_ref, assigned_at=row.assigned_at),
                 next_due_at=row.next_due_at, next_due_kind=row.next_due_kind,
                 overdue=row.next_due_at is not None and row.next_due_at <= now, open_referrals=row.open_referrals,
+                pending_approvals=row.pending_approvals,
                 review_due_at=row.review_due_at, reviewed_at=row.reviewed_at, closed_at=row.closed_at,
                 closed_reason=row.closed_reason, last_activity_at=row.last_activity_at)
 
@@ -95,7 +110,8 @@ def _after(cursor: str) -> tuple[int, datetime, uuid.UUID]:
 
 def _filters(principal: Principal, *, territory: str | None, grade: list[RiskLevel] | None,
              stage: list[Stage] | None, category: Category | None, owner: str | None,
-             overdue: bool | None, open_referrals: bool | None, now: datetime) -> list[ColumnElement[bool]]:
+             overdue: bool | None, open_referrals: bool | None, pending_approval: bool | None,
+             now: datetime) -> list[ColumnElement[bool]]:
     c = t.cases.c
     where = [c.jurisdiction.is_not(None)]
     for prefix in filter(None, (principal.jurisdiction, territory)):
@@ -117,6 +133,8 @@ def _filters(principal: Principal, *, territory: str | None, grade: list[RiskLev
         where.append(late if overdue else ~late | c.next_due_at.is_(None))
     if open_referrals is not None:
         where.append(c.open_referrals > 0 if open_referrals else c.open_referrals == 0)
+    if pending_approval is not None:
+        where.append(c.pending_approvals > 0 if pending_approval else c.pending_approvals == 0)
     return where
 
 
@@ -136,6 +154,7 @@ async def list_cases(
                                        description="`me`, `unassigned` or a caseworker's id")] = None,
     overdue: bool | None = None,
     open_referrals: bool | None = None,
+    pending_approval: bool | None = None,
     state: Literal["open", "closed"] = "open",
     after: Annotated[str | None, Query(max_length=200, description="the `next` of the page before")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
@@ -143,7 +162,7 @@ async def list_cases(
     now = ctx.resources.clock()
     c = t.cases.c
     where = _filters(principal, territory=territory, grade=grade, stage=stage, category=category, owner=owner,
-                     overdue=overdue, open_referrals=open_referrals, now=now)
+                     overdue=overdue, open_referrals=open_referrals, pending_approval=pending_approval, now=now)
     where.append(c.state == state)
     if after:
         where.append(tuple_(c.urgency, c.sort_due_at, c.case_id) > tuple_(*_after(after)))
@@ -207,16 +226,130 @@ class Assignment(BaseModel):
              summary="A supervisor of the case's territory names the caseworker who owns it")
 async def assign_case(case_id: uuid.UUID, body: Assignment, principal: Annotated[Principal, Depends(Supervisors)],
                       ctx: Ctx) -> Case:
-    try:
+    with refusals():
         async with ctx.engine.begin() as connection:
             case = await assign(connection, case_id, body.caseworker, supervisor=principal.subject,
                                 reason=body.reason, visible=principal.can_see, res=ctx.resources)
-    except CaseNotFound as exc:
-        raise HTTPException(status_code=404, detail=str(exc)) from None
-    except ReasonRequired as exc:
-        raise unprocessable([{"loc": ["body", "reason"], "msg": str(exc), "type": "missing"}]) from None
-    except AssignmentRefused as exc:
-        raise HTTPException(status_code=409, detail=str(exc)) from None
     ctx.relay.wake()
     return _case(case, ctx.resources.clock())
+
+
+@contextmanager
+def refusals() -> Iterator[None]:
+    """What casework's rules refuse, as HTTP answers: not found or not in the caller's territory 404,
+    not theirs to do 403, not in the case's state 409, a reason missing or not one the action
+    takes 422 naming `reason`."""
+    try:
+        yield
+    except (CaseNotFound, ApprovalNotFound) as exc:
+        raise HTTPException(status_code=404, detail=str(exc)) from None
+    except NotYours as exc:
+        raise HTTPException(status_code=403, detail=str(exc)) from None
+    except ReasonRequired as exc:
+        raise unprocessable([{"loc": ["body", "reason"], "msg": str(exc), "type": "value_error"}]) from None
+    except Refused as exc:
+        raise HTTPException(status_code=409, detail=str(exc)) from None
+
+
+class Review(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    decision: ReviewDecision
+    reason: ReasonCode | None = Field(default=None, description="Required to screen out: unfounded, duplicate, "
+                                                                "outside_jurisdiction, adult, resolved_by_family")
+
+
+@router.post("/{case_id}/review", response_model=Case,
+             responses=answers(404, 409, 413, described={409: "closed, not graded, reviewed already, or an orange "
+                                                              "or red case screened out without approval"}),
+             summary="The written review (书面审核): screened in, or screened out with a reason")
+async def review_case(case_id: uuid.UUID, body: Review, principal: Annotated[Principal, Depends(Caseworkers)],
+                      ctx: Ctx) -> Case:
+    with refusals():
+        async with ctx.engine.begin() as connection:
+            case = await review(connection, case_id, body.decision, body.reason, by=principal.subject,
+                                supervisor=principal.role == Role.supervisor, visible=principal.can_see,
+                                res=ctx.resources)
+    ctx.relay.wake()
+    return _case(case, ctx.resources.clock())
+
+
+# ---- approvals --------------------------------------------------------------------------------
+
+class ApprovalOut(BaseModel):
+    approval_id: uuid.UUID
+    case_id: uuid.UUID
+    kind: ApprovalKind
+    reason: str
+    jurisdiction: str
+    requested_by: str
+    requested_at: datetime
+    state: Literal["pending", "approved", "rejected"]
+    decided_by: str | None
+    decided_at: datetime | None
+    decision_reason: str | None
+
+
+def _approval(approval: Approval) -> ApprovalOut:
+    return ApprovalOut(**approval.as_row())
+
+
+class ApprovalRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: ApprovalKind
+    reason: ReasonCode = Field(description="screen_out: unfounded, duplicate, outside_jurisdiction, adult, "
+                                           "resolved_by_family; close: risk_resolved, turned_18, moved_away, "
+                                           "deceased, family_reunified")
+
+
+@router.post("/{case_id}/approvals", response_model=ApprovalOut, status_code=201,
+             responses=answers(404, 409, 413, described={409: "the case's state does not allow it, or the same "
+                                                              "request is pending already"}),
+             summary="The case's owner asks a supervisor to approve screening it out or closing it")
+async def ask_approval(case_id: uuid.UUID, body: ApprovalRequest,
+                       principal: Annotated[Principal, Depends(Caseworkers)], ctx: Ctx) -> ApprovalOut:
+    with refusals():
+        async with ctx.engine.begin() as connection:
+            approval = await request_approval(connection, case_id, body.kind, body.reason, by=principal.subject,
+                                              visible=principal.can_see, res=ctx.resources)
+    ctx.relay.wake()
+    return _approval(approval)
+
+
+@approvals_router.get("", response_model=list[ApprovalOut],
+                      summary="Requests in the caller's territory, the oldest pending first")
+async def list_approvals(principal: Annotated[Principal, Depends(Readers)], ctx: Ctx,
+                         state: Literal["pending", "approved", "rejected"] = "pending",
+                         territory: Territory = None, case_id: uuid.UUID | None = None,
+                         limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[ApprovalOut]:
+    a = t.approvals.c
+    query = select(t.approvals).where(a.state == state)
+    for prefix in filter(None, (principal.jurisdiction, territory)):
+        query = query.where(a.jurisdiction.startswith(prefix, autoescape=True))
+    if case_id is not None:
+        query = query.where(a.case_id == case_id)
+    async with ctx.engine.connect() as connection:
+        rows = await connection.execute(query.order_by(a.requested_at, a.approval_id).limit(limit))
+    return [_approval(Approval.of_row(row)) for row in rows]
+
+
+class ApprovalDecision(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    approve: bool
+    reason: ReasonCode | None = Field(default=None, description="Required to reject")
+
+
+@approvals_router.post("/{approval_id}/decision", response_model=ApprovalOut,
+                       responses=answers(404, 409, 413, described={409: "decided already, or the case is closed"}),
+                       summary="A supervisor of the case's territory approves or rejects a request")
+async def decide_request(approval_id: uuid.UUID, body: ApprovalDecision,
+                         principal: Annotated[Principal, Depends(Supervisors)], ctx: Ctx) -> ApprovalOut:
+    with refusals():
+        async with ctx.engine.begin() as connection:
+            approval, _ = await decide_approval(connection, approval_id, body.approve, body.reason,
+                                                by=principal.subject, visible=principal.can_see, res=ctx.resources)
+    ctx.relay.wake()
+    return _approval(approval)
 

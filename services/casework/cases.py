@@ -13,12 +13,16 @@ from sqlalchemy import select
 
 from services.casework import tables as t
 from services.casework.decide import (
+    Approval,
     CaseFile,
     CaseState,
     ReferralFact,
+    approval_decided,
     assigned,
     decide,
     referrals_by_case,
+    requested,
+    reviewed,
 )
 from services.casework.policy import CaseworkPolicy
 from shared.contracts.envelope import Envelope, new_envelope
@@ -29,7 +33,8 @@ from shared.messaging.consumer import Delivery
 from shared.messaging.outbox import add_events
 from shared.telemetry import current_trace_headers, event_span
 
-__all__ = ["OUTBOX", "CaseNotFound", "Resources", "assign", "load_case", "on_case_events"]
+__all__ = ["OUTBOX", "ApprovalNotFound", "CaseNotFound", "Resources", "assign", "decide_approval", "load_case",
+           "on_case_events", "request_approval", "review"]
 
 PRODUCER = "casework"
 OUTBOX = outbox_table(t.metadata)
@@ -42,6 +47,10 @@ class Resources:
 
 
 class CaseNotFound(LookupError):
+    pass
+
+
+class ApprovalNotFound(LookupError):
     pass
 
 
@@ -113,3 +122,60 @@ async def assign(session: Transaction, case_id: uuid.UUID, caseworker: str, *, s
         await add_events(session, OUTBOX, *(new_envelope(e, case_id=case_id, producer=PRODUCER)
                                             for e in decision.events))
     return decision.state.case
+
+
+async def _visible_state(session: Transaction, case_id: uuid.UUID, visible: Callable[[str], bool]) -> CaseState:
+    """The case (locked) and its referrals, if the caller may see it; else CaseNotFound."""
+    state = (await load_states(session, [case_id]))[case_id]
+    if state.case is None or state.case.jurisdiction is None or not visible(state.case.jurisdiction):
+        raise CaseNotFound(f"no case {case_id} in your territory")
+    return state
+
+
+async def _commit(session: Transaction, before: CaseState, after: CaseState, events) -> None:
+    case_id = before.case.case_id
+    await save_states(session, {case_id: before}, {case_id: after})
+    await add_events(session, OUTBOX, *(new_envelope(e, case_id=case_id, producer=PRODUCER) for e in events))
+
+
+async def review(session: Transaction, case_id: uuid.UUID, decision: str, reason: str | None, *, by: str,
+                 supervisor: bool, visible: Callable[[str], bool], res: Resources) -> CaseFile:
+    """The written review, with its events (and the closure of a case screened out), in one transaction."""
+    state = await _visible_state(session, case_id, visible)
+    outcome = reviewed(state, decision, reason, by=by, supervisor=supervisor, now=res.clock())
+    await _commit(session, state, outcome.state, outcome.events)
+    return outcome.state.case
+
+
+async def _approvals_of(session: Transaction, case_id: uuid.UUID) -> list[Approval]:
+    rows = await session.execute(select(t.approvals).where(t.approvals.c.case_id == case_id))
+    return [Approval.of_row(row) for row in rows]
+
+
+async def request_approval(session: Transaction, case_id: uuid.UUID, kind: str, reason: str, *, by: str,
+                           visible: Callable[[str], bool], res: Resources) -> Approval:
+    state = await _visible_state(session, case_id, visible)
+    approval, outcome = requested(state, kind, reason, by=by, pending=await _approvals_of(session, case_id),
+                                  now=res.clock())
+    await upsert_rows(session, t.approvals, [approval.as_row()])
+    await _commit(session, state, outcome.state, outcome.events)
+    return approval
+
+
+async def decide_approval(session: Transaction, approval_id: uuid.UUID, approved: bool, reason: str | None, *,
+                          by: str, visible: Callable[[str], bool], res: Resources) -> tuple[Approval, CaseFile]:
+    """A supervisor of the case's territory approves or rejects; the request, the case and their
+    events commit together."""
+    row = (await session.execute(select(t.approvals).where(t.approvals.c.approval_id == approval_id))).first()
+    if row is None:
+        raise ApprovalNotFound(f"no request {approval_id} in your territory")
+    try:
+        state = await _visible_state(session, row.case_id, visible)
+    except CaseNotFound:
+        raise ApprovalNotFound(f"no request {approval_id} in your territory") from None
+    # Read again under the case's lock: two supervisors deciding at once see each other's decision.
+    approval = next(a for a in await _approvals_of(session, row.case_id) if a.approval_id == approval_id)
+    approval, outcome = approval_decided(state, approval, approved, reason, by=by, now=res.clock())
+    await upsert_rows(session, t.approvals, [approval.as_row()])
+    await _commit(session, state, outcome.state, outcome.events)
+    return approval, outcome.state.case

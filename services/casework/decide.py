@@ -4,8 +4,9 @@ it, and which events that yields.
 
 The topics a case's events travel on are not ordered among themselves (a grade may be read before
 the report it grades), so every rule merges what its event says in a way that does not depend on
-the order: stages only move forward, a referral's state only along its lifecycle, a case is
-closed when its latest closure is later than its latest report. No I/O here: the shell
+the order: stages only move forward, a referral's state only along its lifecycle, and a case closes
+by follow-up's rule only when the rule was met after its latest report. Casework is where a case
+closes (`closing`): by that rule, on a supervisor's approval, or screened out at review. No I/O here: the shell
 (cases.py) loads a batch's cases, threads each event through `decide` in offset order and saves
 once.
 """
@@ -22,17 +23,31 @@ from typing import Any
 from services.casework.policy import CaseworkPolicy
 from shared.contracts.envelope import EventPayload
 from shared.contracts.events import (
+    ApprovalKind,
+    CaseApprovalDecided,
+    CaseApprovalRequested,
     CaseAssessed,
     CaseAssigned,
     CaseClosed,
     CaseReported,
+    CaseReviewed,
+    FollowupClosureRuleMet,
     FollowupScheduled,
     FollowupVisitRecorded,
     ReferralCreated,
     ReferralEscalated,
     ReferralStatusChanged,
+    ReviewDecision,
 )
-from shared.contracts.vocabulary import OPEN_REFERRAL_STATES, ReferralState, RiskLevel, Stage, advance_stage
+from shared.contracts.vocabulary import (
+    OPEN_REFERRAL_STATES,
+    ClosureReason,
+    ReferralState,
+    RiskLevel,
+    ScreenOutReason,
+    Stage,
+    advance_stage,
+)
 from shared.db.rows import row_of
 from shared.territory.code import TerritoryLevel, node_at
 
@@ -50,12 +65,16 @@ class UnexpectedEvent(TypeError):
     """An event casework has no rule for (e.g. published to the wrong topic): never valid."""
 
 
-class AssignmentRefused(ValueError):
-    """An assignment the case's state does not allow (a closed case); the message says why."""
+class Refused(ValueError):
+    """What the case's state does not allow (409); the message says why."""
+
+
+class NotYours(PermissionError):
+    """The caller may see the case but this is not theirs to do (403); the message says whose it is."""
 
 
 class ReasonRequired(ValueError):
-    """Replacing a named owner needs a reason code."""
+    """A reason code is missing or not one this action takes (422, naming the field `reason`)."""
 
 
 @dataclass(frozen=True)
@@ -81,6 +100,8 @@ class CaseFile:
     visit_due_at: datetime | None = None
     closed_at: datetime | None = None
     closed_reason: str | None = None
+    closure_rule_met_at: datetime | None = None
+    pending_approvals: int = 0
     # Derived (derive()): what the worklist sorts and filters on.
     open_referrals: int = 0
     next_due_at: datetime | None = None
@@ -222,20 +243,17 @@ def visited(state: CaseState, event: FollowupVisitRecorded, policy: CaseworkPoli
                                                     stage=_stage(state.case, event.stage)))
 
 
-def closed(state: CaseState, event: CaseClosed, policy: CaseworkPolicy, at: datetime) -> CaseState:
-    case = state.case
-    if case is not None and case.reported_at is not None and case.reported_at >= event.closed_at:
-        # A report later than the closure has reopened the case already.
-        return dataclasses.replace(state, case=_touched(case, event.case_id, at))
-    closed_at = _later(case.closed_at if case else None, event.closed_at)
-    return dataclasses.replace(state, case=_touched(case, event.case_id, at, state="closed",
-                                                    stage=Stage.closed.value, closed_at=closed_at,
-                                                    closed_reason=event.reason))
+def closure_rule_met(state: CaseState, event: FollowupClosureRuleMet, policy: CaseworkPolicy,
+                     at: datetime) -> CaseState:
+    """Follow-up's closure rule was met; `closed_by_rule` closes the case once it is known to be
+    a blue one and no report came after."""
+    met = _later(state.case.closure_rule_met_at if state.case else None, event.met_at)
+    return dataclasses.replace(state, case=_touched(state.case, event.case_id, at, closure_rule_met_at=met))
 
 
 EVENT_RULES = {CaseReported: reported, CaseAssessed: assessed, ReferralCreated: referred,
                ReferralStatusChanged: referral_changed, ReferralEscalated: escalated,
-               FollowupScheduled: scheduled, FollowupVisitRecorded: visited, CaseClosed: closed}
+               FollowupScheduled: scheduled, FollowupVisitRecorded: visited, FollowupClosureRuleMet: closure_rule_met}
 
 
 def station_of(jurisdiction: str) -> str:
@@ -253,6 +271,27 @@ def owned(state: CaseState, at: datetime) -> Decision:
     case = dataclasses.replace(case, owner_node=station, assigned_at=at)
     event = CaseAssigned(case_id=case.case_id, jurisdiction=case.jurisdiction, owner_node=station,
                          owner_ref=None, assigned_at=at)
+    return Decision(dataclasses.replace(state, case=case), (event,))
+
+
+def closing(case: CaseFile, reason: ClosureReason, now: datetime) -> tuple[CaseFile, CaseClosed]:
+    """Casework closes the case: the one place a case closes (by follow-up's rule, on an approved
+    request, screened out)."""
+    closed_at = max(now, case.reported_at or now)
+    case = dataclasses.replace(case, state="closed", stage=Stage.closed.value, closed_at=closed_at,
+                               closed_reason=reason.value, last_activity_at=max(case.last_activity_at, now))
+    return case, CaseClosed(case_id=case.case_id, reason=reason.value, closed_at=closed_at)
+
+
+def closed_by_rule(state: CaseState, at: datetime) -> Decision:
+    """An open blue case closes when follow-up's closure rule was met after its latest report (a
+    report since then is new risk: the case stays open)."""
+    case = state.case
+    met = case.closure_rule_met_at if case else None
+    if (case is None or met is None or case.state != "open" or case.risk_level != RiskLevel.blue.value
+            or case.reported_at is None or met <= case.reported_at):
+        return Decision(state)
+    case, event = closing(case, ClosureReason.risk_resolved, met)
     return Decision(dataclasses.replace(state, case=case), (event,))
 
 
@@ -283,15 +322,16 @@ def decide(state: CaseState, payload: EventPayload, policy: CaseworkPolicy, at: 
     rule = EVENT_RULES.get(type(payload))
     if rule is None:
         raise UnexpectedEvent(f"casework has no rule for {payload.EVENT_TYPE} events")
-    decision = owned(rule(state, payload, policy, at), at)
-    return dataclasses.replace(decision, state=derive(decision.state))
+    ownership = owned(rule(state, payload, policy, at), at)
+    closure = closed_by_rule(ownership.state, at)
+    return Decision(derive(closure.state), ownership.events + closure.events)
 
 
 def assigned(case: CaseFile, caseworker: str, *, supervisor: str, reason: str | None, now: datetime) -> Decision:
     """A supervisor names the caseworker who owns the case. Naming the owner again changes
     nothing; replacing a named owner needs a reason code."""
     if case.state != "open":
-        raise AssignmentRefused("the case is closed; a new report reopens it")
+        raise Refused("the case is closed; a new report reopens it")
     if case.owner_ref == caseworker:
         return Decision(CaseState(case))
     previous = case.owner_ref
@@ -304,6 +344,142 @@ def assigned(case: CaseFile, caseworker: str, *, supervisor: str, reason: str | 
     case = dataclasses.replace(case, owner_node=owner_node, owner_ref=caseworker, assigned_at=now,
                                last_activity_at=max(case.last_activity_at, now))
     return Decision(CaseState(case), (event,))
+
+
+# ---- the written review and what needs a supervisor's approval ----------------------------------
+
+@dataclass(frozen=True)
+class Approval:
+    """One row of `casework.approvals`."""
+
+    approval_id: uuid.UUID
+    case_id: uuid.UUID
+    kind: str  # screen_out | close
+    reason: str
+    jurisdiction: str
+    requested_by: str
+    requested_at: datetime
+    state: str = "pending"  # pending | approved | rejected
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+    decision_reason: str | None = None
+
+    @classmethod
+    def of_row(cls, row: Any) -> Approval:
+        return cls(**{f.name: row._mapping[f.name] for f in dataclasses.fields(cls)})
+
+    def as_row(self) -> dict[str, Any]:
+        return row_of(self)
+
+
+CLOSING_REASONS = frozenset(ClosureReason) - {ClosureReason.screened_out}  # screened out: by review
+
+
+def _reviewable(case: CaseFile) -> None:
+    if case.state != "open":
+        raise Refused("the case is closed; a new report reopens it")
+    if case.risk_level is None:
+        raise Refused("the case is not graded yet: it is reviewed after grading")
+    if case.reviewed_at is not None:
+        raise Refused("the case's written review is recorded already")
+
+
+def _screen_out_reason(reason: str | None) -> ScreenOutReason:
+    if reason not in set(ScreenOutReason):
+        raise ReasonRequired(f"screening out needs a reason: one of {', '.join(ScreenOutReason)}")
+    return ScreenOutReason(reason)
+
+
+def _with(state: CaseState, case: CaseFile, *events: EventPayload) -> Decision:
+    return Decision(derive(dataclasses.replace(state, case=case)), events)
+
+
+def _screened_out(state: CaseState, case: CaseFile, reason: ScreenOutReason, *, by: str, approved_by: str | None,
+                  now: datetime) -> Decision:
+    review = CaseReviewed(case_id=case.case_id, decision="screened_out", reason=reason,
+                          risk_level=RiskLevel(case.risk_level), reviewed_by=by, approved_by=approved_by,
+                          reviewed_at=now, stage=Stage.closed)
+    case, closure = closing(dataclasses.replace(case, reviewed_at=now), ClosureReason.screened_out, now)
+    return _with(state, case, review, closure)
+
+
+def reviewed(state: CaseState, decision: ReviewDecision, reason: str | None, *, by: str, supervisor: bool,
+             now: datetime) -> Decision:
+    """The written review (书面审核), by the case's owner or a supervisor of its territory. Screened
+    in, the case goes on to needs assessment; screened out, it closes — but an orange or red case
+    only with a supervisor's approval (a caseworker asks for it: `requested`)."""
+    case = state.case
+    _reviewable(case)
+    if not supervisor and case.owner_ref != by:
+        raise NotYours("only the case's owner or a supervisor of its territory records its review")
+    if decision == "screened_out":
+        why = _screen_out_reason(reason)
+        if case.risk_level != RiskLevel.blue.value and not supervisor:
+            raise Refused(f"screening out a {case.risk_level} case needs a supervisor's approval: ask for it "
+                          "(POST /v1/cases/{case_id}/approvals, kind screen_out)")
+        approver = by if case.risk_level != RiskLevel.blue.value else None
+        return _screened_out(state, case, why, by=by, approved_by=approver, now=now)
+    stage = advance_stage(case.stage, Stage.needs_assessment)
+    review = CaseReviewed(case_id=case.case_id, decision="screened_in", risk_level=RiskLevel(case.risk_level),
+                          reviewed_by=by, reviewed_at=now, stage=stage)
+    case = dataclasses.replace(case, reviewed_at=now, stage=stage.value,
+                               last_activity_at=max(case.last_activity_at, now))
+    return _with(state, case, review)
+
+
+def requested(state: CaseState, kind: ApprovalKind, reason: str, *, by: str, pending: Iterable[Approval],
+              now: datetime) -> tuple[Approval, Decision]:
+    """The case's owner asks a supervisor to approve screening it out or closing it, with the reason;
+    one pending request of a kind at a time."""
+    case = state.case
+    if case.owner_ref != by:
+        raise NotYours("only the case's owner asks for approval (a supervisor decides directly)")
+    if kind == "screen_out":
+        _reviewable(case)
+        _screen_out_reason(reason)
+    else:
+        if case.state != "open":
+            raise Refused("the case is closed; a new report reopens it")
+        if reason not in {r.value for r in CLOSING_REASONS}:
+            raise ReasonRequired(f"closing needs a reason: one of {', '.join(sorted(CLOSING_REASONS))}")
+    if any(a.kind == kind and a.state == "pending" for a in pending):
+        raise Refused(f"a request to {kind.replace('_', ' ')} this case is pending already")
+    approval = Approval(approval_id=uuid.uuid4(), case_id=case.case_id, kind=kind, reason=reason,
+                        jurisdiction=case.jurisdiction, requested_by=by, requested_at=now)
+    event = CaseApprovalRequested(approval_id=approval.approval_id, case_id=case.case_id, kind=kind, reason=reason,
+                                  jurisdiction=case.jurisdiction, requested_by=by, requested_at=now)
+    case = dataclasses.replace(case, pending_approvals=case.pending_approvals + 1,
+                               last_activity_at=max(case.last_activity_at, now))
+    return approval, _with(state, case, event)
+
+
+def approval_decided(state: CaseState, approval: Approval, approved: bool, reason: str | None, *, by: str,
+                     now: datetime) -> tuple[Approval, Decision]:
+    """A supervisor approves (the case is screened out or closed with the request's reason) or
+    rejects with a reason."""
+    case = state.case
+    if approval.state != "pending":
+        raise Refused(f"the request was {approval.state} already")
+    if not approved and reason is None:
+        raise ReasonRequired("rejecting a request needs a reason")
+    if approved and case.state != "open":
+        raise Refused("the case is closed; a new report reopens it")
+    approval = dataclasses.replace(approval, state="approved" if approved else "rejected", decided_by=by,
+                                   decided_at=now, decision_reason=None if approved else reason)
+    decided = CaseApprovalDecided(approval_id=approval.approval_id, case_id=case.case_id, kind=approval.kind,
+                                  approved=approved, reason=approval.decision_reason, decided_by=by, decided_at=now)
+    case = dataclasses.replace(case, pending_approvals=max(case.pending_approvals - 1, 0),
+                               last_activity_at=max(case.last_activity_at, now))
+    if not approved:
+        return approval, _with(state, case, decided)
+    if approval.kind == "screen_out":
+        _reviewable(case)
+        outcome = _screened_out(state, case, ScreenOutReason(approval.reason), by=approval.requested_by,
+                                approved_by=by, now=now)
+    else:
+        closed, closure = closing(case, ClosureReason(approval.reason), now)
+        outcome = _with(state, closed, closure)
+    return approval, Decision(outcome.state, (decided, *outcome.events))
 
 
 def referrals_by_case(facts: Iterable[ReferralFact]) -> dict[uuid.UUID, dict[uuid.UUID, ReferralFact]]:

@@ -3,14 +3,14 @@ its HTTP API (the worklist, assignment) and its policy."""
 
 from __future__ import annotations
 
-from services.casework.api import router
+from services.casework.api import approvals_router, router
 from services.casework.cases import Resources, on_case_events
 from services.casework.decide import UnexpectedEvent
 from services.casework.policy import PolicyError, load_policy
 from shared.contracts.events import (
     CaseAssessed,
-    CaseClosed,
     CaseReported,
+    FollowupClosureRuleMet,
     FollowupScheduled,
     FollowupVisitRecorded,
     ReferralEscalated,
@@ -24,10 +24,10 @@ from shared.service import ServiceContext, ServiceDefinition
 from shared.settings import Settings
 
 # What casework learns each case from: its report and grade, the referrals it waits on, its
-# visits, its closure (shared.contracts.asyncapi.SERVICE_CONSUMES lists the same).
+# visits, follow-up's closure rule (shared.contracts.asyncapi.SERVICE_CONSUMES lists the same).
 TOPICS = (CaseReported.TOPIC, CaseAssessed.TOPIC, *(referral_topic(agency) for agency in Agency),
           ReferralStatusChanged.TOPIC, ReferralEscalated.TOPIC, FollowupScheduled.TOPIC,
-          FollowupVisitRecorded.TOPIC, CaseClosed.TOPIC)
+          FollowupVisitRecorded.TOPIC, FollowupClosureRuleMet.TOPIC)
 
 
 def resources(settings: Settings) -> Resources:
@@ -49,8 +49,8 @@ def consumers(ctx: ServiceContext) -> list[IdempotentConsumer]:
 
 SERVICE = ServiceDefinition(
     name="casework",
-    summary="Owns each case as a whole: who is responsible for it, the worklist, what is due next.",
-    routers=(router,),
+    summary="Owns each case as a whole: its owner, the written review, approvals, closure, the worklist.",
+    routers=(router, approvals_router),
     consumers=consumers,
     resources=resources,
 )

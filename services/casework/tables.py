@@ -31,8 +31,10 @@ cases = Table(
     Column("visit_due_at", DateTime(timezone=True)),
     Column("closed_at", DateTime(timezone=True)),
     Column("closed_reason", Text),
+    Column("closure_rule_met_at", DateTime(timezone=True)),  # follow-up's closure rule, when last met
     # Derived from the above and the case's referrals whenever either changes, for the worklist.
     Column("open_referrals", Integer, nullable=False, server_default="0"),
+    Column("pending_approvals", Integer, nullable=False, server_default="0"),
     Column("next_due_at", DateTime(timezone=True)),
     Column("next_due_kind", Text),  # review | referral | visit
     Column("urgency", SmallInteger, nullable=False),  # 0 red, 1 orange, 2 blue, 3 not graded yet
@@ -56,4 +58,24 @@ referrals = Table(
     Column("ack_due_at", DateTime(timezone=True)),
 )
 
-DOMAIN_TABLES = (cases, referrals)
+# What a caseworker asked a supervisor to approve: screening a case out, closing it.
+approvals = Table(
+    "approvals", metadata,
+    Column("approval_id", UUID(as_uuid=True), primary_key=True),
+    Column("case_id", UUID(as_uuid=True), nullable=False, index=True),
+    Column("kind", Text, nullable=False),  # screen_out | close
+    Column("reason", Text, nullable=False),
+    Column("jurisdiction", Text, nullable=False),  # the case's, when asked: whose supervisors decide
+    Column("requested_by", Text, nullable=False),
+    Column("requested_at", DateTime(timezone=True), nullable=False),
+    Column("state", Text, nullable=False),  # pending | approved | rejected
+    Column("decided_by", Text),
+    Column("decided_at", DateTime(timezone=True)),
+    Column("decision_reason", Text),
+)
+# One pending request of a kind per case; the supervisors' worklist of pending requests.
+Index("approvals_one_pending", approvals.c.case_id, approvals.c.kind, unique=True,
+      postgresql_where=text("state = 'pending'"))
+Index("approvals_pending", approvals.c.requested_at, postgresql_where=text("state = 'pending'"))
+
+DOMAIN_TABLES = (cases, referrals, approvals)

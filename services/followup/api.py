@@ -37,7 +37,8 @@ class VisitRecorded(BaseModel):
     visit_id: uuid.UUID
     next_visit_due_at: datetime | None
     reassessment_requested: bool
-    closed: bool
+    closed: bool = Field(description="The case met the closure rule with this visit: follow-up's watch ends and "
+                                     "casework closes the case")
 
 
 @router.post("/v1/cases/{case_id}/visits", response_model=VisitRecorded, status_code=201,

@@ -18,8 +18,8 @@ from services.followup.schedule import FollowupPolicy, cadence, may_close, next_
 from shared.contracts.envelope import EventPayload
 from shared.contracts.events import (
     CaseAssessed,
-    CaseClosed,
     CaseReassessmentRequested,
+    FollowupClosureRuleMet,
     FollowupDue,
     FollowupOverdue,
     FollowupScheduled,
@@ -178,8 +178,8 @@ def visited(plan: Plan, visit: Visit, *, earlier_visits: Sequence[tuple[datetime
             policy: FollowupPolicy, now: datetime) -> Visited:
     """A recorded visit: the next one falls a cadence after the latest visit; new risk or
     unmet needs go back to assessment; a blue case whose referrals are all done and whose
-    last visits were clean closes. `earlier_visits` are (visited_at, risk_found), in the
-    order they were visited and recorded."""
+    last visits were clean meets the closure rule (casework closes it). `earlier_visits` are
+    (visited_at, risk_found), in the order they were visited and recorded."""
     level = RiskLevel(plan.risk_level)
     last = max(filter(None, [plan.last_visit_at, visit.visited_at]))
     due = last + cadence(policy, level, jurisdiction=plan.jurisdiction)
@@ -203,7 +203,9 @@ def visited(plan: Plan, visit: Visit, *, earlier_visits: Sequence[tuple[datetime
     plan = dataclasses.replace(plan, last_visit_at=last, next_visit_due_at=due, stage=stage.value,
                                updated_at=now)
     if closed:
+        # Follow-up's watch ends here; casework, which owns closure, closes the case on hearing it.
         plan = dataclasses.replace(plan, state="closed", stage=Stage.closed.value)
-        events.append(CaseClosed(case_id=plan.case_id, reason="risk_resolved", closed_at=now))
+        events.append(FollowupClosureRuleMet(case_id=plan.case_id, plan_id=plan.plan_id, visit_id=visit.visit_id,
+                                             risk_level=level, met_at=now))
     outcome = VisitOutcome(visit.visit_id, None if closed else due, reassess, closed)
     return Visited(plan, tuple(events), outcome)

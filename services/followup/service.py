@@ -42,7 +42,7 @@ def tasks(ctx: ServiceContext):
 
 SERVICE = ServiceDefinition(
     name="followup",
-    summary="Schedules and records follow-up visits until the child is safe; closes cases.",
+    summary="Schedules and records follow-up visits until the child is safe; says when a case may close.",
     routers=(router,),
     consumers=consumers,
     tasks=tasks,

@@ -15,7 +15,7 @@ from shared.contracts.topics import TOPICS, Topic, dlq_topic, referral_topic
 from shared.contracts.vocabulary import Agency
 
 ASYNCAPI_VERSION = "3.0.0"
-CONTRACTS_VERSION = "1.2.0"
+CONTRACTS_VERSION = "1.3.0"
 """Version of the published contract as a whole; raise it with any change to the document."""
 
 ASYNCAPI_FILE = "asyncapi.json"
@@ -34,7 +34,7 @@ SERVICE_CONSUMES: dict[str, tuple[str, ...]] = {
     "referral": ("case.assessed", "referral.responses"),
     "followup": ("case.assessed", "referral.status"),
     "casework": ("case.reported", "case.assessed", *(referral_topic(a) for a in Agency), "referral.status",
-                 "referral.escalated", "followup.scheduled", "followup.visits", "case.closed"),
+                 "referral.escalated", "followup.scheduled", "followup.visits", "followup.closure"),
 }
 AUDIT = "audit"
 

@@ -24,6 +24,7 @@ from shared.contracts.vocabulary import (
     ReferralState,
     RiskLevel,
     Role,
+    ScreenOutReason,
     Stage,
     TerritoryLevel,
     UtcDatetime,
@@ -185,6 +186,79 @@ class CaseAssigned(EventPayload):
             raise ValueError("a named owner is assigned by a supervisor; the station by rule")
         if not is_within(self.jurisdiction, self.owner_node):
             raise ValueError("owner_node must be the case's node or one of its ancestors")
+        return self
+
+
+ReviewDecision = Literal["screened_in", "screened_out"]
+ApprovalKind = Literal["screen_out", "close"]
+
+
+@register_event
+class CaseReviewed(EventPayload):
+    """The written review (书面审核) is recorded: the case is screened in (on to needs assessment) or
+    screened out with a reason (then it closes)."""
+
+    EVENT_TYPE: ClassVar[str] = "case.reviewed"
+    SCHEMA_VERSION: ClassVar[int] = 1
+    TOPIC: ClassVar[str] = "case.reviewed"
+
+    case_id: UUID
+    decision: ReviewDecision
+    reason: ScreenOutReason | None = Field(default=None, description="Why it was screened out; set iff it was")
+    risk_level: RiskLevel = Field(description="The grade in force when it was reviewed")
+    reviewed_by: OpaqueRef = Field(description="Pseudonymous id of the user who reviewed it")
+    approved_by: OpaqueRef | None = Field(
+        default=None, description="The supervisor who approved screening out an orange or red case")
+    reviewed_at: UtcDatetime
+    stage: Stage
+
+    @model_validator(mode="after")
+    def _screen_out_is_explained(self) -> CaseReviewed:
+        if (self.decision == "screened_out") != (self.reason is not None):
+            raise ValueError("reason is required when the case is screened out, and only then")
+        if self.decision == "screened_out" and self.risk_level != RiskLevel.blue and self.approved_by is None:
+            raise ValueError("screening out an orange or red case needs a supervisor's approval (approved_by)")
+        return self
+
+
+@register_event
+class CaseApprovalRequested(EventPayload):
+    """A caseworker asks a supervisor of the case's territory to approve what needs one: screening
+    the case out, or closing it, with the reason."""
+
+    EVENT_TYPE: ClassVar[str] = "case.approval_requested"
+    SCHEMA_VERSION: ClassVar[int] = 1
+    TOPIC: ClassVar[str] = "case.approval_requested"
+
+    approval_id: UUID
+    case_id: UUID
+    kind: ApprovalKind
+    reason: ReasonCode = Field(description="Why: a screen-out reason, or a closure reason")
+    jurisdiction: Jurisdiction = Field(description="Where the case is: whose supervisors decide")
+    requested_by: OpaqueRef
+    requested_at: UtcDatetime
+
+
+@register_event
+class CaseApprovalDecided(EventPayload):
+    """A supervisor approved or rejected a request; a rejection says why."""
+
+    EVENT_TYPE: ClassVar[str] = "case.approval_decided"
+    SCHEMA_VERSION: ClassVar[int] = 1
+    TOPIC: ClassVar[str] = "case.approval_decided"
+
+    approval_id: UUID
+    case_id: UUID
+    kind: ApprovalKind
+    approved: bool
+    reason: ReasonCode | None = Field(default=None, description="Why it was rejected; set iff rejected")
+    decided_by: OpaqueRef
+    decided_at: UtcDatetime
+
+    @model_validator(mode="after")
+    def _rejection_is_explained(self) -> CaseApprovalDecided:
+        if self.approved == (self.reason is not None):
+            raise ValueError("reason is required when a request is rejected, and only then")
         return self
 
 
@@ -382,6 +456,22 @@ class FollowupVisitRecorded(EventPayload):
     needs_unmet: list[Need]
     risk_found: bool
     stage: Stage
+
+
+@register_event
+class FollowupClosureRuleMet(EventPayload):
+    """A case meets follow-up's closure rule (blue, every referral done, the last visits clean);
+    casework closes it."""
+
+    EVENT_TYPE: ClassVar[str] = "followup.closure_rule_met"
+    SCHEMA_VERSION: ClassVar[int] = 1
+    TOPIC: ClassVar[str] = "followup.closure"
+
+    case_id: UUID
+    plan_id: UUID
+    visit_id: UUID = Field(description="The visit after which the rule was met")
+    risk_level: RiskLevel
+    met_at: UtcDatetime
 
 
 # --- access to personal data -------------------------------------------------------------

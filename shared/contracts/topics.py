@@ -7,11 +7,15 @@ from dataclasses import dataclass
 
 from shared.contracts.envelope import EventPayload
 from shared.contracts.events import (
+    CaseApprovalDecided,
+    CaseApprovalRequested,
     CaseAssessed,
     CaseAssigned,
     CaseClosed,
     CaseReassessmentRequested,
     CaseReported,
+    CaseReviewed,
+    FollowupClosureRuleMet,
     FollowupDue,
     FollowupOverdue,
     FollowupScheduled,
@@ -97,8 +101,12 @@ def _all_topics() -> dict[str, Topic]:
         _topic(CaseReported, "intake", partitions=6),
         _topic(CaseAssessed, "assessment", partitions=6),
         _topic(CaseReassessmentRequested, "followup", partitions=6),
-        _topic(CaseClosed, "followup", partitions=6),
+        # Casework closes cases: by follow-up's rule, on an approved request, or screened out.
+        _topic(CaseClosed, "casework", partitions=6),
         _topic(CaseAssigned, "casework", partitions=6),
+        _topic(CaseReviewed, "casework", partitions=6),
+        _topic(CaseApprovalRequested, "casework"),
+        _topic(CaseApprovalDecided, "casework"),
         *(
             _topic(ReferralCreated, "referral", name=referral_topic(agency))
             for agency in Agency
@@ -110,6 +118,7 @@ def _all_topics() -> dict[str, Topic]:
         _topic(FollowupDue, "followup"),
         _topic(FollowupOverdue, "followup"),
         _topic(FollowupVisitRecorded, "followup", partitions=6),
+        _topic(FollowupClosureRuleMet, "followup", partitions=6),
         # Who read a child's personal data: names and purposes, never the data itself.
         _topic(PersonalDataAccessed, "intake"),
     ]

@@ -167,6 +167,27 @@ def advance_stage(current: Stage | str | None, target: Stage) -> Stage:
     return max(Stage(current), target, key=order.index)
 
 
+class ScreenOutReason(StrEnum):
+    """Why a reviewed report is not a case for the protection network (书面审核: screened out)."""
+
+    unfounded = "unfounded"
+    duplicate = "duplicate"
+    outside_jurisdiction = "outside_jurisdiction"
+    adult = "adult"
+    resolved_by_family = "resolved_by_family"
+
+
+class ClosureReason(StrEnum):
+    """Why a case was closed."""
+
+    risk_resolved = "risk_resolved"
+    turned_18 = "turned_18"
+    moved_away = "moved_away"
+    deceased = "deceased"
+    family_reunified = "family_reunified"
+    screened_out = "screened_out"
+
+
 class ReferralState(StrEnum):
     """Where a referral is in its lifecycle."""
 

@@ -17,7 +17,7 @@ from tests.e2e.test_audit import timeline_of
 from tests.e2e.test_intake_assessment import REPORTED, by_external_id, kcat_produce, of_case
 from tests.e2e.watch import TopicWatcher
 
-ASSIGNED = "case.assigned"
+ASSIGNED, REVIEWED, CLOSED = "case.assigned", "case.reviewed", "case.closed"
 VILLAGE, TOWNSHIP = "140402001001", "140402001000"  # the example reports' village and its township
 SUPERVISOR = token(Role.supervisor, "sup-chengqu", jurisdiction="140402")  # the county's supervisor
 
@@ -112,11 +112,86 @@ async def test_a_red_report_is_owned_by_its_station_at_once_then_tops_its_casewo
         assert case_id not in {row["case_id"] for row in
                                (await http.get("/v1/cases", params={"limit": 200}, headers=elsewhere)).json()["cases"]}
 
+        # The caseworker screens it in; later they ask to close it, and the supervisor approves.
+        async with TopicWatcher(infra.kafka_bootstrap, [REVIEWED, CLOSED]) as watcher:
+            screened = await http.post(f"/v1/cases/{case_id}/review", json={"decision": "screened_in"}, headers=mine)
+            assert screened.status_code == 200, screened.text
+            assert screened.json()["stage"] == "needs_assessment" and screened.json()["reviewed_at"]
+            assert screened.json()["next_due_kind"] in {"referral", "visit"}, "the review is no longer due"
+            asked = await http.post(f"/v1/cases/{case_id}/approvals", json={"kind": "close", "reason": "moved_away"},
+                                    headers=mine)
+            assert asked.status_code == 201, asked.text
+            approval = asked.json()
+            pending = (await http.get("/v1/approvals", params={"case_id": case_id}, headers=SUPERVISOR)).json()
+            assert [a["approval_id"] for a in pending] == [approval["approval_id"]]
+            listed = (await http.get("/v1/cases", params={"pending_approval": "true", "owner": "me"},
+                                     headers=mine)).json()
+            assert [row["case_id"] for row in listed["cases"]] == [case_id]
+            assert (await http.post(f"/v1/approvals/{approval['approval_id']}/decision", json={"approve": True},
+                                    headers=mine)).status_code == 403, "a caseworker does not approve"
+            approved = await http.post(f"/v1/approvals/{approval['approval_id']}/decision", json={"approve": True},
+                                       headers=SUPERVISOR)
+            assert approved.status_code == 200 and approved.json()["state"] == "approved", approved.text
+            (review,) = await watcher.wait_for(REVIEWED, of_case(case_id), timeout=30)
+            (closed,) = await watcher.wait_for(CLOSED, of_case(case_id), timeout=30)
+        assert review.json()["payload"]["decision"] == "screened_in"
+        assert closed.json()["producer"] == "casework" and closed.json()["payload"]["reason"] == "moved_away"
+        case = (await http.get(f"/v1/cases/{case_id}", headers=mine)).json()
+        assert (case["state"], case["stage"], case["closed_reason"], case["next_due_at"]) == \
+            ("closed", "closed", "moved_away", None)
+
     async with httpx.AsyncClient(base_url=services.urls["audit"]) as http:
-        for _ in range(100):  # the ledger records the supervisor's assignment a moment after it commits
-            steps = await timeline_of(http, case_id, until={"case.reported", "case.assessed", "case.assigned"})
-            assignments = [step["payload"] for step in steps if step["event_type"] == "case.assigned"]
-            if len(assignments) == 2:
-                break
-            await asyncio.sleep(0.1)
+        steps = await timeline_of(http, case_id, until={"case.reported", "case.assessed", "case.assigned",
+                                                        "case.reviewed", "case.approval_requested",
+                                                        "case.approval_decided", "case.closed"})
+    assignments = [step["payload"] for step in steps if step["event_type"] == "case.assigned"]
     assert [(a["owner_ref"], a["assigned_by"]) for a in assignments] == [(None, None), (caseworker, "sup-chengqu")]
+    order = [step["event_type"] for step in steps]
+    assert order.index("case.reviewed") < order.index("case.approval_requested") < \
+        order.index("case.approval_decided") < order.index("case.closed")
+
+
+async def test_a_red_case_is_screened_out_only_with_a_supervisors_approval_and_closes_with_its_reason(
+        infra, services: RunningServices) -> None:
+    caseworker = f"cw-{uuid.uuid4().hex[:8]}"
+    mine = token(Role.caseworker, caseworker, jurisdiction="140402")
+    red = hotline_report()
+    async with TopicWatcher(infra.kafka_bootstrap, [REPORTED, ASSIGNED]) as watcher:
+        kcat_produce(infra.kafka_bootstrap, red)
+        (reported,) = await watcher.wait_for(REPORTED, by_external_id(red["external_id"]), timeout=60)
+        case_id = reported.json()["case_id"]
+        await watcher.wait_for(ASSIGNED, of_case(case_id), timeout=60)
+    async with httpx.AsyncClient(base_url=services.urls["casework"]) as http:
+        await _case(http, case_id, SUPERVISOR)
+        assert (await http.post(f"/v1/cases/{case_id}/assignment", json={"caseworker": caseworker},
+                                headers=SUPERVISOR)).status_code == 200
+        refused = await http.post(f"/v1/cases/{case_id}/review",
+                                  json={"decision": "screened_out", "reason": "unfounded"}, headers=mine)
+        assert refused.status_code == 409 and "approval" in refused.json()["detail"]
+        no_reason = await http.post(f"/v1/cases/{case_id}/review", json={"decision": "screened_out"}, headers=mine)
+        assert no_reason.status_code == 422 and no_reason.json()["detail"][0]["loc"] == ["body", "reason"]
+        assert (await http.get(f"/v1/cases/{case_id}", headers=mine)).json()["state"] == "open"
+
+        asked = (await http.post(f"/v1/cases/{case_id}/approvals", json={"kind": "screen_out", "reason": "unfounded"},
+                                 headers=mine)).json()
+        again = await http.post(f"/v1/cases/{case_id}/approvals", json={"kind": "screen_out", "reason": "unfounded"},
+                                headers=mine)
+        assert again.status_code == 409, "one pending request of a kind"
+        rejected_without_reason = await http.post(f"/v1/approvals/{asked['approval_id']}/decision",
+                                                  json={"approve": False}, headers=SUPERVISOR)
+        assert rejected_without_reason.status_code == 422
+        async with TopicWatcher(infra.kafka_bootstrap, [REVIEWED, CLOSED]) as watcher:
+            approved = await http.post(f"/v1/approvals/{asked['approval_id']}/decision", json={"approve": True},
+                                       headers=SUPERVISOR)
+            assert approved.status_code == 200, approved.text
+            (review,) = await watcher.wait_for(REVIEWED, of_case(case_id), timeout=30)
+            (closed,) = await watcher.wait_for(CLOSED, of_case(case_id), timeout=30)
+        assert (review.json()["payload"]["decision"], review.json()["payload"]["reason"],
+                review.json()["payload"]["reviewed_by"], review.json()["payload"]["approved_by"]) == \
+            ("screened_out", "unfounded", caseworker, "sup-chengqu")
+        assert closed.json()["payload"]["reason"] == "screened_out"
+        case = (await http.get(f"/v1/cases/{case_id}", headers=mine)).json()
+        assert (case["state"], case["closed_reason"]) == ("closed", "screened_out")
+        twice = await http.post(f"/v1/approvals/{asked['approval_id']}/decision", json={"approve": True},
+                                headers=SUPERVISOR)
+        assert twice.status_code == 409

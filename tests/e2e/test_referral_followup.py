@@ -163,6 +163,7 @@ async def test_new_risk_on_a_visit_regrades_and_two_clean_visits_close_a_safe_ca
             assert second_clean.json()["closed"] is True
         (closed,) = await w.wait_for(CLOSED, of_case(case_id))
         assert closed.json()["payload"]["stage"] == "closed"
+        assert closed.json()["producer"] == "casework", "follow-up says the rule is met; casework closes the case"
 
         # A new report about the same child reopens its case, and the visits resume.
         async with httpx.AsyncClient(base_url=services.urls["intake"]) as http:

@@ -13,24 +13,32 @@ import pytest
 
 from services.casework.decide import (
     NEVER,
-    AssignmentRefused,
     CaseFile,
     CaseState,
     Decision,
+    NotYours,
     ReasonRequired,
+    Refused,
     UnexpectedEvent,
+    approval_decided,
     assigned,
     decide,
+    requested,
+    reviewed,
     station_of,
 )
 from services.casework.policy import load_policy
 from shared.contracts.envelope import EventPayload
 from shared.contracts.events import (
+    CaseApprovalDecided,
+    CaseApprovalRequested,
     CaseAssessed,
     CaseAssigned,
     CaseClosed,
     CaseReassessmentRequested,
     CaseReported,
+    CaseReviewed,
+    FollowupClosureRuleMet,
     FollowupScheduled,
     ReferralCreated,
     ReferralStatusChanged,
@@ -133,22 +141,33 @@ def test_an_unacknowledged_referral_due_first_is_what_is_due_next() -> None:
     assert state.case.open_referrals == 1
 
 
-def test_a_closure_closes_and_a_later_report_reopens_the_case_for_review() -> None:
+def rule_met(at: datetime) -> FollowupClosureRuleMet:
+    return FollowupClosureRuleMet(case_id=CASE, plan_id=uuid.uuid4(), visit_id=uuid.uuid4(), risk_level=RiskLevel.blue,
+                                  met_at=at)
+
+
+def test_a_blue_case_closes_by_follow_ups_rule_and_a_later_report_reopens_it_for_review() -> None:
     state, _ = run([report(), grade(RiskLevel.blue)])
-    closed, _ = run([CaseClosed(case_id=CASE, reason="risk_resolved", closed_at=NOW + timedelta(days=30))], state)
+    closed, emitted = run([rule_met(NOW + timedelta(days=30))], state)
+    assert emitted == [CaseClosed(case_id=CASE, reason="risk_resolved", closed_at=NOW + timedelta(days=30))]
     assert (closed.case.state, closed.case.stage, closed.case.closed_reason) == ("closed", Stage.closed,
                                                                                  "risk_resolved")
     assert closed.case.next_due_at is None, "nothing is due on a closed case"
     reopened, emitted = run([report(at=NOW + timedelta(days=40), category=Category.left_behind)], closed)
     assert (reopened.case.state, reopened.case.stage) == ("open", Stage.screening)
     assert reopened.case.categories == ("abuse", "left_behind")
-    assert emitted == [], "the case keeps its owner"
+    assert emitted == [], "the case keeps its owner, and the old rule does not close it again"
 
 
-def test_a_closure_older_than_the_latest_report_does_not_close_the_case() -> None:
-    state, _ = run([report(at=NOW + timedelta(days=40)), grade()])
-    after, _ = run([CaseClosed(case_id=CASE, reason="risk_resolved", closed_at=NOW + timedelta(days=30))], state)
-    assert after.case.state == "open"
+def test_the_closure_rule_closes_whichever_order_it_is_read_in_but_not_a_case_reported_since() -> None:
+    closes = [report(), grade(RiskLevel.blue), rule_met(NOW + timedelta(days=30))]
+    for order in itertools.permutations(closes):
+        state, emitted = run(list(order))
+        assert state.case.state == "closed" and sum(isinstance(e, CaseClosed) for e in emitted) == 1
+    state, emitted = run([report(at=NOW + timedelta(days=40)), grade(RiskLevel.blue), rule_met(NOW + timedelta(days=30))])
+    assert state.case.state == "open" and not any(isinstance(e, CaseClosed) for e in emitted)
+    red, emitted = run([report(), grade(RiskLevel.red), rule_met(NOW + timedelta(days=30))])
+    assert red.case.state == "open", "the rule closes blue cases only"
 
 
 def test_a_case_above_township_level_is_owned_by_its_own_node() -> None:
@@ -184,5 +203,71 @@ def test_a_supervisor_names_the_owner_and_replacing_one_needs_a_reason() -> None
 
 def test_a_closed_case_cannot_be_assigned() -> None:
     case = dataclasses.replace(_owned_case(), state="closed")
-    with pytest.raises(AssignmentRefused):
+    with pytest.raises(Refused):
         assigned(case, "cw-1", supervisor="sup-1", reason=None, now=NOW)
+
+
+def _graded(level: RiskLevel, owner: str | None = "cw-1") -> CaseState:
+    state, _ = run([report(), grade(level), referral(ack_due=NOW + timedelta(days=5))])
+    return dataclasses.replace(state, case=dataclasses.replace(state.case, owner_ref=owner))
+
+
+def test_the_owner_screens_a_case_in_and_it_goes_on_to_needs_assessment() -> None:
+    state = _graded(RiskLevel.red)
+    later = NOW + timedelta(hours=1)
+    decision = reviewed(state, "screened_in", None, by="cw-1", supervisor=False, now=later)
+    (event,) = decision.events
+    assert isinstance(event, CaseReviewed) and (event.decision, event.reviewed_by) == ("screened_in", "cw-1")
+    case = decision.state.case
+    assert (case.stage, case.reviewed_at) == (Stage.needs_assessment, later)
+    assert (case.next_due_kind, case.open_referrals) == ("referral", 1), "the review is no longer what is due"
+    with pytest.raises(Refused, match="recorded already"):
+        reviewed(decision.state, "screened_in", None, by="cw-1", supervisor=False, now=later)
+    with pytest.raises(NotYours):
+        reviewed(state, "screened_in", None, by="cw-2", supervisor=False, now=later)
+    assert reviewed(state, "screened_in", None, by="sup-1", supervisor=True, now=later).events
+
+
+def test_screening_out_needs_a_reason_and_for_a_red_case_a_supervisors_approval() -> None:
+    red, blue = _graded(RiskLevel.red), _graded(RiskLevel.blue)
+    with pytest.raises(ReasonRequired):
+        reviewed(blue, "screened_out", None, by="cw-1", supervisor=False, now=NOW)
+    with pytest.raises(ReasonRequired):
+        reviewed(blue, "screened_out", "risk_resolved", by="cw-1", supervisor=False, now=NOW)
+    with pytest.raises(Refused, match="supervisor's approval"):
+        reviewed(red, "screened_out", "unfounded", by="cw-1", supervisor=False, now=NOW)
+    review, closure = reviewed(blue, "screened_out", "unfounded", by="cw-1", supervisor=False, now=NOW).events
+    assert (review.reason, review.approved_by, closure.reason) == ("unfounded", None, "screened_out")
+
+
+def test_an_approved_request_screens_a_red_case_out_and_closes_it_with_its_reason() -> None:
+    state = _graded(RiskLevel.red)
+    approval, asked = requested(state, "screen_out", "duplicate", by="cw-1", pending=[], now=NOW)
+    assert isinstance(asked.events[0], CaseApprovalRequested) and asked.state.case.pending_approvals == 1
+    with pytest.raises(Refused, match="pending already"):
+        requested(asked.state, "screen_out", "duplicate", by="cw-1", pending=[approval], now=NOW)
+    with pytest.raises(ReasonRequired):
+        approval_decided(asked.state, approval, False, None, by="sup-1", now=NOW)
+    decided, outcome = approval_decided(asked.state, approval, True, None, by="sup-1", now=NOW)
+    kinds = [type(e) for e in outcome.events]
+    assert kinds == [CaseApprovalDecided, CaseReviewed, CaseClosed]
+    assert (outcome.events[1].reviewed_by, outcome.events[1].approved_by) == ("cw-1", "sup-1")
+    assert outcome.events[2].reason == "screened_out" and outcome.state.case.state == "closed"
+    assert (decided.state, outcome.state.case.pending_approvals) == ("approved", 0)
+    with pytest.raises(Refused, match="approved already"):
+        approval_decided(outcome.state, decided, True, None, by="sup-2", now=NOW)
+
+
+def test_a_closure_request_needs_a_closing_reason_and_a_rejection_keeps_the_case_open() -> None:
+    state = _graded(RiskLevel.orange)
+    with pytest.raises(ReasonRequired):
+        requested(state, "close", "unfounded", by="cw-1", pending=[], now=NOW)
+    with pytest.raises(NotYours):
+        requested(state, "close", "turned_18", by="cw-2", pending=[], now=NOW)
+    approval, asked = requested(state, "close", "turned_18", by="cw-1", pending=[], now=NOW)
+    rejected, outcome = approval_decided(asked.state, approval, False, "needs_more_visits", by="sup-1", now=NOW)
+    assert (rejected.state, rejected.decision_reason, outcome.state.case.state) == ("rejected", "needs_more_visits",
+                                                                                   "open")
+    approval, asked = requested(outcome.state, "close", "turned_18", by="cw-1", pending=[rejected], now=NOW)
+    _, closed = approval_decided(asked.state, approval, True, None, by="sup-1", now=NOW)
+    assert closed.events[-1] == CaseClosed(case_id=CASE, reason="turned_18", closed_at=NOW)

@@ -17,11 +17,15 @@ from shared.contracts import (
     TOPICS,
     AccessPurpose,
     Agency,
+    CaseApprovalDecided,
+    CaseApprovalRequested,
     CaseAssessed,
     CaseAssigned,
     CaseClosed,
     CaseReassessmentRequested,
     CaseReported,
+    CaseReviewed,
+    FollowupClosureRuleMet,
     Category,
     Channel,
     ContractError,
@@ -57,6 +61,7 @@ from shared.contracts import (
 )
 from shared.contracts.export import render, schema_documents
 from shared.contracts.screening import ScreeningRecord
+from shared.contracts.vocabulary import ScreenOutReason
 
 SCHEMAS_DIR = Path(__file__).resolve().parents[2] / "schemas"
 
@@ -115,6 +120,14 @@ def sample_payloads() -> list[EventPayload]:
         CaseClosed(case_id=CASE_ID, reason="risk_resolved", closed_at=NOW),
         CaseAssigned(case_id=CASE_ID, jurisdiction="140402001001", owner_node="140402001000", owner_ref="cw-7",
                      previous_owner_ref="cw-3", assigned_by="sup-1", reason="workload", assigned_at=NOW),
+        CaseReviewed(case_id=CASE_ID, decision="screened_out", reason=ScreenOutReason.unfounded, risk_level=RiskLevel.red,
+                     reviewed_by="cw-7", approved_by="sup-1", reviewed_at=NOW, stage=Stage.closed),
+        CaseApprovalRequested(approval_id=uuid4(), case_id=CASE_ID, kind="close", reason="turned_18",
+                              jurisdiction="140402001001", requested_by="cw-7", requested_at=NOW),
+        CaseApprovalDecided(approval_id=uuid4(), case_id=CASE_ID, kind="close", approved=False,
+                            reason="needs_more_visits", decided_by="sup-1", decided_at=NOW),
+        FollowupClosureRuleMet(case_id=CASE_ID, plan_id=uuid4(), visit_id=uuid4(), risk_level=RiskLevel.blue,
+                               met_at=NOW),
         ReferralCreated(
             referral_id=REFERRAL_ID,
             case_id=CASE_ID,
@@ -567,3 +580,14 @@ def test_a_case_assignment_says_who_assigned_it_and_why_an_owner_was_replaced() 
         CaseAssigned(**station, owner_ref="cw-7", assigned_by="sup-1", previous_owner_ref="cw-3")
     with pytest.raises(ValidationError, match="ancestors"):
         CaseAssigned(**{**station, "owner_node": "140402002000"}, owner_ref=None)
+
+
+def test_a_review_that_screens_out_says_why_and_a_grave_one_who_approved_it() -> None:
+    review = dict(case_id=CASE_ID, risk_level=RiskLevel.red, reviewed_by="cw-7", reviewed_at=NOW, stage=Stage.closed)
+    with pytest.raises(ValidationError, match="reason is required"):
+        CaseReviewed(**review, decision="screened_out", approved_by="sup-1")
+    with pytest.raises(ValidationError, match="supervisor's approval"):
+        CaseReviewed(**review, decision="screened_out", reason=ScreenOutReason.unfounded)
+    with pytest.raises(ValidationError, match="reason is required"):
+        CaseApprovalDecided(approval_id=uuid4(), case_id=CASE_ID, kind="close", approved=False, decided_by="sup-1",
+                            decided_at=NOW)

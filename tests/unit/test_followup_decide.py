@@ -25,6 +25,7 @@ from services.followup.schedule import load_policy
 from shared.contracts.events import (
     CaseAssessed,
     CaseClosed,
+    FollowupClosureRuleMet,
     CaseReassessmentRequested,
     FollowupDue,
     FollowupOverdue,
@@ -219,7 +220,8 @@ def test_two_clean_visits_close_a_blue_case_whose_referrals_are_done() -> None:
                      policy=POLICY, now=NOW)
     assert result.outcome.closed and result.outcome.next_visit_due_at is None
     assert (result.plan.state, result.plan.stage) == ("closed", "closed")
-    assert isinstance(result.events[-1], CaseClosed) and result.events[0].stage == Stage.monitoring
+    assert isinstance(result.events[-1], FollowupClosureRuleMet) and result.events[0].stage == Stage.monitoring
+    assert result.events[-1].risk_level == RiskLevel.blue, "casework closes it: follow-up only says the rule is met"
 
 
 @pytest.mark.parametrize(("level", "open_referrals", "earlier"), [
@@ -233,7 +235,7 @@ def test_a_case_stays_open_until_the_closure_rule_holds(level, open_referrals, e
     result = visited(plan_of(level), visit(31), earlier_visits=earlier, open_referrals=open_referrals,
                      policy=POLICY, now=NOW)
     assert not result.outcome.closed and result.plan.state == "open"
-    assert not any(isinstance(e, CaseClosed) for e in result.events)
+    assert not any(isinstance(e, FollowupClosureRuleMet) for e in result.events)
 
 
 def test_an_earlier_dated_visit_recorded_now_is_placed_by_when_it_took_place() -> None:
