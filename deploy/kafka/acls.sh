@@ -87,6 +87,8 @@ acl --allow-principal User:cpnet-admin --operation Create --operation Describe -
 acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic case.assigned.dlq
 acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic case.closed
 acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic case.closed.dlq
+acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic case.escalated
+acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic case.escalated.dlq
 acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic case.reassessment_requested
 acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic case.reassessment_requested.dlq
 acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic case.reported
@@ -156,6 +158,8 @@ acl --allow-principal User:cpnet-audit --operation Read --topic case.assigned
 acl --allow-principal User:cpnet-audit --operation Read --operation Write --topic case.assigned.dlq
 acl --allow-principal User:cpnet-audit --operation Read --topic case.closed
 acl --allow-principal User:cpnet-audit --operation Read --operation Write --topic case.closed.dlq
+acl --allow-principal User:cpnet-audit --operation Read --topic case.escalated
+acl --allow-principal User:cpnet-audit --operation Read --operation Write --topic case.escalated.dlq
 acl --allow-principal User:cpnet-audit --operation Read --topic case.reassessment_requested
 acl --allow-principal User:cpnet-audit --operation Read --operation Write --topic case.reassessment_requested.dlq
 acl --allow-principal User:cpnet-audit --operation Read --topic case.reported
@@ -207,6 +211,7 @@ acl --allow-principal User:cpnet-casework --operation Read --topic case.assessed
 acl --allow-principal User:cpnet-casework --operation Write --topic case.assessed.dlq
 acl --allow-principal User:cpnet-casework --operation Write --topic case.assigned
 acl --allow-principal User:cpnet-casework --operation Write --topic case.closed
+acl --allow-principal User:cpnet-casework --operation Write --topic case.escalated
 acl --allow-principal User:cpnet-casework --operation Read --topic case.reported
 acl --allow-principal User:cpnet-casework --operation Write --topic case.reported.dlq
 acl --allow-principal User:cpnet-casework --operation Write --topic case.reviewed

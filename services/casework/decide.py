@@ -29,6 +29,7 @@ from shared.contracts.events import (
     CaseAssessed,
     CaseAssigned,
     CaseClosed,
+    CaseEscalated,
     CaseReported,
     CaseReviewed,
     FollowupClosureRuleMet,
@@ -49,7 +50,7 @@ from shared.contracts.vocabulary import (
     advance_stage,
 )
 from shared.db.rows import row_of
-from shared.territory.code import TerritoryLevel, node_at
+from shared.territory.code import TerritoryCode, TerritoryLevel, node_at
 
 # Sorted after every dated case: a case with nothing due yet.
 NEVER = datetime(9999, 12, 31, tzinfo=UTC)
@@ -97,6 +98,8 @@ class CaseFile:
     graded_at: datetime | None = None
     review_due_at: datetime | None = None
     reviewed_at: datetime | None = None
+    review_escalated_for: datetime | None = None
+    blind_spot_escalated_at: datetime | None = None
     visit_due_at: datetime | None = None
     closed_at: datetime | None = None
     closed_reason: str | None = None
@@ -312,6 +315,8 @@ def derive(state: CaseState) -> CaseState:
             due.append((case.visit_due_at, "visit"))
     next_due = min(due, default=(None, None))
     case = dataclasses.replace(case, open_referrals=len(open_refs), next_due_at=next_due[0],
+                               blind_spot_escalated_at=(case.blind_spot_escalated_at
+                                                        if case.owner_node is None or next_due[0] is None else None),
                                next_due_kind=next_due[1], sort_due_at=next_due[0] or NEVER,
                                urgency=URGENCY.get(case.risk_level, NOT_GRADED))
     return dataclasses.replace(state, case=case)
@@ -344,6 +349,44 @@ def assigned(case: CaseFile, caseworker: str, *, supervisor: str, reason: str | 
     case = dataclasses.replace(case, owner_node=owner_node, owner_ref=caseworker, assigned_at=now,
                                last_activity_at=max(case.last_activity_at, now))
     return Decision(CaseState(case), (event,))
+
+
+# ---- no case waits unseen ----------------------------------------------------------------------
+
+def county_of(jurisdiction: str) -> str:
+    """Whose supervisors hear of a case that waits: its county (or its own node, above county)."""
+    return node_at(jurisdiction, TerritoryLevel.county)
+
+
+def blind_spot(case: CaseFile) -> str | None:
+    """Why an open case is a blind spot — no owner, or nothing due — or None."""
+    if case.owner_node is None:
+        return "no_owner"
+    if case.next_due_at is None:
+        return "nothing_due"
+    return None
+
+
+def escalated(case: CaseFile, policy: CaseworkPolicy, now: datetime) -> Decision:
+    """The sweep's rule: a written review past its deadline goes to the county's supervisors once
+    per deadline; a blind spot, once it has lasted the grace, once until it is mended."""
+    if case.state != "open" or case.jurisdiction is None:
+        return Decision(CaseState(case))
+    county = county_of(case.jurisdiction)
+    to = dict(case_id=case.case_id, risk_level=RiskLevel(case.risk_level) if case.risk_level else None,
+              jurisdiction=case.jurisdiction,
+              to_jurisdiction=county, to_level=TerritoryCode(county).level, escalated_at=now)
+    events: list[EventPayload] = []
+    changes: dict[str, Any] = {}
+    due = case.review_due_at
+    if case.reviewed_at is None and due is not None and due <= now and case.review_escalated_for != due:
+        events.append(CaseEscalated(reason="review_overdue", due_at=due, **to))
+        changes["review_escalated_for"] = due
+    spot = blind_spot(case)
+    if spot and case.blind_spot_escalated_at is None and case.last_activity_at <= now - policy.blind_spot_after:
+        events.append(CaseEscalated(reason=spot, **to))
+        changes["blind_spot_escalated_at"] = now
+    return Decision(CaseState(dataclasses.replace(case, **changes)), tuple(events))
 
 
 # ---- the written review and what needs a supervisor's approval ----------------------------------

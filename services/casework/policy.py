@@ -26,6 +26,8 @@ class CaseworkPolicy(BaseModel):
     version: Annotated[str, StringConstraints(min_length=1, max_length=64)]
     review_hours: dict[RiskLevel, Hours]
     review_hours_by_territory: dict[TerritoryPrefix, dict[RiskLevel, Hours]] = {}
+    # An open case with no owner or nothing due this long after its last activity is a blind spot.
+    blind_spot_after_minutes: Annotated[int, Field(ge=1, le=24 * 60)] = 30
 
     @model_validator(mode="after")
     def _complete(self) -> CaseworkPolicy:
@@ -35,6 +37,10 @@ class CaseworkPolicy(BaseModel):
         graver_grade_first(self.review_hours, self.review_hours_by_territory,
                            "review_hours: a higher grade must be reviewed at least as soon as a lower one")
         return self
+
+    @property
+    def blind_spot_after(self) -> timedelta:
+        return timedelta(minutes=self.blind_spot_after_minutes)
 
     def review_within(self, level: RiskLevel, jurisdiction: str) -> timedelta:
         hours = for_territory(self.review_hours, self.review_hours_by_territory, jurisdiction)[level]

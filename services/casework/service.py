@@ -6,6 +6,7 @@ from __future__ import annotations
 from services.casework.api import approvals_router, router
 from services.casework.cases import Resources, on_case_events
 from services.casework.decide import UnexpectedEvent
+from services.casework.escalation import escalate_cases, late_gauges
 from services.casework.policy import PolicyError, load_policy
 from shared.contracts.events import (
     CaseAssessed,
@@ -20,6 +21,7 @@ from shared.contracts.topics import referral_topic
 from shared.contracts.vocabulary import Agency
 from shared.errors import ConfigurationError
 from shared.messaging.consumer import IdempotentConsumer
+from shared.scheduling import periodic
 from shared.service import ServiceContext, ServiceDefinition
 from shared.settings import Settings
 
@@ -47,10 +49,17 @@ def consumers(ctx: ServiceContext) -> list[IdempotentConsumer]:
                          batch=True, poison=(UnexpectedEvent,))]
 
 
+def tasks(ctx: ServiceContext):
+    return [periodic(ctx, "casework.escalation", lambda session: escalate_cases(session, ctx.resources),
+                     ctx.settings.sweep_interval_s)]
+
+
 SERVICE = ServiceDefinition(
     name="casework",
     summary="Owns each case as a whole: its owner, the written review, approvals, closure, the worklist.",
     routers=(router, approvals_router),
     consumers=consumers,
+    tasks=tasks,
     resources=resources,
+    gauges=lambda ctx, session: late_gauges(session, ctx.resources),
 )

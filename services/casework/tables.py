@@ -28,6 +28,8 @@ cases = Table(
     Column("graded_at", DateTime(timezone=True)),  # the first grade
     Column("review_due_at", DateTime(timezone=True)),  # the written review's deadline
     Column("reviewed_at", DateTime(timezone=True)),
+    Column("review_escalated_for", DateTime(timezone=True)),  # the review deadline already escalated
+    Column("blind_spot_escalated_at", DateTime(timezone=True)),  # when this blind spot was escalated
     Column("visit_due_at", DateTime(timezone=True)),
     Column("closed_at", DateTime(timezone=True)),
     Column("closed_reason", Text),
@@ -48,6 +50,11 @@ Index("cases_worklist", cases.c.urgency, cases.c.sort_due_at, cases.c.case_id,
 # Territory prefixes (`jurisdiction LIKE '1404%'`) and "my cases".
 Index("cases_by_territory", cases.c.jurisdiction, postgresql_ops={"jurisdiction": "text_pattern_ops"})
 Index("cases_by_owner", cases.c.owner_ref, postgresql_where=text("owner_ref IS NOT NULL"))
+# The sweep's two questions: reviews not recorded, and cases with no owner or nothing due.
+Index("cases_review_pending", cases.c.review_due_at,
+      postgresql_where=text("state = 'open' AND reviewed_at IS NULL"))
+Index("cases_blind_spots", cases.c.last_activity_at,
+      postgresql_where=text("state = 'open' AND (owner_node IS NULL OR next_due_at IS NULL)"))
 
 referrals = Table(
     "referrals", metadata,

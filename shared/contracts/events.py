@@ -262,6 +262,35 @@ class CaseApprovalDecided(EventPayload):
         return self
 
 
+@register_event
+class CaseEscalated(EventPayload):
+    """Casework raised a case to its county's supervisors: its written review is past its deadline,
+    or it has been left with no owner or nothing due (a blind spot)."""
+
+    EVENT_TYPE: ClassVar[str] = "case.escalated"
+    SCHEMA_VERSION: ClassVar[int] = 1
+    TOPIC: ClassVar[str] = "case.escalated"
+
+    case_id: UUID
+    reason: Literal["review_overdue", "no_owner", "nothing_due"]
+    risk_level: RiskLevel | None = Field(description="The grade in force (null: not graded yet)")
+    jurisdiction: Jurisdiction = Field(description="Where the case is")
+    to_jurisdiction: Jurisdiction = Field(description="Whose supervisors must act: the case's county")
+    to_level: TerritoryLevel
+    due_at: UtcDatetime | None = Field(default=None, description="The review's deadline; set iff review_overdue")
+    escalated_at: UtcDatetime
+
+    @model_validator(mode="after")
+    def _goes_to_an_ancestor(self) -> CaseEscalated:
+        if territory_level(self.to_jurisdiction) != self.to_level:
+            raise ValueError("to_level does not match the level of to_jurisdiction")
+        if not is_within(self.jurisdiction, self.to_jurisdiction):
+            raise ValueError("to_jurisdiction must be the case's node or one of its ancestors")
+        if (self.reason == "review_overdue") != (self.due_at is not None):
+            raise ValueError("due_at is required for an overdue review, and only then")
+        return self
+
+
 # --- referrals ---------------------------------------------------------------------------
 
 

@@ -12,6 +12,7 @@ from shared.contracts.events import (
     CaseAssessed,
     CaseAssigned,
     CaseClosed,
+    CaseEscalated,
     CaseReassessmentRequested,
     CaseReported,
     CaseReviewed,
@@ -107,6 +108,7 @@ def _all_topics() -> dict[str, Topic]:
         _topic(CaseReviewed, "casework", partitions=6),
         _topic(CaseApprovalRequested, "casework"),
         _topic(CaseApprovalDecided, "casework"),
+        _topic(CaseEscalated, "casework"),
         *(
             _topic(ReferralCreated, "referral", name=referral_topic(agency))
             for agency in Agency

@@ -139,6 +139,10 @@ async def test_a_red_report_is_owned_by_its_station_at_once_then_tops_its_casewo
         case = (await http.get(f"/v1/cases/{case_id}", headers=mine)).json()
         assert (case["state"], case["stage"], case["closed_reason"], case["next_due_at"]) == \
             ("closed", "closed", "moved_away", None)
+        # No case of the run is left with no owner or nothing due.
+        metrics = (await http.get("/metrics")).text.splitlines()
+        blind_spots = [line for line in metrics if line.startswith("cpnet_case_blind_spots{")]
+        assert len(blind_spots) == 4 and all(float(line.rsplit(" ", 1)[1]) == 0 for line in blind_spots), blind_spots
 
     async with httpx.AsyncClient(base_url=services.urls["audit"]) as http:
         steps = await timeline_of(http, case_id, until={"case.reported", "case.assessed", "case.assigned",

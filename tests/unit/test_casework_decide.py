@@ -23,6 +23,8 @@ from services.casework.decide import (
     approval_decided,
     assigned,
     decide,
+    derive,
+    escalated,
     requested,
     reviewed,
     station_of,
@@ -35,6 +37,7 @@ from shared.contracts.events import (
     CaseAssessed,
     CaseAssigned,
     CaseClosed,
+    CaseEscalated,
     CaseReassessmentRequested,
     CaseReported,
     CaseReviewed,
@@ -271,3 +274,29 @@ def test_a_closure_request_needs_a_closing_reason_and_a_rejection_keeps_the_case
     approval, asked = requested(outcome.state, "close", "turned_18", by="cw-1", pending=[rejected], now=NOW)
     _, closed = approval_decided(asked.state, approval, True, None, by="sup-1", now=NOW)
     assert closed.events[-1] == CaseClosed(case_id=CASE, reason="turned_18", closed_at=NOW)
+
+
+def test_a_missed_review_escalates_to_the_county_once_per_deadline() -> None:
+    case = _graded(RiskLevel.red).case
+    assert escalated(case, POLICY, NOW + timedelta(hours=3)).events == ()
+    late = escalated(case, POLICY, NOW + timedelta(hours=5))
+    (event,) = late.events
+    assert isinstance(event, CaseEscalated)
+    assert (event.reason, event.to_jurisdiction, event.due_at) == ("review_overdue", "140402000000",
+                                                                   NOW + timedelta(hours=4))
+    assert escalated(late.state.case, POLICY, NOW + timedelta(hours=9)).events == (), "once per deadline"
+    reviewed_case = dataclasses.replace(case, reviewed_at=NOW)
+    assert escalated(reviewed_case, POLICY, NOW + timedelta(hours=5)).events == ()
+
+
+def test_a_blind_spot_escalates_once_after_the_grace_and_again_only_after_it_was_mended() -> None:
+    case = dataclasses.replace(_graded(RiskLevel.blue).case, owner_node=None)
+    assert escalated(case, POLICY, NOW + timedelta(minutes=10)).events == (), "within the grace"
+    spot = escalated(case, POLICY, NOW + timedelta(hours=1))
+    assert [e.reason for e in spot.events] == ["no_owner"]
+    assert escalated(spot.state.case, POLICY, NOW + timedelta(hours=2)).events == ()
+    mended = derive(CaseState(dataclasses.replace(spot.state.case, owner_node=TOWNSHIP))).case
+    assert mended.blind_spot_escalated_at is None
+    nothing_due = dataclasses.replace(mended, review_due_at=None, reviewed_at=NOW, visit_due_at=None,
+                                      next_due_at=None)
+    assert [e.reason for e in escalated(nothing_due, POLICY, NOW + timedelta(hours=2)).events] == ["nothing_due"]

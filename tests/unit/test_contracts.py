@@ -22,6 +22,7 @@ from shared.contracts import (
     CaseAssessed,
     CaseAssigned,
     CaseClosed,
+    CaseEscalated,
     CaseReassessmentRequested,
     CaseReported,
     CaseReviewed,
@@ -128,6 +129,8 @@ def sample_payloads() -> list[EventPayload]:
                             reason="needs_more_visits", decided_by="sup-1", decided_at=NOW),
         FollowupClosureRuleMet(case_id=CASE_ID, plan_id=uuid4(), visit_id=uuid4(), risk_level=RiskLevel.blue,
                                met_at=NOW),
+        CaseEscalated(case_id=CASE_ID, reason="review_overdue", risk_level=RiskLevel.red, jurisdiction="140402001001",
+                      to_jurisdiction="140402000000", to_level=TerritoryLevel.county, due_at=NOW, escalated_at=NOW),
         ReferralCreated(
             referral_id=REFERRAL_ID,
             case_id=CASE_ID,

@@ -1,0 +1,69 @@
+"""Casework's sweep: no case waits unseen. A written review past its deadline, and an open case
+left with no owner or nothing due (a blind spot), go up to the county's supervisors — once per
+missed deadline, once per blind spot — with the state that says so committed with the event."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from services.casework import tables as t
+from services.casework.cases import OUTBOX, PRODUCER, Resources
+from services.casework.decide import CaseFile, escalated
+from shared.contracts.envelope import new_envelope
+from shared.contracts.vocabulary import RiskLevel
+from shared.db.engine import Transaction
+from shared.db.rows import upsert_rows
+from shared.messaging.outbox import add_events
+from shared.metrics import Gauge
+
+__all__ = ["escalate_cases", "late_gauges"]
+
+ESCALATED_COLUMNS = ("review_escalated_for", "blind_spot_escalated_at")
+
+
+def _late(res: Resources):
+    """SQL: open listed cases whose review is late, and those left as blind spots past the grace."""
+    c = t.cases.c
+    now = res.clock()
+    review_late = c.reviewed_at.is_(None) & (c.review_due_at <= now)
+    blind_spot = (c.owner_node.is_(None) | c.next_due_at.is_(None)) & (
+        c.last_activity_at <= now - res.policy.blind_spot_after)
+    return c.state == "open", c.jurisdiction.is_not(None), review_late, blind_spot
+
+
+async def escalate_cases(session: Transaction, res: Resources, *, limit: int = 500) -> int:
+    """Escalate what is late and not yet escalated; returns how many escalations were made. Rows
+    are taken oldest deadline first and skipped when another sweep holds them."""
+    c = t.cases.c
+    is_open, listed, review_late, blind_spot = _late(res)
+    not_yet = (review_late & c.review_escalated_for.is_distinct_from(c.review_due_at)) | (
+        blind_spot & c.blind_spot_escalated_at.is_(None))
+    rows = await session.execute(select(t.cases).where(is_open, listed, not_yet)
+                                 .order_by(c.urgency, c.sort_due_at, c.case_id).limit(limit)
+                                 .with_for_update(skip_locked=True))
+    now = res.clock()
+    decisions = [escalated(CaseFile.of_row(row), res.policy, now) for row in rows]
+    decisions = [d for d in decisions if d.events]
+    await upsert_rows(session, t.cases, [d.state.case.as_row() for d in decisions], updated=ESCALATED_COLUMNS)
+    await add_events(session, OUTBOX, *(new_envelope(event, case_id=d.state.case.case_id, producer=PRODUCER)
+                                        for d in decisions for event in d.events))
+    return sum(len(d.events) for d in decisions)
+
+
+async def late_gauges(session: Transaction, res: Resources) -> list[Gauge]:
+    """Open cases whose review is past its deadline, and blind spots (no owner or nothing due past
+    the grace), by grade: both should be zero."""
+    c = t.cases.c
+    is_open, listed, review_late, blind_spot = _late(res)
+    query = select(c.risk_level, func.count().filter(review_late), func.count().filter(blind_spot))
+    rows = (await session.execute(query.where(is_open, listed).group_by(c.risk_level))).all()
+    counts = {level: (late, blind) for level, late, blind in rows}
+    gauges = []
+    for level in (*(r.value for r in RiskLevel), None):
+        late, blind = counts.get(level, (0, 0))
+        labels = {"risk_level": level or "not_graded"}
+        gauges += [Gauge("cpnet_case_reviews_overdue", "Open cases whose written review is past its deadline",
+                         late, labels),
+                   Gauge("cpnet_case_blind_spots", "Open cases with no owner or nothing due, past the grace",
+                         blind, labels)]
+    return gauges
