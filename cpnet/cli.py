@@ -432,6 +432,23 @@ def bench_import_resume(
            table_rows, title=f"cpnet bench import-resume --rows {rows}", json_out=json_out)
 
 
+@bench_app.command("worklist")
+@one_line_errors
+def bench_worklist(
+    cases: Annotated[int, typer.Option(min=1, help="cases written into casework's table, deleted after")] = 100_000,
+    queries: Annotated[int, typer.Option(min=1, help="GET /v1/cases per kind of query")] = 50,
+    json_out: Annotated[Path | None, typer.Option("--json", help="write the figures here as JSON")] = None,
+    seed: Annotated[int, typer.Option(help="seed of the cases' randomness")] = 10,
+) -> None:
+    """GET /v1/cases over N cases: filtered pages and deep pages, p50/p95/p99."""
+    from functools import partial
+
+    from bench.worklist import run_worklist, table_rows
+
+    _bench(partial(run_worklist, cases=cases, queries=queries, seed=seed), table_rows,
+           title=f"cpnet bench worklist --cases {cases}", json_out=json_out)
+
+
 @bench_app.command("intake-http")
 @one_line_errors
 def bench_intake_http(

@@ -78,3 +78,16 @@ def test_the_resume_bench_kills_an_xlsx_import_resumes_it_and_counts_what_intake
     assert set(figures["duplicates"].values()) == {0}
     assert figures["error_file"] == {"rows": figures["bad_rows"], "bad_rows_missing": 0, "good_rows_listed": 0}
     assert set(figures["created_by_second_import"].values()) == {0}
+
+
+def test_the_worklist_bench_times_each_kind_of_query_and_leaves_no_case_behind(infra, tmp_path):
+    table, figures = _bench(infra, tmp_path, "worklist", "--cases", "2000", "--queries", "3")
+
+    assert "caseworker: my cases" in table and "20 pages deep" in table and "slowest p95" in table
+    assert figures["cases"] == 2000 and figures["cases_in_table"] >= 2000
+    kinds = figures["latency_s"]
+    assert len(kinds) == 6 and all(kinds[k]["count"] >= 1 for k in kinds)
+    assert all(kinds[k]["count"] == 3 for k in figures["rows"])
+    assert figures["rows"]["city supervisor: unassigned"] > 0, "a realistic table has unassigned cases"
+    _, second = _bench(infra, tmp_path, "worklist", "--cases", "1", "--queries", "1")
+    assert second["cases_in_table"] <= figures["cases_in_table"] - 1999, "the benchmark deletes the cases it wrote"
