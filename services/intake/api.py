@@ -5,21 +5,22 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 from sqlalchemy import func, insert, select, update
 
 from services.intake import tables as t
 from services.intake.access import latest_case, open_referral, record_access
 from services.intake.disclosure import IDENTITY_FIELDS
 from services.intake.reports import MAX_RAW_REPORT_BYTES, ReportRejected, age_in_years, check_jurisdiction
+from services.intake.search import ChildQuery, find_child
 from services.intake.submissions import KeyReused, Outcome, SubmissionBatches, Submitted
 from shared.auth import Principal, Role, require_role
-from shared.contracts.hotline import HotlineReport
-from shared.contracts.vocabulary import AccessPurpose, PersonalField, PersonalRecord
+from shared.contracts.hotline import HotlineReport, NationalId, PersonName
+from shared.contracts.vocabulary import AccessPurpose, Jurisdiction, PersonalField, PersonalRecord
 from shared.http import answers, strict_body, unprocessable
 from shared.ratelimit import limit_personal_data
 from shared.service import ServiceContext, service_context
@@ -343,3 +344,55 @@ async def update_archive(
         raise _refused_after_commit(ctx)
     ctx.relay.wake()
     return _archive(ctx, child_ref, row, access_id)
+
+
+# ---- find a child before opening a case ---------------------------------------------------------
+
+class ChildSearch(BaseModel):
+    """A national ID, or a name with birth date and the 12-digit code of the place the child lives
+    (as reports give it). In the body, never the URL: these are a child's personal data."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    purpose: AccessPurpose = Field(description="Why you search; kept on the ledger with the search")
+    national_id: NationalId | None = None
+    name: PersonName | None = None
+    birth_date: date | None = None
+    jurisdiction: Jurisdiction | None = None
+
+    @model_validator(mode="after")
+    def _one_way_to_name_a_child(self) -> ChildSearch:
+        if self.national_id is None and None in (self.name, self.birth_date, self.jurisdiction):
+            raise ValueError("give national_id, or name with birth_date and jurisdiction")
+        return self
+
+
+class ChildMatch(BaseModel):
+    child_ref: uuid.UUID
+    case_id: uuid.UUID = Field(description="The child's open case, else its latest")
+    jurisdiction: str
+    access_id: uuid.UUID = Field(description="The ledger's record of this search")
+
+
+class ChildSearchAnswer(BaseModel):
+    matches: list[ChildMatch] = Field(description="The one child the registry matches, or none (also when "
+                                                  "the child lies outside your territory)")
+
+
+@router.post("/v1/children/search", response_model=ChildSearchAnswer, dependencies=[Depends(limit_personal_data)],
+             summary="Find a child (and its case) before opening a case: exact match, as the registry matches",
+             responses=answers(413))
+async def search_children(body: ChildSearch, principal: Annotated[Principal, Depends(ArchiveUsers)],
+                          ctx: Annotated[ServiceContext, Depends(service_context)]) -> ChildSearchAnswer:
+    """Keyed digests of what is given, matched by the registry's own rule; a match is recorded on the
+    ledger (with the purpose) before it is answered, and a match in another territory is recorded
+    as refused and answered as no match."""
+    query = ChildQuery(purpose=body.purpose, national_id=body.national_id, name=body.name,
+                       birth_date=body.birth_date, jurisdiction=body.jurisdiction)
+    async with ctx.sessions.begin() as session:
+        found = await find_child(session, principal, query, ctx.resources)
+    ctx.relay.wake()
+    if found is None:
+        return ChildSearchAnswer(matches=[])
+    return ChildSearchAnswer(matches=[ChildMatch(child_ref=found.child_ref, case_id=found.case_id,
+                                                 jurisdiction=found.jurisdiction, access_id=found.access_id)])

@@ -520,7 +520,8 @@ class PersonalDataAccessed(EventPayload):
     case_id: UUID = Field(description="The case the read was made for (the child's latest case)")
     child_ref: UUID = Field(description="Pseudonymous id of the child in intake's registry")
     record: PersonalRecord
-    action: Literal["read", "update"]
+    action: Literal["read", "update", "search"] = Field(
+        description="search: the reader named the child (fields) to find its child_ref and case")
     outcome: Literal["shown", "refused"] = Field(
         description="refused: the record exists but is not the reader's to see; nothing was shown")
     refusal: ReasonCode | None = Field(

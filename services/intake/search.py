@@ -1,0 +1,82 @@
+"""Find a child before opening a case: a caseworker or supervisor gives a national ID, or a name with
+birth date and territory, and learns the matching child's `child_ref` and case — found with the same
+keyed digests and the same rule the registry matches reports by (exact, never a plaintext search).
+A match is on the access ledger with its purpose; a match in another territory is recorded as refused
+and answered as no match."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import or_, select
+
+from services.intake import tables as t
+from services.intake.access import latest_case, record_access
+from services.intake.decide import KnownChild, Registry, Subject
+from services.intake.reports import IntakeResources
+from shared.auth import Principal
+from shared.contracts.vocabulary import AccessPurpose, PersonalField, PersonalRecord
+from shared.db.engine import Transaction
+from shared.db.rows import any_of
+
+
+@dataclass(frozen=True)
+class ChildQuery:
+    purpose: AccessPurpose
+    national_id: str | None = None
+    name: str | None = None
+    birth_date: date | None = None
+    jurisdiction: str | None = None  # the 12-digit code of the place the child was reported in
+
+    @property
+    def fields(self) -> list[PersonalField]:
+        """What the searcher named: what the match confirms to them."""
+        if self.national_id:
+            return [PersonalField.national_id]
+        return [PersonalField.name, PersonalField.birth_date]
+
+
+@dataclass(frozen=True)
+class Found:
+    child_ref: uuid.UUID
+    case_id: uuid.UUID
+    jurisdiction: str
+    access_id: uuid.UUID
+
+
+def subject_of_query(query: ChildQuery, keys: IntakeResources) -> Subject:
+    """The query as the registry matches a report's child (services/intake/reports.py subject_of)."""
+    return Subject(
+        identity={},
+        national_id_digest=keys.hasher.national_id_digest(query.national_id) if query.national_id else None,
+        match_digest=keys.hasher.identity_digest(query.name, query.birth_date, query.jurisdiction)
+        if query.name and query.birth_date and query.jurisdiction else None,
+        jurisdiction=query.jurisdiction or "")
+
+
+async def find_child(session: Transaction, principal: Principal, query: ChildQuery,
+                     keys: IntakeResources) -> Found | None:
+    """The child the query names, if any, and the record of the search (in the caller's
+    transaction); None when no child matches or the match lies outside the caller's territory."""
+    subject = subject_of_query(query, keys)
+    digests = [d for d in (subject.national_id_digest, subject.match_digest) if d]
+    c = t.children.c
+    rows = (await session.execute(
+        select(c.id, c.national_id_digest, c.match_digest, c.jurisdiction, c.created_at)
+        .where(or_(any_of(c.national_id_digest, digests), any_of(c.match_digest, digests))))).all()
+    registry = Registry()
+    # Registration order decides between two children with the same name, birthday and place.
+    for row in sorted(rows, key=lambda row: (row.created_at, row.id)):
+        registry.put(KnownChild(id=row.id, national_id_digest=row.national_id_digest, match_digest=row.match_digest,
+                                identity={}, jurisdiction=row.jurisdiction))
+    child = registry.find(subject)
+    if child is None:
+        return None
+    case = await latest_case(session, child.id)
+    refusal = None if principal.can_see(case.jurisdiction) else "outside_territory"
+    access_id = await record_access(session, principal, case_id=case.id, child_ref=child.id,
+                                    jurisdiction=case.jurisdiction, record=PersonalRecord.child_details,
+                                    fields=query.fields, purpose=query.purpose, action="search", refusal=refusal)
+    return None if refusal else Found(child.id, case.id, case.jurisdiction, access_id)
