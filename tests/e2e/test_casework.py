@@ -112,6 +112,15 @@ async def test_a_red_report_is_owned_by_its_station_at_once_then_tops_its_casewo
         assert case_id not in {row["case_id"] for row in
                                (await http.get("/v1/cases", params={"limit": 200}, headers=elsewhere)).json()["cases"]}
 
+        # The board: open cases by grade and stage for each township of the county; none of another's.
+        board = (await http.get("/v1/cases/counts", params={"territory": "140402"}, headers=SUPERVISOR)).json()
+        assert {row["node"][:6] for row in board} == {"140402"} and all(row["node"][9:] == "000" for row in board)
+        ours = [r for r in board if (r["node"], r["risk_level"], r["stage"]) == (TOWNSHIP, "red", "written_review")]
+        assert ours and ours[0]["cases"] >= 1
+        assert (await http.get("/v1/cases/counts", params={"territory": "140402"}, headers=elsewhere)).json() == []
+        bad = await http.get("/v1/cases", params={"after": "not-a-cursor"}, headers=SUPERVISOR)
+        assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["query", "after"]
+
         # The caseworker screens it in; later they ask to close it, and the supervisor approves.
         async with TopicWatcher(infra.kafka_bootstrap, [REVIEWED, CLOSED]) as watcher:
             screened = await http.post(f"/v1/cases/{case_id}/review", json={"decision": "screened_in"}, headers=mine)
