@@ -100,34 +100,25 @@ async def on_case_events(session: Transaction, items: Sequence[tuple[Envelope, D
     await add_events(session, OUTBOX, *envelopes, traces=traces)
 
 
-async def load_case(session: Transaction, case_id: uuid.UUID, visible: Callable[[str], bool], *,
-                    lock: bool = False) -> CaseFile:
+def _listed(case: CaseFile | None, visible: Callable[[str], bool]) -> bool:
+    """A case is answered only once its territory is known, and only to a caller who may see it."""
+    return case is not None and case.jurisdiction is not None and visible(case.jurisdiction)
+
+
+async def load_case(session: Transaction, case_id: uuid.UUID, visible: Callable[[str], bool]) -> CaseFile:
     """One listed case the caller may see, else CaseNotFound (a case outside the caller's
     territory is answered as one that does not exist)."""
-    query = select(t.cases).where(t.cases.c.case_id == case_id)
-    row = (await session.execute(query.with_for_update() if lock else query)).first()
-    if row is None or row.jurisdiction is None or not visible(row.jurisdiction):
+    row = (await session.execute(select(t.cases).where(t.cases.c.case_id == case_id))).first()
+    case = CaseFile.of_row(row) if row is not None else None
+    if not _listed(case, visible):
         raise CaseNotFound(f"no case {case_id} in your territory")
-    return CaseFile.of_row(row)
-
-
-async def assign(session: Transaction, case_id: uuid.UUID, caseworker: str, *, supervisor: str,
-                 reason: str | None, visible: Callable[[str], bool], res: Resources) -> CaseFile:
-    """A supervisor of the case's territory names its owner; the case and `case.assigned` commit
-    together."""
-    case = await load_case(session, case_id, visible, lock=True)
-    decision = assigned(case, caseworker, supervisor=supervisor, reason=reason, now=res.clock())
-    if decision.events:
-        await save_states(session, {case_id: CaseState(case)}, {case_id: decision.state})
-        await add_events(session, OUTBOX, *(new_envelope(e, case_id=case_id, producer=PRODUCER)
-                                            for e in decision.events))
-    return decision.state.case
+    return case
 
 
 async def _visible_state(session: Transaction, case_id: uuid.UUID, visible: Callable[[str], bool]) -> CaseState:
     """The case (locked) and its referrals, if the caller may see it; else CaseNotFound."""
     state = (await load_states(session, [case_id]))[case_id]
-    if state.case is None or state.case.jurisdiction is None or not visible(state.case.jurisdiction):
+    if not _listed(state.case, visible):
         raise CaseNotFound(f"no case {case_id} in your territory")
     return state
 
@@ -136,6 +127,16 @@ async def _commit(session: Transaction, before: CaseState, after: CaseState, eve
     case_id = before.case.case_id
     await save_states(session, {case_id: before}, {case_id: after})
     await add_events(session, OUTBOX, *(new_envelope(e, case_id=case_id, producer=PRODUCER) for e in events))
+
+
+async def assign(session: Transaction, case_id: uuid.UUID, caseworker: str, *, supervisor: str,
+                 reason: str | None, visible: Callable[[str], bool], res: Resources) -> CaseFile:
+    """A supervisor of the case's territory names its owner; the case and `case.assigned` commit
+    together."""
+    state = await _visible_state(session, case_id, visible)
+    decision = assigned(state.case, caseworker, supervisor=supervisor, reason=reason, now=res.clock())
+    await _commit(session, state, decision.state, decision.events)
+    return decision.state.case
 
 
 async def review(session: Transaction, case_id: uuid.UUID, decision: str, reason: str | None, *, by: str,

@@ -42,6 +42,7 @@ from shared.contracts.events import (
 )
 from shared.contracts.vocabulary import (
     OPEN_REFERRAL_STATES,
+    Category,
     ClosureReason,
     ReferralState,
     RiskLevel,
@@ -166,6 +167,11 @@ def _touched(case: CaseFile | None, case_id: uuid.UUID, at: datetime, **changes:
     return dataclasses.replace(case, last_activity_at=max(case.last_activity_at, at), **changes)
 
 
+def _categories(case: CaseFile | None, named: Iterable[Category]) -> tuple[str, ...]:
+    """A case's categories: every one any report or grade named (a case may have several)."""
+    return tuple(sorted({*(case.categories if case else ()), *(c.value for c in named)}))
+
+
 def _stage(case: CaseFile | None, stage: Stage) -> str:
     current = case.stage if case else None
     if current == Stage.closed.value:
@@ -175,7 +181,7 @@ def _stage(case: CaseFile | None, stage: Stage) -> str:
 
 def reported(state: CaseState, event: CaseReported, policy: CaseworkPolicy, at: datetime) -> CaseState:
     case = state.case
-    categories = tuple(sorted({*(case.categories if case else ()), *(c.value for c in event.categories)}))
+    categories = _categories(case, event.categories)
     latest = _later(case.reported_at if case else None, event.reported_at)
     changes: dict[str, Any] = dict(child_ref=event.child_ref, categories=categories, reported_at=latest,
                                    jurisdiction=(case.jurisdiction if case and case.jurisdiction
@@ -195,7 +201,7 @@ def assessed(state: CaseState, event: CaseAssessed, policy: CaseworkPolicy, at: 
     changes: dict[str, Any] = dict(
         jurisdiction=jurisdiction, risk_level=event.risk_level.value,
         initial_risk_level=event.initial_risk_level.value, graded_at=graded_at,
-        categories=tuple(sorted({*(case.categories if case else ()), *(c.value for c in event.categories)})),
+        categories=_categories(case, event.categories),
         stage=_stage(case, event.stage),
         # The review is due a grade's hours after the case was first graded; a graver re-grade
         # before it is recorded brings it forward.

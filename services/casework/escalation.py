@@ -4,6 +4,8 @@ missed deadline, once per blind spot — with the state that says so committed w
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import func, select
 
 from services.casework import tables as t
@@ -21,10 +23,9 @@ __all__ = ["escalate_cases", "late_gauges"]
 ESCALATED_COLUMNS = ("review_escalated_for", "blind_spot_escalated_at")
 
 
-def _late(res: Resources):
+def _late(res: Resources, now: datetime):
     """SQL: open listed cases whose review is late, and those left as blind spots past the grace."""
     c = t.cases.c
-    now = res.clock()
     review_late = c.reviewed_at.is_(None) & (c.review_due_at <= now)
     blind_spot = (c.owner_node.is_(None) | c.next_due_at.is_(None)) & (
         c.last_activity_at <= now - res.policy.blind_spot_after)
@@ -35,13 +36,13 @@ async def escalate_cases(session: Transaction, res: Resources, *, limit: int = 5
     """Escalate what is late and not yet escalated; returns how many escalations were made. Rows
     are taken oldest deadline first and skipped when another sweep holds them."""
     c = t.cases.c
-    is_open, listed, review_late, blind_spot = _late(res)
+    now = res.clock()
+    is_open, listed, review_late, blind_spot = _late(res, now)
     not_yet = (review_late & c.review_escalated_for.is_distinct_from(c.review_due_at)) | (
         blind_spot & c.blind_spot_escalated_at.is_(None))
     rows = await session.execute(select(t.cases).where(is_open, listed, not_yet)
                                  .order_by(c.urgency, c.sort_due_at, c.case_id).limit(limit)
                                  .with_for_update(skip_locked=True))
-    now = res.clock()
     decisions = [escalated(CaseFile.of_row(row), res.policy, now) for row in rows]
     decisions = [d for d in decisions if d.events]
     await upsert_rows(session, t.cases, [d.state.case.as_row() for d in decisions], updated=ESCALATED_COLUMNS)
@@ -54,7 +55,7 @@ async def late_gauges(session: Transaction, res: Resources) -> list[Gauge]:
     """Open cases whose review is past its deadline, and blind spots (no owner or nothing due past
     the grace), by grade: both should be zero."""
     c = t.cases.c
-    is_open, listed, review_late, blind_spot = _late(res)
+    is_open, listed, review_late, blind_spot = _late(res, res.clock())
     query = select(c.risk_level, func.count().filter(review_late), func.count().filter(blind_spot))
     rows = (await session.execute(query.where(is_open, listed).group_by(c.risk_level))).all()
     counts = {level: (late, blind) for level, late, blind in rows}

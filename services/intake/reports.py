@@ -185,16 +185,20 @@ async def _recorded_before(session: Transaction, submissions: Sequence[Submissio
     return found
 
 
+def match_digests(keys: IntakeResources, *, national_id: str | None, name: str | None, birth_date: date | None,
+                  jurisdiction: str) -> tuple[str | None, str | None]:
+    """What the registry matches a child by: keyed digests of its national id and of its normalised
+    name + birth date + territory (None where the child is not named that way)."""
+    return (keys.hasher.national_id_digest(national_id) if national_id else None,
+            keys.hasher.identity_digest(name, birth_date, jurisdiction) if name and birth_date else None)
+
+
 def subject_of(child: Child, jurisdiction: str, keys: IntakeResources) -> Subject:
-    """A child as the registry matches it: keyed digests of its national id and of its
-    normalised name + birth date + territory."""
-    return Subject(
-        identity=child.model_dump(mode="json"),
-        national_id_digest=keys.hasher.national_id_digest(child.national_id) if child.national_id else None,
-        match_digest=keys.hasher.identity_digest(child.name, child.birth_date, jurisdiction)
-        if child.name and child.birth_date else None,
-        jurisdiction=jurisdiction,
-    )
+    """A child as the registry matches it."""
+    nid, match = match_digests(keys, national_id=child.national_id, name=child.name, birth_date=child.birth_date,
+                               jurisdiction=jurisdiction)
+    return Subject(identity=child.model_dump(mode="json"), national_id_digest=nid, match_digest=match,
+                   jurisdiction=jurisdiction)
 
 
 async def place_subjects(session: Transaction, subjects: Sequence[Subject], *, keys: IntakeResources,

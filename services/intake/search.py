@@ -15,7 +15,7 @@ from sqlalchemy import or_, select
 from services.intake import tables as t
 from services.intake.access import latest_case, record_access
 from services.intake.decide import KnownChild, Registry, Subject
-from services.intake.reports import IntakeResources
+from services.intake.reports import IntakeResources, match_digests
 from shared.auth import Principal
 from shared.contracts.vocabulary import AccessPurpose, PersonalField, PersonalRecord
 from shared.db.engine import Transaction
@@ -47,13 +47,12 @@ class Found:
 
 
 def subject_of_query(query: ChildQuery, keys: IntakeResources) -> Subject:
-    """The query as the registry matches a report's child (services/intake/reports.py subject_of)."""
-    return Subject(
-        identity={},
-        national_id_digest=keys.hasher.national_id_digest(query.national_id) if query.national_id else None,
-        match_digest=keys.hasher.identity_digest(query.name, query.birth_date, query.jurisdiction)
-        if query.name and query.birth_date and query.jurisdiction else None,
-        jurisdiction=query.jurisdiction or "")
+    """The query as the registry matches a report's child (the same digests as subject_of)."""
+    jurisdiction = query.jurisdiction or ""
+    nid, match = match_digests(keys, national_id=query.national_id, name=query.name, birth_date=query.birth_date,
+                               jurisdiction=jurisdiction)
+    return Subject(identity={}, national_id_digest=nid, match_digest=match if jurisdiction else None,
+                   jurisdiction=jurisdiction)
 
 
 async def find_child(session: Transaction, principal: Principal, query: ChildQuery,
