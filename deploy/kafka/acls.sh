@@ -95,6 +95,8 @@ acl --allow-principal User:cpnet-admin --operation Create --operation Describe -
 acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic case.reported.dlq
 acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic case.reviewed
 acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic case.reviewed.dlq
+acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic case.transferred
+acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic case.transferred.dlq
 acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic followup.closure
 acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic followup.closure.dlq
 acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic followup.due
@@ -143,6 +145,8 @@ acl --allow-principal User:cpnet-assessment --operation Read --topic case.reasse
 acl --allow-principal User:cpnet-assessment --operation Write --topic case.reassessment_requested.dlq
 acl --allow-principal User:cpnet-assessment --operation Read --topic case.reported
 acl --allow-principal User:cpnet-assessment --operation Write --topic case.reported.dlq
+acl --allow-principal User:cpnet-assessment --operation Read --topic case.transferred
+acl --allow-principal User:cpnet-assessment --operation Write --topic case.transferred.dlq
 
 # User:cpnet-audit
 acl --allow-principal User:cpnet-audit --operation Read --group audit --resource-pattern-type prefixed
@@ -166,6 +170,8 @@ acl --allow-principal User:cpnet-audit --operation Read --topic case.reported
 acl --allow-principal User:cpnet-audit --operation Read --operation Write --topic case.reported.dlq
 acl --allow-principal User:cpnet-audit --operation Read --topic case.reviewed
 acl --allow-principal User:cpnet-audit --operation Read --operation Write --topic case.reviewed.dlq
+acl --allow-principal User:cpnet-audit --operation Read --topic case.transferred
+acl --allow-principal User:cpnet-audit --operation Read --operation Write --topic case.transferred.dlq
 acl --allow-principal User:cpnet-audit --operation Read --topic followup.closure
 acl --allow-principal User:cpnet-audit --operation Read --operation Write --topic followup.closure.dlq
 acl --allow-principal User:cpnet-audit --operation Read --topic followup.due
@@ -215,6 +221,7 @@ acl --allow-principal User:cpnet-casework --operation Write --topic case.escalat
 acl --allow-principal User:cpnet-casework --operation Read --topic case.reported
 acl --allow-principal User:cpnet-casework --operation Write --topic case.reported.dlq
 acl --allow-principal User:cpnet-casework --operation Write --topic case.reviewed
+acl --allow-principal User:cpnet-casework --operation Write --topic case.transferred
 acl --allow-principal User:cpnet-casework --operation Read --topic followup.closure
 acl --allow-principal User:cpnet-casework --operation Write --topic followup.closure.dlq
 acl --allow-principal User:cpnet-casework --operation Read --topic followup.scheduled
@@ -251,6 +258,8 @@ acl --allow-principal User:cpnet-followup --operation Read --group followup --re
 acl --allow-principal User:cpnet-followup --operation Read --topic case.assessed
 acl --allow-principal User:cpnet-followup --operation Write --topic case.assessed.dlq
 acl --allow-principal User:cpnet-followup --operation Write --topic case.reassessment_requested
+acl --allow-principal User:cpnet-followup --operation Read --topic case.transferred
+acl --allow-principal User:cpnet-followup --operation Write --topic case.transferred.dlq
 acl --allow-principal User:cpnet-followup --operation Write --topic followup.closure
 acl --allow-principal User:cpnet-followup --operation Write --topic followup.due
 acl --allow-principal User:cpnet-followup --operation Write --topic followup.overdue
@@ -265,6 +274,8 @@ acl --allow-principal User:cpnet-intake --operation Write --topic audit.access
 acl --allow-principal User:cpnet-intake --operation Read --topic case.closed
 acl --allow-principal User:cpnet-intake --operation Write --topic case.closed.dlq
 acl --allow-principal User:cpnet-intake --operation Write --topic case.reported
+acl --allow-principal User:cpnet-intake --operation Read --topic case.transferred
+acl --allow-principal User:cpnet-intake --operation Write --topic case.transferred.dlq
 acl --allow-principal User:cpnet-intake --operation Read --topic intake.reports.raw
 acl --allow-principal User:cpnet-intake --operation Write --topic intake.reports.raw.dlq
 acl --allow-principal User:cpnet-intake --operation Read --topic intake.screening.raw
@@ -296,6 +307,8 @@ acl --allow-principal User:cpnet-intake --operation Write --topic referral.to.yo
 acl --allow-principal User:cpnet-referral --operation Read --group referral --resource-pattern-type prefixed
 acl --allow-principal User:cpnet-referral --operation Read --topic case.assessed
 acl --allow-principal User:cpnet-referral --operation Write --topic case.assessed.dlq
+acl --allow-principal User:cpnet-referral --operation Read --topic case.transferred
+acl --allow-principal User:cpnet-referral --operation Write --topic case.transferred.dlq
 acl --allow-principal User:cpnet-referral --operation Write --topic referral.escalated
 acl --allow-principal User:cpnet-referral --operation Read --topic referral.responses
 acl --allow-principal User:cpnet-referral --operation Write --topic referral.responses.dlq

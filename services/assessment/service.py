@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from services.assessment import tables as t
 from services.assessment.api import router
 from services.assessment.assess import Resources, on_case_events
 from services.assessment.grading import RuleSetError, load_rules
@@ -9,6 +10,7 @@ from shared.contracts.events import CaseReassessmentRequested, CaseReported
 from shared.errors import ConfigurationError
 from shared.messaging.consumer import IdempotentConsumer
 from shared.service import ServiceContext, ServiceDefinition
+from shared.territory.transfers import follow, transfers_consumer
 from shared.settings import Settings
 
 
@@ -41,6 +43,8 @@ def consumers(ctx: ServiceContext) -> list[IdempotentConsumer]:
             batch_handler=decide_batch,
             batch=True,
         ),
+        # A case moved to another territory: its next grades name the new one.
+        transfers_consumer(ctx, "assessment", lambda session, moves: follow(session, t.cases, moves)),
     ]
 
 

@@ -5,6 +5,8 @@ shown the child's personal data, when, for which agency and why."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException
@@ -13,7 +15,7 @@ from sqlalchemy import select
 
 from services.audit import tables as t
 from shared.auth import Principal, Role, require_role
-from shared.contracts.events import PersonalDataAccessed
+from shared.contracts.events import CaseTransferred, PersonalDataAccessed
 from shared.http import answers
 from shared.service import ServiceContext, service_context
 
@@ -53,6 +55,32 @@ def causal_order(steps: list[Step]) -> list[Step]:
     return ordered
 
 
+def readable(steps: list[Step], can_see: Callable[[str], bool]) -> list[Step]:
+    """What of a case's timeline (in ledger order) a reader may see. A case that moved to another
+    territory (`case.transferred`) is wholly the territory it is in now, its history included; a
+    territory it left keeps the steps up to its leaving — what it did. A case that never moved is
+    seen only by a reader whose territory holds every step."""
+    moves = [i for i, step in enumerate(steps) if step.event_type == CaseTransferred.EVENT_TYPE]
+    if not moves:
+        return steps if all(can_see(j) for j in map(_jurisdiction, steps) if j) else []
+    if can_see(steps[moves[-1]].payload["jurisdiction"]):
+        return steps
+    left = next((steps[i] for i in reversed(moves) if can_see(steps[i].payload["from_jurisdiction"])), None)
+    return [] if left is None else [step for step in steps if _before(step, left)]
+
+
+def _jurisdiction(step: Step) -> str | None:
+    return (step.payload or {}).get("jurisdiction")
+
+
+def _before(step: Step, transfer: Step) -> bool:
+    """The step happened by the time of the transfer (the ledger's order when either has no time:
+    events of different topics may reach the ledger out of the order they happened in)."""
+    if step.occurred_at and transfer.occurred_at:
+        return datetime.fromisoformat(step.occurred_at) <= datetime.fromisoformat(transfer.occurred_at)
+    return step.seq <= transfer.seq
+
+
 @router.get("/v1/cases/{case_id}/timeline", response_model=list[Step], responses=answers(404),
             summary="Every event of a case, in causal order")
 async def timeline(case_id: uuid.UUID, principal: Annotated[Principal, Depends(Readers)],
@@ -61,19 +89,16 @@ async def timeline(case_id: uuid.UUID, principal: Annotated[Principal, Depends(R
         rows = (await session.execute(select(t.ledger.c.seq, t.ledger.c.record, t.ledger.c.topic,
                                              t.ledger.c.event_type)
                                       .where(t.ledger.c.case_id == case_id).order_by(t.ledger.c.seq))).all()
-    if not rows:
-        raise HTTPException(status_code=404, detail=f"no events of case {case_id}")
     steps = []
     for row in rows:
         event = row.record.get("event") or {}
-        payload = event.get("payload")
-        jurisdiction = (payload or {}).get("jurisdiction")
-        if jurisdiction and not principal.can_see(jurisdiction):
-            raise HTTPException(status_code=404, detail=f"no events of case {case_id}")
         steps.append(Step(seq=row.seq, event_id=event.get("event_id"), event_type=row.event_type,
                           producer=event.get("producer"), occurred_at=event.get("occurred_at"),
-                          caused_by=event.get("causation_id"), topic=row.topic, payload=payload))
-    return causal_order(steps)
+                          caused_by=event.get("causation_id"), topic=row.topic, payload=event.get("payload")))
+    shown = readable(steps, principal.can_see)
+    if not shown:
+        raise HTTPException(status_code=404, detail=f"no events of case {case_id}")
+    return causal_order(shown)
 
 
 # ---- who has seen a child's personal data ---------------------------------------------------
@@ -114,7 +139,10 @@ async def access_log(child_ref: uuid.UUID, principal: Annotated[Principal, Depen
                                       .where(t.ledger.c.event_type == ACCESS_EVENT,
                                              child_of_access() == str(child_ref))
                                       .order_by(t.ledger.c.seq))).all()
+    # Each access is on record in the territory the child's case was in at the time: a child who
+    # moved has entries in both, and each territory sees its own.
     payloads = [(row.seq, row.record["event"]["payload"]) for row in rows]
-    if not payloads or not all(principal.can_see(p["jurisdiction"]) for _, p in payloads):
+    payloads = [(seq, p) for seq, p in payloads if principal.can_see(p["jurisdiction"])]
+    if not payloads:
         raise HTTPException(status_code=404, detail=f"no access to child {child_ref} on record in your territory")
     return [Access(seq=seq, **{k: v for k, v in p.items() if k in Access.model_fields}) for seq, p in payloads]

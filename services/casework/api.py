@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import ColumnElement, func, select, tuple_
 
 from services.casework import tables as t
@@ -29,7 +29,7 @@ from services.casework.cases import (
 from services.casework.decide import Approval, CaseFile, NotYours, ReasonRequired, Refused
 from shared.auth import TERRITORY_PREFIX_PATTERN, Principal, Role, require_role
 from shared.contracts.events import ApprovalKind, ReviewDecision
-from shared.contracts.vocabulary import Category, OpaqueRef, ReasonCode, RiskLevel, Stage
+from shared.contracts.vocabulary import Category, Jurisdiction, OpaqueRef, ReasonCode, RiskLevel, Stage
 from shared.http import answers, unprocessable
 from shared.service import ServiceContext, service_context
 from shared.territory.code import CODE_DIGITS, DIGITS
@@ -281,7 +281,8 @@ class ApprovalOut(BaseModel):
     case_id: uuid.UUID
     kind: ApprovalKind
     reason: str
-    jurisdiction: str
+    jurisdiction: str = Field(description="Where the case was when asked")
+    to_jurisdiction: str | None = Field(description="A transfer's destination (whose supervisors decide it)")
     requested_by: str
     requested_at: datetime
     state: Literal["pending", "approved", "rejected"]
@@ -300,25 +301,42 @@ class ApprovalRequest(BaseModel):
     kind: ApprovalKind
     reason: ReasonCode = Field(description="screen_out: unfounded, duplicate, outside_jurisdiction, adult, "
                                            "resolved_by_family; close: risk_resolved, turned_18, moved_away, "
-                                           "deceased, family_reunified")
+                                           "deceased, family_reunified; transfer: family_moved, placed_there, "
+                                           "wrong_territory")
+    to_jurisdiction: Jurisdiction | None = Field(
+        default=None, description="transfer only: the 12-digit code of the place the child now lives (a node of "
+                                  "the territory registry); its supervisors accept or decline")
+
+    @model_validator(mode="after")
+    def _transfer_names_its_destination(self) -> ApprovalRequest:
+        if (self.kind == "transfer") != (self.to_jurisdiction is not None):
+            raise ValueError("to_jurisdiction is required for a transfer, and only then")
+        return self
 
 
 @router.post("/{case_id}/approvals", response_model=ApprovalOut, status_code=201,
              responses=answers(404, 409, 413, described={409: "the case's state does not allow it, or the same "
                                                               "request is pending already"}),
-             summary="The case's owner asks a supervisor to approve screening it out or closing it")
+             summary="The case's owner asks a supervisor to approve screening it out or closing it; its owner "
+                     "or a supervisor asks another territory's supervisors to take it over (transfer)")
 async def ask_approval(case_id: uuid.UUID, body: ApprovalRequest,
                        principal: Annotated[Principal, Depends(Caseworkers)], ctx: Ctx) -> ApprovalOut:
+    if body.to_jurisdiction is not None and body.to_jurisdiction not in ctx.resources.territory:
+        raise unprocessable([{"loc": ["body", "to_jurisdiction"], "msg": "not a node of the territory registry",
+                              "type": "value_error"}])
     with refusals():
         async with ctx.engine.begin() as connection:
             approval = await request_approval(connection, case_id, body.kind, body.reason, by=principal.subject,
-                                              visible=principal.can_see, res=ctx.resources)
+                                              visible=principal.can_see, res=ctx.resources,
+                                              supervisor=principal.role == Role.supervisor,
+                                              to_jurisdiction=body.to_jurisdiction)
     ctx.relay.wake()
     return _approval(approval)
 
 
 @approvals_router.get("", response_model=list[ApprovalOut],
-                      summary="Requests in the caller's territory, the oldest pending first")
+                      summary="Requests in the caller's territory (transfers also in the territory they go "
+                              "to), the oldest pending first")
 async def list_approvals(principal: Annotated[Principal, Depends(Readers)], ctx: Ctx,
                          state: Literal["pending", "approved", "rejected"] = "pending",
                          territory: Territory = None, case_id: uuid.UUID | None = None,
@@ -326,7 +344,8 @@ async def list_approvals(principal: Annotated[Principal, Depends(Readers)], ctx:
     a = t.approvals.c
     query = select(t.approvals).where(a.state == state)
     for prefix in filter(None, (principal.jurisdiction, territory)):
-        query = query.where(a.jurisdiction.startswith(prefix, autoescape=True))
+        query = query.where(a.jurisdiction.startswith(prefix, autoescape=True)
+                            | a.to_jurisdiction.startswith(prefix, autoescape=True))
     if case_id is not None:
         query = query.where(a.case_id == case_id)
     async with ctx.engine.connect() as connection:
@@ -343,7 +362,8 @@ class ApprovalDecision(BaseModel):
 
 @approvals_router.post("/{approval_id}/decision", response_model=ApprovalOut,
                        responses=answers(404, 409, 413, described={409: "decided already, or the case is closed"}),
-                       summary="A supervisor of the case's territory approves or rejects a request")
+                       summary="A supervisor of the case's territory approves or rejects a request (a transfer: "
+                               "a supervisor of the territory it goes to accepts or declines)")
 async def decide_request(approval_id: uuid.UUID, body: ApprovalDecision,
                          principal: Annotated[Principal, Depends(Supervisors)], ctx: Ctx) -> ApprovalOut:
     with refusals():

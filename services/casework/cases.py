@@ -16,6 +16,7 @@ from services.casework.decide import (
     Approval,
     CaseFile,
     CaseState,
+    NotYours,
     ReferralFact,
     approval_decided,
     assigned,
@@ -27,6 +28,7 @@ from services.casework.decide import (
 from services.casework.policy import CaseworkPolicy
 from shared.contracts.envelope import Envelope, new_envelope
 from shared.db.engine import Transaction
+from shared.territory.registry import TerritoryRegistry
 from shared.db.rows import any_of, upsert_rows
 from shared.db.tables import outbox_table
 from shared.messaging.consumer import Delivery
@@ -43,6 +45,7 @@ OUTBOX = outbox_table(t.metadata)
 @dataclass(frozen=True)
 class Resources:
     policy: CaseworkPolicy
+    territory: TerritoryRegistry  # where a case may be transferred to
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
 
@@ -148,16 +151,21 @@ async def review(session: Transaction, case_id: uuid.UUID, decision: str, reason
     return outcome.state.case
 
 
+def _anywhere(jurisdiction: str) -> bool:
+    return True
+
+
 async def _approvals_of(session: Transaction, case_id: uuid.UUID) -> list[Approval]:
     rows = await session.execute(select(t.approvals).where(t.approvals.c.case_id == case_id))
     return [Approval.of_row(row) for row in rows]
 
 
 async def request_approval(session: Transaction, case_id: uuid.UUID, kind: str, reason: str, *, by: str,
-                           visible: Callable[[str], bool], res: Resources) -> Approval:
+                           visible: Callable[[str], bool], res: Resources, supervisor: bool = False,
+                           to_jurisdiction: str | None = None) -> Approval:
     state = await _visible_state(session, case_id, visible)
     approval, outcome = requested(state, kind, reason, by=by, pending=await _approvals_of(session, case_id),
-                                  now=res.clock())
+                                  now=res.clock(), supervisor=supervisor, to_jurisdiction=to_jurisdiction)
     await upsert_rows(session, t.approvals, [approval.as_row()])
     await _commit(session, state, outcome.state, outcome.events)
     return approval
@@ -165,11 +173,17 @@ async def request_approval(session: Transaction, case_id: uuid.UUID, kind: str, 
 
 async def decide_approval(session: Transaction, approval_id: uuid.UUID, approved: bool, reason: str | None, *,
                           by: str, visible: Callable[[str], bool], res: Resources) -> tuple[Approval, CaseFile]:
-    """A supervisor of the case's territory approves or rejects; the request, the case and their
-    events commit together."""
+    """A supervisor of the case's territory approves or rejects — a transfer, a supervisor of the
+    territory it is to go to; the request, the case and their events commit together."""
     row = (await session.execute(select(t.approvals).where(t.approvals.c.approval_id == approval_id))).first()
     if row is None:
         raise ApprovalNotFound(f"no request {approval_id} in your territory")
+    if row.kind == "transfer":
+        if not visible(row.to_jurisdiction):
+            if visible(row.jurisdiction):
+                raise NotYours("a transfer is accepted or declined by a supervisor of the territory it goes to")
+            raise ApprovalNotFound(f"no request {approval_id} in your territory")
+        visible = _anywhere  # the receiving supervisor decides on a case not theirs yet
     try:
         state = await _visible_state(session, row.case_id, visible)
     except CaseNotFound:

@@ -32,6 +32,7 @@ from shared.contracts.events import (
     CaseEscalated,
     CaseReported,
     CaseReviewed,
+    CaseTransferred,
     FollowupClosureRuleMet,
     FollowupScheduled,
     FollowupVisitRecorded,
@@ -48,6 +49,7 @@ from shared.contracts.vocabulary import (
     RiskLevel,
     ScreenOutReason,
     Stage,
+    TransferReason,
     advance_stage,
 )
 from shared.db.rows import row_of
@@ -403,7 +405,7 @@ class Approval:
 
     approval_id: uuid.UUID
     case_id: uuid.UUID
-    kind: str  # screen_out | close
+    kind: str  # screen_out | close | transfer
     reason: str
     jurisdiction: str
     requested_by: str
@@ -412,6 +414,7 @@ class Approval:
     decided_by: str | None = None
     decided_at: datetime | None = None
     decision_reason: str | None = None
+    to_jurisdiction: str | None = None  # a transfer's destination: whose supervisors decide
 
     @classmethod
     def of_row(cls, row: Any) -> Approval:
@@ -476,14 +479,40 @@ def reviewed(state: CaseState, decision: ReviewDecision, reason: str | None, *, 
     return _with(state, case, review)
 
 
+def _transferable(case: CaseFile, reason: str, to_jurisdiction: str | None) -> None:
+    if case.state != "open":
+        raise Refused("the case is closed; a new report reopens it")
+    if reason not in set(TransferReason):
+        raise ReasonRequired(f"a transfer needs a reason: one of {', '.join(TransferReason)}")
+    if to_jurisdiction is None or to_jurisdiction == case.jurisdiction:
+        raise Refused("a transfer moves the case to another territory than its own")
+
+
+def _one_at_a_time(kind: str, pending: Iterable[Approval]) -> None:
+    """One pending request of a kind; and a pending transfer waits alone (the receiving territory
+    would inherit any other)."""
+    for other in (a for a in pending if a.state == "pending"):
+        if other.kind == kind:
+            raise Refused(f"a request to {kind.replace('_', ' ')} this case is pending already")
+        if "transfer" in (kind, other.kind):
+            raise Refused(f"a request to {other.kind.replace('_', ' ')} this case is pending: "
+                          "a transfer waits alone")
+
+
 def requested(state: CaseState, kind: ApprovalKind, reason: str, *, by: str, pending: Iterable[Approval],
-              now: datetime) -> tuple[Approval, Decision]:
+              now: datetime, supervisor: bool = False, to_jurisdiction: str | None = None,
+              ) -> tuple[Approval, Decision]:
     """The case's owner asks a supervisor to approve screening it out or closing it, with the reason;
-    one pending request of a kind at a time."""
+    or its owner or a supervisor of its territory asks the supervisors of `to_jurisdiction` to take
+    it over. One pending request of a kind at a time, and a transfer alone."""
     case = state.case
-    if case.owner_ref != by:
+    if kind == "transfer":
+        if case.owner_ref != by and not supervisor:
+            raise NotYours("only the case's owner or a supervisor of its territory asks to transfer it")
+        _transferable(case, reason, to_jurisdiction)
+    elif case.owner_ref != by:
         raise NotYours("only the case's owner asks for approval (a supervisor decides directly)")
-    if kind == "screen_out":
+    elif kind == "screen_out":
         _reviewable(case)
         _screen_out_reason(reason)
     else:
@@ -491,21 +520,39 @@ def requested(state: CaseState, kind: ApprovalKind, reason: str, *, by: str, pen
             raise Refused("the case is closed; a new report reopens it")
         if reason not in {r.value for r in CLOSING_REASONS}:
             raise ReasonRequired(f"closing needs a reason: one of {', '.join(sorted(CLOSING_REASONS))}")
-    if any(a.kind == kind and a.state == "pending" for a in pending):
-        raise Refused(f"a request to {kind.replace('_', ' ')} this case is pending already")
+    _one_at_a_time(kind, pending)
+    to_jurisdiction = to_jurisdiction if kind == "transfer" else None
     approval = Approval(approval_id=uuid.uuid4(), case_id=case.case_id, kind=kind, reason=reason,
-                        jurisdiction=case.jurisdiction, requested_by=by, requested_at=now)
+                        jurisdiction=case.jurisdiction, to_jurisdiction=to_jurisdiction, requested_by=by,
+                        requested_at=now)
     event = CaseApprovalRequested(approval_id=approval.approval_id, case_id=case.case_id, kind=kind, reason=reason,
-                                  jurisdiction=case.jurisdiction, requested_by=by, requested_at=now)
+                                  jurisdiction=case.jurisdiction, to_jurisdiction=to_jurisdiction, requested_by=by,
+                                  requested_at=now)
     case = dataclasses.replace(case, pending_approvals=case.pending_approvals + 1,
                                last_activity_at=max(case.last_activity_at, now))
     return approval, _with(state, case, event)
 
 
+def transferred(state: CaseState, case: CaseFile, approval: Approval, *, by: str, now: datetime) -> Decision:
+    """The receiving territory's supervisor accepted: the case is the new territory's, owned by its
+    township station until a supervisor there names a caseworker (the old one no longer owns it)."""
+    to = approval.to_jurisdiction
+    station = station_of(to)
+    previous = case.owner_ref
+    moved = CaseTransferred(case_id=case.case_id, approval_id=approval.approval_id, from_jurisdiction=case.jurisdiction,
+                            jurisdiction=to, reason=TransferReason(approval.reason),
+                            requested_by=approval.requested_by, accepted_by=by, transferred_at=now)
+    owner = CaseAssigned(case_id=case.case_id, jurisdiction=to, owner_node=station, owner_ref=None,
+                         previous_owner_ref=previous, reason="transferred" if previous else None, assigned_at=now)
+    case = dataclasses.replace(case, jurisdiction=to, owner_node=station, owner_ref=None, assigned_at=now,
+                               blind_spot_escalated_at=None)
+    return _with(state, case, moved, owner)
+
+
 def approval_decided(state: CaseState, approval: Approval, approved: bool, reason: str | None, *, by: str,
                      now: datetime) -> tuple[Approval, Decision]:
-    """A supervisor approves (the case is screened out or closed with the request's reason) or
-    rejects with a reason."""
+    """A supervisor approves (the case is screened out, closed with the request's reason, or
+    moved to the territory it was to go to) or rejects with a reason."""
     case = state.case
     if approval.state != "pending":
         raise Refused(f"the request was {approval.state} already")
@@ -525,6 +572,8 @@ def approval_decided(state: CaseState, approval: Approval, approved: bool, reaso
         _reviewable(case)
         outcome = _screened_out(state, case, ScreenOutReason(approval.reason), by=approval.requested_by,
                                 approved_by=by, now=now)
+    elif approval.kind == "transfer":
+        outcome = transferred(state, case, approval, by=by, now=now)
     else:
         closed, closure = closing(case, ClosureReason(approval.reason), now)
         outcome = _with(state, closed, closure)

@@ -24,6 +24,7 @@ from shared.messaging.consumer import IdempotentConsumer
 from shared.scheduling import periodic
 from shared.service import ServiceContext, ServiceDefinition
 from shared.settings import Settings
+from shared.territory.registry import TerritoryError, load_territory
 
 # What casework learns each case from: its report and grade, the referrals it waits on, its
 # visits, follow-up's closure rule (shared.contracts.asyncapi.SERVICE_CONSUMES lists the same).
@@ -34,8 +35,8 @@ TOPICS = (CaseReported.TOPIC, CaseAssessed.TOPIC, *(referral_topic(agency) for a
 
 def resources(settings: Settings) -> Resources:
     try:
-        return Resources(policy=load_policy())
-    except PolicyError as exc:
+        return Resources(policy=load_policy(), territory=load_territory(settings.territory_file))
+    except (PolicyError, TerritoryError) as exc:
         raise ConfigurationError(str(exc)) from None
 
 

@@ -65,14 +65,16 @@ referrals = Table(
     Column("ack_due_at", DateTime(timezone=True)),
 )
 
-# What a caseworker asked a supervisor to approve: screening a case out, closing it.
+# What a caseworker asked a supervisor to approve: screening a case out, closing it, moving it to
+# another territory (decided by that territory's supervisors).
 approvals = Table(
     "approvals", metadata,
     Column("approval_id", UUID(as_uuid=True), primary_key=True),
     Column("case_id", UUID(as_uuid=True), nullable=False, index=True),
-    Column("kind", Text, nullable=False),  # screen_out | close
+    Column("kind", Text, nullable=False),  # screen_out | close | transfer
     Column("reason", Text, nullable=False),
     Column("jurisdiction", Text, nullable=False),  # the case's, when asked: whose supervisors decide
+    Column("to_jurisdiction", Text),  # a transfer's destination: whose supervisors decide it
     Column("requested_by", Text, nullable=False),
     Column("requested_at", DateTime(timezone=True), nullable=False),
     Column("state", Text, nullable=False),  # pending | approved | rejected
@@ -84,5 +86,8 @@ approvals = Table(
 Index("approvals_one_pending", approvals.c.case_id, approvals.c.kind, unique=True,
       postgresql_where=text("state = 'pending'"))
 Index("approvals_pending", approvals.c.requested_at, postgresql_where=text("state = 'pending'"))
+# The receiving territory's pending transfers.
+Index("approvals_pending_to", approvals.c.to_jurisdiction, postgresql_where=text(
+    "state = 'pending' AND to_jurisdiction IS NOT NULL"), postgresql_ops={"to_jurisdiction": "text_pattern_ops"})
 
 DOMAIN_TABLES = (cases, referrals, approvals)

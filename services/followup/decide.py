@@ -74,14 +74,17 @@ def scheduled(plan: Plan | None, graded: CaseAssessed, policy: FollowupPolicy, n
     """A (re-)graded case gets a plan at its grade's cadence; `followup.scheduled` says so,
     unless nothing about its visits changed."""
     level = graded.risk_level
-    days = cadence(policy, level, jurisdiction=graded.jurisdiction).days
+    # The territory the plan has stays (shared/territory/transfers.py): a grade still naming the
+    # old one after a transfer does not move the case back.
+    jurisdiction = plan.jurisdiction if plan else graded.jurisdiction
+    days = cadence(policy, level, jurisdiction=jurisdiction).days
     last_visit_at = plan.last_visit_at if plan else None
-    due = next_visit_due(policy, level, jurisdiction=graded.jurisdiction,
+    due = next_visit_due(policy, level, jurisdiction=jurisdiction,
                          response_due_at=graded.response_due_at, last_visit_at=last_visit_at)
     if plan is not None and (plan.risk_level, plan.cadence_days, plan.next_visit_due_at, plan.state) == \
             (level.value, days, due, "open"):
         return Decision(plan)
-    changes = dict(state="open", jurisdiction=graded.jurisdiction, risk_level=level.value, cadence_days=days,
+    changes = dict(state="open", jurisdiction=jurisdiction, risk_level=level.value, cadence_days=days,
                    response_due_at=graded.response_due_at, next_visit_due_at=due,
                    stage=advance_stage(plan.stage if plan else None, graded.stage).value, updated_at=now)
     if plan is None:

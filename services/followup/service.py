@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from services.followup import tables as t
 from services.followup.api import router
 from services.followup.decide import UnexpectedEvent
 from services.followup.schedule import PolicyError, load_policy
@@ -11,6 +12,7 @@ from shared.errors import ConfigurationError
 from shared.messaging.consumer import IdempotentConsumer
 from shared.scheduling import periodic
 from shared.service import ServiceContext, ServiceDefinition
+from shared.territory.transfers import follow, transfers_consumer
 from shared.settings import Settings
 
 
@@ -32,6 +34,9 @@ def consumers(ctx: ServiceContext) -> list[IdempotentConsumer]:
                      poison=(UnexpectedEvent,))
         for name, topic in (("followup.assessed", CaseAssessed.TOPIC),
                             ("followup.referrals", ReferralStatusChanged.TOPIC))
+    ] + [
+        # A case moved to another territory: its visits are the new territory's to make.
+        transfers_consumer(ctx, "followup", lambda session, moves: follow(session, t.plans, moves)),
     ]
 
 

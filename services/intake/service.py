@@ -17,6 +17,7 @@ from services.intake.reports import (
     parse_hotline_report,
     record_reports,
 )
+from services.intake import tables as t
 from services.intake.screening import parse_screening_record, record_screenings
 from shared.contracts.events import CaseClosed, ReferralStatusChanged
 from shared.contracts.hotline import HotlineReport
@@ -27,6 +28,7 @@ from shared.crypto import FieldCipher, LookupHasher
 from shared.errors import ConfigurationError
 from shared.messaging.consumer import Delivery, IdempotentConsumer
 from shared.service import ServiceContext, ServiceDefinition
+from shared.territory.transfers import follow, transfers_consumer
 from shared.settings import Settings
 from shared.telemetry import traces_of
 from shared.territory.registry import TerritoryError, load_territory
@@ -85,6 +87,8 @@ def consumers(ctx: ServiceContext) -> list[IdempotentConsumer]:
         # Batched: a first start (or a long stop) finds every past referral waiting.
         ctx.consumer(name="intake.referrals", handler=None, batch_handler=on_referrals, batch=True,
                      topic=(ReferralStatusChanged.TOPIC, *(referral_topic(agency) for agency in Agency))),
+        # A case moved to another territory: who may read the child's details moves with it.
+        transfers_consumer(ctx, "intake", lambda session, moves: follow(session, t.cases, moves, key="id")),
     ]
 
 

@@ -128,8 +128,11 @@ def route(state: CaseReferrals, graded: CaseAssessed, policy: Policy, now: datet
     """A (re-)graded case: referral's record of it follows the grade, referrals not yet
     acknowledged get the new grade's deadline, and every agency the routing table names that
     holds no open referral of the case gets one."""
+    # The territory referral knows stays (shared/territory/transfers.py): a grade still naming
+    # the old one after a transfer does not move the case back.
+    jurisdiction = state.case.jurisdiction if state.case else graded.jurisdiction
     case = CaseRecord(
-        case_id=graded.case_id, jurisdiction=graded.jurisdiction, risk_level=graded.risk_level.value,
+        case_id=graded.case_id, jurisdiction=jurisdiction, risk_level=graded.risk_level.value,
         emergency=graded.emergency, categories=[c.value for c in graded.categories],
         needs=[n.value for n in graded.needs], stage=graded.stage.value, updated_at=now,
     )
@@ -149,18 +152,18 @@ def route(state: CaseReferrals, graded: CaseAssessed, policy: Policy, now: datet
     for destination in wanted:
         if destination.agency.value in holding:
             continue
-        due = ack_due_at(policy.routes, graded.risk_level, now, jurisdiction=graded.jurisdiction)
+        due = ack_due_at(policy.routes, graded.risk_level, now, jurisdiction=jurisdiction)
         referral = Referral(
             id=uuid.uuid4(), case_id=graded.case_id, agency=destination.agency.value,
             state=ReferralState.created.value, risk_level=graded.risk_level.value,
-            jurisdiction=graded.jurisdiction, holder=graded.jurisdiction, created_at=now, ack_due_at=due,
+            jurisdiction=jurisdiction, holder=jurisdiction, created_at=now, ack_due_at=due,
             updated_at=now,
         )
         state = state.with_referral(referral)
         events.append(ReferralCreated(
             referral_id=referral.id, case_id=graded.case_id, agency=destination.agency,
             risk_level=graded.risk_level, emergency=graded.emergency, categories=list(graded.categories),
-            needs=list(graded.needs), jurisdiction=graded.jurisdiction, ack_due_at=due,
+            needs=list(graded.needs), jurisdiction=jurisdiction, ack_due_at=due,
             details_url=f"{policy.public_url}/v1/referrals/{referral.id}", stage=graded.stage,
         ))
     return Decision(state=state, events=tuple(events))

@@ -3,6 +3,7 @@ each grade, apply each answer and escalate each missed deadline, then save at on
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import nullcontext
@@ -17,7 +18,7 @@ from services.referral import decide
 from services.referral import tables as t
 from services.referral.decide import CaseRecord, CaseReferrals, ForeignAnswer, Policy, Referral
 from services.referral.routing import RoutingTable
-from services.referral.territory import below_the_top
+from services.referral.territory import below_the_top, holder_after_move
 from shared.contracts.envelope import Envelope, new_envelope
 from shared.contracts.events import ReferralResponded
 from shared.contracts.vocabulary import OPEN_REFERRAL_STATES, ReferralState, RiskLevel
@@ -27,13 +28,14 @@ from shared.messaging.consumer import Delivery
 from shared.messaging.outbox import add_events
 from shared.metrics import Gauge
 from shared.telemetry import current_trace_headers, event_span
+from shared.territory.transfers import Moves, follow
 
 # Events as the consumer hands them over, in offset order.
 Deliveries = Sequence[tuple[Envelope, Delivery]]
 # An answer, the event that carried it and where from (neither over HTTP).
 Answer = tuple[ReferralResponded, Envelope | None, Delivery | None]
 
-__all__ = ["ForeignAnswer", "Resources", "escalate_overdue", "on_answers", "on_grades", "respond",
+__all__ = ["ForeignAnswer", "Resources", "escalate_overdue", "move_cases", "on_answers", "on_grades", "respond",
            "waiting_gauges"]
 
 PRODUCER = "referral"
@@ -120,6 +122,21 @@ async def on_grades(session: AsyncSession, items: Deliveries, res: Resources) ->
     await _save(session, batch, [batch.cases[case_id].case for case_id in sorted(case_ids)])
 
 
+
+
+async def move_cases(session: AsyncSession, moves: Moves) -> None:
+    """Cases moved to another territory: referral's record of each follows, and so does each of
+    its open referrals (its territory, and who answers for it now); those ended stay where they
+    were answered."""
+    await follow(session, t.cases, moves)
+    r = t.referrals.c
+    open_referrals = and_(any_of(r.case_id, moves), r.state.in_(OPEN_REFERRAL_STATES))
+    now = datetime.now(UTC)
+    moved = [dataclasses.replace(referral, jurisdiction=moves[referral.case_id], updated_at=now,
+                                 holder=holder_after_move(referral.holder, moves[referral.case_id]))
+             for referral in map(Referral.of_row, await _locked(session, t.referrals, r.id, open_referrals))]
+    await upsert_rows(session, t.referrals, [referral.as_row() for referral in moved],
+                      updated=("jurisdiction", "holder", "updated_at"))
 
 
 async def _answer_all(session: AsyncSession, answers: Sequence[Answer], res: Resources) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from services.referral.api import router
 from services.referral.lifecycle import IllegalTransition
-from services.referral.refer import ForeignAnswer, Resources, escalate_overdue, on_answers, on_grades, \
+from services.referral.refer import ForeignAnswer, Resources, escalate_overdue, move_cases, on_answers, on_grades, \
     waiting_gauges
 from services.referral.routing import RoutingError, load_routes
 from shared.contracts.events import CaseAssessed, ReferralResponded
@@ -13,6 +13,7 @@ from shared.errors import ConfigurationError
 from shared.messaging.consumer import IdempotentConsumer
 from shared.scheduling import periodic
 from shared.service import ServiceContext, ServiceDefinition
+from shared.territory.transfers import transfers_consumer
 from shared.settings import Settings
 
 
@@ -44,6 +45,8 @@ def consumers(ctx: ServiceContext) -> list[IdempotentConsumer]:
         ctx.consumer(name="referral.responses", topic=ReferralResponded.TOPIC, handler=None,
                      batch_handler=answers, batch=True,
                      poison=(IllegalTransition, ForeignAnswer, LookupError)),
+        # A case moved to another territory: its open referrals escalate up the new one's chain.
+        transfers_consumer(ctx, "referral", move_cases),
     ]
 
 

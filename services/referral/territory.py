@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import ColumnElement
 
-from shared.territory.code import TerritoryCode, TerritoryLevel, below_level
+from shared.territory.code import DIGITS, TerritoryCode, TerritoryLevel, below_level, node_at
 
 
 def below_the_top(holder: ColumnElement[str]) -> ColumnElement[bool]:
@@ -21,3 +21,12 @@ def escalation_target(jurisdiction: str) -> tuple[str, TerritoryLevel] | None:
         return None
     parent = code.parent
     return parent.code, parent.level
+
+
+def holder_after_move(holder: str, jurisdiction: str) -> str:
+    """Who answers for an open referral once its case moved to `jurisdiction`: the new territory's
+    node at the level the referral had reached (escalated to the old county, it is the new county's)."""
+    level = TerritoryCode(holder).level
+    if DIGITS[level] >= DIGITS[TerritoryCode(jurisdiction).level]:
+        return jurisdiction
+    return node_at(jurisdiction, level)

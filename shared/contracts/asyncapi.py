@@ -15,7 +15,7 @@ from shared.contracts.topics import TOPICS, Topic, dlq_topic, referral_topic
 from shared.contracts.vocabulary import Agency
 
 ASYNCAPI_VERSION = "3.0.0"
-CONTRACTS_VERSION = "1.5.0"
+CONTRACTS_VERSION = "1.6.0"
 """Version of the published contract as a whole; raise it with any change to the document."""
 
 ASYNCAPI_FILE = "asyncapi.json"
@@ -29,10 +29,10 @@ DEAD_LETTER_PERSONAL = "dead_letter.personal_data"
 # these reads. Intake follows the referrals to learn which agency may read which child's details.
 SERVICE_CONSUMES: dict[str, tuple[str, ...]] = {
     "intake": ("intake.reports.raw", "intake.screening.raw", "case.closed", "referral.status",
-               *(referral_topic(a) for a in Agency)),
-    "assessment": ("case.reported", "case.reassessment_requested"),
-    "referral": ("case.assessed", "referral.responses"),
-    "followup": ("case.assessed", "referral.status"),
+               *(referral_topic(a) for a in Agency), "case.transferred"),
+    "assessment": ("case.reported", "case.reassessment_requested", "case.transferred"),
+    "referral": ("case.assessed", "referral.responses", "case.transferred"),
+    "followup": ("case.assessed", "referral.status", "case.transferred"),
     "casework": ("case.reported", "case.assessed", *(referral_topic(a) for a in Agency), "referral.status",
                  "referral.escalated", "followup.scheduled", "followup.visits", "followup.closure"),
 }

@@ -27,6 +27,7 @@ from shared.contracts.vocabulary import (
     ScreenOutReason,
     Stage,
     TerritoryLevel,
+    TransferReason,
     UtcDatetime,
     is_within,
     territory_level,
@@ -190,7 +191,7 @@ class CaseAssigned(EventPayload):
 
 
 ReviewDecision = Literal["screened_in", "screened_out"]
-ApprovalKind = Literal["screen_out", "close"]
+ApprovalKind = Literal["screen_out", "close", "transfer"]
 
 
 @register_event
@@ -233,10 +234,20 @@ class CaseApprovalRequested(EventPayload):
     approval_id: UUID
     case_id: UUID
     kind: ApprovalKind
-    reason: ReasonCode = Field(description="Why: a screen-out reason, or a closure reason")
-    jurisdiction: Jurisdiction = Field(description="Where the case is: whose supervisors decide")
+    reason: ReasonCode = Field(description="Why: a screen-out, closure or transfer reason")
+    jurisdiction: Jurisdiction = Field(description="Where the case is: whose supervisors decide (but for a "
+                                                   "transfer)")
+    to_jurisdiction: Jurisdiction | None = Field(
+        default=None, description="A transfer's destination: whose supervisors accept or decline; set iff "
+                                  "kind is transfer")
     requested_by: OpaqueRef
     requested_at: UtcDatetime
+
+    @model_validator(mode="after")
+    def _transfer_names_its_destination(self) -> CaseApprovalRequested:
+        if (self.kind == "transfer") != (self.to_jurisdiction is not None):
+            raise ValueError("to_jurisdiction is required for a transfer, and only then")
+        return self
 
 
 @register_event
@@ -288,6 +299,32 @@ class CaseEscalated(EventPayload):
             raise ValueError("to_jurisdiction must be the case's node or one of its ancestors")
         if (self.reason == "review_overdue") != (self.due_at is not None):
             raise ValueError("due_at is required for an overdue review, and only then")
+        return self
+
+
+@register_event
+class CaseTransferred(EventPayload):
+    """A case moved to another territory (the child moved): the receiving territory's supervisor
+    accepted it. From now on the case, its owner, its open referrals and its visits are the new
+    territory's; the old one keeps the record of what it did."""
+
+    EVENT_TYPE: ClassVar[str] = "case.transferred"
+    SCHEMA_VERSION: ClassVar[int] = 1
+    TOPIC: ClassVar[str] = "case.transferred"
+
+    case_id: UUID
+    approval_id: UUID = Field(description="The request the receiving supervisor accepted")
+    from_jurisdiction: Jurisdiction = Field(description="Where the case was")
+    jurisdiction: Jurisdiction = Field(description="Where the case is now")
+    reason: TransferReason
+    requested_by: OpaqueRef
+    accepted_by: OpaqueRef = Field(description="The receiving territory's supervisor")
+    transferred_at: UtcDatetime
+
+    @model_validator(mode="after")
+    def _moves(self) -> CaseTransferred:
+        if self.jurisdiction == self.from_jurisdiction:
+            raise ValueError("a transfer moves the case to another territory")
         return self
 
 

@@ -16,6 +16,7 @@ from shared.contracts.events import (
     CaseReassessmentRequested,
     CaseReported,
     CaseReviewed,
+    CaseTransferred,
     FollowupClosureRuleMet,
     FollowupDue,
     FollowupOverdue,
@@ -109,6 +110,7 @@ def _all_topics() -> dict[str, Topic]:
         _topic(CaseApprovalRequested, "casework"),
         _topic(CaseApprovalDecided, "casework"),
         _topic(CaseEscalated, "casework"),
+        _topic(CaseTransferred, "casework"),
         *(
             _topic(ReferralCreated, "referral", name=referral_topic(agency))
             for agency in Agency

@@ -188,6 +188,14 @@ class ClosureReason(StrEnum):
     screened_out = "screened_out"
 
 
+class TransferReason(StrEnum):
+    """Why a case moves to another territory."""
+
+    family_moved = "family_moved"  # the child's family moved there
+    placed_there = "placed_there"  # the child was placed in care there (kin, foster, institution)
+    wrong_territory = "wrong_territory"  # the case was opened in the wrong territory
+
+
 class ReferralState(StrEnum):
     """Where a referral is in its lifecycle."""
 

@@ -16,6 +16,7 @@ from services.casework import tables as t
 from services.casework.cases import OUTBOX, Resources, assign, on_case_events
 from services.casework.decide import ReasonRequired
 from services.casework.policy import load_policy
+from shared.territory.registry import load_territory
 from shared.contracts.envelope import new_envelope
 from shared.contracts.events import CaseAssessed, CaseReported, ReferralCreated
 from shared.contracts.vocabulary import Agency, Category, Channel, Indicator, RiskLevel, Stage
@@ -24,7 +25,7 @@ from shared.messaging.consumer import Delivery
 
 NOW = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
 VILLAGE, TOWNSHIP = "140402001001", "140402001000"
-RES = Resources(load_policy(), clock=lambda: NOW)
+RES = Resources(load_policy(), load_territory(), clock=lambda: NOW)
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from services.casework import tables as t
 from services.casework.cases import OUTBOX, Resources, on_case_events
 from services.casework.escalation import escalate_cases, late_gauges
 from services.casework.policy import load_policy
+from shared.territory.registry import load_territory
 from shared.contracts.vocabulary import RiskLevel
 from tests.integration.test_casework_cases import NOW, assessed, delivered, engine, reported  # noqa: F401
 
@@ -21,7 +22,7 @@ COUNTY = "140402000000"
 
 
 def at(moment) -> Resources:
-    return Resources(load_policy(), clock=lambda: moment)
+    return Resources(load_policy(), load_territory(), clock=lambda: moment)
 
 
 async def _escalations(engine, case_id: uuid.UUID) -> list[dict]:

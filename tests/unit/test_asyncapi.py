@@ -325,11 +325,12 @@ def test_the_operations_name_the_services_of_the_design(doc: dict[str, Any]) -> 
     assert "agencies send to referral.responses" in summaries
     expected_receives = {
         # Intake follows referrals to know which agency may read a child's details.
+        # Every service that keeps a case's territory follows its transfers.
         "intake": {"intake.reports.raw", "intake.screening.raw", "case.closed", "referral.status",
-                   *map(referral_topic, Agency)},
-        "assessment": {"case.reported", "case.reassessment_requested"},
-        "referral": {"case.assessed", "referral.responses"},
-        "followup": {"case.assessed", "referral.status"},
+                   *map(referral_topic, Agency), "case.transferred"},
+        "assessment": {"case.reported", "case.reassessment_requested", "case.transferred"},
+        "referral": {"case.assessed", "referral.responses", "case.transferred"},
+        "followup": {"case.assessed", "referral.status", "case.transferred"},
     }
     for service, topics in expected_receives.items():
         assert {t for p, a, t in ops if p == service and a == "receive"} == topics, service

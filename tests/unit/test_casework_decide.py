@@ -41,12 +41,22 @@ from shared.contracts.events import (
     CaseReassessmentRequested,
     CaseReported,
     CaseReviewed,
+    CaseTransferred,
     FollowupClosureRuleMet,
     FollowupScheduled,
     ReferralCreated,
     ReferralStatusChanged,
 )
-from shared.contracts.vocabulary import Agency, Category, Channel, Indicator, ReferralState, RiskLevel, Stage
+from shared.contracts.vocabulary import (
+    Agency,
+    Category,
+    Channel,
+    Indicator,
+    ReferralState,
+    RiskLevel,
+    Stage,
+    TransferReason,
+)
 
 POLICY = load_policy()
 NOW = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
@@ -274,6 +284,59 @@ def test_a_closure_request_needs_a_closing_reason_and_a_rejection_keeps_the_case
     approval, asked = requested(outcome.state, "close", "turned_18", by="cw-1", pending=[rejected], now=NOW)
     _, closed = approval_decided(asked.state, approval, True, None, by="sup-1", now=NOW)
     assert closed.events[-1] == CaseClosed(case_id=CASE, reason="turned_18", closed_at=NOW)
+
+
+LUZHOU_VILLAGE, LUZHOU_TOWN = "140403100201", "140403100000"  # another county's village and its town
+
+
+def test_a_transfer_accepted_moves_the_case_its_owner_and_its_review_deadline_to_the_new_territory() -> None:
+    state = _graded(RiskLevel.red)
+    with pytest.raises(NotYours):
+        requested(state, "transfer", "family_moved", by="cw-2", pending=[], now=NOW, to_jurisdiction=LUZHOU_VILLAGE)
+    with pytest.raises(ReasonRequired):
+        requested(state, "transfer", "turned_18", by="cw-1", pending=[], now=NOW, to_jurisdiction=LUZHOU_VILLAGE)
+    with pytest.raises(Refused, match="another territory"):
+        requested(state, "transfer", "family_moved", by="cw-1", pending=[], now=NOW, to_jurisdiction=VILLAGE)
+    approval, asked = requested(state, "transfer", "family_moved", by="cw-1", pending=[], now=NOW,
+                                to_jurisdiction=LUZHOU_VILLAGE)
+    assert (approval.to_jurisdiction, asked.events[0].to_jurisdiction) == (LUZHOU_VILLAGE, LUZHOU_VILLAGE)
+    accepted, outcome = approval_decided(asked.state, approval, True, None, by="sup-luzhou", now=NOW)
+    decided, moved, owner = outcome.events
+    assert isinstance(decided, CaseApprovalDecided) and accepted.state == "approved"
+    assert moved == CaseTransferred(case_id=CASE, approval_id=approval.approval_id, from_jurisdiction=VILLAGE,
+                                    jurisdiction=LUZHOU_VILLAGE, reason=TransferReason.family_moved, requested_by="cw-1",
+                                    accepted_by="sup-luzhou", transferred_at=NOW)
+    assert (owner.jurisdiction, owner.owner_node, owner.owner_ref, owner.previous_owner_ref, owner.reason) == (
+        LUZHOU_VILLAGE, LUZHOU_TOWN, None, "cw-1", "transferred")
+    case = outcome.state.case
+    assert (case.jurisdiction, case.owner_node, case.owner_ref, case.state) == (LUZHOU_VILLAGE, LUZHOU_TOWN, None,
+                                                                                "open")
+    # Its open referral and unrecorded review go with it: the new county's supervisors hear of a miss.
+    assert (case.open_referrals, case.next_due_kind) == (1, "review")
+    (late,) = escalated(case, POLICY, NOW + timedelta(hours=5)).events
+    assert late.to_jurisdiction == "140403000000"
+    # An event still naming the old territory, read after the transfer, does not move it back.
+    regraded, _ = run([grade(RiskLevel.orange)], outcome.state)
+    assert regraded.case.jurisdiction == LUZHOU_VILLAGE
+
+
+def test_a_declined_transfer_leaves_the_case_and_a_transfer_waits_alone() -> None:
+    state = _graded(RiskLevel.orange)
+    closing, asked = requested(state, "close", "turned_18", by="cw-1", pending=[], now=NOW)
+    with pytest.raises(Refused, match="waits alone"):
+        requested(asked.state, "transfer", "family_moved", by="cw-1", pending=[closing], now=NOW,
+                  to_jurisdiction=LUZHOU_VILLAGE)
+    # A supervisor of the case's territory may ask too (the station owns an unassigned case).
+    unowned = _graded(RiskLevel.orange, owner=None)
+    assert requested(unowned, "transfer", "placed_there", by="sup-1", supervisor=True, pending=[], now=NOW,
+                     to_jurisdiction=LUZHOU_VILLAGE)[0].requested_by == "sup-1"
+    transfer, asked = requested(state, "transfer", "placed_there", by="sup-1", supervisor=True, pending=[],
+                                now=NOW, to_jurisdiction=LUZHOU_VILLAGE)
+    with pytest.raises(Refused, match="waits alone"):
+        requested(asked.state, "close", "turned_18", by="cw-1", pending=[transfer], now=NOW)
+    declined, outcome = approval_decided(asked.state, transfer, False, "no_capacity", by="sup-luzhou", now=NOW)
+    assert declined.state == "rejected" and [type(e) for e in outcome.events] == [CaseApprovalDecided]
+    assert outcome.state.case.jurisdiction == VILLAGE and outcome.state.case.pending_approvals == 0
 
 
 def test_a_missed_review_escalates_to_the_county_once_per_deadline() -> None:

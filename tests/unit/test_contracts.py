@@ -19,6 +19,7 @@ from shared.contracts import (
     Agency,
     CaseApprovalDecided,
     CaseApprovalRequested,
+    CaseTransferred,
     CaseAssessed,
     CaseAssigned,
     CaseClosed,
@@ -62,7 +63,7 @@ from shared.contracts import (
 )
 from shared.contracts.export import render, schema_documents
 from shared.contracts.screening import ScreeningRecord
-from shared.contracts.vocabulary import ScreenOutReason
+from shared.contracts.vocabulary import ScreenOutReason, TransferReason
 
 SCHEMAS_DIR = Path(__file__).resolve().parents[2] / "schemas"
 
@@ -125,6 +126,12 @@ def sample_payloads() -> list[EventPayload]:
                      reviewed_by="cw-7", approved_by="sup-1", reviewed_at=NOW, stage=Stage.closed),
         CaseApprovalRequested(approval_id=uuid4(), case_id=CASE_ID, kind="close", reason="turned_18",
                               jurisdiction="140402001001", requested_by="cw-7", requested_at=NOW),
+        CaseApprovalRequested(approval_id=uuid4(), case_id=CASE_ID, kind="transfer", reason="family_moved",
+                              jurisdiction="140402001001", to_jurisdiction="140403100201", requested_by="cw-7",
+                              requested_at=NOW),
+        CaseTransferred(case_id=CASE_ID, approval_id=uuid4(), from_jurisdiction="140402001001",
+                        jurisdiction="140403100201", reason=TransferReason.family_moved, requested_by="cw-7",
+                        accepted_by="sup-2", transferred_at=NOW),
         CaseApprovalDecided(approval_id=uuid4(), case_id=CASE_ID, kind="close", approved=False,
                             reason="needs_more_visits", decided_by="sup-1", decided_at=NOW),
         FollowupClosureRuleMet(case_id=CASE_ID, plan_id=uuid4(), visit_id=uuid4(), risk_level=RiskLevel.blue,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.referral.territory import escalation_target
+from services.referral.territory import escalation_target, holder_after_move
 from shared.contracts.vocabulary import TerritoryLevel as L
 from shared.contracts.vocabulary import is_within, territory_level
 from shared.territory.code import node_at
@@ -111,3 +111,11 @@ def test_node_at_keeps_the_code_and_names_that_level(village: str, level: L) -> 
 def test_node_at_from_a_higher_node_stays_put_at_its_own_level() -> None:
     assert node_at("445302000000", L.county) == "445302000000"
     assert node_at("445302000000", L.city) == "445300000000"
+
+
+def test_an_open_referral_of_a_moved_case_is_held_at_the_same_level_of_the_new_territory() -> None:
+    moved_to = "620103002004"
+    assert holder_after_move("620102001001", moved_to) == moved_to  # not escalated: the case's new node
+    assert holder_after_move("620102001000", moved_to) == "620103002000"  # at township: the new township
+    assert holder_after_move("620102000000", moved_to) == "620103000000"  # at county: the new county
+    assert holder_after_move("620102001001", "620103002000") == "620103002000"  # moved to a township node
