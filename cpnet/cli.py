@@ -21,7 +21,7 @@ stack_app = typer.Typer(help="The local real stack: Kafka (KRaft) and PostgreSQL
 topics_app = typer.Typer(help="Kafka topics of the registry.")
 db_app = typer.Typer(help="Database migrations (Alembic), one schema per service.")
 contracts_app = typer.Typer(help="Event contracts.")
-token_app = typer.Typer(help="Bearer tokens of the development authentication scheme.")
+token_app = typer.Typer(help="Bearer tokens: signed by the issuer's Ed25519 key, verified with the public JWKS.")
 app.add_typer(stack_app, name="stack")
 app.add_typer(topics_app, name="topics")
 app.add_typer(db_app, name="db")
@@ -181,6 +181,22 @@ def token_issue(
     except ValueError as exc:
         _fail(str(exc))
     typer.echo(token)
+
+
+@token_app.command("jwks")
+@one_line_errors
+def token_jwks() -> None:
+    """Print the JWKS of the issuer's key (CPNET_AUTH_SIGNING_KEY): the public key the services are
+    given as CPNET_AUTH_JWKS. The private key never leaves the issuer."""
+    import json
+
+    from shared.token_keys import jwks_of, signing_key
+
+    try:
+        settings = get_settings()
+    except ValueError as exc:
+        _fail(str(exc))
+    typer.echo(json.dumps(jwks_of(signing_key(settings.auth_signing_key))))
 
 
 @app.command("serve")

@@ -1,5 +1,6 @@
-"""Who is calling: bearer tokens (a development HS256 scheme until an identity provider
-replaces it) and the FastAPI dependencies every route takes its Principal from."""
+"""Who is calling: bearer tokens — signed by one issuer with its Ed25519 key (EdDSA), verified
+here with the public keys of the JWKS only (shared/token_keys.py) — and the FastAPI dependencies
+every route takes its Principal from."""
 
 from __future__ import annotations
 
@@ -17,8 +18,11 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, mo
 from shared.contracts.vocabulary import Agency, OpaqueRef, Role
 from shared.settings import Settings, get_settings
 from shared.territory.code import PREFIX_PATTERN
+from shared.token_keys import DEV_KID, key_set, public_jwk, signing_key
 
-ALGORITHM = "HS256"
+# The one algorithm a token may use: a token naming any other (HS256 with the old development
+# secret, "none", RS256 with a public key passed as an HMAC secret…) is refused before any key is tried.
+ALGORITHM = "EdDSA"
 # `jur` too: a token that forgot its territory must not come to mean "everywhere".
 REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub", "jur"]
 # The roles whose work spans the whole network, the only ones a token may give the empty
@@ -88,8 +92,9 @@ def issue_token(
     jurisdiction: str = "",
     ttl: timedelta = timedelta(hours=8),
 ) -> str:
-    """A signed bearer token; a bad role, agency, jurisdiction or ttl raises a one-line ValueError.
-    The jurisdiction may stay empty (everywhere) only for WHOLE_TERRITORY_ROLES."""
+    """A bearer token signed with the issuer's key (CPNET_AUTH_SIGNING_KEY), naming it by `kid`; a
+    bad role, agency, jurisdiction or ttl raises a one-line ValueError. The jurisdiction may stay
+    empty (everywhere) only for WHOLE_TERRITORY_ROLES. Only the issuer calls this."""
     if ttl <= timedelta(0):
         raise ValueError("ttl must be positive")
     if ttl > max_token_ttl(settings):
@@ -107,7 +112,10 @@ def issue_token(
         "iat": now,
         "exp": now + ttl,
     }
-    return jwt.encode(claims, settings.auth_secret, algorithm=ALGORITHM)
+    if settings.environment == "production" and not settings.auth_signing_key:
+        raise ValueError("CPNET_AUTH_SIGNING_KEY is empty: production tokens are signed with the issuer's key")
+    key = signing_key(settings.auth_signing_key)
+    return jwt.encode(claims, key, algorithm=ALGORITHM, headers={"kid": public_jwk(key.public_key())["kid"]})
 
 
 def verify_token(settings: Settings, token: str) -> Principal:
@@ -118,9 +126,22 @@ def verify_token(settings: Settings, token: str) -> Principal:
 def _verify(settings: Settings, token: str) -> tuple[Principal, int]:
     """The Principal and the expiry (epoch seconds) of a valid token."""
     try:
+        header = jwt.get_unverified_header(token)
+    except jwt.DecodeError:
+        raise AuthError("token is malformed") from None
+    if header.get("alg") != ALGORITHM:
+        raise AuthError("token algorithm is not allowed")
+    kid = header.get("kid")
+    if not isinstance(kid, str) or not kid:
+        raise AuthError("token names no key (kid)")
+    # The development key is public: production trusts no token it signed, whatever the JWKS says.
+    key = None if kid == DEV_KID and settings.environment == "production" else key_set(settings.auth_jwks).key(kid)
+    if key is None:
+        raise AuthError("token is signed by a key this service does not trust")
+    try:
         claims = jwt.decode(
             token,
-            settings.auth_secret,
+            key,
             algorithms=[ALGORITHM],
             audience=settings.auth_audience,
             issuer=settings.auth_issuer,
@@ -177,7 +198,7 @@ class VerifiedTokens:
 
     def principal(self, settings: Settings, token: str) -> Principal:
         """As verify_token, answered from memory when the token verified before."""
-        key = (token, settings.auth_secret, settings.auth_issuer, settings.auth_audience,
+        key = (token, settings.auth_jwks, settings.environment, settings.auth_issuer, settings.auth_audience,
                settings.auth_max_token_ttl_minutes)
         known = self._verified.get(key)
         if known is not None:

@@ -35,6 +35,7 @@ from shared.outage import watch_recovery
 from shared.ratelimit import AddressRateLimit, RateLimits, limit_writes
 from shared.settings import SERVICE_NAMES, Settings
 from shared.telemetry import setup_tracing
+from shared.token_keys import key_set
 
 log = structlog.get_logger(__name__)
 
@@ -119,6 +120,9 @@ def build_app(definition: ServiceDefinition, settings: Settings, *,
               tracer_provider: TracerProvider | None = None) -> FastAPI:
     """The service's FastAPI app; its lifespan starts the broker, consumers and relay."""
     resources = definition.resources(settings) if definition.resources else None
+    # The public keys tokens are verified with, read before any request: an unreadable JWKS
+    # stops the service at start, not its first caller.
+    key_set(settings.auth_jwks).load()
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.database_url, role=definition.db_role(settings) if definition.db_role else None)

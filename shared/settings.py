@@ -23,8 +23,11 @@ from shared.crypto import (
 )
 from shared.errors import ConfigurationError
 from shared.secret_strength import key_problem, secret_problem
+from shared.token_keys import DEV_KID, parse_jwks
 
 SERVICE_NAMES = ("intake", "assessment", "referral", "followup", "audit", "casework")
+# The HS256 secret development tokens were once signed with: no token is any more (they are EdDSA,
+# shared/token_keys.py), but it is printed in this repository's history, so no secret may be it.
 INSECURE_DEV_AUTH_SECRET = "cpnet-insecure-development-auth-secret"
 # Texts printed in this repository; production refuses them, however respelled, in any secret.
 PUBLIC_DEV_TEXTS = (INSECURE_DEV_AUTH_SECRET,)
@@ -116,11 +119,14 @@ class Settings(BaseSettings):
     lookup_key: str = Field(
         default=INSECURE_DEV_LOOKUP_KEY_B64, description="HMAC key (base64, >= 32 bytes) of the lookup digests"
     )
-    auth_secret: str = Field(
-        default=INSECURE_DEV_AUTH_SECRET,
-        min_length=32,
-        description="HS256 secret of the development bearer tokens",
-    )
+    # Bearer tokens (shared/token_keys.py): only the issuer — the console, `cpnet token issue` —
+    # is given the signing key; every service verifies with the public keys of the JWKS.
+    auth_signing_key: str = Field(
+        default="", description="the issuer's Ed25519 private key (base64 of its 32-byte seed); empty: development "
+                                "key. Give it to the issuer only")
+    auth_jwks: str = Field(
+        default="", description="the public keys tokens are verified with: a JWKS (JSON), a file holding one, or "
+                                "its https URL; empty: the development key")
     auth_issuer: str = Field(default="cpnet", min_length=1)
     auth_audience: str = Field(default="cpnet", min_length=1)
     # A person's working day and a little more: a stolen token is worth hours, not years.
@@ -132,6 +138,13 @@ class Settings(BaseSettings):
     @classmethod
     def _key_ring_parses(cls, value: str) -> str:
         parse_key_ring(value)
+        return value
+
+    @field_validator("auth_signing_key")
+    @classmethod
+    def _signing_key_decodes(cls, value: str) -> str:
+        if value:
+            decode_key(value, what="the key", min_bytes=KEY_BYTES, max_bytes=KEY_BYTES)
         return value
 
     @field_validator("lookup_key")
@@ -180,7 +193,9 @@ class Settings(BaseSettings):
             judge("ENCRYPTION_ACTIVE_KEY", "is the development key id")
         judge("LOOKUP_KEY", key_problem(lookup, text=self.lookup_key, public_keys=INSECURE_DEV_KEYS))
         judge("AUDIT_SIGNING_KEY", self._audit_signing_key_problem())
-        judge("AUTH_SECRET", _text_secret_problem(self.auth_secret))
+        if self.auth_signing_key:  # only the issuer has one
+            judge("AUTH_SIGNING_KEY", _seed_problem(self.auth_signing_key))
+        judge("AUTH_JWKS", _jwks_problem(self.auth_jwks))
         database_password = make_url(self.database_url).password
         if database_password is not None:
             problem = _text_secret_problem(str(database_password))
@@ -196,11 +211,7 @@ class Settings(BaseSettings):
     def _audit_signing_key_problem(self) -> str | None:
         if not self.audit_signing_key:
             return "is empty, so checkpoints would be signed with the development key"
-        try:
-            seed = decode_key(self.audit_signing_key, what="it", min_bytes=KEY_BYTES, max_bytes=KEY_BYTES)
-        except ValueError as exc:
-            return str(exc).removeprefix("it ")
-        return key_problem(seed, text=self.audit_signing_key, public_keys=INSECURE_DEV_KEYS)
+        return _seed_problem(self.audit_signing_key)
 
     def __init__(self, **values: Any) -> None:
         # Pydantic's own message repeats the offending input; for these fields that is a key,
@@ -227,11 +238,38 @@ class Settings(BaseSettings):
         default=None, description="the territory registry reports must name a node of; default config/territory.yaml")
 
 
+def _jwks_problem(source: str) -> str | None:
+    """What is wrong with the JWKS production verifies tokens with (a URL is judged as it is read:
+    shared/auth.py trusts no development-signed token in production whatever it says)."""
+    source = source.strip()
+    if not source:
+        return "is empty, so tokens would be verified with the development key"
+    if source.startswith(("https://", "http://")):
+        return None
+    try:
+        text = source if source.startswith("{") else Path(source).read_text(encoding="utf-8")
+        keys = parse_jwks(text)
+    except (OSError, ConfigurationError):
+        return "is not a JWKS of Ed25519 keys, nor a file holding one"
+    if DEV_KID in keys:
+        return "trusts the development key"
+    return None
+
+
+def _seed_problem(encoded: str) -> str | None:
+    """What is wrong with an Ed25519 private key setting (base64 of a 32-byte seed), if anything."""
+    try:
+        seed = decode_key(encoded, what="it", min_bytes=KEY_BYTES, max_bytes=KEY_BYTES)
+    except ValueError as exc:
+        return str(exc).removeprefix("it ")
+    return key_problem(seed, text=encoded, public_keys=INSECURE_DEV_KEYS)
+
+
 def _text_secret_problem(text: str) -> str | None:
     return secret_problem(text, public_texts=PUBLIC_DEV_TEXTS, public_keys=INSECURE_DEV_KEYS)
 
 
-_SECRET_FIELDS = frozenset({"encryption_keys", "encryption_active_key", "lookup_key", "auth_secret",
+_SECRET_FIELDS = frozenset({"encryption_keys", "encryption_active_key", "lookup_key", "auth_signing_key",
                             "audit_signing_key", "kafka_password"})
 
 

@@ -1,8 +1,11 @@
-"""Tests of bearer tokens, the FastAPI identity dependencies, the territory rule and
-`cpnet token issue`."""
+"""Tests of bearer tokens (EdDSA: the issuer's private key signs, the services' JWKS verifies),
+the FastAPI identity dependencies, the territory rule and `cpnet token issue|jwks`."""
 
 from __future__ import annotations
 
+import base64
+import json
+import re
 import warnings
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -10,6 +13,7 @@ from typing import Annotated, Any
 
 import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import Depends, FastAPI
 from fastapi.testclient import TestClient
 from jwt.warnings import InsecureKeyLengthWarning
@@ -28,9 +32,19 @@ from shared.auth import (
 )
 from shared.contracts.vocabulary import Agency
 from shared.settings import Settings, get_settings
+from shared.token_keys import jwks_of, public_jwk
 
-SECRET = "unit-test-secret-that-is-long-enough-0123456789"
-SETTINGS = Settings(auth_secret=SECRET, auth_issuer="cpnet-test", auth_audience="cpnet-api")
+ISSUER_KEY = Ed25519PrivateKey.generate()
+ISSUER_SEED = base64.b64encode(ISSUER_KEY.private_bytes_raw()).decode()
+KID = public_jwk(ISSUER_KEY.public_key())["kid"]
+JWKS = json.dumps(jwks_of(ISSUER_KEY))
+# The issuer's settings (it alone has the signing key) and a service's (the public keys only).
+SETTINGS = Settings(auth_signing_key=ISSUER_SEED, auth_jwks=JWKS, auth_issuer="cpnet-test",
+                    auth_audience="cpnet-api")
+SERVICE = Settings(auth_jwks=JWKS, auth_issuer="cpnet-test", auth_audience="cpnet-api")
+OTHER_KEY = Ed25519PrivateKey.generate()
+# The HS256 secret development tokens were signed with before tokens became asymmetric.
+OLD_HS256_SECRET = "cpnet-insecure-development-auth-secret"
 
 
 def _claims(**overrides: Any) -> dict[str, Any]:
@@ -49,18 +63,19 @@ def _claims(**overrides: Any) -> dict[str, Any]:
     return {key: value for key, value in claims.items() if value is not ...}
 
 
-def _forge(claims: dict[str, Any], key: str | None = SECRET, algorithm: str = "HS256") -> str:
+def _forge(claims: dict[str, Any], key: Any = ISSUER_KEY, algorithm: str = "EdDSA", kid: str | None = KID) -> str:
     with warnings.catch_warnings():
-        # The HS512 forgery reuses the HS256-sized secret on purpose.
+        # The HMAC forgeries use short secrets on purpose.
         warnings.simplefilter("ignore", InsecureKeyLengthWarning)
-        return jwt.encode(claims, key, algorithm=algorithm)
+        return jwt.encode(claims, key, algorithm=algorithm, headers={"kid": kid} if kid else None)
 
 
 def test_issue_verify_round_trip() -> None:
     token = issue_token(SETTINGS, subject="u-42", role=Role.agency_officer, agency="police", jurisdiction="140402")
-    principal = verify_token(SETTINGS, token)
+    principal = verify_token(SERVICE, token)
     assert principal == Principal(subject="u-42", role=Role.agency_officer, agency=Agency.police, jurisdiction="140402")
-    claims = jwt.decode(token, SECRET, algorithms=["HS256"], audience="cpnet-api")
+    assert jwt.get_unverified_header(token) == {"alg": "EdDSA", "kid": KID, "typ": "JWT"}
+    claims = jwt.decode(token, ISSUER_KEY.public_key(), algorithms=["EdDSA"], audience="cpnet-api")
     assert {"sub", "role", "agency", "jur", "iss", "aud", "iat", "exp"} <= claims.keys()
     assert claims["exp"] - claims["iat"] == 8 * 3600
 
@@ -76,9 +91,14 @@ def test_hand_made_token_with_the_right_claims_verifies() -> None:
          "expired"),
         (_forge(_claims(aud="someone-else")), "audience"),
         (_forge(_claims(iss="someone-else")), "issuer"),
-        (_forge(_claims(), key="another-secret-that-is-also-long-enough-42"), "signature"),
+        # Signed by a key that is not the issuer's, under the issuer's kid or its own.
+        (_forge(_claims(), key=Ed25519PrivateKey.generate()), "signature"),
+        (_forge(_claims(), key=OTHER_KEY, kid=public_jwk(OTHER_KEY.public_key())["kid"]), "does not trust"),
+        (_forge(_claims(), kid=None), "names no key"),
         (_forge(_claims(), key=None, algorithm="none"), "algorithm"),
-        (_forge(_claims(), algorithm="HS512"), "algorithm"),
+        # The old development scheme, and the public key passed off as an HMAC secret.
+        (_forge(_claims(), key=OLD_HS256_SECRET, algorithm="HS256"), "algorithm"),
+        (_forge(_claims(), key=public_jwk(ISSUER_KEY.public_key())["x"], algorithm="HS512"), "algorithm"),
         (_forge(_claims(exp=...)), "'exp'"),
         (_forge(_claims(iat=...)), "'iat'"),
         (_forge(_claims(sub=...)), "'sub'"),
@@ -102,7 +122,8 @@ def test_hand_made_token_with_the_right_claims_verifies() -> None:
          "not valid yet"),
         ("not-a-token", "malformed"),
     ],
-    ids=["expired", "audience", "issuer", "secret", "alg-none", "hs512", "no-exp", "no-iat", "no-sub", "no-aud",
+    ids=["expired", "audience", "issuer", "another-key-same-kid", "another-key", "no-kid", "alg-none",
+         "old-hs256-dev-secret", "public-key-as-hmac-secret", "no-exp", "no-iat", "no-sub", "no-aud",
          "no-iss", "unknown-role", "bad-jurisdiction", "no-jur", "null-jur", "caseworker-everywhere",
          "reporter-everywhere", "officer-everywhere", "exp-in-300-years", "a-minute-too-long", "backdated-iat",
          "iat-in-the-future", "garbage"],
@@ -110,7 +131,7 @@ def test_hand_made_token_with_the_right_claims_verifies() -> None:
 def test_bad_tokens_are_rejected(token: str | Callable[[], str], reason: str) -> None:
     token = token() if callable(token) else token
     with pytest.raises(AuthError, match=reason) as caught:
-        verify_token(SETTINGS, token)
+        verify_token(SERVICE, token)
     assert token not in str(caught.value)
 
 
@@ -164,7 +185,7 @@ def test_token_lifetime_is_bounded_at_issue_and_at_verification() -> None:
     ahead = _forge(_claims(iat=datetime.now(UTC) + timedelta(seconds=10), exp=datetime.now(UTC) + timedelta(hours=1)))
     assert verify_token(SETTINGS, ahead).role is Role.caseworker
     # A stricter deployment shortens every token, including those already issued.
-    strict = Settings(auth_secret=SECRET, auth_issuer="cpnet-test", auth_audience="cpnet-api",
+    strict = Settings(auth_jwks=JWKS, auth_issuer="cpnet-test", auth_audience="cpnet-api",
                       auth_max_token_ttl_minutes=30)
     with pytest.raises(AuthError, match="maximum of 30 minutes"):
         verify_token(strict, longest)
@@ -179,7 +200,7 @@ def test_principal_is_frozen() -> None:
 @pytest.fixture()
 def client() -> TestClient:
     api = FastAPI()
-    api.state.settings = SETTINGS
+    api.state.settings = SERVICE
 
     @api.get("/me")
     async def me(principal: CurrentPrincipal) -> dict[str, str]:
@@ -222,9 +243,13 @@ def test_a_token_without_its_territory_is_401(client: TestClient) -> None:
 
 
 def test_token_from_other_settings_is_401(client: TestClient) -> None:
-    other = Settings(auth_secret="x" * 40, auth_issuer="cpnet-test", auth_audience="cpnet-api")
+    other = Settings(auth_signing_key=base64.b64encode(OTHER_KEY.private_bytes_raw()).decode(),
+                     auth_issuer="cpnet-test", auth_audience="cpnet-api")
     token = issue_token(other, subject="u", role=Role.supervisor, jurisdiction="1404")
     assert client.get("/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    development = issue_token(Settings(auth_issuer="cpnet-test", auth_audience="cpnet-api"), subject="u",
+                              role=Role.supervisor, jurisdiction="1404")
+    assert client.get("/me", headers={"Authorization": f"Bearer {development}"}).status_code == 401
 
 
 def test_any_role_reaches_the_authenticated_route(client: TestClient) -> None:
@@ -259,7 +284,8 @@ def test_settings_fall_back_to_get_settings(cli_settings: Settings) -> None:
 
 @pytest.fixture()
 def cli_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
-    monkeypatch.setenv("CPNET_AUTH_SECRET", SECRET)
+    monkeypatch.setenv("CPNET_AUTH_SIGNING_KEY", ISSUER_SEED)
+    monkeypatch.setenv("CPNET_AUTH_JWKS", JWKS)
     monkeypatch.setenv("CPNET_ENVIRONMENT", "development")
     get_settings.cache_clear()
     yield get_settings()
@@ -285,7 +311,7 @@ def test_cli_defaults(cli_settings: Settings) -> None:
     token = result.stdout.strip()
     principal = verify_token(cli_settings, token)
     assert (principal.role, principal.subject, principal.jurisdiction) == (Role.operator, "dev-operator", "")
-    claims = jwt.decode(token, SECRET, algorithms=["HS256"], audience=cli_settings.auth_audience)
+    claims = jwt.decode(token, ISSUER_KEY.public_key(), algorithms=["EdDSA"], audience=cli_settings.auth_audience)
     assert claims["jur"] == "" and claims["exp"] - claims["iat"] == 8 * 3600
 
 
@@ -319,3 +345,15 @@ def test_township_and_village_officers_are_expressible_and_see_only_their_node()
     for not_a_node in ("14040200", "1404020010"):
         with pytest.raises(ValueError):
             Principal(subject="u", role=Role.caseworker, jurisdiction=not_a_node)
+
+
+def test_no_service_can_mint_a_token() -> None:
+    """Services verify; only the issuer (`cpnet token issue`, the console) signs: no service's code
+    reads the signing key or calls the signer."""
+    from pathlib import Path
+
+    services = Path(__file__).resolve().parents[2] / "services"
+    signer = re.compile(r"\b(issue_token|auth_signing_key)\b")
+    minting = [str(path.relative_to(services)) for path in services.rglob("*.py")
+               if signer.search(path.read_text(encoding="utf-8"))]
+    assert minting == []

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import copy
 import importlib.util
+import json
 import os
 import re
 import secrets
@@ -26,6 +27,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import typer.main
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 import yaml
 from sqlalchemy.engine import make_url
 
@@ -34,6 +36,7 @@ from shared.contracts.vocabulary import Agency
 from shared.crypto import INSECURE_DEV_LOOKUP_KEY_B64
 from shared.errors import ConfigurationError
 from shared.settings import INSECURE_DEV_AUTH_SECRET, SERVICE_NAMES, Settings
+from shared.token_keys import DEV_JWKS, jwks_of
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -110,7 +113,8 @@ def generated_secrets() -> dict[str, str]:
         return base64.b64encode(os.urandom(32)).decode()
 
     return {
-        "CPNET_AUTH_SECRET": secrets.token_urlsafe(32),
+        # The public half of the issuer's key (`cpnet token jwks`); the private half stays with the issuer.
+        "CPNET_AUTH_JWKS": json.dumps(jwks_of(Ed25519PrivateKey.generate())),
         "CPNET_ENCRYPTION_KEYS": f"k1:{key()}",
         "CPNET_ENCRYPTION_ACTIVE_KEY": "k1",
         "CPNET_LOOKUP_KEY": key(),
@@ -883,13 +887,23 @@ def test_the_compose_environment_with_generated_secrets_passes_the_production_ch
         container: str, monkeypatch: pytest.MonkeyPatch):
     settings = _compose_settings(container, monkeypatch)
     assert settings.environment == "production"
-    assert settings.auth_secret == OPERATOR_ENV["CPNET_AUTH_SECRET"]
+    assert settings.auth_jwks == OPERATOR_ENV["CPNET_AUTH_JWKS"]
+    assert settings.auth_signing_key == "", "only the issuer holds the token signing key"
+
+
+def test_no_container_is_given_the_token_signing_key() -> None:
+    given = [name for name, service in services_of(COMPOSE).items()
+             if any("AUTH_SIGNING_KEY" in key for key in environment(service))]
+    assert given == [] and "AUTH_SIGNING_KEY" not in COMPOSE_TEXT
 
 
 DEVELOPMENT_VARIANTS = {
-    "auth secret with a trailing space": ({"CPNET_AUTH_SECRET": INSECURE_DEV_AUTH_SECRET + " "}, "CPNET_AUTH_SECRET"),
-    "auth secret upper-cased": ({"CPNET_AUTH_SECRET": INSECURE_DEV_AUTH_SECRET.upper()}, "CPNET_AUTH_SECRET"),
-    "auth secret a * 32": ({"CPNET_AUTH_SECRET": "a" * 32}, "CPNET_AUTH_SECRET"),
+    "the development JWKS": ({"CPNET_AUTH_JWKS": DEV_JWKS}, "CPNET_AUTH_JWKS"),
+    "a JWKS trusting the development key too": (
+        {"CPNET_AUTH_JWKS": json.dumps({"keys": [*json.loads(OPERATOR_ENV["CPNET_AUTH_JWKS"])["keys"],
+                                                 *json.loads(DEV_JWKS)["keys"]]})}, "CPNET_AUTH_JWKS"),
+    "the old HS256 development secret as the database password": (
+        {"CPNET_DB_PASSWORD": INSECURE_DEV_AUTH_SECRET.upper()}, "CPNET_DATABASE_URL"),
     "development lookup key": ({"CPNET_LOOKUP_KEY": INSECURE_DEV_LOOKUP_KEY_B64}, "CPNET_LOOKUP_KEY"),
     "all-zero signing key": ({"CPNET_AUDIT_SIGNING_KEY": base64.b64encode(bytes(32)).decode()},
                              "CPNET_AUDIT_SIGNING_KEY"),
@@ -1012,9 +1026,9 @@ BROKEN = {
 }
 
 RAW_BROKEN = {
-    "a default auth secret": (
-        _set_env("intake", "CPNET_AUTH_SECRET", "${CPNET_AUTH_SECRET:-cpnet-insecure-development-auth-secret}"),
-        check_secrets_have_no_default, "must be ${CPNET_AUTH_SECRET:?",
+    "a default JWKS": (
+        _set_env("intake", "CPNET_AUTH_JWKS", "${CPNET_AUTH_JWKS:-}"),
+        check_secrets_have_no_default, "must be ${CPNET_AUTH_JWKS:?",
     ),
     "a literal lookup key": (
         _set_env("audit", "CPNET_LOOKUP_KEY", INSECURE_DEV_LOOKUP_KEY_B64), check_secrets_have_no_default,

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import base64
+import json
 import os
 import secrets
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from shared.crypto import (
+    INSECURE_DEV_AUTH_SIGNING_KEY,
     INSECURE_DEV_ENCRYPTION_KEYS,
     INSECURE_DEV_LOOKUP_KEY_B64,
     DecryptionError,
@@ -19,6 +22,7 @@ from shared.crypto import (
     parse_key_ring,
 )
 from shared.settings import Settings
+from shared.token_keys import DEV_JWKS, jwks_of
 
 KEY_A = bytes(range(32))
 KEY_B = bytes(range(32, 64))
@@ -35,7 +39,7 @@ def _production(**overrides: str) -> Settings:
         "encryption_keys": f"k1:{_b64(os.urandom(32))}",
         "encryption_active_key": "k1",
         "lookup_key": _b64(os.urandom(32)),
-        "auth_secret": secrets.token_urlsafe(32),
+        "auth_jwks": json.dumps(jwks_of(Ed25519PrivateKey.generate())),
         "audit_signing_key": _b64(os.urandom(32)),
         "database_url": f"postgresql+asyncpg://cpnet:{secrets.token_urlsafe(32)}@db:5432/cpnet",
         "kafka_security_protocol": "SASL_SSL",
@@ -185,7 +189,9 @@ def test_development_defaults_work_and_are_distinct() -> None:
     [
         ({"encryption_keys": INSECURE_DEV_ENCRYPTION_KEYS, "encryption_active_key": "dev"}, "CPNET_ENCRYPTION_KEYS"),
         ({"lookup_key": INSECURE_DEV_LOOKUP_KEY_B64}, "CPNET_LOOKUP_KEY"),
-        ({"auth_secret": "cpnet-insecure-development-auth-secret"}, "CPNET_AUTH_SECRET"),
+        ({"auth_jwks": ""}, "CPNET_AUTH_JWKS"),
+        ({"auth_jwks": DEV_JWKS}, "CPNET_AUTH_JWKS"),
+        ({"auth_signing_key": _b64(INSECURE_DEV_AUTH_SIGNING_KEY)}, "CPNET_AUTH_SIGNING_KEY"),
         ({"kafka_security_protocol": "PLAINTEXT"}, "CPNET_KAFKA_SECURITY_PROTOCOL"),
         ({"kafka_security_protocol": "SASL_PLAINTEXT"}, "CPNET_KAFKA_SECURITY_PROTOCOL"),
         # the development key kept as a decrypt-only old key is just as public
@@ -203,7 +209,7 @@ def test_production_refuses_development_defaults(override: dict[str, str], field
 def test_production_refuses_all_defaults() -> None:
     with pytest.raises(ValueError) as caught:
         Settings(environment="production")
-    for field in ("CPNET_ENCRYPTION_KEYS", "CPNET_ENCRYPTION_ACTIVE_KEY", "CPNET_LOOKUP_KEY", "CPNET_AUTH_SECRET",
+    for field in ("CPNET_ENCRYPTION_KEYS", "CPNET_ENCRYPTION_ACTIVE_KEY", "CPNET_LOOKUP_KEY", "CPNET_AUTH_JWKS",
                   "CPNET_KAFKA_SECURITY_PROTOCOL"):
         assert field in str(caught.value)
 
@@ -220,7 +226,7 @@ def test_production_settings_read_from_the_environment(monkeypatch: pytest.Monke
     monkeypatch.setenv("CPNET_ENCRYPTION_KEYS", f"k1:{_b64(os.urandom(32))}")
     monkeypatch.setenv("CPNET_ENCRYPTION_ACTIVE_KEY", "k1")
     monkeypatch.setenv("CPNET_LOOKUP_KEY", _b64(os.urandom(32)))
-    monkeypatch.setenv("CPNET_AUTH_SECRET", secrets.token_urlsafe(32))
+    monkeypatch.setenv("CPNET_AUTH_JWKS", json.dumps(jwks_of(Ed25519PrivateKey.generate())))
     monkeypatch.setenv("CPNET_AUDIT_SIGNING_KEY", _b64(os.urandom(32)))
     monkeypatch.setenv("CPNET_DATABASE_URL", f"postgresql+asyncpg://cpnet:{secrets.token_urlsafe(32)}@db/cpnet")
     monkeypatch.setenv("CPNET_KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
@@ -247,7 +253,7 @@ SECRET_MATERIAL = _b64(KEY_A)
         ({"lookup_key": SECRET_MATERIAL[:20]}, "CPNET_LOOKUP_KEY"),
         ({"lookup_key": f"{SECRET_MATERIAL}#"}, "CPNET_LOOKUP_KEY"),
         ({"lookup_key": SECRET_MATERIAL}, "CPNET_LOOKUP_KEY"),  # same as the encryption key
-        ({"auth_secret": SECRET_MATERIAL[:31]}, "CPNET_AUTH_SECRET"),
+        ({"auth_signing_key": SECRET_MATERIAL[:20]}, "CPNET_AUTH_SIGNING_KEY"),
     ],
 )
 def test_malformed_keys_name_the_field_and_never_echo_the_key(override: dict[str, str], field: str) -> None:

@@ -5,10 +5,12 @@ the development keys in any encoding — one named problem each, never the value
 from __future__ import annotations
 
 import base64
+import json
 import os
 import secrets
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from shared.crypto import (
     INSECURE_DEV_AUDIT_SIGNING_KEY,
@@ -18,6 +20,7 @@ from shared.crypto import (
 from shared.errors import ConfigurationError
 from shared.secret_strength import key_problem, secret_problem
 from shared.settings import INSECURE_DEV_AUTH_SECRET, Settings
+from shared.token_keys import jwks_of
 
 
 def _b64(key: bytes) -> str:
@@ -32,7 +35,7 @@ def strong_values() -> dict[str, object]:
         "encryption_active_key": "k1",
         "lookup_key": _b64(os.urandom(32)),
         "audit_signing_key": _b64(os.urandom(32)),
-        "auth_secret": secrets.token_urlsafe(32),
+        "auth_jwks": json.dumps(jwks_of(Ed25519PrivateKey.generate())),
         "database_url": f"postgresql+asyncpg://cpnet:{secrets.token_urlsafe(32)}@db:5432/cpnet",
         "kafka_security_protocol": "SASL_SSL",
         "kafka_username": "cpnet-intake",
@@ -50,8 +53,9 @@ def test_a_generated_configuration_starts() -> None:
     assert Settings(**strong_values()).environment == "production"
 
 
+# The old HS256 development secret stays public: no password may be any spelling of it.
 DEV = INSECURE_DEV_AUTH_SECRET
-AUTH_SECRET_VARIANTS = {
+TEXT_SECRET_VARIANTS = {
     "the default": DEV,
     "trailing space": DEV + " ",
     "leading and trailing whitespace": f"\t {DEV}\n",
@@ -76,17 +80,17 @@ AUTH_SECRET_VARIANTS = {
 }
 
 
-@pytest.mark.parametrize("variant", AUTH_SECRET_VARIANTS, ids=list(AUTH_SECRET_VARIANTS))
-def test_production_refuses_every_weak_variant_of_the_auth_secret(variant: str) -> None:
-    value = AUTH_SECRET_VARIANTS[variant]
-    message = refusal(auth_secret=value)
-    assert "CPNET_AUTH_SECRET" in message and "\n" not in message
+@pytest.mark.parametrize("variant", TEXT_SECRET_VARIANTS, ids=list(TEXT_SECRET_VARIANTS))
+def test_production_refuses_every_weak_variant_of_a_password(variant: str) -> None:
+    value = TEXT_SECRET_VARIANTS[variant]
+    message = refusal(kafka_password=value)
+    assert "CPNET_KAFKA_PASSWORD" in message and "\n" not in message
     assert value.strip() not in message, "the message repeats the secret"
 
 
 def test_each_problem_names_its_setting_once_and_never_a_value() -> None:
     values = {
-        "auth_secret": DEV.upper(),
+        "auth_jwks": "",
         "lookup_key": _b64(bytes(32)),
         "audit_signing_key": "",
         "kafka_password": "changeme-changeme-changeme-changeme",
@@ -95,9 +99,9 @@ def test_each_problem_names_its_setting_once_and_never_a_value() -> None:
     message = refusal(**values)
     problems = message.split(": ", 1)[1].removeprefix("production refuses weak or public secrets: ").split("; ")
     named = [problem.split(":", 1)[0] for problem in problems]
-    assert named == ["CPNET_LOOKUP_KEY", "CPNET_AUDIT_SIGNING_KEY", "CPNET_AUTH_SECRET", "CPNET_DATABASE_URL",
+    assert named == ["CPNET_LOOKUP_KEY", "CPNET_AUDIT_SIGNING_KEY", "CPNET_AUTH_JWKS", "CPNET_DATABASE_URL",
                      "CPNET_KAFKA_PASSWORD"]
-    for value in (DEV.upper(), values["lookup_key"], values["kafka_password"], "cpnet:cpnet"):
+    for value in (values["lookup_key"], values["kafka_password"], "cpnet:cpnet"):
         assert value not in message
 
 
@@ -113,7 +117,7 @@ LOW_ENTROPY_KEYS = {
 
 
 @pytest.mark.parametrize("variant", LOW_ENTROPY_KEYS, ids=list(LOW_ENTROPY_KEYS))
-@pytest.mark.parametrize("setting", ["encryption_keys", "lookup_key", "audit_signing_key"])
+@pytest.mark.parametrize("setting", ["encryption_keys", "lookup_key", "audit_signing_key", "auth_signing_key"])
 def test_production_refuses_low_entropy_keys(setting: str, variant: str) -> None:
     encoded = _b64(LOW_ENTROPY_KEYS[variant])
     message = refusal(**{setting: f"k1:{encoded}" if setting == "encryption_keys" else encoded})
@@ -186,7 +190,7 @@ def test_plaintext_kafka_only_with_the_private_network_opt_out() -> None:
 
 def test_development_mode_keeps_its_defaults() -> None:
     settings = Settings(environment="development")
-    assert settings.auth_secret == INSECURE_DEV_AUTH_SECRET
+    assert (settings.auth_signing_key, settings.auth_jwks) == ("", ""), "the development key pair"
 
 
 @pytest.mark.parametrize("generate", [lambda: secrets.token_hex(16), lambda: secrets.token_urlsafe(32),

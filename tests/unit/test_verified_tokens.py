@@ -3,16 +3,18 @@ an expired token is refused though it verified before, and other settings verify
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import timedelta
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from shared.auth import CLOCK_SKEW, AuthError, Role, VerifiedTokens, issue_token
 from shared.settings import Settings
+from shared.token_keys import jwks_of
 
-SETTINGS = Settings(auth_secret="unit-test-secret-that-is-long-enough-0123456789", auth_issuer="cpnet-test",
-                    auth_audience="cpnet-api")
+SETTINGS = Settings(auth_issuer="cpnet-test", auth_audience="cpnet-api")  # the development key pair
 
 
 class Clock:
@@ -38,12 +40,12 @@ def test_a_remembered_token_is_refused_once_it_has_expired() -> None:
         tokens.principal(SETTINGS, token)
 
 
-def test_a_token_remembered_under_one_secret_is_verified_afresh_under_another() -> None:
+def test_a_token_remembered_under_one_key_set_is_verified_afresh_under_another() -> None:
     tokens = VerifiedTokens()
     token = issue_token(SETTINGS, subject="u-1", role=Role.caseworker, jurisdiction="1404")
     tokens.principal(SETTINGS, token)
-    other = SETTINGS.model_copy(update={"auth_secret": "another-secret-that-is-long-enough-9876543210"})
-    with pytest.raises(AuthError, match="signature"):
+    other = SETTINGS.model_copy(update={"auth_jwks": json.dumps(jwks_of(Ed25519PrivateKey.generate()))})
+    with pytest.raises(AuthError, match="does not trust"):
         tokens.principal(other, token)
     with pytest.raises(AuthError, match="audience"):
         tokens.principal(SETTINGS.model_copy(update={"auth_audience": "elsewhere"}), token)
