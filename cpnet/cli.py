@@ -35,6 +35,8 @@ import_app = typer.Typer(help="The screening import (排查摸底): a county's s
 app.add_typer(import_app, name="import")
 bench_app = typer.Typer(help="Benchmarks against the real stack: they print figures and assert nothing.")
 app.add_typer(bench_app, name="bench")
+users_app = typer.Typer(help="The console's people: who signs in, with which role, agency and territory.")
+app.add_typer(users_app, name="users")
 
 
 @app.callback()
@@ -126,13 +128,17 @@ def topics_create() -> None:
 def db_upgrade(
     service: Annotated[str | None, typer.Argument(help="one service; all when omitted")] = None,
 ) -> None:
-    """Apply every service's migrations to its own schema."""
-    from shared.db.migrate import upgrade
+    """Apply every service's migrations to its own schema (and the console's to its)."""
+    from shared.db.migrate import OTHER_SCHEMAS, migrated_schemas, upgrade
     from shared.health import require_database
 
     settings = get_settings()
     asyncio.run(require_database(settings.database_url))
-    for name in _services(service):
+    if service is None:
+        names = migrated_schemas(_services(None))
+    else:
+        names = [service] if service in OTHER_SCHEMAS else _services(service)
+    for name in names:
         upgrade(name, settings.database_url)
         typer.echo(f"{name}: schema up to date")
 
@@ -199,13 +205,95 @@ def token_jwks() -> None:
     typer.echo(json.dumps(jwks_of(signing_key(settings.auth_signing_key))))
 
 
+PasswordStdin = Annotated[bool, typer.Option("--password-stdin", help="read the password from standard input "
+                                                                      "(one line) instead of asking")]
+
+
+def _new_password(from_stdin: bool) -> str:
+    import sys
+
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    return typer.prompt("password", hide_input=True, confirmation_prompt=True)
+
+
+def _users(action: Callable[..., Any]) -> Any:
+    """Run one change to the console's people in its own transaction; one line on refusal."""
+    from datetime import UTC, datetime
+
+    from services.console.users import UserError
+    from shared.db.engine import make_engine
+    from shared.health import require_database
+
+    settings = get_settings()
+    asyncio.run(require_database(settings.database_url))
+
+    async def run() -> Any:
+        engine = make_engine(settings.database_url)
+        try:
+            async with engine.begin() as connection:
+                return await action(connection, datetime.now(UTC))
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(run())
+    except UserError as exc:
+        _fail(str(exc))
+
+
+@users_app.command("add")
+@one_line_errors
+def users_add(
+    username: Annotated[str, typer.Argument(help="what the person types to sign in")],
+    role: Annotated[str, typer.Option(help="caseworker, supervisor, agency_officer, reporter, operator, auditor…")],
+    agency: Annotated[str | None, typer.Option(help="an agency_officer's agency, e.g. police")] = None,
+    jurisdiction: Annotated[str, typer.Option(help="territory prefix the person works in, e.g. 140402")] = "",
+    password_stdin: PasswordStdin = False,
+) -> None:
+    """Add a person who signs in to the console (the password is asked for, never an argument)."""
+    from services.console.users import add_user
+
+    password = _new_password(password_stdin)
+    account = _users(lambda session, now: add_user(session, username, password, role=role, agency=agency,
+                                                   jurisdiction=jurisdiction, now=now))
+    typer.echo(f"added {account.username} ({account.role}, {account.jurisdiction or 'everywhere'}): "
+               f"known to the services as {account.subject}")
+
+
+@users_app.command("disable")
+@one_line_errors
+def users_disable(username: Annotated[str, typer.Argument()]) -> None:
+    """Stop a person signing in; their open sessions end now."""
+    from services.console.users import disable_user
+
+    account = _users(lambda session, now: disable_user(session, username))
+    typer.echo(f"disabled {account.username}")
+
+
+@users_app.command("reset-password")
+@one_line_errors
+def users_reset_password(username: Annotated[str, typer.Argument()], password_stdin: PasswordStdin = False) -> None:
+    """Give a person a new password (ends a lock-out and their open sessions)."""
+    from services.console.users import reset_password
+
+    password = _new_password(password_stdin)
+    account = _users(lambda session, now: reset_password(session, username, password, now=now))
+    typer.echo(f"new password set for {account.username}")
+
+
 @app.command("serve")
 @one_line_errors
 def serve(
     service: Annotated[str, typer.Argument(help="intake | assessment | referral | followup")],
     port: Annotated[int | None, typer.Option(help="HTTP port (default from CPNET_<SERVICE>_PORT)")] = None,
 ) -> None:
-    """Run one service: its HTTP API, Kafka consumers and outbox relay."""
+    """Run one service: its HTTP API, Kafka consumers and outbox relay (or the console: its pages)."""
+    if service == "console":
+        from services.console.app import run_console
+
+        run_console(get_settings(), port=port)
+        return
     from shared.service import run_service
 
     (name,) = _services(service)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import typer
 
 from cpnet.restarts import GiveUp, Restart, RestartPolicy, Run, decide
-from shared.db.migrate import upgrade
+from shared.db.migrate import migrated_schemas, upgrade
 from shared.health import require_database, require_kafka
 from shared.messaging.admin import ensure_topics
 from shared.messaging.security import client_security
@@ -38,11 +38,14 @@ def run_all(settings: Settings, services: list[str], *, with_stack: bool) -> int
     security = client_security(settings)
     asyncio.run(require_kafka(settings.kafka_bootstrap, security=security))
     ensure_topics(settings.kafka_bootstrap, security=security)
-    for name in services:
+    for name in migrated_schemas(services):
         upgrade(name, settings.database_url)
+    if settings.environment == "development":
+        _announce_demo_people(settings)
     stop = _StopRequest(signal.SIGINT, signal.SIGTERM)
     env = os.environ.copy()
-    supervised = {name: _Supervised(name, env) for name in services}
+    # The console last: people sign in once the services it reads are up.
+    supervised = {name: _Supervised(name, env) for name in [*services, "console"]}
     for service in supervised.values():
         service.start()
         _announce(service, settings)
@@ -55,6 +58,28 @@ def run_all(settings: Settings, services: list[str], *, with_stack: bool) -> int
             stopped = stack.down()
             typer.echo("stopped " + ", ".join(stopped))
     return code
+
+
+def _announce_demo_people(settings: Settings) -> None:
+    """Development only: the console's demonstration people, added if missing, and how to sign in."""
+    from datetime import UTC, datetime
+
+    from services.console.demo import DEMO_PASSWORD, ensure_demo_people
+    from shared.db.engine import make_engine
+
+    async def ensure() -> list[tuple[str, str, str]]:
+        engine = make_engine(settings.database_url)
+        try:
+            async with engine.begin() as connection:
+                return await ensure_demo_people(connection, now=datetime.now(UTC))
+        finally:
+            await engine.dispose()
+
+    people = asyncio.run(ensure())
+    typer.echo(f"console: http://{settings.http_host}:{settings.console_port}  demonstration people "
+               f"(password {DEMO_PASSWORD}, development only):")
+    for username, role, territory in people:
+        typer.echo(f"  {username:<11} {role:<25} {territory}")
 
 
 class _StopRequest:

@@ -100,7 +100,7 @@ def issue_token(
     if ttl > max_token_ttl(settings):
         raise ValueError(f"ttl must be at most {settings.auth_max_token_ttl_minutes} minutes "
                          "(CPNET_AUTH_MAX_TOKEN_TTL_MINUTES)")
-    principal = _principal(subject=subject, role=role, agency=agency, jurisdiction=jurisdiction)
+    principal = principal_of(subject=subject, role=role, agency=agency, jurisdiction=jurisdiction)
     now = datetime.now(UTC)
     claims = {
         "sub": principal.subject,
@@ -171,7 +171,7 @@ def _verify(settings: Settings, token: str) -> tuple[Principal, int]:
     if int(claims["exp"]) - int(claims["iat"]) > max_token_ttl(settings).total_seconds():
         raise AuthError(f"token lifetime exceeds the maximum of {settings.auth_max_token_ttl_minutes} minutes")
     try:
-        principal = _principal(
+        principal = principal_of(
             subject=claims["sub"],
             role=claims.get("role"),
             agency=claims.get("agency"),
@@ -223,7 +223,9 @@ def max_token_ttl(settings: Settings) -> timedelta:
     return timedelta(minutes=settings.auth_max_token_ttl_minutes)
 
 
-def _principal(**fields: Any) -> Principal:
+def principal_of(**fields: Any) -> Principal:
+    """A Principal from its fields, or one ValueError line naming each field that is wrong (a
+    token's claims, a console user's role, agency and territory)."""
     try:
         return Principal(**fields)
     except ValidationError as exc:

@@ -62,6 +62,10 @@ class Settings(BaseSettings):
     followup_port: int = 8004
     audit_port: int = 8005
     casework_port: int = 8006
+    console_port: int = 8000  # the console (services/console): people sign in here
+    console_services_url: str = Field(
+        default="", description="where the console reaches each service, e.g. http://{service}:{port} "
+                                "(compose); empty: http://CPNET_HTTP_HOST:<port>")
 
     log_format: Literal["console", "json"] = "console"
     log_level: str = "INFO"

@@ -10,6 +10,15 @@ from alembic.config import Config
 import services
 
 
+# Schemas with migrations that belong to no ServiceDefinition: the console's users and sessions.
+OTHER_SCHEMAS = ("console",)
+
+
+def migrated_schemas(services_found: list[str]) -> list[str]:
+    """Every schema `cpnet db upgrade` brings up to date: the services', then the console's."""
+    return [*services_found, *(name for name in OTHER_SCHEMAS if migrations_dir(name).is_dir())]
+
+
 def migrations_dir(service: str) -> Path:
     return Path(services.__file__).parent / service / "migrations"
 

@@ -107,6 +107,11 @@ def load_compose(text: str, env: dict[str, str] | None = None) -> Compose:
     return compose
 
 
+ISSUER_KEY = Ed25519PrivateKey.generate()
+# What the compose file serves: every service, and the console.
+SERVED = (*SERVICE_NAMES, "console")
+
+
 def generated_secrets() -> dict[str, str]:
     """What an operator puts in `.env`, generated as deploy/README.md says."""
     def key() -> str:
@@ -114,7 +119,8 @@ def generated_secrets() -> dict[str, str]:
 
     return {
         # The public half of the issuer's key (`cpnet token jwks`); the private half stays with the issuer.
-        "CPNET_AUTH_JWKS": json.dumps(jwks_of(Ed25519PrivateKey.generate())),
+        "CPNET_AUTH_JWKS": json.dumps(jwks_of(ISSUER_KEY)),
+        "CPNET_AUTH_SIGNING_KEY": base64.b64encode(ISSUER_KEY.private_bytes_raw()).decode(),
         "CPNET_ENCRYPTION_KEYS": f"k1:{key()}",
         "CPNET_ENCRYPTION_ACTIVE_KEY": "k1",
         "CPNET_LOOKUP_KEY": key(),
@@ -618,8 +624,8 @@ def check_service_containers(compose: Compose, services_dir: Path = SERVICES_DIR
     problems = []
     served = cpnet_services(compose)
     for name, service in served.items():
-        if service not in SERVICE_NAMES:
-            problems.append(f"{name}: serves {service!r}, not one of shared.settings.SERVICE_NAMES {SERVICE_NAMES}")
+        if service not in SERVED:
+            problems.append(f"{name}: serves {service!r}, not one of shared.settings.SERVICE_NAMES or the console")
     packages = sorted(p.parent.name for p in services_dir.glob("*/__init__.py"))
     for package in packages:
         containers = [name for name, service in served.items() if service == package]
@@ -653,7 +659,7 @@ def check_cli_commands(compose: Compose) -> list[str]:
         except Exception as exc:  # the CLI library's usage errors
             message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
             problems.append(f"{name}: `{' '.join(command(service))}` does not parse: {message}")
-        if path[1:] == ["serve"] and args and args[0] not in SERVICE_NAMES:
+        if path[1:] == ["serve"] and args and args[0] not in SERVED:
             problems.append(f"{name}: serves unknown service {args[0]!r}")
     return problems
 
@@ -858,7 +864,7 @@ def test_ports_bind_the_bind_address_and_postgres_and_kafka_stay_unpublished():
     assert not problems, "a port is published beyond what an operator needs:" + _report(problems)
     published = {name: host_addresses(service) for name, service in services_of(COMPOSE).items()}
     assert all(address == "127.0.0.1" for addresses in published.values() for address in addresses), published
-    expected = {"intake", "assessment", "referral", "followup", "audit", "casework", "jaeger"}
+    expected = {"intake", "assessment", "referral", "followup", "audit", "casework", "console", "jaeger"}
     assert {name for name, addresses in published.items() if addresses} == expected
     chosen = load_compose(COMPOSE_TEXT, {**OPERATOR_ENV, "CPNET_BIND_ADDRESS": "10.20.30.40"})
     assert {address for service in services_of(chosen).values() for address in host_addresses(service)} == {
@@ -882,19 +888,27 @@ def _compose_settings(container: str, monkeypatch: pytest.MonkeyPatch, **changes
     return Settings()
 
 
-@pytest.mark.parametrize("container", ["topics", "migrate", *SERVICE_NAMES])
+@pytest.mark.parametrize("container", ["topics", "migrate", *SERVED])
 def test_the_compose_environment_with_generated_secrets_passes_the_production_check(
         container: str, monkeypatch: pytest.MonkeyPatch):
     settings = _compose_settings(container, monkeypatch)
     assert settings.environment == "production"
     assert settings.auth_jwks == OPERATOR_ENV["CPNET_AUTH_JWKS"]
-    assert settings.auth_signing_key == "", "only the issuer holds the token signing key"
+    assert (settings.auth_signing_key == "") == (container != "console"), "only the issuer holds the signing key"
 
 
-def test_no_container_is_given_the_token_signing_key() -> None:
+def test_only_the_console_is_given_the_token_signing_key() -> None:
     given = [name for name, service in services_of(COMPOSE).items()
              if any("AUTH_SIGNING_KEY" in key for key in environment(service))]
-    assert given == [] and "AUTH_SIGNING_KEY" not in COMPOSE_TEXT
+    assert given == ["console"]
+
+
+def test_the_console_signs_with_the_operators_key_and_reaches_each_service_by_name(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = _compose_settings("console", monkeypatch)
+    assert settings.auth_signing_key == OPERATOR_ENV["CPNET_AUTH_SIGNING_KEY"]
+    assert settings.console_services_url.format(service="casework", port=8006) == "http://casework:8006"
+    assert set(cpnet_services(COMPOSE).values()) == set(SERVED)
 
 
 DEVELOPMENT_VARIANTS = {

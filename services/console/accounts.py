@@ -1,0 +1,82 @@
+"""The console's rules for people and sessions, pure: who may sign in (a right password, an
+account neither disabled nor locked), when repeated failures lock an account, what a password
+must be, and how long a session lasts. The shell (users.py) reads and writes the rows."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+# Failures in a row that lock an account, and for how long: enough for typing mistakes, too few
+# to guess a password (the lock ends by itself; an administrator's reset ends it at once).
+MAX_FAILURES = 5
+LOCKED_FOR = timedelta(minutes=15)
+# A session ends after this long without a request, and after SESSION_LIFETIME whatever happens:
+# a shared office computer left signed in is not signed in for long.
+IDLE_TIMEOUT = timedelta(minutes=30)
+SESSION_LIFETIME = timedelta(hours=10)
+MIN_PASSWORD_LENGTH = 12
+
+Outcome = Literal["signed_in", "wrong_password", "locked", "disabled"]
+
+
+class PasswordRejected(ValueError):
+    """A new password the policy refuses; the message says why (never the password)."""
+
+
+@dataclass(frozen=True)
+class Account:
+    """One row of `console.users`."""
+
+    user_id: uuid.UUID
+    username: str
+    subject: str
+    password_hash: str
+    role: str
+    jurisdiction: str
+    password_changed_at: datetime
+    agency: str | None = None
+    disabled: bool = False
+    failed_attempts: int = 0
+    locked_until: datetime | None = None
+
+    @classmethod
+    def of_row(cls, row: Any) -> Account:
+        return cls(**{f.name: row._mapping[f.name] for f in dataclasses.fields(cls)})
+
+
+def normalised_username(username: str) -> str:
+    """Usernames match whatever the case or surrounding spaces they are typed with."""
+    return username.strip().casefold()
+
+
+def check_password(password: str, *, username: str) -> None:
+    """The policy a new password meets: long enough, and not the username."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise PasswordRejected(f"a password has at least {MIN_PASSWORD_LENGTH} characters")
+    if normalised_username(password) == normalised_username(username):
+        raise PasswordRejected("a password is not the username")
+
+
+def signed_in(account: Account, password_ok: bool, now: datetime) -> tuple[Outcome, Account]:
+    """The outcome of one sign-in attempt and the account's counters after it. A disabled or
+    locked account is refused whatever the password (a right one does not unlock it early); the
+    MAX_FAILURES-th wrong password in a row locks it for LOCKED_FOR."""
+    if account.disabled:
+        return "disabled", account
+    if account.locked_until is not None and account.locked_until > now:
+        return "locked", account
+    if not password_ok:
+        failures = account.failed_attempts + 1
+        locked = now + LOCKED_FOR if failures >= MAX_FAILURES else None
+        return ("locked" if locked else "wrong_password"), dataclasses.replace(
+            account, failed_attempts=0 if locked else failures, locked_until=locked)
+    return "signed_in", dataclasses.replace(account, failed_attempts=0, locked_until=None)
+
+
+def session_alive(*, last_seen_at: datetime, expires_at: datetime, now: datetime) -> bool:
+    """A session serves a request until it has been idle IDLE_TIMEOUT or reached its end."""
+    return now < expires_at and now - last_seen_at < IDLE_TIMEOUT

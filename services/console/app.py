@@ -1,0 +1,370 @@
+"""The console: server-rendered pages (Jinja2) over the services' APIs, in Chinese or English.
+
+It keeps people and sessions only. A signed-in person's every read goes to the services with a
+token the console mints for them for a few minutes (it is the tokens' issuer: it alone holds
+the signing key), so every authorisation and access-audit rule of the services applies to what a
+person sees. Sessions live in an HTTP-only, SameSite=Strict cookie; every form carries the
+session's CSRF token (the sign-in form a cookie-bound one), and a form without it is a 403."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote
+
+import httpx
+from fastapi import Depends, FastAPI, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.console.i18n import LANGUAGE_NAMES, LOCALES, Language, languages, negotiate
+from services.console.users import SignedIn, authenticate, close_session, open_session, session_of
+from services.console.report_form import (
+    CATEGORIES,
+    INDICATORS,
+    REPORTER_ROLES,
+    SEXES,
+    TEXT_FIELDS,
+    field_errors,
+    report_of,
+)
+from shared.auth import Role, issue_token
+from shared.contracts.vocabulary import AccessPurpose, Channel
+from shared.db.engine import make_engine
+from shared.health import database_answers
+from shared.settings import Settings
+from shared.territory.registry import TerritoryRegistry, load_territory
+
+SESSION_COOKIE = "cpnet_session"
+SIGN_IN_CSRF_COOKIE = "cpnet_sign_in"
+LANGUAGE_COOKIE = "cpnet_lang"
+# A token minted for one page's reads: minutes, not the working day a person's session lasts.
+PAGE_TOKEN_TTL = timedelta(minutes=5)
+TEMPLATES = Path(__file__).parent / "templates"
+STATIC = Path(__file__).parent / "static"
+
+
+@dataclass
+class Console:
+    settings: Settings
+    engine: AsyncEngine
+    http: httpx.AsyncClient
+    pages: dict[str, Environment]
+    words: dict[str, Language]
+    territory: TerritoryRegistry
+
+    def service_url(self, service: str) -> str:
+        port = self.settings.port_of(service)
+        template = self.settings.console_services_url or f"http://{self.settings.http_host}:{{port}}"
+        return template.format(service=service, port=port)
+
+
+def _environments(words: dict[str, Language]) -> dict[str, Environment]:
+    pages = {}
+    for locale, language in words.items():
+        env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]),
+                          extensions=["jinja2.ext.i18n"])
+        env.install_gettext_translations(language.translations, newstyle=True)
+        env.globals.update(lang=language, locales=LOCALES, language_names=LANGUAGE_NAMES)
+        pages[locale] = env
+    return pages
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def _console(request: Request) -> Console:
+    return request.app.state.console
+
+
+ConsoleDep = Annotated[Console, Depends(_console)]
+
+
+def _locale(request: Request) -> str:
+    return negotiate(request.headers.get("accept-language"), request.cookies.get(LANGUAGE_COOKIE))
+
+
+def render(console: Console, request: Request, template: str, *, status_code: int = 200,
+           **context: Any) -> HTMLResponse:
+    locale = _locale(request)
+    page = console.pages[locale].get_template(template).render(request=request, **context)
+    return HTMLResponse(page, status_code=status_code, headers={"Content-Language": locale.replace("_", "-"),
+                                                                 "Cache-Control": "no-store"})
+
+
+def _cookie_options(console: Console) -> dict[str, Any]:
+    return dict(httponly=True, samesite="strict", secure=console.settings.environment == "production", path="/")
+
+
+class SignInRequired(Exception):
+    """No live session: the person is sent to sign in, and back where they were after."""
+
+    def __init__(self, back_to: str) -> None:
+        self.back_to = back_to
+
+
+async def signed_in(request: Request, console: ConsoleDep) -> SignedIn:
+    """FastAPI dependency: the person whose live session the cookie names, else to the sign-in page."""
+    async with console.engine.begin() as connection:
+        person = await session_of(connection, request.cookies.get(SESSION_COOKIE), now=_now())
+    if person is None:
+        raise SignInRequired(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
+    return person
+
+
+Person = Annotated[SignedIn, Depends(signed_in)]
+
+
+def require_csrf(person: SignedIn, token: str | None) -> None:
+    """A form of this session carries its CSRF token; anything else is refused (403)."""
+    if not token or not secrets.compare_digest(token, person.csrf_token):
+        raise HTTPException(status_code=403, detail="the form is missing its CSRF token or it is not this session's")
+
+
+class ServiceAnswer(Exception):
+    """A service refused or failed a read the page needed."""
+
+    def __init__(self, status_code: int) -> None:
+        self.status_code = status_code
+
+
+async def call(console: Console, person: SignedIn, service: str, method: str, path: str, **options: Any) -> Any:
+    """One request to a service as the signed-in person (a token minted for it), its JSON back."""
+    principal = person.principal
+    token = issue_token(console.settings, subject=principal.subject, role=principal.role, agency=principal.agency,
+                        jurisdiction=principal.jurisdiction, ttl=PAGE_TOKEN_TTL)
+    try:
+        answer = await console.http.request(method, console.service_url(service) + path,
+                                            headers={"Authorization": f"Bearer {token}"}, **options)
+    except httpx.HTTPError:
+        raise ServiceAnswer(502) from None
+    if answer.status_code >= 400:
+        raise ServiceAnswer(answer.status_code)
+    return answer.json()
+
+
+def build_console(settings: Settings) -> FastAPI:
+    territory = load_territory(settings.territory_file)
+    words = languages(territory)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings.database_url)
+        async with httpx.AsyncClient(timeout=10.0) as http:
+            app.state.console = Console(settings, engine, http, _environments(words), words, territory)
+            try:
+                yield
+            finally:
+                await engine.dispose()
+
+    app = FastAPI(title="cpnet console", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.exception_handler(SignInRequired)
+    async def _to_sign_in(request: Request, exc: SignInRequired) -> Response:
+        return RedirectResponse(f"/sign-in?next={quote(exc.back_to, safe='')}", status_code=303)
+
+    @app.exception_handler(HTTPException)
+    async def _error_page(request: Request, exc: HTTPException) -> Response:
+        return render(request.app.state.console, request, "error.html", status_code=exc.status_code,
+                      status=exc.status_code)
+
+    @app.exception_handler(ServiceAnswer)
+    async def _service_error(request: Request, exc: ServiceAnswer) -> Response:
+        # A case outside the person's territory is a 404 from the service: the same here.
+        status = exc.status_code if exc.status_code in (403, 404) else 502
+        return render(request.app.state.console, request, "error.html", status_code=status, status=status)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "service": "console"}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz(console: ConsoleDep) -> Response:
+        """Ready: the console's database answers (the services answer for themselves)."""
+        ready = await database_answers(console.engine)
+        return JSONResponse({"status": "ready" if ready else "not ready", "service": "console"},
+                            status_code=200 if ready else 503)
+
+    @app.get("/sign-in", response_class=HTMLResponse)
+    async def sign_in_page(request: Request, console: ConsoleDep, next: str = "/") -> Response:
+        return _sign_in_form(console, request, next_page=next)
+
+    @app.post("/sign-in", response_class=HTMLResponse)
+    async def sign_in(request: Request, console: ConsoleDep, username: Annotated[str, Form(max_length=200)] = "",
+                      password: Annotated[str, Form(max_length=1000)] = "",
+                      csrf_token: Annotated[str, Form(max_length=200)] = "",
+                      next: Annotated[str, Form(max_length=2000)] = "/") -> Response:
+        expected = request.cookies.get(SIGN_IN_CSRF_COOKIE)
+        if not expected or not csrf_token or not secrets.compare_digest(expected, csrf_token):
+            raise HTTPException(status_code=403, detail="the sign-in form is missing its CSRF token")
+        async with console.engine.begin() as connection:
+            outcome, account = await authenticate(connection, username, password, now=_now())
+            if account is not None:
+                token, _ = await open_session(connection, account, now=_now())
+        if account is None:
+            return _sign_in_form(console, request, next_page=next, error=outcome, username=username,
+                                 status_code=401)
+        answer = RedirectResponse(_local(next), status_code=303)
+        answer.set_cookie(SESSION_COOKIE, token, **_cookie_options(console))
+        answer.delete_cookie(SIGN_IN_CSRF_COOKIE, path="/")
+        return answer
+
+    @app.post("/sign-out")
+    async def sign_out(request: Request, console: ConsoleDep, person: Person,
+                       csrf_token: Annotated[str | None, Form(max_length=200)] = None) -> Response:
+        require_csrf(person, csrf_token)
+        async with console.engine.begin() as connection:
+            await close_session(connection, request.cookies.get(SESSION_COOKIE))
+        answer = RedirectResponse("/sign-in", status_code=303)
+        answer.delete_cookie(SESSION_COOKIE, path="/")
+        return answer
+
+    @app.post("/language")
+    async def choose_language(request: Request, locale: Annotated[str, Form(max_length=10)],
+                              next: Annotated[str, Form(max_length=2000)] = "/") -> Response:
+        if locale not in LOCALES:
+            raise HTTPException(status_code=422, detail="not a language of the console")
+        answer = RedirectResponse(_local(next), status_code=303)
+        answer.set_cookie(LANGUAGE_COOKIE, locale, max_age=365 * 24 * 3600, samesite="strict", path="/")
+        return answer
+
+    @app.get("/", response_class=HTMLResponse)
+    async def board(request: Request, console: ConsoleDep, person: Person, owner: str | None = None,
+                    grade: str | None = None, overdue: bool | None = None,
+                    pending_approval: bool | None = None) -> Response:
+        filters = {key: value for key, value in (("owner", owner), ("grade", grade), ("overdue", overdue),
+                                                   ("pending_approval", pending_approval)) if value is not None}
+        cases = await call(console, person, "casework", "GET", "/v1/cases", params={**filters, "limit": 50})
+        counts = await call(console, person, "casework", "GET", "/v1/cases/counts")
+        return render(console, request, "board.html", person=person, cases=cases["cases"], counts=counts,
+                      filters=filters, now=_now())
+
+    @app.get("/report", response_class=HTMLResponse)
+    async def report_form(request: Request, console: ConsoleDep, person: Person) -> Response:
+        _may_report(person)
+        return _report_page(console, request, person, values={"submission_id": str(uuid.uuid4())})
+
+    @app.post("/report", response_class=HTMLResponse)
+    async def submit_report(request: Request, console: ConsoleDep, person: Person) -> Response:
+        _may_report(person)
+        form = await request.form()
+        require_csrf(person, form.get("csrf_token"))
+        values = {name: str(form.get(name) or "") for name in (*TEXT_FIELDS, "reporter_anonymous", "submission_id")}
+        categories, indicators = form.getlist("categories"), form.getlist("indicators")
+        report = report_of(values, categories=categories, indicators=indicators)
+        principal = person.principal
+        token = issue_token(console.settings, subject=principal.subject, role=principal.role,
+                            agency=principal.agency, jurisdiction=principal.jurisdiction, ttl=PAGE_TOKEN_TTL)
+        try:
+            answer = await console.http.post(
+                console.service_url("intake") + "/v1/reports", json=report,
+                headers={"Authorization": f"Bearer {token}", "Idempotency-Key": values["submission_id"] or None})
+        except httpx.HTTPError:
+            raise ServiceAnswer(502) from None
+        if answer.status_code in (403, 422):
+            errors = (field_errors(answer.json().get("detail")) if answer.status_code == 422
+                      else {"jurisdiction": "outside_territory"})
+            return _report_page(console, request, person, values=values, errors=errors, categories=categories,
+                                indicators=indicators, status_code=422)
+        if answer.status_code != 202:
+            raise ServiceAnswer(answer.status_code)
+        return render(console, request, "report_received.html", person=person, receipt=answer.json())
+
+    @app.get("/children/search", response_class=HTMLResponse)
+    async def search_form(request: Request, console: ConsoleDep, person: Person) -> Response:
+        _may_search(person)
+        return _search_page(console, request, person, values={})
+
+    @app.post("/children/search", response_class=HTMLResponse)
+    async def search(request: Request, console: ConsoleDep, person: Person) -> Response:
+        _may_search(person)
+        form = await request.form()
+        require_csrf(person, form.get("csrf_token"))
+        values = {name: str(form.get(name) or "").strip()
+                  for name in ("purpose", "child_national_id", "child_name", "child_birth_date", "jurisdiction")}
+        body = {"purpose": values["purpose"] or None, "national_id": values["child_national_id"] or None,
+                "name": values["child_name"] or None, "birth_date": values["child_birth_date"] or None,
+                "jurisdiction": values["jurisdiction"] or None}
+        try:
+            found = await call(console, person, "intake", "POST", "/v1/children/search", json=body)
+        except ServiceAnswer as exc:
+            if exc.status_code != 422:
+                raise
+            errors = {"child_national_id": "missing"} if values["purpose"] else {"purpose": "missing"}
+            return _search_page(console, request, person, values=values, errors=errors, status_code=422)
+        return _search_page(console, request, person, values=values, searched=True, matches=found["matches"])
+
+    return app
+
+
+def _may_search(person: SignedIn) -> None:
+    if person.principal.role not in (Role.caseworker, Role.supervisor):
+        raise HTTPException(status_code=403, detail="only caseworkers and supervisors search for a child")
+
+
+def _search_page(console: Console, request: Request, person: SignedIn, *, values: dict[str, str],
+                 errors: dict[str, str] | None = None, searched: bool = False, matches: list | None = None,
+                 status_code: int = 200) -> Response:
+    language = console.words[_locale(request)]
+    return render(console, request, "search.html", status_code=status_code, person=person, values=values,
+                  errors=errors or {}, purposes=list(AccessPurpose), searched=searched, matches=matches or [],
+                  places=language.villages(person.principal.jurisdiction))
+
+
+REPORTING_ROLES = frozenset({Role.hotline, Role.reporter, Role.caseworker, Role.supervisor})
+
+
+def _may_report(person: SignedIn) -> None:
+    if person.principal.role not in REPORTING_ROLES:
+        raise HTTPException(status_code=403, detail="your role does not report")
+
+
+def _report_page(console: Console, request: Request, person: SignedIn, *, values: dict[str, str],
+                 errors: dict[str, str] | None = None, categories: list[str] = (), indicators: list[str] = (),
+                 status_code: int = 200) -> Response:
+    language = console.words[_locale(request)]
+    return render(console, request, "report.html", status_code=status_code, person=person, values=values,
+                  errors=errors or {}, submission_id=values.get("submission_id", ""), channels=list(Channel),
+                  reporter_roles=list(REPORTER_ROLES), sexes=SEXES, categories=CATEGORIES, indicators=INDICATORS,
+                  chosen_categories=set(categories), chosen_indicators=set(indicators),
+                  places=language.villages(person.principal.jurisdiction),
+                  can_search=person.principal.role in (Role.caseworker, Role.supervisor))
+
+
+def run_console(settings: Settings, *, port: int | None = None) -> None:
+    """Serve the console in the foreground until interrupted."""
+    import asyncio
+
+    import uvicorn
+
+    from shared.health import require_database
+    from shared.logging import configure_logging
+
+    asyncio.run(require_database(settings.database_url))
+    configure_logging(service="console", log_format=settings.log_format, level=settings.log_level)
+    uvicorn.run(build_console(settings), host=settings.http_host, port=port or settings.console_port,
+                log_config=None, access_log=False, loop="uvloop", http="httptools")
+
+
+def _local(target: str) -> str:
+    """Only a path of this site is a place to go back to (never another site's address)."""
+    return target if target.startswith("/") and not target.startswith("//") else "/"
+
+
+def _sign_in_form(console: Console, request: Request, *, next_page: str, error: str | None = None,
+                  username: str = "", status_code: int = 200) -> Response:
+    csrf = secrets.token_urlsafe(32)
+    answer = render(console, request, "sign_in.html", status_code=status_code, csrf_token=csrf,
+                    next_page=_local(next_page), error=error, username=username)
+    answer.set_cookie(SIGN_IN_CSRF_COOKIE, csrf, **_cookie_options(console))
+    return answer

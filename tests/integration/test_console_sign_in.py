@@ -1,0 +1,138 @@
+"""Signing in to the console, against the real PostgreSQL: a wrong password is an error on the
+form, a form without its CSRF token is a 403, a page without a live session (none, idle too long,
+signed out, its person disabled) sends the person to sign in, five wrong passwords lock the
+account, and the session cookie is HTTP-only and SameSite. The people are added as `cpnet users`
+adds them."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text, update
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from services.console import tables as t
+from services.console.accounts import MAX_FAILURES
+from services.console.app import SESSION_COOKIE, build_console
+from services.console.users import add_user, disable_user, reset_password
+from shared.db.migrate import upgrade
+from shared.settings import Settings
+
+PASSWORD = "a long enough password 42"
+
+
+@pytest.fixture
+async def person(infra) -> str:
+    """A caseworker of the county, added to the console's schema; their username."""
+    await asyncio.to_thread(upgrade, "console", infra.database_url)
+    username = f"cw-{uuid.uuid4().hex[:8]}"
+    engine = create_async_engine(infra.database_url)
+    async with engine.begin() as connection:
+        await add_user(connection, username, PASSWORD, role="caseworker", agency=None, jurisdiction="140402",
+                       now=datetime.now(UTC))
+    await engine.dispose()
+    return username
+
+
+async def _change(infra, action) -> None:
+    engine = create_async_engine(infra.database_url)
+    async with engine.begin() as connection:
+        await action(connection)
+    await engine.dispose()
+
+
+@pytest.fixture
+def console(infra) -> TestClient:
+    with TestClient(build_console(Settings(database_url=infra.database_url)), base_url="http://console.test",
+                    follow_redirects=False) as client:
+        yield client
+
+
+def _csrf(page: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', page)[1]
+
+
+def _sign_in(console: TestClient, username: str, password: str, **headers: str):
+    form = console.get("/sign-in", headers=headers)
+    return console.post("/sign-in", headers=headers, data={"username": username, "password": password,
+                                                           "csrf_token": _csrf(form.text), "next": "/cases?x=1"})
+
+
+def test_a_page_without_a_session_sends_the_person_to_sign_in_and_back(console: TestClient) -> None:
+    answer = console.get("/?owner=me")
+    assert answer.status_code == 303 and answer.headers["location"] == "/sign-in?next=%2F%3Fowner%3Dme"
+    form = console.get(answer.headers["location"])
+    assert form.status_code == 200 and 'name="next" value="/?owner=me"' in form.text
+    assert '<label for="username">' in form.text and '<label for="password">' in form.text
+
+
+def test_a_wrong_password_is_an_error_on_the_form_in_the_persons_language(console: TestClient, person: str) -> None:
+    chinese = _sign_in(console, person, "not the password at all")
+    assert chinese.status_code == 401 and "用户名或密码错误" in chinese.text
+    assert SESSION_COOKIE not in chinese.cookies
+    english = _sign_in(console, person, "not the password at all", **{"Accept-Language": "en-GB,en;q=0.9"})
+    assert english.status_code == 401 and "The username or password is wrong." in english.text
+    nobody = _sign_in(console, "nobody-" + person, PASSWORD, **{"Accept-Language": "en"})
+    assert nobody.status_code == 401 and "The username or password is wrong." in nobody.text, \
+        "an unknown username is answered like a wrong password"
+
+
+def test_the_right_password_opens_an_http_only_same_site_session(console: TestClient, person: str) -> None:
+    answer = _sign_in(console, person.upper() + " ", PASSWORD)  # typed in capitals, with a space
+    assert answer.status_code == 303 and answer.headers["location"] == "/cases?x=1"
+    cookie = next(h for h in answer.headers.get_list("set-cookie") if h.startswith(f"{SESSION_COOKIE}="))
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/" in cookie
+
+
+def test_a_form_without_its_csrf_token_is_refused(console: TestClient, person: str) -> None:
+    console.get("/sign-in")
+    refused = console.post("/sign-in", data={"username": person, "password": PASSWORD})
+    assert refused.status_code == 403
+    forged = console.post("/sign-in", data={"username": person, "password": PASSWORD, "csrf_token": "guess"})
+    assert forged.status_code == 403
+    assert _sign_in(console, person, PASSWORD).status_code == 303
+    assert console.post("/sign-out").status_code == 403, "signing out is a form of the session too"
+    assert console.post("/sign-out", data={"csrf_token": "guess"}).status_code == 403
+
+
+async def test_signing_out_ends_the_session(console: TestClient, person: str, infra) -> None:
+    signed_in = _sign_in(console, person, PASSWORD)
+    token = signed_in.cookies[SESSION_COOKIE]
+    engine = create_async_engine(infra.database_url)
+    async with engine.connect() as connection:
+        csrf = (await connection.execute(text("SELECT csrf_token FROM console.sessions s JOIN console.users u "
+                                              "USING (user_id) WHERE u.username = :u"), {"u": person})).scalar_one()
+    await engine.dispose()
+    out = console.post("/sign-out", data={"csrf_token": csrf})
+    assert out.status_code == 303 and out.headers["location"] == "/sign-in"
+    console.cookies.set(SESSION_COOKIE, token)  # the old cookie, replayed
+    assert console.get("/").status_code == 303
+
+
+async def test_an_idle_session_and_a_disabled_persons_session_send_to_sign_in(
+        console: TestClient, person: str, infra) -> None:
+    _sign_in(console, person, PASSWORD)
+    await _change(infra, lambda c: c.execute(update(t.sessions).values(
+        last_seen_at=datetime.now(UTC) - timedelta(minutes=31))))
+    assert console.get("/").status_code == 303, "idle for more than 30 minutes"
+    _sign_in(console, person, PASSWORD)
+    await _change(infra, lambda c: disable_user(c, person))
+    assert console.get("/").status_code == 303
+    assert _sign_in(console, person, PASSWORD).status_code == 401, "a disabled person cannot sign in"
+
+
+async def test_five_wrong_passwords_lock_the_account_until_an_administrator_resets_it(
+        console: TestClient, person: str, infra) -> None:
+    for _ in range(MAX_FAILURES - 1):
+        assert _sign_in(console, person, "wrong wrong wrong").status_code == 401
+    locked = _sign_in(console, person, "wrong wrong wrong", **{"Accept-Language": "en"})
+    assert locked.status_code == 401 and "locked" in locked.text
+    still = _sign_in(console, person, PASSWORD, **{"Accept-Language": "en"})
+    assert still.status_code == 401 and "locked" in still.text, "the right password does not open it early"
+    await _change(infra, lambda c: reset_password(c, person, "another long password 7", now=datetime.now(UTC)))
+    assert _sign_in(console, person, "another long password 7").status_code == 303

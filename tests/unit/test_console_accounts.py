@@ -1,0 +1,65 @@
+"""The console's rules for people and sessions: five wrong passwords in a row lock an account for
+a while (a right password does not open it early, a disabled account never opens), a sign-in
+clears the count, a session ends when idle or at its end, and a password meets the policy."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from services.console.accounts import (
+    IDLE_TIMEOUT,
+    LOCKED_FOR,
+    MAX_FAILURES,
+    Account,
+    PasswordRejected,
+    check_password,
+    session_alive,
+    signed_in,
+)
+
+NOW = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
+ACCOUNT = Account(user_id=uuid.uuid4(), username="li.hua", subject="u-1", password_hash="x", role="caseworker",
+                  jurisdiction="140402", password_changed_at=NOW)
+
+
+def test_repeated_wrong_passwords_lock_the_account_and_the_lock_ends_by_itself() -> None:
+    account = ACCOUNT
+    for attempt in range(1, MAX_FAILURES):
+        outcome, account = signed_in(account, False, NOW)
+        assert (outcome, account.failed_attempts) == ("wrong_password", attempt)
+    outcome, account = signed_in(account, False, NOW)
+    assert (outcome, account.locked_until) == ("locked", NOW + LOCKED_FOR)
+    assert signed_in(account, True, NOW + LOCKED_FOR - timedelta(seconds=1))[0] == "locked", \
+        "the right password does not open a locked account early"
+    outcome, account = signed_in(account, True, NOW + LOCKED_FOR)
+    assert (outcome, account.failed_attempts, account.locked_until) == ("signed_in", 0, None)
+
+
+def test_a_sign_in_clears_the_count_of_failures() -> None:
+    _, account = signed_in(ACCOUNT, False, NOW)
+    outcome, account = signed_in(account, True, NOW)
+    assert (outcome, account.failed_attempts) == ("signed_in", 0)
+
+
+def test_a_disabled_account_never_signs_in() -> None:
+    disabled = Account(**{**ACCOUNT.__dict__, "disabled": True})
+    assert signed_in(disabled, True, NOW) == ("disabled", disabled)
+
+
+def test_a_session_ends_when_idle_and_at_its_end_however_active() -> None:
+    assert session_alive(last_seen_at=NOW, expires_at=NOW + timedelta(hours=1), now=NOW + IDLE_TIMEOUT / 2)
+    assert not session_alive(last_seen_at=NOW, expires_at=NOW + timedelta(hours=1), now=NOW + IDLE_TIMEOUT)
+    assert not session_alive(last_seen_at=NOW, expires_at=NOW + timedelta(minutes=1), now=NOW + timedelta(minutes=1))
+
+
+@pytest.mark.parametrize(("password", "why"), [("short-one", "at least 12"), ("Li.Hua", "at least 12"),
+                                                ("  LI.HUA  ", "at least 12"), ("li.hua", "at least 12")])
+def test_a_password_meets_the_policy(password: str, why: str) -> None:
+    with pytest.raises(PasswordRejected, match=why):
+        check_password(password, username="li.hua")
+    with pytest.raises(PasswordRejected, match="not the username"):
+        check_password("wang.xiaoming", username="Wang.Xiaoming")
+    check_password("correct horse battery", username="li.hua")

@@ -1,0 +1,68 @@
+"""Every word of the console in both languages: each string of each template and each code the
+pages show (grades, categories, stages, roles, what is due) has a translation in the zh-CN and
+the English catalog, and the language is the person's choice, else their browser's, else Chinese."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from babel.messages.extract import extract_from_dir
+
+from services.console.i18n import LOCALES, LOCALES_DIR, languages, negotiate
+from services.console.report_form import SEXES, TEXT_FIELDS
+from shared.contracts.vocabulary import AccessPurpose, Category, Channel, Indicator, RiskLevel, Role, Stage
+
+TEMPLATES = Path(LOCALES_DIR).parent / "templates"
+LANGUAGES = languages()
+CODES = {"risk_level": [*RiskLevel, "none"], "category": list(Category), "stage": list(Stage), "role": list(Role),
+         "due": ["review", "referral", "visit", "none"], "channel": list(Channel), "indicator": list(Indicator),
+         "sex": list(SEXES), "purpose": list(AccessPurpose), "field": [*TEXT_FIELDS, "reporter_anonymous", "categories", "indicators", "purpose"],
+         "error": ["missing", "too_long", "choice", "date", "number", "invalid", "outside_territory"]}
+
+
+def _template_strings() -> set[str]:
+    found = extract_from_dir(str(TEMPLATES), method_map=[("**.html", "jinja2")],
+                             options_map={"**.html": {"extensions": "jinja2.ext.i18n"}})
+    return {message for _, _, message, _, _ in found}
+
+
+def test_the_templates_have_strings_to_translate() -> None:
+    assert {"Sign in", "Board", "The username or password is wrong."} <= _template_strings()
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_every_template_string_is_translated(locale: str) -> None:
+    catalog = LANGUAGES[locale].translations
+    missing = sorted(m for m in _template_strings() if catalog._catalog.get(m) in (None, ""))
+    assert missing == []
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_every_code_is_shown_as_words(locale: str) -> None:
+    language = LANGUAGES[locale]
+    for kind, codes in CODES.items():
+        for code in codes:
+            words = language.label(kind, code)
+            assert words and words != f"{kind}:{code}", (locale, kind, code)
+
+
+def test_the_chinese_catalog_is_chinese() -> None:
+    zh, en = LANGUAGES["zh_CN"], LANGUAGES["en"]
+    assert zh.gettext("Sign in") == "登录" and en.gettext("Sign in") == "Sign in"
+    assert zh.label("risk_level", "red").startswith("红色") and en.label("risk_level", "red").startswith("Red")
+    assert zh.labels("category", ["abuse", "left_behind"]) == "遭受侵害、留守"
+
+
+@pytest.mark.parametrize(("accept", "chosen", "expected"), [
+    (None, None, "zh_CN"), ("en-US,en;q=0.9", None, "en"), ("zh-CN,zh;q=0.9,en;q=0.8", None, "zh_CN"),
+    ("fr-FR", None, "zh_CN"), ("en;q=0.2,zh;q=0.9", None, "zh_CN"), ("en-GB", "zh_CN", "zh_CN"),
+    ("zh-CN", "en", "en"), ("en", "klingon", "en"), ("en;q=abc", None, "zh_CN")])
+def test_the_language_is_the_persons_choice_else_the_browsers_else_chinese(accept, chosen, expected) -> None:
+    assert negotiate(accept, chosen) == expected
+
+
+def test_dates_are_in_the_persons_locale_and_the_citys_time() -> None:
+    moment = "2026-12-02T16:30:00Z"  # 00:30 the next day in China Standard Time
+    assert LANGUAGES["zh_CN"].when(moment).startswith("2026年12月3日")
+    assert LANGUAGES["en"].when(moment).startswith("Dec 3, 2026")
