@@ -25,8 +25,16 @@ from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.console.i18n import LANGUAGE_NAMES, LOCALES, Language, languages, negotiate
-from services.console.users import SignedIn, authenticate, close_session, open_session, session_of
+from services.console.i18n import CITY_TIME, LANGUAGE_NAMES, LOCALES, Language, languages, negotiate
+from services.console.users import (
+    SignedIn,
+    authenticate,
+    caseworkers_for,
+    close_session,
+    open_session,
+    session_of,
+    username_of,
+)
 from services.console.report_form import (
     CATEGORIES,
     INDICATORS,
@@ -37,7 +45,7 @@ from services.console.report_form import (
     report_of,
 )
 from shared.auth import Role, issue_token
-from shared.contracts.vocabulary import AccessPurpose, Channel
+from shared.contracts.vocabulary import AccessPurpose, Channel, Need, ScreenOutReason
 from shared.db.engine import make_engine
 from shared.health import database_answers
 from shared.settings import Settings
@@ -242,6 +250,8 @@ def build_console(settings: Settings) -> FastAPI:
     async def board(request: Request, console: ConsoleDep, person: Person, owner: str | None = None,
                     grade: str | None = None, overdue: bool | None = None,
                     pending_approval: bool | None = None) -> Response:
+        if person.principal.role == Role.agency_officer:
+            return RedirectResponse("/inbox", status_code=303)  # an agency's people work from its inbox
         filters = {key: value for key, value in (("owner", owner), ("grade", grade), ("overdue", overdue),
                                                    ("pending_approval", pending_approval)) if value is not None}
         cases = await call(console, person, "casework", "GET", "/v1/cases", params={**filters, "limit": 50})
@@ -304,7 +314,112 @@ def build_console(settings: Settings) -> FastAPI:
             return _search_page(console, request, person, values=values, errors=errors, status_code=422)
         return _search_page(console, request, person, values=values, searched=True, matches=found["matches"])
 
+    @app.get("/cases/{case_id}", response_class=HTMLResponse)
+    async def case_page(request: Request, console: ConsoleDep, person: Person, case_id: uuid.UUID,
+                        problem: str | None = None) -> Response:
+        case = await call(console, person, "casework", "GET", f"/v1/cases/{case_id}")
+        grade = await _optional(call(console, person, "assessment", "GET", f"/v1/cases/{case_id}/assessment"))
+        referrals = await _optional(call(console, person, "referral", "GET", "/v1/referrals",
+                                         params={"case_id": str(case_id)})) or []
+        timeline = await _optional(call(console, person, "audit", "GET", f"/v1/cases/{case_id}/timeline")) or []
+        role = person.principal.role
+        async with console.engine.connect() as connection:
+            caseworkers = await caseworkers_for(connection, case["jurisdiction"]) if role == Role.supervisor else []
+            owner_name = await username_of(connection, case["owner"]["caseworker"])
+        mine = case["owner"]["caseworker"] == person.principal.subject
+        return render(console, request, "case.html", person=person, case=case, grade=grade, referrals=referrals,
+                      timeline=timeline, caseworkers=caseworkers, owner_name=owner_name, problem=problem,
+                      can_assign=role == Role.supervisor,
+                      can_review=case["state"] == "open" and case["risk_level"] is not None
+                      and case["reviewed_at"] is None and (role == Role.supervisor or mine),
+                      can_visit=role in (Role.caseworker, Role.supervisor),
+                      assign_reasons=ASSIGN_REASONS, screen_out_reasons=list(ScreenOutReason),
+                      indicators=INDICATORS, needs=list(Need),
+                      now_local=datetime.now(CITY_TIME).strftime("%Y-%m-%dT%H:%M"))
+
+    @app.post("/cases/{case_id}/assignment")
+    async def assign(request: Request, console: ConsoleDep, person: Person, case_id: uuid.UUID) -> Response:
+        form = await request.form()
+        require_csrf(person, form.get("csrf_token"))
+        body = {"caseworker": form.get("caseworker") or None, "reason": form.get("reason") or None}
+        return await _act(console, person, case_id, "casework", f"/v1/cases/{case_id}/assignment", body)
+
+    @app.post("/cases/{case_id}/review")
+    async def review(request: Request, console: ConsoleDep, person: Person, case_id: uuid.UUID) -> Response:
+        form = await request.form()
+        require_csrf(person, form.get("csrf_token"))
+        decision = form.get("decision")
+        body = {"decision": decision,
+                "reason": (form.get("screen_out_reason") or None) if decision == "screened_out" else None}
+        return await _act(console, person, case_id, "casework", f"/v1/cases/{case_id}/review", body)
+
+    @app.post("/cases/{case_id}/visits")
+    async def visit(request: Request, console: ConsoleDep, person: Person, case_id: uuid.UUID) -> Response:
+        form = await request.form()
+        require_csrf(person, form.get("csrf_token"))
+        try:
+            visited_at = datetime.fromisoformat(str(form.get("visited_at"))).replace(tzinfo=CITY_TIME)
+        except ValueError:
+            return RedirectResponse(f"/cases/{case_id}?problem=invalid", status_code=303)
+        body = {"visited_at": visited_at.isoformat(), "indicators": form.getlist("indicators"),
+                "needs_met": form.getlist("needs_met"), "needs_unmet": form.getlist("needs_unmet")}
+        return await _act(console, person, case_id, "followup", f"/v1/cases/{case_id}/visits", body)
+
+    @app.get("/inbox", response_class=HTMLResponse)
+    async def inbox(request: Request, console: ConsoleDep, person: Person, problem: str | None = None) -> Response:
+        _officer(person)
+        referrals = await call(console, person, "referral", "GET", "/v1/referrals", params={"limit": 200})
+        waiting = [r for r in referrals if r["state"] in ("created", "acknowledged", "in_progress")]
+        return render(console, request, "inbox.html", person=person, referrals=waiting, problem=problem)
+
+    @app.post("/inbox/{referral_id}")
+    async def answer_referral(request: Request, console: ConsoleDep, person: Person,
+                              referral_id: uuid.UUID) -> Response:
+        _officer(person)
+        form = await request.form()
+        require_csrf(person, form.get("csrf_token"))
+        action = form.get("action")
+        body = {"action": action, **({"outcome": "successful"} if action == "complete" else {})}
+        try:
+            await call(console, person, "referral", "POST", f"/v1/referrals/{referral_id}/responses", json=body)
+        except ServiceAnswer as exc:
+            if exc.status_code not in (409, 422):
+                raise
+            return RedirectResponse("/inbox?problem=refused", status_code=303)
+        return RedirectResponse("/inbox", status_code=303)
+
     return app
+
+
+ASSIGN_REASONS = ("workload", "leave", "expertise", "conflict_of_interest")
+
+
+async def _optional(read) -> Any:
+    """What a page shows if it is there yet (a case not graded yet has no assessment)."""
+    try:
+        return await read
+    except ServiceAnswer as exc:
+        if exc.status_code == 404:
+            return None
+        raise
+
+
+async def _act(console: Console, person: SignedIn, case_id: uuid.UUID, service: str, path: str,
+               body: dict[str, Any]) -> Response:
+    """One action on a case, then back to its page (a refusal is said there, in words)."""
+    try:
+        await call(console, person, service, "POST", path, json=body)
+    except ServiceAnswer as exc:
+        if exc.status_code not in (403, 409, 422):
+            raise
+        problem = {403: "not_yours", 409: "refused", 422: "invalid"}[exc.status_code]
+        return RedirectResponse(f"/cases/{case_id}?problem={problem}", status_code=303)
+    return RedirectResponse(f"/cases/{case_id}", status_code=303)
+
+
+def _officer(person: SignedIn) -> None:
+    if person.principal.role != Role.agency_officer:
+        raise HTTPException(status_code=403, detail="the inbox is an agency officer's")
 
 
 def _may_search(person: SignedIn) -> None:

@@ -90,6 +90,17 @@ class Language:
             return self.gettext(f"{kind}:none")
         return self.gettext(f"{kind}:{code}")
 
+    def factor(self, code: str) -> str:
+        """A grade's factor (services/assessment/grading.py names them) as words."""
+        for prefix, kind in (("forcing_", "indicator"), ("category_", "category"), ("indicator_", "indicator")):
+            if code.startswith(prefix):
+                words = self.label(kind, code.removeprefix(prefix))
+                return self.gettext("factor:forcing").format(what=words) if prefix == "forcing_" else words
+        for prefix in ("earlier_reports_", "age_under_"):
+            if code.startswith(prefix) and code.removeprefix(prefix).isdigit():
+                return self.gettext(f"factor:{prefix.rstrip('_')}").format(n=code.removeprefix(prefix))
+        return self.gettext(f"factor:{code}")
+
     def labels(self, kind: str, codes: Iterable[str]) -> str:
         return self.gettext("list:separator").join(self.label(kind, code) for code in codes)
 

@@ -154,6 +154,22 @@ async def session_of(session: Transaction, token: str | None, *, now: datetime) 
     return SignedIn(account, principal, row.csrf_token)
 
 
+async def caseworkers_for(session: Transaction, jurisdiction: str) -> list[tuple[str, str]]:
+    """(subject, username) of every caseworker whose territory holds `jurisdiction`: whom a
+    supervisor may name the case's owner."""
+    u = t.users.c
+    rows = await session.execute(select(u.subject, u.username, u.jurisdiction)
+                                 .where(u.role == "caseworker", u.disabled.is_(False)).order_by(u.username))
+    return [(row.subject, row.username) for row in rows if jurisdiction.startswith(row.jurisdiction)]
+
+
+async def username_of(session: Transaction, subject: str | None) -> str | None:
+    """Whom a pseudonymous subject names, for a person's eyes (None: no one, or not a console user)."""
+    if subject is None:
+        return None
+    return await session.scalar(select(t.users.c.username).where(t.users.c.subject == subject))
+
+
 async def close_session(session: Transaction, token: str | None) -> None:
     if token:
         await session.execute(delete(t.sessions).where(t.sessions.c.session_hash == _token_hash(token)))

@@ -61,11 +61,12 @@ def _visible(principal: Principal, row) -> bool:
 
 
 @router.get("", response_model=list[Referral],
-            summary="Referrals by agency, state and territory; overdue first")
+            summary="Referrals by agency, state, territory and case; overdue first")
 async def list_referrals(
     principal: Annotated[Principal, Depends(Readers)], ctx: Ctx,
     agency: Agency | None = None, state: ReferralState | None = None,
     jurisdiction: Annotated[str | None, Query(pattern=TERRITORY_PREFIX_PATTERN)] = None,
+    case_id: uuid.UUID | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[Referral]:
     now = ctx.resources.clock()
@@ -77,6 +78,8 @@ async def list_referrals(
         query = query.where(r.agency == agency.value)
     if state:
         query = query.where(r.state == state.value)
+    if case_id:
+        query = query.where(r.case_id == case_id)
     for prefix in filter(None, (principal.jurisdiction, jurisdiction)):
         query = query.where(r.jurisdiction.startswith(prefix))
     overdue_first = case(((r.state == "created") & (r.ack_due_at <= now), 0), else_=1)

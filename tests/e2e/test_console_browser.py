@@ -26,12 +26,12 @@ def console(services: RunningServices, tmp_path_factory) -> Iterator[str]:
         yield urls["console"]
 
 
-def add_person(services: RunningServices, role: str, jurisdiction: str) -> str:
+def add_person(services: RunningServices, role: str, jurisdiction: str, agency: str | None = None) -> str:
     """A person added as an administrator does (`cpnet users add`, password on standard input)."""
     username = f"{role}-{uuid.uuid4().hex[:6]}"
     subprocess.run([sys.executable, "-m", "cpnet.cli", "users", "add", username, "--role", role, "--jurisdiction",
-                    jurisdiction, "--password-stdin"], input=PASSWORD + "\n", text=True, env=services.env,
-                   check=True, capture_output=True)
+                    jurisdiction, "--password-stdin", *(["--agency", agency] if agency else [])],
+                   input=PASSWORD + "\n", text=True, env=services.env, check=True, capture_output=True)
     return username
 
 
@@ -55,7 +55,8 @@ def serious_violations(page: Page) -> list[str]:
     return [f"{v['id']}: {v['help']}" for v in found if v["impact"] in ("serious", "critical")]
 
 
-def report_in_the_form(page: Page, console: str, *, categories: list[str]) -> None:
+def report_in_the_form(page: Page, console: str, *, categories: list[str],
+                       village: str = "城区 › 东街街道 › 府后社区") -> None:
     """A hotline operator's red report, in the Chinese form: a neighbour heard a child screaming."""
     page.goto(console + "/report")
     page.get_by_label("来源渠道").select_option(label="热线")
@@ -63,7 +64,7 @@ def report_in_the_form(page: Page, console: str, *, categories: list[str]) -> No
     page.get_by_label("儿童姓名").fill("王小红")
     page.get_by_label("性别").select_option(label="女")
     page.get_by_label("估计年龄（岁）").fill("9")
-    page.get_by_label("村（社区）").select_option(label="城区 › 东街街道 › 府后社区")
+    page.get_by_label("村（社区）").select_option(label=village)
     for category in categories:
         page.get_by_label(category).check()
     page.get_by_label("正面临危险").check()
@@ -146,3 +147,94 @@ def test_a_wrong_password_is_shown_on_the_form(services: RunningServices, consol
     expect(page.get_by_role("alert")).to_have_text("The username or password is wrong.")
     assert serious_violations(page) == []
     context.close()
+
+
+WORDS = {
+    "zh-CN": {"sign_in": "登录", "sign_out": "退出", "red": "红色（高风险）", "board": "看板", "caseworker": "个案工作者",
+              "assign": "分配", "screen_in": "纳入：进入需求评估", "record_review": "记录审核结果",
+              "acknowledge": "确认接收", "record_visit": "记录回访", "my_cases": "我的案件",
+              "steps": ["收到报告", "风险分级", "分配负责人", "书面审核", "转介", "转介状态变化", "记录回访"]},
+    "en-US": {"sign_in": "Sign in", "sign_out": "Sign out", "red": "Red (high risk)", "board": "Board",
+              "caseworker": "Caseworker", "assign": "Assign", "screen_in": "Screen in: on to needs assessment",
+              "record_review": "Record the review", "acknowledge": "Acknowledge", "record_visit": "Record the visit",
+              "my_cases": "My cases",
+              "steps": ["Reported", "Graded", "Owner assigned", "Written review", "Referred", "Referral state changed",
+                        "Visit recorded"]},
+}
+# A township of its own, so the journey's case is the one new row on its supervisor's board.
+TOWNSHIP, VILLAGE_ZH = "140402002", "城区 › 西街街道 › 西大街社区"
+
+
+def _person(browser: Browser, locale: str, console: str, username: str) -> Page:
+    page = browser.new_context(locale=locale, viewport={"width": 1280, "height": 900}).new_page()
+    page.goto(console + "/")
+    page.locator("#username").fill(username)
+    page.locator("#password").fill(PASSWORD)
+    page.get_by_role("button", name=WORDS[locale]["sign_in"]).click()
+    return page
+
+
+def _until(page: Page, ready, *, tries: int = 75) -> None:
+    """Reload until the page shows what the pipeline has done by then (events take a moment)."""
+    for _ in range(tries):
+        if ready():
+            return
+        page.wait_for_timeout(200)
+        page.reload()
+    assert ready(), page.content()[:2000]
+
+
+def _case_links(page: Page) -> set[str]:
+    return {link.get_attribute("href") for link in page.locator("a[href^='/cases/']").all()}
+
+
+@pytest.mark.parametrize("locale", ["zh-CN", "en-US"])
+def test_the_journey_from_a_red_report_to_a_visit_on_the_timeline(
+        services: RunningServices, console: str, browser: Browser, locale: str) -> None:
+    words = WORDS[locale]
+    operator = add_person(services, "hotline", "")
+    supervisor = add_person(services, "supervisor", TOWNSHIP)
+    caseworker = add_person(services, "caseworker", TOWNSHIP)
+    police = add_person(services, "agency_officer", TOWNSHIP, agency="police")
+    boss = _person(browser, locale, console, supervisor)
+    before = _case_links(boss)
+
+    # The hotline operator takes the call and submits a red report.
+    desk = _person(browser, "zh-CN", console, operator)
+    report_in_the_form(desk, console, categories=["遭受侵害"], village=VILLAGE_ZH)
+    expect(desk.get_by_role("heading", name="报告已收到")).to_be_visible()
+
+    # It is on the supervisor's board, in red words; the supervisor opens it and names its caseworker.
+    _until(boss, lambda: _case_links(boss) - before)
+    (link,) = _case_links(boss) - before
+    case_id = link.rsplit("/", 1)[1]
+    expect(boss.locator(f"a[href='{link}']")).to_have_text(words["red"])
+    boss.locator(f"a[href='{link}']").click()
+    boss.get_by_label(words["caseworker"]).select_option(label=caseworker)
+    boss.get_by_role("button", name=words["assign"]).click()
+    expect(boss.locator("dl.summary")).to_contain_text(caseworker)
+    assert serious_violations(boss) == []
+
+    # The caseworker finds it among theirs and screens it in.
+    worker = _person(browser, locale, console, caseworker)
+    worker.get_by_role("link", name=words["my_cases"]).click()
+    worker.locator(f"a[href='{link}']").click()
+    worker.get_by_label(words["screen_in"]).check()
+    worker.get_by_role("button", name=words["record_review"]).click()
+    expect(worker.get_by_role("button", name=words["record_review"])).to_have_count(0)
+
+    # The police officer acknowledges the referral in the agency's inbox.
+    officer = _person(browser, locale, console, police)
+    _until(officer, lambda: officer.get_by_role("row").filter(has_text=case_id).count() == 1)
+    row = officer.get_by_role("row").filter(has_text=case_id)
+    row.get_by_role("button", name=words["acknowledge"]).click()
+    expect(officer.get_by_role("row").filter(has_text=case_id).get_by_role(
+        "button", name=words["acknowledge"])).to_have_count(0)
+    assert serious_violations(officer) == []
+
+    # The caseworker records a visit; the timeline shows every step.
+    worker.goto(console + link)
+    worker.get_by_role("button", name=words["record_visit"]).click()
+    _until(worker, lambda: all(step in worker.locator("ol.timeline").inner_text() for step in words["steps"]))
+    assert worker.locator("ol.timeline").inner_text().count(words["steps"][2]) >= 2, "the station, then the caseworker"
+    assert serious_violations(worker) == []

@@ -10,15 +10,32 @@ import pytest
 from babel.messages.extract import extract_from_dir
 
 from services.console.i18n import LOCALES, LOCALES_DIR, languages, negotiate
+from services.console.app import ASSIGN_REASONS
 from services.console.report_form import SEXES, TEXT_FIELDS
-from shared.contracts.vocabulary import AccessPurpose, Category, Channel, Indicator, RiskLevel, Role, Stage
+from shared.contracts.envelope import EVENT_TYPES
+from shared.contracts.vocabulary import (
+    AccessPurpose,
+    Agency,
+    Category,
+    Channel,
+    Indicator,
+    Need,
+    ReferralState,
+    RiskLevel,
+    Role,
+    ScreenOutReason,
+    Stage,
+)
 
 TEMPLATES = Path(LOCALES_DIR).parent / "templates"
 LANGUAGES = languages()
 CODES = {"risk_level": [*RiskLevel, "none"], "category": list(Category), "stage": list(Stage), "role": list(Role),
          "due": ["review", "referral", "visit", "none"], "channel": list(Channel), "indicator": list(Indicator),
          "sex": list(SEXES), "purpose": list(AccessPurpose), "field": [*TEXT_FIELDS, "reporter_anonymous", "categories", "indicators", "purpose"],
-         "error": ["missing", "too_long", "choice", "date", "number", "invalid", "outside_territory"]}
+         "error": ["missing", "too_long", "choice", "date", "number", "invalid", "outside_territory"],
+         "agency": list(Agency), "referral_state": list(ReferralState), "need": list(Need),
+         "assign_reason": list(ASSIGN_REASONS), "screen_out": list(ScreenOutReason),
+         "event": [event_type for event_type, _ in EVENT_TYPES], "problem": ["not_yours", "refused", "invalid"]}
 
 
 def _template_strings() -> set[str]:
@@ -66,3 +83,14 @@ def test_dates_are_in_the_persons_locale_and_the_citys_time() -> None:
     moment = "2026-12-02T16:30:00Z"  # 00:30 the next day in China Standard Time
     assert LANGUAGES["zh_CN"].when(moment).startswith("2026年12月3日")
     assert LANGUAGES["en"].when(moment).startswith("Dec 3, 2026")
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_every_factor_of_a_grade_is_shown_as_words(locale: str) -> None:
+    language = LANGUAGES[locale]
+    for code in ("forcing_immediate_danger", "category_abuse", "indicator_visible_injury", "earlier_reports_2",
+                 "age_under_6", "age_unknown"):
+        words = language.factor(code)
+        assert words and "_" not in words and "factor:" not in words, (locale, code, words)
+    assert LANGUAGES["zh_CN"].factor("forcing_immediate_danger") == "正面临危险（直接定为红色）"
+    assert LANGUAGES["en"].factor("earlier_reports_2") == "2 earlier reports"
