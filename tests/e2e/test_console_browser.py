@@ -152,12 +152,12 @@ def test_a_wrong_password_is_shown_on_the_form(services: RunningServices, consol
 WORDS = {
     "zh-CN": {"sign_in": "登录", "sign_out": "退出", "red": "红色（高风险）", "board": "看板", "caseworker": "个案工作者",
               "assign": "分配", "screen_in": "纳入：进入需求评估", "record_review": "记录审核结果",
-              "acknowledge": "确认接收", "record_visit": "记录回访", "my_cases": "我的案件",
+              "acknowledge": "确认接收", "record_visit": "记录回访", "my_cases": "我的案件", "not_found": "未找到",
               "steps": ["收到报告", "风险分级", "分配负责人", "书面审核", "转介", "转介状态变化", "记录回访"]},
     "en-US": {"sign_in": "Sign in", "sign_out": "Sign out", "red": "Red (high risk)", "board": "Board",
               "caseworker": "Caseworker", "assign": "Assign", "screen_in": "Screen in: on to needs assessment",
               "record_review": "Record the review", "acknowledge": "Acknowledge", "record_visit": "Record the visit",
-              "my_cases": "My cases",
+              "my_cases": "My cases", "not_found": "Not found",
               "steps": ["Reported", "Graded", "Owner assigned", "Written review", "Referred", "Referral state changed",
                         "Visit recorded"]},
 }
@@ -238,3 +238,10 @@ def test_the_journey_from_a_red_report_to_a_visit_on_the_timeline(
     _until(worker, lambda: all(step in worker.locator("ol.timeline").inner_text() for step in words["steps"]))
     assert worker.locator("ol.timeline").inner_text().count(words["steps"][2]) >= 2, "the station, then the caseworker"
     assert serious_violations(worker) == []
+
+    # Another county's supervisor asking for the case's page gets a page that does not exist.
+    elsewhere = _person(browser, locale, console, add_person(services, "supervisor", "140403"))
+    answer = elsewhere.goto(console + link)
+    assert answer.status == 404
+    expect(elsewhere.get_by_role("heading", name=words["not_found"])).to_be_visible()
+    assert elsewhere.locator("dl.summary").count() == 0, "nothing of the case is shown"
