@@ -33,7 +33,7 @@ from services.console.users import (
     close_session,
     open_session,
     session_of,
-    username_of,
+    usernames_of,
 )
 from services.console.report_form import (
     CATEGORIES,
@@ -256,8 +256,10 @@ def build_console(settings: Settings) -> FastAPI:
                                                    ("pending_approval", pending_approval)) if value is not None}
         cases = await call(console, person, "casework", "GET", "/v1/cases", params={**filters, "limit": 50})
         counts = await call(console, person, "casework", "GET", "/v1/cases/counts")
+        async with console.engine.connect() as connection:
+            names = await usernames_of(connection, (case["owner"]["caseworker"] for case in cases["cases"]))
         return render(console, request, "board.html", person=person, cases=cases["cases"], counts=counts,
-                      filters=filters, now=_now())
+                      filters=filters, names=names, now=_now())
 
     @app.get("/report", response_class=HTMLResponse)
     async def report_form(request: Request, console: ConsoleDep, person: Person) -> Response:
@@ -325,7 +327,8 @@ def build_console(settings: Settings) -> FastAPI:
         role = person.principal.role
         async with console.engine.connect() as connection:
             caseworkers = await caseworkers_for(connection, case["jurisdiction"]) if role == Role.supervisor else []
-            owner_name = await username_of(connection, case["owner"]["caseworker"])
+            owner_name = (await usernames_of(connection, [case["owner"]["caseworker"]])).get(
+                case["owner"]["caseworker"], case["owner"]["caseworker"])
         mine = case["owner"]["caseworker"] == person.principal.subject
         return render(console, request, "case.html", person=person, case=case, grade=grade, referrals=referrals,
                       timeline=timeline, caseworkers=caseworkers, owner_name=owner_name, problem=problem,

@@ -8,6 +8,7 @@ import dataclasses
 import hashlib
 import secrets
 import uuid
+from collections.abc import Iterable
 from datetime import datetime
 
 from argon2 import PasswordHasher
@@ -163,11 +164,13 @@ async def caseworkers_for(session: Transaction, jurisdiction: str) -> list[tuple
     return [(row.subject, row.username) for row in rows if jurisdiction.startswith(row.jurisdiction)]
 
 
-async def username_of(session: Transaction, subject: str | None) -> str | None:
-    """Whom a pseudonymous subject names, for a person's eyes (None: no one, or not a console user)."""
-    if subject is None:
-        return None
-    return await session.scalar(select(t.users.c.username).where(t.users.c.subject == subject))
+async def usernames_of(session: Transaction, subjects: Iterable[str | None]) -> dict[str, str]:
+    """Whom each pseudonymous subject names, for a person's eyes (those of console users)."""
+    wanted = sorted({subject for subject in subjects if subject})
+    if not wanted:
+        return {}
+    u = t.users.c
+    return dict((await session.execute(select(u.subject, u.username).where(u.subject.in_(wanted)))).all())
 
 
 async def close_session(session: Transaction, token: str | None) -> None:
