@@ -336,9 +336,19 @@ def build_console(settings: Settings) -> FastAPI:
                       can_review=case["state"] == "open" and case["risk_level"] is not None
                       and case["reviewed_at"] is None and (role == Role.supervisor or mine),
                       can_visit=role in (Role.caseworker, Role.supervisor),
+                      can_read_child=role in (Role.caseworker, Role.supervisor), purposes=list(AccessPurpose),
                       assign_reasons=ASSIGN_REASONS, screen_out_reasons=list(ScreenOutReason),
                       indicators=INDICATORS, needs=list(Need),
                       now_local=datetime.now(CITY_TIME).strftime("%Y-%m-%dT%H:%M"))
+
+    @app.get("/cases/{case_id}/child", response_class=HTMLResponse)
+    async def child_details(request: Request, console: ConsoleDep, person: Person, case_id: uuid.UUID,
+                            purpose: AccessPurpose) -> Response:
+        """The child's personal details, only once the person named why (intake records the read
+        with the purpose before it shows anything)."""
+        details = await call(console, person, "intake", "GET", f"/v1/cases/{case_id}/child",
+                             params={"purpose": purpose.value})
+        return render(console, request, "child.html", person=person, details=details)
 
     @app.post("/cases/{case_id}/assignment")
     async def assign(request: Request, console: ConsoleDep, person: Person, case_id: uuid.UUID) -> Response:

@@ -153,11 +153,14 @@ WORDS = {
     "zh-CN": {"sign_in": "登录", "sign_out": "退出", "red": "红色（高风险）", "board": "看板", "caseworker": "个案工作者",
               "assign": "分配", "screen_in": "纳入：进入需求评估", "record_review": "记录审核结果",
               "acknowledge": "确认接收", "record_visit": "记录回访", "my_cases": "我的案件", "not_found": "未找到",
+              "purpose": "查阅目的（将被记录）", "assessment": "评估", "show_child": "查看儿童信息",
               "steps": ["收到报告", "风险分级", "分配负责人", "书面审核", "转介", "转介状态变化", "记录回访"]},
     "en-US": {"sign_in": "Sign in", "sign_out": "Sign out", "red": "Red (high risk)", "board": "Board",
               "caseworker": "Caseworker", "assign": "Assign", "screen_in": "Screen in: on to needs assessment",
               "record_review": "Record the review", "acknowledge": "Acknowledge", "record_visit": "Record the visit",
               "my_cases": "My cases", "not_found": "Not found",
+              "purpose": "Why you read them (recorded)", "assessment": "Assessment",
+              "show_child": "Show the child's details",
               "steps": ["Reported", "Graded", "Owner assigned", "Written review", "Referred", "Referral state changed",
                         "Visit recorded"]},
 }
@@ -222,6 +225,12 @@ def test_the_journey_from_a_red_report_to_a_visit_on_the_timeline(
     worker.get_by_label(words["screen_in"]).check()
     worker.get_by_role("button", name=words["record_review"]).click()
     expect(worker.get_by_role("button", name=words["record_review"])).to_have_count(0)
+    # The child's details only once a purpose is named (the read is on the ledger with it).
+    worker.get_by_label(words["purpose"]).select_option(label=words["assessment"])
+    worker.get_by_role("button", name=words["show_child"]).click()
+    expect(worker.get_by_role("status")).to_contain_text(words["assessment"])
+    expect(worker.locator("dl.summary")).to_contain_text("王小红")
+    assert serious_violations(worker) == []
 
     # The police officer acknowledges the referral in the agency's inbox.
     officer = _person(browser, locale, console, police)
@@ -245,3 +254,5 @@ def test_the_journey_from_a_red_report_to_a_visit_on_the_timeline(
     assert answer.status == 404
     expect(elsewhere.get_by_role("heading", name=words["not_found"])).to_be_visible()
     assert elsewhere.locator("dl.summary").count() == 0, "nothing of the case is shown"
+    assert elsewhere.goto(console + link + "/child?purpose=assessment").status == 404
+    assert "王小红" not in elsewhere.content()

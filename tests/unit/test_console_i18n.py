@@ -35,7 +35,8 @@ CODES = {"risk_level": [*RiskLevel, "none"], "category": list(Category), "stage"
          "error": ["missing", "too_long", "choice", "date", "number", "invalid", "outside_territory"],
          "agency": list(Agency), "referral_state": list(ReferralState), "need": list(Need),
          "assign_reason": list(ASSIGN_REASONS), "screen_out": list(ScreenOutReason),
-         "event": [event_type for event_type, _ in EVENT_TYPES], "problem": ["not_yours", "refused", "invalid"]}
+         "event": [event_type for event_type, _ in EVENT_TYPES], "problem": ["not_yours", "refused", "invalid"],
+         "personal": ["name", "national_id", "sex", "birth_date", "age_estimate", "address", "school"]}
 
 
 def _template_strings() -> set[str]:
