@@ -45,7 +45,14 @@ from services.console.report_form import (
     report_of,
 )
 from shared.auth import Role, issue_token
-from shared.contracts.vocabulary import AccessPurpose, Channel, Need, ScreenOutReason
+from shared.contracts.vocabulary import (
+    AccessPurpose,
+    Channel,
+    ClosureReason,
+    Need,
+    ScreenOutReason,
+    TransferReason,
+)
 from shared.db.engine import make_engine
 from shared.health import database_answers
 from shared.settings import Settings
@@ -330,6 +337,9 @@ def build_console(settings: Settings) -> FastAPI:
             owner_name = (await usernames_of(connection, [case["owner"]["caseworker"]])).get(
                 case["owner"]["caseworker"], case["owner"]["caseworker"])
         mine = case["owner"]["caseworker"] == person.principal.subject
+        approvals = await call(console, person, "casework", "GET", "/v1/approvals",
+                               params={"case_id": str(case_id), "state": "pending"})
+        language = console.words[_locale(request)]
         return render(console, request, "case.html", person=person, case=case, grade=grade, referrals=referrals,
                       timeline=timeline, caseworkers=caseworkers, owner_name=owner_name, problem=problem,
                       can_assign=role == Role.supervisor,
@@ -337,6 +347,12 @@ def build_console(settings: Settings) -> FastAPI:
                       and case["reviewed_at"] is None and (role == Role.supervisor or mine),
                       can_visit=role in (Role.caseworker, Role.supervisor),
                       can_read_child=role in (Role.caseworker, Role.supervisor), purposes=list(AccessPurpose),
+                      approvals=approvals, can_ask_close=mine and not approvals,
+                      can_ask_screen_out=mine and not approvals and case["risk_level"] is not None
+                      and case["reviewed_at"] is None,
+                      can_ask_transfer=(mine or role == Role.supervisor) and not approvals,
+                      closing_reasons=[r for r in ClosureReason if r != ClosureReason.screened_out],
+                      transfer_reasons=list(TransferReason), all_places=language.villages(""),
                       assign_reasons=ASSIGN_REASONS, screen_out_reasons=list(ScreenOutReason),
                       indicators=INDICATORS, needs=list(Need),
                       now_local=datetime.now(CITY_TIME).strftime("%Y-%m-%dT%H:%M"))
@@ -378,6 +394,42 @@ def build_console(settings: Settings) -> FastAPI:
                 "needs_met": form.getlist("needs_met"), "needs_unmet": form.getlist("needs_unmet")}
         return await _act(console, person, case_id, "followup", f"/v1/cases/{case_id}/visits", body)
 
+    @app.post("/cases/{case_id}/approvals")
+    async def ask(request: Request, console: ConsoleDep, person: Person, case_id: uuid.UUID) -> Response:
+        form = await request.form()
+        require_csrf(person, form.get("csrf_token"))
+        kind = form.get("kind")
+        reason_field = {"close": "close_reason", "screen_out": "screen_out_request_reason",
+                        "transfer": "transfer_reason"}.get(str(kind), "reason")
+        body = {"kind": kind, "reason": form.get(reason_field) or None,
+                **({"to_jurisdiction": form.get("to_jurisdiction") or None} if kind == "transfer" else {})}
+        return await _act(console, person, case_id, "casework", f"/v1/cases/{case_id}/approvals", body)
+
+    @app.get("/approvals", response_class=HTMLResponse)
+    async def approvals_page(request: Request, console: ConsoleDep, person: Person,
+                             problem: str | None = None) -> Response:
+        if person.principal.role != Role.supervisor:
+            raise HTTPException(status_code=403, detail="approvals are a supervisor's")
+        pending = await call(console, person, "casework", "GET", "/v1/approvals", params={"state": "pending"})
+        return render(console, request, "approvals.html", person=person, approvals=pending, problem=problem,
+                      rejection_reasons=REJECTION_REASONS)
+
+    @app.post("/approvals/{approval_id}")
+    async def decide_approval(request: Request, console: ConsoleDep, person: Person,
+                              approval_id: uuid.UUID) -> Response:
+        form = await request.form()
+        require_csrf(person, form.get("csrf_token"))
+        approve = form.get("approve") == "yes"
+        body = {"approve": approve, "reason": None if approve else (form.get("reason") or None)}
+        try:
+            await call(console, person, "casework", "POST", f"/v1/approvals/{approval_id}/decision", json=body)
+        except ServiceAnswer as exc:
+            if exc.status_code not in (403, 409, 422):
+                raise
+            problem = {403: "not_yours", 409: "refused", 422: "invalid"}[exc.status_code]
+            return RedirectResponse(f"/approvals?problem={problem}", status_code=303)
+        return RedirectResponse("/approvals", status_code=303)
+
     @app.get("/inbox", response_class=HTMLResponse)
     async def inbox(request: Request, console: ConsoleDep, person: Person, problem: str | None = None) -> Response:
         _officer(person)
@@ -405,6 +457,8 @@ def build_console(settings: Settings) -> FastAPI:
 
 
 ASSIGN_REASONS = ("workload", "leave", "expertise", "conflict_of_interest")
+# Why a supervisor turns a request down (a reason code is required to reject).
+REJECTION_REASONS = ("needs_more_visits", "reason_not_shown", "not_for_this_territory")
 
 
 async def _optional(read) -> Any:

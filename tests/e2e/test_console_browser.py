@@ -154,6 +154,8 @@ WORDS = {
               "assign": "分配", "screen_in": "纳入：进入需求评估", "record_review": "记录审核结果",
               "acknowledge": "确认接收", "record_visit": "记录回访", "my_cases": "我的案件", "not_found": "未找到",
               "purpose": "查阅目的（将被记录）", "assessment": "评估", "show_child": "查看儿童信息",
+              "ask_close": "申请结案，原因", "risk_resolved": "风险已消除", "ask_close_button": "申请结案",
+              "pending": "待审批", "approve": "批准", "closed": "已结案",
               "steps": ["收到报告", "风险分级", "分配负责人", "书面审核", "转介", "转介状态变化", "记录回访"]},
     "en-US": {"sign_in": "Sign in", "sign_out": "Sign out", "red": "Red (high risk)", "board": "Board",
               "caseworker": "Caseworker", "assign": "Assign", "screen_in": "Screen in: on to needs assessment",
@@ -161,6 +163,8 @@ WORDS = {
               "my_cases": "My cases", "not_found": "Not found",
               "purpose": "Why you read them (recorded)", "assessment": "Assessment",
               "show_child": "Show the child's details",
+              "ask_close": "Ask to close the case, because", "risk_resolved": "Risk resolved",
+              "ask_close_button": "Ask to close", "pending": "Pending approval", "approve": "Approve", "closed": "Closed",
               "steps": ["Reported", "Graded", "Owner assigned", "Written review", "Referred", "Referral state changed",
                         "Visit recorded"]},
 }
@@ -247,6 +251,18 @@ def test_the_journey_from_a_red_report_to_a_visit_on_the_timeline(
     _until(worker, lambda: all(step in worker.locator("ol.timeline").inner_text() for step in words["steps"]))
     assert worker.locator("ol.timeline").inner_text().count(words["steps"][2]) >= 2, "the station, then the caseworker"
     assert serious_violations(worker) == []
+
+    # Later the caseworker asks to close it; the supervisor approves from the pending requests.
+    worker.get_by_label(words["ask_close"]).select_option(label=words["risk_resolved"])
+    worker.get_by_role("button", name=words["ask_close_button"]).click()
+    expect(worker.locator("#requests-title + ul")).to_contain_text(words["risk_resolved"])
+    boss.get_by_role("link", name=words["pending"]).first.click()
+    row = boss.get_by_role("row").filter(has_text=case_id)
+    row.get_by_role("button", name=words["approve"]).click()
+    expect(boss.get_by_role("row").filter(has_text=case_id)).to_have_count(0)
+    assert serious_violations(boss) == []
+    worker.reload()
+    expect(worker.locator("dl.summary")).to_contain_text(words["closed"])
 
     # Another county's supervisor asking for the case's page gets a page that does not exist.
     elsewhere = _person(browser, locale, console, add_person(services, "supervisor", "140403"))
