@@ -421,14 +421,7 @@ def build_console(settings: Settings) -> FastAPI:
         require_csrf(person, form.get("csrf_token"))
         approve = form.get("approve") == "yes"
         body = {"approve": approve, "reason": None if approve else (form.get("reason") or None)}
-        try:
-            await call(console, person, "casework", "POST", f"/v1/approvals/{approval_id}/decision", json=body)
-        except ServiceAnswer as exc:
-            if exc.status_code not in (403, 409, 422):
-                raise
-            problem = {403: "not_yours", 409: "refused", 422: "invalid"}[exc.status_code]
-            return RedirectResponse(f"/approvals?problem={problem}", status_code=303)
-        return RedirectResponse("/approvals", status_code=303)
+        return await _act(console, person, "/approvals", "casework", f"/v1/approvals/{approval_id}/decision", body)
 
     @app.get("/inbox", response_class=HTMLResponse)
     async def inbox(request: Request, console: ConsoleDep, person: Person, problem: str | None = None) -> Response:
@@ -445,13 +438,7 @@ def build_console(settings: Settings) -> FastAPI:
         require_csrf(person, form.get("csrf_token"))
         action = form.get("action")
         body = {"action": action, **({"outcome": "successful"} if action == "complete" else {})}
-        try:
-            await call(console, person, "referral", "POST", f"/v1/referrals/{referral_id}/responses", json=body)
-        except ServiceAnswer as exc:
-            if exc.status_code not in (409, 422):
-                raise
-            return RedirectResponse("/inbox?problem=refused", status_code=303)
-        return RedirectResponse("/inbox", status_code=303)
+        return await _act(console, person, "/inbox", "referral", f"/v1/referrals/{referral_id}/responses", body)
 
     return app
 
@@ -471,17 +458,22 @@ async def _optional(read) -> Any:
         raise
 
 
-async def _act(console: Console, person: SignedIn, case_id: uuid.UUID, service: str, path: str,
+# A service's refusal of an action, as the words the page it returns to says it in.
+PROBLEMS = {403: "not_yours", 409: "refused", 422: "invalid"}
+
+
+async def _act(console: Console, person: SignedIn, back_to: uuid.UUID | str, service: str, path: str,
                body: dict[str, Any]) -> Response:
-    """One action on a case, then back to its page (a refusal is said there, in words)."""
+    """One action, then back to its page (a case's, by its id, or the path given); a refusal is
+    said there, in words."""
+    page = f"/cases/{back_to}" if isinstance(back_to, uuid.UUID) else back_to
     try:
         await call(console, person, service, "POST", path, json=body)
     except ServiceAnswer as exc:
-        if exc.status_code not in (403, 409, 422):
+        if exc.status_code not in PROBLEMS:
             raise
-        problem = {403: "not_yours", 409: "refused", 422: "invalid"}[exc.status_code]
-        return RedirectResponse(f"/cases/{case_id}?problem={problem}", status_code=303)
-    return RedirectResponse(f"/cases/{case_id}", status_code=303)
+        return RedirectResponse(f"{page}?problem={PROBLEMS[exc.status_code]}", status_code=303)
+    return RedirectResponse(page, status_code=303)
 
 
 def _officer(person: SignedIn) -> None:
