@@ -448,7 +448,7 @@ def audit_export(
         typer.echo(text, nl=False)
 
 
-def _bench(measure, rows, *, title: str, json_out: Path | None) -> None:
+def _bench(measure, rows, *, title: str, json_out: Path | None, console: bool = False) -> None:
     """Run one benchmark with every service answering (started here if need be), then show its figures."""
     from rich.console import Console
 
@@ -462,7 +462,7 @@ def _bench(measure, rows, *, title: str, json_out: Path | None) -> None:
     asyncio.run(require_database(settings.database_url))
     err = Console(stderr=True)
     try:
-        with services_running(settings, _services(None)) as fleet:
+        with services_running(settings, [*_services(None), *(["console"] if console else [])]) as fleet:
             err.print(fleet.limits_note)
             figures = asyncio.run(measure(settings, fleet, say=err.print))
     except (BenchFailed, TimeoutError) as exc:
@@ -551,6 +551,23 @@ def bench_worklist(
 
     _bench(partial(run_worklist, cases=cases, queries=queries, seed=seed), table_rows,
            title=f"cpnet bench worklist --cases {cases}", json_out=json_out)
+
+
+@bench_app.command("board")
+@one_line_errors
+def bench_board(
+    cases: Annotated[int, typer.Option(min=1, help="cases written into casework's table, deleted after")] = 10_000,
+    queries: Annotated[int, typer.Option(min=1, help="board pages per kind")] = 50,
+    json_out: Annotated[Path | None, typer.Option("--json", help="write the figures here as JSON")] = None,
+    seed: Annotated[int, typer.Option(help="seed of the cases' randomness")] = 10,
+) -> None:
+    """The console's board over N cases, as a signed-in city supervisor: p50/p95/p99 of the page."""
+    from functools import partial
+
+    from bench.board import run_board, table_rows
+
+    _bench(partial(run_board, cases=cases, queries=queries, seed=seed), table_rows,
+           title=f"cpnet bench board --cases {cases}", json_out=json_out, console=True)
 
 
 @bench_app.command("intake-http")

@@ -91,3 +91,14 @@ def test_the_worklist_bench_times_each_kind_of_query_and_leaves_no_case_behind(i
     assert figures["rows"]["city supervisor: unassigned"] > 0, "a realistic table has unassigned cases"
     _, second = _bench(infra, tmp_path, "worklist", "--cases", "1", "--queries", "1")
     assert second["cases_in_table"] <= figures["cases_in_table"] - 1999, "the benchmark deletes the cases it wrote"
+
+
+def test_the_board_bench_times_the_consoles_board_as_a_signed_in_supervisor(infra, tmp_path):
+    table, figures = _bench(infra, tmp_path, "board", "--cases", "500", "--queries", "3")
+
+    assert "the city's open cases" in table and "slowest p95 of any board" in table
+    assert figures["cases"] == 500 and figures["cases_in_table"] >= 500
+    assert all(latency["count"] == 3 for latency in figures["latency_s"].values())
+    assert all(size > 5000 for size in figures["bytes"].values()), "a whole board page each time"
+    _, second = _bench(infra, tmp_path, "board", "--cases", "1", "--queries", "1")
+    assert second["cases_in_table"] <= figures["cases_in_table"] - 499, "the benchmark deletes the cases it wrote"
