@@ -37,6 +37,8 @@ bench_app = typer.Typer(help="Benchmarks against the real stack: they print figu
 app.add_typer(bench_app, name="bench")
 users_app = typer.Typer(help="The console's people: who signs in, with which role, agency and territory.")
 app.add_typer(users_app, name="users")
+demo_app = typer.Typer(help="The demonstration: people of each role and a county of cases (development only).")
+app.add_typer(demo_app, name="demo")
 
 
 @app.callback()
@@ -280,6 +282,30 @@ def users_reset_password(username: Annotated[str, typer.Argument()], password_st
     password = _new_password(password_stdin)
     account = _users(lambda session, now: reset_password(session, username, password, now=now))
     typer.echo(f"new password set for {account.username}")
+
+
+@demo_app.command("seed")
+@one_line_errors
+def demo_seed(
+    cases: Annotated[int, typer.Option(min=1, max=400, help="children reported in the demonstration county (within "
+                                                          "a supervisor's write rate limit)")] = 300,
+    seed: Annotated[int, typer.Option(help="seed of the reports' randomness")] = 12,
+) -> None:
+    """Fill the demonstration county with realistic reports (and a third of its cases assigned to the
+    demonstration caseworker), with the system running (`make run`). Refused in production."""
+    from datetime import UTC, datetime
+
+    from services.console.demo import ensure_demo_people, seed_county
+    from shared.health import require_service
+
+    settings = get_settings()
+    if settings.environment == "production":
+        _fail("the demonstration is for development only (CPNET_ENVIRONMENT=production)")
+    for service in ("intake", "casework"):
+        asyncio.run(require_service(service, f"http://{settings.http_host}:{settings.port_of(service)}"))
+    _users(lambda session, now: ensure_demo_people(session, now=datetime.now(UTC)))
+    figures = asyncio.run(seed_county(settings, cases=cases, seed=seed, say=typer.echo))
+    typer.echo(", ".join(f"{key.replace('_', ' ')} {value}" for key, value in figures.items()))
 
 
 @app.command("serve")

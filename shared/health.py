@@ -79,3 +79,18 @@ async def require_kafka(bootstrap: str, timeout: float = 5.0, *, security: dict[
         reason = await _connection_problem(bootstrap, timeout, security) or (
             type(exc).__name__ if not str(exc) else str(exc).splitlines()[0][:160])
         raise InfrastructureUnavailable(f"Kafka at {bootstrap} is unreachable ({reason})") from None
+
+
+async def require_service(name: str, url: str, timeout: float = 3.0) -> None:
+    """A cpnet service answers `GET /readyz` as itself at `url`, else one line saying to start it."""
+    import httpx
+
+    try:
+        async with httpx.AsyncClient(timeout=timeout) as http:
+            answer = await http.get(f"{url}/readyz")
+        ready = answer.status_code == 200 and answer.json().get("service") == name
+    except (httpx.HTTPError, ValueError):
+        ready = False
+    if not ready:
+        raise InfrastructureUnavailable(f"the {name} service at {url} does not answer: start the system first "
+                                        "(make run)")

@@ -63,6 +63,14 @@ class Settings(BaseSettings):
     audit_port: int = 8005
     casework_port: int = 8006
     console_port: int = 8000  # the console (services/console): people sign in here
+    # An OpenID Connect provider in place of the console's passwords (services/console/oidc.py).
+    console_oidc_issuer: str = Field(default="", description="the provider's issuer URL; empty: passwords")
+    console_oidc_client_id: str = ""
+    console_oidc_client_secret: SecretStr = Field(default=SecretStr(""))
+    console_oidc_username_claim: str = Field(default="preferred_username",
+                                             description="the ID token claim that is a console username")
+    console_public_url: str = Field(default="", description="the console's address as browsers reach it (for the "
+                                                            "provider's redirect); empty: http://host:port")
     console_services_url: str = Field(
         default="", description="where the console reaches each service, e.g. http://{service}:{port} "
                                 "(compose); empty: http://CPNET_HTTP_HOST:<port>")

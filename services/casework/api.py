@@ -9,12 +9,12 @@ import binascii
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from sqlalchemy import ColumnElement, func, select, tuple_
+from sqlalchemy import ColumnElement, func, literal_column, select, tuple_
 
 from services.casework import tables as t
 from services.casework.cases import (
@@ -182,18 +182,27 @@ class Count(BaseModel):
     cases: int
 
 
+def _scope(principal: Principal, territory: str | None) -> tuple[str, ColumnElement[str]] | None:
+    """The territory prefix asked for within the caller's (None: the two do not meet) and the SQL of
+    each case's node one level below it (the node itself at village level)."""
+    prefix = max((p for p in (principal.jurisdiction, territory or "") if p), key=len, default="")
+    if territory and principal.jurisdiction and not (territory.startswith(principal.jurisdiction)
+                                                     or principal.jurisdiction.startswith(territory)):
+        return None
+    deeper = [n for n in DIGITS.values() if n > len(prefix)]
+    digits = deeper[0] if deeper else CODE_DIGITS
+    return prefix, func.rpad(func.substr(t.cases.c.jurisdiction, 1, digits), CODE_DIGITS, "0")
+
+
 @router.get("/counts", response_model=list[Count],
             summary="Open cases by grade × stage × the territory nodes one level down, for a board")
 async def count_cases(principal: Annotated[Principal, Depends(Readers)], ctx: Ctx,
                       territory: Territory = None) -> list[Count]:
-    prefix = max((p for p in (principal.jurisdiction, territory or "") if p), key=len, default="")
-    if territory and principal.jurisdiction and not (territory.startswith(principal.jurisdiction)
-                                                     or principal.jurisdiction.startswith(territory)):
+    scope = _scope(principal, territory)
+    if scope is None:
         return []
-    deeper = [n for n in DIGITS.values() if n > len(prefix)]
-    digits = deeper[0] if deeper else CODE_DIGITS
+    prefix, node = scope
     c = t.cases.c
-    node = func.rpad(func.substr(c.jurisdiction, 1, digits), CODE_DIGITS, "0")
     query = (select(node, c.risk_level, c.stage, func.count())
              .where(c.jurisdiction.is_not(None), c.state == "open",
                     c.jurisdiction.startswith(prefix, autoescape=True))
@@ -201,6 +210,74 @@ async def count_cases(principal: Annotated[Principal, Depends(Readers)], ctx: Ct
     async with ctx.engine.connect() as connection:
         rows = (await connection.execute(query)).all()
     return [Count(node=n, risk_level=level, stage=stage, cases=count) for n, level, stage, count in rows]
+
+
+class CategoryCount(BaseModel):
+    node: str = Field(description="The territory node one level below the one asked for")
+    category: Category
+    risk_level: RiskLevel | None
+    cases: int
+
+
+class Week(BaseModel):
+    week_start: date = Field(description="Monday of the week (UTC)")
+    opened: int = Field(description="Cases first graded that week")
+    closed: int = Field(description="Cases closed that week")
+
+
+class Dashboard(BaseModel):
+    by_category: list[CategoryCount] = Field(description="Open cases by node × category × grade (a case of "
+                                                         "several categories counts in each)")
+    weeks: list[Week] = Field(description="The last eight weeks, oldest first")
+    reviews_overdue: int
+    referrals_overdue: int = Field(description="Referrals not acknowledged by their deadline, of open cases")
+    visits_overdue: int
+
+
+WEEKS = 8
+
+
+@router.get("/dashboard", response_model=Dashboard,
+            summary="A territory's numbers: open cases by category × grade × node, new and closed per week, "
+                    "reviews, referrals and visits overdue")
+async def dashboard(principal: Annotated[Principal, Depends(Readers)], ctx: Ctx,
+                    territory: Territory = None) -> Dashboard:
+    scope = _scope(principal, territory)
+    if scope is None:
+        return Dashboard(by_category=[], weeks=[], reviews_overdue=0, referrals_overdue=0, visits_overdue=0)
+    prefix, node = scope
+    now = ctx.resources.clock()
+    c, r = t.cases.c, t.referrals.c
+    here = c.jurisdiction.startswith(prefix, autoescape=True)
+    category = func.unnest(c.categories).label("category")
+    by_category = select(node.label("node"), category, c.risk_level).where(here, c.state == "open").subquery()
+    moment = now.astimezone(UTC)
+    this_week = (moment - timedelta(days=moment.weekday())).replace(hour=0, minute=0, second=0, microsecond=0)
+    starts = [this_week - timedelta(weeks=back) for back in reversed(range(WEEKS))]
+    async with ctx.engine.connect() as connection:
+        counts = (await connection.execute(
+            select(by_category.c.node, by_category.c.category, by_category.c.risk_level, func.count())
+            .group_by(by_category.c.node, by_category.c.category, by_category.c.risk_level)
+            .order_by(by_category.c.node, by_category.c.category, by_category.c.risk_level))).all()
+        per_week = []
+        for column in (c.graded_at, c.closed_at):  # first graded (new), closed
+            week = func.date_trunc("week", column, "UTC").label("week")
+            rows = await connection.execute(select(week, func.count()).where(here, column >= starts[0])
+                                            .group_by(literal_column("week")))
+            per_week.append(dict(rows.all()))
+        opened, closed = per_week
+        late = (await connection.execute(select(
+            func.count().filter(c.reviewed_at.is_(None) & (c.review_due_at <= now)),
+            func.count().filter(c.visit_due_at <= now)).where(here, c.state == "open"))).one()
+        referrals_late = await connection.scalar(
+            select(func.count()).select_from(t.referrals.join(t.cases, r.case_id == c.case_id))
+            .where(here, c.state == "open", r.state == "created", r.ack_due_at <= now))
+    return Dashboard(
+        by_category=[CategoryCount(node=n, category=cat, risk_level=level, cases=count)
+                     for n, cat, level, count in counts],
+        weeks=[Week(week_start=start.date(), opened=opened.get(start, 0), closed=closed.get(start, 0))
+               for start in starts],
+        reviews_overdue=late[0], visits_overdue=late[1], referrals_overdue=referrals_late)
 
 
 @router.get("/{case_id}", response_model=Case, responses=answers(404), summary="One case as the worklist shows it")

@@ -20,11 +20,15 @@ from urllib.parse import quote
 
 import httpx
 from fastapi import Depends, FastAPI, Form, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.console.charts import weekly_bars
+from services.console.oidc import Provider, SignInFailed
 from services.console.i18n import CITY_TIME, LANGUAGE_NAMES, LOCALES, Language, languages, negotiate
 from services.console.users import (
     SignedIn,
@@ -34,6 +38,7 @@ from services.console.users import (
     open_session,
     session_of,
     usernames_of,
+    vouched_for,
 )
 from services.console.report_form import (
     CATEGORIES,
@@ -60,6 +65,7 @@ from shared.territory.registry import TerritoryRegistry, load_territory
 
 SESSION_COOKIE = "cpnet_session"
 SIGN_IN_CSRF_COOKIE = "cpnet_sign_in"
+OIDC_STATE_COOKIE = "cpnet_oidc_state"
 LANGUAGE_COOKIE = "cpnet_lang"
 # A token minted for one page's reads: minutes, not the working day a person's session lasts.
 PAGE_TOKEN_TTL = timedelta(minutes=5)
@@ -75,6 +81,7 @@ class Console:
     pages: dict[str, Environment]
     words: dict[str, Language]
     territory: TerritoryRegistry
+    provider: Provider | None = None  # OpenID Connect in place of passwords, when configured
 
     def service_url(self, service: str) -> str:
         port = self.settings.port_of(service)
@@ -145,6 +152,13 @@ def require_csrf(person: SignedIn, token: str | None) -> None:
         raise HTTPException(status_code=403, detail="the form is missing its CSRF token or it is not this session's")
 
 
+async def checked_form(request: Request, person: SignedIn):
+    """The form a person posted, once it carries their session's CSRF token (else 403)."""
+    form = await request.form()
+    require_csrf(person, form.get("csrf_token"))
+    return form
+
+
 class ServiceAnswer(Exception):
     """A service refused or failed a read the page needed."""
 
@@ -170,12 +184,15 @@ async def call(console: Console, person: SignedIn, service: str, method: str, pa
 def build_console(settings: Settings) -> FastAPI:
     territory = load_territory(settings.territory_file)
     words = languages(territory)
+    provider = Provider(settings.console_oidc_issuer, settings.console_oidc_client_id,
+                        settings.console_oidc_client_secret.get_secret_value(),
+                        settings.console_oidc_username_claim) if settings.console_oidc_issuer else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.database_url)
         async with httpx.AsyncClient(timeout=10.0) as http:
-            app.state.console = Console(settings, engine, http, _environments(words), words, territory)
+            app.state.console = Console(settings, engine, http, _environments(words), words, territory, provider)
             try:
                 yield
             finally:
@@ -188,10 +205,16 @@ def build_console(settings: Settings) -> FastAPI:
     async def _to_sign_in(request: Request, exc: SignInRequired) -> Response:
         return RedirectResponse(f"/sign-in?next={quote(exc.back_to, safe='')}", status_code=303)
 
-    @app.exception_handler(HTTPException)
-    async def _error_page(request: Request, exc: HTTPException) -> Response:
+    @app.exception_handler(StarletteHTTPException)
+    async def _error_page(request: Request, exc: StarletteHTTPException) -> Response:
         return render(request.app.state.console, request, "error.html", status_code=exc.status_code,
                       status=exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def _bad_address(request: Request, exc: RequestValidationError) -> Response:
+        # A page's address with a part that is not what it takes (a case number that is not one, a
+        # purpose not in the list): a page in words, never the validator's JSON.
+        return render(request.app.state.console, request, "error.html", status_code=422, status=422)
 
     @app.exception_handler(ServiceAnswer)
     async def _service_error(request: Request, exc: ServiceAnswer) -> Response:
@@ -219,6 +242,8 @@ def build_console(settings: Settings) -> FastAPI:
                       password: Annotated[str, Form(max_length=1000)] = "",
                       csrf_token: Annotated[str, Form(max_length=200)] = "",
                       next: Annotated[str, Form(max_length=2000)] = "/") -> Response:
+        if console.provider is not None:
+            raise HTTPException(status_code=403, detail="passwords are off: sign in with the identity provider")
         expected = request.cookies.get(SIGN_IN_CSRF_COOKIE)
         if not expected or not csrf_token or not secrets.compare_digest(expected, csrf_token):
             raise HTTPException(status_code=403, detail="the sign-in form is missing its CSRF token")
@@ -232,6 +257,41 @@ def build_console(settings: Settings) -> FastAPI:
         answer = RedirectResponse(_local(next), status_code=303)
         answer.set_cookie(SESSION_COOKIE, token, **_cookie_options(console))
         answer.delete_cookie(SIGN_IN_CSRF_COOKIE, path="/")
+        return answer
+
+    @app.get("/sign-in/oidc")
+    async def sign_in_with_provider(request: Request, console: ConsoleDep, next: str = "/") -> Response:
+        if console.provider is None:
+            raise HTTPException(status_code=404, detail="no identity provider is configured")
+        target, state = await console.provider.start(console.http, redirect_uri=_callback(console),
+                                                     next_page=_local(next))
+        answer = RedirectResponse(target, status_code=303)
+        # Lax, not Strict: the provider sends the browser back from another site.
+        answer.set_cookie(OIDC_STATE_COOKIE, state, max_age=600, httponly=True, samesite="lax",
+                          secure=console.settings.environment == "production", path="/sign-in/oidc")
+        return answer
+
+    @app.get("/sign-in/oidc/callback", response_class=HTMLResponse)
+    async def provider_answered(request: Request, console: ConsoleDep, code: str = "", state: str = "") -> Response:
+        if console.provider is None:
+            raise HTTPException(status_code=404, detail="no identity provider is configured")
+        try:
+            username, next_page = await console.provider.finish(
+                console.http, state=state, bound_state=request.cookies.get(OIDC_STATE_COOKIE), code=code,
+                redirect_uri=_callback(console))
+        except (SignInFailed, httpx.HTTPError):
+            return _sign_in_form(console, request, next_page="/", error="provider", status_code=401)
+        async with console.engine.begin() as connection:
+            account = await vouched_for(connection, username, now=_now())
+            if account is not None:
+                token, _ = await open_session(connection, account, now=_now())
+        if account is None:
+            return _sign_in_form(console, request, next_page="/", error="not_a_user", status_code=403)
+        # A page, not a redirect: the session cookie is SameSite=Strict, and a redirect that began on
+        # the provider's site would not carry it; the page's own navigation does.
+        answer = render(console, request, "signed_in.html", next_page=next_page)
+        answer.set_cookie(SESSION_COOKIE, token, **_cookie_options(console))
+        answer.delete_cookie(OIDC_STATE_COOKIE, path="/sign-in/oidc")
         return answer
 
     @app.post("/sign-out")
@@ -268,6 +328,22 @@ def build_console(settings: Settings) -> FastAPI:
         return render(console, request, "board.html", person=person, cases=cases["cases"], counts=counts,
                       filters=filters, names=names, now=_now())
 
+    @app.get("/dashboard", response_class=HTMLResponse)
+    async def dashboard(request: Request, console: ConsoleDep, person: Person) -> Response:
+        if person.principal.role not in (Role.supervisor, Role.operator, Role.auditor):
+            raise HTTPException(status_code=403, detail="the dashboard is a supervisor's")
+        data = await call(console, person, "casework", "GET", "/v1/cases/dashboard")
+        language = console.words[_locale(request)]
+        chart = weekly_bars([(language.day(week["week_start"], short=True), week["opened"], week["closed"])
+                             for week in data["weeks"]], title=language.gettext("New and closed cases per week"),
+                            opened_label=language.gettext("New"), closed_label=language.gettext("Closed"))
+        rows: dict[tuple[str, str], dict[str, int]] = {}
+        for count in data["by_category"]:
+            by_level = rows.setdefault((count["node"], count["category"]), {})
+            by_level[count["risk_level"] or "none"] = by_level.get(count["risk_level"] or "none", 0) + count["cases"]
+        return render(console, request, "dashboard.html", person=person, data=data, chart=chart,
+                      rows=sorted(rows.items()), levels=["red", "orange", "blue"])
+
     @app.get("/report", response_class=HTMLResponse)
     async def report_form(request: Request, console: ConsoleDep, person: Person) -> Response:
         _may_report(person)
@@ -276,8 +352,7 @@ def build_console(settings: Settings) -> FastAPI:
     @app.post("/report", response_class=HTMLResponse)
     async def submit_report(request: Request, console: ConsoleDep, person: Person) -> Response:
         _may_report(person)
-        form = await request.form()
-        require_csrf(person, form.get("csrf_token"))
+        form = await checked_form(request, person)
         values = {name: str(form.get(name) or "") for name in (*TEXT_FIELDS, "reporter_anonymous", "submission_id")}
         categories, indicators = form.getlist("categories"), form.getlist("indicators")
         report = report_of(values, categories=categories, indicators=indicators)
@@ -307,8 +382,7 @@ def build_console(settings: Settings) -> FastAPI:
     @app.post("/children/search", response_class=HTMLResponse)
     async def search(request: Request, console: ConsoleDep, person: Person) -> Response:
         _may_search(person)
-        form = await request.form()
-        require_csrf(person, form.get("csrf_token"))
+        form = await checked_form(request, person)
         values = {name: str(form.get(name) or "").strip()
                   for name in ("purpose", "child_national_id", "child_name", "child_birth_date", "jurisdiction")}
         body = {"purpose": values["purpose"] or None, "national_id": values["child_national_id"] or None,
@@ -347,6 +421,8 @@ def build_console(settings: Settings) -> FastAPI:
                       and case["reviewed_at"] is None and (role == Role.supervisor or mine),
                       can_visit=role in (Role.caseworker, Role.supervisor),
                       can_read_child=role in (Role.caseworker, Role.supervisor), purposes=list(AccessPurpose),
+                      can_override=role == Role.supervisor and case["state"] == "open",
+                      override_reasons=OVERRIDE_REASONS,
                       approvals=approvals, can_ask_close=mine and not approvals,
                       can_ask_screen_out=mine and not approvals and case["risk_level"] is not None
                       and case["reviewed_at"] is None,
@@ -368,15 +444,13 @@ def build_console(settings: Settings) -> FastAPI:
 
     @app.post("/cases/{case_id}/assignment")
     async def assign(request: Request, console: ConsoleDep, person: Person, case_id: uuid.UUID) -> Response:
-        form = await request.form()
-        require_csrf(person, form.get("csrf_token"))
+        form = await checked_form(request, person)
         body = {"caseworker": form.get("caseworker") or None, "reason": form.get("reason") or None}
         return await _act(console, person, case_id, "casework", f"/v1/cases/{case_id}/assignment", body)
 
     @app.post("/cases/{case_id}/review")
     async def review(request: Request, console: ConsoleDep, person: Person, case_id: uuid.UUID) -> Response:
-        form = await request.form()
-        require_csrf(person, form.get("csrf_token"))
+        form = await checked_form(request, person)
         decision = form.get("decision")
         body = {"decision": decision,
                 "reason": (form.get("screen_out_reason") or None) if decision == "screened_out" else None}
@@ -384,8 +458,7 @@ def build_console(settings: Settings) -> FastAPI:
 
     @app.post("/cases/{case_id}/visits")
     async def visit(request: Request, console: ConsoleDep, person: Person, case_id: uuid.UUID) -> Response:
-        form = await request.form()
-        require_csrf(person, form.get("csrf_token"))
+        form = await checked_form(request, person)
         try:
             visited_at = datetime.fromisoformat(str(form.get("visited_at"))).replace(tzinfo=CITY_TIME)
         except ValueError:
@@ -396,8 +469,7 @@ def build_console(settings: Settings) -> FastAPI:
 
     @app.post("/cases/{case_id}/approvals")
     async def ask(request: Request, console: ConsoleDep, person: Person, case_id: uuid.UUID) -> Response:
-        form = await request.form()
-        require_csrf(person, form.get("csrf_token"))
+        form = await checked_form(request, person)
         kind = form.get("kind")
         reason_field = {"close": "close_reason", "screen_out": "screen_out_request_reason",
                         "transfer": "transfer_reason"}.get(str(kind), "reason")
@@ -417,33 +489,42 @@ def build_console(settings: Settings) -> FastAPI:
     @app.post("/approvals/{approval_id}")
     async def decide_approval(request: Request, console: ConsoleDep, person: Person,
                               approval_id: uuid.UUID) -> Response:
-        form = await request.form()
-        require_csrf(person, form.get("csrf_token"))
+        form = await checked_form(request, person)
         approve = form.get("approve") == "yes"
         body = {"approve": approve, "reason": None if approve else (form.get("reason") or None)}
         return await _act(console, person, "/approvals", "casework", f"/v1/approvals/{approval_id}/decision", body)
+
+    @app.post("/cases/{case_id}/override")
+    async def override(request: Request, console: ConsoleDep, person: Person, case_id: uuid.UUID) -> Response:
+        form = await checked_form(request, person)
+        body = {"risk_level": form.get("risk_level") or None, "reason": form.get("override_reason") or None}
+        return await _act(console, person, case_id, "assessment", f"/v1/cases/{case_id}/override", body)
 
     @app.get("/inbox", response_class=HTMLResponse)
     async def inbox(request: Request, console: ConsoleDep, person: Person, problem: str | None = None) -> Response:
         _officer(person)
         referrals = await call(console, person, "referral", "GET", "/v1/referrals", params={"limit": 200})
         waiting = [r for r in referrals if r["state"] in ("created", "acknowledged", "in_progress")]
-        return render(console, request, "inbox.html", person=person, referrals=waiting, problem=problem)
+        return render(console, request, "inbox.html", person=person, referrals=waiting, problem=problem,
+                      decline_reasons=DECLINE_REASONS)
 
     @app.post("/inbox/{referral_id}")
     async def answer_referral(request: Request, console: ConsoleDep, person: Person,
                               referral_id: uuid.UUID) -> Response:
         _officer(person)
-        form = await request.form()
-        require_csrf(person, form.get("csrf_token"))
+        form = await checked_form(request, person)
         action = form.get("action")
-        body = {"action": action, **({"outcome": "successful"} if action == "complete" else {})}
+        body = {"action": action, **({"outcome": "successful"} if action == "complete" else {}),
+                **({"reason": form.get("reason") or None} if action == "decline" else {})}
         return await _act(console, person, "/inbox", "referral", f"/v1/referrals/{referral_id}/responses", body)
 
     return app
 
 
 ASSIGN_REASONS = ("workload", "leave", "expertise", "conflict_of_interest")
+# Why an agency declines a referral, and why a supervisor sets a grade the rules did not give.
+DECLINE_REASONS = ("not_our_duty", "wrong_agency", "already_handled")
+OVERRIDE_REASONS = ("more_danger_than_reported", "less_danger_than_reported", "new_information")
 # Why a supervisor turns a request down (a reason code is required to reject).
 REJECTION_REASONS = ("needs_more_visits", "reason_not_shown", "not_for_this_territory")
 
@@ -530,6 +611,11 @@ def run_console(settings: Settings, *, port: int | None = None) -> None:
                 log_config=None, access_log=False, loop="uvloop", http="httptools")
 
 
+def _callback(console: Console) -> str:
+    base = console.settings.console_public_url or f"http://{console.settings.http_host}:{console.settings.console_port}"
+    return base.rstrip("/") + "/sign-in/oidc/callback"
+
+
 def _local(target: str) -> str:
     """Only a path of this site is a place to go back to (never another site's address)."""
     return target if target.startswith("/") and not target.startswith("//") else "/"
@@ -539,6 +625,6 @@ def _sign_in_form(console: Console, request: Request, *, next_page: str, error: 
                   username: str = "", status_code: int = 200) -> Response:
     csrf = secrets.token_urlsafe(32)
     answer = render(console, request, "sign_in.html", status_code=status_code, csrf_token=csrf,
-                    next_page=_local(next_page), error=error, username=username)
+                    next_page=_local(next_page), error=error, username=username, oidc=console.provider is not None)
     answer.set_cookie(SIGN_IN_CSRF_COOKIE, csrf, **_cookie_options(console))
     return answer

@@ -8,10 +8,10 @@ from __future__ import annotations
 import io
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
-from babel.dates import format_datetime, get_timezone
+from babel.dates import format_date, format_datetime, format_skeleton, get_timezone
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations
@@ -111,6 +111,14 @@ class Language:
         if isinstance(moment, str):
             moment = datetime.fromisoformat(moment)
         return format_datetime(moment, "medium", tzinfo=CITY_TIME, locale=self.locale)
+
+    def day(self, moment: date | str, *, short: bool = False) -> str:
+        """A calendar day in the person's locale (short: month and day only)."""
+        if isinstance(moment, str):
+            moment = date.fromisoformat(moment)
+        if short:
+            return format_skeleton("MMMd", moment, locale=self.locale)
+        return format_date(moment, "medium", locale=self.locale)
 
     @property
     def html_lang(self) -> str:

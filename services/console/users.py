@@ -96,6 +96,15 @@ async def reset_password(session: Transaction, username: str, password: str, *, 
     return dataclasses.replace(account, **changes)
 
 
+async def vouched_for(session: Transaction, username: str, *, now: datetime) -> Account | None:
+    """The account an identity provider vouched for: an enabled console user of that username
+    (not locked either), or None."""
+    account = await _account(session, username)
+    if account is None or account.disabled or (account.locked_until is not None and account.locked_until > now):
+        return None
+    return account
+
+
 def _verify(password_hash: str, password: str) -> bool:
     try:
         return HASHER.verify(password_hash, password)

@@ -155,7 +155,9 @@ WORDS = {
               "acknowledge": "确认接收", "record_visit": "记录回访", "my_cases": "我的案件", "not_found": "未找到",
               "purpose": "查阅目的（将被记录）", "assessment": "评估", "show_child": "查看儿童信息",
               "ask_close": "申请结案，原因", "risk_resolved": "风险已消除", "ask_close_button": "申请结案",
-              "pending": "待审批", "approve": "批准", "closed": "已结案",
+              "pending": "待审批", "approve": "批准", "closed": "已结案", "set_grade": "调整等级",
+              "orange": "橙色（中风险）", "why": "调整原因", "new_information": "有新情况",
+              "national_id": "身份证号", "search": "查询", "search_purpose": "查询目的", "check": "请检查填写的内容", "no_match": "您辖区内没有相符的儿童",
               "steps": ["收到报告", "风险分级", "分配负责人", "书面审核", "转介", "转介状态变化", "记录回访"]},
     "en-US": {"sign_in": "Sign in", "sign_out": "Sign out", "red": "Red (high risk)", "board": "Board",
               "caseworker": "Caseworker", "assign": "Assign", "screen_in": "Screen in: on to needs assessment",
@@ -165,6 +167,10 @@ WORDS = {
               "show_child": "Show the child's details",
               "ask_close": "Ask to close the case, because", "risk_resolved": "Risk resolved",
               "ask_close_button": "Ask to close", "pending": "Pending approval", "approve": "Approve", "closed": "Closed",
+              "set_grade": "Set the grade", "orange": "Orange (medium risk)", "why": "Why the grade changes",
+              "new_information": "New information", "national_id": "National ID number", "search": "Search", "search_purpose": "Purpose",
+              "check": "Check what was filled in",
+              "no_match": "No child in your territory matches",
               "steps": ["Reported", "Graded", "Owner assigned", "Written review", "Referred", "Referral state changed",
                         "Visit recorded"]},
 }
@@ -252,6 +258,15 @@ def test_the_journey_from_a_red_report_to_a_visit_on_the_timeline(
     assert worker.locator("ol.timeline").inner_text().count(words["steps"][2]) >= 2, "the station, then the caseworker"
     assert serious_violations(worker) == []
 
+    # A supervisor may set a grade with a reason, but not below red for a child in immediate danger:
+    # the refusal comes back in words and the grade stays red.
+    boss.goto(console + link)
+    boss.get_by_label(words["set_grade"]).select_option(label=words["orange"])
+    boss.get_by_label(words["why"]).select_option(label=words["new_information"])
+    boss.get_by_role("button", name=words["set_grade"]).click()
+    expect(boss.get_by_role("alert")).to_contain_text(words["check"])
+    expect(boss.get_by_role("heading", level=1)).to_contain_text(words["red"])
+
     # Later the caseworker asks to close it; the supervisor approves from the pending requests.
     worker.get_by_label(words["ask_close"]).select_option(label=words["risk_resolved"])
     worker.get_by_role("button", name=words["ask_close_button"]).click()
@@ -270,5 +285,30 @@ def test_the_journey_from_a_red_report_to_a_visit_on_the_timeline(
     assert answer.status == 404
     expect(elsewhere.get_by_role("heading", name=words["not_found"])).to_be_visible()
     assert elsewhere.locator("dl.summary").count() == 0, "nothing of the case is shown"
+    assert serious_violations(elsewhere) == []
     assert elsewhere.goto(console + link + "/child?purpose=assessment").status == 404
     assert "王小红" not in elsewhere.content()
+    # The search before a report: an ID number nobody in the territory has finds nothing, and says so.
+    worker.goto(console + "/children/search")
+    worker.get_by_label(words["search_purpose"]).select_option(label=words["assessment"])
+    worker.get_by_label(words["national_id"]).fill("11010120100101001X")
+    worker.get_by_role("button", name=words["search"]).click()
+    expect(worker.get_by_role("status")).to_contain_text(words["no_match"])
+    assert serious_violations(worker) == []
+
+
+@pytest.mark.parametrize("locale", ["zh-CN", "en-US"])
+def test_the_city_director_reads_the_territory_dashboard(
+        services: RunningServices, console: str, browser: Browser, locale: str) -> None:
+    zh = locale == "zh-CN"
+    page = _person(browser, locale, console, add_person(services, "supervisor", "1404"))
+    page.get_by_role("link", name="辖区概况" if zh else "Territory dashboard").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("辖区概况" if zh else "Territory dashboard")
+    expect(page.get_by_role("img", name="每周新增和结案数" if zh else "New and closed cases per week")).to_be_visible()
+    # The module's earlier tests reported abuse in the city's Chengqu district: counted by county.
+    row = page.get_by_role("row").filter(has_text="遭受侵害" if zh else "Violence or abuse").first
+    expect(row).to_contain_text("城区" if zh else "Chengqu District")
+    weeks = page.locator("#weeks-title ~ table tbody tr")
+    expect(weeks).to_have_count(8)
+    assert int(weeks.last.locator("td").nth(1).inner_text()) >= 1, "this week's new cases"
+    assert serious_violations(page) == []

@@ -136,3 +136,11 @@ async def test_five_wrong_passwords_lock_the_account_until_an_administrator_rese
     assert still.status_code == 401 and "locked" in still.text, "the right password does not open it early"
     await _change(infra, lambda c: reset_password(c, person, "another long password 7", now=datetime.now(UTC)))
     assert _sign_in(console, person, "another long password 7").status_code == 303
+
+
+def test_a_bad_address_is_a_page_in_words_not_json(console: TestClient, person: str) -> None:
+    assert _sign_in(console, person, PASSWORD).status_code == 303
+    bad = console.get("/cases/not-a-case-number", headers={"Accept-Language": "en"})
+    assert bad.status_code == 422 and "Not a page of the console" in bad.text and "{" not in bad.text.split("<")[0]
+    missing = console.get("/no-such-page", headers={"Accept-Language": "zh-CN"})
+    assert missing.status_code == 404 and "未找到" in missing.text
