@@ -52,6 +52,7 @@ from services.console.report_form import (
 from shared.auth import Role, issue_token
 from shared.contracts.vocabulary import (
     AccessPurpose,
+    Agency,
     Channel,
     ClosureReason,
     Need,
@@ -166,14 +167,16 @@ class ServiceAnswer(Exception):
         self.status_code = status_code
 
 
-async def call(console: Console, person: SignedIn, service: str, method: str, path: str, **options: Any) -> Any:
+async def call(console: Console, person: SignedIn, service: str, method: str, path: str, *,
+               headers_extra: dict[str, str] | None = None, **options: Any) -> Any:
     """One request to a service as the signed-in person (a token minted for it), its JSON back."""
     principal = person.principal
     token = issue_token(console.settings, subject=principal.subject, role=principal.role, agency=principal.agency,
                         jurisdiction=principal.jurisdiction, ttl=PAGE_TOKEN_TTL)
     try:
         answer = await console.http.request(method, console.service_url(service) + path,
-                                            headers={"Authorization": f"Bearer {token}"}, **options)
+                                            headers={"Authorization": f"Bearer {token}", **(headers_extra or {})},
+                                            **options)
     except httpx.HTTPError:
         raise ServiceAnswer(502) from None
     if answer.status_code >= 400:
@@ -422,7 +425,7 @@ def build_console(settings: Settings) -> FastAPI:
                       can_visit=role in (Role.caseworker, Role.supervisor),
                       can_read_child=role in (Role.caseworker, Role.supervisor), purposes=list(AccessPurpose),
                       can_override=role == Role.supervisor and case["state"] == "open",
-                      override_reasons=OVERRIDE_REASONS,
+                      override_reasons=OVERRIDE_REASONS, plan_actions=PLAN_ACTIONS, agencies=list(Agency),
                       approvals=approvals, can_ask_close=mine and not approvals,
                       can_ask_screen_out=mine and not approvals and case["risk_level"] is not None
                       and case["reviewed_at"] is None,
@@ -442,6 +445,32 @@ def build_console(settings: Settings) -> FastAPI:
                              params={"purpose": purpose.value})
         return render(console, request, "child.html", person=person, details=details)
 
+    @app.get("/cases/{case_id}/archive", response_class=HTMLResponse)
+    async def archive(request: Request, console: ConsoleDep, person: Person, case_id: uuid.UUID,
+                      purpose: AccessPurpose, problem: str | None = None) -> Response:
+        """The child's information archive, read with a purpose (intake records it first)."""
+        case = await call(console, person, "casework", "GET", f"/v1/cases/{case_id}")
+        record = await call(console, person, "intake", "GET", f"/v1/children/{case['child_ref']}/archive",
+                            params={"purpose": purpose.value})
+        return render(console, request, "archive.html", person=person, case_id=case_id, archive=record,
+                      purpose=purpose.value, parts=ARCHIVE_PARTS, problem=problem)
+
+    @app.post("/cases/{case_id}/archive")
+    async def save_archive(request: Request, console: ConsoleDep, person: Person, case_id: uuid.UUID,
+                           purpose: AccessPurpose) -> Response:
+        form = await checked_form(request, person)
+        case = await call(console, person, "casework", "GET", f"/v1/cases/{case_id}")
+        page = f"/cases/{case_id}/archive?purpose={purpose.value}"
+        try:
+            await call(console, person, "intake", "PUT", f"/v1/children/{case['child_ref']}/archive",
+                       params={"purpose": purpose.value}, json={part: str(form.get(part) or "") for part in ARCHIVE_PARTS},
+                       headers_extra={"If-Match": str(form.get("version") or "0")})
+        except ServiceAnswer as exc:
+            if exc.status_code not in PROBLEMS:
+                raise
+            return RedirectResponse(f"{page}&problem={PROBLEMS[exc.status_code]}", status_code=303)
+        return RedirectResponse(page, status_code=303)
+
     @app.post("/cases/{case_id}/assignment")
     async def assign(request: Request, console: ConsoleDep, person: Person, case_id: uuid.UUID) -> Response:
         form = await checked_form(request, person)
@@ -459,11 +488,10 @@ def build_console(settings: Settings) -> FastAPI:
     @app.post("/cases/{case_id}/visits")
     async def visit(request: Request, console: ConsoleDep, person: Person, case_id: uuid.UUID) -> Response:
         form = await checked_form(request, person)
-        try:
-            visited_at = datetime.fromisoformat(str(form.get("visited_at"))).replace(tzinfo=CITY_TIME)
-        except ValueError:
+        visited_at = _local_time(form.get("visited_at"))
+        if visited_at is None:
             return RedirectResponse(f"/cases/{case_id}?problem=invalid", status_code=303)
-        body = {"visited_at": visited_at.isoformat(), "indicators": form.getlist("indicators"),
+        body = {"visited_at": visited_at, "indicators": form.getlist("indicators"),
                 "needs_met": form.getlist("needs_met"), "needs_unmet": form.getlist("needs_unmet")}
         return await _act(console, person, case_id, "followup", f"/v1/cases/{case_id}/visits", body)
 
@@ -494,6 +522,30 @@ def build_console(settings: Settings) -> FastAPI:
         body = {"approve": approve, "reason": None if approve else (form.get("reason") or None)}
         return await _act(console, person, "/approvals", "casework", f"/v1/approvals/{approval_id}/decision", body)
 
+    @app.post("/cases/{case_id}/home-visits")
+    async def home_visit(request: Request, console: ConsoleDep, person: Person, case_id: uuid.UUID) -> Response:
+        form = await checked_form(request, person)
+        visited_at = _local_time(form.get("hv_visited_at"))
+        if visited_at is None:
+            return RedirectResponse(f"/cases/{case_id}?problem=invalid", status_code=303)
+        body = {"visited_at": visited_at, "indicators": form.getlist("hv_indicators"),
+                "needs": form.getlist("hv_needs")}
+        return await _act(console, person, case_id, "assessment", f"/v1/cases/{case_id}/home-visits", body)
+
+    @app.post("/cases/{case_id}/assessment-reports")
+    async def assessment_report(request: Request, console: ConsoleDep, person: Person,
+                                case_id: uuid.UUID) -> Response:
+        form = await checked_form(request, person)
+        body = {"indicators": form.getlist("ar_indicators"), "needs": form.getlist("ar_needs")}
+        return await _act(console, person, case_id, "assessment", f"/v1/cases/{case_id}/assessment-reports", body)
+
+    @app.post("/cases/{case_id}/plans")
+    async def plan(request: Request, console: ConsoleDep, person: Person, case_id: uuid.UUID) -> Response:
+        form = await checked_form(request, person)
+        body = {"items": [{"need": form.get("plan_need") or None, "agencies": form.getlist("plan_agencies"),
+                           "action": form.get("plan_action") or None}]}
+        return await _act(console, person, case_id, "assessment", f"/v1/cases/{case_id}/plans", body)
+
     @app.post("/cases/{case_id}/override")
     async def override(request: Request, console: ConsoleDep, person: Person, case_id: uuid.UUID) -> Response:
         form = await checked_form(request, person)
@@ -522,6 +574,10 @@ def build_console(settings: Settings) -> FastAPI:
 
 
 ASSIGN_REASONS = ("workload", "leave", "expertise", "conflict_of_interest")
+ARCHIVE_PARTS = ("home", "school", "community", "difficulties", "risks")  # intake's ArchiveContent
+# What an assistance plan's item does, as a code the catalogs give words.
+PLAN_ACTIONS = ("material_support", "back_to_school", "counselling", "legal_representation", "guardian_arranged",
+                "medical_care")
 # Why an agency declines a referral, and why a supervisor sets a grade the rules did not give.
 DECLINE_REASONS = ("not_our_duty", "wrong_agency", "already_handled")
 OVERRIDE_REASONS = ("more_danger_than_reported", "less_danger_than_reported", "new_information")
@@ -609,6 +665,14 @@ def run_console(settings: Settings, *, port: int | None = None) -> None:
     configure_logging(service="console", log_format=settings.log_format, level=settings.log_level)
     uvicorn.run(build_console(settings), host=settings.http_host, port=port or settings.console_port,
                 log_config=None, access_log=False, loop="uvloop", http="httptools")
+
+
+def _local_time(value: Any) -> str | None:
+    """A form's date and time (typed in China Standard Time) as an ISO moment, or None."""
+    try:
+        return datetime.fromisoformat(str(value)).replace(tzinfo=CITY_TIME).isoformat()
+    except ValueError:
+        return None
 
 
 def _callback(console: Console) -> str:

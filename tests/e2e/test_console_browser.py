@@ -86,6 +86,7 @@ def test_the_operators_red_report_is_on_the_supervisors_board_in_red_words(
     assert serious_violations(page) == []
     report_in_the_form(page, console, categories=["遭受侵害"])
     expect(page.get_by_role("heading", name="报告已收到")).to_be_visible()
+    assert serious_violations(page) == []
     page.get_by_role("button", name="退出").click()
     context.close()
 
@@ -154,6 +155,9 @@ WORDS = {
               "assign": "分配", "screen_in": "纳入：进入需求评估", "record_review": "记录审核结果",
               "acknowledge": "确认接收", "record_visit": "记录回访", "my_cases": "我的案件", "not_found": "未找到",
               "purpose": "查阅目的（将被记录）", "assessment": "评估", "show_child": "查看儿童信息",
+              "open_archive": "打开信息档案", "difficulties": "困难", "save_archive": "保存档案",
+              "record_home_visit": "记录家访", "education": "教育", "record_plan_summary": "记录帮扶计划",
+              "the_need": "需求", "what_is_done": "帮扶措施", "back_to_school": "返校复学", "plan_stage": "帮扶计划",
               "ask_close": "申请结案，原因", "risk_resolved": "风险已消除", "ask_close_button": "申请结案",
               "pending": "待审批", "approve": "批准", "closed": "已结案", "set_grade": "调整等级",
               "orange": "橙色（中风险）", "why": "调整原因", "new_information": "有新情况",
@@ -164,7 +168,11 @@ WORDS = {
               "record_review": "Record the review", "acknowledge": "Acknowledge", "record_visit": "Record the visit",
               "my_cases": "My cases", "not_found": "Not found",
               "purpose": "Why you read them (recorded)", "assessment": "Assessment",
-              "show_child": "Show the child's details",
+              "show_child": "Show the child's details", "open_archive": "Open the information archive",
+              "difficulties": "Difficulties", "save_archive": "Save the archive",
+              "record_home_visit": "Record a home visit", "education": "Education",
+              "record_plan_summary": "Record the assistance plan", "the_need": "The need",
+              "what_is_done": "What is to be done", "back_to_school": "Back to school", "plan_stage": "Assistance plan",
               "ask_close": "Ask to close the case, because", "risk_resolved": "Risk resolved",
               "ask_close_button": "Ask to close", "pending": "Pending approval", "approve": "Approve", "closed": "Closed",
               "set_grade": "Set the grade", "orange": "Orange (medium risk)", "why": "Why the grade changes",
@@ -241,6 +249,32 @@ def test_the_journey_from_a_red_report_to_a_visit_on_the_timeline(
     expect(worker.get_by_role("status")).to_contain_text(words["assessment"])
     expect(worker.locator("dl.summary")).to_contain_text("王小红")
     assert serious_violations(worker) == []
+    # The needs assessment: a home visit that finds a need, then the assistance plan for it.
+    worker.goto(console + link)
+    home_visit = worker.locator("form[action$='/home-visits']")
+    worker.get_by_text(words["record_home_visit"], exact=True).first.click()
+    home_visit.get_by_label(words["education"]).check()
+    home_visit.get_by_role("button").click()
+    assert "problem" not in worker.url, worker.url
+    expect(worker.locator("#grade-title ~ p").first).to_contain_text(words["education"])
+    plan = worker.locator("form[action$='/plans']")
+    worker.get_by_text(words["record_plan_summary"], exact=True).click()
+    plan.get_by_label(words["the_need"]).select_option(label=words["education"])
+    plan.get_by_label(words["what_is_done"]).select_option(label=words["back_to_school"])
+    plan.get_by_label(words["education"]).check()
+    plan.get_by_role("button").click()
+    assert "problem" not in worker.url, worker.url
+    _until(worker, lambda: words["plan_stage"] in worker.locator("dl.summary").inner_text())
+    assert serious_violations(worker) == []
+
+    # The child's information archive, with a purpose too: written, saved, read back.
+    worker.goto(console + link)
+    worker.get_by_label(words["purpose"]).select_option(label=words["assessment"])
+    worker.get_by_role("button", name=words["open_archive"]).click()
+    worker.get_by_label(words["difficulties"]).fill("父母外出务工，祖母年迈。")
+    worker.get_by_role("button", name=words["save_archive"]).click()
+    expect(worker.get_by_label(words["difficulties"])).to_have_value("父母外出务工，祖母年迈。")
+    assert "problem" not in worker.url and serious_violations(worker) == []
 
     # The police officer acknowledges the referral in the agency's inbox.
     officer = _person(browser, locale, console, police)

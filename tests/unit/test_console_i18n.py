@@ -10,7 +10,7 @@ import pytest
 from babel.messages.extract import extract_from_dir
 
 from services.console.i18n import LOCALES, LOCALES_DIR, languages, negotiate
-from services.console.app import ASSIGN_REASONS, DECLINE_REASONS, OVERRIDE_REASONS, REJECTION_REASONS
+from services.console.app import ARCHIVE_PARTS, ASSIGN_REASONS, PLAN_ACTIONS, DECLINE_REASONS, OVERRIDE_REASONS, REJECTION_REASONS
 from services.console.report_form import SEXES, TEXT_FIELDS
 from shared.contracts.envelope import EVENT_TYPES
 from shared.contracts.vocabulary import (
@@ -39,7 +39,8 @@ CODES = {"risk_level": [*RiskLevel, "none"], "category": list(Category), "stage"
          "assign_reason": list(ASSIGN_REASONS), "screen_out": list(ScreenOutReason),
          "event": [event_type for event_type, _ in EVENT_TYPES], "problem": ["not_yours", "refused", "invalid"],
          "personal": ["name", "national_id", "sex", "birth_date", "age_estimate", "address", "school"],
-         "approval": ["close", "screen_out", "transfer"], "approval_state": ["pending", "approved", "rejected"],
+         "approval": ["close", "screen_out", "transfer"], "archive": list(ARCHIVE_PARTS),
+         "plan_action": list(PLAN_ACTIONS), "approval_state": ["pending", "approved", "rejected"],
          "reason": [*ClosureReason, *ScreenOutReason, *TransferReason, *REJECTION_REASONS, *DECLINE_REASONS,
                     *OVERRIDE_REASONS]}
 
