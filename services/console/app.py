@@ -161,10 +161,11 @@ async def checked_form(request: Request, person: SignedIn):
 
 
 class ServiceAnswer(Exception):
-    """A service refused or failed a read the page needed."""
+    """A service refused or failed a request the page made; `detail` is its answer's, if any."""
 
-    def __init__(self, status_code: int) -> None:
+    def __init__(self, status_code: int, detail: Any = None) -> None:
         self.status_code = status_code
+        self.detail = detail
 
 
 async def call(console: Console, person: SignedIn, service: str, method: str, path: str, *,
@@ -180,7 +181,11 @@ async def call(console: Console, person: SignedIn, service: str, method: str, pa
     except httpx.HTTPError:
         raise ServiceAnswer(502) from None
     if answer.status_code >= 400:
-        raise ServiceAnswer(answer.status_code)
+        try:
+            detail = answer.json().get("detail")
+        except (ValueError, AttributeError):
+            detail = None
+        raise ServiceAnswer(answer.status_code, detail)
     return answer.json()
 
 
@@ -359,23 +364,16 @@ def build_console(settings: Settings) -> FastAPI:
         values = {name: str(form.get(name) or "") for name in (*TEXT_FIELDS, "reporter_anonymous", "submission_id")}
         categories, indicators = form.getlist("categories"), form.getlist("indicators")
         report = report_of(values, categories=categories, indicators=indicators)
-        principal = person.principal
-        token = issue_token(console.settings, subject=principal.subject, role=principal.role,
-                            agency=principal.agency, jurisdiction=principal.jurisdiction, ttl=PAGE_TOKEN_TTL)
         try:
-            answer = await console.http.post(
-                console.service_url("intake") + "/v1/reports", json=report,
-                headers={"Authorization": f"Bearer {token}", "Idempotency-Key": values["submission_id"] or None})
-        except httpx.HTTPError:
-            raise ServiceAnswer(502) from None
-        if answer.status_code in (403, 422):
-            errors = (field_errors(answer.json().get("detail")) if answer.status_code == 422
-                      else {"jurisdiction": "outside_territory"})
+            receipt = await call(console, person, "intake", "POST", "/v1/reports", json=report,
+                                 headers_extra={"Idempotency-Key": values["submission_id"]})
+        except ServiceAnswer as exc:
+            if exc.status_code not in (403, 422):
+                raise
+            errors = field_errors(exc.detail) if exc.status_code == 422 else {"jurisdiction": "outside_territory"}
             return _report_page(console, request, person, values=values, errors=errors, categories=categories,
                                 indicators=indicators, status_code=422)
-        if answer.status_code != 202:
-            raise ServiceAnswer(answer.status_code)
-        return render(console, request, "report_received.html", person=person, receipt=answer.json())
+        return render(console, request, "report_received.html", person=person, receipt=receipt)
 
     @app.get("/children/search", response_class=HTMLResponse)
     async def search_form(request: Request, console: ConsoleDep, person: Person) -> Response:
@@ -460,16 +458,11 @@ def build_console(settings: Settings) -> FastAPI:
                            purpose: AccessPurpose) -> Response:
         form = await checked_form(request, person)
         case = await call(console, person, "casework", "GET", f"/v1/cases/{case_id}")
-        page = f"/cases/{case_id}/archive?purpose={purpose.value}"
-        try:
-            await call(console, person, "intake", "PUT", f"/v1/children/{case['child_ref']}/archive",
-                       params={"purpose": purpose.value}, json={part: str(form.get(part) or "") for part in ARCHIVE_PARTS},
-                       headers_extra={"If-Match": str(form.get("version") or "0")})
-        except ServiceAnswer as exc:
-            if exc.status_code not in PROBLEMS:
-                raise
-            return RedirectResponse(f"{page}&problem={PROBLEMS[exc.status_code]}", status_code=303)
-        return RedirectResponse(page, status_code=303)
+        return await _act(console, person, f"/cases/{case_id}/archive?purpose={purpose.value}", "intake",
+                          f"/v1/children/{case['child_ref']}/archive",
+                          {part: str(form.get(part) or "") for part in ARCHIVE_PARTS}, method="PUT",
+                          params={"purpose": purpose.value},
+                          headers_extra={"If-Match": str(form.get("version") or "0")})
 
     @app.post("/cases/{case_id}/assignment")
     async def assign(request: Request, console: ConsoleDep, person: Person, case_id: uuid.UUID) -> Response:
@@ -600,16 +593,17 @@ PROBLEMS = {403: "not_yours", 409: "refused", 422: "invalid"}
 
 
 async def _act(console: Console, person: SignedIn, back_to: uuid.UUID | str, service: str, path: str,
-               body: dict[str, Any]) -> Response:
+               body: dict[str, Any], *, method: str = "POST", **options: Any) -> Response:
     """One action, then back to its page (a case's, by its id, or the path given); a refusal is
     said there, in words."""
     page = f"/cases/{back_to}" if isinstance(back_to, uuid.UUID) else back_to
     try:
-        await call(console, person, service, "POST", path, json=body)
+        await call(console, person, service, method, path, json=body, **options)
     except ServiceAnswer as exc:
         if exc.status_code not in PROBLEMS:
             raise
-        return RedirectResponse(f"{page}?problem={PROBLEMS[exc.status_code]}", status_code=303)
+        joiner = "&" if "?" in page else "?"
+        return RedirectResponse(f"{page}{joiner}problem={PROBLEMS[exc.status_code]}", status_code=303)
     return RedirectResponse(page, status_code=303)
 
 
