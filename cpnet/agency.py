@@ -1,6 +1,7 @@
 """The agency consumer kit: what an agency runs on its own side. It reads the agency's own
 topic with the agency's own consumer group, keeps the referrals of its territory, hands each
-to the agency's system (a JSON line in a file, or a webhook), then acknowledges it.
+to the agency's system (a JSON line in a file, or a webhook), then acknowledges it. A referral
+the case's side withdrew is handed over the same way, so the agency stops work on it.
 
 A referral is written or posted before it is acknowledged, and the offset is committed only
 after both, so a restart never misses one. The ids already acknowledged are kept in a state
@@ -20,7 +21,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from pydantic import ValidationError
 
 from shared.contracts.envelope import ContractError, new_envelope, parse_event
-from shared.contracts.events import ReferralCreated, ReferralResponded
+from shared.contracts.events import ReferralCreated, ReferralResponded, ReferralWithdrawn
 from shared.contracts.topics import referral_topic
 from shared.contracts.vocabulary import Agency
 
@@ -79,20 +80,18 @@ async def _handle(value: bytes, *, agency: Agency, jurisdiction: str, out: Path 
         echo(f"skipped a message that is not a referral ({type(exc).__name__})")
         return
     referral = event.payload
+    if isinstance(referral, ReferralWithdrawn) and referral.agency == agency:
+        if str(referral.referral_id) in acked:  # only a referral this office received is its to stop
+            await _deliver(event.to_json().decode(), out=out, webhook=webhook, http=http)
+            echo(f"referral {referral.referral_id} withdrawn ({referral.reason}): stop work on it")
+        return
     if not isinstance(referral, ReferralCreated) or referral.agency != agency:
         return
     if not referral.jurisdiction.startswith(jurisdiction):
         return  # another territory's office handles it
     line = event.to_json().decode()
     if str(referral.referral_id) not in acked:
-        if out is not None:
-            with open(out, "a") as handle:
-                handle.write(line + "\n")
-                handle.flush()
-                os.fsync(handle.fileno())
-        if webhook is not None:
-            answer = await http.post(webhook, content=line, headers={"Content-Type": "application/json"})
-            answer.raise_for_status()  # not delivered: no acknowledgement, and the offset stays
+        await _deliver(line, out=out, webhook=webhook, http=http)
         ack = ReferralResponded(referral_id=referral.referral_id, case_id=referral.case_id, agency=agency,
                                 action="acknowledge", responded_at=datetime.now(UTC), responder_ref=responder)
         envelope = new_envelope(ack, case_id=referral.case_id, producer=f"agency.{agency}", causation=event)
@@ -102,3 +101,15 @@ async def _handle(value: bytes, *, agency: Agency, jurisdiction: str, out: Path 
         acked.add(str(referral.referral_id))
         echo(f"referral {referral.referral_id} ({referral.risk_level}{', emergency' if referral.emergency else ''}) "
              f"received and acknowledged")
+
+
+async def _deliver(line: str, *, out: Path | None, webhook: str | None, http: httpx.AsyncClient) -> None:
+    """One message to the agency's system: a fsynced JSON line, and/or a webhook's POST."""
+    if out is not None:
+        with open(out, "a") as handle:
+            handle.write(line + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+    if webhook is not None:
+        answer = await http.post(webhook, content=line, headers={"Content-Type": "application/json"})
+        answer.raise_for_status()  # not delivered: no acknowledgement, and the offset stays

@@ -307,6 +307,8 @@ acl --allow-principal User:cpnet-intake --operation Write --topic referral.to.yo
 acl --allow-principal User:cpnet-referral --operation Read --group referral --resource-pattern-type prefixed
 acl --allow-principal User:cpnet-referral --operation Read --topic case.assessed
 acl --allow-principal User:cpnet-referral --operation Write --topic case.assessed.dlq
+acl --allow-principal User:cpnet-referral --operation Read --topic case.closed
+acl --allow-principal User:cpnet-referral --operation Write --topic case.closed.dlq
 acl --allow-principal User:cpnet-referral --operation Read --topic case.transferred
 acl --allow-principal User:cpnet-referral --operation Write --topic case.transferred.dlq
 acl --allow-principal User:cpnet-referral --operation Write --topic referral.escalated

@@ -8,14 +8,14 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from services.assessment import tables as t
 from services.assessment.assess import CaseNotFound, history, record_needs, set_override
 from services.assessment.grading import Override
 from shared.auth import Principal, Role, require_role
-from shared.contracts.vocabulary import Agency, Indicator, Need, ReasonCode, RiskLevel, Stage
+from shared.contracts.vocabulary import Agency, Indicator, Need, PastMoment, ReasonCode, RiskLevel, Stage
 from shared.http import answers
 from shared.service import ServiceContext, service_context
 
@@ -127,7 +127,7 @@ async def remove_override(case_id: uuid.UUID, principal: Annotated[Principal, De
 class HomeVisit(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    visited_at: AwareDatetime
+    visited_at: PastMoment
     indicators: list[Indicator] = Field(default_factory=list, description="risks the visit found")
     needs: list[Need] = Field(default_factory=list, description="needs the visit found")
     findings: list[ReasonCode] = Field(default_factory=list, max_length=50, description="coded findings")

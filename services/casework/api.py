@@ -26,7 +26,7 @@ from services.casework.cases import (
     request_approval,
     review,
 )
-from services.casework.decide import Approval, CaseFile, NotYours, ReasonRequired, Refused
+from services.casework.decide import Approval, CaseFile, NotYours, OpenReferrals, ReasonRequired, Refused
 from shared.auth import TERRITORY_PREFIX_PATTERN, Principal, Role, require_role
 from shared.contracts.events import ApprovalKind, ReviewDecision
 from shared.contracts.vocabulary import Category, Jurisdiction, OpaqueRef, ReasonCode, RiskLevel, Stage
@@ -54,8 +54,10 @@ class Case(BaseModel):
     """One case as the worklist shows it."""
 
     case_id: uuid.UUID
+    case_number: str | None = Field(description="The number people say and write (e.g. 140402-2026-00123)")
     child_ref: uuid.UUID | None
     jurisdiction: str
+    emergency: bool = Field(description="A child in immediate danger: listed before every other case")
     categories: list[Category]
     risk_level: RiskLevel | None = Field(description="The grade in force (null: not graded yet)")
     initial_risk_level: RiskLevel | None = Field(description="The grade the rules produced")
@@ -72,6 +74,7 @@ class Case(BaseModel):
     reviewed_at: datetime | None
     closed_at: datetime | None
     closed_reason: str | None
+    last_visited_at: datetime | None = Field(description="The latest follow-up visit")
     last_activity_at: datetime
 
 
@@ -81,7 +84,8 @@ class CasePage(BaseModel):
 
 
 def _case(row: CaseFile, now: datetime) -> Case:
-    return Case(case_id=row.case_id, child_ref=row.child_ref, jurisdiction=row.jurisdiction,
+    return Case(case_id=row.case_id, case_number=row.case_number, child_ref=row.child_ref,
+                jurisdiction=row.jurisdiction, emergency=row.emergency,
                 categories=list(row.categories), risk_level=row.risk_level,
                 initial_risk_level=row.initial_risk_level, stage=row.stage, state=row.state,
                 owner=Owner(station=row.owner_node, caseworker=row.owner_ref, assigned_at=row.assigned_at),
@@ -89,7 +93,8 @@ def _case(row: CaseFile, now: datetime) -> Case:
                 overdue=row.next_due_at is not None and row.next_due_at <= now, open_referrals=row.open_referrals,
                 pending_approvals=row.pending_approvals,
                 review_due_at=row.review_due_at, reviewed_at=row.reviewed_at, closed_at=row.closed_at,
-                closed_reason=row.closed_reason, last_activity_at=row.last_activity_at)
+                closed_reason=row.closed_reason, last_visited_at=row.last_visited_at,
+                last_activity_at=row.last_activity_at)
 
 
 # ---- keyset pagination: (urgency, sort_due_at, case_id) of the last row, opaque to callers ----
@@ -314,8 +319,8 @@ async def assign_case(case_id: uuid.UUID, body: Assignment, principal: Annotated
 @contextmanager
 def refusals() -> Iterator[None]:
     """What casework's rules refuse, as HTTP answers: not found or not in the caller's territory 404,
-    not theirs to do 403, not in the case's state 409, a reason missing or not one the action
-    takes 422 naming `reason`."""
+    not theirs to do 403, not in the case's state 409 (a closure refused for open referrals names
+    each), a reason missing or not one the action takes 422 naming `reason`."""
     try:
         yield
     except (CaseNotFound, ApprovalNotFound) as exc:
@@ -324,6 +329,9 @@ def refusals() -> Iterator[None]:
         raise HTTPException(status_code=403, detail=str(exc)) from None
     except ReasonRequired as exc:
         raise unprocessable([{"loc": ["body", "reason"], "msg": str(exc), "type": "value_error"}]) from None
+    except OpenReferrals as exc:
+        named = [{"referral_id": str(r.referral_id), "agency": r.agency, "state": r.state} for r in exc.referrals]
+        raise HTTPException(status_code=409, detail={"msg": str(exc), "open_referrals": named}) from None
     except Refused as exc:
         raise HTTPException(status_code=409, detail=str(exc)) from None
 
@@ -378,7 +386,7 @@ class ApprovalRequest(BaseModel):
     kind: ApprovalKind
     reason: ReasonCode = Field(description="screen_out: unfounded, duplicate, outside_jurisdiction, adult, "
                                            "resolved_by_family; close: risk_resolved, turned_18, moved_away, "
-                                           "deceased, family_reunified; transfer: family_moved, placed_there, "
+                                           "deceased, family_reunified, duplicate; transfer: family_moved, placed_there, "
                                            "wrong_territory")
     to_jurisdiction: Jurisdiction | None = Field(
         default=None, description="transfer only: the 12-digit code of the place the child now lives (a node of "

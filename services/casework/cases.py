@@ -165,7 +165,8 @@ async def request_approval(session: Transaction, case_id: uuid.UUID, kind: str, 
                            to_jurisdiction: str | None = None) -> Approval:
     state = await _visible_state(session, case_id, visible)
     approval, outcome = requested(state, kind, reason, by=by, pending=await _approvals_of(session, case_id),
-                                  now=res.clock(), supervisor=supervisor, to_jurisdiction=to_jurisdiction)
+                                  policy=res.policy, now=res.clock(), supervisor=supervisor,
+                                  to_jurisdiction=to_jurisdiction)
     await upsert_rows(session, t.approvals, [approval.as_row()])
     await _commit(session, state, outcome.state, outcome.events)
     return approval
@@ -190,7 +191,8 @@ async def decide_approval(session: Transaction, approval_id: uuid.UUID, approved
         raise ApprovalNotFound(f"no request {approval_id} in your territory") from None
     # Read again under the case's lock: two supervisors deciding at once see each other's decision.
     approval = next(a for a in await _approvals_of(session, row.case_id) if a.approval_id == approval_id)
-    approval, outcome = approval_decided(state, approval, approved, reason, by=by, now=res.clock())
+    approval, outcome = approval_decided(state, approval, approved, reason, by=by, policy=res.policy,
+                                         now=res.clock())
     await upsert_rows(session, t.approvals, [approval.as_row()])
     await _commit(session, state, outcome.state, outcome.events)
     return approval, outcome.state.case

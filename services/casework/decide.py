@@ -39,9 +39,11 @@ from shared.contracts.events import (
     ReferralCreated,
     ReferralEscalated,
     ReferralStatusChanged,
+    ReferralWithdrawn,
     ReviewDecision,
 )
 from shared.contracts.vocabulary import (
+    CLOSURE_NEEDS_RECENT_VISIT,
     OPEN_REFERRAL_STATES,
     Category,
     ClosureReason,
@@ -57,12 +59,15 @@ from shared.territory.code import TerritoryCode, TerritoryLevel, node_at
 
 # Sorted after every dated case: a case with nothing due yet.
 NEVER = datetime(9999, 12, 31, tzinfo=UTC)
-URGENCY = {RiskLevel.red.value: 0, RiskLevel.orange.value: 1, RiskLevel.blue.value: 2}
-NOT_GRADED = 3
+# The worklist's order: a child in immediate danger before every other case, then red, orange, blue,
+# then a case not graded yet.
+EMERGENCY = 0
+URGENCY = {RiskLevel.red.value: 1, RiskLevel.orange.value: 2, RiskLevel.blue.value: 3}
+NOT_GRADED = 4
 # A referral's state only moves along its lifecycle: created, then acknowledged, in progress,
-# then done or declined (which end it).
+# then done, declined or withdrawn (which end it).
 _REFERRAL_RANK = {ReferralState.created: 0, ReferralState.acknowledged: 1, ReferralState.in_progress: 2,
-                  ReferralState.done: 3, ReferralState.declined: 3}
+                  ReferralState.done: 3, ReferralState.declined: 3, ReferralState.withdrawn: 3}
 
 
 class UnexpectedEvent(TypeError):
@@ -79,6 +84,20 @@ class NotYours(PermissionError):
 
 class ReasonRequired(ValueError):
     """A reason code is missing or not one this action takes (422, naming the field `reason`)."""
+
+
+class OpenReferrals(Refused):
+    """A case does not close while an agency still holds a referral of it (409): each is withdrawn
+    with a reason first. `referrals` names them."""
+
+    def __init__(self, referrals: Iterable[ReferralFact]) -> None:
+        self.referrals = tuple(sorted(referrals, key=lambda r: (r.agency, str(r.referral_id))))
+        named = ", ".join(f"{r.agency} ({r.referral_id}, {r.state})" for r in self.referrals)
+        super().__init__(f"the case still has open referrals: {named}; withdraw each with a reason first")
+
+
+class NoRecentVisit(Refused):
+    """A red or orange case closes as safe only after a follow-up visit saw the child recently (409)."""
 
 
 @dataclass(frozen=True)
@@ -107,6 +126,9 @@ class CaseFile:
     closed_at: datetime | None = None
     closed_reason: str | None = None
     closure_rule_met_at: datetime | None = None
+    case_number: str | None = None
+    emergency: bool = False
+    last_visited_at: datetime | None = None
     pending_approvals: int = 0
     # Derived (derive()): what the worklist sorts and filters on.
     open_referrals: int = 0
@@ -187,7 +209,10 @@ def reported(state: CaseState, event: CaseReported, policy: CaseworkPolicy, at: 
     latest = _later(case.reported_at if case else None, event.reported_at)
     changes: dict[str, Any] = dict(child_ref=event.child_ref, categories=categories, reported_at=latest,
                                    jurisdiction=(case.jurisdiction if case and case.jurisdiction
-                                                 else event.jurisdiction))
+                                                 else event.jurisdiction),
+                                   # A case keeps the number it opened with; intake gives it once.
+                                   case_number=(case.case_number if case and case.case_number
+                                                else event.case_number))
     if case is not None and case.closed_at is not None and latest > case.closed_at:
         # A new report about a closed case reopens it: back to screening, and to review.
         changes.update(state="open", stage=Stage.screening.value, reviewed_at=None)
@@ -202,7 +227,8 @@ def assessed(state: CaseState, event: CaseAssessed, policy: CaseworkPolicy, at: 
     graded_at = (case.graded_at if case else None) or at
     changes: dict[str, Any] = dict(
         jurisdiction=jurisdiction, risk_level=event.risk_level.value,
-        initial_risk_level=event.initial_risk_level.value, graded_at=graded_at,
+        initial_risk_level=event.initial_risk_level.value, graded_at=graded_at, emergency=event.emergency,
+        case_number=(case.case_number if case and case.case_number else event.case_number),
         categories=_categories(case, event.categories),
         stage=_stage(case, event.stage),
         # The review is due a grade's hours after the case was first graded; a graver re-grade
@@ -237,6 +263,14 @@ def referral_changed(state: CaseState, event: ReferralStatusChanged, policy: Cas
     return CaseState(case, referrals)
 
 
+def withdrawn(state: CaseState, event: ReferralWithdrawn, policy: CaseworkPolicy, at: datetime) -> CaseState:
+    """Told on the agency's topic that a referral was withdrawn (referral.status says it too, in
+    whichever order the two are read)."""
+    referrals = _with_referral(state, ReferralFact(event.referral_id, event.case_id, event.agency.value,
+                                                   ReferralState.withdrawn.value))
+    return CaseState(_touched(state.case, event.case_id, at), referrals)
+
+
 def escalated(state: CaseState, event: ReferralEscalated, policy: CaseworkPolicy, at: datetime) -> CaseState:
     known = state.referrals.get(event.referral_id)
     fact = dataclasses.replace(known, ack_due_at=event.ack_due_at) if known else ReferralFact(
@@ -250,7 +284,8 @@ def scheduled(state: CaseState, event: FollowupScheduled, policy: CaseworkPolicy
 
 
 def visited(state: CaseState, event: FollowupVisitRecorded, policy: CaseworkPolicy, at: datetime) -> CaseState:
-    return dataclasses.replace(state, case=_touched(state.case, event.case_id, at,
+    last = _later(state.case.last_visited_at if state.case else None, event.visited_at)
+    return dataclasses.replace(state, case=_touched(state.case, event.case_id, at, last_visited_at=last,
                                                     stage=_stage(state.case, event.stage)))
 
 
@@ -263,7 +298,7 @@ def closure_rule_met(state: CaseState, event: FollowupClosureRuleMet, policy: Ca
 
 
 EVENT_RULES = {CaseReported: reported, CaseAssessed: assessed, ReferralCreated: referred,
-               ReferralStatusChanged: referral_changed, ReferralEscalated: escalated,
+               ReferralStatusChanged: referral_changed, ReferralWithdrawn: withdrawn, ReferralEscalated: escalated,
                FollowupScheduled: scheduled, FollowupVisitRecorded: visited, FollowupClosureRuleMet: closure_rule_met}
 
 
@@ -294,13 +329,33 @@ def closing(case: CaseFile, reason: ClosureReason, now: datetime) -> tuple[CaseF
     return case, CaseClosed(case_id=case.case_id, reason=reason.value, closed_at=closed_at)
 
 
+def open_referrals(state: CaseState) -> list[ReferralFact]:
+    return [r for r in state.referrals.values() if ReferralState(r.state) in OPEN_REFERRAL_STATES]
+
+
+def closable(state: CaseState, reason: ClosureReason, policy: CaseworkPolicy, now: datetime) -> None:
+    """Closure only when it is safe: no agency still holds an open referral (each is withdrawn with
+    a reason first), and a red or orange case closed as safe was seen by a follow-up visit within
+    the policy's days. Raises OpenReferrals or NoRecentVisit (both 409)."""
+    case = state.case
+    if case.state != "open":
+        raise Refused("the case is closed; a new report reopens it")
+    still_open = open_referrals(state)
+    if still_open:
+        raise OpenReferrals(still_open)
+    if (reason in CLOSURE_NEEDS_RECENT_VISIT and case.risk_level in (RiskLevel.red.value, RiskLevel.orange.value)
+            and (case.last_visited_at is None or case.last_visited_at < now - policy.closure_visit_within)):
+        raise NoRecentVisit(f"a {case.risk_level} case closes as {reason.value} only after a follow-up visit in "
+                            f"the last {policy.closure_visit_within.days} days; record the visit first")
+
+
 def closed_by_rule(state: CaseState, at: datetime) -> Decision:
     """An open blue case closes when follow-up's closure rule was met after its latest report (a
-    report since then is new risk: the case stays open)."""
+    report since then is new risk: the case stays open) and no referral of it is still open."""
     case = state.case
     met = case.closure_rule_met_at if case else None
     if (case is None or met is None or case.state != "open" or case.risk_level != RiskLevel.blue.value
-            or case.reported_at is None or met <= case.reported_at):
+            or case.reported_at is None or met <= case.reported_at or open_referrals(state)):
         return Decision(state)
     case, event = closing(case, ClosureReason.risk_resolved, met)
     return Decision(dataclasses.replace(state, case=case), (event,))
@@ -312,7 +367,7 @@ def derive(state: CaseState) -> CaseState:
     case = state.case
     if case is None:
         return state
-    open_refs = [r for r in state.referrals.values() if ReferralState(r.state) in OPEN_REFERRAL_STATES]
+    open_refs = open_referrals(state)
     due: list[tuple[datetime, str]] = []
     if case.state == "open":
         if case.review_due_at is not None and case.reviewed_at is None:
@@ -326,7 +381,7 @@ def derive(state: CaseState) -> CaseState:
                                blind_spot_escalated_at=(case.blind_spot_escalated_at
                                                         if case.owner_node is None or next_due[0] is None else None),
                                next_due_kind=next_due[1], sort_due_at=next_due[0] or NEVER,
-                               urgency=URGENCY.get(case.risk_level, NOT_GRADED))
+                               urgency=EMERGENCY if case.emergency else URGENCY.get(case.risk_level, NOT_GRADED))
     return dataclasses.replace(state, case=case)
 
 
@@ -448,6 +503,9 @@ def _with(state: CaseState, case: CaseFile, *events: EventPayload) -> Decision:
 
 def _screened_out(state: CaseState, case: CaseFile, reason: ScreenOutReason, *, by: str, approved_by: str | None,
                   now: datetime) -> Decision:
+    still_open = open_referrals(state)
+    if still_open:
+        raise OpenReferrals(still_open)
     review = CaseReviewed(case_id=case.case_id, decision="screened_out", reason=reason,
                           risk_level=RiskLevel(case.risk_level), reviewed_by=by, approved_by=approved_by,
                           reviewed_at=now, stage=Stage.closed)
@@ -500,7 +558,7 @@ def _one_at_a_time(kind: str, pending: Iterable[Approval]) -> None:
 
 
 def requested(state: CaseState, kind: ApprovalKind, reason: str, *, by: str, pending: Iterable[Approval],
-              now: datetime, supervisor: bool = False, to_jurisdiction: str | None = None,
+              policy: CaseworkPolicy, now: datetime, supervisor: bool = False, to_jurisdiction: str | None = None,
               ) -> tuple[Approval, Decision]:
     """The case's owner asks a supervisor to approve screening it out or closing it, with the reason;
     or its owner or a supervisor of its territory asks the supervisors of `to_jurisdiction` to take
@@ -515,11 +573,15 @@ def requested(state: CaseState, kind: ApprovalKind, reason: str, *, by: str, pen
     elif kind == "screen_out":
         _reviewable(case)
         _screen_out_reason(reason)
+        still_open = open_referrals(state)
+        if still_open:
+            raise OpenReferrals(still_open)
     else:
         if case.state != "open":
             raise Refused("the case is closed; a new report reopens it")
         if reason not in {r.value for r in CLOSING_REASONS}:
             raise ReasonRequired(f"closing needs a reason: one of {', '.join(sorted(CLOSING_REASONS))}")
+        closable(state, ClosureReason(reason), policy, now)
     _one_at_a_time(kind, pending)
     to_jurisdiction = to_jurisdiction if kind == "transfer" else None
     approval = Approval(approval_id=uuid.uuid4(), case_id=case.case_id, kind=kind, reason=reason,
@@ -550,7 +612,7 @@ def transferred(state: CaseState, case: CaseFile, approval: Approval, *, by: str
 
 
 def approval_decided(state: CaseState, approval: Approval, approved: bool, reason: str | None, *, by: str,
-                     now: datetime) -> tuple[Approval, Decision]:
+                     policy: CaseworkPolicy, now: datetime) -> tuple[Approval, Decision]:
     """A supervisor approves (the case is screened out, closed with the request's reason, or
     moved to the territory it was to go to) or rejects with a reason."""
     case = state.case
@@ -560,6 +622,8 @@ def approval_decided(state: CaseState, approval: Approval, approved: bool, reaso
         raise ReasonRequired("rejecting a request needs a reason")
     if approved and case.state != "open":
         raise Refused("the case is closed; a new report reopens it")
+    if approved and approval.kind == "close":
+        closable(state, ClosureReason(approval.reason), policy, now)  # as safe now as when it was asked
     approval = dataclasses.replace(approval, state="approved" if approved else "rejected", decided_by=by,
                                    decided_at=now, decision_reason=None if approved else reason)
     decided = CaseApprovalDecided(approval_id=approval.approval_id, case_id=case.case_id, kind=approval.kind,

@@ -1,5 +1,6 @@
 """Casework rules that are configuration (config/casework.yaml): the written review's deadline by
-grade, per territory. Pure: no framework, no database."""
+grade, per territory, the blind-spot grace, and how recent a visit a safe closure needs. Pure: no
+framework, no database."""
 
 from __future__ import annotations
 
@@ -28,6 +29,8 @@ class CaseworkPolicy(BaseModel):
     review_hours_by_territory: dict[TerritoryPrefix, dict[RiskLevel, Hours]] = {}
     # An open case with no owner or nothing due this long after its last activity is a blind spot.
     blind_spot_after_minutes: Annotated[int, Field(ge=1, le=24 * 60)] = 30
+    # A red or orange case closes as safe only after a follow-up visit within this many days.
+    closure_visit_within_days: Annotated[int, Field(ge=1, le=365)] = 30
 
     @model_validator(mode="after")
     def _complete(self) -> CaseworkPolicy:
@@ -41,6 +44,10 @@ class CaseworkPolicy(BaseModel):
     @property
     def blind_spot_after(self) -> timedelta:
         return timedelta(minutes=self.blind_spot_after_minutes)
+
+    @property
+    def closure_visit_within(self) -> timedelta:
+        return timedelta(days=self.closure_visit_within_days)
 
     def review_within(self, level: RiskLevel, jurisdiction: str) -> timedelta:
         hours = for_territory(self.review_hours, self.review_hours_by_territory, jurisdiction)[level]

@@ -3,7 +3,8 @@ what is due next — and the referrals it waits on, learned from the topics."""
 
 from __future__ import annotations
 
-from sqlalchemy import ARRAY, Column, DateTime, Index, Integer, MetaData, SmallInteger, Table, Text, func, text
+from sqlalchemy import (ARRAY, Boolean, Column, DateTime, Index, Integer, MetaData, SmallInteger, Table, Text, false,
+                        func, text)
 from sqlalchemy.dialects.postgresql import UUID
 
 SCHEMA = "casework"
@@ -34,12 +35,15 @@ cases = Table(
     Column("closed_at", DateTime(timezone=True)),
     Column("closed_reason", Text),
     Column("closure_rule_met_at", DateTime(timezone=True)),  # follow-up's closure rule, when last met
+    Column("case_number", Text),  # the number people say and write (intake's, on case.reported)
+    Column("emergency", Boolean, nullable=False, server_default=false()),  # immediate danger, by the grade
+    Column("last_visited_at", DateTime(timezone=True)),  # the latest follow-up visit
     # Derived from the above and the case's referrals whenever either changes, for the worklist.
     Column("open_referrals", Integer, nullable=False, server_default="0"),
     Column("pending_approvals", Integer, nullable=False, server_default="0"),
     Column("next_due_at", DateTime(timezone=True)),
     Column("next_due_kind", Text),  # review | referral | visit
-    Column("urgency", SmallInteger, nullable=False),  # 0 red, 1 orange, 2 blue, 3 not graded yet
+    Column("urgency", SmallInteger, nullable=False),  # 0 emergency, 1 red, 2 orange, 3 blue, 4 not graded
     Column("sort_due_at", DateTime(timezone=True), nullable=False),  # next_due_at, or the far future
     Column("last_activity_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
@@ -50,6 +54,7 @@ Index("cases_worklist", cases.c.urgency, cases.c.sort_due_at, cases.c.case_id,
 # Territory prefixes (`jurisdiction LIKE '1404%'`) and "my cases".
 Index("cases_by_territory", cases.c.jurisdiction, postgresql_ops={"jurisdiction": "text_pattern_ops"})
 Index("cases_by_owner", cases.c.owner_ref, postgresql_where=text("owner_ref IS NOT NULL"))
+Index("cases_by_number", cases.c.case_number, unique=True, postgresql_where=text("case_number IS NOT NULL"))
 # The sweep's two questions: reviews not recorded, and cases with no owner or nothing due.
 Index("cases_review_pending", cases.c.review_due_at,
       postgresql_where=text("state = 'open' AND reviewed_at IS NULL"))

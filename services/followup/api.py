@@ -7,14 +7,14 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 
 from services.followup import tables as t
 from services.followup.schedule import overdue_at
 from services.followup.visits import PlanNotFound, record_visit
 from shared.auth import TERRITORY_PREFIX_PATTERN, Principal, Role, require_role
-from shared.contracts.vocabulary import OPEN_REFERRAL_STATES, Indicator, Need, RiskLevel, Stage
+from shared.contracts.vocabulary import OPEN_REFERRAL_STATES, Indicator, Need, PastMoment, RiskLevel, Stage
 from shared.http import answers
 from shared.service import ServiceContext, service_context
 
@@ -27,7 +27,7 @@ Ctx = Annotated[ServiceContext, Depends(service_context)]
 class Visit(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    visited_at: AwareDatetime
+    visited_at: PastMoment
     indicators: list[Indicator] = Field(default_factory=list, description="risks found (none: a clean visit)")
     needs_met: list[Need] = Field(default_factory=list)
     needs_unmet: list[Need] = Field(default_factory=list)
@@ -43,7 +43,7 @@ class VisitRecorded(BaseModel):
 
 @router.post("/v1/cases/{case_id}/visits", response_model=VisitRecorded, status_code=201,
              responses=answers(404, 413),
-             summary="Record a follow-up visit; new risk goes back to assessment")
+             summary="Record a follow-up visit (never dated in the future); new risk goes back to assessment")
 async def post_visit(case_id: uuid.UUID, body: Visit, principal: Annotated[Principal, Depends(Visitors)],
                      ctx: Ctx) -> VisitRecorded:
     try:

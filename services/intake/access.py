@@ -16,7 +16,7 @@ from services.intake import tables as t
 from services.intake.reports import OUTBOX, PRODUCER
 from shared.auth import Principal
 from shared.contracts.envelope import Envelope, new_envelope
-from shared.contracts.events import PersonalDataAccessed, ReferralCreated, ReferralStatusChanged
+from shared.contracts.events import PersonalDataAccessed, ReferralCreated, ReferralStatusChanged, ReferralWithdrawn
 from shared.contracts.vocabulary import OPEN_REFERRAL_STATES, AccessPurpose, PersonalField, PersonalRecord, \
     ReferralState
 from shared.db.rows import upsert_rows
@@ -32,9 +32,11 @@ def grants_after(events: Iterable[Envelope]) -> tuple[list[dict], list[dict]]:
     for event in events:
         referral = event.payload
         values = dict(referral_id=referral.referral_id, case_id=referral.case_id, agency=referral.agency.value)
-        if isinstance(referral, ReferralStatusChanged):
+        if isinstance(referral, ReferralStatusChanged | ReferralWithdrawn):
+            # A withdrawal is told on the agency's own topic too: the grant ends whichever comes first.
+            state = referral.state if isinstance(referral, ReferralStatusChanged) else ReferralState.withdrawn
             created.pop(referral.referral_id, None)
-            changed[referral.referral_id] = {**values, "state": referral.state.value}
+            changed[referral.referral_id] = {**values, "state": state.value}
         elif isinstance(referral, ReferralCreated) and referral.referral_id not in changed:
             created.setdefault(referral.referral_id, {**values, "state": ReferralState.created.value})
     return list(created.values()), list(changed.values())

@@ -1,5 +1,6 @@
 """Referral's HTTP API: referrals by agency, state and territory (overdue first), one
-referral's details for the agency it is addressed to, and agencies' answers."""
+referral's details for the agency it is addressed to, agencies' answers, and a withdrawal by the
+case's side."""
 
 from __future__ import annotations
 
@@ -8,22 +9,23 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import case, select
 
 from services.referral import tables as t
 from services.referral.decide import ForeignAnswer
 from services.referral.lifecycle import IllegalTransition
-from services.referral.refer import respond
+from services.referral.refer import respond, withdraw
 from shared.auth import TERRITORY_PREFIX_PATTERN, Principal, Role, require_role
 from shared.contracts.events import ReferralAction, ReferralOutcome, ReferralResponded
-from shared.contracts.vocabulary import Agency, ReasonCode, ReferralState, RiskLevel
+from shared.contracts.vocabulary import Agency, ReasonCode, ReferralState, RiskLevel, WithdrawalReason
 from shared.http import answers
 from shared.service import ServiceContext, service_context
 
 router = APIRouter(prefix="/v1/referrals", tags=["referral"])
 Readers = require_role(Role.agency_officer, Role.caseworker, Role.supervisor, Role.operator, Role.auditor)
 Officers = require_role(Role.agency_officer)
+CaseSide = require_role(Role.caseworker, Role.supervisor)
 Ctx = Annotated[ServiceContext, Depends(service_context)]
 
 
@@ -129,6 +131,40 @@ async def answer_referral(referral_id: uuid.UUID, body: Answer,
         async with ctx.sessions.begin() as session:
             await respond(session, answer, ctx.resources)
     except (IllegalTransition, ForeignAnswer) as exc:
+        raise HTTPException(status_code=409, detail=str(exc)) from None
+    ctx.relay.wake()
+    return await get_referral(referral_id, principal, ctx)
+
+
+class Withdrawal(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: WithdrawalReason
+
+    @field_validator("reason")
+    @classmethod
+    def _a_persons_reason(cls, reason: WithdrawalReason) -> WithdrawalReason:
+        if reason == WithdrawalReason.case_closed:
+            raise ValueError("case_closed is casework's own reason when a case closes; give the person's reason")
+        return reason
+
+
+@router.post("/{referral_id}/withdrawal", response_model=Referral,
+             summary="The case's side withdraws an open referral, with a reason (before a case closes)",
+             responses=answers(404, 409, 413, described={409: "the agency has ended the referral already"}))
+async def withdraw_referral(referral_id: uuid.UUID, body: Withdrawal,
+                            principal: Annotated[Principal, Depends(CaseSide)], ctx: Ctx) -> Referral:
+    """A caseworker or supervisor whose territory covers the case ends a referral the agency has not
+    finished; the agency's kit receives the withdrawal on its own topic. Withdrawing it again
+    changes nothing."""
+    async with ctx.sessions() as session:
+        row = (await session.execute(select(t.referrals).where(t.referrals.c.id == referral_id))).first()
+    if row is None or not _visible(principal, row):
+        raise HTTPException(status_code=404, detail="no such referral for you")
+    try:
+        async with ctx.sessions.begin() as session:
+            await withdraw(session, referral_id, body.reason, by=principal.subject, res=ctx.resources)
+    except IllegalTransition as exc:
         raise HTTPException(status_code=409, detail=str(exc)) from None
     ctx.relay.wake()
     return await get_referral(referral_id, principal, ctx)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Self
 
-from services.referral.lifecycle import next_state
+from services.referral.lifecycle import next_state, withdrawn_from
 from services.referral.routing import GradedCase, RoutingTable, ack_due_at, destinations
 from services.referral.territory import escalation_target
 from shared.contracts.envelope import EventPayload
@@ -23,6 +23,7 @@ from shared.contracts.events import (
     ReferralEscalated,
     ReferralResponded,
     ReferralStatusChanged,
+    ReferralWithdrawn,
 )
 from shared.contracts.vocabulary import (
     OPEN_REFERRAL_STATES,
@@ -30,6 +31,7 @@ from shared.contracts.vocabulary import (
     ReferralState,
     RiskLevel,
     Stage,
+    WithdrawalReason,
     advance_stage,
 )
 from shared.db.rows import row_of
@@ -201,6 +203,42 @@ def answer(state: CaseReferrals, response: ReferralResponded, now: datetime) -> 
         changed_at=now, stage=stage,
     )
     return Decision(state=state, events=(event,))
+
+
+def withdraw(state: CaseReferrals, referral_id: uuid.UUID, reason: WithdrawalReason, *, by: str,
+             now: datetime) -> Decision:
+    """The case's side ends an open referral with a reason: `referral.status` tells every service,
+    and the agency's own topic tells the agency to stop. Withdrawing it again changes nothing.
+    Raises LookupError for a referral not of this case, IllegalTransition for one already ended."""
+    referral = state.referral(referral_id)
+    if referral is None:
+        raise LookupError(f"no referral {referral_id} for case {state.case_id}")
+    if withdrawn_from(ReferralState(referral.state)) is None:
+        return Decision(state=state)
+    referral = dataclasses.replace(referral, state=ReferralState.withdrawn.value, reason=reason.value,
+                                   outcome=None, responder_ref=by, updated_at=now)
+    stage = Stage(state.case.stage) if state.case else Stage.services
+    changed = ReferralStatusChanged(referral_id=referral.id, case_id=referral.case_id,
+                                    agency=Agency(referral.agency), state=ReferralState.withdrawn,
+                                    reason=reason.value, changed_at=now, stage=stage, changed_by=by)
+    told = ReferralWithdrawn(referral_id=referral.id, case_id=referral.case_id, agency=Agency(referral.agency),
+                             reason=reason, withdrawn_by=by, withdrawn_at=now)
+    return Decision(state=state.with_referral(referral), events=(changed, told))
+
+
+CLOSER = "casework"
+"""Who withdraws what a closed case still holds open: casework's rule, not a person."""
+
+
+def case_closed(state: CaseReferrals, now: datetime) -> Decision:
+    """A closed case holds no open referral: any still open (one a late grade made while the case
+    closed) is withdrawn, `case_closed`. Casework refuses a closure while it knows of one, so this
+    is the rare race, and the invariant holds after it."""
+    events: list[EventPayload] = []
+    for referral in [r for r in state.referrals if r.is_open]:
+        decision = withdraw(state, referral.id, WithdrawalReason.case_closed, by=CLOSER, now=now)
+        state, events = decision.state, [*events, *decision.events]
+    return Decision(state=state, events=tuple(events))
 
 
 def escalate(referral: Referral, routes: RoutingTable,

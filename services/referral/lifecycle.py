@@ -1,11 +1,12 @@
 """The referral lifecycle: created → acknowledged → in_progress → done (successful or not,
-with a reason) or declined (with a reason). Pure state machine."""
+with a reason) or declined (with a reason), or withdrawn by the case's side (with a reason) while
+it is open. Pure state machine."""
 
 from __future__ import annotations
 
 from typing import Literal
 
-from shared.contracts.vocabulary import ReferralState
+from shared.contracts.vocabulary import OPEN_REFERRAL_STATES, ReferralState
 
 Action = Literal["acknowledge", "start", "complete", "decline"]
 
@@ -44,3 +45,13 @@ def next_state(current: ReferralState, action: Action) -> ReferralState | None:
     if current not in ALLOWED_FROM[action]:
         raise IllegalTransition(f"cannot {action} a referral that is {current}")
     return target
+
+
+def withdrawn_from(current: ReferralState) -> ReferralState | None:
+    """The case's side ends an open referral: withdrawn, or None when it was withdrawn already.
+    Raises IllegalTransition for one the agency has ended (done or declined)."""
+    if current == ReferralState.withdrawn:
+        return None
+    if current not in OPEN_REFERRAL_STATES:
+        raise IllegalTransition(f"cannot withdraw a referral that is {current}")
+    return ReferralState.withdrawn

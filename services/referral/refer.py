@@ -21,7 +21,7 @@ from services.referral.routing import RoutingTable
 from services.referral.territory import below_the_top, holder_after_move
 from shared.contracts.envelope import Envelope, new_envelope
 from shared.contracts.events import ReferralResponded
-from shared.contracts.vocabulary import OPEN_REFERRAL_STATES, ReferralState, RiskLevel
+from shared.contracts.vocabulary import OPEN_REFERRAL_STATES, ReferralState, RiskLevel, WithdrawalReason
 from shared.db.rows import any_of, upsert_rows
 from shared.db.tables import outbox_table
 from shared.messaging.consumer import Delivery
@@ -35,8 +35,8 @@ Deliveries = Sequence[tuple[Envelope, Delivery]]
 # An answer, the event that carried it and where from (neither over HTTP).
 Answer = tuple[ReferralResponded, Envelope | None, Delivery | None]
 
-__all__ = ["ForeignAnswer", "Resources", "escalate_overdue", "move_cases", "on_answers", "on_grades", "respond",
-           "waiting_gauges"]
+__all__ = ["ForeignAnswer", "Resources", "escalate_overdue", "move_cases", "on_answers", "on_closures", "on_grades",
+           "respond", "waiting_gauges", "withdraw"]
 
 PRODUCER = "referral"
 OUTBOX = outbox_table(t.metadata)
@@ -107,13 +107,16 @@ async def _save(session: AsyncSession, batch: _Batch, cases: Iterable[CaseRecord
     await add_events(session, OUTBOX, *batch.envelopes, traces=batch.traces)
 
 
+def _open_of(case_ids: Iterable[uuid.UUID]) -> ColumnElement:
+    referrals = t.referrals.c
+    return and_(any_of(referrals.case_id, case_ids), referrals.state.in_(OPEN_REFERRAL_STATES))
+
+
 async def on_grades(session: AsyncSession, items: Deliveries, res: Resources) -> None:
     """A batch of `case.assessed`, in offset order: each case and its open referrals loaded
     once, each grade routed on the state the one before left, each inside its report's trace."""
     case_ids = {event.case_id for event, _ in items}
-    referrals = t.referrals.c
-    open_referrals = and_(any_of(referrals.case_id, case_ids), referrals.state.in_(OPEN_REFERRAL_STATES))
-    batch = await _load(session, case_ids, open_referrals)
+    batch = await _load(session, case_ids, _open_of(case_ids))
     now = res.clock()
     for event, delivery in items:
         with event_span(delivery):
@@ -121,6 +124,27 @@ async def on_grades(session: AsyncSession, items: Deliveries, res: Resources) ->
             batch.apply(decision, cause=event)
     await _save(session, batch, [batch.cases[case_id].case for case_id in sorted(case_ids)])
 
+
+async def on_closures(session: AsyncSession, items: Deliveries, res: Resources) -> None:
+    """A batch of `case.closed`: whatever those cases still hold open is withdrawn (decide.case_closed)."""
+    case_ids = {event.case_id for event, _ in items}
+    batch = await _load(session, case_ids, _open_of(case_ids))
+    now = res.clock()
+    for event, delivery in items:
+        with event_span(delivery):
+            batch.apply(decide.case_closed(batch.cases[event.case_id], now), cause=event)
+    await _save(session, batch, [])
+
+
+async def withdraw(session: AsyncSession, referral_id: uuid.UUID, reason: WithdrawalReason, *, by: str,
+                   res: Resources) -> None:
+    """One referral withdrawn over HTTP by the case's side. Raises LookupError or IllegalTransition."""
+    found = (await session.execute(select(t.referrals.c.case_id).where(t.referrals.c.id == referral_id))).first()
+    if found is None:
+        raise LookupError(f"no referral {referral_id}")
+    batch = await _load(session, [found.case_id], t.referrals.c.id == referral_id)
+    batch.apply(decide.withdraw(batch.cases[found.case_id], referral_id, reason, by=by, now=res.clock()), cause=None)
+    await _save(session, batch, [])
 
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from services.referral.api import router
 from services.referral.lifecycle import IllegalTransition
-from services.referral.refer import ForeignAnswer, Resources, escalate_overdue, move_cases, on_answers, on_grades, \
-    waiting_gauges
+from services.referral.refer import ForeignAnswer, Resources, escalate_overdue, move_cases, on_answers, on_closures, \
+    on_grades, waiting_gauges
 from services.referral.routing import RoutingError, load_routes
-from shared.contracts.events import CaseAssessed, ReferralResponded
+from shared.contracts.events import CaseAssessed, CaseClosed, ReferralResponded
 from shared.errors import ConfigurationError
 from shared.messaging.consumer import IdempotentConsumer
 from shared.scheduling import periodic
@@ -36,6 +36,9 @@ def consumers(ctx: ServiceContext) -> list[IdempotentConsumer]:
     async def answers(session, items) -> None:
         await on_answers(session, items, ctx.resources)
 
+    async def closures(session, items) -> None:
+        await on_closures(session, items, ctx.resources)
+
     return [
         ctx.consumer(name="referral.assessed", topic=CaseAssessed.TOPIC, handler=None, batch_handler=grades,
                      batch=True),
@@ -45,6 +48,9 @@ def consumers(ctx: ServiceContext) -> list[IdempotentConsumer]:
         ctx.consumer(name="referral.responses", topic=ReferralResponded.TOPIC, handler=None,
                      batch_handler=answers, batch=True,
                      poison=(IllegalTransition, ForeignAnswer, LookupError)),
+        # A closed case holds no open referral: what a late grade opened meanwhile is withdrawn.
+        ctx.consumer(name="referral.closures", topic=CaseClosed.TOPIC, handler=None, batch_handler=closures,
+                     batch=True),
         # A case moved to another territory: its open referrals escalate up the new one's chain.
         transfers_consumer(ctx, "referral", move_cases),
     ]

@@ -34,6 +34,7 @@ from shared.contracts.events import (
     ReferralOutcome,
     ReferralResponded,
     ReferralStatusChanged,
+    ReferralWithdrawn,
     RiskFactor,
 )
 from shared.contracts.hotline import Child, HotlineReport, Reporter
@@ -109,6 +110,7 @@ __all__ = [
     "ReferralResponded",
     "ReferralState",
     "ReferralStatusChanged",
+    "ReferralWithdrawn",
     "Reporter",
     "RiskFactor",
     "RiskLevel",

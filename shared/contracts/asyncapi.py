@@ -15,7 +15,7 @@ from shared.contracts.topics import TOPICS, Topic, dlq_topic, referral_topic
 from shared.contracts.vocabulary import Agency
 
 ASYNCAPI_VERSION = "3.0.0"
-CONTRACTS_VERSION = "1.6.0"
+CONTRACTS_VERSION = "1.7.0"
 """Version of the published contract as a whole; raise it with any change to the document."""
 
 ASYNCAPI_FILE = "asyncapi.json"
@@ -31,7 +31,7 @@ SERVICE_CONSUMES: dict[str, tuple[str, ...]] = {
     "intake": ("intake.reports.raw", "intake.screening.raw", "case.closed", "referral.status",
                *(referral_topic(a) for a in Agency), "case.transferred"),
     "assessment": ("case.reported", "case.reassessment_requested", "case.transferred"),
-    "referral": ("case.assessed", "referral.responses", "case.transferred"),
+    "referral": ("case.assessed", "referral.responses", "case.transferred", "case.closed"),
     "followup": ("case.assessed", "referral.status", "case.transferred"),
     "casework": ("case.reported", "case.assessed", *(referral_topic(a) for a in Agency), "referral.status",
                  "referral.escalated", "followup.scheduled", "followup.visits", "followup.closure"),

@@ -11,6 +11,7 @@ from pydantic import Field, StringConstraints, model_validator
 from shared.contracts.envelope import ContractModel, EventPayload, register_event
 from shared.contracts.vocabulary import (
     Agency,
+    CaseNumber,
     Category,
     Channel,
     Indicator,
@@ -29,6 +30,7 @@ from shared.contracts.vocabulary import (
     TerritoryLevel,
     TransferReason,
     UtcDatetime,
+    WithdrawalReason,
     is_within,
     territory_level,
 )
@@ -75,6 +77,9 @@ class CaseReported(EventPayload):
     )
     stage: Literal[Stage.screening] = Stage.screening
     reported_at: UtcDatetime
+    case_number: CaseNumber | None = Field(
+        default=None, description="The number people say and write for the case (since contracts 1.7)"
+    )
 
 
 class RiskFactor(ContractModel):
@@ -116,6 +121,9 @@ class CaseAssessed(EventPayload):
     emergency: bool
     response_due_at: UtcDatetime
     stage: Stage
+    case_number: CaseNumber | None = Field(
+        default=None, description="The number people say and write for the case (since contracts 1.7)"
+    )
 
     @model_validator(mode="after")
     def _override_is_explained(self) -> CaseAssessed:
@@ -331,16 +339,26 @@ class CaseTransferred(EventPayload):
 # --- referrals ---------------------------------------------------------------------------
 
 
+class _OnTheAgencysTopic(EventPayload):
+    """An event that travels on the topic of the agency it names, `referral.to.<agency>`."""
+
+    TOPIC: ClassVar[str] = "referral.to"  # a prefix: the agency's name follows
+
+    @classmethod
+    def topic_for(cls, payload: EventPayload) -> str:
+        if not isinstance(payload, cls):
+            raise TypeError(f"expected a {cls.__name__}, got {type(payload).__name__}")
+        return f"{cls.TOPIC}.{payload.agency.value}"
+
+
 @register_event
-class ReferralCreated(EventPayload):
+class ReferralCreated(_OnTheAgencysTopic):
     """A case was referred to an agency. Travels on the agency's own topic,
     `referral.to.<agency>`; details are fetched from `details_url` with the agency's
     own credentials."""
 
     EVENT_TYPE: ClassVar[str] = "referral.created"
     SCHEMA_VERSION: ClassVar[int] = 1
-    # A prefix: the topic is chosen per agency by topic_for.
-    TOPIC: ClassVar[str] = "referral.to"
 
     referral_id: UUID
     case_id: UUID
@@ -358,12 +376,10 @@ class ReferralCreated(EventPayload):
         "holds ids only"
     )
     stage: Stage
+    case_number: CaseNumber | None = Field(
+        default=None, description="The number people say and write for the case (since contracts 1.7)"
+    )
 
-    @classmethod
-    def topic_for(cls, payload: EventPayload) -> str:
-        if not isinstance(payload, ReferralCreated):
-            raise TypeError(f"expected a ReferralCreated, got {type(payload).__name__}")
-        return f"{cls.TOPIC}.{payload.agency.value}"
 
 
 @register_event
@@ -416,20 +432,43 @@ class ReferralStatusChanged(EventPayload):
         default=None, description="Required when state is done, and only then"
     )
     reason: ReasonCode | None = Field(
-        default=None, description="Required for declined and for a not_successful outcome"
+        default=None, description="Required for declined, withdrawn and a not_successful outcome"
     )
     changed_at: UtcDatetime
     stage: Stage
+    changed_by: OpaqueRef | None = Field(
+        default=None, description="Pseudonymous id of who changed it: the agency's officer, or the "
+        "caseworker or supervisor who withdrew it (since contracts 1.7)"
+    )
 
     @model_validator(mode="after")
     def _outcome_matches_state(self) -> ReferralStatusChanged:
         _check_outcome(
             finished=self.state == ReferralState.done,
-            declined=self.state == ReferralState.declined,
+            declined=self.state in (ReferralState.declined, ReferralState.withdrawn),
             outcome=self.outcome,
             reason=self.reason,
         )
         return self
+
+
+@register_event
+class ReferralWithdrawn(_OnTheAgencysTopic):
+    """The case's side ended a referral before the agency finished it, with a reason (the case
+    closes, or the agency is not the right one). Travels on the agency's own topic beside its
+    referrals, so the agency's kit learns to stop; `referral.status` says it to everyone else."""
+
+    EVENT_TYPE: ClassVar[str] = "referral.withdrawn"
+    SCHEMA_VERSION: ClassVar[int] = 1
+
+    referral_id: UUID
+    case_id: UUID
+    agency: Agency
+    reason: WithdrawalReason
+    withdrawn_by: OpaqueRef = Field(description="Pseudonymous id of who withdrew it")
+    withdrawn_at: UtcDatetime
+    case_number: CaseNumber | None = None
+
 
 
 @register_event

@@ -3,6 +3,7 @@ partitions it has, and its dead-letter twin."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from shared.contracts.envelope import EventPayload
@@ -27,6 +28,7 @@ from shared.contracts.events import (
     ReferralEscalated,
     ReferralResponded,
     ReferralStatusChanged,
+    ReferralWithdrawn,
 )
 from shared.contracts.hotline import HotlineReport
 from shared.contracts.screening import ScreeningRecord
@@ -111,8 +113,10 @@ def _all_topics() -> dict[str, Topic]:
         _topic(CaseApprovalDecided, "casework"),
         _topic(CaseEscalated, "casework"),
         _topic(CaseTransferred, "casework"),
+        # An agency's own topic: its referrals, and their withdrawals.
         *(
-            _topic(ReferralCreated, "referral", name=referral_topic(agency))
+            dataclasses.replace(_topic(ReferralCreated, "referral", name=referral_topic(agency)),
+                                event_types=(ReferralCreated.EVENT_TYPE, ReferralWithdrawn.EVENT_TYPE))
             for agency in Agency
         ),
         _topic(ReferralResponded, "agencies"),

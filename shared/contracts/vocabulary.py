@@ -3,7 +3,7 @@ stages, territory levels and the constrained strings every contract uses."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated
 
@@ -185,7 +185,25 @@ class ClosureReason(StrEnum):
     moved_away = "moved_away"
     deceased = "deceased"
     family_reunified = "family_reunified"
+    duplicate = "duplicate"  # the same child's case is open under another number
     screened_out = "screened_out"
+
+
+CLOSURE_NEEDS_RECENT_VISIT = frozenset({ClosureReason.risk_resolved, ClosureReason.family_reunified})
+"""Closures that say the child is now safe: a red or orange case closes for one of them only after
+a follow-up visit saw the child recently (casework's policy says how recently). The others (turned
+18, moved away, died, a duplicate) say why the network no longer protects this child here."""
+
+
+class WithdrawalReason(StrEnum):
+    """Why a referral was withdrawn before the agency finished it (转介撤回)."""
+
+    no_longer_needed = "no_longer_needed"  # the child no longer needs what was asked
+    risk_resolved = "risk_resolved"
+    wrong_agency = "wrong_agency"  # the referral went to an agency that does not do this
+    duplicate = "duplicate"  # the same request is open under another referral or case
+    moved_away = "moved_away"
+    case_closed = "case_closed"  # by rule, when a case closed with the referral still open
 
 
 class TransferReason(StrEnum):
@@ -204,6 +222,7 @@ class ReferralState(StrEnum):
     in_progress = "in_progress"
     done = "done"
     declined = "declined"
+    withdrawn = "withdrawn"  # ended by the case's side, with a reason, before the agency finished
 
 
 class Role(StrEnum):
@@ -260,8 +279,12 @@ class PersonalField(StrEnum):
 
 OPEN_REFERRAL_STATES = frozenset({ReferralState.created, ReferralState.acknowledged, ReferralState.in_progress})
 """A referral in these states still waits on the agency's work (and entitles it to the
-child's details); done and declined referrals are closed."""
+child's details); done, declined and withdrawn referrals are closed."""
 
+
+CaseNumber = Annotated[str, StringConstraints(pattern=r"^[0-9]{6}-[0-9]{4}-[0-9]{5,9}$")]
+"""The number people say and write for a case (个案编号): its county's six digits, the year it
+opened, and a sequence of that county and year — e.g. 140402-2026-00123. Given by intake."""
 
 Jurisdiction = Annotated[str, StringConstraints(pattern=r"^[0-9]{12}$")]
 """A 12-digit administrative code: 2 province, 2 city, 2 county, 3 township, 3 village
@@ -284,3 +307,17 @@ def _as_utc(moment: datetime) -> datetime:
 
 UtcDatetime = Annotated[AwareDatetime, AfterValidator(_as_utc)]
 """A timezone-aware moment, normalised to UTC so every contract speaks one clock."""
+
+CLOCK_SKEW = timedelta(minutes=5)
+"""How far ahead of the server's clock a person's device may be before a moment is 'in the future'."""
+
+
+def _not_in_the_future(moment: datetime) -> datetime:
+    if moment > datetime.now(UTC) + CLOCK_SKEW:
+        raise ValueError("cannot be dated in the future")
+    return moment
+
+
+PastMoment = Annotated[AwareDatetime, AfterValidator(_as_utc), AfterValidator(_not_in_the_future)]
+"""When something a person records happened (a visit, a home visit): never in the future, so it
+cannot push what is due next out of sight."""

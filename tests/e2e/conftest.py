@@ -1,8 +1,10 @@
 """End-to-end fixtures: the real services as separate processes (`cpnet serve`), on free
-ports, against the real stack — exactly as an operator runs them."""
+ports, against the real stack — exactly as an operator runs them; and, after every test, the
+invariants people rely on."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -10,8 +12,10 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -82,3 +86,56 @@ def services(infra, tmp_path_factory) -> Iterator[RunningServices]:
     logs = tmp_path_factory.mktemp("service-logs")
     with serving(names, env, logs) as urls:
         yield RunningServices(urls=urls, env=env)
+
+
+# ---- invariants people rely on, checked after every end-to-end test -----------------------------
+
+SESSION_STARTED = datetime.now(UTC)
+# A closed case that holds an open referral, among the cases this run closed. Referral withdraws
+# what a case closed meanwhile still holds (a race with a late grade), so it must clear in moments.
+CLOSED_WITH_OPEN_REFERRALS = """
+    SELECT c.case_id, r.agency, r.state FROM casework.cases c JOIN referral.referrals r ON r.case_id = c.case_id
+    WHERE c.state = 'closed' AND c.closed_at >= $1 AND r.state IN ('created', 'acknowledged', 'in_progress')"""
+VISITS_IN_THE_FUTURE = """
+    SELECT case_id, visited_at FROM followup.visits WHERE visited_at > now() + interval '5 minutes'"""
+
+
+async def _violations(database_url: str) -> list[str]:
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    url = make_url(database_url)
+    connection = await asyncpg.connect(user=url.username, password=url.password, host=url.host, port=url.port,
+                                       database=url.database)
+    try:
+        found = []
+        tables = await connection.fetchval("SELECT to_regclass('casework.cases') IS NOT NULL "
+                                           "AND to_regclass('referral.referrals') IS NOT NULL")
+        if tables:
+            found += [f"closed case {row['case_id']} holds an open referral to {row['agency']} ({row['state']})"
+                      for row in await connection.fetch(CLOSED_WITH_OPEN_REFERRALS, SESSION_STARTED)]
+        if await connection.fetchval("SELECT to_regclass('followup.visits') IS NOT NULL"):
+            found += [f"case {row['case_id']} has a visit dated {row['visited_at']}, in the future"
+                      for row in await connection.fetch(VISITS_IN_THE_FUTURE)]
+        return found
+    finally:
+        await connection.close()
+
+
+async def _eventual_violations(database_url: str) -> list[str]:
+    for _ in range(100):  # what is eventually true, within moments
+        violations = await _violations(database_url)
+        if not violations:
+            return []
+        await asyncio.sleep(0.1)
+    return violations
+
+
+@pytest.fixture(autouse=True)
+def invariants_hold(infra) -> Iterator[None]:
+    """After every test: no closed case keeps an open referral, nothing is dated in the future.
+    Checked on a thread of its own: a test may be async (pytest's loop) or drive a browser (its own)."""
+    yield
+    with ThreadPoolExecutor(1) as pool:
+        violations = pool.submit(asyncio.run, _eventual_violations(infra.database_url)).result()
+    assert not violations, "an invariant people rely on does not hold:\n" + "\n".join(violations)

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 import httpx
 
 from shared.auth import Role
+from tests.e2e.closing import withdraw_open_referrals
 from tests.e2e.conftest import RunningServices
 from tests.e2e.reports import hotline_report, token
 from tests.e2e.test_audit import timeline_of
@@ -29,6 +30,16 @@ async def _case(http: httpx.AsyncClient, case_id: str, headers: dict[str, str]) 
             return answer.json()
         await asyncio.sleep(0.1)
     raise AssertionError(f"casework never listed case {case_id} with its grade: {answer.status_code}")
+
+
+async def reported_and_owned(infra, report: dict) -> str:
+    """The report on the hotline topic; its case's id once casework owns the case."""
+    async with TopicWatcher(infra.kafka_bootstrap, [REPORTED, ASSIGNED]) as watcher:
+        kcat_produce(infra.kafka_bootstrap, report)
+        (reported,) = await watcher.wait_for(REPORTED, by_external_id(report["external_id"]), timeout=60)
+        case_id = reported.json()["case_id"]
+        await watcher.wait_for(ASSIGNED, of_case(case_id), timeout=60)
+    return case_id
 
 
 async def _every_case(http: httpx.AsyncClient, params: dict, headers: dict[str, str]) -> list[str]:
@@ -127,6 +138,13 @@ async def test_a_red_report_is_owned_by_its_station_at_once_then_tops_its_casewo
             assert screened.status_code == 200, screened.text
             assert screened.json()["stage"] == "needs_assessment" and screened.json()["reviewed_at"]
             assert screened.json()["next_due_kind"] in {"referral", "visit"}, "the review is no longer due"
+            # Not while an agency still holds a referral: each is named, withdrawn with a reason first.
+            refused = await http.post(f"/v1/cases/{case_id}/approvals", json={"kind": "close", "reason": "moved_away"},
+                                      headers=mine)
+            assert refused.status_code == 409 and refused.json()["detail"]["open_referrals"], refused.text
+            withdrawn = await withdraw_open_referrals(services.urls, case_id, mine)
+            assert {r["referral_id"] for r in withdrawn} == \
+                {r["referral_id"] for r in refused.json()["detail"]["open_referrals"]}
             asked = await http.post(f"/v1/cases/{case_id}/approvals", json={"kind": "close", "reason": "moved_away"},
                                     headers=mine)
             assert asked.status_code == 201, asked.text
@@ -168,12 +186,7 @@ async def test_a_red_case_is_screened_out_only_with_a_supervisors_approval_and_c
         infra, services: RunningServices) -> None:
     caseworker = f"cw-{uuid.uuid4().hex[:8]}"
     mine = token(Role.caseworker, caseworker, jurisdiction="140402")
-    red = hotline_report()
-    async with TopicWatcher(infra.kafka_bootstrap, [REPORTED, ASSIGNED]) as watcher:
-        kcat_produce(infra.kafka_bootstrap, red)
-        (reported,) = await watcher.wait_for(REPORTED, by_external_id(red["external_id"]), timeout=60)
-        case_id = reported.json()["case_id"]
-        await watcher.wait_for(ASSIGNED, of_case(case_id), timeout=60)
+    case_id = await reported_and_owned(infra, hotline_report())
     async with httpx.AsyncClient(base_url=services.urls["casework"]) as http:
         await _case(http, case_id, SUPERVISOR)
         assert (await http.post(f"/v1/cases/{case_id}/assignment", json={"caseworker": caseworker},
@@ -185,6 +198,10 @@ async def test_a_red_case_is_screened_out_only_with_a_supervisors_approval_and_c
         assert no_reason.status_code == 422 and no_reason.json()["detail"][0]["loc"] == ["body", "reason"]
         assert (await http.get(f"/v1/cases/{case_id}", headers=mine)).json()["state"] == "open"
 
+        held = await http.post(f"/v1/cases/{case_id}/approvals", json={"kind": "screen_out", "reason": "unfounded"},
+                               headers=mine)
+        assert held.status_code == 409 and "police" in held.json()["detail"]["msg"], "the police hold a referral"
+        await withdraw_open_referrals(services.urls, case_id, mine, reason="wrong_agency")
         asked = (await http.post(f"/v1/cases/{case_id}/approvals", json={"kind": "screen_out", "reason": "unfounded"},
                                  headers=mine)).json()
         again = await http.post(f"/v1/cases/{case_id}/approvals", json={"kind": "screen_out", "reason": "unfounded"},

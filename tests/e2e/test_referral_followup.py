@@ -155,10 +155,11 @@ async def test_new_risk_on_a_visit_regrades_and_two_clean_visits_close_a_safe_ca
                     break
                 await asyncio.sleep(0.1)
             assert (plan["referrals"], plan["open_referrals"]) == (len(referrals), 0), plan
-            visit = lambda day, **found: http.post(f"/v1/cases/{case_id}/visits", headers=caseworker, json={  # noqa
-                "visited_at": (datetime.now(UTC) + timedelta(days=day)).isoformat(), **found})
-            first_clean = await visit(1)
-            second_clean = await visit(31)
+            # Two clean visits, the latest an hour ago (never dated in the future: 422).
+            visit = lambda hours_ago, **found: http.post(f"/v1/cases/{case_id}/visits", headers=caseworker, json={  # noqa
+                "visited_at": (datetime.now(UTC) - timedelta(hours=hours_ago)).isoformat(), **found})
+            first_clean = await visit(2)
+            second_clean = await visit(1)
             assert first_clean.status_code == 201 and second_clean.status_code == 201
             assert second_clean.json()["closed"] is True
         (closed,) = await w.wait_for(CLOSED, of_case(case_id))

@@ -82,7 +82,7 @@ async def test_a_batch_with_a_cases_grade_before_its_report_saves_one_case_owned
         (TOWNSHIP, None, "red", 0)
     assert rows[red].child_ref is not None and rows[red].open_referrals == referrals == 1
     assert (rows[red].next_due_kind, rows[red].next_due_at) == ("referral", NOW + timedelta(minutes=30))
-    assert (rows[blue].urgency, rows[blue].next_due_kind, rows[blue].next_due_at) == (2, "review",
+    assert (rows[blue].urgency, rows[blue].next_due_kind, rows[blue].next_due_at) == (3, "review",
                                                                                       NOW + timedelta(hours=72))
     assert await _assignments(engine, [red, blue]) == 2, "each case owned by its station once"
 

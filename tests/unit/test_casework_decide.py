@@ -16,7 +16,9 @@ from services.casework.decide import (
     CaseFile,
     CaseState,
     Decision,
+    NoRecentVisit,
     NotYours,
+    OpenReferrals,
     ReasonRequired,
     Refused,
     UnexpectedEvent,
@@ -46,6 +48,8 @@ from shared.contracts.events import (
     FollowupScheduled,
     ReferralCreated,
     ReferralStatusChanged,
+    ReferralWithdrawn,
+    FollowupVisitRecorded,
 )
 from shared.contracts.vocabulary import (
     Agency,
@@ -56,6 +60,7 @@ from shared.contracts.vocabulary import (
     RiskLevel,
     Stage,
     TransferReason,
+    WithdrawalReason,
 )
 
 POLICY = load_policy()
@@ -92,6 +97,16 @@ def acknowledged() -> ReferralStatusChanged:
                                  state=ReferralState.acknowledged, changed_at=NOW, stage=Stage.services)
 
 
+def withdrawal() -> ReferralWithdrawn:
+    return ReferralWithdrawn(referral_id=REFERRAL, case_id=CASE, agency=Agency.police,
+                             reason=WithdrawalReason.no_longer_needed, withdrawn_by="cw-1", withdrawn_at=NOW)
+
+
+def visit(at: datetime) -> FollowupVisitRecorded:
+    return FollowupVisitRecorded(case_id=CASE, visit_id=uuid.uuid4(), visited_at=at, visitor_ref="cw-1", indicators=[],
+                                 needs_met=[], needs_unmet=[], risk_found=False, stage=Stage.monitoring)
+
+
 def run(events: list[EventPayload], state: CaseState | None = None,
         at: datetime = NOW) -> tuple[CaseState, list[EventPayload]]:
     state = state or CaseState(None)
@@ -109,7 +124,7 @@ def test_a_reported_case_is_owned_by_its_township_station_at_once() -> None:
     (owned,) = emitted
     assert isinstance(owned, CaseAssigned)
     assert (owned.owner_node, owned.owner_ref, owned.assigned_by, owned.jurisdiction) == (TOWNSHIP, None, None, VILLAGE)
-    assert state.case.stage == Stage.screening and state.case.urgency == 3, "not graded yet: after every grade"
+    assert state.case.stage == Stage.screening and state.case.urgency == 4, "not graded yet: after every grade"
     assert state.case.sort_due_at == NEVER and state.case.next_due_at is None
 
 
@@ -117,12 +132,12 @@ def test_a_graded_red_case_is_due_for_review_within_four_hours_and_sorts_first()
     state, emitted = run([report(), grade(RiskLevel.red)])
     case = state.case
     assert len(emitted) == 1, "owned once"
-    assert (case.risk_level, case.stage, case.urgency) == ("red", Stage.written_review, 0)
+    assert (case.risk_level, case.stage, case.urgency) == ("red", Stage.written_review, 0), "an emergency: before every other red case"
     assert case.review_due_at == NOW + timedelta(hours=4)
     assert (case.next_due_at, case.next_due_kind, case.sort_due_at) == (NOW + timedelta(hours=4), "review",
                                                                         NOW + timedelta(hours=4))
     blue, _ = run([report(), grade(RiskLevel.blue)])
-    assert blue.case.review_due_at == NOW + timedelta(hours=72) and blue.case.urgency == 2
+    assert blue.case.review_due_at == NOW + timedelta(hours=72) and blue.case.urgency == 3
 
 
 def test_a_graver_regrade_before_the_review_brings_its_deadline_forward() -> None:
@@ -220,8 +235,10 @@ def test_a_closed_case_cannot_be_assigned() -> None:
         assigned(case, "cw-1", supervisor="sup-1", reason=None, now=NOW)
 
 
-def _graded(level: RiskLevel, owner: str | None = "cw-1") -> CaseState:
-    state, _ = run([report(), grade(level), referral(ack_due=NOW + timedelta(days=5))])
+def _graded(level: RiskLevel, owner: str | None = "cw-1", *, referral_open: bool = True) -> CaseState:
+    """A graded case owned by `owner`, referred to the police (the referral withdrawn unless open)."""
+    events = [report(), grade(level), referral(ack_due=NOW + timedelta(days=5))]
+    state, _ = run(events if referral_open else [*events, withdrawal()])
     return dataclasses.replace(state, case=dataclasses.replace(state.case, owner_ref=owner))
 
 
@@ -242,7 +259,7 @@ def test_the_owner_screens_a_case_in_and_it_goes_on_to_needs_assessment() -> Non
 
 
 def test_screening_out_needs_a_reason_and_for_a_red_case_a_supervisors_approval() -> None:
-    red, blue = _graded(RiskLevel.red), _graded(RiskLevel.blue)
+    red, blue = _graded(RiskLevel.red, referral_open=False), _graded(RiskLevel.blue, referral_open=False)
     with pytest.raises(ReasonRequired):
         reviewed(blue, "screened_out", None, by="cw-1", supervisor=False, now=NOW)
     with pytest.raises(ReasonRequired):
@@ -254,35 +271,35 @@ def test_screening_out_needs_a_reason_and_for_a_red_case_a_supervisors_approval(
 
 
 def test_an_approved_request_screens_a_red_case_out_and_closes_it_with_its_reason() -> None:
-    state = _graded(RiskLevel.red)
-    approval, asked = requested(state, "screen_out", "duplicate", by="cw-1", pending=[], now=NOW)
+    state = _graded(RiskLevel.red, referral_open=False)
+    approval, asked = requested(state, "screen_out", "duplicate", by="cw-1", pending=[], policy=POLICY, now=NOW)
     assert isinstance(asked.events[0], CaseApprovalRequested) and asked.state.case.pending_approvals == 1
     with pytest.raises(Refused, match="pending already"):
-        requested(asked.state, "screen_out", "duplicate", by="cw-1", pending=[approval], now=NOW)
+        requested(asked.state, "screen_out", "duplicate", by="cw-1", pending=[approval], policy=POLICY, now=NOW)
     with pytest.raises(ReasonRequired):
-        approval_decided(asked.state, approval, False, None, by="sup-1", now=NOW)
-    decided, outcome = approval_decided(asked.state, approval, True, None, by="sup-1", now=NOW)
+        approval_decided(asked.state, approval, False, None, by="sup-1", policy=POLICY, now=NOW)
+    decided, outcome = approval_decided(asked.state, approval, True, None, by="sup-1", policy=POLICY, now=NOW)
     kinds = [type(e) for e in outcome.events]
     assert kinds == [CaseApprovalDecided, CaseReviewed, CaseClosed]
     assert (outcome.events[1].reviewed_by, outcome.events[1].approved_by) == ("cw-1", "sup-1")
     assert outcome.events[2].reason == "screened_out" and outcome.state.case.state == "closed"
     assert (decided.state, outcome.state.case.pending_approvals) == ("approved", 0)
     with pytest.raises(Refused, match="approved already"):
-        approval_decided(outcome.state, decided, True, None, by="sup-2", now=NOW)
+        approval_decided(outcome.state, decided, True, None, by="sup-2", policy=POLICY, now=NOW)
 
 
 def test_a_closure_request_needs_a_closing_reason_and_a_rejection_keeps_the_case_open() -> None:
-    state = _graded(RiskLevel.orange)
+    state = _graded(RiskLevel.orange, referral_open=False)
     with pytest.raises(ReasonRequired):
-        requested(state, "close", "unfounded", by="cw-1", pending=[], now=NOW)
+        requested(state, "close", "unfounded", by="cw-1", pending=[], policy=POLICY, now=NOW)
     with pytest.raises(NotYours):
-        requested(state, "close", "turned_18", by="cw-2", pending=[], now=NOW)
-    approval, asked = requested(state, "close", "turned_18", by="cw-1", pending=[], now=NOW)
-    rejected, outcome = approval_decided(asked.state, approval, False, "needs_more_visits", by="sup-1", now=NOW)
+        requested(state, "close", "turned_18", by="cw-2", pending=[], policy=POLICY, now=NOW)
+    approval, asked = requested(state, "close", "turned_18", by="cw-1", pending=[], policy=POLICY, now=NOW)
+    rejected, outcome = approval_decided(asked.state, approval, False, "needs_more_visits", by="sup-1", policy=POLICY, now=NOW)
     assert (rejected.state, rejected.decision_reason, outcome.state.case.state) == ("rejected", "needs_more_visits",
                                                                                    "open")
-    approval, asked = requested(outcome.state, "close", "turned_18", by="cw-1", pending=[rejected], now=NOW)
-    _, closed = approval_decided(asked.state, approval, True, None, by="sup-1", now=NOW)
+    approval, asked = requested(outcome.state, "close", "turned_18", by="cw-1", pending=[rejected], policy=POLICY, now=NOW)
+    _, closed = approval_decided(asked.state, approval, True, None, by="sup-1", policy=POLICY, now=NOW)
     assert closed.events[-1] == CaseClosed(case_id=CASE, reason="turned_18", closed_at=NOW)
 
 
@@ -292,15 +309,15 @@ LUZHOU_VILLAGE, LUZHOU_TOWN = "140403100201", "140403100000"  # another county's
 def test_a_transfer_accepted_moves_the_case_its_owner_and_its_review_deadline_to_the_new_territory() -> None:
     state = _graded(RiskLevel.red)
     with pytest.raises(NotYours):
-        requested(state, "transfer", "family_moved", by="cw-2", pending=[], now=NOW, to_jurisdiction=LUZHOU_VILLAGE)
+        requested(state, "transfer", "family_moved", by="cw-2", pending=[], policy=POLICY, now=NOW, to_jurisdiction=LUZHOU_VILLAGE)
     with pytest.raises(ReasonRequired):
-        requested(state, "transfer", "turned_18", by="cw-1", pending=[], now=NOW, to_jurisdiction=LUZHOU_VILLAGE)
+        requested(state, "transfer", "turned_18", by="cw-1", pending=[], policy=POLICY, now=NOW, to_jurisdiction=LUZHOU_VILLAGE)
     with pytest.raises(Refused, match="another territory"):
-        requested(state, "transfer", "family_moved", by="cw-1", pending=[], now=NOW, to_jurisdiction=VILLAGE)
-    approval, asked = requested(state, "transfer", "family_moved", by="cw-1", pending=[], now=NOW,
+        requested(state, "transfer", "family_moved", by="cw-1", pending=[], policy=POLICY, now=NOW, to_jurisdiction=VILLAGE)
+    approval, asked = requested(state, "transfer", "family_moved", by="cw-1", pending=[], policy=POLICY, now=NOW,
                                 to_jurisdiction=LUZHOU_VILLAGE)
     assert (approval.to_jurisdiction, asked.events[0].to_jurisdiction) == (LUZHOU_VILLAGE, LUZHOU_VILLAGE)
-    accepted, outcome = approval_decided(asked.state, approval, True, None, by="sup-luzhou", now=NOW)
+    accepted, outcome = approval_decided(asked.state, approval, True, None, by="sup-luzhou", policy=POLICY, now=NOW)
     decided, moved, owner = outcome.events
     assert isinstance(decided, CaseApprovalDecided) and accepted.state == "approved"
     assert moved == CaseTransferred(case_id=CASE, approval_id=approval.approval_id, from_jurisdiction=VILLAGE,
@@ -321,20 +338,20 @@ def test_a_transfer_accepted_moves_the_case_its_owner_and_its_review_deadline_to
 
 
 def test_a_declined_transfer_leaves_the_case_and_a_transfer_waits_alone() -> None:
-    state = _graded(RiskLevel.orange)
-    closing, asked = requested(state, "close", "turned_18", by="cw-1", pending=[], now=NOW)
+    state = _graded(RiskLevel.orange, referral_open=False)
+    closing, asked = requested(state, "close", "turned_18", by="cw-1", pending=[], policy=POLICY, now=NOW)
     with pytest.raises(Refused, match="waits alone"):
-        requested(asked.state, "transfer", "family_moved", by="cw-1", pending=[closing], now=NOW,
+        requested(asked.state, "transfer", "family_moved", by="cw-1", pending=[closing], policy=POLICY, now=NOW,
                   to_jurisdiction=LUZHOU_VILLAGE)
     # A supervisor of the case's territory may ask too (the station owns an unassigned case).
-    unowned = _graded(RiskLevel.orange, owner=None)
-    assert requested(unowned, "transfer", "placed_there", by="sup-1", supervisor=True, pending=[], now=NOW,
+    unowned = _graded(RiskLevel.orange, owner=None, referral_open=False)
+    assert requested(unowned, "transfer", "placed_there", by="sup-1", supervisor=True, pending=[], policy=POLICY, now=NOW,
                      to_jurisdiction=LUZHOU_VILLAGE)[0].requested_by == "sup-1"
     transfer, asked = requested(state, "transfer", "placed_there", by="sup-1", supervisor=True, pending=[],
-                                now=NOW, to_jurisdiction=LUZHOU_VILLAGE)
+                                policy=POLICY, now=NOW, to_jurisdiction=LUZHOU_VILLAGE)
     with pytest.raises(Refused, match="waits alone"):
-        requested(asked.state, "close", "turned_18", by="cw-1", pending=[transfer], now=NOW)
-    declined, outcome = approval_decided(asked.state, transfer, False, "no_capacity", by="sup-luzhou", now=NOW)
+        requested(asked.state, "close", "turned_18", by="cw-1", pending=[transfer], policy=POLICY, now=NOW)
+    declined, outcome = approval_decided(asked.state, transfer, False, "no_capacity", by="sup-luzhou", policy=POLICY, now=NOW)
     assert declined.state == "rejected" and [type(e) for e in outcome.events] == [CaseApprovalDecided]
     assert outcome.state.case.jurisdiction == VILLAGE and outcome.state.case.pending_approvals == 0
 
@@ -363,3 +380,65 @@ def test_a_blind_spot_escalates_once_after_the_grace_and_again_only_after_it_was
     nothing_due = dataclasses.replace(mended, review_due_at=None, reviewed_at=NOW, visit_due_at=None,
                                       next_due_at=None)
     assert [e.reason for e in escalated(nothing_due, POLICY, NOW + timedelta(hours=2)).events] == ["nothing_due"]
+
+
+def test_a_case_does_not_close_while_an_agency_holds_an_open_referral() -> None:
+    state = _graded(RiskLevel.blue)
+    for kind, reason in (("close", "moved_away"), ("screen_out", "unfounded")):
+        with pytest.raises(OpenReferrals, match=f"police \\({REFERRAL}, created\\)") as refused:
+            requested(state, kind, reason, by="cw-1", pending=[], policy=POLICY, now=NOW)
+        assert [(r.referral_id, r.agency) for r in refused.value.referrals] == [(REFERRAL, "police")]
+    with pytest.raises(OpenReferrals):
+        reviewed(state, "screened_out", "unfounded", by="cw-1", supervisor=False, now=NOW)
+    # Withdrawn (told on the agency's topic or on referral.status, in either order): it may close.
+    ended, _ = run([withdrawal()], state)
+    assert ended.case.open_referrals == 0
+    approval, asked = requested(ended, "close", "moved_away", by="cw-1", pending=[], policy=POLICY, now=NOW)
+    # A referral opened while the request waited (a new grade): the approval is refused too.
+    reopened, _ = run([referral().model_copy(update={"referral_id": uuid.uuid4(), "agency": Agency.education})],
+                      asked.state)
+    with pytest.raises(OpenReferrals, match="education"):
+        approval_decided(reopened, approval, True, None, by="sup-1", policy=POLICY, now=NOW)
+    _, closed = approval_decided(asked.state, approval, True, None, by="sup-1", policy=POLICY, now=NOW)
+    assert closed.state.case.state == "closed"
+
+
+def test_follow_ups_closure_rule_does_not_close_a_case_with_an_open_referral() -> None:
+    met = FollowupClosureRuleMet(case_id=CASE, plan_id=uuid.uuid4(), visit_id=uuid.uuid4(), risk_level=RiskLevel.blue,
+                                 met_at=NOW + timedelta(days=1))
+    held, emitted = run([met], _graded(RiskLevel.blue))
+    assert held.case.state == "open" and not any(isinstance(e, CaseClosed) for e in emitted)
+    # Once the referral has ended, the rule (met after the latest report) closes it.
+    closed, emitted = run([withdrawal()], held)
+    assert closed.case.state == "closed" and isinstance(emitted[-1], CaseClosed)
+
+
+@pytest.mark.parametrize("level", [RiskLevel.red, RiskLevel.orange])
+def test_a_grave_case_closes_as_safe_only_after_a_recent_visit(level: RiskLevel) -> None:
+    state = _graded(level, referral_open=False)
+    for reason in ("risk_resolved", "family_reunified"):
+        with pytest.raises(NoRecentVisit, match="30 days"):
+            requested(state, "close", reason, by="cw-1", pending=[], policy=POLICY, now=NOW)
+    stale, _ = run([visit(NOW - timedelta(days=31))], state)
+    with pytest.raises(NoRecentVisit):
+        requested(stale, "close", "risk_resolved", by="cw-1", pending=[], policy=POLICY, now=NOW)
+    seen, _ = run([visit(NOW - timedelta(days=3))], stale)
+    assert seen.case.last_visited_at == NOW - timedelta(days=3), "the latest visit, whatever order they came in"
+    assert requested(seen, "close", "risk_resolved", by="cw-1", pending=[], policy=POLICY, now=NOW)[0].kind == "close"
+    # Closures that do not say the child is safe need no visit.
+    for reason in ("turned_18", "moved_away", "deceased", "duplicate"):
+        requested(state, "close", reason, by="cw-1", pending=[], policy=POLICY, now=NOW)
+
+
+def test_a_blue_case_closes_as_resolved_without_a_visit_rule() -> None:
+    state = _graded(RiskLevel.blue, referral_open=False)
+    assert requested(state, "close", "risk_resolved", by="cw-1", pending=[], policy=POLICY, now=NOW)[0]
+
+
+def test_an_emergency_is_listed_before_every_other_red_case_and_the_number_stays() -> None:
+    emergency, _ = run([report().model_copy(update={"case_number": "140402-2026-00007"}), grade(RiskLevel.red)])
+    plain_red, _ = run([report(), grade(RiskLevel.red).model_copy(update={"emergency": False})])
+    assert (emergency.case.urgency, plain_red.case.urgency) == (0, 1)
+    assert emergency.case.case_number == "140402-2026-00007"
+    later, _ = run([report(NOW + timedelta(days=1))], emergency)
+    assert later.case.case_number == "140402-2026-00007", "a case keeps the number it opened with"

@@ -27,6 +27,7 @@ from shared.contracts.vocabulary import (
     ScreenOutReason,
     Stage,
     TransferReason,
+    WithdrawalReason,
 )
 
 TEMPLATES = Path(LOCALES_DIR).parent / "templates"
@@ -42,7 +43,7 @@ CODES = {"risk_level": [*RiskLevel, "none"], "category": list(Category), "stage"
          "approval": ["close", "screen_out", "transfer"], "archive": list(ARCHIVE_PARTS),
          "plan_action": list(PLAN_ACTIONS), "approval_state": ["pending", "approved", "rejected"],
          "reason": [*ClosureReason, *ScreenOutReason, *TransferReason, *REJECTION_REASONS, *DECLINE_REASONS,
-                    *OVERRIDE_REASONS]}
+                    *OVERRIDE_REASONS, *WithdrawalReason]}
 
 
 def _template_strings() -> set[str]:

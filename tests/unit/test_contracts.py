@@ -44,6 +44,7 @@ from shared.contracts import (
     PersonalField,
     PersonalRecord,
     ReferralCreated,
+    ReferralWithdrawn,
     ReferralEscalated,
     ReferralResponded,
     ReferralState,
@@ -63,7 +64,7 @@ from shared.contracts import (
 )
 from shared.contracts.export import render, schema_documents
 from shared.contracts.screening import ScreeningRecord
-from shared.contracts.vocabulary import ScreenOutReason, TransferReason
+from shared.contracts.vocabulary import ScreenOutReason, TransferReason, WithdrawalReason
 
 SCHEMAS_DIR = Path(__file__).resolve().parents[2] / "schemas"
 
@@ -92,6 +93,7 @@ def sample_payloads() -> list[EventPayload]:
             indicators=[Indicator.immediate_danger, Indicator.visible_injury],
             earlier_reports=0,
             reported_at=NOW,
+            case_number="140402-2026-00123",
         ),
         CaseAssessed(
             case_id=CASE_ID,
@@ -169,6 +171,9 @@ def sample_payloads() -> list[EventPayload]:
             changed_at=NOW,
             stage=Stage.services,
         ),
+        ReferralWithdrawn(referral_id=REFERRAL_ID, case_id=CASE_ID, agency=Agency.police,
+                          reason=WithdrawalReason.no_longer_needed, withdrawn_by="cw-7", withdrawn_at=NOW,
+                          case_number="140402-2026-00123"),
         ReferralEscalated(
             referral_id=REFERRAL_ID,
             case_id=CASE_ID,
@@ -410,7 +415,9 @@ def test_each_agency_has_its_referral_topic() -> None:
     for agency in Agency:
         payload = sample(ReferralCreated).model_copy(update={"agency": agency})
         assert topic_for_event(payload) == referral_topic(agency) == f"referral.to.{agency}"
-        assert TOPICS[referral_topic(agency)].event_types == ("referral.created",)
+        assert TOPICS[referral_topic(agency)].event_types == ("referral.created", "referral.withdrawn")
+        withdrawal = sample(ReferralWithdrawn).model_copy(update={"agency": agency})
+        assert topic_for_event(withdrawal) == referral_topic(agency)
 
 
 def test_every_topic_has_a_dead_letter_topic() -> None:

@@ -17,8 +17,10 @@ from services.referral.decide import (
     Policy,
     Referral,
     answer,
+    case_closed,
     escalate,
     route,
+    withdraw,
 )
 from services.referral.lifecycle import IllegalTransition
 from services.referral.routing import load_routes
@@ -27,8 +29,10 @@ from shared.contracts.events import (
     ReferralCreated,
     ReferralEscalated,
     ReferralResponded,
+    ReferralStatusChanged,
+    ReferralWithdrawn,
 )
-from shared.contracts.vocabulary import Agency, Category, Need, RiskLevel, Stage
+from shared.contracts.vocabulary import Agency, Category, Need, ReferralState, RiskLevel, Stage, WithdrawalReason
 
 ROUTES = load_routes()
 POLICY = Policy(routes=ROUTES, public_url="https://referral.example")
@@ -187,3 +191,42 @@ def test_deadlines_follow_the_cases_own_territory_even_once_escalated() -> None:
     moved, _ = escalate(police, remote, NOW + timedelta(hours=13))
     assert moved.ack_due_at == NOW + timedelta(hours=25)
 
+
+
+def test_a_withdrawal_ends_an_open_referral_and_tells_everyone_and_the_agency() -> None:
+    state = routed_case(RiskLevel.red, emergency=True, categories=(Category.abuse,))
+    police = referral_to(state, Agency.police)
+    decision = withdraw(state, police.id, WithdrawalReason.wrong_agency, by="cw-1", now=NOW)
+    changed, told = decision.events
+    assert isinstance(changed, ReferralStatusChanged) and isinstance(told, ReferralWithdrawn)
+    assert (changed.state, changed.reason, changed.changed_by) == (ReferralState.withdrawn, "wrong_agency", "cw-1")
+    assert (told.agency, told.reason, told.withdrawn_by) == (Agency.police, WithdrawalReason.wrong_agency, "cw-1")
+    ended = decision.state.referral(police.id)
+    assert (ended.state, ended.reason, ended.responder_ref, ended.is_open) == ("withdrawn", "wrong_agency", "cw-1",
+                                                                              False)
+    assert withdraw(decision.state, police.id, WithdrawalReason.wrong_agency, by="cw-2", now=NOW).events == (), \
+        "withdrawing again changes nothing"
+    with pytest.raises(IllegalTransition, match="cannot complete a referral that is withdrawn"):
+        answer(decision.state, response(ended, "complete", outcome="successful"), NOW)
+    with pytest.raises(LookupError):
+        withdraw(state, uuid.uuid4(), WithdrawalReason.duplicate, by="cw-1", now=NOW)
+
+
+def test_a_referral_the_agency_finished_is_not_withdrawn() -> None:
+    state = routed_case(RiskLevel.blue)
+    first = state.referrals[0]
+    done = answer(answer(state, response(first, "acknowledge"), NOW).state,
+                  response(first, "complete", outcome="successful"), NOW).state
+    with pytest.raises(IllegalTransition, match="withdraw a referral that is done"):
+        withdraw(done, first.id, WithdrawalReason.no_longer_needed, by="cw-1", now=NOW)
+
+
+def test_a_closed_case_keeps_no_open_referral() -> None:
+    state = routed_case(RiskLevel.red, emergency=True, categories=(Category.abuse,))
+    opened = [r for r in state.referrals if r.is_open]
+    decision = case_closed(state, NOW)
+    assert not any(r.is_open for r in decision.state.referrals)
+    told = [e for e in decision.events if isinstance(e, ReferralWithdrawn)]
+    assert {e.referral_id for e in told} == {r.id for r in opened}
+    assert {(e.reason, e.withdrawn_by) for e in told} == {(WithdrawalReason.case_closed, "casework")}
+    assert case_closed(decision.state, NOW).events == (), "a closure heard twice changes nothing"

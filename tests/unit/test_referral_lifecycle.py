@@ -8,7 +8,7 @@ import itertools
 
 import pytest
 
-from services.referral.lifecycle import IllegalTransition, next_state
+from services.referral.lifecycle import IllegalTransition, next_state, withdrawn_from
 from shared.contracts.vocabulary import OPEN_REFERRAL_STATES as OPEN_STATES
 from shared.contracts.vocabulary import ReferralState as S
 
@@ -31,6 +31,7 @@ REPEATS = {
     (S.in_progress, "acknowledge"),
     (S.done, "acknowledge"),
     (S.declined, "acknowledge"),
+    (S.withdrawn, "acknowledge"),  # the kit's receipt of a referral withdrawn meanwhile
     (S.in_progress, "start"),
     (S.done, "complete"),
     (S.declined, "decline"),
@@ -134,3 +135,18 @@ def test_open_states_can_all_end_and_closed_ones_never_move(state: S) -> None:
         assert reachable & {S.done, S.declined}
     else:
         assert not reachable
+
+
+@pytest.mark.parametrize("state", sorted(OPEN_STATES))
+def test_an_open_referral_is_withdrawn(state: S) -> None:
+    assert withdrawn_from(state) == S.withdrawn
+
+
+def test_withdrawing_again_changes_nothing() -> None:
+    assert withdrawn_from(S.withdrawn) is None
+
+
+@pytest.mark.parametrize("state", [S.done, S.declined])
+def test_a_referral_the_agency_ended_is_not_withdrawn(state: S) -> None:
+    with pytest.raises(IllegalTransition, match=f"withdraw a referral that is {state}"):
+        withdrawn_from(state)
