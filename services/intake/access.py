@@ -66,7 +66,7 @@ async def open_referral(session: AsyncSession, case_id: uuid.UUID, agency: str) 
 async def latest_case(session: AsyncSession, child_ref: uuid.UUID):
     """The child's open case, else its most recently opened one (every registered child has one)."""
     c = t.cases.c
-    return (await session.execute(select(c.id, c.jurisdiction).where(c.child_id == child_ref)
+    return (await session.execute(select(c.id, c.jurisdiction, c.case_number).where(c.child_id == child_ref)
                                   .order_by(case((c.state == "open", 0), else_=1), c.opened_at.desc())
                                   .limit(1))).first()
 

@@ -20,7 +20,7 @@ from services.intake.search import ChildQuery, find_child
 from services.intake.submissions import KeyReused, Outcome, SubmissionBatches, Submitted
 from shared.auth import Principal, Role, require_role
 from shared.contracts.hotline import HotlineReport, NationalId, PersonName
-from shared.contracts.vocabulary import AccessPurpose, Jurisdiction, PersonalField, PersonalRecord
+from shared.contracts.vocabulary import AccessPurpose, CaseNumber, Jurisdiction, PersonalField, PersonalRecord
 from shared.http import answers, strict_body, unprocessable
 from shared.ratelimit import limit_personal_data
 from shared.service import ServiceContext, service_context
@@ -55,6 +55,7 @@ class ReportRecorded(ReportReceipt):
     """A caseworker's or supervisor's answer, when the case lies in their territory."""
 
     case_id: uuid.UUID
+    case_number: CaseNumber = Field(description="The case's number people say and write (个案编号)")
     child_ref: uuid.UUID
     earlier_reports: int = Field(description="reports about the child recorded before this one")
 
@@ -66,8 +67,9 @@ class ReportRecorded(ReportReceipt):
     description="For the roles that report (hotline, reporter, caseworker, supervisor), about a child in "
                 "their territory. A reporter or the hotline is answered with a receipt (`ReportReceipt`): "
                 "the report id and status, nothing about the child or case. A caseworker or supervisor is "
-                "told the case the report joined (`ReportRecorded`) when that case lies in their territory, "
-                "and given the receipt otherwise.",
+                "told the case the report joined or opened, with its number (`ReportRecorded`), when that "
+                "case lies in their territory, and given the receipt otherwise (a case's number would tell a "
+                "reporter whether the child was known).",
     openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
         "schema": HotlineReport.model_json_schema(ref_template="#/components/schemas/{model}")}}}},
     responses=answers(403, 409, 413, described={
@@ -112,8 +114,8 @@ def _answer(principal: Principal, outcome: Outcome) -> ReportReceipt:
     recorded = outcome.recorded
     if outcome.case_jurisdiction is not None and principal.can_see(outcome.case_jurisdiction):
         return ReportRecorded(report_id=recorded.report_id, status=_status(recorded.duplicate),
-                              case_id=recorded.case_id, child_ref=recorded.child_ref,
-                              earlier_reports=recorded.earlier_reports)
+                              case_id=recorded.case_id, case_number=recorded.case_number,
+                              child_ref=recorded.child_ref, earlier_reports=recorded.earlier_reports)
     # Reports are de-duplicated per source (services/intake/reports.py): "duplicate" only ever
     # speaks of the caller's own earlier submission, never of anyone else's report.
     return ReportReceipt(report_id=recorded.report_id, status=_status(recorded.duplicate))
@@ -127,6 +129,7 @@ def _status(duplicate: bool) -> ReportStatus:
 
 class CaseSummary(BaseModel):
     case_id: uuid.UUID
+    case_number: CaseNumber
     child_ref: uuid.UUID
     state: str
     jurisdiction: str
@@ -146,8 +149,8 @@ async def get_case(case_id: uuid.UUID, principal: Annotated[Principal, Depends(C
         if row is None or not principal.can_see(row.jurisdiction):
             raise HTTPException(status_code=404, detail="no such case in your territory")
         count = await session.scalar(select(func.count()).select_from(t.reports).where(t.reports.c.case_id == case_id))
-    return CaseSummary(case_id=row.id, child_ref=row.child_id, state=row.state, jurisdiction=row.jurisdiction,
-                       opened_at=row.opened_at, reports=count)
+    return CaseSummary(case_id=row.id, case_number=row.case_number, child_ref=row.child_id, state=row.state,
+                       jurisdiction=row.jurisdiction, opened_at=row.opened_at, reports=count)
 
 
 # ---- a child's details: the claim check of DESIGN §3 -------------------------------------
@@ -162,6 +165,7 @@ class ChildDetails(BaseModel):
     """What the reader's role or agency may be shown of the child (config/disclosure.yaml)."""
 
     case_id: uuid.UUID
+    case_number: CaseNumber
     child_ref: uuid.UUID
     jurisdiction: str
     access_id: uuid.UUID = Field(description="The ledger's record of this read")
@@ -214,8 +218,8 @@ async def read_child_details(case_id: uuid.UUID, purpose: Purpose,
     cipher = ctx.resources.cipher
     identity = cipher.decrypt_json(child.identity, record_id=str(case.child_id))
     return ChildDetails(
-        case_id=case_id, child_ref=case.child_id, jurisdiction=case.jurisdiction, access_id=access_id,
-        purpose=purpose, shown=list(shown),
+        case_id=case_id, case_number=case.case_number, child_ref=case.child_id,
+        jurisdiction=case.jurisdiction, access_id=access_id, purpose=purpose, shown=list(shown),
         identity={f.value: identity.get(f.value) for f in shown if f in IDENTITY_FIELDS},
         reports=[_report_details(row, cipher, shown) for row in reports],
     )
@@ -370,6 +374,7 @@ class ChildSearch(BaseModel):
 class ChildMatch(BaseModel):
     child_ref: uuid.UUID
     case_id: uuid.UUID = Field(description="The child's open case, else its latest")
+    case_number: CaseNumber = Field(description="That case's number (个案编号)")
     jurisdiction: str
     access_id: uuid.UUID = Field(description="The ledger's record of this search")
 
@@ -394,5 +399,6 @@ async def search_children(body: ChildSearch, principal: Annotated[Principal, Dep
     ctx.relay.wake()
     if found is None:
         return ChildSearchAnswer(matches=[])
-    return ChildSearchAnswer(matches=[ChildMatch(child_ref=found.child_ref, case_id=found.case_id,
-                                                 jurisdiction=found.jurisdiction, access_id=found.access_id)])
+    match = ChildMatch(child_ref=found.child_ref, case_id=found.case_id, case_number=found.case_number,
+                       jurisdiction=found.jurisdiction, access_id=found.access_id)
+    return ChildSearchAnswer(matches=[match])

@@ -1,13 +1,13 @@
 """Intake's decisions over the registry a batch loaded, without I/O: which child a report or a
 survey row is about (matched, or new), what it adds to the child's identity (never overwriting),
 which case it joins (the open one, the last closed one reopened, or a new one), and how many
-reports about the child came before it. services/intake/reports.py loads and saves."""
+reports about the child came before it. services/intake/reports.py loads, numbers new cases and saves."""
 
 from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,6 +46,7 @@ class Placed:
     case_id: uuid.UUID | None  # None: a survey row that found no difficulty opens no case
     earlier_reports: int
     case: str | None  # "joined", "reopened" or "opened"
+    case_number: str | None = None  # the case's, once known (a new case's: once its batch reserved it)
 
 
 @dataclass
@@ -54,6 +55,7 @@ class Registry:
     record here, so a later event of the batch sees what an earlier one decided."""
 
     children: dict[uuid.UUID, KnownChild] = field(default_factory=dict)
+    case_numbers: dict[uuid.UUID, str] = field(default_factory=dict)  # of the cases loaded with them
     _by_nid: dict[str, uuid.UUID] = field(default_factory=dict)
     _by_match: dict[str, list[uuid.UUID]] = field(default_factory=dict)
 
@@ -113,3 +115,10 @@ def place(registry: Registry, subject: Subject, *, opens_case: bool,
     registry.put(dataclasses.replace(child, open_case=case_id, closed_case=None if how == "reopened"
                                      else child.closed_case, reports=earlier + 1))
     return Placed(child.id, case_id, earlier, how)
+
+
+def numbered(placed: Sequence[Placed], numbers: Mapping[uuid.UUID, str]) -> list[Placed]:
+    """Each placement with its case's number: a joined or reopened case keeps the one it has, a case
+    the batch opened takes the one reserved for it (and so does a later report of the batch joining it)."""
+    return [p if p.case_id is None else dataclasses.replace(p, case_number=numbers[p.case_id])
+            for p in placed]

@@ -1,20 +1,21 @@
 """Recording reports, a batch at a time: find or register each child, join its open case or open
-one, store the report encrypted, and stage `case.reported` — all in the caller's one transaction,
-with one statement per table (the decisions are services/intake/decide.py's)."""
+one (numbered: shared/case_number.py), store the report encrypted, and stage `case.reported` — all in
+the caller's one transaction, with one statement per table (the decisions are services/intake/decide.py's)."""
 
 from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 
 from sqlalchemy import bindparam, func, insert, or_, select, text, update
 
 from services.intake import tables as t
-from services.intake.decide import KnownChild, Placed, Registry, Subject, place
+from services.intake.decide import KnownChild, Placed, Registry, Subject, numbered, place
 from services.intake.disclosure import DisclosurePolicy
+from shared.case_number import CounterKey, counter_of, numbers_in, tally
 from shared.contracts.envelope import new_envelope
 from shared.contracts.events import CaseReported
 from shared.contracts.hotline import Child, HotlineReport
@@ -41,6 +42,7 @@ class IntakeResources:
     hasher: LookupHasher
     disclosure: DisclosurePolicy
     territory: TerritoryRegistry
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)  # when a case opens: the year of its number
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,7 @@ class Recorded:
     earlier_reports: int
     duplicate: bool
     opened_in: str | None = None  # the territory of the case, when this report opened it
+    case_number: str | None = None
 
 
 def parse_hotline_report(raw: bytes) -> HotlineReport:
@@ -152,10 +155,12 @@ async def store_reports(session: Transaction, submissions: Sequence[Submission],
             channel=report.channel, jurisdiction=report.jurisdiction, age_years=age,
             categories=list(dict.fromkeys(report.categories)), indicators=list(dict.fromkeys(report.indicators)),
             earlier_reports=where.earlier_reports, reported_at=report.received_at,
+            case_number=where.case_number,
         )
         events.append(new_envelope(payload, case_id=where.case_id, producer=PRODUCER))
         recorded.append(Recorded(report_id, where.case_id, where.child_id, where.earlier_reports, duplicate=False,
-                                 opened_in=report.jurisdiction if where.case == "opened" else None))
+                                 opened_in=report.jurisdiction if where.case == "opened" else None,
+                                 case_number=where.case_number))
     if rows:
         await session.execute(insert(t.reports), rows)
         await add_events(session, OUTBOX, *events, traces=traces)
@@ -171,7 +176,8 @@ async def _recorded_before(session: Transaction, submissions: Sequence[Submissio
     keys = {_key(s) for s in submissions}
     r = t.reports.c
     rows = (await session.execute(
-        select(r.id, r.case_id, r.child_id, r.source, r.channel, r.external_id)
+        select(r.id, r.case_id, r.child_id, r.source, r.channel, r.external_id, t.cases.c.case_number)
+        .join(t.cases, t.cases.c.id == r.case_id)
         .where(in_rows([r.source, r.channel, r.external_id], list(keys)))
     )).all()
     found = {}
@@ -180,8 +186,8 @@ async def _recorded_before(session: Transaction, submissions: Sequence[Submissio
             select(func.count()).select_from(t.reports)
             .where(r.child_id == row.child_id, r.recorded_at < select(r.recorded_at)
                    .where(r.id == row.id).scalar_subquery()))
-        found[(row.source, row.channel, row.external_id)] = Recorded(row.id, row.case_id, row.child_id, earlier,
-                                                                     duplicate=True)
+        found[(row.source, row.channel, row.external_id)] = Recorded(
+            row.id, row.case_id, row.child_id, earlier, duplicate=True, case_number=row.case_number)
     return found
 
 
@@ -218,8 +224,7 @@ async def place_subjects(session: Transaction, subjects: Sequence[Subject], *, k
     registry = await _load_registry(session, digests, keys)
     placed = [place(registry, subject, opens_case=opens_case)
               for subject, opens_case in zip(subjects, opens, strict=True)]
-    await _save_registry(session, registry, placed, subjects, keys)
-    return placed
+    return await _save_registry(session, registry, placed, subjects, keys)
 
 
 # Locks in key order (the subquery sorts before the outer query takes each lock).
@@ -244,9 +249,10 @@ async def _load_registry(session: Transaction, digests: list[str], keys: IntakeR
         return registry
     ids = [row.id for row in children]
     cases = (await session.execute(
-        select(t.cases.c.id, t.cases.c.child_id, t.cases.c.state, t.cases.c.closed_at)
+        select(t.cases.c.id, t.cases.c.child_id, t.cases.c.state, t.cases.c.closed_at, t.cases.c.case_number)
         .where(any_of(t.cases.c.child_id, ids)).order_by(t.cases.c.id).with_for_update()
     )).all()
+    registry.case_numbers.update((row.id, row.case_number) for row in cases)
     counts = dict((await session.execute(
         select(t.reports.c.child_id, func.count()).where(any_of(t.reports.c.child_id, ids))
         .group_by(t.reports.c.child_id))).all())
@@ -264,9 +270,9 @@ async def _load_registry(session: Transaction, digests: list[str], keys: IntakeR
 
 
 async def _save_registry(session: Transaction, registry: Registry, placed: Sequence[Placed],
-                         subjects: Sequence[Subject], keys: IntakeResources) -> None:
-    """Write what the batch decided: new children, completed identities, new and reopened
-    cases — one statement each."""
+                         subjects: Sequence[Subject], keys: IntakeResources) -> list[Placed]:
+    """Write what the batch decided: new children, completed identities, new cases with their
+    numbers and reopened cases — one statement each; the placements with their cases' numbers."""
     new_children = [child for child in registry.children.values() if child.new]
     changed = [child for child in registry.children.values() if child.changed]
     if new_children:
@@ -285,11 +291,40 @@ async def _save_registry(session: Transaction, registry: Registry, placed: Seque
     opened = [dict(id=p.case_id, child_id=p.child_id, jurisdiction=s.jurisdiction, stage="screening")
               for p, s in zip(placed, subjects, strict=True) if p.case == "opened"]
     reopened = sorted({p.case_id for p in placed if p.case == "reopened"})
+    numbers = dict(registry.case_numbers)
     if opened:
+        opened_at = keys.clock()
+        counters = [counter_of(case["jurisdiction"], opened_at) for case in opened]
+        for case, number in zip(opened, await _reserve_numbers(session, counters), strict=True):
+            case.update(case_number=number, opened_at=opened_at)
+            numbers[case["id"]] = number
         await session.execute(insert(t.cases), opened)
     if reopened:
         await session.execute(update(t.cases).where(any_of(t.cases.c.id, reopened)).values(
             state="open", stage="screening", closed_at=None))
+    return numbered(placed, numbers)
+
+
+# One statement reserves every range a batch needs: each (county, year) counter moves on by the
+# batch's count of new cases there and answers where it ends. Counters are locked in key order, after
+# the batch's children (their digests and rows), so two batches never deadlock on them; each holds its
+# counters until it commits, so no number is given twice (and a rolled-back batch gives none).
+_RESERVE_NUMBERS = text(
+    f"INSERT INTO {t.case_numbers.fullname} AS counter (county, year, last) "
+    "SELECT * FROM unnest(CAST(:counties AS text[]), CAST(:years AS integer[]), CAST(:counts AS bigint[])) "
+    "ORDER BY 1, 2 "
+    "ON CONFLICT (county, year) DO UPDATE SET last = counter.last + EXCLUDED.last "
+    "RETURNING county, year, last"
+)
+
+
+async def _reserve_numbers(session: Transaction, counters: Sequence[CounterKey]) -> list[str]:
+    """The numbers of a batch's new cases, in order (one per counter given)."""
+    needed = tally(counters)
+    rows = await session.execute(_RESERVE_NUMBERS, {"counties": [county for county, _, _ in needed],
+                                                    "years": [year for _, year, _ in needed],
+                                                    "counts": [n for _, _, n in needed]})
+    return numbers_in(counters, {(row.county, row.year): row.last for row in rows})
 
 
 async def close_case(session: Transaction, case_id: uuid.UUID, closed_at) -> None:

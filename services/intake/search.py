@@ -42,6 +42,7 @@ class ChildQuery:
 class Found:
     child_ref: uuid.UUID
     case_id: uuid.UUID
+    case_number: str
     jurisdiction: str
     access_id: uuid.UUID
 
@@ -78,4 +79,4 @@ async def find_child(session: Transaction, principal: Principal, query: ChildQue
     access_id = await record_access(session, principal, case_id=case.id, child_ref=child.id,
                                     jurisdiction=case.jurisdiction, record=PersonalRecord.child_details,
                                     fields=query.fields, purpose=query.purpose, action="search", refusal=refusal)
-    return None if refusal else Found(child.id, case.id, case.jurisdiction, access_id)
+    return None if refusal else Found(child.id, case.id, case.case_number, case.jurisdiction, access_id)

@@ -1,10 +1,10 @@
-"""Intake's own tables (schema `intake`): the child registry, cases, reports, idempotency
-keys and the per-child information archive. Identity and narratives are stored encrypted."""
+"""Intake's own tables (schema `intake`): the child registry, cases and the counters of their numbers,
+reports, idempotency keys and the per-child information archive. Identity and narratives are encrypted."""
 
 from __future__ import annotations
 
 from sqlalchemy import (
-    ARRAY, Column, DateTime, ForeignKey, Index, Integer, LargeBinary, MetaData, Table, Text,
+    ARRAY, BigInteger, Column, DateTime, ForeignKey, Index, Integer, LargeBinary, MetaData, Table, Text,
     UniqueConstraint, func, text,
 )
 from sqlalchemy.dialects.postgresql import UUID
@@ -34,6 +34,10 @@ cases = Table(
     Column("jurisdiction", Text, nullable=False),
     Column("opened_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("closed_at", DateTime(timezone=True)),
+    # The number people say and write (shared/case_number.py), given when the case opens; kept
+    # when it is reopened. Added by intake_0006.
+    Column("case_number", Text, nullable=False),
+    UniqueConstraint("case_number", name="cases_case_number"),
 )
 # One open case per child: reports from every channel join it.
 Index("cases_one_open_per_child", cases.c.child_id, unique=True, postgresql_where=text("state = 'open'"))
@@ -95,6 +99,15 @@ referral_grants = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 Index("referral_grants_case_agency", referral_grants.c.case_id, referral_grants.c.agency)
+
+# The last case number given in each county and year: a batch reserves a range for its new cases
+# with one upsert (services/intake/reports.py). Created by intake_0006.
+case_numbers = Table(
+    "case_numbers", metadata,
+    Column("county", Text, primary_key=True),
+    Column("year", Integer, primary_key=True),
+    Column("last", BigInteger, nullable=False),
+)
 
 # Each surveyed child's row of a screening import (排查摸底), kept in the child's record: the
 # family situation, school and health, encrypted like the identity. Created by intake_0005.

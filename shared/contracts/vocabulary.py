@@ -282,9 +282,11 @@ OPEN_REFERRAL_STATES = frozenset({ReferralState.created, ReferralState.acknowled
 child's details); done, declined and withdrawn referrals are closed."""
 
 
-CaseNumber = Annotated[str, StringConstraints(pattern=r"^[0-9]{6}-[0-9]{4}-[0-9]{5,9}$")]
+CASE_NUMBER_PATTERN = r"^[0-9]{6}-[0-9]{4}-[0-9]{5,9}$"
+CaseNumber = Annotated[str, StringConstraints(pattern=CASE_NUMBER_PATTERN)]
 """The number people say and write for a case (个案编号): its county's six digits, the year it
-opened, and a sequence of that county and year — e.g. 140402-2026-00123. Given by intake."""
+opened, and a sequence of that county and year — e.g. 140402-2026-00123. Given by intake;
+shared/case_number.py formats and parses it."""
 
 Jurisdiction = Annotated[str, StringConstraints(pattern=r"^[0-9]{12}$")]
 """A 12-digit administrative code: 2 province, 2 city, 2 county, 3 township, 3 village

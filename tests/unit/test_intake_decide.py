@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 
-from services.intake.decide import KnownChild, Registry, Subject, place
+from services.intake.decide import KnownChild, Registry, Subject, numbered, place
 
 
 def subject(nid: str | None = None, match: str | None = None, **identity) -> Subject:
@@ -85,3 +85,29 @@ def test_a_survey_row_without_difficulty_registers_but_opens_nothing_and_counts_
     report = place(registry, subject(nid="n1"), opens_case=True)
     assert fine.case_id is None and report.child_id == fine.child_id
     assert (report.case, report.earlier_reports) == ("opened", 0)
+
+
+def test_every_report_of_a_case_carries_its_number_the_new_case_s_once_reserved() -> None:
+    registry = Registry()
+    known_case = uuid.uuid4()
+    registry.put(known(national_id_digest="n1", open_case=known_case))
+    registry.case_numbers[known_case] = "140402-2025-00042"
+    joined = place(registry, subject(nid="n1"), opens_case=True)
+    opened = place(registry, subject(nid="n2"), opens_case=True)
+    again = place(registry, subject(nid="n2"), opens_case=True)
+    surveyed = place(registry, subject(nid="n3"), opens_case=False)
+    assert (joined.case_number, opened.case_number) == (None, None), "numbers are the shell's to give"
+
+    numbers = {**registry.case_numbers, opened.case_id: "140402-2026-00007"}
+    assert [p.case_number for p in numbered([joined, opened, again, surveyed], numbers)] == [
+        "140402-2025-00042", "140402-2026-00007", "140402-2026-00007", None]
+
+
+def test_a_reopened_case_keeps_its_number() -> None:
+    registry = Registry()
+    closed = uuid.uuid4()
+    registry.put(known(national_id_digest="n1", closed_case=closed))
+    registry.case_numbers[closed] = "140402-2024-00003"
+    (reopened,) = numbered([place(registry, subject(nid="n1"), opens_case=True)], registry.case_numbers)
+    assert (reopened.case, reopened.case_id) == ("reopened", closed)
+    assert reopened.case_number == "140402-2024-00003"
