@@ -55,6 +55,7 @@ class CaseState:
     override_by: str | None = None
     override_base_level: str | None = None
     response_due_at: datetime | None = None
+    case_number: str | None = None  # intake's, from case.reported: on every case.assessed
     updated_at: datetime | None = field(default=None, compare=False)
 
     @classmethod
@@ -114,6 +115,7 @@ def with_report(state: CaseState | None, report: CaseReported) -> CaseState:
     return dataclasses.replace(
         state,
         jurisdiction=state.jurisdiction or report.jurisdiction,
+        case_number=state.case_number or report.case_number,  # a case keeps the number it opened with
         age_years=report.age_years if report.age_years is not None else state.age_years,
         categories=union(state.categories, report.categories),
         indicators=union(state.indicators, report.indicators),
@@ -206,5 +208,6 @@ def regraded(
         emergency=graded.emergency,
         response_due_at=due,
         stage=stage,
+        case_number=state.case_number,
     )
     return Regraded(state=state, assessment=assessment, event=event)

@@ -31,6 +31,7 @@ cases = Table(
     Column("override_base_level", Text),  # the computed grade the supervisor overrode
     Column("response_due_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("case_number", Text),  # intake's, from case.reported (assessment_0003)
 )
 
 assessments = Table(

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services.assessment.decide import CaseNotFound, CaseState, regraded, with_reassessment, with_report
-from services.assessment.grading import load_rules
+from services.assessment.grading import Override, load_rules
 from shared.contracts.events import CaseReassessmentRequested, CaseReported
 from shared.contracts.vocabulary import Category, Channel, Indicator, Need, RiskLevel
 
@@ -20,7 +20,8 @@ VILLAGE = "140402001001"
 
 
 def report(
-    case_id: uuid.UUID, *, categories=(Category.left_behind,), indicators=(), earlier=0, age: int | None = 9
+    case_id: uuid.UUID, *, categories=(Category.left_behind,), indicators=(), earlier=0, age: int | None = 9,
+    number: str | None = None,
 ) -> CaseReported:
     return CaseReported(
         case_id=case_id,
@@ -34,6 +35,7 @@ def report(
         indicators=list(indicators),
         earlier_reports=earlier,
         reported_at=NOW,
+        case_number=number,
     )
 
 
@@ -116,3 +118,27 @@ def test_the_state_round_trips_through_its_row() -> None:
         with_report(None, report(uuid.uuid4())), RULES, now=NOW, cause="report", caused_by="e"
     ).state
     assert CaseState.of_row(state.as_row()) == state
+
+
+def test_every_grade_carries_the_case_number_the_first_report_gave() -> None:
+    case = uuid.uuid4()
+    numbered = report(case, number="140402-2026-00123")
+    first = regraded(with_report(None, numbered), RULES, now=NOW, cause="report", caused_by="e-1")
+    # A report published before intake numbered cases carries none: the case keeps its number.
+    later = regraded(with_report(first.state, report(case, earlier=1)), RULES, now=NOW, cause="report",
+                     caused_by="e-2")
+    again = regraded(with_reassessment(later.state, reassessment(case, needs=[Need.legal])), RULES, now=NOW,
+                     cause="reassessment", caused_by="e-3")
+    overridden = regraded(first.state.with_override(Override(RiskLevel.red, "new_information", "u-1")), RULES,
+                          now=NOW, cause="override", caused_by="u-1", validate_override=True)
+    assert first.state.case_number == "140402-2026-00123"
+    assert {r.event.case_number for r in (first, later, again, overridden)} == {"140402-2026-00123"}
+    assert later.state.as_row()["case_number"] == "140402-2026-00123"
+
+
+def test_a_case_graded_before_it_had_a_number_takes_the_one_a_later_report_brings() -> None:
+    case = uuid.uuid4()
+    first = regraded(with_report(None, report(case)), RULES, now=NOW, cause="report", caused_by="e-1")
+    later = regraded(with_report(first.state, report(case, earlier=1, number="140402-2026-00007")), RULES,
+                     now=NOW, cause="report", caused_by="e-2")
+    assert (first.event.case_number, later.event.case_number) == (None, "140402-2026-00007")
