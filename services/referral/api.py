@@ -32,6 +32,8 @@ Ctx = Annotated[ServiceContext, Depends(service_context)]
 class Referral(BaseModel):
     referral_id: uuid.UUID
     case_id: uuid.UUID
+    case_number: str | None = Field(description="The case's number people say and write (个案编号; null for a "
+                                                "referral made before cases were numbered)")
     agency: Agency
     state: ReferralState
     outcome: str | None

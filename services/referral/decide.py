@@ -65,6 +65,7 @@ class CaseRecord(_Row):
     needs: list[str]
     stage: str
     updated_at: datetime | None = dataclasses.field(default=None, compare=False)
+    case_number: str | None = None  # intake's, from case.assessed
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,7 @@ class Referral(_Row):
     acknowledged_at: datetime | None = None
     responder_ref: str | None = None
     updated_at: datetime | None = dataclasses.field(default=None, compare=False)
+    case_number: str | None = None  # the case's, for the agency's people to say and write
 
     @property
     def is_open(self) -> bool:
@@ -137,8 +139,12 @@ def route(state: CaseReferrals, graded: CaseAssessed, policy: Policy, now: datet
         case_id=graded.case_id, jurisdiction=jurisdiction, risk_level=graded.risk_level.value,
         emergency=graded.emergency, categories=[c.value for c in graded.categories],
         needs=[n.value for n in graded.needs], stage=graded.stage.value, updated_at=now,
+        case_number=(state.case.case_number if state.case else None) or graded.case_number,
     )
     state = dataclasses.replace(state, case=case)
+    for referral in state.referrals:
+        if referral.case_number is None and case.case_number is not None:  # made before cases had numbers
+            state = state.with_referral(dataclasses.replace(referral, case_number=case.case_number))
     for referral in state.referrals:
         if referral.state == ReferralState.created and referral.risk_level != graded.risk_level.value:
             # Counted from when it was made: a case graded red later must be answered within
@@ -159,7 +165,7 @@ def route(state: CaseReferrals, graded: CaseAssessed, policy: Policy, now: datet
             id=uuid.uuid4(), case_id=graded.case_id, agency=destination.agency.value,
             state=ReferralState.created.value, risk_level=graded.risk_level.value,
             jurisdiction=jurisdiction, holder=jurisdiction, created_at=now, ack_due_at=due,
-            updated_at=now,
+            updated_at=now, case_number=case.case_number,
         )
         state = state.with_referral(referral)
         events.append(ReferralCreated(
@@ -167,6 +173,7 @@ def route(state: CaseReferrals, graded: CaseAssessed, policy: Policy, now: datet
             risk_level=graded.risk_level, emergency=graded.emergency, categories=list(graded.categories),
             needs=list(graded.needs), jurisdiction=jurisdiction, ack_due_at=due,
             details_url=f"{policy.public_url}/v1/referrals/{referral.id}", stage=graded.stage,
+            case_number=case.case_number,
         ))
     return Decision(state=state, events=tuple(events))
 
@@ -222,7 +229,8 @@ def withdraw(state: CaseReferrals, referral_id: uuid.UUID, reason: WithdrawalRea
                                     agency=Agency(referral.agency), state=ReferralState.withdrawn,
                                     reason=reason.value, changed_at=now, stage=stage, changed_by=by)
     told = ReferralWithdrawn(referral_id=referral.id, case_id=referral.case_id, agency=Agency(referral.agency),
-                             reason=reason, withdrawn_by=by, withdrawn_at=now)
+                             reason=reason, withdrawn_by=by, withdrawn_at=now,
+                             case_number=referral.case_number)
     return Decision(state=state.with_referral(referral), events=(changed, told))
 
 

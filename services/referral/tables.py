@@ -19,6 +19,7 @@ cases = Table(
     Column("needs", ARRAY(Text), nullable=False),
     Column("stage", Text, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("case_number", Text),  # intake's, from case.assessed (referral_0003)
 )
 
 referrals = Table(
@@ -38,6 +39,7 @@ referrals = Table(
     Column("acknowledged_at", DateTime(timezone=True)),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("responder_ref", Text),
+    Column("case_number", Text),  # the case's, copied when the referral is made (referral_0003)
 )
 # One open referral per case and agency: a re-grade adds agencies, never duplicates one.
 Index("referrals_one_open_per_agency", referrals.c.case_id, referrals.c.agency, unique=True,
