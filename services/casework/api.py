@@ -29,7 +29,8 @@ from services.casework.cases import (
 from services.casework.decide import Approval, CaseFile, NotYours, OpenReferrals, ReasonRequired, Refused
 from shared.auth import TERRITORY_PREFIX_PATTERN, Principal, Role, require_role
 from shared.contracts.events import ApprovalKind, ReviewDecision
-from shared.contracts.vocabulary import Category, Jurisdiction, OpaqueRef, ReasonCode, RiskLevel, Stage
+from shared.contracts.vocabulary import (CASE_NUMBER_PATTERN, Category, Jurisdiction, OpaqueRef, ReasonCode,
+                                         RiskLevel, Stage)
 from shared.http import answers, unprocessable
 from shared.service import ServiceContext, service_context
 from shared.territory.code import CODE_DIGITS, DIGITS
@@ -116,9 +117,11 @@ def _after(cursor: str) -> tuple[int, datetime, uuid.UUID]:
 def _filters(principal: Principal, *, territory: str | None, grade: list[RiskLevel] | None,
              stage: list[Stage] | None, category: Category | None, owner: str | None,
              overdue: bool | None, open_referrals: bool | None, pending_approval: bool | None,
-             now: datetime) -> list[ColumnElement[bool]]:
+             now: datetime, number: str | None = None) -> list[ColumnElement[bool]]:
     c = t.cases.c
     where = [c.jurisdiction.is_not(None)]
+    if number:
+        where.append(c.case_number == number)
     for prefix in filter(None, (principal.jurisdiction, territory)):
         where.append(c.jurisdiction.startswith(prefix, autoescape=True))
     if grade:
@@ -160,15 +163,20 @@ async def list_cases(
     overdue: bool | None = None,
     open_referrals: bool | None = None,
     pending_approval: bool | None = None,
-    state: Literal["open", "closed"] = "open",
+    state: Annotated[Literal["open", "closed"] | None, Query(
+        description="open (the default) or closed; with `number`, either unless given")] = None,
+    number: Annotated[str | None, Query(pattern=CASE_NUMBER_PATTERN,
+                                        description="a case's number (个案编号), e.g. 140402-2026-00123")] = None,
     after: Annotated[str | None, Query(max_length=200, description="the `next` of the page before")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> CasePage:
     now = ctx.resources.clock()
     c = t.cases.c
     where = _filters(principal, territory=territory, grade=grade, stage=stage, category=category, owner=owner,
-                     overdue=overdue, open_referrals=open_referrals, pending_approval=pending_approval, now=now)
-    where.append(c.state == state)
+                     overdue=overdue, open_referrals=open_referrals, pending_approval=pending_approval,
+                     now=now, number=number)
+    if state or not number:  # a number named on the phone finds its case, open or closed
+        where.append(c.state == (state or "open"))
     if after:
         where.append(tuple_(c.urgency, c.sort_due_at, c.case_id) > tuple_(*_after(after)))
     query = select(t.cases).where(*where).order_by(c.urgency, c.sort_due_at, c.case_id).limit(limit + 1)
