@@ -5,6 +5,7 @@ axe-core finds no serious or critical accessibility violation on the pages."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import uuid
@@ -231,6 +232,10 @@ def test_the_journey_from_a_red_report_to_a_visit_on_the_timeline(
     case_id = link.rsplit("/", 1)[1]
     expect(boss.locator(f"a[href='{link}']")).to_have_text(words["red"])
     boss.locator(f"a[href='{link}']").click()
+    # The case's number (个案编号) heads its page: what the agency's people see it by.
+    heading, numbered = boss.get_by_role("heading", level=1), re.compile(r"\d{6}-\d{4}-\d{5,9}")
+    expect(heading).to_contain_text(numbered)
+    case_number = numbered.search(heading.inner_text()).group()
     boss.get_by_label(words["caseworker"]).select_option(label=caseworker)
     boss.get_by_role("button", name=words["assign"]).click()
     expect(boss.locator("dl.summary")).to_contain_text(caseworker)
@@ -278,10 +283,10 @@ def test_the_journey_from_a_red_report_to_a_visit_on_the_timeline(
 
     # The police officer acknowledges the referral in the agency's inbox.
     officer = _person(browser, locale, console, police)
-    _until(officer, lambda: officer.get_by_role("row").filter(has_text=case_id).count() == 1)
-    row = officer.get_by_role("row").filter(has_text=case_id)
+    _until(officer, lambda: officer.get_by_role("row").filter(has_text=case_number).count() == 1)
+    row = officer.get_by_role("row").filter(has_text=case_number)
     row.get_by_role("button", name=words["acknowledge"]).click()
-    expect(officer.get_by_role("row").filter(has_text=case_id).get_by_role(
+    expect(officer.get_by_role("row").filter(has_text=case_number).get_by_role(
         "button", name=words["acknowledge"])).to_have_count(0)
     assert serious_violations(officer) == []
 
