@@ -26,7 +26,8 @@ from services.casework.cases import (
     request_approval,
     review,
 )
-from services.casework.decide import Approval, CaseFile, NotYours, OpenReferrals, ReasonRequired, Refused
+from services.casework.decide import (Approval, CaseFile, NoRecentVisit, NotYours, OpenReferrals, ReasonRequired,
+                                      Refused)
 from shared.auth import TERRITORY_PREFIX_PATTERN, Principal, Role, require_role
 from shared.contracts.events import ApprovalKind, ReviewDecision
 from shared.contracts.vocabulary import (CASE_NUMBER_PATTERN, Category, Jurisdiction, OpaqueRef, ReasonCode,
@@ -327,8 +328,8 @@ async def assign_case(case_id: uuid.UUID, body: Assignment, principal: Annotated
 @contextmanager
 def refusals() -> Iterator[None]:
     """What casework's rules refuse, as HTTP answers: not found or not in the caller's territory 404,
-    not theirs to do 403, not in the case's state 409 (a closure refused for open referrals names
-    each), a reason missing or not one the action takes 422 naming `reason`."""
+    not theirs to do 403, not in the case's state 409 (a closure refused for open referrals or for
+    want of a recent visit says so by `code`, and names each referral), a reason missing or not one the action takes 422 naming `reason`."""
     try:
         yield
     except (CaseNotFound, ApprovalNotFound) as exc:
@@ -339,7 +340,10 @@ def refusals() -> Iterator[None]:
         raise unprocessable([{"loc": ["body", "reason"], "msg": str(exc), "type": "value_error"}]) from None
     except OpenReferrals as exc:
         named = [{"referral_id": str(r.referral_id), "agency": r.agency, "state": r.state} for r in exc.referrals]
-        raise HTTPException(status_code=409, detail={"msg": str(exc), "open_referrals": named}) from None
+        raise HTTPException(status_code=409, detail={"msg": str(exc), "code": "open_referrals",
+                                                     "open_referrals": named}) from None
+    except NoRecentVisit as exc:
+        raise HTTPException(status_code=409, detail={"msg": str(exc), "code": "no_recent_visit"}) from None
     except Refused as exc:
         raise HTTPException(status_code=409, detail=str(exc)) from None
 

@@ -58,6 +58,7 @@ from shared.contracts.vocabulary import (
     Need,
     ScreenOutReason,
     TransferReason,
+    WithdrawalReason,
 )
 from shared.db.engine import make_engine
 from shared.health import database_answers
@@ -421,6 +422,8 @@ def build_console(settings: Settings) -> FastAPI:
                       can_review=case["state"] == "open" and case["risk_level"] is not None
                       and case["reviewed_at"] is None and (role == Role.supervisor or mine),
                       can_visit=role in (Role.caseworker, Role.supervisor),
+                      can_withdraw=role in (Role.caseworker, Role.supervisor) and case["state"] == "open",
+                      withdrawal_reasons=WITHDRAWAL_REASONS,
                       can_read_child=role in (Role.caseworker, Role.supervisor), purposes=list(AccessPurpose),
                       can_override=role == Role.supervisor and case["state"] == "open",
                       override_reasons=OVERRIDE_REASONS, plan_actions=PLAN_ACTIONS, agencies=list(Agency),
@@ -487,6 +490,13 @@ def build_console(settings: Settings) -> FastAPI:
         body = {"visited_at": visited_at, "indicators": form.getlist("indicators"),
                 "needs_met": form.getlist("needs_met"), "needs_unmet": form.getlist("needs_unmet")}
         return await _act(console, person, case_id, "followup", f"/v1/cases/{case_id}/visits", body)
+
+    @app.post("/cases/{case_id}/referrals/{referral_id}/withdrawal")
+    async def withdraw(request: Request, console: ConsoleDep, person: Person, case_id: uuid.UUID,
+                       referral_id: uuid.UUID) -> Response:
+        form = await checked_form(request, person)
+        return await _act(console, person, case_id, "referral", f"/v1/referrals/{referral_id}/withdrawal",
+                          {"reason": form.get("reason") or None})
 
     @app.post("/cases/{case_id}/approvals")
     async def ask(request: Request, console: ConsoleDep, person: Person, case_id: uuid.UUID) -> Response:
@@ -574,6 +584,8 @@ PLAN_ACTIONS = ("material_support", "back_to_school", "counselling", "legal_repr
 # Why an agency declines a referral, and why a supervisor sets a grade the rules did not give.
 DECLINE_REASONS = ("not_our_duty", "wrong_agency", "already_handled")
 OVERRIDE_REASONS = ("more_danger_than_reported", "less_danger_than_reported", "new_information")
+# Why the case's side withdraws a referral (case_closed is casework's own, when a case closed).
+WITHDRAWAL_REASONS = tuple(r.value for r in WithdrawalReason if r != WithdrawalReason.case_closed)
 # Why a supervisor turns a request down (a reason code is required to reject).
 REJECTION_REASONS = ("needs_more_visits", "reason_not_shown", "not_for_this_territory")
 
@@ -588,8 +600,15 @@ async def _optional(read) -> Any:
         raise
 
 
-# A service's refusal of an action, as the words the page it returns to says it in.
+# A service's refusal of an action, as the words the page it returns to says it in: by its status,
+# or by the code a service gives a refusal people must be told more of.
 PROBLEMS = {403: "not_yours", 409: "refused", 422: "invalid"}
+NAMED_PROBLEMS = ("open_referrals", "no_recent_visit")
+
+
+def _problem(refusal: ServiceAnswer) -> str:
+    code = refusal.detail.get("code") if isinstance(refusal.detail, dict) else None
+    return code if code in NAMED_PROBLEMS else PROBLEMS[refusal.status_code]
 
 
 async def _act(console: Console, person: SignedIn, back_to: uuid.UUID | str, service: str, path: str,
@@ -603,7 +622,7 @@ async def _act(console: Console, person: SignedIn, back_to: uuid.UUID | str, ser
         if exc.status_code not in PROBLEMS:
             raise
         joiner = "&" if "?" in page else "?"
-        return RedirectResponse(f"{page}{joiner}problem={PROBLEMS[exc.status_code]}", status_code=303)
+        return RedirectResponse(f"{page}{joiner}problem={_problem(exc)}", status_code=303)
     return RedirectResponse(page, status_code=303)
 
 

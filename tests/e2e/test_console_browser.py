@@ -160,6 +160,8 @@ WORDS = {
               "record_home_visit": "记录家访", "education": "教育", "record_plan_summary": "记录帮扶计划",
               "the_need": "需求", "what_is_done": "帮扶措施", "back_to_school": "返校复学", "plan_stage": "帮扶计划",
               "ask_close": "申请结案，原因", "risk_resolved": "风险已消除", "ask_close_button": "申请结案",
+              "still_open": "仍有转介尚未办结", "withdraw": "撤回对", "withdraw_why": "撤回原因",
+              "no_longer_needed": "不再需要",
               "pending": "待审批", "approve": "批准", "closed": "已结案", "set_grade": "调整等级",
               "orange": "橙色（中风险）", "why": "调整原因", "new_information": "有新情况",
               "national_id": "身份证号", "search": "查询", "search_purpose": "查询目的", "check": "请检查填写的内容", "no_match": "您辖区内没有相符的儿童",
@@ -175,7 +177,9 @@ WORDS = {
               "record_plan_summary": "Record the assistance plan", "the_need": "The need",
               "what_is_done": "What is to be done", "back_to_school": "Back to school", "plan_stage": "Assistance plan",
               "ask_close": "Ask to close the case, because", "risk_resolved": "Risk resolved",
-              "ask_close_button": "Ask to close", "pending": "Pending approval", "approve": "Approve", "closed": "Closed",
+              "ask_close_button": "Ask to close", "still_open": "Referrals are still open",
+              "withdraw": "Withdraw the referral to", "withdraw_why": "Why it is withdrawn",
+              "no_longer_needed": "No longer needed", "pending": "Pending approval", "approve": "Approve", "closed": "Closed",
               "set_grade": "Set the grade", "orange": "Orange (medium risk)", "why": "Why the grade changes",
               "new_information": "New information", "national_id": "National ID number", "search": "Search", "search_purpose": "Purpose",
               "check": "Check what was filled in",
@@ -306,9 +310,26 @@ def test_the_journey_from_a_red_report_to_a_visit_on_the_timeline(
     expect(boss.get_by_role("alert")).to_contain_text(words["check"])
     expect(boss.get_by_role("heading", level=1)).to_contain_text(words["red"])
 
-    # Later the caseworker asks to close it; the supervisor approves from the pending requests.
+    # Later the caseworker asks to close it: refused while agencies hold referrals, until each is
+    # withdrawn with a reason; then the supervisor approves from the pending requests.
     worker.get_by_label(words["ask_close"]).select_option(label=words["risk_resolved"])
     worker.get_by_role("button", name=words["ask_close_button"]).click()
+    expect(worker.get_by_role("alert")).to_contain_text(words["still_open"])
+    withdraw = worker.get_by_role("button", name=words["withdraw"])
+    assert withdraw.count() >= 1, "each open referral can be withdrawn"
+    while withdraw.count():
+        row = worker.get_by_role("row").filter(has=withdraw).first
+        row.get_by_label(words["withdraw_why"]).select_option(label=words["no_longer_needed"])
+        withdraw.first.click()
+        assert "problem" not in worker.url, worker.url
+    assert worker.locator("#referrals-title ~ table").inner_text().count(words["no_longer_needed"]) >= 1
+    assert serious_violations(worker) == []
+    for _ in range(50):  # casework hears of the withdrawals a moment after referral makes them
+        worker.get_by_label(words["ask_close"]).select_option(label=words["risk_resolved"])
+        worker.get_by_role("button", name=words["ask_close_button"]).click()
+        if words["still_open"] not in worker.content():
+            break
+        worker.wait_for_timeout(200)
     expect(worker.locator("#requests-title + ul")).to_contain_text(words["risk_resolved"])
     boss.get_by_role("link", name=words["pending"]).first.click()
     row = boss.get_by_role("row").filter(has_text=case_id)

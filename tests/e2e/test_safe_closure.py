@@ -62,7 +62,7 @@ async def test_a_red_case_closes_only_with_no_open_referral_and_after_a_recent_v
         assert refused.status_code == 409, refused.text
         named = refused.json()["detail"]["open_referrals"]
         assert {(r["referral_id"], r["agency"]) for r in named} == {(r["referral_id"], r["agency"]) for r in referrals}
-        assert "withdraw" in refused.json()["detail"]["msg"]
+        assert refused.json()["detail"]["code"] == "open_referrals" and "withdraw" in refused.json()["detail"]["msg"]
 
         # A withdrawal needs a person's reason, a caseworker of the case's territory, and an open referral.
         reserved = await referral.post(f"/v1/referrals/{police['referral_id']}/withdrawal",
@@ -92,7 +92,7 @@ async def test_a_red_case_closes_only_with_no_open_referral_and_after_a_recent_v
         # A red case is not closed as safe without a recent visit; a visit dated in the future is refused.
         unseen = await casework.post(f"/v1/cases/{case_id}/approvals",
                                      json={"kind": "close", "reason": "risk_resolved"}, headers=mine)
-        assert unseen.status_code == 409 and "visit" in unseen.json()["detail"], unseen.text
+        assert unseen.status_code == 409 and unseen.json()["detail"]["code"] == "no_recent_visit", unseen.text
         future = (datetime.now(UTC) + timedelta(days=400)).isoformat()
         dated = await followup.post(f"/v1/cases/{case_id}/visits", json={"visited_at": future}, headers=mine)
         assert dated.status_code == 422 and dated.json()["detail"][0]["loc"][-1] == "visited_at", dated.text

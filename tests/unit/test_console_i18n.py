@@ -38,7 +38,7 @@ CODES = {"risk_level": [*RiskLevel, "none"], "category": list(Category), "stage"
          "error": ["missing", "too_long", "choice", "date", "number", "invalid", "outside_territory"],
          "agency": list(Agency), "referral_state": list(ReferralState), "need": list(Need),
          "assign_reason": list(ASSIGN_REASONS), "screen_out": list(ScreenOutReason),
-         "event": [event_type for event_type, _ in EVENT_TYPES], "problem": ["not_yours", "refused", "invalid"],
+         "event": [event_type for event_type, _ in EVENT_TYPES], "problem": ["not_yours", "refused", "invalid", "open_referrals", "no_recent_visit"],
          "personal": ["name", "national_id", "sex", "birth_date", "age_estimate", "address", "school"],
          "approval": ["close", "screen_out", "transfer"], "archive": list(ARCHIVE_PARTS),
          "plan_action": list(PLAN_ACTIONS), "approval_state": ["pending", "approved", "rejected"],
