@@ -6,17 +6,17 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from services.audit import tables as t
-from shared.auth import Principal, Role, require_role
+from shared.auth import TERRITORY_PREFIX_PATTERN, Principal, Role, require_role
 from shared.contracts.events import CaseTransferred, PersonalDataAccessed
-from shared.http import answers
+from shared.http import answers, unprocessable
 from shared.service import ServiceContext, service_context
 
 router = APIRouter(tags=["audit"])
@@ -110,6 +110,8 @@ AccessReaders = require_role(Role.supervisor, Role.auditor)
 class Access(BaseModel):
     seq: int = Field(description="The ledger entry")
     access_id: uuid.UUID
+    child_ref: uuid.UUID
+    jurisdiction: str = Field(description="Where the child's case was when it was read")
     accessed_at: str
     accessor_ref: str
     accessor_role: str
@@ -124,9 +126,18 @@ class Access(BaseModel):
     purpose: str
 
 
+def _payload(name: str):
+    """A field of an access entry's payload, as the ledger's expression indexes name it."""
+    return t.ledger.c.record["event"]["payload"][name].astext
+
+
 def child_of_access():
     """The ledger expression indexed by migration audit_0004 (ledger_access_child)."""
-    return t.ledger.c.record["event"]["payload"]["child_ref"].astext
+    return _payload("child_ref")
+
+
+def _access(seq: int, payload: dict) -> Access:
+    return Access(seq=seq, **{k: v for k, v in payload.items() if k in Access.model_fields})
 
 
 @router.get("/v1/children/{child_ref}/access", response_model=list[Access], responses=answers(404),
@@ -145,4 +156,52 @@ async def access_log(child_ref: uuid.UUID, principal: Annotated[Principal, Depen
     payloads = [(seq, p) for seq, p in payloads if principal.can_see(p["jurisdiction"])]
     if not payloads:
         raise HTTPException(status_code=404, detail=f"no access to child {child_ref} on record in your territory")
-    return [Access(seq=seq, **{k: v for k, v in p.items() if k in Access.model_fields}) for seq, p in payloads]
+    return [_access(seq, p) for seq, p in payloads]
+
+
+class AccessPage(BaseModel):
+    entries: list[Access] = Field(description="Newest first")
+    next: int | None = Field(description="Pass as `before` for the next page; null on the last page")
+
+
+Moment = Annotated[datetime | None, Query(description="ISO 8601 with its offset, e.g. 2026-12-01T00:00:00+08:00")]
+
+
+@router.get("/v1/access", response_model=AccessPage, responses=answers(422),
+            summary="Who was shown children's personal data, or refused it — by reader, territory and period; "
+                    "newest first, in pages")
+async def access_entries(principal: Annotated[Principal, Depends(AccessReaders)],
+                         ctx: Annotated[ServiceContext, Depends(service_context)],
+                         reader: Annotated[str | None, Query(max_length=128, description="a reader's id")] = None,
+                         territory: Annotated[str | None, Query(pattern=TERRITORY_PREFIX_PATTERN)] = None,
+                         child_ref: uuid.UUID | None = None, since: Moment = None, until: Moment = None,
+                         before: Annotated[int | None, Query(ge=1, description="the `next` of the page before")] = None,
+                         limit: Annotated[int, Query(ge=1, le=200)] = 50) -> AccessPage:
+    """A supervisor sees the entries of their own territory (where each case was when read), an
+    auditor every territory's."""
+    for moment, name in ((since, "since"), (until, "until")):
+        if moment is not None and moment.tzinfo is None:
+            raise unprocessable([{"loc": ["query", name], "msg": "give the time zone's offset", "type": "value_error"}])
+    where = [t.ledger.c.event_type == ACCESS_EVENT]
+    where += [_payload("jurisdiction").startswith(prefix, autoescape=True)
+              for prefix in filter(None, (principal.jurisdiction, territory))]
+    if reader:
+        where.append(_payload("accessor_ref") == reader)
+    if child_ref:
+        where.append(child_of_access() == str(child_ref))
+    # accessed_at is ISO 8601 in UTC on every entry, so its text orders as time does.
+    if since:
+        where.append(_payload("accessed_at") >= _utc_text(since))
+    if until:
+        where.append(_payload("accessed_at") < _utc_text(until))
+    if before:
+        where.append(t.ledger.c.seq < before)
+    async with ctx.sessions() as session:
+        rows = (await session.execute(select(t.ledger.c.seq, t.ledger.c.record).where(*where)
+                                      .order_by(t.ledger.c.seq.desc()).limit(limit + 1))).all()
+    entries = [_access(row.seq, row.record["event"]["payload"]) for row in rows[:limit]]
+    return AccessPage(entries=entries, next=entries[-1].seq if len(rows) > limit else None)
+
+
+def _utc_text(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")

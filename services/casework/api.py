@@ -9,12 +9,12 @@ import binascii
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from sqlalchemy import ColumnElement, func, literal_column, select, tuple_
+from sqlalchemy import ColumnElement, and_, func, literal_column, select, true, tuple_
 
 from services.casework import tables as t
 from services.casework.cases import (
@@ -29,6 +29,7 @@ from services.casework.cases import (
 from services.casework.decide import (Approval, CaseFile, NoRecentVisit, NotYours, OpenReferrals, ReasonRequired,
                                       Refused)
 from shared.auth import TERRITORY_PREFIX_PATTERN, Principal, Role, require_role
+from shared.case_number import CHINA_STANDARD_TIME
 from shared.contracts.events import ApprovalKind, ReviewDecision
 from shared.contracts.vocabulary import (CASE_NUMBER_PATTERN, Category, Jurisdiction, OpaqueRef, ReasonCode,
                                          RiskLevel, Stage)
@@ -80,9 +81,25 @@ class Case(BaseModel):
     last_activity_at: datetime
 
 
+class Tally(BaseModel):
+    """The territory's listed cases (open, or closed when asked) by what a board filters on."""
+
+    all: int
+    emergency: int
+    red: int
+    orange: int
+    blue: int
+    not_graded: int
+    overdue: int
+    unassigned: int
+    pending_approval: int
+
+
 class CasePage(BaseModel):
     cases: list[Case]
     next: str | None = Field(description="Pass as `after` for the next page; null on the last page")
+    total: int | None = Field(default=None, description="With `totals`: how many cases the filters find")
+    tally: Tally | None = Field(default=None, description="With `totals`: the territory's cases by quick filter")
 
 
 def _case(row: CaseFile, now: datetime) -> Case:
@@ -115,16 +132,28 @@ def _after(cursor: str) -> tuple[int, datetime, uuid.UUID]:
                               "type": "value_error"}]) from None
 
 
+def _territory(principal: Principal, territory: str | None) -> list[ColumnElement[bool]]:
+    """The cases of the caller's territory, within the node asked for."""
+    c = t.cases.c
+    return [c.jurisdiction.is_not(None), *(c.jurisdiction.startswith(prefix, autoescape=True)
+                                           for prefix in filter(None, (principal.jurisdiction, territory)))]
+
+
 def _filters(principal: Principal, *, territory: str | None, grade: list[RiskLevel] | None,
              stage: list[Stage] | None, category: Category | None, owner: str | None,
              overdue: bool | None, open_referrals: bool | None, pending_approval: bool | None,
-             now: datetime, number: str | None = None) -> list[ColumnElement[bool]]:
+             now: datetime, number: str | None = None, emergency: bool | None = None,
+             received: tuple[datetime | None, datetime | None] = (None, None)) -> list[ColumnElement[bool]]:
     c = t.cases.c
-    where = [c.jurisdiction.is_not(None)]
+    where = _territory(principal, territory)
     if number:
         where.append(c.case_number == number)
-    for prefix in filter(None, (principal.jurisdiction, territory)):
-        where.append(c.jurisdiction.startswith(prefix, autoescape=True))
+    if emergency is not None:
+        where.append(c.emergency.is_(emergency))
+    if received[0] is not None:
+        where.append(c.reported_at >= received[0])
+    if received[1] is not None:
+        where.append(c.reported_at < received[1])
     if grade:
         where.append(c.risk_level.in_([g.value for g in grade]))
     if stage:
@@ -151,8 +180,9 @@ Territory = Annotated[str | None, Query(pattern=TERRITORY_PREFIX_PATTERN,
                                         description="a node's code prefix (2, 4, 6, 9 or 12 digits)")]
 
 
-@router.get("", response_model=CasePage, summary="The worklist: cases by urgency (red first, then the earliest "
-                                                 "due date), filtered; keyset pages")
+@router.get("", response_model=CasePage, summary="The worklist: cases by urgency (a child in immediate danger "
+                                                 "first, then red, then the earliest due date), filtered; keyset "
+                                                 "pages; with totals, the counts a board shows")
 async def list_cases(
     principal: Annotated[Principal, Depends(Readers)], ctx: Ctx,
     territory: Territory = None,
@@ -168,24 +198,54 @@ async def list_cases(
         description="open (the default) or closed; with `number`, either unless given")] = None,
     number: Annotated[str | None, Query(pattern=CASE_NUMBER_PATTERN,
                                         description="a case's number (个案编号), e.g. 140402-2026-00123")] = None,
+    emergency: Annotated[bool | None, Query(description="a child in immediate danger")] = None,
+    received_from: Annotated[date | None, Query(description="reported on or after this day (China time)")] = None,
+    received_to: Annotated[date | None, Query(description="reported on or before this day (China time)")] = None,
+    totals: Annotated[bool, Query(description="also count the cases the filters find, and the territory's "
+                                              "cases by what the board filters on (one more scan)")] = False,
     after: Annotated[str | None, Query(max_length=200, description="the `next` of the page before")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> CasePage:
     now = ctx.resources.clock()
     c = t.cases.c
+    received = (_day_start(received_from), _day_start(received_to + timedelta(days=1)) if received_to else None)
     where = _filters(principal, territory=territory, grade=grade, stage=stage, category=category, owner=owner,
                      overdue=overdue, open_referrals=open_referrals, pending_approval=pending_approval,
-                     now=now, number=number)
+                     now=now, number=number, emergency=emergency, received=received)
+    listed = c.state == (state or "open")
     if state or not number:  # a number named on the phone finds its case, open or closed
-        where.append(c.state == (state or "open"))
+        where.append(listed)
+    page = list(where)
     if after:
-        where.append(tuple_(c.urgency, c.sort_due_at, c.case_id) > tuple_(*_after(after)))
-    query = select(t.cases).where(*where).order_by(c.urgency, c.sort_due_at, c.case_id).limit(limit + 1)
+        page.append(tuple_(c.urgency, c.sort_due_at, c.case_id) > tuple_(*_after(after)))
+    query = select(t.cases).where(*page).order_by(c.urgency, c.sort_due_at, c.case_id).limit(limit + 1)
     async with ctx.engine.connect() as connection:
         rows = [CaseFile.of_row(row) for row in await connection.execute(query)]
+        tally = await _tally(connection, [*_territory(principal, territory), listed], where, now) if totals else None
     more = len(rows) > limit
     rows = rows[:limit]
-    return CasePage(cases=[_case(row, now) for row in rows], next=_cursor(rows[-1]) if more else None)
+    return CasePage(cases=[_case(row, now) for row in rows], next=_cursor(rows[-1]) if more else None,
+                    total=tally.pop("found") if tally else None, tally=Tally(**tally) if tally else None)
+
+
+def _day_start(day: date | None) -> datetime | None:
+    return None if day is None else datetime.combine(day, time(), CHINA_STANDARD_TIME)
+
+
+async def _tally(connection, territory: list[ColumnElement[bool]], found: list[ColumnElement[bool]],
+                 now: datetime) -> dict[str, int]:
+    """In one scan of the territory's listed cases: how many the filters find, and how many each of
+    the board's quick filters would."""
+    c = t.cases.c
+    counts = {
+        "found": and_(*found), "all": true(), "emergency": c.emergency.is_(True),
+        **{level.value: c.risk_level == level.value for level in RiskLevel},
+        "not_graded": c.risk_level.is_(None), "overdue": c.next_due_at <= now, "unassigned": c.owner_ref.is_(None),
+        "pending_approval": c.pending_approvals > 0,
+    }
+    row = (await connection.execute(select(*(func.count().filter(condition).label(name)
+                                              for name, condition in counts.items())).where(*territory))).one()
+    return dict(row._mapping)
 
 
 class Count(BaseModel):

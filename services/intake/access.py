@@ -78,12 +78,26 @@ async def record_access(
 ) -> uuid.UUID:
     """Stage the `access.recorded` event of a read (or change) in the caller's transaction;
     with `refusal`, of an attempt that was refused and showed nothing."""
-    access_id = uuid.uuid4()
-    payload = PersonalDataAccessed(
-        access_id=access_id, case_id=case_id, child_ref=child_ref, record=record, action=action,
+    payload = access_of(principal, case_id=case_id, child_ref=child_ref, jurisdiction=jurisdiction, record=record,
+                        fields=fields, purpose=purpose, action=action, referral_id=referral_id, refusal=refusal)
+    await add_events(session, OUTBOX, new_envelope(payload, case_id=case_id, producer=PRODUCER))
+    return payload.access_id
+
+
+def access_of(
+    principal: Principal, *, case_id: uuid.UUID, child_ref: uuid.UUID, jurisdiction: str, record: PersonalRecord,
+    fields: Iterable[PersonalField], purpose: AccessPurpose, action: str = "read",
+    referral_id: uuid.UUID | None = None, refusal: str | None = None,
+) -> PersonalDataAccessed:
+    """The ledger's record of one read (or change, or refused attempt) of a child's personal data."""
+    return PersonalDataAccessed(
+        access_id=uuid.uuid4(), case_id=case_id, child_ref=child_ref, record=record, action=action,
         outcome="refused" if refusal else "shown", refusal=refusal, fields=[] if refusal else list(fields),
         purpose=purpose, accessor_ref=principal.subject, accessor_role=principal.role,
         agency=principal.agency, referral_id=referral_id, jurisdiction=jurisdiction, accessed_at=datetime.now(UTC),
     )
-    await add_events(session, OUTBOX, new_envelope(payload, case_id=case_id, producer=PRODUCER))
-    return access_id
+
+
+async def record_accesses(session: AsyncSession, accesses: Iterable[PersonalDataAccessed]) -> None:
+    """Stage many reads' records at once (a list of cases), one outbox statement."""
+    await add_events(session, OUTBOX, *(new_envelope(a, case_id=a.case_id, producer=PRODUCER) for a in accesses))

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from services.intake.access import on_referral_events
 from services.intake.api import router
+from services.intake.summaries import router as summaries_router
 from services.intake.disclosure import DisclosureError, load_disclosure
 from services.intake.reports import (
     IntakeResources,
@@ -96,7 +97,7 @@ SERVICE = ServiceDefinition(
     name="intake",
     summary="Takes reports from the hotline topic and over HTTP; owns the child registry, case ids and who "
             "may read a child's details.",
-    routers=(router,),
+    routers=(router, summaries_router),
     consumers=consumers,
     resources=resources,
 )

@@ -8,9 +8,9 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import case, select
+from sqlalchemy import case, func, select
 
 from services.referral import tables as t
 from services.referral.decide import ForeignAnswer
@@ -18,7 +18,8 @@ from services.referral.lifecycle import IllegalTransition
 from services.referral.refer import respond, withdraw
 from shared.auth import TERRITORY_PREFIX_PATTERN, Principal, Role, require_role
 from shared.contracts.events import ReferralAction, ReferralOutcome, ReferralResponded
-from shared.contracts.vocabulary import Agency, ReasonCode, ReferralState, RiskLevel, WithdrawalReason
+from shared.contracts.vocabulary import (CASE_NUMBER_PATTERN, OPEN_REFERRAL_STATES, Agency, ReasonCode, ReferralState,
+                                        RiskLevel, WithdrawalReason)
 from shared.http import answers
 from shared.service import ServiceContext, service_context
 
@@ -46,8 +47,19 @@ class Referral(BaseModel):
     ack_due_at: datetime
     acknowledged_at: datetime | None
     overdue: bool
+    emergency: bool = Field(description="A child in immediate danger")
+    categories: list[str] = Field(description="The case's categories, as graded")
+    needs: list[str] = Field(description="What the case needs, as graded: what the agency is asked to help with")
     child_details_url: str = Field(description="Where the agency reads the child's details (intake) while "
                                                "the referral is open; add ?purpose=… — every read is audited")
+
+
+def _with_case():
+    """Each referral with what referral knows of its case (grade's emergency, categories, needs)."""
+    c = t.cases.c
+    return select(t.referrals, func.coalesce(c.emergency, False).label("emergency"),
+                  func.coalesce(c.categories, []).label("categories"), func.coalesce(c.needs, []).label("needs")
+                  ).outerjoin(t.cases, c.case_id == t.referrals.c.case_id)
 
 
 def _referral(row, ctx: ServiceContext) -> Referral:
@@ -65,31 +77,45 @@ def _visible(principal: Principal, row) -> bool:
 
 
 @router.get("", response_model=list[Referral],
-            summary="Referrals by agency, state, territory and case; overdue first")
+            summary="Referrals by agency, state, territory, case, grade; overdue first, then the earliest "
+                    "deadline; in pages (`offset`), the count found in the X-Total-Count header")
 async def list_referrals(
-    principal: Annotated[Principal, Depends(Readers)], ctx: Ctx,
+    principal: Annotated[Principal, Depends(Readers)], ctx: Ctx, response: Response,
     agency: Agency | None = None, state: ReferralState | None = None,
     jurisdiction: Annotated[str | None, Query(pattern=TERRITORY_PREFIX_PATTERN)] = None,
     case_id: uuid.UUID | None = None,
+    number: Annotated[str | None, Query(pattern=CASE_NUMBER_PATTERN, description="a case's number")] = None,
+    waiting: Annotated[bool | None, Query(description="still open (created, acknowledged, in progress)")] = None,
+    overdue: Annotated[bool | None, Query(description="unacknowledged past its deadline")] = None,
+    grade: Annotated[list[RiskLevel] | None, Query()] = None,
+    offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[Referral]:
     now = ctx.resources.clock()
     r = t.referrals.c
-    query = select(t.referrals)
     if principal.role == Role.agency_officer:
         agency = principal.agency  # an agency sees only referrals addressed to it
+    late = (r.state == ReferralState.created.value) & (r.ack_due_at <= now)
+    where = [r.jurisdiction.startswith(prefix) for prefix in filter(None, (principal.jurisdiction, jurisdiction))]
     if agency:
-        query = query.where(r.agency == agency.value)
+        where.append(r.agency == agency.value)
     if state:
-        query = query.where(r.state == state.value)
+        where.append(r.state == state.value)
     if case_id:
-        query = query.where(r.case_id == case_id)
-    for prefix in filter(None, (principal.jurisdiction, jurisdiction)):
-        query = query.where(r.jurisdiction.startswith(prefix))
-    overdue_first = case(((r.state == "created") & (r.ack_due_at <= now), 0), else_=1)
-    query = query.order_by(overdue_first, r.ack_due_at).limit(limit)
+        where.append(r.case_id == case_id)
+    if number:
+        where.append(r.case_number == number)
+    if grade:
+        where.append(r.risk_level.in_([g.value for g in grade]))
+    if waiting is not None:
+        where.append(r.state.in_(OPEN_REFERRAL_STATES) if waiting else r.state.not_in(OPEN_REFERRAL_STATES))
+    if overdue is not None:
+        where.append(late if overdue else ~late)
+    query = _with_case().where(*where).order_by(case((late, 0), else_=1), r.ack_due_at, r.id)
     async with ctx.sessions() as session:
-        rows = (await session.execute(query)).all()
+        rows = (await session.execute(query.offset(offset).limit(limit))).all()
+        response.headers["X-Total-Count"] = str(await session.scalar(
+            select(func.count()).select_from(t.referrals).where(*where)))
     return [_referral(row, ctx) for row in rows]
 
 
@@ -98,7 +124,7 @@ async def list_referrals(
 async def get_referral(referral_id: uuid.UUID, principal: Annotated[Principal, Depends(Readers)],
                        ctx: Ctx) -> Referral:
     async with ctx.sessions() as session:
-        row = (await session.execute(select(t.referrals).where(t.referrals.c.id == referral_id))).first()
+        row = (await session.execute(_with_case().where(t.referrals.c.id == referral_id))).first()
     if row is None or not _visible(principal, row):
         raise HTTPException(status_code=404, detail="no such referral for you")
     return _referral(row, ctx)

@@ -250,6 +250,7 @@ class AccessPurpose(StrEnum):
     supervision = "supervision"  # a supervisor's review of the casework
     legal_proceedings = "legal_proceedings"  # guardianship, prosecution, legal aid
     record_correction = "record_correction"  # putting a wrong record right
+    worklist = "worklist"  # recognising one's cases on a list: age, sex and one line of what happened
 
 
 class PersonalRecord(StrEnum):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import httpx
 
@@ -200,3 +201,88 @@ async def test_nothing_is_shown_when_the_read_cannot_be_recorded(infra, services
         recorded = await http.get(f"/v1/cases/{accepted['case_id']}/child", params={"purpose": "assessment"},
                                   headers=token(Role.caseworker, "cw-7"))
     assert recorded.status_code == 200, "once reads can be recorded again, they are served"
+
+
+async def test_a_list_shows_each_case_by_age_sex_and_what_happened_and_records_each_read(
+        infra, services: RunningServices) -> None:
+    """The board's and the inbox's one line per case (intake's summaries): what the reader may see,
+    never another county's case nor one not referred to the agency, each read on the ledger."""
+    report = hotline_report(narrative="The boy next door, about seven, bruised face.\nHe cries at night.",
+                            child={"sex": "M", "birth_date": None, "age_estimate": 7, "name": "Unknown boy"})
+    supervisor = token(Role.supervisor, "sup-lines", jurisdiction="140402")
+    async with httpx.AsyncClient(base_url=services.urls["intake"]) as http:
+        accepted = await http.post("/v1/reports", json=report, headers=token(Role.caseworker, "cw-intake"))
+        assert accepted.status_code == 202, accepted.text
+        case = accepted.json()
+        other = uuid.uuid4()  # no such case: left out like another county's
+        answer = await http.post("/v1/cases/summaries", json={"case_ids": [str(other), case["case_id"]]},
+                                 headers=supervisor)
+        elsewhere = await http.post("/v1/cases/summaries", json={"case_ids": [case["case_id"]]},
+                                    headers=token(Role.supervisor, "sup-luzhou", jurisdiction="140403"))
+        asked = {"case_ids": [case["case_id"]]}
+        police = await eventually(lambda: http.post("/v1/cases/summaries", json=asked, headers=officer("police")),
+                                  lambda a: a.status_code == 200 and a.json()["cases"])
+        not_referred = await http.post("/v1/cases/summaries", json=asked, headers=officer("youth_league"))
+        auditor = await http.post("/v1/cases/summaries", json=asked, headers=token(Role.auditor, "a-1"))
+        empty = await http.post("/v1/cases/summaries", json={"case_ids": []}, headers=supervisor)
+    assert answer.status_code == 200, answer.text
+    (line,) = answer.json()["cases"]
+    assert (line["case_id"], line["sex"], line["age"], line["headline"]) == (
+        case["case_id"], "M", 7, "The boy next door, about seven, bruised face.")
+    assert line["case_number"] == case["case_number"] and line["jurisdiction"] == report["jurisdiction"]
+    assert elsewhere.status_code == 200 and elsewhere.json()["cases"] == []
+    assert police.json()["cases"][0]["headline"] == line["headline"], "the police read the case referred to them"
+    assert not_referred.status_code == 200 and not_referred.json()["cases"] == [], "not while not referred"
+    assert auditor.status_code == 403 and empty.status_code == 422
+    readers = lambda log: {e["accessor_ref"] for e in log if e["purpose"] == "worklist"}  # noqa: E731
+    log = await access_log(services, case["child_ref"],
+                           until=lambda log: {"sup-lines", "police-officer-7"} <= readers(log))
+    (read,) = [e for e in log if e["purpose"] == "worklist" and e["accessor_ref"] == "sup-lines"]
+    police_read = [e for e in log if e["purpose"] == "worklist" and e["accessor_ref"] == "police-officer-7"][-1]
+    assert (police_read["agency"], police_read["referral_id"] is not None) == ("police", True)
+    assert (read["accessor_ref"], read["record"], read["outcome"]) == ("sup-lines", "child_details", "shown")
+    assert set(read["fields"]) == {"sex", "birth_date", "age_estimate", "narratives"}
+
+
+async def test_the_access_log_across_children_by_reader_territory_and_period(infra, services: RunningServices) -> None:
+    """Who read children's data: an auditor asks by reader and period, a supervisor sees their own
+    territory's entries only, newest first, in pages."""
+    reader = f"cw-{uuid.uuid4().hex[:8]}"
+    started = datetime.now(UTC) - timedelta(seconds=1)
+    async with httpx.AsyncClient(base_url=services.urls["intake"]) as http:
+        cases = []
+        for _ in range(3):
+            accepted = await http.post("/v1/reports", json=hotline_report(), headers=token(Role.caseworker, "cw-intake"))
+            cases.append(accepted.json())
+        for case in cases:
+            read = await http.get(f"/v1/cases/{case['case_id']}/child", params={"purpose": "assessment"},
+                                  headers=token(Role.caseworker, reader, jurisdiction="140402"))
+            assert read.status_code == 200, read.text
+    auditor = token(Role.auditor, "inspector-2")
+    async with httpx.AsyncClient(base_url=services.urls["audit"]) as http:
+        mine = {"reader": reader}
+        answer = await eventually(lambda: http.get("/v1/access", params=mine, headers=auditor),
+                                  lambda a: a.status_code == 200 and len(a.json()["entries"]) == 3)
+        entries = answer.json()["entries"]
+        assert [e["case_id"] for e in entries] == [c["case_id"] for c in reversed(cases)], "newest first"
+        assert {(e["purpose"], e["outcome"], e["jurisdiction"]) for e in entries} == {
+            ("assessment", "shown", "140402001001")}
+        assert entries[0]["child_ref"] == cases[-1]["child_ref"]
+        first = (await http.get("/v1/access", params={**mine, "limit": 2}, headers=auditor)).json()
+        rest = (await http.get("/v1/access", params={**mine, "limit": 2, "before": first["next"]},
+                               headers=auditor)).json()
+        assert [e["seq"] for e in first["entries"] + rest["entries"]] == [e["seq"] for e in entries]
+        assert rest["next"] is None
+        period = {**mine, "since": started.isoformat(), "until": (datetime.now(UTC) + timedelta(minutes=1)).isoformat()}
+        assert len((await http.get("/v1/access", params=period, headers=auditor)).json()["entries"]) == 3
+        later = {**mine, "since": (datetime.now(UTC) + timedelta(minutes=1)).isoformat()}
+        assert (await http.get("/v1/access", params=later, headers=auditor)).json()["entries"] == []
+        here = token(Role.supervisor, "sup-chengqu", jurisdiction="140402")
+        there = token(Role.supervisor, "sup-luzhou", jurisdiction="140403")
+        assert len((await http.get("/v1/access", params=mine, headers=here)).json()["entries"]) == 3
+        assert (await http.get("/v1/access", params=mine, headers=there)).json()["entries"] == []
+        assert (await http.get("/v1/access", params={**mine, "territory": "140403"}, headers=auditor)).json()[
+            "entries"] == []
+        naive = await http.get("/v1/access", params={"since": "2026-12-01T00:00:00"}, headers=auditor)
+        assert naive.status_code == 422 and naive.json()["detail"][0]["loc"] == ["query", "since"]
+        assert (await http.get("/v1/access", headers=token(Role.caseworker, reader))).status_code == 403

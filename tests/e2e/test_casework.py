@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 
 from shared.auth import Role
+from shared.case_number import CHINA_STANDARD_TIME
 from tests.e2e.closing import withdraw_open_referrals
 from tests.e2e.conftest import RunningServices
 from tests.e2e.reports import hotline_report, token
@@ -225,3 +226,45 @@ async def test_a_red_case_is_screened_out_only_with_a_supervisors_approval_and_c
         twice = await http.post(f"/v1/approvals/{asked['approval_id']}/decision", json={"approve": True},
                                 headers=SUPERVISOR)
         assert twice.status_code == 409
+
+
+async def test_the_board_lists_an_emergency_first_counts_what_it_finds_and_filters_by_day_and_number(
+        infra, services: RunningServices) -> None:
+    village = "140402001003"  # the counts below move only by this test's cases: none runs beside it
+    from_here = {"territory": village, "totals": "true", "limit": 200}
+    async with httpx.AsyncClient(base_url=services.urls["casework"]) as http:
+        before = (await http.get("/v1/cases", params=from_here, headers=SUPERVISOR)).json()["tally"]
+        blue_id = await reported_and_owned(infra, hotline_report(jurisdiction=village, categories=["left_behind"],
+                                                                 indicators=["left_behind"]))
+        emergency_id = await reported_and_owned(infra, hotline_report(jurisdiction=village))
+        emergency = await _case(http, emergency_id, SUPERVISOR)
+        await _case(http, blue_id, SUPERVISOR)
+        page = (await http.get("/v1/cases", params=from_here, headers=SUPERVISOR)).json()
+        order = [c["case_id"] for c in page["cases"]]
+        flags = [c["emergency"] for c in page["cases"]]
+        assert flags == sorted(flags, reverse=True), "children in immediate danger top the board"
+        assert emergency["emergency"] is True and order.index(emergency_id) < flags.count(True) <= order.index(blue_id)
+        after = page["tally"]
+        assert {name: after[name] - before[name] for name in ("all", "emergency", "red", "blue", "unassigned")} == \
+            {"all": 2, "emergency": 1, "red": 1, "blue": 1, "unassigned": 2}
+        assert page["total"] == after["all"] == len(page["cases"])
+
+        only = (await http.get("/v1/cases", params={**from_here, "emergency": "true"}, headers=SUPERVISOR)).json()
+        assert only["total"] == after["emergency"] and {c["emergency"] for c in only["cases"]} == {True}
+        assert emergency_id in {c["case_id"] for c in only["cases"]} and blue_id not in {
+            c["case_id"] for c in only["cases"]}
+        by_number = (await http.get("/v1/cases", params={"number": emergency["case_number"]},
+                                    headers=SUPERVISOR)).json()
+        assert [c["case_id"] for c in by_number["cases"]] == [emergency_id]
+
+        today = datetime.now(CHINA_STANDARD_TIME).date()
+        that_day = {"territory": village, "received_from": str(today), "received_to": str(today), "limit": 200}
+        found = {c["case_id"] for c in (await http.get("/v1/cases", params=that_day, headers=SUPERVISOR)).json()[
+            "cases"]}
+        assert {emergency_id, blue_id} <= found
+        yesterday = str(today - timedelta(days=1))
+        earlier = (await http.get("/v1/cases", params={**that_day, "received_to": yesterday},
+                                  headers=SUPERVISOR)).json()
+        assert earlier["cases"] == []
+        bad = await http.get("/v1/cases", params={"received_from": "2026-13-01"}, headers=SUPERVISOR)
+        assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["query", "received_from"]

@@ -142,3 +142,28 @@ async def test_a_closure_that_raced_a_referral_leaves_none_open(infra, services:
         states = {r["state"] for r in (await referral.get("/v1/referrals", params={"case_id": case_id},
                                                           headers=SUPERVISOR)).json()}
     assert states == {"withdrawn"}, f"{len(referrals)} referrals, now {states}"
+
+
+async def test_the_agencys_inbox_finds_a_referral_by_number_with_what_it_is_asked_and_pages(
+        infra, services: RunningServices) -> None:
+    case_id, referrals = await _red_case(infra, services, f"cw-{uuid.uuid4().hex[:8]}")
+    async with httpx.AsyncClient(base_url=services.urls["referral"]) as referral:
+        mine = await referral.get("/v1/referrals", params={"case_id": case_id, "waiting": "true"}, headers=POLICE)
+        assert mine.status_code == 200 and mine.headers["X-Total-Count"] == "1", mine.text
+        (row,) = mine.json()
+        assert (row["agency"], row["emergency"], row["categories"]) == ("police", True, ["abuse"])
+        assert row["case_number"] and isinstance(row["needs"], list)
+        by_number = (await referral.get("/v1/referrals", params={"number": row["case_number"]}, headers=POLICE)).json()
+        assert [r["referral_id"] for r in by_number] == [row["referral_id"]], "the police see only their own"
+        everyone = (await referral.get("/v1/referrals", params={"number": row["case_number"]},
+                                       headers=SUPERVISOR)).json()
+        assert {r["referral_id"] for r in everyone} == {r["referral_id"] for r in referrals}
+        late = await referral.get("/v1/referrals", params={"case_id": case_id, "overdue": "true"}, headers=POLICE)
+        assert late.json() == [] and late.headers["X-Total-Count"] == "0", "answered in time so far"
+        waiting = {"waiting": "true", "limit": 1}
+        first = await referral.get("/v1/referrals", params=waiting, headers=POLICE)
+        second = await referral.get("/v1/referrals", params={**waiting, "offset": 1}, headers=POLICE)
+        assert int(first.headers["X-Total-Count"]) >= 1 and len(first.json()) == 1
+        assert not second.json() or second.json()[0]["referral_id"] != first.json()[0]["referral_id"]
+        bad = await referral.get("/v1/referrals", params={"number": "2026-123"}, headers=POLICE)
+        assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["query", "number"]
