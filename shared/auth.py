@@ -29,6 +29,13 @@ REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub", "jur"]
 # territory ("everywhere"): operators run it, auditors inspect any case, and the hotline
 # vendor reports children from every county. Everyone else works at a node of the tree.
 WHOLE_TERRITORY_ROLES = frozenset({Role.operator, Role.auditor, Role.hotline})
+# Who may do what, by role: the one home of each set. The services' routes take them
+# (`require_role(*CASE_SIDE)`), and casework's `actions` and the console's pages read the same sets,
+# so a page never offers what a service refuses.
+CASE_READERS = frozenset({Role.caseworker, Role.supervisor, Role.operator, Role.auditor})
+CASE_SIDE = frozenset({Role.caseworker, Role.supervisor})  # who works a case: reviews, visits, records
+SUPERVISORS = frozenset({Role.supervisor})  # who assigns, decides requests, sets a grade
+REPORTERS = frozenset({Role.hotline, Role.reporter, Role.caseworker, Role.supervisor})
 # Services run on clocks that may differ by a few seconds.
 CLOCK_SKEW = timedelta(seconds=30)
 # A node of the four-level network is a code prefix (shared.territory.code has the lengths).

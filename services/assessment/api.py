@@ -14,16 +14,16 @@ from sqlalchemy import select
 from services.assessment import tables as t
 from services.assessment.assess import CaseNotFound, history, record_needs, set_override
 from services.assessment.grading import Override
-from shared.auth import Principal, Role, require_role
+from shared.auth import CASE_READERS, CASE_SIDE, SUPERVISORS, Principal, require_role
 from shared.contracts.vocabulary import Agency, Indicator, Need, PastMoment, ReasonCode, RiskLevel, Stage
 from shared.http import answers
 from shared.service import ServiceContext, service_context
 
 router = APIRouter(prefix="/v1/cases/{case_id}", tags=["assessment"])
 
-Readers = require_role(Role.caseworker, Role.supervisor, Role.operator, Role.auditor)
-Caseworkers = require_role(Role.caseworker, Role.supervisor)
-Supervisors = require_role(Role.supervisor)
+Readers = require_role(*CASE_READERS)
+Caseworkers = require_role(*CASE_SIDE)
+Supervisors = require_role(*SUPERVISORS)
 Ctx = Annotated[ServiceContext, Depends(service_context)]
 # A case's record, changed with a body.
 WITH_BODY = answers(404, 413)

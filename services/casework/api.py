@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Literal
@@ -17,9 +17,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import ColumnElement, and_, func, literal_column, select, true, tuple_
 
 from services.casework import tables as t
+from services.casework.actions import CaseAction, actions
 from services.casework.cases import (
     ApprovalNotFound,
     CaseNotFound,
+    approvals_of,
     assign,
     decide_approval,
     load_case,
@@ -28,7 +30,9 @@ from services.casework.cases import (
 )
 from services.casework.decide import (Approval, CaseFile, NoRecentVisit, NotYours, OpenReferrals, ReasonRequired,
                                       Refused)
-from shared.auth import TERRITORY_PREFIX_PATTERN, Principal, Role, require_role
+from services.casework.waiting import WaitingKind, as_query, waiting_for
+from shared.auth import (CASE_READERS, CASE_SIDE, SUPERVISORS, TERRITORY_PREFIX_PATTERN, Principal, Role,
+                         require_role)
 from shared.case_number import CHINA_STANDARD_TIME
 from shared.contracts.events import ApprovalKind, ReviewDecision
 from shared.contracts.vocabulary import (CASE_NUMBER_PATTERN, Category, Jurisdiction, OpaqueRef, ReasonCode,
@@ -39,9 +43,9 @@ from shared.territory.code import CODE_DIGITS, DIGITS
 
 router = APIRouter(prefix="/v1/cases", tags=["casework"])
 approvals_router = APIRouter(prefix="/v1/approvals", tags=["casework"])
-Readers = require_role(Role.caseworker, Role.supervisor, Role.operator, Role.auditor)
-Supervisors = require_role(Role.supervisor)
-Caseworkers = require_role(Role.caseworker, Role.supervisor)
+Readers = require_role(*CASE_READERS)
+Supervisors = require_role(*SUPERVISORS)
+Caseworkers = require_role(*CASE_SIDE)
 Ctx = Annotated[ServiceContext, Depends(service_context)]
 OWNER_PATTERN = r"^(me|unassigned|[A-Za-z0-9._:-]{1,64})$"
 
@@ -139,10 +143,11 @@ def _territory(principal: Principal, territory: str | None) -> list[ColumnElemen
                                            for prefix in filter(None, (principal.jurisdiction, territory)))]
 
 
-def _filters(principal: Principal, *, territory: str | None, grade: list[RiskLevel] | None,
-             stage: list[Stage] | None, category: Category | None, owner: str | None,
-             overdue: bool | None, open_referrals: bool | None, pending_approval: bool | None,
-             now: datetime, number: str | None = None, emergency: bool | None = None,
+def _filters(principal: Principal, *, now: datetime, territory: str | None = None,
+             grade: Sequence[RiskLevel] | None = None, stage: list[Stage] | None = None,
+             category: Category | None = None, owner: str | None = None, overdue: bool | None = None,
+             open_referrals: bool | None = None, pending_approval: bool | None = None,
+             number: str | None = None, reviewed: bool | None = None, emergency: bool | None = None,
              received: tuple[datetime | None, datetime | None] = (None, None)) -> list[ColumnElement[bool]]:
     c = t.cases.c
     where = _territory(principal, territory)
@@ -173,6 +178,8 @@ def _filters(principal: Principal, *, territory: str | None, grade: list[RiskLev
         where.append(c.open_referrals > 0 if open_referrals else c.open_referrals == 0)
     if pending_approval is not None:
         where.append(c.pending_approvals > 0 if pending_approval else c.pending_approvals == 0)
+    if reviewed is not None:
+        where.append(c.reviewed_at.is_not(None) if reviewed else c.reviewed_at.is_(None))
     return where
 
 
@@ -194,6 +201,7 @@ async def list_cases(
     overdue: bool | None = None,
     open_referrals: bool | None = None,
     pending_approval: bool | None = None,
+    reviewed: Annotated[bool | None, Query(description="whether its written review is recorded")] = None,
     state: Annotated[Literal["open", "closed"] | None, Query(
         description="open (the default) or closed; with `number`, either unless given")] = None,
     number: Annotated[str | None, Query(pattern=CASE_NUMBER_PATTERN,
@@ -211,7 +219,8 @@ async def list_cases(
     received = (_day_start(received_from), _day_start(received_to + timedelta(days=1)) if received_to else None)
     where = _filters(principal, territory=territory, grade=grade, stage=stage, category=category, owner=owner,
                      overdue=overdue, open_referrals=open_referrals, pending_approval=pending_approval,
-                     now=now, number=number, emergency=emergency, received=received)
+                     now=now, number=number, reviewed=reviewed, emergency=emergency,
+                     received=received)
     listed = c.state == (state or "open")
     if state or not number:  # a number named on the phone finds its case, open or closed
         where.append(listed)
@@ -354,14 +363,60 @@ async def dashboard(principal: Annotated[Principal, Depends(Readers)], ctx: Ctx,
         reviews_overdue=late[0], visits_overdue=late[1], referrals_overdue=referrals_late)
 
 
-@router.get("/{case_id}", response_model=Case, responses=answers(404), summary="One case as the worklist shows it")
-async def get_case(case_id: uuid.UUID, principal: Annotated[Principal, Depends(Readers)], ctx: Ctx) -> Case:
+class WaitingCount(BaseModel):
+    kind: WaitingKind = Field(description="new_red: red cases whose written review is not recorded; "
+                                          "assigned_to_me; approvals: requests to decide; overdue")
+    count: int
+    worklist: dict[str, str | list[str]] | None = Field(
+        description="The query of GET /v1/cases that lists them; null: the pending requests "
+                    "(GET /v1/approvals)")
+
+
+@router.get("/waiting", response_model=list[WaitingCount],
+            summary="What waits for the caller (a caseworker or supervisor): new red cases, theirs, "
+                    "requests to decide, overdue — each count with the worklist that lists them")
+async def waiting(principal: Annotated[Principal, Depends(Readers)], ctx: Ctx) -> list[WaitingCount]:
+    now = ctx.resources.clock()
+    wanted = waiting_for(principal.role)
+    c = t.cases.c
+    # One query for the case counts: each the worklist's own filter, counted among the open cases.
+    counts = [func.count().filter(and_(*_filters(principal, now=now, **w.filters)))
+              for w in wanted if w.filters is not None]
+    numbers, pending = [], 0
+    async with ctx.engine.connect() as connection:
+        if counts:
+            here = c.jurisdiction.startswith(principal.jurisdiction, autoescape=True)
+            numbers = list((await connection.execute(select(*counts).where(c.state == "open", here))).one())
+        if any(w.filters is None for w in wanted):
+            pending = await connection.scalar(select(func.count()).select_from(t.approvals)
+                                              .where(*_approvals_where(principal, "pending")))
+    listed = iter(numbers)
+    return [WaitingCount(kind=w.kind, count=next(listed), worklist=as_query(w.filters)) if w.filters is not None
+            else WaitingCount(kind=w.kind, count=pending, worklist=None)
+            for w in wanted]
+
+
+class CaseWithActions(Case):
+    """One case, and what the caller may do on it now."""
+
+    actions: list[CaseAction] = Field(
+        description="What the caller may do on the case as it stands (casework's rules; the other "
+                    "services' roles): a page offers exactly these, and every service still refuses what its "
+                    "rules do not allow")
+
+
+@router.get("/{case_id}", response_model=CaseWithActions, responses=answers(404),
+            summary="One case as the worklist shows it, with what the caller may do on it")
+async def get_case(case_id: uuid.UUID, principal: Annotated[Principal, Depends(Readers)],
+                   ctx: Ctx) -> CaseWithActions:
     try:
         async with ctx.engine.connect() as connection:
             row = await load_case(connection, case_id, principal.can_see)
+            requests = await approvals_of(connection, case_id)
     except CaseNotFound as exc:
         raise HTTPException(status_code=404, detail=str(exc)) from None
-    return _case(row, ctx.resources.clock())
+    case = _case(row, ctx.resources.clock())
+    return CaseWithActions(**case.model_dump(), actions=actions(row, principal, requests))
 
 
 class Assignment(BaseModel):
@@ -491,6 +546,17 @@ async def ask_approval(case_id: uuid.UUID, body: ApprovalRequest,
     return _approval(approval)
 
 
+def _approvals_where(principal: Principal, state: str,
+                     territory: str | None = None) -> list[ColumnElement[bool]]:
+    """Requests of a state in the caller's territory (and a node of it), or going there (transfers)."""
+    a = t.approvals.c
+    where = [a.state == state]
+    for prefix in filter(None, (principal.jurisdiction, territory)):
+        where.append(a.jurisdiction.startswith(prefix, autoescape=True)
+                     | a.to_jurisdiction.startswith(prefix, autoescape=True))
+    return where
+
+
 @approvals_router.get("", response_model=list[ApprovalOut],
                       summary="Requests in the caller's territory (transfers also in the territory they go "
                               "to), the oldest pending first")
@@ -499,10 +565,7 @@ async def list_approvals(principal: Annotated[Principal, Depends(Readers)], ctx:
                          territory: Territory = None, case_id: uuid.UUID | None = None,
                          limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[ApprovalOut]:
     a = t.approvals.c
-    query = select(t.approvals).where(a.state == state)
-    for prefix in filter(None, (principal.jurisdiction, territory)):
-        query = query.where(a.jurisdiction.startswith(prefix, autoescape=True)
-                            | a.to_jurisdiction.startswith(prefix, autoescape=True))
+    query = select(t.approvals).where(*_approvals_where(principal, state, territory))
     if case_id is not None:
         query = query.where(a.case_id == case_id)
     async with ctx.engine.connect() as connection:

@@ -35,8 +35,8 @@ from shared.messaging.consumer import Delivery
 from shared.messaging.outbox import add_events
 from shared.telemetry import current_trace_headers, event_span
 
-__all__ = ["OUTBOX", "ApprovalNotFound", "CaseNotFound", "Resources", "assign", "decide_approval", "load_case",
-           "on_case_events", "request_approval", "review"]
+__all__ = ["OUTBOX", "ApprovalNotFound", "CaseNotFound", "Resources", "approvals_of", "assign",
+           "decide_approval", "load_case", "on_case_events", "request_approval", "review"]
 
 PRODUCER = "casework"
 OUTBOX = outbox_table(t.metadata)
@@ -155,7 +155,7 @@ def _anywhere(jurisdiction: str) -> bool:
     return True
 
 
-async def _approvals_of(session: Transaction, case_id: uuid.UUID) -> list[Approval]:
+async def approvals_of(session: Transaction, case_id: uuid.UUID) -> list[Approval]:
     rows = await session.execute(select(t.approvals).where(t.approvals.c.case_id == case_id))
     return [Approval.of_row(row) for row in rows]
 
@@ -164,7 +164,7 @@ async def request_approval(session: Transaction, case_id: uuid.UUID, kind: str, 
                            visible: Callable[[str], bool], res: Resources, supervisor: bool = False,
                            to_jurisdiction: str | None = None) -> Approval:
     state = await _visible_state(session, case_id, visible)
-    approval, outcome = requested(state, kind, reason, by=by, pending=await _approvals_of(session, case_id),
+    approval, outcome = requested(state, kind, reason, by=by, pending=await approvals_of(session, case_id),
                                   policy=res.policy, now=res.clock(), supervisor=supervisor,
                                   to_jurisdiction=to_jurisdiction)
     await upsert_rows(session, t.approvals, [approval.as_row()])
@@ -190,7 +190,7 @@ async def decide_approval(session: Transaction, approval_id: uuid.UUID, approved
     except CaseNotFound:
         raise ApprovalNotFound(f"no request {approval_id} in your territory") from None
     # Read again under the case's lock: two supervisors deciding at once see each other's decision.
-    approval = next(a for a in await _approvals_of(session, row.case_id) if a.approval_id == approval_id)
+    approval = next(a for a in await approvals_of(session, row.case_id) if a.approval_id == approval_id)
     approval, outcome = approval_decided(state, approval, approved, reason, by=by, policy=res.policy,
                                          now=res.clock())
     await upsert_rows(session, t.approvals, [approval.as_row()])

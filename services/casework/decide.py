@@ -320,6 +320,12 @@ def owned(state: CaseState, at: datetime) -> Decision:
     return Decision(dataclasses.replace(state, case=case), (event,))
 
 
+def require_open(case: CaseFile) -> None:
+    """What only an open case allows (Refused, 409, otherwise)."""
+    if case.state != "open":
+        raise Refused("the case is closed; a new report reopens it")
+
+
 def closing(case: CaseFile, reason: ClosureReason, now: datetime) -> tuple[CaseFile, CaseClosed]:
     """Casework closes the case: the one place a case closes (by follow-up's rule, on an approved
     request, screened out)."""
@@ -338,8 +344,7 @@ def closable(state: CaseState, reason: ClosureReason, policy: CaseworkPolicy, no
     a reason first), and a red or orange case closed as safe was seen by a follow-up visit within
     the policy's days. Raises OpenReferrals or NoRecentVisit (both 409)."""
     case = state.case
-    if case.state != "open":
-        raise Refused("the case is closed; a new report reopens it")
+    require_open(case)
     still_open = open_referrals(state)
     if still_open:
         raise OpenReferrals(still_open)
@@ -398,8 +403,7 @@ def decide(state: CaseState, payload: EventPayload, policy: CaseworkPolicy, at: 
 def assigned(case: CaseFile, caseworker: str, *, supervisor: str, reason: str | None, now: datetime) -> Decision:
     """A supervisor names the caseworker who owns the case. Naming the owner again changes
     nothing; replacing a named owner needs a reason code."""
-    if case.state != "open":
-        raise Refused("the case is closed; a new report reopens it")
+    require_open(case)
     if case.owner_ref == caseworker:
         return Decision(CaseState(case))
     previous = case.owner_ref
@@ -482,9 +486,9 @@ class Approval:
 CLOSING_REASONS = frozenset(ClosureReason) - {ClosureReason.screened_out}  # screened out: by review
 
 
-def _reviewable(case: CaseFile) -> None:
-    if case.state != "open":
-        raise Refused("the case is closed; a new report reopens it")
+def require_reviewable(case: CaseFile) -> None:
+    """The written review comes once, on an open case that is graded (Refused otherwise)."""
+    require_open(case)
     if case.risk_level is None:
         raise Refused("the case is not graded yet: it is reviewed after grading")
     if case.reviewed_at is not None:
@@ -519,9 +523,8 @@ def reviewed(state: CaseState, decision: ReviewDecision, reason: str | None, *, 
     in, the case goes on to needs assessment; screened out, it closes — but an orange or red case
     only with a supervisor's approval (a caseworker asks for it: `requested`)."""
     case = state.case
-    _reviewable(case)
-    if not supervisor and case.owner_ref != by:
-        raise NotYours("only the case's owner or a supervisor of its territory records its review")
+    require_reviewable(case)
+    require_reviewer(case, by=by, supervisor=supervisor)
     if decision == "screened_out":
         why = _screen_out_reason(reason)
         if case.risk_level != RiskLevel.blue.value and not supervisor:
@@ -537,16 +540,31 @@ def reviewed(state: CaseState, decision: ReviewDecision, reason: str | None, *, 
     return _with(state, case, review)
 
 
+def require_reviewer(case: CaseFile, *, by: str, supervisor: bool) -> None:
+    """Who records a case's review: its owner or a supervisor of its territory (NotYours otherwise)."""
+    if not supervisor and case.owner_ref != by:
+        raise NotYours("only the case's owner or a supervisor of its territory records its review")
+
+
+def require_asker(case: CaseFile, kind: str, *, by: str, supervisor: bool) -> None:
+    """Who asks for a request: the case's owner; a transfer, its owner or a supervisor of its
+    territory (NotYours otherwise)."""
+    if kind == "transfer":
+        if case.owner_ref != by and not supervisor:
+            raise NotYours("only the case's owner or a supervisor of its territory asks to transfer it")
+    elif case.owner_ref != by:
+        raise NotYours("only the case's owner asks for approval (a supervisor decides directly)")
+
+
 def _transferable(case: CaseFile, reason: str, to_jurisdiction: str | None) -> None:
-    if case.state != "open":
-        raise Refused("the case is closed; a new report reopens it")
+    require_open(case)
     if reason not in set(TransferReason):
         raise ReasonRequired(f"a transfer needs a reason: one of {', '.join(TransferReason)}")
     if to_jurisdiction is None or to_jurisdiction == case.jurisdiction:
         raise Refused("a transfer moves the case to another territory than its own")
 
 
-def _one_at_a_time(kind: str, pending: Iterable[Approval]) -> None:
+def require_alone(kind: str, pending: Iterable[Approval]) -> None:
     """One pending request of a kind; and a pending transfer waits alone (the receiving territory
     would inherit any other)."""
     for other in (a for a in pending if a.state == "pending"):
@@ -564,25 +582,21 @@ def requested(state: CaseState, kind: ApprovalKind, reason: str, *, by: str, pen
     or its owner or a supervisor of its territory asks the supervisors of `to_jurisdiction` to take
     it over. One pending request of a kind at a time, and a transfer alone."""
     case = state.case
+    require_asker(case, kind, by=by, supervisor=supervisor)
     if kind == "transfer":
-        if case.owner_ref != by and not supervisor:
-            raise NotYours("only the case's owner or a supervisor of its territory asks to transfer it")
         _transferable(case, reason, to_jurisdiction)
-    elif case.owner_ref != by:
-        raise NotYours("only the case's owner asks for approval (a supervisor decides directly)")
     elif kind == "screen_out":
-        _reviewable(case)
+        require_reviewable(case)
         _screen_out_reason(reason)
         still_open = open_referrals(state)
         if still_open:
             raise OpenReferrals(still_open)
     else:
-        if case.state != "open":
-            raise Refused("the case is closed; a new report reopens it")
+        require_open(case)
         if reason not in {r.value for r in CLOSING_REASONS}:
             raise ReasonRequired(f"closing needs a reason: one of {', '.join(sorted(CLOSING_REASONS))}")
         closable(state, ClosureReason(reason), policy, now)
-    _one_at_a_time(kind, pending)
+    require_alone(kind, pending)
     to_jurisdiction = to_jurisdiction if kind == "transfer" else None
     approval = Approval(approval_id=uuid.uuid4(), case_id=case.case_id, kind=kind, reason=reason,
                         jurisdiction=case.jurisdiction, to_jurisdiction=to_jurisdiction, requested_by=by,
@@ -620,8 +634,8 @@ def approval_decided(state: CaseState, approval: Approval, approved: bool, reaso
         raise Refused(f"the request was {approval.state} already")
     if not approved and reason is None:
         raise ReasonRequired("rejecting a request needs a reason")
-    if approved and case.state != "open":
-        raise Refused("the case is closed; a new report reopens it")
+    if approved:
+        require_open(case)
     if approved and approval.kind == "close":
         closable(state, ClosureReason(approval.reason), policy, now)  # as safe now as when it was asked
     approval = dataclasses.replace(approval, state="approved" if approved else "rejected", decided_by=by,
@@ -633,7 +647,7 @@ def approval_decided(state: CaseState, approval: Approval, approved: bool, reaso
     if not approved:
         return approval, _with(state, case, decided)
     if approval.kind == "screen_out":
-        _reviewable(case)
+        require_reviewable(case)
         outcome = _screened_out(state, case, ScreenOutReason(approval.reason), by=approval.requested_by,
                                 approved_by=by, now=now)
     elif approval.kind == "transfer":

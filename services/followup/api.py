@@ -13,14 +13,14 @@ from sqlalchemy import func, select
 from services.followup import tables as t
 from services.followup.schedule import overdue_at
 from services.followup.visits import PlanNotFound, record_visit
-from shared.auth import TERRITORY_PREFIX_PATTERN, Principal, Role, require_role
+from shared.auth import CASE_READERS, CASE_SIDE, TERRITORY_PREFIX_PATTERN, Principal, require_role
 from shared.contracts.vocabulary import OPEN_REFERRAL_STATES, Indicator, Need, PastMoment, RiskLevel, Stage
 from shared.http import answers
 from shared.service import ServiceContext, service_context
 
 router = APIRouter(tags=["followup"])
-Readers = require_role(Role.caseworker, Role.supervisor, Role.operator, Role.auditor)
-Visitors = require_role(Role.caseworker, Role.supervisor)
+Readers = require_role(*CASE_READERS)
+Visitors = require_role(*CASE_SIDE)
 Ctx = Annotated[ServiceContext, Depends(service_context)]
 
 

@@ -16,7 +16,7 @@ from services.referral import tables as t
 from services.referral.decide import ForeignAnswer
 from services.referral.lifecycle import IllegalTransition
 from services.referral.refer import respond, withdraw
-from shared.auth import TERRITORY_PREFIX_PATTERN, Principal, Role, require_role
+from shared.auth import CASE_SIDE, TERRITORY_PREFIX_PATTERN, Principal, Role, require_role
 from shared.contracts.events import ReferralAction, ReferralOutcome, ReferralResponded
 from shared.contracts.vocabulary import (CASE_NUMBER_PATTERN, OPEN_REFERRAL_STATES, Agency, ReasonCode, ReferralState,
                                         RiskLevel, WithdrawalReason)
@@ -26,7 +26,7 @@ from shared.service import ServiceContext, service_context
 router = APIRouter(prefix="/v1/referrals", tags=["referral"])
 Readers = require_role(Role.agency_officer, Role.caseworker, Role.supervisor, Role.operator, Role.auditor)
 Officers = require_role(Role.agency_officer)
-CaseSide = require_role(Role.caseworker, Role.supervisor)
+CaseSide = require_role(*CASE_SIDE)
 Ctx = Annotated[ServiceContext, Depends(service_context)]
 
 
