@@ -18,7 +18,7 @@ from services.intake.disclosure import IDENTITY_FIELDS
 from services.intake.reports import MAX_RAW_REPORT_BYTES, ReportRejected, age_in_years, check_jurisdiction
 from services.intake.search import ChildQuery, find_child
 from services.intake.submissions import KeyReused, Outcome, SubmissionBatches, Submitted
-from shared.auth import Principal, Role, require_role
+from shared.auth import CASE_SIDE, REPORTERS, Principal, Role, require_role
 from shared.contracts.hotline import HotlineReport, NationalId, PersonName
 from shared.contracts.vocabulary import AccessPurpose, CaseNumber, Jurisdiction, PersonalField, PersonalRecord
 from shared.http import answers, strict_body, unprocessable
@@ -33,7 +33,7 @@ IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_lengt
 
 
 ReportStatus = Literal["accepted", "duplicate"]
-Reporters = require_role(Role.hotline, Role.reporter, Role.caseworker, Role.supervisor)
+Reporters = require_role(*REPORTERS)
 # Those who work a case may learn which case a report joined; a reporting institution or
 # the hotline learns nothing back (not even whether the child was known).
 CASE_WORKERS = frozenset({Role.caseworker, Role.supervisor})
@@ -99,6 +99,37 @@ async def submit_report(
     except KeyReused:
         raise HTTPException(status_code=409, detail=KEY_REUSED) from None
     return _answer(principal, outcome)
+
+
+class SubmittedReport(BaseModel):
+    """One of the caller's own reports, and where it stands: ids, a time and the case's number and
+    state, no personal data."""
+
+    report_id: uuid.UUID
+    received_at: datetime
+    case_id: uuid.UUID
+    case_number: CaseNumber
+    case_state: Literal["open", "closed"]
+
+
+@router.get("/v1/reports", response_model=list[SubmittedReport],
+            summary="The reports you submitted, newest first: each one's case, its number and state")
+async def list_own_reports(
+    principal: Annotated[Principal, Depends(Reporters)],
+    ctx: Annotated[ServiceContext, Depends(service_context)],
+    submitted_by: Annotated[Literal["me"], Query(description="`me`: a person lists only their own reports")],
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> list[SubmittedReport]:
+    """The caller learns of the reports they submitted themselves (as `recorded_by` names them) and of
+    nothing else: no other reporter's report, no child, no narrative."""
+    r, c = t.reports.c, t.cases.c
+    query = (select(r.id, r.received_at, r.case_id, c.case_number, c.state)
+             .join(t.cases, c.id == r.case_id).where(r.recorded_by == principal.subject)
+             .order_by(r.received_at.desc(), r.id).limit(limit))
+    async with ctx.sessions() as session:
+        rows = (await session.execute(query)).all()
+    return [SubmittedReport(report_id=row.id, received_at=row.received_at, case_id=row.case_id,
+                            case_number=row.case_number, case_state=row.state) for row in rows]
 
 
 def _batches(request: Request, ctx: ServiceContext) -> SubmissionBatches:
@@ -264,7 +295,7 @@ class Archive(ArchiveContent):
     access_id: uuid.UUID = Field(description="The ledger's record of this read or update")
 
 
-ArchiveUsers = require_role(Role.caseworker, Role.supervisor)
+ArchiveUsers = require_role(*CASE_SIDE)
 
 
 NO_SUCH_CHILD = "no such child in your territory"
