@@ -1,4 +1,4 @@
-"""The board benchmark: the console's board (`GET /`) as a signed-in supervisor sees it, over N cases
+"""The board benchmark: the console's board (`GET /board`) as a signed-in supervisor sees it, over N cases
 — the whole city's open cases, the unassigned ones, the red and overdue ones — timed from the
 request to the last byte of the page, so it counts the console's reads of casework (the list and
 the counts), its own lookups and the rendering. The cases are written straight into casework's
@@ -28,7 +28,8 @@ from shared.settings import Settings
 from shared.territory.registry import load_territory
 
 PASSWORD = "the board benchmark's password"
-PAGES = {"the city's open cases": "/", "unassigned": "/?owner=unassigned", "red, overdue": "/?grade=red&overdue=true"}
+PAGES = {"the city's open cases": "/board", "unassigned": "/board?owner=unassigned",
+         "red, overdue": "/board?grade=red&overdue=true"}
 
 
 def _signed_in(http: httpx.Client, username: str) -> None:

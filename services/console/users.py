@@ -144,9 +144,11 @@ class SignedIn:
     csrf_token: str
 
 
-async def session_of(session: Transaction, token: str | None, *, now: datetime) -> SignedIn | None:
-    """The live session a cookie names (its last use noted), or None: unknown, idle too long,
-    past its end, or its person disabled — an ended session is removed."""
+async def session_of(session: Transaction, token: str | None, *, now: datetime,
+                     touch: bool = True) -> SignedIn | None:
+    """The live session a cookie names (its last use noted, unless `touch` is off: a page's own
+    refresh is not the person's use), or None: unknown, idle too long, past its end, or its person
+    disabled — an ended session is removed."""
     if not token:
         return None
     s, u = t.sessions.c, t.users.c
@@ -157,7 +159,9 @@ async def session_of(session: Transaction, token: str | None, *, now: datetime) 
     if row.disabled or not session_alive(last_seen_at=row.last_seen_at, expires_at=row.expires_at, now=now):
         await session.execute(delete(t.sessions).where(s.session_hash == row.session_hash))
         return None
-    await session.execute(update(t.sessions).where(s.session_hash == row.session_hash).values(last_seen_at=now))
+    if touch:
+        seen = update(t.sessions).where(s.session_hash == row.session_hash).values(last_seen_at=now)
+        await session.execute(seen)
     account = Account.of_row(row)
     principal = principal_of(subject=account.subject, role=account.role, agency=account.agency,
                              jurisdiction=account.jurisdiction)

@@ -1,7 +1,9 @@
 """The console in a real browser (Playwright driving Debian's Chromium, headless) over the real
 stack, every service and the console as processes: a person signs in — in Chinese or English,
-by keyboard alone, on a phone's width — and the board shows a red report as words, not codes.
-axe-core finds no serious or critical accessibility violation on the pages."""
+by keyboard alone, on a phone's width — and lands on the page of their work (the hotline operator
+the report form and their reports, a caseworker their cases); the board shows a red report as
+words, not codes, and the header counts what waits; the language switch keeps the page and its
+query. axe-core finds no serious or critical accessibility violation on the pages."""
 
 from __future__ import annotations
 
@@ -80,6 +82,12 @@ def test_the_operators_red_report_is_on_the_supervisors_board_in_red_words(
     context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
     page = context.new_page()
     sign_in(page, console, operator, button="登录")
+    # The hotline operator's first page is the report form, with their own reports under it.
+    expect(page.get_by_role("heading", name="新建报告")).to_be_visible()
+    assert page.url.endswith("/report"), page.url
+    expect(page.get_by_role("heading", name="我提交的报告")).to_be_visible()
+    expect(page.get_by_text("您还没有提交过报告。")).to_be_visible()
+    assert page.get_by_role("link", name="看板").count() == 0, "no link to a page the hotline cannot open"
     report_in_the_form(page, console, categories=[])  # no kind of difficulty: intake refuses it, field by field
     expect(page.get_by_role("alert")).to_contain_text("困境类别")
     expect(page.get_by_role("alert")).to_contain_text("此项必填。")
@@ -87,6 +95,12 @@ def test_the_operators_red_report_is_on_the_supervisors_board_in_red_words(
     assert serious_violations(page) == []
     report_in_the_form(page, console, categories=["遭受侵害"])
     expect(page.get_by_role("heading", name="报告已收到")).to_be_visible()
+    assert serious_violations(page) == []
+    # Back on the form, the report is listed with its case's number and state.
+    page.get_by_role("link", name="新建报告").click()
+    mine = page.get_by_role("row").filter(has_text="办理中")
+    expect(mine).to_have_count(1)
+    expect(mine).to_contain_text(re.compile(r"\d{6}-\d{4}-\d{5,9}"))
     assert serious_violations(page) == []
     page.get_by_role("button", name="退出").click()
     context.close()
@@ -109,8 +123,24 @@ def test_the_operators_red_report_is_on_the_supervisors_board_in_red_words(
     expect(rows.first).to_contain_text("遭受侵害")  # the category as words
     assert "abuse" not in page.content() and ">red<" not in page.content(), "codes are never shown"
     assert serious_violations(page) == []
+    # The header counts what waits: the new red case, not reviewed yet, leads to the list of them.
+    waiting = page.get_by_role("navigation", name="待我处理")
+    new_red = waiting.get_by_role("link", name=re.compile(r"待审核的红色个案 [1-9]\d*"))
+    expect(new_red).to_be_visible()
+    expect(waiting.get_by_role("link", name=re.compile(r"待我审批 \d+"))).to_be_visible()
+    expect(waiting.get_by_role("link", name=re.compile(r"已逾期 \d+"))).to_be_visible()
+    new_red.click()
+    expect(page).to_have_url(re.compile(r"/board\?grade=red&reviewed=false$"))
+    expect(page.get_by_role("row").filter(has_text="红色（高风险）").first).to_be_visible()
+    assert page.get_by_role("row").filter(has_text="蓝色").count() == 0
+    assert serious_violations(page) == []
+    # A worklist chosen (htmx swaps the cases alone), then the language: the worklist stays.
+    page.get_by_role("link", name="未分配").click()
+    expect(page).to_have_url(re.compile(r"/board\?owner=unassigned$"))
     page.get_by_role("button", name="English").click()
     expect(page.get_by_role("heading", name="Board")).to_be_visible()
+    expect(page).to_have_url(re.compile(r"/board\?owner=unassigned$"))
+    expect(page.get_by_role("link", name="Unassigned")).to_have_attribute("aria-current", "page")
     expect(page.get_by_role("row").filter(has_text="Red (high risk)").first).to_be_visible()
     page.get_by_role("button", name="Sign out").click()
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
@@ -132,7 +162,7 @@ def test_a_caseworker_signs_in_by_keyboard_alone_on_a_phone(
     page.keyboard.type(PASSWORD)
     page.keyboard.press("Enter")
     expect(page.get_by_role("heading", name="Board")).to_be_visible()
-    assert page.url.endswith("/?owner=me"), "back where the person was going"
+    assert page.url.endswith("/board?owner=me"), "back where the person was going (the board's address now)"
     assert page.evaluate("document.documentElement.scrollWidth") <= 390, "nothing wider than the phone"
     assert serious_violations(page) == []
     context.close()
@@ -165,7 +195,8 @@ WORDS = {
               "pending": "待审批", "approve": "批准", "closed": "已结案", "set_grade": "调整等级",
               "orange": "橙色（中风险）", "why": "调整原因", "new_information": "有新情况",
               "national_id": "身份证号", "search": "查询", "search_purpose": "查询目的", "check": "请检查填写的内容", "no_match": "您辖区内没有相符的儿童",
-              "steps": ["收到报告", "风险分级", "分配负责人", "书面审核", "转介", "转介状态变化", "记录回访"]},
+              "steps": ["收到报告", "风险分级", "分配负责人", "书面审核", "转介", "转介状态变化", "记录回访"],
+              "languages": ["English", "中文"]},
     "en-US": {"sign_in": "Sign in", "sign_out": "Sign out", "red": "Red (high risk)", "board": "Board",
               "caseworker": "Caseworker", "assign": "Assign", "screen_in": "Screen in: on to needs assessment",
               "record_review": "Record the review", "acknowledge": "Acknowledge", "record_visit": "Record the visit",
@@ -185,7 +216,8 @@ WORDS = {
               "check": "Check what was filled in",
               "no_match": "No child in your territory matches",
               "steps": ["Reported", "Graded", "Owner assigned", "Written review", "Referred", "Referral state changed",
-                        "Visit recorded"]},
+                        "Visit recorded"],
+              "languages": ["中文", "English"]},
 }
 # A township of its own, so the journey's case is the one new row on its supervisor's board.
 TOWNSHIP, VILLAGE_ZH = "140402002", "城区 › 西街街道 › 西大街社区"
@@ -245,9 +277,10 @@ def test_the_journey_from_a_red_report_to_a_visit_on_the_timeline(
     expect(boss.locator("dl.summary")).to_contain_text(caseworker)
     assert serious_violations(boss) == []
 
-    # The caseworker finds it among theirs and screens it in.
+    # The caseworker lands on theirs, finds it there and screens it in.
     worker = _person(browser, locale, console, caseworker)
-    worker.get_by_role("link", name=words["my_cases"]).click()
+    expect(worker).to_have_url(re.compile(r"/board\?owner=me$"))
+    expect(worker.get_by_role("link", name=words["my_cases"])).to_have_attribute("aria-current", "page")
     worker.locator(f"a[href='{link}']").click()
     worker.get_by_label(words["screen_in"]).check()
     worker.get_by_role("button", name=words["record_review"]).click()
@@ -258,6 +291,11 @@ def test_the_journey_from_a_red_report_to_a_visit_on_the_timeline(
     expect(worker.get_by_role("status")).to_contain_text(words["assessment"])
     expect(worker.locator("dl.summary")).to_contain_text("王小红")
     assert serious_violations(worker) == []
+    # The other language, and back: the same child's page, read with the same purpose.
+    for language in words["languages"]:
+        worker.get_by_role("button", name=language).click()
+        expect(worker).to_have_url(re.compile(r"/child\?purpose=assessment$"))
+        expect(worker.locator("dl.summary")).to_contain_text("王小红")
     # The needs assessment: a home visit that finds a need, then the assistance plan for it.
     worker.goto(console + link)
     home_visit = worker.locator("form[action$='/home-visits']")
@@ -362,6 +400,7 @@ def test_the_city_director_reads_the_territory_dashboard(
         services: RunningServices, console: str, browser: Browser, locale: str) -> None:
     zh = locale == "zh-CN"
     page = _person(browser, locale, console, add_person(services, "supervisor", "1404"))
+    expect(page).to_have_url(re.compile(r"/dashboard$"))  # a city's supervisor lands on its numbers
     page.get_by_role("link", name="辖区概况" if zh else "Territory dashboard").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("辖区概况" if zh else "Territory dashboard")
     expect(page.get_by_role("img", name="每周新增和结案数" if zh else "New and closed cases per week")).to_be_visible()
@@ -372,3 +411,33 @@ def test_the_city_director_reads_the_territory_dashboard(
     expect(weeks).to_have_count(8)
     assert int(weeks.last.locator("td").nth(1).inner_text()) >= 1, "this week's new cases"
     assert serious_violations(page) == []
+
+
+@pytest.mark.parametrize("locale", ["zh-CN", "en-US"])
+def test_the_changed_pages_at_a_phones_width(services: RunningServices, console: str, browser: Browser,
+                                             locale: str) -> None:
+    """The report form with the person's reports, the board with the header's counts, a case's page
+    and the page that is not found: nothing wider than the phone, nothing axe-core finds serious."""
+    zh = locale == "zh-CN"
+
+    def phone(username: str) -> Page:
+        page = browser.new_context(locale=locale, viewport={"width": 390, "height": 844}).new_page()
+        sign_in(page, console, username, button="登录" if zh else "Sign in")
+        return page
+
+    def fits(page: Page) -> None:
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390, page.url
+        assert serious_violations(page) == [], page.url
+
+    desk = phone(add_person(services, "hotline", ""))
+    expect(desk.get_by_role("heading", name="我提交的报告" if zh else "My reports")).to_be_visible()
+    fits(desk)
+    boss = phone(add_person(services, "supervisor", "140402"))
+    expect(boss.get_by_role("navigation", name="待我处理" if zh else "What waits for me")
+           .get_by_role("link").first).to_be_visible()
+    fits(boss)
+    boss.locator("a[href^='/cases/']").first.click()
+    expect(boss.get_by_role("heading", level=1)).to_contain_text(re.compile(r"\d{6}-\d{4}-\d{5,9}"))
+    fits(boss)
+    assert boss.goto(f"{console}/cases/{uuid.uuid4()}").status == 404
+    fits(boss)

@@ -10,7 +10,11 @@ import pytest
 from babel.messages.extract import extract_from_dir
 
 from services.console.i18n import LOCALES, LOCALES_DIR, languages, negotiate
-from services.console.app import ARCHIVE_PARTS, ASSIGN_REASONS, PLAN_ACTIONS, DECLINE_REASONS, OVERRIDE_REASONS, REJECTION_REASONS
+from services.console.navigation import PAGES
+from services.console.views.approvals import REJECTION_REASONS
+from services.console.views.cases import ARCHIVE_PARTS, ASSIGN_REASONS, OVERRIDE_REASONS, PLAN_ACTIONS
+from services.console.views.inbox import DECLINE_REASONS
+from services.casework.waiting import WAITING
 from services.console.report_form import SEXES, TEXT_FIELDS
 from shared.contracts.envelope import EVENT_TYPES
 from shared.contracts.vocabulary import (
@@ -42,6 +46,8 @@ CODES = {"risk_level": [*RiskLevel, "none"], "category": list(Category), "stage"
          "personal": ["name", "national_id", "sex", "birth_date", "age_estimate", "address", "school"],
          "approval": ["close", "screen_out", "transfer"], "archive": list(ARCHIVE_PARTS),
          "plan_action": list(PLAN_ACTIONS), "approval_state": ["pending", "approved", "rejected"],
+         "waiting": sorted({w.kind for counts in WAITING.values() for w in counts}),
+         "case_state": ["open", "closed"],
          "reason": [*ClosureReason, *ScreenOutReason, *TransferReason, *REJECTION_REASONS, *DECLINE_REASONS,
                     *OVERRIDE_REASONS, *WithdrawalReason]}
 
@@ -61,6 +67,12 @@ def test_every_template_string_is_translated(locale: str) -> None:
     catalog = LANGUAGES[locale].translations
     missing = sorted(m for m in _template_strings() if catalog._catalog.get(m) in (None, ""))
     assert missing == []
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_every_link_of_the_header_is_translated(locale: str) -> None:
+    catalog = LANGUAGES[locale].translations
+    assert [page.title for page in PAGES if catalog._catalog.get(page.title) in (None, "")] == []
 
 
 @pytest.mark.parametrize("locale", LOCALES)

@@ -1,0 +1,58 @@
+"""Where each person goes in the console: the page they land on after signing in, the pages their
+role opens (the header's links, and the one check each page makes), whether the header counts
+what waits for them. Pure: the roles come from the services' own sets (shared/auth.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shared.auth import CASE_READERS, CASE_SIDE, REPORTERS, SUPERVISORS, Principal
+from shared.contracts.vocabulary import Role
+from shared.territory.code import DIGITS, TerritoryLevel
+
+
+@dataclass(frozen=True)
+class Page:
+    path: str
+    title: str  # the catalog's message for its link
+    roles: frozenset[Role]
+
+
+INBOX = Page("/inbox", "Referrals to my agency", frozenset({Role.agency_officer}))
+BOARD = Page("/board", "Board", CASE_READERS)
+REPORT = Page("/report", "New report", REPORTERS)
+SEARCH = Page("/children/search", "Find a child", CASE_SIDE)
+APPROVALS = Page("/approvals", "Pending approval", SUPERVISORS)
+DASHBOARD = Page("/dashboard", "Territory dashboard",
+                 frozenset({Role.supervisor, Role.operator, Role.auditor}))
+PAGES = (INBOX, BOARD, REPORT, SEARCH, APPROVALS, DASHBOARD)  # the header's order
+
+# Each role's first page: what its people do first (a hotline operator takes a report; an agency
+# answers its referrals; a caseworker works their own cases).
+HOMES = {Role.hotline: REPORT.path, Role.reporter: REPORT.path, Role.caseworker: f"{BOARD.path}?owner=me",
+         Role.supervisor: BOARD.path, Role.agency_officer: INBOX.path, Role.operator: BOARD.path,
+         Role.auditor: BOARD.path}
+
+
+def may_open(principal: Principal, page: Page) -> bool:
+    return principal.role in page.roles
+
+
+def pages_for(principal: Principal) -> list[Page]:
+    """The pages the person's header links to."""
+    return [page for page in PAGES if may_open(principal, page)]
+
+
+def is_director(principal: Principal) -> bool:
+    """A supervisor of a whole city or province: they read the territory's numbers, not one county's cases."""
+    return principal.role in SUPERVISORS and 0 < len(principal.jurisdiction) < DIGITS[TerritoryLevel.county]
+
+
+def home_of(principal: Principal) -> str:
+    """The page a person lands on after signing in."""
+    return DASHBOARD.path if is_director(principal) else HOMES[principal.role]
+
+
+def shows_waiting(principal: Principal) -> bool:
+    """Whether the header counts what waits for the person: those who work cases."""
+    return principal.role in CASE_SIDE

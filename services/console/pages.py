@@ -1,0 +1,220 @@
+"""What every page of the console shares: its resources, the signed-in person and their forms'
+CSRF check, calls to the services as that person, an action's post/redirect/get with a refusal said
+in words, and a page rendered in the person's language."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+from fastapi import Depends, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.console.i18n import CITY_TIME, LANGUAGE_NAMES, LOCALES, Language, negotiate
+from services.console.navigation import Page, may_open, pages_for, shows_waiting
+from services.console.oidc import Provider
+from services.console.users import SignedIn, session_of
+from shared.auth import issue_token
+from shared.settings import Settings
+from shared.territory.registry import TerritoryRegistry
+
+SESSION_COOKIE = "cpnet_session"
+LANGUAGE_COOKIE = "cpnet_lang"
+# A token minted for one page's reads: minutes, not the working day a person's session lasts.
+PAGE_TOKEN_TTL = timedelta(minutes=5)
+TEMPLATES = Path(__file__).parent / "templates"
+
+
+@dataclass
+class Console:
+    settings: Settings
+    engine: AsyncEngine
+    http: httpx.AsyncClient
+    pages: dict[str, Environment]
+    words: dict[str, Language]
+    territory: TerritoryRegistry
+    provider: Provider | None = None  # OpenID Connect in place of passwords, when configured
+
+    def service_url(self, service: str) -> str:
+        port = self.settings.port_of(service)
+        template = self.settings.console_services_url or f"http://{self.settings.http_host}:{{port}}"
+        return template.format(service=service, port=port)
+
+
+def environments(words: dict[str, Language]) -> dict[str, Environment]:
+    """One Jinja environment per language, its catalog installed."""
+    pages = {}
+    for locale, language in words.items():
+        env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]),
+                          extensions=["jinja2.ext.i18n"])
+        env.install_gettext_translations(language.translations, newstyle=True)
+        env.globals.update(lang=language, locales=LOCALES, language_names=LANGUAGE_NAMES, pages_for=pages_for,
+                           shows_waiting=shows_waiting)
+        pages[locale] = env
+    return pages
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def _console(request: Request) -> Console:
+    return request.app.state.console
+
+
+ConsoleDep = Annotated[Console, Depends(_console)]
+
+
+def locale_of(request: Request) -> str:
+    return negotiate(request.headers.get("accept-language"), request.cookies.get(LANGUAGE_COOKIE))
+
+
+def language_of(console: Console, request: Request) -> Language:
+    return console.words[locale_of(request)]
+
+
+def render(console: Console, request: Request, template: str, *, status_code: int = 200,
+           **context: Any) -> HTMLResponse:
+    locale = locale_of(request)
+    page = console.pages[locale].get_template(template).render(request=request, **context)
+    return HTMLResponse(page, status_code=status_code, headers={"Content-Language": locale.replace("_", "-"),
+                                                                 "Cache-Control": "no-store"})
+
+
+def cookie_options(console: Console) -> dict[str, Any]:
+    production = console.settings.environment == "production"
+    return dict(httponly=True, samesite="strict", secure=production, path="/")
+
+
+def local_path(target: str) -> str:
+    """Only a path of this site is a place to go back to (never another site's address: not
+    `//host`, nor `/\\host`, which browsers read alike)."""
+    return target if target.startswith("/") and not target.startswith(("//", "/\\")) else "/"
+
+
+class SignInRequired(Exception):
+    """No live session: the person is sent to sign in, and back where they were after."""
+
+    def __init__(self, back_to: str) -> None:
+        self.back_to = back_to
+
+
+async def signed_in(request: Request, console: ConsoleDep) -> SignedIn:
+    """FastAPI dependency: the person whose live session the cookie names, else to the sign-in page."""
+    async with console.engine.begin() as connection:
+        person = await session_of(connection, request.cookies.get(SESSION_COOKIE), now=now())
+    if person is None:
+        raise SignInRequired(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
+    return person
+
+
+async def signed_in_still(request: Request, console: ConsoleDep) -> SignedIn | None:
+    """FastAPI dependency for what a page fetches by itself (the header's counts): the person of a
+    live session, or None — without noting a use, so a page left open does not keep its session
+    alive past the idle limit."""
+    async with console.engine.begin() as connection:
+        return await session_of(connection, request.cookies.get(SESSION_COOKIE), now=now(), touch=False)
+
+
+Person = Annotated[SignedIn, Depends(signed_in)]
+
+
+def require_page(person: SignedIn, page: Page) -> None:
+    """A page the person's role does not open is a 403 (its link is not in their header either)."""
+    if not may_open(person.principal, page):
+        raise HTTPException(status_code=403,
+                            detail=f"{page.path} is not for the role {person.principal.role}")
+
+
+def require_csrf(person: SignedIn, token: str | None) -> None:
+    """A form of this session carries its CSRF token; anything else is refused (403)."""
+    if not token or not secrets.compare_digest(token, person.csrf_token):
+        raise HTTPException(status_code=403,
+                            detail="the form is missing its CSRF token or it is not this session's")
+
+
+async def checked_form(request: Request, person: SignedIn):
+    """The form a person posted, once it carries their session's CSRF token (else 403)."""
+    form = await request.form()
+    require_csrf(person, form.get("csrf_token"))
+    return form
+
+
+class ServiceAnswer(Exception):
+    """A service refused or failed a request the page made; `detail` is its answer's, if any."""
+
+    def __init__(self, status_code: int, detail: Any = None) -> None:
+        self.status_code = status_code
+        self.detail = detail
+
+
+async def call(console: Console, person: SignedIn, service: str, method: str, path: str, *,
+               headers_extra: dict[str, str] | None = None, **options: Any) -> Any:
+    """One request to a service as the signed-in person (a token minted for it), its JSON back."""
+    principal = person.principal
+    token = issue_token(console.settings, subject=principal.subject, role=principal.role,
+                        agency=principal.agency, jurisdiction=principal.jurisdiction, ttl=PAGE_TOKEN_TTL)
+    headers = {"Authorization": f"Bearer {token}", **(headers_extra or {})}
+    try:
+        answer = await console.http.request(method, console.service_url(service) + path, headers=headers,
+                                            **options)
+    except httpx.HTTPError:
+        raise ServiceAnswer(502) from None
+    if answer.status_code >= 400:
+        try:
+            detail = answer.json().get("detail")
+        except (ValueError, AttributeError):
+            detail = None
+        raise ServiceAnswer(answer.status_code, detail)
+    return answer.json()
+
+
+async def optional(read) -> Any:
+    """What a page shows if it is there yet (a case not graded yet has no assessment)."""
+    try:
+        return await read
+    except ServiceAnswer as exc:
+        if exc.status_code == 404:
+            return None
+        raise
+
+
+# A service's refusal of an action, as the words the page it returns to says it in: by its status,
+# or by the code a service gives a refusal people must be told more of.
+PROBLEMS = {403: "not_yours", 409: "refused", 422: "invalid"}
+NAMED_PROBLEMS = ("open_referrals", "no_recent_visit")
+
+
+def _problem(refusal: ServiceAnswer) -> str:
+    code = refusal.detail.get("code") if isinstance(refusal.detail, dict) else None
+    return code if code in NAMED_PROBLEMS else PROBLEMS[refusal.status_code]
+
+
+async def act(console: Console, person: SignedIn, back_to: uuid.UUID | str, service: str, path: str,
+              body: dict[str, Any], *, method: str = "POST", **options: Any) -> Response:
+    """One action, then back to its page (a case's, by its id, or the path given); a refusal is
+    said there, in words."""
+    page = f"/cases/{back_to}" if isinstance(back_to, uuid.UUID) else back_to
+    try:
+        await call(console, person, service, method, path, json=body, **options)
+    except ServiceAnswer as exc:
+        if exc.status_code not in PROBLEMS:
+            raise
+        joiner = "&" if "?" in page else "?"
+        return RedirectResponse(f"{page}{joiner}problem={_problem(exc)}", status_code=303)
+    return RedirectResponse(page, status_code=303)
+
+
+def local_time(value: Any) -> str | None:
+    """A form's date and time (typed in China Standard Time) as an ISO moment, or None."""
+    try:
+        return datetime.fromisoformat(str(value)).replace(tzinfo=CITY_TIME).isoformat()
+    except ValueError:
+        return None

@@ -1,0 +1,31 @@
+"""The territory dashboard: open cases by node × category × grade, new and closed cases per week
+(a server-drawn chart with the same numbers as a table), and what is overdue."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+
+from services.console.charts import weekly_bars
+from services.console.navigation import DASHBOARD
+from services.console.pages import ConsoleDep, Person, call, language_of, render, require_page
+
+router = APIRouter()
+LEVELS = ["red", "orange", "blue"]
+
+
+@router.get(DASHBOARD.path, response_class=HTMLResponse)
+async def dashboard(request: Request, console: ConsoleDep, person: Person) -> Response:
+    require_page(person, DASHBOARD)
+    data = await call(console, person, "casework", "GET", "/v1/cases/dashboard")
+    language = language_of(console, request)
+    chart = weekly_bars([(language.day(week["week_start"], short=True), week["opened"], week["closed"])
+                         for week in data["weeks"]], title=language.gettext("New and closed cases per week"),
+                        opened_label=language.gettext("New"), closed_label=language.gettext("Closed"))
+    rows: dict[tuple[str, str], dict[str, int]] = {}
+    for count in data["by_category"]:
+        by_level = rows.setdefault((count["node"], count["category"]), {})
+        level = count["risk_level"] or "none"
+        by_level[level] = by_level.get(level, 0) + count["cases"]
+    return render(console, request, "dashboard.html", person=person, data=data, chart=chart,
+                  rows=sorted(rows.items()), levels=LEVELS)

@@ -1,0 +1,142 @@
+"""Signing in (a password, or the organisation's identity provider), signing out, and the language
+switch, which comes back to the very page and query it was pressed on."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated
+
+import httpx
+from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from services.console.i18n import LOCALES
+from services.console.oidc import SignInFailed
+from services.console.pages import (
+    LANGUAGE_COOKIE,
+    SESSION_COOKIE,
+    Console,
+    ConsoleDep,
+    Person,
+    cookie_options,
+    local_path,
+    now,
+    render,
+    require_csrf,
+)
+from services.console.users import authenticate, close_session, open_session, vouched_for
+
+SIGN_IN_CSRF_COOKIE = "cpnet_sign_in"
+OIDC_STATE_COOKIE = "cpnet_oidc_state"
+# Where the language switch returns from the provider's callback: never to its address, whose query
+# holds the provider's one-time code and state.
+SIGN_IN = "/sign-in"
+
+router = APIRouter()
+
+
+@router.get("/sign-in", response_class=HTMLResponse)
+async def sign_in_page(request: Request, console: ConsoleDep, next: str = "/") -> Response:
+    return _sign_in_form(console, request, next_page=next)
+
+
+@router.post("/sign-in", response_class=HTMLResponse)
+async def sign_in(request: Request, console: ConsoleDep, username: Annotated[str, Form(max_length=200)] = "",
+                  password: Annotated[str, Form(max_length=1000)] = "",
+                  csrf_token: Annotated[str, Form(max_length=200)] = "",
+                  next: Annotated[str, Form(max_length=2000)] = "/") -> Response:
+    if console.provider is not None:
+        raise HTTPException(status_code=403, detail="passwords are off: sign in with the identity provider")
+    expected = request.cookies.get(SIGN_IN_CSRF_COOKIE)
+    if not expected or not csrf_token or not secrets.compare_digest(expected, csrf_token):
+        raise HTTPException(status_code=403, detail="the sign-in form is missing its CSRF token")
+    async with console.engine.begin() as connection:
+        outcome, account = await authenticate(connection, username, password, now=now())
+        if account is not None:
+            token, _ = await open_session(connection, account, now=now())
+    if account is None:
+        return _sign_in_form(console, request, next_page=next, error=outcome, username=username,
+                             status_code=401)
+    answer = RedirectResponse(local_path(next), status_code=303)
+    answer.set_cookie(SESSION_COOKIE, token, **cookie_options(console))
+    answer.delete_cookie(SIGN_IN_CSRF_COOKIE, path="/")
+    return answer
+
+
+@router.get("/sign-in/oidc")
+async def sign_in_with_provider(request: Request, console: ConsoleDep, next: str = "/") -> Response:
+    if console.provider is None:
+        raise HTTPException(status_code=404, detail="no identity provider is configured")
+    target, state = await console.provider.start(console.http, redirect_uri=_callback(console),
+                                                 next_page=local_path(next))
+    answer = RedirectResponse(target, status_code=303)
+    # Lax, not Strict: the provider sends the browser back from another site.
+    answer.set_cookie(OIDC_STATE_COOKIE, state, max_age=600, httponly=True, samesite="lax",
+                      secure=console.settings.environment == "production", path="/sign-in/oidc")
+    return answer
+
+
+@router.get("/sign-in/oidc/callback", response_class=HTMLResponse)
+async def provider_answered(request: Request, console: ConsoleDep, code: str = "",
+                            state: str = "") -> Response:
+    if console.provider is None:
+        raise HTTPException(status_code=404, detail="no identity provider is configured")
+    try:
+        username, next_page = await console.provider.finish(
+            console.http, state=state, bound_state=request.cookies.get(OIDC_STATE_COOKIE), code=code,
+            redirect_uri=_callback(console))
+    except (SignInFailed, httpx.HTTPError):
+        return _sign_in_form(console, request, next_page="/", error="provider", status_code=401,
+                             here=SIGN_IN)
+    async with console.engine.begin() as connection:
+        account = await vouched_for(connection, username, now=now())
+        if account is not None:
+            token, _ = await open_session(connection, account, now=now())
+    if account is None:
+        return _sign_in_form(console, request, next_page="/", error="not_a_user", status_code=403,
+                             here=SIGN_IN)
+    # A page, not a redirect: the session cookie is SameSite=Strict, and a redirect that began on
+    # the provider's site would not carry it; the page's own navigation does.
+    answer = render(console, request, "signed_in.html", next_page=next_page, here=SIGN_IN)
+    answer.set_cookie(SESSION_COOKIE, token, **cookie_options(console))
+    answer.delete_cookie(OIDC_STATE_COOKIE, path="/sign-in/oidc")
+    return answer
+
+
+@router.post("/sign-out")
+async def sign_out(request: Request, console: ConsoleDep, person: Person,
+                   csrf_token: Annotated[str | None, Form(max_length=200)] = None) -> Response:
+    require_csrf(person, csrf_token)
+    async with console.engine.begin() as connection:
+        await close_session(connection, request.cookies.get(SESSION_COOKIE))
+    answer = RedirectResponse("/sign-in", status_code=303)
+    answer.delete_cookie(SESSION_COOKIE, path="/")
+    return answer
+
+
+@router.post("/language")
+async def choose_language(locale: Annotated[str, Form(max_length=10)],
+                          next: Annotated[str, Form(max_length=2000)] = "/") -> Response:
+    """The person's language from now on, and back to the page it was chosen on, its query kept (a
+    filtered board stays filtered; a child's details keep the purpose they were read for)."""
+    if locale not in LOCALES:
+        raise HTTPException(status_code=422, detail="not a language of the console")
+    answer = RedirectResponse(local_path(next), status_code=303)
+    answer.set_cookie(LANGUAGE_COOKIE, locale, max_age=365 * 24 * 3600, samesite="strict", path="/")
+    return answer
+
+
+def _callback(console: Console) -> str:
+    settings = console.settings
+    base = settings.console_public_url or f"http://{settings.http_host}:{settings.console_port}"
+    return base.rstrip("/") + "/sign-in/oidc/callback"
+
+
+def _sign_in_form(console: Console, request: Request, *, next_page: str, error: str | None = None,
+                  username: str = "", status_code: int = 200, here: str | None = None) -> Response:
+    csrf = secrets.token_urlsafe(32)
+    answer = render(console, request, "sign_in.html", status_code=status_code, csrf_token=csrf,
+                    next_page=local_path(next_page), error=error, username=username,
+                    oidc=console.provider is not None, here=here)
+    answer.set_cookie(SIGN_IN_CSRF_COOKIE, csrf, **cookie_options(console))
+    return answer
