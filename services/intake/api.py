@@ -101,15 +101,21 @@ async def submit_report(
     return _answer(principal, outcome)
 
 
+# Who learns what became of their own reports: the network's own people — its hotline desk follows
+# each call to its case (issue 19) — but not a reporting institution, whose list would tell it
+# whether a child was known already (its receipt does not either).
+OWN_CASES_TOLD = CASE_WORKERS | {Role.hotline}
+
+
 class SubmittedReport(BaseModel):
     """One of the caller's own reports, and where it stands: ids, a time and the case's number and
-    state, no personal data."""
+    state (for the network's own people only), no personal data."""
 
     report_id: uuid.UUID
     received_at: datetime
-    case_id: uuid.UUID
-    case_number: CaseNumber
-    case_state: Literal["open", "closed"]
+    case_id: uuid.UUID | None = Field(description="null for a reporting institution")
+    case_number: CaseNumber | None
+    case_state: Literal["open", "closed"] | None
 
 
 @router.get("/v1/reports", response_model=list[SubmittedReport],
@@ -121,15 +127,21 @@ async def list_own_reports(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> list[SubmittedReport]:
     """The caller learns of the reports they submitted themselves (as `recorded_by` names them) and of
-    nothing else: no other reporter's report, no child, no narrative."""
+    nothing else: no other reporter's report, no child, no narrative; a reporting institution not
+    even the case (OWN_CASES_TOLD)."""
     r, c = t.reports.c, t.cases.c
     query = (select(r.id, r.received_at, r.case_id, c.case_number, c.state)
              .join(t.cases, c.id == r.case_id).where(r.recorded_by == principal.subject)
              .order_by(r.received_at.desc(), r.id).limit(limit))
     async with ctx.sessions() as session:
         rows = (await session.execute(query)).all()
-    return [SubmittedReport(report_id=row.id, received_at=row.received_at, case_id=row.case_id,
-                            case_number=row.case_number, case_state=row.state) for row in rows]
+    told = principal.role in OWN_CASES_TOLD
+
+    def case(value):
+        return value if told else None
+
+    return [SubmittedReport(report_id=row.id, received_at=row.received_at, case_id=case(row.case_id),
+                            case_number=case(row.case_number), case_state=case(row.state)) for row in rows]
 
 
 def _batches(request: Request, ctx: ServiceContext) -> SubmissionBatches:

@@ -42,6 +42,12 @@ async def test_a_report_its_case_what_each_person_may_do_and_what_waits(services
         assert theirs.json() == [], "another operator's list holds none of it"
         unnamed = await intake.get("/v1/reports", headers=desk)
         assert unnamed.status_code == 422 and unnamed.json()["detail"][0]["loc"] == ["query", "submitted_by"]
+        school = token(Role.reporter, f"school-{uuid.uuid4().hex[:8]}", jurisdiction="140428")
+        by_school = hotline_report(jurisdiction=VILLAGE, channel="school")
+        assert (await intake.post("/v1/reports", json=by_school, headers=school)).status_code == 202
+        (own,) = (await intake.get("/v1/reports", params={"submitted_by": "me"}, headers=school)).json()
+        assert (own["case_id"], own["case_number"], own["case_state"]) == (None, None, None), \
+            "an institution learns nothing of the case: not even whether the child was known"
         police = token(Role.agency_officer, "police-1", jurisdiction="140428", agency="police")
         assert (await intake.get("/v1/reports", params={"submitted_by": "me"},
                                  headers=police)).status_code == 403, "an agency reports nothing"
