@@ -68,14 +68,15 @@ def audited_topics() -> list[str]:
 def plan() -> list[Grant]:
     grants: set[Grant] = set()
 
-    # Producers: every topic's owner writes it (dead-letter topics are written below).
+    # Producers: every topic's writers write it (dead-letter topics are written below).
     for name, topic in TOPICS.items():
         if topic.dead_letter or topic.owner == "agencies":
             continue
-        if topic.owner in EXTERNAL_PRODUCERS:
-            grants.add(Grant(EXTERNAL_PRODUCERS[topic.owner], "Write", "topic", name))
-        else:
-            grants.add(Grant(service_principal(topic.owner), "Write", "topic", name))
+        for writer in topic.writers:
+            if writer in EXTERNAL_PRODUCERS:
+                grants.add(Grant(EXTERNAL_PRODUCERS[writer], "Write", "topic", name))
+            else:
+                grants.add(Grant(service_principal(writer), "Write", "topic", name))
 
     # Consumers: read the topic, write its dead-letter twin, use groups named after the
     # service (group ids must start with the service name).

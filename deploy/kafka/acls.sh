@@ -140,6 +140,7 @@ acl --allow-principal User:cpnet-admin --operation Create --operation Describe -
 
 # User:cpnet-assessment
 acl --allow-principal User:cpnet-assessment --operation Read --group assessment --resource-pattern-type prefixed
+acl --allow-principal User:cpnet-assessment --operation Write --topic audit.access
 acl --allow-principal User:cpnet-assessment --operation Write --topic case.assessed
 acl --allow-principal User:cpnet-assessment --operation Read --topic case.reassessment_requested
 acl --allow-principal User:cpnet-assessment --operation Write --topic case.reassessment_requested.dlq
@@ -211,6 +212,7 @@ acl --allow-principal User:cpnet-audit --operation Read --operation Write --topi
 
 # User:cpnet-casework
 acl --allow-principal User:cpnet-casework --operation Read --group casework --resource-pattern-type prefixed
+acl --allow-principal User:cpnet-casework --operation Write --topic audit.access
 acl --allow-principal User:cpnet-casework --operation Write --topic case.approval_decided
 acl --allow-principal User:cpnet-casework --operation Write --topic case.approval_requested
 acl --allow-principal User:cpnet-casework --operation Read --topic case.assessed
@@ -255,6 +257,7 @@ acl --allow-principal User:cpnet-casework --operation Write --topic referral.to.
 
 # User:cpnet-followup
 acl --allow-principal User:cpnet-followup --operation Read --group followup --resource-pattern-type prefixed
+acl --allow-principal User:cpnet-followup --operation Write --topic audit.access
 acl --allow-principal User:cpnet-followup --operation Read --topic case.assessed
 acl --allow-principal User:cpnet-followup --operation Write --topic case.assessed.dlq
 acl --allow-principal User:cpnet-followup --operation Write --topic case.reassessment_requested
@@ -305,6 +308,7 @@ acl --allow-principal User:cpnet-intake --operation Write --topic referral.to.yo
 
 # User:cpnet-referral
 acl --allow-principal User:cpnet-referral --operation Read --group referral --resource-pattern-type prefixed
+acl --allow-principal User:cpnet-referral --operation Write --topic audit.access
 acl --allow-principal User:cpnet-referral --operation Read --topic case.assessed
 acl --allow-principal User:cpnet-referral --operation Write --topic case.assessed.dlq
 acl --allow-principal User:cpnet-referral --operation Read --topic case.closed

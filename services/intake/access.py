@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import case, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -14,13 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.intake import tables as t
 from services.intake.reports import OUTBOX, PRODUCER
+from shared import access as shared_access
 from shared.auth import Principal
-from shared.contracts.envelope import Envelope, new_envelope
+from shared.contracts.envelope import Envelope
 from shared.contracts.events import PersonalDataAccessed, ReferralCreated, ReferralStatusChanged, ReferralWithdrawn
-from shared.contracts.vocabulary import OPEN_REFERRAL_STATES, AccessPurpose, PersonalField, PersonalRecord, \
-    ReferralState
+from shared.contracts.vocabulary import OPEN_REFERRAL_STATES, ReferralState
 from shared.db.rows import upsert_rows
-from shared.messaging.outbox import add_events
 
 def grants_after(events: Iterable[Envelope]) -> tuple[list[dict], list[dict]]:
     """What a batch of referral events, in offset order, leaves of each referral's grant: the
@@ -71,33 +71,17 @@ async def latest_case(session: AsyncSession, child_ref: uuid.UUID):
                                   .limit(1))).first()
 
 
-async def record_access(
-    session: AsyncSession, principal: Principal, *, case_id: uuid.UUID, child_ref: uuid.UUID, jurisdiction: str,
-    record: PersonalRecord, fields: Iterable[PersonalField], purpose: AccessPurpose, action: str = "read",
-    referral_id: uuid.UUID | None = None, refusal: str | None = None,
-) -> uuid.UUID:
-    """Stage the `access.recorded` event of a read (or change) in the caller's transaction;
-    with `refusal`, of an attempt that was refused and showed nothing."""
-    payload = access_of(principal, case_id=case_id, child_ref=child_ref, jurisdiction=jurisdiction, record=record,
-                        fields=fields, purpose=purpose, action=action, referral_id=referral_id, refusal=refusal)
-    await add_events(session, OUTBOX, new_envelope(payload, case_id=case_id, producer=PRODUCER))
-    return payload.access_id
+async def record_access(session: AsyncSession, principal: Principal, **read: Any) -> uuid.UUID:
+    """Stage the `access.recorded` event of a read (or change) in the caller's transaction
+    (shared/access.py); with `refusal`, of an attempt that was refused and showed nothing."""
+    return await shared_access.record_access(session, OUTBOX, PRODUCER, principal, **read)
 
 
-def access_of(
-    principal: Principal, *, case_id: uuid.UUID, child_ref: uuid.UUID, jurisdiction: str, record: PersonalRecord,
-    fields: Iterable[PersonalField], purpose: AccessPurpose, action: str = "read",
-    referral_id: uuid.UUID | None = None, refusal: str | None = None,
-) -> PersonalDataAccessed:
-    """The ledger's record of one read (or change, or refused attempt) of a child's personal data."""
-    return PersonalDataAccessed(
-        access_id=uuid.uuid4(), case_id=case_id, child_ref=child_ref, record=record, action=action,
-        outcome="refused" if refusal else "shown", refusal=refusal, fields=[] if refusal else list(fields),
-        purpose=purpose, accessor_ref=principal.subject, accessor_role=principal.role,
-        agency=principal.agency, referral_id=referral_id, jurisdiction=jurisdiction, accessed_at=datetime.now(UTC),
-    )
+def access_of(principal: Principal, **read: Any) -> PersonalDataAccessed:
+    """The ledger's record of one read (shared/access.py), to stage with others (`record_accesses`)."""
+    return shared_access.access_of(principal, **read)
 
 
 async def record_accesses(session: AsyncSession, accesses: Iterable[PersonalDataAccessed]) -> None:
     """Stage many reads' records at once (a list of cases), one outbox statement."""
-    await add_events(session, OUTBOX, *(new_envelope(a, case_id=a.case_id, producer=PRODUCER) for a in accesses))
+    await shared_access.record_accesses(session, OUTBOX, PRODUCER, accesses)

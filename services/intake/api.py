@@ -8,7 +8,7 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Header, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 from sqlalchemy import func, insert, select, update
 
@@ -18,6 +18,7 @@ from services.intake.disclosure import IDENTITY_FIELDS
 from services.intake.reports import MAX_RAW_REPORT_BYTES, ReportRejected, age_in_years, check_jurisdiction
 from services.intake.search import ChildQuery, find_child
 from services.intake.submissions import KeyReused, Outcome, SubmissionBatches, Submitted
+from shared.access import Purpose
 from shared.auth import CASE_SIDE, REPORTERS, Principal, Role, require_role
 from shared.contracts.hotline import HotlineReport, NationalId, PersonName
 from shared.contracts.vocabulary import AccessPurpose, CaseNumber, Jurisdiction, PersonalField, PersonalRecord
@@ -198,8 +199,6 @@ async def get_case(case_id: uuid.UUID, principal: Annotated[Principal, Depends(C
 
 # ---- a child's details: the claim check of DESIGN §3 -------------------------------------
 
-Purpose = Annotated[AccessPurpose, Query(description="Why you read this child's personal data; kept on the "
-                                                     "audit ledger with your id")]
 DetailReaders = require_role(Role.caseworker, Role.supervisor, Role.agency_officer)
 NO_SUCH_CASE = "no such case in your territory"
 

@@ -15,7 +15,7 @@ from shared.contracts.topics import TOPICS, Topic, dlq_topic, referral_topic
 from shared.contracts.vocabulary import Agency
 
 ASYNCAPI_VERSION = "3.0.0"
-CONTRACTS_VERSION = "1.7.0"
+CONTRACTS_VERSION = "1.8.0"
 """Version of the published contract as a whole; raise it with any change to the document."""
 
 ASYNCAPI_FILE = "asyncapi.json"
@@ -304,6 +304,8 @@ def _channel(topic: Topic) -> dict[str, Any]:
         # The raw topics (the personal-data ones) carry their sender's id; events carry cases.
         key = "external_id" if topic.personal_data else "case_id"
         description = f"Owner: {_party(topic.owner)}. {partitions}; Kafka key: {key}."
+        if topic.also_written_by:
+            description += f" Also written by: {', '.join(topic.also_written_by)}."
         agency = _agency_of(topic.name)
         if agency is not None:
             description += (
@@ -363,8 +365,9 @@ def _operations() -> dict[str, dict[str, Any]]:
             for service in sorted(s for s in readers[origin] if s in reads):
                 add("send", service, name, f"{service} sends to {name} what it cannot process")
         else:
-            party = _party(topic.owner)
-            add("send", topic.owner, name, f"{party} {_sends(party)} to {name}")
+            for writer in topic.writers:
+                party = _party(writer)
+                add("send", writer, name, f"{party} {_sends(party)} to {name}")
         for reader in sorted(readers[name]):
             add("receive", reader, name, f"{reader} receives {name}")
     return operations

@@ -124,6 +124,11 @@ class CaseAssessed(EventPayload):
     case_number: CaseNumber | None = Field(
         default=None, description="The number people say and write for the case (since contracts 1.7)"
     )
+    child_ref: UUID | None = Field(
+        default=None, description="Pseudonymous id of the child in intake's registry, from the case's "
+        "latest report (since contracts 1.8): the services that keep a case's notes name the child on the "
+        "access ledger"
+    )
 
     @model_validator(mode="after")
     def _override_is_explained(self) -> CaseAssessed:
@@ -584,9 +589,10 @@ class FollowupClosureRuleMet(EventPayload):
 
 @register_event
 class PersonalDataAccessed(EventPayload):
-    """Someone was shown (or changed) a child's personal data in intake — or asked to be and
-    was refused. Says who, for which agency, which record and which fields, and why; never
-    the data itself. Committed before the data leaves intake, so no read goes unrecorded."""
+    """Someone was shown (or changed) a child's personal data — in intake, or a case's notes in the
+    service that keeps them — or asked to be and was refused. Says who, for which agency, which record
+    and which fields, and why; never the data itself. Committed before the data leaves the service, so
+    no read goes unrecorded."""
 
     EVENT_TYPE: ClassVar[str] = "access.recorded"
     SCHEMA_VERSION: ClassVar[int] = 1
@@ -594,14 +600,18 @@ class PersonalDataAccessed(EventPayload):
 
     access_id: UUID
     case_id: UUID = Field(description="The case the read was made for (the child's latest case)")
-    child_ref: UUID = Field(description="Pseudonymous id of the child in intake's registry")
+    child_ref: UUID | None = Field(
+        default=None, description="Pseudonymous id of the child in intake's registry: always set by "
+        "intake; null only for a case's notes read in a service that has not yet heard which child the case "
+        "is about (a case graded before contracts 1.8, until its next grade)")
     record: PersonalRecord
     action: Literal["read", "update", "search"] = Field(
         description="search: the reader named the child (fields) to find its child_ref and case")
     outcome: Literal["shown", "refused"] = Field(
         description="refused: the record exists but is not the reader's to see; nothing was shown")
     refusal: ReasonCode | None = Field(
-        default=None, description="Why it was refused (outside_territory, no_open_referral); set iff refused")
+        default=None, description="Why it was refused (outside_territory, no_open_referral, other_agency); "
+        "set iff refused")
     fields: list[PersonalField] = Field(
         description="What the reader was shown or changed, by name; empty when refused")
     purpose: AccessPurpose

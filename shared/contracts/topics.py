@@ -42,7 +42,7 @@ ANY_CONSUMER = "any-consumer"
 @dataclass(frozen=True)
 class Topic:
     """One Kafka topic. `owner` is the producing service, "hotline", "screening-import" or
-    "agencies"."""
+    "agencies"; `also_written_by`, the other services that publish the same event on it."""
 
     name: str
     partitions: int
@@ -50,6 +50,11 @@ class Topic:
     event_types: tuple[str, ...]
     personal_data: bool = False
     dead_letter: bool = False
+    also_written_by: tuple[str, ...] = ()
+
+    @property
+    def writers(self) -> tuple[str, ...]:
+        return (self.owner, *self.also_written_by)
 
 
 def referral_topic(agency: Agency) -> str:
@@ -127,8 +132,10 @@ def _all_topics() -> dict[str, Topic]:
         _topic(FollowupOverdue, "followup"),
         _topic(FollowupVisitRecorded, "followup", partitions=6),
         _topic(FollowupClosureRuleMet, "followup", partitions=6),
-        # Who read a child's personal data: names and purposes, never the data itself.
-        _topic(PersonalDataAccessed, "intake"),
+        # Who read a child's personal data: names and purposes, never the data itself. Intake keeps
+        # the registry; each service that keeps a case's notes records their reads itself.
+        dataclasses.replace(_topic(PersonalDataAccessed, "intake"),
+                            also_written_by=("assessment", "casework", "followup", "referral")),
     ]
     # Every topic has at least one consumer (audit reads them all), so every topic gets
     # a dead-letter twin.

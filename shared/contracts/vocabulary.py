@@ -254,10 +254,12 @@ class AccessPurpose(StrEnum):
 
 
 class PersonalRecord(StrEnum):
-    """The stores of a child's personal data, all in intake."""
+    """The stores of a child's personal data: intake's, and the notes of a case's actions, each kept by
+    the service that owns the action (since contracts 1.8)."""
 
     child_details = "child_details"  # the registry's identity and the reports' narratives
     archive = "archive"  # the caseworkers' information archive
+    case_notes = "case_notes"  # what people wrote with their actions on a case (shared/notes.py)
 
 
 class PersonalField(StrEnum):
@@ -276,6 +278,7 @@ class PersonalField(StrEnum):
     community = "community"
     difficulties = "difficulties"
     risks = "risks"
+    notes = "notes"  # the free text written with an action (since contracts 1.8)
 
 
 OPEN_REFERRAL_STATES = frozenset({ReferralState.created, ReferralState.acknowledged, ReferralState.in_progress})

@@ -1,0 +1,150 @@
+"""The access ledger's record of a read of a child's personal data — one `access.recorded` event, staged
+in the reader's own transaction, so that nothing is shown that is not on record — and the one way every
+service reads such a record (`recorded_read`)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated, Any, TypeVar
+
+from fastapi import Depends, HTTPException, Query
+from pydantic import BaseModel, Field
+from sqlalchemy import Table, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.auth import Principal
+from shared.contracts.envelope import new_envelope
+from shared.contracts.events import PersonalDataAccessed
+from shared.contracts.vocabulary import AccessPurpose, PersonalField, PersonalRecord
+from shared.db.engine import Transaction
+from shared.http import answers
+from shared.messaging.outbox import add_events
+from shared.ratelimit import limit_personal_data
+from shared.service import ServiceContext
+
+T = TypeVar("T")
+
+# Every read of personal data names why, in the query (never a body: a GET has none).
+Purpose = Annotated[AccessPurpose, Query(description="Why you read this child's personal data; kept on the "
+                                                     "audit ledger with your id")]
+# What a route that shows personal data takes besides: its own rate limit.
+PERSONAL_READ = [Depends(limit_personal_data)]
+
+
+def read_answers(not_found: str) -> dict[int | str, dict[str, Any]]:
+    """The answers of a route that shows personal data, besides its success."""
+    return answers(404, 503, described={404: not_found,
+                                        503: "the read could not be recorded: nothing is shown"})
+
+
+class RecordedRead(BaseModel):
+    """What the answer of every read of personal data carries: its record on the ledger, and why."""
+
+    access_id: uuid.UUID = Field(description="The ledger's record of this read")
+    purpose: AccessPurpose
+
+
+async def record_access(
+    session: Transaction, outbox: Table, producer: str, principal: Principal, *, case_id: uuid.UUID,
+    child_ref: uuid.UUID | None, jurisdiction: str, record: PersonalRecord, fields: Iterable[PersonalField],
+    purpose: AccessPurpose, action: str = "read", referral_id: uuid.UUID | None = None,
+    refusal: str | None = None,
+) -> uuid.UUID:
+    """Stage the `access.recorded` event of a read (or change) in the caller's transaction;
+    with `refusal`, of an attempt that was refused and showed nothing."""
+    payload = access_of(principal, case_id=case_id, child_ref=child_ref, jurisdiction=jurisdiction, record=record,
+                        fields=fields, purpose=purpose, action=action, referral_id=referral_id, refusal=refusal)
+    await add_events(session, outbox, new_envelope(payload, case_id=case_id, producer=producer))
+    return payload.access_id
+
+
+def access_of(
+    principal: Principal, *, case_id: uuid.UUID, child_ref: uuid.UUID | None, jurisdiction: str,
+    record: PersonalRecord, fields: Iterable[PersonalField], purpose: AccessPurpose, action: str = "read",
+    referral_id: uuid.UUID | None = None, refusal: str | None = None,
+) -> PersonalDataAccessed:
+    """The ledger's record of one read (or change, or refused attempt) of a child's personal data."""
+    return PersonalDataAccessed(
+        access_id=uuid.uuid4(), case_id=case_id, child_ref=child_ref, record=record, action=action,
+        outcome="refused" if refusal else "shown", refusal=refusal, fields=[] if refusal else list(fields),
+        purpose=purpose, accessor_ref=principal.subject, accessor_role=principal.role,
+        agency=principal.agency, referral_id=referral_id, jurisdiction=jurisdiction,
+        accessed_at=datetime.now(UTC),
+    )
+
+
+async def record_accesses(session: Transaction, outbox: Table, producer: str,
+                          accesses: Iterable[PersonalDataAccessed]) -> None:
+    """Stage many reads' records at once (a list of cases), one outbox statement."""
+    await add_events(session, outbox, *(new_envelope(a, case_id=a.case_id, producer=producer) for a in accesses))
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What a read is about, as the service that keeps the record knows it: the case, its child, where
+    it is, and — when the record exists but is not the reader's to see — why not."""
+
+    case_id: uuid.UUID
+    child_ref: uuid.UUID | None
+    jurisdiction: str
+    refusal: str | None = None  # outside_territory, other_agency…
+    referral_id: uuid.UUID | None = None  # the referral that entitles an agency to read
+
+
+OUTSIDE_TERRITORY = "outside_territory"
+
+
+def territorial(principal: Principal, case_id: uuid.UUID, child_ref: uuid.UUID | None,
+                jurisdiction: str) -> Reading:
+    """A case's record read by territory: a reader whose territory does not cover the case is refused."""
+    refusal = None if principal.can_see(jurisdiction) else OUTSIDE_TERRITORY
+    return Reading(case_id=case_id, child_ref=child_ref, jurisdiction=jurisdiction, refusal=refusal)
+
+
+async def case_reading(session: AsyncSession, principal: Principal, case_id: uuid.UUID, table: Table
+                       ) -> Reading | None:
+    """A read of a case's records by territory, the case as `table` keeps it (its `case_id`, `jurisdiction`
+    and `child_ref`); None when the table has no case of that id with a territory yet."""
+    c = table.c
+    row = (await session.execute(select(c.jurisdiction, c.child_ref).where(c.case_id == case_id))).first()
+    if row is None or row.jurisdiction is None:
+        return None
+    return territorial(principal, case_id, row.child_ref, row.jurisdiction)
+
+
+async def read_case_notes(
+    ctx: ServiceContext, principal: Principal, purpose: AccessPurpose, *,
+    find: Callable[[AsyncSession], Awaitable[Reading | None]],
+    load: Callable[[AsyncSession, Reading], Awaitable[T]], not_found: str,
+) -> tuple[uuid.UUID, T]:
+    """A read of records with the notes written with them (shared/notes.py), on the ledger as the case's
+    notes, the way `recorded_read` reads any record of personal data."""
+    return await recorded_read(ctx, principal, purpose, record=PersonalRecord.case_notes,
+                               fields=[PersonalField.notes], find=find, load=load, not_found=not_found)
+
+
+async def recorded_read(
+    ctx: ServiceContext, principal: Principal, purpose: AccessPurpose, *, record: PersonalRecord,
+    fields: Iterable[PersonalField], find: Callable[[AsyncSession], Awaitable[Reading | None]],
+    load: Callable[[AsyncSession, Reading], Awaitable[T]], not_found: str,
+) -> tuple[uuid.UUID, T]:
+    """Read a record of personal data as every service must: `find` what it is about (None: 404, nothing
+    recorded), `load` it (still sealed) unless refused, and stage the read — or the refused attempt — on
+    the access ledger in the same transaction. Only once that has committed is the loaded record handed
+    back, to be opened; a refused attempt is answered like a record that does not exist."""
+    async with ctx.sessions.begin() as session:
+        reading = await find(session)
+        if reading is None:
+            raise HTTPException(status_code=404, detail=not_found)
+        loaded = None if reading.refusal else await load(session, reading)
+        access_id = await record_access(
+            session, ctx.outbox, ctx.name, principal, case_id=reading.case_id, child_ref=reading.child_ref,
+            jurisdiction=reading.jurisdiction, record=record, fields=fields, purpose=purpose,
+            referral_id=reading.referral_id, refusal=reading.refusal)
+    ctx.relay.wake()
+    if reading.refusal:
+        raise HTTPException(status_code=404, detail=not_found)
+    return access_id, loaded
