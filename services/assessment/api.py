@@ -1,11 +1,12 @@
 """Assessment's HTTP API: a case's grade and its history, the supervisor's override, and the
-needs assessment (home visit, assessment report, assistance plan), each of which re-grades."""
+needs assessment (home visit, assessment report, assistance plan), each of which re-grades; each
+takes a note, and the case's records are read back with their notes, every read on the ledger."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel, ConfigDict, Field
@@ -14,9 +15,12 @@ from sqlalchemy import select
 from services.assessment import tables as t
 from services.assessment.assess import CaseNotFound, history, record_needs, set_override
 from services.assessment.grading import Override
-from shared.auth import CASE_READERS, CASE_SIDE, SUPERVISORS, Principal, require_role
+from shared.access import (PERSONAL_READ, Purpose, Reading, RecordedRead, case_reading, read_answers,
+                           read_case_notes)
+from shared.auth import CASE_READERS, CASE_SIDE, SUPERVISORS, Principal, Role, require_role
 from shared.contracts.vocabulary import Agency, Indicator, Need, PastMoment, ReasonCode, RiskLevel, Stage
 from shared.http import answers
+from shared.notes import NoteText, sealed_notes, texts_by_record
 from shared.service import ServiceContext, service_context
 
 router = APIRouter(prefix="/v1/cases/{case_id}", tags=["assessment"])
@@ -92,6 +96,7 @@ class OverrideRequest(BaseModel):
 
     risk_level: RiskLevel
     reason: ReasonCode = Field(description="why, as a reason code (free text could carry personal data)")
+    note: NoteText = None
 
 
 async def _respond(ctx: ServiceContext, case_id: uuid.UUID, principal: Principal, action) -> CaseAssessment:
@@ -113,7 +118,7 @@ async def override_grade(case_id: uuid.UUID, body: OverrideRequest,
                          principal: Annotated[Principal, Depends(Supervisors)], ctx: Ctx) -> CaseAssessment:
     override = Override(risk_level=body.risk_level, reason=body.reason, by=principal.subject)
     return await _respond(ctx, case_id, principal, lambda session: set_override(
-        session, case_id, ctx.resources, override=override, visible=principal.can_see))
+        session, case_id, ctx.resources, override=override, visible=principal.can_see, note=body.note))
 
 
 @router.delete("/override", response_model=CaseAssessment, responses=answers(404),
@@ -131,6 +136,7 @@ class HomeVisit(BaseModel):
     indicators: list[Indicator] = Field(default_factory=list, description="risks the visit found")
     needs: list[Need] = Field(default_factory=list, description="needs the visit found")
     findings: list[ReasonCode] = Field(default_factory=list, max_length=50, description="coded findings")
+    note: NoteText = None
 
 
 class AssessmentReport(BaseModel):
@@ -139,6 +145,7 @@ class AssessmentReport(BaseModel):
     indicators: list[Indicator] = Field(default_factory=list)
     needs: list[Need] = Field(default_factory=list)
     conclusions: list[ReasonCode] = Field(default_factory=list, max_length=50)
+    note: NoteText = None
 
 
 class PlanItem(BaseModel):
@@ -153,6 +160,7 @@ class AssistancePlan(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     items: list[PlanItem] = Field(min_length=1, max_length=50)
+    note: NoteText = None
 
 
 def _needs_route(kind: str, stage: Stage, summary: str):
@@ -160,10 +168,12 @@ def _needs_route(kind: str, stage: Stage, summary: str):
         indicators = getattr(body, "indicators", [])
         needs = getattr(body, "needs", None) or [item.need for item in getattr(body, "items", [])]
         occurred_at = getattr(body, "visited_at", None) or datetime.now(UTC)
-        details = body.model_dump(mode="json", exclude={"indicators", "needs", "visited_at"})
+        # The codes only: the note is sealed in its own table, never kept in clear with them.
+        details = body.model_dump(mode="json", exclude={"indicators", "needs", "visited_at", "note"})
         return await _respond(ctx, case_id, principal, lambda session: record_needs(
             session, case_id, ctx.resources, kind=kind, stage=stage, occurred_at=occurred_at,
-            indicators=indicators, needs=needs, details=details, by=principal.subject, visible=principal.can_see))
+            indicators=indicators, needs=needs, details=details, by=principal.subject,
+            visible=principal.can_see, note=body.note))
 
     record.__doc__ = summary
     return record
@@ -193,3 +203,62 @@ async def record_assessment_report(case_id: uuid.UUID, body: AssessmentReport,
 async def record_plan(case_id: uuid.UUID, body: AssistancePlan,
                       principal: Annotated[Principal, Depends(Caseworkers)], ctx: Ctx) -> CaseAssessment:
     return await _record_plan(case_id, body, principal, ctx)
+
+
+# ---- the case's records, with their notes ----------------------------------------------------
+
+NO_SUCH_CASE = "no case in your territory"
+
+
+class Record(BaseModel):
+    """A home visit, assessment report, plan or grade override, with the note written with it."""
+
+    record_id: uuid.UUID
+    kind: Literal["home_visit", "assessment_report", "plan", "override"]
+    occurred_at: datetime = Field(description="When it happened: the visit's date; else when it was recorded")
+    recorded_by: str = Field(description="Pseudonymous id of who recorded it")
+    recorded_at: datetime
+    indicators: list[Indicator]
+    needs: list[Need]
+    details: dict[str, Any] = Field(description="The coded content: a visit's findings, a report's "
+                                                "conclusions, a plan's items, an override's grade and the "
+                                                "rules' grade")
+    note: str | None
+
+
+class CaseRecords(RecordedRead):
+    case_id: uuid.UUID
+    records: list[Record] = Field(description="Newest first")
+
+
+async def _sealed_records(session, reading: Reading):
+    needs_records = (await session.execute(select(t.needs_records)
+                                           .where(t.needs_records.c.case_id == reading.case_id))).all()
+    a = t.assessments.c
+    overrides = (await session.execute(select(t.assessments).where(a.case_id == reading.case_id,
+                                                                   a.cause == "override"))).all()
+    return needs_records, overrides, await sealed_notes(session, t.notes, reading.case_id)
+
+
+@router.get("/records", response_model=CaseRecords, dependencies=PERSONAL_READ,
+            responses=read_answers(NO_SUCH_CASE),
+            summary="The case's home visits, assessment reports, plans and grade overrides, with their "
+                    "notes; newest first")
+async def read_records(case_id: uuid.UUID, purpose: Purpose,
+                       principal: Annotated[Principal, Depends(Caseworkers)], ctx: Ctx) -> CaseRecords:
+    """For the caseworkers and supervisors whose territory covers the case. The read is on the access
+    ledger before any note is opened; a refused one (another territory) too, answered 404."""
+    access_id, (needs_records, overrides, sealed) = await read_case_notes(
+        ctx, principal, purpose,
+        find=lambda session: case_reading(session, principal, case_id, t.cases), load=_sealed_records,
+        not_found=NO_SUCH_CASE)
+    notes = texts_by_record(ctx.resources.cipher, sealed)
+    records = [Record(record_id=r.id, kind=r.kind, occurred_at=r.occurred_at, recorded_by=r.recorded_by,
+                      recorded_at=r.recorded_at, indicators=r.indicators, needs=r.needs, details=r.details,
+                      note=notes.get(r.id)) for r in needs_records]
+    records += [Record(record_id=r.id, kind="override", occurred_at=r.created_at, recorded_by=r.caused_by,
+                       recorded_at=r.created_at, indicators=[], needs=[], note=notes.get(r.id),
+                       details={"risk_level": r.risk_level, "computed_level": r.computed_level})
+                for r in overrides]
+    records.sort(key=lambda r: (r.occurred_at, r.recorded_at), reverse=True)
+    return CaseRecords(case_id=case_id, access_id=access_id, purpose=purpose, records=records)

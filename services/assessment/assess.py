@@ -27,10 +27,12 @@ from services.assessment.grading import Override, RuleSet
 from shared.contracts.envelope import Envelope, new_envelope
 from shared.contracts.events import CaseReported
 from shared.contracts.vocabulary import Indicator, Need, Stage, advance_stage
+from shared.crypto import FieldCipher
 from shared.db.rows import any_of, upsert_rows
 from shared.db.tables import outbox_table
 from shared.messaging.consumer import Delivery
 from shared.messaging.outbox import add_events
+from shared.notes import save_notes, written
 from shared.telemetry import current_trace_headers, event_span
 
 __all__ = ["CaseNotFound", "Resources", "on_case_events", "record_needs", "set_override", "history"]
@@ -43,6 +45,7 @@ OUTBOX = outbox_table(t.metadata)
 class Resources:
     rules: RuleSet
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    cipher: FieldCipher | None = None  # seals the notes people write over HTTP (the consumers write none)
 
 
 async def load_cases(session: AsyncSession, case_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, CaseState]:
@@ -123,13 +126,15 @@ async def record_needs(
     details: dict[str, Any],
     by: str,
     visible: Callable[[str], bool],
+    note: str | None = None,
 ) -> CaseState:
-    """A home visit, assessment report or plan: recorded, merged into the facts, re-graded."""
+    """A home visit, assessment report or plan: recorded with its note, merged into the facts, re-graded."""
     state = await _one_case(session, case_id, visible)
     indicators, needs = list(indicators), list(needs)
+    record_id = uuid.uuid4()
     await session.execute(
         insert(t.needs_records).values(
-            id=uuid.uuid4(),
+            id=record_id,
             case_id=case_id,
             kind=kind,
             occurred_at=occurred_at,
@@ -145,8 +150,11 @@ async def record_needs(
         needs_found=union(state.needs_found, needs),
         stage=advance_stage(state.stage, stage).value,
     )
-    result = regraded(state, res.rules, now=res.clock(), cause=kind, caused_by=by)
+    now = res.clock()
+    result = regraded(state, res.rules, now=now, cause=kind, caused_by=by)
     await save(session, [result.state], [result])
+    await save_notes(session, t.notes, res.cipher, [written(note, case_id=case_id, action=kind, by=by, at=now,
+                                                            about=record_id)])
     return result.state
 
 
@@ -157,8 +165,10 @@ async def set_override(
     *,
     override: Override | None,
     visible: Callable[[str], bool],
+    note: str | None = None,
 ) -> CaseState:
-    """A supervisor's grade (or its removal). The rules' grade stays on record beside it."""
+    """A supervisor's grade (or its removal), with the supervisor's note. The rules' grade stays on
+    record beside it."""
     state = await _one_case(session, case_id, visible)
     if override is None:
         result = regraded(
@@ -178,6 +188,10 @@ async def set_override(
             validate_override=True,
         )
     await save(session, [result.state], [result])
+    if override is not None:
+        await save_notes(session, t.notes, res.cipher, [written(
+            note, case_id=case_id, action="override", by=override.by, at=result.state.updated_at,
+            about=result.assessment["id"])])
     return result.state
 
 

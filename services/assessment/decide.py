@@ -56,6 +56,7 @@ class CaseState:
     override_base_level: str | None = None
     response_due_at: datetime | None = None
     case_number: str | None = None  # intake's, from case.reported: on every case.assessed
+    child_ref: uuid.UUID | None = None  # the latest report's: on every case.assessed and the access ledger
     updated_at: datetime | None = field(default=None, compare=False)
 
     @classmethod
@@ -116,6 +117,7 @@ def with_report(state: CaseState | None, report: CaseReported) -> CaseState:
         state,
         jurisdiction=state.jurisdiction or report.jurisdiction,
         case_number=state.case_number or report.case_number,  # a case keeps the number it opened with
+        child_ref=report.child_ref,
         age_years=report.age_years if report.age_years is not None else state.age_years,
         categories=union(state.categories, report.categories),
         indicators=union(state.indicators, report.indicators),
@@ -209,5 +211,6 @@ def regraded(
         response_due_at=due,
         stage=stage,
         case_number=state.case_number,
+        child_ref=state.child_ref,
     )
     return Regraded(state=state, assessment=assessment, event=event)

@@ -7,6 +7,7 @@ from services.assessment.api import router
 from services.assessment.assess import Resources, on_case_events
 from services.assessment.grading import RuleSetError, load_rules
 from shared.contracts.events import CaseReassessmentRequested, CaseReported
+from shared.crypto import FieldCipher
 from shared.errors import ConfigurationError
 from shared.messaging.consumer import IdempotentConsumer
 from shared.service import ServiceContext, ServiceDefinition
@@ -17,7 +18,7 @@ from shared.settings import Settings
 def resources(settings: Settings) -> Resources:
     """The grading rule set, validated at start-up: a bad file stops the service."""
     try:
-        return Resources(rules=load_rules(settings.grading_rules))
+        return Resources(rules=load_rules(settings.grading_rules), cipher=FieldCipher.from_settings(settings))
     except RuleSetError as exc:
         raise ConfigurationError(str(exc)) from None
 

@@ -1,10 +1,13 @@
 """Assessment's own tables (schema `assessment`): each case's grading facts and current
-grade, the history of every grade with its factors, overrides, home visits and plans."""
+grade, the history of every grade with its factors, overrides, home visits and plans, and the notes
+written with them (encrypted)."""
 
 from __future__ import annotations
 
 from sqlalchemy import ARRAY, Boolean, Column, DateTime, Integer, MetaData, Table, Text, func
 from sqlalchemy.dialects.postgresql import JSONB, UUID
+
+from shared.notes import notes_table
 
 SCHEMA = "assessment"
 metadata = MetaData(schema=SCHEMA)
@@ -32,6 +35,7 @@ cases = Table(
     Column("response_due_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("case_number", Text),  # intake's, from case.reported (assessment_0003)
+    Column("child_ref", UUID(as_uuid=True)),  # the latest report's, for the access ledger (assessment_0004)
 )
 
 assessments = Table(
@@ -67,4 +71,8 @@ needs_records = Table(
     Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
-DOMAIN_TABLES = (cases, assessments, needs_records)
+# What people wrote with a home visit, an assessment report, a plan or a grade override (about: the
+# needs record, or the grade's history row). Created by assessment_0004.
+notes = notes_table(metadata)
+
+DOMAIN_TABLES = (cases, assessments, needs_records, notes)

@@ -1,6 +1,8 @@
 """Casework's HTTP API: the worklist (open cases by urgency, filtered, keyset-paginated), the
-board's counts, one case, and a supervisor's assignment of its owner. No personal data: ids,
-codes, grades, dates and pseudonymous user ids only."""
+board's counts, one case, a supervisor's assignment of its owner, the written review and approvals.
+No personal data but the notes written with those actions, read only with a purpose and on the
+access ledger (`GET /v1/cases/{id}/notes`); everything else is ids, codes, grades, dates and
+pseudonymous user ids."""
 
 from __future__ import annotations
 
@@ -31,6 +33,8 @@ from services.casework.cases import (
 from services.casework.decide import (Approval, CaseFile, NoRecentVisit, NotYours, OpenReferrals, ReasonRequired,
                                       Refused)
 from services.casework.waiting import WaitingKind, as_query, waiting_for
+from shared.access import (PERSONAL_READ, Purpose, RecordedRead, case_reading, read_answers,
+                           read_case_notes)
 from shared.auth import (CASE_READERS, CASE_SIDE, SUPERVISORS, TERRITORY_PREFIX_PATTERN, Principal, Role,
                          require_role)
 from shared.case_number import CHINA_STANDARD_TIME
@@ -38,6 +42,7 @@ from shared.contracts.events import ApprovalKind, ReviewDecision
 from shared.contracts.vocabulary import (CASE_NUMBER_PATTERN, Category, Jurisdiction, OpaqueRef, ReasonCode,
                                          RiskLevel, Stage)
 from shared.http import answers, unprocessable
+from shared.notes import NoteText, WrittenNote, sealed_notes, written_notes
 from shared.service import ServiceContext, service_context
 from shared.territory.code import CODE_DIGITS, DIGITS
 
@@ -425,6 +430,33 @@ class Assignment(BaseModel):
     caseworker: OpaqueRef = Field(description="Pseudonymous id of the caseworker who is to own the case")
     reason: ReasonCode | None = Field(default=None, description="Why the owner changes (required when the case "
                                                                 "has a named owner already), e.g. workload")
+    note: NoteText = None
+
+
+NO_SUCH_CASE = "no such case in your territory"
+
+
+class CaseNotes(RecordedRead):
+    case_id: uuid.UUID
+    notes: list[WrittenNote] = Field(description="Newest first. action: assignment, review, "
+                                                 "approval_request or approval_decision (about: the request, "
+                                                 "GET /v1/approvals)")
+
+
+@router.get("/{case_id}/notes", response_model=CaseNotes, dependencies=PERSONAL_READ,
+            responses=read_answers(NO_SUCH_CASE),
+            summary="The notes written with the case's assignments, written review and approvals, newest "
+                    "first")
+async def read_notes(case_id: uuid.UUID, purpose: Purpose,
+                     principal: Annotated[Principal, Depends(Caseworkers)], ctx: Ctx) -> CaseNotes:
+    """For the caseworkers and supervisors whose territory covers the case. The read is on the access
+    ledger before any note is opened; a refused one (another territory) too, answered 404."""
+    access_id, sealed = await read_case_notes(
+        ctx, principal, purpose,
+        find=lambda session: case_reading(session, principal, case_id, t.cases),
+        load=lambda session, reading: sealed_notes(session, t.notes, case_id), not_found=NO_SUCH_CASE)
+    return CaseNotes(case_id=case_id, access_id=access_id, purpose=purpose,
+                     notes=written_notes(ctx.resources.cipher, sealed))
 
 
 @router.post("/{case_id}/assignment", response_model=Case,
@@ -435,7 +467,8 @@ async def assign_case(case_id: uuid.UUID, body: Assignment, principal: Annotated
     with refusals():
         async with ctx.engine.begin() as connection:
             case = await assign(connection, case_id, body.caseworker, supervisor=principal.subject,
-                                reason=body.reason, visible=principal.can_see, res=ctx.resources)
+                                reason=body.reason, visible=principal.can_see, res=ctx.resources,
+                                note=body.note)
     ctx.relay.wake()
     return _case(case, ctx.resources.clock())
 
@@ -469,6 +502,7 @@ class Review(BaseModel):
     decision: ReviewDecision
     reason: ReasonCode | None = Field(default=None, description="Required to screen out: unfounded, duplicate, "
                                                                 "outside_jurisdiction, adult, resolved_by_family")
+    note: NoteText = None
 
 
 @router.post("/{case_id}/review", response_model=Case,
@@ -481,7 +515,7 @@ async def review_case(case_id: uuid.UUID, body: Review, principal: Annotated[Pri
         async with ctx.engine.begin() as connection:
             case = await review(connection, case_id, body.decision, body.reason, by=principal.subject,
                                 supervisor=principal.role == Role.supervisor, visible=principal.can_see,
-                                res=ctx.resources)
+                                res=ctx.resources, note=body.note)
     ctx.relay.wake()
     return _case(case, ctx.resources.clock())
 
@@ -518,6 +552,7 @@ class ApprovalRequest(BaseModel):
     to_jurisdiction: Jurisdiction | None = Field(
         default=None, description="transfer only: the 12-digit code of the place the child now lives (a node of "
                                   "the territory registry); its supervisors accept or decline")
+    note: NoteText = None
 
     @model_validator(mode="after")
     def _transfer_names_its_destination(self) -> ApprovalRequest:
@@ -541,7 +576,7 @@ async def ask_approval(case_id: uuid.UUID, body: ApprovalRequest,
             approval = await request_approval(connection, case_id, body.kind, body.reason, by=principal.subject,
                                               visible=principal.can_see, res=ctx.resources,
                                               supervisor=principal.role == Role.supervisor,
-                                              to_jurisdiction=body.to_jurisdiction)
+                                              to_jurisdiction=body.to_jurisdiction, note=body.note)
     ctx.relay.wake()
     return _approval(approval)
 
@@ -578,6 +613,7 @@ class ApprovalDecision(BaseModel):
 
     approve: bool
     reason: ReasonCode | None = Field(default=None, description="Required to reject")
+    note: NoteText = None
 
 
 @approvals_router.post("/{approval_id}/decision", response_model=ApprovalOut,
@@ -589,7 +625,8 @@ async def decide_request(approval_id: uuid.UUID, body: ApprovalDecision,
     with refusals():
         async with ctx.engine.begin() as connection:
             approval, _ = await decide_approval(connection, approval_id, body.approve, body.reason,
-                                                by=principal.subject, visible=principal.can_see, res=ctx.resources)
+                                                by=principal.subject, visible=principal.can_see,
+                                                res=ctx.resources, note=body.note)
     ctx.relay.wake()
     return _approval(approval)
 

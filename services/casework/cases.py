@@ -27,12 +27,14 @@ from services.casework.decide import (
 )
 from services.casework.policy import CaseworkPolicy
 from shared.contracts.envelope import Envelope, new_envelope
+from shared.crypto import FieldCipher
 from shared.db.engine import Transaction
 from shared.territory.registry import TerritoryRegistry
 from shared.db.rows import any_of, upsert_rows
 from shared.db.tables import outbox_table
 from shared.messaging.consumer import Delivery
 from shared.messaging.outbox import add_events
+from shared.notes import Note, save_notes, written
 from shared.telemetry import current_trace_headers, event_span
 
 __all__ = ["OUTBOX", "ApprovalNotFound", "CaseNotFound", "Resources", "approvals_of", "assign",
@@ -47,6 +49,7 @@ class Resources:
     policy: CaseworkPolicy
     territory: TerritoryRegistry  # where a case may be transferred to
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    cipher: FieldCipher | None = None  # seals the notes people write over HTTP (the consumers write none)
 
 
 class CaseNotFound(LookupError):
@@ -126,28 +129,39 @@ async def _visible_state(session: Transaction, case_id: uuid.UUID, visible: Call
     return state
 
 
-async def _commit(session: Transaction, before: CaseState, after: CaseState, events) -> None:
+async def _commit(session: Transaction, before: CaseState, after: CaseState, events, *, res: Resources,
+                  note: Note | None = None) -> None:
+    """The case, its events and the note of the action that changed it, in the action's transaction."""
     case_id = before.case.case_id
     await save_states(session, {case_id: before}, {case_id: after})
     await add_events(session, OUTBOX, *(new_envelope(e, case_id=case_id, producer=PRODUCER) for e in events))
+    await save_notes(session, t.notes, res.cipher, [note])
 
 
 async def assign(session: Transaction, case_id: uuid.UUID, caseworker: str, *, supervisor: str,
-                 reason: str | None, visible: Callable[[str], bool], res: Resources) -> CaseFile:
-    """A supervisor of the case's territory names its owner; the case and `case.assigned` commit
-    together."""
+                 reason: str | None, visible: Callable[[str], bool], res: Resources,
+                 note: str | None = None) -> CaseFile:
+    """A supervisor of the case's territory names its owner; the case, `case.assigned` and the
+    supervisor's note commit together (naming the owner again changes nothing and keeps no note)."""
     state = await _visible_state(session, case_id, visible)
-    decision = assigned(state.case, caseworker, supervisor=supervisor, reason=reason, now=res.clock())
-    await _commit(session, state, decision.state, decision.events)
+    now = res.clock()
+    decision = assigned(state.case, caseworker, supervisor=supervisor, reason=reason, now=now)
+    kept = written(note if decision.events else None, case_id=case_id, action="assignment", by=supervisor,
+                   at=now)
+    await _commit(session, state, decision.state, decision.events, res=res, note=kept)
     return decision.state.case
 
 
 async def review(session: Transaction, case_id: uuid.UUID, decision: str, reason: str | None, *, by: str,
-                 supervisor: bool, visible: Callable[[str], bool], res: Resources) -> CaseFile:
-    """The written review, with its events (and the closure of a case screened out), in one transaction."""
+                 supervisor: bool, visible: Callable[[str], bool], res: Resources,
+                 note: str | None = None) -> CaseFile:
+    """The written review, with its events (and the closure of a case screened out) and the reviewer's
+    note, in one transaction."""
     state = await _visible_state(session, case_id, visible)
-    outcome = reviewed(state, decision, reason, by=by, supervisor=supervisor, now=res.clock())
-    await _commit(session, state, outcome.state, outcome.events)
+    now = res.clock()
+    outcome = reviewed(state, decision, reason, by=by, supervisor=supervisor, now=now)
+    await _commit(session, state, outcome.state, outcome.events, res=res,
+                  note=written(note, case_id=case_id, action="review", by=by, at=now))
     return outcome.state.case
 
 
@@ -162,20 +176,24 @@ async def approvals_of(session: Transaction, case_id: uuid.UUID) -> list[Approva
 
 async def request_approval(session: Transaction, case_id: uuid.UUID, kind: str, reason: str, *, by: str,
                            visible: Callable[[str], bool], res: Resources, supervisor: bool = False,
-                           to_jurisdiction: str | None = None) -> Approval:
+                           to_jurisdiction: str | None = None, note: str | None = None) -> Approval:
     state = await _visible_state(session, case_id, visible)
+    now = res.clock()
     approval, outcome = requested(state, kind, reason, by=by, pending=await approvals_of(session, case_id),
-                                  policy=res.policy, now=res.clock(), supervisor=supervisor,
+                                  policy=res.policy, now=now, supervisor=supervisor,
                                   to_jurisdiction=to_jurisdiction)
     await upsert_rows(session, t.approvals, [approval.as_row()])
-    await _commit(session, state, outcome.state, outcome.events)
+    await _commit(session, state, outcome.state, outcome.events, res=res, note=written(
+        note, case_id=case_id, action="approval_request", by=by, at=now, about=approval.approval_id))
     return approval
 
 
 async def decide_approval(session: Transaction, approval_id: uuid.UUID, approved: bool, reason: str | None, *,
-                          by: str, visible: Callable[[str], bool], res: Resources) -> tuple[Approval, CaseFile]:
+                          by: str, visible: Callable[[str], bool], res: Resources,
+                          note: str | None = None) -> tuple[Approval, CaseFile]:
     """A supervisor of the case's territory approves or rejects — a transfer, a supervisor of the
-    territory it is to go to; the request, the case and their events commit together."""
+    territory it is to go to; the request, the case, their events and the supervisor's note commit
+    together."""
     row = (await session.execute(select(t.approvals).where(t.approvals.c.approval_id == approval_id))).first()
     if row is None:
         raise ApprovalNotFound(f"no request {approval_id} in your territory")
@@ -191,8 +209,9 @@ async def decide_approval(session: Transaction, approval_id: uuid.UUID, approved
         raise ApprovalNotFound(f"no request {approval_id} in your territory") from None
     # Read again under the case's lock: two supervisors deciding at once see each other's decision.
     approval = next(a for a in await approvals_of(session, row.case_id) if a.approval_id == approval_id)
-    approval, outcome = approval_decided(state, approval, approved, reason, by=by, policy=res.policy,
-                                         now=res.clock())
+    now = res.clock()
+    approval, outcome = approval_decided(state, approval, approved, reason, by=by, policy=res.policy, now=now)
     await upsert_rows(session, t.approvals, [approval.as_row()])
-    await _commit(session, state, outcome.state, outcome.events)
+    await _commit(session, state, outcome.state, outcome.events, res=res, note=written(
+        note, case_id=row.case_id, action="approval_decision", by=by, at=now, about=approval_id))
     return approval, outcome.state.case

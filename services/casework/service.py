@@ -19,6 +19,7 @@ from shared.contracts.events import (
 )
 from shared.contracts.topics import referral_topic
 from shared.contracts.vocabulary import Agency
+from shared.crypto import FieldCipher
 from shared.errors import ConfigurationError
 from shared.messaging.consumer import IdempotentConsumer
 from shared.scheduling import periodic
@@ -35,7 +36,8 @@ TOPICS = (CaseReported.TOPIC, CaseAssessed.TOPIC, *(referral_topic(agency) for a
 
 def resources(settings: Settings) -> Resources:
     try:
-        return Resources(policy=load_policy(), territory=load_territory(settings.territory_file))
+        return Resources(policy=load_policy(), territory=load_territory(settings.territory_file),
+                         cipher=FieldCipher.from_settings(settings))
     except (PolicyError, TerritoryError) as exc:
         raise ConfigurationError(str(exc)) from None
 

@@ -1,11 +1,14 @@
 """Casework's own tables (schema `casework`): each case as a whole — who owns it, where it is,
-what is due next — and the referrals it waits on, learned from the topics."""
+what is due next — the referrals it waits on, learned from the topics, the requests for approval, and
+the notes written with casework's actions (encrypted)."""
 
 from __future__ import annotations
 
 from sqlalchemy import (ARRAY, Boolean, Column, DateTime, Index, Integer, MetaData, SmallInteger, Table, Text, false,
                         func, text)
 from sqlalchemy.dialects.postgresql import UUID
+
+from shared.notes import notes_table
 
 SCHEMA = "casework"
 metadata = MetaData(schema=SCHEMA)
@@ -95,4 +98,8 @@ Index("approvals_pending", approvals.c.requested_at, postgresql_where=text("stat
 Index("approvals_pending_to", approvals.c.to_jurisdiction, postgresql_where=text(
     "state = 'pending' AND to_jurisdiction IS NOT NULL"), postgresql_ops={"to_jurisdiction": "text_pattern_ops"})
 
-DOMAIN_TABLES = (cases, referrals, approvals)
+# What people wrote with an assignment, a written review, a request for approval or its decision (about:
+# the request). Created by casework_0007.
+notes = notes_table(metadata)
+
+DOMAIN_TABLES = (cases, referrals, approvals, notes)

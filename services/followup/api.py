@@ -1,4 +1,5 @@
-"""Follow-up's HTTP API: record a visit, and list due and overdue visits by territory."""
+"""Follow-up's HTTP API: record a visit with its note, read a case's visits back with their notes (every
+read on the access ledger), and list due and overdue visits by territory."""
 
 from __future__ import annotations
 
@@ -13,9 +14,12 @@ from sqlalchemy import func, select
 from services.followup import tables as t
 from services.followup.schedule import overdue_at
 from services.followup.visits import PlanNotFound, record_visit
-from shared.auth import CASE_READERS, CASE_SIDE, TERRITORY_PREFIX_PATTERN, Principal, require_role
+from shared.access import (PERSONAL_READ, Purpose, Reading, RecordedRead, case_reading, read_answers,
+                           read_case_notes)
+from shared.auth import CASE_READERS, CASE_SIDE, TERRITORY_PREFIX_PATTERN, Principal, Role, require_role
 from shared.contracts.vocabulary import OPEN_REFERRAL_STATES, Indicator, Need, PastMoment, RiskLevel, Stage
 from shared.http import answers
+from shared.notes import NoteText, sealed_notes, texts_by_record
 from shared.service import ServiceContext, service_context
 
 router = APIRouter(tags=["followup"])
@@ -31,6 +35,7 @@ class Visit(BaseModel):
     indicators: list[Indicator] = Field(default_factory=list, description="risks found (none: a clean visit)")
     needs_met: list[Need] = Field(default_factory=list)
     needs_unmet: list[Need] = Field(default_factory=list)
+    note: NoteText = None
 
 
 class VisitRecorded(BaseModel):
@@ -51,7 +56,7 @@ async def post_visit(case_id: uuid.UUID, body: Visit, principal: Annotated[Princ
             outcome = await record_visit(session, case_id, ctx.resources, visited_at=body.visited_at,
                                          visitor_ref=principal.subject, indicators=body.indicators,
                                          needs_met=body.needs_met, needs_unmet=body.needs_unmet,
-                                         visible=principal.can_see)
+                                         visible=principal.can_see, note=body.note)
     except PlanNotFound as exc:
         raise HTTPException(status_code=404, detail=str(exc)) from None
     ctx.relay.wake()
@@ -118,3 +123,50 @@ async def get_plan(case_id: uuid.UUID, principal: Annotated[Principal, Depends(R
     return CasePlan(open_referrals=open_referrals, referrals=referrals, visits=visits,
                     **{k: getattr(plan, k) for k in CasePlan.model_fields
                        if k not in ("open_referrals", "referrals", "visits")})
+
+
+# ---- a case's visits, with their notes ---------------------------------------------------------
+
+NO_SUCH_PLAN = "no visit plan for the case in your territory"
+
+
+class VisitOnRecord(BaseModel):
+    visit_id: uuid.UUID
+    visited_at: datetime
+    visitor_ref: str = Field(description="Pseudonymous id of the visitor")
+    recorded_at: datetime
+    indicators: list[Indicator] = Field(description="Risks the visit found (none: a clean visit)")
+    needs_met: list[Need]
+    needs_unmet: list[Need]
+    risk_found: bool
+    note: str | None
+
+
+class CaseVisits(RecordedRead):
+    case_id: uuid.UUID
+    visits: list[VisitOnRecord] = Field(description="Newest first")
+
+
+async def _sealed_visits(session, reading: Reading):
+    v = t.visits.c
+    visits = (await session.execute(select(t.visits).where(v.case_id == reading.case_id)
+                                    .order_by(v.visited_at.desc(), v.recorded_at.desc()))).all()
+    return visits, await sealed_notes(session, t.notes, reading.case_id)
+
+
+@router.get("/v1/cases/{case_id}/visits", response_model=CaseVisits, dependencies=PERSONAL_READ,
+            responses=read_answers(NO_SUCH_PLAN),
+            summary="The case's follow-up visits with their findings and notes, newest first")
+async def read_visits(case_id: uuid.UUID, purpose: Purpose,
+                      principal: Annotated[Principal, Depends(Visitors)], ctx: Ctx) -> CaseVisits:
+    """For the caseworkers and supervisors whose territory covers the case. The read is on the access
+    ledger before any note is opened; a refused one (another territory) too, answered 404."""
+    access_id, (visits, sealed) = await read_case_notes(
+        ctx, principal, purpose,
+        find=lambda session: case_reading(session, principal, case_id, t.plans), load=_sealed_visits,
+        not_found=NO_SUCH_PLAN)
+    notes = texts_by_record(ctx.resources.cipher, sealed)
+    coded = [k for k in VisitOnRecord.model_fields if k not in ("visit_id", "note")]
+    return CaseVisits(case_id=case_id, access_id=access_id, purpose=purpose, visits=[
+        VisitOnRecord(visit_id=v.id, note=notes.get(v.id), **{k: getattr(v, k) for k in coded})
+        for v in visits])

@@ -53,6 +53,7 @@ class Plan:
     due_announced_for: datetime | None = None
     overdue_announced_for: datetime | None = None
     updated_at: datetime | None = field(default=None, compare=False)
+    child_ref: uuid.UUID | None = None  # from the grade: the child a read of the visits' notes names
 
     @classmethod
     def of_row(cls, row: Any) -> Plan:
@@ -81,12 +82,14 @@ def scheduled(plan: Plan | None, graded: CaseAssessed, policy: FollowupPolicy, n
     last_visit_at = plan.last_visit_at if plan else None
     due = next_visit_due(policy, level, jurisdiction=jurisdiction,
                          response_due_at=graded.response_due_at, last_visit_at=last_visit_at)
+    child_ref = graded.child_ref or (plan.child_ref if plan else None)
     if plan is not None and (plan.risk_level, plan.cadence_days, plan.next_visit_due_at, plan.state) == \
             (level.value, days, due, "open"):
-        return Decision(plan)
+        return Decision(dataclasses.replace(plan, child_ref=child_ref))
     changes = dict(state="open", jurisdiction=jurisdiction, risk_level=level.value, cadence_days=days,
                    response_due_at=graded.response_due_at, next_visit_due_at=due,
-                   stage=advance_stage(plan.stage if plan else None, graded.stage).value, updated_at=now)
+                   stage=advance_stage(plan.stage if plan else None, graded.stage).value, updated_at=now,
+                   child_ref=child_ref)
     if plan is None:
         plan = Plan(case_id=graded.case_id, plan_id=uuid.uuid4(), **changes)
     else:

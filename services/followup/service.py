@@ -8,6 +8,7 @@ from services.followup.decide import UnexpectedEvent
 from services.followup.schedule import PolicyError, load_policy
 from services.followup.visits import Resources, announce_due_visits, on_followup_events, overdue_gauges
 from shared.contracts.events import CaseAssessed, ReferralStatusChanged
+from shared.crypto import FieldCipher
 from shared.errors import ConfigurationError
 from shared.messaging.consumer import IdempotentConsumer
 from shared.scheduling import periodic
@@ -18,7 +19,7 @@ from shared.settings import Settings
 
 def resources(settings: Settings) -> Resources:
     try:
-        return Resources(policy=load_policy())
+        return Resources(policy=load_policy(), cipher=FieldCipher.from_settings(settings))
     except PolicyError as exc:
         raise ConfigurationError(str(exc)) from None
 

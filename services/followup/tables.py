@@ -1,10 +1,12 @@
 """Follow-up's own tables (schema `followup`): each case's visit plan, the referral states it
-waits on, and the visits themselves."""
+waits on, the visits themselves and the notes written with them (encrypted)."""
 
 from __future__ import annotations
 
 from sqlalchemy import ARRAY, Boolean, Column, DateTime, Index, Integer, MetaData, Table, Text, func, text
 from sqlalchemy.dialects.postgresql import UUID
+
+from shared.notes import notes_table
 
 SCHEMA = "followup"
 metadata = MetaData(schema=SCHEMA)
@@ -25,6 +27,7 @@ plans = Table(
     Column("overdue_announced_for", DateTime(timezone=True)),
     Column("stage", Text, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("child_ref", UUID(as_uuid=True)),  # from case.assessed, for the access ledger (followup_0003)
 )
 Index("plans_open_by_due", plans.c.next_visit_due_at, postgresql_where=text("state = 'open'"))
 
@@ -49,4 +52,7 @@ visits = Table(
     Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
-DOMAIN_TABLES = (plans, referral_states, visits)
+# What the visitor wrote with each visit (about: the visit). Created by followup_0003.
+notes = notes_table(metadata)
+
+DOMAIN_TABLES = (plans, referral_states, visits, notes)

@@ -26,11 +26,13 @@ from services.followup.schedule import FollowupPolicy, overdue_grace
 from shared.contracts.envelope import Envelope, new_envelope
 from shared.contracts.events import ReferralStatusChanged
 from shared.contracts.vocabulary import OPEN_REFERRAL_STATES, Indicator, Need, RiskLevel
+from shared.crypto import FieldCipher
 from shared.db.rows import any_of, upsert_rows
 from shared.db.tables import outbox_table
 from shared.messaging.consumer import Delivery
 from shared.messaging.outbox import add_events
 from shared.metrics import Gauge
+from shared.notes import save_notes, written
 from shared.telemetry import current_trace_headers, event_span
 
 __all__ = ["OUTBOX", "PlanNotFound", "Resources", "VisitOutcome", "announce_due_visits", "on_followup_events",
@@ -44,6 +46,7 @@ OUTBOX = outbox_table(t.metadata)
 class Resources:
     policy: FollowupPolicy
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    cipher: FieldCipher | None = None  # seals the notes visitors write over HTTP (the consumers write none)
 
 
 class PlanNotFound(LookupError):
@@ -125,7 +128,9 @@ async def announce_due_visits(session: AsyncSession, res: Resources, *, limit: i
 
 async def record_visit(session: AsyncSession, case_id: uuid.UUID, res: Resources, *, visited_at: datetime,
                        visitor_ref: str, indicators: list[Indicator], needs_met: list[Need],
-                       needs_unmet: list[Need], visible: Callable[[str], bool]) -> VisitOutcome:
+                       needs_unmet: list[Need], visible: Callable[[str], bool], note: str | None = None,
+                       ) -> VisitOutcome:
+    """A visit, with the visitor's note, and what it changes: the plan, and the events it causes."""
     plan = (await load_plans(session, [case_id])).get(case_id)
     if plan is None or not visible(plan.jurisdiction):
         raise PlanNotFound(f"no visit plan for case {case_id} in your territory")
@@ -137,9 +142,12 @@ async def record_visit(session: AsyncSession, case_id: uuid.UUID, res: Resources
                                     .order_by(v.visited_at, v.recorded_at))
     visit = Visit(visit_id=uuid.uuid4(), visited_at=visited_at, visitor_ref=visitor_ref,
                   indicators=tuple(indicators), needs_met=tuple(needs_met), needs_unmet=tuple(needs_unmet))
+    now = res.clock()
     result = visited(plan, visit, earlier_visits=[tuple(row) for row in earlier],
-                     open_referrals=open_referrals, policy=res.policy, now=res.clock())
+                     open_referrals=open_referrals, policy=res.policy, now=now)
     await session.execute(insert(t.visits).values(**visit.as_row(case_id)))
+    await save_notes(session, t.notes, res.cipher, [
+        written(note, case_id=case_id, action="visit", by=visitor_ref, at=now, about=visit.visit_id)])
     await save_plans(session, [result.plan])
     await add_events(session, OUTBOX, *(new_envelope(e, case_id=case_id, producer=PRODUCER)
                                         for e in result.events))

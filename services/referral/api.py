@@ -1,6 +1,6 @@
 """Referral's HTTP API: referrals by agency, state and territory (overdue first), one
 referral's details for the agency it is addressed to, agencies' answers, and a withdrawal by the
-case's side."""
+case's side — each with a note, read back with a purpose and on the access ledger."""
 
 from __future__ import annotations
 
@@ -16,11 +16,14 @@ from services.referral import tables as t
 from services.referral.decide import ForeignAnswer
 from services.referral.lifecycle import IllegalTransition
 from services.referral.refer import respond, withdraw
+from shared.access import (OUTSIDE_TERRITORY, PERSONAL_READ, Purpose, Reading, RecordedRead, read_answers,
+                           read_case_notes)
 from shared.auth import CASE_SIDE, TERRITORY_PREFIX_PATTERN, Principal, Role, require_role
 from shared.contracts.events import ReferralAction, ReferralOutcome, ReferralResponded
 from shared.contracts.vocabulary import (CASE_NUMBER_PATTERN, OPEN_REFERRAL_STATES, Agency, ReasonCode, ReferralState,
                                         RiskLevel, WithdrawalReason)
 from shared.http import answers
+from shared.notes import NoteText, WrittenNote, sealed_notes, written_notes
 from shared.service import ServiceContext, service_context
 
 router = APIRouter(prefix="/v1/referrals", tags=["referral"])
@@ -136,6 +139,7 @@ class Answer(BaseModel):
     action: ReferralAction
     outcome: ReferralOutcome | None = None
     reason: ReasonCode | None = None
+    note: NoteText = None
 
 
 @router.post("/{referral_id}/responses", response_model=Referral,
@@ -157,7 +161,7 @@ async def answer_referral(referral_id: uuid.UUID, body: Answer,
                                                       "type": "value_error"}]) from None
     try:
         async with ctx.sessions.begin() as session:
-            await respond(session, answer, ctx.resources)
+            await respond(session, answer, ctx.resources, note=body.note)
     except (IllegalTransition, ForeignAnswer) as exc:
         raise HTTPException(status_code=409, detail=str(exc)) from None
     ctx.relay.wake()
@@ -168,6 +172,7 @@ class Withdrawal(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: WithdrawalReason
+    note: NoteText = None  # the agency it was referred to reads it with the referral's answers
 
     @field_validator("reason")
     @classmethod
@@ -191,8 +196,62 @@ async def withdraw_referral(referral_id: uuid.UUID, body: Withdrawal,
         raise HTTPException(status_code=404, detail="no such referral for you")
     try:
         async with ctx.sessions.begin() as session:
-            await withdraw(session, referral_id, body.reason, by=principal.subject, res=ctx.resources)
+            await withdraw(session, referral_id, body.reason, by=principal.subject, res=ctx.resources,
+                           note=body.note)
     except IllegalTransition as exc:
         raise HTTPException(status_code=409, detail=str(exc)) from None
     ctx.relay.wake()
     return await get_referral(referral_id, principal, ctx)
+
+
+# ---- a referral's answers, with their notes ------------------------------------------------------
+
+NO_SUCH_REFERRAL = "no such referral for you"
+NoteReaders = require_role(Role.agency_officer, Role.caseworker, Role.supervisor)
+
+
+class ReferralAnswers(RecordedRead):
+    referral: Referral = Field(description="Its state now, with the outcome and reason of how it ended")
+    notes: list[WrittenNote] = Field(description="Newest first, each with the answer it was written with "
+                                                 "(action: acknowledge, start, complete, decline — the "
+                                                 "agency's officer — or withdrawal — the case's side)")
+
+
+async def _reading(session, referral_id: uuid.UUID, principal: Principal) -> Reading | None:
+    """An agency reads the notes of the referrals addressed to it; the case's caseworkers and supervisors,
+    those of every referral of a case in their territory."""
+    r = t.referrals.c
+    query = (select(r.case_id, r.agency, r.jurisdiction, t.cases.c.child_ref)
+             .outerjoin(t.cases, t.cases.c.case_id == r.case_id).where(r.id == referral_id))
+    row = (await session.execute(query)).first()
+    if row is None:
+        return None
+    refusal, entitled = None, None
+    if not principal.can_see(row.jurisdiction):
+        refusal = OUTSIDE_TERRITORY
+    elif principal.agency is not None:
+        refusal, entitled = (None, referral_id) if row.agency == principal.agency else ("other_agency", None)
+    return Reading(case_id=row.case_id, child_ref=row.child_ref, jurisdiction=row.jurisdiction,
+                   refusal=refusal, referral_id=entitled)
+
+
+async def _sealed_answers(session, reading: Reading, referral_id: uuid.UUID):
+    row = (await session.execute(select(t.referrals).where(t.referrals.c.id == referral_id))).one()
+    return row, await sealed_notes(session, t.notes, reading.case_id, about=referral_id)
+
+
+@router.get("/{referral_id}/answers", response_model=ReferralAnswers, dependencies=PERSONAL_READ,
+            responses=read_answers(NO_SUCH_REFERRAL),
+            summary="A referral's answers and withdrawal with their notes, newest first")
+async def read_answers(referral_id: uuid.UUID, purpose: Purpose,
+                       principal: Annotated[Principal, Depends(NoteReaders)], ctx: Ctx) -> ReferralAnswers:
+    """For the agency it is addressed to, and the caseworkers and supervisors whose territory covers the
+    case. The read is on the access ledger before any note is opened; a refused one (another agency,
+    another territory) too, answered 404."""
+    access_id, (row, sealed) = await read_case_notes(
+        ctx, principal, purpose,
+        find=lambda session: _reading(session, referral_id, principal),
+        load=lambda session, reading: _sealed_answers(session, reading, referral_id),
+        not_found=NO_SUCH_REFERRAL)
+    return ReferralAnswers(referral=_referral(row, ctx), access_id=access_id, purpose=purpose,
+                           notes=written_notes(ctx.resources.cipher, sealed))

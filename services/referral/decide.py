@@ -66,6 +66,7 @@ class CaseRecord(_Row):
     stage: str
     updated_at: datetime | None = dataclasses.field(default=None, compare=False)
     case_number: str | None = None  # intake's, from case.assessed
+    child_ref: uuid.UUID | None = None  # from case.assessed: the child a read of the answers' notes names
 
 
 @dataclass(frozen=True)
@@ -140,6 +141,7 @@ def route(state: CaseReferrals, graded: CaseAssessed, policy: Policy, now: datet
         emergency=graded.emergency, categories=[c.value for c in graded.categories],
         needs=[n.value for n in graded.needs], stage=graded.stage.value, updated_at=now,
         case_number=(state.case.case_number if state.case else None) or graded.case_number,
+        child_ref=graded.child_ref or (state.case.child_ref if state.case else None),
     )
     state = dataclasses.replace(state, case=case)
     for referral in state.referrals:

@@ -22,11 +22,13 @@ from services.referral.territory import below_the_top, holder_after_move
 from shared.contracts.envelope import Envelope, new_envelope
 from shared.contracts.events import ReferralResponded
 from shared.contracts.vocabulary import OPEN_REFERRAL_STATES, ReferralState, RiskLevel, WithdrawalReason
+from shared.crypto import FieldCipher
 from shared.db.rows import any_of, upsert_rows
 from shared.db.tables import outbox_table
 from shared.messaging.consumer import Delivery
 from shared.messaging.outbox import add_events
 from shared.metrics import Gauge
+from shared.notes import save_notes, written
 from shared.telemetry import current_trace_headers, event_span
 from shared.territory.transfers import Moves, follow
 
@@ -48,6 +50,7 @@ class Resources:
     public_url: str  # where agencies fetch a referral's details with their own credentials
     intake_url: str = ""  # where they fetch the child's details (intake), with the same credentials
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    cipher: FieldCipher | None = None  # seals the notes people write over HTTP (answers on Kafka carry none)
 
     @property
     def policy(self) -> Policy:
@@ -137,14 +140,19 @@ async def on_closures(session: AsyncSession, items: Deliveries, res: Resources) 
 
 
 async def withdraw(session: AsyncSession, referral_id: uuid.UUID, reason: WithdrawalReason, *, by: str,
-                   res: Resources) -> None:
-    """One referral withdrawn over HTTP by the case's side. Raises LookupError or IllegalTransition."""
+                   res: Resources, note: str | None = None) -> None:
+    """One referral withdrawn over HTTP by the case's side, with the note the agency reads. Raises
+    LookupError or IllegalTransition; withdrawing it again changes nothing and keeps no note."""
     found = (await session.execute(select(t.referrals.c.case_id).where(t.referrals.c.id == referral_id))).first()
     if found is None:
         raise LookupError(f"no referral {referral_id}")
     batch = await _load(session, [found.case_id], t.referrals.c.id == referral_id)
-    batch.apply(decide.withdraw(batch.cases[found.case_id], referral_id, reason, by=by, now=res.clock()), cause=None)
+    now = res.clock()
+    batch.apply(decide.withdraw(batch.cases[found.case_id], referral_id, reason, by=by, now=now), cause=None)
     await _save(session, batch, [])
+    if batch.envelopes:
+        await save_notes(session, t.notes, res.cipher, [
+            written(note, case_id=found.case_id, action="withdrawal", by=by, at=now, about=referral_id)])
 
 
 
@@ -163,7 +171,7 @@ async def move_cases(session: AsyncSession, moves: Moves) -> None:
                       updated=("jurisdiction", "holder", "updated_at"))
 
 
-async def _answer_all(session: AsyncSession, answers: Sequence[Answer], res: Resources) -> None:
+async def _answer_all(session: AsyncSession, answers: Sequence[Answer], res: Resources) -> _Batch:
     batch = await _load(session, (a.case_id for a, _, _ in answers),
                         any_of(t.referrals.c.id, {a.referral_id for a, _, _ in answers}))
     before = {case_id: state.case for case_id, state in batch.cases.items()}
@@ -174,6 +182,7 @@ async def _answer_all(session: AsyncSession, answers: Sequence[Answer], res: Res
             batch.apply(decide.answer(batch.cases[response.case_id], response, now), cause=cause)
     changed = [state.case for case_id, state in sorted(batch.cases.items()) if state.case != before[case_id]]
     await _save(session, batch, changed)
+    return batch
 
 
 async def on_answers(session: AsyncSession, items: Deliveries, res: Resources) -> None:
@@ -183,9 +192,15 @@ async def on_answers(session: AsyncSession, items: Deliveries, res: Resources) -
     await _answer_all(session, [(event.payload, event, delivery) for event, delivery in items], res)
 
 
-async def respond(session: AsyncSession, answer: ReferralResponded, res: Resources) -> None:
-    """One agency's answer over HTTP, decided like those on Kafka. Raises as on_answers does."""
-    await _answer_all(session, [(answer, None, None)], res)
+async def respond(session: AsyncSession, answer: ReferralResponded, res: Resources, *,
+                  note: str | None = None) -> None:
+    """One agency's answer over HTTP, decided like those on Kafka, with the officer's note (kept only
+    when the answer changed the referral: a repeated one keeps none). Raises as on_answers does."""
+    batch = await _answer_all(session, [(answer, None, None)], res)
+    if batch.envelopes:
+        await save_notes(session, t.notes, res.cipher, [written(
+            note, case_id=answer.case_id, action=answer.action, by=answer.responder_ref,
+            at=answer.responded_at, about=answer.referral_id)])
 
 
 async def escalate_overdue(session: AsyncSession, res: Resources, *, limit: int = 200) -> int:

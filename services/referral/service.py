@@ -9,6 +9,7 @@ from services.referral.refer import ForeignAnswer, Resources, escalate_overdue, 
     on_grades, waiting_gauges
 from services.referral.routing import RoutingError, load_routes
 from shared.contracts.events import CaseAssessed, CaseClosed, ReferralResponded
+from shared.crypto import FieldCipher
 from shared.errors import ConfigurationError
 from shared.messaging.consumer import IdempotentConsumer
 from shared.scheduling import periodic
@@ -24,7 +25,8 @@ def resources(settings: Settings) -> Resources:
         raise ConfigurationError(str(exc)) from None
     public = settings.referral_public_url or f"http://{settings.http_host}:{settings.referral_port}"
     intake = settings.intake_public_url or f"http://{settings.http_host}:{settings.intake_port}"
-    return Resources(routes=routes, public_url=public.rstrip("/"), intake_url=intake.rstrip("/"))
+    return Resources(routes=routes, public_url=public.rstrip("/"), intake_url=intake.rstrip("/"),
+                     cipher=FieldCipher.from_settings(settings))
 
 
 def consumers(ctx: ServiceContext) -> list[IdempotentConsumer]:

@@ -1,10 +1,13 @@
-"""Referral's own tables (schema `referral`): what it knows of each graded case, and every
-referral with its state, deadline and escalation."""
+"""Referral's own tables (schema `referral`): what it knows of each graded case, every
+referral with its state, deadline and escalation, and the notes written with agencies' answers and
+withdrawals (encrypted)."""
 
 from __future__ import annotations
 
 from sqlalchemy import ARRAY, Boolean, Column, DateTime, Index, Integer, MetaData, Table, Text, func, text
 from sqlalchemy.dialects.postgresql import UUID
+
+from shared.notes import notes_table
 
 SCHEMA = "referral"
 metadata = MetaData(schema=SCHEMA)
@@ -20,6 +23,7 @@ cases = Table(
     Column("stage", Text, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("case_number", Text),  # intake's, from case.assessed (referral_0003)
+    Column("child_ref", UUID(as_uuid=True)),  # from case.assessed, for the access ledger (referral_0004)
 )
 
 referrals = Table(
@@ -46,4 +50,8 @@ Index("referrals_one_open_per_agency", referrals.c.case_id, referrals.c.agency, 
       postgresql_where=text("state IN ('created', 'acknowledged', 'in_progress')"))
 Index("referrals_unacknowledged_due", referrals.c.ack_due_at, postgresql_where=text("state = 'created'"))
 
-DOMAIN_TABLES = (cases, referrals)
+# What an agency's officer wrote with an answer, or the case's side with a withdrawal (about: the
+# referral). Created by referral_0004.
+notes = notes_table(metadata)
+
+DOMAIN_TABLES = (cases, referrals, notes)
