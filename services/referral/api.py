@@ -243,8 +243,9 @@ async def _sealed_answers(session, reading: Reading, referral_id: uuid.UUID):
 @router.get("/{referral_id}/answers", response_model=ReferralAnswers, dependencies=PERSONAL_READ,
             responses=read_answers(NO_SUCH_REFERRAL),
             summary="A referral's answers and withdrawal with their notes, newest first")
-async def read_answers(referral_id: uuid.UUID, purpose: Purpose,
-                       principal: Annotated[Principal, Depends(NoteReaders)], ctx: Ctx) -> ReferralAnswers:
+async def read_referral_answers(referral_id: uuid.UUID, purpose: Purpose,
+                                principal: Annotated[Principal, Depends(NoteReaders)],
+                                ctx: Ctx) -> ReferralAnswers:
     """For the agency it is addressed to, and the caseworkers and supervisors whose territory covers the
     case. The read is on the access ledger before any note is opened; a refused one (another agency,
     another territory) too, answered 404."""

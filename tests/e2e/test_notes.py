@@ -2,11 +2,12 @@
 casework, assessment, follow-up and referral is read back with its record by the case's own caseworker
 and supervisor (and by the agency, of its own referral), refused to another county and to another
 agency, kept encrypted in the service's own table, on no Kafka topic and in no log — and every read,
-refused ones too, is on the access ledger."""
+refused ones too, is on the access ledger (none is shown that could not be recorded)."""
 
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import uuid
 from datetime import UTC, datetime
 
@@ -273,3 +274,33 @@ async def test_a_note_longer_than_the_rule_is_refused_naming_the_note_and_nothin
     assert "很很很" not in refused.text, "a refusal never echoes the note"
     assert kept.status_code == 201, kept.text
     assert [r["note"] for r in records] == ["好" * NOTE_MAX_CHARS], "the refused report left nothing behind"
+
+
+async def test_no_note_is_shown_when_its_read_cannot_be_recorded(infra, services: RunningServices) -> None:
+    case_id = await reported_and_owned(infra, hotline_report())
+    caseworker = f"cw-{uuid.uuid4().hex[:8]}"
+    mine = token(Role.caseworker, caseworker, jurisdiction="140402")
+    text = f"{uuid.uuid4().hex[:8]}：孩子说不敢回家。"
+    psql = ["psql", infra.database_url.replace("+asyncpg", ""), "-v", "ON_ERROR_STOP=1", "-qAtc"]
+    async with httpx.AsyncClient(base_url=services.urls["casework"]) as casework:
+        await _case(casework, case_id, SUPERVISOR)
+        assigned = await casework.post(f"/v1/cases/{case_id}/assignment", headers=SUPERVISOR,
+                                       json={"caseworker": caseworker, "note": text})
+        assert assigned.status_code == 200, assigned.text
+        subprocess.run([*psql, """
+            CREATE FUNCTION casework.refuse_access_records() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN RAISE EXCEPTION 'access records refused for this test'; END $$;
+            CREATE TRIGGER refuse_access_records BEFORE INSERT ON casework.outbox FOR EACH ROW
+            WHEN (NEW.event_type = 'access.recorded') EXECUTE FUNCTION casework.refuse_access_records();
+        """], check=True, capture_output=True)
+        try:
+            unrecorded = await casework.get(f"/v1/cases/{case_id}/notes", params={"purpose": "case_planning"},
+                                            headers=mine)
+        finally:
+            subprocess.run([*psql, "DROP TRIGGER refuse_access_records ON casework.outbox; "
+                                   "DROP FUNCTION casework.refuse_access_records();"],
+                           check=True, capture_output=True)
+        recorded = await casework.get(f"/v1/cases/{case_id}/notes", params={"purpose": "case_planning"},
+                                      headers=mine)
+    assert unrecorded.status_code == 500 and text not in unrecorded.text
+    assert recorded.status_code == 200 and [n["text"] for n in recorded.json()["notes"]] == [text]
