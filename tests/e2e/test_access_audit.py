@@ -8,6 +8,8 @@ import asyncio
 import subprocess
 import uuid
 from datetime import UTC, datetime, timedelta
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import httpx
 
@@ -176,24 +178,32 @@ async def test_caseworkers_reads_and_changes_of_the_archive_are_recorded_with_th
     assert caseworker_asks.status_code == 403, "the access log is for supervisors and auditors"
 
 
-async def test_nothing_is_shown_when_the_read_cannot_be_recorded(infra, services: RunningServices) -> None:
-    report, accepted, _ = await reported_to_police(infra, services)
-    psql = ["psql", infra.database_url.replace("+asyncpg", ""), "-v", "ON_ERROR_STOP=1", "-qAtc"]
-    subprocess.run([*psql, """
-        CREATE FUNCTION intake.refuse_access_records() RETURNS trigger LANGUAGE plpgsql AS $$
+@contextmanager
+def access_records_refused(database_url: str, schema: str) -> Iterator[None]:
+    """While inside, the schema's outbox refuses every access record: no read can be recorded."""
+    psql = ["psql", database_url.replace("+asyncpg", ""), "-v", "ON_ERROR_STOP=1", "-qAtc"]
+    subprocess.run([*psql, f"""
+        CREATE FUNCTION {schema}.refuse_access_records() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN RAISE EXCEPTION 'access records refused for this test'; END $$;
-        CREATE TRIGGER refuse_access_records BEFORE INSERT ON intake.outbox FOR EACH ROW
-        WHEN (NEW.event_type = 'access.recorded') EXECUTE FUNCTION intake.refuse_access_records();
+        CREATE TRIGGER refuse_access_records BEFORE INSERT ON {schema}.outbox FOR EACH ROW
+        WHEN (NEW.event_type = 'access.recorded') EXECUTE FUNCTION {schema}.refuse_access_records();
     """], check=True, capture_output=True)
     try:
+        yield
+    finally:
+        subprocess.run([*psql, f"DROP TRIGGER refuse_access_records ON {schema}.outbox; "
+                               f"DROP FUNCTION {schema}.refuse_access_records();"],
+                       check=True, capture_output=True)
+
+
+async def test_nothing_is_shown_when_the_read_cannot_be_recorded(infra, services: RunningServices) -> None:
+    report, accepted, _ = await reported_to_police(infra, services)
+    with access_records_refused(infra.database_url, "intake"):
         async with httpx.AsyncClient(base_url=services.urls["intake"]) as http:
             refused = await http.get(f"/v1/cases/{accepted['case_id']}/child", params={"purpose": "assessment"},
                                      headers=token(Role.caseworker, "cw-7"))
             archive = await http.get(f"/v1/children/{accepted['child_ref']}/archive", params={"purpose": "assessment"},
                                      headers=token(Role.caseworker, "cw-7"))
-    finally:
-        subprocess.run([*psql, "DROP TRIGGER refuse_access_records ON intake.outbox; "
-                               "DROP FUNCTION intake.refuse_access_records();"], check=True, capture_output=True)
     assert refused.status_code == 500 and archive.status_code == 500
     for secret in (report["child"]["name"], report["child"]["national_id"], report["narrative"]):
         assert secret not in refused.text

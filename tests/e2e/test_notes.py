@@ -7,7 +7,6 @@ refused ones too, is on the access ledger (none is shown that could not be recor
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import uuid
 from datetime import UTC, datetime
 
@@ -21,7 +20,7 @@ from shared.notes import NOTE_MAX_CHARS
 from tests.e2e.closing import open_referrals_of
 from tests.e2e.conftest import RunningServices
 from tests.e2e.reports import hotline_report, token
-from tests.e2e.test_access_audit import access_log, eventually
+from tests.e2e.test_access_audit import access_log, access_records_refused, eventually
 from tests.e2e.test_casework import SUPERVISOR, _case, reported_and_owned
 from tests.e2e.watch import TopicWatcher
 
@@ -281,25 +280,14 @@ async def test_no_note_is_shown_when_its_read_cannot_be_recorded(infra, services
     caseworker = f"cw-{uuid.uuid4().hex[:8]}"
     mine = token(Role.caseworker, caseworker, jurisdiction="140402")
     text = f"{uuid.uuid4().hex[:8]}：孩子说不敢回家。"
-    psql = ["psql", infra.database_url.replace("+asyncpg", ""), "-v", "ON_ERROR_STOP=1", "-qAtc"]
     async with httpx.AsyncClient(base_url=services.urls["casework"]) as casework:
         await _case(casework, case_id, SUPERVISOR)
         assigned = await casework.post(f"/v1/cases/{case_id}/assignment", headers=SUPERVISOR,
                                        json={"caseworker": caseworker, "note": text})
         assert assigned.status_code == 200, assigned.text
-        subprocess.run([*psql, """
-            CREATE FUNCTION casework.refuse_access_records() RETURNS trigger LANGUAGE plpgsql AS $$
-            BEGIN RAISE EXCEPTION 'access records refused for this test'; END $$;
-            CREATE TRIGGER refuse_access_records BEFORE INSERT ON casework.outbox FOR EACH ROW
-            WHEN (NEW.event_type = 'access.recorded') EXECUTE FUNCTION casework.refuse_access_records();
-        """], check=True, capture_output=True)
-        try:
+        with access_records_refused(infra.database_url, "casework"):
             unrecorded = await casework.get(f"/v1/cases/{case_id}/notes", params={"purpose": "case_planning"},
                                             headers=mine)
-        finally:
-            subprocess.run([*psql, "DROP TRIGGER refuse_access_records ON casework.outbox; "
-                                   "DROP FUNCTION casework.refuse_access_records();"],
-                           check=True, capture_output=True)
         recorded = await casework.get(f"/v1/cases/{case_id}/notes", params={"purpose": "case_planning"},
                                       headers=mine)
     assert unrecorded.status_code == 500 and text not in unrecorded.text
