@@ -7,9 +7,9 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import uuid
-from datetime import UTC, datetime, timedelta
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 
 import httpx
 
