@@ -97,6 +97,8 @@ acl --allow-principal User:cpnet-admin --operation Create --operation Describe -
 acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic case.reviewed.dlq
 acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic case.transferred
 acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic case.transferred.dlq
+acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic child.links
+acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic child.links.dlq
 acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic followup.closure
 acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic followup.closure.dlq
 acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic followup.due
@@ -173,6 +175,8 @@ acl --allow-principal User:cpnet-audit --operation Read --topic case.reviewed
 acl --allow-principal User:cpnet-audit --operation Read --operation Write --topic case.reviewed.dlq
 acl --allow-principal User:cpnet-audit --operation Read --topic case.transferred
 acl --allow-principal User:cpnet-audit --operation Read --operation Write --topic case.transferred.dlq
+acl --allow-principal User:cpnet-audit --operation Read --topic child.links
+acl --allow-principal User:cpnet-audit --operation Read --operation Write --topic child.links.dlq
 acl --allow-principal User:cpnet-audit --operation Read --topic followup.closure
 acl --allow-principal User:cpnet-audit --operation Read --operation Write --topic followup.closure.dlq
 acl --allow-principal User:cpnet-audit --operation Read --topic followup.due
@@ -224,6 +228,8 @@ acl --allow-principal User:cpnet-casework --operation Read --topic case.reported
 acl --allow-principal User:cpnet-casework --operation Write --topic case.reported.dlq
 acl --allow-principal User:cpnet-casework --operation Write --topic case.reviewed
 acl --allow-principal User:cpnet-casework --operation Write --topic case.transferred
+acl --allow-principal User:cpnet-casework --operation Read --topic child.links
+acl --allow-principal User:cpnet-casework --operation Write --topic child.links.dlq
 acl --allow-principal User:cpnet-casework --operation Read --topic followup.closure
 acl --allow-principal User:cpnet-casework --operation Write --topic followup.closure.dlq
 acl --allow-principal User:cpnet-casework --operation Read --topic followup.scheduled
@@ -279,6 +285,7 @@ acl --allow-principal User:cpnet-intake --operation Write --topic case.closed.dl
 acl --allow-principal User:cpnet-intake --operation Write --topic case.reported
 acl --allow-principal User:cpnet-intake --operation Read --topic case.transferred
 acl --allow-principal User:cpnet-intake --operation Write --topic case.transferred.dlq
+acl --allow-principal User:cpnet-intake --operation Write --topic child.links
 acl --allow-principal User:cpnet-intake --operation Read --topic intake.reports.raw
 acl --allow-principal User:cpnet-intake --operation Write --topic intake.reports.raw.dlq
 acl --allow-principal User:cpnet-intake --operation Read --topic intake.screening.raw
@@ -315,6 +322,8 @@ acl --allow-principal User:cpnet-referral --operation Read --topic case.closed
 acl --allow-principal User:cpnet-referral --operation Write --topic case.closed.dlq
 acl --allow-principal User:cpnet-referral --operation Read --topic case.transferred
 acl --allow-principal User:cpnet-referral --operation Write --topic case.transferred.dlq
+acl --allow-principal User:cpnet-referral --operation Read --topic child.links
+acl --allow-principal User:cpnet-referral --operation Write --topic child.links.dlq
 acl --allow-principal User:cpnet-referral --operation Write --topic referral.escalated
 acl --allow-principal User:cpnet-referral --operation Read --topic referral.responses
 acl --allow-principal User:cpnet-referral --operation Write --topic referral.responses.dlq

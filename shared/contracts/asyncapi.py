@@ -31,10 +31,11 @@ SERVICE_CONSUMES: dict[str, tuple[str, ...]] = {
     "intake": ("intake.reports.raw", "intake.screening.raw", "case.closed", "referral.status",
                *(referral_topic(a) for a in Agency), "case.transferred"),
     "assessment": ("case.reported", "case.reassessment_requested", "case.transferred"),
-    "referral": ("case.assessed", "referral.responses", "case.transferred", "case.closed"),
+    "referral": ("case.assessed", "referral.responses", "case.transferred", "case.closed", "child.links"),
     "followup": ("case.assessed", "referral.status", "case.transferred"),
     "casework": ("case.reported", "case.assessed", *(referral_topic(a) for a in Agency), "referral.status",
-                 "referral.escalated", "followup.scheduled", "followup.visits", "followup.closure"),
+                 "referral.escalated", "followup.scheduled", "followup.visits", "followup.closure",
+                 "child.links"),
 }
 AUDIT = "audit"
 

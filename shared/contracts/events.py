@@ -14,8 +14,10 @@ from shared.contracts.vocabulary import (
     CaseNumber,
     Category,
     Channel,
+    IdentificationReason,
     Indicator,
     Jurisdiction,
+    LinkUndoReason,
     Need,
     AccessPurpose,
     OpaqueRef,
@@ -582,6 +584,63 @@ class FollowupClosureRuleMet(EventPayload):
     visit_id: UUID = Field(description="The visit after which the rule was met")
     risk_level: RiskLevel
     met_at: UtcDatetime
+
+
+# --- children nobody could name -------------------------------------------------------------
+
+
+class _ChildLink(EventPayload):
+    """A decision about a provisional child (one nobody could name when reported), keyed by the case
+    it closes or reopens: ids only, never who the child is."""
+
+    TOPIC: ClassVar[str] = "child.links"
+
+    case_id: UUID = Field(description="The case merged away (casework closes it as a duplicate; undone, "
+                                      "reopens it) when two children's cases became one; else the child's "
+                                      "case")
+    link_id: UUID
+    provisional_ref: UUID = Field(description="The provisional child the decision was about")
+    child_ref: UUID = Field(description="The child that remains, its identity completed")
+    merged_child_ref: UUID | None = Field(
+        default=None, description="The child merged into child_ref; none when the provisional child was "
+                                  "given its identity")
+    surviving_case_id: UUID = Field(
+        description="The case that remains: every report of both is listed under it")
+    jurisdiction: Jurisdiction = Field(description="Where case_id is")
+    linked_at: UtcDatetime
+
+    @model_validator(mode="after")
+    def _one_child_remains(self) -> _ChildLink:
+        if self.merged_child_ref == self.child_ref:
+            raise ValueError("merged_child_ref must differ from child_ref")
+        if self.case_id != self.surviving_case_id and self.merged_child_ref is None:
+            raise ValueError("a case is merged away only with its child (merged_child_ref)")
+        return self
+
+
+@register_event
+class ChildLinked(_ChildLink):
+    """A person identified a provisional child: linked it to the known child (one child, one case:
+    the other case closes as a duplicate) or gave it its identity. Undone only by a supervisor."""
+
+    EVENT_TYPE: ClassVar[str] = "child.linked"
+    SCHEMA_VERSION: ClassVar[int] = 1
+
+    reason: IdentificationReason
+    linked_by: OpaqueRef
+
+
+@register_event
+class ChildLinkUndone(_ChildLink):
+    """A supervisor undid an identification: two children and two cases again, as they were (the
+    case merged away reopens; its agencies are referred again)."""
+
+    EVENT_TYPE: ClassVar[str] = "child.link_undone"
+    SCHEMA_VERSION: ClassVar[int] = 1
+
+    reason: LinkUndoReason
+    undone_by: OpaqueRef
+    undone_at: UtcDatetime
 
 
 # --- access to personal data -------------------------------------------------------------

@@ -8,7 +8,7 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import Field, model_validator
 
 from shared.contracts.envelope import ContractModel
-from shared.contracts.hotline import PERSONAL_DATA, Child
+from shared.contracts.hotline import PERSONAL_DATA, UNNAMED, Child
 from shared.contracts.vocabulary import (
     Caregiver,
     Category,
@@ -63,6 +63,14 @@ class ScreeningRecord(ContractModel):
         # would be a risk no one could route.
         if self.indicators and not self.categories:
             raise ValueError("indicators need at least one category")
+        return self
+
+    @model_validator(mode="after")
+    def _a_named_child(self) -> ScreeningRecord:
+        # A survey counts the children of its village by name: a child nobody can name is
+        # reported (hotline, HTTP), where intake registers it as a provisional child.
+        if self.child.provisional:
+            raise ValueError(f"{UNNAMED}: a survey names every child it counts")
         return self
 
     @model_validator(mode="after")

@@ -18,6 +18,8 @@ from shared.contracts.events import (
     CaseReported,
     CaseReviewed,
     CaseTransferred,
+    ChildLinked,
+    ChildLinkUndone,
     FollowupClosureRuleMet,
     FollowupDue,
     FollowupOverdue,
@@ -132,6 +134,9 @@ def _all_topics() -> dict[str, Topic]:
         _topic(FollowupOverdue, "followup"),
         _topic(FollowupVisitRecorded, "followup", partitions=6),
         _topic(FollowupClosureRuleMet, "followup", partitions=6),
+        # Who identified a child nobody could name, and who undid it: ids and reason codes only.
+        dataclasses.replace(_topic(ChildLinked, "intake"),
+                            event_types=(ChildLinked.EVENT_TYPE, ChildLinkUndone.EVENT_TYPE)),
         # Who read a child's personal data: names and purposes, never the data itself. Intake keeps
         # the registry; each service that keeps a case's notes records their reads itself.
         dataclasses.replace(_topic(PersonalDataAccessed, "intake"),

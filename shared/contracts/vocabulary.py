@@ -214,6 +214,22 @@ class TransferReason(StrEnum):
     wrong_territory = "wrong_territory"  # the case was opened in the wrong territory
 
 
+class IdentificationReason(StrEnum):
+    """How a provisional child (one nobody could name when reported) came to be identified."""
+
+    later_report = "later_report"  # a later report named the child (its national ID, its name)
+    home_visit = "home_visit"  # a visit found who the child is
+    known_to_caseworker = "known_to_caseworker"  # the caseworker knows the child
+    documents = "documents"  # papers were seen: an ID card, the household register, a school record
+
+
+class LinkUndoReason(StrEnum):
+    """Why a supervisor undid the identification of a provisional child."""
+
+    wrong_child = "wrong_child"  # the two were different children
+    entered_in_error = "entered_in_error"  # the link or the identity was recorded by mistake
+
+
 class ReferralState(StrEnum):
     """Where a referral is in its lifecycle."""
 
@@ -272,6 +288,8 @@ class PersonalField(StrEnum):
     age_estimate = "age_estimate"
     address = "address"
     school = "school"
+    appearance = "appearance"  # what a child nobody could name looks like
+    place_seen = "place_seen"  # where that child was seen, in words
     narratives = "narratives"  # what each reporter said
     reporters = "reporters"  # who reported: protected, since reporters fear reprisal
     home = "home"  # the archive's sections

@@ -64,7 +64,14 @@ from shared.contracts import (
 )
 from shared.contracts.export import render, schema_documents
 from shared.contracts.screening import ScreeningRecord
-from shared.contracts.vocabulary import ScreenOutReason, TransferReason, WithdrawalReason
+from shared.contracts.events import ChildLinked, ChildLinkUndone
+from shared.contracts.vocabulary import (
+    IdentificationReason,
+    LinkUndoReason,
+    ScreenOutReason,
+    TransferReason,
+    WithdrawalReason,
+)
 
 SCHEMAS_DIR = Path(__file__).resolve().parents[2] / "schemas"
 
@@ -72,6 +79,7 @@ CASE_ID = UUID("00000000-0000-4000-8000-000000000001")
 REFERRAL_ID = UUID("00000000-0000-4000-8000-000000000002")
 PLAN_ID = UUID("00000000-0000-4000-8000-000000000003")
 VISIT_ID = UUID("00000000-0000-4000-8000-000000000004")
+CHILD_REF = UUID("00000000-0000-4000-8000-000000000005")
 NOW = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
 VILLAGE = "140402001001"
 TOWNSHIP = "140402001000"
@@ -134,6 +142,12 @@ def sample_payloads() -> list[EventPayload]:
         CaseTransferred(case_id=CASE_ID, approval_id=uuid4(), from_jurisdiction="140402001001",
                         jurisdiction="140403100201", reason=TransferReason.family_moved, requested_by="cw-7",
                         accepted_by="sup-2", transferred_at=NOW),
+        ChildLinked(case_id=CASE_ID, link_id=uuid4(), provisional_ref=uuid4(), child_ref=CHILD_REF,
+                    merged_child_ref=uuid4(), surviving_case_id=uuid4(), jurisdiction="140402001001",
+                    linked_at=NOW, reason=IdentificationReason.later_report, linked_by="cw-7"),
+        ChildLinkUndone(case_id=CASE_ID, link_id=uuid4(), provisional_ref=CHILD_REF, child_ref=CHILD_REF,
+                        surviving_case_id=CASE_ID, jurisdiction="140402001001", linked_at=NOW,
+                        reason=LinkUndoReason.wrong_child, undone_by="sup-1", undone_at=NOW),
         CaseApprovalDecided(approval_id=uuid4(), case_id=CASE_ID, kind="close", approved=False,
                             reason="needs_more_visits", decided_by="sup-1", decided_at=NOW),
         FollowupClosureRuleMet(case_id=CASE_ID, plan_id=uuid4(), visit_id=uuid4(), risk_level=RiskLevel.blue,
@@ -608,3 +622,40 @@ def test_a_review_that_screens_out_says_why_and_a_grave_one_who_approved_it() ->
     with pytest.raises(ValidationError, match="reason is required"):
         CaseApprovalDecided(approval_id=uuid4(), case_id=CASE_ID, kind="close", approved=False, decided_by="sup-1",
                             decided_at=NOW)
+
+
+# --- a child nobody can name (contracts 1.8) ---------------------------------------------------
+
+UNNAMED_BOY = {"name": None, "national_id": None, "birth_date": None, "sex": "M", "age_estimate": 7,
+               "appearance": "bruised face, red jacket", "place_seen": "the courtyard next door"}
+
+
+def test_a_child_nobody_can_name_is_described_and_provisional() -> None:
+    report = HotlineReport.model_validate_json(hotline(child=UNNAMED_BOY))
+    assert report.child.provisional and report.child.appearance == UNNAMED_BOY["appearance"]
+    assert not HotlineReport.model_validate_json(hotline()).child.provisional, \
+        "the vendor's reports are as before"
+
+
+@pytest.mark.parametrize(("changes", "loc", "message"), [
+    ({"age_estimate": None}, ("child", "age_estimate"), "approximate age"),
+    ({"appearance": None}, ("child",), "child must be identified by national_id"),
+    ({"name": "小明", "age_estimate": None}, ("child",), "child must be identified by national_id"),
+    ({"appearance": ""}, ("child", "appearance"), "at least 1 character"),
+])
+def test_a_child_nobody_can_name_needs_an_age_and_an_appearance(changes, loc, message) -> None:
+    with pytest.raises(ValidationError) as error:
+        HotlineReport.model_validate_json(hotline(child={**UNNAMED_BOY, **changes}))
+    (problem,) = error.value.errors()
+    assert problem["loc"] == loc and message in problem["msg"]
+
+
+def test_a_screening_survey_names_every_child_it_counts() -> None:
+    record = {"schema_version": 1, "external_id": "0123456789abcdef-2", "surveyed_at": "2026-11-29T03:00:00Z",
+              "surveyor_ref": "s-1", "jurisdiction": "140402001001", "child": UNNAMED_BOY,
+              "father": "migrant_work", "mother": "migrant_work", "caregiver": "grandparents",
+              "school_status": "enrolled",
+              "health": "healthy", "disability": "none", "categories": ["left_behind"], "indicators": []}
+    ScreeningRecord.model_validate_json(json.dumps({**record, "child": json.loads(hotline())["child"]}))
+    with pytest.raises(ValidationError, match="a survey names every child it counts"):
+        ScreeningRecord.model_validate_json(json.dumps(record))
