@@ -1,5 +1,6 @@
 """Intake's HTTP API: reports from schools, hospitals, villages and police (the hotline's
-contract over HTTP), and the per-child information archive for caseworkers."""
+contract over HTTP), the per-child information archive for caseworkers, finding a child, and
+identifying a child nobody could name (and a supervisor's undo)."""
 
 from __future__ import annotations
 
@@ -15,13 +16,21 @@ from sqlalchemy import func, insert, select, update
 from services.intake import tables as t
 from services.intake.access import latest_case, open_referral, record_access
 from services.intake.disclosure import IDENTITY_FIELDS
+from services.intake.identification import Refused, SameChild
+from services.intake.links import ChildNotFound, Outcome, Outside, identify, undo_link
 from services.intake.reports import MAX_RAW_REPORT_BYTES, ReportRejected, age_in_years, check_jurisdiction
 from services.intake.search import ChildQuery, find_child
 from services.intake.submissions import KeyReused, Outcome, SubmissionBatches, Submitted
 from shared.access import Purpose
 from shared.auth import CASE_SIDE, REPORTERS, Principal, Role, require_role
-from shared.contracts.hotline import HotlineReport, NationalId, PersonName
-from shared.contracts.vocabulary import AccessPurpose, CaseNumber, Jurisdiction, PersonalField, PersonalRecord
+from shared.contracts.hotline import (
+    UNNAMED, Address, AgeEstimate, HotlineReport, NationalId, PersonName, SchoolName, Sex, field_error,
+    identifies,
+)
+from shared.contracts.vocabulary import (
+    AccessPurpose, CaseNumber, IdentificationReason, Jurisdiction, LinkUndoReason, PersonalField,
+    PersonalRecord,
+)
 from shared.http import answers, strict_body, unprocessable
 from shared.ratelimit import limit_personal_data
 from shared.service import ServiceContext, service_context
@@ -175,6 +184,8 @@ class CaseSummary(BaseModel):
     case_id: uuid.UUID
     case_number: CaseNumber
     child_ref: uuid.UUID
+    provisional: bool = Field(description="Nobody could name the child yet: a person identifies it "
+                                          "(POST /v1/children/{child_ref}/identification)")
     state: str
     jurisdiction: str
     opened_at: datetime
@@ -189,12 +200,15 @@ CaseReaders = require_role(Role.caseworker, Role.supervisor, Role.operator)
 async def get_case(case_id: uuid.UUID, principal: Annotated[Principal, Depends(CaseReaders)],
                    ctx: Annotated[ServiceContext, Depends(service_context)]) -> CaseSummary:
     async with ctx.sessions() as session:
-        row = (await session.execute(select(t.cases).where(t.cases.c.id == case_id))).first()
+        row = (await session.execute(select(t.cases, t.children.c.provisional)
+                                     .join(t.children, t.children.c.id == t.cases.c.child_id)
+                                     .where(t.cases.c.id == case_id))).first()
         if row is None or not principal.can_see(row.jurisdiction):
             raise HTTPException(status_code=404, detail="no such case in your territory")
         count = await session.scalar(select(func.count()).select_from(t.reports).where(t.reports.c.case_id == case_id))
-    return CaseSummary(case_id=row.id, case_number=row.case_number, child_ref=row.child_id, state=row.state,
-                       jurisdiction=row.jurisdiction, opened_at=row.opened_at, reports=count)
+    return CaseSummary(case_id=row.id, case_number=row.case_number, child_ref=row.child_id,
+                       provisional=row.provisional, state=row.state, jurisdiction=row.jurisdiction,
+                       opened_at=row.opened_at, reports=count)
 
 
 # ---- a child's details: the claim check of DESIGN §3 -------------------------------------
@@ -209,6 +223,8 @@ class ChildDetails(BaseModel):
     case_id: uuid.UUID
     case_number: CaseNumber
     child_ref: uuid.UUID
+    provisional: bool = Field(description="Nobody could name the child yet: it is described (appearance, "
+                                          "place_seen) instead")
     jurisdiction: str
     access_id: uuid.UUID = Field(description="The ledger's record of this read")
     purpose: AccessPurpose
@@ -244,8 +260,8 @@ async def read_child_details(case_id: uuid.UUID, purpose: Purpose,
             referral_id = await open_referral(session, case_id, principal.agency.value)
             refusal = None if referral_id else "no_open_referral"
         if refusal is None:
-            child = (await session.execute(select(t.children.c.identity).where(t.children.c.id == case.child_id))
-                     ).one()
+            child = (await session.execute(select(t.children.c.identity, t.children.c.provisional)
+                                           .where(t.children.c.id == case.child_id))).one()
             reports = (await session.execute(select(t.reports).where(t.reports.c.case_id == case_id)
                                              .order_by(t.reports.c.received_at))).all()
         access_id = await record_access(session, principal, case_id=case_id, child_ref=case.child_id,
@@ -260,7 +276,7 @@ async def read_child_details(case_id: uuid.UUID, purpose: Purpose,
     cipher = ctx.resources.cipher
     identity = cipher.decrypt_json(child.identity, record_id=str(case.child_id))
     return ChildDetails(
-        case_id=case_id, case_number=case.case_number, child_ref=case.child_id,
+        case_id=case_id, case_number=case.case_number, child_ref=case.child_id, provisional=child.provisional,
         jurisdiction=case.jurisdiction, access_id=access_id, purpose=purpose, shown=list(shown),
         identity={f.value: identity.get(f.value) for f in shown if f in IDENTITY_FIELDS},
         reports=[_report_details(row, cipher, shown) for row in reports],
@@ -444,3 +460,145 @@ async def search_children(body: ChildSearch, principal: Annotated[Principal, Dep
     match = ChildMatch(child_ref=found.child_ref, case_id=found.case_id, case_number=found.case_number,
                        jurisdiction=found.jurisdiction, access_id=found.access_id)
     return ChildSearchAnswer(matches=[match])
+
+
+# ---- identifying a child nobody could name -----------------------------------------------------
+
+class GivenIdentity(BaseModel):
+    """Who the provisional child is, as the person identifying it learned: a national ID, or a name with
+    a birth date or an age — as a report names a child."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: PersonName | None = None
+    national_id: NationalId | None = None
+    sex: Sex | None = None
+    birth_date: date | None = None
+    age_estimate: AgeEstimate | None = None
+    address: Address | None = None
+    school: SchoolName | None = None
+
+    @model_validator(mode="after")
+    def _names_the_child(self) -> GivenIdentity:
+        if not identifies(national_id=self.national_id, name=self.name, birth_date=self.birth_date,
+                          age_estimate=self.age_estimate):
+            raise ValueError(UNNAMED.replace("child must be", "the identity must be"))
+        if self.birth_date is not None and self.birth_date > date.today():
+            raise field_error("birth_date", "cannot be in the future", model="GivenIdentity")
+        return self
+
+
+class Identification(BaseModel):
+    """Either link the provisional child to the known child (`child_ref`), or give it its identity."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: IdentificationReason = Field(description="How the child was identified; kept on the ledger")
+    child_ref: uuid.UUID | None = Field(default=None, description="The known child it is (find it with POST "
+                                                                  "/v1/children/search)")
+    identity: GivenIdentity | None = None
+
+    @model_validator(mode="after")
+    def _one_way(self) -> Identification:
+        if (self.child_ref is None) == (self.identity is None):
+            raise field_error("child_ref", "give child_ref (the known child) or identity, one of the two",
+                              model="Identification")
+        return self
+
+
+class LinkUndo(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: LinkUndoReason = Field(description="Why the identification is undone; kept on the ledger")
+
+
+class ChildLink(BaseModel):
+    """An identification, without personal data: the child and case that remain, and what merged into them."""
+
+    link_id: uuid.UUID
+    provisional_ref: uuid.UUID
+    child_ref: uuid.UUID = Field(description="The child that remains")
+    case_id: uuid.UUID = Field(description="The case that remains: every report of both is listed under it")
+    case_number: CaseNumber
+    merged_child_ref: uuid.UUID | None = Field(description="The child merged into child_ref (none when given "
+                                                           "its identity)")
+    merged_case_id: uuid.UUID | None = Field(description="The case merged away: casework closes it as a "
+                                                         "duplicate")
+    provisional: bool = Field(description="Whether the child that remains is still unnamed (two provisional "
+                                          "children linked)")
+    reason: IdentificationReason
+    linked_by: str
+    linked_at: datetime
+    undone_at: datetime | None = None
+    access_id: uuid.UUID = Field(description="The ledger's record of the change to the child's identity")
+
+
+Identifiers = require_role(Role.caseworker, Role.supervisor)
+Undoers = require_role(Role.supervisor)
+
+
+@router.post("/v1/children/{provisional_ref}/identification", status_code=201, response_model=ChildLink,
+             dependencies=[Depends(limit_personal_data)],
+             summary="Identify a child nobody could name: link it to the known child, or give it its "
+                     "identity",
+             description="By a caseworker or supervisor whose territory holds both children. One child and "
+                         "one case remain (an open case before a closed one, then the one opened first, with "
+                         "its owner and referrals); every report is listed under it; the other case is "
+                         "closed as a duplicate by casework. `child.linked` puts the decision on the ledger; "
+                         "a supervisor may undo it.",
+             responses=answers(404, 409, 413, described={
+                 404: "no such child in your territory (the detail names provisional_ref or child_ref)",
+                 409: "the child is identified or linked already, or the identity given is a registered "
+                      "child's"}))
+async def identify_child(provisional_ref: uuid.UUID, body: Identification,
+                         principal: Annotated[Principal, Depends(Identifiers)],
+                         ctx: Annotated[ServiceContext, Depends(service_context)]) -> ChildLink:
+    given = body.identity.model_dump(mode="json", exclude_none=True) if body.identity else None
+    async with ctx.sessions.begin() as session:
+        outcome = await _linking(identify(session, principal, provisional_ref, reason=body.reason,
+                                          child_ref=body.child_ref, given=given, keys=ctx.resources))
+    return _link_answer(ctx, outcome)
+
+
+@router.post("/v1/children/links/{link_id}/undo", response_model=ChildLink,
+             dependencies=[Depends(limit_personal_data)],
+             summary="Undo an identification: two children and two cases again, as they were",
+             description="By a supervisor whose territory holds both cases. Links are undone in reverse "
+                         "order: one made later about either child first.",
+             responses=answers(404, 409, 413, described={
+                 404: "no such link in your territory",
+                 409: "the link was undone already, or a later link about the same children is in force"}))
+async def undo_child_link(link_id: uuid.UUID, body: LinkUndo,
+                          principal: Annotated[Principal, Depends(Undoers)],
+                          ctx: Annotated[ServiceContext, Depends(service_context)]) -> ChildLink:
+    async with ctx.sessions.begin() as session:
+        outcome = await _linking(undo_link(session, principal, link_id, reason=body.reason,
+                                           keys=ctx.resources))
+    return _link_answer(ctx, outcome)
+
+
+async def _linking(decision) -> Outcome | Outside:
+    """The link's or undo's outcome, its refusals as HTTP answers (a refusal outside the caller's
+    territory commits its ledger record first, and is answered after)."""
+    try:
+        return await decision
+    except ChildNotFound as exc:
+        raise HTTPException(status_code=404, detail=str(exc)) from None
+    except SameChild as exc:
+        problem = {"loc": ["body", "child_ref"], "msg": str(exc), "type": "value_error"}
+        raise unprocessable([problem]) from None
+    except Refused as exc:
+        raise HTTPException(status_code=409, detail=str(exc)) from None
+
+
+def _link_answer(ctx: ServiceContext, outcome: Outcome | Outside) -> ChildLink:
+    ctx.relay.wake()
+    if isinstance(outcome, Outside):
+        raise HTTPException(status_code=404, detail=str(outcome.error))
+    link = outcome.link
+    return ChildLink(link_id=link.id, provisional_ref=link.provisional_id, child_ref=link.child_id,
+                     case_id=link.case_id, case_number=outcome.case_number,
+                     merged_child_ref=link.merged_child_id, merged_case_id=link.merged_case_id,
+                     provisional=outcome.provisional, reason=IdentificationReason(link.reason),
+                     linked_by=link.linked_by, linked_at=link.linked_at, undone_at=link.undone_at,
+                     access_id=outcome.access_id)

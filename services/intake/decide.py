@@ -1,7 +1,8 @@
 """Intake's decisions over the registry a batch loaded, without I/O: which child a report or a
-survey row is about (matched, or new), what it adds to the child's identity (never overwriting),
-which case it joins (the open one, the last closed one reopened, or a new one), and how many
-reports about the child came before it. services/intake/reports.py loads, numbers new cases and saves."""
+survey row is about (matched, or new — a child nobody could name is always new, a provisional child),
+what it adds to the child's identity (never overwriting), which case it joins (the open one, the last
+closed one reopened, or a new one), and how many reports about the child came before it.
+services/intake/reports.py loads, numbers new cases and saves."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ class Subject:
     national_id_digest: str | None
     match_digest: str | None  # normalised name + birth date + territory
     jurisdiction: str
+    provisional: bool = False  # nobody could name the child: it has no digests and is never matched
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,7 @@ class KnownChild:
     reports: int = 0  # reports recorded about the child so far
     new: bool = False  # registered by this batch
     changed: bool = False  # known before, its identity or digests completed by this batch
+    provisional: bool = False  # described, not named: only a person links it to a known child
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,8 @@ class Registry:
 
     def put(self, child: KnownChild) -> None:
         self.children[child.id] = child
+        if child.provisional:
+            return  # never matched: another report about it opens another provisional child
         if child.national_id_digest:
             self._by_nid.setdefault(child.national_id_digest, child.id)
         if child.match_digest and child.id not in self._by_match.get(child.match_digest, ()):
@@ -70,6 +75,8 @@ class Registry:
         """Exact national id first; else the first child (in registration order) with the same
         name, birth date and territory whose national id, if known, does not differ."""
         nid = subject.national_id_digest
+        if subject.provisional:
+            return None
         if nid and nid in self._by_nid:
             return self.children[self._by_nid[nid]]
         for child_id in self._by_match.get(subject.match_digest or "", ()):
@@ -98,7 +105,7 @@ def place(registry: Registry, subject: Subject, *, opens_case: bool,
     if child is None:
         child = KnownChild(id=new_id(), national_id_digest=subject.national_id_digest,
                            match_digest=subject.match_digest, identity=subject.identity,
-                           jurisdiction=subject.jurisdiction, new=True)
+                           jurisdiction=subject.jurisdiction, new=True, provisional=subject.provisional)
     else:
         child = completed(child, subject)
     if not opens_case:

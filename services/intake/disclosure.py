@@ -16,12 +16,13 @@ DEFAULT_POLICY = Path(__file__).resolve().parents[2] / "config" / "disclosure.ya
 
 # The fields GET /v1/cases/{case_id}/child can show; the archive's sections are the
 # archive's own and only caseworkers and supervisors read them.
-DETAIL_FIELDS = (
+# The identity (the registry's; a child nobody could name is described by appearance and place_seen).
+IDENTITY_FIELDS = (
     PersonalField.name, PersonalField.national_id, PersonalField.sex, PersonalField.birth_date,
-    PersonalField.age_estimate, PersonalField.address, PersonalField.school, PersonalField.narratives,
-    PersonalField.reporters,
+    PersonalField.age_estimate, PersonalField.address, PersonalField.school, PersonalField.appearance,
+    PersonalField.place_seen,
 )
-IDENTITY_FIELDS = DETAIL_FIELDS[:7]
+DETAIL_FIELDS = (*IDENTITY_FIELDS, PersonalField.narratives, PersonalField.reporters)
 # Only these roles read a child's file by territory; agency officers read it by referral.
 FILE_ROLES = (Role.caseworker, Role.supervisor)
 

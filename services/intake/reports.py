@@ -204,7 +204,7 @@ def subject_of(child: Child, jurisdiction: str, keys: IntakeResources) -> Subjec
     nid, match = match_digests(keys, national_id=child.national_id, name=child.name, birth_date=child.birth_date,
                                jurisdiction=jurisdiction)
     return Subject(identity=child.model_dump(mode="json"), national_id_digest=nid, match_digest=match,
-                   jurisdiction=jurisdiction)
+                   jurisdiction=jurisdiction, provisional=child.provisional)
 
 
 async def place_subjects(session: Transaction, subjects: Sequence[Subject], *, keys: IntakeResources,
@@ -218,9 +218,8 @@ async def place_subjects(session: Transaction, subjects: Sequence[Subject], *, k
     if not subjects:
         return []
     opens = [opens_case] * len(subjects) if isinstance(opens_case, bool) else list(opens_case)
-    digests = sorted({d for s in subjects for d in (s.national_id_digest, s.match_digest) if d})
-    if digests:
-        await session.execute(_LOCK_DIGESTS, {"digests": digests})
+    digests = await lock_digests(session, [d for subject in subjects
+                                           for d in (subject.national_id_digest, subject.match_digest)])
     registry = await _load_registry(session, digests, keys)
     placed = [place(registry, subject, opens_case=opens_case)
               for subject, opens_case in zip(subjects, opens, strict=True)]
@@ -232,6 +231,15 @@ _LOCK_DIGESTS = text(
     "SELECT pg_advisory_xact_lock(k) FROM (SELECT DISTINCT hashtext(d) AS k "
     "FROM unnest(CAST(:digests AS text[])) AS d ORDER BY k) AS keys"
 )
+
+
+async def lock_digests(session: Transaction, digests: Sequence[str | None]) -> list[str]:
+    """Lock the registry's digests for this transaction, in the one order every caller takes them
+    (reports, surveys, links): the digests, sorted and without repeats."""
+    locked = sorted({d for d in digests if d})
+    if locked:
+        await session.execute(_LOCK_DIGESTS, {"digests": locked})
+    return locked
 
 
 async def _load_registry(session: Transaction, digests: list[str], keys: IntakeResources) -> Registry:
@@ -265,6 +273,7 @@ async def _load_registry(session: Transaction, digests: list[str], keys: IntakeR
             id=row.id, national_id_digest=row.national_id_digest, match_digest=row.match_digest,
             identity=keys.cipher.decrypt_json(row.identity, record_id=str(row.id)), jurisdiction=row.jurisdiction,
             open_case=open_case.get(row.id), closed_case=last_closed.get(row.id), reports=counts.get(row.id, 0),
+            provisional=row.provisional,
         ))
     return registry
 
@@ -279,7 +288,7 @@ async def _save_registry(session: Transaction, registry: Registry, placed: Seque
         await session.execute(insert(t.children), [
             dict(id=child.id, national_id_digest=child.national_id_digest, match_digest=child.match_digest,
                  identity=keys.cipher.encrypt_json(child.identity, record_id=str(child.id)),
-                 jurisdiction=child.jurisdiction) for child in new_children])
+                 jurisdiction=child.jurisdiction, provisional=child.provisional) for child in new_children])
     if changed:
         c = t.children.c
         await session.execute(
@@ -328,6 +337,9 @@ async def _reserve_numbers(session: Transaction, counters: Sequence[CounterKey])
 
 
 async def close_case(session: Transaction, case_id: uuid.UUID, closed_at) -> None:
-    """Follow-up closed the case: the next report about the child reopens it."""
-    await session.execute(update(t.cases).where(t.cases.c.id == case_id, t.cases.c.state == "open").values(
+    """Casework closed the case: the next report about the child reopens it. A closure an undone link
+    has since reversed (services/intake/links.py: the case reopened after it) closes nothing."""
+    c = t.cases.c
+    await session.execute(update(t.cases).where(
+        c.id == case_id, c.state == "open", or_(c.reopened_at.is_(None), c.reopened_at < closed_at)).values(
         state="closed", stage="closed", closed_at=closed_at))

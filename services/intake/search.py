@@ -56,12 +56,12 @@ def subject_of_query(query: ChildQuery, keys: IntakeResources) -> Subject:
                    jurisdiction=jurisdiction)
 
 
-async def find_child(session: Transaction, principal: Principal, query: ChildQuery,
-                     keys: IntakeResources) -> Found | None:
-    """The child the query names, if any, and the record of the search (in the caller's
-    transaction); None when no child matches or the match lies outside the caller's territory."""
-    subject = subject_of_query(query, keys)
+async def registered(session: Transaction, subject: Subject) -> KnownChild | None:
+    """The registered child the subject names, by the registry's own rule (`Registry.find`) over the
+    children its digests name; nothing is decrypted."""
     digests = [d for d in (subject.national_id_digest, subject.match_digest) if d]
+    if not digests:
+        return None
     c = t.children.c
     rows = (await session.execute(
         select(c.id, c.national_id_digest, c.match_digest, c.jurisdiction, c.created_at)
@@ -71,7 +71,14 @@ async def find_child(session: Transaction, principal: Principal, query: ChildQue
     for row in sorted(rows, key=lambda row: (row.created_at, row.id)):
         registry.put(KnownChild(id=row.id, national_id_digest=row.national_id_digest, match_digest=row.match_digest,
                                 identity={}, jurisdiction=row.jurisdiction))
-    child = registry.find(subject)
+    return registry.find(subject)
+
+
+async def find_child(session: Transaction, principal: Principal, query: ChildQuery,
+                     keys: IntakeResources) -> Found | None:
+    """The child the query names, if any, and the record of the search (in the caller's
+    transaction); None when no child matches or the match lies outside the caller's territory."""
+    child = await registered(session, subject_of_query(query, keys))
     if child is None:
         return None
     case = await latest_case(session, child.id)

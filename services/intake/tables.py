@@ -1,11 +1,12 @@
 """Intake's own tables (schema `intake`): the child registry, cases and the counters of their numbers,
-reports, idempotency keys and the per-child information archive. Identity and narratives are encrypted."""
+reports, idempotency keys, the per-child information archive and the links that identified children
+nobody could name. Identity and narratives are encrypted."""
 
 from __future__ import annotations
 
 from sqlalchemy import (
-    ARRAY, BigInteger, Column, DateTime, ForeignKey, Index, Integer, LargeBinary, MetaData, Table, Text,
-    UniqueConstraint, func, text,
+    ARRAY, BigInteger, Boolean, Column, DateTime, ForeignKey, Index, Integer, LargeBinary, MetaData, Table,
+    Text, UniqueConstraint, false, func, text,
 )
 from sqlalchemy.dialects.postgresql import UUID
 
@@ -23,6 +24,11 @@ children = Table(
     Column("jurisdiction", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # A child nobody could name when reported: described, never matched (it has no digests) until a
+    # person identifies it (child_links). Added by intake_0007.
+    Column("provisional", Boolean, nullable=False, server_default=false()),
+    # The child this one was merged into by a link (its digests moved there); None when undone.
+    Column("merged_into", UUID(as_uuid=True), ForeignKey("intake.children.id")),
 )
 
 cases = Table(
@@ -37,6 +43,8 @@ cases = Table(
     # The number people say and write (shared/case_number.py), given when the case opens; kept
     # when it is reopened. Added by intake_0006.
     Column("case_number", Text, nullable=False),
+    # When an undone link reopened the case: a closure sent before then no longer closes it. intake_0007.
+    Column("reopened_at", DateTime(timezone=True)),
     UniqueConstraint("case_number", name="cases_case_number"),
 )
 # One open case per child: reports from every channel join it.
@@ -125,4 +133,31 @@ screenings = Table(
     Column("indicators", ARRAY(Text), nullable=False),
     Column("situation", LargeBinary, nullable=False),
     Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# Each identification of a provisional child (services/intake/identification.py): who decided, when and
+# why, and what it changed — enough to put both children and both cases back as they were when a
+# supervisor undoes it. The survivor's identity before the link is kept as it was (its token).
+# Created by intake_0007.
+child_links = Table(
+    "child_links", metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("provisional_id", UUID(as_uuid=True), ForeignKey(children.c.id), nullable=False, index=True),
+    Column("child_id", UUID(as_uuid=True), ForeignKey(children.c.id), nullable=False),  # the one that remains
+    Column("merged_child_id", UUID(as_uuid=True), ForeignKey(children.c.id)),  # None: given its identity
+    Column("case_id", UUID(as_uuid=True), ForeignKey(cases.c.id), nullable=False),  # the case that remains
+    Column("merged_case_id", UUID(as_uuid=True), ForeignKey(cases.c.id)),
+    Column("moved_reports", ARRAY(UUID(as_uuid=True)), nullable=False),  # from the merged case to the other
+    Column("previous_identity", LargeBinary, nullable=False),  # the survivor's token before the link
+    Column("previous_national_id_digest", Text),
+    Column("previous_match_digest", Text),
+    Column("previous_provisional", Boolean, nullable=False),
+    Column("merged_national_id_digest", Text),  # moved from the merged child to the survivor
+    Column("merged_match_digest", Text),
+    Column("reason", Text, nullable=False),
+    Column("linked_by", Text, nullable=False),
+    Column("linked_at", DateTime(timezone=True), nullable=False),
+    Column("undo_reason", Text),
+    Column("undone_by", Text),
+    Column("undone_at", DateTime(timezone=True)),
 )

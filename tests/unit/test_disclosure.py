@@ -55,7 +55,7 @@ def _write(tmp_path: Path, change) -> Path:
 
 @pytest.mark.parametrize(("change", "message"), [
     (lambda d: d["agencies"].pop("court"), "agencies: no fields given for court"),
-    (lambda d: d["agencies"]["police"].append("blood_type"), "agencies.police.8"),
+    (lambda d: d["agencies"]["police"].append("blood_type"), "agencies.police.10"),
     (lambda d: d["agencies"]["police"].append("risks"), "risks is not a field of a child's details"),
     (lambda d: d["agencies"]["police"].append("name"), "a field is listed twice"),
     (lambda d: d["roles"].update(operator=["name"]), "operator does not read a child's file by territory"),

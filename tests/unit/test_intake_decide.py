@@ -111,3 +111,21 @@ def test_a_reopened_case_keeps_its_number() -> None:
     (reopened,) = numbered([place(registry, subject(nid="n1"), opens_case=True)], registry.case_numbers)
     assert (reopened.case, reopened.case_id) == ("reopened", closed)
     assert reopened.case_number == "140402-2024-00003"
+
+
+def test_a_child_nobody_can_name_is_never_matched_another_report_opens_another_provisional_child() -> None:
+    registry = Registry()
+    unnamed = Subject(identity={"sex": "M", "age_estimate": 7, "appearance": "bruised face"},
+                      national_id_digest=None, match_digest=None, jurisdiction="140402001001",
+                      provisional=True)
+    first = place(registry, unnamed, opens_case=True)
+    second = place(registry, unnamed, opens_case=True)
+    assert first.child_id != second.child_id and first.case_id != second.case_id
+    assert {registry.children[p.child_id].provisional for p in (first, second)} == {True}
+    assert (first.case, second.case) == ("opened", "opened")
+
+
+def test_a_provisional_child_is_never_found_even_with_a_digest() -> None:
+    registry = Registry()
+    registry.put(known(national_id_digest="n1", provisional=True))
+    assert registry.find(subject(nid="n1")) is None, "only a person links a provisional child"
