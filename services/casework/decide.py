@@ -33,6 +33,8 @@ from shared.contracts.events import (
     CaseReported,
     CaseReviewed,
     CaseTransferred,
+    ChildLinked,
+    ChildLinkUndone,
     FollowupClosureRuleMet,
     FollowupScheduled,
     FollowupVisitRecorded,
@@ -125,6 +127,7 @@ class CaseFile:
     visit_due_at: datetime | None = None
     closed_at: datetime | None = None
     closed_reason: str | None = None
+    closed_from_stage: str | None = None  # the stage it had reached: an undone link reopens it there
     closure_rule_met_at: datetime | None = None
     case_number: str | None = None
     emergency: bool = False
@@ -297,9 +300,38 @@ def closure_rule_met(state: CaseState, event: FollowupClosureRuleMet, policy: Ca
     return dataclasses.replace(state, case=_touched(state.case, event.case_id, at, closure_rule_met_at=met))
 
 
+def child_linked(state: CaseState, event: ChildLinked, policy: CaseworkPolicy, at: datetime) -> Decision:
+    """A person identified a provisional child and two cases became one: the case merged away (this
+    event's) closes as a duplicate at once, though agencies may still hold referrals of it — its child is
+    protected under the case that remains, with that case's owner and referrals, and referral withdraws
+    what this one still holds as `duplicate` when it hears of the closure. A child given its identity
+    keeps its case as it is; a case closed already stays closed."""
+    case = _touched(state.case, event.case_id, at)
+    if event.case_id == event.surviving_case_id or case.state != "open":
+        return Decision(dataclasses.replace(state, case=case))
+    case, closure = closing(case, ClosureReason.duplicate, event.linked_at)
+    return Decision(dataclasses.replace(state, case=case), (closure,))
+
+
+def link_undone(state: CaseState, event: ChildLinkUndone, policy: CaseworkPolicy, at: datetime) -> CaseState:
+    """A supervisor undid the link that merged this case away: it reopens at the stage it had reached,
+    with its owner (the referrals the closure withdrew are made again by referral). A case the link did
+    not close (closed before it, or since reopened) is left as it is."""
+    case = _touched(state.case, event.case_id, at)
+    closed_by_link = (case.state == "closed" and case.closed_reason == ClosureReason.duplicate.value
+                      and case.closed_at is not None and case.closed_at >= event.linked_at)
+    if event.case_id == event.surviving_case_id or not closed_by_link:
+        return dataclasses.replace(state, case=case)
+    case = dataclasses.replace(case, state="open", stage=case.closed_from_stage or Stage.screening.value,
+                               closed_at=None, closed_reason=None, closed_from_stage=None)
+    return dataclasses.replace(state, case=case)
+
+
 EVENT_RULES = {CaseReported: reported, CaseAssessed: assessed, ReferralCreated: referred,
                ReferralStatusChanged: referral_changed, ReferralWithdrawn: withdrawn, ReferralEscalated: escalated,
-               FollowupScheduled: scheduled, FollowupVisitRecorded: visited, FollowupClosureRuleMet: closure_rule_met}
+               FollowupScheduled: scheduled, FollowupVisitRecorded: visited,
+               FollowupClosureRuleMet: closure_rule_met, ChildLinked: child_linked,
+               ChildLinkUndone: link_undone}
 
 
 def station_of(jurisdiction: str) -> str:
@@ -331,7 +363,8 @@ def closing(case: CaseFile, reason: ClosureReason, now: datetime) -> tuple[CaseF
     request, screened out)."""
     closed_at = max(now, case.reported_at or now)
     case = dataclasses.replace(case, state="closed", stage=Stage.closed.value, closed_at=closed_at,
-                               closed_reason=reason.value, last_activity_at=max(case.last_activity_at, now))
+                               closed_reason=reason.value, closed_from_stage=case.stage,
+                               last_activity_at=max(case.last_activity_at, now))
     return case, CaseClosed(case_id=case.case_id, reason=reason.value, closed_at=closed_at)
 
 
@@ -395,9 +428,11 @@ def decide(state: CaseState, payload: EventPayload, policy: CaseworkPolicy, at: 
     rule = EVENT_RULES.get(type(payload))
     if rule is None:
         raise UnexpectedEvent(f"casework has no rule for {payload.EVENT_TYPE} events")
-    ownership = owned(rule(state, payload, policy, at), at)
+    merged = rule(state, payload, policy, at)
+    merged = merged if isinstance(merged, Decision) else Decision(merged)
+    ownership = owned(merged.state, at)
     closure = closed_by_rule(ownership.state, at)
-    return Decision(derive(closure.state), ownership.events + closure.events)
+    return Decision(derive(closure.state), merged.events + ownership.events + closure.events)
 
 
 def assigned(case: CaseFile, caseworker: str, *, supervisor: str, reason: str | None, now: datetime) -> Decision:

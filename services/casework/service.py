@@ -11,6 +11,7 @@ from services.casework.policy import PolicyError, load_policy
 from shared.contracts.events import (
     CaseAssessed,
     CaseReported,
+    ChildLinked,
     FollowupClosureRuleMet,
     FollowupScheduled,
     FollowupVisitRecorded,
@@ -28,10 +29,11 @@ from shared.settings import Settings
 from shared.territory.registry import TerritoryError, load_territory
 
 # What casework learns each case from: its report and grade, the referrals it waits on, its
-# visits, follow-up's closure rule (shared.contracts.asyncapi.SERVICE_CONSUMES lists the same).
+# visits, follow-up's closure rule, the links that merge a case into another (and their undoing)
+# (shared.contracts.asyncapi.SERVICE_CONSUMES lists the same).
 TOPICS = (CaseReported.TOPIC, CaseAssessed.TOPIC, *(referral_topic(agency) for agency in Agency),
           ReferralStatusChanged.TOPIC, ReferralEscalated.TOPIC, FollowupScheduled.TOPIC,
-          FollowupVisitRecorded.TOPIC, FollowupClosureRuleMet.TOPIC)
+          FollowupVisitRecorded.TOPIC, FollowupClosureRuleMet.TOPIC, ChildLinked.TOPIC)
 
 
 def resources(settings: Settings) -> Resources:

@@ -37,6 +37,8 @@ cases = Table(
     Column("visit_due_at", DateTime(timezone=True)),
     Column("closed_at", DateTime(timezone=True)),
     Column("closed_reason", Text),
+    # The stage the case had reached when it closed: an undone link reopens it there. casework_0008.
+    Column("closed_from_stage", Text),
     Column("closure_rule_met_at", DateTime(timezone=True)),  # follow-up's closure rule, when last met
     Column("case_number", Text),  # the number people say and write (intake's, on case.reported)
     Column("emergency", Boolean, nullable=False, server_default=false()),  # immediate danger, by the grade

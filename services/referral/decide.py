@@ -19,6 +19,8 @@ from services.referral.territory import escalation_target
 from shared.contracts.envelope import EventPayload
 from shared.contracts.events import (
     CaseAssessed,
+    CaseClosed,
+    ChildLinkUndone,
     ReferralCreated,
     ReferralEscalated,
     ReferralResponded,
@@ -28,6 +30,9 @@ from shared.contracts.events import (
 from shared.contracts.vocabulary import (
     OPEN_REFERRAL_STATES,
     Agency,
+    Category,
+    ClosureReason,
+    Need,
     ReferralState,
     RiskLevel,
     Stage,
@@ -155,26 +160,35 @@ def route(state: CaseReferrals, graded: CaseAssessed, policy: Policy, now: datet
                              jurisdiction=referral.jurisdiction)
             state = state.with_referral(dataclasses.replace(
                 referral, risk_level=graded.risk_level.value, ack_due_at=due, updated_at=now))
+    return _referred(state, policy, now)
+
+
+def _referred(state: CaseReferrals, policy: Policy, now: datetime) -> Decision:
+    """Every agency the routing table names for the case's grade that holds no open referral of it
+    gets one, due by the grade's deadline."""
+    case = state.case
+    risk_level = RiskLevel(case.risk_level)
+    categories, needs = [Category(c) for c in case.categories], [Need(n) for n in case.needs]
     holding = {r.agency for r in state.referrals if r.is_open}
-    wanted = destinations(policy.routes, GradedCase(graded.risk_level, graded.emergency,
-                                                    frozenset(graded.categories), frozenset(graded.needs)))
+    wanted = destinations(policy.routes, GradedCase(risk_level, case.emergency, frozenset(categories),
+                                                    frozenset(needs)))
     events: list[EventPayload] = []
     for destination in wanted:
         if destination.agency.value in holding:
             continue
-        due = ack_due_at(policy.routes, graded.risk_level, now, jurisdiction=jurisdiction)
+        due = ack_due_at(policy.routes, risk_level, now, jurisdiction=case.jurisdiction)
         referral = Referral(
-            id=uuid.uuid4(), case_id=graded.case_id, agency=destination.agency.value,
-            state=ReferralState.created.value, risk_level=graded.risk_level.value,
-            jurisdiction=jurisdiction, holder=jurisdiction, created_at=now, ack_due_at=due,
+            id=uuid.uuid4(), case_id=case.case_id, agency=destination.agency.value,
+            state=ReferralState.created.value, risk_level=case.risk_level,
+            jurisdiction=case.jurisdiction, holder=case.jurisdiction, created_at=now, ack_due_at=due,
             updated_at=now, case_number=case.case_number,
         )
         state = state.with_referral(referral)
         events.append(ReferralCreated(
-            referral_id=referral.id, case_id=graded.case_id, agency=destination.agency,
-            risk_level=graded.risk_level, emergency=graded.emergency, categories=list(graded.categories),
-            needs=list(graded.needs), jurisdiction=jurisdiction, ack_due_at=due,
-            details_url=f"{policy.public_url}/v1/referrals/{referral.id}", stage=graded.stage,
+            referral_id=referral.id, case_id=case.case_id, agency=destination.agency,
+            risk_level=risk_level, emergency=case.emergency, categories=categories,
+            needs=needs, jurisdiction=case.jurisdiction, ack_due_at=due,
+            details_url=f"{policy.public_url}/v1/referrals/{referral.id}", stage=Stage(case.stage),
             case_number=case.case_number,
         ))
     return Decision(state=state, events=tuple(events))
@@ -240,15 +254,27 @@ CLOSER = "casework"
 """Who withdraws what a closed case still holds open: casework's rule, not a person."""
 
 
-def case_closed(state: CaseReferrals, now: datetime) -> Decision:
-    """A closed case holds no open referral: any still open (one a late grade made while the case
-    closed) is withdrawn, `case_closed`. Casework refuses a closure while it knows of one, so this
-    is the rare race, and the invariant holds after it."""
+def case_closed(state: CaseReferrals, closed: CaseClosed, now: datetime) -> Decision:
+    """A closed case holds no open referral: any still open is withdrawn — `duplicate` when the case
+    was merged into another by a link (its child's referrals are the other case's), else
+    `case_closed` (one a late grade made while the case closed: casework refuses a closure while it
+    knows of one, so this is the rare race, and the invariant holds after it)."""
+    reason = (WithdrawalReason.duplicate if closed.reason == ClosureReason.duplicate.value
+              else WithdrawalReason.case_closed)
     events: list[EventPayload] = []
     for referral in [r for r in state.referrals if r.is_open]:
-        decision = withdraw(state, referral.id, WithdrawalReason.case_closed, by=CLOSER, now=now)
+        decision = withdraw(state, referral.id, reason, by=CLOSER, now=now)
         state, events = decision.state, [*events, *decision.events]
     return Decision(state=state, events=tuple(events))
+
+
+def link_undone(state: CaseReferrals, undone: ChildLinkUndone, policy: Policy, now: datetime) -> Decision:
+    """A supervisor undid the link that merged this case into another: the case is its own child's
+    again, and every agency its grade calls for that holds no open referral of it (those the merge
+    withdrew) is referred again. A case never graded, or one that remained, has nothing to redo."""
+    if state.case is None or undone.case_id == undone.surviving_case_id:
+        return Decision(state=state)
+    return _referred(state, policy, now)
 
 
 def escalate(referral: Referral, routes: RoutingTable,

@@ -44,6 +44,8 @@ from shared.contracts.events import (
     CaseReported,
     CaseReviewed,
     CaseTransferred,
+    ChildLinked,
+    ChildLinkUndone,
     FollowupClosureRuleMet,
     FollowupScheduled,
     ReferralCreated,
@@ -55,7 +57,9 @@ from shared.contracts.vocabulary import (
     Agency,
     Category,
     Channel,
+    IdentificationReason,
     Indicator,
+    LinkUndoReason,
     ReferralState,
     RiskLevel,
     Stage,
@@ -442,3 +446,57 @@ def test_an_emergency_is_listed_before_every_other_red_case_and_the_number_stays
     assert emergency.case.case_number == "140402-2026-00007"
     later, _ = run([report(NOW + timedelta(days=1))], emergency)
     assert later.case.case_number == "140402-2026-00007", "a case keeps the number it opened with"
+
+
+# ---- a provisional child identified: two cases become one, and a supervisor's undo -----------------
+
+OTHER_CASE = uuid.UUID("00000000-0000-4000-8000-000000000003")
+LINKED_AT = NOW + timedelta(hours=2)
+
+
+def link(surviving: uuid.UUID = OTHER_CASE) -> ChildLinked:
+    return ChildLinked(case_id=CASE, link_id=uuid.uuid4(), provisional_ref=CHILD, child_ref=uuid.uuid4(),
+                       merged_child_ref=CHILD, surviving_case_id=surviving, jurisdiction=VILLAGE,
+                       linked_at=LINKED_AT, reason=IdentificationReason.later_report, linked_by="cw-1")
+
+
+def unlink(linked: ChildLinked) -> ChildLinkUndone:
+    return ChildLinkUndone(**linked.model_dump(exclude={"reason", "linked_by"}),
+                           reason=LinkUndoReason.wrong_child, undone_by="sup-1",
+                           undone_at=LINKED_AT + timedelta(hours=1))
+
+
+def test_a_case_merged_away_by_a_link_closes_as_a_duplicate_though_an_agency_holds_a_referral() -> None:
+    before = _graded(RiskLevel.red)
+    assert before.case.open_referrals == 1
+    state, emitted = run([link()], before)
+    (closed,) = emitted
+    assert isinstance(closed, CaseClosed) and closed.reason == "duplicate" and closed.closed_at == LINKED_AT
+    assert (state.case.state, state.case.closed_reason, state.case.closed_from_stage) == \
+        ("closed", "duplicate", Stage.written_review)
+    assert state.case.owner_ref == "cw-1", "the owner stays on record"
+
+
+def test_the_case_that_remains_and_a_case_closed_before_are_left_as_they_are() -> None:
+    remains, emitted = run([link(surviving=CASE)], _graded(RiskLevel.red))
+    assert emitted == [] and remains.case.state == "open"
+    closed_before = dataclasses.replace(_graded(RiskLevel.blue, referral_open=False).case, state="closed",
+                                        stage=Stage.closed.value, closed_at=NOW, closed_reason="moved_away")
+    state, emitted = run([link()], CaseState(closed_before))
+    assert emitted == [] and state.case.closed_reason == "moved_away"
+    state, _ = run([unlink(link())], state)
+    assert state.case.state == "closed", "an undo reopens only what its link closed"
+
+
+def test_an_undone_link_reopens_the_case_where_it_was_with_its_owner() -> None:
+    linked = link()
+    merged, _ = run([linked], _graded(RiskLevel.red, referral_open=False))
+    state, emitted = run([unlink(linked)], merged)
+    assert emitted == []
+    case = state.case
+    assert (case.state, case.stage, case.closed_at, case.closed_reason) == \
+        ("open", Stage.written_review, None, None)
+    assert case.owner_ref == "cw-1" and case.next_due_at == case.review_due_at, "the review is due as before"
+    again, _ = run([unlink(linked)], state)
+    assert again.case == dataclasses.replace(case, last_activity_at=again.case.last_activity_at), \
+        "heard twice, nothing changes"

@@ -9,7 +9,7 @@ import uuid
 from services.referral.decide import CaseReferrals, case_closed, route, withdraw
 from shared.contracts.events import CaseAssessed, ReferralCreated, ReferralWithdrawn
 from shared.contracts.vocabulary import Category, RiskLevel, WithdrawalReason
-from tests.unit.test_referral_decide import NOW, POLICY, graded
+from tests.unit.test_referral_decide import NOW, POLICY, closed, graded
 
 NUMBER = "140402-2026-00123"
 
@@ -52,7 +52,7 @@ def test_a_withdrawal_carries_the_case_number_to_the_agency() -> None:
                   NOW).state
     first = state.referrals[0]
     by_hand = withdraw(state, first.id, WithdrawalReason.wrong_agency, by="u-1", now=NOW)
-    by_rule = case_closed(state, NOW)
+    by_rule = case_closed(state, closed(case_id), NOW)
     told = [e for d in (by_hand, by_rule) for e in d.events if isinstance(e, ReferralWithdrawn)]
     assert len(told) == 1 + len(state.referrals)
     assert {e.case_number for e in told} == {NUMBER}

@@ -19,6 +19,7 @@ from services.referral.decide import (
     answer,
     case_closed,
     escalate,
+    link_undone,
     route,
     withdraw,
 )
@@ -26,13 +27,25 @@ from services.referral.lifecycle import IllegalTransition
 from services.referral.routing import load_routes
 from shared.contracts.events import (
     CaseAssessed,
+    CaseClosed,
+    ChildLinkUndone,
     ReferralCreated,
     ReferralEscalated,
     ReferralResponded,
     ReferralStatusChanged,
     ReferralWithdrawn,
 )
-from shared.contracts.vocabulary import Agency, Category, Need, ReferralState, RiskLevel, Stage, WithdrawalReason
+from shared.contracts.vocabulary import (
+    Agency,
+    Category,
+    ClosureReason,
+    LinkUndoReason,
+    Need,
+    ReferralState,
+    RiskLevel,
+    Stage,
+    WithdrawalReason,
+)
 
 ROUTES = load_routes()
 POLICY = Policy(routes=ROUTES, public_url="https://referral.example")
@@ -47,6 +60,10 @@ def graded(case_id: uuid.UUID, level: RiskLevel = RiskLevel.blue, *, emergency: 
         risk_level=level, initial_risk_level=level, overridden=False, score=1, factors=[],
         rule_set_version="test", needs=list(needs), emergency=emergency, response_due_at=NOW, stage=stage,
     )
+
+
+def closed(case_id: uuid.UUID, reason: ClosureReason = ClosureReason.moved_away) -> CaseClosed:
+    return CaseClosed(case_id=case_id, reason=reason.value, closed_at=NOW)
 
 
 def response(referral: Referral, action: str, *, agency: str | None = None, **details) -> ReferralResponded:
@@ -224,9 +241,48 @@ def test_a_referral_the_agency_finished_is_not_withdrawn() -> None:
 def test_a_closed_case_keeps_no_open_referral() -> None:
     state = routed_case(RiskLevel.red, emergency=True, categories=(Category.abuse,))
     opened = [r for r in state.referrals if r.is_open]
-    decision = case_closed(state, NOW)
+    decision = case_closed(state, closed(state.case_id), NOW)
     assert not any(r.is_open for r in decision.state.referrals)
     told = [e for e in decision.events if isinstance(e, ReferralWithdrawn)]
     assert {e.referral_id for e in told} == {r.id for r in opened}
     assert {(e.reason, e.withdrawn_by) for e in told} == {(WithdrawalReason.case_closed, "casework")}
-    assert case_closed(decision.state, NOW).events == (), "a closure heard twice changes nothing"
+    assert case_closed(decision.state, closed(state.case_id), NOW).events == (), \
+        "a closure heard twice changes nothing"
+
+
+def test_a_case_merged_away_by_a_link_has_its_referrals_withdrawn_as_duplicate() -> None:
+    """Casework closes the case a link merged into another as a duplicate at once: its child is the
+    other case's, so what the agencies were asked here is withdrawn as a duplicate, not as closed."""
+    state = routed_case(RiskLevel.red, emergency=True, categories=(Category.abuse,))
+    decision = case_closed(state, closed(state.case_id, ClosureReason.duplicate), NOW)
+    assert not any(r.is_open for r in decision.state.referrals)
+    told = [e for e in decision.events if isinstance(e, ReferralWithdrawn)]
+    assert told and {e.reason for e in told} == {WithdrawalReason.duplicate}
+
+
+def undone_link(case_id: uuid.UUID, surviving_case_id: uuid.UUID) -> ChildLinkUndone:
+    return ChildLinkUndone(case_id=case_id, link_id=uuid.uuid4(), provisional_ref=uuid.uuid4(),
+                           child_ref=uuid.uuid4(), merged_child_ref=uuid.uuid4(),
+                           surviving_case_id=surviving_case_id, jurisdiction=VILLAGE, linked_at=NOW,
+                           reason=LinkUndoReason.wrong_child, undone_by="sup-1", undone_at=NOW)
+
+
+def test_an_undone_link_refers_the_case_it_gives_back_to_every_agency_its_grade_names_again() -> None:
+    state = routed_case(RiskLevel.red, emergency=True, categories=(Category.abuse,))
+    agencies = {r.agency for r in state.referrals}
+    merged = case_closed(state, closed(state.case_id, ClosureReason.duplicate), NOW).state
+    decision = link_undone(merged, undone_link(state.case_id, uuid.uuid4()), POLICY, NOW + timedelta(hours=1))
+    again = created(decision)
+    assert {a.value for a in again} == agencies and again[Agency.police].emergency
+    assert {r.agency for r in decision.state.referrals if r.is_open} == agencies
+    assert link_undone(decision.state, undone_link(state.case_id, uuid.uuid4()), POLICY, NOW).events == (), \
+        "heard twice, nothing more is referred"
+
+
+def test_an_undone_link_leaves_the_case_that_remained_and_an_ungraded_case_alone() -> None:
+    state = routed_case(RiskLevel.red, emergency=True, categories=(Category.abuse,))
+    remained = link_undone(state, undone_link(state.case_id, state.case_id), POLICY, NOW)
+    assert remained.events == () and remained.state == state
+    never_graded = CaseReferrals(uuid.uuid4())
+    undone = undone_link(never_graded.case_id, uuid.uuid4())
+    assert link_undone(never_graded, undone, POLICY, NOW).events == ()
