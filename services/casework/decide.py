@@ -6,9 +6,9 @@ The topics a case's events travel on are not ordered among themselves (a grade m
 the report it grades), so every rule merges what its event says in a way that does not depend on
 the order: stages only move forward, a referral's state only along its lifecycle, and a case closes
 by follow-up's rule only when the rule was met after its latest report. Casework is where a case
-closes (`closing`): by that rule, on a supervisor's approval, or screened out at review. No I/O here: the shell
-(cases.py) loads a batch's cases, threads each event through `decide` in offset order and saves
-once.
+closes (`closing`): by that rule, on a supervisor's approval, screened out at review, or merged into
+another case by a link (reopened when the link is undone). No I/O here: the shell (cases.py) loads a
+batch's cases, threads each event through `decide` in offset order and saves once.
 """
 
 from __future__ import annotations

@@ -530,6 +530,7 @@ class ChildLink(BaseModel):
     linked_by: str
     linked_at: datetime
     undone_at: datetime | None = None
+    undo_reason: LinkUndoReason | None = None
     access_id: uuid.UUID = Field(description="The ledger's record of the change to the child's identity")
 
 
@@ -601,4 +602,5 @@ def _link_answer(ctx: ServiceContext, outcome: Outcome | Outside) -> ChildLink:
                      merged_child_ref=link.merged_child_id, merged_case_id=link.merged_case_id,
                      provisional=outcome.provisional, reason=IdentificationReason(link.reason),
                      linked_by=link.linked_by, linked_at=link.linked_at, undone_at=link.undone_at,
+                     undo_reason=LinkUndoReason(link.undo_reason) if link.undo_reason else None,
                      access_id=outcome.access_id)

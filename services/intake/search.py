@@ -1,6 +1,7 @@
 """Find a child before opening a case: a caseworker or supervisor gives a national ID, or a name with
 birth date and territory, and learns the matching child's `child_ref` and case — found with the same
-keyed digests and the same rule the registry matches reports by (exact, never a plaintext search).
+keyed digests and the same rule the registry matches reports by (exact, never a plaintext search; a
+provisional child, which has no digests, is never found).
 A match is on the access ledger with its purpose; a match in another territory is recorded as refused
 and answered as no match."""
 
