@@ -17,7 +17,8 @@ from services.intake import tables as t
 from services.intake.access import latest_case, open_referral, record_access
 from services.intake.disclosure import IDENTITY_FIELDS
 from services.intake.identification import Refused, SameChild
-from services.intake.links import ChildNotFound, Outcome, Outside, identify, undo_link
+from services.intake.links import ChildNotFound, Outside, identify, undo_link
+from services.intake.links import Outcome as LinkOutcome
 from services.intake.reports import MAX_RAW_REPORT_BYTES, ReportRejected, age_in_years, check_jurisdiction
 from services.intake.search import ChildQuery, find_child
 from services.intake.submissions import KeyReused, Outcome, SubmissionBatches, Submitted
@@ -578,7 +579,7 @@ async def undo_child_link(link_id: uuid.UUID, body: LinkUndo,
     return _link_answer(ctx, outcome)
 
 
-async def _linking(decision) -> Outcome | Outside:
+async def _linking(decision) -> LinkOutcome | Outside:
     """The link's or undo's outcome, its refusals as HTTP answers (a refusal outside the caller's
     territory commits its ledger record first, and is answered after)."""
     try:
@@ -592,7 +593,7 @@ async def _linking(decision) -> Outcome | Outside:
         raise HTTPException(status_code=409, detail=str(exc)) from None
 
 
-def _link_answer(ctx: ServiceContext, outcome: Outcome | Outside) -> ChildLink:
+def _link_answer(ctx: ServiceContext, outcome: LinkOutcome | Outside) -> ChildLink:
     ctx.relay.wake()
     if isinstance(outcome, Outside):
         raise HTTPException(status_code=404, detail=str(outcome.error))

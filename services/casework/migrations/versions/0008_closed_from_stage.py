@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "casework_0008"
-down_revision = "casework_0006"
+down_revision = "casework_0007"
 
 
 def upgrade(schema: str = "casework") -> None:
