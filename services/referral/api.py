@@ -236,7 +236,7 @@ async def _reading(session, referral_id: uuid.UUID, principal: Principal) -> Rea
 
 
 async def _sealed_answers(session, reading: Reading, referral_id: uuid.UUID):
-    row = (await session.execute(select(t.referrals).where(t.referrals.c.id == referral_id))).one()
+    row = (await session.execute(_with_case().where(t.referrals.c.id == referral_id))).one()
     return row, await sealed_notes(session, t.notes, reading.case_id, about=referral_id)
 
 
