@@ -25,13 +25,14 @@ SEARCH = Page("/children/search", "Find a child", CASE_SIDE)
 APPROVALS = Page("/approvals", "Pending approval", SUPERVISORS)
 DASHBOARD = Page("/dashboard", "Territory dashboard",
                  frozenset({Role.supervisor, Role.operator, Role.auditor}))
-PAGES = (INBOX, BOARD, REPORT, SEARCH, APPROVALS, DASHBOARD)  # the header's order
+ACCESS = Page("/access", "Who read children's data", frozenset({Role.supervisor, Role.auditor}))
+PAGES = (INBOX, BOARD, REPORT, SEARCH, APPROVALS, DASHBOARD, ACCESS)  # the header's order
 
 # Each role's first page: what its people do first (a hotline operator takes a report; an agency
-# answers its referrals; a caseworker works their own cases).
+# answers its referrals; a caseworker works their own cases; an auditor reads who read children's data).
 HOMES = {Role.hotline: REPORT.path, Role.reporter: REPORT.path, Role.caseworker: f"{BOARD.path}?owner=me",
          Role.supervisor: BOARD.path, Role.agency_officer: INBOX.path, Role.operator: BOARD.path,
-         Role.auditor: BOARD.path}
+         Role.auditor: ACCESS.path}
 
 
 def may_open(principal: Principal, page: Page) -> bool:

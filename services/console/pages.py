@@ -158,6 +158,20 @@ class ServiceAnswer(Exception):
 async def call(console: Console, person: SignedIn, service: str, method: str, path: str, *,
                headers_extra: dict[str, str] | None = None, **options: Any) -> Any:
     """One request to a service as the signed-in person (a token minted for it), its JSON back."""
+    answer = await _answer(console, person, service, method, path, headers_extra=headers_extra, **options)
+    return answer.json()
+
+
+async def call_counted(console: Console, person: SignedIn, service: str, path: str,
+                       **options: Any) -> tuple[Any, int]:
+    """A page of a list read from a service, and the count found (its `X-Total-Count` header)."""
+    answer = await _answer(console, person, service, "GET", path, **options)
+    found = answer.json()
+    return found, int(answer.headers.get("x-total-count", len(found)))
+
+
+async def _answer(console: Console, person: SignedIn, service: str, method: str, path: str, *,
+                  headers_extra: dict[str, str] | None = None, **options: Any) -> httpx.Response:
     principal = person.principal
     token = issue_token(console.settings, subject=principal.subject, role=principal.role,
                         agency=principal.agency, jurisdiction=principal.jurisdiction, ttl=PAGE_TOKEN_TTL)
@@ -173,7 +187,7 @@ async def call(console: Console, person: SignedIn, service: str, method: str, pa
         except (ValueError, AttributeError):
             detail = None
         raise ServiceAnswer(answer.status_code, detail)
-    return answer.json()
+    return answer
 
 
 async def optional(read) -> Any:
@@ -198,17 +212,19 @@ def _problem(refusal: ServiceAnswer) -> str:
 
 
 async def act(console: Console, person: SignedIn, back_to: uuid.UUID | str, service: str, path: str,
-              body: dict[str, Any], *, method: str = "POST", **options: Any) -> Response:
+              body: dict[str, Any], *, method: str = "POST", refused_to: str | None = None,
+              **options: Any) -> Response:
     """One action, then back to its page (a case's, by its id, or the path given); a refusal is
-    said there, in words."""
+    said there, in words (or on the page `refused_to`, the form's own, when it had one)."""
     page = f"/cases/{back_to}" if isinstance(back_to, uuid.UUID) else back_to
     try:
         await call(console, person, service, method, path, json=body, **options)
     except ServiceAnswer as exc:
         if exc.status_code not in PROBLEMS:
             raise
-        joiner = "&" if "?" in page else "?"
-        return RedirectResponse(f"{page}{joiner}problem={_problem(exc)}", status_code=303)
+        there = refused_to or page
+        joiner = "&" if "?" in there else "?"
+        return RedirectResponse(f"{there}{joiner}problem={_problem(exc)}", status_code=303)
     return RedirectResponse(page, status_code=303)
 
 

@@ -25,6 +25,7 @@ from services.console.accounts import (
     session_alive,
     signed_in,
 )
+from services.console.history import Someone
 from shared.auth import Principal, principal_of
 from shared.db.engine import Transaction
 
@@ -189,3 +190,20 @@ async def usernames_of(session: Transaction, subjects: Iterable[str | None]) -> 
 async def close_session(session: Transaction, token: str | None) -> None:
     if token:
         await session.execute(delete(t.sessions).where(t.sessions.c.session_hash == _token_hash(token)))
+
+
+async def people_of(session: Transaction, subjects: Iterable[str | None]) -> dict[str, Someone]:
+    """Whom each pseudonymous subject names, and their role, for a history's eyes (console users')."""
+    wanted = sorted({subject for subject in subjects if subject})
+    if not wanted:
+        return {}
+    u = t.users.c
+    rows = await session.execute(select(u.subject, u.username, u.role).where(u.subject.in_(wanted)))
+    return {row.subject: Someone(row.username, row.role) for row in rows}
+
+
+async def subject_named(session: Transaction, username: str) -> str | None:
+    """The pseudonymous subject of the console user of that name, if there is one."""
+    u = t.users.c
+    found = await session.execute(select(u.subject).where(u.username == normalised_username(username)))
+    return found.scalar_one_or_none()

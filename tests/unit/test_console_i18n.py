@@ -13,7 +13,7 @@ from services.console.i18n import LOCALES, LOCALES_DIR, languages, negotiate
 from services.console.navigation import PAGES
 from services.console.views.approvals import REJECTION_REASONS
 from services.console.views.cases import ARCHIVE_PARTS, ASSIGN_REASONS, OVERRIDE_REASONS, PLAN_ACTIONS
-from services.console.views.inbox import DECLINE_REASONS
+from services.console.views.inbox import DECLINE_REASONS, NOT_DONE_REASONS
 from services.casework.waiting import WAITING
 from services.console.report_form import SEXES, TEXT_FIELDS
 from shared.contracts.envelope import EVENT_TYPES
@@ -25,6 +25,8 @@ from shared.contracts.vocabulary import (
     ClosureReason,
     Indicator,
     Need,
+    PersonalField,
+    PersonalRecord,
     ReferralState,
     RiskLevel,
     Role,
@@ -42,15 +44,19 @@ CODES = {"risk_level": [*RiskLevel, "none"], "category": list(Category), "stage"
          "error": ["missing", "too_long", "choice", "date", "number", "invalid", "outside_territory"],
          "agency": list(Agency), "referral_state": list(ReferralState), "need": list(Need),
          "assign_reason": list(ASSIGN_REASONS), "screen_out": list(ScreenOutReason),
-         "event": [event_type for event_type, _ in EVENT_TYPES], "problem": ["not_yours", "refused", "invalid", "open_referrals", "no_recent_visit"],
-         "personal": ["name", "national_id", "sex", "birth_date", "age_estimate", "address", "school",
-                      "appearance", "place_seen"],
+         "event": [*(event_type for event_type, _ in EVENT_TYPES), "access.written"],
+         "problem": ["not_yours", "refused", "invalid", "open_referrals", "no_recent_visit", "case_number"],
+         "personal": list(PersonalField),
          "approval": ["close", "screen_out", "transfer"], "archive": list(ARCHIVE_PARTS),
          "plan_action": list(PLAN_ACTIONS), "approval_state": ["pending", "approved", "rejected"],
          "waiting": sorted({w.kind for counts in WAITING.values() for w in counts}),
-         "case_state": ["open", "closed"],
+         "case_state": ["open", "closed"], "outcome": ["successful", "not_successful"],
+         "referral_action": ["acknowledge", "start", "complete", "decline"],
+         "access_action": ["read", "write", "search"], "access_outcome": ["shown", "refused"],
+         "refusal": ["outside_territory", "no_open_referral", "other_agency"], "record": list(PersonalRecord),
+         "review": ["screened_in", "screened_out"],
          "reason": [*ClosureReason, *ScreenOutReason, *TransferReason, *REJECTION_REASONS, *DECLINE_REASONS,
-                    *OVERRIDE_REASONS, *WithdrawalReason]}
+                    *NOT_DONE_REASONS, *OVERRIDE_REASONS, *WithdrawalReason]}
 
 
 def _template_strings() -> set[str]:

@@ -28,7 +28,8 @@ ROUTES = {
     ("POST", "/cases/{case_id}/home-visits"), ("POST", "/cases/{case_id}/assessment-reports"),
     ("POST", "/cases/{case_id}/plans"), ("POST", "/cases/{case_id}/override"), ("GET", "/report"),
     ("POST", "/report"), ("GET", "/children/search"), ("POST", "/children/search"), ("GET", "/inbox"),
-    ("POST", "/inbox/{referral_id}"), ("GET", "/approvals"), ("POST", "/approvals/{approval_id}"),
+    ("POST", "/inbox/{referral_id}"), ("GET", "/inbox/{referral_id}/{action}"), ("GET", "/access"),
+    ("GET", "/approvals"), ("POST", "/approvals/{approval_id}"),
     ("GET", "/dashboard"),
 }
 
@@ -41,7 +42,7 @@ def test_every_area_of_work_is_a_router_and_each_is_assembled_once() -> None:
     modules = [importlib.import_module(f"{views.__name__}.{info.name}")
                for info in pkgutil.iter_modules(views.__path__)]
     assert sorted(module.__name__.rsplit(".", 1)[1] for module in modules) == [
-        "approvals", "board", "cases", "dashboard", "home", "inbox", "reports", "sign_in"]
+        "access", "approvals", "board", "cases", "dashboard", "home", "inbox", "reports", "sign_in"]
     assert {id(router) for router in ROUTERS} == {id(module.router) for module in modules}
     assert len(ROUTERS) == len(modules), "each router once"
 
@@ -66,10 +67,11 @@ def _person(role: Role, jurisdiction: str = "140402") -> Principal:
     (Role.caseworker, "140402", "/board?owner=me"), (Role.supervisor, "140402", "/board"),
     (Role.supervisor, "140402001", "/board"), (Role.supervisor, "1404", "/dashboard"),
     (Role.supervisor, "14", "/dashboard"), (Role.agency_officer, "140402", "/inbox"),
-    (Role.operator, "", "/board"), (Role.auditor, "", "/board")])
+    (Role.operator, "", "/board"), (Role.auditor, "", "/access")])
 def test_each_person_lands_on_the_page_of_their_work(role: Role, jurisdiction: str, home: str) -> None:
     """A hotline operator takes a report; a caseworker works their own cases; a supervisor of a
-    county its board, of a city the territory's numbers; an agency its inbox."""
+    county its board, of a city the territory's numbers; an agency its inbox; an auditor who read
+    children's data."""
     assert home_of(_person(role, jurisdiction)) == home
 
 

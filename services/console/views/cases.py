@@ -10,7 +10,9 @@ from datetime import datetime
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
+from services.console.history import actors, step_in_words
 from services.console.i18n import CITY_TIME
+from services.console.navigation import ACCESS, may_open
 from services.console.pages import (
     ConsoleDep,
     Person,
@@ -23,7 +25,7 @@ from services.console.pages import (
     render,
 )
 from services.console.report_form import INDICATORS
-from services.console.users import caseworkers_for, usernames_of
+from services.console.users import caseworkers_for, people_of, usernames_of
 from shared.contracts.vocabulary import (
     OPEN_REFERRAL_STATES,
     AccessPurpose,
@@ -71,9 +73,13 @@ async def case_page(request: Request, console: ConsoleDep, person: Person, case_
         assigns = "assign" in case["actions"]
         caseworkers = await caseworkers_for(connection, case["jurisdiction"]) if assigns else []
         owner_name = (await usernames_of(connection, [owner])).get(owner, owner)
+        people = await people_of(connection, actors(timeline))
+    lang = language_of(console, request)
+    history = [step_in_words(lang, step, people) for step in timeline]
     return render(console, request, "case.html", person=person, case=case, grade=grade, referrals=referrals,
-                  timeline=timeline, caseworkers=caseworkers, owner_name=owner_name, problem=problem,
-                  approvals=approvals, all_places=language_of(console, request).villages(""),
+                  timeline=history, caseworkers=caseworkers, owner_name=owner_name, problem=problem,
+                  reads_access=may_open(person.principal, ACCESS),
+                  approvals=approvals, all_places=lang.villages(""),
                   now_local=datetime.now(CITY_TIME).strftime("%Y-%m-%dT%H:%M"), **CHOICES)
 
 

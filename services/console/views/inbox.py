@@ -1,38 +1,112 @@
-"""An agency's inbox: the referrals it still has to answer (overdue first), each acknowledged,
-started, done or declined with a reason."""
+"""An agency's inbox: the referrals to the agency (overdue first, filtered and in pages), each with its
+case's number and the child's age, sex and village; acknowledged or started with a note, done
+(successful or not) or declined after a second page that asks to confirm."""
 
 from __future__ import annotations
 
 import uuid
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from services.console.navigation import INBOX
-from services.console.pages import ConsoleDep, Person, act, call, checked_form, render, require_page
-from shared.contracts.vocabulary import OPEN_REFERRAL_STATES
+from services.console.pages import (
+    ConsoleDep,
+    Person,
+    ServiceAnswer,
+    act,
+    call,
+    call_counted,
+    checked_form,
+    render,
+    require_page,
+)
+from shared.contracts.vocabulary import AccessPurpose, RiskLevel
 
 router = APIRouter()
 # Why an agency declines a referral.
 DECLINE_REASONS = ("not_our_duty", "wrong_agency", "already_handled")
+# Why an agency's work for a child did not succeed.
+NOT_DONE_REASONS = ("child_not_found", "family_refused", "beyond_our_powers")
+# The two answers that ask for more on a page of their own: done (how it went) and decline (confirmed).
+SECOND_PAGES = ("complete", "decline")
+PAGE_SIZE = 25
+
+
+def inbox_query(*, show: str, overdue: bool, grade: str | None, number: str | None) -> dict[str, str]:
+    """The inbox's filters as the referral API's query (and the page's own, to keep across pages)."""
+    query = {"waiting": "true"} if show != "all" else {}
+    return {**query, **({"overdue": "true"} if overdue else {}), **({"grade": grade} if grade else {}),
+            **({"number": number} if number else {})}
 
 
 @router.get(INBOX.path, response_class=HTMLResponse)
-async def inbox(request: Request, console: ConsoleDep, person: Person,
+async def inbox(request: Request, console: ConsoleDep, person: Person, show: str = "waiting",
+                overdue: bool = False, grade: str = "", number: str = "", offset: int = Query(0, ge=0),
                 problem: str | None = None) -> Response:
     require_page(person, INBOX)
-    referrals = await call(console, person, "referral", "GET", "/v1/referrals", params={"limit": 200})
-    waiting = [r for r in referrals if r["state"] in OPEN_REFERRAL_STATES]
-    return render(console, request, "inbox.html", person=person, referrals=waiting, problem=problem,
-                  decline_reasons=DECLINE_REASONS)
+    number, grade = number.strip() or None, grade if grade in RiskLevel.__members__ else None
+    query = inbox_query(show=show, overdue=overdue, grade=grade, number=number)
+    try:
+        referrals, total = await call_counted(console, person, "referral", "/v1/referrals",
+                                              params={**query, "offset": offset, "limit": PAGE_SIZE})
+    except ServiceAnswer as exc:
+        if exc.status_code != 422:
+            raise
+        referrals, total, problem = [], 0, "case_number"
+    lines = await _summaries(console, person, [r["case_id"] for r in referrals])
+    filters = {"show": show, **({"overdue": "on"} if overdue else {}),
+               **({"grade": grade} if grade else {}), **({"number": number} if number else {})}
+    pages = {"previous": offset - PAGE_SIZE if offset > 0 else None,
+             "next": offset + PAGE_SIZE if offset + PAGE_SIZE < total else None}
+    return render(console, request, "inbox.html", person=person, referrals=referrals, lines=lines,
+                  problem=problem, total=total, offset=offset, shown=len(referrals), filters=filters,
+                  keep=urlencode(filters), pages=pages, grades=list(RiskLevel))
+
+
+async def _summaries(console, person, case_ids: list[str]) -> dict[str, dict]:
+    """The child's age, sex and village of each case, read for the agency's action (on the ledger);
+    the inbox still lists its referrals when they cannot be read."""
+    if not case_ids:
+        return {}
+    try:
+        asked = {"case_ids": sorted(set(case_ids)), "purpose": AccessPurpose.protection_action}
+        found = await call(console, person, "intake", "POST", "/v1/cases/summaries", json=asked)
+    except ServiceAnswer:
+        return {}
+    return {line["case_id"]: line for line in found["cases"]}
+
+
+@router.get(INBOX.path + "/{referral_id}/{action}", response_class=HTMLResponse)
+async def second_page(request: Request, console: ConsoleDep, person: Person, referral_id: uuid.UUID,
+                      action: str, problem: str | None = None) -> Response:
+    """Done asks how it went (and why, when it did not succeed); decline asks to confirm, with a reason."""
+    require_page(person, INBOX)
+    if action not in SECOND_PAGES:
+        return Response(status_code=404)
+    referral = await call(console, person, "referral", "GET", f"/v1/referrals/{referral_id}")
+    return render(console, request, "inbox_answer.html", person=person, referral=referral, action=action,
+                  problem=problem, decline_reasons=DECLINE_REASONS, not_done_reasons=NOT_DONE_REASONS)
+
+
+def answer_of(form) -> dict[str, str | None]:
+    """The referral API's answer from the inbox's forms: the action, how it went, why, and a note."""
+    action = form.get("action")
+    body = {"action": action, "note": (form.get("note") or "").strip() or None}
+    if action == "complete":
+        body["outcome"] = form.get("outcome") or None
+        body["reason"] = (form.get("reason") or None) if body["outcome"] == "not_successful" else None
+    if action == "decline":
+        body["reason"] = form.get("reason") or None
+    return body
 
 
 @router.post(INBOX.path + "/{referral_id}")
 async def answer_referral(request: Request, console: ConsoleDep, person: Person,
                           referral_id: uuid.UUID) -> Response:
     require_page(person, INBOX)
-    form = await checked_form(request, person)
-    action = form.get("action")
-    body = {"action": action, **({"outcome": "successful"} if action == "complete" else {}),
-            **({"reason": form.get("reason") or None} if action == "decline" else {})}
-    return await act(console, person, INBOX.path, "referral", f"/v1/referrals/{referral_id}/responses", body)
+    body = answer_of(await checked_form(request, person))
+    refused_to = f"{INBOX.path}/{referral_id}/{body['action']}" if body["action"] in SECOND_PAGES else None
+    return await act(console, person, INBOX.path, "referral", f"/v1/referrals/{referral_id}/responses", body,
+                     refused_to=refused_to)
