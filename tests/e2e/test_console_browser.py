@@ -195,6 +195,13 @@ WORDS = {
               "pending": "待审批", "approve": "批准", "closed": "已结案", "set_grade": "调整等级",
               "orange": "橙色（中风险）", "why": "调整原因", "new_information": "有新情况",
               "national_id": "身份证号", "search": "查询", "search_purpose": "查询目的", "check": "请检查填写的内容", "no_match": "您辖区内没有相符的儿童",
+              "case_number": "个案编号", "show": "显示", "one_found": "共找到转介 1 条", "nine_years": "9岁",
+              "girl": "女", "village": "西大街社区", "in_danger": "面临紧急危险",
+              "child_for_action": "为保护行动查看儿童信息", "protection_action": "保护行动", "note": "备注（选填）",
+              "acknowledged": "已接收", "decline": "退回…", "decline_really": "确定退回这条转介吗？",
+              "why_declined": "退回原因", "not_decline": "不，返回转介列表", "as_supervisor": "（主管）",
+              "as_caseworker": "（个案工作者）", "accepted": "受理", "archive_changed": "修改儿童信息",
+              "who_read": "儿童信息查阅记录", "who_read_child": "谁查阅过这名儿童的信息", "child_details": "儿童信息",
               "steps": ["收到报告", "风险分级", "分配负责人", "书面审核", "转介", "转介状态变化", "记录回访"],
               "languages": ["English", "中文"]},
     "en-US": {"sign_in": "Sign in", "sign_out": "Sign out", "red": "Red (high risk)", "board": "Board",
@@ -215,6 +222,16 @@ WORDS = {
               "new_information": "New information", "national_id": "National ID number", "search": "Search", "search_purpose": "Purpose",
               "check": "Check what was filled in",
               "no_match": "No child in your territory matches",
+              "case_number": "Case number", "show": "Show", "one_found": "Referrals found: 1",
+              "nine_years": "9 years old", "girl": "Female", "village": "Xidajie",
+              "in_danger": "In immediate danger", "child_for_action": "The child's details for our action",
+              "protection_action": "Protection action",
+              "note": "Note (optional)", "acknowledged": "Acknowledged", "decline": "Decline…",
+              "decline_really": "Decline this referral?", "why_declined": "Why it is declined",
+              "not_decline": "No, back to the inbox", "as_supervisor": " (Supervisor)",
+              "as_caseworker": " (Caseworker)", "accepted": "Accepted for handling",
+              "archive_changed": "Child's data changed", "who_read": "Who read children's data",
+              "who_read_child": "Who read this child's data", "child_details": "the child's details",
               "steps": ["Reported", "Graded", "Owner assigned", "Written review", "Referred", "Referral state changed",
                         "Visit recorded"],
               "languages": ["中文", "English"]},
@@ -323,13 +340,38 @@ def test_the_journey_from_a_red_report_to_a_visit_on_the_timeline(
     expect(worker.get_by_label(words["difficulties"])).to_have_value("父母外出务工，祖母年迈。")
     assert "problem" not in worker.url and serious_violations(worker) == []
 
-    # The police officer acknowledges the referral in the agency's inbox.
+    # The police officer finds the referral in the agency's inbox by its case number: the child's age,
+    # sex and village, what the police are asked to do; the child's details one click away, for the
+    # agency's action; acknowledged with a note.
     officer = _person(browser, locale, console, police)
     _until(officer, lambda: officer.get_by_role("row").filter(has_text=case_number).count() == 1)
+    officer.get_by_label(words["case_number"]).fill(case_number)
+    officer.get_by_role("button", name=words["show"], exact=True).click()
+    expect(officer.get_by_role("status")).to_contain_text(words["one_found"])
     row = officer.get_by_role("row").filter(has_text=case_number)
+    expect(row).to_contain_text(words["nine_years"])
+    expect(row).to_contain_text(words["girl"])
+    expect(row).to_contain_text(words["village"])
+    expect(row).to_contain_text(words["in_danger"])
+    assert serious_violations(officer) == []
+    row.get_by_role("button", name=re.compile(words["child_for_action"])).click()
+    expect(officer.get_by_role("status")).to_contain_text(words["protection_action"])
+    expect(officer.locator("dl.summary")).to_contain_text("王小红")
+    officer.go_back()
+    row = officer.get_by_role("row").filter(has_text=case_number)
+    row.get_by_label(words["note"]).fill("已派民警上门核实。")
     row.get_by_role("button", name=words["acknowledge"]).click()
-    expect(officer.get_by_role("row").filter(has_text=case_number).get_by_role(
-        "button", name=words["acknowledge"])).to_have_count(0)
+    assert "problem" not in officer.url, officer.url
+    row = officer.get_by_role("row").filter(has_text=case_number)
+    expect(row.get_by_role("button", name=words["acknowledge"])).to_have_count(0)
+    expect(row).to_contain_text(words["acknowledged"])
+    # Declining asks first; the officer thinks again and the referral stays.
+    row.get_by_role("link", name=words["decline"]).click()
+    expect(officer.get_by_role("heading", level=1)).to_have_text(words["decline_really"])
+    expect(officer.get_by_label(words["why_declined"])).to_be_visible()
+    assert serious_violations(officer) == []
+    officer.get_by_role("link", name=words["not_decline"]).click()
+    expect(officer.get_by_role("row").filter(has_text=case_number)).to_contain_text(words["acknowledged"])
     assert serious_violations(officer) == []
 
     # The caseworker records a visit; the timeline shows every step.
@@ -337,7 +379,28 @@ def test_the_journey_from_a_red_report_to_a_visit_on_the_timeline(
     worker.get_by_role("button", name=words["record_visit"]).click()
     _until(worker, lambda: all(step in worker.locator("ol.timeline").inner_text() for step in words["steps"]))
     assert worker.locator("ol.timeline").inner_text().count(words["steps"][2]) >= 2, "the station, then the caseworker"
+    # Who did what, and what was decided: the supervisor's assignment, the caseworker's review (accepted),
+    # the police's acknowledgement, the archive's change as a write.
+    history = worker.locator("ol.timeline").inner_text()
+    assert f"{supervisor}{words['as_supervisor']}" in history, history
+    assert words["accepted"] in history and f"{caseworker}{words['as_caseworker']}" in history, history
+    assert police in history and words["archive_changed"] in history, history
     assert serious_violations(worker) == []
+
+    # The auditor lands on who read children's data; from the case, who read this child's: the
+    # caseworker for the assessment, the police for their action.
+    auditor = _person(browser, locale, console, add_person(services, "auditor", ""))
+    expect(auditor).to_have_url(re.compile(r"/access$"))
+    expect(auditor.get_by_role("heading", level=1)).to_have_text(words["who_read"])
+    assert serious_violations(auditor) == []
+    auditor.goto(console + link)
+    auditor.get_by_role("link", name=words["who_read_child"]).click()
+    expect(auditor).to_have_url(re.compile(r"/access\?child_ref="))
+    reads = auditor.get_by_role("row").filter(has_text=police).filter(has_text=words["protection_action"])
+    expect(reads.first).to_contain_text(words["child_details"])
+    expect(auditor.get_by_role("row").filter(has_text=caseworker).filter(
+        has_text=words["assessment"]).first).to_be_visible()
+    assert serious_violations(auditor) == []
 
     # A supervisor may set a grade with a reason, but not below red for a child in immediate danger:
     # the refusal comes back in words and the grade stays red.
@@ -416,8 +479,9 @@ def test_the_city_director_reads_the_territory_dashboard(
 @pytest.mark.parametrize("locale", ["zh-CN", "en-US"])
 def test_the_changed_pages_at_a_phones_width(services: RunningServices, console: str, browser: Browser,
                                              locale: str) -> None:
-    """The report form with the person's reports, the board with the header's counts, a case's page
-    and the page that is not found: nothing wider than the phone, nothing axe-core finds serious."""
+    """The report form with the person's reports, the board with the header's counts, a case's page,
+    the page that is not found, the agency's inbox and its confirmation, and who read children's data:
+    nothing wider than the phone, nothing axe-core finds serious."""
     zh = locale == "zh-CN"
 
     def phone(username: str) -> Page:
@@ -441,3 +505,16 @@ def test_the_changed_pages_at_a_phones_width(services: RunningServices, console:
     fits(boss)
     assert boss.goto(f"{console}/cases/{uuid.uuid4()}").status == 404
     fits(boss)
+    # The agency's inbox and its page that asks before declining (the module's earlier reports referred
+    # children of this county to the police), and who read children's data.
+    officer = phone(add_person(services, "agency_officer", "140402", agency="police"))
+    heading = officer.get_by_role("heading", level=1)
+    expect(heading).to_have_text("转介给本部门的案件" if zh else "Referrals to my agency")
+    fits(officer)
+    officer.get_by_role("link", name="退回…" if zh else "Decline…").first.click()
+    expect(heading).to_have_text("确定退回这条转介吗？" if zh else "Decline this referral?")
+    fits(officer)
+    auditor = phone(add_person(services, "auditor", ""))
+    expect(auditor.get_by_role("heading", level=1)).to_have_text(
+        "儿童信息查阅记录" if zh else "Who read children's data")
+    fits(auditor)
