@@ -22,7 +22,7 @@ from services.console.pages import (
     render,
     require_page,
 )
-from shared.contracts.vocabulary import AccessPurpose, RiskLevel
+from shared.contracts.vocabulary import OPEN_REFERRAL_STATES, AccessPurpose, RiskLevel
 
 router = APIRouter()
 # Why an agency declines a referral.
@@ -62,7 +62,8 @@ async def inbox(request: Request, console: ConsoleDep, person: Person, show: str
              "next": offset + PAGE_SIZE if offset + PAGE_SIZE < total else None}
     return render(console, request, "inbox.html", person=person, referrals=referrals, lines=lines,
                   problem=problem, total=total, offset=offset, shown=len(referrals), filters=filters,
-                  keep=urlencode(filters), pages=pages, grades=list(RiskLevel))
+                  keep=urlencode(filters), pages=pages, grades=list(RiskLevel),
+                  open_states=OPEN_REFERRAL_STATES)
 
 
 async def _summaries(console, person, case_ids: list[str]) -> dict[str, dict]:
