@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -213,15 +214,20 @@ def _problem(refusal: ServiceAnswer) -> str:
 
 async def act(console: Console, person: SignedIn, back_to: uuid.UUID | str, service: str, path: str,
               body: dict[str, Any], *, method: str = "POST", refused_to: str | None = None,
-              **options: Any) -> Response:
+              invalid: Callable[[Any], Awaitable[Response | None]] | None = None, **options: Any) -> Response:
     """One action, then back to its page (a case's, by its id, or the path given); a refusal is
-    said there, in words (or on the page `refused_to`, the form's own, when it had one)."""
+    said there, in words (or on the page `refused_to`, the form's own, when it had one) — or, for a
+    422, by `invalid` (the page again, each mistake beside its field and what was typed kept) when it
+    answers one."""
     page = f"/cases/{back_to}" if isinstance(back_to, uuid.UUID) else back_to
     try:
         await call(console, person, service, method, path, json=body, **options)
     except ServiceAnswer as exc:
         if exc.status_code not in PROBLEMS:
             raise
+        shown = await invalid(exc.detail) if invalid and exc.status_code == 422 else None
+        if shown is not None:
+            return shown
         there = refused_to or page
         joiner = "&" if "?" in there else "?"
         return RedirectResponse(f"{there}{joiner}problem={_problem(exc)}", status_code=303)
@@ -234,3 +240,9 @@ def local_time(value: Any) -> str | None:
         return datetime.fromisoformat(str(value)).replace(tzinfo=CITY_TIME).isoformat()
     except ValueError:
         return None
+
+
+def note_of(form: Any) -> str | None:
+    """The note a person wrote with an action, or None when they wrote nothing (the service trims it and
+    refuses one beyond 4,000 characters, in words beside the field)."""
+    return str(form.get("note") or "").strip() or None

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from services.console.form_errors import field_errors as errors_at
 from shared.contracts.vocabulary import Category, Channel, Indicator
 
 SEXES = ("F", "M", "U")
@@ -18,7 +19,7 @@ CATEGORIES = tuple(Category)
 INDICATORS = tuple(Indicator)
 TEXT_FIELDS = ("channel", "reporter_role", "reporter_name", "reporter_phone", "child_name", "child_national_id",
                "child_sex", "child_birth_date", "child_age_estimate", "child_address", "child_school",
-               "jurisdiction", "narrative")
+               "child_appearance", "child_place_seen", "jurisdiction", "narrative")
 # Where each part of the contract is on the form (a 422's `loc` after "body").
 FIELD_OF_LOC = {
     ("channel",): "channel", ("reporter", "role"): "reporter_role", ("reporter", "name"): "reporter_name",
@@ -26,7 +27,8 @@ FIELD_OF_LOC = {
     ("reporter",): "reporter_name", ("child", "name"): "child_name", ("child", "national_id"): "child_national_id",
     ("child", "sex"): "child_sex", ("child", "birth_date"): "child_birth_date",
     ("child", "age_estimate"): "child_age_estimate", ("child", "address"): "child_address",
-    ("child", "school"): "child_school", ("child",): "child_name", ("jurisdiction",): "jurisdiction",
+    ("child", "school"): "child_school", ("child", "appearance"): "child_appearance",
+    ("child", "place_seen"): "child_place_seen", ("child",): "child_name", ("jurisdiction",): "jurisdiction",
     ("categories",): "categories", ("indicators",): "indicators", ("narrative",): "narrative",
 }
 
@@ -50,7 +52,10 @@ def report_of(form: Mapping[str, Any], *, categories: Iterable[str], indicators:
         "child": {"name": _text(form, "child_name"), "national_id": _text(form, "child_national_id"),
                   "sex": _text(form, "child_sex"), "birth_date": _text(form, "child_birth_date"),
                   "age_estimate": int(age) if age and age.isdigit() else age,
-                  "address": _text(form, "child_address"), "school": _text(form, "child_school")},
+                  "address": _text(form, "child_address"), "school": _text(form, "child_school"),
+                  # A child nobody can name is described instead (hotline contract 1.8).
+                  "appearance": _text(form, "child_appearance"),
+                  "place_seen": _text(form, "child_place_seen")},
         "jurisdiction": _text(form, "jurisdiction"),
         "categories": list(categories),
         "indicators": list(indicators),
@@ -59,27 +64,5 @@ def report_of(form: Mapping[str, Any], *, categories: Iterable[str], indicators:
 
 
 def field_errors(detail: Any) -> dict[str, str]:
-    """Intake's 422 `detail` as {form field: error type}, the first error of each field; an error
-    the form has no field for is kept under `form`."""
-    errors: dict[str, str] = {}
-    for error in detail if isinstance(detail, list) else []:
-        loc = tuple(part for part in error.get("loc", ()) if part != "body" and not isinstance(part, int))
-        field = next((FIELD_OF_LOC[loc[:n]] for n in range(len(loc), 0, -1) if loc[:n] in FIELD_OF_LOC), "form")
-        errors.setdefault(field, _kind(error.get("type", "")))
-    return errors
-
-
-def _kind(error_type: str) -> str:
-    """The few kinds of mistake a person is told about, in their language (the catalog's
-    `error:<kind>`)."""
-    if error_type in ("missing", "too_short", "list_too_short"):
-        return "missing"
-    if error_type.startswith("string_too_long") or error_type == "too_long":
-        return "too_long"
-    if error_type in ("enum", "literal_error"):
-        return "choice"
-    if error_type.startswith(("date", "datetime")):
-        return "date"
-    if error_type.startswith(("int", "greater_than", "less_than")):
-        return "number"
-    return "invalid"
+    """Intake's 422 `detail` as {form field: kind of mistake}, every field at once (form_errors.py)."""
+    return errors_at(detail, FIELD_OF_LOC)

@@ -4,10 +4,10 @@ only intake consumes it."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field, StringConstraints, ValidationError, model_validator
+from pydantic import Field, StringConstraints, ValidationError, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from shared.contracts.envelope import ContractModel
@@ -92,6 +92,15 @@ class Child(ContractModel):
         description="Where the child was seen, in words (since contracts 1.8); the report's jurisdiction "
                     "is the village where that is",
     )
+
+    @field_validator("birth_date")
+    @classmethod
+    def _born_already(cls, born: date | None) -> date | None:
+        # Checked with the other fields, so whoever filled the form is told every mistake at once (issue
+        # 19); "today" is the latest date anywhere (UTC+14), so no time zone refuses a child born today.
+        if born is not None and born > (datetime.now(UTC) + timedelta(hours=14)).date():
+            raise ValueError("cannot be in the future")
+        return born
 
     @property
     def provisional(self) -> bool:

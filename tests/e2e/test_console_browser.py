@@ -205,7 +205,8 @@ WORDS = {
               "steps": ["收到报告", "风险分级", "分配负责人", "书面审核", "转介", "转介状态变化", "记录回访"],
               "languages": ["English", "中文"]},
     "en-US": {"sign_in": "Sign in", "sign_out": "Sign out", "red": "Red (high risk)", "board": "Board",
-              "caseworker": "Caseworker", "assign": "Assign", "screen_in": "Screen in: on to needs assessment",
+              "caseworker": "Caseworker", "assign": "Assign",
+              "screen_in": "Screen in: on to needs assessment",
               "record_review": "Record the review", "acknowledge": "Acknowledge", "record_visit": "Record the visit",
               "my_cases": "My cases", "not_found": "Not found",
               "purpose": "Why you read them (recorded)", "assessment": "Assessment",
@@ -518,3 +519,127 @@ def test_the_changed_pages_at_a_phones_width(services: RunningServices, console:
     expect(auditor.get_by_role("heading", level=1)).to_have_text(
         "儿童信息查阅记录" if zh else "Who read children's data")
     fits(auditor)
+
+
+# What the journey of a child nobody can name reads, in each language; a township of each its own.
+UNNAMED = {
+    "zh-CN": {"township": "140404100", "village": "140404100201", "channel": "来源渠道", "hotline": "热线",
+              "reporter": "报告人身份", "neighbour": "邻居", "sex": "性别", "male": "男", "age": "估计年龄（岁）",
+              "appearance": "外貌特征", "place_seen": "发现地点（文字描述）", "village_field": "村（社区）",
+              "abuse": "遭受侵害", "danger": "正面临危险", "birth_date": "出生日期", "categories": "困境类别",
+              "submit": "提交报告", "received": "报告已收到", "case_number": "个案编号", "required": "此项必填。",
+              "future": "该日期在将来：不能晚于今天。", "unnamed": "无法确认身份的儿童", "note": "发生了什么（备注，选填）",
+              "caseworker": "个案工作者", "assign": "分配", "screen_in": "纳入：进入需求评估",
+              "record_review": "记录审核结果", "record_home_visit": "记录家访", "when": "时间",
+              "records_purpose": "查阅记录的目的（将被记录）", "assessment": "评估", "show_records": "查看记录和备注",
+              "home_visit": "家访", "assignment": "指派"},
+    "en-US": {"township": "140404101", "village": "140404101201", "channel": "Channel", "hotline": "Hotline",
+              "reporter": "The reporter is", "neighbour": "Neighbour", "sex": "Sex", "male": "Male",
+              "age": "Estimated age (years)", "appearance": "What the child looks like",
+              "place_seen": "Where the child was seen (in words)", "village_field": "Village or community",
+              "abuse": "Violence or abuse", "danger": "In immediate danger", "birth_date": "Date of birth",
+              "categories": "Kinds of difficulty", "submit": "Submit the report",
+              "received": "Report received",
+              "case_number": "Case number", "required": "This is required.",
+              "future": "This date is in the future: it cannot be later than today.",
+              "unnamed": "A child nobody can name", "note": "What happened (optional note)",
+              "caseworker": "Caseworker", "assign": "Assign",
+              "screen_in": "Screen in: on to needs assessment",
+              "record_review": "Record the review", "record_home_visit": "Record a home visit",
+              "when": "When",
+              "records_purpose": "Why you read the records (recorded)", "assessment": "Assessment",
+              "show_records": "Show the records and notes", "home_visit": "Home visit",
+              "assignment": "Assignment"},
+}
+
+
+@pytest.mark.parametrize("locale", ["zh-CN", "en-US"])
+def test_an_unnamed_boy_is_reported_and_his_home_visit_is_read_back_with_its_note(
+        services: RunningServices, console: str, browser: Browser, locale: str) -> None:
+    """The hotline operator reports "the boy next door, about seven, bruised face", in immediate danger:
+    a form with several mistakes shows them all at once, then the receipt gives the case's number. The
+    supervisor assigns it with a note; the caseworker's home visit dated in the future is refused in
+    words beside its field, what was typed kept; recorded, it is listed back with its note."""
+    words = WORDS[locale] | UNNAMED[locale]
+    operator = add_person(services, "hotline", "")
+    supervisor = add_person(services, "supervisor", words["township"])
+    caseworker = add_person(services, "caseworker", words["township"])
+    desk = _person(browser, locale, console, operator)
+
+    def unnamed_boy(*, birth_date: str = "", categories: bool = True) -> None:
+        desk.get_by_label(words["channel"]).select_option(label=words["hotline"])
+        desk.get_by_label(words["reporter"]).select_option(label=words["neighbour"])
+        desk.get_by_role("combobox", name=words["sex"]).select_option(label=words["male"])
+        desk.get_by_label(words["age"]).fill("7")
+        desk.get_by_label(words["birth_date"]).fill(birth_date)
+        desk.get_by_label(words["appearance"]).fill("瘦小，左脸有淤青。")
+        desk.get_by_label(words["place_seen"]).fill("粮站后面的院子")
+        desk.get_by_label(words["village_field"]).select_option(value=words["village"])
+        desk.get_by_label(words["abuse"]).set_checked(categories)
+        desk.get_by_label(words["danger"]).check()
+        desk.get_by_role("button", name=words["submit"]).click()
+
+    # Two mistakes at once: a birth date in the future and no kind of difficulty, each in its words.
+    unnamed_boy(birth_date="2099-01-01", categories=False)
+    alert = desk.get_by_role("alert")
+    expect(alert).to_contain_text(f"{words['birth_date']}: {words['future']}")
+    expect(alert).to_contain_text(f"{words['categories']}: {words['required']}")
+    expect(desk.get_by_label(words["appearance"])).to_have_value("瘦小，左脸有淤青。")
+    assert serious_violations(desk) == []
+    unnamed_boy()
+    expect(desk.get_by_role("heading", name=words["received"])).to_be_visible()
+    numbered = re.compile(r"\d{6}-\d{4}-\d{5,9}")
+    expect(desk.get_by_role("definition").filter(has_text=numbered)).to_have_count(1)
+    receipt = desk.get_by_role("definition").filter(has_text=numbered)
+    case_number = numbered.search(receipt.inner_text()).group()
+    assert serious_violations(desk) == []
+
+    # The supervisor finds it by its number and names its caseworker, with a note.
+    boss = _person(browser, locale, console, supervisor)
+    row = boss.get_by_role("row").filter(has_text=case_number)
+    _until(boss, lambda: row.count() == 1)
+    row.get_by_role("link").click()
+    expect(boss.get_by_role("heading", name=words["unnamed"])).to_be_visible()
+    boss.get_by_label(words["caseworker"]).select_option(label=caseworker)
+    assign = boss.locator("form[action$='/assignment']")
+    assign.get_by_label(words["note"], exact=True).fill("邻居多次看到他一个人在院子里。")
+    assign.get_by_role("button", name=words["assign"]).click()
+    expect(boss.locator("dl.summary")).to_contain_text(caseworker)
+    case_link = boss.url
+
+    # The caseworker screens it in, then records a home visit: dated in the future first.
+    worker = _person(browser, locale, console, caseworker)
+    worker.goto(case_link)
+    worker.get_by_label(words["screen_in"]).check()
+    worker.get_by_role("button", name=words["record_review"]).click()
+    home_visit = worker.locator("form[action$='/home-visits']")
+    worker.get_by_text(words["record_home_visit"]).first.click()
+    just_now = home_visit.get_by_label(words["when"]).input_value()  # the form's own default
+    home_visit.get_by_label(words["when"]).fill("2099-01-01T10:00")
+    home_visit.get_by_label(words["note"], exact=True).fill("孩子在奶奶家，脸上的淤青已消退。")
+    home_visit.get_by_role("button").click()
+    expect(home_visit.get_by_text(words["future"])).to_be_visible()
+    expect(home_visit.get_by_label(words["note"], exact=True)).to_have_value("孩子在奶奶家，脸上的淤青已消退。")
+    expect(home_visit.get_by_label(words["when"])).to_have_value("2099-01-01T10:00")
+    assert serious_violations(worker) == []
+    home_visit.get_by_label(words["when"]).fill(just_now)
+    home_visit.get_by_role("button").click()
+    assert "problem" not in worker.url, worker.url
+    expect(worker.get_by_text(words["future"])).to_have_count(0)
+
+    # Read back only with a purpose: the home visit with its note, the assignment's note.
+    worker.get_by_label(words["records_purpose"]).select_option(label=words["assessment"])
+    worker.get_by_role("button", name=words["show_records"]).click()
+    expect(worker.get_by_role("status")).to_contain_text(words["assessment"])
+    visit = worker.get_by_role("listitem").filter(has_text="孩子在奶奶家，脸上的淤青已消退。")
+    expect(visit).to_contain_text(words["home_visit"])
+    expect(worker.get_by_role("listitem").filter(has_text="邻居多次看到他一个人在院子里。")).to_contain_text(
+        words["assignment"])
+    assert serious_violations(worker) == []
+    for page in (worker, desk):
+        page.set_viewport_size({"width": 390, "height": 844})
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390, page.url
+        assert serious_violations(page) == [], page.url
+    worker.goto(case_link)
+    assert worker.evaluate("document.documentElement.scrollWidth") <= 390, worker.url
+    assert serious_violations(worker) == []

@@ -76,7 +76,7 @@ def test_a_child_who_is_fine_has_no_categories() -> None:
     ({"jurisdiction": "140402001099"}, ("jurisdiction", "not a village of the territory registry")),
     ({"jurisdiction": "140402001000"}, ("jurisdiction", "not a village of the territory registry")),
     ({"birth_date": "2005-01-01"}, ("birth_date", "the child was 18 or older when surveyed")),
-    ({"birth_date": "2027-01-01"}, ("birth_date", "after surveyed_at")),
+    ({"birth_date": "2026-06-01"}, ("birth_date", "after surveyed_at")),
     ({"category_1": None}, ("category_1", "indicators need at least one category")),
 ])
 def test_each_rule_names_the_column_and_the_rule(cells: dict, expected: tuple[str, str]) -> None:

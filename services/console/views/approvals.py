@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from services.console.navigation import APPROVALS
-from services.console.pages import ConsoleDep, Person, act, call, checked_form, render, require_page
+from services.console.pages import ConsoleDep, Person, act, call, checked_form, note_of, render, require_page
 
 router = APIRouter()
 # Why a supervisor turns a request down (a reason code is required to reject).
@@ -30,6 +30,7 @@ async def decide_approval(request: Request, console: ConsoleDep, person: Person,
                           approval_id: uuid.UUID) -> Response:
     form = await checked_form(request, person)
     approve = form.get("approve") == "yes"
-    body = {"approve": approve, "reason": None if approve else (form.get("reason") or None)}
+    body = {"approve": approve, "reason": None if approve else (form.get("reason") or None),
+            "note": note_of(form)}
     return await act(console, person, APPROVALS.path, "casework", f"/v1/approvals/{approval_id}/decision",
                      body)

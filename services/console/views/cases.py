@@ -6,26 +6,31 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from services.console.history import actors, step_in_words
+from services.console.form_errors import field_errors
 from services.console.i18n import CITY_TIME
 from services.console.navigation import ACCESS, may_open
 from services.console.pages import (
+    Console,
     ConsoleDep,
     Person,
+    ServiceAnswer,
     act,
     call,
     checked_form,
     language_of,
     local_time,
+    note_of,
     optional,
     render,
 )
-from services.console.report_form import INDICATORS
-from services.console.users import caseworkers_for, people_of, usernames_of
+from services.console.report_form import INDICATORS, SEXES
+from services.console.users import SignedIn, caseworkers_for, people_of, usernames_of
 from shared.contracts.vocabulary import (
     OPEN_REFERRAL_STATES,
     AccessPurpose,
@@ -34,6 +39,7 @@ from shared.contracts.vocabulary import (
     Need,
     ScreenOutReason,
     TransferReason,
+    IdentificationReason,
     WithdrawalReason,
 )
 
@@ -54,13 +60,28 @@ CHOICES = dict(withdrawal_reasons=WITHDRAWAL_REASONS, purposes=list(AccessPurpos
                override_reasons=OVERRIDE_REASONS, plan_actions=PLAN_ACTIONS, agencies=list(Agency),
                assign_reasons=ASSIGN_REASONS, closing_reasons=CLOSING_REASONS,
                transfer_reasons=list(TransferReason), screen_out_reasons=list(ScreenOutReason),
-               indicators=INDICATORS, needs=list(Need), open_referral_states=OPEN_REFERRAL_STATES)
+               indicators=INDICATORS, needs=list(Need), open_referral_states=OPEN_REFERRAL_STATES,
+               identification_reasons=list(IdentificationReason), sexes=SEXES)
+# Where the identity given to a child nobody could name is on the form (a 422's `loc` after "body").
+IDENTITY_FIELDS = {("identity", "name"): "id_name", ("identity", "national_id"): "id_national_id",
+                   ("identity", "birth_date"): "id_birth_date",
+                   ("identity", "age_estimate"): "id_age_estimate",
+                   ("identity",): "id_name"}
+IDENTITY_NAMES = {loc: name for loc, name in IDENTITY_FIELDS.items() if len(loc) == 2}
 
 
 @router.get("", response_class=HTMLResponse)
 async def case_page(request: Request, console: ConsoleDep, person: Person, case_id: uuid.UUID,
                     problem: str | None = None) -> Response:
     """The case, and the forms of exactly the actions casework answers the person may take on it."""
+    return await _case_page(request, console, person, case_id, problem=problem)
+
+
+async def _case_page(request: Request, console: Console, person: SignedIn, case_id: uuid.UUID, *,
+                     problem: str | None = None, errors: dict[str, str] | None = None,
+                     typed: dict[str, str] | None = None, chosen: dict[str, list[str]] | None = None,
+                     status_code: int = 200) -> Response:
+    """The case page; after a refused form, each mistake beside its field and what was typed kept."""
     case = await call(console, person, "casework", "GET", f"/v1/cases/{case_id}")
     grade = await optional(call(console, person, "assessment", "GET", f"/v1/cases/{case_id}/assessment"))
     referrals = await optional(call(console, person, "referral", "GET", "/v1/referrals",
@@ -68,6 +89,9 @@ async def case_page(request: Request, console: ConsoleDep, person: Person, case_
     timeline = await optional(call(console, person, "audit", "GET", f"/v1/cases/{case_id}/timeline")) or []
     approvals = await call(console, person, "casework", "GET", "/v1/approvals",
                            params={"case_id": str(case_id), "state": "pending"})
+    # Intake's summary says whether nobody could name the child yet (none of the child's details).
+    child = (await optional(call(console, person, "intake", "GET", f"/v1/cases/{case_id}"))
+             if "read_child" in case["actions"] else None)
     owner = case["owner"]["caseworker"]
     async with console.engine.connect() as connection:
         assigns = "assign" in case["actions"]
@@ -76,11 +100,56 @@ async def case_page(request: Request, console: ConsoleDep, person: Person, case_
         people = await people_of(connection, actors(timeline))
     lang = language_of(console, request)
     history = [step_in_words(lang, step, people) for step in timeline]
-    return render(console, request, "case.html", person=person, case=case, grade=grade, referrals=referrals,
-                  timeline=history, caseworkers=caseworkers, owner_name=owner_name, problem=problem,
-                  reads_access=may_open(person.principal, ACCESS),
-                  approvals=approvals, all_places=lang.villages(""),
-                  now_local=datetime.now(CITY_TIME).strftime("%Y-%m-%dT%H:%M"), **CHOICES)
+    now_local = datetime.now(CITY_TIME).strftime("%Y-%m-%dT%H:%M")
+    return render(console, request, "case.html", status_code=status_code, person=person, case=case,
+                  grade=grade, referrals=referrals, timeline=history, caseworkers=caseworkers,
+                  owner_name=owner_name, problem=problem, approvals=approvals, child=child,
+                  reads_access=may_open(person.principal, ACCESS), all_places=lang.villages(""),
+                  now_local=now_local, errors=errors or {}, chosen=chosen or {},
+                  values={"visited_at": now_local, "hv_visited_at": now_local, **(typed or {})}, **CHOICES)
+
+
+def _on_this_page(request: Request, console: Console, person: SignedIn, case_id: uuid.UUID, form: Any,
+                  fields: dict[tuple[str, ...], str]):
+    """What a service's 422 on one of the case's forms shows: the case page, each mistake beside the
+    form's field it names (`fields`: the service's field → the form's), what was typed kept."""
+    async def shown(detail: Any) -> Response | None:
+        errors = field_errors(detail, fields)
+        if not errors or "form" in errors:
+            return None  # a mistake the form cannot place is said as a refusal, at the top
+        # The note is posted as `note` by every form; it is kept in the textarea of the form it came from.
+        typed = {fields.get((name,), name): str(form.get(name) or "")
+                 for name in form if name != "csrf_token"}
+        chosen = {name: form.getlist(name) for name in form}
+        return await _case_page(request, console, person, case_id, errors=errors, typed=typed, chosen=chosen,
+                                status_code=422)
+    return shown
+
+
+async def _act(request: Request, console: Console, person: SignedIn, case_id: uuid.UUID, form: Any,
+               service: str, path: str, body: dict[str, Any], *, note: str,
+               fields: dict[tuple[str, ...], str] | None = None) -> Response:
+    """One of the case's actions, with the person's note (the form's field `note`: its textarea)."""
+    fields = {("note",): note, **(fields or {})}
+    return await act(console, person, case_id, service, path, {**body, "note": note_of(form)},
+                     invalid=_on_this_page(request, console, person, case_id, form, fields))
+
+
+@router.get("/records", response_class=HTMLResponse)
+async def records(request: Request, console: ConsoleDep, person: Person, case_id: uuid.UUID,
+                  purpose: AccessPurpose) -> Response:
+    """The case's records and the notes written with them, newest first, only once the person named
+    why: each service records the read with its purpose before it shows anything."""
+    params = {"purpose": purpose.value}
+    case = await call(console, person, "casework", "GET", f"/v1/cases/{case_id}")
+    assessment = await optional(call(console, person, "assessment", "GET", f"/v1/cases/{case_id}/records",
+                                     params=params))
+    visits = await optional(call(console, person, "followup", "GET", f"/v1/cases/{case_id}/visits",
+                                 params=params))
+    notes = await call(console, person, "casework", "GET", f"/v1/cases/{case_id}/notes", params=params)
+    return render(console, request, "records.html", person=person, case=case, purpose=purpose.value,
+                  records=assessment["records"] if assessment else [],
+                  visits=visits["visits"] if visits else [], notes=notes["notes"])
 
 
 @router.get("/child", response_class=HTMLResponse)
@@ -120,7 +189,8 @@ async def save_archive(request: Request, console: ConsoleDep, person: Person, ca
 async def assign(request: Request, console: ConsoleDep, person: Person, case_id: uuid.UUID) -> Response:
     form = await checked_form(request, person)
     body = {"caseworker": form.get("caseworker") or None, "reason": form.get("reason") or None}
-    return await act(console, person, case_id, "casework", f"/v1/cases/{case_id}/assignment", body)
+    return await _act(request, console, person, case_id, form, "casework",
+                      f"/v1/cases/{case_id}/assignment", body, note="assign_note")
 
 
 @router.post("/review")
@@ -129,7 +199,8 @@ async def review(request: Request, console: ConsoleDep, person: Person, case_id:
     decision = form.get("decision")
     body = {"decision": decision,
             "reason": (form.get("screen_out_reason") or None) if decision == "screened_out" else None}
-    return await act(console, person, case_id, "casework", f"/v1/cases/{case_id}/review", body)
+    return await _act(request, console, person, case_id, form, "casework", f"/v1/cases/{case_id}/review",
+                      body, note="review_note")
 
 
 @router.post("/approvals")
@@ -140,15 +211,17 @@ async def ask(request: Request, console: ConsoleDep, person: Person, case_id: uu
                     "transfer": "transfer_reason"}.get(str(kind), "reason")
     body = {"kind": kind, "reason": form.get(reason_field) or None,
             **({"to_jurisdiction": form.get("to_jurisdiction") or None} if kind == "transfer" else {})}
-    return await act(console, person, case_id, "casework", f"/v1/cases/{case_id}/approvals", body)
+    return await _act(request, console, person, case_id, form, "casework",
+                      f"/v1/cases/{case_id}/approvals", body, note=f"{kind}_note")
 
 
 @router.post("/referrals/{referral_id}/withdrawal")
 async def withdraw(request: Request, console: ConsoleDep, person: Person, case_id: uuid.UUID,
                    referral_id: uuid.UUID) -> Response:
     form = await checked_form(request, person)
-    return await act(console, person, case_id, "referral", f"/v1/referrals/{referral_id}/withdrawal",
-                     {"reason": form.get("reason") or None})
+    return await _act(request, console, person, case_id, form, "referral",
+                      f"/v1/referrals/{referral_id}/withdrawal", {"reason": form.get("reason") or None},
+                      note=f"withdraw_note_{referral_id}")
 
 
 @router.post("/visits")
@@ -157,7 +230,8 @@ async def visit(request: Request, console: ConsoleDep, person: Person, case_id: 
     # A time the form could not read goes as none: the service's 422 comes back as words, like any.
     body = {"visited_at": local_time(form.get("visited_at")), "indicators": form.getlist("indicators"),
             "needs_met": form.getlist("needs_met"), "needs_unmet": form.getlist("needs_unmet")}
-    return await act(console, person, case_id, "followup", f"/v1/cases/{case_id}/visits", body)
+    return await _act(request, console, person, case_id, form, "followup", f"/v1/cases/{case_id}/visits",
+                      body, note="visit_note", fields={("visited_at",): "visited_at"})
 
 
 @router.post("/home-visits")
@@ -165,7 +239,9 @@ async def home_visit(request: Request, console: ConsoleDep, person: Person, case
     form = await checked_form(request, person)
     body = {"visited_at": local_time(form.get("hv_visited_at")), "indicators": form.getlist("hv_indicators"),
             "needs": form.getlist("hv_needs")}
-    return await act(console, person, case_id, "assessment", f"/v1/cases/{case_id}/home-visits", body)
+    return await _act(request, console, person, case_id, form, "assessment",
+                      f"/v1/cases/{case_id}/home-visits", body, note="hv_note",
+                      fields={("visited_at",): "hv_visited_at"})
 
 
 @router.post("/assessment-reports")
@@ -173,7 +249,8 @@ async def assessment_report(request: Request, console: ConsoleDep, person: Perso
                             case_id: uuid.UUID) -> Response:
     form = await checked_form(request, person)
     body = {"indicators": form.getlist("ar_indicators"), "needs": form.getlist("ar_needs")}
-    return await act(console, person, case_id, "assessment", f"/v1/cases/{case_id}/assessment-reports", body)
+    return await _act(request, console, person, case_id, form, "assessment",
+                      f"/v1/cases/{case_id}/assessment-reports", body, note="ar_note")
 
 
 @router.post("/plans")
@@ -181,11 +258,45 @@ async def plan(request: Request, console: ConsoleDep, person: Person, case_id: u
     form = await checked_form(request, person)
     body = {"items": [{"need": form.get("plan_need") or None, "agencies": form.getlist("plan_agencies"),
                        "action": form.get("plan_action") or None}]}
-    return await act(console, person, case_id, "assessment", f"/v1/cases/{case_id}/plans", body)
+    return await _act(request, console, person, case_id, form, "assessment", f"/v1/cases/{case_id}/plans",
+                      body, note="plan_note")
 
 
 @router.post("/override")
 async def override(request: Request, console: ConsoleDep, person: Person, case_id: uuid.UUID) -> Response:
     form = await checked_form(request, person)
     body = {"risk_level": form.get("risk_level") or None, "reason": form.get("override_reason") or None}
-    return await act(console, person, case_id, "assessment", f"/v1/cases/{case_id}/override", body)
+    return await _act(request, console, person, case_id, form, "assessment",
+                      f"/v1/cases/{case_id}/override", body, note="override_note")
+
+
+@router.post("/identification")
+async def identify(request: Request, console: ConsoleDep, person: Person, case_id: uuid.UUID) -> Response:
+    """A child nobody could name, identified: linked to the known child the child search finds by its ID
+    number, or given its identity. Intake decides which case remains and refuses what does not fit."""
+    form = await checked_form(request, person)
+    summary = await call(console, person, "intake", "GET", f"/v1/cases/{case_id}")
+    known = form.get("way") == "known"
+    reason_field = "id_reason" if known else "identity_reason"  # each of the two forms has its own
+    path, reason = f"/v1/children/{summary['child_ref']}/identification", form.get(reason_field) or None
+    if known:
+        try:
+            found = await call(console, person, "intake", "POST", "/v1/children/search", json={
+                "purpose": "record_correction",
+                "national_id": str(form.get("known_national_id") or "").strip()})
+        except ServiceAnswer as exc:
+            if exc.status_code != 422:
+                raise
+            found = {"matches": []}
+        if len(found["matches"]) != 1:
+            return RedirectResponse(f"/cases/{case_id}?problem=no_match", status_code=303)
+        body = {"reason": reason, "child_ref": found["matches"][0]["child_ref"]}
+    else:
+        typed = {part: str(form.get(name) or "").strip() for (_, part), name in IDENTITY_NAMES.items()}
+        age = typed.get("age_estimate", "")
+        identity = {**typed, "age_estimate": int(age) if age.isdigit() else age}
+        given = {part: value for part, value in identity.items() if value != ""}
+        body = {"reason": reason, "identity": given}
+    fields = {**IDENTITY_FIELDS, ("reason",): reason_field}
+    return await act(console, person, case_id, "intake", path, body,
+                     invalid=_on_this_page(request, console, person, case_id, form, fields))

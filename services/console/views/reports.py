@@ -61,7 +61,8 @@ async def submit_report(request: Request, console: ConsoleDep, person: Person) -
         errors = field_errors(exc.detail) if exc.status_code == 422 else {"jurisdiction": "outside_territory"}
         return await _report_page(console, request, person, values=values, errors=errors,
                                   categories=categories, indicators=indicators, status_code=422)
-    return render(console, request, "report_received.html", person=person, receipt=receipt)
+    return render(console, request, "report_received.html", person=person, receipt=receipt,
+                  case_number=receipt.get("case_number") or await _case_number_of(console, person, receipt))
 
 
 @router.get(SEARCH.path, response_class=HTMLResponse)
@@ -86,6 +87,17 @@ async def search(request: Request, console: ConsoleDep, person: Person) -> Respo
         errors = {"child_national_id": "missing"} if values["purpose"] else {"purpose": "missing"}
         return _search_page(console, request, person, values=values, errors=errors, status_code=422)
     return _search_page(console, request, person, values=values, searched=True, matches=found["matches"])
+
+
+async def _case_number_of(console: Console, person: SignedIn, receipt: dict) -> str | None:
+    """The number of the case a report opened or joined, as the person's own list of reports tells it
+    (the hotline's receipt names no case; a reporting institution's list names none either)."""
+    try:
+        mine = await call(console, person, "intake", "GET", "/v1/reports",
+                          params={"submitted_by": "me", "limit": MY_REPORTS})
+    except ServiceAnswer:
+        return None
+    return next((r["case_number"] for r in mine if r["report_id"] == receipt["report_id"]), None)
 
 
 async def _report_page(console: Console, request: Request, person: SignedIn, *, values: dict[str, str],
