@@ -7,6 +7,7 @@ query. axe-core finds no serious or critical accessibility violation on the page
 
 from __future__ import annotations
 
+import random
 import re
 import subprocess
 import sys
@@ -532,7 +533,9 @@ UNNAMED = {
               "caseworker": "个案工作者", "assign": "分配", "screen_in": "纳入：进入需求评估",
               "record_review": "记录审核结果", "record_home_visit": "记录家访", "when": "时间",
               "records_purpose": "查阅记录的目的（将被记录）", "assessment": "评估", "show_records": "查看记录和备注",
-              "home_visit": "家访", "assignment": "指派"},
+              "home_visit": "家访", "assignment": "指派", "child_name": "儿童姓名", "child_national_id": "身份证号",
+              "known_id": "已登记儿童的身份证号", "how_identified": "确认身份的方式", "knows_the_child": "社工认识该儿童",
+              "link": "关联到已登记儿童"},
     "en-US": {"township": "140404101", "village": "140404101201", "channel": "Channel", "hotline": "Hotline",
               "reporter": "The reporter is", "neighbour": "Neighbour", "sex": "Sex", "male": "Male",
               "age": "Estimated age (years)", "appearance": "What the child looks like",
@@ -549,7 +552,10 @@ UNNAMED = {
               "when": "When",
               "records_purpose": "Why you read the records (recorded)", "assessment": "Assessment",
               "show_records": "Show the records and notes", "home_visit": "Home visit",
-              "assignment": "Assignment"},
+              "assignment": "Assignment", "child_name": "Child's name",
+              "child_national_id": "National ID number",
+              "known_id": "The known child's ID number", "how_identified": "How the child was identified",
+              "knows_the_child": "The caseworker knows the child", "link": "Link to the known child"},
 }
 
 
@@ -636,6 +642,21 @@ def test_an_unnamed_boy_is_reported_and_his_home_visit_is_read_back_with_its_not
     expect(worker.get_by_role("listitem").filter(has_text="邻居多次看到他一个人在院子里。")).to_contain_text(
         words["assignment"])
     assert serious_violations(worker) == []
+
+    # A later report names a boy of the village; the caseworker knows it is him and links the two.
+    known_id = "".join(random.choices("0123456789", k=17)) + "X"
+    desk.goto(console + "/report")
+    desk.get_by_label(words["child_name"]).fill("李小军")
+    desk.get_by_label(words["child_national_id"]).fill(known_id)
+    unnamed_boy()
+    expect(desk.get_by_role("heading", name=words["received"])).to_be_visible()
+    worker.goto(case_link)
+    identify = worker.locator("form[action$='/identification']").first
+    identify.get_by_label(words["known_id"]).fill(known_id)
+    identify.get_by_label(words["how_identified"]).select_option(label=words["knows_the_child"])
+    identify.get_by_role("button", name=words["link"]).click()
+    assert "problem" not in worker.url, worker.url
+    expect(worker.get_by_role("heading", name=words["unnamed"])).to_have_count(0)
     for page in (worker, desk):
         page.set_viewport_size({"width": 390, "height": 844})
         assert page.evaluate("document.documentElement.scrollWidth") <= 390, page.url
