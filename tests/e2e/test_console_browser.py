@@ -642,6 +642,7 @@ def test_an_unnamed_boy_is_reported_and_his_home_visit_is_read_back_with_its_not
     expect(worker.get_by_role("listitem").filter(has_text="邻居多次看到他一个人在院子里。")).to_contain_text(
         words["assignment"])
     assert serious_violations(worker) == []
+    records_link = worker.url
 
     # A later report names a boy of the village; the caseworker knows it is him and links the two.
     known_id = "".join(random.choices("0123456789", k=17)) + "X"
@@ -661,6 +662,7 @@ def test_an_unnamed_boy_is_reported_and_his_home_visit_is_read_back_with_its_not
         page.set_viewport_size({"width": 390, "height": 844})
         assert page.evaluate("document.documentElement.scrollWidth") <= 390, page.url
         assert serious_violations(page) == [], page.url
-    worker.goto(case_link)
-    assert worker.evaluate("document.documentElement.scrollWidth") <= 390, worker.url
-    assert serious_violations(worker) == []
+    for link in (case_link, records_link):
+        worker.goto(link)
+        assert worker.evaluate("document.documentElement.scrollWidth") <= 390, worker.url
+        assert serious_violations(worker) == []
