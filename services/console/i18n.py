@@ -75,10 +75,15 @@ class Language:
 
     def villages(self, prefix: str) -> list[tuple[str, str]]:
         """Every village of the territory under `prefix`, as (code, its place's names), by name."""
+        return self.places(prefix, (TerritoryLevel.village,))
+
+    def places(self, prefix: str, levels: tuple[TerritoryLevel, ...]) -> list[tuple[str, str]]:
+        """Every node of those levels under `prefix`, as (code, its place's names), by name (a
+        township just before its villages)."""
         if self.territory is None:
             return []
         found = [(node.code, self.place(node.code)) for node in self.territory.nodes
-                 if node.level is TerritoryLevel.village and node.code.startswith(prefix)]
+                 if node.level in levels and node.code.startswith(prefix)]
         return sorted(found, key=lambda pair: pair[1])
 
     def gettext(self, message: str) -> str:

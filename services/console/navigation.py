@@ -26,6 +26,8 @@ APPROVALS = Page("/approvals", "Pending approval", SUPERVISORS)
 DASHBOARD = Page("/dashboard", "Territory dashboard",
                  frozenset({Role.supervisor, Role.operator, Role.auditor}))
 ACCESS = Page("/access", "Who read children's data", frozenset({Role.supervisor, Role.auditor}))
+# The header's search box (a case number, an ID number or a name): not a link of the header.
+FIND = Page("/find", "Find", CASE_SIDE)
 PAGES = (INBOX, BOARD, REPORT, SEARCH, APPROVALS, DASHBOARD, ACCESS)  # the header's order
 
 # Each role's first page: what its people do first (a hotline operator takes a report; an agency
@@ -57,3 +59,8 @@ def home_of(principal: Principal) -> str:
 def shows_waiting(principal: Principal) -> bool:
     """Whether the header counts what waits for the person: those who work cases."""
     return principal.role in CASE_SIDE
+
+
+def shows_search(principal: Principal) -> bool:
+    """Whether the header has the search box: those who look cases and children up."""
+    return may_open(principal, FIND)

@@ -19,7 +19,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.console.i18n import CITY_TIME, LANGUAGE_NAMES, LOCALES, Language, negotiate
-from services.console.navigation import Page, may_open, pages_for, shows_waiting
+from services.console.navigation import Page, may_open, pages_for, shows_search, shows_waiting
 from services.console.oidc import Provider
 from services.console.users import SignedIn, session_of
 from shared.auth import issue_token
@@ -57,7 +57,7 @@ def environments(words: dict[str, Language]) -> dict[str, Environment]:
                           extensions=["jinja2.ext.i18n"])
         env.install_gettext_translations(language.translations, newstyle=True)
         env.globals.update(lang=language, locales=LOCALES, language_names=LANGUAGE_NAMES, pages_for=pages_for,
-                           shows_waiting=shows_waiting)
+                           shows_waiting=shows_waiting, shows_search=shows_search)
         pages[locale] = env
     return pages
 

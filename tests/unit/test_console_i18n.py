@@ -16,6 +16,7 @@ from services.console.views.cases import ARCHIVE_PARTS, ASSIGN_REASONS, OVERRIDE
 from services.console.views.inbox import DECLINE_REASONS, NOT_DONE_REASONS
 from services.casework.waiting import WAITING
 from services.console.report_form import SEXES, TEXT_FIELDS
+from services.console.worklist import OWNERS, QUICK
 from shared.contracts.envelope import EVENT_TYPES
 from shared.contracts.vocabulary import (
     AccessPurpose,
@@ -56,7 +57,8 @@ CODES = {"risk_level": [*RiskLevel, "none"], "category": list(Category), "stage"
          "approval": ["close", "screen_out", "transfer"], "archive": list(ARCHIVE_PARTS),
          "plan_action": list(PLAN_ACTIONS), "approval_state": ["pending", "approved", "rejected"],
          "waiting": sorted({w.kind for counts in WAITING.values() for w in counts}),
-         "case_state": ["open", "closed"], "outcome": ["successful", "not_successful"],
+         "case_state": ["open", "closed"], "quick": [name for name, _ in QUICK], "owner": list(OWNERS),
+         "outcome": ["successful", "not_successful"],
          "referral_action": ["acknowledge", "start", "complete", "decline"],
          "access_action": ["read", "write", "search"], "access_outcome": ["shown", "refused"],
          "refusal": ["outside_territory", "no_open_referral", "other_agency"], "record": list(PersonalRecord),

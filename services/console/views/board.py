@@ -1,29 +1,80 @@
-"""The board: the territory's open cases, most urgent first, by worklist (casework's filters), with
-the counts by grade and each owner by name."""
+"""The board: the territory's cases, emergencies first, by casework's filters and keyset pages, with
+the total the filters find and each quick filter's count; each row with intake's one line of the
+case (age, sex, what happened). And the header's search box: a case number to its case, an ID
+number or a name to the child search."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, Response
+from typing import Annotated
+from urllib.parse import urlencode
 
-from services.console.navigation import BOARD
-from services.console.pages import ConsoleDep, Person, call, now, render, require_page
-from services.console.users import usernames_of
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from services.console.navigation import BOARD, FIND, SEARCH
+from services.console.pages import (ConsoleDep, Person, ServiceAnswer, call, language_of, now, render,
+                                    require_page)
+from services.console.users import SignedIn, usernames_of
+from services.console.worklist import (OWNERS, PAGE_SIZE, STATES, BadFilter, BoardFilters, filters_of,
+                                       paging_of, quick_filters, sought)
+from shared.contracts.vocabulary import Category, RiskLevel, Stage
+from shared.territory.code import TerritoryCode, TerritoryLevel
 
 router = APIRouter()
 
 
 @router.get(BOARD.path, response_class=HTMLResponse)
-async def board(request: Request, console: ConsoleDep, person: Person, owner: str | None = None,
-                grade: str | None = None, overdue: bool | None = None, pending_approval: bool | None = None,
-                reviewed: bool | None = None) -> Response:
+async def board(request: Request, console: ConsoleDep, person: Person, after: str | None = None,
+                back: Annotated[list[str] | None, Query()] = None) -> Response:
     require_page(person, BOARD)
-    filters = {key: value for key, value in (("owner", owner), ("grade", grade), ("overdue", overdue),
-                                               ("pending_approval", pending_approval), ("reviewed", reviewed))
-               if value is not None}
-    cases = await call(console, person, "casework", "GET", "/v1/cases", params={**filters, "limit": 50})
-    counts = await call(console, person, "casework", "GET", "/v1/cases/counts")
+    try:
+        filters, paging = filters_of(request.query_params), paging_of(after, back or ())
+    except BadFilter:
+        raise HTTPException(status_code=422, detail="a filter of the board is not one of its choices") from None
+    params = {**filters.query(), "totals": "true", "limit": PAGE_SIZE, **({"after": after} if after else {})}
+    found = await call(console, person, "casework", "GET", "/v1/cases", params=params)
+    cases = found["cases"]
+    lines = await _lines(console, person, [case["case_id"] for case in cases])
     async with console.engine.connect() as connection:
-        names = await usernames_of(connection, (case["owner"]["caseworker"] for case in cases["cases"]))
-    return render(console, request, "board.html", person=person, cases=cases["cases"], counts=counts,
-                  filters=filters, names=names, now=now())
+        names = await usernames_of(connection, (case["owner"]["caseworker"] for case in cases))
+    language = language_of(console, request)
+    # A township or village chosen is the code prefix of its subtree: what casework's `territory` takes.
+    places = [(TerritoryCode(code).prefix, words) for code, words in
+              language.places(person.principal.jurisdiction, (TerritoryLevel.township, TerritoryLevel.village))]
+    return render(console, request, "board.html", person=person, cases=cases, lines=lines, names=names,
+                  filters=filters, values=filters.query(), total=found["total"], tally=found["tally"],
+                  quick=quick_filters(filters), previous=paging.previous_link(filters),
+                  next=paging.next_link(filters, found["next"]), page_number=paging.number,
+                  places=places, grades=list(RiskLevel), categories=list(Category), stages=list(Stage),
+                  owners=OWNERS, states=STATES, now=now())
+
+
+async def _lines(console, person: SignedIn, case_ids: list[str]) -> dict[str, dict] | None:
+    """Intake's one line per case (one call a page, purpose worklist; each read on its ledger).
+    A role intake gives no lines to gets none; None when intake could not answer just then."""
+    if not case_ids:
+        return {}
+    try:
+        summaries = await call(console, person, "intake", "POST", "/v1/cases/summaries",
+                               json={"case_ids": case_ids, "purpose": "worklist"})
+    except ServiceAnswer as exc:
+        return {} if exc.status_code == 403 else None
+    return {line["case_id"]: line for line in summaries["cases"]}
+
+
+@router.get(FIND.path)
+async def find(console: ConsoleDep, person: Person, q: Annotated[str, Query(max_length=200)] = "") -> Response:
+    """The header's search box: a case number straight to its case (open or closed), else the board
+    saying no case has it; an ID number or a name to the child search, filled in (its purpose is
+    chosen there)."""
+    require_page(person, FIND)
+    what = sought(q)
+    if what is None:
+        return RedirectResponse(BOARD.path, status_code=303)
+    if what.kind != "number":
+        field = "child_national_id" if what.kind == "national_id" else "child_name"
+        return RedirectResponse(f"{SEARCH.path}?{urlencode({field: what.text})}", status_code=303)
+    found = await call(console, person, "casework", "GET", "/v1/cases", params={"number": what.text, "limit": 1})
+    if found["cases"]:
+        return RedirectResponse(f"/cases/{found['cases'][0]['case_id']}", status_code=303)
+    return RedirectResponse(BoardFilters(number=what.text).link(), status_code=303)

@@ -67,8 +67,10 @@ async def submit_report(request: Request, console: ConsoleDep, person: Person) -
 
 @router.get(SEARCH.path, response_class=HTMLResponse)
 async def search_form(request: Request, console: ConsoleDep, person: Person) -> Response:
+    """The search, filled in with what the header's search box was given (an ID number or a name)."""
     require_page(person, SEARCH)
-    return _search_page(console, request, person, values={})
+    given = {name: request.query_params.get(name, "")[:200] for name in ("child_national_id", "child_name")}
+    return _search_page(console, request, person, values={name: value for name, value in given.items() if value})
 
 
 @router.post(SEARCH.path, response_class=HTMLResponse)
