@@ -20,7 +20,8 @@ from shared.settings import Settings
 # Every page and form of the console, as a person's browser reaches them.
 ROUTES = {
     ("GET", "/sign-in"), ("POST", "/sign-in"), ("GET", "/sign-in/oidc"), ("GET", "/sign-in/oidc/callback"),
-    ("POST", "/sign-out"), ("POST", "/language"), ("GET", "/"), ("GET", "/waiting"), ("GET", "/board"), ("GET", "/find"),
+    ("POST", "/sign-out"), ("POST", "/language"), ("GET", "/"), ("GET", "/waiting"), ("GET", "/board"),
+    ("GET", "/find"),
     ("GET", "/cases/{case_id}"), ("GET", "/cases/{case_id}/child"), ("GET", "/cases/{case_id}/archive"),
     ("POST", "/cases/{case_id}/archive"), ("POST", "/cases/{case_id}/assignment"),
     ("POST", "/cases/{case_id}/review"), ("POST", "/cases/{case_id}/approvals"),

@@ -19,9 +19,9 @@ def test_the_forms_filters_become_the_worklists_query_and_an_empty_field_is_no_f
             "state": "closed", "after": "ignored-here"}
     filters = filters_of(form)
     assert filters.received_from == date(2026, 12, 1)
-    assert filters.query() == {"grade": "red", "emergency": "true", "category": "abuse", "territory": "140402001",
-                               "owner": "unassigned", "received_from": "2026-12-01", "received_to": "2026-12-05",
-                               "state": "closed"}
+    assert filters.query() == {"grade": "red", "emergency": "true", "category": "abuse",
+                               "territory": "140402001", "owner": "unassigned", "received_from": "2026-12-01",
+                               "received_to": "2026-12-05", "state": "closed"}
     assert filters_of({}) == BoardFilters() and BoardFilters().link() == "/board"
 
 
@@ -45,7 +45,7 @@ def test_each_quick_filter_keeps_the_territory_and_state_its_count_is_for_and_no
     assert parse_qs(urlsplit(quick["emergency"][0]).query) == {
         "territory": ["140402001"], "state": ["closed"], "emergency": ["true"]}
     assert parse_qs(urlsplit(quick["red"][0]).query)["grade"] == ["red"]
-    assert not any(current for _, current in quick.values()), "a stage chosen too: no quick filter is the board"
+    assert not any(current for _, current in quick.values()), "a stage chosen: no quick filter is the board"
     red = {name: current for name, _, current in quick_filters(filters_of({"grade": "red"}))}
     assert red["red"] and not red["all"]
     assert quick_filters(BoardFilters())[0] == ("all", "/board", True)
@@ -74,7 +74,8 @@ def test_the_pages_go_forward_by_the_cursor_and_back_by_the_trail_kept_in_the_ad
     ("王  小红", "name", "王 小红"),
     ("140402-2026", "national_id", "140402-2026"),
 ])
-def test_the_search_box_tells_a_case_number_from_an_id_number_and_a_name(typed: str, kind: str, text: str) -> None:
+def test_the_search_box_tells_a_case_number_from_an_id_number_and_a_name(typed: str, kind: str,
+                                                                         text: str) -> None:
     found = sought(typed)
     assert (found.kind, found.text) == (kind, text)
     assert sought("   ") is None

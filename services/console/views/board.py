@@ -30,7 +30,8 @@ async def board(request: Request, console: ConsoleDep, person: Person, after: st
     try:
         filters, paging = filters_of(request.query_params), paging_of(after, back or ())
     except BadFilter:
-        raise HTTPException(status_code=422, detail="a filter of the board is not one of its choices") from None
+        raise HTTPException(status_code=422,
+                            detail="a filter of the board is not one of its choices") from None
     params = {**filters.query(), "totals": "true", "limit": PAGE_SIZE, **({"after": after} if after else {})}
     found = await call(console, person, "casework", "GET", "/v1/cases", params=params)
     cases = found["cases"]
@@ -39,8 +40,9 @@ async def board(request: Request, console: ConsoleDep, person: Person, after: st
         names = await usernames_of(connection, (case["owner"]["caseworker"] for case in cases))
     language = language_of(console, request)
     # A township or village chosen is the code prefix of its subtree: what casework's `territory` takes.
-    places = [(TerritoryCode(code).prefix, words) for code, words in
-              language.places(person.principal.jurisdiction, (TerritoryLevel.township, TerritoryLevel.village))]
+    levels = (TerritoryLevel.township, TerritoryLevel.village)
+    places = [(TerritoryCode(code).prefix, words)
+              for code, words in language.places(person.principal.jurisdiction, levels)]
     return render(console, request, "board.html", person=person, cases=cases, lines=lines, names=names,
                   filters=filters, values=filters.query(), total=found["total"], tally=found["tally"],
                   quick=quick_filters(filters), previous=paging.previous_link(filters),
@@ -63,7 +65,8 @@ async def _lines(console, person: SignedIn, case_ids: list[str]) -> dict[str, di
 
 
 @router.get(FIND.path)
-async def find(console: ConsoleDep, person: Person, q: Annotated[str, Query(max_length=200)] = "") -> Response:
+async def find(console: ConsoleDep, person: Person,
+               q: Annotated[str, Query(max_length=200)] = "") -> Response:
     """The header's search box: a case number straight to its case (open or closed), else the board
     saying no case has it; an ID number or a name to the child search, filled in (its purpose is
     chosen there)."""
@@ -74,7 +77,8 @@ async def find(console: ConsoleDep, person: Person, q: Annotated[str, Query(max_
     if what.kind != "number":
         field = "child_national_id" if what.kind == "national_id" else "child_name"
         return RedirectResponse(f"{SEARCH.path}?{urlencode({field: what.text})}", status_code=303)
-    found = await call(console, person, "casework", "GET", "/v1/cases", params={"number": what.text, "limit": 1})
+    found = await call(console, person, "casework", "GET", "/v1/cases",
+                       params={"number": what.text, "limit": 1})
     if found["cases"]:
         return RedirectResponse(f"/cases/{found['cases'][0]['case_id']}", status_code=303)
     return RedirectResponse(BoardFilters(number=what.text).link(), status_code=303)

@@ -70,7 +70,8 @@ async def search_form(request: Request, console: ConsoleDep, person: Person) -> 
     """The search, filled in with what the header's search box was given (an ID number or a name)."""
     require_page(person, SEARCH)
     given = {name: request.query_params.get(name, "")[:200] for name in ("child_national_id", "child_name")}
-    return _search_page(console, request, person, values={name: value for name, value in given.items() if value})
+    values = {name: value for name, value in given.items() if value}
+    return _search_page(console, request, person, values=values)
 
 
 @router.post(SEARCH.path, response_class=HTMLResponse)
