@@ -75,7 +75,7 @@ def report_in_the_form(page: Page, console: str, *, categories: list[str],
     page.get_by_label("村（社区）").select_option(label=village)
     for category in categories:
         page.get_by_label(category).check()
-    page.get_by_label("正面临危险").check()
+    page.get_by_label("面临紧急危险").check()
     page.get_by_label("情况描述").fill(narrative)
     page.get_by_role("button", name="提交报告").click()
 
@@ -92,7 +92,7 @@ def test_the_operators_red_report_is_on_the_supervisors_board_in_red_words(
     assert page.url.endswith("/report"), page.url
     expect(page.get_by_role("heading", name="我提交的报告")).to_be_visible()
     expect(page.get_by_text("您还没有提交过报告。")).to_be_visible()
-    assert page.get_by_role("link", name="看板").count() == 0, "no link to a page the hotline cannot open"
+    assert page.get_by_role("link", name="工作台").count() == 0, "no link to a page the hotline cannot open"
     report_in_the_form(page, console, categories=[])  # no kind of difficulty: intake refuses it, field by field
     expect(page.get_by_role("alert")).to_contain_text("困境类别")
     expect(page.get_by_role("alert")).to_contain_text("此项必填。")
@@ -107,7 +107,7 @@ def test_the_operators_red_report_is_on_the_supervisors_board_in_red_words(
     expect(mine).to_have_count(1)
     expect(mine).to_contain_text(re.compile(r"\d{6}-\d{4}-\d{5,9}"))
     assert serious_violations(page) == []
-    page.get_by_role("button", name="退出").click()
+    page.get_by_role("button", name="退出登录").click()
     context.close()
 
     context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
@@ -116,7 +116,7 @@ def test_the_operators_red_report_is_on_the_supervisors_board_in_red_words(
     expect(page.get_by_role("heading", name="登录")).to_be_visible()
     assert serious_violations(page) == []
     sign_in(page, console, supervisor, button="登录")
-    expect(page.get_by_role("heading", name="看板")).to_be_visible()
+    expect(page.get_by_role("heading", name="工作台")).to_be_visible()
     # The case reaches casework a moment after the report: the board shows it once it is graded.
     for _ in range(50):
         if page.get_by_role("row").filter(has_text="红色（高风险）").count():
@@ -188,13 +188,13 @@ def test_a_wrong_password_is_shown_on_the_form(services: RunningServices, consol
 
 
 WORDS = {
-    "zh-CN": {"sign_in": "登录", "sign_out": "退出", "red": "红色（高风险）", "board": "看板", "caseworker": "个案工作者",
-              "assign": "分配", "screen_in": "纳入：进入需求评估", "record_review": "记录审核结果",
-              "acknowledge": "确认接收", "record_visit": "记录回访", "my_cases": "我的案件", "not_found": "未找到",
+    "zh-CN": {"sign_in": "登录", "sign_out": "退出登录", "red": "红色（高风险）", "board": "工作台", "caseworker": "儿童督导员",
+              "assign": "分配", "screen_in": "受理：进入需求评估", "record_review": "记录审核结果",
+              "acknowledge": "确认接收", "record_visit": "记录跟踪回访", "my_cases": "我的个案", "not_found": "未找到",
               "purpose": "查阅目的（将被记录）", "assessment": "评估", "show_child": "查看儿童信息",
               "open_archive": "打开信息档案", "difficulties": "困难", "save_archive": "保存档案",
-              "record_home_visit": "记录家访", "education": "教育", "record_plan_summary": "记录帮扶计划",
-              "the_need": "需求", "what_is_done": "帮扶措施", "back_to_school": "返校复学", "plan_stage": "帮扶计划",
+              "record_home_visit": "记录入户调查", "education": "教育", "record_plan_summary": "记录帮扶方案",
+              "the_need": "需求", "what_is_done": "帮扶措施", "back_to_school": "返校复学", "plan_stage": "帮扶方案",
               "ask_close": "申请结案，原因", "risk_resolved": "风险已消除", "ask_close_button": "申请结案",
               "still_open": "仍有转介尚未办结", "withdraw": "撤回对", "withdraw_why": "撤回原因",
               "no_longer_needed": "不再需要",
@@ -205,10 +205,10 @@ WORDS = {
               "girl": "女", "village": "西大街社区", "in_danger": "面临紧急危险",
               "child_for_action": "为保护行动查看儿童信息", "protection_action": "保护行动", "note": "备注（选填）",
               "acknowledged": "已接收", "decline": "退回…", "decline_really": "确定退回这条转介吗？",
-              "why_declined": "退回原因", "not_decline": "不，返回转介列表", "as_supervisor": "（主管）",
-              "as_caseworker": "（个案工作者）", "accepted": "受理", "archive_changed": "修改儿童信息",
+              "why_declined": "退回原因", "not_decline": "不，返回转介列表", "as_supervisor": "（审核人）",
+              "as_caseworker": "（儿童督导员）", "accepted": "受理", "archive_changed": "修改儿童信息",
               "who_read": "儿童信息查阅记录", "who_read_child": "谁查阅过这名儿童的信息", "child_details": "儿童信息",
-              "steps": ["收到报告", "风险分级", "分配负责人", "书面审核", "转介", "转介状态变化", "记录回访"],
+              "steps": ["收到报告", "风险分级", "分配负责人", "书面审核", "转介", "转介状态变化", "跟踪回访"],
               "languages": ["English", "中文"]},
     "en-US": {"sign_in": "Sign in", "sign_out": "Sign out", "red": "Red (high risk)", "board": "Board",
               "caseworker": "Caseworker", "assign": "Assign",
@@ -534,11 +534,11 @@ UNNAMED = {
     "zh-CN": {"township": "140404100", "village": "140404100201", "channel": "来源渠道", "hotline": "热线",
               "reporter": "报告人身份", "neighbour": "邻居", "sex": "性别", "male": "男", "age": "估计年龄（岁）",
               "appearance": "外貌特征", "place_seen": "发现地点（文字描述）", "village_field": "村（社区）",
-              "abuse": "遭受侵害", "danger": "正面临危险", "birth_date": "出生日期", "categories": "困境类别",
+              "abuse": "遭受侵害", "danger": "面临紧急危险", "birth_date": "出生日期", "categories": "困境类别",
               "submit": "提交报告", "received": "报告已收到", "case_number": "个案编号", "required": "此项必填。",
               "future": "该日期在将来：不能晚于今天。", "unnamed": "无法确认身份的儿童", "note": "发生了什么（备注，选填）",
-              "caseworker": "个案工作者", "assign": "分配", "screen_in": "纳入：进入需求评估",
-              "record_review": "记录审核结果", "record_home_visit": "记录家访", "when": "时间",
+              "caseworker": "儿童督导员", "assign": "分配", "screen_in": "受理：进入需求评估",
+              "record_review": "记录审核结果", "record_home_visit": "记录入户调查", "when": "时间",
               "records_purpose": "查阅记录的目的（将被记录）", "assessment": "评估", "show_records": "查看记录和备注",
               "home_visit": "家访", "assignment": "指派", "child_name": "儿童姓名", "child_national_id": "身份证号",
               "known_id": "已登记儿童的身份证号", "how_identified": "确认身份的方式", "knows_the_child": "社工认识该儿童",

@@ -103,7 +103,7 @@ def test_the_chinese_catalog_is_chinese() -> None:
     zh, en = LANGUAGES["zh_CN"], LANGUAGES["en"]
     assert zh.gettext("Sign in") == "登录" and en.gettext("Sign in") == "Sign in"
     assert zh.label("risk_level", "red").startswith("红色") and en.label("risk_level", "red").startswith("Red")
-    assert zh.labels("category", ["abuse", "left_behind"]) == "遭受侵害、留守"
+    assert zh.labels("category", ["abuse", "left_behind"]) == "遭受侵害、农村留守儿童"
 
 
 @pytest.mark.parametrize(("accept", "chosen", "expected"), [
@@ -127,5 +127,5 @@ def test_every_factor_of_a_grade_is_shown_as_words(locale: str) -> None:
                  "age_under_6", "age_unknown"):
         words = language.factor(code)
         assert words and "_" not in words and "factor:" not in words, (locale, code, words)
-    assert LANGUAGES["zh_CN"].factor("forcing_immediate_danger") == "正面临危险（直接定为红色）"
+    assert LANGUAGES["zh_CN"].factor("forcing_immediate_danger") == "面临紧急危险（直接定为红色）"
     assert LANGUAGES["en"].factor("earlier_reports_2") == "2 earlier reports"
