@@ -3,7 +3,7 @@ Merkle checkpoints."""
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, DateTime, Integer, LargeBinary, MetaData, Table, Text, func
+from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, LargeBinary, MetaData, Table, Text, func, text
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 SCHEMA = "audit"
@@ -24,6 +24,9 @@ ledger = Table(
     Column("hash", LargeBinary, nullable=False),
     Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
+# The access log across children, newest first (audit_0005; its reader and territory indexes are
+# expressions over the payload, created by that migration alone).
+Index("ledger_access_seq", ledger.c.seq, postgresql_where=text("event_type = 'access.recorded'"))
 
 checkpoints = Table(
     "checkpoints", metadata,
