@@ -305,7 +305,7 @@ def test_the_journey_from_a_red_report_to_a_visit_on_the_timeline(
     # The caseworker lands on theirs, finds it there and screens it in.
     worker = _person(browser, locale, console, caseworker)
     expect(worker).to_have_url(re.compile(r"/board\?owner=me$"))
-    expect(worker.get_by_role("link", name=words["my_cases"])).to_have_attribute("aria-current", "page")
+    expect(worker.get_by_role("link", name=words["my_cases"], exact=True)).to_have_attribute("aria-current", "page")
     worker.locator(f"a[href='{link}']").click()
     worker.get_by_label(words["screen_in"]).check()
     worker.get_by_role("button", name=words["record_review"]).click()

@@ -52,7 +52,7 @@ def _sign_in(console: TestClient, username: str) -> None:
 @pytest.mark.parametrize(("role", "jurisdiction", "agency", "home"), [
     ("hotline", "", None, "/report"), ("caseworker", "140402", None, "/board?owner=me"),
     ("supervisor", "140402", None, "/board"), ("supervisor", "1404", None, "/dashboard"),
-    ("agency_officer", "140402", "police", "/inbox"), ("auditor", "", None, "/board")])
+    ("agency_officer", "140402", "police", "/inbox"), ("auditor", "", None, "/access")])
 async def test_each_person_lands_on_the_page_of_their_work(console: TestClient, infra, role, jurisdiction,
                                                            agency, home) -> None:
     _sign_in(console, await _add(infra, role, jurisdiction, agency))
