@@ -206,6 +206,11 @@ def _stage(case: CaseFile | None, stage: Stage) -> str:
     return advance_stage(current, stage).value
 
 
+def _number(case: CaseFile | None, named: str | None) -> str | None:
+    """A case keeps the number it opened with (intake gives it once); an event may bring it first."""
+    return case.case_number if case and case.case_number else named
+
+
 def reported(state: CaseState, event: CaseReported, policy: CaseworkPolicy, at: datetime) -> CaseState:
     case = state.case
     categories = _categories(case, event.categories)
@@ -213,9 +218,7 @@ def reported(state: CaseState, event: CaseReported, policy: CaseworkPolicy, at: 
     changes: dict[str, Any] = dict(child_ref=event.child_ref, categories=categories, reported_at=latest,
                                    jurisdiction=(case.jurisdiction if case and case.jurisdiction
                                                  else event.jurisdiction),
-                                   # A case keeps the number it opened with; intake gives it once.
-                                   case_number=(case.case_number if case and case.case_number
-                                                else event.case_number))
+                                   case_number=_number(case, event.case_number))
     if case is not None and case.closed_at is not None and latest > case.closed_at:
         # A new report about a closed case reopens it: back to screening, and to review.
         changes.update(state="open", stage=Stage.screening.value, reviewed_at=None)
@@ -231,7 +234,7 @@ def assessed(state: CaseState, event: CaseAssessed, policy: CaseworkPolicy, at: 
     changes: dict[str, Any] = dict(
         jurisdiction=jurisdiction, risk_level=event.risk_level.value,
         initial_risk_level=event.initial_risk_level.value, graded_at=graded_at, emergency=event.emergency,
-        case_number=(case.case_number if case and case.case_number else event.case_number),
+        case_number=_number(case, event.case_number),
         categories=_categories(case, event.categories),
         stage=_stage(case, event.stage),
         # The review is due a grade's hours after the case was first graded; a graver re-grade
