@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, Field
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 
 from services.audit import tables as t
 from shared.auth import TERRITORY_PREFIX_PATTERN, Principal, Role, require_role
@@ -81,6 +81,12 @@ def _before(step: Step, transfer: Step) -> bool:
     return step.seq <= transfer.seq
 
 
+def _of_case(case_id: uuid.UUID) -> ColumnElement[bool]:
+    """The case's own events, and the identifications that merged another case into it."""
+    return (t.ledger.c.case_id == case_id) | (
+        t.ledger.c.event_type.in_(t.LINK_EVENTS) & (_payload("surviving_case_id") == str(case_id)))
+
+
 @router.get("/v1/cases/{case_id}/timeline", response_model=list[Step], responses=answers(404),
             summary="Every event of a case, in causal order")
 async def timeline(case_id: uuid.UUID, principal: Annotated[Principal, Depends(Readers)],
@@ -88,7 +94,7 @@ async def timeline(case_id: uuid.UUID, principal: Annotated[Principal, Depends(R
     async with ctx.sessions() as session:
         rows = (await session.execute(select(t.ledger.c.seq, t.ledger.c.record, t.ledger.c.topic,
                                              t.ledger.c.event_type)
-                                      .where(t.ledger.c.case_id == case_id).order_by(t.ledger.c.seq))).all()
+                                      .where(_of_case(case_id)).order_by(t.ledger.c.seq))).all()
     steps = []
     for row in rows:
         event = row.record.get("event") or {}

@@ -27,6 +27,9 @@ ledger = Table(
 # The access log across children, newest first (audit_0005; its reader and territory indexes are
 # expressions over the payload, created by that migration alone).
 Index("ledger_access_seq", ledger.c.seq, postgresql_where=text("event_type = 'access.recorded'"))
+# An identification is keyed by the case it merged away; the case that remains finds it by the payload's
+# `surviving_case_id` (an expression index of audit_0006 alone).
+LINK_EVENTS = ("child.linked", "child.link_undone")
 
 checkpoints = Table(
     "checkpoints", metadata,

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -535,10 +535,14 @@ class ApprovalOut(BaseModel):
     decided_by: str | None
     decided_at: datetime | None
     decision_reason: str | None
+    # What the list shows to recognise the case (GET /v1/approvals only).
+    case_number: str | None = Field(default=None, description="The case's number (listing only)")
+    risk_level: RiskLevel | None = Field(default=None, description="The case's grade in force (listing only)")
+    emergency: bool | None = Field(default=None, description="The child is in immediate danger (listing only)")
 
 
-def _approval(approval: Approval) -> ApprovalOut:
-    return ApprovalOut(**approval.as_row())
+def _approval(approval: Approval, **case: Any) -> ApprovalOut:
+    return ApprovalOut(**approval.as_row(), **case)
 
 
 class ApprovalRequest(BaseModel):
@@ -599,13 +603,16 @@ async def list_approvals(principal: Annotated[Principal, Depends(Readers)], ctx:
                          state: Literal["pending", "approved", "rejected"] = "pending",
                          territory: Territory = None, case_id: uuid.UUID | None = None,
                          limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[ApprovalOut]:
-    a = t.approvals.c
-    query = select(t.approvals).where(*_approvals_where(principal, state, territory))
+    a, c = t.approvals.c, t.cases.c
+    query = (select(t.approvals, c.case_number, c.risk_level, c.emergency)
+             .join(t.cases, c.case_id == a.case_id)
+             .where(*_approvals_where(principal, state, territory)))
     if case_id is not None:
         query = query.where(a.case_id == case_id)
     async with ctx.engine.connect() as connection:
         rows = await connection.execute(query.order_by(a.requested_at, a.approval_id).limit(limit))
-    return [_approval(Approval.of_row(row)) for row in rows]
+    return [_approval(Approval.of_row(row), case_number=row.case_number, risk_level=row.risk_level,
+                      emergency=row.emergency) for row in rows]
 
 
 class ApprovalDecision(BaseModel):

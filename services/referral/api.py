@@ -256,3 +256,50 @@ async def read_referral_answers(referral_id: uuid.UUID, purpose: Purpose,
         not_found=NO_SUCH_REFERRAL)
     return ReferralAnswers(referral=_referral(row, ctx), access_id=access_id, purpose=purpose,
                            notes=written_notes(ctx.resources.cipher, sealed))
+
+
+# ---- every answer of a case's referrals, for the case's side ------------------------------------------
+
+cases_router = APIRouter(prefix="/v1/cases", tags=["referral"])
+NO_SUCH_CASE = "no referral of such a case for you"
+
+
+class AgencyNote(WrittenNote):
+    agency: Agency = Field(description="The agency of the referral the note was written with")
+
+
+class CaseAnswers(RecordedRead):
+    notes: list[AgencyNote] = Field(description="Every note written with an answer to (or the withdrawal of) "
+                                                "one of the case's referrals, newest first")
+
+
+async def _case_reading(session, case_id: uuid.UUID, principal: Principal) -> Reading | None:
+    row = (await session.execute(select(t.cases.c.jurisdiction, t.cases.c.child_ref)
+                                 .where(t.cases.c.case_id == case_id))).first()
+    if row is None:
+        return None
+    return Reading(case_id=case_id, child_ref=row.child_ref, jurisdiction=row.jurisdiction,
+                   refusal=None if principal.can_see(row.jurisdiction) else OUTSIDE_TERRITORY)
+
+
+async def _sealed_case_answers(session, reading: Reading):
+    agencies = dict((await session.execute(select(t.referrals.c.id, t.referrals.c.agency)
+                                           .where(t.referrals.c.case_id == reading.case_id))).all())
+    return agencies, await sealed_notes(session, t.notes, reading.case_id)
+
+
+@cases_router.get("/{case_id}/referral-answers", response_model=CaseAnswers, dependencies=PERSONAL_READ,
+                  responses=read_answers(NO_SUCH_CASE),
+                  summary="The notes of every answer to the case's referrals, for its caseworkers and "
+                          "supervisors, newest first")
+async def read_case_answers(case_id: uuid.UUID, purpose: Purpose,
+                            principal: Annotated[Principal, Depends(CaseSide)], ctx: Ctx) -> CaseAnswers:
+    """What each agency wrote when it acknowledged, started, completed or declined — and what the case's
+    side wrote when it withdrew a referral: one read of the case's notes on the access ledger (an agency
+    reads its own referral's, `GET /v1/referrals/{id}/answers`)."""
+    access_id, (agencies, sealed) = await read_case_notes(
+        ctx, principal, purpose, find=lambda session: _case_reading(session, case_id, principal),
+        load=_sealed_case_answers, not_found=NO_SUCH_CASE)
+    notes = [AgencyNote(**note.model_dump(), agency=agencies[note.about])
+             for note in written_notes(ctx.resources.cipher, sealed) if note.about in agencies]
+    return CaseAnswers(access_id=access_id, purpose=purpose, notes=notes)

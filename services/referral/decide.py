@@ -223,7 +223,7 @@ def answer(state: CaseReferrals, response: ReferralResponded, now: datetime) -> 
         referral_id=referral.id, case_id=referral.case_id, agency=Agency(referral.agency), state=target,
         outcome=response.outcome if target == ReferralState.done else None,
         reason=response.reason if target in (ReferralState.done, ReferralState.declined) else None,
-        changed_at=now, stage=stage,
+        changed_at=now, stage=stage, changed_by=response.responder_ref,
     )
     return Decision(state=state, events=(event,))
 

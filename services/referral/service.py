@@ -3,7 +3,7 @@ escalation sweep."""
 
 from __future__ import annotations
 
-from services.referral.api import router
+from services.referral.api import cases_router, router
 from services.referral.lifecycle import IllegalTransition
 from services.referral.refer import ForeignAnswer, Resources, escalate_overdue, move_cases, on_answers, on_closures, \
     on_grades, waiting_gauges
@@ -67,7 +67,7 @@ def tasks(ctx: ServiceContext):
 SERVICE = ServiceDefinition(
     name="referral",
     summary="Routes graded cases to the agencies that must act and holds them to deadlines.",
-    routers=(router,),
+    routers=(router, cases_router),
     consumers=consumers,
     tasks=tasks,
     resources=resources,

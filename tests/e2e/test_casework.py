@@ -5,6 +5,7 @@ its caseworker, and it tops that caseworker's list."""
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -12,6 +13,7 @@ import httpx
 
 from shared.auth import Role
 from shared.case_number import CHINA_STANDARD_TIME
+from shared.contracts.vocabulary import CASE_NUMBER_PATTERN
 from tests.e2e.closing import withdraw_open_referrals
 from tests.e2e.conftest import RunningServices
 from tests.e2e.reports import hotline_report, token
@@ -152,6 +154,10 @@ async def test_a_red_report_is_owned_by_its_station_at_once_then_tops_its_casewo
             approval = asked.json()
             pending = (await http.get("/v1/approvals", params={"case_id": case_id}, headers=SUPERVISOR)).json()
             assert [a["approval_id"] for a in pending] == [approval["approval_id"]]
+            # The request is listed with what recognises its case: the number and the grade.
+            assert (pending[0]["case_number"], pending[0]["risk_level"]) == \
+                (screened.json()["case_number"], screened.json()["risk_level"]), pending
+            assert re.fullmatch(CASE_NUMBER_PATTERN, pending[0]["case_number"]), pending
             listed = (await http.get("/v1/cases", params={"pending_approval": "true", "owner": "me"},
                                      headers=mine)).json()
             assert [row["case_id"] for row in listed["cases"]] == [case_id]

@@ -201,7 +201,7 @@ WORDS = {
               "pending": "待审批", "approve": "批准", "closed": "已结案", "set_grade": "调整等级",
               "orange": "橙色（中风险）", "why": "调整原因", "new_information": "有新情况",
               "national_id": "身份证号", "search": "查询", "search_purpose": "查询目的", "check": "请检查填写的内容", "no_match": "您辖区内没有相符的儿童",
-              "case_number": "个案编号", "show": "显示", "one_found": "共找到转介 1 条", "nine_years": "9岁",
+              "case_number": "个案编号", "show": "显示", "one_found": "共找到转介 1 条", "nine_years": "9 岁",
               "girl": "女", "village": "西大街社区", "in_danger": "面临紧急危险",
               "child_for_action": "为保护行动查看儿童信息", "protection_action": "保护行动", "note": "备注（选填）",
               "acknowledged": "已接收", "decline": "退回…", "decline_really": "确定退回这条转介吗？",
@@ -270,6 +270,42 @@ def _case_links(page: Page) -> set[str]:
     return {link.get_attribute("href") for link in page.locator("a[href^='/cases/']").all()}
 
 
+def _sees_who_read_the_child(auditor: Page, case_link: str, words: dict, *, police: str, caseworker: str) -> None:
+    """From the case, who read this child's data: the police for their action, the caseworker for the
+    assessment."""
+    auditor.goto(case_link)
+    auditor.get_by_role("link", name=words["who_read_child"]).click()
+    expect(auditor).to_have_url(re.compile(r"/access\?child_ref="))
+    reads = auditor.get_by_role("row").filter(has_text=police).filter(has_text=words["protection_action"])
+    expect(reads.first).to_contain_text(words["child_details"])
+    expect(auditor.get_by_role("row").filter(has_text=caseworker).filter(
+        has_text=words["assessment"]).first).to_be_visible()
+    assert serious_violations(auditor) == []
+
+
+def _asks_to_close_withdrawing_each_referral(worker: Page, words: dict) -> None:
+    """The caseworker asks to close the case: refused while agencies hold referrals, named in words; each
+    withdrawn with a reason (the table then says why), the request is made."""
+    worker.get_by_label(words["ask_close"]).select_option(label=words["risk_resolved"])
+    worker.get_by_role("button", name=words["ask_close_button"]).click()
+    expect(worker.get_by_role("alert")).to_contain_text(words["still_open"])
+    withdraw = worker.get_by_role("button", name=words["withdraw"])
+    assert withdraw.count() >= 1, "each open referral can be withdrawn"
+    while withdraw.count():
+        row = worker.get_by_role("row").filter(has=withdraw).first
+        row.get_by_label(words["withdraw_why"]).select_option(label=words["no_longer_needed"])
+        withdraw.first.click()
+        assert "problem" not in worker.url, worker.url
+    assert worker.locator("#referrals-title ~ table").inner_text().count(words["no_longer_needed"]) >= 1
+    assert serious_violations(worker) == []
+    for _ in range(50):  # casework hears of the withdrawals a moment after referral makes them
+        worker.get_by_label(words["ask_close"]).select_option(label=words["risk_resolved"])
+        worker.get_by_role("button", name=words["ask_close_button"]).click()
+        if words["still_open"] not in worker.content():
+            break
+        worker.wait_for_timeout(200)
+
+
 @pytest.mark.parametrize("locale", ["zh-CN", "en-US"])
 def test_the_journey_from_a_red_report_to_a_visit_on_the_timeline(
         services: RunningServices, console: str, browser: Browser, locale: str) -> None:
@@ -289,7 +325,6 @@ def test_the_journey_from_a_red_report_to_a_visit_on_the_timeline(
     # It is on the supervisor's board, in red words; the supervisor opens it and names its caseworker.
     _until(boss, lambda: _case_links(boss) - before)
     (link,) = _case_links(boss) - before
-    case_id = link.rsplit("/", 1)[1]
     row = boss.get_by_role("row").filter(has=boss.locator(f"a[href='{link}']"))
     expect(row).to_contain_text(words["red"])
     boss.locator(f"a[href='{link}']").click()
@@ -401,14 +436,7 @@ def test_the_journey_from_a_red_report_to_a_visit_on_the_timeline(
     expect(auditor).to_have_url(re.compile(r"/access$"))
     expect(auditor.get_by_role("heading", level=1)).to_have_text(words["who_read"])
     assert serious_violations(auditor) == []
-    auditor.goto(console + link)
-    auditor.get_by_role("link", name=words["who_read_child"]).click()
-    expect(auditor).to_have_url(re.compile(r"/access\?child_ref="))
-    reads = auditor.get_by_role("row").filter(has_text=police).filter(has_text=words["protection_action"])
-    expect(reads.first).to_contain_text(words["child_details"])
-    expect(auditor.get_by_role("row").filter(has_text=caseworker).filter(
-        has_text=words["assessment"]).first).to_be_visible()
-    assert serious_violations(auditor) == []
+    _sees_who_read_the_child(auditor, console + link, words, police=police, caseworker=caseworker)
 
     # A supervisor may set a grade with a reason, but not below red for a child in immediate danger:
     # the refusal comes back in words and the grade stays red.
@@ -421,29 +449,12 @@ def test_the_journey_from_a_red_report_to_a_visit_on_the_timeline(
 
     # Later the caseworker asks to close it: refused while agencies hold referrals, until each is
     # withdrawn with a reason; then the supervisor approves from the pending requests.
-    worker.get_by_label(words["ask_close"]).select_option(label=words["risk_resolved"])
-    worker.get_by_role("button", name=words["ask_close_button"]).click()
-    expect(worker.get_by_role("alert")).to_contain_text(words["still_open"])
-    withdraw = worker.get_by_role("button", name=words["withdraw"])
-    assert withdraw.count() >= 1, "each open referral can be withdrawn"
-    while withdraw.count():
-        row = worker.get_by_role("row").filter(has=withdraw).first
-        row.get_by_label(words["withdraw_why"]).select_option(label=words["no_longer_needed"])
-        withdraw.first.click()
-        assert "problem" not in worker.url, worker.url
-    assert worker.locator("#referrals-title ~ table").inner_text().count(words["no_longer_needed"]) >= 1
-    assert serious_violations(worker) == []
-    for _ in range(50):  # casework hears of the withdrawals a moment after referral makes them
-        worker.get_by_label(words["ask_close"]).select_option(label=words["risk_resolved"])
-        worker.get_by_role("button", name=words["ask_close_button"]).click()
-        if words["still_open"] not in worker.content():
-            break
-        worker.wait_for_timeout(200)
+    _asks_to_close_withdrawing_each_referral(worker, words)
     expect(worker.locator("#requests-title + ul")).to_contain_text(words["risk_resolved"])
     boss.get_by_role("link", name=words["pending"]).first.click()
-    row = boss.get_by_role("row").filter(has_text=case_id)
+    row = boss.get_by_role("row").filter(has_text=case_number)  # the request names the case by its number
     row.get_by_role("button", name=words["approve"]).click()
-    expect(boss.get_by_role("row").filter(has_text=case_id)).to_have_count(0)
+    expect(boss.get_by_role("row").filter(has_text=case_number)).to_have_count(0)
     assert serious_violations(boss) == []
     worker.reload()
     expect(worker.locator("dl.summary")).to_contain_text(words["closed"])
@@ -542,7 +553,11 @@ UNNAMED = {
               "records_purpose": "查阅记录的目的（将被记录）", "assessment": "评估", "show_records": "查看记录和备注",
               "home_visit": "家访", "assignment": "指派", "child_name": "儿童姓名", "child_national_id": "身份证号",
               "known_id": "已登记儿童的身份证号", "how_identified": "确认身份的方式", "knows_the_child": "社工认识该儿童",
-              "link": "关联到已登记儿童"},
+              "link": "关联到已登记儿童", "new_report": "新建报告", "narrative": "情况描述", "boy_age": "7 岁",
+              "village_name": "韩店村", "box": "^个案编号", "find": "查找",
+              "closing": "结案", "approved": "已批准", "approval_decided": "审批决定", "owner_assigned": "分配负责人",
+              "reviewed": "书面审核", "referral_withdrawn": "转介撤回", "identified": "确认儿童身份",
+              "police": "公安"},
     "en-US": {"township": "140404101", "village": "140404101201", "channel": "Channel", "hotline": "Hotline",
               "reporter": "The reporter is", "neighbour": "Neighbour", "sex": "Sex", "male": "Male",
               "age": "Estimated age (years)", "appearance": "What the child looks like",
@@ -562,22 +577,43 @@ UNNAMED = {
               "assignment": "Assignment", "child_name": "Child's name",
               "child_national_id": "National ID number",
               "known_id": "The known child's ID number", "how_identified": "How the child was identified",
-              "knows_the_child": "The caseworker knows the child", "link": "Link to the known child"},
+              "knows_the_child": "The caseworker knows the child", "link": "Link to the known child",
+              "new_report": "New report", "narrative": "What happened", "boy_age": "7 years old",
+              "village_name": "Sudian Village", "box": "^Case number", "find": "Find",
+              "closing": "Closing", "approved": "Approved", "approval_decided": "Approval decided",
+              "owner_assigned": "Owner assigned", "reviewed": "Written review",
+              "referral_withdrawn": "Referral withdrawn", "identified": "Child identified",
+              "police": "Police"},
 }
 
 
 @pytest.mark.parametrize("locale", ["zh-CN", "en-US"])
-def test_an_unnamed_boy_is_reported_and_his_home_visit_is_read_back_with_its_note(
+def test_the_journey_of_a_boy_nobody_can_name_from_the_call_to_a_safe_closure(
         services: RunningServices, console: str, browser: Browser, locale: str) -> None:
-    """The hotline operator reports "the boy next door, about seven, bruised face", in immediate danger:
-    a form with several mistakes shows them all at once, then the receipt gives the case's number. The
-    supervisor assigns it with a note; the caseworker's home visit dated in the future is refused in
-    words beside its field, what was typed kept; recorded, it is listed back with its note."""
+    """Issue 19's journey, each person in their own browser and language. The hotline operator signs in
+    straight to the report form and reports "the boy next door, about seven, bruised face", in immediate
+    danger: a form with several mistakes shows them all at once, then the receipt gives the case's
+    number. The supervisor finds the case at the top of the board — its number, age, sex, village and
+    what happened on the row — and by its number in the header's search box, and assigns it with a note.
+    The caseworker's home visit dated in the future is refused beside its field, what was typed kept;
+    recorded, it is listed back with its note. The police officer finds it in the inbox by its number,
+    reads the child's details for their action and acknowledges with a note. The auditor sees who read
+    the child's details and why. A later report names the boy by his ID number: the caseworker links the
+    two, one case remains. The closure is refused while referrals are open, until each is withdrawn with
+    a reason; the supervisor approves it from the pending requests (listed by the case's number, at a
+    phone's width too); the timeline says who did what and what was decided."""
     words = WORDS[locale] | UNNAMED[locale]
+    inbox_note = WORDS[locale]["note"]
     operator = add_person(services, "hotline", "")
     supervisor = add_person(services, "supervisor", words["township"])
     caseworker = add_person(services, "caseworker", words["township"])
+    police = add_person(services, "agency_officer", words["township"], agency="police")
+    happened = f"邻居说男孩在院子里哭喊，脸上有淤青。{uuid.uuid4().hex[:6]}"
+
+    # The hotline operator signs in straight to the report form.
     desk = _person(browser, locale, console, operator)
+    expect(desk).to_have_url(re.compile(r"/report$"))
+    expect(desk.get_by_role("heading", name=words["new_report"], exact=True)).to_be_visible()
 
     def unnamed_boy(*, birth_date: str = "", categories: bool = True) -> None:
         desk.get_by_label(words["channel"]).select_option(label=words["hotline"])
@@ -590,6 +626,7 @@ def test_an_unnamed_boy_is_reported_and_his_home_visit_is_read_back_with_its_not
         desk.get_by_label(words["village_field"]).select_option(value=words["village"])
         desk.get_by_label(words["abuse"]).set_checked(categories)
         desk.get_by_label(words["danger"]).check()
+        desk.get_by_label(words["narrative"], exact=True).fill(happened)
         desk.get_by_role("button", name=words["submit"]).click()
 
     # Two mistakes at once: a birth date in the future and no kind of difficulty, each in its words.
@@ -607,18 +644,32 @@ def test_an_unnamed_boy_is_reported_and_his_home_visit_is_read_back_with_its_not
     case_number = numbered.search(receipt.inner_text()).group()
     assert serious_violations(desk) == []
 
-    # The supervisor finds it by its number and names its caseworker, with a note.
+    # The supervisor finds it at the top of the board, among the emergencies (the only one on this
+    # township's board in a fresh run), recognisable by its row.
     boss = _person(browser, locale, console, supervisor)
-    row = boss.get_by_role("row").filter(has_text=case_number)
-    _until(boss, lambda: row.count() == 1)
-    row.get_by_role("link").click()
+    rows = boss.locator("table.worklist tbody tr")
+    row = rows.filter(has_text=case_number)
+    _until_board(boss, lambda: row.count() == 1 and words["in_danger"] in row.inner_text())
+    listed = [text for text in rows.all_inner_texts()]
+    place = next(i for i, text in enumerate(listed) if case_number in text)
+    assert all(words["in_danger"] in text for text in listed[:place + 1]), "emergencies come first"
+    for shown in (words["red"], words["in_danger"], words["boy_age"], words["male"], words["village_name"],
+                  happened):
+        expect(row).to_contain_text(shown)
+    assert serious_violations(boss) == []
+    # By its number in the search box in the header: straight to its page.
+    search = boss.get_by_role("search")
+    search.get_by_label(re.compile(words["box"])).fill(case_number)
+    search.get_by_role("button", name=words["find"]).click()
+    expect(boss.get_by_role("heading", level=1)).to_contain_text(case_number)
     expect(boss.get_by_role("heading", name=words["unnamed"])).to_be_visible()
+    case_link = boss.url
+    # Assigned with a note.
     boss.get_by_label(words["caseworker"]).select_option(label=caseworker)
     assign = boss.locator("form[action$='/assignment']")
     assign.get_by_label(words["note"], exact=True).fill("邻居多次看到他一个人在院子里。")
     assign.get_by_role("button", name=words["assign"]).click()
     expect(boss.locator("dl.summary")).to_contain_text(caseworker)
-    case_link = boss.url
 
     # The caseworker screens it in, then records a home visit: dated in the future first.
     worker = _person(browser, locale, console, caseworker)
@@ -651,7 +702,29 @@ def test_an_unnamed_boy_is_reported_and_his_home_visit_is_read_back_with_its_not
     assert serious_violations(worker) == []
     records_link = worker.url
 
-    # A later report names a boy of the village; the caseworker knows it is him and links the two.
+    # The police officer finds it in the agency's inbox by its number: a boy of about seven, his village,
+    # what the police are asked to do; reads the child's details for their action; acknowledges, noted.
+    officer = _person(browser, locale, console, police)
+    _until(officer, lambda: officer.get_by_role("row").filter(has_text=case_number).count() == 1)
+    referral = officer.get_by_role("row").filter(has_text=case_number)
+    for shown in (words["boy_age"], words["male"], words["village_name"], words["in_danger"]):
+        expect(referral).to_contain_text(shown)
+    referral.get_by_role("button", name=re.compile(words["child_for_action"])).click()
+    expect(officer.get_by_role("status")).to_contain_text(words["protection_action"])
+    officer.go_back()
+    referral.get_by_label(inbox_note).fill("已派民警上门核实。")
+    referral.get_by_role("button", name=words["acknowledge"]).click()
+    assert "problem" not in officer.url, officer.url
+    expect(referral).to_contain_text(words["acknowledged"])
+    assert serious_violations(officer) == []
+
+    # The auditor sees who read the boy's details, and why: the police for their action, the
+    # caseworker's reading of the records for the assessment.
+    auditor = _person(browser, locale, console, add_person(services, "auditor", ""))
+    _sees_who_read_the_child(auditor, case_link, words, police=police, caseworker=caseworker)
+
+    # A later report names a boy of the village; the caseworker knows it is him and links the two:
+    # one case remains, this one, with its number.
     known_id = "".join(random.choices("0123456789", k=17)) + "X"
     desk.goto(console + "/report")
     desk.get_by_label(words["child_name"]).fill("李小军")
@@ -665,6 +738,47 @@ def test_an_unnamed_boy_is_reported_and_his_home_visit_is_read_back_with_its_not
     identify.get_by_role("button", name=words["link"]).click()
     assert "problem" not in worker.url, worker.url
     expect(worker.get_by_role("heading", name=words["unnamed"])).to_have_count(0)
+    expect(worker.get_by_role("heading", level=1)).to_contain_text(case_number)
+
+    # Closing: a follow-up visit first (red needs one within 30 days), then the request — refused while
+    # agencies hold referrals, until each is withdrawn with a reason.
+    worker.get_by_role("button", name=words["record_visit"]).click()
+    assert "problem" not in worker.url, worker.url
+    _asks_to_close_withdrawing_each_referral(worker, words)
+    expect(worker.locator("#requests-title + ul")).to_contain_text(words["risk_resolved"])
+    # The supervisor's pending requests name the case by its number and grade, at a phone's width too.
+    boss.get_by_role("link", name=words["pending"]).first.click()
+    request = boss.get_by_role("row").filter(has_text=case_number)
+    expect(request).to_contain_text(words["red"])
+    expect(request).to_contain_text(words["risk_resolved"])
+    assert serious_violations(boss) == []
+    boss.set_viewport_size({"width": 390, "height": 844})
+    assert boss.evaluate("document.documentElement.scrollWidth") <= 390, boss.url
+    assert serious_violations(boss) == []
+    boss.set_viewport_size({"width": 1280, "height": 900})
+    request.get_by_role("button", name=words["approve"]).click()
+    expect(boss.get_by_role("row").filter(has_text=case_number)).to_have_count(0)
+
+    # The timeline says who did what and what was decided.
+    def step(event: str) -> str:
+        return "\n".join(worker.locator("ol.timeline li").filter(has_text=event).all_inner_texts())
+
+    _until(worker, lambda: words["closed"] in worker.locator("dl.summary").inner_text()
+           and words["closing"] in step(words["approval_decided"]))
+    assert f"{supervisor}{words['as_supervisor']}" in step(words["owner_assigned"]), step(words["owner_assigned"])
+    assert caseworker in step(words["owner_assigned"]), "the assignment names the new owner"
+    review = step(words["reviewed"])
+    assert f"{caseworker}{words['as_caseworker']}" in review and words["accepted"] in review, review
+    answered = step(police)
+    assert words["acknowledged"] in answered or words["acknowledge"] in answered, answered
+    withdrawn = step(words["referral_withdrawn"])
+    assert caseworker in withdrawn and words["no_longer_needed"] in withdrawn, withdrawn
+    decided = step(words["approval_decided"])
+    assert supervisor in decided and words["approved"] in decided and words["closing"] in decided, decided
+    assert caseworker in step(words["identified"]), step(words["identified"])
+    assert serious_violations(worker) == []
+
+    # The pages the journey changed fit a phone.
     for page in (worker, desk):
         page.set_viewport_size({"width": 390, "height": 844})
         assert page.evaluate("document.documentElement.scrollWidth") <= 390, page.url
@@ -673,6 +787,8 @@ def test_an_unnamed_boy_is_reported_and_his_home_visit_is_read_back_with_its_not
         worker.goto(link)
         assert worker.evaluate("document.documentElement.scrollWidth") <= 390, worker.url
         assert serious_violations(worker) == []
+    # The records read back with the police's note of their acknowledgement, under the police.
+    expect(worker.get_by_role("listitem").filter(has_text="已派民警上门核实。")).to_contain_text(words["police"])
 
 
 # The board's own county (no other test reports there): one township for each language.

@@ -138,6 +138,7 @@ async def test_a_note_with_each_action_is_read_back_by_the_cases_people_only_kep
                 "assessment": f"{urls['assessment']}/v1/cases/{case_id}/records",
                 "followup": f"{urls['followup']}/v1/cases/{case_id}/visits",
                 "referral": f"{urls['referral']}/v1/referrals/{police}/answers",
+                "referral_case": f"{urls['referral']}/v1/cases/{case_id}/referral-answers",
             }
             shown = {service: await http.get(url, params={"purpose": "case_planning"}, headers=mine)
                      for service, url in reads.items()}
@@ -149,6 +150,7 @@ async def test_a_note_with_each_action_is_read_back_by_the_cases_people_only_kep
                                              params=acting, headers=WOMENS_FEDERATION)
             elsewhere = {service: await http.get(url, params={"purpose": "case_planning"}, headers=ELSEWHERE)
                          for service, url in reads.items()}
+            agency_for_the_case = await http.get(reads["referral_case"], params=acting, headers=POLICE)
             not_its_referral = await http.get(reads["referral"], params={"purpose": "protection_action"},
                                               headers=CIVIL_AFFAIRS)
             unexplained = await http.get(reads["casework"], headers=mine)
@@ -185,6 +187,14 @@ async def test_a_note_with_each_action_is_read_back_by_the_cases_people_only_kep
     ended = answered["referral"]
     assert (ended["state"], ended["outcome"], ended["reason"]) == (
         "done", "not_successful", "family_moved_away")
+
+    # The case's side reads every agency's answers at once, each under its agency, newest first; an agency
+    # reads its own referral's alone.
+    every_answer = [(n["agency"], n["action"], n["text"]) for n in shown["referral_case"].json()["notes"]]
+    assert every_answer == [("womens_federation", "withdrawal", written["withdrawal"]),
+                            ("civil_affairs", "decline", written["decline"]),
+                            *[("police", a, written[a]) for a in ("complete", "start", "acknowledge")]]
+    assert agency_for_the_case.status_code == 403
 
     # The agency reads the notes of its own referrals — its answers, and the withdrawal told to it.
     assert by_police.status_code == 200 and by_police.json()["notes"] == answered["notes"]

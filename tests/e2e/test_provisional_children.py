@@ -15,6 +15,7 @@ from shared.auth import Role
 from tests.e2e.closing import open_referrals_of
 from tests.e2e.conftest import RunningServices
 from tests.e2e.reports import hotline_report, national_id, token
+from tests.e2e.test_audit import timeline_of
 from tests.e2e.test_casework import CLOSED, SUPERVISOR
 from tests.e2e.test_intake_assessment import REPORTED, by_external_id, kcat_produce, of_case
 from tests.e2e.watch import TopicWatcher
@@ -320,3 +321,10 @@ async def test_every_refusal_of_the_identification_api(infra, services: RunningS
         ("cw-luzhou", "refused", "record_correction"), ("cw-chengqu-3", "shown", "record_correction"),
         ("sup-luzhou", "refused", "record_correction"), ("sup-chengqu", "shown", "record_correction")], \
         "every change to his identity, and every attempt from outside, is on the ledger"
+    # Each case's history tells it: the case that remained shows the link and its undo as well as the
+    # case merged away (the events are keyed by the latter).
+    async with httpx.AsyncClient(base_url=urls["audit"]) as audit:
+        for case_id in (first_case, second_case):
+            steps = await timeline_of(audit, case_id, until={"child.linked", "child.link_undone"})
+            links = [step["payload"]["link_id"] for step in steps if step["event_type"].startswith("child.link")]
+            assert links == [link["link_id"]] * 2, (case_id, links)

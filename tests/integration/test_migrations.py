@@ -18,7 +18,7 @@ from shared.db.tables import messaging_metadata
 from shared.service import available_services
 
 # Expression indexes Alembic cannot compare; each is created by a migration of its own.
-EXPRESSION_INDEXES = {"ledger_access_child", "ledger_access_reader", "ledger_access_territory"}
+EXPRESSION_INDEXES = {"ledger_access_child", "ledger_access_reader", "ledger_access_territory", "ledger_link_survivor"}
 
 
 def declared(service: str) -> MetaData:

@@ -31,8 +31,11 @@ def glossary_entries() -> list[tuple[str, str]]:
 
 
 def zh_catalog() -> dict[str, str]:
+    """Each entry's Chinese; a plural entry by its singular, its forms on lines of their own."""
     with open(CATALOG, "rb") as handle:
-        return {message.id: message.string for message in read_po(handle) if message.id}
+        return {message.id if isinstance(message.id, str) else message.id[0]:
+                message.string if isinstance(message.string, str) else "\n".join(message.string)
+                for message in read_po(handle) if message.id}
 
 
 def test_the_glossary_names_catalog_entries() -> None:

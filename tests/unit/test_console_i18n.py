@@ -80,7 +80,9 @@ def test_the_templates_have_strings_to_translate() -> None:
 @pytest.mark.parametrize("locale", LOCALES)
 def test_every_template_string_is_translated(locale: str) -> None:
     catalog = LANGUAGES[locale].translations
-    missing = sorted(m for m in _template_strings() if catalog._catalog.get(m) in (None, ""))
+    # A plural message (singular, plural) is kept by its singular and the index of each form.
+    missing = sorted(str(m) for m in _template_strings()
+                     if catalog._catalog.get((m[0], 0) if isinstance(m, tuple) else m) in (None, ""))
     assert missing == []
 
 
@@ -129,3 +131,14 @@ def test_every_factor_of_a_grade_is_shown_as_words(locale: str) -> None:
         assert words and "_" not in words and "factor:" not in words, (locale, code, words)
     assert LANGUAGES["zh_CN"].factor("forcing_immediate_danger") == "面临紧急危险（直接定为红色）"
     assert LANGUAGES["en"].factor("earlier_reports_2") == "2 earlier reports"
+
+
+@pytest.mark.parametrize(("locale", "one", "seven"), [("en", "1 year old", "7 years old"), ("zh_CN", "1 岁", "7 岁")])
+def test_an_age_is_said_in_the_languages_grammar(locale: str, one: str, seven: str) -> None:
+    """The board and the inbox say a child's age with the catalog's plural forms: a one-year-old is
+    not "1 years old"."""
+    from services.console.pages import environments
+
+    env = environments(languages())[locale]
+    template = env.from_string('{{ ngettext("%(num)s year old", "%(num)s years old", age) }}')
+    assert (template.render(age=1), template.render(age=7)) == (one, seven)

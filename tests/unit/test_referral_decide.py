@@ -143,6 +143,7 @@ def test_answers_in_a_row_walk_the_lifecycle_and_the_first_acknowledgement_start
     done = answer(started.state, response(referral, "complete", outcome="successful"), NOW)
     events = [d.events[0] for d in (acknowledged, started, done)]
     assert [e.state for e in events] == ["acknowledged", "in_progress", "done"]
+    assert {e.changed_by for e in events} == {"officer-1"}, "the timeline says which officer answered"
     assert [e.stage for e in events] == [Stage.services] * 3
     assert acknowledged.state.case.stage == "services"
     assert events[2].outcome == "successful" and events[0].outcome is None

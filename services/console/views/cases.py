@@ -147,9 +147,12 @@ async def records(request: Request, console: ConsoleDep, person: Person, case_id
     visits = await optional(call(console, person, "followup", "GET", f"/v1/cases/{case_id}/visits",
                                  params=params))
     notes = await call(console, person, "casework", "GET", f"/v1/cases/{case_id}/notes", params=params)
+    answers = await optional(call(console, person, "referral", "GET", f"/v1/cases/{case_id}/referral-answers",
+                                  params=params))
     return render(console, request, "records.html", person=person, case=case, purpose=purpose.value,
                   records=assessment["records"] if assessment else [],
-                  visits=visits["visits"] if visits else [], notes=notes["notes"])
+                  visits=visits["visits"] if visits else [], notes=notes["notes"],
+                  answers=answers["notes"] if answers else [])
 
 
 @router.get("/child", response_class=HTMLResponse)
