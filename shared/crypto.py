@@ -18,6 +18,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes, hmac
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from shared.phone import normalise_phone
+
 if TYPE_CHECKING:
     from shared.settings import Settings
 
@@ -181,7 +183,8 @@ def _parse_token(token: bytes) -> tuple[str, bytes, bytes]:
 
 
 class LookupHasher:
-    """HMAC-SHA256 digests for exact-match lookups (national id; name + birth date + place).
+    """HMAC-SHA256 digests for exact-match lookups (national id; name + birth date + place; a reporter's
+    phone).
 
     Its key is separate from the encryption keys: a leaked digest table must not help decrypt,
     and without the key the digests cannot be brute-forced from the small space of ids.
@@ -215,6 +218,11 @@ class LookupHasher:
         """The lookup digest of normalised name + birth date (ISO) + territory code."""
         born = birth_date.isoformat() if isinstance(birth_date, date) else birth_date.strip()
         return self.digest("identity", normalise_name(name), born, jurisdiction.strip())
+
+    def reporter_phone_digest(self, phone: str) -> str:
+        """The lookup digest of a reporter's phone number, normalised (shared/phone.py); its own label,
+        so it never equals a national id's digest of the same digits."""
+        return self.digest("reporter_phone", normalise_phone(phone))
 
 
 # Punctuation, separators (spaces), controls and format characters such as zero-width spaces.

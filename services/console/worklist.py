@@ -10,7 +10,9 @@ from datetime import date
 from urllib.parse import urlencode
 
 from services.console.navigation import BOARD
+from shared.contracts.hotline import NATIONAL_ID_PATTERN
 from shared.contracts.vocabulary import CASE_NUMBER_PATTERN, Category, RiskLevel, Stage
+from shared.phone import phone_number
 from shared.territory.code import PREFIX_PATTERN
 
 PAGE_SIZE = 50
@@ -161,17 +163,28 @@ def quick_filters(filters: BoardFilters) -> list[tuple[str, str, bool]]:
 
 @dataclass(frozen=True)
 class Sought:
-    """What the header's search box was given: a case number, a national ID number, or a name."""
+    """What the header's search box was given: a case number, a national ID number, a reporter's phone
+    or a name."""
 
-    kind: str  # "number", "national_id" or "name"
+    kind: str  # "number", "national_id", "phone" or "name"
     text: str
 
 
+# A case number's county and year ("140402-2026"): the start of a number, not a phone.
+_CASE_NUMBER_START = re.compile(r"[0-9]{6}-[0-9]{4}")
+
+
 def sought(text: str) -> Sought | None:
-    """A case number goes to its case; anything with a digit is read as an ID number; else a name."""
+    """A case number goes to its case; an ID number (18 characters, or the old 15 digits) to the child
+    search; so does anything else with a digit, as a reporter's phone when it is one (shared/phone.py),
+    else as an ID number; and words, as a name."""
     text = " ".join(text.split())
     if not text:
         return None
     if re.fullmatch(CASE_NUMBER_PATTERN, text):
         return Sought("number", text)
+    if re.fullmatch(NATIONAL_ID_PATTERN, text.replace(" ", "")):
+        return Sought("national_id", text)
+    if phone_number(text) is not None and not _CASE_NUMBER_START.match(text):
+        return Sought("phone", text)
     return Sought("national_id" if any(ch.isdigit() for ch in text) else "name", text)

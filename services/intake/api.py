@@ -1,6 +1,6 @@
 """Intake's HTTP API: reports from schools, hospitals, villages and police (the hotline's
-contract over HTTP), the per-child information archive for caseworkers, finding a child, and
-identifying a child nobody could name (and a supervisor's undo)."""
+contract over HTTP), the per-child information archive for caseworkers, finding a child (or the cases
+a reporter's phone reported), and identifying a child nobody could name (and a supervisor's undo)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 from sqlalchemy import func, insert, select, update
 
 from services.intake import tables as t
@@ -20,7 +20,7 @@ from services.intake.identification import Refused, SameChild
 from services.intake.links import ChildNotFound, Outside, identify, undo_link
 from services.intake.links import Outcome as LinkOutcome
 from services.intake.reports import MAX_RAW_REPORT_BYTES, ReportRejected, age_in_years, check_jurisdiction
-from services.intake.search import ChildQuery, find_child
+from services.intake.search import CASES_BY_PHONE, ChildQuery, PhoneQuery, cases_reported_from, find_child
 from services.intake.submissions import KeyReused, Outcome, SubmissionBatches, Submitted
 from shared.access import Purpose
 from shared.auth import CASE_SIDE, REPORTERS, Principal, Role, require_role
@@ -33,6 +33,7 @@ from shared.contracts.vocabulary import (
     PersonalRecord,
 )
 from shared.http import answers, strict_body, unprocessable
+from shared.phone import MAX_DIGITS, MIN_DIGITS, phone_number
 from shared.ratelimit import limit_personal_data
 from shared.service import ServiceContext, service_context
 from shared.telemetry import current_trace_headers
@@ -411,9 +412,21 @@ async def update_archive(
 
 # ---- find a child before opening a case ---------------------------------------------------------
 
+def _a_phone_number(value: str) -> str:
+    # The message never repeats the value: it is a reporter's personal data.
+    if phone_number(value) is None:
+        raise ValueError(f"not a phone number: {MIN_DIGITS} to {MAX_DIGITS} digits, perhaps after a + and "
+                         "with spaces, dashes or brackets between them")
+    return value
+
+
+ReporterPhone = Annotated[str, StringConstraints(max_length=40), AfterValidator(_a_phone_number)]
+
+
 class ChildSearch(BaseModel):
     """A national ID, or a name with birth date and the 12-digit code of the place the child lives
-    (as reports give it). In the body, never the URL: these are a child's personal data."""
+    (as reports give it); or, alone, a reporter's phone. In the body, never the URL: these are
+    personal data."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -422,45 +435,59 @@ class ChildSearch(BaseModel):
     name: PersonName | None = None
     birth_date: date | None = None
     jurisdiction: Jurisdiction | None = None
+    reporter_phone: ReporterPhone | None = Field(
+        default=None, description="The cases reported from this phone, however it is written (spaces, "
+                                  "dashes, +86); reports recorded before intake_0008 are not found by it")
 
     @model_validator(mode="after")
-    def _one_way_to_name_a_child(self) -> ChildSearch:
-        if self.national_id is None and None in (self.name, self.birth_date, self.jurisdiction):
-            raise ValueError("give national_id, or name with birth_date and jurisdiction")
+    def _one_way_to_search(self) -> ChildSearch:
+        child = (self.national_id, self.name, self.birth_date, self.jurisdiction)
+        if self.reporter_phone is not None:
+            if any(given is not None for given in child):
+                raise field_error("reporter_phone", "give reporter_phone alone: it finds cases, not a child",
+                                  model="ChildSearch")
+        elif self.national_id is None and None in (self.name, self.birth_date, self.jurisdiction):
+            raise ValueError("give national_id, or name with birth_date and jurisdiction, or reporter_phone")
         return self
 
 
 class ChildMatch(BaseModel):
     child_ref: uuid.UUID
-    case_id: uuid.UUID = Field(description="The child's open case, else its latest")
+    case_id: uuid.UUID = Field(description="The child's open case, else its latest; by phone, the case a "
+                                           "report from it is recorded under")
     case_number: CaseNumber = Field(description="That case's number (个案编号)")
     jurisdiction: str
     access_id: uuid.UUID = Field(description="The ledger's record of this search")
 
 
 class ChildSearchAnswer(BaseModel):
-    matches: list[ChildMatch] = Field(description="The one child the registry matches, or none (also when "
-                                                  "the child lies outside your territory)")
+    matches: list[ChildMatch] = Field(description=(
+        "The one child the registry matches, or none (also when the child lies outside your territory); by "
+        f"reporter_phone, the cases in your territory, the latest reported first (at most {CASES_BY_PHONE})"))
 
 
 @router.post("/v1/children/search", response_model=ChildSearchAnswer, dependencies=[Depends(limit_personal_data)],
-             summary="Find a child (and its case) before opening a case: exact match, as the registry matches",
+             summary="Find a child (and its case) before opening a case: exact match, as the registry "
+                     "matches; or the cases a reporter's phone reported",
              responses=answers(413))
 async def search_children(body: ChildSearch, principal: Annotated[Principal, Depends(ArchiveUsers)],
                           ctx: Annotated[ServiceContext, Depends(service_context)]) -> ChildSearchAnswer:
-    """Keyed digests of what is given, matched by the registry's own rule; a match is recorded on the
-    ledger (with the purpose) before it is answered, and a match in another territory is recorded
-    as refused and answered as no match."""
-    query = ChildQuery(purpose=body.purpose, national_id=body.national_id, name=body.name,
-                       birth_date=body.birth_date, jurisdiction=body.jurisdiction)
+    """Keyed digests of what is given, matched by the registry's own rule (or, for a phone, equal to the
+    digest each report keeps); each match is recorded on the ledger (with the purpose) before it is
+    answered, and a match in another territory is recorded as refused and answered as no match."""
     async with ctx.sessions.begin() as session:
-        found = await find_child(session, principal, query, ctx.resources)
+        if body.reporter_phone is not None:
+            phone = PhoneQuery(body.purpose, body.reporter_phone)
+            found = await cases_reported_from(session, principal, phone, ctx.resources)
+        else:
+            query = ChildQuery(purpose=body.purpose, national_id=body.national_id, name=body.name,
+                               birth_date=body.birth_date, jurisdiction=body.jurisdiction)
+            child = await find_child(session, principal, query, ctx.resources)
+            found = [child] if child else []
     ctx.relay.wake()
-    if found is None:
-        return ChildSearchAnswer(matches=[])
-    match = ChildMatch(child_ref=found.child_ref, case_id=found.case_id, case_number=found.case_number,
-                       jurisdiction=found.jurisdiction, access_id=found.access_id)
-    return ChildSearchAnswer(matches=[match])
+    return ChildSearchAnswer(matches=[
+        ChildMatch(child_ref=match.child_ref, case_id=match.case_id, case_number=match.case_number,
+                   jurisdiction=match.jurisdiction, access_id=match.access_id) for match in found])
 
 
 # ---- identifying a child nobody could name -----------------------------------------------------

@@ -149,6 +149,7 @@ async def store_reports(session: Transaction, submissions: Sequence[Submission],
             jurisdiction=report.jurisdiction, age_years=age, categories=[c.value for c in report.categories],
             indicators=[x.value for x in report.indicators], recorded_by=submission.recorded_by,
             confidential=keys.cipher.encrypt_json(confidential, record_id=str(report_id)),
+            reporter_phone_digest=reporter_phone_digest(keys, report),
         ))
         payload = CaseReported(
             case_id=where.case_id, report_id=report_id, child_ref=where.child_id, external_id=report.external_id,
@@ -165,6 +166,13 @@ async def store_reports(session: Transaction, submissions: Sequence[Submission],
         await session.execute(insert(t.reports), rows)
         await add_events(session, OUTBOX, *events, traces=traces)
     return recorded
+
+
+def reporter_phone_digest(keys: IntakeResources, report: HotlineReport) -> str | None:
+    """What finds the report by its reporter's phone (services/intake/search.py); None when the
+    reporter gave none (anonymous, or a screening row, which has no reporter's phone)."""
+    phone = report.reporter.phone
+    return keys.hasher.reporter_phone_digest(phone) if phone else None
 
 
 def _key(submission: Submission) -> tuple[str, str, str | None]:

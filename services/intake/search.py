@@ -1,7 +1,9 @@
 """Find a child before opening a case: a caseworker or supervisor gives a national ID, or a name with
 birth date and territory, and learns the matching child's `child_ref` and case — found with the same
 keyed digests and the same rule the registry matches reports by (exact, never a plaintext search; a
-provisional child, which has no digests, is never found).
+provisional child, which has no digests, is never found). Or gives a reporter's phone, and learns the
+cases reported from it, by the keyed digest of the number each report keeps (reports stored before
+intake_0008 keep none, and are not found so).
 A match is on the access ledger with its purpose; a match in another territory is recorded as refused
 and answered as no match."""
 
@@ -11,10 +13,10 @@ import uuid
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, not_, or_, select
 
 from services.intake import tables as t
-from services.intake.access import latest_case, record_access
+from services.intake.access import access_of, latest_case, record_access, record_accesses
 from services.intake.decide import KnownChild, Registry, Subject
 from services.intake.reports import IntakeResources, match_digests
 from shared.auth import Principal
@@ -88,3 +90,47 @@ async def find_child(session: Transaction, principal: Principal, query: ChildQue
                                     jurisdiction=case.jurisdiction, record=PersonalRecord.child_details,
                                     fields=query.fields, purpose=query.purpose, action="search", refusal=refusal)
     return None if refusal else Found(child.id, case.id, case.case_number, case.jurisdiction, access_id)
+
+
+CASES_BY_PHONE = 20  # the most a search by phone answers (and records refused), newest first
+
+
+@dataclass(frozen=True)
+class PhoneQuery:
+    purpose: AccessPurpose
+    reporter_phone: str  # as the searcher wrote it: the digest normalises it (shared/phone.py)
+
+
+async def cases_reported_from(session: Transaction, principal: Principal, query: PhoneQuery,
+                              keys: IntakeResources) -> list[Found]:
+    """The cases in the caller's territory that reports from the phone were recorded under, the one
+    reported most recently first (at most CASES_BY_PHONE), each recorded as a search of the reporters
+    (in the caller's transaction); the same number of cases elsewhere recorded as refused."""
+    digest = keys.hasher.reporter_phone_digest(query.reporter_phone)
+    here = await _reported_from(session, digest, in_territory=True, territory=principal.jurisdiction)
+    elsewhere = await _reported_from(session, digest, in_territory=False, territory=principal.jurisdiction) \
+        if principal.jurisdiction else []
+
+    def searched(row, refusal: str | None = None):
+        # What the match confirms to the searcher: that a report of the case came from the phone.
+        return access_of(principal, case_id=row.id, child_ref=row.child_id, jurisdiction=row.jurisdiction,
+                         record=PersonalRecord.child_details, fields=[PersonalField.reporters],
+                         purpose=query.purpose, action="search", refusal=refusal)
+
+    shown = [searched(row) for row in here]
+    await record_accesses(session, [*shown, *(searched(row, "outside_territory") for row in elsewhere)])
+    return [Found(row.child_id, row.id, row.case_number, row.jurisdiction, access.access_id)
+            for row, access in zip(here, shown, strict=True)]
+
+
+async def _reported_from(session: Transaction, digest: str, *, in_territory: bool, territory: str) -> list:
+    """The cases reports with the phone's digest were recorded under, inside or outside the territory
+    (by the code's prefix, as `Principal.can_see`), the latest report first."""
+    r, c = t.reports.c, t.cases.c
+    inside = c.jurisdiction.startswith(territory, autoescape=True)
+    latest = func.max(r.received_at)
+    query = (select(c.id, c.child_id, c.case_number, c.jurisdiction)
+             .join(t.reports, r.case_id == c.id)
+             .where(r.reporter_phone_digest == digest, inside if in_territory else not_(inside))
+             .group_by(c.id).order_by(latest.desc(), c.id).limit(CASES_BY_PHONE))
+    return list((await session.execute(query)).all())

@@ -66,6 +66,9 @@ reports = Table(
     Column("indicators", ARRAY(Text), nullable=False),
     Column("confidential", LargeBinary, nullable=False),  # reporter + narrative, encrypted
     Column("recorded_by", Text, nullable=False),
+    # The keyed digest of the reporter's phone (LookupHasher.reporter_phone_digest), to find the cases a
+    # caller reported; None without a phone, and for reports stored before intake_0008 added it.
+    Column("reporter_phone_digest", Text, index=True),
     # The same hotline id delivered twice is one report.
     # One source's id for its report; another institution may use the same id for its own.
     UniqueConstraint("source", "channel", "external_id", name="reports_source_channel_external_id"),

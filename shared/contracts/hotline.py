@@ -28,7 +28,8 @@ PersonName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 PhoneNumber = Annotated[
     str, StringConstraints(min_length=3, max_length=32, pattern=r"^\+?[0-9][0-9 ()-]*$")
 ]
-NationalId = Annotated[str, StringConstraints(pattern=r"^([0-9]{17}[0-9Xx]|[0-9]{15})$")]
+NATIONAL_ID_PATTERN = r"^([0-9]{17}[0-9Xx]|[0-9]{15})$"
+NationalId = Annotated[str, StringConstraints(pattern=NATIONAL_ID_PATTERN)]
 Sex = Literal["F", "M", "U"]
 AgeEstimate = Annotated[int, Field(ge=0, le=17)]
 Address = Annotated[str, StringConstraints(max_length=500)]

@@ -64,11 +64,14 @@ def serious_violations(page: Page) -> list[str]:
 
 
 def report_in_the_form(page: Page, console: str, *, categories: list[str],
-                       village: str = "城区 › 东街街道 › 府后社区", narrative: str = "邻居听到孩子呼救。") -> None:
+                       village: str = "城区 › 东街街道 › 府后社区", narrative: str = "邻居听到孩子呼救。",
+                       phone: str | None = None) -> None:
     """A hotline operator's red report, in the Chinese form: a neighbour heard a child screaming."""
     page.goto(console + "/report")
     page.get_by_label("来源渠道").select_option(label="热线")
     page.get_by_label("报告人身份").select_option(label="邻居")
+    if phone:
+        page.get_by_label("报告人电话", exact=True).fill(phone)
     page.get_by_label("儿童姓名").fill("王小红")
     page.get_by_label("性别").select_option(label="女")
     page.get_by_label("估计年龄（岁）").fill("9")
@@ -796,14 +799,16 @@ BOARD_TOWNSHIPS = {"zh-CN": ("140405100", "屯留区 › 麟绛镇 › 康庄村
 BOARD_WORDS = {
     "zh-CN": {"sign_in": "登录", "found": "找到的个案：{n} 件", "all": "全部", "emergency": "面临紧急危险",
               "red": "红色（高风险）", "girl": "女", "age": "9 岁", "next": "下一页", "previous": "上一页",
-              "page": "第 {n} 页", "box": "个案编号、身份证号或姓名", "find": "查找", "nothing": "没有个案编号为 {n} 的个案。",
-              "name": "儿童姓名", "village": "康庄村"},
+              "page": "第 {n} 页", "box": "个案编号、身份证号、姓名或报告人电话", "find": "查找", "nothing": "没有个案编号为 {n} 的个案。",
+              "name": "儿童姓名", "village": "康庄村", "phone": "报告人电话", "purpose": "查询目的",
+              "investigation": "调查", "search": "查询"},
     "en-US": {"sign_in": "Sign in", "found": "Cases found: {n}", "all": "All",
               "emergency": "In immediate danger", "red": "Red (high risk)", "girl": "Female",
               "age": "9 years old", "next": "Next page", "previous": "Previous page", "page": "Page {n}",
-              "box": "Case number, ID number or name", "find": "Find",
+              "box": "Case number, ID number, name or reporter's phone", "find": "Find",
               "nothing": "No case has the number {n}.", "name": "Child's name",
-              "village": "Shangcun Village"},
+              "village": "Shangcun Village", "phone": "Reporter's phone", "purpose": "Purpose",
+              "investigation": "Investigation", "search": "Search"},
 }
 
 
@@ -857,8 +862,10 @@ def test_the_supervisor_finds_a_new_red_emergency_at_the_top_of_the_board_and_by
 
     # The hotline operator reports a girl in immediate danger in the township's village.
     happened = f"邻居听到孩子呼救。{uuid.uuid4().hex[:6]}"
+    phone = "13" + "".join(random.choices("0123456789", k=9))
     desk = _person(browser, "zh-CN", console, add_person(services, "hotline", ""))
-    report_in_the_form(desk, console, categories=["遭受侵害"], village=village, narrative=happened)
+    report_in_the_form(desk, console, categories=["遭受侵害"], village=village, narrative=happened,
+                       phone=f"{phone[:3]} {phone[3:7]} {phone[7:]}")
     expect(desk.get_by_role("heading", name="报告已收到")).to_be_visible()
 
     # Among the emergencies at the top of the board (the only one on a new territory): its number, red,
@@ -903,6 +910,14 @@ def test_the_supervisor_finds_a_new_red_emergency_at_the_top_of_the_board_and_by
     search.get_by_role("button", name=words["find"]).click()
     expect(boss).to_have_url(re.compile(r"/children/search\?"))
     expect(boss.get_by_label(words["name"])).to_have_value("王小红")
+    # The caller's phone, written otherwise, goes to the search by phone; the case it reported is a link.
+    search.get_by_label(words["box"]).fill(f"+86-{phone}")
+    search.get_by_role("button", name=words["find"]).click()
+    expect(boss.get_by_label(words["phone"], exact=True)).to_have_value(f"+86-{phone}")
+    boss.get_by_label(words["purpose"]).select_option(label=words["investigation"])
+    boss.get_by_role("button", name=words["search"], exact=True).click()
+    boss.get_by_role("status").get_by_role("link", name=case_number).click()
+    expect(boss.get_by_role("heading", level=1)).to_contain_text(case_number)
 
     # The board at a phone's width: nothing wider than the phone, nothing axe-core finds serious.
     boss.set_viewport_size({"width": 390, "height": 844})

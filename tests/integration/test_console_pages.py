@@ -1,14 +1,17 @@
 """The console's addresses, against the real PostgreSQL: each person lands on the page of their
 work, the board's old address goes on to the board with its worklist, the language switch comes
-back to the very page and query it was pressed on (never to another site), and the header's own
-refresh does not keep an idle session alive."""
+back to the very page and query it was pressed on (never to another site), the header's own
+refresh does not keep an idle session alive, and the header's search box takes a reporter's phone
+to the search by phone, whose cases are links by their numbers."""
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
@@ -105,3 +108,46 @@ async def test_the_headers_refresh_does_not_keep_an_idle_session_alive(console: 
     assert abs(seen - earlier) < timedelta(seconds=1), "the refresh is not the person's use"
     console.cookies.clear()
     assert console.get("/waiting").status_code == 286, "no session: nothing to count, and no sign-in page"
+
+
+async def test_the_search_box_takes_a_phone_to_the_search_by_phone_and_its_cases_are_links(
+        console: TestClient, infra) -> None:
+    _sign_in(console, await _add(infra, "caseworker", "140402"))
+    header = console.get("/report")
+    assert "个案编号、身份证号、姓名或报告人电话" in header.text
+    found = console.get("/find", params={"q": " 138 0013  8000 "})
+    assert found.status_code == 303
+    assert found.headers["location"] == "/children/search?reporter_phone=138+0013+8000"
+    page = console.get(found.headers["location"])
+    assert re.search(r'<label for="reporter_phone">报告人电话', page.text)
+    assert re.search(r'id="reporter_phone" name="reporter_phone" type="tel" value="138 0013 8000"', page.text)
+
+    # Intake's answers, as its child search gives them (tests/e2e/test_child_search.py proves those).
+    asked = []
+    cases = [{"child_ref": str(uuid.uuid4()), "case_id": str(uuid.uuid4()), "case_number": number,
+              "jurisdiction": "140402001001", "access_id": str(uuid.uuid4())}
+             for number in ("140402-2026-00042", "140402-2025-00007")]
+
+    def intake(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        asked.append(body)
+        if body["reporter_phone"] == "12345":
+            problem = {"loc": ["body", "reporter_phone"], "type": "value_error",
+                       "msg": "Value error, not a phone number: 7 to 15 digits"}
+            return httpx.Response(422, json={"detail": [problem]})
+        return httpx.Response(200, json={"matches": cases})
+
+    console.app.state.console.http = fake = httpx.AsyncClient(transport=httpx.MockTransport(intake))
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)[1]
+    form = {"csrf_token": csrf, "purpose": "investigation", "reporter_phone": "138 0013 8000"}
+    answer = console.post("/children/search", data=form)
+    assert answer.status_code == 200
+    assert asked[-1] == {"purpose": "investigation", "national_id": None, "name": None, "birth_date": None,
+                         "jurisdiction": None, "reporter_phone": "138 0013 8000"}
+    assert "用此电话报告的个案：" in answer.text
+    for case in cases:
+        assert f'<a href="/cases/{case["case_id"]}">{case["case_number"]}</a>' in answer.text
+    refused = console.post("/children/search", data={**form, "reporter_phone": "12345"})
+    assert refused.status_code == 422
+    assert re.search(r'<p class="error" id="reporter_phone-error">这不是电话号码', refused.text)
+    await fake.aclose()

@@ -1,5 +1,6 @@
 """The child registry on the real database: reports about one child join one case by exact
-national id or by normalised name + birth date + territory; identities are stored encrypted."""
+national id or by normalised name + birth date + territory; identities are stored encrypted, and a
+reporter's phone (encrypted with the narrative) is findable only by its keyed digest."""
 
 from __future__ import annotations
 
@@ -99,6 +100,19 @@ async def test_identity_and_narrative_are_stored_encrypted_and_bound_to_their_ro
     assert KEYS.cipher.decrypt_json(identity, record_id=str(recorded.child_ref))["name"] == report["child"]["name"]
     with pytest.raises(DecryptionError):
         KEYS.cipher.decrypt_json(identity, record_id=str(uuid.uuid4()))
+
+
+async def test_a_reporters_phone_is_kept_as_its_digest_and_an_anonymous_report_keeps_none(sessions) -> None:
+    phone = f"+86 139-{uuid.uuid4().int % 10**8:08d}"
+    named = await record(sessions, hotline_report(reporter={"phone": phone}))
+    unnamed = {"name": None, "phone": None, "anonymous": True}
+    anonymous = await record(sessions, hotline_report(reporter=unnamed))
+    r = t.reports.c
+    async with sessions() as session:
+        kept = dict((await session.execute(select(r.id, r.reporter_phone_digest).where(
+            r.id.in_([named.report_id, anonymous.report_id])))).all())
+    assert kept == {named.report_id: KEYS.hasher.reporter_phone_digest(phone.replace("-", "")),
+                    anonymous.report_id: None}
 
 
 @pytest.mark.parametrize("change, reason", [

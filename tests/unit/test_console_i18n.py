@@ -44,7 +44,7 @@ CODES = {"risk_level": [*RiskLevel, "none"], "category": list(Category), "stage"
          "due": ["review", "referral", "visit", "none"], "channel": list(Channel), "indicator": list(Indicator),
          "sex": list(SEXES), "purpose": list(AccessPurpose), "field": [*TEXT_FIELDS, "reporter_anonymous", "categories", "indicators", "purpose"],
          "error": ["missing", "too_long", "choice", "date", "number", "invalid", "outside_territory",
-                   "future", "adult", "age_needed"],
+                   "future", "adult", "age_needed", "phone", "phone_alone"],
          "record": ["home_visit", "assessment_report", "plan", "override"],
          "note_action": ["assignment", "review", "approval_request", "approval_decision"],
          "identification": list(IdentificationReason),

@@ -73,9 +73,15 @@ def test_the_pages_go_forward_by_the_cursor_and_back_by_the_trail_kept_in_the_ad
     ("14040220120101001X", "national_id", "14040220120101001X"),
     ("王  小红", "name", "王 小红"),
     ("140402-2026", "national_id", "140402-2026"),
+    ("110101201001011", "national_id", "110101201001011"),  # the old 15 digits: an ID number, not a phone
+    ("138 0013 8000", "phone", "138 0013 8000"),
+    ("13800138000", "phone", "13800138000"),
+    ("+86-138-0013-8000", "phone", "+86-138-0013-8000"),
+    ("(0351) 123-4567", "phone", "(0351) 123-4567"),
+    ("12345", "national_id", "12345"),  # too short for a phone
 ])
-def test_the_search_box_tells_a_case_number_from_an_id_number_and_a_name(typed: str, kind: str,
-                                                                         text: str) -> None:
+def test_the_search_box_tells_a_case_number_from_an_id_number_a_phone_and_a_name(typed: str, kind: str,
+                                                                                 text: str) -> None:
     found = sought(typed)
     assert (found.kind, found.text) == (kind, text)
     assert sought("   ") is None

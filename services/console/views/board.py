@@ -1,7 +1,7 @@
 """The board: the territory's cases, emergencies first, by casework's filters and keyset pages, with
 the total the filters find and each quick filter's count; each row with intake's one line of the
 case (age, sex, what happened). And the header's search box: a case number to its case, an ID
-number or a name to the child search."""
+number, a name or a reporter's phone to the child search."""
 
 from __future__ import annotations
 
@@ -21,6 +21,8 @@ from shared.contracts.vocabulary import Category, RiskLevel, Stage
 from shared.territory.code import TerritoryCode, TerritoryLevel
 
 router = APIRouter()
+# The child search's field for each kind of thing the search box can be given besides a case number.
+SEARCH_FIELD_OF = {"national_id": "child_national_id", "name": "child_name", "phone": "reporter_phone"}
 
 
 @router.get(BOARD.path, response_class=HTMLResponse)
@@ -68,14 +70,14 @@ async def _lines(console, person: SignedIn, case_ids: list[str]) -> dict[str, di
 async def find(console: ConsoleDep, person: Person,
                q: Annotated[str, Query(max_length=200)] = "") -> Response:
     """The header's search box: a case number straight to its case (open or closed), else the board
-    saying no case has it; an ID number or a name to the child search, filled in (its purpose is
-    chosen there)."""
+    saying no case has it; an ID number, a name or a reporter's phone to the child search, filled in
+    (its purpose is chosen there)."""
     require_page(person, FIND)
     what = sought(q)
     if what is None:
         return RedirectResponse(BOARD.path, status_code=303)
     if what.kind != "number":
-        field = "child_national_id" if what.kind == "national_id" else "child_name"
+        field = SEARCH_FIELD_OF[what.kind]
         return RedirectResponse(f"{SEARCH.path}?{urlencode({field: what.text})}", status_code=303)
     found = await call(console, person, "casework", "GET", "/v1/cases",
                        params={"number": what.text, "limit": 1})

@@ -1,6 +1,6 @@
 """Reporting a child: the report form (the hotline contract as fields; intake's refusals beside
 each field), the person's own reports and where each stands, and the search for a child before a
-report (with its purpose, on the ledger)."""
+report, or for the cases a reporter's phone reported (with its purpose, on the ledger)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import uuid
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
+from services.console.form_errors import field_errors as errors_at
 from services.console.navigation import REPORT, SEARCH, may_open
 from services.console.pages import (
     Console,
@@ -36,7 +37,14 @@ from shared.contracts.vocabulary import AccessPurpose, Channel
 router = APIRouter()
 MY_REPORTS = 20  # the latest, under the form
 REPORT_FIELDS = (*TEXT_FIELDS, "reporter_anonymous", "submission_id")
-SEARCH_FIELDS = ("purpose", "child_national_id", "child_name", "child_birth_date", "jurisdiction")
+SEARCH_FIELDS = ("purpose", "child_national_id", "child_name", "child_birth_date", "jurisdiction",
+                 "reporter_phone")
+# What the header's search box fills in (views/board.py).
+PREFILLED = ("child_national_id", "child_name", "reporter_phone")
+# Intake's 422 about the search, field by field (form_errors.py).
+SEARCH_FIELD_OF_LOC = {("purpose",): "purpose", ("national_id",): "child_national_id",
+                       ("name",): "child_name", ("birth_date",): "child_birth_date",
+                       ("jurisdiction",): "jurisdiction", ("reporter_phone",): "reporter_phone"}
 
 
 @router.get(REPORT.path, response_class=HTMLResponse)
@@ -67,9 +75,10 @@ async def submit_report(request: Request, console: ConsoleDep, person: Person) -
 
 @router.get(SEARCH.path, response_class=HTMLResponse)
 async def search_form(request: Request, console: ConsoleDep, person: Person) -> Response:
-    """The search, filled in with what the header's search box was given (an ID number or a name)."""
+    """The search, filled in with what the header's search box was given (an ID number, a name or a
+    reporter's phone)."""
     require_page(person, SEARCH)
-    given = {name: request.query_params.get(name, "")[:200] for name in ("child_national_id", "child_name")}
+    given = {name: request.query_params.get(name, "")[:200] for name in PREFILLED}
     values = {name: value for name, value in given.items() if value}
     return _search_page(console, request, person, values=values)
 
@@ -81,15 +90,19 @@ async def search(request: Request, console: ConsoleDep, person: Person) -> Respo
     values = {name: str(form.get(name) or "").strip() for name in SEARCH_FIELDS}
     body = {"purpose": values["purpose"] or None, "national_id": values["child_national_id"] or None,
             "name": values["child_name"] or None, "birth_date": values["child_birth_date"] or None,
-            "jurisdiction": values["jurisdiction"] or None}
+            "jurisdiction": values["jurisdiction"] or None,
+            "reporter_phone": values["reporter_phone"] or None}
     try:
         found = await call(console, person, "intake", "POST", "/v1/children/search", json=body)
     except ServiceAnswer as exc:
         if exc.status_code != 422:
             raise
-        errors = {"child_national_id": "missing"} if values["purpose"] else {"purpose": "missing"}
+        errors = errors_at(exc.detail, SEARCH_FIELD_OF_LOC)
+        if "form" in errors:  # nothing to search by: the first way is asked for
+            errors = {"child_national_id": "missing"}
         return _search_page(console, request, person, values=values, errors=errors, status_code=422)
-    return _search_page(console, request, person, values=values, searched=True, matches=found["matches"])
+    return _search_page(console, request, person, values=values, searched=True, matches=found["matches"],
+                        by_phone=body["reporter_phone"] is not None)
 
 
 async def _case_number_of(console: Console, person: SignedIn, receipt: dict) -> str | None:
@@ -124,7 +137,8 @@ async def _report_page(console: Console, request: Request, person: SignedIn, *, 
 
 def _search_page(console: Console, request: Request, person: SignedIn, *, values: dict[str, str],
                  errors: dict[str, str] | None = None, searched: bool = False, matches: list | None = None,
-                 status_code: int = 200) -> Response:
+                 by_phone: bool = False, status_code: int = 200) -> Response:
+    places = language_of(console, request).villages(person.principal.jurisdiction)
     return render(console, request, "search.html", status_code=status_code, person=person, values=values,
                   errors=errors or {}, purposes=list(AccessPurpose), searched=searched, matches=matches or [],
-                  places=language_of(console, request).villages(person.principal.jurisdiction))
+                  by_phone=by_phone, places=places)
