@@ -22,8 +22,7 @@ from services.intake.links import Outcome as LinkOutcome
 from services.intake.reports import MAX_RAW_REPORT_BYTES, ReportRejected, age_in_years, check_jurisdiction
 from services.intake.search import ChildQuery, find_child
 from services.intake.submissions import KeyReused, Outcome, SubmissionBatches, Submitted
-from shared.access import (PERSONAL_READ, Purpose, RecordedRead, read_answers, read_case_notes,
-                           territorial)
+from shared.access import CaseNotes, Purpose, notes_route, read_notes_of_case, territorial
 from shared.auth import CASE_SIDE, REPORTERS, Principal, Role, require_role
 from shared.contracts.hotline import (
     UNNAMED, Address, AgeEstimate, HotlineReport, NationalId, PersonName, SchoolName, Sex, field_error,
@@ -34,7 +33,7 @@ from shared.contracts.vocabulary import (
     PersonalRecord,
 )
 from shared.http import answers, strict_body, unprocessable
-from shared.notes import NoteText, WrittenNote, sealed_notes, written_notes
+from shared.notes import NoteText
 from shared.ratelimit import limit_personal_data
 from shared.service import ServiceContext, service_context
 from shared.telemetry import current_trace_headers
@@ -641,32 +640,24 @@ def _case_identification(principal: Principal, entry: CaseLink) -> CaseIdentific
         actions=["undo"] if may_undo else [])
 
 
-class CaseNotes(RecordedRead):
-    case_id: uuid.UUID
-    notes: list[WrittenNote] = Field(description="Newest first. action: link_undone (about: the link, "
-                                                 "GET /v1/cases/{id}/links)")
-
-
-@router.get("/v1/cases/{case_id}/notes", response_model=CaseNotes, dependencies=PERSONAL_READ,
-            responses=read_answers(NO_SUCH_CASE),
+@router.get("/v1/cases/{case_id}/notes", **notes_route(NO_SUCH_CASE),
             summary="The notes written with intake's actions on a case (a supervisor's undo of a link), "
-                    "newest first")
+                    "newest first",
+            description="Each note's action: link_undone (about: the link, GET /v1/cases/{id}/links), kept "
+                        "with the case that remained.")
 async def read_notes(case_id: uuid.UUID, purpose: Purpose,
                      principal: Annotated[Principal, Depends(Identifiers)],
                      ctx: Annotated[ServiceContext, Depends(service_context)]) -> CaseNotes:
-    """For the caseworkers and supervisors whose territory covers the case. The read is on the access
-    ledger before any note is opened; a refused one (another territory) too, answered 404."""
+    """For those who identify children, in the case's territory: on the access ledger as a read of the
+    case's notes before any is opened (a refused attempt from another territory too, answered 404)."""
 
     async def find(session):
         case = (await session.execute(select(t.cases.c.child_id, t.cases.c.jurisdiction)
                                       .where(t.cases.c.id == case_id))).first()
         return territorial(principal, case_id, case.child_id, case.jurisdiction) if case else None
 
-    access_id, sealed = await read_case_notes(
-        ctx, principal, purpose, find=find,
-        load=lambda session, reading: sealed_notes(session, t.notes, case_id), not_found=NO_SUCH_CASE)
-    return CaseNotes(case_id=case_id, access_id=access_id, purpose=purpose,
-                     notes=written_notes(ctx.resources.cipher, sealed))
+    return await read_notes_of_case(ctx, principal, purpose, case_id, table=t.notes, find=find,
+                                    not_found=NO_SUCH_CASE)
 
 
 async def _linking(decision) -> LinkOutcome | Outside:
