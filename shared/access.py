@@ -22,6 +22,7 @@ from shared.contracts.vocabulary import AccessPurpose, PersonalField, PersonalRe
 from shared.db.engine import Transaction
 from shared.http import answers
 from shared.messaging.outbox import add_events
+from shared.notes import WrittenNote, sealed_notes, written_notes
 from shared.ratelimit import limit_personal_data
 from shared.service import ServiceContext
 
@@ -124,6 +125,33 @@ async def read_case_notes(
     notes, the way `recorded_read` reads any record of personal data."""
     return await recorded_read(ctx, principal, purpose, record=PersonalRecord.case_notes,
                                fields=[PersonalField.notes], find=find, load=load, not_found=not_found)
+
+
+class CaseNotes(RecordedRead):
+    """The notes written with one service's actions on a case."""
+
+    case_id: uuid.UUID
+    notes: list[WrittenNote] = Field(description="Newest first, each with the action it was written with and "
+                                                 "(`about`) that action's record, as the route says")
+
+
+def notes_route(not_found: str) -> dict[str, Any]:
+    """What the route of a case's notes declares besides its path and words: its answer, its rate limit
+    (a read of personal data) and its refusals."""
+    return dict(response_model=CaseNotes, dependencies=PERSONAL_READ, responses=read_answers(not_found))
+
+
+async def read_notes_of_case(
+    ctx: ServiceContext, principal: Principal, purpose: AccessPurpose, case_id: uuid.UUID, *, table: Table,
+    find: Callable[[AsyncSession], Awaitable[Reading | None]], not_found: str,
+) -> CaseNotes:
+    """The case's notes in the service's notes `table`, read as `read_case_notes` reads them: on the
+    ledger before any is opened."""
+    access_id, sealed = await read_case_notes(
+        ctx, principal, purpose, find=find, not_found=not_found,
+        load=lambda session, reading: sealed_notes(session, table, case_id))
+    return CaseNotes(case_id=case_id, access_id=access_id, purpose=purpose,
+                     notes=written_notes(ctx.resources.cipher, sealed))
 
 
 async def recorded_read(

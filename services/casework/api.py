@@ -33,8 +33,7 @@ from services.casework.cases import (
 from services.casework.decide import (Approval, CaseFile, NoRecentVisit, NotYours, OpenReferrals, ReasonRequired,
                                       Refused)
 from services.casework.waiting import WaitingKind, as_query, waiting_for
-from shared.access import (PERSONAL_READ, Purpose, RecordedRead, case_reading, read_answers,
-                           read_case_notes)
+from shared.access import CaseNotes, Purpose, case_reading, notes_route, read_notes_of_case
 from shared.auth import (CASE_READERS, CASE_SIDE, SUPERVISORS, TERRITORY_PREFIX_PATTERN, Principal, Role,
                          require_role)
 from shared.case_number import CHINA_STANDARD_TIME
@@ -42,7 +41,7 @@ from shared.contracts.events import ApprovalKind, ReviewDecision
 from shared.contracts.vocabulary import (CASE_NUMBER_PATTERN, Category, Jurisdiction, OpaqueRef, ReasonCode,
                                          RiskLevel, Stage)
 from shared.http import answers, unprocessable
-from shared.notes import NoteText, WrittenNote, sealed_notes, written_notes
+from shared.notes import NoteText
 from shared.service import ServiceContext, service_context
 from shared.territory.code import CODE_DIGITS, DIGITS
 
@@ -436,27 +435,17 @@ class Assignment(BaseModel):
 NO_SUCH_CASE = "no such case in your territory"
 
 
-class CaseNotes(RecordedRead):
-    case_id: uuid.UUID
-    notes: list[WrittenNote] = Field(description="Newest first. action: assignment, review, "
-                                                 "approval_request or approval_decision (about: the request, "
-                                                 "GET /v1/approvals)")
-
-
-@router.get("/{case_id}/notes", response_model=CaseNotes, dependencies=PERSONAL_READ,
-            responses=read_answers(NO_SUCH_CASE),
+@router.get("/{case_id}/notes", **notes_route(NO_SUCH_CASE),
             summary="The notes written with the case's assignments, written review and approvals, newest "
-                    "first")
+                    "first",
+            description="Each note's action: assignment, review, approval_request or approval_decision "
+                        "(about: the request, GET /v1/approvals).")
 async def read_notes(case_id: uuid.UUID, purpose: Purpose,
                      principal: Annotated[Principal, Depends(Caseworkers)], ctx: Ctx) -> CaseNotes:
     """For the caseworkers and supervisors whose territory covers the case. The read is on the access
     ledger before any note is opened; a refused one (another territory) too, answered 404."""
-    access_id, sealed = await read_case_notes(
-        ctx, principal, purpose,
-        find=lambda session: case_reading(session, principal, case_id, t.cases),
-        load=lambda session, reading: sealed_notes(session, t.notes, case_id), not_found=NO_SUCH_CASE)
-    return CaseNotes(case_id=case_id, access_id=access_id, purpose=purpose,
-                     notes=written_notes(ctx.resources.cipher, sealed))
+    return await read_notes_of_case(ctx, principal, purpose, case_id, table=t.notes, not_found=NO_SUCH_CASE,
+                                    find=lambda session: case_reading(session, principal, case_id, t.cases))
 
 
 @router.post("/{case_id}/assignment", response_model=Case,

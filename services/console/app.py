@@ -27,7 +27,8 @@ from services.console.i18n import languages
 from services.console.oidc import Provider
 from services.console.pages import (SESSION_COOKIE, Console, ConsoleDep, ServiceAnswer, SignInRequired,
                                     environments, render)
-from services.console.views import access, approvals, board, cases, dashboard, home, inbox, reports, sign_in
+from services.console.views import (access, approvals, board, cases, dashboard, home, identification, inbox,
+                                    reports, sign_in)
 from shared.db.engine import make_engine
 from shared.health import database_answers
 from shared.settings import Settings
@@ -37,8 +38,8 @@ __all__ = ["ROUTERS", "SESSION_COOKIE", "build_console", "run_console"]
 
 STATIC = Path(__file__).parent / "static"
 # One router per area of work, in the order a person meets them.
-ROUTERS = (sign_in.router, home.router, board.router, cases.router, reports.router, inbox.router,
-           approvals.router, dashboard.router, access.router)
+ROUTERS = (sign_in.router, home.router, board.router, cases.router, identification.router, reports.router,
+           inbox.router, approvals.router, dashboard.router, access.router)
 
 
 def build_console(settings: Settings) -> FastAPI:

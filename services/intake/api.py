@@ -1,6 +1,7 @@
 """Intake's HTTP API: reports from schools, hospitals, villages and police (the hotline's
 contract over HTTP), the per-child information archive for caseworkers, finding a child (or the cases
-a reporter's phone reported), and identifying a child nobody could name (and a supervisor's undo)."""
+a reporter's phone reported), and identifying a child nobody could name (a case's links, and a
+supervisor's undo with its note)."""
 
 from __future__ import annotations
 
@@ -17,12 +18,12 @@ from services.intake import tables as t
 from services.intake.access import latest_case, open_referral, record_access
 from services.intake.disclosure import IDENTITY_FIELDS
 from services.intake.identification import Refused, SameChild
-from services.intake.links import ChildNotFound, Outside, identify, undo_link
+from services.intake.links import CaseLink, ChildNotFound, Outside, identify, links_of_case, undo_link
 from services.intake.links import Outcome as LinkOutcome
 from services.intake.reports import MAX_RAW_REPORT_BYTES, ReportRejected, age_in_years, check_jurisdiction
 from services.intake.search import CASES_BY_PHONE, ChildQuery, PhoneQuery, cases_reported_from, find_child
 from services.intake.submissions import KeyReused, Outcome, SubmissionBatches, Submitted
-from shared.access import Purpose
+from shared.access import CaseNotes, Purpose, notes_route, read_notes_of_case, territorial
 from shared.auth import CASE_SIDE, REPORTERS, Principal, Role, require_role
 from shared.contracts.hotline import (
     UNNAMED, Address, AgeEstimate, HotlineReport, NationalId, PersonName, SchoolName, Sex, field_error,
@@ -33,6 +34,7 @@ from shared.contracts.vocabulary import (
     PersonalRecord,
 )
 from shared.http import answers, strict_body, unprocessable
+from shared.notes import NoteText
 from shared.phone import MAX_DIGITS, MIN_DIGITS, phone_number
 from shared.ratelimit import limit_personal_data
 from shared.service import ServiceContext, service_context
@@ -538,6 +540,7 @@ class LinkUndo(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: LinkUndoReason = Field(description="Why the identification is undone; kept on the ledger")
+    note: NoteText = None
 
 
 class ChildLink(BaseModel):
@@ -563,7 +566,8 @@ class ChildLink(BaseModel):
 
 
 Identifiers = require_role(Role.caseworker, Role.supervisor)
-Undoers = require_role(Role.supervisor)
+UNDOERS = frozenset({Role.supervisor})
+Undoers = require_role(*UNDOERS)
 
 
 @router.post("/v1/children/{provisional_ref}/identification", status_code=201, response_model=ChildLink,
@@ -602,8 +606,86 @@ async def undo_child_link(link_id: uuid.UUID, body: LinkUndo,
                           ctx: Annotated[ServiceContext, Depends(service_context)]) -> ChildLink:
     async with ctx.sessions.begin() as session:
         outcome = await _linking(undo_link(session, principal, link_id, reason=body.reason,
-                                           keys=ctx.resources))
+                                           keys=ctx.resources, note=body.note))
     return _link_answer(ctx, outcome)
+
+
+class CaseIdentification(BaseModel):
+    """A link that concerns the case, as a record: who decided it, when and how, the other case, and
+    whether it was undone — no data of the child (no name, no ID number: those are its details)."""
+
+    link_id: uuid.UUID
+    kind: Literal["linked", "identity_given"] = Field(
+        description="linked: the provisional child was linked to a known child (two cases became one); "
+                    "identity_given: it was given its identity (its case alone)")
+    this_case: Literal["remained", "merged"] = Field(
+        description="remained: this case remained (the other case's reports were listed under it); merged: "
+                    "this case was merged away into the other (closed as a duplicate while the link held)")
+    other_case_id: uuid.UUID | None = Field(description="The link's other case: none when the child was "
+                                                        "given its identity, or when that case is outside "
+                                                        "your territory")
+    other_case_number: CaseNumber | None
+    reason: IdentificationReason = Field(description="How the child was identified")
+    linked_by: str = Field(description="Pseudonymous id of the person who identified it")
+    linked_at: datetime
+    undone_at: datetime | None = None
+    undone_by: str | None = Field(default=None, description="Pseudonymous id of the supervisor who undid it")
+    undo_reason: LinkUndoReason | None = None
+    actions: list[Literal["undo"]] = Field(
+        description="What you may do with it now: undo — a supervisor whose territory holds both cases, "
+                    "the link in force and no later link in force about the same children (undone first)")
+
+
+@router.get("/v1/cases/{case_id}/links", response_model=list[CaseIdentification], responses=answers(404),
+            summary="The identifications that concern a case (as the case that remained or the one merged "
+                    "away), newest first: records, no personal data")
+async def list_case_links(
+    case_id: uuid.UUID, principal: Annotated[Principal, Depends(Identifiers)],
+    ctx: Annotated[ServiceContext, Depends(service_context)],
+) -> list[CaseIdentification]:
+    """For those who identify children (caseworkers and supervisors) whose territory covers the case.
+    Not on the access ledger, like the case's summary (GET /v1/cases/{id}): it shows ids, codes, times,
+    pseudonymous ids and case numbers, none of the child's personal fields — the identity a link changed
+    is on the ledger with the link and its undo, and is read with a purpose (GET /v1/cases/{id}/child)."""
+    async with ctx.sessions() as session:
+        jurisdiction = await session.scalar(select(t.cases.c.jurisdiction).where(t.cases.c.id == case_id))
+        if jurisdiction is None or not principal.can_see(jurisdiction):
+            raise HTTPException(status_code=404, detail=NO_SUCH_CASE)
+        found = await links_of_case(session, case_id)
+    return [_case_identification(principal, entry) for entry in found]
+
+
+def _case_identification(principal: Principal, entry: CaseLink) -> CaseIdentification:
+    link, other = entry.link, entry.other
+    seen = other if other is not None and principal.can_see(other.jurisdiction) else None
+    may_undo = entry.undoable and principal.role in UNDOERS and (other is None or seen is not None)
+    return CaseIdentification(
+        link_id=link.id, kind="identity_given" if link.merged_child_id is None else "linked",
+        this_case="merged" if entry.merged else "remained", other_case_id=seen.id if seen else None,
+        other_case_number=seen.case_number if seen else None, reason=IdentificationReason(link.reason),
+        linked_by=link.linked_by, linked_at=link.linked_at, undone_at=link.undone_at,
+        undone_by=link.undone_by, undo_reason=LinkUndoReason(link.undo_reason) if link.undo_reason else None,
+        actions=["undo"] if may_undo else [])
+
+
+@router.get("/v1/cases/{case_id}/notes", **notes_route(NO_SUCH_CASE),
+            summary="The notes written with intake's actions on a case (a supervisor's undo of a link), "
+                    "newest first",
+            description="Each note's action: link_undone (about: the link, GET /v1/cases/{id}/links), kept "
+                        "with the case that remained.")
+async def read_notes(case_id: uuid.UUID, purpose: Purpose,
+                     principal: Annotated[Principal, Depends(Identifiers)],
+                     ctx: Annotated[ServiceContext, Depends(service_context)]) -> CaseNotes:
+    """For those who identify children, in the case's territory: on the access ledger as a read of the
+    case's notes before any is opened (a refused attempt from another territory too, answered 404)."""
+
+    async def find(session):
+        case = (await session.execute(select(t.cases.c.child_id, t.cases.c.jurisdiction)
+                                      .where(t.cases.c.id == case_id))).first()
+        return territorial(principal, case_id, case.child_id, case.jurisdiction) if case else None
+
+    return await read_notes_of_case(ctx, principal, purpose, case_id, table=t.notes, find=find,
+                                    not_found=NO_SUCH_CASE)
 
 
 async def _linking(decision) -> LinkOutcome | Outside:

@@ -248,3 +248,9 @@ def later_links(link: Link, others: Sequence[Link]) -> list[Link]:
     """The links in force made after `link` that changed one of its children."""
     return [other for other in others if other.id != link.id and other.undone_at is None
             and other.linked_at >= link.linked_at and other.children & link.children]
+
+
+def undoable(link: Link, others: Sequence[Link]) -> bool:
+    """Whether `undone` would undo the link now: it is in force, and no later link in force about either
+    child (among `others`) has to be undone first. Who may undo it is the API's role and territory rule."""
+    return link.undone_at is None and not later_links(link, others)

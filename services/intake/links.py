@@ -1,7 +1,8 @@
 """Identifying a child nobody could name, the shell: load and lock the children and cases a link (or
 its undo) is about, let services/intake/identification.py decide, then write the children, the moved
-reports, the link's record, its `child.linked` (or `child.link_undone`) and the access record — in the
-caller's one transaction. Locks are taken as reports take them: digests, then children, then cases."""
+reports, the link's record, its `child.linked` (or `child.link_undone`), the undo's note and the access
+record — in the caller's one transaction. Locks are taken as reports take them: digests, then children,
+then cases. And a case's links, as its records list them."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from services.intake.identification import (
     identified,
     later_links,
     linked,
+    undoable,
     undone,
 )
 from services.intake.reports import OUTBOX, PRODUCER, IntakeResources, lock_digests, match_digests
@@ -36,9 +38,12 @@ from shared.contracts.vocabulary import AccessPurpose, IdentificationReason, Lin
 from shared.db.engine import Transaction
 from shared.db.rows import any_of, row_of
 from shared.messaging.outbox import add_events
+from shared.notes import save_notes, written
 
 # Identifying a child puts its record right: the access ledger says so with every link and undo.
 PURPOSE = AccessPurpose.record_correction
+# The action an undo's note is written with (in intake's notes table, about the link).
+UNDO_NOTE = "link_undone"
 
 
 class ChildNotFound(LookupError):
@@ -111,9 +116,11 @@ async def identify(session: Transaction, principal: Principal, provisional_ref: 
 
 
 async def undo_link(session: Transaction, principal: Principal, link_id: uuid.UUID, *, reason: LinkUndoReason,
-                    keys: IntakeResources, now: datetime | None = None) -> Outcome | Outside:
-    """A supervisor undoes a link: both children and both cases as they were. Raises ChildNotFound
-    (`link_id`) and identification's refusals."""
+                    keys: IntakeResources, note: str | None = None,
+                    now: datetime | None = None) -> Outcome | Outside:
+    """A supervisor undoes a link: both children and both cases as they were, the supervisor's `note`
+    kept with the case that remained (the other case may be another child's: it is not told of this
+    one). Raises ChildNotFound (`link_id`) and identification's refusals."""
     now = now or datetime.now(UTC)
     links = t.child_links.c
     row = (await session.execute(select(t.child_links).where(links.id == link_id).with_for_update())).first()
@@ -130,8 +137,7 @@ async def undo_link(session: Transaction, principal: Principal, link_id: uuid.UU
         if not principal.can_see(cases[case_id].jurisdiction):
             return await _refused(session, principal, children[cases[case_id].child_id], cases[case_id],
                                   ChildNotFound("link_id"))
-    others = [_link_of(other) for other in await session.execute(select(t.child_links).where(
-        or_(any_of(links.child_id, ids), any_of(links.merged_child_id, ids))))]
+    others = await _links_about(session, ids)
     survivor = children[link.child_id]
     previous = keys.cipher.decrypt_json(link.previous_identity, record_id=str(survivor.id))
     merged = children[link.merged_child_id] if link.merged_child_id is not None else None
@@ -149,7 +155,46 @@ async def undo_link(session: Transaction, principal: Principal, link_id: uuid.UU
     undo = decided.link
     await session.execute(update(t.child_links).where(links.id == link.id).values(
         undo_reason=undo.undo_reason, undone_by=undo.undone_by, undone_at=undo.undone_at))
+    await save_notes(session, t.notes, keys.cipher, [
+        written(note, case_id=link.case_id, action=UNDO_NOTE, by=principal.subject, at=now, about=link.id)])
     return await _recorded(session, principal, decided, cases[link.case_id])
+
+
+@dataclass(frozen=True)
+class CaseLink:
+    """A link that concerns a case, as its records show it (no data of the child)."""
+
+    link: Link
+    merged: bool  # the case was the one merged away (else the one that remained)
+    other: CaseRecord | None  # the link's other case: none when the child was given its identity
+    undoable: bool  # by identification's rules; who may undo it is the API's to say
+
+
+async def links_of_case(session: Transaction, case_id: uuid.UUID) -> list[CaseLink]:
+    """The links that left the case as the one that remained or merged it away, newest first, each with
+    its other case and whether it can be undone now (the later links about the same children)."""
+    c = t.child_links.c
+    about_the_case = or_(c.case_id == case_id, c.merged_case_id == case_id)
+    newest_first = (c.linked_at.desc(), c.id)
+    rows = await session.execute(select(t.child_links).where(about_the_case).order_by(*newest_first))
+    links = [_link_of(row) for row in rows]
+    if not links:
+        return []
+    others = await _links_about(session, {child for link in links for child in link.children})
+    other_ids = {other for link in links for other in (link.case_id, link.merged_case_id)
+                 if other is not None and other != case_id}
+    cases = await _cases(session, t.cases.c.id, other_ids, locked=False)
+    return [CaseLink(link, merged=link.merged_case_id == case_id,
+                     other=cases.get(link.merged_case_id if link.case_id == case_id else link.case_id),
+                     undoable=undoable(link, others)) for link in links]
+
+
+async def _links_about(session: Transaction, children: Iterable[uuid.UUID]) -> list[Link]:
+    """Every link that left one of these children as the one that remained or merged it."""
+    c, ids = t.child_links.c, sorted(set(children))
+    rows = await session.execute(select(t.child_links).where(or_(any_of(c.child_id, ids),
+                                                                 any_of(c.merged_child_id, ids))))
+    return [_link_of(row) for row in rows]
 
 
 def _subject(given: Mapping[str, Any], jurisdiction: str, keys: IntakeResources) -> Subject:
@@ -180,11 +225,12 @@ async def _children(session: Transaction, ids: Iterable[uuid.UUID],
         for row in rows}
 
 
-async def _cases(session: Transaction, column, values: Iterable[uuid.UUID]) -> dict[uuid.UUID, CaseRecord]:
-    """The cases `column` names, locked in id order, by id."""
+async def _cases(session: Transaction, column, values: Iterable[uuid.UUID], *,
+                 locked: bool = True) -> dict[uuid.UUID, CaseRecord]:
+    """The cases `column` names, by id: locked in id order, unless only read."""
     c = t.cases.c
-    rows = await session.execute(select(t.cases).where(any_of(column, sorted(set(values)))).order_by(c.id)
-                                 .with_for_update())
+    query = select(t.cases).where(any_of(column, sorted(set(values)))).order_by(c.id)
+    rows = await session.execute(query.with_for_update() if locked else query)
     return {row.id: CaseRecord(id=row.id, child_id=row.child_id, state=row.state, opened_at=row.opened_at,
                                jurisdiction=row.jurisdiction, case_number=row.case_number,
                                closed_at=row.closed_at) for row in rows}

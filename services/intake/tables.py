@@ -1,6 +1,6 @@
 """Intake's own tables (schema `intake`): the child registry, cases and the counters of their numbers,
-reports, idempotency keys, the per-child information archive and the links that identified children
-nobody could name. Identity and narratives are encrypted."""
+reports, idempotency keys, the per-child information archive, the links that identified children
+nobody could name and the notes written with their undoing. Identity, narratives and notes are encrypted."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from sqlalchemy import (
     Text, UniqueConstraint, false, func, text,
 )
 from sqlalchemy.dialects.postgresql import UUID
+
+from shared.notes import notes_table
 
 SCHEMA = "intake"
 metadata = MetaData(schema=SCHEMA)
@@ -164,3 +166,10 @@ child_links = Table(
     Column("undone_by", Text),
     Column("undone_at", DateTime(timezone=True)),
 )
+# A case's links, as the case that remained or the one merged away (intake_0009).
+Index("child_links_case_id", child_links.c.case_id)
+Index("child_links_merged_case_id", child_links.c.merged_case_id)
+
+# The notes written with intake's actions on a case: a supervisor's undo of a link, about the link, with
+# the case that remained (shared/notes.py; sealed). Created by intake_0009.
+notes = notes_table(metadata)

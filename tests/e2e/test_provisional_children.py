@@ -1,8 +1,10 @@
 """Children nobody can name, on the real stack with every service a process: an unnamed boy of about
 seven in immediate danger is reported on the hotline topic, graded red and referred like any child; a
 later report names him by national ID; a caseworker links the two — one child, one case, both reports,
-the other case closed as a duplicate and its referrals withdrawn; a supervisor undoes it — two children
-and two cases again, the second referred again. And every refusal of the identification API."""
+the other case closed as a duplicate and its referrals withdrawn; both cases list the link, without his
+data; a supervisor undoes it with a note — two children and two cases again, the second referred again,
+the link listed as undone and the note read back with a purpose. And every refusal of the identification
+API."""
 
 from __future__ import annotations
 
@@ -70,6 +72,12 @@ async def _case_until(urls: dict[str, str], case_id: str, done) -> dict:
 
 def _withdrawn_from(case_id: str):
     return lambda seen: seen.json()["case_id"] == case_id and seen.json()["payload"]["state"] == "withdrawn"
+
+
+async def _links(http: httpx.AsyncClient, case_id: str, headers: dict[str, str] = SUPERVISOR) -> list[dict]:
+    answer = await http.get(f"/v1/cases/{case_id}/links", headers=headers)
+    assert answer.status_code == 200, answer.text
+    return answer.json()
 
 
 async def _details(http: httpx.AsyncClient, case_id: str) -> dict:
@@ -162,17 +170,44 @@ async def test_an_unnamed_boy_is_referred_identified_by_a_later_report_linked_an
         ended = ended.json()
     assert {(r["state"], r["reason"]) for r in ended} == {("withdrawn", "duplicate")}
 
-    # A caseworker cannot undo it; a supervisor can: two children and two cases again.
+    # Both cases list the link as a record (who, when, how, the other case), never his name or ID; the
+    # supervisor is offered its undo, the caseworker is not.
+    async with httpx.AsyncClient(base_url=urls["intake"]) as intake:
+        listed = await intake.get(f"/v1/cases/{first_case}/links", headers=SUPERVISOR)
+        assert nid not in listed.text and "王小明" not in listed.text and "bruised" not in listed.text
+        (remained,) = listed.json()
+        (merged_away,) = await _links(intake, second_case)
+        (remained_to_caseworker,) = await _links(intake, first_case, CASEWORKER)
+        case_numbers = {c: (await intake.get(f"/v1/cases/{c}", headers=CASEWORKER)).json()["case_number"]
+                        for c in (first_case, second_case)}
+        assert remained == {
+            "link_id": link["link_id"], "kind": "linked", "this_case": "remained", "other_case_id": second_case,
+            "other_case_number": case_numbers[second_case], "reason": "later_report",
+            "linked_by": "cw-chengqu-3", "linked_at": link["linked_at"], "undone_at": None, "undone_by": None,
+            "undo_reason": None, "actions": ["undo"]}
+        assert merged_away == {**remained, "this_case": "merged", "other_case_id": first_case,
+                               "other_case_number": case_numbers[first_case]}
+        assert remained_to_caseworker == {**remained, "actions": []}, "only a supervisor undoes a link"
+        assert (await intake.get(f"/v1/cases/{first_case}/links", headers=ELSEWHERE_SUPERVISOR)).status_code \
+            == 404
+        assert (await intake.get(f"/v1/cases/{uuid.uuid4()}/links", headers=SUPERVISOR)).status_code == 404
+        for role in (Role.reporter, Role.hotline, Role.operator, Role.auditor):
+            assert (await intake.get(f"/v1/cases/{first_case}/links", headers=token(role))).status_code == 403
+
+    # A caseworker cannot undo it; a supervisor can, with a note: two children and two cases again.
+    why = "邻居认错了人：王小明一直住在外婆家。"
     async with httpx.AsyncClient(base_url=urls["intake"]) as intake:
         undo_url = f"/v1/children/links/{link['link_id']}/undo"
         by_caseworker = await intake.post(undo_url, json={"reason": "wrong_child"}, headers=CASEWORKER)
         assert by_caseworker.status_code == 403
         async with TopicWatcher(infra.kafka_bootstrap, [LINKS]) as watcher:
-            undone = await intake.post(undo_url, json={"reason": "wrong_child"}, headers=SUPERVISOR)
+            undone = await intake.post(undo_url, json={"reason": "wrong_child", "note": f"  {why} "},
+                                       headers=SUPERVISOR)
             assert undone.status_code == 200, undone.text
             (told,) = await watcher.wait_for(LINKS, of_case(second_case), timeout=30)
         assert told.json()["event_type"] == "child.link_undone"
         assert told.json()["payload"]["undone_by"] == "sup-chengqu"
+        assert why not in told.value.decode(), "a note never travels on the bus"
         assert undone.json()["undo_reason"] == "wrong_child" and undone.json()["provisional"]
         twice = await intake.post(undo_url, json={"reason": "wrong_child"}, headers=SUPERVISOR)
         assert twice.status_code == 409 and "undone already" in twice.json()["detail"]
@@ -187,6 +222,27 @@ async def test_an_unnamed_boy_is_referred_identified_by_a_later_report_linked_an
         found = await intake.post("/v1/children/search", json={"national_id": nid, "purpose": "assessment"},
                                   headers=CASEWORKER)
         assert [(m["child_ref"], m["case_id"]) for m in found.json()["matches"]] == [(known_ref, second_case)]
+
+        # Listed as undone on both cases, by whom and why, with nothing left to undo; the note is read back
+        # with a purpose, with the case that remained only (the other case is another child's).
+        undone_record = {**remained, "undone_at": undone.json()["undone_at"], "undone_by": "sup-chengqu",
+                         "undo_reason": "wrong_child", "actions": []}
+        assert await _links(intake, first_case) == [undone_record]
+        assert await _links(intake, second_case) == [{**merged_away, **{k: undone_record[k] for k in (
+            "undone_at", "undone_by", "undo_reason", "actions")}}]
+        notes = await intake.get(f"/v1/cases/{first_case}/notes", params={"purpose": "assessment"},
+                                 headers=SUPERVISOR)
+        assert notes.status_code == 200, notes.text
+        assert [(n["action"], n["about"], n["written_by"], n["text"]) for n in notes.json()["notes"]] == \
+            [("link_undone", link["link_id"], "sup-chengqu", why)], "trimmed"
+        other = await intake.get(f"/v1/cases/{second_case}/notes", params={"purpose": "assessment"},
+                                 headers=SUPERVISOR)
+        assert other.json()["notes"] == []
+        refused = await intake.get(f"/v1/cases/{first_case}/notes", params={"purpose": "assessment"},
+                                   headers=ELSEWHERE_SUPERVISOR)
+        assert refused.status_code == 404 and why not in refused.text
+        assert (await intake.get(f"/v1/cases/{first_case}/notes", headers=SUPERVISOR)).status_code == 422, \
+            "read only with a purpose"
     reopened = await _case_until(urls, second_case,
                                  lambda c: c["state"] == "open" and c["open_referrals"] > 0)
     assert reopened["stage"] != "closed" and reopened["closed_reason"] is None
@@ -236,7 +292,9 @@ async def test_a_child_nobody_can_name_is_accepted_over_http_and_each_report_ope
         later = await _reported_over_http(intake, hotline_report(
             child={"name": "李小龙", "national_id": nid, "sex": "M", "birth_date": None, "age_estimate": 8}))
         assert (later["child_ref"], later["case_id"]) == (first["child_ref"], first["case_id"])
-        # Undone in reverse order: the naming first, then the link.
+        # Undone in reverse order: the naming first, then the link — as the case's list offers.
+        offered = {entry["link_id"]: entry["actions"] for entry in await _links(intake, first["case_id"])}
+        assert offered == {named.json()["link_id"]: ["undo"], both.json()["link_id"]: []}
         first_undo = await intake.post(f"/v1/children/links/{both.json()['link_id']}/undo",
                                        json={"reason": "entered_in_error"}, headers=SUPERVISOR)
         assert first_undo.status_code == 409 and named.json()["link_id"] in first_undo.json()["detail"]

@@ -26,6 +26,7 @@ from shared.contracts.vocabulary import (
     ClosureReason,
     IdentificationReason,
     Indicator,
+    LinkUndoReason,
     Need,
     PersonalField,
     PersonalRecord,
@@ -46,8 +47,8 @@ CODES = {"risk_level": [*RiskLevel, "none"], "category": list(Category), "stage"
          "error": ["missing", "too_long", "choice", "date", "number", "invalid", "outside_territory",
                    "future", "adult", "age_needed", "phone", "phone_alone"],
          "record": ["home_visit", "assessment_report", "plan", "override"],
-         "note_action": ["assignment", "review", "approval_request", "approval_decision"],
-         "identification": list(IdentificationReason),
+         "note_action": ["assignment", "review", "approval_request", "approval_decision", "link_undone"],
+         "identification": list(IdentificationReason), "link_kind": ["linked", "identity_given"],
          "agency": list(Agency), "referral_state": list(ReferralState), "need": list(Need),
          "assign_reason": list(ASSIGN_REASONS), "screen_out": list(ScreenOutReason),
          "event": [*(event_type for event_type, _ in EVENT_TYPES), "access.written"],
@@ -64,7 +65,7 @@ CODES = {"risk_level": [*RiskLevel, "none"], "category": list(Category), "stage"
          "refusal": ["outside_territory", "no_open_referral", "other_agency"], "record": list(PersonalRecord),
          "review": ["screened_in", "screened_out"],
          "reason": [*ClosureReason, *ScreenOutReason, *TransferReason, *REJECTION_REASONS, *DECLINE_REASONS,
-                    *NOT_DONE_REASONS, *OVERRIDE_REASONS, *WithdrawalReason]}
+                    *NOT_DONE_REASONS, *OVERRIDE_REASONS, *WithdrawalReason, *LinkUndoReason]}
 
 
 def _template_strings() -> set[str]:

@@ -28,7 +28,9 @@ ROUTES = {
     ("POST", "/cases/{case_id}/referrals/{referral_id}/withdrawal"), ("POST", "/cases/{case_id}/visits"),
     ("POST", "/cases/{case_id}/home-visits"), ("POST", "/cases/{case_id}/assessment-reports"),
     ("POST", "/cases/{case_id}/plans"), ("POST", "/cases/{case_id}/override"),
-    ("GET", "/cases/{case_id}/records"), ("POST", "/cases/{case_id}/identification"), ("GET", "/report"),
+    ("GET", "/cases/{case_id}/records"), ("POST", "/cases/{case_id}/identification"),
+    ("GET", "/cases/{case_id}/links/{link_id}/undo"), ("POST", "/cases/{case_id}/links/{link_id}/undo"),
+    ("GET", "/report"),
     ("POST", "/report"), ("GET", "/children/search"), ("POST", "/children/search"), ("GET", "/inbox"),
     ("POST", "/inbox/{referral_id}"), ("GET", "/inbox/{referral_id}/{action}"), ("GET", "/access"),
     ("GET", "/approvals"), ("POST", "/approvals/{approval_id}"),
@@ -44,7 +46,8 @@ def test_every_area_of_work_is_a_router_and_each_is_assembled_once() -> None:
     modules = [importlib.import_module(f"{views.__name__}.{info.name}")
                for info in pkgutil.iter_modules(views.__path__)]
     assert sorted(module.__name__.rsplit(".", 1)[1] for module in modules) == [
-        "access", "approvals", "board", "cases", "dashboard", "home", "inbox", "reports", "sign_in"]
+        "access", "approvals", "board", "cases", "dashboard", "home", "identification", "inbox", "reports",
+        "sign_in"]
     assert {id(router) for router in ROUTERS} == {id(module.router) for module in modules}
     assert len(ROUTERS) == len(modules), "each router once"
 

@@ -24,6 +24,7 @@ from services.intake.identification import (
     later_links,
     linked,
     surviving,
+    undoable,
     undone,
 )
 from shared.contracts.vocabulary import IdentificationReason, LinkUndoReason
@@ -190,3 +191,9 @@ def test_links_are_undone_in_reverse_order() -> None:
     with pytest.raises(LaterLinks):
         undone(first, unnamed, UNNAMED, named, cases[named.id], [second], reason=LinkUndoReason.wrong_child,
                by="sup-1", at=NOW)
+    # What a case's record offers to undo is what `undone` would undo.
+    assert [undoable(link, [first, second, unrelated]) for link in (first, second, unrelated)] == \
+        [False, True, True]
+    second_undone = dataclasses.replace(second, undone_at=NOW + timedelta(hours=3))
+    assert [undoable(link, [first, second_undone]) for link in (first, second_undone)] == [True, False], \
+        "once the later link is undone, the earlier one can be; an undone link cannot be again"

@@ -1,6 +1,7 @@
-"""A case: its page (summary, grade and its history, referrals, requests, timeline, and the forms of
-the actions casework says the person may take on it), the child's details and information archive
-read with a purpose, and each action posted on to the service that owns it."""
+"""A case: its page (summary, grade and its history, the identifications that concern it, referrals,
+requests, timeline, and the forms of the actions casework says the person may take on it), the child's
+details and information archive read with a purpose, and each action posted on to the service that
+owns it."""
 
 from __future__ import annotations
 
@@ -89,21 +90,26 @@ async def _case_page(request: Request, console: Console, person: SignedIn, case_
     timeline = await optional(call(console, person, "audit", "GET", f"/v1/cases/{case_id}/timeline")) or []
     approvals = await call(console, person, "casework", "GET", "/v1/approvals",
                            params={"case_id": str(case_id), "state": "pending"})
-    # Intake's summary says whether nobody could name the child yet (none of the child's details).
-    child = (await optional(call(console, person, "intake", "GET", f"/v1/cases/{case_id}"))
-             if "read_child" in case["actions"] else None)
+    # Intake's summary says whether nobody could name the child yet (none of the child's details), and its
+    # list the identifications that concern the case, with the undo it offers the person.
+    works = "read_child" in case["actions"]
+    child = await optional(call(console, person, "intake", "GET", f"/v1/cases/{case_id}")) if works else None
+    links = (await optional(call(console, person, "intake", "GET", f"/v1/cases/{case_id}/links")) or []
+             if works else [])
     owner = case["owner"]["caseworker"]
     async with console.engine.connect() as connection:
         assigns = "assign" in case["actions"]
         caseworkers = await caseworkers_for(connection, case["jurisdiction"]) if assigns else []
-        owner_name = (await usernames_of(connection, [owner])).get(owner, owner)
+        names = await usernames_of(connection, [owner, *(link[by] for link in links
+                                                         for by in ("linked_by", "undone_by"))])
         people = await people_of(connection, actors(timeline))
     lang = language_of(console, request)
     history = [step_in_words(lang, step, people) for step in timeline]
     now_local = datetime.now(CITY_TIME).strftime("%Y-%m-%dT%H:%M")
     return render(console, request, "case.html", status_code=status_code, person=person, case=case,
                   grade=grade, referrals=referrals, timeline=history, caseworkers=caseworkers,
-                  owner_name=owner_name, problem=problem, approvals=approvals, child=child,
+                  owner_name=names.get(owner, owner), problem=problem, approvals=approvals, child=child,
+                  links=links, names=names,
                   reads_access=may_open(person.principal, ACCESS), all_places=lang.villages(""),
                   now_local=now_local, errors=errors or {}, chosen=chosen or {},
                   values={"visited_at": now_local, "hv_visited_at": now_local, **(typed or {})}, **CHOICES)
@@ -149,10 +155,13 @@ async def records(request: Request, console: ConsoleDep, person: Person, case_id
     notes = await call(console, person, "casework", "GET", f"/v1/cases/{case_id}/notes", params=params)
     answers = await optional(call(console, person, "referral", "GET", f"/v1/cases/{case_id}/referral-answers",
                                   params=params))
+    identification = await optional(call(console, person, "intake", "GET", f"/v1/cases/{case_id}/notes",
+                                         params=params))
     return render(console, request, "records.html", person=person, case=case, purpose=purpose.value,
                   records=assessment["records"] if assessment else [],
                   visits=visits["visits"] if visits else [], notes=notes["notes"],
-                  answers=answers["notes"] if answers else [])
+                  answers=answers["notes"] if answers else [],
+                  identification_notes=identification["notes"] if identification else [])
 
 
 @router.get("/child", response_class=HTMLResponse)
