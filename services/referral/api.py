@@ -17,7 +17,7 @@ from services.referral.decide import ForeignAnswer
 from services.referral.lifecycle import IllegalTransition
 from services.referral.refer import respond, withdraw
 from shared.access import (OUTSIDE_TERRITORY, PERSONAL_READ, Purpose, Reading, RecordedRead, read_answers,
-                           read_case_notes)
+                           case_reading, read_case_notes)
 from shared.auth import CASE_SIDE, TERRITORY_PREFIX_PATTERN, Principal, Role, require_role
 from shared.contracts.events import ReferralAction, ReferralOutcome, ReferralResponded
 from shared.contracts.vocabulary import (CASE_NUMBER_PATTERN, OPEN_REFERRAL_STATES, Agency, ReasonCode, ReferralState,
@@ -273,15 +273,6 @@ class CaseAnswers(RecordedRead):
                                                 "one of the case's referrals, newest first")
 
 
-async def _case_reading(session, case_id: uuid.UUID, principal: Principal) -> Reading | None:
-    row = (await session.execute(select(t.cases.c.jurisdiction, t.cases.c.child_ref)
-                                 .where(t.cases.c.case_id == case_id))).first()
-    if row is None:
-        return None
-    return Reading(case_id=case_id, child_ref=row.child_ref, jurisdiction=row.jurisdiction,
-                   refusal=None if principal.can_see(row.jurisdiction) else OUTSIDE_TERRITORY)
-
-
 async def _sealed_case_answers(session, reading: Reading):
     agencies = dict((await session.execute(select(t.referrals.c.id, t.referrals.c.agency)
                                            .where(t.referrals.c.case_id == reading.case_id))).all())
@@ -298,7 +289,7 @@ async def read_case_answers(case_id: uuid.UUID, purpose: Purpose,
     side wrote when it withdrew a referral: one read of the case's notes on the access ledger (an agency
     reads its own referral's, `GET /v1/referrals/{id}/answers`)."""
     access_id, (agencies, sealed) = await read_case_notes(
-        ctx, principal, purpose, find=lambda session: _case_reading(session, case_id, principal),
+        ctx, principal, purpose, find=lambda session: case_reading(session, principal, case_id, t.cases),
         load=_sealed_case_answers, not_found=NO_SUCH_CASE)
     notes = [AgencyNote(**note.model_dump(), agency=agencies[note.about])
              for note in written_notes(ctx.resources.cipher, sealed) if note.about in agencies]
