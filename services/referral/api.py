@@ -14,7 +14,7 @@ from sqlalchemy import case, func, select
 
 from services.referral import tables as t
 from services.referral.decide import ForeignAnswer
-from services.referral.lifecycle import IllegalTransition
+from services.referral.lifecycle import IllegalTransition, answers_from
 from services.referral.refer import respond, withdraw
 from shared.access import (OUTSIDE_TERRITORY, PERSONAL_READ, Purpose, Reading, RecordedRead, read_answers,
                            case_reading, read_case_notes)
@@ -55,6 +55,10 @@ class Referral(BaseModel):
     needs: list[str] = Field(description="What the case needs, as graded: what the agency is asked to help with")
     child_details_url: str = Field(description="Where the agency reads the child's details (intake) while "
                                                "the referral is open; add ?purpose=… — every read is audited")
+    actions: list[str] = Field(description="What the caller may do with it now: the answers the lifecycle "
+                                           "allows from its state for an officer of its agency (acknowledge, "
+                                           "start, complete, decline); withdraw for the case's side while it "
+                                           "is open")
 
 
 def _with_case():
@@ -65,12 +69,23 @@ def _with_case():
                   ).outerjoin(t.cases, c.case_id == t.referrals.c.case_id)
 
 
-def _referral(row, ctx: ServiceContext) -> Referral:
+def _actions(row, principal: Principal | None) -> list[str]:
+    """What this person may do with the referral now, by the lifecycle (the console shows these alone)."""
+    if principal is None or not _visible(principal, row):
+        return []
+    state = ReferralState(row.state)
+    if principal.role == Role.agency_officer:  # visible: its own agency's
+        return list(answers_from(state))
+    return ["withdraw"] if principal.role in CASE_SIDE and state in OPEN_REFERRAL_STATES else []
+
+
+def _referral(row, ctx: ServiceContext, principal: Principal | None = None) -> Referral:
     now = ctx.resources.clock()
     return Referral(referral_id=row.id, overdue=row.state == ReferralState.created and row.ack_due_at <= now,
                     child_details_url=f"{ctx.resources.intake_url}/v1/cases/{row.case_id}/child",
+                    actions=_actions(row, principal),
                     **{k: getattr(row, k) for k in Referral.model_fields
-                       if k not in ("referral_id", "overdue", "child_details_url")})
+                       if k not in ("referral_id", "overdue", "child_details_url", "actions")})
 
 
 def _visible(principal: Principal, row) -> bool:
@@ -119,7 +134,7 @@ async def list_referrals(
         rows = (await session.execute(query.offset(offset).limit(limit))).all()
         response.headers["X-Total-Count"] = str(await session.scalar(
             select(func.count()).select_from(t.referrals).where(*where)))
-    return [_referral(row, ctx) for row in rows]
+    return [_referral(row, ctx, principal) for row in rows]
 
 
 @router.get("/{referral_id}", response_model=Referral, responses=answers(404),
@@ -130,7 +145,7 @@ async def get_referral(referral_id: uuid.UUID, principal: Annotated[Principal, D
         row = (await session.execute(_with_case().where(t.referrals.c.id == referral_id))).first()
     if row is None or not _visible(principal, row):
         raise HTTPException(status_code=404, detail="no such referral for you")
-    return _referral(row, ctx)
+    return _referral(row, ctx, principal)
 
 
 class Answer(BaseModel):
@@ -254,7 +269,7 @@ async def read_referral_answers(referral_id: uuid.UUID, purpose: Purpose,
         find=lambda session: _reading(session, referral_id, principal),
         load=lambda session, reading: _sealed_answers(session, reading, referral_id),
         not_found=NO_SUCH_REFERRAL)
-    return ReferralAnswers(referral=_referral(row, ctx), access_id=access_id, purpose=purpose,
+    return ReferralAnswers(referral=_referral(row, ctx, principal), access_id=access_id, purpose=purpose,
                            notes=written_notes(ctx.resources.cipher, sealed))
 
 

@@ -55,3 +55,8 @@ def withdrawn_from(current: ReferralState) -> ReferralState | None:
     if current not in OPEN_REFERRAL_STATES:
         raise IllegalTransition(f"cannot withdraw a referral that is {current}")
     return ReferralState.withdrawn
+
+
+def answers_from(current: ReferralState) -> list[Action]:
+    """The answers an agency may give to a referral in this state (what its inbox offers)."""
+    return [action for action, allowed in ALLOWED_FROM.items() if current in allowed]

@@ -102,6 +102,13 @@ async def _write_a_note_with_every_action(services: RunningServices, case_id: st
 
         made = await _referrals(referral, case_id, {"police", "civil_affairs", "womens_federation"})
         police = made["police"]["referral_id"]
+        # Each person is offered what the lifecycle lets them do: the police their answers, the case's side
+        # the withdrawal of each open referral.
+        offered = {r["agency"]: r["actions"] for r in
+                   (await referral.get("/v1/referrals", params={"case_id": case_id}, headers=POLICE)).json()}
+        assert offered == {"police": ["acknowledge", "start", "decline"]}, offered
+        listed = (await referral.get("/v1/referrals", params={"case_id": case_id}, headers=mine)).json()
+        assert {tuple(r["actions"]) for r in listed} == {("withdraw",)}
         for action, body in (("acknowledge", {}), ("start", {}),
                              ("complete", {"outcome": "not_successful", "reason": "family_moved_away"})):
             answers.append(await referral.post(f"/v1/referrals/{police}/responses", headers=POLICE,

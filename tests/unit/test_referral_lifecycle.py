@@ -8,7 +8,7 @@ import itertools
 
 import pytest
 
-from services.referral.lifecycle import IllegalTransition, next_state, withdrawn_from
+from services.referral.lifecycle import IllegalTransition, answers_from, next_state, withdrawn_from
 from shared.contracts.vocabulary import OPEN_REFERRAL_STATES as OPEN_STATES
 from shared.contracts.vocabulary import ReferralState as S
 
@@ -150,3 +150,15 @@ def test_withdrawing_again_changes_nothing() -> None:
 def test_a_referral_the_agency_ended_is_not_withdrawn(state: S) -> None:
     with pytest.raises(IllegalTransition, match=f"withdraw a referral that is {state}"):
         withdrawn_from(state)
+
+
+def test_the_answers_an_agency_is_offered_are_those_the_lifecycle_takes() -> None:
+    """The inbox shows these alone: each leads somewhere from the state, and no other answer does."""
+    assert answers_from(S.created) == ["acknowledge", "start", "decline"]
+    assert answers_from(S.acknowledged) == ["start", "complete", "decline"]
+    assert answers_from(S.in_progress) == ["complete"]
+    for state in (S.done, S.declined, S.withdrawn):
+        assert answers_from(state) == []
+    for state, action in itertools.product(S, ("acknowledge", "start", "complete", "decline")):
+        if action in answers_from(state):
+            assert next_state(state, action) is not None

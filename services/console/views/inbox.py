@@ -8,7 +8,7 @@ import uuid
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from services.console.navigation import INBOX
 from services.console.pages import (
@@ -87,6 +87,8 @@ async def second_page(request: Request, console: ConsoleDep, person: Person, ref
     if action not in SECOND_PAGES:
         return Response(status_code=404)
     referral = await call(console, person, "referral", "GET", f"/v1/referrals/{referral_id}")
+    if action not in referral["actions"] and problem is None:  # answered already: back to the inbox
+        return RedirectResponse(INBOX.path, status_code=303)
     return render(console, request, "inbox_answer.html", person=person, referral=referral, action=action,
                   problem=problem, decline_reasons=DECLINE_REASONS, not_done_reasons=NOT_DONE_REASONS)
 
