@@ -210,7 +210,7 @@ async def ask(request: Request, console: ConsoleDep, person: Person, case_id: uu
     form = await checked_form(request, person)
     kind = form.get("kind")
     reason_field = {"close": "close_reason", "screen_out": "screen_out_request_reason",
-                    "transfer": "transfer_reason", "reopen": "reopen_request_reason"}.get(str(kind), "reason")
+                    "transfer": "transfer_reason", "reopen": "reopen_reason"}.get(str(kind), "reason")
     body = {"kind": kind, "reason": form.get(reason_field) or None,
             **({"to_jurisdiction": form.get("to_jurisdiction") or None} if kind == "transfer" else {})}
     return await _act(request, console, person, case_id, form, "casework",
