@@ -18,7 +18,7 @@ import dataclasses
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, TypeVar
 
@@ -400,8 +400,13 @@ def require_open(case: CaseFile) -> None:
 
 def closing(case: CaseFile, reason: ClosureReason, now: datetime) -> tuple[CaseFile, CaseClosed]:
     """Casework closes the case: the one place a case closes (by follow-up's rule, on an approved
-    request, screened out)."""
+    request, screened out, merged away by a link). A closure is dated after the case's latest report
+    and after a person last reopened it — so intake, which reads closures and reopenings on two topics,
+    tells by the moments alone which came last (a link made before a reopening casework had not heard
+    of yet still closes the reopened case after it)."""
     closed_at = max(now, case.reported_at or now)
+    if case.reopened_at is not None and closed_at <= case.reopened_at:
+        closed_at = case.reopened_at + timedelta(microseconds=1)
     case = dataclasses.replace(case, state="closed", stage=Stage.closed.value, closed_at=closed_at,
                                closed_reason=reason.value, closed_from_stage=case.stage,
                                closed_risk_level=case.risk_level,

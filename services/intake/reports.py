@@ -339,11 +339,14 @@ async def _reserve_numbers(session: Transaction, counters: Sequence[CounterKey])
 
 async def close_case(session: Transaction, case_id: uuid.UUID, closed_at) -> None:
     """Casework closed the case: the next report about the child reopens it. A closure an undone link
-    or a person's reopening has since reversed (the case reopened after it) closes nothing."""
+    or a person's reopening has since reversed (the case reopened after it) closes nothing; a closed case
+    keeps its latest closure's moment, so a person's reopening read after a later closure reopens nothing
+    (`reopen_case`)."""
     c = t.cases.c
     await session.execute(update(t.cases).where(
-        c.id == case_id, c.state == "open", or_(c.reopened_at.is_(None), c.reopened_at < closed_at)).values(
-        state="closed", stage="closed", closed_at=closed_at))
+        c.id == case_id, or_(c.state == "open", c.closed_at < closed_at),
+        or_(c.reopened_at.is_(None), c.reopened_at < closed_at)).values(
+        state="closed", stage="closed", closed_at=func.greatest(c.closed_at, closed_at)))
 
 
 async def reopen_case(session: Transaction, case_id: uuid.UUID, *, stage: str, reopened_at: datetime) -> None:

@@ -657,3 +657,18 @@ def test_a_case_closed_before_it_was_graded_is_due_for_review_as_soon_as_a_red_o
     decision = _reopen(CaseState(case))
     assert decision.events[0].risk_level is None and decision.events[0].approved_by is None
     assert decision.state.case.review_due_at == LATER + timedelta(hours=4)
+
+
+def test_a_link_made_before_a_reopening_casework_had_not_heard_of_closes_the_case_after_it() -> None:
+    """Intake linked the closed case away, then casework (not knowing yet) reopened it: hearing of the
+    link, casework closes it as the duplicate, dated after the reopening, so intake closes it too."""
+    closed = _closed(RiskLevel.orange, reason="moved_away")
+    reopened = _reopen(closed).state
+    linked = link()
+    assert linked.linked_at < LATER
+    merged, emitted = run([linked], reopened, at=LATER + timedelta(seconds=1))
+    (closure,) = emitted
+    assert (closure.reason, merged.case.state, merged.case.merged_into) == ("duplicate", "closed", OTHER_CASE)
+    assert closure.closed_at > merged.case.reopened_at == LATER
+    undone, _ = run([unlink(linked)], merged)
+    assert undone.case.state == "open", "the link's undo reopens it, as any case the link closed"
