@@ -8,8 +8,8 @@ the order: stages only move forward, a referral's state only along its lifecycle
 by follow-up's rule only when the rule was met after its latest report. Casework is where a case
 closes (`closing`): by that rule, on a supervisor's approval, screened out at review, or merged into
 another case by a link (reopened when the link is undone); and where a person reopens a closed case
-(`reopening`). No I/O here: the shell (cases.py) loads a
-batch's cases, threads each event through `decide` in offset order and saves once.
+(`reopening`). No I/O here: the shell (cases.py) loads a batch's cases, threads each event through
+`decide` in offset order and saves once.
 """
 
 from __future__ import annotations
