@@ -91,6 +91,8 @@ acl --allow-principal User:cpnet-admin --operation Create --operation Describe -
 acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic case.escalated.dlq
 acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic case.reassessment_requested
 acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic case.reassessment_requested.dlq
+acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic case.reopened
+acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic case.reopened.dlq
 acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic case.reported
 acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic case.reported.dlq
 acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic case.reviewed
@@ -169,6 +171,8 @@ acl --allow-principal User:cpnet-audit --operation Read --topic case.escalated
 acl --allow-principal User:cpnet-audit --operation Read --operation Write --topic case.escalated.dlq
 acl --allow-principal User:cpnet-audit --operation Read --topic case.reassessment_requested
 acl --allow-principal User:cpnet-audit --operation Read --operation Write --topic case.reassessment_requested.dlq
+acl --allow-principal User:cpnet-audit --operation Read --topic case.reopened
+acl --allow-principal User:cpnet-audit --operation Read --operation Write --topic case.reopened.dlq
 acl --allow-principal User:cpnet-audit --operation Read --topic case.reported
 acl --allow-principal User:cpnet-audit --operation Read --operation Write --topic case.reported.dlq
 acl --allow-principal User:cpnet-audit --operation Read --topic case.reviewed
@@ -224,6 +228,7 @@ acl --allow-principal User:cpnet-casework --operation Write --topic case.assesse
 acl --allow-principal User:cpnet-casework --operation Write --topic case.assigned
 acl --allow-principal User:cpnet-casework --operation Write --topic case.closed
 acl --allow-principal User:cpnet-casework --operation Write --topic case.escalated
+acl --allow-principal User:cpnet-casework --operation Write --topic case.reopened
 acl --allow-principal User:cpnet-casework --operation Read --topic case.reported
 acl --allow-principal User:cpnet-casework --operation Write --topic case.reported.dlq
 acl --allow-principal User:cpnet-casework --operation Write --topic case.reviewed
@@ -282,6 +287,8 @@ acl --allow-principal User:cpnet-intake --operation Read --group intake --resour
 acl --allow-principal User:cpnet-intake --operation Write --topic audit.access
 acl --allow-principal User:cpnet-intake --operation Read --topic case.closed
 acl --allow-principal User:cpnet-intake --operation Write --topic case.closed.dlq
+acl --allow-principal User:cpnet-intake --operation Read --topic case.reopened
+acl --allow-principal User:cpnet-intake --operation Write --topic case.reopened.dlq
 acl --allow-principal User:cpnet-intake --operation Write --topic case.reported
 acl --allow-principal User:cpnet-intake --operation Read --topic case.transferred
 acl --allow-principal User:cpnet-intake --operation Write --topic case.transferred.dlq

@@ -14,7 +14,11 @@ from services.casework.decide import (
     Refused,
     require_alone,
     require_asker,
+    require_direct_reopening,
     require_open,
+    require_reopen_request,
+    require_reopenable,
+    require_reopener,
     require_reviewable,
     require_reviewer,
 )
@@ -30,6 +34,8 @@ class CaseAction(StrEnum):
     ask_close = "ask_close"  # requests a supervisor approves (casework)
     ask_screen_out = "ask_screen_out"
     ask_transfer = "ask_transfer"
+    reopen = "reopen"  # reopen a closed case with a reason (casework)
+    ask_reopen = "ask_reopen"  # a red one: asked of a supervisor (casework)
     withdraw_referrals = "withdraw_referrals"  # end an agency's open referral with a reason (referral)
     record_visit = "record_visit"  # a follow-up visit (follow-up)
     record_needs = "record_needs"  # home visit, assessment report, assistance plan (assessment)
@@ -51,7 +57,8 @@ def actions(case: CaseFile, principal: Principal, pending: Iterable[Approval]) -
 
     What depends on what the person then chooses stays the API's answer, in words: a closure's
     reason may need a recent visit, and a request to close or screen out is refused while an
-    agency holds an open referral (the page offers each referral's withdrawal beside it)."""
+    agency holds an open referral (the page offers each referral's withdrawal beside it); a closed
+    case whose child's reports a link moved to a case that is open now is refused reopening naming it."""
     if case.jurisdiction is None or not principal.can_see(case.jurisdiction):
         return []
     pending = [approval for approval in pending if approval.state == "pending"]
@@ -69,6 +76,10 @@ def actions(case: CaseFile, principal: Principal, pending: Iterable[Approval]) -
         CaseAction.ask_close: asks("close", require_open),
         CaseAction.ask_screen_out: asks("screen_out", require_reviewable),
         CaseAction.ask_transfer: asks("transfer", require_open),
+        CaseAction.reopen: works and _passes(
+            lambda: require_reopenable(case), lambda: require_reopener(case, by=me, supervisor=supervisor),
+            lambda: require_direct_reopening(case, pending, supervisor=supervisor)),
+        CaseAction.ask_reopen: asks("reopen", require_reopen_request),
         CaseAction.withdraw_referrals: works and is_open,
         # Follow-up keeps a visit plan once the case is graded.
         CaseAction.record_visit: works and is_open and case.risk_level is not None,

@@ -1,5 +1,6 @@
 """Casework's HTTP API: the worklist (open cases by urgency, filtered, keyset-paginated), the
-board's counts, one case, a supervisor's assignment of its owner, the written review and approvals.
+board's counts, one case, a supervisor's assignment of its owner, the written review, approvals and
+a person's reopening of a closed case.
 No personal data but the notes written with those actions, read only with a purpose and on the
 access ledger (`GET /v1/cases/{id}/notes`); everything else is ids, codes, grades, dates and
 pseudonymous user ids."""
@@ -27,11 +28,12 @@ from services.casework.cases import (
     assign,
     decide_approval,
     load_case,
+    reopen,
     request_approval,
     review,
 )
-from services.casework.decide import (Approval, CaseFile, NoRecentVisit, NotYours, OpenReferrals, ReasonRequired,
-                                      Refused)
+from services.casework.decide import (Approval, CaseFile, ChildHasOpenCase, MergedByLink, NoRecentVisit,
+                                      NotYours, OpenReferrals, ReasonRequired, Refused)
 from services.casework.waiting import WaitingKind, as_query, waiting_for
 from shared.access import CaseNotes, Purpose, case_reading, notes_route, read_notes_of_case
 from shared.auth import (CASE_READERS, CASE_SIDE, SUPERVISORS, TERRITORY_PREFIX_PATTERN, Principal, Role,
@@ -39,7 +41,7 @@ from shared.auth import (CASE_READERS, CASE_SIDE, SUPERVISORS, TERRITORY_PREFIX_
 from shared.case_number import CHINA_STANDARD_TIME
 from shared.contracts.events import ApprovalKind, ReviewDecision
 from shared.contracts.vocabulary import (CASE_NUMBER_PATTERN, Category, Jurisdiction, OpaqueRef, ReasonCode,
-                                         RiskLevel, Stage)
+                                         ReopenReason, RiskLevel, Stage)
 from shared.http import answers, unprocessable
 from shared.notes import NoteText
 from shared.service import ServiceContext, service_context
@@ -85,6 +87,8 @@ class Case(BaseModel):
     reviewed_at: datetime | None
     closed_at: datetime | None
     closed_reason: str | None
+    reopened_at: datetime | None = Field(description="When a person last reopened it (POST "
+                                                     "/v1/cases/{case_id}/reopening)")
     last_visited_at: datetime | None = Field(description="The latest follow-up visit")
     last_activity_at: datetime
 
@@ -120,7 +124,8 @@ def _case(row: CaseFile, now: datetime) -> Case:
                 overdue=row.next_due_at is not None and row.next_due_at <= now, open_referrals=row.open_referrals,
                 pending_approvals=row.pending_approvals,
                 review_due_at=row.review_due_at, reviewed_at=row.reviewed_at, closed_at=row.closed_at,
-                closed_reason=row.closed_reason, last_visited_at=row.last_visited_at,
+                closed_reason=row.closed_reason, reopened_at=row.reopened_at,
+                last_visited_at=row.last_visited_at,
                 last_activity_at=row.last_activity_at)
 
 
@@ -439,7 +444,7 @@ NO_SUCH_CASE = "no such case in your territory"
             summary="The notes written with the case's assignments, written review and approvals, newest "
                     "first",
             description="Each note's action: assignment, review, approval_request or approval_decision "
-                        "(about: the request, GET /v1/approvals).")
+                        "(about: the request, GET /v1/approvals), reopening.")
 async def read_notes(case_id: uuid.UUID, purpose: Purpose,
                      principal: Annotated[Principal, Depends(Caseworkers)], ctx: Ctx) -> CaseNotes:
     """For the caseworkers and supervisors whose territory covers the case. The read is on the access
@@ -466,7 +471,9 @@ async def assign_case(case_id: uuid.UUID, body: Assignment, principal: Annotated
 def refusals() -> Iterator[None]:
     """What casework's rules refuse, as HTTP answers: not found or not in the caller's territory 404,
     not theirs to do 403, not in the case's state 409 (a closure refused for open referrals or for
-    want of a recent visit says so by `code`, and names each referral), a reason missing or not one the action takes 422 naming `reason`."""
+    want of a recent visit, a reopening of a case a link merged away or whose child's reports are in
+    another open case, say so by `code`, naming the referrals or the case), a reason missing or not one
+    the action takes 422 naming `reason`."""
     try:
         yield
     except (CaseNotFound, ApprovalNotFound) as exc:
@@ -481,8 +488,21 @@ def refusals() -> Iterator[None]:
                                                      "open_referrals": named}) from None
     except NoRecentVisit as exc:
         raise HTTPException(status_code=409, detail={"msg": str(exc), "code": "no_recent_visit"}) from None
+    except ChildHasOpenCase as exc:
+        raise HTTPException(status_code=409, detail={"msg": str(exc), "code": "child_has_open_case",
+                                                     **_named(exc.case)}) from None
+    except MergedByLink as exc:
+        raise HTTPException(status_code=409, detail={"msg": str(exc), "code": "merged_by_link",
+                                                     **_named(exc.into)}) from None
     except Refused as exc:
         raise HTTPException(status_code=409, detail=str(exc)) from None
+
+
+def _named(case: CaseFile | None) -> dict[str, str | None]:
+    """The other case a refusal names (the child's reports are there), by id and number."""
+    if case is None:
+        return {}
+    return {"case_id": str(case.case_id), "case_number": case.case_number}
 
 
 class Review(BaseModel):
@@ -503,6 +523,34 @@ async def review_case(case_id: uuid.UUID, body: Review, principal: Annotated[Pri
     with refusals():
         async with ctx.engine.begin() as connection:
             case = await review(connection, case_id, body.decision, body.reason, by=principal.subject,
+                                supervisor=principal.role == Role.supervisor, visible=principal.can_see,
+                                res=ctx.resources, note=body.note)
+    ctx.relay.wake()
+    return _case(case, ctx.resources.clock())
+
+
+class Reopening(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: ReopenReason = Field(description="Why it is reopened: new_risk, closed_in_error, "
+                                             "services_still_needed, family_request")
+    note: NoteText = None
+
+
+@router.post("/{case_id}/reopening", response_model=Case,
+             responses=answers(404, 409, 413, described={
+                 409: "the case is open; a link merged it into another case (`code` merged_by_link: the "
+                      "link's undo reopens it); the child's reports are in another open case (`code` "
+                      "child_has_open_case, naming it); a red case asked by a caseworker (who asks for "
+                      "approval); or a request to reopen it is pending"}),
+             summary="The case's owner (an orange or blue case) or a supervisor of its territory (any) "
+                     "reopens a closed case with a reason: open again at the stage it had reached, its review "
+                     "due anew")
+async def reopen_case(case_id: uuid.UUID, body: Reopening,
+                      principal: Annotated[Principal, Depends(Caseworkers)], ctx: Ctx) -> Case:
+    with refusals():
+        async with ctx.engine.begin() as connection:
+            case = await reopen(connection, case_id, body.reason, by=principal.subject,
                                 supervisor=principal.role == Role.supervisor, visible=principal.can_see,
                                 res=ctx.resources, note=body.note)
     ctx.relay.wake()
@@ -541,7 +589,8 @@ class ApprovalRequest(BaseModel):
     reason: ReasonCode = Field(description="screen_out: unfounded, duplicate, outside_jurisdiction, adult, "
                                            "resolved_by_family; close: risk_resolved, turned_18, moved_away, "
                                            "deceased, family_reunified, duplicate; transfer: family_moved, placed_there, "
-                                           "wrong_territory")
+                                           "wrong_territory; reopen (a red case): new_risk, closed_in_error, "
+                                           "services_still_needed, family_request")
     to_jurisdiction: Jurisdiction | None = Field(
         default=None, description="transfer only: the 12-digit code of the place the child now lives (a node of "
                                   "the territory registry); its supervisors accept or decline")
@@ -557,8 +606,9 @@ class ApprovalRequest(BaseModel):
 @router.post("/{case_id}/approvals", response_model=ApprovalOut, status_code=201,
              responses=answers(404, 409, 413, described={409: "the case's state does not allow it, or the same "
                                                               "request is pending already"}),
-             summary="The case's owner asks a supervisor to approve screening it out or closing it; its owner "
-                     "or a supervisor asks another territory's supervisors to take it over (transfer)")
+             summary="The case's owner asks a supervisor to approve screening it out, closing it or "
+                     "reopening it (a red case); its owner or a supervisor asks another territory's "
+                     "supervisors to take it over (transfer)")
 async def ask_approval(case_id: uuid.UUID, body: ApprovalRequest,
                        principal: Annotated[Principal, Depends(Caseworkers)], ctx: Ctx) -> ApprovalOut:
     if body.to_jurisdiction is not None and body.to_jurisdiction not in ctx.resources.territory:
@@ -613,7 +663,9 @@ class ApprovalDecision(BaseModel):
 
 
 @approvals_router.post("/{approval_id}/decision", response_model=ApprovalOut,
-                       responses=answers(404, 409, 413, described={409: "decided already, or the case is closed"}),
+                       responses=answers(404, 409, 413, described={
+                           409: "decided already, or the case is no longer in the state the request was for "
+                                "(closed; or, for a reopening, open again or merged away)"}),
                        summary="A supervisor of the case's territory approves or rejects a request (a transfer: "
                                "a supervisor of the territory it goes to accepts or declines)")
 async def decide_request(approval_id: uuid.UUID, body: ApprovalDecision,

@@ -1,6 +1,7 @@
 """Casework's shell: load a batch's cases and their referrals, let services/casework/decide.py
 merge each event in turn and own each new case, then save the cases, the referrals and the
-events at once; and a supervisor's assignment, in one transaction with its event."""
+events at once; and each person's action (an assignment, the review, a request and its decision,
+a reopening), in one transaction with its events and note."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from services.casework.decide import (
     assigned,
     decide,
     referrals_by_case,
+    reopening,
     requested,
     reviewed,
 )
@@ -38,7 +40,7 @@ from shared.notes import Note, save_notes, written
 from shared.telemetry import current_trace_headers, event_span
 
 __all__ = ["OUTBOX", "ApprovalNotFound", "CaseNotFound", "Resources", "approvals_of", "assign",
-           "decide_approval", "load_case", "on_case_events", "request_approval", "review"]
+           "decide_approval", "load_case", "on_case_events", "reopen", "request_approval", "review"]
 
 PRODUCER = "casework"
 OUTBOX = outbox_table(t.metadata)
@@ -165,6 +167,34 @@ async def review(session: Transaction, case_id: uuid.UUID, decision: str, reason
     return outcome.state.case
 
 
+async def reopen(session: Transaction, case_id: uuid.UUID, reason: str | None, *, by: str, supervisor: bool,
+                 visible: Callable[[str], bool], res: Resources, note: str | None = None) -> CaseFile:
+    """A person reopens a closed case; the case, `case.reopened` and the person's note in one transaction."""
+    state = await _visible_state(session, case_id, visible)
+    now = res.clock()
+    pending, into = await approvals_of(session, case_id), await merged_into(session, state.case)
+    outcome = reopening(state, reason, by=by, supervisor=supervisor, pending=pending, policy=res.policy, now=now,
+                        into=into)
+    await _commit(session, state, outcome.state, outcome.events, res=res,
+                  note=written(note, case_id=case_id, action="reopening", by=by, at=now))
+    return outcome.state.case
+
+
+async def merged_into(session: Transaction, case: CaseFile | None) -> CaseFile | None:
+    """The case a link merged `case` into — following the links made after it, to the case that holds the
+    child's reports now — as casework knows it; None when no link stands."""
+    into, seen = None, set()
+    following = case.merged_into if case else None
+    while following is not None and following not in seen:
+        seen.add(following)
+        row = (await session.execute(select(t.cases).where(t.cases.c.case_id == following))).first()
+        if row is None:
+            break  # merged into a case casework has not heard of yet
+        into = CaseFile.of_row(row)
+        following = into.merged_into
+    return into
+
+
 def _anywhere(jurisdiction: str) -> bool:
     return True
 
@@ -181,7 +211,8 @@ async def request_approval(session: Transaction, case_id: uuid.UUID, kind: str, 
     now = res.clock()
     approval, outcome = requested(state, kind, reason, by=by, pending=await approvals_of(session, case_id),
                                   policy=res.policy, now=now, supervisor=supervisor,
-                                  to_jurisdiction=to_jurisdiction)
+                                  to_jurisdiction=to_jurisdiction,
+                                  into=await merged_into(session, state.case))
     await upsert_rows(session, t.approvals, [approval.as_row()])
     await _commit(session, state, outcome.state, outcome.events, res=res, note=written(
         note, case_id=case_id, action="approval_request", by=by, at=now, about=approval.approval_id))
@@ -210,7 +241,8 @@ async def decide_approval(session: Transaction, approval_id: uuid.UUID, approved
     # Read again under the case's lock: two supervisors deciding at once see each other's decision.
     approval = next(a for a in await approvals_of(session, row.case_id) if a.approval_id == approval_id)
     now = res.clock()
-    approval, outcome = approval_decided(state, approval, approved, reason, by=by, policy=res.policy, now=now)
+    approval, outcome = approval_decided(state, approval, approved, reason, by=by, policy=res.policy, now=now,
+                                         into=await merged_into(session, state.case))
     await upsert_rows(session, t.approvals, [approval.as_row()])
     await _commit(session, state, outcome.state, outcome.events, res=res, note=written(
         note, case_id=row.case_id, action="approval_decision", by=by, at=now, about=approval_id))

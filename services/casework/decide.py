@@ -7,8 +7,9 @@ the report it grades), so every rule merges what its event says in a way that do
 the order: stages only move forward, a referral's state only along its lifecycle, and a case closes
 by follow-up's rule only when the rule was met after its latest report. Casework is where a case
 closes (`closing`): by that rule, on a supervisor's approval, screened out at review, or merged into
-another case by a link (reopened when the link is undone). No I/O here: the shell (cases.py) loads a
-batch's cases, threads each event through `decide` in offset order and saves once.
+another case by a link (reopened when the link is undone); and where a person reopens a closed case
+(`reopening`). No I/O here: the shell (cases.py) loads a batch's cases, threads each event through
+`decide` in offset order and saves once.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ import dataclasses
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any, TypeVar
 
 from services.casework.policy import CaseworkPolicy
 from shared.contracts.envelope import EventPayload
@@ -30,6 +32,7 @@ from shared.contracts.events import (
     CaseAssigned,
     CaseClosed,
     CaseEscalated,
+    CaseReopened,
     CaseReported,
     CaseReviewed,
     CaseTransferred,
@@ -50,6 +53,7 @@ from shared.contracts.vocabulary import (
     Category,
     ClosureReason,
     ReferralState,
+    ReopenReason,
     RiskLevel,
     ScreenOutReason,
     Stage,
@@ -59,6 +63,7 @@ from shared.contracts.vocabulary import (
 from shared.db.rows import row_of
 from shared.territory.code import TerritoryCode, TerritoryLevel, node_at
 
+ReasonT = TypeVar("ReasonT", bound=StrEnum)
 # Sorted after every dated case: a case with nothing due yet.
 NEVER = datetime(9999, 12, 31, tzinfo=UTC)
 # The worklist's order: a child in immediate danger before every other case, then red, orange, blue,
@@ -102,6 +107,25 @@ class NoRecentVisit(Refused):
     """A red or orange case closes as safe only after a follow-up visit saw the child recently (409)."""
 
 
+class MergedByLink(Refused):
+    """A case a link merged into another (closed as a duplicate) is reopened by undoing the link, not by a
+    person's reopening (409). `into` is the case it was merged into, if casework knows it."""
+
+    def __init__(self, message: str, into: CaseFile | None = None) -> None:
+        super().__init__(message)
+        self.into = into
+
+
+class ChildHasOpenCase(Refused):
+    """The child's reports are in another case that is open (409): that one is worked on instead (intake
+    keeps one open case per child). `case` is it."""
+
+    def __init__(self, case: CaseFile) -> None:
+        named = case.case_number or case.case_id
+        super().__init__(f"the child has another open case, {named}: work on it instead")
+        self.case = case
+
+
 @dataclass(frozen=True)
 class CaseFile:
     """One row of `casework.cases`."""
@@ -128,6 +152,9 @@ class CaseFile:
     closed_at: datetime | None = None
     closed_reason: str | None = None
     closed_from_stage: str | None = None  # the stage it had reached: an undone link reopens it there
+    closed_risk_level: str | None = None  # the grade when it closed: red, its reopening needs a supervisor
+    reopened_at: datetime | None = None  # when a person last reopened it
+    merged_into: uuid.UUID | None = None  # the case a link standing merged it into
     closure_rule_met_at: datetime | None = None
     case_number: str | None = None
     emergency: bool = False
@@ -231,15 +258,17 @@ def assessed(state: CaseState, event: CaseAssessed, policy: CaseworkPolicy, at: 
     case = state.case
     jurisdiction = case.jurisdiction if case and case.jurisdiction else event.jurisdiction
     graded_at = (case.graded_at if case else None) or at
+    # A case a person reopened is reviewed again counting from the reopening.
+    review_from = max(graded_at, case.reopened_at) if case and case.reopened_at else graded_at
     changes: dict[str, Any] = dict(
         jurisdiction=jurisdiction, risk_level=event.risk_level.value,
         initial_risk_level=event.initial_risk_level.value, graded_at=graded_at, emergency=event.emergency,
         case_number=_number(case, event.case_number),
         categories=_categories(case, event.categories),
         stage=_stage(case, event.stage),
-        # The review is due a grade's hours after the case was first graded; a graver re-grade
-        # before it is recorded brings it forward.
-        review_due_at=graded_at + policy.review_within(event.risk_level, jurisdiction))
+        # The review is due a grade's hours after the case was first graded (or reopened); a graver
+        # re-grade before it is recorded brings it forward.
+        review_due_at=review_from + policy.review_within(event.risk_level, jurisdiction))
     return dataclasses.replace(state, case=_touched(case, event.case_id, at, **changes))
 
 
@@ -310,7 +339,11 @@ def child_linked(state: CaseState, event: ChildLinked, policy: CaseworkPolicy, a
     what this one still holds as `duplicate` when it hears of the closure. A child given its identity
     keeps its case as it is; a case closed already stays closed."""
     case = _touched(state.case, event.case_id, at)
-    if event.case_id == event.surviving_case_id or case.state != "open":
+    if event.case_id == event.surviving_case_id:
+        return Decision(dataclasses.replace(state, case=case))
+    # Remembered open or closed: a case merged away is not reopened by a person, only by the undo.
+    case = dataclasses.replace(case, merged_into=event.surviving_case_id)
+    if case.state != "open":
         return Decision(dataclasses.replace(state, case=case))
     case, closure = closing(case, ClosureReason.duplicate, event.linked_at)
     return Decision(dataclasses.replace(state, case=case), (closure,))
@@ -321,12 +354,15 @@ def link_undone(state: CaseState, event: ChildLinkUndone, policy: CaseworkPolicy
     with its owner (the referrals the closure withdrew are made again by referral). A case the link did
     not close (closed before it, or since reopened) is left as it is."""
     case = _touched(state.case, event.case_id, at)
+    if event.case_id != event.surviving_case_id and case.merged_into == event.surviving_case_id:
+        case = dataclasses.replace(case, merged_into=None)
     closed_by_link = (case.state == "closed" and case.closed_reason == ClosureReason.duplicate.value
                       and case.closed_at is not None and case.closed_at >= event.linked_at)
     if event.case_id == event.surviving_case_id or not closed_by_link:
         return dataclasses.replace(state, case=case)
     case = dataclasses.replace(case, state="open", stage=case.closed_from_stage or Stage.screening.value,
-                               closed_at=None, closed_reason=None, closed_from_stage=None)
+                               closed_at=None, closed_reason=None, closed_from_stage=None,
+                               closed_risk_level=None)
     return dataclasses.replace(state, case=case)
 
 
@@ -358,15 +394,22 @@ def owned(state: CaseState, at: datetime) -> Decision:
 def require_open(case: CaseFile) -> None:
     """What only an open case allows (Refused, 409, otherwise)."""
     if case.state != "open":
-        raise Refused("the case is closed; a new report reopens it")
+        raise Refused("the case is closed; a new report reopens it, or its owner or a supervisor "
+                      "(POST /v1/cases/{case_id}/reopening)")
 
 
 def closing(case: CaseFile, reason: ClosureReason, now: datetime) -> tuple[CaseFile, CaseClosed]:
     """Casework closes the case: the one place a case closes (by follow-up's rule, on an approved
-    request, screened out)."""
+    request, screened out, merged away by a link). A closure is dated after the case's latest report
+    and after a person last reopened it — so intake, which reads closures and reopenings on two topics,
+    tells by the moments alone which came last (a link made before a reopening casework had not heard
+    of yet still closes the reopened case after it)."""
     closed_at = max(now, case.reported_at or now)
+    if case.reopened_at is not None and closed_at <= case.reopened_at:
+        closed_at = case.reopened_at + timedelta(microseconds=1)
     case = dataclasses.replace(case, state="closed", stage=Stage.closed.value, closed_at=closed_at,
                                closed_reason=reason.value, closed_from_stage=case.stage,
+                               closed_risk_level=case.risk_level,
                                last_activity_at=max(case.last_activity_at, now))
     return case, CaseClosed(case_id=case.case_id, reason=reason.value, closed_at=closed_at)
 
@@ -392,11 +435,13 @@ def closable(state: CaseState, reason: ClosureReason, policy: CaseworkPolicy, no
 
 def closed_by_rule(state: CaseState, at: datetime) -> Decision:
     """An open blue case closes when follow-up's closure rule was met after its latest report (a
-    report since then is new risk: the case stays open) and no referral of it is still open."""
+    report since then is new risk: the case stays open) and after a person last reopened it, and no
+    referral of it is still open."""
     case = state.case
     met = case.closure_rule_met_at if case else None
     if (case is None or met is None or case.state != "open" or case.risk_level != RiskLevel.blue.value
-            or case.reported_at is None or met <= case.reported_at or open_referrals(state)):
+            or case.reported_at is None or met <= case.reported_at
+            or (case.reopened_at is not None and met <= case.reopened_at) or open_referrals(state)):
         return Decision(state)
     case, event = closing(case, ClosureReason.risk_resolved, met)
     return Decision(dataclasses.replace(state, case=case), (event,))
@@ -502,7 +547,7 @@ class Approval:
 
     approval_id: uuid.UUID
     case_id: uuid.UUID
-    kind: str  # screen_out | close | transfer
+    kind: str  # screen_out | close | transfer | reopen
     reason: str
     jurisdiction: str
     requested_by: str
@@ -533,10 +578,15 @@ def require_reviewable(case: CaseFile) -> None:
         raise Refused("the case's written review is recorded already")
 
 
+def _reason_in(vocabulary: type[ReasonT], reason: str | None, doing: str) -> ReasonT:
+    """The reason code of an action that takes one of `vocabulary` (ReasonRequired otherwise)."""
+    if reason not in set(vocabulary):
+        raise ReasonRequired(f"{doing} needs a reason: one of {', '.join(vocabulary)}")
+    return vocabulary(reason)
+
+
 def _screen_out_reason(reason: str | None) -> ScreenOutReason:
-    if reason not in set(ScreenOutReason):
-        raise ReasonRequired(f"screening out needs a reason: one of {', '.join(ScreenOutReason)}")
-    return ScreenOutReason(reason)
+    return _reason_in(ScreenOutReason, reason, "screening out")
 
 
 def _with(state: CaseState, case: CaseFile, *events: EventPayload) -> Decision:
@@ -578,10 +628,14 @@ def reviewed(state: CaseState, decision: ReviewDecision, reason: str | None, *, 
     return _with(state, case, review)
 
 
+def _owner_or_supervisor(case: CaseFile, *, by: str, supervisor: bool, does: str) -> None:
+    if not supervisor and case.owner_ref != by:
+        raise NotYours(f"only the case's owner or a supervisor of its territory {does}")
+
+
 def require_reviewer(case: CaseFile, *, by: str, supervisor: bool) -> None:
     """Who records a case's review: its owner or a supervisor of its territory (NotYours otherwise)."""
-    if not supervisor and case.owner_ref != by:
-        raise NotYours("only the case's owner or a supervisor of its territory records its review")
+    _owner_or_supervisor(case, by=by, supervisor=supervisor, does="records its review")
 
 
 def require_asker(case: CaseFile, kind: str, *, by: str, supervisor: bool) -> None:
@@ -615,14 +669,18 @@ def require_alone(kind: str, pending: Iterable[Approval]) -> None:
 
 def requested(state: CaseState, kind: ApprovalKind, reason: str, *, by: str, pending: Iterable[Approval],
               policy: CaseworkPolicy, now: datetime, supervisor: bool = False, to_jurisdiction: str | None = None,
-              ) -> tuple[Approval, Decision]:
-    """The case's owner asks a supervisor to approve screening it out or closing it, with the reason;
-    or its owner or a supervisor of its territory asks the supervisors of `to_jurisdiction` to take
-    it over. One pending request of a kind at a time, and a transfer alone."""
+              into: CaseFile | None = None) -> tuple[Approval, Decision]:
+    """The case's owner asks a supervisor to approve screening it out, closing it or reopening a red
+    one (`into`: the case a link merged it into, if any), with the reason; or its owner or a supervisor
+    of its territory asks the supervisors of `to_jurisdiction` to take it over. One pending request of
+    a kind at a time, and a transfer alone."""
     case = state.case
     require_asker(case, kind, by=by, supervisor=supervisor)
     if kind == "transfer":
         _transferable(case, reason, to_jurisdiction)
+    elif kind == "reopen":
+        _reopen_reason(reason)
+        require_reopen_request(case, into)
     elif kind == "screen_out":
         require_reviewable(case)
         _screen_out_reason(reason)
@@ -663,16 +721,108 @@ def transferred(state: CaseState, case: CaseFile, approval: Approval, *, by: str
     return _with(state, case, moved, owner)
 
 
+# ---- a person reopens a closed case -------------------------------------------------------------
+
+def was_red(case: CaseFile) -> bool:
+    """Red now or when it closed: its reopening needs a supervisor's approval."""
+    return RiskLevel.red.value in (case.risk_level, case.closed_risk_level)
+
+
+def _reopen_reason(reason: str | None) -> ReopenReason:
+    return _reason_in(ReopenReason, reason, "reopening")
+
+
+def require_reopenable(case: CaseFile, into: CaseFile | None = None) -> None:
+    """What a person's reopening needs of the case: closed, and not merged into another case by a link
+    (`into`: the case the link merged it into, as casework knows it). Closed as that duplicate, the
+    link's undo reopens it (MergedByLink); merged while closed, its child's reports are in `into`, which
+    is worked on (ChildHasOpenCase, when open) or reopened instead (MergedByLink)."""
+    if case.state != "closed":
+        raise Refused("the case is open")
+    named = f" ({into.case_number or into.case_id})" if into is not None else ""
+    if case.closed_reason == ClosureReason.duplicate.value:
+        raise MergedByLink(f"the case closed as the duplicate of the case a link merged it into{named}: a "
+                           "supervisor undoes the link to reopen it (POST /v1/children/links/{link_id}/undo)",
+                           into)
+    if into is not None and into.state == "open":
+        raise ChildHasOpenCase(into)
+    if case.merged_into is not None:
+        raise MergedByLink(f"a link merged the case into another{named}, which holds its child's reports: "
+                           "reopen that one", into)
+
+
+def require_reopener(case: CaseFile, *, by: str, supervisor: bool) -> None:
+    """Who reopens a case: its owner or a supervisor of its territory (NotYours otherwise)."""
+    _owner_or_supervisor(case, by=by, supervisor=supervisor, does="reopens it")
+
+
+def require_direct_reopening(case: CaseFile, pending: Iterable[Approval], *, supervisor: bool) -> None:
+    """Reopened at once: an orange or blue case by its owner, any case by a supervisor (a red one on the
+    supervisor's own approval) — none while a request to reopen it waits for a supervisor's decision."""
+    if was_red(case) and not supervisor:
+        raise Refused("reopening a red case needs a supervisor's approval: ask for it "
+                      "(POST /v1/cases/{case_id}/approvals, kind reopen)")
+    if any(a.state == "pending" and a.kind == "reopen" for a in pending):
+        raise Refused("a request to reopen this case is pending: a supervisor decides it "
+                      "(POST /v1/approvals/{approval_id}/decision)")
+
+
+def require_reopen_request(case: CaseFile, into: CaseFile | None = None) -> None:
+    """A request to reopen is for a red case (or one red when it closed); any other is reopened at once."""
+    require_reopenable(case, into)
+    if not was_red(case):
+        raise Refused(f"an {case.risk_level or 'ungraded'} case is reopened by its owner directly "
+                      "(POST /v1/cases/{case_id}/reopening)")
+
+
+def reopening(state: CaseState, reason: str | None, *, by: str, supervisor: bool, pending: Iterable[Approval],
+              policy: CaseworkPolicy, now: datetime, into: CaseFile | None = None) -> Decision:
+    """A person reopens a closed case, with the reason: its owner an orange or blue one, a supervisor of
+    its territory any (a red one on their own approval: theirs to give). A caseworker asks for a red
+    one (`requested`, kind reopen). See `_reopened` for what the case becomes."""
+    case = state.case
+    why = _reopen_reason(reason)
+    require_reopenable(case, into)
+    require_reopener(case, by=by, supervisor=supervisor)
+    require_direct_reopening(case, pending, supervisor=supervisor)
+    return _reopened(state, case, why, by=by, approved_by=by if was_red(case) else None, approval_id=None,
+                     policy=policy, now=now)
+
+
+def _reopened(state: CaseState, case: CaseFile, reason: ReopenReason, *, by: str, approved_by: str | None,
+              approval_id: uuid.UUID | None, policy: CaseworkPolicy, now: datetime) -> Decision:
+    """The case open again at the stage it had reached when it closed (screening if not known), with its
+    owner, and looked at anew: its written review is due within its grade's hours (red's, if it was
+    never graded) from now, and a closure rule met before now closes nothing. `case.reopened` says so;
+    intake follows it (one open case per child)."""
+    closed_at = case.closed_at or now
+    at = max(now, closed_at)
+    stage = Stage(case.closed_from_stage) if case.closed_from_stage else Stage.screening
+    level = RiskLevel.red if was_red(case) else (RiskLevel(case.risk_level) if case.risk_level else None)
+    review_due = at + policy.review_within(RiskLevel(case.risk_level or RiskLevel.red), case.jurisdiction)
+    event = CaseReopened(case_id=case.case_id, reason=reason, reopened_by=by, approved_by=approved_by,
+                         approval_id=approval_id, risk_level=level, stage=stage, closed_at=closed_at,
+                         reopened_at=at)
+    case = dataclasses.replace(case, state="open", stage=stage.value, closed_at=None, closed_reason=None,
+                               closed_from_stage=None, closed_risk_level=None, reopened_at=at,
+                               reviewed_at=None, review_due_at=review_due, review_escalated_for=None,
+                               last_activity_at=max(case.last_activity_at, at))
+    return _with(state, case, event)
+
+
 def approval_decided(state: CaseState, approval: Approval, approved: bool, reason: str | None, *, by: str,
-                     policy: CaseworkPolicy, now: datetime) -> tuple[Approval, Decision]:
-    """A supervisor approves (the case is screened out, closed with the request's reason, or
-    moved to the territory it was to go to) or rejects with a reason."""
+                     policy: CaseworkPolicy, now: datetime,
+                     into: CaseFile | None = None) -> tuple[Approval, Decision]:
+    """A supervisor approves (the case is screened out, closed with the request's reason, moved to
+    the territory it was to go to, or reopened) or rejects with a reason."""
     case = state.case
     if approval.state != "pending":
         raise Refused(f"the request was {approval.state} already")
     if not approved and reason is None:
         raise ReasonRequired("rejecting a request needs a reason")
-    if approved:
+    if approved and approval.kind == "reopen":
+        require_reopenable(case, into)  # as reopenable now as when it was asked
+    elif approved:
         require_open(case)
     if approved and approval.kind == "close":
         closable(state, ClosureReason(approval.reason), policy, now)  # as safe now as when it was asked
@@ -690,6 +840,9 @@ def approval_decided(state: CaseState, approval: Approval, approved: bool, reaso
                                 approved_by=by, now=now)
     elif approval.kind == "transfer":
         outcome = transferred(state, case, approval, by=by, now=now)
+    elif approval.kind == "reopen":
+        outcome = _reopened(state, case, ReopenReason(approval.reason), by=approval.requested_by,
+                            approved_by=by, approval_id=approval.approval_id, policy=policy, now=now)
     else:
         closed, closure = closing(case, ClosureReason(approval.reason), now)
         outcome = _with(state, closed, closure)

@@ -39,6 +39,14 @@ cases = Table(
     Column("closed_reason", Text),
     # The stage the case had reached when it closed: an undone link reopens it there. casework_0008.
     Column("closed_from_stage", Text),
+    # The grade in force when it closed: reopening a case red then needs a supervisor. casework_0009.
+    Column("closed_risk_level", Text),
+    # When a person last reopened it (POST /v1/cases/{id}/reopening): its review is due again from then,
+    # and a closure rule met before then closes nothing. casework_0009.
+    Column("reopened_at", DateTime(timezone=True)),
+    # The case a link merged this one into (its child's reports are there), while the link stands: such
+    # a case is not reopened by a person (the link's undo reopens it). casework_0009.
+    Column("merged_into", UUID(as_uuid=True)),
     Column("closure_rule_met_at", DateTime(timezone=True)),  # follow-up's closure rule, when last met
     Column("case_number", Text),  # the number people say and write (intake's, on case.reported)
     Column("emergency", Boolean, nullable=False, server_default=false()),  # immediate danger, by the grade

@@ -12,7 +12,7 @@ from services.console.i18n import Language
 
 # The payload field naming who acted, by event (the rest are the rules' or the system's own).
 ACTOR_FIELDS = ("assigned_by", "reviewed_by", "requested_by", "decided_by", "accepted_by", "responder_ref",
-                "changed_by", "withdrawn_by", "visitor_ref", "accessor_ref", "linked_by", "undone_by")
+                "changed_by", "withdrawn_by", "visitor_ref", "accessor_ref", "linked_by", "undone_by", "reopened_by")
 # An access that changed the child's record rather than read it (the contract says `update`).
 WRITES = frozenset({"update", "write"})
 
@@ -41,8 +41,10 @@ def actor_of(payload: Mapping[str, Any]) -> str | None:
 
 
 def actors(steps: list[Mapping[str, Any]]) -> set[str]:
-    """Every id of a person who acted in these steps (whose names the console may know)."""
-    return {actor for step in steps if (actor := actor_of(step.get("payload") or {}))}
+    """Every id of a person who acted in these steps, or approved what they did (whose names the console
+    may know)."""
+    payloads = [step.get("payload") or {} for step in steps]
+    return {person for p in payloads for person in (actor_of(p), p.get("approved_by")) if person}
 
 
 def access_action(action: str) -> str:
@@ -93,6 +95,16 @@ def _decision(lang: Language, p: Mapping[str, Any]) -> str:
                  p.get("reason") and lang.label("reason", p["reason"]))
 
 
+def _reopening(lang: Language, p: Mapping[str, Any], people: Mapping[str, Someone]) -> str:
+    """Why it was reopened, the stage it is at again, and the supervisor who approved a red one (when it
+    was not the one who reopened it)."""
+    approver = p.get("approved_by")
+    approved = approver and approver != p.get("reopened_by") and \
+        lang.gettext("history:approved_by").format(who=_name(approver, people))
+    return _join(lang, lang.label("reason", p.get("reason")),
+                 lang.gettext("history:back_at").format(stage=lang.label("stage", p.get("stage"))), approved)
+
+
 def _what(lang: Language, event: str, p: Mapping[str, Any], people: Mapping[str, Someone]) -> str:
     if event == "access.recorded":
         return _access(lang, p)
@@ -104,6 +116,8 @@ def _what(lang: Language, event: str, p: Mapping[str, Any], people: Mapping[str,
         return _referral(lang, p)
     if event == "case.approval_decided":
         return _decision(lang, p)
+    if event == "case.reopened":
+        return _reopening(lang, p, people)
     if event == "case.reviewed":
         return _join(lang, lang.label("review", p.get("decision")),
                      p.get("reason") and lang.label("reason", p["reason"]))

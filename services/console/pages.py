@@ -204,7 +204,7 @@ async def optional(read) -> Any:
 # A service's refusal of an action, as the words the page it returns to says it in: by its status,
 # or by the code a service gives a refusal people must be told more of.
 PROBLEMS = {403: "not_yours", 409: "refused", 422: "invalid"}
-NAMED_PROBLEMS = ("open_referrals", "no_recent_visit")
+NAMED_PROBLEMS = ("open_referrals", "no_recent_visit", "child_has_open_case", "merged_by_link")
 
 
 def _problem(refusal: ServiceAnswer) -> str:

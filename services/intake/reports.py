@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from sqlalchemy import bindparam, func, insert, or_, select, text, update
+from sqlalchemy import case as sql_case
 
 from services.intake import tables as t
 from services.intake.decide import KnownChild, Placed, Registry, Subject, numbered, place
@@ -346,8 +347,24 @@ async def _reserve_numbers(session: Transaction, counters: Sequence[CounterKey])
 
 async def close_case(session: Transaction, case_id: uuid.UUID, closed_at) -> None:
     """Casework closed the case: the next report about the child reopens it. A closure an undone link
-    has since reversed (services/intake/links.py: the case reopened after it) closes nothing."""
+    or a person's reopening has since reversed (the case reopened after it) closes nothing; a closed case
+    keeps its latest closure's moment, so a person's reopening read after a later closure reopens nothing
+    (`reopen_case`)."""
     c = t.cases.c
     await session.execute(update(t.cases).where(
-        c.id == case_id, c.state == "open", or_(c.reopened_at.is_(None), c.reopened_at < closed_at)).values(
-        state="closed", stage="closed", closed_at=closed_at))
+        c.id == case_id, or_(c.state == "open", c.closed_at < closed_at),
+        or_(c.reopened_at.is_(None), c.reopened_at < closed_at)).values(
+        state="closed", stage="closed", closed_at=func.greatest(c.closed_at, closed_at)))
+
+
+async def reopen_case(session: Transaction, case_id: uuid.UUID, *, stage: str, reopened_at: datetime) -> None:
+    """A person reopened the case in casework: intake's record follows, open again at `stage`. It is
+    always the child's only case (a report joins or reopens the child's case, a merged child is never
+    matched again), so one open case per child holds; casework refuses a case a link merged away. Read in
+    either order with closures: one before the reopening closes nothing (`reopened_at`), one after it stays
+    — both moments casework's own."""
+    c = t.cases.c
+    await session.execute(update(t.cases).where(
+        c.id == case_id, or_(c.state == "open", c.closed_at.is_(None), c.closed_at <= reopened_at)).values(
+        state="open", stage=sql_case((c.state == "closed", stage), else_=c.stage), closed_at=None,
+        reopened_at=func.greatest(c.reopened_at, reopened_at)))

@@ -17,10 +17,11 @@ from services.intake.reports import (
     close_case,
     parse_hotline_report,
     record_reports,
+    reopen_case,
 )
 from services.intake import tables as t
 from services.intake.screening import parse_screening_record, record_screenings
-from shared.contracts.events import CaseClosed, ReferralStatusChanged
+from shared.contracts.events import CaseClosed, CaseReopened, ReferralStatusChanged
 from shared.contracts.hotline import HotlineReport
 from shared.contracts.screening import ScreeningRecord
 from shared.contracts.topics import referral_topic
@@ -62,8 +63,12 @@ def consumers(ctx: ServiceContext) -> list[IdempotentConsumer]:
         await record_screenings(session, [record for record, _ in items], keys=ctx.resources,
                                 traces=traces_of(delivery for _, delivery in items))
 
-    async def on_case_closed(session, event, delivery) -> None:
-        await close_case(session, event.case_id, event.payload.closed_at)
+    async def on_case_closed_or_reopened(session, event, delivery) -> None:
+        if isinstance(event.payload, CaseReopened):
+            await reopen_case(session, event.case_id, stage=event.payload.stage.value,
+                              reopened_at=event.payload.reopened_at)
+        else:
+            await close_case(session, event.case_id, event.payload.closed_at)
 
     async def on_referrals(session, items) -> None:
         traces_of(delivery for _, delivery in items)  # each event's consumer span, inside its own trace
@@ -84,7 +89,9 @@ def consumers(ctx: ServiceContext) -> list[IdempotentConsumer]:
             parse=lambda raw: in_territory(parse_screening_record(raw)), event_id=lambda record: f"screening:{record.external_id}",
             poison=(ReportRejected,),
         ),
-        ctx.consumer(name="intake.closures", topic=CaseClosed.TOPIC, handler=on_case_closed, batch=True),
+        # Casework closes a case, and a person reopens one there: intake's record follows both.
+        ctx.consumer(name="intake.closures", topic=(CaseClosed.TOPIC, CaseReopened.TOPIC),
+                     handler=on_case_closed_or_reopened, batch=True),
         # Batched: a first start (or a long stop) finds every past referral waiting.
         ctx.consumer(name="intake.referrals", handler=None, batch_handler=on_referrals, batch=True,
                      topic=(ReferralStatusChanged.TOPIC, *(referral_topic(agency) for agency in Agency))),

@@ -15,7 +15,7 @@ from shared.contracts.topics import TOPICS, Topic, dlq_topic, referral_topic
 from shared.contracts.vocabulary import Agency
 
 ASYNCAPI_VERSION = "3.0.0"
-CONTRACTS_VERSION = "1.8.0"
+CONTRACTS_VERSION = "1.9.0"
 """Version of the published contract as a whole; raise it with any change to the document."""
 
 ASYNCAPI_FILE = "asyncapi.json"
@@ -28,7 +28,7 @@ DEAD_LETTER_PERSONAL = "dead_letter.personal_data"
 # What each cpnet service consumes (DESIGN.md §2); deploy/kafka/acl_plan.py grants exactly
 # these reads. Intake follows the referrals to learn which agency may read which child's details.
 SERVICE_CONSUMES: dict[str, tuple[str, ...]] = {
-    "intake": ("intake.reports.raw", "intake.screening.raw", "case.closed", "referral.status",
+    "intake": ("intake.reports.raw", "intake.screening.raw", "case.closed", "case.reopened", "referral.status",
                *(referral_topic(a) for a in Agency), "case.transferred"),
     "assessment": ("case.reported", "case.reassessment_requested", "case.transferred"),
     "referral": ("case.assessed", "referral.responses", "case.transferred", "case.closed", "child.links"),

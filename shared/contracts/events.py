@@ -25,6 +25,7 @@ from shared.contracts.vocabulary import (
     PersonalRecord,
     ReasonCode,
     ReferralState,
+    ReopenReason,
     RiskLevel,
     Role,
     ScreenOutReason,
@@ -172,6 +173,44 @@ class CaseClosed(EventPayload):
 
 
 @register_event
+class CaseReopened(EventPayload):
+    """A person reopened a closed case, with the reason (since contracts 1.9): its owner or a supervisor
+    of its territory — a red case (or one red when it closed) on a supervisor's approval. It is open again
+    at the stage it had reached, with its owner, its written review due anew. (A new report reopens a case
+    by `case.reported`, an undone link by `child.link_undone`.)"""
+
+    EVENT_TYPE: ClassVar[str] = "case.reopened"
+    SCHEMA_VERSION: ClassVar[int] = 1
+    TOPIC: ClassVar[str] = "case.reopened"
+
+    case_id: UUID
+    reason: ReopenReason
+    reopened_by: OpaqueRef = Field(description="Pseudonymous id of who reopened it (who asked, when it was "
+                                               "approved)")
+    approved_by: OpaqueRef | None = Field(
+        default=None, description="The supervisor who approved reopening a red case (themselves, when a "
+                                  "supervisor reopened it); set iff the case was red")
+    approval_id: UUID | None = Field(default=None, description="The request approved, if there was one")
+    risk_level: RiskLevel | None = Field(description="The graver of the grade in force and the grade when it "
+                                                     "closed (null: never graded)")
+    stage: Stage = Field(description="The stage it is open at again: the one it had reached when it closed")
+    closed_at: UtcDatetime = Field(description="The closure this reopening reverses")
+    reopened_at: UtcDatetime
+
+    @model_validator(mode="after")
+    def _reopens(self) -> CaseReopened:
+        if self.stage == Stage.closed:
+            raise ValueError("a reopened case is at a stage of an open case")
+        if self.reopened_at < self.closed_at:
+            raise ValueError("a case is reopened after it closed")
+        if (self.risk_level == RiskLevel.red) != (self.approved_by is not None):
+            raise ValueError("reopening a red case needs a supervisor's approval (approved_by), and only it")
+        if self.approval_id is not None and self.approved_by is None:
+            raise ValueError("an approved request names its approver")
+        return self
+
+
+@register_event
 class CaseAssigned(EventPayload):
     """A case has a new owner: the township station of its territory the moment casework learns
     of the case, then the caseworker a supervisor of that territory names."""
@@ -206,7 +245,7 @@ class CaseAssigned(EventPayload):
 
 
 ReviewDecision = Literal["screened_in", "screened_out"]
-ApprovalKind = Literal["screen_out", "close", "transfer"]
+ApprovalKind = Literal["screen_out", "close", "transfer", "reopen"]
 
 
 @register_event
@@ -240,7 +279,7 @@ class CaseReviewed(EventPayload):
 @register_event
 class CaseApprovalRequested(EventPayload):
     """A caseworker asks a supervisor of the case's territory to approve what needs one: screening
-    the case out, or closing it, with the reason."""
+    the case out, closing it, moving it to another territory or reopening a red case, with the reason."""
 
     EVENT_TYPE: ClassVar[str] = "case.approval_requested"
     SCHEMA_VERSION: ClassVar[int] = 1
@@ -249,7 +288,7 @@ class CaseApprovalRequested(EventPayload):
     approval_id: UUID
     case_id: UUID
     kind: ApprovalKind
-    reason: ReasonCode = Field(description="Why: a screen-out, closure or transfer reason")
+    reason: ReasonCode = Field(description="Why: a screen-out, closure, transfer or reopening reason")
     jurisdiction: Jurisdiction = Field(description="Where the case is: whose supervisors decide (but for a "
                                                    "transfer)")
     to_jurisdiction: Jurisdiction | None = Field(

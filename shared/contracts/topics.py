@@ -15,6 +15,7 @@ from shared.contracts.events import (
     CaseClosed,
     CaseEscalated,
     CaseReassessmentRequested,
+    CaseReopened,
     CaseReported,
     CaseReviewed,
     CaseTransferred,
@@ -114,6 +115,8 @@ def _all_topics() -> dict[str, Topic]:
         _topic(CaseReassessmentRequested, "followup", partitions=6),
         # Casework closes cases: by follow-up's rule, on an approved request, or screened out.
         _topic(CaseClosed, "casework", partitions=6),
+        # A person reopened a closed case: intake follows (one open case per child).
+        _topic(CaseReopened, "casework", partitions=6),
         _topic(CaseAssigned, "casework", partitions=6),
         _topic(CaseReviewed, "casework", partitions=6),
         _topic(CaseApprovalRequested, "casework"),

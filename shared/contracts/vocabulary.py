@@ -195,6 +195,16 @@ a follow-up visit saw the child recently (casework's policy says how recently). 
 18, moved away, died, a duplicate) say why the network no longer protects this child here."""
 
 
+class ReopenReason(StrEnum):
+    """Why a person reopens a closed case (重新开启个案). A new report reopens one by itself; an undone
+    link reopens the case it merged away."""
+
+    new_risk = "new_risk"  # the child is at risk again
+    closed_in_error = "closed_in_error"  # the case should not have closed
+    services_still_needed = "services_still_needed"  # the help the child needs did not end with the case
+    family_request = "family_request"  # the child's family asks for help again
+
+
 class WithdrawalReason(StrEnum):
     """Why a referral was withdrawn before the agency finished it (转介撤回)."""
 

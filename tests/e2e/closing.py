@@ -1,5 +1,6 @@
 """Closing a case as people must: every referral an agency still holds is withdrawn with a reason
-first, and casework has heard of it before the closure is asked for."""
+first, and casework has heard of it before the closure is asked for; then its owner asks and a
+supervisor approves."""
 
 from __future__ import annotations
 
@@ -31,3 +32,21 @@ async def withdraw_open_referrals(urls: dict[str, str], case_id: str, headers: d
                 return withdrawn
             await asyncio.sleep(0.05)
         raise AssertionError(f"casework still counts open referrals of {case_id}: {case}")
+
+
+async def closed_on_approval(urls: dict[str, str], case_id: str, owner: dict[str, str],
+                             supervisor: dict[str, str], *, reason: str = "moved_away") -> tuple[str, dict]:
+    """Closes the case as people must: its referrals withdrawn, its owner asks, a supervisor approves.
+    The stage it had reached, and the case as casework answers it once closed."""
+    await withdraw_open_referrals(urls, case_id, owner)
+    async with httpx.AsyncClient(base_url=urls["casework"]) as casework:
+        reached = (await casework.get(f"/v1/cases/{case_id}", headers=owner)).json()["stage"]
+        asked = await casework.post(f"/v1/cases/{case_id}/approvals", json={"kind": "close", "reason": reason},
+                                    headers=owner)
+        assert asked.status_code == 201, asked.text
+        approved = await casework.post(f"/v1/approvals/{asked.json()['approval_id']}/decision",
+                                       json={"approve": True}, headers=supervisor)
+        assert approved.status_code == 200, approved.text
+        case = (await casework.get(f"/v1/cases/{case_id}", headers=owner)).json()
+    assert (case["state"], case["closed_reason"]) == ("closed", reason), case
+    return reached, case

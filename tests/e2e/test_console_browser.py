@@ -925,3 +925,84 @@ def test_the_supervisor_finds_a_new_red_emergency_at_the_top_of_the_board_and_by
     expect(rows.filter(has_text=case_number)).to_have_count(1)
     assert boss.evaluate("document.documentElement.scrollWidth") <= 390
     assert serious_violations(boss) == []
+
+
+def _on_a_thread(work):
+    """An async step run to its end on a thread of its own (the browser's loop runs on this one)."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, work).result()
+
+
+async def _subject_of(database_url: str, username: str) -> str:
+    """The pseudonymous subject the services know a console person by."""
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    url = make_url(database_url)
+    connection = await asyncpg.connect(user=url.username, password=url.password, host=url.host, port=url.port,
+                                       database=url.database)
+    try:
+        return await connection.fetchval("SELECT subject FROM console.users WHERE username = $1", username)
+    finally:
+        await connection.close()
+
+
+async def _closed_red_case(infra, services: RunningServices, village: str, owner: str) -> str:
+    """A red case of the village, owned by the caseworker `owner`, closed as people close it."""
+    from tests.e2e.closing import closed_on_approval
+    from tests.e2e.test_casework import _case, reported_and_owned
+
+    supervisor = token(Role.supervisor, "sup-county", jurisdiction=village[:6])
+    case_id = await reported_and_owned(infra, hotline_report(jurisdiction=village))
+    async with httpx.AsyncClient(base_url=services.urls["casework"]) as casework:
+        await _case(casework, case_id, supervisor)
+        named = await casework.post(f"/v1/cases/{case_id}/assignment", json={"caseworker": owner},
+                                    headers=supervisor)
+        assert named.status_code == 200, named.text
+    await closed_on_approval(services.urls, case_id, token(Role.caseworker, owner, jurisdiction=village[:9]),
+                             supervisor)
+    return case_id
+
+
+def test_a_caseworker_asks_to_reopen_a_closed_red_case_and_the_supervisor_approves_it(
+        infra, services: RunningServices, console: str, browser: Browser) -> None:
+    """On the closed case's page the caseworker who owns it asks to reopen it (a red case), with the reason
+    and a note; the supervisor finds the request on the approvals page, with its reason, and approves; the
+    case is open again and its timeline says who reopened it, why, and who approved."""
+    township, village = "140403101", "140403101201"  # a township no other browser test counts cases in
+    worker, boss_name = add_person(services, "caseworker", township), add_person(services, "supervisor", township)
+    owner = _on_a_thread(_subject_of(infra.database_url, worker))
+    case_id = _on_a_thread(_closed_red_case(infra, services, village, owner))
+
+    mine = _person(browser, "zh-CN", console, worker)
+    mine.goto(f"{console}/cases/{case_id}")
+    reopening = mine.get_by_role("region", name="重新开启个案")
+    expect(reopening).to_contain_text("红色个案须经审核人批准方可重新开启。")
+    reopening.get_by_label("重新开启的原因").select_option(label="仍需帮扶服务")
+    reopening.get_by_label("发生了什么（备注，选填）").fill("学校反映孩子仍需帮扶。")
+    assert serious_violations(mine) == []
+    reopening.get_by_role("button", name="申请重新开启").click()
+    requests = mine.get_by_role("region", name="审批申请")
+    expect(requests).to_contain_text("重新开启个案 · 仍需帮扶服务 · 待审批")
+    expect(mine.get_by_role("region", name="重新开启个案")).to_have_count(0)  # asked once: no second form
+
+    boss = _person(browser, "zh-CN", console, boss_name)
+    boss.goto(f"{console}/approvals")
+    row = boss.get_by_role("row").filter(has=boss.locator(f"a[href='/cases/{case_id}']"))
+    expect(row).to_contain_text("重新开启个案")
+    expect(row).to_contain_text("仍需帮扶服务")
+    row.get_by_role("button", name="批准").click()
+    expect(boss.get_by_role("row").filter(has=boss.locator(f"a[href='/cases/{case_id}']"))).to_have_count(0)
+
+    mine.goto(f"{console}/cases/{case_id}")
+    summary = mine.locator("dl.summary")
+    expect(summary).to_contain_text("重新开启")
+    expect(summary).not_to_contain_text("已结案")
+    timeline = mine.get_by_role("region", name="时间线")
+    _until(mine, lambda: "由" in timeline.inner_text() and "仍需帮扶服务" in timeline.inner_text())
+    step = timeline.get_by_role("listitem").filter(has_text="仍需帮扶服务").last
+    expect(step).to_contain_text(worker)
+    expect(step).to_contain_text(f"由{boss_name}批准")

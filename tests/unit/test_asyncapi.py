@@ -325,8 +325,9 @@ def test_the_operations_name_the_services_of_the_design(doc: dict[str, Any]) -> 
     assert "agencies send to referral.responses" in summaries
     expected_receives = {
         # Intake follows referrals to know which agency may read a child's details.
-        # Every service that keeps a case's territory follows its transfers.
-        "intake": {"intake.reports.raw", "intake.screening.raw", "case.closed", "referral.status",
+        # Every service that keeps a case's territory follows its transfers; intake keeps whether a
+        # case is open (one open case per child), so it follows closures and a person's reopenings.
+        "intake": {"intake.reports.raw", "intake.screening.raw", "case.closed", "case.reopened", "referral.status",
                    *map(referral_topic, Agency), "case.transferred"},
         "assessment": {"case.reported", "case.reassessment_requested", "case.transferred"},
         # Referral withdraws what a closed case still holds open (a race with a late grade), and refers

@@ -20,6 +20,7 @@ from services.casework.decide import (
     NotYours,
     Refused,
     assigned,
+    reopening,
     requested,
     reviewed,
 )
@@ -61,11 +62,18 @@ def _accepted(decision) -> bool:
 
 
 # Every state of a case that changes what may be done on it.
-STATES = {"open": {}, "closed": {"state": "closed"}, "not graded": {"risk_level": None},
-          "reviewed": {"reviewed_at": NOW - timedelta(minutes=30)}, "blue": {"risk_level": "blue"}}
+CLOSED = {"state": "closed", "stage": "closed", "closed_at": NOW - timedelta(days=1),
+          "closed_reason": "moved_away"}
+STATES = {"open": {}, "closed": CLOSED, "not graded": {"risk_level": None},
+          "reviewed": {"reviewed_at": NOW - timedelta(minutes=30)}, "blue": {"risk_level": "blue"},
+          "closed orange": {**CLOSED, "risk_level": "orange"},
+          "orange, red when it closed": {**CLOSED, "risk_level": "orange", "closed_risk_level": "red"},
+          "closed as a duplicate": {**CLOSED, "risk_level": "blue", "closed_reason": "duplicate",
+                                    "merged_into": uuid.uuid4()},
+          "merged while closed": {**CLOSED, "risk_level": "blue", "merged_into": uuid.uuid4()}}
 OWNERS = {"mine": ME, "a colleague's": COLLEAGUE, "nobody's": None}
 PENDING = {"nothing pending": (), "close pending": ("close",), "screen-out pending": ("screen_out",),
-           "transfer pending": ("transfer",)}
+           "transfer pending": ("transfer",), "reopening pending": ("reopen",)}
 GRID = list(itertools.product(Role, STATES, OWNERS, PENDING))
 
 
@@ -92,6 +100,10 @@ def test_casework_offers_its_actions_exactly_when_its_decisions_accept_them(role
     assert (CaseAction.ask_close in offered) == asked("close", "moved_away")
     assert (CaseAction.ask_screen_out in offered) == asked("screen_out", "unfounded")
     assert (CaseAction.ask_transfer in offered) == asked("transfer", "family_moved", "140403001001")
+    assert (CaseAction.reopen in offered) == (works and _accepted(
+        lambda: reopening(whole, "new_risk", by=ME, supervisor=supervisor, pending=requests, policy=POLICY,
+                          now=NOW)))
+    assert (CaseAction.ask_reopen in offered) == asked("reopen", "new_risk")
 
 
 @pytest.mark.parametrize("role", list(Role))
@@ -137,6 +149,18 @@ def test_a_pending_request_hides_a_second_of_its_kind_and_a_transfer_waits_alone
     decided = dataclasses.replace(_request(case, "close"), state="rejected")
     assert CaseAction.ask_close in actions(case, _principal(Role.caseworker), [decided]), \
         "only pending ones count"
+
+
+def test_a_closed_case_is_reopened_by_its_owner_a_red_one_asked_for_and_a_supervisor_reopens_any() -> None:
+    red, orange = _case(owner_ref=ME, **CLOSED), _case(owner_ref=ME, **{**CLOSED, "risk_level": "orange"})
+    caseworker, supervisor = _principal(Role.caseworker), _principal(Role.supervisor)
+    reopens = {CaseAction.reopen, CaseAction.ask_reopen}
+    assert reopens & set(actions(red, caseworker, [])) == {CaseAction.ask_reopen}
+    assert reopens & set(actions(orange, caseworker, [])) == {CaseAction.reopen}
+    colleagues = dataclasses.replace(red, owner_ref=COLLEAGUE)
+    assert reopens & set(actions(colleagues, supervisor, [])) == {CaseAction.reopen}, "the approval is theirs"
+    assert not reopens & set(actions(red, caseworker, [_request(red, "reopen")])), "asked once"
+    assert not reopens & set(actions(_case(owner_ref=ME), supervisor, [])), "an open case"
 
 
 def test_nothing_on_a_case_outside_the_persons_territory_nor_for_readers_who_work_none() -> None:

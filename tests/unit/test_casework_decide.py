@@ -1,6 +1,7 @@
 """Casework's pure decisions: a case owned by its township station the moment its territory is
 known (once, whatever topic says it first), merged the same whichever order its services' events
-arrive in, reopened by a later report, what is due next; and a supervisor's assignment."""
+arrive in, reopened by a later report, what is due next; a supervisor's assignment; and a person's
+reopening of a closed case (a red one on a supervisor's approval, never one a link merged away)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ from services.casework.decide import (
     NEVER,
     CaseFile,
     CaseState,
+    ChildHasOpenCase,
     Decision,
+    MergedByLink,
     NoRecentVisit,
     NotYours,
     OpenReferrals,
@@ -27,6 +30,7 @@ from services.casework.decide import (
     decide,
     derive,
     escalated,
+    reopening,
     requested,
     reviewed,
     station_of,
@@ -41,6 +45,7 @@ from shared.contracts.events import (
     CaseClosed,
     CaseEscalated,
     CaseReassessmentRequested,
+    CaseReopened,
     CaseReported,
     CaseReviewed,
     CaseTransferred,
@@ -61,6 +66,7 @@ from shared.contracts.vocabulary import (
     Indicator,
     LinkUndoReason,
     ReferralState,
+    ReopenReason,
     RiskLevel,
     Stage,
     TransferReason,
@@ -500,3 +506,169 @@ def test_an_undone_link_reopens_the_case_where_it_was_with_its_owner() -> None:
     again, _ = run([unlink(linked)], state)
     assert again.case == dataclasses.replace(case, last_activity_at=again.case.last_activity_at), \
         "heard twice, nothing changes"
+
+
+# ---- a person reopens a closed case ---------------------------------------------------------------
+
+CLOSED_AT = NOW + timedelta(days=3)
+LATER = NOW + timedelta(days=10)
+
+
+def _closed(level: RiskLevel, reason: str = "turned_18") -> CaseState:
+    """A graded case owned by cw-1, screened in and planned, closed on a supervisor's approval."""
+    state = reviewed(_graded(level, referral_open=False), "screened_in", None, by="cw-1", supervisor=False,
+                     now=NOW + timedelta(hours=1)).state
+    state = dataclasses.replace(state, case=dataclasses.replace(state.case, stage=Stage.plan.value))
+    approval, asked = requested(state, "close", reason, by="cw-1", pending=[], policy=POLICY, now=CLOSED_AT)
+    _, closed = approval_decided(asked.state, approval, True, None, by="sup-1", policy=POLICY, now=CLOSED_AT)
+    assert closed.state.case.state == "closed"
+    return closed.state
+
+
+def _reopen(state: CaseState, by: str = "cw-1", *, supervisor: bool = False, reason: str | None = "new_risk",
+            pending=(), into: CaseFile | None = None) -> Decision:
+    return reopening(state, reason, by=by, supervisor=supervisor, pending=list(pending), policy=POLICY,
+                     now=LATER, into=into)
+
+
+@pytest.mark.parametrize(("level", "hours"), [(RiskLevel.orange, 24), (RiskLevel.blue, 72)])
+def test_the_owner_reopens_an_orange_or_blue_case_where_it_was_with_its_owner_and_its_review_due_again(
+        level: RiskLevel, hours: int) -> None:
+    decision = _reopen(_closed(level))
+    (event,) = decision.events
+    assert event == CaseReopened(case_id=CASE, reason=ReopenReason.new_risk, reopened_by="cw-1",
+                                 risk_level=level, stage=Stage.plan, closed_at=CLOSED_AT, reopened_at=LATER)
+    case = decision.state.case
+    assert (case.state, case.stage, case.owner_ref, case.owner_node) == ("open", Stage.plan, "cw-1", TOWNSHIP)
+    assert (case.closed_at, case.closed_reason, case.closed_from_stage) == (None, None, None)
+    assert case.reopened_at == LATER
+    assert case.reviewed_at is None and case.review_due_at == LATER + timedelta(hours=hours)
+    assert (case.next_due_kind, case.next_due_at) == ("review", LATER + timedelta(hours=hours)), \
+        "every open case has something due, dated by its grade from the reopening"
+    again = reviewed(decision.state, "screened_in", None, by="cw-1", supervisor=False, now=LATER)
+    assert again.state.case.stage == Stage.plan, "screened in again, it carries on where it was"
+
+
+def test_a_reopening_takes_a_reason_the_owner_or_a_supervisor_and_a_closed_case() -> None:
+    closed = _closed(RiskLevel.orange)
+    for reason in (None, "risk_resolved", "whim"):
+        with pytest.raises(ReasonRequired):
+            _reopen(closed, reason=reason)
+    with pytest.raises(NotYours, match="owner or a supervisor"):
+        _reopen(closed, by="cw-2")
+    assert _reopen(closed, by="sup-1", supervisor=True).state.case.state == "open"
+    with pytest.raises(Refused, match="open"):
+        _reopen(_graded(RiskLevel.orange, referral_open=False))
+    with pytest.raises(Refused, match="directly"):
+        requested(closed, "reopen", "new_risk", by="cw-1", pending=[], policy=POLICY, now=LATER)
+
+
+def test_a_red_case_is_reopened_by_its_caseworker_only_through_a_supervisors_approval() -> None:
+    closed = _closed(RiskLevel.red, reason="moved_away")
+    with pytest.raises(Refused, match="supervisor's approval"):
+        _reopen(closed)
+    with pytest.raises(ReasonRequired):
+        requested(closed, "reopen", "moved_away", by="cw-1", pending=[], policy=POLICY, now=LATER)
+    approval, asked = requested(closed, "reopen", "services_still_needed", by="cw-1", pending=[],
+                                policy=POLICY, now=LATER)
+    assert isinstance(asked.events[0], CaseApprovalRequested) and asked.events[0].kind == "reopen"
+    assert asked.state.case.state == "closed" and asked.state.case.pending_approvals == 1
+    with pytest.raises(Refused, match="pending"):
+        _reopen(asked.state, by="sup-1", supervisor=True, pending=[approval])
+    rejected, kept = approval_decided(asked.state, approval, False, "reason_not_shown", by="sup-1",
+                                      policy=POLICY, now=LATER)
+    assert rejected.state == "rejected" and kept.state.case.state == "closed"
+    decided, outcome = approval_decided(asked.state, approval, True, None, by="sup-1", policy=POLICY,
+                                        now=LATER + timedelta(minutes=5))
+    decision, reopened = outcome.events
+    assert isinstance(decision, CaseApprovalDecided) and decision.kind == "reopen"
+    assert decided.state == "approved"
+    assert (reopened.reason, reopened.reopened_by, reopened.approved_by, reopened.approval_id) == \
+        ("services_still_needed", "cw-1", "sup-1", approval.approval_id)
+    case = outcome.state.case
+    assert (case.state, case.stage, case.pending_approvals) == ("open", Stage.plan, 0)
+    assert case.review_due_at == LATER + timedelta(minutes=5, hours=4)
+    with pytest.raises(Refused, match="approved already"):
+        approval_decided(outcome.state, decided, True, None, by="sup-2", policy=POLICY, now=LATER)
+
+
+def test_a_case_red_when_it_closed_needs_approval_and_a_supervisor_reopens_it_on_their_own() -> None:
+    closed = _closed(RiskLevel.red, reason="moved_away")
+    regraded = dataclasses.replace(closed, case=dataclasses.replace(closed.case, risk_level="orange"))
+    with pytest.raises(Refused, match="supervisor's approval"):
+        _reopen(regraded)
+    (event,) = _reopen(regraded, by="sup-1", supervisor=True).events
+    assert (event.risk_level, event.reopened_by, event.approved_by) == ("red", "sup-1", "sup-1")
+
+
+def test_a_case_closed_as_the_duplicate_of_a_link_is_reopened_only_by_the_links_undo() -> None:
+    linked = link()
+    merged, _ = run([linked], _graded(RiskLevel.orange, referral_open=False))
+    assert merged.case.merged_into == OTHER_CASE
+    survivor = CaseFile(case_id=OTHER_CASE, last_activity_at=NOW, case_number="140402-2026-00009")
+    with pytest.raises(MergedByLink, match="undoes the link") as refused:
+        _reopen(merged, into=survivor)
+    assert refused.value.into == survivor
+    with pytest.raises(MergedByLink):
+        _reopen(merged, by="sup-1", supervisor=True)
+    undone, _ = run([unlink(linked)], merged)
+    assert undone.case.state == "open" and undone.case.merged_into is None
+
+
+def test_a_case_merged_while_closed_is_not_reopened_the_childs_case_is_named_instead() -> None:
+    closed = _closed(RiskLevel.orange, reason="moved_away")
+    linked = link()
+    merged, emitted = run([linked], closed)
+    assert emitted == [] and merged.case.closed_reason == "moved_away"
+    assert merged.case.merged_into == OTHER_CASE
+    survivor = CaseFile(case_id=OTHER_CASE, last_activity_at=NOW, case_number="140402-2026-00009")
+    with pytest.raises(ChildHasOpenCase, match="140402-2026-00009") as refused:
+        _reopen(merged, into=survivor)
+    assert refused.value.case == survivor
+    with pytest.raises(MergedByLink, match="reopen that one"):
+        _reopen(merged, into=dataclasses.replace(survivor, state="closed"))
+    undone, _ = run([unlink(linked)], merged)
+    assert _reopen(undone).state.case.state == "open", "the link undone, it is the child's case again"
+
+
+def test_a_closure_rule_met_before_the_reopening_does_not_close_the_case_again() -> None:
+    state, _ = run([report(), grade(RiskLevel.blue)])
+    closed, _ = run([rule_met(CLOSED_AT)], state)
+    assert closed.case.state == "closed"
+    owned = dataclasses.replace(closed, case=dataclasses.replace(closed.case, owner_ref="cw-1"))
+    reopened = _reopen(owned).state
+    stale, emitted = run([rule_met(CLOSED_AT + timedelta(hours=1))], reopened, at=LATER)
+    assert stale.case.state == "open" and emitted == []
+    met_again, emitted = run([rule_met(LATER + timedelta(days=30))], reopened, at=LATER + timedelta(days=30))
+    assert met_again.case.state == "closed" and [type(e) for e in emitted] == [CaseClosed]
+
+
+def test_a_regrade_after_the_reopening_counts_the_review_from_the_reopening() -> None:
+    reopened = _reopen(_closed(RiskLevel.blue)).state
+    graver, _ = run([grade(RiskLevel.orange, stage=Stage.plan)], reopened, at=LATER + timedelta(hours=1))
+    assert graver.case.review_due_at == LATER + timedelta(hours=24), "not from the first grade, long past"
+
+
+def test_a_case_closed_before_it_was_graded_is_due_for_review_as_soon_as_a_red_one() -> None:
+    state, _ = run([report()])
+    case = dataclasses.replace(state.case, state="closed", stage=Stage.closed.value, closed_at=CLOSED_AT,
+                               closed_reason="moved_away", closed_from_stage=Stage.screening.value,
+                               owner_ref="cw-1")
+    decision = _reopen(CaseState(case))
+    assert decision.events[0].risk_level is None and decision.events[0].approved_by is None
+    assert decision.state.case.review_due_at == LATER + timedelta(hours=4)
+
+
+def test_a_link_made_before_a_reopening_casework_had_not_heard_of_closes_the_case_after_it() -> None:
+    """Intake linked the closed case away, then casework (not knowing yet) reopened it: hearing of the
+    link, casework closes it as the duplicate, dated after the reopening, so intake closes it too."""
+    closed = _closed(RiskLevel.orange, reason="moved_away")
+    reopened = _reopen(closed).state
+    linked = link()
+    assert linked.linked_at < LATER
+    merged, emitted = run([linked], reopened, at=LATER + timedelta(seconds=1))
+    (closure,) = emitted
+    assert (closure.reason, merged.case.state, merged.case.merged_into) == ("duplicate", "closed", OTHER_CASE)
+    assert closure.closed_at > merged.case.reopened_at == LATER
+    undone, _ = run([unlink(linked)], merged)
+    assert undone.case.state == "open", "the link's undo reopens it, as any case the link closed"

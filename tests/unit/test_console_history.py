@@ -33,6 +33,19 @@ def test_an_approval_says_who_decided_and_that_it_was_rejected_and_why() -> None
     assert en.when.startswith("Dec 5, 2026") and zh.when.startswith("2026年12月5日")
 
 
+def test_a_reopening_says_who_reopened_it_why_where_it_is_again_and_who_approved_it() -> None:
+    step = _step("case.reopened", reason="new_risk", reopened_by="u-worker", approved_by="u-boss", stage="plan",
+                 risk_level="red")
+    en, zh = (step_in_words(LANG[locale], step, PEOPLE) for locale in ("en", "zh_CN"))
+    assert (en.who, en.role, en.event) == ("li.worker", "Caseworker", "Reopened")
+    assert en.what == f"New risk; back at: {LANG['en'].label('stage', 'plan')}; approved by wang.supervisor"
+    assert (zh.event, zh.what) == ("重新开启个案", "出现新的风险；恢复至：帮扶方案；由wang.supervisor批准")
+    assert actors([step]) == {"u-worker", "u-boss"}, "the approver is named too"
+    own = step_in_words(LANG["en"], _step("case.reopened", reason="closed_in_error", reopened_by="u-boss",
+                                          approved_by="u-boss", stage="monitoring"), PEOPLE)
+    assert "approved by" not in own.what, "a supervisor's own reopening needs no second name"
+
+
 def test_a_referrals_new_state_and_outcome_are_said() -> None:
     step = _step("referral.status_changed", agency="police", state="done", outcome="not_successful",
                  reason="family_refused", changed_by="u-officer")

@@ -31,6 +31,7 @@ from shared.contracts.vocabulary import (
     PersonalField,
     PersonalRecord,
     ReferralState,
+    ReopenReason,
     RiskLevel,
     Role,
     ScreenOutReason,
@@ -47,15 +48,16 @@ CODES = {"risk_level": [*RiskLevel, "none"], "category": list(Category), "stage"
          "error": ["missing", "too_long", "choice", "date", "number", "invalid", "outside_territory",
                    "future", "adult", "age_needed", "phone", "phone_alone"],
          "record": ["home_visit", "assessment_report", "plan", "override"],
-         "note_action": ["assignment", "review", "approval_request", "approval_decision", "link_undone"],
+         "note_action": ["assignment", "review", "approval_request", "approval_decision", "link_undone",
+                         "reopening"],
          "identification": list(IdentificationReason), "link_kind": ["linked", "identity_given"],
          "agency": list(Agency), "referral_state": list(ReferralState), "need": list(Need),
          "assign_reason": list(ASSIGN_REASONS), "screen_out": list(ScreenOutReason),
          "event": [*(event_type for event_type, _ in EVENT_TYPES), "access.written"],
          "problem": ["not_yours", "refused", "invalid", "open_referrals", "no_recent_visit", "case_number",
-                     "no_match"],
+                     "no_match", "child_has_open_case", "merged_by_link"],
          "personal": list(PersonalField),
-         "approval": ["close", "screen_out", "transfer"], "archive": list(ARCHIVE_PARTS),
+         "approval": ["close", "screen_out", "transfer", "reopen"], "archive": list(ARCHIVE_PARTS),
          "plan_action": list(PLAN_ACTIONS), "approval_state": ["pending", "approved", "rejected"],
          "waiting": sorted({w.kind for counts in WAITING.values() for w in counts}),
          "case_state": ["open", "closed"], "quick": [name for name, _ in QUICK], "owner": list(OWNERS),
@@ -65,7 +67,7 @@ CODES = {"risk_level": [*RiskLevel, "none"], "category": list(Category), "stage"
          "refusal": ["outside_territory", "no_open_referral", "other_agency"], "record": list(PersonalRecord),
          "review": ["screened_in", "screened_out"],
          "reason": [*ClosureReason, *ScreenOutReason, *TransferReason, *REJECTION_REASONS, *DECLINE_REASONS,
-                    *NOT_DONE_REASONS, *OVERRIDE_REASONS, *WithdrawalReason, *LinkUndoReason]}
+                    *NOT_DONE_REASONS, *OVERRIDE_REASONS, *WithdrawalReason, *LinkUndoReason, *ReopenReason]}
 
 
 def _template_strings() -> set[str]:

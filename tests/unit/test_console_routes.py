@@ -25,6 +25,7 @@ ROUTES = {
     ("GET", "/cases/{case_id}"), ("GET", "/cases/{case_id}/child"), ("GET", "/cases/{case_id}/archive"),
     ("POST", "/cases/{case_id}/archive"), ("POST", "/cases/{case_id}/assignment"),
     ("POST", "/cases/{case_id}/review"), ("POST", "/cases/{case_id}/approvals"),
+    ("POST", "/cases/{case_id}/reopening"),
     ("POST", "/cases/{case_id}/referrals/{referral_id}/withdrawal"), ("POST", "/cases/{case_id}/visits"),
     ("POST", "/cases/{case_id}/home-visits"), ("POST", "/cases/{case_id}/assessment-reports"),
     ("POST", "/cases/{case_id}/plans"), ("POST", "/cases/{case_id}/override"),

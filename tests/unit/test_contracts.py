@@ -25,6 +25,7 @@ from shared.contracts import (
     CaseClosed,
     CaseEscalated,
     CaseReassessmentRequested,
+    CaseReopened,
     CaseReported,
     CaseReviewed,
     FollowupClosureRuleMet,
@@ -68,6 +69,7 @@ from shared.contracts.events import ChildLinked, ChildLinkUndone
 from shared.contracts.vocabulary import (
     IdentificationReason,
     LinkUndoReason,
+    ReopenReason,
     ScreenOutReason,
     TransferReason,
     WithdrawalReason,
@@ -130,6 +132,9 @@ def sample_payloads() -> list[EventPayload]:
             requested_at=NOW,
         ),
         CaseClosed(case_id=CASE_ID, reason="risk_resolved", closed_at=NOW),
+        CaseReopened(case_id=CASE_ID, reason=ReopenReason.new_risk, reopened_by="cw-7", approved_by="sup-1",
+                     approval_id=uuid4(), risk_level=RiskLevel.red, stage=Stage.monitoring,
+                     closed_at=NOW - timedelta(days=3), reopened_at=NOW),
         CaseAssigned(case_id=CASE_ID, jurisdiction="140402001001", owner_node="140402001000", owner_ref="cw-7",
                      previous_owner_ref="cw-3", assigned_by="sup-1", reason="workload", assigned_at=NOW),
         CaseReviewed(case_id=CASE_ID, decision="screened_out", reason=ScreenOutReason.unfounded, risk_level=RiskLevel.red,
@@ -307,8 +312,8 @@ def test_times_are_normalised_to_utc_and_must_carry_a_zone() -> None:
 
 def test_unknown_event_type_or_version_is_a_contract_error() -> None:
     event = event_json(sample(CaseClosed))
-    with pytest.raises(ContractError, match="unknown event type 'case.reopened'"):
-        parse_event(json.dumps(event | {"event_type": "case.reopened"}))
+    with pytest.raises(ContractError, match="unknown event type 'case.archived'"):
+        parse_event(json.dumps(event | {"event_type": "case.archived"}))
     with pytest.raises(ContractError, match=r"known versions: \[1\]"):
         parse_event(json.dumps(event | {"schema_version": 2}))
 
@@ -622,6 +627,22 @@ def test_a_review_that_screens_out_says_why_and_a_grave_one_who_approved_it() ->
     with pytest.raises(ValidationError, match="reason is required"):
         CaseApprovalDecided(approval_id=uuid4(), case_id=CASE_ID, kind="close", approved=False, decided_by="sup-1",
                             decided_at=NOW)
+
+
+def test_a_reopening_says_why_where_the_case_is_again_and_for_a_red_one_who_approved_it() -> None:
+    reopened = dict(case_id=CASE_ID, reason=ReopenReason.closed_in_error, reopened_by="cw-7", stage=Stage.plan,
+                    closed_at=NOW - timedelta(hours=1), reopened_at=NOW)
+    assert CaseReopened(**reopened, risk_level=RiskLevel.orange).approved_by is None
+    with pytest.raises(ValidationError, match="supervisor's approval"):
+        CaseReopened(**reopened, risk_level=RiskLevel.red)
+    with pytest.raises(ValidationError, match="supervisor's approval"):
+        CaseReopened(**reopened, risk_level=RiskLevel.blue, approved_by="sup-1")
+    with pytest.raises(ValidationError, match="open case"):
+        CaseReopened(**{**reopened, "stage": Stage.closed}, risk_level=None)
+    with pytest.raises(ValidationError, match="after it closed"):
+        CaseReopened(**{**reopened, "reopened_at": NOW - timedelta(days=1)}, risk_level=None)
+    with pytest.raises(ValidationError, match="reason"):
+        CaseReopened(**{**reopened, "reason": "felt_like_it"}, risk_level=None)
 
 
 # --- a child nobody can name (contracts 1.8) ---------------------------------------------------

@@ -41,6 +41,7 @@ from shared.contracts.vocabulary import (
     ScreenOutReason,
     TransferReason,
     IdentificationReason,
+    ReopenReason,
     WithdrawalReason,
 )
 
@@ -62,7 +63,8 @@ CHOICES = dict(withdrawal_reasons=WITHDRAWAL_REASONS, purposes=list(AccessPurpos
                assign_reasons=ASSIGN_REASONS, closing_reasons=CLOSING_REASONS,
                transfer_reasons=list(TransferReason), screen_out_reasons=list(ScreenOutReason),
                indicators=INDICATORS, needs=list(Need), open_referral_states=OPEN_REFERRAL_STATES,
-               identification_reasons=list(IdentificationReason), sexes=SEXES)
+               identification_reasons=list(IdentificationReason), sexes=SEXES,
+               reopen_reasons=list(ReopenReason))
 # Where the identity given to a child nobody could name is on the form (a 422's `loc` after "body").
 IDENTITY_FIELDS = {("identity", "name"): "id_name", ("identity", "national_id"): "id_national_id",
                    ("identity", "birth_date"): "id_birth_date",
@@ -220,11 +222,21 @@ async def ask(request: Request, console: ConsoleDep, person: Person, case_id: uu
     form = await checked_form(request, person)
     kind = form.get("kind")
     reason_field = {"close": "close_reason", "screen_out": "screen_out_request_reason",
-                    "transfer": "transfer_reason"}.get(str(kind), "reason")
+                    "transfer": "transfer_reason", "reopen": "reopen_reason"}.get(str(kind), "reason")
     body = {"kind": kind, "reason": form.get(reason_field) or None,
             **({"to_jurisdiction": form.get("to_jurisdiction") or None} if kind == "transfer" else {})}
     return await _act(request, console, person, case_id, form, "casework",
                       f"/v1/cases/{case_id}/approvals", body, note=f"{kind}_note")
+
+
+@router.post("/reopening")
+async def reopen(request: Request, console: ConsoleDep, person: Person, case_id: uuid.UUID) -> Response:
+    """A closed case reopened with a reason (casework refuses a red one but on a supervisor's approval,
+    and one whose child's reports a link moved to another case, in words)."""
+    form = await checked_form(request, person)
+    return await _act(request, console, person, case_id, form, "casework", f"/v1/cases/{case_id}/reopening",
+                      {"reason": form.get("reopen_reason") or None}, note="reopen_note",
+                      fields={("reason",): "reopen_reason"})
 
 
 @router.post("/referrals/{referral_id}/withdrawal")
