@@ -252,19 +252,19 @@ async def test_a_note_with_each_action_is_read_back_by_the_cases_people_only_kep
 
     # Every read is on the access ledger, named by the child: who, which record, why — refused ones too.
     def complete(log: list[dict]) -> bool:
-        return len([e for e in log if e["record"] == "case_notes"]) >= 12
+        return len([e for e in log if e["record"] == "case_notes"]) >= 14
 
     log = [e for e in await access_log(services, child_ref, until=complete) if e["record"] == "case_notes"]
     shown_entries = sorted((e["accessor_ref"], e["purpose"], e["agency"])
                            for e in log if e["outcome"] == "shown")
-    assert shown_entries == sorted([(caseworker, "case_planning", None)] * 4 + [
+    assert shown_entries == sorted([(caseworker, "case_planning", None)] * len(reads) + [
         ("sup-chengqu", "supervision", None), ("police-officer-7", "protection_action", "police"),
         ("womens-federation-officer-4", "protection_action", "womens_federation")])
     assert all(e["fields"] == ["notes"] for e in log if e["outcome"] == "shown")
     assert {(e["access_id"]) for e in log} >= {a.json()["access_id"] for a in (*shown.values(), by_police)}
     assert next(e for e in log if e["agency"] == "police")["referral_id"] == police
     refused = sorted((e["accessor_ref"], e["refusal"]) for e in log if e["outcome"] == "refused")
-    assert refused == sorted([("cw-luzhou", "outside_territory")] * 4
+    assert refused == sorted([("cw-luzhou", "outside_territory")] * len(reads)
                              + [("civil-affairs-officer-2", "other_agency")])
     producers = {s.json()["producer"] for s in watcher.matching("audit.access")}
     assert {"casework", "assessment", "followup", "referral"} <= producers
