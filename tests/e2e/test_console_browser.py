@@ -916,6 +916,12 @@ def test_the_supervisor_finds_a_new_red_emergency_at_the_top_of_the_board_and_by
     expect(boss.get_by_label(words["phone"], exact=True)).to_have_value(f"+86-{phone}")
     boss.get_by_label(words["purpose"]).select_option(label=words["investigation"])
     boss.get_by_role("button", name=words["search"], exact=True).click()
+    expect(boss.get_by_role("status").get_by_role("link", name=case_number)).to_be_visible()
+    for width, height in ((1280, 900), (390, 844)):  # the search with what it found, at a desk and a phone
+        boss.set_viewport_size({"width": width, "height": height})
+        assert boss.evaluate("document.documentElement.scrollWidth") <= width
+        assert serious_violations(boss) == []
+    boss.set_viewport_size({"width": 1280, "height": 900})
     boss.get_by_role("status").get_by_role("link", name=case_number).click()
     expect(boss.get_by_role("heading", level=1)).to_contain_text(case_number)
 
@@ -984,6 +990,10 @@ def test_a_caseworker_asks_to_reopen_a_closed_red_case_and_the_supervisor_approv
     reopening.get_by_label("重新开启的原因").select_option(label="仍需帮扶服务")
     reopening.get_by_label("发生了什么（备注，选填）").fill("学校反映孩子仍需帮扶。")
     assert serious_violations(mine) == []
+    mine.set_viewport_size({"width": 390, "height": 844})  # the closed case's page, its form, on a phone
+    assert mine.evaluate("document.documentElement.scrollWidth") <= 390
+    assert serious_violations(mine) == []
+    mine.set_viewport_size({"width": 1280, "height": 900})
     reopening.get_by_role("button", name="申请重新开启").click()
     requests = mine.get_by_role("region", name="审批申请")
     expect(requests).to_contain_text("重新开启个案 · 仍需帮扶服务 · 待审批")
