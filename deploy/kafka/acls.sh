@@ -327,6 +327,8 @@ acl --allow-principal User:cpnet-referral --operation Read --topic case.assessed
 acl --allow-principal User:cpnet-referral --operation Write --topic case.assessed.dlq
 acl --allow-principal User:cpnet-referral --operation Read --topic case.closed
 acl --allow-principal User:cpnet-referral --operation Write --topic case.closed.dlq
+acl --allow-principal User:cpnet-referral --operation Read --topic case.reopened
+acl --allow-principal User:cpnet-referral --operation Write --topic case.reopened.dlq
 acl --allow-principal User:cpnet-referral --operation Read --topic case.transferred
 acl --allow-principal User:cpnet-referral --operation Write --topic case.transferred.dlq
 acl --allow-principal User:cpnet-referral --operation Read --topic child.links

@@ -20,6 +20,7 @@ from shared.contracts.envelope import EventPayload
 from shared.contracts.events import (
     CaseAssessed,
     CaseClosed,
+    CaseReopened,
     ChildLinkUndone,
     ReferralCreated,
     ReferralEscalated,
@@ -274,6 +275,17 @@ def link_undone(state: CaseReferrals, undone: ChildLinkUndone, policy: Policy, n
     withdrew) is referred again. A case never graded, or one that remained, has nothing to redo."""
     if state.case is None or undone.case_id == undone.surviving_case_id:
         return Decision(state=state)
+    return _referred(state, policy, now)
+
+
+def reopened(state: CaseReferrals, event: CaseReopened, policy: Policy, now: datetime) -> Decision:
+    """A person reopened the closed case: it is worked again at the stage it had reached, and every
+    agency its grade calls for that holds no open referral of it (those its closure withdrew) is
+    referred again — a reopened red case is the police's again at once. A case never graded has
+    nothing to refer."""
+    if state.case is None:
+        return Decision(state=state)
+    state = dataclasses.replace(state, case=dataclasses.replace(state.case, stage=event.stage.value))
     return _referred(state, policy, now)
 
 

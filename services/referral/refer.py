@@ -20,7 +20,7 @@ from services.referral.decide import CaseRecord, CaseReferrals, ForeignAnswer, P
 from services.referral.routing import RoutingTable
 from services.referral.territory import below_the_top, holder_after_move
 from shared.contracts.envelope import Envelope, new_envelope
-from shared.contracts.events import CaseClosed, ChildLinkUndone, ReferralResponded
+from shared.contracts.events import CaseClosed, CaseReopened, ChildLinkUndone, ReferralResponded
 from shared.contracts.vocabulary import OPEN_REFERRAL_STATES, ReferralState, RiskLevel, WithdrawalReason
 from shared.crypto import FieldCipher
 from shared.db.rows import any_of, upsert_rows
@@ -129,20 +129,26 @@ async def on_grades(session: AsyncSession, items: Deliveries, res: Resources) ->
 
 
 async def on_closures(session: AsyncSession, items: Deliveries, res: Resources) -> None:
-    """A batch of `case.closed` and `child.links`, in offset order: whatever a closed case still holds
-    open is withdrawn (decide.case_closed); a case an undone link gives back to its own child is
-    referred again (decide.link_undone); a link itself changes nothing here (its closure does)."""
+    """A batch of `case.closed`, `case.reopened` and `child.links`, in offset order: whatever a closed
+    case still holds open is withdrawn (decide.case_closed); a case a person reopened, or an undone link
+    gives back to its own child, is referred again (decide.reopened, decide.link_undone); a link itself
+    changes nothing here (its closure does)."""
     case_ids = {event.case_id for event, _ in items}
     batch = await _load(session, case_ids, _open_of(case_ids))
     now = res.clock()
+    reopened: set[uuid.UUID] = set()
     for event, delivery in items:
         state, payload = batch.cases[event.case_id], event.payload
         with event_span(delivery):
             if isinstance(payload, CaseClosed):
                 batch.apply(decide.case_closed(state, payload, now), cause=event)
+            elif isinstance(payload, CaseReopened):
+                batch.apply(decide.reopened(state, payload, res.policy, now), cause=event)
+                reopened.add(event.case_id)
             elif isinstance(payload, ChildLinkUndone):
                 batch.apply(decide.link_undone(state, payload, res.policy, now), cause=event)
-    await _save(session, batch, [])
+    await _save(session, batch, [batch.cases[case_id].case for case_id in sorted(reopened)
+                                 if batch.cases[case_id].case is not None])
 
 
 async def withdraw(session: AsyncSession, referral_id: uuid.UUID, reason: WithdrawalReason, *, by: str,

@@ -8,7 +8,7 @@ from services.referral.lifecycle import IllegalTransition
 from services.referral.refer import ForeignAnswer, Resources, escalate_overdue, move_cases, on_answers, on_closures, \
     on_grades, waiting_gauges
 from services.referral.routing import RoutingError, load_routes
-from shared.contracts.events import CaseAssessed, CaseClosed, ChildLinked, ReferralResponded
+from shared.contracts.events import CaseAssessed, CaseClosed, CaseReopened, ChildLinked, ReferralResponded
 from shared.crypto import FieldCipher
 from shared.errors import ConfigurationError
 from shared.messaging.consumer import IdempotentConsumer
@@ -51,9 +51,9 @@ def consumers(ctx: ServiceContext) -> list[IdempotentConsumer]:
                      batch_handler=answers, batch=True,
                      poison=(IllegalTransition, ForeignAnswer, LookupError)),
         # A closed case holds no open referral: what a late grade opened meanwhile is withdrawn, and
-        # what a case merged away by a link held; an undone link has the case referred again.
-        ctx.consumer(name="referral.closures", topic=(CaseClosed.TOPIC, ChildLinked.TOPIC), handler=None,
-                     batch_handler=closures, batch=True),
+        # what a case merged away by a link held; a reopened case, or an undone link, is referred again.
+        ctx.consumer(name="referral.closures", topic=(CaseClosed.TOPIC, CaseReopened.TOPIC, ChildLinked.TOPIC),
+                     handler=None, batch_handler=closures, batch=True),
         # A case moved to another territory: its open referrals escalate up the new one's chain.
         transfers_consumer(ctx, "referral", move_cases),
     ]

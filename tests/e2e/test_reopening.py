@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 
 from shared.auth import Role
-from tests.e2e.closing import closed_on_approval
+from tests.e2e.closing import closed_on_approval, open_referrals_of
 from tests.e2e.conftest import RunningServices
 from tests.e2e.reports import hotline_report, token
 from tests.e2e.test_audit import timeline_of
@@ -157,6 +157,18 @@ async def test_a_red_case_is_reopened_when_a_supervisor_approves_its_owners_requ
                                     headers=SUPERVISOR)
         assert again.status_code == 409
     await _intake_state(services.urls, case_id, "open")
+    # Its agencies are referred again: the referrals its closure withdrew stay withdrawn, new ones are made.
+    async with httpx.AsyncClient(base_url=services.urls["referral"]) as referral:
+        for _ in range(150):
+            again = await open_referrals_of(referral, case_id, SUPERVISOR)
+            if again:
+                break
+            await asyncio.sleep(0.2)
+        every = (await referral.get("/v1/referrals", params={"case_id": case_id},
+                                    headers=SUPERVISOR)).json()
+    withdrawn = {r["agency"] for r in every if r["state"] == "withdrawn"}
+    assert withdrawn and {r["agency"] for r in again} == withdrawn, (withdrawn, again)
+    assert {r["state"] for r in again} == {"created"}
 
 
 async def test_a_case_a_link_merged_away_is_not_reopened_by_a_person(infra, services: RunningServices) -> None:

@@ -331,8 +331,9 @@ def test_the_operations_name_the_services_of_the_design(doc: dict[str, Any]) -> 
                    *map(referral_topic, Agency), "case.transferred"},
         "assessment": {"case.reported", "case.reassessment_requested", "case.transferred"},
         # Referral withdraws what a closed case still holds open (a race with a late grade), and refers
-        # a case again when the link that merged it away is undone.
-        "referral": {"case.assessed", "referral.responses", "case.transferred", "case.closed", "child.links"},
+        # a case again when a person reopens it or the link that merged it away is undone.
+        "referral": {"case.assessed", "referral.responses", "case.transferred", "case.closed", "case.reopened",
+                     "child.links"},
         "followup": {"case.assessed", "referral.status", "case.transferred"},
     }
     for service, topics in expected_receives.items():

@@ -20,6 +20,7 @@ from services.referral.decide import (
     case_closed,
     escalate,
     link_undone,
+    reopened,
     route,
     withdraw,
 )
@@ -28,6 +29,7 @@ from services.referral.routing import load_routes
 from shared.contracts.events import (
     CaseAssessed,
     CaseClosed,
+    CaseReopened,
     ChildLinkUndone,
     ReferralCreated,
     ReferralEscalated,
@@ -41,6 +43,7 @@ from shared.contracts.vocabulary import (
     ClosureReason,
     LinkUndoReason,
     Need,
+    ReopenReason,
     ReferralState,
     RiskLevel,
     Stage,
@@ -287,3 +290,20 @@ def test_an_undone_link_leaves_the_case_that_remained_and_an_ungraded_case_alone
     never_graded = CaseReferrals(uuid.uuid4())
     undone = undone_link(never_graded.case_id, uuid.uuid4())
     assert link_undone(never_graded, undone, POLICY, NOW).events == ()
+
+
+def test_a_reopened_case_is_referred_again_to_every_agency_its_grade_names_at_the_stage_it_reached() -> None:
+    state = routed_case(RiskLevel.red, emergency=True, categories=(Category.abuse,))
+    agencies = {r.agency for r in state.referrals}
+    closed_case = case_closed(state, closed(state.case_id), NOW).state
+    assert not [r for r in closed_case.referrals if r.is_open]
+    event = CaseReopened(case_id=state.case_id, reason=ReopenReason.new_risk, reopened_by="cw-1",
+                         approved_by="sup-1", risk_level=RiskLevel.red, stage=Stage.services,
+                         closed_at=NOW, reopened_at=NOW + timedelta(hours=1))
+    decision = reopened(closed_case, event, POLICY, NOW + timedelta(hours=1))
+    again = created(decision)
+    assert {a.value for a in again} == agencies and again[Agency.police].emergency, "the police hear at once"
+    assert {e.stage for e in again.values()} == {Stage.services} and decision.state.case.stage == "services"
+    assert reopened(decision.state, event, POLICY, NOW).events == (), "heard twice, nothing more is referred"
+    never_graded = CaseReferrals(uuid.uuid4())
+    assert reopened(never_graded, event, POLICY, NOW).events == ()
