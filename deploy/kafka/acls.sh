@@ -271,7 +271,11 @@ acl --allow-principal User:cpnet-followup --operation Read --group followup --re
 acl --allow-principal User:cpnet-followup --operation Write --topic audit.access
 acl --allow-principal User:cpnet-followup --operation Read --topic case.assessed
 acl --allow-principal User:cpnet-followup --operation Write --topic case.assessed.dlq
+acl --allow-principal User:cpnet-followup --operation Read --topic case.closed
+acl --allow-principal User:cpnet-followup --operation Write --topic case.closed.dlq
 acl --allow-principal User:cpnet-followup --operation Write --topic case.reassessment_requested
+acl --allow-principal User:cpnet-followup --operation Read --topic case.reopened
+acl --allow-principal User:cpnet-followup --operation Write --topic case.reopened.dlq
 acl --allow-principal User:cpnet-followup --operation Read --topic case.transferred
 acl --allow-principal User:cpnet-followup --operation Write --topic case.transferred.dlq
 acl --allow-principal User:cpnet-followup --operation Write --topic followup.closure

@@ -1,5 +1,5 @@
-"""Follow-up's decisions, pure: how a grade, a referral's new state, the visit sweep and a visit
-change a case's visit plan, and which events each yields.
+"""Follow-up's decisions, pure: how a grade, a referral's new state, the case's closure or reopening,
+the visit sweep and a visit change a case's visit plan, and which events each yields.
 
 No I/O here: the shell (visits.py) loads the plans of a whole batch, threads each event through
 these functions in offset order, and saves once.
@@ -18,7 +18,9 @@ from services.followup.schedule import FollowupPolicy, cadence, may_close, next_
 from shared.contracts.envelope import EventPayload
 from shared.contracts.events import (
     CaseAssessed,
+    CaseClosed,
     CaseReassessmentRequested,
+    CaseReopened,
     FollowupClosureRuleMet,
     FollowupDue,
     FollowupOverdue,
@@ -54,6 +56,8 @@ class Plan:
     overdue_announced_for: datetime | None = None
     updated_at: datetime | None = field(default=None, compare=False)
     child_ref: uuid.UUID | None = None  # from the grade: the child a read of the visits' notes names
+    case_closed_at: datetime | None = None  # casework closed the case then (case.closed)
+    case_reopened_at: datetime | None = None  # a person last reopened it then (case.reopened)
 
     @classmethod
     def of_row(cls, row: Any) -> Plan:
@@ -107,8 +111,39 @@ def referral_changed(plan: Plan | None, change: ReferralStatusChanged, policy: F
     return Decision(dataclasses.replace(plan, stage=advance_stage(plan.stage, change.stage).value))
 
 
+def case_closed(plan: Plan | None, closed: CaseClosed, policy: FollowupPolicy, now: datetime) -> Decision:
+    """A closed case is visited no more: its plan closes (no visit falls due, none is announced). A
+    closure dated before the case's latest reopening is one that reopening reversed (casework dates
+    every closure after the last reopening): read late, it changes nothing."""
+    if plan is None or (plan.case_reopened_at is not None and closed.closed_at <= plan.case_reopened_at):
+        return Decision(plan)
+    return Decision(dataclasses.replace(plan, state="closed", stage=Stage.closed.value,
+                                        case_closed_at=closed.closed_at, updated_at=now))
+
+
+def case_reopened(plan: Plan | None, reopened: CaseReopened, policy: FollowupPolicy,
+                  now: datetime) -> Decision:
+    """A person reopened the case: its plan opens again at the stage it reached, the next visit due by
+    its grade's cadence from the last one (`followup.scheduled` says when). Read before the closure it
+    reverses, it is remembered, and that closure then changes nothing."""
+    if plan is None or (plan.case_reopened_at is not None and reopened.reopened_at <= plan.case_reopened_at):
+        return Decision(plan)
+    plan = dataclasses.replace(plan, case_reopened_at=reopened.reopened_at)
+    if plan.state == "open" or (plan.case_closed_at is not None and plan.case_closed_at > reopened.reopened_at):
+        return Decision(plan)
+    level = RiskLevel(plan.risk_level)
+    due = next_visit_due(policy, level, jurisdiction=plan.jurisdiction, response_due_at=plan.response_due_at,
+                         last_visit_at=plan.last_visit_at)
+    plan = dataclasses.replace(plan, state="open", stage=reopened.stage.value, next_visit_due_at=due,
+                               updated_at=now)
+    event = FollowupScheduled(case_id=plan.case_id, plan_id=plan.plan_id, risk_level=level,
+                              cadence_days=plan.cadence_days, next_visit_due_at=due)
+    return Decision(plan, (event,))
+
+
 # The rule for each event follow-up consumes, by its payload type.
-EVENT_RULES = {CaseAssessed: scheduled, ReferralStatusChanged: referral_changed}
+EVENT_RULES = {CaseAssessed: scheduled, ReferralStatusChanged: referral_changed, CaseClosed: case_closed,
+               CaseReopened: case_reopened}
 
 
 def decide(plan: Plan | None, payload: EventPayload, policy: FollowupPolicy, now: datetime) -> Decision:

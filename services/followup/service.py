@@ -7,7 +7,7 @@ from services.followup.api import router
 from services.followup.decide import UnexpectedEvent
 from services.followup.schedule import PolicyError, load_policy
 from services.followup.visits import Resources, announce_due_visits, on_followup_events, overdue_gauges
-from shared.contracts.events import CaseAssessed, ReferralStatusChanged
+from shared.contracts.events import CaseAssessed, CaseClosed, CaseReopened, ReferralStatusChanged
 from shared.crypto import FieldCipher
 from shared.errors import ConfigurationError
 from shared.messaging.consumer import IdempotentConsumer
@@ -34,7 +34,9 @@ def consumers(ctx: ServiceContext) -> list[IdempotentConsumer]:
         ctx.consumer(name=name, topic=topic, handler=None, batch_handler=decide_batch, batch=True,
                      poison=(UnexpectedEvent,))
         for name, topic in (("followup.assessed", CaseAssessed.TOPIC),
-                            ("followup.referrals", ReferralStatusChanged.TOPIC))
+                            ("followup.referrals", ReferralStatusChanged.TOPIC),
+                            # A closed case is visited no more; reopened by a person, it is again.
+                            ("followup.closures", (CaseClosed.TOPIC, CaseReopened.TOPIC)))
     ] + [
         # A case moved to another territory: its visits are the new territory's to make.
         transfers_consumer(ctx, "followup", lambda session, moves: follow(session, t.plans, moves)),

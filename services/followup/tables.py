@@ -28,6 +28,10 @@ plans = Table(
     Column("stage", Text, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("child_ref", UUID(as_uuid=True)),  # from case.assessed, for the access ledger (followup_0003)
+    # The case's closure in force (casework's, on case.closed) and a person's latest reopening
+    # (case.reopened): the later of the two decides whether the plan is open. followup_0004.
+    Column("case_closed_at", DateTime(timezone=True)),
+    Column("case_reopened_at", DateTime(timezone=True)),
 )
 Index("plans_open_by_due", plans.c.next_visit_due_at, postgresql_where=text("state = 'open'"))
 

@@ -33,7 +33,7 @@ SERVICE_CONSUMES: dict[str, tuple[str, ...]] = {
     "assessment": ("case.reported", "case.reassessment_requested", "case.transferred"),
     "referral": ("case.assessed", "referral.responses", "case.transferred", "case.closed", "case.reopened",
                  "child.links"),
-    "followup": ("case.assessed", "referral.status", "case.transferred"),
+    "followup": ("case.assessed", "referral.status", "case.transferred", "case.closed", "case.reopened"),
     "casework": ("case.reported", "case.assessed", *(referral_topic(a) for a in Agency), "referral.status",
                  "referral.escalated", "followup.scheduled", "followup.visits", "followup.closure",
                  "child.links"),

@@ -96,6 +96,11 @@ SESSION_STARTED = datetime.now(UTC)
 CLOSED_WITH_OPEN_REFERRALS = """
     SELECT c.case_id, r.agency, r.state FROM casework.cases c JOIN referral.referrals r ON r.case_id = c.case_id
     WHERE c.state = 'closed' AND c.closed_at >= $1 AND r.state IN ('created', 'acknowledged', 'in_progress')"""
+# A closed case whose visit plan is still open (follow-up hears closures): visits would fall due and be
+# announced as missed for a child nobody works on any more.
+CLOSED_WITH_OPEN_PLAN = """
+    SELECT c.case_id FROM casework.cases c JOIN followup.plans p ON p.case_id = c.case_id
+    WHERE c.state = 'closed' AND c.closed_at >= $1 AND p.state = 'open'"""
 VISITS_IN_THE_FUTURE = """
     SELECT case_id, visited_at FROM followup.visits WHERE visited_at > now() + interval '5 minutes'"""
 
@@ -114,6 +119,9 @@ async def _violations(database_url: str) -> list[str]:
         if tables:
             found += [f"closed case {row['case_id']} holds an open referral to {row['agency']} ({row['state']})"
                       for row in await connection.fetch(CLOSED_WITH_OPEN_REFERRALS, SESSION_STARTED)]
+        if tables and await connection.fetchval("SELECT to_regclass('followup.plans') IS NOT NULL"):
+            found += [f"closed case {row['case_id']} keeps an open visit plan"
+                      for row in await connection.fetch(CLOSED_WITH_OPEN_PLAN, SESSION_STARTED)]
         if await connection.fetchval("SELECT to_regclass('followup.visits') IS NOT NULL"):
             found += [f"case {row['case_id']} has a visit dated {row['visited_at']}, in the future"
                       for row in await connection.fetch(VISITS_IN_THE_FUTURE)]
@@ -133,7 +141,7 @@ async def _eventual_violations(database_url: str) -> list[str]:
 
 @pytest.fixture(autouse=True)
 def invariants_hold(infra) -> Iterator[None]:
-    """After every test: no closed case keeps an open referral, nothing is dated in the future.
+    """After every test: no closed case keeps an open referral or visit plan, nothing is dated in the future.
     Checked on a thread of its own: a test may be async (pytest's loop) or drive a browser (its own)."""
     yield
     with ThreadPoolExecutor(1) as pool:

@@ -13,7 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from shared.contracts.envelope import new_envelope
-from shared.contracts.events import CaseAssessed, CaseClosed, ReferralStatusChanged
+from shared.contracts.events import CaseAssessed, FollowupDue, ReferralStatusChanged
 from shared.contracts.vocabulary import Agency, Category, ReferralState, RiskLevel, Stage
 from tests.e2e.conftest import RunningServices
 from tests.e2e.test_intake_assessment import of_case
@@ -73,8 +73,8 @@ async def test_three_grades_of_one_case_a_stray_event_and_a_redelivery_in_one_ba
               assessed(case, RiskLevel.orange, now + timedelta(days=3)),
               assessed(case, RiskLevel.red, now + timedelta(days=1))]
     # An event of another kind published to case.assessed: valid, but follow-up has no rule for it.
-    stray = new_envelope(CaseClosed(case_id=case, reason="risk_resolved", closed_at=now), case_id=case,
-                         producer="test")
+    stray = new_envelope(FollowupDue(case_id=case, plan_id=uuid.uuid4(), visit_due_at=now,
+                                     jurisdiction="140402001001"), case_id=case, producer="test")
     batch = [grades[0], grades[1], stray, grades[0], grades[2]]  # grades[0] again: a redelivery
     async with TopicWatcher(infra.kafka_bootstrap, [SCHEDULED, f"{ASSESSED}.dlq"]) as watcher:
         await send_in_one_batch(infra.kafka_bootstrap, ASSESSED, case, [e.to_json() for e in batch])

@@ -59,6 +59,17 @@ def _open_with_owner_and_due(case: dict, *, stage: str, caseworker: str) -> None
     assert datetime.fromisoformat(case["reopened_at"]) <= now + timedelta(seconds=5)
 
 
+async def _plan_state(urls: dict[str, str], case_id: str, state: str) -> dict:
+    """Follow-up's visit plan of the case once it is in `state` (it hears closures a moment later)."""
+    async with httpx.AsyncClient(base_url=urls["followup"]) as followup:
+        for _ in range(150):
+            plan = (await followup.get(f"/v1/cases/{case_id}/plan", headers=SUPERVISOR)).json()
+            if plan.get("state") == state:
+                return plan
+            await asyncio.sleep(0.2)
+    raise AssertionError(f"the visit plan of {case_id} never became {state}: {plan}")
+
+
 async def test_the_owner_reopens_an_orange_case_where_it_was_and_intake_follows(
         infra, services: RunningServices) -> None:
     caseworker = f"cw-{uuid.uuid4().hex[:8]}"
@@ -74,6 +85,8 @@ async def test_the_owner_reopens_an_orange_case_where_it_was_and_intake_follows(
         reached, closed = await closed_on_approval(services.urls, case_id, mine, SUPERVISOR)
         assert reached != "closed" and closed["stage"] == "closed" and "reopen" in closed["actions"]
         await _intake_state(services.urls, case_id, "closed")
+        assert (await _plan_state(services.urls, case_id, "closed"))["stage"] == "closed", \
+            "a closed case is visited no more"
 
         for body in ({}, {"reason": "felt_like_it"}, {"reason": "risk_resolved"}):
             refused = await casework.post(reopen, json=body, headers=mine)
@@ -103,6 +116,8 @@ async def test_the_owner_reopens_an_orange_case_where_it_was_and_intake_follows(
         assert (event["reason"], event["reopened_by"], event["approved_by"], event["stage"], event["risk_level"]) == \
             ("family_request", caseworker, None, reached, "orange")
         assert "grandmother" not in told.value.decode(), "the note never travels on the bus"
+        plan = await _plan_state(services.urls, case_id, "open")
+        assert plan["stage"] == reached, "visited again, from the stage it had reached"
         summary = await _intake_state(services.urls, case_id, "open")
         assert summary["case_number"] == case["case_number"], "it keeps its number"
         notes = (await casework.get(f"/v1/cases/{case_id}/notes", params={"purpose": "supervision"},

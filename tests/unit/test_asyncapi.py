@@ -334,7 +334,8 @@ def test_the_operations_name_the_services_of_the_design(doc: dict[str, Any]) -> 
         # a case again when a person reopens it or the link that merged it away is undone.
         "referral": {"case.assessed", "referral.responses", "case.transferred", "case.closed", "case.reopened",
                      "child.links"},
-        "followup": {"case.assessed", "referral.status", "case.transferred"},
+        # Follow-up stops visiting a closed case and visits a reopened one again.
+        "followup": {"case.assessed", "referral.status", "case.transferred", "case.closed", "case.reopened"},
     }
     for service, topics in expected_receives.items():
         assert {t for p, a, t in ops if p == service and a == "receive"} == topics, service

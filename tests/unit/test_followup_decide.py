@@ -25,6 +25,7 @@ from services.followup.schedule import load_policy
 from shared.contracts.events import (
     CaseAssessed,
     CaseClosed,
+    CaseReopened,
     FollowupClosureRuleMet,
     CaseReassessmentRequested,
     FollowupDue,
@@ -33,7 +34,8 @@ from shared.contracts.events import (
     FollowupVisitRecorded,
     ReferralStatusChanged,
 )
-from shared.contracts.vocabulary import Agency, Category, Indicator, Need, ReferralState, RiskLevel, Stage
+from shared.contracts.vocabulary import (Agency, Category, Indicator, Need, ReferralState, ReopenReason, RiskLevel,
+                                         Stage)
 
 POLICY = load_policy()
 NOW = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
@@ -129,9 +131,43 @@ def test_a_territorys_own_cadence_is_used() -> None:
 
 
 def test_an_event_follow_up_has_no_rule_for_is_refused() -> None:
-    closed = CaseClosed(case_id=uuid.uuid4(), reason="risk_resolved", closed_at=NOW)
-    with pytest.raises(UnexpectedEvent, match="case.closed"):
-        decide(None, closed, POLICY, NOW)
+    its_own = FollowupDue(case_id=uuid.uuid4(), plan_id=uuid.uuid4(), visit_due_at=NOW, jurisdiction=VILLAGE)
+    with pytest.raises(UnexpectedEvent, match="followup.due"):
+        decide(None, its_own, POLICY, NOW)
+
+
+# --- the case's closure and a person's reopening ---------------------------------------------------
+
+def reopening(case_id: uuid.UUID, at: datetime, *, closed_at: datetime = NOW) -> CaseReopened:
+    return CaseReopened(case_id=case_id, reason=ReopenReason.new_risk, reopened_by="cw-1", approved_by=None,
+                        risk_level=RiskLevel.orange, stage=Stage.services, closed_at=closed_at, reopened_at=at)
+
+
+def test_a_closed_case_is_visited_no_more_and_a_reopened_one_again() -> None:
+    plan = plan_of(RiskLevel.orange, last_visit_at=NOW - timedelta(days=3))
+    closed = decide(plan, CaseClosed(case_id=plan.case_id, reason="risk_resolved", closed_at=NOW), POLICY, NOW)
+    assert (closed.plan.state, closed.plan.stage, closed.events) == ("closed", "closed", ())
+    later = NOW + timedelta(days=20)
+    opened = decide(closed.plan, reopening(plan.case_id, later), POLICY, later)
+    assert (opened.plan.state, opened.plan.stage) == ("open", "services")
+    (told,) = opened.events
+    assert isinstance(told, FollowupScheduled)
+    assert told.next_visit_due_at == NOW - timedelta(days=3) + timedelta(days=CADENCE[RiskLevel.orange]), \
+        "a cadence after the last visit: overdue at once when that is long past"
+    assert decide(opened.plan, reopening(plan.case_id, later), POLICY, later).events == (), "heard twice"
+
+
+def test_closures_and_reopenings_read_in_either_order_agree() -> None:
+    """Two topics, two orders: a reopening read before the closure it reverses leaves the plan open."""
+    plan = plan_of(RiskLevel.orange)
+    closure = CaseClosed(case_id=plan.case_id, reason="risk_resolved", closed_at=NOW)
+    back = reopening(plan.case_id, NOW + timedelta(hours=1))
+    first = decide(plan, back, POLICY, NOW)
+    assert first.plan.state == "open" and first.events == ()
+    assert decide(first.plan, closure, POLICY, NOW).plan.state == "open", "a closure the reopening reversed"
+    again = CaseClosed(case_id=plan.case_id, reason="risk_resolved", closed_at=NOW + timedelta(hours=2))
+    assert decide(first.plan, again, POLICY, NOW).plan.state == "closed", "a later closure closes it"
+    assert decide(None, closure, POLICY, NOW).plan is None, "no plan, nothing to close"
 
 
 # --- referral progress ---------------------------------------------------------------------------
