@@ -22,7 +22,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp
 
+from services.console.headers import SecurityHeaders
 from services.console.i18n import languages
 from services.console.oidc import Provider
 from services.console.pages import (SESSION_COOKIE, Console, ConsoleDep, ServiceAnswer, SignInRequired,
@@ -40,6 +42,17 @@ STATIC = Path(__file__).parent / "static"
 # One router per area of work, in the order a person meets them.
 ROUTERS = (sign_in.router, home.router, board.router, cases.router, identification.router, reports.router,
            inbox.router, approvals.router, dashboard.router, access.router)
+
+
+class ConsoleApp(FastAPI):
+    """The console's application, its security headers (services/console/headers.py) outside the
+    whole stack: the answers Starlette gives outside the user middleware (a server error, a body too
+    large) carry them too."""
+
+    production = False
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return SecurityHeaders(super().build_middleware_stack(), production=self.production)
 
 
 def build_console(settings: Settings) -> FastAPI:
@@ -60,7 +73,9 @@ def build_console(settings: Settings) -> FastAPI:
             finally:
                 await engine.dispose()
 
-    app = FastAPI(title="cpnet console", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app = ConsoleApp(title="cpnet console", lifespan=lifespan, docs_url=None, redoc_url=None,
+                     openapi_url=None)
+    app.production = settings.environment == "production"
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     _error_pages(app)
     app.add_api_route("/healthz", healthz, methods=["GET"], include_in_schema=False)

@@ -3,7 +3,8 @@ stack, every service and the console as processes: a person signs in — in Chin
 by keyboard alone, on a phone's width — and lands on the page of their work (the hotline operator
 the report form and their reports, a caseworker their cases); the board shows a red report as
 words, not codes, and the header counts what waits; the language switch keeps the page and its
-query. axe-core finds no serious or critical accessibility violation on the pages."""
+query. axe-core finds no serious or critical accessibility violation on the pages, and the
+console's Content-Security-Policy refuses nothing on any page of any test."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
 from services.console.worklist import PAGE_SIZE
 from shared.auth import Role
@@ -49,6 +50,32 @@ def browser() -> Iterator[Browser]:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
         yield browser
         browser.close()
+
+
+# Each page tells the test what the console's Content-Security-Policy refused (services/console/headers.py).
+REPORT_CSP_REFUSALS = """document.addEventListener("securitypolicyviolation", (refusal) => window.cspRefused(
+    `${location.pathname}: ${refusal.effectiveDirective} refused ${refusal.blockedURI || "inline code"}`));"""
+
+
+@pytest.fixture(autouse=True)
+def nothing_refused_by_the_csp(browser: Browser, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every browser context a test opens is watched: a script, style or anything else the console's
+    CSP refuses on any of its pages fails the test."""
+    refused: list[str] = []
+    new_context = browser.new_context
+
+    def note(refusal: str) -> None:
+        refused.append(refusal)
+
+    def watched(**options) -> BrowserContext:
+        context = new_context(**options)
+        context.expose_function("cspRefused", note)
+        context.add_init_script(REPORT_CSP_REFUSALS)
+        return context
+
+    monkeypatch.setattr(browser, "new_context", watched)
+    yield
+    assert refused == [], "the console's Content-Security-Policy refused: " + "; ".join(refused)
 
 
 def sign_in(page: Page, console: str, username: str, *, button: str) -> None:
