@@ -3,8 +3,9 @@ stack, every service and the console as processes: a person signs in — in Chin
 by keyboard alone, on a phone's width — and lands on the page of their work (the hotline operator
 the report form and their reports, a caseworker their cases); the board shows a red report as
 words, not codes, and the header counts what waits; the language switch keeps the page and its
-query. axe-core finds no serious or critical accessibility violation on the pages, and the
-console's Content-Security-Policy refuses nothing on any page of any test."""
+query; signing out leaves no copy of the board in the tab. axe-core finds no serious or critical
+accessibility violation on the pages, and the console's Content-Security-Policy refuses nothing on
+any page of any test."""
 
 from __future__ import annotations
 
@@ -173,6 +174,13 @@ def test_the_operators_red_report_is_on_the_supervisors_board_in_red_words(
     # A worklist chosen (htmx swaps the cases alone), then the language: the worklist stays.
     page.get_by_role("link", name="未分配").click()
     expect(page).to_have_url(re.compile(r"/board\?owner=unassigned$"))
+    # Back, and forward again: htmx keeps no copy of the board, so it asks the server each time.
+    page.go_back()
+    expect(page).to_have_url(re.compile(r"/board\?grade=red&reviewed=false$"))
+    expect(page.get_by_role("row").filter(has_text="红色（高风险）").first).to_be_visible()
+    page.go_forward()
+    expect(page).to_have_url(re.compile(r"/board\?owner=unassigned$"))
+    expect(page.get_by_role("link", name="未分配")).to_have_attribute("aria-current", "page")
     page.get_by_role("button", name="English").click()
     expect(page.get_by_role("heading", name="Board")).to_be_visible()
     expect(page).to_have_url(re.compile(r"/board\?owner=unassigned$"))
@@ -180,6 +188,7 @@ def test_the_operators_red_report_is_on_the_supervisors_board_in_red_words(
     expect(page.get_by_role("row").filter(has_text="Red (high risk)").first).to_be_visible()
     page.get_by_role("button", name="Sign out").click()
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    assert page.evaluate("sessionStorage.getItem('htmx-history-cache')") is None, "no board left in the tab"
     context.close()
 
 

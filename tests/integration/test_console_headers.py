@@ -1,7 +1,7 @@
 """The console's security headers, against the real PostgreSQL: every kind of answer — the sign-in
 page, a page after sign-in, a redirect, htmx's fragment, a static file, a 403, a 404, a server
-error — carries the strict CSP and its companions (HSTS in production only), which no route can
-weaken."""
+error — carries the strict CSP and its companions (HSTS in production only), and sign-out asks the
+browser to forget what it kept of the session's pages."""
 
 from __future__ import annotations
 
@@ -98,3 +98,10 @@ def test_a_route_cannot_weaken_the_headers(database: str) -> None:
     assert answer.headers["x-frame-options"] == EXPECTED["x-frame-options"]
     assert answer.headers.get_list("content-security-policy") == [EXPECTED["content-security-policy"]]
 
+
+async def test_sign_out_clears_what_the_browser_kept_of_the_session(infra, database: str) -> None:
+    with _console(database) as console:
+        _sign_in(console, await _add(infra, "supervisor", "140402"))
+        out = console.post("/sign-out", data={"csrf_token": _form_token(console, "/inbox")})
+    assert out.status_code == 303 and out.headers["location"] == "/sign-in"
+    assert out.headers["clear-site-data"] == '"cache", "storage"'

@@ -1,6 +1,7 @@
 """The console's pages give its Content-Security-Policy (services/console/headers.py) nothing to
 refuse: no inline script, style, event handler or javascript: address in any template, no chart
-styled inline, and htmx configured to inject no style of its own and evaluate nothing."""
+styled inline, and htmx configured to inject no style of its own, evaluate nothing and keep no copy
+of a page in sessionStorage."""
 
 from __future__ import annotations
 
@@ -69,7 +70,7 @@ def test_the_charts_are_drawn_without_inline_style() -> None:
     assert "style" not in chart and _refused(chart) == []
 
 
-def test_htmx_injects_no_style_and_evaluates_nothing() -> None:
+def test_htmx_injects_no_style_evaluates_nothing_and_keeps_no_history() -> None:
     class _Config(HTMLParser):
         found: dict | None = None
 
@@ -83,3 +84,4 @@ def test_htmx_injects_no_style_and_evaluates_nothing() -> None:
     assert parser.found is not None, "base.html configures htmx in a <meta name=\"htmx-config\">"
     assert parser.found["includeIndicatorStyles"] is False, "htmx's own <style> is inline"
     assert parser.found["allowEval"] is False and parser.found["allowScriptTags"] is False
+    assert parser.found["historyCacheSize"] == 0, "no page of case data in sessionStorage"

@@ -111,6 +111,11 @@ async def sign_out(request: Request, console: ConsoleDep, person: Person,
         await close_session(connection, request.cookies.get(SESSION_COOKIE))
     answer = RedirectResponse("/sign-in", status_code=303)
     answer.delete_cookie(SESSION_COOKIE, path="/")
+    # What the browser kept of the session's pages (its cache; htmx's history in sessionStorage,
+    # should an older page have put some there) goes with it. Not "cookies": the next sign-in would
+    # still work, but the language the person chose would go too; the session's cookie is deleted
+    # above, and the session itself is closed.
+    answer.headers["Clear-Site-Data"] = '"cache", "storage"'
     return answer
 
 
