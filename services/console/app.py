@@ -22,11 +22,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp
 
+from services.console.headers import SecurityHeaders
 from services.console.i18n import languages
 from services.console.oidc import Provider
 from services.console.pages import (SESSION_COOKIE, Console, ConsoleDep, ServiceAnswer, SignInRequired,
-                                    environments, render)
+                                    environments, render, session_token_of)
 from services.console.views import (access, approvals, board, cases, dashboard, home, identification, inbox,
                                     reports, sign_in)
 from shared.db.engine import make_engine
@@ -40,6 +42,17 @@ STATIC = Path(__file__).parent / "static"
 # One router per area of work, in the order a person meets them.
 ROUTERS = (sign_in.router, home.router, board.router, cases.router, identification.router, reports.router,
            inbox.router, approvals.router, dashboard.router, access.router)
+
+
+class ConsoleApp(FastAPI):
+    """The console's application, its security headers (services/console/headers.py) outside the
+    whole stack: the answers Starlette gives outside the user middleware (a server error, a body too
+    large) carry them too."""
+
+    production = False
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return SecurityHeaders(super().build_middleware_stack(), production=self.production)
 
 
 def build_console(settings: Settings) -> FastAPI:
@@ -60,7 +73,9 @@ def build_console(settings: Settings) -> FastAPI:
             finally:
                 await engine.dispose()
 
-    app = FastAPI(title="cpnet console", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app = ConsoleApp(title="cpnet console", lifespan=lifespan, docs_url=None, redoc_url=None,
+                     openapi_url=None)
+    app.production = settings.environment == "production"
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     _error_pages(app)
     app.add_api_route("/healthz", healthz, methods=["GET"], include_in_schema=False)
@@ -79,20 +94,23 @@ def _error_pages(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _error_page(request: Request, exc: StarletteHTTPException) -> Response:
-        return render(request.app.state.console, request, "error.html", status_code=exc.status_code,
-                      status=exc.status_code)
+        return _error(request, exc.status_code)
 
     @app.exception_handler(RequestValidationError)
     async def _bad_address(request: Request, exc: RequestValidationError) -> Response:
         # A page's address with a part that is not what it takes (a case number that is not one, a
         # purpose not in the list): a page in words, never the validator's JSON.
-        return render(request.app.state.console, request, "error.html", status_code=422, status=422)
+        return _error(request, 422)
 
     @app.exception_handler(ServiceAnswer)
     async def _service_error(request: Request, exc: ServiceAnswer) -> Response:
         # A case outside the person's territory is a 404 from the service: the same here.
-        status = exc.status_code if exc.status_code in (403, 404) else 502
-        return render(request.app.state.console, request, "error.html", status_code=status, status=status)
+        return _error(request, exc.status_code if exc.status_code in (403, 404) else 502)
+
+
+def _error(request: Request, status: int) -> Response:
+    return render(request.app.state.console, request, "error.html", status_code=status, status=status,
+                  csrf_token=session_token_of(request))
 
 
 async def healthz() -> dict[str, str]:

@@ -113,7 +113,15 @@ async def signed_in(request: Request, console: ConsoleDep) -> SignedIn:
         person = await session_of(connection, request.cookies.get(SESSION_COOKIE), now=now())
     if person is None:
         raise SignInRequired(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
+    request.state.person = person  # for the error page, if the page ends in one (session_token_of)
     return person
+
+
+def session_token_of(request: Request) -> str | None:
+    """The CSRF token of the session `signed_in` found for this request, if it found one: an error
+    page's forms (its language switch) carry it."""
+    person = getattr(request.state, "person", None)
+    return person.csrf_token if person else None
 
 
 async def signed_in_still(request: Request, console: ConsoleDep) -> SignedIn | None:
@@ -125,6 +133,7 @@ async def signed_in_still(request: Request, console: ConsoleDep) -> SignedIn | N
 
 
 Person = Annotated[SignedIn, Depends(signed_in)]
+PersonIfAny = Annotated[SignedIn | None, Depends(signed_in_still)]
 
 
 def require_page(person: SignedIn, page: Page) -> None:

@@ -3,7 +3,9 @@ stack, every service and the console as processes: a person signs in — in Chin
 by keyboard alone, on a phone's width — and lands on the page of their work (the hotline operator
 the report form and their reports, a caseworker their cases); the board shows a red report as
 words, not codes, and the header counts what waits; the language switch keeps the page and its
-query. axe-core finds no serious or critical accessibility violation on the pages."""
+query; signing out leaves no copy of the board in the tab. axe-core finds no serious or critical
+accessibility violation on the pages, and the console's Content-Security-Policy refuses nothing on
+any page of any test."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
 from services.console.worklist import PAGE_SIZE
 from shared.auth import Role
@@ -49,6 +51,32 @@ def browser() -> Iterator[Browser]:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
         yield browser
         browser.close()
+
+
+# Each page tells the test what the console's Content-Security-Policy refused (services/console/headers.py).
+REPORT_CSP_REFUSALS = """document.addEventListener("securitypolicyviolation", (refusal) => window.cspRefused(
+    `${location.pathname}: ${refusal.effectiveDirective} refused ${refusal.blockedURI || "inline code"}`));"""
+
+
+@pytest.fixture(autouse=True)
+def nothing_refused_by_the_csp(browser: Browser, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every browser context a test opens is watched: a script, style or anything else the console's
+    CSP refuses on any of its pages fails the test."""
+    refused: list[str] = []
+    new_context = browser.new_context
+
+    def note(refusal: str) -> None:
+        refused.append(refusal)
+
+    def watched(**options) -> BrowserContext:
+        context = new_context(**options)
+        context.expose_function("cspRefused", note)
+        context.add_init_script(REPORT_CSP_REFUSALS)
+        return context
+
+    monkeypatch.setattr(browser, "new_context", watched)
+    yield
+    assert refused == [], "the console's Content-Security-Policy refused: " + "; ".join(refused)
 
 
 def sign_in(page: Page, console: str, username: str, *, button: str) -> None:
@@ -146,6 +174,13 @@ def test_the_operators_red_report_is_on_the_supervisors_board_in_red_words(
     # A worklist chosen (htmx swaps the cases alone), then the language: the worklist stays.
     page.get_by_role("link", name="未分配").click()
     expect(page).to_have_url(re.compile(r"/board\?owner=unassigned$"))
+    # Back, and forward again: htmx keeps no copy of the board, so it asks the server each time.
+    page.go_back()
+    expect(page).to_have_url(re.compile(r"/board\?grade=red&reviewed=false$"))
+    expect(page.get_by_role("row").filter(has_text="红色（高风险）").first).to_be_visible()
+    page.go_forward()
+    expect(page).to_have_url(re.compile(r"/board\?owner=unassigned$"))
+    expect(page.get_by_role("link", name="未分配")).to_have_attribute("aria-current", "page")
     page.get_by_role("button", name="English").click()
     expect(page.get_by_role("heading", name="Board")).to_be_visible()
     expect(page).to_have_url(re.compile(r"/board\?owner=unassigned$"))
@@ -153,6 +188,7 @@ def test_the_operators_red_report_is_on_the_supervisors_board_in_red_words(
     expect(page.get_by_role("row").filter(has_text="Red (high risk)").first).to_be_visible()
     page.get_by_role("button", name="Sign out").click()
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    assert page.evaluate("sessionStorage.getItem('htmx-history-cache')") is None, "no board left in the tab"
     context.close()
 
 

@@ -14,13 +14,14 @@ from playwright.sync_api import Browser, Page, expect
 from shared.auth import Role
 from tests.e2e.conftest import RunningServices
 from tests.e2e.reports import hotline_report, national_id, token
-from tests.e2e.test_console_browser import (  # noqa: F401  (browser, console: the fixtures)
+from tests.e2e.test_console_browser import (  # noqa: F401  (browser, console, nothing_refused_…: fixtures)
     UNNAMED,
     _person,
     _until,
     add_person,
     browser,
     console,
+    nothing_refused_by_the_csp,
     serious_violations,
 )
 from tests.e2e.test_provisional_children import unnamed_boy

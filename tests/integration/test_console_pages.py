@@ -1,8 +1,8 @@
 """The console's addresses, against the real PostgreSQL: each person lands on the page of their
 work, the board's old address goes on to the board with its worklist, the language switch comes
-back to the very page and query it was pressed on (never to another site), the header's own
-refresh does not keep an idle session alive, and the header's search box takes a reporter's phone
-to the search by phone, whose cases are links by their numbers."""
+back to the very page and query it was pressed on (never to another site) and takes the CSRF token
+like every form, the header's own refresh does not keep an idle session alive, and the header's
+search box takes a reporter's phone to the search by phone, whose cases are links by their numbers."""
 
 from __future__ import annotations
 
@@ -45,10 +45,14 @@ async def _add(infra, role: str, jurisdiction: str, agency: str | None = None) -
     return username
 
 
+def _form_token(console: TestClient, page: str = "/sign-in") -> str:
+    """The CSRF token a page's forms carry (the sign-in form's, or the session's)."""
+    return re.search(r'name="csrf_token" value="([^"]+)"', console.get(page).text)[1]
+
+
 def _sign_in(console: TestClient, username: str) -> None:
-    form = console.get("/sign-in")
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', form.text)[1]
-    answer = console.post("/sign-in", data={"username": username, "password": PASSWORD, "csrf_token": csrf})
+    answer = console.post("/sign-in", data={"username": username, "password": PASSWORD,
+                                            "csrf_token": _form_token(console)})
     assert answer.status_code == 303 and answer.headers["location"] == "/"
 
 
@@ -77,9 +81,23 @@ async def test_the_boards_old_address_goes_on_to_the_board_with_its_worklist(con
     ("//evil.example/board", "/"), ("/\\evil.example", "/"), ("https://evil.example/", "/")])
 def test_the_language_switch_comes_back_to_the_page_and_its_query(console: TestClient, page: str,
                                                                   back: str) -> None:
-    answer = console.post("/language", data={"locale": "en", "next": page})
+    answer = console.post("/language", data={"locale": "en", "next": page, "csrf_token": _form_token(console)})
     assert answer.status_code == 303 and answer.headers["location"] == back
     assert answer.cookies[LANGUAGE_COOKIE] == "en"
+
+
+async def test_the_language_switch_takes_the_csrf_token_like_every_other_form(console: TestClient,
+                                                                              infra) -> None:
+    switch = {"locale": "en", "next": "/board"}
+    assert console.post("/language", data=switch).status_code == 403, "a form without its token"
+    assert console.post("/language", data={**switch, "csrf_token": "guess"}).status_code == 403
+    assert LANGUAGE_COOKIE not in console.cookies
+    # Before sign-in, the sign-in form's token (bound to its cookie); after, the session's.
+    assert console.post("/language", data={**switch, "csrf_token": _form_token(console)}).status_code == 303
+    _sign_in(console, await _add(infra, "hotline", ""))
+    session_token = _form_token(console, "/report")
+    assert console.post("/language", data={**switch, "csrf_token": "guess"}).status_code == 403
+    assert console.post("/language", data={**switch, "csrf_token": session_token}).status_code == 303
 
 
 async def test_the_language_form_carries_the_page_with_its_query(console: TestClient, infra) -> None:

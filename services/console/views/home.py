@@ -3,15 +3,13 @@ dashboard, by role) and what waits for them, counted in the header and refreshed
 
 from __future__ import annotations
 
-from typing import Annotated
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from services.console.navigation import APPROVALS, BOARD, home_of, shows_waiting
-from services.console.pages import ConsoleDep, Person, call, render, signed_in_still
-from services.console.users import SignedIn
+from services.console.pages import ConsoleDep, Person, PersonIfAny, call, render
 
 router = APIRouter()
 # htmx stops polling on this status: the session has ended, so nothing waits to be counted.
@@ -27,8 +25,7 @@ async def home(request: Request, person: Person) -> Response:
 
 
 @router.get("/waiting", response_class=HTMLResponse)
-async def waiting(request: Request, console: ConsoleDep,
-                  person: Annotated[SignedIn | None, Depends(signed_in_still)]) -> Response:
+async def waiting(request: Request, console: ConsoleDep, person: PersonIfAny) -> Response:
     """The header's counts (casework's), each a link to the list it counts; the page asks again
     every minute, which does not count as the person's use of their session."""
     if person is None or not shows_waiting(person.principal):

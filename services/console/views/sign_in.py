@@ -18,6 +18,7 @@ from services.console.pages import (
     Console,
     ConsoleDep,
     Person,
+    PersonIfAny,
     cookie_options,
     local_path,
     now,
@@ -47,8 +48,7 @@ async def sign_in(request: Request, console: ConsoleDep, username: Annotated[str
                   next: Annotated[str, Form(max_length=2000)] = "/") -> Response:
     if console.provider is not None:
         raise HTTPException(status_code=403, detail="passwords are off: sign in with the identity provider")
-    expected = request.cookies.get(SIGN_IN_CSRF_COOKIE)
-    if not expected or not csrf_token or not secrets.compare_digest(expected, csrf_token):
+    if not _is_sign_in_forms(request, csrf_token):
         raise HTTPException(status_code=403, detail="the sign-in form is missing its CSRF token")
     async with console.engine.begin() as connection:
         outcome, account = await authenticate(connection, username, password, now=now())
@@ -111,19 +111,36 @@ async def sign_out(request: Request, console: ConsoleDep, person: Person,
         await close_session(connection, request.cookies.get(SESSION_COOKIE))
     answer = RedirectResponse("/sign-in", status_code=303)
     answer.delete_cookie(SESSION_COOKIE, path="/")
+    # What the browser kept of the session's pages (its cache; htmx's history in sessionStorage,
+    # should an older page have put some there) goes with it. Not "cookies": the next sign-in would
+    # still work, but the language the person chose would go too; the session's cookie is deleted
+    # above, and the session itself is closed.
+    answer.headers["Clear-Site-Data"] = '"cache", "storage"'
     return answer
 
 
 @router.post("/language")
-async def choose_language(locale: Annotated[str, Form(max_length=10)],
+async def choose_language(request: Request, person: PersonIfAny, locale: Annotated[str, Form(max_length=10)],
+                          csrf_token: Annotated[str, Form(max_length=200)] = "",
                           next: Annotated[str, Form(max_length=2000)] = "/") -> Response:
     """The person's language from now on, and back to the page it was chosen on, its query kept (a
-    filtered board stays filtered; a child's details keep the purpose they were read for)."""
+    filtered board stays filtered; a child's details keep the purpose they were read for). Its form
+    carries a CSRF token like every other: the session's, or the sign-in form's before there is one."""
+    if not _is_sign_in_forms(request, csrf_token):
+        if person is None:
+            raise HTTPException(status_code=403, detail="the form is missing its CSRF token")
+        require_csrf(person, csrf_token)
     if locale not in LOCALES:
         raise HTTPException(status_code=422, detail="not a language of the console")
     answer = RedirectResponse(local_path(next), status_code=303)
     answer.set_cookie(LANGUAGE_COOKIE, locale, max_age=365 * 24 * 3600, samesite="strict", path="/")
     return answer
+
+
+def _is_sign_in_forms(request: Request, csrf_token: str) -> bool:
+    """The token is the one the sign-in form was given, with its cookie."""
+    expected = request.cookies.get(SIGN_IN_CSRF_COOKIE)
+    return bool(expected and csrf_token and secrets.compare_digest(expected, csrf_token))
 
 
 def _callback(console: Console) -> str:
