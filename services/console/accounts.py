@@ -10,6 +10,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from zxcvbn import zxcvbn
+
+from shared.secret_strength import folded
+from shared.settings import PUBLIC_DEV_TEXTS
+
 # Failures in a row that lock an account, and for how long: enough for typing mistakes, too few
 # to guess a password (the lock ends by itself; an administrator's reset ends it at once).
 MAX_FAILURES = 5
@@ -19,6 +24,17 @@ LOCKED_FOR = timedelta(minutes=15)
 IDLE_TIMEOUT = timedelta(minutes=30)
 SESSION_LIFETIME = timedelta(hours=10)
 MIN_PASSWORD_LENGTH = 12
+MAX_PASSWORD_LENGTH = 128
+# zxcvbn's score, 0 to 4: 3 is "safely unguessable" (about 10^10 guesses), far beyond what the
+# throttle and the delays let anyone try online, and a stolen hash costs an argon2id per guess.
+MIN_PASSWORD_SCORE = 3
+# zxcvbn refuses to judge longer passwords (its own bound on its work); the rest adds to their strength.
+SCORED_CHARACTERS = 72
+# The demonstration people's password, printed by `make run` and in this repository: only `cpnet
+# demo` may give it (services/console/demo.py); nowhere else is a password that holds it taken.
+DEMO_PASSWORD = "cpnet-demo-password"
+PUBLIC_PASSWORDS = (DEMO_PASSWORD, *PUBLIC_DEV_TEXTS)
+
 
 Outcome = Literal["signed_in", "wrong_password", "locked", "disabled"]
 
@@ -53,12 +69,25 @@ def normalised_username(username: str) -> str:
     return username.strip().casefold()
 
 
-def check_password(password: str, *, username: str) -> None:
-    """The policy a new password meets: long enough, and not the username."""
+def check_password(password: str, *, username: str, demonstration: bool = False) -> None:
+    """The policy a new password meets: 12 to 128 characters, not the username, none of the
+    passwords printed in this repository (but for the demonstration's own people), and hard to
+    guess by zxcvbn's measure (score 3 of 4), the username and the product's name counting as known."""
     if len(password) < MIN_PASSWORD_LENGTH:
         raise PasswordRejected(f"a password has at least {MIN_PASSWORD_LENGTH} characters")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise PasswordRejected(f"a password has at most {MAX_PASSWORD_LENGTH} characters")
     if normalised_username(password) == normalised_username(username):
         raise PasswordRejected("a password is not the username")
+    if not demonstration and any(folded(known) in folded(password) for known in PUBLIC_PASSWORDS):
+        raise PasswordRejected("a password is not one printed in cpnet's own files (the demonstration's "
+                               "or development's)")
+    known = [username, normalised_username(username), "cpnet", "console"]
+    judged = zxcvbn(password[:SCORED_CHARACTERS], user_inputs=known)
+    if judged["score"] < MIN_PASSWORD_SCORE:
+        why = judged["feedback"]["warning"] or "it follows a common pattern"
+        raise PasswordRejected(f"a password this easy to guess is refused ({why.rstrip('.')}; "
+                               "a few unrelated words make a strong one)")
 
 
 def signed_in(account: Account, password_ok: bool, now: datetime) -> tuple[Outcome, Account]:

@@ -50,9 +50,10 @@ async def _account(session: Transaction, username: str, *, lock: bool = False) -
 
 
 async def add_user(session: Transaction, username: str, password: str, *, role: str, agency: str | None,
-                   jurisdiction: str, now: datetime) -> Account:
+                   jurisdiction: str, now: datetime, demonstration: bool = False) -> Account:
     """A new person, with the role, agency and territory a token of theirs will carry (the same
-    rules as every token: shared/auth.py)."""
+    rules as every token: shared/auth.py). Only the demonstration's people (`demonstration`) may
+    have the demonstration's public password."""
     name = normalised_username(username)
     if not name or len(name) > 64 or any(ch.isspace() for ch in name):
         raise UserError("a username has 1 to 64 characters and no spaces")
@@ -60,7 +61,7 @@ async def add_user(session: Transaction, username: str, password: str, *, role: 
     subject = f"u-{user_id.hex[:16]}"
     try:
         principal_of(subject=subject, role=role, agency=agency, jurisdiction=jurisdiction)
-        check_password(password, username=name)
+        check_password(password, username=name, demonstration=demonstration)
     except ValueError as exc:
         raise UserError(str(exc)) from None
     if await _account(session, name) is not None:

@@ -1,5 +1,6 @@
 """The real `cpnet` command, run as a subprocess: one-line errors when Kafka or PostgreSQL
-is unreachable, a served service's health endpoints and clean Ctrl-C, contract export."""
+is unreachable, a served service's health endpoints and clean Ctrl-C, contract export, and the
+console's people: a weak or public password refused in one line."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import httpx
@@ -168,3 +170,18 @@ def test_contracts_export_writes_json_schemas(tmp_path: Path) -> None:
         assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
         assert schema["title"] == title
         assert schema["properties"]
+
+
+# ---- the console's people ----------------------------------------------------------------
+def _users(*args: str, env: dict[str, str], password: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([CPNET, "users", *args], env=env, input=None if password is None else password + "\n",
+                          capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("password", ["passwordpassword", "aaaaaaaaaaaa", "cpnet-demo-password"])
+def test_users_add_refuses_a_weak_or_public_password_in_one_line(served_env, password: str) -> None:
+    username = f"weak-{uuid.uuid4().hex[:8]}"
+    result = _users("add", username, "--role", "caseworker", "--jurisdiction", "140402", "--password-stdin",
+                    env=served_env, password=password)
+    line = _assert_one_line_error(result, "password")
+    assert password not in line, "the refusal never repeats the password"

@@ -2,7 +2,7 @@
 form, a form without its CSRF token is a 403, a page without a live session (none, idle too long,
 signed out, its person disabled) sends the person to sign in, five wrong passwords lock the
 account, and the session cookie is HTTP-only and SameSite. The people are added as `cpnet users`
-adds them."""
+adds them, and weak passwords are refused there."""
 
 from __future__ import annotations
 
@@ -17,9 +17,9 @@ from sqlalchemy import text, update
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from services.console import tables as t
-from services.console.accounts import MAX_FAILURES
+from services.console.accounts import DEMO_PASSWORD, MAX_FAILURES
 from services.console.app import SESSION_COOKIE, build_console
-from services.console.users import add_user, disable_user, reset_password
+from services.console.users import UserError, add_user, disable_user, reset_password
 from shared.db.migrate import upgrade
 from shared.settings import Settings
 
@@ -136,6 +136,16 @@ async def test_five_wrong_passwords_lock_the_account_until_an_administrator_rese
     assert still.status_code == 401 and "locked" in still.text, "the right password does not open it early"
     await _change(infra, lambda c: reset_password(c, person, "another long password 7", now=datetime.now(UTC)))
     assert _sign_in(console, person, "another long password 7").status_code == 303
+
+
+@pytest.mark.parametrize("password", ["passwordpassword", "aaaaaaaaaaaa", DEMO_PASSWORD])
+async def test_a_weak_or_public_password_is_refused_when_a_person_is_added_or_reset(
+        infra, person: str, password: str) -> None:
+    with pytest.raises(UserError, match="password"):
+        await _change(infra, lambda c: add_user(c, f"new-{person}", password, role="caseworker", agency=None,
+                                                jurisdiction="140402", now=datetime.now(UTC)))
+    with pytest.raises(UserError, match="password"):
+        await _change(infra, lambda c: reset_password(c, person, password, now=datetime.now(UTC)))
 
 
 def test_a_bad_address_is_a_page_in_words_not_json(console: TestClient, person: str) -> None:

@@ -1,6 +1,8 @@
 """The console's rules for people and sessions: five wrong passwords in a row lock an account for
 a while (a right password does not open it early, a disabled account never opens), a sign-in
-clears the count, a session ends when idle or at its end, and a password meets the policy."""
+clears the count, a session ends when idle or at its end, and a password meets the policy: long
+enough, not the username, not a password printed in this repository, and hard to guess by zxcvbn's
+measure."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services.console.accounts import (
+    DEMO_PASSWORD,
     IDLE_TIMEOUT,
     LOCKED_FOR,
     MAX_FAILURES,
@@ -19,6 +22,7 @@ from services.console.accounts import (
     session_alive,
     signed_in,
 )
+from shared.settings import INSECURE_DEV_AUTH_SECRET
 
 NOW = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
 ACCOUNT = Account(user_id=uuid.uuid4(), username="li.hua", subject="u-1", password_hash="x", role="caseworker",
@@ -56,10 +60,27 @@ def test_a_session_ends_when_idle_and_at_its_end_however_active() -> None:
 
 
 @pytest.mark.parametrize(("password", "why"), [("short-one", "at least 12"), ("Li.Hua", "at least 12"),
-                                                ("  LI.HUA  ", "at least 12"), ("li.hua", "at least 12")])
+                                                ("  LI.HUA  ", "at least 12"), ("li.hua", "at least 12"),
+                                                ("x" * 129, "at most 128")])
 def test_a_password_meets_the_policy(password: str, why: str) -> None:
     with pytest.raises(PasswordRejected, match=why):
         check_password(password, username="li.hua")
     with pytest.raises(PasswordRejected, match="not the username"):
         check_password("wang.xiaoming", username="Wang.Xiaoming")
     check_password("correct horse battery", username="li.hua")
+
+
+@pytest.mark.parametrize("password", ["passwordpassword", "aaaaaaaaaaaa", "Password1234", "qwertyuiopasdf",
+                                      "li.hua.li.hua.2", "1234567890123"])
+def test_a_common_or_trivial_password_is_refused(password: str) -> None:
+    with pytest.raises(PasswordRejected, match="easy to guess") as refused:
+        check_password(password, username="li.hua")
+    assert password not in str(refused.value), "the message never repeats the password"
+
+
+@pytest.mark.parametrize("password", [DEMO_PASSWORD, "CPNET demo password!", "my cpnet-demo-password 2026",
+                                      INSECURE_DEV_AUTH_SECRET])
+def test_the_passwords_printed_in_the_repository_are_refused_but_for_the_demonstration(password: str) -> None:
+    with pytest.raises(PasswordRejected, match="printed in cpnet's own files"):
+        check_password(password, username="li.hua")
+    check_password(DEMO_PASSWORD, username="supervisor", demonstration=True)
