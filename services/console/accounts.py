@@ -1,6 +1,7 @@
 """The console's rules for people and sessions, pure: who may sign in (a right password, an
-account neither disabled nor locked), when repeated failures lock an account, what a password
-must be, and how long a session lasts. The shell (users.py) reads and writes the rows."""
+account neither disabled nor waiting after wrong passwords), how long repeated failures make an
+account wait, what a password must be, and how long a session lasts. The shell (users.py) reads
+and writes the rows."""
 
 from __future__ import annotations
 
@@ -15,10 +16,14 @@ from zxcvbn import zxcvbn
 from shared.secret_strength import folded
 from shared.settings import PUBLIC_DEV_TEXTS
 
-# Failures in a row that lock an account, and for how long: enough for typing mistakes, too few
-# to guess a password (the lock ends by itself; an administrator's reset ends it at once).
+# Wrong passwords in a row taken without delay (typing mistakes). From the next one on, each wrong
+# password makes the account wait before it takes another: FIRST_DELAY, doubling, at most
+# LONGEST_DELAY. A stranger can hold an account only while they keep guessing, and a minute after
+# they stop it is open again (docs/ARCHITECTURE.md: the lock-out); the sign-in throttle and the
+# password rules make what they can guess meanwhile worthless.
 MAX_FAILURES = 5
-LOCKED_FOR = timedelta(minutes=15)
+FIRST_DELAY = timedelta(seconds=2)
+LONGEST_DELAY = timedelta(minutes=1)
 # A session ends after this long without a request, and after SESSION_LIFETIME whatever happens:
 # a shared office computer left signed in is not signed in for long.
 IDLE_TIMEOUT = timedelta(minutes=30)
@@ -35,8 +40,7 @@ SCORED_CHARACTERS = 72
 DEMO_PASSWORD = "cpnet-demo-password"
 PUBLIC_PASSWORDS = (DEMO_PASSWORD, *PUBLIC_DEV_TEXTS)
 
-
-Outcome = Literal["signed_in", "wrong_password", "locked", "disabled"]
+Outcome = Literal["signed_in", "wrong_password", "waiting", "disabled"]
 
 
 class PasswordRejected(ValueError):
@@ -90,19 +94,27 @@ def check_password(password: str, *, username: str, demonstration: bool = False)
                                "a few unrelated words make a strong one)")
 
 
+def delay_after(failures: int) -> timedelta | None:
+    """How long an account waits after `failures` wrong passwords in a row, if at all."""
+    if failures < MAX_FAILURES:
+        return None
+    return min(LONGEST_DELAY, FIRST_DELAY * 2 ** min(failures - MAX_FAILURES, 16))
+
+
 def signed_in(account: Account, password_ok: bool, now: datetime) -> tuple[Outcome, Account]:
-    """The outcome of one sign-in attempt and the account's counters after it. A disabled or
-    locked account is refused whatever the password (a right one does not unlock it early); the
-    MAX_FAILURES-th wrong password in a row locks it for LOCKED_FOR."""
+    """The outcome of one sign-in attempt and the account's counters after it. A disabled account
+    is refused whatever the password; so is one still waiting after wrong passwords (a right one
+    does not pass early, or guessing would go on unslowed) — an attempt while it waits is not
+    counted, so the wait never grows beyond the last wrong password's."""
     if account.disabled:
         return "disabled", account
     if account.locked_until is not None and account.locked_until > now:
-        return "locked", account
+        return "waiting", account
     if not password_ok:
         failures = account.failed_attempts + 1
-        locked = now + LOCKED_FOR if failures >= MAX_FAILURES else None
-        return ("locked" if locked else "wrong_password"), dataclasses.replace(
-            account, failed_attempts=0 if locked else failures, locked_until=locked)
+        delay = delay_after(failures)
+        return "wrong_password", dataclasses.replace(account, failed_attempts=failures,
+                                                     locked_until=now + delay if delay else None)
     return "signed_in", dataclasses.replace(account, failed_attempts=0, locked_until=None)
 
 

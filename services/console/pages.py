@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.console.i18n import CITY_TIME, LANGUAGE_NAMES, LOCALES, Language, negotiate
 from services.console.navigation import Page, may_open, pages_for, shows_search, shows_waiting
 from services.console.oidc import Provider
+from services.console.sign_in_guards import SignInForms, SignInThrottle
 from services.console.users import SignedIn, session_of
 from shared.auth import issue_token
 from shared.settings import Settings
@@ -41,6 +42,8 @@ class Console:
     pages: dict[str, Environment]
     words: dict[str, Language]
     territory: TerritoryRegistry
+    sign_in_throttle: SignInThrottle
+    sign_in_forms: SignInForms
     provider: Provider | None = None  # OpenID Connect in place of passwords, when configured
 
     def service_url(self, service: str) -> str:

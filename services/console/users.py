@@ -116,7 +116,9 @@ def _verify(password_hash: str, password: str) -> bool:
 
 async def authenticate(session: Transaction, username: str, password: str, *,
                        now: datetime) -> tuple[Outcome, Account | None]:
-    """One sign-in attempt, judged and counted (an unknown username is a wrong password)."""
+    """One sign-in attempt, judged and counted. Every attempt costs one argon2 verification, the
+    same work whether the username is unknown, the password wrong, the account disabled or waiting,
+    so neither the answer nor its time tells them apart."""
     account = await _account(session, username, lock=True)
     if account is None:
         _verify(_NOBODY, password)

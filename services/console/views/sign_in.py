@@ -1,9 +1,10 @@
 """Signing in (a password, or the organisation's identity provider), signing out, and the language
-switch, which comes back to the very page and query it was pressed on."""
+switch, which comes back to the very page and query it was pressed on. Every sign-in attempt passes
+services/console/sign_in_guards.py first (the form's bound token, the throttle); an attempt it
+refuses costs no password hash."""
 
 from __future__ import annotations
 
-import secrets
 from typing import Annotated
 
 import httpx
@@ -24,7 +25,9 @@ from services.console.pages import (
     render,
     require_csrf,
 )
+from services.console.sign_in_guards import posted_from_own_pages
 from services.console.users import authenticate, close_session, open_session, vouched_for
+from shared.ratelimit import retry_after
 
 SIGN_IN_CSRF_COOKIE = "cpnet_sign_in"
 OIDC_STATE_COOKIE = "cpnet_oidc_state"
@@ -47,15 +50,19 @@ async def sign_in(request: Request, console: ConsoleDep, username: Annotated[str
                   next: Annotated[str, Form(max_length=2000)] = "/") -> Response:
     if console.provider is not None:
         raise HTTPException(status_code=403, detail="passwords are off: sign in with the identity provider")
-    expected = request.cookies.get(SIGN_IN_CSRF_COOKIE)
-    if not expected or not csrf_token or not secrets.compare_digest(expected, csrf_token):
+    bound = console.sign_in_forms.matches(request.cookies.get(SIGN_IN_CSRF_COOKIE), csrf_token)
+    if not bound or not posted_from_own_pages(request.headers):
         raise HTTPException(status_code=403, detail="the sign-in form is missing its CSRF token")
+    if wait := console.sign_in_throttle.wait(_address(request), username):
+        return _throttled(console, request, wait, next_page=next, username=username)
     async with console.engine.begin() as connection:
         outcome, account = await authenticate(connection, username, password, now=now())
         if account is not None:
             token, _ = await open_session(connection, account, now=now())
     if account is None:
-        return _sign_in_form(console, request, next_page=next, error=outcome, username=username,
+        # One answer whatever went wrong (an unknown name, a wrong password, an account disabled or
+        # waiting after wrong passwords): the answer tells a stranger nothing of the account.
+        return _sign_in_form(console, request, next_page=next, error="refused", username=username,
                              status_code=401)
     answer = RedirectResponse(local_path(next), status_code=303)
     answer.set_cookie(SESSION_COOKIE, token, **cookie_options(console))
@@ -67,6 +74,8 @@ async def sign_in(request: Request, console: ConsoleDep, username: Annotated[str
 async def sign_in_with_provider(request: Request, console: ConsoleDep, next: str = "/") -> Response:
     if console.provider is None:
         raise HTTPException(status_code=404, detail="no identity provider is configured")
+    if wait := console.sign_in_throttle.wait(_address(request)):
+        return _throttled(console, request, wait, next_page=next)
     target, state = await console.provider.start(console.http, redirect_uri=_callback(console),
                                                  next_page=local_path(next))
     answer = RedirectResponse(target, status_code=303)
@@ -132,11 +141,28 @@ def _callback(console: Console) -> str:
     return base.rstrip("/") + "/sign-in/oidc/callback"
 
 
+def _address(request: Request) -> str | None:
+    """The client address the throttle counts: the connection's (a proxy's own, unless the server
+    is told to trust its forwarded-for header)."""
+    return request.client.host if request.client else None
+
+
+def _throttled(console: Console, request: Request, wait: float, *, next_page: str,
+               username: str = "") -> Response:
+    """Too many sign-in attempts: the form again, saying so in words, with Retry-After."""
+    headers = retry_after(wait)
+    answer = _sign_in_form(console, request, next_page=next_page, error="throttled", username=username,
+                           status_code=429, seconds=int(headers["Retry-After"]))
+    answer.headers.update(headers)
+    return answer
+
+
 def _sign_in_form(console: Console, request: Request, *, next_page: str, error: str | None = None,
-                  username: str = "", status_code: int = 200, here: str | None = None) -> Response:
-    csrf = secrets.token_urlsafe(32)
+                  username: str = "", status_code: int = 200, here: str | None = None,
+                  **context: object) -> Response:
+    cookie, csrf = console.sign_in_forms.new()
     answer = render(console, request, "sign_in.html", status_code=status_code, csrf_token=csrf,
                     next_page=local_path(next_page), error=error, username=username,
-                    oidc=console.provider is not None, here=here)
-    answer.set_cookie(SIGN_IN_CSRF_COOKIE, csrf, **cookie_options(console))
+                    oidc=console.provider is not None, here=here, **context)
+    answer.set_cookie(SIGN_IN_CSRF_COOKIE, cookie, **cookie_options(console))
     return answer
