@@ -67,8 +67,6 @@ class Settings(BaseSettings):
     console_oidc_issuer: str = Field(default="", description="the provider's issuer URL; empty: passwords")
     console_oidc_client_id: str = ""
     console_oidc_client_secret: SecretStr = Field(default=SecretStr(""))
-    console_oidc_username_claim: str = Field(default="preferred_username",
-                                             description="the ID token claim that is a console username")
     console_public_url: str = Field(default="", description="the console's address as browsers reach it (for the "
                                                             "provider's redirect); empty: http://host:port")
     # Sign-in attempts (a password, or a start at the identity provider) before any password is

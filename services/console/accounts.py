@@ -62,6 +62,10 @@ class Account:
     disabled: bool = False
     failed_attempts: int = 0
     locked_until: datetime | None = None
+    # The identity provider's account the person signs in with (OpenID Connect), once an
+    # administrator has linked it: the provider's issuer and its `sub` for the person.
+    oidc_issuer: str | None = None
+    oidc_subject: str | None = None
 
     @classmethod
     def of_row(cls, row: Any) -> Account:

@@ -47,8 +47,7 @@ def build_console(settings: Settings) -> FastAPI:
     territory = load_territory(settings.territory_file)
     words = languages(territory)
     provider = Provider(settings.console_oidc_issuer, settings.console_oidc_client_id,
-                        settings.console_oidc_client_secret.get_secret_value(),
-                        settings.console_oidc_username_claim) if settings.console_oidc_issuer else None
+                        settings.console_oidc_client_secret.get_secret_value()) if settings.console_oidc_issuer else None
     throttle, forms = SignInThrottle.from_settings(settings), SignInForms.from_settings(settings)
 
     @asynccontextmanager

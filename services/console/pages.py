@@ -5,12 +5,14 @@ in words, and a page rendered in the person's language."""
 from __future__ import annotations
 
 import secrets
+import unicodedata
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import unquote
 
 import httpx
 from fastapi import Depends, HTTPException, Request
@@ -32,6 +34,8 @@ LANGUAGE_COOKIE = "cpnet_lang"
 # A token minted for one page's reads: minutes, not the working day a person's session lasts.
 PAGE_TOKEN_TTL = timedelta(minutes=5)
 TEMPLATES = Path(__file__).parent / "templates"
+# The longest page address a person is sent back to (a board's filters fit many times over).
+MAX_LOCAL_PATH = 2048
 
 
 @dataclass
@@ -98,9 +102,19 @@ def cookie_options(console: Console) -> dict[str, Any]:
 
 
 def local_path(target: str) -> str:
-    """Only a path of this site is a place to go back to (never another site's address: not
-    `//host`, nor `/\\host`, which browsers read alike)."""
-    return target if target.startswith("/") and not target.startswith(("//", "/\\")) else "/"
+    """Only a path of this site is a place to go back to, else `/` — the one check of every `next`
+    (both sign-ins, the language switch). Never another site's address: not `//host`, nor `/\\host`
+    (browsers read `\\` as `/`), nor one that becomes so once a browser drops its tabs and line
+    breaks (`/<TAB>/host`) or something decodes it once (`/%5Chost`); no control character at all,
+    and at most MAX_LOCAL_PATH characters."""
+    if len(target) > MAX_LOCAL_PATH:
+        return "/"
+    for form in (target, unquote(target)):
+        if not form.startswith("/") or form.startswith("//") or "\\" in form:
+            return "/"
+        if any(unicodedata.category(ch) == "Cc" for ch in form):
+            return "/"
+    return target
 
 
 class SignInRequired(Exception):

@@ -3,9 +3,9 @@ form, a form without its CSRF token is a 403 (so is a cookie planted with a toke
 choosing, and a form posted from a sibling site), a page without a live session (none, idle too
 long, signed out, its person disabled) sends the person to sign in, after five wrong passwords an
 account waits a little before it takes another — answered exactly as an unknown name is — the 21st
-attempt from one address within a minute is a 429 before any password is hashed, and the session
-cookie is HTTP-only and SameSite. The people are added as `cpnet users` adds them, and weak
-passwords are refused there."""
+attempt from one address within a minute is a 429 before any password is hashed, the way back after
+signing in is a page of the console whatever `next` says, and the session cookie is HTTP-only and
+SameSite. The people are added as `cpnet users` adds them, and weak passwords are refused there."""
 
 from __future__ import annotations
 
@@ -214,6 +214,19 @@ def test_a_planted_sign_in_cookie_with_a_token_of_the_planters_choosing_is_refus
         "username": person, "password": PASSWORD, "csrf_token": _csrf(form.text)})
     assert minted.status_code == 403, "a sibling site's form, even with a pair the console minted"
     assert _sign_in(console, person, PASSWORD, **{"Sec-Fetch-Site": "same-origin"}).status_code == 303
+
+
+@pytest.mark.parametrize("next_page", ["/%5Ccross.test:8765/phish", "/\\cross.test", "/\tx/host", "/\t/host",
+                                       "//evil.example", "https://evil.example/", "/%09/evil.example",
+                                       "/" + "a" * 3000])
+def test_the_way_back_after_signing_in_is_a_page_of_the_console(console: TestClient, person: str,
+                                                                   next_page: str) -> None:
+    form = console.get("/sign-in", params={"next": next_page})
+    assert 'name="next" value="/"' in form.text, "the form carries no other way back"
+    posted = next_page if len(next_page) <= 2000 else "/"  # what a forged form could post instead
+    answer = console.post("/sign-in", data={"username": person, "password": PASSWORD, "csrf_token": _csrf(form.text),
+                                            "next": posted})
+    assert answer.status_code == 303 and answer.headers["location"] == "/"
 
 
 @pytest.mark.parametrize("password", ["passwordpassword", "aaaaaaaaaaaa", DEMO_PASSWORD])

@@ -26,7 +26,7 @@ from services.console.pages import (
     require_csrf,
 )
 from services.console.sign_in_guards import posted_from_own_pages
-from services.console.users import authenticate, close_session, open_session, vouched_for
+from services.console.users import authenticate, close_session, linked_to, open_session
 from shared.ratelimit import retry_after
 
 SIGN_IN_CSRF_COOKIE = "cpnet_sign_in"
@@ -76,8 +76,11 @@ async def sign_in_with_provider(request: Request, console: ConsoleDep, next: str
         raise HTTPException(status_code=404, detail="no identity provider is configured")
     if wait := console.sign_in_throttle.wait(_address(request)):
         return _throttled(console, request, wait, next_page=next)
-    target, state = await console.provider.start(console.http, redirect_uri=_callback(console),
-                                                 next_page=local_path(next))
+    try:
+        target, state = await console.provider.start(console.http, redirect_uri=_callback(console),
+                                                     next_page=local_path(next))
+    except (SignInFailed, httpx.HTTPError):
+        return _sign_in_form(console, request, next_page=next, error="provider", status_code=502)
     answer = RedirectResponse(target, status_code=303)
     # Lax, not Strict: the provider sends the browser back from another site.
     answer.set_cookie(OIDC_STATE_COOKIE, state, max_age=600, httponly=True, samesite="lax",
@@ -91,22 +94,24 @@ async def provider_answered(request: Request, console: ConsoleDep, code: str = "
     if console.provider is None:
         raise HTTPException(status_code=404, detail="no identity provider is configured")
     try:
-        username, next_page = await console.provider.finish(
+        identity = await console.provider.finish(
             console.http, state=state, bound_state=request.cookies.get(OIDC_STATE_COOKIE), code=code,
             redirect_uri=_callback(console))
     except (SignInFailed, httpx.HTTPError):
         return _sign_in_form(console, request, next_page="/", error="provider", status_code=401,
                              here=SIGN_IN)
     async with console.engine.begin() as connection:
-        account = await vouched_for(connection, username, now=now())
+        account = await linked_to(connection, issuer=identity.issuer, subject=identity.subject)
         if account is not None:
             token, _ = await open_session(connection, account, now=now())
     if account is None:
+        # The identity, so the person can give it to the administrator who links it.
         return _sign_in_form(console, request, next_page="/", error="not_a_user", status_code=403,
-                             here=SIGN_IN)
+                             here=SIGN_IN, identity=identity)
     # A page, not a redirect: the session cookie is SameSite=Strict, and a redirect that began on
-    # the provider's site would not carry it; the page's own navigation does.
-    answer = render(console, request, "signed_in.html", next_page=next_page, here=SIGN_IN)
+    # the provider's site would not carry it; the page's own navigation does. Its address is checked
+    # again where it is used, whatever checked it before.
+    answer = render(console, request, "signed_in.html", next_page=local_path(identity.next_page), here=SIGN_IN)
     answer.set_cookie(SESSION_COOKIE, token, **cookie_options(console))
     answer.delete_cookie(OIDC_STATE_COOKIE, path="/sign-in/oidc")
     return answer
