@@ -290,7 +290,8 @@ def users_link_oidc(
     username: Annotated[str, typer.Argument()],
     subject: Annotated[str, typer.Option(help="the provider's `sub` for the person (the console's refusal page "
                                               "shows it to them)")],
-    issuer: Annotated[str | None, typer.Option(help="the provider's issuer; default CPNET_CONSOLE_OIDC_ISSUER")] = None,
+    issuer: Annotated[str | None, typer.Option(
+        help="the provider's issuer; default CPNET_CONSOLE_OIDC_ISSUER")] = None,
 ) -> None:
     """Let a person sign in with their account at the identity provider: its issuer and subject,
     matched exactly (never a username the provider sends)."""

@@ -46,8 +46,10 @@ ROUTERS = (sign_in.router, home.router, board.router, cases.router, identificati
 def build_console(settings: Settings) -> FastAPI:
     territory = load_territory(settings.territory_file)
     words = languages(territory)
-    provider = Provider(settings.console_oidc_issuer, settings.console_oidc_client_id,
-                        settings.console_oidc_client_secret.get_secret_value()) if settings.console_oidc_issuer else None
+    provider = None
+    if settings.console_oidc_issuer:
+        provider = Provider(settings.console_oidc_issuer, settings.console_oidc_client_id,
+                            settings.console_oidc_client_secret.get_secret_value())
     throttle, forms = SignInThrottle.from_settings(settings), SignInForms.from_settings(settings)
 
     @asynccontextmanager

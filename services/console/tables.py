@@ -21,7 +21,8 @@ users = Table(
     Column("agency", Text),  # an agency officer's agency
     Column("jurisdiction", Text, nullable=False),  # the territory prefix the person works in ("" everywhere)
     Column("disabled", Boolean, nullable=False, server_default="false"),
-    Column("failed_attempts", Integer, nullable=False, server_default="0"),  # wrong passwords since the last sign-in
+    # Wrong passwords in a row since the last sign-in.
+    Column("failed_attempts", Integer, nullable=False, server_default="0"),
     Column("locked_until", DateTime(timezone=True)),  # no attempt is taken before (accounts.py: the delays)
     Column("password_changed_at", DateTime(timezone=True), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),

@@ -1,6 +1,7 @@
 """The console's shell over people and sessions: add, disable and reset a person and link their
-identity provider's account (`cpnet users`), check a sign-in against services/console/accounts.py's rules, and open, find and close sessions.
-A session's cookie holds a random token; the table keeps only its SHA-256."""
+identity provider's account (`cpnet users`), check a sign-in against services/console/accounts.py's
+rules, and open, find and close sessions. A session's cookie holds a random token; the table keeps
+only its SHA-256."""
 
 from __future__ import annotations
 
@@ -135,7 +136,8 @@ async def linked_to(session: Transaction, *, issuer: str, subject: str) -> Accou
     """The enabled account an administrator linked to this identity (the provider's issuer and
     `sub`, compared exactly), or None: a name the provider vouches for matches nobody."""
     u = t.users.c
-    row = (await session.execute(select(t.users).where(u.oidc_issuer == issuer, u.oidc_subject == subject))).first()
+    found = await session.execute(select(t.users).where(u.oidc_issuer == issuer, u.oidc_subject == subject))
+    row = found.first()
     account = Account.of_row(row) if row is not None else None
     return account if account is not None and not account.disabled else None
 

@@ -191,7 +191,8 @@ def test_an_account_is_matched_on_the_providers_subject_never_on_the_username_it
 
 @pytest.mark.parametrize("variant", [str.upper, lambda name: f" {name} ", lambda name: "ſ" + name[1:],
                                      lambda name: name.capitalize() + "\t"])
-def test_case_space_and_unicode_variants_of_a_username_sign_in_as_nobody(console, provider, infra, variant) -> None:
+def test_case_space_and_unicode_variants_of_a_username_sign_in_as_nobody(console, provider, infra,
+                                                                         variant) -> None:
     supervisor = _person(infra, provider, username=f"supervisor-{uuid.uuid4().hex[:6]}")
     provider.person, provider.subject = variant(supervisor), f"idp-{variant(supervisor)}"
     refused = _through_the_provider(console, "/")

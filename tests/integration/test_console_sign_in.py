@@ -199,7 +199,8 @@ def test_the_eleventh_sign_in_on_one_account_within_a_minute_is_refused_whatever
         console: TestClient, person: str) -> None:
     _still_clock(console)
     for n in range(10):
-        assert _sign_in(console, person.upper() if n % 2 else f" {person} ", "wrong wrong wrong").status_code == 401
+        spelt = person.upper() if n % 2 else f" {person} "
+        assert _sign_in(console, spelt, "wrong wrong wrong").status_code == 401
     assert _sign_in(console, person, PASSWORD).status_code == 429
 
 
@@ -224,8 +225,8 @@ def test_the_way_back_after_signing_in_is_a_page_of_the_console(console: TestCli
     form = console.get("/sign-in", params={"next": next_page})
     assert 'name="next" value="/"' in form.text, "the form carries no other way back"
     posted = next_page if len(next_page) <= 2000 else "/"  # what a forged form could post instead
-    answer = console.post("/sign-in", data={"username": person, "password": PASSWORD, "csrf_token": _csrf(form.text),
-                                            "next": posted})
+    answer = console.post("/sign-in", data={"username": person, "password": PASSWORD,
+                                            "csrf_token": _csrf(form.text), "next": posted})
     assert answer.status_code == 303 and answer.headers["location"] == "/"
 
 

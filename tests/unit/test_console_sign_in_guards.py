@@ -14,14 +14,7 @@ import pytest
 
 from services.console.sign_in_guards import SignInForms, SignInThrottle, posted_from_own_pages
 from shared.settings import Settings
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.unit.test_ratelimit import Clock  # the hand-moved clock of the token buckets' own tests
 
 
 def test_the_twenty_first_attempt_from_one_address_within_a_minute_waits() -> None:
@@ -69,7 +62,8 @@ def test_the_form_key_comes_from_the_signing_key_and_is_not_it() -> None:
         Settings(auth_signing_key=seed))
     assert one.key == two.key, "every console process with the same signing key takes the same forms"
     assert one.key != base64.b64decode(seed)
-    other = SignInForms.from_settings(Settings(auth_signing_key=base64.b64encode(secrets.token_bytes(32)).decode()))
+    another_seed = base64.b64encode(secrets.token_bytes(32)).decode()
+    other = SignInForms.from_settings(Settings(auth_signing_key=another_seed))
     cookie, token = one.new()
     assert not other.matches(cookie, token)
 
