@@ -284,6 +284,36 @@ def users_reset_password(username: Annotated[str, typer.Argument()], password_st
     typer.echo(f"new password set for {account.username}")
 
 
+@users_app.command("link-oidc")
+@one_line_errors
+def users_link_oidc(
+    username: Annotated[str, typer.Argument()],
+    subject: Annotated[str, typer.Option(help="the provider's `sub` for the person (the console's refusal page "
+                                              "shows it to them)")],
+    issuer: Annotated[str | None, typer.Option(
+        help="the provider's issuer; default CPNET_CONSOLE_OIDC_ISSUER")] = None,
+) -> None:
+    """Let a person sign in with their account at the identity provider: its issuer and subject,
+    matched exactly (never a username the provider sends)."""
+    from services.console.users import link_identity
+
+    chosen = issuer or get_settings().console_oidc_issuer
+    if not chosen:
+        _fail("--issuer is needed (no CPNET_CONSOLE_OIDC_ISSUER is configured)")
+    account = _users(lambda session, now: link_identity(session, username, issuer=chosen, subject=subject))
+    typer.echo(f"linked {account.username} to {account.oidc_subject} at {account.oidc_issuer}")
+
+
+@users_app.command("unlink-oidc")
+@one_line_errors
+def users_unlink_oidc(username: Annotated[str, typer.Argument()]) -> None:
+    """Stop a person signing in with the identity provider's account linked to them; their sessions end."""
+    from services.console.users import unlink_identity
+
+    account = _users(lambda session, now: unlink_identity(session, username))
+    typer.echo(f"unlinked {account.username} from the identity provider")
+
+
 @demo_app.command("seed")
 @one_line_errors
 def demo_seed(

@@ -64,7 +64,8 @@ def _announce_demo_people(settings: Settings) -> None:
     """Development only: the console's demonstration people, added if missing, and how to sign in."""
     from datetime import UTC, datetime
 
-    from services.console.demo import DEMO_PASSWORD, ensure_demo_people
+    from services.console.accounts import DEMO_PASSWORD
+    from services.console.demo import ensure_demo_people
     from shared.db.engine import make_engine
 
     async def ensure() -> list[tuple[str, str, str]]:

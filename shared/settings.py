@@ -67,10 +67,14 @@ class Settings(BaseSettings):
     console_oidc_issuer: str = Field(default="", description="the provider's issuer URL; empty: passwords")
     console_oidc_client_id: str = ""
     console_oidc_client_secret: SecretStr = Field(default=SecretStr(""))
-    console_oidc_username_claim: str = Field(default="preferred_username",
-                                             description="the ID token claim that is a console username")
     console_public_url: str = Field(default="", description="the console's address as browsers reach it (for the "
                                                             "provider's redirect); empty: http://host:port")
+    # Sign-in attempts (a password, or a start at the identity provider) before any password is
+    # hashed (services/console/sign_in_guards.py): per client address, and per account name.
+    console_sign_ins_per_address_per_minute: int = Field(
+        default=20, ge=1, description="sign-in attempts per client address (an office behind one NAT shares it)")
+    console_sign_ins_per_account_per_minute: int = Field(
+        default=10, ge=1, description="sign-in attempts per account name, from anywhere")
     console_services_url: str = Field(
         default="", description="where the console reaches each service, e.g. http://{service}:{port} "
                                 "(compose); empty: http://CPNET_HTTP_HOST:<port>")

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 from playwright.sync_api import Page, sync_playwright
 
-from services.console.demo import DEMO_PASSWORD
+from services.console.accounts import DEMO_PASSWORD
 from shared.auth import Role, issue_token
 from shared.settings import Settings
 

@@ -29,6 +29,7 @@ from services.console.i18n import languages
 from services.console.oidc import Provider
 from services.console.pages import (SESSION_COOKIE, Console, ConsoleDep, ServiceAnswer, SignInRequired,
                                     environments, render, session_token_of)
+from services.console.sign_in_guards import SignInForms, SignInThrottle
 from services.console.views import (access, approvals, board, cases, dashboard, home, identification, inbox,
                                     reports, sign_in)
 from shared.db.engine import make_engine
@@ -58,16 +59,18 @@ class ConsoleApp(FastAPI):
 def build_console(settings: Settings) -> FastAPI:
     territory = load_territory(settings.territory_file)
     words = languages(territory)
-    provider = Provider(settings.console_oidc_issuer, settings.console_oidc_client_id,
-                        settings.console_oidc_client_secret.get_secret_value(),
-                        settings.console_oidc_username_claim) if settings.console_oidc_issuer else None
+    provider = None
+    if settings.console_oidc_issuer:
+        provider = Provider(settings.console_oidc_issuer, settings.console_oidc_client_id,
+                            settings.console_oidc_client_secret.get_secret_value())
+    throttle, forms = SignInThrottle.from_settings(settings), SignInForms.from_settings(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.database_url)
         async with httpx.AsyncClient(timeout=10.0) as http:
             pages = environments(words)
-            app.state.console = Console(settings, engine, http, pages, words, territory, provider)
+            app.state.console = Console(settings, engine, http, pages, words, territory, throttle, forms, provider)
             try:
                 yield
             finally:

@@ -9,10 +9,9 @@ from datetime import datetime
 from sqlalchemy import select
 
 from services.console import tables as t
+from services.console.accounts import DEMO_PASSWORD
 from services.console.users import add_user
 from shared.db.engine import Transaction
-
-DEMO_PASSWORD = "cpnet-demo-password"
 COUNTY = "140402"  # 城区 of the example territory (config/territory.yaml)
 # username, role, agency, territory
 DEMO_PEOPLE = (
@@ -26,12 +25,13 @@ DEMO_PEOPLE = (
 
 
 async def ensure_demo_people(session: Transaction, *, now: datetime) -> list[tuple[str, str, str]]:
-    """Add whichever demonstration person is missing; (username, role, territory) of each."""
+    """Add whichever demonstration person is missing, with the public demonstration password (the one
+    place it is taken); (username, role, territory) of each."""
     known = set((await session.execute(select(t.users.c.username))).scalars())
     for username, role, agency, territory in DEMO_PEOPLE:
         if username not in known:
             await add_user(session, username, DEMO_PASSWORD, role=role, agency=agency, jurisdiction=territory,
-                           now=now)
+                           now=now, demonstration=True)
     return [(username, role if agency is None else f"{role} ({agency})", territory or "everywhere")
             for username, role, agency, territory in DEMO_PEOPLE]
 

@@ -5,12 +5,14 @@ in words, and a page rendered in the person's language."""
 from __future__ import annotations
 
 import secrets
+import unicodedata
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import unquote
 
 import httpx
 from fastapi import Depends, HTTPException, Request
@@ -21,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.console.i18n import CITY_TIME, LANGUAGE_NAMES, LOCALES, Language, negotiate
 from services.console.navigation import Page, may_open, pages_for, shows_search, shows_waiting
 from services.console.oidc import Provider
+from services.console.sign_in_guards import SignInForms, SignInThrottle
 from services.console.users import SignedIn, session_of
 from shared.auth import issue_token
 from shared.settings import Settings
@@ -31,6 +34,8 @@ LANGUAGE_COOKIE = "cpnet_lang"
 # A token minted for one page's reads: minutes, not the working day a person's session lasts.
 PAGE_TOKEN_TTL = timedelta(minutes=5)
 TEMPLATES = Path(__file__).parent / "templates"
+# The longest page address a person is sent back to (a board's filters fit many times over).
+MAX_LOCAL_PATH = 2048
 
 
 @dataclass
@@ -41,6 +46,8 @@ class Console:
     pages: dict[str, Environment]
     words: dict[str, Language]
     territory: TerritoryRegistry
+    sign_in_throttle: SignInThrottle
+    sign_in_forms: SignInForms
     provider: Provider | None = None  # OpenID Connect in place of passwords, when configured
 
     def service_url(self, service: str) -> str:
@@ -95,9 +102,19 @@ def cookie_options(console: Console) -> dict[str, Any]:
 
 
 def local_path(target: str) -> str:
-    """Only a path of this site is a place to go back to (never another site's address: not
-    `//host`, nor `/\\host`, which browsers read alike)."""
-    return target if target.startswith("/") and not target.startswith(("//", "/\\")) else "/"
+    """Only a path of this site is a place to go back to, else `/` — the one check of every `next`
+    (both sign-ins, the language switch). Never another site's address: not `//host`, nor `/\\host`
+    (browsers read `\\` as `/`), nor one that becomes so once a browser drops its tabs and line
+    breaks (`/<TAB>/host`) or something decodes it once (`/%5Chost`); no control character at all,
+    and at most MAX_LOCAL_PATH characters."""
+    if len(target) > MAX_LOCAL_PATH:
+        return "/"
+    for form in (target, unquote(target)):
+        if not form.startswith("/") or form.startswith("//") or "\\" in form:
+            return "/"
+        if any(unicodedata.category(ch) == "Cc" for ch in form):
+            return "/"
+    return target
 
 
 class SignInRequired(Exception):

@@ -3,7 +3,8 @@ keeps no case data: every page reads the services' APIs as the signed-in person.
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, DateTime, ForeignKey, Integer, MetaData, Table, Text, func
+from sqlalchemy import (Boolean, CheckConstraint, Column, DateTime, ForeignKey, Integer, MetaData, Table, Text,
+                        UniqueConstraint, func)
 from sqlalchemy.dialects.postgresql import UUID
 
 SCHEMA = "console"
@@ -20,10 +21,17 @@ users = Table(
     Column("agency", Text),  # an agency officer's agency
     Column("jurisdiction", Text, nullable=False),  # the territory prefix the person works in ("" everywhere)
     Column("disabled", Boolean, nullable=False, server_default="false"),
-    Column("failed_attempts", Integer, nullable=False, server_default="0"),  # since the last sign-in
-    Column("locked_until", DateTime(timezone=True)),
+    # Wrong passwords in a row since the last sign-in.
+    Column("failed_attempts", Integer, nullable=False, server_default="0"),
+    Column("locked_until", DateTime(timezone=True)),  # no attempt is taken before (accounts.py: the delays)
     Column("password_changed_at", DateTime(timezone=True), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # The identity provider's account an administrator linked (`cpnet users link-oidc`): its
+    # issuer and `sub`, the only claims OpenID Connect sign-in matches on.
+    Column("oidc_issuer", Text),
+    Column("oidc_subject", Text),
+    UniqueConstraint("oidc_issuer", "oidc_subject", name="users_oidc_identity_key"),
+    CheckConstraint("(oidc_issuer IS NULL) = (oidc_subject IS NULL)", name="users_oidc_identity_whole"),
 )
 
 sessions = Table(

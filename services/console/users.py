@@ -1,6 +1,7 @@
-"""The console's shell over people and sessions: add, disable and reset a person (`cpnet users`),
-check a sign-in against services/console/accounts.py's rules, and open, find and close sessions.
-A session's cookie holds a random token; the table keeps only its SHA-256."""
+"""The console's shell over people and sessions: add, disable and reset a person and link their
+identity provider's account (`cpnet users`), check a sign-in against services/console/accounts.py's
+rules, and open, find and close sessions. A session's cookie holds a random token; the table keeps
+only its SHA-256."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from datetime import datetime
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from services.console import tables as t
 from services.console.accounts import (
@@ -50,9 +52,10 @@ async def _account(session: Transaction, username: str, *, lock: bool = False) -
 
 
 async def add_user(session: Transaction, username: str, password: str, *, role: str, agency: str | None,
-                   jurisdiction: str, now: datetime) -> Account:
+                   jurisdiction: str, now: datetime, demonstration: bool = False) -> Account:
     """A new person, with the role, agency and territory a token of theirs will carry (the same
-    rules as every token: shared/auth.py)."""
+    rules as every token: shared/auth.py). Only the demonstration's people (`demonstration`) may
+    have the demonstration's public password."""
     name = normalised_username(username)
     if not name or len(name) > 64 or any(ch.isspace() for ch in name):
         raise UserError("a username has 1 to 64 characters and no spaces")
@@ -60,7 +63,7 @@ async def add_user(session: Transaction, username: str, password: str, *, role: 
     subject = f"u-{user_id.hex[:16]}"
     try:
         principal_of(subject=subject, role=role, agency=agency, jurisdiction=jurisdiction)
-        check_password(password, username=name)
+        check_password(password, username=name, demonstration=demonstration)
     except ValueError as exc:
         raise UserError(str(exc)) from None
     if await _account(session, name) is not None:
@@ -97,13 +100,46 @@ async def reset_password(session: Transaction, username: str, password: str, *, 
     return dataclasses.replace(account, **changes)
 
 
-async def vouched_for(session: Transaction, username: str, *, now: datetime) -> Account | None:
-    """The account an identity provider vouched for: an enabled console user of that username
-    (not locked either), or None."""
-    account = await _account(session, username)
-    if account is None or account.disabled or (account.locked_until is not None and account.locked_until > now):
-        return None
-    return account
+async def link_identity(session: Transaction, username: str, *, issuer: str, subject: str) -> Account:
+    """The identity provider's account (its issuer, and its `sub` for the person) that signs the
+    person in from now on — an administrator's decision, never a claim's."""
+    account = await _account(session, username, lock=True)
+    if account is None:
+        raise UserError(f"no user {normalised_username(username)!r}")
+    if not issuer or not subject or len(issuer) > 2048 or len(subject) > 255:
+        raise UserError("an identity is an issuer (up to 2,048 characters) and a subject (up to 255)")
+    u = t.users.c
+    holder = (await session.execute(select(u.username).where(u.oidc_issuer == issuer, u.oidc_subject == subject,
+                                                             u.user_id != account.user_id))).scalar()
+    if holder is not None:
+        raise UserError(f"that identity is linked to {holder!r} already")
+    try:
+        await session.execute(update(t.users).where(u.user_id == account.user_id).values(
+            oidc_issuer=issuer, oidc_subject=subject))
+    except IntegrityError:  # linked to someone else meanwhile
+        raise UserError("that identity is linked to another user already") from None
+    return dataclasses.replace(account, oidc_issuer=issuer, oidc_subject=subject)
+
+
+async def unlink_identity(session: Transaction, username: str) -> Account:
+    """The person no longer signs in through the identity provider; their sessions end now."""
+    account = await _account(session, username, lock=True)
+    if account is None:
+        raise UserError(f"no user {normalised_username(username)!r}")
+    await session.execute(update(t.users).where(t.users.c.user_id == account.user_id).values(
+        oidc_issuer=None, oidc_subject=None))
+    await session.execute(delete(t.sessions).where(t.sessions.c.user_id == account.user_id))
+    return dataclasses.replace(account, oidc_issuer=None, oidc_subject=None)
+
+
+async def linked_to(session: Transaction, *, issuer: str, subject: str) -> Account | None:
+    """The enabled account an administrator linked to this identity (the provider's issuer and
+    `sub`, compared exactly), or None: a name the provider vouches for matches nobody."""
+    u = t.users.c
+    found = await session.execute(select(t.users).where(u.oidc_issuer == issuer, u.oidc_subject == subject))
+    row = found.first()
+    account = Account.of_row(row) if row is not None else None
+    return account if account is not None and not account.disabled else None
 
 
 def _verify(password_hash: str, password: str) -> bool:
@@ -115,7 +151,9 @@ def _verify(password_hash: str, password: str) -> bool:
 
 async def authenticate(session: Transaction, username: str, password: str, *,
                        now: datetime) -> tuple[Outcome, Account | None]:
-    """One sign-in attempt, judged and counted (an unknown username is a wrong password)."""
+    """One sign-in attempt, judged and counted. Every attempt costs one argon2 verification, the
+    same work whether the username is unknown, the password wrong, the account disabled or waiting,
+    so neither the answer nor its time tells them apart."""
     account = await _account(session, username, lock=True)
     if account is None:
         _verify(_NOBODY, password)

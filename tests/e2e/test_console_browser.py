@@ -221,7 +221,9 @@ def test_a_wrong_password_is_shown_on_the_form(services: RunningServices, consol
     page.get_by_label("Username").fill(caseworker)
     page.get_by_label("Password").fill("not the password at all")
     page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("alert")).to_have_text("The username or password is wrong.")
+    expect(page.get_by_role("alert")).to_have_text("The username or password is wrong. After several wrong "
+                                                    "passwords an account waits up to a minute before it "
+                                                    "takes another.")
     assert serious_violations(page) == []
     context.close()
 

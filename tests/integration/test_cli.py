@@ -1,5 +1,7 @@
 """The real `cpnet` command, run as a subprocess: one-line errors when Kafka or PostgreSQL
-is unreachable, a served service's health endpoints and clean Ctrl-C, contract export."""
+is unreachable, a served service's health endpoints and clean Ctrl-C, contract export, and the
+console's people: a weak or public password refused in one line, an identity provider's account
+linked to one person only."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import httpx
@@ -168,3 +171,35 @@ def test_contracts_export_writes_json_schemas(tmp_path: Path) -> None:
         assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
         assert schema["title"] == title
         assert schema["properties"]
+
+
+# ---- the console's people ----------------------------------------------------------------
+def _users(*args: str, env: dict[str, str], password: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([CPNET, "users", *args], env=env, input=None if password is None else password + "\n",
+                          capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("password", ["passwordpassword", "aaaaaaaaaaaa", "cpnet-demo-password"])
+def test_users_add_refuses_a_weak_or_public_password_in_one_line(served_env, password: str) -> None:
+    username = f"weak-{uuid.uuid4().hex[:8]}"
+    result = _users("add", username, "--role", "caseworker", "--jurisdiction", "140402", "--password-stdin",
+                    env=served_env, password=password)
+    line = _assert_one_line_error(result, "password")
+    assert password not in line, "the refusal never repeats the password"
+
+
+def test_users_link_oidc_gives_one_identity_to_one_person(served_env) -> None:
+    first, second = (f"linked-{uuid.uuid4().hex[:8]}" for _ in range(2))
+    for username in (first, second):
+        added = _users("add", username, "--role", "caseworker", "--jurisdiction", "140402", "--password-stdin",
+                       env=served_env, password="a long enough password 42")
+        assert added.returncode == 0, added.stderr
+    subject = f"sub-{uuid.uuid4()}"
+    linked = _users("link-oidc", first, "--issuer", "https://idp.example", "--subject", subject, env=served_env)
+    assert linked.returncode == 0 and f"linked {first} to {subject} at https://idp.example" in linked.stdout
+    _assert_one_line_error(_users("link-oidc", second, "--issuer", "https://idp.example", "--subject", subject,
+                                  env=served_env), "linked to", first)
+    _assert_one_line_error(_users("link-oidc", second, "--subject", subject, env=served_env), "--issuer")
+    assert _users("unlink-oidc", first, env=served_env).returncode == 0
+    relinked = _users("link-oidc", second, "--issuer", "https://idp.example", "--subject", subject, env=served_env)
+    assert relinked.returncode == 0, relinked.stderr

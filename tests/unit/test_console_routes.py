@@ -100,6 +100,9 @@ def test_the_header_links_only_the_pages_a_role_opens() -> None:
     ("/board?owner=me&grade=red", "/board?owner=me&grade=red"), ("/cases/x/child?purpose=assessment",
                                                                   "/cases/x/child?purpose=assessment"),
     ("//evil.example/x", "/"), ("/\\evil.example", "/"), ("https://evil.example/", "/"), ("", "/"),
-    ("javascript:alert(1)", "/")])
+    ("javascript:alert(1)", "/"), ("/%5Ccross.test:8765/phish", "/"), ("/%5ccross.test", "/"),
+    ("/\tx/host", "/"), ("/\t/host", "/"), ("/%09/host", "/"), ("/\n/host", "/"), ("/\r\n/host", "/"),
+    ("/a\\b", "/"), ("/%2F/host", "/"), ("/\x00", "/"), ("/\x7f", "/"), ("/\x85/host", "/"),
+    ("/" + "a" * 2048, "/"), ("/" + "a" * 2047, "/" + "a" * 2047), ("/find?q=%E7%8E%8B", "/find?q=%E7%8E%8B")])
 def test_the_way_back_is_only_ever_a_path_of_the_site(asked: str, goes: str) -> None:
     assert local_path(asked) == goes

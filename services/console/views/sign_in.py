@@ -1,9 +1,10 @@
 """Signing in (a password, or the organisation's identity provider), signing out, and the language
-switch, which comes back to the very page and query it was pressed on."""
+switch, which comes back to the very page and query it was pressed on. Every sign-in attempt passes
+services/console/sign_in_guards.py first (the form's bound token, the throttle); an attempt it
+refuses costs no password hash."""
 
 from __future__ import annotations
 
-import secrets
 from typing import Annotated
 
 import httpx
@@ -25,7 +26,9 @@ from services.console.pages import (
     render,
     require_csrf,
 )
-from services.console.users import authenticate, close_session, open_session, vouched_for
+from services.console.sign_in_guards import posted_from_own_pages
+from services.console.users import authenticate, close_session, linked_to, open_session
+from shared.ratelimit import retry_after
 
 SIGN_IN_CSRF_COOKIE = "cpnet_sign_in"
 OIDC_STATE_COOKIE = "cpnet_oidc_state"
@@ -48,14 +51,18 @@ async def sign_in(request: Request, console: ConsoleDep, username: Annotated[str
                   next: Annotated[str, Form(max_length=2000)] = "/") -> Response:
     if console.provider is not None:
         raise HTTPException(status_code=403, detail="passwords are off: sign in with the identity provider")
-    if not _is_sign_in_forms(request, csrf_token):
+    if not _is_sign_in_forms(console, request, csrf_token) or not posted_from_own_pages(request.headers):
         raise HTTPException(status_code=403, detail="the sign-in form is missing its CSRF token")
+    if wait := console.sign_in_throttle.wait(_address(request), username):
+        return _throttled(console, request, wait, next_page=next, username=username)
     async with console.engine.begin() as connection:
         outcome, account = await authenticate(connection, username, password, now=now())
         if account is not None:
             token, _ = await open_session(connection, account, now=now())
     if account is None:
-        return _sign_in_form(console, request, next_page=next, error=outcome, username=username,
+        # One answer whatever went wrong (an unknown name, a wrong password, an account disabled or
+        # waiting after wrong passwords): the answer tells a stranger nothing of the account.
+        return _sign_in_form(console, request, next_page=next, error="refused", username=username,
                              status_code=401)
     answer = RedirectResponse(local_path(next), status_code=303)
     answer.set_cookie(SESSION_COOKIE, token, **cookie_options(console))
@@ -67,8 +74,13 @@ async def sign_in(request: Request, console: ConsoleDep, username: Annotated[str
 async def sign_in_with_provider(request: Request, console: ConsoleDep, next: str = "/") -> Response:
     if console.provider is None:
         raise HTTPException(status_code=404, detail="no identity provider is configured")
-    target, state = await console.provider.start(console.http, redirect_uri=_callback(console),
-                                                 next_page=local_path(next))
+    if wait := console.sign_in_throttle.wait(_address(request)):
+        return _throttled(console, request, wait, next_page=next)
+    try:
+        target, state = await console.provider.start(console.http, redirect_uri=_callback(console),
+                                                     next_page=local_path(next))
+    except (SignInFailed, httpx.HTTPError):
+        return _sign_in_form(console, request, next_page=next, error="provider", status_code=502)
     answer = RedirectResponse(target, status_code=303)
     # Lax, not Strict: the provider sends the browser back from another site.
     answer.set_cookie(OIDC_STATE_COOKIE, state, max_age=600, httponly=True, samesite="lax",
@@ -82,22 +94,24 @@ async def provider_answered(request: Request, console: ConsoleDep, code: str = "
     if console.provider is None:
         raise HTTPException(status_code=404, detail="no identity provider is configured")
     try:
-        username, next_page = await console.provider.finish(
+        identity = await console.provider.finish(
             console.http, state=state, bound_state=request.cookies.get(OIDC_STATE_COOKIE), code=code,
             redirect_uri=_callback(console))
     except (SignInFailed, httpx.HTTPError):
         return _sign_in_form(console, request, next_page="/", error="provider", status_code=401,
                              here=SIGN_IN)
     async with console.engine.begin() as connection:
-        account = await vouched_for(connection, username, now=now())
+        account = await linked_to(connection, issuer=identity.issuer, subject=identity.subject)
         if account is not None:
             token, _ = await open_session(connection, account, now=now())
     if account is None:
+        # The identity, so the person can give it to the administrator who links it.
         return _sign_in_form(console, request, next_page="/", error="not_a_user", status_code=403,
-                             here=SIGN_IN)
+                             here=SIGN_IN, identity=identity)
     # A page, not a redirect: the session cookie is SameSite=Strict, and a redirect that began on
-    # the provider's site would not carry it; the page's own navigation does.
-    answer = render(console, request, "signed_in.html", next_page=next_page, here=SIGN_IN)
+    # the provider's site would not carry it; the page's own navigation does. Its address is checked
+    # again where it is used, whatever checked it before.
+    answer = render(console, request, "signed_in.html", next_page=local_path(identity.next_page), here=SIGN_IN)
     answer.set_cookie(SESSION_COOKIE, token, **cookie_options(console))
     answer.delete_cookie(OIDC_STATE_COOKIE, path="/sign-in/oidc")
     return answer
@@ -120,13 +134,14 @@ async def sign_out(request: Request, console: ConsoleDep, person: Person,
 
 
 @router.post("/language")
-async def choose_language(request: Request, person: PersonIfAny, locale: Annotated[str, Form(max_length=10)],
+async def choose_language(request: Request, console: ConsoleDep, person: PersonIfAny,
+                          locale: Annotated[str, Form(max_length=10)],
                           csrf_token: Annotated[str, Form(max_length=200)] = "",
                           next: Annotated[str, Form(max_length=2000)] = "/") -> Response:
     """The person's language from now on, and back to the page it was chosen on, its query kept (a
     filtered board stays filtered; a child's details keep the purpose they were read for). Its form
     carries a CSRF token like every other: the session's, or the sign-in form's before there is one."""
-    if not _is_sign_in_forms(request, csrf_token):
+    if not _is_sign_in_forms(console, request, csrf_token):
         if person is None:
             raise HTTPException(status_code=403, detail="the form is missing its CSRF token")
         require_csrf(person, csrf_token)
@@ -137,10 +152,9 @@ async def choose_language(request: Request, person: PersonIfAny, locale: Annotat
     return answer
 
 
-def _is_sign_in_forms(request: Request, csrf_token: str) -> bool:
-    """The token is the one the sign-in form was given, with its cookie."""
-    expected = request.cookies.get(SIGN_IN_CSRF_COOKIE)
-    return bool(expected and csrf_token and secrets.compare_digest(expected, csrf_token))
+def _is_sign_in_forms(console: Console, request: Request, csrf_token: str) -> bool:
+    """The token is the one the sign-in form was given, bound to its cookie by the console's secret."""
+    return console.sign_in_forms.matches(request.cookies.get(SIGN_IN_CSRF_COOKIE), csrf_token)
 
 
 def _callback(console: Console) -> str:
@@ -149,11 +163,28 @@ def _callback(console: Console) -> str:
     return base.rstrip("/") + "/sign-in/oidc/callback"
 
 
+def _address(request: Request) -> str | None:
+    """The client address the throttle counts: the connection's (a proxy's own, unless the server
+    is told to trust its forwarded-for header)."""
+    return request.client.host if request.client else None
+
+
+def _throttled(console: Console, request: Request, wait: float, *, next_page: str,
+               username: str = "") -> Response:
+    """Too many sign-in attempts: the form again, saying so in words, with Retry-After."""
+    headers = retry_after(wait)
+    answer = _sign_in_form(console, request, next_page=next_page, error="throttled", username=username,
+                           status_code=429, seconds=int(headers["Retry-After"]))
+    answer.headers.update(headers)
+    return answer
+
+
 def _sign_in_form(console: Console, request: Request, *, next_page: str, error: str | None = None,
-                  username: str = "", status_code: int = 200, here: str | None = None) -> Response:
-    csrf = secrets.token_urlsafe(32)
+                  username: str = "", status_code: int = 200, here: str | None = None,
+                  **context: object) -> Response:
+    cookie, csrf = console.sign_in_forms.new()
     answer = render(console, request, "sign_in.html", status_code=status_code, csrf_token=csrf,
                     next_page=local_path(next_page), error=error, username=username,
-                    oidc=console.provider is not None, here=here)
-    answer.set_cookie(SIGN_IN_CSRF_COOKIE, csrf, **cookie_options(console))
+                    oidc=console.provider is not None, here=here, **context)
+    answer.set_cookie(SIGN_IN_CSRF_COOKIE, cookie, **cookie_options(console))
     return answer
