@@ -32,12 +32,13 @@ from services.casework.cases import (
     request_approval,
     review,
 )
-from services.casework.decide import (Approval, CaseFile, ChildHasOpenCase, MergedByLink, NoRecentVisit,
-                                      NotYours, OpenReferrals, ReasonRequired, Refused)
+from services.casework.decide import (EMERGENCY, NOT_GRADED, Approval, CaseFile, ChildHasOpenCase, DirectoryEntry,
+                                      MergedByLink, NoRecentVisit, NotACaseworker, NotYours, OpenReferrals,
+                                      ReasonRequired, Refused)
 from services.casework.waiting import WaitingKind, as_query, waiting_for
 from shared.access import CaseNotes, Purpose, case_reading, notes_route, read_notes_of_case
-from shared.auth import (CASE_READERS, CASE_SIDE, SUPERVISORS, TERRITORY_PREFIX_PATTERN, Principal, Role,
-                         require_role)
+from shared.auth import (CASE_READERS, CASE_SIDE, SUPERVISORS, TERRITORY_PREFIX_PATTERN, AuthError, Principal, Role,
+                         directory_audience, require_role, verify_token)
 from shared.case_number import CHINA_STANDARD_TIME
 from shared.contracts.events import ApprovalKind, ReviewDecision
 from shared.contracts.vocabulary import (CASE_NUMBER_PATTERN, Category, Jurisdiction, OpaqueRef, ReasonCode,
@@ -136,13 +137,22 @@ def _cursor(row: CaseFile) -> str:
     return base64.urlsafe_b64encode(key.encode()).decode().rstrip("=")
 
 
+NOT_A_CURSOR = "not a cursor this list gave"
+
+
 def _after(cursor: str) -> tuple[int, datetime, uuid.UUID]:
+    """The row a cursor names. A forged one is refused as a field, never passed on: an urgency past a
+    smallint, or a moment without its offset or beyond the years the database's clock holds, would
+    fail in the driver as a 500."""
     try:
         urgency, due, case_id = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode().split("|")
-        return int(urgency), datetime.fromisoformat(due), uuid.UUID(case_id)
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise unprocessable([{"loc": ["query", "after"], "msg": "not a cursor this list gave",
-                              "type": "value_error"}]) from None
+        key = int(urgency), datetime.fromisoformat(due), uuid.UUID(case_id)
+        if not EMERGENCY <= key[0] <= NOT_GRADED or key[1].tzinfo is None:
+            raise ValueError(NOT_A_CURSOR)
+        key[1].astimezone(UTC)  # OverflowError past year 1 or 9999
+        return key
+    except (binascii.Error, UnicodeDecodeError, ValueError, OverflowError):
+        raise unprocessable([{"loc": ["query", "after"], "msg": NOT_A_CURSOR, "type": "value_error"}]) from None
 
 
 def _territory(principal: Principal, territory: str | None) -> list[ColumnElement[bool]]:
@@ -225,7 +235,7 @@ async def list_cases(
 ) -> CasePage:
     now = ctx.resources.clock()
     c = t.cases.c
-    received = (_day_start(received_from), _day_start(received_to + timedelta(days=1)) if received_to else None)
+    received = (_day_start(received_from), _day_start(received_to, days_later=1))
     where = _filters(principal, territory=territory, grade=grade, stage=stage, category=category, owner=owner,
                      overdue=overdue, open_referrals=open_referrals, pending_approval=pending_approval,
                      now=now, number=number, reviewed=reviewed, emergency=emergency,
@@ -246,8 +256,15 @@ async def list_cases(
                     total=tally.pop("found") if tally else None, tally=Tally(**tally) if tally else None)
 
 
-def _day_start(day: date | None) -> datetime | None:
-    return None if day is None else datetime.combine(day, time(), CHINA_STANDARD_TIME)
+def _day_start(day: date | None, *, days_later: int = 0) -> datetime | None:
+    """The start of a day in China time, `days_later`; None (no bound) for a day so far off that no
+    moment the database holds lies beyond it."""
+    if day is None:
+        return None
+    try:
+        return datetime.combine(day + timedelta(days=days_later), time(), CHINA_STANDARD_TIME).astimezone(UTC)
+    except OverflowError:
+        return None
 
 
 async def _tally(connection, territory: list[ColumnElement[bool]], found: list[ColumnElement[bool]],
@@ -432,6 +449,12 @@ class Assignment(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     caseworker: OpaqueRef = Field(description="Pseudonymous id of the caseworker who is to own the case")
+    caseworker_token: str | None = Field(
+        default=None, max_length=4096, pattern=r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$",
+        description="The directory's word about the caseworker: a token from cpnet's issuer naming them (its "
+                    "audience `<audience>/directory`, never a bearer token), which the console mints for an "
+                    "active caseworker of its users. Without it, or naming someone else, no one is assigned "
+                    "(422)")
     reason: ReasonCode | None = Field(default=None, description="Why the owner changes (required when the case "
                                                                 "has a named owner already), e.g. workload")
     note: NoteText = None
@@ -453,16 +476,33 @@ async def read_notes(case_id: uuid.UUID, purpose: Purpose,
                                     find=lambda session: case_reading(session, principal, case_id, t.cases))
 
 
+def _vouched(settings, token: str | None) -> DirectoryEntry | None:
+    """What the directory's token says of the person it names, if it verifies."""
+    if token is None:
+        return None
+    try:
+        person = verify_token(settings, token, audience=directory_audience(settings))
+    except AuthError:
+        return None
+    return DirectoryEntry(subject=person.subject, role=person.role.value, jurisdiction=person.jurisdiction)
+
+
 @router.post("/{case_id}/assignment", response_model=Case,
-             responses=answers(404, 409, 413, described={409: "the case is closed"}),
-             summary="A supervisor of the case's territory names the caseworker who owns it")
+             responses=answers(404, 409, 413, 422, described={
+                 409: "the case is closed",
+                 422: "invalid fields; or `caseworker` is not, on the directory's word (`caseworker_token`), an "
+                      "active caseworker whose territory holds the case; or `reason` is missing where the case "
+                      "has a named owner already"}),
+             summary="A supervisor of the case's territory names the caseworker who owns it: an active "
+                     "caseworker whose territory holds the case, as the console's directory vouches")
 async def assign_case(case_id: uuid.UUID, body: Assignment, principal: Annotated[Principal, Depends(Supervisors)],
                       ctx: Ctx) -> Case:
+    entry = _vouched(ctx.settings, body.caseworker_token)
     with refusals():
         async with ctx.engine.begin() as connection:
             case = await assign(connection, case_id, body.caseworker, supervisor=principal.subject,
                                 reason=body.reason, visible=principal.can_see, res=ctx.resources,
-                                note=body.note)
+                                entry=entry, note=body.note)
     ctx.relay.wake()
     return _case(case, ctx.resources.clock())
 
@@ -482,6 +522,8 @@ def refusals() -> Iterator[None]:
         raise HTTPException(status_code=403, detail=str(exc)) from None
     except ReasonRequired as exc:
         raise unprocessable([{"loc": ["body", "reason"], "msg": str(exc), "type": "value_error"}]) from None
+    except NotACaseworker as exc:
+        raise unprocessable([{"loc": ["body", "caseworker"], "msg": str(exc), "type": "value_error"}]) from None
     except OpenReferrals as exc:
         named = [{"referral_id": str(r.referral_id), "agency": r.agency, "state": r.state} for r in exc.referrals]
         raise HTTPException(status_code=409, detail={"msg": str(exc), "code": "open_referrals",

@@ -22,7 +22,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 from services.console.worklist import PAGE_SIZE
 from shared.auth import Role
 from tests.e2e.conftest import RunningServices, serving
-from tests.e2e.reports import hotline_report, token
+from tests.e2e.reports import assignment, hotline_report, token
 
 CHROMIUM = "/usr/bin/chromium"
 PASSWORD = "browser test password 1"
@@ -965,7 +965,7 @@ async def _closed_red_case(infra, services: RunningServices, village: str, owner
     case_id = await reported_and_owned(infra, hotline_report(jurisdiction=village))
     async with httpx.AsyncClient(base_url=services.urls["casework"]) as casework:
         await _case(casework, case_id, supervisor)
-        named = await casework.post(f"/v1/cases/{case_id}/assignment", json={"caseworker": owner},
+        named = await casework.post(f"/v1/cases/{case_id}/assignment", json=assignment(owner, village[:9]),
                                     headers=supervisor)
         assert named.status_code == 200, named.text
     await closed_on_approval(services.urls, case_id, token(Role.caseworker, owner, jurisdiction=village[:9]),

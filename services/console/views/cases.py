@@ -17,6 +17,7 @@ from services.console.form_errors import field_errors
 from services.console.i18n import CITY_TIME
 from services.console.navigation import ACCESS, may_open
 from services.console.pages import (
+    PAGE_TOKEN_TTL,
     Console,
     ConsoleDep,
     Person,
@@ -31,7 +32,8 @@ from services.console.pages import (
     render,
 )
 from services.console.report_form import INDICATORS, SEXES
-from services.console.users import SignedIn, caseworkers_for, people_of, usernames_of
+from services.console.users import SignedIn, active_person, caseworkers_for, people_of, usernames_of
+from shared.auth import directory_audience, issue_token
 from shared.contracts.vocabulary import (
     OPEN_REFERRAL_STATES,
     AccessPurpose,
@@ -201,8 +203,18 @@ async def save_archive(request: Request, console: ConsoleDep, person: Person, ca
 
 @router.post("/assignment")
 async def assign(request: Request, console: ConsoleDep, person: Person, case_id: uuid.UUID) -> Response:
+    """The case's owner named, with the directory's word for them: the console vouches (a token of the
+    issuer's, for casework only) for an active user of its own, and casework takes a caseworker of the
+    case's territory alone; for anyone else it vouches for nothing and casework refuses, in words."""
     form = await checked_form(request, person)
-    body = {"caseworker": form.get("caseworker") or None, "reason": form.get("reason") or None}
+    caseworker = str(form.get("caseworker") or "")
+    async with console.engine.connect() as connection:
+        named = await active_person(connection, caseworker) if caseworker else None
+    vouched = issue_token(console.settings, subject=named.subject, role=named.role, agency=named.agency,
+                          jurisdiction=named.jurisdiction, ttl=PAGE_TOKEN_TTL,
+                          audience=directory_audience(console.settings)) if named else None
+    body = {"caseworker": caseworker or None, "reason": form.get("reason") or None,
+            **({"caseworker_token": vouched} if vouched else {})}
     return await _act(request, console, person, case_id, form, "casework",
                       f"/v1/cases/{case_id}/assignment", body, note="assign_note")
 
