@@ -6,6 +6,7 @@ supervisor's undo with its note)."""
 from __future__ import annotations
 
 import hashlib
+import time
 import uuid
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
@@ -21,7 +22,8 @@ from services.intake.identification import Refused, SameChild
 from services.intake.links import CaseLink, ChildNotFound, Outside, identify, links_of_case, undo_link
 from services.intake.links import Outcome as LinkOutcome
 from services.intake.reports import MAX_RAW_REPORT_BYTES, ReportRejected, age_in_years, check_jurisdiction
-from services.intake.search import CASES_BY_PHONE, ChildQuery, PhoneQuery, cases_reported_from, find_child
+from services.intake.search import (CASES_BY_PHONE, ChildQuery, PhoneQuery, answer_no_sooner_than, cases_reported_from,
+                                     find_child)
 from services.intake.submissions import KeyReused, Outcome, SubmissionBatches, Submitted
 from shared.access import CaseNotes, Purpose, notes_route, read_notes_of_case, territorial
 from shared.auth import CASE_SIDE, REPORTERS, Principal, Role, require_role
@@ -476,7 +478,9 @@ async def search_children(body: ChildSearch, principal: Annotated[Principal, Dep
                           ctx: Annotated[ServiceContext, Depends(service_context)]) -> ChildSearchAnswer:
     """Keyed digests of what is given, matched by the registry's own rule (or, for a phone, equal to the
     digest each report keeps); each match is recorded on the ledger (with the purpose) before it is
-    answered, and a match in another territory is recorded as refused and answered as no match."""
+    answered, and a match in another territory is recorded as refused and answered as no match — as
+    soon as a child nowhere would be: every answer waits out the same budget (search.ANSWER_BUDGET_S)."""
+    started = time.monotonic()
     async with ctx.sessions.begin() as session:
         if body.reporter_phone is not None:
             phone = PhoneQuery(body.purpose, body.reporter_phone)
@@ -486,6 +490,9 @@ async def search_children(body: ChildSearch, principal: Annotated[Principal, Dep
                                birth_date=body.birth_date, jurisdiction=body.jurisdiction)
             child = await find_child(session, principal, query, ctx.resources)
             found = [child] if child else []
+    # The relay is woken after the wait: its publishing of the refusal's record, on this process's loop,
+    # would otherwise delay this answer alone (it leaves within the relay's poll interval all the same).
+    await answer_no_sooner_than(started)
     ctx.relay.wake()
     return ChildSearchAnswer(matches=[
         ChildMatch(child_ref=match.child_ref, case_id=match.case_id, case_number=match.case_number,
