@@ -32,7 +32,7 @@ from services.casework.cases import (
     request_approval,
     review,
 )
-from services.casework.decide import (EMERGENCY, NOT_GRADED, Approval, CaseFile, ChildHasOpenCase, DirectoryEntry,
+from services.casework.decide import (CLOSING_REASONS, EMERGENCY, NOT_GRADED, Approval, CaseFile, ChildHasOpenCase, DirectoryEntry,
                                       MergedByLink, NoRecentVisit, NotACaseworker, NotYours, OpenReferrals,
                                       ReasonRequired, Refused)
 from services.casework.waiting import WaitingKind, as_query, waiting_for
@@ -42,7 +42,7 @@ from shared.auth import (CASE_READERS, CASE_SIDE, SUPERVISORS, TERRITORY_PREFIX_
 from shared.case_number import CHINA_STANDARD_TIME
 from shared.contracts.events import ApprovalKind, ReviewDecision
 from shared.contracts.vocabulary import (CASE_NUMBER_PATTERN, Category, Jurisdiction, OpaqueRef, ReasonCode,
-                                         ReopenReason, RiskLevel, Stage)
+                                         ReopenReason, RiskLevel, ScreenOutReason, Stage, TransferReason)
 from shared.http import answers, unprocessable
 from shared.notes import NoteText
 from shared.service import ServiceContext, service_context
@@ -206,7 +206,9 @@ Territory = Annotated[str | None, Query(pattern=TERRITORY_PREFIX_PATTERN,
                                         description="a node's code prefix (2, 4, 6, 9 or 12 digits)")]
 
 
-@router.get("", response_model=CasePage, summary="The worklist: cases by urgency (a child in immediate danger "
+@router.get("", response_model=CasePage, responses=answers(422, described={
+    422: "invalid query fields, or `after` is not a cursor this list gave (one forged or from another list)"}),
+            summary="The worklist: cases by urgency (a child in immediate danger "
                                                  "first, then red, then the earliest due date), filtered; keyset "
                                                  "pages; with totals, the counts a board shows")
 async def list_cases(
@@ -230,7 +232,8 @@ async def list_cases(
     received_to: Annotated[date | None, Query(description="reported on or before this day (China time)")] = None,
     totals: Annotated[bool, Query(description="also count the cases the filters find, and the territory's "
                                               "cases by what the board filters on (one more scan)")] = False,
-    after: Annotated[str | None, Query(max_length=200, description="the `next` of the page before")] = None,
+    after: Annotated[str | None, Query(max_length=200, pattern=r"^[A-Za-z0-9_-]+$",
+                                       description="the `next` of the page before (any other is refused, 422)")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> CasePage:
     now = ctx.resources.clock()
@@ -547,8 +550,29 @@ def _named(case: CaseFile | None) -> dict[str, str | None]:
     return {"case_id": str(case.case_id), "case_number": case.case_number}
 
 
+def _alternatives(on: str, cases: dict[object, dict[str, Any]], *, required: dict[object, list[str]] | None = None):
+    """The schema's own word for what a body's `on` field decides of the others (`cases`: each value's
+    properties; `required`: what that value makes required), as a oneOf beside the model's properties —
+    so a client, or a generator of requests, knows the reasons an action takes before casework's rules
+    say so with a 422. The rules themselves stay in decide.py; this only describes them."""
+    def extra(schema: dict[str, Any]) -> None:
+        schema["oneOf"] = [{"properties": {on: {"const": value}, **properties},
+                            "required": [on, *(required or {}).get(value, [])]}
+                           for value, properties in cases.items()]
+    return extra
+
+
+def _codes(vocabulary) -> dict[str, Any]:
+    return {"enum": sorted(str(code) for code in vocabulary)}
+
+
+NOTHING = {"type": "null"}
+
+
 class Review(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_alternatives("decision", {
+        "screened_in": {"reason": NOTHING}, "screened_out": {"reason": _codes(ScreenOutReason)}},
+        required={"screened_out": ["reason"]}))
 
     decision: ReviewDecision
     reason: ReasonCode | None = Field(default=None, description="Required to screen out: unfounded, duplicate, "
@@ -625,7 +649,12 @@ def _approval(approval: Approval, **case: Any) -> ApprovalOut:
 
 
 class ApprovalRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_alternatives("kind", {
+        "screen_out": {"reason": _codes(ScreenOutReason), "to_jurisdiction": NOTHING},
+        "close": {"reason": _codes(CLOSING_REASONS), "to_jurisdiction": NOTHING},
+        "reopen": {"reason": _codes(ReopenReason), "to_jurisdiction": NOTHING},
+        "transfer": {"reason": _codes(TransferReason), "to_jurisdiction": {"type": "string"}}},
+        required={"transfer": ["to_jurisdiction"]}))
 
     kind: ApprovalKind
     reason: ReasonCode = Field(description="screen_out: unfounded, duplicate, outside_jurisdiction, adult, "
@@ -697,7 +726,8 @@ async def list_approvals(principal: Annotated[Principal, Depends(Readers)], ctx:
 
 
 class ApprovalDecision(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_alternatives("approve", {
+        True: {}, False: {"reason": {"type": "string"}}}, required={False: ["reason"]}))
 
     approve: bool
     reason: ReasonCode | None = Field(default=None, description="Required to reject")

@@ -12,7 +12,7 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
 from sqlalchemy import func, insert, select, update
 
 from services.intake import tables as t
@@ -399,7 +399,9 @@ async def update_archive(
     child_ref: uuid.UUID, content: ArchiveContent, purpose: Purpose,
     principal: Annotated[Principal, Depends(ArchiveUsers)],
     ctx: Annotated[ServiceContext, Depends(service_context)],
-    if_match: Annotated[int | None, Header(alias="If-Match", description="the version you read")] = None,
+    # Declared `integer` (not nullable): a header is absent or a number, never the text "null".
+    if_match: Annotated[int, Header(alias="If-Match", ge=0, le=2**31 - 1,
+                                    description="the version you read")] = None,  # type: ignore[assignment]
 ) -> Archive:
     """Optimistic concurrency: with If-Match, a caseworker never overwrites a colleague's
     update unseen. The change is recorded on the ledger like a read."""
@@ -427,6 +429,16 @@ def _a_phone_number(value: str) -> str:
 ReporterPhone = Annotated[str, StringConstraints(max_length=40), AfterValidator(_a_phone_number)]
 
 
+def _written_as_a_day(value: object) -> object:
+    # JSON has no date: a day is the text "YYYY-MM-DD" (Pydantic's lax mode took 0 as 1970-01-01).
+    if not isinstance(value, str | date):
+        raise ValueError("a day is written YYYY-MM-DD")
+    return value
+
+
+IsoDay = Annotated[date, BeforeValidator(_written_as_a_day)]
+
+
 class ChildSearch(BaseModel):
     """A national ID, or a name with birth date and the 12-digit code of the place the child lives
     (as reports give it); or, alone, a reporter's phone. In the body, never the URL: these are
@@ -437,7 +449,7 @@ class ChildSearch(BaseModel):
     purpose: AccessPurpose = Field(description="Why you search; kept on the ledger with the search")
     national_id: NationalId | None = None
     name: PersonName | None = None
-    birth_date: date | None = None
+    birth_date: IsoDay | None = None
     jurisdiction: Jurisdiction | None = None
     reporter_phone: ReporterPhone | None = Field(
         default=None, description="The cases reported from this phone, however it is written (spaces, "
@@ -510,7 +522,7 @@ class GivenIdentity(BaseModel):
     name: PersonName | None = None
     national_id: NationalId | None = None
     sex: Sex | None = None
-    birth_date: date | None = None
+    birth_date: IsoDay | None = None
     age_estimate: AgeEstimate | None = None
     address: Address | None = None
     school: SchoolName | None = None
