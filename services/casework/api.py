@@ -675,8 +675,9 @@ class ApprovalRequest(BaseModel):
 
 
 @router.post("/{case_id}/approvals", response_model=ApprovalOut, status_code=201,
-             responses=answers(404, 409, 413, described={409: "the case's state does not allow it, or the same "
-                                                              "request is pending already"}),
+             responses=answers(404, 409, 413, 422, described={
+                 409: "the case's state does not allow it, or the same request is pending already",
+                 422: "invalid fields; or a transfer's `to_jurisdiction` is not a node of the territory registry"}),
              summary="The case's owner asks a supervisor to approve screening it out, closing it or "
                      "reopening it (a red case); its owner or a supervisor asks another territory's "
                      "supervisors to take it over (transfer)")

@@ -439,12 +439,23 @@ def _written_as_a_day(value: object) -> object:
 IsoDay = Annotated[date, BeforeValidator(_written_as_a_day)]
 
 
+_NONE = {"type": "null"}
+
+
 class ChildSearch(BaseModel):
     """A national ID, or a name with birth date and the 12-digit code of the place the child lives
     (as reports give it); or, alone, a reporter's phone. In the body, never the URL: these are
     personal data."""
 
-    model_config = ConfigDict(extra="forbid")
+    # The ways to search, in the schema too (the model's validator is the rule).
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"anyOf": [
+        {"required": ["national_id"], "properties": {"national_id": {"type": "string"}, "reporter_phone": _NONE}},
+        {"required": ["name", "birth_date", "jurisdiction"], "properties": {
+            "name": {"type": "string"}, "birth_date": {"type": "string"}, "jurisdiction": {"type": "string"},
+            "reporter_phone": _NONE}},
+        {"required": ["reporter_phone"], "properties": {
+            "reporter_phone": {"type": "string"}, "national_id": _NONE, "name": _NONE, "birth_date": _NONE,
+            "jurisdiction": _NONE}}]})
 
     purpose: AccessPurpose = Field(description="Why you search; kept on the ledger with the search")
     national_id: NationalId | None = None
@@ -485,7 +496,9 @@ class ChildSearchAnswer(BaseModel):
 @router.post("/v1/children/search", response_model=ChildSearchAnswer, dependencies=[Depends(limit_personal_data)],
              summary="Find a child (and its case) before opening a case: exact match, as the registry "
                      "matches; or the cases a reporter's phone reported",
-             responses=answers(413))
+             responses=answers(413, 422, described={422: (
+                 "invalid fields; or `reporter_phone` is not a phone number: 7 to 15 digits once China's country "
+                 "code (+86, 0086) and the trunk 0 are left out")}))
 async def search_children(body: ChildSearch, principal: Annotated[Principal, Depends(ArchiveUsers)],
                           ctx: Annotated[ServiceContext, Depends(service_context)]) -> ChildSearchAnswer:
     """Keyed digests of what is given, matched by the registry's own rule (or, for a phone, equal to the
@@ -540,7 +553,9 @@ class GivenIdentity(BaseModel):
 class Identification(BaseModel):
     """Either link the provisional child to the known child (`child_ref`), or give it its identity."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"oneOf": [
+        {"required": ["child_ref"], "properties": {"child_ref": {"type": "string"}, "identity": _NONE}},
+        {"required": ["identity"], "properties": {"identity": {"type": "object"}, "child_ref": _NONE}}]})
 
     reason: IdentificationReason = Field(description="How the child was identified; kept on the ledger")
     child_ref: uuid.UUID | None = Field(default=None, description="The known child it is (find it with POST "
@@ -598,10 +613,12 @@ Undoers = require_role(*UNDOERS)
                          "its owner and referrals); every report is listed under it; the other case is "
                          "closed as a duplicate by casework. `child.linked` puts the decision on the ledger; "
                          "a supervisor may undo it.",
-             responses=answers(404, 409, 413, described={
+             responses=answers(404, 409, 413, 422, described={
                  404: "no such child in your territory (the detail names provisional_ref or child_ref)",
                  409: "the child is identified or linked already, or the identity given is a registered "
-                      "child's"}))
+                      "child's",
+                 422: "invalid fields; or the `identity` does not name the child (a national ID, or a name with "
+                      "a birth date or an age), or its birth date is in the future"}))
 async def identify_child(provisional_ref: uuid.UUID, body: Identification,
                          principal: Annotated[Principal, Depends(Identifiers)],
                          ctx: Annotated[ServiceContext, Depends(service_context)]) -> ChildLink:
