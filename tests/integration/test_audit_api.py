@@ -4,30 +4,22 @@ taken for seconds since 1970."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 
 from shared.auth import Role
-from shared.db.migrate import upgrade
-from shared.service import build_app, definition_of
-from shared.settings import Settings
 from tests.e2e.reports import token
+from tests.integration.support import service_in_process
 
 SUPERVISOR = token(Role.supervisor, "sup-chengqu", jurisdiction="140402")
 
 
 @pytest.fixture(scope="module")
 async def audit(infra) -> AsyncIterator[httpx.AsyncClient]:
-    settings = Settings(kafka_bootstrap=infra.kafka_bootstrap, database_url=infra.database_url)
-    await asyncio.to_thread(upgrade, "audit", infra.database_url)
-    app = build_app(definition_of("audit"), settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://audit") as client:
-            yield client
+    async with service_in_process(infra, "audit") as client:
+        yield client
 
 
 @pytest.mark.parametrize(("query", "named"), [

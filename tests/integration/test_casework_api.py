@@ -4,7 +4,6 @@ a case is assigned only to a caseworker the directory vouches for, of the case's
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import uuid
 from collections.abc import AsyncIterator
@@ -15,10 +14,9 @@ import pytest
 from services.casework.cases import on_case_events
 from shared.auth import Role, directory_audience, issue_token
 from shared.contracts.vocabulary import RiskLevel
-from shared.db.migrate import upgrade
-from shared.service import build_app, definition_of
 from shared.settings import Settings
 from tests.e2e.reports import token
+from tests.integration.support import service_in_process
 from tests.integration.test_casework_cases import RES, assessed, delivered, reported
 
 SUPERVISOR = token(Role.supervisor, "sup-chengqu", jurisdiction="140402")
@@ -30,14 +28,8 @@ def _cursor(key: str) -> str:
 
 @pytest.fixture(scope="module")
 async def casework(infra) -> AsyncIterator[httpx.AsyncClient]:
-    settings = Settings(kafka_bootstrap=infra.kafka_bootstrap, database_url=infra.database_url)
-    await asyncio.to_thread(upgrade, "casework", infra.database_url)
-    app = build_app(definition_of("casework"), settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://casework") as client:
-            client.app = app
-            yield client
+    async with service_in_process(infra, "casework") as client:
+        yield client
 
 
 ANY_ID = "00000000-0000-4000-8000-000000000000"

@@ -4,7 +4,6 @@ answers are "no match", and before they differed by ~8 ms — the child's existe
 
 from __future__ import annotations
 
-import asyncio
 import statistics
 import time
 from collections.abc import AsyncIterator
@@ -14,10 +13,8 @@ import pytest
 
 from services.intake.search import ANSWER_BUDGET_S
 from shared.auth import Role
-from shared.db.migrate import upgrade
-from shared.service import build_app, definition_of
-from shared.settings import Settings
 from tests.e2e.reports import hotline_report, national_id, token
+from tests.integration.support import service_in_process
 
 LUZHOU_VILLAGE = "140403100201"  # another county of the city
 CHENGQU = token(Role.supervisor, "sup-chengqu", jurisdiction="140402")
@@ -27,13 +24,8 @@ TRIES = 15
 
 @pytest.fixture(scope="module")
 async def intake(infra) -> AsyncIterator[httpx.AsyncClient]:
-    settings = Settings(kafka_bootstrap=infra.kafka_bootstrap, database_url=infra.database_url)
-    await asyncio.to_thread(upgrade, "intake", infra.database_url)
-    app = build_app(definition_of("intake"), settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://intake") as client:
-            yield client
+    async with service_in_process(infra, "intake") as client:
+        yield client
 
 
 async def _median_ms(intake: httpx.AsyncClient, child_id: str) -> float:
