@@ -205,7 +205,8 @@ def build_app(definition: ServiceDefinition, settings: Settings, *,
     @app.get("/metrics", tags=["operations"], response_class=Response, dependencies=[Depends(read_metrics)],
              responses={200: {"content": {CONTENT_TYPE: {}}, "description": "Prometheus text format"},
                         **answers(401, 403, described={
-                            401: "in production: no operator's token nor the scrape token (CPNET_METRICS_TOKEN)",
+                            401: "in production: no operator's token, nor the scrape token "
+                                 "(CPNET_METRICS_TOKEN)",
                             403: "in production: a token of another role than operator"})})
     async def metrics_endpoint() -> Response:
         """Counts for the operators on call: consumers' outcomes, the outbox's backlog and the

@@ -252,8 +252,9 @@ class Settings(BaseSettings):
     api_docs_open: bool = Field(default=False, description="in production, serve /docs and /openapi.json "
                                                            "without a token (development always does)")
     metrics_open: bool = Field(default=False, description="in production, serve /metrics without a token")
-    metrics_token: SecretStr = Field(default=SecretStr(""), description="the token a metrics scraper sends as "
-                                                                        "'Authorization: Bearer …' in production")
+    metrics_token: SecretStr = Field(
+        default=SecretStr(""), description="the token a metrics scraper sends as 'Authorization: Bearer …' "
+                                           "in production")
 
     territory_file: Path | None = Field(
         default=None, description="the territory registry reports must name a node of; default config/territory.yaml")

@@ -202,8 +202,8 @@ async def access_entries(principal: Annotated[Principal, Depends(AccessReaders)]
                          reader: Annotated[str | None, Query(max_length=128, description="a reader's id")] = None,
                          territory: Annotated[str | None, Query(pattern=TERRITORY_PREFIX_PATTERN)] = None,
                          child_ref: uuid.UUID | None = None, since: Moment = None, until: Moment = None,
-                         before: Annotated[int | None, Query(ge=1, le=2**63 - 1,
-                                                             description="the `next` of the page before")] = None,
+                         before: Annotated[int | None, Query(
+                             ge=1, le=2**63 - 1, description="the `next` of the page before")] = None,
                          limit: Annotated[int, Query(ge=1, le=200)] = 50) -> AccessPage:
     """A supervisor sees the entries of their own territory (where each case was when read), an
     auditor every territory's."""

@@ -32,13 +32,13 @@ from services.casework.cases import (
     request_approval,
     review,
 )
-from services.casework.decide import (CLOSING_REASONS, EMERGENCY, NOT_GRADED, Approval, CaseFile, ChildHasOpenCase, DirectoryEntry,
-                                      MergedByLink, NoRecentVisit, NotACaseworker, NotYours, OpenReferrals,
-                                      ReasonRequired, Refused)
+from services.casework.decide import (CLOSING_REASONS, EMERGENCY, NOT_GRADED, Approval, CaseFile,
+                                      ChildHasOpenCase, DirectoryEntry, MergedByLink, NoRecentVisit,
+                                      NotACaseworker, NotYours, OpenReferrals, ReasonRequired, Refused)
 from services.casework.waiting import WaitingKind, as_query, waiting_for
 from shared.access import CaseNotes, Purpose, case_reading, notes_route, read_notes_of_case
-from shared.auth import (CASE_READERS, CASE_SIDE, SUPERVISORS, TERRITORY_PREFIX_PATTERN, AuthError, Principal, Role,
-                         directory_audience, require_role, verify_token)
+from shared.auth import (CASE_READERS, CASE_SIDE, SUPERVISORS, TERRITORY_PREFIX_PATTERN, AuthError, Principal,
+                         Role, directory_audience, require_role, verify_token)
 from shared.case_number import CHINA_STANDARD_TIME
 from shared.contracts.events import ApprovalKind, ReviewDecision
 from shared.contracts.vocabulary import (CASE_NUMBER_PATTERN, Category, Jurisdiction, OpaqueRef, ReasonCode,
@@ -152,7 +152,8 @@ def _after(cursor: str) -> tuple[int, datetime, uuid.UUID]:
         key[1].astimezone(UTC)  # OverflowError past year 1 or 9999
         return key
     except (binascii.Error, UnicodeDecodeError, ValueError, OverflowError):
-        raise unprocessable([{"loc": ["query", "after"], "msg": NOT_A_CURSOR, "type": "value_error"}]) from None
+        raise unprocessable([{"loc": ["query", "after"], "msg": NOT_A_CURSOR,
+                              "type": "value_error"}]) from None
 
 
 def _territory(principal: Principal, territory: str | None) -> list[ColumnElement[bool]]:
@@ -207,7 +208,7 @@ Territory = Annotated[str | None, Query(pattern=TERRITORY_PREFIX_PATTERN,
 
 
 @router.get("", response_model=CasePage, responses=answers(422, described={
-    422: "invalid query fields, or `after` is not a cursor this list gave (one forged or from another list)"}),
+    422: "invalid query fields, or `after` is not a cursor this list gave (forged, or another list's)"}),
             summary="The worklist: cases by urgency (a child in immediate danger "
                                                  "first, then red, then the earliest due date), filtered; keyset "
                                                  "pages; with totals, the counts a board shows")
@@ -232,8 +233,9 @@ async def list_cases(
     received_to: Annotated[date | None, Query(description="reported on or before this day (China time)")] = None,
     totals: Annotated[bool, Query(description="also count the cases the filters find, and the territory's "
                                               "cases by what the board filters on (one more scan)")] = False,
-    after: Annotated[str | None, Query(max_length=200, pattern=r"^[A-Za-z0-9_-]+$",
-                                       description="the `next` of the page before (any other is refused, 422)")] = None,
+    after: Annotated[str | None, Query(
+        max_length=200, pattern=r"^[A-Za-z0-9_-]+$",
+        description="the `next` of the page before (any other is refused, 422)")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> CasePage:
     now = ctx.resources.clock()
@@ -493,9 +495,9 @@ def _vouched(settings, token: str | None) -> DirectoryEntry | None:
 @router.post("/{case_id}/assignment", response_model=Case,
              responses=answers(404, 409, 413, 422, described={
                  409: "the case is closed",
-                 422: "invalid fields; or `caseworker` is not, on the directory's word (`caseworker_token`), an "
-                      "active caseworker whose territory holds the case; or `reason` is missing where the case "
-                      "has a named owner already"}),
+                 422: "invalid fields; or `caseworker` is not, on the directory's word (`caseworker_token`), "
+                      "an active caseworker whose territory holds the case; or `reason` is missing where the "
+                      "case has a named owner already"}),
              summary="A supervisor of the case's territory names the caseworker who owns it: an active "
                      "caseworker whose territory holds the case, as the console's directory vouches")
 async def assign_case(case_id: uuid.UUID, body: Assignment, principal: Annotated[Principal, Depends(Supervisors)],
@@ -526,7 +528,8 @@ def refusals() -> Iterator[None]:
     except ReasonRequired as exc:
         raise unprocessable([{"loc": ["body", "reason"], "msg": str(exc), "type": "value_error"}]) from None
     except NotACaseworker as exc:
-        raise unprocessable([{"loc": ["body", "caseworker"], "msg": str(exc), "type": "value_error"}]) from None
+        raise unprocessable([{"loc": ["body", "caseworker"], "msg": str(exc),
+                              "type": "value_error"}]) from None
     except OpenReferrals as exc:
         named = [{"referral_id": str(r.referral_id), "agency": r.agency, "state": r.state} for r in exc.referrals]
         raise HTTPException(status_code=409, detail={"msg": str(exc), "code": "open_referrals",
@@ -550,7 +553,8 @@ def _named(case: CaseFile | None) -> dict[str, str | None]:
     return {"case_id": str(case.case_id), "case_number": case.case_number}
 
 
-def _alternatives(on: str, cases: dict[object, dict[str, Any]], *, required: dict[object, list[str]] | None = None):
+def _alternatives(on: str, cases: dict[object, dict[str, Any]], *,
+                  required: dict[object, list[str]] | None = None):
     """The schema's own word for what a body's `on` field decides of the others (`cases`: each value's
     properties; `required`: what that value makes required), as a oneOf beside the model's properties —
     so a client, or a generator of requests, knows the reasons an action takes before casework's rules
@@ -677,7 +681,8 @@ class ApprovalRequest(BaseModel):
 @router.post("/{case_id}/approvals", response_model=ApprovalOut, status_code=201,
              responses=answers(404, 409, 413, 422, described={
                  409: "the case's state does not allow it, or the same request is pending already",
-                 422: "invalid fields; or a transfer's `to_jurisdiction` is not a node of the territory registry"}),
+                 422: "invalid fields; or a transfer's `to_jurisdiction` is not a node of the territory "
+                      "registry"}),
              summary="The case's owner asks a supervisor to approve screening it out, closing it or "
                      "reopening it (a red case); its owner or a supervisor asks another territory's "
                      "supervisors to take it over (transfer)")

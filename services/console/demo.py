@@ -77,7 +77,8 @@ async def seed_county(settings, *, cases: int, seed: int, say) -> dict[str, int]
         for case_id in case_ids[::3]:
             for _ in range(120):  # casework owns the case a moment after intake opened it
                 answer = await http.post(url("casework") + f"/v1/cases/{case_id}/assignment",
-                                         json={"caseworker": people["caseworker"], "caseworker_token": vouched},
+                                         json={"caseworker": people["caseworker"],
+                                               "caseworker_token": vouched},
                                          headers=supervisor)
                 if answer.status_code != 404:
                     break

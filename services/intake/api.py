@@ -12,7 +12,8 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints,
+                      model_validator)
 from sqlalchemy import func, insert, select, update
 
 from services.intake import tables as t
@@ -22,8 +23,8 @@ from services.intake.identification import Refused, SameChild
 from services.intake.links import CaseLink, ChildNotFound, Outside, identify, links_of_case, undo_link
 from services.intake.links import Outcome as LinkOutcome
 from services.intake.reports import MAX_RAW_REPORT_BYTES, ReportRejected, age_in_years, check_jurisdiction
-from services.intake.search import (CASES_BY_PHONE, ChildQuery, PhoneQuery, answer_no_sooner_than, cases_reported_from,
-                                     find_child)
+from services.intake.search import (CASES_BY_PHONE, ChildQuery, PhoneQuery, answer_no_sooner_than,
+                                     cases_reported_from, find_child)
 from services.intake.submissions import KeyReused, Outcome, SubmissionBatches, Submitted
 from shared.access import CaseNotes, Purpose, notes_route, read_notes_of_case, territorial
 from shared.auth import CASE_SIDE, REPORTERS, Principal, Role, require_role
@@ -449,7 +450,8 @@ class ChildSearch(BaseModel):
 
     # The ways to search, in the schema too (the model's validator is the rule).
     model_config = ConfigDict(extra="forbid", json_schema_extra={"anyOf": [
-        {"required": ["national_id"], "properties": {"national_id": {"type": "string"}, "reporter_phone": _NONE}},
+        {"required": ["national_id"],
+         "properties": {"national_id": {"type": "string"}, "reporter_phone": _NONE}},
         {"required": ["name", "birth_date", "jurisdiction"], "properties": {
             "name": {"type": "string"}, "birth_date": {"type": "string"}, "jurisdiction": {"type": "string"},
             "reporter_phone": _NONE}},
@@ -497,8 +499,8 @@ class ChildSearchAnswer(BaseModel):
              summary="Find a child (and its case) before opening a case: exact match, as the registry "
                      "matches; or the cases a reporter's phone reported",
              responses=answers(413, 422, described={422: (
-                 "invalid fields; or `reporter_phone` is not a phone number: 7 to 15 digits once China's country "
-                 "code (+86, 0086) and the trunk 0 are left out")}))
+                 "invalid fields; or `reporter_phone` is not a phone number: 7 to 15 digits once China's "
+                 "country code (+86, 0086) and the trunk 0 are left out")}))
 async def search_children(body: ChildSearch, principal: Annotated[Principal, Depends(ArchiveUsers)],
                           ctx: Annotated[ServiceContext, Depends(service_context)]) -> ChildSearchAnswer:
     """Keyed digests of what is given, matched by the registry's own rule (or, for a phone, equal to the
@@ -617,8 +619,8 @@ Undoers = require_role(*UNDOERS)
                  404: "no such child in your territory (the detail names provisional_ref or child_ref)",
                  409: "the child is identified or linked already, or the identity given is a registered "
                       "child's",
-                 422: "invalid fields; or the `identity` does not name the child (a national ID, or a name with "
-                      "a birth date or an age), or its birth date is in the future"}))
+                 422: "invalid fields; or the `identity` does not name the child (a national ID, or a name "
+                      "with a birth date or an age), or its birth date is in the future"}))
 async def identify_child(provisional_ref: uuid.UUID, body: Identification,
                          principal: Annotated[Principal, Depends(Identifiers)],
                          ctx: Annotated[ServiceContext, Depends(service_context)]) -> ChildLink:

@@ -54,11 +54,12 @@ def _config() -> str:
 def running(infra, tmp_path_factory) -> Iterator[dict[str, str]]:
     """Casework and intake as processes, their limits raised: schemathesis is one caller sending
     thousands of requests, and a 429 would only hide what it tests."""
-    env = {**os.environ, "CPNET_KAFKA_BOOTSTRAP": infra.kafka_bootstrap, "CPNET_DATABASE_URL": infra.database_url,
-           "CPNET_LOG_FORMAT": "json", "CPNET_RATE_LIMIT_WRITES_PER_MINUTE": "1000000",
-           "CPNET_RATE_LIMIT_ADDRESS_PER_MINUTE": "1000000",
+    env = {**os.environ, "CPNET_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,
+           "CPNET_DATABASE_URL": infra.database_url, "CPNET_LOG_FORMAT": "json",
+           "CPNET_RATE_LIMIT_WRITES_PER_MINUTE": "1000000", "CPNET_RATE_LIMIT_ADDRESS_PER_MINUTE": "1000000",
            "CPNET_RATE_LIMIT_PERSONAL_READS_PER_MINUTE": "1000000"}
-    subprocess.run([sys.executable, "-m", "cpnet.cli", "db", "upgrade"], env=env, check=True, capture_output=True)
+    subprocess.run([sys.executable, "-m", "cpnet.cli", "db", "upgrade"], env=env, check=True,
+                   capture_output=True)
     with serving(list(SERVICES), env, tmp_path_factory.mktemp("service-logs")) as urls:
         yield urls
 

@@ -25,13 +25,14 @@ async def audit(infra) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.mark.parametrize(("query", "named"), [
     ({"before": "1770779797871024529582168473600"}, "before"), ({"until": "0.5"}, "until"),
     ({"since": "0001-01-01T00:00:00+14:00"}, "since"), ({"until": "9999-12-31T23:59:59-14:00"}, "until")])
-async def test_a_bad_page_or_moment_of_the_access_list_is_a_422_naming_it(audit: httpx.AsyncClient, query: dict,
-                                                                         named: str) -> None:
+async def test_a_bad_page_or_moment_of_the_access_list_is_a_422_naming_it(
+        audit: httpx.AsyncClient, query: dict, named: str) -> None:
     answer = await audit.get("/v1/access", params=query, headers=SUPERVISOR)
     assert answer.status_code == 422, answer.text
     assert [problem["loc"] for problem in answer.json()["detail"]] == [["query", named]]
 
 
-async def test_the_last_possible_page_and_a_moment_with_its_offset_are_answered(audit: httpx.AsyncClient) -> None:
+async def test_the_last_possible_page_and_a_moment_with_its_offset_are_answered(
+        audit: httpx.AsyncClient) -> None:
     for query in ({"before": str(2**63 - 1)}, {"until": "2026-12-01T00:00:00+08:00"}):
         assert (await audit.get("/v1/access", params=query, headers=SUPERVISOR)).status_code == 200

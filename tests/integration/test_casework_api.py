@@ -68,7 +68,8 @@ async def _case(infra) -> uuid.UUID:
     case_id = uuid.uuid4()
     engine = create_async_engine(infra.database_url)
     async with engine.begin() as connection:
-        await on_case_events(connection, delivered([reported(case_id), assessed(case_id, RiskLevel.red)]), RES)
+        events = delivered([reported(case_id), assessed(case_id, RiskLevel.red)])
+        await on_case_events(connection, events, RES)
     await engine.dispose()
     return case_id
 
@@ -79,7 +80,8 @@ async def _case(infra) -> uuid.UUID:
     ("cw-chengqu-1", _vouched("cw-someone-else")),
     ("po-chengqu-1", _vouched("po-chengqu-1", role="agency_officer", agency="police")),
     ("cw-luzhou-1", _vouched("cw-luzhou-1", jurisdiction="140403")),
-    ("cw-chengqu-1", _vouched("cw-chengqu-1", audience="cpnet")),  # a bearer token is not the directory's word
+    # a bearer token is not the directory's word
+    ("cw-chengqu-1", _vouched("cw-chengqu-1", audience="cpnet")),
 ])
 async def test_assignment_to_anyone_but_a_vouched_caseworker_of_the_territory_is_a_422_naming_caseworker(
         casework: httpx.AsyncClient, infra, caseworker: str, vouched: str | None) -> None:
@@ -95,7 +97,8 @@ async def test_assignment_to_anyone_but_a_vouched_caseworker_of_the_territory_is
 async def test_assignment_to_a_vouched_caseworker_of_the_territory_names_the_owner(
         casework: httpx.AsyncClient, infra) -> None:
     case_id = await _case(infra)
-    body = {"caseworker": "cw-chengqu-1", "caseworker_token": _vouched("cw-chengqu-1", jurisdiction="140402001")}
+    vouched = _vouched("cw-chengqu-1", jurisdiction="140402001")  # a township's caseworker, of the village
+    body = {"caseworker": "cw-chengqu-1", "caseworker_token": vouched}
     answer = await casework.post(f"/v1/cases/{case_id}/assignment", json=body, headers=SUPERVISOR)
     assert answer.status_code == 200, answer.text
     assert answer.json()["owner"]["caseworker"] == "cw-chengqu-1"

@@ -18,8 +18,8 @@ from tests.integration.test_console_pages import _add, _sign_in, console  # noqa
 CASE_ID, CHILD_REF, CHILD = str(uuid.uuid4()), str(uuid.uuid4()), "王小红"
 FORGED_CURSOR = "OTIyMzM3MjAzNjg1NDc3NTgwOHwyMDI2LTAxLTAxVDAwOjAwOjAwKzAwOjAw"
 EMPTY_PAGE = {"cases": [], "next": None, "total": 0,
-              "tally": {name: 0 for name in ("all", "emergency", "red", "orange", "blue", "not_graded", "overdue",
-                                             "unassigned", "pending_approval")}}
+              "tally": {name: 0 for name in ("all", "emergency", "red", "orange", "blue", "not_graded",
+                                             "overdue", "unassigned", "pending_approval")}}
 
 
 class Services:
@@ -116,7 +116,8 @@ async def test_a_purpose_in_a_link_reads_nothing_records_nothing_and_asks_the_re
     assert console.post(f"/cases/{CASE_ID}/{read}", data={"purpose": "legal_proceedings"}).status_code == 403
     assert services.reads() == []
     # The page's own form reads, with the purpose chosen there.
-    shown = console.post(f"/cases/{CASE_ID}/{read}", data={"csrf_token": _csrf(page.text), "purpose": "assessment"})
+    chosen = {"csrf_token": _csrf(page.text), "purpose": "assessment"}
+    shown = console.post(f"/cases/{CASE_ID}/{read}", data=chosen)
     assert shown.status_code == 200
     assert {r.url.params["purpose"] for r in services.reads()} == {"assessment"}
     if read != "records":

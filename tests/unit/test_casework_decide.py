@@ -250,7 +250,7 @@ def test_a_supervisor_names_the_owner_and_replacing_one_needs_a_reason() -> None
 @pytest.mark.parametrize(("caseworker", "entry"), [
     ("u-nobody-at-all", None),  # a name nobody has: the directory vouches for no one
     ("cw-1", vouched("cw-2")),  # the word is for someone else
-    ("po-1", DirectoryEntry(subject="po-1", role="agency_officer", jurisdiction="140402")),  # a police officer
+    ("po-1", vouched("po-1", role="agency_officer")),  # a police officer
     ("sup-2", vouched("sup-2", role="supervisor")),
     ("cw-9", vouched("cw-9", jurisdiction="140403")),  # a caseworker of another county
     ("cw-8", vouched("cw-8", jurisdiction="140402002")),  # …or of another township of the county

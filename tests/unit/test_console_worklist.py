@@ -10,8 +10,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from services.console.worklist import (BadFilter, BoardFilters, board_address, filters_of, paging_of, quick_filters,
-                                       sought)
+from services.console.worklist import (BadFilter, BoardFilters, board_address, filters_of, paging_of,
+                                       quick_filters, sought)
 
 
 def test_the_forms_filters_become_the_worklists_query_and_an_empty_field_is_no_filter() -> None:

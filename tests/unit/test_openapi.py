@@ -78,4 +78,5 @@ def test_an_actions_reasons_are_in_its_schema() -> None:
     assert "to_jurisdiction" in kinds["transfer"]["required"]
     decisions = {alt["properties"]["decision"]["const"]: alt for alt in schemas["Review"]["oneOf"]}
     assert decisions["screened_out"]["required"] == ["decision", "reason"]
-    assert {alt["properties"]["approve"]["const"] for alt in schemas["ApprovalDecision"]["oneOf"]} == {True, False}
+    approvals = schemas["ApprovalDecision"]["oneOf"]
+    assert {alt["properties"]["approve"]["const"] for alt in approvals} == {True, False}

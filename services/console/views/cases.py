@@ -163,8 +163,8 @@ READS = {  # each read's page: its title, the purpose field's label and the butt
 }
 
 
-async def _purpose_form(request: Request, console: Console, person: SignedIn, case_id: uuid.UUID, read: str, *,
-                        status_code: int = 200) -> Response:
+async def _purpose_form(request: Request, console: Console, person: SignedIn, case_id: uuid.UUID,
+                        read: str, *, status_code: int = 200) -> Response:
     """A read's page before the read: why the person reads (nothing is read, nor recorded, yet). The case
     is asked of casework first, so a case outside the person's territory is not found here either; an
     agency's officer, whom casework does not answer, is asked without its number (intake decides at the
@@ -225,7 +225,8 @@ async def records(request: Request, console: ConsoleDep, person: Person, case_id
 
 
 @router.post("/child", response_class=HTMLResponse)
-async def child_details(request: Request, console: ConsoleDep, person: Person, case_id: uuid.UUID) -> Response:
+async def child_details(request: Request, console: ConsoleDep, person: Person,
+                        case_id: uuid.UUID) -> Response:
     """The child's personal details, only once the person named why (intake records the read
     with the purpose before it shows anything)."""
     purpose = await _chosen_purpose(request, person)
@@ -269,7 +270,8 @@ async def save_archive(request: Request, console: ConsoleDep, person: Person, ca
     try:
         await call(console, person, "intake", "PUT", f"/v1/children/{case['child_ref']}/archive",
                    json={part: str(form.get(part) or "") for part in ARCHIVE_PARTS},
-                   params={"purpose": purpose.value}, headers_extra={"If-Match": str(form.get("version") or "0")})
+                   params={"purpose": purpose.value},
+                   headers_extra={"If-Match": str(form.get("version") or "0")})
     except ServiceAnswer as exc:
         if exc.status_code not in PROBLEMS:
             raise
