@@ -793,11 +793,14 @@ def test_the_journey_of_a_boy_nobody_can_name_from_the_call_to_a_safe_closure(
         page.set_viewport_size({"width": 390, "height": 844})
         assert page.evaluate("document.documentElement.scrollWidth") <= 390, page.url
         assert serious_violations(page) == [], page.url
-    for link in (case_link, records_link):
+    for link in (case_link, records_link):  # the records' address is their purpose form (issue 20)
         worker.goto(link)
         assert worker.evaluate("document.documentElement.scrollWidth") <= 390, worker.url
         assert serious_violations(worker) == []
-    # The records read back with the police's note of their acknowledgement, under the police.
+    # The records read again, why chosen again: the police's note of their acknowledgement, under the police.
+    worker.get_by_label(words["records_purpose"]).select_option(label=words["assessment"])
+    worker.get_by_role("button", name=words["show_records"]).click()
+    assert worker.evaluate("document.documentElement.scrollWidth") <= 390, worker.url
     expect(worker.get_by_role("listitem").filter(has_text="已派民警上门核实。")).to_contain_text(words["police"])
 
 
