@@ -98,10 +98,12 @@ def issue_token(
     agency: Agency | str | None = None,
     jurisdiction: str = "",
     ttl: timedelta = timedelta(hours=8),
+    audience: str | None = None,
 ) -> str:
     """A bearer token signed with the issuer's key (CPNET_AUTH_SIGNING_KEY), naming it by `kid`; a
     bad role, agency, jurisdiction or ttl raises a one-line ValueError. The jurisdiction may stay
-    empty (everywhere) only for WHOLE_TERRITORY_ROLES. Only the issuer calls this."""
+    empty (everywhere) only for WHOLE_TERRITORY_ROLES. Only the issuer calls this. With `audience`
+    (directory_audience), a statement about the person it names, never a bearer token."""
     if ttl <= timedelta(0):
         raise ValueError("ttl must be positive")
     if ttl > max_token_ttl(settings):
@@ -115,7 +117,7 @@ def issue_token(
         "agency": principal.agency.value if principal.agency else None,
         "jur": principal.jurisdiction,
         "iss": settings.auth_issuer,
-        "aud": settings.auth_audience,
+        "aud": audience or settings.auth_audience,
         "iat": now,
         "exp": now + ttl,
     }
@@ -125,12 +127,20 @@ def issue_token(
     return jwt.encode(claims, key, algorithm=ALGORITHM, headers={"kid": public_jwk(key.public_key())["kid"]})
 
 
-def verify_token(settings: Settings, token: str) -> Principal:
-    """The Principal a valid token names, or AuthError saying briefly why not."""
-    return _verify(settings, token)[0]
+def verify_token(settings: Settings, token: str, *, audience: str | None = None) -> Principal:
+    """The Principal a valid token names, or AuthError saying briefly why not (`audience`: of a
+    directory's statement, directory_audience)."""
+    return _verify(settings, token, audience=audience)[0]
 
 
-def _verify(settings: Settings, token: str) -> tuple[Principal, int]:
+def directory_audience(settings: Settings) -> str:
+    """The audience of the issuer's word about a person (that they are, now, an active user of this
+    role and territory): the console's directory vouching for a caseworker a case is assigned to. Its
+    own audience, so such a statement is never taken as that person's bearer token."""
+    return f"{settings.auth_audience}/directory"
+
+
+def _verify(settings: Settings, token: str, *, audience: str | None = None) -> tuple[Principal, int]:
     """The Principal and the expiry (epoch seconds) of a valid token."""
     try:
         header = jwt.get_unverified_header(token)
@@ -150,7 +160,7 @@ def _verify(settings: Settings, token: str) -> tuple[Principal, int]:
             token,
             key,
             algorithms=[ALGORITHM],
-            audience=settings.auth_audience,
+            audience=audience or settings.auth_audience,
             issuer=settings.auth_issuer,
             leeway=CLOCK_SKEW,
             options={"require": REQUIRED_CLAIMS},

@@ -8,14 +8,18 @@ from typing import Any, TypeVar
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.responses import JSONResponse, Response
+from fastapi.routing import iter_route_contexts
 from fastapi.security import HTTPBearer
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import SpanKind, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import DBAPIError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.contracts.strict_json import MAX_DEPTH, MalformedMessage, inspect_json
@@ -196,7 +200,26 @@ class ServerSpans:
                     span.set_attribute("http.route", route)
 
 
+def allowed_methods(app: FastAPI, path: str) -> list[str]:
+    """Every method some route of the app takes at this path (Starlette's 405 names only the first
+    route that matched it: a path with GET and POST routes said `Allow: GET`)."""
+    literal: set[str] = set()
+    templated: set[str] = set()
+    for route in iter_route_contexts(app.routes):
+        template, taken = getattr(route, "path", None), getattr(route, "methods", None)
+        if template and taken and compile_path(template)[0].match(path):
+            (templated if "{" in template else literal).update(taken)
+    # A path a route names as it is (`/v1/cases/summaries`) is that resource, not an id of a template's.
+    return sorted(literal or templated)
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 405:
+            exc.headers = {**(exc.headers or {}), "Allow": ", ".join(allowed_methods(app, request.url.path))}
+        return await http_exception_handler(request, exc)
+
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse({"detail": field_errors(list(exc.errors()))}, status_code=422)

@@ -15,6 +15,7 @@ from typing import Any
 
 import structlog
 from fastapi import APIRouter, Depends, FastAPI, Request, Security
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import JSONResponse, Response
 from faststream.kafka import KafkaBroker
 from opentelemetry.sdk.trace import TracerProvider
@@ -23,7 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared.db.engine import make_engine, make_session_factory
 from shared.db.tables import messaging_metadata
-from shared.http import AUTHENTICATED_ANSWERS, BEARER, ServerSpans, StrictJSONBody, install_error_handlers
+from shared.http import (AUTHENTICATED_ANSWERS, BEARER, ServerSpans, StrictJSONBody, answers,
+                         install_error_handlers)
 from shared.health import database_answers, require_database, require_kafka
 from shared.logging import configure_logging
 from shared.messaging.broker import make_broker
@@ -31,6 +33,7 @@ from shared.messaging.consumer import IdempotentConsumer
 from shared.messaging.relay import OutboxRelay
 from shared.messaging.security import broker_security, client_security
 from shared.metrics import CONTENT_TYPE, Gauge, ServiceMetrics, exposition
+from shared.operations import docs_open, read_docs, read_metrics
 from shared.outage import watch_recovery
 from shared.ratelimit import AddressRateLimit, RateLimits, limit_writes
 from shared.settings import SERVICE_NAMES, Settings
@@ -165,9 +168,12 @@ def build_app(definition: ServiceDefinition, settings: Settings, *,
     # read whole; routes may allow less. FastAPI's own telemetry is off: ServerSpans is the one
     # server span (FastAPI's would add query strings, exception messages in logs and a span per
     # dependency to every request).
+    # Production serves the API's documents to a bearer of a valid token only (shared/operations.py),
+    # unless configured open: FastAPI's own routes are then off and ours, guarded, take their place.
+    documents = {} if docs_open(settings) else {"docs_url": None, "redoc_url": None, "openapi_url": None}
     app = FastAPI(title=f"cpnet {definition.name}", summary=definition.summary, lifespan=lifespan,
                   max_body_size=settings.http_max_body_bytes,
-                  telemetry={"tracing": False, "metrics": False, "logs": False})
+                  telemetry={"tracing": False, "metrics": False, "logs": False}, **documents)
     app.state.settings = settings
     app.state.rate_limits = RateLimits.from_settings(settings)
     app.add_middleware(StrictJSONBody)
@@ -187,8 +193,21 @@ def build_app(definition: ServiceDefinition, settings: Settings, *,
         """Alive: the process answers."""
         return {"status": "ok", "service": definition.name}
 
-    @app.get("/metrics", tags=["operations"], response_class=Response,
-             responses={200: {"content": {CONTENT_TYPE: {}}, "description": "Prometheus text format"}})
+    if not docs_open(settings):
+        @app.get("/openapi.json", include_in_schema=False, dependencies=[Depends(read_docs)])
+        async def openapi_document() -> JSONResponse:
+            return JSONResponse(app.openapi())
+
+        @app.get("/docs", include_in_schema=False, dependencies=[Depends(read_docs)])
+        async def swagger_page() -> Response:
+            return get_swagger_ui_html(openapi_url="/openapi.json", title=app.title)
+
+    @app.get("/metrics", tags=["operations"], response_class=Response, dependencies=[Depends(read_metrics)],
+             responses={200: {"content": {CONTENT_TYPE: {}}, "description": "Prometheus text format"},
+                        **answers(401, 403, described={
+                            401: "in production: no operator's token, nor the scrape token "
+                                 "(CPNET_METRICS_TOKEN)",
+                            403: "in production: a token of another role than operator"})})
     async def metrics_endpoint() -> Response:
         """Counts for the operators on call: consumers' outcomes, the outbox's backlog and the
         service's late work. No case or child identifier is ever a label."""

@@ -217,6 +217,8 @@ class Settings(BaseSettings):
             problem = _text_secret_problem(str(database_password))
             judge("DATABASE_URL", problem and f"its password {problem}")
         # Kafka carries the hotline's reports: every client authenticates, over TLS.
+        if self.metrics_token.get_secret_value():
+            judge("METRICS_TOKEN", _text_secret_problem(self.metrics_token.get_secret_value()))
         if self.kafka_security_protocol == "SASL_SSL":
             judge("KAFKA_PASSWORD", _text_secret_problem(self.kafka_password.get_secret_value()))
         elif not (self.kafka_security_protocol == "PLAINTEXT" and self.kafka_plaintext_private_network):
@@ -249,6 +251,14 @@ class Settings(BaseSettings):
                                         "or a proxy, may carry many people)")
     http_max_body_bytes: int = Field(default=256 * 1024, ge=1024, le=16 * 1024 * 1024,
                                      description="largest request body; routes may allow less")
+
+    # --- production's switch of each service's own documents and counts (shared/operations.py)
+    api_docs_open: bool = Field(default=False, description="in production, serve /docs and /openapi.json "
+                                                           "without a token (development always does)")
+    metrics_open: bool = Field(default=False, description="in production, serve /metrics without a token")
+    metrics_token: SecretStr = Field(
+        default=SecretStr(""), description="the token a metrics scraper sends as 'Authorization: Bearer …' "
+                                           "in production")
 
     territory_file: Path | None = Field(
         default=None, description="the territory registry reports must name a node of; default config/territory.yaml")
@@ -286,7 +296,7 @@ def _text_secret_problem(text: str) -> str | None:
 
 
 _SECRET_FIELDS = frozenset({"encryption_keys", "encryption_active_key", "lookup_key", "auth_signing_key",
-                            "audit_signing_key", "kafka_password"})
+                            "audit_signing_key", "kafka_password", "metrics_token"})
 
 
 def _describe(error: Any) -> str:

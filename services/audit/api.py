@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field
 from sqlalchemy import ColumnElement, select
 
 from services.audit import tables as t
@@ -170,7 +170,28 @@ class AccessPage(BaseModel):
     next: int | None = Field(description="Pass as `before` for the next page; null on the last page")
 
 
-Moment = Annotated[datetime | None, Query(description="ISO 8601 with its offset, e.g. 2026-12-01T00:00:00+08:00")]
+def _written_as_a_moment(value: object) -> object:
+    # ISO 8601 only: Pydantic's lax mode took a number ("0.5") as seconds since 1970.
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError("a moment is written in ISO 8601 with its offset") from None
+    return value
+
+
+def _on_the_calendar(moment: datetime | None) -> datetime | None:
+    # A moment whose UTC falls outside years 1-9999 cannot be compared with the ledger's: a 422, not a 500.
+    if moment is not None and moment.tzinfo is not None:
+        try:
+            moment.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("a moment within the years 1 to 9999 in UTC") from None
+    return moment
+
+
+Moment = Annotated[datetime | None, BeforeValidator(_written_as_a_moment), AfterValidator(_on_the_calendar),
+                   Query(description="ISO 8601 with its offset, e.g. 2026-12-01T00:00:00+08:00")]
 
 
 @router.get("/v1/access", response_model=AccessPage, responses=answers(422),
@@ -181,7 +202,8 @@ async def access_entries(principal: Annotated[Principal, Depends(AccessReaders)]
                          reader: Annotated[str | None, Query(max_length=128, description="a reader's id")] = None,
                          territory: Annotated[str | None, Query(pattern=TERRITORY_PREFIX_PATTERN)] = None,
                          child_ref: uuid.UUID | None = None, since: Moment = None, until: Moment = None,
-                         before: Annotated[int | None, Query(ge=1, description="the `next` of the page before")] = None,
+                         before: Annotated[int | None, Query(
+                             ge=1, le=2**63 - 1, description="the `next` of the page before")] = None,
                          limit: Annotated[int, Query(ge=1, le=200)] = 50) -> AccessPage:
     """A supervisor sees the entries of their own territory (where each case was when read), an
     auditor every territory's."""

@@ -32,16 +32,17 @@ from services.casework.cases import (
     request_approval,
     review,
 )
-from services.casework.decide import (Approval, CaseFile, ChildHasOpenCase, MergedByLink, NoRecentVisit,
-                                      NotYours, OpenReferrals, ReasonRequired, Refused)
+from services.casework.decide import (CLOSING_REASONS, EMERGENCY, NOT_GRADED, Approval, CaseFile,
+                                      ChildHasOpenCase, DirectoryEntry, MergedByLink, NoRecentVisit,
+                                      NotACaseworker, NotYours, OpenReferrals, ReasonRequired, Refused)
 from services.casework.waiting import WaitingKind, as_query, waiting_for
 from shared.access import CaseNotes, Purpose, case_reading, notes_route, read_notes_of_case
-from shared.auth import (CASE_READERS, CASE_SIDE, SUPERVISORS, TERRITORY_PREFIX_PATTERN, Principal, Role,
-                         require_role)
+from shared.auth import (CASE_READERS, CASE_SIDE, SUPERVISORS, TERRITORY_PREFIX_PATTERN, AuthError, Principal,
+                         Role, directory_audience, require_role, verify_token)
 from shared.case_number import CHINA_STANDARD_TIME
 from shared.contracts.events import ApprovalKind, ReviewDecision
 from shared.contracts.vocabulary import (CASE_NUMBER_PATTERN, Category, Jurisdiction, OpaqueRef, ReasonCode,
-                                         ReopenReason, RiskLevel, Stage)
+                                         ReopenReason, RiskLevel, ScreenOutReason, Stage, TransferReason)
 from shared.http import answers, unprocessable
 from shared.notes import NoteText
 from shared.service import ServiceContext, service_context
@@ -136,12 +137,22 @@ def _cursor(row: CaseFile) -> str:
     return base64.urlsafe_b64encode(key.encode()).decode().rstrip("=")
 
 
+NOT_A_CURSOR = "not a cursor this list gave"
+
+
 def _after(cursor: str) -> tuple[int, datetime, uuid.UUID]:
+    """The row a cursor names. A forged one is refused as a field, never passed on: an urgency past a
+    smallint, or a moment without its offset or beyond the years the database's clock holds, would
+    fail in the driver as a 500."""
     try:
         urgency, due, case_id = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode().split("|")
-        return int(urgency), datetime.fromisoformat(due), uuid.UUID(case_id)
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise unprocessable([{"loc": ["query", "after"], "msg": "not a cursor this list gave",
+        key = int(urgency), datetime.fromisoformat(due), uuid.UUID(case_id)
+        if not EMERGENCY <= key[0] <= NOT_GRADED or key[1].tzinfo is None:
+            raise ValueError(NOT_A_CURSOR)
+        key[1].astimezone(UTC)  # OverflowError past year 1 or 9999
+        return key
+    except (binascii.Error, UnicodeDecodeError, ValueError, OverflowError):
+        raise unprocessable([{"loc": ["query", "after"], "msg": NOT_A_CURSOR,
                               "type": "value_error"}]) from None
 
 
@@ -196,7 +207,9 @@ Territory = Annotated[str | None, Query(pattern=TERRITORY_PREFIX_PATTERN,
                                         description="a node's code prefix (2, 4, 6, 9 or 12 digits)")]
 
 
-@router.get("", response_model=CasePage, summary="The worklist: cases by urgency (a child in immediate danger "
+@router.get("", response_model=CasePage, responses=answers(422, described={
+    422: "invalid query fields, or `after` is not a cursor this list gave (forged, or another list's)"}),
+            summary="The worklist: cases by urgency (a child in immediate danger "
                                                  "first, then red, then the earliest due date), filtered; keyset "
                                                  "pages; with totals, the counts a board shows")
 async def list_cases(
@@ -220,12 +233,14 @@ async def list_cases(
     received_to: Annotated[date | None, Query(description="reported on or before this day (China time)")] = None,
     totals: Annotated[bool, Query(description="also count the cases the filters find, and the territory's "
                                               "cases by what the board filters on (one more scan)")] = False,
-    after: Annotated[str | None, Query(max_length=200, description="the `next` of the page before")] = None,
+    after: Annotated[str | None, Query(
+        max_length=200, pattern=r"^[A-Za-z0-9_-]+$",
+        description="the `next` of the page before (any other is refused, 422)")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> CasePage:
     now = ctx.resources.clock()
     c = t.cases.c
-    received = (_day_start(received_from), _day_start(received_to + timedelta(days=1)) if received_to else None)
+    received = (_day_start(received_from), _day_start(received_to, days_later=1))
     where = _filters(principal, territory=territory, grade=grade, stage=stage, category=category, owner=owner,
                      overdue=overdue, open_referrals=open_referrals, pending_approval=pending_approval,
                      now=now, number=number, reviewed=reviewed, emergency=emergency,
@@ -246,8 +261,15 @@ async def list_cases(
                     total=tally.pop("found") if tally else None, tally=Tally(**tally) if tally else None)
 
 
-def _day_start(day: date | None) -> datetime | None:
-    return None if day is None else datetime.combine(day, time(), CHINA_STANDARD_TIME)
+def _day_start(day: date | None, *, days_later: int = 0) -> datetime | None:
+    """The start of a day in China time, `days_later`; None (no bound) for a day so far off that no
+    moment the database holds lies beyond it."""
+    if day is None:
+        return None
+    try:
+        return datetime.combine(day + timedelta(days=days_later), time(), CHINA_STANDARD_TIME).astimezone(UTC)
+    except OverflowError:
+        return None
 
 
 async def _tally(connection, territory: list[ColumnElement[bool]], found: list[ColumnElement[bool]],
@@ -432,6 +454,12 @@ class Assignment(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     caseworker: OpaqueRef = Field(description="Pseudonymous id of the caseworker who is to own the case")
+    caseworker_token: str | None = Field(
+        default=None, max_length=4096, pattern=r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$",
+        description="The directory's word about the caseworker: a token from cpnet's issuer naming them (its "
+                    "audience `<audience>/directory`, never a bearer token), which the console mints for an "
+                    "active caseworker of its users. Without it, or naming someone else, no one is assigned "
+                    "(422)")
     reason: ReasonCode | None = Field(default=None, description="Why the owner changes (required when the case "
                                                                 "has a named owner already), e.g. workload")
     note: NoteText = None
@@ -453,16 +481,33 @@ async def read_notes(case_id: uuid.UUID, purpose: Purpose,
                                     find=lambda session: case_reading(session, principal, case_id, t.cases))
 
 
+def _vouched(settings, token: str | None) -> DirectoryEntry | None:
+    """What the directory's token says of the person it names, if it verifies."""
+    if token is None:
+        return None
+    try:
+        person = verify_token(settings, token, audience=directory_audience(settings))
+    except AuthError:
+        return None
+    return DirectoryEntry(subject=person.subject, role=person.role.value, jurisdiction=person.jurisdiction)
+
+
 @router.post("/{case_id}/assignment", response_model=Case,
-             responses=answers(404, 409, 413, described={409: "the case is closed"}),
-             summary="A supervisor of the case's territory names the caseworker who owns it")
+             responses=answers(404, 409, 413, 422, described={
+                 409: "the case is closed",
+                 422: "invalid fields; or `caseworker` is not, on the directory's word (`caseworker_token`), "
+                      "an active caseworker whose territory holds the case; or `reason` is missing where the "
+                      "case has a named owner already"}),
+             summary="A supervisor of the case's territory names the caseworker who owns it: an active "
+                     "caseworker whose territory holds the case, as the console's directory vouches")
 async def assign_case(case_id: uuid.UUID, body: Assignment, principal: Annotated[Principal, Depends(Supervisors)],
                       ctx: Ctx) -> Case:
+    entry = _vouched(ctx.settings, body.caseworker_token)
     with refusals():
         async with ctx.engine.begin() as connection:
             case = await assign(connection, case_id, body.caseworker, supervisor=principal.subject,
                                 reason=body.reason, visible=principal.can_see, res=ctx.resources,
-                                note=body.note)
+                                entry=entry, note=body.note)
     ctx.relay.wake()
     return _case(case, ctx.resources.clock())
 
@@ -482,6 +527,9 @@ def refusals() -> Iterator[None]:
         raise HTTPException(status_code=403, detail=str(exc)) from None
     except ReasonRequired as exc:
         raise unprocessable([{"loc": ["body", "reason"], "msg": str(exc), "type": "value_error"}]) from None
+    except NotACaseworker as exc:
+        raise unprocessable([{"loc": ["body", "caseworker"], "msg": str(exc),
+                              "type": "value_error"}]) from None
     except OpenReferrals as exc:
         named = [{"referral_id": str(r.referral_id), "agency": r.agency, "state": r.state} for r in exc.referrals]
         raise HTTPException(status_code=409, detail={"msg": str(exc), "code": "open_referrals",
@@ -505,8 +553,30 @@ def _named(case: CaseFile | None) -> dict[str, str | None]:
     return {"case_id": str(case.case_id), "case_number": case.case_number}
 
 
+def _alternatives(on: str, cases: dict[object, dict[str, Any]], *,
+                  required: dict[object, list[str]] | None = None):
+    """The schema's own word for what a body's `on` field decides of the others (`cases`: each value's
+    properties; `required`: what that value makes required), as a oneOf beside the model's properties —
+    so a client, or a generator of requests, knows the reasons an action takes before casework's rules
+    say so with a 422. The rules themselves stay in decide.py; this only describes them."""
+    def extra(schema: dict[str, Any]) -> None:
+        schema["oneOf"] = [{"properties": {on: {"const": value}, **properties},
+                            "required": [on, *(required or {}).get(value, [])]}
+                           for value, properties in cases.items()]
+    return extra
+
+
+def _codes(vocabulary) -> dict[str, Any]:
+    return {"enum": sorted(str(code) for code in vocabulary)}
+
+
+NOTHING = {"type": "null"}
+
+
 class Review(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_alternatives("decision", {
+        "screened_in": {"reason": NOTHING}, "screened_out": {"reason": _codes(ScreenOutReason)}},
+        required={"screened_out": ["reason"]}))
 
     decision: ReviewDecision
     reason: ReasonCode | None = Field(default=None, description="Required to screen out: unfounded, duplicate, "
@@ -583,7 +653,12 @@ def _approval(approval: Approval, **case: Any) -> ApprovalOut:
 
 
 class ApprovalRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_alternatives("kind", {
+        "screen_out": {"reason": _codes(ScreenOutReason), "to_jurisdiction": NOTHING},
+        "close": {"reason": _codes(CLOSING_REASONS), "to_jurisdiction": NOTHING},
+        "reopen": {"reason": _codes(ReopenReason), "to_jurisdiction": NOTHING},
+        "transfer": {"reason": _codes(TransferReason), "to_jurisdiction": {"type": "string"}}},
+        required={"transfer": ["to_jurisdiction"]}))
 
     kind: ApprovalKind
     reason: ReasonCode = Field(description="screen_out: unfounded, duplicate, outside_jurisdiction, adult, "
@@ -604,8 +679,10 @@ class ApprovalRequest(BaseModel):
 
 
 @router.post("/{case_id}/approvals", response_model=ApprovalOut, status_code=201,
-             responses=answers(404, 409, 413, described={409: "the case's state does not allow it, or the same "
-                                                              "request is pending already"}),
+             responses=answers(404, 409, 413, 422, described={
+                 409: "the case's state does not allow it, or the same request is pending already",
+                 422: "invalid fields; or a transfer's `to_jurisdiction` is not a node of the territory "
+                      "registry"}),
              summary="The case's owner asks a supervisor to approve screening it out, closing it or "
                      "reopening it (a red case); its owner or a supervisor asks another territory's "
                      "supervisors to take it over (transfer)")
@@ -655,7 +732,8 @@ async def list_approvals(principal: Annotated[Principal, Depends(Readers)], ctx:
 
 
 class ApprovalDecision(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_alternatives("approve", {
+        True: {}, False: {"reason": {"type": "string"}}}, required={False: ["reason"]}))
 
     approve: bool
     reason: ReasonCode | None = Field(default=None, description="Required to reject")

@@ -17,6 +17,7 @@ from services.casework.decide import (
     Approval,
     CaseFile,
     CaseState,
+    DirectoryEntry,
     NotYours,
     ReferralFact,
     approval_decided,
@@ -142,12 +143,13 @@ async def _commit(session: Transaction, before: CaseState, after: CaseState, eve
 
 async def assign(session: Transaction, case_id: uuid.UUID, caseworker: str, *, supervisor: str,
                  reason: str | None, visible: Callable[[str], bool], res: Resources,
-                 note: str | None = None) -> CaseFile:
-    """A supervisor of the case's territory names its owner; the case, `case.assigned` and the
-    supervisor's note commit together (naming the owner again changes nothing and keeps no note)."""
+                 entry: DirectoryEntry | None, note: str | None = None) -> CaseFile:
+    """A supervisor of the case's territory names its owner, a caseworker the directory vouches for
+    (`entry`); the case, `case.assigned` and the supervisor's note commit together (naming the owner
+    again changes nothing and keeps no note)."""
     state = await _visible_state(session, case_id, visible)
     now = res.clock()
-    decision = assigned(state.case, caseworker, supervisor=supervisor, reason=reason, now=now)
+    decision = assigned(state.case, caseworker, supervisor=supervisor, reason=reason, now=now, entry=entry)
     kept = written(note if decision.events else None, case_id=case_id, action="assignment", by=supervisor,
                    at=now)
     await _commit(session, state, decision.state, decision.events, res=res, note=kept)

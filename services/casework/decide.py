@@ -93,6 +93,21 @@ class ReasonRequired(ValueError):
     """A reason code is missing or not one this action takes (422, naming the field `reason`)."""
 
 
+class NotACaseworker(ValueError):
+    """The person a case is to be assigned to is not, on the directory's word, an active caseworker
+    whose territory holds the case (422, naming the field `caseworker`)."""
+
+
+@dataclass(frozen=True)
+class DirectoryEntry:
+    """What the directory (the console, through the tokens' issuer) vouches for about a person now:
+    that they are an active user of this role, working this territory."""
+
+    subject: str
+    role: str
+    jurisdiction: str
+
+
 class OpenReferrals(Refused):
     """A case does not close while an agency still holds a referral of it (409): each is withdrawn
     with a reason first. `referrals` names them."""
@@ -483,12 +498,27 @@ def decide(state: CaseState, payload: EventPayload, policy: CaseworkPolicy, at: 
     return Decision(derive(closure.state), merged.events + ownership.events + closure.events)
 
 
-def assigned(case: CaseFile, caseworker: str, *, supervisor: str, reason: str | None, now: datetime) -> Decision:
-    """A supervisor names the caseworker who owns the case. Naming the owner again changes
-    nothing; replacing a named owner needs a reason code."""
+def require_caseworker_of(case: CaseFile, caseworker: str, entry: DirectoryEntry | None) -> None:
+    """A case is owned by an active caseworker whose territory holds it, as the directory vouches
+    (NotACaseworker otherwise): never an agency's officer, a caseworker of another county, or a name
+    nobody has."""
+    if entry is None or entry.subject != caseworker:
+        raise NotACaseworker("the directory does not vouch for this caseworker (caseworker_token)")
+    if entry.role != "caseworker":
+        raise NotACaseworker("not a caseworker: a case is owned by a caseworker")
+    if not case.jurisdiction or not case.jurisdiction.startswith(entry.jurisdiction):
+        raise NotACaseworker("a caseworker of another territory than the case's")
+
+
+def assigned(case: CaseFile, caseworker: str, *, supervisor: str, reason: str | None, now: datetime,
+             entry: DirectoryEntry | None) -> Decision:
+    """A supervisor names the caseworker who owns the case: an active caseworker of its territory, on
+    the directory's word. Naming the owner again changes nothing; replacing a named owner needs a
+    reason code."""
     require_open(case)
     if case.owner_ref == caseworker:
         return Decision(CaseState(case))
+    require_caseworker_of(case, caseworker, entry)
     previous = case.owner_ref
     if previous is not None and reason is None:
         raise ReasonRequired("replacing the case's owner needs a reason")

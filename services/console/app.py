@@ -107,8 +107,9 @@ def _error_pages(app: FastAPI) -> None:
 
     @app.exception_handler(ServiceAnswer)
     async def _service_error(request: Request, exc: ServiceAnswer) -> Response:
-        # A case outside the person's territory is a 404 from the service: the same here.
-        return _error(request, exc.status_code if exc.status_code in (403, 404) else 502)
+        # A case outside the person's territory is a 404 from the service: the same here. A 422 is the
+        # service refusing what the page's address asked (a part typed by hand), not a service failing.
+        return _error(request, exc.status_code if exc.status_code in (403, 404, 422) else 502)
 
 
 def _error(request: Request, status: int) -> Response:

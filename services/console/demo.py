@@ -47,7 +47,7 @@ async def seed_county(settings, *, cases: int, seed: int, say) -> dict[str, int]
     import httpx
 
     from bench.reports import realistic_reports, villages
-    from shared.auth import issue_token
+    from shared.auth import directory_audience, issue_token
     from shared.territory.registry import load_territory
 
     def url(service: str) -> str:
@@ -58,6 +58,9 @@ async def seed_county(settings, *, cases: int, seed: int, say) -> dict[str, int]
             select(t.users.c.username, t.users.c.subject))).all()}
     supervisor = {"Authorization": "Bearer " + issue_token(settings, subject=people["supervisor"], role="supervisor",
                                                             jurisdiction=COUNTY)}
+    # The console's directory vouches for its caseworker (services/console/views/cases.py does the same).
+    vouched = issue_token(settings, subject=people["caseworker"], role="caseworker", jurisdiction=COUNTY,
+                          audience=directory_audience(settings))
     places = [code for code in villages(load_territory(settings.territory_file)) if code.startswith(COUNTY)]
     rng = random.Random(seed)
     reports = realistic_reports(cases, places=places, run=f"demo-{seed}-{rng.randrange(10**6)}", rng=rng)
@@ -74,7 +77,9 @@ async def seed_county(settings, *, cases: int, seed: int, say) -> dict[str, int]
         for case_id in case_ids[::3]:
             for _ in range(120):  # casework owns the case a moment after intake opened it
                 answer = await http.post(url("casework") + f"/v1/cases/{case_id}/assignment",
-                                         json={"caseworker": people["caseworker"]}, headers=supervisor)
+                                         json={"caseworker": people["caseworker"],
+                                               "caseworker_token": vouched},
+                                         headers=supervisor)
                 if answer.status_code != 404:
                     break
                 await asyncio.sleep(0.25)

@@ -216,6 +216,18 @@ async def caseworkers_for(session: Transaction, jurisdiction: str) -> list[tuple
     return [(row.subject, row.username) for row in rows if jurisdiction.startswith(row.jurisdiction)]
 
 
+async def active_person(session: Transaction, subject: str) -> Principal | None:
+    """Who the active console user of this subject is (role, agency, territory): what the console's
+    directory vouches for to a service (a case's owner, to casework); None for a disabled user or a
+    subject nobody has."""
+    u = t.users.c
+    row = (await session.execute(select(u.subject, u.role, u.agency, u.jurisdiction)
+                                 .where(u.subject == subject, u.disabled.is_(False)))).first()
+    if row is None:
+        return None
+    return principal_of(subject=row.subject, role=row.role, agency=row.agency, jurisdiction=row.jurisdiction)
+
+
 async def usernames_of(session: Transaction, subjects: Iterable[str | None]) -> dict[str, str]:
     """Whom each pseudonymous subject names, for a person's eyes (those of console users)."""
     wanted = sorted({subject for subject in subjects if subject})

@@ -152,6 +152,29 @@ def paging_of(after: str | None, back: Sequence[str]) -> Paging:
     return Paging(after or None, tuple(back))
 
 
+def board_address(query: Mapping[str, str], after: str | None,
+                  back: Sequence[str]) -> tuple[BoardFilters, Paging, tuple[str, ...]]:
+    """What an address asks the board for, as far as it can be read: the filters among their choices,
+    the page, and the names of the filters (or `after`) left out because they are not (a link typed by
+    hand, or forged, still shows the board, saying what was left out)."""
+    chosen, refused = {}, []
+    for name, parse in PARSERS.items():
+        value = str(query.get(name) or "").strip()
+        if value:
+            try:
+                chosen[name] = parse(value)
+            except BadFilter:
+                refused.append(name)
+    filters = BoardFilters(**chosen)
+    if filters.received_from and filters.received_to and filters.received_from > filters.received_to:
+        filters, refused = replace(filters, received_to=None), [*refused, "received_to"]
+    try:
+        paging = paging_of(after, back)
+    except BadFilter:
+        paging, refused = Paging(None, ()), [*refused, "after"]
+    return filters, paging, tuple(refused)
+
+
 def quick_filters(filters: BoardFilters) -> list[tuple[str, str, bool]]:
     """Each quick filter as (its name, its address, whether the board shows it now)."""
     shown = []

@@ -6,12 +6,14 @@ supervisor's undo with its note)."""
 from __future__ import annotations
 
 import hashlib
+import time
 import uuid
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints,
+                      model_validator)
 from sqlalchemy import func, insert, select, update
 
 from services.intake import tables as t
@@ -21,7 +23,8 @@ from services.intake.identification import Refused, SameChild
 from services.intake.links import CaseLink, ChildNotFound, Outside, identify, links_of_case, undo_link
 from services.intake.links import Outcome as LinkOutcome
 from services.intake.reports import MAX_RAW_REPORT_BYTES, ReportRejected, age_in_years, check_jurisdiction
-from services.intake.search import CASES_BY_PHONE, ChildQuery, PhoneQuery, cases_reported_from, find_child
+from services.intake.search import (CASES_BY_PHONE, ChildQuery, PhoneQuery, answer_no_sooner_than,
+                                     cases_reported_from, find_child)
 from services.intake.submissions import KeyReused, Outcome, SubmissionBatches, Submitted
 from shared.access import CaseNotes, Purpose, notes_route, read_notes_of_case, territorial
 from shared.auth import CASE_SIDE, REPORTERS, Principal, Role, require_role
@@ -397,7 +400,9 @@ async def update_archive(
     child_ref: uuid.UUID, content: ArchiveContent, purpose: Purpose,
     principal: Annotated[Principal, Depends(ArchiveUsers)],
     ctx: Annotated[ServiceContext, Depends(service_context)],
-    if_match: Annotated[int | None, Header(alias="If-Match", description="the version you read")] = None,
+    # Declared `integer` (not nullable): a header is absent or a number, never the text "null".
+    if_match: Annotated[int, Header(alias="If-Match", ge=0, le=2**31 - 1,
+                                    description="the version you read")] = None,  # type: ignore[assignment]
 ) -> Archive:
     """Optimistic concurrency: with If-Match, a caseworker never overwrites a colleague's
     update unseen. The change is recorded on the ledger like a read."""
@@ -425,17 +430,39 @@ def _a_phone_number(value: str) -> str:
 ReporterPhone = Annotated[str, StringConstraints(max_length=40), AfterValidator(_a_phone_number)]
 
 
+def _written_as_a_day(value: object) -> object:
+    # JSON has no date: a day is the text "YYYY-MM-DD" (Pydantic's lax mode took 0 as 1970-01-01).
+    if not isinstance(value, str | date):
+        raise ValueError("a day is written YYYY-MM-DD")
+    return value
+
+
+IsoDay = Annotated[date, BeforeValidator(_written_as_a_day)]
+
+
+_NONE = {"type": "null"}
+
+
 class ChildSearch(BaseModel):
     """A national ID, or a name with birth date and the 12-digit code of the place the child lives
     (as reports give it); or, alone, a reporter's phone. In the body, never the URL: these are
     personal data."""
 
-    model_config = ConfigDict(extra="forbid")
+    # The ways to search, in the schema too (the model's validator is the rule).
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"anyOf": [
+        {"required": ["national_id"],
+         "properties": {"national_id": {"type": "string"}, "reporter_phone": _NONE}},
+        {"required": ["name", "birth_date", "jurisdiction"], "properties": {
+            "name": {"type": "string"}, "birth_date": {"type": "string"}, "jurisdiction": {"type": "string"},
+            "reporter_phone": _NONE}},
+        {"required": ["reporter_phone"], "properties": {
+            "reporter_phone": {"type": "string"}, "national_id": _NONE, "name": _NONE, "birth_date": _NONE,
+            "jurisdiction": _NONE}}]})
 
     purpose: AccessPurpose = Field(description="Why you search; kept on the ledger with the search")
     national_id: NationalId | None = None
     name: PersonName | None = None
-    birth_date: date | None = None
+    birth_date: IsoDay | None = None
     jurisdiction: Jurisdiction | None = None
     reporter_phone: ReporterPhone | None = Field(
         default=None, description="The cases reported from this phone, however it is written (spaces, "
@@ -471,12 +498,16 @@ class ChildSearchAnswer(BaseModel):
 @router.post("/v1/children/search", response_model=ChildSearchAnswer, dependencies=[Depends(limit_personal_data)],
              summary="Find a child (and its case) before opening a case: exact match, as the registry "
                      "matches; or the cases a reporter's phone reported",
-             responses=answers(413))
+             responses=answers(413, 422, described={422: (
+                 "invalid fields; or `reporter_phone` is not a phone number: 7 to 15 digits once China's "
+                 "country code (+86, 0086) and the trunk 0 are left out")}))
 async def search_children(body: ChildSearch, principal: Annotated[Principal, Depends(ArchiveUsers)],
                           ctx: Annotated[ServiceContext, Depends(service_context)]) -> ChildSearchAnswer:
     """Keyed digests of what is given, matched by the registry's own rule (or, for a phone, equal to the
     digest each report keeps); each match is recorded on the ledger (with the purpose) before it is
-    answered, and a match in another territory is recorded as refused and answered as no match."""
+    answered, and a match in another territory is recorded as refused and answered as no match — as
+    soon as a child nowhere would be: every answer waits out the same budget (search.ANSWER_BUDGET_S)."""
+    started = time.monotonic()
     async with ctx.sessions.begin() as session:
         if body.reporter_phone is not None:
             phone = PhoneQuery(body.purpose, body.reporter_phone)
@@ -486,6 +517,9 @@ async def search_children(body: ChildSearch, principal: Annotated[Principal, Dep
                                birth_date=body.birth_date, jurisdiction=body.jurisdiction)
             child = await find_child(session, principal, query, ctx.resources)
             found = [child] if child else []
+    # The relay is woken after the wait: its publishing of the refusal's record, on this process's loop,
+    # would otherwise delay this answer alone (it leaves within the relay's poll interval all the same).
+    await answer_no_sooner_than(started)
     ctx.relay.wake()
     return ChildSearchAnswer(matches=[
         ChildMatch(child_ref=match.child_ref, case_id=match.case_id, case_number=match.case_number,
@@ -503,7 +537,7 @@ class GivenIdentity(BaseModel):
     name: PersonName | None = None
     national_id: NationalId | None = None
     sex: Sex | None = None
-    birth_date: date | None = None
+    birth_date: IsoDay | None = None
     age_estimate: AgeEstimate | None = None
     address: Address | None = None
     school: SchoolName | None = None
@@ -521,7 +555,9 @@ class GivenIdentity(BaseModel):
 class Identification(BaseModel):
     """Either link the provisional child to the known child (`child_ref`), or give it its identity."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"oneOf": [
+        {"required": ["child_ref"], "properties": {"child_ref": {"type": "string"}, "identity": _NONE}},
+        {"required": ["identity"], "properties": {"identity": {"type": "object"}, "child_ref": _NONE}}]})
 
     reason: IdentificationReason = Field(description="How the child was identified; kept on the ledger")
     child_ref: uuid.UUID | None = Field(default=None, description="The known child it is (find it with POST "
@@ -579,10 +615,12 @@ Undoers = require_role(*UNDOERS)
                          "its owner and referrals); every report is listed under it; the other case is "
                          "closed as a duplicate by casework. `child.linked` puts the decision on the ledger; "
                          "a supervisor may undo it.",
-             responses=answers(404, 409, 413, described={
+             responses=answers(404, 409, 413, 422, described={
                  404: "no such child in your territory (the detail names provisional_ref or child_ref)",
                  409: "the child is identified or linked already, or the identity given is a registered "
-                      "child's"}))
+                      "child's",
+                 422: "invalid fields; or the `identity` does not name the child (a national ID, or a name "
+                      "with a birth date or an age), or its birth date is in the future"}))
 async def identify_child(provisional_ref: uuid.UUID, body: Identification,
                          principal: Annotated[Principal, Depends(Identifiers)],
                          ctx: Annotated[ServiceContext, Depends(service_context)]) -> ChildLink:

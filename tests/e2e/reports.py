@@ -7,7 +7,7 @@ import random
 import uuid
 from datetime import UTC, datetime
 
-from shared.auth import WHOLE_TERRITORY_ROLES, Role, issue_token
+from shared.auth import WHOLE_TERRITORY_ROLES, Role, directory_audience, issue_token
 from shared.settings import Settings
 
 
@@ -51,3 +51,12 @@ def token(role: Role = Role.reporter, subject: str = "school-140402001", jurisdi
     territory = territory_of(role) if jurisdiction is None else jurisdiction
     jwt = issue_token(Settings(), subject=subject, role=role, agency=agency, jurisdiction=territory)
     return {"Authorization": f"Bearer {jwt}"}
+
+
+def assignment(caseworker: str, jurisdiction: str = CITY, **fields) -> dict:
+    """An assignment's body as the console sends it: the caseworker, with the directory's word that they
+    are an active caseworker of `jurisdiction` (services/console/views/cases.py mints the same)."""
+    settings = Settings()
+    vouched = issue_token(settings, subject=caseworker, role=Role.caseworker, jurisdiction=jurisdiction,
+                          audience=directory_audience(settings))
+    return {"caseworker": caseworker, "caseworker_token": vouched, **fields}

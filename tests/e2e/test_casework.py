@@ -16,7 +16,7 @@ from shared.case_number import CHINA_STANDARD_TIME
 from shared.contracts.vocabulary import CASE_NUMBER_PATTERN
 from tests.e2e.closing import withdraw_open_referrals
 from tests.e2e.conftest import RunningServices
-from tests.e2e.reports import hotline_report, token
+from tests.e2e.reports import assignment, hotline_report, token
 from tests.e2e.test_audit import timeline_of
 from tests.e2e.test_intake_assessment import REPORTED, by_external_id, kcat_produce, of_case
 from tests.e2e.watch import TopicWatcher
@@ -97,7 +97,7 @@ async def test_a_red_report_is_owned_by_its_station_at_once_then_tops_its_casewo
 
         # The blue case first, then the red one: the list puts red first whatever the order.
         for assigned_id in (blue_id, case_id):
-            answer = await http.post(f"/v1/cases/{assigned_id}/assignment", json={"caseworker": caseworker},
+            answer = await http.post(f"/v1/cases/{assigned_id}/assignment", json=assignment(caseworker),
                                      headers=SUPERVISOR)
             assert answer.status_code == 200, answer.text
             assert answer.json()["owner"]["caseworker"] == caseworker
@@ -114,10 +114,10 @@ async def test_a_red_report_is_owned_by_its_station_at_once_then_tops_its_casewo
 
         # Replacing a named owner needs a reason; a caseworker cannot assign; another county's
         # supervisor does not see the case at all.
-        again = await http.post(f"/v1/cases/{case_id}/assignment", json={"caseworker": "cw-other"},
+        again = await http.post(f"/v1/cases/{case_id}/assignment", json=assignment("cw-other"),
                                 headers=SUPERVISOR)
         assert again.status_code == 422 and again.json()["detail"][0]["loc"] == ["body", "reason"]
-        assert (await http.post(f"/v1/cases/{case_id}/assignment", json={"caseworker": caseworker},
+        assert (await http.post(f"/v1/cases/{case_id}/assignment", json=assignment(caseworker),
                                 headers=mine)).status_code == 403
         elsewhere = token(Role.supervisor, "sup-luzhou", jurisdiction="140403")
         assert (await http.post(f"/v1/cases/{case_id}/assignment", json={"caseworker": "cw-x"},
@@ -196,7 +196,7 @@ async def test_a_red_case_is_screened_out_only_with_a_supervisors_approval_and_c
     case_id = await reported_and_owned(infra, hotline_report())
     async with httpx.AsyncClient(base_url=services.urls["casework"]) as http:
         await _case(http, case_id, SUPERVISOR)
-        assert (await http.post(f"/v1/cases/{case_id}/assignment", json={"caseworker": caseworker},
+        assert (await http.post(f"/v1/cases/{case_id}/assignment", json=assignment(caseworker),
                                 headers=SUPERVISOR)).status_code == 200
         refused = await http.post(f"/v1/cases/{case_id}/review",
                                   json={"decision": "screened_out", "reason": "unfounded"}, headers=mine)

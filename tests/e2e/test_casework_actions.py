@@ -12,7 +12,7 @@ import httpx
 
 from shared.auth import Role
 from tests.e2e.conftest import RunningServices
-from tests.e2e.reports import hotline_report, token
+from tests.e2e.reports import assignment, hotline_report, token
 from tests.e2e.test_casework import _case, _every_case
 
 # A township no other test reports in, so its counts are this test's cases alone.
@@ -87,7 +87,7 @@ async def test_a_report_its_case_what_each_person_may_do_and_what_waits(services
         assert case_id in await _every_case(casework, before["new_red"]["worklist"], supervisor)
 
         # Named its owner, the caseworker reviews it: it is theirs, and no longer new.
-        assert (await casework.post(f"/v1/cases/{case_id}/assignment", json={"caseworker": owner_id},
+        assert (await casework.post(f"/v1/cases/{case_id}/assignment", json=assignment(owner_id),
                                     headers=supervisor)).status_code == 200
         assert {"review", "ask_close", "ask_screen_out", "ask_transfer"} <= await may(owner)
         theirs = await waiting(owner)

@@ -12,7 +12,7 @@ import httpx
 
 from shared.auth import Role
 from tests.e2e.conftest import RunningServices
-from tests.e2e.reports import hotline_report, token
+from tests.e2e.reports import assignment, hotline_report, token
 from tests.e2e.test_access_audit import access_log, eventually
 from tests.e2e.test_casework import ASSIGNED, SUPERVISOR, TOWNSHIP, VILLAGE, _case
 from tests.e2e.test_intake_assessment import REPORTED, by_external_id, kcat_produce, of_case
@@ -41,7 +41,7 @@ async def test_a_transfer_accepted_by_the_other_countys_supervisor_moves_the_cas
 
     async with httpx.AsyncClient(base_url=services.urls["casework"]) as http:
         await _case(http, case_id, SUPERVISOR)
-        assert (await http.post(f"/v1/cases/{case_id}/assignment", json={"caseworker": old_worker},
+        assert (await http.post(f"/v1/cases/{case_id}/assignment", json=assignment(old_worker),
                                 headers=SUPERVISOR)).status_code == 200
         # Before the move the new county sees nothing of the case.
         assert (await http.get(f"/v1/cases/{case_id}", headers=new)).status_code == 404
@@ -83,7 +83,7 @@ async def test_a_transfer_accepted_by_the_other_countys_supervisor_moves_the_cas
         listed = (await http.get("/v1/cases", params={"owner": "unassigned", "limit": 200},
                                  headers=LUZHOU_SUPERVISOR)).json()
         assert case_id in {row["case_id"] for row in listed["cases"]}
-        assert (await http.post(f"/v1/cases/{case_id}/assignment", json={"caseworker": new_worker},
+        assert (await http.post(f"/v1/cases/{case_id}/assignment", json=assignment(new_worker, LUZHOU),
                                 headers=LUZHOU_SUPERVISOR)).status_code == 200
         mine = (await http.get("/v1/cases", params={"owner": "me"}, headers=new)).json()
         assert [row["case_id"] for row in mine["cases"]] == [case_id]

@@ -24,7 +24,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_play
 from services.console.worklist import PAGE_SIZE
 from shared.auth import Role
 from tests.e2e.conftest import RunningServices, serving
-from tests.e2e.reports import hotline_report, token
+from tests.e2e.reports import assignment, hotline_report, token
 
 CHROMIUM = "/usr/bin/chromium"
 PASSWORD = "browser test password 1"
@@ -228,6 +228,7 @@ def test_a_wrong_password_is_shown_on_the_form(services: RunningServices, consol
     context.close()
 
 
+CHILD_TITLES = re.compile("儿童信息|The child's details")  # the child's page, in Chinese or English
 WORDS = {
     "zh-CN": {"sign_in": "登录", "sign_out": "退出登录", "red": "红色（高风险）", "board": "工作台", "caseworker": "儿童督导员",
               "assign": "分配", "screen_in": "受理：进入需求评估", "record_review": "记录审核结果",
@@ -392,11 +393,17 @@ def test_the_journey_from_a_red_report_to_a_visit_on_the_timeline(
     expect(worker.get_by_role("status")).to_contain_text(words["assessment"])
     expect(worker.locator("dl.summary")).to_contain_text("王小红")
     assert serious_violations(worker) == []
-    # The other language, and back: the same child's page, read with the same purpose.
+    # The other language, and back: the same child's page — which asks why again, in that language, and
+    # shows nothing of the child until the reader chooses (no address carries a purpose, issue 20).
     for language in words["languages"]:
         worker.get_by_role("button", name=language).click()
-        expect(worker).to_have_url(re.compile(r"/child\?purpose=assessment$"))
-        expect(worker.locator("dl.summary")).to_contain_text("王小红")
+        expect(worker).to_have_url(re.compile(r"/child$"))
+        expect(worker.get_by_role("heading", level=1)).to_contain_text(CHILD_TITLES)  # in either language
+        expect(worker.get_by_role("combobox")).to_have_value("")  # the purpose, not chosen for them
+        assert "王小红" not in worker.content()
+    worker.get_by_label(words["purpose"]).select_option(label=words["assessment"])
+    worker.get_by_role("button", name=words["show_child"]).click()
+    expect(worker.locator("dl.summary")).to_contain_text("王小红")
     # The needs assessment: a home visit that finds a need, then the assistance plan for it.
     worker.goto(console + link)
     home_visit = worker.locator("form[action$='/home-visits']")
@@ -824,11 +831,14 @@ def test_the_journey_of_a_boy_nobody_can_name_from_the_call_to_a_safe_closure(
         page.set_viewport_size({"width": 390, "height": 844})
         assert page.evaluate("document.documentElement.scrollWidth") <= 390, page.url
         assert serious_violations(page) == [], page.url
-    for link in (case_link, records_link):
+    for link in (case_link, records_link):  # the records' address is their purpose form (issue 20)
         worker.goto(link)
         assert worker.evaluate("document.documentElement.scrollWidth") <= 390, worker.url
         assert serious_violations(worker) == []
-    # The records read back with the police's note of their acknowledgement, under the police.
+    # The records read again, why chosen again: the police's note of their acknowledgement, under the police.
+    worker.get_by_label(words["records_purpose"]).select_option(label=words["assessment"])
+    worker.get_by_role("button", name=words["show_records"]).click()
+    assert worker.evaluate("document.documentElement.scrollWidth") <= 390, worker.url
     expect(worker.get_by_role("listitem").filter(has_text="已派民警上门核实。")).to_contain_text(words["police"])
 
 
@@ -1003,7 +1013,7 @@ async def _closed_red_case(infra, services: RunningServices, village: str, owner
     case_id = await reported_and_owned(infra, hotline_report(jurisdiction=village))
     async with httpx.AsyncClient(base_url=services.urls["casework"]) as casework:
         await _case(casework, case_id, supervisor)
-        named = await casework.post(f"/v1/cases/{case_id}/assignment", json={"caseworker": owner},
+        named = await casework.post(f"/v1/cases/{case_id}/assignment", json=assignment(owner, village[:9]),
                                     headers=supervisor)
         assert named.status_code == 200, named.text
     await closed_on_approval(services.urls, case_id, token(Role.caseworker, owner, jurisdiction=village[:9]),

@@ -19,7 +19,7 @@ from shared.contracts.topics import TOPICS
 from shared.notes import NOTE_MAX_CHARS
 from tests.e2e.closing import open_referrals_of
 from tests.e2e.conftest import RunningServices
-from tests.e2e.reports import hotline_report, token
+from tests.e2e.reports import assignment, hotline_report, token
 from tests.e2e.test_access_audit import access_log, access_records_refused, eventually
 from tests.e2e.test_casework import SUPERVISOR, _case, reported_and_owned
 from tests.e2e.watch import TopicWatcher
@@ -63,8 +63,8 @@ async def _write_a_note_with_every_action(services: RunningServices, case_id: st
             httpx.AsyncClient(base_url=urls["followup"]) as followup, \
             httpx.AsyncClient(base_url=urls["referral"]) as referral:
         await _case(casework, case_id, SUPERVISOR)
-        answers = [await casework.post(f"/v1/cases/{case_id}/assignment", headers=SUPERVISOR, json={
-            "caseworker": caseworker, "note": note("assignment")})]
+        answers = [await casework.post(f"/v1/cases/{case_id}/assignment", headers=SUPERVISOR, json=assignment(
+            caseworker, note=note("assignment")))]
         answers.append(await casework.post(f"/v1/cases/{case_id}/review", headers=mine, json={
             "decision": "screened_in", "note": note("review")}))
         asked = await casework.post(f"/v1/cases/{case_id}/approvals", headers=mine, json={
@@ -300,7 +300,7 @@ async def test_no_note_is_shown_when_its_read_cannot_be_recorded(infra, services
     async with httpx.AsyncClient(base_url=services.urls["casework"]) as casework:
         await _case(casework, case_id, SUPERVISOR)
         assigned = await casework.post(f"/v1/cases/{case_id}/assignment", headers=SUPERVISOR,
-                                       json={"caseworker": caseworker, "note": text})
+                                       json=assignment(caseworker, note=text))
         assert assigned.status_code == 200, assigned.text
         with access_records_refused(infra.database_url, "casework"):
             unrecorded = await casework.get(f"/v1/cases/{case_id}/notes", params={"purpose": "case_planning"},

@@ -16,7 +16,7 @@ import httpx
 from shared.auth import Role
 from tests.e2e.closing import open_referrals_of
 from tests.e2e.conftest import RunningServices
-from tests.e2e.reports import hotline_report, national_id, token
+from tests.e2e.reports import assignment, hotline_report, national_id, token
 from tests.e2e.test_audit import timeline_of
 from tests.e2e.test_casework import CLOSED, SUPERVISOR
 from tests.e2e.test_intake_assessment import REPORTED, by_external_id, kcat_produce, of_case
@@ -100,7 +100,7 @@ async def test_an_unnamed_boy_is_referred_identified_by_a_later_report_linked_an
     assert (case["risk_level"], case["emergency"]) == ("red", True), "graded like any child"
     assert "police" in {r["agency"] for r in referrals}, "immediate danger reaches the police"
     async with httpx.AsyncClient(base_url=urls["casework"]) as casework:
-        assert (await casework.post(f"/v1/cases/{first_case}/assignment", json={"caseworker": "cw-chengqu-3"},
+        assert (await casework.post(f"/v1/cases/{first_case}/assignment", json=assignment("cw-chengqu-3"),
                                     headers=SUPERVISOR)).status_code == 200
 
     async with httpx.AsyncClient(base_url=urls["intake"]) as intake:

@@ -15,7 +15,7 @@ import httpx
 from shared.auth import Role
 from tests.e2e.closing import closed_on_approval, open_referrals_of
 from tests.e2e.conftest import RunningServices
-from tests.e2e.reports import hotline_report, token
+from tests.e2e.reports import assignment, hotline_report, token
 from tests.e2e.test_audit import timeline_of
 from tests.e2e.test_casework import SUPERVISOR, _case, reported_and_owned
 from tests.e2e.test_intake_assessment import of_case
@@ -32,7 +32,7 @@ async def _owned_by(infra, services: RunningServices, report: dict, caseworker: 
     case_id = await reported_and_owned(infra, report)
     async with httpx.AsyncClient(base_url=services.urls["casework"]) as casework:
         await _case(casework, case_id, SUPERVISOR)
-        named = await casework.post(f"/v1/cases/{case_id}/assignment", json={"caseworker": caseworker},
+        named = await casework.post(f"/v1/cases/{case_id}/assignment", json=assignment(caseworker),
                                     headers=SUPERVISOR)
         assert named.status_code == 200, named.text
     return case_id

@@ -17,7 +17,7 @@ from shared.contracts.envelope import new_envelope
 from shared.contracts.events import CaseClosed
 from tests.e2e.closing import open_referrals_of, withdraw_open_referrals
 from tests.e2e.conftest import RunningServices
-from tests.e2e.reports import hotline_report, token
+from tests.e2e.reports import assignment, hotline_report, token
 from tests.e2e.test_casework import CLOSED, SUPERVISOR, _case, reported_and_owned
 from tests.e2e.test_intake_assessment import of_case
 from tests.e2e.watch import TopicWatcher
@@ -32,7 +32,7 @@ async def _red_case(infra, services: RunningServices, caseworker: str) -> tuple[
     async with httpx.AsyncClient(base_url=services.urls["casework"]) as casework, \
             httpx.AsyncClient(base_url=services.urls["referral"]) as referral:
         await _case(casework, case_id, SUPERVISOR)
-        assert (await casework.post(f"/v1/cases/{case_id}/assignment", json={"caseworker": caseworker},
+        assert (await casework.post(f"/v1/cases/{case_id}/assignment", json=assignment(caseworker),
                                     headers=SUPERVISOR)).status_code == 200
         for _ in range(100):  # the grade's referrals are made in one transaction, and casework hears of them
             referrals = await open_referrals_of(referral, case_id, SUPERVISOR)

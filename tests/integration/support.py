@@ -1,5 +1,6 @@
 """Helpers of the integration tests: the test database handle, a plain aiokafka reader
-that checks what really reached Kafka, waiting, and a running outbox relay."""
+that checks what really reached Kafka, waiting, a running outbox relay, and a service running
+in-process with a client of its API."""
 
 from __future__ import annotations
 
@@ -8,12 +9,16 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+import httpx
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from sqlalchemy import MetaData, Table
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from shared.db.migrate import upgrade
 from shared.messaging.broker import make_broker
 from shared.messaging.relay import OutboxRelay
+from shared.service import build_app, definition_of
+from shared.settings import Settings
 
 
 @dataclass
@@ -84,3 +89,16 @@ async def running_relay(db: Database, bootstrap: str, *, batch_size: int = 500,
         stop.set()
         await task
         await broker.stop()
+
+
+@asynccontextmanager
+async def service_in_process(infra, name: str) -> AsyncIterator[httpx.AsyncClient]:
+    """The service `name` built and started in this process (its migrations, broker, consumers and relay
+    on the real stack), and a client of its HTTP API that sees its 5xx as answers."""
+    settings = Settings(kafka_bootstrap=infra.kafka_bootstrap, database_url=infra.database_url)
+    await asyncio.to_thread(upgrade, name, infra.database_url)
+    app = build_app(definition_of(name), settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url=f"http://{name}") as client:
+            yield client

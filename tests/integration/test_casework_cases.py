@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from services.casework import tables as t
 from services.casework.cases import OUTBOX, Resources, assign, on_case_events
-from services.casework.decide import ReasonRequired
+from services.casework.decide import DirectoryEntry, ReasonRequired
 from services.casework.policy import load_policy
 from shared.territory.registry import load_territory
 from shared.contracts.envelope import new_envelope
@@ -100,7 +100,8 @@ async def test_two_supervisors_assigning_one_case_at_once_cannot_both_win_unseen
     async def by(supervisor: str, caseworker: str):
         async with engine.begin() as connection:
             return await assign(connection, case_id, caseworker, supervisor=supervisor, reason=None,
-                                visible=lambda jurisdiction: True, res=RES)
+                                visible=lambda jurisdiction: True, res=RES,
+                                entry=DirectoryEntry(caseworker, "caseworker", "140402"))
 
     outcomes = await asyncio.gather(by("sup-1", "cw-1"), by("sup-2", "cw-2"), return_exceptions=True)
     won = [o for o in outcomes if not isinstance(o, BaseException)]

@@ -17,6 +17,7 @@ from services.casework.decide import (
     Approval,
     CaseFile,
     CaseState,
+    DirectoryEntry,
     NotYours,
     Refused,
     assigned,
@@ -95,7 +96,8 @@ def test_casework_offers_its_actions_exactly_when_its_decisions_accept_them(role
     assert (CaseAction.review in offered) == (works and _accepted(
         lambda: reviewed(whole, "screened_in", None, by=ME, supervisor=supervisor, now=NOW)))
     assert (CaseAction.assign in offered) == (supervisor and _accepted(
-        lambda: assigned(case, COLLEAGUE, supervisor=ME, reason="workload", now=NOW)))
+        lambda: assigned(case, COLLEAGUE, supervisor=ME, reason="workload", now=NOW,
+                         entry=DirectoryEntry(COLLEAGUE, "caseworker", case.jurisdiction))))
     # A reason the closure rules accept of any case with no open referral and a recent visit.
     assert (CaseAction.ask_close in offered) == asked("close", "moved_away")
     assert (CaseAction.ask_screen_out in offered) == asked("screen_out", "unfounded")

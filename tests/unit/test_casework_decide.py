@@ -13,6 +13,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services.casework.decide import (
+    DirectoryEntry,
+    NotACaseworker,
     NEVER,
     CaseFile,
     CaseState,
@@ -225,24 +227,44 @@ def _owned_case() -> CaseFile:
     return state.case
 
 
+def vouched(subject: str, jurisdiction: str = "140402", role: str = "caseworker") -> DirectoryEntry:
+    """The directory's word for a person: an active user of this role and territory."""
+    return DirectoryEntry(subject=subject, role=role, jurisdiction=jurisdiction)
+
+
 def test_a_supervisor_names_the_owner_and_replacing_one_needs_a_reason() -> None:
     case = _owned_case()
-    first = assigned(case, "cw-1", supervisor="sup-1", reason=None, now=NOW)
+    first = assigned(case, "cw-1", supervisor="sup-1", reason=None, now=NOW, entry=vouched("cw-1"))
     (event,) = first.events
     assert (event.owner_ref, event.assigned_by, event.previous_owner_ref, event.reason) == ("cw-1", "sup-1", None, None)
     assert first.state.case.owner_ref == "cw-1" and first.state.case.owner_node == TOWNSHIP
-    assert assigned(first.state.case, "cw-1", supervisor="sup-1", reason=None, now=NOW) == \
+    assert assigned(first.state.case, "cw-1", supervisor="sup-1", reason=None, now=NOW, entry=None) == \
         Decision(CaseState(first.state.case)), "naming the same owner again changes nothing"
     with pytest.raises(ReasonRequired):
-        assigned(first.state.case, "cw-2", supervisor="sup-1", reason=None, now=NOW)
-    second = assigned(first.state.case, "cw-2", supervisor="sup-1", reason="workload", now=NOW)
+        assigned(first.state.case, "cw-2", supervisor="sup-1", reason=None, now=NOW, entry=vouched("cw-2"))
+    second = assigned(first.state.case, "cw-2", supervisor="sup-1", reason="workload", now=NOW,
+                      entry=vouched("cw-2", jurisdiction="140402001"))
     assert (second.events[0].previous_owner_ref, second.events[0].reason) == ("cw-1", "workload")
+
+
+@pytest.mark.parametrize(("caseworker", "entry"), [
+    ("u-nobody-at-all", None),  # a name nobody has: the directory vouches for no one
+    ("cw-1", vouched("cw-2")),  # the word is for someone else
+    ("po-1", vouched("po-1", role="agency_officer")),  # a police officer
+    ("sup-2", vouched("sup-2", role="supervisor")),
+    ("cw-9", vouched("cw-9", jurisdiction="140403")),  # a caseworker of another county
+    ("cw-8", vouched("cw-8", jurisdiction="140402002")),  # …or of another township of the county
+])
+def test_a_case_is_owned_only_by_an_active_caseworker_whose_territory_holds_it(
+        caseworker: str, entry: DirectoryEntry | None) -> None:
+    with pytest.raises(NotACaseworker):
+        assigned(_owned_case(), caseworker, supervisor="sup-1", reason=None, now=NOW, entry=entry)
 
 
 def test_a_closed_case_cannot_be_assigned() -> None:
     case = dataclasses.replace(_owned_case(), state="closed")
     with pytest.raises(Refused):
-        assigned(case, "cw-1", supervisor="sup-1", reason=None, now=NOW)
+        assigned(case, "cw-1", supervisor="sup-1", reason=None, now=NOW, entry=vouched("cw-1"))
 
 
 def _graded(level: RiskLevel, owner: str | None = "cw-1", *, referral_open: bool = True) -> CaseState:

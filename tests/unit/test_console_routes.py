@@ -30,6 +30,8 @@ ROUTES = {
     ("POST", "/cases/{case_id}/home-visits"), ("POST", "/cases/{case_id}/assessment-reports"),
     ("POST", "/cases/{case_id}/plans"), ("POST", "/cases/{case_id}/override"),
     ("GET", "/cases/{case_id}/records"), ("POST", "/cases/{case_id}/identification"),
+    ("POST", "/cases/{case_id}/child"), ("POST", "/cases/{case_id}/records"),
+    ("POST", "/cases/{case_id}/archive/save"),
     ("GET", "/cases/{case_id}/links/{link_id}/undo"), ("POST", "/cases/{case_id}/links/{link_id}/undo"),
     ("GET", "/report"),
     ("POST", "/report"), ("GET", "/children/search"), ("POST", "/children/search"), ("GET", "/inbox"),

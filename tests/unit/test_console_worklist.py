@@ -10,7 +10,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from services.console.worklist import BadFilter, BoardFilters, filters_of, paging_of, quick_filters, sought
+from services.console.worklist import (BadFilter, BoardFilters, board_address, filters_of, paging_of,
+                                       quick_filters, sought)
 
 
 def test_the_forms_filters_become_the_worklists_query_and_an_empty_field_is_no_filter() -> None:
@@ -32,6 +33,17 @@ def test_a_filter_not_among_its_choices_is_refused_by_its_name(name: str, value:
     with pytest.raises(BadFilter) as refused:
         filters_of({name: value})
     assert str(refused.value) == name
+
+
+def test_an_address_shows_the_board_without_what_is_not_among_its_choices_and_names_it() -> None:
+    filters, paging, refused = board_address({"grade": "purple", "owner": "'", "stage": "plan",
+                                              "received_from": "2026-12-05", "received_to": "2026-12-01"},
+                                             after="not a cursor", back=["", "x"])
+    assert filters == BoardFilters(stage="plan", received_from=date(2026, 12, 1 + 4))
+    assert (paging.after, paging.back) == (None, ())
+    assert refused == ("grade", "owner", "received_to", "after")
+    assert board_address({"grade": "red"}, after=None, back=()) == (BoardFilters(grade="red"),
+                                                                     paging_of(None, ()), ())
 
 
 def test_a_received_range_that_ends_before_it_starts_is_refused() -> None:

@@ -44,3 +44,39 @@ def test_a_reporters_receipt_and_a_caseworkers_answer_are_both_declared() -> Non
     receipt = document["components"]["schemas"]["ReportReceipt"]
     assert set(receipt["properties"]) == {"report_id", "status"}, "a receipt says nothing of the child or case"
     assert receipt.get("additionalProperties") is False
+
+
+async def test_a_method_a_path_does_not_take_is_a_405_allowing_every_method_it_does() -> None:
+    import httpx
+
+    app = build_app(definition_of("intake"), Settings())
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://intake") as http:
+        for path, allowed in (("/v1/reports", "GET, POST"), ("/v1/cases/summaries", "POST"),
+                              ("/v1/children/00000000-0000-4000-8000-000000000000/archive", "GET, PUT")):
+            answer = await http.request("OPTIONS", path)
+            assert (answer.status_code, answer.headers["allow"]) == (405, allowed), path
+
+
+def test_the_child_search_takes_a_day_as_written_never_a_number() -> None:
+    import pydantic
+
+    from services.intake.api import ChildSearch
+
+    search = {"purpose": "investigation", "name": "王小红", "jurisdiction": "140402001001"}
+    assert str(ChildSearch.model_validate({**search, "birth_date": "2016-05-01"}).birth_date) == "2016-05-01"
+    with pytest.raises(pydantic.ValidationError, match="YYYY-MM-DD"):
+        ChildSearch.model_validate({**search, "birth_date": 0})
+
+
+def test_an_actions_reasons_are_in_its_schema() -> None:
+    """What a case's action takes, by its kind or decision, is in the schema a client reads: not only in
+    casework's rules, which would answer 422 to a request the schema allowed."""
+    schemas = build_app(definition_of("casework"), Settings()).openapi()["components"]["schemas"]
+    kinds = {alt["properties"]["kind"]["const"]: alt for alt in schemas["ApprovalRequest"]["oneOf"]}
+    assert kinds["close"]["properties"]["reason"]["enum"] == sorted(
+        ["risk_resolved", "turned_18", "moved_away", "deceased", "family_reunified", "duplicate"])
+    assert "to_jurisdiction" in kinds["transfer"]["required"]
+    decisions = {alt["properties"]["decision"]["const"]: alt for alt in schemas["Review"]["oneOf"]}
+    assert decisions["screened_out"]["required"] == ["decision", "reason"]
+    approvals = schemas["ApprovalDecision"]["oneOf"]
+    assert {alt["properties"]["approve"]["const"] for alt in approvals} == {True, False}

@@ -8,15 +8,15 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from services.console.navigation import BOARD, FIND, SEARCH
 from services.console.pages import (ConsoleDep, Person, ServiceAnswer, call, language_of, now, render,
                                     require_page)
 from services.console.users import SignedIn, usernames_of
-from services.console.worklist import (OWNERS, PAGE_SIZE, STATES, BadFilter, BoardFilters, filters_of,
-                                       paging_of, quick_filters, sought)
+from services.console.worklist import (OWNERS, PAGE_SIZE, STATES, BoardFilters, Paging, board_address,
+                                       quick_filters, sought)
 from shared.contracts.vocabulary import Category, RiskLevel, Stage
 from shared.territory.code import TerritoryCode, TerritoryLevel
 
@@ -28,14 +28,23 @@ SEARCH_FIELD_OF = {"national_id": "child_national_id", "name": "child_name", "ph
 @router.get(BOARD.path, response_class=HTMLResponse)
 async def board(request: Request, console: ConsoleDep, person: Person, after: str | None = None,
                 back: Annotated[list[str] | None, Query()] = None) -> Response:
+    """The board the address asks for; a filter or page that is not one of its choices (a link typed by
+    hand, or forged) is left out and said in words, on the board itself (422)."""
     require_page(person, BOARD)
+    filters, paging, refused = board_address(request.query_params, after, back or ())
     try:
-        filters, paging = filters_of(request.query_params), paging_of(after, back or ())
-    except BadFilter:
-        raise HTTPException(status_code=422,
-                            detail="a filter of the board is not one of its choices") from None
-    params = {**filters.query(), "totals": "true", "limit": PAGE_SIZE, **({"after": after} if after else {})}
-    found = await call(console, person, "casework", "GET", "/v1/cases", params=params)
+        found = await _worklist(console, person, filters, paging)
+    except ServiceAnswer as exc:
+        if exc.status_code != 422:
+            raise
+        # What casework refused (a page's cursor it never gave, say): the board without it.
+        named = _refused_by(exc.detail)
+        refused = (*refused, *(named or ("filters",)))
+        if named == ("after",):
+            paging = Paging(None, ())
+        else:
+            filters, paging = BoardFilters(), Paging(None, ())
+        found = await _worklist(console, person, filters, paging)
     cases = found["cases"]
     lines = await _lines(console, person, [case["case_id"] for case in cases])
     async with console.engine.connect() as connection:
@@ -45,12 +54,27 @@ async def board(request: Request, console: ConsoleDep, person: Person, after: st
     levels = (TerritoryLevel.township, TerritoryLevel.village)
     places = [(TerritoryCode(code).prefix, words)
               for code, words in language.places(person.principal.jurisdiction, levels)]
-    return render(console, request, "board.html", person=person, cases=cases, lines=lines, names=names,
+    return render(console, request, "board.html", status_code=422 if refused else 200, person=person,
+                  cases=cases, lines=lines, names=names, refused=refused,
                   filters=filters, values=filters.query(), total=found["total"], tally=found["tally"],
                   quick=quick_filters(filters), previous=paging.previous_link(filters),
                   next=paging.next_link(filters, found["next"]), page_number=paging.number,
                   places=places, grades=list(RiskLevel), categories=list(Category), stages=list(Stage),
                   owners=OWNERS, states=STATES, now=now())
+
+
+async def _worklist(console, person: SignedIn, filters: BoardFilters, paging: Paging) -> dict:
+    params = {**filters.query(), "totals": "true", "limit": PAGE_SIZE,
+              **({"after": paging.after} if paging.after else {})}
+    return await call(console, person, "casework", "GET", "/v1/cases", params=params)
+
+
+def _refused_by(detail: object) -> tuple[str, ...]:
+    """The query fields a service's 422 names (its `loc`s ["query", name])."""
+    problems = detail if isinstance(detail, list) else []
+    return tuple(dict.fromkeys(str(p["loc"][1]) for p in problems if isinstance(p, dict)
+                               and isinstance(p.get("loc"), list) and len(p["loc"]) > 1
+                               and p["loc"][0] == "query"))
 
 
 async def _lines(console, person: SignedIn, case_ids: list[str]) -> dict[str, dict] | None:

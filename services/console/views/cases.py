@@ -17,6 +17,8 @@ from services.console.form_errors import field_errors
 from services.console.i18n import CITY_TIME
 from services.console.navigation import ACCESS, may_open
 from services.console.pages import (
+    PAGE_TOKEN_TTL,
+    PROBLEMS,
     Console,
     ConsoleDep,
     Person,
@@ -31,7 +33,8 @@ from services.console.pages import (
     render,
 )
 from services.console.report_form import INDICATORS, SEXES
-from services.console.users import SignedIn, caseworkers_for, people_of, usernames_of
+from services.console.users import SignedIn, active_person, caseworkers_for, people_of, usernames_of
+from shared.auth import directory_audience, issue_token
 from shared.contracts.vocabulary import (
     OPEN_REFERRAL_STATES,
     AccessPurpose,
@@ -143,11 +146,66 @@ async def _act(request: Request, console: Console, person: SignedIn, case_id: uu
                      invalid=_on_this_page(request, console, person, case_id, form, fields))
 
 
+# ---- reads of personal data: the purpose chosen on the page, never taken from a link ---------------
+#
+# Each read is a POST of the page's own form (its CSRF token, the purpose the person chose), rendered at
+# once: no address ever carries a purpose, so a link (`/cases/<id>/child?purpose=…`, or one given to the
+# sign-in page) cannot make a read, nor choose the purpose it is recorded with. The page's address without
+# the form is its purpose form: the language switch and the back button come back to that, and a read
+# again is the person's own choice again. (A signed one-time token in a GET's address would do the same
+# with a secret, a store of spent tokens and a history that keeps the token; the form already has both
+# checks it needs.)
+
+READS = {  # each read's page: its title, the purpose field's label and the button, as the case page says them
+    "child": ("The child's details", "Why you read them (recorded)", "Show the child's details"),
+    "records": ("Records and notes", "Why you read the records (recorded)", "Show the records and notes"),
+    "archive": ("Information archive", "Why you read them (recorded)", "Open the information archive"),
+}
+
+
+async def _purpose_form(request: Request, console: Console, person: SignedIn, case_id: uuid.UUID,
+                        read: str, *, status_code: int = 200) -> Response:
+    """A read's page before the read: why the person reads (nothing is read, nor recorded, yet). The case
+    is asked of casework first, so a case outside the person's territory is not found here either; an
+    agency's officer, whom casework does not answer, is asked without its number (intake decides at the
+    read whether the agency holds a referral of it)."""
+    try:
+        case = await call(console, person, "casework", "GET", f"/v1/cases/{case_id}")
+    except ServiceAnswer as exc:
+        if exc.status_code != 403:
+            raise
+        case = {"case_id": str(case_id), "case_number": None}
+    title, label, button = READS[read]
+    return render(console, request, "purpose.html", status_code=status_code, person=person, case=case,
+                  read=read, title=title, label=label, button=button, purposes=list(AccessPurpose),
+                  invalid=status_code == 422, here=f"/cases/{case_id}/{read}")
+
+
+async def _chosen_purpose(request: Request, person: SignedIn) -> AccessPurpose | None:
+    """The purpose the person chose on the page's form (its CSRF token checked first, else 403)."""
+    form = await checked_form(request, person)
+    try:
+        return AccessPurpose(str(form.get("purpose") or ""))
+    except ValueError:
+        return None
+
+
 @router.get("/records", response_class=HTMLResponse)
-async def records(request: Request, console: ConsoleDep, person: Person, case_id: uuid.UUID,
-                  purpose: AccessPurpose) -> Response:
+@router.get("/child", response_class=HTMLResponse)
+@router.get("/archive", response_class=HTMLResponse)
+async def purpose_form(request: Request, console: ConsoleDep, person: Person, case_id: uuid.UUID) -> Response:
+    """Why the person reads the child's details, the case's records or the archive: asked on the page
+    (whatever the address says: a purpose in a link reads nothing)."""
+    return await _purpose_form(request, console, person, case_id, request.url.path.rsplit("/", 1)[1])
+
+
+@router.post("/records", response_class=HTMLResponse)
+async def records(request: Request, console: ConsoleDep, person: Person, case_id: uuid.UUID) -> Response:
     """The case's records and the notes written with them, newest first, only once the person named
     why: each service records the read with its purpose before it shows anything."""
+    purpose = await _chosen_purpose(request, person)
+    if purpose is None:
+        return await _purpose_form(request, console, person, case_id, "records", status_code=422)
     params = {"purpose": purpose.value}
     case = await call(console, person, "casework", "GET", f"/v1/cases/{case_id}")
     assessment = await optional(call(console, person, "assessment", "GET", f"/v1/cases/{case_id}/records",
@@ -166,43 +224,75 @@ async def records(request: Request, console: ConsoleDep, person: Person, case_id
                   identification_notes=identification["notes"] if identification else [])
 
 
-@router.get("/child", response_class=HTMLResponse)
-async def child_details(request: Request, console: ConsoleDep, person: Person, case_id: uuid.UUID,
-                        purpose: AccessPurpose) -> Response:
+@router.post("/child", response_class=HTMLResponse)
+async def child_details(request: Request, console: ConsoleDep, person: Person,
+                        case_id: uuid.UUID) -> Response:
     """The child's personal details, only once the person named why (intake records the read
     with the purpose before it shows anything)."""
+    purpose = await _chosen_purpose(request, person)
+    if purpose is None:
+        return await _purpose_form(request, console, person, case_id, "child", status_code=422)
     details = await call(console, person, "intake", "GET", f"/v1/cases/{case_id}/child",
                          params={"purpose": purpose.value})
     return render(console, request, "child.html", person=person, details=details)
 
 
-@router.get("/archive", response_class=HTMLResponse)
-async def archive(request: Request, console: ConsoleDep, person: Person, case_id: uuid.UUID,
-                  purpose: AccessPurpose, problem: str | None = None) -> Response:
-    """The child's information archive, read with a purpose (intake records it first)."""
+async def _archive_page(request: Request, console: Console, person: SignedIn, case_id: uuid.UUID,
+                        purpose: AccessPurpose, *, problem: str | None = None) -> Response:
     case = await call(console, person, "casework", "GET", f"/v1/cases/{case_id}")
     record = await call(console, person, "intake", "GET", f"/v1/children/{case['child_ref']}/archive",
                         params={"purpose": purpose.value})
-    return render(console, request, "archive.html", person=person, case_id=case_id, archive=record,
-                  purpose=purpose.value, parts=ARCHIVE_PARTS, problem=problem)
+    return render(console, request, "archive.html", status_code=409 if problem == "refused" else 200,
+                  person=person, case_id=case_id, archive=record, purpose=purpose.value, parts=ARCHIVE_PARTS,
+                  problem=problem, here=f"/cases/{case_id}/archive")
 
 
-@router.post("/archive")
-async def save_archive(request: Request, console: ConsoleDep, person: Person, case_id: uuid.UUID,
-                       purpose: AccessPurpose) -> Response:
+@router.post("/archive", response_class=HTMLResponse)
+async def archive(request: Request, console: ConsoleDep, person: Person, case_id: uuid.UUID) -> Response:
+    """The child's information archive, read with a purpose (intake records it first)."""
+    purpose = await _chosen_purpose(request, person)
+    if purpose is None:
+        return await _purpose_form(request, console, person, case_id, "archive", status_code=422)
+    return await _archive_page(request, console, person, case_id, purpose)
+
+
+@router.post("/archive/save", response_class=HTMLResponse)
+async def save_archive(request: Request, console: ConsoleDep, person: Person, case_id: uuid.UUID) -> Response:
+    """The archive written, with the purpose it was read with (the form's), then read back as saved; a
+    colleague's change since it was read is said in words (the version intake refuses, 409)."""
     form = await checked_form(request, person)
+    try:
+        purpose = AccessPurpose(str(form.get("purpose") or ""))
+    except ValueError:
+        return await _purpose_form(request, console, person, case_id, "archive", status_code=422)
     case = await call(console, person, "casework", "GET", f"/v1/cases/{case_id}")
-    return await act(console, person, f"/cases/{case_id}/archive?purpose={purpose.value}", "intake",
-                     f"/v1/children/{case['child_ref']}/archive",
-                     {part: str(form.get(part) or "") for part in ARCHIVE_PARTS}, method="PUT",
-                     params={"purpose": purpose.value},
-                     headers_extra={"If-Match": str(form.get("version") or "0")})
+    problem = None
+    try:
+        await call(console, person, "intake", "PUT", f"/v1/children/{case['child_ref']}/archive",
+                   json={part: str(form.get(part) or "") for part in ARCHIVE_PARTS},
+                   params={"purpose": purpose.value},
+                   headers_extra={"If-Match": str(form.get("version") or "0")})
+    except ServiceAnswer as exc:
+        if exc.status_code not in PROBLEMS:
+            raise
+        problem = PROBLEMS[exc.status_code]
+    return await _archive_page(request, console, person, case_id, purpose, problem=problem)
 
 
 @router.post("/assignment")
 async def assign(request: Request, console: ConsoleDep, person: Person, case_id: uuid.UUID) -> Response:
+    """The case's owner named, with the directory's word for them: the console vouches (a token of the
+    issuer's, for casework only) for an active user of its own, and casework takes a caseworker of the
+    case's territory alone; for anyone else it vouches for nothing and casework refuses, in words."""
     form = await checked_form(request, person)
-    body = {"caseworker": form.get("caseworker") or None, "reason": form.get("reason") or None}
+    caseworker = str(form.get("caseworker") or "")
+    async with console.engine.connect() as connection:
+        named = await active_person(connection, caseworker) if caseworker else None
+    vouched = issue_token(console.settings, subject=named.subject, role=named.role, agency=named.agency,
+                          jurisdiction=named.jurisdiction, ttl=PAGE_TOKEN_TTL,
+                          audience=directory_audience(console.settings)) if named else None
+    body = {"caseworker": caseworker or None, "reason": form.get("reason") or None,
+            **({"caseworker_token": vouched} if vouched else {})}
     return await _act(request, console, person, case_id, form, "casework",
                       f"/v1/cases/{case_id}/assignment", body, note="assign_note")
 
