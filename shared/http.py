@@ -15,7 +15,7 @@ from fastapi.security import HTTPBearer
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import SpanKind, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
@@ -38,6 +38,20 @@ class Problem(BaseModel):
     detail: str
 
 
+class CodedRefusal(BaseModel):
+    """A refusal a client acts on: its words, its code, and what the code names (e.g. the open
+    referrals to withdraw first)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    msg: str
+    code: str = Field(description="open_referrals, no_recent_visit, merged_by_link, child_has_open_case…")
+
+
+class Conflict(BaseModel):
+    detail: str | CodedRefusal
+
+
 class FieldProblem(BaseModel):
     loc: list[str | int]
     msg: str
@@ -56,7 +70,8 @@ ANSWERS: dict[int, dict[str, Any]] = {
     401: {"model": Problem, "description": "no valid bearer token"},
     403: {"model": Problem, "description": "your role or territory may not do this"},
     404: {"model": Problem, "description": "no such record in your territory (or for your agency)"},
-    409: {"model": Problem, "description": "conflicts with the record's current state"},
+    409: {"model": Conflict, "description": "conflicts with the record's current state (some refusals say "
+                                             "so with a code and what it names)"},
     # Starlette's body limit answers it, in plain text when the declared size is too large.
     413: {"description": "the body is larger than this route accepts; refused before it is read whole"},
     422: {"model": FieldProblems, "description": "invalid fields, each named by its location; values and "
@@ -66,6 +81,25 @@ ANSWERS: dict[int, dict[str, Any]] = {
     503: {"model": Problem, "description": "the database is unavailable: nothing was stored or shown; retry",
           "headers": _RETRY_AFTER},
 }
+
+
+def inline_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """A model's JSON Schema with every definition it refers to written in place: for a route that
+    declares its body by hand (`openapi_extra`), whose `$defs` the OpenAPI document would not carry."""
+    schema = model.model_json_schema()
+    definitions = schema.pop("$defs", {})
+
+    def resolved(node: Any) -> Any:
+        if isinstance(node, dict):
+            if str(node.get("$ref", "")).startswith("#/$defs/"):
+                name = node["$ref"].rsplit("/", 1)[1]
+                return resolved({**definitions[name], **{k: v for k, v in node.items() if k != "$ref"}})
+            return {key: resolved(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [resolved(item) for item in node]
+        return node
+
+    return resolved(schema)
 
 
 def answers(*codes: int, described: dict[int, str] | None = None) -> dict[int | str, dict[str, Any]]:

@@ -18,7 +18,8 @@ from services.assessment.grading import Override
 from shared.access import (PERSONAL_READ, Purpose, Reading, RecordedRead, case_reading, read_answers,
                            read_case_notes)
 from shared.auth import CASE_READERS, CASE_SIDE, SUPERVISORS, Principal, Role, require_role
-from shared.contracts.vocabulary import Agency, Indicator, Need, PastMoment, ReasonCode, RiskLevel, Stage
+from shared.contracts.vocabulary import (VISITED_IN_THE_FUTURE, Agency, Indicator, Need, PastMoment, ReasonCode,
+                                         RiskLevel, Stage)
 from shared.http import answers
 from shared.notes import NoteText, sealed_notes, texts_by_record
 from shared.service import ServiceContext, service_context
@@ -184,7 +185,8 @@ _record_report = _needs_route("assessment_report", Stage.needs_assessment, "Reco
 _record_plan = _needs_route("plan", Stage.plan, "Record the assistance plan; the case moves to the plan stage.")
 
 
-@router.post("/home-visits", response_model=CaseAssessment, status_code=201, responses=WITH_BODY,
+@router.post("/home-visits", response_model=CaseAssessment, status_code=201,
+             responses=answers(404, 413, 422, described={422: VISITED_IN_THE_FUTURE}),
              summary="Record a home visit")
 async def record_home_visit(case_id: uuid.UUID, body: HomeVisit,
                             principal: Annotated[Principal, Depends(Caseworkers)], ctx: Ctx) -> CaseAssessment:

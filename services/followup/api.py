@@ -17,7 +17,8 @@ from services.followup.visits import PlanNotFound, record_visit
 from shared.access import (PERSONAL_READ, Purpose, Reading, RecordedRead, case_reading, read_answers,
                            read_case_notes)
 from shared.auth import CASE_READERS, CASE_SIDE, TERRITORY_PREFIX_PATTERN, Principal, Role, require_role
-from shared.contracts.vocabulary import OPEN_REFERRAL_STATES, Indicator, Need, PastMoment, RiskLevel, Stage
+from shared.contracts.vocabulary import (OPEN_REFERRAL_STATES, VISITED_IN_THE_FUTURE, Indicator, Need, PastMoment,
+                                         RiskLevel, Stage)
 from shared.http import answers
 from shared.notes import NoteText, sealed_notes, texts_by_record
 from shared.service import ServiceContext, service_context
@@ -47,7 +48,7 @@ class VisitRecorded(BaseModel):
 
 
 @router.post("/v1/cases/{case_id}/visits", response_model=VisitRecorded, status_code=201,
-             responses=answers(404, 413),
+             responses=answers(404, 413, 422, described={422: VISITED_IN_THE_FUTURE}),
              summary="Record a follow-up visit (never dated in the future); new risk goes back to assessment")
 async def post_visit(case_id: uuid.UUID, body: Visit, principal: Annotated[Principal, Depends(Visitors)],
                      ctx: Ctx) -> VisitRecorded:

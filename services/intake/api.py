@@ -36,7 +36,7 @@ from shared.contracts.vocabulary import (
     AccessPurpose, CaseNumber, IdentificationReason, Jurisdiction, LinkUndoReason, PersonalField,
     PersonalRecord,
 )
-from shared.http import answers, strict_body, unprocessable
+from shared.http import answers, inline_schema, strict_body, unprocessable
 from shared.notes import NoteText
 from shared.phone import MAX_DIGITS, MIN_DIGITS, phone_number
 from shared.ratelimit import limit_personal_data
@@ -88,7 +88,7 @@ class ReportRecorded(ReportReceipt):
                 "case lies in their territory, and given the receipt otherwise (a case's number would tell a "
                 "reporter whether the child was known).",
     openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
-        "schema": HotlineReport.model_json_schema(ref_template="#/components/schemas/{model}")}}}},
+        "schema": inline_schema(HotlineReport)}}}},
     responses=answers(403, 409, 413, described={
         403: "your role does not report, or the report's jurisdiction lies outside your territory",
         409: "Idempotency-Key reused for a different report"}),

@@ -355,3 +355,6 @@ def _not_in_the_future(moment: datetime) -> datetime:
 PastMoment = Annotated[AwareDatetime, AfterValidator(_as_utc), AfterValidator(_not_in_the_future)]
 """When something a person records happened (a visit, a home visit): never in the future, so it
 cannot push what is due next out of sight."""
+# What a route taking a visit's `visited_at` (a PastMoment) says of its 422: today's date is no schema's.
+VISITED_IN_THE_FUTURE = ("invalid fields; or `visited_at` is in the future (later than now by the service's "
+                         "clock, beyond a few minutes' skew)")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -24,7 +25,7 @@ import pytest
 
 from cpnet.stack import Component, Stack
 from shared.settings import Settings
-from tests.e2e.conftest import _free_port, serving
+from tests.e2e.conftest import serving
 from tests.e2e.reports import hotline_report
 from tests.e2e.test_intake_assessment import ASSESSED, REPORTED, graded, kcat_produce
 from tests.e2e.watch import TopicWatcher
@@ -56,21 +57,33 @@ class PrivateStack:
         return lines
 
 
-def _free_port_pair() -> int:
-    """A port whose next one is free too: the broker's controller listens there."""
-    for _ in range(50):
-        port = _free_port()
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port + 1)) != 0:
-                return port
-    raise RuntimeError("no two free consecutive ports")
+def _free_ports(count: int) -> int:
+    """The first of `count` consecutive free ports (the broker, its controller, PostgreSQL), below the
+    kernel's ephemeral range: a port the kernel hands out may be some client's by the time a server
+    binds it."""
+    low, _ = (int(n) for n in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    for _ in range(200):
+        port = random.randrange(20000, min(low, 32768) - count)
+        if all(_bindable(p) for p in range(port, port + count)):
+            return port
+    raise RuntimeError(f"no {count} free consecutive ports")
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 @pytest.fixture(scope="module")
 def private_stack(tmp_path_factory) -> Iterator[PrivateStack]:
     root = tmp_path_factory.mktemp("outage-stack")
-    settings = Settings(stack_dir=root / "stack", kafka_bootstrap=f"127.0.0.1:{_free_port_pair()}",
-                        database_url=f"postgresql+asyncpg://cpnet:cpnet@127.0.0.1:{_free_port()}/cpnet")
+    port = _free_ports(3)  # the broker, its controller (the next port), PostgreSQL
+    settings = Settings(stack_dir=root / "stack", kafka_bootstrap=f"127.0.0.1:{port}",
+                        database_url=f"postgresql+asyncpg://cpnet:cpnet@127.0.0.1:{port + 2}/cpnet")
     stack = Stack(settings)
     env = {**os.environ, "CPNET_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
            "CPNET_DATABASE_URL": settings.database_url, "CPNET_LOG_FORMAT": "json", "CPNET_LOG_LEVEL": "INFO"}
