@@ -22,7 +22,9 @@ from shared.settings import Settings
 from tests.e2e.reports import hotline_report
 
 
-async def _timed_reads(http: httpx.AsyncClient, paths: list[str], headers: dict, concurrency: int) -> list[float]:
+async def _timed_reads(
+    http: httpx.AsyncClient, paths: list[str], headers: dict, concurrency: int
+) -> list[float]:
     latencies: list[float] = []
     queue = list(paths)
 
@@ -40,8 +42,10 @@ async def _timed_reads(http: httpx.AsyncClient, paths: list[str], headers: dict,
 
 def _report(what: str, latencies: list[float], wall: float) -> None:
     ordered = sorted(latencies)
-    print(f"{what:<36} {len(latencies) / wall:8.0f} reads/s   p50 {statistics.median(ordered) * 1000:6.1f} ms"
-          f"   p99 {ordered[int(len(ordered) * 0.99) - 1] * 1000:6.1f} ms")
+    print(
+        f"{what:<36} {len(latencies) / wall:8.0f} reads/s   p50 {statistics.median(ordered) * 1000:6.1f} ms"
+        f"   p99 {ordered[int(len(ordered) * 0.99) - 1] * 1000:6.1f} ms"
+    )
 
 
 async def run(children: int, reads: int, concurrency: int) -> None:
@@ -60,8 +64,10 @@ async def run(children: int, reads: int, concurrency: int) -> None:
                 answer = await http.post("/v1/reports", json=hotline_report(), headers=reporter)
                 answer.raise_for_status()
                 cases.append(answer.json()["case_id"])
-            for label, path in (("case summary (no personal data)", "/v1/cases/{}"),
-                                ("child details + access record", "/v1/cases/{}/child?purpose=assessment")):
+            for label, path in (
+                ("case summary (no personal data)", "/v1/cases/{}"),
+                ("child details + access record", "/v1/cases/{}/child?purpose=assessment"),
+            ):
                 paths = [path.format(cases[n % len(cases)]) for n in range(reads)]
                 started = time.perf_counter()
                 latencies = await _timed_reads(http, paths, caseworker, concurrency)

@@ -28,8 +28,11 @@ from shared.settings import Settings
 from shared.territory.registry import load_territory
 
 PASSWORD = "the board benchmark's password"
-PAGES = {"the city's open cases": "/board", "unassigned": "/board?owner=unassigned",
-         "red, overdue": "/board?grade=red&overdue=true"}
+PAGES = {
+    "the city's open cases": "/board",
+    "unassigned": "/board?owner=unassigned",
+    "red, overdue": "/board?grade=red&overdue=true",
+}
 
 
 def _signed_in(http: httpx.Client, username: str) -> None:
@@ -51,8 +54,9 @@ def _timed(http: httpx.Client, path: str, times: int) -> tuple[list[float], int]
     return latencies, size
 
 
-async def run_board(settings: Settings, fleet: Fleet, *, cases: int, queries: int, seed: int,
-                    say: Callable[[str], None]) -> dict[str, Any]:
+async def run_board(
+    settings: Settings, fleet: Fleet, *, cases: int, queries: int, seed: int, say: Callable[[str], None]
+) -> dict[str, Any]:
     rng = random.Random(seed)
     rows = _cases(cases, villages(load_territory()), datetime.now(UTC), rng)
     engine = create_async_engine(settings.database_url)
@@ -62,10 +66,19 @@ async def run_board(settings: Settings, fleet: Fleet, *, cases: int, queries: in
         say(f"writing {cases:,} cases into casework.cases …")
         await _insert(engine, rows)
         async with engine.begin() as connection:
-            await add_user(connection, username, PASSWORD, role="supervisor", agency=None, jurisdiction="1404",
-                           now=datetime.now(UTC))
+            await add_user(
+                connection,
+                username,
+                PASSWORD,
+                role="supervisor",
+                agency=None,
+                jurisdiction="1404",
+                now=datetime.now(UTC),
+            )
             figures["cases_in_table"] = await connection.scalar(text("SELECT count(*) FROM casework.cases"))
-        with httpx.Client(base_url=fleet.services["console"].url, timeout=30.0, follow_redirects=False) as http:
+        with httpx.Client(
+            base_url=fleet.services["console"].url, timeout=30.0, follow_redirects=False
+        ) as http:
             _signed_in(http, username)
             for path in PAGES.values():  # warm: plans cached, templates compiled
                 _timed(http, path, 3)
@@ -76,16 +89,20 @@ async def run_board(settings: Settings, fleet: Fleet, *, cases: int, queries: in
     finally:
         async with engine.begin() as connection:
             await delete_cases(connection, rows)
-            await connection.execute(delete(console_tables.users).where(console_tables.users.c.username == username))
+            await connection.execute(
+                delete(console_tables.users).where(console_tables.users.c.username == username)
+            )
         await engine.dispose()
     figures["all_p95_s"] = slowest_p95(figures)
     return figures
 
 
 def table_rows(figures: dict[str, Any]) -> list[tuple[str, Any, str]]:
-    rows: list[tuple[str, Any, str]] = [("cases written", figures["cases"], ""),
-                                        ("cases in the table", figures["cases_in_table"], ""),
-                                        ("slowest p95 of any board", figures["all_p95_s"], " s")]
+    rows: list[tuple[str, Any, str]] = [
+        ("cases written", figures["cases"], ""),
+        ("cases in the table", figures["cases_in_table"], ""),
+        ("slowest p95 of any board", figures["all_p95_s"], " s"),
+    ]
     for label, latency in figures["latency_s"].items():
         rows.append((label, "", ""))
         rows.append(("  page size", figures["bytes"][label], " B"))

@@ -39,17 +39,25 @@ LIVE_CHUNK = 1000  # live reports are drawn this many at a time, for as long as 
 WORD_EVERY_S = 5.0
 
 
-def live_reports(first: list[BenchReport], *, places: list[str], run: str,
-                 rng: random.Random) -> Iterator[BenchReport]:
+def live_reports(
+    first: list[BenchReport], *, places: list[str], run: str, rng: random.Random
+) -> Iterator[BenchReport]:
     """`first`, then as many more as asked for."""
     yield from first
     for chunk in count(1):
-        yield from realistic_reports(LIVE_CHUNK, places=places, run=f"{run}c{chunk}", rng=rng,
-                                     danger_share=DANGER_SHARE)
+        yield from realistic_reports(
+            LIVE_CHUNK, places=places, run=f"{run}c{chunk}", rng=rng, danger_share=DANGER_SHARE
+        )
 
 
-async def publish_live(producer: AIOKafkaProducer, reports: Iterator[BenchReport], *, rate: float, flow: Flow,
-                       stop: asyncio.Event) -> list[BenchReport]:
+async def publish_live(
+    producer: AIOKafkaProducer,
+    reports: Iterator[BenchReport],
+    *,
+    rate: float,
+    flow: Flow,
+    stop: asyncio.Event,
+) -> list[BenchReport]:
     """Publish reports at `rate` per second until `stop`; returns those sent."""
     sent: list[BenchReport] = []
     pending = []
@@ -80,9 +88,16 @@ class ImportRun:
     peak_rss_mb: float | None
 
 
-async def import_through_intake(survey: Survey, lag: ConsumerLag, *, max_backlog: int | None, log: Path,
-                                timeout_s: float, progress: Callable[[], str],
-                                say: Callable[[str], None]) -> ImportRun:
+async def import_through_intake(
+    survey: Survey,
+    lag: ConsumerLag,
+    *,
+    max_backlog: int | None,
+    log: Path,
+    timeout_s: float,
+    progress: Callable[[], str],
+    say: Callable[[str], None],
+) -> ImportRun:
     """`cpnet import screening FILE` as a process of its own, then until intake's screening consumer has
     committed every row; `progress` is said every few seconds meanwhile."""
     options = [] if max_backlog is None else ["--max-backlog", str(max_backlog)]
@@ -100,8 +115,17 @@ async def import_through_intake(survey: Survey, lag: ConsumerLag, *, max_backlog
 
     with log.open("wb") as output:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "cpnet.cli", "import", "screening", str(survey.path), *options,
-            env=dict(os.environ), stdout=output, stderr=output)
+            sys.executable,
+            "-m",
+            "cpnet.cli",
+            "import",
+            "screening",
+            str(survey.path),
+            *options,
+            env=dict(os.environ),
+            stdout=output,
+            stderr=output,
+        )
     peak = None
     try:
         while process.returncode is None:
@@ -137,9 +161,17 @@ async def rows_stored(settings: Settings, survey: Survey) -> int:
         await engine.dispose()
 
 
-async def run_during_import(settings: Settings, fleet: Fleet, *, rows: int, live_rate: float,
-                            max_backlog: int | None, seed: int, timeout_s: float,
-                            say: Callable[[str], None]) -> dict[str, Any]:
+async def run_during_import(
+    settings: Settings,
+    fleet: Fleet,
+    *,
+    rows: int,
+    live_rate: float,
+    max_backlog: int | None,
+    seed: int,
+    timeout_s: float,
+    say: Callable[[str], None],
+) -> dict[str, Any]:
     """Import a survey of `rows` children while live reports arrive at `live_rate`/s, until the import has
     ended and intake has every row; then follow both until every stage has caught up."""
     rng = random.Random(seed)
@@ -151,53 +183,83 @@ async def run_during_import(settings: Settings, fleet: Fleet, *, rows: int, live
     with tempfile.TemporaryDirectory(prefix="cpnet-bench-survey-") as directory:
         began = time.perf_counter()
         children = [(r.body["jurisdiction"], r.body["child"]) for r in first if not r.repeat]
-        survey = write_survey(Path(directory) / f"survey-{run}.csv", rows, places=places, run=run, rng=rng,
-                              known=children)
-        say(f"survey of {rows:,} rows written in {time.perf_counter() - began:.1f} s "
+        survey = write_survey(
+            Path(directory) / f"survey-{run}.csv", rows, places=places, run=run, rng=rng, known=children
+        )
+        say(
+            f"survey of {rows:,} rows written in {time.perf_counter() - began:.1f} s "
             f"({survey.with_difficulty:,} with a difficulty, "
-            f"{survey.known_from_reports} named by live reports)")
+            f"{survey.known_from_reports} named by live reports)"
+        )
         producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", **security)
-        async with ConsumerLag(settings.kafka_bootstrap, security) as lag, \
-                TopicTap(settings.kafka_bootstrap, security, flow):
+        async with (
+            ConsumerLag(settings.kafka_bootstrap, security) as lag,
+            TopicTap(settings.kafka_bootstrap, security, flow),
+        ):
             await producer.start()
             try:
                 started, stop = time.time(), asyncio.Event()
                 reports = live_reports(first, places=places, run=run, rng=rng)
-                publishing = asyncio.create_task(publish_live(producer, reports, rate=live_rate, flow=flow,
-                                                              stop=stop))
+                publishing = asyncio.create_task(
+                    publish_live(producer, reports, rate=live_rate, flow=flow, stop=stop)
+                )
 
                 def progress() -> str:
                     graded = flow.progress()["graded"]
                     return f"live reports sent {len(flow.produced_at):,}, graded {graded:,}"
 
                 try:
-                    imported = await import_through_intake(survey, lag, max_backlog=max_backlog,
-                                                           log=Path(directory) / "import.log",
-                                                           timeout_s=timeout_s, progress=progress, say=say)
+                    imported = await import_through_intake(
+                        survey,
+                        lag,
+                        max_backlog=max_backlog,
+                        log=Path(directory) / "import.log",
+                        timeout_s=timeout_s,
+                        progress=progress,
+                        say=say,
+                    )
                 finally:
                     stop.set()
                     live = await publishing
                 publishing_s = time.time() - started
             finally:
                 await producer.stop()
-            say(f"import through intake after {imported.through_intake_s:.1f} s, {len(live):,} live reports "
-                "sent; waiting for every stage to catch up…")
+            say(
+                f"import through intake after {imported.through_intake_s:.1f} s, {len(live):,} live reports "
+                "sent; waiting for every stage to catch up…"
+            )
             caught_up = await wait_until_handled(flow, lag, started=started, timeout_s=timeout_s, say=say)
         stored = await rows_stored(settings, survey)
     latencies = flow.latencies()
     return {
-        "rows": rows, "seed": seed, "max_backlog": max_backlog,
-        "survey": {"rows_with_difficulty": survey.with_difficulty, "villages": survey.villages,
-                   "rows_named_by_live_reports": survey.known_from_reports, "rows_stored_by_intake": stored},
-        "import": {"seconds": imported.seconds,
-                   "rows_per_s": rows / imported.seconds, "through_intake_s": imported.through_intake_s,
-                   "peak_rss_mb": imported.peak_rss_mb},
-        "live": {"rate_asked_per_s": live_rate, "sent": len(live), "sent_per_s": len(live) / publishing_s,
-                 "immediate_danger": sum(r.immediate_danger for r in live), "refused": len(flow.refused),
-                 "red": len(latencies["assessed_red"])},
-        "latency_s": {"police_red": percentiles(latencies["police_red"]),
-                      "assessed_red": percentiles(latencies["assessed_red"]),
-                      "assessed": percentiles(latencies["assessed"])},
+        "rows": rows,
+        "seed": seed,
+        "max_backlog": max_backlog,
+        "survey": {
+            "rows_with_difficulty": survey.with_difficulty,
+            "villages": survey.villages,
+            "rows_named_by_live_reports": survey.known_from_reports,
+            "rows_stored_by_intake": stored,
+        },
+        "import": {
+            "seconds": imported.seconds,
+            "rows_per_s": rows / imported.seconds,
+            "through_intake_s": imported.through_intake_s,
+            "peak_rss_mb": imported.peak_rss_mb,
+        },
+        "live": {
+            "rate_asked_per_s": live_rate,
+            "sent": len(live),
+            "sent_per_s": len(live) / publishing_s,
+            "immediate_danger": sum(r.immediate_danger for r in live),
+            "refused": len(flow.refused),
+            "red": len(latencies["assessed_red"]),
+        },
+        "latency_s": {
+            "police_red": percentiles(latencies["police_red"]),
+            "assessed_red": percentiles(latencies["assessed_red"]),
+            "assessed": percentiles(latencies["assessed"]),
+        },
         "caught_up_s": caught_up,
         "peak_rss_mb": {s.name: peak_rss_mb(s.pid) for s in fleet.services.values()},
         "services": fleet.limits_note,
@@ -209,7 +271,8 @@ def table_rows(figures: dict[str, Any]) -> list[tuple[str, Any, str]]:
     survey, imported, live = figures["survey"], figures["import"], figures["live"]
     rows: list[tuple[str, Any, str]] = [
         ("screening import", "", ""),
-        ("  rows", figures["rows"], ""), ("  with a difficulty", survey["rows_with_difficulty"], ""),
+        ("  rows", figures["rows"], ""),
+        ("  with a difficulty", survey["rows_with_difficulty"], ""),
         ("  named by a live report too", survey["rows_named_by_live_reports"], ""),
         ("  villages", survey["villages"], ""),
         ("  import wall time", imported["seconds"], " s"),
@@ -218,13 +281,18 @@ def table_rows(figures: dict[str, Any]) -> list[tuple[str, Any, str]]:
         ("  rows stored by intake", survey["rows_stored_by_intake"], ""),
         ("  max backlog", "the importer's" if figures["max_backlog"] is None else figures["max_backlog"], ""),
         ("live hotline reports, meanwhile", "", ""),
-        ("  sent", live["sent"], ""), ("  rate", live["sent_per_s"], " reports/s"),
-        ("  immediate danger", live["immediate_danger"], ""), ("  graded red", live["red"], ""),
+        ("  sent", live["sent"], ""),
+        ("  rate", live["sent_per_s"], " reports/s"),
+        ("  immediate danger", live["immediate_danger"], ""),
+        ("  graded red", live["red"], ""),
         ("  refused by intake", live["refused"], ""),
         ("latency from sending", "", ""),
     ]
-    for name, label in (("police_red", "  red → referral.to.police"),
-                        ("assessed_red", "  red → case.assessed"), ("assessed", "  all → case.assessed")):
+    for name, label in (
+        ("police_red", "  red → referral.to.police"),
+        ("assessed_red", "  red → case.assessed"),
+        ("assessed", "  all → case.assessed"),
+    ):
         rows += latency_rows(label, figures["latency_s"][name])
     rows.append(("caught up (since the import started)", "", ""))
     rows += [(f"  {stage}", seconds, " s") for stage, seconds in figures["caught_up_s"].items()]

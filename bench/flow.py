@@ -22,8 +22,13 @@ from shared.service import available_services
 LEDGER_GROUP = "audit.ledger"
 SCREENING_GROUP = "intake.screening"  # intake's consumer of the survey's rows (services/intake/service.py)
 REFERRAL_TOPICS = {referral_topic(agency): agency for agency in Agency}
-WATCHED = [CaseReported.TOPIC, CaseAssessed.TOPIC, FollowupScheduled.TOPIC, dlq_topic(HotlineReport.TOPIC),
-           *REFERRAL_TOPICS]
+WATCHED = [
+    CaseReported.TOPIC,
+    CaseAssessed.TOPIC,
+    FollowupScheduled.TOPIC,
+    dlq_topic(HotlineReport.TOPIC),
+    *REFERRAL_TOPICS,
+]
 
 
 @dataclass(frozen=True)
@@ -76,7 +81,9 @@ class Flow:
         case_id, payload = event["case_id"], event["payload"]
         if topic == CaseReported.TOPIC:
             if payload.get("external_id") in self.produced_at:
-                stored = Stored(event["event_id"], case_id, at, first_of_child=payload["earlier_reports"] == 0)
+                stored = Stored(
+                    event["event_id"], case_id, at, first_of_child=payload["earlier_reports"] == 0
+                )
                 self.reported[payload["external_id"]] = stored
                 self._reported_ids.add(stored.event_id)
                 if stored.event_id in self.assessed:
@@ -115,16 +122,25 @@ class Flow:
         return set(self._new)
 
     def progress(self) -> dict[str, int]:
-        return {"reports": len(self.produced_at), "stored": len(self.reported), "refused": len(self.refused),
-                "graded": len(self._graded), "new cases": len(self._new), "routed": len(self._routed),
-                "planned": len(self._planned)}
+        return {
+            "reports": len(self.produced_at),
+            "stored": len(self.reported),
+            "refused": len(self.refused),
+            "graded": len(self._graded),
+            "new cases": len(self._new),
+            "routed": len(self._routed),
+            "planned": len(self._planned),
+        }
 
     def complete(self) -> bool:
         """Every report stored (or refused) and graded, every new case routed and given its visit plan.
         (Whether the rest was handled, the consumers' lag tells.)"""
         p = self.progress()
-        return (p["stored"] + p["refused"] == p["reports"] and p["graded"] == p["stored"]
-                and p["routed"] == p["planned"] == p["new cases"])
+        return (
+            p["stored"] + p["refused"] == p["reports"]
+            and p["graded"] == p["stored"]
+            and p["routed"] == p["planned"] == p["new cases"]
+        )
 
     def latencies(self) -> dict[str, list[float]]:
         """Seconds from sending each report to its case.assessed, and to its police referral."""
@@ -150,18 +166,21 @@ class Flow:
             return max(mine) - started if mine else None
 
         stored = [stored.at for stored in self.reported.values()]
-        return {"intake stored all": max(stored) - started if stored else None,
-                "assessment graded all": last(self.assessed_at),
-                "referral routed all": last(self.referred_at),
-                "followup planned all": last(self.planned_at)}
+        return {
+            "intake stored all": max(stored) - started if stored else None,
+            "assessment graded all": last(self.assessed_at),
+            "referral routed all": last(self.referred_at),
+            "followup planned all": last(self.planned_at),
+        }
 
 
 class TopicTap:
     """A plain reader attached at the end of the watched topics before anything is sent."""
 
     def __init__(self, bootstrap: str, security: dict[str, Any], flow: Flow, *, reading: bool = True) -> None:
-        self._consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
-                                          enable_auto_commit=False, **security)
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, **security
+        )
         self._flow = flow
         self._reading = reading  # False: attached now, read from read() on (what it sees waits in Kafka)
         self._task: asyncio.Task | None = None
@@ -198,8 +217,11 @@ class TopicTap:
 
 async def partitions_of(consumer: AIOKafkaConsumer, topics: list[str]) -> list[TopicPartition]:
     await consumer._client.force_metadata_update()  # topics' partitions are fetched lazily
-    return [TopicPartition(topic, partition) for topic in topics
-            for partition in sorted(consumer.partitions_for_topic(topic) or ())]
+    return [
+        TopicPartition(topic, partition)
+        for topic in topics
+        for partition in sorted(consumer.partitions_for_topic(topic) or ())
+    ]
 
 
 class ConsumerLag:
@@ -209,8 +231,9 @@ class ConsumerLag:
 
     def __init__(self, bootstrap: str, security: dict[str, Any]) -> None:
         self._admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **security)
-        self._ends = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                                      **security)
+        self._ends = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, **security
+        )
         self._at_start: dict[str, dict[TopicPartition, int]] = {}
         self._ends_at_start: dict[TopicPartition, int] = {}
 
@@ -227,16 +250,21 @@ class ConsumerLag:
 
     async def _committed(self) -> dict[str, dict[TopicPartition, int]]:
         services = set(available_services())
-        listed = [group for group, _ in await self._admin.list_consumer_groups()
-                  if "." in group and group.split(".", 1)[0] in services]
+        listed = [
+            group
+            for group, _ in await self._admin.list_consumer_groups()
+            if "." in group and group.split(".", 1)[0] in services
+        ]
         committed = {}
         for group in listed:
             offsets = await self._admin.list_consumer_group_offsets(group)
             committed[group] = {tp: meta.offset for tp, meta in offsets.items() if meta.offset >= 0}
         return committed
 
-    async def _end_offsets(self, committed: dict[str, dict[TopicPartition, int]],
-                           ) -> dict[TopicPartition, int]:
+    async def _end_offsets(
+        self,
+        committed: dict[str, dict[TopicPartition, int]],
+    ) -> dict[TopicPartition, int]:
         partitions = list({tp for offsets in committed.values() for tp in offsets})
         return await self._ends.end_offsets(partitions) if partitions else {}
 
@@ -254,14 +282,27 @@ class ConsumerLag:
         committed = await self._committed()
         ends = await self._end_offsets(committed)
         grew = {tp for tp, end in ends.items() if end > self._ends_at_start.get(tp, 0)}
-        live = {group for group, offsets in committed.items()
-                if group == LEDGER_GROUP or offsets != self._at_start.get(group)}
-        return {group: sum(max(0, ends[tp] - offset) for tp, offset in offsets.items() if tp in grew)
-                for group, offsets in committed.items() if group in live}
+        live = {
+            group
+            for group, offsets in committed.items()
+            if group == LEDGER_GROUP or offsets != self._at_start.get(group)
+        }
+        return {
+            group: sum(max(0, ends[tp] - offset) for tp, offset in offsets.items() if tp in grew)
+            for group, offsets in committed.items()
+            if group in live
+        }
 
 
-async def wait_until_handled(flow: Flow, lag: ConsumerLag, *, started: float, timeout_s: float,
-                             say: Callable[[str], None], stalled_after_s: float = 180) -> dict[str, float]:
+async def wait_until_handled(
+    flow: Flow,
+    lag: ConsumerLag,
+    *,
+    started: float,
+    timeout_s: float,
+    say: Callable[[str], None],
+    stalled_after_s: float = 180,
+) -> dict[str, float]:
     """Until the flow is complete and then every service's consumers have caught up; returns when the
     ledger and all consumers caught up, in seconds since the first report was sent. Gives up when nothing
     has moved for `stalled_after_s` (a stuck pipeline must not hold the shared stack for an hour)."""
@@ -276,8 +317,11 @@ async def wait_until_handled(flow: Flow, lag: ConsumerLag, *, started: float, ti
         if (progress, lags) != last_seen:
             last_seen, moved_at = (progress, lags), now
         if now > deadline or now - moved_at > stalled_after_s:
-            why = (f"not done within {timeout_s:.0f} s" if now > deadline
-                   else f"stalled for {stalled_after_s:.0f} s")
+            why = (
+                f"not done within {timeout_s:.0f} s"
+                if now > deadline
+                else f"stalled for {stalled_after_s:.0f} s"
+            )
             raise TimeoutError(f"{why}: {progress}, consumer lag {lags or 'not yet asked'}")
         if now > next_word:
             say(f"{time.time() - started:6.0f} s  " + ", ".join(f"{k} {v}" for k, v in progress.items()))

@@ -37,8 +37,12 @@ from shared.territory.registry import load_territory
 
 FIRST_ROW = 3  # below the zh-CN and the English header rows, as in `cpnet import template`
 # What a careless surveyor's spreadsheet holds; each breaks one rule of cpnet/importer/rows.py.
-BREAKAGES: tuple[tuple[str, str], ...] = (("national_id", "1101012016050100"), ("jurisdiction", "999999999999"),
-                                          ("birth_date", "2016-13-45"), ("sex", "?"))
+BREAKAGES: tuple[tuple[str, str], ...] = (
+    ("national_id", "1101012016050100"),
+    ("jurisdiction", "999999999999"),
+    ("birth_date", "2016-13-45"),
+    ("sex", "?"),
+)
 
 
 @dataclass(frozen=True)
@@ -49,8 +53,9 @@ class SurveyFile:
     identities: int  # distinct children among the good rows: by ID number, else name, birth date and village
 
 
-def write_xlsx(path: Path, rows: int, *, bad_share: float, places: list[str], run: str,
-               rng: random.Random) -> SurveyFile:
+def write_xlsx(
+    path: Path, rows: int, *, bad_share: float, places: list[str], run: str, rng: random.Random
+) -> SurveyFile:
     """The benchmark survey (bench/survey.py) as an XLSX workbook with both header rows; about
     `bad_share` of the rows broken one way or another."""
     plain = write_survey(path.with_suffix(".csv"), rows, places=places, run=run, rng=rng, known=[])
@@ -71,8 +76,11 @@ def write_xlsx(path: Path, rows: int, *, bad_share: float, places: list[str], ru
                 bad.add(number)
             else:
                 row = dict(zip(keys, cells, strict=True))
-                identities.add((row["national_id"],) if row["national_id"]
-                               else (row["name"], row["birth_date"], row["jurisdiction"]))
+                identities.add(
+                    (row["national_id"],)
+                    if row["national_id"]
+                    else (row["name"], row["birth_date"], row["jurisdiction"])
+                )
             sheet.append([cell or None for cell in cells])
     workbook.save(path)
     plain.path.unlink()
@@ -82,8 +90,16 @@ def write_xlsx(path: Path, rows: int, *, bad_share: float, places: list[str], ru
 async def _start_import(survey: SurveyFile, log: Path) -> asyncio.subprocess.Process:
     with log.open("ab") as output:
         return await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "cpnet.cli", "import", "screening", str(survey.path), env=dict(os.environ),
-            stdout=output, stderr=output)
+            sys.executable,
+            "-m",
+            "cpnet.cli",
+            "import",
+            "screening",
+            str(survey.path),
+            env=dict(os.environ),
+            stdout=output,
+            stderr=output,
+        )
 
 
 def _acknowledged(state: Path) -> int:
@@ -93,7 +109,9 @@ def _acknowledged(state: Path) -> int:
         return 0
 
 
-async def import_killed_at(survey: SurveyFile, *, at_row: int, log: Path, timeout_s: float) -> tuple[int, float]:
+async def import_killed_at(
+    survey: SurveyFile, *, at_row: int, log: Path, timeout_s: float
+) -> tuple[int, float]:
     """The import, killed with SIGKILL once it has confirmed `at_row`; the row it had confirmed, and when."""
     state = default_state_path(survey.path)
     started = time.monotonic()
@@ -133,21 +151,44 @@ async def kept(settings: Settings, survey: SurveyFile) -> dict[str, int]:
     engine = make_engine(settings.database_url, pool_size=1)
     try:
         async with engine.connect() as conn:
-            screenings = (await conn.execute(text(
-                "SELECT count(*) AS rows, count(DISTINCT external_id) AS ids, count(DISTINCT child_id) AS children "
-                "FROM intake.screenings WHERE external_id LIKE :p"), {"p": prefix})).one()
-            reports = (await conn.execute(text(
-                "SELECT count(*) AS rows, count(DISTINCT external_id) AS ids FROM intake.reports "
-                "WHERE source = 'screening' AND external_id LIKE :p"), {"p": prefix})).one()
-            cases = (await conn.execute(text(
-                "SELECT count(*) AS cases, count(DISTINCT c.child_id) AS children FROM intake.cases c "
-                "WHERE c.child_id IN (SELECT child_id FROM intake.screenings WHERE external_id LIKE :p)"),
-                {"p": prefix})).one()
+            screenings = (
+                await conn.execute(
+                    text(
+                        "SELECT count(*) AS rows, count(DISTINCT external_id) AS ids, count(DISTINCT child_id) AS children "
+                        "FROM intake.screenings WHERE external_id LIKE :p"
+                    ),
+                    {"p": prefix},
+                )
+            ).one()
+            reports = (
+                await conn.execute(
+                    text(
+                        "SELECT count(*) AS rows, count(DISTINCT external_id) AS ids FROM intake.reports "
+                        "WHERE source = 'screening' AND external_id LIKE :p"
+                    ),
+                    {"p": prefix},
+                )
+            ).one()
+            cases = (
+                await conn.execute(
+                    text(
+                        "SELECT count(*) AS cases, count(DISTINCT c.child_id) AS children FROM intake.cases c "
+                        "WHERE c.child_id IN (SELECT child_id FROM intake.screenings WHERE external_id LIKE :p)"
+                    ),
+                    {"p": prefix},
+                )
+            ).one()
     finally:
         await engine.dispose()
-    return {"screenings": screenings.rows, "screening_ids": screenings.ids, "children": screenings.children,
-            "reports": reports.rows, "report_ids": reports.ids, "cases": cases.cases,
-            "children_with_a_case": cases.children}
+    return {
+        "screenings": screenings.rows,
+        "screening_ids": screenings.ids,
+        "children": screenings.children,
+        "reports": reports.rows,
+        "report_ids": reports.ids,
+        "cases": cases.cases,
+        "children_with_a_case": cases.children,
+    }
 
 
 def error_rows(survey: SurveyFile) -> list[int]:
@@ -157,18 +198,30 @@ def error_rows(survey: SurveyFile) -> list[int]:
         return [int(line[0]) for line in lines]
 
 
-async def run_import_resume(settings: Settings, fleet: Fleet, *, rows: int, bad_share: float, kill_at: float,
-                            seed: int, timeout_s: float, say: Callable[[str], None]) -> dict[str, Any]:
+async def run_import_resume(
+    settings: Settings,
+    fleet: Fleet,
+    *,
+    rows: int,
+    bad_share: float,
+    kill_at: float,
+    seed: int,
+    timeout_s: float,
+    say: Callable[[str], None],
+) -> dict[str, Any]:
     rng = random.Random(seed)
     run = uuid.uuid4().hex[:8]
     places = villages(load_territory(settings.territory_file))
     security = client_security(settings)
     with tempfile.TemporaryDirectory(prefix="cpnet-bench-resume-") as directory:
         began = time.perf_counter()
-        survey = write_xlsx(Path(directory) / f"survey-{run}.xlsx", rows, bad_share=bad_share, places=places,
-                            run=run, rng=rng)
-        say(f"{rows:,} rows written as XLSX in {time.perf_counter() - began:.1f} s "
-            f"({len(survey.bad_rows):,} broken on purpose, {survey.path.stat().st_size / 2**20:.1f} MiB)")
+        survey = write_xlsx(
+            Path(directory) / f"survey-{run}.xlsx", rows, bad_share=bad_share, places=places, run=run, rng=rng
+        )
+        say(
+            f"{rows:,} rows written as XLSX in {time.perf_counter() - began:.1f} s "
+            f"({len(survey.bad_rows):,} broken on purpose, {survey.path.stat().st_size / 2**20:.1f} MiB)"
+        )
         log = Path(directory) / "import.log"
         at_row = FIRST_ROW + round(rows * kill_at)
         stopped_at, killed_after = await import_killed_at(survey, at_row=at_row, log=log, timeout_s=timeout_s)
@@ -188,11 +241,19 @@ async def run_import_resume(settings: Settings, fleet: Fleet, *, rows: int, bad_
         wall = killed_after + resumed_s
     good = rows - len(survey.bad_rows)
     return {
-        "rows": rows, "bad_rows": len(survey.bad_rows), "good_rows": good, "identities": survey.identities,
+        "rows": rows,
+        "bad_rows": len(survey.bad_rows),
+        "good_rows": good,
+        "identities": survey.identities,
         "kill_at_row": at_row,
-        "confirmed_when_killed": stopped_at, "killed_after_s": killed_after, "resumed_s": resumed_s,
-        "said_it_resumed": resumed, "exit_code": code, "rows_per_s": rows / wall if wall else None,
-        "kept": after_resume, "again": {"exit_code": again_code, "seconds": again_s, "kept": after_again},
+        "confirmed_when_killed": stopped_at,
+        "killed_after_s": killed_after,
+        "resumed_s": resumed_s,
+        "said_it_resumed": resumed,
+        "exit_code": code,
+        "rows_per_s": rows / wall if wall else None,
+        "kept": after_resume,
+        "again": {"exit_code": again_code, "seconds": again_s, "kept": after_again},
         "created_by_second_import": {k: after_again[k] - after_resume[k] for k in after_resume},
         "duplicates": {
             "screening rows": after_resume["screenings"] - after_resume["screening_ids"],
@@ -201,31 +262,45 @@ async def run_import_resume(settings: Settings, fleet: Fleet, *, rows: int, bad_
             "cases": after_resume["cases"] - after_resume["children_with_a_case"],
         },
         "good_rows_missing": good - after_resume["screening_ids"],
-        "error_file": {"rows": len(set(listed)), "bad_rows_missing": len(survey.bad_rows - set(listed)),
-                       "good_rows_listed": len(set(listed) - survey.bad_rows)},
+        "error_file": {
+            "rows": len(set(listed)),
+            "bad_rows_missing": len(survey.bad_rows - set(listed)),
+            "good_rows_listed": len(set(listed) - survey.bad_rows),
+        },
     }
 
 
 def table_rows(figures: dict[str, Any]) -> list[tuple[str, Any, str]]:
     kept_rows, again = figures["kept"], figures["again"]
     rows: list[tuple[str, Any, str]] = [
-        ("survey (XLSX)", "", ""), ("  rows", figures["rows"], ""), ("  broken on purpose", figures["bad_rows"], ""),
-        ("killed with SIGKILL", "", ""), ("  after", figures["killed_after_s"], " s"),
+        ("survey (XLSX)", "", ""),
+        ("  rows", figures["rows"], ""),
+        ("  broken on purpose", figures["bad_rows"], ""),
+        ("killed with SIGKILL", "", ""),
+        ("  after", figures["killed_after_s"], " s"),
         ("  rows confirmed then", figures["confirmed_when_killed"], ""),
-        ("resumed to the end", "", ""), ("  wall time", figures["resumed_s"], " s"),
+        ("resumed to the end", "", ""),
+        ("  wall time", figures["resumed_s"], " s"),
         ("  said where it resumed", "yes" if figures["said_it_resumed"] else "NO", ""),
         ("  exit code (2: bad rows listed)", figures["exit_code"], ""),
         ("  rows/s, both runs", figures["rows_per_s"], ""),
-        ("kept by intake", "", ""), ("  screening rows", kept_rows["screenings"], ""),
-        ("  good rows missing", figures["good_rows_missing"], ""), ("  children", kept_rows["children"], ""),
+        ("kept by intake", "", ""),
+        ("  screening rows", kept_rows["screenings"], ""),
+        ("  good rows missing", figures["good_rows_missing"], ""),
+        ("  children", kept_rows["children"], ""),
         ("  … distinct children in the file", figures["identities"], ""),
-        ("  reports (rows with a difficulty)", kept_rows["reports"], ""), ("  cases", kept_rows["cases"], ""),
+        ("  reports (rows with a difficulty)", kept_rows["reports"], ""),
+        ("  cases", kept_rows["cases"], ""),
         ("duplicates", "", ""),
     ]
     rows += [(f"  {name}", n, "") for name, n in figures["duplicates"].items()]
-    rows += [("error file", "", ""), ("  rows listed", figures["error_file"]["rows"], ""),
-             ("  bad rows not listed", figures["error_file"]["bad_rows_missing"], ""),
-             ("  good rows listed", figures["error_file"]["good_rows_listed"], ""),
-             ("the same file imported again", "", ""), ("  wall time", again["seconds"], " s")]
+    rows += [
+        ("error file", "", ""),
+        ("  rows listed", figures["error_file"]["rows"], ""),
+        ("  bad rows not listed", figures["error_file"]["bad_rows_missing"], ""),
+        ("  good rows listed", figures["error_file"]["good_rows_listed"], ""),
+        ("the same file imported again", "", ""),
+        ("  wall time", again["seconds"], " s"),
+    ]
     rows += [(f"  new {name}", n, "") for name, n in figures["created_by_second_import"].items()]
     return rows

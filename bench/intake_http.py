@@ -25,16 +25,22 @@ from shared.territory.registry import load_territory
 CITY = "1404"
 
 
-async def _post_all(url: str, token: str, bodies: list[dict], concurrency: int,
-                    flow: Flow) -> tuple[list[float], Counter, float]:
+async def _post_all(
+    url: str, token: str, bodies: list[dict], concurrency: int, flow: Flow
+) -> tuple[list[float], Counter, float]:
     latencies: list[float] = []
     statuses: Counter = Counter()
     queue = iter(bodies)
     # aiohttp, not httpx: on two cores the client shares the CPU with what it measures, and httpx's
     # pool spent 3.5 ms of CPU a request at 32 connections (aiohttp 0.2 ms; docs/PERFORMANCE.md).
     connector = aiohttp.TCPConnector(limit=concurrency)
-    async with aiohttp.ClientSession(url, connector=connector, headers={"Authorization": f"Bearer {token}"},
-                                     timeout=aiohttp.ClientTimeout(total=60.0)) as http:
+    async with aiohttp.ClientSession(
+        url,
+        connector=connector,
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=aiohttp.ClientTimeout(total=60.0),
+    ) as http:
+
         async def caller() -> None:
             for body in queue:  # one shared iterator: each body is posted once, by whichever caller is free
                 sent = time.time()
@@ -59,8 +65,16 @@ async def _post_all(url: str, token: str, bodies: list[dict], concurrency: int,
     return latencies, statuses, seconds
 
 
-async def run_intake_http(settings: Settings, fleet: Fleet, *, requests: int, concurrency: list[int],
-                          seed: int, timeout_s: float, say: Callable[[str], None]) -> dict[str, Any]:
+async def run_intake_http(
+    settings: Settings,
+    fleet: Fleet,
+    *,
+    requests: int,
+    concurrency: list[int],
+    seed: int,
+    timeout_s: float,
+    say: Callable[[str], None],
+) -> dict[str, Any]:
     """`requests` reports posted at each concurrency in turn; the pipeline drains after each level."""
     intake = fleet.services["intake"]
     token = issue_token(settings, subject="bench-caseworker", role=Role.caseworker, jurisdiction=CITY)
@@ -74,38 +88,59 @@ async def run_intake_http(settings: Settings, fleet: Fleet, *, requests: int, co
         flow = Flow()
         # The tap reads once the requests are answered: on two cores its reading would take the
         # CPU the services answer with (it only tells when the pipeline has drained).
-        async with ConsumerLag(settings.kafka_bootstrap, security) as lag, \
-                TopicTap(settings.kafka_bootstrap, security, flow, reading=False) as tap:
+        async with (
+            ConsumerLag(settings.kafka_bootstrap, security) as lag,
+            TopicTap(settings.kafka_bootstrap, security, flow, reading=False) as tap,
+        ):
             cpu = CpuUse(fleet)
             cpu.start()
             latencies, statuses, seconds = await _post_all(intake.url, token, bodies, callers, flow)
             cpu_ms = cpu.stop(per=requests)
             tap.read()
-            say(f"concurrency {callers}: {requests} requests in {seconds:.1f} s; "
-                "waiting for the pipeline to drain…")
+            say(
+                f"concurrency {callers}: {requests} requests in {seconds:.1f} s; "
+                "waiting for the pipeline to drain…"
+            )
             started = time.time()
             await wait_until_handled(flow, lag, started=started, timeout_s=timeout_s, say=say)
             drained_s = time.time() - started
-        levels.append({"concurrency": callers, "requests": requests, "seconds": seconds,
-                       "requests_per_s": requests / seconds,
-                       "statuses": {str(status): n for status, n in statuses.items()},
-                       "latency_s": percentiles(latencies), "pipeline_drained_after_s": drained_s,
-                       "intake_peak_rss_mb": peak_rss_mb(intake.pid), "cpu_ms_per_request": cpu_ms})
-    return {"requests_per_level": requests, "seed": seed, "levels": levels, "services": fleet.limits_note,
-            "peak_rss_mb": {s.name: peak_rss_mb(s.pid) for s in fleet.services.values()}}
+        levels.append(
+            {
+                "concurrency": callers,
+                "requests": requests,
+                "seconds": seconds,
+                "requests_per_s": requests / seconds,
+                "statuses": {str(status): n for status, n in statuses.items()},
+                "latency_s": percentiles(latencies),
+                "pipeline_drained_after_s": drained_s,
+                "intake_peak_rss_mb": peak_rss_mb(intake.pid),
+                "cpu_ms_per_request": cpu_ms,
+            }
+        )
+    return {
+        "requests_per_level": requests,
+        "seed": seed,
+        "levels": levels,
+        "services": fleet.limits_note,
+        "peak_rss_mb": {s.name: peak_rss_mb(s.pid) for s in fleet.services.values()},
+    }
 
 
 def table_rows(figures: dict[str, Any]) -> list[tuple[str, Any, str]]:
     rows: list[tuple[str, Any, str]] = []
     for level in figures["levels"]:
-        rows += [(f"concurrency {level['concurrency']}", "", ""),
-                 ("  requests", level["requests"], ""),
-                 ("  answers", ", ".join(f"{k}: {v}" for k, v in sorted(level["statuses"].items())), ""),
-                 ("  rate", level["requests_per_s"], " req/s")]
+        rows += [
+            (f"concurrency {level['concurrency']}", "", ""),
+            ("  requests", level["requests"], ""),
+            ("  answers", ", ".join(f"{k}: {v}" for k, v in sorted(level["statuses"].items())), ""),
+            ("  rate", level["requests_per_s"], " req/s"),
+        ]
         rows += latency_rows("  latency", level["latency_s"])
-        rows += [("  intake peak RSS so far", level["intake_peak_rss_mb"], " MiB"),
-                 ("  pipeline drained after", level["pipeline_drained_after_s"], " s"),
-                 ("  CPU per request, while posting", "", "")]
+        rows += [
+            ("  intake peak RSS so far", level["intake_peak_rss_mb"], " MiB"),
+            ("  pipeline drained after", level["pipeline_drained_after_s"], " s"),
+            ("  CPU per request, while posting", "", ""),
+        ]
         rows += [(f"    {name}", ms, " ms") for name, ms in level["cpu_ms_per_request"].items()]
     rows.append(("peak RSS (VmHWM), whole run", "", ""))
     rows += [(f"  {name}", mb, " MiB") for name, mb in figures["peak_rss_mb"].items()]

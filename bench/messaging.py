@@ -29,8 +29,13 @@ from shared.settings import Settings
 
 
 def _event(case_id: uuid.UUID, n: int):
-    payload = FollowupScheduled(case_id=case_id, plan_id=uuid.uuid4(), risk_level=RiskLevel.orange,
-                                cadence_days=n % 30 + 1, next_visit_due_at=datetime.now(UTC))
+    payload = FollowupScheduled(
+        case_id=case_id,
+        plan_id=uuid.uuid4(),
+        risk_level=RiskLevel.orange,
+        cadence_days=n % 30 + 1,
+        next_visit_due_at=datetime.now(UTC),
+    )
     return new_envelope(payload, case_id=case_id, producer="bench")
 
 
@@ -51,7 +56,9 @@ async def run(events: int, per_transaction: int) -> None:
         cases = [uuid.uuid4() for _ in range(1000)]
         started = time.perf_counter()
         for first in range(0, events, per_transaction):
-            batch = [_event(cases[n % len(cases)], n) for n in range(first, min(events, first + per_transaction))]
+            batch = [
+                _event(cases[n % len(cases)], n) for n in range(first, min(events, first + per_transaction))
+            ]
             async with sessions.begin() as session:
                 await add_events(session, outbox, *batch, topic=topic)
         _report("outbox writes", events, time.perf_counter() - started)
@@ -76,8 +83,14 @@ async def run(events: int, per_transaction: int) -> None:
             applied += 1
 
         consumer_broker = make_broker(settings.kafka_bootstrap, client_id="bench-consumer")
-        consumer = IdempotentConsumer(name="bench", topic=topic, handler=handle, session_factory=sessions,
-                                      processed=processed, broker=consumer_broker)
+        consumer = IdempotentConsumer(
+            name="bench",
+            topic=topic,
+            handler=handle,
+            session_factory=sessions,
+            processed=processed,
+            broker=consumer_broker,
+        )
         consumer.subscribe(batch=True, group_id=f"bench-{uuid.uuid4().hex[:8]}")
         started = time.perf_counter()
         await consumer_broker.start()
@@ -95,7 +108,9 @@ async def run(events: int, per_transaction: int) -> None:
 
 async def _pending(engine, outbox) -> int:
     async with engine.connect() as conn:
-        return await conn.scalar(select(func.count()).select_from(outbox).where(outbox.c.published_at.is_(None)))
+        return await conn.scalar(
+            select(func.count()).select_from(outbox).where(outbox.c.published_at.is_(None))
+        )
 
 
 def _report(stage: str, count: int, seconds: float) -> None:

@@ -39,17 +39,26 @@ class DatabaseCounters:
     async def read(self) -> tuple[int, int]:
         async with self._engine.connect() as conn:
             await conn.execute(text("SELECT pg_stat_clear_snapshot()"))
-            row = (await conn.execute(text(
-                "SELECT xact_commit + xact_rollback, tup_inserted FROM pg_stat_database "
-                "WHERE datname = current_database()"))).one()
+            row = (
+                await conn.execute(
+                    text(
+                        "SELECT xact_commit + xact_rollback, tup_inserted FROM pg_stat_database "
+                        "WHERE datname = current_database()"
+                    )
+                )
+            ).one()
         return int(row[0]), int(row[1])
 
     async def close(self) -> None:
         await self._engine.dispose()
 
 
-async def _produce(producer: AIOKafkaProducer, topic: str, messages: list[tuple[bytes, bytes]],
-                   on_sent: Callable[[int, float], None] = lambda n, at: None) -> None:
+async def _produce(
+    producer: AIOKafkaProducer,
+    topic: str,
+    messages: list[tuple[bytes, bytes]],
+    on_sent: Callable[[int, float], None] = lambda n, at: None,
+) -> None:
     pending = []
     for n, (key, value) in enumerate(messages):
         on_sent(n, time.time())
@@ -67,10 +76,16 @@ async def raw_round_trip(settings: Settings, messages: list[tuple[bytes, bytes]]
     topic = f"bench.baseline.{uuid.uuid4().hex[:8]}"
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, **security)
     await admin.start()
-    await admin.create_topics([NewTopic(topic, TOPICS[HotlineReport.TOPIC].partitions,
-                                        settings.kafka_replication_factor)])
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None,
-                                enable_auto_commit=False, auto_offset_reset="earliest", **security)
+    await admin.create_topics(
+        [NewTopic(topic, TOPICS[HotlineReport.TOPIC].partitions, settings.kafka_replication_factor)]
+    )
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        **security,
+    )
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", **security)
     try:
         await consumer.start()
@@ -92,8 +107,17 @@ async def raw_round_trip(settings: Settings, messages: list[tuple[bytes, bytes]]
     return {"messages": len(messages), "seconds": seconds, "messages_per_s": len(messages) / seconds}
 
 
-async def run_pipeline(settings: Settings, fleet: Fleet, *, reports: int, baseline: bool, seed: int,
-                       timeout_s: float, idle_window_s: float, say: Callable[[str], None]) -> dict[str, Any]:
+async def run_pipeline(
+    settings: Settings,
+    fleet: Fleet,
+    *,
+    reports: int,
+    baseline: bool,
+    seed: int,
+    timeout_s: float,
+    idle_window_s: float,
+    say: Callable[[str], None],
+) -> dict[str, Any]:
     """Send `reports` hotline reports as fast as the producer goes and measure the pipeline's answer."""
     rng = random.Random(seed)
     run = uuid.uuid4().hex[:8]
@@ -110,8 +134,10 @@ async def run_pipeline(settings: Settings, fleet: Fleet, *, reports: int, baseli
         before, counted_from = await counters.read(), time.time()
         idle_tx_per_s = (before[0] - idle_before[0]) / idle_window_s
         producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", **security)
-        async with ConsumerLag(settings.kafka_bootstrap, security) as lag, \
-                TopicTap(settings.kafka_bootstrap, security, flow):
+        async with (
+            ConsumerLag(settings.kafka_bootstrap, security) as lag,
+            TopicTap(settings.kafka_bootstrap, security, flow),
+        ):
             await producer.start()
             try:
                 started = time.time()
@@ -135,30 +161,38 @@ async def run_pipeline(settings: Settings, fleet: Fleet, *, reports: int, baseli
     end_to_end = stages["followup planned all"]
     transactions, inserted = after[0] - before[0], after[1] - before[1]
     figures: dict[str, Any] = {
-        "reports": reports, "seed": seed, "cases": len(flow.cases),
-        "cases_known_before": len(flow.cases - flow.new_cases), "refused": len(flow.refused),
+        "reports": reports,
+        "seed": seed,
+        "cases": len(flow.cases),
+        "cases_known_before": len(flow.cases - flow.new_cases),
+        "refused": len(flow.refused),
         "repeat_reports": sum(r.repeat for r in batch),
         "immediate_danger": sum(r.immediate_danger for r in batch),
         "villages": len({r.body["jurisdiction"] for r in batch}),
         "mean_message_bytes": sum(len(v) for _, v in messages) / max(1, len(messages)),
-        "produce_seconds": produced_s, "reports_per_s": reports / end_to_end if end_to_end else None,
+        "produce_seconds": produced_s,
+        "reports_per_s": reports / end_to_end if end_to_end else None,
         "stage_finished_s": stages,
         "latency_s": {name: percentiles(samples) for name, samples in flow.latencies().items()},
         "peak_rss_mb": {s.name: peak_rss_mb(s.pid) for s in fleet.services.values()},
         "cpu_ms_per_report": cpu_ms,
         "services": fleet.limits_note,
-        "database": {"transactions": transactions, "rows_inserted": inserted,
-                     "transactions_per_report": transactions / reports, "rows_per_report": inserted / reports,
-                     "idle_transactions_per_s": idle_tx_per_s,
-                     "transactions_per_report_less_idle":
-                         (transactions - idle_tx_per_s * counted_s) / reports},
+        "database": {
+            "transactions": transactions,
+            "rows_inserted": inserted,
+            "transactions_per_report": transactions / reports,
+            "rows_per_report": inserted / reports,
+            "idle_transactions_per_s": idle_tx_per_s,
+            "transactions_per_report_less_idle": (transactions - idle_tx_per_s * counted_s) / reports,
+        },
     }
     if baseline:
         say("baseline: raw aiokafka produce → consume of the same messages' sizes…")
         sizes = [(uuid.uuid4().hex.encode(), b"x" * len(value)) for _, value in messages]
         raw = await raw_round_trip(settings, sizes)
-        raw["pipeline_percent"] = (100 * figures["reports_per_s"] / raw["messages_per_s"]
-                                   if figures["reports_per_s"] else None)
+        raw["pipeline_percent"] = (
+            100 * figures["reports_per_s"] / raw["messages_per_s"] if figures["reports_per_s"] else None
+        )
         figures["baseline"] = raw
     return figures
 
@@ -167,11 +201,13 @@ def table_rows(figures: dict[str, Any]) -> list[tuple[str, Any, str]]:
     """The figures of a pipeline run as the rows of its table."""
     db = figures["database"]
     rows: list[tuple[str, Any, str]] = [
-        ("reports", figures["reports"], ""), ("cases", figures["cases"], ""),
+        ("reports", figures["reports"], ""),
+        ("cases", figures["cases"], ""),
         ("  of them known before this run", figures["cases_known_before"], ""),
         ("repeat reports", figures["repeat_reports"], ""),
         ("immediate danger", figures["immediate_danger"], ""),
-        ("villages", figures["villages"], ""), ("refused by intake", figures["refused"], ""),
+        ("villages", figures["villages"], ""),
+        ("refused by intake", figures["refused"], ""),
         ("mean message size", figures["mean_message_bytes"], " B"),
         ("end to end", figures["reports_per_s"], " reports/s"),
         ("stage finished (since the first report was sent)", "", ""),
@@ -179,21 +215,28 @@ def table_rows(figures: dict[str, Any]) -> list[tuple[str, Any, str]]:
     ]
     rows += [(f"  {stage}", seconds, " s") for stage, seconds in figures["stage_finished_s"].items()]
     rows.append(("latency from sending", "", ""))
-    for name, label in (("assessed", "  → case.assessed"), ("assessed_red", "  → case.assessed, red"),
-                        ("police_red", "  → referral.to.police, red")):
+    for name, label in (
+        ("assessed", "  → case.assessed"),
+        ("assessed_red", "  → case.assessed, red"),
+        ("police_red", "  → referral.to.police, red"),
+    ):
         rows += latency_rows(label, figures["latency_s"][name])
     rows.append(("peak RSS (VmHWM)", "", ""))
     rows += [(f"  {name}", mb, " MiB") for name, mb in figures["peak_rss_mb"].items()]
     rows.append(("CPU per report (until the ledger caught up)", "", ""))
     rows += [(f"  {name}", ms, " ms") for name, ms in figures["cpu_ms_per_report"].items()]
-    rows += [("PostgreSQL (pg_stat_database)", "", ""),
-             ("  transactions per report", db["transactions_per_report"], ""),
-             ("  … less the idle rate", db["transactions_per_report_less_idle"], ""),
-             ("  idle transactions", db["idle_transactions_per_s"], " /s"),
-             ("  rows inserted per report", db["rows_per_report"], "")]
+    rows += [
+        ("PostgreSQL (pg_stat_database)", "", ""),
+        ("  transactions per report", db["transactions_per_report"], ""),
+        ("  … less the idle rate", db["transactions_per_report_less_idle"], ""),
+        ("  idle transactions", db["idle_transactions_per_s"], " /s"),
+        ("  rows inserted per report", db["rows_per_report"], ""),
+    ]
     if "baseline" in figures:
         raw = figures["baseline"]
-        rows += [("baseline: raw aiokafka produce → consume", "", ""),
-                 ("  messages", raw["messages_per_s"], " /s"),
-                 ("  pipeline as a share of it", raw["pipeline_percent"], " %")]
+        rows += [
+            ("baseline: raw aiokafka produce → consume", "", ""),
+            ("  messages", raw["messages_per_s"], " /s"),
+            ("  pipeline as a share of it", raw["pipeline_percent"], " %"),
+        ]
     return rows

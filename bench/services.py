@@ -21,8 +21,10 @@ from shared.settings import Settings
 
 # A benchmark sends one principal's writes far faster than any person would, so the services it
 # starts get per-principal and per-address limits no benchmark reaches (shared/ratelimit.py).
-BENCH_LIMITS = {"CPNET_RATE_LIMIT_WRITES_PER_MINUTE": "10000000",
-                "CPNET_RATE_LIMIT_ADDRESS_PER_MINUTE": "10000000"}
+BENCH_LIMITS = {
+    "CPNET_RATE_LIMIT_WRITES_PER_MINUTE": "10000000",
+    "CPNET_RATE_LIMIT_ADDRESS_PER_MINUTE": "10000000",
+}
 
 
 class BenchFailed(RuntimeError):
@@ -180,8 +182,10 @@ class CpuUse:
         """Milliseconds of CPU per unit of work (`per` units): each service, PostgreSQL, the broker,
         this benchmark, whatever else ran, and the whole machine."""
         now = self._now()
-        used = {name: None if value is None or self._before.get(name) is None else value - self._before[name]
-                for name, value in now.items()}
+        used = {
+            name: None if value is None or self._before.get(name) is None else value - self._before[name]
+            for name, value in now.items()
+        }
         machine = used.pop("whole machine") or 0.0
         used["anything else"] = machine - sum(v for v in used.values() if v is not None)
         used["whole machine"] = machine
@@ -190,8 +194,9 @@ class CpuUse:
 
 def _migrate(env: dict[str, str]) -> None:
     for command in (["db", "upgrade"], ["topics", "create"]):
-        done = subprocess.run([sys.executable, "-m", "cpnet.cli", *command], env=env, capture_output=True,
-                              text=True)
+        done = subprocess.run(
+            [sys.executable, "-m", "cpnet.cli", *command], env=env, capture_output=True, text=True
+        )
         if done.returncode:
             raise ServiceStartError(f"cpnet {' '.join(command)} failed: {done.stderr.strip()[-500:]}")
 
@@ -221,10 +226,15 @@ def services_running(settings: Settings, names: list[str], *, ready_within_s: fl
             port = _free_port()
             env[f"CPNET_{name.upper()}_PORT"] = str(port)
             with open(logs / f"{name}.log", "wb") as log:
-                processes[name] = subprocess.Popen([sys.executable, "-m", "cpnet.cli", "serve", name],
-                                                   env=env, stdout=log, stderr=subprocess.STDOUT)
-            found[name] = RunningService(name, f"http://127.0.0.1:{port}", processes[name].pid,
-                                         started_here=True)
+                processes[name] = subprocess.Popen(
+                    [sys.executable, "-m", "cpnet.cli", "serve", name],
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            found[name] = RunningService(
+                name, f"http://127.0.0.1:{port}", processes[name].pid, started_here=True
+            )
         deadline = time.monotonic() + ready_within_s
         for name in missing:
             while not _answers_as(found[name].url, name):
@@ -238,4 +248,3 @@ def services_running(settings: Settings, names: list[str], *, ready_within_s: fl
     finally:
         # The same interrupt-then-kill that `cpnet run` gives its children.
         stop_all(list(processes.values()), timeout=30)
-

@@ -28,24 +28,41 @@ SURVEY_DAYS = 30  # a township's survey campaign: the rows' dates spread over it
 # The family situation a surveyor finds beside each difficulty; a child who is fine lives at home with
 # one parent away as often as not.
 SITUATION_OF: dict[Category | None, dict[str, tuple[StrEnum, ...]]] = {
-    None: {"father": (GuardianWhereabouts.at_home, GuardianWhereabouts.migrant_work),
-           "mother": (GuardianWhereabouts.at_home,), "caregiver": (Caregiver.parents, Caregiver.mother)},
-    Category.left_behind: {"father": (GuardianWhereabouts.migrant_work,),
-                           "mother": (GuardianWhereabouts.migrant_work, GuardianWhereabouts.serious_illness),
-                           "caregiver": (Caregiver.grandparents, Caregiver.other_relatives)},
-    Category.no_guardian: {"father": (GuardianWhereabouts.prison, GuardianWhereabouts.drug_use,
-                                      GuardianWhereabouts.deceased),
-                           "mother": (GuardianWhereabouts.unknown, GuardianWhereabouts.deceased,
-                                      GuardianWhereabouts.disability),
-                           "caregiver": (Caregiver.other_relatives, Caregiver.nobody, Caregiver.institution)},
-    Category.abuse: {"father": (GuardianWhereabouts.at_home,), "mother": (GuardianWhereabouts.at_home,),
-                     "caregiver": (Caregiver.parents, Caregiver.father)},
-    Category.illness_disability: {"health": (HealthStatus.serious_illness, HealthStatus.chronic_illness),
-                                  "disability": (DisabilityKind.physical, DisabilityKind.intellectual,
-                                                 DisabilityKind.sensory, DisabilityKind.multiple)},
+    None: {
+        "father": (GuardianWhereabouts.at_home, GuardianWhereabouts.migrant_work),
+        "mother": (GuardianWhereabouts.at_home,),
+        "caregiver": (Caregiver.parents, Caregiver.mother),
+    },
+    Category.left_behind: {
+        "father": (GuardianWhereabouts.migrant_work,),
+        "mother": (GuardianWhereabouts.migrant_work, GuardianWhereabouts.serious_illness),
+        "caregiver": (Caregiver.grandparents, Caregiver.other_relatives),
+    },
+    Category.no_guardian: {
+        "father": (GuardianWhereabouts.prison, GuardianWhereabouts.drug_use, GuardianWhereabouts.deceased),
+        "mother": (GuardianWhereabouts.unknown, GuardianWhereabouts.deceased, GuardianWhereabouts.disability),
+        "caregiver": (Caregiver.other_relatives, Caregiver.nobody, Caregiver.institution),
+    },
+    Category.abuse: {
+        "father": (GuardianWhereabouts.at_home,),
+        "mother": (GuardianWhereabouts.at_home,),
+        "caregiver": (Caregiver.parents, Caregiver.father),
+    },
+    Category.illness_disability: {
+        "health": (HealthStatus.serious_illness, HealthStatus.chronic_illness),
+        "disability": (
+            DisabilityKind.physical,
+            DisabilityKind.intellectual,
+            DisabilityKind.sensory,
+            DisabilityKind.multiple,
+        ),
+    },
     Category.street: {"caregiver": (Caregiver.nobody, Caregiver.grandparents)},
-    Category.trafficked: {"father": (GuardianWhereabouts.unknown,), "mother": (GuardianWhereabouts.unknown,),
-                          "caregiver": (Caregiver.foster_family, Caregiver.institution)},
+    Category.trafficked: {
+        "father": (GuardianWhereabouts.unknown,),
+        "mother": (GuardianWhereabouts.unknown,),
+        "caregiver": (Caregiver.foster_family, Caregiver.institution),
+    },
 }
 WITH_ID_SHARE = 0.95  # a surveyor sits at the family's table: the id number is nearly always at hand
 
@@ -63,8 +80,9 @@ class Survey:
 
 # Each choice as the template's drop-down writes it, the zh-CN word, then the code (by kind of choice:
 # the same code may mean a category and an indicator).
-_SHOWN = {choices: {code: f"{word} {code}" for code, word in words.items()}
-          for choices, words in WORDS.items()}
+_SHOWN = {
+    choices: {code: f"{word} {code}" for code, word in words.items()} for choices, words in WORDS.items()
+}
 
 
 def _shown(value: StrEnum) -> str:
@@ -95,42 +113,67 @@ class _Children:
             while nid is None or nid in self._ids:
                 nid = national_id(village, birth, sex, rng)
             self._ids.add(nid)
-        return {"name": rng.choice(SURNAMES) + "".join(rng.choices(GIVEN, k=rng.choice((1, 2)))),
-                "national_id": nid, "sex": sex, "birth_date": birth.isoformat(),
-                "address": f"{rng.choice(STREETS)}{rng.randrange(1, 300)}号"}
+        return {
+            "name": rng.choice(SURNAMES) + "".join(rng.choices(GIVEN, k=rng.choice((1, 2)))),
+            "national_id": nid,
+            "sex": sex,
+            "birth_date": birth.isoformat(),
+            "address": f"{rng.choice(STREETS)}{rng.randrange(1, 300)}号",
+        }
 
 
 def _row(village: str, child: dict, surveyed: date, rng: random.Random) -> dict[str, str | None]:
     difficult = rng.random() < DIFFICULTY_SHARE
     categories, indicators = concerns(rng, immediate_danger=False) if difficult else ([], [])
     categories, indicators = categories[:CATEGORY_COLUMNS], indicators[:INDICATOR_COLUMNS]
-    situation = {"father": GuardianWhereabouts.at_home, "mother": GuardianWhereabouts.at_home,
-                 "caregiver": Caregiver.parents, "health": HealthStatus.healthy,
-                 "disability": DisabilityKind.none}
+    situation = {
+        "father": GuardianWhereabouts.at_home,
+        "mother": GuardianWhereabouts.at_home,
+        "caregiver": Caregiver.parents,
+        "health": HealthStatus.healthy,
+        "disability": DisabilityKind.none,
+    }
     for category in [None, *map(Category, categories)]:
         for column, choices in SITUATION_OF[category].items():
             situation[column] = rng.choice(choices)
     age = (surveyed - date.fromisoformat(child["birth_date"])).days // 365
     school_status = _school_status(age, indicators)
-    cells = {"surveyed_at": surveyed.isoformat(), "surveyor_ref": f"S-{village[6:9]}-{rng.randrange(1, 9)}",
-             "jurisdiction": village, "name": child["name"], "national_id": child["national_id"],
-             "sex": _shown(Sex(child["sex"])), "birth_date": child["birth_date"], "address": child["address"],
-             "school": f"{rng.choice(STREETS)}小学" if school_status is SchoolStatus.enrolled else None,
-             "school_status": _shown(school_status), **{k: _shown(v) for k, v in situation.items()}}
+    cells = {
+        "surveyed_at": surveyed.isoformat(),
+        "surveyor_ref": f"S-{village[6:9]}-{rng.randrange(1, 9)}",
+        "jurisdiction": village,
+        "name": child["name"],
+        "national_id": child["national_id"],
+        "sex": _shown(Sex(child["sex"])),
+        "birth_date": child["birth_date"],
+        "address": child["address"],
+        "school": f"{rng.choice(STREETS)}小学" if school_status is SchoolStatus.enrolled else None,
+        "school_status": _shown(school_status),
+        **{k: _shown(v) for k, v in situation.items()},
+    }
     cells.update({f"category_{n}": _shown(Category(c)) for n, c in enumerate(categories, start=1)})
     cells.update({f"indicator_{n}": _shown(Indicator(i)) for n, i in enumerate(indicators, start=1)})
     return cells
 
 
-def write_survey(path: Path, rows: int, *, places: list[str], run: str, rng: random.Random,
-                 known: list[tuple[str, dict]], known_share: float = 0.005) -> Survey:
+def write_survey(
+    path: Path,
+    rows: int,
+    *,
+    places: list[str],
+    run: str,
+    rng: random.Random,
+    known: list[tuple[str, dict]],
+    known_share: float = 0.005,
+) -> Survey:
     """`rows` children as a CSV file the importer reads. `known` are (village, child) pairs of hotline
     reports: about `known_share` of the rows survey one of them (same village and identity), so the
     import must match them. Identities come from the run's tag: every run surveys new children."""
     children = _Children(random.Random(f"survey-{run}"))
     today = date.today()
-    known = [(village, child) for village, child in known
-             if child.get("national_id") and child.get("birth_date")]
+    known = [
+        (village, child) for village, child in known if child.get("national_id") and child.get("birth_date")
+    ]
     matched = rng.sample(range(rows), k=min(len(known), round(rows * known_share)))
     known_at = dict(zip(matched, known))
     villages: set[str] = set()
@@ -149,5 +192,6 @@ def write_survey(path: Path, rows: int, *, places: list[str], run: str, rng: ran
             difficult += cells.get("category_1") is not None
             villages.add(village)
             out.writerow(cells.get(column.key) for column in COLUMNS)
-    return Survey(path, rows, with_difficulty=difficult, known_from_reports=len(known_at),
-                  villages=len(villages))
+    return Survey(
+        path, rows, with_difficulty=difficult, known_from_reports=len(known_at), villages=len(villages)
+    )

@@ -30,16 +30,55 @@ from shared.territory.registry import load_territory
 CITY = "1404"
 CASEWORKERS = 200
 STAGES = [Stage.written_review, Stage.needs_assessment, Stage.plan, Stage.services, Stage.monitoring]
-COLUMNS = ("case_id", "child_ref", "jurisdiction", "categories", "risk_level", "initial_risk_level", "stage",
-           "state", "owner_node", "owner_ref", "open_referrals", "pending_approvals", "next_due_at",
-           "next_due_kind", "urgency", "sort_due_at", "last_activity_at")
-TYPES = ("uuid", "uuid", "text", "text", "text", "text", "text", "text", "text", "text", "integer", "integer",
-         "timestamptz", "text", "smallint", "timestamptz", "timestamptz")
+COLUMNS = (
+    "case_id",
+    "child_ref",
+    "jurisdiction",
+    "categories",
+    "risk_level",
+    "initial_risk_level",
+    "stage",
+    "state",
+    "owner_node",
+    "owner_ref",
+    "open_referrals",
+    "pending_approvals",
+    "next_due_at",
+    "next_due_kind",
+    "urgency",
+    "sort_due_at",
+    "last_activity_at",
+)
+TYPES = (
+    "uuid",
+    "uuid",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "integer",
+    "integer",
+    "timestamptz",
+    "text",
+    "smallint",
+    "timestamptz",
+    "timestamptz",
+)
 INSERT = text(
     f"INSERT INTO casework.cases ({', '.join(COLUMNS)}) SELECT "
-    + ", ".join("string_to_array(c3, ',')" if name == "categories" else f"c{i}" for i, name in enumerate(COLUMNS))
-    + " FROM unnest(" + ", ".join(f"CAST(:c{i} AS {kind}[])" for i, kind in enumerate(TYPES))
-    + ") AS u(" + ", ".join(f"c{i}" for i in range(len(COLUMNS))) + ")")
+    + ", ".join(
+        "string_to_array(c3, ',')" if name == "categories" else f"c{i}" for i, name in enumerate(COLUMNS)
+    )
+    + " FROM unnest("
+    + ", ".join(f"CAST(:c{i} AS {kind}[])" for i, kind in enumerate(TYPES))
+    + ") AS u("
+    + ", ".join(f"c{i}" for i in range(len(COLUMNS)))
+    + ")"
+)
 
 
 def _cases(count: int, places: list[str], now: datetime, rng: random.Random) -> list[tuple]:
@@ -50,17 +89,33 @@ def _cases(count: int, places: list[str], now: datetime, rng: random.Random) -> 
         due = now + timedelta(hours=rng.uniform(-24 * 10, 24 * 30))
         owner = None if rng.random() < 0.3 else f"bench-cw-{rng.randrange(CASEWORKERS)}"
         categories = ",".join(sorted({c.value for c in rng.sample(list(Category), rng.choice([1, 1, 2]))}))
-        rows.append((uuid.uuid4(), uuid.uuid4(), village, categories, level.value, level.value,
-                     rng.choice(STAGES).value, "open" if rng.random() < 0.9 else "closed", station_of(village),
-                     owner, rng.choice([0, 0, 1, 2, 3]), 1 if rng.random() < 0.05 else 0, due,
-                     rng.choice(["review", "referral", "visit"]), URGENCY[level.value], due,
-                     now - timedelta(hours=rng.uniform(0, 24 * 30))))
+        rows.append(
+            (
+                uuid.uuid4(),
+                uuid.uuid4(),
+                village,
+                categories,
+                level.value,
+                level.value,
+                rng.choice(STAGES).value,
+                "open" if rng.random() < 0.9 else "closed",
+                station_of(village),
+                owner,
+                rng.choice([0, 0, 1, 2, 3]),
+                1 if rng.random() < 0.05 else 0,
+                due,
+                rng.choice(["review", "referral", "visit"]),
+                URGENCY[level.value],
+                due,
+                now - timedelta(hours=rng.uniform(0, 24 * 30)),
+            )
+        )
     return rows
 
 
 async def _insert(engine, rows: list[tuple], *, chunk: int = 10_000) -> None:
     for start in range(0, len(rows), chunk):
-        columns = list(zip(*rows[start:start + chunk]))
+        columns = list(zip(*rows[start : start + chunk]))
         async with engine.begin() as connection:
             await connection.execute(INSERT, {f"c{i}": list(values) for i, values in enumerate(columns)})
     async with engine.begin() as connection:
@@ -82,8 +137,9 @@ async def _deep(http: httpx.AsyncClient, headers: dict, pages: int) -> list[floa
     latencies, after = [], None
     for _ in range(pages):
         started = time.perf_counter()
-        answer = await http.get("/v1/cases", params={"limit": 50, **({"after": after} if after else {})},
-                                headers=headers)
+        answer = await http.get(
+            "/v1/cases", params={"limit": 50, **({"after": after} if after else {})}, headers=headers
+        )
         latencies.append(time.perf_counter() - started)
         answer.raise_for_status()
         after = answer.json()["next"]
@@ -92,8 +148,9 @@ async def _deep(http: httpx.AsyncClient, headers: dict, pages: int) -> list[floa
     return latencies
 
 
-async def run_worklist(settings: Settings, fleet: Fleet, *, cases: int, queries: int, seed: int,
-                       say: Callable[[str], None]) -> dict[str, Any]:
+async def run_worklist(
+    settings: Settings, fleet: Fleet, *, cases: int, queries: int, seed: int, say: Callable[[str], None]
+) -> dict[str, Any]:
     rng = random.Random(seed)
     places = villages(load_territory())
     county = places[0][:6]
@@ -107,14 +164,20 @@ async def run_worklist(settings: Settings, fleet: Fleet, *, cases: int, queries:
         return {"Authorization": f"Bearer {token}"}
 
     asked = {
-        "county supervisor: red, overdue": ({"grade": "red", "overdue": "true"},
-                                            bearer(Role.supervisor, "bench-sup", county)),
+        "county supervisor: red, overdue": (
+            {"grade": "red", "overdue": "true"},
+            bearer(Role.supervisor, "bench-sup", county),
+        ),
         "city supervisor: unassigned": ({"owner": "unassigned"}, bearer(Role.supervisor, "bench-sup", CITY)),
         "caseworker: my cases": ({"owner": "me"}, bearer(Role.caseworker, "bench-cw-7", CITY)),
-        "township: orange in monitoring": ({"territory": township, "grade": "orange", "stage": "monitoring"},
-                                           bearer(Role.supervisor, "bench-sup", CITY)),
-        "abuse with open referrals": ({"category": "abuse", "open_referrals": "true"},
-                                      bearer(Role.supervisor, "bench-sup", CITY)),
+        "township: orange in monitoring": (
+            {"territory": township, "grade": "orange", "stage": "monitoring"},
+            bearer(Role.supervisor, "bench-sup", CITY),
+        ),
+        "abuse with open referrals": (
+            {"category": "abuse", "open_referrals": "true"},
+            bearer(Role.supervisor, "bench-sup", CITY),
+        ),
     }
     figures: dict[str, Any] = {"cases": cases, "queries_per_kind": queries, "latency_s": {}, "rows": {}}
     try:
@@ -132,7 +195,8 @@ async def run_worklist(settings: Settings, fleet: Fleet, *, cases: int, queries:
                 figures["latency_s"][label] = percentiles(latencies)
                 figures["rows"][label] = found
             figures["latency_s"]["city list, 20 pages deep"] = percentiles(
-                await _deep(http, bearer(Role.supervisor, "bench-sup", CITY), 20))
+                await _deep(http, bearer(Role.supervisor, "bench-sup", CITY), 20)
+            )
     finally:
         async with engine.begin() as connection:
             await delete_cases(connection, rows)
@@ -143,8 +207,10 @@ async def run_worklist(settings: Settings, fleet: Fleet, *, cases: int, queries:
 
 async def delete_cases(connection, rows: list[tuple]) -> None:
     """The cases a benchmark wrote, deleted again."""
-    await connection.execute(text("DELETE FROM casework.cases WHERE case_id = ANY(CAST(:ids AS uuid[]))"),
-                             {"ids": [row[0] for row in rows]})
+    await connection.execute(
+        text("DELETE FROM casework.cases WHERE case_id = ANY(CAST(:ids AS uuid[]))"),
+        {"ids": [row[0] for row in rows]},
+    )
 
 
 def slowest_p95(figures: dict[str, Any]) -> float:
@@ -152,10 +218,12 @@ def slowest_p95(figures: dict[str, Any]) -> float:
 
 
 def table_rows(figures: dict[str, Any]) -> list[tuple[str, Any, str]]:
-    rows: list[tuple[str, Any, str]] = [("cases written", figures["cases"], ""),
-                                        ("cases in the table", figures["cases_in_table"], ""),
-                                        ("written in", figures["insert_s"], " s"),
-                                        ("slowest p95 of any query", figures["all_p95_s"], " s")]
+    rows: list[tuple[str, Any, str]] = [
+        ("cases written", figures["cases"], ""),
+        ("cases in the table", figures["cases_in_table"], ""),
+        ("written in", figures["insert_s"], " s"),
+        ("slowest p95 of any query", figures["all_p95_s"], " s"),
+    ]
     for label, latency in figures["latency_s"].items():
         rows.append((label, "", ""))
         if label in figures["rows"]:

@@ -44,15 +44,33 @@ class AckLog:
         self.ids.add(referral_id)
 
 
-async def listen(*, bootstrap: str, agency: Agency, jurisdiction: str = "", out: Path | None = None,
-                 webhook: str | None = None, state: Path, responder: str, stop: asyncio.Event | None = None,
-                 echo=print, security: dict[str, Any] | None = None) -> None:
+async def listen(
+    *,
+    bootstrap: str,
+    agency: Agency,
+    jurisdiction: str = "",
+    out: Path | None = None,
+    webhook: str | None = None,
+    state: Path,
+    responder: str,
+    stop: asyncio.Event | None = None,
+    echo=print,
+    security: dict[str, Any] | None = None,
+) -> None:
     """`security`: the agency's own SASL principal (agency-<agency>) and TLS, as aiokafka options."""
     stop = stop or asyncio.Event()
     acked = AckLog(state)
-    consumer = AIOKafkaConsumer(referral_topic(agency), bootstrap_servers=bootstrap, group_id=f"agency.{agency}",
-                                enable_auto_commit=False, auto_offset_reset="earliest", **(security or {}))
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, **(security or {}))
+    consumer = AIOKafkaConsumer(
+        referral_topic(agency),
+        bootstrap_servers=bootstrap,
+        group_id=f"agency.{agency}",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        **(security or {}),
+    )
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, **(security or {})
+    )
     await consumer.start()
     await producer.start()
     try:
@@ -61,9 +79,18 @@ async def listen(*, bootstrap: str, agency: Agency, jurisdiction: str = "", out:
                 batch = await consumer.getmany(timeout_ms=500)
                 for records in batch.values():
                     for record in records:
-                        await _handle(record.value, agency=agency, jurisdiction=jurisdiction, out=out,
-                                      webhook=webhook, http=http, producer=producer, acked=acked,
-                                      responder=responder, echo=echo)
+                        await _handle(
+                            record.value,
+                            agency=agency,
+                            jurisdiction=jurisdiction,
+                            out=out,
+                            webhook=webhook,
+                            http=http,
+                            producer=producer,
+                            acked=acked,
+                            responder=responder,
+                            echo=echo,
+                        )
                 if batch:
                     await consumer.commit()
     finally:
@@ -71,9 +98,19 @@ async def listen(*, bootstrap: str, agency: Agency, jurisdiction: str = "", out:
         await producer.stop()
 
 
-async def _handle(value: bytes, *, agency: Agency, jurisdiction: str, out: Path | None, webhook: str | None,
-                  http: httpx.AsyncClient, producer: AIOKafkaProducer, acked: AckLog, responder: str,
-                  echo) -> None:
+async def _handle(
+    value: bytes,
+    *,
+    agency: Agency,
+    jurisdiction: str,
+    out: Path | None,
+    webhook: str | None,
+    http: httpx.AsyncClient,
+    producer: AIOKafkaProducer,
+    acked: AckLog,
+    responder: str,
+    echo,
+) -> None:
     try:
         event = parse_event(value)
     except (ContractError, ValidationError) as exc:
@@ -92,15 +129,29 @@ async def _handle(value: bytes, *, agency: Agency, jurisdiction: str, out: Path 
     line = event.to_json().decode()
     if str(referral.referral_id) not in acked:
         await _deliver(line, out=out, webhook=webhook, http=http)
-        ack = ReferralResponded(referral_id=referral.referral_id, case_id=referral.case_id, agency=agency,
-                                action="acknowledge", responded_at=datetime.now(UTC), responder_ref=responder)
+        ack = ReferralResponded(
+            referral_id=referral.referral_id,
+            case_id=referral.case_id,
+            agency=agency,
+            action="acknowledge",
+            responded_at=datetime.now(UTC),
+            responder_ref=responder,
+        )
         envelope = new_envelope(ack, case_id=referral.case_id, producer=f"agency.{agency}", causation=event)
-        await producer.send_and_wait(ReferralResponded.TOPIC, envelope.to_json(), key=str(referral.case_id).encode(),
-                                     headers=[("event_id", str(envelope.event_id).encode()),
-                                              ("event_type", envelope.event_type.encode())])
+        await producer.send_and_wait(
+            ReferralResponded.TOPIC,
+            envelope.to_json(),
+            key=str(referral.case_id).encode(),
+            headers=[
+                ("event_id", str(envelope.event_id).encode()),
+                ("event_type", envelope.event_type.encode()),
+            ],
+        )
         acked.add(str(referral.referral_id))
-        echo(f"referral {referral.referral_id} ({referral.risk_level}{', emergency' if referral.emergency else ''}) "
-             f"received and acknowledged")
+        echo(
+            f"referral {referral.referral_id} ({referral.risk_level}{', emergency' if referral.emergency else ''}) "
+            f"received and acknowledged"
+        )
 
 
 async def _deliver(line: str, *, out: Path | None, webhook: str | None, http: httpx.AsyncClient) -> None:

@@ -21,7 +21,9 @@ stack_app = typer.Typer(help="The local real stack: Kafka (KRaft) and PostgreSQL
 topics_app = typer.Typer(help="Kafka topics of the registry.")
 db_app = typer.Typer(help="Database migrations (Alembic), one schema per service.")
 contracts_app = typer.Typer(help="Event contracts.")
-token_app = typer.Typer(help="Bearer tokens: signed by the issuer's Ed25519 key, verified with the public JWKS.")
+token_app = typer.Typer(
+    help="Bearer tokens: signed by the issuer's Ed25519 key, verified with the public JWKS."
+)
 app.add_typer(stack_app, name="stack")
 app.add_typer(topics_app, name="topics")
 app.add_typer(db_app, name="db")
@@ -37,7 +39,9 @@ bench_app = typer.Typer(help="Benchmarks against the real stack: they print figu
 app.add_typer(bench_app, name="bench")
 users_app = typer.Typer(help="The console's people: who signs in, with which role, agency and territory.")
 app.add_typer(users_app, name="users")
-demo_app = typer.Typer(help="The demonstration: people of each role and a county of cases (development only).")
+demo_app = typer.Typer(
+    help="The demonstration: people of each role and a county of cases (development only)."
+)
 app.add_typer(demo_app, name="demo")
 
 
@@ -120,8 +124,14 @@ def topics_create() -> None:
     settings = get_settings()
     security = client_security(settings)
     asyncio.run(require_kafka(settings.kafka_bootstrap, security=security))
-    created = asyncio.run(create_topics(settings.kafka_bootstrap, list(TOPICS.values()),
-                                        replication_factor=settings.kafka_replication_factor, security=security))
+    created = asyncio.run(
+        create_topics(
+            settings.kafka_bootstrap,
+            list(TOPICS.values()),
+            replication_factor=settings.kafka_replication_factor,
+            security=security,
+        )
+    )
     typer.echo(f"created {len(created)} topics, {len(TOPICS) - len(created)} existed")
 
 
@@ -158,14 +168,26 @@ def contracts_export(
 
 @token_app.command("issue")
 def token_issue(
-    role: Annotated[str, typer.Option(
-        help="hotline | reporter | caseworker | supervisor | agency_officer | operator | auditor")],
+    role: Annotated[
+        str,
+        typer.Option(
+            help="hotline | reporter | caseworker | supervisor | agency_officer | operator | auditor"
+        ),
+    ],
     subject: Annotated[str | None, typer.Option(help="pseudonymous user id (default dev-<role>)")] = None,
     agency: Annotated[str | None, typer.Option(help="the agency of an agency_officer, e.g. police")] = None,
-    jurisdiction: Annotated[str, typer.Option(
-        help="territory code prefix, e.g. 1404 or 140402; empty = everywhere (operator, auditor, hotline only)")] = "",
-    ttl_hours: Annotated[float | None, typer.Option(
-        help="hours until the token expires (default 8, at most CPNET_AUTH_MAX_TOKEN_TTL_MINUTES)")] = None,
+    jurisdiction: Annotated[
+        str,
+        typer.Option(
+            help="territory code prefix, e.g. 1404 or 140402; empty = everywhere (operator, auditor, hotline only)"
+        ),
+    ] = "",
+    ttl_hours: Annotated[
+        float | None,
+        typer.Option(
+            help="hours until the token expires (default 8, at most CPNET_AUTH_MAX_TOKEN_TTL_MINUTES)"
+        ),
+    ] = None,
 ) -> None:
     """Print a bearer token (only the token, so TOKEN=$(cpnet token issue --role caseworker --jurisdiction 1404)
     works)."""
@@ -184,8 +206,14 @@ def token_issue(
     if not 0 < hours <= longest:
         _fail(f"--ttl-hours must be more than 0 and at most {longest:g} (CPNET_AUTH_MAX_TOKEN_TTL_MINUTES)")
     try:
-        token = issue_token(settings, subject=subject or f"dev-{role}", role=role, agency=agency,
-                            jurisdiction=jurisdiction, ttl=timedelta(hours=hours))
+        token = issue_token(
+            settings,
+            subject=subject or f"dev-{role}",
+            role=role,
+            agency=agency,
+            jurisdiction=jurisdiction,
+            ttl=timedelta(hours=hours),
+        )
     except ValueError as exc:
         _fail(str(exc))
     typer.echo(token)
@@ -207,8 +235,12 @@ def token_jwks() -> None:
     typer.echo(json.dumps(jwks_of(signing_key(settings.auth_signing_key))))
 
 
-PasswordStdin = Annotated[bool, typer.Option("--password-stdin", help="read the password from standard input "
-                                                                      "(one line) instead of asking")]
+PasswordStdin = Annotated[
+    bool,
+    typer.Option(
+        "--password-stdin", help="read the password from standard input (one line) instead of asking"
+    ),
+]
 
 
 def _new_password(from_stdin: bool) -> str:
@@ -248,7 +280,9 @@ def _users(action: Callable[..., Any]) -> Any:
 @one_line_errors
 def users_add(
     username: Annotated[str, typer.Argument(help="what the person types to sign in")],
-    role: Annotated[str, typer.Option(help="caseworker, supervisor, agency_officer, reporter, operator, auditor…")],
+    role: Annotated[
+        str, typer.Option(help="caseworker, supervisor, agency_officer, reporter, operator, auditor…")
+    ],
     agency: Annotated[str | None, typer.Option(help="an agency_officer's agency, e.g. police")] = None,
     jurisdiction: Annotated[str, typer.Option(help="territory prefix the person works in, e.g. 140402")] = "",
     password_stdin: PasswordStdin = False,
@@ -257,10 +291,15 @@ def users_add(
     from services.console.users import add_user
 
     password = _new_password(password_stdin)
-    account = _users(lambda session, now: add_user(session, username, password, role=role, agency=agency,
-                                                   jurisdiction=jurisdiction, now=now))
-    typer.echo(f"added {account.username} ({account.role}, {account.jurisdiction or 'everywhere'}): "
-               f"known to the services as {account.subject}")
+    account = _users(
+        lambda session, now: add_user(
+            session, username, password, role=role, agency=agency, jurisdiction=jurisdiction, now=now
+        )
+    )
+    typer.echo(
+        f"added {account.username} ({account.role}, {account.jurisdiction or 'everywhere'}): "
+        f"known to the services as {account.subject}"
+    )
 
 
 @users_app.command("disable")
@@ -275,7 +314,9 @@ def users_disable(username: Annotated[str, typer.Argument()]) -> None:
 
 @users_app.command("reset-password")
 @one_line_errors
-def users_reset_password(username: Annotated[str, typer.Argument()], password_stdin: PasswordStdin = False) -> None:
+def users_reset_password(
+    username: Annotated[str, typer.Argument()], password_stdin: PasswordStdin = False
+) -> None:
     """Give a person a new password (ends a lock-out and their open sessions)."""
     from services.console.users import reset_password
 
@@ -288,10 +329,15 @@ def users_reset_password(username: Annotated[str, typer.Argument()], password_st
 @one_line_errors
 def users_link_oidc(
     username: Annotated[str, typer.Argument()],
-    subject: Annotated[str, typer.Option(help="the provider's `sub` for the person (the console's refusal page "
-                                              "shows it to them)")],
-    issuer: Annotated[str | None, typer.Option(
-        help="the provider's issuer; default CPNET_CONSOLE_OIDC_ISSUER")] = None,
+    subject: Annotated[
+        str,
+        typer.Option(
+            help="the provider's `sub` for the person (the console's refusal page shows it to them)"
+        ),
+    ],
+    issuer: Annotated[
+        str | None, typer.Option(help="the provider's issuer; default CPNET_CONSOLE_OIDC_ISSUER")
+    ] = None,
 ) -> None:
     """Let a person sign in with their account at the identity provider: its issuer and subject,
     matched exactly (never a username the provider sends)."""
@@ -317,8 +363,14 @@ def users_unlink_oidc(username: Annotated[str, typer.Argument()]) -> None:
 @demo_app.command("seed")
 @one_line_errors
 def demo_seed(
-    cases: Annotated[int, typer.Option(min=1, max=400, help="children reported in the demonstration county (within "
-                                                          "a supervisor's write rate limit)")] = 300,
+    cases: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=400,
+            help="children reported in the demonstration county (within a supervisor's write rate limit)",
+        ),
+    ] = 300,
     seed: Annotated[int, typer.Option(help="seed of the reports' randomness")] = 12,
 ) -> None:
     """Fill the demonstration county with realistic reports (and a third of its cases assigned to the
@@ -363,8 +415,12 @@ def agency_listen(
     jurisdiction: Annotated[str, typer.Option(help="only this territory's referrals (a code prefix)")] = "",
     out: Annotated[Path | None, typer.Option(help="append each referral as a JSON line here")] = None,
     webhook: Annotated[str | None, typer.Option(help="POST each referral here")] = None,
-    state: Annotated[Path | None, typer.Option(help="acknowledged ids (default: beside --out, or ./)")] = None,
-    responder: Annotated[str, typer.Option(help="who acknowledges, as the agency names its officer")] = "agency-kit",
+    state: Annotated[
+        Path | None, typer.Option(help="acknowledged ids (default: beside --out, or ./)")
+    ] = None,
+    responder: Annotated[
+        str, typer.Option(help="who acknowledges, as the agency names its officer")
+    ] = "agency-kit",
 ) -> None:
     """Receive this agency's referrals, hand each over, then acknowledge it. Ctrl-C stops."""
     from cpnet.agency import listen
@@ -386,14 +442,26 @@ def agency_listen(
     asyncio.run(require_kafka(settings.kafka_bootstrap, security=security))
     state = state or (out.with_name(out.name + ".acked") if out else Path(f"agency-{agency}.acked"))
     typer.echo(f"listening for {chosen} referrals{' in ' + jurisdiction if jurisdiction else ''}…", err=True)
-    asyncio.run(listen(bootstrap=settings.kafka_bootstrap, agency=chosen, jurisdiction=jurisdiction, out=out,
-                       webhook=webhook, state=state, responder=responder, security=security,
-                       echo=lambda line: typer.echo(line, err=True)))
+    asyncio.run(
+        listen(
+            bootstrap=settings.kafka_bootstrap,
+            agency=chosen,
+            jurisdiction=jurisdiction,
+            out=out,
+            webhook=webhook,
+            state=state,
+            responder=responder,
+            security=security,
+            echo=lambda line: typer.echo(line, err=True),
+        )
+    )
 
 
 @import_app.command("template")
 def import_template(
-    out: Annotated[Path, typer.Option(help="where to write the XLSX template")] = Path("screening-template.xlsx"),
+    out: Annotated[Path, typer.Option(help="where to write the XLSX template")] = Path(
+        "screening-template.xlsx"
+    ),
 ) -> None:
     """Write the survey's XLSX template: zh-CN and English headers, every choice a drop-down."""
     from cpnet.importer.template import write_template
@@ -404,18 +472,38 @@ def import_template(
 @import_app.command("screening")
 @one_line_errors
 def import_screening(
-    file: Annotated[Path, typer.Argument(help="the survey: .csv (UTF-8), .xlsx or .jsonl, one child per row")],
-    errors: Annotated[Path | None, typer.Option(help="bad rows (row, column, rule); default FILE's stem.errors.csv")]
-        = None,
+    file: Annotated[
+        Path, typer.Argument(help="the survey: .csv (UTF-8), .xlsx or .jsonl, one child per row")
+    ],
+    errors: Annotated[
+        Path | None, typer.Option(help="bad rows (row, column, rule); default FILE's stem.errors.csv")
+    ] = None,
     state: Annotated[Path | None, typer.Option(help="how far the import got; default beside FILE")] = None,
-    batch_size: Annotated[int, typer.Option(min=1, max=10_000, envvar="CPNET_IMPORT_BATCH_SIZE",
-                                            help="rows published and confirmed at a time")] = 100,
-    max_backlog: Annotated[int, typer.Option(min=0, envvar="CPNET_IMPORT_MAX_BACKLOG",
-                                             help="wait while more records than this are queued in the "
-                                                  "pipeline, so live reports go first; 0 never waits")] = 100,
-    nice: Annotated[int, typer.Option(min=0, max=19, envvar="CPNET_IMPORT_NICE",
-                                      help="CPU priority below the services' (nice): on a machine they share, "
-                                           "live reports get the CPU first")] = 10,
+    batch_size: Annotated[
+        int,
+        typer.Option(
+            min=1, max=10_000, envvar="CPNET_IMPORT_BATCH_SIZE", help="rows published and confirmed at a time"
+        ),
+    ] = 100,
+    max_backlog: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            envvar="CPNET_IMPORT_MAX_BACKLOG",
+            help="wait while more records than this are queued in the "
+            "pipeline, so live reports go first; 0 never waits",
+        ),
+    ] = 100,
+    nice: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            max=19,
+            envvar="CPNET_IMPORT_NICE",
+            help="CPU priority below the services' (nice): on a machine they share, "
+            "live reports get the CPU first",
+        ),
+    ] = 10,
 ) -> None:
     """Validate each row, put the bad ones in the error file and publish the rest to intake; an
     interrupted import resumes where it stopped, and importing a file again changes nothing. Exits 2
@@ -433,8 +521,15 @@ def import_screening(
         if not file.is_file():
             _fail(f"{file}: no such file")
         asyncio.run(require_kafka(settings.kafka_bootstrap, security=client_security(settings)))
-        summary = run_import(file, settings=settings, errors_path=errors, state_path=state, batch_size=batch_size,
-                             echo=typer.echo, max_backlog=max_backlog)
+        summary = run_import(
+            file,
+            settings=settings,
+            errors_path=errors,
+            state_path=state,
+            batch_size=batch_size,
+            echo=typer.echo,
+            max_backlog=max_backlog,
+        )
     except ImportFailed as exc:
         _fail(str(exc))
     if summary.bad_rows:
@@ -470,8 +565,11 @@ def audit_verify() -> None:
     if problems:
         first = problems[0]
         where = f"entry {first.seq}" if first.seq is not None else "a checkpoint"
-        typer.echo(f"ledger NOT intact: {where}: {first.reason}"
-                   + (f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""), err=True)
+        typer.echo(
+            f"ledger NOT intact: {where}: {first.reason}"
+            + (f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""),
+            err=True,
+        )
         raise typer.Exit(code=2)
     typer.echo(f"ledger intact: {entries} entries, {checkpoints} signed checkpoints verified")
 
@@ -483,8 +581,11 @@ def audit_checkpoint() -> None:
     from services.audit.checkpoints import checkpoint_if_due
 
     made = _audit_session(lambda session, settings: checkpoint_if_due(session, settings, force=True))
-    typer.echo(f"checkpoint over {made.size} entries, root {made.root.hex()}" if made
-               else "no new entries since the last checkpoint")
+    typer.echo(
+        f"checkpoint over {made.size} entries, root {made.root.hex()}"
+        if made
+        else "no new entries since the last checkpoint"
+    )
 
 
 @audit_app.command("export")
@@ -531,8 +632,9 @@ def _bench(measure, rows, *, title: str, json_out: Path | None, console: bool = 
 @one_line_errors
 def bench_pipeline(
     reports: Annotated[int, typer.Option(min=1, help="hotline reports to send")] = 5000,
-    baseline: Annotated[bool, typer.Option(
-        help="also raw aiokafka produce → consume of as many messages of the same sizes")] = False,
+    baseline: Annotated[
+        bool, typer.Option(help="also raw aiokafka produce → consume of as many messages of the same sizes")
+    ] = False,
     json_out: Annotated[Path | None, typer.Option("--json", help="write the figures here as JSON")] = None,
     seed: Annotated[int, typer.Option(help="seed of the reports' randomness")] = 10,
     timeout_s: Annotated[float, typer.Option(help="give up after this many seconds")] = 3600,
@@ -543,9 +645,19 @@ def bench_pipeline(
 
     from bench.pipeline import run_pipeline, table_rows
 
-    _bench(partial(run_pipeline, reports=reports, baseline=baseline, seed=seed, timeout_s=timeout_s,
-                   idle_window_s=idle_window_s),
-           table_rows, title=f"cpnet bench pipeline --reports {reports}", json_out=json_out)
+    _bench(
+        partial(
+            run_pipeline,
+            reports=reports,
+            baseline=baseline,
+            seed=seed,
+            timeout_s=timeout_s,
+            idle_window_s=idle_window_s,
+        ),
+        table_rows,
+        title=f"cpnet bench pipeline --reports {reports}",
+        json_out=json_out,
+    )
 
 
 @bench_app.command("during-import")
@@ -553,8 +665,9 @@ def bench_pipeline(
 def bench_during_import(
     rows: Annotated[int, typer.Option(min=1, help="children in the screening survey to import")] = 5000,
     live_rate: Annotated[float, typer.Option(min=0.1, help="live hotline reports per second meanwhile")] = 20,
-    max_backlog: Annotated[int | None, typer.Option(
-        min=0, help="the import's --max-backlog (default: the importer's own)")] = None,
+    max_backlog: Annotated[
+        int | None, typer.Option(min=0, help="the import's --max-backlog (default: the importer's own)")
+    ] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="write the figures here as JSON")] = None,
     seed: Annotated[int, typer.Option(help="seed of the survey's and the reports' randomness")] = 10,
     timeout_s: Annotated[float, typer.Option(help="give up after this many seconds")] = 3600,
@@ -565,10 +678,19 @@ def bench_during_import(
 
     from bench.during_import import run_during_import, table_rows
 
-    _bench(partial(run_during_import, rows=rows, live_rate=live_rate, max_backlog=max_backlog, seed=seed,
-                   timeout_s=timeout_s),
-           table_rows, title=f"cpnet bench during-import --rows {rows} --live-rate {live_rate:g}",
-           json_out=json_out)
+    _bench(
+        partial(
+            run_during_import,
+            rows=rows,
+            live_rate=live_rate,
+            max_backlog=max_backlog,
+            seed=seed,
+            timeout_s=timeout_s,
+        ),
+        table_rows,
+        title=f"cpnet bench during-import --rows {rows} --live-rate {live_rate:g}",
+        json_out=json_out,
+    )
 
 
 @bench_app.command("import-resume")
@@ -576,7 +698,9 @@ def bench_during_import(
 def bench_import_resume(
     rows: Annotated[int, typer.Option(min=10, help="children in the survey (an XLSX workbook)")] = 5000,
     bad_share: Annotated[float, typer.Option(min=0, max=0.5, help="share of rows broken on purpose")] = 0.01,
-    kill_at: Annotated[float, typer.Option(min=0.01, max=0.99, help="kill -9 the import past this share")] = 0.5,
+    kill_at: Annotated[
+        float, typer.Option(min=0.01, max=0.99, help="kill -9 the import past this share")
+    ] = 0.5,
     json_out: Annotated[Path | None, typer.Option("--json", help="write the figures here as JSON")] = None,
     seed: Annotated[int, typer.Option(help="seed of the survey's randomness")] = 10,
     timeout_s: Annotated[float, typer.Option(help="give up after this many seconds")] = 3600,
@@ -587,15 +711,22 @@ def bench_import_resume(
 
     from bench.import_resume import run_import_resume, table_rows
 
-    _bench(partial(run_import_resume, rows=rows, bad_share=bad_share, kill_at=kill_at, seed=seed,
-                   timeout_s=timeout_s),
-           table_rows, title=f"cpnet bench import-resume --rows {rows}", json_out=json_out)
+    _bench(
+        partial(
+            run_import_resume, rows=rows, bad_share=bad_share, kill_at=kill_at, seed=seed, timeout_s=timeout_s
+        ),
+        table_rows,
+        title=f"cpnet bench import-resume --rows {rows}",
+        json_out=json_out,
+    )
 
 
 @bench_app.command("worklist")
 @one_line_errors
 def bench_worklist(
-    cases: Annotated[int, typer.Option(min=1, help="cases written into casework's table, deleted after")] = 100_000,
+    cases: Annotated[
+        int, typer.Option(min=1, help="cases written into casework's table, deleted after")
+    ] = 100_000,
     queries: Annotated[int, typer.Option(min=1, help="GET /v1/cases per kind of query")] = 50,
     json_out: Annotated[Path | None, typer.Option("--json", help="write the figures here as JSON")] = None,
     seed: Annotated[int, typer.Option(help="seed of the cases' randomness")] = 10,
@@ -605,14 +736,20 @@ def bench_worklist(
 
     from bench.worklist import run_worklist, table_rows
 
-    _bench(partial(run_worklist, cases=cases, queries=queries, seed=seed), table_rows,
-           title=f"cpnet bench worklist --cases {cases}", json_out=json_out)
+    _bench(
+        partial(run_worklist, cases=cases, queries=queries, seed=seed),
+        table_rows,
+        title=f"cpnet bench worklist --cases {cases}",
+        json_out=json_out,
+    )
 
 
 @bench_app.command("board")
 @one_line_errors
 def bench_board(
-    cases: Annotated[int, typer.Option(min=1, help="cases written into casework's table, deleted after")] = 10_000,
+    cases: Annotated[
+        int, typer.Option(min=1, help="cases written into casework's table, deleted after")
+    ] = 10_000,
     queries: Annotated[int, typer.Option(min=1, help="board pages per kind")] = 50,
     json_out: Annotated[Path | None, typer.Option("--json", help="write the figures here as JSON")] = None,
     seed: Annotated[int, typer.Option(help="seed of the cases' randomness")] = 10,
@@ -622,8 +759,13 @@ def bench_board(
 
     from bench.board import run_board, table_rows
 
-    _bench(partial(run_board, cases=cases, queries=queries, seed=seed), table_rows,
-           title=f"cpnet bench board --cases {cases}", json_out=json_out, console=True)
+    _bench(
+        partial(run_board, cases=cases, queries=queries, seed=seed),
+        table_rows,
+        title=f"cpnet bench board --cases {cases}",
+        json_out=json_out,
+        console=True,
+    )
 
 
 @bench_app.command("intake-http")
@@ -633,8 +775,9 @@ def bench_intake_http(
     concurrency: Annotated[str, typer.Option(help="comma-separated concurrency levels")] = "8,32",
     json_out: Annotated[Path | None, typer.Option("--json", help="write the figures here as JSON")] = None,
     seed: Annotated[int, typer.Option(help="seed of the reports' randomness")] = 10,
-    timeout_s: Annotated[float, typer.Option(
-        help="give up on a level's drain after this many seconds")] = 3600,
+    timeout_s: Annotated[
+        float, typer.Option(help="give up on a level's drain after this many seconds")
+    ] = 3600,
 ) -> None:
     """POST /v1/reports as a caseworker of the city at each concurrency: req/s and latency."""
     from functools import partial
@@ -647,15 +790,20 @@ def bench_intake_http(
         _fail("--concurrency takes whole numbers separated by commas, e.g. 8,32")
     if any(level < 1 for level in levels):
         _fail("--concurrency levels must be at least 1")
-    _bench(partial(run_intake_http, requests=requests, concurrency=levels, seed=seed, timeout_s=timeout_s),
-           table_rows, title=f"cpnet bench intake-http --requests {requests} --concurrency {concurrency}",
-           json_out=json_out)
+    _bench(
+        partial(run_intake_http, requests=requests, concurrency=levels, seed=seed, timeout_s=timeout_s),
+        table_rows,
+        title=f"cpnet bench intake-http --requests {requests} --concurrency {concurrency}",
+        json_out=json_out,
+    )
 
 
 @app.command("run")
 @one_line_errors
 def run(
-    stack: Annotated[bool, typer.Option(help="bring the local stack up first (and down after, if this started it)")] = True,
+    stack: Annotated[
+        bool, typer.Option(help="bring the local stack up first (and down after, if this started it)")
+    ] = True,
 ) -> None:
     """Run the whole system in the foreground: the stack, migrations, every service (restarted with
     back-off if it dies). Ctrl-C stops all."""

@@ -77,8 +77,10 @@ def _announce_demo_people(settings: Settings) -> None:
             await engine.dispose()
 
     people = asyncio.run(ensure())
-    typer.echo(f"console: http://{settings.http_host}:{settings.console_port}  demonstration people "
-               f"(password {DEMO_PASSWORD}, development only):")
+    typer.echo(
+        f"console: http://{settings.http_host}:{settings.console_port}  demonstration people "
+        f"(password {DEMO_PASSWORD}, development only):"
+    )
     for username, role, territory in people:
         typer.echo(f"  {username:<11} {role:<25} {territory}")
 
@@ -111,8 +113,9 @@ class _Supervised:
     def start(self) -> None:
         # Each service is its own process, as in production; they share this terminal's output.
         # Its own session: the terminal's Ctrl-C reaches only the runner, which stops them in order.
-        self.process = subprocess.Popen([sys.executable, "-m", "cpnet.cli", "serve", self.name],
-                                        env=self.env, start_new_session=True)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "cpnet.cli", "serve", self.name], env=self.env, start_new_session=True
+        )
         self.started_at = time.monotonic()
         self.restart_at = None
 
@@ -122,8 +125,9 @@ def _announce(service: _Supervised, settings: Settings) -> None:
     typer.echo(f"{service.name}: {url}  (pid {service.process.pid})")
 
 
-def _supervise(services: dict[str, _Supervised], stop: _StopRequest, policy: RestartPolicy,
-               settings: Settings) -> int:
+def _supervise(
+    services: dict[str, _Supervised], stop: _StopRequest, policy: RestartPolicy, settings: Settings
+) -> int:
     """Restart each service that dies, after its back-off, until Ctrl-C (0) or until one keeps
     crashing (1: a system missing a service for good would mislead)."""
     while not stop.requested:
@@ -146,11 +150,16 @@ def _after_exit(service: _Supervised, now: float, policy: RestartPolicy) -> Rest
     service.runs.append(Run(started_at=service.started_at, ended_at=now))
     decision = decide(service.runs, policy)
     if isinstance(decision, GiveUp):
-        typer.echo(f"cpnet: error: service {service.name} exited with code {code}, "
-                   f"{decision.crashes} times within {decision.window_s:g} s; stopping everything", err=True)
+        typer.echo(
+            f"cpnet: error: service {service.name} exited with code {code}, "
+            f"{decision.crashes} times within {decision.window_s:g} s; stopping everything",
+            err=True,
+        )
     else:
-        typer.echo(f"cpnet: {service.name} exited with code {code}; "
-                   f"restarting in {decision.delay_s:g} s (restart {decision.number})")
+        typer.echo(
+            f"cpnet: {service.name} exited with code {code}; "
+            f"restarting in {decision.delay_s:g} s (restart {decision.number})"
+        )
         service.restart_at = now + decision.delay_s
     return decision
 

@@ -29,6 +29,7 @@ AUDIT_ROLE = "cpnet_audit"
 # (docs/PERFORMANCE.md). Durability is unchanged (fsync and synchronous commit stay on).
 SERVER_SETTINGS = {"shared_buffers": "512MB", "max_wal_size": "4GB", "checkpoint_timeout": "15min"}
 
+
 class StackError(RuntimeError):
     """A stack step failed; the message is one line an operator can act on."""
 
@@ -101,10 +102,20 @@ class Stack:
         self.pg_dir = self._postgres_dir()
         # A pid counts as ours only if its command line names this stack's own files: a stale
         # pid file (after a reboot, or in a copied folder) must never aim at another broker.
-        self.kafka = Component("kafka", self.kafka_dir / "kafka.pid", self.kafka_host, self.kafka_port,
-                               f"kafka.Kafka {self.kafka_dir / 'server.properties'} ")
-        self.postgres = Component("postgres", self.pg_dir / "postgres.pid", self.pg_host, self.pg_port,
-                                  f"postgres -D {self.pg_dir / 'data'} ")
+        self.kafka = Component(
+            "kafka",
+            self.kafka_dir / "kafka.pid",
+            self.kafka_host,
+            self.kafka_port,
+            f"kafka.Kafka {self.kafka_dir / 'server.properties'} ",
+        )
+        self.postgres = Component(
+            "postgres",
+            self.pg_dir / "postgres.pid",
+            self.pg_host,
+            self.pg_port,
+            f"postgres -D {self.pg_dir / 'data'} ",
+        )
 
     # ---- paths -----------------------------------------------------------------
     def _postgres_dir(self) -> Path:
@@ -148,11 +159,22 @@ class Stack:
             .replace("@CONTROLLER_PORT@", str(self.kafka_port + 1))
             .replace("@DATA_DIR@", str(data))
         )
-        log4j.write_text(_template("log4j2.properties").replace("@LOG_FILE@", str(self.kafka_dir / "kafka.log")))
+        log4j.write_text(
+            _template("log4j2.properties").replace("@LOG_FILE@", str(self.kafka_dir / "kafka.log"))
+        )
         java = ["java", "-Xms256m", "-Xmx768m", f"-Dlog4j2.configurationFile={log4j}", "-cp", f"{libs}/*"]
         if not (data / "meta.properties").exists():
             _run(
-                [*java, "kafka.tools.StorageTool", "format", "--standalone", "-t", cluster_id(), "-c", str(props)],
+                [
+                    *java,
+                    "kafka.tools.StorageTool",
+                    "format",
+                    "--standalone",
+                    "-t",
+                    cluster_id(),
+                    "-c",
+                    str(props),
+                ],
                 what="Kafka storage format",
             )
         with open(self.kafka_dir / "stdout.log", "ab") as out:
@@ -167,7 +189,9 @@ class Stack:
 
         def ready() -> bool:
             if proc.poll() is not None:
-                raise StackError(f"Kafka exited with code {proc.returncode} (see {self.kafka_dir / 'kafka.log'})")
+                raise StackError(
+                    f"Kafka exited with code {proc.returncode} (see {self.kafka_dir / 'kafka.log'})"
+                )
             return self.kafka.port_open()
 
         _wait(ready, timeout=90, what="Kafka", log=self.kafka_dir / "kafka.log")
@@ -186,8 +210,16 @@ class Stack:
         pom.write_text(_template("kafka-pom.xml").replace("@KAFKA_VERSION@", self.settings.kafka_version))
         shutil.rmtree(libs, ignore_errors=True)
         _run(
-            ["mvn", "-q", "-B", "-f", str(pom), f"{MAVEN_PLUGIN}:copy-dependencies",
-             f"-DoutputDirectory={libs}", "-DincludeScope=runtime"],
+            [
+                "mvn",
+                "-q",
+                "-B",
+                "-f",
+                str(pom),
+                f"{MAVEN_PLUGIN}:copy-dependencies",
+                f"-DoutputDirectory={libs}",
+                "-DincludeScope=runtime",
+            ],
             what="fetching the Kafka jars with Maven",
         )
         marker.touch()
@@ -199,7 +231,9 @@ class Stack:
             self._ensure_database(postgres_bindir(), self.pg_dir / "socket")
             return
         if self.postgres.port_open():
-            raise StackError(f"port {self.pg_port} is taken by another process; set CPNET_DATABASE_URL's port")
+            raise StackError(
+                f"port {self.pg_port} is taken by another process; set CPNET_DATABASE_URL's port"
+            )
         bindir = postgres_bindir()
         data = self.pg_dir / "data"
         socket_dir = self.pg_dir / "socket"
@@ -212,16 +246,42 @@ class Stack:
             _give_to_postgres(data)
             data.chmod(0o700)
             _run(
-                _as_postgres([str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "-E", "UTF8",
-                              "--locale=C", "--auth-local=trust", "--auth-host=scram-sha-256"]),
+                _as_postgres(
+                    [
+                        str(bindir / "initdb"),
+                        "-D",
+                        str(data),
+                        "-U",
+                        "postgres",
+                        "-E",
+                        "UTF8",
+                        "--locale=C",
+                        "--auth-local=trust",
+                        "--auth-host=scram-sha-256",
+                    ]
+                ),
                 what="PostgreSQL initdb",
             )
         log = self.pg_dir / "postgres.log"
         options = f"-p {self.pg_port} -k {socket_dir} -c listen_addresses={self.pg_host} " + " ".join(
-            f"-c {name}={value}" for name, value in SERVER_SETTINGS.items())
+            f"-c {name}={value}" for name, value in SERVER_SETTINGS.items()
+        )
         _run(
-            _as_postgres([str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", options, "-w", "-t", "60",
-                          "start"]),
+            _as_postgres(
+                [
+                    str(bindir / "pg_ctl"),
+                    "-D",
+                    str(data),
+                    "-l",
+                    str(log),
+                    "-o",
+                    options,
+                    "-w",
+                    "-t",
+                    "60",
+                    "start",
+                ]
+            ),
             what="PostgreSQL start",
         )
         pid = (data / "postmaster.pid").read_text().split()[0]
@@ -237,25 +297,54 @@ class Stack:
         user = self.db_url.username or "cpnet"
         password = self.db_url.password or "cpnet"
         database = self.db_url.database or "cpnet"
-        psql = [str(bindir / "psql"), "-h", str(socket_dir), "-p", str(self.pg_port), "-U", "postgres",
-                "-v", "ON_ERROR_STOP=1", "-qAt", "-d", "postgres"]
+        psql = [
+            str(bindir / "psql"),
+            "-h",
+            str(socket_dir),
+            "-p",
+            str(self.pg_port),
+            "-U",
+            "postgres",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-qAt",
+            "-d",
+            "postgres",
+        ]
         sql_user = user.replace('"', '""')
         sql_password = str(password).replace("'", "''")
-        exists = _run(_as_postgres([*psql, "-c", f"SELECT 1 FROM pg_roles WHERE rolname = '{user}'"]),
-                      what="PostgreSQL role check").stdout.strip()
+        exists = _run(
+            _as_postgres([*psql, "-c", f"SELECT 1 FROM pg_roles WHERE rolname = '{user}'"]),
+            what="PostgreSQL role check",
+        ).stdout.strip()
         if not exists:
-            _run(_as_postgres([*psql, "-c", f"CREATE ROLE \"{sql_user}\" LOGIN PASSWORD '{sql_password}'"]),
-                 what="PostgreSQL create role")
-        exists = _run(_as_postgres([*psql, "-c", f"SELECT 1 FROM pg_database WHERE datname = '{database}'"]),
-                      what="PostgreSQL database check").stdout.strip()
+            _run(
+                _as_postgres([*psql, "-c", f"CREATE ROLE \"{sql_user}\" LOGIN PASSWORD '{sql_password}'"]),
+                what="PostgreSQL create role",
+            )
+        exists = _run(
+            _as_postgres([*psql, "-c", f"SELECT 1 FROM pg_database WHERE datname = '{database}'"]),
+            what="PostgreSQL database check",
+        ).stdout.strip()
         if not exists:
-            _run(_as_postgres([*psql, "-c", f"CREATE DATABASE \"{database}\" OWNER \"{sql_user}\""]),
-                 what="PostgreSQL create database")
+            _run(
+                _as_postgres([*psql, "-c", f'CREATE DATABASE "{database}" OWNER "{sql_user}"']),
+                what="PostgreSQL create database",
+            )
         # The audit service's INSERT-only role; the application login may take it on.
-        _run(_as_postgres([*psql, "-c", "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = "
-                           f"'{AUDIT_ROLE}') THEN CREATE ROLE {AUDIT_ROLE} NOLOGIN; END IF; END $$",
-                           "-c", f"GRANT {AUDIT_ROLE} TO \"{sql_user}\""]),
-             what="PostgreSQL audit role")
+        _run(
+            _as_postgres(
+                [
+                    *psql,
+                    "-c",
+                    "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = "
+                    f"'{AUDIT_ROLE}') THEN CREATE ROLE {AUDIT_ROLE} NOLOGIN; END IF; END $$",
+                    "-c",
+                    f'GRANT {AUDIT_ROLE} TO "{sql_user}"',
+                ]
+            ),
+            what="PostgreSQL audit role",
+        )
 
     # ---- down / status -------------------------------------------------------------
     def down(self) -> list[str]:
@@ -275,9 +364,13 @@ class Stack:
             pid = component.pid()
             where = f"{component.host}:{component.port}"
             if pid is None:
-                report[component.name] = f"stopped ({where} {'answers: not ours' if component.port_open() else 'closed'})"
+                report[component.name] = (
+                    f"stopped ({where} {'answers: not ours' if component.port_open() else 'closed'})"
+                )
             else:
-                report[component.name] = f"running pid {pid} on {where}" + ("" if component.port_open() else " (port closed)")
+                report[component.name] = f"running pid {pid} on {where}" + (
+                    "" if component.port_open() else " (port closed)"
+                )
         return report
 
 
@@ -302,8 +395,11 @@ def postgres_bindir() -> Path:
     )
     if not candidates:
         if os.geteuid() == 0 and shutil.which("apt-get"):
-            _run(["apt-get", "install", "-y", "-q", "postgresql"], what="installing Debian's postgresql",
-                 env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+            _run(
+                ["apt-get", "install", "-y", "-q", "postgresql"],
+                what="installing Debian's postgresql",
+                env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+            )
             return postgres_bindir()
         raise StackError("PostgreSQL server binaries are missing: apt-get install postgresql")
     best = candidates[-1]

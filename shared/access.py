@@ -29,16 +29,19 @@ from shared.service import ServiceContext
 T = TypeVar("T")
 
 # Every read of personal data names why, in the query (never a body: a GET has none).
-Purpose = Annotated[AccessPurpose, Query(description="Why you read this child's personal data; kept on the "
-                                                     "audit ledger with your id")]
+Purpose = Annotated[
+    AccessPurpose,
+    Query(description="Why you read this child's personal data; kept on the audit ledger with your id"),
+]
 # What a route that shows personal data takes besides: its own rate limit.
 PERSONAL_READ = [Depends(limit_personal_data)]
 
 
 def read_answers(not_found: str) -> dict[int | str, dict[str, Any]]:
     """The answers of a route that shows personal data, besides its success."""
-    return answers(404, 503, described={404: not_found,
-                                        503: "the read could not be recorded: nothing is shown"})
+    return answers(
+        404, 503, described={404: not_found, 503: "the read could not be recorded: nothing is shown"}
+    )
 
 
 class RecordedRead(BaseModel):
@@ -49,38 +52,79 @@ class RecordedRead(BaseModel):
 
 
 async def record_access(
-    session: Transaction, outbox: Table, producer: str, principal: Principal, *, case_id: uuid.UUID,
-    child_ref: uuid.UUID | None, jurisdiction: str, record: PersonalRecord, fields: Iterable[PersonalField],
-    purpose: AccessPurpose, action: str = "read", referral_id: uuid.UUID | None = None,
+    session: Transaction,
+    outbox: Table,
+    producer: str,
+    principal: Principal,
+    *,
+    case_id: uuid.UUID,
+    child_ref: uuid.UUID | None,
+    jurisdiction: str,
+    record: PersonalRecord,
+    fields: Iterable[PersonalField],
+    purpose: AccessPurpose,
+    action: str = "read",
+    referral_id: uuid.UUID | None = None,
     refusal: str | None = None,
 ) -> uuid.UUID:
     """Stage the `access.recorded` event of a read (or change) in the caller's transaction;
     with `refusal`, of an attempt that was refused and showed nothing."""
-    payload = access_of(principal, case_id=case_id, child_ref=child_ref, jurisdiction=jurisdiction, record=record,
-                        fields=fields, purpose=purpose, action=action, referral_id=referral_id, refusal=refusal)
+    payload = access_of(
+        principal,
+        case_id=case_id,
+        child_ref=child_ref,
+        jurisdiction=jurisdiction,
+        record=record,
+        fields=fields,
+        purpose=purpose,
+        action=action,
+        referral_id=referral_id,
+        refusal=refusal,
+    )
     await add_events(session, outbox, new_envelope(payload, case_id=case_id, producer=producer))
     return payload.access_id
 
 
 def access_of(
-    principal: Principal, *, case_id: uuid.UUID, child_ref: uuid.UUID | None, jurisdiction: str,
-    record: PersonalRecord, fields: Iterable[PersonalField], purpose: AccessPurpose, action: str = "read",
-    referral_id: uuid.UUID | None = None, refusal: str | None = None,
+    principal: Principal,
+    *,
+    case_id: uuid.UUID,
+    child_ref: uuid.UUID | None,
+    jurisdiction: str,
+    record: PersonalRecord,
+    fields: Iterable[PersonalField],
+    purpose: AccessPurpose,
+    action: str = "read",
+    referral_id: uuid.UUID | None = None,
+    refusal: str | None = None,
 ) -> PersonalDataAccessed:
     """The ledger's record of one read (or change, or refused attempt) of a child's personal data."""
     return PersonalDataAccessed(
-        access_id=uuid.uuid4(), case_id=case_id, child_ref=child_ref, record=record, action=action,
-        outcome="refused" if refusal else "shown", refusal=refusal, fields=[] if refusal else list(fields),
-        purpose=purpose, accessor_ref=principal.subject, accessor_role=principal.role,
-        agency=principal.agency, referral_id=referral_id, jurisdiction=jurisdiction,
+        access_id=uuid.uuid4(),
+        case_id=case_id,
+        child_ref=child_ref,
+        record=record,
+        action=action,
+        outcome="refused" if refusal else "shown",
+        refusal=refusal,
+        fields=[] if refusal else list(fields),
+        purpose=purpose,
+        accessor_ref=principal.subject,
+        accessor_role=principal.role,
+        agency=principal.agency,
+        referral_id=referral_id,
+        jurisdiction=jurisdiction,
         accessed_at=datetime.now(UTC),
     )
 
 
-async def record_accesses(session: Transaction, outbox: Table, producer: str,
-                          accesses: Iterable[PersonalDataAccessed]) -> None:
+async def record_accesses(
+    session: Transaction, outbox: Table, producer: str, accesses: Iterable[PersonalDataAccessed]
+) -> None:
     """Stage many reads' records at once (a list of cases), one outbox statement."""
-    await add_events(session, outbox, *(new_envelope(a, case_id=a.case_id, producer=producer) for a in accesses))
+    await add_events(
+        session, outbox, *(new_envelope(a, case_id=a.case_id, producer=producer) for a in accesses)
+    )
 
 
 @dataclass(frozen=True)
@@ -98,15 +142,17 @@ class Reading:
 OUTSIDE_TERRITORY = "outside_territory"
 
 
-def territorial(principal: Principal, case_id: uuid.UUID, child_ref: uuid.UUID | None,
-                jurisdiction: str) -> Reading:
+def territorial(
+    principal: Principal, case_id: uuid.UUID, child_ref: uuid.UUID | None, jurisdiction: str
+) -> Reading:
     """A case's record read by territory: a reader whose territory does not cover the case is refused."""
     refusal = None if principal.can_see(jurisdiction) else OUTSIDE_TERRITORY
     return Reading(case_id=case_id, child_ref=child_ref, jurisdiction=jurisdiction, refusal=refusal)
 
 
-async def case_reading(session: AsyncSession, principal: Principal, case_id: uuid.UUID, table: Table
-                       ) -> Reading | None:
+async def case_reading(
+    session: AsyncSession, principal: Principal, case_id: uuid.UUID, table: Table
+) -> Reading | None:
     """A read of a case's records by territory, the case as `table` keeps it (its `case_id`, `jurisdiction`
     and `child_ref`); None when the table has no case of that id with a territory yet."""
     c = table.c
@@ -117,22 +163,36 @@ async def case_reading(session: AsyncSession, principal: Principal, case_id: uui
 
 
 async def read_case_notes(
-    ctx: ServiceContext, principal: Principal, purpose: AccessPurpose, *,
+    ctx: ServiceContext,
+    principal: Principal,
+    purpose: AccessPurpose,
+    *,
     find: Callable[[AsyncSession], Awaitable[Reading | None]],
-    load: Callable[[AsyncSession, Reading], Awaitable[T]], not_found: str,
+    load: Callable[[AsyncSession, Reading], Awaitable[T]],
+    not_found: str,
 ) -> tuple[uuid.UUID, T]:
     """A read of records with the notes written with them (shared/notes.py), on the ledger as the case's
     notes, the way `recorded_read` reads any record of personal data."""
-    return await recorded_read(ctx, principal, purpose, record=PersonalRecord.case_notes,
-                               fields=[PersonalField.notes], find=find, load=load, not_found=not_found)
+    return await recorded_read(
+        ctx,
+        principal,
+        purpose,
+        record=PersonalRecord.case_notes,
+        fields=[PersonalField.notes],
+        find=find,
+        load=load,
+        not_found=not_found,
+    )
 
 
 class CaseNotes(RecordedRead):
     """The notes written with one service's actions on a case."""
 
     case_id: uuid.UUID
-    notes: list[WrittenNote] = Field(description="Newest first, each with the action it was written with and "
-                                                 "(`about`) that action's record, as the route says")
+    notes: list[WrittenNote] = Field(
+        description="Newest first, each with the action it was written with and "
+        "(`about`) that action's record, as the route says"
+    )
 
 
 def notes_route(not_found: str) -> dict[str, Any]:
@@ -142,22 +202,43 @@ def notes_route(not_found: str) -> dict[str, Any]:
 
 
 async def read_notes_of_case(
-    ctx: ServiceContext, principal: Principal, purpose: AccessPurpose, case_id: uuid.UUID, *, table: Table,
-    find: Callable[[AsyncSession], Awaitable[Reading | None]], not_found: str,
+    ctx: ServiceContext,
+    principal: Principal,
+    purpose: AccessPurpose,
+    case_id: uuid.UUID,
+    *,
+    table: Table,
+    find: Callable[[AsyncSession], Awaitable[Reading | None]],
+    not_found: str,
 ) -> CaseNotes:
     """The case's notes in the service's notes `table`, read as `read_case_notes` reads them: on the
     ledger before any is opened."""
     access_id, sealed = await read_case_notes(
-        ctx, principal, purpose, find=find, not_found=not_found,
-        load=lambda session, reading: sealed_notes(session, table, case_id))
-    return CaseNotes(case_id=case_id, access_id=access_id, purpose=purpose,
-                     notes=written_notes(ctx.resources.cipher, sealed))
+        ctx,
+        principal,
+        purpose,
+        find=find,
+        not_found=not_found,
+        load=lambda session, reading: sealed_notes(session, table, case_id),
+    )
+    return CaseNotes(
+        case_id=case_id,
+        access_id=access_id,
+        purpose=purpose,
+        notes=written_notes(ctx.resources.cipher, sealed),
+    )
 
 
 async def recorded_read(
-    ctx: ServiceContext, principal: Principal, purpose: AccessPurpose, *, record: PersonalRecord,
-    fields: Iterable[PersonalField], find: Callable[[AsyncSession], Awaitable[Reading | None]],
-    load: Callable[[AsyncSession, Reading], Awaitable[T]], not_found: str,
+    ctx: ServiceContext,
+    principal: Principal,
+    purpose: AccessPurpose,
+    *,
+    record: PersonalRecord,
+    fields: Iterable[PersonalField],
+    find: Callable[[AsyncSession], Awaitable[Reading | None]],
+    load: Callable[[AsyncSession, Reading], Awaitable[T]],
+    not_found: str,
 ) -> tuple[uuid.UUID, T]:
     """Read a record of personal data as every service must: `find` what it is about (None: 404, nothing
     recorded), `load` it (still sealed) unless refused, and stage the read — or the refused attempt — on
@@ -169,9 +250,19 @@ async def recorded_read(
             raise HTTPException(status_code=404, detail=not_found)
         loaded = None if reading.refusal else await load(session, reading)
         access_id = await record_access(
-            session, ctx.outbox, ctx.name, principal, case_id=reading.case_id, child_ref=reading.child_ref,
-            jurisdiction=reading.jurisdiction, record=record, fields=fields, purpose=purpose,
-            referral_id=reading.referral_id, refusal=reading.refusal)
+            session,
+            ctx.outbox,
+            ctx.name,
+            principal,
+            case_id=reading.case_id,
+            child_ref=reading.child_ref,
+            jurisdiction=reading.jurisdiction,
+            record=record,
+            fields=fields,
+            purpose=purpose,
+            referral_id=reading.referral_id,
+            refusal=reading.refusal,
+        )
     ctx.relay.wake()
     if reading.refusal:
         raise HTTPException(status_code=404, detail=not_found)

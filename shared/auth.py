@@ -48,7 +48,7 @@ class AuthError(Exception):
 
 
 def is_territory_prefix(value: str) -> bool:
-    """"" (everywhere) or a node's prefix: 2, 4, 6, 9 or 12 digits (province … village)."""
+    """ "" (everywhere) or a node's prefix: 2, 4, 6, 9 or 12 digits (province … village)."""
     return value == "" or _TERRITORY_PREFIX.fullmatch(value) is not None
 
 
@@ -67,8 +67,9 @@ class Principal(BaseModel):
     @classmethod
     def _territory_prefix(cls, value: str) -> str:
         if not is_territory_prefix(value):
-            raise ValueError("must be a territory prefix of 2, 4, 6, 9 or 12 digits (e.g. 14, 1404, 140402001), "
-                             "or empty")
+            raise ValueError(
+                "must be a territory prefix of 2, 4, 6, 9 or 12 digits (e.g. 14, 1404, 140402001), or empty"
+            )
         return value
 
     @model_validator(mode="after")
@@ -80,8 +81,10 @@ class Principal(BaseModel):
             raise ValueError(f"role {self.role} does not carry an agency")
         if not self.jurisdiction and self.role not in WHOLE_TERRITORY_ROLES:
             everywhere = ", ".join(sorted(WHOLE_TERRITORY_ROLES))
-            raise ValueError(f"role {self.role} needs a jurisdiction (a territory prefix); "
-                             f"only {everywhere} may have the whole territory")
+            raise ValueError(
+                f"role {self.role} needs a jurisdiction (a territory prefix); "
+                f"only {everywhere} may have the whole territory"
+            )
         return self
 
     def can_see(self, jurisdiction: str) -> bool:
@@ -107,8 +110,10 @@ def issue_token(
     if ttl <= timedelta(0):
         raise ValueError("ttl must be positive")
     if ttl > max_token_ttl(settings):
-        raise ValueError(f"ttl must be at most {settings.auth_max_token_ttl_minutes} minutes "
-                         "(CPNET_AUTH_MAX_TOKEN_TTL_MINUTES)")
+        raise ValueError(
+            f"ttl must be at most {settings.auth_max_token_ttl_minutes} minutes "
+            "(CPNET_AUTH_MAX_TOKEN_TTL_MINUTES)"
+        )
     principal = principal_of(subject=subject, role=role, agency=agency, jurisdiction=jurisdiction)
     now = datetime.now(UTC)
     claims = {
@@ -122,7 +127,9 @@ def issue_token(
         "exp": now + ttl,
     }
     if settings.environment == "production" and not settings.auth_signing_key:
-        raise ValueError("CPNET_AUTH_SIGNING_KEY is empty: production tokens are signed with the issuer's key")
+        raise ValueError(
+            "CPNET_AUTH_SIGNING_KEY is empty: production tokens are signed with the issuer's key"
+        )
     key = signing_key(settings.auth_signing_key)
     return jwt.encode(claims, key, algorithm=ALGORITHM, headers={"kid": public_jwk(key.public_key())["kid"]})
 
@@ -152,7 +159,11 @@ def _verify(settings: Settings, token: str, *, audience: str | None = None) -> t
     if not isinstance(kid, str) or not kid:
         raise AuthError("token names no key (kid)")
     # The development key is public: production trusts no token it signed, whatever the JWKS says.
-    key = None if kid == DEV_KID and settings.environment == "production" else key_set(settings.auth_jwks).key(kid)
+    key = (
+        None
+        if kid == DEV_KID and settings.environment == "production"
+        else key_set(settings.auth_jwks).key(kid)
+    )
     if key is None:
         raise AuthError("token is signed by a key this service does not trust")
     try:
@@ -186,7 +197,9 @@ def _verify(settings: Settings, token: str, *, audience: str | None = None) -> t
     # A token valid for years is a key that never changes; the issuer's word is not enough.
     # (PyJWT has checked that both convert to integers.)
     if int(claims["exp"]) - int(claims["iat"]) > max_token_ttl(settings).total_seconds():
-        raise AuthError(f"token lifetime exceeds the maximum of {settings.auth_max_token_ttl_minutes} minutes")
+        raise AuthError(
+            f"token lifetime exceeds the maximum of {settings.auth_max_token_ttl_minutes} minutes"
+        )
     try:
         principal = principal_of(
             subject=claims["sub"],
@@ -215,8 +228,14 @@ class VerifiedTokens:
 
     def principal(self, settings: Settings, token: str) -> Principal:
         """As verify_token, answered from memory when the token verified before."""
-        key = (token, settings.auth_jwks, settings.environment, settings.auth_issuer, settings.auth_audience,
-               settings.auth_max_token_ttl_minutes)
+        key = (
+            token,
+            settings.auth_jwks,
+            settings.environment,
+            settings.auth_issuer,
+            settings.auth_audience,
+            settings.auth_max_token_ttl_minutes,
+        )
         known = self._verified.get(key)
         if known is not None:
             self._verified.move_to_end(key)

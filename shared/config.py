@@ -24,7 +24,9 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
             if key in seen:
-                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
 
@@ -69,7 +71,9 @@ K = TypeVar("K")
 V = TypeVar("V")
 
 
-def for_territory(base: Mapping[K, V], overrides: Mapping[str, Mapping[K, V]], jurisdiction: str) -> dict[K, V]:
+def for_territory(
+    base: Mapping[K, V], overrides: Mapping[str, Mapping[K, V]], jurisdiction: str
+) -> dict[K, V]:
     """`base`, changed by the override of every node above `jurisdiction` (and of the node
     itself), the wider first: a county's setting beats its city's, which beats the default."""
     merged = dict(base)
@@ -78,10 +82,12 @@ def for_territory(base: Mapping[K, V], overrides: Mapping[str, Mapping[K, V]], j
     return merged
 
 
-def graver_grade_first(by_grade: Mapping[RiskLevel, int], by_territory: Mapping[str, Mapping[RiskLevel, int]],
-                       message: str) -> None:
+def graver_grade_first(
+    by_grade: Mapping[RiskLevel, int], by_territory: Mapping[str, Mapping[RiskLevel, int]], message: str
+) -> None:
     """Deadlines or intervals by grade: red <= orange <= blue, by default and in every
     territory that sets its own (else ValueError(message), naming the territory)."""
+
     def ordered(values: Mapping[RiskLevel, int]) -> None:
         if not values[RiskLevel.red] <= values[RiskLevel.orange] <= values[RiskLevel.blue]:
             raise ValueError(message)
@@ -90,8 +96,9 @@ def graver_grade_first(by_grade: Mapping[RiskLevel, int], by_territory: Mapping[
     check_every_territory(by_grade, by_territory, ordered)
 
 
-def check_every_territory(base: Mapping[K, V], overrides: Mapping[str, Mapping[K, V]],
-                          check: Callable[[dict[K, V]], None]) -> None:
+def check_every_territory(
+    base: Mapping[K, V], overrides: Mapping[str, Mapping[K, V]], check: Callable[[dict[K, V]], None]
+) -> None:
     """Run `check` on the values in force in every overriding territory; its ValueError names
     the territory."""
     for prefix in overrides:

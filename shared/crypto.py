@@ -40,8 +40,12 @@ INSECURE_DEV_AUDIT_SIGNING_KEY = hashlib.sha256(b"cpnet insecure development aud
 # The Ed25519 seed bearer tokens are signed with when CPNET_AUTH_SIGNING_KEY is empty (shared/token_keys.py).
 INSECURE_DEV_AUTH_SIGNING_KEY = hashlib.sha256(b"cpnet insecure development token signing key").digest()
 # Every development key: public, so production refuses each of them in any key setting.
-INSECURE_DEV_KEYS = (INSECURE_DEV_ENCRYPTION_KEY, INSECURE_DEV_LOOKUP_KEY, INSECURE_DEV_AUDIT_SIGNING_KEY,
-                     INSECURE_DEV_AUTH_SIGNING_KEY)
+INSECURE_DEV_KEYS = (
+    INSECURE_DEV_ENCRYPTION_KEY,
+    INSECURE_DEV_LOOKUP_KEY,
+    INSECURE_DEV_AUDIT_SIGNING_KEY,
+    INSECURE_DEV_AUTH_SIGNING_KEY,
+)
 INSECURE_DEV_ENCRYPTION_KEYS = (
     f"{INSECURE_DEV_KEY_ID}:{base64.b64encode(INSECURE_DEV_ENCRYPTION_KEY).decode('ascii')}"
 )

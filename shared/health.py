@@ -32,8 +32,9 @@ async def database_answers(engine: AsyncEngine, timeout: float = 3.0) -> bool:
 
 
 async def _kafka_metadata(bootstrap: str, timeout: float, security: dict[str, Any] | None) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000),
-                                **(security or {}))
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000), **(security or {})
+    )
     try:
         async with asyncio.timeout(timeout):
             await admin.start()
@@ -67,17 +68,22 @@ async def require_database(database_url: str, timeout: float = 5.0) -> None:
                 await conn.execute(text("SELECT 1"))
     except Exception as exc:
         reason = type(exc).__name__ if not str(exc) else str(exc).splitlines()[0][:160]
-        raise InfrastructureUnavailable(f"PostgreSQL at {_where(database_url)} is unreachable ({reason})") from None
+        raise InfrastructureUnavailable(
+            f"PostgreSQL at {_where(database_url)} is unreachable ({reason})"
+        ) from None
     finally:
         await engine.dispose()
 
 
-async def require_kafka(bootstrap: str, timeout: float = 5.0, *, security: dict[str, Any] | None = None) -> None:
+async def require_kafka(
+    bootstrap: str, timeout: float = 5.0, *, security: dict[str, Any] | None = None
+) -> None:
     try:
         await _kafka_metadata(bootstrap, timeout, security)
     except Exception as exc:
         reason = await _connection_problem(bootstrap, timeout, security) or (
-            type(exc).__name__ if not str(exc) else str(exc).splitlines()[0][:160])
+            type(exc).__name__ if not str(exc) else str(exc).splitlines()[0][:160]
+        )
         raise InfrastructureUnavailable(f"Kafka at {bootstrap} is unreachable ({reason})") from None
 
 
@@ -92,5 +98,6 @@ async def require_service(name: str, url: str, timeout: float = 3.0) -> None:
     except (httpx.HTTPError, ValueError):
         ready = False
     if not ready:
-        raise InfrastructureUnavailable(f"the {name} service at {url} does not answer: start the system first "
-                                        "(make run)")
+        raise InfrastructureUnavailable(
+            f"the {name} service at {url} does not answer: start the system first (make run)"
+        )

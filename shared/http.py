@@ -30,8 +30,11 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 UNKNOWN_FIELD = "unknown field not allowed"
 
 # Declares the scheme in the OpenAPI documents; shared.auth.current_principal verifies it.
-BEARER = HTTPBearer(auto_error=False, scheme_name="bearer",
-                    description="A token from cpnet's issuer, naming your role, agency and territory")
+BEARER = HTTPBearer(
+    auto_error=False,
+    scheme_name="bearer",
+    description="A token from cpnet's issuer, naming your role, agency and territory",
+)
 
 
 class Problem(BaseModel):
@@ -62,24 +65,36 @@ class FieldProblems(BaseModel):
     detail: list[FieldProblem]
 
 
-_RETRY_AFTER = {"Retry-After": {"description": "seconds to wait before retrying",
-                                 "schema": {"type": "integer"}}}
+_RETRY_AFTER = {
+    "Retry-After": {"description": "seconds to wait before retrying", "schema": {"type": "integer"}}
+}
 
 # Every answer a route may give besides its success, described once; routes name theirs.
 ANSWERS: dict[int, dict[str, Any]] = {
     401: {"model": Problem, "description": "no valid bearer token"},
     403: {"model": Problem, "description": "your role or territory may not do this"},
     404: {"model": Problem, "description": "no such record in your territory (or for your agency)"},
-    409: {"model": Conflict, "description": "conflicts with the record's current state (some refusals say "
-                                             "so with a code and what it names)"},
+    409: {
+        "model": Conflict,
+        "description": "conflicts with the record's current state (some refusals say "
+        "so with a code and what it names)",
+    },
     # Starlette's body limit answers it, in plain text when the declared size is too large.
     413: {"description": "the body is larger than this route accepts; refused before it is read whole"},
-    422: {"model": FieldProblems, "description": "invalid fields, each named by its location; values and "
-                                                 "unknown keys are never echoed"},
-    429: {"model": Problem, "description": "too many requests: retry after Retry-After seconds",
-          "headers": _RETRY_AFTER},
-    503: {"model": Problem, "description": "the database is unavailable: nothing was stored or shown; retry",
-          "headers": _RETRY_AFTER},
+    422: {
+        "model": FieldProblems,
+        "description": "invalid fields, each named by its location; values and unknown keys are never echoed",
+    },
+    429: {
+        "model": Problem,
+        "description": "too many requests: retry after Retry-After seconds",
+        "headers": _RETRY_AFTER,
+    },
+    503: {
+        "model": Problem,
+        "description": "the database is unavailable: nothing was stored or shown; retry",
+        "headers": _RETRY_AFTER,
+    },
 }
 
 
@@ -106,8 +121,10 @@ def answers(*codes: int, described: dict[int, str] | None = None) -> dict[int | 
     """The shared answers `codes` for a route's `responses`, with the route's own
     description of any of them in `described`."""
     described = described or {}
-    return {code: {**ANSWERS[code], **({"description": described[code]} if code in described else {})}
-            for code in codes}
+    return {
+        code: {**ANSWERS[code], **({"description": described[code]} if code in described else {})}
+        for code in codes
+    }
 
 
 # What every authenticated route of every service may answer.
@@ -174,10 +191,13 @@ class StrictJSONBody:
             body = b"".join(chunks)
             if body:
                 try:
-                    inspect_json(body, max_bytes=scope.get(MAX_BODY_SIZE_SCOPE_KEY) or len(body),
-                                 max_depth=MAX_DEPTH)
+                    inspect_json(
+                        body, max_bytes=scope.get(MAX_BODY_SIZE_SCOPE_KEY) or len(body), max_depth=MAX_DEPTH
+                    )
                 except MalformedMessage as exc:
-                    raise unprocessable([{"loc": ["body"], "msg": str(exc), "type": "json_invalid"}]) from None
+                    raise unprocessable(
+                        [{"loc": ["body"], "msg": str(exc), "type": "json_invalid"}]
+                    ) from None
             return {"type": "http.request", "body": body, "more_body": False}
 
         await self.app(scope, whole_body, send)
@@ -206,13 +226,21 @@ class ServerSpans:
             await self.app(scope, receive, send)
             return
         method = scope["method"]
-        carrier = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]
-                   if name in _TRACE_HEADERS}
+        carrier = {
+            name.decode("latin-1"): value.decode("latin-1")
+            for name, value in scope["headers"]
+            if name in _TRACE_HEADERS
+        }
         # An exception's message may quote a statement's parameters: only its type is recorded.
         parent = _PROPAGATOR.extract(carrier)
-        with self.tracer.start_as_current_span(method, context=parent, kind=SpanKind.SERVER,
-                                               attributes={"http.request.method": method},
-                                               record_exception=False, set_status_on_exception=False) as span:
+        with self.tracer.start_as_current_span(
+            method,
+            context=parent,
+            kind=SpanKind.SERVER,
+            attributes={"http.request.method": method},
+            record_exception=False,
+            set_status_on_exception=False,
+        ) as span:
 
             async def send_with_status(message: Message) -> None:
                 if message["type"] == "http.response.start":
@@ -260,8 +288,11 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
         # Nothing was stored: the client must retry (with the same Idempotency-Key).
-        return JSONResponse({"detail": "the database is unavailable; nothing was stored, retry later"},
-                            status_code=503, headers={"Retry-After": "5"})
+        return JSONResponse(
+            {"detail": "the database is unavailable; nothing was stored, retry later"},
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
 
     for error in INFRASTRUCTURE_ERRORS:
         app.add_exception_handler(error, _unavailable)

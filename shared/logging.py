@@ -15,10 +15,24 @@ from shared.outage import OUTAGES, ClientLibraryNoise, Outages
 from shared.telemetry import trace_ids
 
 # Field names that would carry a child's (or reporter's) personal data: never logged.
-PERSONAL_DATA_KEYS = frozenset({
-    "name", "full_name", "child_name", "reporter_name", "national_id", "id_number", "birth_date",
-    "date_of_birth", "address", "phone", "phone_number", "narrative", "school", "email",
-})
+PERSONAL_DATA_KEYS = frozenset(
+    {
+        "name",
+        "full_name",
+        "child_name",
+        "reporter_name",
+        "national_id",
+        "id_number",
+        "birth_date",
+        "date_of_birth",
+        "address",
+        "phone",
+        "phone_number",
+        "narrative",
+        "school",
+        "email",
+    }
+)
 REDACTED = "[redacted]"
 
 
@@ -33,16 +47,20 @@ def redact_personal_data(_: Any, __: str, event: dict[str, Any]) -> dict[str, An
     return event
 
 
-def configure_logging(*, service: str, log_format: str = "console", level: str = "INFO",
-                      outages: Outages = OUTAGES) -> None:
+def configure_logging(
+    *, service: str, log_format: str = "console", level: str = "INFO", outages: Outages = OUTAGES
+) -> None:
     # A JSON line carries its traceback as one field; the console renderer prints it itself.
     renderers = (
         [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]
         if log_format == "json"
         # A plain traceback: the default (rich's, when installed) prints every frame's local
         # variables, and a handler's locals hold the report it was given.
-        else [structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty(),
-                                            exception_formatter=structlog.dev.plain_traceback)]
+        else [
+            structlog.dev.ConsoleRenderer(
+                colors=sys.stderr.isatty(), exception_formatter=structlog.dev.plain_traceback
+            )
+        ]
     )
     shared_processors = [
         structlog.contextvars.merge_contextvars,
@@ -58,10 +76,12 @@ def configure_logging(*, service: str, log_format: str = "console", level: str =
         cache_logger_on_first_use=True,
     )
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=shared_processors,
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *renderers],
-    ))
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=shared_processors,
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *renderers],
+        )
+    )
     handler.addFilter(ClientLibraryNoise(outages))
     root = logging.getLogger()
     root.handlers[:] = [handler]

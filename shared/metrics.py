@@ -41,32 +41,51 @@ class ServiceMetrics(Collector):
         """Read the database's and the consumers' side before a scrape (the collector itself
         cannot await)."""
         o = outbox.c
-        pending, oldest = (await session.execute(
-            select(func.count(), func.coalesce(func.extract("epoch", func.now() - func.min(o.created_at)), 0))
-            .where(o.published_at.is_(None)))).one()
-        gauges = [Gauge("cpnet_outbox_pending", "Events committed but not yet published", pending),
-                  Gauge("cpnet_outbox_oldest_pending_seconds", "Age of the oldest unpublished event", float(oldest))]
+        pending, oldest = (
+            await session.execute(
+                select(
+                    func.count(), func.coalesce(func.extract("epoch", func.now() - func.min(o.created_at)), 0)
+                ).where(o.published_at.is_(None))
+            )
+        ).one()
+        gauges = [
+            Gauge("cpnet_outbox_pending", "Events committed but not yet published", pending),
+            Gauge(
+                "cpnet_outbox_oldest_pending_seconds", "Age of the oldest unpublished event", float(oldest)
+            ),
+        ]
         for consumer in self.consumers:
             lag = await consumer.lag()
             if lag is not None:
-                gauges.append(Gauge("cpnet_consumer_lag", "Records on this process's partitions not yet handled",
-                                    lag, {"consumer": consumer.name}))
+                gauges.append(
+                    Gauge(
+                        "cpnet_consumer_lag",
+                        "Records on this process's partitions not yet handled",
+                        lag,
+                        {"consumer": consumer.name},
+                    )
+                )
         self._gauges = [*gauges, *service_gauges]
 
     def collect(self) -> Iterator:
-        messages = CounterMetricFamily("cpnet_consumer_messages", "Messages by consumer and outcome",
-                                       labels=["service", "consumer", "outcome"])
+        messages = CounterMetricFamily(
+            "cpnet_consumer_messages",
+            "Messages by consumer and outcome",
+            labels=["service", "consumer", "outcome"],
+        )
         for consumer in self.consumers:
             for outcome in ("received", "applied", "duplicates", "dead_lettered", "isolated"):
                 messages.add_metric([self.service, consumer.name, outcome], consumer.stats[outcome])
         yield messages
         if self.relay is not None:
-            published = CounterMetricFamily("cpnet_relay_published", "Events this process's relay published",
-                                            labels=["service"])
+            published = CounterMetricFamily(
+                "cpnet_relay_published", "Events this process's relay published", labels=["service"]
+            )
             published.add_metric([self.service], self.relay.published)
             yield published
-            rounds = CounterMetricFamily("cpnet_relay_rounds", "Batches this process's relay published",
-                                         labels=["service"])
+            rounds = CounterMetricFamily(
+                "cpnet_relay_rounds", "Batches this process's relay published", labels=["service"]
+            )
             rounds.add_metric([self.service], self.relay.rounds)
             yield rounds
         families: dict[str, GaugeMetricFamily] = {}

@@ -23,9 +23,11 @@ NoteText = Annotated[
     Annotated[str, StringConstraints(strip_whitespace=True, max_length=NOTE_MAX_CHARS)] | None,
     # A note of blanks is no note.
     AfterValidator(lambda text: text or None),
-    Field(description=f"What you want on record, in your words (optional; at most {NOTE_MAX_CHARS} "
-                      "characters, trimmed). Kept encrypted; read back only by the roles allowed to, every "
-                      "read on the ledger"),
+    Field(
+        description=f"What you want on record, in your words (optional; at most {NOTE_MAX_CHARS} "
+        "characters, trimmed). Kept encrypted; read back only by the roles allowed to, every "
+        "read on the ledger"
+    ),
 ]
 
 
@@ -33,7 +35,8 @@ def notes_table(metadata: MetaData) -> Table:
     """The notes of one service's actions, in its own schema: who wrote what with which action on which
     case (and which record of it), the text sealed by `seal`."""
     table = Table(
-        "notes", metadata,
+        "notes",
+        metadata,
         Column("note_id", UUID(as_uuid=True), primary_key=True),
         Column("case_id", UUID(as_uuid=True), nullable=False),
         # The record the action made or answered, when it has one: a visit, an approval, a referral.
@@ -61,15 +64,29 @@ class Note:
     text: str
 
 
-def written(text: str | None, *, case_id: uuid.UUID, action: str, by: str, at: datetime,
-            about: uuid.UUID | None = None) -> Note | None:
+def written(
+    text: str | None,
+    *,
+    case_id: uuid.UUID,
+    action: str,
+    by: str,
+    at: datetime,
+    about: uuid.UUID | None = None,
+) -> Note | None:
     """The note an action carries, or None when the person wrote none."""
     if text is None:
         return None
     if len(text) > NOTE_MAX_CHARS:  # NoteText refuses it first; never store one past the rule
         raise ValueError(f"a note has at most {NOTE_MAX_CHARS} characters")
-    return Note(note_id=uuid.uuid4(), case_id=case_id, about=about, action=action, written_by=by,
-                written_at=at, text=text)
+    return Note(
+        note_id=uuid.uuid4(),
+        case_id=case_id,
+        about=about,
+        action=action,
+        written_by=by,
+        written_at=at,
+        text=text,
+    )
 
 
 def _bound_to(note_id: uuid.UUID, case_id: uuid.UUID) -> str:
@@ -99,16 +116,18 @@ def texts_by_record(cipher: FieldCipher, rows: Iterable[Any]) -> dict[uuid.UUID 
     return {note.about: note.text for note in (unseal(cipher, row) for row in rows)}
 
 
-async def save_notes(session: Transaction, table: Table, cipher: FieldCipher,
-                     notes: Iterable[Note | None]) -> None:
+async def save_notes(
+    session: Transaction, table: Table, cipher: FieldCipher, notes: Iterable[Note | None]
+) -> None:
     """Write the notes an action carried, sealed, in the action's own transaction (one statement)."""
     rows = [seal(cipher, note) for note in notes if note is not None]
     if rows:
         await session.execute(insert(table), rows)
 
 
-async def sealed_notes(session: Transaction, table: Table, case_id: uuid.UUID, *,
-                       about: uuid.UUID | None = None) -> Sequence[Row]:
+async def sealed_notes(
+    session: Transaction, table: Table, case_id: uuid.UUID, *, about: uuid.UUID | None = None
+) -> Sequence[Row]:
     """A case's notes (only those about one record, if given), newest first, still sealed: they are
     opened only once their read is on record."""
     n = table.c
@@ -123,8 +142,9 @@ class WrittenNote(BaseModel):
 
     note_id: uuid.UUID
     action: str = Field(description="The action it was written with")
-    about: uuid.UUID | None = Field(description="The record of that action, if it made one (a visit, an "
-                                                "approval, a referral)")
+    about: uuid.UUID | None = Field(
+        description="The record of that action, if it made one (a visit, an approval, a referral)"
+    )
     written_by: str = Field(description="Pseudonymous id of the writer")
     written_at: datetime
     text: str

@@ -49,5 +49,7 @@ async def read_metrics(request: Request) -> None:
         return
     principal = await current_principal(request)
     if principal.role != Role.operator:
-        raise HTTPException(status_code=status.HTTP_403_FORBIDDEN,
-                            detail="the metrics are for the operators on call (or the scrape token)")
+        raise HTTPException(
+            status_code=status.HTTP_403_FORBIDDEN,
+            detail="the metrics are for the operators on call (or the scrape token)",
+        )

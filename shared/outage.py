@@ -35,11 +35,19 @@ DATABASE = "database"
 # What the Kafka client says when it cannot reach a broker at all (not a rebalance, not a
 # missing topic): only these mark Kafka as lost from the client's own log lines.
 KAFKA_CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
-    KafkaConnectionError, NodeNotReadyError, KafkaTimeoutError, RequestTimedOutError, NoBrokersAvailable,
+    KafkaConnectionError,
+    NodeNotReadyError,
+    KafkaTimeoutError,
+    RequestTimedOutError,
+    NoBrokersAvailable,
     OSError,
 )
 DATABASE_ERRORS: tuple[type[BaseException], ...] = (
-    OperationalError, InterfaceError, DisconnectionError, PostgresConnectionError, OperatorInterventionError,
+    OperationalError,
+    InterfaceError,
+    DisconnectionError,
+    PostgresConnectionError,
+    OperatorInterventionError,
     DriverInterfaceError,
 )
 # Loggers of the client libraries whose lines the outage lines replace.
@@ -64,7 +72,8 @@ def dependency_of(exc: BaseException, *, default: str | None = None) -> str | No
     caller was talking to, for errors that do not say (a refused socket, a timeout)."""
     for cause in _causes(exc):
         if isinstance(cause, (KafkaConnectionError, KafkaTimeoutError)) or (
-                isinstance(cause, KafkaError) and cause.retriable):
+            isinstance(cause, KafkaError) and cause.retriable
+        ):
             return KAFKA
         if isinstance(cause, DATABASE_ERRORS):
             return DATABASE
@@ -81,8 +90,14 @@ class Outage:
     message that always times out) is not announced again, nor is its end: a flap costs at
     most two lines a minute."""
 
-    def __init__(self, dependency: str, *, clock: Clock = time.monotonic, remind_every_s: float = 60.0,
-                 settle_s: float = 15.0) -> None:
+    def __init__(
+        self,
+        dependency: str,
+        *,
+        clock: Clock = time.monotonic,
+        remind_every_s: float = 60.0,
+        settle_s: float = 15.0,
+    ) -> None:
         self.dependency = dependency
         self.clock = clock
         self.remind_every_s = remind_every_s
@@ -113,16 +128,27 @@ class Outage:
                 self._say(log.warning, f"{self.dependency} unreachable", now, reason=why, **context)
         elif now - self._last_line >= self.remind_every_s:
             self.announced = True
-            self._say(log.warning, f"{self.dependency} still unreachable", now, reason=why,
-                      down_s=round(now - self.began), **context)
+            self._say(
+                log.warning,
+                f"{self.dependency} still unreachable",
+                now,
+                reason=why,
+                down_s=round(now - self.began),
+                **context,
+            )
 
     def back(self) -> None:
         if self.began is None:
             return
         now = self.clock()
         if self.announced:
-            self._say(log.info, f"{self.dependency} reachable again", now, after_s=round(now - self.began),
-                      client_lines_folded=self.folded)
+            self._say(
+                log.info,
+                f"{self.dependency} reachable again",
+                now,
+                after_s=round(now - self.began),
+                client_lines_folded=self.folded,
+            )
         self.began, self.announced, self.folded, self._ended = None, False, 0, now
 
     def _say(self, emit: Callable[..., Any], event: str, now: float, **fields: Any) -> None:
@@ -133,8 +159,9 @@ class Outage:
 class Outages:
     """The process's view of Kafka and of PostgreSQL."""
 
-    def __init__(self, *, clock: Clock = time.monotonic, remind_every_s: float = 60.0,
-                 settle_s: float = 15.0) -> None:
+    def __init__(
+        self, *, clock: Clock = time.monotonic, remind_every_s: float = 60.0, settle_s: float = 15.0
+    ) -> None:
         self.clock = clock
         self.by_dependency = {
             name: Outage(name, clock=clock, remind_every_s=remind_every_s, settle_s=settle_s)
@@ -232,8 +259,15 @@ async def _database_problem(engine: AsyncEngine, timeout: float) -> BaseExceptio
     return None
 
 
-async def watch_recovery(engine: AsyncEngine, broker: KafkaBroker, stop: asyncio.Event, *,
-                         outages: Outages = OUTAGES, every_s: float = 2.0, timeout: float = 3.0) -> None:
+async def watch_recovery(
+    engine: AsyncEngine,
+    broker: KafkaBroker,
+    stop: asyncio.Event,
+    *,
+    outages: Outages = OUTAGES,
+    every_s: float = 2.0,
+    timeout: float = 3.0,
+) -> None:
     """While an outage lasts, probe its dependency every `every_s` so that its end is said
     even when no work is waiting to prove it (an idle consumer, an empty outbox)."""
     while not stop.is_set():

@@ -23,11 +23,11 @@ def normalise_phone(text: str) -> str:
     if compact.startswith("00"):  # China's international prefix, as "+" is everyone's
         compact = "+" + compact[2:]
     if compact.startswith("+" + CHINA):
-        national = compact[1 + len(CHINA):]
+        national = compact[1 + len(CHINA) :]
     elif compact.startswith("+"):
         return compact
-    elif compact.startswith(CHINA) and _MOBILE.fullmatch(compact[len(CHINA):]):
-        national = compact[len(CHINA):]
+    elif compact.startswith(CHINA) and _MOBILE.fullmatch(compact[len(CHINA) :]):
+        national = compact[len(CHINA) :]
     else:
         national = compact
     # "0351 1234567" at home is "+86 351 1234567" from abroad (and some write "+86 (0)351…").

@@ -45,8 +45,9 @@ class Rate:
 class RateLimiter:
     """Token buckets by caller, in this process (each replica limits on its own)."""
 
-    def __init__(self, rate: Rate, *, clock: Callable[[], float] = time.monotonic,
-                 max_tracked: int = MAX_TRACKED) -> None:
+    def __init__(
+        self, rate: Rate, *, clock: Callable[[], float] = time.monotonic, max_tracked: int = MAX_TRACKED
+    ) -> None:
         self.rate = rate
         self._clock = clock
         self._max_tracked = max_tracked
@@ -88,8 +89,9 @@ class RateLimits:
         return cls(
             per_principal={
                 Traffic.writes: RateLimiter(Rate(settings.rate_limit_writes_per_minute), clock=clock),
-                Traffic.personal_data: RateLimiter(Rate(settings.rate_limit_personal_reads_per_minute),
-                                                   clock=clock),
+                Traffic.personal_data: RateLimiter(
+                    Rate(settings.rate_limit_personal_reads_per_minute), clock=clock
+                ),
             },
             per_address=RateLimiter(Rate(settings.rate_limit_address_per_minute), clock=clock),
         )
@@ -100,8 +102,9 @@ def retry_after(wait: float) -> dict[str, str]:
 
 
 def too_many(traffic: str, wait: float) -> HTTPException:
-    return HTTPException(status_code=429, detail=f"too many {traffic}; retry later",
-                         headers=retry_after(wait))
+    return HTTPException(
+        status_code=429, detail=f"too many {traffic}; retry later", headers=retry_after(wait)
+    )
 
 
 def limit_of(traffic: Traffic, *, methods: frozenset[str] | None = None) -> Callable[..., Awaitable[None]]:
@@ -130,8 +133,11 @@ class AddressRateLimit:
         if scope["type"] == "http" and scope["path"] not in PROBES:
             client = scope.get("client")
             if wait := self.limiter.take(client[0] if client else None):
-                answer = JSONResponse({"detail": "too many requests from your address; retry later"},
-                                      status_code=429, headers=retry_after(wait))
+                answer = JSONResponse(
+                    {"detail": "too many requests from your address; retry later"},
+                    status_code=429,
+                    headers=retry_after(wait),
+                )
                 await answer(scope, receive, send)
                 return
         await self.app(scope, receive, send)

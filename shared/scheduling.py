@@ -17,7 +17,9 @@ log = structlog.get_logger(__name__)
 Sweep = Callable[[AsyncSession], Awaitable[int]]
 
 
-def periodic(ctx: ServiceContext, name: str, sweep: Sweep, every_s: float) -> Callable[[asyncio.Event], Awaitable[None]]:
+def periodic(
+    ctx: ServiceContext, name: str, sweep: Sweep, every_s: float
+) -> Callable[[asyncio.Event], Awaitable[None]]:
     bugs = Throttle(60.0)
 
     async def loop(stop: asyncio.Event) -> None:

@@ -18,8 +18,17 @@ SECRET_MIN_DISTINCT = 8
 KEY_MIN_BITS = 120
 KEY_MIN_DISTINCT = 16
 # Words that mark a value somebody typed as a stand-in; none is likely in a generated value.
-PLACEHOLDER_WORDS = ("insecure", "development", "changeme", "secret", "password", "default", "example",
-                     "placeholder", "cpnet")
+PLACEHOLDER_WORDS = (
+    "insecure",
+    "development",
+    "changeme",
+    "secret",
+    "password",
+    "default",
+    "example",
+    "placeholder",
+    "cpnet",
+)
 GENERATE_HINT = "generate one as deploy/README.md shows"
 
 
@@ -46,11 +55,18 @@ def folded(text: str) -> str:
 
 def encodings(key: bytes) -> set[str]:
     """The folded spellings of a key in the encodings an operator might paste it in."""
-    spelled = (base64.b64encode(key), base64.urlsafe_b64encode(key), base64.b32encode(key), key.hex().encode())
+    spelled = (
+        base64.b64encode(key),
+        base64.urlsafe_b64encode(key),
+        base64.b32encode(key),
+        key.hex().encode(),
+    )
     return {folded(text.decode("ascii")) for text in spelled}
 
 
-def secret_problem(text: str, *, public_texts: Iterable[str] = (), public_keys: Iterable[bytes] = ()) -> str | None:
+def secret_problem(
+    text: str, *, public_texts: Iterable[str] = (), public_keys: Iterable[bytes] = ()
+) -> str | None:
     """Why a text secret (a token-signing secret, a password) is unfit for production, or None."""
     value = folded(text)
     for known in public_texts:

@@ -24,8 +24,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared.db.engine import make_engine, make_session_factory
 from shared.db.tables import messaging_metadata
-from shared.http import (AUTHENTICATED_ANSWERS, BEARER, ServerSpans, StrictJSONBody, answers,
-                         install_error_handlers)
+from shared.http import (
+    AUTHENTICATED_ANSWERS,
+    BEARER,
+    ServerSpans,
+    StrictJSONBody,
+    answers,
+    install_error_handlers,
+)
 from shared.health import database_answers, require_database, require_kafka
 from shared.logging import configure_logging
 from shared.messaging.broker import make_broker
@@ -74,8 +80,15 @@ class ServiceContext:
     def consumer(self, *, name: str, topic: str, handler, **options) -> IdempotentConsumer:
         """An idempotent consumer on this service's database, waking the relay after commits."""
         return IdempotentConsumer(
-            name=name, topic=topic, handler=handler, session_factory=self.sessions, processed=self.processed,
-            broker=self.broker, max_tries=self.settings.consumer_max_tries, after_commit=self.relay.wake, **options,
+            name=name,
+            topic=topic,
+            handler=handler,
+            session_factory=self.sessions,
+            processed=self.processed,
+            broker=self.broker,
+            max_tries=self.settings.consumer_max_tries,
+            after_commit=self.relay.wake,
+            **options,
         )
 
 
@@ -119,28 +132,49 @@ def definition_of(name: str) -> ServiceDefinition:
     return importlib.import_module(f"services.{name}.service").SERVICE
 
 
-def build_app(definition: ServiceDefinition, settings: Settings, *,
-              tracer_provider: TracerProvider | None = None) -> FastAPI:
+def build_app(
+    definition: ServiceDefinition, settings: Settings, *, tracer_provider: TracerProvider | None = None
+) -> FastAPI:
     """The service's FastAPI app; its lifespan starts the broker, consumers and relay."""
     resources = definition.resources(settings) if definition.resources else None
     # The public keys tokens are verified with, read before any request: an unreadable JWKS
     # stops the service at start, not its first caller.
     key_set(settings.auth_jwks).load()
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = make_engine(settings.database_url, role=definition.db_role(settings) if definition.db_role else None)
-        broker = make_broker(settings.kafka_bootstrap, client_id=f"cpnet-{definition.name}",
-                             tracer_provider=tracer_provider, security=broker_security(settings))
+        engine = make_engine(
+            settings.database_url, role=definition.db_role(settings) if definition.db_role else None
+        )
+        broker = make_broker(
+            settings.kafka_bootstrap,
+            client_id=f"cpnet-{definition.name}",
+            tracer_provider=tracer_provider,
+            security=broker_security(settings),
+        )
         metadata = messaging_metadata(definition.name)
         trim = definition.purges_outbox
-        relay = OutboxRelay(engine=engine, outbox=metadata.tables[f"{definition.name}.outbox"], broker=broker,
-                            batch_size=settings.relay_batch_size, poll_interval=settings.relay_poll_interval_s,
-                            gather_s=settings.relay_gather_s,
-                            retention=timedelta(days=settings.outbox_retention_days) if trim else None,
-                            processed=metadata.tables[f"{definition.name}.processed_events"] if trim else None,
-                            processed_retention=timedelta(days=settings.processed_retention_days))
-        ctx = ServiceContext(definition.name, settings, engine, make_session_factory(engine), broker, relay, metadata,
-                             resources)
+        relay = OutboxRelay(
+            engine=engine,
+            outbox=metadata.tables[f"{definition.name}.outbox"],
+            broker=broker,
+            batch_size=settings.relay_batch_size,
+            poll_interval=settings.relay_poll_interval_s,
+            gather_s=settings.relay_gather_s,
+            retention=timedelta(days=settings.outbox_retention_days) if trim else None,
+            processed=metadata.tables[f"{definition.name}.processed_events"] if trim else None,
+            processed_retention=timedelta(days=settings.processed_retention_days),
+        )
+        ctx = ServiceContext(
+            definition.name,
+            settings,
+            engine,
+            make_session_factory(engine),
+            broker,
+            relay,
+            metadata,
+            resources,
+        )
         app.state.ctx = ctx
         metrics.relay = relay
         metrics.consumers = definition.consumers(ctx)
@@ -149,10 +183,13 @@ def build_app(definition: ServiceDefinition, settings: Settings, *,
         await broker.start()
         stop = asyncio.Event()
         relay_task = asyncio.create_task(relay.run(stop), name=f"{definition.name}-outbox-relay")
-        loops = [asyncio.create_task(loop(stop)) for loop in (definition.tasks(ctx) if definition.tasks else [])]
+        loops = [
+            asyncio.create_task(loop(stop)) for loop in (definition.tasks(ctx) if definition.tasks else [])
+        ]
         # While Kafka or the database is out, a probe says when it is back (shared.outage).
-        loops.append(asyncio.create_task(watch_recovery(engine, broker, stop),
-                                         name=f"{definition.name}-outage-watch"))
+        loops.append(
+            asyncio.create_task(watch_recovery(engine, broker, stop), name=f"{definition.name}-outage-watch")
+        )
         log.info("service started", service=definition.name)
         try:
             yield
@@ -171,9 +208,14 @@ def build_app(definition: ServiceDefinition, settings: Settings, *,
     # Production serves the API's documents to a bearer of a valid token only (shared/operations.py),
     # unless configured open: FastAPI's own routes are then off and ours, guarded, take their place.
     documents = {} if docs_open(settings) else {"docs_url": None, "redoc_url": None, "openapi_url": None}
-    app = FastAPI(title=f"cpnet {definition.name}", summary=definition.summary, lifespan=lifespan,
-                  max_body_size=settings.http_max_body_bytes,
-                  telemetry={"tracing": False, "metrics": False, "logs": False}, **documents)
+    app = FastAPI(
+        title=f"cpnet {definition.name}",
+        summary=definition.summary,
+        lifespan=lifespan,
+        max_body_size=settings.http_max_body_bytes,
+        telemetry={"tracing": False, "metrics": False, "logs": False},
+        **documents,
+    )
     app.state.settings = settings
     app.state.rate_limits = RateLimits.from_settings(settings)
     app.add_middleware(StrictJSONBody)
@@ -185,8 +227,9 @@ def build_app(definition: ServiceDefinition, settings: Settings, *,
     for router in definition.routers:
         # Every route of a service's API is authenticated (the bearer scheme, declared), and
         # every write of it is rate-limited per principal.
-        app.include_router(router, dependencies=[Security(BEARER), Depends(limit_writes)],
-                           responses=AUTHENTICATED_ANSWERS)
+        app.include_router(
+            router, dependencies=[Security(BEARER), Depends(limit_writes)], responses=AUTHENTICATED_ANSWERS
+        )
 
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> dict[str, str]:
@@ -194,6 +237,7 @@ def build_app(definition: ServiceDefinition, settings: Settings, *,
         return {"status": "ok", "service": definition.name}
 
     if not docs_open(settings):
+
         @app.get("/openapi.json", include_in_schema=False, dependencies=[Depends(read_docs)])
         async def openapi_document() -> JSONResponse:
             return JSONResponse(app.openapi())
@@ -202,12 +246,23 @@ def build_app(definition: ServiceDefinition, settings: Settings, *,
         async def swagger_page() -> Response:
             return get_swagger_ui_html(openapi_url="/openapi.json", title=app.title)
 
-    @app.get("/metrics", tags=["operations"], response_class=Response, dependencies=[Depends(read_metrics)],
-             responses={200: {"content": {CONTENT_TYPE: {}}, "description": "Prometheus text format"},
-                        **answers(401, 403, described={
-                            401: "in production: no operator's token, nor the scrape token "
-                                 "(CPNET_METRICS_TOKEN)",
-                            403: "in production: a token of another role than operator"})})
+    @app.get(
+        "/metrics",
+        tags=["operations"],
+        response_class=Response,
+        dependencies=[Depends(read_metrics)],
+        responses={
+            200: {"content": {CONTENT_TYPE: {}}, "description": "Prometheus text format"},
+            **answers(
+                401,
+                403,
+                described={
+                    401: "in production: no operator's token, nor the scrape token (CPNET_METRICS_TOKEN)",
+                    403: "in production: a token of another role than operator",
+                },
+            ),
+        },
+    )
     async def metrics_endpoint() -> Response:
         """Counts for the operators on call: consumers' outcomes, the outbox's backlog and the
         service's late work. No case or child identifier is ever a label."""
@@ -226,8 +281,11 @@ def build_app(definition: ServiceDefinition, settings: Settings, *,
             "kafka": await ctx.broker.ping(timeout=3.0),
         }
         ready = all(checks.values())
-        body = {"status": "ready" if ready else "not ready", "service": definition.name,
-                "checks": {k: "ok" if v else "unreachable" for k, v in checks.items()}}
+        body = {
+            "status": "ready" if ready else "not ready",
+            "service": definition.name,
+            "checks": {k: "ok" if v else "unreachable" for k, v in checks.items()},
+        }
         return JSONResponse(body, status_code=200 if ready else 503)
 
     return app
@@ -264,5 +322,13 @@ def run_service(name: str, settings: Settings, *, port: int | None = None) -> No
     # uvloop and httptools: C loop and parser, the pure-Python ones cost each request more. One
     # process per service: it also runs the service's consumers and relay, and a second worker
     # would double the memory and the consumer-group members for two cores already shared.
-    uvicorn.run(app, host=settings.http_host, port=port or settings.port_of(name), log_config=None,
-                access_log=False, loop="uvloop", http="httptools", timeout_keep_alive=KEEP_ALIVE_S)
+    uvicorn.run(
+        app,
+        host=settings.http_host,
+        port=port or settings.port_of(name),
+        log_config=None,
+        access_log=False,
+        loop="uvloop",
+        http="httptools",
+        timeout_keep_alive=KEEP_ALIVE_S,
+    )

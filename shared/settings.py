@@ -40,19 +40,25 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CPNET_", extra="ignore")
 
     kafka_bootstrap: str = "127.0.0.1:9092"
-    kafka_replication_factor: int = Field(default=1, ge=1, description="for topics this creates; 3 in production")
+    kafka_replication_factor: int = Field(
+        default=1, ge=1, description="for topics this creates; 3 in production"
+    )
     # How the clients authenticate to Kafka (DESIGN §7: SASL/SCRAM over TLS in production,
     # one principal per service and per agency; deploy/kafka/README.md).
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = "SCRAM-SHA-512"
     kafka_username: str = Field(default="", description="this process's SASL principal, e.g. cpnet-intake")
     kafka_password: SecretStr = Field(default=SecretStr(""), description="its SASL password")
-    kafka_ssl_cafile: Path | None = Field(default=None, description="the cluster's CA (PEM); default: the system's")
+    kafka_ssl_cafile: Path | None = Field(
+        default=None, description="the cluster's CA (PEM); default: the system's"
+    )
     # The one exception production allows to SASL_SSL: docker-compose.yml's single broker,
     # reachable only on an internal container network (docs/ARCHITECTURE.md, departures).
     kafka_plaintext_private_network: bool = Field(
-        default=False, description="the operator states the PLAINTEXT broker is reachable only on a private "
-                                   "container network with no published port; production then accepts PLAINTEXT")
+        default=False,
+        description="the operator states the PLAINTEXT broker is reachable only on a private "
+        "container network with no published port; production then accepts PLAINTEXT",
+    )
     database_url: str = "postgresql+asyncpg://cpnet:cpnet@127.0.0.1:5432/cpnet"
 
     http_host: str = "127.0.0.1"
@@ -67,17 +73,26 @@ class Settings(BaseSettings):
     console_oidc_issuer: str = Field(default="", description="the provider's issuer URL; empty: passwords")
     console_oidc_client_id: str = ""
     console_oidc_client_secret: SecretStr = Field(default=SecretStr(""))
-    console_public_url: str = Field(default="", description="the console's address as browsers reach it (for the "
-                                                            "provider's redirect); empty: http://host:port")
+    console_public_url: str = Field(
+        default="",
+        description="the console's address as browsers reach it (for the "
+        "provider's redirect); empty: http://host:port",
+    )
     # Sign-in attempts (a password, or a start at the identity provider) before any password is
     # hashed (services/console/sign_in_guards.py): per client address, and per account name.
     console_sign_ins_per_address_per_minute: int = Field(
-        default=20, ge=1, description="sign-in attempts per client address (an office behind one NAT shares it)")
+        default=20,
+        ge=1,
+        description="sign-in attempts per client address (an office behind one NAT shares it)",
+    )
     console_sign_ins_per_account_per_minute: int = Field(
-        default=10, ge=1, description="sign-in attempts per account name, from anywhere")
+        default=10, ge=1, description="sign-in attempts per account name, from anywhere"
+    )
     console_services_url: str = Field(
-        default="", description="where the console reaches each service, e.g. http://{service}:{port} "
-                                "(compose); empty: http://CPNET_HTTP_HOST:<port>")
+        default="",
+        description="where the console reaches each service, e.g. http://{service}:{port} "
+        "(compose); empty: http://CPNET_HTTP_HOST:<port>",
+    )
 
     log_format: Literal["console", "json"] = "console"
     log_level: str = "INFO"
@@ -88,27 +103,47 @@ class Settings(BaseSettings):
     consumer_max_tries: int = Field(default=3, ge=1, le=100)
     relay_batch_size: int = Field(default=500, ge=1, le=10_000)
     relay_poll_interval_s: float = Field(default=0.05, gt=0, le=10)
-    relay_gather_s: float = Field(default=0.005, ge=0, le=1,
-                                  description="how long the outbox relay, woken by a commit, waits for the "
-                                              "commits after it, so a burst leaves in one round")
+    relay_gather_s: float = Field(
+        default=0.005,
+        ge=0,
+        le=1,
+        description="how long the outbox relay, woken by a commit, waits for the "
+        "commits after it, so a burst leaves in one round",
+    )
     outbox_retention_days: float = Field(
-        default=7.0, gt=0, description="published outbox rows are deleted after this (the ledger keeps every event)")
+        default=7.0,
+        gt=0,
+        description="published outbox rows are deleted after this (the ledger keeps every event)",
+    )
     processed_retention_days: float = Field(
-        default=30.0, gt=0, description="consumers' de-duplication records are deleted after this; keep it longer "
-                                        "than the Kafka topics' retention (7 days by default)")
+        default=30.0,
+        gt=0,
+        description="consumers' de-duplication records are deleted after this; keep it longer "
+        "than the Kafka topics' retention (7 days by default)",
+    )
 
-    grading_rules: Path | None = Field(default=None, description="grading rule set; default config/grading.yaml")
+    grading_rules: Path | None = Field(
+        default=None, description="grading rule set; default config/grading.yaml"
+    )
 
     sweep_interval_s: float = Field(default=5.0, gt=0, le=3600, description="deadline and visit sweeps")
-    referral_public_url: str | None = Field(default=None, description="base URL agencies fetch referrals from")
-    intake_public_url: str | None = Field(default=None, description="base URL agencies fetch a child's details from")
+    referral_public_url: str | None = Field(
+        default=None, description="base URL agencies fetch referrals from"
+    )
+    intake_public_url: str | None = Field(
+        default=None, description="base URL agencies fetch a child's details from"
+    )
 
     audit_checkpoint_every: int = Field(default=1000, ge=1, description="entries between checkpoints")
     audit_checkpoint_minutes: float = Field(default=10.0, gt=0, description="…or minutes, whichever first")
     audit_signing_key: str = Field(
-        default="", description="Ed25519 private key (base64 of 32 bytes) signing checkpoints; empty: development key")
+        default="",
+        description="Ed25519 private key (base64 of 32 bytes) signing checkpoints; empty: development key",
+    )
     audit_key_id: str = Field(default="dev", pattern=r"^[a-z0-9-]{1,16}$")
-    audit_db_role: str | None = Field(default="cpnet_audit", description="INSERT-only role the audit service uses")
+    audit_db_role: str | None = Field(
+        default="cpnet_audit", description="INSERT-only role the audit service uses"
+    )
 
     stack_dir: Path = Path(".stack")
     kafka_version: str = "4.1.1"
@@ -131,23 +166,31 @@ class Settings(BaseSettings):
         default=INSECURE_DEV_ENCRYPTION_KEYS,
         description="personal-data keys 'id:base64key,id2:base64key' (32 bytes each); old ids stay to decrypt",
     )
-    encryption_active_key: str = Field(default=INSECURE_DEV_KEY_ID, description="key id new values are sealed with")
+    encryption_active_key: str = Field(
+        default=INSECURE_DEV_KEY_ID, description="key id new values are sealed with"
+    )
     lookup_key: str = Field(
-        default=INSECURE_DEV_LOOKUP_KEY_B64, description="HMAC key (base64, >= 32 bytes) of the lookup digests"
+        default=INSECURE_DEV_LOOKUP_KEY_B64,
+        description="HMAC key (base64, >= 32 bytes) of the lookup digests",
     )
     # Bearer tokens (shared/token_keys.py): only the issuer — the console, `cpnet token issue` —
     # is given the signing key; every service verifies with the public keys of the JWKS.
     auth_signing_key: str = Field(
-        default="", description="the issuer's Ed25519 private key (base64 of its 32-byte seed); empty: development "
-                                "key. Give it to the issuer only")
+        default="",
+        description="the issuer's Ed25519 private key (base64 of its 32-byte seed); empty: development "
+        "key. Give it to the issuer only",
+    )
     auth_jwks: str = Field(
-        default="", description="the public keys tokens are verified with: a JWKS (JSON), a file holding one, or "
-                                "its https URL; empty: the development key")
+        default="",
+        description="the public keys tokens are verified with: a JWKS (JSON), a file holding one, or "
+        "its https URL; empty: the development key",
+    )
     auth_issuer: str = Field(default="cpnet", min_length=1)
     auth_audience: str = Field(default="cpnet", min_length=1)
     # A person's working day and a little more: a stolen token is worth hours, not years.
     auth_max_token_ttl_minutes: int = Field(
-        default=12 * 60, ge=1, le=7 * 24 * 60, description="longest lifetime (exp - iat) a token may have")
+        default=12 * 60, ge=1, le=7 * 24 * 60, description="longest lifetime (exp - iat) a token may have"
+    )
     environment: Literal["development", "production"] = "development"
 
     @field_validator("encryption_keys")
@@ -179,9 +222,12 @@ class Settings(BaseSettings):
         if lookup in ring.values():
             raise ValueError("CPNET_LOOKUP_KEY must differ from every key of CPNET_ENCRYPTION_KEYS")
         if self.kafka_security_protocol.startswith("SASL_") and not (
-                self.kafka_username and self.kafka_password.get_secret_value()):
-            raise ValueError(f"CPNET_KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} needs "
-                             "CPNET_KAFKA_USERNAME and CPNET_KAFKA_PASSWORD")
+            self.kafka_username and self.kafka_password.get_secret_value()
+        ):
+            raise ValueError(
+                f"CPNET_KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} needs "
+                "CPNET_KAFKA_USERNAME and CPNET_KAFKA_PASSWORD"
+            )
         if self.kafka_ssl_cafile is not None and not self.kafka_ssl_cafile.is_file():
             raise ValueError("CPNET_KAFKA_SSL_CAFILE: no such file")
         if self.environment == "production":
@@ -222,8 +268,11 @@ class Settings(BaseSettings):
         if self.kafka_security_protocol == "SASL_SSL":
             judge("KAFKA_PASSWORD", _text_secret_problem(self.kafka_password.get_secret_value()))
         elif not (self.kafka_security_protocol == "PLAINTEXT" and self.kafka_plaintext_private_network):
-            judge("KAFKA_SECURITY_PROTOCOL", "must be SASL_SSL (or PLAINTEXT on a private container network: "
-                                             "CPNET_KAFKA_PLAINTEXT_PRIVATE_NETWORK)")
+            judge(
+                "KAFKA_SECURITY_PROTOCOL",
+                "must be SASL_SSL (or PLAINTEXT on a private container network: "
+                "CPNET_KAFKA_PLAINTEXT_PRIVATE_NETWORK)",
+            )
         return problems
 
     def _audit_signing_key_problem(self) -> str | None:
@@ -245,23 +294,36 @@ class Settings(BaseSettings):
     # --- HTTP limits (shared/ratelimit.py, shared/http.py): generous for people, not for floods
     rate_limit_writes_per_minute: int = Field(default=600, ge=1, description="POST/PUT/DELETE per principal")
     rate_limit_personal_reads_per_minute: int = Field(
-        default=120, ge=1, description="reads of a child's personal data (details, archive) per principal")
+        default=120, ge=1, description="reads of a child's personal data (details, archive) per principal"
+    )
     rate_limit_address_per_minute: int = Field(
-        default=6000, ge=1, description="requests per client address, before authentication (one office's NAT, "
-                                        "or a proxy, may carry many people)")
-    http_max_body_bytes: int = Field(default=256 * 1024, ge=1024, le=16 * 1024 * 1024,
-                                     description="largest request body; routes may allow less")
+        default=6000,
+        ge=1,
+        description="requests per client address, before authentication (one office's NAT, "
+        "or a proxy, may carry many people)",
+    )
+    http_max_body_bytes: int = Field(
+        default=256 * 1024,
+        ge=1024,
+        le=16 * 1024 * 1024,
+        description="largest request body; routes may allow less",
+    )
 
     # --- production's switch of each service's own documents and counts (shared/operations.py)
-    api_docs_open: bool = Field(default=False, description="in production, serve /docs and /openapi.json "
-                                                           "without a token (development always does)")
+    api_docs_open: bool = Field(
+        default=False,
+        description="in production, serve /docs and /openapi.json without a token (development always does)",
+    )
     metrics_open: bool = Field(default=False, description="in production, serve /metrics without a token")
     metrics_token: SecretStr = Field(
-        default=SecretStr(""), description="the token a metrics scraper sends as 'Authorization: Bearer …' "
-                                           "in production")
+        default=SecretStr(""),
+        description="the token a metrics scraper sends as 'Authorization: Bearer …' in production",
+    )
 
     territory_file: Path | None = Field(
-        default=None, description="the territory registry reports must name a node of; default config/territory.yaml")
+        default=None,
+        description="the territory registry reports must name a node of; default config/territory.yaml",
+    )
 
 
 def _jwks_problem(source: str) -> str | None:
@@ -295,8 +357,17 @@ def _text_secret_problem(text: str) -> str | None:
     return secret_problem(text, public_texts=PUBLIC_DEV_TEXTS, public_keys=INSECURE_DEV_KEYS)
 
 
-_SECRET_FIELDS = frozenset({"encryption_keys", "encryption_active_key", "lookup_key", "auth_signing_key",
-                            "audit_signing_key", "kafka_password", "metrics_token"})
+_SECRET_FIELDS = frozenset(
+    {
+        "encryption_keys",
+        "encryption_active_key",
+        "lookup_key",
+        "auth_signing_key",
+        "audit_signing_key",
+        "kafka_password",
+        "metrics_token",
+    }
+)
 
 
 def _describe(error: Any) -> str:

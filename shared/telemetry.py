@@ -31,11 +31,14 @@ class _RecordWhenListened(sampling.Sampler):
         self.listened = False
         self._configured = sampling._get_from_env_or_default()  # noqa: SLF001 — the SDK's own env reading
 
-    def should_sample(self, parent_context, trace_id, name, kind=None, attributes=None, links=None,
-                      trace_state=None) -> sampling.SamplingResult:
+    def should_sample(
+        self, parent_context, trace_id, name, kind=None, attributes=None, links=None, trace_state=None
+    ) -> sampling.SamplingResult:
         if not self.listened:
             return sampling.SamplingResult(sampling.Decision.DROP)
-        return self._configured.should_sample(parent_context, trace_id, name, kind, attributes, links, trace_state)
+        return self._configured.should_sample(
+            parent_context, trace_id, name, kind, attributes, links, trace_state
+        )
 
     def get_description(self) -> str:
         return f"RecordWhenListened{{{self._configured.get_description()}}}"
@@ -53,8 +56,9 @@ def listened() -> bool:
     return _SAMPLER.listened
 
 
-def setup_tracing(service_name: str, *, otlp_endpoint: str | None = None,
-                  processors: tuple[SpanProcessor, ...] = ()) -> TracerProvider:
+def setup_tracing(
+    service_name: str, *, otlp_endpoint: str | None = None, processors: tuple[SpanProcessor, ...] = ()
+) -> TracerProvider:
     """Install the process's tracer provider once; later calls return the same provider.
 
     OpenTelemetry allows one global provider per process, so tests that need an in-memory
@@ -115,7 +119,9 @@ def event_span(delivery: Any) -> Iterator[None]:
     `traceparent` the event travelled with. FastStream gives a batch one span of a new trace
     (linked to the events'), so without this a batched stage would cut each report's trace
     in two. `delivery` is a shared.messaging.consumer.Delivery (topic and headers)."""
-    parent = _PROPAGATOR.extract({k: v for k, v in delivery.headers.items() if k in ("traceparent", "tracestate")})
+    parent = _PROPAGATOR.extract(
+        {k: v for k, v in delivery.headers.items() if k in ("traceparent", "tracestate")}
+    )
     if not trace.get_current_span(parent).get_span_context().is_valid:
         yield  # an event from outside any trace stays outside (the batch's span is current)
         return
@@ -128,10 +134,14 @@ def event_span(delivery: Any) -> Iterator[None]:
         finally:
             otel_context.detach(token)
         return
-    attributes = {"messaging.system": "kafka", "messaging.operation": "process",
-                  "messaging.destination_publish.name": delivery.topic}
-    with _CONSUMER_TRACER.start_as_current_span(f"{delivery.topic} process", context=parent,
-                                                kind=trace.SpanKind.CONSUMER, attributes=attributes):
+    attributes = {
+        "messaging.system": "kafka",
+        "messaging.operation": "process",
+        "messaging.destination_publish.name": delivery.topic,
+    }
+    with _CONSUMER_TRACER.start_as_current_span(
+        f"{delivery.topic} process", context=parent, kind=trace.SpanKind.CONSUMER, attributes=attributes
+    ):
         yield
 
 

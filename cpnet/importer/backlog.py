@@ -34,8 +34,12 @@ POLL_S = 0.05
 class Backlog:
     """Reads the stages' lag; `wait_below` holds the import while it is over the limit."""
 
-    def __init__(self, settings: Settings, own: tuple[str, str] = OWN_STAGE,
-                 shared: tuple[tuple[str, str], ...] = SHARED_STAGES) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        own: tuple[str, str] = OWN_STAGE,
+        shared: tuple[tuple[str, str], ...] = SHARED_STAGES,
+    ) -> None:
         self.own, self.shared = own, shared
         self.stages = (own, *shared)
         self.settings = settings
@@ -46,9 +50,13 @@ class Backlog:
         for group, topic in self.stages:
             # Never subscribed: the consumer only reads the group's committed offsets, and
             # never joins the group (which would take partitions from the service).
-            consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.kafka_bootstrap, group_id=group,
-                                        enable_auto_commit=False, client_id="cpnet-screening-import-backlog",
-                                        **client_security(self.settings))
+            consumer = AIOKafkaConsumer(
+                bootstrap_servers=self.settings.kafka_bootstrap,
+                group_id=group,
+                enable_auto_commit=False,
+                client_id="cpnet-screening-import-backlog",
+                **client_security(self.settings),
+            )
             await consumer.start()
             self._groups[group] = consumer
         return self
@@ -56,15 +64,20 @@ class Backlog:
     async def _partitions_of(self, topic: str) -> list[TopicPartition]:
         """The topic's partitions (none while it does not exist yet: nothing is queued there)."""
         if not self._partitions.get(topic):
-            admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.kafka_bootstrap,
-                                        client_id="cpnet-screening-import-backlog", **client_security(self.settings))
+            admin = AIOKafkaAdminClient(
+                bootstrap_servers=self.settings.kafka_bootstrap,
+                client_id="cpnet-screening-import-backlog",
+                **client_security(self.settings),
+            )
             await admin.start()
             try:
                 (described,) = await admin.describe_topics([topic])
             finally:
                 await admin.close()
-            self._partitions[topic] = [TopicPartition(topic, p["partition"])
-                                       for p in sorted(described["partitions"], key=lambda p: p["partition"])]
+            self._partitions[topic] = [
+                TopicPartition(topic, p["partition"])
+                for p in sorted(described["partitions"], key=lambda p: p["partition"])
+            ]
         return self._partitions[topic]
 
     async def __aexit__(self, *exc) -> None:
@@ -84,7 +97,9 @@ class Backlog:
         """The backlog before the import's own stage, and before the stages shared with live reports."""
         return await self.lag(*self.own), sum([await self.lag(*stage) for stage in self.shared])
 
-    async def wait_below(self, own_limit: int, shared_limit: int, waiting: Callable[[int | None], None]) -> None:
+    async def wait_below(
+        self, own_limit: int, shared_limit: int, waiting: Callable[[int | None], None]
+    ) -> None:
         """Return once both backlogs are within their limits; `waiting` is told the total while
         it waits and None when it goes on. A broker that cannot answer the question does not
         stop the import (the producer would fail on its own)."""

@@ -65,11 +65,16 @@ def count_rows(path: Path) -> int | None:
 def _header(cells: Iterable[Any], *, path: Path) -> list[str | None]:
     headers = [column_of_header(cell) if cell not in (None, "") else None for cell in cells]
     # Positions, not the cells: a file without its header row would show a child's data here.
-    unknown = [str(n) for n, (cell, key) in enumerate(zip(cells, headers, strict=True), start=1)
-               if key is None and cell not in (None, "")]
+    unknown = [
+        str(n)
+        for n, (cell, key) in enumerate(zip(cells, headers, strict=True), start=1)
+        if key is None and cell not in (None, "")
+    ]
     if unknown:
-        raise ImportFailed(f"{path.name}: the header names no known column at position {', '.join(unknown)} "
-                           "(use the template's headers, zh-CN or English)")
+        raise ImportFailed(
+            f"{path.name}: the header names no known column at position {', '.join(unknown)} "
+            "(use the template's headers, zh-CN or English)"
+        )
     missing = [key for key in REQUIRED_HEADERS if key not in headers]
     if missing:
         raise ImportFailed(f"{path.name}: missing columns: {', '.join(missing)}")

@@ -43,8 +43,9 @@ def external_id(file_id: str, row: int) -> str:
     return f"{file_id}-{row}"
 
 
-def validate_row(cells: dict[str, Any], *, row: int, file_id: str,
-                 territory: TerritoryRegistry) -> ScreeningRecord | list[RowError]:
+def validate_row(
+    cells: dict[str, Any], *, row: int, file_id: str, territory: TerritoryRegistry
+) -> ScreeningRecord | list[RowError]:
     """The row's record, or every rule it breaks."""
     errors: list[RowError] = []
     values: dict[str, Any] = {}
@@ -61,9 +62,11 @@ def validate_row(cells: dict[str, Any], *, row: int, file_id: str,
     categories = [(key, values[key]) for key in _CATEGORY_KEYS if values[key] is not None]
     indicators = [(key, values[key]) for key in _INDICATOR_KEYS if values[key] is not None]
     document = {
-        "schema_version": 1, "external_id": external_id(file_id, row),
+        "schema_version": 1,
+        "external_id": external_id(file_id, row),
         "surveyed_at": datetime.combine(values["surveyed_at"], time(), SURVEY_TIMEZONE).isoformat(),
-        "surveyor_ref": values["surveyor_ref"], "jurisdiction": code,
+        "surveyor_ref": values["surveyor_ref"],
+        "jurisdiction": code,
         "child": {name: _json(values[name]) for name in _CHILD_FIELDS},
         **{key: values[key] for key in _SITUATION_FIELDS},
         "categories": list(dict.fromkeys(value for _, value in categories)),
@@ -73,18 +76,21 @@ def validate_row(cells: dict[str, Any], *, row: int, file_id: str,
         # As JSON, exactly as intake will read the record off the topic.
         return ScreeningRecord.model_validate_json(json.dumps(document))
     except ValidationError as exc:
-        return [_row_error(row, err, categories, indicators)
-                for err in exc.errors(include_input=False, include_url=False, include_context=False)]
+        return [
+            _row_error(row, err, categories, indicators)
+            for err in exc.errors(include_input=False, include_url=False, include_context=False)
+        ]
 
 
-def _row_error(row: int, err: dict, categories: list[tuple[str, str]],
-               indicators: list[tuple[str, str]]) -> RowError:
+def _row_error(
+    row: int, err: dict, categories: list[tuple[str, str]], indicators: list[tuple[str, str]]
+) -> RowError:
     # Pydantic's messages name the rule and the allowed values, never the input (asked for
     # without it above); a model rule's message is our own text, "field: rule" or a rule.
     rule = str(err["msg"]).removeprefix("Value error, ")
     field, _, rest = rule.partition(": ")
-    if field.startswith("child.") and field[len("child."):] in BY_KEY:
-        return RowError(row, field[len("child."):], rest)
+    if field.startswith("child.") and field[len("child.") :] in BY_KEY:
+        return RowError(row, field[len("child.") :], rest)
     if rule == "indicators need at least one category":
         return RowError(row, _CATEGORY_KEYS[0], rule)
     return RowError(row, _column_of(err["loc"], categories, indicators), rule)

@@ -17,7 +17,12 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from rich.console import Console
 from rich.progress import (
-    BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeRemainingColumn,
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    TextColumn,
+    TimeRemainingColumn,
 )
 from rich.text import Text
 
@@ -56,8 +61,9 @@ class ImportState:
     def save(self, path: Path) -> None:
         # Written aside and renamed, so a kill mid-write leaves the previous state whole.
         partial = path.with_name(path.name + ".partial")
-        partial.write_text(json.dumps({"digest": self.digest, "acknowledged_row": self.acknowledged_row}),
-                           encoding="utf-8")
+        partial.write_text(
+            json.dumps({"digest": self.digest, "acknowledged_row": self.acknowledged_row}), encoding="utf-8"
+        )
         os.replace(partial, path)
 
 
@@ -94,8 +100,16 @@ class _RowsPerSecond(ProgressColumn):
         return Text(f"{task.speed or 0:,.0f} rows/s", style="progress.data.speed")
 
 
-async def import_screening(path: Path, *, settings: Settings, errors_path: Path, state_path: Path,
-                           batch_size: int, console: Console, max_backlog: int = 0) -> ImportSummary:
+async def import_screening(
+    path: Path,
+    *,
+    settings: Settings,
+    errors_path: Path,
+    state_path: Path,
+    batch_size: int,
+    console: Console,
+    max_backlog: int = 0,
+) -> ImportSummary:
     """Import one survey file; returns what it did. Raises ImportFailed for a file it cannot read.
     With `max_backlog`, each batch waits until the stages shared with live reports have at most
     that many records queued, and intake at most one batch (cpnet/importer/backlog.py): live
@@ -108,8 +122,13 @@ async def import_screening(path: Path, *, settings: Settings, errors_path: Path,
         raise ConfigurationError(str(exc)) from None
     if state.acknowledged_row:
         console.print(f"resuming {path.name} after row {state.acknowledged_row}")
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, client_id=CLIENT_ID, acks="all",
-                                enable_idempotence=True, **client_security(settings))
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        client_id=CLIENT_ID,
+        acks="all",
+        enable_idempotence=True,
+        **client_security(settings),
+    )
     await producer.start()
     rows = published = skipped = bad = 0
     try:
@@ -123,8 +142,12 @@ async def import_screening(path: Path, *, settings: Settings, errors_path: Path,
             batch: list[ScreeningRecord] = []
 
             def waiting(queued: int | None) -> None:
-                progress.update(task, description=path.name if queued is None
-                                else f"{path.name} (waiting: {queued:,} queued in the pipeline)")
+                progress.update(
+                    task,
+                    description=path.name
+                    if queued is None
+                    else f"{path.name} (waiting: {queued:,} queued in the pipeline)",
+                )
 
             async def flush(last_row: int) -> None:
                 nonlocal published
@@ -143,8 +166,13 @@ async def import_screening(path: Path, *, settings: Settings, errors_path: Path,
             for row in read_rows(path):
                 rows, last_row = rows + 1, row.number
                 progress.update(task, completed=row.number)
-                outcome = [RowError(row.number, ROW, row.problem)] if row.problem else validate_row(
-                    row.cells, row=row.number, file_id=digest[:FILE_ID_DIGITS], territory=territory)
+                outcome = (
+                    [RowError(row.number, ROW, row.problem)]
+                    if row.problem
+                    else validate_row(
+                        row.cells, row=row.number, file_id=digest[:FILE_ID_DIGITS], territory=territory
+                    )
+                )
                 if isinstance(outcome, list):
                     bad += 1
                     errors.writerows((e.row, e.column, e.rule) for e in outcome)
@@ -157,8 +185,10 @@ async def import_screening(path: Path, *, settings: Settings, errors_path: Path,
             await flush(last_row)
             progress.update(task, completed=last_row, total=last_row)
     except KafkaError as exc:
-        raise ImportFailed(f"Kafka failed ({type(exc).__name__}); the import stopped after row "
-                           f"{state.acknowledged_row}: run it again to resume") from None
+        raise ImportFailed(
+            f"Kafka failed ({type(exc).__name__}); the import stopped after row "
+            f"{state.acknowledged_row}: run it again to resume"
+        ) from None
     finally:
         await producer.stop()
     state_path.unlink(missing_ok=True)  # done: importing the file again re-sends it, and changes nothing
@@ -167,23 +197,52 @@ async def import_screening(path: Path, *, settings: Settings, errors_path: Path,
 
 async def _publish(producer: AIOKafkaProducer, batch: list[ScreeningRecord]) -> None:
     """Send a batch and wait until the broker has confirmed every record of it."""
-    sent = [await producer.send(ScreeningRecord.TOPIC, record.model_dump_json().encode(),
-                                key=record.external_id.encode()) for record in batch]
+    sent = [
+        await producer.send(
+            ScreeningRecord.TOPIC, record.model_dump_json().encode(), key=record.external_id.encode()
+        )
+        for record in batch
+    ]
     await asyncio.gather(*sent)
 
 
 def _progress(console: Console) -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), _RowsPerSecond(),
-                    TimeRemainingColumn(), console=console)
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        _RowsPerSecond(),
+        TimeRemainingColumn(),
+        console=console,
+    )
 
 
-def run_import(path: Path, *, settings: Settings, errors_path: Path | None, state_path: Path | None,
-               batch_size: int, echo: Callable[[str], None], max_backlog: int = 0) -> ImportSummary:
+def run_import(
+    path: Path,
+    *,
+    settings: Settings,
+    errors_path: Path | None,
+    state_path: Path | None,
+    batch_size: int,
+    echo: Callable[[str], None],
+    max_backlog: int = 0,
+) -> ImportSummary:
     errors_path = errors_path or default_errors_path(path)
-    summary = asyncio.run(import_screening(
-        path, settings=settings, errors_path=errors_path, state_path=state_path or default_state_path(path),
-        batch_size=batch_size, console=Console(stderr=True), max_backlog=max_backlog))
-    echo(f"{path.name}: {summary.rows} rows, {summary.published} published"
-         + (f" ({summary.already_published} already published before)" if summary.already_published else "")
-         + f", {summary.bad_rows} bad" + (f" (see {summary.errors_path})" if summary.bad_rows else ""))
+    summary = asyncio.run(
+        import_screening(
+            path,
+            settings=settings,
+            errors_path=errors_path,
+            state_path=state_path or default_state_path(path),
+            batch_size=batch_size,
+            console=Console(stderr=True),
+            max_backlog=max_backlog,
+        )
+    )
+    echo(
+        f"{path.name}: {summary.rows} rows, {summary.published} published"
+        + (f" ({summary.already_published} already published before)" if summary.already_published else "")
+        + f", {summary.bad_rows} bad"
+        + (f" (see {summary.errors_path})" if summary.bad_rows else "")
+    )
     return summary

@@ -65,13 +65,28 @@ def _value_lists(values) -> dict[type, str]:
 def _validation(column: Column, ranges: dict[type, str]) -> DataValidation | None:
     title = f"{column.zh} {column.en}"[:32]  # Excel's limit for a prompt's title
     if column.kind == "choice":
-        return DataValidation(type="list", formula1=ranges[column.choices], allow_blank=not column.required,
-                              showErrorMessage=True, errorTitle=title, error="请从下拉列表中选择 Choose from the list",
-                              promptTitle=title, prompt="从下拉列表中选择 Choose from the list",
-                              showInputMessage=True)
+        return DataValidation(
+            type="list",
+            formula1=ranges[column.choices],
+            allow_blank=not column.required,
+            showErrorMessage=True,
+            errorTitle=title,
+            error="请从下拉列表中选择 Choose from the list",
+            promptTitle=title,
+            prompt="从下拉列表中选择 Choose from the list",
+            showInputMessage=True,
+        )
     if column.kind == "date":
-        return DataValidation(type="date", operator="greaterThan", formula1="DATE(1990,1,1)",
-                              allow_blank=True,
-                              showErrorMessage=True, errorTitle=title, error="日期 YYYY-MM-DD a date",
-                              promptTitle=title, prompt="日期 YYYY-MM-DD", showInputMessage=True)
+        return DataValidation(
+            type="date",
+            operator="greaterThan",
+            formula1="DATE(1990,1,1)",
+            allow_blank=True,
+            showErrorMessage=True,
+            errorTitle=title,
+            error="日期 YYYY-MM-DD a date",
+            promptTitle=title,
+            prompt="日期 YYYY-MM-DD",
+            showInputMessage=True,
+        )
     return None

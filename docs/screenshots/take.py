@@ -26,14 +26,24 @@ EXAMPLE = json.loads((HERE.parent / "examples" / "hotline-report.json").read_tex
 def report_three_children(settings: Settings) -> None:
     """A red, an orange and a blue report, as the hotline vendor sends them."""
     token = issue_token(settings, subject="screenshots-hotline", role=Role.hotline)
-    kinds = [(["abuse"], ["immediate_danger", "visible_injury"]), (["left_behind"], ["no_caregiver", "out_of_school"]),
-             (["left_behind"], ["left_behind"])]
+    kinds = [
+        (["abuse"], ["immediate_danger", "visible_injury"]),
+        (["left_behind"], ["no_caregiver", "out_of_school"]),
+        (["left_behind"], ["left_behind"]),
+    ]
     for number, (categories, indicators) in enumerate(kinds):
-        report = {**EXAMPLE, "external_id": f"SHOT-{time.time_ns()}-{number}", "categories": categories,
-                  "indicators": indicators, "child": {**EXAMPLE["child"], "national_id": None,
-                                                      "name": f"Example Child {number}"}}
-        answer = httpx.post(f"http://127.0.0.1:{settings.intake_port}/v1/reports", json=report,
-                            headers={"Authorization": f"Bearer {token}"})
+        report = {
+            **EXAMPLE,
+            "external_id": f"SHOT-{time.time_ns()}-{number}",
+            "categories": categories,
+            "indicators": indicators,
+            "child": {**EXAMPLE["child"], "national_id": None, "name": f"Example Child {number}"},
+        }
+        answer = httpx.post(
+            f"http://127.0.0.1:{settings.intake_port}/v1/reports",
+            json=report,
+            headers={"Authorization": f"Bearer {token}"},
+        )
         answer.raise_for_status()
     time.sleep(3)  # graded, referred and owned meanwhile
 

@@ -153,8 +153,12 @@ async def record_needs(
     now = res.clock()
     result = regraded(state, res.rules, now=now, cause=kind, caused_by=by)
     await save(session, [result.state], [result])
-    await save_notes(session, t.notes, res.cipher, [written(note, case_id=case_id, action=kind, by=by, at=now,
-                                                            about=record_id)])
+    await save_notes(
+        session,
+        t.notes,
+        res.cipher,
+        [written(note, case_id=case_id, action=kind, by=by, at=now, about=record_id)],
+    )
     return result.state
 
 
@@ -189,9 +193,21 @@ async def set_override(
         )
     await save(session, [result.state], [result])
     if override is not None:
-        await save_notes(session, t.notes, res.cipher, [written(
-            note, case_id=case_id, action="override", by=override.by, at=result.state.updated_at,
-            about=result.assessment["id"])])
+        await save_notes(
+            session,
+            t.notes,
+            res.cipher,
+            [
+                written(
+                    note,
+                    case_id=case_id,
+                    action="override",
+                    by=override.by,
+                    at=result.state.updated_at,
+                    about=result.assessment["id"],
+                )
+            ],
+        )
     return result.state
 
 

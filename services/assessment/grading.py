@@ -112,9 +112,7 @@ class NeedRules(_Strict):
 
 
 class RuleSet(_Strict):
-    version: Annotated[
-        str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")
-    ]
+    version: Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
     thresholds: Thresholds
     forcing: dict[_Indicator, Rule]
     indicators: dict[_Indicator, Rule]
@@ -152,8 +150,11 @@ class RuleSet(_Strict):
 
     @model_validator(mode="after")
     def _graver_is_sooner_everywhere(self) -> RuleSet:
-        graver_grade_first(self.response_hours, self.response_hours_by_territory,
-                           "response_hours: a graver level may not get a later deadline (red <= orange <= blue)")
+        graver_grade_first(
+            self.response_hours,
+            self.response_hours_by_territory,
+            "response_hours: a graver level may not get a later deadline (red <= orange <= blue)",
+        )
         return self
 
     @model_validator(mode="after")
@@ -279,7 +280,9 @@ def explain(graded: Grade, rules: RuleSet) -> tuple[RiskLevel, bool]:
     return level_from_factors(rules, graded.factors)
 
 
-def response_due_at(rules: RuleSet, risk_level: RiskLevel, graded_at: datetime, *, jurisdiction: str) -> datetime:
+def response_due_at(
+    rules: RuleSet, risk_level: RiskLevel, graded_at: datetime, *, jurisdiction: str
+) -> datetime:
     """When the response to a case of `jurisdiction` graded `risk_level` at `graded_at` is due."""
     hours = for_territory(rules.response_hours, rules.response_hours_by_territory, jurisdiction)
     return graded_at + timedelta(hours=hours[risk_level])
@@ -314,14 +317,10 @@ def override_is_valid(initial: Grade, override: Override) -> None:
     from the facts, so an override never sets or clears it.
     """
     if override.risk_level == initial.risk_level:
-        raise ValueError(
-            f"the case is already {initial.risk_level.value}; an override must change the grade"
-        )
+        raise ValueError(f"the case is already {initial.risk_level.value}; an override must change the grade")
     if initial.emergency and override.risk_level != RiskLevel.red:
         forced = ", ".join(
-            f.code.removeprefix(FORCING_PREFIX)
-            for f in initial.factors
-            if f.code.startswith(FORCING_PREFIX)
+            f.code.removeprefix(FORCING_PREFIX) for f in initial.factors if f.code.startswith(FORCING_PREFIX)
         )
         raise ValueError(f"a case forced red by {forced} cannot be overridden below red")
 

@@ -13,7 +13,8 @@ SCHEMA = "assessment"
 metadata = MetaData(schema=SCHEMA)
 
 cases = Table(
-    "cases", metadata,
+    "cases",
+    metadata,
     Column("case_id", UUID(as_uuid=True), primary_key=True),
     Column("jurisdiction", Text, nullable=False),
     Column("age_years", Integer),
@@ -39,10 +40,13 @@ cases = Table(
 )
 
 assessments = Table(
-    "assessments", metadata,
+    "assessments",
+    metadata,
     Column("id", UUID(as_uuid=True), primary_key=True),
     Column("case_id", UUID(as_uuid=True), nullable=False, index=True),
-    Column("cause", Text, nullable=False),  # report | reassessment | override | home_visit | assessment_report | plan
+    Column(
+        "cause", Text, nullable=False
+    ),  # report | reassessment | override | home_visit | assessment_report | plan
     Column("caused_by", Text, nullable=False),  # the event id, or the user who acted
     Column("risk_level", Text, nullable=False),
     Column("computed_level", Text, nullable=False),
@@ -59,7 +63,8 @@ assessments = Table(
 
 # Needs-assessment records: the home visit, the written assessment report and the plan.
 needs_records = Table(
-    "needs_records", metadata,
+    "needs_records",
+    metadata,
     Column("id", UUID(as_uuid=True), primary_key=True),
     Column("case_id", UUID(as_uuid=True), nullable=False, index=True),
     Column("kind", Text, nullable=False),  # home_visit | assessment_report | plan

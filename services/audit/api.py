@@ -84,23 +84,44 @@ def _before(step: Step, transfer: Step) -> bool:
 def _of_case(case_id: uuid.UUID) -> ColumnElement[bool]:
     """The case's own events, and the identifications that merged another case into it."""
     return (t.ledger.c.case_id == case_id) | (
-        t.ledger.c.event_type.in_(t.LINK_EVENTS) & (_payload("surviving_case_id") == str(case_id)))
+        t.ledger.c.event_type.in_(t.LINK_EVENTS) & (_payload("surviving_case_id") == str(case_id))
+    )
 
 
-@router.get("/v1/cases/{case_id}/timeline", response_model=list[Step], responses=answers(404),
-            summary="Every event of a case, in causal order")
-async def timeline(case_id: uuid.UUID, principal: Annotated[Principal, Depends(Readers)],
-                   ctx: Annotated[ServiceContext, Depends(service_context)]) -> list[Step]:
+@router.get(
+    "/v1/cases/{case_id}/timeline",
+    response_model=list[Step],
+    responses=answers(404),
+    summary="Every event of a case, in causal order",
+)
+async def timeline(
+    case_id: uuid.UUID,
+    principal: Annotated[Principal, Depends(Readers)],
+    ctx: Annotated[ServiceContext, Depends(service_context)],
+) -> list[Step]:
     async with ctx.sessions() as session:
-        rows = (await session.execute(select(t.ledger.c.seq, t.ledger.c.record, t.ledger.c.topic,
-                                             t.ledger.c.event_type)
-                                      .where(_of_case(case_id)).order_by(t.ledger.c.seq))).all()
+        rows = (
+            await session.execute(
+                select(t.ledger.c.seq, t.ledger.c.record, t.ledger.c.topic, t.ledger.c.event_type)
+                .where(_of_case(case_id))
+                .order_by(t.ledger.c.seq)
+            )
+        ).all()
     steps = []
     for row in rows:
         event = row.record.get("event") or {}
-        steps.append(Step(seq=row.seq, event_id=event.get("event_id"), event_type=row.event_type,
-                          producer=event.get("producer"), occurred_at=event.get("occurred_at"),
-                          caused_by=event.get("causation_id"), topic=row.topic, payload=event.get("payload")))
+        steps.append(
+            Step(
+                seq=row.seq,
+                event_id=event.get("event_id"),
+                event_type=row.event_type,
+                producer=event.get("producer"),
+                occurred_at=event.get("occurred_at"),
+                caused_by=event.get("causation_id"),
+                topic=row.topic,
+                payload=event.get("payload"),
+            )
+        )
     shown = readable(steps, principal.can_see)
     if not shown:
         raise HTTPException(status_code=404, detail=f"no events of case {case_id}")
@@ -146,22 +167,34 @@ def _access(seq: int, payload: dict) -> Access:
     return Access(seq=seq, **{k: v for k, v in payload.items() if k in Access.model_fields})
 
 
-@router.get("/v1/children/{child_ref}/access", response_model=list[Access], responses=answers(404),
-            summary="Everyone shown a child's personal data, or refused it: who, agency, record, fields, "
-                    "purpose; oldest first")
-async def access_log(child_ref: uuid.UUID, principal: Annotated[Principal, Depends(AccessReaders)],
-                     ctx: Annotated[ServiceContext, Depends(service_context)]) -> list[Access]:
+@router.get(
+    "/v1/children/{child_ref}/access",
+    response_model=list[Access],
+    responses=answers(404),
+    summary="Everyone shown a child's personal data, or refused it: who, agency, record, fields, "
+    "purpose; oldest first",
+)
+async def access_log(
+    child_ref: uuid.UUID,
+    principal: Annotated[Principal, Depends(AccessReaders)],
+    ctx: Annotated[ServiceContext, Depends(service_context)],
+) -> list[Access]:
     async with ctx.sessions() as session:
-        rows = (await session.execute(select(t.ledger.c.seq, t.ledger.c.record)
-                                      .where(t.ledger.c.event_type == ACCESS_EVENT,
-                                             child_of_access() == str(child_ref))
-                                      .order_by(t.ledger.c.seq))).all()
+        rows = (
+            await session.execute(
+                select(t.ledger.c.seq, t.ledger.c.record)
+                .where(t.ledger.c.event_type == ACCESS_EVENT, child_of_access() == str(child_ref))
+                .order_by(t.ledger.c.seq)
+            )
+        ).all()
     # Each access is on record in the territory the child's case was in at the time: a child who
     # moved has entries in both, and each territory sees its own.
     payloads = [(row.seq, row.record["event"]["payload"]) for row in rows]
     payloads = [(seq, p) for seq, p in payloads if principal.can_see(p["jurisdiction"])]
     if not payloads:
-        raise HTTPException(status_code=404, detail=f"no access to child {child_ref} on record in your territory")
+        raise HTTPException(
+            status_code=404, detail=f"no access to child {child_ref} on record in your territory"
+        )
     return [_access(seq, p) for seq, p in payloads]
 
 
@@ -190,29 +223,46 @@ def _on_the_calendar(moment: datetime | None) -> datetime | None:
     return moment
 
 
-Moment = Annotated[datetime | None, BeforeValidator(_written_as_a_moment), AfterValidator(_on_the_calendar),
-                   Query(description="ISO 8601 with its offset, e.g. 2026-12-01T00:00:00+08:00")]
+Moment = Annotated[
+    datetime | None,
+    BeforeValidator(_written_as_a_moment),
+    AfterValidator(_on_the_calendar),
+    Query(description="ISO 8601 with its offset, e.g. 2026-12-01T00:00:00+08:00"),
+]
 
 
-@router.get("/v1/access", response_model=AccessPage, responses=answers(422),
-            summary="Who was shown children's personal data, or refused it — by reader, territory and period; "
-                    "newest first, in pages")
-async def access_entries(principal: Annotated[Principal, Depends(AccessReaders)],
-                         ctx: Annotated[ServiceContext, Depends(service_context)],
-                         reader: Annotated[str | None, Query(max_length=128, description="a reader's id")] = None,
-                         territory: Annotated[str | None, Query(pattern=TERRITORY_PREFIX_PATTERN)] = None,
-                         child_ref: uuid.UUID | None = None, since: Moment = None, until: Moment = None,
-                         before: Annotated[int | None, Query(
-                             ge=1, le=2**63 - 1, description="the `next` of the page before")] = None,
-                         limit: Annotated[int, Query(ge=1, le=200)] = 50) -> AccessPage:
+@router.get(
+    "/v1/access",
+    response_model=AccessPage,
+    responses=answers(422),
+    summary="Who was shown children's personal data, or refused it — by reader, territory and period; "
+    "newest first, in pages",
+)
+async def access_entries(
+    principal: Annotated[Principal, Depends(AccessReaders)],
+    ctx: Annotated[ServiceContext, Depends(service_context)],
+    reader: Annotated[str | None, Query(max_length=128, description="a reader's id")] = None,
+    territory: Annotated[str | None, Query(pattern=TERRITORY_PREFIX_PATTERN)] = None,
+    child_ref: uuid.UUID | None = None,
+    since: Moment = None,
+    until: Moment = None,
+    before: Annotated[
+        int | None, Query(ge=1, le=2**63 - 1, description="the `next` of the page before")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> AccessPage:
     """A supervisor sees the entries of their own territory (where each case was when read), an
     auditor every territory's."""
     for moment, name in ((since, "since"), (until, "until")):
         if moment is not None and moment.tzinfo is None:
-            raise unprocessable([{"loc": ["query", name], "msg": "give the time zone's offset", "type": "value_error"}])
+            raise unprocessable(
+                [{"loc": ["query", name], "msg": "give the time zone's offset", "type": "value_error"}]
+            )
     where = [t.ledger.c.event_type == ACCESS_EVENT]
-    where += [_payload("jurisdiction").startswith(prefix, autoescape=True)
-              for prefix in filter(None, (principal.jurisdiction, territory))]
+    where += [
+        _payload("jurisdiction").startswith(prefix, autoescape=True)
+        for prefix in filter(None, (principal.jurisdiction, territory))
+    ]
     if reader:
         where.append(_payload("accessor_ref") == reader)
     if child_ref:
@@ -225,8 +275,14 @@ async def access_entries(principal: Annotated[Principal, Depends(AccessReaders)]
     if before:
         where.append(t.ledger.c.seq < before)
     async with ctx.sessions() as session:
-        rows = (await session.execute(select(t.ledger.c.seq, t.ledger.c.record).where(*where)
-                                      .order_by(t.ledger.c.seq.desc()).limit(limit + 1))).all()
+        rows = (
+            await session.execute(
+                select(t.ledger.c.seq, t.ledger.c.record)
+                .where(*where)
+                .order_by(t.ledger.c.seq.desc())
+                .limit(limit + 1)
+            )
+        ).all()
     entries = [_access(row.seq, row.record["event"]["payload"]) for row in rows[:limit]]
     return AccessPage(entries=entries, next=entries[-1].seq if len(rows) > limit else None)
 

@@ -97,8 +97,13 @@ def append(prev: Entry | None, record: dict, *, parsed: bool = False) -> Entry:
     seq = prev.seq + 1 if prev else 1
     prev_hash = prev.hash if prev else GENESIS
     canonical = _dumps(record) if parsed else canonical_json(record)
-    return Entry(seq=seq, record=record if parsed else json.loads(canonical), prev_hash=prev_hash,
-                 hash=_digest(seq, canonical, prev_hash), canonical=canonical)
+    return Entry(
+        seq=seq,
+        record=record if parsed else json.loads(canonical),
+        prev_hash=prev_hash,
+        hash=_digest(seq, canonical, prev_hash),
+        canonical=canonical,
+    )
 
 
 def ledger_root(entry_hashes: Sequence[bytes]) -> bytes:
@@ -134,9 +139,15 @@ class Checkpoint:
 
     def to_json(self) -> str:
         """One line a witness agency can keep: root in hex, signature in base64."""
-        return canonical_json({"size": self.size, "root": self.root.hex(), "created_at": self.created_at,
-                               "key_id": self.key_id,
-                               "signature": base64.b64encode(self.signature).decode("ascii")}).decode("utf-8")
+        return canonical_json(
+            {
+                "size": self.size,
+                "root": self.root.hex(),
+                "created_at": self.created_at,
+                "key_id": self.key_id,
+                "signature": base64.b64encode(self.signature).decode("ascii"),
+            }
+        ).decode("utf-8")
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Checkpoint:
@@ -147,14 +158,21 @@ class Checkpoint:
             key_id, signature = data["key_id"], base64.b64decode(data["signature"], validate=True)
         except (KeyError, TypeError, ValueError, binascii.Error) as error:
             raise ValueError(f"not a checkpoint: {error}") from None
-        if type(size) is not int or size < 0 or len(root) != _HASH_SIZE or len(signature) != _SIGNATURE_SIZE \
-                or not isinstance(created_at, str) or not isinstance(key_id, str):
+        if (
+            type(size) is not int
+            or size < 0
+            or len(root) != _HASH_SIZE
+            or len(signature) != _SIGNATURE_SIZE
+            or not isinstance(created_at, str)
+            or not isinstance(key_id, str)
+        ):
             raise ValueError("not a checkpoint: a field has the wrong type or length")
         return cls(size=size, root=root, created_at=created_at, key_id=key_id, signature=signature)
 
 
-def make_checkpoint(entry_hashes: Sequence[bytes], private_key: Ed25519PrivateKey, key_id: str,
-                    created_at: str) -> Checkpoint:
+def make_checkpoint(
+    entry_hashes: Sequence[bytes], private_key: Ed25519PrivateKey, key_id: str, created_at: str
+) -> Checkpoint:
     """Sign the Merkle root over `entry_hashes` (the hashes of entries 1..n, in order)."""
     if any(len(h) != _HASH_SIZE for h in entry_hashes):
         raise ValueError("entry hashes are 32 bytes each")
@@ -163,8 +181,9 @@ def make_checkpoint(entry_hashes: Sequence[bytes], private_key: Ed25519PrivateKe
     return sign_checkpoint(tree, private_key, key_id, created_at)
 
 
-def sign_checkpoint(tree: Frontier, private_key: Ed25519PrivateKey, key_id: str,
-                    created_at: str) -> Checkpoint:
+def sign_checkpoint(
+    tree: Frontier, private_key: Ed25519PrivateKey, key_id: str, created_at: str
+) -> Checkpoint:
     """Sign the root of `tree`, whose leaves are the leaf hashes of entries 1..tree.size."""
     if not key_id:
         raise ValueError("a checkpoint needs a key id")
@@ -175,8 +194,13 @@ def sign_checkpoint(tree: Frontier, private_key: Ed25519PrivateKey, key_id: str,
     if offset != timedelta(0):
         raise ValueError(f"created_at must be an ISO 8601 time in UTC, not {created_at!r}")
     size, root = tree.size, tree.root()
-    return Checkpoint(size=size, root=root, created_at=created_at, key_id=key_id,
-                      signature=private_key.sign(_signed_message(size, root, created_at)))
+    return Checkpoint(
+        size=size,
+        root=root,
+        created_at=created_at,
+        key_id=key_id,
+        signature=private_key.sign(_signed_message(size, root, created_at)),
+    )
 
 
 @dataclass(frozen=True)
@@ -206,12 +230,13 @@ def _confirming(hashes: Sequence[bytes], signed: Sequence[Checkpoint], position:
     original history; None if it disagrees or no checkpoint covers that position."""
     for checkpoint in signed:
         if position <= checkpoint.size <= len(hashes):
-            return checkpoint if ledger_root(hashes[:checkpoint.size]) == checkpoint.root else None
+            return checkpoint if ledger_root(hashes[: checkpoint.size]) == checkpoint.root else None
     return None
 
 
-def _misplaced(entries: Sequence[Entry], hashes: list[bytes], signed: Sequence[Checkpoint],
-               position: int) -> Problem:
+def _misplaced(
+    entries: Sequence[Entry], hashes: list[bytes], signed: Sequence[Checkpoint], position: int
+) -> Problem:
     """Position `position` holds another seq (everything before it is in order)."""
     seq = entries[position - 1].seq
     if seq < 1:
@@ -220,27 +245,39 @@ def _misplaced(entries: Sequence[Entry], hashes: list[bytes], signed: Sequence[C
         later = next((i + 1 for i in range(position, len(entries)) if entries[i].seq == position), None)
         if later is None:
             missing = f"entry {position}" if seq == position + 1 else f"entries {position}..{seq - 1}"
-            return Problem(position, f"{missing} missing: the ledger jumps from entry {position - 1} to {seq}")
-        return Problem(position, f"entry {position} out of order: it stands at position {later}, "
-                                 f"and entry {seq} stands in its place")
+            return Problem(
+                position, f"{missing} missing: the ledger jumps from entry {position - 1} to {seq}"
+            )
+        return Problem(
+            position,
+            f"entry {position} out of order: it stands at position {later}, "
+            f"and entry {seq} stands in its place",
+        )
     # A second entry numbered `seq` (the first stands at position seq). A replayed copy is the
     # intruder itself; of two different entries, the earlier is the insertion if dropping it
     # restores a signed root, or if both hang from the same predecessor (a fork).
     earlier, here = entries[seq - 1], entries[position - 1]
     if earlier.hash == here.hash:
         return Problem(position, f"entry {position} missing: its place holds a second copy of entry {seq}")
-    checkpoint = _confirming(hashes[:seq - 1] + hashes[seq:], signed, seq)
+    checkpoint = _confirming(hashes[: seq - 1] + hashes[seq:], signed, seq)
     if checkpoint is not None:
-        return Problem(seq, f"entry {seq} was inserted: without it the ledger matches the {_describe(checkpoint)} "
-                            f"over {checkpoint.size} entries")
+        return Problem(
+            seq,
+            f"entry {seq} was inserted: without it the ledger matches the {_describe(checkpoint)} "
+            f"over {checkpoint.size} entries",
+        )
     if earlier.prev_hash == here.prev_hash:
-        return Problem(seq, f"entry {seq} was inserted: another entry {seq}, at position {position}, hangs from "
-                            "the same predecessor")
+        return Problem(
+            seq,
+            f"entry {seq} was inserted: another entry {seq}, at position {position}, hangs from "
+            "the same predecessor",
+        )
     return Problem(position, f"entry {position} missing: its place holds a second entry {seq}")
 
 
-def _broken_link(entries: Sequence[Entry], hashes: list[bytes], signed: Sequence[Checkpoint],
-                 position: int) -> Problem:
+def _broken_link(
+    entries: Sequence[Entry], hashes: list[bytes], signed: Sequence[Checkpoint], position: int
+) -> Problem:
     """Entry `position` is intact and in place but does not link to the entry before it."""
     if position == 1:
         return Problem(1, "entry 1 does not link to the genesis hash: it is forged")
@@ -250,12 +287,18 @@ def _broken_link(entries: Sequence[Entry], hashes: list[bytes], signed: Sequence
     original[position - 2] = entries[position - 1].prev_hash
     checkpoint = _confirming(original, signed, position - 1)
     if checkpoint is not None:
-        return Problem(position - 1, f"entry {position - 1} was rewritten and its hash recomputed: entry "
-                                     f"{position} still links to the original, which the {_describe(checkpoint)} "
-                                     f"over {checkpoint.size} entries confirms")
+        return Problem(
+            position - 1,
+            f"entry {position - 1} was rewritten and its hash recomputed: entry "
+            f"{position} still links to the original, which the {_describe(checkpoint)} "
+            f"over {checkpoint.size} entries confirms",
+        )
     covered = any(position - 1 <= c.size <= len(hashes) for c in signed)
-    return Problem(position, f"entry {position} does not link to entry {position - 1}: it is forged"
-                   + ("" if covered else f" (or entry {position - 1} was rewritten; no checkpoint covers it yet)"))
+    return Problem(
+        position,
+        f"entry {position} does not link to entry {position - 1}: it is forged"
+        + ("" if covered else f" (or entry {position - 1} was rewritten; no checkpoint covers it yet)"),
+    )
 
 
 def _scan(entries: Sequence[Entry], hashes: list[bytes], signed: Sequence[Checkpoint]) -> list[Problem]:
@@ -268,8 +311,11 @@ def _scan(entries: Sequence[Entry], hashes: list[bytes], signed: Sequence[Checkp
         intact = _rehash(entry) == entry.hash
         if first is None:
             if not intact:
-                first = Problem(position, f"entry {position}: hash mismatch: its record (or seq or link) was "
-                                          "changed after it was written")
+                first = Problem(
+                    position,
+                    f"entry {position}: hash mismatch: its record (or seq or link) was "
+                    "changed after it was written",
+                )
             elif entry.seq != position:
                 first = _misplaced(entries, hashes, signed, position)
             elif entry.prev_hash != previous:
@@ -279,13 +325,19 @@ def _scan(entries: Sequence[Entry], hashes: list[bytes], signed: Sequence[Checkp
             previous = entry.hash
         elif not intact:
             seq = entry.seq if isinstance(entry.seq, int) else position
-            problems.append(Problem(seq, f"entry {seq}: hash mismatch: its record (or seq or link) was changed "
-                                         "after it was written"))
+            problems.append(
+                Problem(
+                    seq,
+                    f"entry {seq}: hash mismatch: its record (or seq or link) was changed "
+                    "after it was written",
+                )
+            )
     return problems
 
 
-def _check_checkpoints(entries: Sequence[Entry], hashes: list[bytes], signed: Sequence[Checkpoint],
-                       located: int | None) -> list[Problem]:
+def _check_checkpoints(
+    entries: Sequence[Entry], hashes: list[bytes], signed: Sequence[Checkpoint], located: int | None
+) -> list[Problem]:
     """Truncation and root mismatches, each located as precisely as the chain and the other
     checkpoints allow. `located` is the first bad entry the chain scan found, if any."""
     problems: list[Problem] = []
@@ -295,11 +347,21 @@ def _check_checkpoints(entries: Sequence[Entry], hashes: list[bytes], signed: Se
     if beyond:
         latest = beyond[-1]
         if last_seq < latest.size:
-            problems.append(Problem(last_seq + 1, f"ledger truncated: {_describe(latest)} covers {latest.size} "
-                                                  f"entries, the ledger ends at entry {last_seq}"))
+            problems.append(
+                Problem(
+                    last_seq + 1,
+                    f"ledger truncated: {_describe(latest)} covers {latest.size} "
+                    f"entries, the ledger ends at entry {last_seq}",
+                )
+            )
         else:
-            problems.append(Problem(None, f"{_describe(latest)} covers {latest.size} entries, the ledger holds "
-                                          f"{n}: entries are missing" + (f" (see entry {located})" if located else "")))
+            problems.append(
+                Problem(
+                    None,
+                    f"{_describe(latest)} covers {latest.size} entries, the ledger holds "
+                    f"{n}: entries are missing" + (f" (see entry {located})" if located else ""),
+                )
+            )
     within = [c for c in signed if c.size <= n]
     if not within:
         return problems
@@ -311,26 +373,42 @@ def _check_checkpoints(entries: Sequence[Entry], hashes: list[bytes], signed: Se
         name = f"{_describe(checkpoint)} over {checkpoint.size} entries"
         if any(agrees[id(c)] and c.size >= checkpoint.size for c in within):
             # Another signed root vouches for these very entries, so it is this checkpoint that lies.
-            problems.append(Problem(None, f"{name}: its signed root is not the root of entries "
-                                          f"1..{checkpoint.size}, which a checkpoint at least as large confirms: "
-                                          "the checkpoint is false, not the ledger"))
+            problems.append(
+                Problem(
+                    None,
+                    f"{name}: its signed root is not the root of entries "
+                    f"1..{checkpoint.size}, which a checkpoint at least as large confirms: "
+                    "the checkpoint is false, not the ledger",
+                )
+            )
         elif located is not None and located <= checkpoint.size:
-            problems.append(Problem(None, f"{name}: Merkle root differs (the ledger changed at entry {located})"))
+            problems.append(
+                Problem(None, f"{name}: Merkle root differs (the ledger changed at entry {located})")
+            )
         else:
             # The chain is whole up to here, yet the root differs: some entry after the last
             # agreeing checkpoint was rewritten and everything after it re-hashed and re-linked,
             # so this checkpoint's last entry is certainly not the one that was signed.
             since = max((c.size for c in within if agrees[id(c)] and c.size < checkpoint.size), default=0)
-            span = "" if since + 1 == checkpoint.size else \
-                f"; the rewrite began at one of entries {since + 1}..{checkpoint.size} and the chain was re-linked"
-            problems.append(Problem(checkpoint.size, f"entry {checkpoint.size} is not the entry the {name} signed: "
-                                                     f"Merkle root differs, it was rewritten{span}"))
+            span = (
+                ""
+                if since + 1 == checkpoint.size
+                else f"; the rewrite began at one of entries {since + 1}..{checkpoint.size} and the chain was re-linked"
+            )
+            problems.append(
+                Problem(
+                    checkpoint.size,
+                    f"entry {checkpoint.size} is not the entry the {name} signed: "
+                    f"Merkle root differs, it was rewritten{span}",
+                )
+            )
             located = checkpoint.size
     return problems
 
 
-def verify(entries: Sequence[Entry], checkpoints: Sequence[Checkpoint],
-           public_keys: Mapping[str, Ed25519PublicKey]) -> list[Problem]:
+def verify(
+    entries: Sequence[Entry], checkpoints: Sequence[Checkpoint], public_keys: Mapping[str, Ed25519PublicKey]
+) -> list[Problem]:
     """Every problem found, the first bad entry first (checkpoint-only problems last); empty
     means the ledger is intact. The first problem's seq names the entry that was changed,
     removed, inserted or moved, or the entry after the end of a truncated ledger."""
@@ -339,10 +417,16 @@ def verify(entries: Sequence[Entry], checkpoints: Sequence[Checkpoint],
     for checkpoint in checkpoints:
         key = public_keys.get(checkpoint.key_id)
         if key is None:
-            problems.append(Problem(None, f"{_describe(checkpoint)} over {checkpoint.size} entries: "
-                                          "signed with an unknown key"))
+            problems.append(
+                Problem(
+                    None,
+                    f"{_describe(checkpoint)} over {checkpoint.size} entries: signed with an unknown key",
+                )
+            )
         elif not checkpoint.signature_valid(key):
-            problems.append(Problem(None, f"{_describe(checkpoint)} over {checkpoint.size} entries: bad signature"))
+            problems.append(
+                Problem(None, f"{_describe(checkpoint)} over {checkpoint.size} entries: bad signature")
+            )
         else:
             signed.append(checkpoint)
     # Only checkpoints whose signature holds may vouch for anything.

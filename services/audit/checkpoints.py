@@ -43,17 +43,32 @@ async def _grow(session: AsyncSession, tree: Frontier, size: int) -> None:
     tree are not read again)."""
     while tree.size < size:
         upto = min(size, tree.size + _CATCH_UP_CHUNK)
-        hashes = (await session.execute(select(t.ledger.c.hash).where(t.ledger.c.seq > tree.size,
-                                                                      t.ledger.c.seq <= upto)
-                                        .order_by(t.ledger.c.seq))).scalars().all()
+        hashes = (
+            (
+                await session.execute(
+                    select(t.ledger.c.hash)
+                    .where(t.ledger.c.seq > tree.size, t.ledger.c.seq <= upto)
+                    .order_by(t.ledger.c.seq)
+                )
+            )
+            .scalars()
+            .all()
+        )
         if len(hashes) != upto - tree.size:
-            raise RuntimeError(f"the ledger has a gap between entries {tree.size} and {upto}: "
-                               "run cpnet audit verify")
+            raise RuntimeError(
+                f"the ledger has a gap between entries {tree.size} and {upto}: run cpnet audit verify"
+            )
         tree.extend(leaf_hash(h) for h in hashes)
 
 
-async def checkpoint_if_due(session: AsyncSession, settings: Settings, *, now: datetime | None = None,
-                            force: bool = False, tree: Frontier | None = None) -> Checkpoint | None:
+async def checkpoint_if_due(
+    session: AsyncSession,
+    settings: Settings,
+    *,
+    now: datetime | None = None,
+    force: bool = False,
+    tree: Frontier | None = None,
+) -> Checkpoint | None:
     """Sign a checkpoint when N entries or T minutes have passed since the last (or always
     with `force`, if the ledger grew). Returns it, or None. `tree` is the Merkle tree of an
     earlier call, kept by a long-running caller so that only the new entries are hashed."""
@@ -61,35 +76,53 @@ async def checkpoint_if_due(session: AsyncSession, settings: Settings, *, now: d
     # The appenders' lock: the ledger's end cannot move while the root is computed.
     await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LEDGER_LOCK})
     size = await session.scalar(select(func.coalesce(func.max(t.ledger.c.seq), 0)))
-    last = (await session.execute(select(t.checkpoints).order_by(t.checkpoints.c.size.desc()).limit(1))).first()
+    last = (
+        await session.execute(select(t.checkpoints).order_by(t.checkpoints.c.size.desc()).limit(1))
+    ).first()
     last_size = last.size if last else 0
     if size <= last_size:
         return None
     grown = size - last_size >= settings.audit_checkpoint_every
     stale = last is None or now - datetime.fromisoformat(last.created_at) >= timedelta(
-        minutes=settings.audit_checkpoint_minutes)
+        minutes=settings.audit_checkpoint_minutes
+    )
     if not (force or grown or stale):
         return None
     if tree is None or tree.size > size:  # a ledger shorter than the tree is not the one it grew from
         tree = Frontier()
     await _grow(session, tree, size)
     checkpoint = sign_checkpoint(tree, signing_key(settings), settings.audit_key_id, now.isoformat())
-    await session.execute(insert(t.checkpoints).values(size=checkpoint.size, root=checkpoint.root,
-                                                       created_at=checkpoint.created_at, key_id=checkpoint.key_id,
-                                                       signature=checkpoint.signature))
+    await session.execute(
+        insert(t.checkpoints).values(
+            size=checkpoint.size,
+            root=checkpoint.root,
+            created_at=checkpoint.created_at,
+            key_id=checkpoint.key_id,
+            signature=checkpoint.signature,
+        )
+    )
     return checkpoint
 
 
 async def load_checkpoints(session: AsyncSession) -> list[Checkpoint]:
     """Every signed checkpoint, smallest first."""
-    return [Checkpoint(size=r.size, root=r.root, created_at=r.created_at, key_id=r.key_id, signature=r.signature)
-            for r in (await session.execute(select(t.checkpoints).order_by(t.checkpoints.c.size))).all()]
+    return [
+        Checkpoint(size=r.size, root=r.root, created_at=r.created_at, key_id=r.key_id, signature=r.signature)
+        for r in (await session.execute(select(t.checkpoints).order_by(t.checkpoints.c.size))).all()
+    ]
 
 
 async def load_ledger(session: AsyncSession) -> tuple[list[Entry], list[Checkpoint]]:
-    entries = [Entry(seq=r.seq, record=r.record, prev_hash=r.prev_hash, hash=r.hash) for r in (await session.execute(
-        select(t.ledger.c.seq, t.ledger.c.record, t.ledger.c.prev_hash, t.ledger.c.hash)
-        .order_by(t.ledger.c.seq))).all()]
+    entries = [
+        Entry(seq=r.seq, record=r.record, prev_hash=r.prev_hash, hash=r.hash)
+        for r in (
+            await session.execute(
+                select(t.ledger.c.seq, t.ledger.c.record, t.ledger.c.prev_hash, t.ledger.c.hash).order_by(
+                    t.ledger.c.seq
+                )
+            )
+        ).all()
+    ]
     return entries, await load_checkpoints(session)
 
 
@@ -102,5 +135,7 @@ async def ledger_gauges(session: AsyncSession) -> list[Gauge]:
     """The ledger's length, and how much of it no signed checkpoint covers yet."""
     entries = await session.scalar(select(func.coalesce(func.max(t.ledger.c.seq), 0)))
     covered = await session.scalar(select(func.coalesce(func.max(t.checkpoints.c.size), 0)))
-    return [Gauge("cpnet_ledger_entries", "Entries in the audit ledger", entries),
-            Gauge("cpnet_ledger_unchecked_entries", "Entries no signed checkpoint covers yet", entries - covered)]
+    return [
+        Gauge("cpnet_ledger_entries", "Entries in the audit ledger", entries),
+        Gauge("cpnet_ledger_unchecked_entries", "Entries no signed checkpoint covers yet", entries - covered),
+    ]

@@ -23,8 +23,16 @@ from shared.db.rows import any_of
 
 LEDGER_LOCK = zlib.crc32(b"cpnet.audit.ledger")
 # Headers worth keeping: where an event came from and why a dead letter died.
-KEPT_HEADERS = ("event_id", "event_type", "x-dlq-error", "x-dlq-original-topic", "x-dlq-original-partition",
-                "x-dlq-original-offset", "x-dlq-tries", "x-dlq-consumer")
+KEPT_HEADERS = (
+    "event_id",
+    "event_type",
+    "x-dlq-error",
+    "x-dlq-original-topic",
+    "x-dlq-original-partition",
+    "x-dlq-original-offset",
+    "x-dlq-tries",
+    "x-dlq-consumer",
+)
 
 
 def audited_topics() -> tuple[str, ...]:
@@ -49,7 +57,9 @@ class Message:
 
 def message_of(record: ConsumerRecord) -> Message:
     value = record.value or b""
-    headers = {k: (v or b"").decode("utf-8", "replace") for k, v in (record.headers or ()) if k in KEPT_HEADERS}
+    headers = {
+        k: (v or b"").decode("utf-8", "replace") for k, v in (record.headers or ()) if k in KEPT_HEADERS
+    }
     try:
         event = load_strict(value)
     except MalformedMessage as exc:
@@ -67,18 +77,31 @@ def message_of(record: ConsumerRecord) -> Message:
     case_id = envelope.get("case_id") if envelope else None
     return Message(
         event_key=event_key,
-        record={"topic": record.topic, "partition": record.partition, "offset": record.offset,
-                "timestamp_ms": record.timestamp, "headers": headers, "event": body},
+        record={
+            "topic": record.topic,
+            "partition": record.partition,
+            "offset": record.offset,
+            "timestamp_ms": record.timestamp,
+            "headers": headers,
+            "event": body,
+        },
         case_id=uuid.UUID(case_id) if case_id else None,
         event_type=(envelope or {}).get("event_type") or ("dead_letter" if dead_letter else "unknown"),
-        topic=record.topic, partition=record.partition, offset=record.offset,
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
         occurred_at=(envelope or {}).get("occurred_at"),
     )
 
 
 async def last_entry(session: AsyncSession) -> Entry | None:
-    row = (await session.execute(select(t.ledger.c.seq, t.ledger.c.record, t.ledger.c.prev_hash, t.ledger.c.hash)
-                                 .order_by(t.ledger.c.seq.desc()).limit(1))).first()
+    row = (
+        await session.execute(
+            select(t.ledger.c.seq, t.ledger.c.record, t.ledger.c.prev_hash, t.ledger.c.hash)
+            .order_by(t.ledger.c.seq.desc())
+            .limit(1)
+        )
+    ).first()
     return Entry(seq=row.seq, record=row.record, prev_hash=row.prev_hash, hash=row.hash) if row else None
 
 
@@ -116,12 +139,12 @@ class LedgerEnd:
         self.moved_to(entry)
 
 
-async def _look_up(session: AsyncSession, keys: list[str],
-                   probe: list[int]) -> tuple[set[str], dict[int, bytes]]:
+async def _look_up(
+    session: AsyncSession, keys: list[str], probe: list[int]
+) -> tuple[set[str], dict[int, bytes]]:
     """In one query: which of `keys` the ledger holds already, and the hashes at the `probe` seqs."""
     c = t.ledger.c
-    query = select(c.event_key, c.seq, c.hash).where(or_(
-        any_of(c.event_key, keys), any_of(c.seq, probe)))
+    query = select(c.event_key, c.seq, c.hash).where(or_(any_of(c.event_key, keys), any_of(c.seq, probe)))
     rows = (await session.execute(query)).all()
     wanted = set(keys)
     known = {r.event_key for r in rows if r.event_key in wanted}
@@ -132,8 +155,9 @@ async def _look_up(session: AsyncSession, keys: list[str],
 _INSERT = insert(t.ledger).values(record=cast(bindparam("canonical", type_=Text), JSONB))
 
 
-def new_entries(previous: Entry | None, messages: list[Message],
-                known: set[str]) -> tuple[list[Entry], list[dict]]:
+def new_entries(
+    previous: Entry | None, messages: list[Message], known: set[str]
+) -> tuple[list[Entry], list[dict]]:
     """The entries `messages` add after `previous`, skipping those already on the ledger (and
     repeats within the batch), with the rows that store them."""
     known = set(known)
@@ -144,16 +168,28 @@ def new_entries(previous: Entry | None, messages: list[Message],
         known.add(message.event_key)
         entry = append(previous, message.record, parsed=True)
         entries.append(entry)
-        rows.append(dict(seq=entry.seq, event_key=message.event_key, case_id=message.case_id,
-                         event_type=message.event_type, topic=message.topic, partition=message.partition,
-                         offset=message.offset, occurred_at=message.occurred_at,
-                         canonical=entry.canonical.decode("utf-8"), prev_hash=entry.prev_hash, hash=entry.hash))
+        rows.append(
+            dict(
+                seq=entry.seq,
+                event_key=message.event_key,
+                case_id=message.case_id,
+                event_type=message.event_type,
+                topic=message.topic,
+                partition=message.partition,
+                offset=message.offset,
+                occurred_at=message.occurred_at,
+                canonical=entry.canonical.decode("utf-8"),
+                prev_hash=entry.prev_hash,
+                hash=entry.hash,
+            )
+        )
         previous = entry
     return entries, rows
 
 
-async def append_messages(session: AsyncSession, messages: list[Message],
-                          end: LedgerEnd | None = None) -> list[Entry]:
+async def append_messages(
+    session: AsyncSession, messages: list[Message], end: LedgerEnd | None = None
+) -> list[Entry]:
     """Chain `messages` onto the ledger inside the caller's transaction. With `end`, the
     ledger's end as this process remembers it (confirmed, or read when it does not hold)."""
     await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LEDGER_LOCK})

@@ -160,7 +160,9 @@ def consistency_proof(leaf_hashes: Sequence[bytes], old_size: int) -> list[bytes
     return proof
 
 
-def verify_consistency(old_size: int, old_root: bytes, new_size: int, new_root: bytes, proof: Sequence[bytes]) -> bool:
+def verify_consistency(
+    old_size: int, old_root: bytes, new_size: int, new_root: bytes, proof: Sequence[bytes]
+) -> bool:
     """True iff `proof` shows the tree of `new_size` leaves with `new_root` extends, unchanged,
     the tree of `old_size` leaves with `old_root` — i.e. the ledger only grew."""
     if not (0 <= old_size <= new_size) or not _is_hash(old_root) or not _is_hash(new_root):

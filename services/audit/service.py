@@ -19,9 +19,17 @@ def consumers(ctx: ServiceContext) -> list[IdempotentConsumer]:
     async def record(session, batch) -> None:
         await append_messages(session, [message for message, _ in batch], end)
 
-    consumer = ctx.consumer(name="audit.ledger", topic=audited_topics(), handler=None, batch_handler=record,
-                            parse_record=message_of, event_id=lambda message: message.event_key, batch=True,
-                            inspect=False, claim=False)  # the ledger skips event keys it holds already
+    consumer = ctx.consumer(
+        name="audit.ledger",
+        topic=audited_topics(),
+        handler=None,
+        batch_handler=record,
+        parse_record=message_of,
+        event_id=lambda message: message.event_key,
+        batch=True,
+        inspect=False,
+        claim=False,
+    )  # the ledger skips event keys it holds already
     return [consumer]
 
 

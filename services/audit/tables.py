@@ -3,14 +3,27 @@ Merkle checkpoints."""
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, LargeBinary, MetaData, Table, Text, func, text
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Table,
+    Text,
+    func,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 SCHEMA = "audit"
 metadata = MetaData(schema=SCHEMA)
 
 ledger = Table(
-    "ledger", metadata,
+    "ledger",
+    metadata,
     Column("seq", BigInteger, primary_key=True, autoincrement=False),
     Column("event_key", Text, nullable=False, unique=True),  # the event id (or topic/partition/offset)
     Column("case_id", UUID(as_uuid=True), index=True),
@@ -32,7 +45,8 @@ Index("ledger_access_seq", ledger.c.seq, postgresql_where=text("event_type = 'ac
 LINK_EVENTS = ("child.linked", "child.link_undone")
 
 checkpoints = Table(
-    "checkpoints", metadata,
+    "checkpoints",
+    metadata,
     Column("size", BigInteger, primary_key=True),
     Column("root", LargeBinary, nullable=False),
     Column("created_at", Text, nullable=False),

@@ -66,19 +66,27 @@ def actions(case: CaseFile, principal: Principal, pending: Iterable[Approval]) -
     is_open = _passes(lambda: require_open(case))
 
     def asks(kind: str, state_rule: Callable[[CaseFile], None]) -> bool:
-        return works and _passes(lambda: require_asker(case, kind, by=me, supervisor=supervisor),
-                                 lambda: state_rule(case), lambda: require_alone(kind, pending))
+        return works and _passes(
+            lambda: require_asker(case, kind, by=me, supervisor=supervisor),
+            lambda: state_rule(case),
+            lambda: require_alone(kind, pending),
+        )
 
     allowed = {
         CaseAction.assign: supervisor and is_open,
-        CaseAction.review: works and _passes(lambda: require_reviewable(case),
-                                             lambda: require_reviewer(case, by=me, supervisor=supervisor)),
+        CaseAction.review: works
+        and _passes(
+            lambda: require_reviewable(case), lambda: require_reviewer(case, by=me, supervisor=supervisor)
+        ),
         CaseAction.ask_close: asks("close", require_open),
         CaseAction.ask_screen_out: asks("screen_out", require_reviewable),
         CaseAction.ask_transfer: asks("transfer", require_open),
-        CaseAction.reopen: works and _passes(
-            lambda: require_reopenable(case), lambda: require_reopener(case, by=me, supervisor=supervisor),
-            lambda: require_direct_reopening(case, pending, supervisor=supervisor)),
+        CaseAction.reopen: works
+        and _passes(
+            lambda: require_reopenable(case),
+            lambda: require_reopener(case, by=me, supervisor=supervisor),
+            lambda: require_direct_reopening(case, pending, supervisor=supervisor),
+        ),
         CaseAction.ask_reopen: asks("reopen", require_reopen_request),
         CaseAction.withdraw_referrals: works and is_open,
         # Follow-up keeps a visit plan once the case is graded.

@@ -40,8 +40,20 @@ from shared.messaging.outbox import add_events
 from shared.notes import Note, save_notes, written
 from shared.telemetry import current_trace_headers, event_span
 
-__all__ = ["OUTBOX", "ApprovalNotFound", "CaseNotFound", "Resources", "approvals_of", "assign",
-           "decide_approval", "load_case", "on_case_events", "reopen", "request_approval", "review"]
+__all__ = [
+    "OUTBOX",
+    "ApprovalNotFound",
+    "CaseNotFound",
+    "Resources",
+    "approvals_of",
+    "assign",
+    "decide_approval",
+    "load_case",
+    "on_case_events",
+    "reopen",
+    "request_approval",
+    "review",
+]
 
 PRODUCER = "casework"
 OUTBOX = outbox_table(t.metadata)
@@ -70,27 +82,40 @@ async def load_states(session: Transaction, case_ids: Iterable[uuid.UUID]) -> di
     if not ids:
         return {}
     c = t.cases.c
-    rows = await session.execute(select(t.cases).where(any_of(c.case_id, ids)).order_by(c.case_id)
-                                 .with_for_update())
+    rows = await session.execute(
+        select(t.cases).where(any_of(c.case_id, ids)).order_by(c.case_id).with_for_update()
+    )
     cases = {row.case_id: CaseFile.of_row(row) for row in rows}
     r = t.referrals.c
-    facts = referrals_by_case(ReferralFact(**row._mapping) for row in
-                              await session.execute(select(t.referrals).where(any_of(r.case_id, ids))))
+    facts = referrals_by_case(
+        ReferralFact(**row._mapping)
+        for row in await session.execute(select(t.referrals).where(any_of(r.case_id, ids)))
+    )
     return {case_id: CaseState(cases.get(case_id), facts.get(case_id, {})) for case_id in ids}
 
 
-async def save_states(session: Transaction, loaded: dict[uuid.UUID, CaseState],
-                      states: dict[uuid.UUID, CaseState]) -> None:
+async def save_states(
+    session: Transaction, loaded: dict[uuid.UUID, CaseState], states: dict[uuid.UUID, CaseState]
+) -> None:
     """Write the cases and referrals that changed, one statement a table."""
-    cases = [s.case for case_id, s in sorted(states.items())
-             if s.case is not None and s.case != loaded[case_id].case]
-    referrals = [fact for case_id, s in sorted(states.items()) for referral_id, fact in sorted(s.referrals.items())
-                 if loaded[case_id].referrals.get(referral_id) != fact]
+    cases = [
+        s.case
+        for case_id, s in sorted(states.items())
+        if s.case is not None and s.case != loaded[case_id].case
+    ]
+    referrals = [
+        fact
+        for case_id, s in sorted(states.items())
+        for referral_id, fact in sorted(s.referrals.items())
+        if loaded[case_id].referrals.get(referral_id) != fact
+    ]
     await upsert_rows(session, t.cases, [case.as_row() | {"updated_at": datetime.now(UTC)} for case in cases])
     await upsert_rows(session, t.referrals, [fact.as_row() for fact in referrals])
 
 
-async def on_case_events(session: Transaction, items: Sequence[tuple[Envelope, Delivery]], res: Resources) -> None:
+async def on_case_events(
+    session: Transaction, items: Sequence[tuple[Envelope, Delivery]], res: Resources
+) -> None:
     """A batch of the case's other services' events, in offset order: each case loaded once,
     each event decided in turn on what the one before left, inside its own trace (the report's),
     then saved at once."""
@@ -124,7 +149,9 @@ async def load_case(session: Transaction, case_id: uuid.UUID, visible: Callable[
     return case
 
 
-async def _visible_state(session: Transaction, case_id: uuid.UUID, visible: Callable[[str], bool]) -> CaseState:
+async def _visible_state(
+    session: Transaction, case_id: uuid.UUID, visible: Callable[[str], bool]
+) -> CaseState:
     """The case (locked) and its referrals, if the caller may see it; else CaseNotFound."""
     state = (await load_states(session, [case_id]))[case_id]
     if not _listed(state.case, visible):
@@ -132,8 +159,15 @@ async def _visible_state(session: Transaction, case_id: uuid.UUID, visible: Call
     return state
 
 
-async def _commit(session: Transaction, before: CaseState, after: CaseState, events, *, res: Resources,
-                  note: Note | None = None) -> None:
+async def _commit(
+    session: Transaction,
+    before: CaseState,
+    after: CaseState,
+    events,
+    *,
+    res: Resources,
+    note: Note | None = None,
+) -> None:
     """The case, its events and the note of the action that changed it, in the action's transaction."""
     case_id = before.case.case_id
     await save_states(session, {case_id: before}, {case_id: after})
@@ -141,44 +175,85 @@ async def _commit(session: Transaction, before: CaseState, after: CaseState, eve
     await save_notes(session, t.notes, res.cipher, [note])
 
 
-async def assign(session: Transaction, case_id: uuid.UUID, caseworker: str, *, supervisor: str,
-                 reason: str | None, visible: Callable[[str], bool], res: Resources,
-                 entry: DirectoryEntry | None, note: str | None = None) -> CaseFile:
+async def assign(
+    session: Transaction,
+    case_id: uuid.UUID,
+    caseworker: str,
+    *,
+    supervisor: str,
+    reason: str | None,
+    visible: Callable[[str], bool],
+    res: Resources,
+    entry: DirectoryEntry | None,
+    note: str | None = None,
+) -> CaseFile:
     """A supervisor of the case's territory names its owner, a caseworker the directory vouches for
     (`entry`); the case, `case.assigned` and the supervisor's note commit together (naming the owner
     again changes nothing and keeps no note)."""
     state = await _visible_state(session, case_id, visible)
     now = res.clock()
     decision = assigned(state.case, caseworker, supervisor=supervisor, reason=reason, now=now, entry=entry)
-    kept = written(note if decision.events else None, case_id=case_id, action="assignment", by=supervisor,
-                   at=now)
+    kept = written(
+        note if decision.events else None, case_id=case_id, action="assignment", by=supervisor, at=now
+    )
     await _commit(session, state, decision.state, decision.events, res=res, note=kept)
     return decision.state.case
 
 
-async def review(session: Transaction, case_id: uuid.UUID, decision: str, reason: str | None, *, by: str,
-                 supervisor: bool, visible: Callable[[str], bool], res: Resources,
-                 note: str | None = None) -> CaseFile:
+async def review(
+    session: Transaction,
+    case_id: uuid.UUID,
+    decision: str,
+    reason: str | None,
+    *,
+    by: str,
+    supervisor: bool,
+    visible: Callable[[str], bool],
+    res: Resources,
+    note: str | None = None,
+) -> CaseFile:
     """The written review, with its events (and the closure of a case screened out) and the reviewer's
     note, in one transaction."""
     state = await _visible_state(session, case_id, visible)
     now = res.clock()
     outcome = reviewed(state, decision, reason, by=by, supervisor=supervisor, now=now)
-    await _commit(session, state, outcome.state, outcome.events, res=res,
-                  note=written(note, case_id=case_id, action="review", by=by, at=now))
+    await _commit(
+        session,
+        state,
+        outcome.state,
+        outcome.events,
+        res=res,
+        note=written(note, case_id=case_id, action="review", by=by, at=now),
+    )
     return outcome.state.case
 
 
-async def reopen(session: Transaction, case_id: uuid.UUID, reason: str | None, *, by: str, supervisor: bool,
-                 visible: Callable[[str], bool], res: Resources, note: str | None = None) -> CaseFile:
+async def reopen(
+    session: Transaction,
+    case_id: uuid.UUID,
+    reason: str | None,
+    *,
+    by: str,
+    supervisor: bool,
+    visible: Callable[[str], bool],
+    res: Resources,
+    note: str | None = None,
+) -> CaseFile:
     """A person reopens a closed case; the case, `case.reopened` and the person's note in one transaction."""
     state = await _visible_state(session, case_id, visible)
     now = res.clock()
     pending, into = await approvals_of(session, case_id), await merged_into(session, state.case)
-    outcome = reopening(state, reason, by=by, supervisor=supervisor, pending=pending, policy=res.policy, now=now,
-                        into=into)
-    await _commit(session, state, outcome.state, outcome.events, res=res,
-                  note=written(note, case_id=case_id, action="reopening", by=by, at=now))
+    outcome = reopening(
+        state, reason, by=by, supervisor=supervisor, pending=pending, policy=res.policy, now=now, into=into
+    )
+    await _commit(
+        session,
+        state,
+        outcome.state,
+        outcome.events,
+        res=res,
+        note=written(note, case_id=case_id, action="reopening", by=by, at=now),
+    )
     return outcome.state.case
 
 
@@ -206,24 +281,58 @@ async def approvals_of(session: Transaction, case_id: uuid.UUID) -> list[Approva
     return [Approval.of_row(row) for row in rows]
 
 
-async def request_approval(session: Transaction, case_id: uuid.UUID, kind: str, reason: str, *, by: str,
-                           visible: Callable[[str], bool], res: Resources, supervisor: bool = False,
-                           to_jurisdiction: str | None = None, note: str | None = None) -> Approval:
+async def request_approval(
+    session: Transaction,
+    case_id: uuid.UUID,
+    kind: str,
+    reason: str,
+    *,
+    by: str,
+    visible: Callable[[str], bool],
+    res: Resources,
+    supervisor: bool = False,
+    to_jurisdiction: str | None = None,
+    note: str | None = None,
+) -> Approval:
     state = await _visible_state(session, case_id, visible)
     now = res.clock()
-    approval, outcome = requested(state, kind, reason, by=by, pending=await approvals_of(session, case_id),
-                                  policy=res.policy, now=now, supervisor=supervisor,
-                                  to_jurisdiction=to_jurisdiction,
-                                  into=await merged_into(session, state.case))
+    approval, outcome = requested(
+        state,
+        kind,
+        reason,
+        by=by,
+        pending=await approvals_of(session, case_id),
+        policy=res.policy,
+        now=now,
+        supervisor=supervisor,
+        to_jurisdiction=to_jurisdiction,
+        into=await merged_into(session, state.case),
+    )
     await upsert_rows(session, t.approvals, [approval.as_row()])
-    await _commit(session, state, outcome.state, outcome.events, res=res, note=written(
-        note, case_id=case_id, action="approval_request", by=by, at=now, about=approval.approval_id))
+    await _commit(
+        session,
+        state,
+        outcome.state,
+        outcome.events,
+        res=res,
+        note=written(
+            note, case_id=case_id, action="approval_request", by=by, at=now, about=approval.approval_id
+        ),
+    )
     return approval
 
 
-async def decide_approval(session: Transaction, approval_id: uuid.UUID, approved: bool, reason: str | None, *,
-                          by: str, visible: Callable[[str], bool], res: Resources,
-                          note: str | None = None) -> tuple[Approval, CaseFile]:
+async def decide_approval(
+    session: Transaction,
+    approval_id: uuid.UUID,
+    approved: bool,
+    reason: str | None,
+    *,
+    by: str,
+    visible: Callable[[str], bool],
+    res: Resources,
+    note: str | None = None,
+) -> tuple[Approval, CaseFile]:
     """A supervisor of the case's territory approves or rejects — a transfer, a supervisor of the
     territory it is to go to; the request, the case, their events and the supervisor's note commit
     together."""
@@ -233,7 +342,9 @@ async def decide_approval(session: Transaction, approval_id: uuid.UUID, approved
     if row.kind == "transfer":
         if not visible(row.to_jurisdiction):
             if visible(row.jurisdiction):
-                raise NotYours("a transfer is accepted or declined by a supervisor of the territory it goes to")
+                raise NotYours(
+                    "a transfer is accepted or declined by a supervisor of the territory it goes to"
+                )
             raise ApprovalNotFound(f"no request {approval_id} in your territory")
         visible = _anywhere  # the receiving supervisor decides on a case not theirs yet
     try:
@@ -243,9 +354,23 @@ async def decide_approval(session: Transaction, approval_id: uuid.UUID, approved
     # Read again under the case's lock: two supervisors deciding at once see each other's decision.
     approval = next(a for a in await approvals_of(session, row.case_id) if a.approval_id == approval_id)
     now = res.clock()
-    approval, outcome = approval_decided(state, approval, approved, reason, by=by, policy=res.policy, now=now,
-                                         into=await merged_into(session, state.case))
+    approval, outcome = approval_decided(
+        state,
+        approval,
+        approved,
+        reason,
+        by=by,
+        policy=res.policy,
+        now=now,
+        into=await merged_into(session, state.case),
+    )
     await upsert_rows(session, t.approvals, [approval.as_row()])
-    await _commit(session, state, outcome.state, outcome.events, res=res, note=written(
-        note, case_id=row.case_id, action="approval_decision", by=by, at=now, about=approval_id))
+    await _commit(
+        session,
+        state,
+        outcome.state,
+        outcome.events,
+        res=res,
+        note=written(note, case_id=row.case_id, action="approval_decision", by=by, at=now, about=approval_id),
+    )
     return approval, outcome.state.case

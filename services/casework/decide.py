@@ -73,8 +73,14 @@ URGENCY = {RiskLevel.red.value: 1, RiskLevel.orange.value: 2, RiskLevel.blue.val
 NOT_GRADED = 4
 # A referral's state only moves along its lifecycle: created, then acknowledged, in progress,
 # then done, declined or withdrawn (which end it).
-_REFERRAL_RANK = {ReferralState.created: 0, ReferralState.acknowledged: 1, ReferralState.in_progress: 2,
-                  ReferralState.done: 3, ReferralState.declined: 3, ReferralState.withdrawn: 3}
+_REFERRAL_RANK = {
+    ReferralState.created: 0,
+    ReferralState.acknowledged: 1,
+    ReferralState.in_progress: 2,
+    ReferralState.done: 3,
+    ReferralState.declined: 3,
+    ReferralState.withdrawn: 3,
+}
 
 
 class UnexpectedEvent(TypeError):
@@ -257,10 +263,13 @@ def reported(state: CaseState, event: CaseReported, policy: CaseworkPolicy, at: 
     case = state.case
     categories = _categories(case, event.categories)
     latest = _later(case.reported_at if case else None, event.reported_at)
-    changes: dict[str, Any] = dict(child_ref=event.child_ref, categories=categories, reported_at=latest,
-                                   jurisdiction=(case.jurisdiction if case and case.jurisdiction
-                                                 else event.jurisdiction),
-                                   case_number=_number(case, event.case_number))
+    changes: dict[str, Any] = dict(
+        child_ref=event.child_ref,
+        categories=categories,
+        reported_at=latest,
+        jurisdiction=(case.jurisdiction if case and case.jurisdiction else event.jurisdiction),
+        case_number=_number(case, event.case_number),
+    )
     if case is not None and case.closed_at is not None and latest > case.closed_at:
         # A new report about a closed case reopens it: back to screening, and to review.
         changes.update(state="open", stage=Stage.screening.value, reviewed_at=None)
@@ -276,14 +285,18 @@ def assessed(state: CaseState, event: CaseAssessed, policy: CaseworkPolicy, at: 
     # A case a person reopened is reviewed again counting from the reopening.
     review_from = max(graded_at, case.reopened_at) if case and case.reopened_at else graded_at
     changes: dict[str, Any] = dict(
-        jurisdiction=jurisdiction, risk_level=event.risk_level.value,
-        initial_risk_level=event.initial_risk_level.value, graded_at=graded_at, emergency=event.emergency,
+        jurisdiction=jurisdiction,
+        risk_level=event.risk_level.value,
+        initial_risk_level=event.initial_risk_level.value,
+        graded_at=graded_at,
+        emergency=event.emergency,
         case_number=_number(case, event.case_number),
         categories=_categories(case, event.categories),
         stage=_stage(case, event.stage),
         # The review is due a grade's hours after the case was first graded (or reopened); a graver
         # re-grade before it is recorded brings it forward.
-        review_due_at=review_from + policy.review_within(event.risk_level, jurisdiction))
+        review_due_at=review_from + policy.review_within(event.risk_level, jurisdiction),
+    )
     return dataclasses.replace(state, case=_touched(case, event.case_id, at, **changes))
 
 
@@ -291,24 +304,37 @@ def _with_referral(state: CaseState, fact: ReferralFact) -> dict[uuid.UUID, Refe
     known = state.referrals.get(fact.referral_id)
     if known is not None:
         later = _REFERRAL_RANK[ReferralState(fact.state)] > _REFERRAL_RANK[ReferralState(known.state)]
-        fact = dataclasses.replace(known, state=fact.state if later else known.state,
-                                   ack_due_at=fact.ack_due_at or known.ack_due_at)
+        fact = dataclasses.replace(
+            known, state=fact.state if later else known.state, ack_due_at=fact.ack_due_at or known.ack_due_at
+        )
     return {**state.referrals, fact.referral_id: fact}
 
 
 def referred(state: CaseState, event: ReferralCreated, policy: CaseworkPolicy, at: datetime) -> CaseState:
     case = state.case
-    referrals = _with_referral(state, ReferralFact(event.referral_id, event.case_id, event.agency.value,
-                                                   ReferralState.created.value, event.ack_due_at))
-    changes = dict(jurisdiction=case.jurisdiction if case and case.jurisdiction else event.jurisdiction,
-                   stage=_stage(case, event.stage))
+    referrals = _with_referral(
+        state,
+        ReferralFact(
+            event.referral_id,
+            event.case_id,
+            event.agency.value,
+            ReferralState.created.value,
+            event.ack_due_at,
+        ),
+    )
+    changes = dict(
+        jurisdiction=case.jurisdiction if case and case.jurisdiction else event.jurisdiction,
+        stage=_stage(case, event.stage),
+    )
     return CaseState(_touched(case, event.case_id, at, **changes), referrals)
 
 
-def referral_changed(state: CaseState, event: ReferralStatusChanged, policy: CaseworkPolicy,
-                     at: datetime) -> CaseState:
-    referrals = _with_referral(state, ReferralFact(event.referral_id, event.case_id, event.agency.value,
-                                                   event.state.value))
+def referral_changed(
+    state: CaseState, event: ReferralStatusChanged, policy: CaseworkPolicy, at: datetime
+) -> CaseState:
+    referrals = _with_referral(
+        state, ReferralFact(event.referral_id, event.case_id, event.agency.value, event.state.value)
+    )
     case = _touched(state.case, event.case_id, at, stage=_stage(state.case, event.stage))
     return CaseState(case, referrals)
 
@@ -316,31 +342,50 @@ def referral_changed(state: CaseState, event: ReferralStatusChanged, policy: Cas
 def withdrawn(state: CaseState, event: ReferralWithdrawn, policy: CaseworkPolicy, at: datetime) -> CaseState:
     """Told on the agency's topic that a referral was withdrawn (referral.status says it too, in
     whichever order the two are read)."""
-    referrals = _with_referral(state, ReferralFact(event.referral_id, event.case_id, event.agency.value,
-                                                   ReferralState.withdrawn.value))
+    referrals = _with_referral(
+        state,
+        ReferralFact(event.referral_id, event.case_id, event.agency.value, ReferralState.withdrawn.value),
+    )
     return CaseState(_touched(state.case, event.case_id, at), referrals)
 
 
 def escalated(state: CaseState, event: ReferralEscalated, policy: CaseworkPolicy, at: datetime) -> CaseState:
     known = state.referrals.get(event.referral_id)
-    fact = dataclasses.replace(known, ack_due_at=event.ack_due_at) if known else ReferralFact(
-        event.referral_id, event.case_id, event.agency.value, ReferralState.created.value, event.ack_due_at)
+    fact = (
+        dataclasses.replace(known, ack_due_at=event.ack_due_at)
+        if known
+        else ReferralFact(
+            event.referral_id,
+            event.case_id,
+            event.agency.value,
+            ReferralState.created.value,
+            event.ack_due_at,
+        )
+    )
     return CaseState(_touched(state.case, event.case_id, at), {**state.referrals, fact.referral_id: fact})
 
 
 def scheduled(state: CaseState, event: FollowupScheduled, policy: CaseworkPolicy, at: datetime) -> CaseState:
-    return dataclasses.replace(state, case=_touched(state.case, event.case_id, at,
-                                                    visit_due_at=event.next_visit_due_at))
+    return dataclasses.replace(
+        state, case=_touched(state.case, event.case_id, at, visit_due_at=event.next_visit_due_at)
+    )
 
 
-def visited(state: CaseState, event: FollowupVisitRecorded, policy: CaseworkPolicy, at: datetime) -> CaseState:
+def visited(
+    state: CaseState, event: FollowupVisitRecorded, policy: CaseworkPolicy, at: datetime
+) -> CaseState:
     last = _later(state.case.last_visited_at if state.case else None, event.visited_at)
-    return dataclasses.replace(state, case=_touched(state.case, event.case_id, at, last_visited_at=last,
-                                                    stage=_stage(state.case, event.stage)))
+    return dataclasses.replace(
+        state,
+        case=_touched(
+            state.case, event.case_id, at, last_visited_at=last, stage=_stage(state.case, event.stage)
+        ),
+    )
 
 
-def closure_rule_met(state: CaseState, event: FollowupClosureRuleMet, policy: CaseworkPolicy,
-                     at: datetime) -> CaseState:
+def closure_rule_met(
+    state: CaseState, event: FollowupClosureRuleMet, policy: CaseworkPolicy, at: datetime
+) -> CaseState:
     """Follow-up's closure rule was met; `closed_by_rule` closes the case once it is known to be
     a blue one and no report came after."""
     met = _later(state.case.closure_rule_met_at if state.case else None, event.met_at)
@@ -371,21 +416,39 @@ def link_undone(state: CaseState, event: ChildLinkUndone, policy: CaseworkPolicy
     case = _touched(state.case, event.case_id, at)
     if event.case_id != event.surviving_case_id and case.merged_into == event.surviving_case_id:
         case = dataclasses.replace(case, merged_into=None)
-    closed_by_link = (case.state == "closed" and case.closed_reason == ClosureReason.duplicate.value
-                      and case.closed_at is not None and case.closed_at >= event.linked_at)
+    closed_by_link = (
+        case.state == "closed"
+        and case.closed_reason == ClosureReason.duplicate.value
+        and case.closed_at is not None
+        and case.closed_at >= event.linked_at
+    )
     if event.case_id == event.surviving_case_id or not closed_by_link:
         return dataclasses.replace(state, case=case)
-    case = dataclasses.replace(case, state="open", stage=case.closed_from_stage or Stage.screening.value,
-                               closed_at=None, closed_reason=None, closed_from_stage=None,
-                               closed_risk_level=None)
+    case = dataclasses.replace(
+        case,
+        state="open",
+        stage=case.closed_from_stage or Stage.screening.value,
+        closed_at=None,
+        closed_reason=None,
+        closed_from_stage=None,
+        closed_risk_level=None,
+    )
     return dataclasses.replace(state, case=case)
 
 
-EVENT_RULES = {CaseReported: reported, CaseAssessed: assessed, ReferralCreated: referred,
-               ReferralStatusChanged: referral_changed, ReferralWithdrawn: withdrawn, ReferralEscalated: escalated,
-               FollowupScheduled: scheduled, FollowupVisitRecorded: visited,
-               FollowupClosureRuleMet: closure_rule_met, ChildLinked: child_linked,
-               ChildLinkUndone: link_undone}
+EVENT_RULES = {
+    CaseReported: reported,
+    CaseAssessed: assessed,
+    ReferralCreated: referred,
+    ReferralStatusChanged: referral_changed,
+    ReferralWithdrawn: withdrawn,
+    ReferralEscalated: escalated,
+    FollowupScheduled: scheduled,
+    FollowupVisitRecorded: visited,
+    FollowupClosureRuleMet: closure_rule_met,
+    ChildLinked: child_linked,
+    ChildLinkUndone: link_undone,
+}
 
 
 def station_of(jurisdiction: str) -> str:
@@ -401,16 +464,23 @@ def owned(state: CaseState, at: datetime) -> Decision:
         return Decision(state)
     station = station_of(case.jurisdiction)
     case = dataclasses.replace(case, owner_node=station, assigned_at=at)
-    event = CaseAssigned(case_id=case.case_id, jurisdiction=case.jurisdiction, owner_node=station,
-                         owner_ref=None, assigned_at=at)
+    event = CaseAssigned(
+        case_id=case.case_id,
+        jurisdiction=case.jurisdiction,
+        owner_node=station,
+        owner_ref=None,
+        assigned_at=at,
+    )
     return Decision(dataclasses.replace(state, case=case), (event,))
 
 
 def require_open(case: CaseFile) -> None:
     """What only an open case allows (Refused, 409, otherwise)."""
     if case.state != "open":
-        raise Refused("the case is closed; a new report reopens it, or its owner or a supervisor "
-                      "(POST /v1/cases/{case_id}/reopening)")
+        raise Refused(
+            "the case is closed; a new report reopens it, or its owner or a supervisor "
+            "(POST /v1/cases/{case_id}/reopening)"
+        )
 
 
 def closing(case: CaseFile, reason: ClosureReason, now: datetime) -> tuple[CaseFile, CaseClosed]:
@@ -422,10 +492,16 @@ def closing(case: CaseFile, reason: ClosureReason, now: datetime) -> tuple[CaseF
     closed_at = max(now, case.reported_at or now)
     if case.reopened_at is not None and closed_at <= case.reopened_at:
         closed_at = case.reopened_at + timedelta(microseconds=1)
-    case = dataclasses.replace(case, state="closed", stage=Stage.closed.value, closed_at=closed_at,
-                               closed_reason=reason.value, closed_from_stage=case.stage,
-                               closed_risk_level=case.risk_level,
-                               last_activity_at=max(case.last_activity_at, now))
+    case = dataclasses.replace(
+        case,
+        state="closed",
+        stage=Stage.closed.value,
+        closed_at=closed_at,
+        closed_reason=reason.value,
+        closed_from_stage=case.stage,
+        closed_risk_level=case.risk_level,
+        last_activity_at=max(case.last_activity_at, now),
+    )
     return case, CaseClosed(case_id=case.case_id, reason=reason.value, closed_at=closed_at)
 
 
@@ -442,10 +518,15 @@ def closable(state: CaseState, reason: ClosureReason, policy: CaseworkPolicy, no
     still_open = open_referrals(state)
     if still_open:
         raise OpenReferrals(still_open)
-    if (reason in CLOSURE_NEEDS_RECENT_VISIT and case.risk_level in (RiskLevel.red.value, RiskLevel.orange.value)
-            and (case.last_visited_at is None or case.last_visited_at < now - policy.closure_visit_within)):
-        raise NoRecentVisit(f"a {case.risk_level} case closes as {reason.value} only after a follow-up visit in "
-                            f"the last {policy.closure_visit_within.days} days; record the visit first")
+    if (
+        reason in CLOSURE_NEEDS_RECENT_VISIT
+        and case.risk_level in (RiskLevel.red.value, RiskLevel.orange.value)
+        and (case.last_visited_at is None or case.last_visited_at < now - policy.closure_visit_within)
+    ):
+        raise NoRecentVisit(
+            f"a {case.risk_level} case closes as {reason.value} only after a follow-up visit in "
+            f"the last {policy.closure_visit_within.days} days; record the visit first"
+        )
 
 
 def closed_by_rule(state: CaseState, at: datetime) -> Decision:
@@ -454,9 +535,16 @@ def closed_by_rule(state: CaseState, at: datetime) -> Decision:
     referral of it is still open."""
     case = state.case
     met = case.closure_rule_met_at if case else None
-    if (case is None or met is None or case.state != "open" or case.risk_level != RiskLevel.blue.value
-            or case.reported_at is None or met <= case.reported_at
-            or (case.reopened_at is not None and met <= case.reopened_at) or open_referrals(state)):
+    if (
+        case is None
+        or met is None
+        or case.state != "open"
+        or case.risk_level != RiskLevel.blue.value
+        or case.reported_at is None
+        or met <= case.reported_at
+        or (case.reopened_at is not None and met <= case.reopened_at)
+        or open_referrals(state)
+    ):
         return Decision(state)
     case, event = closing(case, ClosureReason.risk_resolved, met)
     return Decision(dataclasses.replace(state, case=case), (event,))
@@ -473,16 +561,25 @@ def derive(state: CaseState) -> CaseState:
     if case.state == "open":
         if case.review_due_at is not None and case.reviewed_at is None:
             due.append((case.review_due_at, "review"))
-        due += [(r.ack_due_at, "referral") for r in open_refs
-                if r.state == ReferralState.created.value and r.ack_due_at is not None]
+        due += [
+            (r.ack_due_at, "referral")
+            for r in open_refs
+            if r.state == ReferralState.created.value and r.ack_due_at is not None
+        ]
         if case.visit_due_at is not None:
             due.append((case.visit_due_at, "visit"))
     next_due = min(due, default=(None, None))
-    case = dataclasses.replace(case, open_referrals=len(open_refs), next_due_at=next_due[0],
-                               blind_spot_escalated_at=(case.blind_spot_escalated_at
-                                                        if case.owner_node is None or next_due[0] is None else None),
-                               next_due_kind=next_due[1], sort_due_at=next_due[0] or NEVER,
-                               urgency=EMERGENCY if case.emergency else URGENCY.get(case.risk_level, NOT_GRADED))
+    case = dataclasses.replace(
+        case,
+        open_referrals=len(open_refs),
+        next_due_at=next_due[0],
+        blind_spot_escalated_at=(
+            case.blind_spot_escalated_at if case.owner_node is None or next_due[0] is None else None
+        ),
+        next_due_kind=next_due[1],
+        sort_due_at=next_due[0] or NEVER,
+        urgency=EMERGENCY if case.emergency else URGENCY.get(case.risk_level, NOT_GRADED),
+    )
     return dataclasses.replace(state, case=case)
 
 
@@ -510,8 +607,15 @@ def require_caseworker_of(case: CaseFile, caseworker: str, entry: DirectoryEntry
         raise NotACaseworker("a caseworker of another territory than the case's")
 
 
-def assigned(case: CaseFile, caseworker: str, *, supervisor: str, reason: str | None, now: datetime,
-             entry: DirectoryEntry | None) -> Decision:
+def assigned(
+    case: CaseFile,
+    caseworker: str,
+    *,
+    supervisor: str,
+    reason: str | None,
+    now: datetime,
+    entry: DirectoryEntry | None,
+) -> Decision:
     """A supervisor names the caseworker who owns the case: an active caseworker of its territory, on
     the directory's word. Naming the owner again changes nothing; replacing a named owner needs a
     reason code."""
@@ -523,15 +627,28 @@ def assigned(case: CaseFile, caseworker: str, *, supervisor: str, reason: str | 
     if previous is not None and reason is None:
         raise ReasonRequired("replacing the case's owner needs a reason")
     owner_node = case.owner_node or station_of(case.jurisdiction)
-    event = CaseAssigned(case_id=case.case_id, jurisdiction=case.jurisdiction, owner_node=owner_node,
-                         owner_ref=caseworker, previous_owner_ref=previous, assigned_by=supervisor,
-                         reason=reason if previous is not None else None, assigned_at=now)
-    case = dataclasses.replace(case, owner_node=owner_node, owner_ref=caseworker, assigned_at=now,
-                               last_activity_at=max(case.last_activity_at, now))
+    event = CaseAssigned(
+        case_id=case.case_id,
+        jurisdiction=case.jurisdiction,
+        owner_node=owner_node,
+        owner_ref=caseworker,
+        previous_owner_ref=previous,
+        assigned_by=supervisor,
+        reason=reason if previous is not None else None,
+        assigned_at=now,
+    )
+    case = dataclasses.replace(
+        case,
+        owner_node=owner_node,
+        owner_ref=caseworker,
+        assigned_at=now,
+        last_activity_at=max(case.last_activity_at, now),
+    )
     return Decision(CaseState(case), (event,))
 
 
 # ---- no case waits unseen ----------------------------------------------------------------------
+
 
 def county_of(jurisdiction: str) -> str:
     """Whose supervisors hear of a case that waits: its county (or its own node, above county)."""
@@ -553,9 +670,14 @@ def escalated(case: CaseFile, policy: CaseworkPolicy, now: datetime) -> Decision
     if case.state != "open" or case.jurisdiction is None:
         return Decision(CaseState(case))
     county = county_of(case.jurisdiction)
-    to = dict(case_id=case.case_id, risk_level=RiskLevel(case.risk_level) if case.risk_level else None,
-              jurisdiction=case.jurisdiction,
-              to_jurisdiction=county, to_level=TerritoryCode(county).level, escalated_at=now)
+    to = dict(
+        case_id=case.case_id,
+        risk_level=RiskLevel(case.risk_level) if case.risk_level else None,
+        jurisdiction=case.jurisdiction,
+        to_jurisdiction=county,
+        to_level=TerritoryCode(county).level,
+        escalated_at=now,
+    )
     events: list[EventPayload] = []
     changes: dict[str, Any] = {}
     due = case.review_due_at
@@ -563,13 +685,18 @@ def escalated(case: CaseFile, policy: CaseworkPolicy, now: datetime) -> Decision
         events.append(CaseEscalated(reason="review_overdue", due_at=due, **to))
         changes["review_escalated_for"] = due
     spot = blind_spot(case)
-    if spot and case.blind_spot_escalated_at is None and case.last_activity_at <= now - policy.blind_spot_after:
+    if (
+        spot
+        and case.blind_spot_escalated_at is None
+        and case.last_activity_at <= now - policy.blind_spot_after
+    ):
         events.append(CaseEscalated(reason=spot, **to))
         changes["blind_spot_escalated_at"] = now
     return Decision(CaseState(dataclasses.replace(case, **changes)), tuple(events))
 
 
 # ---- the written review and what needs a supervisor's approval ----------------------------------
+
 
 @dataclass(frozen=True)
 class Approval:
@@ -623,20 +750,41 @@ def _with(state: CaseState, case: CaseFile, *events: EventPayload) -> Decision:
     return Decision(derive(dataclasses.replace(state, case=case)), events)
 
 
-def _screened_out(state: CaseState, case: CaseFile, reason: ScreenOutReason, *, by: str, approved_by: str | None,
-                  now: datetime) -> Decision:
+def _screened_out(
+    state: CaseState,
+    case: CaseFile,
+    reason: ScreenOutReason,
+    *,
+    by: str,
+    approved_by: str | None,
+    now: datetime,
+) -> Decision:
     still_open = open_referrals(state)
     if still_open:
         raise OpenReferrals(still_open)
-    review = CaseReviewed(case_id=case.case_id, decision="screened_out", reason=reason,
-                          risk_level=RiskLevel(case.risk_level), reviewed_by=by, approved_by=approved_by,
-                          reviewed_at=now, stage=Stage.closed)
+    review = CaseReviewed(
+        case_id=case.case_id,
+        decision="screened_out",
+        reason=reason,
+        risk_level=RiskLevel(case.risk_level),
+        reviewed_by=by,
+        approved_by=approved_by,
+        reviewed_at=now,
+        stage=Stage.closed,
+    )
     case, closure = closing(dataclasses.replace(case, reviewed_at=now), ClosureReason.screened_out, now)
     return _with(state, case, review, closure)
 
 
-def reviewed(state: CaseState, decision: ReviewDecision, reason: str | None, *, by: str, supervisor: bool,
-             now: datetime) -> Decision:
+def reviewed(
+    state: CaseState,
+    decision: ReviewDecision,
+    reason: str | None,
+    *,
+    by: str,
+    supervisor: bool,
+    now: datetime,
+) -> Decision:
     """The written review (书面审核), by the case's owner or a supervisor of its territory. Screened
     in, the case goes on to needs assessment; screened out, it closes — but an orange or red case
     only with a supervisor's approval (a caseworker asks for it: `requested`)."""
@@ -646,15 +794,24 @@ def reviewed(state: CaseState, decision: ReviewDecision, reason: str | None, *, 
     if decision == "screened_out":
         why = _screen_out_reason(reason)
         if case.risk_level != RiskLevel.blue.value and not supervisor:
-            raise Refused(f"screening out a {case.risk_level} case needs a supervisor's approval: ask for it "
-                          "(POST /v1/cases/{case_id}/approvals, kind screen_out)")
+            raise Refused(
+                f"screening out a {case.risk_level} case needs a supervisor's approval: ask for it "
+                "(POST /v1/cases/{case_id}/approvals, kind screen_out)"
+            )
         approver = by if case.risk_level != RiskLevel.blue.value else None
         return _screened_out(state, case, why, by=by, approved_by=approver, now=now)
     stage = advance_stage(case.stage, Stage.needs_assessment)
-    review = CaseReviewed(case_id=case.case_id, decision="screened_in", risk_level=RiskLevel(case.risk_level),
-                          reviewed_by=by, reviewed_at=now, stage=stage)
-    case = dataclasses.replace(case, reviewed_at=now, stage=stage.value,
-                               last_activity_at=max(case.last_activity_at, now))
+    review = CaseReviewed(
+        case_id=case.case_id,
+        decision="screened_in",
+        risk_level=RiskLevel(case.risk_level),
+        reviewed_by=by,
+        reviewed_at=now,
+        stage=stage,
+    )
+    case = dataclasses.replace(
+        case, reviewed_at=now, stage=stage.value, last_activity_at=max(case.last_activity_at, now)
+    )
     return _with(state, case, review)
 
 
@@ -693,13 +850,24 @@ def require_alone(kind: str, pending: Iterable[Approval]) -> None:
         if other.kind == kind:
             raise Refused(f"a request to {kind.replace('_', ' ')} this case is pending already")
         if "transfer" in (kind, other.kind):
-            raise Refused(f"a request to {other.kind.replace('_', ' ')} this case is pending: "
-                          "a transfer waits alone")
+            raise Refused(
+                f"a request to {other.kind.replace('_', ' ')} this case is pending: a transfer waits alone"
+            )
 
 
-def requested(state: CaseState, kind: ApprovalKind, reason: str, *, by: str, pending: Iterable[Approval],
-              policy: CaseworkPolicy, now: datetime, supervisor: bool = False, to_jurisdiction: str | None = None,
-              into: CaseFile | None = None) -> tuple[Approval, Decision]:
+def requested(
+    state: CaseState,
+    kind: ApprovalKind,
+    reason: str,
+    *,
+    by: str,
+    pending: Iterable[Approval],
+    policy: CaseworkPolicy,
+    now: datetime,
+    supervisor: bool = False,
+    to_jurisdiction: str | None = None,
+    into: CaseFile | None = None,
+) -> tuple[Approval, Decision]:
     """The case's owner asks a supervisor to approve screening it out, closing it or reopening a red
     one (`into`: the case a link merged it into, if any), with the reason; or its owner or a supervisor
     of its territory asks the supervisors of `to_jurisdiction` to take it over. One pending request of
@@ -724,14 +892,29 @@ def requested(state: CaseState, kind: ApprovalKind, reason: str, *, by: str, pen
         closable(state, ClosureReason(reason), policy, now)
     require_alone(kind, pending)
     to_jurisdiction = to_jurisdiction if kind == "transfer" else None
-    approval = Approval(approval_id=uuid.uuid4(), case_id=case.case_id, kind=kind, reason=reason,
-                        jurisdiction=case.jurisdiction, to_jurisdiction=to_jurisdiction, requested_by=by,
-                        requested_at=now)
-    event = CaseApprovalRequested(approval_id=approval.approval_id, case_id=case.case_id, kind=kind, reason=reason,
-                                  jurisdiction=case.jurisdiction, to_jurisdiction=to_jurisdiction, requested_by=by,
-                                  requested_at=now)
-    case = dataclasses.replace(case, pending_approvals=case.pending_approvals + 1,
-                               last_activity_at=max(case.last_activity_at, now))
+    approval = Approval(
+        approval_id=uuid.uuid4(),
+        case_id=case.case_id,
+        kind=kind,
+        reason=reason,
+        jurisdiction=case.jurisdiction,
+        to_jurisdiction=to_jurisdiction,
+        requested_by=by,
+        requested_at=now,
+    )
+    event = CaseApprovalRequested(
+        approval_id=approval.approval_id,
+        case_id=case.case_id,
+        kind=kind,
+        reason=reason,
+        jurisdiction=case.jurisdiction,
+        to_jurisdiction=to_jurisdiction,
+        requested_by=by,
+        requested_at=now,
+    )
+    case = dataclasses.replace(
+        case, pending_approvals=case.pending_approvals + 1, last_activity_at=max(case.last_activity_at, now)
+    )
     return approval, _with(state, case, event)
 
 
@@ -741,17 +924,38 @@ def transferred(state: CaseState, case: CaseFile, approval: Approval, *, by: str
     to = approval.to_jurisdiction
     station = station_of(to)
     previous = case.owner_ref
-    moved = CaseTransferred(case_id=case.case_id, approval_id=approval.approval_id, from_jurisdiction=case.jurisdiction,
-                            jurisdiction=to, reason=TransferReason(approval.reason),
-                            requested_by=approval.requested_by, accepted_by=by, transferred_at=now)
-    owner = CaseAssigned(case_id=case.case_id, jurisdiction=to, owner_node=station, owner_ref=None,
-                         previous_owner_ref=previous, reason="transferred" if previous else None, assigned_at=now)
-    case = dataclasses.replace(case, jurisdiction=to, owner_node=station, owner_ref=None, assigned_at=now,
-                               blind_spot_escalated_at=None)
+    moved = CaseTransferred(
+        case_id=case.case_id,
+        approval_id=approval.approval_id,
+        from_jurisdiction=case.jurisdiction,
+        jurisdiction=to,
+        reason=TransferReason(approval.reason),
+        requested_by=approval.requested_by,
+        accepted_by=by,
+        transferred_at=now,
+    )
+    owner = CaseAssigned(
+        case_id=case.case_id,
+        jurisdiction=to,
+        owner_node=station,
+        owner_ref=None,
+        previous_owner_ref=previous,
+        reason="transferred" if previous else None,
+        assigned_at=now,
+    )
+    case = dataclasses.replace(
+        case,
+        jurisdiction=to,
+        owner_node=station,
+        owner_ref=None,
+        assigned_at=now,
+        blind_spot_escalated_at=None,
+    )
     return _with(state, case, moved, owner)
 
 
 # ---- a person reopens a closed case -------------------------------------------------------------
+
 
 def was_red(case: CaseFile) -> bool:
     """Red now or when it closed: its reopening needs a supervisor's approval."""
@@ -771,14 +975,18 @@ def require_reopenable(case: CaseFile, into: CaseFile | None = None) -> None:
         raise Refused("the case is open")
     named = f" ({into.case_number or into.case_id})" if into is not None else ""
     if case.closed_reason == ClosureReason.duplicate.value:
-        raise MergedByLink(f"the case closed as the duplicate of the case a link merged it into{named}: a "
-                           "supervisor undoes the link to reopen it (POST /v1/children/links/{link_id}/undo)",
-                           into)
+        raise MergedByLink(
+            f"the case closed as the duplicate of the case a link merged it into{named}: a "
+            "supervisor undoes the link to reopen it (POST /v1/children/links/{link_id}/undo)",
+            into,
+        )
     if into is not None and into.state == "open":
         raise ChildHasOpenCase(into)
     if case.merged_into is not None:
-        raise MergedByLink(f"a link merged the case into another{named}, which holds its child's reports: "
-                           "reopen that one", into)
+        raise MergedByLink(
+            f"a link merged the case into another{named}, which holds its child's reports: reopen that one",
+            into,
+        )
 
 
 def require_reopener(case: CaseFile, *, by: str, supervisor: bool) -> None:
@@ -790,23 +998,38 @@ def require_direct_reopening(case: CaseFile, pending: Iterable[Approval], *, sup
     """Reopened at once: an orange or blue case by its owner, any case by a supervisor (a red one on the
     supervisor's own approval) — none while a request to reopen it waits for a supervisor's decision."""
     if was_red(case) and not supervisor:
-        raise Refused("reopening a red case needs a supervisor's approval: ask for it "
-                      "(POST /v1/cases/{case_id}/approvals, kind reopen)")
+        raise Refused(
+            "reopening a red case needs a supervisor's approval: ask for it "
+            "(POST /v1/cases/{case_id}/approvals, kind reopen)"
+        )
     if any(a.state == "pending" and a.kind == "reopen" for a in pending):
-        raise Refused("a request to reopen this case is pending: a supervisor decides it "
-                      "(POST /v1/approvals/{approval_id}/decision)")
+        raise Refused(
+            "a request to reopen this case is pending: a supervisor decides it "
+            "(POST /v1/approvals/{approval_id}/decision)"
+        )
 
 
 def require_reopen_request(case: CaseFile, into: CaseFile | None = None) -> None:
     """A request to reopen is for a red case (or one red when it closed); any other is reopened at once."""
     require_reopenable(case, into)
     if not was_red(case):
-        raise Refused(f"an {case.risk_level or 'ungraded'} case is reopened by its owner directly "
-                      "(POST /v1/cases/{case_id}/reopening)")
+        raise Refused(
+            f"an {case.risk_level or 'ungraded'} case is reopened by its owner directly "
+            "(POST /v1/cases/{case_id}/reopening)"
+        )
 
 
-def reopening(state: CaseState, reason: str | None, *, by: str, supervisor: bool, pending: Iterable[Approval],
-              policy: CaseworkPolicy, now: datetime, into: CaseFile | None = None) -> Decision:
+def reopening(
+    state: CaseState,
+    reason: str | None,
+    *,
+    by: str,
+    supervisor: bool,
+    pending: Iterable[Approval],
+    policy: CaseworkPolicy,
+    now: datetime,
+    into: CaseFile | None = None,
+) -> Decision:
     """A person reopens a closed case, with the reason: its owner an orange or blue one, a supervisor of
     its territory any (a red one on their own approval: theirs to give). A caseworker asks for a red
     one (`requested`, kind reopen). See `_reopened` for what the case becomes."""
@@ -815,12 +1038,29 @@ def reopening(state: CaseState, reason: str | None, *, by: str, supervisor: bool
     require_reopenable(case, into)
     require_reopener(case, by=by, supervisor=supervisor)
     require_direct_reopening(case, pending, supervisor=supervisor)
-    return _reopened(state, case, why, by=by, approved_by=by if was_red(case) else None, approval_id=None,
-                     policy=policy, now=now)
+    return _reopened(
+        state,
+        case,
+        why,
+        by=by,
+        approved_by=by if was_red(case) else None,
+        approval_id=None,
+        policy=policy,
+        now=now,
+    )
 
 
-def _reopened(state: CaseState, case: CaseFile, reason: ReopenReason, *, by: str, approved_by: str | None,
-              approval_id: uuid.UUID | None, policy: CaseworkPolicy, now: datetime) -> Decision:
+def _reopened(
+    state: CaseState,
+    case: CaseFile,
+    reason: ReopenReason,
+    *,
+    by: str,
+    approved_by: str | None,
+    approval_id: uuid.UUID | None,
+    policy: CaseworkPolicy,
+    now: datetime,
+) -> Decision:
     """The case open again at the stage it had reached when it closed (screening if not known), with its
     owner, and looked at anew: its written review is due within its grade's hours (red's, if it was
     never graded) from now, and a closure rule met before now closes nothing. `case.reopened` says so;
@@ -830,19 +1070,45 @@ def _reopened(state: CaseState, case: CaseFile, reason: ReopenReason, *, by: str
     stage = Stage(case.closed_from_stage) if case.closed_from_stage else Stage.screening
     level = RiskLevel.red if was_red(case) else (RiskLevel(case.risk_level) if case.risk_level else None)
     review_due = at + policy.review_within(RiskLevel(case.risk_level or RiskLevel.red), case.jurisdiction)
-    event = CaseReopened(case_id=case.case_id, reason=reason, reopened_by=by, approved_by=approved_by,
-                         approval_id=approval_id, risk_level=level, stage=stage, closed_at=closed_at,
-                         reopened_at=at)
-    case = dataclasses.replace(case, state="open", stage=stage.value, closed_at=None, closed_reason=None,
-                               closed_from_stage=None, closed_risk_level=None, reopened_at=at,
-                               reviewed_at=None, review_due_at=review_due, review_escalated_for=None,
-                               last_activity_at=max(case.last_activity_at, at))
+    event = CaseReopened(
+        case_id=case.case_id,
+        reason=reason,
+        reopened_by=by,
+        approved_by=approved_by,
+        approval_id=approval_id,
+        risk_level=level,
+        stage=stage,
+        closed_at=closed_at,
+        reopened_at=at,
+    )
+    case = dataclasses.replace(
+        case,
+        state="open",
+        stage=stage.value,
+        closed_at=None,
+        closed_reason=None,
+        closed_from_stage=None,
+        closed_risk_level=None,
+        reopened_at=at,
+        reviewed_at=None,
+        review_due_at=review_due,
+        review_escalated_for=None,
+        last_activity_at=max(case.last_activity_at, at),
+    )
     return _with(state, case, event)
 
 
-def approval_decided(state: CaseState, approval: Approval, approved: bool, reason: str | None, *, by: str,
-                     policy: CaseworkPolicy, now: datetime,
-                     into: CaseFile | None = None) -> tuple[Approval, Decision]:
+def approval_decided(
+    state: CaseState,
+    approval: Approval,
+    approved: bool,
+    reason: str | None,
+    *,
+    by: str,
+    policy: CaseworkPolicy,
+    now: datetime,
+    into: CaseFile | None = None,
+) -> tuple[Approval, Decision]:
     """A supervisor approves (the case is screened out, closed with the request's reason, moved to
     the territory it was to go to, or reopened) or rejects with a reason."""
     case = state.case
@@ -856,23 +1122,47 @@ def approval_decided(state: CaseState, approval: Approval, approved: bool, reaso
         require_open(case)
     if approved and approval.kind == "close":
         closable(state, ClosureReason(approval.reason), policy, now)  # as safe now as when it was asked
-    approval = dataclasses.replace(approval, state="approved" if approved else "rejected", decided_by=by,
-                                   decided_at=now, decision_reason=None if approved else reason)
-    decided = CaseApprovalDecided(approval_id=approval.approval_id, case_id=case.case_id, kind=approval.kind,
-                                  approved=approved, reason=approval.decision_reason, decided_by=by, decided_at=now)
-    case = dataclasses.replace(case, pending_approvals=max(case.pending_approvals - 1, 0),
-                               last_activity_at=max(case.last_activity_at, now))
+    approval = dataclasses.replace(
+        approval,
+        state="approved" if approved else "rejected",
+        decided_by=by,
+        decided_at=now,
+        decision_reason=None if approved else reason,
+    )
+    decided = CaseApprovalDecided(
+        approval_id=approval.approval_id,
+        case_id=case.case_id,
+        kind=approval.kind,
+        approved=approved,
+        reason=approval.decision_reason,
+        decided_by=by,
+        decided_at=now,
+    )
+    case = dataclasses.replace(
+        case,
+        pending_approvals=max(case.pending_approvals - 1, 0),
+        last_activity_at=max(case.last_activity_at, now),
+    )
     if not approved:
         return approval, _with(state, case, decided)
     if approval.kind == "screen_out":
         require_reviewable(case)
-        outcome = _screened_out(state, case, ScreenOutReason(approval.reason), by=approval.requested_by,
-                                approved_by=by, now=now)
+        outcome = _screened_out(
+            state, case, ScreenOutReason(approval.reason), by=approval.requested_by, approved_by=by, now=now
+        )
     elif approval.kind == "transfer":
         outcome = transferred(state, case, approval, by=by, now=now)
     elif approval.kind == "reopen":
-        outcome = _reopened(state, case, ReopenReason(approval.reason), by=approval.requested_by,
-                            approved_by=by, approval_id=approval.approval_id, policy=policy, now=now)
+        outcome = _reopened(
+            state,
+            case,
+            ReopenReason(approval.reason),
+            by=approval.requested_by,
+            approved_by=by,
+            approval_id=approval.approval_id,
+            policy=policy,
+            now=now,
+        )
     else:
         closed, closure = closing(case, ClosureReason(approval.reason), now)
         outcome = _with(state, closed, closure)

@@ -28,7 +28,8 @@ def _late(res: Resources, now: datetime):
     c = t.cases.c
     review_late = c.reviewed_at.is_(None) & (c.review_due_at <= now)
     blind_spot = (c.owner_node.is_(None) | c.next_due_at.is_(None)) & (
-        c.last_activity_at <= now - res.policy.blind_spot_after)
+        c.last_activity_at <= now - res.policy.blind_spot_after
+    )
     return c.state == "open", c.jurisdiction.is_not(None), review_late, blind_spot
 
 
@@ -39,15 +40,27 @@ async def escalate_cases(session: Transaction, res: Resources, *, limit: int = 5
     now = res.clock()
     is_open, listed, review_late, blind_spot = _late(res, now)
     not_yet = (review_late & c.review_escalated_for.is_distinct_from(c.review_due_at)) | (
-        blind_spot & c.blind_spot_escalated_at.is_(None))
-    rows = await session.execute(select(t.cases).where(is_open, listed, not_yet)
-                                 .order_by(c.urgency, c.sort_due_at, c.case_id).limit(limit)
-                                 .with_for_update(skip_locked=True))
+        blind_spot & c.blind_spot_escalated_at.is_(None)
+    )
+    rows = await session.execute(
+        select(t.cases)
+        .where(is_open, listed, not_yet)
+        .order_by(c.urgency, c.sort_due_at, c.case_id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
     decisions = [escalated(CaseFile.of_row(row), res.policy, now) for row in rows]
     decisions = [d for d in decisions if d.events]
     await upsert_rows(session, t.cases, [d.state.case.as_row() for d in decisions], updated=ESCALATED_COLUMNS)
-    await add_events(session, OUTBOX, *(new_envelope(event, case_id=d.state.case.case_id, producer=PRODUCER)
-                                        for d in decisions for event in d.events))
+    await add_events(
+        session,
+        OUTBOX,
+        *(
+            new_envelope(event, case_id=d.state.case.case_id, producer=PRODUCER)
+            for d in decisions
+            for event in d.events
+        ),
+    )
     return sum(len(d.events) for d in decisions)
 
 
@@ -63,8 +76,18 @@ async def late_gauges(session: Transaction, res: Resources) -> list[Gauge]:
     for level in (*(r.value for r in RiskLevel), None):
         late, blind = counts.get(level, (0, 0))
         labels = {"risk_level": level or "not_graded"}
-        gauges += [Gauge("cpnet_case_reviews_overdue", "Open cases whose written review is past its deadline",
-                         late, labels),
-                   Gauge("cpnet_case_blind_spots", "Open cases with no owner or nothing due, past the grace",
-                         blind, labels)]
+        gauges += [
+            Gauge(
+                "cpnet_case_reviews_overdue",
+                "Open cases whose written review is past its deadline",
+                late,
+                labels,
+            ),
+            Gauge(
+                "cpnet_case_blind_spots",
+                "Open cases with no owner or nothing due, past the grace",
+                blind,
+                labels,
+            ),
+        ]
     return gauges

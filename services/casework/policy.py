@@ -37,8 +37,11 @@ class CaseworkPolicy(BaseModel):
         missing = sorted(set(RiskLevel) - set(self.review_hours))
         if missing:
             raise ValueError(f"review_hours has no deadline for {', '.join(missing)}")
-        graver_grade_first(self.review_hours, self.review_hours_by_territory,
-                           "review_hours: a higher grade must be reviewed at least as soon as a lower one")
+        graver_grade_first(
+            self.review_hours,
+            self.review_hours_by_territory,
+            "review_hours: a higher grade must be reviewed at least as soon as a lower one",
+        )
         return self
 
     @property

@@ -31,15 +31,26 @@ from shared.territory.registry import TerritoryError, load_territory
 # What casework learns each case from: its report and grade, the referrals it waits on, its
 # visits, follow-up's closure rule, the links that merge a case into another (and their undoing)
 # (shared.contracts.asyncapi.SERVICE_CONSUMES lists the same).
-TOPICS = (CaseReported.TOPIC, CaseAssessed.TOPIC, *(referral_topic(agency) for agency in Agency),
-          ReferralStatusChanged.TOPIC, ReferralEscalated.TOPIC, FollowupScheduled.TOPIC,
-          FollowupVisitRecorded.TOPIC, FollowupClosureRuleMet.TOPIC, ChildLinked.TOPIC)
+TOPICS = (
+    CaseReported.TOPIC,
+    CaseAssessed.TOPIC,
+    *(referral_topic(agency) for agency in Agency),
+    ReferralStatusChanged.TOPIC,
+    ReferralEscalated.TOPIC,
+    FollowupScheduled.TOPIC,
+    FollowupVisitRecorded.TOPIC,
+    FollowupClosureRuleMet.TOPIC,
+    ChildLinked.TOPIC,
+)
 
 
 def resources(settings: Settings) -> Resources:
     try:
-        return Resources(policy=load_policy(), territory=load_territory(settings.territory_file),
-                         cipher=FieldCipher.from_settings(settings))
+        return Resources(
+            policy=load_policy(),
+            territory=load_territory(settings.territory_file),
+            cipher=FieldCipher.from_settings(settings),
+        )
     except (PolicyError, TerritoryError) as exc:
         raise ConfigurationError(str(exc)) from None
 
@@ -50,13 +61,27 @@ def consumers(ctx: ServiceContext) -> list[IdempotentConsumer]:
     async def decide_batch(session, items) -> None:
         await on_case_events(session, items, ctx.resources)
 
-    return [ctx.consumer(name="casework.cases", topic=TOPICS, handler=None, batch_handler=decide_batch,
-                         batch=True, poison=(UnexpectedEvent,))]
+    return [
+        ctx.consumer(
+            name="casework.cases",
+            topic=TOPICS,
+            handler=None,
+            batch_handler=decide_batch,
+            batch=True,
+            poison=(UnexpectedEvent,),
+        )
+    ]
 
 
 def tasks(ctx: ServiceContext):
-    return [periodic(ctx, "casework.escalation", lambda session: escalate_cases(session, ctx.resources),
-                     ctx.settings.sweep_interval_s)]
+    return [
+        periodic(
+            ctx,
+            "casework.escalation",
+            lambda session: escalate_cases(session, ctx.resources),
+            ctx.settings.sweep_interval_s,
+        )
+    ]
 
 
 SERVICE = ServiceDefinition(

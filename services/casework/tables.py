@@ -4,8 +4,21 @@ the notes written with casework's actions (encrypted)."""
 
 from __future__ import annotations
 
-from sqlalchemy import (ARRAY, Boolean, Column, DateTime, Index, Integer, MetaData, SmallInteger, Table, Text, false,
-                        func, text)
+from sqlalchemy import (
+    ARRAY,
+    Boolean,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    Table,
+    Text,
+    false,
+    func,
+    text,
+)
 from sqlalchemy.dialects.postgresql import UUID
 
 from shared.notes import notes_table
@@ -14,7 +27,8 @@ SCHEMA = "casework"
 metadata = MetaData(schema=SCHEMA)
 
 cases = Table(
-    "cases", metadata,
+    "cases",
+    metadata,
     Column("case_id", UUID(as_uuid=True), primary_key=True),
     # Null until the event that names it arrives (the topics a case's events travel on are not
     # ordered among themselves): a case is listed once its territory is known.
@@ -62,20 +76,32 @@ cases = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 # The worklist: open cases by urgency, then the earliest due date (keyset pagination).
-Index("cases_worklist", cases.c.urgency, cases.c.sort_due_at, cases.c.case_id,
-      postgresql_where=text("state = 'open'"))
+Index(
+    "cases_worklist",
+    cases.c.urgency,
+    cases.c.sort_due_at,
+    cases.c.case_id,
+    postgresql_where=text("state = 'open'"),
+)
 # Territory prefixes (`jurisdiction LIKE '1404%'`) and "my cases".
 Index("cases_by_territory", cases.c.jurisdiction, postgresql_ops={"jurisdiction": "text_pattern_ops"})
 Index("cases_by_owner", cases.c.owner_ref, postgresql_where=text("owner_ref IS NOT NULL"))
 Index("cases_by_number", cases.c.case_number, unique=True, postgresql_where=text("case_number IS NOT NULL"))
 # The sweep's two questions: reviews not recorded, and cases with no owner or nothing due.
-Index("cases_review_pending", cases.c.review_due_at,
-      postgresql_where=text("state = 'open' AND reviewed_at IS NULL"))
-Index("cases_blind_spots", cases.c.last_activity_at,
-      postgresql_where=text("state = 'open' AND (owner_node IS NULL OR next_due_at IS NULL)"))
+Index(
+    "cases_review_pending",
+    cases.c.review_due_at,
+    postgresql_where=text("state = 'open' AND reviewed_at IS NULL"),
+)
+Index(
+    "cases_blind_spots",
+    cases.c.last_activity_at,
+    postgresql_where=text("state = 'open' AND (owner_node IS NULL OR next_due_at IS NULL)"),
+)
 
 referrals = Table(
-    "referrals", metadata,
+    "referrals",
+    metadata,
     Column("referral_id", UUID(as_uuid=True), primary_key=True),
     Column("case_id", UUID(as_uuid=True), nullable=False, index=True),
     Column("agency", Text, nullable=False),
@@ -86,7 +112,8 @@ referrals = Table(
 # What a caseworker asked a supervisor to approve: screening a case out, closing it, moving it to
 # another territory (decided by that territory's supervisors).
 approvals = Table(
-    "approvals", metadata,
+    "approvals",
+    metadata,
     Column("approval_id", UUID(as_uuid=True), primary_key=True),
     Column("case_id", UUID(as_uuid=True), nullable=False, index=True),
     Column("kind", Text, nullable=False),  # screen_out | close | transfer
@@ -101,12 +128,21 @@ approvals = Table(
     Column("decision_reason", Text),
 )
 # One pending request of a kind per case; the supervisors' worklist of pending requests.
-Index("approvals_one_pending", approvals.c.case_id, approvals.c.kind, unique=True,
-      postgresql_where=text("state = 'pending'"))
+Index(
+    "approvals_one_pending",
+    approvals.c.case_id,
+    approvals.c.kind,
+    unique=True,
+    postgresql_where=text("state = 'pending'"),
+)
 Index("approvals_pending", approvals.c.requested_at, postgresql_where=text("state = 'pending'"))
 # The receiving territory's pending transfers.
-Index("approvals_pending_to", approvals.c.to_jurisdiction, postgresql_where=text(
-    "state = 'pending' AND to_jurisdiction IS NOT NULL"), postgresql_ops={"to_jurisdiction": "text_pattern_ops"})
+Index(
+    "approvals_pending_to",
+    approvals.c.to_jurisdiction,
+    postgresql_where=text("state = 'pending' AND to_jurisdiction IS NOT NULL"),
+    postgresql_ops={"to_jurisdiction": "text_pattern_ops"},
+)
 
 # What people wrote with an assignment, a written review, a request for approval or its decision (about:
 # the request). Created by casework_0007.

@@ -26,11 +26,16 @@ class Waiting:
 # Red cases whose written review is not recorded yet: the supervisor's first decision, due within hours.
 NEW_RED = Waiting("new_red", MappingProxyType({"grade": (RiskLevel.red,), "reviewed": False}))
 APPROVALS = Waiting("approvals")
-WAITING = MappingProxyType({
-    Role.caseworker: (NEW_RED, Waiting("assigned_to_me", MappingProxyType({"owner": "me"})),
-                      Waiting("overdue", MappingProxyType({"owner": "me", "overdue": True}))),
-    Role.supervisor: (NEW_RED, APPROVALS, Waiting("overdue", MappingProxyType({"overdue": True}))),
-})
+WAITING = MappingProxyType(
+    {
+        Role.caseworker: (
+            NEW_RED,
+            Waiting("assigned_to_me", MappingProxyType({"owner": "me"})),
+            Waiting("overdue", MappingProxyType({"owner": "me", "overdue": True})),
+        ),
+        Role.supervisor: (NEW_RED, APPROVALS, Waiting("overdue", MappingProxyType({"overdue": True}))),
+    }
+)
 
 
 def waiting_for(role: Role) -> tuple[Waiting, ...]:
@@ -40,8 +45,11 @@ def waiting_for(role: Role) -> tuple[Waiting, ...]:
 
 def as_query(filters: Mapping[str, Any]) -> dict[str, str | list[str]]:
     """A worklist filter as the query string GET /v1/cases takes (what a link to the list carries)."""
+
     def text(value: Any) -> str:
         return ("true" if value else "false") if isinstance(value, bool) else str(value)
 
-    return {name: [text(v) for v in value] if isinstance(value, tuple | list) else text(value)
-            for name, value in filters.items()}
+    return {
+        name: [text(v) for v in value] if isinstance(value, tuple | list) else text(value)
+        for name, value in filters.items()
+    }

@@ -88,14 +88,17 @@ def check_password(password: str, *, username: str, demonstration: bool = False)
     if normalised_username(password) == normalised_username(username):
         raise PasswordRejected("a password is not the username")
     if not demonstration and any(folded(known) in folded(password) for known in PUBLIC_PASSWORDS):
-        raise PasswordRejected("a password is not one printed in cpnet's own files (the demonstration's "
-                               "or development's)")
+        raise PasswordRejected(
+            "a password is not one printed in cpnet's own files (the demonstration's or development's)"
+        )
     known = [username, normalised_username(username), "cpnet", "console"]
     judged = zxcvbn(password[:SCORED_CHARACTERS], user_inputs=known)
     if judged["score"] < MIN_PASSWORD_SCORE:
         why = judged["feedback"]["warning"] or "it follows a common pattern"
-        raise PasswordRejected(f"a password this easy to guess is refused ({why.rstrip('.')}; "
-                               "a few unrelated words make a strong one)")
+        raise PasswordRejected(
+            f"a password this easy to guess is refused ({why.rstrip('.')}; "
+            "a few unrelated words make a strong one)"
+        )
 
 
 def delay_after(failures: int) -> timedelta | None:
@@ -117,8 +120,9 @@ def signed_in(account: Account, password_ok: bool, now: datetime) -> tuple[Outco
     if not password_ok:
         failures = account.failed_attempts + 1
         delay = delay_after(failures)
-        return "wrong_password", dataclasses.replace(account, failed_attempts=failures,
-                                                     locked_until=now + delay if delay else None)
+        return "wrong_password", dataclasses.replace(
+            account, failed_attempts=failures, locked_until=now + delay if delay else None
+        )
     return "signed_in", dataclasses.replace(account, failed_attempts=0, locked_until=None)
 
 

@@ -27,11 +27,29 @@ from starlette.types import ASGIApp
 from services.console.headers import SecurityHeaders
 from services.console.i18n import languages
 from services.console.oidc import Provider
-from services.console.pages import (SESSION_COOKIE, Console, ConsoleDep, ServiceAnswer, SignInRequired,
-                                    environments, render, session_token_of)
+from services.console.pages import (
+    SESSION_COOKIE,
+    Console,
+    ConsoleDep,
+    ServiceAnswer,
+    SignInRequired,
+    environments,
+    render,
+    session_token_of,
+)
 from services.console.sign_in_guards import SignInForms, SignInThrottle
-from services.console.views import (access, approvals, board, cases, dashboard, home, identification, inbox,
-                                    reports, sign_in)
+from services.console.views import (
+    access,
+    approvals,
+    board,
+    cases,
+    dashboard,
+    home,
+    identification,
+    inbox,
+    reports,
+    sign_in,
+)
 from shared.db.engine import make_engine
 from shared.health import database_answers
 from shared.settings import Settings
@@ -41,8 +59,18 @@ __all__ = ["ROUTERS", "SESSION_COOKIE", "build_console", "run_console"]
 
 STATIC = Path(__file__).parent / "static"
 # One router per area of work, in the order a person meets them.
-ROUTERS = (sign_in.router, home.router, board.router, cases.router, identification.router, reports.router,
-           inbox.router, approvals.router, dashboard.router, access.router)
+ROUTERS = (
+    sign_in.router,
+    home.router,
+    board.router,
+    cases.router,
+    identification.router,
+    reports.router,
+    inbox.router,
+    approvals.router,
+    dashboard.router,
+    access.router,
+)
 
 
 class ConsoleApp(FastAPI):
@@ -61,8 +89,11 @@ def build_console(settings: Settings) -> FastAPI:
     words = languages(territory)
     provider = None
     if settings.console_oidc_issuer:
-        provider = Provider(settings.console_oidc_issuer, settings.console_oidc_client_id,
-                            settings.console_oidc_client_secret.get_secret_value())
+        provider = Provider(
+            settings.console_oidc_issuer,
+            settings.console_oidc_client_id,
+            settings.console_oidc_client_secret.get_secret_value(),
+        )
     throttle, forms = SignInThrottle.from_settings(settings), SignInForms.from_settings(settings)
 
     @asynccontextmanager
@@ -70,14 +101,17 @@ def build_console(settings: Settings) -> FastAPI:
         engine = make_engine(settings.database_url)
         async with httpx.AsyncClient(timeout=10.0) as http:
             pages = environments(words)
-            app.state.console = Console(settings, engine, http, pages, words, territory, throttle, forms, provider)
+            app.state.console = Console(
+                settings, engine, http, pages, words, territory, throttle, forms, provider
+            )
             try:
                 yield
             finally:
                 await engine.dispose()
 
-    app = ConsoleApp(title="cpnet console", lifespan=lifespan, docs_url=None, redoc_url=None,
-                     openapi_url=None)
+    app = ConsoleApp(
+        title="cpnet console", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
+    )
     app.production = settings.environment == "production"
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     _error_pages(app)
@@ -113,8 +147,14 @@ def _error_pages(app: FastAPI) -> None:
 
 
 def _error(request: Request, status: int) -> Response:
-    return render(request.app.state.console, request, "error.html", status_code=status, status=status,
-                  csrf_token=session_token_of(request))
+    return render(
+        request.app.state.console,
+        request,
+        "error.html",
+        status_code=status,
+        status=status,
+        csrf_token=session_token_of(request),
+    )
 
 
 async def healthz() -> dict[str, str]:
@@ -124,8 +164,9 @@ async def healthz() -> dict[str, str]:
 async def readyz(console: ConsoleDep) -> Response:
     """Ready: the console's database answers (the services answer for themselves)."""
     ready = await database_answers(console.engine)
-    return JSONResponse({"status": "ready" if ready else "not ready", "service": "console"},
-                        status_code=200 if ready else 503)
+    return JSONResponse(
+        {"status": "ready" if ready else "not ready", "service": "console"}, status_code=200 if ready else 503
+    )
 
 
 def run_console(settings: Settings, *, port: int | None = None) -> None:
@@ -139,5 +180,12 @@ def run_console(settings: Settings, *, port: int | None = None) -> None:
 
     asyncio.run(require_database(settings.database_url))
     configure_logging(service="console", log_format=settings.log_format, level=settings.log_level)
-    uvicorn.run(build_console(settings), host=settings.http_host, port=port or settings.console_port,
-                log_config=None, access_log=False, loop="uvloop", http="httptools")
+    uvicorn.run(
+        build_console(settings),
+        host=settings.http_host,
+        port=port or settings.console_port,
+        log_config=None,
+        access_log=False,
+        loop="uvloop",
+        http="httptools",
+    )

@@ -12,6 +12,7 @@ from services.console import tables as t
 from services.console.accounts import DEMO_PASSWORD
 from services.console.users import add_user
 from shared.db.engine import Transaction
+
 COUNTY = "140402"  # 城区 of the example territory (config/territory.yaml)
 # username, role, agency, territory
 DEMO_PEOPLE = (
@@ -30,10 +31,20 @@ async def ensure_demo_people(session: Transaction, *, now: datetime) -> list[tup
     known = set((await session.execute(select(t.users.c.username))).scalars())
     for username, role, agency, territory in DEMO_PEOPLE:
         if username not in known:
-            await add_user(session, username, DEMO_PASSWORD, role=role, agency=agency, jurisdiction=territory,
-                           now=now, demonstration=True)
-    return [(username, role if agency is None else f"{role} ({agency})", territory or "everywhere")
-            for username, role, agency, territory in DEMO_PEOPLE]
+            await add_user(
+                session,
+                username,
+                DEMO_PASSWORD,
+                role=role,
+                agency=agency,
+                jurisdiction=territory,
+                now=now,
+                demonstration=True,
+            )
+    return [
+        (username, role if agency is None else f"{role} ({agency})", territory or "everywhere")
+        for username, role, agency, territory in DEMO_PEOPLE
+    ]
 
 
 async def seed_county(settings, *, cases: int, seed: int, say) -> dict[str, int]:
@@ -54,13 +65,24 @@ async def seed_county(settings, *, cases: int, seed: int, say) -> dict[str, int]
         return f"http://{settings.http_host}:{settings.port_of(service)}"
 
     async with _engine(settings) as engine, engine.begin() as connection:
-        people = {username: subject for username, subject in (await connection.execute(
-            select(t.users.c.username, t.users.c.subject))).all()}
-    supervisor = {"Authorization": "Bearer " + issue_token(settings, subject=people["supervisor"], role="supervisor",
-                                                            jurisdiction=COUNTY)}
+        people = {
+            username: subject
+            for username, subject in (
+                await connection.execute(select(t.users.c.username, t.users.c.subject))
+            ).all()
+        }
+    supervisor = {
+        "Authorization": "Bearer "
+        + issue_token(settings, subject=people["supervisor"], role="supervisor", jurisdiction=COUNTY)
+    }
     # The console's directory vouches for its caseworker (services/console/views/cases.py does the same).
-    vouched = issue_token(settings, subject=people["caseworker"], role="caseworker", jurisdiction=COUNTY,
-                          audience=directory_audience(settings))
+    vouched = issue_token(
+        settings,
+        subject=people["caseworker"],
+        role="caseworker",
+        jurisdiction=COUNTY,
+        audience=directory_audience(settings),
+    )
     places = [code for code in villages(load_territory(settings.territory_file)) if code.startswith(COUNTY)]
     rng = random.Random(seed)
     reports = realistic_reports(cases, places=places, run=f"demo-{seed}-{rng.randrange(10**6)}", rng=rng)
@@ -72,14 +94,17 @@ async def seed_county(settings, *, cases: int, seed: int, say) -> dict[str, int]
             answer.raise_for_status()
             if answer.json()["case_id"] not in case_ids:
                 case_ids.append(answer.json()["case_id"])
-        say(f"reported {len(reports)} children in county {COUNTY}; naming the caseworker of every third case …")
+        say(
+            f"reported {len(reports)} children in county {COUNTY}; naming the caseworker of every third case …"
+        )
         assigned = 0
         for case_id in case_ids[::3]:
             for _ in range(120):  # casework owns the case a moment after intake opened it
-                answer = await http.post(url("casework") + f"/v1/cases/{case_id}/assignment",
-                                         json={"caseworker": people["caseworker"],
-                                               "caseworker_token": vouched},
-                                         headers=supervisor)
+                answer = await http.post(
+                    url("casework") + f"/v1/cases/{case_id}/assignment",
+                    json={"caseworker": people["caseworker"], "caseworker_token": vouched},
+                    headers=supervisor,
+                )
                 if answer.status_code != 404:
                     break
                 await asyncio.sleep(0.25)

@@ -7,9 +7,15 @@ from collections.abc import Mapping
 from typing import Any
 
 # A message of a service's own check, by the words it is known by, as the kind of mistake people are told.
-KINDS_BY_MESSAGE = (("future", "future"), ("after received_at", "future"), ("18 or older", "adult"),
-                    ("approximate age", "age_needed"), ("at most 4000", "too_long"),
-                    ("not a phone number", "phone"), ("reporter_phone alone", "phone_alone"))
+KINDS_BY_MESSAGE = (
+    ("future", "future"),
+    ("after received_at", "future"),
+    ("18 or older", "adult"),
+    ("approximate age", "age_needed"),
+    ("at most 4000", "too_long"),
+    ("not a phone number", "phone"),
+    ("reporter_phone alone", "phone_alone"),
+)
 
 
 def field_errors(detail: Any, field_of_loc: Mapping[tuple[str, ...], str]) -> dict[str, str]:

@@ -10,13 +10,34 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 # style, no eval (htmx is told so by its <meta name="htmx-config"> in base.html); charts are
 # server-drawn SVG, whose presentation attributes (fill, font-size) are not styles. No page may
 # frame the console, and its forms post only to it.
-CONTENT_SECURITY_POLICY = "; ".join((
-    "default-src 'self'", "script-src 'self'", "style-src 'self'", "img-src 'self' data:",
-    "object-src 'none'", "base-uri 'none'", "form-action 'self'", "frame-ancestors 'none'"))
+CONTENT_SECURITY_POLICY = "; ".join(
+    (
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    )
+)
 # Powerful features no page of the console uses, refused for it and anything it could embed.
-PERMISSIONS_POLICY = ", ".join(f"{feature}=()" for feature in (
-    "camera", "microphone", "geolocation", "payment", "usb", "serial", "hid", "bluetooth", "midi",
-    "display-capture"))
+PERMISSIONS_POLICY = ", ".join(
+    f"{feature}=()"
+    for feature in (
+        "camera",
+        "microphone",
+        "geolocation",
+        "payment",
+        "usb",
+        "serial",
+        "hid",
+        "bluetooth",
+        "midi",
+        "display-capture",
+    )
+)
 SECURITY_HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "X-Frame-Options": "DENY",  # frame-ancestors' older twin, for browsers that predate it

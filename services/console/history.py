@@ -11,8 +11,21 @@ from typing import Any
 from services.console.i18n import Language
 
 # The payload field naming who acted, by event (the rest are the rules' or the system's own).
-ACTOR_FIELDS = ("assigned_by", "reviewed_by", "requested_by", "decided_by", "accepted_by", "responder_ref",
-                "changed_by", "withdrawn_by", "visitor_ref", "accessor_ref", "linked_by", "undone_by", "reopened_by")
+ACTOR_FIELDS = (
+    "assigned_by",
+    "reviewed_by",
+    "requested_by",
+    "decided_by",
+    "accepted_by",
+    "responder_ref",
+    "changed_by",
+    "withdrawn_by",
+    "visitor_ref",
+    "accessor_ref",
+    "linked_by",
+    "undone_by",
+    "reopened_by",
+)
 # An access that changed the child's record rather than read it (the contract says `update`).
 WRITES = frozenset({"update", "write"})
 
@@ -59,50 +72,79 @@ def _join(lang: Language, *parts: str | None) -> str:
 def _access(lang: Language, p: Mapping[str, Any]) -> str:
     fields = lang.labels("personal", p.get("fields") or [])
     refusal = p.get("refusal") and lang.label("refusal", p["refusal"])
-    shown = (lang.label("access_outcome", "shown") if p.get("outcome") == "shown"
-             else _join(lang, lang.label("access_outcome", "refused"), refusal))
-    return _join(lang, p.get("agency") and lang.label("agency", p["agency"]),
-                 lang.label("access_action", access_action(p.get("action", "read"))),
-                 lang.label("record", p.get("record")), fields, lang.label("purpose", p.get("purpose")),
-                 shown)
+    shown = (
+        lang.label("access_outcome", "shown")
+        if p.get("outcome") == "shown"
+        else _join(lang, lang.label("access_outcome", "refused"), refusal)
+    )
+    return _join(
+        lang,
+        p.get("agency") and lang.label("agency", p["agency"]),
+        lang.label("access_action", access_action(p.get("action", "read"))),
+        lang.label("record", p.get("record")),
+        fields,
+        lang.label("purpose", p.get("purpose")),
+        shown,
+    )
 
 
 def _grade(lang: Language, p: Mapping[str, Any]) -> str:
     why = lang.gettext("list:separator").join(lang.factor(f["code"]) for f in p.get("factors") or [])
     overridden = p.get("overridden") and p.get("override_reason")
-    return _join(lang, lang.label("risk_level", p.get("risk_level")),
-                 lang.label("reason", p["override_reason"]) if overridden else why)
+    return _join(
+        lang,
+        lang.label("risk_level", p.get("risk_level")),
+        lang.label("reason", p["override_reason"]) if overridden else why,
+    )
 
 
 def _visit(lang: Language, p: Mapping[str, Any]) -> str:
     found = lang.gettext("history:risk_found" if p.get("risk_found") else "history:no_risk_found")
     unmet = p.get("needs_unmet") or []
-    return _join(lang, found, lang.labels("indicator", p.get("indicators") or []),
-                 unmet and lang.gettext("history:needs_unmet").format(needs=lang.labels("need", unmet)))
+    return _join(
+        lang,
+        found,
+        lang.labels("indicator", p.get("indicators") or []),
+        unmet and lang.gettext("history:needs_unmet").format(needs=lang.labels("need", unmet)),
+    )
 
 
 def _referral(lang: Language, p: Mapping[str, Any]) -> str:
-    return _join(lang, lang.label("agency", p.get("agency")),
-                 p.get("state") and lang.label("referral_state", p["state"]),
-                 p.get("action") and lang.label("referral_action", p["action"]),
-                 p.get("outcome") and lang.label("outcome", p["outcome"]),
-                 p.get("reason") and lang.label("reason", p["reason"]))
+    return _join(
+        lang,
+        lang.label("agency", p.get("agency")),
+        p.get("state") and lang.label("referral_state", p["state"]),
+        p.get("action") and lang.label("referral_action", p["action"]),
+        p.get("outcome") and lang.label("outcome", p["outcome"]),
+        p.get("reason") and lang.label("reason", p["reason"]),
+    )
 
 
 def _decision(lang: Language, p: Mapping[str, Any]) -> str:
     decided = "approved" if p.get("approved") else "rejected"
-    return _join(lang, lang.label("approval", p.get("kind")), lang.label("approval_state", decided),
-                 p.get("reason") and lang.label("reason", p["reason"]))
+    return _join(
+        lang,
+        lang.label("approval", p.get("kind")),
+        lang.label("approval_state", decided),
+        p.get("reason") and lang.label("reason", p["reason"]),
+    )
 
 
 def _reopening(lang: Language, p: Mapping[str, Any], people: Mapping[str, Someone]) -> str:
     """Why it was reopened, the stage it is at again, and the supervisor who approved a red one (when it
     was not the one who reopened it)."""
     approver = p.get("approved_by")
-    approved = approver and approver != p.get("reopened_by") and \
-        lang.gettext("history:approved_by").format(who=_name(approver, people))
-    return _join(lang, lang.label("reason", p.get("reason")),
-                 lang.gettext("history:back_at").format(stage=lang.label("stage", p.get("stage"))), approved)
+    approved = (
+        approver
+        and approver != p.get("reopened_by")
+        and lang.gettext("history:approved_by").format(who=_name(approver, people))
+    )
+    return _join(
+        lang,
+        lang.label("reason", p.get("reason")),
+        lang.gettext("history:back_at").format(stage=lang.label("stage", p.get("stage"))),
+        approved,
+    )
 
 
 def _what(lang: Language, event: str, p: Mapping[str, Any], people: Mapping[str, Someone]) -> str:
@@ -119,15 +161,24 @@ def _what(lang: Language, event: str, p: Mapping[str, Any], people: Mapping[str,
     if event == "case.reopened":
         return _reopening(lang, p, people)
     if event == "case.reviewed":
-        return _join(lang, lang.label("review", p.get("decision")),
-                     p.get("reason") and lang.label("reason", p["reason"]))
+        return _join(
+            lang,
+            lang.label("review", p.get("decision")),
+            p.get("reason") and lang.label("reason", p["reason"]),
+        )
     if event == "case.assigned":
         owner = p.get("owner_ref")
-        return _join(lang, owner and lang.gettext("history:owner").format(who=_name(owner, people)),
-                     p.get("reason") and lang.label("assign_reason", p["reason"]))
+        return _join(
+            lang,
+            owner and lang.gettext("history:owner").format(who=_name(owner, people)),
+            p.get("reason") and lang.label("assign_reason", p["reason"]),
+        )
     if event in ("case.approval_requested", "case.closed", "case.transferred", "case.escalated"):
-        return _join(lang, p.get("kind") and lang.label("approval", p["kind"]),
-                     p.get("reason") and lang.label("reason", p["reason"]))
+        return _join(
+            lang,
+            p.get("kind") and lang.label("approval", p["kind"]),
+            p.get("reason") and lang.label("reason", p["reason"]),
+        )
     return ""
 
 
@@ -146,12 +197,19 @@ def step_in_words(lang: Language, step: Mapping[str, Any], people: Mapping[str, 
     role = (known.role if known else None) or payload.get("accessor_role")
     if event == "access.recorded" and access_action(payload.get("action", "read")) == "write":
         event = "access.written"
-    return Step(when=lang.when(step.get("occurred_at")), event=lang.label("event", event),
-                who=_name(actor, people) if actor else None, role=role and lang.label("role", role),
-                what=_what(lang, step["event_type"], payload, people))
+    return Step(
+        when=lang.when(step.get("occurred_at")),
+        event=lang.label("event", event),
+        who=_name(actor, people) if actor else None,
+        role=role and lang.label("role", role),
+        what=_what(lang, step["event_type"], payload, people),
+    )
 
 
 def entry_in_words(lang: Language, entry: Mapping[str, Any], people: Mapping[str, Someone]) -> Step:
     """One entry of the access log: who read or changed which of the child's records, and why."""
-    return step_in_words(lang, {"event_type": "access.recorded", "occurred_at": entry.get("accessed_at"),
-                                "payload": entry}, people)
+    return step_in_words(
+        lang,
+        {"event_type": "access.recorded", "occurred_at": entry.get("accessed_at"), "payload": entry},
+        people,
+    )

@@ -70,8 +70,12 @@ class Language:
         the code itself when the registry does not hold it."""
         if not code or self.territory is None or code not in self.territory:
             return code or ""
-        chain = [node for node in reversed(self.territory.chain(code)) if node.level is not TerritoryLevel.city]
-        return " › ".join(node.name(self.html_lang) for node in chain) or self.territory.node(code).name(self.html_lang)
+        chain = [
+            node for node in reversed(self.territory.chain(code)) if node.level is not TerritoryLevel.city
+        ]
+        return " › ".join(node.name(self.html_lang) for node in chain) or self.territory.node(code).name(
+            self.html_lang
+        )
 
     def villages(self, prefix: str) -> list[tuple[str, str]]:
         """Every village of the territory under `prefix`, as (code, its place's names), by name."""
@@ -82,8 +86,11 @@ class Language:
         township just before its villages)."""
         if self.territory is None:
             return []
-        found = [(node.code, self.place(node.code)) for node in self.territory.nodes
-                 if node.level in levels and node.code.startswith(prefix)]
+        found = [
+            (node.code, self.place(node.code))
+            for node in self.territory.nodes
+            if node.level in levels and node.code.startswith(prefix)
+        ]
         return sorted(found, key=lambda pair: pair[1])
 
     def gettext(self, message: str) -> str:
@@ -97,7 +104,11 @@ class Language:
 
     def factor(self, code: str) -> str:
         """A grade's factor (services/assessment/grading.py names them) as words."""
-        for prefix, kind in (("forcing_", "indicator"), ("category_", "category"), ("indicator_", "indicator")):
+        for prefix, kind in (
+            ("forcing_", "indicator"),
+            ("category_", "category"),
+            ("indicator_", "indicator"),
+        ):
             if code.startswith(prefix):
                 words = self.label(kind, code.removeprefix(prefix))
                 return self.gettext("factor:forcing").format(what=words) if prefix == "forcing_" else words

@@ -23,8 +23,9 @@ BOARD = Page("/board", "Board", CASE_READERS)
 REPORT = Page("/report", "New report", REPORTERS)
 SEARCH = Page("/children/search", "Find a child", CASE_SIDE)
 APPROVALS = Page("/approvals", "Pending approval", SUPERVISORS)
-DASHBOARD = Page("/dashboard", "Territory dashboard",
-                 frozenset({Role.supervisor, Role.operator, Role.auditor}))
+DASHBOARD = Page(
+    "/dashboard", "Territory dashboard", frozenset({Role.supervisor, Role.operator, Role.auditor})
+)
 ACCESS = Page("/access", "Who read children's data", frozenset({Role.supervisor, Role.auditor}))
 # The header's search box (a case number, an ID number or a name): not a link of the header.
 FIND = Page("/find", "Find", CASE_SIDE)
@@ -32,9 +33,15 @@ PAGES = (INBOX, BOARD, REPORT, SEARCH, APPROVALS, DASHBOARD, ACCESS)  # the head
 
 # Each role's first page: what its people do first (a hotline operator takes a report; an agency
 # answers its referrals; a caseworker works their own cases; an auditor reads who read children's data).
-HOMES = {Role.hotline: REPORT.path, Role.reporter: REPORT.path, Role.caseworker: f"{BOARD.path}?owner=me",
-         Role.supervisor: BOARD.path, Role.agency_officer: INBOX.path, Role.operator: BOARD.path,
-         Role.auditor: ACCESS.path}
+HOMES = {
+    Role.hotline: REPORT.path,
+    Role.reporter: REPORT.path,
+    Role.caseworker: f"{BOARD.path}?owner=me",
+    Role.supervisor: BOARD.path,
+    Role.agency_officer: INBOX.path,
+    Role.operator: BOARD.path,
+    Role.auditor: ACCESS.path,
+}
 
 
 def may_open(principal: Principal, page: Page) -> bool:

@@ -83,13 +83,23 @@ class Provider:
             del self._pending[next(iter(self._pending))]
         state, nonce, verifier = generate_token(32), generate_token(32), generate_token(48)
         self._pending[state] = Pending(nonce, verifier, next_page, now)
-        query = urlencode({"response_type": "code", "client_id": self.client_id, "redirect_uri": redirect_uri,
-                           "scope": "openid profile", "state": state, "nonce": nonce,
-                           "code_challenge": create_s256_code_challenge(verifier), "code_challenge_method": "S256"})
+        query = urlencode(
+            {
+                "response_type": "code",
+                "client_id": self.client_id,
+                "redirect_uri": redirect_uri,
+                "scope": "openid profile",
+                "state": state,
+                "nonce": nonce,
+                "code_challenge": create_s256_code_challenge(verifier),
+                "code_challenge_method": "S256",
+            }
+        )
         return f"{(await self.metadata(http))['authorization_endpoint']}?{query}", state
 
-    async def finish(self, http: httpx.AsyncClient, *, state: str, bound_state: str | None, code: str,
-                     redirect_uri: str) -> Identity:
+    async def finish(
+        self, http: httpx.AsyncClient, *, state: str, bound_state: str | None, code: str, redirect_uri: str
+    ) -> Identity:
         """Whom the provider vouches for (its issuer and subject), and where the person was going."""
         if not bound_state or not secrets.compare_digest(state, bound_state):
             raise SignInFailed("the answer is not for this browser's sign-in")
@@ -97,9 +107,16 @@ class Provider:
         if pending is None or time.monotonic() - pending.started > PENDING_FOR_S:
             raise SignInFailed("the sign-in took too long or was answered twice")
         metadata = await self.metadata(http)
-        answer = await http.post(metadata["token_endpoint"], data={
-            "grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri,
-            "code_verifier": pending.verifier}, auth=(self.client_id, self.client_secret))
+        answer = await http.post(
+            metadata["token_endpoint"],
+            data={
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": redirect_uri,
+                "code_verifier": pending.verifier,
+            },
+            auth=(self.client_id, self.client_secret),
+        )
         if answer.status_code != 200 or "id_token" not in answer.json():
             raise SignInFailed("the provider did not exchange the code")
         claims = await self._verified(http, metadata, answer.json()["id_token"])
@@ -115,12 +132,20 @@ class Provider:
         """How many sign-ins are begun and not finished."""
         return len(self._pending)
 
-    async def _verified(self, http: httpx.AsyncClient, metadata: dict[str, Any], id_token: str) -> dict[str, Any]:
+    async def _verified(
+        self, http: httpx.AsyncClient, metadata: dict[str, Any], id_token: str
+    ) -> dict[str, Any]:
         keys = (await http.get(metadata["jwks_uri"])).json()
         try:
             kid = jwt.get_unverified_header(id_token).get("kid")
             jwk = next(k for k in jwt.PyJWKSet.from_dict(keys).keys if kid is None or k.key_id == kid)
-            return jwt.decode(id_token, jwk.key, algorithms=ID_TOKEN_ALGORITHMS, audience=self.client_id,
-                              issuer=metadata["issuer"], options={"require": ["exp", "iat", "iss", "aud", "sub"]})
+            return jwt.decode(
+                id_token,
+                jwk.key,
+                algorithms=ID_TOKEN_ALGORITHMS,
+                audience=self.client_id,
+                issuer=metadata["issuer"],
+                options={"require": ["exp", "iat", "iss", "aud", "sub"]},
+            )
         except (jwt.PyJWTError, StopIteration) as exc:
             raise SignInFailed(f"the ID token does not verify ({type(exc).__name__})") from None

@@ -60,11 +60,20 @@ def environments(words: dict[str, Language]) -> dict[str, Environment]:
     """One Jinja environment per language, its catalog installed."""
     pages = {}
     for locale, language in words.items():
-        env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]),
-                          extensions=["jinja2.ext.i18n"])
+        env = Environment(
+            loader=FileSystemLoader(TEMPLATES),
+            autoescape=select_autoescape(["html"]),
+            extensions=["jinja2.ext.i18n"],
+        )
         env.install_gettext_translations(language.translations, newstyle=True)
-        env.globals.update(lang=language, locales=LOCALES, language_names=LANGUAGE_NAMES, pages_for=pages_for,
-                           shows_waiting=shows_waiting, shows_search=shows_search)
+        env.globals.update(
+            lang=language,
+            locales=LOCALES,
+            language_names=LANGUAGE_NAMES,
+            pages_for=pages_for,
+            shows_waiting=shows_waiting,
+            shows_search=shows_search,
+        )
         pages[locale] = env
     return pages
 
@@ -88,12 +97,16 @@ def language_of(console: Console, request: Request) -> Language:
     return console.words[locale_of(request)]
 
 
-def render(console: Console, request: Request, template: str, *, status_code: int = 200,
-           **context: Any) -> HTMLResponse:
+def render(
+    console: Console, request: Request, template: str, *, status_code: int = 200, **context: Any
+) -> HTMLResponse:
     locale = locale_of(request)
     page = console.pages[locale].get_template(template).render(request=request, **context)
-    return HTMLResponse(page, status_code=status_code, headers={"Content-Language": locale.replace("_", "-"),
-                                                                 "Cache-Control": "no-store"})
+    return HTMLResponse(
+        page,
+        status_code=status_code,
+        headers={"Content-Language": locale.replace("_", "-"), "Cache-Control": "no-store"},
+    )
 
 
 def cookie_options(console: Console) -> dict[str, Any]:
@@ -156,15 +169,17 @@ PersonIfAny = Annotated[SignedIn | None, Depends(signed_in_still)]
 def require_page(person: SignedIn, page: Page) -> None:
     """A page the person's role does not open is a 403 (its link is not in their header either)."""
     if not may_open(person.principal, page):
-        raise HTTPException(status_code=403,
-                            detail=f"{page.path} is not for the role {person.principal.role}")
+        raise HTTPException(
+            status_code=403, detail=f"{page.path} is not for the role {person.principal.role}"
+        )
 
 
 def require_csrf(person: SignedIn, token: str | None) -> None:
     """A form of this session carries its CSRF token; anything else is refused (403)."""
     if not token or not secrets.compare_digest(token, person.csrf_token):
-        raise HTTPException(status_code=403,
-                            detail="the form is missing its CSRF token or it is not this session's")
+        raise HTTPException(
+            status_code=403, detail="the form is missing its CSRF token or it is not this session's"
+        )
 
 
 async def checked_form(request: Request, person: SignedIn):
@@ -182,30 +197,54 @@ class ServiceAnswer(Exception):
         self.detail = detail
 
 
-async def call(console: Console, person: SignedIn, service: str, method: str, path: str, *,
-               headers_extra: dict[str, str] | None = None, **options: Any) -> Any:
+async def call(
+    console: Console,
+    person: SignedIn,
+    service: str,
+    method: str,
+    path: str,
+    *,
+    headers_extra: dict[str, str] | None = None,
+    **options: Any,
+) -> Any:
     """One request to a service as the signed-in person (a token minted for it), its JSON back."""
     answer = await _answer(console, person, service, method, path, headers_extra=headers_extra, **options)
     return answer.json()
 
 
-async def call_counted(console: Console, person: SignedIn, service: str, path: str,
-                       **options: Any) -> tuple[Any, int]:
+async def call_counted(
+    console: Console, person: SignedIn, service: str, path: str, **options: Any
+) -> tuple[Any, int]:
     """A page of a list read from a service, and the count found (its `X-Total-Count` header)."""
     answer = await _answer(console, person, service, "GET", path, **options)
     found = answer.json()
     return found, int(answer.headers.get("x-total-count", len(found)))
 
 
-async def _answer(console: Console, person: SignedIn, service: str, method: str, path: str, *,
-                  headers_extra: dict[str, str] | None = None, **options: Any) -> httpx.Response:
+async def _answer(
+    console: Console,
+    person: SignedIn,
+    service: str,
+    method: str,
+    path: str,
+    *,
+    headers_extra: dict[str, str] | None = None,
+    **options: Any,
+) -> httpx.Response:
     principal = person.principal
-    token = issue_token(console.settings, subject=principal.subject, role=principal.role,
-                        agency=principal.agency, jurisdiction=principal.jurisdiction, ttl=PAGE_TOKEN_TTL)
+    token = issue_token(
+        console.settings,
+        subject=principal.subject,
+        role=principal.role,
+        agency=principal.agency,
+        jurisdiction=principal.jurisdiction,
+        ttl=PAGE_TOKEN_TTL,
+    )
     headers = {"Authorization": f"Bearer {token}", **(headers_extra or {})}
     try:
-        answer = await console.http.request(method, console.service_url(service) + path, headers=headers,
-                                            **options)
+        answer = await console.http.request(
+            method, console.service_url(service) + path, headers=headers, **options
+        )
     except httpx.HTTPError:
         raise ServiceAnswer(502) from None
     if answer.status_code >= 400:
@@ -238,9 +277,19 @@ def _problem(refusal: ServiceAnswer) -> str:
     return code if code in NAMED_PROBLEMS else PROBLEMS[refusal.status_code]
 
 
-async def act(console: Console, person: SignedIn, back_to: uuid.UUID | str, service: str, path: str,
-              body: dict[str, Any], *, method: str = "POST", refused_to: str | None = None,
-              invalid: Callable[[Any], Awaitable[Response | None]] | None = None, **options: Any) -> Response:
+async def act(
+    console: Console,
+    person: SignedIn,
+    back_to: uuid.UUID | str,
+    service: str,
+    path: str,
+    body: dict[str, Any],
+    *,
+    method: str = "POST",
+    refused_to: str | None = None,
+    invalid: Callable[[Any], Awaitable[Response | None]] | None = None,
+    **options: Any,
+) -> Response:
     """One action, then back to its page (a case's, by its id, or the path given); a refusal is
     said there, in words (or on the page `refused_to`, the form's own, when it had one) — or, for a
     422, by `invalid` (the page again, each mistake beside its field and what was typed kept) when it

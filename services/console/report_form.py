@@ -17,19 +17,45 @@ SEXES = ("F", "M", "U")
 REPORTER_ROLES = tuple(Channel)
 CATEGORIES = tuple(Category)
 INDICATORS = tuple(Indicator)
-TEXT_FIELDS = ("channel", "reporter_role", "reporter_name", "reporter_phone", "child_name", "child_national_id",
-               "child_sex", "child_birth_date", "child_age_estimate", "child_address", "child_school",
-               "child_appearance", "child_place_seen", "jurisdiction", "narrative")
+TEXT_FIELDS = (
+    "channel",
+    "reporter_role",
+    "reporter_name",
+    "reporter_phone",
+    "child_name",
+    "child_national_id",
+    "child_sex",
+    "child_birth_date",
+    "child_age_estimate",
+    "child_address",
+    "child_school",
+    "child_appearance",
+    "child_place_seen",
+    "jurisdiction",
+    "narrative",
+)
 # Where each part of the contract is on the form (a 422's `loc` after "body").
 FIELD_OF_LOC = {
-    ("channel",): "channel", ("reporter", "role"): "reporter_role", ("reporter", "name"): "reporter_name",
-    ("reporter", "phone"): "reporter_phone", ("reporter", "anonymous"): "reporter_anonymous",
-    ("reporter",): "reporter_name", ("child", "name"): "child_name", ("child", "national_id"): "child_national_id",
-    ("child", "sex"): "child_sex", ("child", "birth_date"): "child_birth_date",
-    ("child", "age_estimate"): "child_age_estimate", ("child", "address"): "child_address",
-    ("child", "school"): "child_school", ("child", "appearance"): "child_appearance",
-    ("child", "place_seen"): "child_place_seen", ("child",): "child_name", ("jurisdiction",): "jurisdiction",
-    ("categories",): "categories", ("indicators",): "indicators", ("narrative",): "narrative",
+    ("channel",): "channel",
+    ("reporter", "role"): "reporter_role",
+    ("reporter", "name"): "reporter_name",
+    ("reporter", "phone"): "reporter_phone",
+    ("reporter", "anonymous"): "reporter_anonymous",
+    ("reporter",): "reporter_name",
+    ("child", "name"): "child_name",
+    ("child", "national_id"): "child_national_id",
+    ("child", "sex"): "child_sex",
+    ("child", "birth_date"): "child_birth_date",
+    ("child", "age_estimate"): "child_age_estimate",
+    ("child", "address"): "child_address",
+    ("child", "school"): "child_school",
+    ("child", "appearance"): "child_appearance",
+    ("child", "place_seen"): "child_place_seen",
+    ("child",): "child_name",
+    ("jurisdiction",): "jurisdiction",
+    ("categories",): "categories",
+    ("indicators",): "indicators",
+    ("narrative",): "narrative",
 }
 
 
@@ -38,8 +64,13 @@ def _text(form: Mapping[str, Any], name: str) -> str | None:
     return value or None
 
 
-def report_of(form: Mapping[str, Any], *, categories: Iterable[str], indicators: Iterable[str],
-              now: datetime | None = None) -> dict[str, Any]:
+def report_of(
+    form: Mapping[str, Any],
+    *,
+    categories: Iterable[str],
+    indicators: Iterable[str],
+    now: datetime | None = None,
+) -> dict[str, Any]:
     """The JSON intake takes, from the form's fields (empty fields are left out: absent, not "")."""
     age = _text(form, "child_age_estimate")
     return {
@@ -47,15 +78,24 @@ def report_of(form: Mapping[str, Any], *, categories: Iterable[str], indicators:
         "external_id": f"console-{_text(form, 'submission_id') or uuid.uuid4()}",
         "channel": _text(form, "channel"),
         "received_at": (now or datetime.now(UTC)).isoformat().replace("+00:00", "Z"),
-        "reporter": {"role": _text(form, "reporter_role"), "name": _text(form, "reporter_name"),
-                     "phone": _text(form, "reporter_phone"), "anonymous": form.get("reporter_anonymous") == "on"},
-        "child": {"name": _text(form, "child_name"), "national_id": _text(form, "child_national_id"),
-                  "sex": _text(form, "child_sex"), "birth_date": _text(form, "child_birth_date"),
-                  "age_estimate": int(age) if age and age.isdigit() else age,
-                  "address": _text(form, "child_address"), "school": _text(form, "child_school"),
-                  # A child nobody can name is described instead (hotline contract 1.8).
-                  "appearance": _text(form, "child_appearance"),
-                  "place_seen": _text(form, "child_place_seen")},
+        "reporter": {
+            "role": _text(form, "reporter_role"),
+            "name": _text(form, "reporter_name"),
+            "phone": _text(form, "reporter_phone"),
+            "anonymous": form.get("reporter_anonymous") == "on",
+        },
+        "child": {
+            "name": _text(form, "child_name"),
+            "national_id": _text(form, "child_national_id"),
+            "sex": _text(form, "child_sex"),
+            "birth_date": _text(form, "child_birth_date"),
+            "age_estimate": int(age) if age and age.isdigit() else age,
+            "address": _text(form, "child_address"),
+            "school": _text(form, "child_school"),
+            # A child nobody can name is described instead (hotline contract 1.8).
+            "appearance": _text(form, "child_appearance"),
+            "place_seen": _text(form, "child_place_seen"),
+        },
         "jurisdiction": _text(form, "jurisdiction"),
         "categories": list(categories),
         "indicators": list(indicators),

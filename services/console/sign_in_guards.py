@@ -37,9 +37,13 @@ class SignInThrottle:
     per_account: RateLimiter
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, clock: Callable[[], float] = time.monotonic) -> SignInThrottle:
-        return cls(RateLimiter(Rate(settings.console_sign_ins_per_address_per_minute), clock=clock),
-                   RateLimiter(Rate(settings.console_sign_ins_per_account_per_minute), clock=clock))
+    def from_settings(
+        cls, settings: Settings, *, clock: Callable[[], float] = time.monotonic
+    ) -> SignInThrottle:
+        return cls(
+            RateLimiter(Rate(settings.console_sign_ins_per_address_per_minute), clock=clock),
+            RateLimiter(Rate(settings.console_sign_ins_per_account_per_minute), clock=clock),
+        )
 
     def wait(self, address: str | None, username: str | None = None) -> float:
         """0 when the attempt may go ahead (a token of its address and of its account name spent);

@@ -3,15 +3,27 @@ keeps no case data: every page reads the services' APIs as the signed-in person.
 
 from __future__ import annotations
 
-from sqlalchemy import (Boolean, CheckConstraint, Column, DateTime, ForeignKey, Integer, MetaData, Table, Text,
-                        UniqueConstraint, func)
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+)
 from sqlalchemy.dialects.postgresql import UUID
 
 SCHEMA = "console"
 metadata = MetaData(schema=SCHEMA)
 
 users = Table(
-    "users", metadata,
+    "users",
+    metadata,
     Column("user_id", UUID(as_uuid=True), primary_key=True),
     Column("username", Text, nullable=False, unique=True),  # as typed at sign-in, case-folded
     # The pseudonymous id every token and event names this person by (never the username).
@@ -35,11 +47,17 @@ users = Table(
 )
 
 sessions = Table(
-    "sessions", metadata,
+    "sessions",
+    metadata,
     # The SHA-256 of the cookie's random token: a copy of this table signs nobody in.
     Column("session_hash", Text, primary_key=True),
-    Column("user_id", UUID(as_uuid=True), ForeignKey(users.c.user_id, ondelete="CASCADE"), nullable=False,
-           index=True),
+    Column(
+        "user_id",
+        UUID(as_uuid=True),
+        ForeignKey(users.c.user_id, ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
     Column("csrf_token", Text, nullable=False),  # every form of the session carries it
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("last_seen_at", DateTime(timezone=True), nullable=False),

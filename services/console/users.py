@@ -51,8 +51,17 @@ async def _account(session: Transaction, username: str, *, lock: bool = False) -
     return Account.of_row(row) if row is not None else None
 
 
-async def add_user(session: Transaction, username: str, password: str, *, role: str, agency: str | None,
-                   jurisdiction: str, now: datetime, demonstration: bool = False) -> Account:
+async def add_user(
+    session: Transaction,
+    username: str,
+    password: str,
+    *,
+    role: str,
+    agency: str | None,
+    jurisdiction: str,
+    now: datetime,
+    demonstration: bool = False,
+) -> Account:
     """A new person, with the role, agency and territory a token of theirs will carry (the same
     rules as every token: shared/auth.py). Only the demonstration's people (`demonstration`) may
     have the demonstration's public password."""
@@ -68,8 +77,16 @@ async def add_user(session: Transaction, username: str, password: str, *, role: 
         raise UserError(str(exc)) from None
     if await _account(session, name) is not None:
         raise UserError(f"user {name!r} exists already")
-    values = dict(user_id=user_id, username=name, subject=subject, password_hash=HASHER.hash(password), role=role,
-                  agency=agency, jurisdiction=jurisdiction, password_changed_at=now)
+    values = dict(
+        user_id=user_id,
+        username=name,
+        subject=subject,
+        password_hash=HASHER.hash(password),
+        role=role,
+        agency=agency,
+        jurisdiction=jurisdiction,
+        password_changed_at=now,
+    )
     await session.execute(insert(t.users).values(**values))
     return Account(**values)
 
@@ -93,8 +110,9 @@ async def reset_password(session: Transaction, username: str, password: str, *, 
         check_password(password, username=account.username)
     except ValueError as exc:
         raise UserError(str(exc)) from None
-    changes = dict(password_hash=HASHER.hash(password), password_changed_at=now, failed_attempts=0,
-                   locked_until=None)
+    changes = dict(
+        password_hash=HASHER.hash(password), password_changed_at=now, failed_attempts=0, locked_until=None
+    )
     await session.execute(update(t.users).where(t.users.c.user_id == account.user_id).values(**changes))
     await session.execute(delete(t.sessions).where(t.sessions.c.user_id == account.user_id))
     return dataclasses.replace(account, **changes)
@@ -109,13 +127,21 @@ async def link_identity(session: Transaction, username: str, *, issuer: str, sub
     if not issuer or not subject or len(issuer) > 2048 or len(subject) > 255:
         raise UserError("an identity is an issuer (up to 2,048 characters) and a subject (up to 255)")
     u = t.users.c
-    holder = (await session.execute(select(u.username).where(u.oidc_issuer == issuer, u.oidc_subject == subject,
-                                                             u.user_id != account.user_id))).scalar()
+    holder = (
+        await session.execute(
+            select(u.username).where(
+                u.oidc_issuer == issuer, u.oidc_subject == subject, u.user_id != account.user_id
+            )
+        )
+    ).scalar()
     if holder is not None:
         raise UserError(f"that identity is linked to {holder!r} already")
     try:
-        await session.execute(update(t.users).where(u.user_id == account.user_id).values(
-            oidc_issuer=issuer, oidc_subject=subject))
+        await session.execute(
+            update(t.users)
+            .where(u.user_id == account.user_id)
+            .values(oidc_issuer=issuer, oidc_subject=subject)
+        )
     except IntegrityError:  # linked to someone else meanwhile
         raise UserError("that identity is linked to another user already") from None
     return dataclasses.replace(account, oidc_issuer=issuer, oidc_subject=subject)
@@ -126,8 +152,11 @@ async def unlink_identity(session: Transaction, username: str) -> Account:
     account = await _account(session, username, lock=True)
     if account is None:
         raise UserError(f"no user {normalised_username(username)!r}")
-    await session.execute(update(t.users).where(t.users.c.user_id == account.user_id).values(
-        oidc_issuer=None, oidc_subject=None))
+    await session.execute(
+        update(t.users)
+        .where(t.users.c.user_id == account.user_id)
+        .values(oidc_issuer=None, oidc_subject=None)
+    )
     await session.execute(delete(t.sessions).where(t.sessions.c.user_id == account.user_id))
     return dataclasses.replace(account, oidc_issuer=None, oidc_subject=None)
 
@@ -149,8 +178,9 @@ def _verify(password_hash: str, password: str) -> bool:
         return False
 
 
-async def authenticate(session: Transaction, username: str, password: str, *,
-                       now: datetime) -> tuple[Outcome, Account | None]:
+async def authenticate(
+    session: Transaction, username: str, password: str, *, now: datetime
+) -> tuple[Outcome, Account | None]:
     """One sign-in attempt, judged and counted. Every attempt costs one argon2 verification, the
     same work whether the username is unknown, the password wrong, the account disabled or waiting,
     so neither the answer nor its time tells them apart."""
@@ -160,17 +190,27 @@ async def authenticate(session: Transaction, username: str, password: str, *,
         return "wrong_password", None
     outcome, after = signed_in(account, _verify(account.password_hash, password), now)
     if after != account:
-        await session.execute(update(t.users).where(t.users.c.user_id == account.user_id).values(
-            failed_attempts=after.failed_attempts, locked_until=after.locked_until))
+        await session.execute(
+            update(t.users)
+            .where(t.users.c.user_id == account.user_id)
+            .values(failed_attempts=after.failed_attempts, locked_until=after.locked_until)
+        )
     return outcome, after if outcome == "signed_in" else None
 
 
 async def open_session(session: Transaction, account: Account, *, now: datetime) -> tuple[str, str]:
     """A new session: the cookie's token (kept nowhere but the browser) and its CSRF token."""
     token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
-    await session.execute(insert(t.sessions).values(
-        session_hash=_token_hash(token), user_id=account.user_id, csrf_token=csrf, created_at=now, last_seen_at=now,
-        expires_at=now + SESSION_LIFETIME))
+    await session.execute(
+        insert(t.sessions).values(
+            session_hash=_token_hash(token),
+            user_id=account.user_id,
+            csrf_token=csrf,
+            created_at=now,
+            last_seen_at=now,
+            expires_at=now + SESSION_LIFETIME,
+        )
+    )
     return token, csrf
 
 
@@ -183,16 +223,22 @@ class SignedIn:
     csrf_token: str
 
 
-async def session_of(session: Transaction, token: str | None, *, now: datetime,
-                     touch: bool = True) -> SignedIn | None:
+async def session_of(
+    session: Transaction, token: str | None, *, now: datetime, touch: bool = True
+) -> SignedIn | None:
     """The live session a cookie names (its last use noted, unless `touch` is off: a page's own
     refresh is not the person's use), or None: unknown, idle too long, past its end, or its person
     disabled — an ended session is removed."""
     if not token:
         return None
     s, u = t.sessions.c, t.users.c
-    row = (await session.execute(select(t.sessions, t.users).join(t.users, u.user_id == s.user_id)
-                                 .where(s.session_hash == _token_hash(token)))).first()
+    row = (
+        await session.execute(
+            select(t.sessions, t.users)
+            .join(t.users, u.user_id == s.user_id)
+            .where(s.session_hash == _token_hash(token))
+        )
+    ).first()
     if row is None:
         return None
     if row.disabled or not session_alive(last_seen_at=row.last_seen_at, expires_at=row.expires_at, now=now):
@@ -202,8 +248,9 @@ async def session_of(session: Transaction, token: str | None, *, now: datetime,
         seen = update(t.sessions).where(s.session_hash == row.session_hash).values(last_seen_at=now)
         await session.execute(seen)
     account = Account.of_row(row)
-    principal = principal_of(subject=account.subject, role=account.role, agency=account.agency,
-                             jurisdiction=account.jurisdiction)
+    principal = principal_of(
+        subject=account.subject, role=account.role, agency=account.agency, jurisdiction=account.jurisdiction
+    )
     return SignedIn(account, principal, row.csrf_token)
 
 
@@ -211,8 +258,11 @@ async def caseworkers_for(session: Transaction, jurisdiction: str) -> list[tuple
     """(subject, username) of every caseworker whose territory holds `jurisdiction`: whom a
     supervisor may name the case's owner."""
     u = t.users.c
-    rows = await session.execute(select(u.subject, u.username, u.jurisdiction)
-                                 .where(u.role == "caseworker", u.disabled.is_(False)).order_by(u.username))
+    rows = await session.execute(
+        select(u.subject, u.username, u.jurisdiction)
+        .where(u.role == "caseworker", u.disabled.is_(False))
+        .order_by(u.username)
+    )
     return [(row.subject, row.username) for row in rows if jurisdiction.startswith(row.jurisdiction)]
 
 
@@ -221,8 +271,13 @@ async def active_person(session: Transaction, subject: str) -> Principal | None:
     directory vouches for to a service (a case's owner, to casework); None for a disabled user or a
     subject nobody has."""
     u = t.users.c
-    row = (await session.execute(select(u.subject, u.role, u.agency, u.jurisdiction)
-                                 .where(u.subject == subject, u.disabled.is_(False)))).first()
+    row = (
+        await session.execute(
+            select(u.subject, u.role, u.agency, u.jurisdiction).where(
+                u.subject == subject, u.disabled.is_(False)
+            )
+        )
+    ).first()
     if row is None:
         return None
     return principal_of(subject=row.subject, role=row.role, agency=row.agency, jurisdiction=row.jurisdiction)

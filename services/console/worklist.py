@@ -21,9 +21,16 @@ STATES = ("open", "closed")
 OWNER = re.compile(r"^(me|unassigned|[A-Za-z0-9._:-]{1,64})$")
 CURSOR = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
 # The quick filters beside the worklist, each with the `tally` count casework gives it.
-QUICK = (("all", {}), ("emergency", {"emergency": True}), ("red", {"grade": "red"}),
-         ("orange", {"grade": "orange"}), ("blue", {"grade": "blue"}), ("overdue", {"overdue": True}),
-         ("unassigned", {"owner": "unassigned"}), ("pending_approval", {"pending_approval": True}))
+QUICK = (
+    ("all", {}),
+    ("emergency", {"emergency": True}),
+    ("red", {"grade": "red"}),
+    ("orange", {"grade": "orange"}),
+    ("blue", {"grade": "blue"}),
+    ("overdue", {"overdue": True}),
+    ("unassigned", {"owner": "unassigned"}),
+    ("pending_approval", {"pending_approval": True}),
+)
 
 
 class BadFilter(ValueError):
@@ -152,8 +159,9 @@ def paging_of(after: str | None, back: Sequence[str]) -> Paging:
     return Paging(after or None, tuple(back))
 
 
-def board_address(query: Mapping[str, str], after: str | None,
-                  back: Sequence[str]) -> tuple[BoardFilters, Paging, tuple[str, ...]]:
+def board_address(
+    query: Mapping[str, str], after: str | None, back: Sequence[str]
+) -> tuple[BoardFilters, Paging, tuple[str, ...]]:
     """What an address asks the board for, as far as it can be read: the filters among their choices,
     the page, and the names of the filters (or `after`) left out because they are not (a link typed by
     hand, or forged, still shows the board, saying what was left out)."""

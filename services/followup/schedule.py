@@ -32,7 +32,9 @@ class FollowupPolicy(_Strict):
     version: Annotated[str, StringConstraints(min_length=1, max_length=64)]
     cadence_days: dict[RiskLevel, Annotated[int, Field(ge=1, le=366)]]
     # A territory's own cadence, e.g. a remote county's; the same ordering rule holds there.
-    cadence_days_by_territory: dict[TerritoryPrefix, dict[RiskLevel, Annotated[int, Field(ge=1, le=366)]]] = {}
+    cadence_days_by_territory: dict[
+        TerritoryPrefix, dict[RiskLevel, Annotated[int, Field(ge=1, le=366)]]
+    ] = {}
     overdue_after_hours: Annotated[int, Field(ge=0, le=24 * 30)]
     closure: Closure
 
@@ -41,8 +43,11 @@ class FollowupPolicy(_Strict):
         missing = sorted(set(RiskLevel) - set(self.cadence_days))
         if missing:
             raise ValueError(f"cadence_days has no cadence for {', '.join(missing)}")
-        graver_grade_first(self.cadence_days, self.cadence_days_by_territory,
-                           "cadence_days: a higher grade must be visited at least as often as a lower one")
+        graver_grade_first(
+            self.cadence_days,
+            self.cadence_days_by_territory,
+            "cadence_days: a higher grade must be visited at least as often as a lower one",
+        )
         return self
 
 
@@ -52,12 +57,19 @@ def load_policy(path: Path | None = None) -> FollowupPolicy:
 
 def cadence(policy: FollowupPolicy, risk_level: RiskLevel, *, jurisdiction: str) -> timedelta:
     """Days between visits of a case of `jurisdiction` at `risk_level`."""
-    return timedelta(days=for_territory(policy.cadence_days, policy.cadence_days_by_territory,
-                                        jurisdiction)[risk_level])
+    return timedelta(
+        days=for_territory(policy.cadence_days, policy.cadence_days_by_territory, jurisdiction)[risk_level]
+    )
 
 
-def next_visit_due(policy: FollowupPolicy, risk_level: RiskLevel, *, jurisdiction: str, response_due_at: datetime,
-                   last_visit_at: datetime | None) -> datetime:
+def next_visit_due(
+    policy: FollowupPolicy,
+    risk_level: RiskLevel,
+    *,
+    jurisdiction: str,
+    response_due_at: datetime,
+    last_visit_at: datetime | None,
+) -> datetime:
     """The first visit is due at the response deadline; each later one a cadence after the
     last visit, at the cadence of the grade in force (a re-grade changes it at once)."""
     if last_visit_at is None:
@@ -74,10 +86,10 @@ def overdue_at(policy: FollowupPolicy, due_at: datetime) -> datetime:
     return due_at + overdue_grace(policy)
 
 
-def may_close(policy: FollowupPolicy, *, risk_level: RiskLevel, open_referrals: int,
-              visits_found_risk: Sequence[bool]) -> bool:
+def may_close(
+    policy: FollowupPolicy, *, risk_level: RiskLevel, open_referrals: int, visits_found_risk: Sequence[bool]
+) -> bool:
     """Blue, every referral done, and the last N visits (newest last) found no risk."""
     needed = policy.closure.clean_visits_required
     recent = list(visits_found_risk)[-needed:]
-    return (risk_level == RiskLevel.blue and open_referrals == 0 and len(recent) == needed
-            and not any(recent))
+    return risk_level == RiskLevel.blue and open_referrals == 0 and len(recent) == needed and not any(recent)

@@ -31,12 +31,20 @@ def consumers(ctx: ServiceContext) -> list[IdempotentConsumer]:
         await on_followup_events(session, items, ctx.resources)
 
     return [
-        ctx.consumer(name=name, topic=topic, handler=None, batch_handler=decide_batch, batch=True,
-                     poison=(UnexpectedEvent,))
-        for name, topic in (("followup.assessed", CaseAssessed.TOPIC),
-                            ("followup.referrals", ReferralStatusChanged.TOPIC),
-                            # A closed case is visited no more; reopened by a person, it is again.
-                            ("followup.closures", (CaseClosed.TOPIC, CaseReopened.TOPIC)))
+        ctx.consumer(
+            name=name,
+            topic=topic,
+            handler=None,
+            batch_handler=decide_batch,
+            batch=True,
+            poison=(UnexpectedEvent,),
+        )
+        for name, topic in (
+            ("followup.assessed", CaseAssessed.TOPIC),
+            ("followup.referrals", ReferralStatusChanged.TOPIC),
+            # A closed case is visited no more; reopened by a person, it is again.
+            ("followup.closures", (CaseClosed.TOPIC, CaseReopened.TOPIC)),
+        )
     ] + [
         # A case moved to another territory: its visits are the new territory's to make.
         transfers_consumer(ctx, "followup", lambda session, moves: follow(session, t.plans, moves)),
@@ -44,8 +52,14 @@ def consumers(ctx: ServiceContext) -> list[IdempotentConsumer]:
 
 
 def tasks(ctx: ServiceContext):
-    return [periodic(ctx, "followup.due_visits", lambda session: announce_due_visits(session, ctx.resources),
-                     ctx.settings.sweep_interval_s)]
+    return [
+        periodic(
+            ctx,
+            "followup.due_visits",
+            lambda session: announce_due_visits(session, ctx.resources),
+            ctx.settings.sweep_interval_s,
+        )
+    ]
 
 
 SERVICE = ServiceDefinition(

@@ -12,7 +12,8 @@ SCHEMA = "followup"
 metadata = MetaData(schema=SCHEMA)
 
 plans = Table(
-    "plans", metadata,
+    "plans",
+    metadata,
     Column("case_id", UUID(as_uuid=True), primary_key=True),
     Column("plan_id", UUID(as_uuid=True), nullable=False),
     Column("state", Text, nullable=False, server_default="open"),  # open | closed
@@ -36,7 +37,8 @@ plans = Table(
 Index("plans_open_by_due", plans.c.next_visit_due_at, postgresql_where=text("state = 'open'"))
 
 referral_states = Table(
-    "referral_states", metadata,
+    "referral_states",
+    metadata,
     Column("referral_id", UUID(as_uuid=True), primary_key=True),
     Column("case_id", UUID(as_uuid=True), nullable=False, index=True),
     Column("agency", Text, nullable=False),
@@ -44,7 +46,8 @@ referral_states = Table(
 )
 
 visits = Table(
-    "visits", metadata,
+    "visits",
+    metadata,
     Column("id", UUID(as_uuid=True), primary_key=True),
     Column("case_id", UUID(as_uuid=True), nullable=False, index=True),
     Column("visited_at", DateTime(timezone=True), nullable=False),

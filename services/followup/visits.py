@@ -35,8 +35,16 @@ from shared.metrics import Gauge
 from shared.notes import save_notes, written
 from shared.telemetry import current_trace_headers, event_span
 
-__all__ = ["OUTBOX", "PlanNotFound", "Resources", "VisitOutcome", "announce_due_visits", "on_followup_events",
-           "overdue_gauges", "record_visit"]
+__all__ = [
+    "OUTBOX",
+    "PlanNotFound",
+    "Resources",
+    "VisitOutcome",
+    "announce_due_visits",
+    "on_followup_events",
+    "overdue_gauges",
+    "record_visit",
+]
 
 PRODUCER = "followup"
 OUTBOX = outbox_table(t.metadata)
@@ -59,23 +67,29 @@ async def load_plans(session: AsyncSession, case_ids: Iterable[uuid.UUID]) -> di
     ids = sorted(set(case_ids))
     if not ids:
         return {}
-    query = select(t.plans).where(any_of(t.plans.c.case_id, ids)).order_by(t.plans.c.case_id).with_for_update()
+    query = (
+        select(t.plans).where(any_of(t.plans.c.case_id, ids)).order_by(t.plans.c.case_id).with_for_update()
+    )
     rows = await session.execute(query)
     return {row.case_id: Plan.of_row(row) for row in rows}
 
 
 async def save_plans(session: AsyncSession, plans: Sequence[Plan]) -> None:
     """Write whole plans with one statement (each is locked by the caller, or new)."""
-    await upsert_rows(session, t.plans, [plan.as_row() for plan in sorted(plans, key=lambda plan: plan.case_id)])
+    await upsert_rows(
+        session, t.plans, [plan.as_row() for plan in sorted(plans, key=lambda plan: plan.case_id)]
+    )
 
 
 async def save_referral_states(session: AsyncSession, changes: Sequence[ReferralStatusChanged]) -> None:
-    await upsert_rows(session, t.referral_states, latest_referral_states(changes),
-                      updated=("case_id", "agency", "state"))
+    await upsert_rows(
+        session, t.referral_states, latest_referral_states(changes), updated=("case_id", "agency", "state")
+    )
 
 
-async def on_followup_events(session: AsyncSession, items: Sequence[tuple[Envelope, Delivery]],
-                             res: Resources) -> None:
+async def on_followup_events(
+    session: AsyncSession, items: Sequence[tuple[Envelope, Delivery]], res: Resources
+) -> None:
     """A batch of `case.assessed` / `referral.status`, in offset order: each case's plan loaded
     once, each event decided in turn on the plan the one before left, each inside its own trace
     (the report's), then the plans, the referral states and the events saved at once."""
@@ -112,45 +126,83 @@ async def announce_due_visits(session: AsyncSession, res: Resources, *, limit: i
     grace = overdue_grace(res.policy)
     due_unannounced = p.due_announced_for.is_distinct_from(p.next_visit_due_at)
     overdue_unannounced = p.overdue_announced_for.is_distinct_from(p.next_visit_due_at) & (
-        p.next_visit_due_at <= now - grace)
-    query = (select(t.plans)
-             .where(p.state == "open", p.next_visit_due_at <= now, due_unannounced | overdue_unannounced)
-             .order_by(p.next_visit_due_at).limit(limit).with_for_update(skip_locked=True))
+        p.next_visit_due_at <= now - grace
+    )
+    query = (
+        select(t.plans)
+        .where(p.state == "open", p.next_visit_due_at <= now, due_unannounced | overdue_unannounced)
+        .order_by(p.next_visit_due_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
     rows = await session.execute(query)
     decisions = [announced(Plan.of_row(row), res.policy, now) for row in rows]
     decisions = [decision for decision in decisions if decision.events]
     await save_plans(session, [decision.plan for decision in decisions])
-    envelopes = [new_envelope(payload, case_id=decision.plan.case_id, producer=PRODUCER)
-                 for decision in decisions for payload in decision.events]
+    envelopes = [
+        new_envelope(payload, case_id=decision.plan.case_id, producer=PRODUCER)
+        for decision in decisions
+        for payload in decision.events
+    ]
     await add_events(session, OUTBOX, *envelopes)
     return sum(len(decision.events) for decision in decisions)
 
 
-async def record_visit(session: AsyncSession, case_id: uuid.UUID, res: Resources, *, visited_at: datetime,
-                       visitor_ref: str, indicators: list[Indicator], needs_met: list[Need],
-                       needs_unmet: list[Need], visible: Callable[[str], bool], note: str | None = None,
-                       ) -> VisitOutcome:
+async def record_visit(
+    session: AsyncSession,
+    case_id: uuid.UUID,
+    res: Resources,
+    *,
+    visited_at: datetime,
+    visitor_ref: str,
+    indicators: list[Indicator],
+    needs_met: list[Need],
+    needs_unmet: list[Need],
+    visible: Callable[[str], bool],
+    note: str | None = None,
+) -> VisitOutcome:
     """A visit, with the visitor's note, and what it changes: the plan, and the events it causes."""
     plan = (await load_plans(session, [case_id])).get(case_id)
     if plan is None or not visible(plan.jurisdiction):
         raise PlanNotFound(f"no visit plan for case {case_id} in your territory")
     referrals = t.referral_states.c
-    open_referrals = await session.scalar(select(func.count()).select_from(t.referral_states).where(
-        referrals.case_id == case_id, referrals.state.in_(OPEN_REFERRAL_STATES)))
+    open_referrals = await session.scalar(
+        select(func.count())
+        .select_from(t.referral_states)
+        .where(referrals.case_id == case_id, referrals.state.in_(OPEN_REFERRAL_STATES))
+    )
     v = t.visits.c
-    earlier = await session.execute(select(v.visited_at, v.risk_found).where(v.case_id == case_id)
-                                    .order_by(v.visited_at, v.recorded_at))
-    visit = Visit(visit_id=uuid.uuid4(), visited_at=visited_at, visitor_ref=visitor_ref,
-                  indicators=tuple(indicators), needs_met=tuple(needs_met), needs_unmet=tuple(needs_unmet))
+    earlier = await session.execute(
+        select(v.visited_at, v.risk_found).where(v.case_id == case_id).order_by(v.visited_at, v.recorded_at)
+    )
+    visit = Visit(
+        visit_id=uuid.uuid4(),
+        visited_at=visited_at,
+        visitor_ref=visitor_ref,
+        indicators=tuple(indicators),
+        needs_met=tuple(needs_met),
+        needs_unmet=tuple(needs_unmet),
+    )
     now = res.clock()
-    result = visited(plan, visit, earlier_visits=[tuple(row) for row in earlier],
-                     open_referrals=open_referrals, policy=res.policy, now=now)
+    result = visited(
+        plan,
+        visit,
+        earlier_visits=[tuple(row) for row in earlier],
+        open_referrals=open_referrals,
+        policy=res.policy,
+        now=now,
+    )
     await session.execute(insert(t.visits).values(**visit.as_row(case_id)))
-    await save_notes(session, t.notes, res.cipher, [
-        written(note, case_id=case_id, action="visit", by=visitor_ref, at=now, about=visit.visit_id)])
+    await save_notes(
+        session,
+        t.notes,
+        res.cipher,
+        [written(note, case_id=case_id, action="visit", by=visitor_ref, at=now, about=visit.visit_id)],
+    )
     await save_plans(session, [result.plan])
-    await add_events(session, OUTBOX, *(new_envelope(e, case_id=case_id, producer=PRODUCER)
-                                        for e in result.events))
+    await add_events(
+        session, OUTBOX, *(new_envelope(e, case_id=case_id, producer=PRODUCER) for e in result.events)
+    )
     return result.outcome
 
 
@@ -159,15 +211,33 @@ async def overdue_gauges(session: AsyncSession, res: Resources) -> list[Gauge]:
     p = t.plans.c
     now = res.clock()
     grace = overdue_grace(res.policy)
-    rows = (await session.execute(select(p.risk_level, func.count().filter(p.next_visit_due_at <= now),
-                                         func.count().filter(p.next_visit_due_at <= now - grace))
-                                  .where(p.state == "open").group_by(p.risk_level))).all()
+    rows = (
+        await session.execute(
+            select(
+                p.risk_level,
+                func.count().filter(p.next_visit_due_at <= now),
+                func.count().filter(p.next_visit_due_at <= now - grace),
+            )
+            .where(p.state == "open")
+            .group_by(p.risk_level)
+        )
+    ).all()
     counts = {level: (due, overdue) for level, due, overdue in rows}
     gauges = []
     for level in RiskLevel:
         due, overdue = counts.get(level.value, (0, 0))
-        gauges += [Gauge("cpnet_visits_due", "Open cases whose follow-up visit is due", due,
-                         {"risk_level": level.value}),
-                   Gauge("cpnet_visits_overdue", "Open cases whose visit is past the overdue grace", overdue,
-                         {"risk_level": level.value})]
+        gauges += [
+            Gauge(
+                "cpnet_visits_due",
+                "Open cases whose follow-up visit is due",
+                due,
+                {"risk_level": level.value},
+            ),
+            Gauge(
+                "cpnet_visits_overdue",
+                "Open cases whose visit is past the overdue grace",
+                overdue,
+                {"risk_level": level.value},
+            ),
+        ]
     return gauges

@@ -18,9 +18,15 @@ from services.intake.reports import OUTBOX, PRODUCER
 from shared import access as shared_access
 from shared.auth import Principal
 from shared.contracts.envelope import Envelope
-from shared.contracts.events import PersonalDataAccessed, ReferralCreated, ReferralStatusChanged, ReferralWithdrawn
+from shared.contracts.events import (
+    PersonalDataAccessed,
+    ReferralCreated,
+    ReferralStatusChanged,
+    ReferralWithdrawn,
+)
 from shared.contracts.vocabulary import OPEN_REFERRAL_STATES, ReferralState
 from shared.db.rows import upsert_rows
+
 
 def grants_after(events: Iterable[Envelope]) -> tuple[list[dict], list[dict]]:
     """What a batch of referral events, in offset order, leaves of each referral's grant: the
@@ -31,7 +37,9 @@ def grants_after(events: Iterable[Envelope]) -> tuple[list[dict], list[dict]]:
     changed: dict[uuid.UUID, dict] = {}
     for event in events:
         referral = event.payload
-        values = dict(referral_id=referral.referral_id, case_id=referral.case_id, agency=referral.agency.value)
+        values = dict(
+            referral_id=referral.referral_id, case_id=referral.case_id, agency=referral.agency.value
+        )
         if isinstance(referral, ReferralStatusChanged | ReferralWithdrawn):
             # A withdrawal is told on the agency's own topic too: the grant ends whichever comes first.
             state = referral.state if isinstance(referral, ReferralStatusChanged) else ReferralState.withdrawn
@@ -49,26 +57,40 @@ async def on_referral_events(session: AsyncSession, events: Iterable[Envelope]) 
     # Statements of a fixed shape with the rows as parameters (one prepared statement executed for
     # many), not one VALUES list per batch, which SQLAlchemy would compile anew for every size.
     if created:
-        await session.execute(pg_insert(t.referral_grants).on_conflict_do_nothing(index_elements=key), created)
+        await session.execute(
+            pg_insert(t.referral_grants).on_conflict_do_nothing(index_elements=key), created
+        )
     now = datetime.now(UTC)
-    await upsert_rows(session, t.referral_grants, [{**row, "updated_at": now} for row in changed],
-                      updated=("state", "updated_at"))
+    await upsert_rows(
+        session,
+        t.referral_grants,
+        [{**row, "updated_at": now} for row in changed],
+        updated=("state", "updated_at"),
+    )
 
 
 async def open_referral(session: AsyncSession, case_id: uuid.UUID, agency: str) -> uuid.UUID | None:
     """The open referral of the case to the agency that entitles it to read, if any."""
     g = t.referral_grants.c
-    return await session.scalar(select(g.referral_id).where(
-        g.case_id == case_id, g.agency == agency, g.state.in_(OPEN_REFERRAL_STATES)).order_by(g.updated_at.desc())
-        .limit(1))
+    return await session.scalar(
+        select(g.referral_id)
+        .where(g.case_id == case_id, g.agency == agency, g.state.in_(OPEN_REFERRAL_STATES))
+        .order_by(g.updated_at.desc())
+        .limit(1)
+    )
 
 
 async def latest_case(session: AsyncSession, child_ref: uuid.UUID):
     """The child's open case, else its most recently opened one (every registered child has one)."""
     c = t.cases.c
-    return (await session.execute(select(c.id, c.jurisdiction, c.case_number).where(c.child_id == child_ref)
-                                  .order_by(case((c.state == "open", 0), else_=1), c.opened_at.desc())
-                                  .limit(1))).first()
+    return (
+        await session.execute(
+            select(c.id, c.jurisdiction, c.case_number)
+            .where(c.child_id == child_ref)
+            .order_by(case((c.state == "open", 0), else_=1), c.opened_at.desc())
+            .limit(1)
+        )
+    ).first()
 
 
 async def record_access(session: AsyncSession, principal: Principal, **read: Any) -> uuid.UUID:

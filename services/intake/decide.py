@@ -93,19 +93,27 @@ def completed(child: KnownChild, subject: Subject) -> KnownChild:
     match = child.match_digest or subject.match_digest
     if (identity, nid, match) == (child.identity, child.national_id_digest, child.match_digest):
         return child
-    return dataclasses.replace(child, identity=identity, national_id_digest=nid, match_digest=match,
-                               changed=not child.new)
+    return dataclasses.replace(
+        child, identity=identity, national_id_digest=nid, match_digest=match, changed=not child.new
+    )
 
 
-def place(registry: Registry, subject: Subject, *, opens_case: bool,
-          new_id: Callable[[], uuid.UUID] = uuid.uuid4) -> Placed:
+def place(
+    registry: Registry, subject: Subject, *, opens_case: bool, new_id: Callable[[], uuid.UUID] = uuid.uuid4
+) -> Placed:
     """Match or register the subject's child; with `opens_case`, count a report about it and
     join its open case, reopen its last closed one, or open a new one."""
     child = registry.find(subject)
     if child is None:
-        child = KnownChild(id=new_id(), national_id_digest=subject.national_id_digest,
-                           match_digest=subject.match_digest, identity=subject.identity,
-                           jurisdiction=subject.jurisdiction, new=True, provisional=subject.provisional)
+        child = KnownChild(
+            id=new_id(),
+            national_id_digest=subject.national_id_digest,
+            match_digest=subject.match_digest,
+            identity=subject.identity,
+            jurisdiction=subject.jurisdiction,
+            new=True,
+            provisional=subject.provisional,
+        )
     else:
         child = completed(child, subject)
     if not opens_case:
@@ -119,13 +127,20 @@ def place(registry: Registry, subject: Subject, *, opens_case: bool,
     else:
         case_id, how = new_id(), "opened"
     earlier = child.reports
-    registry.put(dataclasses.replace(child, open_case=case_id, closed_case=None if how == "reopened"
-                                     else child.closed_case, reports=earlier + 1))
+    registry.put(
+        dataclasses.replace(
+            child,
+            open_case=case_id,
+            closed_case=None if how == "reopened" else child.closed_case,
+            reports=earlier + 1,
+        )
+    )
     return Placed(child.id, case_id, earlier, how)
 
 
 def numbered(placed: Sequence[Placed], numbers: Mapping[uuid.UUID, str]) -> list[Placed]:
     """Each placement with its case's number: a joined or reopened case keeps the one it has, a case
     the batch opened takes the one reserved for it (and so does a later report of the batch joining it)."""
-    return [p if p.case_id is None else dataclasses.replace(p, case_number=numbers[p.case_id])
-            for p in placed]
+    return [
+        p if p.case_id is None else dataclasses.replace(p, case_number=numbers[p.case_id]) for p in placed
+    ]

@@ -18,8 +18,14 @@ DEFAULT_POLICY = Path(__file__).resolve().parents[2] / "config" / "disclosure.ya
 # archive's own and only caseworkers and supervisors read them.
 # The identity (the registry's; a child nobody could name is described by appearance and place_seen).
 IDENTITY_FIELDS = (
-    PersonalField.name, PersonalField.national_id, PersonalField.sex, PersonalField.birth_date,
-    PersonalField.age_estimate, PersonalField.address, PersonalField.school, PersonalField.appearance,
+    PersonalField.name,
+    PersonalField.national_id,
+    PersonalField.sex,
+    PersonalField.birth_date,
+    PersonalField.age_estimate,
+    PersonalField.address,
+    PersonalField.school,
+    PersonalField.appearance,
     PersonalField.place_seen,
 )
 DETAIL_FIELDS = (*IDENTITY_FIELDS, PersonalField.narratives, PersonalField.reporters)
@@ -46,15 +52,18 @@ class DisclosurePolicy(BaseModel):
     version: Annotated[str, StringConstraints(min_length=1, max_length=64)]
     roles: dict[Role, list[PersonalField]]
     agencies: dict[Agency, list[PersonalField]] = Field(
-        description="every agency, each with its fields (an empty list shows nothing)")
+        description="every agency, each with its fields (an empty list shows nothing)"
+    )
 
     @field_validator("roles")
     @classmethod
     def _only_file_roles(cls, value: dict[Role, list[PersonalField]]) -> dict[Role, list[PersonalField]]:
         for role, fields in value.items():
             if role not in FILE_ROLES:
-                raise ValueError(f"{role} does not read a child's file by territory (only "
-                                 f"{', '.join(FILE_ROLES)} do; agencies are listed under agencies)")
+                raise ValueError(
+                    f"{role} does not read a child's file by territory (only "
+                    f"{', '.join(FILE_ROLES)} do; agencies are listed under agencies)"
+                )
             _detail_fields(fields)
         return value
 

@@ -149,25 +149,50 @@ def _filled(identity: Mapping[str, Any], known: Mapping[str, Any]) -> dict[str, 
     return {**identity, **{k: v for k, v in known.items() if v is not None}}
 
 
-def _link(link_id: uuid.UUID, provisional: ChildRecord, survivor: ChildRecord, merged: ChildRecord | None,
-          keep: CaseRecord, gone: CaseRecord | None, moved: Sequence[uuid.UUID], reason: IdentificationReason,
-          by: str, at: datetime) -> Link:
+def _link(
+    link_id: uuid.UUID,
+    provisional: ChildRecord,
+    survivor: ChildRecord,
+    merged: ChildRecord | None,
+    keep: CaseRecord,
+    gone: CaseRecord | None,
+    moved: Sequence[uuid.UUID],
+    reason: IdentificationReason,
+    by: str,
+    at: datetime,
+) -> Link:
     """The link's record: what it decided, and what the survivor and the merged child had before it."""
     return Link(
-        id=link_id, provisional_id=provisional.id, child_id=survivor.id,
-        merged_child_id=merged.id if merged else None, case_id=keep.id,
+        id=link_id,
+        provisional_id=provisional.id,
+        child_id=survivor.id,
+        merged_child_id=merged.id if merged else None,
+        case_id=keep.id,
         merged_case_id=gone.id if gone else None,
-        moved_reports=tuple(moved), previous_identity=survivor.token,
-        previous_national_id_digest=survivor.national_id_digest, previous_match_digest=survivor.match_digest,
+        moved_reports=tuple(moved),
+        previous_identity=survivor.token,
+        previous_national_id_digest=survivor.national_id_digest,
+        previous_match_digest=survivor.match_digest,
         previous_provisional=survivor.provisional,
         merged_national_id_digest=merged.national_id_digest if merged else None,
-        merged_match_digest=merged.match_digest if merged else None, reason=reason.value, linked_by=by,
-        linked_at=at)
+        merged_match_digest=merged.match_digest if merged else None,
+        reason=reason.value,
+        linked_by=by,
+        linked_at=at,
+    )
 
 
-def linked(provisional: ChildRecord, known: ChildRecord, cases: Mapping[uuid.UUID, CaseRecord | None],
-           reports: Mapping[uuid.UUID, Sequence[uuid.UUID]], *, link_id: uuid.UUID,
-           reason: IdentificationReason, by: str, at: datetime) -> Decided:
+def linked(
+    provisional: ChildRecord,
+    known: ChildRecord,
+    cases: Mapping[uuid.UUID, CaseRecord | None],
+    reports: Mapping[uuid.UUID, Sequence[uuid.UUID]],
+    *,
+    link_id: uuid.UUID,
+    reason: IdentificationReason,
+    by: str,
+    at: datetime,
+) -> Decided:
     """A person says the provisional child is the known one: one child and one case remain. The case
     that remains is `surviving`'s (the provisional child's alone when the known child has none), and
     its child remains, with the known child's identity (its values win; the description fills the
@@ -188,38 +213,82 @@ def linked(provisional: ChildRecord, known: ChildRecord, cases: Mapping[uuid.UUI
     link = _link(link_id, provisional, survivor, merged, keep, gone, moved, reason, by, at)
     changes = (
         ChildChange(merged.id, None, None, merged.provisional, merged_into=survivor.id),
-        ChildChange(survivor.id, known.national_id_digest, known.match_digest, known.provisional, None,
-                    identity=identity),
+        ChildChange(
+            survivor.id,
+            known.national_id_digest,
+            known.match_digest,
+            known.provisional,
+            None,
+            identity=identity,
+        ),
     )
     key = gone or keep
-    event = ChildLinked(case_id=key.id, link_id=link_id, provisional_ref=provisional.id,
-                        child_ref=survivor.id, merged_child_ref=merged.id, surviving_case_id=keep.id,
-                        jurisdiction=key.jurisdiction, linked_at=at, reason=reason, linked_by=by)
+    event = ChildLinked(
+        case_id=key.id,
+        link_id=link_id,
+        provisional_ref=provisional.id,
+        child_ref=survivor.id,
+        merged_child_ref=merged.id,
+        surviving_case_id=keep.id,
+        jurisdiction=key.jurisdiction,
+        linked_at=at,
+        reason=reason,
+        linked_by=by,
+    )
     return Decided(link, changes, _changed(survivor.identity, identity), event)
 
 
-def identified(provisional: ChildRecord, case: CaseRecord, given: Mapping[str, Any], *,
-               national_id_digest: str | None, match_digest: str | None, holder: uuid.UUID | None,
-               link_id: uuid.UUID, reason: IdentificationReason, by: str, at: datetime) -> Decided:
+def identified(
+    provisional: ChildRecord,
+    case: CaseRecord,
+    given: Mapping[str, Any],
+    *,
+    national_id_digest: str | None,
+    match_digest: str | None,
+    holder: uuid.UUID | None,
+    link_id: uuid.UUID,
+    reason: IdentificationReason,
+    by: str,
+    at: datetime,
+) -> Decided:
     """A person gives the provisional child its identity (the values given win over the description's
     guesses); `holder` is the registered child the registry already matches that identity to, if any —
     then the provisional child is linked to that child instead (IdentityTaken)."""
     _identifiable(provisional)
     if holder is not None:
-        raise IdentityTaken("a registered child has this identity: link the provisional child to it "
-                            "(find its child_ref with POST /v1/children/search)")
+        raise IdentityTaken(
+            "a registered child has this identity: link the provisional child to it "
+            "(find its child_ref with POST /v1/children/search)"
+        )
     identity = _filled(provisional.identity, given)
     link = _link(link_id, provisional, provisional, None, case, None, (), reason, by, at)
     change = ChildChange(provisional.id, national_id_digest, match_digest, False, None, identity=identity)
-    event = ChildLinked(case_id=case.id, link_id=link_id, provisional_ref=provisional.id,
-                        child_ref=provisional.id, surviving_case_id=case.id, jurisdiction=case.jurisdiction,
-                        linked_at=at, reason=reason, linked_by=by)
+    event = ChildLinked(
+        case_id=case.id,
+        link_id=link_id,
+        provisional_ref=provisional.id,
+        child_ref=provisional.id,
+        surviving_case_id=case.id,
+        jurisdiction=case.jurisdiction,
+        linked_at=at,
+        reason=reason,
+        linked_by=by,
+    )
     return Decided(link, (change,), _changed(provisional.identity, identity), event)
 
 
-def undone(link: Link, survivor: ChildRecord, previous_identity: Mapping[str, Any],
-           merged: ChildRecord | None, key_case: CaseRecord, later: Sequence[Link], *,
-           reason: LinkUndoReason, by: str, at: datetime) -> Decided:
+def undone(
+    link: Link,
+    survivor: ChildRecord,
+    previous_identity: Mapping[str, Any],
+    merged: ChildRecord | None,
+    key_case: CaseRecord,
+    later: Sequence[Link],
+    *,
+    reason: LinkUndoReason,
+    by: str,
+    at: datetime,
+) -> Decided:
     """A supervisor undoes a link: the remaining child's identity and digests as they were before it,
     the merged child's digests given back, the moved reports back in their case, which reopens if the
     link closed it (casework closed it as a duplicate). `key_case` is the case the link's event was
@@ -227,27 +296,55 @@ def undone(link: Link, survivor: ChildRecord, previous_identity: Mapping[str, An
     if link.undone_at is not None:
         raise UndoneAlready("the link was undone already")
     if later:
-        raise LaterLinks("a later link changed the same children: undo it first "
-                         f"({', '.join(str(other.id) for other in later)})")
-    changes = [ChildChange(survivor.id, link.previous_national_id_digest, link.previous_match_digest,
-                           link.previous_provisional, None, token=link.previous_identity)]
+        raise LaterLinks(
+            "a later link changed the same children: undo it first "
+            f"({', '.join(str(other.id) for other in later)})"
+        )
+    changes = [
+        ChildChange(
+            survivor.id,
+            link.previous_national_id_digest,
+            link.previous_match_digest,
+            link.previous_provisional,
+            None,
+            token=link.previous_identity,
+        )
+    ]
     if merged is not None:
-        changes.append(ChildChange(merged.id, link.merged_national_id_digest, link.merged_match_digest,
-                                   merged.provisional, None))
+        changes.append(
+            ChildChange(
+                merged.id, link.merged_national_id_digest, link.merged_match_digest, merged.provisional, None
+            )
+        )
     closed_by_link = key_case.closed_at is not None and key_case.closed_at >= link.linked_at
     reopens = link.merged_case_id is not None and key_case.state == "closed" and closed_by_link
     undo = dataclasses.replace(link, undo_reason=reason.value, undone_by=by, undone_at=at)
-    event = ChildLinkUndone(case_id=key_case.id, link_id=link.id, provisional_ref=link.provisional_id,
-                            child_ref=link.child_id, merged_child_ref=link.merged_child_id,
-                            surviving_case_id=link.case_id, jurisdiction=key_case.jurisdiction,
-                            linked_at=link.linked_at, reason=reason, undone_by=by, undone_at=at)
+    event = ChildLinkUndone(
+        case_id=key_case.id,
+        link_id=link.id,
+        provisional_ref=link.provisional_id,
+        child_ref=link.child_id,
+        merged_child_ref=link.merged_child_id,
+        surviving_case_id=link.case_id,
+        jurisdiction=key_case.jurisdiction,
+        linked_at=link.linked_at,
+        reason=reason,
+        undone_by=by,
+        undone_at=at,
+    )
     return Decided(undo, tuple(changes), _changed(survivor.identity, previous_identity), event, reopens)
 
 
 def later_links(link: Link, others: Sequence[Link]) -> list[Link]:
     """The links in force made after `link` that changed one of its children."""
-    return [other for other in others if other.id != link.id and other.undone_at is None
-            and other.linked_at >= link.linked_at and other.children & link.children]
+    return [
+        other
+        for other in others
+        if other.id != link.id
+        and other.undone_at is None
+        and other.linked_at >= link.linked_at
+        and other.children & link.children
+    ]
 
 
 def undoable(link: Link, others: Sequence[Link]) -> bool:

@@ -72,10 +72,17 @@ class Outcome:
     access_id: uuid.UUID
 
 
-async def identify(session: Transaction, principal: Principal, provisional_ref: uuid.UUID, *,
-                   reason: IdentificationReason, child_ref: uuid.UUID | None = None,
-                   given: Mapping[str, Any] | None = None, keys: IntakeResources,
-                   now: datetime | None = None) -> Outcome | Outside:
+async def identify(
+    session: Transaction,
+    principal: Principal,
+    provisional_ref: uuid.UUID,
+    *,
+    reason: IdentificationReason,
+    child_ref: uuid.UUID | None = None,
+    given: Mapping[str, Any] | None = None,
+    keys: IntakeResources,
+    now: datetime | None = None,
+) -> Outcome | Outside:
     """Link the provisional child to `child_ref`, or give it the identity `given` (the contract's
     Child fields, as JSON). Raises ChildNotFound, and identification's refusals."""
     now = now or datetime.now(UTC)
@@ -99,14 +106,23 @@ async def identify(session: Transaction, principal: Principal, provisional_ref: 
     provisional, link_id, by = children[provisional_ref], uuid.uuid4(), principal.subject
     if subject is None:
         reports = await _reports_of(session, [c.id for c in cases.values() if c is not None])
-        decided = linked(provisional, children[child_ref], cases, reports, link_id=link_id, reason=reason,
-                         by=by, at=now)
+        decided = linked(
+            provisional, children[child_ref], cases, reports, link_id=link_id, reason=reason, by=by, at=now
+        )
     else:
         holder = await registered(session, subject)
-        decided = identified(provisional, cases[provisional_ref], given,
-                             national_id_digest=subject.national_id_digest, match_digest=subject.match_digest,
-                             holder=holder.id if holder else None, link_id=link_id, reason=reason, by=by,
-                             at=now)
+        decided = identified(
+            provisional,
+            cases[provisional_ref],
+            given,
+            national_id_digest=subject.national_id_digest,
+            match_digest=subject.match_digest,
+            holder=holder.id if holder else None,
+            link_id=link_id,
+            reason=reason,
+            by=by,
+            at=now,
+        )
     link = decided.link
     await _write_children(session, decided.children, keys, now)
     await _move_reports(session, link.moved_reports, to_case=link.case_id, to_child=link.child_id)
@@ -115,9 +131,16 @@ async def identify(session: Transaction, principal: Principal, provisional_ref: 
     return await _recorded(session, principal, decided, remaining)
 
 
-async def undo_link(session: Transaction, principal: Principal, link_id: uuid.UUID, *, reason: LinkUndoReason,
-                    keys: IntakeResources, note: str | None = None,
-                    now: datetime | None = None) -> Outcome | Outside:
+async def undo_link(
+    session: Transaction,
+    principal: Principal,
+    link_id: uuid.UUID,
+    *,
+    reason: LinkUndoReason,
+    keys: IntakeResources,
+    note: str | None = None,
+    now: datetime | None = None,
+) -> Outcome | Outside:
     """A supervisor undoes a link: both children and both cases as they were, the supervisor's `note`
     kept with the case that remained (the other case may be another child's: it is not told of this
     one). Raises ChildNotFound (`link_id`) and identification's refusals."""
@@ -128,35 +151,64 @@ async def undo_link(session: Transaction, principal: Principal, link_id: uuid.UU
         raise ChildNotFound("link_id")
     link = _link_of(row)
     ids = sorted(link.children)
-    await lock_digests(session, [link.previous_national_id_digest, link.previous_match_digest,
-                                 link.merged_national_id_digest, link.merged_match_digest])
+    await lock_digests(
+        session,
+        [
+            link.previous_national_id_digest,
+            link.previous_match_digest,
+            link.merged_national_id_digest,
+            link.merged_match_digest,
+        ],
+    )
     children = await _children(session, ids, keys)
     case_ids = [c for c in (link.case_id, link.merged_case_id) if c is not None]
     cases = await _cases(session, t.cases.c.id, case_ids)
     for case_id in case_ids:
         if not principal.can_see(cases[case_id].jurisdiction):
-            return await _refused(session, principal, children[cases[case_id].child_id], cases[case_id],
-                                  ChildNotFound("link_id"))
+            return await _refused(
+                session,
+                principal,
+                children[cases[case_id].child_id],
+                cases[case_id],
+                ChildNotFound("link_id"),
+            )
     others = await _links_about(session, ids)
     survivor = children[link.child_id]
     previous = keys.cipher.decrypt_json(link.previous_identity, record_id=str(survivor.id))
     merged = children[link.merged_child_id] if link.merged_child_id is not None else None
-    decided = undone(link, survivor, previous, merged, cases[link.merged_case_id or link.case_id],
-                     later_links(link, others), reason=reason, by=principal.subject, at=now)
+    decided = undone(
+        link,
+        survivor,
+        previous,
+        merged,
+        cases[link.merged_case_id or link.case_id],
+        later_links(link, others),
+        reason=reason,
+        by=principal.subject,
+        at=now,
+    )
     await _write_children(session, decided.children, keys, now)
     if link.merged_case_id is not None:
-        await _move_reports(session, link.moved_reports, to_case=link.merged_case_id,
-                            to_child=link.merged_child_id)
+        await _move_reports(
+            session, link.moved_reports, to_case=link.merged_case_id, to_child=link.merged_child_id
+        )
         # Set either way: a closure the link caused that arrives only now closes nothing.
         reopened: dict[str, Any] = dict(reopened_at=now)
         if decided.reopens:
             reopened.update(state="open", stage="screening", closed_at=None)
         await session.execute(update(t.cases).where(t.cases.c.id == link.merged_case_id).values(**reopened))
     undo = decided.link
-    await session.execute(update(t.child_links).where(links.id == link.id).values(
-        undo_reason=undo.undo_reason, undone_by=undo.undone_by, undone_at=undo.undone_at))
-    await save_notes(session, t.notes, keys.cipher, [
-        written(note, case_id=link.case_id, action=UNDO_NOTE, by=principal.subject, at=now, about=link.id)])
+    await session.execute(
+        update(t.child_links)
+        .where(links.id == link.id)
+        .values(undo_reason=undo.undo_reason, undone_by=undo.undone_by, undone_at=undo.undone_at)
+    )
+    await save_notes(
+        session,
+        t.notes,
+        keys.cipher,
+        [written(note, case_id=link.case_id, action=UNDO_NOTE, by=principal.subject, at=now, about=link.id)],
+    )
     return await _recorded(session, principal, decided, cases[link.case_id])
 
 
@@ -181,30 +233,46 @@ async def links_of_case(session: Transaction, case_id: uuid.UUID) -> list[CaseLi
     if not links:
         return []
     others = await _links_about(session, {child for link in links for child in link.children})
-    other_ids = {other for link in links for other in (link.case_id, link.merged_case_id)
-                 if other is not None and other != case_id}
+    other_ids = {
+        other
+        for link in links
+        for other in (link.case_id, link.merged_case_id)
+        if other is not None and other != case_id
+    }
     cases = await _cases(session, t.cases.c.id, other_ids, locked=False)
-    return [CaseLink(link, merged=link.merged_case_id == case_id,
-                     other=cases.get(link.merged_case_id if link.case_id == case_id else link.case_id),
-                     undoable=undoable(link, others)) for link in links]
+    return [
+        CaseLink(
+            link,
+            merged=link.merged_case_id == case_id,
+            other=cases.get(link.merged_case_id if link.case_id == case_id else link.case_id),
+            undoable=undoable(link, others),
+        )
+        for link in links
+    ]
 
 
 async def _links_about(session: Transaction, children: Iterable[uuid.UUID]) -> list[Link]:
     """Every link that left one of these children as the one that remained or merged it."""
     c, ids = t.child_links.c, sorted(set(children))
-    rows = await session.execute(select(t.child_links).where(or_(any_of(c.child_id, ids),
-                                                                 any_of(c.merged_child_id, ids))))
+    rows = await session.execute(
+        select(t.child_links).where(or_(any_of(c.child_id, ids), any_of(c.merged_child_id, ids)))
+    )
     return [_link_of(row) for row in rows]
 
 
 def _subject(given: Mapping[str, Any], jurisdiction: str, keys: IntakeResources) -> Subject:
     """The identity given, as the registry matches it (keyed with where the child was registered)."""
     born = given.get("birth_date")
-    nid, match = match_digests(keys, national_id=given.get("national_id"), name=given.get("name"),
-                               birth_date=date.fromisoformat(born) if born else None,
-                               jurisdiction=jurisdiction)
-    return Subject(identity=dict(given), national_id_digest=nid, match_digest=match,
-                   jurisdiction=jurisdiction)
+    nid, match = match_digests(
+        keys,
+        national_id=given.get("national_id"),
+        name=given.get("name"),
+        birth_date=date.fromisoformat(born) if born else None,
+        jurisdiction=jurisdiction,
+    )
+    return Subject(
+        identity=dict(given), national_id_digest=nid, match_digest=match, jurisdiction=jurisdiction
+    )
 
 
 def _where(child: ChildRecord, latest: CaseRecord | None) -> str:
@@ -212,40 +280,62 @@ def _where(child: ChildRecord, latest: CaseRecord | None) -> str:
     return latest.jurisdiction if latest is not None else child.jurisdiction
 
 
-async def _children(session: Transaction, ids: Iterable[uuid.UUID],
-                    keys: IntakeResources) -> dict[uuid.UUID, ChildRecord]:
+async def _children(
+    session: Transaction, ids: Iterable[uuid.UUID], keys: IntakeResources
+) -> dict[uuid.UUID, ChildRecord]:
     """The children, locked in id order, their identities decrypted (never shown: merged or compared)."""
     c = t.children.c
-    rows = await session.execute(select(t.children).where(any_of(c.id, sorted(set(ids)))).order_by(c.id)
-                                 .with_for_update())
-    return {row.id: ChildRecord(
-        id=row.id, identity=keys.cipher.decrypt_json(row.identity, record_id=str(row.id)), token=row.identity,
-        national_id_digest=row.national_id_digest, match_digest=row.match_digest,
-        jurisdiction=row.jurisdiction, provisional=row.provisional, merged_into=row.merged_into)
-        for row in rows}
+    rows = await session.execute(
+        select(t.children).where(any_of(c.id, sorted(set(ids)))).order_by(c.id).with_for_update()
+    )
+    return {
+        row.id: ChildRecord(
+            id=row.id,
+            identity=keys.cipher.decrypt_json(row.identity, record_id=str(row.id)),
+            token=row.identity,
+            national_id_digest=row.national_id_digest,
+            match_digest=row.match_digest,
+            jurisdiction=row.jurisdiction,
+            provisional=row.provisional,
+            merged_into=row.merged_into,
+        )
+        for row in rows
+    }
 
 
-async def _cases(session: Transaction, column, values: Iterable[uuid.UUID], *,
-                 locked: bool = True) -> dict[uuid.UUID, CaseRecord]:
+async def _cases(
+    session: Transaction, column, values: Iterable[uuid.UUID], *, locked: bool = True
+) -> dict[uuid.UUID, CaseRecord]:
     """The cases `column` names, by id: locked in id order, unless only read."""
     c = t.cases.c
     query = select(t.cases).where(any_of(column, sorted(set(values)))).order_by(c.id)
     rows = await session.execute(query.with_for_update() if locked else query)
-    return {row.id: CaseRecord(id=row.id, child_id=row.child_id, state=row.state, opened_at=row.opened_at,
-                               jurisdiction=row.jurisdiction, case_number=row.case_number,
-                               closed_at=row.closed_at) for row in rows}
+    return {
+        row.id: CaseRecord(
+            id=row.id,
+            child_id=row.child_id,
+            state=row.state,
+            opened_at=row.opened_at,
+            jurisdiction=row.jurisdiction,
+            case_number=row.case_number,
+            closed_at=row.closed_at,
+        )
+        for row in rows
+    }
 
 
-async def _latest_cases(session: Transaction,
-                        child_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, CaseRecord | None]:
+async def _latest_cases(
+    session: Transaction, child_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, CaseRecord | None]:
     """Each child's open case, else its latest (as access.latest_case chooses), or None."""
     cases = await _cases(session, t.cases.c.child_id, child_ids)
     ordered = sorted(cases.values(), key=lambda c: (c.state != "open", -c.opened_at.timestamp()))
     return {child_id: next((c for c in ordered if c.child_id == child_id), None) for child_id in child_ids}
 
 
-async def _reports_of(session: Transaction,
-                      case_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[uuid.UUID]]:
+async def _reports_of(
+    session: Transaction, case_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[uuid.UUID]]:
     r = t.reports.c
     reports: dict[uuid.UUID, list[uuid.UUID]] = {}
     rows = await session.execute(select(r.id, r.case_id).where(any_of(r.case_id, case_ids)).order_by(r.id))
@@ -254,13 +344,18 @@ async def _reports_of(session: Transaction,
     return reports
 
 
-async def _write_children(session: Transaction, changes: Sequence[ChildChange], keys: IntakeResources,
-                          now: datetime) -> None:
+async def _write_children(
+    session: Transaction, changes: Sequence[ChildChange], keys: IntakeResources, now: datetime
+) -> None:
     """One statement a child, in the order given (the one giving up its digests first)."""
     for change in changes:
         values: dict[str, Any] = dict(
-            national_id_digest=change.national_id_digest, match_digest=change.match_digest,
-            provisional=change.provisional, merged_into=change.merged_into, updated_at=now)
+            national_id_digest=change.national_id_digest,
+            match_digest=change.match_digest,
+            provisional=change.provisional,
+            merged_into=change.merged_into,
+            updated_at=now,
+        )
         if change.identity is not None:
             values["identity"] = keys.cipher.encrypt_json(change.identity, record_id=str(change.id))
         elif change.token is not None:
@@ -268,11 +363,15 @@ async def _write_children(session: Transaction, changes: Sequence[ChildChange], 
         await session.execute(update(t.children).where(t.children.c.id == change.id).values(**values))
 
 
-async def _move_reports(session: Transaction, reports: Sequence[uuid.UUID], *, to_case: uuid.UUID,
-                        to_child: uuid.UUID | None) -> None:
+async def _move_reports(
+    session: Transaction, reports: Sequence[uuid.UUID], *, to_case: uuid.UUID, to_child: uuid.UUID | None
+) -> None:
     if reports:
-        await session.execute(update(t.reports).where(any_of(t.reports.c.id, reports))
-                              .values(case_id=to_case, child_id=to_child))
+        await session.execute(
+            update(t.reports)
+            .where(any_of(t.reports.c.id, reports))
+            .values(case_id=to_case, child_id=to_child)
+        )
 
 
 def _link_row(link: Link) -> dict[str, Any]:
@@ -283,25 +382,46 @@ def _link_of(row) -> Link:
     return Link(**{**row._mapping, "moved_reports": tuple(row.moved_reports)})
 
 
-async def _refused(session: Transaction, principal: Principal, child: ChildRecord, latest: CaseRecord | None,
-                   error: ChildNotFound) -> Outside:
+async def _refused(
+    session: Transaction,
+    principal: Principal,
+    child: ChildRecord,
+    latest: CaseRecord | None,
+    error: ChildNotFound,
+) -> Outside:
     """An existing child outside the caller's territory: the attempt is on the ledger, shown nothing."""
     if latest is not None:
-        await record_access(session, principal, case_id=latest.id, child_ref=child.id,
-                            jurisdiction=latest.jurisdiction, record=PersonalRecord.child_details, fields=(),
-                            purpose=PURPOSE, action="update", refusal="outside_territory")
+        await record_access(
+            session,
+            principal,
+            case_id=latest.id,
+            child_ref=child.id,
+            jurisdiction=latest.jurisdiction,
+            record=PersonalRecord.child_details,
+            fields=(),
+            purpose=PURPOSE,
+            action="update",
+            refusal="outside_territory",
+        )
     return Outside(error)
 
 
-async def _recorded(session: Transaction, principal: Principal, decided: Decided,
-                    remaining: CaseRecord) -> Outcome:
+async def _recorded(
+    session: Transaction, principal: Principal, decided: Decided, remaining: CaseRecord
+) -> Outcome:
     """The decision's event and the access record of the identity it changed, staged together."""
     link = decided.link
     access_id = await record_access(
-        session, principal, case_id=remaining.id, child_ref=link.child_id,
+        session,
+        principal,
+        case_id=remaining.id,
+        child_ref=link.child_id,
         jurisdiction=remaining.jurisdiction,
-        record=PersonalRecord.child_details, purpose=PURPOSE, action="update",
-        fields=[f for f in IDENTITY_FIELDS if f.value in decided.fields])
+        record=PersonalRecord.child_details,
+        purpose=PURPOSE,
+        action="update",
+        fields=[f for f in IDENTITY_FIELDS if f.value in decided.fields],
+    )
     event = new_envelope(decided.event, case_id=decided.event.case_id, producer=PRODUCER)
     await add_events(session, OUTBOX, event)
     survivor = next(change for change in decided.children if change.id == link.child_id)

@@ -99,15 +99,21 @@ class Submission:
     recorded_by: str
 
 
-async def record_report(session: Transaction, report: HotlineReport, *, keys: IntakeResources, source: str,
-                        recorded_by: str) -> Recorded:
+async def record_report(
+    session: Transaction, report: HotlineReport, *, keys: IntakeResources, source: str, recorded_by: str
+) -> Recorded:
     """One report (the HTTP API's): the batch path with a batch of one."""
     (recorded,) = await record_reports(session, [Submission(report, source, recorded_by)], keys=keys)
     return recorded
 
 
-async def record_reports(session: Transaction, submissions: Sequence[Submission], *, keys: IntakeResources,
-                         traces: Sequence[dict[str, str]] | None = None) -> list[Recorded]:
+async def record_reports(
+    session: Transaction,
+    submissions: Sequence[Submission],
+    *,
+    keys: IntakeResources,
+    traces: Sequence[dict[str, str]] | None = None,
+) -> list[Recorded]:
     """Record a batch of reports in the caller's transaction, in order, with one statement
     per table: a report already recorded (same source, channel and id) is answered again,
     the others placed by services/intake/decide.py and stored with their `case.reported`.
@@ -122,10 +128,19 @@ async def record_reports(session: Transaction, submissions: Sequence[Submission]
         if _key(submission) not in already:
             first_of.setdefault(_key(submission), i)
     todo = sorted(first_of.values())
-    placed = await place_subjects(session, [subject_of(submissions[i].report.child, submissions[i].report.jurisdiction,
-                                                       keys) for i in todo], keys=keys, opens_case=True)
-    stored = await store_reports(session, [submissions[i] for i in todo], placed, keys=keys,
-                                 traces=[traces[i] for i in todo] if traces is not None else None)
+    placed = await place_subjects(
+        session,
+        [subject_of(submissions[i].report.child, submissions[i].report.jurisdiction, keys) for i in todo],
+        keys=keys,
+        opens_case=True,
+    )
+    stored = await store_reports(
+        session,
+        [submissions[i] for i in todo],
+        placed,
+        keys=keys,
+        traces=[traces[i] for i in todo] if traces is not None else None,
+    )
     recorded = {_key(submissions[i]): r for i, r in zip(todo, stored, strict=True)}
     answers = []
     for i, submission in enumerate(submissions):
@@ -133,36 +148,69 @@ async def record_reports(session: Transaction, submissions: Sequence[Submission]
         if key in already:
             answers.append(already[key])
         else:
-            answers.append(recorded[key] if first_of[key] == i else dataclasses.replace(recorded[key], duplicate=True))
+            answers.append(
+                recorded[key] if first_of[key] == i else dataclasses.replace(recorded[key], duplicate=True)
+            )
     return answers
 
 
-async def store_reports(session: Transaction, submissions: Sequence[Submission], placed: Sequence[Placed], *,
-                        keys: IntakeResources, traces: Sequence[dict[str, str]] | None = None) -> list[Recorded]:
+async def store_reports(
+    session: Transaction,
+    submissions: Sequence[Submission],
+    placed: Sequence[Placed],
+    *,
+    keys: IntakeResources,
+    traces: Sequence[dict[str, str]] | None = None,
+) -> list[Recorded]:
     """Store placed reports, encrypted, and stage their `case.reported`: two statements."""
     rows, events, recorded = [], [], []
     for submission, where in zip(submissions, placed, strict=True):
         report, report_id, age = submission.report, uuid.uuid4(), age_in_years(submission.report)
         confidential = {"reporter": report.reporter.model_dump(mode="json"), "narrative": report.narrative}
-        rows.append(dict(
-            id=report_id, case_id=where.case_id, child_id=where.child_id, channel=report.channel.value,
-            source=submission.source, external_id=report.external_id, received_at=report.received_at,
-            jurisdiction=report.jurisdiction, age_years=age, categories=[c.value for c in report.categories],
-            indicators=[x.value for x in report.indicators], recorded_by=submission.recorded_by,
-            confidential=keys.cipher.encrypt_json(confidential, record_id=str(report_id)),
-            reporter_phone_digest=reporter_phone_digest(keys, report),
-        ))
+        rows.append(
+            dict(
+                id=report_id,
+                case_id=where.case_id,
+                child_id=where.child_id,
+                channel=report.channel.value,
+                source=submission.source,
+                external_id=report.external_id,
+                received_at=report.received_at,
+                jurisdiction=report.jurisdiction,
+                age_years=age,
+                categories=[c.value for c in report.categories],
+                indicators=[x.value for x in report.indicators],
+                recorded_by=submission.recorded_by,
+                confidential=keys.cipher.encrypt_json(confidential, record_id=str(report_id)),
+                reporter_phone_digest=reporter_phone_digest(keys, report),
+            )
+        )
         payload = CaseReported(
-            case_id=where.case_id, report_id=report_id, child_ref=where.child_id, external_id=report.external_id,
-            channel=report.channel, jurisdiction=report.jurisdiction, age_years=age,
-            categories=list(dict.fromkeys(report.categories)), indicators=list(dict.fromkeys(report.indicators)),
-            earlier_reports=where.earlier_reports, reported_at=report.received_at,
+            case_id=where.case_id,
+            report_id=report_id,
+            child_ref=where.child_id,
+            external_id=report.external_id,
+            channel=report.channel,
+            jurisdiction=report.jurisdiction,
+            age_years=age,
+            categories=list(dict.fromkeys(report.categories)),
+            indicators=list(dict.fromkeys(report.indicators)),
+            earlier_reports=where.earlier_reports,
+            reported_at=report.received_at,
             case_number=where.case_number,
         )
         events.append(new_envelope(payload, case_id=where.case_id, producer=PRODUCER))
-        recorded.append(Recorded(report_id, where.case_id, where.child_id, where.earlier_reports, duplicate=False,
-                                 opened_in=report.jurisdiction if where.case == "opened" else None,
-                                 case_number=where.case_number))
+        recorded.append(
+            Recorded(
+                report_id,
+                where.case_id,
+                where.child_id,
+                where.earlier_reports,
+                duplicate=False,
+                opened_in=report.jurisdiction if where.case == "opened" else None,
+                case_number=where.case_number,
+            )
+        )
     if rows:
         await session.execute(insert(t.reports), rows)
         await add_events(session, OUTBOX, *events, traces=traces)
@@ -184,40 +232,70 @@ async def _recorded_before(session: Transaction, submissions: Sequence[Submissio
     """The reports of the batch that their source already sent under the same channel and id."""
     keys = {_key(s) for s in submissions}
     r = t.reports.c
-    rows = (await session.execute(
-        select(r.id, r.case_id, r.child_id, r.source, r.channel, r.external_id, t.cases.c.case_number)
-        .join(t.cases, t.cases.c.id == r.case_id)
-        .where(in_rows([r.source, r.channel, r.external_id], list(keys)))
-    )).all()
+    rows = (
+        await session.execute(
+            select(r.id, r.case_id, r.child_id, r.source, r.channel, r.external_id, t.cases.c.case_number)
+            .join(t.cases, t.cases.c.id == r.case_id)
+            .where(in_rows([r.source, r.channel, r.external_id], list(keys)))
+        )
+    ).all()
     found = {}
     for row in rows:  # rare (a redelivery or a retried request): one count each
         earlier = await session.scalar(
-            select(func.count()).select_from(t.reports)
-            .where(r.child_id == row.child_id, r.recorded_at < select(r.recorded_at)
-                   .where(r.id == row.id).scalar_subquery()))
+            select(func.count())
+            .select_from(t.reports)
+            .where(
+                r.child_id == row.child_id,
+                r.recorded_at < select(r.recorded_at).where(r.id == row.id).scalar_subquery(),
+            )
+        )
         found[(row.source, row.channel, row.external_id)] = Recorded(
-            row.id, row.case_id, row.child_id, earlier, duplicate=True, case_number=row.case_number)
+            row.id, row.case_id, row.child_id, earlier, duplicate=True, case_number=row.case_number
+        )
     return found
 
 
-def match_digests(keys: IntakeResources, *, national_id: str | None, name: str | None, birth_date: date | None,
-                  jurisdiction: str) -> tuple[str | None, str | None]:
+def match_digests(
+    keys: IntakeResources,
+    *,
+    national_id: str | None,
+    name: str | None,
+    birth_date: date | None,
+    jurisdiction: str,
+) -> tuple[str | None, str | None]:
     """What the registry matches a child by: keyed digests of its national id and of its normalised
     name + birth date + territory (None where the child is not named that way)."""
-    return (keys.hasher.national_id_digest(national_id) if national_id else None,
-            keys.hasher.identity_digest(name, birth_date, jurisdiction) if name and birth_date else None)
+    return (
+        keys.hasher.national_id_digest(national_id) if national_id else None,
+        keys.hasher.identity_digest(name, birth_date, jurisdiction) if name and birth_date else None,
+    )
 
 
 def subject_of(child: Child, jurisdiction: str, keys: IntakeResources) -> Subject:
     """A child as the registry matches it."""
-    nid, match = match_digests(keys, national_id=child.national_id, name=child.name, birth_date=child.birth_date,
-                               jurisdiction=jurisdiction)
-    return Subject(identity=child.model_dump(mode="json"), national_id_digest=nid, match_digest=match,
-                   jurisdiction=jurisdiction, provisional=child.provisional)
+    nid, match = match_digests(
+        keys,
+        national_id=child.national_id,
+        name=child.name,
+        birth_date=child.birth_date,
+        jurisdiction=jurisdiction,
+    )
+    return Subject(
+        identity=child.model_dump(mode="json"),
+        national_id_digest=nid,
+        match_digest=match,
+        jurisdiction=jurisdiction,
+        provisional=child.provisional,
+    )
 
 
-async def place_subjects(session: Transaction, subjects: Sequence[Subject], *, keys: IntakeResources,
-                         opens_case: bool | Sequence[bool]) -> list[Placed]:
+async def place_subjects(
+    session: Transaction,
+    subjects: Sequence[Subject],
+    *,
+    keys: IntakeResources,
+    opens_case: bool | Sequence[bool],
+) -> list[Placed]:
     """Match or register each subject's child and (where `opens_case`) join, reopen or open
     its case: the registry state loaded once, each subject decided in order, saved at once.
 
@@ -227,11 +305,14 @@ async def place_subjects(session: Transaction, subjects: Sequence[Subject], *, k
     if not subjects:
         return []
     opens = [opens_case] * len(subjects) if isinstance(opens_case, bool) else list(opens_case)
-    digests = await lock_digests(session, [d for subject in subjects
-                                           for d in (subject.national_id_digest, subject.match_digest)])
+    digests = await lock_digests(
+        session, [d for subject in subjects for d in (subject.national_id_digest, subject.match_digest)]
+    )
     registry = await _load_registry(session, digests, keys)
-    placed = [place(registry, subject, opens_case=opens_case)
-              for subject, opens_case in zip(subjects, opens, strict=True)]
+    placed = [
+        place(registry, subject, opens_case=opens_case)
+        for subject, opens_case in zip(subjects, opens, strict=True)
+    ]
     return await _save_registry(session, registry, placed, subjects, keys)
 
 
@@ -258,56 +339,112 @@ async def _load_registry(session: Transaction, digests: list[str], keys: IntakeR
     if not digests:
         return registry
     c = t.children.c
-    children = (await session.execute(
-        select(t.children).where(or_(any_of(c.national_id_digest, digests), any_of(c.match_digest, digests)))
-        .order_by(c.id).with_for_update()
-    )).all()
+    children = (
+        await session.execute(
+            select(t.children)
+            .where(or_(any_of(c.national_id_digest, digests), any_of(c.match_digest, digests)))
+            .order_by(c.id)
+            .with_for_update()
+        )
+    ).all()
     if not children:
         return registry
     ids = [row.id for row in children]
-    cases = (await session.execute(
-        select(t.cases.c.id, t.cases.c.child_id, t.cases.c.state, t.cases.c.closed_at, t.cases.c.case_number)
-        .where(any_of(t.cases.c.child_id, ids)).order_by(t.cases.c.id).with_for_update()
-    )).all()
+    cases = (
+        await session.execute(
+            select(
+                t.cases.c.id, t.cases.c.child_id, t.cases.c.state, t.cases.c.closed_at, t.cases.c.case_number
+            )
+            .where(any_of(t.cases.c.child_id, ids))
+            .order_by(t.cases.c.id)
+            .with_for_update()
+        )
+    ).all()
     registry.case_numbers.update((row.id, row.case_number) for row in cases)
-    counts = dict((await session.execute(
-        select(t.reports.c.child_id, func.count()).where(any_of(t.reports.c.child_id, ids))
-        .group_by(t.reports.c.child_id))).all())
+    counts = dict(
+        (
+            await session.execute(
+                select(t.reports.c.child_id, func.count())
+                .where(any_of(t.reports.c.child_id, ids))
+                .group_by(t.reports.c.child_id)
+            )
+        ).all()
+    )
     open_case = {row.child_id: row.id for row in cases if row.state == "open"}
-    last_closed = {row.child_id: row.id for row in sorted((row for row in cases if row.state == "closed"),
-                                                          key=lambda row: row.closed_at)}
+    last_closed = {
+        row.child_id: row.id
+        for row in sorted((row for row in cases if row.state == "closed"), key=lambda row: row.closed_at)
+    }
     # Registration order decides between two children with the same name, birthday and place.
     for row in sorted(children, key=lambda row: (row.created_at, row.id)):
-        registry.put(KnownChild(
-            id=row.id, national_id_digest=row.national_id_digest, match_digest=row.match_digest,
-            identity=keys.cipher.decrypt_json(row.identity, record_id=str(row.id)), jurisdiction=row.jurisdiction,
-            open_case=open_case.get(row.id), closed_case=last_closed.get(row.id), reports=counts.get(row.id, 0),
-            provisional=row.provisional,
-        ))
+        registry.put(
+            KnownChild(
+                id=row.id,
+                national_id_digest=row.national_id_digest,
+                match_digest=row.match_digest,
+                identity=keys.cipher.decrypt_json(row.identity, record_id=str(row.id)),
+                jurisdiction=row.jurisdiction,
+                open_case=open_case.get(row.id),
+                closed_case=last_closed.get(row.id),
+                reports=counts.get(row.id, 0),
+                provisional=row.provisional,
+            )
+        )
     return registry
 
 
-async def _save_registry(session: Transaction, registry: Registry, placed: Sequence[Placed],
-                         subjects: Sequence[Subject], keys: IntakeResources) -> list[Placed]:
+async def _save_registry(
+    session: Transaction,
+    registry: Registry,
+    placed: Sequence[Placed],
+    subjects: Sequence[Subject],
+    keys: IntakeResources,
+) -> list[Placed]:
     """Write what the batch decided: new children, completed identities, new cases with their
     numbers and reopened cases — one statement each; the placements with their cases' numbers."""
     new_children = [child for child in registry.children.values() if child.new]
     changed = [child for child in registry.children.values() if child.changed]
     if new_children:
-        await session.execute(insert(t.children), [
-            dict(id=child.id, national_id_digest=child.national_id_digest, match_digest=child.match_digest,
-                 identity=keys.cipher.encrypt_json(child.identity, record_id=str(child.id)),
-                 jurisdiction=child.jurisdiction, provisional=child.provisional) for child in new_children])
+        await session.execute(
+            insert(t.children),
+            [
+                dict(
+                    id=child.id,
+                    national_id_digest=child.national_id_digest,
+                    match_digest=child.match_digest,
+                    identity=keys.cipher.encrypt_json(child.identity, record_id=str(child.id)),
+                    jurisdiction=child.jurisdiction,
+                    provisional=child.provisional,
+                )
+                for child in new_children
+            ],
+        )
     if changed:
         c = t.children.c
         await session.execute(
-            update(t.children).where(c.id == bindparam("child_id")).values(
-                identity=bindparam("new_identity"), national_id_digest=bindparam("nid"),
-                match_digest=bindparam("match"), updated_at=func.now()),
-            [dict(child_id=child.id, new_identity=keys.cipher.encrypt_json(child.identity, record_id=str(child.id)),
-                  nid=child.national_id_digest, match=child.match_digest) for child in changed])
-    opened = [dict(id=p.case_id, child_id=p.child_id, jurisdiction=s.jurisdiction, stage="screening")
-              for p, s in zip(placed, subjects, strict=True) if p.case == "opened"]
+            update(t.children)
+            .where(c.id == bindparam("child_id"))
+            .values(
+                identity=bindparam("new_identity"),
+                national_id_digest=bindparam("nid"),
+                match_digest=bindparam("match"),
+                updated_at=func.now(),
+            ),
+            [
+                dict(
+                    child_id=child.id,
+                    new_identity=keys.cipher.encrypt_json(child.identity, record_id=str(child.id)),
+                    nid=child.national_id_digest,
+                    match=child.match_digest,
+                )
+                for child in changed
+            ],
+        )
+    opened = [
+        dict(id=p.case_id, child_id=p.child_id, jurisdiction=s.jurisdiction, stage="screening")
+        for p, s in zip(placed, subjects, strict=True)
+        if p.case == "opened"
+    ]
     reopened = sorted({p.case_id for p in placed if p.case == "reopened"})
     numbers = dict(registry.case_numbers)
     if opened:
@@ -318,8 +455,11 @@ async def _save_registry(session: Transaction, registry: Registry, placed: Seque
             numbers[case["id"]] = number
         await session.execute(insert(t.cases), opened)
     if reopened:
-        await session.execute(update(t.cases).where(any_of(t.cases.c.id, reopened)).values(
-            state="open", stage="screening", closed_at=None))
+        await session.execute(
+            update(t.cases)
+            .where(any_of(t.cases.c.id, reopened))
+            .values(state="open", stage="screening", closed_at=None)
+        )
     return numbered(placed, numbers)
 
 
@@ -339,9 +479,14 @@ _RESERVE_NUMBERS = text(
 async def _reserve_numbers(session: Transaction, counters: Sequence[CounterKey]) -> list[str]:
     """The numbers of a batch's new cases, in order (one per counter given)."""
     needed = tally(counters)
-    rows = await session.execute(_RESERVE_NUMBERS, {"counties": [county for county, _, _ in needed],
-                                                    "years": [year for _, year, _ in needed],
-                                                    "counts": [n for _, _, n in needed]})
+    rows = await session.execute(
+        _RESERVE_NUMBERS,
+        {
+            "counties": [county for county, _, _ in needed],
+            "years": [year for _, year, _ in needed],
+            "counts": [n for _, _, n in needed],
+        },
+    )
     return numbers_in(counters, {(row.county, row.year): row.last for row in rows})
 
 
@@ -351,10 +496,15 @@ async def close_case(session: Transaction, case_id: uuid.UUID, closed_at) -> Non
     keeps its latest closure's moment, so a person's reopening read after a later closure reopens nothing
     (`reopen_case`)."""
     c = t.cases.c
-    await session.execute(update(t.cases).where(
-        c.id == case_id, or_(c.state == "open", c.closed_at < closed_at),
-        or_(c.reopened_at.is_(None), c.reopened_at < closed_at)).values(
-        state="closed", stage="closed", closed_at=func.greatest(c.closed_at, closed_at)))
+    await session.execute(
+        update(t.cases)
+        .where(
+            c.id == case_id,
+            or_(c.state == "open", c.closed_at < closed_at),
+            or_(c.reopened_at.is_(None), c.reopened_at < closed_at),
+        )
+        .values(state="closed", stage="closed", closed_at=func.greatest(c.closed_at, closed_at))
+    )
 
 
 async def reopen_case(session: Transaction, case_id: uuid.UUID, *, stage: str, reopened_at: datetime) -> None:
@@ -364,7 +514,13 @@ async def reopen_case(session: Transaction, case_id: uuid.UUID, *, stage: str, r
     either order with closures: one before the reopening closes nothing (`reopened_at`), one after it stays
     — both moments casework's own."""
     c = t.cases.c
-    await session.execute(update(t.cases).where(
-        c.id == case_id, or_(c.state == "open", c.closed_at.is_(None), c.closed_at <= reopened_at)).values(
-        state="open", stage=sql_case((c.state == "closed", stage), else_=c.stage), closed_at=None,
-        reopened_at=func.greatest(c.reopened_at, reopened_at)))
+    await session.execute(
+        update(t.cases)
+        .where(c.id == case_id, or_(c.state == "open", c.closed_at.is_(None), c.closed_at <= reopened_at))
+        .values(
+            state="open",
+            stage=sql_case((c.state == "closed", stage), else_=c.stage),
+            closed_at=None,
+            reopened_at=func.greatest(c.reopened_at, reopened_at),
+        )
+    )

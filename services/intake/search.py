@@ -55,10 +55,19 @@ class Found:
 def subject_of_query(query: ChildQuery, keys: IntakeResources) -> Subject:
     """The query as the registry matches a report's child (the same digests as subject_of)."""
     jurisdiction = query.jurisdiction or ""
-    nid, match = match_digests(keys, national_id=query.national_id, name=query.name, birth_date=query.birth_date,
-                               jurisdiction=jurisdiction)
-    return Subject(identity={}, national_id_digest=nid, match_digest=match if jurisdiction else None,
-                   jurisdiction=jurisdiction)
+    nid, match = match_digests(
+        keys,
+        national_id=query.national_id,
+        name=query.name,
+        birth_date=query.birth_date,
+        jurisdiction=jurisdiction,
+    )
+    return Subject(
+        identity={},
+        national_id_digest=nid,
+        match_digest=match if jurisdiction else None,
+        jurisdiction=jurisdiction,
+    )
 
 
 async def registered(session: Transaction, subject: Subject) -> KnownChild | None:
@@ -68,19 +77,31 @@ async def registered(session: Transaction, subject: Subject) -> KnownChild | Non
     if not digests:
         return None
     c = t.children.c
-    rows = (await session.execute(
-        select(c.id, c.national_id_digest, c.match_digest, c.jurisdiction, c.created_at)
-        .where(or_(any_of(c.national_id_digest, digests), any_of(c.match_digest, digests))))).all()
+    rows = (
+        await session.execute(
+            select(c.id, c.national_id_digest, c.match_digest, c.jurisdiction, c.created_at).where(
+                or_(any_of(c.national_id_digest, digests), any_of(c.match_digest, digests))
+            )
+        )
+    ).all()
     registry = Registry()
     # Registration order decides between two children with the same name, birthday and place.
     for row in sorted(rows, key=lambda row: (row.created_at, row.id)):
-        registry.put(KnownChild(id=row.id, national_id_digest=row.national_id_digest, match_digest=row.match_digest,
-                                identity={}, jurisdiction=row.jurisdiction))
+        registry.put(
+            KnownChild(
+                id=row.id,
+                national_id_digest=row.national_id_digest,
+                match_digest=row.match_digest,
+                identity={},
+                jurisdiction=row.jurisdiction,
+            )
+        )
     return registry.find(subject)
 
 
-async def find_child(session: Transaction, principal: Principal, query: ChildQuery,
-                     keys: IntakeResources) -> Found | None:
+async def find_child(
+    session: Transaction, principal: Principal, query: ChildQuery, keys: IntakeResources
+) -> Found | None:
     """The child the query names, if any, and the record of the search (in the caller's
     transaction); None when no child matches or the match lies outside the caller's territory."""
     child = await registered(session, subject_of_query(query, keys))
@@ -88,9 +109,18 @@ async def find_child(session: Transaction, principal: Principal, query: ChildQue
         return None
     case = await latest_case(session, child.id)
     refusal = None if principal.can_see(case.jurisdiction) else "outside_territory"
-    access_id = await record_access(session, principal, case_id=case.id, child_ref=child.id,
-                                    jurisdiction=case.jurisdiction, record=PersonalRecord.child_details,
-                                    fields=query.fields, purpose=query.purpose, action="search", refusal=refusal)
+    access_id = await record_access(
+        session,
+        principal,
+        case_id=case.id,
+        child_ref=child.id,
+        jurisdiction=case.jurisdiction,
+        record=PersonalRecord.child_details,
+        fields=query.fields,
+        purpose=query.purpose,
+        action="search",
+        refusal=refusal,
+    )
     return None if refusal else Found(child.id, case.id, case.case_number, case.jurisdiction, access_id)
 
 
@@ -118,26 +148,40 @@ class PhoneQuery:
     reporter_phone: str  # as the searcher wrote it: the digest normalises it (shared/phone.py)
 
 
-async def cases_reported_from(session: Transaction, principal: Principal, query: PhoneQuery,
-                              keys: IntakeResources) -> list[Found]:
+async def cases_reported_from(
+    session: Transaction, principal: Principal, query: PhoneQuery, keys: IntakeResources
+) -> list[Found]:
     """The cases in the caller's territory that reports from the phone were recorded under, the one
     reported most recently first (at most CASES_BY_PHONE), each recorded as a search of the reporters
     (in the caller's transaction); the same number of cases elsewhere recorded as refused."""
     digest = keys.hasher.reporter_phone_digest(query.reporter_phone)
     here = await _reported_from(session, digest, in_territory=True, territory=principal.jurisdiction)
-    elsewhere = await _reported_from(session, digest, in_territory=False, territory=principal.jurisdiction) \
-        if principal.jurisdiction else []
+    elsewhere = (
+        await _reported_from(session, digest, in_territory=False, territory=principal.jurisdiction)
+        if principal.jurisdiction
+        else []
+    )
 
     def searched(row, refusal: str | None = None):
         # What the match confirms to the searcher: that a report of the case came from the phone.
-        return access_of(principal, case_id=row.id, child_ref=row.child_id, jurisdiction=row.jurisdiction,
-                         record=PersonalRecord.child_details, fields=[PersonalField.reporters],
-                         purpose=query.purpose, action="search", refusal=refusal)
+        return access_of(
+            principal,
+            case_id=row.id,
+            child_ref=row.child_id,
+            jurisdiction=row.jurisdiction,
+            record=PersonalRecord.child_details,
+            fields=[PersonalField.reporters],
+            purpose=query.purpose,
+            action="search",
+            refusal=refusal,
+        )
 
     shown = [searched(row) for row in here]
     await record_accesses(session, [*shown, *(searched(row, "outside_territory") for row in elsewhere)])
-    return [Found(row.child_id, row.id, row.case_number, row.jurisdiction, access.access_id)
-            for row, access in zip(here, shown, strict=True)]
+    return [
+        Found(row.child_id, row.id, row.case_number, row.jurisdiction, access.access_id)
+        for row, access in zip(here, shown, strict=True)
+    ]
 
 
 async def _reported_from(session: Transaction, digest: str, *, in_territory: bool, territory: str) -> list:
@@ -146,8 +190,12 @@ async def _reported_from(session: Transaction, digest: str, *, in_territory: boo
     r, c = t.reports.c, t.cases.c
     inside = c.jurisdiction.startswith(territory, autoescape=True)
     latest = func.max(r.received_at)
-    query = (select(c.id, c.child_id, c.case_number, c.jurisdiction)
-             .join(t.reports, r.case_id == c.id)
-             .where(r.reporter_phone_digest == digest, inside if in_territory else not_(inside))
-             .group_by(c.id).order_by(latest.desc(), c.id).limit(CASES_BY_PHONE))
+    query = (
+        select(c.id, c.child_id, c.case_number, c.jurisdiction)
+        .join(t.reports, r.case_id == c.id)
+        .where(r.reporter_phone_digest == digest, inside if in_territory else not_(inside))
+        .group_by(c.id)
+        .order_by(latest.desc(), c.id)
+        .limit(CASES_BY_PHONE)
+    )
     return list((await session.execute(query)).all())

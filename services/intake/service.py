@@ -44,8 +44,12 @@ def resources(settings: Settings) -> IntakeResources:
         territory = load_territory(settings.territory_file)
     except (DisclosureError, TerritoryError) as exc:
         raise ConfigurationError(str(exc)) from None
-    return IntakeResources(cipher=FieldCipher.from_settings(settings), hasher=LookupHasher.from_settings(settings),
-                           disclosure=disclosure, territory=territory)
+    return IntakeResources(
+        cipher=FieldCipher.from_settings(settings),
+        hasher=LookupHasher.from_settings(settings),
+        disclosure=disclosure,
+        territory=territory,
+    )
 
 
 def consumers(ctx: ServiceContext) -> list[IdempotentConsumer]:
@@ -56,17 +60,26 @@ def consumers(ctx: ServiceContext) -> list[IdempotentConsumer]:
         return report
 
     async def on_hotline_reports(session, items: Sequence[tuple[HotlineReport, Delivery]]) -> None:
-        await record_reports(session, [Submission(report, HOTLINE_SOURCE, HOTLINE_SOURCE) for report, _ in items],
-                             keys=ctx.resources, traces=traces_of(delivery for _, delivery in items))
+        await record_reports(
+            session,
+            [Submission(report, HOTLINE_SOURCE, HOTLINE_SOURCE) for report, _ in items],
+            keys=ctx.resources,
+            traces=traces_of(delivery for _, delivery in items),
+        )
 
     async def on_screening_records(session, items: Sequence[tuple[ScreeningRecord, Delivery]]) -> None:
-        await record_screenings(session, [record for record, _ in items], keys=ctx.resources,
-                                traces=traces_of(delivery for _, delivery in items))
+        await record_screenings(
+            session,
+            [record for record, _ in items],
+            keys=ctx.resources,
+            traces=traces_of(delivery for _, delivery in items),
+        )
 
     async def on_case_closed_or_reopened(session, event, delivery) -> None:
         if isinstance(event.payload, CaseReopened):
-            await reopen_case(session, event.case_id, stage=event.payload.stage.value,
-                              reopened_at=event.payload.reopened_at)
+            await reopen_case(
+                session, event.case_id, stage=event.payload.stage.value, reopened_at=event.payload.reopened_at
+            )
         else:
             await close_case(session, event.case_id, event.payload.closed_at)
 
@@ -76,25 +89,42 @@ def consumers(ctx: ServiceContext) -> list[IdempotentConsumer]:
 
     return [
         ctx.consumer(
-            name="intake.hotline", topic=HotlineReport.TOPIC, handler=None, batch_handler=on_hotline_reports,
+            name="intake.hotline",
+            topic=HotlineReport.TOPIC,
+            handler=None,
+            batch_handler=on_hotline_reports,
             batch=True,
-            parse=lambda raw: in_territory(parse_hotline_report(raw)), event_id=lambda report: f"{report.channel}:{report.external_id}",
+            parse=lambda raw: in_territory(parse_hotline_report(raw)),
+            event_id=lambda report: f"{report.channel}:{report.external_id}",
             poison=(ReportRejected,),
         ),
         # A county's survey has its own topic and consumer group: a live report on the hotline
         # topic never waits behind it.
         ctx.consumer(
-            name="intake.screening", topic=ScreeningRecord.TOPIC, handler=None,
-            batch_handler=on_screening_records, batch=True,
-            parse=lambda raw: in_territory(parse_screening_record(raw)), event_id=lambda record: f"screening:{record.external_id}",
+            name="intake.screening",
+            topic=ScreeningRecord.TOPIC,
+            handler=None,
+            batch_handler=on_screening_records,
+            batch=True,
+            parse=lambda raw: in_territory(parse_screening_record(raw)),
+            event_id=lambda record: f"screening:{record.external_id}",
             poison=(ReportRejected,),
         ),
         # Casework closes a case, and a person reopens one there: intake's record follows both.
-        ctx.consumer(name="intake.closures", topic=(CaseClosed.TOPIC, CaseReopened.TOPIC),
-                     handler=on_case_closed_or_reopened, batch=True),
+        ctx.consumer(
+            name="intake.closures",
+            topic=(CaseClosed.TOPIC, CaseReopened.TOPIC),
+            handler=on_case_closed_or_reopened,
+            batch=True,
+        ),
         # Batched: a first start (or a long stop) finds every past referral waiting.
-        ctx.consumer(name="intake.referrals", handler=None, batch_handler=on_referrals, batch=True,
-                     topic=(ReferralStatusChanged.TOPIC, *(referral_topic(agency) for agency in Agency))),
+        ctx.consumer(
+            name="intake.referrals",
+            handler=None,
+            batch_handler=on_referrals,
+            batch=True,
+            topic=(ReferralStatusChanged.TOPIC, *(referral_topic(agency) for agency in Agency)),
+        ),
         # A case moved to another territory: who may read the child's details moves with it.
         transfers_consumer(ctx, "intake", lambda session, moves: follow(session, t.cases, moves, key="id")),
     ]
@@ -103,7 +133,7 @@ def consumers(ctx: ServiceContext) -> list[IdempotentConsumer]:
 SERVICE = ServiceDefinition(
     name="intake",
     summary="Takes reports from the hotline topic and over HTTP; owns the child registry, case ids and who "
-            "may read a child's details.",
+    "may read a child's details.",
     routers=(router, summaries_router),
     consumers=consumers,
     resources=resources,

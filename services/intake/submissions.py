@@ -68,9 +68,15 @@ class SubmissionBatches:
     (so a 2xx still means durably stored). A batch that fails on a submission's account is
     tried again one submission at a time, so one bad report fails only its own request."""
 
-    def __init__(self, database: AsyncEngine, keys: IntakeResources, *,
-                 after_commit: Callable[[], None], max_batch: int = MAX_BATCH,
-                 in_flight: int = IN_FLIGHT) -> None:
+    def __init__(
+        self,
+        database: AsyncEngine,
+        keys: IntakeResources,
+        *,
+        after_commit: Callable[[], None],
+        max_batch: int = MAX_BATCH,
+        in_flight: int = IN_FLIGHT,
+    ) -> None:
         # The engine: a batch's statements on a Core connection, without the ORM session's own
         # work per statement and per transaction (none of its features is used here).
         self._database = database
@@ -145,26 +151,45 @@ class SubmissionBatches:
         raise AssertionError("unreachable")
 
 
-async def record_submissions(session: Transaction, batch: Sequence[Submitted], *,
-                             keys: IntakeResources) -> list[Outcome | KeyReused]:
+async def record_submissions(
+    session: Transaction, batch: Sequence[Submitted], *, keys: IntakeResources
+) -> list[Outcome | KeyReused]:
     """Record a batch in the caller's transaction: its Idempotency-Keys looked up at once, its
     reports recorded set-based, the new keys stored, the territory of the cases asked about
     read at once."""
     stored = await _stored_digests(session, [s.key_scope for s in batch if s.key_scope])
     reused = [s.key_scope in stored and stored[s.key_scope] != s.digest for s in batch]
     todo = [s for s, conflict in zip(batch, reused, strict=True) if not conflict]
-    recorded = await record_reports(session, [Submission(s.report, s.subject, s.subject) for s in todo],
-                                    keys=keys, traces=[s.trace for s in todo]) if todo else []
+    recorded = (
+        await record_reports(
+            session,
+            [Submission(s.report, s.subject, s.subject) for s in todo],
+            keys=keys,
+            traces=[s.trace for s in todo],
+        )
+        if todo
+        else []
+    )
     done = list(zip(todo, recorded, strict=True))
-    new_keys = [dict(subject=s.subject, key=s.idempotency_key, request_digest=s.digest, report_id=r.report_id,
-                     case_id=r.case_id, child_ref=r.child_ref)
-                for s, r in done if s.key_scope and s.key_scope not in stored]
+    new_keys = [
+        dict(
+            subject=s.subject,
+            key=s.idempotency_key,
+            request_digest=s.digest,
+            report_id=r.report_id,
+            case_id=r.case_id,
+            child_ref=r.child_ref,
+        )
+        for s, r in done
+        if s.key_scope and s.key_scope not in stored
+    ]
     if new_keys:
         await session.execute(insert(t.idempotency_keys), new_keys)
     # A case the batch opened lies where its report does; only the others are read.
     opened = {r.case_id: r.opened_in for s, r in done if s.wants_case and r.opened_in}
     territory = opened | await _case_jurisdictions(
-        session, {r.case_id for s, r in done if s.wants_case and r.case_id not in opened})
+        session, {r.case_id for s, r in done if s.wants_case and r.case_id not in opened}
+    )
     outcomes = iter([Outcome(r, territory.get(r.case_id) if s.wants_case else None) for s, r in done])
     return [KeyReused() if conflict else next(outcomes) for conflict in reused]
 
@@ -173,8 +198,9 @@ async def _stored_digests(session: Transaction, scopes: list[tuple[str, str]]) -
     if not scopes:
         return {}
     k = t.idempotency_keys.c
-    rows = await session.execute(select(k.subject, k.key, k.request_digest)
-                                 .where(in_rows([k.subject, k.key], scopes)))
+    rows = await session.execute(
+        select(k.subject, k.key, k.request_digest).where(in_rows([k.subject, k.key], scopes))
+    )
     return {(row.subject, row.key): row.request_digest for row in rows}
 
 

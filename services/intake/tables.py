@@ -5,8 +5,22 @@ nobody could name and the notes written with their undoing. Identity, narratives
 from __future__ import annotations
 
 from sqlalchemy import (
-    ARRAY, BigInteger, Boolean, Column, DateTime, ForeignKey, Index, Integer, LargeBinary, MetaData, Table,
-    Text, UniqueConstraint, false, func, text,
+    ARRAY,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Table,
+    Text,
+    UniqueConstraint,
+    false,
+    func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import UUID
 
@@ -18,7 +32,8 @@ metadata = MetaData(schema=SCHEMA)
 # A child, by pseudonymous id. The identity is one AES-GCM token (record id as associated
 # data); the digests are keyed HMACs, so exact matching works without keeping it in clear.
 children = Table(
-    "children", metadata,
+    "children",
+    metadata,
     Column("id", UUID(as_uuid=True), primary_key=True),
     Column("national_id_digest", Text, unique=True),
     Column("match_digest", Text, index=True),
@@ -34,7 +49,8 @@ children = Table(
 )
 
 cases = Table(
-    "cases", metadata,
+    "cases",
+    metadata,
     Column("id", UUID(as_uuid=True), primary_key=True),
     Column("child_id", UUID(as_uuid=True), ForeignKey(children.c.id), nullable=False),
     Column("state", Text, nullable=False, server_default="open"),
@@ -53,7 +69,8 @@ cases = Table(
 Index("cases_one_open_per_child", cases.c.child_id, unique=True, postgresql_where=text("state = 'open'"))
 
 reports = Table(
-    "reports", metadata,
+    "reports",
+    metadata,
     Column("id", UUID(as_uuid=True), primary_key=True),
     Column("case_id", UUID(as_uuid=True), ForeignKey(cases.c.id), nullable=False, index=True),
     Column("child_id", UUID(as_uuid=True), ForeignKey(children.c.id), nullable=False, index=True),
@@ -77,7 +94,8 @@ reports = Table(
 )
 
 idempotency_keys = Table(
-    "idempotency_keys", metadata,
+    "idempotency_keys",
+    metadata,
     Column("subject", Text, primary_key=True),
     Column("key", Text, primary_key=True),
     Column("request_digest", Text, nullable=False),
@@ -90,7 +108,8 @@ idempotency_keys = Table(
 # The mission's information archive of each child: situation at home, at school and in
 # the community, difficulties and risks. Free text, hence encrypted; never on the bus.
 archives = Table(
-    "archives", metadata,
+    "archives",
+    metadata,
     Column("child_id", UUID(as_uuid=True), ForeignKey(children.c.id), primary_key=True),
     Column("content", LargeBinary, nullable=False),
     Column("version", Integer, nullable=False),
@@ -104,7 +123,8 @@ DOMAIN_TABLES = (children, cases, reports, idempotency_keys, archives)
 # agency officer may read a child's details while a referral of the case to the agency is
 # open. Created by migration intake_0003, not with DOMAIN_TABLES.
 referral_grants = Table(
-    "referral_grants", metadata,
+    "referral_grants",
+    metadata,
     Column("referral_id", UUID(as_uuid=True), primary_key=True),
     Column("case_id", UUID(as_uuid=True), nullable=False),
     Column("agency", Text, nullable=False),
@@ -116,7 +136,8 @@ Index("referral_grants_case_agency", referral_grants.c.case_id, referral_grants.
 # The last case number given in each county and year: a batch reserves a range for its new cases
 # with one upsert (services/intake/reports.py). Created by intake_0006.
 case_numbers = Table(
-    "case_numbers", metadata,
+    "case_numbers",
+    metadata,
     Column("county", Text, primary_key=True),
     Column("year", Integer, primary_key=True),
     Column("last", BigInteger, nullable=False),
@@ -125,7 +146,8 @@ case_numbers = Table(
 # Each surveyed child's row of a screening import (排查摸底), kept in the child's record: the
 # family situation, school and health, encrypted like the identity. Created by intake_0005.
 screenings = Table(
-    "screenings", metadata,
+    "screenings",
+    metadata,
     Column("id", UUID(as_uuid=True), primary_key=True),
     Column("external_id", Text, nullable=False, unique=True),  # "<file digest>-<row>": one row, once
     Column("child_id", UUID(as_uuid=True), ForeignKey(children.c.id), nullable=False, index=True),
@@ -145,7 +167,8 @@ screenings = Table(
 # supervisor undoes it. The survivor's identity before the link is kept as it was (its token).
 # Created by intake_0007.
 child_links = Table(
-    "child_links", metadata,
+    "child_links",
+    metadata,
     Column("id", UUID(as_uuid=True), primary_key=True),
     Column("provisional_id", UUID(as_uuid=True), ForeignKey(children.c.id), nullable=False, index=True),
     Column("child_id", UUID(as_uuid=True), ForeignKey(children.c.id), nullable=False),  # the one that remains

@@ -143,9 +143,14 @@ def route(state: CaseReferrals, graded: CaseAssessed, policy: Policy, now: datet
     # the old one after a transfer does not move the case back.
     jurisdiction = state.case.jurisdiction if state.case else graded.jurisdiction
     case = CaseRecord(
-        case_id=graded.case_id, jurisdiction=jurisdiction, risk_level=graded.risk_level.value,
-        emergency=graded.emergency, categories=[c.value for c in graded.categories],
-        needs=[n.value for n in graded.needs], stage=graded.stage.value, updated_at=now,
+        case_id=graded.case_id,
+        jurisdiction=jurisdiction,
+        risk_level=graded.risk_level.value,
+        emergency=graded.emergency,
+        categories=[c.value for c in graded.categories],
+        needs=[n.value for n in graded.needs],
+        stage=graded.stage.value,
+        updated_at=now,
         case_number=(state.case.case_number if state.case else None) or graded.case_number,
         child_ref=graded.child_ref or (state.case.child_ref if state.case else None),
     )
@@ -157,10 +162,14 @@ def route(state: CaseReferrals, graded: CaseAssessed, policy: Policy, now: datet
         if referral.state == ReferralState.created and referral.risk_level != graded.risk_level.value:
             # Counted from when it was made: a case graded red later must be answered within
             # red's hours.
-            due = ack_due_at(policy.routes, graded.risk_level, referral.created_at,
-                             jurisdiction=referral.jurisdiction)
-            state = state.with_referral(dataclasses.replace(
-                referral, risk_level=graded.risk_level.value, ack_due_at=due, updated_at=now))
+            due = ack_due_at(
+                policy.routes, graded.risk_level, referral.created_at, jurisdiction=referral.jurisdiction
+            )
+            state = state.with_referral(
+                dataclasses.replace(
+                    referral, risk_level=graded.risk_level.value, ack_due_at=due, updated_at=now
+                )
+            )
     return _referred(state, policy, now)
 
 
@@ -171,27 +180,44 @@ def _referred(state: CaseReferrals, policy: Policy, now: datetime) -> Decision:
     risk_level = RiskLevel(case.risk_level)
     categories, needs = [Category(c) for c in case.categories], [Need(n) for n in case.needs]
     holding = {r.agency for r in state.referrals if r.is_open}
-    wanted = destinations(policy.routes, GradedCase(risk_level, case.emergency, frozenset(categories),
-                                                    frozenset(needs)))
+    wanted = destinations(
+        policy.routes, GradedCase(risk_level, case.emergency, frozenset(categories), frozenset(needs))
+    )
     events: list[EventPayload] = []
     for destination in wanted:
         if destination.agency.value in holding:
             continue
         due = ack_due_at(policy.routes, risk_level, now, jurisdiction=case.jurisdiction)
         referral = Referral(
-            id=uuid.uuid4(), case_id=case.case_id, agency=destination.agency.value,
-            state=ReferralState.created.value, risk_level=case.risk_level,
-            jurisdiction=case.jurisdiction, holder=case.jurisdiction, created_at=now, ack_due_at=due,
-            updated_at=now, case_number=case.case_number,
+            id=uuid.uuid4(),
+            case_id=case.case_id,
+            agency=destination.agency.value,
+            state=ReferralState.created.value,
+            risk_level=case.risk_level,
+            jurisdiction=case.jurisdiction,
+            holder=case.jurisdiction,
+            created_at=now,
+            ack_due_at=due,
+            updated_at=now,
+            case_number=case.case_number,
         )
         state = state.with_referral(referral)
-        events.append(ReferralCreated(
-            referral_id=referral.id, case_id=case.case_id, agency=destination.agency,
-            risk_level=risk_level, emergency=case.emergency, categories=categories,
-            needs=needs, jurisdiction=case.jurisdiction, ack_due_at=due,
-            details_url=f"{policy.public_url}/v1/referrals/{referral.id}", stage=Stage(case.stage),
-            case_number=case.case_number,
-        ))
+        events.append(
+            ReferralCreated(
+                referral_id=referral.id,
+                case_id=case.case_id,
+                agency=destination.agency,
+                risk_level=risk_level,
+                emergency=case.emergency,
+                categories=categories,
+                needs=needs,
+                jurisdiction=case.jurisdiction,
+                ack_due_at=due,
+                details_url=f"{policy.public_url}/v1/referrals/{referral.id}",
+                stage=Stage(case.stage),
+                case_number=case.case_number,
+            )
+        )
     return Decision(state=state, events=tuple(events))
 
 
@@ -203,34 +229,48 @@ def answer(state: CaseReferrals, response: ReferralResponded, now: datetime) -> 
     if referral is None or state.case is None:
         raise LookupError(f"no referral {response.referral_id} for case {response.case_id}")
     if referral.agency != response.agency.value:
-        raise ForeignAnswer(f"referral {response.referral_id} is addressed to {referral.agency}, "
-                            f"not {response.agency}")
+        raise ForeignAnswer(
+            f"referral {response.referral_id} is addressed to {referral.agency}, not {response.agency}"
+        )
     target = next_state(ReferralState(referral.state), response.action)
     if target is None:
         return Decision(state=state)
-    first_acknowledgement = referral.acknowledged_at is None and target in (ReferralState.acknowledged,
-                                                                            ReferralState.in_progress)
+    first_acknowledgement = referral.acknowledged_at is None and target in (
+        ReferralState.acknowledged,
+        ReferralState.in_progress,
+    )
     referral = dataclasses.replace(
-        referral, state=target.value, updated_at=now, responder_ref=response.responder_ref,
-        outcome=response.outcome, reason=response.reason,
+        referral,
+        state=target.value,
+        updated_at=now,
+        responder_ref=response.responder_ref,
+        outcome=response.outcome,
+        reason=response.reason,
         acknowledged_at=response.responded_at if first_acknowledgement else referral.acknowledged_at,
     )
     stage = Stage(state.case.stage)
     if first_acknowledgement:
         stage = advance_stage(stage, Stage.services)  # stages only go forward
-    state = dataclasses.replace(state.with_referral(referral),
-                                case=dataclasses.replace(state.case, stage=stage.value))
+    state = dataclasses.replace(
+        state.with_referral(referral), case=dataclasses.replace(state.case, stage=stage.value)
+    )
     event = ReferralStatusChanged(
-        referral_id=referral.id, case_id=referral.case_id, agency=Agency(referral.agency), state=target,
+        referral_id=referral.id,
+        case_id=referral.case_id,
+        agency=Agency(referral.agency),
+        state=target,
         outcome=response.outcome if target == ReferralState.done else None,
         reason=response.reason if target in (ReferralState.done, ReferralState.declined) else None,
-        changed_at=now, stage=stage, changed_by=response.responder_ref,
+        changed_at=now,
+        stage=stage,
+        changed_by=response.responder_ref,
     )
     return Decision(state=state, events=(event,))
 
 
-def withdraw(state: CaseReferrals, referral_id: uuid.UUID, reason: WithdrawalReason, *, by: str,
-             now: datetime) -> Decision:
+def withdraw(
+    state: CaseReferrals, referral_id: uuid.UUID, reason: WithdrawalReason, *, by: str, now: datetime
+) -> Decision:
     """The case's side ends an open referral with a reason: `referral.status` tells every service,
     and the agency's own topic tells the agency to stop. Withdrawing it again changes nothing.
     Raises LookupError for a referral not of this case, IllegalTransition for one already ended."""
@@ -239,15 +279,34 @@ def withdraw(state: CaseReferrals, referral_id: uuid.UUID, reason: WithdrawalRea
         raise LookupError(f"no referral {referral_id} for case {state.case_id}")
     if withdrawn_from(ReferralState(referral.state)) is None:
         return Decision(state=state)
-    referral = dataclasses.replace(referral, state=ReferralState.withdrawn.value, reason=reason.value,
-                                   outcome=None, responder_ref=by, updated_at=now)
+    referral = dataclasses.replace(
+        referral,
+        state=ReferralState.withdrawn.value,
+        reason=reason.value,
+        outcome=None,
+        responder_ref=by,
+        updated_at=now,
+    )
     stage = Stage(state.case.stage) if state.case else Stage.services
-    changed = ReferralStatusChanged(referral_id=referral.id, case_id=referral.case_id,
-                                    agency=Agency(referral.agency), state=ReferralState.withdrawn,
-                                    reason=reason.value, changed_at=now, stage=stage, changed_by=by)
-    told = ReferralWithdrawn(referral_id=referral.id, case_id=referral.case_id, agency=Agency(referral.agency),
-                             reason=reason, withdrawn_by=by, withdrawn_at=now,
-                             case_number=referral.case_number)
+    changed = ReferralStatusChanged(
+        referral_id=referral.id,
+        case_id=referral.case_id,
+        agency=Agency(referral.agency),
+        state=ReferralState.withdrawn,
+        reason=reason.value,
+        changed_at=now,
+        stage=stage,
+        changed_by=by,
+    )
+    told = ReferralWithdrawn(
+        referral_id=referral.id,
+        case_id=referral.case_id,
+        agency=Agency(referral.agency),
+        reason=reason,
+        withdrawn_by=by,
+        withdrawn_at=now,
+        case_number=referral.case_number,
+    )
     return Decision(state=state.with_referral(referral), events=(changed, told))
 
 
@@ -260,8 +319,11 @@ def case_closed(state: CaseReferrals, closed: CaseClosed, now: datetime) -> Deci
     was merged into another by a link (its child's referrals are the other case's), else
     `case_closed` (one a late grade made while the case closed: casework refuses a closure while it
     knows of one, so this is the rare race, and the invariant holds after it)."""
-    reason = (WithdrawalReason.duplicate if closed.reason == ClosureReason.duplicate.value
-              else WithdrawalReason.case_closed)
+    reason = (
+        WithdrawalReason.duplicate
+        if closed.reason == ClosureReason.duplicate.value
+        else WithdrawalReason.case_closed
+    )
     events: list[EventPayload] = []
     for referral in [r for r in state.referrals if r.is_open]:
         decision = withdraw(state, referral.id, reason, by=CLOSER, now=now)
@@ -289,8 +351,9 @@ def reopened(state: CaseReferrals, event: CaseReopened, policy: Policy, now: dat
     return _referred(state, policy, now)
 
 
-def escalate(referral: Referral, routes: RoutingTable,
-             now: datetime) -> tuple[Referral, ReferralEscalated] | None:
+def escalate(
+    referral: Referral, routes: RoutingTable, now: datetime
+) -> tuple[Referral, ReferralEscalated] | None:
     """A referral unacknowledged past its deadline moves one level up the territory tree and
     gets a new deadline there; None at the city, the top of the network, where it stays overdue."""
     target = escalation_target(referral.holder)
@@ -299,11 +362,17 @@ def escalate(referral: Referral, routes: RoutingTable,
     to_jurisdiction, to_level = target
     # The new holder answers within the deadlines of the case's own territory.
     due = ack_due_at(routes, RiskLevel(referral.risk_level), now, jurisdiction=referral.jurisdiction)
-    escalated = dataclasses.replace(referral, holder=to_jurisdiction, ack_due_at=due,
-                                    escalations=referral.escalations + 1, updated_at=now)
+    escalated = dataclasses.replace(
+        referral, holder=to_jurisdiction, ack_due_at=due, escalations=referral.escalations + 1, updated_at=now
+    )
     event = ReferralEscalated(
-        referral_id=referral.id, case_id=referral.case_id, agency=Agency(referral.agency),
-        from_jurisdiction=referral.holder, to_jurisdiction=to_jurisdiction, to_level=to_level, ack_due_at=due,
+        referral_id=referral.id,
+        case_id=referral.case_id,
+        agency=Agency(referral.agency),
+        from_jurisdiction=referral.holder,
+        to_jurisdiction=to_jurisdiction,
+        to_level=to_level,
+        ack_due_at=due,
         escalated_at=now,
     )
     return escalated, event

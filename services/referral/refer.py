@@ -37,8 +37,18 @@ Deliveries = Sequence[tuple[Envelope, Delivery]]
 # An answer, the event that carried it and where from (neither over HTTP).
 Answer = tuple[ReferralResponded, Envelope | None, Delivery | None]
 
-__all__ = ["ForeignAnswer", "Resources", "escalate_overdue", "move_cases", "on_answers", "on_closures", "on_grades",
-           "respond", "waiting_gauges", "withdraw"]
+__all__ = [
+    "ForeignAnswer",
+    "Resources",
+    "escalate_overdue",
+    "move_cases",
+    "on_answers",
+    "on_closures",
+    "on_grades",
+    "respond",
+    "waiting_gauges",
+    "withdraw",
+]
 
 PRODUCER = "referral"
 OUTBOX = outbox_table(t.metadata)
@@ -78,8 +88,7 @@ class _Batch:
         return [r for state in self.cases.values() for r in state.referrals if self.loaded.get(r.id) != r]
 
 
-async def _locked(session: AsyncSession, table: Table, key: ColumnElement,
-                  where: ColumnElement) -> list[Any]:
+async def _locked(session: AsyncSession, table: Table, key: ColumnElement, where: ColumnElement) -> list[Any]:
     """Rows locked in key order, so two transactions that share rows wait for each other
     instead of deadlocking."""
     rows = await session.execute(select(table).where(where).order_by(key).with_for_update())
@@ -147,15 +156,27 @@ async def on_closures(session: AsyncSession, items: Deliveries, res: Resources) 
                 reopened.add(event.case_id)
             elif isinstance(payload, ChildLinkUndone):
                 batch.apply(decide.link_undone(state, payload, res.policy, now), cause=event)
-    await _save(session, batch, [batch.cases[case_id].case for case_id in sorted(reopened)
-                                 if batch.cases[case_id].case is not None])
+    await _save(
+        session,
+        batch,
+        [batch.cases[case_id].case for case_id in sorted(reopened) if batch.cases[case_id].case is not None],
+    )
 
 
-async def withdraw(session: AsyncSession, referral_id: uuid.UUID, reason: WithdrawalReason, *, by: str,
-                   res: Resources, note: str | None = None) -> None:
+async def withdraw(
+    session: AsyncSession,
+    referral_id: uuid.UUID,
+    reason: WithdrawalReason,
+    *,
+    by: str,
+    res: Resources,
+    note: str | None = None,
+) -> None:
     """One referral withdrawn over HTTP by the case's side, with the note the agency reads. Raises
     LookupError or IllegalTransition; withdrawing it again changes nothing and keeps no note."""
-    found = (await session.execute(select(t.referrals.c.case_id).where(t.referrals.c.id == referral_id))).first()
+    found = (
+        await session.execute(select(t.referrals.c.case_id).where(t.referrals.c.id == referral_id))
+    ).first()
     if found is None:
         raise LookupError(f"no referral {referral_id}")
     batch = await _load(session, [found.case_id], t.referrals.c.id == referral_id)
@@ -163,9 +184,12 @@ async def withdraw(session: AsyncSession, referral_id: uuid.UUID, reason: Withdr
     batch.apply(decide.withdraw(batch.cases[found.case_id], referral_id, reason, by=by, now=now), cause=None)
     await _save(session, batch, [])
     if batch.envelopes:
-        await save_notes(session, t.notes, res.cipher, [
-            written(note, case_id=found.case_id, action="withdrawal", by=by, at=now, about=referral_id)])
-
+        await save_notes(
+            session,
+            t.notes,
+            res.cipher,
+            [written(note, case_id=found.case_id, action="withdrawal", by=by, at=now, about=referral_id)],
+        )
 
 
 async def move_cases(session: AsyncSession, moves: Moves) -> None:
@@ -176,16 +200,29 @@ async def move_cases(session: AsyncSession, moves: Moves) -> None:
     r = t.referrals.c
     open_referrals = and_(any_of(r.case_id, moves), r.state.in_(OPEN_REFERRAL_STATES))
     now = datetime.now(UTC)
-    moved = [dataclasses.replace(referral, jurisdiction=moves[referral.case_id], updated_at=now,
-                                 holder=holder_after_move(referral.holder, moves[referral.case_id]))
-             for referral in map(Referral.of_row, await _locked(session, t.referrals, r.id, open_referrals))]
-    await upsert_rows(session, t.referrals, [referral.as_row() for referral in moved],
-                      updated=("jurisdiction", "holder", "updated_at"))
+    moved = [
+        dataclasses.replace(
+            referral,
+            jurisdiction=moves[referral.case_id],
+            updated_at=now,
+            holder=holder_after_move(referral.holder, moves[referral.case_id]),
+        )
+        for referral in map(Referral.of_row, await _locked(session, t.referrals, r.id, open_referrals))
+    ]
+    await upsert_rows(
+        session,
+        t.referrals,
+        [referral.as_row() for referral in moved],
+        updated=("jurisdiction", "holder", "updated_at"),
+    )
 
 
 async def _answer_all(session: AsyncSession, answers: Sequence[Answer], res: Resources) -> _Batch:
-    batch = await _load(session, (a.case_id for a, _, _ in answers),
-                        any_of(t.referrals.c.id, {a.referral_id for a, _, _ in answers}))
+    batch = await _load(
+        session,
+        (a.case_id for a, _, _ in answers),
+        any_of(t.referrals.c.id, {a.referral_id for a, _, _ in answers}),
+    )
     before = {case_id: state.case for case_id, state in batch.cases.items()}
     now = res.clock()
     for response, cause, delivery in answers:
@@ -204,15 +241,28 @@ async def on_answers(session: AsyncSession, items: Deliveries, res: Resources) -
     await _answer_all(session, [(event.payload, event, delivery) for event, delivery in items], res)
 
 
-async def respond(session: AsyncSession, answer: ReferralResponded, res: Resources, *,
-                  note: str | None = None) -> None:
+async def respond(
+    session: AsyncSession, answer: ReferralResponded, res: Resources, *, note: str | None = None
+) -> None:
     """One agency's answer over HTTP, decided like those on Kafka, with the officer's note (kept only
     when the answer changed the referral: a repeated one keeps none). Raises as on_answers does."""
     batch = await _answer_all(session, [(answer, None, None)], res)
     if batch.envelopes:
-        await save_notes(session, t.notes, res.cipher, [written(
-            note, case_id=answer.case_id, action=answer.action, by=answer.responder_ref,
-            at=answer.responded_at, about=answer.referral_id)])
+        await save_notes(
+            session,
+            t.notes,
+            res.cipher,
+            [
+                written(
+                    note,
+                    case_id=answer.case_id,
+                    action=answer.action,
+                    by=answer.responder_ref,
+                    at=answer.responded_at,
+                    about=answer.referral_id,
+                )
+            ],
+        )
 
 
 async def escalate_overdue(session: AsyncSession, res: Resources, *, limit: int = 200) -> int:
@@ -225,10 +275,21 @@ async def escalate_overdue(session: AsyncSession, res: Resources, *, limit: int 
     now = res.clock()
     # Referrals already at the city stay overdue on its list; leaving them out keeps them
     # from filling every batch and starving the ones that can still move up.
-    rows = (await session.execute(
-        select(t.referrals).where(and_(t.referrals.c.state == ReferralState.created.value,
-                                       t.referrals.c.ack_due_at <= now, below_the_top(t.referrals.c.holder)))
-        .order_by(t.referrals.c.ack_due_at).limit(limit).with_for_update(skip_locked=True))).all()
+    rows = (
+        await session.execute(
+            select(t.referrals)
+            .where(
+                and_(
+                    t.referrals.c.state == ReferralState.created.value,
+                    t.referrals.c.ack_due_at <= now,
+                    below_the_top(t.referrals.c.holder),
+                )
+            )
+            .order_by(t.referrals.c.ack_due_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    ).all()
     escalations = [decide.escalate(Referral.of_row(row), res.routes, now) for row in rows]
     escalations = [e for e in escalations if e is not None]
     await upsert_rows(session, t.referrals, [referral.as_row() for referral, _ in escalations])
@@ -242,14 +303,29 @@ async def waiting_gauges(session: AsyncSession, res: Resources) -> list[Gauge]:
     overdue is the alert an operator must not miss."""
     r = t.referrals.c
     overdue = (r.ack_due_at <= res.clock()).label("overdue")
-    rows = (await session.execute(select(r.risk_level, overdue, func.count()).where(
-        r.state == ReferralState.created.value).group_by(r.risk_level, overdue))).all()
+    rows = (
+        await session.execute(
+            select(r.risk_level, overdue, func.count())
+            .where(r.state == ReferralState.created.value)
+            .group_by(r.risk_level, overdue)
+        )
+    ).all()
     counts = {(level, late): n for level, late, n in rows}
     gauges = []
     for level in RiskLevel:
         waiting = counts.get((level.value, False), 0) + counts.get((level.value, True), 0)
-        gauges += [Gauge("cpnet_referrals_unacknowledged", "Referrals no agency has acknowledged yet",
-                         waiting, {"risk_level": level.value}),
-                   Gauge("cpnet_referrals_overdue", "Referrals past their acknowledgement deadline",
-                         counts.get((level.value, True), 0), {"risk_level": level.value})]
+        gauges += [
+            Gauge(
+                "cpnet_referrals_unacknowledged",
+                "Referrals no agency has acknowledged yet",
+                waiting,
+                {"risk_level": level.value},
+            ),
+            Gauge(
+                "cpnet_referrals_overdue",
+                "Referrals past their acknowledgement deadline",
+                counts.get((level.value, True), 0),
+                {"risk_level": level.value},
+            ),
+        ]
     return gauges

@@ -37,10 +37,12 @@ class Condition(_Strict):
         return self
 
     def matches(self, case: "GradedCase") -> bool:
-        return ((self.emergency is not None and self.emergency == case.emergency)
-                or case.risk_level in self.risk_levels
-                or bool(set(self.categories) & case.categories)
-                or bool(set(self.needs) & case.needs))
+        return (
+            (self.emergency is not None and self.emergency == case.emergency)
+            or case.risk_level in self.risk_levels
+            or bool(set(self.categories) & case.categories)
+            or bool(set(self.needs) & case.needs)
+        )
 
 
 class Route(_Strict):
@@ -61,8 +63,11 @@ class RoutingTable(_Strict):
         missing = sorted(set(RiskLevel) - set(self.ack_hours))
         if missing:
             raise ValueError(f"ack_hours has no deadline for {', '.join(missing)}")
-        graver_grade_first(self.ack_hours, self.ack_hours_by_territory,
-                           "ack_hours: a graver grade may not get a later deadline (red <= orange <= blue)")
+        graver_grade_first(
+            self.ack_hours,
+            self.ack_hours_by_territory,
+            "ack_hours: a graver grade may not get a later deadline (red <= orange <= blue)",
+        )
         if not any(r.when.emergency and Agency.police in r.agencies for r in self.routes):
             raise ValueError("routes must send every emergency to the police")
         return self
@@ -131,6 +136,7 @@ def ack_due_at(table: RoutingTable, risk_level: RiskLevel, since: datetime, *, j
     answers = _answers_of(table)
     hours = answers.ack_hours.get(jurisdiction)
     if hours is None:
-        hours = answers.ack_hours[jurisdiction] = for_territory(table.ack_hours, table.ack_hours_by_territory,
-                                                                 jurisdiction)
+        hours = answers.ack_hours[jurisdiction] = for_territory(
+            table.ack_hours, table.ack_hours_by_territory, jurisdiction
+        )
     return since + timedelta(hours=hours[risk_level])

@@ -5,8 +5,16 @@ from __future__ import annotations
 
 from services.referral.api import cases_router, router
 from services.referral.lifecycle import IllegalTransition
-from services.referral.refer import ForeignAnswer, Resources, escalate_overdue, move_cases, on_answers, on_closures, \
-    on_grades, waiting_gauges
+from services.referral.refer import (
+    ForeignAnswer,
+    Resources,
+    escalate_overdue,
+    move_cases,
+    on_answers,
+    on_closures,
+    on_grades,
+    waiting_gauges,
+)
 from services.referral.routing import RoutingError, load_routes
 from shared.contracts.events import CaseAssessed, CaseClosed, CaseReopened, ChildLinked, ReferralResponded
 from shared.crypto import FieldCipher
@@ -25,8 +33,12 @@ def resources(settings: Settings) -> Resources:
         raise ConfigurationError(str(exc)) from None
     public = settings.referral_public_url or f"http://{settings.http_host}:{settings.referral_port}"
     intake = settings.intake_public_url or f"http://{settings.http_host}:{settings.intake_port}"
-    return Resources(routes=routes, public_url=public.rstrip("/"), intake_url=intake.rstrip("/"),
-                     cipher=FieldCipher.from_settings(settings))
+    return Resources(
+        routes=routes,
+        public_url=public.rstrip("/"),
+        intake_url=intake.rstrip("/"),
+        cipher=FieldCipher.from_settings(settings),
+    )
 
 
 def consumers(ctx: ServiceContext) -> list[IdempotentConsumer]:
@@ -42,26 +54,43 @@ def consumers(ctx: ServiceContext) -> list[IdempotentConsumer]:
         await on_closures(session, items, ctx.resources)
 
     return [
-        ctx.consumer(name="referral.assessed", topic=CaseAssessed.TOPIC, handler=None, batch_handler=grades,
-                     batch=True),
+        ctx.consumer(
+            name="referral.assessed", topic=CaseAssessed.TOPIC, handler=None, batch_handler=grades, batch=True
+        ),
         # An answer the lifecycle refuses, or one about another agency's referral, will
         # never become valid: the batch falls back to one answer at a time and that one is
         # dead-lettered with the reason at once.
-        ctx.consumer(name="referral.responses", topic=ReferralResponded.TOPIC, handler=None,
-                     batch_handler=answers, batch=True,
-                     poison=(IllegalTransition, ForeignAnswer, LookupError)),
+        ctx.consumer(
+            name="referral.responses",
+            topic=ReferralResponded.TOPIC,
+            handler=None,
+            batch_handler=answers,
+            batch=True,
+            poison=(IllegalTransition, ForeignAnswer, LookupError),
+        ),
         # A closed case holds no open referral: what a late grade opened meanwhile is withdrawn, and
         # what a case merged away by a link held; a reopened case, or an undone link, is referred again.
-        ctx.consumer(name="referral.closures", topic=(CaseClosed.TOPIC, CaseReopened.TOPIC, ChildLinked.TOPIC),
-                     handler=None, batch_handler=closures, batch=True),
+        ctx.consumer(
+            name="referral.closures",
+            topic=(CaseClosed.TOPIC, CaseReopened.TOPIC, ChildLinked.TOPIC),
+            handler=None,
+            batch_handler=closures,
+            batch=True,
+        ),
         # A case moved to another territory: its open referrals escalate up the new one's chain.
         transfers_consumer(ctx, "referral", move_cases),
     ]
 
 
 def tasks(ctx: ServiceContext):
-    return [periodic(ctx, "referral.escalation", lambda session: escalate_overdue(session, ctx.resources),
-                     ctx.settings.sweep_interval_s)]
+    return [
+        periodic(
+            ctx,
+            "referral.escalation",
+            lambda session: escalate_overdue(session, ctx.resources),
+            ctx.settings.sweep_interval_s,
+        )
+    ]
 
 
 SERVICE = ServiceDefinition(

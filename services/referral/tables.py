@@ -13,7 +13,8 @@ SCHEMA = "referral"
 metadata = MetaData(schema=SCHEMA)
 
 cases = Table(
-    "cases", metadata,
+    "cases",
+    metadata,
     Column("case_id", UUID(as_uuid=True), primary_key=True),
     Column("jurisdiction", Text, nullable=False),
     Column("risk_level", Text, nullable=False),
@@ -27,7 +28,8 @@ cases = Table(
 )
 
 referrals = Table(
-    "referrals", metadata,
+    "referrals",
+    metadata,
     Column("id", UUID(as_uuid=True), primary_key=True),
     Column("case_id", UUID(as_uuid=True), nullable=False, index=True),
     Column("agency", Text, nullable=False),
@@ -46,8 +48,13 @@ referrals = Table(
     Column("case_number", Text),  # the case's, copied when the referral is made (referral_0003)
 )
 # One open referral per case and agency: a re-grade adds agencies, never duplicates one.
-Index("referrals_one_open_per_agency", referrals.c.case_id, referrals.c.agency, unique=True,
-      postgresql_where=text("state IN ('created', 'acknowledged', 'in_progress')"))
+Index(
+    "referrals_one_open_per_agency",
+    referrals.c.case_id,
+    referrals.c.agency,
+    unique=True,
+    postgresql_where=text("state IN ('created', 'acknowledged', 'in_progress')"),
+)
 Index("referrals_unacknowledged_due", referrals.c.ack_due_at, postgresql_where=text("state = 'created'"))
 
 # What an agency's officer wrote with an answer, or the case's side with a withdrawal (about: the

@@ -28,15 +28,36 @@ DEAD_LETTER_PERSONAL = "dead_letter.personal_data"
 # What each cpnet service consumes (DESIGN.md §2); deploy/kafka/acl_plan.py grants exactly
 # these reads. Intake follows the referrals to learn which agency may read which child's details.
 SERVICE_CONSUMES: dict[str, tuple[str, ...]] = {
-    "intake": ("intake.reports.raw", "intake.screening.raw", "case.closed", "case.reopened", "referral.status",
-               *(referral_topic(a) for a in Agency), "case.transferred"),
+    "intake": (
+        "intake.reports.raw",
+        "intake.screening.raw",
+        "case.closed",
+        "case.reopened",
+        "referral.status",
+        *(referral_topic(a) for a in Agency),
+        "case.transferred",
+    ),
     "assessment": ("case.reported", "case.reassessment_requested", "case.transferred"),
-    "referral": ("case.assessed", "referral.responses", "case.transferred", "case.closed", "case.reopened",
-                 "child.links"),
+    "referral": (
+        "case.assessed",
+        "referral.responses",
+        "case.transferred",
+        "case.closed",
+        "case.reopened",
+        "child.links",
+    ),
     "followup": ("case.assessed", "referral.status", "case.transferred", "case.closed", "case.reopened"),
-    "casework": ("case.reported", "case.assessed", *(referral_topic(a) for a in Agency), "referral.status",
-                 "referral.escalated", "followup.scheduled", "followup.visits", "followup.closure",
-                 "child.links"),
+    "casework": (
+        "case.reported",
+        "case.assessed",
+        *(referral_topic(a) for a in Agency),
+        "referral.status",
+        "referral.escalated",
+        "followup.scheduled",
+        "followup.visits",
+        "followup.closure",
+        "child.links",
+    ),
 }
 AUDIT = "audit"
 
@@ -121,9 +142,7 @@ def _event_headers(event_type: str, version: int) -> dict[str, Any]:
         "properties": {
             "event_id": _string("The envelope's event_id", format="uuid"),
             "event_type": _string("The envelope's event_type", const=event_type),
-            "schema_version": _string(
-                "The envelope's schema_version, in decimal", const=str(version)
-            ),
+            "schema_version": _string("The envelope's schema_version, in decimal", const=str(version)),
             "traceparent": _string(
                 "W3C trace context of the operation that produced the event, if traced",
                 pattern=_TRACEPARENT_PATTERN,
@@ -150,9 +169,7 @@ def _event_message(event_type: str, version: int, payload: dict[str, Any]) -> di
         "contentType": "application/json",
         "headers": _event_headers(event_type, version),
         "payload": payload,
-        "bindings": _kafka_key(
-            {"type": "string", "format": "uuid", "description": "The envelope's case_id"}
-        ),
+        "bindings": _kafka_key({"type": "string", "format": "uuid", "description": "The envelope's case_id"}),
     }
 
 
@@ -214,13 +231,9 @@ def _dead_letter_message(*, personal_data: bool) -> dict[str, Any]:
                 "field and rule only, never the message's values"
             ),
             "x-dlq-original-topic": _string("The topic the message was read from"),
-            "x-dlq-original-partition": _string(
-                "Its partition, in decimal", pattern="^[0-9]+$"
-            ),
+            "x-dlq-original-partition": _string("Its partition, in decimal", pattern="^[0-9]+$"),
             "x-dlq-original-offset": _string("Its offset, in decimal", pattern="^[0-9]+$"),
-            "x-dlq-tries": _string(
-                "How many times the consumer tried it, in decimal", pattern="^[0-9]+$"
-            ),
+            "x-dlq-tries": _string("How many times the consumer tried it, in decimal", pattern="^[0-9]+$"),
             "x-dlq-consumer": _string("The name of the consumer that gave up"),
         },
         "required": [
@@ -239,9 +252,7 @@ def _dead_letter_message(*, personal_data: bool) -> dict[str, Any]:
         "summary": "A message a consumer could not process, parked for replay by hand.",
         "payload": payload,
         "headers": headers,
-        "bindings": _kafka_key(
-            {"type": "string", "description": "The original message's key, unchanged"}
-        ),
+        "bindings": _kafka_key({"type": "string", "description": "The original message's key, unchanged"}),
     }
 
 
@@ -268,8 +279,11 @@ def _topic_messages(topic: Topic) -> list[str]:
         return [DEAD_LETTER_PERSONAL if topic.personal_data else DEAD_LETTER]
     keys = []
     for event_type in topic.event_types:
-        keys += [_message_key(event_type, contract.SCHEMA_VERSION)
-                 for contract in RAW_CONTRACTS if contract.EVENT_TYPE == event_type]
+        keys += [
+            _message_key(event_type, contract.SCHEMA_VERSION)
+            for contract in RAW_CONTRACTS
+            if contract.EVENT_TYPE == event_type
+        ]
         versions = sorted(v for t, v in EVENT_TYPES if t == event_type)
         keys += [_message_key(event_type, version) for version in versions]
     if not keys:
@@ -323,12 +337,8 @@ def _channel(topic: Topic) -> dict[str, Any]:
         "address": topic.name,
         "title": topic.name,
         "description": description,
-        "messages": {
-            key: {"$ref": f"#/components/messages/{key}"} for key in _topic_messages(topic)
-        },
-        "bindings": {
-            "kafka": {"bindingVersion": KAFKA_BINDING_VERSION, "partitions": topic.partitions}
-        },
+        "messages": {key: {"$ref": f"#/components/messages/{key}"} for key in _topic_messages(topic)},
+        "bindings": {"kafka": {"bindingVersion": KAFKA_BINDING_VERSION, "partitions": topic.partitions}},
     }
 
 
@@ -338,9 +348,7 @@ def _operation(action: str, party: str, topic: str, summary: str) -> tuple[str, 
         "action": action,
         "channel": {"$ref": f"#/channels/{topic}"},
         "summary": summary,
-        "messages": [
-            {"$ref": f"#/channels/{topic}/messages/{key}"} for key in _topic_messages(channel)
-        ],
+        "messages": [{"$ref": f"#/channels/{topic}/messages/{key}"} for key in _topic_messages(channel)],
     }
 
 

@@ -66,9 +66,7 @@ class Envelope(ContractModel, Generic[PayloadT]):
     causation_id: UUID | None = Field(
         description="event_id of the event that caused this one; null for an outside cause"
     )
-    correlation_id: UUID = Field(
-        description="Shared by every event descending from the same first cause"
-    )
+    correlation_id: UUID = Field(description="Shared by every event descending from the same first cause")
     producer: Annotated[str, StringConstraints(min_length=1, max_length=64)]
     payload: PayloadT
 
@@ -151,7 +149,5 @@ def parse_event(raw: bytes | str) -> Envelope[Any]:
     if payload_type is None:
         known = sorted(v for t, v in EVENT_TYPES if t == key.event_type)
         hint = f" (known versions: {known})" if known else ""
-        raise ContractError(
-            f"unknown event type {key.event_type!r} v{key.schema_version}{hint}"
-        )
+        raise ContractError(f"unknown event type {key.event_type!r} v{key.schema_version}{hint}")
     return envelope_of(payload_type).model_validate_json(raw)

@@ -128,9 +128,10 @@ class CaseAssessed(EventPayload):
         default=None, description="The number people say and write for the case (since contracts 1.7)"
     )
     child_ref: UUID | None = Field(
-        default=None, description="Pseudonymous id of the child in intake's registry, from the case's "
+        default=None,
+        description="Pseudonymous id of the child in intake's registry, from the case's "
         "latest report (since contracts 1.8): the services that keep a case's notes name the child on the "
-        "access ledger"
+        "access ledger",
     )
 
     @model_validator(mode="after")
@@ -185,14 +186,18 @@ class CaseReopened(EventPayload):
 
     case_id: UUID
     reason: ReopenReason
-    reopened_by: OpaqueRef = Field(description="Pseudonymous id of who reopened it (who asked, when it was "
-                                               "approved)")
+    reopened_by: OpaqueRef = Field(
+        description="Pseudonymous id of who reopened it (who asked, when it was approved)"
+    )
     approved_by: OpaqueRef | None = Field(
-        default=None, description="The supervisor who approved reopening a red case (themselves, when a "
-                                  "supervisor reopened it); set iff the case was red")
+        default=None,
+        description="The supervisor who approved reopening a red case (themselves, when a "
+        "supervisor reopened it); set iff the case was red",
+    )
     approval_id: UUID | None = Field(default=None, description="The request approved, if there was one")
-    risk_level: RiskLevel | None = Field(description="The graver of the grade in force and the grade when it "
-                                                     "closed (null: never graded)")
+    risk_level: RiskLevel | None = Field(
+        description="The graver of the grade in force and the grade when it closed (null: never graded)"
+    )
     stage: Stage = Field(description="The stage it is open at again: the one it had reached when it closed")
     closed_at: UtcDatetime = Field(description="The closure this reopening reverses")
     reopened_at: UtcDatetime
@@ -221,16 +226,22 @@ class CaseAssigned(EventPayload):
 
     case_id: UUID
     jurisdiction: Jurisdiction = Field(description="Where the child's case is")
-    owner_node: Jurisdiction = Field(description="The station answerable for the case: the township node "
-                                                 "of its territory (or the node itself, above township)")
+    owner_node: Jurisdiction = Field(
+        description="The station answerable for the case: the township node "
+        "of its territory (or the node itself, above township)"
+    )
     owner_ref: OpaqueRef | None = Field(
-        description="Pseudonymous id of the caseworker who owns the case; null: the station, no one named yet")
+        description="Pseudonymous id of the caseworker who owns the case; null: the station, no one named yet"
+    )
     previous_owner_ref: OpaqueRef | None = Field(
-        default=None, description="The caseworker who owned it before, if any")
+        default=None, description="The caseworker who owned it before, if any"
+    )
     assigned_by: OpaqueRef | None = Field(
-        default=None, description="The supervisor who assigned it; null: assigned by rule as the case opened")
+        default=None, description="The supervisor who assigned it; null: assigned by rule as the case opened"
+    )
     reason: ReasonCode | None = Field(
-        default=None, description="Why a named owner was replaced; set iff previous_owner_ref is")
+        default=None, description="Why a named owner was replaced; set iff previous_owner_ref is"
+    )
     assigned_at: UtcDatetime
 
     @model_validator(mode="after")
@@ -259,11 +270,14 @@ class CaseReviewed(EventPayload):
 
     case_id: UUID
     decision: ReviewDecision
-    reason: ScreenOutReason | None = Field(default=None, description="Why it was screened out; set iff it was")
+    reason: ScreenOutReason | None = Field(
+        default=None, description="Why it was screened out; set iff it was"
+    )
     risk_level: RiskLevel = Field(description="The grade in force when it was reviewed")
     reviewed_by: OpaqueRef = Field(description="Pseudonymous id of the user who reviewed it")
     approved_by: OpaqueRef | None = Field(
-        default=None, description="The supervisor who approved screening out an orange or red case")
+        default=None, description="The supervisor who approved screening out an orange or red case"
+    )
     reviewed_at: UtcDatetime
     stage: Stage
 
@@ -272,7 +286,9 @@ class CaseReviewed(EventPayload):
         if (self.decision == "screened_out") != (self.reason is not None):
             raise ValueError("reason is required when the case is screened out, and only then")
         if self.decision == "screened_out" and self.risk_level != RiskLevel.blue and self.approved_by is None:
-            raise ValueError("screening out an orange or red case needs a supervisor's approval (approved_by)")
+            raise ValueError(
+                "screening out an orange or red case needs a supervisor's approval (approved_by)"
+            )
         return self
 
 
@@ -289,11 +305,13 @@ class CaseApprovalRequested(EventPayload):
     case_id: UUID
     kind: ApprovalKind
     reason: ReasonCode = Field(description="Why: a screen-out, closure, transfer or reopening reason")
-    jurisdiction: Jurisdiction = Field(description="Where the case is: whose supervisors decide (but for a "
-                                                   "transfer)")
+    jurisdiction: Jurisdiction = Field(
+        description="Where the case is: whose supervisors decide (but for a transfer)"
+    )
     to_jurisdiction: Jurisdiction | None = Field(
-        default=None, description="A transfer's destination: whose supervisors accept or decline; set iff "
-                                  "kind is transfer")
+        default=None,
+        description="A transfer's destination: whose supervisors accept or decline; set iff kind is transfer",
+    )
     requested_by: OpaqueRef
     requested_at: UtcDatetime
 
@@ -342,7 +360,9 @@ class CaseEscalated(EventPayload):
     jurisdiction: Jurisdiction = Field(description="Where the case is")
     to_jurisdiction: Jurisdiction = Field(description="Whose supervisors must act: the case's county")
     to_level: TerritoryLevel
-    due_at: UtcDatetime | None = Field(default=None, description="The review's deadline; set iff review_overdue")
+    due_at: UtcDatetime | None = Field(
+        default=None, description="The review's deadline; set iff review_overdue"
+    )
     escalated_at: UtcDatetime
 
     @model_validator(mode="after")
@@ -415,17 +435,13 @@ class ReferralCreated(_OnTheAgencysTopic):
     needs: list[Need]
     jurisdiction: Jurisdiction
     ack_due_at: UtcDatetime
-    details_url: Annotated[
-        str, StringConstraints(max_length=2048, pattern=r"^https?://[^\s]+$")
-    ] = Field(
-        description="Where the agency fetches the case details, with its own credentials; "
-        "holds ids only"
+    details_url: Annotated[str, StringConstraints(max_length=2048, pattern=r"^https?://[^\s]+$")] = Field(
+        description="Where the agency fetches the case details, with its own credentials; holds ids only"
     )
     stage: Stage
     case_number: CaseNumber | None = Field(
         default=None, description="The number people say and write for the case (since contracts 1.7)"
     )
-
 
 
 @register_event
@@ -447,9 +463,7 @@ class ReferralResponded(EventPayload):
         default=None, description="Required for decline and for a not_successful outcome"
     )
     responded_at: UtcDatetime
-    responder_ref: OpaqueRef = Field(
-        description="Pseudonymous id of the agency user who answered"
-    )
+    responder_ref: OpaqueRef = Field(description="Pseudonymous id of the agency user who answered")
 
     @model_validator(mode="after")
     def _outcome_matches_action(self) -> ReferralResponded:
@@ -483,8 +497,9 @@ class ReferralStatusChanged(EventPayload):
     changed_at: UtcDatetime
     stage: Stage
     changed_by: OpaqueRef | None = Field(
-        default=None, description="Pseudonymous id of who changed it: the agency's officer, or the "
-        "caseworker or supervisor who withdrew it (since contracts 1.7)"
+        default=None,
+        description="Pseudonymous id of who changed it: the agency's officer, or the "
+        "caseworker or supervisor who withdrew it (since contracts 1.7)",
     )
 
     @model_validator(mode="after")
@@ -514,7 +529,6 @@ class ReferralWithdrawn(_OnTheAgencysTopic):
     withdrawn_by: OpaqueRef = Field(description="Pseudonymous id of who withdrew it")
     withdrawn_at: UtcDatetime
     case_number: CaseNumber | None = None
-
 
 
 @register_event
@@ -634,17 +648,21 @@ class _ChildLink(EventPayload):
 
     TOPIC: ClassVar[str] = "child.links"
 
-    case_id: UUID = Field(description="The case merged away (casework closes it as a duplicate; undone, "
-                                      "reopens it) when two children's cases became one; else the child's "
-                                      "case")
+    case_id: UUID = Field(
+        description="The case merged away (casework closes it as a duplicate; undone, "
+        "reopens it) when two children's cases became one; else the child's "
+        "case"
+    )
     link_id: UUID
     provisional_ref: UUID = Field(description="The provisional child the decision was about")
     child_ref: UUID = Field(description="The child that remains, its identity completed")
     merged_child_ref: UUID | None = Field(
-        default=None, description="The child merged into child_ref; none when the provisional child was "
-                                  "given its identity")
+        default=None,
+        description="The child merged into child_ref; none when the provisional child was given its identity",
+    )
     surviving_case_id: UUID = Field(
-        description="The case that remains: every report of both is listed under it")
+        description="The case that remains: every report of both is listed under it"
+    )
     jurisdiction: Jurisdiction = Field(description="Where case_id is")
     linked_at: UtcDatetime
 
@@ -699,19 +717,25 @@ class PersonalDataAccessed(EventPayload):
     access_id: UUID
     case_id: UUID = Field(description="The case the read was made for (the child's latest case)")
     child_ref: UUID | None = Field(
-        default=None, description="Pseudonymous id of the child in intake's registry: always set by "
+        default=None,
+        description="Pseudonymous id of the child in intake's registry: always set by "
         "intake; null only for a case's notes read in a service that has not yet heard which child the case "
-        "is about (a case graded before contracts 1.8, until its next grade)")
+        "is about (a case graded before contracts 1.8, until its next grade)",
+    )
     record: PersonalRecord
     action: Literal["read", "update", "search"] = Field(
-        description="search: the reader named the child (fields) to find its child_ref and case")
+        description="search: the reader named the child (fields) to find its child_ref and case"
+    )
     outcome: Literal["shown", "refused"] = Field(
-        description="refused: the record exists but is not the reader's to see; nothing was shown")
+        description="refused: the record exists but is not the reader's to see; nothing was shown"
+    )
     refusal: ReasonCode | None = Field(
-        default=None, description="Why it was refused (outside_territory, no_open_referral, other_agency); "
-        "set iff refused")
+        default=None,
+        description="Why it was refused (outside_territory, no_open_referral, other_agency); set iff refused",
+    )
     fields: list[PersonalField] = Field(
-        description="What the reader was shown or changed, by name; empty when refused")
+        description="What the reader was shown or changed, by name; empty when refused"
+    )
     purpose: AccessPurpose
     accessor_ref: OpaqueRef = Field(description="Pseudonymous id of the user who read")
     accessor_role: Role
@@ -719,8 +743,9 @@ class PersonalDataAccessed(EventPayload):
         default=None, description="The reader's agency; set iff the reader is an agency officer"
     )
     referral_id: UUID | None = Field(
-        default=None, description="The open referral that entitled the agency to read; set iff an agency "
-        "was shown the data"
+        default=None,
+        description="The open referral that entitled the agency to read; set iff an agency "
+        "was shown the data",
     )
     jurisdiction: Jurisdiction = Field(description="Where the child's case is")
     accessed_at: UtcDatetime

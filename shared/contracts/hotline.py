@@ -25,9 +25,7 @@ from shared.contracts.vocabulary import (
 PERSONAL_DATA: dict[str, Any] = {"x-personal-data": True}
 
 PersonName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-PhoneNumber = Annotated[
-    str, StringConstraints(min_length=3, max_length=32, pattern=r"^\+?[0-9][0-9 ()-]*$")
-]
+PhoneNumber = Annotated[str, StringConstraints(min_length=3, max_length=32, pattern=r"^\+?[0-9][0-9 ()-]*$")]
 NATIONAL_ID_PATTERN = r"^([0-9]{17}[0-9Xx]|[0-9]{15})$"
 NationalId = Annotated[str, StringConstraints(pattern=NATIONAL_ID_PATTERN)]
 Sex = Literal["F", "M", "U"]
@@ -56,8 +54,9 @@ UNNAMED = "child must be identified by national_id, or by name together with bir
 UNIDENTIFIABLE = f"{UNNAMED}, or (a child nobody can name) described by appearance and age_estimate"
 
 
-def identifies(*, national_id: str | None, name: str | None, birth_date: date | None,
-               age_estimate: int | None) -> bool:
+def identifies(
+    *, national_id: str | None, name: str | None, birth_date: date | None, age_estimate: int | None
+) -> bool:
     """Whether a child is named: by national id, or by name together with a birth date or an age."""
     dated = birth_date is not None or age_estimate is not None
     return national_id is not None or (name is not None and dated)
@@ -66,8 +65,9 @@ def identifies(*, national_id: str | None, name: str | None, birth_date: date | 
 def field_error(field: str, message: str, *, model: str) -> ValidationError:
     """A validation error located at one field of a model (a model validator's own errors are
     located at the model): the 422 then names the field."""
-    return ValidationError.from_exception_data(model, [InitErrorDetails(
-        type=PydanticCustomError("value_error", message), loc=(field,), input=None)])
+    return ValidationError.from_exception_data(
+        model, [InitErrorDetails(type=PydanticCustomError("value_error", message), loc=(field,), input=None)]
+    )
 
 
 class Child(ContractModel):
@@ -84,14 +84,16 @@ class Child(ContractModel):
     address: Address | None = Field(default=None, json_schema_extra=PERSONAL_DATA)
     school: SchoolName | None = Field(default=None, json_schema_extra=PERSONAL_DATA)
     appearance: Annotated[str, StringConstraints(min_length=1, max_length=1000)] | None = Field(
-        default=None, json_schema_extra=PERSONAL_DATA,
+        default=None,
+        json_schema_extra=PERSONAL_DATA,
         description="What the child looks like, in the reporter's words (since contracts 1.8); required "
-                    "for a child with neither national_id nor name",
+        "for a child with neither national_id nor name",
     )
     place_seen: Annotated[str, StringConstraints(min_length=1, max_length=500)] | None = Field(
-        default=None, json_schema_extra=PERSONAL_DATA,
+        default=None,
+        json_schema_extra=PERSONAL_DATA,
         description="Where the child was seen, in words (since contracts 1.8); the report's jurisdiction "
-                    "is the village where that is",
+        "is the village where that is",
     )
 
     @field_validator("birth_date")
@@ -110,14 +112,19 @@ class Child(ContractModel):
 
     @model_validator(mode="after")
     def _is_identifiable(self) -> Child:
-        if identifies(national_id=self.national_id, name=self.name, birth_date=self.birth_date,
-                      age_estimate=self.age_estimate):
+        if identifies(
+            national_id=self.national_id,
+            name=self.name,
+            birth_date=self.birth_date,
+            age_estimate=self.age_estimate,
+        ):
             return self
         if not self.provisional or self.appearance is None:
             raise ValueError(UNIDENTIFIABLE)
         if self.age_estimate is None and self.birth_date is None:
-            raise field_error("age_estimate", "a child nobody can name needs an approximate age",
-                              model="Child")
+            raise field_error(
+                "age_estimate", "a child nobody can name needs an approximate age", model="Child"
+            )
         return self
 
 
@@ -139,6 +146,4 @@ class HotlineReport(ContractModel):
     jurisdiction: Jurisdiction
     categories: Annotated[list[Category], Field(min_length=1)]
     indicators: list[Indicator]
-    narrative: Annotated[str, StringConstraints(max_length=10_000)] = Field(
-        json_schema_extra=PERSONAL_DATA
-    )
+    narrative: Annotated[str, StringConstraints(max_length=10_000)] = Field(json_schema_extra=PERSONAL_DATA)

@@ -39,7 +39,7 @@ class ScreeningRecord(ContractModel):
     schema_version: Literal[1]
     external_id: OpaqueRef = Field(
         description="The import's id for the row: the first 16 hex digits of the file's SHA-256, "
-                    "a dash and the row number; the same file imported again gives the same ids"
+        "a dash and the row number; the same file imported again gives the same ids"
     )
     surveyed_at: UtcDatetime
     surveyor_ref: OpaqueRef = Field(description="The surveyor's id in the township's own records")
@@ -49,12 +49,14 @@ class ScreeningRecord(ContractModel):
     father: GuardianWhereabouts = Field(json_schema_extra=PERSONAL_DATA)
     mother: GuardianWhereabouts = Field(json_schema_extra=PERSONAL_DATA)
     caregiver: Caregiver = Field(
-        description="Who actually cares for the child", json_schema_extra=PERSONAL_DATA)
+        description="Who actually cares for the child", json_schema_extra=PERSONAL_DATA
+    )
     school_status: SchoolStatus = Field(json_schema_extra=PERSONAL_DATA)
     health: HealthStatus = Field(json_schema_extra=PERSONAL_DATA)
     disability: DisabilityKind = Field(json_schema_extra=PERSONAL_DATA)
     categories: Annotated[list[Category], Field(max_length=MAX_CATEGORIES)] = Field(
-        description="The kinds of difficulty the surveyor found; empty for a child who is fine")
+        description="The kinds of difficulty the surveyor found; empty for a child who is fine"
+    )
     indicators: Annotated[list[Indicator], Field(max_length=MAX_INDICATORS)]
 
     @model_validator(mode="after")

@@ -125,8 +125,10 @@ def _all_topics() -> dict[str, Topic]:
         _topic(CaseTransferred, "casework"),
         # An agency's own topic: its referrals, and their withdrawals.
         *(
-            dataclasses.replace(_topic(ReferralCreated, "referral", name=referral_topic(agency)),
-                                event_types=(ReferralCreated.EVENT_TYPE, ReferralWithdrawn.EVENT_TYPE))
+            dataclasses.replace(
+                _topic(ReferralCreated, "referral", name=referral_topic(agency)),
+                event_types=(ReferralCreated.EVENT_TYPE, ReferralWithdrawn.EVENT_TYPE),
+            )
             for agency in Agency
         ),
         _topic(ReferralResponded, "agencies"),
@@ -138,12 +140,15 @@ def _all_topics() -> dict[str, Topic]:
         _topic(FollowupVisitRecorded, "followup", partitions=6),
         _topic(FollowupClosureRuleMet, "followup", partitions=6),
         # Who identified a child nobody could name, and who undid it: ids and reason codes only.
-        dataclasses.replace(_topic(ChildLinked, "intake"),
-                            event_types=(ChildLinked.EVENT_TYPE, ChildLinkUndone.EVENT_TYPE)),
+        dataclasses.replace(
+            _topic(ChildLinked, "intake"), event_types=(ChildLinked.EVENT_TYPE, ChildLinkUndone.EVENT_TYPE)
+        ),
         # Who read a child's personal data: names and purposes, never the data itself. Intake keeps
         # the registry; each service that keeps a case's notes records their reads itself.
-        dataclasses.replace(_topic(PersonalDataAccessed, "intake"),
-                            also_written_by=("assessment", "casework", "followup", "referral")),
+        dataclasses.replace(
+            _topic(PersonalDataAccessed, "intake"),
+            also_written_by=("assessment", "casework", "followup", "referral"),
+        ),
     ]
     # Every topic has at least one consumer (audit reads them all), so every topic gets
     # a dead-letter twin.

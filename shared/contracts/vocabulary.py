@@ -309,7 +309,9 @@ class PersonalField(StrEnum):
     notes = "notes"  # the free text written with an action (since contracts 1.8)
 
 
-OPEN_REFERRAL_STATES = frozenset({ReferralState.created, ReferralState.acknowledged, ReferralState.in_progress})
+OPEN_REFERRAL_STATES = frozenset(
+    {ReferralState.created, ReferralState.acknowledged, ReferralState.in_progress}
+)
 """A referral in these states still waits on the agency's work (and entitles it to the
 child's details); done, declined and withdrawn referrals are closed."""
 
@@ -328,9 +330,7 @@ ReasonCode = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")
 """A machine reason code; used instead of free text because free text can carry a child's
 personal data."""
 
-OpaqueRef = Annotated[
-    str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")
-]
+OpaqueRef = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
 """An identifier owned by another system (a reporter's id, a rule-set version, a user's
 pseudonymous id); opaque to cpnet."""
 
@@ -356,5 +356,7 @@ PastMoment = Annotated[AwareDatetime, AfterValidator(_as_utc), AfterValidator(_n
 """When something a person records happened (a visit, a home visit): never in the future, so it
 cannot push what is due next out of sight."""
 # What a route taking a visit's `visited_at` (a PastMoment) says of its 422: today's date is no schema's.
-VISITED_IN_THE_FUTURE = ("invalid fields; or `visited_at` is in the future (later than now by the service's "
-                         "clock, beyond a few minutes' skew)")
+VISITED_IN_THE_FUTURE = (
+    "invalid fields; or `visited_at` is in the future (later than now by the service's "
+    "clock, beyond a few minutes' skew)"
+)

@@ -28,8 +28,14 @@ def make_engine(database_url: str, *, pool_size: int = POOL_SIZE, role: str | No
     """`role`: a database role every connection takes on at once (SET ROLE), so a service
     can run with fewer rights than the login it connects with."""
     connect_args = {"server_settings": {"role": role}} if role else {}
-    return create_async_engine(database_url, pool_size=pool_size, max_overflow=POOL_OVERFLOW,
-                               pool_pre_ping=False, pool_recycle=POOL_RECYCLE_S, connect_args=connect_args)
+    return create_async_engine(
+        database_url,
+        pool_size=pool_size,
+        max_overflow=POOL_OVERFLOW,
+        pool_pre_ping=False,
+        pool_recycle=POOL_RECYCLE_S,
+        connect_args=connect_args,
+    )
 
 
 def make_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

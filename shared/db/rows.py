@@ -29,8 +29,13 @@ def _upsert_statement(table: Table, columns: tuple[str, ...]) -> Insert:
     return statement.on_conflict_do_update(index_elements=key, set_=updated)
 
 
-async def upsert_rows(session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]], *,
-                      updated: Sequence[str] | None = None) -> None:
+async def upsert_rows(
+    session: AsyncSession,
+    table: Table,
+    rows: Sequence[dict[str, Any]],
+    *,
+    updated: Sequence[str] | None = None,
+) -> None:
     """Write whole rows with one statement, inserting the new ones and overwriting the columns
     `updated` (by default every column of the rows but the primary key) of those already there.
 
@@ -50,6 +55,8 @@ def any_of(column: ColumnElement, values: Any) -> ColumnElement[bool]:
 
 def in_rows(columns: Sequence[ColumnElement], rows: Sequence[Sequence[Any]]) -> ColumnElement[bool]:
     """`(a, b, …) IN (rows)` as any_of does it: one array per column, unnested side by side."""
-    arrays = [func.unnest(bindparam(None, [row[i] for row in rows], type_=ARRAY(column.type)))
-              for i, column in enumerate(columns)]
+    arrays = [
+        func.unnest(bindparam(None, [row[i] for row in rows], type_=ARRAY(column.type)))
+        for i, column in enumerate(columns)
+    ]
     return tuple_(*columns).in_(select(*arrays))

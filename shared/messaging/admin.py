@@ -12,12 +12,20 @@ from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExists
 from shared.contracts.topics import TOPICS, Topic
 
 
-async def create_topics(bootstrap: str, topics: list[Topic], *, replication_factor: int = 1,
-                        timeout: float = 60.0, security: dict[str, Any] | None = None) -> list[str]:
+async def create_topics(
+    bootstrap: str,
+    topics: list[Topic],
+    *,
+    replication_factor: int = 1,
+    timeout: float = 60.0,
+    security: dict[str, Any] | None = None,
+) -> list[str]:
     """Create every missing topic; returns the names created. Waits for the broker to answer."""
     deadline = time.monotonic() + timeout
     while True:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000, **(security or {}))
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=bootstrap, request_timeout_ms=10_000, **(security or {})
+        )
         try:
             await admin.start()
             existing = set(await admin.list_topics())
@@ -25,8 +33,12 @@ async def create_topics(bootstrap: str, topics: list[Topic], *, replication_fact
             if missing:
                 try:
                     await admin.create_topics(
-                        [NewTopic(t.name, num_partitions=t.partitions, replication_factor=replication_factor)
-                         for t in missing]
+                        [
+                            NewTopic(
+                                t.name, num_partitions=t.partitions, replication_factor=replication_factor
+                            )
+                            for t in missing
+                        ]
                     )
                 except TopicAlreadyExistsError:
                     pass  # another process created them in between: that is the goal
@@ -39,6 +51,7 @@ async def create_topics(bootstrap: str, topics: list[Topic], *, replication_fact
             await admin.close()
 
 
-def ensure_topics(bootstrap: str, topics: list[Topic] | None = None, *,
-                  security: dict[str, Any] | None = None) -> list[str]:
+def ensure_topics(
+    bootstrap: str, topics: list[Topic] | None = None, *, security: dict[str, Any] | None = None
+) -> list[str]:
     return asyncio.run(create_topics(bootstrap, list(topics or TOPICS.values()), security=security))

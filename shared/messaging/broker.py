@@ -12,8 +12,13 @@ from opentelemetry.sdk.trace import TracerProvider
 from shared.telemetry import telemetry_middleware
 
 
-def make_broker(bootstrap: str, *, client_id: str, tracer_provider: TracerProvider | None = None,
-                security: BaseSecurity | None = None) -> KafkaBroker:
+def make_broker(
+    bootstrap: str,
+    *,
+    client_id: str,
+    tracer_provider: TracerProvider | None = None,
+    security: BaseSecurity | None = None,
+) -> KafkaBroker:
     """A broker whose producer never loses an acknowledged event.
 
     aiokafka defaults to acks=1 without idempotence: a leader failover could then drop or

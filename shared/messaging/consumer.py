@@ -118,7 +118,9 @@ class IdempotentConsumer(Generic[EventT]):
     _batched: bool = field(default=False, init=False)
 
     # ---- wiring ----------------------------------------------------------------------
-    def subscribe(self, *, batch: bool | None = None, max_records: int = 500, group_id: str | None = None) -> None:
+    def subscribe(
+        self, *, batch: bool | None = None, max_records: int = 500, group_id: str | None = None
+    ) -> None:
         """Register on the broker. The ack policy is explicit: commit after success, rewind
         on error (we never let an error escape except for infrastructure failures)."""
         options: dict[str, Any] = dict(
@@ -202,7 +204,9 @@ class IdempotentConsumer(Generic[EventT]):
             for event, delivery in parsed:
                 await self._process_with_retries(event, delivery, record=_record_of(records, delivery))
 
-    async def _process_with_retries(self, event: EventT, delivery: Delivery, *, record: ConsumerRecord) -> None:
+    async def _process_with_retries(
+        self, event: EventT, delivery: Delivery, *, record: ConsumerRecord
+    ) -> None:
         for attempt in range(1, self.max_tries + 1):
             try:
                 await self._apply([(event, delivery)])
@@ -210,16 +214,28 @@ class IdempotentConsumer(Generic[EventT]):
             except Exception as exc:
                 if is_infrastructure(exc):
                     # Said once per outage (shared.outage), not once per retry; the message waits.
-                    OUTAGES.lost(exc, default=DATABASE, consumer=self.name, topic=delivery.topic,
-                                 partition=delivery.partition, offset=delivery.offset)
+                    OUTAGES.lost(
+                        exc,
+                        default=DATABASE,
+                        consumer=self.name,
+                        topic=delivery.topic,
+                        partition=delivery.partition,
+                        offset=delivery.offset,
+                    )
                     await asyncio.sleep(self.infrastructure_backoff)
                     raise
                 if attempt == self.max_tries or isinstance(exc, self.poison):
                     await self.dead_letter(record, exc, tries=attempt)
                     return
-                log.info("handler failed, retrying", consumer=self.name, topic=delivery.topic,
-                         partition=delivery.partition, offset=delivery.offset, attempt=attempt,
-                         error=type(exc).__name__)
+                log.info(
+                    "handler failed, retrying",
+                    consumer=self.name,
+                    topic=delivery.topic,
+                    partition=delivery.partition,
+                    offset=delivery.offset,
+                    attempt=attempt,
+                    error=type(exc).__name__,
+                )
                 await asyncio.sleep(self.retry_backoff * 2 ** (attempt - 1))
 
     async def _apply(self, items: Sequence[tuple[EventT, Delivery]]) -> None:
@@ -229,10 +245,24 @@ class IdempotentConsumer(Generic[EventT]):
             unique.setdefault(self.event_id(event), (event, delivery))
         deliveries = [d for _, d in unique.values()]
         async with self.session_factory.begin() as session:
-            fresh = set(unique) if not self.claim else set((await session.execute(self._claim, {
-                "consumer": self.name, "event_ids": list(unique), "topics": [d.topic for d in deliveries],
-                "partitions": [d.partition for d in deliveries], "offsets": [d.offset for d in deliveries],
-            })).scalars())
+            fresh = (
+                set(unique)
+                if not self.claim
+                else set(
+                    (
+                        await session.execute(
+                            self._claim,
+                            {
+                                "consumer": self.name,
+                                "event_ids": list(unique),
+                                "topics": [d.topic for d in deliveries],
+                                "partitions": [d.partition for d in deliveries],
+                                "offsets": [d.offset for d in deliveries],
+                            },
+                        )
+                    ).scalars()
+                )
+            )
             todo = [item for event_id, item in unique.items() if event_id in fresh]
             if self.batch_handler is not None:
                 if todo:
@@ -251,18 +281,29 @@ class IdempotentConsumer(Generic[EventT]):
     async def dead_letter(self, record: ConsumerRecord, exc: BaseException, *, tries: int) -> None:
         """Publish the original bytes to `<topic>.dlq`, confirmed before the offset moves on."""
         headers = {k: v for k, v in Delivery.of(record).headers.items() if not k.startswith("x-dlq-")}
-        headers.update({
-            "x-dlq-error": describe_error(exc),
-            "x-dlq-consumer": self.name,
-            "x-dlq-tries": str(tries),
-            "x-dlq-original-topic": record.topic,
-            "x-dlq-original-partition": str(record.partition),
-            "x-dlq-original-offset": str(record.offset),
-        })
-        await self.broker.publish(record.value or b"", topic=dlq_topic(record.topic), key=record.key, headers=headers)
+        headers.update(
+            {
+                "x-dlq-error": describe_error(exc),
+                "x-dlq-consumer": self.name,
+                "x-dlq-tries": str(tries),
+                "x-dlq-original-topic": record.topic,
+                "x-dlq-original-partition": str(record.partition),
+                "x-dlq-original-offset": str(record.offset),
+            }
+        )
+        await self.broker.publish(
+            record.value or b"", topic=dlq_topic(record.topic), key=record.key, headers=headers
+        )
         self.stats["dead_lettered"] += 1
-        log.error("message dead-lettered", consumer=self.name, topic=record.topic, partition=record.partition,
-                  offset=record.offset, tries=tries, error=type(exc).__name__)
+        log.error(
+            "message dead-lettered",
+            consumer=self.name,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            tries=tries,
+            error=type(exc).__name__,
+        )
 
 
 def is_infrastructure(exc: BaseException) -> bool:
@@ -287,7 +328,9 @@ def describe_error(exc: BaseException, limit: int = 1000) -> str:
     return text[:limit]
 
 
-async def _untouched_records(message: ConsumerRecord | tuple[ConsumerRecord, ...], default_parser: Any) -> Any:
+async def _untouched_records(
+    message: ConsumerRecord | tuple[ConsumerRecord, ...], default_parser: Any
+) -> Any:
     """FastStream's parser decodes every header as strict UTF-8 (and fails on a null one)
     before any handler runs; hand it headers that cannot fail. The bytes of the body are kept
     as they came, and Delivery.of reads headers the same forgiving way."""
@@ -315,8 +358,11 @@ def _quoted(table: Table) -> str:
 
 
 def _record_of(records: Sequence[ConsumerRecord], delivery: Delivery) -> ConsumerRecord:
-    return next(r for r in records if r.partition == delivery.partition and r.offset == delivery.offset
-                and r.topic == delivery.topic)
+    return next(
+        r
+        for r in records
+        if r.partition == delivery.partition and r.offset == delivery.offset and r.topic == delivery.topic
+    )
 
 
 def envelope_id(event: Envelope) -> str:

@@ -13,8 +13,13 @@ from shared.contracts.topics import topic_for_event
 from shared.telemetry import current_trace_headers
 
 
-async def add_events(session: AsyncSession, outbox: Table, *events: Envelope, topic: str | None = None,
-                     traces: Sequence[dict[str, str]] | None = None) -> None:
+async def add_events(
+    session: AsyncSession,
+    outbox: Table,
+    *events: Envelope,
+    topic: str | None = None,
+    traces: Sequence[dict[str, str]] | None = None,
+) -> None:
     """Stage events in the caller's open transaction; they publish only if it commits.
 
     Each event goes to its contract's topic unless `topic` names another (replays, tests).

@@ -38,10 +38,20 @@ class OutboxRelay:
 
     PURGE_BATCH = 10_000
 
-    def __init__(self, *, engine: AsyncEngine, outbox: Table, broker: KafkaBroker,
-                 batch_size: int = 500, poll_interval: float = 0.05, gather_s: float = 0.005,
-                 retention: timedelta | None = None, purge_every_s: float = 300.0,
-                 processed: Table | None = None, processed_retention: timedelta | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        engine: AsyncEngine,
+        outbox: Table,
+        broker: KafkaBroker,
+        batch_size: int = 500,
+        poll_interval: float = 0.05,
+        gather_s: float = 0.005,
+        retention: timedelta | None = None,
+        purge_every_s: float = 300.0,
+        processed: Table | None = None,
+        processed_retention: timedelta | None = None,
+    ) -> None:
         self.engine = engine
         self.outbox = outbox
         self.broker = broker
@@ -154,8 +164,12 @@ class OutboxRelay:
                     trace_headers = context_headers(span)
                 else:  # no span nobody would see: the row's own trace context travels on
                     trace_headers = stored_headers(row.traceparent, row.tracestate)
-                ack = await producer.send(row.topic, row.payload.encode(), key=row.aggregate_id.encode(),
-                                          headers=_headers(row, trace_headers))
+                ack = await producer.send(
+                    row.topic,
+                    row.payload.encode(),
+                    key=row.aggregate_id.encode(),
+                    headers=_headers(row, trace_headers),
+                )
                 acks.append(ack)
             await asyncio.gather(*acks)
         finally:
@@ -180,13 +194,19 @@ class OutboxRelay:
         """Delete de-duplication records older than `retention`, in batches."""
         return await self._delete_in_batches(conn, self.processed, self.processed.c.processed_at, retention)
 
-    async def _delete_in_batches(self, conn: AsyncConnection, table: Table, moment, retention: timedelta) -> int:
+    async def _delete_in_batches(
+        self, conn: AsyncConnection, table: Table, moment, retention: timedelta
+    ) -> int:
         """Delete the rows of `table` whose `moment` is more than `retention` ago (a null one
         never is), PURGE_BATCH at a time so no statement holds locks long. Returns how many."""
         key = tuple_(*table.primary_key.columns)
         purged = 0
         while True:
-            doomed = select(*table.primary_key.columns).where(moment < func.now() - retention).limit(self.PURGE_BATCH)
+            doomed = (
+                select(*table.primary_key.columns)
+                .where(moment < func.now() - retention)
+                .limit(self.PURGE_BATCH)
+            )
             result = await conn.execute(delete(table).where(key.in_(doomed)))
             purged += result.rowcount
             if result.rowcount < self.PURGE_BATCH:
@@ -203,16 +223,27 @@ class OutboxRelay:
 
 def _publish_span(tracer: trace.Tracer, row: Row) -> trace.Span:
     """The row's publish span, child of the stored trace context (a new trace if it has none)."""
-    return tracer.start_span(f"{row.topic} publish", context=stored_context(row.traceparent, row.tracestate),
-                             kind=trace.SpanKind.PRODUCER,
-                             attributes={"messaging.system": "kafka", "messaging.operation": "publish",
-                                         "messaging.destination.name": row.topic})
+    return tracer.start_span(
+        f"{row.topic} publish",
+        context=stored_context(row.traceparent, row.tracestate),
+        kind=trace.SpanKind.PRODUCER,
+        attributes={
+            "messaging.system": "kafka",
+            "messaging.operation": "publish",
+            "messaging.destination.name": row.topic,
+        },
+    )
 
 
 def _headers(row: Row, trace_headers: dict[str, str]) -> list[tuple[str, bytes]]:
     """The headers the AsyncAPI document promises: event id, type, version and trace context."""
-    headers = {"content-type": "application/json", "event_id": str(row.event_id),
-               "event_type": row.event_type, "schema_version": str(row.schema_version), **trace_headers}
+    headers = {
+        "content-type": "application/json",
+        "event_id": str(row.event_id),
+        "event_type": row.event_type,
+        "schema_version": str(row.schema_version),
+        **trace_headers,
+    }
     return [(name, value.encode()) for name, value in headers.items()]
 
 

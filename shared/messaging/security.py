@@ -22,12 +22,16 @@ def broker_security(settings: Settings) -> BaseSecurity | None:
         return None
     tls = protocol in ("SSL", "SASL_SSL")
     # The system's trust store, or the cluster's own CA when one is named.
-    context = create_ssl_context(cafile=str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None) \
-        if tls else None
+    context = (
+        create_ssl_context(cafile=str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None)
+        if tls
+        else None
+    )
     if protocol == "SSL":
         return BaseSecurity(ssl_context=context)
     return _SASL[settings.kafka_sasl_mechanism](
-        settings.kafka_username, settings.kafka_password.get_secret_value(), ssl_context=context, use_ssl=tls)
+        settings.kafka_username, settings.kafka_password.get_secret_value(), ssl_context=context, use_ssl=tls
+    )
 
 
 def client_security(settings: Settings) -> dict[str, Any]:

@@ -23,8 +23,15 @@ class TerritoryLevel(StrEnum):
 
 CODE_DIGITS = 12
 # The digits that name a node at each level; the rest of its code is zeros.
-DIGITS = MappingProxyType({TerritoryLevel.province: 2, TerritoryLevel.city: 4, TerritoryLevel.county: 6,
-                           TerritoryLevel.township: 9, TerritoryLevel.village: 12})
+DIGITS = MappingProxyType(
+    {
+        TerritoryLevel.province: 2,
+        TerritoryLevel.city: 4,
+        TerritoryLevel.county: 6,
+        TerritoryLevel.township: 9,
+        TerritoryLevel.village: 12,
+    }
+)
 
 PREFIX_PATTERN = "^(?:" + "|".join(f"[0-9]{{{n}}}" for n in DIGITS.values()) + ")$"
 """A node as the code prefix of its subtree (e.g. 1404 the city, 140402001 a township): what
@@ -51,7 +58,7 @@ class TerritoryCode:
         """The number this code gives at `level` (0: the node is above that level)."""
         index = _LEVELS.index(level)
         start = DIGITS[_LEVELS[index - 1]] if index else 0
-        return int(self.code[start:DIGITS[level]])
+        return int(self.code[start : DIGITS[level]])
 
     @property
     def level(self) -> TerritoryLevel:
@@ -61,13 +68,13 @@ class TerritoryCode:
     @property
     def prefix(self) -> str:
         """The digits that name the node: the code prefix of its subtree."""
-        return self.code[:DIGITS[self.level]]
+        return self.code[: DIGITS[self.level]]
 
     @property
     def skips_a_level(self) -> bool:
         """A zero segment at or above the node's own level (a township under no county, the
         all-zero code): such a code names no real node, and its parent would not be one level up."""
-        levels = _LEVELS[:_LEVELS.index(self.level) + 1]
+        levels = _LEVELS[: _LEVELS.index(self.level) + 1]
         return not all(self.segment(level) for level in levels)
 
     @property

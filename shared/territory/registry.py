@@ -7,8 +7,15 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, StringConstraints, field_validator,
-                      model_validator)
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from shared.config import load_yaml_config
 from shared.territory.code import TerritoryCode, TerritoryLevel
@@ -76,8 +83,9 @@ class TerritoryRegistry(BaseModel):
             by_code[node.code] = node
         cities = [node for node in self.nodes if node.level is TerritoryLevel.city]
         if len(cities) != 1:
-            raise ValueError(f"the registry has {len(cities)} city nodes; it is one city's network, "
-                             "so exactly one")
+            raise ValueError(
+                f"the registry has {len(cities)} city nodes; it is one city's network, so exactly one"
+            )
         children: dict[str, list[TerritoryNode]] = defaultdict(list)
         for node in self.nodes:
             if node.level is TerritoryLevel.province:
@@ -125,8 +133,10 @@ def _names_unique(parent: TerritoryNode, siblings: list[TerritoryNode]) -> None:
         for node in siblings:
             key = node.name(language).casefold()
             if key in seen:
-                raise ValueError(f"node {node}: its {language} name is also that of {seen[key].code}, "
-                                 f"under the same parent {parent}")
+                raise ValueError(
+                    f"node {node}: its {language} name is also that of {seen[key].code}, "
+                    f"under the same parent {parent}"
+                )
             seen[key] = node
 
 

@@ -28,18 +28,24 @@ Moves = dict[uuid.UUID, str]
 
 def destinations(events: Iterable[Envelope]) -> Moves:
     """Where each case of a batch of transfers is now: the last of its transfers (in offset order)."""
-    return {event.case_id: event.payload.jurisdiction for event in events
-            if isinstance(event.payload, CaseTransferred)}
+    return {
+        event.case_id: event.payload.jurisdiction
+        for event in events
+        if isinstance(event.payload, CaseTransferred)
+    }
 
 
-async def follow(session: Any, table: Table, moves: Moves, *, key: str = "case_id",
-                 column: str = "jurisdiction") -> None:
+async def follow(
+    session: Any, table: Table, moves: Moves, *, key: str = "case_id", column: str = "jurisdiction"
+) -> None:
     """One UPDATE for the whole batch: each moved case's row in `table` takes its new territory."""
     if not moves:
         return
     ids, places = zip(*moves.items(), strict=True)
-    moved = select(func.unnest(bindparam("moved_ids", list(ids), type_=ARRAY(UUID(as_uuid=True)))).label("id"),
-                   func.unnest(bindparam("moved_to", list(places), type_=ARRAY(Text))).label("to")).subquery()
+    moved = select(
+        func.unnest(bindparam("moved_ids", list(ids), type_=ARRAY(UUID(as_uuid=True)))).label("id"),
+        func.unnest(bindparam("moved_to", list(places), type_=ARRAY(Text))).label("to"),
+    ).subquery()
     await session.execute(update(table).where(table.c[key] == moved.c.id).values({column: moved.c.to}))
 
 
@@ -51,5 +57,10 @@ def transfers_consumer(ctx: Any, service: str, move: Callable[[Any, Moves], Awai
         traces_of(delivery for _, delivery in items)  # each event's consumer span, inside its own trace
         await move(session, destinations(event for event, _ in items))
 
-    return ctx.consumer(name=f"{service}.transfers", topic=CaseTransferred.TOPIC, handler=None,
-                        batch_handler=on_transfers, batch=True)
+    return ctx.consumer(
+        name=f"{service}.transfers",
+        topic=CaseTransferred.TOPIC,
+        handler=None,
+        batch_handler=on_transfers,
+        batch=True,
+    )

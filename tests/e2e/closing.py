@@ -15,15 +15,21 @@ async def open_referrals_of(referral: httpx.AsyncClient, case_id: str, headers: 
     return [r for r in answer.json() if r["state"] in ("created", "acknowledged", "in_progress")]
 
 
-async def withdraw_open_referrals(urls: dict[str, str], case_id: str, headers: dict[str, str], *,
-                                  reason: str = "no_longer_needed") -> list[dict]:
+async def withdraw_open_referrals(
+    urls: dict[str, str], case_id: str, headers: dict[str, str], *, reason: str = "no_longer_needed"
+) -> list[dict]:
     """Withdraws each open referral of the case (answers them) and waits until casework counts none."""
-    async with httpx.AsyncClient(base_url=urls["referral"]) as referral, \
-            httpx.AsyncClient(base_url=urls["casework"]) as casework:
+    async with (
+        httpx.AsyncClient(base_url=urls["referral"]) as referral,
+        httpx.AsyncClient(base_url=urls["casework"]) as casework,
+    ):
         withdrawn = []
         for open_referral in await open_referrals_of(referral, case_id, headers):
-            answer = await referral.post(f"/v1/referrals/{open_referral['referral_id']}/withdrawal",
-                                         json={"reason": reason}, headers=headers)
+            answer = await referral.post(
+                f"/v1/referrals/{open_referral['referral_id']}/withdrawal",
+                json={"reason": reason},
+                headers=headers,
+            )
             assert answer.status_code == 200, answer.text
             withdrawn.append(answer.json())
         for _ in range(200):  # casework hears of it from referral.status a moment later
@@ -34,18 +40,28 @@ async def withdraw_open_referrals(urls: dict[str, str], case_id: str, headers: d
         raise AssertionError(f"casework still counts open referrals of {case_id}: {case}")
 
 
-async def closed_on_approval(urls: dict[str, str], case_id: str, owner: dict[str, str],
-                             supervisor: dict[str, str], *, reason: str = "moved_away") -> tuple[str, dict]:
+async def closed_on_approval(
+    urls: dict[str, str],
+    case_id: str,
+    owner: dict[str, str],
+    supervisor: dict[str, str],
+    *,
+    reason: str = "moved_away",
+) -> tuple[str, dict]:
     """Closes the case as people must: its referrals withdrawn, its owner asks, a supervisor approves.
     The stage it had reached, and the case as casework answers it once closed."""
     await withdraw_open_referrals(urls, case_id, owner)
     async with httpx.AsyncClient(base_url=urls["casework"]) as casework:
         reached = (await casework.get(f"/v1/cases/{case_id}", headers=owner)).json()["stage"]
-        asked = await casework.post(f"/v1/cases/{case_id}/approvals", json={"kind": "close", "reason": reason},
-                                    headers=owner)
+        asked = await casework.post(
+            f"/v1/cases/{case_id}/approvals", json={"kind": "close", "reason": reason}, headers=owner
+        )
         assert asked.status_code == 201, asked.text
-        approved = await casework.post(f"/v1/approvals/{asked.json()['approval_id']}/decision",
-                                       json={"approve": True}, headers=supervisor)
+        approved = await casework.post(
+            f"/v1/approvals/{asked.json()['approval_id']}/decision",
+            json={"approve": True},
+            headers=supervisor,
+        )
         assert approved.status_code == 200, approved.text
         case = (await casework.get(f"/v1/cases/{case_id}", headers=owner)).json()
     assert (case["state"], case["closed_reason"]) == ("closed", reason), case

@@ -42,8 +42,9 @@ def _ready(url: str) -> bool:
 
 
 @contextmanager
-def serving(names: list[str], env: dict[str, str], logs: Path, *,
-            ready_within_s: float = 60) -> Iterator[dict[str, str]]:
+def serving(
+    names: list[str], env: dict[str, str], logs: Path, *, ready_within_s: float = 60
+) -> Iterator[dict[str, str]]:
     """The named services as processes (`cpnet serve`), each on a free port (added to `env`)
     and writing its log to `logs/<name>.log`; yields their URLs once all are ready, then stops them."""
     processes: dict[str, subprocess.Popen] = {}
@@ -54,8 +55,11 @@ def serving(names: list[str], env: dict[str, str], logs: Path, *,
             urls[name] = f"http://127.0.0.1:{port}"
             env[f"CPNET_{name.upper()}_PORT"] = str(port)
             processes[name] = subprocess.Popen(
-                [sys.executable, "-m", "cpnet.cli", "serve", name], env=env,
-                stdout=open(logs / f"{name}.log", "wb"), stderr=subprocess.STDOUT)
+                [sys.executable, "-m", "cpnet.cli", "serve", name],
+                env=env,
+                stdout=open(logs / f"{name}.log", "wb"),
+                stderr=subprocess.STDOUT,
+            )
         deadline = time.monotonic() + ready_within_s
         for name, url in urls.items():
             while not _ready(url):
@@ -80,9 +84,15 @@ def services(infra, tmp_path_factory) -> Iterator[RunningServices]:
     """Every service with its consumers and relay, started once per test module (a module
     that runs services in-process must not share consumer groups with these)."""
     names = ["intake", "assessment", "referral", "followup", "audit", "casework"]
-    env = {**os.environ, "CPNET_KAFKA_BOOTSTRAP": infra.kafka_bootstrap, "CPNET_DATABASE_URL": infra.database_url,
-           "CPNET_LOG_FORMAT": "json"}
-    subprocess.run([sys.executable, "-m", "cpnet.cli", "db", "upgrade"], env=env, check=True, capture_output=True)
+    env = {
+        **os.environ,
+        "CPNET_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,
+        "CPNET_DATABASE_URL": infra.database_url,
+        "CPNET_LOG_FORMAT": "json",
+    }
+    subprocess.run(
+        [sys.executable, "-m", "cpnet.cli", "db", "upgrade"], env=env, check=True, capture_output=True
+    )
     logs = tmp_path_factory.mktemp("service-logs")
     with serving(names, env, logs) as urls:
         yield RunningServices(urls=urls, env=env)
@@ -110,21 +120,30 @@ async def _violations(database_url: str) -> list[str]:
     from sqlalchemy.engine import make_url
 
     url = make_url(database_url)
-    connection = await asyncpg.connect(user=url.username, password=url.password, host=url.host, port=url.port,
-                                       database=url.database)
+    connection = await asyncpg.connect(
+        user=url.username, password=url.password, host=url.host, port=url.port, database=url.database
+    )
     try:
         found = []
-        tables = await connection.fetchval("SELECT to_regclass('casework.cases') IS NOT NULL "
-                                           "AND to_regclass('referral.referrals') IS NOT NULL")
+        tables = await connection.fetchval(
+            "SELECT to_regclass('casework.cases') IS NOT NULL "
+            "AND to_regclass('referral.referrals') IS NOT NULL"
+        )
         if tables:
-            found += [f"closed case {row['case_id']} holds an open referral to {row['agency']} ({row['state']})"
-                      for row in await connection.fetch(CLOSED_WITH_OPEN_REFERRALS, SESSION_STARTED)]
+            found += [
+                f"closed case {row['case_id']} holds an open referral to {row['agency']} ({row['state']})"
+                for row in await connection.fetch(CLOSED_WITH_OPEN_REFERRALS, SESSION_STARTED)
+            ]
         if tables and await connection.fetchval("SELECT to_regclass('followup.plans') IS NOT NULL"):
-            found += [f"closed case {row['case_id']} keeps an open visit plan"
-                      for row in await connection.fetch(CLOSED_WITH_OPEN_PLAN, SESSION_STARTED)]
+            found += [
+                f"closed case {row['case_id']} keeps an open visit plan"
+                for row in await connection.fetch(CLOSED_WITH_OPEN_PLAN, SESSION_STARTED)
+            ]
         if await connection.fetchval("SELECT to_regclass('followup.visits') IS NOT NULL"):
-            found += [f"case {row['case_id']} has a visit dated {row['visited_at']}, in the future"
-                      for row in await connection.fetch(VISITS_IN_THE_FUTURE)]
+            found += [
+                f"case {row['case_id']} has a visit dated {row['visited_at']}, in the future"
+                for row in await connection.fetch(VISITS_IN_THE_FUTURE)
+            ]
         return found
     finally:
         await connection.close()

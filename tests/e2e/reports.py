@@ -19,12 +19,28 @@ def hotline_report(**changes) -> dict:
     """A valid report, each with its own hotline id and child."""
     tag = uuid.uuid4().hex[:10]
     report = {
-        "schema_version": 1, "external_id": f"HL-{tag}", "channel": "hotline",
+        "schema_version": 1,
+        "external_id": f"HL-{tag}",
+        "channel": "hotline",
         "received_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
-        "reporter": {"role": "neighbour", "name": f"Reporter {tag}", "phone": "+86 139 0000 1234", "anonymous": False},
-        "child": {"name": f"Child {tag}", "national_id": national_id(), "sex": "F", "birth_date": "2016-05-01",
-                  "age_estimate": None, "address": f"{tag} Riverside Lane", "school": f"School {tag}"},
-        "jurisdiction": "140402001001", "categories": ["abuse"], "indicators": ["immediate_danger", "visible_injury"],
+        "reporter": {
+            "role": "neighbour",
+            "name": f"Reporter {tag}",
+            "phone": "+86 139 0000 1234",
+            "anonymous": False,
+        },
+        "child": {
+            "name": f"Child {tag}",
+            "national_id": national_id(),
+            "sex": "F",
+            "birth_date": "2016-05-01",
+            "age_estimate": None,
+            "address": f"{tag} Riverside Lane",
+            "school": f"School {tag}",
+        },
+        "jurisdiction": "140402001001",
+        "categories": ["abuse"],
+        "indicators": ["immediate_danger", "visible_injury"],
         "narrative": f"Narrative {tag}: the neighbour heard screaming.",
     }
     for key, value in changes.items():
@@ -46,8 +62,12 @@ def territory_of(role: Role) -> str:
     return "" if role in WHOLE_TERRITORY_ROLES else TERRITORY_OF.get(role, CITY)
 
 
-def token(role: Role = Role.reporter, subject: str = "school-140402001", jurisdiction: str | None = None,
-          agency: str | None = None) -> dict[str, str]:
+def token(
+    role: Role = Role.reporter,
+    subject: str = "school-140402001",
+    jurisdiction: str | None = None,
+    agency: str | None = None,
+) -> dict[str, str]:
     territory = territory_of(role) if jurisdiction is None else jurisdiction
     jwt = issue_token(Settings(), subject=subject, role=role, agency=agency, jurisdiction=territory)
     return {"Authorization": f"Bearer {jwt}"}
@@ -57,6 +77,11 @@ def assignment(caseworker: str, jurisdiction: str = CITY, **fields) -> dict:
     """An assignment's body as the console sends it: the caseworker, with the directory's word that they
     are an active caseworker of `jurisdiction` (services/console/views/cases.py mints the same)."""
     settings = Settings()
-    vouched = issue_token(settings, subject=caseworker, role=Role.caseworker, jurisdiction=jurisdiction,
-                          audience=directory_audience(settings))
+    vouched = issue_token(
+        settings,
+        subject=caseworker,
+        role=Role.caseworker,
+        jurisdiction=jurisdiction,
+        audience=directory_audience(settings),
+    )
     return {"caseworker": caseworker, "caseworker_token": vouched, **fields}

@@ -47,9 +47,11 @@ def _config() -> str:
     """schemathesis's configuration: 422 among a positive request's answers only where listed above."""
     entries = []
     for method, path in BEYOND_THE_SCHEMA:
-        entries.append(f'[[operations]]\ninclude-path = "{path}"\ninclude-method = "{method}"\n'
-                       "[operations.checks.positive_data_acceptance]\n"
-                       f'expected-statuses = {POSITIVE_STATUSES[:-1]}, "422"]\n')
+        entries.append(
+            f'[[operations]]\ninclude-path = "{path}"\ninclude-method = "{method}"\n'
+            "[operations.checks.positive_data_acceptance]\n"
+            f'expected-statuses = {POSITIVE_STATUSES[:-1]}, "422"]\n'
+        )
     return "\n".join(entries)
 
 
@@ -57,19 +59,26 @@ def _config() -> str:
 def running(infra, tmp_path_factory) -> Iterator[dict[str, str]]:
     """The services as processes, their limits raised: schemathesis is one caller sending
     thousands of requests, and a 429 would only hide what it tests."""
-    env = {**os.environ, "CPNET_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,
-           "CPNET_DATABASE_URL": infra.database_url, "CPNET_LOG_FORMAT": "json",
-           "CPNET_RATE_LIMIT_WRITES_PER_MINUTE": "1000000", "CPNET_RATE_LIMIT_ADDRESS_PER_MINUTE": "1000000",
-           "CPNET_RATE_LIMIT_PERSONAL_READS_PER_MINUTE": "1000000"}
-    subprocess.run([sys.executable, "-m", "cpnet.cli", "db", "upgrade"], env=env, check=True,
-                   capture_output=True)
+    env = {
+        **os.environ,
+        "CPNET_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,
+        "CPNET_DATABASE_URL": infra.database_url,
+        "CPNET_LOG_FORMAT": "json",
+        "CPNET_RATE_LIMIT_WRITES_PER_MINUTE": "1000000",
+        "CPNET_RATE_LIMIT_ADDRESS_PER_MINUTE": "1000000",
+        "CPNET_RATE_LIMIT_PERSONAL_READS_PER_MINUTE": "1000000",
+    }
+    subprocess.run(
+        [sys.executable, "-m", "cpnet.cli", "db", "upgrade"], env=env, check=True, capture_output=True
+    )
     with serving(list(SERVICES), env, tmp_path_factory.mktemp("service-logs")) as urls:
         yield urls
 
 
 @pytest.mark.parametrize("service", SERVICES)
-def test_the_service_answers_as_its_openapi_document_says(running: dict[str, str], service: str,
-                                                          tmp_path: Path) -> None:
+def test_the_service_answers_as_its_openapi_document_says(
+    running: dict[str, str], service: str, tmp_path: Path
+) -> None:
     document = httpx.get(f"{running[service]}/openapi.json").json()
     for (method, path), words in BEYOND_THE_SCHEMA.items():
         if path in document["paths"]:
@@ -80,9 +89,31 @@ def test_the_service_answers_as_its_openapi_document_says(running: dict[str, str
     supervisor = token(Role.supervisor, "sup-chengqu", jurisdiction="140402")["Authorization"]
     schemathesis = Path(sys.executable).parent / "schemathesis"
     run = subprocess.run(
-        [str(schemathesis), "--config-file", str(config), "run", f"{running[service]}/openapi.json",
-         "--checks", "all", "--header", f"Authorization: {supervisor}", "--max-examples", "20",
-         "--max-time", str(BUDGET_S), "--workers", "1", "--seed", "20261205", "--no-shrink",
-         "--output-sanitize", "true"],
-        capture_output=True, text=True, timeout=BUDGET_S * 3, cwd=tmp_path)
+        [
+            str(schemathesis),
+            "--config-file",
+            str(config),
+            "run",
+            f"{running[service]}/openapi.json",
+            "--checks",
+            "all",
+            "--header",
+            f"Authorization: {supervisor}",
+            "--max-examples",
+            "20",
+            "--max-time",
+            str(BUDGET_S),
+            "--workers",
+            "1",
+            "--seed",
+            "20261205",
+            "--no-shrink",
+            "--output-sanitize",
+            "true",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=BUDGET_S * 3,
+        cwd=tmp_path,
+    )
     assert run.returncode == 0, run.stdout[-8000:] + run.stderr[-2000:]

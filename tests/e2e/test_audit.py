@@ -23,16 +23,31 @@ from tests.e2e.watch import TopicWatcher
 
 
 def cpnet(env: dict, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "cpnet.cli", *args], env=env, capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "cpnet.cli", *args], env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 def as_superuser(sql: str) -> str:
     """psql as the cluster's superuser over the stack's own socket: the one who can
     bypass the ledger's trigger."""
     stack = Stack(Settings())
-    command = [str(postgres_bindir() / "psql"), "-h", str(stack.pg_dir / "socket"), "-p", str(stack.pg_port),
-               "-U", "postgres", "-d", stack.db_url.database or "cpnet", "-v", "ON_ERROR_STOP=1", "-qAt", "-c", sql]
+    command = [
+        str(postgres_bindir() / "psql"),
+        "-h",
+        str(stack.pg_dir / "socket"),
+        "-p",
+        str(stack.pg_port),
+        "-U",
+        "postgres",
+        "-d",
+        stack.db_url.database or "cpnet",
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-qAt",
+        "-c",
+        sql,
+    ]
     return subprocess.run(_as_postgres(command), capture_output=True, text=True, check=True).stdout
 
 
@@ -46,7 +61,8 @@ async def timeline_of(http: httpx.AsyncClient, case_id: str, *, until: set[str])
 
 
 async def test_a_case_timeline_runs_intake_assessment_referral_followup_in_causal_order(
-        infra, services: RunningServices) -> None:
+    infra, services: RunningServices
+) -> None:
     report = hotline_report()
     async with TopicWatcher(infra.kafka_bootstrap, [REPORTED]) as watcher:
         kcat_produce(infra.kafka_bootstrap, report)
@@ -54,14 +70,26 @@ async def test_a_case_timeline_runs_intake_assessment_referral_followup_in_causa
     case_id = reported.json()["case_id"]
     async with httpx.AsyncClient(base_url=services.urls["followup"]) as http:
         for _ in range(100):
-            visit = await http.post(f"/v1/cases/{case_id}/visits", headers=token(Role.caseworker, "cw-8"),
-                                    json={"visited_at": datetime.now(UTC).isoformat()})
+            visit = await http.post(
+                f"/v1/cases/{case_id}/visits",
+                headers=token(Role.caseworker, "cw-8"),
+                json={"visited_at": datetime.now(UTC).isoformat()},
+            )
             if visit.status_code == 201:
                 break
             await asyncio.sleep(0.1)
     async with httpx.AsyncClient(base_url=services.urls["audit"]) as http:
-        steps = await timeline_of(http, case_id, until={"case.reported", "case.assessed", "referral.created",
-                                                        "followup.scheduled", "followup.visit_recorded"})
+        steps = await timeline_of(
+            http,
+            case_id,
+            until={
+                "case.reported",
+                "case.assessed",
+                "referral.created",
+                "followup.scheduled",
+                "followup.visit_recorded",
+            },
+        )
     producers = [step["producer"] for step in steps]
     first = {p: producers.index(p) for p in ("intake", "assessment", "referral", "followup")}
     assert first["intake"] < first["assessment"] < min(first["referral"], first["followup"])
@@ -74,7 +102,9 @@ async def test_a_case_timeline_runs_intake_assessment_referral_followup_in_causa
         assert secret not in text
 
 
-async def test_verify_passes_and_names_the_entry_a_superuser_changed(infra, services: RunningServices) -> None:
+async def test_verify_passes_and_names_the_entry_a_superuser_changed(
+    infra, services: RunningServices
+) -> None:
     report = hotline_report()
     async with TopicWatcher(infra.kafka_bootstrap, [REPORTED]) as watcher:
         kcat_produce(infra.kafka_bootstrap, report)
@@ -96,12 +126,18 @@ async def test_verify_passes_and_names_the_entry_a_superuser_changed(infra, serv
     # Neither the application's login (the trigger) nor the audit role (no UPDATE right)
     # can change a row...
     target = int(as_superuser("SELECT min(seq) + 3 FROM audit.ledger"))
-    update = f"UPDATE audit.ledger SET record = jsonb_set(record, '{{topic}}', '\"forged\"') WHERE seq = {target}"
-    login = subprocess.run(["psql", infra.database_url.replace("+asyncpg", ""), "-qAtc", update],
-                           capture_output=True, text=True)
+    update = (
+        f"UPDATE audit.ledger SET record = jsonb_set(record, '{{topic}}', '\"forged\"') WHERE seq = {target}"
+    )
+    login = subprocess.run(
+        ["psql", infra.database_url.replace("+asyncpg", ""), "-qAtc", update], capture_output=True, text=True
+    )
     assert login.returncode != 0 and "append-only" in login.stderr
-    role = subprocess.run(["psql", infra.database_url.replace("+asyncpg", ""), "-qAtc",
-                           f"SET ROLE cpnet_audit; {update}"], capture_output=True, text=True)
+    role = subprocess.run(
+        ["psql", infra.database_url.replace("+asyncpg", ""), "-qAtc", f"SET ROLE cpnet_audit; {update}"],
+        capture_output=True,
+        text=True,
+    )
     assert role.returncode != 0 and "permission denied" in role.stderr
     # ...but a superuser can bypass the trigger. The chain still tells.
     as_superuser(f"SET session_replication_role = replica; {update}")
@@ -110,8 +146,10 @@ async def test_verify_passes_and_names_the_entry_a_superuser_changed(infra, serv
         assert broken.returncode == 2
         assert f"entry {target}:" in broken.stderr, broken.stderr
     finally:
-        as_superuser(f"SET session_replication_role = replica; UPDATE audit.ledger SET record = jsonb_set(record, "
-                     f"'{{topic}}', to_jsonb(topic)) WHERE seq = {target}")
+        as_superuser(
+            f"SET session_replication_role = replica; UPDATE audit.ledger SET record = jsonb_set(record, "
+            f"'{{topic}}', to_jsonb(topic)) WHERE seq = {target}"
+        )
     assert cpnet(services.env, "audit", "verify").returncode == 0, "restored"
 
 
@@ -130,8 +168,14 @@ async def test_an_event_delivered_again_is_on_the_ledger_once(infra, services: R
     producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap, acks="all")
     await producer.start()
     try:
-        again = await (await producer.send(REPORTED, reported.value, key=reported.key,
-                                           headers=[(k, v.encode()) for k, v in reported.headers.items()]))
+        again = await (
+            await producer.send(
+                REPORTED,
+                reported.value,
+                key=reported.key,
+                headers=[(k, v.encode()) for k, v in reported.headers.items()],
+            )
+        )
     finally:
         await producer.stop()
     admin = AIOKafkaAdminClient(bootstrap_servers=infra.kafka_bootstrap)
@@ -150,8 +194,10 @@ async def test_an_event_delivered_again_is_on_the_ledger_once(infra, services: R
     engine = create_async_engine(infra.database_url)
     try:
         async with engine.connect() as conn:
-            entries = await conn.scalar(text("SELECT count(*) FROM audit.ledger WHERE event_key = :key"),
-                                        {"key": f"event:{reported.json()['event_id']}"})
+            entries = await conn.scalar(
+                text("SELECT count(*) FROM audit.ledger WHERE event_key = :key"),
+                {"key": f"event:{reported.json()['event_id']}"},
+            )
     finally:
         await engine.dispose()
     assert entries == 1

@@ -25,8 +25,10 @@ async def test_a_report_its_case_what_each_person_may_do_and_what_waits(services
     owner_id = f"cw-{uuid.uuid4().hex[:8]}"
     owner = token(Role.caseworker, owner_id, jurisdiction=TOWNSHIP)
     colleague = token(Role.caseworker, f"cw-{uuid.uuid4().hex[:8]}", jurisdiction=TOWNSHIP)
-    async with httpx.AsyncClient(base_url=services.urls["intake"]) as intake, \
-            httpx.AsyncClient(base_url=services.urls["casework"]) as casework:
+    async with (
+        httpx.AsyncClient(base_url=services.urls["intake"]) as intake,
+        httpx.AsyncClient(base_url=services.urls["casework"]) as casework,
+    ):
         # The hotline operator reports a red case; it is theirs to list, with its case, and no one else's.
         sent = await intake.post("/v1/reports", json=hotline_report(jurisdiction=VILLAGE), headers=desk)
         assert sent.status_code == 202, sent.text
@@ -34,8 +36,9 @@ async def test_a_report_its_case_what_each_person_may_do_and_what_waits(services
         assert mine.status_code == 200, mine.text
         (listed,) = mine.json()
         assert listed["report_id"] == sent.json()["report_id"] and listed["case_state"] == "open"
-        assert set(listed) == {"report_id", "received_at", "case_id", "case_number", "case_state"}, \
+        assert set(listed) == {"report_id", "received_at", "case_id", "case_number", "case_state"}, (
             "ids, a time, the case's number and state: no personal data"
+        )
         case_id = listed["case_id"]
         other_desk = token(Role.hotline, f"hl-{uuid.uuid4().hex[:8]}", jurisdiction="")
         theirs = await intake.get("/v1/reports", params={"submitted_by": "me"}, headers=other_desk)
@@ -46,11 +49,13 @@ async def test_a_report_its_case_what_each_person_may_do_and_what_waits(services
         by_school = hotline_report(jurisdiction=VILLAGE, channel="school")
         assert (await intake.post("/v1/reports", json=by_school, headers=school)).status_code == 202
         (own,) = (await intake.get("/v1/reports", params={"submitted_by": "me"}, headers=school)).json()
-        assert (own["case_id"], own["case_number"], own["case_state"]) == (None, None, None), \
+        assert (own["case_id"], own["case_number"], own["case_state"]) == (None, None, None), (
             "an institution learns nothing of the case: not even whether the child was known"
+        )
         police = token(Role.agency_officer, "police-1", jurisdiction="140428", agency="police")
-        assert (await intake.get("/v1/reports", params={"submitted_by": "me"},
-                                 headers=police)).status_code == 403, "an agency reports nothing"
+        assert (
+            await intake.get("/v1/reports", params={"submitted_by": "me"}, headers=police)
+        ).status_code == 403, "an agency reports nothing"
 
         # What each person may do on the new red case, and the API agrees.
         await _case(casework, case_id, supervisor)
@@ -65,8 +70,9 @@ async def test_a_report_its_case_what_each_person_may_do_and_what_waits(services
         assert "review" not in await may(colleague) and "record_visit" in await may(colleague)
         auditor = token(Role.auditor, "aud-1", jurisdiction="")
         assert await may(auditor) == set(), "an auditor reads, acts on nothing"
-        refused = await casework.post(f"/v1/cases/{case_id}/review", json={"decision": "screened_in"},
-                                      headers=colleague)
+        refused = await casework.post(
+            f"/v1/cases/{case_id}/review", json={"decision": "screened_in"}, headers=colleague
+        )
         assert refused.status_code == 403, "the API still refuses what the page does not offer"
 
         # What waits for the supervisor: the new red case among the red ones not reviewed; each count is
@@ -87,14 +93,20 @@ async def test_a_report_its_case_what_each_person_may_do_and_what_waits(services
         assert case_id in await _every_case(casework, before["new_red"]["worklist"], supervisor)
 
         # Named its owner, the caseworker reviews it: it is theirs, and no longer new.
-        assert (await casework.post(f"/v1/cases/{case_id}/assignment", json=assignment(owner_id),
-                                    headers=supervisor)).status_code == 200
+        assert (
+            await casework.post(
+                f"/v1/cases/{case_id}/assignment", json=assignment(owner_id), headers=supervisor
+            )
+        ).status_code == 200
         assert {"review", "ask_close", "ask_screen_out", "ask_transfer"} <= await may(owner)
         theirs = await waiting(owner)
         assert list(theirs) == ["new_red", "assigned_to_me", "overdue"]
         assert theirs["assigned_to_me"]["count"] == 1
-        assert (await casework.post(f"/v1/cases/{case_id}/review", json={"decision": "screened_in"},
-                                    headers=owner)).status_code == 200
+        assert (
+            await casework.post(
+                f"/v1/cases/{case_id}/review", json={"decision": "screened_in"}, headers=owner
+            )
+        ).status_code == 200
         assert "review" not in await may(owner)
         assert (await waiting(supervisor))["new_red"]["count"] == before["new_red"]["count"] - 1
         transfer = {"kind": "transfer", "reason": "family_moved", "to_jurisdiction": "140428100201"}

@@ -26,7 +26,8 @@ NOT_IN_THE_REGISTRY = "14040300" + "9999"  # a well-formed code of no node
 
 
 async def test_a_transfer_accepted_by_the_other_countys_supervisor_moves_the_case_and_who_may_read_it(
-        infra, services: RunningServices) -> None:
+    infra, services: RunningServices
+) -> None:
     old_worker, new_worker = f"cw-{uuid.uuid4().hex[:8]}", f"cw-{uuid.uuid4().hex[:8]}"
     old = token(Role.caseworker, old_worker, jurisdiction="140402")
     new = token(Role.caseworker, new_worker, jurisdiction=LUZHOU)
@@ -41,50 +42,91 @@ async def test_a_transfer_accepted_by_the_other_countys_supervisor_moves_the_cas
 
     async with httpx.AsyncClient(base_url=services.urls["casework"]) as http:
         await _case(http, case_id, SUPERVISOR)
-        assert (await http.post(f"/v1/cases/{case_id}/assignment", json=assignment(old_worker),
-                                headers=SUPERVISOR)).status_code == 200
+        assert (
+            await http.post(
+                f"/v1/cases/{case_id}/assignment", json=assignment(old_worker), headers=SUPERVISOR
+            )
+        ).status_code == 200
         # Before the move the new county sees nothing of the case.
         assert (await http.get(f"/v1/cases/{case_id}", headers=new)).status_code == 404
 
-        nowhere = await http.post(f"/v1/cases/{case_id}/approvals", headers=old, json={
-            "kind": "transfer", "reason": "family_moved", "to_jurisdiction": NOT_IN_THE_REGISTRY})
-        assert nowhere.status_code == 422 and nowhere.json()["detail"][0]["loc"] == ["body", "to_jurisdiction"]
-        undirected = await http.post(f"/v1/cases/{case_id}/approvals", headers=old,
-                                     json={"kind": "transfer", "reason": "family_moved"})
+        nowhere = await http.post(
+            f"/v1/cases/{case_id}/approvals",
+            headers=old,
+            json={"kind": "transfer", "reason": "family_moved", "to_jurisdiction": NOT_IN_THE_REGISTRY},
+        )
+        assert nowhere.status_code == 422 and nowhere.json()["detail"][0]["loc"] == [
+            "body",
+            "to_jurisdiction",
+        ]
+        undirected = await http.post(
+            f"/v1/cases/{case_id}/approvals", headers=old, json={"kind": "transfer", "reason": "family_moved"}
+        )
         assert undirected.status_code == 422
-        asked = await http.post(f"/v1/cases/{case_id}/approvals", headers=old, json={
-            "kind": "transfer", "reason": "family_moved", "to_jurisdiction": LUZHOU_VILLAGE})
+        asked = await http.post(
+            f"/v1/cases/{case_id}/approvals",
+            headers=old,
+            json={"kind": "transfer", "reason": "family_moved", "to_jurisdiction": LUZHOU_VILLAGE},
+        )
         assert asked.status_code == 201, asked.text
         approval_id = asked.json()["approval_id"]
         # The receiving county's supervisors have it on their list of pending requests, and decide it.
         theirs = (await http.get("/v1/approvals", headers=LUZHOU_SUPERVISOR)).json()
         assert approval_id in {a["approval_id"] for a in theirs}
-        sender = await http.post(f"/v1/approvals/{approval_id}/decision", json={"approve": True}, headers=SUPERVISOR)
+        sender = await http.post(
+            f"/v1/approvals/{approval_id}/decision", json={"approve": True}, headers=SUPERVISOR
+        )
         assert sender.status_code == 403, "the county the case leaves does not accept it for the other"
         async with TopicWatcher(infra.kafka_bootstrap, [TRANSFERRED, ASSIGNED]) as watcher:
-            accepted = await http.post(f"/v1/approvals/{approval_id}/decision", json={"approve": True},
-                                       headers=LUZHOU_SUPERVISOR)
+            accepted = await http.post(
+                f"/v1/approvals/{approval_id}/decision", json={"approve": True}, headers=LUZHOU_SUPERVISOR
+            )
             assert accepted.status_code == 200 and accepted.json()["state"] == "approved", accepted.text
             (moved,) = await watcher.wait_for(TRANSFERRED, of_case(case_id), timeout=30)
-            (owner,) = await watcher.wait_for(ASSIGNED, lambda seen: seen.json()["case_id"] == case_id
-                                              and seen.json()["payload"]["jurisdiction"] == LUZHOU_VILLAGE, timeout=30)
+            (owner,) = await watcher.wait_for(
+                ASSIGNED,
+                lambda seen: (
+                    seen.json()["case_id"] == case_id
+                    and seen.json()["payload"]["jurisdiction"] == LUZHOU_VILLAGE
+                ),
+                timeout=30,
+            )
         assert moved.json()["payload"] | {"transferred_at": None} == {
-            "case_id": case_id, "approval_id": approval_id, "from_jurisdiction": VILLAGE,
-            "jurisdiction": LUZHOU_VILLAGE, "reason": "family_moved", "requested_by": old_worker,
-            "accepted_by": "sup-luzhou", "transferred_at": None}
-        assert (owner.json()["payload"]["owner_node"], owner.json()["payload"]["previous_owner_ref"]) == \
-            (LUZHOU_TOWN, old_worker)
+            "case_id": case_id,
+            "approval_id": approval_id,
+            "from_jurisdiction": VILLAGE,
+            "jurisdiction": LUZHOU_VILLAGE,
+            "reason": "family_moved",
+            "requested_by": old_worker,
+            "accepted_by": "sup-luzhou",
+            "transferred_at": None,
+        }
+        assert (owner.json()["payload"]["owner_node"], owner.json()["payload"]["previous_owner_ref"]) == (
+            LUZHOU_TOWN,
+            old_worker,
+        )
 
         # The new county lists it, names its caseworker, who finds it among theirs; the old one
         # no longer sees it.
         case = (await http.get(f"/v1/cases/{case_id}", headers=new)).json()
-        assert (case["jurisdiction"], case["owner"]["station"], case["owner"]["caseworker"]) == \
-            (LUZHOU_VILLAGE, LUZHOU_TOWN, None)
-        listed = (await http.get("/v1/cases", params={"owner": "unassigned", "limit": 200},
-                                 headers=LUZHOU_SUPERVISOR)).json()
+        assert (case["jurisdiction"], case["owner"]["station"], case["owner"]["caseworker"]) == (
+            LUZHOU_VILLAGE,
+            LUZHOU_TOWN,
+            None,
+        )
+        listed = (
+            await http.get(
+                "/v1/cases", params={"owner": "unassigned", "limit": 200}, headers=LUZHOU_SUPERVISOR
+            )
+        ).json()
         assert case_id in {row["case_id"] for row in listed["cases"]}
-        assert (await http.post(f"/v1/cases/{case_id}/assignment", json=assignment(new_worker, LUZHOU),
-                                headers=LUZHOU_SUPERVISOR)).status_code == 200
+        assert (
+            await http.post(
+                f"/v1/cases/{case_id}/assignment",
+                json=assignment(new_worker, LUZHOU),
+                headers=LUZHOU_SUPERVISOR,
+            )
+        ).status_code == 200
         mine = (await http.get("/v1/cases", params={"owner": "me"}, headers=new)).json()
         assert [row["case_id"] for row in mine["cases"]] == [case_id]
         assert (await http.get(f"/v1/cases/{case_id}", headers=old)).status_code == 404
@@ -93,40 +135,55 @@ async def test_a_transfer_accepted_by_the_other_countys_supervisor_moves_the_cas
     # The child's details: the new county's caseworker reads them (once intake heard of the move);
     # the old county's is refused, and both attempts are on the ledger.
     async with httpx.AsyncClient(base_url=services.urls["intake"]) as http:
-        shown = await eventually(lambda: http.get(f"/v1/cases/{case_id}/child", params=PURPOSE, headers=new),
-                                 lambda a: a.status_code == 200)
+        shown = await eventually(
+            lambda: http.get(f"/v1/cases/{case_id}/child", params=PURPOSE, headers=new),
+            lambda a: a.status_code == 200,
+        )
         assert shown.status_code == 200, shown.text
         assert shown.json()["jurisdiction"] == LUZHOU_VILLAGE
         assert (await http.get(f"/v1/cases/{case_id}/child", params=PURPOSE, headers=old)).status_code == 404
-    log = await access_log(services, child_ref, until=lambda log: {(e["accessor_ref"], e["outcome"]) for e in log} >= {
-        (new_worker, "shown"), (old_worker, "refused")})
+    log = await access_log(
+        services,
+        child_ref,
+        until=lambda log: (
+            {(e["accessor_ref"], e["outcome"]) for e in log}
+            >= {(new_worker, "shown"), (old_worker, "refused")}
+        ),
+    )
     refused = next(e for e in log if e["accessor_ref"] == old_worker)
     assert refused["refusal"] == "outside_territory" and refused["fields"] == []
 
     # The open police referral, the visit plan and the grade follow the case to the new county.
     async with httpx.AsyncClient(base_url=services.urls["referral"]) as http:
-        referral = await eventually(lambda: http.get(f"/v1/referrals/{referral_id}", headers=LUZHOU_SUPERVISOR),
-                                    lambda a: a.status_code == 200)
+        referral = await eventually(
+            lambda: http.get(f"/v1/referrals/{referral_id}", headers=LUZHOU_SUPERVISOR),
+            lambda a: a.status_code == 200,
+        )
         assert referral.status_code == 200, referral.text
         assert referral.json()["jurisdiction"] == LUZHOU_VILLAGE
         assert (await http.get(f"/v1/referrals/{referral_id}", headers=SUPERVISOR)).status_code == 404
     async with httpx.AsyncClient(base_url=services.urls["followup"]) as http:
-        plan = await eventually(lambda: http.get(f"/v1/cases/{case_id}/plan", headers=new),
-                                lambda a: a.status_code == 200)
+        plan = await eventually(
+            lambda: http.get(f"/v1/cases/{case_id}/plan", headers=new), lambda a: a.status_code == 200
+        )
         assert plan.status_code == 200, plan.text
         assert (await http.get(f"/v1/cases/{case_id}/plan", headers=old)).status_code == 404
     async with httpx.AsyncClient(base_url=services.urls["assessment"]) as http:
-        grade = await eventually(lambda: http.get(f"/v1/cases/{case_id}/assessment", headers=new),
-                                 lambda a: a.status_code == 200)
+        grade = await eventually(
+            lambda: http.get(f"/v1/cases/{case_id}/assessment", headers=new), lambda a: a.status_code == 200
+        )
         assert grade.status_code == 200 and grade.json()["jurisdiction"] == LUZHOU_VILLAGE, grade.text
 
     # The timeline: the new county reads it whole; the old one what happened until it let it go.
     async with httpx.AsyncClient(base_url=services.urls["audit"]) as http:
-        whole = await eventually(lambda: http.get(f"/v1/cases/{case_id}/timeline", headers=new),
-                                 lambda a: a.status_code == 200 and sum(
-                                     s["event_type"] == "case.assigned" for s in a.json()) == 4)
+        whole = await eventually(
+            lambda: http.get(f"/v1/cases/{case_id}/timeline", headers=new),
+            lambda a: a.status_code == 200 and sum(s["event_type"] == "case.assigned" for s in a.json()) == 4,
+        )
         kinds = [step["event_type"] for step in whole.json()]
-        assert {"case.reported", "case.assessed", "case.approval_requested", "case.transferred"} <= set(kinds), kinds
+        assert {"case.reported", "case.assessed", "case.approval_requested", "case.transferred"} <= set(
+            kinds
+        ), kinds
         before = (await http.get(f"/v1/cases/{case_id}/timeline", headers=old)).json()
         assert "case.transferred" in {s["event_type"] for s in before}
         owners = [s["payload"]["owner_ref"] for s in before if s["event_type"] == "case.assigned"]

@@ -39,9 +39,27 @@ def console(services: RunningServices, tmp_path_factory) -> Iterator[str]:
 def add_person(services: RunningServices, role: str, jurisdiction: str, agency: str | None = None) -> str:
     """A person added as an administrator does (`cpnet users add`, password on standard input)."""
     username = f"{role}-{uuid.uuid4().hex[:6]}"
-    subprocess.run([sys.executable, "-m", "cpnet.cli", "users", "add", username, "--role", role, "--jurisdiction",
-                    jurisdiction, "--password-stdin", *(["--agency", agency] if agency else [])],
-                   input=PASSWORD + "\n", text=True, env=services.env, check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cpnet.cli",
+            "users",
+            "add",
+            username,
+            "--role",
+            role,
+            "--jurisdiction",
+            jurisdiction,
+            "--password-stdin",
+            *(["--agency", agency] if agency else []),
+        ],
+        input=PASSWORD + "\n",
+        text=True,
+        env=services.env,
+        check=True,
+        capture_output=True,
+    )
     return username
 
 
@@ -91,9 +109,15 @@ def serious_violations(page: Page) -> list[str]:
     return [f"{v['id']}: {v['help']}" for v in found if v["impact"] in ("serious", "critical")]
 
 
-def report_in_the_form(page: Page, console: str, *, categories: list[str],
-                       village: str = "城区 › 东街街道 › 府后社区", narrative: str = "邻居听到孩子呼救。",
-                       phone: str | None = None) -> None:
+def report_in_the_form(
+    page: Page,
+    console: str,
+    *,
+    categories: list[str],
+    village: str = "城区 › 东街街道 › 府后社区",
+    narrative: str = "邻居听到孩子呼救。",
+    phone: str | None = None,
+) -> None:
     """A hotline operator's red report, in the Chinese form: a neighbour heard a child screaming."""
     page.goto(console + "/report")
     page.get_by_label("来源渠道").select_option(label="热线")
@@ -112,7 +136,8 @@ def report_in_the_form(page: Page, console: str, *, categories: list[str],
 
 
 def test_the_operators_red_report_is_on_the_supervisors_board_in_red_words(
-        services: RunningServices, console: str, browser: Browser) -> None:
+    services: RunningServices, console: str, browser: Browser
+) -> None:
     operator = add_person(services, "hotline", "")
     supervisor = add_person(services, "supervisor", "140402")
     context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
@@ -124,7 +149,9 @@ def test_the_operators_red_report_is_on_the_supervisors_board_in_red_words(
     expect(page.get_by_role("heading", name="我提交的报告")).to_be_visible()
     expect(page.get_by_text("您还没有提交过报告。")).to_be_visible()
     assert page.get_by_role("link", name="工作台").count() == 0, "no link to a page the hotline cannot open"
-    report_in_the_form(page, console, categories=[])  # no kind of difficulty: intake refuses it, field by field
+    report_in_the_form(
+        page, console, categories=[]
+    )  # no kind of difficulty: intake refuses it, field by field
     expect(page.get_by_role("alert")).to_contain_text("困境类别")
     expect(page.get_by_role("alert")).to_contain_text("此项必填。")
     assert page.get_by_label("儿童姓名").input_value() == "王小红", "what was typed is kept"
@@ -193,7 +220,8 @@ def test_the_operators_red_report_is_on_the_supervisors_board_in_red_words(
 
 
 def test_a_caseworker_signs_in_by_keyboard_alone_on_a_phone(
-        services: RunningServices, console: str, browser: Browser) -> None:
+    services: RunningServices, console: str, browser: Browser
+) -> None:
     caseworker = add_person(services, "caseworker", "140402")
     context = browser.new_context(locale="en-US", viewport={"width": 390, "height": 844})
     page = context.new_page()
@@ -213,7 +241,9 @@ def test_a_caseworker_signs_in_by_keyboard_alone_on_a_phone(
     context.close()
 
 
-def test_a_wrong_password_is_shown_on_the_form(services: RunningServices, console: str, browser: Browser) -> None:
+def test_a_wrong_password_is_shown_on_the_form(
+    services: RunningServices, console: str, browser: Browser
+) -> None:
     caseworker = add_person(services, "caseworker", "140402")
     context = browser.new_context(locale="en-US")
     page = context.new_page()
@@ -221,69 +251,165 @@ def test_a_wrong_password_is_shown_on_the_form(services: RunningServices, consol
     page.get_by_label("Username").fill(caseworker)
     page.get_by_label("Password").fill("not the password at all")
     page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("alert")).to_have_text("The username or password is wrong. After several wrong "
-                                                    "passwords an account waits up to a minute before it "
-                                                    "takes another.")
+    expect(page.get_by_role("alert")).to_have_text(
+        "The username or password is wrong. After several wrong "
+        "passwords an account waits up to a minute before it "
+        "takes another."
+    )
     assert serious_violations(page) == []
     context.close()
 
 
 CHILD_TITLES = re.compile("儿童信息|The child's details")  # the child's page, in Chinese or English
 WORDS = {
-    "zh-CN": {"sign_in": "登录", "sign_out": "退出登录", "red": "红色（高风险）", "board": "工作台", "caseworker": "儿童督导员",
-              "assign": "分配", "screen_in": "受理：进入需求评估", "record_review": "记录审核结果",
-              "acknowledge": "确认接收", "record_visit": "记录跟踪回访", "my_cases": "我的个案", "not_found": "未找到",
-              "purpose": "查阅目的（将被记录）", "assessment": "评估", "show_child": "查看儿童信息",
-              "open_archive": "打开信息档案", "difficulties": "困难", "save_archive": "保存档案",
-              "record_home_visit": "记录入户调查", "education": "教育", "record_plan_summary": "记录帮扶方案",
-              "the_need": "需求", "what_is_done": "帮扶措施", "back_to_school": "返校复学", "plan_stage": "帮扶方案",
-              "ask_close": "申请结案，原因", "risk_resolved": "风险已消除", "ask_close_button": "申请结案",
-              "still_open": "仍有转介尚未办结", "withdraw": "撤回对", "withdraw_why": "撤回原因",
-              "no_longer_needed": "不再需要",
-              "pending": "待审批", "approve": "批准", "closed": "已结案", "set_grade": "调整等级",
-              "orange": "橙色（中风险）", "why": "调整原因", "new_information": "有新情况",
-              "national_id": "身份证号", "search": "查询", "search_purpose": "查询目的", "check": "请检查填写的内容", "no_match": "您辖区内没有相符的儿童",
-              "case_number": "个案编号", "show": "显示", "one_found": "共找到转介 1 条", "nine_years": "9 岁",
-              "girl": "女", "village": "西大街社区", "in_danger": "面临紧急危险",
-              "child_for_action": "为保护行动查看儿童信息", "protection_action": "保护行动", "note": "备注（选填）",
-              "acknowledged": "已接收", "decline": "退回…", "decline_really": "确定退回这条转介吗？",
-              "why_declined": "退回原因", "not_decline": "不，返回转介列表", "as_supervisor": "（审核人）",
-              "as_caseworker": "（儿童督导员）", "accepted": "受理", "archive_changed": "修改儿童信息",
-              "who_read": "儿童信息查阅记录", "who_read_child": "谁查阅过这名儿童的信息", "child_details": "儿童信息",
-              "steps": ["收到报告", "风险分级", "分配负责人", "书面审核", "转介", "转介状态变化", "跟踪回访"],
-              "languages": ["English", "中文"]},
-    "en-US": {"sign_in": "Sign in", "sign_out": "Sign out", "red": "Red (high risk)", "board": "Board",
-              "caseworker": "Caseworker", "assign": "Assign",
-              "screen_in": "Screen in: on to needs assessment",
-              "record_review": "Record the review", "acknowledge": "Acknowledge", "record_visit": "Record the visit",
-              "my_cases": "My cases", "not_found": "Not found",
-              "purpose": "Why you read them (recorded)", "assessment": "Assessment",
-              "show_child": "Show the child's details", "open_archive": "Open the information archive",
-              "difficulties": "Difficulties", "save_archive": "Save the archive",
-              "record_home_visit": "Record a home visit", "education": "Education",
-              "record_plan_summary": "Record the assistance plan", "the_need": "The need",
-              "what_is_done": "What is to be done", "back_to_school": "Back to school", "plan_stage": "Assistance plan",
-              "ask_close": "Ask to close the case, because", "risk_resolved": "Risk resolved",
-              "ask_close_button": "Ask to close", "still_open": "Referrals are still open",
-              "withdraw": "Withdraw the referral to", "withdraw_why": "Why it is withdrawn",
-              "no_longer_needed": "No longer needed", "pending": "Pending approval", "approve": "Approve", "closed": "Closed",
-              "set_grade": "Set the grade", "orange": "Orange (medium risk)", "why": "Why the grade changes",
-              "new_information": "New information", "national_id": "National ID number", "search": "Search", "search_purpose": "Purpose",
-              "check": "Check what was filled in",
-              "no_match": "No child in your territory matches",
-              "case_number": "Case number", "show": "Show", "one_found": "Referrals found: 1",
-              "nine_years": "9 years old", "girl": "Female", "village": "Xidajie",
-              "in_danger": "In immediate danger", "child_for_action": "The child's details for our action",
-              "protection_action": "Protection action",
-              "note": "Note (optional)", "acknowledged": "Acknowledged", "decline": "Decline…",
-              "decline_really": "Decline this referral?", "why_declined": "Why it is declined",
-              "not_decline": "No, back to the inbox", "as_supervisor": " (Supervisor)",
-              "as_caseworker": " (Caseworker)", "accepted": "Accepted for handling",
-              "archive_changed": "Child's data changed", "who_read": "Who read children's data",
-              "who_read_child": "Who read this child's data", "child_details": "the child's details",
-              "steps": ["Reported", "Graded", "Owner assigned", "Written review", "Referred", "Referral state changed",
-                        "Visit recorded"],
-              "languages": ["中文", "English"]},
+    "zh-CN": {
+        "sign_in": "登录",
+        "sign_out": "退出登录",
+        "red": "红色（高风险）",
+        "board": "工作台",
+        "caseworker": "儿童督导员",
+        "assign": "分配",
+        "screen_in": "受理：进入需求评估",
+        "record_review": "记录审核结果",
+        "acknowledge": "确认接收",
+        "record_visit": "记录跟踪回访",
+        "my_cases": "我的个案",
+        "not_found": "未找到",
+        "purpose": "查阅目的（将被记录）",
+        "assessment": "评估",
+        "show_child": "查看儿童信息",
+        "open_archive": "打开信息档案",
+        "difficulties": "困难",
+        "save_archive": "保存档案",
+        "record_home_visit": "记录入户调查",
+        "education": "教育",
+        "record_plan_summary": "记录帮扶方案",
+        "the_need": "需求",
+        "what_is_done": "帮扶措施",
+        "back_to_school": "返校复学",
+        "plan_stage": "帮扶方案",
+        "ask_close": "申请结案，原因",
+        "risk_resolved": "风险已消除",
+        "ask_close_button": "申请结案",
+        "still_open": "仍有转介尚未办结",
+        "withdraw": "撤回对",
+        "withdraw_why": "撤回原因",
+        "no_longer_needed": "不再需要",
+        "pending": "待审批",
+        "approve": "批准",
+        "closed": "已结案",
+        "set_grade": "调整等级",
+        "orange": "橙色（中风险）",
+        "why": "调整原因",
+        "new_information": "有新情况",
+        "national_id": "身份证号",
+        "search": "查询",
+        "search_purpose": "查询目的",
+        "check": "请检查填写的内容",
+        "no_match": "您辖区内没有相符的儿童",
+        "case_number": "个案编号",
+        "show": "显示",
+        "one_found": "共找到转介 1 条",
+        "nine_years": "9 岁",
+        "girl": "女",
+        "village": "西大街社区",
+        "in_danger": "面临紧急危险",
+        "child_for_action": "为保护行动查看儿童信息",
+        "protection_action": "保护行动",
+        "note": "备注（选填）",
+        "acknowledged": "已接收",
+        "decline": "退回…",
+        "decline_really": "确定退回这条转介吗？",
+        "why_declined": "退回原因",
+        "not_decline": "不，返回转介列表",
+        "as_supervisor": "（审核人）",
+        "as_caseworker": "（儿童督导员）",
+        "accepted": "受理",
+        "archive_changed": "修改儿童信息",
+        "who_read": "儿童信息查阅记录",
+        "who_read_child": "谁查阅过这名儿童的信息",
+        "child_details": "儿童信息",
+        "steps": ["收到报告", "风险分级", "分配负责人", "书面审核", "转介", "转介状态变化", "跟踪回访"],
+        "languages": ["English", "中文"],
+    },
+    "en-US": {
+        "sign_in": "Sign in",
+        "sign_out": "Sign out",
+        "red": "Red (high risk)",
+        "board": "Board",
+        "caseworker": "Caseworker",
+        "assign": "Assign",
+        "screen_in": "Screen in: on to needs assessment",
+        "record_review": "Record the review",
+        "acknowledge": "Acknowledge",
+        "record_visit": "Record the visit",
+        "my_cases": "My cases",
+        "not_found": "Not found",
+        "purpose": "Why you read them (recorded)",
+        "assessment": "Assessment",
+        "show_child": "Show the child's details",
+        "open_archive": "Open the information archive",
+        "difficulties": "Difficulties",
+        "save_archive": "Save the archive",
+        "record_home_visit": "Record a home visit",
+        "education": "Education",
+        "record_plan_summary": "Record the assistance plan",
+        "the_need": "The need",
+        "what_is_done": "What is to be done",
+        "back_to_school": "Back to school",
+        "plan_stage": "Assistance plan",
+        "ask_close": "Ask to close the case, because",
+        "risk_resolved": "Risk resolved",
+        "ask_close_button": "Ask to close",
+        "still_open": "Referrals are still open",
+        "withdraw": "Withdraw the referral to",
+        "withdraw_why": "Why it is withdrawn",
+        "no_longer_needed": "No longer needed",
+        "pending": "Pending approval",
+        "approve": "Approve",
+        "closed": "Closed",
+        "set_grade": "Set the grade",
+        "orange": "Orange (medium risk)",
+        "why": "Why the grade changes",
+        "new_information": "New information",
+        "national_id": "National ID number",
+        "search": "Search",
+        "search_purpose": "Purpose",
+        "check": "Check what was filled in",
+        "no_match": "No child in your territory matches",
+        "case_number": "Case number",
+        "show": "Show",
+        "one_found": "Referrals found: 1",
+        "nine_years": "9 years old",
+        "girl": "Female",
+        "village": "Xidajie",
+        "in_danger": "In immediate danger",
+        "child_for_action": "The child's details for our action",
+        "protection_action": "Protection action",
+        "note": "Note (optional)",
+        "acknowledged": "Acknowledged",
+        "decline": "Decline…",
+        "decline_really": "Decline this referral?",
+        "why_declined": "Why it is declined",
+        "not_decline": "No, back to the inbox",
+        "as_supervisor": " (Supervisor)",
+        "as_caseworker": " (Caseworker)",
+        "accepted": "Accepted for handling",
+        "archive_changed": "Child's data changed",
+        "who_read": "Who read children's data",
+        "who_read_child": "Who read this child's data",
+        "child_details": "the child's details",
+        "steps": [
+            "Reported",
+            "Graded",
+            "Owner assigned",
+            "Written review",
+            "Referred",
+            "Referral state changed",
+            "Visit recorded",
+        ],
+        "languages": ["中文", "English"],
+    },
 }
 # A township of its own, so the journey's case is the one new row on its supervisor's board.
 TOWNSHIP, VILLAGE_ZH = "140402002", "城区 › 西街街道 › 西大街社区"
@@ -312,7 +438,9 @@ def _case_links(page: Page) -> set[str]:
     return {link.get_attribute("href") for link in page.locator("a[href^='/cases/']").all()}
 
 
-def _sees_who_read_the_child(auditor: Page, case_link: str, words: dict, *, police: str, caseworker: str) -> None:
+def _sees_who_read_the_child(
+    auditor: Page, case_link: str, words: dict, *, police: str, caseworker: str
+) -> None:
     """From the case, who read this child's data: the police for their action, the caseworker for the
     assessment."""
     auditor.goto(case_link)
@@ -320,8 +448,9 @@ def _sees_who_read_the_child(auditor: Page, case_link: str, words: dict, *, poli
     expect(auditor).to_have_url(re.compile(r"/access\?child_ref="))
     reads = auditor.get_by_role("row").filter(has_text=police).filter(has_text=words["protection_action"])
     expect(reads.first).to_contain_text(words["child_details"])
-    expect(auditor.get_by_role("row").filter(has_text=caseworker).filter(
-        has_text=words["assessment"]).first).to_be_visible()
+    expect(
+        auditor.get_by_role("row").filter(has_text=caseworker).filter(has_text=words["assessment"]).first
+    ).to_be_visible()
     assert serious_violations(auditor) == []
 
 
@@ -350,7 +479,8 @@ def _asks_to_close_withdrawing_each_referral(worker: Page, words: dict) -> None:
 
 @pytest.mark.parametrize("locale", ["zh-CN", "en-US"])
 def test_the_journey_from_a_red_report_to_a_visit_on_the_timeline(
-        services: RunningServices, console: str, browser: Browser, locale: str) -> None:
+    services: RunningServices, console: str, browser: Browser, locale: str
+) -> None:
     words = WORDS[locale]
     operator = add_person(services, "hotline", "")
     supervisor = add_person(services, "supervisor", TOWNSHIP)
@@ -382,7 +512,9 @@ def test_the_journey_from_a_red_report_to_a_visit_on_the_timeline(
     # The caseworker lands on theirs, finds it there and screens it in.
     worker = _person(browser, locale, console, caseworker)
     expect(worker).to_have_url(re.compile(r"/board\?owner=me$"))
-    expect(worker.get_by_role("link", name=words["my_cases"], exact=True)).to_have_attribute("aria-current", "page")
+    expect(worker.get_by_role("link", name=words["my_cases"], exact=True)).to_have_attribute(
+        "aria-current", "page"
+    )
     worker.locator(f"a[href='{link}']").click()
     worker.get_by_label(words["screen_in"]).check()
     worker.get_by_role("button", name=words["record_review"]).click()
@@ -469,7 +601,9 @@ def test_the_journey_from_a_red_report_to_a_visit_on_the_timeline(
     worker.goto(console + link)
     worker.get_by_role("button", name=words["record_visit"]).click()
     _until(worker, lambda: all(step in worker.locator("ol.timeline").inner_text() for step in words["steps"]))
-    assert worker.locator("ol.timeline").inner_text().count(words["steps"][2]) >= 2, "the station, then the caseworker"
+    assert worker.locator("ol.timeline").inner_text().count(words["steps"][2]) >= 2, (
+        "the station, then the caseworker"
+    )
     # Who did what, and what was decided: the supervisor's assignment, the caseworker's review (accepted),
     # the police's acknowledgement, the archive's change as a write.
     history = worker.locator("ol.timeline").inner_text()
@@ -527,13 +661,16 @@ def test_the_journey_from_a_red_report_to_a_visit_on_the_timeline(
 
 @pytest.mark.parametrize("locale", ["zh-CN", "en-US"])
 def test_the_city_director_reads_the_territory_dashboard(
-        services: RunningServices, console: str, browser: Browser, locale: str) -> None:
+    services: RunningServices, console: str, browser: Browser, locale: str
+) -> None:
     zh = locale == "zh-CN"
     page = _person(browser, locale, console, add_person(services, "supervisor", "1404"))
     expect(page).to_have_url(re.compile(r"/dashboard$"))  # a city's supervisor lands on its numbers
     page.get_by_role("link", name="辖区概况" if zh else "Territory dashboard").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("辖区概况" if zh else "Territory dashboard")
-    expect(page.get_by_role("img", name="每周新增和结案数" if zh else "New and closed cases per week")).to_be_visible()
+    expect(
+        page.get_by_role("img", name="每周新增和结案数" if zh else "New and closed cases per week")
+    ).to_be_visible()
     # The module's earlier tests reported abuse in the city's Chengqu district: counted by county.
     row = page.get_by_role("row").filter(has_text="遭受侵害" if zh else "Violence or abuse").first
     expect(row).to_contain_text("城区" if zh else "Chengqu District")
@@ -544,8 +681,9 @@ def test_the_city_director_reads_the_territory_dashboard(
 
 
 @pytest.mark.parametrize("locale", ["zh-CN", "en-US"])
-def test_the_changed_pages_at_a_phones_width(services: RunningServices, console: str, browser: Browser,
-                                             locale: str) -> None:
+def test_the_changed_pages_at_a_phones_width(
+    services: RunningServices, console: str, browser: Browser, locale: str
+) -> None:
     """The report form with the person's reports, the board with the header's counts, a case's page,
     the page that is not found, the agency's inbox and its confirmation, and who read children's data:
     nothing wider than the phone, nothing axe-core finds serious."""
@@ -564,8 +702,11 @@ def test_the_changed_pages_at_a_phones_width(services: RunningServices, console:
     expect(desk.get_by_role("heading", name="我提交的报告" if zh else "My reports")).to_be_visible()
     fits(desk)
     boss = phone(add_person(services, "supervisor", "140402"))
-    expect(boss.get_by_role("navigation", name="待我处理" if zh else "What waits for me")
-           .get_by_role("link").first).to_be_visible()
+    expect(
+        boss.get_by_role("navigation", name="待我处理" if zh else "What waits for me")
+        .get_by_role("link")
+        .first
+    ).to_be_visible()
     fits(boss)
     numbered = re.compile(r"\d{6}-\d{4}-\d{5,9}")  # a case of a report (some tests' cases are events alone)
     boss.get_by_role("row").filter(has_text=numbered).first.locator("a[href^='/cases/']").first.click()
@@ -584,60 +725,132 @@ def test_the_changed_pages_at_a_phones_width(services: RunningServices, console:
     fits(officer)
     auditor = phone(add_person(services, "auditor", ""))
     expect(auditor.get_by_role("heading", level=1)).to_have_text(
-        "儿童信息查阅记录" if zh else "Who read children's data")
+        "儿童信息查阅记录" if zh else "Who read children's data"
+    )
     fits(auditor)
 
 
 # What the journey of a child nobody can name reads, in each language; a township of each its own.
 UNNAMED = {
-    "zh-CN": {"township": "140404100", "village": "140404100201", "channel": "来源渠道", "hotline": "热线",
-              "reporter": "报告人身份", "neighbour": "邻居", "sex": "性别", "male": "男", "age": "估计年龄（岁）",
-              "appearance": "外貌特征", "place_seen": "发现地点（文字描述）", "village_field": "村（社区）",
-              "abuse": "遭受侵害", "danger": "面临紧急危险", "birth_date": "出生日期", "categories": "困境类别",
-              "submit": "提交报告", "received": "报告已收到", "case_number": "个案编号", "required": "此项必填。",
-              "future": "该日期在将来：不能晚于今天。", "unnamed": "无法确认身份的儿童", "note": "发生了什么（备注，选填）",
-              "caseworker": "儿童督导员", "assign": "分配", "screen_in": "受理：进入需求评估",
-              "record_review": "记录审核结果", "record_home_visit": "记录入户调查", "when": "时间",
-              "records_purpose": "查阅记录的目的（将被记录）", "assessment": "评估", "show_records": "查看记录和备注",
-              "home_visit": "家访", "assignment": "指派", "child_name": "儿童姓名", "child_national_id": "身份证号",
-              "known_id": "已登记儿童的身份证号", "how_identified": "确认身份的方式", "knows_the_child": "社工认识该儿童",
-              "link": "关联到已登记儿童", "new_report": "新建报告", "narrative": "情况描述", "boy_age": "7 岁",
-              "village_name": "韩店村", "box": "^个案编号", "find": "查找",
-              "closing": "结案", "approved": "已批准", "approval_decided": "审批决定", "owner_assigned": "分配负责人",
-              "reviewed": "书面审核", "referral_withdrawn": "转介撤回", "identified": "确认儿童身份",
-              "police": "公安"},
-    "en-US": {"township": "140404101", "village": "140404101201", "channel": "Channel", "hotline": "Hotline",
-              "reporter": "The reporter is", "neighbour": "Neighbour", "sex": "Sex", "male": "Male",
-              "age": "Estimated age (years)", "appearance": "What the child looks like",
-              "place_seen": "Where the child was seen (in words)", "village_field": "Village or community",
-              "abuse": "Violence or abuse", "danger": "In immediate danger", "birth_date": "Date of birth",
-              "categories": "Kinds of difficulty", "submit": "Submit the report",
-              "received": "Report received",
-              "case_number": "Case number", "required": "This is required.",
-              "future": "This date is in the future: it cannot be later than today.",
-              "unnamed": "A child nobody can name", "note": "What happened (optional note)",
-              "caseworker": "Caseworker", "assign": "Assign",
-              "screen_in": "Screen in: on to needs assessment",
-              "record_review": "Record the review", "record_home_visit": "Record a home visit",
-              "when": "When",
-              "records_purpose": "Why you read the records (recorded)", "assessment": "Assessment",
-              "show_records": "Show the records and notes", "home_visit": "Home visit",
-              "assignment": "Assignment", "child_name": "Child's name",
-              "child_national_id": "National ID number",
-              "known_id": "The known child's ID number", "how_identified": "How the child was identified",
-              "knows_the_child": "The caseworker knows the child", "link": "Link to the known child",
-              "new_report": "New report", "narrative": "What happened", "boy_age": "7 years old",
-              "village_name": "Sudian Village", "box": "^Case number", "find": "Find",
-              "closing": "Closing", "approved": "Approved", "approval_decided": "Approval decided",
-              "owner_assigned": "Owner assigned", "reviewed": "Written review",
-              "referral_withdrawn": "Referral withdrawn", "identified": "Child identified",
-              "police": "Police"},
+    "zh-CN": {
+        "township": "140404100",
+        "village": "140404100201",
+        "channel": "来源渠道",
+        "hotline": "热线",
+        "reporter": "报告人身份",
+        "neighbour": "邻居",
+        "sex": "性别",
+        "male": "男",
+        "age": "估计年龄（岁）",
+        "appearance": "外貌特征",
+        "place_seen": "发现地点（文字描述）",
+        "village_field": "村（社区）",
+        "abuse": "遭受侵害",
+        "danger": "面临紧急危险",
+        "birth_date": "出生日期",
+        "categories": "困境类别",
+        "submit": "提交报告",
+        "received": "报告已收到",
+        "case_number": "个案编号",
+        "required": "此项必填。",
+        "future": "该日期在将来：不能晚于今天。",
+        "unnamed": "无法确认身份的儿童",
+        "note": "发生了什么（备注，选填）",
+        "caseworker": "儿童督导员",
+        "assign": "分配",
+        "screen_in": "受理：进入需求评估",
+        "record_review": "记录审核结果",
+        "record_home_visit": "记录入户调查",
+        "when": "时间",
+        "records_purpose": "查阅记录的目的（将被记录）",
+        "assessment": "评估",
+        "show_records": "查看记录和备注",
+        "home_visit": "家访",
+        "assignment": "指派",
+        "child_name": "儿童姓名",
+        "child_national_id": "身份证号",
+        "known_id": "已登记儿童的身份证号",
+        "how_identified": "确认身份的方式",
+        "knows_the_child": "社工认识该儿童",
+        "link": "关联到已登记儿童",
+        "new_report": "新建报告",
+        "narrative": "情况描述",
+        "boy_age": "7 岁",
+        "village_name": "韩店村",
+        "box": "^个案编号",
+        "find": "查找",
+        "closing": "结案",
+        "approved": "已批准",
+        "approval_decided": "审批决定",
+        "owner_assigned": "分配负责人",
+        "reviewed": "书面审核",
+        "referral_withdrawn": "转介撤回",
+        "identified": "确认儿童身份",
+        "police": "公安",
+    },
+    "en-US": {
+        "township": "140404101",
+        "village": "140404101201",
+        "channel": "Channel",
+        "hotline": "Hotline",
+        "reporter": "The reporter is",
+        "neighbour": "Neighbour",
+        "sex": "Sex",
+        "male": "Male",
+        "age": "Estimated age (years)",
+        "appearance": "What the child looks like",
+        "place_seen": "Where the child was seen (in words)",
+        "village_field": "Village or community",
+        "abuse": "Violence or abuse",
+        "danger": "In immediate danger",
+        "birth_date": "Date of birth",
+        "categories": "Kinds of difficulty",
+        "submit": "Submit the report",
+        "received": "Report received",
+        "case_number": "Case number",
+        "required": "This is required.",
+        "future": "This date is in the future: it cannot be later than today.",
+        "unnamed": "A child nobody can name",
+        "note": "What happened (optional note)",
+        "caseworker": "Caseworker",
+        "assign": "Assign",
+        "screen_in": "Screen in: on to needs assessment",
+        "record_review": "Record the review",
+        "record_home_visit": "Record a home visit",
+        "when": "When",
+        "records_purpose": "Why you read the records (recorded)",
+        "assessment": "Assessment",
+        "show_records": "Show the records and notes",
+        "home_visit": "Home visit",
+        "assignment": "Assignment",
+        "child_name": "Child's name",
+        "child_national_id": "National ID number",
+        "known_id": "The known child's ID number",
+        "how_identified": "How the child was identified",
+        "knows_the_child": "The caseworker knows the child",
+        "link": "Link to the known child",
+        "new_report": "New report",
+        "narrative": "What happened",
+        "boy_age": "7 years old",
+        "village_name": "Sudian Village",
+        "box": "^Case number",
+        "find": "Find",
+        "closing": "Closing",
+        "approved": "Approved",
+        "approval_decided": "Approval decided",
+        "owner_assigned": "Owner assigned",
+        "reviewed": "Written review",
+        "referral_withdrawn": "Referral withdrawn",
+        "identified": "Child identified",
+        "police": "Police",
+    },
 }
 
 
 @pytest.mark.parametrize("locale", ["zh-CN", "en-US"])
 def test_the_journey_of_a_boy_nobody_can_name_from_the_call_to_a_safe_closure(
-        services: RunningServices, console: str, browser: Browser, locale: str) -> None:
+    services: RunningServices, console: str, browser: Browser, locale: str
+) -> None:
     """Issue 19's journey, each person in their own browser and language. The hotline operator signs in
     straight to the report form and reports "the boy next door, about seven, bruised face", in immediate
     danger: a form with several mistakes shows them all at once, then the receipt gives the case's
@@ -700,9 +913,15 @@ def test_the_journey_of_a_boy_nobody_can_name_from_the_call_to_a_safe_closure(
     _until_board(boss, lambda: row.count() == 1 and words["in_danger"] in row.inner_text())
     listed = [text for text in rows.all_inner_texts()]
     place = next(i for i, text in enumerate(listed) if case_number in text)
-    assert all(words["in_danger"] in text for text in listed[:place + 1]), "emergencies come first"
-    for shown in (words["red"], words["in_danger"], words["boy_age"], words["male"], words["village_name"],
-                  happened):
+    assert all(words["in_danger"] in text for text in listed[: place + 1]), "emergencies come first"
+    for shown in (
+        words["red"],
+        words["in_danger"],
+        words["boy_age"],
+        words["male"],
+        words["village_name"],
+        happened,
+    ):
         expect(row).to_contain_text(shown)
     assert serious_violations(boss) == []
     # By its number in the search box in the header: straight to its page.
@@ -731,7 +950,9 @@ def test_the_journey_of_a_boy_nobody_can_name_from_the_call_to_a_safe_closure(
     home_visit.get_by_label(words["note"], exact=True).fill("孩子在奶奶家，脸上的淤青已消退。")
     home_visit.get_by_role("button").click()
     expect(home_visit.get_by_text(words["future"])).to_be_visible()
-    expect(home_visit.get_by_label(words["note"], exact=True)).to_have_value("孩子在奶奶家，脸上的淤青已消退。")
+    expect(home_visit.get_by_label(words["note"], exact=True)).to_have_value(
+        "孩子在奶奶家，脸上的淤青已消退。"
+    )
     expect(home_visit.get_by_label(words["when"])).to_have_value("2099-01-01T10:00")
     assert serious_violations(worker) == []
     home_visit.get_by_label(words["when"]).fill(just_now)
@@ -746,7 +967,8 @@ def test_the_journey_of_a_boy_nobody_can_name_from_the_call_to_a_safe_closure(
     visit = worker.get_by_role("listitem").filter(has_text="孩子在奶奶家，脸上的淤青已消退。")
     expect(visit).to_contain_text(words["home_visit"])
     expect(worker.get_by_role("listitem").filter(has_text="邻居多次看到他一个人在院子里。")).to_contain_text(
-        words["assignment"])
+        words["assignment"]
+    )
     assert serious_violations(worker) == []
     records_link = worker.url
 
@@ -811,9 +1033,16 @@ def test_the_journey_of_a_boy_nobody_can_name_from_the_call_to_a_safe_closure(
     def step(event: str) -> str:
         return "\n".join(worker.locator("ol.timeline li").filter(has_text=event).all_inner_texts())
 
-    _until(worker, lambda: words["closed"] in worker.locator("dl.summary").inner_text()
-           and words["closing"] in step(words["approval_decided"]))
-    assert f"{supervisor}{words['as_supervisor']}" in step(words["owner_assigned"]), step(words["owner_assigned"])
+    _until(
+        worker,
+        lambda: (
+            words["closed"] in worker.locator("dl.summary").inner_text()
+            and words["closing"] in step(words["approval_decided"])
+        ),
+    )
+    assert f"{supervisor}{words['as_supervisor']}" in step(words["owner_assigned"]), step(
+        words["owner_assigned"]
+    )
     assert caseworker in step(words["owner_assigned"]), "the assignment names the new owner"
     review = step(words["reviewed"])
     assert f"{caseworker}{words['as_caseworker']}" in review and words["accepted"] in review, review
@@ -839,30 +1068,66 @@ def test_the_journey_of_a_boy_nobody_can_name_from_the_call_to_a_safe_closure(
     worker.get_by_label(words["records_purpose"]).select_option(label=words["assessment"])
     worker.get_by_role("button", name=words["show_records"]).click()
     assert worker.evaluate("document.documentElement.scrollWidth") <= 390, worker.url
-    expect(worker.get_by_role("listitem").filter(has_text="已派民警上门核实。")).to_contain_text(words["police"])
+    expect(worker.get_by_role("listitem").filter(has_text="已派民警上门核实。")).to_contain_text(
+        words["police"]
+    )
 
 
 # The board's own county (no other test reports there): one township for each language.
-BOARD_TOWNSHIPS = {"zh-CN": ("140405100", "屯留区 › 麟绛镇 › 康庄村"), "en-US": ("140405101", "屯留区 › 上村镇 › 上村村")}
+BOARD_TOWNSHIPS = {
+    "zh-CN": ("140405100", "屯留区 › 麟绛镇 › 康庄村"),
+    "en-US": ("140405101", "屯留区 › 上村镇 › 上村村"),
+}
 BOARD_WORDS = {
-    "zh-CN": {"sign_in": "登录", "found": "找到的个案：{n} 件", "all": "全部", "emergency": "面临紧急危险",
-              "red": "红色（高风险）", "girl": "女", "age": "9 岁", "next": "下一页", "previous": "上一页",
-              "page": "第 {n} 页", "box": "个案编号、身份证号、姓名或报告人电话", "find": "查找", "nothing": "没有个案编号为 {n} 的个案。",
-              "name": "儿童姓名", "village": "康庄村", "phone": "报告人电话", "purpose": "查询目的",
-              "investigation": "调查", "search": "查询"},
-    "en-US": {"sign_in": "Sign in", "found": "Cases found: {n}", "all": "All",
-              "emergency": "In immediate danger", "red": "Red (high risk)", "girl": "Female",
-              "age": "9 years old", "next": "Next page", "previous": "Previous page", "page": "Page {n}",
-              "box": "Case number, ID number, name or reporter's phone", "find": "Find",
-              "nothing": "No case has the number {n}.", "name": "Child's name",
-              "village": "Shangcun Village", "phone": "Reporter's phone", "purpose": "Purpose",
-              "investigation": "Investigation", "search": "Search"},
+    "zh-CN": {
+        "sign_in": "登录",
+        "found": "找到的个案：{n} 件",
+        "all": "全部",
+        "emergency": "面临紧急危险",
+        "red": "红色（高风险）",
+        "girl": "女",
+        "age": "9 岁",
+        "next": "下一页",
+        "previous": "上一页",
+        "page": "第 {n} 页",
+        "box": "个案编号、身份证号、姓名或报告人电话",
+        "find": "查找",
+        "nothing": "没有个案编号为 {n} 的个案。",
+        "name": "儿童姓名",
+        "village": "康庄村",
+        "phone": "报告人电话",
+        "purpose": "查询目的",
+        "investigation": "调查",
+        "search": "查询",
+    },
+    "en-US": {
+        "sign_in": "Sign in",
+        "found": "Cases found: {n}",
+        "all": "All",
+        "emergency": "In immediate danger",
+        "red": "Red (high risk)",
+        "girl": "Female",
+        "age": "9 years old",
+        "next": "Next page",
+        "previous": "Previous page",
+        "page": "Page {n}",
+        "box": "Case number, ID number, name or reporter's phone",
+        "find": "Find",
+        "nothing": "No case has the number {n}.",
+        "name": "Child's name",
+        "village": "Shangcun Village",
+        "phone": "Reporter's phone",
+        "purpose": "Purpose",
+        "investigation": "Investigation",
+        "search": "Search",
+    },
 }
 
 
 def _quick_count(page: Page, name: str) -> int:
     link = page.get_by_role("navigation", name=re.compile("快速筛选|Quick filters")).get_by_role(
-        "link", name=re.compile(f"^{re.escape(name)} \\d+$"))
+        "link", name=re.compile(f"^{re.escape(name)} \\d+$")
+    )
     return int(link.inner_text().split()[-1])
 
 
@@ -883,7 +1148,8 @@ def _until_board(page: Page, ready) -> None:
 
 @pytest.mark.parametrize("locale", ["zh-CN", "en-US"])
 def test_the_supervisor_finds_a_new_red_emergency_at_the_top_of_the_board_and_by_its_number(
-        services: RunningServices, console: str, browser: Browser, locale: str) -> None:
+    services: RunningServices, console: str, browser: Browser, locale: str
+) -> None:
     words, (township, village) = BOARD_WORDS[locale], BOARD_TOWNSHIPS[locale]
     boss = _person(browser, locale, console, add_person(services, "supervisor", township))
     before = _total(boss)
@@ -912,8 +1178,14 @@ def test_the_supervisor_finds_a_new_red_emergency_at_the_top_of_the_board_and_by
     happened = f"邻居听到孩子呼救。{uuid.uuid4().hex[:6]}"
     phone = "13" + "".join(random.choices("0123456789", k=9))
     desk = _person(browser, "zh-CN", console, add_person(services, "hotline", ""))
-    report_in_the_form(desk, console, categories=["遭受侵害"], village=village, narrative=happened,
-                       phone=f"{phone[:3]} {phone[3:7]} {phone[7:]}")
+    report_in_the_form(
+        desk,
+        console,
+        categories=["遭受侵害"],
+        village=village,
+        narrative=happened,
+        phone=f"{phone[:3]} {phone[3:7]} {phone[7:]}",
+    )
     expect(desk.get_by_role("heading", name="报告已收到")).to_be_visible()
 
     # Among the emergencies at the top of the board (the only one on a new territory): its number, red,
@@ -926,7 +1198,7 @@ def test_the_supervisor_finds_a_new_red_emergency_at_the_top_of_the_board_and_by
     listed = [row.inner_text() for row in rows.all()]
     place = next(i for i, text in enumerate(listed) if happened in text)
     assert place <= emergencies, "among the emergencies"
-    assert all(words["emergency"] in text for text in listed[:emergencies + 1]), "emergencies first"
+    assert all(words["emergency"] in text for text in listed[: emergencies + 1]), "emergencies first"
     for shown in (words["red"], words["emergency"], words["girl"], words["age"], words["village"]):
         expect(top).to_contain_text(shown)
     case_number = top.get_by_role("link").inner_text()
@@ -937,7 +1209,8 @@ def test_the_supervisor_finds_a_new_red_emergency_at_the_top_of_the_board_and_by
     assert serious_violations(boss) == []
     # The quick filter applies itself (htmx swaps the board alone): the emergencies, counted so.
     boss.get_by_role("navigation", name=re.compile("快速筛选|Quick filters")).get_by_role(
-        "link", name=re.compile(f"^{re.escape(words['emergency'])} ")).click()
+        "link", name=re.compile(f"^{re.escape(words['emergency'])} ")
+    ).click()
     expect(boss).to_have_url(re.compile(r"/board\?emergency=true$"))
     total = boss.locator("#cases").get_by_role("status")
     expect(total).to_have_text(words["found"].format(n=emergencies + 1))
@@ -996,8 +1269,9 @@ async def _subject_of(database_url: str, username: str) -> str:
     from sqlalchemy.engine import make_url
 
     url = make_url(database_url)
-    connection = await asyncpg.connect(user=url.username, password=url.password, host=url.host, port=url.port,
-                                       database=url.database)
+    connection = await asyncpg.connect(
+        user=url.username, password=url.password, host=url.host, port=url.port, database=url.database
+    )
     try:
         return await connection.fetchval("SELECT subject FROM console.users WHERE username = $1", username)
     finally:
@@ -1013,21 +1287,27 @@ async def _closed_red_case(infra, services: RunningServices, village: str, owner
     case_id = await reported_and_owned(infra, hotline_report(jurisdiction=village))
     async with httpx.AsyncClient(base_url=services.urls["casework"]) as casework:
         await _case(casework, case_id, supervisor)
-        named = await casework.post(f"/v1/cases/{case_id}/assignment", json=assignment(owner, village[:9]),
-                                    headers=supervisor)
+        named = await casework.post(
+            f"/v1/cases/{case_id}/assignment", json=assignment(owner, village[:9]), headers=supervisor
+        )
         assert named.status_code == 200, named.text
-    await closed_on_approval(services.urls, case_id, token(Role.caseworker, owner, jurisdiction=village[:9]),
-                             supervisor)
+    await closed_on_approval(
+        services.urls, case_id, token(Role.caseworker, owner, jurisdiction=village[:9]), supervisor
+    )
     return case_id
 
 
 def test_a_caseworker_asks_to_reopen_a_closed_red_case_and_the_supervisor_approves_it(
-        infra, services: RunningServices, console: str, browser: Browser) -> None:
+    infra, services: RunningServices, console: str, browser: Browser
+) -> None:
     """On the closed case's page the caseworker who owns it asks to reopen it (a red case), with the reason
     and a note; the supervisor finds the request on the approvals page, with its reason, and approves; the
     case is open again and its timeline says who reopened it, why, and who approved."""
     township, village = "140403101", "140403101201"  # a township no other browser test counts cases in
-    worker, boss_name = add_person(services, "caseworker", township), add_person(services, "supervisor", township)
+    worker, boss_name = (
+        add_person(services, "caseworker", township),
+        add_person(services, "supervisor", township),
+    )
     owner = _on_a_thread(_subject_of(infra.database_url, worker))
     case_id = _on_a_thread(_closed_red_case(infra, services, village, owner))
 

@@ -28,19 +28,44 @@ from tests.e2e.test_provisional_children import unnamed_boy
 
 # A township of each language's own (no other test reports there), and the words each page says.
 WORDS = {
-    "zh-CN": {"township": "140404102", "village": "140404102201", "identification": "身份确认记录",
-              "linked": "关联到已登记儿童", "identified_by": "确认人：{}", "merged_here": "并入本个案的个案",
-              "merged_into": "本个案曾并入", "undo": "撤销关联…", "really": "确定撤销这次关联吗？",
-              "why": "撤销关联的原因", "not_same": "不是同一名儿童", "yes": "确定撤销关联",
-              "undone": "已撤销关联", "undone_by": "撤销人：{}", "closed": "已结案", "written_review": "书面审核",
-              "note_action": "撤销关联"},
-    "en-US": {"township": "140406100", "village": "140406100201", "identification": "Identification",
-              "linked": "Linked to a known child", "identified_by": "Identified by {}",
-              "merged_here": "Case merged into this one", "merged_into": "This case was merged into",
-              "undo": "Undo the link…", "really": "Undo this link?", "why": "Why the link is undone",
-              "not_same": "Not the same child", "yes": "Yes, undo the link", "undone": "Link undone",
-              "undone_by": "Undone by {}", "closed": "Closed", "written_review": "Written review",
-              "note_action": "Link undone"},
+    "zh-CN": {
+        "township": "140404102",
+        "village": "140404102201",
+        "identification": "身份确认记录",
+        "linked": "关联到已登记儿童",
+        "identified_by": "确认人：{}",
+        "merged_here": "并入本个案的个案",
+        "merged_into": "本个案曾并入",
+        "undo": "撤销关联…",
+        "really": "确定撤销这次关联吗？",
+        "why": "撤销关联的原因",
+        "not_same": "不是同一名儿童",
+        "yes": "确定撤销关联",
+        "undone": "已撤销关联",
+        "undone_by": "撤销人：{}",
+        "closed": "已结案",
+        "written_review": "书面审核",
+        "note_action": "撤销关联",
+    },
+    "en-US": {
+        "township": "140406100",
+        "village": "140406100201",
+        "identification": "Identification",
+        "linked": "Linked to a known child",
+        "identified_by": "Identified by {}",
+        "merged_here": "Case merged into this one",
+        "merged_into": "This case was merged into",
+        "undo": "Undo the link…",
+        "really": "Undo this link?",
+        "why": "Why the link is undone",
+        "not_same": "Not the same child",
+        "yes": "Yes, undo the link",
+        "undone": "Link undone",
+        "undone_by": "Undone by {}",
+        "closed": "Closed",
+        "written_review": "Written review",
+        "note_action": "Link undone",
+    },
 }
 
 
@@ -68,13 +93,20 @@ def _stage_is(page: Page, stage: str) -> bool:
 
 @pytest.mark.parametrize("locale", ["zh-CN", "en-US"])
 def test_a_supervisor_undoes_a_link_after_confirming_and_the_two_cases_are_separate_again(
-        services: RunningServices, console: str, browser: Browser, locale: str) -> None:
+    services: RunningServices, console: str, browser: Browser, locale: str
+) -> None:
     words = UNNAMED[locale] | WORDS[locale]
     supervisor = add_person(services, "supervisor", words["township"])
     boy = _reported(services, unnamed_boy(jurisdiction=words["village"]), words["township"])
     known_id = national_id()
-    named = _reported(services, hotline_report(jurisdiction=words["village"], child={
-        "name": "李小军", "national_id": known_id, "sex": "M", "birth_date": "2019-03-02"}), words["township"])
+    named = _reported(
+        services,
+        hotline_report(
+            jurisdiction=words["village"],
+            child={"name": "李小军", "national_id": known_id, "sex": "M", "birth_date": "2019-03-02"},
+        ),
+        words["township"],
+    )
 
     # The supervisor links the boy to the named child on the boy's page: the boy's case remains.
     boss = _person(browser, locale, console, supervisor)
@@ -93,7 +125,9 @@ def test_a_supervisor_undoes_a_link_after_confirming_and_the_two_cases_are_separ
     expect(listed).to_contain_text(words["identified_by"].format(supervisor))
     expect(listed).to_contain_text(words["knows_the_child"])
     expect(listed).to_contain_text(words["merged_here"])
-    assert "李小军" not in listed.inner_text() and known_id not in listed.inner_text(), "records, not his data"
+    assert "李小军" not in listed.inner_text() and known_id not in listed.inner_text(), (
+        "records, not his data"
+    )
     _fits(boss)
     # The other case is closed as merged away, and says into which case.
     listed.get_by_role("link", name=named["case_number"]).click()
@@ -104,7 +138,8 @@ def test_a_supervisor_undoes_a_link_after_confirming_and_the_two_cases_are_separ
 
     # Undone only after the page that asks, with a reason and a note.
     boss.get_by_role("region", name=words["identification"]).get_by_role(
-        "link", name=words["undo"], exact=True).click()
+        "link", name=words["undo"], exact=True
+    ).click()
     expect(boss.get_by_role("heading", level=1)).to_have_text(words["really"])
     expect(boss.get_by_role("definition").filter(has_text=named["case_number"])).to_have_count(1)
     _fits(boss)

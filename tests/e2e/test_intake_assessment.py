@@ -18,13 +18,22 @@ from tests.e2e.reports import hotline_report, token
 from tests.e2e.conftest import RunningServices
 from tests.e2e.watch import Seen, TopicWatcher
 
-RAW, REPORTED, ASSESSED, RAW_DLQ = "intake.reports.raw", "case.reported", "case.assessed", "intake.reports.raw.dlq"
+RAW, REPORTED, ASSESSED, RAW_DLQ = (
+    "intake.reports.raw",
+    "case.reported",
+    "case.assessed",
+    "intake.reports.raw.dlq",
+)
 
 
 def kcat_produce(bootstrap: str, report: dict) -> None:
     """The hotline vendor's side, with an independent client: one JSON line, keyed by its id."""
-    subprocess.run(["kcat", "-P", "-b", bootstrap, "-t", RAW, "-k", report["external_id"]],
-                   input=json.dumps(report).encode(), check=True, timeout=30)
+    subprocess.run(
+        ["kcat", "-P", "-b", bootstrap, "-t", RAW, "-k", report["external_id"]],
+        input=json.dumps(report).encode(),
+        check=True,
+        timeout=30,
+    )
 
 
 def by_external_id(external_id: str):
@@ -43,7 +52,8 @@ async def graded(watcher: TopicWatcher, external_id: str, *, timeout: float = 20
 
 
 async def test_hotline_report_of_immediate_danger_is_graded_red_emergency_within_two_seconds(
-        infra, services: RunningServices) -> None:
+    infra, services: RunningServices
+) -> None:
     async with TopicWatcher(infra.kafka_bootstrap, [REPORTED, ASSESSED]) as watcher:
         warm_up = hotline_report()  # the first message after start-up pays for group joins
         kcat_produce(infra.kafka_bootstrap, warm_up)
@@ -63,9 +73,17 @@ async def test_hotline_report_of_immediate_danger_is_graded_red_emergency_within
 
 
 async def test_left_behind_child_then_reported_by_school_over_http_joins_the_same_case(
-        infra, services: RunningServices) -> None:
-    child = {"name": f"Li {uuid.uuid4().hex[:6]}", "national_id": None, "birth_date": "2015-03-02", "sex": "M"}
-    hotline = hotline_report(child=child, categories=["left_behind"], indicators=["left_behind", "out_of_school"])
+    infra, services: RunningServices
+) -> None:
+    child = {
+        "name": f"Li {uuid.uuid4().hex[:6]}",
+        "national_id": None,
+        "birth_date": "2015-03-02",
+        "sex": "M",
+    }
+    hotline = hotline_report(
+        child=child, categories=["left_behind"], indicators=["left_behind", "out_of_school"]
+    )
     async with TopicWatcher(infra.kafka_bootstrap, [REPORTED, ASSESSED]) as watcher:
         kcat_produce(infra.kafka_bootstrap, hotline)
         first_reported, first_grade = await graded(watcher, hotline["external_id"])
@@ -75,9 +93,13 @@ async def test_left_behind_child_then_reported_by_school_over_http_joins_the_sam
         assert grade["emergency"] is False
 
         # The same child, spelt differently, reported by the school over HTTP.
-        school = hotline_report(channel="school", child={**child, "name": child["name"].upper().replace(" ", "  ")},
-                                reporter={"role": "school", "name": None, "phone": None, "anonymous": True},
-                                categories=["left_behind"], indicators=["out_of_school"])
+        school = hotline_report(
+            channel="school",
+            child={**child, "name": child["name"].upper().replace(" ", "  ")},
+            reporter={"role": "school", "name": None, "phone": None, "anonymous": True},
+            categories=["left_behind"],
+            indicators=["out_of_school"],
+        )
         async with httpx.AsyncClient(base_url=services.urls["intake"]) as http:
             answer = await http.post("/v1/reports", json=school, headers=token())
         assert answer.status_code == 202, answer.text
@@ -90,11 +112,14 @@ async def test_left_behind_child_then_reported_by_school_over_http_joins_the_sam
     assert event["earlier_reports"] == 1 and event["channel"] == "school"
     assert event["report_id"] == answer.json()["report_id"]
     regraded = [s.json()["payload"] for s in watcher.matching(ASSESSED, of_case(case_id))]
-    assert len(regraded) == 2 and regraded[-1]["score"] > regraded[0]["score"], "an earlier report raises the score"
+    assert len(regraded) == 2 and regraded[-1]["score"] > regraded[0]["score"], (
+        "an earlier report raises the score"
+    )
 
 
 def malformed_messages(count: int) -> list[bytes]:
     """Every way a hotline message can be wrong, round-robin."""
+
     def mutate(change) -> bytes:
         report = hotline_report()
         change(report)
@@ -119,7 +144,8 @@ def malformed_messages(count: int) -> list[bytes]:
 
 
 async def test_a_thousand_malformed_messages_go_to_the_dlq_and_every_valid_one_is_graded(
-        infra, services: RunningServices) -> None:
+    infra, services: RunningServices
+) -> None:
     run = uuid.uuid4().hex[:8]
     bad = malformed_messages(1000)
     good = [hotline_report(categories=["street"], indicators=["begging"]) for _ in range(100)]
@@ -127,8 +153,12 @@ async def test_a_thousand_malformed_messages_go_to_the_dlq_and_every_valid_one_i
     for n, report in enumerate(good):  # interleaved: one valid after every ten malformed
         messages.insert(n * 11 + 5, (report["external_id"].encode(), json.dumps(report).encode()))
     async with TopicWatcher(infra.kafka_bootstrap, [REPORTED, ASSESSED, RAW_DLQ]) as watcher:
-        producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap, acks="all", enable_idempotence=True,
-                                    max_request_size=1024 * 1024)
+        producer = AIOKafkaProducer(
+            bootstrap_servers=infra.kafka_bootstrap,
+            acks="all",
+            enable_idempotence=True,
+            max_request_size=1024 * 1024,
+        )
         await producer.start()
         try:
             await asyncio.gather(*[await producer.send(RAW, value, key=key) for key, value in messages])
@@ -138,10 +168,15 @@ async def test_a_thousand_malformed_messages_go_to_the_dlq_and_every_valid_one_i
         dead = await watcher.wait_for(RAW_DLQ, mine, count=len(bad), timeout=120)
         external_ids = {r["external_id"] for r in good}
         reported = await watcher.wait_for(
-            REPORTED, lambda s: s.json()["payload"]["external_id"] in external_ids, count=len(good), timeout=60)
+            REPORTED,
+            lambda s: s.json()["payload"]["external_id"] in external_ids,
+            count=len(good),
+            timeout=60,
+        )
         cases = {s.json()["case_id"] for s in reported}
-        assessed = await watcher.wait_for(ASSESSED, lambda s: s.json()["case_id"] in cases, count=len(cases),
-                                          timeout=60)
+        assessed = await watcher.wait_for(
+            ASSESSED, lambda s: s.json()["case_id"] in cases, count=len(cases), timeout=60
+        )
     assert len(dead) == len(bad), "each malformed message is dead-lettered exactly once"
     for letter in dead:
         assert letter.headers["x-dlq-original-topic"] == RAW
@@ -149,22 +184,27 @@ async def test_a_thousand_malformed_messages_go_to_the_dlq_and_every_valid_one_i
     reasons = " ".join(letter.headers["x-dlq-error"] for letter in dead)
     for expected in ("not JSON", "jurisdiction", "categories", "18 or older", "limit is", "anonymous"):
         assert expected in reasons, f"a reason mentioning {expected!r}"
-    assert len(cases) == len(good) and {s.json()["case_id"] for s in assessed} == cases, "every valid one is graded"
+    assert len(cases) == len(good) and {s.json()["case_id"] for s in assessed} == cases, (
+        "every valid one is graded"
+    )
     names = {r["child"]["name"] for r in good}
     assert not any(name in reasons for name in names), "reasons never echo personal data"
 
 
 async def test_http_report_is_idempotent_and_answers_422_naming_each_bad_field(
-        infra, services: RunningServices) -> None:
-    report = hotline_report(channel="hospital", reporter={"role": "hospital", "name": "Dr Wu", "phone": None,
-                                                          "anonymous": False})
+    infra, services: RunningServices
+) -> None:
+    report = hotline_report(
+        channel="hospital", reporter={"role": "hospital", "name": "Dr Wu", "phone": None, "anonymous": False}
+    )
     headers = {**token(subject="hospital-7"), "Idempotency-Key": f"key-{uuid.uuid4().hex}"}
     async with httpx.AsyncClient(base_url=services.urls["intake"]) as http:
         first = await http.post("/v1/reports", json=report, headers=headers)
         again = await http.post("/v1/reports", json=report, headers=headers)
         other = await http.post("/v1/reports", json=hotline_report(), headers=headers)
-        bad = await http.post("/v1/reports", json={**report, "jurisdiction": "1", "categories": ["nope"]},
-                              headers=token())
+        bad = await http.post(
+            "/v1/reports", json={**report, "jurisdiction": "1", "categories": ["nope"]}, headers=token()
+        )
         anonymous_caller = await http.post("/v1/reports", json=report)
     assert first.status_code == 202 and again.status_code == 202
     assert again.json()["report_id"] == first.json()["report_id"], "a retried submission is one report"
@@ -176,14 +216,24 @@ async def test_http_report_is_idempotent_and_answers_422_naming_each_bad_field(
     assert anonymous_caller.status_code == 401
 
 
-async def test_no_personal_data_in_any_event_intake_or_assessment_emits(infra, services: RunningServices) -> None:
+async def test_no_personal_data_in_any_event_intake_or_assessment_emits(
+    infra, services: RunningServices
+) -> None:
     reports = [hotline_report(), hotline_report(categories=["no_guardian"], indicators=["no_caregiver"])]
     school = hotline_report(channel="school")
     secrets: set[str] = set()
     for report in [*reports, school]:
         child, reporter = report["child"], report["reporter"]
-        secrets |= {child["name"], child["national_id"], child["address"], child["school"], child["birth_date"],
-                    report["narrative"], reporter["name"], reporter["phone"]}
+        secrets |= {
+            child["name"],
+            child["national_id"],
+            child["address"],
+            child["school"],
+            child["birth_date"],
+            report["narrative"],
+            reporter["name"],
+            reporter["phone"],
+        }
     async with TopicWatcher(infra.kafka_bootstrap, [REPORTED, ASSESSED]) as watcher:
         for report in reports:
             kcat_produce(infra.kafka_bootstrap, report)
@@ -193,7 +243,16 @@ async def test_no_personal_data_in_any_event_intake_or_assessment_emits(infra, s
             await graded(watcher, report["external_id"])
     emitted = watcher.seen
     assert len(emitted) >= 6
-    forbidden_keys = {"name", "national_id", "phone", "address", "narrative", "birth_date", "reporter", "school"}
+    forbidden_keys = {
+        "name",
+        "national_id",
+        "phone",
+        "address",
+        "narrative",
+        "birth_date",
+        "reporter",
+        "school",
+    }
     for seen in emitted:
         text = seen.value.decode() + json.dumps(seen.headers)
         leaked = [s for s in secrets if s and s in text]
@@ -209,27 +268,54 @@ def _all_keys(value) -> list[str]:
     return []
 
 
-
 async def test_supervisor_override_and_needs_assessment_over_http_move_grade_and_stage(
-        infra, services: RunningServices) -> None:
-    report = hotline_report(categories=["left_behind"], indicators=["left_behind", "out_of_school"],
-                            child={"birth_date": "2015-03-02"})
+    infra, services: RunningServices
+) -> None:
+    report = hotline_report(
+        categories=["left_behind"],
+        indicators=["left_behind", "out_of_school"],
+        child={"birth_date": "2015-03-02"},
+    )
     caseworker, supervisor = token(Role.caseworker, "cw-1"), token(Role.supervisor, "sup-1")
     async with TopicWatcher(infra.kafka_bootstrap, [REPORTED, ASSESSED]) as watcher:
         kcat_produce(infra.kafka_bootstrap, report)
         reported, _ = await graded(watcher, report["external_id"])
         case_id = reported.json()["case_id"]
         async with httpx.AsyncClient(base_url=services.urls["assessment"]) as http:
-            refused = await http.post(f"/v1/cases/{case_id}/override", headers=caseworker,
-                                      json={"risk_level": "red", "reason": "supervisor_judgement"})
-            overridden = await http.post(f"/v1/cases/{case_id}/override", headers=supervisor,
-                                         json={"risk_level": "red", "reason": "repeated_absence_from_home"})
-            visit = await http.post(f"/v1/cases/{case_id}/home-visits", headers=caseworker, json={
-                "visited_at": "2026-11-29T05:00:00Z", "indicators": ["psychological_distress"],
-                "needs": ["psychological"], "findings": ["child_alone_at_night"]})
-            plan = await http.post(f"/v1/cases/{case_id}/plans", headers=caseworker, json={"items": [
-                {"need": "education", "agencies": ["education"], "action": "return_to_school"},
-                {"need": "psychological", "agencies": ["social_work"], "action": "weekly_counselling"}]})
+            refused = await http.post(
+                f"/v1/cases/{case_id}/override",
+                headers=caseworker,
+                json={"risk_level": "red", "reason": "supervisor_judgement"},
+            )
+            overridden = await http.post(
+                f"/v1/cases/{case_id}/override",
+                headers=supervisor,
+                json={"risk_level": "red", "reason": "repeated_absence_from_home"},
+            )
+            visit = await http.post(
+                f"/v1/cases/{case_id}/home-visits",
+                headers=caseworker,
+                json={
+                    "visited_at": "2026-11-29T05:00:00Z",
+                    "indicators": ["psychological_distress"],
+                    "needs": ["psychological"],
+                    "findings": ["child_alone_at_night"],
+                },
+            )
+            plan = await http.post(
+                f"/v1/cases/{case_id}/plans",
+                headers=caseworker,
+                json={
+                    "items": [
+                        {"need": "education", "agencies": ["education"], "action": "return_to_school"},
+                        {
+                            "need": "psychological",
+                            "agencies": ["social_work"],
+                            "action": "weekly_counselling",
+                        },
+                    ]
+                },
+            )
             read = await http.get(f"/v1/cases/{case_id}/assessment", headers=caseworker)
         events = await watcher.wait_for(ASSESSED, of_case(case_id), count=4)
     assert refused.status_code == 403, "only a supervisor may override"
@@ -240,14 +326,20 @@ async def test_supervisor_override_and_needs_assessment_over_http_move_grade_and
     stages = [e.json()["payload"]["stage"] for e in events]
     assert stages == ["written_review", "written_review", "needs_assessment", "plan"]
     override_event = events[1].json()["payload"]
-    assert (override_event["risk_level"], override_event["initial_risk_level"], override_event["overridden"],
-            override_event["override_reason"]) == ("red", "orange", True, "repeated_absence_from_home")
+    assert (
+        override_event["risk_level"],
+        override_event["initial_risk_level"],
+        override_event["overridden"],
+        override_event["override_reason"],
+    ) == ("red", "orange", True, "repeated_absence_from_home")
     history = read.json()["history"]
     assert [h["cause"] for h in history] == ["report", "override", "home_visit", "plan"]
     assert all(h["factors"] for h in history)
 
 
-async def test_caseworkers_keep_the_childs_information_archive_in_intake(infra, services: RunningServices) -> None:
+async def test_caseworkers_keep_the_childs_information_archive_in_intake(
+    infra, services: RunningServices
+) -> None:
     report = hotline_report(categories=["left_behind"], indicators=["left_behind"])
     async with httpx.AsyncClient(base_url=services.urls["intake"]) as http:
         caseworker = token(Role.caseworker, "cw-7")
@@ -255,15 +347,31 @@ async def test_caseworkers_keep_the_childs_information_archive_in_intake(infra, 
         child = accepted["child_ref"]
         why = {"purpose": "home_visit"}
         empty = await http.get(f"/v1/children/{child}/archive", params=why, headers=caseworker)
-        written = await http.put(f"/v1/children/{child}/archive", params=why, headers={**caseworker, "If-Match": "0"},
-                                 json={"home": "Lives with a grandmother of 80.", "school": "Misses Mondays.",
-                                       "risks": "Alone after dark."})
-        stale = await http.put(f"/v1/children/{child}/archive", params=why, headers={**caseworker, "If-Match": "0"},
-                               json={"home": "overwrites a colleague"})
+        written = await http.put(
+            f"/v1/children/{child}/archive",
+            params=why,
+            headers={**caseworker, "If-Match": "0"},
+            json={
+                "home": "Lives with a grandmother of 80.",
+                "school": "Misses Mondays.",
+                "risks": "Alone after dark.",
+            },
+        )
+        stale = await http.put(
+            f"/v1/children/{child}/archive",
+            params=why,
+            headers={**caseworker, "If-Match": "0"},
+            json={"home": "overwrites a colleague"},
+        )
         read = await http.get(f"/v1/children/{child}/archive", params=why, headers=caseworker)
         reporter = await http.get(f"/v1/children/{child}/archive", params=why, headers=token())
-        elsewhere = await http.get(f"/v1/children/{child}/archive", params=why, headers={
-            "Authorization": f"Bearer {issue_token(Settings(), subject='cw-9', role=Role.caseworker, jurisdiction='1405')}"})
+        elsewhere = await http.get(
+            f"/v1/children/{child}/archive",
+            params=why,
+            headers={
+                "Authorization": f"Bearer {issue_token(Settings(), subject='cw-9', role=Role.caseworker, jurisdiction='1405')}"
+            },
+        )
     assert empty.status_code == 200 and empty.json()["version"] == 0
     assert written.status_code == 200 and written.json()["version"] == 1
     assert stale.status_code == 409, "a stale version never overwrites a colleague's update"

@@ -38,12 +38,18 @@ async def isolated(services: RunningServices) -> float:
     """How many of intake's hotline messages were retried one by one because their batch failed."""
     async with httpx.AsyncClient() as http:
         found = samples((await http.get(f"{services.urls['intake']}/metrics")).text)
-    return value(found, "cpnet_consumer_messages_total", service="intake", consumer="intake.hotline",
-                 outcome="isolated")
+    return value(
+        found,
+        "cpnet_consumer_messages_total",
+        service="intake",
+        consumer="intake.hotline",
+        outcome="isolated",
+    )
 
 
 async def test_one_new_child_reported_several_times_in_one_batch_with_a_poison_in_the_middle(
-        infra, services: RunningServices) -> None:
+    infra, services: RunningServices
+) -> None:
     nid = national_id()
     child = {"national_id": nid, "name": None, "birth_date": None, "age_estimate": 9, "school": None}
     first = hotline_report(child={**child, "name": "Zhao Lei"})
@@ -55,15 +61,23 @@ async def test_one_new_child_reported_several_times_in_one_batch_with_a_poison_i
     async with TopicWatcher(infra.kafka_bootstrap, [REPORTED, f"{RAW}.dlq"]) as watcher:
         await send_on_one_partition(infra.kafka_bootstrap, batch, key=nid.encode())
         events = await watcher.wait_for(
-            REPORTED, lambda s: s.json()["payload"]["external_id"] in {r["external_id"] for r in batch},
-            count=3, timeout=60)
-        (dead,) = await watcher.wait_for(f"{RAW}.dlq", lambda s: json.loads(s.value)["external_id"]
-                                         == poison["external_id"], timeout=60)
+            REPORTED,
+            lambda s: s.json()["payload"]["external_id"] in {r["external_id"] for r in batch},
+            count=3,
+            timeout=60,
+        )
+        (dead,) = await watcher.wait_for(
+            f"{RAW}.dlq", lambda s: json.loads(s.value)["external_id"] == poison["external_id"], timeout=60
+        )
 
-    assert await isolated(services) == isolated_before, "the batch was decided as one, the poison kept out of it"
+    assert await isolated(services) == isolated_before, (
+        "the batch was decided as one, the poison kept out of it"
+    )
     payloads = [e.json()["payload"] for e in events]
     assert [p["external_id"] for p in payloads] == [r["external_id"] for r in (first, second, third)]
-    assert [p["earlier_reports"] for p in payloads] == [0, 1, 2], "in offset order, each counts the ones before"
+    assert [p["earlier_reports"] for p in payloads] == [0, 1, 2], (
+        "in offset order, each counts the ones before"
+    )
     assert len({p["child_ref"] for p in payloads}) == 1, "one child, registered once"
     assert len({e.json()["case_id"] for e in events}) == 1, "one case"
     assert dead.headers["x-dlq-error"].startswith("ReportRejected: jurisdiction"), dead.headers["x-dlq-error"]
@@ -72,13 +86,18 @@ async def test_one_new_child_reported_several_times_in_one_batch_with_a_poison_i
     engine = create_async_engine(infra.database_url)
     try:
         async with engine.connect() as conn:
-            children = (await conn.execute(text("SELECT id, identity FROM intake.children "
-                                                "WHERE national_id_digest = :d"),
-                                           {"d": keys.hasher.national_id_digest(nid)})).all()
-            reports = await conn.scalar(text("SELECT count(*) FROM intake.reports WHERE child_id = :c"),
-                                        {"c": children[0].id})
-            cases = await conn.scalar(text("SELECT count(*) FROM intake.cases WHERE child_id = :c"),
-                                      {"c": children[0].id})
+            children = (
+                await conn.execute(
+                    text("SELECT id, identity FROM intake.children WHERE national_id_digest = :d"),
+                    {"d": keys.hasher.national_id_digest(nid)},
+                )
+            ).all()
+            reports = await conn.scalar(
+                text("SELECT count(*) FROM intake.reports WHERE child_id = :c"), {"c": children[0].id}
+            )
+            cases = await conn.scalar(
+                text("SELECT count(*) FROM intake.cases WHERE child_id = :c"), {"c": children[0].id}
+            )
     finally:
         await engine.dispose()
     assert len(children) == 1 and (reports, cases) == (3, 1)

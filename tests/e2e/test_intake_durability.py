@@ -66,13 +66,26 @@ async def test_database_outage_gives_503_and_the_retry_stores_the_report_once(in
     proxy = CuttableProxy(url.host or "127.0.0.1", url.port or 5432)
     await proxy.open()
     port = _free_port()
-    env = {**os.environ, "CPNET_KAFKA_BOOTSTRAP": infra.kafka_bootstrap, "CPNET_INTAKE_PORT": str(port),
-           "CPNET_DATABASE_URL": url.set(port=proxy.port).render_as_string(hide_password=False)}
+    env = {
+        **os.environ,
+        "CPNET_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,
+        "CPNET_INTAKE_PORT": str(port),
+        "CPNET_DATABASE_URL": url.set(port=proxy.port).render_as_string(hide_password=False),
+    }
     log = open(tmp_path / "intake.log", "wb")
-    service = await asyncio.create_subprocess_exec(sys.executable, "-m", "cpnet.cli", "serve", "intake", env=env,
-                                                   stdout=log, stderr=asyncio.subprocess.STDOUT)
-    report = hotline_report(channel="police", reporter={"role": "police", "name": None, "phone": None,
-                                                        "anonymous": True})
+    service = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "cpnet.cli",
+        "serve",
+        "intake",
+        env=env,
+        stdout=log,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    report = hotline_report(
+        channel="police", reporter={"role": "police", "name": None, "phone": None, "anonymous": True}
+    )
     headers = {**token(subject="police-1404"), "Idempotency-Key": f"retry-{uuid.uuid4().hex}"}
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
@@ -84,21 +97,29 @@ async def test_database_outage_gives_503_and_the_retry_stores_the_report_once(in
             up = await _post_as_a_client_would(http, report, headers)
             replay = await _post_as_a_client_would(http, report, headers)
     except httpx.HTTPError as exc:
-        raise AssertionError(f"{exc!r}; intake's log ends: {(tmp_path / 'intake.log').read_text()[-3000:]}") from exc
+        raise AssertionError(
+            f"{exc!r}; intake's log ends: {(tmp_path / 'intake.log').read_text()[-3000:]}"
+        ) from exc
     finally:
         if service.returncode is None:
             service.send_signal(signal.SIGINT)
         await asyncio.wait_for(service.wait(), timeout=30)
         await proxy.cut()
     assert down.status_code == 503, down.text
-    assert ready_while_down.status_code == 503 and ready_while_down.json()["checks"]["database"] == "unreachable"
+    assert (
+        ready_while_down.status_code == 503 and ready_while_down.json()["checks"]["database"] == "unreachable"
+    )
     assert up.status_code == 202 and replay.status_code == 202
     assert replay.json()["report_id"] == up.json()["report_id"]
     engine = create_async_engine(infra.database_url)
     try:
         async with engine.connect() as conn:
-            stored = await conn.scalar(select(func.count()).select_from(text("intake.reports"))
-                                       .where(text("external_id = :x")).params(x=report["external_id"]))
+            stored = await conn.scalar(
+                select(func.count())
+                .select_from(text("intake.reports"))
+                .where(text("external_id = :x"))
+                .params(x=report["external_id"])
+            )
     finally:
         await engine.dispose()
     assert stored == 1, "the report is stored exactly once"

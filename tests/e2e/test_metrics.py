@@ -19,8 +19,11 @@ UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}
 
 
 def samples(text: str) -> dict[tuple[str, frozenset], float]:
-    return {(s.name, frozenset(s.labels.items())): s.value
-            for family in text_string_to_metric_families(text) for s in family.samples}
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
 
 
 def value(found: dict, name: str, **labels: str) -> float:
@@ -28,11 +31,15 @@ def value(found: dict, name: str, **labels: str) -> float:
 
 
 async def test_every_service_exposes_its_backlog_and_late_work_without_identifiers(
-        infra, services: RunningServices) -> None:
+    infra, services: RunningServices
+) -> None:
     async with TopicWatcher(infra.kafka_bootstrap, ["referral.to.police", "followup.scheduled"]) as watcher:
         async with httpx.AsyncClient(base_url=services.urls["intake"]) as http:
-            accepted = (await http.post("/v1/reports", json=hotline_report(),
-                                        headers=token(Role.caseworker, "cw-metrics"))).json()
+            accepted = (
+                await http.post(
+                    "/v1/reports", json=hotline_report(), headers=token(Role.caseworker, "cw-metrics")
+                )
+            ).json()
         await watcher.wait_for("referral.to.police", of_case(accepted["case_id"]), timeout=60)
         await watcher.wait_for("followup.scheduled", of_case(accepted["case_id"]), timeout=60)
 
@@ -48,21 +55,37 @@ async def test_every_service_exposes_its_backlog_and_late_work_without_identifie
         assert value(found, "cpnet_outbox_pending", service=name) >= 0
         assert value(found, "cpnet_outbox_oldest_pending_seconds", service=name) >= 0
     assessment = scraped["assessment"]
-    assert value(assessment, "cpnet_consumer_messages_total", service="assessment", consumer="assessment.reported",
-                 outcome="applied") >= 1
+    assert (
+        value(
+            assessment,
+            "cpnet_consumer_messages_total",
+            service="assessment",
+            consumer="assessment.reported",
+            outcome="applied",
+        )
+        >= 1
+    )
     assert value(scraped["intake"], "cpnet_relay_published_total", service="intake") >= 1
     assert value(assessment, "cpnet_consumer_lag", service="assessment", consumer="assessment.reported") >= 0
-    assert value(scraped["referral"], "cpnet_referrals_unacknowledged", service="referral", risk_level="red") >= 1
-    assert ("cpnet_referrals_overdue", frozenset({"service": "referral", "risk_level": "red"}.items())) in \
-        scraped["referral"]
-    assert ("cpnet_visits_overdue", frozenset({"service": "followup", "risk_level": "red"}.items())) in \
-        scraped["followup"]
+    assert (
+        value(scraped["referral"], "cpnet_referrals_unacknowledged", service="referral", risk_level="red")
+        >= 1
+    )
+    assert (
+        "cpnet_referrals_overdue",
+        frozenset({"service": "referral", "risk_level": "red"}.items()),
+    ) in scraped["referral"]
+    assert (
+        "cpnet_visits_overdue",
+        frozenset({"service": "followup", "risk_level": "red"}.items()),
+    ) in scraped["followup"]
     assert value(scraped["audit"], "cpnet_ledger_entries", service="audit") >= 1
     assert value(scraped["audit"], "cpnet_ledger_unchecked_entries", service="audit") >= 0
 
 
 async def test_the_late_work_gauges_count_a_red_referral_and_visit_once_their_deadlines_pass(
-        infra, services: RunningServices) -> None:
+    infra, services: RunningServices
+) -> None:
     from datetime import UTC, datetime, timedelta
 
     from sqlalchemy.ext.asyncio import create_async_engine
@@ -75,8 +98,11 @@ async def test_the_late_work_gauges_count_a_red_referral_and_visit_once_their_de
 
     async with TopicWatcher(infra.kafka_bootstrap, ["referral.to.police", "followup.scheduled"]) as watcher:
         async with httpx.AsyncClient(base_url=services.urls["intake"]) as http:
-            accepted = (await http.post("/v1/reports", json=hotline_report(),
-                                        headers=token(Role.caseworker, "cw-metrics"))).json()
+            accepted = (
+                await http.post(
+                    "/v1/reports", json=hotline_report(), headers=token(Role.caseworker, "cw-metrics")
+                )
+            ).json()
         await watcher.wait_for("referral.to.police", of_case(accepted["case_id"]), timeout=60)
         await watcher.wait_for("followup.scheduled", of_case(accepted["case_id"]), timeout=60)
 
@@ -87,11 +113,16 @@ async def test_the_late_work_gauges_count_a_red_referral_and_visit_once_their_de
     engine = create_async_engine(infra.database_url)
     try:
         async with make_session_factory(engine)() as session:
-            referrals = [await waiting_gauges(session, ReferralResources(load_routes(), "http://referral",
-                                                                         clock=lambda m=m: m))
-                         for m in (now, now + timedelta(hours=25))]
-            visits = [await overdue_gauges(session, FollowupResources(load_policy(), clock=lambda m=m: m))
-                      for m in (now, now + timedelta(days=3))]
+            referrals = [
+                await waiting_gauges(
+                    session, ReferralResources(load_routes(), "http://referral", clock=lambda m=m: m)
+                )
+                for m in (now, now + timedelta(hours=25))
+            ]
+            visits = [
+                await overdue_gauges(session, FollowupResources(load_policy(), clock=lambda m=m: m))
+                for m in (now, now + timedelta(days=3))
+            ]
     finally:
         await engine.dispose()
     # A red referral must be acknowledged within 24 hours, a red case visited within a week.

@@ -47,18 +47,29 @@ async def test_one_report_is_one_trace_across_all_four_services(infra) -> None:
         # Intake follows referral.to.police after the watcher saw it: wait (while the services
         # still run) until its consumer span has finished, or give up after a while.
         for _ in range(100):
-            spans = [s for s in exporter.get_finished_spans() if format(s.context.trace_id, "032x") == trace_id]
-            if any(s.kind.name == "CONSUMER" and s.attributes.get("messaging.destination_publish.name")
-                   == "referral.to.police" for s in spans):
+            spans = [
+                s for s in exporter.get_finished_spans() if format(s.context.trace_id, "032x") == trace_id
+            ]
+            if any(
+                s.kind.name == "CONSUMER"
+                and s.attributes.get("messaging.destination_publish.name") == "referral.to.police"
+                for s in spans
+            ):
                 break
             await asyncio.sleep(0.1)
         await asyncio.sleep(0.5)  # let the last consumers finish their spans
         spans = [s for s in exporter.get_finished_spans() if format(s.context.trace_id, "032x") == trace_id]
 
-    processed = sorted(s.attributes["messaging.destination_publish.name"] for s in spans
-                       if s.kind.name == "CONSUMER" and s.name.endswith(" process"))
-    published = {s.attributes["messaging.destination.name"] for s in spans
-                 if s.kind.name == "PRODUCER" and s.name.endswith(" publish")}
+    processed = sorted(
+        s.attributes["messaging.destination_publish.name"]
+        for s in spans
+        if s.kind.name == "CONSUMER" and s.name.endswith(" process")
+    )
+    published = {
+        s.attributes["messaging.destination.name"]
+        for s in spans
+        if s.kind.name == "PRODUCER" and s.name.endswith(" publish")
+    }
     # intake consumed the hotline report, assessment the report, referral and follow-up
     # each the grade: four services' consumer spans, each inside the one trace...
     journey_steps = ["case.assessed", "case.assessed", "case.reported", "intake.reports.raw"]
@@ -67,7 +78,9 @@ async def test_one_report_is_one_trace_across_all_four_services(infra) -> None:
     followed = {topic for topic in processed if topic.startswith("referral.")}
     assert "referral.to.police" in followed and all(t.startswith("referral.to.") for t in followed), processed
     # ...and each service's relay published its events inside it too.
-    assert {"case.reported", "case.assessed", "referral.to.police", "followup.scheduled"} <= published, published
+    assert {"case.reported", "case.assessed", "referral.to.police", "followup.scheduled"} <= published, (
+        published
+    )
 
 
 async def test_a_report_over_http_continues_the_callers_trace_through_the_services(infra) -> None:
@@ -87,24 +100,38 @@ async def test_a_report_over_http_continues_the_callers_trace_through_the_servic
             await running.enter_async_context(apps[name].router.lifespan_context(apps[name]))
         report = hotline_report(channel="school")
         async with TopicWatcher(infra.kafka_bootstrap, [REPORTED, ASSESSED]) as watcher:
-            async with httpx.AsyncClient(transport=httpx.ASGITransport(apps["intake"]),
-                                         base_url="http://intake") as http:
-                accepted = await http.post("/v1/reports", json=report, headers={
-                    **token(Role.caseworker, "cw-trace"), "traceparent": traceparent})
+            async with httpx.AsyncClient(
+                transport=httpx.ASGITransport(apps["intake"]), base_url="http://intake"
+            ) as http:
+                accepted = await http.post(
+                    "/v1/reports",
+                    json=report,
+                    headers={**token(Role.caseworker, "cw-trace"), "traceparent": traceparent},
+                )
             assert accepted.status_code == 202, accepted.text
             case_id = accepted.json()["case_id"]
-            journey = [*await watcher.wait_for(REPORTED, of_case(case_id), timeout=60),
-                       *await watcher.wait_for(ASSESSED, of_case(case_id), timeout=60)]
+            journey = [
+                *await watcher.wait_for(REPORTED, of_case(case_id), timeout=60),
+                *await watcher.wait_for(ASSESSED, of_case(case_id), timeout=60),
+            ]
         await asyncio.sleep(0.5)
 
     assert {seen.headers["traceparent"].split("-")[1] for seen in journey} == {callers_trace}
-    server = [s for s in exporter.get_finished_spans()
-              if s.kind.name == "SERVER" and format(s.context.trace_id, "032x") == callers_trace]
+    server = [
+        s
+        for s in exporter.get_finished_spans()
+        if s.kind.name == "SERVER" and format(s.context.trace_id, "032x") == callers_trace
+    ]
     assert [s.name for s in server] == ["POST /v1/reports"]
     assert not any("authorization" in key.lower() for s in server for key in s.attributes), "no credentials"
-    in_trace = [s for s in exporter.get_finished_spans() if format(s.context.trace_id, "032x") == callers_trace]
+    in_trace = [
+        s for s in exporter.get_finished_spans() if format(s.context.trace_id, "032x") == callers_trace
+    ]
     recorded = repr([dict(s.attributes) for s in in_trace])
-    for secret in (report["child"]["name"], report["child"]["national_id"], report["narrative"],
-                   report["reporter"]["phone"]):
+    for secret in (
+        report["child"]["name"],
+        report["child"]["national_id"],
+        report["narrative"],
+        report["reporter"]["phone"],
+    ):
         assert secret not in recorded, "no personal data in any span"
-

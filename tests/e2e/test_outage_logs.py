@@ -82,17 +82,26 @@ def _bindable(port: int) -> bool:
 def private_stack(tmp_path_factory) -> Iterator[PrivateStack]:
     root = tmp_path_factory.mktemp("outage-stack")
     port = _free_ports(3)  # the broker, its controller (the next port), PostgreSQL
-    settings = Settings(stack_dir=root / "stack", kafka_bootstrap=f"127.0.0.1:{port}",
-                        database_url=f"postgresql+asyncpg://cpnet:cpnet@127.0.0.1:{port + 2}/cpnet")
+    settings = Settings(
+        stack_dir=root / "stack",
+        kafka_bootstrap=f"127.0.0.1:{port}",
+        database_url=f"postgresql+asyncpg://cpnet:cpnet@127.0.0.1:{port + 2}/cpnet",
+    )
     stack = Stack(settings)
-    env = {**os.environ, "CPNET_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
-           "CPNET_DATABASE_URL": settings.database_url, "CPNET_LOG_FORMAT": "json", "CPNET_LOG_LEVEL": "INFO"}
+    env = {
+        **os.environ,
+        "CPNET_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+        "CPNET_DATABASE_URL": settings.database_url,
+        "CPNET_LOG_FORMAT": "json",
+        "CPNET_LOG_LEVEL": "INFO",
+    }
     logs = root / "logs"
     logs.mkdir()
     try:
         stack.up()
-        subprocess.run([sys.executable, "-m", "cpnet.cli", "db", "upgrade"], env=env, check=True,
-                       capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "cpnet.cli", "db", "upgrade"], env=env, check=True, capture_output=True
+        )
         with serving(SERVICES, env, logs, ready_within_s=90):
             yield PrivateStack(stack, logs)
     finally:
@@ -106,9 +115,12 @@ def _about_an_outage(line: str) -> bool:
         entry = json.loads(line)
     except ValueError:
         return True
-    return (entry.get("level") in ("warning", "error", "critical") or "exception" in entry
-            or str(entry.get("logger", "")).startswith(CLIENT_LIBRARIES)
-            or "reachable" in entry.get("event", ""))
+    return (
+        entry.get("level") in ("warning", "error", "critical")
+        or "exception" in entry
+        or str(entry.get("logger", "")).startswith(CLIENT_LIBRARIES)
+        or "reachable" in entry.get("event", "")
+    )
 
 
 def _events(lines: list[str]) -> list[str]:
@@ -132,8 +144,9 @@ async def _stopped(component: Component, sig: signal.Signals) -> None:
     raise AssertionError(f"the private {component.name} did not stop")
 
 
-async def _each_service_says(private: PrivateStack, marks: dict[str, int], event: str, *,
-                             timeout: float = 90) -> None:
+async def _each_service_says(
+    private: PrivateStack, marks: dict[str, int], event: str, *, timeout: float = 90
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         lines = private.lines_since(marks)

@@ -21,7 +21,12 @@ from tests.e2e.reports import hotline_report, token
 from tests.e2e.test_intake_assessment import ASSESSED, REPORTED, by_external_id, graded, kcat_produce, of_case
 from tests.e2e.watch import TopicWatcher
 
-POLICE, ESCALATED, SCHEDULED, STATUS = "referral.to.police", "referral.escalated", "followup.scheduled", "referral.status"
+POLICE, ESCALATED, SCHEDULED, STATUS = (
+    "referral.to.police",
+    "referral.escalated",
+    "followup.scheduled",
+    "referral.status",
+)
 CLOSED, REASSESS = "case.closed", "case.reassessment_requested"
 
 
@@ -30,7 +35,8 @@ def officer(agency: str) -> dict[str, str]:
 
 
 async def test_red_hotline_case_reaches_the_police_within_two_seconds_and_gets_a_weekly_plan(
-        infra, services: RunningServices, tmp_path) -> None:
+    infra, services: RunningServices, tmp_path
+) -> None:
     report = hotline_report()  # abuse, immediate danger
     async with TopicWatcher(infra.kafka_bootstrap, [REPORTED, ASSESSED, POLICE, SCHEDULED]) as watcher:
         warm_up = hotline_report()  # the first message after start-up pays for the consumer groups' joins
@@ -55,12 +61,25 @@ async def test_red_hotline_case_reaches_the_police_within_two_seconds_and_gets_a
     # The police run the agency kit on their side: it receives and acknowledges the referral.
     out = tmp_path / "police.jsonl"
     kit = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "cpnet.cli", "agency", "listen", "--agency", "police", "--jurisdiction", "1404",
-        "--out", str(out), env=services.env, stderr=asyncio.subprocess.DEVNULL)
+        sys.executable,
+        "-m",
+        "cpnet.cli",
+        "agency",
+        "listen",
+        "--agency",
+        "police",
+        "--jurisdiction",
+        "1404",
+        "--out",
+        str(out),
+        env=services.env,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
     try:
         async with TopicWatcher(infra.kafka_bootstrap, [STATUS]) as status:
             changed = await status.wait_for(
-                STATUS, lambda s: s.json()["payload"]["referral_id"] == created["referral_id"], timeout=60)
+                STATUS, lambda s: s.json()["payload"]["referral_id"] == created["referral_id"], timeout=60
+            )
     finally:
         kit.send_signal(signal.SIGINT)
         await asyncio.wait_for(kit.wait(), timeout=30)
@@ -76,7 +95,8 @@ async def test_red_hotline_case_reaches_the_police_within_two_seconds_and_gets_a
 
 
 async def test_an_unacknowledged_red_referral_escalates_one_level_up_when_the_clock_passes_24_hours(
-        infra, services: RunningServices) -> None:
+    infra, services: RunningServices
+) -> None:
     report = hotline_report()
     async with TopicWatcher(infra.kafka_bootstrap, [REPORTED, POLICE, ESCALATED]) as watcher:
         kcat_produce(infra.kafka_bootstrap, report)
@@ -88,14 +108,20 @@ async def test_an_unacknowledged_red_referral_escalates_one_level_up_when_the_cl
         engine = create_async_engine(infra.database_url)
         sessions = make_session_factory(engine)
         try:
-            in_23h = Resources(routes=load_routes(), public_url="http://referral",
-                               clock=lambda: datetime.now(UTC) + timedelta(hours=23))
+            in_23h = Resources(
+                routes=load_routes(),
+                public_url="http://referral",
+                clock=lambda: datetime.now(UTC) + timedelta(hours=23),
+            )
             async with sessions.begin() as session:
                 await escalate_overdue(session, in_23h)
             await asyncio.sleep(1.0)
             assert not watcher.matching(ESCALATED, of_case(case_id)), "not before the deadline"
-            in_25h = Resources(routes=load_routes(), public_url="http://referral",
-                               clock=lambda: datetime.now(UTC) + timedelta(hours=25))
+            in_25h = Resources(
+                routes=load_routes(),
+                public_url="http://referral",
+                clock=lambda: datetime.now(UTC) + timedelta(hours=25),
+            )
             # Sweep as often as it takes: a database that other runs left full of referrals
             # all due by then needs more than one batch, oldest first.
             while True:
@@ -105,19 +131,36 @@ async def test_an_unacknowledged_red_referral_escalates_one_level_up_when_the_cl
         finally:
             await engine.dispose()
         # The running referral service's relay publishes what the sweep committed.
-        escalated = await watcher.wait_for(ESCALATED, lambda s: s.json()["payload"]["referral_id"] == referral_id)
+        escalated = await watcher.wait_for(
+            ESCALATED, lambda s: s.json()["payload"]["referral_id"] == referral_id
+        )
     event = escalated[0].json()["payload"]
-    assert (event["from_jurisdiction"], event["to_jurisdiction"], event["to_level"]) == \
-        ("140402001001", "140402001000", "township")
+    assert (event["from_jurisdiction"], event["to_jurisdiction"], event["to_level"]) == (
+        "140402001001",
+        "140402001000",
+        "township",
+    )
 
 
 async def test_new_risk_on_a_visit_regrades_and_two_clean_visits_close_a_safe_case(
-        infra, services: RunningServices) -> None:
-    report = hotline_report(categories=["illness_disability"], indicators=["disability"],
-                            child={"birth_date": "2012-01-01"})
+    infra, services: RunningServices
+) -> None:
+    report = hotline_report(
+        categories=["illness_disability"], indicators=["disability"], child={"birth_date": "2012-01-01"}
+    )
     caseworker = token(Role.caseworker, "cw-3")
-    async with TopicWatcher(infra.kafka_bootstrap, [REPORTED, ASSESSED, SCHEDULED, STATUS, CLOSED, REASSESS,
-                                                    *(f"referral.to.{a}" for a in ("civil_affairs", "health"))]) as w:
+    async with TopicWatcher(
+        infra.kafka_bootstrap,
+        [
+            REPORTED,
+            ASSESSED,
+            SCHEDULED,
+            STATUS,
+            CLOSED,
+            REASSESS,
+            *(f"referral.to.{a}" for a in ("civil_affairs", "health")),
+        ],
+    ) as w:
         kcat_produce(infra.kafka_bootstrap, report)
         reported, first = await graded(w, report["external_id"])
         case_id = reported.json()["case_id"]
@@ -126,27 +169,43 @@ async def test_new_risk_on_a_visit_regrades_and_two_clean_visits_close_a_safe_ca
         assert plan.json()["payload"]["cadence_days"] == 30, "a blue case is visited monthly"
 
         # Every agency does its part.
-        referrals = [s.json()["payload"] for s in await w.wait_for(
-            "referral.to.civil_affairs", of_case(case_id))] + [s.json()["payload"] for s in await w.wait_for(
-                "referral.to.health", of_case(case_id))]
+        referrals = [
+            s.json()["payload"] for s in await w.wait_for("referral.to.civil_affairs", of_case(case_id))
+        ] + [s.json()["payload"] for s in await w.wait_for("referral.to.health", of_case(case_id))]
         async with httpx.AsyncClient(base_url=services.urls["referral"]) as http:
             for r in referrals:
                 for action in ({"action": "acknowledge"}, {"action": "complete", "outcome": "successful"}):
-                    answer = await http.post(f"/v1/referrals/{r['referral_id']}/responses", json=action,
-                                             headers=officer(r["agency"]))
+                    answer = await http.post(
+                        f"/v1/referrals/{r['referral_id']}/responses",
+                        json=action,
+                        headers=officer(r["agency"]),
+                    )
                     assert answer.status_code == 200, answer.text
-            illegal = await http.post(f"/v1/referrals/{referrals[0]['referral_id']}/responses",
-                                      json={"action": "start"}, headers=officer(referrals[0]["agency"]))
-            late_receipt = await http.post(f"/v1/referrals/{referrals[0]['referral_id']}/responses",
-                                           json={"action": "acknowledge"}, headers=officer(referrals[0]["agency"]))
-            repeated = await http.post(f"/v1/referrals/{referrals[0]['referral_id']}/responses",
-                                       json={"action": "complete", "outcome": "successful"},
-                                       headers=officer(referrals[0]["agency"]))
+            illegal = await http.post(
+                f"/v1/referrals/{referrals[0]['referral_id']}/responses",
+                json={"action": "start"},
+                headers=officer(referrals[0]["agency"]),
+            )
+            late_receipt = await http.post(
+                f"/v1/referrals/{referrals[0]['referral_id']}/responses",
+                json={"action": "acknowledge"},
+                headers=officer(referrals[0]["agency"]),
+            )
+            repeated = await http.post(
+                f"/v1/referrals/{referrals[0]['referral_id']}/responses",
+                json={"action": "complete", "outcome": "successful"},
+                headers=officer(referrals[0]["agency"]),
+            )
         assert illegal.status_code == 409 and "cannot start a referral that is done" in illegal.text
-        assert late_receipt.status_code == 200 and late_receipt.json()["state"] == "done", "a late receipt is harmless"
+        assert late_receipt.status_code == 200 and late_receipt.json()["state"] == "done", (
+            "a late receipt is harmless"
+        )
         assert repeated.status_code == 200, "a repeated answer is harmless"
-        await w.wait_for(STATUS, lambda s: s.json()["case_id"] == case_id and s.json()["payload"]["state"] == "done",
-                         count=len(referrals))
+        await w.wait_for(
+            STATUS,
+            lambda s: s.json()["case_id"] == case_id and s.json()["payload"]["state"] == "done",
+            count=len(referrals),
+        )
 
         async with httpx.AsyncClient(base_url=services.urls["followup"]) as http:
             for _ in range(100):  # follow-up learns of the agencies' answers from referral.status
@@ -156,15 +215,23 @@ async def test_new_risk_on_a_visit_regrades_and_two_clean_visits_close_a_safe_ca
                 await asyncio.sleep(0.1)
             assert (plan["referrals"], plan["open_referrals"]) == (len(referrals), 0), plan
             # Two clean visits, the latest an hour ago (never dated in the future: 422).
-            visit = lambda hours_ago, **found: http.post(f"/v1/cases/{case_id}/visits", headers=caseworker, json={  # noqa
-                "visited_at": (datetime.now(UTC) - timedelta(hours=hours_ago)).isoformat(), **found})
+            visit = lambda hours_ago, **found: http.post(
+                f"/v1/cases/{case_id}/visits",
+                headers=caseworker,
+                json={  # noqa
+                    "visited_at": (datetime.now(UTC) - timedelta(hours=hours_ago)).isoformat(),
+                    **found,
+                },
+            )
             first_clean = await visit(2)
             second_clean = await visit(1)
             assert first_clean.status_code == 201 and second_clean.status_code == 201
             assert second_clean.json()["closed"] is True
         (closed,) = await w.wait_for(CLOSED, of_case(case_id))
         assert closed.json()["payload"]["stage"] == "closed"
-        assert closed.json()["producer"] == "casework", "follow-up says the rule is met; casework closes the case"
+        assert closed.json()["producer"] == "casework", (
+            "follow-up says the rule is met; casework closes the case"
+        )
 
         # A new report about the same child reopens its case, and the visits resume.
         async with httpx.AsyncClient(base_url=services.urls["intake"]) as http:
@@ -174,8 +241,11 @@ async def test_new_risk_on_a_visit_regrades_and_two_clean_visits_close_a_safe_ca
                 await asyncio.sleep(0.1)
             else:
                 raise AssertionError("intake never marked the case closed")
-        again = hotline_report(categories=["illness_disability"], indicators=["serious_illness"],
-                               child={"national_id": report["child"]["national_id"], "birth_date": "2012-01-01"})
+        again = hotline_report(
+            categories=["illness_disability"],
+            indicators=["serious_illness"],
+            child={"national_id": report["child"]["national_id"], "birth_date": "2012-01-01"},
+        )
         kcat_produce(infra.kafka_bootstrap, again)
         (reopened,) = await w.wait_for(REPORTED, by_external_id(again["external_id"]))
         await w.wait_for(SCHEDULED, of_case(case_id), count=2)
@@ -184,18 +254,26 @@ async def test_new_risk_on_a_visit_regrades_and_two_clean_visits_close_a_safe_ca
 
 
 async def test_a_visit_finding_new_risk_regrades_the_case_and_changes_the_cadence(
-        infra, services: RunningServices) -> None:
-    report = hotline_report(categories=["illness_disability"], indicators=["disability"],
-                            child={"birth_date": "2012-01-01"})
+    infra, services: RunningServices
+) -> None:
+    report = hotline_report(
+        categories=["illness_disability"], indicators=["disability"], child={"birth_date": "2012-01-01"}
+    )
     async with TopicWatcher(infra.kafka_bootstrap, [REPORTED, ASSESSED, SCHEDULED, REASSESS]) as w:
         kcat_produce(infra.kafka_bootstrap, report)
         reported, _ = await graded(w, report["external_id"])
         case_id = reported.json()["case_id"]
         await w.wait_for(SCHEDULED, of_case(case_id))
         async with httpx.AsyncClient(base_url=services.urls["followup"]) as http:
-            answer = await http.post(f"/v1/cases/{case_id}/visits", headers=token(Role.caseworker, "cw-4"), json={
-                "visited_at": datetime.now(UTC).isoformat(), "indicators": ["visible_injury", "domestic_violence"],
-                "needs_unmet": ["legal"]})
+            answer = await http.post(
+                f"/v1/cases/{case_id}/visits",
+                headers=token(Role.caseworker, "cw-4"),
+                json={
+                    "visited_at": datetime.now(UTC).isoformat(),
+                    "indicators": ["visible_injury", "domestic_violence"],
+                    "needs_unmet": ["legal"],
+                },
+            )
         assert answer.status_code == 201 and answer.json()["reassessment_requested"] is True
         await w.wait_for(REASSESS, of_case(case_id))
         regrades = await w.wait_for(ASSESSED, of_case(case_id), count=2)
@@ -210,20 +288,36 @@ async def test_no_personal_data_in_any_referral_or_followup_event(infra, service
 
     report = hotline_report()
     child, reporter = report["child"], report["reporter"]
-    secrets = {child["name"], child["national_id"], child["address"], child["school"], child["birth_date"],
-               report["narrative"], reporter["name"], reporter["phone"]}
-    topics = [name for name in TOPICS if name.startswith(("referral.", "followup.")) and not name.endswith(".dlq")]
+    secrets = {
+        child["name"],
+        child["national_id"],
+        child["address"],
+        child["school"],
+        child["birth_date"],
+        report["narrative"],
+        reporter["name"],
+        reporter["phone"],
+    }
+    topics = [
+        name for name in TOPICS if name.startswith(("referral.", "followup.")) and not name.endswith(".dlq")
+    ]
     async with TopicWatcher(infra.kafka_bootstrap, [REPORTED, *topics, REASSESS, CLOSED]) as watcher:
         kcat_produce(infra.kafka_bootstrap, report)
         (reported,) = await watcher.wait_for(REPORTED, by_external_id(report["external_id"]))
         case_id = reported.json()["case_id"]
         (referral,) = await watcher.wait_for(POLICE, of_case(case_id))
         async with httpx.AsyncClient(base_url=services.urls["referral"]) as http:
-            await http.post(f"/v1/referrals/{referral.json()['payload']['referral_id']}/responses",
-                            json={"action": "decline", "reason": "outside_our_jurisdiction"}, headers=officer("police"))
+            await http.post(
+                f"/v1/referrals/{referral.json()['payload']['referral_id']}/responses",
+                json={"action": "decline", "reason": "outside_our_jurisdiction"},
+                headers=officer("police"),
+            )
         async with httpx.AsyncClient(base_url=services.urls["followup"]) as http:
-            await http.post(f"/v1/cases/{case_id}/visits", headers=token(Role.caseworker, "cw-5"), json={
-                "visited_at": datetime.now(UTC).isoformat(), "indicators": ["psychological_distress"]})
+            await http.post(
+                f"/v1/cases/{case_id}/visits",
+                headers=token(Role.caseworker, "cw-5"),
+                json={"visited_at": datetime.now(UTC).isoformat(), "indicators": ["psychological_distress"]},
+            )
         await watcher.wait_for(STATUS, of_case(case_id))
         await watcher.wait_for("followup.visits", of_case(case_id))
         await watcher.wait_for(REASSESS, of_case(case_id))
@@ -237,13 +331,16 @@ async def test_no_personal_data_in_any_referral_or_followup_event(infra, service
 
 
 async def test_due_and_overdue_visits_are_announced_once_each_however_often_the_sweep_runs(
-        infra, services: RunningServices) -> None:
+    infra, services: RunningServices
+) -> None:
     from services.followup.schedule import load_policy
     from services.followup.visits import Resources as FollowupResources, announce_due_visits
 
     village = "140425200202"  # a village of config/territory.yaml no other test reports from
     report = hotline_report(categories=["left_behind"], indicators=["left_behind"], jurisdiction=village)
-    async with TopicWatcher(infra.kafka_bootstrap, [REPORTED, SCHEDULED, "followup.due", "followup.overdue"]) as w:
+    async with TopicWatcher(
+        infra.kafka_bootstrap, [REPORTED, SCHEDULED, "followup.due", "followup.overdue"]
+    ) as w:
         kcat_produce(infra.kafka_bootstrap, report)
         (reported,) = await w.wait_for(REPORTED, by_external_id(report["external_id"]))
         case_id = reported.json()["case_id"]
@@ -252,12 +349,18 @@ async def test_due_and_overdue_visits_are_announced_once_each_however_often_the_
         engine = create_async_engine(infra.database_url)
         sessions = make_session_factory(engine)
         try:
-            for moment in (due_at + timedelta(hours=1), due_at + timedelta(hours=2), due_at + timedelta(hours=30),
-                           due_at + timedelta(hours=31)):
+            for moment in (
+                due_at + timedelta(hours=1),
+                due_at + timedelta(hours=2),
+                due_at + timedelta(hours=30),
+                due_at + timedelta(hours=31),
+            ):
                 # A sweep run twice at each moment, as after a restart: nothing is announced twice.
                 for _ in range(2):
                     async with sessions.begin() as session:
-                        await announce_due_visits(session, FollowupResources(load_policy(), clock=lambda m=moment: m))
+                        await announce_due_visits(
+                            session, FollowupResources(load_policy(), clock=lambda m=moment: m)
+                        )
         finally:
             await engine.dispose()
         (due,) = await w.wait_for("followup.due", of_case(case_id))
@@ -268,30 +371,54 @@ async def test_due_and_overdue_visits_are_announced_once_each_however_often_the_
     assert due.json()["payload"]["visit_due_at"] == overdue.json()["payload"]["visit_due_at"]
     async with httpx.AsyncClient(base_url=services.urls["followup"]) as http:
         township = {"status": "all", "jurisdiction": village[:9], "limit": 500}
-        listed = (await http.get("/v1/visits", params=township, headers=token(Role.caseworker, "cw-6"))).json()
-        elsewhere = (await http.get("/v1/visits", params={"status": "all", "jurisdiction": "1405"},
-                                    headers=token(Role.caseworker, "cw-6"))).json()
+        listed = (
+            await http.get("/v1/visits", params=township, headers=token(Role.caseworker, "cw-6"))
+        ).json()
+        elsewhere = (
+            await http.get(
+                "/v1/visits",
+                params={"status": "all", "jurisdiction": "1405"},
+                headers=token(Role.caseworker, "cw-6"),
+            )
+        ).json()
     assert case_id in {v["case_id"] for v in listed}, "the township's list has the case"
     assert all(v["jurisdiction"].startswith(village[:9]) for v in listed), "and only the township's cases"
     assert case_id not in {v["case_id"] for v in elsewhere}
 
 
 async def test_the_agency_kit_neither_misses_nor_acknowledges_twice_across_a_restart(
-        infra, services: RunningServices, tmp_path) -> None:
+    infra, services: RunningServices, tmp_path
+) -> None:
     out = tmp_path / "education.jsonl"
-    kit_args = [sys.executable, "-m", "cpnet.cli", "agency", "listen", "--agency", "education", "--out", str(out)]
+    kit_args = [
+        sys.executable,
+        "-m",
+        "cpnet.cli",
+        "agency",
+        "listen",
+        "--agency",
+        "education",
+        "--out",
+        str(out),
+    ]
 
     def education_case() -> dict:
         return hotline_report(categories=["left_behind"], indicators=["out_of_school"])
 
     first, second = education_case(), education_case()
-    async with TopicWatcher(infra.kafka_bootstrap, [REPORTED, "referral.to.education", "referral.responses"]) as w:
-        kit = await asyncio.create_subprocess_exec(*kit_args, env=services.env, stderr=asyncio.subprocess.DEVNULL)
+    async with TopicWatcher(
+        infra.kafka_bootstrap, [REPORTED, "referral.to.education", "referral.responses"]
+    ) as w:
+        kit = await asyncio.create_subprocess_exec(
+            *kit_args, env=services.env, stderr=asyncio.subprocess.DEVNULL
+        )
         kcat_produce(infra.kafka_bootstrap, first)
         (reported,) = await w.wait_for(REPORTED, by_external_id(first["external_id"]))
         (referral,) = await w.wait_for("referral.to.education", of_case(reported.json()["case_id"]))
         first_id = referral.json()["payload"]["referral_id"]
-        await w.wait_for("referral.responses", lambda s: s.json()["payload"]["referral_id"] == first_id, timeout=60)
+        await w.wait_for(
+            "referral.responses", lambda s: s.json()["payload"]["referral_id"] == first_id, timeout=60
+        )
         kit.kill()  # no clean shutdown: whatever it had not committed is delivered again
         await kit.wait()
 
@@ -300,10 +427,13 @@ async def test_the_agency_kit_neither_misses_nor_acknowledges_twice_across_a_res
         (referral,) = await w.wait_for("referral.to.education", of_case(reported.json()["case_id"]))
         second_id = referral.json()["payload"]["referral_id"]
 
-        kit = await asyncio.create_subprocess_exec(*kit_args, env=services.env, stderr=asyncio.subprocess.DEVNULL)
+        kit = await asyncio.create_subprocess_exec(
+            *kit_args, env=services.env, stderr=asyncio.subprocess.DEVNULL
+        )
         try:
-            await w.wait_for("referral.responses", lambda s: s.json()["payload"]["referral_id"] == second_id,
-                             timeout=60)
+            await w.wait_for(
+                "referral.responses", lambda s: s.json()["payload"]["referral_id"] == second_id, timeout=60
+            )
             await asyncio.sleep(2.0)  # time for any duplicate to show
         finally:
             kit.send_signal(signal.SIGINT)
@@ -315,9 +445,13 @@ async def test_the_agency_kit_neither_misses_nor_acknowledges_twice_across_a_res
 
 
 async def test_a_regrade_moves_the_deadlines_of_referrals_not_yet_acknowledged(
-        infra, services: RunningServices) -> None:
-    report = hotline_report(categories=["left_behind"], indicators=["left_behind", "out_of_school"],
-                            child={"birth_date": "2015-03-02"})
+    infra, services: RunningServices
+) -> None:
+    report = hotline_report(
+        categories=["left_behind"],
+        indicators=["left_behind", "out_of_school"],
+        child={"birth_date": "2015-03-02"},
+    )
     async with TopicWatcher(infra.kafka_bootstrap, [REPORTED, ASSESSED, "referral.to.education"]) as w:
         kcat_produce(infra.kafka_bootstrap, report)
         reported, graded_orange = await graded(w, report["external_id"])
@@ -326,8 +460,11 @@ async def test_a_regrade_moves_the_deadlines_of_referrals_not_yet_acknowledged(
         (referral,) = await w.wait_for("referral.to.education", of_case(case_id))
         referral_id = referral.json()["payload"]["referral_id"]
         async with httpx.AsyncClient(base_url=services.urls["assessment"]) as http:
-            answer = await http.post(f"/v1/cases/{case_id}/override", headers=token(Role.supervisor, "sup-2"),
-                                     json={"risk_level": "red", "reason": "siblings_already_in_care"})
+            answer = await http.post(
+                f"/v1/cases/{case_id}/override",
+                headers=token(Role.supervisor, "sup-2"),
+                json={"risk_level": "red", "reason": "siblings_already_in_care"},
+            )
             assert answer.status_code == 200, answer.text
         await w.wait_for(ASSESSED, of_case(case_id), count=2)
     async with httpx.AsyncClient(base_url=services.urls["referral"]) as http:
@@ -336,10 +473,13 @@ async def test_a_regrade_moves_the_deadlines_of_referrals_not_yet_acknowledged(
             if seen["risk_level"] == "red":
                 break
             await asyncio.sleep(0.1)
-        overdue_first = (await http.get("/v1/referrals", params={"state": "created"},
-                                        headers=officer("education"))).json()
+        overdue_first = (
+            await http.get("/v1/referrals", params={"state": "created"}, headers=officer("education"))
+        ).json()
     created, due = datetime.fromisoformat(seen["created_at"]), datetime.fromisoformat(seen["ack_due_at"])
-    assert seen["risk_level"] == "red" and due - created == timedelta(hours=24), "red's 24 hours, from creation"
+    assert seen["risk_level"] == "red" and due - created == timedelta(hours=24), (
+        "red's 24 hours, from creation"
+    )
     assert all(r["agency"] == "education" for r in overdue_first), "an agency lists only its own referrals"
     flags = [r["overdue"] for r in overdue_first]
     assert flags == sorted(flags, reverse=True), "overdue referrals come first"

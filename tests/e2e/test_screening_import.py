@@ -35,20 +35,40 @@ REPORTED, ASSESSED, SCREENING = "case.reported", "case.assessed", "intake.screen
 VILLAGE = "140402001001"
 NO_SUCH_VILLAGE = VILLAGE[:-2] + "99"  # a code the territory registry does not hold
 ROWS = 200
-BAD = {7: {"sex": "X"}, 19: {"jurisdiction": NO_SUCH_VILLAGE}, 33: {"birth_date": "2001-01-01"},
-       48: {"father": "不知道"}, 61: {"surveyed_at": "yesterday"}, 77: {"national_id": "12345"},
-       90: {"name": None, "national_id": None}, 104: {"caregiver": None}, 150: {"category_1": None},
-       181: {"health": "很好"}}
+BAD = {
+    7: {"sex": "X"},
+    19: {"jurisdiction": NO_SUCH_VILLAGE},
+    33: {"birth_date": "2001-01-01"},
+    48: {"father": "不知道"},
+    61: {"surveyed_at": "yesterday"},
+    77: {"national_id": "12345"},
+    90: {"name": None, "national_id": None},
+    104: {"caregiver": None},
+    150: {"category_1": None},
+    181: {"health": "很好"},
+}
 
 
 def survey_row(n: int, tag: str, known: dict[int, dict]) -> dict:
-    child = known.get(n) or {"name": f"儿童{tag}{n}", "national_id": national_id(), "birth_date": "2012-04-0"
-                             + str(1 + n % 9)}
+    child = known.get(n) or {
+        "name": f"儿童{tag}{n}",
+        "national_id": national_id(),
+        "birth_date": "2012-04-0" + str(1 + n % 9),
+    }
     cells = {
-        "surveyed_at": "2026-03-02", "surveyor_ref": f"S-{n % 7}", "jurisdiction": VILLAGE, "sex": "女 F",
-        "address": f"府后街 {n} 号", "school": "长治市第一小学", "father": "外出务工 migrant_work",
-        "mother": "在家 at_home", "caregiver": "母亲 mother", "school_status": "在校 enrolled",
-        "health": "健康 healthy", "disability": "无 none", **child,
+        "surveyed_at": "2026-03-02",
+        "surveyor_ref": f"S-{n % 7}",
+        "jurisdiction": VILLAGE,
+        "sex": "女 F",
+        "address": f"府后街 {n} 号",
+        "school": "长治市第一小学",
+        "father": "外出务工 migrant_work",
+        "mother": "在家 at_home",
+        "caregiver": "母亲 mother",
+        "school_status": "在校 enrolled",
+        "health": "健康 healthy",
+        "disability": "无 none",
+        **child,
     }
     if n % 5 == 0:  # one child in five: a difficulty the survey found
         cells.update(category_1="留守流动缺乏有效监护 left_behind", indicator_1="留守 left_behind")
@@ -67,8 +87,13 @@ def write_survey(path: Path, tag: str, known: dict[int, dict]) -> Path:
 
 
 def run_import(services: RunningServices, path: Path, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "cpnet.cli", "import", "screening", str(path)],
-                          env={**services.env, **env}, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "cpnet.cli", "import", "screening", str(path)],
+        env={**services.env, **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def file_id(path: Path) -> str:
@@ -77,8 +102,9 @@ def file_id(path: Path) -> str:
 
 async def caught_up(bootstrap: str, *, timeout: float = 120) -> None:
     """Intake's screening consumer has committed every record of its topic."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id="intake.screening",
-                                enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id="intake.screening", enable_auto_commit=False
+    )
     await consumer.start()
     try:
         partitions = [TopicPartition(SCREENING, p) for p in range(TOPICS[SCREENING].partitions)]
@@ -99,22 +125,41 @@ async def stored(database_url: str, prefix: str) -> dict:
     engine = create_async_engine(database_url)
     try:
         async with engine.connect() as connection:
-            screenings = (await connection.execute(text(
-                "SELECT external_id, child_id, case_id FROM intake.screenings WHERE external_id LIKE :p"),
-                {"p": f"{prefix}-%"})).all()
-            reports = (await connection.execute(text(
-                "SELECT external_id, case_id FROM intake.reports WHERE source = 'screening' "
-                "AND external_id LIKE :p"), {"p": f"{prefix}-%"})).all()
+            screenings = (
+                await connection.execute(
+                    text(
+                        "SELECT external_id, child_id, case_id FROM intake.screenings WHERE external_id LIKE :p"
+                    ),
+                    {"p": f"{prefix}-%"},
+                )
+            ).all()
+            reports = (
+                await connection.execute(
+                    text(
+                        "SELECT external_id, case_id FROM intake.reports WHERE source = 'screening' "
+                        "AND external_id LIKE :p"
+                    ),
+                    {"p": f"{prefix}-%"},
+                )
+            ).all()
             children = {row.child_id for row in screenings}
-            cases = (await connection.execute(text(
-                "SELECT child_id, count(*) AS n FROM intake.cases WHERE child_id = ANY(:c) "
-                "GROUP BY child_id"),
-                {"c": list(children)})).all()
+            cases = (
+                await connection.execute(
+                    text(
+                        "SELECT child_id, count(*) AS n FROM intake.cases WHERE child_id = ANY(:c) "
+                        "GROUP BY child_id"
+                    ),
+                    {"c": list(children)},
+                )
+            ).all()
     finally:
         await engine.dispose()
     # Sorted: a plan change between two reads must not count as a difference.
-    return {"screenings": sorted(tuple(row) for row in screenings), "reports": sorted(tuple(row) for row in reports),
-            "cases": {row.child_id: row.n for row in cases}}
+    return {
+        "screenings": sorted(tuple(row) for row in screenings),
+        "reports": sorted(tuple(row) for row in reports),
+        "cases": {row.child_id: row.n for row in cases},
+    }
 
 
 def expected_rows() -> tuple[set[int], set[int]]:
@@ -123,7 +168,8 @@ def expected_rows() -> tuple[set[int], set[int]]:
 
 
 async def test_a_survey_is_imported_once_matched_graded_and_resumed_after_kill_9(
-        infra, services: RunningServices, tmp_path: Path) -> None:
+    infra, services: RunningServices, tmp_path: Path
+) -> None:
     await create_topics(infra.kafka_bootstrap, list(TOPICS.values()))
     valid, with_difficulty = expected_rows()
     tag = uuid.uuid4().hex[:6]
@@ -135,8 +181,11 @@ async def test_a_survey_is_imported_once_matched_graded_and_resumed_after_kill_9
             kcat_produce(infra.kafka_bootstrap, report)
             reported, _ = await graded(watcher, report["external_id"], timeout=60)
             child = report["child"]
-            survey_child = {"name": child["name"], "national_id": child["national_id"],
-                            "birth_date": child["birth_date"]}
+            survey_child = {
+                "name": child["name"],
+                "national_id": child["national_id"],
+                "birth_date": child["birth_date"],
+            }
             known_rows[n] = (reported.json()["payload"]["child_ref"], survey_child)
         survey = write_survey(tmp_path / "survey.xlsx", tag, {n: c for n, (_, c) in known_rows.items()})
         prefix = file_id(survey)
@@ -151,10 +200,12 @@ async def test_a_survey_is_imported_once_matched_graded_and_resumed_after_kill_9
         # Every row with a difficulty is reported on the screening channel and graded.
         for n in sorted(with_difficulty):
             (reported,) = await watcher.wait_for(
-                REPORTED, lambda s, n=n: s.json()["payload"]["external_id"] == f"{prefix}-{n}", timeout=120)
+                REPORTED, lambda s, n=n: s.json()["payload"]["external_id"] == f"{prefix}-{n}", timeout=120
+            )
             assert reported.json()["payload"]["channel"] == "screening"
-            await watcher.wait_for(ASSESSED, lambda s, c=reported.json()["case_id"]: s.json()["case_id"] == c,
-                                   timeout=120)
+            await watcher.wait_for(
+                ASSESSED, lambda s, c=reported.json()["case_id"]: s.json()["case_id"] == c, timeout=120
+            )
     await caught_up(infra.kafka_bootstrap)
     kept = await stored(infra.database_url, prefix)
     by_row = {int(external_id.rsplit("-", 1)[1]): child_id for external_id, child_id, _ in kept["screenings"]}
@@ -173,9 +224,12 @@ async def test_a_survey_is_imported_once_matched_graded_and_resumed_after_kill_9
     # Killed mid-way (one row per batch makes it slow enough), then resumed.
     other = write_survey(tmp_path / "other.xlsx", uuid.uuid4().hex[:6], {})
     state = tmp_path / "other.xlsx.import-state"
-    process = subprocess.Popen([sys.executable, "-m", "cpnet.cli", "import", "screening", str(other)],
-                               env={**services.env, "CPNET_IMPORT_BATCH_SIZE": "1"},
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cpnet.cli", "import", "screening", str(other)],
+        env={**services.env, "CPNET_IMPORT_BATCH_SIZE": "1"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 120
     while not (state.exists() and json.loads(state.read_text())["acknowledged_row"] >= 60):
         assert process.poll() is None and time.monotonic() < deadline, "the import ended before it was killed"
@@ -192,5 +246,7 @@ async def test_a_survey_is_imported_once_matched_graded_and_resumed_after_kill_9
     after = await stored(infra.database_url, file_id(other))
     assert {int(external_id.rsplit("-", 1)[1]) for external_id, _, _ in after["screenings"]} == valid
     assert len({child_id for _, child_id, _ in after["screenings"]}) == len(valid)
-    assert sorted(int(external_id.rsplit("-", 1)[1]) for external_id, _ in after["reports"]) == sorted(with_difficulty)
+    assert sorted(int(external_id.rsplit("-", 1)[1]) for external_id, _ in after["reports"]) == sorted(
+        with_difficulty
+    )
     assert all(count == 1 for count in after["cases"].values())

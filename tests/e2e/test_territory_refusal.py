@@ -26,15 +26,17 @@ RULE = "jurisdiction: not a node of the territory registry"
 
 
 async def test_an_unknown_territory_is_refused_on_both_channels_and_nothing_is_stored(
-        infra, services: RunningServices) -> None:
+    infra, services: RunningServices
+) -> None:
     assert UNKNOWN_VILLAGE not in load_territory() and UNKNOWN_VILLAGE[:9] + "000" in load_territory()
     by_hotline = hotline_report(jurisdiction=UNKNOWN_VILLAGE)
     by_school = hotline_report(channel="school", jurisdiction=UNKNOWN_VILLAGE)
     behind = hotline_report()
     key = f"territory-{uuid.uuid4().hex[:8]}".encode()  # one key: one partition, the valid report behind
     async with TopicWatcher(infra.kafka_bootstrap, [RAW_DLQ, REPORTED]) as watcher:
-        producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap, acks="all",
-                                    enable_idempotence=True)
+        producer = AIOKafkaProducer(
+            bootstrap_servers=infra.kafka_bootstrap, acks="all", enable_idempotence=True
+        )
         await producer.start()
         try:
             for report in (by_hotline, behind):
@@ -61,14 +63,26 @@ async def test_an_unknown_territory_is_refused_on_both_channels_and_nothing_is_s
     engine = create_async_engine(infra.database_url)
     try:
         async with engine.connect() as conn:
-            reports = await conn.scalar(select(func.count()).select_from(t.reports).where(
-                or_(t.reports.c.external_id.in_(refused_ids), t.reports.c.jurisdiction == UNKNOWN_VILLAGE)))
-            children = await conn.scalar(select(func.count()).select_from(t.children)
-                                         .where(t.children.c.jurisdiction == UNKNOWN_VILLAGE))
-            cases = await conn.scalar(select(func.count()).select_from(t.cases)
-                                      .where(t.cases.c.jurisdiction == UNKNOWN_VILLAGE))
-            stored_behind = await conn.scalar(select(func.count()).select_from(t.reports)
-                                              .where(t.reports.c.external_id == behind["external_id"]))
+            reports = await conn.scalar(
+                select(func.count())
+                .select_from(t.reports)
+                .where(
+                    or_(t.reports.c.external_id.in_(refused_ids), t.reports.c.jurisdiction == UNKNOWN_VILLAGE)
+                )
+            )
+            children = await conn.scalar(
+                select(func.count())
+                .select_from(t.children)
+                .where(t.children.c.jurisdiction == UNKNOWN_VILLAGE)
+            )
+            cases = await conn.scalar(
+                select(func.count()).select_from(t.cases).where(t.cases.c.jurisdiction == UNKNOWN_VILLAGE)
+            )
+            stored_behind = await conn.scalar(
+                select(func.count())
+                .select_from(t.reports)
+                .where(t.reports.c.external_id == behind["external_id"])
+            )
     finally:
         await engine.dispose()
     assert (reports, children, cases) == (0, 0, 0), "nothing is stored for a refused report"

@@ -20,14 +20,28 @@ from tests.e2e.reports import token
 
 # One route of each service a caseworker of the county may call (a case nobody has is a 404).
 CASE = uuid.uuid4()
-ROUTES = {"intake": f"/v1/cases/{CASE}", "assessment": f"/v1/cases/{CASE}/assessment", "referral": "/v1/referrals",
-          "followup": "/v1/visits", "audit": f"/v1/cases/{CASE}/timeline", "casework": "/v1/cases"}
+ROUTES = {
+    "intake": f"/v1/cases/{CASE}",
+    "assessment": f"/v1/cases/{CASE}/assessment",
+    "referral": "/v1/referrals",
+    "followup": "/v1/visits",
+    "audit": f"/v1/cases/{CASE}/timeline",
+    "casework": "/v1/cases",
+}
 
 
 def _claims() -> dict:
     settings, now = Settings(), datetime.now(UTC)
-    return {"sub": "cw-forger", "role": "caseworker", "agency": None, "jur": "140402", "iss": settings.auth_issuer,
-            "aud": settings.auth_audience, "iat": now, "exp": now + timedelta(minutes=10)}
+    return {
+        "sub": "cw-forger",
+        "role": "caseworker",
+        "agency": None,
+        "jur": "140402",
+        "iss": settings.auth_issuer,
+        "aud": settings.auth_audience,
+        "iat": now,
+        "exp": now + timedelta(minutes=10),
+    }
 
 
 def _bearer(value: str) -> dict[str, str]:
@@ -38,17 +52,22 @@ def forgeries() -> dict[str, str]:
     stranger = Ed25519PrivateKey.generate()
     issuer_kid = public_jwk(signing_key(Settings().auth_signing_key).public_key())["kid"]
     return {
-        "the old HS256 development secret": jwt.encode(_claims(), INSECURE_DEV_AUTH_SECRET, algorithm="HS256"),
-        "another key, its own kid": jwt.encode(_claims(), stranger, algorithm="EdDSA",
-                                               headers={"kid": public_jwk(stranger.public_key())["kid"]}),
-        "another key, the issuer's kid": jwt.encode(_claims(), stranger, algorithm="EdDSA",
-                                                    headers={"kid": issuer_kid}),
+        "the old HS256 development secret": jwt.encode(
+            _claims(), INSECURE_DEV_AUTH_SECRET, algorithm="HS256"
+        ),
+        "another key, its own kid": jwt.encode(
+            _claims(), stranger, algorithm="EdDSA", headers={"kid": public_jwk(stranger.public_key())["kid"]}
+        ),
+        "another key, the issuer's kid": jwt.encode(
+            _claims(), stranger, algorithm="EdDSA", headers={"kid": issuer_kid}
+        ),
         "no signature": jwt.encode(_claims(), None, algorithm="none"),
     }
 
 
 async def test_every_service_accepts_the_issuers_tokens_and_refuses_every_other_signature(
-        services: RunningServices) -> None:
+    services: RunningServices,
+) -> None:
     issued = token(Role.caseworker, "cw-real", jurisdiction="140402")
     forged = forgeries()
     for service, route in ROUTES.items():

@@ -17,12 +17,19 @@ async def report_journey(bootstrap: str, report: dict) -> list[Seen]:
         kcat_produce(bootstrap, report)
         (reported,) = await watcher.wait_for(REPORTED, by_external_id(report["external_id"]), timeout=60)
         case_id = reported.json()["case_id"]
-        return [reported, *[seen for topic in JOURNEY[1:]
-                            for seen in await watcher.wait_for(topic, of_case(case_id), timeout=60)]]
+        return [
+            reported,
+            *[
+                seen
+                for topic in JOURNEY[1:]
+                for seen in await watcher.wait_for(topic, of_case(case_id), timeout=60)
+            ],
+        ]
 
 
 async def test_with_no_exporter_the_trace_context_still_travels_through_every_service(
-        infra, services: RunningServices) -> None:
+    infra, services: RunningServices
+) -> None:
     """The services of `services` export no spans (so they record none): each event still carries
     the trace its cause came with, so logs and a later exporter can follow a report."""
     journey = await report_journey(infra.kafka_bootstrap, hotline_report())

@@ -34,8 +34,11 @@ class TopicWatcher:
     async def __aenter__(self) -> "TopicWatcher":
         consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False, group_id=None)
         await consumer.start()
-        partitions = [TopicPartition(topic, p) for topic in self.topics
-                      for p in sorted(consumer.partitions_for_topic(topic) or await _partitions(consumer, topic))]
+        partitions = [
+            TopicPartition(topic, p)
+            for topic in self.topics
+            for p in sorted(consumer.partitions_for_topic(topic) or await _partitions(consumer, topic))
+        ]
         consumer.assign(partitions)
         await consumer.seek_to_end(*partitions)
         for partition in partitions:  # resolve the end offsets now, before the test acts
@@ -63,8 +66,14 @@ class TopicWatcher:
     def matching(self, topic: str, predicate: Callable[[Seen], bool] = lambda s: True) -> list[Seen]:
         return [s for s in self.seen if s.topic == topic and predicate(s)]
 
-    async def wait_for(self, topic: str, predicate: Callable[[Seen], bool] = lambda s: True, *, count: int = 1,
-                       timeout: float = 20.0) -> list[Seen]:
+    async def wait_for(
+        self,
+        topic: str,
+        predicate: Callable[[Seen], bool] = lambda s: True,
+        *,
+        count: int = 1,
+        timeout: float = 20.0,
+    ) -> list[Seen]:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while loop.time() < deadline:
@@ -72,8 +81,10 @@ class TopicWatcher:
             if len(found) >= count:
                 return found
             await asyncio.sleep(0.05)
-        raise AssertionError(f"saw {len(self.matching(topic, predicate))} of {count} expected messages on {topic} "
-                             f"within {timeout}s")
+        raise AssertionError(
+            f"saw {len(self.matching(topic, predicate))} of {count} expected messages on {topic} "
+            f"within {timeout}s"
+        )
 
 
 async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:

@@ -24,7 +24,8 @@ async def db(infra) -> AsyncIterator[Database]:
     engine = create_async_engine(infra.database_url, pool_size=5)
     metadata = messaging_metadata(schema)
     Table(
-        "effects", metadata,
+        "effects",
+        metadata,
         Column("event_id", Text, nullable=False),
         Column("case_id", UUID(as_uuid=True), nullable=False),
         Column("note", Text, nullable=False),
@@ -47,12 +48,12 @@ async def topic(infra) -> str:
     admin = AIOKafkaAdminClient(bootstrap_servers=infra.kafka_bootstrap)
     await admin.start()
     try:
-        await admin.create_topics([
-            NewTopic(name, num_partitions=3, replication_factor=1),
-            NewTopic(f"{name}.dlq", num_partitions=1, replication_factor=1),
-        ])
+        await admin.create_topics(
+            [
+                NewTopic(name, num_partitions=3, replication_factor=1),
+                NewTopic(f"{name}.dlq", num_partitions=1, replication_factor=1),
+            ]
+        )
     finally:
         await admin.close()
     return name
-
-

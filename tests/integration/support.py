@@ -41,12 +41,18 @@ class Database:
         return self.metadata.tables[f"{self.schema}.effects"]
 
 
-async def read_topic(bootstrap: str, topic: str, *, count: int, timeout: float = 20.0,
-                     settle: float = 0.0) -> list[ConsumerRecord]:
+async def read_topic(
+    bootstrap: str, topic: str, *, count: int, timeout: float = 20.0, settle: float = 0.0
+) -> list[ConsumerRecord]:
     """Read a topic from its beginning with an independent client until `count` records
     arrived; with `settle`, keep reading that long afterwards to catch any extra ones."""
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                                enable_auto_commit=False, group_id=None)
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        group_id=None,
+    )
     await consumer.start()
     records: list[ConsumerRecord] = []
     try:
@@ -75,12 +81,19 @@ async def wait_for(predicate: Callable[[], Awaitable[bool]], *, timeout: float =
 
 
 @asynccontextmanager
-async def running_relay(db: Database, bootstrap: str, *, batch_size: int = 500,
-                        tracer_provider=None, **options) -> AsyncIterator[OutboxRelay]:
+async def running_relay(
+    db: Database, bootstrap: str, *, batch_size: int = 500, tracer_provider=None, **options
+) -> AsyncIterator[OutboxRelay]:
     broker = make_broker(bootstrap, client_id="test-relay", tracer_provider=tracer_provider)
     await broker.connect()
-    relay = OutboxRelay(engine=db.engine, outbox=db.outbox, broker=broker, batch_size=batch_size,
-                        poll_interval=0.05, **options)
+    relay = OutboxRelay(
+        engine=db.engine,
+        outbox=db.outbox,
+        broker=broker,
+        batch_size=batch_size,
+        poll_interval=0.05,
+        **options,
+    )
     stop = asyncio.Event()
     task = asyncio.create_task(relay.run(stop))
     try:

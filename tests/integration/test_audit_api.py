@@ -22,11 +22,18 @@ async def audit(infra) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-@pytest.mark.parametrize(("query", "named"), [
-    ({"before": "1770779797871024529582168473600"}, "before"), ({"until": "0.5"}, "until"),
-    ({"since": "0001-01-01T00:00:00+14:00"}, "since"), ({"until": "9999-12-31T23:59:59-14:00"}, "until")])
+@pytest.mark.parametrize(
+    ("query", "named"),
+    [
+        ({"before": "1770779797871024529582168473600"}, "before"),
+        ({"until": "0.5"}, "until"),
+        ({"since": "0001-01-01T00:00:00+14:00"}, "since"),
+        ({"until": "9999-12-31T23:59:59-14:00"}, "until"),
+    ],
+)
 async def test_a_bad_page_or_moment_of_the_access_list_is_a_422_naming_it(
-        audit: httpx.AsyncClient, query: dict, named: str) -> None:
+    audit: httpx.AsyncClient, query: dict, named: str
+) -> None:
     answer = await audit.get("/v1/access", params=query, headers=SUPERVISOR)
     assert answer.status_code == 422, answer.text
     assert [problem["loc"] for problem in answer.json()["detail"]] == [["query", named]]

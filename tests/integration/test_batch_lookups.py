@@ -16,13 +16,21 @@ from shared.db.rows import any_of, in_rows
 async def test_batch_lookups_find_exactly_the_rows_named_with_one_statement_for_every_size(infra) -> None:
     schema = f"t_{uuid.uuid4().hex[:12]}"
     metadata = MetaData(schema=schema)
-    things = Table("things", metadata, Column("id", UUID(as_uuid=True), primary_key=True),
-                   Column("source", Text, nullable=False), Column("number", Integer), Column("label", Text))
+    things = Table(
+        "things",
+        metadata,
+        Column("id", UUID(as_uuid=True), primary_key=True),
+        Column("source", Text, nullable=False),
+        Column("number", Integer),
+        Column("label", Text),
+    )
     engine = create_async_engine(infra.database_url)
     statements: set[str] = set()
     ids = [uuid.uuid4() for _ in range(40)]
-    rows = [dict(id=i, source=f"s{n % 3}", number=n, label=None if n % 5 == 0 else f"l{n}")
-            for n, i in enumerate(ids)]
+    rows = [
+        dict(id=i, source=f"s{n % 3}", number=n, label=None if n % 5 == 0 else f"l{n}")
+        for n, i in enumerate(ids)
+    ]
     try:
         async with engine.begin() as conn:
             await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
@@ -43,7 +51,7 @@ async def test_batch_lookups_find_exactly_the_rows_named_with_one_statement_for_
             statements.clear()
             for size in (1, 3, 12):
                 named = [(r["source"], r["label"]) for r in rows[:size]] + [("s9", "nowhere")]
-                found = (await conn.execute(select(c.number).where(in_rows([c.source, c.label], named))))
+                found = await conn.execute(select(c.number).where(in_rows([c.source, c.label], named)))
                 # A null never equals anything, as in an IN list: those rows are not found.
                 assert sorted(found.scalars()) == [r["number"] for r in rows[:size] if r["label"] is not None]
             assert len(statements) == 1, statements

@@ -10,31 +10,60 @@ import sys
 
 
 def _bench(infra, tmp_path, *arguments: str) -> tuple[str, dict]:
-    env = {**os.environ, "CPNET_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,
-           "CPNET_DATABASE_URL": infra.database_url}
+    env = {
+        **os.environ,
+        "CPNET_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,
+        "CPNET_DATABASE_URL": infra.database_url,
+    }
     out = tmp_path / "figures.json"
-    done = subprocess.run([sys.executable, "-m", "cpnet.cli", "bench", *arguments, "--json", str(out)],
-                          env=env, capture_output=True, text=True, timeout=800)
+    done = subprocess.run(
+        [sys.executable, "-m", "cpnet.cli", "bench", *arguments, "--json", str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=800,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout, json.loads(out.read_text())
 
 
 def test_the_pipeline_bench_follows_every_report_to_its_visit_plan_and_the_ledger(infra, tmp_path):
-    table, figures = _bench(infra, tmp_path, "pipeline", "--reports", "20", "--baseline",
-                            "--idle-window-s", "1")
+    table, figures = _bench(
+        infra, tmp_path, "pipeline", "--reports", "20", "--baseline", "--idle-window-s", "1"
+    )
 
-    for figure in ("end to end", "followup planned all", "ledger caught up", "referral.to.police",
-                   "peak RSS", "CPU per report", "PostgreSQL", "Kafka broker", "whole machine",
-                   "transactions per report", "rows inserted per report", "pipeline as a share"):
+    for figure in (
+        "end to end",
+        "followup planned all",
+        "ledger caught up",
+        "referral.to.police",
+        "peak RSS",
+        "CPU per report",
+        "PostgreSQL",
+        "Kafka broker",
+        "whole machine",
+        "transactions per report",
+        "rows inserted per report",
+        "pipeline as a share",
+    ):
         assert figure in table, figure
     assert figures["reports"] == 20 and figures["refused"] == 0
     assert figures["latency_s"]["assessed"]["count"] == 20  # every report was graded, and timed
     assert figures["reports_per_s"] > 0 and figures["baseline"]["messages"] == 20
-    assert set(figures["peak_rss_mb"]) == {"intake", "assessment", "referral", "followup", "audit", "casework"}
+    assert set(figures["peak_rss_mb"]) == {
+        "intake",
+        "assessment",
+        "referral",
+        "followup",
+        "audit",
+        "casework",
+    }
     assert all(mb and mb > 0 for mb in figures["peak_rss_mb"].values())
     assert figures["database"]["rows_inserted"] > 0
     cpu = figures["cpu_ms_per_report"]
-    assert all(cpu[name] > 0 for name in ("intake", "assessment", "referral", "followup", "audit", "whole machine"))
+    assert all(
+        cpu[name] > 0 for name in ("intake", "assessment", "referral", "followup", "audit", "whole machine")
+    )
 
 
 def test_the_http_bench_posts_every_report_at_each_concurrency(infra, tmp_path):
@@ -51,8 +80,14 @@ def test_the_http_bench_posts_every_report_at_each_concurrency(infra, tmp_path):
 def test_the_during_import_bench_times_live_reports_while_a_survey_is_imported(infra, tmp_path):
     table, figures = _bench(infra, tmp_path, "during-import", "--rows", "300")
 
-    for figure in ("import rate", "through intake after", "red → referral.to.police", "all → case.assessed",
-                   "every consumer caught up", "the import"):
+    for figure in (
+        "import rate",
+        "through intake after",
+        "red → referral.to.police",
+        "all → case.assessed",
+        "every consumer caught up",
+        "the import",
+    ):
         assert figure in table, figure
     survey, live, latency = figures["survey"], figures["live"], figures["latency_s"]
     assert survey["rows_stored_by_intake"] == 300  # the survey went in whole, through the user's command
@@ -62,21 +97,38 @@ def test_the_during_import_bench_times_live_reports_while_a_survey_is_imported(i
     assert latency["assessed"]["count"] == live["sent"]  # every live report was graded, and timed
     assert 0 < latency["police_red"]["count"] <= live["red"] <= live["sent"]
     assert latency["police_red"]["max"] >= latency["police_red"]["p50"] > 0
-    assert set(figures["peak_rss_mb"]) == {"intake", "assessment", "referral", "followup", "audit", "casework"}
+    assert set(figures["peak_rss_mb"]) == {
+        "intake",
+        "assessment",
+        "referral",
+        "followup",
+        "audit",
+        "casework",
+    }
 
 
 def test_the_resume_bench_kills_an_xlsx_import_resumes_it_and_counts_what_intake_kept(infra, tmp_path):
     table, figures = _bench(infra, tmp_path, "import-resume", "--rows", "1000", "--bad-share", "0.05")
 
-    for figure in ("killed with SIGKILL", "said where it resumed", "good rows missing", "duplicates",
-                   "bad rows not listed", "the same file imported again"):
+    for figure in (
+        "killed with SIGKILL",
+        "said where it resumed",
+        "good rows missing",
+        "duplicates",
+        "bad rows not listed",
+        "the same file imported again",
+    ):
         assert figure in table, figure
     assert 3 <= figures["confirmed_when_killed"] < 1002, "killed part-way"
     assert figures["said_it_resumed"] and figures["exit_code"] == 2
     assert figures["bad_rows"] > 0 and figures["good_rows_missing"] == 0
     assert figures["kept"]["screenings"] == figures["good_rows"]
     assert set(figures["duplicates"].values()) == {0}
-    assert figures["error_file"] == {"rows": figures["bad_rows"], "bad_rows_missing": 0, "good_rows_listed": 0}
+    assert figures["error_file"] == {
+        "rows": figures["bad_rows"],
+        "bad_rows_missing": 0,
+        "good_rows_listed": 0,
+    }
     assert set(figures["created_by_second_import"].values()) == {0}
 
 
@@ -90,7 +142,9 @@ def test_the_worklist_bench_times_each_kind_of_query_and_leaves_no_case_behind(i
     assert all(kinds[k]["count"] == 3 for k in figures["rows"])
     assert figures["rows"]["city supervisor: unassigned"] > 0, "a realistic table has unassigned cases"
     _, second = _bench(infra, tmp_path, "worklist", "--cases", "1", "--queries", "1")
-    assert second["cases_in_table"] <= figures["cases_in_table"] - 1999, "the benchmark deletes the cases it wrote"
+    assert second["cases_in_table"] <= figures["cases_in_table"] - 1999, (
+        "the benchmark deletes the cases it wrote"
+    )
 
 
 def test_the_board_bench_times_the_consoles_board_as_a_signed_in_supervisor(infra, tmp_path):
@@ -101,4 +155,6 @@ def test_the_board_bench_times_the_consoles_board_as_a_signed_in_supervisor(infr
     assert all(latency["count"] == 3 for latency in figures["latency_s"].values())
     assert all(size > 5000 for size in figures["bytes"].values()), "a whole board page each time"
     _, second = _bench(infra, tmp_path, "board", "--cases", "1", "--queries", "1")
-    assert second["cases_in_table"] <= figures["cases_in_table"] - 499, "the benchmark deletes the cases it wrote"
+    assert second["cases_in_table"] <= figures["cases_in_table"] - 499, (
+        "the benchmark deletes the cases it wrote"
+    )

@@ -41,8 +41,9 @@ def report(village: str, **changes) -> HotlineReport:
 
 async def counters(engine: AsyncEngine, year: int) -> dict[str, int]:
     async with engine.connect() as connection:
-        rows = await connection.execute(select(t.case_numbers.c.county, t.case_numbers.c.last)
-                                        .where(t.case_numbers.c.year == year))
+        rows = await connection.execute(
+            select(t.case_numbers.c.county, t.case_numbers.c.last).where(t.case_numbers.c.year == year)
+        )
     return {county: 0 for county in VILLAGES} | dict(rows.all())
 
 
@@ -50,8 +51,11 @@ async def reported_numbers(engine: AsyncEngine, case_ids: list[uuid.UUID]) -> di
     """The case numbers each case's `case.reported` events carry, by case."""
     o = OUTBOX.c
     async with engine.connect() as connection:
-        rows = await connection.execute(select(o.payload).where(
-            o.aggregate_id.in_([str(c) for c in case_ids]), o.event_type == CaseReported.EVENT_TYPE))
+        rows = await connection.execute(
+            select(o.payload).where(
+                o.aggregate_id.in_([str(c) for c in case_ids]), o.event_type == CaseReported.EVENT_TYPE
+            )
+        )
     carried: dict[uuid.UUID, set[str]] = defaultdict(set)
     for (payload,) in rows:
         event = parse_event(payload).payload
@@ -63,8 +67,13 @@ async def test_batches_opening_cases_at_once_give_every_case_its_own_number_in_o
     year = year_of(datetime.now(UTC))
     before = await counters(engine, year)
     # Every batch alternates the two counties, so each transaction reserves from both counters.
-    batches = [[Submission(report(VILLAGES[county]), "test", "test")
-                for county in list(VILLAGES) * (PER_BATCH // len(VILLAGES))] for _ in range(BATCHES)]
+    batches = [
+        [
+            Submission(report(VILLAGES[county]), "test", "test")
+            for county in list(VILLAGES) * (PER_BATCH // len(VILLAGES))
+        ]
+        for _ in range(BATCHES)
+    ]
 
     async def one_batch(batch: list[Submission]) -> list[Recorded]:
         async with engine.begin() as connection:
@@ -93,8 +102,13 @@ async def test_batches_opening_cases_at_once_give_every_case_its_own_number_in_o
 
     case_ids = [r.case_id for batch in answers for r in batch]
     async with engine.connect() as connection:
-        stored = dict((await connection.execute(select(t.cases.c.id, t.cases.c.case_number)
-                                                .where(t.cases.c.id.in_(case_ids)))).all())
+        stored = dict(
+            (
+                await connection.execute(
+                    select(t.cases.c.id, t.cases.c.case_number).where(t.cases.c.id.in_(case_ids))
+                )
+            ).all()
+        )
     assert stored == {r.case_id: r.case_number for batch in answers for r in batch}
     carried = await reported_numbers(engine, case_ids)
     assert all(carried[case_id] == {number} for case_id, number in stored.items()), "on case.reported"
@@ -111,7 +125,8 @@ async def test_http_submissions_in_batches_answer_with_their_case_s_number(engin
 
 
 async def test_a_later_report_a_reopened_case_and_a_report_sent_again_keep_the_case_s_number(
-        sessions, engine) -> None:
+    sessions, engine
+) -> None:
     nid = national_id()
     first_report = hotline_report(child={"national_id": nid})
     first = await record(sessions, first_report)
@@ -128,13 +143,26 @@ async def test_a_later_report_a_reopened_case_and_a_report_sent_again_keep_the_c
 
 
 def screening_row(village: str, categories: list[str]) -> ScreeningRecord:
-    return ScreeningRecord.model_validate_json(json.dumps({
-        "schema_version": 1, "external_id": f"survey-{uuid.uuid4().hex[:12]}",
-        "surveyed_at": datetime.now(UTC).isoformat(), "surveyor_ref": "surveyor-1", "jurisdiction": village,
-        "child": hotline_report()["child"], "father": "migrant_work", "mother": "migrant_work",
-        "caregiver": "grandparents", "school_status": "enrolled", "health": "healthy", "disability": "none",
-        "categories": categories, "indicators": [],
-    }))
+    return ScreeningRecord.model_validate_json(
+        json.dumps(
+            {
+                "schema_version": 1,
+                "external_id": f"survey-{uuid.uuid4().hex[:12]}",
+                "surveyed_at": datetime.now(UTC).isoformat(),
+                "surveyor_ref": "surveyor-1",
+                "jurisdiction": village,
+                "child": hotline_report()["child"],
+                "father": "migrant_work",
+                "mother": "migrant_work",
+                "caregiver": "grandparents",
+                "school_status": "enrolled",
+                "health": "healthy",
+                "disability": "none",
+                "categories": categories,
+                "indicators": [],
+            }
+        )
+    )
 
 
 async def test_a_survey_row_that_opens_a_case_numbers_it(sessions, engine) -> None:
@@ -142,8 +170,11 @@ async def test_a_survey_row_that_opens_a_case_numbers_it(sessions, engine) -> No
     async with sessions.begin() as session:
         children = await record_screenings(session, rows, keys=KEYS)
     async with engine.connect() as connection:
-        cases = (await connection.execute(select(t.cases.c.child_id, t.cases.c.case_number)
-                                          .where(t.cases.c.child_id.in_(children)))).all()
+        cases = (
+            await connection.execute(
+                select(t.cases.c.child_id, t.cases.c.case_number).where(t.cases.c.child_id.in_(children))
+            )
+        ).all()
     assert [child for child, _ in cases] == [children[0]], "a child the survey found fine opens no case"
     assert CaseNumberParts.parse(cases[0].case_number).county == "140403"
 
@@ -156,30 +187,52 @@ async def test_the_migration_numbers_the_cases_opened_before_it(infra) -> None:
     engine = create_async_engine(infra.database_url)
     child = uuid.uuid4()
     # (village, opened at) — the first two either side of midnight in Beijing on New Year's Eve.
-    opened = [("140402001001", datetime(2025, 12, 31, 15, tzinfo=UTC)),
-              ("140402001002", datetime(2025, 12, 31, 16, 30, tzinfo=UTC)),
-              ("140403100201", datetime(2026, 3, 1, 8, tzinfo=UTC)),
-              ("140402002001", datetime(2026, 2, 1, 8, tzinfo=UTC))]
+    opened = [
+        ("140402001001", datetime(2025, 12, 31, 15, tzinfo=UTC)),
+        ("140402001002", datetime(2025, 12, 31, 16, 30, tzinfo=UTC)),
+        ("140403100201", datetime(2026, 3, 1, 8, tzinfo=UTC)),
+        ("140402002001", datetime(2026, 2, 1, 8, tzinfo=UTC)),
+    ]
     cases = [uuid.uuid4() for _ in opened]
     try:
         async with engine.begin() as connection:
-            await connection.execute(text(f'INSERT INTO "{schema}".children (id, identity, jurisdiction) '
-                                          "VALUES (:id, '\\x00', '140402001001')"), {"id": child})
             await connection.execute(
-                text(f'INSERT INTO "{schema}".cases (id, child_id, state, jurisdiction, opened_at) '
-                     "VALUES (:id, :child, 'closed', :place, :at)"),
-                [dict(id=case_id, child=child, place=place, at=at)
-                 for case_id, (place, at) in zip(cases, opened, strict=True)])
+                text(
+                    f'INSERT INTO "{schema}".children (id, identity, jurisdiction) '
+                    "VALUES (:id, '\\x00', '140402001001')"
+                ),
+                {"id": child},
+            )
+            await connection.execute(
+                text(
+                    f'INSERT INTO "{schema}".cases (id, child_id, state, jurisdiction, opened_at) '
+                    "VALUES (:id, :child, 'closed', :place, :at)"
+                ),
+                [
+                    dict(id=case_id, child=child, place=place, at=at)
+                    for case_id, (place, at) in zip(cases, opened, strict=True)
+                ],
+            )
         await asyncio.to_thread(command.upgrade, config, "intake_0006")
         async with engine.connect() as connection:
             rows = await connection.execute(text(f'SELECT id, case_number FROM "{schema}".cases'))
             numbers = dict(rows.all())
-            counted = (await connection.execute(
-                text(f'SELECT county, year, last FROM "{schema}".case_numbers ORDER BY 1, 2'))).all()
-        assert [numbers[c] for c in cases] == ["140402-2025-00001", "140402-2026-00001",
-                                               "140403-2026-00001", "140402-2026-00002"]
-        assert [tuple(row) for row in counted] == [("140402", 2025, 1), ("140402", 2026, 2),
-                                                   ("140403", 2026, 1)]
+            counted = (
+                await connection.execute(
+                    text(f'SELECT county, year, last FROM "{schema}".case_numbers ORDER BY 1, 2')
+                )
+            ).all()
+        assert [numbers[c] for c in cases] == [
+            "140402-2025-00001",
+            "140402-2026-00001",
+            "140403-2026-00001",
+            "140402-2026-00002",
+        ]
+        assert [tuple(row) for row in counted] == [
+            ("140402", 2025, 1),
+            ("140402", 2026, 2),
+            ("140403", 2026, 1),
+        ]
         await asyncio.to_thread(command.downgrade, config, "intake_0005")
     finally:
         async with engine.begin() as connection:

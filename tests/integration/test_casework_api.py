@@ -35,31 +35,53 @@ async def casework(infra) -> AsyncIterator[httpx.AsyncClient]:
 ANY_ID = "00000000-0000-4000-8000-000000000000"
 
 
-@pytest.mark.parametrize("key", [
-    f"9223372036854775808|2026-01-01T00:00:00+00:00|{ANY_ID}",  # past a smallint (and a bigint)
-    f"40000|2026-01-01T00:00:00+00:00|{ANY_ID}", f"-1|2026-01-01T00:00:00+00:00|{ANY_ID}",
-    f"1|2026-01-01T00:00:00|{ANY_ID}",  # a moment without its offset
-    f"1|0001-01-01T00:00:00+14:00|{ANY_ID}", f"1|9999-12-31T23:59:59-14:00|{ANY_ID}",  # past the calendar
-    "1|2026-01-01T00:00:00+00:00", "1|2026-01-01T00:00:00+00:00|not-a-uuid", "x|y|z"])
+@pytest.mark.parametrize(
+    "key",
+    [
+        f"9223372036854775808|2026-01-01T00:00:00+00:00|{ANY_ID}",  # past a smallint (and a bigint)
+        f"40000|2026-01-01T00:00:00+00:00|{ANY_ID}",
+        f"-1|2026-01-01T00:00:00+00:00|{ANY_ID}",
+        f"1|2026-01-01T00:00:00|{ANY_ID}",  # a moment without its offset
+        f"1|0001-01-01T00:00:00+14:00|{ANY_ID}",
+        f"1|9999-12-31T23:59:59-14:00|{ANY_ID}",  # past the calendar
+        "1|2026-01-01T00:00:00+00:00",
+        "1|2026-01-01T00:00:00+00:00|not-a-uuid",
+        "x|y|z",
+    ],
+)
 async def test_a_forged_worklist_cursor_is_a_422_naming_after(casework: httpx.AsyncClient, key: str) -> None:
     answer = await casework.get("/v1/cases", params={"after": _cursor(key)}, headers=SUPERVISOR)
     assert answer.status_code == 422, answer.text
-    assert answer.json()["detail"] == [{"loc": ["query", "after"], "msg": "not a cursor this list gave",
-                                        "type": "value_error"}]
+    assert answer.json()["detail"] == [
+        {"loc": ["query", "after"], "msg": "not a cursor this list gave", "type": "value_error"}
+    ]
 
 
-@pytest.mark.parametrize("days", [{"received_from": "0001-01-01"}, {"received_to": "9999-12-31"},
-                                  {"received_from": "0001-01-01", "received_to": "9999-12-31"}])
-async def test_a_day_past_what_the_clock_holds_is_no_bound_not_a_500(casework: httpx.AsyncClient,
-                                                                     days: dict) -> None:
+@pytest.mark.parametrize(
+    "days",
+    [
+        {"received_from": "0001-01-01"},
+        {"received_to": "9999-12-31"},
+        {"received_from": "0001-01-01", "received_to": "9999-12-31"},
+    ],
+)
+async def test_a_day_past_what_the_clock_holds_is_no_bound_not_a_500(
+    casework: httpx.AsyncClient, days: dict
+) -> None:
     answer = await casework.get("/v1/cases", params={**days, "totals": "true"}, headers=SUPERVISOR)
     assert answer.status_code == 200, answer.text
 
 
 def _vouched(subject: str, role: str = "caseworker", jurisdiction: str = "140402", **claims) -> str:
     settings = Settings()
-    return issue_token(settings, subject=subject, role=role, jurisdiction=jurisdiction,
-                       audience=claims.pop("audience", directory_audience(settings)), **claims)
+    return issue_token(
+        settings,
+        subject=subject,
+        role=role,
+        jurisdiction=jurisdiction,
+        audience=claims.pop("audience", directory_audience(settings)),
+        **claims,
+    )
 
 
 async def _case(infra) -> uuid.UUID:
@@ -74,17 +96,21 @@ async def _case(infra) -> uuid.UUID:
     return case_id
 
 
-@pytest.mark.parametrize(("caseworker", "vouched"), [
-    ("u-nobody-at-all", None),
-    ("u-nobody-at-all", "not.a.token"),
-    ("cw-chengqu-1", _vouched("cw-someone-else")),
-    ("po-chengqu-1", _vouched("po-chengqu-1", role="agency_officer", agency="police")),
-    ("cw-luzhou-1", _vouched("cw-luzhou-1", jurisdiction="140403")),
-    # a bearer token is not the directory's word
-    ("cw-chengqu-1", _vouched("cw-chengqu-1", audience="cpnet")),
-])
+@pytest.mark.parametrize(
+    ("caseworker", "vouched"),
+    [
+        ("u-nobody-at-all", None),
+        ("u-nobody-at-all", "not.a.token"),
+        ("cw-chengqu-1", _vouched("cw-someone-else")),
+        ("po-chengqu-1", _vouched("po-chengqu-1", role="agency_officer", agency="police")),
+        ("cw-luzhou-1", _vouched("cw-luzhou-1", jurisdiction="140403")),
+        # a bearer token is not the directory's word
+        ("cw-chengqu-1", _vouched("cw-chengqu-1", audience="cpnet")),
+    ],
+)
 async def test_assignment_to_anyone_but_a_vouched_caseworker_of_the_territory_is_a_422_naming_caseworker(
-        casework: httpx.AsyncClient, infra, caseworker: str, vouched: str | None) -> None:
+    casework: httpx.AsyncClient, infra, caseworker: str, vouched: str | None
+) -> None:
     case_id = await _case(infra)
     body = {"caseworker": caseworker, **({"caseworker_token": vouched} if vouched else {})}
     answer = await casework.post(f"/v1/cases/{case_id}/assignment", json=body, headers=SUPERVISOR)
@@ -95,7 +121,8 @@ async def test_assignment_to_anyone_but_a_vouched_caseworker_of_the_territory_is
 
 
 async def test_assignment_to_a_vouched_caseworker_of_the_territory_names_the_owner(
-        casework: httpx.AsyncClient, infra) -> None:
+    casework: httpx.AsyncClient, infra
+) -> None:
     case_id = await _case(infra)
     vouched = _vouched("cw-chengqu-1", jurisdiction="140402001")  # a township's caseworker, of the village
     body = {"caseworker": "cw-chengqu-1", "caseworker_token": vouched}

@@ -27,9 +27,12 @@ def at(moment) -> Resources:
 
 async def _escalations(engine, case_id: uuid.UUID) -> list[dict]:
     async with engine.connect() as connection:
-        rows = await connection.execute(select(OUTBOX.c.payload).where(
-            OUTBOX.c.aggregate_id == str(case_id), OUTBOX.c.event_type == "case.escalated").order_by(OUTBOX.c.seq))
-        return [json.loads(payload)["payload"] for payload, in rows]
+        rows = await connection.execute(
+            select(OUTBOX.c.payload)
+            .where(OUTBOX.c.aggregate_id == str(case_id), OUTBOX.c.event_type == "case.escalated")
+            .order_by(OUTBOX.c.seq)
+        )
+        return [json.loads(payload)["payload"] for (payload,) in rows]
 
 
 async def _sweep(engine, res: Resources) -> None:
@@ -41,37 +44,53 @@ async def _sweep(engine, res: Resources) -> None:
 async def test_a_missed_red_review_escalates_to_the_county_once_per_deadline(engine) -> None:
     case_id = uuid.uuid4()
     async with engine.begin() as connection:
-        await on_case_events(connection, delivered([reported(case_id), assessed(case_id, RiskLevel.red)]), at(NOW))
+        await on_case_events(
+            connection, delivered([reported(case_id), assessed(case_id, RiskLevel.red)]), at(NOW)
+        )
     await _sweep(engine, at(NOW + timedelta(hours=3, minutes=59)))
     assert await _escalations(engine, case_id) == [], "not yet due"
     for _ in range(2):
         await _sweep(engine, at(NOW + timedelta(hours=4, minutes=1)))
     (escalation,) = await _escalations(engine, case_id)
-    assert (escalation["reason"], escalation["to_jurisdiction"], escalation["to_level"], escalation["risk_level"]) == \
-        ("review_overdue", COUNTY, "county", "red")
+    assert (
+        escalation["reason"],
+        escalation["to_jurisdiction"],
+        escalation["to_level"],
+        escalation["risk_level"],
+    ) == ("review_overdue", COUNTY, "county", "red")
     assert escalation["due_at"].startswith("2026-12-01T12:00:00")
     async with engine.connect() as connection:
         gauges = await late_gauges(connection, at(NOW + timedelta(hours=4, minutes=1)))
-    red_late = next(g for g in gauges if g.name == "cpnet_case_reviews_overdue" and g.labels["risk_level"] == "red")
+    red_late = next(
+        g for g in gauges if g.name == "cpnet_case_reviews_overdue" and g.labels["risk_level"] == "red"
+    )
     assert red_late.value >= 1
 
 
 async def test_a_case_left_without_an_owner_is_found_and_escalated_once(engine) -> None:
     case_id = uuid.uuid4()
     async with engine.begin() as connection:
-        await on_case_events(connection, delivered([reported(case_id), assessed(case_id, RiskLevel.blue)]), at(NOW))
+        await on_case_events(
+            connection, delivered([reported(case_id), assessed(case_id, RiskLevel.blue)]), at(NOW)
+        )
         # As if its ownership were lost (a repair by hand, a bug): the sweep must notice.
         await connection.execute(update(t.cases).where(t.cases.c.case_id == case_id).values(owner_node=None))
     later = NOW + timedelta(hours=1)
     try:
         async with engine.connect() as connection:
             gauges = await late_gauges(connection, at(later))
-        blue = next(g for g in gauges if g.name == "cpnet_case_blind_spots" and g.labels["risk_level"] == "blue")
+        blue = next(
+            g for g in gauges if g.name == "cpnet_case_blind_spots" and g.labels["risk_level"] == "blue"
+        )
         assert blue.value >= 1
         for _ in range(2):
             await _sweep(engine, at(later))
         (escalation,) = await _escalations(engine, case_id)
-        assert (escalation["reason"], escalation["to_jurisdiction"], escalation["due_at"]) == ("no_owner", COUNTY, None)
+        assert (escalation["reason"], escalation["to_jurisdiction"], escalation["due_at"]) == (
+            "no_owner",
+            COUNTY,
+            None,
+        )
     finally:
         # The end-to-end tests, on the same stack, check that a run leaves no blind spot.
         async with engine.begin() as connection:

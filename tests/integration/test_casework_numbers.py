@@ -37,14 +37,14 @@ async def client(engine) -> AsyncIterator[tuple[httpx.AsyncClient, dict]]:
     caller = {"territory": "140402"}
     context = SimpleNamespace(engine=engine, resources=RES)
     app.dependency_overrides[service_context] = lambda: context
-    app.dependency_overrides[Readers] = lambda: Principal(subject="sup-1", role=Role.supervisor,
-                                                           jurisdiction=caller["territory"])
+    app.dependency_overrides[Readers] = lambda: Principal(
+        subject="sup-1", role=Role.supervisor, jurisdiction=caller["territory"]
+    )
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://casework") as http:
         yield http, caller
 
 
-async def test_a_case_is_found_by_its_number_open_or_closed_in_the_caller_s_territory(
-        engine, client) -> None:
+async def test_a_case_is_found_by_its_number_open_or_closed_in_the_caller_s_territory(engine, client) -> None:
     http, caller = client
     open_case, closed_case, other = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     numbers = {open_case: a_number(), closed_case: a_number(), other: a_number()}

@@ -54,8 +54,10 @@ def _assert_one_line_error(result: subprocess.CompletedProcess, *words: str) -> 
 def dead_database(infra) -> tuple[str, dict[str, str]]:
     """A database URL at a closed port, with the real Kafka of the shared stack."""
     where = f"127.0.0.1:{_free_port()}"
-    return where, _env(CPNET_DATABASE_URL=f"postgresql+asyncpg://cpnet:cpnet@{where}/cpnet",
-                       CPNET_KAFKA_BOOTSTRAP=infra.kafka_bootstrap)
+    return where, _env(
+        CPNET_DATABASE_URL=f"postgresql+asyncpg://cpnet:cpnet@{where}/cpnet",
+        CPNET_KAFKA_BOOTSTRAP=infra.kafka_bootstrap,
+    )
 
 
 @pytest.fixture
@@ -122,9 +124,14 @@ def test_serve_intake_answers_health_and_stops_on_sigint(served_env, disposition
     handler, expected_code = SIGINT_DISPOSITIONS[disposition]
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen([CPNET, "serve", "intake", "--port", str(port)], env=served_env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, handler))
+    proc = subprocess.Popen(
+        [CPNET, "serve", "intake", "--port", str(port)],
+        env=served_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, handler),
+    )
     try:
         deadline = time.monotonic() + 30
         health = None
@@ -162,8 +169,10 @@ def test_contracts_export_writes_json_schemas(tmp_path: Path) -> None:
     out = tmp_path / "schemas"
     result = _cpnet("contracts", "export", str(out), env=_env())
     assert result.returncode == 0, result.stderr
-    for name, title in (("case.reported.v1.json", "case.reported v1"),
-                        ("intake.reports.raw.v1.json", "intake.reports.raw v1")):
+    for name, title in (
+        ("case.reported.v1.json", "case.reported v1"),
+        ("intake.reports.raw.v1.json", "intake.reports.raw v1"),
+    ):
         path = out / name
         assert path.is_file(), f"{name} not written; got {sorted(p.name for p in out.iterdir())}"
         assert str(path) in result.stdout
@@ -175,15 +184,30 @@ def test_contracts_export_writes_json_schemas(tmp_path: Path) -> None:
 
 # ---- the console's people ----------------------------------------------------------------
 def _users(*args: str, env: dict[str, str], password: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([CPNET, "users", *args], env=env, input=None if password is None else password + "\n",
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [CPNET, "users", *args],
+        env=env,
+        input=None if password is None else password + "\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 @pytest.mark.parametrize("password", ["passwordpassword", "aaaaaaaaaaaa", "cpnet-demo-password"])
 def test_users_add_refuses_a_weak_or_public_password_in_one_line(served_env, password: str) -> None:
     username = f"weak-{uuid.uuid4().hex[:8]}"
-    result = _users("add", username, "--role", "caseworker", "--jurisdiction", "140402", "--password-stdin",
-                    env=served_env, password=password)
+    result = _users(
+        "add",
+        username,
+        "--role",
+        "caseworker",
+        "--jurisdiction",
+        "140402",
+        "--password-stdin",
+        env=served_env,
+        password=password,
+    )
     line = _assert_one_line_error(result, "password")
     assert password not in line, "the refusal never repeats the password"
 
@@ -191,15 +215,31 @@ def test_users_add_refuses_a_weak_or_public_password_in_one_line(served_env, pas
 def test_users_link_oidc_gives_one_identity_to_one_person(served_env) -> None:
     first, second = (f"linked-{uuid.uuid4().hex[:8]}" for _ in range(2))
     for username in (first, second):
-        added = _users("add", username, "--role", "caseworker", "--jurisdiction", "140402", "--password-stdin",
-                       env=served_env, password="a long enough password 42")
+        added = _users(
+            "add",
+            username,
+            "--role",
+            "caseworker",
+            "--jurisdiction",
+            "140402",
+            "--password-stdin",
+            env=served_env,
+            password="a long enough password 42",
+        )
         assert added.returncode == 0, added.stderr
     subject = f"sub-{uuid.uuid4()}"
-    linked = _users("link-oidc", first, "--issuer", "https://idp.example", "--subject", subject, env=served_env)
+    linked = _users(
+        "link-oidc", first, "--issuer", "https://idp.example", "--subject", subject, env=served_env
+    )
     assert linked.returncode == 0 and f"linked {first} to {subject} at https://idp.example" in linked.stdout
-    _assert_one_line_error(_users("link-oidc", second, "--issuer", "https://idp.example", "--subject", subject,
-                                  env=served_env), "linked to", first)
+    _assert_one_line_error(
+        _users("link-oidc", second, "--issuer", "https://idp.example", "--subject", subject, env=served_env),
+        "linked to",
+        first,
+    )
     _assert_one_line_error(_users("link-oidc", second, "--subject", subject, env=served_env), "--issuer")
     assert _users("unlink-oidc", first, env=served_env).returncode == 0
-    relinked = _users("link-oidc", second, "--issuer", "https://idp.example", "--subject", subject, env=served_env)
+    relinked = _users(
+        "link-oidc", second, "--issuer", "https://idp.example", "--subject", subject, env=served_env
+    )
     assert relinked.returncode == 0, relinked.stderr

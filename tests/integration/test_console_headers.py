@@ -17,8 +17,8 @@ from tests.integration.test_console_pages import _add, _form_token, _sign_in
 
 EXPECTED = {
     "content-security-policy": "default-src 'self'; script-src 'self'; style-src 'self'; "
-                               "img-src 'self' data:; object-src 'none'; base-uri 'none'; "
-                               "form-action 'self'; frame-ancestors 'none'",
+    "img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'",
     "x-frame-options": "DENY",
     "x-content-type-options": "nosniff",
     "referrer-policy": "same-origin",
@@ -43,11 +43,14 @@ def _console(database: str, **settings) -> TestClient:
 
     @app.get("/a-page-that-asks-to-be-framed")
     async def _framed() -> Response:
-        return HTMLResponse("<p>framed</p>", headers={"X-Frame-Options": "ALLOWALL",
-                                                      "Content-Security-Policy": "default-src *"})
+        return HTMLResponse(
+            "<p>framed</p>",
+            headers={"X-Frame-Options": "ALLOWALL", "Content-Security-Policy": "default-src *"},
+        )
 
-    return TestClient(app, base_url="http://console.test", follow_redirects=False,
-                      raise_server_exceptions=False)
+    return TestClient(
+        app, base_url="http://console.test", follow_redirects=False, raise_server_exceptions=False
+    )
 
 
 def _protected(answer: httpx.Response) -> None:
@@ -61,10 +64,17 @@ def _protected(answer: httpx.Response) -> None:
 
 async def test_every_kind_of_answer_carries_the_security_headers(infra, database: str) -> None:
     with _console(database) as console:
-        signed_out = [console.get("/sign-in"), console.get("/board?owner=me"), console.get("/no-such-page"),
-                      console.get("/static/console.css"), console.get("/static/vendor/htmx/htmx.min.js"),
-                      console.get("/waiting"), console.post("/language", data={"locale": "en"}),
-                      console.get("/a-page-that-fails"), console.get("/healthz")]
+        signed_out = [
+            console.get("/sign-in"),
+            console.get("/board?owner=me"),
+            console.get("/no-such-page"),
+            console.get("/static/console.css"),
+            console.get("/static/vendor/htmx/htmx.min.js"),
+            console.get("/waiting"),
+            console.post("/language", data={"locale": "en"}),
+            console.get("/a-page-that-fails"),
+            console.get("/healthz"),
+        ]
         assert [a.status_code for a in signed_out] == [200, 303, 404, 200, 200, 286, 403, 500, 200]
         _sign_in(console, await _add(infra, "supervisor", "140402"))
 
@@ -73,8 +83,12 @@ async def test_every_kind_of_answer_carries_the_security_headers(infra, database
             return httpx.Response(200, json=counts)
 
         console.app.state.console.http = fake = httpx.AsyncClient(transport=httpx.MockTransport(casework))
-        signed_in = [console.get("/"), console.get("/waiting"), console.get("/inbox"),
-                     console.post("/sign-out", data={"csrf_token": _form_token(console, "/inbox")})]
+        signed_in = [
+            console.get("/"),
+            console.get("/waiting"),
+            console.get("/inbox"),
+            console.post("/sign-out", data={"csrf_token": _form_token(console, "/inbox")}),
+        ]
         assert [a.status_code for a in signed_in] == [303, 200, 403, 303]
         assert "<li>" in signed_in[1].text, "htmx's fragment: the header's counts"
         await fake.aclose()
@@ -85,8 +99,13 @@ async def test_every_kind_of_answer_carries_the_security_headers(infra, database
 
 def test_production_answers_tell_the_browser_to_keep_to_https(database: str) -> None:
     with _console(database, environment="production") as console:
-        answers = [console.get("/sign-in"), console.get("/board"), console.get("/static/console.css"),
-                   console.get("/no-such-page"), console.get("/a-page-that-fails")]
+        answers = [
+            console.get("/sign-in"),
+            console.get("/board"),
+            console.get("/static/console.css"),
+            console.get("/no-such-page"),
+            console.get("/a-page-that-fails"),
+        ]
     for answer in answers:
         _protected(answer)
         assert answer.headers["strict-transport-security"] == HSTS

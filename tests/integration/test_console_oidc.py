@@ -61,31 +61,55 @@ class FakeProvider:
 
         @app.get("/.well-known/openid-configuration")
         async def discovery() -> dict:
-            return {"issuer": self.url, "authorization_endpoint": f"{self.url}/authorize",
-                    "token_endpoint": f"{self.url}/token", "jwks_uri": f"{self.url}/jwks"}
+            return {
+                "issuer": self.url,
+                "authorization_endpoint": f"{self.url}/authorize",
+                "token_endpoint": f"{self.url}/token",
+                "jwks_uri": f"{self.url}/jwks",
+            }
 
         @app.get("/authorize")
         async def authorize(request: Request) -> RedirectResponse:
             q = request.query_params
-            assert q["client_id"] == CLIENT_ID and q["code_challenge_method"] == "S256" and "openid" in q["scope"]
+            assert (
+                q["client_id"] == CLIENT_ID
+                and q["code_challenge_method"] == "S256"
+                and "openid" in q["scope"]
+            )
             code = secrets.token_urlsafe(16)
-            self.codes[code] = {"nonce": q["nonce"], "challenge": q["code_challenge"], "person": self.person,
-                                "subject": self.subject or f"idp-{self.person}", "redirect_uri": q["redirect_uri"]}
+            self.codes[code] = {
+                "nonce": q["nonce"],
+                "challenge": q["code_challenge"],
+                "person": self.person,
+                "subject": self.subject or f"idp-{self.person}",
+                "redirect_uri": q["redirect_uri"],
+            }
             return RedirectResponse(f"{q['redirect_uri']}?code={code}&state={q['state']}", status_code=302)
 
         @app.post("/token")
-        async def token(request: Request, code: str = Form(), code_verifier: str = Form(),
-                        redirect_uri: str = Form()) -> dict:
+        async def token(
+            request: Request, code: str = Form(), code_verifier: str = Form(), redirect_uri: str = Form()
+        ) -> dict:
             sent = base64.b64decode(request.headers["authorization"].split()[1]).decode()
             grant = self.codes.pop(code)
             challenge = base64.urlsafe_b64encode(hashlib.sha256(code_verifier.encode()).digest()).rstrip(b"=")
             assert sent == f"{CLIENT_ID}:{CLIENT_SECRET}" and challenge.decode() == grant["challenge"]
             assert redirect_uri == grant["redirect_uri"]
             now = datetime.now(UTC)
-            id_token = jwt.encode({"iss": self.url, "aud": CLIENT_ID, "sub": grant["subject"],
-                                   "preferred_username": grant["person"], "nonce": grant["nonce"], "iat": now,
-                                   "exp": now + timedelta(minutes=5)}, KEY, algorithm="RS256",
-                                  headers={"kid": "provider-key-1"})
+            id_token = jwt.encode(
+                {
+                    "iss": self.url,
+                    "aud": CLIENT_ID,
+                    "sub": grant["subject"],
+                    "preferred_username": grant["person"],
+                    "nonce": grant["nonce"],
+                    "iat": now,
+                    "exp": now + timedelta(minutes=5),
+                },
+                KEY,
+                algorithm="RS256",
+                headers={"kid": "provider-key-1"},
+            )
             return {"access_token": "unused", "token_type": "Bearer", "id_token": id_token}
 
         @app.get("/jwks")
@@ -115,10 +139,20 @@ def provider() -> Iterator[FakeProvider]:
 
 def _console(infra, provider: FakeProvider, **settings: object) -> TestClient:
     upgrade("console", infra.database_url)
-    return TestClient(build_console(Settings(
-        database_url=infra.database_url, console_oidc_issuer=provider.url, console_oidc_client_id=CLIENT_ID,
-        console_oidc_client_secret=CLIENT_SECRET, console_public_url=PUBLIC_URL, **settings)),
-        base_url=PUBLIC_URL, follow_redirects=False)
+    return TestClient(
+        build_console(
+            Settings(
+                database_url=infra.database_url,
+                console_oidc_issuer=provider.url,
+                console_oidc_client_id=CLIENT_ID,
+                console_oidc_client_secret=CLIENT_SECRET,
+                console_public_url=PUBLIC_URL,
+                **settings,
+            )
+        ),
+        base_url=PUBLIC_URL,
+        follow_redirects=False,
+    )
 
 
 @pytest.fixture
@@ -135,8 +169,15 @@ def _person(infra, provider: FakeProvider | None = None, username: str | None = 
     async def add() -> None:
         engine = create_async_engine(infra.database_url)
         async with engine.begin() as connection:
-            await add_user(connection, username, "a long enough password 42", role="caseworker", agency=None,
-                           jurisdiction="140402", now=datetime.now(UTC))
+            await add_user(
+                connection,
+                username,
+                "a long enough password 42",
+                role="caseworker",
+                agency=None,
+                jurisdiction="140402",
+                now=datetime.now(UTC),
+            )
             if provider is not None:
                 await link_identity(connection, username, issuer=provider.url, subject=f"idp-{username}")
         await engine.dispose()
@@ -150,7 +191,9 @@ def _through_the_provider(console: TestClient, next_page: str = "/report") -> ht
     sent = console.get(f"/sign-in/oidc?next={next_page}")
     assert sent.status_code == 303
     back = httpx.get(sent.headers["location"], follow_redirects=False)
-    assert back.status_code == 302 and back.headers["location"].startswith(f"{PUBLIC_URL}/sign-in/oidc/callback")
+    assert back.status_code == 302 and back.headers["location"].startswith(
+        f"{PUBLIC_URL}/sign-in/oidc/callback"
+    )
     callback = urlsplit(back.headers["location"])
     return console.get(f"{callback.path}?{callback.query}")
 
@@ -167,7 +210,8 @@ def test_the_provider_signs_in_a_console_user_with_the_consoles_role(console, pr
 
 
 def test_someone_the_console_does_not_know_is_refused_and_told_what_to_give_the_administrator(
-        console, provider) -> None:
+    console, provider
+) -> None:
     provider.person, provider.subject = "not-a-console-user", None
     refused = _through_the_provider(console)
     assert refused.status_code == 403 and SESSION_COOKIE not in refused.cookies
@@ -176,7 +220,8 @@ def test_someone_the_console_does_not_know_is_refused_and_told_what_to_give_the_
 
 
 def test_an_account_is_matched_on_the_providers_subject_never_on_the_username_it_sends(
-        console, provider, infra) -> None:
+    console, provider, infra
+) -> None:
     linked = _person(infra, provider)
     provider.person, provider.subject = "someone-else-entirely", f"idp-{linked}"
     signed_in = _through_the_provider(console, "/")
@@ -189,10 +234,13 @@ def test_an_account_is_matched_on_the_providers_subject_never_on_the_username_it
     assert _through_the_provider(console, "/").status_code == 403, "a console user nobody linked"
 
 
-@pytest.mark.parametrize("variant", [str.upper, lambda name: f" {name} ", lambda name: "ſ" + name[1:],
-                                     lambda name: name.capitalize() + "\t"])
-def test_case_space_and_unicode_variants_of_a_username_sign_in_as_nobody(console, provider, infra,
-                                                                         variant) -> None:
+@pytest.mark.parametrize(
+    "variant",
+    [str.upper, lambda name: f" {name} ", lambda name: "ſ" + name[1:], lambda name: name.capitalize() + "\t"],
+)
+def test_case_space_and_unicode_variants_of_a_username_sign_in_as_nobody(
+    console, provider, infra, variant
+) -> None:
     supervisor = _person(infra, provider, username=f"supervisor-{uuid.uuid4().hex[:6]}")
     provider.person, provider.subject = variant(supervisor), f"idp-{variant(supervisor)}"
     refused = _through_the_provider(console, "/")
@@ -201,10 +249,23 @@ def test_case_space_and_unicode_variants_of_a_username_sign_in_as_nobody(console
     assert _through_the_provider(console, "/").status_code == 403, "a subject is compared exactly too"
 
 
-@pytest.mark.parametrize("next_page", ["/%5Ccross.test:8765/phish", "/%255Ccross.test:8765/phish",
-                                       "/%5Ctx/host", "/%09/cross.test", "/%09x/host", "//evil.example",
-                                       "https://evil.example/", "/%2F/evil.example", "/" + "a" * 32 * 1024])
-def test_the_way_back_after_the_provider_is_a_page_of_the_console(console, provider, infra, next_page) -> None:
+@pytest.mark.parametrize(
+    "next_page",
+    [
+        "/%5Ccross.test:8765/phish",
+        "/%255Ccross.test:8765/phish",
+        "/%5Ctx/host",
+        "/%09/cross.test",
+        "/%09x/host",
+        "//evil.example",
+        "https://evil.example/",
+        "/%2F/evil.example",
+        "/" + "a" * 32 * 1024,
+    ],
+)
+def test_the_way_back_after_the_provider_is_a_page_of_the_console(
+    console, provider, infra, next_page
+) -> None:
     provider.person, provider.subject = _person(infra, provider), None
     signed_in = _through_the_provider(console, next_page)
     assert signed_in.status_code == 200 and 'content="0; url=/"' in signed_in.text
@@ -230,7 +291,9 @@ def test_sign_ins_begun_are_capped_and_their_starts_throttled_per_address(provid
         assert int(refused.headers["retry-after"]) >= 1
 
 
-def test_an_answer_meant_for_another_browser_and_the_password_form_are_refused(console, provider, infra) -> None:
+def test_an_answer_meant_for_another_browser_and_the_password_form_are_refused(
+    console, provider, infra
+) -> None:
     provider.person, provider.subject = _person(infra, provider), None
     sent = console.get("/sign-in/oidc")
     back = httpx.get(sent.headers["location"], follow_redirects=False)
@@ -240,5 +303,7 @@ def test_an_answer_meant_for_another_browser_and_the_password_form_are_refused(c
     assert answer.status_code == 401 and SESSION_COOKIE not in answer.cookies
     state = parse_qs(callback.query)["state"][0]
     assert state not in answer.text
-    password = console.post("/sign-in", data={"username": provider.person, "password": "a long enough password 42"})
+    password = console.post(
+        "/sign-in", data={"username": provider.person, "password": "a long enough password 42"}
+    )
     assert password.status_code == 403, "passwords are off while a provider is configured"

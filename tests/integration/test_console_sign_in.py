@@ -39,8 +39,15 @@ async def person(infra) -> str:
     username = f"cw-{uuid.uuid4().hex[:8]}"
     engine = create_async_engine(infra.database_url)
     async with engine.begin() as connection:
-        await add_user(connection, username, PASSWORD, role="caseworker", agency=None, jurisdiction="140402",
-                       now=datetime.now(UTC))
+        await add_user(
+            connection,
+            username,
+            PASSWORD,
+            role="caseworker",
+            agency=None,
+            jurisdiction="140402",
+            now=datetime.now(UTC),
+        )
     await engine.dispose()
     return username
 
@@ -54,8 +61,11 @@ async def _change(infra, action) -> None:
 
 @pytest.fixture
 def console(infra) -> TestClient:
-    with TestClient(build_console(Settings(database_url=infra.database_url)), base_url="http://console.test",
-                    follow_redirects=False) as client:
+    with TestClient(
+        build_console(Settings(database_url=infra.database_url)),
+        base_url="http://console.test",
+        follow_redirects=False,
+    ) as client:
         yield client
 
 
@@ -65,8 +75,16 @@ def _csrf(page: str) -> str:
 
 def _sign_in(console: TestClient, username: str, password: str, **headers: str):
     form = console.get("/sign-in", headers=headers)
-    return console.post("/sign-in", headers=headers, data={"username": username, "password": password,
-                                                           "csrf_token": _csrf(form.text), "next": "/cases?x=1"})
+    return console.post(
+        "/sign-in",
+        headers=headers,
+        data={
+            "username": username,
+            "password": password,
+            "csrf_token": _csrf(form.text),
+            "next": "/cases?x=1",
+        },
+    )
 
 
 def test_a_page_without_a_session_sends_the_person_to_sign_in_and_back(console: TestClient) -> None:
@@ -77,15 +95,18 @@ def test_a_page_without_a_session_sends_the_person_to_sign_in_and_back(console: 
     assert '<label for="username">' in form.text and '<label for="password">' in form.text
 
 
-def test_a_wrong_password_is_an_error_on_the_form_in_the_persons_language(console: TestClient, person: str) -> None:
+def test_a_wrong_password_is_an_error_on_the_form_in_the_persons_language(
+    console: TestClient, person: str
+) -> None:
     chinese = _sign_in(console, person, "not the password at all")
     assert chinese.status_code == 401 and "用户名或密码错误" in chinese.text
     assert SESSION_COOKIE not in chinese.cookies
     english = _sign_in(console, person, "not the password at all", **{"Accept-Language": "en-GB,en;q=0.9"})
     assert english.status_code == 401 and "The username or password is wrong." in english.text
     nobody = _sign_in(console, "nobody-" + person, PASSWORD, **{"Accept-Language": "en"})
-    assert nobody.status_code == 401 and "The username or password is wrong." in nobody.text, \
+    assert nobody.status_code == 401 and "The username or password is wrong." in nobody.text, (
         "an unknown username is answered like a wrong password"
+    )
 
 
 def test_the_right_password_opens_an_http_only_same_site_session(console: TestClient, person: str) -> None:
@@ -111,8 +132,15 @@ async def test_signing_out_ends_the_session(console: TestClient, person: str, in
     token = signed_in.cookies[SESSION_COOKIE]
     engine = create_async_engine(infra.database_url)
     async with engine.connect() as connection:
-        csrf = (await connection.execute(text("SELECT csrf_token FROM console.sessions s JOIN console.users u "
-                                              "USING (user_id) WHERE u.username = :u"), {"u": person})).scalar_one()
+        csrf = (
+            await connection.execute(
+                text(
+                    "SELECT csrf_token FROM console.sessions s JOIN console.users u "
+                    "USING (user_id) WHERE u.username = :u"
+                ),
+                {"u": person},
+            )
+        ).scalar_one()
     await engine.dispose()
     out = console.post("/sign-out", data={"csrf_token": csrf})
     assert out.status_code == 303 and out.headers["location"] == "/sign-in"
@@ -121,10 +149,15 @@ async def test_signing_out_ends_the_session(console: TestClient, person: str, in
 
 
 async def test_an_idle_session_and_a_disabled_persons_session_send_to_sign_in(
-        console: TestClient, person: str, infra) -> None:
+    console: TestClient, person: str, infra
+) -> None:
     _sign_in(console, person, PASSWORD)
-    await _change(infra, lambda c: c.execute(update(t.sessions).values(
-        last_seen_at=datetime.now(UTC) - timedelta(minutes=31))))
+    await _change(
+        infra,
+        lambda c: c.execute(
+            update(t.sessions).values(last_seen_at=datetime.now(UTC) - timedelta(minutes=31))
+        ),
+    )
     assert console.get("/").status_code == 303, "idle for more than 30 minutes"
     _sign_in(console, person, PASSWORD)
     await _change(infra, lambda c: disable_user(c, person))
@@ -140,17 +173,23 @@ def _alert(answer) -> str:
 
 
 async def test_five_wrong_passwords_make_the_account_wait_until_an_administrator_resets_it(
-        console: TestClient, person: str, infra) -> None:
+    console: TestClient, person: str, infra
+) -> None:
     for _ in range(MAX_FAILURES):
         assert _sign_in(console, person, "wrong wrong wrong").status_code == 401
     waiting = _sign_in(console, person, PASSWORD, **{"Accept-Language": "en"})
-    assert waiting.status_code == 401 and WRONG in waiting.text, "the right password does not pass a wait early"
-    await _change(infra, lambda c: reset_password(c, person, "another long password 7", now=datetime.now(UTC)))
+    assert waiting.status_code == 401 and WRONG in waiting.text, (
+        "the right password does not pass a wait early"
+    )
+    await _change(
+        infra, lambda c: reset_password(c, person, "another long password 7", now=datetime.now(UTC))
+    )
     assert _sign_in(console, person, "another long password 7").status_code == 303
 
 
 async def test_an_unknown_name_a_wrong_password_a_waiting_and_a_disabled_account_are_answered_alike(
-        console: TestClient, person: str, infra, monkeypatch) -> None:
+    console: TestClient, person: str, infra, monkeypatch
+) -> None:
     """Enumeration: the same status, the same words and the same work (one argon2 verification)."""
     hashed = []
     verify = users._verify
@@ -162,11 +201,14 @@ async def test_an_unknown_name_a_wrong_password_a_waiting_and_a_disabled_account
     answers["waiting"] = _sign_in(console, person, PASSWORD, **{"Accept-Language": "en"})
     answers["unknown"] = _sign_in(console, "nobody-" + person, PASSWORD, **{"Accept-Language": "en"})
     await _change(infra, lambda c: disable_user(c, person))
-    await _change(infra, lambda c: c.execute(update(t.users).where(t.users.c.username == person)
-                                             .values(locked_until=None)))
+    await _change(
+        infra,
+        lambda c: c.execute(update(t.users).where(t.users.c.username == person).values(locked_until=None)),
+    )
     answers["disabled"] = _sign_in(console, person, PASSWORD, **{"Accept-Language": "en"})
     assert {name: (answer.status_code, _alert(answer)) for name, answer in answers.items()} == {
-        name: (401, _alert(answers["unknown"])) for name in answers}
+        name: (401, _alert(answers["unknown"])) for name in answers
+    }
     assert _alert(answers["unknown"]).startswith(WRONG)
     assert hashed == [1, 1, 1], "the waiting, the unknown and the disabled each cost one verification"
 
@@ -179,7 +221,8 @@ def _still_clock(console: TestClient) -> None:
 
 
 def test_the_twenty_first_sign_in_from_one_address_within_a_minute_is_refused_before_any_hashing(
-        console: TestClient, person: str, monkeypatch) -> None:
+    console: TestClient, person: str, monkeypatch
+) -> None:
     _still_clock(console)
     hashed = []
     verify = users._verify
@@ -196,7 +239,8 @@ def test_the_twenty_first_sign_in_from_one_address_within_a_minute_is_refused_be
 
 
 def test_the_eleventh_sign_in_on_one_account_within_a_minute_is_refused_whatever_its_spelling(
-        console: TestClient, person: str) -> None:
+    console: TestClient, person: str
+) -> None:
     _still_clock(console)
     for n in range(10):
         spelt = person.upper() if n % 2 else f" {person} "
@@ -205,37 +249,66 @@ def test_the_eleventh_sign_in_on_one_account_within_a_minute_is_refused_whatever
 
 
 def test_a_planted_sign_in_cookie_with_a_token_of_the_planters_choosing_is_refused(
-        console: TestClient, person: str) -> None:
+    console: TestClient, person: str
+) -> None:
     console.cookies.set(SIGN_IN_CSRF_COOKIE, "chosen-by-the-attacker", domain="console.test")
-    planted = console.post("/sign-in", data={"username": person, "password": PASSWORD,
-                                             "csrf_token": "chosen-by-the-attacker"})
+    planted = console.post(
+        "/sign-in", data={"username": person, "password": PASSWORD, "csrf_token": "chosen-by-the-attacker"}
+    )
     assert planted.status_code == 403 and SESSION_COOKIE not in planted.cookies
     form = console.get("/sign-in")
-    minted = console.post("/sign-in", headers={"Sec-Fetch-Site": "same-site"}, data={
-        "username": person, "password": PASSWORD, "csrf_token": _csrf(form.text)})
+    minted = console.post(
+        "/sign-in",
+        headers={"Sec-Fetch-Site": "same-site"},
+        data={"username": person, "password": PASSWORD, "csrf_token": _csrf(form.text)},
+    )
     assert minted.status_code == 403, "a sibling site's form, even with a pair the console minted"
     assert _sign_in(console, person, PASSWORD, **{"Sec-Fetch-Site": "same-origin"}).status_code == 303
 
 
-@pytest.mark.parametrize("next_page", ["/%5Ccross.test:8765/phish", "/\\cross.test", "/\tx/host", "/\t/host",
-                                       "//evil.example", "https://evil.example/", "/%09/evil.example",
-                                       "/" + "a" * 3000])
-def test_the_way_back_after_signing_in_is_a_page_of_the_console(console: TestClient, person: str,
-                                                                   next_page: str) -> None:
+@pytest.mark.parametrize(
+    "next_page",
+    [
+        "/%5Ccross.test:8765/phish",
+        "/\\cross.test",
+        "/\tx/host",
+        "/\t/host",
+        "//evil.example",
+        "https://evil.example/",
+        "/%09/evil.example",
+        "/" + "a" * 3000,
+    ],
+)
+def test_the_way_back_after_signing_in_is_a_page_of_the_console(
+    console: TestClient, person: str, next_page: str
+) -> None:
     form = console.get("/sign-in", params={"next": next_page})
     assert 'name="next" value="/"' in form.text, "the form carries no other way back"
     posted = next_page if len(next_page) <= 2000 else "/"  # what a forged form could post instead
-    answer = console.post("/sign-in", data={"username": person, "password": PASSWORD,
-                                            "csrf_token": _csrf(form.text), "next": posted})
+    answer = console.post(
+        "/sign-in",
+        data={"username": person, "password": PASSWORD, "csrf_token": _csrf(form.text), "next": posted},
+    )
     assert answer.status_code == 303 and answer.headers["location"] == "/"
 
 
 @pytest.mark.parametrize("password", ["passwordpassword", "aaaaaaaaaaaa", DEMO_PASSWORD])
 async def test_a_weak_or_public_password_is_refused_when_a_person_is_added_or_reset(
-        infra, person: str, password: str) -> None:
+    infra, person: str, password: str
+) -> None:
     with pytest.raises(UserError, match="password"):
-        await _change(infra, lambda c: add_user(c, f"new-{person}", password, role="caseworker", agency=None,
-                                                jurisdiction="140402", now=datetime.now(UTC)))
+        await _change(
+            infra,
+            lambda c: add_user(
+                c,
+                f"new-{person}",
+                password,
+                role="caseworker",
+                agency=None,
+                jurisdiction="140402",
+                now=datetime.now(UTC),
+            ),
+        )
     with pytest.raises(UserError, match="password"):
         await _change(infra, lambda c: reset_password(c, person, password, now=datetime.now(UTC)))
 
@@ -243,6 +316,10 @@ async def test_a_weak_or_public_password_is_refused_when_a_person_is_added_or_re
 def test_a_bad_address_is_a_page_in_words_not_json(console: TestClient, person: str) -> None:
     assert _sign_in(console, person, PASSWORD).status_code == 303
     bad = console.get("/cases/not-a-case-number", headers={"Accept-Language": "en"})
-    assert bad.status_code == 422 and "Not a page of the console" in bad.text and "{" not in bad.text.split("<")[0]
+    assert (
+        bad.status_code == 422
+        and "Not a page of the console" in bad.text
+        and "{" not in bad.text.split("<")[0]
+    )
     missing = console.get("/no-such-page", headers={"Accept-Language": "zh-CN"})
     assert missing.status_code == 404 and "未找到" in missing.text

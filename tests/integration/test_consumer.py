@@ -27,8 +27,9 @@ from tests.integration.test_outbox import _none_pending, commit_change, schedule
 APPLIED = "applied by the consumer"
 
 
-def effect_recorder(db: Database, calls: Counter | None = None,
-                    fail: Callable[[Envelope, int], None] | None = None):
+def effect_recorder(
+    db: Database, calls: Counter | None = None, fail: Callable[[Envelope, int], None] | None = None
+):
     """A handler whose effect is one `effects` row per event it applies."""
 
     async def handle(session: AsyncSession, event: Envelope, delivery: Delivery) -> None:
@@ -36,19 +37,29 @@ def effect_recorder(db: Database, calls: Counter | None = None,
             calls[event.event_id] += 1
         if fail is not None:
             fail(event, calls[event.event_id] if calls is not None else 1)
-        await session.execute(insert(db.effects).values(
-            event_id=str(event.event_id), case_id=event.case_id, note=APPLIED))
+        await session.execute(
+            insert(db.effects).values(event_id=str(event.event_id), case_id=event.case_id, note=APPLIED)
+        )
 
     return handle
 
 
 @asynccontextmanager
-async def consuming(db: Database, bootstrap: str, topic: str, handler, *, batch: bool = False,
-                    max_tries: int = 3) -> AsyncIterator[IdempotentConsumer]:
+async def consuming(
+    db: Database, bootstrap: str, topic: str, handler, *, batch: bool = False, max_tries: int = 3
+) -> AsyncIterator[IdempotentConsumer]:
     broker = make_broker(bootstrap, client_id="test-consumer")
-    consumer = IdempotentConsumer(name="test-consumer", topic=topic, handler=handler, session_factory=db.sessions,
-                                  processed=db.processed, broker=broker, max_tries=max_tries, retry_backoff=0.01,
-                                  infrastructure_backoff=0.1)
+    consumer = IdempotentConsumer(
+        name="test-consumer",
+        topic=topic,
+        handler=handler,
+        session_factory=db.sessions,
+        processed=db.processed,
+        broker=broker,
+        max_tries=max_tries,
+        retry_backoff=0.01,
+        infrastructure_backoff=0.1,
+    )
     consumer.subscribe(batch=batch, group_id=f"test-{uuid.uuid4().hex[:8]}")
     await broker.start()
     try:
@@ -59,25 +70,36 @@ async def consuming(db: Database, bootstrap: str, topic: str, handler, *, batch:
 
 async def effects_count(db: Database) -> int:
     async with db.engine.connect() as conn:
-        return await conn.scalar(select(func.count()).select_from(db.effects).where(db.effects.c.note == APPLIED))
+        return await conn.scalar(
+            select(func.count()).select_from(db.effects).where(db.effects.c.note == APPLIED)
+        )
 
 
 async def effects_by_event(db: Database) -> Counter:
     async with db.engine.connect() as conn:
-        rows = (await conn.execute(select(db.effects.c.event_id).where(db.effects.c.note == APPLIED))).scalars()
+        rows = (
+            await conn.execute(select(db.effects.c.event_id).where(db.effects.c.note == APPLIED))
+        ).scalars()
         return Counter(rows)
 
 
 @pytest.mark.parametrize("batch", [False, True], ids=["one-by-one", "batch"])
 async def test_relay_killed_between_publish_and_mark_gives_duplicate_delivery_but_no_duplicate_effect(
-        infra, db: Database, topic: str, batch: bool) -> None:
+    infra, db: Database, topic: str, batch: bool
+) -> None:
     # The producing side: a committed change whose events sit in the outbox.
     events = [scheduled(uuid.uuid4(), n) for n in range(1, 21)]
     await commit_change(db, topic, *events)
 
     # A relay process publishes the rows and is killed before it can mark them published...
     crashed = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tests.integration.crashing_relay", infra.database_url, db.schema, infra.kafka_bootstrap)
+        sys.executable,
+        "-m",
+        "tests.integration.crashing_relay",
+        infra.database_url,
+        db.schema,
+        infra.kafka_bootstrap,
+    )
     assert await asyncio.wait_for(crashed.wait(), timeout=60) == -signal.SIGKILL
     assert not await _drained(db), "the killed relay marked nothing as published"
     assert len(await read_topic(infra.kafka_bootstrap, topic, count=len(events))) == len(events)
@@ -91,7 +113,9 @@ async def test_relay_killed_between_publish_and_mark_gives_duplicate_delivery_bu
 
     # The consuming side sees both copies and applies each event once.
     calls: Counter = Counter()
-    async with consuming(db, infra.kafka_bootstrap, topic, effect_recorder(db, calls), batch=batch) as consumer:
+    async with consuming(
+        db, infra.kafka_bootstrap, topic, effect_recorder(db, calls), batch=batch
+    ) as consumer:
         await wait_for(lambda: _received(consumer, len(records)), what="both copies to be consumed")
     assert await effects_by_event(db) == Counter({str(e.event_id): 1 for e in events})
     assert sum(calls.values()) == len(events), "the handler ran once per event, not per delivery"
@@ -100,7 +124,9 @@ async def test_relay_killed_between_publish_and_mark_gives_duplicate_delivery_bu
 
 async def _drained(db: Database) -> bool:
     async with db.engine.connect() as conn:
-        left = await conn.scalar(select(func.count()).select_from(db.outbox).where(db.outbox.c.published_at.is_(None)))
+        left = await conn.scalar(
+            select(func.count()).select_from(db.outbox).where(db.outbox.c.published_at.is_(None))
+        )
     return left == 0
 
 
@@ -120,7 +146,8 @@ async def produce(bootstrap: str, topic: str, *values: bytes, key: bytes) -> lis
 
 
 async def test_poison_message_is_dead_lettered_after_bounded_tries_and_the_partition_keeps_flowing(
-        infra, db: Database, topic: str) -> None:
+    infra, db: Database, topic: str
+) -> None:
     case = uuid.uuid4()
     poison, healthy = scheduled(case, 1), scheduled(case, 2)
 
@@ -128,8 +155,14 @@ async def test_poison_message_is_dead_lettered_after_bounded_tries_and_the_parti
         if event.event_id == poison.event_id:
             raise ValueError("the handler cannot apply this event")
 
-    positions = await produce(infra.kafka_bootstrap, topic, poison.to_json(), b"{not json", healthy.to_json(),
-                              key=str(case).encode())
+    positions = await produce(
+        infra.kafka_bootstrap,
+        topic,
+        poison.to_json(),
+        b"{not json",
+        healthy.to_json(),
+        key=str(case).encode(),
+    )
     assert len({p for p, _ in positions}) == 1, "all three share one partition"
 
     calls: Counter = Counter()
@@ -139,13 +172,18 @@ async def test_poison_message_is_dead_lettered_after_bounded_tries_and_the_parti
     assert calls[poison.event_id] == 3, "the failing message was tried exactly max_tries times"
 
     dead = await read_topic(infra.kafka_bootstrap, f"{topic}.dlq", count=2, settle=0.5)
-    assert [r.value for r in dead] == [poison.to_json(), b"{not json"], "both dead letters keep the original bytes"
+    assert [r.value for r in dead] == [poison.to_json(), b"{not json"], (
+        "both dead letters keep the original bytes"
+    )
     failed, undecodable = (dict((k, v.decode()) for k, v in r.headers) for r in dead)
     assert failed["x-dlq-original-topic"] == topic
     assert (int(failed["x-dlq-original-partition"]), int(failed["x-dlq-original-offset"])) == positions[0]
     assert failed["x-dlq-tries"] == "3"
     assert failed["x-dlq-error"] == "ValueError: the handler cannot apply this event"
-    assert (int(undecodable["x-dlq-original-partition"]), int(undecodable["x-dlq-original-offset"])) == positions[1]
+    assert (
+        int(undecodable["x-dlq-original-partition"]),
+        int(undecodable["x-dlq-original-offset"]),
+    ) == positions[1]
     assert undecodable["x-dlq-tries"] == "1", "a message that is not an event is not worth retrying"
     assert undecodable["x-dlq-error"].startswith("MalformedMessage: not JSON")
     assert dead[0].key == str(case).encode()
@@ -156,7 +194,8 @@ async def _effects_at_least(db: Database, count: int) -> bool:
 
 
 async def test_infrastructure_failure_neither_loses_nor_dead_letters_the_message(
-        infra, db: Database, topic: str) -> None:
+    infra, db: Database, topic: str
+) -> None:
     """The offset is committed only after the effect: a handler that cannot reach its
     database leaves the message to be delivered again, not skipped."""
     first, second = scheduled(uuid.uuid4(), 1), scheduled(uuid.uuid4(), 2)
@@ -168,7 +207,9 @@ async def test_infrastructure_failure_neither_loses_nor_dead_letters_the_message
     await produce(infra.kafka_bootstrap, topic, first.to_json(), key=str(first.case_id).encode())
     await produce(infra.kafka_bootstrap, topic, second.to_json(), key=str(second.case_id).encode())
     calls: Counter = Counter()
-    async with consuming(db, infra.kafka_bootstrap, topic, effect_recorder(db, calls, database_down_once)) as consumer:
+    async with consuming(
+        db, infra.kafka_bootstrap, topic, effect_recorder(db, calls, database_down_once)
+    ) as consumer:
         await wait_for(lambda: _effects_at_least(db, 2), what="both events to be applied")
     assert await effects_by_event(db) == Counter({str(first.event_id): 1, str(second.event_id): 1})
     assert calls[first.event_id] == 2, "redelivered once after the failure"
@@ -184,8 +225,14 @@ async def test_committed_offsets_survive_a_restart(infra, db: Database, topic: s
     calls: Counter = Counter()
     for _ in range(2):
         broker = make_broker(infra.kafka_bootstrap, client_id="test-consumer")
-        consumer = IdempotentConsumer(name="test-consumer", topic=topic, handler=effect_recorder(db, calls),
-                                      session_factory=db.sessions, processed=db.processed, broker=broker)
+        consumer = IdempotentConsumer(
+            name="test-consumer",
+            topic=topic,
+            handler=effect_recorder(db, calls),
+            session_factory=db.sessions,
+            processed=db.processed,
+            broker=broker,
+        )
         consumer.subscribe(group_id=group)
         await broker.start()
         try:
@@ -230,7 +277,8 @@ async def _lag_is(consumer: IdempotentConsumer, expected: int) -> bool:
 
 @pytest.mark.parametrize("batch", [False, True], ids=["one-by-one", "batch"])
 async def test_a_connection_the_server_terminates_mid_transaction_is_not_the_messages_fault(
-        infra, db: Database, topic: str, batch: bool) -> None:
+    infra, db: Database, topic: str, batch: bool
+) -> None:
     """What a PostgreSQL restart does to a consumer in the middle of its transaction (the
     server ends the connection: asyncpg's AdminShutdownError, wrapped by SQLAlchemy): the
     message is tried again once the database answers, never dead-lettered."""

@@ -33,13 +33,24 @@ async def sessions(infra):
 
 
 def plan(due: datetime, *, announced: bool) -> dict:
-    return dict(case_id=uuid.uuid4(), plan_id=uuid.uuid4(), state="open", jurisdiction="140402001001",
-                risk_level="orange", cadence_days=14, response_due_at=due, next_visit_due_at=due,
-                due_announced_for=due if announced else None, overdue_announced_for=due if announced else None,
-                stage="monitoring")
+    return dict(
+        case_id=uuid.uuid4(),
+        plan_id=uuid.uuid4(),
+        state="open",
+        jurisdiction="140402001001",
+        risk_level="orange",
+        cadence_days=14,
+        response_due_at=due,
+        next_visit_due_at=due,
+        due_announced_for=due if announced else None,
+        overdue_announced_for=due if announced else None,
+        stage="monitoring",
+    )
 
 
-async def test_a_newly_due_visit_is_announced_behind_a_thousand_missed_ones_already_announced(sessions) -> None:
+async def test_a_newly_due_visit_is_announced_behind_a_thousand_missed_ones_already_announced(
+    sessions,
+) -> None:
     missed = [plan(NOW - timedelta(days=30, minutes=i), announced=True) for i in range(2 * LIMIT)]
     fresh = plan(NOW - timedelta(hours=1), announced=False)
     cases = [p["case_id"] for p in (*missed, fresh)]
@@ -47,14 +58,26 @@ async def test_a_newly_due_visit_is_announced_behind_a_thousand_missed_ones_alre
         await session.execute(insert(t.plans), [*missed, fresh])
     try:
         async with sessions.begin() as session:
-            others = await session.scalar(select(func.count()).select_from(t.plans).where(
-                t.plans.c.state == "open", t.plans.c.next_visit_due_at <= NOW, t.plans.c.case_id.not_in(cases)))
+            others = await session.scalar(
+                select(func.count())
+                .select_from(t.plans)
+                .where(
+                    t.plans.c.state == "open",
+                    t.plans.c.next_visit_due_at <= NOW,
+                    t.plans.c.case_id.not_in(cases),
+                )
+            )
             # Fewer than the thousand: were the announced ones taken again, the new one would not fit.
-            await announce_due_visits(session, Resources(load_policy(), clock=lambda: NOW), limit=others + LIMIT)
+            await announce_due_visits(
+                session, Resources(load_policy(), clock=lambda: NOW), limit=others + LIMIT
+            )
         async with sessions() as session:
             row = (await session.execute(select(t.plans).where(t.plans.c.case_id == fresh["case_id"]))).one()
-            events = await session.scalar(select(func.count()).select_from(OUTBOX).where(
-                OUTBOX.c.aggregate_id.in_([str(c) for c in cases])))
+            events = await session.scalar(
+                select(func.count())
+                .select_from(OUTBOX)
+                .where(OUTBOX.c.aggregate_id.in_([str(c) for c in cases]))
+            )
         assert events == 1, "the new due visit is announced, and none of the thousand already announced again"
         assert row.due_announced_for == fresh["next_visit_due_at"]
     finally:

@@ -32,8 +32,13 @@ async def test_the_import_waits_until_the_stage_has_caught_up(infra, topic: str)
         assert not held.done(), "30 queued is over the bound of 10: the import holds"
         assert told and told[-1] == 60, "and says how many are queued"
 
-        stage = AIOKafkaConsumer(topic, bootstrap_servers=infra.kafka_bootstrap, group_id=group,
-                                 enable_auto_commit=False, auto_offset_reset="earliest")
+        stage = AIOKafkaConsumer(
+            topic,
+            bootstrap_servers=infra.kafka_bootstrap,
+            group_id=group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+        )
         await stage.start()
         try:
             taken = 0

@@ -20,24 +20,40 @@ T0 = datetime(2026, 12, 1, 8, tzinfo=UTC)
 # the reopened case closed again, or merged away by a link made before casework heard of the reopening.
 STORIES = {
     "reopened": ([("close", T0), ("reopen", T0 + timedelta(hours=1))], "open"),
-    "reopened, then closed": ([("close", T0), ("reopen", T0 + timedelta(hours=1)),
-                               ("close", T0 + timedelta(hours=1, microseconds=1))], "closed"),
-    "reopened twice": ([("close", T0), ("reopen", T0 + timedelta(hours=1)), ("close", T0 + timedelta(hours=2)),
-                        ("reopen", T0 + timedelta(hours=3))], "open"),
+    "reopened, then closed": (
+        [
+            ("close", T0),
+            ("reopen", T0 + timedelta(hours=1)),
+            ("close", T0 + timedelta(hours=1, microseconds=1)),
+        ],
+        "closed",
+    ),
+    "reopened twice": (
+        [
+            ("close", T0),
+            ("reopen", T0 + timedelta(hours=1)),
+            ("close", T0 + timedelta(hours=2)),
+            ("reopen", T0 + timedelta(hours=3)),
+        ],
+        "open",
+    ),
 }
 
 
 def _readings(events: list[tuple[str, datetime]]):
     """Every order intake may read them in: each topic's events in their own order."""
     for order in itertools.permutations(events):
-        if all([e for e in order if e[0] == kind] == [e for e in events if e[0] == kind]
-               for kind in ("close", "reopen")):
+        if all(
+            [e for e in order if e[0] == kind] == [e for e in events if e[0] == kind]
+            for kind in ("close", "reopen")
+        ):
             yield order
 
 
 @pytest.mark.parametrize("story", list(STORIES))
 async def test_intake_ends_where_casework_ended_whatever_order_it_reads_closures_and_reopenings(
-        sessions, story: str) -> None:
+    sessions, story: str
+) -> None:
     events, ends = STORIES[story]
     for order in _readings(events):
         case_id = (await record(sessions, hotline_report())).case_id

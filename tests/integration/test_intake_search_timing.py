@@ -32,15 +32,17 @@ async def _median_ms(intake: httpx.AsyncClient, child_id: str) -> float:
     took = []
     for _ in range(TRIES):
         started = time.perf_counter()
-        answer = await intake.post("/v1/children/search", headers=CHENGQU,
-                                   json={"purpose": "investigation", "national_id": child_id})
+        answer = await intake.post(
+            "/v1/children/search", headers=CHENGQU, json={"purpose": "investigation", "national_id": child_id}
+        )
         took.append((time.perf_counter() - started) * 1000)
         assert answer.status_code == 200 and answer.json() == {"matches": []}, answer.text
     return statistics.median(took)
 
 
 async def test_a_child_in_another_county_takes_as_long_to_not_find_as_a_child_nowhere(
-        intake: httpx.AsyncClient) -> None:
+    intake: httpx.AsyncClient,
+) -> None:
     elsewhere = national_id()
     report = hotline_report(jurisdiction=LUZHOU_VILLAGE, child={"national_id": elsewhere})
     assert (await intake.post("/v1/reports", json=report, headers=LUZHOU)).status_code == 202
@@ -50,5 +52,6 @@ async def test_a_child_in_another_county_takes_as_long_to_not_find_as_a_child_no
     assert other_county >= budget and nowhere >= budget, (other_county, nowhere)
     # Both wait out the budget; what is left between them is the machine's noise (on a loaded CI machine a
     # few ms either way), far below the budget that hides the refusal's ~8 ms.
-    assert abs(other_county - nowhere) < budget / 4, \
+    assert abs(other_county - nowhere) < budget / 4, (
         f"other county {other_county:.1f} ms, nowhere {nowhere:.1f} ms"
+    )

@@ -32,26 +32,35 @@ def engine(sessions) -> AsyncEngine:
 
 def submitted(body: dict, *, key: str | None = None, subject: str = "school-140402001") -> Submitted:
     raw = json.dumps(body).encode()
-    return Submitted(report=HotlineReport.model_validate_json(raw), subject=subject, idempotency_key=key,
-                     digest=hashlib.sha256(raw).hexdigest(), trace={}, wants_case=True)
+    return Submitted(
+        report=HotlineReport.model_validate_json(raw),
+        subject=subject,
+        idempotency_key=key,
+        digest=hashlib.sha256(raw).hexdigest(),
+        trace={},
+        wants_case=True,
+    )
 
 
 async def stored(sessions, external_ids: list[str]) -> int:
     async with sessions() as session:
-        return await session.scalar(select(func.count()).select_from(t.reports)
-                                    .where(t.reports.c.external_id.in_(external_ids)))
+        return await session.scalar(
+            select(func.count()).select_from(t.reports).where(t.reports.c.external_id.in_(external_ids))
+        )
 
 
 async def test_a_report_that_fails_inside_a_batch_fails_alone_and_the_others_are_stored(
-        sessions, engine) -> None:
+    sessions, engine
+) -> None:
     commits = []
     batches = SubmissionBatches(engine, KEYS, after_commit=lambda: commits.append(1))
     good = [hotline_report() for _ in range(5)]
     # Not checked before it joins the batch (the API checks it first): record_reports refuses it.
     bad = hotline_report(jurisdiction=NO_SUCH_VILLAGE)
     bodies = [*good[:2], bad, *good[2:]]
-    answers = await asyncio.gather(*(batches.record(submitted(body)) for body in bodies),
-                                   return_exceptions=True)
+    answers = await asyncio.gather(
+        *(batches.record(submitted(body)) for body in bodies), return_exceptions=True
+    )
 
     assert isinstance(answers[2], ReportRejected) and "jurisdiction" in str(answers[2])
     recorded = [a for i, a in enumerate(answers) if i != 2]
@@ -63,13 +72,17 @@ async def test_a_report_that_fails_inside_a_batch_fails_alone_and_the_others_are
 
 
 async def test_one_key_sent_twice_at_once_is_one_report_and_reused_for_another_is_refused(
-        sessions, engine) -> None:
+    sessions, engine
+) -> None:
     batches = SubmissionBatches(engine, KEYS, after_commit=lambda: None)
     body, other = hotline_report(), hotline_report()
     key = f"k-{uuid.uuid4().hex}"
     first, again, reused = await asyncio.gather(
-        batches.record(submitted(body, key=key)), batches.record(submitted(body, key=key)),
-        batches.record(submitted(other, key=key)), return_exceptions=True)
+        batches.record(submitted(body, key=key)),
+        batches.record(submitted(body, key=key)),
+        batches.record(submitted(other, key=key)),
+        return_exceptions=True,
+    )
 
     assert isinstance(first, Outcome) and isinstance(again, Outcome), (first, again)
     assert again.recorded.report_id == first.recorded.report_id
@@ -83,7 +96,8 @@ async def test_the_same_key_of_another_caller_is_another_report(engine) -> None:
     key = f"k-{uuid.uuid4().hex}"
     mine, theirs = await asyncio.gather(
         batches.record(submitted(hotline_report(), key=key, subject="school-140402001")),
-        batches.record(submitted(hotline_report(), key=key, subject="school-140402002")))
+        batches.record(submitted(hotline_report(), key=key, subject="school-140402002")),
+    )
 
     assert mine.recorded.report_id != theirs.recorded.report_id
     assert not mine.recorded.duplicate and not theirs.recorded.duplicate

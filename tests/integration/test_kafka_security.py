@@ -43,8 +43,14 @@ ROOT = Path(__file__).resolve().parents[2]
 SERVICE_USER, SERVICE_PASSWORD = "cpnet-referral", "referral-scram-secret"
 AGENCY_USER, AGENCY_PASSWORD = "agency-police", "police-scram-secret"
 # Every principal of the plan this test speaks as, with its password.
-USERS = {"broker": "broker-scram-secret", "cpnet-admin": "admin-scram-secret", SERVICE_USER: SERVICE_PASSWORD,
-         "cpnet-intake": "intake-scram-secret", AGENCY_USER: AGENCY_PASSWORD, "hotline": "hotline-scram-secret"}
+USERS = {
+    "broker": "broker-scram-secret",
+    "cpnet-admin": "admin-scram-secret",
+    SERVICE_USER: SERVICE_PASSWORD,
+    "cpnet-intake": "intake-scram-secret",
+    AGENCY_USER: AGENCY_PASSWORD,
+    "hotline": "hotline-scram-secret",
+}
 
 
 @dataclass(frozen=True)
@@ -53,8 +59,13 @@ class SecureKafka:
     cafile: Path
 
     def settings(self, user: str = SERVICE_USER, password: str | None = None, **changes) -> Settings:
-        values = dict(kafka_bootstrap=self.bootstrap, kafka_security_protocol="SASL_SSL", kafka_username=user,
-                      kafka_password=password or USERS[user], kafka_ssl_cafile=self.cafile)
+        values = dict(
+            kafka_bootstrap=self.bootstrap,
+            kafka_security_protocol="SASL_SSL",
+            kafka_username=user,
+            kafka_password=password or USERS[user],
+            kafka_ssl_cafile=self.cafile,
+        )
         return Settings(**{**values, **changes})
 
 
@@ -71,17 +82,27 @@ def _certificate(folder: Path) -> tuple[Path, Path]:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "cpnet test broker")])
     now = datetime.datetime.now(datetime.UTC)
     certificate = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                       critical=False)
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False
+        )
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256()))
+        .sign(key, hashes.SHA256())
+    )
     pem = certificate.public_bytes(serialization.Encoding.PEM)
     keystore, cafile = folder / "broker.pem", folder / "ca.pem"
-    keystore.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()) + pem)
+    keystore.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        + pem
+    )
     cafile.write_bytes(pem)
     return keystore, cafile
 
@@ -127,12 +148,32 @@ group.initial.rebalance.delay.ms=0
     log4j.write_text(_template("log4j2.properties").replace("@LOG_FILE@", str(folder / "kafka.log")))
     libs = Stack(Settings())._kafka_classpath()
     java = ["java", "-Xms128m", "-Xmx512m", f"-Dlog4j2.configurationFile={log4j}", "-cp", f"{libs}/*"]
-    subprocess.run([*java, "kafka.tools.StorageTool", "format", "--standalone", "-t", cluster_id(), "-c", str(properties),
-                    *(arg for user, password in USERS.items()
-                      for arg in ("--add-scram", f"SCRAM-SHA-512=[name={user},password={password}]"))],
-                   check=True, capture_output=True, timeout=120)
-    broker = subprocess.Popen([*java, "kafka.Kafka", str(properties)], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.STDOUT, start_new_session=True)
+    subprocess.run(
+        [
+            *java,
+            "kafka.tools.StorageTool",
+            "format",
+            "--standalone",
+            "-t",
+            cluster_id(),
+            "-c",
+            str(properties),
+            *(
+                arg
+                for user, password in USERS.items()
+                for arg in ("--add-scram", f"SCRAM-SHA-512=[name={user},password={password}]")
+            ),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    broker = subprocess.Popen(
+        [*java, "kafka.Kafka", str(properties)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 90
         while True:
@@ -140,12 +181,16 @@ group.initial.rebalance.delay.ms=0
                 if sock.connect_ex(("127.0.0.1", port)) == 0:
                     break
             if broker.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the SASL_SSL broker did not start: {(folder / 'kafka.log').read_text()[-2000:]}")
+                raise RuntimeError(
+                    f"the SASL_SSL broker did not start: {(folder / 'kafka.log').read_text()[-2000:]}"
+                )
             time.sleep(0.2)
         secure = SecureKafka(f"127.0.0.1:{port}", cafile)
         _apply_the_acl_plan(secure, java, folder)
         admin = secure.settings("cpnet-admin")
-        asyncio.run(create_topics(admin.kafka_bootstrap, list(TOPICS.values()), security=client_security(admin)))
+        asyncio.run(
+            create_topics(admin.kafka_bootstrap, list(TOPICS.values()), security=client_security(admin))
+        )
         yield secure
     finally:
         broker.terminate()
@@ -157,9 +202,18 @@ group.initial.rebalance.delay.ms=0
 
 def acl_plan_bindings() -> list[str]:
     """What deploy/kafka/acls.sh would run, as bindings: `principal operation type name pattern`."""
-    dry_run = subprocess.run(["bash", str(ROOT / "deploy" / "kafka" / "acls.sh")], capture_output=True, text=True,
-                             check=True, env={"PATH": "/usr/bin:/bin", "DRY_RUN": "1", "KAFKA_BOOTSTRAP": "broker:9094",
-                                              "KAFKA_ADMIN_CONFIG": "admin.properties"})
+    dry_run = subprocess.run(
+        ["bash", str(ROOT / "deploy" / "kafka" / "acls.sh")],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "DRY_RUN": "1",
+            "KAFKA_BOOTSTRAP": "broker:9094",
+            "KAFKA_ADMIN_CONFIG": "admin.properties",
+        },
+    )
     bindings = []
     for command in dry_run.stdout.splitlines():
         words = command.split()
@@ -171,8 +225,10 @@ def acl_plan_bindings() -> list[str]:
         kind = "topic" if "--topic" in options else "group"
         (name,) = options[f"--{kind}"]
         pattern = options.get("--resource-pattern-type", ["literal"])[0]
-        bindings += [f"{principal} {operation.upper()} {kind.upper()} {name} {pattern.upper()}"
-                     for operation in options["--operation"]]
+        bindings += [
+            f"{principal} {operation.upper()} {kind.upper()} {name} {pattern.upper()}"
+            for operation in options["--operation"]
+        ]
     return bindings
 
 
@@ -181,18 +237,28 @@ def _apply_the_acl_plan(secure: SecureKafka, java: list[str], folder: Path) -> N
     config.write_text(
         f"bootstrap.servers={secure.bootstrap}\nsecurity.protocol=SASL_SSL\nsasl.mechanism=SCRAM-SHA-512\n"
         f"ssl.truststore.type=PEM\nssl.truststore.location={secure.cafile}\n"
-        f'sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required '
-        f'username="broker" password="{USERS["broker"]}";\n')
+        f"sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required "
+        f'username="broker" password="{USERS["broker"]}";\n'
+    )
     bindings = acl_plan_bindings()
-    applied = subprocess.run([*java, str(Path(__file__).parent / "kafka" / "ApplyAcls.java"), str(config)],
-                             input="\n".join(bindings), capture_output=True, text=True, timeout=120)
+    applied = subprocess.run(
+        [*java, str(Path(__file__).parent / "kafka" / "ApplyAcls.java"), str(config)],
+        input="\n".join(bindings),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert applied.returncode == 0, applied.stderr[-2000:]
     assert applied.stdout.split()[-1] == str(len(bindings))
 
 
 async def can_write(settings: Settings, topic: str) -> bool:
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True,
-                                **client_security(settings))
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        acks="all",
+        enable_idempotence=True,
+        **client_security(settings),
+    )
     await producer.start()
     try:
         await producer.send_and_wait(topic, b"probe", key=b"probe")
@@ -205,8 +271,14 @@ async def can_write(settings: Settings, topic: str) -> bool:
 
 async def can_read(settings: Settings, topic: str, group: str) -> bool:
     """Joins `group` on `topic` until it is given partitions (True) or refused (False)."""
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=settings.kafka_bootstrap, group_id=group,
-                                auto_offset_reset="earliest", enable_auto_commit=False, **client_security(settings))
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=settings.kafka_bootstrap,
+        group_id=group,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        **client_security(settings),
+    )
     try:
         await consumer.start()
         for _ in range(60):
@@ -220,10 +292,14 @@ async def can_read(settings: Settings, topic: str, group: str) -> bool:
         await consumer.stop()
 
 
-async def test_a_service_publishes_as_its_own_principal_and_an_agency_reads_only_its_topic(secure_kafka) -> None:
+async def test_a_service_publishes_as_its_own_principal_and_an_agency_reads_only_its_topic(
+    secure_kafka,
+) -> None:
     referral = secure_kafka.settings(SERVICE_USER)
     await require_kafka(referral.kafka_bootstrap, security=client_security(referral))
-    broker = make_broker(referral.kafka_bootstrap, client_id="test-secure", security=broker_security(referral))
+    broker = make_broker(
+        referral.kafka_bootstrap, client_id="test-secure", security=broker_security(referral)
+    )
     await broker.connect()
     try:
         await broker.publish(b"over tls", topic=referral_topic(Agency.police), key=b"case-1")
@@ -231,19 +307,26 @@ async def test_a_service_publishes_as_its_own_principal_and_an_agency_reads_only
         await broker.stop()
     police = secure_kafka.settings(AGENCY_USER)
     assert await can_read(police, referral_topic(Agency.police), "agency.police")
-    assert not await can_read(police, referral_topic(Agency.education), "agency.police"), "another agency's topic"
-    assert not await can_read(police, referral_topic(Agency.police), "agency.education"), "another agency's group"
+    assert not await can_read(police, referral_topic(Agency.education), "agency.police"), (
+        "another agency's topic"
+    )
+    assert not await can_read(police, referral_topic(Agency.police), "agency.education"), (
+        "another agency's group"
+    )
 
 
 async def test_only_intake_reads_the_hotlines_personal_data_and_each_service_writes_only_its_own_topics(
-        secure_kafka) -> None:
+    secure_kafka,
+) -> None:
     hotline, intake = secure_kafka.settings("hotline"), secure_kafka.settings("cpnet-intake")
     referral, police = secure_kafka.settings(SERVICE_USER), secure_kafka.settings(AGENCY_USER)
     assert await can_write(hotline, "intake.reports.raw")
     assert not await can_write(hotline, "case.reported"), "the hotline writes raw reports only"
     assert await can_read(intake, "intake.reports.raw", "intake.hotline")
     for outsider, group in ((hotline, "hotline"), (police, "agency.police"), (referral, "referral.assessed")):
-        assert not await can_read(outsider, "intake.reports.raw", group), "the raw reports carry personal data"
+        assert not await can_read(outsider, "intake.reports.raw", group), (
+            "the raw reports carry personal data"
+        )
     assert await can_write(intake, "case.reported") and await can_write(intake, "audit.access")
     assert not await can_write(referral, "case.assessed"), "assessment alone grades"
     assert not await can_write(police, referral_topic(Agency.police)), "an agency cannot forge referrals"
@@ -261,10 +344,13 @@ async def test_a_wrong_password_is_one_line_naming_the_settings_and_never_the_pa
     assert "not-the-password" not in message and "\n" not in message
 
 
-@pytest.mark.parametrize("changes", [
-    {"kafka_security_protocol": "PLAINTEXT"},  # no TLS, no SASL
-    {"kafka_ssl_cafile": None},  # the system's trust store does not know the cluster's CA
-])
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"kafka_security_protocol": "PLAINTEXT"},  # no TLS, no SASL
+        {"kafka_ssl_cafile": None},  # the system's trust store does not know the cluster's CA
+    ],
+)
 async def test_a_client_without_tls_or_the_clusters_ca_cannot_connect(secure_kafka, changes) -> None:
     settings = secure_kafka.settings(**changes)
     with pytest.raises(InfrastructureUnavailable) as refused:
@@ -282,17 +368,32 @@ async def _first_answer(consumer: AIOKafkaConsumer):
 
 
 async def test_the_agency_kit_receives_and_acknowledges_with_the_agencys_own_principal(
-        secure_kafka, tmp_path) -> None:
+    secure_kafka, tmp_path
+) -> None:
     service = secure_kafka.settings(SERVICE_USER)
     agency = secure_kafka.settings(AGENCY_USER)
     police, responses = TOPICS[referral_topic(Agency.police)], TOPICS["referral.responses"]
     case_id = uuid.uuid4()
-    referral = new_envelope(ReferralCreated(
-        referral_id=uuid.uuid4(), case_id=case_id, agency=Agency.police, risk_level=RiskLevel.red, emergency=True,
-        categories=[Category.abuse], needs=[], jurisdiction="140402001001",
-        ack_due_at=datetime.datetime.now(datetime.UTC), details_url="https://referral.example/v1/referrals/1",
-        stage=Stage.written_review), case_id=case_id, producer="referral")
-    broker = make_broker(service.kafka_bootstrap, client_id="test-secure-referral", security=broker_security(service))
+    referral = new_envelope(
+        ReferralCreated(
+            referral_id=uuid.uuid4(),
+            case_id=case_id,
+            agency=Agency.police,
+            risk_level=RiskLevel.red,
+            emergency=True,
+            categories=[Category.abuse],
+            needs=[],
+            jurisdiction="140402001001",
+            ack_due_at=datetime.datetime.now(datetime.UTC),
+            details_url="https://referral.example/v1/referrals/1",
+            stage=Stage.written_review,
+        ),
+        case_id=case_id,
+        producer="referral",
+    )
+    broker = make_broker(
+        service.kafka_bootstrap, client_id="test-secure-referral", security=broker_security(service)
+    )
     await broker.connect()
     try:
         await broker.publish(referral.to_json(), topic=police.name, key=str(case_id).encode())
@@ -301,11 +402,25 @@ async def test_the_agency_kit_receives_and_acknowledges_with_the_agencys_own_pri
 
     stop = asyncio.Event()
     out = tmp_path / "police.jsonl"
-    kit = asyncio.create_task(listen(bootstrap=agency.kafka_bootstrap, agency=Agency.police, out=out,
-                                     state=tmp_path / "police.acked", responder="desk-1", stop=stop,
-                                     echo=lambda line: None, security=client_security(agency)))
-    consumer = AIOKafkaConsumer(responses.name, bootstrap_servers=service.kafka_bootstrap, group_id=None,
-                                auto_offset_reset="earliest", **client_security(service))
+    kit = asyncio.create_task(
+        listen(
+            bootstrap=agency.kafka_bootstrap,
+            agency=Agency.police,
+            out=out,
+            state=tmp_path / "police.acked",
+            responder="desk-1",
+            stop=stop,
+            echo=lambda line: None,
+            security=client_security(agency),
+        )
+    )
+    consumer = AIOKafkaConsumer(
+        responses.name,
+        bootstrap_servers=service.kafka_bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+        **client_security(service),
+    )
     await consumer.start()
     try:
         answer = await asyncio.wait_for(_first_answer(consumer), timeout=60)
@@ -313,5 +428,8 @@ async def test_the_agency_kit_receives_and_acknowledges_with_the_agencys_own_pri
         stop.set()
         await kit
         await consumer.stop()
-    assert (answer.payload.referral_id, answer.payload.action) == (referral.payload.referral_id, "acknowledge")
+    assert (answer.payload.referral_id, answer.payload.action) == (
+        referral.payload.referral_id,
+        "acknowledge",
+    )
     assert json.loads(out.read_text())["event_id"] == str(referral.event_id)

@@ -17,11 +17,23 @@ from shared.db.migrate import upgrade
 
 
 def _record(n: int) -> ConsumerRecord:
-    value = (f'{{"event_id": "{uuid.uuid4()}", "event_type": "test.concurrent", "case_id": "{uuid.uuid4()}",'
-             f' "producer": "writer-{n}", "occurred_at": "2026-11-29T00:00:00Z", "payload": {{"n": {n}}}}}').encode()
-    return ConsumerRecord(topic="test.ledger", partition=n % 3, offset=n, timestamp=0, timestamp_type=0, key=None,
-                          value=value, checksum=None, serialized_key_size=0, serialized_value_size=len(value),
-                          headers=())
+    value = (
+        f'{{"event_id": "{uuid.uuid4()}", "event_type": "test.concurrent", "case_id": "{uuid.uuid4()}",'
+        f' "producer": "writer-{n}", "occurred_at": "2026-11-29T00:00:00Z", "payload": {{"n": {n}}}}}'
+    ).encode()
+    return ConsumerRecord(
+        topic="test.ledger",
+        partition=n % 3,
+        offset=n,
+        timestamp=0,
+        timestamp_type=0,
+        key=None,
+        value=value,
+        checksum=None,
+        serialized_key_size=0,
+        serialized_value_size=len(value),
+        headers=(),
+    )
 
 
 async def test_fifty_concurrent_writers_leave_no_gap_and_no_fork(infra) -> None:
@@ -39,8 +51,13 @@ async def test_fifty_concurrent_writers_leave_no_gap_and_no_fork(infra) -> None:
 
         await asyncio.gather(*(writer(n) for n in range(50)))
         async with sessions() as session:
-            rows = (await session.execute(select(t.ledger.c.seq, t.ledger.c.record, t.ledger.c.prev_hash,
-                                                 t.ledger.c.hash).order_by(t.ledger.c.seq))).all()
+            rows = (
+                await session.execute(
+                    select(t.ledger.c.seq, t.ledger.c.record, t.ledger.c.prev_hash, t.ledger.c.hash).order_by(
+                        t.ledger.c.seq
+                    )
+                )
+            ).all()
     finally:
         await engine.dispose()
     seqs = [r.seq for r in rows]

@@ -26,12 +26,24 @@ class BatchFailed(Exception):
 def _batch(size: int) -> list[Message]:
     messages = []
     for _ in range(size):
-        value = (f'{{"event_id": "{uuid.uuid4()}", "event_type": "test.ledger_end",'
-                 f' "case_id": "{uuid.uuid4()}", "producer": "test", "occurred_at": "2026-12-01T00:00:00Z",'
-                 ' "payload": {}}').encode()
-        record = ConsumerRecord(topic="test.ledger", partition=0, offset=0, timestamp=0, timestamp_type=0,
-                                key=None, value=value, checksum=None, serialized_key_size=0,
-                                serialized_value_size=len(value), headers=())
+        value = (
+            f'{{"event_id": "{uuid.uuid4()}", "event_type": "test.ledger_end",'
+            f' "case_id": "{uuid.uuid4()}", "producer": "test", "occurred_at": "2026-12-01T00:00:00Z",'
+            ' "payload": {}}'
+        ).encode()
+        record = ConsumerRecord(
+            topic="test.ledger",
+            partition=0,
+            offset=0,
+            timestamp=0,
+            timestamp_type=0,
+            key=None,
+            value=value,
+            checksum=None,
+            serialized_key_size=0,
+            serialized_value_size=len(value),
+            headers=(),
+        )
         messages.append(message_of(record))
     return messages
 

@@ -18,7 +18,12 @@ from shared.db.tables import messaging_metadata
 from shared.service import available_services
 
 # Expression indexes Alembic cannot compare; each is created by a migration of its own.
-EXPRESSION_INDEXES = {"ledger_access_child", "ledger_access_reader", "ledger_access_territory", "ledger_link_survivor"}
+EXPRESSION_INDEXES = {
+    "ledger_access_child",
+    "ledger_access_reader",
+    "ledger_access_territory",
+    "ledger_link_survivor",
+}
 
 
 def declared(service: str) -> MetaData:
@@ -43,9 +48,16 @@ async def test_the_migrated_schema_is_what_the_code_declares(infra, service: str
         return not (type_ == "index" and name in EXPRESSION_INDEXES)
 
     def differences(connection):
-        context = MigrationContext.configure(connection, opts={
-            "include_schemas": True, "include_name": include_name, "include_object": include_object,
-            "compare_type": True, "compare_server_default": True})
+        context = MigrationContext.configure(
+            connection,
+            opts={
+                "include_schemas": True,
+                "include_name": include_name,
+                "include_object": include_object,
+                "compare_type": True,
+                "compare_server_default": True,
+            },
+        )
         return compare_metadata(context, metadata)
 
     engine = create_async_engine(infra.database_url)

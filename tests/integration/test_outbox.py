@@ -21,8 +21,13 @@ from tests.integration.support import Database, read_topic, running_relay, wait_
 
 def scheduled(case_id: uuid.UUID, sequence: int) -> Envelope:
     """An event whose cadence_days carries a sequence number, to check order."""
-    payload = FollowupScheduled(case_id=case_id, plan_id=uuid.uuid4(), risk_level=RiskLevel.red,
-                                cadence_days=sequence, next_visit_due_at=datetime.now(UTC))
+    payload = FollowupScheduled(
+        case_id=case_id,
+        plan_id=uuid.uuid4(),
+        risk_level=RiskLevel.red,
+        cadence_days=sequence,
+        next_visit_due_at=datetime.now(UTC),
+    )
     return new_envelope(payload, case_id=case_id, producer="test")
 
 
@@ -31,8 +36,11 @@ async def commit_change(db: Database, topic: str, *events: Envelope, fail: bool 
     async with db.sessions() as session:
         async with session.begin():
             for event in events:
-                await session.execute(insert(db.effects).values(
-                    event_id=str(event.event_id), case_id=event.case_id, note="state change"))
+                await session.execute(
+                    insert(db.effects).values(
+                        event_id=str(event.event_id), case_id=event.case_id, note="state change"
+                    )
+                )
             await add_events(session, db.outbox, *events, topic=topic)
             if fail:
                 raise RuntimeError("the change failed after its events were staged")
@@ -40,7 +48,9 @@ async def commit_change(db: Database, topic: str, *events: Envelope, fail: bool 
 
 async def pending(db: Database) -> int:
     async with db.engine.connect() as conn:
-        return await conn.scalar(select(func.count()).select_from(db.outbox).where(db.outbox.c.published_at.is_(None)))
+        return await conn.scalar(
+            select(func.count()).select_from(db.outbox).where(db.outbox.c.published_at.is_(None))
+        )
 
 
 async def test_rolled_back_transaction_publishes_nothing(infra, db: Database, topic: str) -> None:
@@ -65,12 +75,14 @@ async def _none_pending(db: Database) -> bool:
     return await pending(db) == 0
 
 
-async def test_committed_events_are_published_exactly_once_in_order_per_case(infra, db: Database, topic: str) -> None:
+async def test_committed_events_are_published_exactly_once_in_order_per_case(
+    infra, db: Database, topic: str
+) -> None:
     cases = [uuid.uuid4() for _ in range(5)]
     committed: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
     for sequence in range(1, 41):
         # Interleave cases, several events per transaction, like a busy service.
-        events = [scheduled(case, sequence) for case in cases[sequence % 2::2]]
+        events = [scheduled(case, sequence) for case in cases[sequence % 2 :: 2]]
         await commit_change(db, topic, *events)
         for event in events:
             committed[event.case_id].append(event.event_id)
@@ -96,7 +108,9 @@ async def test_committed_events_are_published_exactly_once_in_order_per_case(inf
     assert all(len(p) == 1 for p in partitions.values()), "one case's events share one partition"
 
 
-async def test_relay_producer_waits_for_all_replicas_and_is_idempotent(infra, db: Database, topic: str) -> None:
+async def test_relay_producer_waits_for_all_replicas_and_is_idempotent(
+    infra, db: Database, topic: str
+) -> None:
     """acks=all and the idempotent producer are set explicitly (aiokafka defaults to acks=1,
     no idempotence); the real broker grants the relay an idempotent producer id."""
     await commit_change(db, topic, scheduled(uuid.uuid4(), 1))
@@ -110,17 +124,27 @@ async def test_relay_producer_waits_for_all_replicas_and_is_idempotent(infra, db
 
 
 async def test_published_rows_past_the_retention_are_purged_and_pending_ones_never(
-        infra, db: Database, topic: str) -> None:
+    infra, db: Database, topic: str
+) -> None:
     old_published, recent_published, old_pending = (scheduled(uuid.uuid4(), n) for n in (1, 2, 3))
     await commit_change(db, topic, old_published, recent_published, old_pending)
     o = db.outbox.c
     async with db.engine.begin() as conn:
-        await conn.execute(update(db.outbox).where(o.event_id == old_published.event_id)
-                           .values(published_at=func.now() - timedelta(days=8)))
-        await conn.execute(update(db.outbox).where(o.event_id == recent_published.event_id)
-                           .values(published_at=func.now() - timedelta(days=6)))
-        await conn.execute(update(db.outbox).where(o.event_id == old_pending.event_id)
-                           .values(created_at=func.now() - timedelta(days=30)))
+        await conn.execute(
+            update(db.outbox)
+            .where(o.event_id == old_published.event_id)
+            .values(published_at=func.now() - timedelta(days=8))
+        )
+        await conn.execute(
+            update(db.outbox)
+            .where(o.event_id == recent_published.event_id)
+            .values(published_at=func.now() - timedelta(days=6))
+        )
+        await conn.execute(
+            update(db.outbox)
+            .where(o.event_id == old_pending.event_id)
+            .values(created_at=func.now() - timedelta(days=30))
+        )
     async with running_relay(db, infra.kafka_bootstrap) as relay, db.engine.connect() as conn:
         relay.PURGE_BATCH = 1  # cross batch boundaries
         await conn.execution_options(isolation_level="AUTOCOMMIT")
@@ -132,7 +156,8 @@ async def test_published_rows_past_the_retention_are_purged_and_pending_ones_nev
 
 
 async def test_the_leading_relay_purges_what_it_published_once_the_retention_passes(
-        infra, db: Database, topic: str) -> None:
+    infra, db: Database, topic: str
+) -> None:
     await commit_change(db, topic, *(scheduled(uuid.uuid4(), n) for n in range(1, 6)))
     async with running_relay(db, infra.kafka_bootstrap, retention=timedelta(0), purge_every_s=0.1):
         await wait_for(lambda: _outbox_empty(db), what="the published rows to be purged")
@@ -145,15 +170,26 @@ async def _outbox_empty(db: Database) -> bool:
 
 
 async def test_de_duplication_records_past_their_retention_are_purged_and_recent_ones_kept(
-        infra, db: Database, topic: str) -> None:
+    infra, db: Database, topic: str
+) -> None:
     p = db.processed.c
-    rows = [dict(consumer="test.consumer", event_id=f"event-{n}", topic=topic, partition=0, offset=n) for n in range(5)]
+    rows = [
+        dict(consumer="test.consumer", event_id=f"event-{n}", topic=topic, partition=0, offset=n)
+        for n in range(5)
+    ]
     async with db.engine.begin() as conn:
         await conn.execute(insert(db.processed), rows)
-        await conn.execute(update(db.processed).where(p.event_id.in_(["event-0", "event-1", "event-2"]))
-                           .values(processed_at=func.now() - timedelta(days=31)))
-    async with running_relay(db, infra.kafka_bootstrap, processed=db.processed,
-                             processed_retention=timedelta(days=30)) as relay, db.engine.connect() as conn:
+        await conn.execute(
+            update(db.processed)
+            .where(p.event_id.in_(["event-0", "event-1", "event-2"]))
+            .values(processed_at=func.now() - timedelta(days=31))
+        )
+    async with (
+        running_relay(
+            db, infra.kafka_bootstrap, processed=db.processed, processed_retention=timedelta(days=30)
+        ) as relay,
+        db.engine.connect() as conn,
+    ):
         relay.PURGE_BATCH = 2  # cross batch boundaries
         await conn.execution_options(isolation_level="AUTOCOMMIT")
         assert await relay.purge_processed(conn, timedelta(days=30)) == 3
@@ -161,13 +197,27 @@ async def test_de_duplication_records_past_their_retention_are_purged_and_recent
     assert kept == {"event-3", "event-4"}, "a record Kafka could still redeliver is kept"
 
 
-async def test_the_leading_relay_purges_old_de_duplication_records_when_idle(infra, db: Database, topic: str) -> None:
+async def test_the_leading_relay_purges_old_de_duplication_records_when_idle(
+    infra, db: Database, topic: str
+) -> None:
     async with db.engine.begin() as conn:
-        await conn.execute(insert(db.processed).values(consumer="test.consumer", event_id="old", topic=topic,
-                                                       partition=0, offset=0,
-                                                       processed_at=func.now() - timedelta(days=60)))
-    async with running_relay(db, infra.kafka_bootstrap, processed=db.processed,
-                             processed_retention=timedelta(days=30), purge_every_s=0.1):
+        await conn.execute(
+            insert(db.processed).values(
+                consumer="test.consumer",
+                event_id="old",
+                topic=topic,
+                partition=0,
+                offset=0,
+                processed_at=func.now() - timedelta(days=60),
+            )
+        )
+    async with running_relay(
+        db,
+        infra.kafka_bootstrap,
+        processed=db.processed,
+        processed_retention=timedelta(days=30),
+        purge_every_s=0.1,
+    ):
         await wait_for(lambda: _no_processed(db), what="the old record to be purged")
 
 

@@ -29,8 +29,17 @@ async def sessions(infra):
 
 
 def referral(holder: str, due: datetime) -> dict:
-    return dict(id=uuid.uuid4(), case_id=uuid.uuid4(), agency="police", state="created", risk_level="red",
-                jurisdiction="140402001001", holder=holder, created_at=due - timedelta(hours=24), ack_due_at=due)
+    return dict(
+        id=uuid.uuid4(),
+        case_id=uuid.uuid4(),
+        agency="police",
+        state="created",
+        risk_level="red",
+        jurisdiction="140402001001",
+        holder=holder,
+        created_at=due - timedelta(hours=24),
+        ack_due_at=due,
+    )
 
 
 async def test_a_village_referral_escalates_behind_hundreds_already_at_the_city(sessions) -> None:
@@ -46,8 +55,13 @@ async def test_a_village_referral_escalates_behind_hundreds_already_at_the_city(
                 if not await escalate_overdue(session, clock, limit=200):
                     break
         async with sessions() as session:
-            holders = dict((await session.execute(select(t.referrals.c.id, t.referrals.c.holder)
-                                                  .where(t.referrals.c.id.in_(ids)))).all())
+            holders = dict(
+                (
+                    await session.execute(
+                        select(t.referrals.c.id, t.referrals.c.holder).where(t.referrals.c.id.in_(ids))
+                    )
+                ).all()
+            )
         assert holders[in_a_village["id"]] == "140402001000", "moved up to its township"
         assert {holders[r["id"]] for r in at_the_city} == {"140400000000"}, "the city is the top"
     finally:

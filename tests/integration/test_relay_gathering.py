@@ -14,8 +14,9 @@ from tests.integration.test_outbox import commit_change, pending, scheduled
 BURST = 60
 
 
-async def test_a_burst_of_commits_leaves_in_a_few_rounds_in_order_per_case(infra, db: Database,
-                                                                          topic: str) -> None:
+async def test_a_burst_of_commits_leaves_in_a_few_rounds_in_order_per_case(
+    infra, db: Database, topic: str
+) -> None:
     cases = [uuid.uuid4() for _ in range(3)]
     committed: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
     # A gathering window far longer than the burst takes, so the count of rounds does not

@@ -35,9 +35,15 @@ class Runner:
     """The `cpnet run` process, its output (its services' logs included) read as it comes."""
 
     def __init__(self, env: dict[str, str]) -> None:
-        self.process = subprocess.Popen([sys.executable, "-m", "cpnet.cli", "run", "--no-stack"], env=env,
-                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                        text=True, encoding="utf-8", errors="replace")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "cpnet.cli", "run", "--no-stack"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            encoding="utf-8",
+            errors="replace",
+        )
         self.lines: list[str] = []
         self.ended = threading.Event()  # the output is closed: the runner and every child are gone
         threading.Thread(target=self._read, daemon=True).start()
@@ -113,8 +119,11 @@ def _wait_until(condition, what: str, runner: Runner) -> None:
 def running(infra) -> Iterator[tuple[Runner, dict[str, str]]]:
     """`cpnet run` on free ports with every service answering /readyz, and the URL of each."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CPNET_")}
-    env.update(CPNET_KAFKA_BOOTSTRAP=infra.kafka_bootstrap, CPNET_DATABASE_URL=infra.database_url,
-               CPNET_LOG_FORMAT="json")
+    env.update(
+        CPNET_KAFKA_BOOTSTRAP=infra.kafka_bootstrap,
+        CPNET_DATABASE_URL=infra.database_url,
+        CPNET_LOG_FORMAT="json",
+    )
     urls = {}
     for service in available_services():
         port = _free_port()
@@ -159,8 +168,11 @@ def test_a_killed_service_is_restarted_and_answers_again(running, stop_signal: s
     said, _ = runner.wait_for_line(restarting)
     _, new_pid = runner.next_pid(victim, after=said)
     assert new_pid != before[victim]
-    _wait_until(lambda: _ready(urls[victim]) and _listening_pid_is(new_pid, port),
-                f"{victim} answering /readyz from its new process", runner)
+    _wait_until(
+        lambda: _ready(urls[victim]) and _listening_pid_is(new_pid, port),
+        f"{victim} answering /readyz from its new process",
+        runner,
+    )
     assert not _alive(before[victim])
 
     # Only the dead one was touched: the others are the same processes, still ready.
@@ -193,6 +205,7 @@ def test_a_service_that_keeps_dying_stops_everything(running) -> None:
     assert runner.process.wait(timeout=60) == 1, runner.output()
     assert crashes == 5, runner.output()
     gave_up = [line for line in runner.lines if line.startswith("cpnet: error:")]
-    assert gave_up == [f"cpnet: error: service {victim} exited with code -9, 5 times within 300 s; "
-                       "stopping everything"], runner.output()
+    assert gave_up == [
+        f"cpnet: error: service {victim} exited with code -9, 5 times within 300 s; stopping everything"
+    ], runner.output()
     _stopped_everything(runner, urls)

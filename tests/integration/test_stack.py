@@ -34,7 +34,11 @@ def _free_port(*, with_next: bool = False, avoid: tuple[int, ...] = ()) -> int:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
             sock.bind(("127.0.0.1", 0))
             port = sock.getsockname()[1]
-        if port + 1 > 65535 or port in avoid or (with_next and (port + 1 in avoid or not _port_free(port + 1))):
+        if (
+            port + 1 > 65535
+            or port in avoid
+            or (with_next and (port + 1 in avoid or not _port_free(port + 1)))
+        ):
             continue
         return port
     raise RuntimeError("no free port found")
@@ -61,7 +65,9 @@ def _cmdlines() -> dict[int, str]:
         if not entry.name.isdigit() or not _alive(int(entry.name)):
             continue
         try:
-            found[int(entry.name)] = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            found[int(entry.name)] = (
+                (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            )
         except OSError:
             continue
     return found
@@ -102,8 +108,11 @@ def _private_stack(tmp_path: Path) -> PrivateStack:
     stack = PrivateStack(root.resolve(), kafka_port, pg_port, Path("/nonexistent"))
     # The stack's own view of where PostgreSQL lives (it relocates folders the postgres
     # user cannot reach), so the test can look for it and clean it up.
-    pg_dir = Stack(Settings(stack_dir=root, kafka_bootstrap=stack.bootstrap,
-                            database_url=stack.env["CPNET_DATABASE_URL"])).pg_dir
+    pg_dir = Stack(
+        Settings(
+            stack_dir=root, kafka_bootstrap=stack.bootstrap, database_url=stack.env["CPNET_DATABASE_URL"]
+        )
+    ).pg_dir
     return PrivateStack(stack.root, kafka_port, pg_port, pg_dir)
 
 
@@ -151,15 +160,19 @@ def test_private_stack_up_status_down(private_stack: PrivateStack) -> None:
     key, value = "case-42", f"probe-{time.time_ns()}"
     produced = _kcat("-P", "-b", s.bootstrap, "-t", "case.reported", "-k", key, input=value + "\n")
     assert produced.returncode == 0, produced.stderr
-    consumed = _kcat("-C", "-b", s.bootstrap, "-t", "case.reported", "-o", "beginning", "-c", "1", "-e",
-                     "-f", "%k|%s\n")
+    consumed = _kcat(
+        "-C", "-b", s.bootstrap, "-t", "case.reported", "-o", "beginning", "-c", "1", "-e", "-f", "%k|%s\n"
+    )
     assert consumed.returncode == 0, consumed.stderr
     assert consumed.stdout.strip() == f"{key}|{value}"
 
     # PostgreSQL takes the application role's password on TCP.
     psql = subprocess.run(
         ["psql", "-h", "127.0.0.1", "-p", str(s.pg_port), "-U", "cpnet", "-Atc", "select 1", "cpnet"],
-        env={**os.environ, "PGPASSWORD": "cpnet"}, capture_output=True, text=True, timeout=20,
+        env={**os.environ, "PGPASSWORD": "cpnet"},
+        capture_output=True,
+        text=True,
+        timeout=20,
     )
     assert psql.returncode == 0, psql.stderr
     assert psql.stdout.strip() == "1"
@@ -179,12 +192,17 @@ def test_private_stack_up_status_down(private_stack: PrivateStack) -> None:
     # Down stops both, and nothing of this stack is left running.
     down = s.cpnet("stack", "down")
     assert down.returncode == 0, down.stderr
-    assert f"kafka (pid {pids['kafka']})" in down.stdout and f"postgres (pid {pids['postgres']})" in down.stdout
+    assert (
+        f"kafka (pid {pids['kafka']})" in down.stdout and f"postgres (pid {pids['postgres']})" in down.stdout
+    )
     for name, pid in pids.items():
         assert not _alive(pid), f"{name} (pid {pid}) still runs after `stack down`"
     markers = (str(s.root), str(s.pg_dir), f":{s.kafka_port}", f"-p {s.pg_port}")
-    leftovers = {pid: cmd for pid, cmd in _cmdlines().items()
-                 if pid != os.getpid() and any(marker in cmd for marker in markers)}
+    leftovers = {
+        pid: cmd
+        for pid, cmd in _cmdlines().items()
+        if pid != os.getpid() and any(marker in cmd for marker in markers)
+    }
     assert leftovers == {}
     for port in (s.kafka_port, s.kafka_port + 1, s.pg_port):
         assert not _port_open(port), f"port {port} still open after `stack down`"
@@ -203,8 +221,10 @@ def _decoys(kind: str) -> list[list[str]]:
     # Another stack's broker and cluster, as a stale or copied pid file may name them (pids are
     # reused after a reboot; `cp -r` of a checkout copies .stack/ with its pid files).
     nap = [sys.executable, "-c", "import time; time.sleep(60)"]
-    return [[*nap, "kafka.Kafka", "/elsewhere/.stack/kafka/server.properties"],
-            [*nap, "postgres", "-D", "/elsewhere/.stack/postgres/data", "-p", "5432"]]
+    return [
+        [*nap, "kafka.Kafka", "/elsewhere/.stack/kafka/server.properties"],
+        [*nap, "postgres", "-D", "/elsewhere/.stack/postgres/data", "-p", "5432"],
+    ]
 
 
 @pytest.mark.parametrize("kind", ["unrelated", "another-stack"])

@@ -42,8 +42,14 @@ async def test_traceparent_survives_the_outbox_hop(infra, db: Database, topic: s
         seen.append(trace_ids())
 
     broker = make_broker(infra.kafka_bootstrap, client_id="test-traced-consumer", tracer_provider=provider)
-    consumer = IdempotentConsumer(name="traced", topic=topic, handler=handle, session_factory=db.sessions,
-                                  processed=db.processed, broker=broker)
+    consumer = IdempotentConsumer(
+        name="traced",
+        topic=topic,
+        handler=handle,
+        session_factory=db.sessions,
+        processed=db.processed,
+        broker=broker,
+    )
     consumer.subscribe(group_id=f"test-{uuid.uuid4().hex[:8]}")
     await broker.start()
     try:
@@ -52,7 +58,9 @@ async def test_traceparent_survives_the_outbox_hop(infra, db: Database, topic: s
         await broker.stop()
     assert seen[0]["trace_id"] == trace_id, "the consumer's work joins the request's trace"
 
-    spans = {format(s.context.trace_id, "032x") for s in exporter.get_finished_spans() if s.kind.name != "INTERNAL"}
+    spans = {
+        format(s.context.trace_id, "032x") for s in exporter.get_finished_spans() if s.kind.name != "INTERNAL"
+    }
     assert spans == {trace_id}, "the publish and process spans all belong to the one trace"
 
 

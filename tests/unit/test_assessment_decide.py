@@ -20,7 +20,12 @@ VILLAGE = "140402001001"
 
 
 def report(
-    case_id: uuid.UUID, *, categories=(Category.left_behind,), indicators=(), earlier=0, age: int | None = 9,
+    case_id: uuid.UUID,
+    *,
+    categories=(Category.left_behind,),
+    indicators=(),
+    earlier=0,
+    age: int | None = 9,
     number: str | None = None,
 ) -> CaseReported:
     return CaseReported(
@@ -125,12 +130,24 @@ def test_every_grade_carries_the_case_number_the_first_report_gave() -> None:
     numbered = report(case, number="140402-2026-00123")
     first = regraded(with_report(None, numbered), RULES, now=NOW, cause="report", caused_by="e-1")
     # A report published before intake numbered cases carries none: the case keeps its number.
-    later = regraded(with_report(first.state, report(case, earlier=1)), RULES, now=NOW, cause="report",
-                     caused_by="e-2")
-    again = regraded(with_reassessment(later.state, reassessment(case, needs=[Need.legal])), RULES, now=NOW,
-                     cause="reassessment", caused_by="e-3")
-    overridden = regraded(first.state.with_override(Override(RiskLevel.red, "new_information", "u-1")), RULES,
-                          now=NOW, cause="override", caused_by="u-1", validate_override=True)
+    later = regraded(
+        with_report(first.state, report(case, earlier=1)), RULES, now=NOW, cause="report", caused_by="e-2"
+    )
+    again = regraded(
+        with_reassessment(later.state, reassessment(case, needs=[Need.legal])),
+        RULES,
+        now=NOW,
+        cause="reassessment",
+        caused_by="e-3",
+    )
+    overridden = regraded(
+        first.state.with_override(Override(RiskLevel.red, "new_information", "u-1")),
+        RULES,
+        now=NOW,
+        cause="override",
+        caused_by="u-1",
+        validate_override=True,
+    )
     assert first.state.case_number == "140402-2026-00123"
     assert {r.event.case_number for r in (first, later, again, overridden)} == {"140402-2026-00123"}
     assert later.state.as_row()["case_number"] == "140402-2026-00123"
@@ -139,6 +156,11 @@ def test_every_grade_carries_the_case_number_the_first_report_gave() -> None:
 def test_a_case_graded_before_it_had_a_number_takes_the_one_a_later_report_brings() -> None:
     case = uuid.uuid4()
     first = regraded(with_report(None, report(case)), RULES, now=NOW, cause="report", caused_by="e-1")
-    later = regraded(with_report(first.state, report(case, earlier=1, number="140402-2026-00007")), RULES,
-                     now=NOW, cause="report", caused_by="e-2")
+    later = regraded(
+        with_report(first.state, report(case, earlier=1, number="140402-2026-00007")),
+        RULES,
+        now=NOW,
+        cause="report",
+        caused_by="e-2",
+    )
     assert (first.event.case_number, later.event.case_number) == (None, "140402-2026-00007")

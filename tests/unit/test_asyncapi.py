@@ -174,9 +174,7 @@ def test_the_resolver_notices_a_dangling_reference(doc: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize("event_type, version", sorted(EVENT_TYPES))
-def test_every_event_type_has_a_message(
-    doc: dict[str, Any], event_type: str, version: int
-) -> None:
+def test_every_event_type_has_a_message(doc: dict[str, Any], event_type: str, version: int) -> None:
     messages = [
         deref(doc, m)
         for m in doc["components"]["messages"].values()
@@ -191,9 +189,7 @@ def test_every_event_type_has_a_message(
     assert payload["properties"]["schema_version"]["const"] == version
     assert "payload" in payload["required"]
     headers = deref(doc, message["headers"])
-    assert {"event_id", "event_type", "schema_version", "traceparent"} <= set(
-        headers["properties"]
-    )
+    assert {"event_id", "event_type", "schema_version", "traceparent"} <= set(headers["properties"])
     assert headers["properties"]["event_type"]["const"] == event_type
     assert message["bindings"]["kafka"]["key"]["format"] == "uuid"
     # The message travels on the channel of its topic.
@@ -207,9 +203,7 @@ def test_every_event_type_has_a_message(
 
 
 def _hotline_message(doc: dict[str, Any]) -> dict[str, Any]:
-    (message,) = (
-        deref(doc, m) for m in doc["channels"][HotlineReport.TOPIC]["messages"].values()
-    )
+    (message,) = (deref(doc, m) for m in doc["channels"][HotlineReport.TOPIC]["messages"].values())
     return message
 
 
@@ -220,9 +214,7 @@ def test_the_hotline_message_is_the_vendors_contract(doc: dict[str, Any]) -> Non
     assert message["bindings"]["kafka"]["key"]["description"].startswith("The hotline's own id")
     payload = deref(doc, message["payload"])
     assert set(payload["required"]) == {
-        name
-        for name, field in HotlineReport.model_fields.items()
-        if field.is_required()
+        name for name, field in HotlineReport.model_fields.items() if field.is_required()
     }
 
 
@@ -255,8 +247,12 @@ def test_personal_data_appears_only_on_the_registrys_personal_data_topics(
     # The raw report, the screening record and their dead-letter twins (their raw bytes)
     # carry personal data; no other message may mark any.
     personal_topics = {name for name, topic in TOPICS.items() if topic.personal_data}
-    assert personal_topics == {"intake.reports.raw", "intake.reports.raw.dlq",
-                               "intake.screening.raw", "intake.screening.raw.dlq"}
+    assert personal_topics == {
+        "intake.reports.raw",
+        "intake.reports.raw.dlq",
+        "intake.screening.raw",
+        "intake.screening.raw.dlq",
+    }
     for name, channel in doc["channels"].items():
         for key, message in channel["messages"].items():
             message = deref(doc, message)
@@ -327,13 +323,26 @@ def test_the_operations_name_the_services_of_the_design(doc: dict[str, Any]) -> 
         # Intake follows referrals to know which agency may read a child's details.
         # Every service that keeps a case's territory follows its transfers; intake keeps whether a
         # case is open (one open case per child), so it follows closures and a person's reopenings.
-        "intake": {"intake.reports.raw", "intake.screening.raw", "case.closed", "case.reopened", "referral.status",
-                   *map(referral_topic, Agency), "case.transferred"},
+        "intake": {
+            "intake.reports.raw",
+            "intake.screening.raw",
+            "case.closed",
+            "case.reopened",
+            "referral.status",
+            *map(referral_topic, Agency),
+            "case.transferred",
+        },
         "assessment": {"case.reported", "case.reassessment_requested", "case.transferred"},
         # Referral withdraws what a closed case still holds open (a race with a late grade), and refers
         # a case again when a person reopens it or the link that merged it away is undone.
-        "referral": {"case.assessed", "referral.responses", "case.transferred", "case.closed", "case.reopened",
-                     "child.links"},
+        "referral": {
+            "case.assessed",
+            "referral.responses",
+            "case.transferred",
+            "case.closed",
+            "case.reopened",
+            "child.links",
+        },
         # Follow-up stops visiting a closed case and visits a reopened one again.
         "followup": {"case.assessed", "referral.status", "case.transferred", "case.closed", "case.reopened"},
     }
@@ -341,9 +350,7 @@ def test_the_operations_name_the_services_of_the_design(doc: dict[str, Any]) -> 
         assert {t for p, a, t in ops if p == service and a == "receive"} == topics, service
     for agency in Agency:
         party = f"agency-{agency.value}"
-        assert {t for p, a, t in ops if p == party and a == "receive"} == {
-            referral_topic(agency)
-        }
+        assert {t for p, a, t in ops if p == party and a == "receive"} == {referral_topic(agency)}
     for name, topic in TOPICS.items():
         if not topic.dead_letter:
             assert (topic.owner, "send", name) in ops, name
@@ -388,9 +395,7 @@ def test_the_operations_match_the_kafka_acl_plan(doc: dict[str, Any]) -> None:
     granted = {
         (grant.principal, grant.operation, grant.name)
         for grant in acl.plan()
-        if grant.resource == "topic"
-        and grant.operation in ("Read", "Write")
-        and grant.principal != acl.ADMIN
+        if grant.resource == "topic" and grant.operation in ("Read", "Write") and grant.principal != acl.ADMIN
     }
     assert documented == granted, (
         f"only in the document: {sorted(documented - granted)}; "

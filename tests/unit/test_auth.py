@@ -39,8 +39,9 @@ ISSUER_SEED = base64.b64encode(ISSUER_KEY.private_bytes_raw()).decode()
 KID = public_jwk(ISSUER_KEY.public_key())["kid"]
 JWKS = json.dumps(jwks_of(ISSUER_KEY))
 # The issuer's settings (it alone has the signing key) and a service's (the public keys only).
-SETTINGS = Settings(auth_signing_key=ISSUER_SEED, auth_jwks=JWKS, auth_issuer="cpnet-test",
-                    auth_audience="cpnet-api")
+SETTINGS = Settings(
+    auth_signing_key=ISSUER_SEED, auth_jwks=JWKS, auth_issuer="cpnet-test", auth_audience="cpnet-api"
+)
 SERVICE = Settings(auth_jwks=JWKS, auth_issuer="cpnet-test", auth_audience="cpnet-api")
 OTHER_KEY = Ed25519PrivateKey.generate()
 # The HS256 secret development tokens were signed with before tokens became asymmetric.
@@ -63,7 +64,9 @@ def _claims(**overrides: Any) -> dict[str, Any]:
     return {key: value for key, value in claims.items() if value is not ...}
 
 
-def _forge(claims: dict[str, Any], key: Any = ISSUER_KEY, algorithm: str = "EdDSA", kid: str | None = KID) -> str:
+def _forge(
+    claims: dict[str, Any], key: Any = ISSUER_KEY, algorithm: str = "EdDSA", kid: str | None = KID
+) -> str:
     with warnings.catch_warnings():
         # The HMAC forgeries use short secrets on purpose.
         warnings.simplefilter("ignore", InsecureKeyLengthWarning)
@@ -71,9 +74,13 @@ def _forge(claims: dict[str, Any], key: Any = ISSUER_KEY, algorithm: str = "EdDS
 
 
 def test_issue_verify_round_trip() -> None:
-    token = issue_token(SETTINGS, subject="u-42", role=Role.agency_officer, agency="police", jurisdiction="140402")
+    token = issue_token(
+        SETTINGS, subject="u-42", role=Role.agency_officer, agency="police", jurisdiction="140402"
+    )
     principal = verify_token(SERVICE, token)
-    assert principal == Principal(subject="u-42", role=Role.agency_officer, agency=Agency.police, jurisdiction="140402")
+    assert principal == Principal(
+        subject="u-42", role=Role.agency_officer, agency=Agency.police, jurisdiction="140402"
+    )
     assert jwt.get_unverified_header(token) == {"alg": "EdDSA", "kid": KID, "typ": "JWT"}
     claims = jwt.decode(token, ISSUER_KEY.public_key(), algorithms=["EdDSA"], audience="cpnet-api")
     assert {"sub", "role", "agency", "jur", "iss", "aud", "iat", "exp"} <= claims.keys()
@@ -87,8 +94,14 @@ def test_hand_made_token_with_the_right_claims_verifies() -> None:
 @pytest.mark.parametrize(
     ("token", "reason"),
     [
-        (_forge(_claims(iat=datetime.now(UTC) - timedelta(hours=3), exp=datetime.now(UTC) - timedelta(hours=1))),
-         "expired"),
+        (
+            _forge(
+                _claims(
+                    iat=datetime.now(UTC) - timedelta(hours=3), exp=datetime.now(UTC) - timedelta(hours=1)
+                )
+            ),
+            "expired",
+        ),
         (_forge(_claims(aud="someone-else")), "audience"),
         (_forge(_claims(iss="someone-else")), "issuer"),
         # Signed by a key that is not the issuer's, under the issuer's kid or its own.
@@ -110,23 +123,63 @@ def test_hand_made_token_with_the_right_claims_verifies() -> None:
         (_forge(_claims(jur=None)), "token lacks the 'jur' claim"),
         (_forge(_claims(jur="")), "caseworker needs a jurisdiction"),
         (_forge(_claims(role="reporter", jur="")), "reporter needs a jurisdiction"),
-        (_forge(_claims(role="agency_officer", agency="police", jur="")), "agency_officer needs a jurisdiction"),
+        (
+            _forge(_claims(role="agency_officer", agency="police", jur="")),
+            "agency_officer needs a jurisdiction",
+        ),
         (_forge(_claims(exp=datetime.now(UTC) + timedelta(days=365 * 300))), "lifetime exceeds the maximum"),
-        (_forge(_claims(exp=datetime.now(UTC) + timedelta(hours=12, minutes=1))), "lifetime exceeds the maximum"),
+        (
+            _forge(_claims(exp=datetime.now(UTC) + timedelta(hours=12, minutes=1))),
+            "lifetime exceeds the maximum",
+        ),
         # Backdating iat does not lengthen a token: exp - iat is what is bounded.
-        (_forge(_claims(iat=datetime.now(UTC) - timedelta(days=30), exp=datetime.now(UTC) + timedelta(hours=1))),
-         "lifetime exceeds the maximum"),
+        (
+            _forge(
+                _claims(
+                    iat=datetime.now(UTC) - timedelta(days=30), exp=datetime.now(UTC) + timedelta(hours=1)
+                )
+            ),
+            "lifetime exceeds the maximum",
+        ),
         # Made when the test runs, not when it is collected: minutes later it would no longer be ahead.
-        (lambda: _forge(_claims(iat=datetime.now(UTC) + timedelta(minutes=5),
-                                exp=datetime.now(UTC) + timedelta(hours=1))),
-         "not valid yet"),
+        (
+            lambda: _forge(
+                _claims(
+                    iat=datetime.now(UTC) + timedelta(minutes=5), exp=datetime.now(UTC) + timedelta(hours=1)
+                )
+            ),
+            "not valid yet",
+        ),
         ("not-a-token", "malformed"),
     ],
-    ids=["expired", "audience", "issuer", "another-key-same-kid", "another-key", "no-kid", "alg-none",
-         "old-hs256-dev-secret", "public-key-as-hmac-secret", "no-exp", "no-iat", "no-sub", "no-aud",
-         "no-iss", "unknown-role", "bad-jurisdiction", "no-jur", "null-jur", "caseworker-everywhere",
-         "reporter-everywhere", "officer-everywhere", "exp-in-300-years", "a-minute-too-long", "backdated-iat",
-         "iat-in-the-future", "garbage"],
+    ids=[
+        "expired",
+        "audience",
+        "issuer",
+        "another-key-same-kid",
+        "another-key",
+        "no-kid",
+        "alg-none",
+        "old-hs256-dev-secret",
+        "public-key-as-hmac-secret",
+        "no-exp",
+        "no-iat",
+        "no-sub",
+        "no-aud",
+        "no-iss",
+        "unknown-role",
+        "bad-jurisdiction",
+        "no-jur",
+        "null-jur",
+        "caseworker-everywhere",
+        "reporter-everywhere",
+        "officer-everywhere",
+        "exp-in-300-years",
+        "a-minute-too-long",
+        "backdated-iat",
+        "iat-in-the-future",
+        "garbage",
+    ],
 )
 def test_bad_tokens_are_rejected(token: str | Callable[[], str], reason: str) -> None:
     token = token() if callable(token) else token
@@ -171,8 +224,12 @@ def test_the_whole_territory_is_only_for_roles_that_need_the_whole_city() -> Non
             issue_token(SETTINGS, subject="u", role=role, agency=agency)
         with pytest.raises(ValueError, match="needs a jurisdiction"):
             Principal(subject="u", role=role, agency=agency)
-        assert verify_token(SETTINGS, issue_token(SETTINGS, subject="u", role=role, agency=agency,
-                                                  jurisdiction="140402")).jurisdiction == "140402"
+        assert (
+            verify_token(
+                SETTINGS, issue_token(SETTINGS, subject="u", role=role, agency=agency, jurisdiction="140402")
+            ).jurisdiction
+            == "140402"
+        )
 
 
 def test_token_lifetime_is_bounded_at_issue_and_at_verification() -> None:
@@ -182,11 +239,14 @@ def test_token_lifetime_is_bounded_at_issue_and_at_verification() -> None:
     with pytest.raises(ValueError, match="ttl must be at most 720 minutes"):
         issue_token(SETTINGS, subject="u", role=Role.auditor, ttl=timedelta(hours=12, seconds=1))
     # An iat a few seconds ahead (another server's clock) is within the skew allowed.
-    ahead = _forge(_claims(iat=datetime.now(UTC) + timedelta(seconds=10), exp=datetime.now(UTC) + timedelta(hours=1)))
+    ahead = _forge(
+        _claims(iat=datetime.now(UTC) + timedelta(seconds=10), exp=datetime.now(UTC) + timedelta(hours=1))
+    )
     assert verify_token(SETTINGS, ahead).role is Role.caseworker
     # A stricter deployment shortens every token, including those already issued.
-    strict = Settings(auth_jwks=JWKS, auth_issuer="cpnet-test", auth_audience="cpnet-api",
-                      auth_max_token_ttl_minutes=30)
+    strict = Settings(
+        auth_jwks=JWKS, auth_issuer="cpnet-test", auth_audience="cpnet-api", auth_max_token_ttl_minutes=30
+    )
     with pytest.raises(AuthError, match="maximum of 30 minutes"):
         verify_token(strict, longest)
 
@@ -207,7 +267,9 @@ def client() -> TestClient:
         return {"subject": principal.subject, "role": principal.role}
 
     @api.get("/supervise")
-    async def supervise(principal: Annotated[Principal, Depends(require_role(Role.supervisor))]) -> dict[str, str]:
+    async def supervise(
+        principal: Annotated[Principal, Depends(require_role(Role.supervisor))],
+    ) -> dict[str, str]:
         return {"subject": principal.subject}
 
     return TestClient(api)
@@ -215,7 +277,9 @@ def client() -> TestClient:
 
 def _bearer(role: Role, subject: str = "u-7") -> dict[str, str]:
     jurisdiction = "" if role in WHOLE_TERRITORY_ROLES else "1404"
-    return {"Authorization": f"Bearer {issue_token(SETTINGS, subject=subject, role=role, jurisdiction=jurisdiction)}"}
+    return {
+        "Authorization": f"Bearer {issue_token(SETTINGS, subject=subject, role=role, jurisdiction=jurisdiction)}"
+    }
 
 
 def test_missing_header_is_401_with_challenge(client: TestClient) -> None:
@@ -226,7 +290,12 @@ def test_missing_header_is_401_with_challenge(client: TestClient) -> None:
 
 @pytest.mark.parametrize(
     "header",
-    ["Bearer not-a-token", "Basic dTpw", "Bearer ", f"Bearer {_forge(_claims(), key=None, algorithm='none')}"],
+    [
+        "Bearer not-a-token",
+        "Basic dTpw",
+        "Bearer ",
+        f"Bearer {_forge(_claims(), key=None, algorithm='none')}",
+    ],
 )
 def test_bad_credentials_are_401(client: TestClient, header: str) -> None:
     for path in ("/me", "/supervise"):
@@ -243,12 +312,19 @@ def test_a_token_without_its_territory_is_401(client: TestClient) -> None:
 
 
 def test_token_from_other_settings_is_401(client: TestClient) -> None:
-    other = Settings(auth_signing_key=base64.b64encode(OTHER_KEY.private_bytes_raw()).decode(),
-                     auth_issuer="cpnet-test", auth_audience="cpnet-api")
+    other = Settings(
+        auth_signing_key=base64.b64encode(OTHER_KEY.private_bytes_raw()).decode(),
+        auth_issuer="cpnet-test",
+        auth_audience="cpnet-api",
+    )
     token = issue_token(other, subject="u", role=Role.supervisor, jurisdiction="1404")
     assert client.get("/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
-    development = issue_token(Settings(auth_issuer="cpnet-test", auth_audience="cpnet-api"), subject="u",
-                              role=Role.supervisor, jurisdiction="1404")
+    development = issue_token(
+        Settings(auth_issuer="cpnet-test", auth_audience="cpnet-api"),
+        subject="u",
+        role=Role.supervisor,
+        jurisdiction="1404",
+    )
     assert client.get("/me", headers={"Authorization": f"Bearer {development}"}).status_code == 401
 
 
@@ -294,15 +370,29 @@ def cli_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
 
 def test_cli_issues_a_verifiable_token(cli_settings: Settings) -> None:
     result = CliRunner().invoke(
-        cli, ["token", "issue", "--role", "agency_officer", "--agency", "police", "--jurisdiction", "1404",
-              "--subject", "officer-1", "--ttl-hours", "0.5"]
+        cli,
+        [
+            "token",
+            "issue",
+            "--role",
+            "agency_officer",
+            "--agency",
+            "police",
+            "--jurisdiction",
+            "1404",
+            "--subject",
+            "officer-1",
+            "--ttl-hours",
+            "0.5",
+        ],
     )
     assert result.exit_code == 0, result.output
     token = result.stdout.strip()
     assert result.stdout == token + "\n"
     principal = verify_token(cli_settings, token)
-    assert principal == Principal(subject="officer-1", role=Role.agency_officer, agency=Agency.police,
-                                  jurisdiction="1404")
+    assert principal == Principal(
+        subject="officer-1", role=Role.agency_officer, agency=Agency.police, jurisdiction="1404"
+    )
 
 
 def test_cli_defaults(cli_settings: Settings) -> None:
@@ -311,7 +401,9 @@ def test_cli_defaults(cli_settings: Settings) -> None:
     token = result.stdout.strip()
     principal = verify_token(cli_settings, token)
     assert (principal.role, principal.subject, principal.jurisdiction) == (Role.operator, "dev-operator", "")
-    claims = jwt.decode(token, ISSUER_KEY.public_key(), algorithms=["EdDSA"], audience=cli_settings.auth_audience)
+    claims = jwt.decode(
+        token, ISSUER_KEY.public_key(), algorithms=["EdDSA"], audience=cli_settings.auth_audience
+    )
     assert claims["jur"] == "" and claims["exp"] - claims["iat"] == 8 * 3600
 
 
@@ -354,7 +446,11 @@ def test_no_service_can_mint_a_token() -> None:
 
     services = Path(__file__).resolve().parents[2] / "services"
     signer = re.compile(r"\b(issue_token|auth_signing_key)\b")
-    minting = [str(path.relative_to(services)) for path in services.rglob("*.py")
-               if path.relative_to(services).parts[0] != "console" and signer.search(path.read_text(encoding="utf-8"))]
+    minting = [
+        str(path.relative_to(services))
+        for path in services.rglob("*.py")
+        if path.relative_to(services).parts[0] != "console"
+        and signer.search(path.read_text(encoding="utf-8"))
+    ]
     assert (services / "intake").is_dir() and (services / "casework").is_dir()
     assert minting == []

@@ -16,13 +16,18 @@ def _events(external_id: str, *, earlier_reports: int) -> list[tuple[str, bytes]
     case_id, reported_id, assessed_id = (str(uuid.uuid4()) for _ in range(3))
 
     def event(topic: str, event_id: str, causation_id: str | None, **payload) -> tuple[str, bytes]:
-        return topic, json.dumps({"event_id": event_id, "case_id": case_id, "causation_id": causation_id,
-                                  "payload": payload}).encode()
+        return topic, json.dumps(
+            {"event_id": event_id, "case_id": case_id, "causation_id": causation_id, "payload": payload}
+        ).encode()
 
-    return [event(CaseReported.TOPIC, reported_id, None, external_id=external_id, earlier_reports=earlier_reports),
-            event(CaseAssessed.TOPIC, assessed_id, reported_id, risk_level="red"),
-            event(referral_topic(Agency.police), str(uuid.uuid4()), assessed_id),
-            event(FollowupScheduled.TOPIC, str(uuid.uuid4()), assessed_id)]
+    return [
+        event(
+            CaseReported.TOPIC, reported_id, None, external_id=external_id, earlier_reports=earlier_reports
+        ),
+        event(CaseAssessed.TOPIC, assessed_id, reported_id, risk_level="red"),
+        event(referral_topic(Agency.police), str(uuid.uuid4()), assessed_id),
+        event(FollowupScheduled.TOPIC, str(uuid.uuid4()), assessed_id),
+    ]
 
 
 def _seen(order: list[tuple[str, bytes]]) -> dict[str, int]:
@@ -34,7 +39,15 @@ def _seen(order: list[tuple[str, bytes]]) -> dict[str, int]:
 
 def test_progress_is_the_same_in_every_order_the_topics_deliver() -> None:
     first, repeat = _events("r-1", earlier_reports=0), _events("r-2", earlier_reports=1)
-    expected = {"reports": 2, "stored": 2, "refused": 0, "graded": 2, "new cases": 1, "routed": 1, "planned": 1}
+    expected = {
+        "reports": 2,
+        "stored": 2,
+        "refused": 0,
+        "graded": 2,
+        "new cases": 1,
+        "routed": 1,
+        "planned": 1,
+    }
     for order in itertools.permutations(first):
         assert _seen([*order, *repeat]) == expected
     assert _seen(list(reversed(first + repeat))) == expected

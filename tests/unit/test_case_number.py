@@ -15,33 +15,54 @@ from shared.contracts.vocabulary import CaseNumber
 CONTRACT = TypeAdapter(CaseNumber)
 
 
-@pytest.mark.parametrize("parts, spelled", [
-    (CaseNumberParts("140402", 2026, 123), "140402-2026-00123"),
-    (CaseNumberParts("140403", 2027, 1), "140403-2027-00001"),
-    (CaseNumberParts("140402", 2026, 99_999), "140402-2026-99999"),
-    (CaseNumberParts("140402", 2026, 100_000), "140402-2026-100000"),  # past 99999: more digits
-    (CaseNumberParts("140402", 2026, 999_999_999), "140402-2026-999999999"),
-])
+@pytest.mark.parametrize(
+    "parts, spelled",
+    [
+        (CaseNumberParts("140402", 2026, 123), "140402-2026-00123"),
+        (CaseNumberParts("140403", 2027, 1), "140403-2027-00001"),
+        (CaseNumberParts("140402", 2026, 99_999), "140402-2026-99999"),
+        (CaseNumberParts("140402", 2026, 100_000), "140402-2026-100000"),  # past 99999: more digits
+        (CaseNumberParts("140402", 2026, 999_999_999), "140402-2026-999999999"),
+    ],
+)
 def test_a_number_is_spelled_one_way_the_contract_takes_and_parsed_back(parts, spelled) -> None:
     assert str(parts) == spelled
     assert CONTRACT.validate_python(spelled) == spelled
     assert CaseNumberParts.parse(spelled) == parts
 
 
-@pytest.mark.parametrize("text", [
-    "", "140402-2026-0012", "140402-2026-000123",  # too short; a leading zero past five digits
-    "14040-2026-00123", "140402-26-00123", "140402-2026-00000", "140402/2026/00123", " 140402-2026-00123",
-    "140402-2026-1234567890", "１４０４０２-2026-00123",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "140402-2026-0012",
+        "140402-2026-000123",  # too short; a leading zero past five digits
+        "14040-2026-00123",
+        "140402-26-00123",
+        "140402-2026-00000",
+        "140402/2026/00123",
+        " 140402-2026-00123",
+        "140402-2026-1234567890",
+        "１４０４０２-2026-00123",
+    ],
+)
 def test_anything_else_is_not_a_case_number(text) -> None:
     with pytest.raises(ValueError):
         CaseNumberParts.parse(text)
 
 
-@pytest.mark.parametrize("county, year, sequence", [
-    ("14040", 2026, 1), ("1404021", 2026, 1), ("14040a", 2026, 1), ("140402", 999, 1), ("140402", 2026, 0),
-    ("140402", 2026, 10**9), ("１４０４０２", 2026, 1),
-])
+@pytest.mark.parametrize(
+    "county, year, sequence",
+    [
+        ("14040", 2026, 1),
+        ("1404021", 2026, 1),
+        ("14040a", 2026, 1),
+        ("140402", 999, 1),
+        ("140402", 2026, 0),
+        ("140402", 2026, 10**9),
+        ("１４０４０２", 2026, 1),
+    ],
+)
 def test_parts_outside_the_format_are_refused(county, year, sequence) -> None:
     with pytest.raises(ValueError):
         CaseNumberParts(county, year, sequence)
@@ -80,6 +101,10 @@ def test_new_cases_take_their_counter_s_reserved_range_in_order() -> None:
     counters = [("140403", 2026), ("140402", 2026), ("140403", 2026), ("140403", 2026)]
     # The counters after the reservation: 140403 moved from 7 to 10, 140402 from 0 to 1.
     last = {("140403", 2026): 10, ("140402", 2026): 1}
-    assert numbers_in(counters, last) == ["140403-2026-00008", "140402-2026-00001", "140403-2026-00009",
-                                          "140403-2026-00010"]
+    assert numbers_in(counters, last) == [
+        "140403-2026-00008",
+        "140402-2026-00001",
+        "140403-2026-00009",
+        "140403-2026-00010",
+    ]
     assert numbers_in([], {}) == []

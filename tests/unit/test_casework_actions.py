@@ -38,20 +38,37 @@ POLICY = load_policy()
 
 def _principal(role: Role, *, jurisdiction: str = COUNTY) -> Principal:
     agency = "police" if role == Role.agency_officer else None
-    return Principal(subject=ME, role=role, agency=agency,
-                     jurisdiction="" if role in (Role.hotline, Role.operator, Role.auditor) else jurisdiction)
+    return Principal(
+        subject=ME,
+        role=role,
+        agency=agency,
+        jurisdiction="" if role in (Role.hotline, Role.operator, Role.auditor) else jurisdiction,
+    )
 
 
 def _case(**changes) -> CaseFile:
-    base = CaseFile(case_id=uuid.uuid4(), last_activity_at=NOW - timedelta(hours=1), jurisdiction=VILLAGE,
-                    risk_level="red", owner_node="140402001000", reported_at=NOW - timedelta(hours=2),
-                    last_visited_at=NOW - timedelta(days=1))
+    base = CaseFile(
+        case_id=uuid.uuid4(),
+        last_activity_at=NOW - timedelta(hours=1),
+        jurisdiction=VILLAGE,
+        risk_level="red",
+        owner_node="140402001000",
+        reported_at=NOW - timedelta(hours=2),
+        last_visited_at=NOW - timedelta(days=1),
+    )
     return dataclasses.replace(base, **changes)
 
 
 def _request(case: CaseFile, kind: str) -> Approval:
-    return Approval(approval_id=uuid.uuid4(), case_id=case.case_id, kind=kind, reason="unfounded",
-                    jurisdiction=case.jurisdiction, requested_by=ME, requested_at=NOW)
+    return Approval(
+        approval_id=uuid.uuid4(),
+        case_id=case.case_id,
+        kind=kind,
+        reason="unfounded",
+        jurisdiction=case.jurisdiction,
+        requested_by=ME,
+        requested_at=NOW,
+    )
 
 
 def _accepted(decision) -> bool:
@@ -63,24 +80,43 @@ def _accepted(decision) -> bool:
 
 
 # Every state of a case that changes what may be done on it.
-CLOSED = {"state": "closed", "stage": "closed", "closed_at": NOW - timedelta(days=1),
-          "closed_reason": "moved_away"}
-STATES = {"open": {}, "closed": CLOSED, "not graded": {"risk_level": None},
-          "reviewed": {"reviewed_at": NOW - timedelta(minutes=30)}, "blue": {"risk_level": "blue"},
-          "closed orange": {**CLOSED, "risk_level": "orange"},
-          "orange, red when it closed": {**CLOSED, "risk_level": "orange", "closed_risk_level": "red"},
-          "closed as a duplicate": {**CLOSED, "risk_level": "blue", "closed_reason": "duplicate",
-                                    "merged_into": uuid.uuid4()},
-          "merged while closed": {**CLOSED, "risk_level": "blue", "merged_into": uuid.uuid4()}}
+CLOSED = {
+    "state": "closed",
+    "stage": "closed",
+    "closed_at": NOW - timedelta(days=1),
+    "closed_reason": "moved_away",
+}
+STATES = {
+    "open": {},
+    "closed": CLOSED,
+    "not graded": {"risk_level": None},
+    "reviewed": {"reviewed_at": NOW - timedelta(minutes=30)},
+    "blue": {"risk_level": "blue"},
+    "closed orange": {**CLOSED, "risk_level": "orange"},
+    "orange, red when it closed": {**CLOSED, "risk_level": "orange", "closed_risk_level": "red"},
+    "closed as a duplicate": {
+        **CLOSED,
+        "risk_level": "blue",
+        "closed_reason": "duplicate",
+        "merged_into": uuid.uuid4(),
+    },
+    "merged while closed": {**CLOSED, "risk_level": "blue", "merged_into": uuid.uuid4()},
+}
 OWNERS = {"mine": ME, "a colleague's": COLLEAGUE, "nobody's": None}
-PENDING = {"nothing pending": (), "close pending": ("close",), "screen-out pending": ("screen_out",),
-           "transfer pending": ("transfer",), "reopening pending": ("reopen",)}
+PENDING = {
+    "nothing pending": (),
+    "close pending": ("close",),
+    "screen-out pending": ("screen_out",),
+    "transfer pending": ("transfer",),
+    "reopening pending": ("reopen",),
+}
 GRID = list(itertools.product(Role, STATES, OWNERS, PENDING))
 
 
 @pytest.mark.parametrize(("role", "state", "owner", "pending"), GRID)
-def test_casework_offers_its_actions_exactly_when_its_decisions_accept_them(role, state, owner,
-                                                                            pending) -> None:
+def test_casework_offers_its_actions_exactly_when_its_decisions_accept_them(
+    role, state, owner, pending
+) -> None:
     case = _case(owner_ref=OWNERS[owner], **STATES[state])
     requests = [_request(case, kind) for kind in PENDING[pending]]
     principal = _principal(role)
@@ -89,22 +125,49 @@ def test_casework_offers_its_actions_exactly_when_its_decisions_accept_them(role
     whole = CaseState(case)
 
     def asked(kind: str, reason: str, to: str | None = None) -> bool:
-        return works and _accepted(lambda: requested(whole, kind, reason, by=ME, pending=requests,
-                                                     policy=POLICY, now=NOW, supervisor=supervisor,
-                                                     to_jurisdiction=to))
+        return works and _accepted(
+            lambda: requested(
+                whole,
+                kind,
+                reason,
+                by=ME,
+                pending=requests,
+                policy=POLICY,
+                now=NOW,
+                supervisor=supervisor,
+                to_jurisdiction=to,
+            )
+        )
 
-    assert (CaseAction.review in offered) == (works and _accepted(
-        lambda: reviewed(whole, "screened_in", None, by=ME, supervisor=supervisor, now=NOW)))
-    assert (CaseAction.assign in offered) == (supervisor and _accepted(
-        lambda: assigned(case, COLLEAGUE, supervisor=ME, reason="workload", now=NOW,
-                         entry=DirectoryEntry(COLLEAGUE, "caseworker", case.jurisdiction))))
+    assert (CaseAction.review in offered) == (
+        works
+        and _accepted(lambda: reviewed(whole, "screened_in", None, by=ME, supervisor=supervisor, now=NOW))
+    )
+    assert (CaseAction.assign in offered) == (
+        supervisor
+        and _accepted(
+            lambda: assigned(
+                case,
+                COLLEAGUE,
+                supervisor=ME,
+                reason="workload",
+                now=NOW,
+                entry=DirectoryEntry(COLLEAGUE, "caseworker", case.jurisdiction),
+            )
+        )
+    )
     # A reason the closure rules accept of any case with no open referral and a recent visit.
     assert (CaseAction.ask_close in offered) == asked("close", "moved_away")
     assert (CaseAction.ask_screen_out in offered) == asked("screen_out", "unfounded")
     assert (CaseAction.ask_transfer in offered) == asked("transfer", "family_moved", "140403001001")
-    assert (CaseAction.reopen in offered) == (works and _accepted(
-        lambda: reopening(whole, "new_risk", by=ME, supervisor=supervisor, pending=requests, policy=POLICY,
-                          now=NOW)))
+    assert (CaseAction.reopen in offered) == (
+        works
+        and _accepted(
+            lambda: reopening(
+                whole, "new_risk", by=ME, supervisor=supervisor, pending=requests, policy=POLICY, now=NOW
+            )
+        )
+    )
     assert (CaseAction.ask_reopen in offered) == asked("reopen", "new_risk")
 
 
@@ -118,28 +181,45 @@ def test_the_other_services_actions_follow_their_roles_and_the_cases_state(role:
         assert (action in on_open) == works and action not in on_closed, action
     assert (CaseAction.override_grade in on_open) == (role == Role.supervisor)
     assert CaseAction.override_grade not in on_closed
-    assert (CaseAction.read_child in on_open) == works and (CaseAction.read_child in on_closed) == works, \
+    assert (CaseAction.read_child in on_open) == works and (CaseAction.read_child in on_closed) == works, (
         "a closed case's child is still read, with a purpose"
+    )
 
 
 def test_a_caseworker_on_their_own_new_red_case_reviews_and_asks() -> None:
     case = _case(owner_ref=ME)
     assert actions(case, _principal(Role.caseworker), []) == [
-        CaseAction.review, CaseAction.ask_close, CaseAction.ask_screen_out, CaseAction.ask_transfer,
-        CaseAction.withdraw_referrals, CaseAction.record_visit, CaseAction.record_needs,
-        CaseAction.read_child]
+        CaseAction.review,
+        CaseAction.ask_close,
+        CaseAction.ask_screen_out,
+        CaseAction.ask_transfer,
+        CaseAction.withdraw_referrals,
+        CaseAction.record_visit,
+        CaseAction.record_needs,
+        CaseAction.read_child,
+    ]
 
 
 def test_a_colleagues_case_is_worked_but_not_reviewed_nor_asked_about() -> None:
     offered = actions(_case(owner_ref=COLLEAGUE), _principal(Role.caseworker), [])
-    assert not {CaseAction.review, CaseAction.ask_close, CaseAction.ask_screen_out, CaseAction.ask_transfer,
-                CaseAction.assign, CaseAction.override_grade} & set(offered)
+    assert not {
+        CaseAction.review,
+        CaseAction.ask_close,
+        CaseAction.ask_screen_out,
+        CaseAction.ask_transfer,
+        CaseAction.assign,
+        CaseAction.override_grade,
+    } & set(offered)
 
 
 def test_a_supervisor_assigns_reviews_sets_the_grade_and_transfers_but_asks_nothing_else() -> None:
     offered = set(actions(_case(owner_ref=COLLEAGUE), _principal(Role.supervisor), []))
-    assert {CaseAction.assign, CaseAction.review, CaseAction.override_grade,
-            CaseAction.ask_transfer} <= offered
+    assert {
+        CaseAction.assign,
+        CaseAction.review,
+        CaseAction.override_grade,
+        CaseAction.ask_transfer,
+    } <= offered
     assert not {CaseAction.ask_close, CaseAction.ask_screen_out} & offered, "a supervisor decides, not asks"
 
 
@@ -149,8 +229,9 @@ def test_a_pending_request_hides_a_second_of_its_kind_and_a_transfer_waits_alone
     assert CaseAction.ask_close not in close_pending and CaseAction.ask_screen_out in close_pending
     assert CaseAction.ask_transfer not in close_pending
     decided = dataclasses.replace(_request(case, "close"), state="rejected")
-    assert CaseAction.ask_close in actions(case, _principal(Role.caseworker), [decided]), \
+    assert CaseAction.ask_close in actions(case, _principal(Role.caseworker), [decided]), (
         "only pending ones count"
+    )
 
 
 def test_a_closed_case_is_reopened_by_its_owner_a_red_one_asked_for_and_a_supervisor_reopens_any() -> None:

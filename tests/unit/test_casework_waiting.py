@@ -21,8 +21,9 @@ def test_a_caseworker_and_a_supervisor_are_shown_what_waits_for_them() -> None:
     assert APPROVALS in waiting_for(Role.supervisor) and APPROVALS.filters is None
 
 
-@pytest.mark.parametrize("role", [Role.hotline, Role.reporter, Role.agency_officer, Role.operator,
-                                  Role.auditor])
+@pytest.mark.parametrize(
+    "role", [Role.hotline, Role.reporter, Role.agency_officer, Role.operator, Role.auditor]
+)
 def test_the_roles_that_work_no_caseload_are_shown_nothing(role: Role) -> None:
     assert waiting_for(role) == ()
 

@@ -114,6 +114,7 @@ SERVED = (*SERVICE_NAMES, "console")
 
 def generated_secrets() -> dict[str, str]:
     """What an operator puts in `.env`, generated as deploy/README.md says."""
+
     def key() -> str:
         return base64.b64encode(os.urandom(32)).decode()
 
@@ -278,7 +279,9 @@ def check_kafka_bootstrap(compose: Compose) -> list[str]:
             env = environment(broker)
             controllers = set(env.get("KAFKA_CONTROLLER_LISTENER_NAMES", "").split(","))
             advertised = [
-                lst for lst in _listeners(env.get("KAFKA_ADVERTISED_LISTENERS", "")) if lst[1:] == (host, port)
+                lst
+                for lst in _listeners(env.get("KAFKA_ADVERTISED_LISTENERS", ""))
+                if lst[1:] == (host, port)
             ]
             if not advertised:
                 problems.append(f"{where}: {host} advertises no listener {host}:{port}")
@@ -286,7 +289,9 @@ def check_kafka_bootstrap(compose: Compose) -> list[str]:
             listener = advertised[0][0]
             bound = {lname: lport for lname, _, lport in _listeners(env.get("KAFKA_LISTENERS", ""))}
             if bound.get(listener) != port:
-                problems.append(f"{where}: listener {listener} is bound to port {bound.get(listener)}, not {port}")
+                problems.append(
+                    f"{where}: listener {listener} is bound to port {bound.get(listener)}, not {port}"
+                )
             if listener in controllers:
                 problems.append(f"{where}: {listener} is the controller listener, not a client one")
     return problems
@@ -306,7 +311,9 @@ def check_kafka_broker(compose: Compose) -> list[str]:
         if roles != {"broker", "controller"}:
             problems.append(f"{name}: KAFKA_PROCESS_ROLES is {sorted(roles)}, expected broker,controller")
         if env.get("KAFKA_AUTO_CREATE_TOPICS_ENABLE", "").lower() != "false":
-            problems.append(f"{name}: KAFKA_AUTO_CREATE_TOPICS_ENABLE must be false (topics come from the registry)")
+            problems.append(
+                f"{name}: KAFKA_AUTO_CREATE_TOPICS_ENABLE must be false (topics come from the registry)"
+            )
         if not env.get("CLUSTER_ID"):
             problems.append(f"{name}: CLUSTER_ID is required in KRaft mode")
         bound = {lname: lport for lname, _, lport in _listeners(env.get("KAFKA_LISTENERS", ""))}
@@ -322,7 +329,9 @@ def check_kafka_broker(compose: Compose) -> list[str]:
                 continue
             node, host, port = match[1], match[2], int(match[3])
             if len(kafkas) == 1 and node != env.get("KAFKA_NODE_ID"):
-                problems.append(f"{name}: quorum voter {voter} is not KAFKA_NODE_ID {env.get('KAFKA_NODE_ID')}")
+                problems.append(
+                    f"{name}: quorum voter {voter} is not KAFKA_NODE_ID {env.get('KAFKA_NODE_ID')}"
+                )
             if host not in kafkas and host != service.get("hostname"):
                 problems.append(f"{name}: quorum voter host {host!r} is not a Kafka service")
             if port not in {bound.get(c) for c in controllers}:
@@ -330,7 +339,9 @@ def check_kafka_broker(compose: Compose) -> list[str]:
         if not env.get("KAFKA_CONTROLLER_QUORUM_VOTERS"):
             problems.append(f"{name}: KAFKA_CONTROLLER_QUORUM_VOTERS is not set")
         for key, value in env.items():
-            if key.endswith(("REPLICATION_FACTOR", "MIN_ISR", "MIN_INSYNC_REPLICAS")) and int(value) > len(kafkas):
+            if key.endswith(("REPLICATION_FACTOR", "MIN_ISR", "MIN_INSYNC_REPLICAS")) and int(value) > len(
+                kafkas
+            ):
                 problems.append(f"{name}: {key}={value} exceeds the {len(kafkas)} broker(s) of this file")
         published = set(port_mappings(service))
         for lname, host, port in _listeners(env.get("KAFKA_ADVERTISED_LISTENERS", "")):
@@ -390,7 +401,11 @@ def check_postgres_service(compose: Compose) -> list[str]:
         if "pg_isready" not in check:
             problems.append(f"{name}: health check does not use pg_isready")
             continue
-        wanted = {"-U": user, "-d": env.get("POSTGRES_DB", user), "-p": env.get("PGPORT", str(POSTGRES_DEFAULT_PORT))}
+        wanted = {
+            "-U": user,
+            "-d": env.get("POSTGRES_DB", user),
+            "-p": env.get("PGPORT", str(POSTGRES_DEFAULT_PORT)),
+        }
         for flag, value in wanted.items():
             if args.get(flag, value) != value:
                 problems.append(f"{name}: pg_isready {flag} {args[flag]} but the server has {value}")
@@ -453,7 +468,9 @@ def check_service_ports(compose: Compose) -> list[str]:
         for host_port, _ in port_mappings(service):
             if host_port is not None:
                 if host_port in host_ports:
-                    problems.append(f"host port {host_port} is published by both {host_ports[host_port]} and {name}")
+                    problems.append(
+                        f"host port {host_port} is published by both {host_ports[host_port]} and {name}"
+                    )
                 host_ports[host_port] = name
     for name, served in cpnet_services(compose).items():
         service = services[name]
@@ -490,8 +507,13 @@ def check_depends_on(compose: Compose) -> list[str]:
                 problems.append(f"{name}: depends_on {dep} with unknown condition {condition!r}")
             if condition == "service_healthy" and not has_healthcheck(services[dep]):
                 problems.append(f"{name}: waits for {dep} to be healthy but {dep} has no health check")
-            if condition == "service_completed_successfully" and str(services[dep].get("restart", "no")) != "no":
-                problems.append(f"{name}: waits for {dep} to complete but {dep} restarts ({services[dep]['restart']})")
+            if (
+                condition == "service_completed_successfully"
+                and str(services[dep].get("restart", "no")) != "no"
+            ):
+                problems.append(
+                    f"{name}: waits for {dep} to complete but {dep} restarts ({services[dep]['restart']})"
+                )
 
     def visit(node: str, path: tuple[str, ...]) -> None:
         if node in path:
@@ -569,7 +591,9 @@ def check_secrets_have_no_default(raw: Compose) -> list[str]:
     for match in _VARIABLE.finditer(yaml.safe_dump(raw)):
         name = match["braced"] or match["bare"]
         if name in SECRET_VARIABLES and match["op"] not in (":?", "?"):
-            problems.append(f"${{{name}}} is used with {match['op'] or 'no'} default; it must be ${{{name}:?…}}")
+            problems.append(
+                f"${{{name}}} is used with {match['op'] or 'no'} default; it must be ${{{name}:?…}}"
+            )
     for name, service in services_of(raw).items():
         for key, value in environment(service).items():
             if not _SECRET_SETTING.search(key):
@@ -586,8 +610,10 @@ def check_published_addresses(raw: Compose) -> list[str]:
     problems = []
     for name, service in services_of(raw).items():
         if (is_postgres(service) or is_kafka(service)) and service.get("ports"):
-            problems.append(f"{name}: publishes {service['ports']}; PostgreSQL and Kafka are published only "
-                            f"by {HOST_ACCESS_FILE.relative_to(ROOT)}")
+            problems.append(
+                f"{name}: publishes {service['ports']}; PostgreSQL and Kafka are published only "
+                f"by {HOST_ACCESS_FILE.relative_to(ROOT)}"
+            )
             continue
         for entry in service.get("ports") or []:
             if not str(entry).startswith(BIND_ADDRESS_DEFAULT + ":"):
@@ -605,15 +631,18 @@ def check_private_plaintext_kafka(compose: Compose) -> list[str]:
         env = environment(service)
         if not is_cpnet(service) or env.get("CPNET_KAFKA_PLAINTEXT_PRIVATE_NETWORK", "").lower() != "true":
             continue
-        for host in {address.rpartition(":")[0] for address in env.get("CPNET_KAFKA_BOOTSTRAP", "").split(",")}:
+        for host in {
+            address.rpartition(":")[0] for address in env.get("CPNET_KAFKA_BOOTSTRAP", "").split(",")
+        }:
             broker = services.get(host)
             if broker is None:
                 continue  # reported by check_kafka_bootstrap
             joined = broker.get("networks") or ["default"]
             public = [net for net in joined if not (networks.get(net) or {}).get("internal")]
             if public:
-                problems.append(f"{name}: declares Kafka private, but {host} is on the non-internal network(s) "
-                                f"{public}")
+                problems.append(
+                    f"{name}: declares Kafka private, but {host} is on the non-internal network(s) {public}"
+                )
             if broker.get("ports"):
                 problems.append(f"{name}: declares Kafka private, but {host} publishes {broker['ports']}")
     return sorted(set(problems))
@@ -625,12 +654,16 @@ def check_service_containers(compose: Compose, services_dir: Path = SERVICES_DIR
     served = cpnet_services(compose)
     for name, service in served.items():
         if service not in SERVED:
-            problems.append(f"{name}: serves {service!r}, not one of shared.settings.SERVICE_NAMES or the console")
+            problems.append(
+                f"{name}: serves {service!r}, not one of shared.settings.SERVICE_NAMES or the console"
+            )
     packages = sorted(p.parent.name for p in services_dir.glob("*/__init__.py"))
     for package in packages:
         containers = [name for name, service in served.items() if service == package]
         if len(containers) != 1:
-            problems.append(f"services/{package} is served by {len(containers)} containers ({containers}), expected 1")
+            problems.append(
+                f"services/{package} is served by {len(containers)} containers ({containers}), expected 1"
+            )
     return problems
 
 
@@ -676,7 +709,9 @@ def check_builds(compose: Compose) -> list[str]:
         if not context.is_dir():
             problems.append(f"{name}: build context {context.relative_to(ROOT)} does not exist")
         elif not (context / dockerfile).is_file():
-            problems.append(f"{name}: Dockerfile {dockerfile} does not exist in {context.relative_to(ROOT) or '.'}")
+            problems.append(
+                f"{name}: Dockerfile {dockerfile} does not exist in {context.relative_to(ROOT) or '.'}"
+            )
     return problems
 
 
@@ -685,7 +720,9 @@ def check_dockerfile(text: str) -> list[str]:
     non-root, `cpnet` entrypoint, every service port exposed."""
     problems = []
     joined = re.sub(r"\\\n", " ", text)  # continuation lines
-    instructions = [line.strip() for line in joined.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    instructions = [
+        line.strip() for line in joined.splitlines() if line.strip() and not line.lstrip().startswith("#")
+    ]
     first = lambda keyword: [i for i in instructions if i.upper().startswith(keyword + " ")]  # noqa: E731
     if not any(i.split()[1] == "python:3.11-slim" for i in first("FROM")):
         problems.append("the image is not based on python:3.11-slim")
@@ -698,7 +735,9 @@ def check_dockerfile(text: str) -> list[str]:
     if not re.search(r"pip install (--\S+ )*--require-hashes (--\S+ )*-r requirements\.runtime\.lock", runs):
         problems.append("requirements.runtime.lock is not installed with --require-hashes")
     if "pip install --no-deps --no-build-isolation ." not in runs:
-        problems.append("the project is not installed with --no-deps --no-build-isolation (the locked backend)")
+        problems.append(
+            "the project is not installed with --no-deps --no-build-isolation (the locked backend)"
+        )
     exposed = {int(p) for i in first("EXPOSE") for p in i.split()[1:]}
     for service in SERVICE_NAMES:
         port = Settings.model_fields[f"{service}_port"].default
@@ -708,7 +747,9 @@ def check_dockerfile(text: str) -> list[str]:
 
 
 _TOPIC_NAMESPACES = sorted({name.split(".", 1)[0] for name in TOPICS})
-_TOPIC_LIKE = re.compile(r"(?<![\w.$/-])(?:" + "|".join(map(re.escape, _TOPIC_NAMESPACES)) + r")(?:\.[a-z0-9_]+)+")
+_TOPIC_LIKE = re.compile(
+    r"(?<![\w.$/-])(?:" + "|".join(map(re.escape, _TOPIC_NAMESPACES)) + r")(?:\.[a-z0-9_]+)+"
+)
 
 
 def check_topic_names(texts: dict[str, str]) -> list[str]:
@@ -717,7 +758,7 @@ def check_topic_names(texts: dict[str, str]) -> list[str]:
     problems = []
     for label, text in texts.items():
         for match in _TOPIC_LIKE.finditer(text):
-            token, rest = match[0], text[match.end(): match.end() + 2]
+            token, rest = match[0], text[match.end() : match.end() + 2]
             if len(rest) == 2 and rest[0] == "." and rest[1] in "<{$*":
                 if not any(name.startswith(token + ".") for name in TOPICS):
                     problems.append(f"{label}: no topic starts with {token + '.'!r}")
@@ -759,7 +800,17 @@ def _report(problems: list[str]) -> str:
 
 
 def test_the_compose_file_has_the_expected_containers():
-    expected = {"kafka", "postgres", "jaeger", "topics", "migrate", "intake", "assessment", "referral", "followup"}
+    expected = {
+        "kafka",
+        "postgres",
+        "jaeger",
+        "topics",
+        "migrate",
+        "intake",
+        "assessment",
+        "referral",
+        "followup",
+    }
     missing = expected - set(services_of(COMPOSE))
     assert not missing, f"docker-compose.yml lacks the containers {sorted(missing)}"
 
@@ -806,7 +857,9 @@ def test_services_wait_for_kafka_postgres_topics_and_migrations():
 
 def test_every_cpnet_container_is_configured_for_the_compose_network():
     problems = check_cpnet_environment(COMPOSE)
-    assert not problems, "a cpnet container would look for its infrastructure in the wrong place:" + _report(problems)
+    assert not problems, "a cpnet container would look for its infrastructure in the wrong place:" + _report(
+        problems
+    )
 
 
 def test_every_service_package_has_exactly_one_container():
@@ -868,14 +921,18 @@ def test_ports_bind_the_bind_address_and_postgres_and_kafka_stay_unpublished():
     assert {name for name, addresses in published.items() if addresses} == expected
     chosen = load_compose(COMPOSE_TEXT, {**OPERATOR_ENV, "CPNET_BIND_ADDRESS": "10.20.30.40"})
     assert {address for service in services_of(chosen).values() for address in host_addresses(service)} == {
-        "10.20.30.40"}
+        "10.20.30.40"
+    }
 
 
 def test_the_plaintext_broker_is_private_as_the_services_declare():
     problems = check_private_plaintext_kafka(COMPOSE)
     assert not problems, "Kafka is declared private but is not:" + _report(problems)
-    assert any(environment(s).get("CPNET_KAFKA_PLAINTEXT_PRIVATE_NETWORK") == "true"
-               for s in services_of(COMPOSE).values() if is_cpnet(s)), "the opt-out is set where it applies"
+    assert any(
+        environment(s).get("CPNET_KAFKA_PLAINTEXT_PRIVATE_NETWORK") == "true"
+        for s in services_of(COMPOSE).values()
+        if is_cpnet(s)
+    ), "the opt-out is set where it applies"
 
 
 def _compose_settings(container: str, monkeypatch: pytest.MonkeyPatch, **changes: str) -> Settings:
@@ -890,21 +947,28 @@ def _compose_settings(container: str, monkeypatch: pytest.MonkeyPatch, **changes
 
 @pytest.mark.parametrize("container", ["topics", "migrate", *SERVED])
 def test_the_compose_environment_with_generated_secrets_passes_the_production_check(
-        container: str, monkeypatch: pytest.MonkeyPatch):
+    container: str, monkeypatch: pytest.MonkeyPatch
+):
     settings = _compose_settings(container, monkeypatch)
     assert settings.environment == "production"
     assert settings.auth_jwks == OPERATOR_ENV["CPNET_AUTH_JWKS"]
-    assert (settings.auth_signing_key == "") == (container != "console"), "only the issuer holds the signing key"
+    assert (settings.auth_signing_key == "") == (container != "console"), (
+        "only the issuer holds the signing key"
+    )
 
 
 def test_only_the_console_is_given_the_token_signing_key() -> None:
-    given = [name for name, service in services_of(COMPOSE).items()
-             if any("AUTH_SIGNING_KEY" in key for key in environment(service))]
+    given = [
+        name
+        for name, service in services_of(COMPOSE).items()
+        if any("AUTH_SIGNING_KEY" in key for key in environment(service))
+    ]
     assert given == ["console"]
 
 
 def test_the_console_signs_with_the_operators_key_and_reaches_each_service_by_name(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     settings = _compose_settings("console", monkeypatch)
     assert settings.auth_signing_key == OPERATOR_ENV["CPNET_AUTH_SIGNING_KEY"]
     assert settings.console_services_url.format(service="casework", port=8006) == "http://casework:8006"
@@ -914,20 +978,35 @@ def test_the_console_signs_with_the_operators_key_and_reaches_each_service_by_na
 DEVELOPMENT_VARIANTS = {
     "the development JWKS": ({"CPNET_AUTH_JWKS": DEV_JWKS}, "CPNET_AUTH_JWKS"),
     "a JWKS trusting the development key too": (
-        {"CPNET_AUTH_JWKS": json.dumps({"keys": [*json.loads(OPERATOR_ENV["CPNET_AUTH_JWKS"])["keys"],
-                                                 *json.loads(DEV_JWKS)["keys"]]})}, "CPNET_AUTH_JWKS"),
+        {
+            "CPNET_AUTH_JWKS": json.dumps(
+                {
+                    "keys": [
+                        *json.loads(OPERATOR_ENV["CPNET_AUTH_JWKS"])["keys"],
+                        *json.loads(DEV_JWKS)["keys"],
+                    ]
+                }
+            )
+        },
+        "CPNET_AUTH_JWKS",
+    ),
     "the old HS256 development secret as the database password": (
-        {"CPNET_DB_PASSWORD": INSECURE_DEV_AUTH_SECRET.upper()}, "CPNET_DATABASE_URL"),
+        {"CPNET_DB_PASSWORD": INSECURE_DEV_AUTH_SECRET.upper()},
+        "CPNET_DATABASE_URL",
+    ),
     "development lookup key": ({"CPNET_LOOKUP_KEY": INSECURE_DEV_LOOKUP_KEY_B64}, "CPNET_LOOKUP_KEY"),
-    "all-zero signing key": ({"CPNET_AUDIT_SIGNING_KEY": base64.b64encode(bytes(32)).decode()},
-                             "CPNET_AUDIT_SIGNING_KEY"),
+    "all-zero signing key": (
+        {"CPNET_AUDIT_SIGNING_KEY": base64.b64encode(bytes(32)).decode()},
+        "CPNET_AUDIT_SIGNING_KEY",
+    ),
     "the old database password": ({"CPNET_DB_PASSWORD": "cpnet"}, "CPNET_DATABASE_URL"),
 }
 
 
 @pytest.mark.parametrize("variant", DEVELOPMENT_VARIANTS, ids=list(DEVELOPMENT_VARIANTS))
 def test_the_compose_environment_with_a_development_secret_refuses_to_start(
-        variant: str, monkeypatch: pytest.MonkeyPatch):
+    variant: str, monkeypatch: pytest.MonkeyPatch
+):
     changes, setting = DEVELOPMENT_VARIANTS[variant]
     with pytest.raises(ConfigurationError, match=setting) as refused:
         _compose_settings("intake", monkeypatch, **changes)
@@ -982,59 +1061,90 @@ def _remove_container(container: str) -> Callable[[Compose], None]:
 BROKEN = {
     "wrong database port": (
         _set_env("referral", "CPNET_DATABASE_URL", "postgresql+asyncpg://cpnet:cpnet@postgres:5433/cpnet"),
-        "database_url", "port is 5433",
+        "database_url",
+        "port is 5433",
     ),
     "wrong database user": (
         _set_env("migrate", "CPNET_DATABASE_URL", "postgresql+asyncpg://admin:cpnet@postgres:5432/cpnet"),
-        "database_url", "user is 'admin'",
+        "database_url",
+        "user is 'admin'",
     ),
     "bootstrap on the controller port": (
         _set_env("intake", "CPNET_KAFKA_BOOTSTRAP", "kafka:9093"),
-        "kafka_bootstrap", "advertises no listener kafka:9093",
+        "kafka_bootstrap",
+        "advertises no listener kafka:9093",
     ),
     "bootstrap on an unknown host": (
         _set_env("topics", "CPNET_KAFKA_BOOTSTRAP", "broker:9092"),
-        "kafka_bootstrap", "'broker' is not a Kafka service",
+        "kafka_bootstrap",
+        "'broker' is not a Kafka service",
     ),
     "otlp to the grpc port": (
-        _set_env("followup", "CPNET_OTLP_ENDPOINT", "http://jaeger:4317/v1/traces"), "otlp_endpoint", "OTLP/gRPC",
+        _set_env("followup", "CPNET_OTLP_ENDPOINT", "http://jaeger:4317/v1/traces"),
+        "otlp_endpoint",
+        "OTLP/gRPC",
     ),
     "health check on another port": (
-        _set(("services", "intake", "healthcheck", "test"),
-             ["CMD", "python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8002/healthz')"]),
-        "service_ports", "probes /healthz on [8002]",
+        _set(
+            ("services", "intake", "healthcheck", "test"),
+            [
+                "CMD",
+                "python",
+                "-c",
+                "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8002/healthz')",
+            ],
+        ),
+        "service_ports",
+        "probes /healthz on [8002]",
     ),
     "port env without matching publish": (
-        _set_env("assessment", "CPNET_ASSESSMENT_PORT", "9002"), "service_ports", "port 9002 is not published",
+        _set_env("assessment", "CPNET_ASSESSMENT_PORT", "9002"),
+        "service_ports",
+        "port 9002 is not published",
     ),
     "depends on a missing service": (
         _set(("services", "referral", "depends_on", "zookeeper"), {"condition": "service_started"}),
-        "depends_on", "'zookeeper', which is not a service",
+        "depends_on",
+        "'zookeeper', which is not a service",
     ),
     "services do not wait for migrations": (
         _set(("services", "followup", "depends_on", "migrate"), {"condition": "service_started"}),
-        "wait_for_infrastructure", "must depend on migrate with service_completed_successfully",
+        "wait_for_infrastructure",
+        "must depend on migrate with service_completed_successfully",
     ),
     "a service package without container": (
-        _remove_container("followup"), "service_containers", "services/followup is served by 0 containers",
+        _remove_container("followup"),
+        "service_containers",
+        "services/followup is served by 0 containers",
     ),
     "a command the CLI lacks": (
-        _set(("services", "migrate", "command"), ["db", "migrate"]), "cli_commands", "is not a cpnet command",
+        _set(("services", "migrate", "command"), ["db", "migrate"]),
+        "cli_commands",
+        "is not a cpnet command",
     ),
     "an unknown topic": (
-        _set_env("referral", "CPNET_DEBUG_TOPIC", "case.reportd"), "topic_names", "'case.reportd' is not in",
+        _set_env("referral", "CPNET_DEBUG_TOPIC", "case.reportd"),
+        "topic_names",
+        "'case.reportd' is not in",
     ),
     "auto topic creation on": (
-        _set_env("kafka", "KAFKA_AUTO_CREATE_TOPICS_ENABLE", "true"), "kafka_broker", "must be false",
+        _set_env("kafka", "KAFKA_AUTO_CREATE_TOPICS_ENABLE", "true"),
+        "kafka_broker",
+        "must be false",
     ),
     "a service in development mode": (
-        _set_env("referral", "CPNET_ENVIRONMENT", "development"), "production_mode", "must be production",
+        _set_env("referral", "CPNET_ENVIRONMENT", "development"),
+        "production_mode",
+        "must be production",
     ),
     "the private broker published": (
-        _set(("services", "kafka", "ports"), ["127.0.0.1:29092:29092"]), "private_plaintext_kafka", "publishes",
+        _set(("services", "kafka", "ports"), ["127.0.0.1:29092:29092"]),
+        "private_plaintext_kafka",
+        "publishes",
     ),
     "the private broker on the default network": (
-        _set(("services", "kafka", "networks"), ["kafka", "default"]), "private_plaintext_kafka",
+        _set(("services", "kafka", "networks"), ["kafka", "default"]),
+        "private_plaintext_kafka",
         "non-internal network",
     ),
 }
@@ -1042,28 +1152,40 @@ BROKEN = {
 RAW_BROKEN = {
     "a default JWKS": (
         _set_env("intake", "CPNET_AUTH_JWKS", "${CPNET_AUTH_JWKS:-}"),
-        check_secrets_have_no_default, "must be ${CPNET_AUTH_JWKS:?",
+        check_secrets_have_no_default,
+        "must be ${CPNET_AUTH_JWKS:?",
     ),
     "a literal lookup key": (
-        _set_env("audit", "CPNET_LOOKUP_KEY", INSECURE_DEV_LOOKUP_KEY_B64), check_secrets_have_no_default,
+        _set_env("audit", "CPNET_LOOKUP_KEY", INSECURE_DEV_LOOKUP_KEY_B64),
+        check_secrets_have_no_default,
         "audit: CPNET_LOOKUP_KEY is not taken from a required variable",
     ),
     "a default database password": (
-        _set_env("postgres", "POSTGRES_PASSWORD", "${CPNET_DB_PASSWORD:-cpnet}"), check_secrets_have_no_default,
+        _set_env("postgres", "POSTGRES_PASSWORD", "${CPNET_DB_PASSWORD:-cpnet}"),
+        check_secrets_have_no_default,
         "${CPNET_DB_PASSWORD} is used with :- default",
     ),
     "a port on every interface": (
-        _set(("services", "intake", "ports"), ["8001:8001"]), check_published_addresses, "does not bind",
+        _set(("services", "intake", "ports"), ["8001:8001"]),
+        check_published_addresses,
+        "does not bind",
     ),
     "postgres published": (
-        _set(("services", "postgres", "ports"), ["127.0.0.1:5432:5432"]), check_published_addresses,
+        _set(("services", "postgres", "ports"), ["127.0.0.1:5432:5432"]),
+        check_published_addresses,
         "PostgreSQL and Kafka are published only by",
     ),
 }
 
 
-def _assert_caught(case: str, compose: Compose, mutate: Callable[[Compose], None],
-                   check: Callable[[Compose], list[str]], label: str, expected: str) -> None:
+def _assert_caught(
+    case: str,
+    compose: Compose,
+    mutate: Callable[[Compose], None],
+    check: Callable[[Compose], list[str]],
+    label: str,
+    expected: str,
+) -> None:
     assert check(compose) == [], f"{label} must pass on the real compose file"
 
     broken = copy.deepcopy(compose)
@@ -1132,10 +1254,14 @@ def test_the_acl_plan_covers_the_registry_and_guards_personal_data():
     grants = acl.plan()
     topics_granted = {g.name for g in grants if g.resource == "topic"}
     assert topics_granted <= set(TOPICS), f"ACLs for unknown topics: {sorted(topics_granted - set(TOPICS))}"
-    unwritten = sorted(name for name in TOPICS if not any(g.operation == "Write" and g.name == name for g in grants))
+    unwritten = sorted(
+        name for name in TOPICS if not any(g.operation == "Write" and g.name == name for g in grants)
+    )
     assert not unwritten, f"topics nobody may write: {unwritten}"
     assert set(acl.SERVICE_CONSUMES) <= set(SERVICE_NAMES), "ACL plan names a service that does not exist"
     for name, topic in TOPICS.items():
         if topic.personal_data:
             readers = {g.principal for g in grants if g.operation == "Read" and g.name == name}
-            assert readers <= {"cpnet-intake"}, f"{name} carries personal data but {sorted(readers)} may read it"
+            assert readers <= {"cpnet-intake"}, (
+                f"{name} carries personal data but {sorted(readers)} may read it"
+            )

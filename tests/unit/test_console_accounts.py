@@ -27,8 +27,15 @@ from services.console.accounts import (
 from shared.settings import INSECURE_DEV_AUTH_SECRET
 
 NOW = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
-ACCOUNT = Account(user_id=uuid.uuid4(), username="li.hua", subject="u-1", password_hash="x", role="caseworker",
-                  jurisdiction="140402", password_changed_at=NOW)
+ACCOUNT = Account(
+    user_id=uuid.uuid4(),
+    username="li.hua",
+    subject="u-1",
+    password_hash="x",
+    role="caseworker",
+    jurisdiction="140402",
+    password_changed_at=NOW,
+)
 
 
 def test_wrong_passwords_make_the_account_wait_a_little_longer_each_time() -> None:
@@ -52,8 +59,9 @@ def test_a_right_password_does_not_pass_a_wait_and_an_attempt_meanwhile_is_not_c
         _, account = signed_in(account, False, NOW)
     waiting_until = account.locked_until
     assert signed_in(account, True, waiting_until - timedelta(seconds=1)) == ("waiting", account)
-    assert signed_in(account, False, waiting_until - timedelta(seconds=1)) == ("waiting", account), \
+    assert signed_in(account, False, waiting_until - timedelta(seconds=1)) == ("waiting", account), (
         "hammering a waiting account does not make it wait longer"
+    )
     outcome, account = signed_in(account, True, waiting_until)
     assert (outcome, account.failed_attempts, account.locked_until) == ("signed_in", 0, None)
 
@@ -81,12 +89,21 @@ def test_a_disabled_account_never_signs_in() -> None:
 def test_a_session_ends_when_idle_and_at_its_end_however_active() -> None:
     assert session_alive(last_seen_at=NOW, expires_at=NOW + timedelta(hours=1), now=NOW + IDLE_TIMEOUT / 2)
     assert not session_alive(last_seen_at=NOW, expires_at=NOW + timedelta(hours=1), now=NOW + IDLE_TIMEOUT)
-    assert not session_alive(last_seen_at=NOW, expires_at=NOW + timedelta(minutes=1), now=NOW + timedelta(minutes=1))
+    assert not session_alive(
+        last_seen_at=NOW, expires_at=NOW + timedelta(minutes=1), now=NOW + timedelta(minutes=1)
+    )
 
 
-@pytest.mark.parametrize(("password", "why"), [("short-one", "at least 12"), ("Li.Hua", "at least 12"),
-                                                ("  LI.HUA  ", "at least 12"), ("li.hua", "at least 12"),
-                                                ("x" * 129, "at most 128")])
+@pytest.mark.parametrize(
+    ("password", "why"),
+    [
+        ("short-one", "at least 12"),
+        ("Li.Hua", "at least 12"),
+        ("  LI.HUA  ", "at least 12"),
+        ("li.hua", "at least 12"),
+        ("x" * 129, "at most 128"),
+    ],
+)
 def test_a_password_meets_the_policy(password: str, why: str) -> None:
     with pytest.raises(PasswordRejected, match=why):
         check_password(password, username="li.hua")
@@ -95,16 +112,27 @@ def test_a_password_meets_the_policy(password: str, why: str) -> None:
     check_password("correct horse battery", username="li.hua")
 
 
-@pytest.mark.parametrize("password", ["passwordpassword", "aaaaaaaaaaaa", "Password1234", "qwertyuiopasdf",
-                                      "li.hua.li.hua.2", "1234567890123"])
+@pytest.mark.parametrize(
+    "password",
+    [
+        "passwordpassword",
+        "aaaaaaaaaaaa",
+        "Password1234",
+        "qwertyuiopasdf",
+        "li.hua.li.hua.2",
+        "1234567890123",
+    ],
+)
 def test_a_common_or_trivial_password_is_refused(password: str) -> None:
     with pytest.raises(PasswordRejected, match="easy to guess") as refused:
         check_password(password, username="li.hua")
     assert password not in str(refused.value), "the message never repeats the password"
 
 
-@pytest.mark.parametrize("password", [DEMO_PASSWORD, "CPNET demo password!", "my cpnet-demo-password 2026",
-                                      INSECURE_DEV_AUTH_SECRET])
+@pytest.mark.parametrize(
+    "password",
+    [DEMO_PASSWORD, "CPNET demo password!", "my cpnet-demo-password 2026", INSECURE_DEV_AUTH_SECRET],
+)
 def test_the_passwords_printed_in_the_repository_are_refused_but_for_the_demonstration(password: str) -> None:
     with pytest.raises(PasswordRejected, match="printed in cpnet's own files"):
         check_password(password, username="li.hua")

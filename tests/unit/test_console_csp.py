@@ -58,15 +58,18 @@ def test_no_template_holds_what_the_csp_refuses(template: Path) -> None:
 
 
 def test_the_check_sees_each_kind_of_inline_code() -> None:
-    markup = ('<script>alert(1)</script><style>p {}</style><p style="color: red" onclick="go()">'
-              '<a href="javascript:go()">x</a><div hx-on:click="go()" hx-vals=\'js:{a: go()}\'></div>'
-              '<div hx-trigger="click[ctrlKey]"></div><script src="/static/console.js"></script>')
+    markup = (
+        '<script>alert(1)</script><style>p {}</style><p style="color: red" onclick="go()">'
+        '<a href="javascript:go()">x</a><div hx-on:click="go()" hx-vals=\'js:{a: go()}\'></div>'
+        '<div hx-trigger="click[ctrlKey]"></div><script src="/static/console.js"></script>'
+    )
     assert len(_refused(markup)) == 8
 
 
 def test_the_charts_are_drawn_without_inline_style() -> None:
-    chart = weekly_bars([("W1", 3, 1), ("W2", 0, 2)], title="Cases", opened_label="new",
-                        closed_label="closed")
+    chart = weekly_bars(
+        [("W1", 3, 1), ("W2", 0, 2)], title="Cases", opened_label="new", closed_label="closed"
+    )
     assert "style" not in chart and _refused(chart) == []
 
 
@@ -81,7 +84,7 @@ def test_htmx_injects_no_style_evaluates_nothing_and_keeps_no_history() -> None:
 
     parser = _Config()
     parser.feed(_markup(TEMPLATES / "base.html"))
-    assert parser.found is not None, "base.html configures htmx in a <meta name=\"htmx-config\">"
+    assert parser.found is not None, 'base.html configures htmx in a <meta name="htmx-config">'
     assert parser.found["includeIndicatorStyles"] is False, "htmx's own <style> is inline"
     assert parser.found["allowEval"] is False and parser.found["allowScriptTags"] is False
     assert parser.found["historyCacheSize"] == 0, "no page of case data in sessionStorage"

@@ -33,9 +33,13 @@ def glossary_entries() -> list[tuple[str, str]]:
 def zh_catalog() -> dict[str, str]:
     """Each entry's Chinese; a plural entry by its singular, its forms on lines of their own."""
     with open(CATALOG, "rb") as handle:
-        return {message.id if isinstance(message.id, str) else message.id[0]:
-                message.string if isinstance(message.string, str) else "\n".join(message.string)
-                for message in read_po(handle) if message.id}
+        return {
+            message.id if isinstance(message.id, str) else message.id[0]: message.string
+            if isinstance(message.string, str)
+            else "\n".join(message.string)
+            for message in read_po(handle)
+            if message.id
+        }
 
 
 def test_the_glossary_names_catalog_entries() -> None:
@@ -50,5 +54,7 @@ def test_the_catalog_says_the_glossarys_words(entry: str, words: str) -> None:
 def test_chinese_text_has_full_width_punctuation() -> None:
     half_width = re.compile(CJK + r"\s*[,:;()!?]|[,:;()!?]\s*" + CJK)
     placeholders = re.compile(r"%\(\w+\)[sd]|\{\w*\}")
-    wrong = {entry: text for entry, text in zh_catalog().items() if half_width.search(placeholders.sub("", text))}
+    wrong = {
+        entry: text for entry, text in zh_catalog().items() if half_width.search(placeholders.sub("", text))
+    }
     assert wrong == {}

@@ -42,37 +42,96 @@ from shared.contracts.vocabulary import (
 
 TEMPLATES = Path(LOCALES_DIR).parent / "templates"
 LANGUAGES = languages()
-CODES = {"risk_level": [*RiskLevel, "none"], "category": list(Category), "stage": list(Stage), "role": list(Role),
-         "due": ["review", "referral", "visit", "none"], "channel": list(Channel), "indicator": list(Indicator),
-         "sex": list(SEXES), "purpose": list(AccessPurpose), "field": [*TEXT_FIELDS, "reporter_anonymous", "categories", "indicators", "purpose"],
-         "error": ["missing", "too_long", "choice", "date", "number", "invalid", "outside_territory",
-                   "future", "adult", "age_needed", "phone", "phone_alone"],
-         "record": ["home_visit", "assessment_report", "plan", "override"],
-         "note_action": ["assignment", "review", "approval_request", "approval_decision", "link_undone",
-                         "reopening"],
-         "identification": list(IdentificationReason), "link_kind": ["linked", "identity_given"],
-         "agency": list(Agency), "referral_state": list(ReferralState), "need": list(Need),
-         "assign_reason": list(ASSIGN_REASONS), "screen_out": list(ScreenOutReason),
-         "event": [*(event_type for event_type, _ in EVENT_TYPES), "access.written"],
-         "problem": ["not_yours", "refused", "invalid", "open_referrals", "no_recent_visit", "case_number",
-                     "no_match", "child_has_open_case", "merged_by_link"],
-         "personal": list(PersonalField),
-         "approval": ["close", "screen_out", "transfer", "reopen"], "archive": list(ARCHIVE_PARTS),
-         "plan_action": list(PLAN_ACTIONS), "approval_state": ["pending", "approved", "rejected"],
-         "waiting": sorted({w.kind for counts in WAITING.values() for w in counts}),
-         "case_state": ["open", "closed"], "quick": [name for name, _ in QUICK], "owner": list(OWNERS),
-         "outcome": ["successful", "not_successful"],
-         "referral_action": ["acknowledge", "start", "complete", "decline"],
-         "access_action": ["read", "write", "search"], "access_outcome": ["shown", "refused"],
-         "refusal": ["outside_territory", "no_open_referral", "other_agency"], "record": list(PersonalRecord),
-         "review": ["screened_in", "screened_out"],
-         "reason": [*ClosureReason, *ScreenOutReason, *TransferReason, *REJECTION_REASONS, *DECLINE_REASONS,
-                    *NOT_DONE_REASONS, *OVERRIDE_REASONS, *WithdrawalReason, *LinkUndoReason, *ReopenReason]}
+CODES = {
+    "risk_level": [*RiskLevel, "none"],
+    "category": list(Category),
+    "stage": list(Stage),
+    "role": list(Role),
+    "due": ["review", "referral", "visit", "none"],
+    "channel": list(Channel),
+    "indicator": list(Indicator),
+    "sex": list(SEXES),
+    "purpose": list(AccessPurpose),
+    "field": [*TEXT_FIELDS, "reporter_anonymous", "categories", "indicators", "purpose"],
+    "error": [
+        "missing",
+        "too_long",
+        "choice",
+        "date",
+        "number",
+        "invalid",
+        "outside_territory",
+        "future",
+        "adult",
+        "age_needed",
+        "phone",
+        "phone_alone",
+    ],
+    "record": ["home_visit", "assessment_report", "plan", "override"],
+    "note_action": [
+        "assignment",
+        "review",
+        "approval_request",
+        "approval_decision",
+        "link_undone",
+        "reopening",
+    ],
+    "identification": list(IdentificationReason),
+    "link_kind": ["linked", "identity_given"],
+    "agency": list(Agency),
+    "referral_state": list(ReferralState),
+    "need": list(Need),
+    "assign_reason": list(ASSIGN_REASONS),
+    "screen_out": list(ScreenOutReason),
+    "event": [*(event_type for event_type, _ in EVENT_TYPES), "access.written"],
+    "problem": [
+        "not_yours",
+        "refused",
+        "invalid",
+        "open_referrals",
+        "no_recent_visit",
+        "case_number",
+        "no_match",
+        "child_has_open_case",
+        "merged_by_link",
+    ],
+    "personal": list(PersonalField),
+    "approval": ["close", "screen_out", "transfer", "reopen"],
+    "archive": list(ARCHIVE_PARTS),
+    "plan_action": list(PLAN_ACTIONS),
+    "approval_state": ["pending", "approved", "rejected"],
+    "waiting": sorted({w.kind for counts in WAITING.values() for w in counts}),
+    "case_state": ["open", "closed"],
+    "quick": [name for name, _ in QUICK],
+    "owner": list(OWNERS),
+    "outcome": ["successful", "not_successful"],
+    "referral_action": ["acknowledge", "start", "complete", "decline"],
+    "access_action": ["read", "write", "search"],
+    "access_outcome": ["shown", "refused"],
+    "refusal": ["outside_territory", "no_open_referral", "other_agency"],
+    "record": list(PersonalRecord),
+    "review": ["screened_in", "screened_out"],
+    "reason": [
+        *ClosureReason,
+        *ScreenOutReason,
+        *TransferReason,
+        *REJECTION_REASONS,
+        *DECLINE_REASONS,
+        *NOT_DONE_REASONS,
+        *OVERRIDE_REASONS,
+        *WithdrawalReason,
+        *LinkUndoReason,
+        *ReopenReason,
+    ],
+}
 
 
 def _template_strings() -> set[str]:
-    found = extract_from_dir(str(TEMPLATES), method_map=[("**.html", "jinja2")],
-                             options_map={"**.html": {"extensions": "jinja2.ext.i18n"}})
+    found = extract_from_dir(
+        str(TEMPLATES),
+        method_map=[("**.html", "jinja2")],
+        options_map={"**.html": {"extensions": "jinja2.ext.i18n"}},
+    )
     return {message for _, _, message, _, _ in found}
 
 
@@ -85,8 +144,11 @@ def test_the_templates_have_strings_to_translate() -> None:
 def test_every_template_string_is_translated(locale: str) -> None:
     catalog = LANGUAGES[locale].translations
     # A plural message (singular, plural) is kept by its singular and the index of each form.
-    missing = sorted(str(m) for m in _template_strings()
-                     if catalog._catalog.get((m[0], 0) if isinstance(m, tuple) else m) in (None, ""))
+    missing = sorted(
+        str(m)
+        for m in _template_strings()
+        if catalog._catalog.get((m[0], 0) if isinstance(m, tuple) else m) in (None, "")
+    )
     assert missing == []
 
 
@@ -108,14 +170,26 @@ def test_every_code_is_shown_as_words(locale: str) -> None:
 def test_the_chinese_catalog_is_chinese() -> None:
     zh, en = LANGUAGES["zh_CN"], LANGUAGES["en"]
     assert zh.gettext("Sign in") == "登录" and en.gettext("Sign in") == "Sign in"
-    assert zh.label("risk_level", "red").startswith("红色") and en.label("risk_level", "red").startswith("Red")
+    assert zh.label("risk_level", "red").startswith("红色") and en.label("risk_level", "red").startswith(
+        "Red"
+    )
     assert zh.labels("category", ["abuse", "left_behind"]) == "遭受侵害、农村留守儿童"
 
 
-@pytest.mark.parametrize(("accept", "chosen", "expected"), [
-    (None, None, "zh_CN"), ("en-US,en;q=0.9", None, "en"), ("zh-CN,zh;q=0.9,en;q=0.8", None, "zh_CN"),
-    ("fr-FR", None, "zh_CN"), ("en;q=0.2,zh;q=0.9", None, "zh_CN"), ("en-GB", "zh_CN", "zh_CN"),
-    ("zh-CN", "en", "en"), ("en", "klingon", "en"), ("en;q=abc", None, "zh_CN")])
+@pytest.mark.parametrize(
+    ("accept", "chosen", "expected"),
+    [
+        (None, None, "zh_CN"),
+        ("en-US,en;q=0.9", None, "en"),
+        ("zh-CN,zh;q=0.9,en;q=0.8", None, "zh_CN"),
+        ("fr-FR", None, "zh_CN"),
+        ("en;q=0.2,zh;q=0.9", None, "zh_CN"),
+        ("en-GB", "zh_CN", "zh_CN"),
+        ("zh-CN", "en", "en"),
+        ("en", "klingon", "en"),
+        ("en;q=abc", None, "zh_CN"),
+    ],
+)
 def test_the_language_is_the_persons_choice_else_the_browsers_else_chinese(accept, chosen, expected) -> None:
     assert negotiate(accept, chosen) == expected
 
@@ -129,15 +203,23 @@ def test_dates_are_in_the_persons_locale_and_the_citys_time() -> None:
 @pytest.mark.parametrize("locale", LOCALES)
 def test_every_factor_of_a_grade_is_shown_as_words(locale: str) -> None:
     language = LANGUAGES[locale]
-    for code in ("forcing_immediate_danger", "category_abuse", "indicator_visible_injury", "earlier_reports_2",
-                 "age_under_6", "age_unknown"):
+    for code in (
+        "forcing_immediate_danger",
+        "category_abuse",
+        "indicator_visible_injury",
+        "earlier_reports_2",
+        "age_under_6",
+        "age_unknown",
+    ):
         words = language.factor(code)
         assert words and "_" not in words and "factor:" not in words, (locale, code, words)
     assert LANGUAGES["zh_CN"].factor("forcing_immediate_danger") == "面临紧急危险（直接定为红色）"
     assert LANGUAGES["en"].factor("earlier_reports_2") == "2 earlier reports"
 
 
-@pytest.mark.parametrize(("locale", "one", "seven"), [("en", "1 year old", "7 years old"), ("zh_CN", "1 岁", "7 岁")])
+@pytest.mark.parametrize(
+    ("locale", "one", "seven"), [("en", "1 year old", "7 years old"), ("zh_CN", "1 岁", "7 岁")]
+)
 def test_an_age_is_said_in_the_languages_grammar(locale: str, one: str, seven: str) -> None:
     """The board and the inbox say a child's age with the catalog's plural forms: a one-year-old is
     not "1 years old"."""

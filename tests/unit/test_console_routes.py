@@ -19,24 +19,47 @@ from shared.settings import Settings
 
 # Every page and form of the console, as a person's browser reaches them.
 ROUTES = {
-    ("GET", "/sign-in"), ("POST", "/sign-in"), ("GET", "/sign-in/oidc"), ("GET", "/sign-in/oidc/callback"),
-    ("POST", "/sign-out"), ("POST", "/language"), ("GET", "/"), ("GET", "/waiting"), ("GET", "/board"),
+    ("GET", "/sign-in"),
+    ("POST", "/sign-in"),
+    ("GET", "/sign-in/oidc"),
+    ("GET", "/sign-in/oidc/callback"),
+    ("POST", "/sign-out"),
+    ("POST", "/language"),
+    ("GET", "/"),
+    ("GET", "/waiting"),
+    ("GET", "/board"),
     ("GET", "/find"),
-    ("GET", "/cases/{case_id}"), ("GET", "/cases/{case_id}/child"), ("GET", "/cases/{case_id}/archive"),
-    ("POST", "/cases/{case_id}/archive"), ("POST", "/cases/{case_id}/assignment"),
-    ("POST", "/cases/{case_id}/review"), ("POST", "/cases/{case_id}/approvals"),
+    ("GET", "/cases/{case_id}"),
+    ("GET", "/cases/{case_id}/child"),
+    ("GET", "/cases/{case_id}/archive"),
+    ("POST", "/cases/{case_id}/archive"),
+    ("POST", "/cases/{case_id}/assignment"),
+    ("POST", "/cases/{case_id}/review"),
+    ("POST", "/cases/{case_id}/approvals"),
     ("POST", "/cases/{case_id}/reopening"),
-    ("POST", "/cases/{case_id}/referrals/{referral_id}/withdrawal"), ("POST", "/cases/{case_id}/visits"),
-    ("POST", "/cases/{case_id}/home-visits"), ("POST", "/cases/{case_id}/assessment-reports"),
-    ("POST", "/cases/{case_id}/plans"), ("POST", "/cases/{case_id}/override"),
-    ("GET", "/cases/{case_id}/records"), ("POST", "/cases/{case_id}/identification"),
-    ("POST", "/cases/{case_id}/child"), ("POST", "/cases/{case_id}/records"),
+    ("POST", "/cases/{case_id}/referrals/{referral_id}/withdrawal"),
+    ("POST", "/cases/{case_id}/visits"),
+    ("POST", "/cases/{case_id}/home-visits"),
+    ("POST", "/cases/{case_id}/assessment-reports"),
+    ("POST", "/cases/{case_id}/plans"),
+    ("POST", "/cases/{case_id}/override"),
+    ("GET", "/cases/{case_id}/records"),
+    ("POST", "/cases/{case_id}/identification"),
+    ("POST", "/cases/{case_id}/child"),
+    ("POST", "/cases/{case_id}/records"),
     ("POST", "/cases/{case_id}/archive/save"),
-    ("GET", "/cases/{case_id}/links/{link_id}/undo"), ("POST", "/cases/{case_id}/links/{link_id}/undo"),
+    ("GET", "/cases/{case_id}/links/{link_id}/undo"),
+    ("POST", "/cases/{case_id}/links/{link_id}/undo"),
     ("GET", "/report"),
-    ("POST", "/report"), ("GET", "/children/search"), ("POST", "/children/search"), ("GET", "/inbox"),
-    ("POST", "/inbox/{referral_id}"), ("GET", "/inbox/{referral_id}/{action}"), ("GET", "/access"),
-    ("GET", "/approvals"), ("POST", "/approvals/{approval_id}"),
+    ("POST", "/report"),
+    ("GET", "/children/search"),
+    ("POST", "/children/search"),
+    ("GET", "/inbox"),
+    ("POST", "/inbox/{referral_id}"),
+    ("GET", "/inbox/{referral_id}/{action}"),
+    ("GET", "/access"),
+    ("GET", "/approvals"),
+    ("POST", "/approvals/{approval_id}"),
     ("GET", "/dashboard"),
 }
 
@@ -46,11 +69,22 @@ def _served(routes) -> list[tuple[str, str]]:
 
 
 def test_every_area_of_work_is_a_router_and_each_is_assembled_once() -> None:
-    modules = [importlib.import_module(f"{views.__name__}.{info.name}")
-               for info in pkgutil.iter_modules(views.__path__)]
+    modules = [
+        importlib.import_module(f"{views.__name__}.{info.name}")
+        for info in pkgutil.iter_modules(views.__path__)
+    ]
     assert sorted(module.__name__.rsplit(".", 1)[1] for module in modules) == [
-        "access", "approvals", "board", "cases", "dashboard", "home", "identification", "inbox", "reports",
-        "sign_in"]
+        "access",
+        "approvals",
+        "board",
+        "cases",
+        "dashboard",
+        "home",
+        "identification",
+        "inbox",
+        "reports",
+        "sign_in",
+    ]
     assert {id(router) for router in ROUTERS} == {id(module.router) for module in modules}
     assert len(ROUTERS) == len(modules), "each router once"
 
@@ -66,16 +100,29 @@ def test_the_console_serves_every_page_once_and_nothing_but_health_of_its_own() 
 
 def _person(role: Role, jurisdiction: str = "140402") -> Principal:
     whole = role in (Role.hotline, Role.operator, Role.auditor)
-    return Principal(subject="u-someone", role=role, agency="police" if role == Role.agency_officer else None,
-                     jurisdiction="" if whole else jurisdiction)
+    return Principal(
+        subject="u-someone",
+        role=role,
+        agency="police" if role == Role.agency_officer else None,
+        jurisdiction="" if whole else jurisdiction,
+    )
 
 
-@pytest.mark.parametrize(("role", "jurisdiction", "home"), [
-    (Role.hotline, "", "/report"), (Role.reporter, "140402", "/report"),
-    (Role.caseworker, "140402", "/board?owner=me"), (Role.supervisor, "140402", "/board"),
-    (Role.supervisor, "140402001", "/board"), (Role.supervisor, "1404", "/dashboard"),
-    (Role.supervisor, "14", "/dashboard"), (Role.agency_officer, "140402", "/inbox"),
-    (Role.operator, "", "/board"), (Role.auditor, "", "/access")])
+@pytest.mark.parametrize(
+    ("role", "jurisdiction", "home"),
+    [
+        (Role.hotline, "", "/report"),
+        (Role.reporter, "140402", "/report"),
+        (Role.caseworker, "140402", "/board?owner=me"),
+        (Role.supervisor, "140402", "/board"),
+        (Role.supervisor, "140402001", "/board"),
+        (Role.supervisor, "1404", "/dashboard"),
+        (Role.supervisor, "14", "/dashboard"),
+        (Role.agency_officer, "140402", "/inbox"),
+        (Role.operator, "", "/board"),
+        (Role.auditor, "", "/access"),
+    ],
+)
 def test_each_person_lands_on_the_page_of_their_work(role: Role, jurisdiction: str, home: str) -> None:
     """A hotline operator takes a report; a caseworker works their own cases; a supervisor of a
     county its board, of a city the territory's numbers; an agency its inbox; an auditor who read
@@ -98,13 +145,32 @@ def test_the_header_links_only_the_pages_a_role_opens() -> None:
     assert BOARD in caseworker and DASHBOARD not in caseworker
 
 
-@pytest.mark.parametrize(("asked", "goes"), [
-    ("/board?owner=me&grade=red", "/board?owner=me&grade=red"), ("/cases/x/child?purpose=assessment",
-                                                                  "/cases/x/child?purpose=assessment"),
-    ("//evil.example/x", "/"), ("/\\evil.example", "/"), ("https://evil.example/", "/"), ("", "/"),
-    ("javascript:alert(1)", "/"), ("/%5Ccross.test:8765/phish", "/"), ("/%5ccross.test", "/"),
-    ("/\tx/host", "/"), ("/\t/host", "/"), ("/%09/host", "/"), ("/\n/host", "/"), ("/\r\n/host", "/"),
-    ("/a\\b", "/"), ("/%2F/host", "/"), ("/\x00", "/"), ("/\x7f", "/"), ("/\x85/host", "/"),
-    ("/" + "a" * 2048, "/"), ("/" + "a" * 2047, "/" + "a" * 2047), ("/find?q=%E7%8E%8B", "/find?q=%E7%8E%8B")])
+@pytest.mark.parametrize(
+    ("asked", "goes"),
+    [
+        ("/board?owner=me&grade=red", "/board?owner=me&grade=red"),
+        ("/cases/x/child?purpose=assessment", "/cases/x/child?purpose=assessment"),
+        ("//evil.example/x", "/"),
+        ("/\\evil.example", "/"),
+        ("https://evil.example/", "/"),
+        ("", "/"),
+        ("javascript:alert(1)", "/"),
+        ("/%5Ccross.test:8765/phish", "/"),
+        ("/%5ccross.test", "/"),
+        ("/\tx/host", "/"),
+        ("/\t/host", "/"),
+        ("/%09/host", "/"),
+        ("/\n/host", "/"),
+        ("/\r\n/host", "/"),
+        ("/a\\b", "/"),
+        ("/%2F/host", "/"),
+        ("/\x00", "/"),
+        ("/\x7f", "/"),
+        ("/\x85/host", "/"),
+        ("/" + "a" * 2048, "/"),
+        ("/" + "a" * 2047, "/" + "a" * 2047),
+        ("/find?q=%E7%8E%8B", "/find?q=%E7%8E%8B"),
+    ],
+)
 def test_the_way_back_is_only_ever_a_path_of_the_site(asked: str, goes: str) -> None:
     assert local_path(asked) == goes

@@ -37,7 +37,9 @@ def test_the_eleventh_attempt_on_one_account_waits_however_the_name_is_spelt(spe
 
 
 def test_the_limits_are_the_operators_to_set() -> None:
-    throttle = SignInThrottle.from_settings(Settings(console_sign_ins_per_address_per_minute=2), clock=Clock())
+    throttle = SignInThrottle.from_settings(
+        Settings(console_sign_ins_per_address_per_minute=2), clock=Clock()
+    )
     assert [throttle.wait("a", f"n{n}") > 0 for n in range(3)] == [False, False, True]
 
 
@@ -49,17 +51,24 @@ def test_the_form_token_is_bound_to_its_cookie_by_the_consoles_secret() -> None:
     assert not forms.matches(planted, planted), "the unsigned double submit of before"
     assert not forms.matches(cookie, cookie)
     assert not forms.matches(planted, token), "a token belongs to its own cookie only"
-    guess = base64.urlsafe_b64encode(hmac.new(b"", planted.encode(), hashlib.sha256).digest()).decode().rstrip("=")
+    guess = (
+        base64.urlsafe_b64encode(hmac.new(b"", planted.encode(), hashlib.sha256).digest())
+        .decode()
+        .rstrip("=")
+    )
     assert not forms.matches(planted, guess)
     assert not forms.matches(None, token) and not forms.matches(cookie, "") and not forms.matches(cookie, "é")
-    assert not SignInForms.from_settings(Settings()).matches(cookie, token), \
+    assert not SignInForms.from_settings(Settings()).matches(cookie, token), (
         "without a signing key each console process has a key of its own"
+    )
 
 
 def test_the_form_key_comes_from_the_signing_key_and_is_not_it() -> None:
     seed = base64.b64encode(secrets.token_bytes(32)).decode()
-    one, two = SignInForms.from_settings(Settings(auth_signing_key=seed)), SignInForms.from_settings(
-        Settings(auth_signing_key=seed))
+    one, two = (
+        SignInForms.from_settings(Settings(auth_signing_key=seed)),
+        SignInForms.from_settings(Settings(auth_signing_key=seed)),
+    )
     assert one.key == two.key, "every console process with the same signing key takes the same forms"
     assert one.key != base64.b64decode(seed)
     another_seed = base64.b64encode(secrets.token_bytes(32)).decode()
@@ -68,7 +77,11 @@ def test_the_form_key_comes_from_the_signing_key_and_is_not_it() -> None:
     assert not other.matches(cookie, token)
 
 
-@pytest.mark.parametrize(("site", "own"), [(None, True), ("same-origin", True), ("none", True),
-                                           ("same-site", False), ("cross-site", False)])
-def test_a_form_posted_from_a_sibling_or_another_site_is_not_the_consoles(site: str | None, own: bool) -> None:
+@pytest.mark.parametrize(
+    ("site", "own"),
+    [(None, True), ("same-origin", True), ("none", True), ("same-site", False), ("cross-site", False)],
+)
+def test_a_form_posted_from_a_sibling_or_another_site_is_not_the_consoles(
+    site: str | None, own: bool
+) -> None:
     assert posted_from_own_pages({} if site is None else {"sec-fetch-site": site}) is own

@@ -21,10 +21,18 @@ def subscribed_topics(name: str) -> set[str]:
     definition = definition_of(name)
     settings = Settings()
     resources = definition.resources(settings) if definition.resources else None
-    ctx = ServiceContext(name, settings, None, None, KafkaBroker(), _Relay(),  # type: ignore[arg-type]
-                         messaging_metadata(name), resources)
+    ctx = ServiceContext(
+        name,
+        settings,
+        None,
+        None,
+        KafkaBroker(),
+        _Relay(),  # type: ignore[arg-type]
+        messaging_metadata(name),
+        resources,
+    )
     topics: set[str] = set()
-    for consumer in (definition.consumers(ctx) if definition.consumers else []):
+    for consumer in definition.consumers(ctx) if definition.consumers else []:
         topics |= {consumer.topic} if isinstance(consumer.topic, str) else set(consumer.topic)
     return topics
 

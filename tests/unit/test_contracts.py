@@ -114,9 +114,7 @@ def sample_payloads() -> list[EventPayload]:
             initial_risk_level=RiskLevel.red,
             overridden=False,
             score=100,
-            factors=[
-                RiskFactor(code="immediate_danger", weight=100, explanation="Forces red.")
-            ],
+            factors=[RiskFactor(code="immediate_danger", weight=100, explanation="Forces red.")],
             rule_set_version="2026.1",
             needs=[Need.guardianship, Need.legal],
             emergency=True,
@@ -132,33 +130,112 @@ def sample_payloads() -> list[EventPayload]:
             requested_at=NOW,
         ),
         CaseClosed(case_id=CASE_ID, reason="risk_resolved", closed_at=NOW),
-        CaseReopened(case_id=CASE_ID, reason=ReopenReason.new_risk, reopened_by="cw-7", approved_by="sup-1",
-                     approval_id=uuid4(), risk_level=RiskLevel.red, stage=Stage.monitoring,
-                     closed_at=NOW - timedelta(days=3), reopened_at=NOW),
-        CaseAssigned(case_id=CASE_ID, jurisdiction="140402001001", owner_node="140402001000", owner_ref="cw-7",
-                     previous_owner_ref="cw-3", assigned_by="sup-1", reason="workload", assigned_at=NOW),
-        CaseReviewed(case_id=CASE_ID, decision="screened_out", reason=ScreenOutReason.unfounded, risk_level=RiskLevel.red,
-                     reviewed_by="cw-7", approved_by="sup-1", reviewed_at=NOW, stage=Stage.closed),
-        CaseApprovalRequested(approval_id=uuid4(), case_id=CASE_ID, kind="close", reason="turned_18",
-                              jurisdiction="140402001001", requested_by="cw-7", requested_at=NOW),
-        CaseApprovalRequested(approval_id=uuid4(), case_id=CASE_ID, kind="transfer", reason="family_moved",
-                              jurisdiction="140402001001", to_jurisdiction="140403100201", requested_by="cw-7",
-                              requested_at=NOW),
-        CaseTransferred(case_id=CASE_ID, approval_id=uuid4(), from_jurisdiction="140402001001",
-                        jurisdiction="140403100201", reason=TransferReason.family_moved, requested_by="cw-7",
-                        accepted_by="sup-2", transferred_at=NOW),
-        ChildLinked(case_id=CASE_ID, link_id=uuid4(), provisional_ref=uuid4(), child_ref=CHILD_REF,
-                    merged_child_ref=uuid4(), surviving_case_id=uuid4(), jurisdiction="140402001001",
-                    linked_at=NOW, reason=IdentificationReason.later_report, linked_by="cw-7"),
-        ChildLinkUndone(case_id=CASE_ID, link_id=uuid4(), provisional_ref=CHILD_REF, child_ref=CHILD_REF,
-                        surviving_case_id=CASE_ID, jurisdiction="140402001001", linked_at=NOW,
-                        reason=LinkUndoReason.wrong_child, undone_by="sup-1", undone_at=NOW),
-        CaseApprovalDecided(approval_id=uuid4(), case_id=CASE_ID, kind="close", approved=False,
-                            reason="needs_more_visits", decided_by="sup-1", decided_at=NOW),
-        FollowupClosureRuleMet(case_id=CASE_ID, plan_id=uuid4(), visit_id=uuid4(), risk_level=RiskLevel.blue,
-                               met_at=NOW),
-        CaseEscalated(case_id=CASE_ID, reason="review_overdue", risk_level=RiskLevel.red, jurisdiction="140402001001",
-                      to_jurisdiction="140402000000", to_level=TerritoryLevel.county, due_at=NOW, escalated_at=NOW),
+        CaseReopened(
+            case_id=CASE_ID,
+            reason=ReopenReason.new_risk,
+            reopened_by="cw-7",
+            approved_by="sup-1",
+            approval_id=uuid4(),
+            risk_level=RiskLevel.red,
+            stage=Stage.monitoring,
+            closed_at=NOW - timedelta(days=3),
+            reopened_at=NOW,
+        ),
+        CaseAssigned(
+            case_id=CASE_ID,
+            jurisdiction="140402001001",
+            owner_node="140402001000",
+            owner_ref="cw-7",
+            previous_owner_ref="cw-3",
+            assigned_by="sup-1",
+            reason="workload",
+            assigned_at=NOW,
+        ),
+        CaseReviewed(
+            case_id=CASE_ID,
+            decision="screened_out",
+            reason=ScreenOutReason.unfounded,
+            risk_level=RiskLevel.red,
+            reviewed_by="cw-7",
+            approved_by="sup-1",
+            reviewed_at=NOW,
+            stage=Stage.closed,
+        ),
+        CaseApprovalRequested(
+            approval_id=uuid4(),
+            case_id=CASE_ID,
+            kind="close",
+            reason="turned_18",
+            jurisdiction="140402001001",
+            requested_by="cw-7",
+            requested_at=NOW,
+        ),
+        CaseApprovalRequested(
+            approval_id=uuid4(),
+            case_id=CASE_ID,
+            kind="transfer",
+            reason="family_moved",
+            jurisdiction="140402001001",
+            to_jurisdiction="140403100201",
+            requested_by="cw-7",
+            requested_at=NOW,
+        ),
+        CaseTransferred(
+            case_id=CASE_ID,
+            approval_id=uuid4(),
+            from_jurisdiction="140402001001",
+            jurisdiction="140403100201",
+            reason=TransferReason.family_moved,
+            requested_by="cw-7",
+            accepted_by="sup-2",
+            transferred_at=NOW,
+        ),
+        ChildLinked(
+            case_id=CASE_ID,
+            link_id=uuid4(),
+            provisional_ref=uuid4(),
+            child_ref=CHILD_REF,
+            merged_child_ref=uuid4(),
+            surviving_case_id=uuid4(),
+            jurisdiction="140402001001",
+            linked_at=NOW,
+            reason=IdentificationReason.later_report,
+            linked_by="cw-7",
+        ),
+        ChildLinkUndone(
+            case_id=CASE_ID,
+            link_id=uuid4(),
+            provisional_ref=CHILD_REF,
+            child_ref=CHILD_REF,
+            surviving_case_id=CASE_ID,
+            jurisdiction="140402001001",
+            linked_at=NOW,
+            reason=LinkUndoReason.wrong_child,
+            undone_by="sup-1",
+            undone_at=NOW,
+        ),
+        CaseApprovalDecided(
+            approval_id=uuid4(),
+            case_id=CASE_ID,
+            kind="close",
+            approved=False,
+            reason="needs_more_visits",
+            decided_by="sup-1",
+            decided_at=NOW,
+        ),
+        FollowupClosureRuleMet(
+            case_id=CASE_ID, plan_id=uuid4(), visit_id=uuid4(), risk_level=RiskLevel.blue, met_at=NOW
+        ),
+        CaseEscalated(
+            case_id=CASE_ID,
+            reason="review_overdue",
+            risk_level=RiskLevel.red,
+            jurisdiction="140402001001",
+            to_jurisdiction="140402000000",
+            to_level=TerritoryLevel.county,
+            due_at=NOW,
+            escalated_at=NOW,
+        ),
         ReferralCreated(
             referral_id=REFERRAL_ID,
             case_id=CASE_ID,
@@ -190,9 +267,15 @@ def sample_payloads() -> list[EventPayload]:
             changed_at=NOW,
             stage=Stage.services,
         ),
-        ReferralWithdrawn(referral_id=REFERRAL_ID, case_id=CASE_ID, agency=Agency.police,
-                          reason=WithdrawalReason.no_longer_needed, withdrawn_by="cw-7", withdrawn_at=NOW,
-                          case_number="140402-2026-00123"),
+        ReferralWithdrawn(
+            referral_id=REFERRAL_ID,
+            case_id=CASE_ID,
+            agency=Agency.police,
+            reason=WithdrawalReason.no_longer_needed,
+            withdrawn_by="cw-7",
+            withdrawn_at=NOW,
+            case_number="140402-2026-00123",
+        ),
         ReferralEscalated(
             referral_id=REFERRAL_ID,
             case_id=CASE_ID,
@@ -211,9 +294,7 @@ def sample_payloads() -> list[EventPayload]:
             next_visit_due_at=NOW + timedelta(days=14),
         ),
         FollowupDue(case_id=CASE_ID, plan_id=PLAN_ID, visit_due_at=NOW, jurisdiction=VILLAGE),
-        FollowupOverdue(
-            case_id=CASE_ID, plan_id=PLAN_ID, visit_due_at=NOW, jurisdiction=VILLAGE
-        ),
+        FollowupOverdue(case_id=CASE_ID, plan_id=PLAN_ID, visit_due_at=NOW, jurisdiction=VILLAGE),
         FollowupVisitRecorded(
             case_id=CASE_ID,
             visit_id=VISIT_ID,
@@ -283,9 +364,7 @@ def test_new_envelope_continues_the_causal_chain() -> None:
     assert (second.event_type, second.schema_version) == ("case.assessed", 1)
     assert second.occurred_at.tzinfo is not None
     with pytest.raises(ContractError):
-        new_envelope(
-            assessed, case_id=CASE_ID, producer="x", causation=first, correlation_id=uuid4()
-        )
+        new_envelope(assessed, case_id=CASE_ID, producer="x", causation=first, correlation_id=uuid4())
 
 
 def test_envelope_must_agree_with_its_payload() -> None:
@@ -293,9 +372,7 @@ def test_envelope_must_agree_with_its_payload() -> None:
         new_envelope(sample(CaseClosed), case_id=uuid4(), producer="test")
     event = event_json(sample(CaseClosed))
     with pytest.raises(ValidationError, match="envelope says case.reported"):
-        Envelope[CaseClosed].model_validate_json(
-            json.dumps({**event, "event_type": "case.reported"})
-        )
+        Envelope[CaseClosed].model_validate_json(json.dumps({**event, "event_type": "case.reported"}))
 
 
 def test_times_are_normalised_to_utc_and_must_carry_a_zone() -> None:
@@ -390,9 +467,7 @@ def test_malformed_envelopes_are_rejected() -> None:
         (PersonalDataAccessed, {"refusal": "no_open_referral"}),
     ],
 )
-def test_bad_payloads_are_rejected(
-    payload_type: type[EventPayload], changes: dict[str, Any]
-) -> None:
+def test_bad_payloads_are_rejected(payload_type: type[EventPayload], changes: dict[str, Any]) -> None:
     with pytest.raises(ValidationError):
         parse_event(with_payload(sample(payload_type), **changes))
 
@@ -448,7 +523,10 @@ def test_every_topic_has_a_dead_letter_topic() -> None:
 
 
 def test_topic_registry_names_only_known_messages() -> None:
-    known = {event_type for event_type, _ in EVENT_TYPES} | {HotlineReport.EVENT_TYPE, ScreeningRecord.EVENT_TYPE}
+    known = {event_type for event_type, _ in EVENT_TYPES} | {
+        HotlineReport.EVENT_TYPE,
+        ScreeningRecord.EVENT_TYPE,
+    }
     assert {t for topic in TOPICS.values() for t in topic.event_types} == known
     assert {name for name, topic in TOPICS.items() if topic.personal_data} == {
         "intake.reports.raw",
@@ -524,9 +602,7 @@ def test_the_hotline_example_validates() -> None:
 
 
 def test_an_anonymous_report_validates() -> None:
-    report = HotlineReport.model_validate_json(
-        hotline(reporter={"role": "neighbour", "anonymous": True})
-    )
+    report = HotlineReport.model_validate_json(hotline(reporter={"role": "neighbour", "anonymous": True}))
     assert report.reporter.name is None and report.reporter.phone is None
 
 
@@ -600,10 +676,20 @@ def test_a_case_stage_only_moves_forward() -> None:
 
 
 def test_a_refused_access_is_recorded_with_its_reason_and_no_fields() -> None:
-    refused = parse_event(with_payload(sample(PersonalDataAccessed), outcome="refused",
-                                       refusal="no_open_referral", fields=[], referral_id=None))
+    refused = parse_event(
+        with_payload(
+            sample(PersonalDataAccessed),
+            outcome="refused",
+            refusal="no_open_referral",
+            fields=[],
+            referral_id=None,
+        )
+    )
     assert (refused.payload.outcome, refused.payload.refusal, refused.payload.fields) == (
-        "refused", "no_open_referral", [])
+        "refused",
+        "no_open_referral",
+        [],
+    )
     assert refused.payload.agency is Agency.police, "the refused agency is named"
 
 
@@ -619,19 +705,33 @@ def test_a_case_assignment_says_who_assigned_it_and_why_an_owner_was_replaced() 
 
 
 def test_a_review_that_screens_out_says_why_and_a_grave_one_who_approved_it() -> None:
-    review = dict(case_id=CASE_ID, risk_level=RiskLevel.red, reviewed_by="cw-7", reviewed_at=NOW, stage=Stage.closed)
+    review = dict(
+        case_id=CASE_ID, risk_level=RiskLevel.red, reviewed_by="cw-7", reviewed_at=NOW, stage=Stage.closed
+    )
     with pytest.raises(ValidationError, match="reason is required"):
         CaseReviewed(**review, decision="screened_out", approved_by="sup-1")
     with pytest.raises(ValidationError, match="supervisor's approval"):
         CaseReviewed(**review, decision="screened_out", reason=ScreenOutReason.unfounded)
     with pytest.raises(ValidationError, match="reason is required"):
-        CaseApprovalDecided(approval_id=uuid4(), case_id=CASE_ID, kind="close", approved=False, decided_by="sup-1",
-                            decided_at=NOW)
+        CaseApprovalDecided(
+            approval_id=uuid4(),
+            case_id=CASE_ID,
+            kind="close",
+            approved=False,
+            decided_by="sup-1",
+            decided_at=NOW,
+        )
 
 
 def test_a_reopening_says_why_where_the_case_is_again_and_for_a_red_one_who_approved_it() -> None:
-    reopened = dict(case_id=CASE_ID, reason=ReopenReason.closed_in_error, reopened_by="cw-7", stage=Stage.plan,
-                    closed_at=NOW - timedelta(hours=1), reopened_at=NOW)
+    reopened = dict(
+        case_id=CASE_ID,
+        reason=ReopenReason.closed_in_error,
+        reopened_by="cw-7",
+        stage=Stage.plan,
+        closed_at=NOW - timedelta(hours=1),
+        reopened_at=NOW,
+    )
     assert CaseReopened(**reopened, risk_level=RiskLevel.orange).approved_by is None
     with pytest.raises(ValidationError, match="supervisor's approval"):
         CaseReopened(**reopened, risk_level=RiskLevel.red)
@@ -647,23 +747,34 @@ def test_a_reopening_says_why_where_the_case_is_again_and_for_a_red_one_who_appr
 
 # --- a child nobody can name (contracts 1.8) ---------------------------------------------------
 
-UNNAMED_BOY = {"name": None, "national_id": None, "birth_date": None, "sex": "M", "age_estimate": 7,
-               "appearance": "bruised face, red jacket", "place_seen": "the courtyard next door"}
+UNNAMED_BOY = {
+    "name": None,
+    "national_id": None,
+    "birth_date": None,
+    "sex": "M",
+    "age_estimate": 7,
+    "appearance": "bruised face, red jacket",
+    "place_seen": "the courtyard next door",
+}
 
 
 def test_a_child_nobody_can_name_is_described_and_provisional() -> None:
     report = HotlineReport.model_validate_json(hotline(child=UNNAMED_BOY))
     assert report.child.provisional and report.child.appearance == UNNAMED_BOY["appearance"]
-    assert not HotlineReport.model_validate_json(hotline()).child.provisional, \
+    assert not HotlineReport.model_validate_json(hotline()).child.provisional, (
         "the vendor's reports are as before"
+    )
 
 
-@pytest.mark.parametrize(("changes", "loc", "message"), [
-    ({"age_estimate": None}, ("child", "age_estimate"), "approximate age"),
-    ({"appearance": None}, ("child",), "child must be identified by national_id"),
-    ({"name": "小明", "age_estimate": None}, ("child",), "child must be identified by national_id"),
-    ({"appearance": ""}, ("child", "appearance"), "at least 1 character"),
-])
+@pytest.mark.parametrize(
+    ("changes", "loc", "message"),
+    [
+        ({"age_estimate": None}, ("child", "age_estimate"), "approximate age"),
+        ({"appearance": None}, ("child",), "child must be identified by national_id"),
+        ({"name": "小明", "age_estimate": None}, ("child",), "child must be identified by national_id"),
+        ({"appearance": ""}, ("child", "appearance"), "at least 1 character"),
+    ],
+)
 def test_a_child_nobody_can_name_needs_an_age_and_an_appearance(changes, loc, message) -> None:
     with pytest.raises(ValidationError) as error:
         HotlineReport.model_validate_json(hotline(child={**UNNAMED_BOY, **changes}))
@@ -672,11 +783,22 @@ def test_a_child_nobody_can_name_needs_an_age_and_an_appearance(changes, loc, me
 
 
 def test_a_screening_survey_names_every_child_it_counts() -> None:
-    record = {"schema_version": 1, "external_id": "0123456789abcdef-2", "surveyed_at": "2026-11-29T03:00:00Z",
-              "surveyor_ref": "s-1", "jurisdiction": "140402001001", "child": UNNAMED_BOY,
-              "father": "migrant_work", "mother": "migrant_work", "caregiver": "grandparents",
-              "school_status": "enrolled",
-              "health": "healthy", "disability": "none", "categories": ["left_behind"], "indicators": []}
+    record = {
+        "schema_version": 1,
+        "external_id": "0123456789abcdef-2",
+        "surveyed_at": "2026-11-29T03:00:00Z",
+        "surveyor_ref": "s-1",
+        "jurisdiction": "140402001001",
+        "child": UNNAMED_BOY,
+        "father": "migrant_work",
+        "mother": "migrant_work",
+        "caregiver": "grandparents",
+        "school_status": "enrolled",
+        "health": "healthy",
+        "disability": "none",
+        "categories": ["left_behind"],
+        "indicators": [],
+    }
     ScreeningRecord.model_validate_json(json.dumps({**record, "child": json.loads(hotline())["child"]}))
     with pytest.raises(ValidationError, match="a survey names every child it counts"):
         ScreeningRecord.model_validate_json(json.dumps(record))

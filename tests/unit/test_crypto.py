@@ -131,7 +131,9 @@ def test_cipher_rejects_bad_keys() -> None:
         FieldCipher({"a": KEY_A}, "a").encrypt(b"x", record_id="")
 
 
-@pytest.mark.parametrize("name", ["Wang  Xiao-Ming", "wang xiaoming", "WANG XIAOMING", "Ｗａｎｇ　Ｘｉａｏ·ｍｉｎｇ"])
+@pytest.mark.parametrize(
+    "name", ["Wang  Xiao-Ming", "wang xiaoming", "WANG XIAOMING", "Ｗａｎｇ　Ｘｉａｏ·ｍｉｎｇ"]
+)
 def test_normalise_name_latin(name: str) -> None:
     assert normalise_name(name) == "wangxiaoming"
 
@@ -154,7 +156,9 @@ def test_lookup_digest_is_deterministic_keyed_and_unambiguous() -> None:
     assert hasher.digest("x") != LookupHasher(KEY_B).digest("x")
     assert hasher.digest("ab", "c") != hasher.digest("a", "bc")
     assert hasher.digest("a") != hasher.digest("a", "")
-    assert hasher.national_id_digest("110101 20100101 123x") == hasher.national_id_digest("11010120100101123X")
+    assert hasher.national_id_digest("110101 20100101 123x") == hasher.national_id_digest(
+        "11010120100101123X"
+    )
     assert hasher.identity_digest("Wang Xiao-Ming", "2010-01-01", "140402") == hasher.identity_digest(
         "WANG XIAOMING", "2010-01-01", "140402"
     )
@@ -187,7 +191,10 @@ def test_development_defaults_work_and_are_distinct() -> None:
 @pytest.mark.parametrize(
     ("override", "field"),
     [
-        ({"encryption_keys": INSECURE_DEV_ENCRYPTION_KEYS, "encryption_active_key": "dev"}, "CPNET_ENCRYPTION_KEYS"),
+        (
+            {"encryption_keys": INSECURE_DEV_ENCRYPTION_KEYS, "encryption_active_key": "dev"},
+            "CPNET_ENCRYPTION_KEYS",
+        ),
         ({"lookup_key": INSECURE_DEV_LOOKUP_KEY_B64}, "CPNET_LOOKUP_KEY"),
         ({"auth_jwks": ""}, "CPNET_AUTH_JWKS"),
         ({"auth_jwks": DEV_JWKS}, "CPNET_AUTH_JWKS"),
@@ -209,8 +216,13 @@ def test_production_refuses_development_defaults(override: dict[str, str], field
 def test_production_refuses_all_defaults() -> None:
     with pytest.raises(ValueError) as caught:
         Settings(environment="production")
-    for field in ("CPNET_ENCRYPTION_KEYS", "CPNET_ENCRYPTION_ACTIVE_KEY", "CPNET_LOOKUP_KEY", "CPNET_AUTH_JWKS",
-                  "CPNET_KAFKA_SECURITY_PROTOCOL"):
+    for field in (
+        "CPNET_ENCRYPTION_KEYS",
+        "CPNET_ENCRYPTION_ACTIVE_KEY",
+        "CPNET_LOOKUP_KEY",
+        "CPNET_AUTH_JWKS",
+        "CPNET_KAFKA_SECURITY_PROTOCOL",
+    ):
         assert field in str(caught.value)
 
 
@@ -228,7 +240,9 @@ def test_production_settings_read_from_the_environment(monkeypatch: pytest.Monke
     monkeypatch.setenv("CPNET_LOOKUP_KEY", _b64(os.urandom(32)))
     monkeypatch.setenv("CPNET_AUTH_JWKS", json.dumps(jwks_of(Ed25519PrivateKey.generate())))
     monkeypatch.setenv("CPNET_AUDIT_SIGNING_KEY", _b64(os.urandom(32)))
-    monkeypatch.setenv("CPNET_DATABASE_URL", f"postgresql+asyncpg://cpnet:{secrets.token_urlsafe(32)}@db/cpnet")
+    monkeypatch.setenv(
+        "CPNET_DATABASE_URL", f"postgresql+asyncpg://cpnet:{secrets.token_urlsafe(32)}@db/cpnet"
+    )
     monkeypatch.setenv("CPNET_KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
     monkeypatch.setenv("CPNET_KAFKA_USERNAME", "cpnet-intake")
     monkeypatch.setenv("CPNET_KAFKA_PASSWORD", secrets.token_urlsafe(32))
@@ -257,7 +271,11 @@ SECRET_MATERIAL = _b64(KEY_A)
     ],
 )
 def test_malformed_keys_name_the_field_and_never_echo_the_key(override: dict[str, str], field: str) -> None:
-    values = {"encryption_keys": f"k1:{SECRET_MATERIAL}", "encryption_active_key": "k1", "lookup_key": _b64(KEY_B)}
+    values = {
+        "encryption_keys": f"k1:{SECRET_MATERIAL}",
+        "encryption_active_key": "k1",
+        "lookup_key": _b64(KEY_B),
+    }
     values.update(override)
     with pytest.raises(ValueError) as caught:
         Settings(**values)

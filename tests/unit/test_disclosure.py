@@ -21,8 +21,13 @@ def officer(agency: Agency) -> Principal:
 def test_caseworkers_and_supervisors_see_the_whole_file() -> None:
     for role in (Role.caseworker, Role.supervisor):
         shown = set(POLICY.fields_for(Principal(subject="u", role=role, jurisdiction="1404")))
-        assert {PersonalField.name, PersonalField.national_id, PersonalField.address, PersonalField.narratives,
-                PersonalField.reporters} <= shown
+        assert {
+            PersonalField.name,
+            PersonalField.national_id,
+            PersonalField.address,
+            PersonalField.narratives,
+            PersonalField.reporters,
+        } <= shown
 
 
 def test_each_agency_sees_only_its_own_list() -> None:
@@ -53,16 +58,24 @@ def _write(tmp_path: Path, change) -> Path:
     return path
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    (lambda d: d["agencies"].pop("court"), "agencies: no fields given for court"),
-    (lambda d: d["agencies"]["police"].append("blood_type"), "agencies.police.10"),
-    (lambda d: d["agencies"]["police"].append("risks"), "risks is not a field of a child's details"),
-    (lambda d: d["agencies"]["police"].append("name"), "a field is listed twice"),
-    (lambda d: d["roles"].update(operator=["name"]), "operator does not read a child's file by territory"),
-    (lambda d: d["agencies"].update(fire_brigade=["name"]), "agencies.fire_brigade: unknown name"),
-    (lambda d: d.pop("version"), "version: Field required"),
-])
-def test_a_bad_policy_stops_intake_with_one_line_naming_the_field(tmp_path: Path, change, message: str) -> None:
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda d: d["agencies"].pop("court"), "agencies: no fields given for court"),
+        (lambda d: d["agencies"]["police"].append("blood_type"), "agencies.police.10"),
+        (lambda d: d["agencies"]["police"].append("risks"), "risks is not a field of a child's details"),
+        (lambda d: d["agencies"]["police"].append("name"), "a field is listed twice"),
+        (
+            lambda d: d["roles"].update(operator=["name"]),
+            "operator does not read a child's file by territory",
+        ),
+        (lambda d: d["agencies"].update(fire_brigade=["name"]), "agencies.fire_brigade: unknown name"),
+        (lambda d: d.pop("version"), "version: Field required"),
+    ],
+)
+def test_a_bad_policy_stops_intake_with_one_line_naming_the_field(
+    tmp_path: Path, change, message: str
+) -> None:
     path = _write(tmp_path, change)
     with pytest.raises(DisclosureError) as error:
         load_disclosure(path)

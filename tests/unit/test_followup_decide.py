@@ -34,8 +34,16 @@ from shared.contracts.events import (
     FollowupVisitRecorded,
     ReferralStatusChanged,
 )
-from shared.contracts.vocabulary import (Agency, Category, Indicator, Need, ReferralState, ReopenReason, RiskLevel,
-                                         Stage)
+from shared.contracts.vocabulary import (
+    Agency,
+    Category,
+    Indicator,
+    Need,
+    ReferralState,
+    ReopenReason,
+    RiskLevel,
+    Stage,
+)
 
 POLICY = load_policy()
 NOW = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
@@ -43,20 +51,43 @@ VILLAGE = "140402001001"
 CADENCE = {RiskLevel.red: 7, RiskLevel.orange: 14, RiskLevel.blue: 30}
 
 
-def graded(case_id: uuid.UUID, level: RiskLevel, *, due: datetime = NOW + timedelta(days=3),
-           stage: Stage = Stage.written_review) -> CaseAssessed:
-    return CaseAssessed(case_id=case_id, assessment_id=uuid.uuid4(), jurisdiction=VILLAGE,
-                        categories=[Category.left_behind], risk_level=level, initial_risk_level=level,
-                        overridden=False, score=1, factors=[], rule_set_version="test", needs=[],
-                        emergency=False, response_due_at=due, stage=stage)
+def graded(
+    case_id: uuid.UUID,
+    level: RiskLevel,
+    *,
+    due: datetime = NOW + timedelta(days=3),
+    stage: Stage = Stage.written_review,
+) -> CaseAssessed:
+    return CaseAssessed(
+        case_id=case_id,
+        assessment_id=uuid.uuid4(),
+        jurisdiction=VILLAGE,
+        categories=[Category.left_behind],
+        risk_level=level,
+        initial_risk_level=level,
+        overridden=False,
+        score=1,
+        factors=[],
+        rule_set_version="test",
+        needs=[],
+        emergency=False,
+        response_due_at=due,
+        stage=stage,
+    )
 
 
 def status(case_id: uuid.UUID, referral_id: uuid.UUID, state: ReferralState, stage: Stage = Stage.services):
     done = state == ReferralState.done
-    return ReferralStatusChanged(referral_id=referral_id, case_id=case_id, agency=Agency.education,
-                                 state=state, outcome="successful" if done else None,
-                                 reason="not_ours" if state == ReferralState.declined else None,
-                                 changed_at=NOW, stage=stage)
+    return ReferralStatusChanged(
+        referral_id=referral_id,
+        case_id=case_id,
+        agency=Agency.education,
+        state=state,
+        outcome="successful" if done else None,
+        reason="not_ours" if state == ReferralState.declined else None,
+        changed_at=NOW,
+        stage=stage,
+    )
 
 
 def plan_of(level: RiskLevel, **changes) -> Plan:
@@ -66,11 +97,17 @@ def plan_of(level: RiskLevel, **changes) -> Plan:
 
 
 def visit(day: int, *, indicators=(), needs_unmet=()) -> Visit:
-    return Visit(visit_id=uuid.uuid4(), visited_at=NOW + timedelta(days=day), visitor_ref="cw-1",
-                 indicators=tuple(indicators), needs_unmet=tuple(needs_unmet))
+    return Visit(
+        visit_id=uuid.uuid4(),
+        visited_at=NOW + timedelta(days=day),
+        visitor_ref="cw-1",
+        indicators=tuple(indicators),
+        needs_unmet=tuple(needs_unmet),
+    )
 
 
 # --- plans from grades ------------------------------------------------------------------------
+
 
 def test_a_first_grade_makes_an_open_plan_whose_first_visit_is_due_at_the_response_deadline() -> None:
     case, due = uuid.uuid4(), NOW + timedelta(hours=24)
@@ -138,22 +175,34 @@ def test_an_event_follow_up_has_no_rule_for_is_refused() -> None:
 
 # --- the case's closure and a person's reopening ---------------------------------------------------
 
+
 def reopening(case_id: uuid.UUID, at: datetime, *, closed_at: datetime = NOW) -> CaseReopened:
-    return CaseReopened(case_id=case_id, reason=ReopenReason.new_risk, reopened_by="cw-1", approved_by=None,
-                        risk_level=RiskLevel.orange, stage=Stage.services, closed_at=closed_at, reopened_at=at)
+    return CaseReopened(
+        case_id=case_id,
+        reason=ReopenReason.new_risk,
+        reopened_by="cw-1",
+        approved_by=None,
+        risk_level=RiskLevel.orange,
+        stage=Stage.services,
+        closed_at=closed_at,
+        reopened_at=at,
+    )
 
 
 def test_a_closed_case_is_visited_no_more_and_a_reopened_one_again() -> None:
     plan = plan_of(RiskLevel.orange, last_visit_at=NOW - timedelta(days=3))
-    closed = decide(plan, CaseClosed(case_id=plan.case_id, reason="risk_resolved", closed_at=NOW), POLICY, NOW)
+    closed = decide(
+        plan, CaseClosed(case_id=plan.case_id, reason="risk_resolved", closed_at=NOW), POLICY, NOW
+    )
     assert (closed.plan.state, closed.plan.stage, closed.events) == ("closed", "closed", ())
     later = NOW + timedelta(days=20)
     opened = decide(closed.plan, reopening(plan.case_id, later), POLICY, later)
     assert (opened.plan.state, opened.plan.stage) == ("open", "services")
     (told,) = opened.events
     assert isinstance(told, FollowupScheduled)
-    assert told.next_visit_due_at == NOW - timedelta(days=3) + timedelta(days=CADENCE[RiskLevel.orange]), \
+    assert told.next_visit_due_at == NOW - timedelta(days=3) + timedelta(days=CADENCE[RiskLevel.orange]), (
         "a cadence after the last visit: overdue at once when that is long past"
+    )
     assert decide(opened.plan, reopening(plan.case_id, later), POLICY, later).events == (), "heard twice"
 
 
@@ -172,6 +221,7 @@ def test_closures_and_reopenings_read_in_either_order_agree() -> None:
 
 # --- referral progress ---------------------------------------------------------------------------
 
+
 def test_referral_progress_moves_the_stage_forward_only_and_needs_a_plan() -> None:
     case, referral = uuid.uuid4(), uuid.uuid4()
     unplanned = referral_changed(None, status(case, referral, ReferralState.acknowledged), POLICY, NOW)
@@ -186,8 +236,12 @@ def test_referral_progress_moves_the_stage_forward_only_and_needs_a_plan() -> No
 
 def test_the_last_state_of_each_referral_wins_in_offset_order() -> None:
     case, first, second = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
-    changes = [status(case, first, ReferralState.acknowledged), status(case, second, ReferralState.created),
-               status(case, first, ReferralState.done), status(case, second, ReferralState.declined)]
+    changes = [
+        status(case, first, ReferralState.acknowledged),
+        status(case, second, ReferralState.created),
+        status(case, first, ReferralState.done),
+        status(case, second, ReferralState.declined),
+    ]
     rows = latest_referral_states(changes)
     assert {r["referral_id"]: r["state"] for r in rows} == {first: "done", second: "declined"}
     assert [r["referral_id"] for r in rows] == sorted([first, second]), "rows in a stable lock order"
@@ -195,6 +249,7 @@ def test_the_last_state_of_each_referral_wins_in_offset_order() -> None:
 
 
 # --- the sweep ----------------------------------------------------------------------------------
+
 
 def test_a_due_visit_is_announced_once_then_overdue_once() -> None:
     plan = plan_of(RiskLevel.orange)
@@ -217,6 +272,7 @@ def test_a_visit_found_long_missed_is_announced_due_and_overdue_at_once() -> Non
 
 # --- visits -------------------------------------------------------------------------------------
 
+
 def test_a_clean_visit_sets_the_next_one_a_cadence_later_and_starts_monitoring() -> None:
     plan = plan_of(RiskLevel.orange)
     one = visit(1)
@@ -232,18 +288,29 @@ def test_a_clean_visit_sets_the_next_one_a_cadence_later_and_starts_monitoring()
 
 def test_a_visit_recorded_late_counts_from_the_latest_visit() -> None:
     plan = plan_of(RiskLevel.red, last_visit_at=NOW + timedelta(days=10))
-    result = visited(plan, visit(3), earlier_visits=[(NOW + timedelta(days=10), False)], open_referrals=0,
-                     policy=POLICY, now=NOW)
+    result = visited(
+        plan,
+        visit(3),
+        earlier_visits=[(NOW + timedelta(days=10), False)],
+        open_referrals=0,
+        policy=POLICY,
+        now=NOW,
+    )
     assert result.plan.next_visit_due_at == NOW + timedelta(days=17)
 
 
-@pytest.mark.parametrize(("found", "reason"), [
-    (dict(indicators=[Indicator.visible_injury]), "visit_found_new_risk"),
-    (dict(needs_unmet=[Need.legal]), "visit_found_unmet_needs")])
+@pytest.mark.parametrize(
+    ("found", "reason"),
+    [
+        (dict(indicators=[Indicator.visible_injury]), "visit_found_new_risk"),
+        (dict(needs_unmet=[Need.legal]), "visit_found_unmet_needs"),
+    ],
+)
 def test_new_risk_or_unmet_needs_go_back_to_assessment_and_never_close(found, reason) -> None:
     plan = plan_of(RiskLevel.blue)
-    result = visited(plan, visit(1, **found), earlier_visits=[(NOW, False)] * 3, open_referrals=0,
-                     policy=POLICY, now=NOW)
+    result = visited(
+        plan, visit(1, **found), earlier_visits=[(NOW, False)] * 3, open_referrals=0, policy=POLICY, now=NOW
+    )
     request = result.events[1]
     assert isinstance(request, CaseReassessmentRequested) and request.reason == reason
     assert request.visit_id == result.outcome.visit_id and result.outcome.reassessment_requested
@@ -252,24 +319,44 @@ def test_new_risk_or_unmet_needs_go_back_to_assessment_and_never_close(found, re
 
 def test_two_clean_visits_close_a_blue_case_whose_referrals_are_done() -> None:
     plan = plan_of(RiskLevel.blue)
-    result = visited(plan, visit(31), earlier_visits=[(NOW + timedelta(days=1), False)], open_referrals=0,
-                     policy=POLICY, now=NOW)
+    result = visited(
+        plan,
+        visit(31),
+        earlier_visits=[(NOW + timedelta(days=1), False)],
+        open_referrals=0,
+        policy=POLICY,
+        now=NOW,
+    )
     assert result.outcome.closed and result.outcome.next_visit_due_at is None
     assert (result.plan.state, result.plan.stage) == ("closed", "closed")
-    assert isinstance(result.events[-1], FollowupClosureRuleMet) and result.events[0].stage == Stage.monitoring
-    assert result.events[-1].risk_level == RiskLevel.blue, "casework closes it: follow-up only says the rule is met"
+    assert (
+        isinstance(result.events[-1], FollowupClosureRuleMet) and result.events[0].stage == Stage.monitoring
+    )
+    assert result.events[-1].risk_level == RiskLevel.blue, (
+        "casework closes it: follow-up only says the rule is met"
+    )
 
 
-@pytest.mark.parametrize(("level", "open_referrals", "earlier"), [
-    (RiskLevel.orange, 0, [(NOW + timedelta(days=1), False)]),
-    (RiskLevel.blue, 1, [(NOW + timedelta(days=1), False)]),
-    (RiskLevel.blue, 0, []),
-    # A risky visit on day 20 is one of the last two.
-    (RiskLevel.blue, 0, [(NOW + timedelta(days=1), False), (NOW + timedelta(days=20), True)]),
-], ids=["not-blue", "a-referral-open", "one-visit-only", "a-risky-visit-among-the-last-two"])
+@pytest.mark.parametrize(
+    ("level", "open_referrals", "earlier"),
+    [
+        (RiskLevel.orange, 0, [(NOW + timedelta(days=1), False)]),
+        (RiskLevel.blue, 1, [(NOW + timedelta(days=1), False)]),
+        (RiskLevel.blue, 0, []),
+        # A risky visit on day 20 is one of the last two.
+        (RiskLevel.blue, 0, [(NOW + timedelta(days=1), False), (NOW + timedelta(days=20), True)]),
+    ],
+    ids=["not-blue", "a-referral-open", "one-visit-only", "a-risky-visit-among-the-last-two"],
+)
 def test_a_case_stays_open_until_the_closure_rule_holds(level, open_referrals, earlier) -> None:
-    result = visited(plan_of(level), visit(31), earlier_visits=earlier, open_referrals=open_referrals,
-                     policy=POLICY, now=NOW)
+    result = visited(
+        plan_of(level),
+        visit(31),
+        earlier_visits=earlier,
+        open_referrals=open_referrals,
+        policy=POLICY,
+        now=NOW,
+    )
     assert not result.outcome.closed and result.plan.state == "open"
     assert not any(isinstance(e, FollowupClosureRuleMet) for e in result.events)
 
@@ -278,6 +365,7 @@ def test_an_earlier_dated_visit_recorded_now_is_placed_by_when_it_took_place() -
     # A clean visit on day 31, then a clean visit dated day 1 recorded: with a risky one on day 20
     # between them the last two by date are (risky, clean day 31), so the case stays open.
     earlier = [(NOW + timedelta(days=20), True), (NOW + timedelta(days=31), False)]
-    result = visited(plan_of(RiskLevel.blue), visit(1), earlier_visits=earlier, open_referrals=0,
-                     policy=POLICY, now=NOW)
+    result = visited(
+        plan_of(RiskLevel.blue), visit(1), earlier_visits=earlier, open_referrals=0, policy=POLICY, now=NOW
+    )
     assert not result.outcome.closed

@@ -49,6 +49,7 @@ def _policy(tmp_path: Path, **changes: Any) -> FollowupPolicy:
 
 # --- the default policy ---------------------------------------------------------------------
 
+
 def test_default_policy_loads() -> None:
     assert DEFAULT_POLICY.is_file()
     assert isinstance(POLICY, FollowupPolicy)
@@ -57,65 +58,83 @@ def test_default_policy_loads() -> None:
     assert POLICY.closure.clean_visits_required == 2
 
 
-@pytest.mark.parametrize(("level", "days"), [
-    (RiskLevel.red, 7), (RiskLevel.orange, 14), (RiskLevel.blue, 30)])
+@pytest.mark.parametrize(
+    ("level", "days"), [(RiskLevel.red, 7), (RiskLevel.orange, 14), (RiskLevel.blue, 30)]
+)
 def test_cadence_by_grade(level: RiskLevel, days: int) -> None:
     assert cadence(POLICY, level, jurisdiction=HERE) == timedelta(days=days)
 
 
 def test_a_higher_grade_is_visited_more_often() -> None:
-    assert cadence(POLICY, RiskLevel.red, jurisdiction=HERE) < cadence(POLICY, RiskLevel.orange, jurisdiction=HERE) \
+    assert (
+        cadence(POLICY, RiskLevel.red, jurisdiction=HERE)
+        < cadence(POLICY, RiskLevel.orange, jurisdiction=HERE)
         < cadence(POLICY, RiskLevel.blue, jurisdiction=HERE)
+    )
 
 
 # --- when visits are due ------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("level", list(RiskLevel))
 def test_the_first_visit_is_due_at_the_response_deadline(level: RiskLevel) -> None:
-    assert next_visit_due(POLICY, level, jurisdiction=HERE, response_due_at=RESPONSE_DUE,
-                          last_visit_at=None) == RESPONSE_DUE
+    assert (
+        next_visit_due(POLICY, level, jurisdiction=HERE, response_due_at=RESPONSE_DUE, last_visit_at=None)
+        == RESPONSE_DUE
+    )
 
 
-@pytest.mark.parametrize(("level", "days"), [
-    (RiskLevel.red, 7), (RiskLevel.orange, 14), (RiskLevel.blue, 30)])
+@pytest.mark.parametrize(
+    ("level", "days"), [(RiskLevel.red, 7), (RiskLevel.orange, 14), (RiskLevel.blue, 30)]
+)
 def test_a_later_visit_is_due_a_cadence_after_the_last_one(level: RiskLevel, days: int) -> None:
-    due = next_visit_due(POLICY, level, jurisdiction=HERE, response_due_at=RESPONSE_DUE, last_visit_at=LAST_VISIT)
+    due = next_visit_due(
+        POLICY, level, jurisdiction=HERE, response_due_at=RESPONSE_DUE, last_visit_at=LAST_VISIT
+    )
     assert due == LAST_VISIT + timedelta(days=days)
 
 
 def test_a_late_visit_moves_the_next_one_later_not_the_original_plan() -> None:
     late = RESPONSE_DUE + timedelta(days=3)
-    assert next_visit_due(POLICY, RiskLevel.orange, jurisdiction=HERE, response_due_at=RESPONSE_DUE,
-                          last_visit_at=late) == late + timedelta(days=14)
+    assert next_visit_due(
+        POLICY, RiskLevel.orange, jurisdiction=HERE, response_due_at=RESPONSE_DUE, last_visit_at=late
+    ) == late + timedelta(days=14)
 
 
 def test_a_regrade_from_blue_to_red_makes_the_next_visit_earlier() -> None:
-    as_blue = next_visit_due(POLICY, RiskLevel.blue, jurisdiction=HERE, response_due_at=RESPONSE_DUE,
-                             last_visit_at=LAST_VISIT)
-    as_red = next_visit_due(POLICY, RiskLevel.red, jurisdiction=HERE, response_due_at=RESPONSE_DUE,
-                            last_visit_at=LAST_VISIT)
+    as_blue = next_visit_due(
+        POLICY, RiskLevel.blue, jurisdiction=HERE, response_due_at=RESPONSE_DUE, last_visit_at=LAST_VISIT
+    )
+    as_red = next_visit_due(
+        POLICY, RiskLevel.red, jurisdiction=HERE, response_due_at=RESPONSE_DUE, last_visit_at=LAST_VISIT
+    )
     assert as_red == LAST_VISIT + timedelta(days=7)
     assert as_red < as_blue
 
 
 def test_a_regrade_from_red_to_blue_makes_the_next_visit_later() -> None:
-    as_red = next_visit_due(POLICY, RiskLevel.red, jurisdiction=HERE, response_due_at=RESPONSE_DUE,
-                            last_visit_at=LAST_VISIT)
-    as_blue = next_visit_due(POLICY, RiskLevel.blue, jurisdiction=HERE, response_due_at=RESPONSE_DUE,
-                             last_visit_at=LAST_VISIT)
+    as_red = next_visit_due(
+        POLICY, RiskLevel.red, jurisdiction=HERE, response_due_at=RESPONSE_DUE, last_visit_at=LAST_VISIT
+    )
+    as_blue = next_visit_due(
+        POLICY, RiskLevel.blue, jurisdiction=HERE, response_due_at=RESPONSE_DUE, last_visit_at=LAST_VISIT
+    )
     assert as_blue == LAST_VISIT + timedelta(days=30)
     assert as_blue > as_red
 
 
 def test_cadence_comes_from_the_policy_not_the_code(tmp_path: Path) -> None:
     policy = _policy(tmp_path, cadence_days={"red": 3, "orange": 10, "blue": 60})
-    assert next_visit_due(policy, RiskLevel.red, jurisdiction=HERE, response_due_at=RESPONSE_DUE,
-                          last_visit_at=LAST_VISIT) == LAST_VISIT + timedelta(days=3)
-    assert next_visit_due(policy, RiskLevel.blue, jurisdiction=HERE, response_due_at=RESPONSE_DUE,
-                          last_visit_at=LAST_VISIT) == LAST_VISIT + timedelta(days=60)
+    assert next_visit_due(
+        policy, RiskLevel.red, jurisdiction=HERE, response_due_at=RESPONSE_DUE, last_visit_at=LAST_VISIT
+    ) == LAST_VISIT + timedelta(days=3)
+    assert next_visit_due(
+        policy, RiskLevel.blue, jurisdiction=HERE, response_due_at=RESPONSE_DUE, last_visit_at=LAST_VISIT
+    ) == LAST_VISIT + timedelta(days=60)
 
 
 # --- overdue ------------------------------------------------------------------------------------
+
 
 def test_overdue_at_adds_the_grace() -> None:
     assert overdue_at(POLICY, RESPONSE_DUE) == RESPONSE_DUE + timedelta(hours=24)
@@ -123,55 +142,60 @@ def test_overdue_at_adds_the_grace() -> None:
 
 def test_overdue_grace_comes_from_the_policy(tmp_path: Path) -> None:
     assert overdue_at(_policy(tmp_path, overdue_after_hours=0), RESPONSE_DUE) == RESPONSE_DUE
-    assert overdue_at(_policy(tmp_path, overdue_after_hours=6), RESPONSE_DUE) == \
-        RESPONSE_DUE + timedelta(hours=6)
+    assert overdue_at(_policy(tmp_path, overdue_after_hours=6), RESPONSE_DUE) == RESPONSE_DUE + timedelta(
+        hours=6
+    )
 
 
 # --- closure ------------------------------------------------------------------------------------
 
+
 def test_a_blue_case_with_no_open_referrals_and_two_clean_visits_may_close() -> None:
-    assert may_close(POLICY, risk_level=RiskLevel.blue, open_referrals=0,
-                     visits_found_risk=CLEAN2)
+    assert may_close(POLICY, risk_level=RiskLevel.blue, open_referrals=0, visits_found_risk=CLEAN2)
 
 
 @pytest.mark.parametrize("level", [RiskLevel.red, RiskLevel.orange])
 def test_only_a_blue_case_may_close(level: RiskLevel) -> None:
-    assert not may_close(POLICY, risk_level=level, open_referrals=0,
-                         visits_found_risk=[False] * 5)
+    assert not may_close(POLICY, risk_level=level, open_referrals=0, visits_found_risk=[False] * 5)
 
 
 @pytest.mark.parametrize("open_referrals", [1, 3])
 def test_an_open_referral_keeps_the_case_open(open_referrals: int) -> None:
-    assert not may_close(POLICY, risk_level=RiskLevel.blue, open_referrals=open_referrals,
-                         visits_found_risk=[False] * 5)
+    assert not may_close(
+        POLICY, risk_level=RiskLevel.blue, open_referrals=open_referrals, visits_found_risk=[False] * 5
+    )
 
 
-@pytest.mark.parametrize("visits", [
-    [],                      # never visited
-    [False],                 # one clean visit is not enough
-    [False, True],           # the newest visit found risk
-    [True, False],           # the one before found risk
-    [False, False, True],    # the newest of three found risk
-])
+@pytest.mark.parametrize(
+    "visits",
+    [
+        [],  # never visited
+        [False],  # one clean visit is not enough
+        [False, True],  # the newest visit found risk
+        [True, False],  # the one before found risk
+        [False, False, True],  # the newest of three found risk
+    ],
+)
 def test_visits_that_are_too_few_or_risky_keep_the_case_open(visits: list[bool]) -> None:
-    assert not may_close(POLICY, risk_level=RiskLevel.blue, open_referrals=0,
-                         visits_found_risk=visits)
+    assert not may_close(POLICY, risk_level=RiskLevel.blue, open_referrals=0, visits_found_risk=visits)
 
 
-@pytest.mark.parametrize("visits", [
-    [True, False, False],
-    [True, True, True, False, False],
-    [False, True, False, False],
-])
-def test_an_old_risky_visit_before_two_clean_ones_does_not_block_closure(
-        visits: list[bool]) -> None:
-    assert may_close(POLICY, risk_level=RiskLevel.blue, open_referrals=0,
-                     visits_found_risk=visits)
+@pytest.mark.parametrize(
+    "visits",
+    [
+        [True, False, False],
+        [True, True, True, False, False],
+        [False, True, False, False],
+    ],
+)
+def test_an_old_risky_visit_before_two_clean_ones_does_not_block_closure(visits: list[bool]) -> None:
+    assert may_close(POLICY, risk_level=RiskLevel.blue, open_referrals=0, visits_found_risk=visits)
 
 
 def test_visits_may_be_any_sequence() -> None:
-    assert may_close(POLICY, risk_level=RiskLevel.blue, open_referrals=0,
-                     visits_found_risk=(True, False, False))
+    assert may_close(
+        POLICY, risk_level=RiskLevel.blue, open_referrals=0, visits_found_risk=(True, False, False)
+    )
 
 
 def test_the_number_of_clean_visits_comes_from_the_policy(tmp_path: Path) -> None:
@@ -188,6 +212,7 @@ def test_the_number_of_clean_visits_comes_from_the_policy(tmp_path: Path) -> Non
 
 
 # --- invalid policies are refused, naming the field -----------------------------------------
+
 
 def _refused(tmp_path: Path, doc: dict[str, Any]) -> str:
     path = _write(tmp_path, doc)
@@ -218,13 +243,15 @@ def test_a_missing_cadence_for_a_grade_is_refused(tmp_path: Path, level: RiskLev
     assert level.value in message
 
 
-@pytest.mark.parametrize("cadence_days", [
-    {"red": 30, "orange": 14, "blue": 7},    # red less frequent than blue
-    {"red": 14, "orange": 7, "blue": 30},    # red less frequent than orange
-    {"red": 7, "orange": 31, "blue": 30},    # orange less frequent than blue
-])
-def test_a_higher_grade_visited_less_often_is_refused(tmp_path: Path,
-                                                      cadence_days: dict[str, int]) -> None:
+@pytest.mark.parametrize(
+    "cadence_days",
+    [
+        {"red": 30, "orange": 14, "blue": 7},  # red less frequent than blue
+        {"red": 14, "orange": 7, "blue": 30},  # red less frequent than orange
+        {"red": 7, "orange": 31, "blue": 30},  # orange less frequent than blue
+    ],
+)
+def test_a_higher_grade_visited_less_often_is_refused(tmp_path: Path, cadence_days: dict[str, int]) -> None:
     doc = copy.deepcopy(_doc())
     doc["cadence_days"] = cadence_days
     message = _refused(tmp_path, doc)
@@ -233,7 +260,9 @@ def test_a_higher_grade_visited_less_often_is_refused(tmp_path: Path,
 
 def test_equal_cadences_are_allowed(tmp_path: Path) -> None:
     policy = _policy(tmp_path, cadence_days={"red": 14, "orange": 14, "blue": 14})
-    assert cadence(policy, RiskLevel.red, jurisdiction=HERE) == cadence(policy, RiskLevel.blue, jurisdiction=HERE)
+    assert cadence(policy, RiskLevel.red, jurisdiction=HERE) == cadence(
+        policy, RiskLevel.blue, jurisdiction=HERE
+    )
 
 
 def test_zero_day_cadence_is_refused(tmp_path: Path) -> None:

@@ -42,9 +42,7 @@ FORCING = {
 REASON_CODE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
 
-def facts(
-    categories: Any = (), indicators: Any = (), age: int | None = 12, earlier: int = 0
-) -> CaseFacts:
+def facts(categories: Any = (), indicators: Any = (), age: int | None = 12, earlier: int = 0) -> CaseFacts:
     # Age 12 by default: the first age with no age factor, so a test sees only what it names.
     return CaseFacts(frozenset(categories), frozenset(indicators), age, earlier)
 
@@ -149,7 +147,8 @@ def test_earlier_reports_raise_the_score_up_to_the_cap() -> None:
     scores = [grade(RULES, facts(**LEFT_BEHIND_OUT_OF_SCHOOL, earlier=n)).score for n in range(10)]
     assert scores[3] > scores[0]
     assert grade(RULES, facts(**LEFT_BEHIND_OUT_OF_SCHOOL, earlier=9)).risk_level != RiskLevel.red, (
-        "repeat reports alone do not make a low-risk case red")
+        "repeat reports alone do not make a low-risk case red"
+    )
     assert scores == sorted(scores), "another report never lowers the score"
     assert scores[-1] - scores[0] == RULES.earlier_reports.cap
     assert "earlier_reports_3" in codes(grade(RULES, facts(**LEFT_BEHIND_OUT_OF_SCHOOL, earlier=3)))
@@ -261,7 +260,9 @@ def test_an_invalid_rule_set_is_refused_naming_the_file_and_the_field(
 def test_a_weight_given_twice_is_refused_rather_than_silently_replaced(tmp_path: Path) -> None:
     text = DEFAULT_RULES.read_text(encoding="utf-8")
     path = tmp_path / "grading.yaml"
-    path.write_text(text.replace("  begging:\n", "  begging:\n    weight: 1\n  begging:\n", 1), encoding="utf-8")
+    path.write_text(
+        text.replace("  begging:\n", "  begging:\n    weight: 1\n  begging:\n", 1), encoding="utf-8"
+    )
     with pytest.raises(RuleSetError, match="duplicate key 'begging'"):
         load_rules(path)
 
@@ -306,8 +307,12 @@ def test_a_supervisor_may_raise_or_lower_a_case_the_rules_did_not_force() -> Non
     orange = grade(RULES, facts(**LEFT_BEHIND_OUT_OF_SCHOOL))
     red = grade(RULES, facts(**ABUSED_AND_INJURED))
     assert (orange.risk_level, red.risk_level) == (RiskLevel.orange, RiskLevel.red)
-    for initial, level in [(orange, RiskLevel.red), (orange, RiskLevel.blue), (red, RiskLevel.orange),
-                           (red, RiskLevel.blue)]:
+    for initial, level in [
+        (orange, RiskLevel.red),
+        (orange, RiskLevel.blue),
+        (red, RiskLevel.orange),
+        (red, RiskLevel.blue),
+    ]:
         override = Override(level, "home_visit_findings", "supervisor-1")
         override_is_valid(initial, override)
         assert current_level(initial.risk_level, override) == (level, True)
@@ -330,7 +335,9 @@ def test_an_override_equal_to_the_rules_grade_is_refused() -> None:
 )
 def test_a_case_forced_red_cannot_be_overridden_below_red(indicator: Indicator, level: RiskLevel) -> None:
     forced = grade(RULES, facts([Category.left_behind], [indicator, Indicator.out_of_school]))
-    with pytest.raises(ValueError, match=f"^a case forced red by {indicator} cannot be overridden below red$"):
+    with pytest.raises(
+        ValueError, match=f"^a case forced red by {indicator} cannot be overridden below red$"
+    ):
         override_is_valid(forced, Override(level, "seems_fine", "supervisor-1"))
 
 

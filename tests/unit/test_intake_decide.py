@@ -9,13 +9,22 @@ from services.intake.decide import KnownChild, Registry, Subject, numbered, plac
 
 
 def subject(nid: str | None = None, match: str | None = None, **identity) -> Subject:
-    return Subject(identity={"name": None, "national_id": None, "sex": "F", **identity},
-                   national_id_digest=nid, match_digest=match, jurisdiction="140402001001")
+    return Subject(
+        identity={"name": None, "national_id": None, "sex": "F", **identity},
+        national_id_digest=nid,
+        match_digest=match,
+        jurisdiction="140402001001",
+    )
 
 
 def known(**fields) -> KnownChild:
-    values = dict(id=uuid.uuid4(), national_id_digest=None, match_digest=None, identity={"sex": "F"},
-                  jurisdiction="140402001001")
+    values = dict(
+        id=uuid.uuid4(),
+        national_id_digest=None,
+        match_digest=None,
+        identity={"sex": "F"},
+        jurisdiction="140402001001",
+    )
     return KnownChild(**{**values, **fields})
 
 
@@ -63,7 +72,9 @@ def test_name_birthday_and_place_match_unless_the_national_ids_differ() -> None:
     registry.put(other)
     registry.put(same)
     assert place(registry, subject(nid="n1", match="m1"), opens_case=False).child_id == same.id
-    assert place(registry, subject(match="m1"), opens_case=False).child_id == other.id, "first registered wins"
+    assert place(registry, subject(match="m1"), opens_case=False).child_id == other.id, (
+        "first registered wins"
+    )
     fresh = Registry()
     fresh.put(other)
     assert place(fresh, subject(nid="n2", match="m1"), opens_case=False).child_id != other.id
@@ -100,7 +111,11 @@ def test_every_report_of_a_case_carries_its_number_the_new_case_s_once_reserved(
 
     numbers = {**registry.case_numbers, opened.case_id: "140402-2026-00007"}
     assert [p.case_number for p in numbered([joined, opened, again, surveyed], numbers)] == [
-        "140402-2025-00042", "140402-2026-00007", "140402-2026-00007", None]
+        "140402-2025-00042",
+        "140402-2026-00007",
+        "140402-2026-00007",
+        None,
+    ]
 
 
 def test_a_reopened_case_keeps_its_number() -> None:
@@ -115,9 +130,13 @@ def test_a_reopened_case_keeps_its_number() -> None:
 
 def test_a_child_nobody_can_name_is_never_matched_another_report_opens_another_provisional_child() -> None:
     registry = Registry()
-    unnamed = Subject(identity={"sex": "M", "age_estimate": 7, "appearance": "bruised face"},
-                      national_id_digest=None, match_digest=None, jurisdiction="140402001001",
-                      provisional=True)
+    unnamed = Subject(
+        identity={"sex": "M", "age_estimate": 7, "appearance": "bruised face"},
+        national_id_digest=None,
+        match_digest=None,
+        jurisdiction="140402001001",
+        provisional=True,
+    )
     first = place(registry, unnamed, opens_case=True)
     second = place(registry, unnamed, opens_case=True)
     assert first.child_id != second.child_id and first.case_id != second.case_id

@@ -35,4 +35,8 @@ def test_a_line_shows_only_what_the_reader_may_see() -> None:
     assert (full.sex, full.age, full.headline) == ("M", 7, "The boy next door, about seven, bruised face.")
     school_only = line_of(CASE, CHILD, NARRATIVE, received, (F.sex,), date(2026, 12, 6))
     assert (school_only.sex, school_only.age, school_only.headline) == ("M", None, None)
-    assert (full.case_number, full.jurisdiction, full.received_at) == (CASE.case_number, CASE.jurisdiction, received)
+    assert (full.case_number, full.jurisdiction, full.received_at) == (
+        CASE.case_number,
+        CASE.jurisdiction,
+        received,
+    )

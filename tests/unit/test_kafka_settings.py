@@ -18,7 +18,9 @@ def test_plaintext_is_the_development_default_and_adds_nothing() -> None:
 
 
 def test_scram_over_tls_gives_every_client_the_same_credentials_and_tls() -> None:
-    settings = Settings(kafka_security_protocol="SASL_SSL", kafka_username="cpnet-intake", kafka_password="s3cret")
+    settings = Settings(
+        kafka_security_protocol="SASL_SSL", kafka_username="cpnet-intake", kafka_password="s3cret"
+    )
     options = client_security(settings)
     assert (options["security_protocol"], options["sasl_mechanism"]) == ("SASL_SSL", "SCRAM-SHA-512")
     assert (options["sasl_plain_username"], options["sasl_plain_password"]) == ("cpnet-intake", "s3cret")
@@ -27,17 +29,29 @@ def test_scram_over_tls_gives_every_client_the_same_credentials_and_tls() -> Non
 
 
 def test_sasl_without_tls_has_no_ssl_context() -> None:
-    options = client_security(Settings(kafka_security_protocol="SASL_PLAINTEXT", kafka_username="u",
-                                       kafka_password="p", kafka_sasl_mechanism="SCRAM-SHA-256"))
+    options = client_security(
+        Settings(
+            kafka_security_protocol="SASL_PLAINTEXT",
+            kafka_username="u",
+            kafka_password="p",
+            kafka_sasl_mechanism="SCRAM-SHA-256",
+        )
+    )
     assert (options["security_protocol"], options["sasl_mechanism"], options["ssl_context"]) == (
-        "SASL_PLAINTEXT", "SCRAM-SHA-256", None)
+        "SASL_PLAINTEXT",
+        "SCRAM-SHA-256",
+        None,
+    )
 
 
-@pytest.mark.parametrize("values", [
-    {"kafka_security_protocol": "SASL_SSL"},
-    {"kafka_security_protocol": "SASL_SSL", "kafka_username": "cpnet-intake"},
-    {"kafka_security_protocol": "SASL_PLAINTEXT", "kafka_password": "s3cret"},
-])
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"kafka_security_protocol": "SASL_SSL"},
+        {"kafka_security_protocol": "SASL_SSL", "kafka_username": "cpnet-intake"},
+        {"kafka_security_protocol": "SASL_PLAINTEXT", "kafka_password": "s3cret"},
+    ],
+)
 def test_sasl_needs_a_username_and_a_password(values: dict) -> None:
     with pytest.raises(ValueError, match="CPNET_KAFKA_USERNAME and CPNET_KAFKA_PASSWORD") as refused:
         Settings(**values)

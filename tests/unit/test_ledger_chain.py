@@ -35,8 +35,16 @@ KEY_ID = "audit-2026"
 KEY = Ed25519PrivateKey.generate()
 KEYS = {KEY_ID: KEY.public_key()}
 START = datetime(2026, 11, 29, 6, 0, tzinfo=UTC)
-EVENT_TYPES = ["case.reported", "case.assessed", "referral.created", "referral.acknowledged",
-               "followup.scheduled", "followup.visit_recorded", "case.reassessment_requested", "case.closed"]
+EVENT_TYPES = [
+    "case.reported",
+    "case.assessed",
+    "referral.created",
+    "referral.acknowledged",
+    "followup.scheduled",
+    "followup.visit_recorded",
+    "case.reassessment_requested",
+    "case.closed",
+]
 GRADES = ["red", "orange", "blue"]
 
 
@@ -56,15 +64,20 @@ def _record(rng: random.Random, n: int, cases: list[str]) -> dict:
             "occurred_at": (START + timedelta(seconds=n)).isoformat(),
             "case_id": rng.choice(cases),
             "producer": event_type.split(".")[0],
-            "payload": {"grade": rng.choice(GRADES), "territory": f"1101{rng.randrange(10**8):08d}",
-                        "age": rng.randrange(1, 18), "indicators": rng.sample(["no_guardian", "injury",
-                                                                               "absent_from_school", "hunger"], 2),
-                        "note": "复核 — révisé"},
+            "payload": {
+                "grade": rng.choice(GRADES),
+                "territory": f"1101{rng.randrange(10**8):08d}",
+                "age": rng.randrange(1, 18),
+                "indicators": rng.sample(["no_guardian", "injury", "absent_from_school", "hunger"], 2),
+                "note": "复核 — révisé",
+            },
         },
     }
 
 
-def _checkpoint(entries: list[Entry], size: int, key: Ed25519PrivateKey = KEY, key_id: str = KEY_ID) -> Checkpoint:
+def _checkpoint(
+    entries: list[Entry], size: int, key: Ed25519PrivateKey = KEY, key_id: str = KEY_ID
+) -> Checkpoint:
     created_at = (START + timedelta(minutes=size)).isoformat()
     return make_checkpoint([e.hash for e in entries[:size]], key, key_id, created_at)
 
@@ -84,6 +97,7 @@ def ledger() -> tuple[list[Entry], list[Checkpoint]]:
 
 # --- canonical JSON and the entry hash ------------------------------------------------------
 
+
 def test_canonical_json_ignores_key_order_at_every_depth() -> None:
     a = {"b": 1, "a": {"y": [1, {"q": None, "p": True}], "x": "z"}}
     b = {"a": {"x": "z", "y": [1, {"p": True, "q": None}]}, "b": 1}
@@ -92,15 +106,27 @@ def test_canonical_json_ignores_key_order_at_every_depth() -> None:
 
 def test_canonical_json_is_utf8_as_written_whatever_the_escaping() -> None:
     raw = {"name": "王小明", "place": "Zürich", "emoji": "🙂"}
-    escaped = json.loads('{"place": "Z\\u00fcrich", "emoji": "\\ud83d\\ude42", "name": "\\u738b\\u5c0f\\u660e"}')
+    escaped = json.loads(
+        '{"place": "Z\\u00fcrich", "emoji": "\\ud83d\\ude42", "name": "\\u738b\\u5c0f\\u660e"}'
+    )
     expected = '{"emoji":"🙂","name":"王小明","place":"Zürich"}'.encode()
     assert canonical_json(raw) == canonical_json(escaped) == expected
     # Not normalised: a decomposed "ü" is other code points, so another record.
     assert canonical_json({"place": "Zu\u0308rich"}) != canonical_json({"place": "Zürich"})
 
 
-@pytest.mark.parametrize("value", [{"x": float("nan")}, {"x": float("inf")}, [float("-inf")],
-                                   {1: "a"}, {"a": {2: "b"}}, {"s": {1, 2}}, "\ud800"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"x": float("nan")},
+        {"x": float("inf")},
+        [float("-inf")],
+        {1: "a"},
+        {"a": {2: "b"}},
+        {"s": {1, 2}},
+        "\ud800",
+    ],
+)
 def test_canonical_json_refuses_what_has_no_single_json_form(value: object) -> None:
     with pytest.raises((ValueError, TypeError)):
         canonical_json(value)
@@ -108,12 +134,18 @@ def test_canonical_json_refuses_what_has_no_single_json_form(value: object) -> N
 
 def test_entry_hash_is_the_documented_domain_separated_digest() -> None:
     record = {"event": {"event_id": "e1"}, "topic": "case.reported"}
-    expected = hashlib.sha256(b"cpnet.ledger.v1\x00" + (7).to_bytes(8, "big") + b"\x11" * 32
-                              + b'{"event":{"event_id":"e1"},"topic":"case.reported"}').digest()
+    expected = hashlib.sha256(
+        b"cpnet.ledger.v1\x00"
+        + (7).to_bytes(8, "big")
+        + b"\x11" * 32
+        + b'{"event":{"event_id":"e1"},"topic":"case.reported"}'
+    ).digest()
     assert entry_hash(7, record, b"\x11" * 32) == expected
     # Pinned: changing the encoding would orphan every hash already stored.
-    assert entry_hash(1, {"a": 1}, GENESIS).hex() == \
-        hashlib.sha256(b"cpnet.ledger.v1\x00" + b"\x00" * 7 + b"\x01" + GENESIS + b'{"a":1}').hexdigest()
+    assert (
+        entry_hash(1, {"a": 1}, GENESIS).hex()
+        == hashlib.sha256(b"cpnet.ledger.v1\x00" + b"\x00" * 7 + b"\x01" + GENESIS + b'{"a":1}').hexdigest()
+    )
 
 
 def test_append_chains_from_genesis_and_keeps_its_own_copy() -> None:
@@ -131,13 +163,17 @@ def test_append_chains_from_genesis_and_keeps_its_own_copy() -> None:
 
 # --- checkpoints -----------------------------------------------------------------------------
 
+
 def test_checkpoint_root_is_the_merkle_root_over_entry_hashes(ledger) -> None:
     entries, checkpoints = ledger
     last = checkpoints[-1]
     assert last.size == len(entries)
-    assert last.root == merkle.merkle_root([e.hash for e in entries]) == ledger_root([e.hash for e in entries])
-    assert last.signed_message() == (b"cpnet.checkpoint.v1\x00" + last.size.to_bytes(8, "big") + last.root
-                                     + last.created_at.encode())
+    assert (
+        last.root == merkle.merkle_root([e.hash for e in entries]) == ledger_root([e.hash for e in entries])
+    )
+    assert last.signed_message() == (
+        b"cpnet.checkpoint.v1\x00" + last.size.to_bytes(8, "big") + last.root + last.created_at.encode()
+    )
     assert last.signature_valid(KEYS[KEY_ID])
 
 
@@ -150,8 +186,14 @@ def test_checkpoint_survives_export_and_a_witness_can_check_it(ledger) -> None:
     witnessed = [Checkpoint.from_json(line) for line in lines]
     assert witnessed == checkpoints
     assert verify(entries, witnessed, KEYS) == []
-    for broken in [lines[0].replace(fields["root"], "zz" + fields["root"][2:]), "{}", "[]", "not json",
-                   lines[0].replace('"size":50', '"size":-1'), lines[0].replace('"size":50', '"size":true')]:
+    for broken in [
+        lines[0].replace(fields["root"], "zz" + fields["root"][2:]),
+        "{}",
+        "[]",
+        "not json",
+        lines[0].replace('"size":50', '"size":-1'),
+        lines[0].replace('"size":50', '"size":true'),
+    ]:
         with pytest.raises(ValueError):
             Checkpoint.from_json(broken)
 
@@ -165,6 +207,7 @@ def test_checkpoint_times_must_be_utc() -> None:
 
 
 # --- verification ----------------------------------------------------------------------------
+
 
 def test_a_clean_ledger_verifies(ledger) -> None:
     entries, checkpoints = ledger
@@ -223,7 +266,7 @@ def _mutate(entries: list[Entry], rng: random.Random, kind: str) -> tuple[list[E
         ledger.insert(k - 1, Entry(seq=k, record=record, prev_hash=prev, hash=entry_hash(k, record, prev)))
         return ledger, k, kind
     k = rng.randint(1, 120)
-    del ledger[n - k:]
+    del ledger[n - k :]
     return ledger, n - k + 1, "truncate"
 
 
@@ -241,7 +284,9 @@ def test_every_single_tampering_is_caught_at_the_entry_it_touched(ledger) -> Non
             missed.append(f"{label} at {expected}: {problems[:2]}")
     print("mutations detected at the right entry, per kind:", dict(sorted(counts.items())))
     assert not missed, f"{len(missed)} of 1000 mutations not located: {missed[:5]}"
-    assert sum(counts.values()) == 1000 and all(counts[k] >= 100 for k in ["delete", "swap", "insert", "truncate"])
+    assert sum(counts.values()) == 1000 and all(
+        counts[k] >= 100 for k in ["delete", "swap", "insert", "truncate"]
+    )
     assert counts["edit"] >= 50 and counts["edit+rehash"] >= 50
     assert verify(entries, checkpoints, KEYS) == [], "every mutation worked on a copy"
 
@@ -253,20 +298,24 @@ def test_reasons_say_what_happened(ledger) -> None:
         return verify(tampered, checkpoints, KEYS)[0]
 
     record = {**entries[41].record, "topic": "forged"}
-    assert first(entries[:41] + [replace(entries[41], record=record)] + entries[42:]) == \
-        Problem(42, "entry 42: hash mismatch: its record (or seq or link) was changed after it was written")
+    assert first(entries[:41] + [replace(entries[41], record=record)] + entries[42:]) == Problem(
+        42, "entry 42: hash mismatch: its record (or seq or link) was changed after it was written"
+    )
     rewritten = replace(entries[41], record=record, hash=entry_hash(42, record, entries[41].prev_hash))
     problem = first(entries[:41] + [rewritten] + entries[42:])
     assert problem.seq == 42 and "rewritten and its hash recomputed" in problem.reason
-    assert first(entries[:41] + entries[44:]) == \
-        Problem(42, "entries 42..44 missing: the ledger jumps from entry 41 to 45")
+    assert first(entries[:41] + entries[44:]) == Problem(
+        42, "entries 42..44 missing: the ledger jumps from entry 41 to 45"
+    )
     assert "out of order" in first(entries[:41] + [entries[42], entries[41]] + entries[43:]).reason
     truncated = first(entries[:290])
     assert truncated.seq == 291 and truncated.reason.startswith("ledger truncated: checkpoint of")
     assert "covers 300 entries" in truncated.reason
     last = entries[-1]
     record = {**last.record, "topic": "forged"}
-    problem = first(entries[:-1] + [replace(last, record=record, hash=entry_hash(300, record, last.prev_hash))])
+    problem = first(
+        entries[:-1] + [replace(last, record=record, hash=entry_hash(300, record, last.prev_hash))]
+    )
     assert problem.seq == 300 and "rewritten" in problem.reason and "251..300" in problem.reason
 
 
@@ -274,8 +323,9 @@ def test_a_forged_entry_with_a_correct_link_is_named_too(ledger) -> None:
     """Inserted with the true predecessor's hash: locally perfect, but the chain then forks."""
     entries, checkpoints = ledger
     record = {"topic": "case.closed", "event": {"event_type": "case.closed"}}
-    forged = Entry(seq=120, record=record, prev_hash=entries[118].hash,
-                   hash=entry_hash(120, record, entries[118].hash))
+    forged = Entry(
+        seq=120, record=record, prev_hash=entries[118].hash, hash=entry_hash(120, record, entries[118].hash)
+    )
     tampered = entries[:119] + [forged] + entries[119:]
     assert verify(tampered, checkpoints, KEYS)[0].seq == 120
     # Even with no checkpoint to ask, the fork gives it away.
@@ -313,11 +363,19 @@ def test_forged_checkpoints_are_reported(ledger) -> None:
     moved = replace(good, root=hashlib.sha256(b"other").digest())
     assert "bad signature" in verify(entries, [moved], KEYS)[0].reason
     # Validly signed over the wrong entries: a larger checkpoint shows the checkpoint is what lies...
-    lie = make_checkpoint(hashes[:119] + [hashlib.sha256(b"x").digest()], KEY, KEY_ID, "2026-11-29T07:00:00+00:00")
+    lie = make_checkpoint(
+        hashes[:119] + [hashlib.sha256(b"x").digest()], KEY, KEY_ID, "2026-11-29T07:00:00+00:00"
+    )
     [problem] = verify(entries, [*checkpoints, lie], KEYS)
-    assert problem.seq is None and "checkpoint is false" in problem.reason and "over 120 entries" in problem.reason
+    assert (
+        problem.seq is None
+        and "checkpoint is false" in problem.reason
+        and "over 120 entries" in problem.reason
+    )
     # ...and without one, the checkpoint is reported against the entry it covers last.
-    last_lie = make_checkpoint(hashes[:299] + [hashlib.sha256(b"x").digest()], KEY, KEY_ID, checkpoints[-1].created_at)
+    last_lie = make_checkpoint(
+        hashes[:299] + [hashlib.sha256(b"x").digest()], KEY, KEY_ID, checkpoints[-1].created_at
+    )
     [problem] = verify(entries, [*checkpoints[:-1], last_lie], KEYS)
     assert problem.seq == 300 and "checkpoint" in problem.reason and "Merkle root differs" in problem.reason
     # A forged checkpoint proves nothing: one claiming more entries is not taken as truncation.

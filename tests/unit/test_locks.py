@@ -33,8 +33,11 @@ def requirement_name(requirement: str) -> str:
 
 def test_the_image_lock_pins_what_the_tests_ran_with() -> None:
     development, runtime = pins("requirements.lock"), pins("requirements.runtime.lock")
-    differing = {p: (development[p][0], v) for p, (v, _) in runtime.items()
-                 if p in development and development[p][0] != v}
+    differing = {
+        p: (development[p][0], v)
+        for p, (v, _) in runtime.items()
+        if p in development and development[p][0] != v
+    }
     assert not differing, f"versions differ between the locks: {differing}"
     assert all(runtime[p][1] == development[p][1] for p in runtime if p in development), "hashes differ"
     assert all(hashes for _, hashes in runtime.values()), "every pin carries its hashes"

@@ -32,9 +32,15 @@ def test_json_logs_carry_service_and_trace_ids(capsys) -> None:
 
 def test_personal_data_never_reaches_the_log(capsys) -> None:
     configure_logging(service="intake", log_format="json")
-    structlog.get_logger("test").warning("bad report", name="Wang Xiaoming", national_id="140402201605010011",
-                                         phone="13800000000", address="3 Village Road", narrative="the story",
-                                         case_id="c-1")
+    structlog.get_logger("test").warning(
+        "bad report",
+        name="Wang Xiaoming",
+        national_id="140402201605010011",
+        phone="13800000000",
+        address="3 Village Road",
+        narrative="the story",
+        case_id="c-1",
+    )
     logging.getLogger("stdlib").warning("plain logging goes through the same pipeline")
     text = capsys.readouterr().err
     for secret in ("Wang Xiaoming", "140402201605010011", "13800000000", "3 Village Road", "the story"):

@@ -78,10 +78,19 @@ def test_agrees_with_the_rfc_read_literally_for_every_size_up_to_1000():
 
 def test_matches_published_rfc6962_vectors():
     # The leaf data and roots used by the Certificate Transparency reference implementations.
-    leaves = [bytes.fromhex(h) for h in (
-        "", "00", "10", "2021", "3031", "40414243", "5051525354555657",
-        "606162636465666768696a6b6c6d6e6f",
-    )]
+    leaves = [
+        bytes.fromhex(h)
+        for h in (
+            "",
+            "00",
+            "10",
+            "2021",
+            "3031",
+            "40414243",
+            "5051525354555657",
+            "606162636465666768696a6b6c6d6e6f",
+        )
+    ]
     roots = [
         "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
         "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125",
@@ -233,7 +242,11 @@ def test_consistency_fails_for_wrong_sizes_roots_or_proof():
             for j in range(len(proof)):
                 bent = list(proof)
                 bent[j] = flip(bent[j])
-                assert not verify_consistency(old_size, old_root, new_size, new_root, bent), (old_size, new_size, j)
+                assert not verify_consistency(old_size, old_root, new_size, new_root, bent), (
+                    old_size,
+                    new_size,
+                    j,
+                )
 
 
 def test_consistency_edge_cases():

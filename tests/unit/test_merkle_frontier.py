@@ -18,8 +18,8 @@ def test_fed_in_random_slices_it_gives_the_rfc_root_after_each():
     assert frontier.root() == EMPTY_ROOT
     while frontier.size < len(HASHES):
         step = rng.randint(1, 17)
-        frontier.extend(HASHES[frontier.size:frontier.size + step])
-        assert frontier.root() == reference_mth(LEAVES[:frontier.size]), frontier.size
+        frontier.extend(HASHES[frontier.size : frontier.size + step])
+        assert frontier.root() == reference_mth(LEAVES[: frontier.size]), frontier.size
 
 
 def test_one_pass_gives_the_root_of_every_prefix_asked_for():

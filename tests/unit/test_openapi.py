@@ -24,7 +24,9 @@ def operations(document: dict):
 def test_every_authenticated_route_declares_the_bearer_scheme_and_its_refusals(service: str) -> None:
     document = build_app(definition_of(service), Settings()).openapi()
     schemes = document["components"]["securitySchemes"]
-    assert [name for name, s in schemes.items() if s == {**s, "type": "http", "scheme": "bearer"}] == ["bearer"]
+    assert [name for name, s in schemes.items() if s == {**s, "type": "http", "scheme": "bearer"}] == [
+        "bearer"
+    ]
     routes = [(path, method, op) for path, method, op in operations(document) if path not in OPERATIONS]
     assert routes, "the service has an API"
     for path, method, operation in routes:
@@ -42,10 +44,14 @@ def test_every_authenticated_route_declares_the_bearer_scheme_and_its_refusals(s
 def test_a_reporters_receipt_and_a_caseworkers_answer_are_both_declared() -> None:
     document = build_app(definition_of("intake"), Settings()).openapi()
     accepted = document["paths"]["/v1/reports"]["post"]["responses"]["202"]["content"]["application/json"]
-    assert {ref["$ref"].rsplit("/", 1)[-1] for ref in accepted["schema"]["anyOf"]} == {"ReportReceipt",
-                                                                                       "ReportRecorded"}
+    assert {ref["$ref"].rsplit("/", 1)[-1] for ref in accepted["schema"]["anyOf"]} == {
+        "ReportReceipt",
+        "ReportRecorded",
+    }
     receipt = document["components"]["schemas"]["ReportReceipt"]
-    assert set(receipt["properties"]) == {"report_id", "status"}, "a receipt says nothing of the child or case"
+    assert set(receipt["properties"]) == {"report_id", "status"}, (
+        "a receipt says nothing of the child or case"
+    )
     assert receipt.get("additionalProperties") is False
 
 
@@ -54,8 +60,11 @@ async def test_a_method_a_path_does_not_take_is_a_405_allowing_every_method_it_d
 
     app = build_app(definition_of("intake"), Settings())
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://intake") as http:
-        for path, allowed in (("/v1/reports", "GET, POST"), ("/v1/cases/summaries", "POST"),
-                              ("/v1/children/00000000-0000-4000-8000-000000000000/archive", "GET, PUT")):
+        for path, allowed in (
+            ("/v1/reports", "GET, POST"),
+            ("/v1/cases/summaries", "POST"),
+            ("/v1/children/00000000-0000-4000-8000-000000000000/archive", "GET, PUT"),
+        ):
             answer = await http.request("OPTIONS", path)
             assert (answer.status_code, answer.headers["allow"]) == (405, allowed), path
 
@@ -77,7 +86,8 @@ def test_an_actions_reasons_are_in_its_schema() -> None:
     schemas = build_app(definition_of("casework"), Settings()).openapi()["components"]["schemas"]
     kinds = {alt["properties"]["kind"]["const"]: alt for alt in schemas["ApprovalRequest"]["oneOf"]}
     assert kinds["close"]["properties"]["reason"]["enum"] == sorted(
-        ["risk_resolved", "turned_18", "moved_away", "deceased", "family_reunified", "duplicate"])
+        ["risk_resolved", "turned_18", "moved_away", "deceased", "family_reunified", "duplicate"]
+    )
     assert "to_jurisdiction" in kinds["transfer"]["required"]
     decisions = {alt["properties"]["decision"]["const"]: alt for alt in schemas["Review"]["oneOf"]}
     assert decisions["screened_out"]["required"] == ["decision", "reason"]

@@ -66,8 +66,12 @@ def test_a_long_outage_is_reminded_once_a_minute(outages, clock, capsys) -> None
         clock.now += 1.0
     outages.back(KAFKA)
     events = [(entry["event"], entry.get("down_s")) for entry in _entries(capsys)]
-    assert events == [("kafka unreachable", None), ("kafka still unreachable", 60),
-                      ("kafka still unreachable", 120), ("kafka reachable again", None)]
+    assert events == [
+        ("kafka unreachable", None),
+        ("kafka still unreachable", 60),
+        ("kafka still unreachable", 120),
+        ("kafka reachable again", None),
+    ]
 
 
 def test_a_flapping_dependency_is_said_at_most_twice_a_minute(outages, clock, capsys) -> None:

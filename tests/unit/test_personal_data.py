@@ -96,11 +96,7 @@ def test_no_event_schema_carries_personal_data(file_name: str) -> None:
 
 def test_the_hotline_report_marks_its_personal_data() -> None:
     findings = personal_data_properties(schema_documents()[HOTLINE_SCHEMA])
-    marked = {
-        path.rsplit(".", 1)[-1]
-        for path, why in findings.items()
-        if why == "marked x-personal-data"
-    }
+    marked = {path.rsplit(".", 1)[-1] for path, why in findings.items() if why == "marked x-personal-data"}
     assert {"name", "national_id", "birth_date", "address", "phone", "narrative"} <= marked
     # Every field with a personal-data name must also carry the marker.
     assert all(why == "marked x-personal-data" for why in findings.values()), findings
@@ -109,7 +105,16 @@ def test_the_hotline_report_marks_its_personal_data() -> None:
 def test_the_screening_record_marks_its_personal_data() -> None:
     findings = personal_data_properties(schema_documents()[SCREENING_SCHEMA])
     marked = {path.rsplit(".", 1)[-1] for path, why in findings.items() if why == "marked x-personal-data"}
-    assert {"name", "national_id", "birth_date", "address", "father", "mother", "health", "disability"} <= marked
+    assert {
+        "name",
+        "national_id",
+        "birth_date",
+        "address",
+        "father",
+        "mother",
+        "health",
+        "disability",
+    } <= marked
     assert all(why == "marked x-personal-data" for why in findings.values()), findings
 
 
@@ -138,6 +143,4 @@ def test_the_check_catches_a_marked_field_under_an_innocent_name() -> None:
             }
         },
     }
-    assert personal_data_properties(schema) == {
-        "$.items/items.contact": "marked x-personal-data"
-    }
+    assert personal_data_properties(schema) == {"$.items/items.contact": "marked x-personal-data"}

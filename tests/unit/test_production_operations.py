@@ -22,25 +22,37 @@ from tests.unit.test_production_settings import strong_values
 
 SCRAPE_TOKEN = secrets.token_urlsafe(32)
 _KEY = Ed25519PrivateKey.generate()
-_SEED = base64.b64encode(_KEY.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
-                                            serialization.NoEncryption())).decode()
+_SEED = base64.b64encode(
+    _KEY.private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
+).decode()
 
 
 def production(**changes) -> Settings:
-    return Settings(**{**strong_values(), "auth_signing_key": _SEED, "auth_jwks": json.dumps(jwks_of(_KEY)),
-                       "metrics_token": SCRAPE_TOKEN, **changes})
+    return Settings(
+        **{
+            **strong_values(),
+            "auth_signing_key": _SEED,
+            "auth_jwks": json.dumps(jwks_of(_KEY)),
+            "metrics_token": SCRAPE_TOKEN,
+            **changes,
+        }
+    )
 
 
 def bearer(settings: Settings, role: Role) -> dict[str, str]:
-    token = issue_token(settings, subject=f"{role}-1", role=role, jurisdiction="" if role == Role.operator
-                        else "140402")
+    token = issue_token(
+        settings, subject=f"{role}-1", role=role, jurisdiction="" if role == Role.operator else "140402"
+    )
     return {"Authorization": f"Bearer {token}"}
 
 
 def client(service: str, settings: Settings) -> httpx.AsyncClient:
     app = build_app(definition_of(service), settings)
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app, raise_app_exceptions=False),
-                             base_url=f"http://{service}")
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app, raise_app_exceptions=False), base_url=f"http://{service}"
+    )
 
 
 @pytest.mark.parametrize("service", available_services())
@@ -48,8 +60,9 @@ async def test_production_metrics_and_documents_need_a_token(service: str) -> No
     settings = production()
     async with client(service, settings) as http:
         assert (await http.get("/metrics")).status_code == 401
-        assert (await http.get("/metrics", headers={"Authorization": "Bearer " + SCRAPE_TOKEN[:-1] + "x"})
-                ).status_code == 401, "a wrong scrape token is no token"
+        assert (
+            await http.get("/metrics", headers={"Authorization": "Bearer " + SCRAPE_TOKEN[:-1] + "x"})
+        ).status_code == 401, "a wrong scrape token is no token"
         assert (await http.get("/metrics", headers=bearer(settings, Role.supervisor))).status_code == 403
         for document in ("/openapi.json", "/docs", "/redoc"):
             assert (await http.get(document)).status_code in (401, 404), document

@@ -97,10 +97,17 @@ def test_each_problem_names_its_setting_once_and_never_a_value() -> None:
         "database_url": "postgresql+asyncpg://cpnet:cpnet@db:5432/cpnet",
     }
     message = refusal(**values)
-    problems = message.split(": ", 1)[1].removeprefix("production refuses weak or public secrets: ").split("; ")
+    problems = (
+        message.split(": ", 1)[1].removeprefix("production refuses weak or public secrets: ").split("; ")
+    )
     named = [problem.split(":", 1)[0] for problem in problems]
-    assert named == ["CPNET_LOOKUP_KEY", "CPNET_AUDIT_SIGNING_KEY", "CPNET_AUTH_JWKS", "CPNET_DATABASE_URL",
-                     "CPNET_KAFKA_PASSWORD"]
+    assert named == [
+        "CPNET_LOOKUP_KEY",
+        "CPNET_AUDIT_SIGNING_KEY",
+        "CPNET_AUTH_JWKS",
+        "CPNET_DATABASE_URL",
+        "CPNET_KAFKA_PASSWORD",
+    ]
     for value in (values["lookup_key"], values["kafka_password"], "cpnet:cpnet"):
         assert value not in message
 
@@ -117,7 +124,9 @@ LOW_ENTROPY_KEYS = {
 
 
 @pytest.mark.parametrize("variant", LOW_ENTROPY_KEYS, ids=list(LOW_ENTROPY_KEYS))
-@pytest.mark.parametrize("setting", ["encryption_keys", "lookup_key", "audit_signing_key", "auth_signing_key"])
+@pytest.mark.parametrize(
+    "setting", ["encryption_keys", "lookup_key", "audit_signing_key", "auth_signing_key"]
+)
 def test_production_refuses_low_entropy_keys(setting: str, variant: str) -> None:
     encoded = _b64(LOW_ENTROPY_KEYS[variant])
     message = refusal(**{setting: f"k1:{encoded}" if setting == "encryption_keys" else encoded})
@@ -129,20 +138,24 @@ def _spellings(key: bytes) -> dict[str, str]:
         "base64": base64.b64encode(key).decode(),
         "urlsafe base64": base64.urlsafe_b64encode(key).decode(),
         "base64 without padding": base64.b64encode(key).decode().rstrip("="),
-        "base64 with spaces": " ".join(base64.b64encode(key).decode()[i:i + 8] for i in range(0, 44, 8)),
+        "base64 with spaces": " ".join(base64.b64encode(key).decode()[i : i + 8] for i in range(0, 44, 8)),
         "hex": key.hex(),
         "upper-case hex": key.hex().upper(),
     }
 
 
-DEV_KEYS = {"encryption": INSECURE_DEV_ENCRYPTION_KEY, "lookup": INSECURE_DEV_LOOKUP_KEY,
-            "audit signing": INSECURE_DEV_AUDIT_SIGNING_KEY}
+DEV_KEYS = {
+    "encryption": INSECURE_DEV_ENCRYPTION_KEY,
+    "lookup": INSECURE_DEV_LOOKUP_KEY,
+    "audit signing": INSECURE_DEV_AUDIT_SIGNING_KEY,
+}
 
 
 @pytest.mark.parametrize("key_name", DEV_KEYS)
 @pytest.mark.parametrize("spelling", list(_spellings(b"x" * 32)))
 def test_production_refuses_the_development_keys_in_any_encoding_in_any_key_setting(
-        key_name: str, spelling: str) -> None:
+    key_name: str, spelling: str
+) -> None:
     text = _spellings(DEV_KEYS[key_name])[spelling]
     # A hex key is 64 characters, which base64 reads as 48 bytes: a valid lookup key length only.
     fits = {"lookup_key": text}
@@ -150,7 +163,10 @@ def test_production_refuses_the_development_keys_in_any_encoding_in_any_key_sett
         fits |= {"encryption_keys": f"k1:{text}", "audit_signing_key": text}
     for setting, value in fits.items():
         message = refusal(**{setting: value})
-        assert f"CPNET_{setting.upper()}" in message and "public development key" in message, (setting, message)
+        assert f"CPNET_{setting.upper()}" in message and "public development key" in message, (
+            setting,
+            message,
+        )
 
 
 def test_the_development_key_kept_only_to_decrypt_is_refused_too() -> None:
@@ -180,12 +196,19 @@ def test_production_needs_kafka_over_sasl_ssl(protocol: str) -> None:
 
 
 def test_plaintext_kafka_only_with_the_private_network_opt_out() -> None:
-    accepted = Settings(**{**strong_values(), "kafka_security_protocol": "PLAINTEXT", "kafka_password": "",
-                           "kafka_plaintext_private_network": True})
+    accepted = Settings(
+        **{
+            **strong_values(),
+            "kafka_security_protocol": "PLAINTEXT",
+            "kafka_password": "",
+            "kafka_plaintext_private_network": True,
+        }
+    )
     assert accepted.kafka_security_protocol == "PLAINTEXT"
     # The opt-out covers exactly the compose broker's case, not SCRAM sent in clear.
-    assert "CPNET_KAFKA_SECURITY_PROTOCOL" in refusal(kafka_security_protocol="SASL_PLAINTEXT",
-                                                      kafka_plaintext_private_network=True)
+    assert "CPNET_KAFKA_SECURITY_PROTOCOL" in refusal(
+        kafka_security_protocol="SASL_PLAINTEXT", kafka_plaintext_private_network=True
+    )
 
 
 def test_development_mode_keeps_its_defaults() -> None:
@@ -193,8 +216,11 @@ def test_development_mode_keeps_its_defaults() -> None:
     assert (settings.auth_signing_key, settings.auth_jwks) == ("", ""), "the development key pair"
 
 
-@pytest.mark.parametrize("generate", [lambda: secrets.token_hex(16), lambda: secrets.token_urlsafe(32),
-                                      lambda: _b64(os.urandom(32))], ids=["hex16", "urlsafe32", "base64-32"])
+@pytest.mark.parametrize(
+    "generate",
+    [lambda: secrets.token_hex(16), lambda: secrets.token_urlsafe(32), lambda: _b64(os.urandom(32))],
+    ids=["hex16", "urlsafe32", "base64-32"],
+)
 def test_generated_secrets_are_never_refused(generate) -> None:
     # The bars must stay far below what a generator gives, or an operator gets a refusal by luck.
     refused = [problem for _ in range(3000) if (problem := secret_problem(generate(), public_texts=[DEV]))]
@@ -203,4 +229,6 @@ def test_generated_secrets_are_never_refused(generate) -> None:
 
 def test_generated_keys_are_never_refused() -> None:
     keys = [os.urandom(32) for _ in range(3000)]
-    assert [key_problem(key, text=_b64(key), public_keys=list(DEV_KEYS.values())) for key in keys] == [None] * 3000
+    assert [key_problem(key, text=_b64(key), public_keys=list(DEV_KEYS.values())) for key in keys] == [
+        None
+    ] * 3000

@@ -59,7 +59,9 @@ def test_a_rate_needs_requests_and_time() -> None:
 
 
 def bearer(role: Role, subject: str, jurisdiction: str = "1404") -> dict[str, str]:
-    return {"Authorization": f"Bearer {issue_token(Settings(), subject=subject, role=role, jurisdiction=jurisdiction)}"}
+    return {
+        "Authorization": f"Bearer {issue_token(Settings(), subject=subject, role=role, jurisdiction=jurisdiction)}"
+    }
 
 
 def client(service: str, **settings) -> httpx.AsyncClient:
@@ -71,10 +73,17 @@ async def test_a_principal_past_its_write_limit_gets_429_with_retry_after_and_ot
     async with client("assessment", rate_limit_writes_per_minute=3) as http:
         # An auditor may not override a grade: each attempt is a 403 that still spends a token.
         override = "/v1/cases/00000000-0000-0000-0000-000000000001/override"
-        attempts = [await http.post(override, json={}, headers=bearer(Role.auditor, "auditor-1")) for _ in range(5)]
+        attempts = [
+            await http.post(override, json={}, headers=bearer(Role.auditor, "auditor-1")) for _ in range(5)
+        ]
         other = await http.post(override, json={}, headers=bearer(Role.auditor, "auditor-2"))
-        reads = [await http.get("/v1/cases/00000000-0000-0000-0000-000000000001/assessment",
-                                headers=bearer(Role.reporter, "auditor-1")) for _ in range(5)]
+        reads = [
+            await http.get(
+                "/v1/cases/00000000-0000-0000-0000-000000000001/assessment",
+                headers=bearer(Role.reporter, "auditor-1"),
+            )
+            for _ in range(5)
+        ]
         health = await http.get("/healthz")
     assert [a.status_code for a in attempts] == [403, 403, 403, 429, 429]
     assert int(attempts[-1].headers["Retry-After"]) >= 1
@@ -96,8 +105,10 @@ async def test_personal_data_reads_have_their_own_smaller_limit() -> None:
     async with client("intake", rate_limit_personal_reads_per_minute=2) as http:
         child = "/v1/cases/00000000-0000-0000-0000-000000000001/child"
         # A reporter may not read a child: 403, yet each attempt counts.
-        reads = [await http.get(child, params={"purpose": "assessment"}, headers=bearer(Role.reporter, "school-1"))
-                 for _ in range(3)]
+        reads = [
+            await http.get(child, params={"purpose": "assessment"}, headers=bearer(Role.reporter, "school-1"))
+            for _ in range(3)
+        ]
     assert [r.status_code for r in reads] == [403, 403, 429]
 
 
@@ -113,15 +124,20 @@ async def test_a_body_over_the_limit_is_refused_whether_declared_or_streamed() -
 
         streamed = await http.post(visit, content=endless(), headers=headers)
     assert declared.status_code == 413
-    assert streamed.status_code == 413 and "content-length" not in {k.lower() for k in streamed.request.headers}
+    assert streamed.status_code == 413 and "content-length" not in {
+        k.lower() for k in streamed.request.headers
+    }
 
 
 async def test_duplicate_keys_and_other_unacceptable_json_are_refused_before_any_route() -> None:
     async with client("followup") as http:
         visit = "/v1/cases/00000000-0000-0000-0000-000000000001/visits"
         headers = {**bearer(Role.caseworker, "cw-1"), "Content-Type": "application/json"}
-        duplicate = await http.post(visit, content=b'{"visited_at": "2026-01-01T00:00:00Z", '
-                                                    b'"visited_at": "2026-02-01T00:00:00Z"}', headers=headers)
+        duplicate = await http.post(
+            visit,
+            content=b'{"visited_at": "2026-01-01T00:00:00Z", "visited_at": "2026-02-01T00:00:00Z"}',
+            headers=headers,
+        )
         deep = await http.post(visit, content=b"[" * 5000 + b"]" * 5000, headers=headers)
         huge = await http.post(visit, content=b'{"n": ' + b"9" * 5000 + b"}", headers=headers)
     for refused in (duplicate, deep, huge):
@@ -140,4 +156,8 @@ def test_an_unknown_key_is_named_by_where_it_was_found_not_by_itself() -> None:
     with pytest.raises(ValidationError) as caught:
         Reporter.model_validate_json(b'{"role": "school", "anonymous": true, "id_of_zhang_wei": 1}')
     (problem,) = field_errors(caught.value.errors(include_input=False), prefix=("body", "reporter"))
-    assert problem == {"loc": ["body", "reporter"], "msg": "unknown field not allowed", "type": "extra_forbidden"}
+    assert problem == {
+        "loc": ["body", "reporter"],
+        "msg": "unknown field not allowed",
+        "type": "extra_forbidden",
+    }

@@ -48,15 +48,17 @@ def test_an_open_referral_made_before_cases_had_numbers_learns_it_from_the_grade
 
 def test_a_withdrawal_carries_the_case_number_to_the_agency() -> None:
     case_id = uuid.uuid4()
-    state = route(CaseReferrals(case_id), numbered(graded(case_id, RiskLevel.red, emergency=True)), POLICY,
-                  NOW).state
+    state = route(
+        CaseReferrals(case_id), numbered(graded(case_id, RiskLevel.red, emergency=True)), POLICY, NOW
+    ).state
     first = state.referrals[0]
     by_hand = withdraw(state, first.id, WithdrawalReason.wrong_agency, by="u-1", now=NOW)
     by_rule = case_closed(state, closed(case_id), NOW)
     told = [e for d in (by_hand, by_rule) for e in d.events if isinstance(e, ReferralWithdrawn)]
     assert len(told) == 1 + len(state.referrals)
     assert {e.case_number for e in told} == {NUMBER}
-    unnumbered = dataclasses.replace(state, referrals=tuple(dataclasses.replace(r, case_number=None)
-                                                            for r in state.referrals))
+    unnumbered = dataclasses.replace(
+        state, referrals=tuple(dataclasses.replace(r, case_number=None) for r in state.referrals)
+    )
     (_, withdrawn) = withdraw(unnumbered, first.id, WithdrawalReason.wrong_agency, by="u-1", now=NOW).events
     assert withdrawn.case_number is None, "a referral made before cases had numbers has none to tell"

@@ -56,12 +56,30 @@ NOW = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
 VILLAGE = "140402001001"
 
 
-def graded(case_id: uuid.UUID, level: RiskLevel = RiskLevel.blue, *, emergency: bool = False,
-           categories=(Category.left_behind,), needs=(), stage: Stage = Stage.written_review) -> CaseAssessed:
+def graded(
+    case_id: uuid.UUID,
+    level: RiskLevel = RiskLevel.blue,
+    *,
+    emergency: bool = False,
+    categories=(Category.left_behind,),
+    needs=(),
+    stage: Stage = Stage.written_review,
+) -> CaseAssessed:
     return CaseAssessed(
-        case_id=case_id, assessment_id=uuid.uuid4(), jurisdiction=VILLAGE, categories=list(categories),
-        risk_level=level, initial_risk_level=level, overridden=False, score=1, factors=[],
-        rule_set_version="test", needs=list(needs), emergency=emergency, response_due_at=NOW, stage=stage,
+        case_id=case_id,
+        assessment_id=uuid.uuid4(),
+        jurisdiction=VILLAGE,
+        categories=list(categories),
+        risk_level=level,
+        initial_risk_level=level,
+        overridden=False,
+        score=1,
+        factors=[],
+        rule_set_version="test",
+        needs=list(needs),
+        emergency=emergency,
+        response_due_at=NOW,
+        stage=stage,
     )
 
 
@@ -71,8 +89,13 @@ def closed(case_id: uuid.UUID, reason: ClosureReason = ClosureReason.moved_away)
 
 def response(referral: Referral, action: str, *, agency: str | None = None, **details) -> ReferralResponded:
     return ReferralResponded(
-        referral_id=referral.id, case_id=referral.case_id, agency=Agency(agency or referral.agency),
-        action=action, responded_at=NOW - timedelta(minutes=5), responder_ref="officer-1", **details,
+        referral_id=referral.id,
+        case_id=referral.case_id,
+        agency=Agency(agency or referral.agency),
+        action=action,
+        responded_at=NOW - timedelta(minutes=5),
+        responder_ref="officer-1",
+        **details,
     )
 
 
@@ -94,8 +117,9 @@ def test_a_first_grade_records_the_case_and_refers_it_to_every_agency_the_table_
     case_id = uuid.uuid4()
     grade = graded(case_id, RiskLevel.red, emergency=True, categories=(Category.abuse,), needs=(Need.legal,))
     decision = route(CaseReferrals(case_id), grade, POLICY, NOW)
-    assert decision.state.case == CaseRecord(case_id, VILLAGE, "red", True, ["abuse"], ["legal"],
-                                             "written_review")
+    assert decision.state.case == CaseRecord(
+        case_id, VILLAGE, "red", True, ["abuse"], ["legal"], "written_review"
+    )
     agencies = [e.agency for e in decision.events]
     assert agencies[0] == Agency.police, "an emergency reaches the police first"
     assert set(agencies) == {Agency.police, Agency.civil_affairs, Agency.womens_federation, Agency.legal_aid}
@@ -115,7 +139,8 @@ def test_a_regrade_in_the_same_batch_moves_unacknowledged_deadlines_and_adds_onl
     assert list(created(decision)) == [Agency.police], "civil affairs and the youth league already hold one"
     moved = decision.state.referral(first.id)
     assert moved.risk_level == "red" and moved.ack_due_at == first.created_at + timedelta(hours=24), (
-        "red's hours, counted from when the referral was made")
+        "red's hours, counted from when the referral was made"
+    )
     assert created(decision)[Agency.police].ack_due_at == later + timedelta(hours=24)
     assert decision.state.case.risk_level == "red" and decision.state.case.emergency
 
@@ -152,7 +177,8 @@ def test_answers_in_a_row_walk_the_lifecycle_and_the_first_acknowledgement_start
     assert events[2].outcome == "successful" and events[0].outcome is None
     final = done.state.referral(referral.id)
     assert final.state == "done" and final.acknowledged_at == NOW - timedelta(minutes=5), (
-        "acknowledged when the agency first answered")
+        "acknowledged when the agency first answered"
+    )
     assert final.responder_ref == "officer-1" and final.updated_at == NOW
 
 
@@ -172,6 +198,7 @@ def test_a_repeated_or_late_answer_changes_nothing_and_announces_nothing() -> No
     repeated = response(referral, "decline", reason="outside_our_jurisdiction")
     for late in (repeated, response(referral, "acknowledge")):
         assert answer(declined.state, late, NOW) == Decision(state=declined.state)
+
 
 def test_answers_that_will_never_be_valid_are_refused_with_the_reason() -> None:
     state = routed_case()
@@ -205,13 +232,16 @@ def test_an_overdue_referral_moves_one_level_up_with_a_new_deadline_and_stops_at
 def test_deadlines_follow_the_cases_own_territory_even_once_escalated() -> None:
     remote = ROUTES.model_copy(update={"ack_hours_by_territory": {"140402": {RiskLevel.red: 12}}})
     case_id = uuid.uuid4()
-    state = route(CaseReferrals(case_id), graded(case_id, RiskLevel.red, emergency=True),
-                  Policy(remote, "https://referral.example"), NOW).state
+    state = route(
+        CaseReferrals(case_id),
+        graded(case_id, RiskLevel.red, emergency=True),
+        Policy(remote, "https://referral.example"),
+        NOW,
+    ).state
     police = referral_to(state, Agency.police)
     assert police.ack_due_at == NOW + timedelta(hours=12)
     moved, _ = escalate(police, remote, NOW + timedelta(hours=13))
     assert moved.ack_due_at == NOW + timedelta(hours=25)
-
 
 
 def test_a_withdrawal_ends_an_open_referral_and_tells_everyone_and_the_agency() -> None:
@@ -220,13 +250,26 @@ def test_a_withdrawal_ends_an_open_referral_and_tells_everyone_and_the_agency() 
     decision = withdraw(state, police.id, WithdrawalReason.wrong_agency, by="cw-1", now=NOW)
     changed, told = decision.events
     assert isinstance(changed, ReferralStatusChanged) and isinstance(told, ReferralWithdrawn)
-    assert (changed.state, changed.reason, changed.changed_by) == (ReferralState.withdrawn, "wrong_agency", "cw-1")
-    assert (told.agency, told.reason, told.withdrawn_by) == (Agency.police, WithdrawalReason.wrong_agency, "cw-1")
+    assert (changed.state, changed.reason, changed.changed_by) == (
+        ReferralState.withdrawn,
+        "wrong_agency",
+        "cw-1",
+    )
+    assert (told.agency, told.reason, told.withdrawn_by) == (
+        Agency.police,
+        WithdrawalReason.wrong_agency,
+        "cw-1",
+    )
     ended = decision.state.referral(police.id)
-    assert (ended.state, ended.reason, ended.responder_ref, ended.is_open) == ("withdrawn", "wrong_agency", "cw-1",
-                                                                              False)
-    assert withdraw(decision.state, police.id, WithdrawalReason.wrong_agency, by="cw-2", now=NOW).events == (), \
-        "withdrawing again changes nothing"
+    assert (ended.state, ended.reason, ended.responder_ref, ended.is_open) == (
+        "withdrawn",
+        "wrong_agency",
+        "cw-1",
+        False,
+    )
+    assert (
+        withdraw(decision.state, police.id, WithdrawalReason.wrong_agency, by="cw-2", now=NOW).events == ()
+    ), "withdrawing again changes nothing"
     with pytest.raises(IllegalTransition, match="cannot complete a referral that is withdrawn"):
         answer(decision.state, response(ended, "complete", outcome="successful"), NOW)
     with pytest.raises(LookupError):
@@ -236,8 +279,11 @@ def test_a_withdrawal_ends_an_open_referral_and_tells_everyone_and_the_agency() 
 def test_a_referral_the_agency_finished_is_not_withdrawn() -> None:
     state = routed_case(RiskLevel.blue)
     first = state.referrals[0]
-    done = answer(answer(state, response(first, "acknowledge"), NOW).state,
-                  response(first, "complete", outcome="successful"), NOW).state
+    done = answer(
+        answer(state, response(first, "acknowledge"), NOW).state,
+        response(first, "complete", outcome="successful"),
+        NOW,
+    ).state
     with pytest.raises(IllegalTransition, match="withdraw a referral that is done"):
         withdraw(done, first.id, WithdrawalReason.no_longer_needed, by="cw-1", now=NOW)
 
@@ -250,8 +296,9 @@ def test_a_closed_case_keeps_no_open_referral() -> None:
     told = [e for e in decision.events if isinstance(e, ReferralWithdrawn)]
     assert {e.referral_id for e in told} == {r.id for r in opened}
     assert {(e.reason, e.withdrawn_by) for e in told} == {(WithdrawalReason.case_closed, "casework")}
-    assert case_closed(decision.state, closed(state.case_id), NOW).events == (), \
+    assert case_closed(decision.state, closed(state.case_id), NOW).events == (), (
         "a closure heard twice changes nothing"
+    )
 
 
 def test_a_case_merged_away_by_a_link_has_its_referrals_withdrawn_as_duplicate() -> None:
@@ -265,10 +312,19 @@ def test_a_case_merged_away_by_a_link_has_its_referrals_withdrawn_as_duplicate()
 
 
 def undone_link(case_id: uuid.UUID, surviving_case_id: uuid.UUID) -> ChildLinkUndone:
-    return ChildLinkUndone(case_id=case_id, link_id=uuid.uuid4(), provisional_ref=uuid.uuid4(),
-                           child_ref=uuid.uuid4(), merged_child_ref=uuid.uuid4(),
-                           surviving_case_id=surviving_case_id, jurisdiction=VILLAGE, linked_at=NOW,
-                           reason=LinkUndoReason.wrong_child, undone_by="sup-1", undone_at=NOW)
+    return ChildLinkUndone(
+        case_id=case_id,
+        link_id=uuid.uuid4(),
+        provisional_ref=uuid.uuid4(),
+        child_ref=uuid.uuid4(),
+        merged_child_ref=uuid.uuid4(),
+        surviving_case_id=surviving_case_id,
+        jurisdiction=VILLAGE,
+        linked_at=NOW,
+        reason=LinkUndoReason.wrong_child,
+        undone_by="sup-1",
+        undone_at=NOW,
+    )
 
 
 def test_an_undone_link_refers_the_case_it_gives_back_to_every_agency_its_grade_names_again() -> None:
@@ -279,8 +335,9 @@ def test_an_undone_link_refers_the_case_it_gives_back_to_every_agency_its_grade_
     again = created(decision)
     assert {a.value for a in again} == agencies and again[Agency.police].emergency
     assert {r.agency for r in decision.state.referrals if r.is_open} == agencies
-    assert link_undone(decision.state, undone_link(state.case_id, uuid.uuid4()), POLICY, NOW).events == (), \
+    assert link_undone(decision.state, undone_link(state.case_id, uuid.uuid4()), POLICY, NOW).events == (), (
         "heard twice, nothing more is referred"
+    )
 
 
 def test_an_undone_link_leaves_the_case_that_remained_and_an_ungraded_case_alone() -> None:
@@ -297,9 +354,16 @@ def test_a_reopened_case_is_referred_again_to_every_agency_its_grade_names_at_th
     agencies = {r.agency for r in state.referrals}
     closed_case = case_closed(state, closed(state.case_id), NOW).state
     assert not [r for r in closed_case.referrals if r.is_open]
-    event = CaseReopened(case_id=state.case_id, reason=ReopenReason.new_risk, reopened_by="cw-1",
-                         approved_by="sup-1", risk_level=RiskLevel.red, stage=Stage.services,
-                         closed_at=NOW, reopened_at=NOW + timedelta(hours=1))
+    event = CaseReopened(
+        case_id=state.case_id,
+        reason=ReopenReason.new_risk,
+        reopened_by="cw-1",
+        approved_by="sup-1",
+        risk_level=RiskLevel.red,
+        stage=Stage.services,
+        closed_at=NOW,
+        reopened_at=NOW + timedelta(hours=1),
+    )
     decision = reopened(closed_case, event, POLICY, NOW + timedelta(hours=1))
     again = created(decision)
     assert {a.value for a in again} == agencies and again[Agency.police].emergency, "the police hear at once"

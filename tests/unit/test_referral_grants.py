@@ -12,24 +12,34 @@ from shared.contracts.vocabulary import Agency, ReferralState
 
 
 def created(referral: uuid.UUID, case: uuid.UUID) -> SimpleNamespace:
-    return SimpleNamespace(payload=ReferralCreated.model_construct(referral_id=referral, case_id=case,
-                                                                   agency=Agency.police))
+    return SimpleNamespace(
+        payload=ReferralCreated.model_construct(referral_id=referral, case_id=case, agency=Agency.police)
+    )
 
 
 def changed(referral: uuid.UUID, case: uuid.UUID, state: ReferralState) -> SimpleNamespace:
-    return SimpleNamespace(payload=ReferralStatusChanged.model_construct(referral_id=referral, case_id=case,
-                                                                         agency=Agency.police, state=state))
+    return SimpleNamespace(
+        payload=ReferralStatusChanged.model_construct(
+            referral_id=referral, case_id=case, agency=Agency.police, state=state
+        )
+    )
 
 
 def test_a_creation_alone_is_added_and_status_changes_keep_the_last() -> None:
     case, first, second = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
-    new, moved = grants_after([
-        created(first, case), created(second, case), changed(second, case, ReferralState.acknowledged),
-        changed(second, case, ReferralState.in_progress), created(second, case),
-    ])
+    new, moved = grants_after(
+        [
+            created(first, case),
+            created(second, case),
+            changed(second, case, ReferralState.acknowledged),
+            changed(second, case, ReferralState.in_progress),
+            created(second, case),
+        ]
+    )
     assert [(g["referral_id"], g["state"]) for g in new] == [(first, "created")]
-    assert [(g["referral_id"], g["state"]) for g in moved] == [(second, "in_progress")], \
+    assert [(g["referral_id"], g["state"]) for g in moved] == [(second, "in_progress")], (
         "one row per referral: the last change wins, a late creation changes nothing"
+    )
 
 
 def test_a_status_change_that_came_before_its_creation_is_kept() -> None:

@@ -41,8 +41,7 @@ ILLEGAL = sorted(set(itertools.product(S, ACTIONS)) - set(LEGAL) - REPEATS)
 
 def test_the_full_happy_path() -> None:
     state = S.created
-    for action, expected in (("acknowledge", S.acknowledged), ("start", S.in_progress),
-                             ("complete", S.done)):
+    for action, expected in (("acknowledge", S.acknowledged), ("start", S.in_progress), ("complete", S.done)):
         state = next_state(state, action)
         assert state == expected
 
@@ -71,14 +70,17 @@ def test_a_repeated_action_is_harmless(state: S, action: str) -> None:
     assert next_state(state, action) is None
 
 
-@pytest.mark.parametrize(("state", "action"), [
-    (S.created, "complete"),
-    (S.in_progress, "decline"),
-    (S.done, "decline"),
-    (S.declined, "start"),
-    (S.declined, "complete"),
-    (S.done, "start"),
-])
+@pytest.mark.parametrize(
+    ("state", "action"),
+    [
+        (S.created, "complete"),
+        (S.in_progress, "decline"),
+        (S.done, "decline"),
+        (S.declined, "start"),
+        (S.declined, "complete"),
+        (S.done, "start"),
+    ],
+)
 def test_named_illegal_transitions_raise(state: S, action: str) -> None:
     with pytest.raises(IllegalTransition) as info:
         next_state(state, action)

@@ -29,10 +29,16 @@ SINCE = datetime(2026, 11, 3, 9, 30, tzinfo=UTC)
 HERE = "140402001001"  # a village with no territory settings of its own
 
 
-def case(level: RiskLevel = RiskLevel.blue, *, emergency: bool = False,
-         categories: tuple[Category, ...] = (), needs: tuple[Need, ...] = ()) -> GradedCase:
-    return GradedCase(risk_level=level, emergency=emergency,
-                      categories=frozenset(categories), needs=frozenset(needs))
+def case(
+    level: RiskLevel = RiskLevel.blue,
+    *,
+    emergency: bool = False,
+    categories: tuple[Category, ...] = (),
+    needs: tuple[Need, ...] = (),
+) -> GradedCase:
+    return GradedCase(
+        risk_level=level, emergency=emergency, categories=frozenset(categories), needs=frozenset(needs)
+    )
 
 
 def agencies(c: GradedCase) -> list[Agency]:
@@ -46,14 +52,17 @@ def reasons_for(c: GradedCase, agency: Agency) -> tuple[str, ...]:
 
 def why_of(agency: Agency, **when: Any) -> str:
     """The `why` of the default table's route with exactly this condition and agency."""
-    matches = [r.why for r in TABLE.routes
-               if agency in r.agencies
-               and r.when.model_dump(exclude_defaults=True) == when]
+    matches = [
+        r.why
+        for r in TABLE.routes
+        if agency in r.agencies and r.when.model_dump(exclude_defaults=True) == when
+    ]
     assert len(matches) == 1, (agency, when, matches)
     return matches[0]
 
 
 # --- the default file -------------------------------------------------------------------
+
 
 def test_default_file_loads_as_a_versioned_table() -> None:
     assert DEFAULT_ROUTES.is_file()
@@ -73,10 +82,10 @@ def test_load_routes_with_an_explicit_path_reads_that_file(tmp_path: Path) -> No
 
 # --- emergencies go to the police, first ---------------------------------------------------
 
+
 @pytest.mark.parametrize("category", list(Category))
 @pytest.mark.parametrize("level", list(RiskLevel))
-def test_an_emergency_of_any_category_goes_to_the_police_first(category: Category,
-                                                               level: RiskLevel) -> None:
+def test_an_emergency_of_any_category_goes_to_the_police_first(category: Category, level: RiskLevel) -> None:
     got = agencies(case(level, emergency=True, categories=(category,)))
     assert got[0] == Agency.police
     assert got.count(Agency.police) == 1
@@ -86,29 +95,28 @@ def test_an_emergency_with_no_category_or_need_still_goes_to_the_police() -> Non
     got = agencies(case(RiskLevel.blue, emergency=True))
     assert got[0] == Agency.police
     assert why_of(Agency.police, emergency=True) in reasons_for(
-        case(RiskLevel.blue, emergency=True), Agency.police)
+        case(RiskLevel.blue, emergency=True), Agency.police
+    )
 
 
 def test_a_non_emergency_case_with_nothing_criminal_does_not_involve_the_police() -> None:
-    got = agencies(case(RiskLevel.orange, categories=(Category.left_behind,),
-                        needs=(Need.education,)))
+    got = agencies(case(RiskLevel.orange, categories=(Category.left_behind,), needs=(Need.education,)))
     assert Agency.police not in got
 
 
 @pytest.mark.parametrize("category", [Category.abuse, Category.trafficked, Category.street])
 def test_the_police_come_first_even_when_routed_by_category(category: Category) -> None:
     # Agency order in the vocabulary would put others first only if the sort were wrong.
-    got = agencies(case(RiskLevel.blue, categories=(category,),
-                        needs=tuple(Need)))
+    got = agencies(case(RiskLevel.blue, categories=(category,), needs=tuple(Need)))
     assert got[0] == Agency.police
 
 
 # --- civil affairs leads every case --------------------------------------------------------
 
+
 @pytest.mark.parametrize("emergency", [False, True])
 @pytest.mark.parametrize("level", list(RiskLevel))
-def test_civil_affairs_is_on_every_case_whatever_the_grade(level: RiskLevel,
-                                                          emergency: bool) -> None:
+def test_civil_affairs_is_on_every_case_whatever_the_grade(level: RiskLevel, emergency: bool) -> None:
     assert Agency.civil_affairs in agencies(case(level, emergency=emergency))
 
 
@@ -116,11 +124,13 @@ def test_every_combination_keeps_the_core_guarantees() -> None:
     """Exhaustive over grade × emergency × every set of categories × every set of needs:
     civil affairs always, each agency once, police first whenever present, always on an
     emergency, and every destination explained."""
+
     def subsets(items: list[Any]) -> list[tuple[Any, ...]]:
         return [c for n in range(len(items) + 1) for c in itertools.combinations(items, n)]
 
     for level, emergency, cats, needs in itertools.product(
-            RiskLevel, (False, True), subsets(list(Category)), subsets(list(Need))):
+        RiskLevel, (False, True), subsets(list(Category)), subsets(list(Need))
+    ):
         dests = destinations(TABLE, case(level, emergency=emergency, categories=cats, needs=needs))
         got = [d.agency for d in dests]
         assert Agency.civil_affairs in got
@@ -134,18 +144,22 @@ def test_every_combination_keeps_the_core_guarantees() -> None:
 
 # --- categories and needs reach their agencies ----------------------------------------------
 
+
 def test_an_abuse_case_goes_to_police_and_the_womens_federation() -> None:
     got = agencies(case(RiskLevel.orange, categories=(Category.abuse,)))
     assert {Agency.police, Agency.womens_federation, Agency.civil_affairs} <= set(got)
 
 
-@pytest.mark.parametrize(("need", "agency"), [
-    (Need.education, Agency.education),
-    (Need.legal, Agency.legal_aid),
-    (Need.psychological, Agency.social_work),
-    (Need.guardianship, Agency.court),
-    (Need.policy, Agency.health),
-])
+@pytest.mark.parametrize(
+    ("need", "agency"),
+    [
+        (Need.education, Agency.education),
+        (Need.legal, Agency.legal_aid),
+        (Need.psychological, Agency.social_work),
+        (Need.guardianship, Agency.court),
+        (Need.policy, Agency.health),
+    ],
+)
 def test_a_need_goes_to_its_agency(need: Need, agency: Agency) -> None:
     got = agencies(case(RiskLevel.blue, needs=(need,)))
     assert agency in got
@@ -155,7 +169,9 @@ def test_a_need_goes_to_its_agency(need: Need, agency: Agency) -> None:
 
 def test_an_education_need_alone_goes_to_education_and_the_lead_only() -> None:
     assert set(agencies(case(RiskLevel.blue, needs=(Need.education,)))) == {
-        Agency.civil_affairs, Agency.education}
+        Agency.civil_affairs,
+        Agency.education,
+    }
 
 
 def test_a_left_behind_child_goes_to_the_youth_league() -> None:
@@ -173,8 +189,7 @@ def test_a_child_without_a_guardian_goes_to_the_court() -> None:
 
 
 def test_ill_or_disabled_child_goes_to_health() -> None:
-    assert Agency.health in agencies(case(RiskLevel.blue,
-                                          categories=(Category.illness_disability,)))
+    assert Agency.health in agencies(case(RiskLevel.blue, categories=(Category.illness_disability,)))
 
 
 def test_unrelated_agencies_are_not_called() -> None:
@@ -184,9 +199,9 @@ def test_unrelated_agencies_are_not_called() -> None:
 
 # --- one destination per agency, with every reason -----------------------------------------
 
+
 def test_a_destination_appears_once_with_every_reason_that_chose_it() -> None:
-    c = case(RiskLevel.red, emergency=True,
-             categories=(Category.abuse, Category.trafficked, Category.street))
+    c = case(RiskLevel.red, emergency=True, categories=(Category.abuse, Category.trafficked, Category.street))
     dests = destinations(TABLE, c)
     got = [d.agency for d in dests]
     assert got.count(Agency.police) == 1
@@ -209,17 +224,26 @@ def test_a_route_matching_on_two_grounds_gives_its_reason_once() -> None:
     # The guardianship route matches on the category AND the need: still one reason.
     c = case(RiskLevel.orange, categories=(Category.no_guardian,), needs=(Need.guardianship,))
     assert reasons_for(c, Agency.court) == (
-        why_of(Agency.court, categories=["no_guardian"], needs=["guardianship"]),)
+        why_of(Agency.court, categories=["no_guardian"], needs=["guardianship"]),
+    )
 
 
 def test_every_agency_in_the_default_table_is_reachable_by_some_case() -> None:
     in_table = {a for r in TABLE.routes for a in r.agencies}
     reached: set[Agency] = set()
     for level, emergency, category, need in itertools.product(
-            RiskLevel, (False, True), [None, *Category], [None, *Need]):
-        reached |= set(agencies(case(level, emergency=emergency,
-                                     categories=(category,) if category else (),
-                                     needs=(need,) if need else ())))
+        RiskLevel, (False, True), [None, *Category], [None, *Need]
+    ):
+        reached |= set(
+            agencies(
+                case(
+                    level,
+                    emergency=emergency,
+                    categories=(category,) if category else (),
+                    needs=(need,) if need else (),
+                )
+            )
+        )
     assert in_table <= reached
     # And the default table leaves no agency of the vocabulary without work.
     assert reached == set(Agency)
@@ -227,19 +251,24 @@ def test_every_agency_in_the_default_table_is_reachable_by_some_case() -> None:
 
 # --- acknowledgement deadlines ---------------------------------------------------------------
 
-@pytest.mark.parametrize(("level", "hours"), [
-    (RiskLevel.red, 24), (RiskLevel.orange, 72), (RiskLevel.blue, 240)])
+
+@pytest.mark.parametrize(
+    ("level", "hours"), [(RiskLevel.red, 24), (RiskLevel.orange, 72), (RiskLevel.blue, 240)]
+)
 def test_ack_deadline_by_grade(level: RiskLevel, hours: int) -> None:
     assert ack_due_at(TABLE, level, SINCE, jurisdiction=HERE) == SINCE + timedelta(hours=hours)
 
 
 def test_a_higher_grade_never_has_a_later_ack_deadline() -> None:
-    red, orange, blue = (ack_due_at(TABLE, lv, SINCE, jurisdiction=HERE) for lv in
-                         (RiskLevel.red, RiskLevel.orange, RiskLevel.blue))
+    red, orange, blue = (
+        ack_due_at(TABLE, lv, SINCE, jurisdiction=HERE)
+        for lv in (RiskLevel.red, RiskLevel.orange, RiskLevel.blue)
+    )
     assert SINCE < red < orange < blue
 
 
 # --- invalid tables are refused, naming the field --------------------------------------------
+
 
 def _default_doc() -> dict[str, Any]:
     return yaml.safe_load(DEFAULT_ROUTES.read_text(encoding="utf-8"))

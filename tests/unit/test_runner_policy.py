@@ -7,8 +7,9 @@ import pytest
 
 from cpnet.restarts import GiveUp, Restart, RestartPolicy, Run, decide
 
-POLICY = RestartPolicy(first_delay_s=1.0, max_delay_s=30.0, stable_after_s=60.0, max_crashes=5,
-                       crash_window_s=300.0)
+POLICY = RestartPolicy(
+    first_delay_s=1.0, max_delay_s=30.0, stable_after_s=60.0, max_crashes=5, crash_window_s=300.0
+)
 
 
 def crashes(*lasted_s: float, gap_s: float = 1.0) -> list[Run]:

@@ -26,11 +26,22 @@ SECRET_ID = "140402201005051234"
 
 def row(**changes) -> dict:
     cells = {
-        "surveyed_at": "2026-03-02", "surveyor_ref": "S-17", "jurisdiction": "140402001001",
-        "name": SECRET_NAME, "national_id": SECRET_ID, "sex": "男 M", "birth_date": "2010-05-05",
-        "address": "府后街 3 号", "school": "长治市第一小学", "father": "外出务工 migrant_work",
-        "mother": "服刑在押", "caregiver": "grandparents", "school_status": "在校 enrolled",
-        "health": "健康 healthy", "disability": "无 none", "category_1": "留守流动缺乏有效监护 left_behind",
+        "surveyed_at": "2026-03-02",
+        "surveyor_ref": "S-17",
+        "jurisdiction": "140402001001",
+        "name": SECRET_NAME,
+        "national_id": SECRET_ID,
+        "sex": "男 M",
+        "birth_date": "2010-05-05",
+        "address": "府后街 3 号",
+        "school": "长治市第一小学",
+        "father": "外出务工 migrant_work",
+        "mother": "服刑在押",
+        "caregiver": "grandparents",
+        "school_status": "在校 enrolled",
+        "health": "健康 healthy",
+        "disability": "无 none",
+        "category_1": "留守流动缺乏有效监护 left_behind",
         "indicator_1": "left_behind",
     }
     cells.update(changes)
@@ -66,19 +77,25 @@ def test_a_child_who_is_fine_has_no_categories() -> None:
     assert isinstance(record, ScreeningRecord) and record.categories == [] and record.indicators == []
 
 
-@pytest.mark.parametrize("cells, expected", [
-    ({"sex": None}, ("sex", "required")),
-    ({"surveyor_ref": "  "}, ("surveyor_ref", "required")),
-    ({"father": "在外地 elsewhere"}, ("father", "not one of the allowed values")),
-    ({"surveyed_at": "March 2"}, ("surveyed_at", "not a date (YYYY-MM-DD)")),
-    ({"birth_date": "2010-02-30"}, ("birth_date", "not a date of the calendar")),
-    ({"national_id": 1.40402201005051e17}, ("national_id", "a number, not text: format the cell as text")),
-    ({"jurisdiction": "140402001099"}, ("jurisdiction", "not a village of the territory registry")),
-    ({"jurisdiction": "140402001000"}, ("jurisdiction", "not a village of the territory registry")),
-    ({"birth_date": "2005-01-01"}, ("birth_date", "the child was 18 or older when surveyed")),
-    ({"birth_date": "2026-06-01"}, ("birth_date", "after surveyed_at")),
-    ({"category_1": None}, ("category_1", "indicators need at least one category")),
-])
+@pytest.mark.parametrize(
+    "cells, expected",
+    [
+        ({"sex": None}, ("sex", "required")),
+        ({"surveyor_ref": "  "}, ("surveyor_ref", "required")),
+        ({"father": "在外地 elsewhere"}, ("father", "not one of the allowed values")),
+        ({"surveyed_at": "March 2"}, ("surveyed_at", "not a date (YYYY-MM-DD)")),
+        ({"birth_date": "2010-02-30"}, ("birth_date", "not a date of the calendar")),
+        (
+            {"national_id": 1.40402201005051e17},
+            ("national_id", "a number, not text: format the cell as text"),
+        ),
+        ({"jurisdiction": "140402001099"}, ("jurisdiction", "not a village of the territory registry")),
+        ({"jurisdiction": "140402001000"}, ("jurisdiction", "not a village of the territory registry")),
+        ({"birth_date": "2005-01-01"}, ("birth_date", "the child was 18 or older when surveyed")),
+        ({"birth_date": "2026-06-01"}, ("birth_date", "after surveyed_at")),
+        ({"category_1": None}, ("category_1", "indicators need at least one category")),
+    ],
+)
 def test_each_rule_names_the_column_and_the_rule(cells: dict, expected: tuple[str, str]) -> None:
     assert expected in errors_of(row(**cells))
 
@@ -107,8 +124,9 @@ def test_every_value_has_a_word_and_the_dropdown_entries_are_understood() -> Non
         for entry in entries(column.choices):
             word, code = entry.split(" ")
             for spelling in (entry, word, code):
-                record = validate_row(row(**{column.key: spelling}), row=3, file_id=FILE_ID,
-                                      territory=TERRITORY)
+                record = validate_row(
+                    row(**{column.key: spelling}), row=3, file_id=FILE_ID, territory=TERRITORY
+                )
                 if isinstance(record, ScreeningRecord):
                     continue
                 # A choice may be fine in itself and still break a rule of the row (an indicator
@@ -150,8 +168,9 @@ def test_a_filled_in_template_reads_back(tmp_path: Path) -> None:
     workbook.save(path)
     (read,) = list(read_rows(path))
     assert read.number == FIRST_DATA_ROW and read.problem is None
-    assert isinstance(validate_row(read.cells, row=read.number, file_id=FILE_ID, territory=TERRITORY),
-                      ScreeningRecord)
+    assert isinstance(
+        validate_row(read.cells, row=read.number, file_id=FILE_ID, territory=TERRITORY), ScreeningRecord
+    )
 
 
 # --- readers -----------------------------------------------------------------------------
@@ -167,8 +186,12 @@ def _csv(path: Path, lines: list[list[str]], *, bom: bool) -> Path:
 @pytest.mark.parametrize("headers", ["zh", "en", "key"])
 def test_csv_rows_with_either_header(tmp_path: Path, bom: bool, headers: str) -> None:
     cells = row()
-    lines = [[getattr(c, headers) for c in COLUMNS], [str(cells.get(c.key) or "") for c in COLUMNS],
-             [""] * len(COLUMNS), [str(cells.get(c.key) or "") for c in COLUMNS]]
+    lines = [
+        [getattr(c, headers) for c in COLUMNS],
+        [str(cells.get(c.key) or "") for c in COLUMNS],
+        [""] * len(COLUMNS),
+        [str(cells.get(c.key) or "") for c in COLUMNS],
+    ]
     path = _csv(tmp_path / "survey.csv", lines, bom=bom)
     rows = list(read_rows(path))
     assert [r.number for r in rows] == [2, 4]  # blank lines are skipped, numbers stay the file's
@@ -222,9 +245,24 @@ def test_xlsx_rows_are_read_with_their_types(tmp_path: Path) -> None:
 
 def test_json_lines_rows(tmp_path: Path) -> None:
     path = tmp_path / "s.jsonl"
-    path.write_text("\n".join([json.dumps(row(), ensure_ascii=False), "", "[1, 2]", "{not json",
-                               json.dumps({**row(), "nickname": "x"})]) + "\n", encoding="utf-8")
+    path.write_text(
+        "\n".join(
+            [
+                json.dumps(row(), ensure_ascii=False),
+                "",
+                "[1, 2]",
+                "{not json",
+                json.dumps({**row(), "nickname": "x"}),
+            ]
+        )
+        + "\n",
+        encoding="utf-8",
+    )
     rows = list(read_rows(path))
     assert [(r.number, r.problem) for r in rows] == [
-        (1, None), (3, "not a JSON object"), (4, "not valid JSON"), (5, "unknown fields: nickname")]
+        (1, None),
+        (3, "not a JSON object"),
+        (4, "not valid JSON"),
+        (5, "unknown fields: nickname"),
+    ]
     assert rows[0].cells["name"] == SECRET_NAME

@@ -53,15 +53,19 @@ async def test_a_request_continues_the_callers_trace_in_one_span_named_by_its_ro
     app, exporter = traced
     trace_id = uuid.uuid4().hex
     case_id = uuid.uuid4()
-    answer = await _get(app, f"/v1/cases/{case_id}?purpose=casework",
-                        traceparent=f"00-{trace_id}-{uuid.uuid4().hex[:16]}-01")
+    answer = await _get(
+        app, f"/v1/cases/{case_id}?purpose=casework", traceparent=f"00-{trace_id}-{uuid.uuid4().hex[:16]}-01"
+    )
 
     assert answer.status_code == 200
     (span,) = exporter.get_finished_spans()
     assert span.kind is SpanKind.SERVER and span.name == "GET /v1/cases/{case_id}"
     assert format(span.context.trace_id, "032x") == trace_id
-    assert dict(span.attributes) == {"http.request.method": "GET", "http.route": "/v1/cases/{case_id}",
-                                     "http.response.status_code": 200}
+    assert dict(span.attributes) == {
+        "http.request.method": "GET",
+        "http.route": "/v1/cases/{case_id}",
+        "http.response.status_code": 200,
+    }
     assert str(case_id) not in repr(dict(span.attributes)), "the path's ids stay out"
 
 

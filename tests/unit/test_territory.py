@@ -24,10 +24,12 @@ ORDER = [L.province, L.city, L.county, L.township, L.village]
 
 def _chain(village: str) -> list[tuple[str, L]]:
     """The village and its ancestors up to the city, by slicing the code by hand."""
-    return [(village, L.village),
-            (village[:9] + "000", L.township),
-            (village[:6] + "000000", L.county),
-            (village[:4] + "00000000", L.city)]
+    return [
+        (village, L.village),
+        (village[:9] + "000", L.township),
+        (village[:6] + "000000", L.county),
+        (village[:4] + "00000000", L.city),
+    ]
 
 
 def test_village_escalates_to_its_township() -> None:
@@ -67,8 +69,8 @@ def test_the_target_is_always_an_ancestor_one_level_up(village: str) -> None:
         code, level = target
         assert len(code) == 12 and code.isdigit()
         assert code != node
-        assert is_within(node, code)           # the target contains the node
-        assert not is_within(code, node)       # and is strictly above it
+        assert is_within(node, code)  # the target contains the node
+        assert not is_within(code, node)  # and is strictly above it
         assert territory_level(code) == level
         assert ORDER.index(level) == ORDER.index(territory_level(node)) - 1
         node = code
@@ -85,13 +87,16 @@ def test_a_neighbouring_village_is_not_the_target(village: str) -> None:
     assert not is_within(other_township, code)
 
 
-@pytest.mark.parametrize(("level", "expected"), [
-    (L.province, "620000000000"),
-    (L.city, "620100000000"),
-    (L.county, "620102000000"),
-    (L.township, "620102001000"),
-    (L.village, "620102001001"),
-])
+@pytest.mark.parametrize(
+    ("level", "expected"),
+    [
+        (L.province, "620000000000"),
+        (L.city, "620100000000"),
+        (L.county, "620102000000"),
+        (L.township, "620102001000"),
+        (L.village, "620102001001"),
+    ],
+)
 def test_node_at_each_level(level: L, expected: str) -> None:
     node = node_at("620102001001", level)
     assert node == expected

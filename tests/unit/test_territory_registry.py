@@ -42,6 +42,7 @@ COUNTIES = {
 
 # ---- the shipped registry --------------------------------------------------------------------
 
+
 def test_the_registry_is_changzhi_with_every_district_and_county_in_both_languages() -> None:
     city = REGISTRY.city
     assert (city.code, city.zh_cn, city.en) == ("140400000000", "长治市", "Changzhi")
@@ -60,19 +61,27 @@ def test_several_counties_have_townships_and_villages() -> None:
 def test_the_settings_choose_the_file_and_default_to_the_shipped_one(monkeypatch, tmp_path: Path) -> None:
     assert Settings().territory_file is None and DEFAULT_REGISTRY == ROOT / "config" / "territory.yaml"
     own = tmp_path / "territory.yaml"
-    own.write_text(yaml.safe_dump({"version": "mine", "nodes": [
-        {"code": "140500000000", "zh-CN": "晋城市", "en": "Jincheng"}]}, allow_unicode=True))
+    own.write_text(
+        yaml.safe_dump(
+            {"version": "mine", "nodes": [{"code": "140500000000", "zh-CN": "晋城市", "en": "Jincheng"}]},
+            allow_unicode=True,
+        )
+    )
     monkeypatch.setenv("CPNET_TERRITORY_FILE", str(own))
     assert load_territory(Settings().territory_file).city.en == "Jincheng"
 
 
 # ---- lookups ---------------------------------------------------------------------------------
 
+
 def test_a_village_names_its_chain_up_to_the_city_in_both_languages() -> None:
     chain = REGISTRY.chain("140425200201")
     assert [(n.code, n.level) for n in chain] == [
-        ("140425200201", TerritoryLevel.village), ("140425200000", TerritoryLevel.township),
-        ("140425000000", TerritoryLevel.county), ("140400000000", TerritoryLevel.city)]
+        ("140425200201", TerritoryLevel.village),
+        ("140425200000", TerritoryLevel.township),
+        ("140425000000", TerritoryLevel.county),
+        ("140400000000", TerritoryLevel.city),
+    ]
     assert [n.name("zh-CN") for n in chain] == ["西沟村", "西沟乡", "平顺县", "长治市"]
     assert [n.name("en") for n in chain] == ["Xigou Village", "Xigou Township", "Pingshun County", "Changzhi"]
 
@@ -96,6 +105,7 @@ def test_the_same_name_under_different_parents_is_two_nodes() -> None:
 
 # ---- every jurisdiction the examples and the tests' report builders use exists -----------------
 
+
 def _used_jurisdictions() -> set[str]:
     examples = (ROOT / "docs" / "examples").glob("*.json")
     codes = {json.loads(path.read_text())["jurisdiction"] for path in examples}
@@ -115,6 +125,7 @@ def test_every_jurisdiction_of_the_examples_and_report_builders_is_in_the_regist
 
 # ---- intake refuses a report about a node that does not exist ---------------------------------
 
+
 def test_intake_refuses_an_unknown_jurisdiction_naming_the_field_not_the_value() -> None:
     check_jurisdiction(HotlineReport.model_validate_json(json.dumps(hotline_report())), REGISTRY)
     unknown = HotlineReport.model_validate_json(json.dumps(hotline_report(jurisdiction="140402001099")))
@@ -124,6 +135,7 @@ def test_intake_refuses_an_unknown_jurisdiction_naming_the_field_not_the_value()
 
 
 # ---- every validation rule, each with a broken copy --------------------------------------------
+
 
 def _broken(tmp_path: Path, change) -> Path:
     document = yaml.safe_load(DEFAULT_REGISTRY.read_text(encoding="utf-8"))
@@ -149,32 +161,52 @@ def _without(code: str):
     return lambda d: d.update(nodes=[n for n in d["nodes"] if n["code"] != code])
 
 
-@pytest.mark.parametrize(("change", "expected"), [
-    (lambda d: d["nodes"].append(_node(code="140425200201", en="Xigou Again")),
-     "node 140425200201 (新村): the code is listed twice"),
-    (_without("140425200000"), "node 140425200201 (西沟村): its parent 140425200000 is not in the registry"),
-    (_without("140400000000"), "the registry has 0 city nodes"),
-    (lambda d: d["nodes"].append(_node(code="140500000000", **{"zh-CN": "晋城市", "en": "Jincheng"})),
-     "the registry has 2 city nodes"),
-    (lambda d: d["nodes"].append(_node(code="140000000000", **{"zh-CN": "山西省", "en": "Shanxi"})),
-     "node 140000000000 (山西省): a province is above the city"),
-    (lambda d: d["nodes"].append(_node(code="140400001000")), "140400001000 skips a level"),
-    (lambda d: d["nodes"].append(_node(code="000000000000")), "000000000000 skips a level"),
-    (lambda d: d["nodes"].append(_node(code="14042520020")), "a territory code has 12 digits"),
-    (lambda d: d["nodes"].append(_node(code=140425200203)), "write the code as a quoted string"),
-    (lambda d: d["nodes"].append(_node(code="140425200203", **{"zh-CN": "西沟村"})),
-     "node 140425200203 (西沟村): its zh-CN name is also that of 140425200201, under the same parent "
-     "140425200000 (西沟乡)"),
-    (lambda d: d["nodes"].append(_node(code="140425200203", en="xigou village")),
-     "its en name is also that of 140425200201"),
-    (lambda d: d["nodes"].append({"code": "140425200203", "zh-CN": "新村"}), "en: Field required"),
-    (lambda d: d["nodes"].append(_node(code="140425200203", en="  ")), "en: String should have at least 1"),
-    (lambda d: d["nodes"].append(_node(code="140425200203", level="village")), "Extra inputs are not"),
-    (lambda d: d.pop("version"), "version: Field required"),
-    (lambda d: d.update(nodes=[]), "nodes: List should have at least 1 item"),
-])
-def test_a_broken_registry_is_refused_in_one_line_naming_the_node(tmp_path: Path, change,
-                                                                  expected: str) -> None:
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (
+            lambda d: d["nodes"].append(_node(code="140425200201", en="Xigou Again")),
+            "node 140425200201 (新村): the code is listed twice",
+        ),
+        (
+            _without("140425200000"),
+            "node 140425200201 (西沟村): its parent 140425200000 is not in the registry",
+        ),
+        (_without("140400000000"), "the registry has 0 city nodes"),
+        (
+            lambda d: d["nodes"].append(_node(code="140500000000", **{"zh-CN": "晋城市", "en": "Jincheng"})),
+            "the registry has 2 city nodes",
+        ),
+        (
+            lambda d: d["nodes"].append(_node(code="140000000000", **{"zh-CN": "山西省", "en": "Shanxi"})),
+            "node 140000000000 (山西省): a province is above the city",
+        ),
+        (lambda d: d["nodes"].append(_node(code="140400001000")), "140400001000 skips a level"),
+        (lambda d: d["nodes"].append(_node(code="000000000000")), "000000000000 skips a level"),
+        (lambda d: d["nodes"].append(_node(code="14042520020")), "a territory code has 12 digits"),
+        (lambda d: d["nodes"].append(_node(code=140425200203)), "write the code as a quoted string"),
+        (
+            lambda d: d["nodes"].append(_node(code="140425200203", **{"zh-CN": "西沟村"})),
+            "node 140425200203 (西沟村): its zh-CN name is also that of 140425200201, under the same parent "
+            "140425200000 (西沟乡)",
+        ),
+        (
+            lambda d: d["nodes"].append(_node(code="140425200203", en="xigou village")),
+            "its en name is also that of 140425200201",
+        ),
+        (lambda d: d["nodes"].append({"code": "140425200203", "zh-CN": "新村"}), "en: Field required"),
+        (
+            lambda d: d["nodes"].append(_node(code="140425200203", en="  ")),
+            "en: String should have at least 1",
+        ),
+        (lambda d: d["nodes"].append(_node(code="140425200203", level="village")), "Extra inputs are not"),
+        (lambda d: d.pop("version"), "version: Field required"),
+        (lambda d: d.update(nodes=[]), "nodes: List should have at least 1 item"),
+    ],
+)
+def test_a_broken_registry_is_refused_in_one_line_naming_the_node(
+    tmp_path: Path, change, expected: str
+) -> None:
     assert expected in _refusal(_broken(tmp_path, change))
 
 
@@ -192,22 +224,33 @@ def test_a_code_given_twice_as_a_yaml_key_or_an_unreadable_file_is_refused(tmp_p
 
 def test_the_registry_model_alone_checks_the_same_rules() -> None:
     with pytest.raises(ValueError, match="its parent 140402001000 is not in the registry"):
-        TerritoryRegistry.model_validate({"version": "1", "nodes": [
-            {"code": "140400000000", "zh-CN": "长治市", "en": "Changzhi"},
-            {"code": "140402001001", "zh-CN": "府后社区", "en": "Fuhou Community"}]})
+        TerritoryRegistry.model_validate(
+            {
+                "version": "1",
+                "nodes": [
+                    {"code": "140400000000", "zh-CN": "长治市", "en": "Changzhi"},
+                    {"code": "140402001001", "zh-CN": "府后社区", "en": "Fuhou Community"},
+                ],
+            }
+        )
 
 
 # ---- the territory code ------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("code", "level", "prefix", "parent"), [
-    ("140000000000", TerritoryLevel.province, "14", None),
-    ("140400000000", TerritoryLevel.city, "1404", "140000000000"),
-    ("140402000000", TerritoryLevel.county, "140402", "140400000000"),
-    ("140402001000", TerritoryLevel.township, "140402001", "140402000000"),
-    ("140402001001", TerritoryLevel.village, "140402001001", "140402001000"),
-])
-def test_a_code_knows_its_level_prefix_and_parent(code: str, level: TerritoryLevel, prefix: str,
-                                                  parent: str | None) -> None:
+
+@pytest.mark.parametrize(
+    ("code", "level", "prefix", "parent"),
+    [
+        ("140000000000", TerritoryLevel.province, "14", None),
+        ("140400000000", TerritoryLevel.city, "1404", "140000000000"),
+        ("140402000000", TerritoryLevel.county, "140402", "140400000000"),
+        ("140402001000", TerritoryLevel.township, "140402001", "140402000000"),
+        ("140402001001", TerritoryLevel.village, "140402001001", "140402001000"),
+    ],
+)
+def test_a_code_knows_its_level_prefix_and_parent(
+    code: str, level: TerritoryLevel, prefix: str, parent: str | None
+) -> None:
     node = TerritoryCode(code)
     assert (node.level, node.prefix) == (level, prefix)
     assert (node.parent.code if node.parent else None) == parent

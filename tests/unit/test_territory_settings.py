@@ -39,7 +39,7 @@ def _with(tmp_path: Path, default: Path, **changes) -> Path:
 
 def test_a_remote_county_gets_longer_response_deadlines_for_blue_cases_only(tmp_path: Path) -> None:
     rules = load_rules(_with(tmp_path, DEFAULT_RULES, response_hours_by_territory={COUNTY: {"blue": 480}}))
-    hours = lambda level, where: (response_due_at(rules, level, NOW, jurisdiction=where) - NOW)  # noqa: E731
+    hours = lambda level, where: response_due_at(rules, level, NOW, jurisdiction=where) - NOW  # noqa: E731
     assert hours(RiskLevel.blue, IN_COUNTY) == timedelta(hours=480)
     assert hours(RiskLevel.blue, ELSEWHERE_IN_CITY) == timedelta(hours=rules.response_hours[RiskLevel.blue])
     assert hours(RiskLevel.red, IN_COUNTY) == timedelta(hours=rules.response_hours[RiskLevel.red])
@@ -48,20 +48,27 @@ def test_a_remote_county_gets_longer_response_deadlines_for_blue_cases_only(tmp_
 def test_acknowledgement_deadlines_and_visit_cadence_follow_the_territory_too(tmp_path: Path) -> None:
     routes = load_routes(_with(tmp_path, DEFAULT_ROUTES, ack_hours_by_territory={CITY: {"orange": 96}}))
     assert ack_due_at(routes, RiskLevel.orange, NOW, jurisdiction=IN_COUNTY) == NOW + timedelta(hours=96)
-    assert ack_due_at(routes, RiskLevel.orange, NOW, jurisdiction=ELSEWHERE) == \
-        NOW + timedelta(hours=routes.ack_hours[RiskLevel.orange])
+    assert ack_due_at(routes, RiskLevel.orange, NOW, jurisdiction=ELSEWHERE) == NOW + timedelta(
+        hours=routes.ack_hours[RiskLevel.orange]
+    )
     policy = load_policy(_with(tmp_path, DEFAULT_POLICY, cadence_days_by_territory={CITY: {"blue": 45}}))
     assert cadence(policy, RiskLevel.blue, jurisdiction=IN_COUNTY) == timedelta(days=45)
-    assert cadence(policy, RiskLevel.blue, jurisdiction=ELSEWHERE) == timedelta(days=policy.cadence_days[RiskLevel.blue])
+    assert cadence(policy, RiskLevel.blue, jurisdiction=ELSEWHERE) == timedelta(
+        days=policy.cadence_days[RiskLevel.blue]
+    )
 
 
-@pytest.mark.parametrize(("default", "loader", "error", "field", "override"), [
-    (DEFAULT_RULES, load_rules, RuleSetError, "response_hours_by_territory", {"red": 100}),
-    (DEFAULT_ROUTES, load_routes, RoutingError, "ack_hours_by_territory", {"red": 100}),
-    (DEFAULT_POLICY, load_policy, PolicyError, "cadence_days_by_territory", {"red": 20}),
-])
-def test_no_territory_may_give_a_graver_grade_a_later_deadline(tmp_path: Path, default, loader, error, field,
-                                                                 override) -> None:
+@pytest.mark.parametrize(
+    ("default", "loader", "error", "field", "override"),
+    [
+        (DEFAULT_RULES, load_rules, RuleSetError, "response_hours_by_territory", {"red": 100}),
+        (DEFAULT_ROUTES, load_routes, RoutingError, "ack_hours_by_territory", {"red": 100}),
+        (DEFAULT_POLICY, load_policy, PolicyError, "cadence_days_by_territory", {"red": 20}),
+    ],
+)
+def test_no_territory_may_give_a_graver_grade_a_later_deadline(
+    tmp_path: Path, default, loader, error, field, override
+) -> None:
     with pytest.raises(error) as refused:
         loader(_with(tmp_path, default, **{field: {COUNTY: override}}))
     assert f"in territory {COUNTY}" in str(refused.value) and "\n" not in str(refused.value)

@@ -28,8 +28,9 @@ class Clock:
 def test_a_remembered_token_is_refused_once_it_has_expired() -> None:
     clock = Clock()
     tokens = VerifiedTokens(clock=clock)
-    token = issue_token(SETTINGS, subject="u-1", role=Role.caseworker, jurisdiction="1404",
-                        ttl=timedelta(minutes=5))
+    token = issue_token(
+        SETTINGS, subject="u-1", role=Role.caseworker, jurisdiction="1404", ttl=timedelta(minutes=5)
+    )
     assert tokens.principal(SETTINGS, token).subject == "u-1"
     clock.now += 5 * 60 + CLOCK_SKEW.total_seconds() - 1
     assert tokens.principal(SETTINGS, token).subject == "u-1", "still within the clock skew allowed"
@@ -62,8 +63,9 @@ def test_a_token_that_does_not_verify_is_never_remembered() -> None:
 
 def test_memory_is_bounded_and_a_forgotten_token_still_verifies() -> None:
     tokens = VerifiedTokens(size=2)
-    issued = [issue_token(SETTINGS, subject=f"u-{n}", role=Role.caseworker, jurisdiction="1404")
-              for n in range(5)]
+    issued = [
+        issue_token(SETTINGS, subject=f"u-{n}", role=Role.caseworker, jurisdiction="1404") for n in range(5)
+    ]
     for token in issued:
         tokens.principal(SETTINGS, token)
     assert len(tokens) == 2

@@ -25,18 +25,29 @@ def access_query(filters: dict[str, str], reader: str | None) -> dict[str, str]:
     China Standard Time, `until` taking its whole day. ValueError for a child's id or a day that is
     not one."""
     days = {name: date.fromisoformat(filters[name]) for name in ("since", "until") if name in filters}
-    query = {"child_ref": "child_ref" in filters and str(uuid.UUID(filters["child_ref"])), "reader": reader,
-             "territory": filters.get("territory"),
-             "since": "since" in days and datetime.combine(days["since"], time(), CITY_TIME).isoformat(),
-             "until": "until" in days and datetime.combine(days["until"] + timedelta(days=1), time(),
-                                                           CITY_TIME).isoformat()}
+    query = {
+        "child_ref": "child_ref" in filters and str(uuid.UUID(filters["child_ref"])),
+        "reader": reader,
+        "territory": filters.get("territory"),
+        "since": "since" in days and datetime.combine(days["since"], time(), CITY_TIME).isoformat(),
+        "until": "until" in days
+        and datetime.combine(days["until"] + timedelta(days=1), time(), CITY_TIME).isoformat(),
+    }
     return {name: value for name, value in query.items() if value}
 
 
 @router.get(ACCESS.path, response_class=HTMLResponse)
-async def access_log(request: Request, console: ConsoleDep, person: Person,
-                     child_ref: str = "", reader: str = "", territory: str = "", since: str = "",
-                     until: str = "", before: int | None = None) -> Response:
+async def access_log(
+    request: Request,
+    console: ConsoleDep,
+    person: Person,
+    child_ref: str = "",
+    reader: str = "",
+    territory: str = "",
+    since: str = "",
+    until: str = "",
+    before: int | None = None,
+) -> Response:
     """The reader may be named by their console username or by the id the services know them by. A
     filter left empty is no filter; one that is not a date or a child's id is said in words."""
     require_page(person, ACCESS)
@@ -47,8 +58,14 @@ async def access_log(request: Request, console: ConsoleDep, person: Person,
     found, problem = {"entries": [], "next": None}, None
     try:
         query = access_query(filters, subject or filters.get("reader"))
-        found = await call(console, person, "audit", "GET", "/v1/access",
-                           params={**query, **({"before": before} if before else {}), "limit": PAGE_SIZE})
+        found = await call(
+            console,
+            person,
+            "audit",
+            "GET",
+            "/v1/access",
+            params={**query, **({"before": before} if before else {}), "limit": PAGE_SIZE},
+        )
     except ValueError:
         problem = "invalid"
     except ServiceAnswer as exc:
@@ -61,5 +78,14 @@ async def access_log(request: Request, console: ConsoleDep, person: Person,
     entries = [entry_in_words(lang, entry, people) for entry in found["entries"]]
     later = f"{ACCESS.path}?{urlencode({**filters, 'before': found['next']})}" if found["next"] else None
     first = f"{ACCESS.path}?{urlencode(filters)}" if before else None
-    return render(console, request, "access.html", person=person, entries=entries, filters=filters,
-                  problem=problem, later=later, first=first)
+    return render(
+        console,
+        request,
+        "access.html",
+        person=person,
+        entries=entries,
+        filters=filters,
+        problem=problem,
+        later=later,
+        first=first,
+    )

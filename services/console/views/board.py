@@ -12,11 +12,27 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from services.console.navigation import BOARD, FIND, SEARCH
-from services.console.pages import (ConsoleDep, Person, ServiceAnswer, call, language_of, now, render,
-                                    require_page)
+from services.console.pages import (
+    ConsoleDep,
+    Person,
+    ServiceAnswer,
+    call,
+    language_of,
+    now,
+    render,
+    require_page,
+)
 from services.console.users import SignedIn, usernames_of
-from services.console.worklist import (OWNERS, PAGE_SIZE, STATES, BoardFilters, Paging, board_address,
-                                       quick_filters, sought)
+from services.console.worklist import (
+    OWNERS,
+    PAGE_SIZE,
+    STATES,
+    BoardFilters,
+    Paging,
+    board_address,
+    quick_filters,
+    sought,
+)
 from shared.contracts.vocabulary import Category, RiskLevel, Stage
 from shared.territory.code import TerritoryCode, TerritoryLevel
 
@@ -26,8 +42,13 @@ SEARCH_FIELD_OF = {"national_id": "child_national_id", "name": "child_name", "ph
 
 
 @router.get(BOARD.path, response_class=HTMLResponse)
-async def board(request: Request, console: ConsoleDep, person: Person, after: str | None = None,
-                back: Annotated[list[str] | None, Query()] = None) -> Response:
+async def board(
+    request: Request,
+    console: ConsoleDep,
+    person: Person,
+    after: str | None = None,
+    back: Annotated[list[str] | None, Query()] = None,
+) -> Response:
     """The board the address asks for; a filter or page that is not one of its choices (a link typed by
     hand, or forged) is left out and said in words, on the board itself (422)."""
     require_page(person, BOARD)
@@ -52,29 +73,61 @@ async def board(request: Request, console: ConsoleDep, person: Person, after: st
     language = language_of(console, request)
     # A township or village chosen is the code prefix of its subtree: what casework's `territory` takes.
     levels = (TerritoryLevel.township, TerritoryLevel.village)
-    places = [(TerritoryCode(code).prefix, words)
-              for code, words in language.places(person.principal.jurisdiction, levels)]
-    return render(console, request, "board.html", status_code=422 if refused else 200, person=person,
-                  cases=cases, lines=lines, names=names, refused=refused,
-                  filters=filters, values=filters.query(), total=found["total"], tally=found["tally"],
-                  quick=quick_filters(filters), previous=paging.previous_link(filters),
-                  next=paging.next_link(filters, found["next"]), page_number=paging.number,
-                  places=places, grades=list(RiskLevel), categories=list(Category), stages=list(Stage),
-                  owners=OWNERS, states=STATES, now=now())
+    places = [
+        (TerritoryCode(code).prefix, words)
+        for code, words in language.places(person.principal.jurisdiction, levels)
+    ]
+    return render(
+        console,
+        request,
+        "board.html",
+        status_code=422 if refused else 200,
+        person=person,
+        cases=cases,
+        lines=lines,
+        names=names,
+        refused=refused,
+        filters=filters,
+        values=filters.query(),
+        total=found["total"],
+        tally=found["tally"],
+        quick=quick_filters(filters),
+        previous=paging.previous_link(filters),
+        next=paging.next_link(filters, found["next"]),
+        page_number=paging.number,
+        places=places,
+        grades=list(RiskLevel),
+        categories=list(Category),
+        stages=list(Stage),
+        owners=OWNERS,
+        states=STATES,
+        now=now(),
+    )
 
 
 async def _worklist(console, person: SignedIn, filters: BoardFilters, paging: Paging) -> dict:
-    params = {**filters.query(), "totals": "true", "limit": PAGE_SIZE,
-              **({"after": paging.after} if paging.after else {})}
+    params = {
+        **filters.query(),
+        "totals": "true",
+        "limit": PAGE_SIZE,
+        **({"after": paging.after} if paging.after else {}),
+    }
     return await call(console, person, "casework", "GET", "/v1/cases", params=params)
 
 
 def _refused_by(detail: object) -> tuple[str, ...]:
     """The query fields a service's 422 names (its `loc`s ["query", name])."""
     problems = detail if isinstance(detail, list) else []
-    return tuple(dict.fromkeys(str(p["loc"][1]) for p in problems if isinstance(p, dict)
-                               and isinstance(p.get("loc"), list) and len(p["loc"]) > 1
-                               and p["loc"][0] == "query"))
+    return tuple(
+        dict.fromkeys(
+            str(p["loc"][1])
+            for p in problems
+            if isinstance(p, dict)
+            and isinstance(p.get("loc"), list)
+            and len(p["loc"]) > 1
+            and p["loc"][0] == "query"
+        )
+    )
 
 
 async def _lines(console, person: SignedIn, case_ids: list[str]) -> dict[str, dict] | None:
@@ -83,16 +136,23 @@ async def _lines(console, person: SignedIn, case_ids: list[str]) -> dict[str, di
     if not case_ids:
         return {}
     try:
-        summaries = await call(console, person, "intake", "POST", "/v1/cases/summaries",
-                               json={"case_ids": case_ids, "purpose": "worklist"})
+        summaries = await call(
+            console,
+            person,
+            "intake",
+            "POST",
+            "/v1/cases/summaries",
+            json={"case_ids": case_ids, "purpose": "worklist"},
+        )
     except ServiceAnswer as exc:
         return {} if exc.status_code == 403 else None
     return {line["case_id"]: line for line in summaries["cases"]}
 
 
 @router.get(FIND.path)
-async def find(console: ConsoleDep, person: Person,
-               q: Annotated[str, Query(max_length=200)] = "") -> Response:
+async def find(
+    console: ConsoleDep, person: Person, q: Annotated[str, Query(max_length=200)] = ""
+) -> Response:
     """The header's search box: a case number straight to its case (open or closed), else the board
     saying no case has it; an ID number, a name or a reporter's phone to the child search, filled in
     (its purpose is chosen there)."""
@@ -103,8 +163,9 @@ async def find(console: ConsoleDep, person: Person,
     if what.kind != "number":
         field = SEARCH_FIELD_OF[what.kind]
         return RedirectResponse(f"{SEARCH.path}?{urlencode({field: what.text})}", status_code=303)
-    found = await call(console, person, "casework", "GET", "/v1/cases",
-                       params={"number": what.text, "limit": 1})
+    found = await call(
+        console, person, "casework", "GET", "/v1/cases", params={"number": what.text, "limit": 1}
+    )
     if found["cases"]:
         return RedirectResponse(f"/cases/{found['cases'][0]['case_id']}", status_code=303)
     return RedirectResponse(BoardFilters(number=what.text).link(), status_code=303)

@@ -53,97 +53,184 @@ router = APIRouter(prefix="/cases/{case_id}")
 ASSIGN_REASONS = ("workload", "leave", "expertise", "conflict_of_interest")
 ARCHIVE_PARTS = ("home", "school", "community", "difficulties", "risks")  # intake's ArchiveContent
 # What an assistance plan's item does, as a code the catalogs give words.
-PLAN_ACTIONS = ("material_support", "back_to_school", "counselling", "legal_representation",
-                "guardian_arranged", "medical_care")
+PLAN_ACTIONS = (
+    "material_support",
+    "back_to_school",
+    "counselling",
+    "legal_representation",
+    "guardian_arranged",
+    "medical_care",
+)
 # Why a supervisor sets a grade the rules did not give.
 OVERRIDE_REASONS = ("more_danger_than_reported", "less_danger_than_reported", "new_information")
 # Why the case's side withdraws a referral (case_closed is casework's own, when a case closed).
 WITHDRAWAL_REASONS = tuple(r.value for r in WithdrawalReason if r != WithdrawalReason.case_closed)
 # The words each form offers, the same on every case page.
 CLOSING_REASONS = [r for r in ClosureReason if r != ClosureReason.screened_out]  # screened out: by review
-CHOICES = dict(withdrawal_reasons=WITHDRAWAL_REASONS, purposes=list(AccessPurpose),
-               override_reasons=OVERRIDE_REASONS, plan_actions=PLAN_ACTIONS, agencies=list(Agency),
-               assign_reasons=ASSIGN_REASONS, closing_reasons=CLOSING_REASONS,
-               transfer_reasons=list(TransferReason), screen_out_reasons=list(ScreenOutReason),
-               indicators=INDICATORS, needs=list(Need), open_referral_states=OPEN_REFERRAL_STATES,
-               identification_reasons=list(IdentificationReason), sexes=SEXES,
-               reopen_reasons=list(ReopenReason))
+CHOICES = dict(
+    withdrawal_reasons=WITHDRAWAL_REASONS,
+    purposes=list(AccessPurpose),
+    override_reasons=OVERRIDE_REASONS,
+    plan_actions=PLAN_ACTIONS,
+    agencies=list(Agency),
+    assign_reasons=ASSIGN_REASONS,
+    closing_reasons=CLOSING_REASONS,
+    transfer_reasons=list(TransferReason),
+    screen_out_reasons=list(ScreenOutReason),
+    indicators=INDICATORS,
+    needs=list(Need),
+    open_referral_states=OPEN_REFERRAL_STATES,
+    identification_reasons=list(IdentificationReason),
+    sexes=SEXES,
+    reopen_reasons=list(ReopenReason),
+)
 # Where the identity given to a child nobody could name is on the form (a 422's `loc` after "body").
-IDENTITY_FIELDS = {("identity", "name"): "id_name", ("identity", "national_id"): "id_national_id",
-                   ("identity", "birth_date"): "id_birth_date",
-                   ("identity", "age_estimate"): "id_age_estimate",
-                   ("identity",): "id_name"}
+IDENTITY_FIELDS = {
+    ("identity", "name"): "id_name",
+    ("identity", "national_id"): "id_national_id",
+    ("identity", "birth_date"): "id_birth_date",
+    ("identity", "age_estimate"): "id_age_estimate",
+    ("identity",): "id_name",
+}
 IDENTITY_NAMES = {loc: name for loc, name in IDENTITY_FIELDS.items() if len(loc) == 2}
 
 
 @router.get("", response_class=HTMLResponse)
-async def case_page(request: Request, console: ConsoleDep, person: Person, case_id: uuid.UUID,
-                    problem: str | None = None) -> Response:
+async def case_page(
+    request: Request, console: ConsoleDep, person: Person, case_id: uuid.UUID, problem: str | None = None
+) -> Response:
     """The case, and the forms of exactly the actions casework answers the person may take on it."""
     return await _case_page(request, console, person, case_id, problem=problem)
 
 
-async def _case_page(request: Request, console: Console, person: SignedIn, case_id: uuid.UUID, *,
-                     problem: str | None = None, errors: dict[str, str] | None = None,
-                     typed: dict[str, str] | None = None, chosen: dict[str, list[str]] | None = None,
-                     status_code: int = 200) -> Response:
+async def _case_page(
+    request: Request,
+    console: Console,
+    person: SignedIn,
+    case_id: uuid.UUID,
+    *,
+    problem: str | None = None,
+    errors: dict[str, str] | None = None,
+    typed: dict[str, str] | None = None,
+    chosen: dict[str, list[str]] | None = None,
+    status_code: int = 200,
+) -> Response:
     """The case page; after a refused form, each mistake beside its field and what was typed kept."""
     case = await call(console, person, "casework", "GET", f"/v1/cases/{case_id}")
     grade = await optional(call(console, person, "assessment", "GET", f"/v1/cases/{case_id}/assessment"))
-    referrals = await optional(call(console, person, "referral", "GET", "/v1/referrals",
-                                    params={"case_id": str(case_id)})) or []
+    referrals = (
+        await optional(
+            call(console, person, "referral", "GET", "/v1/referrals", params={"case_id": str(case_id)})
+        )
+        or []
+    )
     timeline = await optional(call(console, person, "audit", "GET", f"/v1/cases/{case_id}/timeline")) or []
-    approvals = await call(console, person, "casework", "GET", "/v1/approvals",
-                           params={"case_id": str(case_id), "state": "pending"})
+    approvals = await call(
+        console,
+        person,
+        "casework",
+        "GET",
+        "/v1/approvals",
+        params={"case_id": str(case_id), "state": "pending"},
+    )
     # Intake's summary says whether nobody could name the child yet (none of the child's details), and its
     # list the identifications that concern the case, with the undo it offers the person.
     works = "read_child" in case["actions"]
     child = await optional(call(console, person, "intake", "GET", f"/v1/cases/{case_id}")) if works else None
-    links = (await optional(call(console, person, "intake", "GET", f"/v1/cases/{case_id}/links")) or []
-             if works else [])
+    links = (
+        await optional(call(console, person, "intake", "GET", f"/v1/cases/{case_id}/links")) or []
+        if works
+        else []
+    )
     owner = case["owner"]["caseworker"]
     async with console.engine.connect() as connection:
         assigns = "assign" in case["actions"]
         caseworkers = await caseworkers_for(connection, case["jurisdiction"]) if assigns else []
-        names = await usernames_of(connection, [owner, *(link[by] for link in links
-                                                         for by in ("linked_by", "undone_by"))])
+        names = await usernames_of(
+            connection, [owner, *(link[by] for link in links for by in ("linked_by", "undone_by"))]
+        )
         people = await people_of(connection, actors(timeline))
     lang = language_of(console, request)
     history = [step_in_words(lang, step, people) for step in timeline]
     now_local = datetime.now(CITY_TIME).strftime("%Y-%m-%dT%H:%M")
-    return render(console, request, "case.html", status_code=status_code, person=person, case=case,
-                  grade=grade, referrals=referrals, timeline=history, caseworkers=caseworkers,
-                  owner_name=names.get(owner, owner), problem=problem, approvals=approvals, child=child,
-                  links=links, names=names,
-                  reads_access=may_open(person.principal, ACCESS), all_places=lang.villages(""),
-                  now_local=now_local, errors=errors or {}, chosen=chosen or {},
-                  values={"visited_at": now_local, "hv_visited_at": now_local, **(typed or {})}, **CHOICES)
+    return render(
+        console,
+        request,
+        "case.html",
+        status_code=status_code,
+        person=person,
+        case=case,
+        grade=grade,
+        referrals=referrals,
+        timeline=history,
+        caseworkers=caseworkers,
+        owner_name=names.get(owner, owner),
+        problem=problem,
+        approvals=approvals,
+        child=child,
+        links=links,
+        names=names,
+        reads_access=may_open(person.principal, ACCESS),
+        all_places=lang.villages(""),
+        now_local=now_local,
+        errors=errors or {},
+        chosen=chosen or {},
+        values={"visited_at": now_local, "hv_visited_at": now_local, **(typed or {})},
+        **CHOICES,
+    )
 
 
-def _on_this_page(request: Request, console: Console, person: SignedIn, case_id: uuid.UUID, form: Any,
-                  fields: dict[tuple[str, ...], str]):
+def _on_this_page(
+    request: Request,
+    console: Console,
+    person: SignedIn,
+    case_id: uuid.UUID,
+    form: Any,
+    fields: dict[tuple[str, ...], str],
+):
     """What a service's 422 on one of the case's forms shows: the case page, each mistake beside the
     form's field it names (`fields`: the service's field → the form's), what was typed kept."""
+
     async def shown(detail: Any) -> Response | None:
         errors = field_errors(detail, fields)
         if not errors or "form" in errors:
             return None  # a mistake the form cannot place is said as a refusal, at the top
         # The note is posted as `note` by every form; it is kept in the textarea of the form it came from.
-        typed = {fields.get((name,), name): str(form.get(name) or "")
-                 for name in form if name != "csrf_token"}
+        typed = {
+            fields.get((name,), name): str(form.get(name) or "") for name in form if name != "csrf_token"
+        }
         chosen = {name: form.getlist(name) for name in form}
-        return await _case_page(request, console, person, case_id, errors=errors, typed=typed, chosen=chosen,
-                                status_code=422)
+        return await _case_page(
+            request, console, person, case_id, errors=errors, typed=typed, chosen=chosen, status_code=422
+        )
+
     return shown
 
 
-async def _act(request: Request, console: Console, person: SignedIn, case_id: uuid.UUID, form: Any,
-               service: str, path: str, body: dict[str, Any], *, note: str,
-               fields: dict[tuple[str, ...], str] | None = None) -> Response:
+async def _act(
+    request: Request,
+    console: Console,
+    person: SignedIn,
+    case_id: uuid.UUID,
+    form: Any,
+    service: str,
+    path: str,
+    body: dict[str, Any],
+    *,
+    note: str,
+    fields: dict[tuple[str, ...], str] | None = None,
+) -> Response:
     """One of the case's actions, with the person's note (the form's field `note`: its textarea)."""
     fields = {("note",): note, **(fields or {})}
-    return await act(console, person, case_id, service, path, {**body, "note": note_of(form)},
-                     invalid=_on_this_page(request, console, person, case_id, form, fields))
+    return await act(
+        console,
+        person,
+        case_id,
+        service,
+        path,
+        {**body, "note": note_of(form)},
+        invalid=_on_this_page(request, console, person, case_id, form, fields),
+    )
 
 
 # ---- reads of personal data: the purpose chosen on the page, never taken from a link ---------------
@@ -163,8 +250,15 @@ READS = {  # each read's page: its title, the purpose field's label and the butt
 }
 
 
-async def _purpose_form(request: Request, console: Console, person: SignedIn, case_id: uuid.UUID,
-                        read: str, *, status_code: int = 200) -> Response:
+async def _purpose_form(
+    request: Request,
+    console: Console,
+    person: SignedIn,
+    case_id: uuid.UUID,
+    read: str,
+    *,
+    status_code: int = 200,
+) -> Response:
     """A read's page before the read: why the person reads (nothing is read, nor recorded, yet). The case
     is asked of casework first, so a case outside the person's territory is not found here either; an
     agency's officer, whom casework does not answer, is asked without its number (intake decides at the
@@ -176,9 +270,21 @@ async def _purpose_form(request: Request, console: Console, person: SignedIn, ca
             raise
         case = {"case_id": str(case_id), "case_number": None}
     title, label, button = READS[read]
-    return render(console, request, "purpose.html", status_code=status_code, person=person, case=case,
-                  read=read, title=title, label=label, button=button, purposes=list(AccessPurpose),
-                  invalid=status_code == 422, here=f"/cases/{case_id}/{read}")
+    return render(
+        console,
+        request,
+        "purpose.html",
+        status_code=status_code,
+        person=person,
+        case=case,
+        read=read,
+        title=title,
+        label=label,
+        button=button,
+        purposes=list(AccessPurpose),
+        invalid=status_code == 422,
+        here=f"/cases/{case_id}/{read}",
+    )
 
 
 async def _chosen_purpose(request: Request, person: SignedIn) -> AccessPurpose | None:
@@ -208,43 +314,80 @@ async def records(request: Request, console: ConsoleDep, person: Person, case_id
         return await _purpose_form(request, console, person, case_id, "records", status_code=422)
     params = {"purpose": purpose.value}
     case = await call(console, person, "casework", "GET", f"/v1/cases/{case_id}")
-    assessment = await optional(call(console, person, "assessment", "GET", f"/v1/cases/{case_id}/records",
-                                     params=params))
-    visits = await optional(call(console, person, "followup", "GET", f"/v1/cases/{case_id}/visits",
-                                 params=params))
+    assessment = await optional(
+        call(console, person, "assessment", "GET", f"/v1/cases/{case_id}/records", params=params)
+    )
+    visits = await optional(
+        call(console, person, "followup", "GET", f"/v1/cases/{case_id}/visits", params=params)
+    )
     notes = await call(console, person, "casework", "GET", f"/v1/cases/{case_id}/notes", params=params)
-    answers = await optional(call(console, person, "referral", "GET", f"/v1/cases/{case_id}/referral-answers",
-                                  params=params))
-    identification = await optional(call(console, person, "intake", "GET", f"/v1/cases/{case_id}/notes",
-                                         params=params))
-    return render(console, request, "records.html", person=person, case=case, purpose=purpose.value,
-                  records=assessment["records"] if assessment else [],
-                  visits=visits["visits"] if visits else [], notes=notes["notes"],
-                  answers=answers["notes"] if answers else [],
-                  identification_notes=identification["notes"] if identification else [])
+    answers = await optional(
+        call(console, person, "referral", "GET", f"/v1/cases/{case_id}/referral-answers", params=params)
+    )
+    identification = await optional(
+        call(console, person, "intake", "GET", f"/v1/cases/{case_id}/notes", params=params)
+    )
+    return render(
+        console,
+        request,
+        "records.html",
+        person=person,
+        case=case,
+        purpose=purpose.value,
+        records=assessment["records"] if assessment else [],
+        visits=visits["visits"] if visits else [],
+        notes=notes["notes"],
+        answers=answers["notes"] if answers else [],
+        identification_notes=identification["notes"] if identification else [],
+    )
 
 
 @router.post("/child", response_class=HTMLResponse)
-async def child_details(request: Request, console: ConsoleDep, person: Person,
-                        case_id: uuid.UUID) -> Response:
+async def child_details(
+    request: Request, console: ConsoleDep, person: Person, case_id: uuid.UUID
+) -> Response:
     """The child's personal details, only once the person named why (intake records the read
     with the purpose before it shows anything)."""
     purpose = await _chosen_purpose(request, person)
     if purpose is None:
         return await _purpose_form(request, console, person, case_id, "child", status_code=422)
-    details = await call(console, person, "intake", "GET", f"/v1/cases/{case_id}/child",
-                         params={"purpose": purpose.value})
+    details = await call(
+        console, person, "intake", "GET", f"/v1/cases/{case_id}/child", params={"purpose": purpose.value}
+    )
     return render(console, request, "child.html", person=person, details=details)
 
 
-async def _archive_page(request: Request, console: Console, person: SignedIn, case_id: uuid.UUID,
-                        purpose: AccessPurpose, *, problem: str | None = None) -> Response:
+async def _archive_page(
+    request: Request,
+    console: Console,
+    person: SignedIn,
+    case_id: uuid.UUID,
+    purpose: AccessPurpose,
+    *,
+    problem: str | None = None,
+) -> Response:
     case = await call(console, person, "casework", "GET", f"/v1/cases/{case_id}")
-    record = await call(console, person, "intake", "GET", f"/v1/children/{case['child_ref']}/archive",
-                        params={"purpose": purpose.value})
-    return render(console, request, "archive.html", status_code=409 if problem == "refused" else 200,
-                  person=person, case_id=case_id, archive=record, purpose=purpose.value, parts=ARCHIVE_PARTS,
-                  problem=problem, here=f"/cases/{case_id}/archive")
+    record = await call(
+        console,
+        person,
+        "intake",
+        "GET",
+        f"/v1/children/{case['child_ref']}/archive",
+        params={"purpose": purpose.value},
+    )
+    return render(
+        console,
+        request,
+        "archive.html",
+        status_code=409 if problem == "refused" else 200,
+        person=person,
+        case_id=case_id,
+        archive=record,
+        purpose=purpose.value,
+        parts=ARCHIVE_PARTS,
+        problem=problem,
+        here=f"/cases/{case_id}/archive",
+    )
 
 
 @router.post("/archive", response_class=HTMLResponse)
@@ -268,10 +411,16 @@ async def save_archive(request: Request, console: ConsoleDep, person: Person, ca
     case = await call(console, person, "casework", "GET", f"/v1/cases/{case_id}")
     problem = None
     try:
-        await call(console, person, "intake", "PUT", f"/v1/children/{case['child_ref']}/archive",
-                   json={part: str(form.get(part) or "") for part in ARCHIVE_PARTS},
-                   params={"purpose": purpose.value},
-                   headers_extra={"If-Match": str(form.get("version") or "0")})
+        await call(
+            console,
+            person,
+            "intake",
+            "PUT",
+            f"/v1/children/{case['child_ref']}/archive",
+            json={part: str(form.get(part) or "") for part in ARCHIVE_PARTS},
+            params={"purpose": purpose.value},
+            headers_extra={"If-Match": str(form.get("version") or "0")},
+        )
     except ServiceAnswer as exc:
         if exc.status_code not in PROBLEMS:
             raise
@@ -288,35 +437,84 @@ async def assign(request: Request, console: ConsoleDep, person: Person, case_id:
     caseworker = str(form.get("caseworker") or "")
     async with console.engine.connect() as connection:
         named = await active_person(connection, caseworker) if caseworker else None
-    vouched = issue_token(console.settings, subject=named.subject, role=named.role, agency=named.agency,
-                          jurisdiction=named.jurisdiction, ttl=PAGE_TOKEN_TTL,
-                          audience=directory_audience(console.settings)) if named else None
-    body = {"caseworker": caseworker or None, "reason": form.get("reason") or None,
-            **({"caseworker_token": vouched} if vouched else {})}
-    return await _act(request, console, person, case_id, form, "casework",
-                      f"/v1/cases/{case_id}/assignment", body, note="assign_note")
+    vouched = (
+        issue_token(
+            console.settings,
+            subject=named.subject,
+            role=named.role,
+            agency=named.agency,
+            jurisdiction=named.jurisdiction,
+            ttl=PAGE_TOKEN_TTL,
+            audience=directory_audience(console.settings),
+        )
+        if named
+        else None
+    )
+    body = {
+        "caseworker": caseworker or None,
+        "reason": form.get("reason") or None,
+        **({"caseworker_token": vouched} if vouched else {}),
+    }
+    return await _act(
+        request,
+        console,
+        person,
+        case_id,
+        form,
+        "casework",
+        f"/v1/cases/{case_id}/assignment",
+        body,
+        note="assign_note",
+    )
 
 
 @router.post("/review")
 async def review(request: Request, console: ConsoleDep, person: Person, case_id: uuid.UUID) -> Response:
     form = await checked_form(request, person)
     decision = form.get("decision")
-    body = {"decision": decision,
-            "reason": (form.get("screen_out_reason") or None) if decision == "screened_out" else None}
-    return await _act(request, console, person, case_id, form, "casework", f"/v1/cases/{case_id}/review",
-                      body, note="review_note")
+    body = {
+        "decision": decision,
+        "reason": (form.get("screen_out_reason") or None) if decision == "screened_out" else None,
+    }
+    return await _act(
+        request,
+        console,
+        person,
+        case_id,
+        form,
+        "casework",
+        f"/v1/cases/{case_id}/review",
+        body,
+        note="review_note",
+    )
 
 
 @router.post("/approvals")
 async def ask(request: Request, console: ConsoleDep, person: Person, case_id: uuid.UUID) -> Response:
     form = await checked_form(request, person)
     kind = form.get("kind")
-    reason_field = {"close": "close_reason", "screen_out": "screen_out_request_reason",
-                    "transfer": "transfer_reason", "reopen": "reopen_reason"}.get(str(kind), "reason")
-    body = {"kind": kind, "reason": form.get(reason_field) or None,
-            **({"to_jurisdiction": form.get("to_jurisdiction") or None} if kind == "transfer" else {})}
-    return await _act(request, console, person, case_id, form, "casework",
-                      f"/v1/cases/{case_id}/approvals", body, note=f"{kind}_note")
+    reason_field = {
+        "close": "close_reason",
+        "screen_out": "screen_out_request_reason",
+        "transfer": "transfer_reason",
+        "reopen": "reopen_reason",
+    }.get(str(kind), "reason")
+    body = {
+        "kind": kind,
+        "reason": form.get(reason_field) or None,
+        **({"to_jurisdiction": form.get("to_jurisdiction") or None} if kind == "transfer" else {}),
+    }
+    return await _act(
+        request,
+        console,
+        person,
+        case_id,
+        form,
+        "casework",
+        f"/v1/cases/{case_id}/approvals",
+        body,
+        note=f"{kind}_note",
+    )
 
 
 @router.post("/reopening")
@@ -324,64 +522,143 @@ async def reopen(request: Request, console: ConsoleDep, person: Person, case_id:
     """A closed case reopened with a reason (casework refuses a red one but on a supervisor's approval,
     and one whose child's reports a link moved to another case, in words)."""
     form = await checked_form(request, person)
-    return await _act(request, console, person, case_id, form, "casework", f"/v1/cases/{case_id}/reopening",
-                      {"reason": form.get("reopen_reason") or None}, note="reopen_note",
-                      fields={("reason",): "reopen_reason"})
+    return await _act(
+        request,
+        console,
+        person,
+        case_id,
+        form,
+        "casework",
+        f"/v1/cases/{case_id}/reopening",
+        {"reason": form.get("reopen_reason") or None},
+        note="reopen_note",
+        fields={("reason",): "reopen_reason"},
+    )
 
 
 @router.post("/referrals/{referral_id}/withdrawal")
-async def withdraw(request: Request, console: ConsoleDep, person: Person, case_id: uuid.UUID,
-                   referral_id: uuid.UUID) -> Response:
+async def withdraw(
+    request: Request, console: ConsoleDep, person: Person, case_id: uuid.UUID, referral_id: uuid.UUID
+) -> Response:
     form = await checked_form(request, person)
-    return await _act(request, console, person, case_id, form, "referral",
-                      f"/v1/referrals/{referral_id}/withdrawal", {"reason": form.get("reason") or None},
-                      note=f"withdraw_note_{referral_id}")
+    return await _act(
+        request,
+        console,
+        person,
+        case_id,
+        form,
+        "referral",
+        f"/v1/referrals/{referral_id}/withdrawal",
+        {"reason": form.get("reason") or None},
+        note=f"withdraw_note_{referral_id}",
+    )
 
 
 @router.post("/visits")
 async def visit(request: Request, console: ConsoleDep, person: Person, case_id: uuid.UUID) -> Response:
     form = await checked_form(request, person)
     # A time the form could not read goes as none: the service's 422 comes back as words, like any.
-    body = {"visited_at": local_time(form.get("visited_at")), "indicators": form.getlist("indicators"),
-            "needs_met": form.getlist("needs_met"), "needs_unmet": form.getlist("needs_unmet")}
-    return await _act(request, console, person, case_id, form, "followup", f"/v1/cases/{case_id}/visits",
-                      body, note="visit_note", fields={("visited_at",): "visited_at"})
+    body = {
+        "visited_at": local_time(form.get("visited_at")),
+        "indicators": form.getlist("indicators"),
+        "needs_met": form.getlist("needs_met"),
+        "needs_unmet": form.getlist("needs_unmet"),
+    }
+    return await _act(
+        request,
+        console,
+        person,
+        case_id,
+        form,
+        "followup",
+        f"/v1/cases/{case_id}/visits",
+        body,
+        note="visit_note",
+        fields={("visited_at",): "visited_at"},
+    )
 
 
 @router.post("/home-visits")
 async def home_visit(request: Request, console: ConsoleDep, person: Person, case_id: uuid.UUID) -> Response:
     form = await checked_form(request, person)
-    body = {"visited_at": local_time(form.get("hv_visited_at")), "indicators": form.getlist("hv_indicators"),
-            "needs": form.getlist("hv_needs")}
-    return await _act(request, console, person, case_id, form, "assessment",
-                      f"/v1/cases/{case_id}/home-visits", body, note="hv_note",
-                      fields={("visited_at",): "hv_visited_at"})
+    body = {
+        "visited_at": local_time(form.get("hv_visited_at")),
+        "indicators": form.getlist("hv_indicators"),
+        "needs": form.getlist("hv_needs"),
+    }
+    return await _act(
+        request,
+        console,
+        person,
+        case_id,
+        form,
+        "assessment",
+        f"/v1/cases/{case_id}/home-visits",
+        body,
+        note="hv_note",
+        fields={("visited_at",): "hv_visited_at"},
+    )
 
 
 @router.post("/assessment-reports")
-async def assessment_report(request: Request, console: ConsoleDep, person: Person,
-                            case_id: uuid.UUID) -> Response:
+async def assessment_report(
+    request: Request, console: ConsoleDep, person: Person, case_id: uuid.UUID
+) -> Response:
     form = await checked_form(request, person)
     body = {"indicators": form.getlist("ar_indicators"), "needs": form.getlist("ar_needs")}
-    return await _act(request, console, person, case_id, form, "assessment",
-                      f"/v1/cases/{case_id}/assessment-reports", body, note="ar_note")
+    return await _act(
+        request,
+        console,
+        person,
+        case_id,
+        form,
+        "assessment",
+        f"/v1/cases/{case_id}/assessment-reports",
+        body,
+        note="ar_note",
+    )
 
 
 @router.post("/plans")
 async def plan(request: Request, console: ConsoleDep, person: Person, case_id: uuid.UUID) -> Response:
     form = await checked_form(request, person)
-    body = {"items": [{"need": form.get("plan_need") or None, "agencies": form.getlist("plan_agencies"),
-                       "action": form.get("plan_action") or None}]}
-    return await _act(request, console, person, case_id, form, "assessment", f"/v1/cases/{case_id}/plans",
-                      body, note="plan_note")
+    body = {
+        "items": [
+            {
+                "need": form.get("plan_need") or None,
+                "agencies": form.getlist("plan_agencies"),
+                "action": form.get("plan_action") or None,
+            }
+        ]
+    }
+    return await _act(
+        request,
+        console,
+        person,
+        case_id,
+        form,
+        "assessment",
+        f"/v1/cases/{case_id}/plans",
+        body,
+        note="plan_note",
+    )
 
 
 @router.post("/override")
 async def override(request: Request, console: ConsoleDep, person: Person, case_id: uuid.UUID) -> Response:
     form = await checked_form(request, person)
     body = {"risk_level": form.get("risk_level") or None, "reason": form.get("override_reason") or None}
-    return await _act(request, console, person, case_id, form, "assessment",
-                      f"/v1/cases/{case_id}/override", body, note="override_note")
+    return await _act(
+        request,
+        console,
+        person,
+        case_id,
+        form,
+        "assessment",
+        f"/v1/cases/{case_id}/override",
+        body,
+        note="override_note",
+    )
 
 
 @router.post("/identification")
@@ -395,9 +672,17 @@ async def identify(request: Request, console: ConsoleDep, person: Person, case_i
     path, reason = f"/v1/children/{summary['child_ref']}/identification", form.get(reason_field) or None
     if known:
         try:
-            found = await call(console, person, "intake", "POST", "/v1/children/search", json={
-                "purpose": "record_correction",
-                "national_id": str(form.get("known_national_id") or "").strip()})
+            found = await call(
+                console,
+                person,
+                "intake",
+                "POST",
+                "/v1/children/search",
+                json={
+                    "purpose": "record_correction",
+                    "national_id": str(form.get("known_national_id") or "").strip(),
+                },
+            )
         except ServiceAnswer as exc:
             if exc.status_code != 422:
                 raise
@@ -412,5 +697,12 @@ async def identify(request: Request, console: ConsoleDep, person: Person, case_i
         given = {part: value for part, value in identity.items() if value != ""}
         body = {"reason": reason, "identity": given}
     fields = {**IDENTITY_FIELDS, ("reason",): reason_field}
-    return await act(console, person, case_id, "intake", path, body,
-                     invalid=_on_this_page(request, console, person, case_id, form, fields))
+    return await act(
+        console,
+        person,
+        case_id,
+        "intake",
+        path,
+        body,
+        invalid=_on_this_page(request, console, person, case_id, form, fields),
+    )

@@ -19,13 +19,27 @@ async def dashboard(request: Request, console: ConsoleDep, person: Person) -> Re
     require_page(person, DASHBOARD)
     data = await call(console, person, "casework", "GET", "/v1/cases/dashboard")
     language = language_of(console, request)
-    chart = weekly_bars([(language.day(week["week_start"], short=True), week["opened"], week["closed"])
-                         for week in data["weeks"]], title=language.gettext("New and closed cases per week"),
-                        opened_label=language.gettext("New"), closed_label=language.gettext("Closed"))
+    chart = weekly_bars(
+        [
+            (language.day(week["week_start"], short=True), week["opened"], week["closed"])
+            for week in data["weeks"]
+        ],
+        title=language.gettext("New and closed cases per week"),
+        opened_label=language.gettext("New"),
+        closed_label=language.gettext("Closed"),
+    )
     rows: dict[tuple[str, str], dict[str, int]] = {}
     for count in data["by_category"]:
         by_level = rows.setdefault((count["node"], count["category"]), {})
         level = count["risk_level"] or "none"
         by_level[level] = by_level.get(level, 0) + count["cases"]
-    return render(console, request, "dashboard.html", person=person, data=data, chart=chart,
-                  rows=sorted(rows.items()), levels=LEVELS)
+    return render(
+        console,
+        request,
+        "dashboard.html",
+        person=person,
+        data=data,
+        chart=chart,
+        rows=sorted(rows.items()),
+        levels=LEVELS,
+    )

@@ -33,6 +33,7 @@ async def waiting(request: Request, console: ConsoleDep, person: PersonIfAny) ->
     counts = await call(console, person, "casework", "GET", "/v1/cases/waiting")
     for count in counts:
         worklist = count["worklist"]
-        count["href"] = (APPROVALS.path if worklist is None
-                         else f"{BOARD.path}?{urlencode(worklist, doseq=True)}")
+        count["href"] = (
+            APPROVALS.path if worklist is None else f"{BOARD.path}?{urlencode(worklist, doseq=True)}"
+        )
     return render(console, request, "_waiting.html", waiting=counts)

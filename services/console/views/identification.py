@@ -20,17 +20,31 @@ UNDO_FIELDS = {("reason",): "reason", ("note",): "note"}  # intake's field → t
 
 
 @router.get("/undo", response_class=HTMLResponse)
-async def confirm_undo(request: Request, console: ConsoleDep, person: Person, case_id: uuid.UUID,
-                       link_id: uuid.UUID, problem: str | None = None) -> Response:
+async def confirm_undo(
+    request: Request,
+    console: ConsoleDep,
+    person: Person,
+    case_id: uuid.UUID,
+    link_id: uuid.UUID,
+    problem: str | None = None,
+) -> Response:
     """Undo this link? The link as the case lists it, why it is undone and a note; only while intake
     offers this person its undo (else back to the case, where the link is shown as it stands)."""
     return await _confirmation(request, console, person, case_id, link_id, problem=problem)
 
 
-async def _confirmation(request: Request, console: Console, person: SignedIn, case_id: uuid.UUID,
-                        link_id: uuid.UUID, *, problem: str | None = None,
-                        errors: dict[str, str] | None = None, typed: dict[str, str] | None = None,
-                        status_code: int = 200) -> Response:
+async def _confirmation(
+    request: Request,
+    console: Console,
+    person: SignedIn,
+    case_id: uuid.UUID,
+    link_id: uuid.UUID,
+    *,
+    problem: str | None = None,
+    errors: dict[str, str] | None = None,
+    typed: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
     case = await call(console, person, "casework", "GET", f"/v1/cases/{case_id}")
     links = await call(console, person, "intake", "GET", f"/v1/cases/{case_id}/links")
     link = next((entry for entry in links if entry["link_id"] == str(link_id)), None)
@@ -41,14 +55,26 @@ async def _confirmation(request: Request, console: Console, person: SignedIn, ca
         return RedirectResponse(f"/cases/{case_id}{said}", status_code=303)
     async with console.engine.connect() as connection:
         names = await usernames_of(connection, [link["linked_by"]])
-    return render(console, request, "link_undo.html", status_code=status_code, person=person, case=case,
-                  link=link, names=names, problem=problem, undo_reasons=list(LinkUndoReason),
-                  errors=errors or {}, values=typed or {})
+    return render(
+        console,
+        request,
+        "link_undo.html",
+        status_code=status_code,
+        person=person,
+        case=case,
+        link=link,
+        names=names,
+        problem=problem,
+        undo_reasons=list(LinkUndoReason),
+        errors=errors or {},
+        values=typed or {},
+    )
 
 
 @router.post("/undo")
-async def undo(request: Request, console: ConsoleDep, person: Person, case_id: uuid.UUID,
-               link_id: uuid.UUID) -> Response:
+async def undo(
+    request: Request, console: ConsoleDep, person: Person, case_id: uuid.UUID, link_id: uuid.UUID
+) -> Response:
     """Confirmed: intake undoes the link (both children and both cases as they were), then back to the
     case; a refusal is said on the confirmation page, a mistake beside its field with what was typed."""
     form = await checked_form(request, person)
@@ -59,8 +85,17 @@ async def undo(request: Request, console: ConsoleDep, person: Person, case_id: u
         if not errors or "form" in errors:
             return None
         typed = {name: str(form.get(name) or "") for name in ("reason", "note")}
-        return await _confirmation(request, console, person, case_id, link_id, errors=errors, typed=typed,
-                                   status_code=422)
+        return await _confirmation(
+            request, console, person, case_id, link_id, errors=errors, typed=typed, status_code=422
+        )
 
-    return await act(console, person, case_id, "intake", f"/v1/children/links/{link_id}/undo", body,
-                     refused_to=f"/cases/{case_id}/links/{link_id}/undo", invalid=mistakes)
+    return await act(
+        console,
+        person,
+        case_id,
+        "intake",
+        f"/v1/children/links/{link_id}/undo",
+        body,
+        refused_to=f"/cases/{case_id}/links/{link_id}/undo",
+        invalid=mistakes,
+    )

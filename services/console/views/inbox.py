@@ -37,33 +37,69 @@ PAGE_SIZE = 25
 def inbox_query(*, show: str, overdue: bool, grade: str | None, number: str | None) -> dict[str, str]:
     """The inbox's filters as the referral API's query (and the page's own, to keep across pages)."""
     query = {"waiting": "true"} if show != "all" else {}
-    return {**query, **({"overdue": "true"} if overdue else {}), **({"grade": grade} if grade else {}),
-            **({"number": number} if number else {})}
+    return {
+        **query,
+        **({"overdue": "true"} if overdue else {}),
+        **({"grade": grade} if grade else {}),
+        **({"number": number} if number else {}),
+    }
 
 
 @router.get(INBOX.path, response_class=HTMLResponse)
-async def inbox(request: Request, console: ConsoleDep, person: Person, show: str = "waiting",
-                overdue: bool = False, grade: str = "", number: str = "", offset: int = Query(0, ge=0),
-                problem: str | None = None) -> Response:
+async def inbox(
+    request: Request,
+    console: ConsoleDep,
+    person: Person,
+    show: str = "waiting",
+    overdue: bool = False,
+    grade: str = "",
+    number: str = "",
+    offset: int = Query(0, ge=0),
+    problem: str | None = None,
+) -> Response:
     require_page(person, INBOX)
     number, grade = number.strip() or None, grade if grade in RiskLevel.__members__ else None
     query = inbox_query(show=show, overdue=overdue, grade=grade, number=number)
     try:
-        referrals, total = await call_counted(console, person, "referral", "/v1/referrals",
-                                              params={**query, "offset": offset, "limit": PAGE_SIZE})
+        referrals, total = await call_counted(
+            console,
+            person,
+            "referral",
+            "/v1/referrals",
+            params={**query, "offset": offset, "limit": PAGE_SIZE},
+        )
     except ServiceAnswer as exc:
         if exc.status_code != 422:
             raise
         referrals, total, problem = [], 0, "case_number"
     lines = await _summaries(console, person, [r["case_id"] for r in referrals])
-    filters = {"show": show, **({"overdue": "on"} if overdue else {}),
-               **({"grade": grade} if grade else {}), **({"number": number} if number else {})}
-    pages = {"previous": offset - PAGE_SIZE if offset > 0 else None,
-             "next": offset + PAGE_SIZE if offset + PAGE_SIZE < total else None}
-    return render(console, request, "inbox.html", person=person, referrals=referrals, lines=lines,
-                  problem=problem, total=total, offset=offset, shown=len(referrals), filters=filters,
-                  keep=urlencode(filters), pages=pages, grades=list(RiskLevel),
-                  open_states=OPEN_REFERRAL_STATES)
+    filters = {
+        "show": show,
+        **({"overdue": "on"} if overdue else {}),
+        **({"grade": grade} if grade else {}),
+        **({"number": number} if number else {}),
+    }
+    pages = {
+        "previous": offset - PAGE_SIZE if offset > 0 else None,
+        "next": offset + PAGE_SIZE if offset + PAGE_SIZE < total else None,
+    }
+    return render(
+        console,
+        request,
+        "inbox.html",
+        person=person,
+        referrals=referrals,
+        lines=lines,
+        problem=problem,
+        total=total,
+        offset=offset,
+        shown=len(referrals),
+        filters=filters,
+        keep=urlencode(filters),
+        pages=pages,
+        grades=list(RiskLevel),
+        open_states=OPEN_REFERRAL_STATES,
+    )
 
 
 async def _summaries(console, person, case_ids: list[str]) -> dict[str, dict]:
@@ -80,8 +116,14 @@ async def _summaries(console, person, case_ids: list[str]) -> dict[str, dict]:
 
 
 @router.get(INBOX.path + "/{referral_id}/{action}", response_class=HTMLResponse)
-async def second_page(request: Request, console: ConsoleDep, person: Person, referral_id: uuid.UUID,
-                      action: str, problem: str | None = None) -> Response:
+async def second_page(
+    request: Request,
+    console: ConsoleDep,
+    person: Person,
+    referral_id: uuid.UUID,
+    action: str,
+    problem: str | None = None,
+) -> Response:
     """Done asks how it went (and why, when it did not succeed); decline asks to confirm, with a reason."""
     require_page(person, INBOX)
     if action not in SECOND_PAGES:
@@ -89,8 +131,17 @@ async def second_page(request: Request, console: ConsoleDep, person: Person, ref
     referral = await call(console, person, "referral", "GET", f"/v1/referrals/{referral_id}")
     if action not in referral["actions"] and problem is None:  # answered already: back to the inbox
         return RedirectResponse(INBOX.path, status_code=303)
-    return render(console, request, "inbox_answer.html", person=person, referral=referral, action=action,
-                  problem=problem, decline_reasons=DECLINE_REASONS, not_done_reasons=NOT_DONE_REASONS)
+    return render(
+        console,
+        request,
+        "inbox_answer.html",
+        person=person,
+        referral=referral,
+        action=action,
+        problem=problem,
+        decline_reasons=DECLINE_REASONS,
+        not_done_reasons=NOT_DONE_REASONS,
+    )
 
 
 def answer_of(form) -> dict[str, str | None]:
@@ -106,10 +157,18 @@ def answer_of(form) -> dict[str, str | None]:
 
 
 @router.post(INBOX.path + "/{referral_id}")
-async def answer_referral(request: Request, console: ConsoleDep, person: Person,
-                          referral_id: uuid.UUID) -> Response:
+async def answer_referral(
+    request: Request, console: ConsoleDep, person: Person, referral_id: uuid.UUID
+) -> Response:
     require_page(person, INBOX)
     body = answer_of(await checked_form(request, person))
     refused_to = f"{INBOX.path}/{referral_id}/{body['action']}" if body["action"] in SECOND_PAGES else None
-    return await act(console, person, INBOX.path, "referral", f"/v1/referrals/{referral_id}/responses", body,
-                     refused_to=refused_to)
+    return await act(
+        console,
+        person,
+        INBOX.path,
+        "referral",
+        f"/v1/referrals/{referral_id}/responses",
+        body,
+        refused_to=refused_to,
+    )

@@ -45,10 +45,14 @@ async def sign_in_page(request: Request, console: ConsoleDep, next: str = "/") -
 
 
 @router.post("/sign-in", response_class=HTMLResponse)
-async def sign_in(request: Request, console: ConsoleDep, username: Annotated[str, Form(max_length=200)] = "",
-                  password: Annotated[str, Form(max_length=1000)] = "",
-                  csrf_token: Annotated[str, Form(max_length=200)] = "",
-                  next: Annotated[str, Form(max_length=2000)] = "/") -> Response:
+async def sign_in(
+    request: Request,
+    console: ConsoleDep,
+    username: Annotated[str, Form(max_length=200)] = "",
+    password: Annotated[str, Form(max_length=1000)] = "",
+    csrf_token: Annotated[str, Form(max_length=200)] = "",
+    next: Annotated[str, Form(max_length=2000)] = "/",
+) -> Response:
     if console.provider is not None:
         raise HTTPException(status_code=403, detail="passwords are off: sign in with the identity provider")
     if not _is_sign_in_forms(console, request, csrf_token) or not posted_from_own_pages(request.headers):
@@ -62,8 +66,9 @@ async def sign_in(request: Request, console: ConsoleDep, username: Annotated[str
     if account is None:
         # One answer whatever went wrong (an unknown name, a wrong password, an account disabled or
         # waiting after wrong passwords): the answer tells a stranger nothing of the account.
-        return _sign_in_form(console, request, next_page=next, error="refused", username=username,
-                             status_code=401)
+        return _sign_in_form(
+            console, request, next_page=next, error="refused", username=username, status_code=401
+        )
     answer = RedirectResponse(local_path(next), status_code=303)
     answer.set_cookie(SESSION_COOKIE, token, **cookie_options(console))
     answer.delete_cookie(SIGN_IN_CSRF_COOKIE, path="/")
@@ -77,49 +82,74 @@ async def sign_in_with_provider(request: Request, console: ConsoleDep, next: str
     if wait := console.sign_in_throttle.wait(_address(request)):
         return _throttled(console, request, wait, next_page=next)
     try:
-        target, state = await console.provider.start(console.http, redirect_uri=_callback(console),
-                                                     next_page=local_path(next))
+        target, state = await console.provider.start(
+            console.http, redirect_uri=_callback(console), next_page=local_path(next)
+        )
     except (SignInFailed, httpx.HTTPError):
         return _sign_in_form(console, request, next_page=next, error="provider", status_code=502)
     answer = RedirectResponse(target, status_code=303)
     # Lax, not Strict: the provider sends the browser back from another site.
-    answer.set_cookie(OIDC_STATE_COOKIE, state, max_age=600, httponly=True, samesite="lax",
-                      secure=console.settings.environment == "production", path="/sign-in/oidc")
+    answer.set_cookie(
+        OIDC_STATE_COOKIE,
+        state,
+        max_age=600,
+        httponly=True,
+        samesite="lax",
+        secure=console.settings.environment == "production",
+        path="/sign-in/oidc",
+    )
     return answer
 
 
 @router.get("/sign-in/oidc/callback", response_class=HTMLResponse)
-async def provider_answered(request: Request, console: ConsoleDep, code: str = "",
-                            state: str = "") -> Response:
+async def provider_answered(
+    request: Request, console: ConsoleDep, code: str = "", state: str = ""
+) -> Response:
     if console.provider is None:
         raise HTTPException(status_code=404, detail="no identity provider is configured")
     try:
         identity = await console.provider.finish(
-            console.http, state=state, bound_state=request.cookies.get(OIDC_STATE_COOKIE), code=code,
-            redirect_uri=_callback(console))
+            console.http,
+            state=state,
+            bound_state=request.cookies.get(OIDC_STATE_COOKIE),
+            code=code,
+            redirect_uri=_callback(console),
+        )
     except (SignInFailed, httpx.HTTPError):
-        return _sign_in_form(console, request, next_page="/", error="provider", status_code=401,
-                             here=SIGN_IN)
+        return _sign_in_form(console, request, next_page="/", error="provider", status_code=401, here=SIGN_IN)
     async with console.engine.begin() as connection:
         account = await linked_to(connection, issuer=identity.issuer, subject=identity.subject)
         if account is not None:
             token, _ = await open_session(connection, account, now=now())
     if account is None:
         # The identity, so the person can give it to the administrator who links it.
-        return _sign_in_form(console, request, next_page="/", error="not_a_user", status_code=403,
-                             here=SIGN_IN, identity=identity)
+        return _sign_in_form(
+            console,
+            request,
+            next_page="/",
+            error="not_a_user",
+            status_code=403,
+            here=SIGN_IN,
+            identity=identity,
+        )
     # A page, not a redirect: the session cookie is SameSite=Strict, and a redirect that began on
     # the provider's site would not carry it; the page's own navigation does. Its address is checked
     # again where it is used, whatever checked it before.
-    answer = render(console, request, "signed_in.html", next_page=local_path(identity.next_page), here=SIGN_IN)
+    answer = render(
+        console, request, "signed_in.html", next_page=local_path(identity.next_page), here=SIGN_IN
+    )
     answer.set_cookie(SESSION_COOKIE, token, **cookie_options(console))
     answer.delete_cookie(OIDC_STATE_COOKIE, path="/sign-in/oidc")
     return answer
 
 
 @router.post("/sign-out")
-async def sign_out(request: Request, console: ConsoleDep, person: Person,
-                   csrf_token: Annotated[str | None, Form(max_length=200)] = None) -> Response:
+async def sign_out(
+    request: Request,
+    console: ConsoleDep,
+    person: Person,
+    csrf_token: Annotated[str | None, Form(max_length=200)] = None,
+) -> Response:
     require_csrf(person, csrf_token)
     async with console.engine.begin() as connection:
         await close_session(connection, request.cookies.get(SESSION_COOKIE))
@@ -134,10 +164,14 @@ async def sign_out(request: Request, console: ConsoleDep, person: Person,
 
 
 @router.post("/language")
-async def choose_language(request: Request, console: ConsoleDep, person: PersonIfAny,
-                          locale: Annotated[str, Form(max_length=10)],
-                          csrf_token: Annotated[str, Form(max_length=200)] = "",
-                          next: Annotated[str, Form(max_length=2000)] = "/") -> Response:
+async def choose_language(
+    request: Request,
+    console: ConsoleDep,
+    person: PersonIfAny,
+    locale: Annotated[str, Form(max_length=10)],
+    csrf_token: Annotated[str, Form(max_length=200)] = "",
+    next: Annotated[str, Form(max_length=2000)] = "/",
+) -> Response:
     """The person's language from now on, and back to the page it was chosen on, its query kept (a
     filtered board stays filtered; a child's details keep the purpose they were read for). Its form
     carries a CSRF token like every other: the session's, or the sign-in form's before there is one."""
@@ -169,22 +203,48 @@ def _address(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
-def _throttled(console: Console, request: Request, wait: float, *, next_page: str,
-               username: str = "") -> Response:
+def _throttled(
+    console: Console, request: Request, wait: float, *, next_page: str, username: str = ""
+) -> Response:
     """Too many sign-in attempts: the form again, saying so in words, with Retry-After."""
     headers = retry_after(wait)
-    answer = _sign_in_form(console, request, next_page=next_page, error="throttled", username=username,
-                           status_code=429, seconds=int(headers["Retry-After"]))
+    answer = _sign_in_form(
+        console,
+        request,
+        next_page=next_page,
+        error="throttled",
+        username=username,
+        status_code=429,
+        seconds=int(headers["Retry-After"]),
+    )
     answer.headers.update(headers)
     return answer
 
 
-def _sign_in_form(console: Console, request: Request, *, next_page: str, error: str | None = None,
-                  username: str = "", status_code: int = 200, here: str | None = None,
-                  **context: object) -> Response:
+def _sign_in_form(
+    console: Console,
+    request: Request,
+    *,
+    next_page: str,
+    error: str | None = None,
+    username: str = "",
+    status_code: int = 200,
+    here: str | None = None,
+    **context: object,
+) -> Response:
     cookie, csrf = console.sign_in_forms.new()
-    answer = render(console, request, "sign_in.html", status_code=status_code, csrf_token=csrf,
-                    next_page=local_path(next_page), error=error, username=username,
-                    oidc=console.provider is not None, here=here, **context)
+    answer = render(
+        console,
+        request,
+        "sign_in.html",
+        status_code=status_code,
+        csrf_token=csrf,
+        next_page=local_path(next_page),
+        error=error,
+        username=username,
+        oidc=console.provider is not None,
+        here=here,
+        **context,
+    )
     answer.set_cookie(SIGN_IN_CSRF_COOKIE, cookie, **cookie_options(console))
     return answer

@@ -44,12 +44,30 @@ def upgrade(schema: str = "casework") -> None:
         sa.PrimaryKeyConstraint("case_id"),
         schema=schema,
     )
-    op.create_index("cases_worklist", "cases", ["urgency", "sort_due_at", "case_id"], unique=False,
-                    schema=schema, postgresql_where=sa.text("state = 'open'"))
-    op.create_index("cases_by_territory", "cases", ["jurisdiction"], unique=False, schema=schema,
-                    postgresql_ops={"jurisdiction": "text_pattern_ops"})
-    op.create_index("cases_by_owner", "cases", ["owner_ref"], unique=False, schema=schema,
-                    postgresql_where=sa.text("owner_ref IS NOT NULL"))
+    op.create_index(
+        "cases_worklist",
+        "cases",
+        ["urgency", "sort_due_at", "case_id"],
+        unique=False,
+        schema=schema,
+        postgresql_where=sa.text("state = 'open'"),
+    )
+    op.create_index(
+        "cases_by_territory",
+        "cases",
+        ["jurisdiction"],
+        unique=False,
+        schema=schema,
+        postgresql_ops={"jurisdiction": "text_pattern_ops"},
+    )
+    op.create_index(
+        "cases_by_owner",
+        "cases",
+        ["owner_ref"],
+        unique=False,
+        schema=schema,
+        postgresql_where=sa.text("owner_ref IS NOT NULL"),
+    )
     op.create_table(
         "referrals",
         sa.Column("referral_id", sa.UUID(), nullable=False),
@@ -60,7 +78,9 @@ def upgrade(schema: str = "casework") -> None:
         sa.PrimaryKeyConstraint("referral_id"),
         schema=schema,
     )
-    op.create_index(op.f("ix_casework_referrals_case_id"), "referrals", ["case_id"], unique=False, schema=schema)
+    op.create_index(
+        op.f("ix_casework_referrals_case_id"), "referrals", ["case_id"], unique=False, schema=schema
+    )
 
 
 def downgrade(schema: str = "casework") -> None:

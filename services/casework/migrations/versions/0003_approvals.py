@@ -12,10 +12,14 @@ down_revision = "casework_0002"
 
 
 def upgrade(schema: str = "casework") -> None:
-    op.add_column("cases", sa.Column("pending_approvals", sa.Integer(), server_default="0", nullable=False),
-                  schema=schema)
-    op.add_column("cases", sa.Column("closure_rule_met_at", sa.DateTime(timezone=True), nullable=True),
-                  schema=schema)
+    op.add_column(
+        "cases",
+        sa.Column("pending_approvals", sa.Integer(), server_default="0", nullable=False),
+        schema=schema,
+    )
+    op.add_column(
+        "cases", sa.Column("closure_rule_met_at", sa.DateTime(timezone=True), nullable=True), schema=schema
+    )
     op.create_table(
         "approvals",
         sa.Column("approval_id", sa.UUID(), nullable=False),
@@ -32,11 +36,25 @@ def upgrade(schema: str = "casework") -> None:
         sa.PrimaryKeyConstraint("approval_id"),
         schema=schema,
     )
-    op.create_index(op.f("ix_casework_approvals_case_id"), "approvals", ["case_id"], unique=False, schema=schema)
-    op.create_index("approvals_one_pending", "approvals", ["case_id", "kind"], unique=True, schema=schema,
-                    postgresql_where=sa.text("state = 'pending'"))
-    op.create_index("approvals_pending", "approvals", ["requested_at"], unique=False, schema=schema,
-                    postgresql_where=sa.text("state = 'pending'"))
+    op.create_index(
+        op.f("ix_casework_approvals_case_id"), "approvals", ["case_id"], unique=False, schema=schema
+    )
+    op.create_index(
+        "approvals_one_pending",
+        "approvals",
+        ["case_id", "kind"],
+        unique=True,
+        schema=schema,
+        postgresql_where=sa.text("state = 'pending'"),
+    )
+    op.create_index(
+        "approvals_pending",
+        "approvals",
+        ["requested_at"],
+        unique=False,
+        schema=schema,
+        postgresql_where=sa.text("state = 'pending'"),
+    )
 
 
 def downgrade(schema: str = "casework") -> None:

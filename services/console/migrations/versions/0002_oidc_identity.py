@@ -15,9 +15,12 @@ down_revision = "console_0001"
 def upgrade(schema: str = "console") -> None:
     op.add_column("users", sa.Column("oidc_issuer", sa.Text(), nullable=True), schema=schema)
     op.add_column("users", sa.Column("oidc_subject", sa.Text(), nullable=True), schema=schema)
-    op.create_unique_constraint("users_oidc_identity_key", "users", ["oidc_issuer", "oidc_subject"], schema=schema)
-    op.create_check_constraint("users_oidc_identity_whole", "users",
-                               "(oidc_issuer IS NULL) = (oidc_subject IS NULL)", schema=schema)
+    op.create_unique_constraint(
+        "users_oidc_identity_key", "users", ["oidc_issuer", "oidc_subject"], schema=schema
+    )
+    op.create_check_constraint(
+        "users_oidc_identity_whole", "users", "(oidc_issuer IS NULL) = (oidc_subject IS NULL)", schema=schema
+    )
 
 
 def downgrade(schema: str = "console") -> None:

@@ -15,10 +15,14 @@ down_revision = "intake_0006"
 
 def upgrade(schema: str = "intake") -> None:
     children, cases = f"{schema}.children.id", f"{schema}.cases.id"
-    op.add_column("children", sa.Column("provisional", sa.Boolean(), nullable=False,
-                                        server_default=sa.false()), schema=schema)
-    op.add_column("children", sa.Column("merged_into", UUID(as_uuid=True), sa.ForeignKey(children)),
-                  schema=schema)
+    op.add_column(
+        "children",
+        sa.Column("provisional", sa.Boolean(), nullable=False, server_default=sa.false()),
+        schema=schema,
+    )
+    op.add_column(
+        "children", sa.Column("merged_into", UUID(as_uuid=True), sa.ForeignKey(children)), schema=schema
+    )
     op.add_column("cases", sa.Column("reopened_at", sa.DateTime(timezone=True)), schema=schema)
     op.create_table(
         "child_links",
