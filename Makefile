@@ -8,15 +8,20 @@ BIN    := $(VENV)/bin
 CPNET  := $(BIN)/cpnet
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test install system-deps stack-up stack-down unit integration schemas lock clean
+.PHONY: run test lint install system-deps stack-up stack-down unit integration schemas lock clean
 
 run: install system-deps
 	$(CPNET) run
 
-test: install system-deps
+test: install system-deps lint
 	@$(CPNET) stack up
 	@status=0; $(BIN)/python -m pytest -ra $(PYTEST_ARGS) || status=$$?; \
 	  $(CPNET) stack down; exit $$status
+
+# Lint and format (pyproject.toml's [tool.ruff]): a finding fails `make test` before any test runs.
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 unit: install
 	$(BIN)/python -m pytest tests/unit -q

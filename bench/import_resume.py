@@ -154,7 +154,8 @@ async def kept(settings: Settings, survey: SurveyFile) -> dict[str, int]:
             screenings = (
                 await conn.execute(
                     text(
-                        "SELECT count(*) AS rows, count(DISTINCT external_id) AS ids, count(DISTINCT child_id) AS children "
+                        "SELECT count(*) AS rows, count(DISTINCT external_id) AS ids, "
+                        "count(DISTINCT child_id) AS children "
                         "FROM intake.screenings WHERE external_id LIKE :p"
                     ),
                     {"p": prefix},
@@ -172,8 +173,9 @@ async def kept(settings: Settings, survey: SurveyFile) -> dict[str, int]:
             cases = (
                 await conn.execute(
                     text(
-                        "SELECT count(*) AS cases, count(DISTINCT c.child_id) AS children FROM intake.cases c "
-                        "WHERE c.child_id IN (SELECT child_id FROM intake.screenings WHERE external_id LIKE :p)"
+                        "SELECT count(*) AS cases, count(DISTINCT c.child_id) AS children "
+                        "FROM intake.cases c WHERE c.child_id IN "
+                        "(SELECT child_id FROM intake.screenings WHERE external_id LIKE :p)"
                     ),
                     {"p": prefix},
                 )

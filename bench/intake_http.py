@@ -51,7 +51,7 @@ async def _post_all(
                     async with http.post("/v1/reports", json=body) as response:
                         await response.read()
                         status = response.status
-                except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                except (TimeoutError, aiohttp.ClientError) as exc:
                     status = type(exc).__name__
                 else:
                     latencies.append(time.time() - sent)

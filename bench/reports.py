@@ -100,7 +100,7 @@ def villages(registry: TerritoryRegistry) -> list[str]:
 def national_id(region: str, birth: date, sex: str, rng: random.Random) -> str:
     serial = rng.randrange(0, 500) * 2 + (1 if sex == "M" else 0)  # odd for a boy, even for a girl
     body = f"{region[:6]}{birth:%Y%m%d}{serial:03d}"
-    return body + _ID_CHECK[sum(int(d) * w for d, w in zip(body, _ID_WEIGHTS)) % 11]
+    return body + _ID_CHECK[sum(int(d) * w for d, w in zip(body, _ID_WEIGHTS, strict=False)) % 11]
 
 
 def _child(region: str, now: datetime, rng: random.Random) -> dict:

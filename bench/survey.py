@@ -175,7 +175,7 @@ def write_survey(
         (village, child) for village, child in known if child.get("national_id") and child.get("birth_date")
     ]
     matched = rng.sample(range(rows), k=min(len(known), round(rows * known_share)))
-    known_at = dict(zip(matched, known))
+    known_at = dict(zip(matched, known, strict=False))
     villages: set[str] = set()
     difficult = 0
     with path.open("w", encoding="utf-8", newline="") as stream:

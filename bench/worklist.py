@@ -115,7 +115,7 @@ def _cases(count: int, places: list[str], now: datetime, rng: random.Random) -> 
 
 async def _insert(engine, rows: list[tuple], *, chunk: int = 10_000) -> None:
     for start in range(0, len(rows), chunk):
-        columns = list(zip(*rows[start : start + chunk]))
+        columns = list(zip(*rows[start : start + chunk], strict=False))
         async with engine.begin() as connection:
             await connection.execute(INSERT, {f"c{i}": list(values) for i, values in enumerate(columns)})
     async with engine.begin() as connection:

@@ -149,18 +149,22 @@ async def _handle(
         )
         acked.add(str(referral.referral_id))
         echo(
-            f"referral {referral.referral_id} ({referral.risk_level}{', emergency' if referral.emergency else ''}) "
-            f"received and acknowledged"
+            f"referral {referral.referral_id} ({referral.risk_level}"
+            f"{', emergency' if referral.emergency else ''}) received and acknowledged"
         )
+
+
+def _append(out: Path, line: str) -> None:
+    with open(out, "a") as handle:
+        handle.write(line + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 async def _deliver(line: str, *, out: Path | None, webhook: str | None, http: httpx.AsyncClient) -> None:
     """One message to the agency's system: a fsynced JSON line, and/or a webhook's POST."""
     if out is not None:
-        with open(out, "a") as handle:
-            handle.write(line + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
+        await asyncio.to_thread(_append, out, line)
     if webhook is not None:
         answer = await http.post(webhook, content=line, headers={"Content-Type": "application/json"})
         answer.raise_for_status()  # not delivered: no acknowledgement, and the offset stays

@@ -115,10 +115,9 @@ def stack_status() -> None:
 @one_line_errors
 def topics_create() -> None:
     """Create every topic of the registry that does not exist yet."""
-    from shared.messaging.admin import create_topics
     from shared.contracts.topics import TOPICS
     from shared.health import require_kafka
-
+    from shared.messaging.admin import create_topics
     from shared.messaging.security import client_security
 
     settings = get_settings()
@@ -179,7 +178,8 @@ def token_issue(
     jurisdiction: Annotated[
         str,
         typer.Option(
-            help="territory code prefix, e.g. 1404 or 140402; empty = everywhere (operator, auditor, hotline only)"
+            help="territory code prefix, e.g. 1404 or 140402; "
+            "empty = everywhere (operator, auditor, hotline only)"
         ),
     ] = "",
     ttl_hours: Annotated[
@@ -189,8 +189,8 @@ def token_issue(
         ),
     ] = None,
 ) -> None:
-    """Print a bearer token (only the token, so TOKEN=$(cpnet token issue --role caseworker --jurisdiction 1404)
-    works)."""
+    """Print a bearer token (only the token, so
+    TOKEN=$(cpnet token issue --role caseworker --jurisdiction 1404) works)."""
     from datetime import timedelta
 
     from shared.auth import Role, issue_token

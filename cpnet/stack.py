@@ -81,7 +81,7 @@ def _wait(predicate, *, timeout: float, what: str, log: Path | None = None) -> N
 
 
 def _run(cmd: list[str], *, what: str, **kwargs) -> subprocess.CompletedProcess:
-    result = subprocess.run(cmd, capture_output=True, text=True, **kwargs)
+    result = subprocess.run(cmd, check=False, capture_output=True, text=True, **kwargs)
     if result.returncode != 0:
         detail = (result.stderr or result.stdout).strip().splitlines()
         raise StackError(f"{what} failed: {detail[-1] if detail else 'exit ' + str(result.returncode)}")
@@ -422,7 +422,10 @@ def _give_to_postgres(path: Path) -> None:
 
 def _postgres_can_reach(path: Path) -> bool:
     probe = path if path.exists() else path.parent
-    return subprocess.run(["runuser", "-u", "postgres", "--", "test", "-x", str(probe)]).returncode == 0
+    return (
+        subprocess.run(["runuser", "-u", "postgres", "--", "test", "-x", str(probe)], check=False).returncode
+        == 0
+    )
 
 
 def cluster_id() -> str:

@@ -198,7 +198,7 @@ class CaseNotes(RecordedRead):
 def notes_route(not_found: str) -> dict[str, Any]:
     """What the route of a case's notes declares besides its path and words: its answer, its rate limit
     (a read of personal data) and its refusals."""
-    return dict(response_model=CaseNotes, dependencies=PERSONAL_READ, responses=read_answers(not_found))
+    return {"response_model": CaseNotes, "dependencies": PERSONAL_READ, "responses": read_answers(not_found)}
 
 
 async def read_notes_of_case(

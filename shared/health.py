@@ -27,7 +27,7 @@ async def database_answers(engine: AsyncEngine, timeout: float = 3.0) -> bool:
             async with engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
         return True
-    except Exception:  # any failure means "not ready"; the reason is in require_database
+    except Exception:  # noqa: BLE001 - any failure means "not ready"; the reason is in require_database
         return False
 
 
@@ -51,7 +51,7 @@ async def _connection_problem(bootstrap: str, timeout: float, security: dict[str
         async with asyncio.timeout(timeout):
             connection = await create_conn(host or "127.0.0.1", int(port), **(security or {}))
         connection.close()
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001
         text_of = str(exc)
         if "SaslAuthenticationFailed" in text_of or isinstance(exc, SaslAuthenticationFailed):
             return "authentication failed: check CPNET_KAFKA_USERNAME and CPNET_KAFKA_PASSWORD"
@@ -66,7 +66,7 @@ async def require_database(database_url: str, timeout: float = 5.0) -> None:
         async with asyncio.timeout(timeout):
             async with engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001
         reason = type(exc).__name__ if not str(exc) else str(exc).splitlines()[0][:160]
         raise InfrastructureUnavailable(
             f"PostgreSQL at {_where(database_url)} is unreachable ({reason})"
@@ -80,7 +80,7 @@ async def require_kafka(
 ) -> None:
     try:
         await _kafka_metadata(bootstrap, timeout, security)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001
         reason = await _connection_problem(bootstrap, timeout, security) or (
             type(exc).__name__ if not str(exc) else str(exc).splitlines()[0][:160]
         )

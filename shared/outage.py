@@ -254,7 +254,7 @@ async def _database_problem(engine: AsyncEngine, timeout: float) -> BaseExceptio
         async with asyncio.timeout(timeout):
             async with engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
-    except Exception as exc:  # whatever it is, the database is not answering yet
+    except Exception as exc:  # noqa: BLE001 - whatever it is, the database is not answering yet
         return exc
     return None
 

@@ -38,7 +38,7 @@ def estimated_bits(symbols: Sequence[int], modulus: int) -> float:
     ("aaaa", "abab") and sequences ("abcd", bytes 0, 1, 2 …) both count as little."""
     if len(symbols) < 2:
         return 0.0
-    steps = [(after - before) % modulus for before, after in zip(symbols, symbols[1:])]
+    steps = [(after - before) % modulus for before, after in zip(symbols, symbols[1:], strict=False)]
     return len(symbols) * min(_entropy(symbols), _entropy(steps))
 
 

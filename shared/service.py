@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared.db.engine import make_engine, make_session_factory
 from shared.db.tables import messaging_metadata
+from shared.health import database_answers, require_database, require_kafka
 from shared.http import (
     AUTHENTICATED_ANSWERS,
     BEARER,
@@ -32,7 +33,6 @@ from shared.http import (
     answers,
     install_error_handlers,
 )
-from shared.health import database_answers, require_database, require_kafka
 from shared.logging import configure_logging
 from shared.messaging.broker import make_broker
 from shared.messaging.consumer import IdempotentConsumer

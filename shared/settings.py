@@ -164,7 +164,8 @@ class Settings(BaseSettings):
     # --- security: field encryption, lookup digests, bearer tokens (see shared/crypto, shared/auth)
     encryption_keys: str = Field(
         default=INSECURE_DEV_ENCRYPTION_KEYS,
-        description="personal-data keys 'id:base64key,id2:base64key' (32 bytes each); old ids stay to decrypt",
+        description="personal-data keys 'id:base64key,id2:base64key' (32 bytes each); "
+        "old ids stay to decrypt",
     )
     encryption_active_key: str = Field(
         default=INSECURE_DEV_KEY_ID, description="key id new values are sealed with"

@@ -64,7 +64,7 @@ def setup_tracing(
     OpenTelemetry allows one global provider per process, so tests that need an in-memory
     exporter add their span processor to the provider returned here.
     """
-    global _provider
+    global _provider  # noqa: PLW0603
     if _provider is None:
         _provider = TracerProvider(resource=Resource.create({"service.name": service_name}), sampler=_SAMPLER)
         if otlp_endpoint:

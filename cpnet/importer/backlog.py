@@ -47,7 +47,7 @@ class Backlog:
         self._partitions: dict[str, list[TopicPartition]] = {}
 
     async def __aenter__(self) -> Backlog:
-        for group, topic in self.stages:
+        for group, _topic in self.stages:
             # Never subscribed: the consumer only reads the group's committed offsets, and
             # never joins the group (which would take partitions from the service).
             consumer = AIOKafkaConsumer(

@@ -191,7 +191,7 @@ async def import_screening(
         ) from None
     finally:
         await producer.stop()
-    state_path.unlink(missing_ok=True)  # done: importing the file again re-sends it, and changes nothing
+    state_path.unlink(missing_ok=True)  # noqa: ASYNC240 - done: importing the file again re-sends it, and changes nothing
     return ImportSummary(rows, published, skipped, bad, errors_path)
 
 

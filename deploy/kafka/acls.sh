@@ -15,7 +15,8 @@ set -euo pipefail
 KAFKA_ACLS="${KAFKA_ACLS:-kafka-acls.sh}"
 
 acl() {
-  local cmd=("$KAFKA_ACLS" --bootstrap-server "$KAFKA_BOOTSTRAP" --command-config "$KAFKA_ADMIN_CONFIG" --add "$@")
+  local cmd=("$KAFKA_ACLS" --bootstrap-server "$KAFKA_BOOTSTRAP"
+             --command-config "$KAFKA_ADMIN_CONFIG" --add "$@")
   if [[ "${DRY_RUN:-0}" == 1 ]]; then
     printf '%q ' "${cmd[@]}"
     printf '\n'

@@ -1,1 +1,2 @@
-"""The assessment service. Grades each case red / orange / blue from a versioned rule set; owns grades and needs."""
+"""The assessment service. Grades each case red / orange / blue from a versioned rule set; owns
+grades and needs."""

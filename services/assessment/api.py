@@ -24,7 +24,7 @@ from shared.access import (
     read_answers,
     read_case_notes,
 )
-from shared.auth import CASE_READERS, CASE_SIDE, SUPERVISORS, Principal, Role, require_role
+from shared.auth import CASE_READERS, CASE_SIDE, SUPERVISORS, Principal, require_role
 from shared.contracts.vocabulary import (
     VISITED_IN_THE_FUTURE,
     Agency,

@@ -178,22 +178,22 @@ def regraded(
         updated_at=now,
     )
     assessment_id = uuid.uuid4()
-    assessment = dict(
-        id=assessment_id,
-        case_id=state.case_id,
-        cause=cause,
-        caused_by=caused_by,
-        risk_level=level.value,
-        computed_level=graded.risk_level.value,
-        overridden=overridden,
-        score=graded.score,
-        factors=factors,
-        needs=list(needs),
-        emergency=graded.emergency,
-        rule_set_version=graded.rule_set_version,
-        stage=stage.value,
-        response_due_at=due,
-    )
+    assessment = {
+        "id": assessment_id,
+        "case_id": state.case_id,
+        "cause": cause,
+        "caused_by": caused_by,
+        "risk_level": level.value,
+        "computed_level": graded.risk_level.value,
+        "overridden": overridden,
+        "score": graded.score,
+        "factors": factors,
+        "needs": list(needs),
+        "emergency": graded.emergency,
+        "rule_set_version": graded.rule_set_version,
+        "stage": stage.value,
+        "response_due_at": due,
+    }
     event = CaseAssessed(
         case_id=state.case_id,
         assessment_id=assessment_id,

@@ -11,8 +11,8 @@ from shared.crypto import FieldCipher
 from shared.errors import ConfigurationError
 from shared.messaging.consumer import IdempotentConsumer
 from shared.service import ServiceContext, ServiceDefinition
-from shared.territory.transfers import follow, transfers_consumer
 from shared.settings import Settings
+from shared.territory.transfers import follow, transfers_consumer
 
 
 def resources(settings: Settings) -> Resources:

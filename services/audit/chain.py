@@ -393,7 +393,8 @@ def _check_checkpoints(
             span = (
                 ""
                 if since + 1 == checkpoint.size
-                else f"; the rewrite began at one of entries {since + 1}..{checkpoint.size} and the chain was re-linked"
+                else f"; the rewrite began at one of entries {since + 1}..{checkpoint.size} "
+                "and the chain was re-linked"
             )
             problems.append(
                 Problem(

@@ -169,19 +169,19 @@ def new_entries(
         entry = append(previous, message.record, parsed=True)
         entries.append(entry)
         rows.append(
-            dict(
-                seq=entry.seq,
-                event_key=message.event_key,
-                case_id=message.case_id,
-                event_type=message.event_type,
-                topic=message.topic,
-                partition=message.partition,
-                offset=message.offset,
-                occurred_at=message.occurred_at,
-                canonical=entry.canonical.decode("utf-8"),
-                prev_hash=entry.prev_hash,
-                hash=entry.hash,
-            )
+            {
+                "seq": entry.seq,
+                "event_key": message.event_key,
+                "case_id": message.case_id,
+                "event_type": message.event_type,
+                "topic": message.topic,
+                "partition": message.partition,
+                "offset": message.offset,
+                "occurred_at": message.occurred_at,
+                "canonical": entry.canonical.decode("utf-8"),
+                "prev_hash": entry.prev_hash,
+                "hash": entry.hash,
+            }
         )
         previous = entry
     return entries, rows

@@ -32,13 +32,13 @@ from services.casework.policy import CaseworkPolicy
 from shared.contracts.envelope import Envelope, new_envelope
 from shared.crypto import FieldCipher
 from shared.db.engine import Transaction
-from shared.territory.registry import TerritoryRegistry
 from shared.db.rows import any_of, upsert_rows
 from shared.db.tables import outbox_table
 from shared.messaging.consumer import Delivery
 from shared.messaging.outbox import add_events
 from shared.notes import Note, save_notes, written
 from shared.telemetry import current_trace_headers, event_span
+from shared.territory.registry import TerritoryRegistry
 
 __all__ = [
     "OUTBOX",

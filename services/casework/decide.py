@@ -263,13 +263,13 @@ def reported(state: CaseState, event: CaseReported, policy: CaseworkPolicy, at: 
     case = state.case
     categories = _categories(case, event.categories)
     latest = _later(case.reported_at if case else None, event.reported_at)
-    changes: dict[str, Any] = dict(
-        child_ref=event.child_ref,
-        categories=categories,
-        reported_at=latest,
-        jurisdiction=(case.jurisdiction if case and case.jurisdiction else event.jurisdiction),
-        case_number=_number(case, event.case_number),
-    )
+    changes: dict[str, Any] = {
+        "child_ref": event.child_ref,
+        "categories": categories,
+        "reported_at": latest,
+        "jurisdiction": (case.jurisdiction if case and case.jurisdiction else event.jurisdiction),
+        "case_number": _number(case, event.case_number),
+    }
     if case is not None and case.closed_at is not None and latest > case.closed_at:
         # A new report about a closed case reopens it: back to screening, and to review.
         changes.update(state="open", stage=Stage.screening.value, reviewed_at=None)
@@ -284,19 +284,19 @@ def assessed(state: CaseState, event: CaseAssessed, policy: CaseworkPolicy, at: 
     graded_at = (case.graded_at if case else None) or at
     # A case a person reopened is reviewed again counting from the reopening.
     review_from = max(graded_at, case.reopened_at) if case and case.reopened_at else graded_at
-    changes: dict[str, Any] = dict(
-        jurisdiction=jurisdiction,
-        risk_level=event.risk_level.value,
-        initial_risk_level=event.initial_risk_level.value,
-        graded_at=graded_at,
-        emergency=event.emergency,
-        case_number=_number(case, event.case_number),
-        categories=_categories(case, event.categories),
-        stage=_stage(case, event.stage),
+    changes: dict[str, Any] = {
+        "jurisdiction": jurisdiction,
+        "risk_level": event.risk_level.value,
+        "initial_risk_level": event.initial_risk_level.value,
+        "graded_at": graded_at,
+        "emergency": event.emergency,
+        "case_number": _number(case, event.case_number),
+        "categories": _categories(case, event.categories),
+        "stage": _stage(case, event.stage),
         # The review is due a grade's hours after the case was first graded (or reopened); a graver
         # re-grade before it is recorded brings it forward.
-        review_due_at=review_from + policy.review_within(event.risk_level, jurisdiction),
-    )
+        "review_due_at": review_from + policy.review_within(event.risk_level, jurisdiction),
+    }
     return dataclasses.replace(state, case=_touched(case, event.case_id, at, **changes))
 
 
@@ -322,10 +322,10 @@ def referred(state: CaseState, event: ReferralCreated, policy: CaseworkPolicy, a
             event.ack_due_at,
         ),
     )
-    changes = dict(
-        jurisdiction=case.jurisdiction if case and case.jurisdiction else event.jurisdiction,
-        stage=_stage(case, event.stage),
-    )
+    changes = {
+        "jurisdiction": case.jurisdiction if case and case.jurisdiction else event.jurisdiction,
+        "stage": _stage(case, event.stage),
+    }
     return CaseState(_touched(case, event.case_id, at, **changes), referrals)
 
 
@@ -670,14 +670,14 @@ def escalated(case: CaseFile, policy: CaseworkPolicy, now: datetime) -> Decision
     if case.state != "open" or case.jurisdiction is None:
         return Decision(CaseState(case))
     county = county_of(case.jurisdiction)
-    to = dict(
-        case_id=case.case_id,
-        risk_level=RiskLevel(case.risk_level) if case.risk_level else None,
-        jurisdiction=case.jurisdiction,
-        to_jurisdiction=county,
-        to_level=TerritoryCode(county).level,
-        escalated_at=now,
-    )
+    to = {
+        "case_id": case.case_id,
+        "risk_level": RiskLevel(case.risk_level) if case.risk_level else None,
+        "jurisdiction": case.jurisdiction,
+        "to_jurisdiction": county,
+        "to_level": TerritoryCode(county).level,
+        "escalated_at": now,
+    }
     events: list[EventPayload] = []
     changes: dict[str, Any] = {}
     due = case.review_due_at

@@ -65,12 +65,7 @@ async def seed_county(settings, *, cases: int, seed: int, say) -> dict[str, int]
         return f"http://{settings.http_host}:{settings.port_of(service)}"
 
     async with _engine(settings) as engine, engine.begin() as connection:
-        people = {
-            username: subject
-            for username, subject in (
-                await connection.execute(select(t.users.c.username, t.users.c.subject))
-            ).all()
-        }
+        people = dict((await connection.execute(select(t.users.c.username, t.users.c.subject))).all())
     supervisor = {
         "Authorization": "Bearer "
         + issue_token(settings, subject=people["supervisor"], role="supervisor", jurisdiction=COUNTY)
@@ -95,7 +90,8 @@ async def seed_county(settings, *, cases: int, seed: int, say) -> dict[str, int]
             if answer.json()["case_id"] not in case_ids:
                 case_ids.append(answer.json()["case_id"])
         say(
-            f"reported {len(reports)} children in county {COUNTY}; naming the caseworker of every third case …"
+            f"reported {len(reports)} children in county {COUNTY}; naming the caseworker of every "
+            "third case …"
         )
         assigned = 0
         for case_id in case_ids[::3]:

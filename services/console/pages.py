@@ -111,7 +111,7 @@ def render(
 
 def cookie_options(console: Console) -> dict[str, Any]:
     production = console.settings.environment == "production"
-    return dict(httponly=True, samesite="strict", secure=production, path="/")
+    return {"httponly": True, "samesite": "strict", "secure": production, "path": "/"}
 
 
 def local_path(target: str) -> str:

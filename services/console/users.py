@@ -77,16 +77,16 @@ async def add_user(
         raise UserError(str(exc)) from None
     if await _account(session, name) is not None:
         raise UserError(f"user {name!r} exists already")
-    values = dict(
-        user_id=user_id,
-        username=name,
-        subject=subject,
-        password_hash=HASHER.hash(password),
-        role=role,
-        agency=agency,
-        jurisdiction=jurisdiction,
-        password_changed_at=now,
-    )
+    values = {
+        "user_id": user_id,
+        "username": name,
+        "subject": subject,
+        "password_hash": HASHER.hash(password),
+        "role": role,
+        "agency": agency,
+        "jurisdiction": jurisdiction,
+        "password_changed_at": now,
+    }
     await session.execute(insert(t.users).values(**values))
     return Account(**values)
 
@@ -110,9 +110,12 @@ async def reset_password(session: Transaction, username: str, password: str, *, 
         check_password(password, username=account.username)
     except ValueError as exc:
         raise UserError(str(exc)) from None
-    changes = dict(
-        password_hash=HASHER.hash(password), password_changed_at=now, failed_attempts=0, locked_until=None
-    )
+    changes = {
+        "password_hash": HASHER.hash(password),
+        "password_changed_at": now,
+        "failed_attempts": 0,
+        "locked_until": None,
+    }
     await session.execute(update(t.users).where(t.users.c.user_id == account.user_id).values(**changes))
     await session.execute(delete(t.sessions).where(t.sessions.c.user_id == account.user_id))
     return dataclasses.replace(account, **changes)

@@ -23,7 +23,7 @@ from shared.access import (
     read_answers,
     read_case_notes,
 )
-from shared.auth import CASE_READERS, CASE_SIDE, TERRITORY_PREFIX_PATTERN, Principal, Role, require_role
+from shared.auth import CASE_READERS, CASE_SIDE, TERRITORY_PREFIX_PATTERN, Principal, require_role
 from shared.contracts.vocabulary import (
     OPEN_REFERRAL_STATES,
     VISITED_IN_THE_FUTURE,

@@ -99,17 +99,17 @@ def scheduled(plan: Plan | None, graded: CaseAssessed, policy: FollowupPolicy, n
         "open",
     ):
         return Decision(dataclasses.replace(plan, child_ref=child_ref))
-    changes = dict(
-        state="open",
-        jurisdiction=jurisdiction,
-        risk_level=level.value,
-        cadence_days=days,
-        response_due_at=graded.response_due_at,
-        next_visit_due_at=due,
-        stage=advance_stage(plan.stage if plan else None, graded.stage).value,
-        updated_at=now,
-        child_ref=child_ref,
-    )
+    changes = {
+        "state": "open",
+        "jurisdiction": jurisdiction,
+        "risk_level": level.value,
+        "cadence_days": days,
+        "response_due_at": graded.response_due_at,
+        "next_visit_due_at": due,
+        "stage": advance_stage(plan.stage if plan else None, graded.stage).value,
+        "updated_at": now,
+        "child_ref": child_ref,
+    }
     if plan is None:
         plan = Plan(case_id=graded.case_id, plan_id=uuid.uuid4(), **changes)
     else:
@@ -201,7 +201,7 @@ def latest_referral_states(changes: Iterable[ReferralStatusChanged]) -> list[dic
     state of each referral wins; ordered by referral so that row locks are taken in order."""
     latest = {change.referral_id: change for change in changes}
     return [
-        dict(referral_id=r.referral_id, case_id=r.case_id, agency=r.agency.value, state=r.state.value)
+        {"referral_id": r.referral_id, "case_id": r.case_id, "agency": r.agency.value, "state": r.state.value}
         for _, r in sorted(latest.items())
     ]
 
@@ -245,16 +245,16 @@ class Visit:
         return bool(self.indicators)
 
     def as_row(self, case_id: uuid.UUID) -> dict[str, Any]:
-        return dict(
-            id=self.visit_id,
-            case_id=case_id,
-            visited_at=self.visited_at,
-            visitor_ref=self.visitor_ref,
-            indicators=[i.value for i in self.indicators],
-            needs_met=[n.value for n in self.needs_met],
-            needs_unmet=[n.value for n in self.needs_unmet],
-            risk_found=self.risk_found,
-        )
+        return {
+            "id": self.visit_id,
+            "case_id": case_id,
+            "visited_at": self.visited_at,
+            "visitor_ref": self.visitor_ref,
+            "indicators": [i.value for i in self.indicators],
+            "needs_met": [n.value for n in self.needs_met],
+            "needs_unmet": [n.value for n in self.needs_unmet],
+            "risk_found": self.risk_found,
+        }
 
 
 @dataclass(frozen=True)

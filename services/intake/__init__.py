@@ -1,1 +1,2 @@
-"""The intake service. Takes reports from the hotline topic and over HTTP; owns the child registry and case ids."""
+"""The intake service. Takes reports from the hotline topic and over HTTP; owns the child registry
+and case ids."""

@@ -37,9 +37,11 @@ def grants_after(events: Iterable[Envelope]) -> tuple[list[dict], list[dict]]:
     changed: dict[uuid.UUID, dict] = {}
     for event in events:
         referral = event.payload
-        values = dict(
-            referral_id=referral.referral_id, case_id=referral.case_id, agency=referral.agency.value
-        )
+        values = {
+            "referral_id": referral.referral_id,
+            "case_id": referral.case_id,
+            "agency": referral.agency.value,
+        }
         if isinstance(referral, ReferralStatusChanged | ReferralWithdrawn):
             # A withdrawal is told on the agency's own topic too: the grant ends whichever comes first.
             state = referral.state if isinstance(referral, ReferralStatusChanged) else ReferralState.withdrawn

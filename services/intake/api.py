@@ -507,9 +507,12 @@ async def _write_archive(
     )
     if if_match is not None and if_match != (current or 0):
         raise HTTPException(status_code=409, detail=f"archive is at version {current or 0}, not {if_match}")
-    values = dict(
-        content=token, version=(current or 0) + 1, updated_at=func.now(), updated_by=principal.subject
-    )
+    values = {
+        "content": token,
+        "version": (current or 0) + 1,
+        "updated_at": func.now(),
+        "updated_by": principal.subject,
+    }
     if current is None:
         await session.execute(insert(t.archives).values(child_id=child_ref, **values))
     else:
@@ -703,8 +706,9 @@ class ChildMatch(BaseModel):
 class ChildSearchAnswer(BaseModel):
     matches: list[ChildMatch] = Field(
         description=(
-            "The one child the registry matches, or none (also when the child lies outside your territory); by "
-            f"reporter_phone, the cases in your territory, the latest reported first (at most {CASES_BY_PHONE})"
+            "The one child the registry matches, or none (also when the child lies outside your "
+            "territory); by reporter_phone, the cases in your territory, the latest reported first "
+            f"(at most {CASES_BY_PHONE})"
         )
     )
 

@@ -193,7 +193,7 @@ async def undo_link(
             session, link.moved_reports, to_case=link.merged_case_id, to_child=link.merged_child_id
         )
         # Set either way: a closure the link caused that arrives only now closes nothing.
-        reopened: dict[str, Any] = dict(reopened_at=now)
+        reopened: dict[str, Any] = {"reopened_at": now}
         if decided.reopens:
             reopened.update(state="open", stage="screening", closed_at=None)
         await session.execute(update(t.cases).where(t.cases.c.id == link.merged_case_id).values(**reopened))
@@ -349,13 +349,13 @@ async def _write_children(
 ) -> None:
     """One statement a child, in the order given (the one giving up its digests first)."""
     for change in changes:
-        values: dict[str, Any] = dict(
-            national_id_digest=change.national_id_digest,
-            match_digest=change.match_digest,
-            provisional=change.provisional,
-            merged_into=change.merged_into,
-            updated_at=now,
-        )
+        values: dict[str, Any] = {
+            "national_id_digest": change.national_id_digest,
+            "match_digest": change.match_digest,
+            "provisional": change.provisional,
+            "merged_into": change.merged_into,
+            "updated_at": now,
+        }
         if change.identity is not None:
             values["identity"] = keys.cipher.encrypt_json(change.identity, record_id=str(change.id))
         elif change.token is not None:

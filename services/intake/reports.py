@@ -168,22 +168,22 @@ async def store_reports(
         report, report_id, age = submission.report, uuid.uuid4(), age_in_years(submission.report)
         confidential = {"reporter": report.reporter.model_dump(mode="json"), "narrative": report.narrative}
         rows.append(
-            dict(
-                id=report_id,
-                case_id=where.case_id,
-                child_id=where.child_id,
-                channel=report.channel.value,
-                source=submission.source,
-                external_id=report.external_id,
-                received_at=report.received_at,
-                jurisdiction=report.jurisdiction,
-                age_years=age,
-                categories=[c.value for c in report.categories],
-                indicators=[x.value for x in report.indicators],
-                recorded_by=submission.recorded_by,
-                confidential=keys.cipher.encrypt_json(confidential, record_id=str(report_id)),
-                reporter_phone_digest=reporter_phone_digest(keys, report),
-            )
+            {
+                "id": report_id,
+                "case_id": where.case_id,
+                "child_id": where.child_id,
+                "channel": report.channel.value,
+                "source": submission.source,
+                "external_id": report.external_id,
+                "received_at": report.received_at,
+                "jurisdiction": report.jurisdiction,
+                "age_years": age,
+                "categories": [c.value for c in report.categories],
+                "indicators": [x.value for x in report.indicators],
+                "recorded_by": submission.recorded_by,
+                "confidential": keys.cipher.encrypt_json(confidential, record_id=str(report_id)),
+                "reporter_phone_digest": reporter_phone_digest(keys, report),
+            }
         )
         payload = CaseReported(
             case_id=where.case_id,
@@ -408,14 +408,14 @@ async def _save_registry(
         await session.execute(
             insert(t.children),
             [
-                dict(
-                    id=child.id,
-                    national_id_digest=child.national_id_digest,
-                    match_digest=child.match_digest,
-                    identity=keys.cipher.encrypt_json(child.identity, record_id=str(child.id)),
-                    jurisdiction=child.jurisdiction,
-                    provisional=child.provisional,
-                )
+                {
+                    "id": child.id,
+                    "national_id_digest": child.national_id_digest,
+                    "match_digest": child.match_digest,
+                    "identity": keys.cipher.encrypt_json(child.identity, record_id=str(child.id)),
+                    "jurisdiction": child.jurisdiction,
+                    "provisional": child.provisional,
+                }
                 for child in new_children
             ],
         )
@@ -431,17 +431,17 @@ async def _save_registry(
                 updated_at=func.now(),
             ),
             [
-                dict(
-                    child_id=child.id,
-                    new_identity=keys.cipher.encrypt_json(child.identity, record_id=str(child.id)),
-                    nid=child.national_id_digest,
-                    match=child.match_digest,
-                )
+                {
+                    "child_id": child.id,
+                    "new_identity": keys.cipher.encrypt_json(child.identity, record_id=str(child.id)),
+                    "nid": child.national_id_digest,
+                    "match": child.match_digest,
+                }
                 for child in changed
             ],
         )
     opened = [
-        dict(id=p.case_id, child_id=p.child_id, jurisdiction=s.jurisdiction, stage="screening")
+        {"id": p.case_id, "child_id": p.child_id, "jurisdiction": s.jurisdiction, "stage": "screening"}
         for p, s in zip(placed, subjects, strict=True)
         if p.case == "opened"
     ]

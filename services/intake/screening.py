@@ -105,19 +105,19 @@ async def record_screenings(
         record, screening_id = records[i], uuid.uuid4()
         situation = record.model_dump(mode="json", include=set(SITUATION_FIELDS))
         rows.append(
-            dict(
-                id=screening_id,
-                external_id=record.external_id,
-                child_id=where.child_id,
-                case_id=where.case_id,
-                report_id=report_of.get(i),
-                jurisdiction=record.jurisdiction,
-                surveyed_at=record.surveyed_at,
-                surveyor_ref=record.surveyor_ref,
-                categories=[c.value for c in record.categories],
-                indicators=[x.value for x in record.indicators],
-                situation=keys.cipher.encrypt_json(situation, record_id=str(screening_id)),
-            )
+            {
+                "id": screening_id,
+                "external_id": record.external_id,
+                "child_id": where.child_id,
+                "case_id": where.case_id,
+                "report_id": report_of.get(i),
+                "jurisdiction": record.jurisdiction,
+                "surveyed_at": record.surveyed_at,
+                "surveyor_ref": record.surveyor_ref,
+                "categories": [c.value for c in record.categories],
+                "indicators": [x.value for x in record.indicators],
+                "situation": keys.cipher.encrypt_json(situation, record_id=str(screening_id)),
+            }
         )
         known[record.external_id] = where.child_id
     if rows:

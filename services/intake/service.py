@@ -1,13 +1,14 @@
 """The intake service's definition: the hotline and screening consumers, the referral follower that
-decides which agency may read which child's details, the HTTP API, its keys, disclosure policy and territory."""
+decides which agency may read which child's details, the HTTP API, its keys, disclosure policy and
+territory."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from services.intake import tables as t
 from services.intake.access import on_referral_events
 from services.intake.api import router
-from services.intake.summaries import router as summaries_router
 from services.intake.disclosure import DisclosureError, load_disclosure
 from services.intake.reports import (
     IntakeResources,
@@ -19,8 +20,8 @@ from services.intake.reports import (
     record_reports,
     reopen_case,
 )
-from services.intake import tables as t
 from services.intake.screening import parse_screening_record, record_screenings
+from services.intake.summaries import router as summaries_router
 from shared.contracts.events import CaseClosed, CaseReopened, ReferralStatusChanged
 from shared.contracts.hotline import HotlineReport
 from shared.contracts.screening import ScreeningRecord
@@ -30,10 +31,10 @@ from shared.crypto import FieldCipher, LookupHasher
 from shared.errors import ConfigurationError
 from shared.messaging.consumer import Delivery, IdempotentConsumer
 from shared.service import ServiceContext, ServiceDefinition
-from shared.territory.transfers import follow, transfers_consumer
 from shared.settings import Settings
 from shared.telemetry import traces_of
 from shared.territory.registry import TerritoryError, load_territory
+from shared.territory.transfers import follow, transfers_consumer
 
 HOTLINE_SOURCE = "hotline"
 

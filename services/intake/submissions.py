@@ -124,7 +124,7 @@ class SubmissionBatches:
     async def _settle(self, batch: list[_Waiting]) -> None:
         try:
             outcomes = await self._record_batch([waiting.submitted for waiting in batch])
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001
             if len(batch) > 1 and not is_infrastructure(exc):
                 for waiting in batch:
                     await self._settle([waiting])
@@ -172,14 +172,14 @@ async def record_submissions(
     )
     done = list(zip(todo, recorded, strict=True))
     new_keys = [
-        dict(
-            subject=s.subject,
-            key=s.idempotency_key,
-            request_digest=s.digest,
-            report_id=r.report_id,
-            case_id=r.case_id,
-            child_ref=r.child_ref,
-        )
+        {
+            "subject": s.subject,
+            "key": s.idempotency_key,
+            "request_digest": s.digest,
+            "report_id": r.report_id,
+            "case_id": r.case_id,
+            "child_ref": r.child_ref,
+        }
         for s, r in done
         if s.key_scope and s.key_scope not in stored
     ]

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.intake import tables as t
 from services.intake.access import access_of, record_accesses
 from shared.auth import Principal, Role, require_role
+from shared.case_number import CHINA_STANDARD_TIME
 from shared.contracts.vocabulary import (
     OPEN_REFERRAL_STATES,
     AccessPurpose,
@@ -27,7 +28,6 @@ from shared.db.rows import any_of
 from shared.http import answers
 from shared.ratelimit import limit_personal_data
 from shared.service import ServiceContext, service_context
-from shared.case_number import CHINA_STANDARD_TIME
 
 router = APIRouter(tags=["intake"])
 SummaryReaders = require_role(Role.caseworker, Role.supervisor, Role.agency_officer)

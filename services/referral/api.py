@@ -23,8 +23,8 @@ from shared.access import (
     Purpose,
     Reading,
     RecordedRead,
-    read_answers,
     case_reading,
+    read_answers,
     read_case_notes,
 )
 from shared.auth import CASE_SIDE, TERRITORY_PREFIX_PATTERN, Principal, Role, require_role

@@ -36,7 +36,7 @@ class Condition(_Strict):
             raise ValueError("a route's `when` needs at least one condition")
         return self
 
-    def matches(self, case: "GradedCase") -> bool:
+    def matches(self, case: GradedCase) -> bool:
         return (
             (self.emergency is not None and self.emergency == case.emergency)
             or case.risk_level in self.risk_levels

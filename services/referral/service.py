@@ -22,8 +22,8 @@ from shared.errors import ConfigurationError
 from shared.messaging.consumer import IdempotentConsumer
 from shared.scheduling import periodic
 from shared.service import ServiceContext, ServiceDefinition
-from shared.territory.transfers import transfers_consumer
 from shared.settings import Settings
+from shared.territory.transfers import transfers_consumer
 
 
 def resources(settings: Settings) -> Resources:

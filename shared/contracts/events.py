@@ -10,6 +10,7 @@ from pydantic import Field, StringConstraints, model_validator
 
 from shared.contracts.envelope import ContractModel, EventPayload, register_event
 from shared.contracts.vocabulary import (
+    AccessPurpose,
     Agency,
     CaseNumber,
     Category,
@@ -19,7 +20,6 @@ from shared.contracts.vocabulary import (
     Jurisdiction,
     LinkUndoReason,
     Need,
-    AccessPurpose,
     OpaqueRef,
     PersonalField,
     PersonalRecord,

@@ -9,7 +9,6 @@ from alembic.config import Config
 
 import services
 
-
 # Schemas with migrations that belong to no ServiceDefinition: the console's users and sessions.
 OTHER_SCHEMAS = ("console",)
 

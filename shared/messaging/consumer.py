@@ -63,7 +63,7 @@ class Delivery:
     headers: dict[str, str]
 
     @classmethod
-    def of(cls, record: ConsumerRecord) -> "Delivery":
+    def of(cls, record: ConsumerRecord) -> Delivery:
         headers = {name: (value or b"").decode("utf-8", "replace") for name, value in (record.headers or ())}
         return cls(record.topic, record.partition, record.offset, record.key, headers)
 
@@ -123,13 +123,13 @@ class IdempotentConsumer(Generic[EventT]):
     ) -> None:
         """Register on the broker. The ack policy is explicit: commit after success, rewind
         on error (we never let an error escape except for infrastructure failures)."""
-        options: dict[str, Any] = dict(
-            group_id=group_id or self.name,
-            auto_offset_reset="earliest",
-            ack_policy=AckPolicy.NACK_ON_ERROR,
-            parser=_untouched_records,
-            decoder=_no_decoding,
-        )
+        options: dict[str, Any] = {
+            "group_id": group_id or self.name,
+            "auto_offset_reset": "earliest",
+            "ack_policy": AckPolicy.NACK_ON_ERROR,
+            "parser": _untouched_records,
+            "decoder": _no_decoding,
+        }
         self._batched = self.batch if batch is None else batch
         if self._batched:
             options.update(batch=True, max_records=max_records, batch_timeout_ms=50)

@@ -104,8 +104,10 @@ SESSION_STARTED = datetime.now(UTC)
 # A closed case that holds an open referral, among the cases this run closed. Referral withdraws
 # what a case closed meanwhile still holds (a race with a late grade), so it must clear in moments.
 CLOSED_WITH_OPEN_REFERRALS = """
-    SELECT c.case_id, r.agency, r.state FROM casework.cases c JOIN referral.referrals r ON r.case_id = c.case_id
-    WHERE c.state = 'closed' AND c.closed_at >= $1 AND r.state IN ('created', 'acknowledged', 'in_progress')"""
+    SELECT c.case_id, r.agency, r.state FROM casework.cases c
+    JOIN referral.referrals r ON r.case_id = c.case_id
+    WHERE c.state = 'closed' AND c.closed_at >= $1
+    AND r.state IN ('created', 'acknowledged', 'in_progress')"""
 # A closed case whose visit plan is still open (follow-up hears closures): visits would fall due and be
 # announced as missed for a child nobody works on any more.
 CLOSED_WITH_OPEN_PLAN = """

@@ -91,7 +91,8 @@ async def test_an_agency_reads_what_its_duty_needs_while_its_referral_is_open_an
             details_url,
             params={"purpose": "assessment"},
             headers={
-                "Authorization": f"Bearer {issue_token(Settings(), subject='cw-9', role=Role.caseworker, jurisdiction='1405')}"
+                "Authorization": "Bearer "
+                + issue_token(Settings(), subject="cw-9", role=Role.caseworker, jurisdiction="1405")
             },
         )
         auditor = await http.get(
@@ -216,7 +217,8 @@ async def test_caseworkers_reads_and_changes_of_the_archive_are_recorded_with_th
             f"/v1/children/{child_ref}/archive",
             params={"purpose": "assessment"},
             headers={
-                "Authorization": f"Bearer {issue_token(Settings(), subject='cw-9', role=Role.caseworker, jurisdiction='1405')}"
+                "Authorization": "Bearer "
+                + issue_token(Settings(), subject="cw-9", role=Role.caseworker, jurisdiction="1405")
             },
         )
     assert elsewhere.status_code == 404 and "Sleeps" not in elsewhere.text

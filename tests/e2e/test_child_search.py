@@ -162,7 +162,7 @@ async def test_the_cases_a_reporters_phone_reported_are_found_however_it_is_writ
             log = await _access_log(
                 audit,
                 match["child_ref"],
-                lambda log: any(entry["access_id"] == match["access_id"] for entry in log),
+                lambda log, match=match: any(entry["access_id"] == match["access_id"] for entry in log),
             )
             (entry,) = [entry for entry in log if entry["access_id"] == match["access_id"]]
             assert (

@@ -911,7 +911,7 @@ def test_the_journey_of_a_boy_nobody_can_name_from_the_call_to_a_safe_closure(
     rows = boss.locator("table.worklist tbody tr")
     row = rows.filter(has_text=case_number)
     _until_board(boss, lambda: row.count() == 1 and words["in_danger"] in row.inner_text())
-    listed = [text for text in rows.all_inner_texts()]
+    listed = list(rows.all_inner_texts())
     place = next(i for i, text in enumerate(listed) if case_number in text)
     assert all(words["in_danger"] in text for text in listed[: place + 1]), "emergencies come first"
     for shown in (

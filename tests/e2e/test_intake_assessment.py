@@ -14,8 +14,8 @@ from aiokafka import AIOKafkaProducer
 
 from shared.auth import Role, issue_token
 from shared.settings import Settings
-from tests.e2e.reports import hotline_report, token
 from tests.e2e.conftest import RunningServices
+from tests.e2e.reports import hotline_report, token
 from tests.e2e.watch import Seen, TopicWatcher
 
 RAW, REPORTED, ASSESSED, RAW_DLQ = (
@@ -262,7 +262,7 @@ async def test_no_personal_data_in_any_event_intake_or_assessment_emits(
 
 def _all_keys(value) -> list[str]:
     if isinstance(value, dict):
-        return [k for k in value] + [k for v in value.values() for k in _all_keys(v)]
+        return list(value) + [k for v in value.values() for k in _all_keys(v)]
     if isinstance(value, list):
         return [k for v in value for k in _all_keys(v)]
     return []
@@ -369,7 +369,8 @@ async def test_caseworkers_keep_the_childs_information_archive_in_intake(
             f"/v1/children/{child}/archive",
             params=why,
             headers={
-                "Authorization": f"Bearer {issue_token(Settings(), subject='cw-9', role=Role.caseworker, jurisdiction='1405')}"
+                "Authorization": "Bearer "
+                + issue_token(Settings(), subject="cw-9", role=Role.caseworker, jurisdiction="1405")
             },
         )
     assert empty.status_code == 200 and empty.json()["version"] == 0

@@ -251,7 +251,8 @@ async def processed(engine: AsyncEngine, service: str, consumer: str, event_id: 
     query = (
         "SELECT count(*) FROM audit.ledger WHERE event_key = :event_id"
         if service == "audit"
-        else f'SELECT count(*) FROM "{service}".processed_events WHERE consumer = :consumer AND event_id = :event_id'
+        else f'SELECT count(*) FROM "{service}".processed_events '
+        "WHERE consumer = :consumer AND event_id = :event_id"
     )
     async with engine.connect() as conn:
         found = await conn.scalar(text(query), {"consumer": consumer, "event_id": event_id})

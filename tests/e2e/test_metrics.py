@@ -91,8 +91,10 @@ async def test_the_late_work_gauges_count_a_red_referral_and_visit_once_their_de
     from sqlalchemy.ext.asyncio import create_async_engine
 
     from services.followup.schedule import load_policy
-    from services.followup.visits import Resources as FollowupResources, overdue_gauges
-    from services.referral.refer import Resources as ReferralResources, waiting_gauges
+    from services.followup.visits import Resources as FollowupResources
+    from services.followup.visits import overdue_gauges
+    from services.referral.refer import Resources as ReferralResources
+    from services.referral.refer import waiting_gauges
     from services.referral.routing import load_routes
     from shared.db.engine import make_session_factory
 

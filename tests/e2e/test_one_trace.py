@@ -12,7 +12,6 @@ import uuid
 from contextlib import AsyncExitStack
 
 import httpx
-
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 

@@ -214,15 +214,18 @@ async def test_new_risk_on_a_visit_regrades_and_two_clean_visits_close_a_safe_ca
                     break
                 await asyncio.sleep(0.1)
             assert (plan["referrals"], plan["open_referrals"]) == (len(referrals), 0), plan
+
             # Two clean visits, the latest an hour ago (never dated in the future: 422).
-            visit = lambda hours_ago, **found: http.post(
-                f"/v1/cases/{case_id}/visits",
-                headers=caseworker,
-                json={  # noqa
-                    "visited_at": (datetime.now(UTC) - timedelta(hours=hours_ago)).isoformat(),
-                    **found,
-                },
-            )
+            def visit(hours_ago, **found):
+                return http.post(
+                    f"/v1/cases/{case_id}/visits",
+                    headers=caseworker,
+                    json={  # noqa
+                        "visited_at": (datetime.now(UTC) - timedelta(hours=hours_ago)).isoformat(),
+                        **found,
+                    },
+                )
+
             first_clean = await visit(2)
             second_clean = await visit(1)
             assert first_clean.status_code == 201 and second_clean.status_code == 201
@@ -334,7 +337,8 @@ async def test_due_and_overdue_visits_are_announced_once_each_however_often_the_
     infra, services: RunningServices
 ) -> None:
     from services.followup.schedule import load_policy
-    from services.followup.visits import Resources as FollowupResources, announce_due_visits
+    from services.followup.visits import Resources as FollowupResources
+    from services.followup.visits import announce_due_visits
 
     village = "140425200202"  # a village of config/territory.yaml no other test reports from
     report = hotline_report(categories=["left_behind"], indicators=["left_behind"], jurisdiction=village)

@@ -24,11 +24,11 @@ from tests.e2e.watch import TopicWatcher
 
 REOPENED = "case.reopened"
 # A left-behind child out of school, aged about ten: orange, referred to education.
-ORANGE = dict(
-    categories=["left_behind"],
-    indicators=["left_behind", "out_of_school"],
-    child={"birth_date": "2015-03-02"},
-)
+ORANGE = {
+    "categories": ["left_behind"],
+    "indicators": ["left_behind", "out_of_school"],
+    "child": {"birth_date": "2015-03-02"},
+}
 
 
 async def _owned_by(infra, services: RunningServices, report: dict, caseworker: str) -> str:

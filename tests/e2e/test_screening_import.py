@@ -128,7 +128,8 @@ async def stored(database_url: str, prefix: str) -> dict:
             screenings = (
                 await connection.execute(
                     text(
-                        "SELECT external_id, child_id, case_id FROM intake.screenings WHERE external_id LIKE :p"
+                        "SELECT external_id, child_id, case_id FROM intake.screenings WHERE "
+                        "external_id LIKE :p"
                     ),
                     {"p": f"{prefix}-%"},
                 )
@@ -203,9 +204,8 @@ async def test_a_survey_is_imported_once_matched_graded_and_resumed_after_kill_9
                 REPORTED, lambda s, n=n: s.json()["payload"]["external_id"] == f"{prefix}-{n}", timeout=120
             )
             assert reported.json()["payload"]["channel"] == "screening"
-            await watcher.wait_for(
-                ASSESSED, lambda s, c=reported.json()["case_id"]: s.json()["case_id"] == c, timeout=120
-            )
+            case_id = reported.json()["case_id"]
+            await watcher.wait_for(ASSESSED, lambda s, c=case_id: s.json()["case_id"] == c, timeout=120)
     await caught_up(infra.kafka_bootstrap)
     kept = await stored(infra.database_url, prefix)
     by_row = {int(external_id.rsplit("-", 1)[1]): child_id for external_id, child_id, _ in kept["screenings"]}

@@ -12,7 +12,8 @@ JOURNEY = [REPORTED, ASSESSED, "referral.to.police", "followup.scheduled"]
 
 
 async def report_journey(bootstrap: str, report: dict) -> list[Seen]:
-    """A hotline report sent, and the events of its journey: stored, graded, referred to the police, planned."""
+    """A hotline report sent, and the events of its journey: stored, graded, referred to the "
+    "police, planned."""
     async with TopicWatcher(bootstrap, JOURNEY) as watcher:
         kcat_produce(bootstrap, report)
         (reported,) = await watcher.wait_for(REPORTED, by_external_id(report["external_id"]), timeout=60)

@@ -31,7 +31,7 @@ class TopicWatcher:
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task | None = None
 
-    async def __aenter__(self) -> "TopicWatcher":
+    async def __aenter__(self) -> TopicWatcher:
         consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False, group_id=None)
         await consumer.start()
         partitions = [

@@ -28,7 +28,7 @@ async def test_batch_lookups_find_exactly_the_rows_named_with_one_statement_for_
     statements: set[str] = set()
     ids = [uuid.uuid4() for _ in range(40)]
     rows = [
-        dict(id=i, source=f"s{n % 3}", number=n, label=None if n % 5 == 0 else f"l{n}")
+        {"id": i, "source": f"s{n % 3}", "number": n, "label": None if n % 5 == 0 else f"l{n}"}
         for n, i in enumerate(ids)
     ]
     try:

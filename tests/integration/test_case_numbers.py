@@ -44,7 +44,7 @@ async def counters(engine: AsyncEngine, year: int) -> dict[str, int]:
         rows = await connection.execute(
             select(t.case_numbers.c.county, t.case_numbers.c.last).where(t.case_numbers.c.year == year)
         )
-    return {county: 0 for county in VILLAGES} | dict(rows.all())
+    return dict.fromkeys(VILLAGES, 0) | dict(rows.all())
 
 
 async def reported_numbers(engine: AsyncEngine, case_ids: list[uuid.UUID]) -> dict[uuid.UUID, set[str]]:
@@ -209,7 +209,7 @@ async def test_the_migration_numbers_the_cases_opened_before_it(infra) -> None:
                     "VALUES (:id, :child, 'closed', :place, :at)"
                 ),
                 [
-                    dict(id=case_id, child=child, place=place, at=at)
+                    {"id": case_id, "child": child, "place": place, "at": at}
                     for case_id, (place, at) in zip(cases, opened, strict=True)
                 ],
             )

@@ -16,12 +16,12 @@ from services.casework import tables as t
 from services.casework.cases import OUTBOX, Resources, assign, on_case_events
 from services.casework.decide import DirectoryEntry, ReasonRequired
 from services.casework.policy import load_policy
-from shared.territory.registry import load_territory
 from shared.contracts.envelope import new_envelope
 from shared.contracts.events import CaseAssessed, CaseReported, ReferralCreated
 from shared.contracts.vocabulary import Agency, Category, Channel, Indicator, RiskLevel, Stage
 from shared.db.migrate import upgrade
 from shared.messaging.consumer import Delivery
+from shared.territory.registry import load_territory
 
 NOW = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
 VILLAGE, TOWNSHIP = "140402001001", "140402001000"

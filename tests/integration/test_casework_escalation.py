@@ -14,8 +14,8 @@ from services.casework import tables as t
 from services.casework.cases import OUTBOX, Resources, on_case_events
 from services.casework.escalation import escalate_cases, late_gauges
 from services.casework.policy import load_policy
-from shared.territory.registry import load_territory
 from shared.contracts.vocabulary import RiskLevel
+from shared.territory.registry import load_territory
 from tests.integration.test_casework_cases import NOW, assessed, delivered, engine, reported  # noqa: F401
 
 COUNTY = "140402000000"

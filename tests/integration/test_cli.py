@@ -130,7 +130,7 @@ def test_serve_intake_answers_health_and_stops_on_sigint(served_env, disposition
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, handler),
+        preexec_fn=lambda: signal.signal(signal.SIGINT, handler),  # noqa: PLW1509
     )
     try:
         deadline = time.monotonic() + 30

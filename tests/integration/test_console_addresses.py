@@ -21,9 +21,8 @@ EMPTY_PAGE = {
     "cases": [],
     "next": None,
     "total": 0,
-    "tally": {
-        name: 0
-        for name in (
+    "tally": dict.fromkeys(
+        (
             "all",
             "emergency",
             "red",
@@ -33,8 +32,9 @@ EMPTY_PAGE = {
             "overdue",
             "unassigned",
             "pending_approval",
-        )
-    },
+        ),
+        0,
+    ),
 }
 
 

@@ -23,7 +23,6 @@ from shared.messaging.consumer import Delivery, IdempotentConsumer
 from tests.integration.support import Database, read_topic, running_relay, wait_for
 from tests.integration.test_outbox import _none_pending, commit_change, scheduled
 
-
 APPLIED = "applied by the consumer"
 
 
@@ -175,7 +174,7 @@ async def test_poison_message_is_dead_lettered_after_bounded_tries_and_the_parti
     assert [r.value for r in dead] == [poison.to_json(), b"{not json"], (
         "both dead letters keep the original bytes"
     )
-    failed, undecodable = (dict((k, v.decode()) for k, v in r.headers) for r in dead)
+    failed, undecodable = ({k: v.decode() for k, v in r.headers} for r in dead)
     assert failed["x-dlq-original-topic"] == topic
     assert (int(failed["x-dlq-original-partition"]), int(failed["x-dlq-original-offset"])) == positions[0]
     assert failed["x-dlq-tries"] == "3"

@@ -33,19 +33,19 @@ async def sessions(infra):
 
 
 def plan(due: datetime, *, announced: bool) -> dict:
-    return dict(
-        case_id=uuid.uuid4(),
-        plan_id=uuid.uuid4(),
-        state="open",
-        jurisdiction="140402001001",
-        risk_level="orange",
-        cadence_days=14,
-        response_due_at=due,
-        next_visit_due_at=due,
-        due_announced_for=due if announced else None,
-        overdue_announced_for=due if announced else None,
-        stage="monitoring",
-    )
+    return {
+        "case_id": uuid.uuid4(),
+        "plan_id": uuid.uuid4(),
+        "state": "open",
+        "jurisdiction": "140402001001",
+        "risk_level": "orange",
+        "cadence_days": 14,
+        "response_due_at": due,
+        "next_visit_due_at": due,
+        "due_announced_for": due if announced else None,
+        "overdue_announced_for": due if announced else None,
+        "stage": "monitoring",
+    }
 
 
 async def test_a_newly_due_visit_is_announced_behind_a_thousand_missed_ones_already_announced(

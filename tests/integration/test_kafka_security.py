@@ -59,13 +59,13 @@ class SecureKafka:
     cafile: Path
 
     def settings(self, user: str = SERVICE_USER, password: str | None = None, **changes) -> Settings:
-        values = dict(
-            kafka_bootstrap=self.bootstrap,
-            kafka_security_protocol="SASL_SSL",
-            kafka_username=user,
-            kafka_password=password or USERS[user],
-            kafka_ssl_cafile=self.cafile,
-        )
+        values = {
+            "kafka_bootstrap": self.bootstrap,
+            "kafka_security_protocol": "SASL_SSL",
+            "kafka_username": user,
+            "kafka_password": password or USERS[user],
+            "kafka_ssl_cafile": self.cafile,
+        }
         return Settings(**{**values, **changes})
 
 
@@ -124,7 +124,8 @@ inter.broker.listener.name=SASL_SSL
 listener.security.protocol.map=SASL_SSL:SASL_SSL,CONTROLLER:PLAINTEXT
 sasl.enabled.mechanisms=SCRAM-SHA-512
 sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512
-listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule \\
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=\\
+  org.apache.kafka.common.security.scram.ScramLoginModule \\
   required username="broker" password="broker-scram-secret";
 ssl.keystore.type=PEM
 ssl.keystore.location={keystore}
@@ -218,7 +219,7 @@ def acl_plan_bindings() -> list[str]:
     for command in dry_run.stdout.splitlines():
         words = command.split()
         options: dict[str, list[str]] = {}
-        for flag, value in zip(words, words[1:]):
+        for flag, value in zip(words, words[1:], strict=False):
             if flag.startswith("--"):
                 options.setdefault(flag, []).append(value)
         (principal,) = options["--allow-principal"]

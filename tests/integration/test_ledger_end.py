@@ -74,7 +74,7 @@ async def _chain_from(sessions: async_sessionmaker[AsyncSession], seq: int) -> l
 def _assert_one_chain(entries: list[Entry]) -> None:
     """Consecutive seqs, each entry linked to the one before and hashed over what it stores."""
     assert [e.seq for e in entries] == list(range(entries[0].seq, entries[0].seq + len(entries))), "no gap"
-    for before, after in zip(entries, entries[1:]):
+    for before, after in zip(entries, entries[1:], strict=False):
         assert after.prev_hash == before.hash, f"entry {after.seq} links to entry {before.seq}"
     for entry in entries:
         assert entry_hash(entry.seq, entry.record, entry.prev_hash) == entry.hash

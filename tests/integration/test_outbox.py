@@ -15,7 +15,6 @@ from shared.contracts.events import FollowupScheduled
 from shared.contracts.vocabulary import RiskLevel
 from shared.messaging.broker import kafka_producer
 from shared.messaging.outbox import add_events
-
 from tests.integration.support import Database, read_topic, running_relay, wait_for
 
 
@@ -174,7 +173,7 @@ async def test_de_duplication_records_past_their_retention_are_purged_and_recent
 ) -> None:
     p = db.processed.c
     rows = [
-        dict(consumer="test.consumer", event_id=f"event-{n}", topic=topic, partition=0, offset=n)
+        {"consumer": "test.consumer", "event_id": f"event-{n}", "topic": topic, "partition": 0, "offset": n}
         for n in range(5)
     ]
     async with db.engine.begin() as conn:

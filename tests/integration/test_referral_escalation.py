@@ -29,17 +29,17 @@ async def sessions(infra):
 
 
 def referral(holder: str, due: datetime) -> dict:
-    return dict(
-        id=uuid.uuid4(),
-        case_id=uuid.uuid4(),
-        agency="police",
-        state="created",
-        risk_level="red",
-        jurisdiction="140402001001",
-        holder=holder,
-        created_at=due - timedelta(hours=24),
-        ack_due_at=due,
-    )
+    return {
+        "id": uuid.uuid4(),
+        "case_id": uuid.uuid4(),
+        "agency": "police",
+        "state": "created",
+        "risk_level": "red",
+        "jurisdiction": "140402001001",
+        "holder": holder,
+        "created_at": due - timedelta(hours=24),
+        "ack_due_at": due,
+    }
 
 
 async def test_a_village_referral_escalates_behind_hundreds_already_at_the_city(sessions) -> None:

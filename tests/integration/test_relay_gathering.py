@@ -7,7 +7,6 @@ import uuid
 from collections import defaultdict
 
 from shared.contracts.envelope import parse_event
-
 from tests.integration.support import Database, read_topic, running_relay, wait_for
 from tests.integration.test_outbox import commit_change, pending, scheduled
 

@@ -235,7 +235,7 @@ def test_stack_down_leaves_processes_it_did_not_start_alone(tmp_path: Path, kind
     try:
         kafka_pid_file = s.root / "kafka" / "kafka.pid"
         pg_pid_file = s.pg_dir / "postgres.pid"
-        for pid_file, proc in zip((kafka_pid_file, pg_pid_file), decoys):
+        for pid_file, proc in zip((kafka_pid_file, pg_pid_file), decoys, strict=False):
             pid_file.parent.mkdir(parents=True, exist_ok=True)
             pid_file.write_text(f"{proc.pid}\n")
 

@@ -13,13 +13,13 @@ from typing import Any
 import pytest
 
 from shared.contracts import EVENT_TYPES, TOPICS, Agency, HotlineReport, referral_topic
-from shared.contracts.screening import ScreeningRecord
 from shared.contracts.asyncapi import (
     ASYNCAPI_FILE,
     CONTRACTS_VERSION,
     asyncapi_document,
 )
 from shared.contracts.export import render, schema_documents
+from shared.contracts.screening import ScreeningRecord
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMAS_DIR = ROOT / "schemas"

@@ -278,7 +278,8 @@ def client() -> TestClient:
 def _bearer(role: Role, subject: str = "u-7") -> dict[str, str]:
     jurisdiction = "" if role in WHOLE_TERRITORY_ROLES else "1404"
     return {
-        "Authorization": f"Bearer {issue_token(SETTINGS, subject=subject, role=role, jurisdiction=jurisdiction)}"
+        "Authorization": "Bearer "
+        + issue_token(SETTINGS, subject=subject, role=role, jurisdiction=jurisdiction)
     }
 
 

@@ -13,15 +13,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services.casework.decide import (
-    DirectoryEntry,
-    NotACaseworker,
     NEVER,
     CaseFile,
     CaseState,
     ChildHasOpenCase,
     Decision,
+    DirectoryEntry,
     MergedByLink,
     NoRecentVisit,
+    NotACaseworker,
     NotYours,
     OpenReferrals,
     ReasonRequired,
@@ -55,10 +55,10 @@ from shared.contracts.events import (
     ChildLinkUndone,
     FollowupClosureRuleMet,
     FollowupScheduled,
+    FollowupVisitRecorded,
     ReferralCreated,
     ReferralStatusChanged,
     ReferralWithdrawn,
-    FollowupVisitRecorded,
 )
 from shared.contracts.vocabulary import (
     Agency,

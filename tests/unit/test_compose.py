@@ -27,8 +27,8 @@ from urllib.parse import urlsplit
 
 import pytest
 import typer.main
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 import yaml
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.engine import make_url
 
 from shared.contracts.topics import TOPICS, referral_topic
@@ -146,7 +146,7 @@ def environment(service: dict[str, Any]) -> dict[str, str]:
     env = service.get("environment") or {}
     if isinstance(env, list):
         pairs = (item.split("=", 1) if "=" in item else (item, "") for item in env)
-        return {key: value for key, value in pairs}
+        return dict(pairs)
     return {key: "" if value is None else str(value) for key, value in env.items()}
 
 
@@ -192,7 +192,7 @@ def container_ports(service: dict[str, Any]) -> set[int]:
 def depends_on(service: dict[str, Any]) -> dict[str, str]:
     deps = service.get("depends_on") or {}
     if isinstance(deps, list):
-        return {name: "service_started" for name in deps}
+        return dict.fromkeys(deps, "service_started")
     return {name: (spec or {}).get("condition", "service_started") for name, spec in deps.items()}
 
 
@@ -486,7 +486,8 @@ def check_service_ports(compose: Compose) -> list[str]:
         probed = [int(p) for p in re.findall(probe, healthcheck_text(service))]
         if probed != [port]:
             problems.append(
-                f"{name}: health check probes /healthz on {probed or 'no port'}, the service listens on {port}"
+                f"{name}: health check probes /healthz on {probed or 'no port'}, the service "
+                f"listens on {port}"
             )
         published = [container for _, container in port_mappings(service)]
         if port not in published:
@@ -544,7 +545,7 @@ def check_services_wait_for_infrastructure(compose: Compose) -> list[str]:
     for name in cpnet_services(compose):
         env = environment(services[name])
         deps = depends_on(services[name])
-        needed = {job: "service_completed_successfully" for job in jobs}
+        needed = dict.fromkeys(jobs, "service_completed_successfully")
         for address in env.get("CPNET_KAFKA_BOOTSTRAP", "").split(","):
             needed[address.rpartition(":")[0]] = "service_healthy"
         if env.get("CPNET_DATABASE_URL"):
@@ -689,7 +690,7 @@ def check_cli_commands(compose: Compose) -> list[str]:
             continue
         try:
             current.make_context(" ".join(path), list(args))
-        except Exception as exc:  # the CLI library's usage errors
+        except Exception as exc:  # noqa: BLE001 - the CLI library's usage errors
             message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
             problems.append(f"{name}: `{' '.join(command(service))}` does not parse: {message}")
         if path[1:] == ["serve"] and args and args[0] not in SERVED:

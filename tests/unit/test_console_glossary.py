@@ -46,7 +46,7 @@ def test_the_glossary_names_catalog_entries() -> None:
     assert len(glossary_entries()) >= 25
 
 
-@pytest.mark.parametrize(("entry", "words"), glossary_entries(), ids=lambda value: str(value))
+@pytest.mark.parametrize(("entry", "words"), glossary_entries(), ids=str)
 def test_the_catalog_says_the_glossarys_words(entry: str, words: str) -> None:
     assert zh_catalog().get(entry) == words
 

@@ -102,14 +102,14 @@ def test_a_visit_says_what_it_found_and_the_grade_says_why() -> None:
 
 
 def test_a_change_of_the_childs_archive_reads_as_a_write_not_a_read() -> None:
-    access = dict(
-        accessor_ref="u-worker",
-        accessor_role="caseworker",
-        record="archive",
-        fields=["difficulties"],
-        purpose="assessment",
-        outcome="shown",
-    )
+    access = {
+        "accessor_ref": "u-worker",
+        "accessor_role": "caseworker",
+        "record": "archive",
+        "fields": ["difficulties"],
+        "purpose": "assessment",
+        "outcome": "shown",
+    }
     wrote = step_in_words(LANG["en"], _step("access.recorded", action="update", **access), PEOPLE)
     read = step_in_words(LANG["en"], _step("access.recorded", action="read", **access), PEOPLE)
     assert wrote.event == "Child's data changed" and wrote.what.startswith("Changed")
@@ -117,18 +117,18 @@ def test_a_change_of_the_childs_archive_reads_as_a_write_not_a_read() -> None:
 
 
 def test_an_access_entry_says_who_their_agency_what_why_and_whether_it_was_shown() -> None:
-    entry = dict(
-        accessor_ref="u-police",
-        accessor_role="agency_officer",
-        agency="police",
-        action="read",
-        record="child_details",
-        fields=[],
-        purpose="protection_action",
-        outcome="refused",
-        refusal="no_open_referral",
-        accessed_at=WHEN,
-    )
+    entry = {
+        "accessor_ref": "u-police",
+        "accessor_role": "agency_officer",
+        "agency": "police",
+        "action": "read",
+        "record": "child_details",
+        "fields": [],
+        "purpose": "protection_action",
+        "outcome": "refused",
+        "refusal": "no_open_referral",
+        "accessed_at": WHEN,
+    }
     words = entry_in_words(LANG["zh_CN"], entry, {"u-police": Someone("zhao.police", "agency_officer")})
     assert words.who == "zhao.police" and words.role == LANG["zh_CN"].label("role", "agency_officer")
     assert words.what.split("；")[0] == LANG["zh_CN"].label("agency", "police")

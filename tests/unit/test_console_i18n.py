@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 from babel.messages.extract import extract_from_dir
 
+from services.casework.waiting import WAITING
 from services.console.i18n import LOCALES, LOCALES_DIR, languages, negotiate
 from services.console.navigation import PAGES
+from services.console.report_form import SEXES, TEXT_FIELDS
 from services.console.views.approvals import REJECTION_REASONS
 from services.console.views.cases import ARCHIVE_PARTS, ASSIGN_REASONS, OVERRIDE_REASONS, PLAN_ACTIONS
 from services.console.views.inbox import DECLINE_REASONS, NOT_DONE_REASONS
-from services.casework.waiting import WAITING
-from services.console.report_form import SEXES, TEXT_FIELDS
 from services.console.worklist import OWNERS, QUICK
 from shared.contracts.envelope import EVENT_TYPES
 from shared.contracts.vocabulary import (
@@ -67,7 +67,8 @@ CODES = {
         "phone",
         "phone_alone",
     ],
-    "record": ["home_visit", "assessment_report", "plan", "override"],
+    # The archive's records and the stores of personal data share the kind "record".
+    "record": ["home_visit", "assessment_report", "plan", "override", *PersonalRecord],
     "note_action": [
         "assignment",
         "review",
@@ -109,7 +110,6 @@ CODES = {
     "access_action": ["read", "write", "search"],
     "access_outcome": ["shown", "refused"],
     "refusal": ["outside_territory", "no_open_referral", "other_agency"],
-    "record": list(PersonalRecord),
     "review": ["screened_in", "screened_out"],
     "reason": [
         *ClosureReason,

@@ -94,7 +94,7 @@ def test_the_console_serves_every_page_once_and_nothing_but_health_of_its_own() 
     assert sorted(served) == sorted(set(served)), "no page served twice"
     assert set(served) == ROUTES
     app = build_console(Settings())
-    own = {pair for pair in _served(app.router.routes)}
+    own = set(_served(app.router.routes))
     assert own == {("GET", "/healthz"), ("GET", "/readyz")}, "app.py assembles; the pages live in views/"
 
 

@@ -19,7 +19,6 @@ from shared.contracts import (
     Agency,
     CaseApprovalDecided,
     CaseApprovalRequested,
-    CaseTransferred,
     CaseAssessed,
     CaseAssigned,
     CaseClosed,
@@ -28,12 +27,13 @@ from shared.contracts import (
     CaseReopened,
     CaseReported,
     CaseReviewed,
-    FollowupClosureRuleMet,
+    CaseTransferred,
     Category,
     Channel,
     ContractError,
     Envelope,
     EventPayload,
+    FollowupClosureRuleMet,
     FollowupDue,
     FollowupOverdue,
     FollowupScheduled,
@@ -45,11 +45,11 @@ from shared.contracts import (
     PersonalField,
     PersonalRecord,
     ReferralCreated,
-    ReferralWithdrawn,
     ReferralEscalated,
     ReferralResponded,
     ReferralState,
     ReferralStatusChanged,
+    ReferralWithdrawn,
     RiskFactor,
     RiskLevel,
     Role,
@@ -63,9 +63,9 @@ from shared.contracts import (
     territory_level,
     topic_for_event,
 )
+from shared.contracts.events import ChildLinked, ChildLinkUndone
 from shared.contracts.export import render, schema_documents
 from shared.contracts.screening import ScreeningRecord
-from shared.contracts.events import ChildLinked, ChildLinkUndone
 from shared.contracts.vocabulary import (
     IdentificationReason,
     LinkUndoReason,
@@ -694,7 +694,12 @@ def test_a_refused_access_is_recorded_with_its_reason_and_no_fields() -> None:
 
 
 def test_a_case_assignment_says_who_assigned_it_and_why_an_owner_was_replaced() -> None:
-    station = dict(case_id=CASE_ID, jurisdiction="140402001001", owner_node="140402001000", assigned_at=NOW)
+    station = {
+        "case_id": CASE_ID,
+        "jurisdiction": "140402001001",
+        "owner_node": "140402001000",
+        "assigned_at": NOW,
+    }
     assert CaseAssigned(**station, owner_ref=None).assigned_by is None  # by rule, as the case opened
     with pytest.raises(ValidationError, match="assigned by a supervisor"):
         CaseAssigned(**station, owner_ref="cw-7")
@@ -705,9 +710,13 @@ def test_a_case_assignment_says_who_assigned_it_and_why_an_owner_was_replaced() 
 
 
 def test_a_review_that_screens_out_says_why_and_a_grave_one_who_approved_it() -> None:
-    review = dict(
-        case_id=CASE_ID, risk_level=RiskLevel.red, reviewed_by="cw-7", reviewed_at=NOW, stage=Stage.closed
-    )
+    review = {
+        "case_id": CASE_ID,
+        "risk_level": RiskLevel.red,
+        "reviewed_by": "cw-7",
+        "reviewed_at": NOW,
+        "stage": Stage.closed,
+    }
     with pytest.raises(ValidationError, match="reason is required"):
         CaseReviewed(**review, decision="screened_out", approved_by="sup-1")
     with pytest.raises(ValidationError, match="supervisor's approval"):
@@ -724,14 +733,14 @@ def test_a_review_that_screens_out_says_why_and_a_grave_one_who_approved_it() ->
 
 
 def test_a_reopening_says_why_where_the_case_is_again_and_for_a_red_one_who_approved_it() -> None:
-    reopened = dict(
-        case_id=CASE_ID,
-        reason=ReopenReason.closed_in_error,
-        reopened_by="cw-7",
-        stage=Stage.plan,
-        closed_at=NOW - timedelta(hours=1),
-        reopened_at=NOW,
-    )
+    reopened = {
+        "case_id": CASE_ID,
+        "reason": ReopenReason.closed_in_error,
+        "reopened_by": "cw-7",
+        "stage": Stage.plan,
+        "closed_at": NOW - timedelta(hours=1),
+        "reopened_at": NOW,
+    }
     assert CaseReopened(**reopened, risk_level=RiskLevel.orange).approved_by is None
     with pytest.raises(ValidationError, match="supervisor's approval"):
         CaseReopened(**reopened, risk_level=RiskLevel.red)

@@ -25,9 +25,9 @@ from services.followup.schedule import load_policy
 from shared.contracts.events import (
     CaseAssessed,
     CaseClosed,
+    CaseReassessmentRequested,
     CaseReopened,
     FollowupClosureRuleMet,
-    CaseReassessmentRequested,
     FollowupDue,
     FollowupOverdue,
     FollowupScheduled,
@@ -302,8 +302,8 @@ def test_a_visit_recorded_late_counts_from_the_latest_visit() -> None:
 @pytest.mark.parametrize(
     ("found", "reason"),
     [
-        (dict(indicators=[Indicator.visible_injury]), "visit_found_new_risk"),
-        (dict(needs_unmet=[Need.legal]), "visit_found_unmet_needs"),
+        ({"indicators": [Indicator.visible_injury]}, "visit_found_new_risk"),
+        ({"needs_unmet": [Need.legal]}, "visit_found_unmet_needs"),
     ],
 )
 def test_new_risk_or_unmet_needs_go_back_to_assessment_and_never_close(found, reason) -> None:

@@ -51,16 +51,16 @@ def codes(graded: Grade) -> set[str]:
     return {f.code for f in graded.factors}
 
 
-LEFT_BEHIND_OUT_OF_SCHOOL = dict(
-    categories=[Category.left_behind],
-    indicators=[Indicator.out_of_school, Indicator.left_behind],
-    age=10,
-)
-ABUSED_AND_INJURED = dict(
-    categories=[Category.abuse],
-    indicators=[Indicator.visible_injury, Indicator.domestic_violence],
-    age=7,
-)
+LEFT_BEHIND_OUT_OF_SCHOOL = {
+    "categories": [Category.left_behind],
+    "indicators": [Indicator.out_of_school, Indicator.left_behind],
+    "age": 10,
+}
+ABUSED_AND_INJURED = {
+    "categories": [Category.abuse],
+    "indicators": [Indicator.visible_injury, Indicator.domestic_violence],
+    "age": 7,
+}
 
 
 # ---- the default rule set ---------------------------------------------------------------------

@@ -20,7 +20,7 @@ def _wrapped(error_type, driver_error: Exception, *, invalidated: bool):
             raise driver_error
         except Exception as cause:
             raise error_type("SELECT 1", {}, cause, connection_invalidated=invalidated) from cause
-    except Exception as raised:
+    except Exception as raised:  # noqa: BLE001
         return raised
 
 

@@ -18,13 +18,13 @@ def subject(nid: str | None = None, match: str | None = None, **identity) -> Sub
 
 
 def known(**fields) -> KnownChild:
-    values = dict(
-        id=uuid.uuid4(),
-        national_id_digest=None,
-        match_digest=None,
-        identity={"sex": "F"},
-        jurisdiction="140402001001",
-    )
+    values = {
+        "id": uuid.uuid4(),
+        "national_id_digest": None,
+        "match_digest": None,
+        "identity": {"sex": "F"},
+        "jurisdiction": "140402001001",
+    }
     return KnownChild(**{**values, **fields})
 
 

@@ -63,10 +63,19 @@ def case_of(
     )
 
 
-UNNAMED = dict(sex="M", age_estimate=7, appearance="bruised face, red jacket", place_seen="by the bridge")
-NAMED = dict(
-    name="王小明", national_id="140402201905010011", sex="M", birth_date="2019-05-01", age_estimate=None
-)
+UNNAMED = {
+    "sex": "M",
+    "age_estimate": 7,
+    "appearance": "bruised face, red jacket",
+    "place_seen": "by the bridge",
+}
+NAMED = {
+    "name": "王小明",
+    "national_id": "140402201905010011",
+    "sex": "M",
+    "birth_date": "2019-05-01",
+    "age_estimate": None,
+}
 
 
 def test_the_case_that_remains_is_the_open_one_then_the_one_opened_first() -> None:
@@ -186,7 +195,7 @@ def test_two_provisional_children_linked_remain_one_provisional_child() -> None:
 def test_what_a_link_refuses() -> None:
     unnamed, named = child(provisional=True, **UNNAMED), child(nid="n1", **NAMED)
     cases = {unnamed.id: case_of(unnamed, opened=NOW), named.id: case_of(named, opened=NOW)}
-    args = dict(link_id=uuid.uuid4(), reason=REASON, by="cw-1", at=NOW)
+    args = {"link_id": uuid.uuid4(), "reason": REASON, "by": "cw-1", "at": NOW}
     with pytest.raises(NotProvisional):
         linked(named, unnamed, cases, {}, **args)
     with pytest.raises(LinkedAlready):

@@ -179,7 +179,7 @@ def test_inclusion_proof_matches_the_rfc_examples():
     d = hashes(7)
     a, b, c, dd, e, f, j = d
     g, h, i = node_hash(a, b), node_hash(c, dd), node_hash(e, f)
-    k, l = node_hash(g, h), node_hash(i, j)
+    k, l = node_hash(g, h), node_hash(i, j)  # noqa: E741 - the names of RFC 6962’s figure
     assert inclusion_proof(d, 0) == [b, h, l]
     assert inclusion_proof(d, 3) == [c, g, l]
     assert inclusion_proof(d, 4) == [f, j, k]
@@ -271,7 +271,7 @@ def test_consistency_proof_matches_the_rfc_examples():
     d = hashes(7)
     a, b, c, dd, e, f, j = d
     g, h, i = node_hash(a, b), node_hash(c, dd), node_hash(e, f)
-    k, l = node_hash(g, h), node_hash(i, j)
+    k, l = node_hash(g, h), node_hash(i, j)  # noqa: E741 - the names of RFC 6962’s figure
     assert consistency_proof(d, 3) == [c, dd, g, l]
     assert consistency_proof(d, 4) == [l]
     assert consistency_proof(d, 6) == [i, j, k]

@@ -127,17 +127,17 @@ def test_a_notes_read_outside_the_readers_territory_is_refused() -> None:
 
 
 def test_a_notes_read_is_an_access_record_of_the_case_notes_naming_the_child_when_known() -> None:
-    fields = dict(
-        access_id=uuid.uuid4(),
-        case_id=CASE,
-        record=PersonalRecord.case_notes,
-        action="read",
-        purpose=AccessPurpose.case_planning,
-        accessor_ref="cw-1",
-        accessor_role=Role.caseworker,
-        jurisdiction="140402001001",
-        accessed_at=NOW,
-    )
+    fields = {
+        "access_id": uuid.uuid4(),
+        "case_id": CASE,
+        "record": PersonalRecord.case_notes,
+        "action": "read",
+        "purpose": AccessPurpose.case_planning,
+        "accessor_ref": "cw-1",
+        "accessor_role": Role.caseworker,
+        "jurisdiction": "140402001001",
+        "accessed_at": NOW,
+    }
     read = PersonalDataAccessed(
         child_ref=uuid.uuid4(), outcome="shown", fields=[PersonalField.notes], **fields
     )

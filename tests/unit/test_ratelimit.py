@@ -60,7 +60,8 @@ def test_a_rate_needs_requests_and_time() -> None:
 
 def bearer(role: Role, subject: str, jurisdiction: str = "1404") -> dict[str, str]:
     return {
-        "Authorization": f"Bearer {issue_token(Settings(), subject=subject, role=role, jurisdiction=jurisdiction)}"
+        "Authorization": "Bearer "
+        + issue_token(Settings(), subject=subject, role=role, jurisdiction=jurisdiction)
     }
 
 

@@ -12,7 +12,7 @@ from openpyxl import Workbook, load_workbook
 
 from cpnet.importer.columns import COLUMNS, WORDS, entries
 from cpnet.importer.readers import ImportFailed, count_rows, read_rows
-from cpnet.importer.rows import ROW, validate_row
+from cpnet.importer.rows import validate_row
 from cpnet.importer.template import FIRST_DATA_ROW, SHEET, VALUES_SHEET, write_template
 from shared.contracts.screening import ScreeningRecord
 from shared.contracts.vocabulary import GuardianWhereabouts

@@ -55,7 +55,7 @@ def test_a_province_node_has_nowhere_to_go_either() -> None:
 @pytest.mark.parametrize("village", VILLAGES)
 def test_escalation_climbs_one_level_at_a_time_to_the_city(village: str) -> None:
     chain = _chain(village)
-    for (node, level), (parent, parent_level) in zip(chain, chain[1:]):
+    for (node, level), (parent, parent_level) in zip(chain, chain[1:], strict=False):
         assert territory_level(node) == level
         assert escalation_target(node) == (parent, parent_level)
     assert escalation_target(chain[-1][0]) is None

@@ -51,7 +51,13 @@ async def access_log(
     """The reader may be named by their console username or by the id the services know them by. A
     filter left empty is no filter; one that is not a date or a child's id is said in words."""
     require_page(person, ACCESS)
-    filled = dict(child_ref=child_ref, reader=reader, territory=territory, since=since, until=until)
+    filled = {
+        "child_ref": child_ref,
+        "reader": reader,
+        "territory": territory,
+        "since": since,
+        "until": until,
+    }
     filters = {name: value.strip() for name, value in filled.items() if value.strip()}
     async with console.engine.connect() as connection:
         subject = await subject_named(connection, filters["reader"]) if "reader" in filters else None

@@ -12,8 +12,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from services.console.history import actors, step_in_words
 from services.console.form_errors import field_errors
+from services.console.history import actors, step_in_words
 from services.console.i18n import CITY_TIME
 from services.console.navigation import ACCESS, may_open
 from services.console.pages import (
@@ -40,11 +40,11 @@ from shared.contracts.vocabulary import (
     AccessPurpose,
     Agency,
     ClosureReason,
+    IdentificationReason,
     Need,
+    ReopenReason,
     ScreenOutReason,
     TransferReason,
-    IdentificationReason,
-    ReopenReason,
     WithdrawalReason,
 )
 
@@ -67,23 +67,23 @@ OVERRIDE_REASONS = ("more_danger_than_reported", "less_danger_than_reported", "n
 WITHDRAWAL_REASONS = tuple(r.value for r in WithdrawalReason if r != WithdrawalReason.case_closed)
 # The words each form offers, the same on every case page.
 CLOSING_REASONS = [r for r in ClosureReason if r != ClosureReason.screened_out]  # screened out: by review
-CHOICES = dict(
-    withdrawal_reasons=WITHDRAWAL_REASONS,
-    purposes=list(AccessPurpose),
-    override_reasons=OVERRIDE_REASONS,
-    plan_actions=PLAN_ACTIONS,
-    agencies=list(Agency),
-    assign_reasons=ASSIGN_REASONS,
-    closing_reasons=CLOSING_REASONS,
-    transfer_reasons=list(TransferReason),
-    screen_out_reasons=list(ScreenOutReason),
-    indicators=INDICATORS,
-    needs=list(Need),
-    open_referral_states=OPEN_REFERRAL_STATES,
-    identification_reasons=list(IdentificationReason),
-    sexes=SEXES,
-    reopen_reasons=list(ReopenReason),
-)
+CHOICES = {
+    "withdrawal_reasons": WITHDRAWAL_REASONS,
+    "purposes": list(AccessPurpose),
+    "override_reasons": OVERRIDE_REASONS,
+    "plan_actions": PLAN_ACTIONS,
+    "agencies": list(Agency),
+    "assign_reasons": ASSIGN_REASONS,
+    "closing_reasons": CLOSING_REASONS,
+    "transfer_reasons": list(TransferReason),
+    "screen_out_reasons": list(ScreenOutReason),
+    "indicators": INDICATORS,
+    "needs": list(Need),
+    "open_referral_states": OPEN_REFERRAL_STATES,
+    "identification_reasons": list(IdentificationReason),
+    "sexes": SEXES,
+    "reopen_reasons": list(ReopenReason),
+}
 # Where the identity given to a child nobody could name is on the form (a 422's `loc` after "body").
 IDENTITY_FIELDS = {
     ("identity", "name"): "id_name",

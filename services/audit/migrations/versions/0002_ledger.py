@@ -50,7 +50,8 @@ def upgrade(schema: str = "audit") -> None:
     op.execute("""
         CREATE FUNCTION audit.refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
-            RAISE EXCEPTION 'the audit ledger is append-only: % on %.% refused', TG_OP, TG_TABLE_SCHEMA, TG_TABLE_NAME;
+            RAISE EXCEPTION 'the audit ledger is append-only: % on %.% refused',
+                TG_OP, TG_TABLE_SCHEMA, TG_TABLE_NAME;
         END $$
     """)
     for table in ("ledger", "checkpoints"):
