@@ -45,6 +45,7 @@ from shared.ratelimit import AddressRateLimit, RateLimits, limit_writes
 from shared.settings import SERVICE_NAMES, Settings
 from shared.telemetry import setup_tracing
 from shared.token_keys import key_set
+from shared.unit_of_work import Stage, UnexpectedEvent
 
 log = structlog.get_logger(__name__)
 
@@ -77,7 +78,21 @@ class ServiceContext:
     def processed(self) -> Table:
         return self.metadata.tables[f"{self.name}.processed_events"]
 
-    def consumer(self, *, name: str, topic: str, handler, **options) -> IdempotentConsumer:
+    def stage(self, name: str, stage: Stage, **options) -> IdempotentConsumer:
+        """A consumer of the topics of a stage's handler table, in batches, each batch one unit of
+        work (shared/unit_of_work.py) in one transaction; an event no rule takes is dead-lettered."""
+        poison = (UnexpectedEvent, *options.pop("poison", ()))
+        return self.consumer(
+            name=name,
+            topic=stage.topics,
+            handler=None,
+            batch_handler=stage,
+            batch=True,
+            poison=poison,
+            **options,
+        )
+
+    def consumer(self, *, name: str, topic: str | tuple[str, ...], handler, **options) -> IdempotentConsumer:
         """An idempotent consumer on this service's database, waking the relay after commits."""
         return IdempotentConsumer(
             name=name,

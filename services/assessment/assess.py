@@ -20,22 +20,17 @@ from services.assessment.decide import (
     Regraded,
     regraded,
     union,
-    with_reassessment,
-    with_report,
 )
 from services.assessment.grading import Override, RuleSet
 from shared.contracts.envelope import Envelope, new_envelope
-from shared.contracts.events import CaseReported
 from shared.contracts.vocabulary import Indicator, Need, Stage, advance_stage
 from shared.crypto import FieldCipher
 from shared.db.rows import any_of, upsert_rows
 from shared.db.tables import outbox_table
-from shared.messaging.consumer import Delivery
 from shared.messaging.outbox import add_events
 from shared.notes import save_notes, written
-from shared.telemetry import current_trace_headers, event_span
 
-__all__ = ["CaseNotFound", "Resources", "on_case_events", "record_needs", "set_override", "history"]
+__all__ = ["CaseNotFound", "Resources", "record_needs", "set_override", "history"]
 
 PRODUCER = "assessment"
 OUTBOX = outbox_table(t.metadata)
@@ -81,29 +76,16 @@ async def save(
     await add_events(session, OUTBOX, *envelopes, traces=traces)
 
 
-async def on_case_events(
-    session: AsyncSession, items: Sequence[tuple[Envelope, Delivery]], res: Resources
-) -> None:
-    """A batch of `case.reported` / `case.reassessment_requested`, in offset order: each
-    case loaded once, each event decided in turn on the state the one before left, each
-    inside its own trace (the report's), then everything saved at once."""
-    states = await load_cases(session, (event.case_id for event, _ in items))
-    now = res.clock()
-    results, traces, causes = [], [], []
-    for event, delivery in items:
-        with event_span(delivery):
-            state = states.get(event.case_id)
-            if isinstance(event.payload, CaseReported):
-                merged, cause = with_report(state, event.payload), "report"
-            else:
-                merged, cause = with_reassessment(state, event.payload), "reassessment"
-            result = regraded(merged, res.rules, now=now, cause=cause, caused_by=str(event.event_id))
-            traces.append(current_trace_headers())
-        states[event.case_id] = result.state
-        results.append(result)
-        causes.append(event)
-    touched = {event.case_id for event, _ in items}
-    await save(session, [states[case_id] for case_id in sorted(touched)], results, traces, causes)
+class CaseStore:
+    """The cases at hand, and each grade's history row, for shared/unit_of_work.py."""
+
+    async def load(self, tx: AsyncSession, events: Sequence[Envelope]) -> dict[uuid.UUID, CaseState]:
+        return await load_cases(tx, (event.case_id for event in events))
+
+    async def save(self, tx: AsyncSession, loaded, states, assessments: Sequence[dict[str, Any]]) -> None:
+        await upsert_rows(tx, t.cases, [states[case_id].as_row() for case_id in sorted(states)])
+        if assessments:
+            await tx.execute(insert(t.assessments), list(assessments))
 
 
 async def _one_case(session: AsyncSession, case_id: uuid.UUID, visible: Callable[[str], bool]) -> CaseState:

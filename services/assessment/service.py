@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from services.assessment import tables as t
 from services.assessment.api import router
-from services.assessment.assess import Resources, on_case_events
+from services.assessment.assess import Resources
 from services.assessment.grading import RuleSetError, load_rules
-from shared.contracts.events import CaseReassessmentRequested, CaseReported
+from services.assessment.handlers import REASSESSMENTS, REPORTS, stage
 from shared.crypto import FieldCipher
 from shared.errors import ConfigurationError
 from shared.messaging.consumer import IdempotentConsumer
@@ -25,25 +25,9 @@ def resources(settings: Settings) -> Resources:
 
 def consumers(ctx: ServiceContext) -> list[IdempotentConsumer]:
     """Both in batches: a batch is decided in one pass over its cases (services/assessment/decide.py)."""
-
-    async def decide_batch(session, items) -> None:
-        await on_case_events(session, items, ctx.resources)
-
     return [
-        ctx.consumer(
-            name="assessment.reported",
-            topic=CaseReported.TOPIC,
-            handler=None,
-            batch_handler=decide_batch,
-            batch=True,
-        ),
-        ctx.consumer(
-            name="assessment.reassessment",
-            topic=CaseReassessmentRequested.TOPIC,
-            handler=None,
-            batch_handler=decide_batch,
-            batch=True,
-        ),
+        ctx.stage("assessment.reported", stage(REPORTS, lambda: ctx.resources)),
+        ctx.stage("assessment.reassessment", stage(REASSESSMENTS, lambda: ctx.resources)),
         # A case moved to another territory: its next grades name the new one.
         transfers_consumer(ctx, "assessment", lambda session, moves: follow(session, t.cases, moves)),
     ]

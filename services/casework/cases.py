@@ -22,7 +22,6 @@ from services.casework.decide import (
     ReferralFact,
     approval_decided,
     assigned,
-    decide,
     referrals_by_case,
     reopening,
     requested,
@@ -34,10 +33,8 @@ from shared.crypto import FieldCipher
 from shared.db.engine import Transaction
 from shared.db.rows import any_of, upsert_rows
 from shared.db.tables import outbox_table
-from shared.messaging.consumer import Delivery
 from shared.messaging.outbox import add_events
 from shared.notes import Note, save_notes, written
-from shared.telemetry import current_trace_headers, event_span
 from shared.territory.registry import TerritoryRegistry
 
 __all__ = [
@@ -49,7 +46,6 @@ __all__ = [
     "assign",
     "decide_approval",
     "load_case",
-    "on_case_events",
     "reopen",
     "request_approval",
     "review",
@@ -113,25 +109,14 @@ async def save_states(
     await upsert_rows(session, t.referrals, [fact.as_row() for fact in referrals])
 
 
-async def on_case_events(
-    session: Transaction, items: Sequence[tuple[Envelope, Delivery]], res: Resources
-) -> None:
-    """A batch of the case's other services' events, in offset order: each case loaded once,
-    each event decided in turn on what the one before left, inside its own trace (the report's),
-    then saved at once."""
-    loaded = await load_states(session, (event.case_id for event, _ in items))
-    states = dict(loaded)
-    envelopes, traces = [], []
-    for event, delivery in items:
-        with event_span(delivery):
-            decision = decide(states[event.case_id], event.payload, res.policy, event.occurred_at)
-            trace = current_trace_headers()
-        states[event.case_id] = decision.state
-        for payload in decision.events:
-            envelopes.append(new_envelope(payload, case_id=event.case_id, producer=PRODUCER, causation=event))
-            traces.append(trace)
-    await save_states(session, loaded, states)
-    await add_events(session, OUTBOX, *envelopes, traces=traces)
+class CaseStore:
+    """The cases at hand and their referrals, for shared/unit_of_work.py."""
+
+    async def load(self, tx: Transaction, events: Sequence[Envelope]) -> dict[uuid.UUID, CaseState]:
+        return await load_states(tx, (event.case_id for event in events))
+
+    async def save(self, tx: Transaction, loaded, states, records) -> None:
+        await save_states(tx, loaded, states)
 
 
 def _listed(case: CaseFile | None, visible: Callable[[str], bool]) -> bool:

@@ -4,22 +4,11 @@ its HTTP API (the worklist, assignment) and its policy."""
 from __future__ import annotations
 
 from services.casework.api import approvals_router, router
-from services.casework.cases import Resources, on_case_events
+from services.casework.cases import Resources
 from services.casework.decide import UnexpectedEvent
 from services.casework.escalation import escalate_cases, late_gauges
+from services.casework.handlers import case_events
 from services.casework.policy import PolicyError, load_policy
-from shared.contracts.events import (
-    CaseAssessed,
-    CaseReported,
-    ChildLinked,
-    FollowupClosureRuleMet,
-    FollowupScheduled,
-    FollowupVisitRecorded,
-    ReferralEscalated,
-    ReferralStatusChanged,
-)
-from shared.contracts.topics import referral_topic
-from shared.contracts.vocabulary import Agency
 from shared.crypto import FieldCipher
 from shared.errors import ConfigurationError
 from shared.messaging.consumer import IdempotentConsumer
@@ -27,21 +16,6 @@ from shared.scheduling import periodic
 from shared.service import ServiceContext, ServiceDefinition
 from shared.settings import Settings
 from shared.territory.registry import TerritoryError, load_territory
-
-# What casework learns each case from: its report and grade, the referrals it waits on, its
-# visits, follow-up's closure rule, the links that merge a case into another (and their undoing)
-# (shared.contracts.asyncapi.SERVICE_CONSUMES lists the same).
-TOPICS = (
-    CaseReported.TOPIC,
-    CaseAssessed.TOPIC,
-    *(referral_topic(agency) for agency in Agency),
-    ReferralStatusChanged.TOPIC,
-    ReferralEscalated.TOPIC,
-    FollowupScheduled.TOPIC,
-    FollowupVisitRecorded.TOPIC,
-    FollowupClosureRuleMet.TOPIC,
-    ChildLinked.TOPIC,
-)
 
 
 def resources(settings: Settings) -> Resources:
@@ -56,21 +30,9 @@ def resources(settings: Settings) -> Resources:
 
 
 def consumers(ctx: ServiceContext) -> list[IdempotentConsumer]:
-    """One consumer group over every topic, in batches decided in one pass over their cases."""
-
-    async def decide_batch(session, items) -> None:
-        await on_case_events(session, items, ctx.resources)
-
-    return [
-        ctx.consumer(
-            name="casework.cases",
-            topic=TOPICS,
-            handler=None,
-            batch_handler=decide_batch,
-            batch=True,
-            poison=(UnexpectedEvent,),
-        )
-    ]
+    """One consumer group over every topic of the handler table, in batches decided in one pass
+    over their cases."""
+    return [ctx.stage("casework.cases", case_events(lambda: ctx.resources), poison=(UnexpectedEvent,))]
 
 
 def tasks(ctx: ServiceContext):

@@ -5,9 +5,9 @@ from __future__ import annotations
 from services.followup import tables as t
 from services.followup.api import router
 from services.followup.decide import UnexpectedEvent
+from services.followup.handlers import CLOSURES, GRADES, REFERRALS, stage
 from services.followup.schedule import PolicyError, load_policy
-from services.followup.visits import Resources, announce_due_visits, on_followup_events, overdue_gauges
-from shared.contracts.events import CaseAssessed, CaseClosed, CaseReopened, ReferralStatusChanged
+from services.followup.visits import Resources, announce_due_visits, overdue_gauges
 from shared.crypto import FieldCipher
 from shared.errors import ConfigurationError
 from shared.messaging.consumer import IdempotentConsumer
@@ -25,25 +25,13 @@ def resources(settings: Settings) -> Resources:
 
 
 def consumers(ctx: ServiceContext) -> list[IdempotentConsumer]:
-    """Both in batches: a batch is decided in one pass over its plans (services/followup/decide.py)."""
-
-    async def decide_batch(session, items) -> None:
-        await on_followup_events(session, items, ctx.resources)
-
+    """In batches, one consumer group a handler table: a batch is decided in one pass over its plans."""
     return [
-        ctx.consumer(
-            name=name,
-            topic=topic,
-            handler=None,
-            batch_handler=decide_batch,
-            batch=True,
-            poison=(UnexpectedEvent,),
-        )
-        for name, topic in (
-            ("followup.assessed", CaseAssessed.TOPIC),
-            ("followup.referrals", ReferralStatusChanged.TOPIC),
-            # A closed case is visited no more; reopened by a person, it is again.
-            ("followup.closures", (CaseClosed.TOPIC, CaseReopened.TOPIC)),
+        ctx.stage(name, stage(handlers, lambda: ctx.resources), poison=(UnexpectedEvent,))
+        for name, handlers in (
+            ("followup.assessed", GRADES),
+            ("followup.referrals", REFERRALS),
+            ("followup.closures", CLOSURES),
         )
     ] + [
         # A case moved to another territory: its visits are the new territory's to make.

@@ -18,7 +18,6 @@ from services.followup.decide import (
     Visit,
     VisitOutcome,
     announced,
-    decide,
     latest_referral_states,
     visited,
 )
@@ -29,11 +28,9 @@ from shared.contracts.vocabulary import OPEN_REFERRAL_STATES, Indicator, Need, R
 from shared.crypto import FieldCipher
 from shared.db.rows import any_of, upsert_rows
 from shared.db.tables import outbox_table
-from shared.messaging.consumer import Delivery
 from shared.messaging.outbox import add_events
 from shared.metrics import Gauge
 from shared.notes import save_notes, written
-from shared.telemetry import current_trace_headers, event_span
 
 __all__ = [
     "OUTBOX",
@@ -41,7 +38,6 @@ __all__ = [
     "Resources",
     "VisitOutcome",
     "announce_due_visits",
-    "on_followup_events",
     "overdue_gauges",
     "record_visit",
 ]
@@ -87,30 +83,15 @@ async def save_referral_states(session: AsyncSession, changes: Sequence[Referral
     )
 
 
-async def on_followup_events(
-    session: AsyncSession, items: Sequence[tuple[Envelope, Delivery]], res: Resources
-) -> None:
-    """A batch of `case.assessed` / `referral.status`, in offset order: each case's plan loaded
-    once, each event decided in turn on the plan the one before left, each inside its own trace
-    (the report's), then the plans, the referral states and the events saved at once."""
-    loaded = await load_plans(session, (event.case_id for event, _ in items))
-    plans = dict(loaded)
-    now = res.clock()
-    envelopes, traces, referral_changes = [], [], []
-    for event, delivery in items:
-        with event_span(delivery):
-            decision = decide(plans.get(event.case_id), event.payload, res.policy, now)
-            trace = current_trace_headers()
-        if decision.plan is not None:
-            plans[event.case_id] = decision.plan
-        if isinstance(event.payload, ReferralStatusChanged):
-            referral_changes.append(event.payload)
-        for payload in decision.events:
-            envelopes.append(new_envelope(payload, case_id=event.case_id, producer=PRODUCER, causation=event))
-            traces.append(trace)
-    await save_referral_states(session, referral_changes)
-    await save_plans(session, [plan for case_id, plan in plans.items() if loaded.get(case_id) != plan])
-    await add_events(session, OUTBOX, *envelopes, traces=traces)
+class PlanStore:
+    """The plans of the cases at hand, and the referrals' latest states, for shared/unit_of_work.py."""
+
+    async def load(self, tx: AsyncSession, events: Sequence[Envelope]) -> dict[uuid.UUID, Plan]:
+        return await load_plans(tx, (event.case_id for event in events))
+
+    async def save(self, tx: AsyncSession, loaded, plans, changes: Sequence[ReferralStatusChanged]) -> None:
+        await save_referral_states(tx, changes)
+        await save_plans(tx, [plan for case_id, plan in plans.items() if loaded.get(case_id) != plan])
 
 
 async def announce_due_visits(session: AsyncSession, res: Resources, *, limit: int = 500) -> int:

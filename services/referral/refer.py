@@ -20,7 +20,7 @@ from services.referral.decide import CaseRecord, CaseReferrals, ForeignAnswer, P
 from services.referral.routing import RoutingTable
 from services.referral.territory import below_the_top, holder_after_move
 from shared.contracts.envelope import Envelope, new_envelope
-from shared.contracts.events import CaseClosed, CaseReopened, ChildLinkUndone, ReferralResponded
+from shared.contracts.events import ReferralResponded
 from shared.contracts.vocabulary import OPEN_REFERRAL_STATES, ReferralState, RiskLevel, WithdrawalReason
 from shared.crypto import FieldCipher
 from shared.db.rows import any_of, upsert_rows
@@ -42,9 +42,6 @@ __all__ = [
     "Resources",
     "escalate_overdue",
     "move_cases",
-    "on_answers",
-    "on_closures",
-    "on_grades",
     "respond",
     "waiting_gauges",
     "withdraw",
@@ -124,43 +121,36 @@ def _open_of(case_ids: Iterable[uuid.UUID]) -> ColumnElement:
     return and_(any_of(referrals.case_id, case_ids), referrals.state.in_(OPEN_REFERRAL_STATES))
 
 
-async def on_grades(session: AsyncSession, items: Deliveries, res: Resources) -> None:
-    """A batch of `case.assessed`, in offset order: each case and its open referrals loaded
-    once, each grade routed on the state the one before left, each inside its report's trace."""
-    case_ids = {event.case_id for event, _ in items}
-    batch = await _load(session, case_ids, _open_of(case_ids))
-    now = res.clock()
-    for event, delivery in items:
-        with event_span(delivery):
-            decision = decide.route(batch.cases[event.case_id], event.payload, res.policy, now)
-            batch.apply(decision, cause=event)
-    await _save(session, batch, [batch.cases[case_id].case for case_id in sorted(case_ids)])
+def open_of_cases(events: Sequence[Envelope]) -> ColumnElement:
+    """The referrals a grade, a closure or a reopening works on: its case's open ones."""
+    return _open_of({event.case_id for event in events})
 
 
-async def on_closures(session: AsyncSession, items: Deliveries, res: Resources) -> None:
-    """A batch of `case.closed`, `case.reopened` and `child.links`, in offset order: whatever a closed
-    case still holds open is withdrawn (decide.case_closed); a case a person reopened, or an undone link
-    gives back to its own child, is referred again (decide.reopened, decide.link_undone); a link itself
-    changes nothing here (its closure does)."""
-    case_ids = {event.case_id for event, _ in items}
-    batch = await _load(session, case_ids, _open_of(case_ids))
-    now = res.clock()
-    reopened: set[uuid.UUID] = set()
-    for event, delivery in items:
-        state, payload = batch.cases[event.case_id], event.payload
-        with event_span(delivery):
-            if isinstance(payload, CaseClosed):
-                batch.apply(decide.case_closed(state, payload, now), cause=event)
-            elif isinstance(payload, CaseReopened):
-                batch.apply(decide.reopened(state, payload, res.policy, now), cause=event)
-                reopened.add(event.case_id)
-            elif isinstance(payload, ChildLinkUndone):
-                batch.apply(decide.link_undone(state, payload, res.policy, now), cause=event)
-    await _save(
-        session,
-        batch,
-        [batch.cases[case_id].case for case_id in sorted(reopened) if batch.cases[case_id].case is not None],
-    )
+def answered(events: Sequence[Envelope]) -> ColumnElement:
+    """The referrals answers name (perhaps another case's: decide refuses such an answer)."""
+    return any_of(t.referrals.c.id, {event.payload.referral_id for event in events})
+
+
+@dataclass(frozen=True)
+class ReferralStore:
+    """The cases at hand and the referrals `referrals` selects, for shared/unit_of_work.py."""
+
+    referrals: Callable[[Sequence[Envelope]], ColumnElement]
+
+    async def load(self, tx: AsyncSession, events: Sequence[Envelope]) -> dict[uuid.UUID, CaseReferrals]:
+        return (await _load(tx, (event.case_id for event in events), self.referrals(events))).cases
+
+    async def save(self, tx: AsyncSession, loaded, states, records) -> None:
+        """The referrals made or changed and the cases' records changed, one statement each."""
+        before = {r.id: r for state in loaded.values() for r in state.referrals}
+        changed = [r for state in states.values() for r in state.referrals if before.get(r.id) != r]
+        cases = [
+            state.case
+            for case_id, state in sorted(states.items())
+            if state.case is not None and (case_id not in loaded or loaded[case_id].case != state.case)
+        ]
+        await upsert_rows(tx, t.cases, [case.as_row() for case in cases])
+        await upsert_rows(tx, t.referrals, [r.as_row() for r in changed])
 
 
 async def withdraw(
@@ -232,13 +222,6 @@ async def _answer_all(session: AsyncSession, answers: Sequence[Answer], res: Res
     changed = [state.case for case_id, state in sorted(batch.cases.items()) if state.case != before[case_id]]
     await _save(session, batch, changed)
     return batch
-
-
-async def on_answers(session: AsyncSession, items: Deliveries, res: Resources) -> None:
-    """A batch of `referral.responses`, in offset order (one referral's answers may follow each
-    other in it). Raises LookupError, ForeignAnswer or IllegalTransition for an answer that will
-    never be valid: the consumer then isolates it and dead-letters it with the reason."""
-    await _answer_all(session, [(event.payload, event, delivery) for event, delivery in items], res)
 
 
 async def respond(

@@ -4,19 +4,16 @@ escalation sweep."""
 from __future__ import annotations
 
 from services.referral.api import cases_router, router
+from services.referral.handlers import ANSWERS, CLOSURES, GRADES, stage
 from services.referral.lifecycle import IllegalTransition
 from services.referral.refer import (
     ForeignAnswer,
     Resources,
     escalate_overdue,
     move_cases,
-    on_answers,
-    on_closures,
-    on_grades,
     waiting_gauges,
 )
 from services.referral.routing import RoutingError, load_routes
-from shared.contracts.events import CaseAssessed, CaseClosed, CaseReopened, ChildLinked, ReferralResponded
 from shared.crypto import FieldCipher
 from shared.errors import ConfigurationError
 from shared.messaging.consumer import IdempotentConsumer
@@ -42,41 +39,21 @@ def resources(settings: Settings) -> Resources:
 
 
 def consumers(ctx: ServiceContext) -> list[IdempotentConsumer]:
-    """Both in batches, each decided in one pass over its cases (services/referral/decide.py)."""
-
-    async def grades(session, items) -> None:
-        await on_grades(session, items, ctx.resources)
-
-    async def answers(session, items) -> None:
-        await on_answers(session, items, ctx.resources)
-
-    async def closures(session, items) -> None:
-        await on_closures(session, items, ctx.resources)
-
+    """In batches, one consumer group a handler table, each batch decided in one pass over its cases
+    (services/referral/decide.py)."""
     return [
-        ctx.consumer(
-            name="referral.assessed", topic=CaseAssessed.TOPIC, handler=None, batch_handler=grades, batch=True
-        ),
+        ctx.stage("referral.assessed", stage(GRADES, lambda: ctx.resources)),
         # An answer the lifecycle refuses, or one about another agency's referral, will
         # never become valid: the batch falls back to one answer at a time and that one is
         # dead-lettered with the reason at once.
-        ctx.consumer(
-            name="referral.responses",
-            topic=ReferralResponded.TOPIC,
-            handler=None,
-            batch_handler=answers,
-            batch=True,
+        ctx.stage(
+            "referral.responses",
+            stage(ANSWERS, lambda: ctx.resources),
             poison=(IllegalTransition, ForeignAnswer, LookupError),
         ),
         # A closed case holds no open referral: what a late grade opened meanwhile is withdrawn, and
         # what a case merged away by a link held; a reopened case, or an undone link, is referred again.
-        ctx.consumer(
-            name="referral.closures",
-            topic=(CaseClosed.TOPIC, CaseReopened.TOPIC, ChildLinked.TOPIC),
-            handler=None,
-            batch_handler=closures,
-            batch=True,
-        ),
+        ctx.stage("referral.closures", stage(CLOSURES, lambda: ctx.resources)),
         # A case moved to another territory: its open referrals escalate up the new one's chain.
         transfers_consumer(ctx, "referral", move_cases),
     ]

@@ -416,6 +416,11 @@ class _OnTheAgencysTopic(EventPayload):
             raise TypeError(f"expected a {cls.__name__}, got {type(payload).__name__}")
         return f"{cls.TOPIC}.{payload.agency.value}"
 
+    @classmethod
+    def every_topic(cls) -> tuple[str, ...]:
+        """Every agency's topic: where a consumer of these events listens."""
+        return tuple(f"{cls.TOPIC}.{agency.value}" for agency in Agency)
+
 
 @register_event
 class ReferralCreated(_OnTheAgencysTopic):

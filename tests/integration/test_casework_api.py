@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from services.casework.cases import on_case_events
+from services.casework.handlers import on_case_events
 from shared.auth import Role, directory_audience, issue_token
 from shared.contracts.vocabulary import RiskLevel
 from shared.settings import Settings

@@ -13,8 +13,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from services.casework import tables as t
-from services.casework.cases import OUTBOX, Resources, assign, on_case_events
+from services.casework.cases import OUTBOX, Resources, assign
 from services.casework.decide import DirectoryEntry, ReasonRequired
+from services.casework.handlers import on_case_events
 from services.casework.policy import load_policy
 from shared.contracts.envelope import new_envelope
 from shared.contracts.events import CaseAssessed, CaseReported, ReferralCreated

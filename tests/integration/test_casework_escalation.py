@@ -11,8 +11,9 @@ from datetime import timedelta
 from sqlalchemy import delete, select, update
 
 from services.casework import tables as t
-from services.casework.cases import OUTBOX, Resources, on_case_events
+from services.casework.cases import OUTBOX, Resources
 from services.casework.escalation import escalate_cases, late_gauges
+from services.casework.handlers import on_case_events
 from services.casework.policy import load_policy
 from shared.contracts.vocabulary import RiskLevel
 from shared.territory.registry import load_territory

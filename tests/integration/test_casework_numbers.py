@@ -16,7 +16,7 @@ from sqlalchemy import update
 
 from services.casework import tables as t
 from services.casework.api import Readers, router
-from services.casework.cases import on_case_events
+from services.casework.handlers import on_case_events
 from shared.auth import Principal, Role
 from shared.case_number import CaseNumberParts
 from shared.http import install_error_handlers
