@@ -340,71 +340,99 @@ def _check_checkpoints(
 ) -> list[Problem]:
     """Truncation and root mismatches, each located as precisely as the chain and the other
     checkpoints allow. `located` is the first bad entry the chain scan found, if any."""
-    problems: list[Problem] = []
     n = len(entries)
-    last_seq = entries[-1].seq if entries and isinstance(entries[-1].seq, int) else n
-    beyond = [c for c in signed if c.size > n]
-    if beyond:
-        latest = beyond[-1]
-        if last_seq < latest.size:
-            problems.append(
-                Problem(
-                    last_seq + 1,
-                    f"ledger truncated: {_describe(latest)} covers {latest.size} "
-                    f"entries, the ledger ends at entry {last_seq}",
-                )
-            )
-        else:
-            problems.append(
-                Problem(
-                    None,
-                    f"{_describe(latest)} covers {latest.size} entries, the ledger holds "
-                    f"{n}: entries are missing" + (f" (see entry {located})" if located else ""),
-                )
-            )
+    truncation = _truncation(entries, [c for c in signed if c.size > n], located)
+    problems = [truncation] if truncation is not None else []
     within = [c for c in signed if c.size <= n]
     if not within:
         return problems
+    return problems + _root_mismatches(hashes, within, located)
+
+
+def _truncation(
+    entries: Sequence[Entry], beyond: Sequence[Checkpoint], located: int | None
+) -> Problem | None:
+    """What the largest checkpoint covering more entries than the ledger holds says is missing:
+    the entries after the ledger's end, or (its last seq being high enough) some in between."""
+    if not beyond:
+        return None
+    n = len(entries)
+    last_seq = entries[-1].seq if entries and isinstance(entries[-1].seq, int) else n
+    latest = beyond[-1]
+    if last_seq < latest.size:
+        return Problem(
+            last_seq + 1,
+            f"ledger truncated: {_describe(latest)} covers {latest.size} "
+            f"entries, the ledger ends at entry {last_seq}",
+        )
+    return Problem(
+        None,
+        f"{_describe(latest)} covers {latest.size} entries, the ledger holds "
+        f"{n}: entries are missing" + (f" (see entry {located})" if located else ""),
+    )
+
+
+def _root_mismatches(hashes: list[bytes], within: Sequence[Checkpoint], located: int | None) -> list[Problem]:
+    """One problem for each checkpoint within the ledger whose signed root is not the root of
+    the entries it covers, smallest checkpoint first."""
     roots = prefix_roots((leaf_hash(h) for h in hashes), [c.size for c in within])
     agrees = {id(c): roots[c.size] == c.root for c in within}
+    problems: list[Problem] = []
     for checkpoint in within:
         if agrees[id(checkpoint)]:
             continue
-        name = f"{_describe(checkpoint)} over {checkpoint.size} entries"
-        if any(agrees[id(c)] and c.size >= checkpoint.size for c in within):
-            # Another signed root vouches for these very entries, so it is this checkpoint that lies.
-            problems.append(
-                Problem(
-                    None,
-                    f"{name}: its signed root is not the root of entries "
-                    f"1..{checkpoint.size}, which a checkpoint at least as large confirms: "
-                    "the checkpoint is false, not the ledger",
-                )
-            )
-        elif located is not None and located <= checkpoint.size:
-            problems.append(
-                Problem(None, f"{name}: Merkle root differs (the ledger changed at entry {located})")
-            )
-        else:
-            # The chain is whole up to here, yet the root differs: some entry after the last
-            # agreeing checkpoint was rewritten and everything after it re-hashed and re-linked,
-            # so this checkpoint's last entry is certainly not the one that was signed.
-            since = max((c.size for c in within if agrees[id(c)] and c.size < checkpoint.size), default=0)
-            span = (
-                ""
-                if since + 1 == checkpoint.size
-                else f"; the rewrite began at one of entries {since + 1}..{checkpoint.size} "
-                "and the chain was re-linked"
-            )
-            problems.append(
-                Problem(
-                    checkpoint.size,
-                    f"entry {checkpoint.size} is not the entry the {name} signed: "
-                    f"Merkle root differs, it was rewritten{span}",
-                )
-            )
-            located = checkpoint.size
+        problem = _root_mismatch(checkpoint, within, agrees, located)
+        problems.append(problem)
+        if problem.seq is not None:
+            # A rewrite found at this checkpoint's last entry explains the larger ones' mismatch.
+            located = problem.seq
     return problems
+
+
+def _root_mismatch(
+    checkpoint: Checkpoint, within: Sequence[Checkpoint], agrees: Mapping[int, bool], located: int | None
+) -> Problem:
+    """Whom a mismatching root blames: the checkpoint itself, the change the chain already
+    located, or the last entry the checkpoint covers."""
+    name = f"{_describe(checkpoint)} over {checkpoint.size} entries"
+    if _vouched_for_by_larger(checkpoint, within, agrees):
+        # Another signed root vouches for these very entries, so it is this checkpoint that lies.
+        return Problem(
+            None,
+            f"{name}: its signed root is not the root of entries "
+            f"1..{checkpoint.size}, which a checkpoint at least as large confirms: "
+            "the checkpoint is false, not the ledger",
+        )
+    if located is not None and located <= checkpoint.size:
+        return Problem(None, f"{name}: Merkle root differs (the ledger changed at entry {located})")
+    return _rewritten_and_relinked(checkpoint, name, within, agrees)
+
+
+def _vouched_for_by_larger(
+    checkpoint: Checkpoint, within: Sequence[Checkpoint], agrees: Mapping[int, bool]
+) -> bool:
+    """Whether an agreeing checkpoint at least as large covers the same entries."""
+    return any(agrees[id(c)] and c.size >= checkpoint.size for c in within)
+
+
+def _rewritten_and_relinked(
+    checkpoint: Checkpoint, name: str, within: Sequence[Checkpoint], agrees: Mapping[int, bool]
+) -> Problem:
+    """The chain is whole up to here, yet the root differs: some entry after the last agreeing
+    checkpoint was rewritten and everything after it re-hashed and re-linked, so this
+    checkpoint's last entry is certainly not the one that was signed."""
+    since = max((c.size for c in within if agrees[id(c)] and c.size < checkpoint.size), default=0)
+    span = (
+        ""
+        if since + 1 == checkpoint.size
+        else f"; the rewrite began at one of entries {since + 1}..{checkpoint.size} "
+        "and the chain was re-linked"
+    )
+    return Problem(
+        checkpoint.size,
+        f"entry {checkpoint.size} is not the entry the {name} signed: "
+        f"Merkle root differs, it was rewritten{span}",
+    )
 
 
 def verify(

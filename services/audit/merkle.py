@@ -165,9 +165,7 @@ def verify_consistency(
 ) -> bool:
     """True iff `proof` shows the tree of `new_size` leaves with `new_root` extends, unchanged,
     the tree of `old_size` leaves with `old_root` — i.e. the ledger only grew."""
-    if not (0 <= old_size <= new_size) or not _is_hash(old_root) or not _is_hash(new_root):
-        return False
-    if not all(_is_hash(p) for p in proof):
+    if not _consistency_arguments_valid(old_size, old_root, new_size, new_root, proof):
         return False
     if old_size == new_size:
         return not proof and old_root == new_root
@@ -180,6 +178,23 @@ def verify_consistency(
         path.insert(0, old_root)
     if not path:
         return False
+    return _roots_from_consistency_path(old_size, new_size, path) == (old_root, new_root)
+
+
+def _consistency_arguments_valid(
+    old_size: int, old_root: bytes, new_size: int, new_root: bytes, proof: Sequence[bytes]
+) -> bool:
+    """Whether the sizes are in order and the roots and the proof's nodes are all hashes."""
+    if not (0 <= old_size <= new_size) or not _is_hash(old_root) or not _is_hash(new_root):
+        return False
+    return all(_is_hash(p) for p in proof)
+
+
+def _roots_from_consistency_path(
+    old_size: int, new_size: int, path: Sequence[bytes]
+) -> tuple[bytes, bytes] | None:
+    """The old and the new root rebuilt from one path (the old tree's last full subtree first);
+    None if the path is longer or shorter than the new tree is tall."""
     fn, sn = old_size - 1, new_size - 1
     # Levels where the old tree's last node is a right child are already summed into path[0].
     while fn & 1:
@@ -189,7 +204,7 @@ def verify_consistency(
     fr = sr = path[0]
     for c in path[1:]:
         if sn == 0:
-            return False
+            return None
         if fn & 1 or fn == sn:
             fr = node_hash(c, fr)
             sr = node_hash(c, sr)
@@ -201,4 +216,4 @@ def verify_consistency(
             sr = node_hash(sr, c)
         fn >>= 1
         sn >>= 1
-    return sn == 0 and fr == old_root and sr == new_root
+    return (fr, sr) if sn == 0 else None

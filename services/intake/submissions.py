@@ -158,19 +158,38 @@ async def record_submissions(
     reports recorded set-based, the new keys stored, the territory of the cases asked about
     read at once."""
     stored = await _stored_digests(session, [s.key_scope for s in batch if s.key_scope])
-    reused = [s.key_scope in stored and stored[s.key_scope] != s.digest for s in batch]
+    reused = _keys_reused(batch, stored)
     todo = [s for s, conflict in zip(batch, reused, strict=True) if not conflict]
-    recorded = (
-        await record_reports(
-            session,
-            [Submission(s.report, s.subject, s.subject) for s in todo],
-            keys=keys,
-            traces=[s.trace for s in todo],
-        )
-        if todo
-        else []
+    done = list(zip(todo, await _record_reports_of(session, todo, keys), strict=True))
+    await _store_new_keys(session, done, stored)
+    territory = await _territories_asked_for(session, done)
+    outcomes = iter([Outcome(r, territory.get(r.case_id) if s.wants_case else None) for s, r in done])
+    return [KeyReused() if conflict else next(outcomes) for conflict in reused]
+
+
+def _keys_reused(batch: Sequence[Submitted], stored: dict[tuple[str, str], str]) -> list[bool]:
+    """For each submission, whether its Idempotency-Key was stored with a different request body."""
+    return [s.key_scope in stored and stored[s.key_scope] != s.digest for s in batch]
+
+
+async def _record_reports_of(
+    session: Transaction, todo: Sequence[Submitted], keys: IntakeResources
+) -> list[Recorded]:
+    """The submissions' reports recorded together; no statement at all when there are none."""
+    if not todo:
+        return []
+    return await record_reports(
+        session,
+        [Submission(s.report, s.subject, s.subject) for s in todo],
+        keys=keys,
+        traces=[s.trace for s in todo],
     )
-    done = list(zip(todo, recorded, strict=True))
+
+
+async def _store_new_keys(
+    session: Transaction, done: Sequence[tuple[Submitted, Recorded]], stored: dict[tuple[str, str], str]
+) -> None:
+    """Store the Idempotency-Keys not stored before, each with what its report recorded."""
     new_keys = [
         {
             "subject": s.subject,
@@ -185,13 +204,17 @@ async def record_submissions(
     ]
     if new_keys:
         await session.execute(insert(t.idempotency_keys), new_keys)
+
+
+async def _territories_asked_for(
+    session: Transaction, done: Sequence[tuple[Submitted, Recorded]]
+) -> dict[uuid.UUID, str]:
+    """The territory of each case a submission's answer may name."""
     # A case the batch opened lies where its report does; only the others are read.
     opened = {r.case_id: r.opened_in for s, r in done if s.wants_case and r.opened_in}
-    territory = opened | await _case_jurisdictions(
+    return opened | await _case_jurisdictions(
         session, {r.case_id for s, r in done if s.wants_case and r.case_id not in opened}
     )
-    outcomes = iter([Outcome(r, territory.get(r.case_id) if s.wants_case else None) for s, r in done])
-    return [KeyReused() if conflict else next(outcomes) for conflict in reused]
 
 
 async def _stored_digests(session: Transaction, scopes: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
