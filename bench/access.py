@@ -15,9 +15,9 @@ import time
 
 import httpx
 
+from cpnet.registry import definition_of, upgrade
 from shared.auth import Role, issue_token
-from shared.db.migrate import upgrade
-from shared.service import build_app, definition_of
+from shared.service import build_app
 from shared.settings import Settings
 from tests.e2e.reports import hotline_report
 

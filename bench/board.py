@@ -19,11 +19,11 @@ from sqlalchemy import delete, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from bench.figures import latency_rows, percentiles
-from bench.reports import villages
 from bench.services import Fleet
 from bench.worklist import _cases, _insert, delete_cases, slowest_p95
 from services.console import tables as console_tables
 from services.console.users import add_user
+from shared.sample_reports import villages
 from shared.settings import Settings
 from shared.territory.registry import load_territory
 

@@ -23,7 +23,6 @@ from sqlalchemy import text
 
 from bench.figures import latency_rows, percentiles
 from bench.flow import SCREENING_GROUP, ConsumerLag, Flow, TopicTap, wait_until_handled
-from bench.reports import BenchReport, realistic_reports, villages
 from bench.services import BenchFailed, Fleet, peak_rss_mb
 from bench.survey import Survey, write_survey
 from cpnet.importer.run import FILE_ID_DIGITS, file_digest
@@ -31,6 +30,7 @@ from shared.contracts.hotline import HotlineReport
 from shared.contracts.screening import ScreeningRecord
 from shared.db.engine import make_engine
 from shared.messaging.security import client_security
+from shared.sample_reports import SampleReport, realistic_reports, villages
 from shared.settings import Settings
 from shared.territory.registry import load_territory
 
@@ -40,8 +40,8 @@ WORD_EVERY_S = 5.0
 
 
 def live_reports(
-    first: list[BenchReport], *, places: list[str], run: str, rng: random.Random
-) -> Iterator[BenchReport]:
+    first: list[SampleReport], *, places: list[str], run: str, rng: random.Random
+) -> Iterator[SampleReport]:
     """`first`, then as many more as asked for."""
     yield from first
     for chunk in count(1):
@@ -52,14 +52,14 @@ def live_reports(
 
 async def publish_live(
     producer: AIOKafkaProducer,
-    reports: Iterator[BenchReport],
+    reports: Iterator[SampleReport],
     *,
     rate: float,
     flow: Flow,
     stop: asyncio.Event,
-) -> list[BenchReport]:
+) -> list[SampleReport]:
     """Publish reports at `rate` per second until `stop`; returns those sent."""
-    sent: list[BenchReport] = []
+    sent: list[SampleReport] = []
     pending = []
     started = time.monotonic()
     while not stop.is_set():

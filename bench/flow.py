@@ -13,11 +13,11 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from cpnet.registry import available_services
 from shared.contracts.events import CaseAssessed, CaseReported, FollowupScheduled
 from shared.contracts.hotline import HotlineReport
 from shared.contracts.topics import dlq_topic, referral_topic
 from shared.contracts.vocabulary import Agency, RiskLevel
-from shared.service import available_services
 
 LEDGER_GROUP = "audit.ledger"
 SCREENING_GROUP = "intake.screening"  # intake's consumer of the survey's rows (services/intake/service.py)

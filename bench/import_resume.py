@@ -24,7 +24,6 @@ from openpyxl import Workbook
 from sqlalchemy import text
 
 from bench.flow import SCREENING_GROUP, ConsumerLag
-from bench.reports import villages
 from bench.services import BenchFailed, Fleet
 from bench.survey import write_survey
 from cpnet.importer.columns import COLUMNS
@@ -32,6 +31,7 @@ from cpnet.importer.run import FILE_ID_DIGITS, default_errors_path, default_stat
 from shared.contracts.screening import ScreeningRecord
 from shared.db.engine import make_engine
 from shared.messaging.security import client_security
+from shared.sample_reports import villages
 from shared.settings import Settings
 from shared.territory.registry import load_territory
 

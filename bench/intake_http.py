@@ -15,10 +15,10 @@ import aiohttp
 
 from bench.figures import latency_rows, percentiles
 from bench.flow import ConsumerLag, Flow, TopicTap, wait_until_handled
-from bench.reports import realistic_reports, villages
 from bench.services import CpuUse, Fleet, peak_rss_mb
 from shared.auth import Role, issue_token
 from shared.messaging.security import client_security
+from shared.sample_reports import realistic_reports, villages
 from shared.settings import Settings
 from shared.territory.registry import load_territory
 

@@ -16,12 +16,12 @@ from sqlalchemy import text
 
 from bench.figures import latency_rows, percentiles
 from bench.flow import ConsumerLag, Flow, TopicTap, partitions_of, wait_until_handled
-from bench.reports import BenchReport, realistic_reports, villages
 from bench.services import CpuUse, Fleet, peak_rss_mb
 from shared.contracts.hotline import HotlineReport
 from shared.contracts.topics import TOPICS
 from shared.db.engine import make_engine
 from shared.messaging.security import client_security
+from shared.sample_reports import SampleReport, realistic_reports, villages
 from shared.settings import Settings
 from shared.territory.registry import load_territory
 
@@ -122,7 +122,7 @@ async def run_pipeline(
     rng = random.Random(seed)
     run = uuid.uuid4().hex[:8]
     places = villages(load_territory(settings.territory_file))
-    batch: list[BenchReport] = realistic_reports(reports, places=places, run=run, rng=rng)
+    batch: list[SampleReport] = realistic_reports(reports, places=places, run=run, rng=rng)
     messages = [report.message() for report in batch]
     security = client_security(settings)
     counters = DatabaseCounters(settings.database_url)

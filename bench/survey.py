@@ -11,7 +11,6 @@ from datetime import date, timedelta
 from enum import StrEnum
 from pathlib import Path
 
-from bench.reports import GIVEN, STREETS, SURNAMES, concerns, national_id
 from cpnet.importer.columns import CATEGORY_COLUMNS, COLUMNS, INDICATOR_COLUMNS, WORDS, Sex
 from shared.contracts.vocabulary import (
     Caregiver,
@@ -22,6 +21,7 @@ from shared.contracts.vocabulary import (
     Indicator,
     SchoolStatus,
 )
+from shared.sample_reports import GIVEN, STREETS, SURNAMES, concerns, national_id
 
 DIFFICULTY_SHARE = 0.20
 SURVEY_DAYS = 30  # a township's survey campaign: the rows' dates spread over its last month

@@ -19,11 +19,11 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from bench.figures import latency_rows, percentiles
-from bench.reports import villages
 from bench.services import Fleet
 from services.casework.decide import URGENCY, station_of
 from shared.auth import Role, issue_token
 from shared.contracts.vocabulary import Category, RiskLevel, Stage
+from shared.sample_reports import villages
 from shared.settings import Settings
 from shared.territory.registry import load_territory
 

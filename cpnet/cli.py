@@ -140,7 +140,7 @@ def db_upgrade(
     service: Annotated[str | None, typer.Argument(help="one service; all when omitted")] = None,
 ) -> None:
     """Apply every service's migrations to its own schema (and the console's to its)."""
-    from shared.db.migrate import OTHER_SCHEMAS, migrated_schemas, upgrade
+    from cpnet.registry import OTHER_SCHEMAS, migrated_schemas, upgrade
     from shared.health import require_database
 
     settings = get_settings()
@@ -402,10 +402,11 @@ def serve(
 
         run_console(get_settings(), port=port)
         return
+    from cpnet.registry import definition_of
     from shared.service import run_service
 
     (name,) = _services(service)
-    run_service(name, get_settings(), port=port)
+    run_service(definition_of(name), get_settings(), port=port)
 
 
 @agency_app.command("listen")
@@ -813,7 +814,7 @@ def run(
 
 
 def _services(service: str | None) -> list[str]:
-    from shared.service import available_services
+    from cpnet.registry import available_services
 
     names = available_services()
     if service is None:

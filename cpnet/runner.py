@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 import typer
 
+from cpnet.registry import migrated_schemas, upgrade
 from cpnet.restarts import GiveUp, Restart, RestartPolicy, Run, decide
-from shared.db.migrate import migrated_schemas, upgrade
 from shared.health import require_database, require_kafka
 from shared.messaging.admin import ensure_topics
 from shared.messaging.security import client_security

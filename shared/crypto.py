@@ -12,16 +12,13 @@ import re
 import unicodedata
 from collections.abc import Mapping
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes, hmac
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from shared.phone import normalise_phone
-
-if TYPE_CHECKING:
-    from shared.settings import Settings
 
 KEY_BYTES = 32
 LOOKUP_KEY_MIN_BYTES = 32
@@ -50,6 +47,15 @@ INSECURE_DEV_ENCRYPTION_KEYS = (
     f"{INSECURE_DEV_KEY_ID}:{base64.b64encode(INSECURE_DEV_ENCRYPTION_KEY).decode('ascii')}"
 )
 INSECURE_DEV_LOOKUP_KEY_B64 = base64.b64encode(INSECURE_DEV_LOOKUP_KEY).decode("ascii")
+
+
+class KeySettings(Protocol):
+    """The settings the keys are read from (shared.settings.Settings is one). Named here, not
+    imported: the settings validate their keys with this module, so it cannot import them back."""
+
+    encryption_keys: str
+    encryption_active_key: str
+    lookup_key: str
 
 
 class DecryptionError(ValueError):
@@ -117,7 +123,7 @@ class FieldCipher:
         self._active = active_key_id
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> FieldCipher:
+    def from_settings(cls, settings: KeySettings) -> FieldCipher:
         return cls(parse_key_ring(settings.encryption_keys), settings.encryption_active_key)
 
     @property
@@ -200,7 +206,7 @@ class LookupHasher:
         self._key = bytes(key)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> LookupHasher:
+    def from_settings(cls, settings: KeySettings) -> LookupHasher:
         return cls(decode_key(settings.lookup_key, what="lookup key", min_bytes=LOOKUP_KEY_MIN_BYTES))
 
     def digest(self, *parts: str) -> str:

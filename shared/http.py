@@ -23,7 +23,8 @@ from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.contracts.strict_json import MAX_DEPTH, MalformedMessage, inspect_json
-from shared.messaging.consumer import INFRASTRUCTURE_ERRORS, is_infrastructure
+from shared.errors import INFRASTRUCTURE_ERRORS
+from shared.messaging.consumer import is_infrastructure
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import importlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import structlog
@@ -42,7 +40,7 @@ from shared.metrics import CONTENT_TYPE, Gauge, ServiceMetrics, exposition
 from shared.operations import docs_open, read_docs, read_metrics
 from shared.outage import watch_recovery
 from shared.ratelimit import AddressRateLimit, RateLimits, limit_writes
-from shared.settings import SERVICE_NAMES, Settings
+from shared.settings import Settings
 from shared.telemetry import setup_tracing
 from shared.token_keys import key_set
 from shared.unit_of_work import Stage, UnexpectedEvent
@@ -133,18 +131,6 @@ async def service_context(request: Request) -> ServiceContext:
     """FastAPI dependency: the running service's context. Async, since FastAPI hands a plain
     function to a worker thread: a thread round trip on every request, for an attribute."""
     return request.app.state.ctx
-
-
-def available_services() -> list[str]:
-    """The services that exist in this tree (found without importing them)."""
-    import services
-
-    root = Path(services.__file__).parent
-    return [name for name in SERVICE_NAMES if (root / name / "service.py").exists()]
-
-
-def definition_of(name: str) -> ServiceDefinition:
-    return importlib.import_module(f"services.{name}.service").SERVICE
 
 
 def build_app(
@@ -322,7 +308,7 @@ def tune_garbage_collector() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
-def run_service(name: str, settings: Settings, *, port: int | None = None) -> None:
+def run_service(definition: ServiceDefinition, settings: Settings, *, port: int | None = None) -> None:
     """Run one service in the foreground until interrupted."""
     import uvicorn
 
@@ -330,9 +316,10 @@ def run_service(name: str, settings: Settings, *, port: int | None = None) -> No
     # not also the Kafka client's own connection warnings.
     asyncio.run(require_database(settings.database_url))
     asyncio.run(require_kafka(settings.kafka_bootstrap, security=client_security(settings)))
+    name = definition.name
     configure_logging(service=name, log_format=settings.log_format, level=settings.log_level)
     provider = setup_tracing(f"cpnet-{name}", otlp_endpoint=settings.otlp_endpoint)
-    app = build_app(definition_of(name), settings, tracer_provider=provider)
+    app = build_app(definition, settings, tracer_provider=provider)
     tune_garbage_collector()
     # uvloop and httptools: C loop and parser, the pure-Python ones cost each request more. One
     # process per service: it also runs the service's consumers and relay, and a second worker

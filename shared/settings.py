@@ -25,7 +25,6 @@ from shared.errors import ConfigurationError
 from shared.secret_strength import key_problem, secret_problem
 from shared.token_keys import DEV_KID, parse_jwks
 
-SERVICE_NAMES = ("intake", "assessment", "referral", "followup", "audit", "casework")
 # The HS256 secret development tokens were once signed with: no token is any more (they are EdDSA,
 # shared/token_keys.py), but it is printed in this repository's history, so no secret may be it.
 INSECURE_DEV_AUTH_SECRET = "cpnet-insecure-development-auth-secret"

@@ -57,8 +57,8 @@ async def seed_county(settings, *, cases: int, seed: int, say) -> dict[str, int]
 
     import httpx
 
-    from bench.reports import realistic_reports, villages
     from shared.auth import directory_audience, issue_token
+    from shared.sample_reports import realistic_reports, villages
     from shared.territory.registry import load_territory
 
     def url(service: str) -> str:

@@ -8,8 +8,8 @@ import inspect
 from typing import Any
 
 from shared.contracts.envelope import EVENT_TYPES, ContractError
-from shared.contracts.export import RAW_CONTRACTS, json_schema_documents, raw_schema_file
 from shared.contracts.hotline import HotlineReport
+from shared.contracts.json_schemas import RAW_CONTRACTS, json_schema_documents, raw_schema_file
 from shared.contracts.screening import ScreeningRecord
 from shared.contracts.topics import TOPICS, Topic, dlq_topic, referral_topic
 from shared.contracts.vocabulary import Agency

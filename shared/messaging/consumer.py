@@ -23,33 +23,23 @@ from typing import Any, Generic, TypeVar
 
 import structlog
 from aiokafka import ConsumerRecord
-from aiokafka.errors import KafkaConnectionError, KafkaError
+from aiokafka.errors import KafkaError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 from pydantic import ValidationError
 from sqlalchemy import Table, TextClause, text
-from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.contracts.envelope import Envelope, parse_event
 from shared.contracts.strict_json import MAX_DEPTH, MAX_MESSAGE_BYTES, inspect_json
 from shared.contracts.topics import dlq_topic
+from shared.errors import INFRASTRUCTURE_ERRORS
 from shared.outage import DATABASE, OUTAGES, dependency_of
 from shared.telemetry import event_span
 
 log = structlog.get_logger(__name__)
 
 EventT = TypeVar("EventT")
-
-INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (
-    OperationalError,
-    InterfaceError,
-    DisconnectionError,
-    ConnectionError,
-    KafkaConnectionError,
-    TimeoutError,
-    OSError,
-)
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from faststream.kafka import KafkaBroker
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from cpnet.registry import available_services, definition_of
 from shared.contracts.envelope import new_envelope, parse_event
 from shared.contracts.events import (
     CaseClosed,
@@ -28,7 +29,7 @@ from shared.contracts.events import (
 from shared.contracts.topics import TOPICS, dlq_topic, referral_topic
 from shared.contracts.vocabulary import Agency
 from shared.db.tables import messaging_metadata
-from shared.service import ServiceContext, available_services, definition_of
+from shared.service import ServiceContext
 from shared.settings import Settings
 from tests.e2e.conftest import RunningServices
 from tests.e2e.reports import hotline_report, national_id

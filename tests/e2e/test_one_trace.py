@@ -15,9 +15,9 @@ import httpx
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from cpnet.registry import definition_of, upgrade
 from shared.auth import Role
-from shared.db.migrate import upgrade
-from shared.service import build_app, definition_of
+from shared.service import build_app
 from shared.settings import Settings
 from shared.telemetry import setup_tracing
 from tests.e2e.reports import hotline_report, token

@@ -14,10 +14,10 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from sqlalchemy import MetaData, Table
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from shared.db.migrate import upgrade
+from cpnet.registry import definition_of, upgrade
 from shared.messaging.broker import make_broker
 from shared.messaging.relay import OutboxRelay
-from shared.service import build_app, definition_of
+from shared.service import build_app
 from shared.settings import Settings
 
 

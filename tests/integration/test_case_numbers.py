@@ -16,6 +16,7 @@ from alembic import command
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from cpnet.registry import alembic_config
 from services.intake import tables as t
 from services.intake.reports import OUTBOX, Recorded, Submission, close_case, record_reports
 from services.intake.screening import record_screenings
@@ -25,7 +26,6 @@ from shared.contracts.envelope import parse_event
 from shared.contracts.events import CaseReported
 from shared.contracts.hotline import HotlineReport
 from shared.contracts.screening import ScreeningRecord
-from shared.db.migrate import alembic_config
 from tests.e2e.reports import hotline_report, national_id
 from tests.integration.test_intake_registry import KEYS, record, sessions  # noqa: F401 (a module fixture)
 from tests.integration.test_intake_submission_batches import engine, submitted  # noqa: F401 (a fixture)

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from cpnet.registry import upgrade
 from services.casework import tables as t
 from services.casework.cases import OUTBOX, Resources, assign
 from services.casework.decide import DirectoryEntry, ReasonRequired
@@ -20,7 +21,6 @@ from services.casework.policy import load_policy
 from shared.contracts.envelope import new_envelope
 from shared.contracts.events import CaseAssessed, CaseReported, ReferralCreated
 from shared.contracts.vocabulary import Agency, Category, Channel, Indicator, RiskLevel, Stage
-from shared.db.migrate import upgrade
 from shared.messaging.consumer import Delivery
 from shared.territory.registry import load_territory
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from shared.service import available_services
+from cpnet.registry import available_services
 
 CPNET = str(Path(sys.executable).with_name("cpnet"))
 

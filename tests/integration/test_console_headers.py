@@ -10,8 +10,8 @@ import pytest
 from fastapi.responses import HTMLResponse, Response
 from fastapi.testclient import TestClient
 
+from cpnet.registry import upgrade
 from services.console.app import build_console
-from shared.db.migrate import upgrade
 from shared.settings import Settings
 from tests.integration.test_console_pages import _add, _form_token, _sign_in
 

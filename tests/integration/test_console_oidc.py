@@ -35,11 +35,11 @@ from fastapi.responses import RedirectResponse
 from fastapi.testclient import TestClient
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from cpnet.registry import upgrade
 from services.console.app import SESSION_COOKIE, build_console
 from services.console.oidc import MAX_PENDING
 from services.console.sign_in_guards import SignInThrottle
 from services.console.users import add_user, link_identity
-from shared.db.migrate import upgrade
 from shared.settings import Settings
 
 CLIENT_ID, CLIENT_SECRET = "cpnet-console", "a-client-secret-of-the-test-provider"

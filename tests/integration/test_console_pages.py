@@ -17,11 +17,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from cpnet.registry import upgrade
 from services.console import tables as t
 from services.console.app import build_console
 from services.console.pages import LANGUAGE_COOKIE
 from services.console.users import add_user
-from shared.db.migrate import upgrade
 from shared.settings import Settings
 
 PASSWORD = "a long enough password 42"

@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text, update
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from cpnet.registry import upgrade
 from services.console import tables as t
 from services.console import users
 from services.console.accounts import DEMO_PASSWORD, MAX_FAILURES
@@ -26,7 +27,6 @@ from services.console.app import SESSION_COOKIE, build_console
 from services.console.sign_in_guards import SignInThrottle
 from services.console.users import UserError, add_user, disable_user, reset_password
 from services.console.views.sign_in import SIGN_IN_CSRF_COOKIE
-from shared.db.migrate import upgrade
 from shared.settings import Settings
 
 PASSWORD = "a long enough password 42"

@@ -11,11 +11,11 @@ import pytest
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from cpnet.registry import upgrade
 from services.followup import tables as t
 from services.followup.schedule import load_policy
 from services.followup.visits import OUTBOX, Resources, announce_due_visits
 from shared.db.engine import make_session_factory
-from shared.db.migrate import upgrade
 
 # A moment far in the future; plans other tests left open that are due before it are swept
 # too (they come first), so the sweep's limit leaves room for them and only this test's own

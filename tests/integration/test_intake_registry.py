@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from cpnet.registry import upgrade
 from services.intake import tables as t
 from services.intake.reports import OUTBOX, ReportRejected, parse_hotline_report, record_report
 from services.intake.service import resources
@@ -18,7 +19,6 @@ from shared.contracts.envelope import parse_event
 from shared.contracts.hotline import HotlineReport
 from shared.crypto import DecryptionError
 from shared.db.engine import make_session_factory
-from shared.db.migrate import upgrade
 from shared.settings import Settings
 from tests.e2e.reports import hotline_report, national_id
 

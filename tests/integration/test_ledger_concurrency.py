@@ -9,11 +9,11 @@ from aiokafka import ConsumerRecord
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from cpnet.registry import upgrade
 from services.audit import tables as t
 from services.audit.chain import Entry, verify
 from services.audit.ledger import append_messages, message_of
 from shared.db.engine import make_session_factory
-from shared.db.migrate import upgrade
 
 
 def _record(n: int) -> ConsumerRecord:

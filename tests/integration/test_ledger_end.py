@@ -12,11 +12,11 @@ from aiokafka import ConsumerRecord
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
+from cpnet.registry import upgrade
 from services.audit import tables as t
 from services.audit.chain import Entry, entry_hash
 from services.audit.ledger import LedgerEnd, Message, append_messages, message_of
 from shared.db.engine import make_session_factory
-from shared.db.migrate import upgrade
 
 
 class BatchFailed(Exception):

@@ -13,9 +13,8 @@ from alembic.migration import MigrationContext
 from sqlalchemy import MetaData, Table
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from shared.db.migrate import OTHER_SCHEMAS, migrated_schemas, upgrade
+from cpnet.registry import OTHER_SCHEMAS, available_services, migrated_schemas, upgrade
 from shared.db.tables import messaging_metadata
-from shared.service import available_services
 
 # Expression indexes Alembic cannot compare; each is created by a migration of its own.
 EXPRESSION_INDEXES = {

@@ -11,11 +11,11 @@ import pytest
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from cpnet.registry import upgrade
 from services.referral import tables as t
 from services.referral.refer import Resources, escalate_overdue
 from services.referral.routing import load_routes
 from shared.db.engine import make_session_factory
-from shared.db.migrate import upgrade
 
 NOW = datetime(2099, 6, 1, 12, 0, tzinfo=UTC)  # far ahead: every earlier referral is due too
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from shared.service import available_services
+from cpnet.registry import available_services
 
 WAIT_S = 90.0
 # What the runner prints each time it starts a service, e.g. `intake: http://127.0.0.1:8001  (pid 4242)`.

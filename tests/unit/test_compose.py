@@ -31,11 +31,12 @@ import yaml
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.engine import make_url
 
+from cpnet.registry import SERVICE_NAMES
 from shared.contracts.topics import TOPICS, referral_topic
 from shared.contracts.vocabulary import Agency
 from shared.crypto import INSECURE_DEV_LOOKUP_KEY_B64
 from shared.errors import ConfigurationError
-from shared.settings import INSECURE_DEV_AUTH_SECRET, SERVICE_NAMES, Settings
+from shared.settings import INSECURE_DEV_AUTH_SECRET, Settings
 from shared.token_keys import DEV_JWKS, jwks_of
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -656,7 +657,7 @@ def check_service_containers(compose: Compose, services_dir: Path = SERVICES_DIR
     for name, service in served.items():
         if service not in SERVED:
             problems.append(
-                f"{name}: serves {service!r}, not one of shared.settings.SERVICE_NAMES or the console"
+                f"{name}: serves {service!r}, not one of cpnet.registry.SERVICE_NAMES or the console"
             )
     packages = sorted(p.parent.name for p in services_dir.glob("*/__init__.py"))
     for package in packages:

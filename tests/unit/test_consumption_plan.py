@@ -6,9 +6,10 @@ from __future__ import annotations
 import pytest
 from faststream.kafka import KafkaBroker
 
+from cpnet.registry import available_services, definition_of
 from shared.contracts.asyncapi import SERVICE_CONSUMES as DOCUMENTED
 from shared.db.tables import messaging_metadata
-from shared.service import ServiceContext, available_services, definition_of
+from shared.service import ServiceContext
 from shared.settings import Settings
 
 

@@ -7,7 +7,8 @@ import re
 
 import pytest
 
-from shared.service import available_services, build_app, definition_of
+from cpnet.registry import available_services, definition_of
+from shared.service import build_app
 from shared.settings import Settings
 
 OPERATIONS = {"/healthz", "/readyz", "/metrics"}

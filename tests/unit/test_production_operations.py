@@ -13,9 +13,10 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from cpnet.registry import available_services, definition_of
 from shared.auth import Role, issue_token
 from shared.operations import is_scrape_token
-from shared.service import available_services, build_app, definition_of
+from shared.service import build_app
 from shared.settings import Settings
 from shared.token_keys import jwks_of
 from tests.unit.test_production_settings import strong_values

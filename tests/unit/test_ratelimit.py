@@ -6,10 +6,11 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from cpnet.registry import definition_of
 from shared.auth import Role, issue_token
 from shared.http import field_errors
 from shared.ratelimit import Rate, RateLimiter
-from shared.service import build_app, definition_of
+from shared.service import build_app
 from shared.settings import Settings
 
 

@@ -1,5 +1,7 @@
-"""Realistic (fictitious) hotline reports for the benchmarks: varied categories and indicators,
-villages all over the territory registry, some repeat reports of a known child, some immediate danger."""
+"""Realistic (fictitious) hotline reports for the benchmarks and the console's demonstration county:
+varied categories and indicators, villages all over the territory registry, some repeat reports of a
+known child, some immediate danger. Built from the contracts and the territory registry alone, so
+both the benchmarks and a service (the demonstration seeder) can use it."""
 
 from __future__ import annotations
 
@@ -79,8 +81,8 @@ _ID_CHECK = "10X98765432"
 
 
 @dataclass(frozen=True)
-class BenchReport:
-    """One report as the hotline publishes it, and what the benchmark knows about it."""
+class SampleReport:
+    """One report as the hotline publishes it, and what its maker knows about it."""
 
     external_id: str
     body: dict
@@ -153,7 +155,7 @@ def realistic_reports(
     rng: random.Random,
     repeat_share: float = 0.10,
     danger_share: float = 0.10,
-) -> list[BenchReport]:
+) -> list[SampleReport]:
     """`count` reports with external ids `BENCH-<run>-<n>`; a repeat names a child of an earlier report
     (same identity and village), as a second caller about the same child would. `rng` shapes the run
     (villages, concerns, repeats); the children's identities come from the run's own tag, so that a
@@ -190,5 +192,5 @@ def realistic_reports(
             "indicators": indicators,
             "narrative": NARRATIVE.format(detail=rng.choice(DETAILS)),
         }
-        reports.append(BenchReport(external_id, body, repeat=repeat, immediate_danger=danger))
+        reports.append(SampleReport(external_id, body, repeat=repeat, immediate_danger=danger))
     return reports
