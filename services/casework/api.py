@@ -79,7 +79,7 @@ from shared.contracts.vocabulary import (
 from shared.http import answers, unprocessable
 from shared.notes import NoteText
 from shared.service import ServiceContext, service_context
-from shared.territory.code import CODE_DIGITS, DIGITS
+from shared.territory.code import CODE_DIGITS, DIGITS, in_subtree
 
 router = APIRouter(prefix="/v1/cases", tags=["casework"])
 approvals_router = APIRouter(prefix="/v1/approvals", tags=["casework"])
@@ -216,10 +216,7 @@ def _territory(principal: Principal, territory: str | None) -> list[ColumnElemen
     c = t.cases.c
     return [
         c.jurisdiction.is_not(None),
-        *(
-            c.jurisdiction.startswith(prefix, autoescape=True)
-            for prefix in filter(None, (principal.jurisdiction, territory))
-        ),
+        *(in_subtree(c.jurisdiction, prefix) for prefix in filter(None, (principal.jurisdiction, territory))),
     ]
 
 
@@ -458,9 +455,7 @@ async def count_cases(
     c = t.cases.c
     query = (
         select(node, c.risk_level, c.stage, func.count())
-        .where(
-            c.jurisdiction.is_not(None), c.state == "open", c.jurisdiction.startswith(prefix, autoescape=True)
-        )
+        .where(c.jurisdiction.is_not(None), c.state == "open", in_subtree(c.jurisdiction, prefix))
         .group_by(node, c.risk_level, c.stage)
         .order_by(node, c.risk_level, c.stage)
     )
@@ -510,7 +505,7 @@ async def dashboard(
     prefix, node = scope
     now = ctx.resources.clock()
     c, r = t.cases.c, t.referrals.c
-    here = c.jurisdiction.startswith(prefix, autoescape=True)
+    here = in_subtree(c.jurisdiction, prefix)
     category = func.unnest(c.categories).label("category")
     by_category = select(node.label("node"), category, c.risk_level).where(here, c.state == "open").subquery()
     moment = now.astimezone(UTC)
@@ -591,7 +586,7 @@ async def waiting(principal: Annotated[Principal, Depends(Readers)], ctx: Ctx) -
     numbers, pending = [], 0
     async with ctx.engine.connect() as connection:
         if counts:
-            here = c.jurisdiction.startswith(principal.jurisdiction, autoescape=True)
+            here = in_subtree(c.jurisdiction, principal.jurisdiction)
             numbers = list((await connection.execute(select(*counts).where(c.state == "open", here))).one())
         if any(w.filters is None for w in wanted):
             pending = await connection.scalar(
@@ -1025,10 +1020,7 @@ def _approvals_where(
     a = t.approvals.c
     where = [a.state == state]
     for prefix in filter(None, (principal.jurisdiction, territory)):
-        where.append(
-            a.jurisdiction.startswith(prefix, autoescape=True)
-            | a.to_jurisdiction.startswith(prefix, autoescape=True)
-        )
+        where.append(in_subtree(a.jurisdiction, prefix) | in_subtree(a.to_jurisdiction, prefix))
     return where
 
 

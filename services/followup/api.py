@@ -36,6 +36,7 @@ from shared.contracts.vocabulary import (
 from shared.http import answers
 from shared.notes import NoteText, sealed_notes, texts_by_record
 from shared.service import ServiceContext, service_context
+from shared.territory.code import in_subtree
 
 router = APIRouter(tags=["followup"])
 Readers = require_role(*CASE_READERS)
@@ -118,7 +119,7 @@ async def list_visits(
     if status != "all":
         query = query.where(p.next_visit_due_at <= now)
     for prefix in filter(None, (principal.jurisdiction, jurisdiction)):
-        query = query.where(p.jurisdiction.startswith(prefix))
+        query = query.where(in_subtree(p.jurisdiction, prefix))
     async with ctx.sessions() as session:
         rows = (await session.execute(query.order_by(p.next_visit_due_at).limit(limit))).all()
     visits = [

@@ -1,0 +1,55 @@
+"""Each concept of the domain has one home that every user imports (issue 21): these tests fail when
+one grows a second."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from sqlalchemy import Column, MetaData, Table, Text, select
+from sqlalchemy.dialects import postgresql
+
+from shared.territory.code import in_subtree
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _sources(*, besides: tuple[str, ...] = ()) -> dict[str, str]:
+    """The Python sources of services/ and shared/ (not their migrations), by path from the root."""
+    found = {}
+    for top in ("services", "shared"):
+        for path in sorted((ROOT / top).rglob("*.py")):
+            name = path.relative_to(ROOT).as_posix()
+            if "/migrations/" not in name and name not in besides:
+                found[name] = path.read_text(encoding="utf-8")
+    return found
+
+
+def _where(sources: dict[str, str], pattern: str) -> list[str]:
+    return [name for name, text in sources.items() if re.search(pattern, text)]
+
+
+# ---- the territory subtree filter -------------------------------------------------------------------
+
+_cases = Table("cases", MetaData(), Column("jurisdiction", Text))
+
+
+def _compiled(prefix: str) -> tuple[str, dict]:
+    query = select(_cases.c.jurisdiction).where(in_subtree(_cases.c.jurisdiction, prefix))
+    compiled = query.compile(dialect=postgresql.dialect())
+    return str(compiled), compiled.params
+
+
+def test_the_subtree_filter_is_a_prefix_like_that_escapes_its_wildcards() -> None:
+    sql, params = _compiled("14_4%")
+    assert "LIKE" in sql and "ESCAPE '/'" in sql
+    assert list(params.values()) == ["14/_4/%"], "a prefix's _ and % match only themselves"
+    sql, params = _compiled("1404")
+    assert list(params.values()) == ["1404"]
+
+
+def test_every_territory_filter_is_the_shared_one() -> None:
+    sources = _sources(besides=("shared/territory/code.py",))
+    # A table's columns go by one letter (`c = t.cases.c`); a str's startswith is Python, not SQL.
+    assert _where(sources, r"\b[a-z]\.\w*jurisdiction\.startswith\(|autoescape\s*=\s*True") == []
+    assert _where(sources, r"\.i?like\(") == []
