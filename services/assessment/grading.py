@@ -21,11 +21,11 @@ from pydantic import (
 )
 
 from shared.config import TerritoryPrefix, for_territory, graver_grade_first, load_yaml_config
-from shared.contracts.vocabulary import Category, Indicator, Need, RiskLevel
+from shared.contracts.vocabulary import REASON_CODE_PATTERN, Category, Indicator, Need, RiskLevel
 
 DEFAULT_RULES = Path(__file__).resolve().parents[2] / "config" / "grading.yaml"
 FORCING_PREFIX = "forcing_"
-REASON_CODE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+REASON_CODE = re.compile(REASON_CODE_PATTERN)
 
 # The models are strict (a weight of "35" or a version of 2026.11, which YAML reads as a
 # float and would lose its trailing zero, are errors), but vocabulary names arrive as YAML
@@ -302,7 +302,7 @@ class Override:
     def __post_init__(self) -> None:
         object.__setattr__(self, "risk_level", RiskLevel(self.risk_level))
         if not REASON_CODE.match(self.reason):
-            raise ValueError("an override reason must be a reason code (^[a-z][a-z0-9_]{0,63}$)")
+            raise ValueError(f"an override reason must be a reason code ({REASON_CODE_PATTERN})")
         if not self.by:
             raise ValueError("an override must say who made it")
 

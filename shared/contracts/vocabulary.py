@@ -326,7 +326,8 @@ Jurisdiction = Annotated[str, StringConstraints(pattern=r"^[0-9]{12}$")]
 """A 12-digit administrative code: 2 province, 2 city, 2 county, 3 township, 3 village
 digits; trailing zero segments mean the node is higher up the tree."""
 
-ReasonCode = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+REASON_CODE_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
+ReasonCode = Annotated[str, StringConstraints(pattern=REASON_CODE_PATTERN)]
 """A machine reason code; used instead of free text because free text can carry a child's
 personal data."""
 

@@ -53,3 +53,15 @@ def test_every_territory_filter_is_the_shared_one() -> None:
     # A table's columns go by one letter (`c = t.cases.c`); a str's startswith is Python, not SQL.
     assert _where(sources, r"\b[a-z]\.\w*jurisdiction\.startswith\(|autoescape\s*=\s*True") == []
     assert _where(sources, r"\.i?like\(") == []
+
+
+# ---- the reason-code pattern ------------------------------------------------------------------------
+
+
+def test_the_reason_code_pattern_is_written_once() -> None:
+    from services.assessment.grading import REASON_CODE
+    from shared.contracts.vocabulary import REASON_CODE_PATTERN, ReasonCode
+
+    assert REASON_CODE.pattern == REASON_CODE_PATTERN
+    assert ReasonCode.__metadata__[0].pattern == REASON_CODE_PATTERN
+    assert _where(_sources(), re.escape("[a-z][a-z0-9_]")) == ["shared/contracts/vocabulary.py"]
