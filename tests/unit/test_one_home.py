@@ -65,3 +65,16 @@ def test_the_reason_code_pattern_is_written_once() -> None:
     assert REASON_CODE.pattern == REASON_CODE_PATTERN
     assert ReasonCode.__metadata__[0].pattern == REASON_CODE_PATTERN
     assert _where(_sources(), re.escape("[a-z][a-z0-9_]")) == ["shared/contracts/vocabulary.py"]
+
+
+# ---- the referral actions ---------------------------------------------------------------------------
+
+
+def test_the_referral_lifecycle_speaks_the_contracts_actions() -> None:
+    from typing import get_args
+
+    from services.referral import lifecycle
+    from shared.contracts.events import ReferralAction
+
+    assert set(lifecycle.TARGET) == set(lifecycle.ALLOWED_FROM) == set(get_args(ReferralAction))
+    assert _where(_sources(), r"Literal\[\s*\"acknowledge\"") == ["shared/contracts/events.py"]
