@@ -78,3 +78,16 @@ def test_the_referral_lifecycle_speaks_the_contracts_actions() -> None:
 
     assert set(lifecycle.TARGET) == set(lifecycle.ALLOWED_FROM) == set(get_args(ReferralAction))
     assert _where(_sources(), r"Literal\[\s*\"acknowledge\"") == ["shared/contracts/events.py"]
+
+
+# ---- a risk factor ----------------------------------------------------------------------------------
+
+
+def test_a_grade_factor_is_the_contracts_risk_factor() -> None:
+    from services.assessment import api, grading
+    from shared.contracts.events import RiskFactor
+
+    graded = grading.grade(grading.load_rules(), grading.CaseFacts(frozenset(), frozenset(), None, 2))
+    assert graded.factors and all(type(f) is RiskFactor for f in graded.factors)
+    assert api.GradeRecord.model_fields["factors"].annotation == list[RiskFactor]
+    assert _where(_sources(), r"class \w*Factor\b") == ["shared/contracts/events.py"]
