@@ -349,7 +349,11 @@ def withdrawn(state: CaseState, event: ReferralWithdrawn, policy: CaseworkPolicy
     return CaseState(_touched(state.case, event.case_id, at), referrals)
 
 
-def escalated(state: CaseState, event: ReferralEscalated, policy: CaseworkPolicy, at: datetime) -> CaseState:
+def referral_escalated(
+    state: CaseState, event: ReferralEscalated, policy: CaseworkPolicy, at: datetime
+) -> CaseState:
+    """An agency's referral moved up the territory tree: its acknowledgement is due anew. (The sweep's
+    rule that escalates a case itself is `escalated`, below.)"""
     known = state.referrals.get(event.referral_id)
     fact = (
         dataclasses.replace(known, ack_due_at=event.ack_due_at)
@@ -442,7 +446,7 @@ EVENT_RULES = {
     ReferralCreated: referred,
     ReferralStatusChanged: referral_changed,
     ReferralWithdrawn: withdrawn,
-    ReferralEscalated: escalated,
+    ReferralEscalated: referral_escalated,
     FollowupScheduled: scheduled,
     FollowupVisitRecorded: visited,
     FollowupClosureRuleMet: closure_rule_met,

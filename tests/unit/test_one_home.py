@@ -91,3 +91,33 @@ def test_a_grade_factor_is_the_contracts_risk_factor() -> None:
     assert graded.factors and all(type(f) is RiskFactor for f in graded.factors)
     assert api.GradeRecord.model_fields["factors"].annotation == list[RiskFactor]
     assert _where(_sources(), r"class \w*Factor\b") == ["shared/contracts/events.py"]
+
+
+# ---- one definition per name ------------------------------------------------------------------------
+
+
+def test_no_module_defines_a_name_twice() -> None:
+    """A second `def` of a name silently replaces the first for every later import, while what bound
+    the first before (a table of rules) keeps it: two behaviours under one name."""
+    import ast
+    from collections import Counter
+
+    twice = []
+    for name, text in _sources().items():
+        tree = ast.parse(text)
+        defined = Counter(
+            node.name
+            for node in tree.body
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+            and not any(ast.unparse(d).endswith("overload") for d in node.decorator_list)
+        )
+        twice += [f"{name}: {n}" for n, count in defined.items() if count > 1]
+    assert twice == []
+
+
+def test_the_casework_escalation_rules_are_two_names() -> None:
+    from services.casework import decide, escalation
+    from shared.contracts.events import ReferralEscalated
+
+    assert decide.EVENT_RULES[ReferralEscalated] is decide.referral_escalated
+    assert escalation.escalated is decide.escalated is not decide.referral_escalated
