@@ -70,6 +70,7 @@ from shared.contracts.vocabulary import (
     Jurisdiction,
     OpaqueRef,
     ReasonCode,
+    ReferralState,
     ReopenReason,
     RiskLevel,
     ScreenOutReason,
@@ -538,7 +539,7 @@ async def dashboard(
         referrals_late = await connection.scalar(
             select(func.count())
             .select_from(t.referrals.join(t.cases, r.case_id == c.case_id))
-            .where(here, c.state == "open", r.state == "created", r.ack_due_at <= now)
+            .where(here, c.state == "open", r.state == ReferralState.created, r.ack_due_at <= now)
         )
     return Dashboard(
         by_category=[

@@ -121,3 +121,17 @@ def test_the_casework_escalation_rules_are_two_names() -> None:
 
     assert decide.EVENT_RULES[ReferralEscalated] is decide.referral_escalated
     assert escalation.escalated is decide.escalated is not decide.referral_escalated
+
+
+# ---- the open referral states -----------------------------------------------------------------------
+
+
+def test_open_referral_states_are_the_vocabularys_set() -> None:
+    from services.referral import tables
+    from shared.contracts.vocabulary import OPEN_REFERRAL_STATES, ReferralState
+
+    (one_open,) = [i for i in tables.referrals.indexes if i.name == "referrals_one_open_per_agency"]
+    listed = ", ".join(f"'{state}'" for state in ReferralState if state in OPEN_REFERRAL_STATES)
+    assert str(one_open.dialect_options["postgresql"]["where"]) == f"state IN ({listed})"
+    # Written out anywhere else, the set would not follow the vocabulary when it changes.
+    assert _where(_sources(), r"'created',\s*'acknowledged'|\"created\",\s*\"acknowledged\"") == []
