@@ -66,6 +66,7 @@ from shared.case_number import CHINA_STANDARD_TIME
 from shared.contracts.events import ApprovalKind, ReviewDecision
 from shared.contracts.vocabulary import (
     CASE_NUMBER_PATTERN,
+    CaseStatus,
     Category,
     Jurisdiction,
     OpaqueRef,
@@ -111,7 +112,7 @@ class Case(BaseModel):
     risk_level: RiskLevel | None = Field(description="The grade in force (null: not graded yet)")
     initial_risk_level: RiskLevel | None = Field(description="The grade the rules produced")
     stage: Stage
-    state: Literal["open", "closed"]
+    state: CaseStatus
     owner: Owner
     next_due_at: datetime | None
     next_due_kind: Literal["review", "referral", "visit"] | None = Field(
@@ -306,7 +307,7 @@ async def list_cases(
     pending_approval: bool | None = None,
     reviewed: Annotated[bool | None, Query(description="whether its written review is recorded")] = None,
     state: Annotated[
-        Literal["open", "closed"] | None,
+        CaseStatus | None,
         Query(description="open (the default) or closed; with `number`, either unless given"),
     ] = None,
     number: Annotated[
@@ -356,7 +357,7 @@ async def list_cases(
         emergency=emergency,
         received=received,
     )
-    listed = c.state == (state or "open")
+    listed = c.state == (state or CaseStatus.open)
     if state or not number:  # a number named on the phone finds its case, open or closed
         where.append(listed)
     page = list(where)
@@ -456,7 +457,7 @@ async def count_cases(
     c = t.cases.c
     query = (
         select(node, c.risk_level, c.stage, func.count())
-        .where(c.jurisdiction.is_not(None), c.state == "open", in_subtree(c.jurisdiction, prefix))
+        .where(c.jurisdiction.is_not(None), c.state == CaseStatus.open, in_subtree(c.jurisdiction, prefix))
         .group_by(node, c.risk_level, c.stage)
         .order_by(node, c.risk_level, c.stage)
     )
@@ -508,7 +509,9 @@ async def dashboard(
     c, r = t.cases.c, t.referrals.c
     here = in_subtree(c.jurisdiction, prefix)
     category = func.unnest(c.categories).label("category")
-    by_category = select(node.label("node"), category, c.risk_level).where(here, c.state == "open").subquery()
+    by_category = (
+        select(node.label("node"), category, c.risk_level).where(here, c.state == CaseStatus.open).subquery()
+    )
     moment = now.astimezone(UTC)
     this_week = (moment - timedelta(days=moment.weekday())).replace(hour=0, minute=0, second=0, microsecond=0)
     starts = [this_week - timedelta(weeks=back) for back in reversed(range(WEEKS))]
@@ -533,13 +536,13 @@ async def dashboard(
                 select(
                     func.count().filter(c.reviewed_at.is_(None) & (c.review_due_at <= now)),
                     func.count().filter(c.visit_due_at <= now),
-                ).where(here, c.state == "open")
+                ).where(here, c.state == CaseStatus.open)
             )
         ).one()
         referrals_late = await connection.scalar(
             select(func.count())
             .select_from(t.referrals.join(t.cases, r.case_id == c.case_id))
-            .where(here, c.state == "open", r.state == ReferralState.created, r.ack_due_at <= now)
+            .where(here, c.state == CaseStatus.open, r.state == ReferralState.created, r.ack_due_at <= now)
         )
     return Dashboard(
         by_category=[
@@ -588,7 +591,9 @@ async def waiting(principal: Annotated[Principal, Depends(Readers)], ctx: Ctx) -
     async with ctx.engine.connect() as connection:
         if counts:
             here = in_subtree(c.jurisdiction, principal.jurisdiction)
-            numbers = list((await connection.execute(select(*counts).where(c.state == "open", here))).one())
+            numbers = list(
+                (await connection.execute(select(*counts).where(c.state == CaseStatus.open, here))).one()
+            )
         if any(w.filters is None for w in wanted):
             pending = await connection.scalar(
                 select(func.count()).select_from(t.approvals).where(*_approvals_where(principal, "pending"))

@@ -27,6 +27,7 @@ from shared.auth import CASE_READERS, CASE_SIDE, TERRITORY_PREFIX_PATTERN, Princ
 from shared.contracts.vocabulary import (
     OPEN_REFERRAL_STATES,
     VISITED_IN_THE_FUTURE,
+    CaseStatus,
     Indicator,
     Need,
     PastMoment,
@@ -115,7 +116,7 @@ async def list_visits(
 ) -> list[PlannedVisit]:
     now = ctx.resources.clock()
     p = t.plans.c
-    query = select(t.plans).where(p.state == "open")
+    query = select(t.plans).where(p.state == CaseStatus.open)
     if status != "all":
         query = query.where(p.next_visit_due_at <= now)
     for prefix in filter(None, (principal.jurisdiction, jurisdiction)):

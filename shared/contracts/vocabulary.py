@@ -158,6 +158,14 @@ class Stage(StrEnum):
     closed = "closed"
 
 
+class CaseStatus(StrEnum):
+    """Whether a case is open or closed: the `state` of a case (and of follow-up's plan for it), which
+    every service keeps. (A case's `Stage` says how far its work went; a closed case's is `closed`.)"""
+
+    open = "open"
+    closed = "closed"
+
+
 def advance_stage(current: Stage | str | None, target: Stage) -> Stage:
     """The later of two stages: a case's stage only moves forward (a late report does not
     send a planned case back to review). None means the case has no stage yet."""

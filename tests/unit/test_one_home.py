@@ -135,3 +135,22 @@ def test_open_referral_states_are_the_vocabularys_set() -> None:
     assert str(one_open.dialect_options["postgresql"]["where"]) == f"state IN ({listed})"
     # Written out anywhere else, the set would not follow the vocabulary when it changes.
     assert _where(_sources(), r"'created',\s*'acknowledged'|\"created\",\s*\"acknowledged\"") == []
+
+
+# ---- a case's state ---------------------------------------------------------------------------------
+
+
+def test_a_cases_state_is_spoken_with_the_vocabularys_words() -> None:
+    from services.casework import api as casework_api
+    from services.intake import tables as intake_tables
+    from shared.contracts.vocabulary import CaseStatus
+
+    assert [state.value for state in CaseStatus] == ["open", "closed"]
+    assert casework_api.Case.model_fields["state"].annotation is CaseStatus
+    (one_open,) = [i for i in intake_tables.cases.indexes if i.name == "cases_one_open_per_child"]
+    assert str(one_open.dialect_options["postgresql"]["where"]) == "state = 'open'", (
+        "what the migration wrote"
+    )
+    # A state compared with, set to or declared as a written-out word (Python or SQL text).
+    written = r"\bstate\b[^\n]{0,24}?[\"'](open|closed)[\"']|Literal\[\"open\""
+    assert _where(_sources(), written) == []
