@@ -25,6 +25,7 @@ from shared.access import (
     read_case_notes,
 )
 from shared.auth import CASE_READERS, CASE_SIDE, SUPERVISORS, Principal, require_role
+from shared.contracts.events import RiskFactor
 from shared.contracts.vocabulary import (
     VISITED_IN_THE_FUTURE,
     Agency,
@@ -49,12 +50,6 @@ Ctx = Annotated[ServiceContext, Depends(service_context)]
 WITH_BODY = answers(404, 413)
 
 
-class Factor(BaseModel):
-    code: str
-    weight: int
-    explanation: str
-
-
 class GradeRecord(BaseModel):
     assessment_id: uuid.UUID
     cause: str
@@ -62,7 +57,7 @@ class GradeRecord(BaseModel):
     computed_level: RiskLevel
     overridden: bool
     score: int
-    factors: list[Factor]
+    factors: list[RiskFactor]
     needs: list[Need]
     emergency: bool
     rule_set_version: str

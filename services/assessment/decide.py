@@ -23,7 +23,7 @@ from services.assessment.grading import (
     override_is_valid,
     response_due_at,
 )
-from shared.contracts.events import CaseAssessed, CaseReassessmentRequested, CaseReported, RiskFactor
+from shared.contracts.events import CaseAssessed, CaseReassessmentRequested, CaseReported
 from shared.contracts.vocabulary import Category, Need, RiskLevel, Stage, advance_stage
 from shared.db.rows import row_of
 
@@ -164,7 +164,7 @@ def regraded(
     level, overridden = current_level(graded.risk_level, override)
     due = response_due_at(rules, level, now, jurisdiction=state.jurisdiction)
     needs = union([n.value for n in graded.needs], state.needs_found)
-    factors = [{"code": f.code, "weight": f.weight, "explanation": f.explanation} for f in graded.factors]
+    factors = [f.model_dump() for f in graded.factors]
     stage = Stage(state.stage or Stage.written_review)
     state = dataclasses.replace(
         state,
@@ -204,7 +204,7 @@ def regraded(
         overridden=overridden,
         override_reason=state.override_reason if overridden else None,
         score=graded.score,
-        factors=[RiskFactor(**f) for f in factors],
+        factors=list(graded.factors),
         rule_set_version=graded.rule_set_version,
         needs=[Need(n) for n in needs],
         emergency=graded.emergency,

@@ -21,11 +21,12 @@ from pydantic import (
 )
 
 from shared.config import TerritoryPrefix, for_territory, graver_grade_first, load_yaml_config
-from shared.contracts.vocabulary import Category, Indicator, Need, RiskLevel
+from shared.contracts.events import RiskFactor
+from shared.contracts.vocabulary import REASON_CODE_PATTERN, Category, Indicator, Need, RiskLevel
 
 DEFAULT_RULES = Path(__file__).resolve().parents[2] / "config" / "grading.yaml"
 FORCING_PREFIX = "forcing_"
-REASON_CODE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+REASON_CODE = re.compile(REASON_CODE_PATTERN)
 
 # The models are strict (a weight of "35" or a version of 2026.11, which YAML reads as a
 # float and would lose its trailing zero, are errors), but vocabulary names arrive as YAML
@@ -198,29 +199,20 @@ class CaseFacts:
 
 
 @dataclass(frozen=True)
-class Factor:
-    """One rule that matched: a ReasonCode, the weight it added and the rule's own text."""
-
-    code: str
-    weight: int
-    explanation: str
-
-
-@dataclass(frozen=True)
 class Grade:
     risk_level: RiskLevel
     score: int
-    factors: tuple[Factor, ...]
+    factors: tuple[RiskFactor, ...]
     needs: tuple[Need, ...]
     emergency: bool
     rule_set_version: str
 
 
-def _factor(code: str, rule: Rule) -> Factor:
-    return Factor(code, rule.weight, rule.why)
+def _factor(code: str, rule: Rule) -> RiskFactor:
+    return RiskFactor(code=code, weight=rule.weight, explanation=rule.why)
 
 
-def _factors(rules: RuleSet, facts: CaseFacts) -> list[Factor]:
+def _factors(rules: RuleSet, facts: CaseFacts) -> list[RiskFactor]:
     indicators = sorted(facts.indicators)
     # A forcing rule takes the place of the indicator's ordinary rule rather than adding to it:
     # the indicator is counted once, and its ordinary weight applies only if a jurisdiction
@@ -231,7 +223,11 @@ def _factors(rules: RuleSet, facts: CaseFacts) -> list[Factor]:
     if facts.earlier_reports:
         earlier = rules.earlier_reports
         weight = min(earlier.cap, earlier.weight_each * facts.earlier_reports)
-        factors.append(Factor(f"earlier_reports_{facts.earlier_reports}", weight, earlier.why))
+        factors.append(
+            RiskFactor(
+                code=f"earlier_reports_{facts.earlier_reports}", weight=weight, explanation=earlier.why
+            )
+        )
     if facts.age_years is None:
         factors.append(_factor("age_unknown", rules.age.unknown))
     else:
@@ -241,10 +237,10 @@ def _factors(rules: RuleSet, facts: CaseFacts) -> list[Factor]:
     return factors
 
 
-def level_from_factors(rules: RuleSet, factors: Iterable[Factor]) -> tuple[RiskLevel, bool]:
+def level_from_factors(rules: RuleSet, factors: Iterable[RiskFactor]) -> tuple[RiskLevel, bool]:
     """The grade and emergency flag that the factors alone imply: any forcing factor makes the
     case red and an emergency; otherwise the sum of the weights is compared to the thresholds.
-    Works on the `RiskFactor`s of a recorded `case.assessed` too, to audit it."""
+    Works on the factors of a recorded `case.assessed` too, to audit it."""
     factors = list(factors)
     forcing = {f"{FORCING_PREFIX}{indicator}" for indicator in rules.forcing}
     if any(f.code in forcing for f in factors):
@@ -302,7 +298,7 @@ class Override:
     def __post_init__(self) -> None:
         object.__setattr__(self, "risk_level", RiskLevel(self.risk_level))
         if not REASON_CODE.match(self.reason):
-            raise ValueError("an override reason must be a reason code (^[a-z][a-z0-9_]{0,63}$)")
+            raise ValueError(f"an override reason must be a reason code ({REASON_CODE_PATTERN})")
         if not self.by:
             raise ValueError("an override must say who made it")
 

@@ -18,6 +18,7 @@ from shared.auth import TERRITORY_PREFIX_PATTERN, Principal, Role, require_role
 from shared.contracts.events import CaseTransferred, PersonalDataAccessed
 from shared.http import answers, unprocessable
 from shared.service import ServiceContext, service_context
+from shared.territory.code import in_subtree
 
 router = APIRouter(tags=["audit"])
 Readers = require_role(Role.caseworker, Role.supervisor, Role.auditor, Role.operator)
@@ -260,7 +261,7 @@ async def access_entries(
             )
     where = [t.ledger.c.event_type == ACCESS_EVENT]
     where += [
-        _payload("jurisdiction").startswith(prefix, autoescape=True)
+        in_subtree(_payload("jurisdiction"), prefix)
         for prefix in filter(None, (principal.jurisdiction, territory))
     ]
     if reader:

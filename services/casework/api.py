@@ -66,10 +66,12 @@ from shared.case_number import CHINA_STANDARD_TIME
 from shared.contracts.events import ApprovalKind, ReviewDecision
 from shared.contracts.vocabulary import (
     CASE_NUMBER_PATTERN,
+    CaseStatus,
     Category,
     Jurisdiction,
     OpaqueRef,
     ReasonCode,
+    ReferralState,
     ReopenReason,
     RiskLevel,
     ScreenOutReason,
@@ -79,7 +81,7 @@ from shared.contracts.vocabulary import (
 from shared.http import answers, unprocessable
 from shared.notes import NoteText
 from shared.service import ServiceContext, service_context
-from shared.territory.code import CODE_DIGITS, DIGITS
+from shared.territory.code import CODE_DIGITS, DIGITS, in_subtree
 
 router = APIRouter(prefix="/v1/cases", tags=["casework"])
 approvals_router = APIRouter(prefix="/v1/approvals", tags=["casework"])
@@ -110,7 +112,7 @@ class Case(BaseModel):
     risk_level: RiskLevel | None = Field(description="The grade in force (null: not graded yet)")
     initial_risk_level: RiskLevel | None = Field(description="The grade the rules produced")
     stage: Stage
-    state: Literal["open", "closed"]
+    state: CaseStatus
     owner: Owner
     next_due_at: datetime | None
     next_due_kind: Literal["review", "referral", "visit"] | None = Field(
@@ -216,10 +218,7 @@ def _territory(principal: Principal, territory: str | None) -> list[ColumnElemen
     c = t.cases.c
     return [
         c.jurisdiction.is_not(None),
-        *(
-            c.jurisdiction.startswith(prefix, autoescape=True)
-            for prefix in filter(None, (principal.jurisdiction, territory))
-        ),
+        *(in_subtree(c.jurisdiction, prefix) for prefix in filter(None, (principal.jurisdiction, territory))),
     ]
 
 
@@ -308,7 +307,7 @@ async def list_cases(
     pending_approval: bool | None = None,
     reviewed: Annotated[bool | None, Query(description="whether its written review is recorded")] = None,
     state: Annotated[
-        Literal["open", "closed"] | None,
+        CaseStatus | None,
         Query(description="open (the default) or closed; with `number`, either unless given"),
     ] = None,
     number: Annotated[
@@ -358,7 +357,7 @@ async def list_cases(
         emergency=emergency,
         received=received,
     )
-    listed = c.state == (state or "open")
+    listed = c.state == (state or CaseStatus.open)
     if state or not number:  # a number named on the phone finds its case, open or closed
         where.append(listed)
     page = list(where)
@@ -458,9 +457,7 @@ async def count_cases(
     c = t.cases.c
     query = (
         select(node, c.risk_level, c.stage, func.count())
-        .where(
-            c.jurisdiction.is_not(None), c.state == "open", c.jurisdiction.startswith(prefix, autoescape=True)
-        )
+        .where(c.jurisdiction.is_not(None), c.state == CaseStatus.open, in_subtree(c.jurisdiction, prefix))
         .group_by(node, c.risk_level, c.stage)
         .order_by(node, c.risk_level, c.stage)
     )
@@ -510,9 +507,11 @@ async def dashboard(
     prefix, node = scope
     now = ctx.resources.clock()
     c, r = t.cases.c, t.referrals.c
-    here = c.jurisdiction.startswith(prefix, autoescape=True)
+    here = in_subtree(c.jurisdiction, prefix)
     category = func.unnest(c.categories).label("category")
-    by_category = select(node.label("node"), category, c.risk_level).where(here, c.state == "open").subquery()
+    by_category = (
+        select(node.label("node"), category, c.risk_level).where(here, c.state == CaseStatus.open).subquery()
+    )
     moment = now.astimezone(UTC)
     this_week = (moment - timedelta(days=moment.weekday())).replace(hour=0, minute=0, second=0, microsecond=0)
     starts = [this_week - timedelta(weeks=back) for back in reversed(range(WEEKS))]
@@ -537,13 +536,13 @@ async def dashboard(
                 select(
                     func.count().filter(c.reviewed_at.is_(None) & (c.review_due_at <= now)),
                     func.count().filter(c.visit_due_at <= now),
-                ).where(here, c.state == "open")
+                ).where(here, c.state == CaseStatus.open)
             )
         ).one()
         referrals_late = await connection.scalar(
             select(func.count())
             .select_from(t.referrals.join(t.cases, r.case_id == c.case_id))
-            .where(here, c.state == "open", r.state == "created", r.ack_due_at <= now)
+            .where(here, c.state == CaseStatus.open, r.state == ReferralState.created, r.ack_due_at <= now)
         )
     return Dashboard(
         by_category=[
@@ -591,8 +590,10 @@ async def waiting(principal: Annotated[Principal, Depends(Readers)], ctx: Ctx) -
     numbers, pending = [], 0
     async with ctx.engine.connect() as connection:
         if counts:
-            here = c.jurisdiction.startswith(principal.jurisdiction, autoescape=True)
-            numbers = list((await connection.execute(select(*counts).where(c.state == "open", here))).one())
+            here = in_subtree(c.jurisdiction, principal.jurisdiction)
+            numbers = list(
+                (await connection.execute(select(*counts).where(c.state == CaseStatus.open, here))).one()
+            )
         if any(w.filters is None for w in wanted):
             pending = await connection.scalar(
                 select(func.count()).select_from(t.approvals).where(*_approvals_where(principal, "pending"))
@@ -1025,10 +1026,7 @@ def _approvals_where(
     a = t.approvals.c
     where = [a.state == state]
     for prefix in filter(None, (principal.jurisdiction, territory)):
-        where.append(
-            a.jurisdiction.startswith(prefix, autoescape=True)
-            | a.to_jurisdiction.startswith(prefix, autoescape=True)
-        )
+        where.append(in_subtree(a.jurisdiction, prefix) | in_subtree(a.to_jurisdiction, prefix))
     return where
 
 

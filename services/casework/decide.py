@@ -50,6 +50,7 @@ from shared.contracts.events import (
 from shared.contracts.vocabulary import (
     CLOSURE_NEEDS_RECENT_VISIT,
     OPEN_REFERRAL_STATES,
+    CaseStatus,
     Category,
     ClosureReason,
     ReferralState,
@@ -155,7 +156,7 @@ class CaseFile:
     last_activity_at: datetime
     categories: tuple[str, ...] = ()
     stage: str = Stage.screening.value
-    state: str = "open"
+    state: str = CaseStatus.open.value
     child_ref: uuid.UUID | None = None
     jurisdiction: str | None = None
     risk_level: str | None = None
@@ -272,7 +273,7 @@ def reported(state: CaseState, event: CaseReported, policy: CaseworkPolicy, at: 
     }
     if case is not None and case.closed_at is not None and latest > case.closed_at:
         # A new report about a closed case reopens it: back to screening, and to review.
-        changes.update(state="open", stage=Stage.screening.value, reviewed_at=None)
+        changes.update(state=CaseStatus.open.value, stage=Stage.screening.value, reviewed_at=None)
     else:
         changes["stage"] = _stage(case, Stage.screening)
     return dataclasses.replace(state, case=_touched(case, event.case_id, at, **changes))
@@ -349,7 +350,11 @@ def withdrawn(state: CaseState, event: ReferralWithdrawn, policy: CaseworkPolicy
     return CaseState(_touched(state.case, event.case_id, at), referrals)
 
 
-def escalated(state: CaseState, event: ReferralEscalated, policy: CaseworkPolicy, at: datetime) -> CaseState:
+def referral_escalated(
+    state: CaseState, event: ReferralEscalated, policy: CaseworkPolicy, at: datetime
+) -> CaseState:
+    """An agency's referral moved up the territory tree: its acknowledgement is due anew. (The sweep's
+    rule that escalates a case itself is `escalated`, below.)"""
     known = state.referrals.get(event.referral_id)
     fact = (
         dataclasses.replace(known, ack_due_at=event.ack_due_at)
@@ -403,7 +408,7 @@ def child_linked(state: CaseState, event: ChildLinked, policy: CaseworkPolicy, a
         return Decision(dataclasses.replace(state, case=case))
     # Remembered open or closed: a case merged away is not reopened by a person, only by the undo.
     case = dataclasses.replace(case, merged_into=event.surviving_case_id)
-    if case.state != "open":
+    if case.state != CaseStatus.open:
         return Decision(dataclasses.replace(state, case=case))
     case, closure = closing(case, ClosureReason.duplicate, event.linked_at)
     return Decision(dataclasses.replace(state, case=case), (closure,))
@@ -417,7 +422,7 @@ def link_undone(state: CaseState, event: ChildLinkUndone, policy: CaseworkPolicy
     if event.case_id != event.surviving_case_id and case.merged_into == event.surviving_case_id:
         case = dataclasses.replace(case, merged_into=None)
     closed_by_link = (
-        case.state == "closed"
+        case.state == CaseStatus.closed
         and case.closed_reason == ClosureReason.duplicate.value
         and case.closed_at is not None
         and case.closed_at >= event.linked_at
@@ -426,7 +431,7 @@ def link_undone(state: CaseState, event: ChildLinkUndone, policy: CaseworkPolicy
         return dataclasses.replace(state, case=case)
     case = dataclasses.replace(
         case,
-        state="open",
+        state=CaseStatus.open.value,
         stage=case.closed_from_stage or Stage.screening.value,
         closed_at=None,
         closed_reason=None,
@@ -442,7 +447,7 @@ EVENT_RULES = {
     ReferralCreated: referred,
     ReferralStatusChanged: referral_changed,
     ReferralWithdrawn: withdrawn,
-    ReferralEscalated: escalated,
+    ReferralEscalated: referral_escalated,
     FollowupScheduled: scheduled,
     FollowupVisitRecorded: visited,
     FollowupClosureRuleMet: closure_rule_met,
@@ -476,7 +481,7 @@ def owned(state: CaseState, at: datetime) -> Decision:
 
 def require_open(case: CaseFile) -> None:
     """What only an open case allows (Refused, 409, otherwise)."""
-    if case.state != "open":
+    if case.state != CaseStatus.open:
         raise Refused(
             "the case is closed; a new report reopens it, or its owner or a supervisor "
             "(POST /v1/cases/{case_id}/reopening)"
@@ -494,7 +499,7 @@ def closing(case: CaseFile, reason: ClosureReason, now: datetime) -> tuple[CaseF
         closed_at = case.reopened_at + timedelta(microseconds=1)
     case = dataclasses.replace(
         case,
-        state="closed",
+        state=CaseStatus.closed.value,
         stage=Stage.closed.value,
         closed_at=closed_at,
         closed_reason=reason.value,
@@ -538,7 +543,7 @@ def closed_by_rule(state: CaseState, at: datetime) -> Decision:
     if (
         case is None
         or met is None
-        or case.state != "open"
+        or case.state != CaseStatus.open
         or case.risk_level != RiskLevel.blue.value
         or case.reported_at is None
         or met <= case.reported_at
@@ -558,7 +563,7 @@ def derive(state: CaseState) -> CaseState:
         return state
     open_refs = open_referrals(state)
     due: list[tuple[datetime, str]] = []
-    if case.state == "open":
+    if case.state == CaseStatus.open:
         if case.review_due_at is not None and case.reviewed_at is None:
             due.append((case.review_due_at, "review"))
         due += [
@@ -667,7 +672,7 @@ def blind_spot(case: CaseFile) -> str | None:
 def escalated(case: CaseFile, policy: CaseworkPolicy, now: datetime) -> Decision:
     """The sweep's rule: a written review past its deadline goes to the county's supervisors once
     per deadline; a blind spot, once it has lasted the grace, once until it is mended."""
-    if case.state != "open" or case.jurisdiction is None:
+    if case.state != CaseStatus.open or case.jurisdiction is None:
         return Decision(CaseState(case))
     county = county_of(case.jurisdiction)
     to = {
@@ -971,7 +976,7 @@ def require_reopenable(case: CaseFile, into: CaseFile | None = None) -> None:
     (`into`: the case the link merged it into, as casework knows it). Closed as that duplicate, the
     link's undo reopens it (MergedByLink); merged while closed, its child's reports are in `into`, which
     is worked on (ChildHasOpenCase, when open) or reopened instead (MergedByLink)."""
-    if case.state != "closed":
+    if case.state != CaseStatus.closed:
         raise Refused("the case is open")
     named = f" ({into.case_number or into.case_id})" if into is not None else ""
     if case.closed_reason == ClosureReason.duplicate.value:
@@ -980,7 +985,7 @@ def require_reopenable(case: CaseFile, into: CaseFile | None = None) -> None:
             "supervisor undoes the link to reopen it (POST /v1/children/links/{link_id}/undo)",
             into,
         )
-    if into is not None and into.state == "open":
+    if into is not None and into.state == CaseStatus.open:
         raise ChildHasOpenCase(into)
     if case.merged_into is not None:
         raise MergedByLink(
@@ -1083,7 +1088,7 @@ def _reopened(
     )
     case = dataclasses.replace(
         case,
-        state="open",
+        state=CaseStatus.open.value,
         stage=stage.value,
         closed_at=None,
         closed_reason=None,

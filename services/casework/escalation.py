@@ -12,7 +12,7 @@ from services.casework import tables as t
 from services.casework.cases import OUTBOX, PRODUCER, Resources
 from services.casework.decide import CaseFile, escalated
 from shared.contracts.envelope import new_envelope
-from shared.contracts.vocabulary import RiskLevel
+from shared.contracts.vocabulary import CaseStatus, RiskLevel
 from shared.db.engine import Transaction
 from shared.db.rows import upsert_rows
 from shared.messaging.outbox import add_events
@@ -30,7 +30,7 @@ def _late(res: Resources, now: datetime):
     blind_spot = (c.owner_node.is_(None) | c.next_due_at.is_(None)) & (
         c.last_activity_at <= now - res.policy.blind_spot_after
     )
-    return c.state == "open", c.jurisdiction.is_not(None), review_late, blind_spot
+    return c.state == CaseStatus.open, c.jurisdiction.is_not(None), review_late, blind_spot
 
 
 async def escalate_cases(session: Transaction, res: Resources, *, limit: int = 500) -> int:

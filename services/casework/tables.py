@@ -21,6 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import UUID
 
+from shared.contracts.vocabulary import CaseStatus
 from shared.notes import notes_table
 
 SCHEMA = "casework"
@@ -81,7 +82,7 @@ Index(
     cases.c.urgency,
     cases.c.sort_due_at,
     cases.c.case_id,
-    postgresql_where=text("state = 'open'"),
+    postgresql_where=text(f"state = '{CaseStatus.open}'"),
 )
 # Territory prefixes (`jurisdiction LIKE '1404%'`) and "my cases".
 Index("cases_by_territory", cases.c.jurisdiction, postgresql_ops={"jurisdiction": "text_pattern_ops"})
@@ -91,12 +92,12 @@ Index("cases_by_number", cases.c.case_number, unique=True, postgresql_where=text
 Index(
     "cases_review_pending",
     cases.c.review_due_at,
-    postgresql_where=text("state = 'open' AND reviewed_at IS NULL"),
+    postgresql_where=text(f"state = '{CaseStatus.open}' AND reviewed_at IS NULL"),
 )
 Index(
     "cases_blind_spots",
     cases.c.last_activity_at,
-    postgresql_where=text("state = 'open' AND (owner_node IS NULL OR next_due_at IS NULL)"),
+    postgresql_where=text(f"state = '{CaseStatus.open}' AND (owner_node IS NULL OR next_due_at IS NULL)"),
 )
 
 referrals = Table(

@@ -11,13 +11,13 @@ from urllib.parse import urlencode
 
 from services.console.navigation import BOARD
 from shared.contracts.hotline import NATIONAL_ID_PATTERN
-from shared.contracts.vocabulary import CASE_NUMBER_PATTERN, Category, RiskLevel, Stage
+from shared.contracts.vocabulary import CASE_NUMBER_PATTERN, CaseStatus, Category, RiskLevel, Stage
 from shared.phone import phone_number
 from shared.territory.code import PREFIX_PATTERN
 
 PAGE_SIZE = 50
 OWNERS = ("me", "unassigned")  # the form's choices; a caseworker's id comes from a link
-STATES = ("open", "closed")
+STATES = tuple(state.value for state in CaseStatus)
 OWNER = re.compile(r"^(me|unassigned|[A-Za-z0-9._:-]{1,64})$")
 CURSOR = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
 # The quick filters beside the worklist, each with the `tally` count casework gives it.

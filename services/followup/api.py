@@ -27,6 +27,7 @@ from shared.auth import CASE_READERS, CASE_SIDE, TERRITORY_PREFIX_PATTERN, Princ
 from shared.contracts.vocabulary import (
     OPEN_REFERRAL_STATES,
     VISITED_IN_THE_FUTURE,
+    CaseStatus,
     Indicator,
     Need,
     PastMoment,
@@ -36,6 +37,7 @@ from shared.contracts.vocabulary import (
 from shared.http import answers
 from shared.notes import NoteText, sealed_notes, texts_by_record
 from shared.service import ServiceContext, service_context
+from shared.territory.code import in_subtree
 
 router = APIRouter(tags=["followup"])
 Readers = require_role(*CASE_READERS)
@@ -114,11 +116,11 @@ async def list_visits(
 ) -> list[PlannedVisit]:
     now = ctx.resources.clock()
     p = t.plans.c
-    query = select(t.plans).where(p.state == "open")
+    query = select(t.plans).where(p.state == CaseStatus.open)
     if status != "all":
         query = query.where(p.next_visit_due_at <= now)
     for prefix in filter(None, (principal.jurisdiction, jurisdiction)):
-        query = query.where(p.jurisdiction.startswith(prefix))
+        query = query.where(in_subtree(p.jurisdiction, prefix))
     async with ctx.sessions() as session:
         rows = (await session.execute(query.order_by(p.next_visit_due_at).limit(limit))).all()
     visits = [

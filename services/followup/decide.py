@@ -28,7 +28,7 @@ from shared.contracts.events import (
     FollowupVisitRecorded,
     ReferralStatusChanged,
 )
-from shared.contracts.vocabulary import Indicator, Need, RiskLevel, Stage, advance_stage
+from shared.contracts.vocabulary import CaseStatus, Indicator, Need, RiskLevel, Stage, advance_stage
 from shared.db.rows import row_of
 
 
@@ -96,11 +96,11 @@ def scheduled(plan: Plan | None, graded: CaseAssessed, policy: FollowupPolicy, n
         level.value,
         days,
         due,
-        "open",
+        CaseStatus.open,
     ):
         return Decision(dataclasses.replace(plan, child_ref=child_ref))
     changes = {
-        "state": "open",
+        "state": CaseStatus.open.value,
         "jurisdiction": jurisdiction,
         "risk_level": level.value,
         "cadence_days": days,
@@ -141,7 +141,11 @@ def case_closed(plan: Plan | None, closed: CaseClosed, policy: FollowupPolicy, n
         return Decision(plan)
     return Decision(
         dataclasses.replace(
-            plan, state="closed", stage=Stage.closed.value, case_closed_at=closed.closed_at, updated_at=now
+            plan,
+            state=CaseStatus.closed.value,
+            stage=Stage.closed.value,
+            case_closed_at=closed.closed_at,
+            updated_at=now,
         )
     )
 
@@ -155,7 +159,7 @@ def case_reopened(
     if plan is None or (plan.case_reopened_at is not None and reopened.reopened_at <= plan.case_reopened_at):
         return Decision(plan)
     plan = dataclasses.replace(plan, case_reopened_at=reopened.reopened_at)
-    if plan.state == "open" or (
+    if plan.state == CaseStatus.open or (
         plan.case_closed_at is not None and plan.case_closed_at > reopened.reopened_at
     ):
         return Decision(plan)
@@ -168,7 +172,7 @@ def case_reopened(
         last_visit_at=plan.last_visit_at,
     )
     plan = dataclasses.replace(
-        plan, state="open", stage=reopened.stage.value, next_visit_due_at=due, updated_at=now
+        plan, state=CaseStatus.open.value, stage=reopened.stage.value, next_visit_due_at=due, updated_at=now
     )
     event = FollowupScheduled(
         case_id=plan.case_id,
@@ -329,7 +333,7 @@ def visited(
     )
     if closed:
         # Follow-up's watch ends here; casework, which owns closure, closes the case on hearing it.
-        plan = dataclasses.replace(plan, state="closed", stage=Stage.closed.value)
+        plan = dataclasses.replace(plan, state=CaseStatus.closed.value, stage=Stage.closed.value)
         events.append(
             FollowupClosureRuleMet(
                 case_id=plan.case_id,

@@ -6,6 +6,7 @@ from __future__ import annotations
 from sqlalchemy import ARRAY, Boolean, Column, DateTime, Index, Integer, MetaData, Table, Text, func, text
 from sqlalchemy.dialects.postgresql import UUID
 
+from shared.contracts.vocabulary import CaseStatus
 from shared.notes import notes_table
 
 SCHEMA = "followup"
@@ -16,7 +17,7 @@ plans = Table(
     metadata,
     Column("case_id", UUID(as_uuid=True), primary_key=True),
     Column("plan_id", UUID(as_uuid=True), nullable=False),
-    Column("state", Text, nullable=False, server_default="open"),  # open | closed
+    Column("state", Text, nullable=False, server_default=CaseStatus.open.value),  # open | closed
     Column("jurisdiction", Text, nullable=False),
     Column("risk_level", Text, nullable=False),
     Column("cadence_days", Integer, nullable=False),
@@ -34,7 +35,7 @@ plans = Table(
     Column("case_closed_at", DateTime(timezone=True)),
     Column("case_reopened_at", DateTime(timezone=True)),
 )
-Index("plans_open_by_due", plans.c.next_visit_due_at, postgresql_where=text("state = 'open'"))
+Index("plans_open_by_due", plans.c.next_visit_due_at, postgresql_where=text(f"state = '{CaseStatus.open}'"))
 
 referral_states = Table(
     "referral_states",

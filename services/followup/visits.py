@@ -24,7 +24,7 @@ from services.followup.decide import (
 from services.followup.schedule import FollowupPolicy, overdue_grace
 from shared.contracts.envelope import Envelope, new_envelope
 from shared.contracts.events import ReferralStatusChanged
-from shared.contracts.vocabulary import OPEN_REFERRAL_STATES, Indicator, Need, RiskLevel
+from shared.contracts.vocabulary import OPEN_REFERRAL_STATES, CaseStatus, Indicator, Need, RiskLevel
 from shared.crypto import FieldCipher
 from shared.db.rows import any_of, upsert_rows
 from shared.db.tables import outbox_table
@@ -111,7 +111,7 @@ async def announce_due_visits(session: AsyncSession, res: Resources, *, limit: i
     )
     query = (
         select(t.plans)
-        .where(p.state == "open", p.next_visit_due_at <= now, due_unannounced | overdue_unannounced)
+        .where(p.state == CaseStatus.open, p.next_visit_due_at <= now, due_unannounced | overdue_unannounced)
         .order_by(p.next_visit_due_at)
         .limit(limit)
         .with_for_update(skip_locked=True)
@@ -199,7 +199,7 @@ async def overdue_gauges(session: AsyncSession, res: Resources) -> list[Gauge]:
                 func.count().filter(p.next_visit_due_at <= now),
                 func.count().filter(p.next_visit_due_at <= now - grace),
             )
-            .where(p.state == "open")
+            .where(p.state == CaseStatus.open)
             .group_by(p.risk_level)
         )
     ).all()

@@ -24,7 +24,7 @@ from shared.contracts.events import (
     ReferralStatusChanged,
     ReferralWithdrawn,
 )
-from shared.contracts.vocabulary import OPEN_REFERRAL_STATES, ReferralState
+from shared.contracts.vocabulary import OPEN_REFERRAL_STATES, CaseStatus, ReferralState
 from shared.db.rows import upsert_rows
 
 
@@ -89,7 +89,7 @@ async def latest_case(session: AsyncSession, child_ref: uuid.UUID):
         await session.execute(
             select(c.id, c.jurisdiction, c.case_number)
             .where(c.child_id == child_ref)
-            .order_by(case((c.state == "open", 0), else_=1), c.opened_at.desc())
+            .order_by(case((c.state == CaseStatus.open, 0), else_=1), c.opened_at.desc())
             .limit(1)
         )
     ).first()

@@ -56,6 +56,7 @@ from shared.contracts.hotline import (
 from shared.contracts.vocabulary import (
     AccessPurpose,
     CaseNumber,
+    CaseStatus,
     IdentificationReason,
     Jurisdiction,
     LinkUndoReason,
@@ -180,7 +181,7 @@ class SubmittedReport(BaseModel):
     received_at: datetime
     case_id: uuid.UUID | None = Field(description="null for a reporting institution")
     case_number: CaseNumber | None
-    case_state: Literal["open", "closed"] | None
+    case_state: CaseStatus | None
 
 
 @router.get(

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from shared.contracts.events import ChildLinked, ChildLinkUndone
-from shared.contracts.vocabulary import IdentificationReason, LinkUndoReason
+from shared.contracts.vocabulary import CaseStatus, IdentificationReason, LinkUndoReason
 
 
 class Refused(ValueError):
@@ -129,7 +129,9 @@ class Decided:
 def surviving(a: CaseRecord, b: CaseRecord) -> tuple[CaseRecord, CaseRecord]:
     """(the case that remains, the case merged away): an open case before a closed one, then the one
     opened first — the case people have worked longest, whose owner and referrals are kept."""
-    first, second = sorted((a, b), key=lambda case: (case.state != "open", case.opened_at, str(case.id)))
+    first, second = sorted(
+        (a, b), key=lambda case: (case.state != CaseStatus.open, case.opened_at, str(case.id))
+    )
     return first, second
 
 
@@ -317,7 +319,7 @@ def undone(
             )
         )
     closed_by_link = key_case.closed_at is not None and key_case.closed_at >= link.linked_at
-    reopens = link.merged_case_id is not None and key_case.state == "closed" and closed_by_link
+    reopens = link.merged_case_id is not None and key_case.state == CaseStatus.closed and closed_by_link
     undo = dataclasses.replace(link, undo_reason=reason.value, undone_by=by, undone_at=at)
     event = ChildLinkUndone(
         case_id=key_case.id,

@@ -34,7 +34,13 @@ from services.intake.reports import OUTBOX, PRODUCER, IntakeResources, lock_dige
 from services.intake.search import registered
 from shared.auth import Principal
 from shared.contracts.envelope import new_envelope
-from shared.contracts.vocabulary import AccessPurpose, IdentificationReason, LinkUndoReason, PersonalRecord
+from shared.contracts.vocabulary import (
+    AccessPurpose,
+    CaseStatus,
+    IdentificationReason,
+    LinkUndoReason,
+    PersonalRecord,
+)
 from shared.db.engine import Transaction
 from shared.db.rows import any_of, row_of
 from shared.messaging.outbox import add_events
@@ -195,7 +201,7 @@ async def undo_link(
         # Set either way: a closure the link caused that arrives only now closes nothing.
         reopened: dict[str, Any] = {"reopened_at": now}
         if decided.reopens:
-            reopened.update(state="open", stage="screening", closed_at=None)
+            reopened.update(state=CaseStatus.open.value, stage="screening", closed_at=None)
         await session.execute(update(t.cases).where(t.cases.c.id == link.merged_case_id).values(**reopened))
     undo = decided.link
     await session.execute(
@@ -329,7 +335,7 @@ async def _latest_cases(
 ) -> dict[uuid.UUID, CaseRecord | None]:
     """Each child's open case, else its latest (as access.latest_case chooses), or None."""
     cases = await _cases(session, t.cases.c.child_id, child_ids)
-    ordered = sorted(cases.values(), key=lambda c: (c.state != "open", -c.opened_at.timestamp()))
+    ordered = sorted(cases.values(), key=lambda c: (c.state != CaseStatus.open, -c.opened_at.timestamp()))
     return {child_id: next((c for c in ordered if c.child_id == child_id), None) for child_id in child_ids}
 
 

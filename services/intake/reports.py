@@ -20,6 +20,7 @@ from shared.case_number import CounterKey, counter_of, numbers_in, tally
 from shared.contracts.envelope import new_envelope
 from shared.contracts.events import CaseReported
 from shared.contracts.hotline import Child, HotlineReport
+from shared.contracts.vocabulary import CaseStatus
 from shared.crypto import FieldCipher, LookupHasher
 from shared.db.engine import Transaction
 from shared.db.rows import any_of, in_rows
@@ -370,10 +371,12 @@ async def _load_registry(session: Transaction, digests: list[str], keys: IntakeR
             )
         ).all()
     )
-    open_case = {row.child_id: row.id for row in cases if row.state == "open"}
+    open_case = {row.child_id: row.id for row in cases if row.state == CaseStatus.open}
     last_closed = {
         row.child_id: row.id
-        for row in sorted((row for row in cases if row.state == "closed"), key=lambda row: row.closed_at)
+        for row in sorted(
+            (row for row in cases if row.state == CaseStatus.closed), key=lambda row: row.closed_at
+        )
     }
     # Registration order decides between two children with the same name, birthday and place.
     for row in sorted(children, key=lambda row: (row.created_at, row.id)):
@@ -458,7 +461,7 @@ async def _save_registry(
         await session.execute(
             update(t.cases)
             .where(any_of(t.cases.c.id, reopened))
-            .values(state="open", stage="screening", closed_at=None)
+            .values(state=CaseStatus.open.value, stage="screening", closed_at=None)
         )
     return numbered(placed, numbers)
 
@@ -500,10 +503,12 @@ async def close_case(session: Transaction, case_id: uuid.UUID, closed_at) -> Non
         update(t.cases)
         .where(
             c.id == case_id,
-            or_(c.state == "open", c.closed_at < closed_at),
+            or_(c.state == CaseStatus.open, c.closed_at < closed_at),
             or_(c.reopened_at.is_(None), c.reopened_at < closed_at),
         )
-        .values(state="closed", stage="closed", closed_at=func.greatest(c.closed_at, closed_at))
+        .values(
+            state=CaseStatus.closed.value, stage="closed", closed_at=func.greatest(c.closed_at, closed_at)
+        )
     )
 
 
@@ -516,10 +521,13 @@ async def reopen_case(session: Transaction, case_id: uuid.UUID, *, stage: str, r
     c = t.cases.c
     await session.execute(
         update(t.cases)
-        .where(c.id == case_id, or_(c.state == "open", c.closed_at.is_(None), c.closed_at <= reopened_at))
+        .where(
+            c.id == case_id,
+            or_(c.state == CaseStatus.open, c.closed_at.is_(None), c.closed_at <= reopened_at),
+        )
         .values(
-            state="open",
-            stage=sql_case((c.state == "closed", stage), else_=c.stage),
+            state=CaseStatus.open.value,
+            stage=sql_case((c.state == CaseStatus.closed, stage), else_=c.stage),
             closed_at=None,
             reopened_at=func.greatest(c.reopened_at, reopened_at),
         )

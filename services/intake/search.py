@@ -25,6 +25,7 @@ from shared.auth import Principal
 from shared.contracts.vocabulary import AccessPurpose, PersonalField, PersonalRecord
 from shared.db.engine import Transaction
 from shared.db.rows import any_of
+from shared.territory.code import in_subtree
 
 
 @dataclass(frozen=True)
@@ -188,7 +189,7 @@ async def _reported_from(session: Transaction, digest: str, *, in_territory: boo
     """The cases reports with the phone's digest were recorded under, inside or outside the territory
     (by the code's prefix, as `Principal.can_see`), the latest report first."""
     r, c = t.reports.c, t.cases.c
-    inside = c.jurisdiction.startswith(territory, autoescape=True)
+    inside = in_subtree(c.jurisdiction, territory)
     latest = func.max(r.received_at)
     query = (
         select(c.id, c.child_id, c.case_number, c.jurisdiction)

@@ -24,6 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import UUID
 
+from shared.contracts.vocabulary import CaseStatus
 from shared.notes import notes_table
 
 SCHEMA = "intake"
@@ -53,7 +54,7 @@ cases = Table(
     metadata,
     Column("id", UUID(as_uuid=True), primary_key=True),
     Column("child_id", UUID(as_uuid=True), ForeignKey(children.c.id), nullable=False),
-    Column("state", Text, nullable=False, server_default="open"),
+    Column("state", Text, nullable=False, server_default=CaseStatus.open.value),
     Column("stage", Text, nullable=False, server_default="screening"),
     Column("jurisdiction", Text, nullable=False),
     Column("opened_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
@@ -66,7 +67,12 @@ cases = Table(
     UniqueConstraint("case_number", name="cases_case_number"),
 )
 # One open case per child: reports from every channel join it.
-Index("cases_one_open_per_child", cases.c.child_id, unique=True, postgresql_where=text("state = 'open'"))
+Index(
+    "cases_one_open_per_child",
+    cases.c.child_id,
+    unique=True,
+    postgresql_where=text(f"state = '{CaseStatus.open}'"),
+)
 
 reports = Table(
     "reports",

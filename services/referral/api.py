@@ -41,6 +41,7 @@ from shared.contracts.vocabulary import (
 from shared.http import answers
 from shared.notes import NoteText, WrittenNote, sealed_notes, written_notes
 from shared.service import ServiceContext, service_context
+from shared.territory.code import in_subtree
 
 router = APIRouter(prefix="/v1/referrals", tags=["referral"])
 Readers = require_role(Role.agency_officer, Role.caseworker, Role.supervisor, Role.operator, Role.auditor)
@@ -156,7 +157,7 @@ async def list_referrals(
         agency = principal.agency  # an agency sees only referrals addressed to it
     late = (r.state == ReferralState.created.value) & (r.ack_due_at <= now)
     where = [
-        r.jurisdiction.startswith(prefix) for prefix in filter(None, (principal.jurisdiction, jurisdiction))
+        in_subtree(r.jurisdiction, prefix) for prefix in filter(None, (principal.jurisdiction, jurisdiction))
     ]
     if agency:
         where.append(r.agency == agency.value)

@@ -4,21 +4,18 @@ it is open. Pure state machine."""
 
 from __future__ import annotations
 
-from typing import Literal
-
+from shared.contracts.events import ReferralAction
 from shared.contracts.vocabulary import OPEN_REFERRAL_STATES, ReferralState
-
-Action = Literal["acknowledge", "start", "complete", "decline"]
 
 # What each action leads to, and from which states it may be taken. Starting work implies
 # acknowledging it: an agency that answers "started" has evidently received the referral.
-TARGET: dict[str, ReferralState] = {
+TARGET: dict[ReferralAction, ReferralState] = {
     "acknowledge": ReferralState.acknowledged,
     "start": ReferralState.in_progress,
     "complete": ReferralState.done,
     "decline": ReferralState.declined,
 }
-ALLOWED_FROM: dict[str, frozenset[ReferralState]] = {
+ALLOWED_FROM: dict[ReferralAction, frozenset[ReferralState]] = {
     "acknowledge": frozenset({ReferralState.created}),
     "start": frozenset({ReferralState.created, ReferralState.acknowledged}),
     "complete": frozenset({ReferralState.acknowledged, ReferralState.in_progress}),
@@ -30,7 +27,7 @@ class IllegalTransition(ValueError):
     """The action is not allowed from the referral's state; the message says which."""
 
 
-def next_state(current: ReferralState, action: Action) -> ReferralState | None:
+def next_state(current: ReferralState, action: ReferralAction) -> ReferralState | None:
     """The state after `action`, or None when the action repeats what already happened
     (a repeated answer, or an acknowledgement of a referral already past acknowledged, is
     harmless). Raises IllegalTransition otherwise."""
@@ -57,6 +54,6 @@ def withdrawn_from(current: ReferralState) -> ReferralState | None:
     return ReferralState.withdrawn
 
 
-def answers_from(current: ReferralState) -> list[Action]:
+def answers_from(current: ReferralState) -> list[ReferralAction]:
     """The answers an agency may give to a referral in this state (what its inbox offers)."""
     return [action for action, allowed in ALLOWED_FROM.items() if current in allowed]

@@ -7,6 +7,7 @@ from __future__ import annotations
 from sqlalchemy import ARRAY, Boolean, Column, DateTime, Index, Integer, MetaData, Table, Text, func, text
 from sqlalchemy.dialects.postgresql import UUID
 
+from shared.contracts.vocabulary import OPEN_REFERRAL_STATES, ReferralState
 from shared.notes import notes_table
 
 SCHEMA = "referral"
@@ -47,15 +48,21 @@ referrals = Table(
     Column("responder_ref", Text),
     Column("case_number", Text),  # the case's, copied when the referral is made (referral_0003)
 )
-# One open referral per case and agency: a re-grade adds agencies, never duplicates one.
+# One open referral per case and agency: a re-grade adds agencies, never duplicates one. The states are
+# the vocabulary's constants, in lifecycle order (the migration wrote the same text), never input.
+_OPEN_STATES = ", ".join(f"'{state}'" for state in ReferralState if state in OPEN_REFERRAL_STATES)
 Index(
     "referrals_one_open_per_agency",
     referrals.c.case_id,
     referrals.c.agency,
     unique=True,
-    postgresql_where=text("state IN ('created', 'acknowledged', 'in_progress')"),
+    postgresql_where=text(f"state IN ({_OPEN_STATES})"),
 )
-Index("referrals_unacknowledged_due", referrals.c.ack_due_at, postgresql_where=text("state = 'created'"))
+Index(
+    "referrals_unacknowledged_due",
+    referrals.c.ack_due_at,
+    postgresql_where=text(f"state = '{ReferralState.created}'"),
+)
 
 # What an agency's officer wrote with an answer, or the case's side with a withdrawal (about: the
 # referral). Created by referral_0004.

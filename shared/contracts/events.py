@@ -39,6 +39,7 @@ from shared.contracts.vocabulary import (
 )
 
 ReferralAction = Literal["acknowledge", "start", "complete", "decline"]
+"""An agency's answers to a referral; services/referral/lifecycle.py says where each leads."""
 ReferralOutcome = Literal["successful", "not_successful"]
 
 

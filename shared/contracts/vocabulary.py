@@ -158,6 +158,14 @@ class Stage(StrEnum):
     closed = "closed"
 
 
+class CaseStatus(StrEnum):
+    """Whether a case is open or closed: the `state` of a case (and of follow-up's plan for it), which
+    every service keeps. (A case's `Stage` says how far its work went; a closed case's is `closed`.)"""
+
+    open = "open"
+    closed = "closed"
+
+
 def advance_stage(current: Stage | str | None, target: Stage) -> Stage:
     """The later of two stages: a case's stage only moves forward (a late report does not
     send a planned case back to review). None means the case has no stage yet."""
@@ -326,7 +334,8 @@ Jurisdiction = Annotated[str, StringConstraints(pattern=r"^[0-9]{12}$")]
 """A 12-digit administrative code: 2 province, 2 city, 2 county, 3 township, 3 village
 digits; trailing zero segments mean the node is higher up the tree."""
 
-ReasonCode = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+REASON_CODE_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
+ReasonCode = Annotated[str, StringConstraints(pattern=REASON_CODE_PATTERN)]
 """A machine reason code; used instead of free text because free text can carry a child's
 personal data."""
 

@@ -113,3 +113,10 @@ def below_level(code: ColumnElement[str], level: TerritoryLevel) -> ColumnElemen
     level's are not all zeros)."""
     kept = DIGITS[level]
     return func.substr(code, kept + 1) != "0" * (CODE_DIGITS - kept)
+
+
+def in_subtree(code: ColumnElement[str], prefix: str) -> ColumnElement[bool]:
+    """SQL: the node a code column names is `prefix`'s node or lies below it (`code LIKE 'prefix%'`).
+    The one way to filter by territory: the prefix's `%`, `_` and the escape character are escaped, so
+    a prefix matches only itself."""
+    return code.startswith(prefix, autoescape=True)

@@ -8,11 +8,13 @@ import asyncio
 
 import httpx
 
+from shared.contracts.vocabulary import OPEN_REFERRAL_STATES
+
 
 async def open_referrals_of(referral: httpx.AsyncClient, case_id: str, headers: dict[str, str]) -> list[dict]:
     answer = await referral.get("/v1/referrals", params={"case_id": case_id}, headers=headers)
     assert answer.status_code == 200, answer.text
-    return [r for r in answer.json() if r["state"] in ("created", "acknowledged", "in_progress")]
+    return [r for r in answer.json() if r["state"] in OPEN_REFERRAL_STATES]
 
 
 async def withdraw_open_referrals(

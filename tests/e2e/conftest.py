@@ -21,6 +21,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from shared.contracts.vocabulary import OPEN_REFERRAL_STATES
+
 
 @dataclass(frozen=True)
 class RunningServices:
@@ -107,7 +109,7 @@ CLOSED_WITH_OPEN_REFERRALS = """
     SELECT c.case_id, r.agency, r.state FROM casework.cases c
     JOIN referral.referrals r ON r.case_id = c.case_id
     WHERE c.state = 'closed' AND c.closed_at >= $1
-    AND r.state IN ('created', 'acknowledged', 'in_progress')"""
+    AND r.state = ANY($2::text[])"""
 # A closed case whose visit plan is still open (follow-up hears closures): visits would fall due and be
 # announced as missed for a child nobody works on any more.
 CLOSED_WITH_OPEN_PLAN = """
@@ -134,7 +136,9 @@ async def _violations(database_url: str) -> list[str]:
         if tables:
             found += [
                 f"closed case {row['case_id']} holds an open referral to {row['agency']} ({row['state']})"
-                for row in await connection.fetch(CLOSED_WITH_OPEN_REFERRALS, SESSION_STARTED)
+                for row in await connection.fetch(
+                    CLOSED_WITH_OPEN_REFERRALS, SESSION_STARTED, sorted(s.value for s in OPEN_REFERRAL_STATES)
+                )
             ]
         if tables and await connection.fetchval("SELECT to_regclass('followup.plans') IS NOT NULL"):
             found += [

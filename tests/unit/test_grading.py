@@ -29,7 +29,7 @@ from services.assessment.grading import (
     response_due_at,
 )
 from shared.contracts.events import RiskFactor
-from shared.contracts.vocabulary import Category, Indicator, Need, RiskLevel
+from shared.contracts.vocabulary import REASON_CODE_PATTERN, Category, Indicator, Need, RiskLevel
 
 RULES = load_rules()
 HERE = "140402001001"  # a village with no territory settings of its own
@@ -39,7 +39,7 @@ FORCING = {
     Indicator.trafficking_suspected,
     Indicator.self_harm_risk,
 }
-REASON_CODE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+REASON_CODE = re.compile(REASON_CODE_PATTERN)
 
 
 def facts(categories: Any = (), indicators: Any = (), age: int | None = 12, earlier: int = 0) -> CaseFacts:
