@@ -40,6 +40,7 @@ OUTBOX = outbox_table(t.metadata)
 class Resources:
     rules: RuleSet
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    new_id: Callable[[], uuid.UUID] = uuid.uuid4  # each grade's id
     cipher: FieldCipher | None = None  # seals the notes people write over HTTP (the consumers write none)
 
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from services.assessment.grading import (
     CaseFacts,
@@ -25,7 +25,7 @@ from services.assessment.grading import (
 )
 from shared.contracts.events import CaseAssessed, CaseReassessmentRequested, CaseReported
 from shared.contracts.vocabulary import Category, Need, RiskLevel, Stage, advance_stage
-from shared.db.rows import row_of
+from shared.db.rows import TableRow
 
 
 class CaseNotFound(LookupError):
@@ -33,7 +33,7 @@ class CaseNotFound(LookupError):
 
 
 @dataclass(frozen=True)
-class CaseState:
+class CaseState(TableRow):
     """One row of `assessment.cases`: a case's grading facts and its current grade."""
 
     case_id: uuid.UUID
@@ -59,20 +59,7 @@ class CaseState:
     child_ref: uuid.UUID | None = None  # the latest report's: on every case.assessed and the access ledger
     updated_at: datetime | None = field(default=None, compare=False)
 
-    @classmethod
-    def of_row(cls, row: Any) -> CaseState:
-        values = dict(row._mapping) if hasattr(row, "_mapping") else dict(row)
-        names = {f.name for f in dataclasses.fields(cls)}
-        values = {k: v for k, v in values.items() if k in names}
-        for key in ("categories", "indicators", "needs_found"):
-            values[key] = tuple(values.get(key) or ())
-        return cls(**values)
-
-    def as_row(self) -> dict[str, Any]:
-        row = row_of(self)
-        for key in ("categories", "indicators", "needs_found"):
-            row[key] = list(row[key])
-        return row
+    SEQUENCES: ClassVar[tuple[str, ...]] = ("categories", "indicators", "needs_found")
 
     def without_override(self) -> CaseState:
         return dataclasses.replace(
@@ -145,6 +132,7 @@ def regraded(
     cause: str,
     caused_by: str,
     validate_override: bool = False,
+    new_id: Callable[[], uuid.UUID] = uuid.uuid4,
 ) -> Regraded:
     """Grade the case's facts with the rule set; apply its override, or let it lapse."""
     facts = CaseFacts(
@@ -177,7 +165,7 @@ def regraded(
         stage=stage.value,
         updated_at=now,
     )
-    assessment_id = uuid.uuid4()
+    assessment_id = new_id()
     assessment = {
         "id": assessment_id,
         "case_id": state.case_id,

@@ -15,7 +15,9 @@ from shared.unit_of_work import Decision, Handlers, Stage, TableOutbox
 
 
 def _graded(merged: CaseState, event: Envelope, res: Resources, now: datetime, cause: str) -> Decision:
-    result = regraded(merged, res.rules, now=now, cause=cause, caused_by=str(event.event_id))
+    result = regraded(
+        merged, res.rules, now=now, cause=cause, caused_by=str(event.event_id), new_id=res.new_id
+    )
     return Decision(result.state, (result.event,), records=(result.assessment,))
 
 

@@ -84,7 +84,7 @@ async def load_states(session: Transaction, case_ids: Iterable[uuid.UUID]) -> di
     cases = {row.case_id: CaseFile.of_row(row) for row in rows}
     r = t.referrals.c
     facts = referrals_by_case(
-        ReferralFact(**row._mapping)
+        ReferralFact.of_row(row)
         for row in await session.execute(select(t.referrals).where(any_of(r.case_id, ids)))
     )
     return {case_id: CaseState(cases.get(case_id), facts.get(case_id, {})) for case_id in ids}

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from services.casework.policy import CaseworkPolicy
 from shared.contracts.envelope import EventPayload
@@ -61,7 +61,7 @@ from shared.contracts.vocabulary import (
     TransferReason,
     advance_stage,
 )
-from shared.db.rows import row_of
+from shared.db.rows import TableRow
 from shared.territory.code import TerritoryCode, TerritoryLevel, node_at
 
 ReasonT = TypeVar("ReasonT", bound=StrEnum)
@@ -149,7 +149,7 @@ class ChildHasOpenCase(Refused):
 
 
 @dataclass(frozen=True)
-class CaseFile:
+class CaseFile(TableRow):
     """One row of `casework.cases`."""
 
     case_id: uuid.UUID
@@ -190,20 +190,11 @@ class CaseFile:
     sort_due_at: datetime = NEVER
     updated_at: datetime | None = field(default=None, compare=False)
 
-    @classmethod
-    def of_row(cls, row: Any) -> CaseFile:
-        values = {f.name: row._mapping[f.name] for f in dataclasses.fields(cls)}
-        values["categories"] = tuple(values["categories"])
-        return cls(**values)
-
-    def as_row(self) -> dict[str, Any]:
-        row = row_of(self)
-        row["categories"] = list(self.categories)
-        return row
+    SEQUENCES: ClassVar[tuple[str, ...]] = ("categories",)
 
 
 @dataclass(frozen=True)
-class ReferralFact:
+class ReferralFact(TableRow):
     """One row of `casework.referrals`: what the case waits on from an agency."""
 
     referral_id: uuid.UUID
@@ -211,9 +202,6 @@ class ReferralFact:
     agency: str
     state: str
     ack_due_at: datetime | None = None
-
-    def as_row(self) -> dict[str, Any]:
-        return row_of(self)
 
 
 @dataclass(frozen=True)
@@ -704,7 +692,7 @@ def escalated(case: CaseFile, policy: CaseworkPolicy, now: datetime) -> Decision
 
 
 @dataclass(frozen=True)
-class Approval:
+class Approval(TableRow):
     """One row of `casework.approvals`."""
 
     approval_id: uuid.UUID
@@ -719,13 +707,6 @@ class Approval:
     decided_at: datetime | None = None
     decision_reason: str | None = None
     to_jurisdiction: str | None = None  # a transfer's destination: whose supervisors decide
-
-    @classmethod
-    def of_row(cls, row: Any) -> Approval:
-        return cls(**{f.name: row._mapping[f.name] for f in dataclasses.fields(cls)})
-
-    def as_row(self) -> dict[str, Any]:
-        return row_of(self)
 
 
 CLOSING_REASONS = frozenset(ClosureReason) - {ClosureReason.screened_out}  # screened out: by review
@@ -872,6 +853,7 @@ def requested(
     supervisor: bool = False,
     to_jurisdiction: str | None = None,
     into: CaseFile | None = None,
+    new_id: Callable[[], uuid.UUID] = uuid.uuid4,
 ) -> tuple[Approval, Decision]:
     """The case's owner asks a supervisor to approve screening it out, closing it or reopening a red
     one (`into`: the case a link merged it into, if any), with the reason; or its owner or a supervisor
@@ -898,7 +880,7 @@ def requested(
     require_alone(kind, pending)
     to_jurisdiction = to_jurisdiction if kind == "transfer" else None
     approval = Approval(
-        approval_id=uuid.uuid4(),
+        approval_id=new_id(),
         case_id=case.case_id,
         kind=kind,
         reason=reason,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -29,7 +29,7 @@ from shared.contracts.events import (
     ReferralStatusChanged,
 )
 from shared.contracts.vocabulary import CaseStatus, Indicator, Need, RiskLevel, Stage, advance_stage
-from shared.db.rows import row_of
+from shared.db.rows import TableRow
 
 
 class UnexpectedEvent(TypeError):
@@ -38,7 +38,7 @@ class UnexpectedEvent(TypeError):
 
 
 @dataclass(frozen=True)
-class Plan:
+class Plan(TableRow):
     """One row of `followup.plans`: a case's visit plan."""
 
     case_id: uuid.UUID
@@ -59,13 +59,6 @@ class Plan:
     case_closed_at: datetime | None = None  # casework closed the case then (case.closed)
     case_reopened_at: datetime | None = None  # a person last reopened it then (case.reopened)
 
-    @classmethod
-    def of_row(cls, row: Any) -> Plan:
-        return cls(**{f.name: row._mapping[f.name] for f in dataclasses.fields(cls)})
-
-    def as_row(self) -> dict[str, Any]:
-        return row_of(self)
-
 
 @dataclass(frozen=True)
 class Decision:
@@ -75,7 +68,14 @@ class Decision:
     events: tuple[EventPayload, ...] = ()
 
 
-def scheduled(plan: Plan | None, graded: CaseAssessed, policy: FollowupPolicy, now: datetime) -> Decision:
+def scheduled(
+    plan: Plan | None,
+    graded: CaseAssessed,
+    policy: FollowupPolicy,
+    now: datetime,
+    *,
+    new_id: Callable[[], uuid.UUID] = uuid.uuid4,
+) -> Decision:
     """A (re-)graded case gets a plan at its grade's cadence; `followup.scheduled` says so,
     unless nothing about its visits changed."""
     level = graded.risk_level
@@ -111,7 +111,7 @@ def scheduled(plan: Plan | None, graded: CaseAssessed, policy: FollowupPolicy, n
         "child_ref": child_ref,
     }
     if plan is None:
-        plan = Plan(case_id=graded.case_id, plan_id=uuid.uuid4(), **changes)
+        plan = Plan(case_id=graded.case_id, plan_id=new_id(), **changes)
     else:
         plan = dataclasses.replace(plan, **changes)
     event = FollowupScheduled(

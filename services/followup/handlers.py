@@ -19,6 +19,11 @@ def plan_event(plan: decide.Plan | None, event: Envelope, res: Resources, now: d
     return Decision(decision.plan, decision.events)
 
 
+def graded(plan: decide.Plan | None, event: Envelope, res: Resources, now: datetime) -> Decision:
+    decision = decide.scheduled(plan, event.payload, res.policy, now, new_id=res.new_id)
+    return Decision(decision.plan, decision.events)
+
+
 def referral_changed(plan: decide.Plan | None, event: Envelope, res: Resources, now: datetime) -> Decision:
     """Also kept: the referral's latest state (a case is not closed while one is open)."""
     decision = decide.decide(plan, event.payload, res.policy, now)
@@ -26,7 +31,7 @@ def referral_changed(plan: decide.Plan | None, event: Envelope, res: Resources, 
 
 
 # A (re-)graded case gets its plan at its grade's cadence.
-GRADES = Handlers({CaseAssessed: plan_event})
+GRADES = Handlers({CaseAssessed: graded})
 # The referrals' changes: a case's plan waits while one is open.
 REFERRALS = Handlers({ReferralStatusChanged: referral_changed})
 # A closed case is visited no more; reopened by a person, it is again.

@@ -50,6 +50,7 @@ OUTBOX = outbox_table(t.metadata)
 class Resources:
     policy: FollowupPolicy
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    new_id: Callable[[], uuid.UUID] = uuid.uuid4  # each new plan's id
     cipher: FieldCipher | None = None  # seals the notes visitors write over HTTP (the consumers write none)
 
 

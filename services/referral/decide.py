@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Self
 
 from services.referral.lifecycle import next_state, withdrawn_from
 from services.referral.routing import GradedCase, RoutingTable, ack_due_at, destinations
@@ -40,27 +40,15 @@ from shared.contracts.vocabulary import (
     WithdrawalReason,
     advance_stage,
 )
-from shared.db.rows import row_of
+from shared.db.rows import TableRow
 
 
 class ForeignAnswer(ValueError):
     """An agency answered a referral addressed to another agency."""
 
 
-class _Row:
-    """A frozen dataclass that is one table row: read from a Row, written as a dict."""
-
-    @classmethod
-    def of_row(cls, row: Any) -> Self:
-        values = dict(row._mapping) if hasattr(row, "_mapping") else dict(row)
-        return cls(**{f.name: values[f.name] for f in dataclasses.fields(cls)})  # type: ignore[arg-type]
-
-    def as_row(self) -> dict[str, Any]:
-        return row_of(self)
-
-
 @dataclass(frozen=True)
-class CaseRecord(_Row):
+class CaseRecord(TableRow):
     """One row of `referral.cases`: what referral knows of a graded case."""
 
     case_id: uuid.UUID
@@ -76,7 +64,7 @@ class CaseRecord(_Row):
 
 
 @dataclass(frozen=True)
-class Referral(_Row):
+class Referral(TableRow):
     """One row of `referral.referrals`."""
 
     id: uuid.UUID
@@ -125,6 +113,7 @@ class Policy:
 
     routes: RoutingTable
     public_url: str
+    new_id: Callable[[], uuid.UUID] = uuid.uuid4  # each new referral's id
 
 
 @dataclass(frozen=True)
@@ -189,7 +178,7 @@ def _referred(state: CaseReferrals, policy: Policy, now: datetime) -> Decision:
             continue
         due = ack_due_at(policy.routes, risk_level, now, jurisdiction=case.jurisdiction)
         referral = Referral(
-            id=uuid.uuid4(),
+            id=policy.new_id(),
             case_id=case.case_id,
             agency=destination.agency.value,
             state=ReferralState.created.value,

@@ -57,11 +57,12 @@ class Resources:
     public_url: str  # where agencies fetch a referral's details with their own credentials
     intake_url: str = ""  # where they fetch the child's details (intake), with the same credentials
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    new_id: Callable[[], uuid.UUID] = uuid.uuid4  # each new referral's id
     cipher: FieldCipher | None = None  # seals the notes people write over HTTP (answers on Kafka carry none)
 
     @property
     def policy(self) -> Policy:
-        return Policy(routes=self.routes, public_url=self.public_url)
+        return Policy(routes=self.routes, public_url=self.public_url, new_id=self.new_id)
 
 
 @dataclass

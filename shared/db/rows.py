@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar, Self
 
 from sqlalchemy import ColumnElement, Insert, Table, any_, bindparam, func, select, tuple_
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -19,6 +19,28 @@ def row_of(record: Any) -> dict[str, Any]:
     dataclasses.asdict, whose deep copy of every UUID and datetime dominated a batch's profile;
     the records are frozen and their values are written, never changed."""
     return {f.name: getattr(record, f.name) for f in dataclasses.fields(record)}
+
+
+class TableRow:
+    """A frozen dataclass that is one table row: read from a result row (or a mapping; columns it
+    has no field for are left out, fields missing take their defaults), written as the dict a bulk
+    statement takes. The fields named in SEQUENCES are tuples here and arrays in the table."""
+
+    SEQUENCES: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def of_row(cls, row: Any) -> Self:
+        values = row._mapping if hasattr(row, "_mapping") else row
+        found = {f.name: values[f.name] for f in dataclasses.fields(cls) if f.name in values}  # type: ignore[arg-type]
+        for name in cls.SEQUENCES:
+            found[name] = tuple(found.get(name) or ())
+        return cls(**found)
+
+    def as_row(self) -> dict[str, Any]:
+        row = row_of(self)
+        for name in self.SEQUENCES:
+            row[name] = list(row[name])
+        return row
 
 
 @functools.cache
