@@ -82,6 +82,22 @@ def for_territory(
     return merged
 
 
+def every_grade_graver_first(
+    by_grade: Mapping[RiskLevel, int],
+    by_territory: Mapping[str, Mapping[RiskLevel, int]],
+    *,
+    missing: str,
+    message: str,
+) -> None:
+    """A setting by grade (a deadline, a cadence): every grade has one (else ValueError naming the
+    grades without, after `missing`), and red <= orange <= blue by default and in every territory
+    that sets its own (else ValueError(message))."""
+    absent = sorted(set(RiskLevel) - set(by_grade))
+    if absent:
+        raise ValueError(f"{missing} for {', '.join(absent)}")
+    graver_grade_first(by_grade, by_territory, message)
+
+
 def graver_grade_first(
     by_grade: Mapping[RiskLevel, int], by_territory: Mapping[str, Mapping[RiskLevel, int]], message: str
 ) -> None:

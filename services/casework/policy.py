@@ -10,7 +10,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from shared.config import TerritoryPrefix, for_territory, graver_grade_first, load_yaml_config
+from shared.config import TerritoryPrefix, every_grade_graver_first, for_territory, load_yaml_config
 from shared.contracts.vocabulary import RiskLevel
 
 DEFAULT_POLICY = Path(__file__).resolve().parents[2] / "config" / "casework.yaml"
@@ -34,13 +34,11 @@ class CaseworkPolicy(BaseModel):
 
     @model_validator(mode="after")
     def _complete(self) -> CaseworkPolicy:
-        missing = sorted(set(RiskLevel) - set(self.review_hours))
-        if missing:
-            raise ValueError(f"review_hours has no deadline for {', '.join(missing)}")
-        graver_grade_first(
+        every_grade_graver_first(
             self.review_hours,
             self.review_hours_by_territory,
-            "review_hours: a higher grade must be reviewed at least as soon as a lower one",
+            missing="review_hours has no deadline",
+            message="review_hours: a higher grade must be reviewed at least as soon as a lower one",
         )
         return self
 

@@ -10,7 +10,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from shared.config import TerritoryPrefix, for_territory, graver_grade_first, load_yaml_config
+from shared.config import TerritoryPrefix, every_grade_graver_first, for_territory, load_yaml_config
 from shared.contracts.vocabulary import RiskLevel
 
 DEFAULT_POLICY = Path(__file__).resolve().parents[2] / "config" / "followup.yaml"
@@ -40,13 +40,11 @@ class FollowupPolicy(_Strict):
 
     @model_validator(mode="after")
     def _complete(self) -> FollowupPolicy:
-        missing = sorted(set(RiskLevel) - set(self.cadence_days))
-        if missing:
-            raise ValueError(f"cadence_days has no cadence for {', '.join(missing)}")
-        graver_grade_first(
+        every_grade_graver_first(
             self.cadence_days,
             self.cadence_days_by_territory,
-            "cadence_days: a higher grade must be visited at least as often as a lower one",
+            missing="cadence_days has no cadence",
+            message="cadence_days: a higher grade must be visited at least as often as a lower one",
         )
         return self
 

@@ -10,7 +10,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from shared.config import TerritoryPrefix, for_territory, graver_grade_first, load_yaml_config
+from shared.config import TerritoryPrefix, every_grade_graver_first, for_territory, load_yaml_config
 from shared.contracts.vocabulary import Agency, Category, Need, RiskLevel
 
 DEFAULT_ROUTES = Path(__file__).resolve().parents[2] / "config" / "referral.yaml"
@@ -60,13 +60,11 @@ class RoutingTable(_Strict):
 
     @model_validator(mode="after")
     def _complete(self) -> RoutingTable:
-        missing = sorted(set(RiskLevel) - set(self.ack_hours))
-        if missing:
-            raise ValueError(f"ack_hours has no deadline for {', '.join(missing)}")
-        graver_grade_first(
+        every_grade_graver_first(
             self.ack_hours,
             self.ack_hours_by_territory,
-            "ack_hours: a graver grade may not get a later deadline (red <= orange <= blue)",
+            missing="ack_hours has no deadline",
+            message="ack_hours: a graver grade may not get a later deadline (red <= orange <= blue)",
         )
         if not any(r.when.emergency and Agency.police in r.agencies for r in self.routes):
             raise ValueError("routes must send every emergency to the police")
