@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import structlog
 from fastapi import APIRouter, Depends, FastAPI, Request, Security
@@ -55,8 +55,11 @@ KEEP_ALIVE_S = 30
 UNTRACED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
+R = TypeVar("R")  # a service's resources: its policy, keys, clock…
+
+
 @dataclass
-class ServiceContext:
+class ServiceContext(Generic[R]):
     """What a running service's routers and consumers are given."""
 
     name: str
@@ -66,7 +69,7 @@ class ServiceContext:
     broker: KafkaBroker
     relay: OutboxRelay
     metadata: MetaData
-    resources: Any = None  # what the definition's `resources` built at start-up
+    resources: R = None  # type: ignore[assignment] # what the definition's `resources` built at start-up
 
     @property
     def outbox(self) -> Table:

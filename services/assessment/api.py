@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from services.assessment import tables as t
-from services.assessment.assess import CaseNotFound, history, record_needs, set_override
+from services.assessment.assess import CaseNotFound, Resources, history, record_needs, set_override
 from services.assessment.grading import Override
 from shared.access import (
     PERSONAL_READ,
@@ -45,7 +45,7 @@ router = APIRouter(prefix="/v1/cases/{case_id}", tags=["assessment"])
 Readers = require_role(*CASE_READERS)
 Caseworkers = require_role(*CASE_SIDE)
 Supervisors = require_role(*SUPERVISORS)
-Ctx = Annotated[ServiceContext, Depends(service_context)]
+Ctx = Annotated[ServiceContext[Resources], Depends(service_context)]
 # A case's record, changed with a body.
 WITH_BODY = answers(404, 413)
 

@@ -24,6 +24,7 @@ from services.casework.actions import CaseAction, actions
 from services.casework.cases import (
     ApprovalNotFound,
     CaseNotFound,
+    Resources,
     approvals_of,
     assign,
     decide_approval,
@@ -88,7 +89,7 @@ approvals_router = APIRouter(prefix="/v1/approvals", tags=["casework"])
 Readers = require_role(*CASE_READERS)
 Supervisors = require_role(*SUPERVISORS)
 Caseworkers = require_role(*CASE_SIDE)
-Ctx = Annotated[ServiceContext, Depends(service_context)]
+Ctx = Annotated[ServiceContext[Resources], Depends(service_context)]
 OWNER_PATTERN = r"^(me|unassigned|[A-Za-z0-9._:-]{1,64})$"
 
 

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from services.followup import tables as t
 from services.followup.schedule import overdue_at
-from services.followup.visits import PlanNotFound, record_visit
+from services.followup.visits import PlanNotFound, Resources, record_visit
 from shared.access import (
     PERSONAL_READ,
     Purpose,
@@ -42,7 +42,7 @@ from shared.territory.code import in_subtree
 router = APIRouter(tags=["followup"])
 Readers = require_role(*CASE_READERS)
 Visitors = require_role(*CASE_SIDE)
-Ctx = Annotated[ServiceContext, Depends(service_context)]
+Ctx = Annotated[ServiceContext[Resources], Depends(service_context)]
 
 
 class Visit(BaseModel):

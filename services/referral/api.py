@@ -16,7 +16,7 @@ from sqlalchemy import case, func, select
 from services.referral import tables as t
 from services.referral.decide import ForeignAnswer
 from services.referral.lifecycle import IllegalTransition, answers_from
-from services.referral.refer import respond, withdraw
+from services.referral.refer import Resources, respond, withdraw
 from shared.access import (
     OUTSIDE_TERRITORY,
     PERSONAL_READ,
@@ -47,7 +47,7 @@ router = APIRouter(prefix="/v1/referrals", tags=["referral"])
 Readers = require_role(Role.agency_officer, Role.caseworker, Role.supervisor, Role.operator, Role.auditor)
 Officers = require_role(Role.agency_officer)
 CaseSide = require_role(*CASE_SIDE)
-Ctx = Annotated[ServiceContext, Depends(service_context)]
+Ctx = Annotated[ServiceContext[Resources], Depends(service_context)]
 
 
 class Referral(BaseModel):
