@@ -60,6 +60,7 @@ class Resources:
     policy: CaseworkPolicy
     territory: TerritoryRegistry  # where a case may be transferred to
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    new_id: Callable[[], uuid.UUID] = uuid.uuid4  # each approval request's id
     cipher: FieldCipher | None = None  # seals the notes people write over HTTP (the consumers write none)
 
 
