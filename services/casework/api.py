@@ -716,9 +716,9 @@ async def assign_case(
 ) -> Case:
     entry = _vouched(ctx.settings, body.caseworker_token)
     with refusals():
-        async with ctx.engine.begin() as connection:
+        async with ctx.unit_of_work(connection=True) as work:
             case = await assign(
-                connection,
+                work,
                 case_id,
                 body.caseworker,
                 supervisor=principal.subject,
@@ -728,7 +728,6 @@ async def assign_case(
                 entry=entry,
                 note=body.note,
             )
-    ctx.relay.wake()
     return _case(case, ctx.resources.clock())
 
 
@@ -843,9 +842,9 @@ async def review_case(
     case_id: uuid.UUID, body: Review, principal: Annotated[Principal, Depends(Caseworkers)], ctx: Ctx
 ) -> Case:
     with refusals():
-        async with ctx.engine.begin() as connection:
+        async with ctx.unit_of_work(connection=True) as work:
             case = await review(
-                connection,
+                work,
                 case_id,
                 body.decision,
                 body.reason,
@@ -855,7 +854,6 @@ async def review_case(
                 res=ctx.resources,
                 note=body.note,
             )
-    ctx.relay.wake()
     return _case(case, ctx.resources.clock())
 
 
@@ -890,9 +888,9 @@ async def reopen_case(
     case_id: uuid.UUID, body: Reopening, principal: Annotated[Principal, Depends(Caseworkers)], ctx: Ctx
 ) -> Case:
     with refusals():
-        async with ctx.engine.begin() as connection:
+        async with ctx.unit_of_work(connection=True) as work:
             case = await reopen(
-                connection,
+                work,
                 case_id,
                 body.reason,
                 by=principal.subject,
@@ -901,7 +899,6 @@ async def reopen_case(
                 res=ctx.resources,
                 note=body.note,
             )
-    ctx.relay.wake()
     return _case(case, ctx.resources.clock())
 
 
@@ -1002,9 +999,9 @@ async def ask_approval(
             ]
         )
     with refusals():
-        async with ctx.engine.begin() as connection:
+        async with ctx.unit_of_work(connection=True) as work:
             approval = await request_approval(
-                connection,
+                work,
                 case_id,
                 body.kind,
                 body.reason,
@@ -1015,7 +1012,6 @@ async def ask_approval(
                 to_jurisdiction=body.to_jurisdiction,
                 note=body.note,
             )
-    ctx.relay.wake()
     return _approval(approval)
 
 
@@ -1100,9 +1096,9 @@ async def decide_request(
     ctx: Ctx,
 ) -> ApprovalOut:
     with refusals():
-        async with ctx.engine.begin() as connection:
+        async with ctx.unit_of_work(connection=True) as work:
             approval, _ = await decide_approval(
-                connection,
+                work,
                 approval_id,
                 body.approve,
                 body.reason,
@@ -1111,5 +1107,4 @@ async def decide_request(
                 res=ctx.resources,
                 note=body.note,
             )
-    ctx.relay.wake()
     return _approval(approval)

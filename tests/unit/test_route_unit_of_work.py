@@ -1,4 +1,5 @@
-"""A route's or a sweep's unit of work (shared/unit_of_work.py `committed`, `ServiceContext.unit_of_work`),
+"""A route's or a sweep's unit of work (shared/unit_of_work.py `committed`, `ServiceContext.unit_of_work`,
+shared/scheduling.py `periodic_work`),
 without a database: what it staged is written to the outbox inside the transaction, before it commits;
 the relay is woken after the commit, and only when something was staged; whatever the body raises rolls
 it all back and wakes nothing. Its envelopes have no cause and carry the trace current where the event
@@ -6,6 +7,7 @@ was decided."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -16,6 +18,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from shared.contracts.events import FollowupDue
 from shared.db.tables import messaging_metadata
+from shared.scheduling import periodic_work
 from shared.service import ServiceContext
 from shared.unit_of_work import InMemoryOutbox, UnitOfWork, committed
 
@@ -43,6 +46,9 @@ class FakeTransaction:
 
     async def __aexit__(self, kind, exc, tb) -> None:
         self.journal.steps.append("rollback" if kind else "commit")
+
+    async def execute(self, statement, rows=None) -> None:
+        self.journal.steps.append(f"{statement.table.name} {len(rows or ())}")
 
 
 @dataclass
@@ -153,4 +159,32 @@ async def test_a_service_context_wakes_nothing_when_the_body_raises() -> None:
         async with _context(journal).unit_of_work() as work:
             work.uow.stage([due(case_id)], case_id=case_id, cause=None)
             raise ValueError("a rule of the override path refused it")
+    assert journal.steps == ["begin session", "rollback"]
+
+
+async def test_a_sweep_run_stages_on_its_own_unit_of_work_and_wakes_the_relay_after_the_commit() -> None:
+    journal = Journal()
+    stop = asyncio.Event()
+    case_id = uuid.uuid4()
+
+    async def sweep(work) -> int:
+        work.uow.stage([due(case_id)], case_id=case_id, cause=None)
+        stop.set()
+        return 1
+
+    await periodic_work(_context(journal), "followup.due_visits", sweep, every_s=60)(stop)
+    assert journal.steps == ["begin session", "outbox 1", "commit", "wake"]
+
+
+async def test_a_failed_sweep_run_rolls_back_and_wakes_nothing() -> None:
+    journal = Journal()
+    stop = asyncio.Event()
+    case_id = uuid.uuid4()
+
+    async def sweep(work) -> int:
+        work.uow.stage([due(case_id)], case_id=case_id, cause=None)
+        stop.set()
+        raise RuntimeError("a bug")
+
+    await periodic_work(_context(journal), "followup.due_visits", sweep, every_s=60)(stop)
     assert journal.steps == ["begin session", "rollback"]
