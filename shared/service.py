@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import gc
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Generic, TypeVar
@@ -43,7 +43,7 @@ from shared.ratelimit import AddressRateLimit, RateLimits, limit_writes
 from shared.settings import Settings
 from shared.telemetry import setup_tracing
 from shared.token_keys import key_set
-from shared.unit_of_work import Stage, UnexpectedEvent
+from shared.unit_of_work import Stage, TableOutbox, UnexpectedEvent, UnitOfWork, Work, committed
 
 log = structlog.get_logger(__name__)
 
@@ -78,6 +78,14 @@ class ServiceContext(Generic[R]):
     @property
     def processed(self) -> Table:
         return self.metadata.tables[f"{self.name}.processed_events"]
+
+    def unit_of_work(self, *, connection: bool = False) -> AbstractAsyncContextManager[Work]:
+        """A route's or a sweep's transaction (a session's; a connection's with `connection`) and
+        the unit of work its events are staged on: the events are written to the outbox before it
+        commits, and the relay is woken once it has, if any was staged. Whatever the body raises
+        rolls it back, and nothing is woken."""
+        begin = self.engine.begin if connection else self.sessions.begin
+        return committed(begin, UnitOfWork(self.name, TableOutbox(self.outbox)), self.relay.wake)
 
     def stage(self, name: str, stage: Stage, **options) -> IdempotentConsumer:
         """A consumer of the topics of a stage's handler table, in batches, each batch one unit of

@@ -16,7 +16,8 @@ tests run the same unit of work on an `InMemoryStore` and an `InMemoryOutbox`, w
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
@@ -206,3 +207,33 @@ class InMemoryOutbox:
 
     def payloads(self) -> list[EventPayload]:
         return [envelope.payload for envelope in self.envelopes]
+
+
+# ---- a route's or a sweep's transaction ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Work:
+    """One transaction of a route or a sweep, and the unit of work its events are staged on: the
+    shell writes its rows on `tx` and stages the events it decided with `uow.stage` (no cause: a
+    person's action or a clock's, in the span current where it is decided)."""
+
+    tx: Any
+    uow: UnitOfWork
+
+
+@asynccontextmanager
+async def committed(
+    begin: Callable[[], AbstractAsyncContextManager[Any]],
+    uow: UnitOfWork,
+    after_commit: Callable[[], None] | None = None,
+) -> AsyncIterator[Work]:
+    """Open a transaction with `begin` (an engine's or a session factory's), hand it over with `uow`,
+    write the staged events to the outbox before it commits, and call `after_commit` (the relay's
+    wake) once it has, if any event was staged. Whatever the body raises rolls it all back, and
+    nothing is woken."""
+    async with begin() as tx:
+        yield Work(tx, uow)
+        await uow.flush(tx)
+    if uow.envelopes and after_commit is not None:
+        after_commit()

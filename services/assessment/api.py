@@ -125,15 +125,14 @@ class OverrideRequest(BaseModel):
 
 async def _respond(ctx: ServiceContext, case_id: uuid.UUID, principal: Principal, action) -> CaseAssessment:
     try:
-        async with ctx.sessions.begin() as session:
-            await action(session)
+        async with ctx.unit_of_work() as work:
+            await action(work)
     except CaseNotFound as exc:
         raise _not_found(exc) from None
     except ValueError as exc:  # a rule of the override path refused it
         raise HTTPException(
             status_code=422, detail=[{"loc": ["body", "risk_level"], "msg": str(exc), "type": "value_error"}]
         ) from None
-    ctx.relay.wake()
     return await get_assessment(case_id, principal, ctx)
 
 
@@ -151,8 +150,8 @@ async def override_grade(
         ctx,
         case_id,
         principal,
-        lambda session: set_override(
-            session, case_id, ctx.resources, override=override, visible=principal.can_see, note=body.note
+        lambda work: set_override(
+            work, case_id, ctx.resources, override=override, visible=principal.can_see, note=body.note
         ),
     )
 
@@ -170,9 +169,7 @@ async def remove_override(
         ctx,
         case_id,
         principal,
-        lambda session: set_override(
-            session, case_id, ctx.resources, override=None, visible=principal.can_see
-        ),
+        lambda work: set_override(work, case_id, ctx.resources, override=None, visible=principal.can_see),
     )
 
 
@@ -223,8 +220,8 @@ def _needs_route(kind: str, stage: Stage, summary: str):
             ctx,
             case_id,
             principal,
-            lambda session: record_needs(
-                session,
+            lambda work: record_needs(
+                work,
                 case_id,
                 ctx.resources,
                 kind=kind,

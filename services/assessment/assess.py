@@ -22,13 +22,13 @@ from services.assessment.decide import (
     union,
 )
 from services.assessment.grading import Override, RuleSet
-from shared.contracts.envelope import Envelope, new_envelope
+from shared.contracts.envelope import Envelope
 from shared.contracts.vocabulary import Indicator, Need, Stage, advance_stage
 from shared.crypto import FieldCipher
 from shared.db.rows import any_of, upsert_rows
 from shared.db.tables import outbox_table
-from shared.messaging.outbox import add_events
 from shared.notes import save_notes, written
+from shared.unit_of_work import Work
 
 __all__ = ["CaseNotFound", "Resources", "record_needs", "set_override", "history"]
 
@@ -56,25 +56,12 @@ async def load_cases(session: AsyncSession, case_ids: Iterable[uuid.UUID]) -> di
     return {row.case_id: CaseState.of_row(row) for row in rows}
 
 
-async def save(
-    session: AsyncSession,
-    states: Iterable[CaseState],
-    results: list[Regraded],
-    traces: list[dict[str, str]] | None = None,
-    causes: list[Envelope | None] | None = None,
-) -> None:
-    """Write the final state of each case, every grade's history row and every event, with
-    one statement each."""
-    rows = [state.as_row() for state in states]
-    await upsert_rows(session, t.cases, rows)
-    if results:
-        await session.execute(insert(t.assessments), [r.assessment for r in results])
-    causes = causes or [None] * len(results)
-    envelopes = [
-        new_envelope(r.event, case_id=r.state.case_id, producer=PRODUCER, causation=cause)
-        for r, cause in zip(results, causes, strict=True)
-    ]
-    await add_events(session, OUTBOX, *envelopes, traces=traces)
+async def _regraded(work: Work, result: Regraded) -> None:
+    """A person's grade of one case: its state and the grade's history row, and `case.assessed`
+    staged on the action's unit of work."""
+    await upsert_rows(work.tx, t.cases, [result.state.as_row()])
+    await work.tx.execute(insert(t.assessments), [result.assessment])
+    work.uow.stage([result.event], case_id=result.state.case_id, cause=None)
 
 
 class CaseStore:
@@ -97,7 +84,7 @@ async def _one_case(session: AsyncSession, case_id: uuid.UUID, visible: Callable
 
 
 async def record_needs(
-    session: AsyncSession,
+    work: Work,
     case_id: uuid.UUID,
     res: Resources,
     *,
@@ -112,6 +99,7 @@ async def record_needs(
     note: str | None = None,
 ) -> CaseState:
     """A home visit, assessment report or plan: recorded with its note, merged into the facts, re-graded."""
+    session = work.tx
     state = await _one_case(session, case_id, visible)
     indicators, needs = list(indicators), list(needs)
     record_id = uuid.uuid4()
@@ -135,7 +123,7 @@ async def record_needs(
     )
     now = res.clock()
     result = regraded(state, res.rules, now=now, cause=kind, caused_by=by)
-    await save(session, [result.state], [result])
+    await _regraded(work, result)
     await save_notes(
         session,
         t.notes,
@@ -146,7 +134,7 @@ async def record_needs(
 
 
 async def set_override(
-    session: AsyncSession,
+    work: Work,
     case_id: uuid.UUID,
     res: Resources,
     *,
@@ -156,6 +144,7 @@ async def set_override(
 ) -> CaseState:
     """A supervisor's grade (or its removal), with the supervisor's note. The rules' grade stays on
     record beside it."""
+    session = work.tx
     state = await _one_case(session, case_id, visible)
     if override is None:
         result = regraded(
@@ -174,7 +163,7 @@ async def set_override(
             caused_by=override.by,
             validate_override=True,
         )
-    await save(session, [result.state], [result])
+    await _regraded(work, result)
     if override is not None:
         await save_notes(
             session,

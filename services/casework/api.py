@@ -717,9 +717,9 @@ async def assign_case(
 ) -> Case:
     entry = _vouched(ctx.settings, body.caseworker_token)
     with refusals():
-        async with ctx.engine.begin() as connection:
+        async with ctx.unit_of_work(connection=True) as work:
             case = await assign(
-                connection,
+                work,
                 case_id,
                 body.caseworker,
                 supervisor=principal.subject,
@@ -729,7 +729,6 @@ async def assign_case(
                 entry=entry,
                 note=body.note,
             )
-    ctx.relay.wake()
     return _case(case, ctx.resources.clock())
 
 
@@ -844,9 +843,9 @@ async def review_case(
     case_id: uuid.UUID, body: Review, principal: Annotated[Principal, Depends(Caseworkers)], ctx: Ctx
 ) -> Case:
     with refusals():
-        async with ctx.engine.begin() as connection:
+        async with ctx.unit_of_work(connection=True) as work:
             case = await review(
-                connection,
+                work,
                 case_id,
                 body.decision,
                 body.reason,
@@ -856,7 +855,6 @@ async def review_case(
                 res=ctx.resources,
                 note=body.note,
             )
-    ctx.relay.wake()
     return _case(case, ctx.resources.clock())
 
 
@@ -891,9 +889,9 @@ async def reopen_case(
     case_id: uuid.UUID, body: Reopening, principal: Annotated[Principal, Depends(Caseworkers)], ctx: Ctx
 ) -> Case:
     with refusals():
-        async with ctx.engine.begin() as connection:
+        async with ctx.unit_of_work(connection=True) as work:
             case = await reopen(
-                connection,
+                work,
                 case_id,
                 body.reason,
                 by=principal.subject,
@@ -902,7 +900,6 @@ async def reopen_case(
                 res=ctx.resources,
                 note=body.note,
             )
-    ctx.relay.wake()
     return _case(case, ctx.resources.clock())
 
 
@@ -1003,9 +1000,9 @@ async def ask_approval(
             ]
         )
     with refusals():
-        async with ctx.engine.begin() as connection:
+        async with ctx.unit_of_work(connection=True) as work:
             approval = await request_approval(
-                connection,
+                work,
                 case_id,
                 body.kind,
                 body.reason,
@@ -1016,7 +1013,6 @@ async def ask_approval(
                 to_jurisdiction=body.to_jurisdiction,
                 note=body.note,
             )
-    ctx.relay.wake()
     return _approval(approval)
 
 
@@ -1101,9 +1097,9 @@ async def decide_request(
     ctx: Ctx,
 ) -> ApprovalOut:
     with refusals():
-        async with ctx.engine.begin() as connection:
+        async with ctx.unit_of_work(connection=True) as work:
             approval, _ = await decide_approval(
-                connection,
+                work,
                 approval_id,
                 body.approve,
                 body.reason,
@@ -1112,5 +1108,4 @@ async def decide_request(
                 res=ctx.resources,
                 note=body.note,
             )
-    ctx.relay.wake()
     return _approval(approval)

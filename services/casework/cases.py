@@ -1,7 +1,8 @@
 """Casework's shell: load a batch's cases and their referrals, let services/casework/decide.py
 merge each event in turn and own each new case, then save the cases, the referrals and the
 events at once; and each person's action (an assignment, the review, a request and its decision,
-a reopening), in one transaction with its events and note."""
+a reopening), in one transaction with its note, its events staged on the route's unit of work
+(shared/unit_of_work.py)."""
 
 from __future__ import annotations
 
@@ -28,14 +29,14 @@ from services.casework.decide import (
     reviewed,
 )
 from services.casework.policy import CaseworkPolicy
-from shared.contracts.envelope import Envelope, new_envelope
+from shared.contracts.envelope import Envelope
 from shared.crypto import FieldCipher
 from shared.db.engine import Transaction
 from shared.db.rows import any_of, upsert_rows
 from shared.db.tables import outbox_table
-from shared.messaging.outbox import add_events
 from shared.notes import Note, save_notes, written
 from shared.territory.registry import TerritoryRegistry
+from shared.unit_of_work import Work
 
 __all__ = [
     "OUTBOX",
@@ -146,7 +147,7 @@ async def _visible_state(
 
 
 async def _commit(
-    session: Transaction,
+    work: Work,
     before: CaseState,
     after: CaseState,
     events,
@@ -154,15 +155,16 @@ async def _commit(
     res: Resources,
     note: Note | None = None,
 ) -> None:
-    """The case, its events and the note of the action that changed it, in the action's transaction."""
+    """The case and the note of the action that changed it, in the action's transaction, and its
+    events staged on the action's unit of work."""
     case_id = before.case.case_id
-    await save_states(session, {case_id: before}, {case_id: after})
-    await add_events(session, OUTBOX, *(new_envelope(e, case_id=case_id, producer=PRODUCER) for e in events))
-    await save_notes(session, t.notes, res.cipher, [note])
+    await save_states(work.tx, {case_id: before}, {case_id: after})
+    work.uow.stage(events, case_id=case_id, cause=None)
+    await save_notes(work.tx, t.notes, res.cipher, [note])
 
 
 async def assign(
-    session: Transaction,
+    work: Work,
     case_id: uuid.UUID,
     caseworker: str,
     *,
@@ -176,18 +178,19 @@ async def assign(
     """A supervisor of the case's territory names its owner, a caseworker the directory vouches for
     (`entry`); the case, `case.assigned` and the supervisor's note commit together (naming the owner
     again changes nothing and keeps no note)."""
+    session = work.tx
     state = await _visible_state(session, case_id, visible)
     now = res.clock()
     decision = assigned(state.case, caseworker, supervisor=supervisor, reason=reason, now=now, entry=entry)
     kept = written(
         note if decision.events else None, case_id=case_id, action="assignment", by=supervisor, at=now
     )
-    await _commit(session, state, decision.state, decision.events, res=res, note=kept)
+    await _commit(work, state, decision.state, decision.events, res=res, note=kept)
     return decision.state.case
 
 
 async def review(
-    session: Transaction,
+    work: Work,
     case_id: uuid.UUID,
     decision: str,
     reason: str | None,
@@ -200,11 +203,12 @@ async def review(
 ) -> CaseFile:
     """The written review, with its events (and the closure of a case screened out) and the reviewer's
     note, in one transaction."""
+    session = work.tx
     state = await _visible_state(session, case_id, visible)
     now = res.clock()
     outcome = reviewed(state, decision, reason, by=by, supervisor=supervisor, now=now)
     await _commit(
-        session,
+        work,
         state,
         outcome.state,
         outcome.events,
@@ -215,7 +219,7 @@ async def review(
 
 
 async def reopen(
-    session: Transaction,
+    work: Work,
     case_id: uuid.UUID,
     reason: str | None,
     *,
@@ -226,6 +230,7 @@ async def reopen(
     note: str | None = None,
 ) -> CaseFile:
     """A person reopens a closed case; the case, `case.reopened` and the person's note in one transaction."""
+    session = work.tx
     state = await _visible_state(session, case_id, visible)
     now = res.clock()
     pending, into = await approvals_of(session, case_id), await merged_into(session, state.case)
@@ -233,7 +238,7 @@ async def reopen(
         state, reason, by=by, supervisor=supervisor, pending=pending, policy=res.policy, now=now, into=into
     )
     await _commit(
-        session,
+        work,
         state,
         outcome.state,
         outcome.events,
@@ -268,7 +273,7 @@ async def approvals_of(session: Transaction, case_id: uuid.UUID) -> list[Approva
 
 
 async def request_approval(
-    session: Transaction,
+    work: Work,
     case_id: uuid.UUID,
     kind: str,
     reason: str,
@@ -280,6 +285,7 @@ async def request_approval(
     to_jurisdiction: str | None = None,
     note: str | None = None,
 ) -> Approval:
+    session = work.tx
     state = await _visible_state(session, case_id, visible)
     now = res.clock()
     approval, outcome = requested(
@@ -296,7 +302,7 @@ async def request_approval(
     )
     await upsert_rows(session, t.approvals, [approval.as_row()])
     await _commit(
-        session,
+        work,
         state,
         outcome.state,
         outcome.events,
@@ -309,7 +315,7 @@ async def request_approval(
 
 
 async def decide_approval(
-    session: Transaction,
+    work: Work,
     approval_id: uuid.UUID,
     approved: bool,
     reason: str | None,
@@ -322,6 +328,7 @@ async def decide_approval(
     """A supervisor of the case's territory approves or rejects — a transfer, a supervisor of the
     territory it is to go to; the request, the case, their events and the supervisor's note commit
     together."""
+    session = work.tx
     row = (await session.execute(select(t.approvals).where(t.approvals.c.approval_id == approval_id))).first()
     if row is None:
         raise ApprovalNotFound(f"no request {approval_id} in your territory")
@@ -352,7 +359,7 @@ async def decide_approval(
     )
     await upsert_rows(session, t.approvals, [approval.as_row()])
     await _commit(
-        session,
+        work,
         state,
         outcome.state,
         outcome.events,

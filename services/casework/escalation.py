@@ -9,14 +9,13 @@ from datetime import datetime
 from sqlalchemy import func, select
 
 from services.casework import tables as t
-from services.casework.cases import OUTBOX, PRODUCER, Resources
+from services.casework.cases import Resources
 from services.casework.decide import CaseFile, escalated
-from shared.contracts.envelope import new_envelope
 from shared.contracts.vocabulary import CaseStatus, RiskLevel
 from shared.db.engine import Transaction
 from shared.db.rows import upsert_rows
-from shared.messaging.outbox import add_events
 from shared.metrics import Gauge
+from shared.unit_of_work import Work
 
 __all__ = ["escalate_cases", "late_gauges"]
 
@@ -33,9 +32,11 @@ def _late(res: Resources, now: datetime):
     return c.state == CaseStatus.open, c.jurisdiction.is_not(None), review_late, blind_spot
 
 
-async def escalate_cases(session: Transaction, res: Resources, *, limit: int = 500) -> int:
-    """Escalate what is late and not yet escalated; returns how many escalations were made. Rows
-    are taken oldest deadline first and skipped when another sweep holds them."""
+async def escalate_cases(work: Work, res: Resources, *, limit: int = 500) -> int:
+    """Escalate what is late and not yet escalated, the events staged on the sweep's unit of work;
+    returns how many escalations were made. Rows are taken oldest deadline first and skipped when
+    another sweep holds them."""
+    session = work.tx
     c = t.cases.c
     now = res.clock()
     is_open, listed, review_late, blind_spot = _late(res, now)
@@ -52,15 +53,8 @@ async def escalate_cases(session: Transaction, res: Resources, *, limit: int = 5
     decisions = [escalated(CaseFile.of_row(row), res.policy, now) for row in rows]
     decisions = [d for d in decisions if d.events]
     await upsert_rows(session, t.cases, [d.state.case.as_row() for d in decisions], updated=ESCALATED_COLUMNS)
-    await add_events(
-        session,
-        OUTBOX,
-        *(
-            new_envelope(event, case_id=d.state.case.case_id, producer=PRODUCER)
-            for d in decisions
-            for event in d.events
-        ),
-    )
+    for d in decisions:
+        work.uow.stage(d.events, case_id=d.state.case.case_id, cause=None)
     return sum(len(d.events) for d in decisions)
 
 

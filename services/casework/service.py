@@ -12,7 +12,7 @@ from services.casework.policy import PolicyError, load_policy
 from shared.crypto import FieldCipher
 from shared.errors import ConfigurationError
 from shared.messaging.consumer import IdempotentConsumer
-from shared.scheduling import periodic
+from shared.scheduling import periodic_work
 from shared.service import ServiceContext, ServiceDefinition
 from shared.settings import Settings
 from shared.territory.registry import TerritoryError, load_territory
@@ -37,10 +37,10 @@ def consumers(ctx: ServiceContext) -> list[IdempotentConsumer]:
 
 def tasks(ctx: ServiceContext):
     return [
-        periodic(
+        periodic_work(
             ctx,
             "casework.escalation",
-            lambda session: escalate_cases(session, ctx.resources),
+            lambda work: escalate_cases(work, ctx.resources),
             ctx.settings.sweep_interval_s,
         )
     ]

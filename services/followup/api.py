@@ -76,9 +76,9 @@ async def post_visit(
     case_id: uuid.UUID, body: Visit, principal: Annotated[Principal, Depends(Visitors)], ctx: Ctx
 ) -> VisitRecorded:
     try:
-        async with ctx.sessions.begin() as session:
+        async with ctx.unit_of_work() as work:
             outcome = await record_visit(
-                session,
+                work,
                 case_id,
                 ctx.resources,
                 visited_at=body.visited_at,
@@ -91,7 +91,6 @@ async def post_visit(
             )
     except PlanNotFound as exc:
         raise HTTPException(status_code=404, detail=str(exc)) from None
-    ctx.relay.wake()
     return VisitRecorded(**outcome.__dict__)
 
 

@@ -11,7 +11,7 @@ from services.followup.visits import Resources, announce_due_visits, overdue_gau
 from shared.crypto import FieldCipher
 from shared.errors import ConfigurationError
 from shared.messaging.consumer import IdempotentConsumer
-from shared.scheduling import periodic
+from shared.scheduling import periodic_work
 from shared.service import ServiceContext, ServiceDefinition
 from shared.settings import Settings
 from shared.territory.transfers import follow, transfers_consumer
@@ -41,10 +41,10 @@ def consumers(ctx: ServiceContext) -> list[IdempotentConsumer]:
 
 def tasks(ctx: ServiceContext):
     return [
-        periodic(
+        periodic_work(
             ctx,
             "followup.due_visits",
-            lambda session: announce_due_visits(session, ctx.resources),
+            lambda work: announce_due_visits(work, ctx.resources),
             ctx.settings.sweep_interval_s,
         )
     ]

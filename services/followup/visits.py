@@ -22,15 +22,15 @@ from services.followup.decide import (
     visited,
 )
 from services.followup.schedule import FollowupPolicy, overdue_grace
-from shared.contracts.envelope import Envelope, new_envelope
+from shared.contracts.envelope import Envelope
 from shared.contracts.events import ReferralStatusChanged
 from shared.contracts.vocabulary import OPEN_REFERRAL_STATES, CaseStatus, Indicator, Need, RiskLevel
 from shared.crypto import FieldCipher
 from shared.db.rows import any_of, upsert_rows
 from shared.db.tables import outbox_table
-from shared.messaging.outbox import add_events
 from shared.metrics import Gauge
 from shared.notes import save_notes, written
+from shared.unit_of_work import Work
 
 __all__ = [
     "OUTBOX",
@@ -95,12 +95,14 @@ class PlanStore:
         await save_plans(tx, [plan for case_id, plan in plans.items() if loaded.get(case_id) != plan])
 
 
-async def announce_due_visits(session: AsyncSession, res: Resources, *, limit: int = 500) -> int:
-    """Emit followup.due once per due date and followup.overdue once per missed one.
+async def announce_due_visits(work: Work, res: Resources, *, limit: int = 500) -> int:
+    """Emit followup.due once per due date and followup.overdue once per missed one, staged on the
+    sweep's unit of work.
 
     The announced date is stored in the same transaction as the event, so a restart
     neither loses an announcement nor makes it twice.
     """
+    session = work.tx
     now = res.clock()
     p = t.plans.c
     # Only plans with something left to announce: the missed visits already announced would
@@ -121,17 +123,13 @@ async def announce_due_visits(session: AsyncSession, res: Resources, *, limit: i
     decisions = [announced(Plan.of_row(row), res.policy, now) for row in rows]
     decisions = [decision for decision in decisions if decision.events]
     await save_plans(session, [decision.plan for decision in decisions])
-    envelopes = [
-        new_envelope(payload, case_id=decision.plan.case_id, producer=PRODUCER)
-        for decision in decisions
-        for payload in decision.events
-    ]
-    await add_events(session, OUTBOX, *envelopes)
+    for decision in decisions:
+        work.uow.stage(decision.events, case_id=decision.plan.case_id, cause=None)
     return sum(len(decision.events) for decision in decisions)
 
 
 async def record_visit(
-    session: AsyncSession,
+    work: Work,
     case_id: uuid.UUID,
     res: Resources,
     *,
@@ -143,7 +141,9 @@ async def record_visit(
     visible: Callable[[str], bool],
     note: str | None = None,
 ) -> VisitOutcome:
-    """A visit, with the visitor's note, and what it changes: the plan, and the events it causes."""
+    """A visit, with the visitor's note, and what it changes: the plan, and the events it causes
+    (staged on the route's unit of work)."""
+    session = work.tx
     plan = (await load_plans(session, [case_id])).get(case_id)
     if plan is None or not visible(plan.jurisdiction):
         raise PlanNotFound(f"no visit plan for case {case_id} in your territory")
@@ -182,9 +182,7 @@ async def record_visit(
         [written(note, case_id=case_id, action="visit", by=visitor_ref, at=now, about=visit.visit_id)],
     )
     await save_plans(session, [result.plan])
-    await add_events(
-        session, OUTBOX, *(new_envelope(e, case_id=case_id, producer=PRODUCER) for e in result.events)
-    )
+    work.uow.stage(result.events, case_id=case_id, cause=None)
     return result.outcome
 
 

@@ -238,11 +238,10 @@ async def answer_referral(
             detail=[{"loc": ["body"], "msg": str(exc).splitlines()[-1], "type": "value_error"}],
         ) from None
     try:
-        async with ctx.sessions.begin() as session:
-            await respond(session, answer, ctx.resources, note=body.note)
+        async with ctx.unit_of_work() as work:
+            await respond(work, answer, ctx.resources, note=body.note)
     except (IllegalTransition, ForeignAnswer) as exc:
         raise HTTPException(status_code=409, detail=str(exc)) from None
-    ctx.relay.wake()
     return await get_referral(referral_id, principal, ctx)
 
 
@@ -278,9 +277,9 @@ async def withdraw_referral(
     if row is None or not _visible(principal, row):
         raise HTTPException(status_code=404, detail="no such referral for you")
     try:
-        async with ctx.sessions.begin() as session:
+        async with ctx.unit_of_work() as work:
             await withdraw(
-                session,
+                work,
                 referral_id,
                 WithdrawalReason(body.reason),
                 by=principal.subject,
@@ -289,7 +288,6 @@ async def withdraw_referral(
             )
     except IllegalTransition as exc:
         raise HTTPException(status_code=409, detail=str(exc)) from None
-    ctx.relay.wake()
     return await get_referral(referral_id, principal, ctx)
 
 

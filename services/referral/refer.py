@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import Callable, Iterable, Sequence
-from contextlib import nullcontext
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,23 +18,16 @@ from services.referral import tables as t
 from services.referral.decide import CaseRecord, CaseReferrals, ForeignAnswer, Policy, Referral
 from services.referral.routing import RoutingTable
 from services.referral.territory import below_the_top, holder_after_move
-from shared.contracts.envelope import Envelope, new_envelope
+from shared.contracts.envelope import Envelope
 from shared.contracts.events import ReferralResponded
 from shared.contracts.vocabulary import OPEN_REFERRAL_STATES, ReferralState, RiskLevel, WithdrawalReason
 from shared.crypto import FieldCipher
 from shared.db.rows import any_of, upsert_rows
 from shared.db.tables import outbox_table
-from shared.messaging.consumer import Delivery
-from shared.messaging.outbox import add_events
 from shared.metrics import Gauge
 from shared.notes import save_notes, written
-from shared.telemetry import current_trace_headers, event_span
 from shared.territory.transfers import Moves, follow
-
-# Events as the consumer hands them over, in offset order.
-Deliveries = Sequence[tuple[Envelope, Delivery]]
-# An answer, the event that carried it and where from (neither over HTTP).
-Answer = tuple[ReferralResponded, Envelope | None, Delivery | None]
+from shared.unit_of_work import Work
 
 __all__ = [
     "ForeignAnswer",
@@ -65,27 +57,6 @@ class Resources:
         return Policy(routes=self.routes, public_url=self.public_url, new_id=self.new_id)
 
 
-@dataclass
-class _Batch:
-    """The cases of one transaction as loaded and as decided so far, and the events staged."""
-
-    cases: dict[uuid.UUID, CaseReferrals]
-    loaded: dict[uuid.UUID, Referral]
-    envelopes: list[Envelope] = field(default_factory=list)
-    traces: list[dict[str, str]] = field(default_factory=list)
-
-    def apply(self, decision: decide.Decision, *, cause: Envelope | None) -> None:
-        self.cases[decision.state.case_id] = decision.state
-        trace = current_trace_headers()  # inside the event's own span: its report's trace
-        case_id = decision.state.case_id
-        for payload in decision.events:
-            self.envelopes.append(new_envelope(payload, case_id=case_id, producer=PRODUCER, causation=cause))
-            self.traces.append(trace)
-
-    def changed_referrals(self) -> list[Referral]:
-        return [r for state in self.cases.values() for r in state.referrals if self.loaded.get(r.id) != r]
-
-
 async def _locked(session: AsyncSession, table: Table, key: ColumnElement, where: ColumnElement) -> list[Any]:
     """Rows locked in key order, so two transactions that share rows wait for each other
     instead of deadlocking."""
@@ -93,7 +64,9 @@ async def _locked(session: AsyncSession, table: Table, key: ColumnElement, where
     return rows.all()
 
 
-async def _load(session: AsyncSession, case_ids: Iterable[uuid.UUID], referrals: ColumnElement) -> _Batch:
+async def _load(
+    session: AsyncSession, case_ids: Iterable[uuid.UUID], referrals: ColumnElement
+) -> dict[uuid.UUID, CaseReferrals]:
     """The cases at hand and their referrals that `referrals` selects: one query per table,
     cases locked first, then referrals (every writer takes them in this order)."""
     ids = sorted(set(case_ids))
@@ -107,14 +80,7 @@ async def _load(session: AsyncSession, case_ids: Iterable[uuid.UUID], referrals:
         case_id = referral.case_id
         state = by_case.get(case_id) or CaseReferrals(case_id, records.get(case_id))
         by_case[case_id] = state.with_referral(referral)
-    return _Batch(cases=by_case, loaded={r.id: r for r in found})
-
-
-async def _save(session: AsyncSession, batch: _Batch, cases: Iterable[CaseRecord]) -> None:
-    """Every referral made or changed, the cases given and the events, one statement each."""
-    await upsert_rows(session, t.cases, [case.as_row() for case in cases])
-    await upsert_rows(session, t.referrals, [r.as_row() for r in batch.changed_referrals()])
-    await add_events(session, OUTBOX, *batch.envelopes, traces=batch.traces)
+    return by_case
 
 
 def _open_of(case_ids: Iterable[uuid.UUID]) -> ColumnElement:
@@ -139,23 +105,31 @@ class ReferralStore:
     referrals: Callable[[Sequence[Envelope]], ColumnElement]
 
     async def load(self, tx: AsyncSession, events: Sequence[Envelope]) -> dict[uuid.UUID, CaseReferrals]:
-        return (await _load(tx, (event.case_id for event in events), self.referrals(events))).cases
+        return await _load(tx, (event.case_id for event in events), self.referrals(events))
 
     async def save(self, tx: AsyncSession, loaded, states, records) -> None:
-        """The referrals made or changed and the cases' records changed, one statement each."""
-        before = {r.id: r for state in loaded.values() for r in state.referrals}
-        changed = [r for state in states.values() for r in state.referrals if before.get(r.id) != r]
-        cases = [
-            state.case
-            for case_id, state in sorted(states.items())
-            if state.case is not None and (case_id not in loaded or loaded[case_id].case != state.case)
-        ]
-        await upsert_rows(tx, t.cases, [case.as_row() for case in cases])
-        await upsert_rows(tx, t.referrals, [r.as_row() for r in changed])
+        await _save(tx, loaded, states)
+
+
+async def _save(
+    session: AsyncSession,
+    loaded: Mapping[uuid.UUID, CaseReferrals],
+    states: Mapping[uuid.UUID, CaseReferrals],
+) -> None:
+    """The referrals made or changed and the cases' records changed, one statement each."""
+    before = {r.id: r for state in loaded.values() for r in state.referrals}
+    changed = [r for state in states.values() for r in state.referrals if before.get(r.id) != r]
+    cases = [
+        state.case
+        for case_id, state in sorted(states.items())
+        if state.case is not None and (case_id not in loaded or loaded[case_id].case != state.case)
+    ]
+    await upsert_rows(session, t.cases, [case.as_row() for case in cases])
+    await upsert_rows(session, t.referrals, [r.as_row() for r in changed])
 
 
 async def withdraw(
-    session: AsyncSession,
+    work: Work,
     referral_id: uuid.UUID,
     reason: WithdrawalReason,
     *,
@@ -165,16 +139,17 @@ async def withdraw(
 ) -> None:
     """One referral withdrawn over HTTP by the case's side, with the note the agency reads. Raises
     LookupError or IllegalTransition; withdrawing it again changes nothing and keeps no note."""
+    session = work.tx
     found = (
         await session.execute(select(t.referrals.c.case_id).where(t.referrals.c.id == referral_id))
     ).first()
     if found is None:
         raise LookupError(f"no referral {referral_id}")
-    batch = await _load(session, [found.case_id], t.referrals.c.id == referral_id)
+    loaded = await _load(session, [found.case_id], t.referrals.c.id == referral_id)
     now = res.clock()
-    batch.apply(decide.withdraw(batch.cases[found.case_id], referral_id, reason, by=by, now=now), cause=None)
-    await _save(session, batch, [])
-    if batch.envelopes:
+    decision = decide.withdraw(loaded[found.case_id], referral_id, reason, by=by, now=now)
+    await _save_one(work, loaded, decision)
+    if decision.events:
         await save_notes(
             session,
             t.notes,
@@ -208,30 +183,23 @@ async def move_cases(session: AsyncSession, moves: Moves) -> None:
     )
 
 
-async def _answer_all(session: AsyncSession, answers: Sequence[Answer], res: Resources) -> _Batch:
-    batch = await _load(
-        session,
-        (a.case_id for a, _, _ in answers),
-        any_of(t.referrals.c.id, {a.referral_id for a, _, _ in answers}),
-    )
-    before = {case_id: state.case for case_id, state in batch.cases.items()}
-    now = res.clock()
-    for response, cause, delivery in answers:
-        # Over HTTP there is no delivery: the request's own span is current.
-        with event_span(delivery) if delivery else nullcontext():
-            batch.apply(decide.answer(batch.cases[response.case_id], response, now), cause=cause)
-    changed = [state.case for case_id, state in sorted(batch.cases.items()) if state.case != before[case_id]]
-    await _save(session, batch, changed)
-    return batch
+async def _save_one(work: Work, loaded: dict[uuid.UUID, CaseReferrals], decision: decide.Decision) -> None:
+    """A person's action on one case: the referral (and the case's record) it changed, one statement
+    each, and its events staged on the action's unit of work (the request's span is current)."""
+    state = decision.state
+    await _save(work.tx, loaded, {**loaded, state.case_id: state})
+    work.uow.stage(decision.events, case_id=state.case_id, cause=None)
 
 
-async def respond(
-    session: AsyncSession, answer: ReferralResponded, res: Resources, *, note: str | None = None
-) -> None:
+async def respond(work: Work, answer: ReferralResponded, res: Resources, *, note: str | None = None) -> None:
     """One agency's answer over HTTP, decided like those on Kafka, with the officer's note (kept only
-    when the answer changed the referral: a repeated one keeps none). Raises as on_answers does."""
-    batch = await _answer_all(session, [(answer, None, None)], res)
-    if batch.envelopes:
+    when the answer changed the referral: a repeated one keeps none). Raises as the consumer's
+    handler does."""
+    session = work.tx
+    loaded = await _load(session, [answer.case_id], t.referrals.c.id == answer.referral_id)
+    decision = decide.answer(loaded[answer.case_id], answer, res.clock())
+    await _save_one(work, loaded, decision)
+    if decision.events:
         await save_notes(
             session,
             t.notes,
@@ -249,13 +217,15 @@ async def respond(
         )
 
 
-async def escalate_overdue(session: AsyncSession, res: Resources, *, limit: int = 200) -> int:
+async def escalate_overdue(work: Work, res: Resources, *, limit: int = 200) -> int:
     """Every referral still unacknowledged past its deadline goes one level up the tree and
-    gets a new deadline there. Returns how many were escalated.
+    gets a new deadline there, its event staged on the sweep's unit of work. Returns how many were
+    escalated.
 
     Durable and exact: the new holders, deadlines and the events commit together, so a restart
     neither loses an escalation nor repeats one.
     """
+    session = work.tx
     now = res.clock()
     # Referrals already at the city stay overdue on its list; leaving them out keeps them
     # from filling every batch and starving the ones that can still move up.
@@ -277,8 +247,8 @@ async def escalate_overdue(session: AsyncSession, res: Resources, *, limit: int 
     escalations = [decide.escalate(Referral.of_row(row), res.routes, now) for row in rows]
     escalations = [e for e in escalations if e is not None]
     await upsert_rows(session, t.referrals, [referral.as_row() for referral, _ in escalations])
-    envelopes = [new_envelope(event, case_id=event.case_id, producer=PRODUCER) for _, event in escalations]
-    await add_events(session, OUTBOX, *envelopes)
+    for _, event in escalations:
+        work.uow.stage([event], case_id=event.case_id, cause=None)
     return len(escalations)
 
 

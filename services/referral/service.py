@@ -17,7 +17,7 @@ from services.referral.routing import RoutingError, load_routes
 from shared.crypto import FieldCipher
 from shared.errors import ConfigurationError
 from shared.messaging.consumer import IdempotentConsumer
-from shared.scheduling import periodic
+from shared.scheduling import periodic_work
 from shared.service import ServiceContext, ServiceDefinition
 from shared.settings import Settings
 from shared.territory.transfers import transfers_consumer
@@ -61,10 +61,10 @@ def consumers(ctx: ServiceContext) -> list[IdempotentConsumer]:
 
 def tasks(ctx: ServiceContext):
     return [
-        periodic(
+        periodic_work(
             ctx,
             "referral.escalation",
-            lambda session: escalate_overdue(session, ctx.resources),
+            lambda work: escalate_overdue(work, ctx.resources),
             ctx.settings.sweep_interval_s,
         )
     ]

@@ -12,10 +12,11 @@ from datetime import UTC, datetime, timedelta
 import httpx
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from services.referral.refer import Resources, escalate_overdue
+from services.referral.refer import OUTBOX, Resources, escalate_overdue
 from services.referral.routing import load_routes
 from shared.auth import Role
 from shared.db.engine import make_session_factory
+from shared.unit_of_work import TableOutbox, UnitOfWork, committed
 from tests.e2e.conftest import RunningServices
 from tests.e2e.reports import hotline_report, token
 from tests.e2e.test_intake_assessment import ASSESSED, REPORTED, by_external_id, graded, kcat_produce, of_case
@@ -113,8 +114,8 @@ async def test_an_unacknowledged_red_referral_escalates_one_level_up_when_the_cl
                 public_url="http://referral",
                 clock=lambda: datetime.now(UTC) + timedelta(hours=23),
             )
-            async with sessions.begin() as session:
-                await escalate_overdue(session, in_23h)
+            async with committed(sessions.begin, UnitOfWork("referral", TableOutbox(OUTBOX))) as work:
+                await escalate_overdue(work, in_23h)
             await asyncio.sleep(1.0)
             assert not watcher.matching(ESCALATED, of_case(case_id)), "not before the deadline"
             in_25h = Resources(
@@ -125,8 +126,8 @@ async def test_an_unacknowledged_red_referral_escalates_one_level_up_when_the_cl
             # Sweep as often as it takes: a database that other runs left full of referrals
             # all due by then needs more than one batch, oldest first.
             while True:
-                async with sessions.begin() as session:
-                    if not await escalate_overdue(session, in_25h):
+                async with committed(sessions.begin, UnitOfWork("referral", TableOutbox(OUTBOX))) as work:
+                    if not await escalate_overdue(work, in_25h):
                         break
         finally:
             await engine.dispose()
@@ -337,6 +338,7 @@ async def test_due_and_overdue_visits_are_announced_once_each_however_often_the_
     infra, services: RunningServices
 ) -> None:
     from services.followup.schedule import load_policy
+    from services.followup.visits import OUTBOX as FOLLOWUP_OUTBOX
     from services.followup.visits import Resources as FollowupResources
     from services.followup.visits import announce_due_visits
 
@@ -361,9 +363,10 @@ async def test_due_and_overdue_visits_are_announced_once_each_however_often_the_
             ):
                 # A sweep run twice at each moment, as after a restart: nothing is announced twice.
                 for _ in range(2):
-                    async with sessions.begin() as session:
+                    outbox = TableOutbox(FOLLOWUP_OUTBOX)
+                    async with committed(sessions.begin, UnitOfWork("followup", outbox)) as work:
                         await announce_due_visits(
-                            session, FollowupResources(load_policy(), clock=lambda m=moment: m)
+                            work, FollowupResources(load_policy(), clock=lambda m=moment: m)
                         )
         finally:
             await engine.dispose()

@@ -23,6 +23,7 @@ from shared.contracts.events import CaseAssessed, CaseReported, ReferralCreated
 from shared.contracts.vocabulary import Agency, Category, Channel, Indicator, RiskLevel, Stage
 from shared.messaging.consumer import Delivery
 from shared.territory.registry import load_territory
+from shared.unit_of_work import TableOutbox, UnitOfWork, committed
 
 NOW = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
 VILLAGE, TOWNSHIP = "140402001001", "140402001000"
@@ -159,9 +160,9 @@ async def test_two_supervisors_assigning_one_case_at_once_cannot_both_win_unseen
         )
 
     async def by(supervisor: str, caseworker: str):
-        async with engine.begin() as connection:
+        async with committed(engine.begin, UnitOfWork("casework", TableOutbox(OUTBOX))) as work:
             return await assign(
-                connection,
+                work,
                 case_id,
                 caseworker,
                 supervisor=supervisor,

@@ -17,6 +17,7 @@ from services.casework.handlers import on_case_events
 from services.casework.policy import load_policy
 from shared.contracts.vocabulary import RiskLevel
 from shared.territory.registry import load_territory
+from shared.unit_of_work import TableOutbox, UnitOfWork, committed
 from tests.integration.test_casework_cases import NOW, assessed, delivered, engine, reported  # noqa: F401
 
 COUNTY = "140402000000"
@@ -38,8 +39,8 @@ async def _escalations(engine, case_id: uuid.UUID) -> list[dict]:
 
 async def _sweep(engine, res: Resources) -> None:
     # Cases other tests left behind are swept too; a large limit keeps this test's own in reach.
-    async with engine.begin() as connection:
-        await escalate_cases(connection, res, limit=100_000)
+    async with committed(engine.begin, UnitOfWork("casework", TableOutbox(OUTBOX))) as work:
+        await escalate_cases(work, res, limit=100_000)
 
 
 async def test_a_missed_red_review_escalates_to_the_county_once_per_deadline(engine) -> None:

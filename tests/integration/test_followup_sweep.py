@@ -16,6 +16,7 @@ from services.followup import tables as t
 from services.followup.schedule import load_policy
 from services.followup.visits import OUTBOX, Resources, announce_due_visits
 from shared.db.engine import make_session_factory
+from shared.unit_of_work import TableOutbox, UnitOfWork, committed
 
 # A moment far in the future; plans other tests left open that are due before it are swept
 # too (they come first), so the sweep's limit leaves room for them and only this test's own
@@ -57,8 +58,8 @@ async def test_a_newly_due_visit_is_announced_behind_a_thousand_missed_ones_alre
     async with sessions.begin() as session:
         await session.execute(insert(t.plans), [*missed, fresh])
     try:
-        async with sessions.begin() as session:
-            others = await session.scalar(
+        async with committed(sessions.begin, UnitOfWork("followup", TableOutbox(OUTBOX))) as work:
+            others = await work.tx.scalar(
                 select(func.count())
                 .select_from(t.plans)
                 .where(
@@ -68,9 +69,7 @@ async def test_a_newly_due_visit_is_announced_behind_a_thousand_missed_ones_alre
                 )
             )
             # Fewer than the thousand: were the announced ones taken again, the new one would not fit.
-            await announce_due_visits(
-                session, Resources(load_policy(), clock=lambda: NOW), limit=others + LIMIT
-            )
+            await announce_due_visits(work, Resources(load_policy(), clock=lambda: NOW), limit=others + LIMIT)
         async with sessions() as session:
             row = (await session.execute(select(t.plans).where(t.plans.c.case_id == fresh["case_id"]))).one()
             events = await session.scalar(

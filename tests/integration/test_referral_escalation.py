@@ -13,9 +13,10 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from cpnet.registry import upgrade
 from services.referral import tables as t
-from services.referral.refer import Resources, escalate_overdue
+from services.referral.refer import OUTBOX, Resources, escalate_overdue
 from services.referral.routing import load_routes
 from shared.db.engine import make_session_factory
+from shared.unit_of_work import TableOutbox, UnitOfWork, committed
 
 NOW = datetime(2099, 6, 1, 12, 0, tzinfo=UTC)  # far ahead: every earlier referral is due too
 
@@ -51,8 +52,8 @@ async def test_a_village_referral_escalates_behind_hundreds_already_at_the_city(
     try:
         clock = Resources(load_routes(), "http://referral", clock=lambda: NOW)
         while True:  # other tests' referrals, all due by NOW, go first: sweep until done
-            async with sessions.begin() as session:
-                if not await escalate_overdue(session, clock, limit=200):
+            async with committed(sessions.begin, UnitOfWork("referral", TableOutbox(OUTBOX))) as work:
+                if not await escalate_overdue(work, clock, limit=200):
                     break
         async with sessions() as session:
             holders = dict(
