@@ -16,8 +16,8 @@ tests run the same unit of work on an `InMemoryStore` and an `InMemoryOutbox`, w
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from contextlib import nullcontext
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
@@ -178,6 +178,16 @@ class UnitOfWork:
     async def flush(self, tx: Any) -> None:
         if self.envelopes:
             await self.outbox.write(tx, self.envelopes, self.traces)
+
+
+@asynccontextmanager
+async def staged(tx: Any, producer: str, outbox: Outbox) -> AsyncIterator[UnitOfWork]:
+    """A route's unit of work: the events it stages inside the route's transaction (with the
+    request's trace, current where they are staged) are written to the outbox when the block ends
+    without error — before the route's transaction commits, so they publish only if it does."""
+    uow = UnitOfWork(producer, outbox)
+    yield uow
+    await uow.flush(tx)
 
 
 @dataclass(frozen=True)
