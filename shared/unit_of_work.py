@@ -8,6 +8,13 @@ left, inside the event's own span (its report's trace), stages the events each d
 envelopes with that trace context, then saves the states and writes the outbox: one statement a
 table, one transaction a batch. The consumer commits and wakes the relay after the commit.
 
+Raw payloads from outside (a hotline report: no envelope) go through the same shell: the stage's
+`key` says which state an item touches (a constant for a batch-wide state, when the rule finds the
+item's case itself and names it in its `Decision.case_id`) and `cause=None` starts a chain. A
+store's save may answer a completion of the staged payloads with what only the database knew
+(numbers it reserved). `Stage.run` takes a batch that came by request (each with its request's
+trace), and `staged` is a route's own unit of work, flushed before the route commits.
+
 A service supplies three things: its `Handlers` (payload type → decide function; the topics it
 consumes follow from it), its `Store` (load and save), and its resources (policy, clock…). Handler
 tests run the same unit of work on an `InMemoryStore` and an `InMemoryOutbox`, without a database.

@@ -104,8 +104,8 @@ def stage(table: Handlers, store: InMemoryStore, res, outbox: InMemoryOutbox, **
 def raw_stage(
     table: Handlers, res, outbox: InMemoryOutbox, completion=None
 ) -> tuple[UnitStage, InMemoryStore]:
-    """As services/intake/reports.py `registry_stage`, on a store that starts every batch empty
-    (the database's answers: nothing recorded before, no child known)."""
+    """As services/intake/reports.py `registry_stage`, on a store that starts empty (as the
+    database would answer: nothing recorded before, no child known)."""
     store = InMemoryStore(new=lambda _: Intake(), key=lambda _: BATCH, completion=completion)
     return stage(table, store, res, outbox, key=lambda _: BATCH, cause=None), store
 
