@@ -8,6 +8,13 @@ left, inside the event's own span (its report's trace), stages the events each d
 envelopes with that trace context, then saves the states and writes the outbox: one statement a
 table, one transaction a batch. The consumer commits and wakes the relay after the commit.
 
+Raw payloads from outside (a hotline report: no envelope) go through the same shell: the stage's
+`key` says which state an item touches (a constant for a batch-wide state, when the rule finds the
+item's case itself and names it in its `Decision.case_id`) and `cause=None` starts a chain. A
+store's save may answer a completion of the staged payloads with what only the database knew
+(numbers it reserved). `Stage.run` takes a batch that came by request (each with its request's
+trace), and `staged` is a route's own unit of work, flushed before the route commits.
+
 A service supplies three things: its `Handlers` (payload type → decide function; the topics it
 consumes follow from it), its `Store` (load and save), and its resources (policy, clock…). Handler
 tests run the same unit of work on an `InMemoryStore` and an `InMemoryOutbox`, without a database.
@@ -17,7 +24,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
@@ -41,6 +48,9 @@ class Decision(Generic[S]):
     state: S | None
     events: Sequence[EventPayload] = ()
     records: Sequence[Any] = ()
+    # The case the events are about, when the rule decided it (a raw report finds or opens its
+    # case); None: the state's key (the event's case).
+    case_id: uuid.UUID | None = None
 
 
 class Rule(Protocol[S, R]):
@@ -75,14 +85,33 @@ class Handlers(Generic[S, R]):
             seen.update(dict.fromkeys(topics_of(payload_type)))
         return tuple(seen)
 
-    def decide(self, state: S | None, event: Envelope, resources: R, now: datetime) -> Decision[S]:
-        rule = self.rules.get(type(event.payload))
+    def decide(self, state: S | None, event: Envelope | Any, resources: R, now: datetime) -> Decision[S]:
+        """The rule of the event's payload type; a raw payload (no envelope) is its own payload."""
+        payload = event.payload if isinstance(event, Envelope) else event
+        rule = self.rules.get(type(payload))
         if rule is None:
-            raise UnexpectedEvent(f"no rule for {event.payload.EVENT_TYPE} events")
+            raise UnexpectedEvent(
+                f"no rule for {getattr(payload, 'EVENT_TYPE', type(payload).__name__)} events"
+            )
         return rule(state, event, resources, now)
 
 
 Item = tuple[Envelope, Any]  # an event and its delivery (topic, partition, offset, headers)
+
+
+def case_of(event: Envelope) -> uuid.UUID:
+    """The state an envelope's event touches: its case's."""
+    return event.case_id
+
+
+def itself(event: Envelope) -> Envelope:
+    """What the events an envelope's decision emits continue: its own chain."""
+    return event
+
+
+# A payload as the save completed it (e.g. with the number the database reserved for its new
+# case); the same payload when there is nothing to complete.
+Completion = Callable[[EventPayload], EventPayload]
 
 
 class Store(Protocol[S]):
@@ -94,8 +123,10 @@ class Store(Protocol[S]):
 
     async def save(
         self, tx: Any, loaded: Mapping[uuid.UUID, S], states: Mapping[uuid.UUID, S], records: Sequence[Any]
-    ) -> None:
-        """What changed since `loaded`, and the decisions' records, one statement a table."""
+    ) -> Completion | None:
+        """What changed since `loaded`, and the decisions' records, one statement a table; what
+        the save learnt that no decision could (a number only the database gives), if anything,
+        as a completion of the staged payloads."""
         ...
 
 
@@ -125,17 +156,45 @@ class UnitOfWork:
     envelopes: list[Envelope] = field(default_factory=list)
     traces: list[dict[str, str]] = field(default_factory=list)
 
-    def stage(self, payloads: Iterable[EventPayload], *, case_id: uuid.UUID, cause: Envelope | None) -> None:
-        trace = current_trace_headers()
+    def stage(
+        self,
+        payloads: Iterable[EventPayload],
+        *,
+        case_id: uuid.UUID,
+        cause: Envelope | None,
+        trace: dict[str, str] | None = None,
+    ) -> None:
+        """`trace`: the trace context the events carry on (a request's, kept from when it came);
+        None: the current one."""
+        trace = current_trace_headers() if trace is None else trace
         for payload in payloads:
             self.envelopes.append(
                 new_envelope(payload, case_id=case_id, producer=self.producer, causation=cause)
             )
             self.traces.append(trace)
 
+    def complete(self, completion: Completion) -> None:
+        """Each staged envelope's payload as the save completed it (the envelope otherwise unchanged)."""
+        self.envelopes = [
+            envelope
+            if (payload := completion(envelope.payload)) is envelope.payload
+            else envelope.model_copy(update={"payload": payload})
+            for envelope in self.envelopes
+        ]
+
     async def flush(self, tx: Any) -> None:
         if self.envelopes:
             await self.outbox.write(tx, self.envelopes, self.traces)
+
+
+@asynccontextmanager
+async def staged(tx: Any, producer: str, outbox: Outbox) -> AsyncIterator[UnitOfWork]:
+    """A route's unit of work: the events it stages inside the route's transaction (with the
+    request's trace, current where they are staged) are written to the outbox when the block ends
+    without error — before the route's transaction commits, so they publish only if it does."""
+    uow = UnitOfWork(producer, outbox)
+    yield uow
+    await uow.flush(tx)
 
 
 @dataclass(frozen=True)
@@ -148,6 +207,12 @@ class Stage(Generic[S, R]):
     outbox: Outbox
     resources: Callable[[], R]  # read at each batch: the running service's resources
     clock: Callable[[R], datetime]
+    # The state an item touches (its store's key): an envelope's case. A table of raw payloads
+    # whose rule finds its case itself keys them all to one batch-wide state.
+    key: Callable[[Any], Any] = case_of
+    # What the events an item's decision emits continue: an envelope's chain; None for raw payloads
+    # from outside (their events start a chain).
+    cause: Callable[[Any], Envelope | None] | None = itself
 
     @property
     def topics(self) -> tuple[str, ...]:
@@ -155,22 +220,46 @@ class Stage(Generic[S, R]):
 
     async def __call__(self, tx: Any, items: Sequence[Item]) -> UnitOfWork:
         """A batch, in offset order, in the caller's transaction."""
+        uow, _ = await self._run(tx, items, traces=None)
+        return uow
+
+    async def run(
+        self, tx: Any, events: Sequence[Any], *, traces: Sequence[dict[str, str]] | None = None
+    ) -> tuple[UnitOfWork, dict[Any, S]]:
+        """A batch that came by request rather than off a topic (an HTTP batch), in the caller's
+        transaction and the current context: the events each decision emits carry its request's
+        trace (`traces`, one an event; None: the current one). The unit of work, and the states
+        as saved (what a request's answer is read from)."""
+        return await self._run(tx, [(event, None) for event in events], traces=traces)
+
+    async def _run(
+        self, tx: Any, items: Sequence[Item], *, traces: Sequence[dict[str, str]] | None
+    ) -> tuple[UnitOfWork, dict[Any, S]]:
         resources = self.resources()
         uow = UnitOfWork(self.producer, self.outbox)
         loaded = await self.store.load(tx, [event for event, _ in items])
         states = dict(loaded)
         records: list[Any] = []
         now = self.clock(resources)
-        for event, delivery in items:
-            with event_span(delivery):
-                decision = self.handlers.decide(states.get(event.case_id), event, resources, now)
-                uow.stage(decision.events, case_id=event.case_id, cause=event)
+        for i, (event, delivery) in enumerate(items):
+            key = self.key(event)
+            with event_span(delivery) if delivery is not None else nullcontext():
+                decision = self.handlers.decide(states.get(key), event, resources, now)
+                if decision.events:
+                    uow.stage(
+                        decision.events,
+                        case_id=key if decision.case_id is None else decision.case_id,
+                        cause=None if self.cause is None else self.cause(event),
+                        trace=None if traces is None else traces[i],
+                    )
             if decision.state is not None:
-                states[event.case_id] = decision.state
+                states[key] = decision.state
             records.extend(decision.records)
-        await self.store.save(tx, loaded, states, records)
+        completion = await self.store.save(tx, loaded, states, records)
+        if completion is not None:
+            uow.complete(completion)
         await uow.flush(tx)
-        return uow
+        return uow, states
 
 
 # ---- for handler tests: the same unit of work without a database ---------------------------------
@@ -184,18 +273,24 @@ class InMemoryStore(Generic[S]):
     records: list[Any] = field(default_factory=list)
     # The state of a case never seen, for services whose loader answers one for every case.
     new: Callable[[uuid.UUID], S] | None = None
+    # The state an event touches: its stage's `key`.
+    key: Callable[[Any], Any] = case_of
+    # What the save would complete the staged payloads with (a database's numbers), if anything.
+    completion: Completion | None = None
 
     async def load(self, tx: Any, events: Sequence[Envelope]) -> dict[uuid.UUID, S]:
-        loaded = {e.case_id: self.states[e.case_id] for e in events if e.case_id in self.states}
+        keys = [self.key(e) for e in events]
+        loaded = {k: self.states[k] for k in keys if k in self.states}
         if self.new is not None:
-            loaded |= {e.case_id: self.new(e.case_id) for e in events if e.case_id not in loaded}
+            loaded |= {k: self.new(k) for k in keys if k not in loaded}
         return loaded
 
     async def save(
         self, tx: Any, loaded: Mapping[uuid.UUID, S], states: Mapping[uuid.UUID, S], records: Sequence[Any]
-    ) -> None:
+    ) -> Completion | None:
         self.states.update(states)
         self.records.extend(records)
+        return self.completion
 
 
 @dataclass

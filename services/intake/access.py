@@ -5,8 +5,7 @@ transaction as the read so nothing is shown that is not on record."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
-from datetime import UTC, datetime
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import case, select
@@ -14,61 +13,38 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.intake import tables as t
+from services.intake.decide import BATCH, Grants, grants_after
 from services.intake.reports import OUTBOX, PRODUCER
 from shared import access as shared_access
 from shared.auth import Principal
 from shared.contracts.envelope import Envelope
-from shared.contracts.events import (
-    PersonalDataAccessed,
-    ReferralCreated,
-    ReferralStatusChanged,
-    ReferralWithdrawn,
-)
-from shared.contracts.vocabulary import OPEN_REFERRAL_STATES, CaseStatus, ReferralState
+from shared.contracts.events import PersonalDataAccessed
+from shared.contracts.vocabulary import OPEN_REFERRAL_STATES, CaseStatus
 from shared.db.rows import upsert_rows
 
-
-def grants_after(events: Iterable[Envelope]) -> tuple[list[dict], list[dict]]:
-    """What a batch of referral events, in offset order, leaves of each referral's grant: the
-    ones only created (added unless a later state came first, from the other topic) and the
-    ones whose status changed (the last change wins; one referral's changes share a partition,
-    keyed by case, so they arrive in order). Pure: one row per referral, for one statement each."""
-    created: dict[uuid.UUID, dict] = {}
-    changed: dict[uuid.UUID, dict] = {}
-    for event in events:
-        referral = event.payload
-        values = {
-            "referral_id": referral.referral_id,
-            "case_id": referral.case_id,
-            "agency": referral.agency.value,
-        }
-        if isinstance(referral, ReferralStatusChanged | ReferralWithdrawn):
-            # A withdrawal is told on the agency's own topic too: the grant ends whichever comes first.
-            state = referral.state if isinstance(referral, ReferralStatusChanged) else ReferralState.withdrawn
-            created.pop(referral.referral_id, None)
-            changed[referral.referral_id] = {**values, "state": state.value}
-        elif isinstance(referral, ReferralCreated) and referral.referral_id not in changed:
-            created.setdefault(referral.referral_id, {**values, "state": ReferralState.created.value})
-    return list(created.values()), list(changed.values())
+__all__ = ["GrantStore", "grants_after"]
 
 
-async def on_referral_events(session: AsyncSession, events: Iterable[Envelope]) -> None:
-    """Keep the state of every referral a batch names, with two statements."""
-    created, changed = grants_after(events)
-    key = [t.referral_grants.c.referral_id]
-    # Statements of a fixed shape with the rows as parameters (one prepared statement executed for
-    # many), not one VALUES list per batch, which SQLAlchemy would compile anew for every size.
-    if created:
-        await session.execute(
-            pg_insert(t.referral_grants).on_conflict_do_nothing(index_elements=key), created
+class GrantStore:
+    """Referral grants, for shared/unit_of_work.py: nothing to load (a batch's news is folded on its
+    own, `services/intake/decide.py` `granted`), each referral's row saved with one statement each."""
+
+    async def load(self, tx: AsyncSession, events: Sequence[Envelope]) -> dict[str, Grants]:
+        return {BATCH: Grants()}
+
+    async def save(self, tx: AsyncSession, loaded, states, records) -> None:
+        grants: Grants = states[BATCH]
+        key = [t.referral_grants.c.referral_id]
+        # Statements of a fixed shape with the rows as parameters (one prepared statement executed for
+        # many), not one VALUES list per batch, which SQLAlchemy would compile anew for every size.
+        if grants.created:
+            await tx.execute(
+                pg_insert(t.referral_grants).on_conflict_do_nothing(index_elements=key),
+                list(grants.created.values()),
+            )
+        await upsert_rows(
+            tx, t.referral_grants, list(grants.changed.values()), updated=("state", "updated_at")
         )
-    now = datetime.now(UTC)
-    await upsert_rows(
-        session,
-        t.referral_grants,
-        [{**row, "updated_at": now} for row in changed],
-        updated=("state", "updated_at"),
-    )
 
 
 async def open_referral(session: AsyncSession, case_id: uuid.UUID, agency: str) -> uuid.UUID | None:

@@ -33,7 +33,6 @@ from services.intake.identification import (
 from services.intake.reports import OUTBOX, PRODUCER, IntakeResources, lock_digests, match_digests
 from services.intake.search import registered
 from shared.auth import Principal
-from shared.contracts.envelope import new_envelope
 from shared.contracts.vocabulary import (
     AccessPurpose,
     CaseStatus,
@@ -43,8 +42,8 @@ from shared.contracts.vocabulary import (
 )
 from shared.db.engine import Transaction
 from shared.db.rows import any_of, row_of
-from shared.messaging.outbox import add_events
 from shared.notes import save_notes, written
+from shared.unit_of_work import TableOutbox, staged
 
 # Identifying a child puts its record right: the access ledger says so with every link and undo.
 PURPOSE = AccessPurpose.record_correction
@@ -428,7 +427,7 @@ async def _recorded(
         action="update",
         fields=[f for f in IDENTITY_FIELDS if f.value in decided.fields],
     )
-    event = new_envelope(decided.event, case_id=decided.event.case_id, producer=PRODUCER)
-    await add_events(session, OUTBOX, event)
+    async with staged(session, PRODUCER, TableOutbox(OUTBOX)) as uow:
+        uow.stage([decided.event], case_id=decided.event.case_id, cause=None)
     survivor = next(change for change in decided.children if change.id == link.child_id)
     return Outcome(link, remaining.case_number, survivor.provisional, access_id)

@@ -1,6 +1,8 @@
-"""Recording reports, a batch at a time: find or register each child, join its open case or open
-one (numbered: shared/case_number.py), store the report encrypted, and stage `case.reported` — all in
-the caller's one transaction, with one statement per table (the decisions are services/intake/decide.py's)."""
+"""Intake's registry as the unit of work (shared/unit_of_work.py) loads and saves it: for a batch of
+reports or survey rows, what was recorded before and every child any of its digests names (locked),
+then new children, completed identities, new cases (numbered: shared/case_number.py), reopened ones,
+the reports and survey rows encrypted — one statement per table; for closures and reopenings, the
+cases at hand. The decisions are services/intake/decide.py's, the tables services/intake/handlers.py's."""
 
 from __future__ import annotations
 
@@ -8,34 +10,72 @@ import dataclasses
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import Any
 
 from sqlalchemy import bindparam, func, insert, or_, select, text, update
-from sqlalchemy import case as sql_case
 
 from services.intake import tables as t
-from services.intake.decide import KnownChild, Placed, Registry, Subject, numbered, place
+from services.intake.decide import (
+    BATCH,
+    CASE_RULES,
+    HOTLINE_SOURCE,
+    SCREENING_SOURCE,
+    CaseNumbers,
+    CaseRecord,
+    Intake,
+    KnownChild,
+    NewReport,
+    NewScreening,
+    OpenedCase,
+    Recorded,
+    Registry,
+    ReopenedCase,
+    ReportKey,
+    ReportRejected,
+    Submission,
+    age_in_years,
+    as_report,
+    check_jurisdiction,
+    match_digests,
+    report,
+    report_key,
+    subject_of,
+    submission_of,
+)
 from services.intake.disclosure import DisclosurePolicy
 from shared.case_number import CounterKey, counter_of, numbers_in, tally
-from shared.contracts.envelope import new_envelope
-from shared.contracts.events import CaseReported
-from shared.contracts.hotline import Child, HotlineReport
-from shared.contracts.vocabulary import CaseStatus
+from shared.contracts.events import CaseClosed, CaseReopened
+from shared.contracts.hotline import HotlineReport
+from shared.contracts.screening import ScreeningRecord
+from shared.contracts.vocabulary import CaseStatus, Stage
 from shared.crypto import FieldCipher, LookupHasher
 from shared.db.engine import Transaction
 from shared.db.rows import any_of, in_rows
 from shared.db.tables import outbox_table
-from shared.messaging.outbox import add_events
 from shared.territory.registry import TerritoryRegistry
+from shared.unit_of_work import Handlers, TableOutbox
+from shared.unit_of_work import Stage as UnitStage
 
 PRODUCER = "intake"
 OUTBOX = outbox_table(t.metadata)
 MAX_RAW_REPORT_BYTES = 64 * 1024
+# What a survey learns about the family, kept encrypted with the screening row's id.
+SITUATION_FIELDS = ("father", "mother", "caregiver", "school_status", "health", "disability")
 
-
-class ReportRejected(ValueError):
-    """The report is well-formed but cannot be accepted; the message names the field and
-    the rule, never the value."""
+__all__ = [  # decided in services/intake/decide.py, named here too as the shell's vocabulary
+    "HOTLINE_SOURCE",
+    "SCREENING_SOURCE",
+    "Recorded",
+    "ReportRejected",
+    "Submission",
+    "age_in_years",
+    "as_report",
+    "check_jurisdiction",
+    "match_digests",
+    "subject_of",
+]
 
 
 @dataclass(frozen=True)
@@ -45,17 +85,7 @@ class IntakeResources:
     disclosure: DisclosurePolicy
     territory: TerritoryRegistry
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)  # when a case opens: the year of its number
-
-
-@dataclass(frozen=True)
-class Recorded:
-    report_id: uuid.UUID
-    case_id: uuid.UUID
-    child_ref: uuid.UUID
-    earlier_reports: int
-    duplicate: bool
-    opened_in: str | None = None  # the territory of the case, when this report opened it
-    case_number: str | None = None
+    new_id: Callable[[], uuid.UUID] = uuid.uuid4  # a new child's, case's, report's or survey row's id
 
 
 def parse_hotline_report(raw: bytes) -> HotlineReport:
@@ -67,45 +97,16 @@ def parse_hotline_report(raw: bytes) -> HotlineReport:
     return report
 
 
-def check_jurisdiction(report: HotlineReport, territory: TerritoryRegistry) -> None:
-    """A report must name a node of the registry: a mistyped code would open a case in no
-    one's territory, never seen on any caseworker's list."""
-    if report.jurisdiction not in territory:
-        raise ReportRejected("jurisdiction: not a node of the territory registry")
-
-
-def age_in_years(report: HotlineReport) -> int | None:
-    child = report.child
-    if child.birth_date is not None:
-        age = _years_between(child.birth_date, report.received_at.date())
-        if age < 0:
-            raise ReportRejected("child.birth_date: after received_at")
-        if age > 17:
-            raise ReportRejected("child.birth_date: the child was 18 or older when reported")
-        return age
-    return child.age_estimate
-
-
-def _years_between(born: date, on: date) -> int:
-    return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
-
-
-@dataclass(frozen=True)
-class Submission:
-    """One report to record: who sent it (reports are de-duplicated per source) and who
-    recorded it."""
-
-    report: HotlineReport
-    source: str
-    recorded_by: str
-
-
 async def record_report(
     session: Transaction, report: HotlineReport, *, keys: IntakeResources, source: str, recorded_by: str
 ) -> Recorded:
     """One report (the HTTP API's): the batch path with a batch of one."""
     (recorded,) = await record_reports(session, [Submission(report, source, recorded_by)], keys=keys)
     return recorded
+
+
+# Reports submitted over HTTP (services/intake/submissions.py): each decided as a hotline report is.
+SUBMISSIONS = Handlers({Submission: report})
 
 
 async def record_reports(
@@ -115,107 +116,128 @@ async def record_reports(
     keys: IntakeResources,
     traces: Sequence[dict[str, str]] | None = None,
 ) -> list[Recorded]:
-    """Record a batch of reports in the caller's transaction, in order, with one statement
-    per table: a report already recorded (same source, channel and id) is answered again,
-    the others placed by services/intake/decide.py and stored with their `case.reported`.
-    `traces` gives each submission's own trace (a consumer's batch); else the current one."""
-    for submission in submissions:
-        check_jurisdiction(submission.report, keys.territory)
-        age_in_years(submission.report)
-    already = await _recorded_before(session, submissions)
-    # The same report twice in one batch is recorded once.
-    first_of: dict[tuple, int] = {}
-    for i, submission in enumerate(submissions):
-        if _key(submission) not in already:
-            first_of.setdefault(_key(submission), i)
-    todo = sorted(first_of.values())
-    placed = await place_subjects(
-        session,
-        [subject_of(submissions[i].report.child, submissions[i].report.jurisdiction, keys) for i in todo],
-        keys=keys,
-        opens_case=True,
-    )
-    stored = await store_reports(
-        session,
-        [submissions[i] for i in todo],
-        placed,
-        keys=keys,
-        traces=[traces[i] for i in todo] if traces is not None else None,
-    )
-    recorded = {_key(submissions[i]): r for i, r in zip(todo, stored, strict=True)}
-    answers = []
-    for i, submission in enumerate(submissions):
-        key = _key(submission)
-        if key in already:
-            answers.append(already[key])
-        else:
-            answers.append(
-                recorded[key] if first_of[key] == i else dataclasses.replace(recorded[key], duplicate=True)
-            )
-    return answers
+    """Record a batch of reports in the caller's transaction, in order, through the unit of work
+    of the hotline's (one statement per table): a report already recorded (same source, channel and
+    id) is answered again, the others placed by services/intake/decide.py and stored with their
+    `case.reported`. `traces` gives each submission's own trace (its request's); else the current one."""
+    uow, states = await registry_stage(SUBMISSIONS, lambda: keys).run(session, submissions, traces=traces)
+    answers = states[BATCH].answers
+    numbers = {e.payload.report_id: e.payload.case_number for e in uow.envelopes}
+    # A report answered as the duplicate of one the batch recorded: the number its event took.
+    return [
+        a if a.case_number is not None else dataclasses.replace(a, case_number=numbers[a.report_id])
+        for a in answers
+    ]
 
 
-async def store_reports(
-    session: Transaction,
-    submissions: Sequence[Submission],
-    placed: Sequence[Placed],
-    *,
-    keys: IntakeResources,
-    traces: Sequence[dict[str, str]] | None = None,
-) -> list[Recorded]:
-    """Store placed reports, encrypted, and stage their `case.reported`: two statements."""
-    rows, events, recorded = [], [], []
-    for submission, where in zip(submissions, placed, strict=True):
-        report, report_id, age = submission.report, uuid.uuid4(), age_in_years(submission.report)
-        confidential = {"reporter": report.reporter.model_dump(mode="json"), "narrative": report.narrative}
-        rows.append(
-            {
-                "id": report_id,
-                "case_id": where.case_id,
-                "child_id": where.child_id,
-                "channel": report.channel.value,
-                "source": submission.source,
-                "external_id": report.external_id,
-                "received_at": report.received_at,
-                "jurisdiction": report.jurisdiction,
-                "age_years": age,
-                "categories": [c.value for c in report.categories],
-                "indicators": [x.value for x in report.indicators],
-                "recorded_by": submission.recorded_by,
-                "confidential": keys.cipher.encrypt_json(confidential, record_id=str(report_id)),
-                "reporter_phone_digest": reporter_phone_digest(keys, report),
-            }
+def registry_stage(handlers: Handlers, keys: Callable[[], IntakeResources]) -> UnitStage:
+    """Reports and survey rows, raw off their topics (or submitted): one batch-wide state, whose
+    rules find or open each one's case themselves."""
+    return UnitStage(
+        producer=PRODUCER,
+        handlers=handlers,
+        store=RegistryStore(keys),
+        outbox=TableOutbox(OUTBOX),
+        resources=keys,
+        clock=lambda res: res.clock(),
+        key=lambda _: BATCH,
+        cause=None,
+    )
+
+
+@dataclass(frozen=True)
+class RegistryStore:
+    """The registry a batch of reports or survey rows is about, for shared/unit_of_work.py: what
+    was recorded before, and the children (with their cases and counts) any of its digests names,
+    each digest locked; saved with one statement a table, the new cases numbered."""
+
+    keys: Callable[[], IntakeResources]
+
+    async def load(self, tx: Transaction, items: Sequence[Any]) -> dict[str, Intake]:
+        keys = self.keys()
+        state = Intake()
+        submissions = [submission_of(i) for i in items if not isinstance(i, ScreeningRecord)]
+        surveyed = [i for i in items if isinstance(i, ScreeningRecord)]
+        if submissions:
+            state.before = await _recorded_before(tx, submissions)
+            for s in submissions:
+                key = report_key(s)
+                if key not in state.before and key not in state.subjects:
+                    state.subjects[key] = subject_of(s.report.child, s.report.jurisdiction, keys)
+        if surveyed:
+            state.screened = await _screened_before(tx, surveyed)
+            for r in surveyed:
+                if r.external_id not in state.screened and r.external_id not in state.subjects:
+                    state.subjects[r.external_id] = subject_of(r.child, r.jurisdiction, keys)
+        digests = await lock_digests(
+            tx,
+            [
+                d
+                for subject in state.subjects.values()
+                for d in (subject.national_id_digest, subject.match_digest)
+            ],
         )
-        payload = CaseReported(
-            case_id=where.case_id,
-            report_id=report_id,
-            child_ref=where.child_id,
-            external_id=report.external_id,
-            channel=report.channel,
-            jurisdiction=report.jurisdiction,
-            age_years=age,
-            categories=list(dict.fromkeys(report.categories)),
-            indicators=list(dict.fromkeys(report.indicators)),
-            earlier_reports=where.earlier_reports,
-            reported_at=report.received_at,
-            case_number=where.case_number,
+        state.registry = await _load_registry(tx, digests, keys)
+        return {BATCH: state}
+
+    async def save(self, tx: Transaction, loaded, states, records: Sequence[Any]) -> CaseNumbers:
+        keys = self.keys()
+        numbers = await _save_registry(
+            tx,
+            states[BATCH].registry,
+            [r for r in records if isinstance(r, OpenedCase)],
+            sorted({r.id for r in records if isinstance(r, ReopenedCase)}),
+            keys,
         )
-        events.append(new_envelope(payload, case_id=where.case_id, producer=PRODUCER))
-        recorded.append(
-            Recorded(
-                report_id,
-                where.case_id,
-                where.child_id,
-                where.earlier_reports,
-                duplicate=False,
-                opened_in=report.jurisdiction if where.case == "opened" else None,
-                case_number=where.case_number,
-            )
-        )
-    if rows:
-        await session.execute(insert(t.reports), rows)
-        await add_events(session, OUTBOX, *events, traces=traces)
-    return recorded
+        reports = [_report_row(r, keys) for r in records if isinstance(r, NewReport)]
+        if reports:
+            await tx.execute(insert(t.reports), reports)
+        screenings = [_screening_row(r, keys) for r in records if isinstance(r, NewScreening)]
+        if screenings:
+            await tx.execute(insert(t.screenings), screenings)
+        return CaseNumbers(numbers)
+
+
+def _report_row(new: NewReport, keys: IntakeResources) -> dict[str, Any]:
+    """A report's row, its reporter and narrative encrypted."""
+    submission, report_id = new.submission, new.report_id
+    report = submission.report
+    confidential = {"reporter": report.reporter.model_dump(mode="json"), "narrative": report.narrative}
+    return {
+        "id": report_id,
+        "case_id": new.case_id,
+        "child_id": new.child_id,
+        "channel": report.channel.value,
+        "source": submission.source,
+        "external_id": report.external_id,
+        "received_at": report.received_at,
+        "jurisdiction": report.jurisdiction,
+        "age_years": new.age_years,
+        "categories": [c.value for c in report.categories],
+        "indicators": [x.value for x in report.indicators],
+        "recorded_by": submission.recorded_by,
+        "confidential": keys.cipher.encrypt_json(confidential, record_id=str(report_id)),
+        "reporter_phone_digest": reporter_phone_digest(keys, report),
+    }
+
+
+def _screening_row(new: NewScreening, keys: IntakeResources) -> dict[str, Any]:
+    """A survey row's row, the family's situation encrypted."""
+    record = new.record
+    situation = record.model_dump(mode="json", include=set(SITUATION_FIELDS))
+    return {
+        "id": new.id,
+        "external_id": record.external_id,
+        "child_id": new.child_id,
+        "case_id": new.case_id,
+        "report_id": new.report_id,
+        "jurisdiction": record.jurisdiction,
+        "surveyed_at": record.surveyed_at,
+        "surveyor_ref": record.surveyor_ref,
+        "categories": [c.value for c in record.categories],
+        "indicators": [x.value for x in record.indicators],
+        "situation": keys.cipher.encrypt_json(situation, record_id=str(new.id)),
+    }
 
 
 def reporter_phone_digest(keys: IntakeResources, report: HotlineReport) -> str | None:
@@ -225,13 +247,11 @@ def reporter_phone_digest(keys: IntakeResources, report: HotlineReport) -> str |
     return keys.hasher.reporter_phone_digest(phone) if phone else None
 
 
-def _key(submission: Submission) -> tuple[str, str, str | None]:
-    return submission.source, submission.report.channel.value, submission.report.external_id
-
-
-async def _recorded_before(session: Transaction, submissions: Sequence[Submission]) -> dict[tuple, Recorded]:
+async def _recorded_before(
+    session: Transaction, submissions: Sequence[Submission]
+) -> dict[ReportKey, Recorded]:
     """The reports of the batch that their source already sent under the same channel and id."""
-    keys = {_key(s) for s in submissions}
+    keys = {report_key(s) for s in submissions}
     r = t.reports.c
     rows = (
         await session.execute(
@@ -256,65 +276,13 @@ async def _recorded_before(session: Transaction, submissions: Sequence[Submissio
     return found
 
 
-def match_digests(
-    keys: IntakeResources,
-    *,
-    national_id: str | None,
-    name: str | None,
-    birth_date: date | None,
-    jurisdiction: str,
-) -> tuple[str | None, str | None]:
-    """What the registry matches a child by: keyed digests of its national id and of its normalised
-    name + birth date + territory (None where the child is not named that way)."""
-    return (
-        keys.hasher.national_id_digest(national_id) if national_id else None,
-        keys.hasher.identity_digest(name, birth_date, jurisdiction) if name and birth_date else None,
+async def _screened_before(session: Transaction, records: Sequence[ScreeningRecord]) -> dict[str, uuid.UUID]:
+    """The survey rows of the batch kept before (the same file imported again): each one's child."""
+    s = t.screenings.c
+    rows = await session.execute(
+        select(s.external_id, s.child_id).where(any_of(s.external_id, {r.external_id for r in records}))
     )
-
-
-def subject_of(child: Child, jurisdiction: str, keys: IntakeResources) -> Subject:
-    """A child as the registry matches it."""
-    nid, match = match_digests(
-        keys,
-        national_id=child.national_id,
-        name=child.name,
-        birth_date=child.birth_date,
-        jurisdiction=jurisdiction,
-    )
-    return Subject(
-        identity=child.model_dump(mode="json"),
-        national_id_digest=nid,
-        match_digest=match,
-        jurisdiction=jurisdiction,
-        provisional=child.provisional,
-    )
-
-
-async def place_subjects(
-    session: Transaction,
-    subjects: Sequence[Subject],
-    *,
-    keys: IntakeResources,
-    opens_case: bool | Sequence[bool],
-) -> list[Placed]:
-    """Match or register each subject's child and (where `opens_case`) join, reopen or open
-    its case: the registry state loaded once, each subject decided in order, saved at once.
-
-    Every digest of the batch is locked first (transaction-scoped advisory locks, in one
-    order for every caller), so concurrent batches about the same new child cannot register
-    it twice, and cannot deadlock."""
-    if not subjects:
-        return []
-    opens = [opens_case] * len(subjects) if isinstance(opens_case, bool) else list(opens_case)
-    digests = await lock_digests(
-        session, [d for subject in subjects for d in (subject.national_id_digest, subject.match_digest)]
-    )
-    registry = await _load_registry(session, digests, keys)
-    placed = [
-        place(registry, subject, opens_case=opens_case)
-        for subject, opens_case in zip(subjects, opens, strict=True)
-    ]
-    return await _save_registry(session, registry, placed, subjects, keys)
+    return dict(rows.all())
 
 
 # Locks in key order (the subquery sorts before the outer query takes each lock).
@@ -399,12 +367,12 @@ async def _load_registry(session: Transaction, digests: list[str], keys: IntakeR
 async def _save_registry(
     session: Transaction,
     registry: Registry,
-    placed: Sequence[Placed],
-    subjects: Sequence[Subject],
+    opened: Sequence[OpenedCase],
+    reopened: Sequence[uuid.UUID],
     keys: IntakeResources,
-) -> list[Placed]:
+) -> dict[uuid.UUID, str]:
     """Write what the batch decided: new children, completed identities, new cases with their
-    numbers and reopened cases — one statement each; the placements with their cases' numbers."""
+    numbers and reopened cases — one statement each; the numbers of the batch's cases."""
     new_children = [child for child in registry.children.values() if child.new]
     changed = [child for child in registry.children.values() if child.changed]
     if new_children:
@@ -443,27 +411,30 @@ async def _save_registry(
                 for child in changed
             ],
         )
-    opened = [
-        {"id": p.case_id, "child_id": p.child_id, "jurisdiction": s.jurisdiction, "stage": "screening"}
-        for p, s in zip(placed, subjects, strict=True)
-        if p.case == "opened"
-    ]
-    reopened = sorted({p.case_id for p in placed if p.case == "reopened"})
     numbers = dict(registry.case_numbers)
     if opened:
-        opened_at = keys.clock()
-        counters = [counter_of(case["jurisdiction"], opened_at) for case in opened]
+        counters = [counter_of(case.jurisdiction, case.opened_at) for case in opened]
+        rows = []
         for case, number in zip(opened, await _reserve_numbers(session, counters), strict=True):
-            case.update(case_number=number, opened_at=opened_at)
-            numbers[case["id"]] = number
-        await session.execute(insert(t.cases), opened)
+            rows.append(
+                {
+                    "id": case.id,
+                    "child_id": case.child_id,
+                    "jurisdiction": case.jurisdiction,
+                    "stage": "screening",
+                    "case_number": number,
+                    "opened_at": case.opened_at,
+                }
+            )
+            numbers[case.id] = number
+        await session.execute(insert(t.cases), rows)
     if reopened:
         await session.execute(
             update(t.cases)
             .where(any_of(t.cases.c.id, reopened))
             .values(state=CaseStatus.open.value, stage="screening", closed_at=None)
         )
-    return numbered(placed, numbers)
+    return numbers
 
 
 # One statement reserves every range a batch needs: each (county, year) counter moves on by the
@@ -493,42 +464,69 @@ async def _reserve_numbers(session: Transaction, counters: Sequence[CounterKey])
     return numbers_in(counters, {(row.county, row.year): row.last for row in rows})
 
 
-async def close_case(session: Transaction, case_id: uuid.UUID, closed_at) -> None:
-    """Casework closed the case: the next report about the child reopens it. A closure an undone link
-    or a person's reopening has since reversed (the case reopened after it) closes nothing; a closed case
-    keeps its latest closure's moment, so a person's reopening read after a later closure reopens nothing
-    (`reopen_case`)."""
-    c = t.cases.c
-    await session.execute(
-        update(t.cases)
-        .where(
-            c.id == case_id,
-            or_(c.state == CaseStatus.open, c.closed_at < closed_at),
-            or_(c.reopened_at.is_(None), c.reopened_at < closed_at),
+# ---- closures and reopenings -------------------------------------------------------------------
+
+
+class CaseStore:
+    """Intake's record of the cases a batch of closures and reopenings is about, locked in id order,
+    for shared/unit_of_work.py; what changed saved with one statement."""
+
+    async def load(self, tx: Transaction, events: Sequence[Any]) -> dict[uuid.UUID, CaseRecord]:
+        c = t.cases.c
+        rows = await tx.execute(
+            select(c.id, c.state, c.stage, c.closed_at, c.reopened_at)
+            .where(any_of(c.id, {event.case_id for event in events}))
+            .order_by(c.id)
+            .with_for_update()
         )
-        .values(
-            state=CaseStatus.closed.value, stage="closed", closed_at=func.greatest(c.closed_at, closed_at)
+        return {
+            row.id: CaseRecord(row.id, row.state, row.stage, row.closed_at, row.reopened_at) for row in rows
+        }
+
+    async def save(self, tx: Transaction, loaded, cases, records) -> None:
+        changed = [case for case_id, case in cases.items() if loaded.get(case_id) != case]
+        if not changed:
+            return
+        c = t.cases.c
+        await tx.execute(
+            update(t.cases)
+            .where(c.id == bindparam("case_id"))
+            .values(
+                state=bindparam("new_state"),
+                stage=bindparam("new_stage"),
+                closed_at=bindparam("new_closed_at"),
+                reopened_at=bindparam("new_reopened_at"),
+            ),
+            [
+                {
+                    "case_id": case.id,
+                    "new_state": case.state,
+                    "new_stage": case.stage,
+                    "new_closed_at": case.closed_at,
+                    "new_reopened_at": case.reopened_at,
+                }
+                for case in changed
+            ],
         )
-    )
+
+
+async def close_case(session: Transaction, case_id: uuid.UUID, closed_at: datetime) -> None:
+    """Casework closed the case (services/intake/decide.py `closed`), through the closures' unit of work."""
+    await _follow(session, CaseClosed.model_construct(case_id=case_id, closed_at=closed_at))
 
 
 async def reopen_case(session: Transaction, case_id: uuid.UUID, *, stage: str, reopened_at: datetime) -> None:
-    """A person reopened the case in casework: intake's record follows, open again at `stage`. It is
-    always the child's only case (a report joins or reopens the child's case, a merged child is never
-    matched again), so one open case per child holds; casework refuses a case a link merged away. Read in
-    either order with closures: one before the reopening closes nothing (`reopened_at`), one after it stays
-    — both moments casework's own."""
-    c = t.cases.c
-    await session.execute(
-        update(t.cases)
-        .where(
-            c.id == case_id,
-            or_(c.state == CaseStatus.open, c.closed_at.is_(None), c.closed_at <= reopened_at),
-        )
-        .values(
-            state=CaseStatus.open.value,
-            stage=sql_case((c.state == CaseStatus.closed, stage), else_=c.stage),
-            closed_at=None,
-            reopened_at=func.greatest(c.reopened_at, reopened_at),
-        )
+    """A person reopened the case in casework (services/intake/decide.py `reopened`)."""
+    await _follow(
+        session, CaseReopened.model_construct(case_id=case_id, stage=Stage(stage), reopened_at=reopened_at)
     )
+
+
+async def _follow(session: Transaction, payload: CaseClosed | CaseReopened) -> None:
+    """One closure or reopening decided and saved as a batch of the closures' consumer would."""
+    store = CaseStore()
+    event = SimpleNamespace(case_id=payload.case_id, payload=payload)
+    loaded = await store.load(session, [event])
+    decision = CASE_RULES[type(payload)](loaded.get(payload.case_id), event, None, None)
+    if decision.state is not None:
+        await store.save(session, loaded, {**loaded, payload.case_id: decision.state}, ())

@@ -21,6 +21,7 @@ from services.casework.cases import Resources as CaseworkResources
 from services.followup import decide as followup_decide
 from services.followup import handlers as followup
 from services.followup.visits import Resources as FollowupResources
+from services.intake import handlers as intake
 from services.referral import decide as referral_decide
 from services.referral import handlers as referral
 from services.referral.decide import CaseReferrals
@@ -42,8 +43,9 @@ TABLES = {
     "referral": (referral.GRADES, referral.ANSWERS, referral.CLOSURES),
     "followup": (followup.GRADES, followup.REFERRALS, followup.CLOSURES),
     "casework": (casework.HANDLERS,),
+    "intake": (intake.REPORTS, intake.SCREENINGS, intake.CLOSURES, intake.REFERRALS),
 }
-FOLLOWS_TRANSFERS = {"assessment", "referral", "followup"}
+FOLLOWS_TRANSFERS = {"assessment", "referral", "followup", "intake"}
 
 
 @pytest.mark.parametrize("service", sorted(TABLES))
