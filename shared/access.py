@@ -16,15 +16,13 @@ from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.auth import Principal
-from shared.contracts.envelope import new_envelope
 from shared.contracts.events import PersonalDataAccessed
 from shared.contracts.vocabulary import AccessPurpose, PersonalField, PersonalRecord
-from shared.db.engine import Transaction
 from shared.http import answers
-from shared.messaging.outbox import add_events
 from shared.notes import WrittenNote, sealed_notes, written_notes
 from shared.ratelimit import limit_personal_data
 from shared.service import ServiceContext
+from shared.unit_of_work import UnitOfWork
 
 T = TypeVar("T")
 
@@ -51,10 +49,8 @@ class RecordedRead(BaseModel):
     purpose: AccessPurpose
 
 
-async def record_access(
-    session: Transaction,
-    outbox: Table,
-    producer: str,
+def record_access(
+    uow: UnitOfWork,
     principal: Principal,
     *,
     case_id: uuid.UUID,
@@ -67,8 +63,8 @@ async def record_access(
     referral_id: uuid.UUID | None = None,
     refusal: str | None = None,
 ) -> uuid.UUID:
-    """Stage the `access.recorded` event of a read (or change) in the caller's transaction;
-    with `refusal`, of an attempt that was refused and showed nothing."""
+    """Stage the `access.recorded` event of a read (or change) on the caller's unit of work (written
+    with its transaction); with `refusal`, of an attempt that was refused and showed nothing."""
     payload = access_of(
         principal,
         case_id=case_id,
@@ -81,7 +77,7 @@ async def record_access(
         referral_id=referral_id,
         refusal=refusal,
     )
-    await add_events(session, outbox, new_envelope(payload, case_id=case_id, producer=producer))
+    uow.stage([payload], case_id=case_id, cause=None)
     return payload.access_id
 
 
@@ -118,13 +114,10 @@ def access_of(
     )
 
 
-async def record_accesses(
-    session: Transaction, outbox: Table, producer: str, accesses: Iterable[PersonalDataAccessed]
-) -> None:
-    """Stage many reads' records at once (a list of cases), one outbox statement."""
-    await add_events(
-        session, outbox, *(new_envelope(a, case_id=a.case_id, producer=producer) for a in accesses)
-    )
+def record_accesses(uow: UnitOfWork, accesses: Iterable[PersonalDataAccessed]) -> None:
+    """Stage many reads' records at once (a list of cases): one outbox statement at commit."""
+    for access in accesses:
+        uow.stage([access], case_id=access.case_id, cause=None)
 
 
 @dataclass(frozen=True)
@@ -244,15 +237,13 @@ async def recorded_read(
     recorded), `load` it (still sealed) unless refused, and stage the read — or the refused attempt — on
     the access ledger in the same transaction. Only once that has committed is the loaded record handed
     back, to be opened; a refused attempt is answered like a record that does not exist."""
-    async with ctx.sessions.begin() as session:
-        reading = await find(session)
+    async with ctx.unit_of_work() as work:
+        reading = await find(work.tx)
         if reading is None:
             raise HTTPException(status_code=404, detail=not_found)
-        loaded = None if reading.refusal else await load(session, reading)
-        access_id = await record_access(
-            session,
-            ctx.outbox,
-            ctx.name,
+        loaded = None if reading.refusal else await load(work.tx, reading)
+        access_id = record_access(
+            work.uow,
             principal,
             case_id=reading.case_id,
             child_ref=reading.child_ref,
@@ -263,7 +254,6 @@ async def recorded_read(
             referral_id=reading.referral_id,
             refusal=reading.refusal,
         )
-    ctx.relay.wake()
     if reading.refusal:
         raise HTTPException(status_code=404, detail=not_found)
     return access_id, loaded

@@ -79,13 +79,17 @@ class ServiceContext(Generic[R]):
     def processed(self) -> Table:
         return self.metadata.tables[f"{self.name}.processed_events"]
 
-    def unit_of_work(self, *, connection: bool = False) -> AbstractAsyncContextManager[Work]:
+    def unit_of_work(
+        self, *, connection: bool = False, wake: bool = True
+    ) -> AbstractAsyncContextManager[Work]:
         """A route's or a sweep's transaction (a session's; a connection's with `connection`) and
         the unit of work its events are staged on: the events are written to the outbox before it
-        commits, and the relay is woken once it has, if any was staged. Whatever the body raises
-        rolls it back, and nothing is woken."""
+        commits, and the relay is woken once it has, if any was staged (unless `wake` is False: the
+        caller wakes it when its answer is on its way). Whatever the body raises rolls it back, and
+        nothing is woken."""
         begin = self.engine.begin if connection else self.sessions.begin
-        return committed(begin, UnitOfWork(self.name, TableOutbox(self.outbox)), self.relay.wake)
+        uow = UnitOfWork(self.name, TableOutbox(self.outbox))
+        return committed(begin, uow, self.relay.wake if wake else None)
 
     def stage(self, name: str, stage: Stage, **options) -> IdempotentConsumer:
         """A consumer of the topics of a stage's handler table, in batches, each batch one unit of

@@ -13,7 +13,8 @@ Raw payloads from outside (a hotline report: no envelope) go through the same sh
 item's case itself and names it in its `Decision.case_id`) and `cause=None` starts a chain. A
 store's save may answer a completion of the staged payloads with what only the database knew
 (numbers it reserved). `Stage.run` takes a batch that came by request (each with its request's
-trace), and `staged` is a route's own unit of work, flushed before the route commits.
+trace). A route or a sweep stages its events on the unit of work of its own transaction
+(`committed`, which `ServiceContext.unit_of_work` opens), written before it commits.
 
 A service supplies three things: its `Handlers` (payload type → decide function; the topics it
 consumes follow from it), its `Store` (load and save), and its resources (policy, clock…). Handler
@@ -185,16 +186,6 @@ class UnitOfWork:
     async def flush(self, tx: Any) -> None:
         if self.envelopes:
             await self.outbox.write(tx, self.envelopes, self.traces)
-
-
-@asynccontextmanager
-async def staged(tx: Any, producer: str, outbox: Outbox) -> AsyncIterator[UnitOfWork]:
-    """A route's unit of work: the events it stages inside the route's transaction (with the
-    request's trace, current where they are staged) are written to the outbox when the block ends
-    without error — before the route's transaction commits, so they publish only if it does."""
-    uow = UnitOfWork(producer, outbox)
-    yield uow
-    await uow.flush(tx)
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,7 @@ transaction as the read so nothing is shown that is not on record."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 from sqlalchemy import case, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -14,11 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.intake import tables as t
 from services.intake.decide import BATCH, Grants, grants_after
-from services.intake.reports import OUTBOX, PRODUCER
-from shared import access as shared_access
-from shared.auth import Principal
 from shared.contracts.envelope import Envelope
-from shared.contracts.events import PersonalDataAccessed
 from shared.contracts.vocabulary import OPEN_REFERRAL_STATES, CaseStatus
 from shared.db.rows import upsert_rows
 
@@ -69,19 +64,3 @@ async def latest_case(session: AsyncSession, child_ref: uuid.UUID):
             .limit(1)
         )
     ).first()
-
-
-async def record_access(session: AsyncSession, principal: Principal, **read: Any) -> uuid.UUID:
-    """Stage the `access.recorded` event of a read (or change) in the caller's transaction
-    (shared/access.py); with `refusal`, of an attempt that was refused and showed nothing."""
-    return await shared_access.record_access(session, OUTBOX, PRODUCER, principal, **read)
-
-
-def access_of(principal: Principal, **read: Any) -> PersonalDataAccessed:
-    """The ledger's record of one read (shared/access.py), to stage with others (`record_accesses`)."""
-    return shared_access.access_of(principal, **read)
-
-
-async def record_accesses(session: AsyncSession, accesses: Iterable[PersonalDataAccessed]) -> None:
-    """Stage many reads' records at once (a list of cases), one outbox statement."""
-    await shared_access.record_accesses(session, OUTBOX, PRODUCER, accesses)

@@ -24,7 +24,7 @@ from pydantic import (
 from sqlalchemy import func, insert, select, update
 
 from services.intake import tables as t
-from services.intake.access import latest_case, open_referral, record_access
+from services.intake.access import latest_case, open_referral
 from services.intake.disclosure import IDENTITY_FIELDS
 from services.intake.identification import Refused, SameChild
 from services.intake.links import CaseLink, ChildNotFound, Outside, identify, links_of_case, undo_link
@@ -39,7 +39,7 @@ from services.intake.search import (
     find_child,
 )
 from services.intake.submissions import KeyReused, Outcome, SubmissionBatches, Submitted
-from shared.access import CaseNotes, Purpose, notes_route, read_notes_of_case, territorial
+from shared.access import CaseNotes, Purpose, notes_route, read_notes_of_case, record_access, territorial
 from shared.auth import CASE_SIDE, REPORTERS, Principal, Role, require_role
 from shared.contracts.hotline import (
     UNNAMED,
@@ -69,6 +69,7 @@ from shared.phone import MAX_DIGITS, MIN_DIGITS, phone_number
 from shared.ratelimit import limit_personal_data
 from shared.service import ServiceContext, service_context
 from shared.telemetry import current_trace_headers
+from shared.unit_of_work import Work
 
 router = APIRouter(tags=["intake"])
 
@@ -362,7 +363,8 @@ async def read_child_details(
     read is recorded (who, agency, record, fields, purpose) before anything is shown, and so
     is a refused attempt on an existing case (answered like a case that does not exist)."""
     shown = ctx.resources.disclosure.fields_for(principal)
-    async with ctx.sessions.begin() as session:
+    async with ctx.unit_of_work() as work:
+        session = work.tx
         case = (await session.execute(select(t.cases).where(t.cases.c.id == case_id))).first()
         if case is None:
             raise HTTPException(status_code=404, detail=NO_SUCH_CASE)
@@ -385,8 +387,8 @@ async def read_child_details(
                     select(t.reports).where(t.reports.c.case_id == case_id).order_by(t.reports.c.received_at)
                 )
             ).all()
-        access_id = await record_access(
-            session,
+        access_id = record_access(
+            work.uow,
             principal,
             case_id=case_id,
             child_ref=case.child_id,
@@ -399,7 +401,6 @@ async def read_child_details(
         )
     # Committed: the read (or the refused attempt) is on the ledger's way. Only now is
     # anything decrypted and shown.
-    ctx.relay.wake()
     if refusal:
         raise HTTPException(
             status_code=404,
@@ -477,16 +478,16 @@ NO_SUCH_CHILD = "no such child in your territory"
 
 
 async def _record_archive_access(
-    session, child_ref: uuid.UUID, principal: Principal, purpose: AccessPurpose, action: str
+    work: Work, child_ref: uuid.UUID, principal: Principal, purpose: AccessPurpose, action: str
 ) -> tuple[uuid.UUID, bool]:
     """The access, on record, and whether it is allowed: 404 for an unknown child; a child
     outside the principal's territory is a refused access, recorded too."""
-    latest = await latest_case(session, child_ref)
+    latest = await latest_case(work.tx, child_ref)
     if latest is None:
         raise HTTPException(status_code=404, detail=NO_SUCH_CHILD)
     allowed = principal.can_see(latest.jurisdiction)
-    access_id = await record_access(
-        session,
+    access_id = record_access(
+        work.uow,
         principal,
         case_id=latest.id,
         child_ref=child_ref,
@@ -522,7 +523,6 @@ async def _write_archive(
 
 
 def _refused_after_commit(ctx: ServiceContext) -> HTTPException:
-    ctx.relay.wake()
     return HTTPException(status_code=404, detail=NO_SUCH_CHILD)
 
 
@@ -555,8 +555,9 @@ async def read_archive(
     principal: Annotated[Principal, Depends(ArchiveUsers)],
     ctx: Annotated[ServiceContext, Depends(service_context)],
 ) -> Archive:
-    async with ctx.sessions.begin() as session:
-        access_id, allowed = await _record_archive_access(session, child_ref, principal, purpose, "read")
+    async with ctx.unit_of_work() as work:
+        session = work.tx
+        access_id, allowed = await _record_archive_access(work, child_ref, principal, purpose, "read")
         row = (
             (await session.execute(select(t.archives).where(t.archives.c.child_id == child_ref))).first()
             if allowed
@@ -564,7 +565,6 @@ async def read_archive(
         )
     if not allowed:
         raise _refused_after_commit(ctx)
-    ctx.relay.wake()
     return _archive(ctx, child_ref, row, access_id)
 
 
@@ -591,13 +591,13 @@ async def update_archive(
     """Optimistic concurrency: with If-Match, a caseworker never overwrites a colleague's
     update unseen. The change is recorded on the ledger like a read."""
     token = ctx.resources.cipher.encrypt_json(content.model_dump(), record_id=f"archive:{child_ref}")
-    async with ctx.sessions.begin() as session:
-        access_id, allowed = await _record_archive_access(session, child_ref, principal, purpose, "update")
+    async with ctx.unit_of_work() as work:
+        session = work.tx
+        access_id, allowed = await _record_archive_access(work, child_ref, principal, purpose, "update")
         if allowed:
             row = await _write_archive(session, child_ref, token, principal, if_match)
     if not allowed:
         raise _refused_after_commit(ctx)
-    ctx.relay.wake()
     return _archive(ctx, child_ref, row, access_id)
 
 
@@ -741,10 +741,10 @@ async def search_children(
     answered, and a match in another territory is recorded as refused and answered as no match — as
     soon as a child nowhere would be: every answer waits out the same budget (search.ANSWER_BUDGET_S)."""
     started = time.monotonic()
-    async with ctx.sessions.begin() as session:
+    async with ctx.unit_of_work(wake=False) as work:
         if body.reporter_phone is not None:
             phone = PhoneQuery(body.purpose, body.reporter_phone)
-            found = await cases_reported_from(session, principal, phone, ctx.resources)
+            found = await cases_reported_from(work, principal, phone, ctx.resources)
         else:
             query = ChildQuery(
                 purpose=body.purpose,
@@ -753,7 +753,7 @@ async def search_children(
                 birth_date=body.birth_date,
                 jurisdiction=body.jurisdiction,
             )
-            child = await find_child(session, principal, query, ctx.resources)
+            child = await find_child(work, principal, query, ctx.resources)
             found = [child] if child else []
     # The relay is woken after the wait: its publishing of the refusal's record, on this process's loop,
     # would otherwise delay this answer alone (it leaves within the relay's poll interval all the same).
@@ -908,10 +908,10 @@ async def identify_child(
     ctx: Annotated[ServiceContext, Depends(service_context)],
 ) -> ChildLink:
     given = body.identity.model_dump(mode="json", exclude_none=True) if body.identity else None
-    async with ctx.sessions.begin() as session:
+    async with ctx.unit_of_work() as work:
         outcome = await _linking(
             identify(
-                session,
+                work,
                 principal,
                 provisional_ref,
                 reason=body.reason,
@@ -946,9 +946,9 @@ async def undo_child_link(
     principal: Annotated[Principal, Depends(Undoers)],
     ctx: Annotated[ServiceContext, Depends(service_context)],
 ) -> ChildLink:
-    async with ctx.sessions.begin() as session:
+    async with ctx.unit_of_work() as work:
         outcome = await _linking(
-            undo_link(session, principal, link_id, reason=body.reason, keys=ctx.resources, note=body.note)
+            undo_link(work, principal, link_id, reason=body.reason, keys=ctx.resources, note=body.note)
         )
     return _link_answer(ctx, outcome)
 
@@ -1072,7 +1072,6 @@ async def _linking(decision) -> LinkOutcome | Outside:
 
 
 def _link_answer(ctx: ServiceContext, outcome: LinkOutcome | Outside) -> ChildLink:
-    ctx.relay.wake()
     if isinstance(outcome, Outside):
         raise HTTPException(status_code=404, detail=str(outcome.error))
     link = outcome.link

@@ -15,7 +15,6 @@ from typing import Any
 from sqlalchemy import insert, or_, select, update
 
 from services.intake import tables as t
-from services.intake.access import record_access
 from services.intake.decide import Subject
 from services.intake.disclosure import IDENTITY_FIELDS
 from services.intake.identification import (
@@ -30,8 +29,9 @@ from services.intake.identification import (
     undoable,
     undone,
 )
-from services.intake.reports import OUTBOX, PRODUCER, IntakeResources, lock_digests, match_digests
+from services.intake.reports import IntakeResources, lock_digests, match_digests
 from services.intake.search import registered
+from shared.access import record_access
 from shared.auth import Principal
 from shared.contracts.vocabulary import (
     AccessPurpose,
@@ -43,7 +43,7 @@ from shared.contracts.vocabulary import (
 from shared.db.engine import Transaction
 from shared.db.rows import any_of, row_of
 from shared.notes import save_notes, written
-from shared.unit_of_work import TableOutbox, staged
+from shared.unit_of_work import UnitOfWork, Work
 
 # Identifying a child puts its record right: the access ledger says so with every link and undo.
 PURPOSE = AccessPurpose.record_correction
@@ -78,7 +78,7 @@ class Outcome:
 
 
 async def identify(
-    session: Transaction,
+    work: Work,
     principal: Principal,
     provisional_ref: uuid.UUID,
     *,
@@ -90,6 +90,7 @@ async def identify(
 ) -> Outcome | Outside:
     """Link the provisional child to `child_ref`, or give it the identity `given` (the contract's
     Child fields, as JSON). Raises ChildNotFound, and identification's refusals."""
+    session = work.tx
     now = now or datetime.now(UTC)
     ids = [provisional_ref, *([child_ref] if child_ref is not None and child_ref != provisional_ref else [])]
     rows = await session.execute(select(t.children).where(any_of(t.children.c.id, ids)))
@@ -107,7 +108,7 @@ async def identify(
     for field, child_id in (("provisional_ref", provisional_ref), ("child_ref", child_ref)):
         if child_id is not None and not principal.can_see(_where(children[child_id], cases[child_id])):
             refused = ChildNotFound(field)
-            return await _refused(session, principal, children[child_id], cases[child_id], refused)
+            return await _refused(work.uow, principal, children[child_id], cases[child_id], refused)
     provisional, link_id, by = children[provisional_ref], uuid.uuid4(), principal.subject
     if subject is None:
         reports = await _reports_of(session, [c.id for c in cases.values() if c is not None])
@@ -133,11 +134,11 @@ async def identify(
     await _move_reports(session, link.moved_reports, to_case=link.case_id, to_child=link.child_id)
     await session.execute(insert(t.child_links), [_link_row(link)])
     remaining = next(c for c in cases.values() if c is not None and c.id == link.case_id)
-    return await _recorded(session, principal, decided, remaining)
+    return _recorded(work, principal, decided, remaining)
 
 
 async def undo_link(
-    session: Transaction,
+    work: Work,
     principal: Principal,
     link_id: uuid.UUID,
     *,
@@ -149,6 +150,7 @@ async def undo_link(
     """A supervisor undoes a link: both children and both cases as they were, the supervisor's `note`
     kept with the case that remained (the other case may be another child's: it is not told of this
     one). Raises ChildNotFound (`link_id`) and identification's refusals."""
+    session = work.tx
     now = now or datetime.now(UTC)
     links = t.child_links.c
     row = (await session.execute(select(t.child_links).where(links.id == link_id).with_for_update())).first()
@@ -214,7 +216,7 @@ async def undo_link(
         keys.cipher,
         [written(note, case_id=link.case_id, action=UNDO_NOTE, by=principal.subject, at=now, about=link.id)],
     )
-    return await _recorded(session, principal, decided, cases[link.case_id])
+    return _recorded(work, principal, decided, cases[link.case_id])
 
 
 @dataclass(frozen=True)
@@ -388,7 +390,7 @@ def _link_of(row) -> Link:
 
 
 async def _refused(
-    session: Transaction,
+    uow: UnitOfWork,
     principal: Principal,
     child: ChildRecord,
     latest: CaseRecord | None,
@@ -396,8 +398,8 @@ async def _refused(
 ) -> Outside:
     """An existing child outside the caller's territory: the attempt is on the ledger, shown nothing."""
     if latest is not None:
-        await record_access(
-            session,
+        record_access(
+            uow,
             principal,
             case_id=latest.id,
             child_ref=child.id,
@@ -411,13 +413,11 @@ async def _refused(
     return Outside(error)
 
 
-async def _recorded(
-    session: Transaction, principal: Principal, decided: Decided, remaining: CaseRecord
-) -> Outcome:
+def _recorded(work: Work, principal: Principal, decided: Decided, remaining: CaseRecord) -> Outcome:
     """The decision's event and the access record of the identity it changed, staged together."""
     link = decided.link
-    access_id = await record_access(
-        session,
+    access_id = record_access(
+        work.uow,
         principal,
         case_id=remaining.id,
         child_ref=link.child_id,
@@ -427,7 +427,6 @@ async def _recorded(
         action="update",
         fields=[f for f in IDENTITY_FIELDS if f.value in decided.fields],
     )
-    async with staged(session, PRODUCER, TableOutbox(OUTBOX)) as uow:
-        uow.stage([decided.event], case_id=decided.event.case_id, cause=None)
+    work.uow.stage([decided.event], case_id=decided.event.case_id, cause=None)
     survivor = next(change for change in decided.children if change.id == link.child_id)
     return Outcome(link, remaining.case_number, survivor.provisional, access_id)

@@ -18,14 +18,16 @@ from datetime import date
 from sqlalchemy import func, not_, or_, select
 
 from services.intake import tables as t
-from services.intake.access import access_of, latest_case, record_access, record_accesses
+from services.intake.access import latest_case
 from services.intake.decide import KnownChild, Registry, Subject
 from services.intake.reports import IntakeResources, match_digests
+from shared.access import access_of, record_access, record_accesses
 from shared.auth import Principal
 from shared.contracts.vocabulary import AccessPurpose, PersonalField, PersonalRecord
 from shared.db.engine import Transaction
 from shared.db.rows import any_of
 from shared.territory.code import in_subtree
+from shared.unit_of_work import Work
 
 
 @dataclass(frozen=True)
@@ -101,17 +103,18 @@ async def registered(session: Transaction, subject: Subject) -> KnownChild | Non
 
 
 async def find_child(
-    session: Transaction, principal: Principal, query: ChildQuery, keys: IntakeResources
+    work: Work, principal: Principal, query: ChildQuery, keys: IntakeResources
 ) -> Found | None:
-    """The child the query names, if any, and the record of the search (in the caller's
-    transaction); None when no child matches or the match lies outside the caller's territory."""
+    """The child the query names, if any, and the record of the search (on the caller's unit of
+    work); None when no child matches or the match lies outside the caller's territory."""
+    session = work.tx
     child = await registered(session, subject_of_query(query, keys))
     if child is None:
         return None
     case = await latest_case(session, child.id)
     refusal = None if principal.can_see(case.jurisdiction) else "outside_territory"
-    access_id = await record_access(
-        session,
+    access_id = record_access(
+        work.uow,
         principal,
         case_id=case.id,
         child_ref=child.id,
@@ -150,11 +153,12 @@ class PhoneQuery:
 
 
 async def cases_reported_from(
-    session: Transaction, principal: Principal, query: PhoneQuery, keys: IntakeResources
+    work: Work, principal: Principal, query: PhoneQuery, keys: IntakeResources
 ) -> list[Found]:
     """The cases in the caller's territory that reports from the phone were recorded under, the one
     reported most recently first (at most CASES_BY_PHONE), each recorded as a search of the reporters
-    (in the caller's transaction); the same number of cases elsewhere recorded as refused."""
+    (on the caller's unit of work); the same number of cases elsewhere recorded as refused."""
+    session = work.tx
     digest = keys.hasher.reporter_phone_digest(query.reporter_phone)
     here = await _reported_from(session, digest, in_territory=True, territory=principal.jurisdiction)
     elsewhere = (
@@ -178,7 +182,7 @@ async def cases_reported_from(
         )
 
     shown = [searched(row) for row in here]
-    await record_accesses(session, [*shown, *(searched(row, "outside_territory") for row in elsewhere)])
+    record_accesses(work.uow, [*shown, *(searched(row, "outside_territory") for row in elsewhere)])
     return [
         Found(row.child_id, row.id, row.case_number, row.jurisdiction, access.access_id)
         for row, access in zip(here, shown, strict=True)

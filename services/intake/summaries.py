@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.intake import tables as t
-from services.intake.access import access_of, record_accesses
+from shared.access import access_of, record_accesses
 from shared.auth import Principal, Role, require_role
 from shared.case_number import CHINA_STANDARD_TIME
 from shared.contracts.vocabulary import (
@@ -121,7 +121,8 @@ async def summaries(
     case shown is recorded, with its purpose, before anything is decrypted."""
     shown = tuple(f for f in ctx.resources.disclosure.fields_for(principal) if f in SUMMARY_FIELDS)
     c, r = t.cases.c, t.reports.c
-    async with ctx.sessions.begin() as session:
+    async with ctx.unit_of_work() as work:
+        session = work.tx
         cases = [
             row
             for row in (await session.execute(select(t.cases).where(any_of(c.id, body.case_ids)))).all()
@@ -151,8 +152,8 @@ async def summaries(
             ).all()
         }
         if shown:
-            await record_accesses(
-                session,
+            record_accesses(
+                work.uow,
                 [
                     access_of(
                         principal,
@@ -167,7 +168,6 @@ async def summaries(
                     for case in cases
                 ],
             )
-    ctx.relay.wake()
     cipher, today = ctx.resources.cipher, datetime.now(CHINA_STANDARD_TIME).date()
     order = {case_id: i for i, case_id in enumerate(body.case_ids)}
     lines = []

@@ -360,22 +360,3 @@ async def test_referral_news_leaves_one_grant_a_referral_with_the_last_state() -
             "updated_at": NOW,
         }
     ]
-
-
-# ---- a route's unit of work (services/intake/links.py) --------------------------------------------
-
-
-async def test_a_routes_staged_events_are_written_when_its_block_ends_and_not_after_an_error() -> None:
-    from shared.unit_of_work import staged
-
-    outbox = InMemoryOutbox()
-    event = closure(uuid.uuid4(), NOW)
-    async with staged(None, "intake", outbox) as uow:
-        uow.stage([event], case_id=event.case_id, cause=None)
-        assert outbox.envelopes == [], "written when the block ends, not while it runs"
-    assert outbox.payloads() == [event] and outbox.envelopes[0].causation_id is None
-    with pytest.raises(RuntimeError):
-        async with staged(None, "intake", outbox) as uow:
-            uow.stage([event], case_id=event.case_id, cause=None)
-            raise RuntimeError("the route failed")
-    assert len(outbox.envelopes) == 1
