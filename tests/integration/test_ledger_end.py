@@ -15,7 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_asyn
 from cpnet.registry import upgrade
 from services.audit import tables as t
 from services.audit.chain import Entry, entry_hash
-from services.audit.ledger import LedgerEnd, Message, append_messages, message_of
+from services.audit.decide import Message, message_of
+from services.audit.ledger import LedgerEnd, append_messages
 from shared.db.engine import make_session_factory
 
 

@@ -14,6 +14,7 @@ import pytest
 
 from services.assessment import handlers as assessment
 from services.assessment.assess import Resources as AssessmentResources
+from services.audit import handlers as audit
 from services.casework import decide as casework_decide
 from services.casework import handlers as casework
 from services.casework.cases import Resources as CaseworkResources
@@ -23,7 +24,7 @@ from services.followup.visits import Resources as FollowupResources
 from services.referral import handlers as referral
 from services.referral.decide import CaseReferrals
 from services.referral.refer import Resources as ReferralResources
-from shared.contracts.asyncapi import SERVICE_CONSUMES
+from shared.contracts.asyncapi import consumers
 from shared.contracts.envelope import Envelope, new_envelope
 from shared.contracts.events import CaseTransferred, EventPayload
 from shared.contracts.vocabulary import ReferralState, RiskLevel
@@ -40,6 +41,7 @@ TABLES = {
     "referral": (referral.GRADES, referral.ANSWERS, referral.CLOSURES),
     "followup": (followup.GRADES, followup.REFERRALS, followup.CLOSURES),
     "casework": (casework.HANDLERS,),
+    "audit": (audit.LEDGER,),
 }
 FOLLOWS_TRANSFERS = {"assessment", "referral", "followup"}
 
@@ -49,7 +51,7 @@ def test_the_topics_a_service_consumes_are_its_tables_and_the_asyncapi_document_
     topics = {topic for table in TABLES[service] for topic in table.topics}
     if service in FOLLOWS_TRANSFERS:
         topics.add(CaseTransferred.TOPIC)
-    assert topics == set(SERVICE_CONSUMES[service])
+    assert topics == set(consumers()[service])
 
 
 def _delivered(payloads: list[EventPayload], case_id: uuid.UUID) -> list[tuple[Envelope, Delivery]]:
