@@ -106,7 +106,11 @@ def read(record: ConsumerRecord) -> Received:
 def entry_of(message: Received) -> Message:
     """What the ledger records of a message."""
     envelope = message.envelope
-    body: Any = envelope if envelope is not None else {"sha256": hashlib.sha256(message.value).hexdigest()}
+    if envelope is not None:
+        body: Any = envelope
+        event_type, occurred_at = envelope.get("event_type"), envelope.get("occurred_at")
+    else:
+        body, event_type, occurred_at = {"sha256": hashlib.sha256(message.value).hexdigest()}, None, None
     return Message(
         event_key=message.event_key,
         record={
@@ -118,18 +122,17 @@ def entry_of(message: Received) -> Message:
             "event": body,
         },
         case_id=message.case_id,
-        event_type=(envelope or {}).get("event_type")
-        or ("dead_letter" if message.dead_letter else "unknown"),
+        event_type=event_type or ("dead_letter" if message.dead_letter else "unknown"),
         topic=message.topic,
         partition=message.partition,
         offset=message.offset,
-        occurred_at=(envelope or {}).get("occurred_at"),
+        occurred_at=occurred_at,
     )
 
 
 def recorded(state: None, message: Received, resources: Any, now: datetime) -> Decision[None]:
     """Every message of every audited topic: one entry, no state, nothing emitted."""
-    return Decision(None, (), records=(entry_of(message),))
+    return Decision(None, (), (entry_of(message),))
 
 
 def message_of(record: ConsumerRecord) -> Message:
