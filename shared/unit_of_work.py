@@ -72,30 +72,44 @@ def topics_of(payload_type: type[EventPayload]) -> tuple[str, ...]:
     return tuple(every()) if every is not None else (payload_type.TOPIC,)
 
 
+def payload_type_of(event: Envelope | EventPayload) -> type[EventPayload]:
+    """An envelope's payload type; a raw payload (from outside: no envelope) is its own."""
+    return type(event.payload) if isinstance(event, Envelope) else type(event)
+
+
 @dataclass(frozen=True)
 class Handlers(Generic[S, R]):
     """A consumer's handler table: each payload type it takes, and the decide function that
     answers it. The topics it consumes are derived from it."""
 
     rules: Mapping[type[EventPayload], Rule[S, R]]
+    # Which payload type's rule answers an event, and the topics a payload type's events are read
+    # on: the envelope's payload and its contract's topics, but for a consumer of messages that are
+    # not all envelopes (the audit ledger records whatever its topics carry, dead letters too).
+    kind_of: Callable[[Any], type[EventPayload] | None] = payload_type_of
+    read_on: Callable[[type[EventPayload]], tuple[str, ...]] = topics_of
 
     @property
     def topics(self) -> tuple[str, ...]:
         seen: dict[str, None] = {}
         for payload_type in self.rules:
-            seen.update(dict.fromkeys(topics_of(payload_type)))
+            seen.update(dict.fromkeys(self.read_on(payload_type)))
         return tuple(seen)
 
     def decide(self, state: S | None, event: Envelope | Any, resources: R, now: datetime) -> Decision[S]:
-        """The rule of the event's payload type; a raw payload (no envelope) is its own payload."""
-        payload = event.payload if isinstance(event, Envelope) else event
-        rule = self.rules.get(type(payload))
+        """The rule of the event's kind (its payload's type; a raw payload, no envelope, is its own)."""
+        rule = self.rules.get(self.kind_of(event))
         if rule is None:
-            raise UnexpectedEvent(
-                f"no rule for {getattr(payload, 'EVENT_TYPE', type(payload).__name__)} events"
-            )
+            raise UnexpectedEvent(f"no rule for {_named(event)} events")
         return rule(state, event, resources, now)
 
+
+def _named(event: Any) -> str:
+    payload = event.payload if isinstance(event, Envelope) else event
+    return getattr(payload, "EVENT_TYPE", None) or type(payload).__name__
+
+
+_NO_SPAN = nullcontext()  # reusable: entered once an event, it does nothing
 
 Item = tuple[Envelope, Any]  # an event and its delivery (topic, partition, offset, headers)
 
@@ -145,6 +159,14 @@ class TableOutbox:
 
     async def write(self, tx: Any, envelopes: Sequence[Envelope], traces: Sequence[dict[str, str]]) -> None:
         await add_events(tx, self.table, *envelopes, traces=traces)
+
+
+@dataclass(frozen=True)
+class NoOutbox:
+    """For a stage whose rules emit nothing (the ledger, a territory follower): one that did is a bug."""
+
+    async def write(self, tx: Any, envelopes: Sequence[Envelope], traces: Sequence[dict[str, str]]) -> None:
+        raise TypeError(f"this stage publishes nothing, yet its rules emitted {len(envelopes)} events")
 
 
 @dataclass
@@ -204,6 +226,9 @@ class Stage(Generic[S, R]):
     # What the events an item's decision emits continue: an envelope's chain; None for raw payloads
     # from outside (their events start a chain).
     cause: Callable[[Any], Envelope | None] | None = itself
+    # Each event decided inside its own span (its report's trace). Off only for a stage that emits
+    # nothing and that no trace needs: the audit ledger, where a span a message costs a fifth of its CPU.
+    spans: bool = True
 
     @property
     def topics(self) -> tuple[str, ...]:
@@ -234,7 +259,7 @@ class Stage(Generic[S, R]):
         now = self.clock(resources)
         for i, (event, delivery) in enumerate(items):
             key = self.key(event)
-            with event_span(delivery) if delivery is not None else nullcontext():
+            with event_span(delivery) if self.spans and delivery is not None else _NO_SPAN:
                 decision = self.handlers.decide(states.get(key), event, resources, now)
                 if decision.events:
                     uow.stage(

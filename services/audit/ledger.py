@@ -1,97 +1,26 @@
-"""Appending to the ledger: every message of every topic becomes one hash-chained entry,
-appended under one advisory lock so the chain can never fork; a batch at a time, chained to the
-ledger's end as this process remembers it."""
+"""Appending to the ledger: the entries a batch of messages makes (services/audit/decide.py) are
+hash-chained onto the ledger's end, under one advisory lock so the chain can never fork; a batch at
+a time, chained to the ledger's end as this process remembers it. `LedgerStore` is this as the unit
+of work's store (shared/unit_of_work.py)."""
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 import zlib
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-from aiokafka import ConsumerRecord
 from sqlalchemy import Text, bindparam, cast, insert, or_, select, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.audit import tables as t
 from services.audit.chain import Entry, append
-from shared.contracts.strict_json import MalformedMessage, load_strict
-from shared.contracts.topics import TOPICS
+from services.audit.decide import Message
 from shared.db.rows import any_of
 
 LEDGER_LOCK = zlib.crc32(b"cpnet.audit.ledger")
-# Headers worth keeping: where an event came from and why a dead letter died.
-KEPT_HEADERS = (
-    "event_id",
-    "event_type",
-    "x-dlq-error",
-    "x-dlq-original-topic",
-    "x-dlq-original-partition",
-    "x-dlq-original-offset",
-    "x-dlq-tries",
-    "x-dlq-consumer",
-)
-
-
-def audited_topics() -> tuple[str, ...]:
-    """Every topic but those that carry personal data (the raw hotline topic and its dead
-    letters): the ledger must be safe to show an inspector."""
-    return tuple(sorted(name for name, topic in TOPICS.items() if not topic.personal_data))
-
-
-@dataclass(frozen=True)
-class Message:
-    """A message as the ledger records it."""
-
-    event_key: str
-    record: dict[str, Any]
-    case_id: uuid.UUID | None
-    event_type: str
-    topic: str
-    partition: int
-    offset: int
-    occurred_at: str | None
-
-
-def message_of(record: ConsumerRecord) -> Message:
-    value = record.value or b""
-    headers = {
-        k: (v or b"").decode("utf-8", "replace") for k, v in (record.headers or ()) if k in KEPT_HEADERS
-    }
-    try:
-        event = load_strict(value)
-    except MalformedMessage as exc:
-        # Recorded all the same (by its digest): the ledger is the record of what was sent,
-        # and the topic's own consumers dead-letter it.
-        event, headers["unreadable"] = None, str(exc)
-    envelope = event if isinstance(event, dict) and "event_id" in event and "event_type" in event else None
-    dead_letter = record.topic.endswith(".dlq")
-    if envelope is not None and not dead_letter:
-        event_key = f"event:{envelope['event_id']}"
-    else:
-        # A dead letter repeats its original's bytes: it is its own fact, keyed by position.
-        event_key = f"message:{record.topic}:{record.partition}:{record.offset}"
-    body: Any = envelope if envelope is not None else {"sha256": hashlib.sha256(value).hexdigest()}
-    case_id = envelope.get("case_id") if envelope else None
-    return Message(
-        event_key=event_key,
-        record={
-            "topic": record.topic,
-            "partition": record.partition,
-            "offset": record.offset,
-            "timestamp_ms": record.timestamp,
-            "headers": headers,
-            "event": body,
-        },
-        case_id=uuid.UUID(case_id) if case_id else None,
-        event_type=(envelope or {}).get("event_type") or ("dead_letter" if dead_letter else "unknown"),
-        topic=record.topic,
-        partition=record.partition,
-        offset=record.offset,
-        occurred_at=(envelope or {}).get("occurred_at"),
-    )
 
 
 async def last_entry(session: AsyncSession) -> Entry | None:
@@ -156,7 +85,7 @@ _INSERT = insert(t.ledger).values(record=cast(bindparam("canonical", type_=Text)
 
 
 def new_entries(
-    previous: Entry | None, messages: list[Message], known: set[str]
+    previous: Entry | None, messages: Sequence[Message], known: set[str]
 ) -> tuple[list[Entry], list[dict]]:
     """The entries `messages` add after `previous`, skipping those already on the ledger (and
     repeats within the batch), with the rows that store them."""
@@ -188,7 +117,7 @@ def new_entries(
 
 
 async def append_messages(
-    session: AsyncSession, messages: list[Message], end: LedgerEnd | None = None
+    session: AsyncSession, messages: Sequence[Message], end: LedgerEnd | None = None
 ) -> list[Entry]:
     """Chain `messages` onto the ledger inside the caller's transaction. With `end`, the
     ledger's end as this process remembers it (confirmed, or read when it does not hold)."""
@@ -203,3 +132,26 @@ async def append_messages(
         # Ahead of the commit: if it rolls back, the next batch finds no entry with this hash.
         end.moved_to(entries[-1])
     return entries
+
+
+@dataclass
+class LedgerStore:
+    """The ledger as the unit of work's store. It keeps no state of a case, so `load` reads
+    nothing; `save` chains the batch's entries (the decisions' records) onto the ledger's end:
+    the lock, one query for known keys and the end, one insert — as many statements as before
+    the unit of work, and the lock held only while the chain is read and written."""
+
+    end: LedgerEnd = field(default_factory=LedgerEnd)
+
+    async def load(self, tx: AsyncSession, events: Sequence[Any]) -> dict[uuid.UUID, None]:
+        return {}
+
+    async def save(
+        self,
+        tx: AsyncSession,
+        loaded: Mapping[uuid.UUID, None],
+        states: Mapping[uuid.UUID, None],
+        records: Sequence[Message],
+    ) -> None:
+        if records:
+            await append_messages(tx, records, self.end)

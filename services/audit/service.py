@@ -1,11 +1,13 @@
 """The audit service's definition: one consumer group over every topic without personal
-data, appending to the ledger; the checkpoint sweep; the timeline API."""
+data, appending to the ledger through its handler table; the checkpoint sweep; the timeline API."""
 
 from __future__ import annotations
 
 from services.audit.api import router
 from services.audit.checkpoints import checkpoint_if_due, ledger_gauges, signing_key
-from services.audit.ledger import LedgerEnd, append_messages, audited_topics, message_of
+from services.audit.decide import read
+from services.audit.handlers import stage
+from services.audit.ledger import LedgerEnd
 from services.audit.merkle import Frontier
 from shared.messaging.consumer import IdempotentConsumer
 from shared.scheduling import periodic
@@ -15,18 +17,11 @@ from shared.settings import Settings
 
 def consumers(ctx: ServiceContext) -> list[IdempotentConsumer]:
     end = LedgerEnd()  # the process's memory of the chain's end, confirmed by every batch
-
-    async def record(session, batch) -> None:
-        await append_messages(session, [message for message, _ in batch], end)
-
-    consumer = ctx.consumer(
-        name="audit.ledger",
-        topic=audited_topics(),
-        handler=None,
-        batch_handler=record,
-        parse_record=message_of,
+    consumer = ctx.stage(
+        "audit.ledger",
+        stage(end),
+        parse_record=read,  # every message is recorded, even bytes no contract reads
         event_id=lambda message: message.event_key,
-        batch=True,
         inspect=False,
         claim=False,
     )  # the ledger skips event keys it holds already

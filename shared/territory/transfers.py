@@ -6,12 +6,18 @@ A service's record of a case keeps the territory it has (the first one it learne
 transfer's): an event about the case that still names the old territory (published before the
 transfer, read after it) never moves it back. So a case's territory changes only by transfers,
 and one case's transfers travel in order on its partition.
+
+Each service follows transfers through the one unit of work (shared/unit_of_work.py): a table of
+one rule (`moved`: the transfer's move, as a record), and a store whose `save` applies the batch's
+moves with the service's own `move`, in the batch's transaction.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Table, bindparam, func, select, update
@@ -20,19 +26,43 @@ from sqlalchemy.types import Text
 
 from shared.contracts.envelope import Envelope
 from shared.contracts.events import CaseTransferred
-from shared.telemetry import traces_of
+from shared.unit_of_work import Decision, Handlers, NoOutbox, Stage
 
 Moves = dict[uuid.UUID, str]
 """Each moved case and the territory it is in now."""
 
+Move = Callable[[Any, Moves], Awaitable[None]]
+"""A service's way of applying a batch's moves, in the batch's transaction."""
 
-def destinations(events: Iterable[Envelope]) -> Moves:
-    """Where each case of a batch of transfers is now: the last of its transfers (in offset order)."""
-    return {
-        event.case_id: event.payload.jurisdiction
-        for event in events
-        if isinstance(event.payload, CaseTransferred)
-    }
+
+def moved(state: None, event: Envelope, resources: Any, now: datetime) -> Decision[None]:
+    """A transfer: the case and the territory it moved to, for the store to apply."""
+    return Decision(None, (), records=((event.case_id, event.payload.jurisdiction),))
+
+
+TRANSFERS = Handlers({CaseTransferred: moved})
+
+
+@dataclass(frozen=True)
+class MoveStore:
+    """A service's record of cases as the transfers' store: nothing to load (a move needs no
+    state); `save` applies where each case of the batch is now — its last transfer, in offset
+    order — with the service's `move`, once a batch."""
+
+    move: Move
+
+    async def load(self, tx: Any, events: Sequence[Envelope]) -> dict[uuid.UUID, None]:
+        return {}
+
+    async def save(
+        self,
+        tx: Any,
+        loaded: Mapping[uuid.UUID, None],
+        states: Mapping[uuid.UUID, None],
+        records: Sequence[tuple[uuid.UUID, str]],
+    ) -> None:
+        if records:
+            await self.move(tx, dict(records))
 
 
 async def follow(
@@ -49,18 +79,19 @@ async def follow(
     await session.execute(update(table).where(table.c[key] == moved.c.id).values({column: moved.c.to}))
 
 
-def transfers_consumer(ctx: Any, service: str, move: Callable[[Any, Moves], Awaitable[None]]):
-    """The service's consumer of `case.transferred`, in batches: `move` applies a batch's moves in
-    the consumer's transaction."""
-
-    async def on_transfers(session: Any, items: Sequence[tuple[Envelope, Any]]) -> None:
-        traces_of(delivery for _, delivery in items)  # each event's consumer span, inside its own trace
-        await move(session, destinations(event for event, _ in items))
-
-    return ctx.consumer(
-        name=f"{service}.transfers",
-        topic=CaseTransferred.TOPIC,
-        handler=None,
-        batch_handler=on_transfers,
-        batch=True,
+def transfers_stage(service: str, move: Move) -> Stage:
+    """The service's stage of `case.transferred`: `move` applies a batch's moves."""
+    return Stage(
+        producer=service,
+        handlers=TRANSFERS,
+        store=MoveStore(move),
+        outbox=NoOutbox(),
+        resources=lambda: None,
+        clock=lambda _: datetime.now(UTC),
     )
+
+
+def transfers_consumer(ctx: Any, service: str, move: Move):
+    """The service's consumer of `case.transferred` (`<service>.transfers`), in batches through the
+    one unit of work: `move` applies a batch's moves in the consumer's transaction."""
+    return ctx.stage(f"{service}.transfers", transfers_stage(service, move))

@@ -12,7 +12,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from cpnet.registry import upgrade
 from services.audit import tables as t
 from services.audit.chain import Entry, verify
-from services.audit.ledger import append_messages, message_of
+from services.audit.decide import message_of
+from services.audit.ledger import append_messages
 from shared.db.engine import make_session_factory
 
 

@@ -9,43 +9,46 @@ from collections.abc import AsyncIterator
 
 import pytest
 from aiokafka import ConsumerRecord
-from sqlalchemy import select
+from sqlalchemy import Engine, event, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 from cpnet.registry import upgrade
 from services.audit import tables as t
 from services.audit.chain import Entry, entry_hash
-from services.audit.ledger import LedgerEnd, Message, append_messages, message_of
+from services.audit.decide import Message, message_of, read
+from services.audit.handlers import stage
+from services.audit.ledger import LedgerEnd, append_messages
 from shared.db.engine import make_session_factory
+from shared.messaging.consumer import Delivery
 
 
 class BatchFailed(Exception):
     """The consumer's transaction failing after the ledger batch was chained (e.g. its commit)."""
 
 
+def _record(topic: str = "test.ledger", offset: int = 0) -> ConsumerRecord:
+    value = (
+        f'{{"event_id": "{uuid.uuid4()}", "event_type": "test.ledger_end",'
+        f' "case_id": "{uuid.uuid4()}", "producer": "test", "occurred_at": "2026-12-01T00:00:00Z",'
+        ' "payload": {}}'
+    ).encode()
+    return ConsumerRecord(
+        topic=topic,
+        partition=0,
+        offset=offset,
+        timestamp=0,
+        timestamp_type=0,
+        key=None,
+        value=value,
+        checksum=None,
+        serialized_key_size=0,
+        serialized_value_size=len(value),
+        headers=(),
+    )
+
+
 def _batch(size: int) -> list[Message]:
-    messages = []
-    for _ in range(size):
-        value = (
-            f'{{"event_id": "{uuid.uuid4()}", "event_type": "test.ledger_end",'
-            f' "case_id": "{uuid.uuid4()}", "producer": "test", "occurred_at": "2026-12-01T00:00:00Z",'
-            ' "payload": {}}'
-        ).encode()
-        record = ConsumerRecord(
-            topic="test.ledger",
-            partition=0,
-            offset=0,
-            timestamp=0,
-            timestamp_type=0,
-            key=None,
-            value=value,
-            checksum=None,
-            serialized_key_size=0,
-            serialized_value_size=len(value),
-            headers=(),
-        )
-        messages.append(message_of(record))
-    return messages
+    return [message_of(_record()) for _ in range(size)]
 
 
 @pytest.fixture
@@ -115,3 +118,29 @@ async def test_after_another_writer_appended_the_next_batch_links_to_its_entries
     assert again[0].prev_hash == others[-1].hash, "chained to the other writer's last entry"
     assert ours.reads == 2, "the end was read again once the other writer had moved it"
     _assert_one_chain(await _chain_from(sessions, first[0].seq))
+
+
+async def test_the_ledgers_stage_appends_a_batch_in_three_statements(sessions) -> None:
+    # The unit of work adds none: the lock, the one query for known keys and the end, the insert.
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, parameters, context, executemany) -> None:
+        statements.append(statement)
+
+    end = LedgerEnd()
+    ledger = stage(end)
+
+    async def run(size: int) -> None:
+        records = [_record("case.reported", n) for n in range(size)]
+        async with sessions.begin() as session:
+            await ledger(session, [(read(r), Delivery.of(r)) for r in records])
+
+    await run(2)  # the first batch reads the end
+    event.listen(Engine, "before_cursor_execute", count)
+    try:
+        await run(50)
+    finally:
+        event.remove(Engine, "before_cursor_execute", count)
+    assert len(statements) == 3, statements
+    assert end.reads == 1
+    _assert_one_chain(await _chain_from(sessions, end.entry.seq - 51))

@@ -15,6 +15,7 @@ import pytest
 from services.assessment import decide as assessment_decide
 from services.assessment import handlers as assessment
 from services.assessment.assess import Resources as AssessmentResources
+from services.audit import handlers as audit
 from services.casework import decide as casework_decide
 from services.casework import handlers as casework
 from services.casework.cases import Resources as CaseworkResources
@@ -26,34 +27,33 @@ from services.referral import decide as referral_decide
 from services.referral import handlers as referral
 from services.referral.decide import CaseReferrals
 from services.referral.refer import Resources as ReferralResources
-from shared.contracts.asyncapi import SERVICE_CONSUMES
+from shared.contracts.asyncapi import consumers
 from shared.contracts.envelope import Envelope, new_envelope
-from shared.contracts.events import CaseTransferred, EventPayload
+from shared.contracts.events import EventPayload
 from shared.contracts.vocabulary import ReferralState, RiskLevel
 from shared.messaging.consumer import Delivery
+from shared.territory.transfers import TRANSFERS
 from shared.unit_of_work import Decision, Handlers, InMemoryOutbox, InMemoryStore, Stage, UnexpectedEvent
 from tests.unit import test_assessment_decide as a
 from tests.unit import test_casework_decide as c
 from tests.unit import test_followup_decide as f
 from tests.unit import test_referral_decide as r
 
-# Every consumer of a service that runs a table; case.transferred is every stage's territory follower.
+# Every consumer of a service that runs a table; TRANSFERS is every stage's territory follower.
 TABLES = {
-    "assessment": (assessment.REPORTS, assessment.REASSESSMENTS),
-    "referral": (referral.GRADES, referral.ANSWERS, referral.CLOSURES),
-    "followup": (followup.GRADES, followup.REFERRALS, followup.CLOSURES),
+    "assessment": (assessment.REPORTS, assessment.REASSESSMENTS, TRANSFERS),
+    "referral": (referral.GRADES, referral.ANSWERS, referral.CLOSURES, TRANSFERS),
+    "followup": (followup.GRADES, followup.REFERRALS, followup.CLOSURES, TRANSFERS),
     "casework": (casework.HANDLERS,),
-    "intake": (intake.REPORTS, intake.SCREENINGS, intake.CLOSURES, intake.REFERRALS),
+    "intake": (intake.REPORTS, intake.SCREENINGS, intake.CLOSURES, intake.REFERRALS, TRANSFERS),
+    "audit": (audit.LEDGER,),
 }
-FOLLOWS_TRANSFERS = {"assessment", "referral", "followup", "intake"}
 
 
 @pytest.mark.parametrize("service", sorted(TABLES))
 def test_the_topics_a_service_consumes_are_its_tables_and_the_asyncapi_document_says_so(service: str) -> None:
     topics = {topic for table in TABLES[service] for topic in table.topics}
-    if service in FOLLOWS_TRANSFERS:
-        topics.add(CaseTransferred.TOPIC)
-    assert topics == set(SERVICE_CONSUMES[service])
+    assert topics == set(consumers()[service])
 
 
 # The id of the envelope each payload travelled in (a grade names the event that caused it).
