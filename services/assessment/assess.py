@@ -25,7 +25,7 @@ from services.assessment.grading import Override, RuleSet
 from shared.contracts.envelope import Envelope
 from shared.contracts.vocabulary import Indicator, Need, Stage, advance_stage
 from shared.crypto import FieldCipher
-from shared.db.rows import any_of, upsert_rows
+from shared.db.rows import locked_by, upsert_rows
 from shared.db.tables import outbox_table
 from shared.notes import save_notes, written
 from shared.unit_of_work import Work
@@ -47,12 +47,7 @@ class Resources:
 async def load_cases(session: AsyncSession, case_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, CaseState]:
     """The cases at hand, locked, in one query. Rows are locked in case order, so two
     batches that share cases wait for each other instead of deadlocking."""
-    ids = sorted(set(case_ids))
-    if not ids:
-        return {}
-    rows = await session.execute(
-        select(t.cases).where(any_of(t.cases.c.case_id, ids)).order_by(t.cases.c.case_id).with_for_update()
-    )
+    rows = await locked_by(session, t.cases, t.cases.c.case_id, case_ids)
     return {row.case_id: CaseState.of_row(row) for row in rows}
 
 

@@ -32,7 +32,7 @@ from services.casework.policy import CaseworkPolicy
 from shared.contracts.envelope import Envelope
 from shared.crypto import FieldCipher
 from shared.db.engine import Transaction
-from shared.db.rows import any_of, upsert_rows
+from shared.db.rows import any_of, locked_by, upsert_rows
 from shared.db.tables import outbox_table
 from shared.notes import Note, save_notes, written
 from shared.territory.registry import TerritoryRegistry
@@ -79,11 +79,9 @@ async def load_states(session: Transaction, case_ids: Iterable[uuid.UUID]) -> di
     ids = sorted(set(case_ids))
     if not ids:
         return {}
-    c = t.cases.c
-    rows = await session.execute(
-        select(t.cases).where(any_of(c.case_id, ids)).order_by(c.case_id).with_for_update()
-    )
-    cases = {row.case_id: CaseFile.of_row(row) for row in rows}
+    cases = {
+        row.case_id: CaseFile.of_row(row) for row in await locked_by(session, t.cases, t.cases.c.case_id, ids)
+    }
     r = t.referrals.c
     facts = referrals_by_case(
         ReferralFact.of_row(row)

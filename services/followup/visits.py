@@ -26,7 +26,7 @@ from shared.contracts.envelope import Envelope
 from shared.contracts.events import ReferralStatusChanged
 from shared.contracts.vocabulary import OPEN_REFERRAL_STATES, CaseStatus, Indicator, Need, RiskLevel
 from shared.crypto import FieldCipher
-from shared.db.rows import any_of, upsert_rows
+from shared.db.rows import locked_by, upsert_rows
 from shared.db.tables import outbox_table
 from shared.metrics import Gauge
 from shared.notes import save_notes, written
@@ -61,13 +61,7 @@ class PlanNotFound(LookupError):
 async def load_plans(session: AsyncSession, case_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Plan]:
     """The plans of the cases at hand, locked, in one query. Rows are locked in case order, so
     two transactions that share cases wait for each other instead of deadlocking."""
-    ids = sorted(set(case_ids))
-    if not ids:
-        return {}
-    query = (
-        select(t.plans).where(any_of(t.plans.c.case_id, ids)).order_by(t.plans.c.case_id).with_for_update()
-    )
-    rows = await session.execute(query)
+    rows = await locked_by(session, t.plans, t.plans.c.case_id, case_ids)
     return {row.case_id: Plan.of_row(row) for row in rows}
 
 

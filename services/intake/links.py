@@ -41,7 +41,7 @@ from shared.contracts.vocabulary import (
     PersonalRecord,
 )
 from shared.db.engine import Transaction
-from shared.db.rows import any_of, row_of
+from shared.db.rows import any_of, locked_by, row_of
 from shared.notes import save_notes, written
 from shared.unit_of_work import UnitOfWork, Work
 
@@ -291,10 +291,7 @@ async def _children(
     session: Transaction, ids: Iterable[uuid.UUID], keys: IntakeResources
 ) -> dict[uuid.UUID, ChildRecord]:
     """The children, locked in id order, their identities decrypted (never shown: merged or compared)."""
-    c = t.children.c
-    rows = await session.execute(
-        select(t.children).where(any_of(c.id, sorted(set(ids)))).order_by(c.id).with_for_update()
-    )
+    rows = await locked_by(session, t.children, t.children.c.id, ids)
     return {
         row.id: ChildRecord(
             id=row.id,

@@ -8,9 +8,8 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
-from sqlalchemy import ColumnElement, Table, and_, func, select
+from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.referral import decide
@@ -22,7 +21,7 @@ from shared.contracts.envelope import Envelope
 from shared.contracts.events import ReferralResponded
 from shared.contracts.vocabulary import OPEN_REFERRAL_STATES, ReferralState, RiskLevel, WithdrawalReason
 from shared.crypto import FieldCipher
-from shared.db.rows import any_of, upsert_rows
+from shared.db.rows import any_of, locked, locked_by, upsert_rows
 from shared.db.tables import outbox_table
 from shared.metrics import Gauge
 from shared.notes import save_notes, written
@@ -57,22 +56,17 @@ class Resources:
         return Policy(routes=self.routes, public_url=self.public_url, new_id=self.new_id)
 
 
-async def _locked(session: AsyncSession, table: Table, key: ColumnElement, where: ColumnElement) -> list[Any]:
-    """Rows locked in key order, so two transactions that share rows wait for each other
-    instead of deadlocking."""
-    rows = await session.execute(select(table).where(where).order_by(key).with_for_update())
-    return rows.all()
-
-
 async def _load(
     session: AsyncSession, case_ids: Iterable[uuid.UUID], referrals: ColumnElement
 ) -> dict[uuid.UUID, CaseReferrals]:
     """The cases at hand and their referrals that `referrals` selects: one query per table,
     cases locked first, then referrals (every writer takes them in this order)."""
     ids = sorted(set(case_ids))
-    cases = await _locked(session, t.cases, t.cases.c.case_id, any_of(t.cases.c.case_id, ids))
-    records = {row.case_id: CaseRecord.of_row(row) for row in cases}
-    rows = await _locked(session, t.referrals, t.referrals.c.id, referrals)
+    records = {
+        row.case_id: CaseRecord.of_row(row)
+        for row in await locked_by(session, t.cases, t.cases.c.case_id, ids)
+    }
+    rows = await locked(session, t.referrals, order_by=t.referrals.c.id, where=referrals)
     found = [Referral.of_row(row) for row in rows]
     by_case = {case_id: CaseReferrals(case_id, records.get(case_id)) for case_id in ids}
     for referral in found:
@@ -173,7 +167,9 @@ async def move_cases(session: AsyncSession, moves: Moves) -> None:
             updated_at=now,
             holder=holder_after_move(referral.holder, moves[referral.case_id]),
         )
-        for referral in map(Referral.of_row, await _locked(session, t.referrals, r.id, open_referrals))
+        for referral in map(
+            Referral.of_row, await locked(session, t.referrals, order_by=r.id, where=open_referrals)
+        )
     ]
     await upsert_rows(
         session,

@@ -67,6 +67,20 @@ async def upsert_rows(
         await session.execute(_upsert_statement(table, tuple(updated or rows[0])), rows)
 
 
+async def locked(
+    tx: AsyncSession, table: Table, *, order_by: ColumnElement, where: ColumnElement[bool]
+) -> Sequence[Any]:
+    """The rows `where` selects, locked (FOR UPDATE) in `order_by` order, in one statement: two
+    transactions that share rows then wait for each other instead of deadlocking."""
+    return (await tx.execute(select(table).where(where).order_by(order_by).with_for_update())).all()
+
+
+async def locked_by(tx: AsyncSession, table: Table, key: ColumnElement, keys: Any) -> Sequence[Any]:
+    """The rows whose `key` is one of `keys`, locked in key order (`locked`); none for no keys."""
+    ids = sorted(set(keys))
+    return await locked(tx, table, order_by=key, where=any_of(key, ids)) if ids else []
+
+
 def any_of(column: ColumnElement, values: Any) -> ColumnElement[bool]:
     """`column = ANY(:values)`, the values bound as one array. Unlike `column.in_(values)` the
     statement's text is the same whatever the number of values, so SQLAlchemy compiles it once and
