@@ -173,7 +173,7 @@ async def undo_link(
     for case_id in case_ids:
         if not principal.can_see(cases[case_id].jurisdiction):
             return await _refused(
-                session,
+                work.uow,
                 principal,
                 children[cases[case_id].child_id],
                 cases[case_id],
