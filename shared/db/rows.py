@@ -21,6 +21,11 @@ def row_of(record: Any) -> dict[str, Any]:
     return {f.name: getattr(record, f.name) for f in dataclasses.fields(record)}
 
 
+@functools.cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls))
+
+
 class TableRow:
     """A frozen dataclass that is one table row: read from a result row (or a mapping; columns it
     has no field for are left out, fields missing take their defaults), written as the dict a bulk
@@ -31,7 +36,11 @@ class TableRow:
     @classmethod
     def of_row(cls, row: Any) -> Self:
         values = row._mapping if hasattr(row, "_mapping") else row
-        found = {f.name: values[f.name] for f in dataclasses.fields(cls) if f.name in values}  # type: ignore[arg-type]
+        names = _field_names(cls)
+        try:  # a row of the table has every field: a hot path (every row a batch loads)
+            found = {name: values[name] for name in names}
+        except KeyError:
+            found = {name: values[name] for name in names if name in values}
         for name in cls.SEQUENCES:
             found[name] = tuple(found.get(name) or ())
         return cls(**found)
