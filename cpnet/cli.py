@@ -341,9 +341,10 @@ def users_link_oidc(
 ) -> None:
     """Let a person sign in with their account at the identity provider: its issuer and subject,
     matched exactly (never a username the provider sends)."""
+    from services.console.settings import ConsoleSettings
     from services.console.users import link_identity
 
-    chosen = issuer or get_settings().console_oidc_issuer
+    chosen = issuer or get_settings().of_kind(ConsoleSettings).console_oidc_issuer
     if not chosen:
         _fail("--issuer is needed (no CPNET_CONSOLE_OIDC_ISSUER is configured)")
     account = _users(lambda session, now: link_identity(session, username, issuer=chosen, subject=subject))
@@ -539,10 +540,11 @@ def import_screening(
 
 def _audit_session(work):
     """Run `work(session, settings)` in one transaction on the audit schema."""
+    from services.audit.settings import AuditSettings
     from shared.db.engine import make_engine, make_session_factory
     from shared.health import require_database
 
-    settings = get_settings()
+    settings = get_settings().of_kind(AuditSettings)
     asyncio.run(require_database(settings.database_url))
 
     async def go():

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import gc
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Generic, TypeVar
 
@@ -91,6 +91,15 @@ class ServiceContext(Generic[R]):
         uow = UnitOfWork(self.name, TableOutbox(self.outbox))
         return committed(begin, uow, self.relay.wake if wake else None)
 
+    def consume(self, consumes: Consumes[R]) -> IdempotentConsumer:
+        """The consumer of one entry of the service's definition."""
+
+        def read() -> R:
+            return self.resources
+
+        stage = consumes.stage(read)
+        return self.stage(consumes.group, stage, poison=consumes.poison, **consumes.options(read))
+
     def stage(self, name: str, stage: Stage, **options) -> IdempotentConsumer:
         """A consumer of the topics of a stage's handler table, in batches, each batch one unit of
         work (shared/unit_of_work.py) in one transaction; an event no rule takes is dead-lettered."""
@@ -120,12 +129,31 @@ class ServiceContext(Generic[R]):
         )
 
 
+def _no_options(resources: Callable[[], Any]) -> Mapping[str, Any]:
+    return {}
+
+
+@dataclass(frozen=True)
+class Consumes(Generic[R]):
+    """One consumer group of a service, declared: the stage its batches run through (its handler table,
+    store and outbox: shared/unit_of_work.py), made once at start-up from a reader of the running
+    service's resources; the exceptions that dead-letter an event at once; the consumer's other options
+    (shared/messaging/consumer.py), given the same reader."""
+
+    group: str
+    stage: Callable[[Callable[[], R]], Stage]
+    poison: tuple[type[BaseException], ...] = ()
+    options: Callable[[Callable[[], R]], Mapping[str, Any]] = _no_options
+
+
 @dataclass(frozen=True)
 class ServiceDefinition:
     """A service is its name, its HTTP routers and its consumers; the rest is shared."""
 
     name: str
     summary: str
+    # Its own settings (services/<name>/settings.py), the common ones extended.
+    settings: type[Settings] = Settings
     routers: tuple[APIRouter, ...] = ()
     # Long-running loops (schedulers), each given the stop event.
     tasks: Callable[[ServiceContext], list[Callable[[asyncio.Event], Awaitable[None]]]] | None = None
@@ -134,12 +162,21 @@ class ServiceDefinition:
     # Built once at start-up from the settings (keys, rule sets…), so bad configuration
     # stops the service before it takes any work.
     resources: Callable[[Settings], Any] | None = None
-    consumers: Callable[[ServiceContext], list[IdempotentConsumer]] = field(default=lambda ctx: [])
+    # Its consumer groups, each a handler table's stage: the topics it reads come from the tables.
+    consumes: tuple[Consumes, ...] = ()
     # The service's own gauges of late work, read at each scrape of GET /metrics.
     gauges: Callable[[ServiceContext, AsyncSession], Awaitable[Iterable[Gauge]]] | None = None
     # Whether the relay deletes published outbox rows after CPNET_OUTBOX_RETENTION_DAYS and
     # de-duplication records after CPNET_PROCESSED_RETENTION_DAYS.
     purges_outbox: bool = True
+
+    @property
+    def topics(self) -> frozenset[str]:
+        """Every topic the service reads, from its handler tables."""
+        return frozenset(topic for c in self.consumes for topic in c.stage(lambda: None).topics)
+
+    def consumers(self, ctx: ServiceContext) -> list[IdempotentConsumer]:
+        return [ctx.consume(consumes) for consumes in self.consumes]
 
 
 async def service_context(request: Request) -> ServiceContext:
@@ -151,7 +188,9 @@ async def service_context(request: Request) -> ServiceContext:
 def build_app(
     definition: ServiceDefinition, settings: Settings, *, tracer_provider: TracerProvider | None = None
 ) -> FastAPI:
-    """The service's FastAPI app; its lifespan starts the broker, consumers and relay."""
+    """The service's FastAPI app; its lifespan starts the broker, consumers and relay. `settings` are
+    taken as the service's own kind (its own fields read from the environment if not given)."""
+    settings = settings.of_kind(definition.settings)
     resources = definition.resources(settings) if definition.resources else None
     # The public keys tokens are verified with, read before any request: an unreadable JWKS
     # stops the service at start, not its first caller.
@@ -331,6 +370,7 @@ def run_service(definition: ServiceDefinition, settings: Settings, *, port: int 
     # not also the Kafka client's own connection warnings.
     asyncio.run(require_database(settings.database_url))
     asyncio.run(require_kafka(settings.kafka_bootstrap, security=client_security(settings)))
+    settings = settings.of_kind(definition.settings)
     name = definition.name
     configure_logging(service=name, log_format=settings.log_format, level=settings.log_level)
     provider = setup_tracing(f"cpnet-{name}", otlp_endpoint=settings.otlp_endpoint)

@@ -1,10 +1,16 @@
-"""Runtime configuration for every cpnet process, read from CPNET_* environment variables."""
+"""Runtime configuration common to every cpnet process, read from CPNET_* environment variables.
+
+A service's own settings extend these beside the service (`services/<name>/settings.py`, named by its
+definition): only the audit service holds the checkpoints' signing key, only the console its identity
+provider's secret. What stays here is what every process needs: Kafka, PostgreSQL, the keys of
+personal data and tokens, and the address book of every process's port (the console, the supervisor
+and the referral service's public links reach the others by it)."""
 
 from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -33,10 +39,24 @@ PUBLIC_DEV_TEXTS = (INSECURE_DEV_AUTH_SECRET,)
 ServiceName = Literal["intake", "assessment", "referral", "followup", "audit", "casework"]
 
 
+K = TypeVar("K", bound="Settings")
+
+
 class Settings(BaseSettings):
     """Everything a service needs to find Kafka, PostgreSQL and its own HTTP port."""
 
     model_config = SettingsConfigDict(env_prefix="CPNET_", extra="ignore")
+    # Fields whose invalid values are never shown in an error (a kind's own extend these).
+    secret_fields: ClassVar[frozenset[str]] = frozenset(
+        {
+            "encryption_keys",
+            "encryption_active_key",
+            "lookup_key",
+            "auth_signing_key",
+            "kafka_password",
+            "metrics_token",
+        }
+    )
 
     kafka_bootstrap: str = "127.0.0.1:9092"
     kafka_replication_factor: int = Field(
@@ -68,31 +88,6 @@ class Settings(BaseSettings):
     audit_port: int = 8005
     casework_port: int = 8006
     console_port: int = 8000  # the console (services/console): people sign in here
-    # An OpenID Connect provider in place of the console's passwords (services/console/oidc.py).
-    console_oidc_issuer: str = Field(default="", description="the provider's issuer URL; empty: passwords")
-    console_oidc_client_id: str = ""
-    console_oidc_client_secret: SecretStr = Field(default=SecretStr(""))
-    console_public_url: str = Field(
-        default="",
-        description="the console's address as browsers reach it (for the "
-        "provider's redirect); empty: http://host:port",
-    )
-    # Sign-in attempts (a password, or a start at the identity provider) before any password is
-    # hashed (services/console/sign_in_guards.py): per client address, and per account name.
-    console_sign_ins_per_address_per_minute: int = Field(
-        default=20,
-        ge=1,
-        description="sign-in attempts per client address (an office behind one NAT shares it)",
-    )
-    console_sign_ins_per_account_per_minute: int = Field(
-        default=10, ge=1, description="sign-in attempts per account name, from anywhere"
-    )
-    console_services_url: str = Field(
-        default="",
-        description="where the console reaches each service, e.g. http://{service}:{port} "
-        "(compose); empty: http://CPNET_HTTP_HOST:<port>",
-    )
-
     log_format: Literal["console", "json"] = "console"
     log_level: str = "INFO"
     otlp_endpoint: str | None = Field(
@@ -126,26 +121,15 @@ class Settings(BaseSettings):
     )
 
     sweep_interval_s: float = Field(default=5.0, gt=0, le=3600, description="deadline and visit sweeps")
-    referral_public_url: str | None = Field(
-        default=None, description="base URL agencies fetch referrals from"
-    )
-    intake_public_url: str | None = Field(
-        default=None, description="base URL agencies fetch a child's details from"
-    )
-
-    audit_checkpoint_every: int = Field(default=1000, ge=1, description="entries between checkpoints")
-    audit_checkpoint_minutes: float = Field(default=10.0, gt=0, description="…or minutes, whichever first")
-    audit_signing_key: str = Field(
-        default="",
-        description="Ed25519 private key (base64 of 32 bytes) signing checkpoints; empty: development key",
-    )
-    audit_key_id: str = Field(default="dev", pattern=r"^[a-z0-9-]{1,16}$")
-    audit_db_role: str | None = Field(
-        default="cpnet_audit", description="INSERT-only role the audit service uses"
-    )
-
     stack_dir: Path = Path(".stack")
     kafka_version: str = "4.1.1"
+
+    def of_kind(self, kind: type[K]) -> K:
+        """These settings as a service's own kind: what was given explicitly is kept, the service's
+        own fields are read from the environment like every other."""
+        if isinstance(self, kind):
+            return self
+        return kind(**{name: getattr(self, name) for name in self.model_fields_set})
 
     def port_of(self, service: ServiceName) -> int:
         return int(getattr(self, f"{service}_port"))
@@ -254,10 +238,11 @@ class Settings(BaseSettings):
         if self.encryption_active_key == INSECURE_DEV_KEY_ID:
             judge("ENCRYPTION_ACTIVE_KEY", "is the development key id")
         judge("LOOKUP_KEY", key_problem(lookup, text=self.lookup_key, public_keys=INSECURE_DEV_KEYS))
-        judge("AUDIT_SIGNING_KEY", self._audit_signing_key_problem())
         if self.auth_signing_key:  # only the issuer has one
-            judge("AUTH_SIGNING_KEY", _seed_problem(self.auth_signing_key))
+            judge("AUTH_SIGNING_KEY", seed_problem(self.auth_signing_key))
         judge("AUTH_JWKS", _jwks_problem(self.auth_jwks))
+        for setting, problem in self._own_production_problems():
+            judge(setting, problem)
         database_password = make_url(self.database_url).password
         if database_password is not None:
             problem = _text_secret_problem(str(database_password))
@@ -275,10 +260,9 @@ class Settings(BaseSettings):
             )
         return problems
 
-    def _audit_signing_key_problem(self) -> str | None:
-        if not self.audit_signing_key:
-            return "is empty, so checkpoints would be signed with the development key"
-        return _seed_problem(self.audit_signing_key)
+    def _own_production_problems(self) -> list[tuple[str, str | None]]:
+        """A service's own settings unfit for production, as (setting without CPNET_, problem)."""
+        return []
 
     def __init__(self, **values: Any) -> None:
         # Pydantic's own message repeats the offending input; for these fields that is a key,
@@ -287,7 +271,7 @@ class Settings(BaseSettings):
             super().__init__(**values)
         except ValidationError as exc:
             errors = exc.errors(include_url=False, include_input=False, include_context=False)
-            if not any(not e["loc"] or e["loc"][0] in _SECRET_FIELDS for e in errors):
+            if not any(not e["loc"] or e["loc"][0] in type(self).secret_fields for e in errors):
                 raise
             raise ConfigurationError("invalid settings: " + "; ".join(map(_describe, errors))) from None
 
@@ -344,7 +328,7 @@ def _jwks_problem(source: str) -> str | None:
     return None
 
 
-def _seed_problem(encoded: str) -> str | None:
+def seed_problem(encoded: str) -> str | None:
     """What is wrong with an Ed25519 private key setting (base64 of a 32-byte seed), if anything."""
     try:
         seed = decode_key(encoded, what="it", min_bytes=KEY_BYTES, max_bytes=KEY_BYTES)
@@ -355,19 +339,6 @@ def _seed_problem(encoded: str) -> str | None:
 
 def _text_secret_problem(text: str) -> str | None:
     return secret_problem(text, public_texts=PUBLIC_DEV_TEXTS, public_keys=INSECURE_DEV_KEYS)
-
-
-_SECRET_FIELDS = frozenset(
-    {
-        "encryption_keys",
-        "encryption_active_key",
-        "lookup_key",
-        "auth_signing_key",
-        "audit_signing_key",
-        "kafka_password",
-        "metrics_token",
-    }
-)
 
 
 def _describe(error: Any) -> str:

@@ -230,6 +230,28 @@ class Stage(Generic[S, R]):
     # nothing and that no trace needs: the audit ledger, where a span a message costs a fifth of its CPU.
     spans: bool = True
 
+    @classmethod
+    def of_service(
+        cls,
+        producer: str,
+        outbox: Table,
+        handlers: Handlers[S, R],
+        store: Store[S],
+        resources: Callable[[], R],
+        **options: Any,
+    ) -> Stage[S, R]:
+        """A service's stage: its events written to its outbox table, decided at the clock of its
+        resources (`resources().clock()`, which tests set)."""
+        return cls(
+            producer=producer,
+            handlers=handlers,
+            store=store,
+            outbox=TableOutbox(outbox),
+            resources=resources,
+            clock=_clock_of,
+            **options,
+        )
+
     @property
     def topics(self) -> tuple[str, ...]:
         return self.handlers.topics
@@ -276,6 +298,10 @@ class Stage(Generic[S, R]):
             uow.complete(completion)
         await uow.flush(tx)
         return uow, states
+
+
+def _clock_of(resources: Any) -> datetime:
+    return resources.clock()
 
 
 # ---- for handler tests: the same unit of work without a database ---------------------------------

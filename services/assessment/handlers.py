@@ -11,7 +11,7 @@ from services.assessment.assess import OUTBOX, PRODUCER, CaseStore, Resources
 from services.assessment.decide import CaseState, regraded, with_reassessment, with_report
 from shared.contracts.envelope import Envelope
 from shared.contracts.events import CaseReassessmentRequested, CaseReported
-from shared.unit_of_work import Decision, Handlers, Stage, TableOutbox
+from shared.unit_of_work import Decision, Handlers, Stage
 
 
 def _graded(merged: CaseState, event: Envelope, res: Resources, now: datetime, cause: str) -> Decision:
@@ -34,14 +34,7 @@ REASSESSMENTS = Handlers({CaseReassessmentRequested: reassessment})
 
 
 def stage(handlers: Handlers, resources: Callable[[], Resources]) -> Stage:
-    return Stage(
-        producer=PRODUCER,
-        handlers=handlers,
-        store=CaseStore(),
-        outbox=TableOutbox(OUTBOX),
-        resources=resources,
-        clock=lambda res: res.clock(),
-    )
+    return Stage.of_service(PRODUCER, OUTBOX, handlers, CaseStore(), resources)
 
 
 async def on_case_events(tx, items: Sequence[tuple[Envelope, object]], res: Resources) -> None:

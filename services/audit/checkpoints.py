@@ -14,13 +14,13 @@ from services.audit import tables as t
 from services.audit.chain import Checkpoint, Entry, sign_checkpoint, verify
 from services.audit.ledger import LEDGER_LOCK
 from services.audit.merkle import Frontier, leaf_hash
+from services.audit.settings import AuditSettings
 from shared.crypto import INSECURE_DEV_AUDIT_SIGNING_KEY
 from shared.errors import ConfigurationError
 from shared.metrics import Gauge
-from shared.settings import Settings
 
 
-def signing_key(settings: Settings) -> Ed25519PrivateKey:
+def signing_key(settings: AuditSettings) -> Ed25519PrivateKey:
     if not settings.audit_signing_key:
         return Ed25519PrivateKey.from_private_bytes(INSECURE_DEV_AUDIT_SIGNING_KEY)
     try:
@@ -30,7 +30,7 @@ def signing_key(settings: Settings) -> Ed25519PrivateKey:
         raise ConfigurationError("CPNET_AUDIT_SIGNING_KEY: not the base64 of a 32-byte Ed25519 key") from None
 
 
-def public_keys(settings: Settings) -> dict[str, Ed25519PublicKey]:
+def public_keys(settings: AuditSettings) -> dict[str, Ed25519PublicKey]:
     return {settings.audit_key_id: signing_key(settings).public_key()}
 
 
@@ -63,7 +63,7 @@ async def _grow(session: AsyncSession, tree: Frontier, size: int) -> None:
 
 async def checkpoint_if_due(
     session: AsyncSession,
-    settings: Settings,
+    settings: AuditSettings,
     *,
     now: datetime | None = None,
     force: bool = False,
@@ -126,7 +126,7 @@ async def load_ledger(session: AsyncSession) -> tuple[list[Entry], list[Checkpoi
     return entries, await load_checkpoints(session)
 
 
-async def verify_ledger(session: AsyncSession, settings: Settings):
+async def verify_ledger(session: AsyncSession, settings: AuditSettings):
     entries, checkpoints = await load_ledger(session)
     return len(entries), len(checkpoints), verify(entries, checkpoints, public_keys(settings))
 

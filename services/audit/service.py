@@ -9,23 +9,24 @@ from services.audit.decide import read
 from services.audit.handlers import stage
 from services.audit.ledger import LedgerEnd
 from services.audit.merkle import Frontier
-from shared.messaging.consumer import IdempotentConsumer
+from services.audit.settings import AuditSettings
 from shared.scheduling import periodic
-from shared.service import ServiceContext, ServiceDefinition
-from shared.settings import Settings
+from shared.service import Consumes, ServiceContext, ServiceDefinition
 
-
-def consumers(ctx: ServiceContext) -> list[IdempotentConsumer]:
-    end = LedgerEnd()  # the process's memory of the chain's end, confirmed by every batch
-    consumer = ctx.stage(
+# The ledger: every message is recorded, even bytes no contract reads; it skips event keys it holds
+# already. The stage keeps the process's memory of the chain's end, confirmed by every batch.
+CONSUMES = (
+    Consumes(
         "audit.ledger",
-        stage(end),
-        parse_record=read,  # every message is recorded, even bytes no contract reads
-        event_id=lambda message: message.event_key,
-        inspect=False,
-        claim=False,
-    )  # the ledger skips event keys it holds already
-    return [consumer]
+        lambda resources: stage(LedgerEnd()),
+        options=lambda resources: {
+            "parse_record": read,
+            "event_id": lambda message: message.event_key,
+            "inspect": False,
+            "claim": False,
+        },
+    ),
+)
 
 
 def tasks(ctx: ServiceContext):
@@ -37,15 +38,16 @@ def tasks(ctx: ServiceContext):
     return [periodic(ctx, "audit.checkpoint", checkpoint, ctx.settings.sweep_interval_s)]
 
 
-def resources(settings: Settings) -> None:
+def resources(settings: AuditSettings) -> None:
     signing_key(settings)  # a malformed key stops the service at start-up
 
 
 SERVICE = ServiceDefinition(
     name="audit",
+    settings=AuditSettings,
     summary="The tamper-evident ledger of every event, its signed checkpoints and each case's timeline.",
     routers=(router,),
-    consumers=consumers,
+    consumes=CONSUMES,
     tasks=tasks,
     resources=resources,
     db_role=lambda settings: settings.audit_db_role,

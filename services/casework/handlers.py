@@ -10,7 +10,7 @@ from datetime import datetime
 from services.casework import decide
 from services.casework.cases import OUTBOX, PRODUCER, CaseStore, Resources
 from shared.contracts.envelope import Envelope
-from shared.unit_of_work import Decision, Handlers, Stage, TableOutbox
+from shared.unit_of_work import Decision, Handlers, Stage
 
 
 def case_event(state: decide.CaseState | None, event: Envelope, res: Resources, now: datetime) -> Decision:
@@ -25,14 +25,7 @@ HANDLERS = Handlers(dict.fromkeys(decide.EVENT_RULES, case_event))
 
 
 def case_events(resources: Callable[[], Resources]) -> Stage:
-    return Stage(
-        producer=PRODUCER,
-        handlers=HANDLERS,
-        store=CaseStore(),
-        outbox=TableOutbox(OUTBOX),
-        resources=resources,
-        clock=lambda res: res.clock(),
-    )
+    return Stage.of_service(PRODUCER, OUTBOX, HANDLERS, CaseStore(), resources)
 
 
 async def on_case_events(tx, items: Sequence[tuple[Envelope, object]], res: Resources) -> None:

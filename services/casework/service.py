@@ -11,9 +11,8 @@ from services.casework.handlers import case_events
 from services.casework.policy import PolicyError, load_policy
 from shared.crypto import FieldCipher
 from shared.errors import ConfigurationError
-from shared.messaging.consumer import IdempotentConsumer
 from shared.scheduling import periodic_work
-from shared.service import ServiceContext, ServiceDefinition
+from shared.service import Consumes, ServiceContext, ServiceDefinition
 from shared.settings import Settings
 from shared.territory.registry import TerritoryError, load_territory
 
@@ -29,10 +28,9 @@ def resources(settings: Settings) -> Resources:
         raise ConfigurationError(str(exc)) from None
 
 
-def consumers(ctx: ServiceContext) -> list[IdempotentConsumer]:
-    """One consumer group over every topic of the handler table, in batches decided in one pass
-    over their cases."""
-    return [ctx.stage("casework.cases", case_events(lambda: ctx.resources), poison=(UnexpectedEvent,))]
+# One consumer group over every topic of the handler table, in batches decided in one pass over
+# their cases.
+CONSUMES = (Consumes("casework.cases", case_events, poison=(UnexpectedEvent,)),)
 
 
 def tasks(ctx: ServiceContext):
@@ -50,7 +48,7 @@ SERVICE = ServiceDefinition(
     name="casework",
     summary="Owns each case as a whole: its owner, the written review, approvals, closure, the worklist.",
     routers=(router, approvals_router),
-    consumers=consumers,
+    consumes=CONSUMES,
     tasks=tasks,
     resources=resources,
     gauges=lambda ctx, session: late_gauges(session, ctx.resources),

@@ -37,6 +37,7 @@ from services.console.pages import (
     render,
     session_token_of,
 )
+from services.console.settings import ConsoleSettings
 from services.console.sign_in_guards import SignInForms, SignInThrottle
 from services.console.views import (
     access,
@@ -85,6 +86,8 @@ class ConsoleApp(FastAPI):
 
 
 def build_console(settings: Settings) -> FastAPI:
+    """The console's app, with its own settings (those given, its own fields from the environment)."""
+    settings = settings.of_kind(ConsoleSettings)
     territory = load_territory(settings.territory_file)
     words = languages(territory)
     provider = None

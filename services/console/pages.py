@@ -23,10 +23,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.console.i18n import CITY_TIME, LANGUAGE_NAMES, LOCALES, Language, negotiate
 from services.console.navigation import Page, may_open, pages_for, shows_search, shows_waiting
 from services.console.oidc import Provider
+from services.console.settings import ConsoleSettings
 from services.console.sign_in_guards import SignInForms, SignInThrottle
 from services.console.users import SignedIn, session_of
 from shared.auth import issue_token
-from shared.settings import Settings
 from shared.territory.registry import TerritoryRegistry
 
 SESSION_COOKIE = "cpnet_session"
@@ -40,7 +40,7 @@ MAX_LOCAL_PATH = 2048
 
 @dataclass
 class Console:
-    settings: Settings
+    settings: ConsoleSettings
     engine: AsyncEngine
     http: httpx.AsyncClient
     pages: dict[str, Environment]

@@ -17,8 +17,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from services.console.accounts import normalised_username
+from services.console.settings import ConsoleSettings
 from shared.ratelimit import Rate, RateLimiter
-from shared.settings import Settings
 from shared.token_keys import signing_key
 
 # What the form's key is derived for, so it is never the key of anything else.
@@ -38,7 +38,7 @@ class SignInThrottle:
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, *, clock: Callable[[], float] = time.monotonic
+        cls, settings: ConsoleSettings, *, clock: Callable[[], float] = time.monotonic
     ) -> SignInThrottle:
         return cls(
             RateLimiter(Rate(settings.console_sign_ins_per_address_per_minute), clock=clock),
@@ -61,7 +61,7 @@ class SignInForms:
     key: bytes
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> SignInForms:
+    def from_settings(cls, settings: ConsoleSettings) -> SignInForms:
         """Derived from the token-signing key, which the console holds alone (production demands
         one); without one (development) a key of this process's own."""
         if not settings.auth_signing_key:

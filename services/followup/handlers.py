@@ -11,7 +11,7 @@ from services.followup import decide
 from services.followup.visits import OUTBOX, PRODUCER, PlanStore, Resources
 from shared.contracts.envelope import Envelope
 from shared.contracts.events import CaseAssessed, CaseClosed, CaseReopened, ReferralStatusChanged
-from shared.unit_of_work import Decision, Handlers, Stage, TableOutbox
+from shared.unit_of_work import Decision, Handlers, Stage
 
 
 def plan_event(plan: decide.Plan | None, event: Envelope, res: Resources, now: datetime) -> Decision:
@@ -39,14 +39,7 @@ CLOSURES = Handlers({CaseClosed: plan_event, CaseReopened: plan_event})
 
 
 def stage(handlers: Handlers, resources: Callable[[], Resources]) -> Stage:
-    return Stage(
-        producer=PRODUCER,
-        handlers=handlers,
-        store=PlanStore(),
-        outbox=TableOutbox(OUTBOX),
-        resources=resources,
-        clock=lambda res: res.clock(),
-    )
+    return Stage.of_service(PRODUCER, OUTBOX, handlers, PlanStore(), resources)
 
 
 async def on_followup_events(tx, items: Sequence[tuple[Envelope, object]], res: Resources) -> None:

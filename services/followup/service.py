@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from services.followup import tables as t
 from services.followup.api import router
 from services.followup.decide import UnexpectedEvent
@@ -10,11 +12,10 @@ from services.followup.schedule import PolicyError, load_policy
 from services.followup.visits import Resources, announce_due_visits, overdue_gauges
 from shared.crypto import FieldCipher
 from shared.errors import ConfigurationError
-from shared.messaging.consumer import IdempotentConsumer
 from shared.scheduling import periodic_work
-from shared.service import ServiceContext, ServiceDefinition
+from shared.service import Consumes, ServiceContext, ServiceDefinition
 from shared.settings import Settings
-from shared.territory.transfers import follow, transfers_consumer
+from shared.territory.transfers import follow, transfers
 
 
 def resources(settings: Settings) -> Resources:
@@ -24,19 +25,14 @@ def resources(settings: Settings) -> Resources:
         raise ConfigurationError(str(exc)) from None
 
 
-def consumers(ctx: ServiceContext) -> list[IdempotentConsumer]:
-    """In batches, one consumer group a handler table: a batch is decided in one pass over its plans."""
-    return [
-        ctx.stage(name, stage(handlers, lambda: ctx.resources), poison=(UnexpectedEvent,))
-        for name, handlers in (
-            ("followup.assessed", GRADES),
-            ("followup.referrals", REFERRALS),
-            ("followup.closures", CLOSURES),
-        )
-    ] + [
-        # A case moved to another territory: its visits are the new territory's to make.
-        transfers_consumer(ctx, "followup", lambda session, moves: follow(session, t.plans, moves)),
-    ]
+# In batches, one consumer group a handler table: a batch is decided in one pass over its plans.
+CONSUMES = (
+    Consumes("followup.assessed", partial(stage, GRADES), poison=(UnexpectedEvent,)),
+    Consumes("followup.referrals", partial(stage, REFERRALS), poison=(UnexpectedEvent,)),
+    Consumes("followup.closures", partial(stage, CLOSURES), poison=(UnexpectedEvent,)),
+    # A case moved to another territory: its visits are the new territory's to make.
+    transfers("followup", lambda session, moves: follow(session, t.plans, moves)),
+)
 
 
 def tasks(ctx: ServiceContext):
@@ -54,7 +50,7 @@ SERVICE = ServiceDefinition(
     name="followup",
     summary="Schedules and records follow-up visits until the child is safe; says when a case may close.",
     routers=(router,),
-    consumers=consumers,
+    consumes=CONSUMES,
     tasks=tasks,
     resources=resources,
     gauges=lambda ctx, session: overdue_gauges(session, ctx.resources),

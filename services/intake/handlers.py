@@ -14,7 +14,7 @@ from services.intake.reports import OUTBOX, PRODUCER, CaseStore, IntakeResources
 from shared.contracts.events import ReferralCreated, ReferralStatusChanged, ReferralWithdrawn
 from shared.contracts.hotline import HotlineReport
 from shared.contracts.screening import ScreeningRecord
-from shared.unit_of_work import Handlers, Stage, TableOutbox
+from shared.unit_of_work import Handlers, Stage
 
 # A hotline report: its child found or registered, its case joined, reopened or opened.
 REPORTS = Handlers({HotlineReport: decide.report})
@@ -37,24 +37,9 @@ def screenings(keys: Callable[[], IntakeResources]) -> Stage:
 
 
 def closures(keys: Callable[[], IntakeResources]) -> Stage:
-    return Stage(
-        producer=PRODUCER,
-        handlers=CLOSURES,
-        store=CaseStore(),
-        outbox=TableOutbox(OUTBOX),
-        resources=keys,
-        clock=lambda res: res.clock(),
-    )
+    return Stage.of_service(PRODUCER, OUTBOX, CLOSURES, CaseStore(), keys)
 
 
 def referrals(keys: Callable[[], IntakeResources]) -> Stage:
     """Every referral's news of a batch folded into one row a referral, whichever its case."""
-    return Stage(
-        producer=PRODUCER,
-        handlers=REFERRALS,
-        store=GrantStore(),
-        outbox=TableOutbox(OUTBOX),
-        resources=keys,
-        clock=lambda res: res.clock(),
-        key=lambda _: decide.BATCH,
-    )
+    return Stage.of_service(PRODUCER, OUTBOX, REFERRALS, GrantStore(), keys, key=lambda _: decide.BATCH)

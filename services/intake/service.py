@@ -4,6 +4,9 @@ territory."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from services.intake import handlers
 from services.intake import tables as t
 from services.intake.api import router
@@ -13,11 +16,10 @@ from services.intake.screening import parse_screening_record
 from services.intake.summaries import router as summaries_router
 from shared.crypto import FieldCipher, LookupHasher
 from shared.errors import ConfigurationError
-from shared.messaging.consumer import IdempotentConsumer
-from shared.service import ServiceContext, ServiceDefinition
+from shared.service import Consumes, ServiceDefinition
 from shared.settings import Settings
 from shared.territory.registry import TerritoryError, load_territory
-from shared.territory.transfers import follow, transfers_consumer
+from shared.territory.transfers import follow, transfers
 
 
 def resources(settings: Settings) -> IntakeResources:
@@ -34,40 +36,48 @@ def resources(settings: Settings) -> IntakeResources:
     )
 
 
-def consumers(ctx: ServiceContext) -> list[IdempotentConsumer]:
-    def in_territory(report):
-        # Judged with the bytes: a report no territory holds is dead-lettered at once, and
-        # never spoils the batch it came in.
-        check_jurisdiction(report, ctx.resources.territory)
-        return report
+def _raw_reports(
+    group: str,
+    stage: Callable[[Callable[[], IntakeResources]], Any],
+    parse: Callable[[bytes], Any],
+    event_id: Callable[[Any], str],
+) -> Consumes:
+    """A topic of raw reports from outside. A report no territory holds is dead-lettered at once,
+    judged with the bytes: it never spoils the batch it came in."""
 
-    def keys() -> IntakeResources:
-        return ctx.resources
+    def options(keys: Callable[[], IntakeResources]) -> dict[str, Any]:
+        def parse_in_territory(raw: bytes) -> Any:
+            report = parse(raw)
+            check_jurisdiction(report, keys().territory)
+            return report
 
-    return [
-        ctx.stage(
-            "intake.hotline",
-            handlers.reports(keys),
-            parse=lambda raw: in_territory(parse_hotline_report(raw)),
-            event_id=lambda report: f"{report.channel}:{report.external_id}",
-            poison=(ReportRejected,),
-        ),
-        # A county's survey has its own topic and consumer group: a live report on the hotline
-        # topic never waits behind it.
-        ctx.stage(
-            "intake.screening",
-            handlers.screenings(keys),
-            parse=lambda raw: in_territory(parse_screening_record(raw)),
-            event_id=lambda record: f"screening:{record.external_id}",
-            poison=(ReportRejected,),
-        ),
-        # Casework closes a case, and a person reopens one there: intake's record follows both.
-        ctx.stage("intake.closures", handlers.closures(keys)),
-        # Batched: a first start (or a long stop) finds every past referral waiting.
-        ctx.stage("intake.referrals", handlers.referrals(keys)),
-        # A case moved to another territory: who may read the child's details moves with it.
-        transfers_consumer(ctx, "intake", lambda session, moves: follow(session, t.cases, moves, key="id")),
-    ]
+        return {"parse": parse_in_territory, "event_id": event_id}
+
+    return Consumes(group, stage, poison=(ReportRejected,), options=options)
+
+
+CONSUMES = (
+    _raw_reports(
+        "intake.hotline",
+        handlers.reports,
+        parse_hotline_report,
+        lambda report: f"{report.channel}:{report.external_id}",
+    ),
+    # A county's survey has its own topic and consumer group: a live report on the hotline topic
+    # never waits behind it.
+    _raw_reports(
+        "intake.screening",
+        handlers.screenings,
+        parse_screening_record,
+        lambda record: f"screening:{record.external_id}",
+    ),
+    # Casework closes a case, and a person reopens one there: intake's record follows both.
+    Consumes("intake.closures", handlers.closures),
+    # Batched: a first start (or a long stop) finds every past referral waiting.
+    Consumes("intake.referrals", handlers.referrals),
+    # A case moved to another territory: who may read the child's details moves with it.
+    transfers("intake", lambda session, moves: follow(session, t.cases, moves, key="id")),
+)
 
 
 SERVICE = ServiceDefinition(
@@ -75,6 +85,6 @@ SERVICE = ServiceDefinition(
     summary="Takes reports from the hotline topic and over HTTP; owns the child registry, case ids and who "
     "may read a child's details.",
     routers=(router, summaries_router),
-    consumers=consumers,
+    consumes=CONSUMES,
     resources=resources,
 )

@@ -20,7 +20,7 @@ from shared.contracts.events import (
     ChildLinkUndone,
     ReferralResponded,
 )
-from shared.unit_of_work import Decision, Handlers, Stage, TableOutbox
+from shared.unit_of_work import Decision, Handlers, Stage
 
 
 def _of(decision: decide.Decision) -> Decision:
@@ -63,14 +63,7 @@ def stage(handlers: Handlers, resources: Callable[[], Resources]) -> Stage:
     """Answers load the referrals they name (perhaps another case's: decide refuses it); the others,
     the open referrals of their cases."""
     store = ReferralStore(answered if handlers is ANSWERS else open_of_cases)
-    return Stage(
-        producer=PRODUCER,
-        handlers=handlers,
-        store=store,
-        outbox=TableOutbox(OUTBOX),
-        resources=resources,
-        clock=lambda res: res.clock(),
-    )
+    return Stage.of_service(PRODUCER, OUTBOX, handlers, store, resources)
 
 
 async def on_grades(tx, items: Sequence[tuple[Envelope, object]], res: Resources) -> None:

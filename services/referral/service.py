@@ -3,6 +3,8 @@ escalation sweep."""
 
 from __future__ import annotations
 
+from functools import partial
+
 from services.referral.api import cases_router, router
 from services.referral.handlers import ANSWERS, CLOSURES, GRADES, stage
 from services.referral.lifecycle import IllegalTransition
@@ -14,16 +16,15 @@ from services.referral.refer import (
     waiting_gauges,
 )
 from services.referral.routing import RoutingError, load_routes
+from services.referral.settings import ReferralSettings
 from shared.crypto import FieldCipher
 from shared.errors import ConfigurationError
-from shared.messaging.consumer import IdempotentConsumer
 from shared.scheduling import periodic_work
-from shared.service import ServiceContext, ServiceDefinition
-from shared.settings import Settings
-from shared.territory.transfers import transfers_consumer
+from shared.service import Consumes, ServiceContext, ServiceDefinition
+from shared.territory.transfers import transfers
 
 
-def resources(settings: Settings) -> Resources:
+def resources(settings: ReferralSettings) -> Resources:
     try:
         routes = load_routes()
     except RoutingError as exc:
@@ -38,25 +39,22 @@ def resources(settings: Settings) -> Resources:
     )
 
 
-def consumers(ctx: ServiceContext) -> list[IdempotentConsumer]:
-    """In batches, one consumer group a handler table, each batch decided in one pass over its cases
-    (services/referral/decide.py)."""
-    return [
-        ctx.stage("referral.assessed", stage(GRADES, lambda: ctx.resources)),
-        # An answer the lifecycle refuses, or one about another agency's referral, will
-        # never become valid: the batch falls back to one answer at a time and that one is
-        # dead-lettered with the reason at once.
-        ctx.stage(
-            "referral.responses",
-            stage(ANSWERS, lambda: ctx.resources),
-            poison=(IllegalTransition, ForeignAnswer, LookupError),
-        ),
-        # A closed case holds no open referral: what a late grade opened meanwhile is withdrawn, and
-        # what a case merged away by a link held; a reopened case, or an undone link, is referred again.
-        ctx.stage("referral.closures", stage(CLOSURES, lambda: ctx.resources)),
-        # A case moved to another territory: its open referrals escalate up the new one's chain.
-        transfers_consumer(ctx, "referral", move_cases),
-    ]
+# In batches, one consumer group a handler table, each batch decided in one pass over its cases
+# (services/referral/decide.py).
+CONSUMES = (
+    Consumes("referral.assessed", partial(stage, GRADES)),
+    # An answer the lifecycle refuses, or one about another agency's referral, will never become
+    # valid: the batch falls back to one answer at a time and that one is dead-lettered with the
+    # reason at once.
+    Consumes(
+        "referral.responses", partial(stage, ANSWERS), poison=(IllegalTransition, ForeignAnswer, LookupError)
+    ),
+    # A closed case holds no open referral: what a late grade opened meanwhile is withdrawn, and what a
+    # case merged away by a link held; a reopened case, or an undone link, is referred again.
+    Consumes("referral.closures", partial(stage, CLOSURES)),
+    # A case moved to another territory: its open referrals escalate up the new one's chain.
+    transfers("referral", move_cases),
+)
 
 
 def tasks(ctx: ServiceContext):
@@ -72,9 +70,10 @@ def tasks(ctx: ServiceContext):
 
 SERVICE = ServiceDefinition(
     name="referral",
+    settings=ReferralSettings,
     summary="Routes graded cases to the agencies that must act and holds them to deadlines.",
     routers=(router, cases_router),
-    consumers=consumers,
+    consumes=CONSUMES,
     tasks=tasks,
     resources=resources,
     gauges=lambda ctx, session: waiting_gauges(session, ctx.resources),

@@ -26,6 +26,7 @@ from sqlalchemy.types import Text
 
 from shared.contracts.envelope import Envelope
 from shared.contracts.events import CaseTransferred
+from shared.service import Consumes
 from shared.unit_of_work import Decision, Handlers, NoOutbox, Stage
 
 Moves = dict[uuid.UUID, str]
@@ -91,7 +92,7 @@ def transfers_stage(service: str, move: Move) -> Stage:
     )
 
 
-def transfers_consumer(ctx: Any, service: str, move: Move):
-    """The service's consumer of `case.transferred` (`<service>.transfers`), in batches through the
-    one unit of work: `move` applies a batch's moves in the consumer's transaction."""
-    return ctx.stage(f"{service}.transfers", transfers_stage(service, move))
+def transfers(service: str, move: Move) -> Consumes:
+    """The service's consumer group of `case.transferred` (`<service>.transfers`), in batches through
+    the one unit of work: `move` applies a batch's moves in the consumer's transaction."""
+    return Consumes(f"{service}.transfers", lambda resources: transfers_stage(service, move))

@@ -14,6 +14,7 @@ import httpx
 from cpnet.stack import Stack, _as_postgres, postgres_bindir
 from services.audit.chain import Checkpoint
 from services.audit.checkpoints import public_keys
+from services.audit.settings import AuditSettings
 from shared.auth import Role
 from shared.settings import Settings
 from tests.e2e.conftest import RunningServices
@@ -120,7 +121,7 @@ async def test_verify_passes_and_names_the_entry_a_superuser_changed(
     assert exported.returncode == 0, exported.stderr
     witnessed = [Checkpoint.from_json(line) for line in exported.stdout.splitlines()]
     assert witnessed and [c.size for c in witnessed] == sorted(c.size for c in witnessed)
-    key = public_keys(Settings())[witnessed[-1].key_id]
+    key = public_keys(AuditSettings())[witnessed[-1].key_id]
     assert all(c.signature_valid(key) for c in witnessed)
 
     # Neither the application's login (the trigger) nor the audit role (no UPDATE right)

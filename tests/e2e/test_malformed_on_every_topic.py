@@ -30,7 +30,6 @@ from shared.contracts.topics import TOPICS, dlq_topic, referral_topic
 from shared.contracts.vocabulary import Agency
 from shared.db.tables import messaging_metadata
 from shared.service import ServiceContext
-from shared.settings import Settings
 from tests.e2e.conftest import RunningServices
 from tests.e2e.reports import hotline_report, national_id
 from tests.e2e.test_intake_assessment import kcat_produce, of_case
@@ -52,7 +51,7 @@ def consumers_by_topic() -> dict[str, list[tuple[str, str]]]:
     found: dict[str, list[tuple[str, str]]] = {}
     for service in available_services():
         definition = definition_of(service)
-        settings = Settings()
+        settings = definition.settings()
         resources = definition.resources(settings) if definition.resources else None
         ctx = ServiceContext(
             service,

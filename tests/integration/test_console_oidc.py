@@ -38,9 +38,9 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from cpnet.registry import upgrade
 from services.console.app import SESSION_COOKIE, build_console
 from services.console.oidc import MAX_PENDING
+from services.console.settings import ConsoleSettings
 from services.console.sign_in_guards import SignInThrottle
 from services.console.users import add_user, link_identity
-from shared.settings import Settings
 
 CLIENT_ID, CLIENT_SECRET = "cpnet-console", "a-client-secret-of-the-test-provider"
 KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -141,7 +141,7 @@ def _console(infra, provider: FakeProvider, **settings: object) -> TestClient:
     upgrade("console", infra.database_url)
     return TestClient(
         build_console(
-            Settings(
+            ConsoleSettings(
                 database_url=infra.database_url,
                 console_oidc_issuer=provider.url,
                 console_oidc_client_id=CLIENT_ID,

@@ -31,7 +31,8 @@ import yaml
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.engine import make_url
 
-from cpnet.registry import SERVICE_NAMES
+from cpnet.registry import SERVICE_NAMES, definition_of
+from services.console.settings import ConsoleSettings
 from shared.contracts.topics import TOPICS, referral_topic
 from shared.contracts.vocabulary import Agency
 from shared.crypto import INSECURE_DEV_LOOKUP_KEY_B64
@@ -944,7 +945,16 @@ def _compose_settings(container: str, monkeypatch: pytest.MonkeyPatch, **changes
     compose = load_compose(COMPOSE_TEXT, {**OPERATOR_ENV, **changes})
     for key, value in environment(services_of(compose)[container]).items():
         monkeypatch.setenv(key, value)
-    return Settings()
+    return _kind_of(container)()
+
+
+def _kind_of(container: str) -> type[Settings]:
+    """The settings the container's process reads: its service's own kind."""
+    if container == "console":
+        return ConsoleSettings
+    if container in SERVICE_NAMES:
+        return definition_of(container).settings
+    return Settings
 
 
 @pytest.mark.parametrize("container", ["topics", "migrate", *SERVED])
@@ -957,6 +967,17 @@ def test_the_compose_environment_with_generated_secrets_passes_the_production_ch
     assert (settings.auth_signing_key == "") == (container != "console"), (
         "only the issuer holds the signing key"
     )
+
+
+def test_only_the_audit_service_is_given_the_checkpoints_signing_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    given = [
+        name
+        for name, service in services_of(COMPOSE).items()
+        if any("AUDIT_SIGNING_KEY" in key for key in environment(service))
+    ]
+    assert given == ["audit"]
+    settings = _compose_settings("audit", monkeypatch)
+    assert settings.audit_signing_key == OPERATOR_ENV["CPNET_AUDIT_SIGNING_KEY"]
 
 
 def test_only_the_console_is_given_the_token_signing_key() -> None:
@@ -1011,7 +1032,7 @@ def test_the_compose_environment_with_a_development_secret_refuses_to_start(
 ):
     changes, setting = DEVELOPMENT_VARIANTS[variant]
     with pytest.raises(ConfigurationError, match=setting) as refused:
-        _compose_settings("intake", monkeypatch, **changes)
+        _compose_settings("audit", monkeypatch, **changes)  # judges every common secret and its own
     assert all(value.strip() not in str(refused.value) for value in changes.values())
 
 

@@ -12,14 +12,14 @@ import secrets
 
 import pytest
 
+from services.console.settings import ConsoleSettings
 from services.console.sign_in_guards import SignInForms, SignInThrottle, posted_from_own_pages
-from shared.settings import Settings
 from tests.unit.test_ratelimit import Clock  # the hand-moved clock of the token buckets' own tests
 
 
 def test_the_twenty_first_attempt_from_one_address_within_a_minute_waits() -> None:
     clock = Clock()
-    throttle = SignInThrottle.from_settings(Settings(), clock=clock)
+    throttle = SignInThrottle.from_settings(ConsoleSettings(), clock=clock)
     assert [throttle.wait("203.0.113.7", f"name-{n}") for n in range(20)] == [0.0] * 20
     assert throttle.wait("203.0.113.7", "name-20") == pytest.approx(3.0), "one attempt every 3 s refills"
     assert throttle.wait("198.51.100.1", "name-21") == 0.0, "another address is not held back"
@@ -29,7 +29,7 @@ def test_the_twenty_first_attempt_from_one_address_within_a_minute_waits() -> No
 
 @pytest.mark.parametrize("spelt", ["LI.HUA", " li.hua ", "Li.Hua\t", "li.hua"])
 def test_the_eleventh_attempt_on_one_account_waits_however_the_name_is_spelt(spelt: str) -> None:
-    throttle = SignInThrottle.from_settings(Settings(), clock=Clock())
+    throttle = SignInThrottle.from_settings(ConsoleSettings(), clock=Clock())
     for n in range(10):
         assert throttle.wait(f"192.0.2.{n}", "li.hua") == 0.0
     assert throttle.wait("192.0.2.200", spelt) > 0, "from any address, in any spelling"
@@ -38,13 +38,13 @@ def test_the_eleventh_attempt_on_one_account_waits_however_the_name_is_spelt(spe
 
 def test_the_limits_are_the_operators_to_set() -> None:
     throttle = SignInThrottle.from_settings(
-        Settings(console_sign_ins_per_address_per_minute=2), clock=Clock()
+        ConsoleSettings(console_sign_ins_per_address_per_minute=2), clock=Clock()
     )
     assert [throttle.wait("a", f"n{n}") > 0 for n in range(3)] == [False, False, True]
 
 
 def test_the_form_token_is_bound_to_its_cookie_by_the_consoles_secret() -> None:
-    forms = SignInForms.from_settings(Settings())
+    forms = SignInForms.from_settings(ConsoleSettings())
     cookie, token = forms.new()
     assert forms.matches(cookie, token)
     planted = secrets.token_urlsafe(32)
@@ -58,7 +58,7 @@ def test_the_form_token_is_bound_to_its_cookie_by_the_consoles_secret() -> None:
     )
     assert not forms.matches(planted, guess)
     assert not forms.matches(None, token) and not forms.matches(cookie, "") and not forms.matches(cookie, "é")
-    assert not SignInForms.from_settings(Settings()).matches(cookie, token), (
+    assert not SignInForms.from_settings(ConsoleSettings()).matches(cookie, token), (
         "without a signing key each console process has a key of its own"
     )
 
@@ -66,13 +66,13 @@ def test_the_form_token_is_bound_to_its_cookie_by_the_consoles_secret() -> None:
 def test_the_form_key_comes_from_the_signing_key_and_is_not_it() -> None:
     seed = base64.b64encode(secrets.token_bytes(32)).decode()
     one, two = (
-        SignInForms.from_settings(Settings(auth_signing_key=seed)),
-        SignInForms.from_settings(Settings(auth_signing_key=seed)),
+        SignInForms.from_settings(ConsoleSettings(auth_signing_key=seed)),
+        SignInForms.from_settings(ConsoleSettings(auth_signing_key=seed)),
     )
     assert one.key == two.key, "every console process with the same signing key takes the same forms"
     assert one.key != base64.b64decode(seed)
     another_seed = base64.b64encode(secrets.token_bytes(32)).decode()
-    other = SignInForms.from_settings(Settings(auth_signing_key=another_seed))
+    other = SignInForms.from_settings(ConsoleSettings(auth_signing_key=another_seed))
     cookie, token = one.new()
     assert not other.matches(cookie, token)
 

@@ -10,7 +10,6 @@ from cpnet.registry import available_services, definition_of
 from shared.contracts.asyncapi import SERVICE_CONSUMES as DOCUMENTED
 from shared.db.tables import messaging_metadata
 from shared.service import ServiceContext
-from shared.settings import Settings
 
 
 def subscribed_topics(name: str) -> set[str]:
@@ -20,7 +19,7 @@ def subscribed_topics(name: str) -> set[str]:
         def wake(self) -> None: ...
 
     definition = definition_of(name)
-    settings = Settings()
+    settings = definition.settings()
     resources = definition.resources(settings) if definition.resources else None
     ctx = ServiceContext(
         name,

@@ -10,6 +10,7 @@ import secrets
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from services.audit.settings import AuditSettings
 from shared.crypto import (
     INSECURE_DEV_AUTH_SIGNING_KEY,
     INSECURE_DEV_ENCRYPTION_KEYS,
@@ -34,6 +35,7 @@ def _b64(key: bytes, urlsafe: bool = False) -> str:
 
 
 def _production(**overrides: str) -> Settings:
+    """The audit service's settings (the common ones and its signing key), in production."""
     values = {
         "environment": "production",
         "encryption_keys": f"k1:{_b64(os.urandom(32))}",
@@ -47,7 +49,7 @@ def _production(**overrides: str) -> Settings:
         "kafka_password": secrets.token_urlsafe(32),
     }
     values.update(overrides)
-    return Settings(**values)
+    return AuditSettings(**values)
 
 
 def test_round_trip() -> None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from cpnet.registry import definition_of
 from services.assessment import decide as assessment_decide
 from services.assessment import handlers as assessment
 from services.assessment.assess import Resources as AssessmentResources
@@ -54,6 +55,18 @@ TABLES = {
 def test_the_topics_a_service_consumes_are_its_tables_and_the_asyncapi_document_says_so(service: str) -> None:
     topics = {topic for table in TABLES[service] for topic in table.topics}
     assert topics == set(consumers()[service])
+
+
+@pytest.mark.parametrize("service", sorted(TABLES))
+def test_each_service_is_defined_by_its_consumers_handler_tables(service: str) -> None:
+    """The definition declares its consumer groups (no closures that build consumers): each one's
+    stage runs one of the tables above, every table has its group, and the topics the running
+    service subscribes to are the tables'."""
+    definition = definition_of(service)
+    tables = [entry.stage(lambda: None).handlers for entry in definition.consumes]
+    assert sorted(map(id, tables)) == sorted(map(id, TABLES[service]))
+    assert len({entry.group for entry in definition.consumes}) == len(definition.consumes)
+    assert definition.topics == set(consumers()[service])
 
 
 # The id of the envelope each payload travelled in (a grade names the event that caused it).

@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from cpnet.registry import available_services, definition_of
+from services.audit.settings import AuditSettings
 from shared.auth import Role, issue_token
 from shared.operations import is_scrape_token
 from shared.service import build_app
@@ -31,7 +32,8 @@ _SEED = base64.b64encode(
 
 
 def production(**changes) -> Settings:
-    return Settings(
+    """Production settings every service accepts (the audit service's kind: its signing key too)."""
+    return AuditSettings(
         **{
             **strong_values(),
             "auth_signing_key": _SEED,

@@ -12,6 +12,8 @@ import secrets
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from cpnet.registry import SERVICE_NAMES, definition_of
+from services.audit.settings import AuditSettings
 from shared.crypto import (
     INSECURE_DEV_AUDIT_SIGNING_KEY,
     INSECURE_DEV_ENCRYPTION_KEY,
@@ -44,13 +46,25 @@ def strong_values() -> dict[str, object]:
 
 
 def refusal(**changes: object) -> str:
+    """The audit service's refusal: its settings judge every common secret and its own signing key."""
     with pytest.raises(ConfigurationError) as refused:
-        Settings(**{**strong_values(), **changes})
+        AuditSettings(**{**strong_values(), **changes})
     return str(refused.value)
 
 
 def test_a_generated_configuration_starts() -> None:
-    assert Settings(**strong_values()).environment == "production"
+    assert AuditSettings(**strong_values()).environment == "production"
+
+
+def test_only_the_audit_service_is_given_and_judges_the_audit_signing_key() -> None:
+    """Every other process starts in production without the checkpoints' private key (it is given to
+    the audit service alone), and the audit service refuses to start without it."""
+    without = {**strong_values(), "audit_signing_key": ""}
+    assert Settings(**without).environment == "production"
+    assert "CPNET_AUDIT_SIGNING_KEY: is empty" in refusal(audit_signing_key="")
+    assert definition_of("audit").settings is AuditSettings
+    others = [name for name in SERVICE_NAMES if name != "audit"]
+    assert all(not issubclass(definition_of(name).settings, AuditSettings) for name in others)
 
 
 # The old HS256 development secret stays public: no password may be any spelling of it.
@@ -103,8 +117,8 @@ def test_each_problem_names_its_setting_once_and_never_a_value() -> None:
     named = [problem.split(":", 1)[0] for problem in problems]
     assert named == [
         "CPNET_LOOKUP_KEY",
-        "CPNET_AUDIT_SIGNING_KEY",
         "CPNET_AUTH_JWKS",
+        "CPNET_AUDIT_SIGNING_KEY",
         "CPNET_DATABASE_URL",
         "CPNET_KAFKA_PASSWORD",
     ]
