@@ -53,7 +53,7 @@ class DatabaseCounters:
         await self._engine.dispose()
 
 
-async def _produce(
+async def produce_all(
     producer: AIOKafkaProducer,
     topic: str,
     messages: list[tuple[bytes, bytes]],
@@ -93,7 +93,7 @@ async def raw_round_trip(settings: Settings, messages: list[tuple[bytes, bytes]]
         consumer.assign(await partitions_of(consumer, [topic]))
         received = 0
         started = time.time()
-        sending = asyncio.create_task(_produce(producer, topic, messages))
+        sending = asyncio.create_task(produce_all(producer, topic, messages))
         while received < len(messages):
             batches = await consumer.getmany(timeout_ms=200, max_records=5000)
             received += sum(len(records) for records in batches.values())
@@ -146,7 +146,7 @@ async def run_pipeline(
                 def sent(n: int, at: float) -> None:
                     flow.produced_at[batch[n].external_id] = at
 
-                await _produce(producer, HotlineReport.TOPIC, messages, sent)
+                await produce_all(producer, HotlineReport.TOPIC, messages, sent)
                 produced_s = time.time() - started
             finally:
                 await producer.stop()

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pydantic import ValidationError
 
 from shared.contracts.envelope import ContractError, new_envelope, parse_event
@@ -77,8 +77,13 @@ async def listen(
         async with httpx.AsyncClient(timeout=10) as http:
             while not stop.is_set():
                 batch = await consumer.getmany(timeout_ms=500)
-                for records in batch.values():
+                # Asked to stop mid-batch, the kit finishes the referral in hand and commits up to it:
+                # the rest are read again at the next start, none is skipped or acknowledged twice.
+                handled: dict[TopicPartition, int] = {}
+                for partition, records in batch.items():
                     for record in records:
+                        if stop.is_set():
+                            break
                         await _handle(
                             record.value,
                             agency=agency,
@@ -91,8 +96,9 @@ async def listen(
                             responder=responder,
                             echo=echo,
                         )
-                if batch:
-                    await consumer.commit()
+                        handled[partition] = record.offset + 1
+                if handled:
+                    await consumer.commit(handled)
     finally:
         await consumer.stop()
         await producer.stop()

@@ -424,8 +424,10 @@ def agency_listen(
         str, typer.Option(help="who acknowledges, as the agency names its officer")
     ] = "agency-kit",
 ) -> None:
-    """Receive this agency's referrals, hand each over, then acknowledge it. Ctrl-C stops."""
+    """Receive this agency's referrals, hand each over, then acknowledge it. Ctrl-C or SIGTERM stops
+    it after the referral in hand."""
     from cpnet.agency import listen
+    from cpnet.signals import stop_on_signals
     from shared.contracts.vocabulary import Agency
     from shared.health import require_kafka
 
@@ -444,19 +446,24 @@ def agency_listen(
     asyncio.run(require_kafka(settings.kafka_bootstrap, security=security))
     state = state or (out.with_name(out.name + ".acked") if out else Path(f"agency-{agency}.acked"))
     typer.echo(f"listening for {chosen} referrals{' in ' + jurisdiction if jurisdiction else ''}…", err=True)
-    asyncio.run(
-        listen(
-            bootstrap=settings.kafka_bootstrap,
-            agency=chosen,
-            jurisdiction=jurisdiction,
-            out=out,
-            webhook=webhook,
-            state=state,
-            responder=responder,
-            security=security,
-            echo=lambda line: typer.echo(line, err=True),
-        )
-    )
+
+    async def until_stopped() -> None:
+        with stop_on_signals(asyncio.Event()) as stop:
+            await listen(
+                bootstrap=settings.kafka_bootstrap,
+                agency=chosen,
+                jurisdiction=jurisdiction,
+                out=out,
+                webhook=webhook,
+                state=state,
+                responder=responder,
+                security=security,
+                echo=lambda line: typer.echo(line, err=True),
+                stop=stop,
+            )
+
+    asyncio.run(until_stopped())
+    typer.echo("stopped: every referral handed over is acknowledged", err=True)
 
 
 @import_app.command("template")
@@ -510,7 +517,7 @@ def import_screening(
     """Validate each row, put the bad ones in the error file and publish the rest to intake; an
     interrupted import resumes where it stopped, and importing a file again changes nothing. Exits 2
     when some rows went to the error file."""
-    from cpnet.importer.readers import ImportFailed, format_of
+    from cpnet.importer.readers import ImportFailed, ImportStopped, format_of
     from cpnet.importer.run import run_import
     from shared.health import require_kafka
     from shared.messaging.security import client_security
@@ -532,6 +539,9 @@ def import_screening(
             echo=typer.echo,
             max_backlog=max_backlog,
         )
+    except ImportStopped as exc:
+        typer.echo(f"cpnet: {exc}", err=True)
+        raise typer.Exit(code=130) from None
     except ImportFailed as exc:
         _fail(str(exc))
     if summary.bad_rows:
@@ -692,6 +702,30 @@ def bench_during_import(
         ),
         table_rows,
         title=f"cpnet bench during-import --rows {rows} --live-rate {live_rate:g}",
+        json_out=json_out,
+    )
+
+
+@bench_app.command("surge")
+@one_line_errors
+def bench_surge(
+    burst: Annotated[int, typer.Option(min=1, help="ordinary hotline reports sent at once")] = 20000,
+    emergencies: Annotated[int, typer.Option(min=2, help="emergencies sent in each phase")] = 100,
+    rate: Annotated[float, typer.Option(min=0.1, help="emergencies per second")] = 5,
+    json_out: Annotated[Path | None, typer.Option("--json", help="write the figures here as JSON")] = None,
+    seed: Annotated[int, typer.Option(help="seed of the reports' randomness")] = 10,
+    timeout_s: Annotated[float, typer.Option(help="give up after this many seconds")] = 3600,
+) -> None:
+    """Emergencies → referral.to.police on the idle system, then right after a burst of N ordinary
+    hotline reports: p50/p95/p99 of each and their ratio, in one run."""
+    from functools import partial
+
+    from bench.surge import run_surge, table_rows
+
+    _bench(
+        partial(run_surge, burst=burst, emergencies=emergencies, rate=rate, seed=seed, timeout_s=timeout_s),
+        table_rows,
+        title=f"cpnet bench surge --burst {burst} --emergencies {emergencies} --rate {rate:g}",
         json_out=json_out,
     )
 

@@ -125,11 +125,16 @@ class Settings(BaseSettings):
     kafka_version: str = "4.1.1"
 
     def of_kind(self, kind: type[K]) -> K:
-        """These settings as a service's own kind: what was given explicitly is kept, the service's
-        own fields are read from the environment like every other."""
+        """These settings as a service's own kind: every common value as given (not judged again:
+        they were when these were made), the kind's own fields read and judged from the environment,
+        as they are when the service starts on its own."""
         if isinstance(self, kind):
             return self
-        return kind(**{name: getattr(self, name) for name in self.model_fields_set})
+        own = kind()
+        fields = {
+            name: getattr(own, name) for name in kind.model_fields if name not in type(self).model_fields
+        }
+        return kind.model_construct(_fields_set=self.model_fields_set, **dict(self), **fields)
 
     def port_of(self, service: ServiceName) -> int:
         return int(getattr(self, f"{service}_port"))

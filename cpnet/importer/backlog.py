@@ -98,18 +98,22 @@ class Backlog:
         return await self.lag(*self.own), sum([await self.lag(*stage) for stage in self.shared])
 
     async def wait_below(
-        self, own_limit: int, shared_limit: int, waiting: Callable[[int | None], None]
+        self,
+        own_limit: int,
+        shared_limit: int,
+        waiting: Callable[[int | None], None],
+        stop: asyncio.Event | None = None,
     ) -> None:
         """Return once both backlogs are within their limits; `waiting` is told the total while
         it waits and None when it goes on. A broker that cannot answer the question does not
-        stop the import (the producer would fail on its own)."""
+        stop the import (the producer would fail on its own). A `stop` set ends the wait."""
         held = False
         while True:
             try:
                 own, shared = await self.size()
             except KafkaError:
                 break
-            if own <= own_limit and shared <= shared_limit:
+            if own <= own_limit and shared <= shared_limit or stop is not None and stop.is_set():
                 break
             held = True
             waiting(own + shared)

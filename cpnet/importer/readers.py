@@ -22,6 +22,10 @@ class ImportFailed(Exception):
     """The file cannot be imported at all; one line saying why (never a cell's value)."""
 
 
+class ImportStopped(ImportFailed):
+    """Asked to stop (SIGTERM, Ctrl-C): every row up to the one named is published, none after it."""
+
+
 @dataclass(frozen=True)
 class Row:
     number: int  # the row (line) number in the file, as a spreadsheet shows it

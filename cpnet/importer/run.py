@@ -27,8 +27,9 @@ from rich.progress import (
 from rich.text import Text
 
 from cpnet.importer.backlog import Backlog
-from cpnet.importer.readers import ImportFailed, count_rows, read_rows
+from cpnet.importer.readers import ImportFailed, ImportStopped, count_rows, read_rows
 from cpnet.importer.rows import ROW, RowError, validate_row
+from cpnet.signals import stop_on_signals
 from shared.contracts.screening import ScreeningRecord
 from shared.errors import ConfigurationError
 from shared.messaging.security import client_security
@@ -109,11 +110,14 @@ async def import_screening(
     batch_size: int,
     console: Console,
     max_backlog: int = 0,
+    stop: asyncio.Event | None = None,
 ) -> ImportSummary:
     """Import one survey file; returns what it did. Raises ImportFailed for a file it cannot read.
     With `max_backlog`, each batch waits until the stages shared with live reports have at most
     that many records queued, and intake at most one batch (cpnet/importer/backlog.py): live
-    reports keep their lane."""
+    reports keep their lane. A `stop` set (SIGTERM, Ctrl-C) ends the import before its next batch is
+    published: ImportStopped names the last row published, and the same command resumes after it."""
+    stop = stop or asyncio.Event()
     digest = file_digest(path)
     state = ImportState.load(state_path, digest)
     try:
@@ -149,11 +153,18 @@ async def import_screening(
                     else f"{path.name} (waiting: {queued:,} queued in the pipeline)",
                 )
 
+            def stop_here() -> None:
+                if stop.is_set():
+                    raise ImportStopped(
+                        f"stopped after row {state.acknowledged_row}: run the same command again to resume"
+                    )
+
             async def flush(last_row: int) -> None:
                 nonlocal published
                 if batch and backlog is not None:
                     # At most one batch waits for intake besides this one.
-                    await backlog.wait_below(batch_size, max_backlog, waiting)
+                    await backlog.wait_below(batch_size, max_backlog, waiting, stop)
+                stop_here()
                 await _publish(producer, batch)
                 published += len(batch)
                 batch.clear()
@@ -164,6 +175,7 @@ async def import_screening(
             # Every row is validated again on a resume, so the error file is whole; only rows
             # past the acknowledged one are sent.
             for row in read_rows(path):
+                stop_here()
                 rows, last_row = rows + 1, row.number
                 progress.update(task, completed=row.number)
                 outcome = (
@@ -228,17 +240,21 @@ def run_import(
     max_backlog: int = 0,
 ) -> ImportSummary:
     errors_path = errors_path or default_errors_path(path)
-    summary = asyncio.run(
-        import_screening(
-            path,
-            settings=settings,
-            errors_path=errors_path,
-            state_path=state_path or default_state_path(path),
-            batch_size=batch_size,
-            console=Console(stderr=True),
-            max_backlog=max_backlog,
-        )
-    )
+
+    async def until_done_or_stopped() -> ImportSummary:
+        with stop_on_signals(asyncio.Event()) as stop:
+            return await import_screening(
+                path,
+                settings=settings,
+                errors_path=errors_path,
+                state_path=state_path or default_state_path(path),
+                batch_size=batch_size,
+                console=Console(stderr=True),
+                max_backlog=max_backlog,
+                stop=stop,
+            )
+
+    summary = asyncio.run(until_done_or_stopped())
     echo(
         f"{path.name}: {summary.rows} rows, {summary.published} published"
         + (f" ({summary.already_published} already published before)" if summary.already_published else "")

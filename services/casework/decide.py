@@ -786,6 +786,8 @@ def reviewed(
             )
         approver = by if case.risk_level != RiskLevel.blue.value else None
         return _screened_out(state, case, why, by=by, approved_by=approver, now=now)
+    if reason is not None:  # a screen-out reason sent with a screening-in is a mistake, not a note
+        raise ReasonRequired("screening in takes no reason: a reason is given to screen out")
     stage = advance_stage(case.stage, Stage.needs_assessment)
     review = CaseReviewed(
         case_id=case.case_id,

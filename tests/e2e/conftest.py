@@ -73,7 +73,7 @@ def serving(
         yield urls
     finally:
         for process in processes.values():
-            process.send_signal(signal.SIGINT)
+            process.send_signal(signal.SIGTERM)  # as a process supervisor stops it
         for process in processes.values():
             try:
                 process.wait(timeout=30)

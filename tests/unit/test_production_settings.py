@@ -246,3 +246,16 @@ def test_generated_keys_are_never_refused() -> None:
     assert [key_problem(key, text=_b64(key), public_keys=list(DEV_KEYS.values())) for key in keys] == [
         None
     ] * 3000
+
+
+def test_a_service_takes_the_common_settings_as_given_and_its_own_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from services.referral.settings import ReferralSettings
+
+    monkeypatch.setenv("CPNET_REFERRAL_PUBLIC_URL", "https://referrals.example.org")
+    given = Settings(kafka_bootstrap="kafka.example.org:9093")
+    own = given.of_kind(ReferralSettings)
+    assert isinstance(own, ReferralSettings) and own.kafka_bootstrap == "kafka.example.org:9093"
+    assert own.referral_public_url == "https://referrals.example.org"
+    assert own.of_kind(ReferralSettings) is own
