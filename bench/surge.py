@@ -25,15 +25,28 @@ from shared.settings import Settings
 from shared.territory.registry import load_territory
 
 
+def hop_latencies(flow: Flow, reports: Sequence[SampleReport]) -> dict[str, list[float]]:
+    """Seconds from sending each of `reports` to its case.reported, its case.assessed and its police
+    referral (those that have each)."""
+    hops: dict[str, list[float]] = {"reported": [], "assessed": [], "police": []}
+    for report in reports:
+        sent = flow.produced_at[report.external_id]
+        stored = flow.reported.get(report.external_id)
+        if stored is None:
+            continue
+        hops["reported"].append(stored.at - sent)
+        graded = flow.assessed.get(stored.event_id)
+        if graded is None:
+            continue
+        hops["assessed"].append(graded.at - sent)
+        if graded.event_id in flow.police:
+            hops["police"].append(flow.police[graded.event_id] - sent)
+    return hops
+
+
 def police_latencies(flow: Flow, reports: Sequence[SampleReport]) -> list[float]:
     """Seconds from sending each of `reports` to its case's police referral (those that have one)."""
-    found = []
-    for report in reports:
-        stored = flow.reported.get(report.external_id)
-        graded = flow.assessed.get(stored.event_id) if stored else None
-        if graded is not None and graded.event_id in flow.police:
-            found.append(flow.police[graded.event_id] - flow.produced_at[report.external_id])
-    return found
+    return hop_latencies(flow, reports)["police"]
 
 
 async def send_at_rate(
@@ -118,7 +131,12 @@ async def run_surge(
         finally:
             await producer.stop()
         caught_up = await wait_until_handled(flow, lag, started=burst_started, timeout_s=timeout_s, say=say)
-    quiet, busy = percentiles(police_latencies(flow, idle)), percentiles(police_latencies(flow, under_load))
+    quiet, busy = hop_latencies(flow, idle), hop_latencies(flow, under_load)
+    hops = {
+        hop: {"idle": percentiles(quiet[hop]), "under_load": percentiles(busy[hop])}
+        for hop in ("reported", "assessed")
+    }
+    quiet, busy = percentiles(quiet["police"]), percentiles(busy["police"])
     return {
         "burst": burst,
         "emergencies": {"idle": len(idle), "under_load": len(under_load)},
@@ -126,6 +144,7 @@ async def run_surge(
         "seed": seed,
         "burst_sent_s": burst_sent_s,
         "police_s": {"idle": quiet, "under_load": busy},
+        "hops_s": hops,
         "p99_ratio": busy["p99"] / quiet["p99"] if busy["p99"] and quiet["p99"] else None,
         "p50_ratio": busy["p50"] / quiet["p50"] if busy["p50"] and quiet["p50"] else None,
         "caught_up_s": caught_up,
@@ -144,6 +163,10 @@ def table_rows(figures: dict[str, Any]) -> list[tuple[str, Any, str]]:
     ]
     rows += latency_rows("  idle", figures["police_s"]["idle"])
     rows += latency_rows("  after the burst", figures["police_s"]["under_load"])
+    for hop, label in (("reported", "case.reported"), ("assessed", "case.assessed")):
+        rows.append((f"emergency → {label} (on the way)", "", ""))
+        for phase, name in (("idle", "  idle"), ("under_load", "  after the burst")):
+            rows += [(f"{name} {p}", figures["hops_s"][hop][phase][p], " s") for p in ("p50", "p99")]
     rows += [
         ("judged: after the burst ÷ idle", "", ""),
         ("  p99", figures["p99_ratio"], " ×"),

@@ -62,7 +62,7 @@ class ServiceMetrics(Collector):
                         "cpnet_consumer_lag",
                         "Records on this process's partitions not yet handled",
                         lag,
-                        {"consumer": consumer.name},
+                        {"consumer": consumer.label},
                     )
                 )
         self._gauges = [*gauges, *service_gauges]
@@ -74,8 +74,15 @@ class ServiceMetrics(Collector):
             labels=["service", "consumer", "outcome"],
         )
         for consumer in self.consumers:
-            for outcome in ("received", "applied", "duplicates", "dead_lettered", "isolated"):
-                messages.add_metric([self.service, consumer.name, outcome], consumer.stats[outcome])
+            for outcome in (
+                "received",
+                "applied",
+                "duplicates",
+                "dead_lettered",
+                "isolated",
+                "left_to_other_lane",
+            ):
+                messages.add_metric([self.service, consumer.label, outcome], consumer.stats[outcome])
         yield messages
         if self.relay is not None:
             published = CounterMetricFamily(

@@ -91,14 +91,23 @@ class ServiceContext(Generic[R]):
         uow = UnitOfWork(self.name, TableOutbox(self.outbox))
         return committed(begin, uow, self.relay.wake if wake else None)
 
-    def consume(self, consumes: Consumes[R]) -> IdempotentConsumer:
-        """The consumer of one entry of the service's definition."""
+    def consume(self, consumes: Consumes[R]) -> list[IdempotentConsumer]:
+        """The consumers of one entry of the service's definition: its group, and the urgent lane
+        ahead of it if the entry has one."""
 
         def read() -> R:
             return self.resources
 
         stage = consumes.stage(read)
-        return self.stage(consumes.group, stage, poison=consumes.poison, **consumes.options(read))
+        options = {"poison": consumes.poison, **consumes.options(read)}
+        consumers = [self.stage(consumes.group, stage, **options)]
+        if consumes.urgent is not None:
+            lane = f"{consumes.group}.urgent"
+            urgent = self.stage(
+                consumes.group, stage, group=lane, keep=consumes.urgent, dead_letters=False, **options
+            )
+            consumers.insert(0, urgent)
+        return consumers
 
     def stage(self, name: str, stage: Stage, **options) -> IdempotentConsumer:
         """A consumer of the topics of a stage's handler table, in batches, each batch one unit of
@@ -144,6 +153,11 @@ class Consumes(Generic[R]):
     stage: Callable[[Callable[[], R]], Stage]
     poison: tuple[type[BaseException], ...] = ()
     options: Callable[[Callable[[], R]], Mapping[str, Any]] = _no_options
+    # A lane ahead of the group for the messages this says are urgent (judged on the bytes): a second
+    # consumer group on the same topics (`<group>.urgent`) that skips every other message, so an
+    # emergency is not read after the crowd ahead of it. Both lanes claim under the group's name:
+    # whichever applies a message first applies it; the other skips it (exactly-once effect).
+    urgent: Callable[[bytes], bool] | None = None
 
 
 @dataclass(frozen=True)
@@ -176,7 +190,7 @@ class ServiceDefinition:
         return frozenset(topic for c in self.consumes for topic in c.stage(lambda: None).topics)
 
     def consumers(self, ctx: ServiceContext) -> list[IdempotentConsumer]:
-        return [ctx.consume(consumes) for consumes in self.consumes]
+        return [consumer for consumes in self.consumes for consumer in ctx.consume(consumes)]
 
 
 async def service_context(request: Request) -> ServiceContext:

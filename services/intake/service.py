@@ -14,6 +14,7 @@ from services.intake.disclosure import DisclosureError, load_disclosure
 from services.intake.reports import IntakeResources, ReportRejected, check_jurisdiction, parse_hotline_report
 from services.intake.screening import parse_screening_record
 from services.intake.summaries import router as summaries_router
+from shared.contracts.lanes import names_immediate_danger
 from shared.crypto import FieldCipher, LookupHasher
 from shared.errors import ConfigurationError
 from shared.service import Consumes, ServiceDefinition
@@ -41,6 +42,7 @@ def _raw_reports(
     stage: Callable[[Callable[[], IntakeResources]], Any],
     parse: Callable[[bytes], Any],
     event_id: Callable[[Any], str],
+    urgent: Callable[[bytes], bool] | None = None,
 ) -> Consumes:
     """A topic of raw reports from outside. A report no territory holds is dead-lettered at once,
     judged with the bytes: it never spoils the batch it came in."""
@@ -53,7 +55,7 @@ def _raw_reports(
 
         return {"parse": parse_in_territory, "event_id": event_id}
 
-    return Consumes(group, stage, poison=(ReportRejected,), options=options)
+    return Consumes(group, stage, poison=(ReportRejected,), options=options, urgent=urgent)
 
 
 CONSUMES = (
@@ -62,6 +64,8 @@ CONSUMES = (
         handlers.reports,
         parse_hotline_report,
         lambda report: f"{report.channel}:{report.external_id}",
+        # A child in immediate danger is not read after the crowd ahead of it on the topic.
+        urgent=names_immediate_danger,
     ),
     # A county's survey has its own topic and consumer group: a live report on the hotline topic
     # never waits behind it.

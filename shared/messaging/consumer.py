@@ -102,6 +102,16 @@ class IdempotentConsumer(Generic[EventT]):
     # again changes nothing by itself (the ledger's unique event keys; upserts of a state the event
     # names): the de-duplication row and its statement are then work that protects nothing.
     claim: bool = True
+    # The consumer group it reads with (default: its name). A second group under the same name is a
+    # lane of the same consumer: it claims event ids under the name, so whichever lane applies an
+    # event first applies it, and the other skips it as a duplicate.
+    group: str | None = None
+    # A lane that takes only some of its topics' messages (judged on the bytes, before anything is
+    # parsed): the others are skipped unread, as the consumer's other lane applies them.
+    keep: Callable[[bytes], bool] | None = None
+    # False for such a lane: a message it cannot apply is left to the consumer's other lane, which
+    # reads every message in order and dead-letters it once (never twice, once by each lane).
+    dead_letters: bool = True
     # received, applied, duplicates, dead_lettered, isolated (retried one by one after their batch failed)
     stats: Counter = field(default_factory=Counter, init=False)
     subscriber: Any = field(default=None, init=False)  # FastStream's, once subscribed
@@ -114,7 +124,7 @@ class IdempotentConsumer(Generic[EventT]):
         """Register on the broker. The ack policy is explicit: commit after success, rewind
         on error (we never let an error escape except for infrastructure failures)."""
         options: dict[str, Any] = {
-            "group_id": group_id or self.name,
+            "group_id": group_id or self.label,
             "auto_offset_reset": "earliest",
             "ack_policy": AckPolicy.NACK_ON_ERROR,
             "parser": _untouched_records,
@@ -132,6 +142,11 @@ class IdempotentConsumer(Generic[EventT]):
         on_message.__name__ = f"consume_{self.name}".replace(".", "_").replace("-", "_")
         self.subscriber = self.broker.subscriber(*topics, **options)
         self.subscriber(on_message)
+
+    @property
+    def label(self) -> str:
+        """How the consumer is named in its metrics and its consumer group."""
+        return self.group or self.name
 
     async def lag(self) -> int | None:
         """Records on this process's partitions not yet handed to the handler (Kafka's
@@ -167,6 +182,8 @@ class IdempotentConsumer(Generic[EventT]):
     async def consume(self, records: Sequence[ConsumerRecord]) -> None:
         """Process records (one, or a batch in one transaction) with exactly-once effect."""
         parsed: list[tuple[EventT, Delivery]] = []
+        if self.keep is not None:
+            records = [record for record in records if self.keep(record.value or b"")]
         self.stats["received"] += len(records)
         for record in records:
             delivery = Delivery.of(record)
@@ -233,7 +250,9 @@ class IdempotentConsumer(Generic[EventT]):
         unique: dict[str, tuple[EventT, Delivery]] = {}
         for event, delivery in items:
             unique.setdefault(self.event_id(event), (event, delivery))
-        deliveries = [d for _, d in unique.values()]
+        # Claimed in event-id order: two lanes claiming the same ids take their locks in one order.
+        claims = sorted(unique)
+        deliveries = [unique[event_id][1] for event_id in claims]
         async with self.session_factory.begin() as session:
             fresh = (
                 set(unique)
@@ -244,7 +263,7 @@ class IdempotentConsumer(Generic[EventT]):
                             self._claim,
                             {
                                 "consumer": self.name,
-                                "event_ids": list(unique),
+                                "event_ids": claims,
                                 "topics": [d.topic for d in deliveries],
                                 "partitions": [d.partition for d in deliveries],
                                 "offsets": [d.offset for d in deliveries],
@@ -269,7 +288,19 @@ class IdempotentConsumer(Generic[EventT]):
             self.after_commit()
 
     async def dead_letter(self, record: ConsumerRecord, exc: BaseException, *, tries: int) -> None:
-        """Publish the original bytes to `<topic>.dlq`, confirmed before the offset moves on."""
+        """Publish the original bytes to `<topic>.dlq`, confirmed before the offset moves on (a lane
+        that does not dead-letter leaves the message to the other lane)."""
+        if not self.dead_letters:
+            self.stats["left_to_other_lane"] += 1
+            log.info(
+                "message left to the other lane",
+                consumer=self.label,
+                topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+                error=type(exc).__name__,
+            )
+            return
         headers = {k: v for k, v in Delivery.of(record).headers.items() if not k.startswith("x-dlq-")}
         headers.update(
             {
