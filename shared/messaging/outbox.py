@@ -9,6 +9,7 @@ from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.contracts.envelope import Envelope
+from shared.contracts.lanes import is_urgent
 from shared.contracts.topics import topic_for_event
 from shared.telemetry import current_trace_headers
 
@@ -44,6 +45,7 @@ async def add_events(
                 "payload": event.to_json().decode(),
                 "traceparent": trace.get("traceparent"),
                 "tracestate": trace.get("tracestate"),
+                "urgent": is_urgent(event.payload),
             }
             for event, trace in zip(events, traces, strict=True)
         ],

@@ -75,6 +75,23 @@ class OutboxRelay:
         # Built once: a round's cost should be its rows' publishing, not building statements.
         o = outbox.c
         self._pending = select(outbox).where(o.published_at.is_(None)).order_by(o.seq).limit(batch_size)
+        # An emergency's events first, with the earlier pending events of the same cases (so that no
+        # topic sees a case's events out of order): the cases of the pending urgent rows, then their
+        # pending rows in order. One index-only look at an empty partial index when there are none.
+        urgent_cases = (
+            select(o.aggregate_id)
+            .where(o.published_at.is_(None), o.urgent)
+            .order_by(o.seq)
+            .limit(batch_size)
+            .scalar_subquery()
+        )
+        self._urgent_exists = select(o.seq).where(o.published_at.is_(None), o.urgent).limit(1)
+        self._urgent = (
+            select(outbox)
+            .where(o.published_at.is_(None), o.aggregate_id == any_(func.array(urgent_cases)))
+            .order_by(o.seq)
+            .limit(batch_size)
+        )
         published = o.event_id == any_(bindparam("event_ids", type_=ARRAY(o.event_id.type)))
         self._mark = update(outbox).where(published).values(published_at=func.now())
 
@@ -141,6 +158,12 @@ class OutboxRelay:
         return len(rows)
 
     async def fetch_pending(self, conn: AsyncConnection) -> Sequence[Row]:
+        """The next rows to publish: an emergency's case's pending rows if there are any, else the
+        oldest pending rows."""
+        if await conn.scalar(self._urgent_exists) is not None:
+            urgent = (await conn.execute(self._urgent)).all()
+            if urgent:
+                return urgent
         return (await conn.execute(self._pending)).all()
 
     async def publish(self, rows: Sequence[Row]) -> None:

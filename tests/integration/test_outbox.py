@@ -15,15 +15,16 @@ from shared.contracts.events import FollowupScheduled
 from shared.contracts.vocabulary import RiskLevel
 from shared.messaging.broker import kafka_producer
 from shared.messaging.outbox import add_events
+from shared.messaging.relay import OutboxRelay
 from tests.integration.support import Database, read_topic, running_relay, wait_for
 
 
-def scheduled(case_id: uuid.UUID, sequence: int) -> Envelope:
+def scheduled(case_id: uuid.UUID, sequence: int, risk_level: RiskLevel = RiskLevel.red) -> Envelope:
     """An event whose cadence_days carries a sequence number, to check order."""
     payload = FollowupScheduled(
         case_id=case_id,
         plan_id=uuid.uuid4(),
-        risk_level=RiskLevel.red,
+        risk_level=risk_level,
         cadence_days=sequence,
         next_visit_due_at=datetime.now(UTC),
     )
@@ -223,3 +224,30 @@ async def test_the_leading_relay_purges_old_de_duplication_records_when_idle(
 async def _no_processed(db: Database) -> bool:
     async with db.engine.connect() as conn:
         return await conn.scalar(select(func.count()).select_from(db.processed)) == 0
+
+
+async def test_an_emergencys_events_leave_first_with_the_earlier_events_of_its_case(
+    infra, db: Database, topic: str
+) -> None:
+    """The relay publishes a red case's event ahead of older pending events of other cases, and with
+    it every earlier pending event of the same case, in order: no topic sees a case out of order."""
+    quiet, turning = uuid.uuid4(), uuid.uuid4()
+    await commit_change(db, topic, *(scheduled(quiet, n, RiskLevel.blue) for n in range(1, 4)))
+    await commit_change(db, topic, scheduled(turning, 1, RiskLevel.blue))
+    await commit_change(db, topic, scheduled(quiet, 4, RiskLevel.blue), scheduled(turning, 2, RiskLevel.red))
+    relay = OutboxRelay(engine=db.engine, outbox=db.outbox, broker=None, batch_size=3)  # type: ignore[arg-type]
+
+    def seen(rows) -> list[tuple[str, int, bool]]:
+        case = {str(quiet): "quiet", str(turning): "turning"}
+        return [
+            (case[r.aggregate_id], parse_event(r.payload.encode()).payload.cadence_days, r.urgent)
+            for r in rows
+        ]
+
+    async with db.engine.connect() as conn:
+        await conn.execution_options(isolation_level="AUTOCOMMIT")
+        first = await relay.fetch_pending(conn)
+        assert seen(first) == [("turning", 1, False), ("turning", 2, True)]
+        await relay.mark_published(conn, first)
+        rest = await relay.fetch_pending(conn)
+        assert seen(rest) == [("quiet", 1, False), ("quiet", 2, False), ("quiet", 3, False)]

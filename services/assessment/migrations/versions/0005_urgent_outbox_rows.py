@@ -1,0 +1,17 @@
+"""The outbox's urgent rows: an emergency's events leave before the crowd's (messaging v2).
+
+Revision ID: assessment_0005
+"""
+
+from shared.db.messaging_migration import add_urgent_outbox_rows_v2, drop_urgent_outbox_rows_v2
+
+revision = "assessment_0005"
+down_revision = "assessment_0004"
+
+
+def upgrade(schema: str = "assessment") -> None:
+    add_urgent_outbox_rows_v2(schema)
+
+
+def downgrade(schema: str = "assessment") -> None:
+    drop_urgent_outbox_rows_v2(schema)
