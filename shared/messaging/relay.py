@@ -17,7 +17,7 @@ import structlog
 from aiokafka.errors import KafkaConnectionError
 from faststream.kafka import KafkaBroker
 from opentelemetry import trace
-from sqlalchemy import Row, Table, any_, bindparam, delete, func, select, text, tuple_, update
+from sqlalchemy import Row, Table, any_, bindparam, delete, func, select, text, tuple_, union_all, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -74,24 +74,21 @@ class OutboxRelay:
         self._bugs = Throttle(60.0)  # an unexpected error's traceback, once a minute per kind
         # Built once: a round's cost should be its rows' publishing, not building statements.
         o = outbox.c
-        self._pending = select(outbox).where(o.published_at.is_(None)).order_by(o.seq).limit(batch_size)
         # An emergency's events first, with the earlier pending events of the same cases (so that no
-        # topic sees a case's events out of order): the cases of the pending urgent rows, then their
-        # pending rows in order. One index-only look at an empty partial index when there are none.
-        urgent_cases = (
-            select(o.aggregate_id)
-            .where(o.published_at.is_(None), o.urgent)
-            .order_by(o.seq)
-            .limit(batch_size)
-            .scalar_subquery()
+        # topic sees a case's events out of order); else the oldest. One statement a round, as before:
+        # a second round trip (asking first whether any row is urgent) doubled the database's
+        # transactions a report.
+        pending = o.published_at.is_(None)
+        urgent_cases = select(o.aggregate_id).where(pending, o.urgent).order_by(o.seq).limit(batch_size)
+        any_urgent = select(o.seq).where(pending, o.urgent).exists()
+        # Each branch behind a one-time test of `any_urgent` (an index-only look at a partial index
+        # that is empty almost always), so a round without urgent rows reads just the oldest.
+        cases_first = select(outbox).where(
+            any_urgent, pending, o.aggregate_id.in_(urgent_cases.scalar_subquery())
         )
-        self._urgent_exists = select(o.seq).where(o.published_at.is_(None), o.urgent).limit(1)
-        self._urgent = (
-            select(outbox)
-            .where(o.published_at.is_(None), o.aggregate_id == any_(func.array(urgent_cases)))
-            .order_by(o.seq)
-            .limit(batch_size)
-        )
+        oldest = select(outbox).where(pending, ~any_urgent).order_by(o.seq).limit(batch_size)
+        both = union_all(cases_first, oldest.subquery().select()).subquery()
+        self._next = select(both).order_by(both.c.seq).limit(batch_size)
         published = o.event_id == any_(bindparam("event_ids", type_=ARRAY(o.event_id.type)))
         self._mark = update(outbox).where(published).values(published_at=func.now())
 
@@ -160,11 +157,7 @@ class OutboxRelay:
     async def fetch_pending(self, conn: AsyncConnection) -> Sequence[Row]:
         """The next rows to publish: an emergency's case's pending rows if there are any, else the
         oldest pending rows."""
-        if await conn.scalar(self._urgent_exists) is not None:
-            urgent = (await conn.execute(self._urgent)).all()
-            if urgent:
-                return urgent
-        return (await conn.execute(self._pending)).all()
+        return (await conn.execute(self._next)).all()
 
     async def publish(self, rows: Sequence[Row]) -> None:
         """Enqueue every row in order, then wait for the broker to acknowledge them all.
