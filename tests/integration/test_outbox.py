@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import func, insert, select, update
 
 from shared.contracts.envelope import Envelope, new_envelope, parse_event
-from shared.contracts.events import FollowupScheduled
-from shared.contracts.vocabulary import RiskLevel
+from shared.contracts.events import FollowupScheduled, ReferralCreated
+from shared.contracts.vocabulary import Agency, Category, RiskLevel, Stage
 from shared.messaging.broker import kafka_producer
 from shared.messaging.outbox import add_events
 from shared.messaging.relay import OutboxRelay
@@ -229,25 +229,40 @@ async def _no_processed(db: Database) -> bool:
 async def test_an_emergencys_events_leave_first_with_the_earlier_events_of_its_case(
     infra, db: Database, topic: str
 ) -> None:
-    """The relay publishes a red case's event ahead of older pending events of other cases, and with
+    """The relay publishes an emergency's event ahead of older pending events of other cases, and with
     it every earlier pending event of the same case, in order: no topic sees a case out of order."""
     quiet, turning = uuid.uuid4(), uuid.uuid4()
-    await commit_change(db, topic, *(scheduled(quiet, n, RiskLevel.blue) for n in range(1, 4)))
-    await commit_change(db, topic, scheduled(turning, 1, RiskLevel.blue))
-    await commit_change(db, topic, scheduled(quiet, 4, RiskLevel.blue), scheduled(turning, 2, RiskLevel.red))
+    older = [scheduled(quiet, n, RiskLevel.blue) for n in range(1, 4)]
+    before_it = scheduled(turning, 1, RiskLevel.blue)
+    emergency = new_envelope(emergency_referral(turning), case_id=turning, producer="test")
+    await commit_change(db, topic, *older)
+    await commit_change(db, topic, before_it)
+    await commit_change(db, topic, scheduled(quiet, 4, RiskLevel.blue), emergency)
     relay = OutboxRelay(engine=db.engine, outbox=db.outbox, broker=None, batch_size=3)  # type: ignore[arg-type]
-
-    def seen(rows) -> list[tuple[str, int, bool]]:
-        case = {str(quiet): "quiet", str(turning): "turning"}
-        return [
-            (case[r.aggregate_id], parse_event(r.payload.encode()).payload.cadence_days, r.urgent)
-            for r in rows
-        ]
 
     async with db.engine.connect() as conn:
         await conn.execution_options(isolation_level="AUTOCOMMIT")
         first = await relay.fetch_pending(conn)
-        assert seen(first) == [("turning", 1, False), ("turning", 2, True)]
+        assert [(row.event_id, row.urgent) for row in first] == [
+            (before_it.event_id, False),
+            (emergency.event_id, True),
+        ]
         await relay.mark_published(conn, first)
         rest = await relay.fetch_pending(conn)
-        assert seen(rest) == [("quiet", 1, False), ("quiet", 2, False), ("quiet", 3, False)]
+        assert [row.event_id for row in rest] == [event.event_id for event in older]
+
+
+def emergency_referral(case_id: uuid.UUID) -> ReferralCreated:
+    return ReferralCreated(
+        referral_id=uuid.uuid4(),
+        case_id=case_id,
+        agency=Agency.police,
+        risk_level=RiskLevel.red,
+        emergency=True,
+        categories=[Category.abuse],
+        needs=[],
+        jurisdiction="140402001001",
+        ack_due_at=datetime.now(UTC) + timedelta(hours=1),
+        details_url="http://referral.invalid/v1/referrals/x",
+        stage=Stage.written_review,
+    )
