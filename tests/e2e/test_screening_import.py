@@ -250,3 +250,51 @@ async def test_a_survey_is_imported_once_matched_graded_and_resumed_after_kill_9
         with_difficulty
     )
     assert all(count == 1 for count in after["cases"].values())
+
+
+async def test_an_import_stopped_by_sigterm_says_where_and_resumes_with_every_row_once(
+    infra, services: RunningServices, tmp_path: Path
+) -> None:
+    """Stopped the way a process supervisor stops it (SIGTERM; SIGINT inherited ignored, as a
+    background job's), the import ends cleanly before its next batch, names the row it resumes after,
+    and the same command then imports the rest: every surveyed child once."""
+    await create_topics(infra.kafka_bootstrap, list(TOPICS.values()))
+    valid, with_difficulty = expected_rows()
+    survey = write_survey(tmp_path / "stopped.xlsx", uuid.uuid4().hex[:6], {})
+    state = tmp_path / "stopped.xlsx.import-state"
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "cpnet.cli",
+        "import",
+        "screening",
+        str(survey),
+        env={**services.env, "CPNET_IMPORT_BATCH_SIZE": "1"},  # one row a batch: slow enough to stop
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),  # noqa: PLW1509
+    )
+    deadline = time.monotonic() + 120
+    while not (state.exists() and json.loads(state.read_text())["acknowledged_row"] >= 40):
+        assert process.returncode is None and time.monotonic() < deadline, (
+            "the import ended before it was stopped"
+        )
+        await asyncio.sleep(0.01)
+    process.send_signal(signal.SIGTERM)
+    _, said = await asyncio.wait_for(process.communicate(), timeout=30)
+    assert process.returncode == 130, said.decode()[-2000:]
+    stopped_at = json.loads(state.read_text())["acknowledged_row"]
+    assert f"stopped after row {stopped_at}: run the same command again to resume" in said.decode()
+    assert stopped_at < ROWS + 2, "stopped half-way (else this proves nothing)"
+
+    resumed = run_import(services, survey)
+    assert resumed.returncode == 2, resumed.stderr  # done, with the bad rows in the error file
+    assert f"resuming stopped.xlsx after row {stopped_at}" in resumed.stderr
+    await caught_up(infra.kafka_bootstrap)
+    kept = await stored(infra.database_url, file_id(survey))
+    assert {int(external_id.rsplit("-", 1)[1]) for external_id, _, _ in kept["screenings"]} == valid
+    assert len({child_id for _, child_id, _ in kept["screenings"]}) == len(valid)
+    assert sorted(int(external_id.rsplit("-", 1)[1]) for external_id, _ in kept["reports"]) == sorted(
+        with_difficulty
+    )
+    assert all(count == 1 for count in kept["cases"].values())

@@ -244,7 +244,7 @@ async def test_an_emergencys_events_leave_first_with_the_earlier_events_of_its_c
         await conn.execution_options(isolation_level="AUTOCOMMIT")
         first = await relay.fetch_pending(conn)
         assert [(row.event_id, row.urgent) for row in first] == [
-            (before_it.event_id, False),
+            (before_it.event_id, True),  # made urgent by the emergency after it: it leaves first, with it
             (emergency.event_id, True),
         ]
         await relay.mark_published(conn, first)
