@@ -23,7 +23,6 @@ tests run the same unit of work on an `InMemoryStore` and an `InMemoryOutbox`, w
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
@@ -40,11 +39,6 @@ from shared.telemetry import current_trace_headers, event_span
 
 S = TypeVar("S")  # a service's state of one case
 R = TypeVar("R")  # a service's resources (policy, clock…)
-# Events a batch decides between two turns of the event loop: a batch of 500 decided in one go held
-# the loop for its whole CPU time, so an urgent lane's emergency in the same process waited for it
-# (issue 22: with a lane at referral too, tried and not yet kept, emergency -> police after a burst
-# fell from p50 6.9 to 2.3 s; docs/PERFORMANCE.md).
-YIELD_EVERY = 32
 
 
 @dataclass(frozen=True)
@@ -286,8 +280,6 @@ class Stage(Generic[S, R]):
         records: list[Any] = []
         now = self.clock(resources)
         for i, (event, delivery) in enumerate(items):
-            if i and i % YIELD_EVERY == 0:
-                await asyncio.sleep(0)
             key = self.key(event)
             with event_span(delivery) if self.spans and delivery is not None else _NO_SPAN:
                 decision = self.handlers.decide(states.get(key), event, resources, now)

@@ -20,13 +20,3 @@ _IMMEDIATE_DANGER = f'"{Indicator.immediate_danger.value}"'.encode()
 def names_immediate_danger(raw: bytes) -> bool:
     """A report (raw from the hotline, or `case.reported`) that names immediate danger."""
     return _IMMEDIATE_DANGER in raw
-
-
-def is_urgent(payload: object) -> bool:
-    """An event the outbox relay publishes first (with the earlier pending events of its case): one of
-    an emergency (a grade or a referral saying so) or of a report naming immediate danger. A case
-    graded red without immediate danger is not: a third of a county's reports are, and a lane that
-    carries a third of the crowd is no lane (a second tier for red is for later)."""
-    if getattr(payload, "emergency", False) is True:
-        return True
-    return Indicator.immediate_danger in (getattr(payload, "indicators", None) or ())

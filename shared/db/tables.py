@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
-    Boolean,
     Column,
     DateTime,
     Identity,
@@ -13,7 +12,6 @@ from sqlalchemy import (
     MetaData,
     Table,
     Text,
-    false,
     func,
     text,
 )
@@ -41,12 +39,8 @@ def outbox_table(metadata: MetaData) -> Table:
         Column("tracestate", Text),
         Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
         Column("published_at", DateTime(timezone=True)),
-        # An event of an emergency or a red case (shared/contracts/lanes.py): the relay publishes it,
-        # with the earlier pending events of its case, before the rest (since messaging v2).
-        Column("urgent", Boolean, nullable=False, server_default=false()),
     )
     Index("outbox_pending", table.c.seq, postgresql_where=text("published_at IS NULL"))
-    Index("outbox_urgent_pending", table.c.seq, postgresql_where=text("published_at IS NULL AND urgent"))
     return table
 
 

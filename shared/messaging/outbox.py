@@ -5,12 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import Table, Text, any_, bindparam, insert, update
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.contracts.envelope import Envelope
-from shared.contracts.lanes import is_urgent
 from shared.contracts.topics import topic_for_event
 from shared.telemetry import current_trace_headers
 
@@ -34,10 +32,6 @@ async def add_events(
     # A batch passes each event's own trace (the one that caused it); otherwise the current.
     if traces is None:
         traces = [current_trace_headers()] * len(events)
-    # An emergency's events leave first (the relay takes urgent rows before the rest); the other
-    # events of the same cases, the earlier pending ones included, must leave with them, in order, so
-    # they are urgent too. A case's events are written under its lock: no earlier one is uncommitted.
-    urgent_cases = {str(event.case_id) for event in events if is_urgent(event.payload)}
     await session.execute(
         insert(outbox),
         [
@@ -50,13 +44,7 @@ async def add_events(
                 "payload": event.to_json().decode(),
                 "traceparent": trace.get("traceparent"),
                 "tracestate": trace.get("tracestate"),
-                "urgent": str(event.case_id) in urgent_cases,
             }
             for event, trace in zip(events, traces, strict=True)
         ],
     )
-    if urgent_cases:
-        o = outbox.c
-        cases = bindparam("cases", sorted(urgent_cases), type_=ARRAY(Text))
-        earlier = update(outbox).where(o.published_at.is_(None), ~o.urgent, o.aggregate_id == any_(cases))
-        await session.execute(earlier.values(urgent=True))

@@ -17,7 +17,7 @@ import structlog
 from aiokafka.errors import KafkaConnectionError
 from faststream.kafka import KafkaBroker
 from opentelemetry import trace
-from sqlalchemy import Row, Table, any_, bindparam, delete, func, select, text, tuple_, union_all, update
+from sqlalchemy import Row, Table, any_, bindparam, delete, func, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -74,18 +74,7 @@ class OutboxRelay:
         self._bugs = Throttle(60.0)  # an unexpected error's traceback, once a minute per kind
         # Built once: a round's cost should be its rows' publishing, not building statements.
         o = outbox.c
-        # An emergency's events first (with them, the earlier pending events of the same cases, which
-        # add_events marked urgent too: no topic sees a case's events out of order); else the oldest.
-        # One statement a round, each branch an index scan behind a one-time test of the urgent
-        # partial index (empty almost always): asking in a second round trip doubled the database's
-        # transactions a report, and joining the urgent cases to every pending row at each round
-        # doubled its CPU.
-        pending = o.published_at.is_(None)
-        any_urgent = select(o.seq).where(pending, o.urgent).exists()
-        urgent = select(outbox).where(pending, o.urgent).order_by(o.seq).limit(batch_size)
-        oldest = select(outbox).where(pending, ~any_urgent).order_by(o.seq).limit(batch_size)
-        both = union_all(urgent.subquery().select(), oldest.subquery().select()).subquery()
-        self._next = select(both).order_by(both.c.seq).limit(batch_size)
+        self._pending = select(outbox).where(o.published_at.is_(None)).order_by(o.seq).limit(batch_size)
         published = o.event_id == any_(bindparam("event_ids", type_=ARRAY(o.event_id.type)))
         self._mark = update(outbox).where(published).values(published_at=func.now())
 
@@ -152,9 +141,7 @@ class OutboxRelay:
         return len(rows)
 
     async def fetch_pending(self, conn: AsyncConnection) -> Sequence[Row]:
-        """The next rows to publish: an emergency's case's pending rows if there are any, else the
-        oldest pending rows."""
-        return (await conn.execute(self._next)).all()
+        return (await conn.execute(self._pending)).all()
 
     async def publish(self, rows: Sequence[Row]) -> None:
         """Enqueue every row in order, then wait for the broker to acknowledge them all.

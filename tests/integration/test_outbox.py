@@ -11,20 +11,19 @@ import pytest
 from sqlalchemy import func, insert, select, update
 
 from shared.contracts.envelope import Envelope, new_envelope, parse_event
-from shared.contracts.events import FollowupScheduled, ReferralCreated
-from shared.contracts.vocabulary import Agency, Category, RiskLevel, Stage
+from shared.contracts.events import FollowupScheduled
+from shared.contracts.vocabulary import RiskLevel
 from shared.messaging.broker import kafka_producer
 from shared.messaging.outbox import add_events
-from shared.messaging.relay import OutboxRelay
 from tests.integration.support import Database, read_topic, running_relay, wait_for
 
 
-def scheduled(case_id: uuid.UUID, sequence: int, risk_level: RiskLevel = RiskLevel.red) -> Envelope:
+def scheduled(case_id: uuid.UUID, sequence: int) -> Envelope:
     """An event whose cadence_days carries a sequence number, to check order."""
     payload = FollowupScheduled(
         case_id=case_id,
         plan_id=uuid.uuid4(),
-        risk_level=risk_level,
+        risk_level=RiskLevel.red,
         cadence_days=sequence,
         next_visit_due_at=datetime.now(UTC),
     )
@@ -224,45 +223,3 @@ async def test_the_leading_relay_purges_old_de_duplication_records_when_idle(
 async def _no_processed(db: Database) -> bool:
     async with db.engine.connect() as conn:
         return await conn.scalar(select(func.count()).select_from(db.processed)) == 0
-
-
-async def test_an_emergencys_events_leave_first_with_the_earlier_events_of_its_case(
-    infra, db: Database, topic: str
-) -> None:
-    """The relay publishes an emergency's event ahead of older pending events of other cases, and with
-    it every earlier pending event of the same case, in order: no topic sees a case out of order."""
-    quiet, turning = uuid.uuid4(), uuid.uuid4()
-    older = [scheduled(quiet, n, RiskLevel.blue) for n in range(1, 4)]
-    before_it = scheduled(turning, 1, RiskLevel.blue)
-    emergency = new_envelope(emergency_referral(turning), case_id=turning, producer="test")
-    await commit_change(db, topic, *older)
-    await commit_change(db, topic, before_it)
-    await commit_change(db, topic, scheduled(quiet, 4, RiskLevel.blue), emergency)
-    relay = OutboxRelay(engine=db.engine, outbox=db.outbox, broker=None, batch_size=3)  # type: ignore[arg-type]
-
-    async with db.engine.connect() as conn:
-        await conn.execution_options(isolation_level="AUTOCOMMIT")
-        first = await relay.fetch_pending(conn)
-        assert [(row.event_id, row.urgent) for row in first] == [
-            (before_it.event_id, True),  # made urgent by the emergency after it: it leaves first, with it
-            (emergency.event_id, True),
-        ]
-        await relay.mark_published(conn, first)
-        rest = await relay.fetch_pending(conn)
-        assert [row.event_id for row in rest] == [event.event_id for event in older]
-
-
-def emergency_referral(case_id: uuid.UUID) -> ReferralCreated:
-    return ReferralCreated(
-        referral_id=uuid.uuid4(),
-        case_id=case_id,
-        agency=Agency.police,
-        risk_level=RiskLevel.red,
-        emergency=True,
-        categories=[Category.abuse],
-        needs=[],
-        jurisdiction="140402001001",
-        ack_due_at=datetime.now(UTC) + timedelta(hours=1),
-        details_url="http://referral.invalid/v1/referrals/x",
-        stage=Stage.written_review,
-    )

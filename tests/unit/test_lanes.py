@@ -1,13 +1,12 @@
-"""What travels in the urgent lane: a report naming immediate danger (found in its bytes without
-parsing, never in a narrative's words) and an event of an emergency — not every red case."""
+"""What travels in the urgent lane: a report naming immediate danger, found in its bytes without
+parsing, never in a narrative's words."""
 
 from __future__ import annotations
 
 import json
 import random
 
-from shared.contracts.lanes import is_urgent, names_immediate_danger
-from shared.contracts.vocabulary import Indicator, RiskLevel
+from shared.contracts.lanes import names_immediate_danger
 from shared.sample_reports import realistic_reports
 
 
@@ -20,15 +19,3 @@ def test_a_report_naming_immediate_danger_is_told_by_its_bytes_and_a_narrative_c
     calm = next(r for r in reports if not r.immediate_danger)
     body = {**calm.body, "narrative": 'the caller said "immediate_danger" twice'}
     assert not names_immediate_danger(json.dumps(body, ensure_ascii=False).encode())
-
-
-class _Event:
-    def __init__(self, **fields: object) -> None:
-        self.__dict__.update(fields)
-
-
-def test_an_emergency_or_a_report_of_immediate_danger_is_urgent_and_a_red_grade_alone_is_not() -> None:
-    assert is_urgent(_Event(emergency=True, risk_level=RiskLevel.red))
-    assert is_urgent(_Event(indicators=[Indicator.immediate_danger]))
-    assert not is_urgent(_Event(emergency=False, risk_level=RiskLevel.red))
-    assert not is_urgent(_Event(indicators=[Indicator.left_behind]))
