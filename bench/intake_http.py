@@ -1,5 +1,8 @@
-"""The intake HTTP benchmark: `POST /v1/reports` at each concurrency, as one caseworker of the city, with
-every service running; between levels the pipeline drains, so each level starts from a quiet system."""
+"""The intake HTTP benchmark: `POST /v1/reports` at each concurrency, by many caseworkers (each with a
+subject of their own, of the county the report is about, as a county's people would send them), with
+every service running; between levels the pipeline drains, so each level starts from a quiet system.
+Many reporters, so that against services running with their own rate limits (`make run`) it measures
+the service, not one person's write limit (600 a minute)."""
 
 from __future__ import annotations
 
@@ -23,10 +26,36 @@ from shared.settings import Settings
 from shared.territory.registry import load_territory
 
 CITY = "1404"
+REPORTERS_PER_COUNTY = 20
+
+
+def reporters(settings: Settings, places: list[str]) -> dict[str, list[str]]:
+    """County code → the tokens of its reporting caseworkers."""
+    counties = sorted({place[:6] for place in places})
+    return {
+        county: [
+            issue_token(
+                settings, subject=f"bench-caseworker-{county}-{n}", role=Role.caseworker, jurisdiction=county
+            )
+            for n in range(REPORTERS_PER_COUNTY)
+        ]
+        for county in counties
+    }
+
+
+def signed(bodies: list[dict], tokens: dict[str, list[str]]) -> list[tuple[dict, str]]:
+    """Each body with the token of one of its county's reporters, in turn."""
+    turn: Counter = Counter()
+    out = []
+    for body in bodies:
+        county = body["jurisdiction"][:6]
+        out.append((body, tokens[county][turn[county] % len(tokens[county])]))
+        turn[county] += 1
+    return out
 
 
 async def _post_all(
-    url: str, token: str, bodies: list[dict], concurrency: int, flow: Flow
+    url: str, bodies: list[tuple[dict, str]], concurrency: int, flow: Flow
 ) -> tuple[list[float], Counter, float]:
     latencies: list[float] = []
     statuses: Counter = Counter()
@@ -37,18 +66,18 @@ async def _post_all(
     async with aiohttp.ClientSession(
         url,
         connector=connector,
-        headers={"Authorization": f"Bearer {token}"},
         timeout=aiohttp.ClientTimeout(total=60.0),
     ) as http:
 
         async def caller() -> None:
-            for body in queue:  # one shared iterator: each body is posted once, by whichever caller is free
+            for body, token in queue:  # one shared iterator: each is posted once, by whichever caller is free
                 sent = time.time()
                 # Expected before it is sent: its case.reported may reach the tap before the answer.
                 flow.produced_at[body["external_id"]] = sent
                 status: int | str
                 try:
-                    async with http.post("/v1/reports", json=body) as response:
+                    headers = {"Authorization": f"Bearer {token}"}
+                    async with http.post("/v1/reports", json=body, headers=headers) as response:
                         await response.read()
                         status = response.status
                 except (TimeoutError, aiohttp.ClientError) as exc:
@@ -77,14 +106,14 @@ async def run_intake_http(
 ) -> dict[str, Any]:
     """`requests` reports posted at each concurrency in turn; the pipeline drains after each level."""
     intake = fleet.services["intake"]
-    token = issue_token(settings, subject="bench-caseworker", role=Role.caseworker, jurisdiction=CITY)
     places = [code for code in villages(load_territory(settings.territory_file)) if code.startswith(CITY)]
+    tokens = reporters(settings, places)
     rng = random.Random(seed)
     security = client_security(settings)
     levels = []
     for callers in concurrency:
         level = realistic_reports(requests, places=places, run=uuid.uuid4().hex[:8], rng=rng)
-        bodies = [report.body for report in level]
+        bodies = signed([report.body for report in level], tokens)
         flow = Flow()
         # The tap reads once the requests are answered: on two cores its reading would take the
         # CPU the services answer with (it only tells when the pipeline has drained).
@@ -94,7 +123,7 @@ async def run_intake_http(
         ):
             cpu = CpuUse(fleet)
             cpu.start()
-            latencies, statuses, seconds = await _post_all(intake.url, token, bodies, callers, flow)
+            latencies, statuses, seconds = await _post_all(intake.url, bodies, callers, flow)
             cpu_ms = cpu.stop(per=requests)
             tap.read()
             say(
@@ -119,6 +148,7 @@ async def run_intake_http(
         )
     return {
         "requests_per_level": requests,
+        "reporters": sum(len(t) for t in tokens.values()),
         "seed": seed,
         "levels": levels,
         "services": fleet.limits_note,
@@ -127,7 +157,9 @@ async def run_intake_http(
 
 
 def table_rows(figures: dict[str, Any]) -> list[tuple[str, Any, str]]:
-    rows: list[tuple[str, Any, str]] = []
+    rows: list[tuple[str, Any, str]] = [
+        ("reporters (caseworkers of the city's counties)", figures["reporters"], "")
+    ]
     for level in figures["levels"]:
         rows += [
             (f"concurrency {level['concurrency']}", "", ""),

@@ -71,6 +71,7 @@ def test_the_http_bench_posts_every_report_at_each_concurrency(infra, tmp_path):
 
     assert "concurrency 2" in table and "concurrency 4" in table and "req/s" in table
     assert [level["concurrency"] for level in figures["levels"]] == [2, 4]
+    assert figures["reporters"] > 1, "many reporters, each with a subject of their own"
     for level in figures["levels"]:
         assert level["statuses"] == {"202": 10}
         assert level["latency_s"]["count"] == 10
