@@ -11,7 +11,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass
 from itertools import count
@@ -52,18 +52,20 @@ def live_reports(
 
 async def publish_live(
     producer: AIOKafkaProducer,
-    reports: Iterator[SampleReport],
+    reports: Iterable[SampleReport],
     *,
     rate: float,
     flow: Flow,
     stop: asyncio.Event,
 ) -> list[SampleReport]:
-    """Publish reports at `rate` per second until `stop`; returns those sent."""
+    """Publish reports at `rate` per second until `stop` (or until there are no more); returns those
+    sent."""
     sent: list[SampleReport] = []
     pending = []
     started = time.monotonic()
-    while not stop.is_set():
-        report = next(reports)
+    for report in reports:
+        if stop.is_set():
+            break
         key, value = report.message()
         flow.produced_at[report.external_id] = time.time()
         pending.append(await producer.send(HotlineReport.TOPIC, value, key=key))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -142,20 +142,24 @@ class Flow:
             and p["routed"] == p["planned"] == p["new cases"]
         )
 
-    def latencies(self) -> dict[str, list[float]]:
-        """Seconds from sending each report to its case.assessed, and to its police referral."""
-        assessed, red, police = [], [], []
+    def latencies(self, only: Collection[str] | None = None) -> dict[str, list[float]]:
+        """Seconds from sending each report (of `only`, external ids, if given) to its case.reported,
+        its case.assessed, and to its police referral."""
+        reported, assessed, red, police = [], [], [], []
         for external_id, stored in self.reported.items():
+            if only is not None and external_id not in only:
+                continue
+            sent = self.produced_at[external_id]
+            reported.append(stored.at - sent)
             graded = self.assessed.get(stored.event_id)
             if graded is None:
                 continue
-            sent = self.produced_at[external_id]
             assessed.append(graded.at - sent)
             if graded.risk_level == RiskLevel.red:
                 red.append(graded.at - sent)
             if graded.event_id in self.police:
                 police.append(self.police[graded.event_id] - sent)
-        return {"assessed": assessed, "assessed_red": red, "police_red": police}
+        return {"reported": reported, "assessed": assessed, "assessed_red": red, "police_red": police}
 
     def finished(self, started: float) -> dict[str, float | None]:
         """When each stage had handled its last report of this run, in seconds since the first was sent."""

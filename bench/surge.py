@@ -14,6 +14,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
+from bench.during_import import publish_live
 from bench.figures import latency_rows, percentiles
 from bench.flow import ConsumerLag, Flow, TopicTap, wait_until_handled
 from bench.pipeline import produce_all
@@ -25,44 +26,16 @@ from shared.settings import Settings
 from shared.territory.registry import load_territory
 
 
-def hop_latencies(flow: Flow, reports: Sequence[SampleReport]) -> dict[str, list[float]]:
-    """Seconds from sending each of `reports` to its case.reported, its case.assessed and its police
-    referral (those that have each)."""
-    hops: dict[str, list[float]] = {"reported": [], "assessed": [], "police": []}
-    for report in reports:
-        sent = flow.produced_at[report.external_id]
-        stored = flow.reported.get(report.external_id)
-        if stored is None:
-            continue
-        hops["reported"].append(stored.at - sent)
-        graded = flow.assessed.get(stored.event_id)
-        if graded is None:
-            continue
-        hops["assessed"].append(graded.at - sent)
-        if graded.event_id in flow.police:
-            hops["police"].append(flow.police[graded.event_id] - sent)
-    return hops
-
-
 def police_latencies(flow: Flow, reports: Sequence[SampleReport]) -> list[float]:
     """Seconds from sending each of `reports` to its case's police referral (those that have one)."""
-    return hop_latencies(flow, reports)["police"]
+    return flow.latencies(only={r.external_id for r in reports})["police_red"]
 
 
 async def send_at_rate(
     producer: AIOKafkaProducer, reports: Sequence[SampleReport], *, rate: float, flow: Flow
 ) -> None:
     """Each report on the hotline topic on the clock (`rate` a second), not after the broker's answer."""
-    started = time.monotonic()
-    pending = []
-    for n, report in enumerate(reports):
-        key, value = report.message()
-        flow.produced_at[report.external_id] = time.time()
-        pending.append(await producer.send(HotlineReport.TOPIC, value, key=key))
-        delay = started + (n + 1) / rate - time.monotonic()
-        if delay > 0:
-            await asyncio.sleep(delay)
-    await asyncio.gather(*pending)
+    await publish_live(producer, reports, rate=rate, flow=flow, stop=asyncio.Event())
 
 
 async def until_referred(
@@ -131,12 +104,13 @@ async def run_surge(
         finally:
             await producer.stop()
         caught_up = await wait_until_handled(flow, lag, started=burst_started, timeout_s=timeout_s, say=say)
-    quiet, busy = hop_latencies(flow, idle), hop_latencies(flow, under_load)
+    quiet = flow.latencies(only={r.external_id for r in idle})
+    busy = flow.latencies(only={r.external_id for r in under_load})
     hops = {
         hop: {"idle": percentiles(quiet[hop]), "under_load": percentiles(busy[hop])}
         for hop in ("reported", "assessed")
     }
-    quiet, busy = percentiles(quiet["police"]), percentiles(busy["police"])
+    quiet, busy = percentiles(quiet["police_red"]), percentiles(busy["police_red"])
     return {
         "burst": burst,
         "emergencies": {"idle": len(idle), "under_load": len(under_load)},
