@@ -22,6 +22,13 @@ GENESIS = b"\x00" * 32
 # bytes (or the other way round), and a later format can change without colliding with v1.
 _ENTRY_DOMAIN = b"cpnet.ledger.v1\x00"
 _CHECKPOINT_DOMAIN = b"cpnet.checkpoint.v1\x00"
+# Version 2: an entry of one of the ledger's chains (one per partition of its input) also covers
+# its chain's name, so no entry can be moved from one chain to another; a checkpoint signs the
+# Merkle root over every chain's head (its name, size and root).
+_ENTRY_DOMAIN_V2 = b"cpnet.ledger.v2\x00"
+_CHECKPOINT_DOMAIN_V2 = b"cpnet.checkpoint.v2\x00"
+_HEAD_DOMAIN = b"cpnet.head.v2\x00"
+LEGACY = ""  # the one chain of the ledger before it was sharded, hashed as version 1
 _HASH_SIZE = 32
 _SIGNATURE_SIZE = 64
 
@@ -55,23 +62,34 @@ def canonical_json(value: Any) -> bytes:
     return _dumps(value)
 
 
-def _digest(seq: int, canonical: bytes, prev_hash: bytes) -> bytes:
-    return hashlib.sha256(_ENTRY_DOMAIN + seq.to_bytes(8, "big") + prev_hash + canonical).digest()
+def _named(chain: str) -> bytes:
+    name = chain.encode("utf-8")
+    return len(name).to_bytes(2, "big") + name
 
 
-def entry_hash(seq: int, record: dict, prev_hash: bytes) -> bytes:
-    """SHA-256 of b"cpnet.ledger.v1\\0" ‖ seq (8 bytes, big-endian) ‖ prev_hash ‖ canonical_json(record)."""
+def _digest(seq: int, canonical: bytes, prev_hash: bytes, chain: str = LEGACY) -> bytes:
+    if chain == LEGACY:
+        return hashlib.sha256(_ENTRY_DOMAIN + seq.to_bytes(8, "big") + prev_hash + canonical).digest()
+    return hashlib.sha256(
+        _ENTRY_DOMAIN_V2 + _named(chain) + seq.to_bytes(8, "big") + prev_hash + canonical
+    ).digest()
+
+
+def entry_hash(seq: int, record: dict, prev_hash: bytes, chain: str = LEGACY) -> bytes:
+    """SHA-256 of b"cpnet.ledger.v1\\0" ‖ seq (8 bytes, big-endian) ‖ prev_hash ‖ canonical_json(record)
+    for the legacy chain; of b"cpnet.ledger.v2\\0" ‖ len(chain) (2 bytes) ‖ chain (UTF-8) ‖ seq ‖
+    prev_hash ‖ canonical_json(record) for an entry of a named chain (`seq`: its place in the chain)."""
     if not 1 <= seq < 2**64:
         raise ValueError(f"seq {seq} outside 1..2**64-1")
     if len(prev_hash) != _HASH_SIZE:
         raise ValueError("prev_hash must be 32 bytes")
-    return _digest(seq, canonical_json(record), prev_hash)
+    return _digest(seq, canonical_json(record), prev_hash, chain)
 
 
 @dataclass(frozen=True)
 class Entry:
-    """One ledger entry. The Merkle tree of the checkpoints is built over entry hashes: this
-    entry's leaf is `merkle.leaf_hash(entry.hash)`."""
+    """One ledger entry: the `seq`-th of its `chain`. Each chain's Merkle tree is built over its
+    entry hashes: this entry's leaf is `merkle.leaf_hash(entry.hash)`."""
 
     seq: int
     record: dict
@@ -79,14 +97,15 @@ class Entry:
     hash: bytes
     # The bytes the hash covers, when this process made the entry (what the ledger stores).
     canonical: bytes | None = field(default=None, compare=False, repr=False)
+    chain: str = LEGACY
 
     @property
     def leaf(self) -> bytes:
         return leaf_hash(self.hash)
 
 
-def append(prev: Entry | None, record: dict, *, parsed: bool = False) -> Entry:
-    """The entry after `prev` (the first one, linked to GENESIS, when `prev` is None).
+def append(prev: Entry | None, record: dict, *, parsed: bool = False, chain: str = LEGACY) -> Entry:
+    """The entry after `prev` in `chain` (the first one, linked to GENESIS, when `prev` is None).
 
     `parsed` says the record was built from JSON text just now and nobody else holds it: its keys
     are strings by construction and the entry may keep it as it is. Otherwise the entry keeps a
@@ -94,6 +113,8 @@ def append(prev: Entry | None, record: dict, *, parsed: bool = False) -> Entry:
     changing its dict later cannot silently break the entry."""
     if not isinstance(record, dict):
         raise TypeError("a ledger record is a dict")
+    if prev is not None and prev.chain != chain:
+        raise ValueError(f"entry of chain {chain!r} appended after one of chain {prev.chain!r}")
     seq = prev.seq + 1 if prev else 1
     prev_hash = prev.hash if prev else GENESIS
     canonical = _dumps(record) if parsed else canonical_json(record)
@@ -101,8 +122,9 @@ def append(prev: Entry | None, record: dict, *, parsed: bool = False) -> Entry:
         seq=seq,
         record=record if parsed else json.loads(canonical),
         prev_hash=prev_hash,
-        hash=_digest(seq, canonical, prev_hash),
+        hash=_digest(seq, canonical, prev_hash, chain),
         canonical=canonical,
+        chain=chain,
     )
 
 
@@ -111,24 +133,46 @@ def ledger_root(entry_hashes: Sequence[bytes]) -> bytes:
     return root_from_leaf_hashes([leaf_hash(h) for h in entry_hashes])
 
 
-def _signed_message(size: int, root: bytes, created_at: str) -> bytes:
+def _signed_message(size: int, root: bytes, created_at: str, sharded: bool = False) -> bytes:
     # created_at goes last: it is the only field of variable length.
-    return _CHECKPOINT_DOMAIN + size.to_bytes(8, "big") + root + created_at.encode("utf-8")
+    domain = _CHECKPOINT_DOMAIN_V2 if sharded else _CHECKPOINT_DOMAIN
+    return domain + size.to_bytes(8, "big") + root + created_at.encode("utf-8")
+
+
+@dataclass(frozen=True)
+class Head:
+    """Where one chain stood at a checkpoint: its first `size` entries have this Merkle root."""
+
+    chain: str
+    size: int
+    root: bytes
+
+    @property
+    def leaf(self) -> bytes:
+        return leaf_hash(_HEAD_DOMAIN + _named(self.chain) + self.size.to_bytes(8, "big") + self.root)
+
+
+def heads_root(heads: Sequence[Head]) -> bytes:
+    """The Merkle root over the heads' leaves, in the order of their chains' names."""
+    return root_from_leaf_hashes([h.leaf for h in sorted(heads, key=lambda h: h.chain)])
 
 
 @dataclass(frozen=True)
 class Checkpoint:
-    """A signed statement: the first `size` entries of the ledger have this Merkle root."""
+    """A signed statement. Version 1 (no `heads`): the first `size` entries of the one chain
+    have this Merkle root. Version 2: every chain stood at its head, `size` entries in all, and
+    `root` is the root over the heads — the one root a witness keeps for the whole ledger."""
 
     size: int
     root: bytes
     created_at: str
     key_id: str
     signature: bytes
+    heads: tuple[Head, ...] = ()
 
     def signed_message(self) -> bytes:
-        """b"cpnet.checkpoint.v1\\0" ‖ size (8 bytes, big-endian) ‖ root ‖ created_at (UTF-8)."""
-        return _signed_message(self.size, self.root, self.created_at)
+        """b"cpnet.checkpoint.v1\\0" (or v2) ‖ size (8 bytes, big-endian) ‖ root ‖ created_at (UTF-8)."""
+        return _signed_message(self.size, self.root, self.created_at, bool(self.heads))
 
     def signature_valid(self, public_key: Ed25519PublicKey) -> bool:
         try:
@@ -137,17 +181,24 @@ class Checkpoint:
             return False
         return True
 
+    def heads_agree(self) -> bool:
+        """Whether a version 2 checkpoint's heads make its signed root and size."""
+        return not self.heads or (
+            heads_root(self.heads) == self.root and sum(h.size for h in self.heads) == self.size
+        )
+
     def to_json(self) -> str:
-        """One line a witness agency can keep: root in hex, signature in base64."""
-        return canonical_json(
-            {
-                "size": self.size,
-                "root": self.root.hex(),
-                "created_at": self.created_at,
-                "key_id": self.key_id,
-                "signature": base64.b64encode(self.signature).decode("ascii"),
-            }
-        ).decode("utf-8")
+        """One line a witness agency can keep: roots in hex, signature in base64."""
+        document: dict[str, Any] = {
+            "size": self.size,
+            "root": self.root.hex(),
+            "created_at": self.created_at,
+            "key_id": self.key_id,
+            "signature": base64.b64encode(self.signature).decode("ascii"),
+        }
+        if self.heads:
+            document["chains"] = [[h.chain, h.size, h.root.hex()] for h in self.heads]
+        return canonical_json(document).decode("utf-8")
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Checkpoint:
@@ -156,7 +207,10 @@ class Checkpoint:
             data = json.loads(text)
             size, root, created_at = data["size"], bytes.fromhex(data["root"]), data["created_at"]
             key_id, signature = data["key_id"], base64.b64decode(data["signature"], validate=True)
-        except (KeyError, TypeError, ValueError, binascii.Error) as error:
+            heads = tuple(
+                Head(chain=chain, size=n, root=bytes.fromhex(r)) for chain, n, r in data.get("chains", ())
+            )
+        except (KeyError, TypeError, ValueError, binascii.Error, AttributeError) as error:
             raise ValueError(f"not a checkpoint: {error}") from None
         if (
             type(size) is not int
@@ -165,9 +219,21 @@ class Checkpoint:
             or len(signature) != _SIGNATURE_SIZE
             or not isinstance(created_at, str)
             or not isinstance(key_id, str)
+            or not all(_head_well_formed(h) for h in heads)
         ):
             raise ValueError("not a checkpoint: a field has the wrong type or length")
-        return cls(size=size, root=root, created_at=created_at, key_id=key_id, signature=signature)
+        return cls(
+            size=size, root=root, created_at=created_at, key_id=key_id, signature=signature, heads=heads
+        )
+
+
+def _head_well_formed(head: Head) -> bool:
+    return (
+        isinstance(head.chain, str)
+        and type(head.size) is int
+        and head.size > 0
+        and len(head.root) == _HASH_SIZE
+    )
 
 
 def make_checkpoint(
@@ -181,10 +247,7 @@ def make_checkpoint(
     return sign_checkpoint(tree, private_key, key_id, created_at)
 
 
-def sign_checkpoint(
-    tree: Frontier, private_key: Ed25519PrivateKey, key_id: str, created_at: str
-) -> Checkpoint:
-    """Sign the root of `tree`, whose leaves are the leaf hashes of entries 1..tree.size."""
+def _require_utc(key_id: str, created_at: str) -> None:
     if not key_id:
         raise ValueError("a checkpoint needs a key id")
     try:
@@ -193,6 +256,13 @@ def sign_checkpoint(
         offset = None
     if offset != timedelta(0):
         raise ValueError(f"created_at must be an ISO 8601 time in UTC, not {created_at!r}")
+
+
+def sign_checkpoint(
+    tree: Frontier, private_key: Ed25519PrivateKey, key_id: str, created_at: str
+) -> Checkpoint:
+    """Sign the root of `tree`, whose leaves are the leaf hashes of entries 1..tree.size."""
+    _require_utc(key_id, created_at)
     size, root = tree.size, tree.root()
     return Checkpoint(
         size=size,
@@ -203,12 +273,49 @@ def sign_checkpoint(
     )
 
 
+def sign_chains(
+    trees: Mapping[str, Frontier], private_key: Ed25519PrivateKey, key_id: str, created_at: str
+) -> Checkpoint:
+    """Sign where every chain stands: `trees` holds each chain's Merkle tree over its entries
+    1..size (a chain with no entries yet is left out)."""
+    heads = tuple(
+        Head(chain=name, size=tree.size, root=tree.root())
+        for name, tree in sorted(trees.items())
+        if tree.size
+    )
+    if not heads:
+        raise ValueError("a checkpoint of the chains needs an entry in one of them")
+    _require_utc(key_id, created_at)
+    size, root = sum(h.size for h in heads), heads_root(heads)
+    return Checkpoint(
+        size=size,
+        root=root,
+        created_at=created_at,
+        key_id=key_id,
+        signature=private_key.sign(_signed_message(size, root, created_at, sharded=True)),
+        heads=heads,
+    )
+
+
+def make_chains_checkpoint(
+    chains: Mapping[str, Sequence[bytes]], private_key: Ed25519PrivateKey, key_id: str, created_at: str
+) -> Checkpoint:
+    """Sign the heads of chains given as their entry hashes, each in order (tests, tools)."""
+    trees = {}
+    for name, hashes in chains.items():
+        trees[name] = Frontier()
+        trees[name].extend(leaf_hash(h) for h in hashes)
+    return sign_chains(trees, private_key, key_id, created_at)
+
+
 @dataclass(frozen=True)
 class Problem:
-    """Something verification found wrong: `seq` names the entry (None: about a checkpoint only)."""
+    """Something verification found wrong: `seq` names the entry of `chain` (None: about a
+    checkpoint only)."""
 
     seq: int | None
     reason: str
+    chain: str = LEGACY
 
 
 def _rehash(entry: Entry) -> bytes | None:
@@ -216,7 +323,7 @@ def _rehash(entry: Entry) -> bytes | None:
     try:
         # Deliberately without the string-key walk: this runs for every entry of every
         # verification, and anything stored as JSON already has string keys.
-        return _digest(entry.seq, _dumps(entry.record), entry.prev_hash)
+        return _digest(entry.seq, _dumps(entry.record), entry.prev_hash, entry.chain)
     except (TypeError, ValueError, OverflowError, AttributeError):
         return None
 
@@ -435,33 +542,66 @@ def _rewritten_and_relinked(
     )
 
 
+def _signed(
+    checkpoints: Sequence[Checkpoint], public_keys: Mapping[str, Ed25519PublicKey]
+) -> tuple[list[Checkpoint], list[Problem]]:
+    """The checkpoints whose signature holds (and whose heads make their root), and a problem
+    for each of the others: only these may vouch for anything."""
+    signed: list[Checkpoint] = []
+    problems: list[Problem] = []
+    for checkpoint in checkpoints:
+        key = public_keys.get(checkpoint.key_id)
+        name = f"{_describe(checkpoint)} over {checkpoint.size} entries"
+        if key is None:
+            problems.append(Problem(None, f"{name}: signed with an unknown key"))
+        elif not checkpoint.signature_valid(key):
+            problems.append(Problem(None, f"{name}: bad signature"))
+        elif not checkpoint.heads_agree():
+            problems.append(Problem(None, f"{name}: its chains' heads do not make its signed root"))
+        else:
+            signed.append(checkpoint)
+    return signed, problems
+
+
+def _views(signed: Sequence[Checkpoint]) -> dict[str, list[Checkpoint]]:
+    """Each chain's checkpoints, smallest first: a version 1 checkpoint speaks of the legacy
+    chain, a version 2 checkpoint of every chain it has a head for (its signature already held)."""
+    views: dict[str, list[Checkpoint]] = {}
+    for checkpoint in signed:
+        heads = checkpoint.heads or (Head(LEGACY, checkpoint.size, checkpoint.root),)
+        for head in heads:
+            views.setdefault(head.chain, []).append(
+                Checkpoint(head.size, head.root, checkpoint.created_at, checkpoint.key_id, b"")
+                if checkpoint.heads
+                else checkpoint
+            )
+    for view in views.values():
+        view.sort(key=lambda c: c.size)
+    return views
+
+
+def _verify_chain(entries: Sequence[Entry], signed: Sequence[Checkpoint]) -> list[Problem]:
+    """One chain's problems, its first bad entry first."""
+    hashes = [e.hash for e in entries]
+    chain = _scan(entries, hashes, signed)
+    located = chain[0].seq if chain else None
+    return chain + _check_checkpoints(entries, hashes, signed, located)
+
+
 def verify(
     entries: Sequence[Entry], checkpoints: Sequence[Checkpoint], public_keys: Mapping[str, Ed25519PublicKey]
 ) -> list[Problem]:
     """Every problem found, the first bad entry first (checkpoint-only problems last); empty
-    means the ledger is intact. The first problem's seq names the entry that was changed,
-    removed, inserted or moved, or the entry after the end of a truncated ledger."""
-    problems: list[Problem] = []
-    signed: list[Checkpoint] = []
-    for checkpoint in checkpoints:
-        key = public_keys.get(checkpoint.key_id)
-        if key is None:
-            problems.append(
-                Problem(
-                    None,
-                    f"{_describe(checkpoint)} over {checkpoint.size} entries: signed with an unknown key",
-                )
-            )
-        elif not checkpoint.signature_valid(key):
-            problems.append(
-                Problem(None, f"{_describe(checkpoint)} over {checkpoint.size} entries: bad signature")
-            )
-        else:
-            signed.append(checkpoint)
-    # Only checkpoints whose signature holds may vouch for anything.
-    signed.sort(key=lambda c: c.size)
-    hashes = [e.hash for e in entries]
-    chain = _scan(entries, hashes, signed)
-    located = chain[0].seq if chain else None
-    problems += chain + _check_checkpoints(entries, hashes, signed, located)
-    return sorted(problems, key=lambda p: (p.seq is None, p.seq or 0))
+    means the ledger is intact. `entries` are every chain's, each chain's in its order; each
+    chain is verified on its own against its heads in the signed checkpoints. The first
+    problem's chain and seq name the entry that was changed, removed, inserted or moved, or the
+    entry after the end of a truncated chain."""
+    signed, problems = _signed(checkpoints, public_keys)
+    chains: dict[str, list[Entry]] = {}
+    for entry in entries:
+        chains.setdefault(entry.chain, []).append(entry)
+    views = _views(signed)
+    for name in sorted(chains.keys() | views.keys()):
+        found = _verify_chain(chains.get(name, []), views.get(name, []))
+        problems += [Problem(p.seq, f"chain {name}: {p.reason}", name) for p in found] if name else found
+    return sorted(problems, key=lambda p: (p.seq is None, p.chain, p.seq or 0))

@@ -1,23 +1,28 @@
-"""Signed checkpoints of the ledger: every N entries or T minutes a Merkle root over all entry
-hashes, signed with the service's Ed25519 key, stored and exportable for witnesses."""
+"""Signed checkpoints of the ledger: every N entries or T minutes the heads of every chain (each a
+Merkle root over its entry hashes) under one root, signed with the service's Ed25519 key, stored
+and exportable for witnesses. Each checkpoint also keeps every chain's Merkle frontier, so a
+restarting service hashes only the entries since, not the whole ledger again."""
 
 from __future__ import annotations
 
 import base64
+import zlib
 from datetime import UTC, datetime, timedelta
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.audit import tables as t
-from services.audit.chain import Checkpoint, Entry, sign_checkpoint, verify
-from services.audit.ledger import LEDGER_LOCK
+from services.audit.chain import Checkpoint, Entry, Head, sign_chains, verify
 from services.audit.merkle import Frontier, leaf_hash
 from services.audit.settings import AuditSettings
 from shared.crypto import INSECURE_DEV_AUDIT_SIGNING_KEY
 from shared.errors import ConfigurationError
 from shared.metrics import Gauge
+
+# One checkpoint at a time, whichever audit instance's sweep comes first.
+CHECKPOINT_LOCK = zlib.crc32(b"cpnet.audit.checkpoint")
 
 
 def signing_key(settings: AuditSettings) -> Ed25519PrivateKey:
@@ -34,31 +39,66 @@ def public_keys(settings: AuditSettings) -> dict[str, Ed25519PublicKey]:
     return {settings.audit_key_id: signing_key(settings).public_key()}
 
 
-# Entries read at a time while the tree catches up, so memory stays bounded on a long ledger.
+# Every chain's length in one statement (so one snapshot: each chain's committed prefix), an index
+# probe a chain rather than a scan of the ledger.
+_SIZES = text(f"""
+    WITH RECURSIVE chains(chain) AS (
+        (SELECT chain FROM {t.SCHEMA}.ledger ORDER BY chain LIMIT 1)
+        UNION ALL
+        SELECT (SELECT l.chain FROM {t.SCHEMA}.ledger l WHERE l.chain > chains.chain ORDER BY l.chain LIMIT 1)
+        FROM chains WHERE chains.chain IS NOT NULL
+    )
+    SELECT chain, (SELECT max(position) FROM {t.SCHEMA}.ledger l WHERE l.chain = chains.chain) AS size
+    FROM chains WHERE chain IS NOT NULL
+""")
+
+
+async def chain_sizes(session: AsyncSession) -> dict[str, int]:
+    return {r.chain: r.size for r in (await session.execute(_SIZES)).all()}
+
+
+# Entries read at a time while a tree catches up, so memory stays bounded on a long chain.
 _CATCH_UP_CHUNK = 50_000
 
 
-async def _grow(session: AsyncSession, tree: Frontier, size: int) -> None:
-    """Add the leaves of entries tree.size+1..size (entries never change: those already in the
-    tree are not read again)."""
+async def _grow(session: AsyncSession, chain: str, tree: Frontier, size: int) -> None:
+    """Add the leaves of the chain's entries tree.size+1..size (entries never change: those
+    already in the tree are not read again)."""
+    c = t.ledger.c
     while tree.size < size:
         upto = min(size, tree.size + _CATCH_UP_CHUNK)
-        hashes = (
-            (
-                await session.execute(
-                    select(t.ledger.c.hash)
-                    .where(t.ledger.c.seq > tree.size, t.ledger.c.seq <= upto)
-                    .order_by(t.ledger.c.seq)
-                )
-            )
-            .scalars()
-            .all()
+        query = (
+            select(c.hash)
+            .where(c.chain == chain, c.position > tree.size, c.position <= upto)
+            .order_by(c.position)
         )
+        hashes = (await session.execute(query)).scalars().all()
         if len(hashes) != upto - tree.size:
             raise RuntimeError(
-                f"the ledger has a gap between entries {tree.size} and {upto}: run cpnet audit verify"
+                f"chain {chain!r} has a gap between entries {tree.size} and {upto}: run cpnet audit verify"
             )
         tree.extend(leaf_hash(h) for h in hashes)
+
+
+def _heads(row) -> tuple[Head, ...]:
+    return tuple(
+        Head(chain=chain, size=size, root=bytes.fromhex(root))
+        for chain, (size, root) in sorted((row.heads or {}).items())
+    )
+
+
+def _restore(row, trees: dict[str, Frontier]) -> None:
+    """The chains' trees as the checkpoint `row` kept them, each checked against its signed head
+    (a frontier that does not make its head's root is left out, and rebuilt from the entries)."""
+    frontiers = row.frontiers or {}
+    for head in _heads(row):
+        try:
+            raw = base64.b64decode(frontiers.get(head.chain, ""), validate=True)
+            tree = Frontier.restore(head.size, [raw[i : i + 32] for i in range(0, len(raw), 32)])
+        except ValueError:
+            continue
+        if tree.root() == head.root:
+            trees[head.chain] = tree
 
 
 async def checkpoint_if_due(
@@ -67,31 +107,36 @@ async def checkpoint_if_due(
     *,
     now: datetime | None = None,
     force: bool = False,
-    tree: Frontier | None = None,
+    trees: dict[str, Frontier] | None = None,
 ) -> Checkpoint | None:
     """Sign a checkpoint when N entries or T minutes have passed since the last (or always
-    with `force`, if the ledger grew). Returns it, or None. `tree` is the Merkle tree of an
-    earlier call, kept by a long-running caller so that only the new entries are hashed."""
+    with `force`, if the ledger grew). Returns it, or None. `trees` are the chains' Merkle trees
+    of an earlier call, kept by a long-running caller so that only the new entries are hashed;
+    empty, they start from the last checkpoint's frontiers."""
     now = now or datetime.now(UTC)
-    # The appenders' lock: the ledger's end cannot move while the root is computed.
-    await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LEDGER_LOCK})
-    size = await session.scalar(select(func.coalesce(func.max(t.ledger.c.seq), 0)))
+    await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHECKPOINT_LOCK})
+    sizes = await chain_sizes(session)
     last = (
         await session.execute(select(t.checkpoints).order_by(t.checkpoints.c.size.desc()).limit(1))
     ).first()
     last_size = last.size if last else 0
-    if size <= last_size:
+    if sum(sizes.values()) <= last_size:
         return None
-    grown = size - last_size >= settings.audit_checkpoint_every
+    grown = sum(sizes.values()) - last_size >= settings.audit_checkpoint_every
     stale = last is None or now - datetime.fromisoformat(last.created_at) >= timedelta(
         minutes=settings.audit_checkpoint_minutes
     )
     if not (force or grown or stale):
         return None
-    if tree is None or tree.size > size:  # a ledger shorter than the tree is not the one it grew from
-        tree = Frontier()
-    await _grow(session, tree, size)
-    checkpoint = sign_checkpoint(tree, signing_key(settings), settings.audit_key_id, now.isoformat())
+    trees = {} if trees is None else trees
+    if not trees and last is not None:
+        _restore(last, trees)
+    for chain, size in sizes.items():
+        if chain not in trees or trees[chain].size > size:  # not the chain it grew from
+            trees[chain] = Frontier()
+        await _grow(session, chain, trees[chain], size)
+    chains = {chain: trees[chain] for chain in sizes}
+    checkpoint = sign_chains(chains, signing_key(settings), settings.audit_key_id, now.isoformat())
     await session.execute(
         insert(t.checkpoints).values(
             size=checkpoint.size,
@@ -99,6 +144,11 @@ async def checkpoint_if_due(
             created_at=checkpoint.created_at,
             key_id=checkpoint.key_id,
             signature=checkpoint.signature,
+            heads={h.chain: [h.size, h.root.hex()] for h in checkpoint.heads},
+            frontiers={
+                chain: base64.b64encode(b"".join(tree.roots())).decode("ascii")
+                for chain, tree in chains.items()
+            },
         )
     )
     return checkpoint
@@ -106,24 +156,37 @@ async def checkpoint_if_due(
 
 async def load_checkpoints(session: AsyncSession) -> list[Checkpoint]:
     """Every signed checkpoint, smallest first."""
+    c = t.checkpoints.c
+    rows = (
+        await session.execute(
+            select(c.size, c.root, c.created_at, c.key_id, c.signature, c.heads).order_by(c.size)
+        )
+    ).all()
     return [
-        Checkpoint(size=r.size, root=r.root, created_at=r.created_at, key_id=r.key_id, signature=r.signature)
-        for r in (await session.execute(select(t.checkpoints).order_by(t.checkpoints.c.size))).all()
+        Checkpoint(
+            size=r.size,
+            root=r.root,
+            created_at=r.created_at,
+            key_id=r.key_id,
+            signature=r.signature,
+            heads=_heads(r),
+        )
+        for r in rows
     ]
 
 
 async def load_ledger(session: AsyncSession) -> tuple[list[Entry], list[Checkpoint]]:
+    """Every entry, chain by chain, each chain in its order; and every checkpoint. The checkpoints
+    are read first: the ledger only grows, so each of them covers entries read after it, while a
+    checkpoint signed after the entries were read would cover entries missing from them."""
+    checkpoints = await load_checkpoints(session)
+    c = t.ledger.c
+    query = select(c.chain, c.position, c.record, c.prev_hash, c.hash).order_by(c.chain, c.position)
     entries = [
-        Entry(seq=r.seq, record=r.record, prev_hash=r.prev_hash, hash=r.hash)
-        for r in (
-            await session.execute(
-                select(t.ledger.c.seq, t.ledger.c.record, t.ledger.c.prev_hash, t.ledger.c.hash).order_by(
-                    t.ledger.c.seq
-                )
-            )
-        ).all()
+        Entry(seq=r.position, record=r.record, prev_hash=r.prev_hash, hash=r.hash, chain=r.chain)
+        for r in (await session.execute(query)).all()
     ]
-    return entries, await load_checkpoints(session)
+    return entries, checkpoints
 
 
 async def verify_ledger(session: AsyncSession, settings: AuditSettings):
@@ -133,9 +196,15 @@ async def verify_ledger(session: AsyncSession, settings: AuditSettings):
 
 async def ledger_gauges(session: AsyncSession) -> list[Gauge]:
     """The ledger's length, and how much of it no signed checkpoint covers yet."""
-    entries = await session.scalar(select(func.coalesce(func.max(t.ledger.c.seq), 0)))
-    covered = await session.scalar(select(func.coalesce(func.max(t.checkpoints.c.size), 0)))
+    entries = sum((await chain_sizes(session)).values())
+    covered = await session.scalar(
+        select(t.checkpoints.c.size).order_by(t.checkpoints.c.size.desc()).limit(1)
+    )
     return [
         Gauge("cpnet_ledger_entries", "Entries in the audit ledger", entries),
-        Gauge("cpnet_ledger_unchecked_entries", "Entries no signed checkpoint covers yet", entries - covered),
+        Gauge(
+            "cpnet_ledger_unchecked_entries",
+            "Entries no signed checkpoint covers yet",
+            entries - (covered or 0),
+        ),
     ]

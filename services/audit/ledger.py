@@ -1,17 +1,19 @@
 """Appending to the ledger: the entries a batch of messages makes (services/audit/decide.py) are
-hash-chained onto the ledger's end, under one advisory lock so the chain can never fork; a batch at
-a time, chained to the ledger's end as this process remembers it. `LedgerStore` is this as the unit
-of work's store (shared/unit_of_work.py)."""
+hash-chained onto the ledger, one chain per partition of the ledger's input ("topic/partition").
+Each chain has its own advisory lock, so it can never fork, and writers of different partitions —
+a second audit instance, given other partitions by the consumer group — append at once. A batch
+at a time, each chain chained to its end as this process remembers it. `LedgerStore` is this as
+the unit of work's store (shared/unit_of_work.py)."""
 
 from __future__ import annotations
 
+import hashlib
 import uuid
-import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Text, bindparam, cast, insert, or_, select, text
+from sqlalchemy import ARRAY, Text, bindparam, cast, func, insert, or_, select, text, true, tuple_
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,64 +22,112 @@ from services.audit.chain import Entry, append
 from services.audit.decide import Message
 from shared.db.rows import any_of
 
-LEDGER_LOCK = zlib.crc32(b"cpnet.audit.ledger")
+
+def chain_of(message: Message) -> str:
+    """The chain a message's entry joins: its topic and partition (one writer at a time each,
+    as the consumer group gives each partition to one consumer)."""
+    return f"{message.topic}/{message.partition}"
 
 
-async def last_entry(session: AsyncSession) -> Entry | None:
-    row = (
+def lock_key(chain: str) -> int:
+    """The chain's advisory lock (a signed 64-bit key; two chains sharing one only wait on each other)."""
+    return int.from_bytes(
+        hashlib.sha256(b"cpnet.audit.chain\x00" + chain.encode()).digest()[:8], "big", signed=True
+    )
+
+
+# Every chain's lock at once, in the order of their keys, so two writers never wait on each other
+# in a circle (unnest keeps the array's order).
+_LOCK = text("SELECT count(pg_advisory_xact_lock(k)) FROM unnest(CAST(:keys AS bigint[])) AS k")
+
+
+async def lock_chains(session: AsyncSession, chains: Iterable[str]) -> None:
+    await session.execute(_LOCK, {"keys": sorted({lock_key(c) for c in chains})})
+
+
+def _end(chain: str, position: int, hash_: bytes) -> Entry:
+    """A chain's last entry as chaining needs it: its place and its hash."""
+    return Entry(seq=position, record={}, prev_hash=b"", hash=hash_, chain=chain)
+
+
+async def read_ends(session: AsyncSession, chains: Sequence[str]) -> dict[str, Entry | None]:
+    """Each chain's last entry in the database (None: the chain has none yet), in one query."""
+    c = t.ledger.c
+    wanted = func.unnest(cast(list(chains), ARRAY(Text))).table_valued("chain").render_derived(name="wanted")
+    last = (
+        select(c.position, c.hash)
+        .where(c.chain == wanted.c.chain)
+        .order_by(c.position.desc())
+        .limit(1)
+        .lateral("last")
+    )
+    rows = (
         await session.execute(
-            select(t.ledger.c.seq, t.ledger.c.record, t.ledger.c.prev_hash, t.ledger.c.hash)
-            .order_by(t.ledger.c.seq.desc())
-            .limit(1)
+            select(wanted.c.chain, last.c.position, last.c.hash).select_from(wanted.outerjoin(last, true()))
         )
-    ).first()
-    return Entry(seq=row.seq, record=row.record, prev_hash=row.prev_hash, hash=row.hash) if row else None
+    ).all()
+    return {r.chain: (_end(r.chain, r.position, r.hash) if r.position is not None else None) for r in rows}
 
 
 class LedgerEnd:
-    """The ledger's last entry as this process last chained it, so a batch needs no query for it.
+    """Each chain's last entry as this process last chained it, so a batch needs no query for it.
 
-    Only ever a guess, confirmed for each batch once the appenders' lock is held, by the query
-    that looks for duplicates: the entry at its seq must still carry its hash (a rolled-back
-    batch's never does) and none may follow it (another writer's would). Otherwise the real
-    end is read, so a stale guess costs one query and never a fork or a gap.
+    Only ever a guess, confirmed for each batch once the chains' locks are held, by the query
+    that looks for duplicates: the entry at its position must still carry its hash (a
+    rolled-back batch's never does) and none may follow it (another writer's would). Otherwise
+    the real end is read, so a stale guess costs one query and never a fork or a gap.
     """
 
     def __init__(self) -> None:
-        self.entry: Entry | None = None
-        self.known = False  # nothing is guessed before the first batch
-        self.reads = 0  # times the end had to be read from the database (tests, profiles)
+        self.entries: dict[str, Entry | None] = {}
+        self.reads = 0  # times ends had to be read from the database (tests, profiles)
 
-    def confirmed_by(self, found: dict[int, bytes]) -> bool:
-        """Whether the guess still holds, given the hashes found at its seq and the next."""
-        seq = self.entry.seq if self.entry else 0
-        if not self.known or seq + 1 in found:
-            return False
-        return self.entry is None or found.get(seq) == self.entry.hash
+    def probe(self, chains: Iterable[str]) -> list[tuple[str, int]]:
+        """The (chain, position) pairs whose hashes confirm the guesses for `chains`."""
+        pairs = []
+        for chain in chains:
+            if chain in self.entries:
+                entry = self.entries[chain]
+                position = entry.seq if entry else 0
+                pairs += [(chain, position), (chain, position + 1)] if position else [(chain, 1)]
+        return pairs
 
-    def probe(self) -> list[int]:
-        seq = self.entry.seq if self.entry else 0
-        return [seq, seq + 1]
+    def stale(self, chains: Iterable[str], found: Mapping[tuple[str, int], bytes]) -> list[str]:
+        """The chains whose guess does not hold, given the hashes found at the probed places."""
+        stale = []
+        for chain in chains:
+            if chain not in self.entries:
+                stale.append(chain)
+                continue
+            entry = self.entries[chain]
+            position = entry.seq if entry else 0
+            if (chain, position + 1) in found or (
+                entry is not None and found.get((chain, position)) != entry.hash
+            ):
+                stale.append(chain)
+        return stale
 
-    def moved_to(self, entry: Entry | None) -> None:
-        self.entry, self.known = entry, True
+    def moved_to(self, chain: str, entry: Entry | None) -> None:
+        self.entries[chain] = entry
 
-    def read(self, entry: Entry | None) -> None:
-        """The end as the database has it, once the guess did not hold."""
+    def read(self, ends: Mapping[str, Entry | None]) -> None:
+        """Ends as the database has them, once the guesses did not hold."""
         self.reads += 1
-        self.moved_to(entry)
+        self.entries.update(ends)
 
 
 async def _look_up(
-    session: AsyncSession, keys: list[str], probe: list[int]
-) -> tuple[set[str], dict[int, bytes]]:
-    """In one query: which of `keys` the ledger holds already, and the hashes at the `probe` seqs."""
+    session: AsyncSession, keys: list[str], probe: list[tuple[str, int]]
+) -> tuple[set[str], dict[tuple[str, int], bytes]]:
+    """In one query: which of `keys` the ledger holds already, and the hashes at the `probe` places."""
     c = t.ledger.c
-    query = select(c.event_key, c.seq, c.hash).where(or_(any_of(c.event_key, keys), any_of(c.seq, probe)))
-    rows = (await session.execute(query)).all()
-    wanted = set(keys)
+    where = any_of(c.event_key, keys)
+    if probe:
+        where = or_(where, tuple_(c.chain, c.position).in_(probe))
+    rows = (await session.execute(select(c.event_key, c.chain, c.position, c.hash).where(where))).all()
+    wanted, probed = set(keys), set(probe)
     known = {r.event_key for r in rows if r.event_key in wanted}
-    return known, {r.seq: r.hash for r in rows if r.seq in probe}
+    return known, {(r.chain, r.position): r.hash for r in rows if (r.chain, r.position) in probed}
 
 
 # The record is stored as the very text its hash covers (encoded once, not again by the JSON type).
@@ -85,21 +135,24 @@ _INSERT = insert(t.ledger).values(record=cast(bindparam("canonical", type_=Text)
 
 
 def new_entries(
-    previous: Entry | None, messages: Sequence[Message], known: set[str]
-) -> tuple[list[Entry], list[dict]]:
-    """The entries `messages` add after `previous`, skipping those already on the ledger (and
-    repeats within the batch), with the rows that store them."""
+    ends: Mapping[str, Entry | None], messages: Sequence[Message], known: set[str]
+) -> tuple[dict[str, Entry], list[dict]]:
+    """The entries `messages` add after each chain's end, skipping those already on the ledger
+    (and repeats within the batch): each chain's new last entry, and the rows that store them."""
     known = set(known)
-    entries, rows = [], []
+    last: dict[str, Entry] = {}
+    rows = []
     for message in messages:
         if message.event_key in known:
             continue
         known.add(message.event_key)
-        entry = append(previous, message.record, parsed=True)
-        entries.append(entry)
+        chain = chain_of(message)
+        entry = append(last.get(chain) or ends.get(chain), message.record, parsed=True, chain=chain)
+        last[chain] = entry
         rows.append(
             {
-                "seq": entry.seq,
+                "chain": chain,
+                "position": entry.seq,
                 "event_key": message.event_key,
                 "case_id": message.case_id,
                 "event_type": message.event_type,
@@ -112,34 +165,38 @@ def new_entries(
                 "hash": entry.hash,
             }
         )
-        previous = entry
-    return entries, rows
+    return last, rows
 
 
 async def append_messages(
     session: AsyncSession, messages: Sequence[Message], end: LedgerEnd | None = None
-) -> list[Entry]:
-    """Chain `messages` onto the ledger inside the caller's transaction. With `end`, the
-    ledger's end as this process remembers it (confirmed, or read when it does not hold)."""
-    await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LEDGER_LOCK})
+) -> list[dict]:
+    """Chain `messages` onto their chains inside the caller's transaction: the rows written. With
+    `end`, the chains' ends as this process remembers them (confirmed, or read when they do not hold)."""
+    chains = sorted({chain_of(m) for m in messages})
+    if not chains:
+        return []
+    await lock_chains(session, chains)
     end = end or LedgerEnd()
-    known, found = await _look_up(session, [m.event_key for m in messages], end.probe())
-    if not end.confirmed_by(found):
-        end.read(await last_entry(session))
-    entries, rows = new_entries(end.entry, messages, known)
+    known, found = await _look_up(session, [m.event_key for m in messages], end.probe(chains))
+    stale = end.stale(chains, found)
+    if stale:
+        end.read(await read_ends(session, stale))
+    last, rows = new_entries(end.entries, messages, known)
     if rows:
         await session.execute(_INSERT, rows)
         # Ahead of the commit: if it rolls back, the next batch finds no entry with this hash.
-        end.moved_to(entries[-1])
-    return entries
+        for chain, entry in last.items():
+            end.moved_to(chain, entry)
+    return rows
 
 
 @dataclass
 class LedgerStore:
     """The ledger as the unit of work's store. It keeps no state of a case, so `load` reads
-    nothing; `save` chains the batch's entries (the decisions' records) onto the ledger's end:
-    the lock, one query for known keys and the end, one insert — as many statements as before
-    the unit of work, and the lock held only while the chain is read and written."""
+    nothing; `save` chains the batch's entries (the decisions' records) onto their chains: the
+    locks, one query for known keys and the ends, one insert — and the locks held only while the
+    chains are read and written."""
 
     end: LedgerEnd = field(default_factory=LedgerEnd)
 

@@ -33,6 +33,21 @@ class Frontier:
         self.size = 0
         self._subtrees: list[tuple[int, bytes]] = []  # (size, root), sizes strictly decreasing
 
+    @classmethod
+    def restore(cls, size: int, roots: Sequence[bytes]) -> Frontier:
+        """The frontier of a tree of `size` leaves from its subtrees' roots (as `roots()` gave
+        them): their sizes are the powers of two of `size`'s binary digits, largest first."""
+        sizes = [1 << bit for bit in reversed(range(size.bit_length())) if size >> bit & 1]
+        if len(sizes) != len(roots) or not all(_is_hash(r) for r in roots):
+            raise ValueError(f"a tree of {size} leaves has {len(sizes)} subtrees of 32-byte roots")
+        frontier = cls()
+        frontier.size, frontier._subtrees = size, list(zip(sizes, roots, strict=True))
+        return frontier
+
+    def roots(self) -> list[bytes]:
+        """The complete subtrees' roots, largest first: with the size, all the frontier is."""
+        return [root for _, root in self._subtrees]
+
     def extend(self, hashes: Iterable[bytes]) -> None:
         """Add leaves already hashed, in order."""
         stack = self._subtrees

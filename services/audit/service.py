@@ -30,10 +30,12 @@ CONSUMES = (
 
 
 def tasks(ctx: ServiceContext):
-    tree = Frontier()  # the checkpoints' Merkle tree so far: each one hashes only the entries since
+    # The chains' Merkle trees so far (from the last checkpoint's frontiers at the first sweep):
+    # each checkpoint hashes only the entries since.
+    trees: dict[str, Frontier] = {}
 
     async def checkpoint(session) -> int:
-        return 1 if await checkpoint_if_due(session, ctx.settings, tree=tree) else 0
+        return 1 if await checkpoint_if_due(session, ctx.settings, trees=trees) else 0
 
     return [periodic(ctx, "audit.checkpoint", checkpoint, ctx.settings.sweep_interval_s)]
 

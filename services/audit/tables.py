@@ -11,6 +11,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    Sequence,
     Table,
     Text,
     func,
@@ -21,10 +22,14 @@ from sqlalchemy.dialects.postgresql import JSONB, UUID
 SCHEMA = "audit"
 metadata = MetaData(schema=SCHEMA)
 
+# The ledger's row number, for paging and the order of a timeline: not hashed (concurrent writers
+# of different chains take numbers as they insert); an entry's place is its chain and position.
+LEDGER_SEQ = Sequence("ledger_seq", metadata=metadata)
+
 ledger = Table(
     "ledger",
     metadata,
-    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("seq", BigInteger, LEDGER_SEQ, primary_key=True),
     Column("event_key", Text, nullable=False, unique=True),  # the event id (or topic/partition/offset)
     Column("case_id", UUID(as_uuid=True), index=True),
     Column("event_type", Text, nullable=False),
@@ -36,7 +41,12 @@ ledger = Table(
     Column("prev_hash", LargeBinary, nullable=False),
     Column("hash", LargeBinary, nullable=False),
     Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # The hash chain the entry belongs to (one per partition of the ledger's input, "topic/partition";
+    # "" the one chain of before audit_0007) and its place in it, which its hash covers.
+    Column("chain", Text, nullable=False),
+    Column("position", BigInteger, nullable=False),
 )
+Index("ledger_chain_position", ledger.c.chain, ledger.c.position, unique=True)
 # The access log across children, newest first (audit_0005; its reader and territory indexes are
 # expressions over the payload, created by that migration alone).
 Index("ledger_access_seq", ledger.c.seq, postgresql_where=text("event_type = 'access.recorded'"))
@@ -52,6 +62,11 @@ checkpoints = Table(
     Column("created_at", Text, nullable=False),
     Column("key_id", Text, nullable=False),
     Column("signature", LargeBinary, nullable=False),
+    # Version 2: each chain's head {chain: [size, root hex]} (signed through `root`), and each
+    # chain's Merkle frontier {chain: base64 of its subtrees' roots} (not signed: a restarting
+    # service checks it against the head and goes on from it instead of re-reading the ledger).
+    Column("heads", JSONB),
+    Column("frontiers", JSONB),
 )
 
 DOMAIN_TABLES = (ledger, checkpoints)

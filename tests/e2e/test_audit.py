@@ -126,7 +126,12 @@ async def test_verify_passes_and_names_the_entry_a_superuser_changed(
 
     # Neither the application's login (the trigger) nor the audit role (no UPDATE right)
     # can change a row...
-    target = int(as_superuser("SELECT min(seq) + 3 FROM audit.ledger"))
+    # The entry of this report's case.reported event, in its chain (its topic and partition).
+    event_key = f"event:{reported.json()['event_id']}"
+    target, chain, position = as_superuser(
+        f"SELECT seq, chain, position FROM audit.ledger WHERE event_key = '{event_key}'"
+    ).split("|")
+    assert chain.startswith(f"{REPORTED}/")
     update = (
         f"UPDATE audit.ledger SET record = jsonb_set(record, '{{topic}}', '\"forged\"') WHERE seq = {target}"
     )
@@ -145,7 +150,7 @@ async def test_verify_passes_and_names_the_entry_a_superuser_changed(
     try:
         broken = cpnet(services.env, "audit", "verify")
         assert broken.returncode == 2
-        assert f"entry {target}:" in broken.stderr, broken.stderr
+        assert f"chain {chain}: entry {position}: hash mismatch" in broken.stderr, broken.stderr
     finally:
         as_superuser(
             f"SET session_replication_role = replica; UPDATE audit.ledger SET record = jsonb_set(record, "

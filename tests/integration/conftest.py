@@ -3,6 +3,7 @@ broker and database."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 
@@ -10,7 +11,7 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from sqlalchemy import Column, Table, Text, text
 from sqlalchemy.dialects.postgresql import UUID
-from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 from shared.db.tables import messaging_metadata
 from tests.integration.support import Database
@@ -57,3 +58,17 @@ async def topic(infra) -> str:
     finally:
         await admin.close()
     return name
+
+
+@pytest.fixture
+async def audit_sessions(infra) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """Sessions on the audit schema, migrated to the head."""
+    from cpnet.registry import upgrade
+    from shared.db.engine import make_session_factory
+
+    await asyncio.to_thread(upgrade, "audit", infra.database_url)
+    engine = create_async_engine(infra.database_url, pool_size=2)
+    try:
+        yield make_session_factory(engine)
+    finally:
+        await engine.dispose()

@@ -21,6 +21,23 @@ from shared.service import build_app
 from shared.settings import Settings
 
 
+def consumer_record(topic: str, partition: int, offset: int, value: bytes) -> ConsumerRecord:
+    """A record as a consumer would have read it (for code that takes consumer records by hand)."""
+    return ConsumerRecord(
+        topic=topic,
+        partition=partition,
+        offset=offset,
+        timestamp=0,
+        timestamp_type=0,
+        key=None,
+        value=value,
+        checksum=None,
+        serialized_key_size=0,
+        serialized_value_size=len(value),
+        headers=(),
+    )
+
+
 @dataclass
 class Database:
     engine: AsyncEngine

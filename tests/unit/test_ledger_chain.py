@@ -25,6 +25,7 @@ from services.audit.chain import (
     canonical_json,
     entry_hash,
     ledger_root,
+    make_chains_checkpoint,
     make_checkpoint,
     verify,
 )
@@ -234,8 +235,10 @@ def _edit(record: dict, rng: random.Random) -> dict:
     return forged
 
 
-def _mutate(entries: list[Entry], rng: random.Random, kind: str) -> tuple[list[Entry], int, str]:
-    """A fresh copy of the ledger with one tampering, the seq verification must name, and a label."""
+def _mutate(
+    entries: list[Entry], rng: random.Random, kind: str, chain: str = ""
+) -> tuple[list[Entry], int, str]:
+    """A fresh copy of a chain with one tampering, the seq verification must name, and a label."""
     ledger = list(entries)
     n = len(ledger)
     if kind == "edit":
@@ -244,7 +247,7 @@ def _mutate(entries: list[Entry], rng: random.Random, kind: str) -> tuple[list[E
         record = _edit(old.record, rng)
         assert canonical_json(record) != canonical_json(old.record)
         rehash = rng.random() < 0.5  # the smarter attacker recomputes the edited entry's own hash
-        new_hash = entry_hash(k, record, old.prev_hash) if rehash else old.hash
+        new_hash = entry_hash(k, record, old.prev_hash, chain) if rehash else old.hash
         ledger[k - 1] = replace(old, record=record, hash=new_hash)
         return ledger, k, "edit+rehash" if rehash else "edit"
     if kind == "delete":
@@ -263,7 +266,10 @@ def _mutate(entries: list[Entry], rng: random.Random, kind: str) -> tuple[list[E
         if prev == true_prev:
             prev = rng.randbytes(32)
         record = _edit(ledger[rng.randrange(n)].record, rng)
-        ledger.insert(k - 1, Entry(seq=k, record=record, prev_hash=prev, hash=entry_hash(k, record, prev)))
+        forged = Entry(
+            seq=k, record=record, prev_hash=prev, hash=entry_hash(k, record, prev, chain), chain=chain
+        )
+        ledger.insert(k - 1, forged)
         return ledger, k, kind
     k = rng.randint(1, 120)
     del ledger[n - k :]
@@ -381,3 +387,92 @@ def test_forged_checkpoints_are_reported(ledger) -> None:
     # A forged checkpoint proves nothing: one claiming more entries is not taken as truncation.
     inflated = replace(checkpoints[-1], size=400)
     assert [p.seq for p in verify(entries, [inflated], KEYS)] == [None]
+
+
+# --- a sharded ledger: one chain per partition of the ledger's input, and the chain of before -----
+
+CHAINS = ["case.assessed/0", "case.reported/0", "case.reported/1", "referral.to.police/2"]
+
+
+@pytest.fixture(scope="module")
+def sharded(ledger) -> tuple[dict[str, list[Entry]], list[Checkpoint]]:
+    """The 300 entries of `ledger` as the legacy chain with its version 1 checkpoints, then four
+    named chains grown in turns, a version 2 checkpoint over every chain each 60 entries."""
+    legacy, checkpoints = ledger
+    rng = random.Random(2026_12_06)
+    cases = [str(uuid.UUID(int=rng.getrandbits(128), version=4)) for _ in range(40)]
+    chains: dict[str, list[Entry]] = {"": list(legacy), **{name: [] for name in CHAINS}}
+    checkpoints = list(checkpoints)
+    for n in range(1, 481):
+        name = rng.choice(CHAINS)
+        chain = chains[name]
+        chain.append(append(chain[-1] if chain else None, _record(rng, n, cases), chain=name))
+        if n % 60 == 0:
+            created_at = (START + timedelta(hours=6, minutes=n)).isoformat()
+            hashes = {k: [e.hash for e in v] for k, v in chains.items()}
+            checkpoints.append(make_chains_checkpoint(hashes, KEY, KEY_ID, created_at))
+    return chains, checkpoints
+
+
+def _flat(chains: dict[str, list[Entry]]) -> list[Entry]:
+    return [e for name in sorted(chains) for e in chains[name]]
+
+
+def test_a_sharded_ledger_verifies_and_its_checkpoints_name_every_chain(sharded) -> None:
+    chains, checkpoints = sharded
+    assert verify(_flat(chains), checkpoints, KEYS) == []
+    last = checkpoints[-1]
+    assert {h.chain for h in last.heads} == {"", *CHAINS}
+    assert last.size == 300 + 480 and sum(h.size for h in last.heads) == last.size
+    assert Checkpoint.from_json(last.to_json()) == last and last.signature_valid(KEY.public_key())
+    # An entry's hash covers its chain: the same record at the same place in another chain differs.
+    first = chains[CHAINS[0]][0]
+    assert entry_hash(1, first.record, GENESIS, CHAINS[1]) != first.hash
+    assert entry_hash(1, first.record, GENESIS, CHAINS[0]) == first.hash
+
+
+def test_every_single_tampering_of_a_sharded_ledger_is_caught_at_its_chain_and_entry(sharded) -> None:
+    chains, checkpoints = sharded
+    rng = random.Random(20261206)
+    kinds = ["edit", "delete", "swap", "insert", "truncate"]
+    counts: Counter[str] = Counter()
+    missed: list[str] = []
+    for _ in range(1000):
+        name = rng.choice(["", *CHAINS])
+        tampered, expected, label = _mutate(chains[name], rng, rng.choice(kinds), name)
+        counts[label] += 1
+        problems = verify(_flat({**chains, name: tampered}), checkpoints, KEYS)
+        if not problems or (problems[0].chain, problems[0].seq) != (name, expected):
+            missed.append(f"{label} at {name!r} {expected}: {problems[:2]}")
+    print(
+        "mutations of a sharded ledger detected at the right entry, per kind:", dict(sorted(counts.items()))
+    )
+    assert not missed, f"{len(missed)} of 1000 mutations not located: {missed[:5]}"
+    assert all(counts[k] >= 100 for k in ["delete", "swap", "insert", "truncate"])
+    assert verify(_flat(chains), checkpoints, KEYS) == [], "every mutation worked on a copy"
+
+
+def test_an_entry_moved_to_another_chain_or_a_chain_removed_is_named(sharded) -> None:
+    chains, checkpoints = sharded
+    moved = replace(chains[CHAINS[1]][4], chain=CHAINS[2])
+    tampered = {**chains, CHAINS[1]: chains[CHAINS[1]][:4] + chains[CHAINS[1]][5:]}
+    tampered[CHAINS[2]] = [*chains[CHAINS[2]], moved]
+    problems = verify(_flat(tampered), checkpoints, KEYS)
+    assert (CHAINS[1], 5) in {(p.chain, p.seq) for p in problems}
+    assert problems[0].reason.startswith(f"chain {problems[0].chain}: ")
+    gone = verify(_flat({k: v for k, v in chains.items() if k != CHAINS[3]}), checkpoints, KEYS)
+    assert (gone[0].chain, gone[0].seq) == (CHAINS[3], 1) and "truncated" in gone[0].reason
+
+
+def test_a_checkpoint_whose_heads_do_not_make_its_root_is_refused(sharded) -> None:
+    chains, checkpoints = sharded
+    last = checkpoints[-1]
+    head = last.heads[1]
+    forged = replace(last, heads=(last.heads[0], replace(head, size=head.size - 1), *last.heads[2:]))
+    problems = verify(_flat(chains), [*checkpoints[:-1], forged], KEYS)
+    assert [p.reason for p in problems if p.seq is None] == [
+        f"checkpoint of {last.created_at} (key {KEY_ID!r}) over {last.size} entries: "
+        "its chains' heads do not make its signed root"
+    ]
+    # A version 1 signature does not pass for a version 2 one, nor the other way round.
+    assert not replace(last, heads=()).signature_valid(KEY.public_key())

@@ -12,6 +12,7 @@ import pytest
 from aiokafka import ConsumerRecord
 
 from services.audit import handlers as audit
+from services.audit.chain import GENESIS, append, entry_hash
 from services.audit.decide import Message, read
 from services.audit.ledger import LedgerEnd, LedgerStore, new_entries
 from shared.contracts.events import (
@@ -149,6 +150,19 @@ BEFORE = [
 ]
 
 
+def _legacy(messages: list[Message]) -> list[tuple[Message, str]]:
+    """The messages' records chained as the one chain of before the ledger had chains (hex hashes),
+    a repeated event once."""
+    entry, chained, seen = None, [], set()
+    for message in messages:
+        if message.event_key in seen:
+            continue
+        seen.add(message.event_key)
+        entry = append(entry, message.record, parsed=True)
+        chained.append((message, entry.hash.hex()))
+    return chained
+
+
 def _items(records: list[ConsumerRecord]) -> list[tuple]:
     return [(read(record), Delivery.of(record)) for record in records]
 
@@ -173,9 +187,20 @@ async def test_every_message_makes_one_entry_and_the_chain_is_the_one_made_befor
 
     assert outbox.envelopes == [] and store.states == {}, "the ledger keeps no case's state, emits nothing"
     assert len(store.records) == len(_records()) and all(isinstance(m, Message) for m in store.records)
-    entries, rows = new_entries(None, store.records, set())
-    assert [(r["seq"], r["event_key"], r["event_type"], r["hash"].hex()) for r in rows] == BEFORE
-    assert [e.hash for e in entries] == [r["hash"] for r in rows]
+    # The records are byte for byte those of before: chained as the one chain of before, the same hashes.
+    assert [(n, m.event_key, m.event_type, h) for n, (m, h) in enumerate(_legacy(store.records), 1)] == BEFORE
+    # Each is chained in its topic and partition's chain, from its first entry on.
+    last, rows = new_entries({}, store.records, set())
+    chains: dict[str, list[dict]] = {}
+    for row in rows:
+        chains.setdefault(row["chain"], []).append(row)
+        assert row["chain"] == f"{row['topic']}/{row['partition']}"
+    for chain, written in chains.items():
+        assert [r["position"] for r in written] == list(range(1, len(written) + 1))
+        assert [r["prev_hash"] for r in written] == [GENESIS] + [r["hash"] for r in written[:-1]]
+        for r in written:
+            assert entry_hash(r["position"], json.loads(r["canonical"]), r["prev_hash"], chain) == r["hash"]
+        assert last[chain].hash == written[-1]["hash"]
     assert rows[0]["case_id"] == uuid.UUID(CASE) and rows[6]["case_id"] is None
     assert rows[0]["occurred_at"] == "2026-12-01T10:00:00Z" and rows[3]["occurred_at"] is None
 
@@ -196,8 +221,7 @@ async def test_the_store_chains_a_second_batch_onto_the_first() -> None:
     first, second = _records()[:4], _records()[4:]
     store, _ = await _run(_items(first))
     await _run(_items(second), store)
-    entries, rows = new_entries(None, store.records, set())
-    assert [r["hash"].hex() for r in rows] == [hash_ for *_, hash_ in BEFORE]
+    assert [h for _, h in _legacy(store.records)] == [hash_ for *_, hash_ in BEFORE]
 
 
 def test_each_message_is_answered_by_the_rule_of_the_type_it_names_or_of_its_topic() -> None:
