@@ -63,7 +63,7 @@ class Fleet:
         return f"started here ({', '.join(self.started)}) with rate limits raised: {raised}"
 
 
-def _answers_as(url: str, name: str) -> bool:
+def answers_as(url: str, name: str) -> bool:
     try:
         response = httpx.get(f"{url}/readyz", timeout=1.0)
     except httpx.HTTPError:
@@ -205,6 +205,49 @@ def _migrate(env: dict[str, str]) -> None:
             raise ServiceStartError(f"cpnet {' '.join(command)} failed: {done.stderr.strip()[-500:]}")
 
 
+def _start(name: str, env: dict[str, str], log_path: Path) -> tuple[subprocess.Popen, RunningService]:
+    """`cpnet serve NAME` on a free port, writing to `log_path`; `env` keeps the port, so the
+    services started after it know where it answers."""
+    port = _free_port()
+    env[f"CPNET_{name.upper()}_PORT"] = str(port)
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "cpnet.cli", "serve", name], env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+    return process, RunningService(name, f"http://127.0.0.1:{port}", process.pid, started_here=True)
+
+
+def _wait_ready(started: dict[str, tuple[subprocess.Popen, RunningService, Path]], within_s: float) -> None:
+    """Until each started process answers as its service; ServiceStartError with its log if one
+    exits or is not ready in time."""
+    deadline = time.monotonic() + within_s
+    for label, (process, service, log_path) in started.items():
+        while not answers_as(service.url, service.name):
+            log_tail = log_path.read_text(errors="replace")[-1500:]
+            if process.poll() is not None:
+                raise ServiceStartError(f"{label} exited while starting:\n{log_tail}")
+            if time.monotonic() > deadline:
+                raise ServiceStartError(f"{label} not ready within {within_s:.0f} s:\n{log_tail}")
+            time.sleep(0.2)
+
+
+@contextmanager
+def instances_of(name: str, count: int, *, ready_within_s: float = 90) -> Iterator[list[RunningService]]:
+    """`count` instances of one service, each on a port of its own, in one consumer group: started
+    here, answering, and stopped on exit (the schema is expected migrated)."""
+    logs = Path(tempfile.mkdtemp(prefix=f"cpnet-bench-{name}-"))
+    env = {**os.environ, **BENCH_LIMITS, "CPNET_LOG_FORMAT": "json"}
+    started: dict[str, tuple[subprocess.Popen, RunningService, Path]] = {}
+    try:
+        for i in range(1, count + 1):
+            log_path = logs / f"{name}-{i}.log"
+            started[f"{name} #{i}"] = (*_start(name, env, log_path), log_path)
+        _wait_ready(started, ready_within_s)
+        yield [service for _, service, _ in started.values()]
+    finally:
+        stop_all([process for process, _, _ in started.values()], timeout=30)
+
+
 @contextmanager
 def services_running(settings: Settings, names: list[str], *, ready_within_s: float = 90) -> Iterator[Fleet]:
     """Every named service answering: reused when it already answers on its configured port,
@@ -214,7 +257,7 @@ def services_running(settings: Settings, names: list[str], *, ready_within_s: fl
     for name in names:
         port = settings.port_of(name)
         url = f"http://127.0.0.1:{port}"
-        if _answers_as(url, name):
+        if answers_as(url, name):
             found[name] = RunningService(name, url, listening_pid(port), started_here=False)
         else:
             missing.append(name)
@@ -227,27 +270,10 @@ def services_running(settings: Settings, names: list[str], *, ready_within_s: fl
     processes: dict[str, subprocess.Popen] = {}
     try:
         for name in missing:
-            port = _free_port()
-            env[f"CPNET_{name.upper()}_PORT"] = str(port)
-            with open(logs / f"{name}.log", "wb") as log:
-                processes[name] = subprocess.Popen(
-                    [sys.executable, "-m", "cpnet.cli", "serve", name],
-                    env=env,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                )
-            found[name] = RunningService(
-                name, f"http://127.0.0.1:{port}", processes[name].pid, started_here=True
-            )
-        deadline = time.monotonic() + ready_within_s
-        for name in missing:
-            while not _answers_as(found[name].url, name):
-                log_tail = (logs / f"{name}.log").read_text(errors="replace")[-1500:]
-                if processes[name].poll() is not None:
-                    raise ServiceStartError(f"{name} exited while starting:\n{log_tail}")
-                if time.monotonic() > deadline:
-                    raise ServiceStartError(f"{name} not ready within {ready_within_s:.0f} s:\n{log_tail}")
-                time.sleep(0.2)
+            processes[name], found[name] = _start(name, env, logs / f"{name}.log")
+        _wait_ready(
+            {name: (processes[name], found[name], logs / f"{name}.log") for name in missing}, ready_within_s
+        )
         yield Fleet(dict(sorted(found.items(), key=lambda item: names.index(item[0]))), logs=logs)
     finally:
         # The same interrupt-then-kill that `cpnet run` gives its children.

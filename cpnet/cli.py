@@ -577,9 +577,10 @@ def audit_verify() -> None:
     entries, checkpoints, problems = _audit_session(verify_ledger)
     if problems:
         first = problems[0]
-        where = f"entry {first.seq}" if first.seq is not None else "a checkpoint"
+        # An entry of a named chain is named by its reason ("chain topic/partition: entry N: …").
+        where = "" if first.chain else f"entry {first.seq}: " if first.seq is not None else "a checkpoint: "
         typer.echo(
-            f"ledger NOT intact: {where}: {first.reason}"
+            f"ledger NOT intact: {where}{first.reason}"
             + (f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""),
             err=True,
         )
@@ -618,8 +619,17 @@ def audit_export(
         typer.echo(text, nl=False)
 
 
-def _bench(measure, rows, *, title: str, json_out: Path | None, console: bool = False) -> None:
-    """Run one benchmark with every service answering (started here if need be), then show its figures."""
+def _bench(
+    measure,
+    rows,
+    *,
+    title: str,
+    json_out: Path | None,
+    console: bool = False,
+    services: list[str] | None = None,
+) -> None:
+    """Run one benchmark with every service answering (started here if need be; or only `services`),
+    then show its figures."""
     from rich.console import Console
 
     from bench.figures import print_table, write_json
@@ -632,7 +642,8 @@ def _bench(measure, rows, *, title: str, json_out: Path | None, console: bool = 
     asyncio.run(require_database(settings.database_url))
     err = Console(stderr=True)
     try:
-        with services_running(settings, [*_services(None), *(["console"] if console else [])]) as fleet:
+        names = [*_services(None), *(["console"] if console else [])] if services is None else services
+        with services_running(settings, names) as fleet:
             err.print(fleet.limits_note)
             figures = asyncio.run(measure(settings, fleet, say=err.print))
     except (BenchFailed, TimeoutError) as exc:
@@ -727,6 +738,29 @@ def bench_surge(
         table_rows,
         title=f"cpnet bench surge --burst {burst} --emergencies {emergencies} --rate {rate:g}",
         json_out=json_out,
+    )
+
+
+@bench_app.command("ledger")
+@one_line_errors
+def bench_ledger(
+    messages: Annotated[int, typer.Option(min=100, help="messages appended in each round")] = 30000,
+    json_out: Annotated[Path | None, typer.Option("--json", help="write the figures here as JSON")] = None,
+    seed: Annotated[int, typer.Option(help="seed of the messages' randomness")] = 10,
+    timeout_s: Annotated[float, typer.Option(help="give up a round after this many seconds")] = 1800,
+) -> None:
+    """A backlog of N messages appended to the ledger by one audit instance, then N more by two: each
+    rate and their ratio, in one run (the audit service must not be running; the rest need not)."""
+    from functools import partial
+
+    from bench.ledger import run_ledger, table_rows
+
+    _bench(
+        partial(run_ledger, messages=messages, seed=seed, timeout_s=timeout_s),
+        table_rows,
+        title=f"cpnet bench ledger --messages {messages}",
+        json_out=json_out,
+        services=[],
     )
 
 
@@ -841,12 +875,20 @@ def run(
     stack: Annotated[
         bool, typer.Option(help="bring the local stack up first (and down after, if this started it)")
     ] = True,
+    instances: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="processes of each service (not the console), sharing its consumer groups; "
+            "instance k listens on the service's port + 100*(k-1)",
+        ),
+    ] = 1,
 ) -> None:
     """Run the whole system in the foreground: the stack, migrations, every service (restarted with
     back-off if it dies). Ctrl-C stops all."""
     from cpnet.runner import run_all
 
-    raise typer.Exit(code=run_all(get_settings(), _services(None), with_stack=stack))
+    raise typer.Exit(code=run_all(get_settings(), _services(None), with_stack=stack, instances=instances))
 
 
 def _services(service: str | None) -> list[str]:

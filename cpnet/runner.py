@@ -1,5 +1,6 @@
 """`cpnet run`: the whole system in one terminal — the stack, migrations and one process per
-service, each restarted with back-off when it dies — stopped together by Ctrl-C."""
+service (or N per service with `--instances N`), each restarted with back-off when it dies —
+stopped together by Ctrl-C."""
 
 from __future__ import annotations
 
@@ -9,12 +10,14 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import typer
 
 from cpnet.registry import migrated_schemas, upgrade
 from cpnet.restarts import GiveUp, Restart, RestartPolicy, Run, decide
+from shared.errors import ConfigurationError
 from shared.health import require_database, require_kafka
 from shared.messaging.admin import ensure_topics
 from shared.messaging.security import client_security
@@ -24,11 +27,70 @@ from shared.settings import Settings
 SUPERVISE_INTERVAL_S = 0.25
 # 1 s, 2 s, 4 s… up to 30 s; a minute up forgives; five crashes in five minutes stop everything.
 RESTART_POLICY = RestartPolicy()
+# Instance k of a service listens on its port + (k - 1) times this: intake 8001, 8101, 8201…
+INSTANCE_PORT_STEP = 100
 
 
-def run_all(settings: Settings, services: list[str], *, with_stack: bool) -> int:
+@dataclass(frozen=True)
+class Instance:
+    """One process `cpnet run` starts: `label` names it in what the runner prints ("intake",
+    "intake#2"), `name` is the service it serves, `port` the HTTP port it listens on, `number`
+    which instance of the service it is (from 1)."""
+
+    label: str
+    name: str
+    port: int
+    number: int = 1
+
+
+def plan_instances(services: list[str], count: int, port_of: Callable[[str], int]) -> list[Instance]:
+    """`count` instances of each service, then the console, one and last (people sign in once
+    the services it reads are up). Instance 1 keeps the service's port and plain name; instance k
+    listens on that port + INSTANCE_PORT_STEP * (k - 1). All instances of a service share its
+    consumer groups, so Kafka splits the partitions of its topics among them."""
+    if count < 1:
+        raise ConfigurationError(f"--instances must be at least 1, not {count}")
+    planned = [
+        Instance(
+            label=name if k == 1 else f"{name}#{k}",
+            name=name,
+            port=port_of(name) + INSTANCE_PORT_STEP * (k - 1),
+            number=k,
+        )
+        for name in services
+        for k in range(1, count + 1)
+    ]
+    planned.append(Instance(label="console", name="console", port=port_of("console")))
+    # The ports a plain `cpnet run` uses are the operator's; only the added instances' are checked.
+    taken = {instance.port: instance.label for instance in planned if instance.number == 1}
+    for instance in (instance for instance in planned if instance.number > 1):
+        if instance.port > 65535:
+            raise ConfigurationError(
+                f"{instance.label} would listen on port {instance.port}, beyond 65535: "
+                f"fewer --instances, or a lower CPNET_{instance.name.upper()}_PORT"
+            )
+        if instance.port in taken:
+            raise ConfigurationError(
+                f"{instance.label} and {taken[instance.port]} would both listen on port {instance.port}: "
+                f"fewer --instances, or other CPNET_<SERVICE>_PORT values"
+            )
+        taken[instance.port] = instance.label
+    return planned
+
+
+def instance_env(instance: Instance, base: dict[str, str]) -> dict[str, str]:
+    """The environment of one instance's process: `base` as it is for the first instance of a
+    service (it listens on the service's own port); for the others, their port in
+    CPNET_<NAME>_PORT, which `cpnet serve` listens on."""
+    if instance.number == 1:
+        return base
+    return {**base, f"CPNET_{instance.name.upper()}_PORT": str(instance.port)}
+
+
+def run_all(settings: Settings, services: list[str], *, with_stack: bool, instances: int = 1) -> int:
     from cpnet.stack import Stack
 
+    planned = plan_instances(services, instances, settings.port_of)
     stack = Stack(settings)
     started_stack = False
     if with_stack:
@@ -45,7 +107,15 @@ def run_all(settings: Settings, services: list[str], *, with_stack: bool) -> int
     stop = _StopRequest(signal.SIGINT, signal.SIGTERM)
     env = os.environ.copy()
     # The console last: people sign in once the services it reads are up.
-    supervised = {name: _Supervised(name, env) for name in [*services, "console"]}
+    supervised = {
+        instance.label: _Supervised(
+            instance.name,
+            instance_env(instance, env),
+            label=instance.label,
+            port=instance.port,
+        )
+        for instance in planned
+    }
     for service in supervised.values():
         service.start()
         _announce(service, settings)
@@ -101,14 +171,20 @@ class _StopRequest:
 
 @dataclass
 class _Supervised:
-    """One service: its current process, its past runs, and when it is due to start again."""
+    """One instance of a service: its current process, its past runs, and when it is due to start
+    again. `label` names it ("intake#2"; the service's name for its first instance)."""
 
     name: str
     env: dict[str, str]
+    label: str = ""
+    port: int | None = None
     process: subprocess.Popen | None = None
     started_at: float = 0.0
     runs: list[Run] = field(default_factory=list)
     restart_at: float | None = None
+
+    def __post_init__(self) -> None:
+        self.label = self.label or self.name
 
     def start(self) -> None:
         # Each service is its own process, as in production; they share this terminal's output.
@@ -121,8 +197,9 @@ class _Supervised:
 
 
 def _announce(service: _Supervised, settings: Settings) -> None:
-    url = f"http://{settings.http_host}:{settings.port_of(service.name)}"
-    typer.echo(f"{service.name}: {url}  (pid {service.process.pid})")
+    port = settings.port_of(service.name) if service.port is None else service.port
+    url = f"http://{settings.http_host}:{port}"
+    typer.echo(f"{service.label}: {url}  (pid {service.process.pid})")
 
 
 def _supervise(
@@ -151,13 +228,13 @@ def _after_exit(service: _Supervised, now: float, policy: RestartPolicy) -> Rest
     decision = decide(service.runs, policy)
     if isinstance(decision, GiveUp):
         typer.echo(
-            f"cpnet: error: service {service.name} exited with code {code}, "
+            f"cpnet: error: service {service.label} exited with code {code}, "
             f"{decision.crashes} times within {decision.window_s:g} s; stopping everything",
             err=True,
         )
     else:
         typer.echo(
-            f"cpnet: {service.name} exited with code {code}; "
+            f"cpnet: {service.label} exited with code {code}; "
             f"restarting in {decision.delay_s:g} s (restart {decision.number})"
         )
         service.restart_at = now + decision.delay_s

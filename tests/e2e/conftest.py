@@ -44,36 +44,42 @@ def _ready(url: str) -> bool:
 
 
 @contextmanager
-def serving(
-    names: list[str], env: dict[str, str], logs: Path, *, ready_within_s: float = 60
-) -> Iterator[dict[str, str]]:
-    """The named services as processes (`cpnet serve`), each on a free port (added to `env`)
-    and writing its log to `logs/<name>.log`; yields their URLs once all are ready, then stops them."""
+def instances(
+    names: list[str], env: dict[str, str], logs: Path, *, count: int = 1, ready_within_s: float = 60
+) -> Iterator[dict[str, tuple[str, subprocess.Popen]]]:
+    """`count` processes of each named service (`cpnet serve`), each on a free port and writing
+    its log to `logs/<label>.log`; yields each one's URL and process by label (`intake`, and
+    `intake#2`… for the others) once all are ready, then stops them as a process supervisor does.
+    The first instance's port is added to `env`, so the services started after it can reach it."""
     processes: dict[str, subprocess.Popen] = {}
     urls = {}
     try:
         for name in names:
-            port = _free_port()
-            urls[name] = f"http://127.0.0.1:{port}"
-            env[f"CPNET_{name.upper()}_PORT"] = str(port)
-            processes[name] = subprocess.Popen(
-                [sys.executable, "-m", "cpnet.cli", "serve", name],
-                env=env,
-                stdout=open(logs / f"{name}.log", "wb"),
-                stderr=subprocess.STDOUT,
-            )
+            for k in range(1, count + 1):
+                label = name if k == 1 else f"{name}#{k}"
+                port = _free_port()
+                urls[label] = f"http://127.0.0.1:{port}"
+                own = env if k == 1 else {**env}
+                own[f"CPNET_{name.upper()}_PORT"] = str(port)
+                processes[label] = subprocess.Popen(
+                    [sys.executable, "-m", "cpnet.cli", "serve", name],
+                    env=own,
+                    stdout=open(logs / f"{label}.log", "wb"),
+                    stderr=subprocess.STDOUT,
+                )
         deadline = time.monotonic() + ready_within_s
-        for name, url in urls.items():
+        for label, url in urls.items():
             while not _ready(url):
-                if processes[name].poll() is not None:
-                    raise RuntimeError(f"{name} exited: {(logs / f'{name}.log').read_text()[-2000:]}")
+                if processes[label].poll() is not None:
+                    raise RuntimeError(f"{label} exited: {(logs / f'{label}.log').read_text()[-2000:]}")
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"{name} not ready: {(logs / f'{name}.log').read_text()[-2000:]}")
+                    raise RuntimeError(f"{label} not ready: {(logs / f'{label}.log').read_text()[-2000:]}")
                 time.sleep(0.2)
-        yield urls
+        yield {label: (urls[label], processes[label]) for label in urls}
     finally:
         for process in processes.values():
-            process.send_signal(signal.SIGTERM)  # as a process supervisor stops it
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)  # as a process supervisor stops it
         for process in processes.values():
             try:
                 process.wait(timeout=30)
@@ -81,11 +87,18 @@ def serving(
                 process.kill()
 
 
-@pytest.fixture(scope="module")
-def services(infra, tmp_path_factory) -> Iterator[RunningServices]:
-    """Every service with its consumers and relay, started once per test module (a module
-    that runs services in-process must not share consumer groups with these)."""
-    names = ["intake", "assessment", "referral", "followup", "audit", "casework"]
+@contextmanager
+def serving(
+    names: list[str], env: dict[str, str], logs: Path, *, ready_within_s: float = 60
+) -> Iterator[dict[str, str]]:
+    """The named services as processes (`cpnet serve`), each on a free port (added to `env`)
+    and writing its log to `logs/<name>.log`; yields their URLs once all are ready, then stops them."""
+    with instances(names, env, logs, ready_within_s=ready_within_s) as started:
+        yield {label: url for label, (url, _) in started.items()}
+
+
+def service_env(infra) -> dict[str, str]:
+    """The environment of services started against the test stack, its schemas migrated."""
     env = {
         **os.environ,
         "CPNET_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,
@@ -95,6 +108,15 @@ def services(infra, tmp_path_factory) -> Iterator[RunningServices]:
     subprocess.run(
         [sys.executable, "-m", "cpnet.cli", "db", "upgrade"], env=env, check=True, capture_output=True
     )
+    return env
+
+
+@pytest.fixture(scope="module")
+def services(infra, tmp_path_factory) -> Iterator[RunningServices]:
+    """Every service with its consumers and relay, started once per test module (a module
+    that runs services in-process must not share consumer groups with these)."""
+    names = ["intake", "assessment", "referral", "followup", "audit", "casework"]
+    env = service_env(infra)
     logs = tmp_path_factory.mktemp("service-logs")
     with serving(names, env, logs) as urls:
         yield RunningServices(urls=urls, env=env)

@@ -7,9 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -18,7 +15,7 @@ import httpx
 import pytest
 
 from shared.auth import Role
-from tests.e2e.conftest import serving
+from tests.e2e.conftest import service_env, serving
 from tests.e2e.reports import hotline_report, national_id, token
 from tests.e2e.test_followup_batches import query
 
@@ -29,15 +26,7 @@ NO_SUCH_VILLAGE = "140402001999"
 
 @pytest.fixture(scope="module")
 def intake(infra, tmp_path_factory) -> Iterator[str]:
-    env = {
-        **os.environ,
-        "CPNET_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,
-        "CPNET_DATABASE_URL": infra.database_url,
-        "CPNET_LOG_FORMAT": "json",
-    }
-    subprocess.run(
-        [sys.executable, "-m", "cpnet.cli", "db", "upgrade"], env=env, check=True, capture_output=True
-    )
+    env = service_env(infra)
     with serving(["intake"], env, tmp_path_factory.mktemp("intake-logs")) as urls:
         yield urls["intake"]
 

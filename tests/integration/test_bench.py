@@ -176,3 +176,14 @@ def test_the_board_bench_times_the_consoles_board_as_a_signed_in_supervisor(infr
     assert second["cases_in_table"] <= figures["cases_in_table"] - 499, (
         "the benchmark deletes the cases it wrote"
     )
+
+
+def test_the_ledger_bench_appends_a_backlog_with_one_audit_instance_then_two(infra, tmp_path):
+    table, figures = _bench(infra, tmp_path, "ledger", "--messages", "400")
+
+    for figure in ("one audit instance", "two audit instances", "judged: two ÷ one"):
+        assert figure in table, figure
+    # Every message of each round is on the ledger once: two instances lost none and doubled none.
+    assert figures["one"]["entries"] == figures["two"]["entries"] == 400
+    one, two = figures["one"]["entries_per_s"], figures["two"]["entries_per_s"]
+    assert figures["two_over_one"] == round(two / one, 2)

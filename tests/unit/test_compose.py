@@ -203,6 +203,16 @@ def healthcheck_text(service: dict[str, Any]) -> str:
     return " ".join(test) if isinstance(test, list) else str(test)
 
 
+def replicas(service: dict[str, Any]) -> Any:
+    """`deploy.replicas` as written (after interpolation, a string), or None when not set."""
+    return (service.get("deploy") or {}).get("replicas")
+
+
+def is_replicated(service: dict[str, Any]) -> bool:
+    """Its instance count is set (`deploy.replicas`), so it may run several containers at once."""
+    return replicas(service) is not None
+
+
 def has_healthcheck(service: dict[str, Any]) -> bool:
     check = service.get("healthcheck") or {}
     return bool(check.get("test")) and not check.get("disable") and check.get("test") != ["NONE"]
@@ -491,9 +501,78 @@ def check_service_ports(compose: Compose) -> list[str]:
                 f"{name}: health check probes /healthz on {probed or 'no port'}, the service "
                 f"listens on {port}"
             )
+        if is_replicated(service):
+            continue  # its instances publish no port (check_replicated_containers)
         published = [container for _, container in port_mappings(service)]
         if port not in published:
             problems.append(f"{name}: port {port} is not published (published: {published})")
+    return problems
+
+
+def check_replicated_containers(compose: Compose) -> list[str]:
+    """A container whose instance count is set may run several times over: the count is a whole
+    number, and it publishes no port (the instances' host ports would collide) and has no fixed
+    container_name (which allows one container only)."""
+    problems = []
+    for name, service in services_of(compose).items():
+        if not is_replicated(service):
+            continue
+        if not re.fullmatch(r"\d+", str(replicas(service))):
+            problems.append(f"{name}: deploy.replicas {replicas(service)!r} is not a whole number")
+        if service.get("ports"):
+            problems.append(
+                f"{name}: publishes {service['ports']} but runs deploy.replicas instances: "
+                "their host ports would collide; only its single container publishes"
+            )
+        if service.get("container_name"):
+            problems.append(
+                f"{name}: container_name {service['container_name']!r} allows one instance, "
+                "but it runs deploy.replicas"
+            )
+    return problems
+
+
+def extra_instances_variable(service_name: str) -> str:
+    return f"CPNET_{service_name.upper()}_EXTRA_INSTANCES"
+
+
+def check_extra_instances(raw: Compose) -> list[str]:
+    """On the file as written: beside its one container publishing its port, each consumer service
+    has one replicated container that is the same in all but `ports` (none) and `deploy` (as
+    many instances as CPNET_<SERVICE>_EXTRA_INSTANCES, default 0): the same command and
+    environment, so the same consumer groups. The console runs once."""
+    problems = []
+    services = services_of(raw)
+    served = cpnet_services(raw)
+    for service_name in SERVED:
+        single = [n for n, s in served.items() if s == service_name and not is_replicated(services[n])]
+        extra = [n for n, s in served.items() if s == service_name and is_replicated(services[n])]
+        if service_name not in SERVICE_NAMES:
+            if extra:
+                problems.append(f"{service_name} runs once, but {extra} run it under deploy.replicas")
+            continue
+        if len(single) != 1 or len(extra) != 1:
+            problems.append(
+                f"{service_name} has {single} as its single container and {extra} as its extra "
+                "instances, expected one of each"
+            )
+            continue
+        (primary,), (more,) = single, extra
+        wanted = f"${{{extra_instances_variable(service_name)}:-0}}"
+        if replicas(services[more]) != wanted:
+            problems.append(f"{more}: deploy.replicas is {replicas(services[more])!r}, expected {wanted!r}")
+        if services[more].get("ports"):
+            problems.append(f"{more}: publishes {services[more]['ports']}; only {primary} publishes")
+        ignored = {"ports", "deploy"}
+        differs = sorted(
+            key
+            for key in set(services[primary]) | set(services[more])
+            if key not in ignored and services[primary].get(key) != services[more].get(key)
+        )
+        if differs:
+            problems.append(
+                f"{more} differs from {primary} in {differs}: its instances would not be {primary}"
+            )
     return problems
 
 
@@ -662,10 +741,15 @@ def check_service_containers(compose: Compose, services_dir: Path = SERVICES_DIR
             )
     packages = sorted(p.parent.name for p in services_dir.glob("*/__init__.py"))
     for package in packages:
-        containers = [name for name, service in served.items() if service == package]
+        containers = [
+            name
+            for name, service in served.items()
+            if service == package and not is_replicated(services_of(compose)[name])
+        ]
         if len(containers) != 1:
             problems.append(
-                f"services/{package} is served by {len(containers)} containers ({containers}), expected 1"
+                f"services/{package} is served by {len(containers)} containers ({containers}), expected 1 "
+                "(besides its replicated extra instances)"
             )
     return problems
 
@@ -791,6 +875,7 @@ COMPOSE_CHECKS: dict[str, Callable[[Compose], list[str]]] = {
     "service_containers": check_service_containers,
     "cli_commands": check_cli_commands,
     "builds": check_builds,
+    "replicated_containers": check_replicated_containers,
     "topic_names": lambda compose: check_topic_names({"compose": yaml.safe_dump(compose)}),
 }
 
@@ -868,6 +953,35 @@ def test_every_cpnet_container_is_configured_for_the_compose_network():
 def test_every_service_package_has_exactly_one_container():
     problems = check_service_containers(COMPOSE)
     assert not problems, "containers and service packages disagree:" + _report(problems)
+
+
+def test_every_consumer_service_can_run_more_instances_and_the_console_runs_once():
+    problems = check_extra_instances(RAW_COMPOSE)
+    assert not problems, "extra instances of a service are wrong:" + _report(problems)
+    problems = check_replicated_containers(COMPOSE)
+    assert not problems, "a replicated container would collide:" + _report(problems)
+    assert {
+        name: replicas(service) for name, service in services_of(COMPOSE).items() if replicas(service)
+    } == {f"{name}-extra": "0" for name in SERVICE_NAMES}, "by default each service runs once"
+
+
+def test_extra_instances_are_set_per_service_and_publish_no_port():
+    more = {extra_instances_variable(name): str(n) for n, name in enumerate(SERVICE_NAMES, start=2)}
+    scaled = load_compose(COMPOSE_TEXT, {**OPERATOR_ENV, **more})
+    assert {name: replicas(s) for name, s in services_of(scaled).items() if is_replicated(s)} == {
+        f"{name}-extra": str(n) for n, name in enumerate(SERVICE_NAMES, start=2)
+    }
+    problems = [f"{label}: {p}" for label, check in COMPOSE_CHECKS.items() for p in check(scaled)]
+    assert not problems, "the compose file breaks with extra instances:" + _report(problems)
+
+    def host_ports(compose: Compose) -> dict[str, list[tuple[int | None, int]]]:
+        return {name: port_mappings(s) for name, s in services_of(compose).items() if port_mappings(s)}
+
+    assert host_ports(scaled) == host_ports(COMPOSE), "extra instances publish nothing"
+    one = load_compose(COMPOSE_TEXT, {**OPERATOR_ENV, "CPNET_AUDIT_EXTRA_INSTANCES": "1"})
+    assert {name: replicas(s) for name, s in services_of(one).items() if replicas(s) not in (None, "0")} == {
+        "audit-extra": "1"
+    }
 
 
 def test_every_container_command_is_a_cpnet_cli_command():
@@ -975,7 +1089,8 @@ def test_only_the_audit_service_is_given_the_checkpoints_signing_key(monkeypatch
         for name, service in services_of(COMPOSE).items()
         if any("AUDIT_SIGNING_KEY" in key for key in environment(service))
     ]
-    assert given == ["audit"]
+    assert given == [name for name, served in cpnet_services(COMPOSE).items() if served == "audit"]
+    assert given == ["audit", "audit-extra"], "the ledger's every instance, and nothing else"
     settings = _compose_settings("audit", monkeypatch)
     assert settings.audit_signing_key == OPERATOR_ENV["CPNET_AUDIT_SIGNING_KEY"]
 
@@ -1069,6 +1184,30 @@ def _set(path: tuple[Any, ...], value: Any) -> Callable[[Compose], None]:
         node[path[-1]] = value
 
     return mutate
+
+
+def _replace_env(container: str, key: str, value: str | None) -> Callable[[Compose], None]:
+    """Set (or with None, drop) one variable of one container only: in the file as written, a
+    container made from another (`<<: *audit`) shares its environment mapping."""
+
+    def mutate(compose: Compose) -> None:
+        env = dict(compose["services"][container]["environment"])
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
+        compose["services"][container]["environment"] = env
+
+    return mutate
+
+
+def _replicate_console(compose: Compose) -> None:
+    console = compose["services"]["console"]
+    compose["services"]["console-extra"] = {
+        **console,
+        "ports": [],
+        "deploy": {"replicas": "${CPNET_CONSOLE_EXTRA_INSTANCES:-0}"},
+    }
 
 
 def _remove_container(container: str) -> Callable[[Compose], None]:
@@ -1165,6 +1304,21 @@ BROKEN = {
         "private_plaintext_kafka",
         "publishes",
     ),
+    "a replicated container publishing a host port": (
+        _set(("services", "intake-extra", "ports"), ["127.0.0.1:8001:8001"]),
+        "replicated_containers",
+        "their host ports would collide",
+    ),
+    "a replicated container with a fixed name": (
+        _set(("services", "audit-extra", "container_name"), "cpnet-audit"),
+        "replicated_containers",
+        "allows one instance",
+    ),
+    "a replica count that is no number": (
+        _set(("services", "referral-extra", "deploy", "replicas"), "two"),
+        "replicated_containers",
+        "is not a whole number",
+    ),
     "the private broker on the default network": (
         _set(("services", "kafka", "networks"), ["kafka", "default"]),
         "private_plaintext_kafka",
@@ -1173,6 +1327,27 @@ BROKEN = {
 }
 
 RAW_BROKEN = {
+    "an extra instance unlike its service": (
+        _replace_env("audit-extra", "CPNET_AUDIT_SIGNING_KEY", None),
+        check_extra_instances,
+        "audit-extra differs from audit in ['environment']",
+    ),
+    "an extra instance counted by another variable": (
+        _set(("services", "followup-extra", "deploy"), {"replicas": "${CPNET_REPLICAS:-0}"}),
+        check_extra_instances,
+        "expected '${CPNET_FOLLOWUP_EXTRA_INSTANCES:-0}'",
+    ),
+    "an extra instance publishing a port": (
+        _set(("services", "casework-extra", "ports"), ["${CPNET_BIND_ADDRESS:-127.0.0.1}:8106:8006"]),
+        check_extra_instances,
+        "casework-extra: publishes",
+    ),
+    "a service without extra instances": (
+        _remove_container("assessment-extra"),
+        check_extra_instances,
+        "assessment has ['assessment'] as its single container and [] as its extra instances",
+    ),
+    "a replicated console": (_replicate_console, check_extra_instances, "console runs once"),
     "a default JWKS": (
         _set_env("intake", "CPNET_AUTH_JWKS", "${CPNET_AUTH_JWKS:-}"),
         check_secrets_have_no_default,
