@@ -6,6 +6,13 @@ the case's side withdrew is handed over the same way, so the agency stops work o
 A referral is written or posted before it is acknowledged, and the offset is committed only
 after both, so a restart never misses one. The ids already acknowledged are kept in a state
 file beside the output, so a restart never acknowledges one twice either.
+
+Emergencies first: an agency coming back to a backlog must not reach a child in immediate
+danger after thousands of older referrals. A second lane — its own consumer group,
+`agency.<agency>.urgent`, on the same topic — reads ahead, passes over everything but
+emergencies (parsing is all it costs) and hands those over at once; the ordinary lane goes on
+in order and passes over what the urgent lane already acknowledged. One lock around the
+hand-over keeps the two from handing over the same referral twice.
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ from pydantic import ValidationError
 
 from shared.contracts.envelope import ContractError, new_envelope, parse_event
 from shared.contracts.events import ReferralCreated, ReferralResponded, ReferralWithdrawn
-from shared.contracts.topics import referral_topic
+from shared.contracts.topics import agency_groups, referral_topic
 from shared.contracts.vocabulary import Agency
 
 
@@ -60,48 +67,100 @@ async def listen(
     """`security`: the agency's own SASL principal (agency-<agency>) and TLS, as aiokafka options."""
     stop = stop or asyncio.Event()
     acked = AckLog(state)
-    consumer = AIOKafkaConsumer(
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, **(security or {})
+    )
+    ordinary_group, urgent_group = agency_groups(agency)
+    lanes = {
+        False: _consumer(bootstrap, agency, ordinary_group, security),
+        True: _consumer(bootstrap, agency, urgent_group, security),
+    }
+    started = []
+    try:
+        await producer.start()
+        for consumer in lanes.values():
+            await consumer.start()
+            started.append(consumer)
+        async with httpx.AsyncClient(timeout=10) as http:
+            hand_over = asyncio.Lock()
+
+            async def handle(value: bytes, emergencies_only: bool) -> None:
+                if emergencies_only and not _emergency(value):
+                    return  # passed over without waiting for the ordinary lane's hand-over
+                async with hand_over:
+                    await _handle(
+                        value,
+                        agency=agency,
+                        jurisdiction=jurisdiction,
+                        out=out,
+                        webhook=webhook,
+                        http=http,
+                        producer=producer,
+                        acked=acked,
+                        responder=responder,
+                        echo=echo,
+                    )
+
+            # A lane that fails stops the other (which ends its batch), then the failure is raised.
+            ended = await asyncio.gather(
+                *(_lane(consumer, urgent, handle, stop) for urgent, consumer in lanes.items()),
+                return_exceptions=True,
+            )
+            for outcome in ended:
+                if isinstance(outcome, BaseException):
+                    raise outcome
+    finally:
+        for consumer in started:
+            await consumer.stop()
+        await producer.stop()
+
+
+def _emergency(value: bytes) -> bool:
+    """Whether a message is the referral of a child in immediate danger."""
+    try:
+        referral = parse_event(value).payload
+    except (ContractError, ValidationError):
+        return False
+    return isinstance(referral, ReferralCreated) and referral.emergency
+
+
+def _consumer(
+    bootstrap: str, agency: Agency, group: str, security: dict[str, Any] | None
+) -> AIOKafkaConsumer:
+    return AIOKafkaConsumer(
         referral_topic(agency),
         bootstrap_servers=bootstrap,
-        group_id=f"agency.{agency}",
+        group_id=group,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         **(security or {}),
     )
-    producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, **(security or {})
-    )
-    await consumer.start()
-    await producer.start()
+
+
+async def _lane(consumer: AIOKafkaConsumer, urgent: bool, handle, stop: asyncio.Event) -> None:
+    """One lane's loop: a batch at a time, each record handled in order, the handled committed;
+    a failure stops the kit's other lane too."""
     try:
-        async with httpx.AsyncClient(timeout=10) as http:
-            while not stop.is_set():
-                batch = await consumer.getmany(timeout_ms=500)
-                # Asked to stop mid-batch, the kit finishes the referral in hand and commits up to it:
-                # the rest are read again at the next start, none is skipped or acknowledged twice.
-                handled: dict[TopicPartition, int] = {}
-                for partition, records in batch.items():
-                    for record in records:
-                        if stop.is_set():
-                            break
-                        await _handle(
-                            record.value,
-                            agency=agency,
-                            jurisdiction=jurisdiction,
-                            out=out,
-                            webhook=webhook,
-                            http=http,
-                            producer=producer,
-                            acked=acked,
-                            responder=responder,
-                            echo=echo,
-                        )
-                        handled[partition] = record.offset + 1
-                if handled:
-                    await consumer.commit(handled)
-    finally:
-        await consumer.stop()
-        await producer.stop()
+        await _batches(consumer, urgent, handle, stop)
+    except BaseException:
+        stop.set()
+        raise
+
+
+async def _batches(consumer: AIOKafkaConsumer, urgent: bool, handle, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        batch = await consumer.getmany(timeout_ms=500)
+        # Asked to stop mid-batch, the kit finishes the referral in hand and commits up to it:
+        # the rest are read again at the next start, none is skipped or acknowledged twice.
+        handled: dict[TopicPartition, int] = {}
+        for partition, records in batch.items():
+            for record in records:
+                if stop.is_set():
+                    break
+                await handle(record.value, urgent)
+                handled[partition] = record.offset + 1
+        if handled:
+            await consumer.commit(handled)
 
 
 async def _handle(

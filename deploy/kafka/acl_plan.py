@@ -28,7 +28,7 @@ if str(_ROOT) not in sys.path:  # run from a checkout without installing the pro
 # What each service consumes: one list, shared with the AsyncAPI document and checked
 # against the services' code by tests/unit/test_consumption_plan.py.
 from shared.contracts.asyncapi import SERVICE_CONSUMES  # noqa: E402
-from shared.contracts.topics import TOPICS, dlq_topic, referral_topic  # noqa: E402
+from shared.contracts.topics import TOPICS, agency_groups, dlq_topic, referral_topic  # noqa: E402
 from shared.contracts.vocabulary import Agency  # noqa: E402
 
 # Owners in the registry that are not cpnet services, and their principals.
@@ -56,7 +56,7 @@ def agency_principal(agency: Agency) -> str:
 
 
 def agency_group(agency: Agency) -> str:
-    return f"agency.{Agency(agency).value}"
+    return agency_groups(agency)[0]
 
 
 def audited_topics() -> list[str]:
@@ -94,7 +94,8 @@ def plan() -> list[Grant]:
     for agency in Agency:
         principal = agency_principal(agency)
         grants.add(Grant(principal, "Read", "topic", referral_topic(agency)))
-        grants.add(Grant(principal, "Read", "group", agency_group(agency)))
+        for group in agency_groups(agency):  # the kit's ordinary lane and its urgent lane
+            grants.add(Grant(principal, "Read", "group", group))
         grants.add(Grant(principal, "Write", "topic", AGENCY_RESPONSES_TOPIC))
 
     # The topics job sees and creates exactly the registry's topics (Create does not imply

@@ -27,51 +27,61 @@ acl() {
 
 # User:agency-civil_affairs
 acl --allow-principal User:agency-civil_affairs --operation Read --group agency.civil_affairs
+acl --allow-principal User:agency-civil_affairs --operation Read --group agency.civil_affairs.urgent
 acl --allow-principal User:agency-civil_affairs --operation Write --topic referral.responses
 acl --allow-principal User:agency-civil_affairs --operation Read --topic referral.to.civil_affairs
 
 # User:agency-court
 acl --allow-principal User:agency-court --operation Read --group agency.court
+acl --allow-principal User:agency-court --operation Read --group agency.court.urgent
 acl --allow-principal User:agency-court --operation Write --topic referral.responses
 acl --allow-principal User:agency-court --operation Read --topic referral.to.court
 
 # User:agency-education
 acl --allow-principal User:agency-education --operation Read --group agency.education
+acl --allow-principal User:agency-education --operation Read --group agency.education.urgent
 acl --allow-principal User:agency-education --operation Write --topic referral.responses
 acl --allow-principal User:agency-education --operation Read --topic referral.to.education
 
 # User:agency-health
 acl --allow-principal User:agency-health --operation Read --group agency.health
+acl --allow-principal User:agency-health --operation Read --group agency.health.urgent
 acl --allow-principal User:agency-health --operation Write --topic referral.responses
 acl --allow-principal User:agency-health --operation Read --topic referral.to.health
 
 # User:agency-legal_aid
 acl --allow-principal User:agency-legal_aid --operation Read --group agency.legal_aid
+acl --allow-principal User:agency-legal_aid --operation Read --group agency.legal_aid.urgent
 acl --allow-principal User:agency-legal_aid --operation Write --topic referral.responses
 acl --allow-principal User:agency-legal_aid --operation Read --topic referral.to.legal_aid
 
 # User:agency-police
 acl --allow-principal User:agency-police --operation Read --group agency.police
+acl --allow-principal User:agency-police --operation Read --group agency.police.urgent
 acl --allow-principal User:agency-police --operation Write --topic referral.responses
 acl --allow-principal User:agency-police --operation Read --topic referral.to.police
 
 # User:agency-procuratorate
 acl --allow-principal User:agency-procuratorate --operation Read --group agency.procuratorate
+acl --allow-principal User:agency-procuratorate --operation Read --group agency.procuratorate.urgent
 acl --allow-principal User:agency-procuratorate --operation Write --topic referral.responses
 acl --allow-principal User:agency-procuratorate --operation Read --topic referral.to.procuratorate
 
 # User:agency-social_work
 acl --allow-principal User:agency-social_work --operation Read --group agency.social_work
+acl --allow-principal User:agency-social_work --operation Read --group agency.social_work.urgent
 acl --allow-principal User:agency-social_work --operation Write --topic referral.responses
 acl --allow-principal User:agency-social_work --operation Read --topic referral.to.social_work
 
 # User:agency-womens_federation
 acl --allow-principal User:agency-womens_federation --operation Read --group agency.womens_federation
+acl --allow-principal User:agency-womens_federation --operation Read --group agency.womens_federation.urgent
 acl --allow-principal User:agency-womens_federation --operation Write --topic referral.responses
 acl --allow-principal User:agency-womens_federation --operation Read --topic referral.to.womens_federation
 
 # User:agency-youth_league
 acl --allow-principal User:agency-youth_league --operation Read --group agency.youth_league
+acl --allow-principal User:agency-youth_league --operation Read --group agency.youth_league.urgent
 acl --allow-principal User:agency-youth_league --operation Write --topic referral.responses
 acl --allow-principal User:agency-youth_league --operation Read --topic referral.to.youth_league
 

@@ -542,7 +542,7 @@ def _rewritten_and_relinked(
     )
 
 
-def _signed(
+def signed_checkpoints(
     checkpoints: Sequence[Checkpoint], public_keys: Mapping[str, Ed25519PublicKey]
 ) -> tuple[list[Checkpoint], list[Problem]]:
     """The checkpoints whose signature holds (and whose heads make their root), and a problem
@@ -563,7 +563,7 @@ def _signed(
     return signed, problems
 
 
-def _views(signed: Sequence[Checkpoint]) -> dict[str, list[Checkpoint]]:
+def views_of_chains(signed: Sequence[Checkpoint]) -> dict[str, list[Checkpoint]]:
     """Each chain's checkpoints, smallest first: a version 1 checkpoint speaks of the legacy
     chain, a version 2 checkpoint of every chain it has a head for (its signature already held)."""
     views: dict[str, list[Checkpoint]] = {}
@@ -580,12 +580,19 @@ def _views(signed: Sequence[Checkpoint]) -> dict[str, list[Checkpoint]]:
     return views
 
 
-def _verify_chain(entries: Sequence[Entry], signed: Sequence[Checkpoint]) -> list[Problem]:
-    """One chain's problems, its first bad entry first."""
+def verify_chain(name: str, entries: Sequence[Entry], view: Sequence[Checkpoint]) -> list[Problem]:
+    """One chain's problems, its first bad entry first: `entries` are the chain's in their order,
+    `view` its checkpoints (from `views_of_chains`)."""
     hashes = [e.hash for e in entries]
-    chain = _scan(entries, hashes, signed)
-    located = chain[0].seq if chain else None
-    return chain + _check_checkpoints(entries, hashes, signed, located)
+    found = _scan(entries, hashes, view)
+    located = found[0].seq if found else None
+    found += _check_checkpoints(entries, hashes, view, located)
+    return [Problem(p.seq, f"chain {name}: {p.reason}", name) for p in found] if name else found
+
+
+def in_order(problems: Sequence[Problem]) -> list[Problem]:
+    """The first bad entry first, chain by chain; problems of checkpoints alone last."""
+    return sorted(problems, key=lambda p: (p.seq is None, p.chain, p.seq or 0))
 
 
 def verify(
@@ -596,12 +603,11 @@ def verify(
     chain is verified on its own against its heads in the signed checkpoints. The first
     problem's chain and seq name the entry that was changed, removed, inserted or moved, or the
     entry after the end of a truncated chain."""
-    signed, problems = _signed(checkpoints, public_keys)
+    signed, problems = signed_checkpoints(checkpoints, public_keys)
     chains: dict[str, list[Entry]] = {}
     for entry in entries:
         chains.setdefault(entry.chain, []).append(entry)
-    views = _views(signed)
+    views = views_of_chains(signed)
     for name in sorted(chains.keys() | views.keys()):
-        found = _verify_chain(chains.get(name, []), views.get(name, []))
-        problems += [Problem(p.seq, f"chain {name}: {p.reason}", name) for p in found] if name else found
-    return sorted(problems, key=lambda p: (p.seq is None, p.chain, p.seq or 0))
+        problems += verify_chain(name, chains.get(name, []), views.get(name, []))
+    return in_order(problems)

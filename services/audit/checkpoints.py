@@ -14,7 +14,17 @@ from sqlalchemy import insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.audit import tables as t
-from services.audit.chain import Checkpoint, Entry, Head, sign_chains, verify
+from services.audit.chain import (
+    Checkpoint,
+    Entry,
+    Head,
+    Problem,
+    in_order,
+    sign_chains,
+    signed_checkpoints,
+    verify_chain,
+    views_of_chains,
+)
 from services.audit.merkle import Frontier, leaf_hash
 from services.audit.settings import AuditSettings
 from shared.crypto import INSECURE_DEV_AUDIT_SIGNING_KEY
@@ -175,23 +185,30 @@ async def load_checkpoints(session: AsyncSession) -> list[Checkpoint]:
     ]
 
 
-async def load_ledger(session: AsyncSession) -> tuple[list[Entry], list[Checkpoint]]:
-    """Every entry, chain by chain, each chain in its order; and every checkpoint. The checkpoints
-    are read first: the ledger only grows, so each of them covers entries read after it, while a
-    checkpoint signed after the entries were read would cover entries missing from them."""
-    checkpoints = await load_checkpoints(session)
+async def load_chain(session: AsyncSession, chain: str) -> list[Entry]:
+    """One chain's entries, in its order."""
     c = t.ledger.c
-    query = select(c.chain, c.position, c.record, c.prev_hash, c.hash).order_by(c.chain, c.position)
-    entries = [
-        Entry(seq=r.position, record=r.record, prev_hash=r.prev_hash, hash=r.hash, chain=r.chain)
+    query = select(c.position, c.record, c.prev_hash, c.hash).where(c.chain == chain).order_by(c.position)
+    return [
+        Entry(seq=r.position, record=r.record, prev_hash=r.prev_hash, hash=r.hash, chain=chain)
         for r in (await session.execute(query)).all()
     ]
-    return entries, checkpoints
 
 
-async def verify_ledger(session: AsyncSession, settings: AuditSettings):
-    entries, checkpoints = await load_ledger(session)
-    return len(entries), len(checkpoints), verify(entries, checkpoints, public_keys(settings))
+async def verify_ledger(session: AsyncSession, settings: AuditSettings) -> tuple[int, int, list[Problem]]:
+    """Every chain against its heads in the signed checkpoints, one chain in memory at a time:
+    the entries verified, the checkpoints, and the problems (`chain.verify`'s order). The
+    checkpoints are read first: the ledger only grows, so each of them covers entries read after
+    it, while a checkpoint signed after the entries were read would cover entries missing from them."""
+    checkpoints = await load_checkpoints(session)
+    signed, problems = signed_checkpoints(checkpoints, public_keys(settings))
+    views = views_of_chains(signed)
+    entries = 0
+    for name in sorted((await chain_sizes(session)).keys() | views.keys()):
+        chain = await load_chain(session, name)
+        entries += len(chain)
+        problems += verify_chain(name, chain, views.get(name, []))
+    return entries, len(checkpoints), in_order(problems)
 
 
 async def ledger_gauges(session: AsyncSession) -> list[Gauge]:

@@ -65,6 +65,13 @@ def referral_topic(agency: Agency) -> str:
     return f"{ReferralCreated.TOPIC}.{Agency(agency).value}"
 
 
+def agency_groups(agency: Agency) -> tuple[str, str]:
+    """The agency kit's consumer groups on its referral topic: the ordinary lane's, and the urgent
+    lane's, which reads ahead for emergencies (cpnet/agency.py)."""
+    group = f"agency.{Agency(agency).value}"
+    return group, f"{group}.urgent"
+
+
 def dlq_topic(name: str) -> str:
     """The dead-letter topic of a topic."""
     return f"{name}.dlq"

@@ -1,7 +1,8 @@
 """The agency kit stops the way a process supervisor stops it — SIGTERM, or SIGINT when the shell that
 started it in the background left SIGINT ignored — half-way through a backlog of referrals: it
 finishes the referral in hand, commits, and exits; started again it hands over the rest. Nothing is
-missed and nothing is acknowledged twice."""
+missed and nothing is acknowledged twice. And an agency coming back to a backlog gets its
+emergency first, not after every older referral."""
 
 from __future__ import annotations
 
@@ -26,13 +27,13 @@ AGENCY = Agency.youth_league
 BACKLOG = 1500
 
 
-def referral(jurisdiction: str) -> ReferralCreated:
+def referral(jurisdiction: str, *, emergency: bool = False) -> ReferralCreated:
     return ReferralCreated(
         referral_id=uuid.uuid4(),
         case_id=uuid.uuid4(),
         agency=AGENCY,
-        risk_level=RiskLevel.orange,
-        emergency=False,
+        risk_level=RiskLevel.red if emergency else RiskLevel.orange,
+        emergency=emergency,
         categories=[Category.left_behind],
         needs=[],
         jurisdiction=jurisdiction,
@@ -83,6 +84,15 @@ async def start_kit(out: Path, jurisdiction: str, env: dict[str, str]) -> asynci
     )
 
 
+def acknowledgements(answers: TopicWatcher, ours: set[str]) -> list[str]:
+    """The referral ids of our referrals' acknowledgements seen on `referral.responses`, repeats too."""
+    return [
+        s.json()["payload"]["referral_id"]
+        for s in answers.matching(ReferralResponded.TOPIC)
+        if s.json()["payload"]["referral_id"] in ours
+    ]
+
+
 async def until(condition, *, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -117,18 +127,50 @@ async def test_sigterm_mid_backlog_misses_nothing_and_acknowledges_nothing_twice
                 lambda: len(set(delivered(out, ours))) == BACKLOG, timeout=180, what="the rest of the backlog"
             )
 
-            def acknowledged() -> list[str]:
-                return [
-                    s.json()["payload"]["referral_id"]
-                    for s in answers.matching(ReferralResponded.TOPIC)
-                    if s.json()["payload"]["referral_id"] in ours
-                ]
-
-            await until(lambda: set(acknowledged()) == ours, timeout=60, what="every acknowledgement")
+            await until(
+                lambda: set(acknowledgements(answers, ours)) == ours, timeout=60, what="every acknowledgement"
+            )
             await asyncio.sleep(2.0)  # time for any duplicate to show
         finally:
             kit.send_signal(signal.SIGINT)  # ignored as inherited: the kit's own handler takes it
             assert await asyncio.wait_for(kit.wait(), timeout=30) == 0, "SIGINT stops it cleanly too"
-    acks = acknowledged()
+    acks = acknowledgements(answers, ours)
     assert len(acks) == BACKLOG and set(acks) == ours, "each referral acknowledged exactly once"
     assert set(delivered(out, ours)) == ours, "nothing missed"
+
+
+async def test_an_emergency_behind_a_backlog_is_handed_over_first_and_once(infra, tmp_path) -> None:
+    env = {
+        **os.environ,
+        "CPNET_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,
+        "CPNET_DATABASE_URL": infra.database_url,
+    }
+    jurisdiction = f"9{uuid.uuid4().int % 10**11:011d}"
+    # The kit was away: 1,500 ordinary referrals wait, and a child in immediate danger after them.
+    backlog = [referral(jurisdiction) for _ in range(BACKLOG)]
+    emergency = referral(jurisdiction, emergency=True)
+    ours = {str(r.referral_id) for r in [*backlog, emergency]}
+    out = tmp_path / "youth_league.jsonl"
+    async with TopicWatcher(infra.kafka_bootstrap, [ReferralResponded.TOPIC]) as answers:
+        await publish(infra.kafka_bootstrap, [*backlog, emergency])
+        kit = await start_kit(out, jurisdiction, env)
+        try:
+            target = str(emergency.referral_id)
+            await until(lambda: target in delivered(out, ours), timeout=120, what="the emergency")
+            place = delivered(out, ours).index(target) + 1
+            print(f"the emergency was handed over {place}th of {BACKLOG + 1}")
+            assert place <= BACKLOG // 10, f"the emergency came {place}th, behind older referrals"
+            await until(lambda: len(delivered(out, ours)) == BACKLOG + 1, timeout=180, what="the backlog")
+
+            await until(
+                lambda: set(acknowledgements(answers, ours)) == ours, timeout=60, what="every acknowledgement"
+            )
+            await asyncio.sleep(2.0)  # time for any duplicate to show
+        finally:
+            kit.send_signal(signal.SIGTERM)
+            assert await asyncio.wait_for(kit.wait(), timeout=30) == 0
+    assert delivered(out, ours).count(target) == 1, "handed over once: the ordinary lane passed it over"
+    assert (
+        acknowledgements(answers, ours).count(target) == 1
+        and len(acknowledgements(answers, ours)) == BACKLOG + 1
+    )

@@ -14,7 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.audit import tables as t
 from services.audit.chain import ledger_root
-from services.audit.checkpoints import checkpoint_if_due, load_checkpoints, public_keys
+from services.audit.checkpoints import (
+    chain_sizes,
+    checkpoint_if_due,
+    load_checkpoints,
+    public_keys,
+    verify_ledger,
+)
 from services.audit.decide import message_of
 from services.audit.ledger import LedgerEnd, append_messages
 from services.audit.settings import AuditSettings
@@ -85,3 +91,13 @@ async def test_a_restarted_sweep_reads_only_the_entries_since_the_last_checkpoin
     assert len(reads) == len(grew) + len(new) and chain in grew, (grew, new, len(reads))
     assert second.size > first.size and second.created_at > first.created_at
     assert datetime.fromisoformat(second.created_at) <= datetime.now(UTC)
+
+
+async def test_verify_reads_chain_by_chain_and_finds_the_ledger_intact(sessions) -> None:
+    async with sessions.begin() as session:
+        await append_messages(session, [message_of(_record(n % 2, 500 + n)) for n in range(10)])
+    await _checkpoint(sessions)
+    async with sessions() as session:
+        entries, checkpoints, problems = await verify_ledger(session, AuditSettings())
+        assert problems == [] and checkpoints >= 1
+        assert entries == sum((await chain_sizes(session)).values())

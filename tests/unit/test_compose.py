@@ -1442,6 +1442,8 @@ def test_each_agency_may_only_read_its_own_referrals_and_write_responses():
         assert actual == {
             ("Read", "topic", referral_topic(agency), "literal"),
             ("Read", "group", f"agency.{agency.value}", "literal"),
+            # The kit's urgent lane, reading ahead for emergencies.
+            ("Read", "group", f"agency.{agency.value}.urgent", "literal"),
             ("Write", "topic", "referral.responses", "literal"),
         }, f"{principal} has the wrong grants: {sorted(actual)}"
     assert len({acl.agency_group(a) for a in Agency}) == len(Agency), "two agencies share a consumer group"
