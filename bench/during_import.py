@@ -1,6 +1,7 @@
 """The live-lane benchmark: a screening import of N rows run as a user runs it (`cpnet import screening`)
 while hotline reports arrive at a steady rate, red ones plenty: how long a red report waits for the
-police while a county's survey floods the pipeline."""
+police while a county's survey floods the pipeline — against the same reports at the same rate on the
+idle system first, in the same run; the ratio of the two p99s is the figure that is judged."""
 
 from __future__ import annotations
 
@@ -173,12 +174,17 @@ async def run_during_import(
     seed: int,
     timeout_s: float,
     say: Callable[[str], None],
+    idle_s: float = 20.0,
 ) -> dict[str, Any]:
-    """Import a survey of `rows` children while live reports arrive at `live_rate`/s, until the import has
-    ended and intake has every row; then follow both until every stage has caught up."""
+    """Live reports at `live_rate`/s for `idle_s` on the idle system, until every stage has caught up;
+    then import a survey of `rows` children while live reports go on arriving at that rate, until the
+    import has ended and intake has every row; then follow both until every stage has caught up."""
     rng = random.Random(seed)
     run = uuid.uuid4().hex[:8]
     places = villages(load_territory(settings.territory_file))
+    idle = realistic_reports(
+        max(2, round(live_rate * idle_s)), places=places, run=f"{run}i", rng=rng, danger_share=DANGER_SHARE
+    )
     first = realistic_reports(LIVE_CHUNK, places=places, run=f"{run}c0", rng=rng, danger_share=DANGER_SHARE)
     security = client_security(settings)
     flow = Flow()
@@ -200,6 +206,9 @@ async def run_during_import(
         ):
             await producer.start()
             try:
+                say(f"{len(idle):,} live reports at {live_rate:g}/s on the idle system…")
+                await publish_live(producer, idle, rate=live_rate, flow=flow, stop=asyncio.Event())
+                await wait_until_handled(flow, lag, started=time.time(), timeout_s=timeout_s, say=say)
                 started, stop = time.time(), asyncio.Event()
                 reports = live_reports(first, places=places, run=run, rng=rng)
                 publishing = asyncio.create_task(
@@ -232,7 +241,9 @@ async def run_during_import(
             )
             caught_up = await wait_until_handled(flow, lag, started=started, timeout_s=timeout_s, say=say)
         stored = await rows_stored(settings, survey)
-    latencies = flow.latencies()
+    latencies = flow.latencies(only={r.external_id for r in live})
+    quiet = flow.latencies(only={r.external_id for r in idle})
+    police, police_idle = percentiles(latencies["police_red"]), percentiles(quiet["police_red"])
     return {
         "rows": rows,
         "seed": seed,
@@ -258,14 +269,27 @@ async def run_during_import(
             "red": len(latencies["assessed_red"]),
         },
         "latency_s": {
-            "police_red": percentiles(latencies["police_red"]),
+            "police_red": police,
             "assessed_red": percentiles(latencies["assessed_red"]),
             "assessed": percentiles(latencies["assessed"]),
         },
+        "idle": {
+            "sent": len(idle),
+            "latency_s": {"police_red": police_idle, "assessed_red": percentiles(quiet["assessed_red"])},
+        },
+        "p99_ratio": _ratio(police, police_idle, "p99"),
+        "p50_ratio": _ratio(police, police_idle, "p50"),
         "caught_up_s": caught_up,
         "peak_rss_mb": {s.name: peak_rss_mb(s.pid) for s in fleet.services.values()},
         "services": fleet.limits_note,
     }
+
+
+def _ratio(under: dict[str, Any], idle: dict[str, Any], which: str) -> float | None:
+    """`which` percentile during the import ÷ the same on the idle system (None without both)."""
+    if not under.get("count") or not idle.get("count") or not idle[which]:
+        return None
+    return under[which] / idle[which]
 
 
 def table_rows(figures: dict[str, Any]) -> list[tuple[str, Any, str]]:
@@ -296,6 +320,17 @@ def table_rows(figures: dict[str, Any]) -> list[tuple[str, Any, str]]:
         ("assessed", "  all → case.assessed"),
     ):
         rows += latency_rows(label, figures["latency_s"][name])
+    rows.append((f"the same, idle ({figures['idle']['sent']:,} reports first)", "", ""))
+    for name, label in (
+        ("police_red", "  red → referral.to.police"),
+        ("assessed_red", "  red → case.assessed"),
+    ):
+        rows += latency_rows(f"{label}, idle", figures["idle"]["latency_s"][name])
+    rows += [
+        ("judged: red → police during the import ÷ idle", "", ""),
+        ("  p99", figures["p99_ratio"], " ×"),
+        ("  p50", figures["p50_ratio"], " ×"),
+    ]
     rows.append(("caught up (since the import started)", "", ""))
     rows += [(f"  {stage}", seconds, " s") for stage, seconds in figures["caught_up_s"].items()]
     rows.append(("peak RSS (VmHWM)", "", ""))

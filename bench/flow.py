@@ -20,6 +20,7 @@ from shared.contracts.topics import dlq_topic, referral_topic
 from shared.contracts.vocabulary import Agency, RiskLevel
 
 LEDGER_GROUP = "audit.ledger"
+CASEWORK_GROUPS = "casework."  # casework's consumer groups: it owns every case once they caught up
 SCREENING_GROUP = "intake.screening"  # intake's consumer of the survey's rows (services/intake/service.py)
 REFERRAL_TOPICS = {referral_topic(agency): agency for agency in Agency}
 WATCHED = [
@@ -333,6 +334,8 @@ async def wait_until_handled(
         if flow.complete():
             if lags.get(LEDGER_GROUP, 0) == 0:
                 caught_up.setdefault("ledger caught up", time.time() - started)
+            if not any(n for group, n in lags.items() if group.startswith(CASEWORK_GROUPS)):
+                caught_up.setdefault("casework caught up", time.time() - started)
             if not any(lags.values()):
                 caught_up["every consumer caught up"] = time.time() - started
                 return caught_up

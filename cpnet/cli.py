@@ -695,9 +695,12 @@ def bench_during_import(
     json_out: Annotated[Path | None, typer.Option("--json", help="write the figures here as JSON")] = None,
     seed: Annotated[int, typer.Option(help="seed of the survey's and the reports' randomness")] = 10,
     timeout_s: Annotated[float, typer.Option(help="give up after this many seconds")] = 3600,
+    idle_s: Annotated[
+        float, typer.Option(min=1, help="seconds of live reports on the idle system first, to compare")
+    ] = 20,
 ) -> None:
-    """Live hotline reports at a steady rate while `cpnet import screening` imports a survey of N rows:
-    red → referral.to.police while the import floods the pipeline."""
+    """Live hotline reports at a steady rate on the idle system, then while `cpnet import screening`
+    imports a survey of N rows: red → referral.to.police in both, and their ratio."""
     from functools import partial
 
     from bench.during_import import run_during_import, table_rows
@@ -710,9 +713,10 @@ def bench_during_import(
             max_backlog=max_backlog,
             seed=seed,
             timeout_s=timeout_s,
+            idle_s=idle_s,
         ),
         table_rows,
-        title=f"cpnet bench during-import --rows {rows} --live-rate {live_rate:g}",
+        title=f"cpnet bench during-import --rows {rows} --live-rate {live_rate:g} --idle-s {idle_s:g}",
         json_out=json_out,
     )
 
@@ -850,7 +854,8 @@ def bench_intake_http(
         float, typer.Option(help="give up on a level's drain after this many seconds")
     ] = 3600,
 ) -> None:
-    """POST /v1/reports as a caseworker of the city at each concurrency: req/s and latency."""
+    """POST /v1/reports as caseworkers of the city at each concurrency: req/s and latency; first the
+    highest level against intake alone, and the rate with every service as a share of it."""
     from functools import partial
 
     from bench.intake_http import run_intake_http, table_rows
@@ -861,11 +866,21 @@ def bench_intake_http(
         _fail("--concurrency takes whole numbers separated by commas, e.g. 8,32")
     if any(level < 1 for level in levels):
         _fail("--concurrency levels must be at least 1")
+    # Intake first, alone; the benchmark starts the others itself once it has measured it.
+    others = [name for name in _services(None) if name != "intake"]
     _bench(
-        partial(run_intake_http, requests=requests, concurrency=levels, seed=seed, timeout_s=timeout_s),
+        partial(
+            run_intake_http,
+            requests=requests,
+            concurrency=levels,
+            seed=seed,
+            timeout_s=timeout_s,
+            others=others,
+        ),
         table_rows,
         title=f"cpnet bench intake-http --requests {requests} --concurrency {concurrency}",
         json_out=json_out,
+        services=["intake"],
     )
 
 

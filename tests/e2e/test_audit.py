@@ -128,9 +128,11 @@ async def test_verify_passes_and_names_the_entry_a_superuser_changed(
     # can change a row...
     # The entry of this report's case.reported event, in its chain (its topic and partition).
     event_key = f"event:{reported.json()['event_id']}"
-    target, chain, position = as_superuser(
-        f"SELECT seq, chain, position FROM audit.ledger WHERE event_key = '{event_key}'"
-    ).split("|")
+    target, chain, position = (
+        as_superuser(f"SELECT seq, chain, position FROM audit.ledger WHERE event_key = '{event_key}'")
+        .strip()
+        .split("|")
+    )
     assert chain.startswith(f"{REPORTED}/")
     update = (
         f"UPDATE audit.ledger SET record = jsonb_set(record, '{{topic}}', '\"forged\"') WHERE seq = {target}"

@@ -8,6 +8,8 @@ import os
 import subprocess
 import sys
 
+SERVICES = {"intake", "assessment", "referral", "followup", "audit", "casework"}
+
 
 def _bench(infra, tmp_path, *arguments: str) -> tuple[str, dict]:
     env = {
@@ -45,19 +47,20 @@ def test_the_pipeline_bench_follows_every_report_to_its_visit_plan_and_the_ledge
         "transactions per report",
         "rows inserted per report",
         "pipeline as a share",
+        "whole journey",
+        "judged: the whole journey as a share of it",
     ):
         assert figure in table, figure
     assert figures["reports"] == 20 and figures["refused"] == 0
+    # The journey ends when the last of planning, casework and the ledger caught up.
+    stages = figures["stage_finished_s"]
+    assert figures["journey_s"] == max(
+        stages["followup planned all"], stages["ledger caught up"], stages["casework caught up"]
+    )
+    assert figures["baseline"]["journey_percent"] <= figures["baseline"]["pipeline_percent"]
     assert figures["latency_s"]["assessed"]["count"] == 20  # every report was graded, and timed
     assert figures["reports_per_s"] > 0 and figures["baseline"]["messages"] == 20
-    assert set(figures["peak_rss_mb"]) == {
-        "intake",
-        "assessment",
-        "referral",
-        "followup",
-        "audit",
-        "casework",
-    }
+    assert set(figures["peak_rss_mb"]) == SERVICES
     assert all(mb and mb > 0 for mb in figures["peak_rss_mb"].values())
     assert figures["database"]["rows_inserted"] > 0
     cpu = figures["cpu_ms_per_report"]
@@ -76,10 +79,16 @@ def test_the_http_bench_posts_every_report_at_each_concurrency(infra, tmp_path):
         assert level["statuses"] == {"202": 10}
         assert level["latency_s"]["count"] == 10
         assert level["intake_peak_rss_mb"] > 0
+    # The highest level against intake alone first (the benchmark started the others after it).
+    alone = figures["alone"]
+    assert alone["concurrency"] == 4 and alone["statuses"] == {"202": 10}
+    assert figures["share_of_alone"] == figures["levels"][-1]["requests_per_s"] / alone["requests_per_s"]
+    assert "judged: with every service ÷ intake alone" in table
+    assert set(figures["peak_rss_mb"]) == SERVICES
 
 
 def test_the_during_import_bench_times_live_reports_while_a_survey_is_imported(infra, tmp_path):
-    table, figures = _bench(infra, tmp_path, "during-import", "--rows", "300")
+    table, figures = _bench(infra, tmp_path, "during-import", "--rows", "300", "--idle-s", "3")
 
     for figure in (
         "import rate",
@@ -98,14 +107,12 @@ def test_the_during_import_bench_times_live_reports_while_a_survey_is_imported(i
     assert latency["assessed"]["count"] == live["sent"]  # every live report was graded, and timed
     assert 0 < latency["police_red"]["count"] <= live["red"] <= live["sent"]
     assert latency["police_red"]["max"] >= latency["police_red"]["p50"] > 0
-    assert set(figures["peak_rss_mb"]) == {
-        "intake",
-        "assessment",
-        "referral",
-        "followup",
-        "audit",
-        "casework",
-    }
+    # The same live reports on the idle system first, timed apart, and the ratio of the two.
+    idle = figures["idle"]["latency_s"]["police_red"]
+    assert figures["idle"]["sent"] == 3 * 20 and 0 < idle["count"] <= figures["idle"]["sent"]
+    assert figures["p99_ratio"] == latency["police_red"]["p99"] / idle["p99"]
+    assert "judged: red → police during the import ÷ idle" in table
+    assert set(figures["peak_rss_mb"]) == SERVICES
 
 
 def test_the_surge_bench_times_emergencies_idle_and_after_a_burst_and_prints_their_ratio(infra, tmp_path):
