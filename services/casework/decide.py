@@ -562,18 +562,21 @@ def derive(state: CaseState) -> CaseState:
         if case.visit_due_at is not None:
             due.append((case.visit_due_at, "visit"))
     next_due = min(due, default=(None, None))
-    case = dataclasses.replace(
-        case,
-        open_referrals=len(open_refs),
-        next_due_at=next_due[0],
-        blind_spot_escalated_at=(
+    derived = {
+        "open_referrals": len(open_refs),
+        "next_due_at": next_due[0],
+        "blind_spot_escalated_at": (
             case.blind_spot_escalated_at if case.owner_node is None or next_due[0] is None else None
         ),
-        next_due_kind=next_due[1],
-        sort_due_at=next_due[0] or NEVER,
-        urgency=EMERGENCY if case.emergency else URGENCY.get(case.risk_level, NOT_GRADED),
-    )
-    return dataclasses.replace(state, case=case)
+        "next_due_kind": next_due[1],
+        "sort_due_at": next_due[0] or NEVER,
+        "urgency": EMERGENCY if case.emergency else URGENCY.get(case.risk_level, NOT_GRADED),
+    }
+    # Most events leave the derived columns as they were: no copy then (a frozen dataclass's copy
+    # sets every field again, and this runs for every event casework reads).
+    if all(getattr(case, name) == value for name, value in derived.items()):
+        return state
+    return dataclasses.replace(state, case=dataclasses.replace(case, **derived))
 
 
 def decide(state: CaseState, payload: EventPayload, policy: CaseworkPolicy, at: datetime) -> Decision:
