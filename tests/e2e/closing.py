@@ -17,6 +17,22 @@ async def open_referrals_of(referral: httpx.AsyncClient, case_id: str, headers: 
     return [r for r in answer.json() if r["state"] in OPEN_REFERRAL_STATES]
 
 
+async def referred_and_heard(urls: dict[str, str], case_id: str, headers: dict[str, str]) -> list[dict]:
+    """Until referral has routed the case (its referrals are made in one transaction) and casework
+    counts as many open referrals: the case's open referrals."""
+    async with (
+        httpx.AsyncClient(base_url=urls["referral"]) as referral,
+        httpx.AsyncClient(base_url=urls["casework"]) as casework,
+    ):
+        for _ in range(400):
+            held = await open_referrals_of(referral, case_id, headers)
+            case = (await casework.get(f"/v1/cases/{case_id}", headers=headers)).json()
+            if held and case["open_referrals"] == len(held):
+                return held
+            await asyncio.sleep(0.05)
+    raise AssertionError(f"casework never counted the referrals of {case_id}: {case}, {held}")
+
+
 async def withdraw_open_referrals(
     urls: dict[str, str], case_id: str, headers: dict[str, str], *, reason: str = "no_longer_needed"
 ) -> list[dict]:

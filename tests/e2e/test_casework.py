@@ -14,7 +14,7 @@ import httpx
 from shared.auth import Role
 from shared.case_number import CHINA_STANDARD_TIME
 from shared.contracts.vocabulary import CASE_NUMBER_PATTERN
-from tests.e2e.closing import withdraw_open_referrals
+from tests.e2e.closing import referred_and_heard, withdraw_open_referrals
 from tests.e2e.conftest import RunningServices
 from tests.e2e.reports import assignment, hotline_report, token
 from tests.e2e.test_audit import timeline_of
@@ -173,6 +173,7 @@ async def test_a_red_report_is_owned_by_its_station_then_tops_its_caseworkers_li
             assert screened.json()["stage"] == "needs_assessment" and screened.json()["reviewed_at"]
             assert screened.json()["next_due_kind"] in {"referral", "visit"}, "the review is no longer due"
             # Not while an agency still holds a referral: each is named, withdrawn with a reason first.
+            await referred_and_heard(services.urls, case_id, mine)
             refused = await http.post(
                 f"/v1/cases/{case_id}/approvals", json={"kind": "close", "reason": "moved_away"}, headers=mine
             )
@@ -282,6 +283,8 @@ async def test_a_red_case_is_screened_out_only_with_a_supervisors_approval_and_c
         assert no_reason.status_code == 422 and no_reason.json()["detail"][0]["loc"] == ["body", "reason"]
         assert (await http.get(f"/v1/cases/{case_id}", headers=mine)).json()["state"] == "open"
 
+        # The police's referral reaches casework after the grade: asked before, nothing would hold it.
+        assert "police" in {r["agency"] for r in await referred_and_heard(services.urls, case_id, mine)}
         held = await http.post(
             f"/v1/cases/{case_id}/approvals", json={"kind": "screen_out", "reason": "unfounded"}, headers=mine
         )
