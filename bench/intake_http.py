@@ -100,7 +100,7 @@ async def _post_all(
 
 
 async def _post_level(
-    settings: Settings, fleet: Fleet, bodies: list[tuple[dict, str]], callers: int, tap_flow: Flow
+    fleet: Fleet, bodies: list[tuple[dict, str]], callers: int, tap_flow: Flow
 ) -> dict[str, Any]:
     """One level's posts: answers, latencies and the CPU each process spent a request."""
     cpu = CpuUse(fleet)
@@ -159,7 +159,7 @@ async def run_intake_http(
                 ConsumerLag(settings.kafka_bootstrap, security) as lag,
                 TopicTap(settings.kafka_bootstrap, security, flow, reading=False) as tap,
             ):
-                posted = await _post_level(settings, fleet, bodies, callers, flow)
+                posted = await _post_level(fleet, bodies, callers, flow)
                 say(f"{phase}, concurrency {callers}: {requests} requests in {posted['seconds']:.1f} s")
                 if phase == "alone":
                     alone = posted

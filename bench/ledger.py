@@ -23,16 +23,14 @@ from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from sqlalchemy import text
 
+from bench.flow import LEDGER_GROUP
 from bench.services import BenchFailed, Fleet, answers_as, instances_of
 from shared.contracts.topics import TOPICS
 from shared.db.engine import make_engine
 from shared.messaging.security import client_security
 from shared.settings import Settings
 
-GROUP = "audit.ledger"
-TOPICS_READ = sorted(
-    name for name, topic in TOPICS.items() if name.endswith(".dlq") and not topic.personal_data
-)
+TOPICS_READ = sorted(name for name, topic in TOPICS.items() if topic.dead_letter and not topic.personal_data)
 
 
 def _message(rng: random.Random, run: str, n: int) -> bytes:
@@ -85,7 +83,7 @@ async def _until_caught_up(
     """Until the ledger's group has committed past every message (it commits after the database does)."""
     deadline = time.monotonic() + timeout_s
     while True:
-        offsets = await admin.list_consumer_group_offsets(GROUP)
+        offsets = await admin.list_consumer_group_offsets(LEDGER_GROUP)
         if all(tp in offsets and offsets[tp].offset >= end for tp, end in ends.items()):
             return
         if time.monotonic() > deadline:
@@ -97,7 +95,7 @@ async def _until_stable(admin: AIOKafkaAdminClient, members: int, timeout_s: flo
     """Until the ledger's consumer group is stable with `members` members (partitions handed out)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        (response,) = await admin.describe_consumer_groups([GROUP])
+        (response,) = await admin.describe_consumer_groups([LEDGER_GROUP])
         _error, _name, state, _protocol_type, _protocol, joined, *_ = response.groups[0]
         if state == "Stable" and len(joined) == members:
             return

@@ -129,10 +129,10 @@ async def checkpoint_if_due(
     last = (
         await session.execute(select(t.checkpoints).order_by(t.checkpoints.c.size.desc()).limit(1))
     ).first()
-    last_size = last.size if last else 0
-    if sum(sizes.values()) <= last_size:
+    last_size, total = (last.size if last else 0), sum(sizes.values())
+    if total <= last_size:
         return None
-    grown = sum(sizes.values()) - last_size >= settings.audit_checkpoint_every
+    grown = total - last_size >= settings.audit_checkpoint_every
     stale = last is None or now - datetime.fromisoformat(last.created_at) >= timedelta(
         minutes=settings.audit_checkpoint_minutes
     )

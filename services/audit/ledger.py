@@ -87,8 +87,7 @@ class LedgerEnd:
         pairs = []
         for chain in chains:
             if chain in self.entries:
-                entry = self.entries[chain]
-                position = entry.seq if entry else 0
+                position = self._position(chain)
                 pairs += [(chain, position), (chain, position + 1)] if position else [(chain, 1)]
         return pairs
 
@@ -99,13 +98,17 @@ class LedgerEnd:
             if chain not in self.entries:
                 stale.append(chain)
                 continue
-            entry = self.entries[chain]
-            position = entry.seq if entry else 0
+            entry, position = self.entries[chain], self._position(chain)
             if (chain, position + 1) in found or (
                 entry is not None and found.get((chain, position)) != entry.hash
             ):
                 stale.append(chain)
         return stale
+
+    def _position(self, chain: str) -> int:
+        """The guessed last position of a chain this process knows (0: no entry yet)."""
+        entry = self.entries[chain]
+        return entry.seq if entry else 0
 
     def moved_to(self, chain: str, entry: Entry | None) -> None:
         self.entries[chain] = entry

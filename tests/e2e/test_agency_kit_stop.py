@@ -64,7 +64,13 @@ def delivered(out: Path, ours: set[str]) -> list[str]:
     return [line["payload"]["referral_id"] for line in lines if line["payload"]["referral_id"] in ours]
 
 
-async def start_kit(out: Path, jurisdiction: str, env: dict[str, str]) -> asyncio.subprocess.Process:
+async def start_kit(out: Path, jurisdiction: str, infra) -> asyncio.subprocess.Process:
+    """`cpnet agency listen` against the test stack, as a shell's background job starts it."""
+    env = {
+        **os.environ,
+        "CPNET_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,
+        "CPNET_DATABASE_URL": infra.database_url,
+    }
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -101,11 +107,6 @@ async def until(condition, *, timeout: float, what: str) -> None:
 
 
 async def test_sigterm_mid_backlog_misses_nothing_and_acknowledges_nothing_twice(infra, tmp_path) -> None:
-    env = {
-        **os.environ,
-        "CPNET_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,
-        "CPNET_DATABASE_URL": infra.database_url,
-    }
     # A territory of this run's own (a code prefix no other test uses), so the kit takes only ours.
     jurisdiction = f"9{uuid.uuid4().int % 10**11:011d}"
     backlog = [referral(jurisdiction) for _ in range(BACKLOG)]
@@ -114,14 +115,14 @@ async def test_sigterm_mid_backlog_misses_nothing_and_acknowledges_nothing_twice
     async with TopicWatcher(infra.kafka_bootstrap, [ReferralResponded.TOPIC]) as answers:
         await publish(infra.kafka_bootstrap, backlog)
 
-        kit = await start_kit(out, jurisdiction, env)
+        kit = await start_kit(out, jurisdiction, infra)
         await until(lambda: len(delivered(out, ours)) >= 20, timeout=120, what="the kit's first referrals")
         kit.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(kit.wait(), timeout=30) == 0, "SIGTERM stops the kit cleanly"
         first_run = len(set(delivered(out, ours)))
         assert first_run < BACKLOG, "stopped half-way through the backlog (else this proves nothing)"
 
-        kit = await start_kit(out, jurisdiction, env)
+        kit = await start_kit(out, jurisdiction, infra)
         try:
             await until(
                 lambda: len(set(delivered(out, ours))) == BACKLOG, timeout=180, what="the rest of the backlog"
@@ -140,11 +141,6 @@ async def test_sigterm_mid_backlog_misses_nothing_and_acknowledges_nothing_twice
 
 
 async def test_an_emergency_behind_a_backlog_is_handed_over_first_and_once(infra, tmp_path) -> None:
-    env = {
-        **os.environ,
-        "CPNET_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,
-        "CPNET_DATABASE_URL": infra.database_url,
-    }
     jurisdiction = f"9{uuid.uuid4().int % 10**11:011d}"
     # The kit was away: 1,500 ordinary referrals wait, and a child in immediate danger after them.
     backlog = [referral(jurisdiction) for _ in range(BACKLOG)]
@@ -153,7 +149,7 @@ async def test_an_emergency_behind_a_backlog_is_handed_over_first_and_once(infra
     out = tmp_path / "youth_league.jsonl"
     async with TopicWatcher(infra.kafka_bootstrap, [ReferralResponded.TOPIC]) as answers:
         await publish(infra.kafka_bootstrap, [*backlog, emergency])
-        kit = await start_kit(out, jurisdiction, env)
+        kit = await start_kit(out, jurisdiction, infra)
         try:
             target = str(emergency.referral_id)
             await until(lambda: target in delivered(out, ours), timeout=120, what="the emergency")
