@@ -16,7 +16,8 @@ from pathlib import Path
 
 import httpx
 
-from cpnet.runner import stop_all
+from cpnet.registry import definition_of
+from cpnet.runner import ORDINARY_NICE, stop_all
 from shared.settings import Settings
 
 # A benchmark sends one principal's writes far faster than any person would, so the services it
@@ -267,14 +268,35 @@ def services_running(settings: Settings, names: list[str], *, ready_within_s: fl
     logs = Path(tempfile.mkdtemp(prefix="cpnet-bench-"))
     env = {**os.environ, **BENCH_LIMITS, "CPNET_LOG_FORMAT": "json"}
     _migrate(env)
-    processes: dict[str, subprocess.Popen] = {}
+    started: dict[str, tuple[subprocess.Popen, RunningService, Path]] = {}
     try:
         for name in missing:
-            processes[name], found[name] = _start(name, env, logs / f"{name}.log")
-        _wait_ready(
-            {name: (processes[name], found[name], logs / f"{name}.log") for name in missing}, ready_within_s
-        )
+            started |= _start_lanes(name, env, logs)
+            found[name] = started[name][1]
+        _wait_ready(started, ready_within_s)
         yield Fleet(dict(sorted(found.items(), key=lambda item: names.index(item[0]))), logs=logs)
     finally:
         # The same interrupt-then-kill that `cpnet run` gives its children.
-        stop_all(list(processes.values()), timeout=30)
+        stop_all([process for process, _, _ in started.values()], timeout=30)
+
+
+def _start_lanes(
+    name: str, env: dict[str, str], logs: Path
+) -> dict[str, tuple[subprocess.Popen, RunningService, Path]]:
+    """A service as `cpnet run` starts it: a service with urgent lanes as two processes, its ordinary
+    work and its urgent lanes, the ordinary work of every service at a lower CPU priority
+    (cpnet/runner.py `plan_instances`), unless CPNET_LANES=both keeps them in one process each at
+    one priority (to compare); `env` learns the port of its ordinary process."""
+    started = {}
+    ordinary = env
+    if env.get("CPNET_LANES") != "both":
+        ordinary = {**env, "CPNET_NICE": env.get("CPNET_NICE", str(ORDINARY_NICE))}
+    if env.get("CPNET_LANES") != "both" and definition_of(name).has_lanes:
+        label = f"{name}-urgent"
+        urgent = {**env, "CPNET_LANES": "urgent"}
+        started[label] = (*_start(name, urgent, logs / f"{label}.log"), logs / f"{label}.log")
+        ordinary = {**ordinary, "CPNET_LANES": "ordinary"}
+    started[name] = (*_start(name, ordinary, logs / f"{name}.log"), logs / f"{name}.log")
+    port = f"CPNET_{name.upper()}_PORT"
+    env[port] = ordinary[port]
+    return started

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import typer
 
-from cpnet.registry import migrated_schemas, upgrade
+from cpnet.registry import definition_of, migrated_schemas, upgrade
 from cpnet.restarts import GiveUp, Restart, RestartPolicy, Run, decide
 from shared.errors import ConfigurationError
 from shared.health import require_database, require_kafka
@@ -29,41 +29,66 @@ SUPERVISE_INTERVAL_S = 0.25
 RESTART_POLICY = RestartPolicy()
 # Instance k of a service listens on its port + (k - 1) times this: intake 8001, 8101, 8201…
 INSTANCE_PORT_STEP = 100
+# A service's urgent lanes run in a process of their own, on its port + this: intake-urgent 8051.
+URGENT_PORT_OFFSET = 50
+# ...at the runner's CPU priority, and every service's ordinary work this much lower (settings.nice).
+ORDINARY_NICE = 5
 
 
 @dataclass(frozen=True)
 class Instance:
     """One process `cpnet run` starts: `label` names it in what the runner prints ("intake",
     "intake#2"), `name` is the service it serves, `port` the HTTP port it listens on, `number`
-    which instance of the service it is (from 1)."""
+    which instance of the service it is (from 1; 0 for the process of its urgent lanes), `lanes`
+    which of its lanes it runs (settings.lanes)."""
 
     label: str
     name: str
     port: int
     number: int = 1
+    lanes: str = "both"
+    nice: int = 0
 
 
-def plan_instances(services: list[str], count: int, port_of: Callable[[str], int]) -> list[Instance]:
+def plan_instances(
+    services: list[str],
+    count: int,
+    port_of: Callable[[str], int],
+    has_lanes: Callable[[str], bool] = lambda name: False,
+) -> list[Instance]:
     """`count` instances of each service, then the console, one and last (people sign in once
     the services it reads are up). Instance 1 keeps the service's port and plain name; instance k
     listens on that port + INSTANCE_PORT_STEP * (k - 1). All instances of a service share its
-    consumer groups, so Kafka splits the partitions of its topics among them."""
+    consumer groups, so Kafka splits the partitions of its topics among them.
+
+    A service that `has_lanes` (urgent lanes: shared/service.py `Consumes.urgent`) runs them in one
+    process more, `<name>-urgent` on its port + URGENT_PORT_OFFSET, and its instances the rest: an
+    emergency is then read, decided and published by a process the crowd's batches never hold up;
+    and every service's ordinary work runs ORDINARY_NICE lower, so the machine serves those first."""
     if count < 1:
         raise ConfigurationError(f"--instances must be at least 1, not {count}")
-    planned = [
-        Instance(
-            label=name if k == 1 else f"{name}#{k}",
-            name=name,
-            port=port_of(name) + INSTANCE_PORT_STEP * (k - 1),
-            number=k,
-        )
-        for name in services
-        for k in range(1, count + 1)
-    ]
+    planned = []
+    nice = ORDINARY_NICE if any(has_lanes(name) for name in services) else 0
+    for name in services:
+        split = has_lanes(name)
+        planned += [
+            Instance(
+                label=name if k == 1 else f"{name}#{k}",
+                name=name,
+                port=port_of(name) + INSTANCE_PORT_STEP * (k - 1),
+                number=k,
+                lanes="ordinary" if split else "both",
+                nice=nice,
+            )
+            for k in range(1, count + 1)
+        ]
+        if split:
+            urgent = port_of(name) + URGENT_PORT_OFFSET
+            planned.append(Instance(label=f"{name}-urgent", name=name, port=urgent, number=0, lanes="urgent"))
     planned.append(Instance(label="console", name="console", port=port_of("console")))
-    # The ports a plain `cpnet run` uses are the operator's; only the added instances' are checked.
+    # The ports a plain `cpnet run` uses are the operator's; only the added processes' are checked.
     taken = {instance.port: instance.label for instance in planned if instance.number == 1}
-    for instance in (instance for instance in planned if instance.number > 1):
+    for instance in (instance for instance in planned if instance.number != 1):
         if instance.port > 65535:
             raise ConfigurationError(
                 f"{instance.label} would listen on port {instance.port}, beyond 65535: "
@@ -81,16 +106,24 @@ def plan_instances(services: list[str], count: int, port_of: Callable[[str], int
 def instance_env(instance: Instance, base: dict[str, str]) -> dict[str, str]:
     """The environment of one instance's process: `base` as it is for the first instance of a
     service (it listens on the service's own port); for the others, their port in
-    CPNET_<NAME>_PORT, which `cpnet serve` listens on."""
-    if instance.number == 1:
-        return base
-    return {**base, f"CPNET_{instance.name.upper()}_PORT": str(instance.port)}
+    CPNET_<NAME>_PORT, which `cpnet serve` listens on; the lanes it runs in CPNET_LANES, and its
+    CPU priority in CPNET_NICE."""
+    env = base
+    if instance.number != 1:
+        env = {**env, f"CPNET_{instance.name.upper()}_PORT": str(instance.port)}
+    if instance.lanes != "both":
+        env = {**env, "CPNET_LANES": instance.lanes}
+    if instance.nice:
+        env = {**env, "CPNET_NICE": str(instance.nice)}
+    return env
 
 
 def run_all(settings: Settings, services: list[str], *, with_stack: bool, instances: int = 1) -> int:
     from cpnet.stack import Stack
 
-    planned = plan_instances(services, instances, settings.port_of)
+    planned = plan_instances(
+        services, instances, settings.port_of, lambda name: definition_of(name).has_lanes
+    )
     stack = Stack(settings)
     started_stack = False
     if with_stack:

@@ -4,7 +4,9 @@ assembled from the service's definition, started and stopped together."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gc
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -43,7 +45,15 @@ from shared.ratelimit import AddressRateLimit, RateLimits, limit_writes
 from shared.settings import Settings
 from shared.telemetry import setup_tracing
 from shared.token_keys import key_set
-from shared.unit_of_work import Stage, TableOutbox, UnexpectedEvent, UnitOfWork, Work, committed
+from shared.unit_of_work import (
+    Stage,
+    TableOutbox,
+    UnexpectedEvent,
+    UnitOfWork,
+    UrgentOutbox,
+    Work,
+    committed,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -51,6 +61,8 @@ log = structlog.get_logger(__name__)
 # (httpx: 5 s, uvicorn's default too), so it is the client that closes first. With both at 5 s,
 # a busy client that sends as the server closes gets a reset instead of an answer.
 KEEP_ALIVE_S = 30
+# How often the urgent lanes' relay looks for rows no commit of its process woke it for.
+URGENT_RELAY_POLL_S = 0.25
 # Operations' own routes: polled all day, they would bury the traces of work.
 UNTRACED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
@@ -70,6 +82,8 @@ class ServiceContext(Generic[R]):
     relay: OutboxRelay
     metadata: MetaData
     resources: R = None  # type: ignore[assignment] # what the definition's `resources` built at start-up
+    # The urgent lanes' relay, in a process that runs them (settings.lanes): None elsewhere.
+    urgent_relay: OutboxRelay | None = None
 
     @property
     def outbox(self) -> Table:
@@ -92,19 +106,26 @@ class ServiceContext(Generic[R]):
         return committed(begin, uow, self.relay.wake if wake else None)
 
     def consume(self, consumes: Consumes[R]) -> list[IdempotentConsumer]:
-        """The consumers of one entry of the service's definition: its group, and the urgent lane
-        ahead of it if the entry has one."""
+        """The consumers of one entry of the service's definition that this process runs (settings.lanes):
+        its group, and the urgent lane ahead of it if the entry has one. The urgent lane's events go to
+        the urgent relay (shared/messaging/outbox.py `add_urgent_events`)."""
 
         def read() -> R:
             return self.resources
 
         stage = consumes.stage(read)
         options = {"poison": consumes.poison, **consumes.options(read)}
-        consumers = [self.stage(consumes.group, stage, **options)]
-        if consumes.urgent is not None:
-            lane = f"{consumes.group}.urgent"
+        lanes = self.settings.lanes
+        consumers = [] if lanes == "urgent" else [self.stage(consumes.group, stage, **options)]
+        if consumes.urgent is not None and self.urgent_relay is not None:
             urgent = self.stage(
-                consumes.group, stage, group=lane, keep=consumes.urgent, dead_letters=False, **options
+                consumes.group,
+                dataclasses.replace(stage, outbox=UrgentOutbox(self.outbox)),
+                group=f"{consumes.group}.urgent",
+                keep=consumes.urgent,
+                dead_letters=False,
+                after_commit=self.urgent_relay.wake,
+                **options,
             )
             consumers.insert(0, urgent)
         return consumers
@@ -133,8 +154,7 @@ class ServiceContext(Generic[R]):
             processed=self.processed,
             broker=self.broker,
             max_tries=self.settings.consumer_max_tries,
-            after_commit=self.relay.wake,
-            **options,
+            **{"after_commit": self.relay.wake, **options},
         )
 
 
@@ -189,6 +209,11 @@ class ServiceDefinition:
         """Every topic the service reads, from its handler tables."""
         return frozenset(topic for c in self.consumes for topic in c.stage(lambda: None).topics)
 
+    @property
+    def has_lanes(self) -> bool:
+        """Whether any consumer group of the service has an urgent lane."""
+        return any(consumes.urgent is not None for consumes in self.consumes)
+
     def consumers(self, ctx: ServiceContext) -> list[IdempotentConsumer]:
         return [consumer for consumes in self.consumes for consumer in ctx.consume(consumes)]
 
@@ -223,9 +248,10 @@ def build_app(
         )
         metadata = messaging_metadata(definition.name)
         trim = definition.purges_outbox
+        outbox = metadata.tables[f"{definition.name}.outbox"]
         relay = OutboxRelay(
             engine=engine,
-            outbox=metadata.tables[f"{definition.name}.outbox"],
+            outbox=outbox,
             broker=broker,
             batch_size=settings.relay_batch_size,
             poll_interval=settings.relay_poll_interval_s,
@@ -233,6 +259,21 @@ def build_app(
             retention=timedelta(days=settings.outbox_retention_days) if trim else None,
             processed=metadata.tables[f"{definition.name}.processed_events"] if trim else None,
             processed_retention=timedelta(days=settings.processed_retention_days),
+        )
+        # The urgent lanes' relay publishes at once (no gathering); its poll only finds what another
+        # process, or this one before a restart, staged.
+        urgent_relay = (
+            OutboxRelay(
+                engine=engine,
+                outbox=outbox,
+                broker=broker,
+                batch_size=settings.relay_batch_size,
+                poll_interval=URGENT_RELAY_POLL_S,
+                gather_s=0,
+                urgent=True,
+            )
+            if definition.has_lanes and settings.lanes != "ordinary"
+            else None
         )
         ctx = ServiceContext(
             definition.name,
@@ -243,17 +284,23 @@ def build_app(
             relay,
             metadata,
             resources,
+            urgent_relay,
         )
         app.state.ctx = ctx
-        metrics.relay = relay
+        metrics.relay = urgent_relay if settings.lanes == "urgent" and urgent_relay else relay
         metrics.consumers = definition.consumers(ctx)
         for consumer in metrics.consumers:
             consumer.subscribe()
         await broker.start()
         stop = asyncio.Event()
-        relay_task = asyncio.create_task(relay.run(stop), name=f"{definition.name}-outbox-relay")
-        loops = [
-            asyncio.create_task(loop(stop)) for loop in (definition.tasks(ctx) if definition.tasks else [])
+        ordinary = settings.lanes != "urgent"  # a process of urgent lanes alone runs no sweeps
+        relays = [(relay, "outbox-relay")] if ordinary else []
+        if urgent_relay is not None:
+            relays.append((urgent_relay, "urgent-relay"))
+        loops = [asyncio.create_task(r.run(stop), name=f"{definition.name}-{name}") for r, name in relays]
+        loops += [
+            asyncio.create_task(loop(stop))
+            for loop in (definition.tasks(ctx) if definition.tasks and ordinary else [])
         ]
         # While Kafka or the database is out, a probe says when it is back (shared.outage).
         loops.append(
@@ -264,7 +311,7 @@ def build_app(
             yield
         finally:
             stop.set()
-            await asyncio.gather(relay_task, *loops)
+            await asyncio.gather(*loops)
             await broker.stop()
             await engine.dispose()
             log.info("service stopped", service=definition.name)
@@ -385,6 +432,8 @@ def run_service(definition: ServiceDefinition, settings: Settings, *, port: int 
     asyncio.run(require_database(settings.database_url))
     asyncio.run(require_kafka(settings.kafka_bootstrap, security=client_security(settings)))
     settings = settings.of_kind(definition.settings)
+    if settings.nice:
+        os.nice(settings.nice)
     name = definition.name
     configure_logging(service=name, log_format=settings.log_format, level=settings.log_level)
     provider = setup_tracing(f"cpnet-{name}", otlp_endpoint=settings.otlp_endpoint)

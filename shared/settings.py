@@ -104,6 +104,20 @@ class Settings(BaseSettings):
         description="how long the outbox relay, woken by a commit, waits for the "
         "commits after it, so a burst leaves in one round",
     )
+    nice: int = Field(
+        default=0,
+        ge=0,
+        le=19,
+        description="how much lower than its parent's this service process's CPU priority is (nice): "
+        "`cpnet run` starts every service's ordinary work at 5 and the urgent lanes at its own, so on a "
+        "machine they share an emergency's lane is served before the crowd's batches",
+    )
+    lanes: Literal["both", "ordinary", "urgent"] = Field(
+        default="both",
+        description="which of a service's lanes this process runs (issue 22): both; the ordinary work "
+        "(its HTTP API, sweeps and every consumer group but the urgent lanes); or the urgent lanes "
+        "alone, with their relay, in a process of their own that the crowd's CPU does not delay",
+    )
     outbox_retention_days: float = Field(
         default=7.0,
         gt=0,

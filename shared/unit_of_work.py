@@ -34,7 +34,7 @@ from sqlalchemy import Table
 
 from shared.contracts.envelope import Envelope, new_envelope
 from shared.contracts.events import EventPayload
-from shared.messaging.outbox import add_events
+from shared.messaging.outbox import add_events, add_urgent_events
 from shared.telemetry import current_trace_headers, event_span
 
 S = TypeVar("S")  # a service's state of one case
@@ -159,6 +159,17 @@ class TableOutbox:
 
     async def write(self, tx: Any, envelopes: Sequence[Envelope], traces: Sequence[dict[str, str]]) -> None:
         await add_events(tx, self.table, *envelopes, traces=traces)
+
+
+@dataclass(frozen=True)
+class UrgentOutbox:
+    """The same table, for an urgent lane: its rows (and the pending rows of their cases) are
+    published by the urgent relay, ahead of the ordinary backlog (shared/messaging/outbox.py)."""
+
+    table: Table
+
+    async def write(self, tx: Any, envelopes: Sequence[Envelope], traces: Sequence[dict[str, str]]) -> None:
+        await add_urgent_events(tx, self.table, envelopes, traces)
 
 
 @dataclass(frozen=True)

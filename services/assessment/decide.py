@@ -57,6 +57,7 @@ class CaseState(TableRow):
     response_due_at: datetime | None = None
     case_number: str | None = None  # intake's, from case.reported: on every case.assessed
     child_ref: uuid.UUID | None = None  # the latest report's: on every case.assessed and the access ledger
+    gradings: int = 0  # how many times the case has been graded: case.assessed's version
     updated_at: datetime | None = field(default=None, compare=False)
 
     SEQUENCES: ClassVar[tuple[str, ...]] = ("categories", "indicators", "needs_found")
@@ -163,6 +164,7 @@ def regraded(
         rule_set_version=graded.rule_set_version,
         response_due_at=due,
         stage=stage.value,
+        gradings=state.gradings + 1,
         updated_at=now,
     )
     assessment_id = new_id()
@@ -200,5 +202,6 @@ def regraded(
         stage=stage,
         case_number=state.case_number,
         child_ref=state.child_ref,
+        version=state.gradings,
     )
     return Regraded(state=state, assessment=assessment, event=event)

@@ -9,6 +9,7 @@ from services.assessment.api import router
 from services.assessment.assess import Resources
 from services.assessment.grading import RuleSetError, load_rules
 from services.assessment.handlers import REASSESSMENTS, REPORTS, stage
+from shared.contracts.lanes import names_immediate_danger
 from shared.crypto import FieldCipher
 from shared.errors import ConfigurationError
 from shared.service import Consumes, ServiceDefinition
@@ -26,7 +27,8 @@ def resources(settings: Settings) -> Resources:
 
 # Both in batches: a batch is decided in one pass over its cases (services/assessment/decide.py).
 CONSUMES = (
-    Consumes("assessment.reported", partial(stage, REPORTS)),
+    # A child in immediate danger is graded ahead of the crowd (shared/contracts/lanes.py).
+    Consumes("assessment.reported", partial(stage, REPORTS), urgent=names_immediate_danger),
     Consumes("assessment.reassessment", partial(stage, REASSESSMENTS)),
     # A case moved to another territory: its next grades name the new one.
     transfers("assessment", lambda session, moves: follow(session, t.cases, moves)),

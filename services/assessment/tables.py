@@ -37,6 +37,7 @@ cases = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("case_number", Text),  # intake's, from case.reported (assessment_0003)
     Column("child_ref", UUID(as_uuid=True)),  # the latest report's, for the access ledger (assessment_0004)
+    Column("gradings", Integer, nullable=False, server_default="0"),  # case.assessed's version (..._0005)
 )
 
 assessments = Table(

@@ -61,6 +61,7 @@ class CaseRecord(TableRow):
     updated_at: datetime | None = dataclasses.field(default=None, compare=False)
     case_number: str | None = None  # intake's, from case.assessed
     child_ref: uuid.UUID | None = None  # from case.assessed: the child a read of the answers' notes names
+    assessed_version: int | None = None  # case.assessed's version of the grade in force (contracts 1.10)
 
 
 @dataclass(frozen=True)
@@ -128,6 +129,17 @@ def route(state: CaseReferrals, graded: CaseAssessed, policy: Policy, now: datet
     """A (re-)graded case: referral's record of it follows the grade, referrals not yet
     acknowledged get the new grade's deadline, and every agency the routing table names that
     holds no open referral of the case gets one."""
+    # case.assessed may be read in two lanes, the urgent one ahead of the ordinary one, so a
+    # case's later grade can be applied before an earlier one: a grade not newer than the one in
+    # force is stale and changes nothing (events without a version, from before contracts 1.10,
+    # apply as they come).
+    if (
+        graded.version is not None
+        and state.case is not None
+        and state.case.assessed_version is not None
+        and graded.version <= state.case.assessed_version
+    ):
+        return Decision(state)
     # The territory referral knows stays (shared/territory/transfers.py): a grade still naming
     # the old one after a transfer does not move the case back.
     jurisdiction = state.case.jurisdiction if state.case else graded.jurisdiction
@@ -142,6 +154,9 @@ def route(state: CaseReferrals, graded: CaseAssessed, policy: Policy, now: datet
         updated_at=now,
         case_number=(state.case.case_number if state.case else None) or graded.case_number,
         child_ref=graded.child_ref or (state.case.child_ref if state.case else None),
+        assessed_version=graded.version
+        if graded.version is not None
+        else (state.case.assessed_version if state.case else None),
     )
     state = dataclasses.replace(state, case=case)
     for referral in state.referrals:

@@ -17,6 +17,7 @@ from services.referral.refer import (
 )
 from services.referral.routing import RoutingError, load_routes
 from services.referral.settings import ReferralSettings
+from shared.contracts.lanes import names_emergency
 from shared.crypto import FieldCipher
 from shared.errors import ConfigurationError
 from shared.scheduling import periodic_work
@@ -42,7 +43,9 @@ def resources(settings: ReferralSettings) -> Resources:
 # In batches, one consumer group a handler table, each batch decided in one pass over its cases
 # (services/referral/decide.py).
 CONSUMES = (
-    Consumes("referral.assessed", partial(stage, GRADES)),
+    # An emergency's grade is routed ahead of the crowd (shared/contracts/lanes.py); a grade the
+    # ordinary lane reads after a newer one the urgent lane applied is older, and ignored (decide.route).
+    Consumes("referral.assessed", partial(stage, GRADES), urgent=names_emergency),
     # An answer the lifecycle refuses, or one about another agency's referral, will never become
     # valid: the batch falls back to one answer at a time and that one is dead-lettered with the
     # reason at once.

@@ -26,6 +26,7 @@ cases = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("case_number", Text),  # intake's, from case.assessed (referral_0003)
     Column("child_ref", UUID(as_uuid=True)),  # from case.assessed, for the access ledger (referral_0004)
+    Column("assessed_version", Integer),  # case.assessed's version of the grade in force (referral_0005)
 )
 
 referrals = Table(

@@ -134,6 +134,12 @@ class CaseAssessed(EventPayload):
         "latest report (since contracts 1.8): the services that keep a case's notes name the child on the "
         "access ledger",
     )
+    version: int | None = Field(
+        default=None,
+        ge=1,
+        description="How many times the case has been graded, this grade included (since contracts 1.10): "
+        "a stage that reads case.assessed in two lanes ignores one not newer than the grade it applied",
+    )
 
     @model_validator(mode="after")
     def _override_is_explained(self) -> CaseAssessed:

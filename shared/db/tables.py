@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Identity,
@@ -18,12 +19,17 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import UUID
 
 
-def outbox_table(metadata: MetaData) -> Table:
+def outbox_table(metadata: MetaData, *, lanes: bool = True) -> Table:
     """Debezium's outbox row shape: the aggregate id is the Kafka key, the type a header.
 
     `seq` gives the publishing order; a partial index keeps the relay's scan cheap however
     large the table of published rows grows.
+
+    `urgent` (since the messaging tables' version 2; `lanes=False` is version 1): a row the urgent
+    lane's relay publishes — an emergency's events, and the rows of the same case still pending
+    before them (shared/messaging/outbox.py `LaneOutbox`). Its own small partial index finds them.
     """
+    columns = [Column("urgent", Boolean, nullable=False, server_default="false")] if lanes else []
     table = Table(
         "outbox",
         metadata,
@@ -39,8 +45,16 @@ def outbox_table(metadata: MetaData) -> Table:
         Column("tracestate", Text),
         Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
         Column("published_at", DateTime(timezone=True)),
+        *columns,
     )
     Index("outbox_pending", table.c.seq, postgresql_where=text("published_at IS NULL"))
+    if lanes:
+        Index(
+            "outbox_urgent_pending",
+            table.c.aggregate_id,
+            table.c.created_at,
+            postgresql_where=text("urgent AND published_at IS NULL"),
+        )
     return table
 
 
@@ -58,8 +72,8 @@ def processed_events_table(metadata: MetaData) -> Table:
     )
 
 
-def messaging_metadata(schema: str) -> MetaData:
+def messaging_metadata(schema: str, *, lanes: bool = True) -> MetaData:
     metadata = MetaData(schema=schema)
-    outbox_table(metadata)
+    outbox_table(metadata, lanes=lanes)
     processed_events_table(metadata)
     return metadata

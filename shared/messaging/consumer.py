@@ -125,7 +125,9 @@ class IdempotentConsumer(Generic[EventT]):
         on error (we never let an error escape except for infrastructure failures)."""
         options: dict[str, Any] = {
             "group_id": group_id or self.label,
-            "auto_offset_reset": "earliest",
+            # A lane that keeps some messages starts where the topic ends: the other lane applies
+            # every earlier one, and a first start does not read the whole history for nothing.
+            "auto_offset_reset": "latest" if self.keep is not None else "earliest",
             "ack_policy": AckPolicy.NACK_ON_ERROR,
             "parser": _untouched_records,
             "decoder": _no_decoding,

@@ -17,7 +17,22 @@ import structlog
 from aiokafka.errors import KafkaConnectionError
 from faststream.kafka import KafkaBroker
 from opentelemetry import trace
-from sqlalchemy import Row, Table, any_, bindparam, delete, func, select, text, tuple_, update
+from sqlalchemy import (
+    Row,
+    Table,
+    Text,
+    all_,
+    any_,
+    bindparam,
+    delete,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -27,6 +42,12 @@ from shared.telemetry import RELAY_TRACER, context_headers, listened, stored_con
 
 log = structlog.get_logger(__name__)
 
+# How long the ordinary relay leaves a case to the urgent one: while a case has an urgent row pending
+# younger than this, its later rows wait (so no topic sees them before the emergency's); an urgent
+# row older than this, the urgent relay has not published — its process is down — and the ordinary
+# relay publishes it itself, in `seq` order with the rest.
+URGENT_HANDOVER = timedelta(seconds=10)
+
 
 class OutboxRelay:
     """One relay per service schema publishes at a time (a PostgreSQL advisory lock elects
@@ -34,6 +55,11 @@ class OutboxRelay:
 
     Woken by a commit, it gathers for `gather_s` before it reads the outbox, so a burst of
     small commits leaves in one round (up to `batch_size` rows) rather than in one round each.
+
+    With `urgent`, it is the urgent lane's relay: it publishes only the rows an urgent lane staged
+    (shared/messaging/outbox.py `add_urgent_events`), under a lock of its own, so an emergency's
+    events never wait behind the ordinary backlog; the ordinary relay passes over the cases it
+    holds until it has published them (or URGENT_HANDOVER has gone by).
     """
 
     PURGE_BATCH = 10_000
@@ -51,6 +77,8 @@ class OutboxRelay:
         purge_every_s: float = 300.0,
         processed: Table | None = None,
         processed_retention: timedelta | None = None,
+        urgent: bool = False,
+        handover: timedelta = URGENT_HANDOVER,
     ) -> None:
         self.engine = engine
         self.outbox = outbox
@@ -66,7 +94,9 @@ class OutboxRelay:
         # could still deliver their message again: keep them longer than the topics' retention.
         self.processed = processed
         self.processed_retention = processed_retention
-        self.lock_key = zlib.crc32(f"cpnet.outbox:{outbox.fullname}".encode())
+        self.urgent = urgent
+        lane = ":urgent" if urgent else ""
+        self.lock_key = zlib.crc32(f"cpnet.outbox:{outbox.fullname}{lane}".encode())
         self._wake = asyncio.Event()
         self._next_purge = 0.0
         self.published = 0  # events this process published (GET /metrics)
@@ -74,7 +104,12 @@ class OutboxRelay:
         self._bugs = Throttle(60.0)  # an unexpected error's traceback, once a minute per kind
         # Built once: a round's cost should be its rows' publishing, not building statements.
         o = outbox.c
-        self._pending = select(outbox).where(o.published_at.is_(None)).order_by(o.seq).limit(batch_size)
+        self._pending = (
+            select(outbox)
+            .where(*_lane(outbox, urgent=urgent, handover=handover))
+            .order_by(o.seq)
+            .limit(batch_size)
+        )
         published = o.event_id == any_(bindparam("event_ids", type_=ARRAY(o.event_id.type)))
         self._mark = update(outbox).where(published).values(published_at=func.now())
 
@@ -219,6 +254,27 @@ class OutboxRelay:
 
     async def mark_published(self, conn: AsyncConnection, rows: Sequence[Row]) -> None:
         await conn.execute(self._mark, {"event_ids": [row.event_id for row in rows]})
+
+
+def _lane(outbox: Table, *, urgent: bool, handover: timedelta) -> list:
+    """Which pending rows a relay publishes: the urgent lane's its own; the ordinary one every other,
+    save the cases the urgent lane holds (an urgent row of theirs pending, younger than the handover)."""
+    o = outbox.c
+    if urgent:
+        return [o.urgent, o.published_at.is_(None)]
+    recent = func.now() - handover
+    # The cases held, found once a round (an array the planner cannot turn into a join that scans
+    # the pending rows once for each row it returns): none, almost always.
+    u = outbox.alias("held").c
+    held = select(func.array_agg(u.aggregate_id)).where(
+        u.urgent, u.published_at.is_(None), u.created_at > recent
+    )
+    held_cases = func.coalesce(held.scalar_subquery(), literal([], ARRAY(Text)))
+    return [
+        o.published_at.is_(None),
+        or_(~o.urgent, o.created_at <= recent),
+        o.aggregate_id != all_(held_cases),
+    ]
 
 
 def _publish_span(tracer: trace.Tracer, row: Row) -> trace.Span:

@@ -55,16 +55,18 @@ async def test_every_service_exposes_its_backlog_and_late_work_without_identifie
         assert value(found, "cpnet_outbox_pending", service=name) >= 0
         assert value(found, "cpnet_outbox_oldest_pending_seconds", service=name) >= 0
     assessment = scraped["assessment"]
-    assert (
+    # The report names immediate danger: whichever of the group's two lanes reached it first applied it.
+    applied = [
         value(
             assessment,
             "cpnet_consumer_messages_total",
             service="assessment",
-            consumer="assessment.reported",
+            consumer=consumer,
             outcome="applied",
         )
-        >= 1
-    )
+        for consumer in ("assessment.reported", "assessment.reported.urgent")
+    ]
+    assert sum(applied) >= 1
     assert value(scraped["intake"], "cpnet_relay_published_total", service="intake") >= 1
     assert value(assessment, "cpnet_consumer_lag", service="assessment", consumer="assessment.reported") >= 0
     assert (

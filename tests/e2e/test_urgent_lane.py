@@ -13,13 +13,28 @@ from collections import Counter
 from aiokafka import AIOKafkaProducer
 
 from shared.contracts.hotline import HotlineReport
-from shared.sample_reports import realistic_reports, villages
+from shared.sample_reports import SampleReport, realistic_reports, villages
 from shared.territory.registry import load_territory
 from tests.e2e.conftest import RunningServices
 from tests.e2e.test_intake_assessment import REPORTED
 from tests.e2e.watch import TopicWatcher
 
 CROWD = 3000
+
+
+async def send_crowd_then(bootstrap: str, crowd: list[SampleReport], *late: SampleReport) -> None:
+    """The crowd on the hotline topic as fast as the producer goes, then each of `late` once the
+    broker has them all."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        sent = [await producer.send(HotlineReport.TOPIC, r.message()[1], key=r.message()[0]) for r in crowd]
+        await asyncio.gather(*sent)
+        for report in late:
+            key, value = report.message()
+            await producer.send_and_wait(HotlineReport.TOPIC, value, key=key)
+    finally:
+        await producer.stop()
 
 
 async def test_an_emergency_sent_after_a_crowd_is_stored_before_the_crowd_and_each_report_once(
@@ -33,17 +48,7 @@ async def test_an_emergency_sent_after_a_crowd_is_stored_before_the_crowd_and_ea
     ours = {r.external_id for r in [*crowd, emergency]}
 
     async with TopicWatcher(infra.kafka_bootstrap, [REPORTED]) as watcher:
-        producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap, acks="all")
-        await producer.start()
-        try:
-            sent = [
-                await producer.send(HotlineReport.TOPIC, r.message()[1], key=r.message()[0]) for r in crowd
-            ]
-            await asyncio.gather(*sent)
-            key, value = emergency.message()
-            await producer.send_and_wait(HotlineReport.TOPIC, value, key=key)
-        finally:
-            await producer.stop()
+        await send_crowd_then(infra.kafka_bootstrap, crowd, emergency)
 
         def stored() -> list[str]:
             return [

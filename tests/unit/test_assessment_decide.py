@@ -94,6 +94,29 @@ def test_events_of_one_case_in_a_row_each_build_on_the_state_the_one_before_left
     assert len({first.event.assessment_id, second.event.assessment_id, third.event.assessment_id}) == 3
 
 
+def test_every_grade_carries_how_many_times_the_case_has_been_graded_as_its_version() -> None:
+    case = uuid.uuid4()
+    first = regraded(with_report(None, report(case)), RULES, now=NOW, cause="report", caused_by="e-1")
+    second = regraded(
+        with_report(first.state, report(case, indicators=[Indicator.immediate_danger], earlier=1)),
+        RULES,
+        now=NOW + timedelta(hours=1),
+        cause="report",
+        caused_by="e-2",
+    )
+    third = regraded(
+        second.state.with_override(Override(RiskLevel.red, "new_information", "u-1")),
+        RULES,
+        now=NOW + timedelta(hours=2),
+        cause="override",
+        caused_by="u-1",
+    )
+    assert [r.event.version for r in (first, second, third)] == [1, 2, 3]
+    assert [r.state.gradings for r in (first, second, third)] == [1, 2, 3]
+    assert with_report(third.state, report(case)).gradings == 3, "a report alone grades nothing"
+    assert third.state.as_row()["gradings"] == 3
+
+
 def test_a_reassessment_of_a_case_never_graded_here_is_refused() -> None:
     with pytest.raises(CaseNotFound):
         with_reassessment(None, reassessment(uuid.uuid4()))

@@ -64,6 +64,7 @@ def graded(
     categories=(Category.left_behind,),
     needs=(),
     stage: Stage = Stage.written_review,
+    version: int | None = None,
 ) -> CaseAssessed:
     return CaseAssessed(
         case_id=case_id,
@@ -80,6 +81,7 @@ def graded(
         emergency=emergency,
         response_due_at=NOW,
         stage=stage,
+        version=version,
     )
 
 
@@ -161,6 +163,41 @@ def test_the_same_grade_twice_refers_nobody_twice() -> None:
     state = routed_case()
     again = route(state, graded(state.case_id), POLICY, NOW)
     assert again.events == () and len(again.state.referrals) == len(state.referrals)
+
+
+def test_a_grade_older_than_the_one_in_force_read_late_from_the_ordinary_lane_changes_nothing() -> None:
+    case_id = uuid.uuid4()
+    first = route(CaseReferrals(case_id), graded(case_id, version=1), POLICY, NOW).state
+    # The urgent lane applies the case's third grade (red, an emergency) before the ordinary lane
+    # gets to its second (orange).
+    later = NOW + timedelta(hours=1)
+    red = route(first, graded(case_id, RiskLevel.red, emergency=True, version=3), POLICY, later)
+    police = created(red)[Agency.police]
+    assert police.ack_due_at == later + timedelta(hours=24) and red.state.case.assessed_version == 3
+    stale = route(red.state, graded(case_id, RiskLevel.orange, version=2), POLICY, NOW + timedelta(hours=2))
+    assert stale == Decision(red.state), "no new referral, no deadline moved"
+    kept = stale.state.referral(police.referral_id)
+    assert (kept.risk_level, kept.ack_due_at) == ("red", later + timedelta(hours=24)), "red's deadline"
+    assert (stale.state.case.risk_level, stale.state.case.emergency) == ("red", True)
+    same = route(red.state, graded(case_id, RiskLevel.orange, version=3), POLICY, NOW + timedelta(hours=2))
+    assert same == Decision(red.state), "the grade in force, read again, changes nothing either"
+
+
+def test_a_grade_without_a_version_applies_as_it_comes_and_keeps_the_version_in_force() -> None:
+    case_id = uuid.uuid4()
+    red = route(CaseReferrals(case_id), graded(case_id, RiskLevel.red, version=3), POLICY, NOW).state
+    civil = referral_to(red, Agency.civil_affairs)
+    later = NOW + timedelta(hours=1)
+    decision = route(red, graded(case_id, RiskLevel.orange), POLICY, later)
+    assert decision.state.case.risk_level == "orange" and decision.state.case.assessed_version == 3
+    moved = decision.state.referral(civil.id)
+    assert moved.risk_level == "orange" and moved.ack_due_at != civil.ack_due_at, "applied as before"
+    unversioned = route(CaseReferrals(case_id), graded(case_id), POLICY, NOW).state
+    assert unversioned.case.assessed_version is None
+    regraded = route(unversioned, graded(case_id, RiskLevel.orange), POLICY, later).state
+    assert regraded.case.risk_level == "orange" and regraded.case.assessed_version is None
+    newer = route(decision.state, graded(case_id, RiskLevel.red, emergency=True, version=4), POLICY, later)
+    assert newer.state.case.assessed_version == 4 and newer.state.case.risk_level == "red"
 
 
 def test_answers_in_a_row_walk_the_lifecycle_and_the_first_acknowledgement_starts_services() -> None:

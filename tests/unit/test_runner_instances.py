@@ -9,7 +9,15 @@ from typer.testing import CliRunner
 from cpnet import runner
 from cpnet.cli import app as cli
 from cpnet.restarts import RestartPolicy
-from cpnet.runner import INSTANCE_PORT_STEP, Instance, _Supervised, instance_env, plan_instances
+from cpnet.runner import (
+    INSTANCE_PORT_STEP,
+    ORDINARY_NICE,
+    URGENT_PORT_OFFSET,
+    Instance,
+    _Supervised,
+    instance_env,
+    plan_instances,
+)
 from shared.errors import ConfigurationError
 from shared.settings import Settings
 
@@ -134,3 +142,35 @@ def test_the_run_command_passes_its_instances_and_refuses_zero(monkeypatch: pyte
     assert "console" not in calls[0][0], "the console is started once, by the runner"
     refused = CliRunner().invoke(cli, ["run", "--instances", "0"])
     assert refused.exit_code == 2 and len(calls) == 2
+
+
+def test_a_service_with_urgent_lanes_runs_them_in_a_process_of_its_own_above_the_ordinary_work() -> None:
+    """`cpnet run`: intake's urgent lanes in `intake-urgent` (its port + 50, CPNET_LANES=urgent, the
+    runner's priority); its ordinary work, and every other service's, at nice 5 (CPNET_NICE)."""
+    planned = plan_instances(["intake", "audit"], 1, DEFAULT_PORTS.__getitem__, lambda name: name == "intake")
+    assert [(i.label, i.port, i.lanes, i.nice) for i in planned] == [
+        ("intake", 8001, "ordinary", ORDINARY_NICE),
+        ("intake-urgent", 8001 + URGENT_PORT_OFFSET, "urgent", 0),
+        ("audit", 8005, "both", ORDINARY_NICE),
+        ("console", 8000, "both", 0),
+    ]
+    envs = {i.label: instance_env(i, {}) for i in planned}
+    assert envs == {
+        "intake": {"CPNET_LANES": "ordinary", "CPNET_NICE": str(ORDINARY_NICE)},
+        "intake-urgent": {"CPNET_LANES": "urgent", "CPNET_INTAKE_PORT": "8051"},
+        "audit": {"CPNET_NICE": str(ORDINARY_NICE)},
+        "console": {},
+    }
+    for label, env in envs.items():
+        settings = Settings(**{k.removeprefix("CPNET_").lower(): v for k, v in env.items()})
+        assert settings.lanes == planned[list(envs).index(label)].lanes
+
+
+def test_the_services_that_have_urgent_lanes_are_those_on_an_emergency_s_way_to_the_police() -> None:
+    from cpnet.registry import definition_of
+
+    assert [name for name in SERVICES if definition_of(name).has_lanes] == [
+        "intake",
+        "assessment",
+        "referral",
+    ]
