@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 
-from cpnet.registry import definition_of
+from cpnet.registry import SERVICE_NAMES, definition_of
 from cpnet.runner import ORDINARY_NICE, stop_all
 from shared.settings import Settings
 
@@ -289,9 +289,11 @@ def _start_lanes(
     one priority (to compare); `env` learns the port of its ordinary process."""
     started = {}
     ordinary = env
-    if env.get("CPNET_LANES") != "both":
+    # The console, for people, runs as `cpnet run` starts it: at the machine's priority, no lanes.
+    split = env.get("CPNET_LANES") != "both" and name in SERVICE_NAMES
+    if split:
         ordinary = {**env, "CPNET_NICE": env.get("CPNET_NICE", str(ORDINARY_NICE))}
-    if env.get("CPNET_LANES") != "both" and definition_of(name).has_lanes:
+    if split and definition_of(name).has_lanes:
         label = f"{name}-urgent"
         urgent = {**env, "CPNET_LANES": "urgent"}
         started[label] = (*_start(name, urgent, logs / f"{label}.log"), logs / f"{label}.log")
