@@ -138,7 +138,10 @@ AccessReaders = require_role(Role.supervisor, Role.auditor)
 class Access(BaseModel):
     seq: int = Field(description="The ledger entry")
     access_id: uuid.UUID
-    child_ref: uuid.UUID
+    child_ref: uuid.UUID | None = Field(
+        description="The child read about; null for a case's notes read where the service had not yet "
+        "heard which child the case is about (access.recorded allows it)"
+    )
     jurisdiction: str = Field(description="Where the child's case was when it was read")
     accessed_at: str
     accessor_ref: str
