@@ -170,11 +170,15 @@ def token_issue(
     role: Annotated[
         str,
         typer.Option(
-            help="hotline | reporter | caseworker | supervisor | agency_officer | operator | auditor"
+            help="hotline | reporter | caseworker | supervisor | agency_officer | provider_worker | "
+            "operator | auditor"
         ),
     ],
     subject: Annotated[str | None, typer.Option(help="pseudonymous user id (default dev-<role>)")] = None,
     agency: Annotated[str | None, typer.Option(help="the agency of an agency_officer, e.g. police")] = None,
+    provider: Annotated[
+        str | None, typer.Option(help="the provider (its id) a provider_worker works for")
+    ] = None,
     jurisdiction: Annotated[
         str,
         typer.Option(
@@ -212,6 +216,7 @@ def token_issue(
             role=role,
             agency=agency,
             jurisdiction=jurisdiction,
+            provider=provider,
             ttl=timedelta(hours=hours),
         )
     except ValueError as exc:
@@ -285,6 +290,9 @@ def users_add(
     ],
     agency: Annotated[str | None, typer.Option(help="an agency_officer's agency, e.g. police")] = None,
     jurisdiction: Annotated[str, typer.Option(help="territory prefix the person works in, e.g. 140402")] = "",
+    provider: Annotated[
+        str | None, typer.Option(help="a provider_worker's provider: its id in the registry (referral)")
+    ] = None,
     password_stdin: PasswordStdin = False,
 ) -> None:
     """Add a person who signs in to the console (the password is asked for, never an argument)."""
@@ -293,7 +301,14 @@ def users_add(
     password = _new_password(password_stdin)
     account = _users(
         lambda session, now: add_user(
-            session, username, password, role=role, agency=agency, jurisdiction=jurisdiction, now=now
+            session,
+            username,
+            password,
+            role=role,
+            agency=agency,
+            jurisdiction=jurisdiction,
+            provider=provider,
+            now=now,
         )
     )
     typer.echo(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import time
+import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -53,7 +54,8 @@ def is_territory_prefix(value: str) -> bool:
 
 
 class Principal(BaseModel):
-    """The authenticated caller: pseudonymous subject, role, agency and territory."""
+    """The authenticated caller: pseudonymous subject, role, agency (an agency's officer), provider (a
+    contracted provider's worker) and territory."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -61,6 +63,7 @@ class Principal(BaseModel):
     subject: OpaqueRef
     role: Role
     agency: Agency | None = None
+    provider: uuid.UUID | None = None  # the organisation a provider_worker works for
     jurisdiction: str = ""
 
     @field_validator("jurisdiction")
@@ -79,6 +82,8 @@ class Principal(BaseModel):
             raise ValueError("an agency_officer needs an agency")
         if self.role is not Role.agency_officer and self.agency is not None:
             raise ValueError(f"role {self.role} does not carry an agency")
+        if (self.role is Role.provider_worker) != (self.provider is not None):
+            raise ValueError("a provider_worker needs a provider, and only a provider_worker has one")
         if not self.jurisdiction and self.role not in WHOLE_TERRITORY_ROLES:
             everywhere = ", ".join(sorted(WHOLE_TERRITORY_ROLES))
             raise ValueError(
@@ -100,6 +105,7 @@ def issue_token(
     role: Role | str,
     agency: Agency | str | None = None,
     jurisdiction: str = "",
+    provider: uuid.UUID | str | None = None,
     ttl: timedelta = timedelta(hours=8),
     audience: str | None = None,
 ) -> str:
@@ -114,13 +120,16 @@ def issue_token(
             f"ttl must be at most {settings.auth_max_token_ttl_minutes} minutes "
             "(CPNET_AUTH_MAX_TOKEN_TTL_MINUTES)"
         )
-    principal = principal_of(subject=subject, role=role, agency=agency, jurisdiction=jurisdiction)
+    principal = principal_of(
+        subject=subject, role=role, agency=agency, jurisdiction=jurisdiction, provider=provider
+    )
     now = datetime.now(UTC)
     claims = {
         "sub": principal.subject,
         "role": principal.role.value,
         "agency": principal.agency.value if principal.agency else None,
         "jur": principal.jurisdiction,
+        **({"provider": str(principal.provider)} if principal.provider else {}),
         "iss": settings.auth_issuer,
         "aud": audience or settings.auth_audience,
         "iat": now,
@@ -206,6 +215,7 @@ def _verify(settings: Settings, token: str, *, audience: str | None = None) -> t
             role=claims.get("role"),
             agency=claims.get("agency"),
             jurisdiction=claims["jur"],
+            provider=claims.get("provider"),
         )
     except ValueError as exc:
         raise AuthError(f"token claims are invalid: {exc}") from None

@@ -152,6 +152,10 @@ acl --allow-principal User:cpnet-admin --operation Create --operation Describe -
 acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic referral.to.womens_federation.dlq
 acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic referral.to.youth_league
 acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic referral.to.youth_league.dlq
+acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic service.escalated
+acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic service.escalated.dlq
+acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic service.status
+acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic service.status.dlq
 
 # User:cpnet-assessment
 acl --allow-principal User:cpnet-assessment --operation Read --group assessment --resource-pattern-type prefixed
@@ -228,6 +232,10 @@ acl --allow-principal User:cpnet-audit --operation Read --topic referral.to.wome
 acl --allow-principal User:cpnet-audit --operation Read --operation Write --topic referral.to.womens_federation.dlq
 acl --allow-principal User:cpnet-audit --operation Read --topic referral.to.youth_league
 acl --allow-principal User:cpnet-audit --operation Read --operation Write --topic referral.to.youth_league.dlq
+acl --allow-principal User:cpnet-audit --operation Read --topic service.escalated
+acl --allow-principal User:cpnet-audit --operation Read --operation Write --topic service.escalated.dlq
+acl --allow-principal User:cpnet-audit --operation Read --topic service.status
+acl --allow-principal User:cpnet-audit --operation Read --operation Write --topic service.status.dlq
 
 # User:cpnet-casework
 acl --allow-principal User:cpnet-casework --operation Read --group casework --resource-pattern-type prefixed
@@ -276,6 +284,10 @@ acl --allow-principal User:cpnet-casework --operation Read --topic referral.to.w
 acl --allow-principal User:cpnet-casework --operation Write --topic referral.to.womens_federation.dlq
 acl --allow-principal User:cpnet-casework --operation Read --topic referral.to.youth_league
 acl --allow-principal User:cpnet-casework --operation Write --topic referral.to.youth_league.dlq
+acl --allow-principal User:cpnet-casework --operation Read --topic service.escalated
+acl --allow-principal User:cpnet-casework --operation Write --topic service.escalated.dlq
+acl --allow-principal User:cpnet-casework --operation Read --topic service.status
+acl --allow-principal User:cpnet-casework --operation Write --topic service.status.dlq
 
 # User:cpnet-followup
 acl --allow-principal User:cpnet-followup --operation Read --group followup --resource-pattern-type prefixed
@@ -362,6 +374,8 @@ acl --allow-principal User:cpnet-referral --operation Write --topic referral.to.
 acl --allow-principal User:cpnet-referral --operation Write --topic referral.to.social_work
 acl --allow-principal User:cpnet-referral --operation Write --topic referral.to.womens_federation
 acl --allow-principal User:cpnet-referral --operation Write --topic referral.to.youth_league
+acl --allow-principal User:cpnet-referral --operation Write --topic service.escalated
+acl --allow-principal User:cpnet-referral --operation Write --topic service.status
 
 # User:hotline
 acl --allow-principal User:hotline --operation Write --topic intake.reports.raw

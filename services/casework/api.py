@@ -46,6 +46,7 @@ from services.casework.decide import (
     NotACaseworker,
     NotYours,
     OpenReferrals,
+    OpenServices,
     ReasonRequired,
     Refused,
 )
@@ -757,6 +758,11 @@ def refusals() -> Iterator[None]:
         ]
         raise HTTPException(
             status_code=409, detail={"msg": str(exc), "code": "open_referrals", "open_referrals": named}
+        ) from None
+    except OpenServices as exc:
+        named = [{"service_id": str(s.service_id), "kind": s.kind, "state": s.state} for s in exc.services]
+        raise HTTPException(
+            status_code=409, detail={"msg": str(exc), "code": "open_services", "open_services": named}
         ) from None
     except NoRecentVisit as exc:
         raise HTTPException(status_code=409, detail={"msg": str(exc), "code": "no_recent_visit"}) from None

@@ -21,6 +21,7 @@ from services.casework.decide import (
     DirectoryEntry,
     NotYours,
     ReferralFact,
+    ServiceFact,
     approval_decided,
     assigned,
     referrals_by_case,
@@ -82,18 +83,24 @@ async def load_states(session: Transaction, case_ids: Iterable[uuid.UUID]) -> di
     cases = {
         row.case_id: CaseFile.of_row(row) for row in await locked_by(session, t.cases, t.cases.c.case_id, ids)
     }
-    r = t.referrals.c
+    r, s = t.referrals.c, t.services.c
     facts = referrals_by_case(
         ReferralFact.of_row(row)
         for row in await session.execute(select(t.referrals).where(any_of(r.case_id, ids)))
     )
-    return {case_id: CaseState(cases.get(case_id), facts.get(case_id, {})) for case_id in ids}
+    services: dict[uuid.UUID, dict[uuid.UUID, ServiceFact]] = {}
+    for row in await session.execute(select(t.services).where(any_of(s.case_id, ids))):
+        services.setdefault(row.case_id, {})[row.service_id] = ServiceFact.of_row(row)
+    return {
+        case_id: CaseState(cases.get(case_id), facts.get(case_id, {}), services.get(case_id, {}))
+        for case_id in ids
+    }
 
 
 async def save_states(
     session: Transaction, loaded: dict[uuid.UUID, CaseState], states: dict[uuid.UUID, CaseState]
 ) -> None:
-    """Write the cases and referrals that changed, one statement a table."""
+    """Write the cases, referrals and services that changed, one statement a table."""
     cases = [
         s.case
         for case_id, s in sorted(states.items())
@@ -107,6 +114,13 @@ async def save_states(
     ]
     await upsert_rows(session, t.cases, [case.as_row() | {"updated_at": datetime.now(UTC)} for case in cases])
     await upsert_rows(session, t.referrals, [fact.as_row() for fact in referrals])
+    services = [
+        fact
+        for case_id, s in sorted(states.items())
+        for service_id, fact in sorted(s.services.items())
+        if loaded[case_id].services.get(service_id) != fact
+    ]
+    await upsert_rows(session, t.services, [fact.as_row() for fact in services])
 
 
 class CaseStore:

@@ -18,11 +18,12 @@ import dataclasses
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any, ClassVar, TypeVar
 
 from services.casework.policy import CaseworkPolicy
+from shared.case_number import CHINA_STANDARD_TIME
 from shared.contracts.envelope import EventPayload
 from shared.contracts.events import (
     ApprovalKind,
@@ -46,10 +47,13 @@ from shared.contracts.events import (
     ReferralStatusChanged,
     ReferralWithdrawn,
     ReviewDecision,
+    ServiceChanged,
+    ServiceEscalated,
 )
 from shared.contracts.vocabulary import (
     CLOSURE_NEEDS_RECENT_VISIT,
     OPEN_REFERRAL_STATES,
+    OPEN_SERVICE_STATES,
     CaseStatus,
     Category,
     ClosureReason,
@@ -123,6 +127,18 @@ class OpenReferrals(Refused):
         self.referrals = tuple(sorted(referrals, key=lambda r: (r.agency, str(r.referral_id))))
         named = ", ".join(f"{r.agency} ({r.referral_id}, {r.state})" for r in self.referrals)
         super().__init__(f"the case still has open referrals: {named}; withdraw each with a reason first")
+
+
+class OpenServices(Refused):
+    """A case does not close while a service of its plan is still owed (409): each is delivered, ended
+    with a reason by its provider, or withdrawn with a reason first. `services` names them."""
+
+    def __init__(self, services: Iterable[ServiceFact]) -> None:
+        self.services = tuple(sorted(services, key=lambda s: (s.kind, str(s.service_id))))
+        named = ", ".join(f"{s.kind} ({s.service_id}, {s.state})" for s in self.services)
+        super().__init__(
+            f"the case still has open services: {named}; each is delivered, ended or withdrawn first"
+        )
 
 
 class NoRecentVisit(Refused):
@@ -205,11 +221,28 @@ class ReferralFact(TableRow):
 
 
 @dataclass(frozen=True)
+class ServiceFact(TableRow):
+    """One row of `casework.services`: a service of the case's plan, as referral last announced it."""
+
+    service_id: uuid.UUID
+    case_id: uuid.UUID
+    kind: str
+    state: str
+    due_at: datetime  # the end of its due date, China Standard Time
+    changed_at: datetime  # of the latest change applied: an older one read late changes nothing
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in OPEN_SERVICE_STATES
+
+
+@dataclass(frozen=True)
 class CaseState:
-    """A case and its referrals, as one decision sees them."""
+    """A case, its referrals and its plan's services, as one decision sees them."""
 
     case: CaseFile | None
     referrals: Mapping[uuid.UUID, ReferralFact] = field(default_factory=dict)
+    services: Mapping[uuid.UUID, ServiceFact] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -315,7 +348,7 @@ def referred(state: CaseState, event: ReferralCreated, policy: CaseworkPolicy, a
         "jurisdiction": case.jurisdiction if case and case.jurisdiction else event.jurisdiction,
         "stage": _stage(case, event.stage),
     }
-    return CaseState(_touched(case, event.case_id, at, **changes), referrals)
+    return CaseState(_touched(case, event.case_id, at, **changes), referrals, state.services)
 
 
 def referral_changed(
@@ -325,7 +358,7 @@ def referral_changed(
         state, ReferralFact(event.referral_id, event.case_id, event.agency.value, event.state.value)
     )
     case = _touched(state.case, event.case_id, at, stage=_stage(state.case, event.stage))
-    return CaseState(case, referrals)
+    return CaseState(case, referrals, state.services)
 
 
 def withdrawn(state: CaseState, event: ReferralWithdrawn, policy: CaseworkPolicy, at: datetime) -> CaseState:
@@ -335,7 +368,7 @@ def withdrawn(state: CaseState, event: ReferralWithdrawn, policy: CaseworkPolicy
         state,
         ReferralFact(event.referral_id, event.case_id, event.agency.value, ReferralState.withdrawn.value),
     )
-    return CaseState(_touched(state.case, event.case_id, at), referrals)
+    return CaseState(_touched(state.case, event.case_id, at), referrals, state.services)
 
 
 def referral_escalated(
@@ -355,7 +388,41 @@ def referral_escalated(
             event.ack_due_at,
         )
     )
-    return CaseState(_touched(state.case, event.case_id, at), {**state.referrals, fact.referral_id: fact})
+    referrals = {**state.referrals, fact.referral_id: fact}
+    return CaseState(_touched(state.case, event.case_id, at), referrals, state.services)
+
+
+def service_changed(
+    state: CaseState, event: ServiceChanged, policy: CaseworkPolicy, at: datetime
+) -> CaseState:
+    """A service of the plan was planned, moved on or ended: the case is at its services stage, and a
+    change older than the one applied (read late) changes nothing."""
+    known = state.services.get(event.service_id)
+    if known is not None and known.changed_at > event.changed_at:
+        return state
+    fact = ServiceFact(
+        event.service_id,
+        event.case_id,
+        event.kind.value,
+        event.state.value,
+        service_due_at(event.due_on),
+        event.changed_at,
+    )
+    case = _touched(state.case, event.case_id, at, stage=_stage(state.case, event.stage))
+    return CaseState(case, state.referrals, {**state.services, fact.service_id: fact})
+
+
+def service_escalated(
+    state: CaseState, event: ServiceEscalated, policy: CaseworkPolicy, at: datetime
+) -> CaseState:
+    """A service left open past its due date moved up the territory: referral holds its supervisors to
+    it; the case is touched (its due date stays what it was)."""
+    return dataclasses.replace(state, case=_touched(state.case, event.case_id, at))
+
+
+def service_due_at(day: date) -> datetime:
+    """When a service due on `day` is late: the next midnight in China Standard Time."""
+    return datetime.combine(day + timedelta(days=1), time(), tzinfo=CHINA_STANDARD_TIME)
 
 
 def scheduled(state: CaseState, event: FollowupScheduled, policy: CaseworkPolicy, at: datetime) -> CaseState:
@@ -436,6 +503,8 @@ EVENT_RULES = {
     ReferralStatusChanged: referral_changed,
     ReferralWithdrawn: withdrawn,
     ReferralEscalated: referral_escalated,
+    ServiceChanged: service_changed,
+    ServiceEscalated: service_escalated,
     FollowupScheduled: scheduled,
     FollowupVisitRecorded: visited,
     FollowupClosureRuleMet: closure_rule_met,
@@ -502,6 +571,10 @@ def open_referrals(state: CaseState) -> list[ReferralFact]:
     return [r for r in state.referrals.values() if ReferralState(r.state) in OPEN_REFERRAL_STATES]
 
 
+def open_services(state: CaseState) -> list[ServiceFact]:
+    return [s for s in state.services.values() if s.is_open]
+
+
 def closable(state: CaseState, reason: ClosureReason, policy: CaseworkPolicy, now: datetime) -> None:
     """Closure only when it is safe: no agency still holds an open referral (each is withdrawn with
     a reason first), and a red or orange case closed as safe was seen by a follow-up visit within
@@ -511,6 +584,9 @@ def closable(state: CaseState, reason: ClosureReason, policy: CaseworkPolicy, no
     still_open = open_referrals(state)
     if still_open:
         raise OpenReferrals(still_open)
+    owed = open_services(state)
+    if owed:
+        raise OpenServices(owed)
     if (
         reason in CLOSURE_NEEDS_RECENT_VISIT
         and case.risk_level in (RiskLevel.red.value, RiskLevel.orange.value)
@@ -537,6 +613,7 @@ def closed_by_rule(state: CaseState, at: datetime) -> Decision:
         or met <= case.reported_at
         or (case.reopened_at is not None and met <= case.reopened_at)
         or open_referrals(state)
+        or open_services(state)
     ):
         return Decision(state)
     case, event = closing(case, ClosureReason.risk_resolved, met)
@@ -561,6 +638,7 @@ def derive(state: CaseState) -> CaseState:
         ]
         if case.visit_due_at is not None:
             due.append((case.visit_due_at, "visit"))
+        due += [(s.due_at, "service") for s in open_services(state)]
     next_due = min(due, default=(None, None))
     derived = {
         "open_referrals": len(open_refs),

@@ -110,6 +110,19 @@ referrals = Table(
     Column("ack_due_at", DateTime(timezone=True)),
 )
 
+# The services of the case's plan, as referral announces them (service.status): a case does not close
+# while one is open, and an open one's due date is among what is due next. Created by casework_0011.
+services = Table(
+    "services",
+    metadata,
+    Column("service_id", UUID(as_uuid=True), primary_key=True),
+    Column("case_id", UUID(as_uuid=True), nullable=False, index=True),
+    Column("kind", Text, nullable=False),
+    Column("state", Text, nullable=False),
+    Column("due_at", DateTime(timezone=True), nullable=False),  # the end of its due date, China time
+    Column("changed_at", DateTime(timezone=True), nullable=False),  # of the latest change applied
+)
+
 # What a caseworker asked a supervisor to approve: screening a case out, closing it, moving it to
 # another territory (decided by that territory's supervisors).
 approvals = Table(
@@ -149,4 +162,4 @@ Index(
 # the request). Created by casework_0007.
 notes = notes_table(metadata)
 
-DOMAIN_TABLES = (cases, referrals, approvals, notes)
+DOMAIN_TABLES = (cases, referrals, services, approvals, notes)

@@ -59,6 +59,7 @@ class Account:
     jurisdiction: str
     password_changed_at: datetime
     agency: str | None = None
+    provider: uuid.UUID | None = None  # a provider worker's organisation
     disabled: bool = False
     failed_attempts: int = 0
     locked_until: datetime | None = None

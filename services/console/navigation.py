@@ -19,6 +19,7 @@ class Page:
 
 
 INBOX = Page("/inbox", "Referrals to my agency", frozenset({Role.agency_officer}))
+DELIVERY = Page("/services", "Services for my organisation", frozenset({Role.provider_worker}))
 BOARD = Page("/board", "Board", CASE_READERS)
 REPORT = Page("/report", "New report", REPORTERS)
 SEARCH = Page("/children/search", "Find a child", CASE_SIDE)
@@ -29,16 +30,18 @@ DASHBOARD = Page(
 ACCESS = Page("/access", "Who read children's data", frozenset({Role.supervisor, Role.auditor}))
 # The header's search box (a case number, an ID number or a name): not a link of the header.
 FIND = Page("/find", "Find", CASE_SIDE)
-PAGES = (INBOX, BOARD, REPORT, SEARCH, APPROVALS, DASHBOARD, ACCESS)  # the header's order
+PAGES = (INBOX, DELIVERY, BOARD, REPORT, SEARCH, APPROVALS, DASHBOARD, ACCESS)  # the header's order
 
 # Each role's first page: what its people do first (a hotline operator takes a report; an agency
-# answers its referrals; a caseworker works their own cases; an auditor reads who read children's data).
+# answers its referrals; a provider delivers its services; a caseworker works their own cases; an
+# auditor reads who read children's data).
 HOMES = {
     Role.hotline: REPORT.path,
     Role.reporter: REPORT.path,
     Role.caseworker: f"{BOARD.path}?owner=me",
     Role.supervisor: BOARD.path,
     Role.agency_officer: INBOX.path,
+    Role.provider_worker: DELIVERY.path,
     Role.operator: BOARD.path,
     Role.auditor: ACCESS.path,
 }

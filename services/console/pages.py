@@ -221,6 +221,44 @@ async def call_counted(
     return found, int(answer.headers.get("x-total-count", len(found)))
 
 
+@dataclass(frozen=True)
+class ListPage:
+    """One page of a list a service gives, filtered by what the person typed: its items, the count
+    found, where the previous and next pages start, and the problem to say (a case number the service
+    refused as not one)."""
+
+    items: list[Any]
+    total: int
+    pages: dict[str, int | None]
+    problem: str | None = None
+
+
+async def list_page(
+    console: Console,
+    person: SignedIn,
+    service: str,
+    path: str,
+    query: dict[str, Any],
+    *,
+    offset: int,
+    size: int,
+) -> ListPage:
+    try:
+        items, total = await call_counted(
+            console, person, service, path, params={**query, "offset": offset, "limit": size}
+        )
+        problem = None
+    except ServiceAnswer as exc:
+        if exc.status_code != 422:
+            raise
+        items, total, problem = [], 0, "case_number"
+    pages = {
+        "previous": offset - size if offset > 0 else None,
+        "next": offset + size if offset + size < total else None,
+    }
+    return ListPage(items, total, pages, problem)
+
+
 async def _answer(
     console: Console,
     person: SignedIn,
@@ -238,6 +276,7 @@ async def _answer(
         role=principal.role,
         agency=principal.agency,
         jurisdiction=principal.jurisdiction,
+        provider=principal.provider,
         ttl=PAGE_TOKEN_TTL,
     )
     headers = {"Authorization": f"Bearer {token}", **(headers_extra or {})}
@@ -269,7 +308,13 @@ async def optional(read) -> Any:
 # A service's refusal of an action, as the words the page it returns to says it in: by its status,
 # or by the code a service gives a refusal people must be told more of.
 PROBLEMS = {403: "not_yours", 409: "refused", 422: "invalid"}
-NAMED_PROBLEMS = ("open_referrals", "no_recent_visit", "child_has_open_case", "merged_by_link")
+NAMED_PROBLEMS = (
+    "open_referrals",
+    "open_services",
+    "no_recent_visit",
+    "child_has_open_case",
+    "merged_by_link",
+)
 
 
 def _problem(refusal: ServiceAnswer) -> str:

@@ -31,6 +31,7 @@ users = Table(
     Column("password_hash", Text, nullable=False),  # argon2id, with its parameters and salt
     Column("role", Text, nullable=False),
     Column("agency", Text),  # an agency officer's agency
+    Column("provider", UUID(as_uuid=True)),  # a provider worker's organisation (console_0003)
     Column("jurisdiction", Text, nullable=False),  # the territory prefix the person works in ("" everywhere)
     Column("disabled", Boolean, nullable=False, server_default="false"),
     # Wrong passwords in a row since the last sign-in.

@@ -60,6 +60,7 @@ async def add_user(
     agency: str | None,
     jurisdiction: str,
     now: datetime,
+    provider: uuid.UUID | None = None,
     demonstration: bool = False,
 ) -> Account:
     """A new person, with the role, agency and territory a token of theirs will carry (the same
@@ -71,7 +72,9 @@ async def add_user(
     user_id = uuid.uuid4()
     subject = f"u-{user_id.hex[:16]}"
     try:
-        principal_of(subject=subject, role=role, agency=agency, jurisdiction=jurisdiction)
+        principal = principal_of(
+            subject=subject, role=role, agency=agency, jurisdiction=jurisdiction, provider=provider
+        )
         check_password(password, username=name, demonstration=demonstration)
     except ValueError as exc:
         raise UserError(str(exc)) from None
@@ -84,6 +87,7 @@ async def add_user(
         "password_hash": HASHER.hash(password),
         "role": role,
         "agency": agency,
+        "provider": principal.provider,
         "jurisdiction": jurisdiction,
         "password_changed_at": now,
     }
@@ -252,7 +256,11 @@ async def session_of(
         await session.execute(seen)
     account = Account.of_row(row)
     principal = principal_of(
-        subject=account.subject, role=account.role, agency=account.agency, jurisdiction=account.jurisdiction
+        subject=account.subject,
+        role=account.role,
+        agency=account.agency,
+        jurisdiction=account.jurisdiction,
+        provider=account.provider,
     )
     return SignedIn(account, principal, row.csrf_token)
 
@@ -276,14 +284,20 @@ async def active_person(session: Transaction, subject: str) -> Principal | None:
     u = t.users.c
     row = (
         await session.execute(
-            select(u.subject, u.role, u.agency, u.jurisdiction).where(
+            select(u.subject, u.role, u.agency, u.jurisdiction, u.provider).where(
                 u.subject == subject, u.disabled.is_(False)
             )
         )
     ).first()
     if row is None:
         return None
-    return principal_of(subject=row.subject, role=row.role, agency=row.agency, jurisdiction=row.jurisdiction)
+    return principal_of(
+        subject=row.subject,
+        role=row.role,
+        agency=row.agency,
+        jurisdiction=row.jurisdiction,
+        provider=row.provider,
+    )
 
 
 async def usernames_of(session: Transaction, subjects: Iterable[str | None]) -> dict[str, str]:

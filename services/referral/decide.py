@@ -13,7 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from services.referral import provision
 from services.referral.lifecycle import next_state, withdrawn_from
+from services.referral.provision import Service
 from services.referral.routing import GradedCase, RoutingTable, ack_due_at, destinations
 from services.referral.territory import escalation_target
 from shared.contracts.envelope import EventPayload
@@ -98,6 +100,7 @@ class CaseReferrals:
     case_id: uuid.UUID
     case: CaseRecord | None = None
     referrals: tuple[Referral, ...] = ()
+    services: tuple[Service, ...] = ()  # its plan's open services (loaded when the case closes)
 
     def referral(self, referral_id: uuid.UUID) -> Referral | None:
         return next((r for r in self.referrals if r.id == referral_id), None)
@@ -332,7 +335,13 @@ def case_closed(state: CaseReferrals, closed: CaseClosed, now: datetime) -> Deci
     for referral in [r for r in state.referrals if r.is_open]:
         decision = withdraw(state, referral.id, reason, by=CLOSER, now=now)
         state, events = decision.state, [*events, *decision.events]
-    return Decision(state=state, events=tuple(events))
+    # The same for a service of its plan still owed (casework refuses a closure while it knows of one).
+    services = []
+    for service in state.services:
+        ended, event = provision.withdraw(service, reason.value, by=CLOSER, now=now)
+        services.append(ended)
+        events += [event] if event is not None else []
+    return Decision(state=dataclasses.replace(state, services=tuple(services)), events=tuple(events))
 
 
 def link_undone(state: CaseReferrals, undone: ChildLinkUndone, policy: Policy, now: datetime) -> Decision:

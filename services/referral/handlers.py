@@ -62,7 +62,7 @@ CLOSURES = Handlers(
 def stage(handlers: Handlers, resources: Callable[[], Resources]) -> Stage:
     """Answers load the referrals they name (perhaps another case's: decide refuses it); the others,
     the open referrals of their cases."""
-    store = ReferralStore(answered if handlers is ANSWERS else open_of_cases)
+    store = ReferralStore(answered if handlers is ANSWERS else open_of_cases, services=handlers is CLOSURES)
     return Stage.of_service(PRODUCER, OUTBOX, handlers, store, resources)
 
 

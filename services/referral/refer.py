@@ -15,11 +15,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.referral import decide
 from services.referral import tables as t
 from services.referral.decide import CaseRecord, CaseReferrals, ForeignAnswer, Policy, Referral
+from services.referral.provision import Service
 from services.referral.routing import RoutingTable
 from services.referral.territory import below_the_top, holder_after_move
 from shared.contracts.envelope import Envelope
 from shared.contracts.events import ReferralResponded
-from shared.contracts.vocabulary import OPEN_REFERRAL_STATES, ReferralState, RiskLevel, WithdrawalReason
+from shared.contracts.vocabulary import (
+    OPEN_REFERRAL_STATES,
+    OPEN_SERVICE_STATES,
+    ReferralState,
+    RiskLevel,
+    WithdrawalReason,
+)
 from shared.crypto import FieldCipher
 from shared.db.rows import any_of, locked, locked_by, upsert_rows
 from shared.db.tables import outbox_table
@@ -57,10 +64,11 @@ class Resources:
 
 
 async def _load(
-    session: AsyncSession, case_ids: Iterable[uuid.UUID], referrals: ColumnElement
+    session: AsyncSession, case_ids: Iterable[uuid.UUID], referrals: ColumnElement, *, services: bool = False
 ) -> dict[uuid.UUID, CaseReferrals]:
-    """The cases at hand and their referrals that `referrals` selects: one query per table,
-    cases locked first, then referrals (every writer takes them in this order)."""
+    """The cases at hand and their referrals that `referrals` selects (and, with `services`, their
+    plans' open services): one query per table, cases locked first, then referrals, then services
+    (every writer takes them in this order)."""
     ids = sorted(set(case_ids))
     records = {
         row.case_id: CaseRecord.of_row(row)
@@ -74,6 +82,12 @@ async def _load(
         case_id = referral.case_id
         state = by_case.get(case_id) or CaseReferrals(case_id, records.get(case_id))
         by_case[case_id] = state.with_referral(referral)
+    if services:
+        s = t.services.c
+        owed = and_(any_of(s.case_id, ids), s.state.in_(OPEN_SERVICE_STATES))
+        for row in await locked(session, t.services, order_by=s.id, where=owed):
+            state = by_case[row.case_id]
+            by_case[row.case_id] = dataclasses.replace(state, services=(*state.services, Service.of_row(row)))
     return by_case
 
 
@@ -97,9 +111,12 @@ class ReferralStore:
     """The cases at hand and the referrals `referrals` selects, for shared/unit_of_work.py."""
 
     referrals: Callable[[Sequence[Envelope]], ColumnElement]
+    services: bool = False  # also the cases' open services (a closure withdraws them)
 
     async def load(self, tx: AsyncSession, events: Sequence[Envelope]) -> dict[uuid.UUID, CaseReferrals]:
-        return await _load(tx, (event.case_id for event in events), self.referrals(events))
+        return await _load(
+            tx, (event.case_id for event in events), self.referrals(events), services=self.services
+        )
 
     async def save(self, tx: AsyncSession, loaded, states, records) -> None:
         await _save(tx, loaded, states)
@@ -120,6 +137,9 @@ async def _save(
     ]
     await upsert_rows(session, t.cases, [case.as_row() for case in cases])
     await upsert_rows(session, t.referrals, [r.as_row() for r in changed])
+    services_before = {s.id: s for state in loaded.values() for s in state.services}
+    ended = [s for state in states.values() for s in state.services if services_before.get(s.id) != s]
+    await upsert_rows(session, t.services, [s.as_row() for s in ended])
 
 
 async def withdraw(

@@ -6,8 +6,10 @@ from __future__ import annotations
 from functools import partial
 
 from services.referral.api import cases_router, router
+from services.referral.deliveries import escalate_overdue_services
 from services.referral.handlers import ANSWERS, CLOSURES, GRADES, stage
 from services.referral.lifecycle import IllegalTransition
+from services.referral.provision_api import ROUTERS as SERVICE_ROUTERS
 from services.referral.refer import (
     ForeignAnswer,
     Resources,
@@ -67,15 +69,23 @@ def tasks(ctx: ServiceContext):
             "referral.escalation",
             lambda work: escalate_overdue(work, ctx.resources),
             ctx.settings.sweep_interval_s,
-        )
+        ),
+        # A service of a plan still open past its due date moves up the territory the same way.
+        periodic_work(
+            ctx,
+            "referral.service_escalation",
+            lambda work: escalate_overdue_services(work, ctx.resources),
+            ctx.settings.sweep_interval_s,
+        ),
     ]
 
 
 SERVICE = ServiceDefinition(
     name="referral",
     settings=ReferralSettings,
-    summary="Routes graded cases to the agencies that must act and holds them to deadlines.",
-    routers=(router, cases_router),
+    summary="Routes graded cases to the agencies that must act and holds them to deadlines; "
+    "tracks the services of each plan to delivery by providers under contract.",
+    routers=(router, cases_router, *SERVICE_ROUTERS),
     consumes=CONSUMES,
     tasks=tasks,
     resources=resources,

@@ -4,10 +4,27 @@ withdrawals (encrypted)."""
 
 from __future__ import annotations
 
-from sqlalchemy import ARRAY, Boolean, Column, DateTime, Index, Integer, MetaData, Table, Text, func, text
+from sqlalchemy import (
+    ARRAY,
+    Boolean,
+    CheckConstraint,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    SmallInteger,
+    Table,
+    Text,
+    func,
+    text,
+)
 from sqlalchemy.dialects.postgresql import UUID
 
-from shared.contracts.vocabulary import OPEN_REFERRAL_STATES, ReferralState
+from shared.contracts.vocabulary import OPEN_REFERRAL_STATES, OPEN_SERVICE_STATES, ReferralState, ServiceState
 from shared.notes import notes_table
 
 SCHEMA = "referral"
@@ -69,4 +86,105 @@ Index(
 # referral). Created by referral_0004.
 notes = notes_table(metadata)
 
-DOMAIN_TABLES = (cases, referrals, notes)
+# ---- the help delivered: providers, their contracts, the services of plans (referral_0007) ---------
+
+providers = Table(
+    "providers",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("name", Text, nullable=False),  # an organisation's name: not a child's data
+    Column("kind", Text, nullable=False),  # ProviderKind
+    Column("agency", Text),  # an agency office's agency, whose officers record its services
+    Column("territory", Text, nullable=False),  # the node it serves
+    Column("kinds", ARRAY(Text), nullable=False),  # the service kinds it gives
+    Column("contact", Text),  # the organisation's office contact
+    Column("active", Boolean, nullable=False, server_default="true"),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# A government purchase of services (政府购买服务): a period, the territory it covers, units per kind.
+contracts = Table(
+    "contracts",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("provider_id", UUID(as_uuid=True), ForeignKey("providers.id"), nullable=False, index=True),
+    Column("reference", Text, nullable=False),  # the contract's own number
+    Column("territory", Text, nullable=False),
+    Column("starts_on", Date, nullable=False),
+    Column("ends_on", Date, nullable=False),
+    Column("budget", Numeric(14, 2), nullable=False),  # yuan
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_by", Text, nullable=False),
+    CheckConstraint("ends_on >= starts_on", name="contracts_period"),
+)
+contract_units = Table(
+    "contract_units",
+    metadata,
+    Column("contract_id", UUID(as_uuid=True), ForeignKey("contracts.id"), primary_key=True),
+    Column("kind", Text, primary_key=True),  # ServiceKind
+    Column("units", Integer, CheckConstraint("units > 0", name="contract_units_positive"), nullable=False),
+)
+
+services = Table(
+    "services",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("case_id", UUID(as_uuid=True), nullable=False, index=True),
+    Column("kind", Text, nullable=False),
+    Column("need", Text, nullable=False),
+    Column("provider_id", UUID(as_uuid=True), ForeignKey("providers.id"), nullable=False, index=True),
+    Column("provider_kind", Text, nullable=False),
+    Column("state", Text, nullable=False),
+    Column("jurisdiction", Text, nullable=False),
+    Column("holder", Text, nullable=False),
+    Column("risk_level", Text, nullable=False),
+    Column("due_on", Date, nullable=False),
+    Column("escalate_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_by", Text, nullable=False),
+    Column("units_planned", Integer),
+    Column("units_delivered", Integer, nullable=False, server_default="0"),
+    Column("outcome", Text),
+    Column("reason", Text),
+    Column("escalations", Integer, nullable=False, server_default="0"),
+    Column("ended_at", DateTime(timezone=True)),
+    Column("case_number", Text),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+_OPEN_SERVICES = ", ".join(f"'{state}'" for state in ServiceState if state in OPEN_SERVICE_STATES)
+Index("services_open_due", services.c.escalate_at, postgresql_where=text(f"state IN ({_OPEN_SERVICES})"))
+
+# Each unit delivered (a session, a month's allowance) with its date; its note is sealed in `notes`.
+service_units = Table(
+    "service_units",
+    metadata,
+    Column("service_id", UUID(as_uuid=True), ForeignKey("services.id"), primary_key=True),
+    Column("number", Integer, primary_key=True),  # 1, 2, … in the order recorded
+    Column("delivered_on", Date, nullable=False),
+    Column("recorded_by", Text, nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+)
+
+# The family's satisfaction with a service (服务对象满意度), entered by the caseworker or the family.
+feedback = Table(
+    "feedback",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("service_id", UUID(as_uuid=True), ForeignKey("services.id"), nullable=False, index=True),
+    Column("satisfaction", SmallInteger, CheckConstraint("satisfaction BETWEEN 1 AND 5"), nullable=False),
+    Column("given_by", Text, nullable=False),  # family | caseworker
+    Column("recorded_by", Text, nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+)
+
+DOMAIN_TABLES = (
+    cases,
+    referrals,
+    notes,
+    providers,
+    contracts,
+    contract_units,
+    services,
+    service_units,
+    feedback,
+)

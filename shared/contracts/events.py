@@ -3,6 +3,7 @@ pseudonymous ids, jurisdiction codes, age in years, typed values, counts and tim
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, ClassVar, Literal
 from uuid import UUID
 
@@ -23,12 +24,16 @@ from shared.contracts.vocabulary import (
     OpaqueRef,
     PersonalField,
     PersonalRecord,
+    ProviderKind,
     ReasonCode,
     ReferralState,
     ReopenReason,
     RiskLevel,
     Role,
     ScreenOutReason,
+    ServiceKind,
+    ServiceOutcome,
+    ServiceState,
     Stage,
     TerritoryLevel,
     TransferReason,
@@ -52,6 +57,14 @@ def _check_outcome(
         raise ValueError("outcome is required when the referral is completed, and only then")
     if (declined or outcome == "not_successful") and reason is None:
         raise ValueError("reason is required for a decline or a not_successful outcome")
+
+
+def _up_the_tree(from_jurisdiction: str, to_jurisdiction: str, to_level: TerritoryLevel) -> None:
+    """One rule for every escalation: it moves to an ancestor of where it was, at the level named."""
+    if territory_level(to_jurisdiction) != to_level:
+        raise ValueError("to_level does not match the level of to_jurisdiction")
+    if to_jurisdiction == from_jurisdiction or not is_within(from_jurisdiction, to_jurisdiction):
+        raise ValueError("to_jurisdiction must be an ancestor of from_jurisdiction")
 
 
 # --- cases -------------------------------------------------------------------------------
@@ -562,12 +575,70 @@ class ReferralEscalated(EventPayload):
 
     @model_validator(mode="after")
     def _goes_up_the_tree(self) -> ReferralEscalated:
-        if territory_level(self.to_jurisdiction) != self.to_level:
-            raise ValueError("to_level does not match the level of to_jurisdiction")
-        if self.to_jurisdiction == self.from_jurisdiction or not is_within(
-            self.from_jurisdiction, self.to_jurisdiction
-        ):
-            raise ValueError("to_jurisdiction must be an ancestor of from_jurisdiction")
+        _up_the_tree(self.from_jurisdiction, self.to_jurisdiction, self.to_level)
+        return self
+
+
+# --- services of a case's plan (since contracts 1.11) ------------------------------------------
+
+
+@register_event
+class ServiceChanged(EventPayload):
+    """A service of a case's assistance plan was planned for a provider, or entered a new state, or
+    one more unit of it was delivered; announced by referral for every change. Codes and counts only:
+    what people wrote stays sealed with referral."""
+
+    EVENT_TYPE: ClassVar[str] = "service.changed"
+    SCHEMA_VERSION: ClassVar[int] = 1
+    TOPIC: ClassVar[str] = "service.status"
+
+    service_id: UUID
+    case_id: UUID
+    kind: ServiceKind
+    provider_id: UUID
+    provider_kind: ProviderKind
+    state: ServiceState
+    outcome: ServiceOutcome | None = Field(default=None, description="Required when delivered, and only then")
+    reason: ReasonCode | None = Field(default=None, description="Required for not_delivered and withdrawn")
+    units_delivered: int = Field(ge=0, description="Units given so far (sessions, months of an allowance)")
+    units_planned: int | None = Field(default=None, ge=1)
+    due_on: date = Field(description="The day by which it is to be delivered (China Standard Time)")
+    jurisdiction: Jurisdiction = Field(description="The case's territory")
+    changed_at: UtcDatetime
+    changed_by: OpaqueRef | None = Field(default=None, description="Pseudonymous id of who changed it")
+    stage: Stage
+
+    @model_validator(mode="after")
+    def _ending_says_how(self) -> ServiceChanged:
+        if (self.state == ServiceState.delivered) != (self.outcome is not None):
+            raise ValueError("outcome is required when the service is delivered, and only then")
+        if self.state in (ServiceState.not_delivered, ServiceState.withdrawn) and self.reason is None:
+            raise ValueError("reason is required for a service not delivered or withdrawn")
+        return self
+
+
+@register_event
+class ServiceEscalated(EventPayload):
+    """A service still open past its due date moved up the territory tree: that node's supervisors
+    answer for it now."""
+
+    EVENT_TYPE: ClassVar[str] = "service.escalated"
+    SCHEMA_VERSION: ClassVar[int] = 1
+    TOPIC: ClassVar[str] = "service.escalated"
+
+    service_id: UUID
+    case_id: UUID
+    kind: ServiceKind
+    provider_id: UUID
+    due_on: date
+    from_jurisdiction: Jurisdiction
+    to_jurisdiction: Jurisdiction
+    to_level: TerritoryLevel
+    escalated_at: UtcDatetime
+
+    @model_validator(mode="after")
+    def _goes_up_the_tree(self) -> ServiceEscalated:
+        _up_the_tree(self.from_jurisdiction, self.to_jurisdiction, self.to_level)
         return self
 
 

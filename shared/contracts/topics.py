@@ -32,6 +32,8 @@ from shared.contracts.events import (
     ReferralResponded,
     ReferralStatusChanged,
     ReferralWithdrawn,
+    ServiceChanged,
+    ServiceEscalated,
 )
 from shared.contracts.hotline import HotlineReport
 from shared.contracts.screening import ScreeningRecord
@@ -141,6 +143,9 @@ def _all_topics() -> dict[str, Topic]:
         _topic(ReferralResponded, "agencies"),
         _topic(ReferralStatusChanged, "referral"),
         _topic(ReferralEscalated, "referral"),
+        # The services of a case's plan, keyed by case like every case event.
+        _topic(ServiceChanged, "referral", partitions=6),
+        _topic(ServiceEscalated, "referral"),
         _topic(FollowupScheduled, "followup"),
         _topic(FollowupDue, "followup"),
         _topic(FollowupOverdue, "followup"),

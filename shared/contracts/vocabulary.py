@@ -259,6 +259,91 @@ class ReferralState(StrEnum):
     withdrawn = "withdrawn"  # ended by the case's side, with a reason, before the agency finished
 
 
+class ServiceState(StrEnum):
+    """Where a service of a case's assistance plan is (提供救助服务): planned for a provider, accepted by
+    it, in progress (a unit of it delivered), and then delivered (with an outcome), not delivered (with
+    a reason), or withdrawn by the case's side (with a reason)."""
+
+    planned = "planned"
+    accepted = "accepted"
+    in_progress = "in_progress"
+    delivered = "delivered"
+    not_delivered = "not_delivered"
+    withdrawn = "withdrawn"
+
+
+OPEN_SERVICE_STATES = frozenset({ServiceState.planned, ServiceState.accepted, ServiceState.in_progress})
+"""A service in these states is still owed to the child: its case does not close while one is."""
+
+
+class ServiceKind(StrEnum):
+    """What a service gives the child, each within one of the six kinds of help (a `Need`): the
+    vocabulary of the plan's services. `SERVICE_KIND_NEED` says which."""
+
+    minimum_living_allowance = "minimum_living_allowance"  # 最低生活保障
+    temporary_assistance = "temporary_assistance"  # 临时救助
+    in_kind_support = "in_kind_support"  # 实物救助
+    basic_living_allowance = "basic_living_allowance"  # 基本生活补贴 (orphans, de facto unattended children)
+    school_return = "school_return"  # 劝返复学
+    fee_waiver = "fee_waiver"  # 学费减免
+    tutoring = "tutoring"  # 课业辅导
+    education_subsidy = "education_subsidy"  # 助学金
+    household_registration = "household_registration"  # 户籍登记
+    medical_insurance = "medical_insurance"  # 医疗保险参保
+    disability_certification = "disability_certification"  # 残疾评定
+    counselling = "counselling"  # 心理辅导
+    crisis_intervention = "crisis_intervention"  # 危机干预
+    guardian_guidance = "guardian_guidance"  # 监护指导
+    guardianship_support = "guardianship_support"  # 监护支持
+    temporary_care = "temporary_care"  # 临时监护照料
+    legal_aid = "legal_aid"  # 法律援助
+    legal_consultation = "legal_consultation"  # 法律咨询
+    guardianship_transfer_lawsuit = "guardianship_transfer_lawsuit"  # 监护资格转移诉讼
+
+
+SERVICE_KIND_NEED: dict[ServiceKind, Need] = {
+    ServiceKind.minimum_living_allowance: Need.living,
+    ServiceKind.temporary_assistance: Need.living,
+    ServiceKind.in_kind_support: Need.living,
+    ServiceKind.basic_living_allowance: Need.living,
+    ServiceKind.school_return: Need.education,
+    ServiceKind.fee_waiver: Need.education,
+    ServiceKind.tutoring: Need.education,
+    ServiceKind.education_subsidy: Need.education,
+    ServiceKind.household_registration: Need.policy,
+    ServiceKind.medical_insurance: Need.policy,
+    ServiceKind.disability_certification: Need.policy,
+    ServiceKind.counselling: Need.psychological,
+    ServiceKind.crisis_intervention: Need.psychological,
+    ServiceKind.guardian_guidance: Need.guardianship,
+    ServiceKind.guardianship_support: Need.guardianship,
+    ServiceKind.temporary_care: Need.guardianship,
+    ServiceKind.legal_aid: Need.legal,
+    ServiceKind.legal_consultation: Need.legal,
+    ServiceKind.guardianship_transfer_lawsuit: Need.legal,
+}
+"""The kind of help each service kind gives: a plan item's need, which its services answer."""
+
+
+class ServiceOutcome(StrEnum):
+    """How a delivered service left the need it answered."""
+
+    need_met = "need_met"
+    need_partly_met = "need_partly_met"
+    need_not_met = "need_not_met"
+
+
+class ProviderKind(StrEnum):
+    """Who delivers a service: an agency's office, or an organisation the government purchases
+    services from (承接机构)."""
+
+    agency_office = "agency_office"
+    social_work_organisation = "social_work_organisation"  # 社会工作服务机构
+    legal_organisation = "legal_organisation"  # 法律服务机构
+    caring_family = "caring_family"  # 爱心家庭
+    volunteer_team = "volunteer_team"  # 志愿服务队伍
+
+
 class Role(StrEnum):
     """What a user of cpnet is. A `reporter` is an institution that submits reports over
     HTTP (a school, hospital, village committee, police station); it can read nothing back."""
@@ -268,6 +353,7 @@ class Role(StrEnum):
     caseworker = "caseworker"
     supervisor = "supervisor"
     agency_officer = "agency_officer"
+    provider_worker = "provider_worker"  # a contracted provider's worker: its organisation's services only
     operator = "operator"
     auditor = "auditor"
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from shared.contracts.vocabulary import OPEN_REFERRAL_STATES
+from shared.contracts.vocabulary import OPEN_REFERRAL_STATES, OPEN_SERVICE_STATES
 
 
 @dataclass(frozen=True)
@@ -132,6 +132,12 @@ CLOSED_WITH_OPEN_REFERRALS = """
     JOIN referral.referrals r ON r.case_id = c.case_id
     WHERE c.state = 'closed' AND c.closed_at >= $1
     AND r.state = ANY($2::text[])"""
+# A closed case that still owes a service of its plan: referral withdraws what a closure finds open.
+CLOSED_WITH_OPEN_SERVICES = """
+    SELECT c.case_id, s.kind, s.state FROM casework.cases c
+    JOIN referral.services s ON s.case_id = c.case_id
+    WHERE c.state = 'closed' AND c.closed_at >= $1
+    AND s.state = ANY($2::text[])"""
 # A closed case whose visit plan is still open (follow-up hears closures): visits would fall due and be
 # announced as missed for a child nobody works on any more.
 CLOSED_WITH_OPEN_PLAN = """
@@ -160,6 +166,13 @@ async def _violations(database_url: str) -> list[str]:
                 f"closed case {row['case_id']} holds an open referral to {row['agency']} ({row['state']})"
                 for row in await connection.fetch(
                     CLOSED_WITH_OPEN_REFERRALS, SESSION_STARTED, sorted(s.value for s in OPEN_REFERRAL_STATES)
+                )
+            ]
+        if tables and await connection.fetchval("SELECT to_regclass('referral.services') IS NOT NULL"):
+            found += [
+                f"closed case {row['case_id']} still owes a service: {row['kind']} ({row['state']})"
+                for row in await connection.fetch(
+                    CLOSED_WITH_OPEN_SERVICES, SESSION_STARTED, sorted(s.value for s in OPEN_SERVICE_STATES)
                 )
             ]
         if tables and await connection.fetchval("SELECT to_regclass('followup.plans') IS NOT NULL"):

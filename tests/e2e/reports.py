@@ -67,9 +67,12 @@ def token(
     subject: str = "school-140402001",
     jurisdiction: str | None = None,
     agency: str | None = None,
+    provider: str | None = None,
 ) -> dict[str, str]:
     territory = territory_of(role) if jurisdiction is None else jurisdiction
-    jwt = issue_token(Settings(), subject=subject, role=role, agency=agency, jurisdiction=territory)
+    jwt = issue_token(
+        Settings(), subject=subject, role=role, agency=agency, jurisdiction=territory, provider=provider
+    )
     return {"Authorization": f"Bearer {jwt}"}
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import uuid
 import warnings
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -220,16 +221,29 @@ def test_the_whole_territory_is_only_for_roles_that_need_the_whole_city() -> Non
         assert verify_token(SETTINGS, issue_token(SETTINGS, subject="u", role=role)).can_see("410402001001")
     for role in set(Role) - WHOLE_TERRITORY_ROLES:
         agency = "police" if role is Role.agency_officer else None
+        provider = uuid.uuid4() if role is Role.provider_worker else None
         with pytest.raises(ValueError, match="needs a jurisdiction"):
-            issue_token(SETTINGS, subject="u", role=role, agency=agency)
+            issue_token(SETTINGS, subject="u", role=role, agency=agency, provider=provider)
         with pytest.raises(ValueError, match="needs a jurisdiction"):
-            Principal(subject="u", role=role, agency=agency)
-        assert (
-            verify_token(
-                SETTINGS, issue_token(SETTINGS, subject="u", role=role, agency=agency, jurisdiction="140402")
-            ).jurisdiction
-            == "140402"
+            Principal(subject="u", role=role, agency=agency, provider=provider)
+        verified = verify_token(
+            SETTINGS,
+            issue_token(
+                SETTINGS, subject="u", role=role, agency=agency, provider=provider, jurisdiction="140402"
+            ),
         )
+        assert (verified.jurisdiction, verified.provider) == ("140402", provider)
+
+
+def test_a_provider_worker_carries_the_provider_they_work_for_and_no_one_else_does() -> None:
+    provider = uuid.uuid4()
+    with pytest.raises(ValueError, match="a provider_worker needs a provider"):
+        issue_token(SETTINGS, subject="u", role=Role.provider_worker, jurisdiction="140402")
+    with pytest.raises(ValueError, match="only a provider_worker has one"):
+        issue_token(SETTINGS, subject="u", role=Role.caseworker, jurisdiction="140402", provider=provider)
+    forged = _forge(_claims(role="caseworker", jur="140402", provider=str(provider)))
+    with pytest.raises(AuthError, match="only a provider_worker has one"):
+        verify_token(SETTINGS, forged)
 
 
 def test_token_lifetime_is_bounded_at_issue_and_at_verification() -> None:

@@ -33,6 +33,7 @@ NOW = datetime(2026, 12, 5, 9, tzinfo=UTC)
 COUNTY, ELSEWHERE = "140402", "140403001001"
 VILLAGE = "140402001001"
 ME, COLLEAGUE = "u-me", "u-colleague"
+PROVIDER = "6f0e8d4a-1c2b-4d3e-9f00-000000000001"  # a contracted organisation
 POLICY = load_policy()
 
 
@@ -42,6 +43,7 @@ def _principal(role: Role, *, jurisdiction: str = COUNTY) -> Principal:
         subject=ME,
         role=role,
         agency=agency,
+        provider=PROVIDER if role == Role.provider_worker else None,
         jurisdiction="" if role in (Role.hotline, Role.operator, Role.auditor) else jurisdiction,
     )
 

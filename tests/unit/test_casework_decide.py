@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -24,6 +24,7 @@ from services.casework.decide import (
     NotACaseworker,
     NotYours,
     OpenReferrals,
+    OpenServices,
     ReasonRequired,
     Refused,
     UnexpectedEvent,
@@ -59,6 +60,7 @@ from shared.contracts.events import (
     ReferralCreated,
     ReferralStatusChanged,
     ReferralWithdrawn,
+    ServiceChanged,
 )
 from shared.contracts.vocabulary import (
     Agency,
@@ -67,9 +69,13 @@ from shared.contracts.vocabulary import (
     IdentificationReason,
     Indicator,
     LinkUndoReason,
+    ProviderKind,
     ReferralState,
     ReopenReason,
     RiskLevel,
+    ServiceKind,
+    ServiceOutcome,
+    ServiceState,
     Stage,
     TransferReason,
     WithdrawalReason,
@@ -651,6 +657,63 @@ def test_a_case_does_not_close_while_an_agency_holds_an_open_referral() -> None:
         approval_decided(reopened, approval, True, None, by="sup-1", policy=POLICY, now=NOW)
     _, closed = approval_decided(asked.state, approval, True, None, by="sup-1", policy=POLICY, now=NOW)
     assert closed.state.case.state == "closed"
+
+
+SERVICE = uuid.UUID("00000000-0000-4000-8000-0000000000bb")
+
+
+def service_changed(
+    state: ServiceState, *, at: datetime, of: ServiceChanged | None = None, due: date = date(2026, 12, 20)
+) -> ServiceChanged:
+    """A service of the case's plan (counselling by a contracted organisation) announced in `state`."""
+    return ServiceChanged(
+        service_id=of.service_id if of else SERVICE,
+        case_id=CASE,
+        kind=ServiceKind.counselling,
+        provider_id=uuid.UUID("00000000-0000-4000-8000-0000000000cc"),
+        provider_kind=ProviderKind.social_work_organisation,
+        state=state,
+        outcome=ServiceOutcome.need_met if state == ServiceState.delivered else None,
+        reason="no_longer_needed" if state in (ServiceState.withdrawn, ServiceState.not_delivered) else None,
+        units_delivered=0,
+        due_on=of.due_on if of else due,
+        jurisdiction="140402001001",
+        changed_at=at,
+        stage=Stage.services,
+    )
+
+
+def test_a_case_does_not_close_while_a_service_of_its_plan_is_owed() -> None:
+    planned = service_changed(ServiceState.planned, at=NOW)
+    state, _ = run([planned], _graded(RiskLevel.blue, referral_open=False))
+    assert state.case.stage == "services"
+    with pytest.raises(OpenServices, match=f"counselling \\({SERVICE}, planned\\)") as refused:
+        requested(state, "close", "moved_away", by="cw-1", pending=[], policy=POLICY, now=NOW)
+    assert [s.service_id for s in refused.value.services] == [SERVICE]
+    # An older change read after a newer one changes nothing; once it has ended the case may close.
+    delivered = service_changed(ServiceState.delivered, at=NOW + timedelta(minutes=5), of=planned)
+    ended, _ = run(
+        [delivered, service_changed(ServiceState.in_progress, at=NOW + timedelta(minutes=1))], state
+    )
+    assert ended.services[SERVICE].state == "delivered"
+    requested(ended, "close", "moved_away", by="cw-1", pending=[], policy=POLICY, now=NOW)
+
+
+def test_an_open_services_due_date_is_among_what_is_due_next_and_follow_ups_rule_waits_for_it() -> None:
+    state, _ = run(
+        [service_changed(ServiceState.accepted, at=NOW, due=date(2026, 12, 1))],
+        _graded(RiskLevel.blue, referral_open=False),
+    )
+    # Late from midnight after its due date, China Standard Time.
+    assert (state.case.next_due_kind, state.case.next_due_at) == (
+        "service",
+        datetime(2026, 12, 1, 16, 0, tzinfo=UTC),
+    )
+    met = FollowupClosureRuleMet(
+        case_id=CASE, plan_id=uuid.uuid4(), visit_id=uuid.uuid4(), risk_level=RiskLevel.blue, met_at=NOW
+    )
+    held, emitted = run([met], state)
+    assert held.case.state == "open" and not any(isinstance(e, CaseClosed) for e in emitted)
 
 
 def test_follow_ups_closure_rule_does_not_close_a_case_with_an_open_referral() -> None:

@@ -30,6 +30,7 @@ from shared.contracts.events import (
     EventPayload,
     FollowupScheduled,
     ReferralEscalated,
+    ServiceEscalated,
 )
 from shared.contracts.vocabulary import (
     Agency,
@@ -38,6 +39,7 @@ from shared.contracts.vocabulary import (
     ReferralState,
     ReopenReason,
     RiskLevel,
+    ServiceState,
     Stage,
     TerritoryLevel,
 )
@@ -141,6 +143,20 @@ async def _casework() -> set[type]:
     await life.step(
         casework.HANDLERS, [c.report(), c.grade(), c.referral(), escalated, c.acknowledged()], c.CASE
     )
+    service = c.service_changed(ServiceState.planned, at=NOW)
+    service_escalated = ServiceEscalated(
+        service_id=service.service_id,
+        case_id=c.CASE,
+        kind=service.kind,
+        provider_id=service.provider_id,
+        due_on=service.due_on,
+        from_jurisdiction="140402001001",
+        to_jurisdiction="140402001000",
+        to_level=TerritoryLevel.township,
+        escalated_at=NOW,
+    )
+    delivered = c.service_changed(ServiceState.delivered, at=NOW + timedelta(minutes=1), of=service)
+    await life.step(casework.HANDLERS, [service, service_escalated, delivered], c.CASE)
     await life.step(casework.HANDLERS, [scheduled, c.visit(NOW), c.withdrawal(), c.rule_met(NOW)], c.CASE)
     await life.step(casework.HANDLERS, [linked, c.unlink(linked)], c.CASE)
     return life.seen

@@ -4,6 +4,7 @@ as a batch brings them."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -36,6 +37,7 @@ from shared.contracts.events import (
     ReferralResponded,
     ReferralStatusChanged,
     ReferralWithdrawn,
+    ServiceChanged,
 )
 from shared.contracts.vocabulary import (
     Agency,
@@ -336,6 +338,20 @@ def test_a_closed_case_keeps_no_open_referral() -> None:
     assert case_closed(decision.state, closed(state.case_id), NOW).events == (), (
         "a closure heard twice changes nothing"
     )
+
+
+def test_a_closed_case_keeps_no_open_service_of_its_plan() -> None:
+    """Casework refuses a closure while it knows of an open service; one it did not know of yet (or a
+    case merged away by a link) is withdrawn when the closure is heard, like a referral."""
+    from tests.unit.test_service_provision import planned
+
+    state = routed_case(RiskLevel.orange, categories=(Category.left_behind,))
+    service, _ = planned()
+    state = dataclasses.replace(state, services=(dataclasses.replace(service, case_id=state.case_id),))
+    decision = case_closed(state, closed(state.case_id, ClosureReason.duplicate), NOW)
+    assert [s.state for s in decision.state.services] == ["withdrawn"]
+    told = [e for e in decision.events if isinstance(e, ServiceChanged)]
+    assert [(e.state, e.reason, e.changed_by) for e in told] == [("withdrawn", "duplicate", "casework")]
 
 
 def test_a_case_merged_away_by_a_link_has_its_referrals_withdrawn_as_duplicate() -> None:

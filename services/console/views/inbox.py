@@ -17,8 +17,8 @@ from services.console.pages import (
     ServiceAnswer,
     act,
     call,
-    call_counted,
     checked_form,
+    list_page,
     render,
     require_page,
 )
@@ -60,28 +60,16 @@ async def inbox(
     require_page(person, INBOX)
     number, grade = number.strip() or None, grade if grade in RiskLevel.__members__ else None
     query = inbox_query(show=show, overdue=overdue, grade=grade, number=number)
-    try:
-        referrals, total = await call_counted(
-            console,
-            person,
-            "referral",
-            "/v1/referrals",
-            params={**query, "offset": offset, "limit": PAGE_SIZE},
-        )
-    except ServiceAnswer as exc:
-        if exc.status_code != 422:
-            raise
-        referrals, total, problem = [], 0, "case_number"
+    found = await list_page(
+        console, person, "referral", "/v1/referrals", query, offset=offset, size=PAGE_SIZE
+    )
+    referrals, total, problem = found.items, found.total, found.problem or problem
     lines = await _summaries(console, person, [r["case_id"] for r in referrals])
     filters = {
         "show": show,
         **({"overdue": "on"} if overdue else {}),
         **({"grade": grade} if grade else {}),
         **({"number": number} if number else {}),
-    }
-    pages = {
-        "previous": offset - PAGE_SIZE if offset > 0 else None,
-        "next": offset + PAGE_SIZE if offset + PAGE_SIZE < total else None,
     }
     return render(
         console,
@@ -96,7 +84,7 @@ async def inbox(
         shown=len(referrals),
         filters=filters,
         keep=urlencode(filters),
-        pages=pages,
+        pages=found.pages,
         grades=list(RiskLevel),
         open_states=OPEN_REFERRAL_STATES,
     )

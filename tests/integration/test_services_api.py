@@ -1,0 +1,282 @@
+"""The help delivered, through referral's API in-process on the real database: a county registers its
+providers and a purchase contract; a caseworker turns the plan into three services (counselling by a
+contracted social-work organisation, living assistance by civil affairs, legal aid); the organisation's
+worker sees only its own, records three sessions and the delivery; the family's feedback is recorded;
+the contract's scorecard counts units against those purchased and the share on time; a service left
+open past its due date moves up to the township, then the county (injected clock)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+
+import httpx
+import pytest
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from cpnet.registry import upgrade
+from services.referral import tables as t
+from services.referral.deliveries import escalate_overdue_services
+from services.referral.provision import LOCAL
+from services.referral.refer import OUTBOX, Resources
+from services.referral.routing import load_routes
+from shared.auth import Role
+from shared.db.engine import make_session_factory
+from shared.unit_of_work import TableOutbox, UnitOfWork, committed
+from tests.e2e.reports import token
+from tests.integration.support import service_in_process
+
+COUNTY, VILLAGE = "140402", "140402001001"
+SUPERVISOR = token(Role.supervisor, "sup-services", jurisdiction=COUNTY)
+CASEWORKER = token(Role.caseworker, "cw-services", jurisdiction=COUNTY)
+ELSEWHERE = token(Role.caseworker, "cw-elsewhere", jurisdiction="140403")
+CIVIL_AFFAIRS = token(Role.agency_officer, "ca-services", jurisdiction=COUNTY, agency="civil_affairs")
+POLICE = token(Role.agency_officer, "po-services", jurisdiction=COUNTY, agency="police")
+TODAY = datetime.now(LOCAL).date()
+
+
+@pytest.fixture(scope="module")
+async def referral(infra) -> AsyncIterator[httpx.AsyncClient]:
+    async with service_in_process(infra, "referral") as client:
+        yield client
+
+
+@pytest.fixture
+async def sessions(infra):
+    await asyncio.to_thread(upgrade, "referral", infra.database_url)
+    engine = create_async_engine(infra.database_url)
+    yield make_session_factory(engine)
+    await engine.dispose()
+
+
+async def _graded_case(sessions, needs: list[str]) -> uuid.UUID:
+    """A case as referral knows it from its grade and plan (case.assessed), at a village of the county."""
+    case_id = uuid.uuid4()
+    async with sessions.begin() as session:
+        await session.execute(
+            t.cases.insert(),
+            [
+                {
+                    "case_id": case_id,
+                    "jurisdiction": VILLAGE,
+                    "risk_level": "red",
+                    "emergency": False,
+                    "categories": ["left_behind"],
+                    "needs": needs,
+                    "stage": "plan",
+                    "case_number": f"140402-2026-{uuid.uuid4().int % 10**7:07d}",
+                }
+            ],
+        )
+    return case_id
+
+
+async def _provider(referral, **body) -> dict:
+    answer = await referral.post("/v1/providers", json={"territory": COUNTY, **body}, headers=SUPERVISOR)
+    assert answer.status_code == 201, answer.text
+    return answer.json()
+
+
+async def _plan(referral, case_id, **body) -> httpx.Response:
+    return await referral.post(f"/v1/cases/{case_id}/services", json=body, headers=CASEWORKER)
+
+
+async def test_a_plan_becomes_services_a_provider_delivers_and_a_contract_answers_for(
+    referral, sessions
+) -> None:
+    case_id = await _graded_case(sessions, ["psychological", "living", "legal"])
+    sunflower = await _provider(
+        referral, name="向日葵社工服务中心", kind="social_work_organisation", kinds=["counselling"]
+    )
+    civil = await _provider(
+        referral,
+        name="城区民政局",
+        kind="agency_office",
+        agency="civil_affairs",
+        kinds=["minimum_living_allowance", "temporary_assistance"],
+    )
+    lawyers = await _provider(
+        referral, name="城区法律援助中心", kind="legal_organisation", kinds=["legal_aid"]
+    )
+    contract = await referral.post(
+        f"/v1/providers/{sunflower['provider_id']}/contracts",
+        json={
+            "reference": f"CQ-{uuid.uuid4().hex[:8]}",
+            "territory": COUNTY,
+            "starts_on": str(TODAY - timedelta(days=30)),
+            "ends_on": str(TODAY + timedelta(days=335)),
+            "budget": "120000.00",
+            "units": {"counselling": 20},
+        },
+        headers=SUPERVISOR,
+    )
+    assert contract.status_code == 201, contract.text
+
+    due = str(TODAY + timedelta(days=14))
+    counselling = await _plan(
+        referral,
+        case_id,
+        kind="counselling",
+        provider_id=sunflower["provider_id"],
+        due_on=due,
+        units_planned=6,
+    )
+    living = await _plan(
+        referral,
+        case_id,
+        kind="minimum_living_allowance",
+        provider_id=civil["provider_id"],
+        due_on=due,
+        note="低保申请材料已交村委会",
+    )
+    legal = await _plan(referral, case_id, kind="legal_aid", provider_id=lawyers["provider_id"], due_on=due)
+    assert [a.status_code for a in (counselling, living, legal)] == [201, 201, 201], legal.text
+    counselling = counselling.json()
+    assert (counselling["state"], counselling["provider_name"], counselling["units_planned"]) == (
+        "planned",
+        "向日葵社工服务中心",
+        6,
+    )
+
+    # What the plan or the provider cannot carry is refused in words; another county's caseworker
+    # does not find the case.
+    refused = await _plan(
+        referral, case_id, kind="school_return", provider_id=civil["provider_id"], due_on=due
+    )
+    assert (refused.status_code, refused.json()["detail"]) == (409, "the case's plan names no education need")
+    refused = await _plan(
+        referral, case_id, kind="legal_aid", provider_id=sunflower["provider_id"], due_on=due
+    )
+    assert (refused.status_code, refused.json()["detail"]) == (409, "the provider does not give legal_aid")
+    elsewhere = await referral.post(
+        f"/v1/cases/{case_id}/services",
+        json={"kind": "legal_aid", "provider_id": lawyers["provider_id"], "due_on": due},
+        headers=ELSEWHERE,
+    )
+    assert elsewhere.status_code == 404
+
+    # The organisation's worker sees its own service alone.
+    worker = token(
+        Role.provider_worker, "sw-services", jurisdiction=COUNTY, provider=sunflower["provider_id"]
+    )
+    mine = await referral.get("/v1/services", params={"case_id": str(case_id)}, headers=worker)
+    assert [s["kind"] for s in mine.json()] == ["counselling"]
+    assert mine.json()[0]["actions"] == ["accept", "start", "unit", "deliver", "not_deliver"]
+    living_id, legal_id = living.json()["service_id"], legal.json()["service_id"]
+    assert (await referral.get(f"/v1/services/{living_id}", headers=worker)).status_code == 404
+    late = await referral.post(
+        f"/v1/services/{legal_id}/units", json={"delivered_on": str(TODAY)}, headers=worker
+    )
+    assert late.status_code == 404, "another provider's service is not theirs to record"
+    # Civil affairs' officers answer for their office's service; the police's do not see it.
+    civil_sees = await referral.get("/v1/services", params={"case_id": str(case_id)}, headers=CIVIL_AFFAIRS)
+    assert [s["kind"] for s in civil_sees.json()] == ["minimum_living_allowance"]
+    police_sees = await referral.get("/v1/services", params={"case_id": str(case_id)}, headers=POLICE)
+    assert police_sees.json() == []
+
+    service_id = counselling["service_id"]
+    accepted = await referral.post(
+        f"/v1/services/{service_id}/progress",
+        json={"action": "accept", "note": "已电话联系家长"},
+        headers=worker,
+    )
+    assert accepted.json()["state"] == "accepted"
+    for n in range(3):
+        session_day = str(TODAY - timedelta(days=2 - n))
+        unit = await referral.post(
+            f"/v1/services/{service_id}/units",
+            json={"delivered_on": session_day, "note": f"第{n + 1}次心理辅导"},
+            headers=worker,
+        )
+        assert (unit.status_code, unit.json()["units_delivered"]) == (200, n + 1)
+    tomorrow = await referral.post(
+        f"/v1/services/{service_id}/units",
+        json={"delivered_on": str(TODAY + timedelta(days=2))},
+        headers=worker,
+    )
+    assert tomorrow.status_code == 422 and tomorrow.json()["detail"][0]["loc"] == ["body", "delivered_on"]
+    done = await referral.post(
+        f"/v1/services/{service_id}/progress",
+        json={"action": "deliver", "outcome": "need_met", "note": "情绪稳定，已复学"},
+        headers=worker,
+    )
+    assert (done.json()["state"], done.json()["outcome"], done.json()["actions"]) == (
+        "delivered",
+        "need_met",
+        [],
+    )
+    again = await referral.post(
+        f"/v1/services/{service_id}/units", json={"delivered_on": str(TODAY)}, headers=worker
+    )
+    assert (again.status_code, again.json()["detail"]) == (
+        409,
+        "cannot record a unit of a service that is delivered",
+    )
+
+    feedback = await referral.post(
+        f"/v1/services/{service_id}/feedback",
+        json={"satisfaction": 4, "given_by": "family"},
+        headers=CASEWORKER,
+    )
+    assert feedback.status_code == 201, feedback.text
+
+    card = await referral.get(f"/v1/contracts/{contract.json()['contract_id']}/scorecard", headers=SUPERVISOR)
+    assert card.status_code == 200, card.text
+    card = card.json()
+    assert card["units"] == [{"kind": "counselling", "purchased": 20, "delivered": 3}]
+    assert (card["services_due"], card["delivered_on_time"], card["on_time_share"]) == (1, 1, 1.0)
+    assert card["outcomes"]["need_met"] == 1 and card["mean_satisfaction"] == 4.0
+
+    # Every change is one service.changed in the outbox: codes and counts, never what people wrote.
+    async with sessions() as session:
+        payloads = (
+            await session.scalars(
+                select(OUTBOX.c.payload).where(OUTBOX.c.aggregate_id == str(case_id)).order_by(OUTBOX.c.seq)
+            )
+        ).all()
+    text = " ".join(str(p) for p in payloads)
+    assert text.count("service.changed") == 3 + 1 + 3 + 1
+    assert "心理辅导" not in text and "低保" not in text and "情绪" not in text
+
+
+async def test_a_service_left_open_past_its_due_date_climbs_to_the_county(referral, sessions) -> None:
+    case_id = await _graded_case(sessions, ["legal"])
+    lawyers = await _provider(referral, name="城区律师事务所", kind="legal_organisation", kinds=["legal_aid"])
+    planned = await _plan(
+        referral, case_id, kind="legal_aid", provider_id=lawyers["provider_id"], due_on=str(TODAY)
+    )
+    service_id = uuid.UUID(planned.json()["service_id"])
+    after_due = datetime.combine(TODAY + timedelta(days=1), datetime.min.time(), tzinfo=LOCAL) + timedelta(
+        hours=1
+    )
+    holders = []
+    for later in (after_due, after_due + timedelta(days=3, hours=1)):
+        res = Resources(load_routes(), "http://referral", clock=lambda moment=later: moment)
+        while True:  # other tests' open services may be due too: sweep until none is left
+            async with committed(sessions.begin, UnitOfWork("referral", TableOutbox(OUTBOX))) as work:
+                if not await escalate_overdue_services(work, res):
+                    break
+        async with sessions() as session:
+            holders.append(
+                await session.scalar(select(t.services.c.holder).where(t.services.c.id == service_id))
+            )
+    assert holders == ["140402001000", "140402000000"], "the township first, the county three days on"
+    listed = await referral.get(
+        "/v1/services", params={"overdue": "true", "case_id": str(case_id)}, headers=SUPERVISOR
+    )
+    # The real clock: due today, so not yet overdue by it; the sweep ran on an injected one.
+    assert listed.json() == []
+    async with sessions() as session:
+        events = (
+            await session.scalars(
+                select(OUTBOX.c.event_type)
+                .where(OUTBOX.c.aggregate_id == str(case_id))
+                .order_by(OUTBOX.c.seq)
+            )
+        ).all()
+    assert list(events) == ["service.changed", "service.escalated", "service.escalated"]
+    async with sessions.begin() as session:  # leave no open service due in the past for other tests
+        await session.execute(delete(t.services).where(t.services.c.id == service_id))
