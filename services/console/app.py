@@ -49,6 +49,7 @@ from services.console.views import (
     home,
     identification,
     inbox,
+    providers,
     reports,
     sign_in,
 )
@@ -72,6 +73,7 @@ ROUTERS = (
     delivery.router,
     approvals.router,
     dashboard.router,
+    providers.router,
     access.router,
 )
 

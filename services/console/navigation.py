@@ -28,9 +28,23 @@ DASHBOARD = Page(
     "/dashboard", "Territory dashboard", frozenset({Role.supervisor, Role.operator, Role.auditor})
 )
 ACCESS = Page("/access", "Who read children's data", frozenset({Role.supervisor, Role.auditor}))
+# The providers a territory purchases services from, their contracts and how they answer for them.
+PROVIDERS = Page(
+    "/providers", "Providers and contracts", frozenset({Role.supervisor, Role.operator, Role.auditor})
+)
 # The header's search box (a case number, an ID number or a name): not a link of the header.
 FIND = Page("/find", "Find", CASE_SIDE)
-PAGES = (INBOX, DELIVERY, BOARD, REPORT, SEARCH, APPROVALS, DASHBOARD, ACCESS)  # the header's order
+PAGES = (
+    INBOX,
+    DELIVERY,
+    BOARD,
+    REPORT,
+    SEARCH,
+    APPROVALS,
+    DASHBOARD,
+    PROVIDERS,
+    ACCESS,
+)  # the header's order
 
 # Each role's first page: what its people do first (a hotline operator takes a report; an agency
 # answers its referrals; a provider delivers its services; a caseworker works their own cases; an

@@ -208,6 +208,23 @@ async def list_providers(
     return [_provider_out(row) for row in rows]
 
 
+@providers_router.get(
+    "/{provider_id}", response_model=ProviderOut, responses=answers(404), summary="One provider"
+)
+async def get_provider(
+    provider_id: uuid.UUID, principal: Annotated[Principal, Depends(RegistryReaders)], ctx: Ctx
+) -> ProviderOut:
+    async with ctx.sessions() as session:
+        row = (
+            await session.execute(
+                select(t.providers).where(t.providers.c.id == provider_id, _serves(principal))
+            )
+        ).first()
+    if row is None:
+        raise HTTPException(status_code=404, detail=NO_SUCH_PROVIDER)
+    return _provider_out(row)
+
+
 class NewContract(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

@@ -36,7 +36,13 @@ def console(services: RunningServices, tmp_path_factory) -> Iterator[str]:
         yield urls["console"]
 
 
-def add_person(services: RunningServices, role: str, jurisdiction: str, agency: str | None = None) -> str:
+def add_person(
+    services: RunningServices,
+    role: str,
+    jurisdiction: str,
+    agency: str | None = None,
+    provider: str | None = None,
+) -> str:
     """A person added as an administrator does (`cpnet users add`, password on standard input)."""
     username = f"{role}-{uuid.uuid4().hex[:6]}"
     subprocess.run(
@@ -53,6 +59,7 @@ def add_person(services: RunningServices, role: str, jurisdiction: str, agency: 
             jurisdiction,
             "--password-stdin",
             *(["--agency", agency] if agency else []),
+            *(["--provider", provider] if provider else []),
         ],
         input=PASSWORD + "\n",
         text=True,

@@ -55,6 +55,7 @@ CODES = {
     "service_kind": list(ServiceKind),
     "provider_kind": list(ProviderKind),
     "service_outcome": list(ServiceOutcome),
+    "satisfaction": [1, 2, 3, 4, 5],
     "due": ["review", "referral", "visit", "service", "none"],
     "channel": list(Channel),
     "indicator": list(Indicator),

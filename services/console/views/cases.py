@@ -6,7 +6,7 @@ owns it."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -34,11 +34,14 @@ from services.console.pages import (
 )
 from services.console.report_form import INDICATORS, SEXES
 from services.console.users import SignedIn, active_person, caseworkers_for, people_of, usernames_of
-from shared.auth import directory_audience, issue_token
+from shared.auth import CASE_SIDE, directory_audience, issue_token
 from shared.contracts.vocabulary import (
     OPEN_REFERRAL_STATES,
+    OPEN_SERVICE_STATES,
+    SERVICE_KIND_NEED,
     AccessPurpose,
     Agency,
+    CaseStatus,
     ClosureReason,
     IdentificationReason,
     Need,
@@ -49,6 +52,9 @@ from shared.contracts.vocabulary import (
 )
 
 router = APIRouter(prefix="/cases/{case_id}")
+
+# A service's due date the form suggests: two weeks on (the caseworker changes it).
+SERVICE_DUE_IN = timedelta(days=14)
 
 ASSIGN_REASONS = ("workload", "leave", "expertise", "conflict_of_interest")
 ARCHIVE_PARTS = ("home", "school", "community", "difficulties", "risks")  # intake's ArchiveContent
@@ -80,6 +86,7 @@ CHOICES = {
     "indicators": INDICATORS,
     "needs": list(Need),
     "open_referral_states": OPEN_REFERRAL_STATES,
+    "open_service_states": OPEN_SERVICE_STATES,
     "identification_reasons": list(IdentificationReason),
     "sexes": SEXES,
     "reopen_reasons": list(ReopenReason),
@@ -124,6 +131,25 @@ async def _case_page(
         )
         or []
     )
+    services = (
+        await optional(
+            call(console, person, "referral", "GET", "/v1/services", params={"case_id": str(case_id)})
+        )
+        or []
+    )
+    # The case's side plans its services: for the needs the plan found, from the providers serving the case.
+    plans = person.principal.role in CASE_SIDE and case["state"] == CaseStatus.open and case["jurisdiction"]
+    providers = (
+        await optional(
+            call(
+                console, person, "referral", "GET", "/v1/providers", params={"serving": case["jurisdiction"]}
+            )
+        )
+        or []
+        if plans
+        else []
+    )
+    needs = set((grade or {}).get("needs") or [])
     timeline = await optional(call(console, person, "audit", "GET", f"/v1/cases/{case_id}/timeline")) or []
     approvals = await call(
         console,
@@ -162,6 +188,10 @@ async def _case_page(
         case=case,
         grade=grade,
         referrals=referrals,
+        services=services,
+        plans_services=bool(plans and providers and needs),
+        service_kinds=[kind for kind, need in SERVICE_KIND_NEED.items() if need.value in needs],
+        providers=providers,
         timeline=history,
         caseworkers=caseworkers,
         owner_name=names.get(owner, owner),
@@ -175,7 +205,12 @@ async def _case_page(
         now_local=now_local,
         errors=errors or {},
         chosen=chosen or {},
-        values={"visited_at": now_local, "hv_visited_at": now_local, **(typed or {})},
+        values={
+            "visited_at": now_local,
+            "hv_visited_at": now_local,
+            "due_on": (datetime.now(CITY_TIME).date() + SERVICE_DUE_IN).isoformat(),
+            **(typed or {}),
+        },
         **CHOICES,
     )
 
@@ -540,7 +575,36 @@ async def reopen(request: Request, console: ConsoleDep, person: Person, case_id:
 async def withdraw(
     request: Request, console: ConsoleDep, person: Person, case_id: uuid.UUID, referral_id: uuid.UUID
 ) -> Response:
+    return await _withdrawal(
+        request, console, person, case_id, f"/v1/referrals/{referral_id}", f"withdraw_note_{referral_id}"
+    )
+
+
+async def _withdrawal(
+    request: Request, console: Console, person: SignedIn, case_id: uuid.UUID, what: str, note: str
+) -> Response:
+    """The case's side withdraws a referral or a service of the case (referral's `what`), with a reason."""
     form = await checked_form(request, person)
+    reason = {"reason": form.get("reason") or None}
+    return await _act(
+        request, console, person, case_id, form, "referral", f"{what}/withdrawal", reason, note=note
+    )
+
+
+@router.post("/services")
+async def plan_service(request: Request, console: ConsoleDep, person: Person, case_id: uuid.UUID) -> Response:
+    """A service of the plan for a provider, due by a day (referral refuses in words what the plan or the
+    provider cannot carry)."""
+    form = await checked_form(request, person)
+    units = str(form.get("units_planned") or "").strip()
+    body = {
+        "kind": form.get("kind") or None,
+        "provider_id": form.get("provider_id") or None,
+        "due_on": form.get("due_on") or None,
+        "units_planned": int(units) if units.isdigit() else (units or None),
+    }
+    fields = {("kind",): "kind", ("provider_id",): "provider_id", ("due_on",): "due_on"}
+    fields[("units_planned",)] = "units_planned"
     return await _act(
         request,
         console,
@@ -548,10 +612,34 @@ async def withdraw(
         case_id,
         form,
         "referral",
-        f"/v1/referrals/{referral_id}/withdrawal",
-        {"reason": form.get("reason") or None},
-        note=f"withdraw_note_{referral_id}",
+        f"/v1/cases/{case_id}/services",
+        body,
+        note="service_note",
+        fields=fields,
     )
+
+
+@router.post("/services/{service_id}/withdrawal")
+async def withdraw_service(
+    request: Request, console: ConsoleDep, person: Person, case_id: uuid.UUID, service_id: uuid.UUID
+) -> Response:
+    return await _withdrawal(
+        request, console, person, case_id, f"/v1/services/{service_id}", f"withdraw_service_note_{service_id}"
+    )
+
+
+@router.post("/services/{service_id}/feedback")
+async def service_feedback(
+    request: Request, console: ConsoleDep, person: Person, case_id: uuid.UUID, service_id: uuid.UUID
+) -> Response:
+    """The family's satisfaction with a delivered service, as the caseworker heard it."""
+    form = await checked_form(request, person)
+    score = str(form.get("satisfaction") or "")
+    body = {
+        "satisfaction": int(score) if score.isdigit() else None,
+        "given_by": form.get("given_by") or "family",
+    }
+    return await act(console, person, case_id, "referral", f"/v1/services/{service_id}/feedback", body)
 
 
 @router.post("/visits")

@@ -1,0 +1,238 @@
+"""The help delivered, in a real browser over the real stack, in Chinese and in English: the caseworker
+turns the plan into three services (counselling by a contracted social-work organisation, living
+assistance by civil affairs, legal aid); the organisation's worker signs in and sees only their
+organisation's service, records three sessions and the delivery with its outcome; the caseworker records
+the family's feedback; the county's supervisor reads the contract's scorecard — units delivered against
+purchased, the share on time, the families' satisfaction."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import datetime, timedelta
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from services.referral.provision import LOCAL
+from shared.auth import Role
+from tests.e2e.conftest import RunningServices
+from tests.e2e.reports import assignment, hotline_report, token
+from tests.e2e.test_console_browser import (  # noqa: F401 - the fixtures
+    _on_a_thread,
+    _person,
+    _subject_of,
+    _until,
+    add_person,
+    browser,
+    console,
+    nothing_refused_by_the_csp,
+    serious_violations,
+)
+
+COUNTY, TOWNSHIP, VILLAGE = "140404", "140404102", "140404102201"
+SUPERVISOR = token(Role.supervisor, "sup-services-page", jurisdiction=COUNTY)
+WORDS = {
+    "zh-CN": {
+        "plan_service": "安排服务",
+        "kind": "服务项目",
+        "provider": "承接机构",
+        "counselling": "心理辅导",
+        "living": "最低生活保障",
+        "legal_aid": "法律援助",
+        "services_page": "本机构承接的服务",
+        "accept": "接受",
+        "unit": "记录一次服务",
+        "end": "结束服务…",
+        "need_met": "需求已满足",
+        "record_end": "记录服务结果",
+        "delivered": "已完成",
+        "satisfaction": "服务对象满意度",
+        "satisfied": "满意",
+        "record_feedback": "记录满意度",
+        "units_table": "购买服务量与完成量",
+        "on_time": "到期服务 1 项，按期完成 1 项（100.0%）",
+        "mean": "4.0 分（满分5分），1 人评价",
+        "of_six": "3 / 6",
+        "county": "上党区",
+    },
+    "en-US": {
+        "plan_service": "Plan the service",
+        "kind": "Service to give",
+        "provider": "Provider",
+        "counselling": "Psychological counselling",
+        "living": "Minimum living allowance",
+        "legal_aid": "Legal aid",
+        "services_page": "Services for my organisation",
+        "accept": "Accept",
+        "unit": "Record a unit",
+        "end": "End the service…",
+        "need_met": "Need met",
+        "record_end": "Record how it ended",
+        "delivered": "Delivered",
+        "satisfaction": "The family's satisfaction",
+        "satisfied": "Satisfied",
+        "record_feedback": "Record the family's feedback",
+        "units_table": "Units delivered against purchased",
+        "on_time": "1 of 1 services due (100.0%)",
+        "mean": "4.0 of 5 (1 answered)",
+        "of_six": "3 of 6",
+        "county": "Shangdang District",
+    },
+}
+
+
+async def _planned_case(services: RunningServices, owner: str) -> str:
+    """A red report of the village, its case owned by `owner`, its plan naming three needs."""
+    from tests.e2e.test_casework import _case
+
+    desk = token(Role.hotline, f"hl-{uuid.uuid4().hex[:8]}", jurisdiction="")
+    mine = token(Role.caseworker, owner, jurisdiction=TOWNSHIP)
+    async with (
+        httpx.AsyncClient(base_url=services.urls["intake"]) as intake,
+        httpx.AsyncClient(base_url=services.urls["casework"]) as casework,
+        httpx.AsyncClient(base_url=services.urls["assessment"]) as assessment,
+    ):
+        sent = await intake.post("/v1/reports", json=hotline_report(jurisdiction=VILLAGE), headers=desk)
+        assert sent.status_code == 202, sent.text
+        reports = (await intake.get("/v1/reports", params={"submitted_by": "me"}, headers=desk)).json()
+        case_id = reports[0]["case_id"]
+        await _case(casework, case_id, SUPERVISOR)
+        named = await casework.post(
+            f"/v1/cases/{case_id}/assignment", json=assignment(owner, TOWNSHIP), headers=SUPERVISOR
+        )
+        assert named.status_code == 200, named.text
+        items = [
+            {"need": "psychological", "agencies": ["social_work"], "action": "weekly_counselling"},
+            {"need": "living", "agencies": ["civil_affairs"], "action": "minimum_living_allowance"},
+            {"need": "legal", "agencies": ["legal_aid"], "action": "legal_representation"},
+        ]
+        plan = await assessment.post(f"/v1/cases/{case_id}/plans", json={"items": items}, headers=mine)
+        assert plan.status_code == 201, plan.text
+    return case_id
+
+
+async def _providers(services: RunningServices, reference: str) -> dict[str, str]:
+    """The county's three providers (the social-work organisation under a contract of 20 sessions)."""
+    bodies = {
+        "social_work": {
+            "name": f"向日葵社工 {reference}",
+            "kind": "social_work_organisation",
+            "kinds": ["counselling"],
+        },
+        "civil_affairs": {
+            "name": f"城区民政局 {reference}",
+            "kind": "agency_office",
+            "agency": "civil_affairs",
+            "kinds": ["minimum_living_allowance"],
+        },
+        "legal": {
+            "name": f"城区法律援助中心 {reference}",
+            "kind": "legal_organisation",
+            "kinds": ["legal_aid"],
+        },
+    }
+    ids = {}
+    async with httpx.AsyncClient(base_url=services.urls["referral"]) as referral:
+        for key, body in bodies.items():
+            made = await referral.post(
+                "/v1/providers", json={**body, "territory": COUNTY}, headers=SUPERVISOR
+            )
+            assert made.status_code == 201, made.text
+            ids[key] = made.json()["provider_id"]
+        today = datetime.now(LOCAL).date()
+        contract = await referral.post(
+            f"/v1/providers/{ids['social_work']}/contracts",
+            json={
+                "reference": reference,
+                "territory": COUNTY,
+                "starts_on": str(today - timedelta(days=30)),
+                "ends_on": str(today + timedelta(days=300)),
+                "budget": "80000.00",
+                "units": {"counselling": 20},
+            },
+            headers=SUPERVISOR,
+        )
+        assert contract.status_code == 201, contract.text
+    return ids
+
+
+def _plan(page: Page, words: dict, kind: str, provider: str, due: str, units: str | None = None) -> None:
+    expect(page.locator("label[for=kind]")).to_contain_text(words["kind"])
+    page.locator("#kind").select_option(label=words[kind])
+    page.locator("#provider_id").select_option(label=f"{provider}（{words[kind]}）")
+    page.locator("#due_on").fill(due)
+    if units:
+        page.locator("#units_planned").fill(units)
+    page.get_by_role("button", name=words["plan_service"]).click()
+    assert "problem" not in page.url, page.url
+
+
+@pytest.mark.parametrize("locale", ["zh-CN", "en-US"])
+def test_a_plan_becomes_three_services_one_delivered_by_its_organisation_and_scored(
+    services: RunningServices, console: str, browser: Browser, locale: str, infra, tmp_path
+) -> None:
+    words = WORDS[locale]
+    reference = f"CQ-{uuid.uuid4().hex[:6]}"
+    caseworker = add_person(services, "caseworker", TOWNSHIP)
+    owner = _on_a_thread(_subject_of(infra.database_url, caseworker))
+    case_id = _on_a_thread(_planned_case(services, owner))
+    providers = _on_a_thread(_providers(services, reference))
+    worker_name = add_person(services, "provider_worker", COUNTY, provider=providers["social_work"])
+    boss_name = add_person(services, "supervisor", COUNTY)
+    due = str((datetime.now(LOCAL) + timedelta(days=10)).date())
+
+    # The caseworker turns the plan into three services.
+    worker = _person(browser, locale, console, caseworker)
+    worker.goto(f"{console}/cases/{case_id}")
+    _until(worker, lambda: worker.get_by_role("button", name=words["plan_service"]).count() == 1)
+    _plan(worker, words, "counselling", f"向日葵社工 {reference}", due, units="6")
+    _plan(worker, words, "living", f"城区民政局 {reference}", due)
+    _plan(worker, words, "legal_aid", f"城区法律援助中心 {reference}", due)
+    services_table = worker.locator("#services-title ~ table")
+    for kind in ("counselling", "living", "legal_aid"):
+        expect(services_table).to_contain_text(words[kind])
+    assert serious_violations(worker) == []
+    worker.screenshot(path=str(tmp_path / f"case-services-{locale}.png"), full_page=True)
+
+    # The organisation's worker lands on its services: the counselling alone.
+    sw = _person(browser, locale, console, worker_name)
+    expect(sw.get_by_role("heading", name=words["services_page"])).to_be_visible()
+    rows = sw.get_by_role("row").filter(has_text=words["counselling"])
+    expect(rows).to_have_count(1)
+    assert words["living"] not in sw.content() and words["legal_aid"] not in sw.content()
+    sw.get_by_role("button", name=words["accept"]).click()
+    for n in range(3):
+        day = str((datetime.now(LOCAL) - timedelta(days=2 - n)).date())
+        sw.locator("input[name=delivered_on]").fill(day)
+        sw.locator("input[name=note][id^=unit-note]").fill(f"session {n + 1}")
+        sw.get_by_role("button", name=words["unit"]).click()
+        assert "problem" not in sw.url, sw.url
+    expect(sw.get_by_role("row").filter(has_text=words["counselling"])).to_contain_text(words["of_six"])
+    assert serious_violations(sw) == []
+    sw.screenshot(path=str(tmp_path / f"provider-services-{locale}.png"), full_page=True)
+    sw.get_by_role("link", name=words["end"]).click()
+    sw.get_by_label(re.compile(re.escape(words["need_met"]))).check()
+    sw.get_by_role("button", name=words["record_end"]).click()
+    expect(sw.get_by_role("heading", name=words["services_page"])).to_be_visible()
+
+    # The caseworker sees it delivered and records the family's feedback.
+    worker.goto(f"{console}/cases/{case_id}")
+    counselling_row = worker.get_by_role("row").filter(has_text=words["counselling"])
+    expect(counselling_row).to_contain_text(words["delivered"])
+    counselling_row.get_by_label(words["satisfaction"]).select_option(label=words["satisfied"])
+    counselling_row.get_by_role("button", name=words["record_feedback"]).click()
+    assert "problem" not in worker.url, worker.url
+
+    # The county's supervisor reads the contract's scorecard.
+    boss = _person(browser, locale, console, boss_name)
+    boss.goto(f"{console}/providers/{providers['social_work']}")
+    scored = boss.get_by_role("table", name=words["units_table"])
+    expect(scored.get_by_role("row").filter(has_text=words["counselling"])).to_contain_text("20")
+    expect(scored.get_by_role("row").filter(has_text=words["counselling"])).to_contain_text("3")
+    expect(boss.locator("main")).to_contain_text(words["on_time"])
+    expect(boss.locator("main")).to_contain_text(words["mean"])
+    expect(boss.locator("main")).to_contain_text(words["county"])  # the territory served, by its name
+    assert serious_violations(boss) == []
+    boss.screenshot(path=str(tmp_path / f"scorecard-{locale}.png"), full_page=True)
