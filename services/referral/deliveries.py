@@ -13,11 +13,11 @@ from sqlalchemy import and_, insert, select
 from services.referral import provision
 from services.referral import tables as t
 from services.referral.decide import CaseRecord
-from services.referral.provision import Planned, Provider, Service, ServiceAction
+from services.referral.provision import Planned, Provider, Service, ServiceAction, Step
 from services.referral.refer import Resources
 from services.referral.territory import below_the_top
 from shared.contracts.events import ServiceChanged
-from shared.contracts.vocabulary import OPEN_SERVICE_STATES, ServiceOutcome
+from shared.contracts.vocabulary import OPEN_SERVICE_STATES, JudgementResult, LawsuitStep, ServiceOutcome
 from shared.db.rows import upsert_rows
 from shared.notes import save_notes, written
 from shared.unit_of_work import Work
@@ -35,13 +35,14 @@ async def provider_of(session, provider_id: uuid.UUID) -> Provider | None:
     return Provider.of_row(row) if row else None
 
 
-async def _locked_service(session, service_id: uuid.UUID) -> Service:
+async def _locked_service(session, service_id: uuid.UUID, allowed: Callable[[Service], bool]) -> Service:
+    """The service, locked, when the caller may act on it; else NoSuchRecord (answered 404)."""
     row = (
         await session.execute(select(t.services).where(t.services.c.id == service_id).with_for_update())
     ).first()
-    if row is None:
-        raise NoSuchRecord("no such service")
-    return Service.of_row(row)
+    if row is None or not allowed(service := Service.of_row(row)):
+        raise NoSuchRecord("no such service for you")
+    return service
 
 
 async def _saved(
@@ -126,9 +127,7 @@ async def act_on_service(
 ) -> Service:
     """The provider's answer; raises NoSuchRecord when `allowed` refuses the caller, IllegalTransition
     or ValueError as the lifecycle does."""
-    service = await _locked_service(work.tx, service_id)
-    if not allowed(service):
-        raise NoSuchRecord("no such service for you")
+    service = await _locked_service(work.tx, service_id, allowed)
     now = res.clock()
     changed, event = provision.act(service, action, outcome=outcome, reason=reason, by=by, now=now)
     if event is not None:
@@ -147,9 +146,7 @@ async def record_unit(
     allowed: Callable[[Service], bool],
 ) -> Service:
     """One unit delivered, with its date and note (each unit is a row: a session recorded twice is two)."""
-    service = await _locked_service(work.tx, service_id)
-    if not allowed(service):
-        raise NoSuchRecord("no such service for you")
+    service = await _locked_service(work.tx, service_id, allowed)
     now = res.clock()
     changed, event = provision.unit_delivered(service, by=by, now=now)
     await _saved(work, res, changed, event, note, "unit", by)
@@ -168,6 +165,30 @@ async def record_unit(
     return changed
 
 
+async def record_step(
+    work: Work,
+    res: Resources,
+    service_id: uuid.UUID,
+    step: LawsuitStep,
+    *,
+    on: date,
+    result: JudgementResult | None,
+    by: str,
+    note: str | None,
+    allowed: Callable[[Service], bool],
+) -> Service:
+    """A lawsuit's next step, with its day (and the judgement's result) and a note."""
+    service = await _locked_service(work.tx, service_id, allowed)
+    found = await work.tx.execute(select(t.service_steps).where(t.service_steps.c.service_id == service_id))
+    now = res.clock()
+    changed, row, event = provision.step_taken(
+        service, [Step.of_row(r) for r in found], step, on=on, result=result, by=by, now=now
+    )
+    await work.tx.execute(insert(t.service_steps), [row.as_row()])
+    await _saved(work, res, changed, event, note, f"step_{step.value}", by)
+    return changed
+
+
 async def withdraw_service(
     work: Work,
     res: Resources,
@@ -178,9 +199,7 @@ async def withdraw_service(
     note: str | None,
     allowed: Callable[[Service], bool],
 ) -> Service:
-    service = await _locked_service(work.tx, service_id)
-    if not allowed(service):
-        raise NoSuchRecord("no such service for you")
+    service = await _locked_service(work.tx, service_id, allowed)
     now = res.clock()
     changed, event = provision.withdraw(service, reason, by=by, now=now)
     if event is not None:

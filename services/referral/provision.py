@@ -22,6 +22,9 @@ from shared.contracts.events import ServiceChanged, ServiceEscalated
 from shared.contracts.vocabulary import (
     OPEN_SERVICE_STATES,
     SERVICE_KIND_NEED,
+    SERVICES_WITH_STEPS,
+    JudgementResult,
+    LawsuitStep,
     ProviderKind,
     ServiceKind,
     ServiceOutcome,
@@ -122,8 +125,9 @@ def end_of(day: date) -> datetime:
     return datetime.combine(day + timedelta(days=1), time(), tzinfo=LOCAL)
 
 
-def _changed(service: Service, now: datetime, by: str | None) -> ServiceChanged:
+def _changed(service: Service, now: datetime, by: str | None, **step) -> ServiceChanged:
     return ServiceChanged(
+        **step,
         service_id=service.id,
         case_id=service.case_id,
         kind=ServiceKind(service.kind),
@@ -241,6 +245,50 @@ def unit_delivered(service: Service, *, by: str, now: datetime) -> tuple[Service
         updated_at=now,
     )
     return changed, _changed(changed, now, by)
+
+
+@dataclass(frozen=True)
+class Step(TableRow):
+    """One row of `referral.service_steps`: a lawsuit's step, with its day."""
+
+    service_id: uuid.UUID
+    step: str
+    on: date
+    recorded_by: str
+    recorded_at: datetime
+    result: str | None = None
+
+
+def step_taken(
+    service: Service,
+    steps: list[Step] | tuple[Step, ...],
+    step: LawsuitStep,
+    *,
+    on: date,
+    result: JudgementResult | None,
+    by: str,
+    now: datetime,
+) -> tuple[Service, Step, ServiceChanged]:
+    """The next step of a lawsuit, on its day: the steps come in the court's order, each on or after
+    the one before, the judgement with what the court decided; the service is in progress from its
+    application. Raises IllegalTransition (out of order, or a service without steps or ended) or
+    ValueError (a day before the last step's, a result missing or where none belongs)."""
+    if service.kind not in SERVICES_WITH_STEPS:
+        raise IllegalTransition(f"a {service.kind} service has no steps")
+    if not service.is_open:
+        raise IllegalTransition(f"cannot record a step of a service that is {service.state}")
+    order = list(LawsuitStep)
+    taken = sorted(steps, key=lambda s: order.index(LawsuitStep(s.step)))
+    expected = order[len(taken)] if len(taken) < len(order) else None
+    if step != expected:
+        raise IllegalTransition(f"the next step is {expected}" if expected else "every step is recorded")
+    if taken and on < taken[-1].on:
+        raise ValueError(f"a step cannot come before the {taken[-1].step} of {taken[-1].on}")
+    if (step == LawsuitStep.judgement) != (result is not None):
+        raise ValueError("result is required with the judgement, and only then")
+    row = Step(service.id, step.value, on, by, now, result.value if result else None)
+    changed = dataclasses.replace(service, state=ServiceState.in_progress.value, updated_at=now)
+    return changed, row, _changed(changed, now, by, step=step, step_on=on, result=result)
 
 
 def withdraw(

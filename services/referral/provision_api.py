@@ -21,6 +21,7 @@ from services.referral.deliveries import (
     act_on_service,
     plan_service,
     provider_of,
+    record_step,
     record_unit,
     withdraw_service,
 )
@@ -39,7 +40,10 @@ from shared.contracts.vocabulary import (
     CASE_NUMBER_PATTERN,
     CLOCK_SKEW,
     OPEN_SERVICE_STATES,
+    SERVICES_WITH_STEPS,
     Agency,
+    JudgementResult,
+    LawsuitStep,
     ProviderKind,
     ReasonCode,
     RiskLevel,
@@ -466,6 +470,12 @@ services_router = APIRouter(prefix="/v1/services", tags=["services"])
 case_services_router = APIRouter(prefix="/v1/cases", tags=["services"])
 
 
+class StepOut(BaseModel):
+    step: LawsuitStep
+    on: date
+    result: JudgementResult | None
+
+
 class ServiceOut(BaseModel):
     service_id: uuid.UUID
     case_id: uuid.UUID
@@ -490,8 +500,9 @@ class ServiceOut(BaseModel):
     ended_at: datetime | None
     actions: list[str] = Field(
         description="What the caller may do now: accept, start, unit, deliver, not_deliver (the "
-        "provider's people); withdraw, feedback (the case's side)"
+        "provider's people); withdraw, feedback (the case's side); step (either, a lawsuit's next step)"
     )
+    steps: list[StepOut] = Field(default_factory=list, description="A lawsuit's steps so far, in order")
 
 
 def _with_provider():
@@ -515,35 +526,55 @@ def _visible(principal: Principal, row) -> bool:
     return principal.can_see(row.jurisdiction)
 
 
-def _actions(principal: Principal, row) -> list[str]:
+def _case_side(principal: Principal, row) -> bool:
+    return principal.role in CASE_SIDE and principal.can_see(row.jurisdiction)
+
+
+def _actions(principal: Principal, row, steps: list[StepOut]) -> list[str]:
     state = ServiceState(row.state)
+    owed = state in OPEN_SERVICE_STATES
+    step = ["step"] if owed and row.kind in SERVICES_WITH_STEPS and len(steps) < len(LawsuitStep) else []
     if _provider_side(principal, row):
         offered = [action for action, allowed in ALLOWED_FROM.items() if state in allowed]
-        return [*offered[:2], "unit", *offered[2:]] if state in OPEN_SERVICE_STATES else []
-    if principal.role in CASE_SIDE and principal.can_see(row.jurisdiction):
-        return (["withdraw"] if state in OPEN_SERVICE_STATES else []) + ["feedback"]
+        return [*offered[:2], "unit", *offered[2:], *step] if owed else []
+    if _case_side(principal, row):
+        return (["withdraw", *step] if owed else []) + ["feedback"]
     return []
 
 
-def _service_out(row, principal: Principal, now: datetime) -> ServiceOut:
+def _service_out(row, principal: Principal, now: datetime, steps: list[StepOut]) -> ServiceOut:
     return ServiceOut(
         service_id=row.id,
         overdue=row.state in OPEN_SERVICE_STATES and end_of(row.due_on) <= now,
-        actions=_actions(principal, row),
+        actions=_actions(principal, row, steps),
+        steps=steps,
         **{
             k: getattr(row, k)
             for k in ServiceOut.model_fields
-            if k not in ("service_id", "overdue", "actions")
+            if k not in ("service_id", "overdue", "actions", "steps")
         },
     )
+
+
+async def _steps_of(session, rows) -> dict[uuid.UUID, list[StepOut]]:
+    """The steps of the lawsuits among `rows`, in the court's order: one query."""
+    ids = [row.id for row in rows if row.kind in SERVICES_WITH_STEPS]
+    if not ids:
+        return {}
+    order = list(LawsuitStep)
+    found: dict[uuid.UUID, list[StepOut]] = {}
+    for r in await session.execute(select(t.service_steps).where(t.service_steps.c.service_id.in_(ids))):
+        found.setdefault(r.service_id, []).append(StepOut(step=r.step, on=r.on, result=r.result))
+    return {i: sorted(steps, key=lambda s: order.index(s.step)) for i, steps in found.items()}
 
 
 async def _one(ctx: ServiceContext, service_id: uuid.UUID, principal: Principal) -> ServiceOut:
     async with ctx.sessions() as session:
         row = (await session.execute(_with_provider().where(t.services.c.id == service_id))).first()
-    if row is None or not _visible(principal, row):
-        raise HTTPException(status_code=404, detail=NO_SUCH_SERVICE)
-    return _service_out(row, principal, ctx.resources.clock())
+        if row is None or not _visible(principal, row):
+            raise HTTPException(status_code=404, detail=NO_SUCH_SERVICE)
+        steps = await _steps_of(session, [row])
+    return _service_out(row, principal, ctx.resources.clock(), steps.get(row.id, []))
 
 
 class NewService(BaseModel):
@@ -635,6 +666,7 @@ async def list_services(
     query = _with_provider().where(*where).order_by(case((late, 0), else_=1), s.due_on, s.id)
     async with ctx.sessions() as session:
         rows = (await session.execute(query.offset(offset).limit(limit))).all()
+        steps = await _steps_of(session, rows)
         response.headers["X-Total-Count"] = str(
             await session.scalar(
                 select(func.count())
@@ -642,7 +674,7 @@ async def list_services(
                 .where(*where)
             )
         )
-    return [_service_out(row, principal, now) for row in rows]
+    return [_service_out(row, principal, now, steps.get(row.id, [])) for row in rows]
 
 
 @services_router.get(
@@ -696,6 +728,48 @@ def _as_provider(principal: Principal, row):
 
 def _as_case_side(principal: Principal):
     return lambda service: principal.can_see(service.jurisdiction)
+
+
+class NewStep(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    step: LawsuitStep = Field(description="The next step, in the court's order")
+    on: PastDay = Field(description="Its day (never in the future, never before the step before it)")
+    result: JudgementResult | None = Field(default=None, description="With the judgement, and only then")
+    note: NoteText = None
+
+
+@services_router.post(
+    "/{service_id}/steps",
+    response_model=ServiceOut,
+    responses=answers(404, 409, 413, described={409: "not the next step, or no steps, or ended"}),
+    summary="A guardianship-transfer lawsuit's next step (application, acceptance by the court, hearing, "
+    "judgement) with its day, by the provider's people or the case's side",
+)
+async def record_a_step(
+    service_id: uuid.UUID, body: NewStep, principal: Annotated[Principal, Depends(ServiceReaders)], ctx: Ctx
+) -> ServiceOut:
+    async def act(work, row):
+        try:
+            await record_step(
+                work,
+                ctx.resources,
+                service_id,
+                body.step,
+                on=body.on,
+                result=body.result,
+                by=principal.subject,
+                note=body.note,
+                allowed=lambda service: _provider_side(principal, row) or _case_side(principal, row),
+            )
+        except IllegalTransition:
+            raise  # a 409, as every action's (it is a ValueError too)
+        except ValueError as exc:
+            field = "on" if "before" in str(exc) else "result"
+            problem = {"loc": ["body", field], "msg": str(exc), "type": "value_error"}
+            raise HTTPException(status_code=422, detail=[problem]) from None
+
+    return await _acting(ctx, principal, service_id, act)
 
 
 @services_router.post(

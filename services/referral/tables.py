@@ -165,6 +165,19 @@ service_units = Table(
     Column("recorded_at", DateTime(timezone=True), nullable=False),
 )
 
+# A lawsuit's steps (a guardianship-transfer lawsuit: application, acceptance, hearing, judgement), each
+# with its day; its note is sealed in `notes`. Created by referral_0008.
+service_steps = Table(
+    "service_steps",
+    metadata,
+    Column("service_id", UUID(as_uuid=True), ForeignKey("services.id"), primary_key=True),
+    Column("step", Text, primary_key=True),  # LawsuitStep
+    Column("on", Date, nullable=False),
+    Column("result", Text),  # JudgementResult, with the judgement
+    Column("recorded_by", Text, nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+)
+
 # The family's satisfaction with a service (服务对象满意度), entered by the caseworker or the family.
 feedback = Table(
     "feedback",
@@ -186,5 +199,6 @@ DOMAIN_TABLES = (
     contract_units,
     services,
     service_units,
+    service_steps,
     feedback,
 )

@@ -18,7 +18,9 @@ from shared.contracts.vocabulary import (
     Channel,
     IdentificationReason,
     Indicator,
+    JudgementResult,
     Jurisdiction,
+    LawsuitStep,
     LinkUndoReason,
     Need,
     OpaqueRef,
@@ -607,9 +609,20 @@ class ServiceChanged(EventPayload):
     changed_at: UtcDatetime
     changed_by: OpaqueRef | None = Field(default=None, description="Pseudonymous id of who changed it")
     stage: Stage
+    step: LawsuitStep | None = Field(
+        default=None, description="A lawsuit's step recorded with this change (guardianship_transfer_lawsuit)"
+    )
+    step_on: date | None = Field(default=None, description="The day of that step")
+    result: JudgementResult | None = Field(
+        default=None, description="What the court decided, with the judgement"
+    )
 
     @model_validator(mode="after")
     def _ending_says_how(self) -> ServiceChanged:
+        if (self.step is None) != (self.step_on is None):
+            raise ValueError("step and step_on come together")
+        if (self.step == LawsuitStep.judgement) != (self.result is not None):
+            raise ValueError("result is required with the judgement, and only then")
         if (self.state == ServiceState.delivered) != (self.outcome is not None):
             raise ValueError("outcome is required when the service is delivered, and only then")
         if self.state in (ServiceState.not_delivered, ServiceState.withdrawn) and self.reason is None:

@@ -325,6 +325,26 @@ SERVICE_KIND_NEED: dict[ServiceKind, Need] = {
 """The kind of help each service kind gives: a plan item's need, which its services answer."""
 
 
+class LawsuitStep(StrEnum):
+    """The steps of a guardianship-transfer lawsuit (监护资格转移诉讼), in the order a court takes them."""
+
+    application = "application"  # 提起申请
+    accepted = "accepted"  # 法院受理
+    hearing = "hearing"  # 开庭审理
+    judgement = "judgement"  # 判决
+
+
+class JudgementResult(StrEnum):
+    """What the court decided."""
+
+    guardianship_transferred = "guardianship_transferred"  # 撤销原监护资格、指定新监护人
+    petition_rejected = "petition_rejected"  # 驳回申请
+
+
+SERVICES_WITH_STEPS = frozenset({"guardianship_transfer_lawsuit"})
+"""The service kinds whose delivery is a sequence of dated steps (LawsuitStep)."""
+
+
 class ServiceOutcome(StrEnum):
     """How a delivered service left the need it answered."""
 

@@ -236,3 +236,118 @@ def test_a_plan_becomes_three_services_one_delivered_by_its_organisation_and_sco
     expect(boss.locator("main")).to_contain_text(words["county"])  # the territory served, by its name
     assert serious_violations(boss) == []
     boss.screenshot(path=str(tmp_path / f"scorecard-{locale}.png"), full_page=True)
+
+
+LAWSUIT_WORDS = {
+    "zh-CN": {
+        "steps": ["提起申请", "法院受理", "开庭审理", "判决"],
+        "record": "记录：{step}",
+        "transferred": "撤销原监护人资格，另行指定监护人",
+        "ask_close": "申请结案，原因",
+        "moved_away": "已迁出",
+        "ask_close_button": "申请结案",
+        "services_open": "仍有救助服务尚未完成",
+    },
+    "en-US": {
+        "steps": ["Application filed", "Accepted by the court", "Hearing", "Judgement"],
+        "record": "Record the step: {step}",
+        "transferred": "Guardianship transferred",
+        "ask_close": "Ask to close the case, because",
+        "moved_away": "Moved away",
+        "ask_close_button": "Ask to close",
+        "services_open": "Services of the plan are still open",
+    },
+}
+
+
+async def _lawsuit(services: RunningServices, case_id: str, owner: str, reference: str) -> str:
+    """A guardianship-transfer lawsuit planned for the case's legal organisation; the case's referrals
+    withdrawn, so that only the lawsuit holds the case open, once casework has heard of it."""
+    from tests.e2e.closing import referred_and_heard, withdraw_open_referrals
+
+    mine = token(Role.caseworker, owner, jurisdiction=TOWNSHIP)
+    async with httpx.AsyncClient(base_url=services.urls["referral"]) as referral:
+        made = await referral.post(
+            "/v1/providers",
+            json={
+                "name": f"律师事务所 {reference}",
+                "kind": "legal_organisation",
+                "territory": COUNTY,
+                "kinds": ["guardianship_transfer_lawsuit"],
+            },
+            headers=SUPERVISOR,
+        )
+        due = str((datetime.now(LOCAL) + timedelta(days=120)).date())
+        planned = await referral.post(
+            f"/v1/cases/{case_id}/services",
+            json={
+                "kind": "guardianship_transfer_lawsuit",
+                "provider_id": made.json()["provider_id"],
+                "due_on": due,
+            },
+            headers=mine,
+        )
+        assert planned.status_code == 201, planned.text
+    await referred_and_heard(services.urls, case_id, mine)
+    await withdraw_open_referrals(services.urls, case_id, mine)
+    await _heard_by_casework(services.env["CPNET_DATABASE_URL"], planned.json()["service_id"])
+    return planned.json()["service_id"]
+
+
+async def _heard_by_casework(database_url: str, service_id: str) -> None:
+    """Until casework keeps the service (it heard service.status): then it refuses a closure for it."""
+    import asyncio
+
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    url = make_url(database_url)
+    connection = await asyncpg.connect(
+        user=url.username, password=url.password, host=url.host, port=url.port, database=url.database
+    )
+    try:
+        for _ in range(300):
+            if await connection.fetchval(
+                "SELECT count(*) FROM casework.services WHERE service_id = $1", uuid.UUID(service_id)
+            ):
+                return
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"casework never heard of service {service_id}")
+    finally:
+        await connection.close()
+
+
+@pytest.mark.parametrize("locale", ["zh-CN", "en-US"])
+def test_a_guardianship_lawsuit_is_recorded_step_by_step_and_the_case_stays_open_meanwhile(
+    services: RunningServices, console: str, browser: Browser, locale: str, infra, tmp_path
+) -> None:
+    words = LAWSUIT_WORDS[locale]
+    caseworker = add_person(services, "caseworker", TOWNSHIP)
+    owner = _on_a_thread(_subject_of(infra.database_url, caseworker))
+    case_id = _on_a_thread(_planned_case(services, owner))
+    service_id = _on_a_thread(_lawsuit(services, case_id, owner, f"LS-{uuid.uuid4().hex[:6]}"))
+
+    page = _person(browser, locale, console, caseworker)
+    page.goto(f"{console}/cases/{case_id}")
+    today = datetime.now(LOCAL).date()
+    days = [today - timedelta(days=30), today - timedelta(days=21), today - timedelta(days=7), today]
+    for step, day in zip(words["steps"], days, strict=True):
+        page.locator(f"#step-on-{service_id}").fill(str(day))
+        if step == words["steps"][-1]:
+            page.locator(f"#result-{service_id}").select_option(label=words["transferred"])
+        page.get_by_role("button", name=words["record"].format(step=step)).click()
+        assert "problem" not in page.url, page.url
+    recorded = page.locator("ol.steps li")
+    expect(recorded).to_have_count(4)
+    for item, step in zip(recorded.all(), words["steps"], strict=True):
+        expect(item).to_contain_text(step)
+    expect(recorded.last).to_contain_text(words["transferred"])
+    assert serious_violations(page) == []
+    page.locator("section[aria-labelledby=services-title]").screenshot(
+        path=str(tmp_path / f"lawsuit-{locale}.png")
+    )
+
+    # The judgement does not end the service: the case is not closed while it is open.
+    page.get_by_label(words["ask_close"]).select_option(label=words["moved_away"])
+    page.get_by_role("button", name=words["ask_close_button"]).click()
+    expect(page.get_by_role("alert")).to_contain_text(words["services_open"])

@@ -280,3 +280,58 @@ async def test_a_service_left_open_past_its_due_date_climbs_to_the_county(referr
     assert list(events) == ["service.changed", "service.escalated", "service.escalated"]
     async with sessions.begin() as session:  # leave no open service due in the past for other tests
         await session.execute(delete(t.services).where(t.services.c.id == service_id))
+
+
+async def test_a_guardianship_transfer_lawsuit_is_recorded_step_by_step_on_the_case(
+    referral, sessions
+) -> None:
+    case_id = await _graded_case(sessions, ["legal", "guardianship"])
+    lawyers = await _provider(
+        referral, name="城区法律援助中心", kind="legal_organisation", kinds=["guardianship_transfer_lawsuit"]
+    )
+    planned = await _plan(
+        referral,
+        case_id,
+        kind="guardianship_transfer_lawsuit",
+        provider_id=lawyers["provider_id"],
+        due_on=str(TODAY + timedelta(days=120)),
+    )
+    service_id = planned.json()["service_id"]
+    assert "step" in planned.json()["actions"], "the case's side records the court's steps too"
+    days = [TODAY - timedelta(days=30), TODAY - timedelta(days=20), TODAY - timedelta(days=5), TODAY]
+    out_of_order = await referral.post(
+        f"/v1/services/{service_id}/steps", json={"step": "hearing", "on": str(days[0])}, headers=CASEWORKER
+    )
+    assert (out_of_order.status_code, out_of_order.json()["detail"]) == (
+        409,
+        "the next step is application",
+    ), out_of_order.text
+    for step, day in zip(["application", "accepted", "hearing"], days, strict=False):
+        taken = await referral.post(
+            f"/v1/services/{service_id}/steps",
+            json={"step": step, "on": str(day), "note": "向法院递交撤销监护资格申请书"},
+            headers=CASEWORKER,
+        )
+        assert taken.status_code == 200, taken.text
+    judgement = {"step": "judgement", "on": str(days[3])}
+    no_result = await referral.post(f"/v1/services/{service_id}/steps", json=judgement, headers=CASEWORKER)
+    assert no_result.status_code == 422 and no_result.json()["detail"][0]["loc"] == ["body", "result"]
+    judged = await referral.post(
+        f"/v1/services/{service_id}/steps",
+        json={**judgement, "result": "guardianship_transferred"},
+        headers=CASEWORKER,
+    )
+    assert [(s["step"], s["on"]) for s in judged.json()["steps"]] == [
+        ("application", str(days[0])),
+        ("accepted", str(days[1])),
+        ("hearing", str(days[2])),
+        ("judgement", str(days[3])),
+    ]
+    assert judged.json()["steps"][-1]["result"] == "guardianship_transferred"
+    assert "step" not in judged.json()["actions"], "every step is recorded"
+    async with sessions() as session:
+        payloads = (
+            await session.scalars(select(OUTBOX.c.payload).where(OUTBOX.c.aggregate_id == str(case_id)))
+        ).all()
+    assert sum('"step":"' in p or '"step": "' in p for p in payloads) == 4
+    assert not any("申请书" in p for p in payloads), "the notes stay sealed with referral"

@@ -60,6 +60,7 @@ ROUTES = {
     ("POST", "/cases/{case_id}/services"),
     ("POST", "/cases/{case_id}/services/{service_id}/withdrawal"),
     ("POST", "/cases/{case_id}/services/{service_id}/feedback"),
+    ("POST", "/cases/{case_id}/services/{service_id}/steps"),
     ("GET", "/services"),
     ("POST", "/services/{service_id}"),
     ("POST", "/services/{service_id}/unit"),

@@ -13,7 +13,14 @@ from services.referral import provision
 from services.referral.lifecycle import IllegalTransition
 from services.referral.provision import Planned, Provider, ServiceRefused
 from shared.contracts.events import ServiceChanged
-from shared.contracts.vocabulary import ProviderKind, ServiceKind, ServiceOutcome, ServiceState
+from shared.contracts.vocabulary import (
+    JudgementResult,
+    LawsuitStep,
+    ProviderKind,
+    ServiceKind,
+    ServiceOutcome,
+    ServiceState,
+)
 
 NOW = datetime(2026, 12, 6, 2, 0, tzinfo=UTC)  # 10:00 in China
 VILLAGE = "140402001001"
@@ -126,3 +133,34 @@ def test_an_overdue_service_climbs_the_territory_one_grace_at_a_time_and_stops_a
         planned()[0], "deliver", outcome=ServiceOutcome.need_met, reason=None, by="sw-1", now=NOW
     )
     assert provision.escalate(delivered, later, timedelta(days=3)) is None, "an ended service stays put"
+
+
+def test_a_guardianship_lawsuit_is_recorded_step_by_step_in_the_courts_order() -> None:
+    lawyers = Provider(**{**SOCIAL_WORK.__dict__, "kinds": ("guardianship_transfer_lawsuit",)})
+    service, _ = planned(kind=ServiceKind.guardianship_transfer_lawsuit, provider=lawyers, needs=("legal",))
+    steps: list[provision.Step] = []
+    days = [date(2026, 11, 2), date(2026, 11, 9), date(2026, 11, 30), date(2026, 12, 4)]
+    with pytest.raises(IllegalTransition, match="the next step is application"):
+        provision.step_taken(service, steps, LawsuitStep.hearing, on=days[0], result=None, by="lw-1", now=NOW)
+    for step, day in zip(LawsuitStep, days, strict=True):
+        result = JudgementResult.guardianship_transferred if step == LawsuitStep.judgement else None
+        if step == LawsuitStep.judgement:
+            with pytest.raises(ValueError, match="result is required with the judgement"):
+                provision.step_taken(service, steps, step, on=day, result=None, by="lw-1", now=NOW)
+            with pytest.raises(ValueError, match="cannot come before the hearing"):
+                provision.step_taken(service, steps, step, on=days[1], result=result, by="lw-1", now=NOW)
+        service, row, event = provision.step_taken(
+            service, steps, step, on=day, result=result, by="lw-1", now=NOW
+        )
+        steps.append(row)
+        assert (event.state, event.step, event.step_on) == (ServiceState.in_progress, step, day)
+    assert event.result == JudgementResult.guardianship_transferred
+    with pytest.raises(IllegalTransition, match="every step is recorded"):
+        provision.step_taken(
+            service, steps, LawsuitStep.judgement, on=days[3], result=None, by="lw-1", now=NOW
+        )
+    counselling, _ = planned()
+    with pytest.raises(IllegalTransition, match="a counselling service has no steps"):
+        provision.step_taken(
+            counselling, [], LawsuitStep.application, on=days[0], result=None, by="lw-1", now=NOW
+        )

@@ -44,6 +44,8 @@ from shared.contracts.vocabulary import (
     CaseStatus,
     ClosureReason,
     IdentificationReason,
+    JudgementResult,
+    LawsuitStep,
     Need,
     ReopenReason,
     ScreenOutReason,
@@ -87,6 +89,8 @@ CHOICES = {
     "needs": list(Need),
     "open_referral_states": OPEN_REFERRAL_STATES,
     "open_service_states": OPEN_SERVICE_STATES,
+    "lawsuit_steps": list(LawsuitStep),
+    "judgement_results": list(JudgementResult),
     "identification_reasons": list(IdentificationReason),
     "sexes": SEXES,
     "reopen_reasons": list(ReopenReason),
@@ -625,6 +629,32 @@ async def withdraw_service(
 ) -> Response:
     return await _withdrawal(
         request, console, person, case_id, f"/v1/services/{service_id}", f"withdraw_service_note_{service_id}"
+    )
+
+
+@router.post("/services/{service_id}/steps")
+async def lawsuit_step(
+    request: Request, console: ConsoleDep, person: Person, case_id: uuid.UUID, service_id: uuid.UUID
+) -> Response:
+    """A guardianship-transfer lawsuit's next step, its day (and the judgement's result) and a note."""
+    form = await checked_form(request, person)
+    body = {
+        "step": form.get("step") or None,
+        "on": form.get("on") or None,
+        "result": form.get("result") or None,
+    }
+    fields = {("on",): "step_on", ("result",): "step_on"}
+    return await _act(
+        request,
+        console,
+        person,
+        case_id,
+        form,
+        "referral",
+        f"/v1/services/{service_id}/steps",
+        body,
+        note=f"step_note_{service_id}",
+        fields=fields,
     )
 
 
