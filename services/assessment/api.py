@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import select
 
 from services.assessment import tables as t
@@ -29,6 +29,7 @@ from shared.contracts.events import RiskFactor
 from shared.contracts.vocabulary import (
     VISITED_IN_THE_FUTURE,
     Agency,
+    GuardianshipGap,
     Indicator,
     Need,
     PastMoment,
@@ -173,6 +174,28 @@ async def remove_override(
     )
 
 
+class GuardianSituation(BaseModel):
+    """The guardian as the home visit found them (监护情况): whether one is there, able and willing to
+    care for the child, and why not when not — what guardianship intervention starts from."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    present: bool = Field(description="A guardian lives with the child")
+    able: bool = Field(description="Able to care for the child (health, means, freedom)")
+    willing: bool = Field(description="Willing to care for the child")
+    reason: GuardianshipGap | None = Field(
+        default=None, description="Why not, when not present, able or willing; required then, and only then"
+    )
+
+    @model_validator(mode="after")
+    def _why_not(self) -> GuardianSituation:
+        if (self.present and self.able and self.willing) != (self.reason is None):
+            raise ValueError(
+                "reason is required when the guardian is not present, able or willing, and only then"
+            )
+        return self
+
+
 class HomeVisit(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -180,6 +203,7 @@ class HomeVisit(BaseModel):
     indicators: list[Indicator] = Field(default_factory=list, description="risks the visit found")
     needs: list[Need] = Field(default_factory=list, description="needs the visit found")
     findings: list[ReasonCode] = Field(default_factory=list, max_length=50, description="coded findings")
+    guardian: GuardianSituation | None = Field(default=None, description="The guardian's situation")
     note: NoteText = None
 
 
@@ -215,7 +239,9 @@ def _needs_route(kind: str, stage: Stage, summary: str):
         needs = getattr(body, "needs", None) or [item.need for item in getattr(body, "items", [])]
         occurred_at = getattr(body, "visited_at", None) or datetime.now(UTC)
         # The codes only: the note is sealed in its own table, never kept in clear with them.
-        details = body.model_dump(mode="json", exclude={"indicators", "needs", "visited_at", "note"})
+        details = body.model_dump(
+            mode="json", exclude={"indicators", "needs", "visited_at", "note"}, exclude_none=True
+        )
         return await _respond(
             ctx,
             case_id,

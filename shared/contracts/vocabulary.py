@@ -325,6 +325,20 @@ SERVICE_KIND_NEED: dict[ServiceKind, Need] = {
 """The kind of help each service kind gives: a plan item's need, which its services answer."""
 
 
+class GuardianshipGap(StrEnum):
+    """Why a child's guardian is not there, able or willing to care for them, as a home visit found."""
+
+    working_away = "working_away"  # 外出务工
+    imprisoned = "imprisoned"  # 服刑在押
+    in_drug_rehabilitation = "in_drug_rehabilitation"  # 强制隔离戒毒
+    seriously_ill_or_disabled = "seriously_ill_or_disabled"  # 重病重残
+    missing = "missing"  # 失联
+    deceased = "deceased"  # 死亡
+    refuses_care = "refuses_care"  # 拒不履行监护职责
+    harms_the_child = "harms_the_child"  # 实施侵害
+    no_means = "no_means"  # 无力抚养
+
+
 class LawsuitStep(StrEnum):
     """The steps of a guardianship-transfer lawsuit (监护资格转移诉讼), in the order a court takes them."""
 

@@ -31,6 +31,8 @@ POLICE = token(Role.agency_officer, "police-officer-7", agency="police")
 CIVIL_AFFAIRS = token(Role.agency_officer, "civil-affairs-officer-2", agency="civil_affairs")
 WOMENS_FEDERATION = token(Role.agency_officer, "womens-federation-officer-4", agency="womens_federation")
 SCHEMAS = ("casework", "assessment", "followup", "referral")
+# The guardian as the home visit found them: the mother works away, the grandmother is able and willing.
+GUARDIAN_AWAY = {"present": False, "able": True, "willing": True, "reason": "working_away"}
 
 
 class Notes:
@@ -111,6 +113,7 @@ async def _write_a_note_with_every_action(
                     "indicators": ["visible_injury"],
                     "needs": ["psychological"],
                     "findings": ["bruises_on_face"],
+                    "guardian": GUARDIAN_AWAY,
                     "note": f"  {note('home_visit')}\n ",
                 },
             )
@@ -279,7 +282,7 @@ async def test_a_note_with_each_action_is_read_back_by_the_cases_people_only_kep
     assert (visit["indicators"], visit["needs"], visit["details"], visit["recorded_by"]) == (
         ["visible_injury"],
         ["psychological"],
-        {"findings": ["bruises_on_face"]},
+        {"findings": ["bruises_on_face"], "guardian": GUARDIAN_AWAY},
         caseworker,
     )
     assert by_kind["plan"]["details"]["items"][0]["action"] == "weekly_counselling"

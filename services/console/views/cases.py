@@ -43,6 +43,7 @@ from shared.contracts.vocabulary import (
     Agency,
     CaseStatus,
     ClosureReason,
+    GuardianshipGap,
     IdentificationReason,
     JudgementResult,
     LawsuitStep,
@@ -90,6 +91,7 @@ CHOICES = {
     "open_referral_states": OPEN_REFERRAL_STATES,
     "open_service_states": OPEN_SERVICE_STATES,
     "lawsuit_steps": list(LawsuitStep),
+    "guardianship_gaps": list(GuardianshipGap),
     "judgement_results": list(JudgementResult),
     "identification_reasons": list(IdentificationReason),
     "sexes": SEXES,
@@ -696,6 +698,18 @@ async def visit(request: Request, console: ConsoleDep, person: Person, case_id: 
     )
 
 
+GUARDIAN_TICKS = ("present", "able", "willing")
+
+
+def guardian_of(form: Any) -> dict[str, Any]:
+    """The guardian's situation as the home visit's form says it, when it says any: three ticks and, when
+    one is missing, why (assessment refuses a reason with all three ticked, or none without). Nothing
+    ticked and no reason is a visit that did not record the guardian."""
+    ticks = {name: form.get(f"hv_guardian_{name}") == "on" for name in GUARDIAN_TICKS}
+    reason = form.get("hv_guardian_reason") or None
+    return {"guardian": {**ticks, "reason": reason}} if any(ticks.values()) or reason else {}
+
+
 @router.post("/home-visits")
 async def home_visit(request: Request, console: ConsoleDep, person: Person, case_id: uuid.UUID) -> Response:
     form = await checked_form(request, person)
@@ -703,6 +717,7 @@ async def home_visit(request: Request, console: ConsoleDep, person: Person, case
         "visited_at": local_time(form.get("hv_visited_at")),
         "indicators": form.getlist("hv_indicators"),
         "needs": form.getlist("hv_needs"),
+        **guardian_of(form),
     }
     return await _act(
         request,
@@ -714,7 +729,7 @@ async def home_visit(request: Request, console: ConsoleDep, person: Person, case
         f"/v1/cases/{case_id}/home-visits",
         body,
         note="hv_note",
-        fields={("visited_at",): "hv_visited_at"},
+        fields={("visited_at",): "hv_visited_at", ("guardian",): "hv_guardian_reason"},
     )
 
 
