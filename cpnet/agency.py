@@ -1,7 +1,9 @@
 """The agency consumer kit: what an agency runs on its own side. It reads the agency's own
 topic with the agency's own consumer group, keeps the referrals of its territory, hands each
 to the agency's system (a JSON line in a file, or a webhook), then acknowledges it. A referral
-the case's side withdrew is handed over the same way, so the agency stops work on it.
+the case's side withdrew is handed over the same way, so the agency stops work on it; and so is a
+family's withdrawal of its consent to share with the agency (intake refuses the next read of the child's
+details whatever the agency's system does).
 
 A referral is written or posted before it is acknowledged, and the offset is committed only
 after both, so a restart never misses one. The ids already acknowledged are kept in a state
@@ -28,7 +30,12 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pydantic import ValidationError
 
 from shared.contracts.envelope import ContractError, new_envelope, parse_event
-from shared.contracts.events import ReferralCreated, ReferralResponded, ReferralWithdrawn
+from shared.contracts.events import (
+    ConsentWithdrawn,
+    ReferralCreated,
+    ReferralResponded,
+    ReferralWithdrawn,
+)
 from shared.contracts.topics import agency_groups, referral_topic
 from shared.contracts.vocabulary import Agency
 
@@ -182,6 +189,14 @@ async def _handle(
         echo(f"skipped a message that is not a referral ({type(exc).__name__})")
         return
     referral = event.payload
+    if isinstance(referral, ConsentWithdrawn) and referral.agency == agency:
+        if referral.jurisdiction.startswith(jurisdiction):
+            await _deliver(event.to_json().decode(), out=out, webhook=webhook, http=http)
+            echo(
+                f"consent withdrawn for case {referral.case_number or referral.case_id}: "
+                "the child's details are no longer yours to read"
+            )
+        return
     if isinstance(referral, ReferralWithdrawn) and referral.agency == agency:
         if str(referral.referral_id) in acked:  # only a referral this office received is its to stop
             await _deliver(event.to_json().decode(), out=out, webhook=webhook, http=http)

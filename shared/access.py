@@ -62,6 +62,8 @@ def record_access(
     action: str = "read",
     referral_id: uuid.UUID | None = None,
     refusal: str | None = None,
+    service_id: uuid.UUID | None = None,
+    consent_id: uuid.UUID | None = None,
 ) -> uuid.UUID:
     """Stage the `access.recorded` event of a read (or change) on the caller's unit of work (written
     with its transaction); with `refusal`, of an attempt that was refused and showed nothing."""
@@ -76,6 +78,8 @@ def record_access(
         action=action,
         referral_id=referral_id,
         refusal=refusal,
+        service_id=service_id,
+        consent_id=consent_id,
     )
     uow.stage([payload], case_id=case_id, cause=None)
     return payload.access_id
@@ -93,6 +97,8 @@ def access_of(
     action: str = "read",
     referral_id: uuid.UUID | None = None,
     refusal: str | None = None,
+    service_id: uuid.UUID | None = None,
+    consent_id: uuid.UUID | None = None,
 ) -> PersonalDataAccessed:
     """The ledger's record of one read (or change, or refused attempt) of a child's personal data."""
     return PersonalDataAccessed(
@@ -111,6 +117,9 @@ def access_of(
         referral_id=referral_id,
         jurisdiction=jurisdiction,
         accessed_at=datetime.now(UTC),
+        provider_id=principal.provider,
+        service_id=None if refusal else service_id,
+        consent_id=None if refusal else consent_id,
     )
 
 

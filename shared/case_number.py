@@ -9,12 +9,10 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
-from shared.contracts.vocabulary import CASE_NUMBER_PATTERN
+from shared.contracts.vocabulary import CASE_NUMBER_PATTERN, CHINA_STANDARD_TIME
 from shared.territory.code import DIGITS, TerritoryCode, TerritoryLevel
 
-CHINA_STANDARD_TIME = ZoneInfo("Asia/Shanghai")
 # Zero-padded to five digits; a county's year past 99999 cases simply takes more.
 SEQUENCE_DIGITS = 5
 MAX_SEQUENCE = 10**9 - 1  # nine digits: what the contract's pattern allows

@@ -98,6 +98,8 @@ acl --allow-principal User:cpnet-admin --operation Create --operation Describe -
 acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic case.assigned.dlq
 acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic case.closed
 acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic case.closed.dlq
+acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic case.consent
+acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic case.consent.dlq
 acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic case.escalated
 acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic case.escalated.dlq
 acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic case.reassessment_requested
@@ -182,6 +184,8 @@ acl --allow-principal User:cpnet-audit --operation Read --topic case.assigned
 acl --allow-principal User:cpnet-audit --operation Read --operation Write --topic case.assigned.dlq
 acl --allow-principal User:cpnet-audit --operation Read --topic case.closed
 acl --allow-principal User:cpnet-audit --operation Read --operation Write --topic case.closed.dlq
+acl --allow-principal User:cpnet-audit --operation Read --topic case.consent
+acl --allow-principal User:cpnet-audit --operation Read --operation Write --topic case.consent.dlq
 acl --allow-principal User:cpnet-audit --operation Read --topic case.escalated
 acl --allow-principal User:cpnet-audit --operation Read --operation Write --topic case.escalated.dlq
 acl --allow-principal User:cpnet-audit --operation Read --topic case.reassessment_requested
@@ -314,6 +318,7 @@ acl --allow-principal User:cpnet-intake --operation Read --group intake --resour
 acl --allow-principal User:cpnet-intake --operation Write --topic audit.access
 acl --allow-principal User:cpnet-intake --operation Read --topic case.closed
 acl --allow-principal User:cpnet-intake --operation Write --topic case.closed.dlq
+acl --allow-principal User:cpnet-intake --operation Write --topic case.consent
 acl --allow-principal User:cpnet-intake --operation Read --topic case.reopened
 acl --allow-principal User:cpnet-intake --operation Write --topic case.reopened.dlq
 acl --allow-principal User:cpnet-intake --operation Write --topic case.reported
@@ -326,26 +331,28 @@ acl --allow-principal User:cpnet-intake --operation Read --topic intake.screenin
 acl --allow-principal User:cpnet-intake --operation Write --topic intake.screening.raw.dlq
 acl --allow-principal User:cpnet-intake --operation Read --topic referral.status
 acl --allow-principal User:cpnet-intake --operation Write --topic referral.status.dlq
-acl --allow-principal User:cpnet-intake --operation Read --topic referral.to.civil_affairs
+acl --allow-principal User:cpnet-intake --operation Read --operation Write --topic referral.to.civil_affairs
 acl --allow-principal User:cpnet-intake --operation Write --topic referral.to.civil_affairs.dlq
-acl --allow-principal User:cpnet-intake --operation Read --topic referral.to.court
+acl --allow-principal User:cpnet-intake --operation Read --operation Write --topic referral.to.court
 acl --allow-principal User:cpnet-intake --operation Write --topic referral.to.court.dlq
-acl --allow-principal User:cpnet-intake --operation Read --topic referral.to.education
+acl --allow-principal User:cpnet-intake --operation Read --operation Write --topic referral.to.education
 acl --allow-principal User:cpnet-intake --operation Write --topic referral.to.education.dlq
-acl --allow-principal User:cpnet-intake --operation Read --topic referral.to.health
+acl --allow-principal User:cpnet-intake --operation Read --operation Write --topic referral.to.health
 acl --allow-principal User:cpnet-intake --operation Write --topic referral.to.health.dlq
-acl --allow-principal User:cpnet-intake --operation Read --topic referral.to.legal_aid
+acl --allow-principal User:cpnet-intake --operation Read --operation Write --topic referral.to.legal_aid
 acl --allow-principal User:cpnet-intake --operation Write --topic referral.to.legal_aid.dlq
-acl --allow-principal User:cpnet-intake --operation Read --topic referral.to.police
+acl --allow-principal User:cpnet-intake --operation Read --operation Write --topic referral.to.police
 acl --allow-principal User:cpnet-intake --operation Write --topic referral.to.police.dlq
-acl --allow-principal User:cpnet-intake --operation Read --topic referral.to.procuratorate
+acl --allow-principal User:cpnet-intake --operation Read --operation Write --topic referral.to.procuratorate
 acl --allow-principal User:cpnet-intake --operation Write --topic referral.to.procuratorate.dlq
-acl --allow-principal User:cpnet-intake --operation Read --topic referral.to.social_work
+acl --allow-principal User:cpnet-intake --operation Read --operation Write --topic referral.to.social_work
 acl --allow-principal User:cpnet-intake --operation Write --topic referral.to.social_work.dlq
-acl --allow-principal User:cpnet-intake --operation Read --topic referral.to.womens_federation
+acl --allow-principal User:cpnet-intake --operation Read --operation Write --topic referral.to.womens_federation
 acl --allow-principal User:cpnet-intake --operation Write --topic referral.to.womens_federation.dlq
-acl --allow-principal User:cpnet-intake --operation Read --topic referral.to.youth_league
+acl --allow-principal User:cpnet-intake --operation Read --operation Write --topic referral.to.youth_league
 acl --allow-principal User:cpnet-intake --operation Write --topic referral.to.youth_league.dlq
+acl --allow-principal User:cpnet-intake --operation Read --topic service.status
+acl --allow-principal User:cpnet-intake --operation Write --topic service.status.dlq
 
 # User:cpnet-referral
 acl --allow-principal User:cpnet-referral --operation Read --group referral --resource-pattern-type prefixed

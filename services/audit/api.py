@@ -148,6 +148,17 @@ class Access(BaseModel):
     accessor_role: str
     agency: str | None
     referral_id: uuid.UUID | None
+    provider_id: uuid.UUID | None = Field(
+        default=None, description="The reader's provider (a provider's worker)"
+    )
+    service_id: uuid.UUID | None = Field(
+        default=None, description="The open service that let a provider read"
+    )
+    consent_id: uuid.UUID | None = Field(
+        default=None,
+        description="The consent, or the supervisor's override, that let an agency or provider read; "
+        "null for the case's own people and the police on an emergency",
+    )
     case_id: uuid.UUID
     record: str
     action: str

@@ -39,6 +39,7 @@ from shared.contracts.events import (
     CaseTransferred,
     ChildLinked,
     ChildLinkUndone,
+    ConsentWithdrawn,
     FollowupClosureRuleMet,
     FollowupScheduled,
     FollowupVisitRecorded,
@@ -371,6 +372,14 @@ def withdrawn(state: CaseState, event: ReferralWithdrawn, policy: CaseworkPolicy
     return CaseState(_touched(state.case, event.case_id, at), referrals, state.services)
 
 
+def consent_withdrawn(
+    state: CaseState, event: ConsentWithdrawn, policy: CaseworkPolicy, at: datetime
+) -> CaseState:
+    """Intake's word to an agency's kit, read on the agency's topic with its referrals' withdrawals: the
+    consent is intake's to keep, the case's work goes on as it was."""
+    return state
+
+
 def referral_escalated(
     state: CaseState, event: ReferralEscalated, policy: CaseworkPolicy, at: datetime
 ) -> CaseState:
@@ -502,6 +511,7 @@ EVENT_RULES = {
     ReferralCreated: referred,
     ReferralStatusChanged: referral_changed,
     ReferralWithdrawn: withdrawn,
+    ConsentWithdrawn: consent_withdrawn,
     ReferralEscalated: referral_escalated,
     ServiceChanged: service_changed,
     ServiceEscalated: service_escalated,

@@ -25,6 +25,7 @@ ACTOR_FIELDS = (
     "linked_by",
     "undone_by",
     "reopened_by",
+    "recorded_by",
 )
 # An access that changed the child's record rather than read it (the contract says `update`).
 WRITES = frozenset({"update", "write"})
@@ -158,6 +159,14 @@ def _what(lang: Language, event: str, p: Mapping[str, Any], people: Mapping[str,
         return _referral(lang, p)
     if event == "case.approval_decided":
         return _decision(lang, p)
+    if event == "consent.changed":
+        return _join(
+            lang,
+            lang.label("consent_kind", p.get("kind")),
+            p.get("reason") and lang.label("consent_override_reason", p["reason"]),
+            lang.labels("sharing_party", p.get("parties") or []),
+            p.get("withdrawn_on") and lang.gettext("history:consent_withdrawn"),
+        )
     if event == "case.reopened":
         return _reopening(lang, p, people)
     if event == "case.reviewed":

@@ -24,7 +24,8 @@ from pydantic import (
 from sqlalchemy import func, insert, select, update
 
 from services.intake import tables as t
-from services.intake.access import latest_case, open_referral
+from services.intake.access import Entitlement, entitlement, latest_case
+from services.intake.consent import NO_CONSENT
 from services.intake.disclosure import IDENTITY_FIELDS
 from services.intake.identification import Refused, SameChild
 from services.intake.links import CaseLink, ChildNotFound, Outside, identify, links_of_case, undo_link
@@ -315,7 +316,7 @@ async def get_case(
 
 # ---- a child's details: the claim check of DESIGN §3 -------------------------------------
 
-DetailReaders = require_role(Role.caseworker, Role.supervisor, Role.agency_officer)
+DetailReaders = require_role(Role.caseworker, Role.supervisor, Role.agency_officer, Role.provider_worker)
 NO_SUCH_CASE = "no such case in your territory"
 
 
@@ -345,10 +346,13 @@ class ChildDetails(BaseModel):
     summary="A child's personal details, for the case's caseworkers and the agencies it is referred to",
     dependencies=[Depends(limit_personal_data)],
     responses=answers(
+        403,
         404,
         503,
         described={
-            404: "no such case in your territory, or no open referral of it to your agency",
+            403: "no consent in force names your kind of agency or provider (said in words)",
+            404: "no such case in your territory, or no open referral of it to your agency (no open "
+            "service of it by your organisation)",
             503: "the read could not be recorded: nothing is shown",
         },
     ),
@@ -359,22 +363,20 @@ async def read_child_details(
     principal: Annotated[Principal, Depends(DetailReaders)],
     ctx: Annotated[ServiceContext, Depends(service_context)],
 ) -> ChildDetails:
-    """An agency officer reads only while a referral of the case to the agency is open; every
-    read is recorded (who, agency, record, fields, purpose) before anything is shown, and so
-    is a refused attempt on an existing case (answered like a case that does not exist)."""
-    shown = ctx.resources.disclosure.fields_for(principal)
+    """An agency officer reads only while a referral of the case to the agency is open, a provider's
+    worker while a service of the case by its organisation is open, and both only with a consent that
+    names their kind or a supervisor's override (the police on an emergency need none). Every read is
+    recorded (who, agency or provider, record, fields, purpose, what entitled it) before anything is
+    shown, and so is a refused attempt on an existing case (answered like a case that does not exist,
+    but for a missing consent, which is told in words: the reader knows the case by its referral)."""
     async with ctx.unit_of_work() as work:
         session = work.tx
         case = (await session.execute(select(t.cases).where(t.cases.c.id == case_id))).first()
         if case is None:
             raise HTTPException(status_code=404, detail=NO_SUCH_CASE)
-        referral_id, refusal = None, None
-        if not principal.can_see(case.jurisdiction):
-            refusal = "outside_territory"
-        elif principal.agency is not None:
-            referral_id = await open_referral(session, case_id, principal.agency.value)
-            refusal = None if referral_id else "no_open_referral"
-        if refusal is None:
+        entitled = await entitlement(session, principal, case_id, case.jurisdiction)
+        shown = ctx.resources.disclosure.fields_for(principal, entitled.provider_kind)
+        if entitled.refusal is None:
             child = (
                 await session.execute(
                     select(t.children.c.identity, t.children.c.provisional).where(
@@ -396,18 +398,15 @@ async def read_child_details(
             record=PersonalRecord.child_details,
             fields=shown,
             purpose=purpose,
-            referral_id=referral_id,
-            refusal=refusal,
+            referral_id=entitled.referral_id if entitled.refusal is None else None,
+            refusal=entitled.refusal,
+            service_id=entitled.service_id,
+            consent_id=entitled.consent_id,
         )
     # Committed: the read (or the refused attempt) is on the ledger's way. Only now is
     # anything decrypted and shown.
-    if refusal:
-        raise HTTPException(
-            status_code=404,
-            detail=NO_SUCH_CASE
-            if refusal == "outside_territory"
-            else f"no open referral of this case to {principal.agency}",
-        )
+    if entitled.refusal:
+        raise _refused_read(principal, entitled)
     cipher = ctx.resources.cipher
     identity = cipher.decrypt_json(child.identity, record_id=str(case.child_id))
     return ChildDetails(
@@ -422,6 +421,21 @@ async def read_child_details(
         identity={f.value: identity.get(f.value) for f in shown if f in IDENTITY_FIELDS},
         reports=[_report_details(row, cipher, shown) for row in reports],
     )
+
+
+def _refused_read(principal: Principal, entitled: Entitlement) -> HTTPException:
+    if entitled.refusal == NO_CONSENT:
+        return HTTPException(
+            status_code=403,
+            detail="no consent: the family has not agreed to share this child's details with "
+            f"{entitled.party} (no consent or override in force names it); a supervisor may override "
+            "it with a reason",
+        )
+    if entitled.refusal == "no_open_referral":
+        return HTTPException(status_code=404, detail=f"no open referral of this case to {principal.agency}")
+    if entitled.refusal == "no_open_service":
+        return HTTPException(status_code=404, detail="no open service of this case by your organisation")
+    return HTTPException(status_code=404, detail=NO_SUCH_CASE)
 
 
 def _report_details(row, cipher, shown: tuple[PersonalField, ...]) -> dict[str, Any]:

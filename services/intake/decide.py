@@ -20,9 +20,11 @@ from shared.contracts.events import (
     CaseClosed,
     CaseReopened,
     CaseReported,
+    ConsentWithdrawn,
     ReferralCreated,
     ReferralStatusChanged,
     ReferralWithdrawn,
+    ServiceChanged,
 )
 from shared.contracts.hotline import Child, HotlineReport, Reporter
 from shared.contracts.screening import ScreeningRecord
@@ -55,7 +57,7 @@ def check_jurisdiction(report: HotlineReport | ScreeningRecord, territory: Terri
 def age_in_years(report: HotlineReport) -> int | None:
     child = report.child
     if child.birth_date is not None:
-        age = _years_between(child.birth_date, report.received_at.date())
+        age = years_between(child.birth_date, report.received_at.date())
         if age < 0:
             raise ReportRejected("child.birth_date: after received_at")
         if age > 17:
@@ -64,7 +66,7 @@ def age_in_years(report: HotlineReport) -> int | None:
     return child.age_estimate
 
 
-def _years_between(born: date, on: date) -> int:
+def years_between(born: date, on: date) -> int:
     return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
 
 
@@ -523,11 +525,18 @@ class Grants:
 
     created: dict[uuid.UUID, dict] = field(default_factory=dict)
     changed: dict[uuid.UUID, dict] = field(default_factory=dict)
+    # Services (`service.status`): the last change of each wins, one row a service.
+    services: dict[uuid.UUID, dict] = field(default_factory=dict)
 
 
 def granted(grants: Grants | None, event: Envelope, keys: Any, now: datetime | None) -> Decision:
     grants = Grants() if grants is None else grants
     referral = event.payload
+    if isinstance(referral, ServiceChanged):
+        return _service_granted(grants, referral, now)
+    if isinstance(referral, ConsentWithdrawn):
+        # Intake's own word to the agency's kit, read back on the agency's topic: the record is kept already.
+        return Decision(grants)
     values = {
         "referral_id": referral.referral_id,
         "case_id": referral.case_id,
@@ -539,7 +548,22 @@ def granted(grants: Grants | None, event: Envelope, keys: Any, now: datetime | N
         grants.created.pop(referral.referral_id, None)
         grants.changed[referral.referral_id] = {**values, "state": state.value, "updated_at": now}
     elif isinstance(referral, ReferralCreated) and referral.referral_id not in grants.changed:
-        grants.created.setdefault(referral.referral_id, {**values, "state": ReferralState.created.value})
+        grants.created.setdefault(
+            referral.referral_id,
+            {**values, "state": ReferralState.created.value, "emergency": referral.emergency},
+        )
+    return Decision(grants)
+
+
+def _service_granted(grants: Grants, service: ServiceChanged, now: datetime | None) -> Decision:
+    grants.services[service.service_id] = {
+        "service_id": service.service_id,
+        "case_id": service.case_id,
+        "provider_id": service.provider_id,
+        "provider_kind": service.provider_kind.value,
+        "state": service.state.value,
+        "updated_at": now or service.changed_at,
+    }
     return Decision(grants)
 
 

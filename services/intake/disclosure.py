@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 
 from shared.auth import Principal
 from shared.config import load_yaml_config
-from shared.contracts.vocabulary import Agency, PersonalField, Role
+from shared.contracts.vocabulary import Agency, PersonalField, ProviderKind, Role
 
 DEFAULT_POLICY = Path(__file__).resolve().parents[2] / "config" / "disclosure.yaml"
 
@@ -54,6 +54,11 @@ class DisclosurePolicy(BaseModel):
     agencies: dict[Agency, list[PersonalField]] = Field(
         description="every agency, each with its fields (an empty list shows nothing)"
     )
+    providers: dict[ProviderKind, list[PersonalField]] = Field(
+        default_factory=dict,
+        description="each kind of provider whose workers read the child's details of the services their "
+        "organisation delivers; a kind not listed is shown nothing",
+    )
 
     @field_validator("roles")
     @classmethod
@@ -78,10 +83,24 @@ class DisclosurePolicy(BaseModel):
             _detail_fields(fields)
         return value
 
-    def fields_for(self, principal: Principal) -> tuple[PersonalField, ...]:
-        """What this reader may be shown, in the policy's order; () for anyone else."""
+    @field_validator("providers")
+    @classmethod
+    def _provider_fields(
+        cls, value: dict[ProviderKind, list[PersonalField]]
+    ) -> dict[ProviderKind, list[PersonalField]]:
+        for fields in value.values():
+            _detail_fields(fields)
+        return value
+
+    def fields_for(
+        self, principal: Principal, provider_kind: ProviderKind | None = None
+    ) -> tuple[PersonalField, ...]:
+        """What this reader may be shown, in the policy's order; () for anyone else. A provider's worker
+        is shown what the kind of its provider may be (`provider_kind`, known from its services)."""
         if principal.role is Role.agency_officer and principal.agency is not None:
             return tuple(self.agencies.get(principal.agency, ()))
+        if principal.role is Role.provider_worker:
+            return tuple(self.providers.get(provider_kind, ())) if provider_kind else ()
         return tuple(self.roles.get(principal.role, ()))
 
 

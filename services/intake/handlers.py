@@ -11,7 +11,13 @@ from collections.abc import Callable
 from services.intake import decide
 from services.intake.access import GrantStore
 from services.intake.reports import OUTBOX, PRODUCER, CaseStore, IntakeResources, registry_stage
-from shared.contracts.events import ReferralCreated, ReferralStatusChanged, ReferralWithdrawn
+from shared.contracts.events import (
+    ConsentWithdrawn,
+    ReferralCreated,
+    ReferralStatusChanged,
+    ReferralWithdrawn,
+    ServiceChanged,
+)
 from shared.contracts.hotline import HotlineReport
 from shared.contracts.screening import ScreeningRecord
 from shared.unit_of_work import Handlers, Stage
@@ -23,8 +29,12 @@ SCREENINGS = Handlers({ScreeningRecord: decide.screening})
 # Casework closes a case, and a person reopens one there: intake's record follows both.
 CLOSURES = Handlers(decide.CASE_RULES)
 # Who may read a child's details: an agency with an open referral of its case.
+# And a provider's workers with an open service of the case, as an agency with an open referral.
 REFERRALS = Handlers(
-    dict.fromkeys((ReferralStatusChanged, ReferralCreated, ReferralWithdrawn), decide.granted)
+    dict.fromkeys(
+        (ReferralStatusChanged, ReferralCreated, ReferralWithdrawn, ConsentWithdrawn, ServiceChanged),
+        decide.granted,
+    )
 )
 
 

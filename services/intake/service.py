@@ -10,6 +10,7 @@ from typing import Any
 from services.intake import handlers
 from services.intake import tables as t
 from services.intake.api import router
+from services.intake.consents import router as consents_router
 from services.intake.disclosure import DisclosureError, load_disclosure
 from services.intake.reports import IntakeResources, ReportRejected, check_jurisdiction, parse_hotline_report
 from services.intake.screening import parse_screening_record
@@ -88,7 +89,7 @@ SERVICE = ServiceDefinition(
     name="intake",
     summary="Takes reports from the hotline topic and over HTTP; owns the child registry, case ids and who "
     "may read a child's details.",
-    routers=(router, summaries_router),
+    routers=(router, summaries_router, consents_router),
     consumes=CONSUMES,
     resources=resources,
 )

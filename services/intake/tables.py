@@ -9,6 +9,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -136,6 +137,8 @@ referral_grants = Table(
     Column("agency", Text, nullable=False),
     Column("state", Text, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # A referral of a child in immediate danger: the police read it without a consent. Added by intake_0011.
+    Column("emergency", Boolean, nullable=False, server_default=false()),
 )
 Index("referral_grants_case_agency", referral_grants.c.case_id, referral_grants.c.agency)
 
@@ -202,3 +205,38 @@ Index("child_links_merged_case_id", child_links.c.merged_case_id)
 # The notes written with intake's actions on a case: a supervisor's undo of a link, about the link, with
 # the case that remained (shared/notes.py; sealed). Created by intake_0009.
 notes = notes_table(metadata)
+
+# The services of a case's plan intake has heard of (`service.status`): an open one entitles its
+# provider's workers to read the child's details, as a referral does an agency. Created by intake_0011.
+service_grants = Table(
+    "service_grants",
+    metadata,
+    Column("service_id", UUID(as_uuid=True), primary_key=True),
+    Column("case_id", UUID(as_uuid=True), nullable=False),
+    Column("provider_id", UUID(as_uuid=True), nullable=False),
+    Column("provider_kind", Text, nullable=False),
+    Column("state", Text, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+Index("service_grants_case_provider", service_grants.c.case_id, service_grants.c.provider_id)
+
+# Consent to share the child's details (services/intake/consent.py): the guardian's or the child's
+# consent, a younger child's assent, or a supervisor's override, each with the kinds of agency or
+# provider it names and its withdrawal once made. Created by intake_0011.
+consents = Table(
+    "consents",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("case_id", UUID(as_uuid=True), ForeignKey(cases.c.id), nullable=False, index=True),
+    Column("kind", Text, nullable=False),
+    Column("parties", ARRAY(Text), nullable=False),
+    Column("given_on", Date, nullable=False),
+    Column("given_by", Text),
+    Column("way", Text),
+    Column("reason", Text),
+    Column("recorded_by", Text, nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("withdrawn_on", Date),
+    Column("withdrawn_by", Text),
+    Column("withdrawn_at", DateTime(timezone=True)),
+)

@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Response
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import Date, and_, case, cast, func, insert, select
 
 from services.referral import tables as t
@@ -38,12 +38,12 @@ from services.referral.refer import Resources
 from shared.auth import CASE_SIDE, TERRITORY_PREFIX_PATTERN, Principal, Role, require_role
 from shared.contracts.vocabulary import (
     CASE_NUMBER_PATTERN,
-    CLOCK_SKEW,
     OPEN_SERVICE_STATES,
     SERVICES_WITH_STEPS,
     Agency,
     JudgementResult,
     LawsuitStep,
+    PastDay,
     ProviderKind,
     ReasonCode,
     RiskLevel,
@@ -69,15 +69,6 @@ ServiceReaders = require_role(
 )
 NO_SUCH_SERVICE = "no such service for you"
 NO_SUCH_PROVIDER = "no such provider for you"
-
-
-def _not_after_today(day: date) -> date:
-    if day > (datetime.now(LOCAL) + CLOCK_SKEW).date():
-        raise ValueError("cannot be dated in the future")
-    return day
-
-
-PastDay = Annotated[date, AfterValidator(_not_after_today)]
 
 
 # ---- providers and contracts -------------------------------------------------------------------

@@ -16,6 +16,9 @@ from shared.contracts.vocabulary import (
     CaseNumber,
     Category,
     Channel,
+    ConsentGiver,
+    ConsentKind,
+    ConsentWay,
     IdentificationReason,
     Indicator,
     JudgementResult,
@@ -24,6 +27,7 @@ from shared.contracts.vocabulary import (
     LinkUndoReason,
     Need,
     OpaqueRef,
+    OverrideReason,
     PersonalField,
     PersonalRecord,
     ProviderKind,
@@ -36,6 +40,7 @@ from shared.contracts.vocabulary import (
     ServiceKind,
     ServiceOutcome,
     ServiceState,
+    SharingParty,
     Stage,
     TerritoryLevel,
     TransferReason,
@@ -655,6 +660,66 @@ class ServiceEscalated(EventPayload):
         return self
 
 
+# --- consent and assent (since contracts 1.12) --------------------------------------------
+
+
+@register_event
+class ConsentChanged(EventPayload):
+    """A consent to share a child's details with named kinds of agency or provider was recorded or
+    withdrawn, or a supervisor overrode its absence; announced by intake, which keeps the record and its
+    note. Codes and dates only: who gave it is a role (guardian, child), never a name."""
+
+    EVENT_TYPE: ClassVar[str] = "consent.changed"
+    SCHEMA_VERSION: ClassVar[int] = 1
+    TOPIC: ClassVar[str] = "case.consent"
+
+    consent_id: UUID
+    case_id: UUID
+    kind: ConsentKind
+    given_by: ConsentGiver | None = Field(
+        default=None, description="Set for a consent or assent, not an override"
+    )
+    way: ConsentWay | None = Field(default=None, description="How it was given; set with given_by")
+    reason: OverrideReason | None = Field(
+        default=None, description="Why a supervisor overrode; set iff override"
+    )
+    parties: Annotated[list[SharingParty], Field(min_length=1)] = Field(
+        description="The kinds of agency or provider the child's details may be shared with"
+    )
+    given_on: date = Field(description="The day it was given (China Standard Time)")
+    withdrawn_on: date | None = Field(default=None, description="Set once it is withdrawn")
+    jurisdiction: Jurisdiction = Field(description="The case's territory")
+    recorded_by: OpaqueRef = Field(description="Pseudonymous id of who recorded this change")
+    changed_at: UtcDatetime
+
+    @model_validator(mode="after")
+    def _says_whose(self) -> ConsentChanged:
+        if (self.kind == ConsentKind.override) != (self.reason is not None):
+            raise ValueError("reason is required for an override, and only then")
+        if (self.kind == ConsentKind.override) != (self.given_by is None) or (self.given_by is None) != (
+            self.way is None
+        ):
+            raise ValueError("given_by and way are required for a consent or assent, and only then")
+        return self
+
+
+@register_event
+class ConsentWithdrawn(_OnTheAgencysTopic):
+    """A consent that named this kind of agency was withdrawn: told on the agency's own topic beside its
+    referrals, so its kit learns that the next read of the child's details is refused."""
+
+    EVENT_TYPE: ClassVar[str] = "consent.withdrawn"
+    SCHEMA_VERSION: ClassVar[int] = 1
+
+    consent_id: UUID
+    case_id: UUID
+    agency: Agency
+    jurisdiction: Jurisdiction
+    withdrawn_on: date
+    withdrawn_at: UtcDatetime
+    case_number: CaseNumber | None = None
+
+
 # --- follow-up ---------------------------------------------------------------------------
 
 
@@ -845,11 +910,29 @@ class PersonalDataAccessed(EventPayload):
     )
     jurisdiction: Jurisdiction = Field(description="Where the child's case is")
     accessed_at: UtcDatetime
+    provider_id: UUID | None = Field(
+        default=None,
+        description="The reader's provider; set iff the reader is a provider_worker (since 1.12)",
+    )
+    service_id: UUID | None = Field(
+        default=None,
+        description="The open service that entitled the provider to read; set iff a provider was shown "
+        "the data",
+    )
+    consent_id: UUID | None = Field(
+        default=None,
+        description="The consent, or the supervisor's override, that let an agency or provider be shown the "
+        "data; null for the case's own people and the police on an emergency (since 1.12)",
+    )
 
     @model_validator(mode="after")
     def _agency_reads_by_referral(self) -> PersonalDataAccessed:
         if (self.accessor_role == Role.agency_officer) != (self.agency is not None):
             raise ValueError("agency is required for an agency_officer, and only then")
+        if (self.accessor_role == Role.provider_worker) != (self.provider_id is not None):
+            raise ValueError("provider_id is required for a provider_worker, and only then")
+        if (self.provider_id is not None and self.outcome == "shown") != (self.service_id is not None):
+            raise ValueError("service_id is required when a provider is shown data, and only then")
         shown = self.outcome == "shown"
         if (self.agency is not None and shown) != (self.referral_id is not None):
             raise ValueError("referral_id is required when an agency is shown data, and only then")

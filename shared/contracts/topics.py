@@ -21,6 +21,8 @@ from shared.contracts.events import (
     CaseTransferred,
     ChildLinked,
     ChildLinkUndone,
+    ConsentChanged,
+    ConsentWithdrawn,
     FollowupClosureRuleMet,
     FollowupDue,
     FollowupOverdue,
@@ -132,11 +134,17 @@ def _all_topics() -> dict[str, Topic]:
         _topic(CaseApprovalDecided, "casework"),
         _topic(CaseEscalated, "casework"),
         _topic(CaseTransferred, "casework"),
-        # An agency's own topic: its referrals, and their withdrawals.
+        # An agency's own topic: its referrals, and their withdrawals; and, from intake, the withdrawal
+        # of a consent that named the agency, so its kit learns that its next read is refused.
         *(
             dataclasses.replace(
                 _topic(ReferralCreated, "referral", name=referral_topic(agency)),
-                event_types=(ReferralCreated.EVENT_TYPE, ReferralWithdrawn.EVENT_TYPE),
+                event_types=(
+                    ReferralCreated.EVENT_TYPE,
+                    ReferralWithdrawn.EVENT_TYPE,
+                    ConsentWithdrawn.EVENT_TYPE,
+                ),
+                also_written_by=("intake",),
             )
             for agency in Agency
         ),
@@ -146,6 +154,8 @@ def _all_topics() -> dict[str, Topic]:
         # The services of a case's plan, keyed by case like every case event.
         _topic(ServiceChanged, "referral", partitions=6),
         _topic(ServiceEscalated, "referral"),
+        # Consent to share a child's details, its withdrawal, a supervisor's override: keyed by case.
+        _topic(ConsentChanged, "intake", partitions=6),
         _topic(FollowupScheduled, "followup"),
         _topic(FollowupDue, "followup"),
         _topic(FollowupOverdue, "followup"),

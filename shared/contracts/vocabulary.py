@@ -3,9 +3,10 @@ stages, territory levels and the constrained strings every contract uses."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 from pydantic import AfterValidator, AwareDatetime, StringConstraints
 
@@ -378,6 +379,51 @@ class ProviderKind(StrEnum):
     volunteer_team = "volunteer_team"  # 志愿服务队伍
 
 
+SharingParty = StrEnum(
+    "SharingParty",
+    {**{a.value: a.value for a in Agency}, **{k.value: k.value for k in ProviderKind}},
+    module=__name__,
+)
+SharingParty.__doc__ = """Whom a child's details may be shared with, as a consent names them: a kind of agency
+(by its referrals) or a kind of provider (by the services it delivers)."""
+
+
+class ConsentKind(StrEnum):
+    """What a consent record is (知情同意): the guardian's or an older child's consent, a younger
+    child's assent (recorded and shown, not enough alone), or a supervisor's override with a reason."""
+
+    consent = "consent"
+    assent = "assent"
+    override = "override"
+
+
+class ConsentGiver(StrEnum):
+    """Who gave a consent or assent."""
+
+    guardian = "guardian"  # 监护人
+    child = "child"  # 儿童本人
+
+
+class ConsentWay(StrEnum):
+    """How a consent was given."""
+
+    written = "written"  # 书面签字
+    thumbprint = "thumbprint"  # 按手印
+    verbal = "verbal"  # 口头同意（有见证）
+
+
+class OverrideReason(StrEnum):
+    """Why a supervisor shares a child's details without consent."""
+
+    best_interests = "best_interests"  # 儿童利益最大化
+    duty_in_law = "duty_in_law"  # 法定职责
+
+
+CHILD_CONSENT_AGE = 15
+"""From this age a child's own consent is enough (the Interagency Guidelines' informed consent);
+below it the child's word is an assent, recorded beside the guardian's consent."""
+
+
 class Role(StrEnum):
     """What a user of cpnet is. A `reporter` is an institution that submits reports over
     HTTP (a school, hospital, village committee, police station); it can read nothing back."""
@@ -484,6 +530,21 @@ def _not_in_the_future(moment: datetime) -> datetime:
 PastMoment = Annotated[AwareDatetime, AfterValidator(_as_utc), AfterValidator(_not_in_the_future)]
 """When something a person records happened (a visit, a home visit): never in the future, so it
 cannot push what is due next out of sight."""
+
+
+CHINA_STANDARD_TIME = ZoneInfo("Asia/Shanghai")
+"""The clock of days people write (a case's year, a service's due day, a consent's day)."""
+
+
+def _not_after_today(day: date) -> date:
+    if day > (datetime.now(CHINA_STANDARD_TIME) + CLOCK_SKEW).date():
+        raise ValueError("cannot be dated in the future")
+    return day
+
+
+PastDay = Annotated[date, AfterValidator(_not_after_today)]
+"""The day something a person records happened (a unit given, a court's step, a consent): never after
+today in China Standard Time, beyond a few minutes' skew."""
 # What a route taking a visit's `visited_at` (a PastMoment) says of its 422: today's date is no schema's.
 VISITED_IN_THE_FUTURE = (
     "invalid fields; or `visited_at` is in the future (later than now by the service's "

@@ -52,10 +52,12 @@ async def access_log(
     return answer.json()
 
 
-async def reported_to_police(infra, services: RunningServices) -> tuple[dict, dict, dict]:
-    """A red abuse report over HTTP, from a caseworker (who is told the case it opened);
+async def reported_to_police(
+    infra, services: RunningServices, report: dict | None = None
+) -> tuple[dict, dict, dict]:
+    """A red abuse report over HTTP (an emergency), from a caseworker (who is told the case it opened);
     returns the report, intake's answer and the police referral."""
-    report = hotline_report()
+    report = report or hotline_report()
     async with TopicWatcher(infra.kafka_bootstrap, [POLICE]) as watcher:
         async with httpx.AsyncClient(base_url=services.urls["intake"]) as http:
             accepted = await http.post(

@@ -64,7 +64,9 @@ def delivered(out: Path, ours: set[str]) -> list[str]:
     return [line["payload"]["referral_id"] for line in lines if line["payload"]["referral_id"] in ours]
 
 
-async def start_kit(out: Path, jurisdiction: str, infra) -> asyncio.subprocess.Process:
+async def start_kit(
+    out: Path, jurisdiction: str, infra, agency: str = AGENCY.value
+) -> asyncio.subprocess.Process:
     """`cpnet agency listen` against the test stack, as a shell's background job starts it."""
     env = {
         **os.environ,
@@ -78,7 +80,7 @@ async def start_kit(out: Path, jurisdiction: str, infra) -> asyncio.subprocess.P
         "agency",
         "listen",
         "--agency",
-        AGENCY.value,
+        agency,
         "--jurisdiction",
         jurisdiction,
         "--out",

@@ -351,3 +351,102 @@ def test_a_guardianship_lawsuit_is_recorded_step_by_step_and_the_case_stays_open
     page.get_by_label(words["ask_close"]).select_option(label=words["moved_away"])
     page.get_by_role("button", name=words["ask_close_button"]).click()
     expect(page.get_by_role("alert")).to_contain_text(words["services_open"])
+
+
+CONSENT_WORDS = {
+    "zh-CN": {
+        "given_by": "同意人",
+        "guardian": "监护人",
+        "way": "同意方式",
+        "thumbprint": "按手印",
+        "education": "教育",
+        "organisation": "社会工作服务机构",
+        "record": "登记同意",
+        "shared_now": "现可共享给：教育、社会工作服务机构。",
+        "withdraw": "撤回：知情同意",
+        "withdrawn_on": "撤回",
+        "nobody": "未同意向任何部门或服务机构共享",
+        "ground": "共享依据",
+        "best_interests": "儿童利益最大化",
+        "share": "批准共享",
+        "override": "主管批准共享（未经同意）",
+        "organisation_now": "现可共享给：社会工作服务机构。",
+        "why_missing": "必填",
+    },
+    "en-US": {
+        "given_by": "Given by",
+        "guardian": "Guardian",
+        "way": "How it was given",
+        "thumbprint": "Thumbprint",
+        "education": "Education",
+        "organisation": "Social-work organisation",
+        "record": "Record the consent",
+        "shared_now": "Shared now with: Education, Social-work organisation.",
+        "withdraw": "Withdraw: Consent",
+        "withdrawn_on": "Withdrawn on",
+        "nobody": "Shared with no agency or provider outside the case",
+        "ground": "Ground for sharing",
+        "best_interests": "The child's best interests",
+        "share": "Share without consent",
+        "override": "Supervisor's override (no consent)",
+        "organisation_now": "Shared now with: Social-work organisation.",
+        "why_missing": "required",
+    },
+}
+
+
+@pytest.mark.parametrize("locale", ["zh-CN", "en-US"])
+def test_consent_is_recorded_withdrawn_and_overridden_on_the_case_page(
+    services: RunningServices, console: str, browser: Browser, locale: str, infra, tmp_path
+) -> None:
+    words = CONSENT_WORDS[locale]
+    caseworker = add_person(services, "caseworker", TOWNSHIP)
+    supervisor = add_person(services, "supervisor", COUNTY)
+    owner = _on_a_thread(_subject_of(infra.database_url, caseworker))
+    case_id = _on_a_thread(_planned_case(services, owner))
+
+    page = _person(browser, locale, console, caseworker)
+    page.goto(f"{console}/cases/{case_id}")
+    section = page.locator("section[aria-labelledby=consent-title]")
+    expect(section.locator("#consent-state")).to_contain_text(words["nobody"])
+    give = section.locator("form[aria-labelledby=give-consent-title]")
+    give.get_by_label(words["given_by"]).select_option(label=words["guardian"])
+    give.get_by_label(words["way"]).select_option(label=words["thumbprint"])
+    give.get_by_label(words["education"], exact=True).check()
+    give.get_by_label(words["organisation"], exact=True).check()
+    give.locator("#consent_note").fill("母亲在家访时按手印同意")
+    give.get_by_role("button", name=words["record"]).click()
+    assert "problem" not in page.url, page.url
+    expect(section.locator("#consent-state")).to_have_text(words["shared_now"])
+    assert serious_violations(page) == []
+    section.screenshot(path=str(tmp_path / f"consent-{locale}.png"))
+
+    # The mother calls to take it back: every agency it named is told, and nothing is shared any more.
+    row = section.locator("#consents tbody tr").first
+    row.locator("textarea").fill("母亲来电撤回同意")
+    row.get_by_role("button", name=words["withdraw"]).click()
+    expect(section.locator("#consent-state")).to_contain_text(words["nobody"])
+    expect(section.locator("#consents tbody tr").first).to_contain_text(words["withdrawn_on"])
+
+    # The county's supervisor shares with the organisation all the same, and must say why.
+    lead = _person(browser, locale, console, supervisor)
+    lead.goto(f"{console}/cases/{case_id}")
+    section = lead.locator("section[aria-labelledby=consent-title]")
+    share = section.locator("form[aria-labelledby=override-consent-title]")
+    share.get_by_label(words["ground"]).select_option(label=words["best_interests"])
+    share.get_by_label(words["organisation"], exact=True).check()
+    share.get_by_role("button", name=words["share"]).click()
+    expect(lead.locator("#override_consent_note")).to_have_attribute("aria-invalid", "true")
+    share = lead.locator("form[aria-labelledby=override-consent-title]")
+    share.get_by_label(words["ground"]).select_option(label=words["best_interests"])
+    share.get_by_label(words["organisation"], exact=True).check()
+    share.locator("#override_consent_note").fill("监护人长期外出务工联系不上，心理疏导不能再等")
+    share.get_by_role("button", name=words["share"]).click()
+    assert "problem" not in lead.url, lead.url
+    section = lead.locator("section[aria-labelledby=consent-title]")
+    expect(section.locator("#consent-state")).to_have_text(words["organisation_now"])
+    overriding = section.locator("#consents tbody tr").first
+    expect(overriding).to_contain_text(words["override"])
+    expect(overriding).to_contain_text(supervisor)  # who recorded it, by name
+    assert serious_violations(lead) == []
+    section.screenshot(path=str(tmp_path / f"consent-override-{locale}.png"))

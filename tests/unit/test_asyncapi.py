@@ -320,9 +320,10 @@ def test_the_operations_name_the_services_of_the_design(doc: dict[str, Any]) -> 
     assert "referral sends to referral.to.police" in summaries
     assert "agencies send to referral.responses" in summaries
     expected_receives = {
-        # Intake follows referrals to know which agency may read a child's details.
-        # Every service that keeps a case's territory follows its transfers; intake keeps whether a
-        # case is open (one open case per child), so it follows closures and a person's reopenings.
+        # Intake follows referrals to know which agency may read a child's details, and services to know
+        # which provider's workers may. Every service that keeps a case's territory follows its
+        # transfers; intake keeps whether a case is open (one open case per child), so it follows
+        # closures and a person's reopenings.
         "intake": {
             "intake.reports.raw",
             "intake.screening.raw",
@@ -330,6 +331,7 @@ def test_the_operations_name_the_services_of_the_design(doc: dict[str, Any]) -> 
             "case.reopened",
             "referral.status",
             *map(referral_topic, Agency),
+            "service.status",
             "case.transferred",
         },
         "assessment": {"case.reported", "case.reassessment_requested", "case.transferred"},

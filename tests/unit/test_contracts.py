@@ -69,14 +69,18 @@ from shared.contracts import (
     territory_level,
     topic_for_event,
 )
-from shared.contracts.events import ChildLinked, ChildLinkUndone
+from shared.contracts.events import ChildLinked, ChildLinkUndone, ConsentChanged, ConsentWithdrawn
 from shared.contracts.export import render, schema_documents
 from shared.contracts.screening import ScreeningRecord
 from shared.contracts.vocabulary import (
+    ConsentGiver,
+    ConsentKind,
+    ConsentWay,
     IdentificationReason,
     LinkUndoReason,
     ReopenReason,
     ScreenOutReason,
+    SharingParty,
     TransferReason,
     WithdrawalReason,
 )
@@ -319,6 +323,26 @@ def sample_payloads() -> list[EventPayload]:
             to_level=TerritoryLevel.county,
             escalated_at=NOW,
         ),
+        ConsentChanged(
+            consent_id=PLAN_ID,
+            case_id=CASE_ID,
+            kind=ConsentKind.consent,
+            given_by=ConsentGiver.guardian,
+            way=ConsentWay.written,
+            parties=[SharingParty.social_work_organisation, SharingParty.education],
+            given_on=NOW.date(),
+            jurisdiction=VILLAGE,
+            recorded_by="cw-2",
+            changed_at=NOW,
+        ),
+        ConsentWithdrawn(
+            consent_id=PLAN_ID,
+            case_id=CASE_ID,
+            agency=Agency.education,
+            jurisdiction=VILLAGE,
+            withdrawn_on=NOW.date(),
+            withdrawn_at=NOW,
+        ),
         FollowupScheduled(
             case_id=CASE_ID,
             plan_id=PLAN_ID,
@@ -542,7 +566,12 @@ def test_each_agency_has_its_referral_topic() -> None:
     for agency in Agency:
         payload = sample(ReferralCreated).model_copy(update={"agency": agency})
         assert topic_for_event(payload) == referral_topic(agency) == f"referral.to.{agency}"
-        assert TOPICS[referral_topic(agency)].event_types == ("referral.created", "referral.withdrawn")
+        assert TOPICS[referral_topic(agency)].event_types == (
+            "referral.created",
+            "referral.withdrawn",
+            "consent.withdrawn",
+        )
+        assert TOPICS[referral_topic(agency)].writers == ("referral", "intake")
         withdrawal = sample(ReferralWithdrawn).model_copy(update={"agency": agency})
         assert topic_for_event(withdrawal) == referral_topic(agency)
 

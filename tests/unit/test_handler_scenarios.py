@@ -27,6 +27,7 @@ from services.referral.refer import Resources as ReferralResources
 from shared.contracts.envelope import new_envelope
 from shared.contracts.events import (
     CaseReopened,
+    ConsentWithdrawn,
     EventPayload,
     FollowupScheduled,
     ReferralEscalated,
@@ -157,7 +158,19 @@ async def _casework() -> set[type]:
     )
     delivered = c.service_changed(ServiceState.delivered, at=NOW + timedelta(minutes=1), of=service)
     await life.step(casework.HANDLERS, [service, service_escalated, delivered], c.CASE)
-    await life.step(casework.HANDLERS, [scheduled, c.visit(NOW), c.withdrawal(), c.rule_met(NOW)], c.CASE)
+    consent_withdrawn = ConsentWithdrawn(
+        consent_id=uuid.uuid4(),
+        case_id=c.CASE,
+        agency=Agency.education,
+        jurisdiction="140402001001",
+        withdrawn_on=NOW.date(),
+        withdrawn_at=NOW,
+    )
+    await life.step(
+        casework.HANDLERS,
+        [scheduled, c.visit(NOW), c.withdrawal(), consent_withdrawn, c.rule_met(NOW)],
+        c.CASE,
+    )
     await life.step(casework.HANDLERS, [linked, c.unlink(linked)], c.CASE)
     return life.seen
 

@@ -326,7 +326,9 @@ async def test_referral_news_leaves_one_grant_a_referral_with_the_last_state() -
     case_id, first, second = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
 
     def created(referral):
-        return ReferralCreated.model_construct(referral_id=referral, case_id=case_id, agency=Agency.police)
+        return ReferralCreated.model_construct(
+            referral_id=referral, case_id=case_id, agency=Agency.police, emergency=False
+        )
 
     def changed(referral, state):
         return ReferralStatusChanged.model_construct(

@@ -11,9 +11,11 @@ from shared.contracts.events import ReferralCreated, ReferralStatusChanged
 from shared.contracts.vocabulary import Agency, ReferralState
 
 
-def created(referral: uuid.UUID, case: uuid.UUID) -> SimpleNamespace:
+def created(referral: uuid.UUID, case: uuid.UUID, emergency: bool = False) -> SimpleNamespace:
     return SimpleNamespace(
-        payload=ReferralCreated.model_construct(referral_id=referral, case_id=case, agency=Agency.police)
+        payload=ReferralCreated.model_construct(
+            referral_id=referral, case_id=case, agency=Agency.police, emergency=emergency
+        )
     )
 
 
@@ -46,3 +48,10 @@ def test_a_status_change_that_came_before_its_creation_is_kept() -> None:
     case, referral = uuid.uuid4(), uuid.uuid4()
     new, moved = grants_after([changed(referral, case, ReferralState.done), created(referral, case)])
     assert new == [] and [g["state"] for g in moved] == ["done"]
+
+
+def test_a_grant_keeps_whether_its_referral_is_an_emergency() -> None:
+    """The police read an emergency's child without a consent: the grant must know which it is."""
+    case, urgent, ordinary = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    new, _ = grants_after([created(urgent, case, emergency=True), created(ordinary, case)])
+    assert {g["referral_id"]: g["emergency"] for g in new} == {urgent: True, ordinary: False}

@@ -43,13 +43,17 @@ from shared.contracts.vocabulary import (
     Agency,
     CaseStatus,
     ClosureReason,
+    ConsentGiver,
+    ConsentWay,
     GuardianshipGap,
     IdentificationReason,
     JudgementResult,
     LawsuitStep,
     Need,
+    OverrideReason,
     ReopenReason,
     ScreenOutReason,
+    SharingParty,
     TransferReason,
     WithdrawalReason,
 )
@@ -96,6 +100,10 @@ CHOICES = {
     "identification_reasons": list(IdentificationReason),
     "sexes": SEXES,
     "reopen_reasons": list(ReopenReason),
+    "consent_givers": list(ConsentGiver),
+    "consent_ways": list(ConsentWay),
+    "consent_override_reasons": list(OverrideReason),
+    "sharing_parties": list(SharingParty),
 }
 # Where the identity given to a child nobody could name is on the form (a 422's `loc` after "body").
 IDENTITY_FIELDS = {
@@ -174,12 +182,23 @@ async def _case_page(
         if works
         else []
     )
+    # Whom the child's details may be shared with: the consents, assents and overrides on record.
+    consent = (
+        await optional(call(console, person, "intake", "GET", f"/v1/cases/{case_id}/consent"))
+        if works
+        else None
+    )
     owner = case["owner"]["caseworker"]
     async with console.engine.connect() as connection:
         assigns = "assign" in case["actions"]
         caseworkers = await caseworkers_for(connection, case["jurisdiction"]) if assigns else []
         names = await usernames_of(
-            connection, [owner, *(link[by] for link in links for by in ("linked_by", "undone_by"))]
+            connection,
+            [
+                owner,
+                *(link[by] for link in links for by in ("linked_by", "undone_by")),
+                *(r["recorded_by"] for r in (consent or {}).get("records", [])),
+            ],
         )
         people = await people_of(connection, actors(timeline))
     lang = language_of(console, request)
@@ -205,6 +224,7 @@ async def _case_page(
         approvals=approvals,
         child=child,
         links=links,
+        consent=consent,
         names=names,
         reads_access=may_open(person.principal, ACCESS),
         all_places=lang.villages(""),
@@ -215,6 +235,7 @@ async def _case_page(
             "visited_at": now_local,
             "hv_visited_at": now_local,
             "due_on": (datetime.now(CITY_TIME).date() + SERVICE_DUE_IN).isoformat(),
+            "given_on": datetime.now(CITY_TIME).date().isoformat(),
             **(typed or {}),
         },
         **CHOICES,
@@ -672,6 +693,78 @@ async def service_feedback(
         "given_by": form.get("given_by") or "family",
     }
     return await act(console, person, case_id, "referral", f"/v1/services/{service_id}/feedback", body)
+
+
+# ---- consent and assent to share the child's details (intake keeps them) ---------------------------
+
+
+@router.post("/consents")
+async def give_consent(request: Request, console: ConsoleDep, person: Person, case_id: uuid.UUID) -> Response:
+    """The guardian's or the child's consent (an assent under 15) to the kinds of agency or provider."""
+    form = await checked_form(request, person)
+    body = {
+        "given_by": form.get("given_by") or None,
+        "way": form.get("way") or None,
+        "parties": form.getlist("parties"),
+        "given_on": form.get("given_on") or None,
+    }
+    fields = {("given_by",): "given_by", ("way",): "way", ("parties",): "parties", ("given_on",): "given_on"}
+    return await _act(
+        request,
+        console,
+        person,
+        case_id,
+        form,
+        "intake",
+        f"/v1/cases/{case_id}/consents",
+        body,
+        note="consent_note",
+        fields=fields,
+    )
+
+
+@router.post("/consent-overrides")
+async def override_consent(
+    request: Request, console: ConsoleDep, person: Person, case_id: uuid.UUID
+) -> Response:
+    """A supervisor shares without consent, with a reason in law or the child's interest, and why in words."""
+    form = await checked_form(request, person)
+    body = {
+        "reason": form.get("override_consent_reason") or None,
+        "parties": form.getlist("override_parties"),
+    }
+    fields = {("reason",): "override_consent_reason", ("parties",): "override_parties"}
+    return await _act(
+        request,
+        console,
+        person,
+        case_id,
+        form,
+        "intake",
+        f"/v1/cases/{case_id}/consent-overrides",
+        body,
+        note="override_consent_note",
+        fields=fields,
+    )
+
+
+@router.post("/consents/{consent_id}/withdrawal")
+async def withdraw_consent(
+    request: Request, console: ConsoleDep, person: Person, case_id: uuid.UUID, consent_id: uuid.UUID
+) -> Response:
+    """The family withdraws a consent (or a supervisor an override): every agency it named is told."""
+    form = await checked_form(request, person)
+    return await _act(
+        request,
+        console,
+        person,
+        case_id,
+        form,
+        "intake",
+        f"/v1/consents/{consent_id}/withdrawal",
+        {},
+        note=f"withdraw_consent_note_{consent_id}",
+    )
 
 
 @router.post("/visits")
