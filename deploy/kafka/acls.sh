@@ -154,6 +154,8 @@ acl --allow-principal User:cpnet-admin --operation Create --operation Describe -
 acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic referral.to.womens_federation.dlq
 acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic referral.to.youth_league
 acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic referral.to.youth_league.dlq
+acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic service.complaints
+acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic service.complaints.dlq
 acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic service.escalated
 acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic service.escalated.dlq
 acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic service.status
@@ -236,6 +238,8 @@ acl --allow-principal User:cpnet-audit --operation Read --topic referral.to.wome
 acl --allow-principal User:cpnet-audit --operation Read --operation Write --topic referral.to.womens_federation.dlq
 acl --allow-principal User:cpnet-audit --operation Read --topic referral.to.youth_league
 acl --allow-principal User:cpnet-audit --operation Read --operation Write --topic referral.to.youth_league.dlq
+acl --allow-principal User:cpnet-audit --operation Read --topic service.complaints
+acl --allow-principal User:cpnet-audit --operation Read --operation Write --topic service.complaints.dlq
 acl --allow-principal User:cpnet-audit --operation Read --topic service.escalated
 acl --allow-principal User:cpnet-audit --operation Read --operation Write --topic service.escalated.dlq
 acl --allow-principal User:cpnet-audit --operation Read --topic service.status
@@ -381,6 +385,7 @@ acl --allow-principal User:cpnet-referral --operation Write --topic referral.to.
 acl --allow-principal User:cpnet-referral --operation Write --topic referral.to.social_work
 acl --allow-principal User:cpnet-referral --operation Write --topic referral.to.womens_federation
 acl --allow-principal User:cpnet-referral --operation Write --topic referral.to.youth_league
+acl --allow-principal User:cpnet-referral --operation Write --topic service.complaints
 acl --allow-principal User:cpnet-referral --operation Write --topic service.escalated
 acl --allow-principal User:cpnet-referral --operation Write --topic service.status
 

@@ -24,6 +24,8 @@ BOARD = Page("/board", "Board", CASE_READERS)
 REPORT = Page("/report", "New report", REPORTERS)
 SEARCH = Page("/children/search", "Find a child", CASE_SIDE)
 APPROVALS = Page("/approvals", "Pending approval", SUPERVISORS)
+# The services of cases' plans left overdue until they climbed to the supervisor's own level.
+ESCALATED_SERVICES = Page("/overdue-services", "Overdue services escalated to us", SUPERVISORS)
 DASHBOARD = Page(
     "/dashboard", "Territory dashboard", frozenset({Role.supervisor, Role.operator, Role.auditor})
 )
@@ -41,6 +43,7 @@ PAGES = (
     REPORT,
     SEARCH,
     APPROVALS,
+    ESCALATED_SERVICES,
     DASHBOARD,
     PROVIDERS,
     ACCESS,

@@ -41,6 +41,7 @@ from shared.contracts.vocabulary import (
     OPEN_SERVICE_STATES,
     SERVICES_WITH_STEPS,
     Agency,
+    ComplaintFinding,
     JudgementResult,
     LawsuitStep,
     PastDay,
@@ -54,7 +55,7 @@ from shared.contracts.vocabulary import (
 from shared.http import answers
 from shared.notes import NoteText
 from shared.service import ServiceContext, service_context
-from shared.territory.code import in_subtree
+from shared.territory.code import DIGITS, TerritoryLevel, in_subtree
 
 Ctx = Annotated[ServiceContext[Resources], Depends(service_context)]
 # Who keeps the registry: a supervisor for their territory, an operator for the whole network.
@@ -373,6 +374,11 @@ class Scorecard(BaseModel):
     not_delivered: int
     feedback_count: int
     mean_satisfaction: float | None = Field(description="1 (very unsatisfied) … 5 (very satisfied)")
+    complaints: dict[str, int] = Field(
+        default_factory=dict,
+        description="Complaints made within the period about its services: received, upheld, not_upheld, "
+        "open",
+    )
 
 
 @contracts_router.get(
@@ -438,6 +444,18 @@ async def scorecard(
                 .where(covered, _local_day(f.recorded_at).between(contract.starts_on, contract.ends_on))
             )
         ).one()
+        c = t.complaints.c
+        received, upheld, not_upheld = (
+            await session.execute(
+                select(
+                    func.count(),
+                    func.count().filter(c.finding == ComplaintFinding.upheld.value),
+                    func.count().filter(c.finding == ComplaintFinding.not_upheld.value),
+                )
+                .select_from(t.complaints.join(t.services, s.id == c.service_id))
+                .where(covered, c.received_on.between(contract.starts_on, contract.ends_on))
+            )
+        ).one()
     return Scorecard(
         contract=contract,
         provider_name=provider.name,
@@ -452,6 +470,12 @@ async def scorecard(
         not_delivered=ended.get(ServiceState.not_delivered.value, 0),
         feedback_count=count,
         mean_satisfaction=round(float(mean), 2) if mean is not None else None,
+        complaints={
+            "received": received,
+            "upheld": upheld,
+            "not_upheld": not_upheld,
+            "open": received - upheld - not_upheld,
+        },
     )
 
 
@@ -496,7 +520,7 @@ class ServiceOut(BaseModel):
     steps: list[StepOut] = Field(default_factory=list, description="A lawsuit's steps so far, in order")
 
 
-def _with_provider():
+def with_provider():
     return select(
         t.services, t.providers.c.name.label("provider_name"), t.providers.c.agency.label("provider_agency")
     ).join(t.providers, t.providers.c.id == t.services.c.provider_id)
@@ -511,7 +535,7 @@ def _provider_side(principal: Principal, row) -> bool:
     return False
 
 
-def _visible(principal: Principal, row) -> bool:
+def visible_to(principal: Principal, row) -> bool:
     if principal.role in (Role.provider_worker, Role.agency_officer):
         return _provider_side(principal, row)
     return principal.can_see(row.jurisdiction)
@@ -561,8 +585,8 @@ async def _steps_of(session, rows) -> dict[uuid.UUID, list[StepOut]]:
 
 async def _one(ctx: ServiceContext, service_id: uuid.UUID, principal: Principal) -> ServiceOut:
     async with ctx.sessions() as session:
-        row = (await session.execute(_with_provider().where(t.services.c.id == service_id))).first()
-        if row is None or not _visible(principal, row):
+        row = (await session.execute(with_provider().where(t.services.c.id == service_id))).first()
+        if row is None or not visible_to(principal, row):
             raise HTTPException(status_code=404, detail=NO_SUCH_SERVICE)
         steps = await _steps_of(session, [row])
     return _service_out(row, principal, ctx.resources.clock(), steps.get(row.id, []))
@@ -628,6 +652,10 @@ async def list_services(
     jurisdiction: Annotated[str | None, Query(pattern=TERRITORY_PREFIX_PATTERN)] = None,
     waiting: Annotated[bool | None, Query(description="still open (planned, accepted, in progress)")] = None,
     overdue: Annotated[bool | None, Query(description="still open after its due date")] = None,
+    held_here: Annotated[
+        bool | None,
+        Query(description="escalated to your own node: left overdue, it climbed to your level and is yours"),
+    ] = None,
     offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[ServiceOut]:
@@ -654,7 +682,13 @@ async def list_services(
         where.append(s.state.in_(OPEN_SERVICE_STATES) if waiting else s.state.not_in(OPEN_SERVICE_STATES))
     if overdue is not None:
         where.append(late if overdue else ~late)
-    query = _with_provider().where(*where).order_by(case((late, 0), else_=1), s.due_on, s.id)
+    if held_here:
+        # The node a territory prefix names: its code with the levels below it zero (14 04 04 → 140404000000).
+        where += [
+            s.escalations > 0,
+            s.holder == principal.jurisdiction.ljust(DIGITS[TerritoryLevel.village], "0"),
+        ]
+    query = with_provider().where(*where).order_by(case((late, 0), else_=1), s.due_on, s.id)
     async with ctx.sessions() as session:
         rows = (await session.execute(query.offset(offset).limit(limit))).all()
         steps = await _steps_of(session, rows)
@@ -698,8 +732,8 @@ async def _acting(ctx: Ctx, principal: Principal, service_id: uuid.UUID, act) ->
     """One action in its own unit of work; the answers every action shares (404, 409)."""
 
     async with ctx.sessions() as session:
-        row = (await session.execute(_with_provider().where(t.services.c.id == service_id))).first()
-    if row is None or not _visible(principal, row):
+        row = (await session.execute(with_provider().where(t.services.c.id == service_id))).first()
+    if row is None or not visible_to(principal, row):
         raise HTTPException(status_code=404, detail=NO_SUCH_SERVICE)
     try:
         async with ctx.unit_of_work() as work:
@@ -871,8 +905,8 @@ async def record_feedback(
     service_id: uuid.UUID, body: Feedback, principal: Annotated[Principal, Depends(CaseSide)], ctx: Ctx
 ) -> ServiceOut:
     async with ctx.sessions.begin() as session:
-        row = (await session.execute(_with_provider().where(t.services.c.id == service_id))).first()
-        if row is None or not _visible(principal, row):
+        row = (await session.execute(with_provider().where(t.services.c.id == service_id))).first()
+        if row is None or not visible_to(principal, row):
             raise HTTPException(status_code=404, detail=NO_SUCH_SERVICE)
         await session.execute(
             insert(t.feedback),

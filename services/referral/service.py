@@ -6,6 +6,7 @@ from __future__ import annotations
 from functools import partial
 
 from services.referral.api import cases_router, router
+from services.referral.complaints import router as complaints_router
 from services.referral.deliveries import escalate_overdue_services
 from services.referral.handlers import ANSWERS, CLOSURES, GRADES, stage
 from services.referral.lifecycle import IllegalTransition
@@ -85,7 +86,7 @@ SERVICE = ServiceDefinition(
     settings=ReferralSettings,
     summary="Routes graded cases to the agencies that must act and holds them to deadlines; "
     "tracks the services of each plan to delivery by providers under contract.",
-    routers=(router, cases_router, *SERVICE_ROUTERS),
+    routers=(router, cases_router, *SERVICE_ROUTERS, complaints_router),
     consumes=CONSUMES,
     tasks=tasks,
     resources=resources,

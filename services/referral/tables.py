@@ -190,6 +190,23 @@ feedback = Table(
     Column("recorded_at", DateTime(timezone=True), nullable=False),
 )
 
+# Complaints about a service (投诉) and how the county found them (监管评估): its note sealed in `notes`.
+# Created by referral_0009.
+complaints = Table(
+    "complaints",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("service_id", UUID(as_uuid=True), ForeignKey("services.id"), nullable=False, index=True),
+    Column("kind", Text, nullable=False),  # ComplaintKind
+    Column("made_by", Text, nullable=False),  # ComplaintSource
+    Column("received_on", Date, nullable=False),
+    Column("recorded_by", Text, nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("finding", Text),  # ComplaintFinding, once handled
+    Column("handled_on", Date),
+    Column("handled_by", Text),
+)
+
 DOMAIN_TABLES = (
     cases,
     referrals,
@@ -201,4 +218,5 @@ DOMAIN_TABLES = (
     service_units,
     service_steps,
     feedback,
+    complaints,
 )

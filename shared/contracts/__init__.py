@@ -38,6 +38,7 @@ from shared.contracts.events import (
     ReferralWithdrawn,
     RiskFactor,
     ServiceChanged,
+    ServiceComplaint,
     ServiceEscalated,
 )
 from shared.contracts.hotline import Child, HotlineReport, Reporter
@@ -115,6 +116,7 @@ __all__ = [
     "ReferralCreated",
     "ReferralEscalated",
     "ServiceChanged",
+    "ServiceComplaint",
     "ServiceEscalated",
     "ServiceKind",
     "ServiceOutcome",

@@ -16,6 +16,9 @@ from shared.contracts.vocabulary import (
     CaseNumber,
     Category,
     Channel,
+    ComplaintFinding,
+    ComplaintKind,
+    ComplaintSource,
     ConsentGiver,
     ConsentKind,
     ConsentWay,
@@ -657,6 +660,35 @@ class ServiceEscalated(EventPayload):
     @model_validator(mode="after")
     def _goes_up_the_tree(self) -> ServiceEscalated:
         _up_the_tree(self.from_jurisdiction, self.to_jurisdiction, self.to_level)
+        return self
+
+
+@register_event
+class ServiceComplaint(EventPayload):
+    """A complaint about a service was received, or the county found it upheld or not (监管评估): codes and
+    days, announced by referral, which keeps what people wrote sealed."""
+
+    EVENT_TYPE: ClassVar[str] = "service.complaint"
+    SCHEMA_VERSION: ClassVar[int] = 1
+    TOPIC: ClassVar[str] = "service.complaints"
+
+    complaint_id: UUID
+    service_id: UUID
+    case_id: UUID
+    provider_id: UUID
+    kind: ComplaintKind
+    made_by: ComplaintSource
+    received_on: date
+    finding: ComplaintFinding | None = Field(default=None, description="Set once it is handled")
+    handled_on: date | None = Field(default=None, description="Set with the finding")
+    jurisdiction: Jurisdiction = Field(description="The case's territory")
+    changed_by: OpaqueRef = Field(description="Pseudonymous id of who recorded this change")
+    changed_at: UtcDatetime
+
+    @model_validator(mode="after")
+    def _handled_says_when(self) -> ServiceComplaint:
+        if (self.finding is None) != (self.handled_on is None):
+            raise ValueError("finding and handled_on come together")
         return self
 
 

@@ -35,6 +35,7 @@ from shared.contracts.events import (
     ReferralStatusChanged,
     ReferralWithdrawn,
     ServiceChanged,
+    ServiceComplaint,
     ServiceEscalated,
 )
 from shared.contracts.hotline import HotlineReport
@@ -154,6 +155,7 @@ def _all_topics() -> dict[str, Topic]:
         # The services of a case's plan, keyed by case like every case event.
         _topic(ServiceChanged, "referral", partitions=6),
         _topic(ServiceEscalated, "referral"),
+        _topic(ServiceComplaint, "referral"),
         # Consent to share a child's details, its withdrawal, a supervisor's override: keyed by case.
         _topic(ConsentChanged, "intake", partitions=6),
         _topic(FollowupScheduled, "followup"),

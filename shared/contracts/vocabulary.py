@@ -368,6 +368,31 @@ class ServiceOutcome(StrEnum):
     need_not_met = "need_not_met"
 
 
+class ComplaintKind(StrEnum):
+    """What a family (or the child, or the caseworker) complains of in a service (投诉)."""
+
+    late = "late"  # 服务不及时
+    not_as_agreed = "not_as_agreed"  # 未按约定提供服务
+    staff_conduct = "staff_conduct"  # 工作人员态度或行为不当
+    privacy = "privacy"  # 泄露个人信息
+    other = "other"
+
+
+class ComplaintSource(StrEnum):
+    """Who complained."""
+
+    family = "family"
+    child = "child"
+    caseworker = "caseworker"
+
+
+class ComplaintFinding(StrEnum):
+    """How the county's civil affairs bureau found a complaint, once looked into."""
+
+    upheld = "upheld"  # 投诉属实
+    not_upheld = "not_upheld"  # 投诉不属实
+
+
 class ProviderKind(StrEnum):
     """Who delivers a service: an agency's office, or an organisation the government purchases
     services from (承接机构)."""

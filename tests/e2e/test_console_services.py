@@ -7,12 +7,14 @@ purchased, the share on time, the families' satisfaction."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from datetime import datetime, timedelta
 
 import httpx
 import pytest
+from openpyxl import load_workbook
 from playwright.sync_api import Browser, Page, expect
 
 from services.referral.provision import LOCAL
@@ -56,6 +58,19 @@ WORDS = {
         "mean": "4.0 分（满分5分），1 人评价",
         "of_six": "3 / 6",
         "county": "上党区",
+        "download": "下载绩效评估表（XLSX）",
+        "complaint": "登记投诉",
+        "complaint_kind": "投诉事项",
+        "complaint_by": "投诉人",
+        "late": "服务不及时",
+        "family": "家庭",
+        "record_complaint": "登记该投诉",
+        "complaint_open": "收到 1 件：属实 0 件，不属实 0 件，待核实 1 件",
+        "finding": "核实结果",
+        "upheld": "投诉属实",
+        "why": "理由说明（必填）",
+        "record_finding": "登记核实结果",
+        "complaint_upheld": "收到 1 件：属实 1 件，不属实 0 件，待核实 0 件",
     },
     "en-US": {
         "plan_service": "Plan the service",
@@ -79,6 +94,19 @@ WORDS = {
         "mean": "4.0 of 5 (1 answered)",
         "of_six": "3 of 6",
         "county": "Shangdang District",
+        "download": "Download the scorecard (XLSX)",
+        "complaint": "Record a complaint",
+        "complaint_kind": "What it is about",
+        "complaint_by": "Who complained",
+        "late": "Late",
+        "family": "The family",
+        "record_complaint": "Record the complaint",
+        "complaint_open": "1 received: 0 upheld, 0 not upheld, 1 to be looked into",
+        "finding": "Finding",
+        "upheld": "Upheld",
+        "why": "Why, in your words (required)",
+        "record_finding": "Record the finding",
+        "complaint_upheld": "1 received: 1 upheld, 0 not upheld, 0 to be looked into",
     },
 }
 
@@ -224,6 +252,14 @@ def test_a_plan_becomes_three_services_one_delivered_by_its_organisation_and_sco
     counselling_row.get_by_label(words["satisfaction"]).select_option(label=words["satisfied"])
     counselling_row.get_by_role("button", name=words["record_feedback"]).click()
     assert "problem" not in worker.url, worker.url
+    # And the family's complaint: the second session came late.
+    counselling_row = worker.get_by_role("row").filter(has_text=words["counselling"])
+    counselling_row.get_by_text(words["complaint"], exact=True).click()
+    counselling_row.get_by_label(words["complaint_kind"]).select_option(label=words["late"])
+    counselling_row.get_by_label(words["complaint_by"]).select_option(label=words["family"])
+    counselling_row.locator("textarea").fill("第二次辅导没有按约定时间来")
+    counselling_row.get_by_role("button", name=words["record_complaint"]).click()
+    assert "problem" not in worker.url, worker.url
 
     # The county's supervisor reads the contract's scorecard.
     boss = _person(browser, locale, console, boss_name)
@@ -234,8 +270,27 @@ def test_a_plan_becomes_three_services_one_delivered_by_its_organisation_and_sco
     expect(boss.locator("main")).to_contain_text(words["on_time"])
     expect(boss.locator("main")).to_contain_text(words["mean"])
     expect(boss.locator("main")).to_contain_text(words["county"])  # the territory served, by its name
+    expect(boss.locator("dd.complaints")).to_have_text(words["complaint_open"])
+    complaint = boss.locator("#complaints tbody tr").filter(has_text=words["late"])
+    complaint.get_by_label(words["finding"]).select_option(label=words["upheld"])
+    complaint.get_by_label(words["why"]).fill("约谈机构负责人，调整辅导时间")
+    complaint.get_by_role("button", name=words["record_finding"]).click()
+    expect(boss.locator("dd.complaints")).to_have_text(words["complaint_upheld"])
+    expect(boss.locator("#complaints tbody tr").filter(has_text=words["late"])).to_contain_text(
+        words["upheld"]
+    )
     assert serious_violations(boss) == []
     boss.screenshot(path=str(tmp_path / f"scorecard-{locale}.png"), full_page=True)
+
+    # The bureau files the scorecard: the spreadsheet opens with the page's figures.
+    with boss.expect_download() as downloading:
+        boss.get_by_role("link", name=words["download"]).click()
+    download = downloading.value
+    assert download.suggested_filename.endswith(".xlsx")
+    download.save_as(tmp_path / download.suggested_filename)
+    sheet = load_workbook(tmp_path / download.suggested_filename).active
+    rows = [tuple(cell.value for cell in row) for row in sheet.iter_rows()]
+    assert (words["counselling"], 20, 3) in rows
 
 
 LAWSUIT_WORDS = {
@@ -362,7 +417,6 @@ CONSENT_WORDS = {
         "education": "教育",
         "organisation": "社会工作服务机构",
         "record": "登记同意",
-        "shared_now": "现可共享给：教育、社会工作服务机构。",
         "withdraw": "撤回：知情同意",
         "withdrawn_on": "撤回",
         "nobody": "未同意向任何部门或服务机构共享",
@@ -372,6 +426,10 @@ CONSENT_WORDS = {
         "override": "主管批准共享（未经同意）",
         "organisation_now": "现可共享给：社会工作服务机构。",
         "why_missing": "必填",
+        "federation": "妇联",
+        "shared_three": "现可共享给：教育、妇联、社会工作服务机构。",
+        "child_for_action": "为保护行动查看儿童信息",
+        "no_consent": "未获知情同意",
     },
     "en-US": {
         "given_by": "Given by",
@@ -381,7 +439,6 @@ CONSENT_WORDS = {
         "education": "Education",
         "organisation": "Social-work organisation",
         "record": "Record the consent",
-        "shared_now": "Shared now with: Education, Social-work organisation.",
         "withdraw": "Withdraw: Consent",
         "withdrawn_on": "Withdrawn on",
         "nobody": "Shared with no agency or provider outside the case",
@@ -391,6 +448,10 @@ CONSENT_WORDS = {
         "override": "Supervisor's override (no consent)",
         "organisation_now": "Shared now with: Social-work organisation.",
         "why_missing": "required",
+        "federation": "Women's federation",
+        "shared_three": "Shared now with: Education, Women's federation, Social-work organisation.",
+        "child_for_action": "The child's details for our action",
+        "no_consent": "No consent",
     },
 }
 
@@ -405,6 +466,26 @@ def test_consent_is_recorded_withdrawn_and_overridden_on_the_case_page(
     owner = _on_a_thread(_subject_of(infra.database_url, caseworker))
     case_id = _on_a_thread(_planned_case(services, owner))
 
+    federation = add_person(services, "agency_officer", TOWNSHIP, agency="womens_federation")
+    number = _on_a_thread(_case_number(services, case_id))
+
+    # The women's federation, referred the case, asks for the child's details: no consent yet.
+    officer = _person(browser, locale, console, federation)
+
+    def officer_reads():
+        for _ in range(100):  # the referral reaches the inbox shortly after the grade
+            officer.goto(f"{console}/inbox")
+            row = officer.get_by_role("row").filter(has_text=number)
+            if row.count():
+                break
+            officer.wait_for_timeout(200)
+        row.get_by_role("button", name=re.compile(words["child_for_action"])).click()
+
+    officer_reads()
+    expect(officer.get_by_role("alert")).to_contain_text(words["no_consent"])
+    assert serious_violations(officer) == []
+    officer.screenshot(path=str(tmp_path / f"no-consent-{locale}.png"))
+
     page = _person(browser, locale, console, caseworker)
     page.goto(f"{console}/cases/{case_id}")
     section = page.locator("section[aria-labelledby=consent-title]")
@@ -414,12 +495,15 @@ def test_consent_is_recorded_withdrawn_and_overridden_on_the_case_page(
     give.get_by_label(words["way"]).select_option(label=words["thumbprint"])
     give.get_by_label(words["education"], exact=True).check()
     give.get_by_label(words["organisation"], exact=True).check()
+    give.get_by_label(words["federation"], exact=True).check()
     give.locator("#consent_note").fill("母亲在家访时按手印同意")
     give.get_by_role("button", name=words["record"]).click()
     assert "problem" not in page.url, page.url
-    expect(section.locator("#consent-state")).to_have_text(words["shared_now"])
+    expect(section.locator("#consent-state")).to_have_text(words["shared_three"])
     assert serious_violations(page) == []
     section.screenshot(path=str(tmp_path / f"consent-{locale}.png"))
+    officer_reads()  # now the federation reads the child's details
+    expect(officer.locator("dl.summary")).to_be_visible()
 
     # The mother calls to take it back: every agency it named is told, and nothing is shared any more.
     row = section.locator("#consents tbody tr").first
@@ -427,6 +511,8 @@ def test_consent_is_recorded_withdrawn_and_overridden_on_the_case_page(
     row.get_by_role("button", name=words["withdraw"]).click()
     expect(section.locator("#consent-state")).to_contain_text(words["nobody"])
     expect(section.locator("#consents tbody tr").first).to_contain_text(words["withdrawn_on"])
+    officer_reads()  # and is refused again
+    expect(officer.get_by_role("alert")).to_contain_text(words["no_consent"])
 
     # The county's supervisor shares with the organisation all the same, and must say why.
     lead = _person(browser, locale, console, supervisor)
@@ -450,3 +536,100 @@ def test_consent_is_recorded_withdrawn_and_overridden_on_the_case_page(
     expect(overriding).to_contain_text(supervisor)  # who recorded it, by name
     assert serious_violations(lead) == []
     section.screenshot(path=str(tmp_path / f"consent-override-{locale}.png"))
+
+
+ESCALATION_WORDS = {
+    "zh-CN": {"link": "逾期上报本级的救助服务", "kind": "法律援助", "climbed": "已上报 2 次，现由上党区负责"},
+    "en-US": {
+        "link": "Overdue services escalated to us",
+        "kind": "Legal aid",
+        "climbed": "2 times, now at Shangdang District",
+    },
+}
+
+
+async def _case_number(services: RunningServices, case_id: str) -> str:
+    async with httpx.AsyncClient(base_url=services.urls["casework"]) as casework:
+        case = await casework.get(f"/v1/cases/{case_id}", headers=SUPERVISOR)
+    assert case.status_code == 200, case.text
+    return case.json()["case_number"]
+
+
+async def _overdue_legal_aid(services: RunningServices, case_id: str, owner: str, reference: str) -> str:
+    """Legal aid for the case, due today (the earliest a person may set), by a legal organisation."""
+    mine = token(Role.caseworker, owner, jurisdiction=TOWNSHIP)
+    async with httpx.AsyncClient(base_url=services.urls["referral"]) as referral:
+        made = await referral.post(
+            "/v1/providers",
+            json={
+                "name": f"法律援助工作站 {reference}",
+                "kind": "legal_organisation",
+                "territory": COUNTY,
+                "kinds": ["legal_aid"],
+            },
+            headers=SUPERVISOR,
+        )
+        assert made.status_code == 201, made.text
+        body = {
+            "kind": "legal_aid",
+            "provider_id": made.json()["provider_id"],
+            "due_on": str(datetime.now(LOCAL).date()),
+        }
+        for _ in range(300):  # referral hears the plan's needs with its grade (case.assessed)
+            planned = await referral.post(f"/v1/cases/{case_id}/services", json=body, headers=mine)
+            if planned.status_code == 201:
+                return planned.json()["service_id"]
+            await asyncio.sleep(0.1)
+    raise AssertionError(planned.text)
+
+
+async def _swept_on(database_url: str, moments: list[datetime]) -> None:
+    """Referral's escalation sweep — the code its process runs every minute — on an injected clock, against
+    the stack's own database; its events go out through referral's outbox like the process's."""
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from services.referral.deliveries import escalate_overdue_services
+    from services.referral.refer import OUTBOX, Resources
+    from services.referral.routing import load_routes
+    from shared.db.engine import make_session_factory
+    from shared.unit_of_work import TableOutbox, UnitOfWork, committed
+
+    engine = create_async_engine(database_url)
+    try:
+        sessions = make_session_factory(engine)
+        for moment in moments:
+            resources = Resources(load_routes(), "http://referral", clock=lambda moment=moment: moment)
+            while True:  # other cases' open services may be due too: until none is left
+                async with committed(sessions.begin, UnitOfWork("referral", TableOutbox(OUTBOX))) as work:
+                    if not await escalate_overdue_services(work, resources):
+                        break
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.parametrize("locale", ["zh-CN", "en-US"])
+def test_a_service_left_overdue_climbs_to_the_county_supervisors(
+    services: RunningServices, console: str, browser: Browser, locale: str, infra, tmp_path
+) -> None:
+    words = ESCALATION_WORDS[locale]
+    caseworker = add_person(services, "caseworker", TOWNSHIP)
+    supervisor = add_person(services, "supervisor", COUNTY)
+    owner = _on_a_thread(_subject_of(infra.database_url, caseworker))
+    case_id = _on_a_thread(_planned_case(services, owner))
+    _on_a_thread(_overdue_legal_aid(services, case_id, owner, f"OD-{uuid.uuid4().hex[:6]}"))
+
+    # Nobody delivers it: the midnight after its due day it climbs to the township, then the county.
+    due = datetime.now(LOCAL).date()
+    after = datetime.combine(due + timedelta(days=1), datetime.min.time(), tzinfo=LOCAL) + timedelta(hours=1)
+    _on_a_thread(_swept_on(infra.database_url, [after, after + timedelta(days=3, hours=1)]))
+
+    page = _person(browser, locale, console, supervisor)
+    page.get_by_role("link", name=words["link"]).click()
+    row = page.locator("#escalated-services tbody tr").filter(has=page.locator(f"a[href='/cases/{case_id}']"))
+    expect(row).to_have_count(1)
+    expect(row).to_contain_text(words["kind"])
+    expect(row).to_contain_text(words["climbed"])
+    assert serious_violations(page) == []
+    page.screenshot(path=str(tmp_path / f"escalated-{locale}.png"), full_page=True)
+    row.get_by_role("link").click()
+    expect(page).to_have_url(re.compile(f"/cases/{case_id}$"))

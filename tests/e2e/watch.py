@@ -18,6 +18,8 @@ class Seen:
     value: bytes
     headers: dict[str, str]
     timestamp_ms: int
+    partition: int = -1
+    offset: int = -1
 
     def json(self) -> dict:
         return json.loads(self.value)
@@ -54,7 +56,9 @@ class TopicWatcher:
             for records in batch.values():
                 for r in records:
                     headers = {k: (v or b"").decode("utf-8", "replace") for k, v in (r.headers or ())}
-                    self.seen.append(Seen(r.topic, r.key, r.value or b"", headers, r.timestamp))
+                    self.seen.append(
+                        Seen(r.topic, r.key, r.value or b"", headers, r.timestamp, r.partition, r.offset)
+                    )
 
     async def __aexit__(self, *exc) -> None:
         if self._task:

@@ -8,6 +8,7 @@ open past its due date moves up to the township, then the county (injected clock
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
@@ -335,3 +336,86 @@ async def test_a_guardianship_transfer_lawsuit_is_recorded_step_by_step_on_the_c
         ).all()
     assert sum('"step":"' in p or '"step": "' in p for p in payloads) == 4
     assert not any("申请书" in p for p in payloads), "the notes stay sealed with referral"
+
+
+async def test_a_complaint_is_recorded_found_once_with_a_reason_and_counted_on_the_scorecard(
+    referral, sessions
+) -> None:
+    case_id = await _graded_case(sessions, ["psychological"])
+    helpers = await _provider(
+        referral, name="阳光社工服务站", kind="social_work_organisation", kinds=["counselling"]
+    )
+    contract = await referral.post(
+        f"/v1/providers/{helpers['provider_id']}/contracts",
+        json={
+            "reference": f"TS-{uuid.uuid4().hex[:8]}",
+            "territory": COUNTY,
+            "starts_on": str(TODAY - timedelta(days=30)),
+            "ends_on": str(TODAY + timedelta(days=335)),
+            "budget": "30000.00",
+            "units": {"counselling": 10},
+        },
+        headers=SUPERVISOR,
+    )
+    assert contract.status_code == 201, contract.text
+    service = await _plan(
+        referral, case_id, kind="counselling", provider_id=helpers["provider_id"], due_on=str(TODAY)
+    )
+    service_id = service.json()["service_id"]
+
+    complaint = {"kind": "staff_conduct", "made_by": "family", "received_on": str(TODAY)}
+    future = await referral.post(
+        f"/v1/services/{service_id}/complaints",
+        json={**complaint, "received_on": str(TODAY + timedelta(days=2))},
+        headers=CASEWORKER,
+    )
+    assert future.status_code == 422 and future.json()["detail"][0]["loc"] == ["body", "received_on"]
+    elsewhere = await referral.post(
+        f"/v1/services/{service_id}/complaints", json=complaint, headers=ELSEWHERE
+    )
+    assert elsewhere.status_code == 404
+    made = await referral.post(
+        f"/v1/services/{service_id}/complaints",
+        json={**complaint, "note": "社工上门时态度粗暴，孩子不愿再见"},
+        headers=CASEWORKER,
+    )
+    assert made.status_code == 201, made.text
+    complaint_id = made.json()["complaint_id"]
+    assert (made.json()["kind"], made.json()["finding"]) == ("staff_conduct", None)
+
+    handling = f"/v1/complaints/{complaint_id}/handling"
+    assert (
+        await referral.post(handling, json={"finding": "upheld", "note": "核实"}, headers=CASEWORKER)
+    ).status_code == 403
+    unexplained = await referral.post(handling, json={"finding": "upheld"}, headers=SUPERVISOR)
+    assert unexplained.status_code == 422 and unexplained.json()["detail"][0]["loc"] == ["body", "note"]
+    found = await referral.post(
+        handling, json={"finding": "upheld", "note": "约谈机构负责人，更换社工"}, headers=SUPERVISOR
+    )
+    assert found.status_code == 200, found.text
+    assert (found.json()["finding"], found.json()["handled_on"]) == ("upheld", str(TODAY))
+    again = await referral.post(handling, json={"finding": "not_upheld", "note": "复核"}, headers=SUPERVISOR)
+    assert again.status_code == 409, "found once"
+
+    card = await referral.get(f"/v1/contracts/{contract.json()['contract_id']}/scorecard", headers=SUPERVISOR)
+    assert card.json()["complaints"] == {"received": 1, "upheld": 1, "not_upheld": 0, "open": 0}
+    listed = await referral.get(
+        "/v1/complaints", params={"provider_id": helpers["provider_id"]}, headers=SUPERVISOR
+    )
+    assert [c["complaint_id"] for c in listed.json()] == [complaint_id]
+
+    async with sessions() as session:
+        events = (
+            await session.scalars(
+                select(OUTBOX.c.payload)
+                .where(OUTBOX.c.aggregate_id == str(case_id), OUTBOX.c.event_type == "service.complaint")
+                .order_by(OUTBOX.c.seq)
+            )
+        ).all()
+    assert [json.loads(e)["payload"]["finding"] for e in events] == [None, "upheld"]
+    assert all("社工" not in str(e) and "约谈" not in str(e) for e in events), (
+        "what people wrote stays sealed"
+    )
+    async with sessions.begin() as session:  # leave no open service due in the past for other tests
+        await session.execute(delete(t.complaints).where(t.complaints.c.service_id == uuid.UUID(service_id)))
+        await session.execute(delete(t.services).where(t.services.c.id == uuid.UUID(service_id)))

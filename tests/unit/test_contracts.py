@@ -69,10 +69,19 @@ from shared.contracts import (
     territory_level,
     topic_for_event,
 )
-from shared.contracts.events import ChildLinked, ChildLinkUndone, ConsentChanged, ConsentWithdrawn
+from shared.contracts.events import (
+    ChildLinked,
+    ChildLinkUndone,
+    ConsentChanged,
+    ConsentWithdrawn,
+    ServiceComplaint,
+)
 from shared.contracts.export import render, schema_documents
 from shared.contracts.screening import ScreeningRecord
 from shared.contracts.vocabulary import (
+    ComplaintFinding,
+    ComplaintKind,
+    ComplaintSource,
     ConsentGiver,
     ConsentKind,
     ConsentWay,
@@ -322,6 +331,20 @@ def sample_payloads() -> list[EventPayload]:
             to_jurisdiction=COUNTY,
             to_level=TerritoryLevel.county,
             escalated_at=NOW,
+        ),
+        ServiceComplaint(
+            complaint_id=VISIT_ID,
+            service_id=REFERRAL_ID,
+            case_id=CASE_ID,
+            provider_id=PLAN_ID,
+            kind=ComplaintKind.late,
+            made_by=ComplaintSource.family,
+            received_on=NOW.date(),
+            finding=ComplaintFinding.upheld,
+            handled_on=NOW.date(),
+            jurisdiction=VILLAGE,
+            changed_by="sup-1",
+            changed_at=NOW,
         ),
         ConsentChanged(
             consent_id=PLAN_ID,

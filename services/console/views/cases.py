@@ -43,6 +43,8 @@ from shared.contracts.vocabulary import (
     Agency,
     CaseStatus,
     ClosureReason,
+    ComplaintKind,
+    ComplaintSource,
     ConsentGiver,
     ConsentWay,
     GuardianshipGap,
@@ -104,6 +106,8 @@ CHOICES = {
     "consent_ways": list(ConsentWay),
     "consent_override_reasons": list(OverrideReason),
     "sharing_parties": list(SharingParty),
+    "complaint_kinds": list(ComplaintKind),
+    "complaint_sources": list(ComplaintSource),
 }
 # Where the identity given to a child nobody could name is on the form (a 422's `loc` after "body").
 IDENTITY_FIELDS = {
@@ -413,9 +417,15 @@ async def child_details(
     purpose = await _chosen_purpose(request, person)
     if purpose is None:
         return await _purpose_form(request, console, person, case_id, "child", status_code=422)
-    details = await call(
-        console, person, "intake", "GET", f"/v1/cases/{case_id}/child", params={"purpose": purpose.value}
-    )
+    try:
+        details = await call(
+            console, person, "intake", "GET", f"/v1/cases/{case_id}/child", params={"purpose": purpose.value}
+        )
+    except ServiceAnswer as refused:
+        if refused.status_code != 403:
+            raise
+        # No consent names the reader's kind: said in words, the refusal already on the ledger.
+        return render(console, request, "child_refused.html", person=person, case_id=case_id, status_code=403)
     return render(console, request, "child.html", person=person, details=details)
 
 
@@ -693,6 +703,30 @@ async def service_feedback(
         "given_by": form.get("given_by") or "family",
     }
     return await act(console, person, case_id, "referral", f"/v1/services/{service_id}/feedback", body)
+
+
+@router.post("/services/{service_id}/complaints")
+async def service_complaint(
+    request: Request, console: ConsoleDep, person: Person, case_id: uuid.UUID, service_id: uuid.UUID
+) -> Response:
+    """A complaint about a service: of what, by whom, the day it was made, and what was said."""
+    form = await checked_form(request, person)
+    body = {
+        "kind": form.get("kind") or None,
+        "made_by": form.get("made_by") or None,
+        "received_on": form.get("received_on") or None,
+    }
+    return await _act(
+        request,
+        console,
+        person,
+        case_id,
+        form,
+        "referral",
+        f"/v1/services/{service_id}/complaints",
+        body,
+        note=f"complaint_note_{service_id}",
+    )
 
 
 # ---- consent and assent to share the child's details (intake keeps them) ---------------------------

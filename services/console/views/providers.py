@@ -19,12 +19,15 @@ from services.console.pages import (
     act,
     call,
     checked_form,
+    language_of,
     list_page,
+    note_of,
     render,
     require_page,
 )
+from services.console.spreadsheets import XLSX, scorecard_workbook
 from shared.auth import SUPERVISORS
-from shared.contracts.vocabulary import Agency, ProviderKind, Role, ServiceKind
+from shared.contracts.vocabulary import Agency, ComplaintFinding, ProviderKind, Role, ServiceKind
 
 router = APIRouter()
 PAGE_SIZE = 25
@@ -98,6 +101,9 @@ async def provider_page(
             raise
         return RedirectResponse(PROVIDERS.path, status_code=303)
     contracts = await call(console, person, "referral", "GET", f"/v1/providers/{provider_id}/contracts")
+    complaints = await call(
+        console, person, "referral", "GET", "/v1/complaints", params={"provider_id": str(provider_id)}
+    )
     cards = {}
     for contract in contracts:
         try:
@@ -114,10 +120,43 @@ async def provider_page(
         provider=provider,
         contracts=contracts,
         cards=cards,
+        complaints=complaints,
+        complaint_findings=list(ComplaintFinding),
+        finds=person.principal.role in SUPERVISORS,
         problem=problem,
         registers=_registers(person),
         territory=person.principal.jurisdiction,
     )
+
+
+@router.get(PROVIDERS.path + "/{provider_id}/contracts/{contract_id}/scorecard.xlsx")
+async def scorecard_download(
+    request: Request, console: ConsoleDep, person: Person, provider_id: uuid.UUID, contract_id: uuid.UUID
+) -> Response:
+    """The contract's scorecard as a spreadsheet, in the person's language: counts only, no child named."""
+    require_page(person, PROVIDERS)
+    provider = await call(console, person, "referral", "GET", f"/v1/providers/{provider_id}")
+    card = await call(console, person, "referral", "GET", f"/v1/contracts/{contract_id}/scorecard")
+    if card["contract"]["provider_id"] != str(provider_id):
+        return RedirectResponse(f"{PROVIDERS.path}/{provider_id}", status_code=303)
+    body = scorecard_workbook(language_of(console, request), provider, card["contract"], card)
+    return Response(
+        body,
+        media_type=XLSX,
+        headers={"Content-Disposition": f'attachment; filename="scorecard-{contract_id}.xlsx"'},
+    )
+
+
+@router.post(PROVIDERS.path + "/{provider_id}/complaints/{complaint_id}")
+async def find_complaint(
+    request: Request, console: ConsoleDep, person: Person, provider_id: uuid.UUID, complaint_id: uuid.UUID
+) -> Response:
+    """A supervisor's finding on a complaint about the provider's service, with why."""
+    require_page(person, PROVIDERS)
+    form = await checked_form(request, person)
+    body = {"finding": form.get("finding") or None, "note": note_of(form)}
+    page = f"{PROVIDERS.path}/{provider_id}"
+    return await act(console, person, page, "referral", f"/v1/complaints/{complaint_id}/handling", body)
 
 
 @router.post(PROVIDERS.path + "/{provider_id}/contracts")
