@@ -59,6 +59,8 @@ WORDS = {
         "of_six": "3 / 6",
         "county": "上党区",
         "download": "下载绩效评估表（XLSX）",
+        "child_for_service": "为提供服务查看儿童信息",
+        "no_consent": "未获知情同意",
         "complaint": "登记投诉",
         "complaint_kind": "投诉事项",
         "complaint_by": "投诉人",
@@ -95,6 +97,8 @@ WORDS = {
         "of_six": "3 of 6",
         "county": "Shangdang District",
         "download": "Download the scorecard (XLSX)",
+        "child_for_service": "The child's details for this service",
+        "no_consent": "No consent",
         "complaint": "Record a complaint",
         "complaint_kind": "What it is about",
         "complaint_by": "Who complained",
@@ -230,6 +234,10 @@ def test_a_plan_becomes_three_services_one_delivered_by_its_organisation_and_sco
     rows = sw.get_by_role("row").filter(has_text=words["counselling"])
     expect(rows).to_have_count(1)
     assert words["living"] not in sw.content() and words["legal_aid"] not in sw.content()
+    # The child's details are the family's to share: without their consent the organisation is told so.
+    sw.get_by_role("button", name=re.compile(words["child_for_service"])).click()
+    expect(sw.get_by_role("alert")).to_contain_text(words["no_consent"])
+    sw.goto(f"{console}/services")
     sw.get_by_role("button", name=words["accept"]).click()
     for n in range(3):
         day = str((datetime.now(LOCAL) - timedelta(days=2 - n)).date())
