@@ -41,6 +41,7 @@ from services.casework.decide import (
     CaseFile,
     ChildHasOpenCase,
     DirectoryEntry,
+    DueKind,
     MergedByLink,
     NoRecentVisit,
     NotACaseworker,
@@ -117,8 +118,9 @@ class Case(BaseModel):
     state: CaseStatus
     owner: Owner
     next_due_at: datetime | None
-    next_due_kind: Literal["review", "referral", "visit"] | None = Field(
-        description="What is due next: the written review, an agency's acknowledgement, a visit"
+    next_due_kind: DueKind | None = Field(
+        description="What is due next: the written review, an agency's acknowledgement, a visit, a service "
+        "of the plan"
     )
     overdue: bool
     open_referrals: int

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 from services.casework.policy import CaseworkPolicy
 from shared.case_number import CHINA_STANDARD_TIME
@@ -630,6 +630,11 @@ def closed_by_rule(state: CaseState, at: datetime) -> Decision:
     return Decision(dataclasses.replace(state, case=case), (event,))
 
 
+DueKind = Literal["review", "referral", "visit", "service"]
+"""What is due next on a case: the written review, an agency's acknowledgement, a visit, a service of its
+plan."""
+
+
 def derive(state: CaseState) -> CaseState:
     """The worklist's columns from the case and its referrals: open referrals, what is due next
     and when, the urgency the list sorts by."""
@@ -637,7 +642,7 @@ def derive(state: CaseState) -> CaseState:
     if case is None:
         return state
     open_refs = open_referrals(state)
-    due: list[tuple[datetime, str]] = []
+    due: list[tuple[datetime, DueKind]] = []
     if case.state == CaseStatus.open:
         if case.review_due_at is not None and case.reviewed_at is None:
             due.append((case.review_due_at, "review"))

@@ -591,9 +591,13 @@ async def _overdue_legal_aid(services: RunningServices, case_id: str, owner: str
     raise AssertionError(planned.text)
 
 
-async def _swept_on(database_url: str, moments: list[datetime]) -> None:
-    """Referral's escalation sweep — the code its process runs every minute — on an injected clock, against
-    the stack's own database; its events go out through referral's outbox like the process's."""
+async def _left_overdue(database_url: str, service_id: str, *, days: int) -> None:
+    """The service as if planned `days` days ago and due the day after, then swept by referral's escalation
+    sweep — the code its process runs every minute, on the clock the test hands it — and, as if three
+    more days had passed at the township, swept again. The record's days are moved back instead of the
+    clock forward: this stack is every test's, and an escalation dated days ahead would be a future date
+    on every case the sweep touched."""
+    from sqlalchemy import text
     from sqlalchemy.ext.asyncio import create_async_engine
 
     from services.referral.deliveries import escalate_overdue_services
@@ -605,9 +609,26 @@ async def _swept_on(database_url: str, moments: list[datetime]) -> None:
     engine = create_async_engine(database_url)
     try:
         sessions = make_session_factory(engine)
-        for moment in moments:
-            resources = Resources(load_routes(), "http://referral", clock=lambda moment=moment: moment)
-            while True:  # other cases' open services may be due too: until none is left
+        async with sessions.begin() as session:
+            await session.execute(
+                text(
+                    "UPDATE referral.services SET created_at = created_at - make_interval(days => :days), "
+                    "due_on = (due_on - make_interval(days => :due))::date WHERE id = :id"
+                ),
+                {"days": days, "due": days - 1, "id": uuid.UUID(service_id)},
+            )
+        for _ in ("township", "county"):
+            async with sessions.begin() as session:  # its time at this level is up
+                await session.execute(
+                    text(
+                        "UPDATE referral.services SET escalate_at = now() - interval '1 minute' "
+                        "WHERE id = :id"
+                    ),
+                    {"id": uuid.UUID(service_id)},
+                )
+            now = datetime.now(LOCAL)
+            resources = Resources(load_routes(), "http://referral", clock=lambda now=now: now)
+            while True:  # any other service genuinely overdue goes up too, as the process would take it
                 async with committed(sessions.begin, UnitOfWork("referral", TableOutbox(OUTBOX))) as work:
                     if not await escalate_overdue_services(work, resources):
                         break
@@ -624,12 +645,10 @@ def test_a_service_left_overdue_climbs_to_the_county_supervisors(
     supervisor = add_person(services, "supervisor", COUNTY)
     owner = _on_a_thread(_subject_of(infra.database_url, caseworker))
     case_id = _on_a_thread(_planned_case(services, owner))
-    _on_a_thread(_overdue_legal_aid(services, case_id, owner, f"OD-{uuid.uuid4().hex[:6]}"))
+    service_id = _on_a_thread(_overdue_legal_aid(services, case_id, owner, f"OD-{uuid.uuid4().hex[:6]}"))
 
-    # Nobody delivers it: the midnight after its due day it climbs to the township, then the county.
-    due = datetime.now(LOCAL).date()
-    after = datetime.combine(due + timedelta(days=1), datetime.min.time(), tzinfo=LOCAL) + timedelta(hours=1)
-    _on_a_thread(_swept_on(infra.database_url, [after, after + timedelta(days=3, hours=1)]))
+    # Nobody delivers it: the midnight after its due day it climbs to the township, three days on the county.
+    _on_a_thread(_left_overdue(infra.database_url, service_id, days=5))
 
     page = _person(browser, locale, console, supervisor)
     page.get_by_role("link", name=words["link"]).click()

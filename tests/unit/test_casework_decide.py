@@ -9,9 +9,11 @@ import dataclasses
 import itertools
 import uuid
 from datetime import UTC, date, datetime, timedelta
+from typing import get_args
 
 import pytest
 
+from services.casework.api import Case
 from services.casework.decide import (
     NEVER,
     CaseFile,
@@ -709,6 +711,8 @@ def test_an_open_services_due_date_is_among_what_is_due_next_and_follow_ups_rule
         "service",
         datetime(2026, 12, 1, 16, 0, tzinfo=UTC),
     )
+    # And the API says so: a worklist whose first case owes a service is answered, not a 500.
+    assert "service" in get_args(Case.model_fields["next_due_kind"].annotation.__args__[0])
     met = FollowupClosureRuleMet(
         case_id=CASE, plan_id=uuid.uuid4(), visit_id=uuid.uuid4(), risk_level=RiskLevel.blue, met_at=NOW
     )
