@@ -17,6 +17,7 @@ from tests.e2e.test_casework import _case, _every_case
 
 # A township no other test reports in, so its counts are this test's cases alone.
 TOWNSHIP, VILLAGE = "140428101", "140428101201"
+ELSEWHERE = "140428100201"
 
 
 async def test_a_report_its_case_what_each_person_may_do_and_what_waits(services: RunningServices) -> None:
@@ -46,7 +47,8 @@ async def test_a_report_its_case_what_each_person_may_do_and_what_waits(services
         unnamed = await intake.get("/v1/reports", headers=desk)
         assert unnamed.status_code == 422 and unnamed.json()["detail"][0]["loc"] == ["query", "submitted_by"]
         school = token(Role.reporter, f"school-{uuid.uuid4().hex[:8]}", jurisdiction="140428")
-        by_school = hotline_report(jurisdiction=VILLAGE, channel="school")
+        # In the neighbouring township: a second red case here could land after the counts below are taken.
+        by_school = hotline_report(jurisdiction=ELSEWHERE, channel="school")
         assert (await intake.post("/v1/reports", json=by_school, headers=school)).status_code == 202
         (own,) = (await intake.get("/v1/reports", params={"submitted_by": "me"}, headers=school)).json()
         assert (own["case_id"], own["case_number"], own["case_state"]) == (None, None, None), (
