@@ -13,6 +13,9 @@ from typing import Annotated, Any
 
 import typer
 
+from cpnet.bulletin import bulletin_app
+from cpnet.oneshot import audit_session as _audit_session
+from cpnet.oneshot import fail as _fail
 from shared.errors import ConfigurationError, InfrastructureUnavailable
 from shared.settings import get_settings
 
@@ -43,6 +46,7 @@ demo_app = typer.Typer(
     help="The demonstration: people of each role and a county of cases (development only)."
 )
 app.add_typer(demo_app, name="demo")
+app.add_typer(bulletin_app, name="bulletin")
 
 
 @app.callback()
@@ -52,11 +56,6 @@ def _quiet_client_libraries() -> None:
     (shared.logging): there the client's warnings are kept, and folded into one line per
     outage (shared.outage)."""
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
-
-
-def _fail(message: str) -> None:
-    typer.echo(f"cpnet: error: {message}", err=True)
-    raise typer.Exit(code=1)
 
 
 def one_line_errors(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -561,26 +560,6 @@ def import_screening(
         _fail(str(exc))
     if summary.bad_rows:
         raise typer.Exit(code=2)
-
-
-def _audit_session(work):
-    """Run `work(session, settings)` in one transaction on the audit schema."""
-    from services.audit.settings import AuditSettings
-    from shared.db.engine import make_engine, make_session_factory
-    from shared.health import require_database
-
-    settings = get_settings().of_kind(AuditSettings)
-    asyncio.run(require_database(settings.database_url))
-
-    async def go():
-        engine = make_engine(settings.database_url, pool_size=1)
-        try:
-            async with make_session_factory(engine).begin() as session:
-                return await work(session, settings)
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(go())
 
 
 @audit_app.command("verify")

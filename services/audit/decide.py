@@ -16,7 +16,10 @@ from datetime import datetime
 from typing import Any
 
 from aiokafka import ConsumerRecord
+from pydantic import ValidationError
 
+from services.audit.indicators import Happening, counted_on, happenings_of
+from shared.contracts.envelope import ContractError, parse_event
 from shared.contracts.strict_json import MalformedMessage, load_strict
 from shared.unit_of_work import Decision
 
@@ -67,6 +70,8 @@ class Message:
     partition: int
     offset: int
     occurred_at: str | None
+    # What a figure counts of it (services/audit/indicators.py): stored beside the entry, not hashed.
+    happenings: tuple[Happening, ...] = ()
 
 
 def read(record: ConsumerRecord) -> Received:
@@ -127,7 +132,21 @@ def entry_of(message: Received) -> Message:
         partition=message.partition,
         offset=message.offset,
         occurred_at=occurred_at,
+        happenings=counted(message),
     )
+
+
+def counted(message: Received) -> tuple[Happening, ...]:
+    """The happenings of a valid event of a type a figure counts, on a topic it travels on (a dead
+    letter, an event on another topic, or one its contract refuses counts for nothing: no consumer
+    acted on it)."""
+    envelope = message.envelope
+    if envelope is None or not counted_on(message.topic, envelope.get("event_type")):
+        return ()
+    try:
+        return tuple(happenings_of(message.event_key, parse_event(message.value)))
+    except (ValidationError, ContractError):
+        return ()
 
 
 def recorded(state: None, message: Received, resources: Any, now: datetime) -> Decision[None]:

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.audit import tables as t
 from services.audit.chain import Entry, append
 from services.audit.decide import Message
+from services.audit.indicators import Happening
 from shared.db.rows import any_of
 
 
@@ -214,4 +215,19 @@ class LedgerStore:
         records: Sequence[Message],
     ) -> None:
         if records:
-            await append_messages(tx, records, self.end)
+            rows = await append_messages(tx, records, self.end)
+            await add_happenings(tx, records, {row["event_key"] for row in rows})
+
+
+async def add_happenings(tx: AsyncSession, messages: Sequence[Message], new: set[str]) -> None:
+    """The happenings of the messages just appended (`new`: their event keys), in the same
+    transaction: what the figures count is always exactly what the ledger holds."""
+    rows = {
+        (h.event_key, h.kind): happening_row(h) for m in messages if m.event_key in new for h in m.happenings
+    }
+    if rows:
+        await tx.execute(insert(t.happenings), list(rows.values()))
+
+
+def happening_row(h: Happening) -> dict[str, Any]:
+    return {name: getattr(h, name) for name in t.happenings.c.keys()} | {"categories": list(h.categories)}

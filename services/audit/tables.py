@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Index,
@@ -17,7 +18,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 
 SCHEMA = "audit"
 metadata = MetaData(schema=SCHEMA)
@@ -69,4 +70,32 @@ checkpoints = Table(
     Column("frontiers", JSONB),
 )
 
-DOMAIN_TABLES = (ledger, checkpoints)
+# What the figures count (services/audit/indicators.py): each counted entry's happenings, written in
+# the transaction that appends the entry, so they are always exactly what the ledger says (audit_0009).
+happenings = Table(
+    "happenings",
+    metadata,
+    Column("event_key", Text, primary_key=True),
+    Column("kind", Text, primary_key=True),
+    Column("case_id", UUID(as_uuid=True), nullable=False, index=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("jurisdiction", Text),
+    Column("code", Text),
+    Column("agency", Text),
+    Column("reason", Text),
+    Column("ref", UUID(as_uuid=True)),
+    Column("child_ref", UUID(as_uuid=True)),
+    Column("age", Integer),
+    Column("categories", ARRAY(Text), nullable=False),
+    Column("emergency", Boolean),
+    Column("due_at", DateTime(timezone=True)),
+)
+# A node's cases: those reported or moved into its subtree.
+Index(
+    "happenings_place",
+    happenings.c.jurisdiction,
+    postgresql_where=text("kind IN ('reported', 'transferred')"),
+    postgresql_ops={"jurisdiction": "text_pattern_ops"},
+)
+
+DOMAIN_TABLES = (ledger, checkpoints, happenings)
