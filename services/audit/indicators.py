@@ -301,7 +301,7 @@ class _Case:
 
 def _cases(happenings: Iterable[Happening], as_of: datetime) -> dict[uuid.UUID, _Case]:
     cases: dict[uuid.UUID, _Case] = {}
-    for h in sorted((h for h in happenings if h.at < as_of), key=lambda h: (h.at, h.event_key, h.kind)):
+    for h in sorted((h for h in happenings if h.at < as_of), key=_in_order):
         cases.setdefault(h.case_id, _Case(h.case_id)).happenings.append(h)
     return cases
 
@@ -339,6 +339,10 @@ class _Slice:
 
 def _column_counts(cases: dict[uuid.UUID, _Case], happenings: list[Happening], s: _Slice) -> dict[str, dict]:
     """Every figure of one column, by table key then row."""
+    earlier_reports: dict[uuid.UUID, list[Happening]] = defaultdict(list)
+    for h in sorted(happenings, key=_in_order):
+        if h.kind == Kind.reported and h.child_ref is not None:
+            earlier_reports[h.child_ref].append(h)
     in_period = [h for h in happenings if s.start <= h.at < s.end]
     reports = [h for h in in_period if h.kind == Kind.reported and s.within(h.jurisdiction)]
     new = [
@@ -414,19 +418,24 @@ def _column_counts(cases: dict[uuid.UUID, _Case], happenings: list[Happening], s
         h.code for h in in_period if h.kind == Kind.closed and s.within(cases[h.case_id].place())
     )
 
-    # Children reported again: a report in the period whose child had another within the 90 days before.
-    earlier: dict[uuid.UUID, list[datetime]] = defaultdict(list)
-    for h in happenings:
-        if h.kind == Kind.reported and h.child_ref is not None:
-            earlier[h.child_ref].append(h.at)
-    again = sum(
-        1
-        for h in reports
-        if h.child_ref is not None
-        and any(h.at - timedelta(days=90) <= t < h.at for t in earlier[h.child_ref])
-    )
+    # Children reported again: a report in the period whose child had another within the 90 days before
+    # it (before it in the record's order: two reports of one moment are a first and a repeat).
+    again = sum(1 for h in reports if _reported_again(h, earlier_reports))
     out["reported_again"] = {"reports": len(reports), "reported_again_90_days": again}
     return out
+
+
+def _in_order(h: Happening) -> tuple:
+    return (h.at, h.event_key, h.kind)
+
+
+def _reported_again(report: Happening, reports_of_child: dict[uuid.UUID, list[Happening]]) -> bool:
+    """Whether the child of `report` was reported in the 90 days before it, in the record's order."""
+    if report.child_ref is None:
+        return False
+    before = reports_of_child[report.child_ref]
+    place = before.index(report)
+    return place > 0 and before[place - 1].at >= report.at - timedelta(days=90)
 
 
 def _count(codes: Iterable[str | None]) -> dict[str, int]:
@@ -531,3 +540,42 @@ def figures(
         )
     )
     return Figures(node=node, period=period, as_of=end, tables=tuple(tables))
+
+
+def figures_as_dict(found: Figures) -> dict[str, Any]:
+    """The figures as JSON (the audit API's answer; the console makes the files from it)."""
+    return {
+        "node": found.node,
+        "period": str(found.period),
+        "as_of": found.as_of.isoformat(),
+        "tables": [
+            {
+                "key": table.key,
+                "row_kind": table.row_kind,
+                "column_kind": table.column_kind,
+                "rows": list(table.rows),
+                "columns": list(table.columns),
+                "cells": [[r, c, cell.value, cell.cases] for (r, c), cell in table.cells.items()],
+            }
+            for table in found.tables
+        ],
+    }
+
+
+def figures_from_dict(raw: dict[str, Any]) -> Figures:
+    return Figures(
+        node=raw["node"],
+        period=Period.parse(raw["period"]),
+        as_of=datetime.fromisoformat(raw["as_of"]),
+        tables=tuple(
+            Table(
+                key=table["key"],
+                row_kind=table["row_kind"],
+                column_kind=table["column_kind"],
+                rows=tuple(table["rows"]),
+                columns=tuple(table["columns"]),
+                cells={(r, c): Cell(value, cases) for r, c, value, cases in table["cells"]},
+            )
+            for table in raw["tables"]
+        ),
+    )

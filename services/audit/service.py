@@ -4,6 +4,7 @@ data, appending to the ledger through its handler table; the checkpoint sweep; t
 from __future__ import annotations
 
 from services.audit.api import router
+from services.audit.bulletin_api import router as bulletins
 from services.audit.checkpoints import checkpoint_if_due, ledger_gauges, signing_key
 from services.audit.decide import read
 from services.audit.handlers import stage
@@ -48,7 +49,7 @@ SERVICE = ServiceDefinition(
     name="audit",
     settings=AuditSettings,
     summary="The tamper-evident ledger of every event, its signed checkpoints and each case's timeline.",
-    routers=(router,),
+    routers=(router, bulletins),
     consumes=CONSUMES,
     tasks=tasks,
     resources=resources,

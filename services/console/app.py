@@ -43,6 +43,7 @@ from services.console.views import (
     access,
     approvals,
     board,
+    bulletins,
     cases,
     dashboard,
     delivery,
@@ -76,6 +77,7 @@ ROUTERS = (
     overdue.router,
     dashboard.router,
     providers.router,
+    bulletins.router,
     access.router,
 )
 

@@ -22,7 +22,7 @@ from openpyxl import Workbook, load_workbook
 from openpyxl.styles import Font
 
 from services.audit.bulletins import Bulletin, Heads
-from services.audit.indicators import TOTAL, Figures, Period, Table
+from services.audit.indicators import TOTAL, Figures, Period, Table, figures_from_dict
 from services.console.i18n import Language
 from services.console.spreadsheets import as_text
 
@@ -85,6 +85,12 @@ def _value(text: str) -> int | float | str:
             return float(text)
         except ValueError:
             return text
+
+
+def answer_as_bulletin(data: dict) -> Bulletin:
+    """The audit service's answer (GET /v1/bulletins/{node}/{period}) as the bulletin it describes."""
+    heads = Heads({chain: (int(size), str(hash_)) for chain, (size, hash_) in data["ledger_heads"].items()})
+    return Bulletin(figures_from_dict(data), heads, datetime.fromisoformat(data["computed_at"]))
 
 
 def workbook(lang: Language, bulletin: Bulletin) -> bytes:

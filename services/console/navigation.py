@@ -34,6 +34,8 @@ ACCESS = Page("/access", "Who read children's data", frozenset({Role.supervisor,
 PROVIDERS = Page(
     "/providers", "Providers and contracts", frozenset({Role.supervisor, Role.operator, Role.auditor})
 )
+# The territory's periodic bulletin (定期通报): its tables, its PDF and XLSX.
+BULLETINS = Page("/bulletins", "Periodic bulletins", frozenset({Role.supervisor, Role.auditor}))
 # The header's search box (a case number, an ID number or a name): not a link of the header.
 FIND = Page("/find", "Find", CASE_SIDE)
 PAGES = (
@@ -46,6 +48,7 @@ PAGES = (
     ESCALATED_SERVICES,
     DASHBOARD,
     PROVIDERS,
+    BULLETINS,
     ACCESS,
 )  # the header's order
 

@@ -24,6 +24,7 @@ from sqlalchemy.engine import make_url
 from services.console.i18n import languages
 from shared.auth import Role
 from shared.contracts.envelope import parse_event
+from shared.contracts.topics import TOPICS
 from shared.territory.registry import load_territory
 from tests.e2e.conftest import RunningServices
 from tests.e2e.reports import hotline_report, token
@@ -179,7 +180,11 @@ async def _entries(database_url: str, heads: dict) -> list[tuple[str, dict]]:
     for row in rows:
         size = heads.get(row["chain"], [0])[0]
         record = json.loads(row["record"])
-        if row["position"] > size or record["topic"].endswith(".dlq"):
+        topic = TOPICS.get(record["topic"])
+        # Only where the contract says it travels, and not a dead letter: no consumer acted on the rest.
+        if row["position"] > size or record["topic"].endswith(".dlq") or topic is None:
+            continue
+        if record["event"].get("event_type") not in topic.event_types:
             continue
         try:  # what its contract refuses, no service acted on: nothing to count
             parse_event(json.dumps(record["event"]))
@@ -404,18 +409,20 @@ class _Count:
             for f in facts:
                 if f[3] == "closed" and start <= f[1] < end:
                     out["closures_by_reason"][f[4]["reason"]] += 1
+        # A child's reports in the record's order (a moment, then the entry's key): a report is one again
+        # when the one before it came within 90 days.
         children = defaultdict(list)
-        for facts in self.cases.values():
-            for f in facts:
-                if f[3] == "reported" and f[4].get("child_ref"):
-                    children[f[4]["child_ref"]].append(f[1])
+        every = sorted((f for facts in self.cases.values() for f in facts), key=lambda f: (f[1], f[2], f[3]))
+        for f in every:
+            if f[3] == "reported" and f[4].get("child_ref"):
+                children[f[4]["child_ref"]].append(f)
         out["reported_again"]["reports"] = len(reports)
-        out["reported_again"]["reported_again_90_days"] = sum(
-            1
-            for f in reports
-            if f[4].get("child_ref")
-            and any(f[1] - timedelta(days=90) <= t < f[1] for t in children[f[4]["child_ref"]])
-        )
+        again = 0
+        for f in reports:
+            mine = children.get(f[4].get("child_ref"), [])
+            place = mine.index(f) if f in mine else 0
+            again += place > 0 and mine[place - 1][1] >= f[1] - timedelta(days=90)
+        out["reported_again"]["reported_again_90_days"] = again
         return out
 
     def departments(self, inside) -> dict:

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from datetime import datetime
 
 import httpx
 import pytest
@@ -23,6 +24,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_play
 
 from services.console.worklist import PAGE_SIZE
 from shared.auth import Role
+from shared.contracts.vocabulary import CHINA_STANDARD_TIME
 from tests.e2e.conftest import RunningServices, serving
 from tests.e2e.reports import assignment, hotline_report, token
 
@@ -684,6 +686,26 @@ def test_the_city_director_reads_the_territory_dashboard(
     weeks = page.locator("#weeks-title ~ table tbody tr")
     expect(weeks).to_have_count(8)
     assert int(weeks.last.locator("td").nth(1).inner_text()) >= 1, "this week's new cases"
+    assert serious_violations(page) == []
+
+    # The month's bulletin: the same reports counted by county, and its files to download.
+    page.get_by_role("link", name="定期通报" if zh else "Periodic bulletins").click()
+    page.get_by_label("月份" if zh else "Month").fill(datetime.now(CHINA_STANDARD_TIME).strftime("%Y-%m"))
+    page.get_by_role("button", name="查看通报" if zh else "Show the bulletin").click()
+    expect(page.get_by_role("heading", level=2)).to_contain_text(
+        "长治市未成年人保护工作定期通报" if zh else "Periodic bulletin on child protection: Changzhi"
+    )
+    channels = page.get_by_role("table", name="报告来源" if zh else "Reports by channel")
+    header = [h.inner_text() for h in channels.locator("thead th").all()]
+    hotline = channels.get_by_role("row").filter(has_text="热线" if zh else "Hotline").first
+    chengqu = hotline.locator("td").nth(header.index("城区" if zh else "Chengqu District") - 1).inner_text()
+    assert chengqu == "<5" or int(chengqu) >= 1, "the module's reports in Chengqu"
+    for kind in ("xlsx", "pdf"):
+        with page.expect_download() as download:
+            page.locator(f"a[href$='.{kind}']").click()
+        assert download.value.suggested_filename.endswith(f"-{'zh-CN' if zh else 'en'}.{kind}")
+        saved = download.value.path().read_bytes()
+        assert saved.startswith(b"PK" if kind == "xlsx" else b"%PDF")
     assert serious_violations(page) == []
 
 

@@ -81,6 +81,8 @@ ROUTES = {
     ("GET", "/approvals"),
     ("POST", "/approvals/{approval_id}"),
     ("GET", "/dashboard"),
+    ("GET", "/bulletins"),
+    ("GET", "/bulletins/{territory}/{period}.{kind}"),
 }
 
 
@@ -97,6 +99,7 @@ def test_every_area_of_work_is_a_router_and_each_is_assembled_once() -> None:
         "access",
         "approvals",
         "board",
+        "bulletins",
         "cases",
         "dashboard",
         "delivery",

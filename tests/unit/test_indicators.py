@@ -4,6 +4,7 @@ children, the period before, and counts of 1–4 children printed "<5"."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -17,6 +18,8 @@ from services.audit.indicators import (
     Kind,
     Period,
     figures,
+    figures_as_dict,
+    figures_from_dict,
     happenings_of,
 )
 from shared.contracts.envelope import new_envelope
@@ -228,3 +231,20 @@ def test_what_waits_past_its_deadline_at_the_period_end_and_each_department_answ
     again = figures(cases.made, TOWNSHIP, (EAST,), NOVEMBER, NOVEMBER.end)
     assert _count(again, "overdue_at_end", "services", TOTAL) == 0
     assert again.table("response_hours").cell("service_delivered", TOTAL).value == 24.0
+
+
+def test_figures_travel_as_json_unchanged() -> None:
+    cases = _Cases()
+    case = cases.report(MID)
+    cases.add(case, Kind.graded, MID + timedelta(hours=1), code="red", jurisdiction=EAST)
+    found = figures(cases.made, TOWNSHIP, (EAST, WEST), NOVEMBER, NOVEMBER.end)
+    assert figures_from_dict(json.loads(json.dumps(figures_as_dict(found)))) == found
+
+
+def test_two_reports_of_one_child_at_one_moment_are_a_first_and_a_repeat() -> None:
+    cases = _Cases()
+    child = uuid.uuid4()
+    cases.report(MID, child=child)
+    cases.report(MID, child=child)
+    found = figures(cases.made, TOWNSHIP, (EAST,), NOVEMBER, NOVEMBER.end)
+    assert _count(found, "reported_again", "reported_again_90_days", TOTAL) == 1

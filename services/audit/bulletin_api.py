@@ -1,0 +1,74 @@
+"""A territory's periodic bulletin over HTTP (issue 24): its figures for a month, counted in one
+snapshot with the ledger's heads they were counted at — the console makes its PDF and XLSX from
+them, and `cpnet bulletin verify` recounts them from the ledger. A supervisor asks for their own
+territory or a node below it, an auditor for any."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Path
+from pydantic import BaseModel
+
+from services.audit.bulletins import compute, snapshot
+from services.audit.indicators import Period, figures_as_dict
+from shared.auth import Principal, Role, require_role
+from shared.http import answers
+from shared.service import ServiceContext, service_context
+from shared.territory.registry import TerritoryRegistry, load_territory
+
+router = APIRouter(tags=["bulletins"])
+BulletinReaders = require_role(Role.supervisor, Role.auditor)
+MONTH = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
+
+
+@cache
+def territory() -> TerritoryRegistry:
+    return load_territory()
+
+
+class BulletinAnswer(BaseModel):
+    """The figures (tables of codes: rows, columns, cells of a value and, for a median, the cases it
+    is over) and the ledger they counted: each chain's size and the hash of its last entry."""
+
+    node: str
+    period: str
+    as_of: str
+    computed_at: str
+    children: list[str]
+    ledger_heads: dict[str, tuple[int, str]]
+    ledger_entries: int
+    ledger_digest: str
+    tables: list[dict[str, Any]]
+
+
+@router.get(
+    "/v1/bulletins/{territory_code}/{period}",
+    response_model=BulletinAnswer,
+    responses=answers(403, 404, 422),
+    summary="A territory's periodic bulletin for a month: its figures and the ledger they counted",
+)
+async def bulletin(
+    territory_code: Annotated[str, Path(pattern=r"^[0-9]{12}$", description="the node's 12-digit code")],
+    period: Annotated[str, Path(pattern=MONTH, description="the month, e.g. 2026-11")],
+    principal: Annotated[Principal, Depends(BulletinReaders)],
+    ctx: Annotated[ServiceContext, Depends(service_context)],
+) -> BulletinAnswer:
+    registry = territory()
+    if territory_code not in registry:
+        raise HTTPException(404, "no such node in the territory")
+    if not principal.can_see(territory_code):
+        raise HTTPException(403, "outside your territory")
+    children = tuple(child.code for child in registry.children(territory_code))
+    async with ctx.sessions() as session, session.begin():
+        await snapshot(session)
+        made = await compute(session, territory_code, children, Period.parse(period))
+    return BulletinAnswer(
+        **figures_as_dict(made.figures),
+        computed_at=made.computed_at.isoformat(),
+        children=list(children),
+        ledger_heads=made.heads.chains,
+        ledger_entries=made.heads.size,
+        ledger_digest=made.heads.digest,
+    )
