@@ -113,3 +113,20 @@ def verify(file: Annotated[Path, typer.Argument(help="a bulletin's XLSX")]) -> N
         typer.echo(f"bulletin NOT confirmed: {len(found)} figure(s) differ from the ledger", err=True)
         raise typer.Exit(code=2)
     typer.echo(f"bulletin confirmed: every figure recounted from {read.heads.size} ledger entries")
+
+
+@bulletin_app.command("backfill")
+def backfill_happenings() -> None:
+    """Count the ledger's entries appended before it counted them as it went (once, after the upgrade
+    that added the happenings; running it again adds nothing)."""
+    from cpnet.oneshot import audit_session
+    from services.audit.bulletins import backfill
+
+    after, added = 0, 0
+    while True:
+        last, made = audit_session(lambda session, settings, after=after: backfill(session, after))
+        added += made
+        if last == after:
+            break
+        after = last
+    typer.echo(f"happenings added: {added} (ledger read up to entry {after})")

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import and_, or_, select, text, tuple_
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.audit import tables as t
@@ -33,6 +34,7 @@ from services.audit.indicators import (
     figures,
     happenings_of,
 )
+from services.audit.ledger import happening_row
 from shared.contracts.envelope import parse_event
 from shared.territory.code import TerritoryCode, in_subtree, is_within
 
@@ -124,6 +126,17 @@ class LedgerDiffers(Exception):
     """The ledger held is not the one the bulletin counted."""
 
 
+def of_entry(event_key: str, record: dict) -> list[Happening]:
+    """The happenings of a ledger entry's record, by the rule that made them when it was appended
+    (services/audit/decide.py `counted`): an event its contract refuses counts for nothing."""
+    if not counted_on(record["topic"], record["event"].get("event_type")):
+        return []
+    try:
+        return happenings_of(event_key, parse_event(json.dumps(record["event"])))
+    except ValueError:
+        return []
+
+
 async def happenings_on_ledger(session: AsyncSession, heads: Heads) -> list[Happening]:
     """The happenings the ledger's counted entries within `heads` make, each entry checked against
     its hash; the head entries must be the ones named."""
@@ -152,13 +165,7 @@ async def happenings_on_ledger(session: AsyncSession, heads: Heads) -> list[Happ
     for row in (await session.execute(query)).all():
         if entry_hash(row.position, row.record, row.prev_hash, row.chain) != row.hash:
             raise LedgerDiffers(f"chain {row.chain}: entry {row.position} does not match its hash")
-        if not counted_on(row.record["topic"], row.record["event"].get("event_type")):
-            continue
-        try:
-            event = parse_event(json.dumps(row.record["event"]))
-        except ValueError:
-            continue  # an event its contract refuses counts for nothing (as when it was appended)
-        happenings += happenings_of(row.event_key, event)
+        happenings += of_entry(row.event_key, row.record)
     return happenings
 
 
@@ -173,3 +180,24 @@ async def recount(
         if h.kind in (Kind.reported, Kind.transferred) and h.jurisdiction and is_within(h.jurisdiction, node)
     }
     return figures([h for h in everything if h.case_id in placed], node, children, period, as_of)
+
+
+async def backfill(session: AsyncSession, after: int = 0, chunk: int = 5_000) -> tuple[int, int]:
+    """Make the happenings of counted entries appended before the ledger wrote them (audit_0009),
+    `chunk` entries from `after` (a `seq`): (the last seq read, the happenings added). An entry's
+    happenings already there are left as they are, so running it twice adds nothing."""
+    c = t.ledger.c
+    rows = (
+        await session.execute(
+            select(c.seq, c.event_key, c.record)
+            .where(c.seq > after, c.event_type.in_(list(COUNTED)))
+            .order_by(c.seq)
+            .limit(chunk)
+        )
+    ).all()
+    made = [h for row in rows for h in of_entry(row.event_key, row.record)]
+    if made:
+        await session.execute(
+            pg_insert(t.happenings).on_conflict_do_nothing(), [happening_row(h) for h in made]
+        )
+    return (rows[-1].seq if rows else after), len(made)

@@ -42,9 +42,17 @@ _ROW_LABELS = {
 }
 
 
+def full_name(lang: Language, code: str) -> str:
+    """A node named with its ancestors up to the city: 长治市城区, "Chengqu District, Changzhi"."""
+    if lang.territory is None or code not in lang.territory:
+        return code
+    names = [node.name(lang.html_lang) for node in lang.territory.chain(code)]
+    return "".join(reversed(names)) if lang.locale.startswith("zh") else ", ".join(names)
+
+
 def title(lang: Language, figures: Figures) -> str:
     return lang.gettext("bulletin:title").format(
-        place=lang.territory.node(figures.node).name(lang.html_lang) if lang.territory else figures.node,
+        place=full_name(lang, figures.node),
         period=lang.gettext("bulletin:month").format(year=figures.period.year, month=figures.period.month),
     )
 

@@ -105,10 +105,15 @@ def service_env(infra) -> dict[str, str]:
         "CPNET_DATABASE_URL": infra.database_url,
         "CPNET_LOG_FORMAT": "json",
     }
-    subprocess.run(
-        [sys.executable, "-m", "cpnet.cli", "db", "upgrade"], env=env, check=True, capture_output=True
-    )
+    if infra.database_url not in _MIGRATED:  # once a run: each module's services share the schemas
+        subprocess.run(
+            [sys.executable, "-m", "cpnet.cli", "db", "upgrade"], env=env, check=True, capture_output=True
+        )
+        _MIGRATED.add(infra.database_url)
     return env
+
+
+_MIGRATED: set[str] = set()
 
 
 @pytest.fixture(scope="module")

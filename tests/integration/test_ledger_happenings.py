@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.audit import tables as t
-from services.audit.bulletins import Heads, LedgerDiffers, compute, recount, snapshot
+from services.audit.bulletins import Heads, LedgerDiffers, backfill, compute, recount, snapshot
 from services.audit.decide import message_of
 from services.audit.indicators import Period
 from services.audit.ledger import LedgerStore
@@ -115,3 +115,17 @@ async def test_a_bulletin_is_recounted_equal_from_the_ledger_within_its_heads(
     async with audit_sessions.begin() as session:
         with pytest.raises(LedgerDiffers, match=f"chain {chain}: its entry {size} is not the one"):
             await recount(session, forged, TOWNSHIP, VILLAGES, month, made.figures.as_of)
+
+
+async def test_the_entries_appended_before_the_happenings_are_counted_once_by_the_backfill(
+    audit_sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    message = _on(CaseReported.TOPIC, _reported())
+    await _save(audit_sessions, [message])
+    async with audit_sessions.begin() as session:
+        await session.execute(t.happenings.delete().where(t.happenings.c.event_key == message.event_key))
+        seq = await session.scalar(select(t.ledger.c.seq).where(t.ledger.c.event_key == message.event_key))
+    for _ in range(2):  # twice: the second run finds it counted already
+        async with audit_sessions.begin() as session:
+            await backfill(session, after=seq - 1, chunk=1)
+        assert await _happenings(audit_sessions, message.event_key) == 1
