@@ -312,6 +312,11 @@ RESPONSES = ("graded", "police_acknowledged", "needs_assessed", "planned", "serv
 DEPARTMENT_MEASURES = ("received", "acknowledged_in_time", "declined", "done", "median_hours_to_acknowledge")
 OVERDUE = ("referrals", "services")
 REPEATS = ("reports", "reported_again_90_days")
+# What a record lacks that someone should put right (数据质量), each counted over the open cases of a
+# place at the moment counted; the score is the share of those cases that lack none of it.
+QUALITY = ("red_without_home_visit_72h", "not_graded_after_24h", "no_age", "open_cases", "quality_score")
+HOME_VISIT_DUE = timedelta(hours=72)
+GRADE_DUE = timedelta(hours=24)
 
 
 def age_band(age: int | None) -> str:
@@ -414,6 +419,8 @@ def _column_counts(cases: dict[uuid.UUID, _Case], happenings: list[Happening], s
         )
     out["overdue_at_end"] = overdue
 
+    out["data_quality"] = _quality([c for c in cases.values() if s.within(c.place())], s.end)
+
     out["closures_by_reason"] = _count(
         h.code for h in in_period if h.kind == Kind.closed and s.within(cases[h.case_id].place())
     )
@@ -423,6 +430,37 @@ def _column_counts(cases: dict[uuid.UUID, _Case], happenings: list[Happening], s
     again = sum(1 for h in reports if _reported_again(h, earlier_reports))
     out["reported_again"] = {"reports": len(reports), "reported_again_90_days": again}
     return out
+
+
+def problems(case: _Case, at: datetime) -> list[str]:
+    """What the record of an open case lacks at the moment `at` (a rule of QUALITY a problem)."""
+    found = []
+    red = next((h for h in case.happenings if h.kind == Kind.graded and h.code == RiskLevel.red), None)
+    visited = case.first(Kind.needs_assessed)
+    if red and red.at + HOME_VISIT_DUE <= at and not (visited and visited.at <= red.at + HOME_VISIT_DUE):
+        found.append("red_without_home_visit_72h")
+    opened = case.opened()
+    if opened and opened + GRADE_DUE <= at and case.first(Kind.graded) is None:
+        found.append("not_graded_after_24h")
+    report = case.first(Kind.reported)
+    if report and report.age is None:
+        found.append("no_age")
+    return found
+
+
+def _is_open(case: _Case) -> bool:
+    ends = [h.kind for h in case.happenings if h.kind in (Kind.closed, Kind.reopened)]
+    return case.opened() is not None and (not ends or ends[-1] == Kind.reopened)
+
+
+def _quality(cases: list[_Case], at: datetime) -> dict[str, Cell]:
+    open_cases = [c for c in cases if _is_open(c)]
+    found = [problems(c, at) for c in open_cases]
+    counts: dict[str, Cell] = {rule: Cell(sum(rule in p for p in found)) for rule in QUALITY[:3]}
+    clean = sum(1 for p in found if not p)
+    score = round(100 * clean / len(open_cases), 1) if open_cases else None
+    size = len(open_cases)
+    return {**counts, "open_cases": Cell(size), "quality_score": Cell(score, cases=size)}
 
 
 def _in_order(h: Happening) -> tuple:
@@ -487,6 +525,7 @@ ROWS: dict[str, tuple[str, tuple[str, ...]]] = {
     "overdue_at_end": ("overdue", OVERDUE),
     "closures_by_reason": ("reason", ()),  # the reasons counted, in their order
     "reported_again": ("repeat", REPEATS),
+    "data_quality": ("quality", QUALITY),
 }
 
 

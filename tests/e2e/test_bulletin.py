@@ -119,7 +119,7 @@ async def test_the_citys_bulletin_is_recounted_from_the_ledger_and_a_figure_chan
     expected = await _recount(infra.database_url, heads, month, as_of)
     lang = languages(load_territory())["zh_CN"]
     sheets = [name for name in book.sheetnames if name != "About"]
-    assert len(sheets) == len(expected) == 9
+    assert len(sheets) == len(expected) == 10
     compared = 0
     for name, (table, rows, columns, cells) in zip(sheets, expected, strict=True):
         grid = [list(r) for r in book[name].iter_rows(values_only=True)]
@@ -163,6 +163,7 @@ COUNTED = (
     "referral.status_changed",
     "service.changed",
     "case.closed",
+    "case.reopened",
 )
 
 
@@ -228,6 +229,8 @@ async def _recount(database_url: str, heads: dict, month: str, as_of: datetime) 
             facts.append((case, _moment(p["changed_at"]), key, "service_changed", p))
         elif kind == "case.closed":
             facts.append((case, _moment(p["closed_at"]), key, "closed", p))
+        elif kind == "case.reopened":
+            facts.append((case, _moment(p["reopened_at"]), key, "reopened", p))
     territory = load_territory()
     counties = [c.code for c in territory.children(CITY)]
     start, end = _month(month)
@@ -272,6 +275,10 @@ async def _recount(database_url: str, heads: dict, month: str, as_of: datetime) 
         ("overdue_at_end", ["referrals", "services"]),
         ("closures_by_reason", sorted({r for col in columns.values() for r in col["closures_by_reason"]})),
         ("reported_again", ["reports", "reported_again_90_days"]),
+        (
+            "data_quality",
+            ["red_without_home_visit_72h", "not_graded_after_24h", "no_age", "open_cases", "quality_score"],
+        ),
     ):
         cells = {(r, c): columns[c][key].get(r, 0) for r in rows for c in names}
         tables.append((key, rows, names, cells))
@@ -423,6 +430,36 @@ class _Count:
             place = mine.index(f) if f in mine else 0
             again += place > 0 and mine[place - 1][1] >= f[1] - timedelta(days=90)
         out["reported_again"]["reported_again_90_days"] = again
+        # What the open cases' records lack at the end, and the share that lack nothing.
+        lacking, open_cases = defaultdict(int), 0
+        for case, facts in self.cases.items():
+            ends = [f[3] for f in facts if f[3] in ("closed", "reopened")]
+            if not within(self.place(case)) or not self.first(case, "reported") or ends[-1:] == ["closed"]:
+                continue
+            open_cases += 1
+            wrong = set()
+            red = next((f for f in facts if f[3] == "graded" and f[4]["risk_level"] == "red"), None)
+            visit = self.first(case, "needs_assessed")
+            if (
+                red
+                and red[1] + timedelta(hours=72) <= end
+                and not (visit and visit[1] <= red[1] + timedelta(hours=72))
+            ):
+                wrong.add("red_without_home_visit_72h")
+            if self.first(case, "reported")[1] + timedelta(hours=24) <= end and not self.first(
+                case, "graded"
+            ):
+                wrong.add("not_graded_after_24h")
+            if self.first(case, "reported")[4]["age_years"] is None:
+                wrong.add("no_age")
+            for rule in wrong:
+                lacking[rule] += 1
+            lacking["clean"] += not wrong
+        for rule in ("red_without_home_visit_72h", "not_graded_after_24h", "no_age"):
+            out["data_quality"][rule] = lacking[rule]
+        out["data_quality"]["open_cases"] = open_cases
+        score = round(100 * lacking["clean"] / open_cases, 1) if open_cases else None
+        out["data_quality"]["quality_score"] = ("median", score, open_cases)
         return out
 
     def departments(self, inside) -> dict:
@@ -485,6 +522,7 @@ def _row(lang, table: str, row: str) -> str:
         "response_hours": "response",
         "overdue_at_end": "overdue",
         "reported_again": "repeat",
+        "data_quality": "quality",
     }[table]
     return lang.gettext(f"bulletin:{kind}:{row}")
 

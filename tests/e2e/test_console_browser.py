@@ -688,10 +688,13 @@ def test_the_city_director_reads_the_territory_dashboard(
     assert int(weeks.last.locator("td").nth(1).inner_text()) >= 1, "this week's new cases"
     assert serious_violations(page) == []
 
-    # The month's bulletin: the same reports counted by county, and its files to download.
-    page.get_by_role("link", name="定期通报" if zh else "Periodic bulletins").click()
-    page.get_by_label("月份" if zh else "Month").fill(datetime.now(CHINA_STANDARD_TIME).strftime("%Y-%m"))
+    # The dashboard's month picker opens that month's bulletin: the same reports counted by county,
+    # and its files to download.
+    expect(page.get_by_role("link", name="定期通报" if zh else "Periodic bulletins")).to_be_visible()
+    month = datetime.now(CHINA_STANDARD_TIME).strftime("%Y-%m")
+    page.get_by_label("月度统计" if zh else "A month's figures").fill(month)
     page.get_by_role("button", name="查看通报" if zh else "Show the bulletin").click()
+    expect(page.get_by_label("月份" if zh else "Month")).to_have_value(month)
     expect(page.get_by_role("heading", level=2)).to_contain_text(
         "长治市未成年人保护工作定期通报" if zh else "Periodic bulletin on child protection: Changzhi"
     )
@@ -700,6 +703,14 @@ def test_the_city_director_reads_the_territory_dashboard(
     hotline = channels.get_by_role("row").filter(has_text="热线" if zh else "Hotline").first
     chengqu = hotline.locator("td").nth(header.index("城区" if zh else "Chengqu District") - 1).inner_text()
     assert chengqu == "<5" or int(chengqu) >= 1, "the module's reports in Chengqu"
+    # A click on a county drills down: its own bulletin, its townships for columns.
+    channels.get_by_role("link", name="城区" if zh else "Chengqu District", exact=True).click()
+    expect(page.get_by_role("heading", level=2)).to_contain_text(
+        "长治市城区未成年人保护工作定期通报" if zh else "Chengqu District, Changzhi"
+    )
+    expect(page.get_by_role("table", name="报告来源" if zh else "Reports by channel")).to_contain_text(
+        "东街街道" if zh else "Dongjie Subdistrict"
+    )
     for kind in ("xlsx", "pdf"):
         with page.expect_download() as download:
             page.locator(f"a[href$='.{kind}']").click()

@@ -248,3 +248,31 @@ def test_two_reports_of_one_child_at_one_moment_are_a_first_and_a_repeat() -> No
     cases.report(MID, child=child)
     found = figures(cases.made, TOWNSHIP, (EAST,), NOVEMBER, NOVEMBER.end)
     assert _count(found, "reported_again", "reported_again_90_days", TOTAL) == 1
+
+
+def test_what_an_open_cases_record_lacks_is_counted_and_scored() -> None:
+    cases = _Cases()
+    start = NOVEMBER.start + timedelta(days=1)
+    late = cases.report(start)  # red, no home visit within 72 hours
+    cases.add(late, Kind.graded, start, code="red", jurisdiction=EAST)
+    visited = cases.report(start)  # red, visited on the second day
+    cases.add(visited, Kind.graded, start, code="red", jurisdiction=EAST)
+    cases.add(visited, Kind.needs_assessed, start + timedelta(days=2), jurisdiction=EAST)
+    cases.report(start, age=None)  # never graded, and no age
+    closed = cases.report(start)  # closed: nothing to put right any more
+    cases.add(closed, Kind.closed, start + timedelta(days=1), code="risk_resolved")
+    for _ in range(2):
+        fine = cases.report(start)
+        cases.add(fine, Kind.graded, start, code="blue", jurisdiction=EAST)
+    found = figures(cases.made, TOWNSHIP, (EAST,), NOVEMBER, NOVEMBER.end).table("data_quality")
+    counts = {row: found.cell(row, TOTAL).value for row in found.rows}
+    assert counts == {
+        "red_without_home_visit_72h": 1,
+        "not_graded_after_24h": 1,
+        "no_age": 1,
+        "open_cases": 5,
+        "quality_score": 60.0,
+    }
+    # Within the first 24 hours a report waits for its grade: not yet a problem.
+    early = figures(cases.made, TOWNSHIP, (EAST,), NOVEMBER, start + timedelta(hours=23))
+    assert early.table("data_quality").cell("not_graded_after_24h", TOTAL).value == 0

@@ -35,10 +35,16 @@ def last_month() -> str:
     return (first - timedelta(days=1)).strftime("%Y-%m")
 
 
+def own_node(console, person) -> str | None:
+    """The node of the person's territory (the city's for one who has none: an auditor)."""
+    own = (person.principal.jurisdiction or console.territory.city.code[:4]).ljust(12, "0")
+    return own if own in console.territory else None
+
+
 def _nodes(console, person) -> list[str]:
     """The nodes a person may ask a bulletin of: their own and each below it down to the townships."""
-    own = (person.principal.jurisdiction or console.territory.city.code[:4]).ljust(12, "0")
-    if own not in console.territory:
+    own = own_node(console, person)
+    if own is None:
         return []
     found, todo = [], [own]
     while todo:
@@ -48,6 +54,13 @@ def _nodes(console, person) -> list[str]:
         if node.level in (TerritoryLevel.province, TerritoryLevel.city, TerritoryLevel.county):
             todo += [child.code for child in console.territory.children(code)]
     return found
+
+
+def _drill(console, code: str, month: str) -> str | None:
+    """The address of a column's own bulletin, for a node with nodes below it (a click drills down)."""
+    if code not in console.territory or not console.territory.children(code):
+        return None
+    return f"{BULLETINS.path}?territory={code}&period={month}"
 
 
 async def _bulletin(console, person, territory: str, period: str):
@@ -82,7 +95,7 @@ async def bulletins(
             (
                 table,
                 lang.gettext(f"bulletin:table:{table.key}"),
-                [column_words(lang, table, c) for c in table.columns],
+                [(column_words(lang, table, c), _drill(console, c, month)) for c in table.columns],
                 [
                     (row_words(lang, table, r), [text for row, _, text in printed(table) if row == r])
                     for r in table.rows

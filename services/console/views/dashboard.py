@@ -7,8 +7,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from services.console.charts import weekly_bars
-from services.console.navigation import DASHBOARD
+from services.console.navigation import BULLETINS, DASHBOARD, may_open
 from services.console.pages import ConsoleDep, Person, call, language_of, render, require_page
+from services.console.views.bulletins import last_month, own_node
 
 router = APIRouter()
 LEVELS = ["red", "orange", "blue"]
@@ -42,4 +43,7 @@ async def dashboard(request: Request, console: ConsoleDep, person: Person) -> Re
         chart=chart,
         rows=sorted(rows.items()),
         levels=LEVELS,
+        # The month's figures are the bulletin's: the person's node, last month, a click away.
+        node=own_node(console, person) if may_open(person.principal, BULLETINS) else None,
+        month=last_month(),
     )
