@@ -1,17 +1,21 @@
-"""A territory's periodic bulletin over HTTP (issue 24): its figures for a month, counted in one
-snapshot with the ledger's heads they were counted at — the console makes its PDF and XLSX from
-them, and `cpnet bulletin verify` recounts them from the ledger. A supervisor asks for their own
-territory or a node below it, an auditor for any."""
+"""What the record counts, over HTTP (issue 24): a territory's periodic bulletin — its figures for a
+month, counted in one snapshot with the ledger's heads they were counted at (the console makes its
+PDF and XLSX from them, and `cpnet bulletin verify` recounts them from the ledger) — and the cases a
+joint meeting of the territory should look at. A supervisor asks for their own territory or a node
+below it, an auditor for any."""
 
 from __future__ import annotations
 
+import uuid
+from datetime import UTC, datetime
 from functools import cache
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path
 from pydantic import BaseModel
 
-from services.audit.bulletins import compute, snapshot
+from services.audit.agenda import agenda
+from services.audit.bulletins import compute, node_happenings, snapshot
 from services.audit.indicators import Period, figures_as_dict
 from shared.auth import Principal, Role, require_role
 from shared.http import answers
@@ -43,6 +47,13 @@ class BulletinAnswer(BaseModel):
     tables: list[dict[str, Any]]
 
 
+def _node(registry: TerritoryRegistry, code: str, principal: Principal) -> None:
+    if code not in registry:
+        raise HTTPException(404, "no such node in the territory")
+    if not principal.can_see(code):
+        raise HTTPException(403, "outside your territory")
+
+
 @router.get(
     "/v1/bulletins/{territory_code}/{period}",
     response_model=BulletinAnswer,
@@ -56,10 +67,7 @@ async def bulletin(
     ctx: Annotated[ServiceContext, Depends(service_context)],
 ) -> BulletinAnswer:
     registry = territory()
-    if territory_code not in registry:
-        raise HTTPException(404, "no such node in the territory")
-    if not principal.can_see(territory_code):
-        raise HTTPException(403, "outside your territory")
+    _node(registry, territory_code, principal)
     children = tuple(child.code for child in registry.children(territory_code))
     async with ctx.sessions() as session, session.begin():
         await snapshot(session)
@@ -72,3 +80,43 @@ async def bulletin(
         ledger_entries=made.heads.size,
         ledger_digest=made.heads.digest,
     )
+
+
+class Proposed(BaseModel):
+    """A case proposed for a joint meeting's agenda: why, which departments it concerns, since when."""
+
+    case_id: uuid.UUID
+    case_number: str | None
+    jurisdiction: str
+    reasons: list[str]
+    agencies: list[str]
+    since: datetime
+
+
+@router.get(
+    "/v1/agenda/{territory_code}",
+    response_model=list[Proposed],
+    responses=answers(403, 404, 422),
+    summary="The open cases a joint meeting of the territory should look at (declined or long-overdue "
+    "referrals, red cases without a plan or a delivered service), the longest waiting first",
+)
+async def proposed_agenda(
+    territory_code: Annotated[str, Path(pattern=r"^[0-9]{12}$", description="the node's 12-digit code")],
+    principal: Annotated[Principal, Depends(BulletinReaders)],
+    ctx: Annotated[ServiceContext, Depends(service_context)],
+) -> list[Proposed]:
+    _node(territory(), territory_code, principal)
+    now = datetime.now(UTC)
+    async with ctx.sessions() as session:
+        found = agenda(await node_happenings(session, territory_code, now), territory_code, now)
+    return [
+        Proposed(
+            case_id=p.case_id,
+            case_number=p.number,
+            jurisdiction=p.jurisdiction,
+            reasons=list(p.reasons),
+            agencies=list(p.agencies),
+            since=p.since,
+        )
+        for p in found
+    ]

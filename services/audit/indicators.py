@@ -82,6 +82,7 @@ class Happening:
     categories: tuple[str, ...] = ()
     emergency: bool | None = None
     due_at: datetime | None = None
+    number: str | None = None  # a report's case number (个案编号), as people say it
 
 
 # The events a figure counts, by type: the ledger reads only these (and only valid ones) again.
@@ -129,6 +130,7 @@ def happenings_of(event_key: str, event: Envelope[Any]) -> list[Happening]:
                     child_ref=p.child_ref,
                     age=p.age_years,
                     categories=tuple(sorted(p.categories)),
+                    number=p.case_number,
                 )
             ]
         case CaseAssessed():
@@ -280,7 +282,7 @@ class Figures:
 
 
 @dataclass
-class _Case:
+class CaseRecord:
     """A case as the figures see it at the moment counted: its happenings in time order."""
 
     case_id: uuid.UUID
@@ -299,10 +301,10 @@ class _Case:
         return first.at if first else None
 
 
-def _cases(happenings: Iterable[Happening], as_of: datetime) -> dict[uuid.UUID, _Case]:
-    cases: dict[uuid.UUID, _Case] = {}
+def case_records(happenings: Iterable[Happening], as_of: datetime) -> dict[uuid.UUID, CaseRecord]:
+    cases: dict[uuid.UUID, CaseRecord] = {}
     for h in sorted((h for h in happenings if h.at < as_of), key=_in_order):
-        cases.setdefault(h.case_id, _Case(h.case_id)).happenings.append(h)
+        cases.setdefault(h.case_id, CaseRecord(h.case_id)).happenings.append(h)
     return cases
 
 
@@ -342,7 +344,9 @@ class _Slice:
     within: Callable[[str | None], bool]
 
 
-def _column_counts(cases: dict[uuid.UUID, _Case], happenings: list[Happening], s: _Slice) -> dict[str, dict]:
+def _column_counts(
+    cases: dict[uuid.UUID, CaseRecord], happenings: list[Happening], s: _Slice
+) -> dict[str, dict]:
     """Every figure of one column, by table key then row."""
     earlier_reports: dict[uuid.UUID, list[Happening]] = defaultdict(list)
     for h in sorted(happenings, key=_in_order):
@@ -432,7 +436,7 @@ def _column_counts(cases: dict[uuid.UUID, _Case], happenings: list[Happening], s
     return out
 
 
-def problems(case: _Case, at: datetime) -> list[str]:
+def problems(case: CaseRecord, at: datetime) -> list[str]:
     """What the record of an open case lacks at the moment `at` (a rule of QUALITY a problem)."""
     found = []
     red = next((h for h in case.happenings if h.kind == Kind.graded and h.code == RiskLevel.red), None)
@@ -448,13 +452,13 @@ def problems(case: _Case, at: datetime) -> list[str]:
     return found
 
 
-def _is_open(case: _Case) -> bool:
+def is_open(case: CaseRecord) -> bool:
     ends = [h.kind for h in case.happenings if h.kind in (Kind.closed, Kind.reopened)]
     return case.opened() is not None and (not ends or ends[-1] == Kind.reopened)
 
 
-def _quality(cases: list[_Case], at: datetime) -> dict[str, Cell]:
-    open_cases = [c for c in cases if _is_open(c)]
+def _quality(cases: list[CaseRecord], at: datetime) -> dict[str, Cell]:
+    open_cases = [c for c in cases if is_open(c)]
     found = [problems(c, at) for c in open_cases]
     counts: dict[str, Cell] = {rule: Cell(sum(rule in p for p in found)) for rule in QUALITY[:3]}
     clean = sum(1 for p in found if not p)
@@ -483,7 +487,7 @@ def _count(codes: Iterable[str | None]) -> dict[str, int]:
     return dict(counts)
 
 
-def _departments(cases: dict[uuid.UUID, _Case], s: _Slice) -> dict[str, dict[str, Cell]]:
+def _departments(cases: dict[uuid.UUID, CaseRecord], s: _Slice) -> dict[str, dict[str, Cell]]:
     """Each agency's referrals of the period: received, acknowledged in time, declined, done, and the
     median hours to acknowledge (谁主管、谁负责)."""
     rows: dict[str, dict[str, Any]] = {}
@@ -538,8 +542,8 @@ def figures(
     happenings = list(happenings)
     end = min(period.end, as_of)
     before = period.before()
-    now_cases = _cases(happenings, end)
-    then_cases = _cases(happenings, before.end)
+    now_cases = case_records(happenings, end)
+    then_cases = case_records(happenings, before.end)
     now_list = [h for h in happenings if h.at < end]
     then_list = [h for h in happenings if h.at < before.end]
 

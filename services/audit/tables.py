@@ -89,6 +89,7 @@ happenings = Table(
     Column("categories", ARRAY(Text), nullable=False),
     Column("emergency", Boolean),
     Column("due_at", DateTime(timezone=True)),
+    Column("number", Text),
 )
 # A node's cases: those reported or moved into its subtree.
 Index(

@@ -19,11 +19,13 @@ from services.audit.bulletins import Heads, LedgerDiffers, backfill, compute, re
 from services.audit.decide import message_of
 from services.audit.indicators import Period
 from services.audit.ledger import LedgerStore
+from shared.auth import Role
 from shared.contracts.envelope import new_envelope
-from shared.contracts.events import CaseReported
+from shared.contracts.events import CaseReported, ReferralCreated, ReferralStatusChanged
 from shared.contracts.topics import dlq_topic
-from shared.contracts.vocabulary import CHINA_STANDARD_TIME, Channel
-from tests.integration.support import consumer_record
+from shared.contracts.vocabulary import CHINA_STANDARD_TIME, Agency, Channel, ReferralState
+from tests.e2e.reports import token
+from tests.integration.support import consumer_record, service_in_process
 from tests.unit.test_contracts import sample
 
 TOWNSHIP = "140431101000"  # Qinyuan's second township: no other test reports there
@@ -129,3 +131,59 @@ async def test_the_entries_appended_before_the_happenings_are_counted_once_by_th
         async with audit_sessions.begin() as session:
             await backfill(session, after=seq - 1, chunk=1)
         assert await _happenings(audit_sessions, message.event_key) == 1
+
+
+async def test_the_agenda_and_the_bulletin_over_http_for_the_territorys_supervisors_alone(
+    audit_sessions: async_sessionmaker[AsyncSession], infra
+) -> None:
+    case_raw = json.loads(_reported())
+    case_id = uuid.UUID(case_raw["case_id"])
+    referral_id = uuid.uuid4()
+    created = sample(ReferralCreated).model_copy(
+        update={
+            "case_id": case_id,
+            "referral_id": referral_id,
+            "agency": Agency.social_work,
+            "jurisdiction": VILLAGES[0],
+        }
+    )
+    declined = sample(ReferralStatusChanged).model_copy(
+        update={
+            "case_id": case_id,
+            "referral_id": referral_id,
+            "agency": Agency.social_work,
+            "state": ReferralState.declined,
+            "outcome": None,
+            "reason": "outside_our_remit",
+            "changed_at": datetime.now(UTC) - timedelta(minutes=1),
+        }
+    )
+    await _save(
+        audit_sessions,
+        [
+            _on(CaseReported.TOPIC, json.dumps(case_raw)),
+            _on(
+                ReferralCreated.topic_for(created),
+                new_envelope(created, case_id=case_id, producer="referral").to_json(),
+            ),
+            _on(
+                ReferralStatusChanged.TOPIC,
+                new_envelope(declined, case_id=case_id, producer="referral").to_json(),
+            ),
+        ],
+    )
+    county, month = "140431000000", datetime.now(CHINA_STANDARD_TIME).strftime("%Y-%m")
+    own = token(Role.supervisor, "sup-qinyuan", jurisdiction="140431")
+    other = token(Role.supervisor, "sup-chengqu", jurisdiction="140402")
+    async with service_in_process(infra, "audit") as audit:
+        proposed = await audit.get(f"/v1/agenda/{county}", headers=own)
+        assert proposed.status_code == 200, proposed.text
+        (mine,) = [p for p in proposed.json() if p["case_id"] == str(case_id)]
+        assert (mine["reasons"], mine["agencies"]) == (["referral_declined"], ["social_work"])
+        assert (await audit.get(f"/v1/agenda/{county}", headers=other)).status_code == 403
+        assert (await audit.get("/v1/agenda/140431999000", headers=own)).status_code == 404
+        made = await audit.get(f"/v1/bulletins/{county}/{month}", headers=own)
+        assert made.status_code == 200, made.text
+        assert made.json()["ledger_entries"] == sum(size for size, _ in made.json()["ledger_heads"].values())
+        assert (await audit.get(f"/v1/bulletins/{county}/{month}", headers=other)).status_code == 403
+        assert (await audit.get(f"/v1/bulletins/{county}/2026-13", headers=own)).status_code == 422

@@ -32,6 +32,7 @@ def upgrade(schema: str = "audit") -> None:
         sa.Column("categories", ARRAY(sa.Text), nullable=False),
         sa.Column("emergency", sa.Boolean),
         sa.Column("due_at", sa.DateTime(timezone=True)),
+        sa.Column("number", sa.Text),
         schema=schema,
     )
     op.create_index("ix_audit_happenings_case_id", "happenings", ["case_id"], schema=schema)
