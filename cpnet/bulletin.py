@@ -9,6 +9,8 @@ from typing import Annotated
 
 import typer
 
+from shared.settings import get_settings
+
 bulletin_app = typer.Typer(
     help="Periodic bulletins (定期通报): make one for a territory and month, or verify one by the ledger.",
     invoke_without_command=True,
@@ -19,10 +21,10 @@ def _node(territory: str) -> tuple[str, tuple[str, ...]]:
     """The node a code (or its prefix) names, and its children's codes."""
     from shared.territory.registry import load_territory
 
-    registry = load_territory()
+    registry = load_territory(get_settings().territory_file)
     code = territory.ljust(12, "0")
     if not territory.isdigit() or code not in registry:
-        raise ValueError(f"--territory {territory!r}: no such node in config/territory.yaml")
+        raise ValueError(f"--territory {territory!r}: no such node in the territory file")
     return code, tuple(child.code for child in registry.children(code))
 
 
@@ -33,7 +35,7 @@ def _language(locale: str):
     chosen = locale.replace("-", "_")
     if chosen not in LOCALES:
         raise ValueError(f"--lang {locale!r}: one of {', '.join(code.replace('_', '-') for code in LOCALES)}")
-    return languages(load_territory())[chosen]
+    return languages(load_territory(get_settings().territory_file))[chosen]
 
 
 def make_bulletin(territory: str, period: str, locale: str, now: datetime | None = None):

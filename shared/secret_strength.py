@@ -17,7 +17,10 @@ SECRET_MIN_BITS = 80
 SECRET_MIN_DISTINCT = 8
 KEY_MIN_BITS = 120
 KEY_MIN_DISTINCT = 16
-# Words that mark a value somebody typed as a stand-in; none is likely in a generated value.
+# Words that mark a value somebody typed as a stand-in, when they make up a fifth of it or more: a
+# generated value holds one of them only by luck, and then as a small part of it (a five-letter word
+# turns up in about one random base64 secret in a hundred thousand; it is 11 % of its 44 letters).
+PLACEHOLDER_SHARE = 0.2
 PLACEHOLDER_WORDS = (
     "insecure",
     "development",
@@ -74,7 +77,7 @@ def secret_problem(
             return "is a variant of the public development value"
     if spells_a_key(text, public_keys):
         return "is a public development key"
-    if any(word in value for word in PLACEHOLDER_WORDS):
+    if placeholder_share(value) >= PLACEHOLDER_SHARE:
         return "looks like a placeholder (contains a word such as 'secret', 'changeme' or 'insecure')"
     if len(text) < SECRET_MIN_CHARS:
         return f"is {len(text)} characters, needs at least {SECRET_MIN_CHARS}, {GENERATE_HINT}"
@@ -82,6 +85,17 @@ def secret_problem(
     if bits < SECRET_MIN_BITS or len(set(text)) < SECRET_MIN_DISTINCT:
         return f"is too predictable (about {bits:.0f} bits, needs {SECRET_MIN_BITS}), {GENERATE_HINT}"
     return None
+
+
+def placeholder_share(value: str) -> float:
+    """The share of a folded value's characters that belong to a placeholder word."""
+    covered: set[int] = set()
+    for word in PLACEHOLDER_WORDS:
+        start = value.find(word)
+        while start >= 0:
+            covered.update(range(start, start + len(word)))
+            start = value.find(word, start + 1)
+    return len(covered) / len(value) if value else 0.0
 
 
 def spells_a_key(text: str, keys: Iterable[bytes]) -> bool:

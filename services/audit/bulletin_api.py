@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from functools import cache
+from pathlib import Path as FilePath
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path
@@ -28,8 +29,9 @@ MONTH = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
 
 
 @cache
-def territory() -> TerritoryRegistry:
-    return load_territory()
+def territory(path: FilePath | None) -> TerritoryRegistry:
+    """The territory registry the settings name (`CPNET_TERRITORY_FILE`), read once."""
+    return load_territory(path)
 
 
 class BulletinAnswer(BaseModel):
@@ -66,7 +68,7 @@ async def bulletin(
     principal: Annotated[Principal, Depends(BulletinReaders)],
     ctx: Annotated[ServiceContext, Depends(service_context)],
 ) -> BulletinAnswer:
-    registry = territory()
+    registry = territory(ctx.settings.territory_file)
     _node(registry, territory_code, principal)
     children = tuple(child.code for child in registry.children(territory_code))
     async with ctx.sessions() as session, session.begin():
@@ -105,7 +107,7 @@ async def proposed_agenda(
     principal: Annotated[Principal, Depends(BulletinReaders)],
     ctx: Annotated[ServiceContext, Depends(service_context)],
 ) -> list[Proposed]:
-    _node(territory(), territory_code, principal)
+    _node(territory(ctx.settings.territory_file), territory_code, principal)
     now = datetime.now(UTC)
     async with ctx.sessions() as session:
         found = agenda(await node_happenings(session, territory_code, now), territory_code, now)

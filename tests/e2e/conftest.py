@@ -30,10 +30,20 @@ class RunningServices:
     env: dict[str, str]
 
 
+_GIVEN_PORTS: set[int] = set()
+
+
 def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A port free now and never handed out before in this run: the kernel may offer a port it gave
+    a moment ago again, before the service it was meant for has bound it, and two services would then
+    be told the same port (one exits, and its URL answers with the other's routes)."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        if port not in _GIVEN_PORTS:
+            _GIVEN_PORTS.add(port)
+            return port
 
 
 def _ready(url: str) -> bool:
@@ -75,6 +85,9 @@ def instances(
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"{label} not ready: {(logs / f'{label}.log').read_text()[-2000:]}")
                 time.sleep(0.2)
+        for label, process in processes.items():
+            if process.poll() is not None:  # ready on its port, yet its URL answers for another
+                raise RuntimeError(f"{label} exited: {(logs / f'{label}.log').read_text()[-2000:]}")
         yield {label: (urls[label], processes[label]) for label in urls}
     finally:
         for process in processes.values():

@@ -87,3 +87,24 @@ def test_the_pdf_carries_its_title_and_page_numbers_in_either_language(words) ->
         document = pypdfium2.PdfDocument(io.BytesIO(pdf(words[locale], made)))
         first = document[0].get_textpage().get_text_range()
         assert heading in first and page in first, first[:200]
+
+
+def test_a_deployments_own_territory_file_names_the_nodes_a_bulletin_is_made_for(
+    tmp_path, monkeypatch
+) -> None:
+    from cpnet.bulletin import _node
+    from services.audit.bulletin_api import territory
+    from shared.settings import get_settings
+
+    default = Path(__file__).parents[2] / "config" / "territory.yaml"
+    added = '  - {code: "140402003000", zh-CN: 新建街道, en: Xinjian Subdistrict}\n'
+    own = tmp_path / "territory.yaml"
+    own.write_text(default.read_text(encoding="utf-8") + added, encoding="utf-8")
+    monkeypatch.setenv("CPNET_TERRITORY_FILE", str(own))
+    get_settings.cache_clear()
+    try:
+        assert _node("140402") == ("140402000000", (*TOWNSHIPS, "140402003000"))
+        assert "140402003000" in territory(get_settings().territory_file)
+        assert "140402003000" not in territory(None)
+    finally:
+        get_settings.cache_clear()
