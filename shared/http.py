@@ -118,6 +118,14 @@ def inline_schema(model: type[BaseModel]) -> dict[str, Any]:
     return resolved(schema)
 
 
+def note_required(note: str | None, why: str) -> None:
+    """An action that must say why: without a note, the 422 a missing field gets, saying what it is for."""
+    if note is None:
+        raise HTTPException(
+            status_code=422, detail=[{"loc": ["body", "note"], "msg": why, "type": "missing"}]
+        )
+
+
 def answers(*codes: int, described: dict[int, str] | None = None) -> dict[int | str, dict[str, Any]]:
     """The shared answers `codes` for a route's `responses`, with the route's own
     description of any of them in `described`."""

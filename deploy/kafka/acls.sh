@@ -128,6 +128,10 @@ acl --allow-principal User:cpnet-admin --operation Create --operation Describe -
 acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic intake.reports.raw.dlq
 acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic intake.screening.raw
 acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic intake.screening.raw.dlq
+acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic meeting.action_items
+acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic meeting.action_items.dlq
+acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic meeting.decisions
+acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic meeting.decisions.dlq
 acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic referral.escalated
 acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic referral.escalated.dlq
 acl --allow-principal User:cpnet-admin --operation Create --operation Describe --topic referral.responses
@@ -212,6 +216,10 @@ acl --allow-principal User:cpnet-audit --operation Read --topic followup.schedul
 acl --allow-principal User:cpnet-audit --operation Read --operation Write --topic followup.scheduled.dlq
 acl --allow-principal User:cpnet-audit --operation Read --topic followup.visits
 acl --allow-principal User:cpnet-audit --operation Read --operation Write --topic followup.visits.dlq
+acl --allow-principal User:cpnet-audit --operation Read --topic meeting.action_items
+acl --allow-principal User:cpnet-audit --operation Read --operation Write --topic meeting.action_items.dlq
+acl --allow-principal User:cpnet-audit --operation Read --topic meeting.decisions
+acl --allow-principal User:cpnet-audit --operation Read --operation Write --topic meeting.decisions.dlq
 acl --allow-principal User:cpnet-audit --operation Read --topic referral.escalated
 acl --allow-principal User:cpnet-audit --operation Read --operation Write --topic referral.escalated.dlq
 acl --allow-principal User:cpnet-audit --operation Read --topic referral.responses
@@ -371,6 +379,8 @@ acl --allow-principal User:cpnet-referral --operation Read --topic case.transfer
 acl --allow-principal User:cpnet-referral --operation Write --topic case.transferred.dlq
 acl --allow-principal User:cpnet-referral --operation Read --topic child.links
 acl --allow-principal User:cpnet-referral --operation Write --topic child.links.dlq
+acl --allow-principal User:cpnet-referral --operation Write --topic meeting.action_items
+acl --allow-principal User:cpnet-referral --operation Write --topic meeting.decisions
 acl --allow-principal User:cpnet-referral --operation Write --topic referral.escalated
 acl --allow-principal User:cpnet-referral --operation Read --topic referral.responses
 acl --allow-principal User:cpnet-referral --operation Write --topic referral.responses.dlq

@@ -50,6 +50,7 @@ from services.console.views import (
     home,
     identification,
     inbox,
+    meetings,
     overdue,
     providers,
     reports,
@@ -78,6 +79,7 @@ ROUTERS = (
     dashboard.router,
     providers.router,
     bulletins.router,
+    meetings.router,
     access.router,
 )
 

@@ -192,9 +192,12 @@ def differences(lang: Language, expected: Figures, read: ReadBack) -> list[str]:
     return found
 
 
-class _Pdf(FPDF):
-    def __init__(self, lang: Language, heading: str) -> None:
-        super().__init__(orientation="landscape", format="A4")
+class Paper(FPDF):
+    """An A4 document in the person's language with Debian's Noto Sans CJK (Chinese and Latin alike), its
+    heading and page numbers at each page's foot: a bulletin's, or a joint meeting's minutes."""
+
+    def __init__(self, lang: Language, heading: str, orientation: str = "landscape") -> None:
+        super().__init__(orientation=orientation, format="A4")
         self.lang, self.heading = lang, heading
         self.add_font("cjk", "", str(CJK_FONT), collection_font_number=CJK_FACE)
         self.add_font("cjk", "B", str(CJK_BOLD), collection_font_number=CJK_FACE)
@@ -213,7 +216,7 @@ def pdf(lang: Language, bulletin: Bulletin) -> bytes:
     _ = lang.gettext
     figures = bulletin.figures
     heading = title(lang, figures)
-    doc = _Pdf(lang, heading)
+    doc = Paper(lang, heading)
     doc.add_page()
     doc.set_font("cjk", size=18)
     doc.cell(0, 12, heading, new_x="LMARGIN", new_y="NEXT")

@@ -167,6 +167,22 @@ def _what(lang: Language, event: str, p: Mapping[str, Any], people: Mapping[str,
             lang.labels("sharing_party", p.get("parties") or []),
             p.get("withdrawn_on") and lang.gettext("history:consent_withdrawn"),
         )
+    if event == "meeting.decision":
+        return _join(
+            lang,
+            lang.label("meeting_decision", p.get("decision")),
+            lang.gettext("history:meeting_present").format(
+                agencies=lang.labels("agency", p.get("present") or [])
+            ),
+        )
+    if event == "meeting.action_item":
+        return _join(
+            lang,
+            lang.label("agency", p.get("agency")),
+            lang.label("action_task", p.get("task")),
+            p.get("due_on") and lang.gettext("history:due_on").format(day=lang.day(p["due_on"])),
+            lang.label("action_item_state", p.get("state")),
+        )
     if event == "case.reopened":
         return _reopening(lang, p, people)
     if event == "case.reviewed":

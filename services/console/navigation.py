@@ -36,6 +36,8 @@ PROVIDERS = Page(
 )
 # The territory's periodic bulletin (定期通报): its tables, its PDF and XLSX.
 BULLETINS = Page("/bulletins", "Periodic bulletins", frozenset({Role.supervisor, Role.auditor}))
+# Joint meetings (联席会议) of the departments: their agendas, decisions, action items and minutes.
+MEETINGS = Page("/meetings", "Joint meetings", SUPERVISORS)
 # The header's search box (a case number, an ID number or a name): not a link of the header.
 FIND = Page("/find", "Find", CASE_SIDE)
 PAGES = (
@@ -49,6 +51,7 @@ PAGES = (
     DASHBOARD,
     PROVIDERS,
     BULLETINS,
+    MEETINGS,
     ACCESS,
 )  # the header's order
 

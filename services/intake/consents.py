@@ -28,7 +28,7 @@ from shared.contracts.vocabulary import (
     SharingParty,
 )
 from shared.db.rows import row_of
-from shared.http import answers
+from shared.http import answers, note_required
 from shared.notes import NoteText, save_notes, written
 from shared.service import ServiceContext, service_context
 from shared.unit_of_work import Work
@@ -254,11 +254,7 @@ async def override_consent(
     ctx: Annotated[ServiceContext, Depends(service_context)],
 ) -> CaseConsent:
     now = datetime.now(UTC)
-    if body.note is None:
-        raise HTTPException(
-            status_code=422,
-            detail=[{"loc": ["body", "note"], "msg": "an override says why, in words", "type": "missing"}],
-        )
+    note_required(body.note, "an override says why, in words")
     async with ctx.unit_of_work() as work:
         case = await _case(work.tx, principal, case_id, lock=True)
         consent = rules.overridden(

@@ -26,7 +26,7 @@ from services.referral.provision_api import (
 from shared.auth import SUPERVISORS, Principal, require_role
 from shared.contracts.events import ServiceComplaint
 from shared.contracts.vocabulary import ComplaintFinding, ComplaintKind, ComplaintSource, PastDay
-from shared.http import answers
+from shared.http import answers, note_required
 from shared.notes import NoteText, save_notes, written
 from shared.territory.code import in_subtree
 
@@ -165,11 +165,7 @@ async def handle_complaint(
     complaint_id: uuid.UUID, body: Handling, principal: Annotated[Principal, Depends(Handlers)], ctx: Ctx
 ) -> ComplaintOut:
     now = ctx.resources.clock()
-    if body.note is None:
-        raise HTTPException(
-            status_code=422,
-            detail=[{"loc": ["body", "note"], "msg": "a finding says why, in words", "type": "missing"}],
-        )
+    note_required(body.note, "a finding says why, in words")
     async with ctx.unit_of_work() as work:
         row = (
             await work.tx.execute(

@@ -10,6 +10,7 @@ from services.referral.complaints import router as complaints_router
 from services.referral.deliveries import escalate_overdue_services
 from services.referral.handlers import ANSWERS, CLOSURES, GRADES, stage
 from services.referral.lifecycle import IllegalTransition
+from services.referral.meetings import router as meetings_router
 from services.referral.provision_api import ROUTERS as SERVICE_ROUTERS
 from services.referral.refer import (
     ForeignAnswer,
@@ -86,7 +87,7 @@ SERVICE = ServiceDefinition(
     settings=ReferralSettings,
     summary="Routes graded cases to the agencies that must act and holds them to deadlines; "
     "tracks the services of each plan to delivery by providers under contract.",
-    routers=(router, cases_router, *SERVICE_ROUTERS, complaints_router),
+    routers=(router, cases_router, *SERVICE_ROUTERS, complaints_router, meetings_router),
     consumes=CONSUMES,
     tasks=tasks,
     resources=resources,

@@ -207,6 +207,47 @@ complaints = Table(
     Column("handled_by", Text),
 )
 
+# Joint meetings (联席会议) of a county's or the city's departments: who came, what each case discussed was
+# decided, and the action items (督办事项) given to departments; every text sealed in `notes` (about the
+# meeting, or the item). Created by referral_0010.
+meetings = Table(
+    "meetings",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("jurisdiction", Text, nullable=False, index=True),  # the convening node
+    Column("held_on", Date, nullable=False),
+    Column("present", ARRAY(Text), nullable=False),  # Agency codes
+    Column("convened_by", Text, nullable=False),
+    Column("convened_at", DateTime(timezone=True), nullable=False),
+)
+
+meeting_cases = Table(
+    "meeting_cases",
+    metadata,
+    Column("meeting_id", UUID(as_uuid=True), ForeignKey("meetings.id"), primary_key=True),
+    Column("case_id", UUID(as_uuid=True), primary_key=True),
+    Column("decision", Text, nullable=False),  # MeetingDecision
+    Column("decided_by", Text, nullable=False),
+    Column("decided_at", DateTime(timezone=True), nullable=False),
+)
+
+action_items = Table(
+    "action_items",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("meeting_id", UUID(as_uuid=True), ForeignKey("meetings.id"), nullable=False, index=True),
+    Column("case_id", UUID(as_uuid=True), nullable=False, index=True),
+    Column("agency", Text, nullable=False),  # Agency
+    Column("task", Text, nullable=False),  # ActionTask
+    Column("jurisdiction", Text, nullable=False),  # the case's territory
+    Column("due_on", Date, nullable=False),
+    Column("state", Text, nullable=False),  # ActionItemState
+    Column("created_by", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("done_by", Text),
+    Column("done_at", DateTime(timezone=True)),
+)
+
 DOMAIN_TABLES = (
     cases,
     referrals,
@@ -219,4 +260,7 @@ DOMAIN_TABLES = (
     service_steps,
     feedback,
     complaints,
+    meetings,
+    meeting_cases,
+    action_items,
 )

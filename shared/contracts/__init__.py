@@ -12,6 +12,7 @@ from shared.contracts.envelope import (
     register_event,
 )
 from shared.contracts.events import (
+    ActionItemChanged,
     CaseApprovalDecided,
     CaseApprovalRequested,
     CaseAssessed,
@@ -28,6 +29,7 @@ from shared.contracts.events import (
     FollowupOverdue,
     FollowupScheduled,
     FollowupVisitRecorded,
+    MeetingDecided,
     PersonalDataAccessed,
     ReferralAction,
     ReferralCreated,
@@ -117,6 +119,8 @@ __all__ = [
     "ReferralEscalated",
     "ServiceChanged",
     "ServiceComplaint",
+    "MeetingDecided",
+    "ActionItemChanged",
     "ServiceEscalated",
     "ServiceKind",
     "ServiceOutcome",

@@ -12,6 +12,8 @@ from pydantic import Field, StringConstraints, model_validator
 from shared.contracts.envelope import ContractModel, EventPayload, register_event
 from shared.contracts.vocabulary import (
     AccessPurpose,
+    ActionItemState,
+    ActionTask,
     Agency,
     CaseNumber,
     Category,
@@ -28,6 +30,7 @@ from shared.contracts.vocabulary import (
     Jurisdiction,
     LawsuitStep,
     LinkUndoReason,
+    MeetingDecision,
     Need,
     OpaqueRef,
     OverrideReason,
@@ -690,6 +693,50 @@ class ServiceComplaint(EventPayload):
         if (self.finding is None) != (self.handled_on is None):
             raise ValueError("finding and handled_on come together")
         return self
+
+
+# --- joint meetings (since contracts 1.13) --------------------------------------------------
+
+
+@register_event
+class MeetingDecided(EventPayload):
+    """A joint meeting (联席会议) of departments decided what happens next for a case: who was there and
+    what was decided, as codes; what was said stays sealed in referral's notes."""
+
+    EVENT_TYPE: ClassVar[str] = "meeting.decision"
+    SCHEMA_VERSION: ClassVar[int] = 1
+    TOPIC: ClassVar[str] = "meeting.decisions"
+
+    meeting_id: UUID
+    case_id: UUID
+    decision: MeetingDecision
+    held_on: date = Field(description="The day the meeting sat (China Standard Time)")
+    convened_at: Jurisdiction = Field(description="The node whose meeting it was: a county's, or the city's")
+    present: list[Agency] = Field(description="The departments that took part")
+    jurisdiction: Jurisdiction = Field(description="The case's territory")
+    decided_by: OpaqueRef = Field(description="Pseudonymous id of who recorded the decision")
+    decided_at: UtcDatetime
+
+
+@register_event
+class ActionItemChanged(EventPayload):
+    """An action item (督办事项) a joint meeting gave a department for a case was set, or its department
+    marked it done: codes and days, announced by referral, which tracks it as it tracks referrals."""
+
+    EVENT_TYPE: ClassVar[str] = "meeting.action_item"
+    SCHEMA_VERSION: ClassVar[int] = 1
+    TOPIC: ClassVar[str] = "meeting.action_items"
+
+    action_item_id: UUID
+    meeting_id: UUID
+    case_id: UUID
+    agency: Agency = Field(description="The department that owns it")
+    task: ActionTask
+    due_on: date = Field(description="The day it is due (China Standard Time)")
+    state: ActionItemState
+    jurisdiction: Jurisdiction = Field(description="The case's territory")
+    changed_by: OpaqueRef = Field(description="Pseudonymous id of who recorded this change")
+    changed_at: UtcDatetime
 
 
 # --- consent and assent (since contracts 1.12) --------------------------------------------

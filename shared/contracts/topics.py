@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from shared.contracts.envelope import EventPayload
 from shared.contracts.events import (
+    ActionItemChanged,
     CaseApprovalDecided,
     CaseApprovalRequested,
     CaseAssessed,
@@ -28,6 +29,7 @@ from shared.contracts.events import (
     FollowupOverdue,
     FollowupScheduled,
     FollowupVisitRecorded,
+    MeetingDecided,
     PersonalDataAccessed,
     ReferralCreated,
     ReferralEscalated,
@@ -156,6 +158,8 @@ def _all_topics() -> dict[str, Topic]:
         _topic(ServiceChanged, "referral", partitions=6),
         _topic(ServiceEscalated, "referral"),
         _topic(ServiceComplaint, "referral"),
+        _topic(MeetingDecided, "referral"),
+        _topic(ActionItemChanged, "referral"),
         # Consent to share a child's details, its withdrawal, a supervisor's override: keyed by case.
         _topic(ConsentChanged, "intake", partitions=6),
         _topic(FollowupScheduled, "followup"),

@@ -393,6 +393,35 @@ class ComplaintFinding(StrEnum):
     not_upheld = "not_upheld"  # 投诉不属实
 
 
+class MeetingDecision(StrEnum):
+    """What a joint meeting (联席会议) decided for a case it discussed."""
+
+    assign_department = "assign_department"  # 明确责任部门: a department takes it on, with an action item
+    refer_again = "refer_again"  # 另行转介: referred to another department or provider
+    joint_service = "joint_service"  # 联合帮扶: several departments act together
+    escalate = "escalate"  # 提请上级协调: put to the level above
+    keep_watching = "keep_watching"  # 继续跟踪: nothing new, followed up as it is
+
+
+class ActionTask(StrEnum):
+    """What a joint meeting asked a department to do for a case (督办事项)."""
+
+    school_enrolment = "school_enrolment"  # 落实入学（复学）
+    living_assistance = "living_assistance"  # 落实生活救助
+    counselling = "counselling"  # 心理疏导
+    legal_support = "legal_support"  # 法律援助
+    verify_situation = "verify_situation"  # 核实情况
+    take_referral = "take_referral"  # 接收转介
+    other = "other"  # 其他（见说明）
+
+
+class ActionItemState(StrEnum):
+    """Where an action item stands: open until its department says it is done."""
+
+    open = "open"
+    done = "done"
+
+
 class ProviderKind(StrEnum):
     """Who delivers a service: an agency's office, or an organisation the government purchases
     services from (承接机构)."""

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from babel.messages.extract import extract_from_dir
 
+from services.audit.agenda import REASONS as AGENDA_REASONS
 from services.casework.waiting import WAITING
 from services.console.i18n import LOCALES, LOCALES_DIR, languages, negotiate
 from services.console.navigation import PAGES
@@ -20,6 +21,8 @@ from services.console.worklist import OWNERS, QUICK
 from shared.contracts.envelope import EVENT_TYPES
 from shared.contracts.vocabulary import (
     AccessPurpose,
+    ActionItemState,
+    ActionTask,
     Agency,
     Category,
     Channel,
@@ -36,6 +39,7 @@ from shared.contracts.vocabulary import (
     JudgementResult,
     LawsuitStep,
     LinkUndoReason,
+    MeetingDecision,
     Need,
     OverrideReason,
     PersonalField,
@@ -68,6 +72,10 @@ CODES = {
     "service_outcome": list(ServiceOutcome),
     "satisfaction": [1, 2, 3, 4, 5],
     "lawsuit_step": list(LawsuitStep),
+    "meeting_decision": list(MeetingDecision),
+    "action_task": list(ActionTask),
+    "action_item_state": list(ActionItemState),
+    "agenda_reason": list(AGENDA_REASONS),
     "guardianship_gap": list(GuardianshipGap),
     "judgement_result": list(JudgementResult),
     "due": ["review", "referral", "visit", "service", "none"],

@@ -83,6 +83,14 @@ ROUTES = {
     ("GET", "/dashboard"),
     ("GET", "/bulletins"),
     ("GET", "/bulletins/{territory}/{period}.{kind}"),
+    ("GET", "/meetings"),
+    ("POST", "/meetings"),
+    ("GET", "/meetings/{meeting_id}"),
+    ("POST", "/meetings/{meeting_id}/attendance"),
+    ("POST", "/meetings/{meeting_id}/decisions"),
+    ("POST", "/meetings/{meeting_id}/action-items"),
+    ("GET", "/meetings/{meeting_id}/minutes.pdf"),
+    ("POST", "/inbox/action-items/{action_item_id}/done"),
 }
 
 
@@ -106,6 +114,7 @@ def test_every_area_of_work_is_a_router_and_each_is_assembled_once() -> None:
         "home",
         "identification",
         "inbox",
+        "meetings",
         "overdue",
         "providers",
         "reports",

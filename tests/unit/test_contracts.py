@@ -70,15 +70,19 @@ from shared.contracts import (
     topic_for_event,
 )
 from shared.contracts.events import (
+    ActionItemChanged,
     ChildLinked,
     ChildLinkUndone,
     ConsentChanged,
     ConsentWithdrawn,
+    MeetingDecided,
     ServiceComplaint,
 )
 from shared.contracts.export import render, schema_documents
 from shared.contracts.screening import ScreeningRecord
 from shared.contracts.vocabulary import (
+    ActionItemState,
+    ActionTask,
     ComplaintFinding,
     ComplaintKind,
     ComplaintSource,
@@ -87,6 +91,7 @@ from shared.contracts.vocabulary import (
     ConsentWay,
     IdentificationReason,
     LinkUndoReason,
+    MeetingDecision,
     ReopenReason,
     ScreenOutReason,
     SharingParty,
@@ -342,6 +347,29 @@ def sample_payloads() -> list[EventPayload]:
             received_on=NOW.date(),
             finding=ComplaintFinding.upheld,
             handled_on=NOW.date(),
+            jurisdiction=VILLAGE,
+            changed_by="sup-1",
+            changed_at=NOW,
+        ),
+        MeetingDecided(
+            meeting_id=PLAN_ID,
+            case_id=CASE_ID,
+            decision=MeetingDecision.assign_department,
+            held_on=NOW.date(),
+            convened_at=COUNTY,
+            present=[Agency.education, Agency.civil_affairs],
+            jurisdiction=VILLAGE,
+            decided_by="sup-1",
+            decided_at=NOW,
+        ),
+        ActionItemChanged(
+            action_item_id=VISIT_ID,
+            meeting_id=PLAN_ID,
+            case_id=CASE_ID,
+            agency=Agency.education,
+            task=ActionTask.school_enrolment,
+            due_on=NOW.date(),
+            state=ActionItemState.open,
             jurisdiction=VILLAGE,
             changed_by="sup-1",
             changed_at=NOW,

@@ -19,10 +19,11 @@ from services.console.pages import (
     call,
     checked_form,
     list_page,
+    note_of,
     render,
     require_page,
 )
-from shared.contracts.vocabulary import OPEN_REFERRAL_STATES, AccessPurpose, RiskLevel
+from shared.contracts.vocabulary import OPEN_REFERRAL_STATES, AccessPurpose, ActionItemState, RiskLevel
 
 router = APIRouter()
 # Why an agency declines a referral.
@@ -64,6 +65,16 @@ async def inbox(
         console, person, "referral", "/v1/referrals", query, offset=offset, size=PAGE_SIZE
     )
     referrals, total, problem = found.items, found.total, found.problem or problem
+    # What joint meetings asked of the agency (督办事项), the overdue first: all of them still open.
+    items = await list_page(
+        console,
+        person,
+        "referral",
+        "/v1/action-items",
+        {"state": ActionItemState.open.value},
+        offset=0,
+        size=100,
+    )
     lines = await _summaries(console, person, [r["case_id"] for r in referrals])
     filters = {
         "show": show,
@@ -77,6 +88,8 @@ async def inbox(
         "inbox.html",
         person=person,
         referrals=referrals,
+        action_items=items.items,
+        action_items_total=items.total,
         lines=lines,
         problem=problem,
         total=total,
@@ -160,3 +173,14 @@ async def answer_referral(
         body,
         refused_to=refused_to,
     )
+
+
+@router.post(INBOX.path + "/action-items/{action_item_id}/done")
+async def action_item_done(
+    request: Request, console: ConsoleDep, person: Person, action_item_id: uuid.UUID
+) -> Response:
+    """The agency marks what a joint meeting asked of it done, saying what it did."""
+    require_page(person, INBOX)
+    body = {"note": note_of(await checked_form(request, person))}
+    path = f"/v1/action-items/{action_item_id}/done"
+    return await act(console, person, INBOX.path, "referral", path, body)
