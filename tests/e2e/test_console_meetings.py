@@ -168,12 +168,14 @@ def test_a_joint_meeting_decides_on_a_declined_referral_and_education_does_what_
     )
     asked = officer.locator("#action-items tr").filter(has_text=number)
     expect(asked).to_contain_text(words["school"])
+    officer.screenshot(path=str(tmp_path / f"inbox-{locale}.png"), full_page=True)
     asked.get_by_label(words["what_we_did"]).fill("Enrolled at the township school on Monday.")
     asked.get_by_role("button", name=words["mark_done"]).click()
     expect(officer.locator("#action-items tr").filter(has_text=number)).to_have_count(0)
 
     boss.goto(meeting_url)
     expect(boss.locator("#action-items tr").filter(has_text=number)).to_contain_text(words["done_state"])
+    boss.screenshot(path=str(tmp_path / f"meeting-{locale}.png"), full_page=True)
 
     # The case's timeline shows the decision (the ledger's, through audit).
     boss.goto(f"{console}/cases/{case_id}")
