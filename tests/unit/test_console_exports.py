@@ -23,6 +23,7 @@ from services.console.exports import (
     password_problem,
     sealed_archive,
 )
+from services.console.history import Someone, entry_in_words
 from services.console.i18n import languages
 from services.console.spreadsheets import Table, table_csv, tables_xlsx
 from shared.contracts.vocabulary import AccessPurpose
@@ -203,3 +204,23 @@ def test_the_escalated_services_export_says_its_columns_in_the_persons_language(
     (row,) = table.rows
     assert row[3] == lang.label("service_kind", "counselling") and row[7:9] == [1, 4]
     assert table_csv(table).decode("utf-8-sig").splitlines()[1].split(",")[4] == "'@向日葵社工"
+
+
+@pytest.mark.parametrize(("locale", "exported"), [("zh_CN", "导出"), ("en", "Exported")])
+def test_the_access_log_shows_an_export_with_its_purpose(locale: str, exported: str) -> None:
+    """The access ledger's page ("Who read children's data") says a child's details were exported, and why."""
+    lang = LANGUAGES[locale]
+    entry = {
+        "accessor_ref": "u-sup",
+        "accessor_role": "supervisor",
+        "action": "export",
+        "record": "child_details",
+        "fields": ["name", "national_id"],
+        "purpose": "legal_proceedings",
+        "outcome": "shown",
+        "accessed_at": "2026-12-06T09:30:00+00:00",
+    }
+    words = entry_in_words(lang, entry, {"u-sup": Someone("li.supervisor", "supervisor")})
+    assert words.who == "li.supervisor" and words.what.startswith(exported)
+    assert lang.label("purpose", "legal_proceedings") in words.what
+    assert lang.label("personal", "national_id") in words.what
