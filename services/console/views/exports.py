@@ -47,7 +47,7 @@ from services.console.views.inbox import InboxFiltersDep
 from services.console.worklist import BadFilter, BoardFilters, board_address, filters_of
 
 router = APIRouter()
-KINDS = {"csv": CSV, "xlsx": XLSX}
+KINDS = ("csv", "xlsx")
 CASES_A_CALL = 200  # casework's largest page
 ITEMS_A_CALL = 500  # the referral service's largest page
 
@@ -81,20 +81,15 @@ async def board_cases(
     console: Console, person: SignedIn, filters: BoardFilters, cap: int
 ) -> tuple[list, int]:
     """Every case the board's filters select, page after page, up to `cap`; and how many they select."""
-    cases: list[dict[str, Any]] = []
-    after, total = None, 0
-    while True:
-        params = {**filters.query(), "limit": min(CASES_A_CALL, cap - len(cases))}
-        if after:
-            params["after"] = after
-        else:
-            params["totals"] = "true"
-        found = await call(console, person, "casework", "GET", "/v1/cases", params=params)
-        total = found.get("total", total) if not after else total
+    params = {**filters.query(), "limit": min(CASES_A_CALL, cap)}
+    first = await call(console, person, "casework", "GET", "/v1/cases", params={**params, "totals": "true"})
+    cases, after = list(first["cases"]), first["next"]
+    while after and len(cases) < cap:
+        params["limit"] = min(CASES_A_CALL, cap - len(cases))
+        found = await call(console, person, "casework", "GET", "/v1/cases", params={**params, "after": after})
         cases += found["cases"]
         after = found["next"]
-        if not after or len(cases) >= cap:
-            return cases[:cap], max(total, len(cases))
+    return cases, first["total"]
 
 
 async def _listed(
