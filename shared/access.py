@@ -42,6 +42,19 @@ def read_answers(not_found: str) -> dict[int | str, dict[str, Any]]:
     )
 
 
+def many_reads_route(response_model: type, recorded: str) -> dict[str, Any]:
+    """What a route that reads many children's personal data in one request declares besides its path
+    and words: its answer, its rate limit, and its refusals (a body too large; the `recorded` reads, or
+    exports, that could not be recorded, and so nothing shown)."""
+    return {
+        "response_model": response_model,
+        "dependencies": PERSONAL_READ,
+        "responses": answers(
+            413, 503, described={503: f"the {recorded} could not be recorded: nothing is shown"}
+        ),
+    }
+
+
 class RecordedRead(BaseModel):
     """What the answer of every read of personal data carries: its record on the ledger, and why."""
 

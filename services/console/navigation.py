@@ -38,6 +38,9 @@ PROVIDERS = Page(
 BULLETINS = Page("/bulletins", "Periodic bulletins", frozenset({Role.supervisor, Role.auditor}))
 # Joint meetings (联席会议) of the departments: their agendas, decisions, action items and minutes.
 MEETINGS = Page("/meetings", "Joint meetings", SUPERVISORS)
+# The children's details of the board's cases, taken away in a password-protected archive: those who read a
+# child's file by territory (not a link of the header: the board links to it with its filters).
+CHILDREN_EXPORT = Page("/board/children-export", "Export the children's details", CASE_SIDE)
 # The header's search box (a case number, an ID number or a name): not a link of the header.
 FIND = Page("/find", "Find", CASE_SIDE)
 PAGES = (

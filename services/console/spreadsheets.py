@@ -1,11 +1,14 @@
-"""Spreadsheets the console hands out (XLSX, openpyxl), in the person's language: a contract's scorecard for
-the county's civil affairs bureau to file and compare (监管评估). Counts only — no child is named — and
-every text cell a spreadsheet would run as a formula (`=`, `+`, `-`, `@` first) is kept as text."""
+"""Spreadsheets the console hands out, in the person's language: any table as CSV or XLSX (a list's
+export), and a contract's scorecard for the county's civil affairs bureau to file and compare (监管评估).
+In both forms every text cell a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, a tab or a
+carriage return first) is kept as text, the same way."""
 
 from __future__ import annotations
 
+import csv
 import io
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from openpyxl import Workbook
@@ -15,6 +18,10 @@ from services.console.i18n import Language
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+CSV = "text/csv; charset=utf-8"
+# Excel takes a CSV file for the machine's own code page unless it opens with a byte order mark.
+BOM = "\ufeff"
+SHEET_TITLE = 31  # the most characters a sheet's name may have
 
 
 def as_text(value: Any) -> Any:
@@ -23,6 +30,45 @@ def as_text(value: Any) -> Any:
     if isinstance(value, str) and value.startswith(FORMULA_STARTS):
         return "'" + value
     return value
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table to hand out: its title (an XLSX sheet's name), its header and its rows, already in the
+    person's words (codes as words, numbers as numbers)."""
+
+    title: str
+    header: Sequence[str]
+    rows: Sequence[Sequence[Any]]
+
+
+def table_csv(table: Table) -> bytes:
+    """The table as CSV: UTF-8 with a byte order mark, the header first, no cell a formula."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow([as_text(v) for v in table.header])
+    writer.writerows([["" if v is None else as_text(v) for v in row] for row in table.rows])
+    return (BOM + out.getvalue()).encode("utf-8")
+
+
+def tables_xlsx(tables: Sequence[Table]) -> bytes:
+    """The tables as one workbook, a sheet each: the header bold and kept in view, no cell a formula."""
+    book = Workbook()
+    book.remove(book.active)
+    bold = Font(bold=True)
+    for table in tables:
+        sheet = book.create_sheet(table.title[:SHEET_TITLE])
+        sheet.append([as_text(v) for v in table.header])
+        for cell in sheet[1]:
+            cell.font = bold
+        for row in table.rows:
+            sheet.append([as_text(v) for v in row])
+        sheet.freeze_panes = "A2"
+        for column, name in zip(sheet.iter_cols(min_row=1, max_row=1), table.header, strict=False):
+            sheet.column_dimensions[column[0].column_letter].width = max(12, min(40, len(str(name)) * 2))
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
 
 
 def scorecard_workbook(

@@ -15,18 +15,22 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.intake import tables as t
 from services.intake.consent import Consent, entitling, party_of
 from services.intake.decide import BATCH, Grants, grants_after
-from shared.access import OUTSIDE_TERRITORY
+from shared.access import OUTSIDE_TERRITORY, access_of
 from shared.auth import Principal
 from shared.contracts.envelope import Envelope
+from shared.contracts.events import PersonalDataAccessed
 from shared.contracts.vocabulary import (
     OPEN_REFERRAL_STATES,
     OPEN_SERVICE_STATES,
+    AccessPurpose,
     Agency,
     CaseStatus,
     ConsentGiver,
     ConsentKind,
     ConsentWay,
     OverrideReason,
+    PersonalField,
+    PersonalRecord,
     ProviderKind,
     SharingParty,
 )
@@ -166,3 +170,29 @@ async def latest_case(session: AsyncSession, child_ref: uuid.UUID):
             .limit(1)
         )
     ).first()
+
+
+def child_access(
+    principal: Principal,
+    case,
+    *,
+    fields: Sequence[PersonalField],
+    purpose: AccessPurpose,
+    action: str = "read",
+    referral_id: uuid.UUID | None = None,
+    refusal: str | None = None,
+) -> PersonalDataAccessed:
+    """The ledger's record of a read (or export, or refused attempt) of the child of `case`, a row of
+    intake's cases, as a list reads many at once."""
+    return access_of(
+        principal,
+        case_id=case.id,
+        child_ref=case.child_id,
+        jurisdiction=case.jurisdiction,
+        record=PersonalRecord.child_details,
+        fields=fields,
+        purpose=purpose,
+        action=action,
+        referral_id=referral_id,
+        refusal=refusal,
+    )

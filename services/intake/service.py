@@ -12,6 +12,7 @@ from services.intake import tables as t
 from services.intake.api import router
 from services.intake.consents import router as consents_router
 from services.intake.disclosure import DisclosureError, load_disclosure
+from services.intake.exports import router as exports_router
 from services.intake.reports import IntakeResources, ReportRejected, check_jurisdiction, parse_hotline_report
 from services.intake.screening import parse_screening_record
 from services.intake.summaries import router as summaries_router
@@ -89,7 +90,7 @@ SERVICE = ServiceDefinition(
     name="intake",
     summary="Takes reports from the hotline topic and over HTTP; owns the child registry, case ids and who "
     "may read a child's details.",
-    routers=(router, summaries_router, consents_router),
+    routers=(router, summaries_router, consents_router, exports_router),
     consumes=CONSUMES,
     resources=resources,
 )

@@ -14,7 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.intake import tables as t
-from shared.access import access_of, record_accesses
+from services.intake.access import child_access
+from shared.access import many_reads_route, record_accesses
 from shared.auth import Principal, Role, require_role
 from shared.case_number import CHINA_STANDARD_TIME
 from shared.contracts.vocabulary import (
@@ -22,11 +23,8 @@ from shared.contracts.vocabulary import (
     AccessPurpose,
     CaseNumber,
     PersonalField,
-    PersonalRecord,
 )
 from shared.db.rows import any_of
-from shared.http import answers
-from shared.ratelimit import limit_personal_data
 from shared.service import ServiceContext, service_context
 
 router = APIRouter(tags=["intake"])
@@ -107,9 +105,7 @@ def line_of(
 
 @router.post(
     "/v1/cases/summaries",
-    response_model=Summaries,
-    dependencies=[Depends(limit_personal_data)],
-    responses=answers(413, 503, described={503: "the reads could not be recorded: nothing is shown"}),
+    **many_reads_route(Summaries, "reads"),
     summary="One line per case for a list (age, sex, what happened), each read on the ledger",
 )
 async def summaries(
@@ -155,12 +151,9 @@ async def summaries(
             record_accesses(
                 work.uow,
                 [
-                    access_of(
+                    child_access(
                         principal,
-                        case_id=case.id,
-                        child_ref=case.child_id,
-                        jurisdiction=case.jurisdiction,
-                        record=PersonalRecord.child_details,
+                        case,
                         fields=shown,
                         purpose=body.purpose,
                         referral_id=referrals.get(case.id),

@@ -963,8 +963,9 @@ class PersonalDataAccessed(EventPayload):
         "is about (a case graded before contracts 1.8, until its next grade)",
     )
     record: PersonalRecord
-    action: Literal["read", "update", "search"] = Field(
-        description="search: the reader named the child (fields) to find its child_ref and case"
+    action: Literal["read", "update", "search", "export"] = Field(
+        description="search: the reader named the child (fields) to find its child_ref and case; export "
+        "(since 1.13): the fields went into a file that leaves the system (a password-protected archive)"
     )
     outcome: Literal["shown", "refused"] = Field(
         description="refused: the record exists but is not the reader's to see; nothing was shown"

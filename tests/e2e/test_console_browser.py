@@ -508,6 +508,16 @@ def test_the_journey_from_a_red_report_to_a_visit_on_the_timeline(
     (link,) = _case_links(boss) - before
     row = boss.get_by_role("row").filter(has=boss.locator(f"a[href='{link}']"))
     expect(row).to_contain_text(words["red"])
+    # The board as its filters select it, to take away: a CSV that Excel opens in Chinese, codes as words.
+    zh = locale == "zh-CN"
+    with boss.expect_download() as download:
+        exports = boss.get_by_role("navigation", name="导出列表" if zh else "Take the list away")
+        exports.get_by_role("link", name="下载CSV" if zh else "Download CSV").click()
+    assert download.value.suggested_filename.endswith(".csv")
+    saved = download.value.path().read_bytes()
+    assert saved.startswith("\ufeff个案编号,".encode() if zh else "\ufeffCase number,".encode())
+    written = saved.decode("utf-8-sig")
+    assert words["red"] in written and ",red," not in written, "the grade in words, never its code"
     boss.locator(f"a[href='{link}']").click()
     # The case's number (个案编号) heads its page: what the agency's people see it by.
     heading, numbered = boss.get_by_role("heading", level=1), re.compile(r"\d{6}-\d{4}-\d{5,9}")

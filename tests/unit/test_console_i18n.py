@@ -138,7 +138,7 @@ CODES = {
     "owner": list(OWNERS),
     "outcome": ["successful", "not_successful"],
     "referral_action": ["acknowledge", "start", "complete", "decline"],
-    "access_action": ["read", "write", "search"],
+    "access_action": ["read", "write", "search", "export"],
     "access_outcome": ["shown", "refused"],
     "refusal": ["outside_territory", "no_open_referral", "other_agency", "no_consent", "no_open_service"],
     "consent_kind": list(ConsentKind),

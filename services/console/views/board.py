@@ -11,7 +11,8 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from services.console.navigation import BOARD, FIND, SEARCH
+from services.console.exports import MAX_ROWS
+from services.console.navigation import BOARD, CHILDREN_EXPORT, FIND, SEARCH, may_open
 from services.console.pages import (
     ConsoleDep,
     Person,
@@ -102,6 +103,9 @@ async def board(
         owners=OWNERS,
         states=STATES,
         now=now(),
+        export_query=urlencode(filters.query()),
+        exports_children=may_open(person.principal, CHILDREN_EXPORT),
+        max_rows=MAX_ROWS,
     )
 
 

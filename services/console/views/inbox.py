@@ -5,11 +5,14 @@ case's number and the child's age, sex and village; acknowledged or started with
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
+from typing import Annotated
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from services.console.exports import MAX_ROWS
 from services.console.navigation import INBOX
 from services.console.pages import (
     ConsoleDep,
@@ -46,23 +49,52 @@ def inbox_query(*, show: str, overdue: bool, grade: str | None, number: str | No
     }
 
 
+@dataclass(frozen=True)
+class InboxFilters:
+    """What the inbox lists (and its export takes away): waiting or all, overdue only, a grade, a number."""
+
+    show: str
+    overdue: bool
+    grade: str | None
+    number: str | None
+
+    def query(self) -> dict[str, str]:
+        return inbox_query(show=self.show, overdue=self.overdue, grade=self.grade, number=self.number)
+
+    def page(self) -> dict[str, str]:
+        """The filters as the page's own address keeps them across its pages."""
+        return {
+            "show": self.show,
+            **({"overdue": "on"} if self.overdue else {}),
+            **({"grade": self.grade} if self.grade else {}),
+            **({"number": self.number} if self.number else {}),
+        }
+
+
+def inbox_filters(
+    show: str = "waiting", overdue: bool = False, grade: str = "", number: str = ""
+) -> InboxFilters:
+    """The inbox's filters from its address; a grade that is not one is no filter."""
+    return InboxFilters(
+        show, overdue, grade if grade in RiskLevel.__members__ else None, number.strip() or None
+    )
+
+
+InboxFiltersDep = Annotated[InboxFilters, Depends(inbox_filters)]
+
+
 @router.get(INBOX.path, response_class=HTMLResponse)
 async def inbox(
     request: Request,
     console: ConsoleDep,
     person: Person,
-    show: str = "waiting",
-    overdue: bool = False,
-    grade: str = "",
-    number: str = "",
+    chosen: InboxFiltersDep,
     offset: int = Query(0, ge=0),
     problem: str | None = None,
 ) -> Response:
     require_page(person, INBOX)
-    number, grade = number.strip() or None, grade if grade in RiskLevel.__members__ else None
-    query = inbox_query(show=show, overdue=overdue, grade=grade, number=number)
     found = await list_page(
-        console, person, "referral", "/v1/referrals", query, offset=offset, size=PAGE_SIZE
+        console, person, "referral", "/v1/referrals", chosen.query(), offset=offset, size=PAGE_SIZE
     )
     referrals, total, problem = found.items, found.total, found.problem or problem
     # What joint meetings asked of the agency (督办事项), the overdue first: all of them still open.
@@ -76,12 +108,7 @@ async def inbox(
         size=100,
     )
     lines = await _summaries(console, person, [r["case_id"] for r in referrals])
-    filters = {
-        "show": show,
-        **({"overdue": "on"} if overdue else {}),
-        **({"grade": grade} if grade else {}),
-        **({"number": number} if number else {}),
-    }
+    filters = chosen.page()
     return render(
         console,
         request,
@@ -100,6 +127,7 @@ async def inbox(
         pages=found.pages,
         grades=list(RiskLevel),
         open_states=OPEN_REFERRAL_STATES,
+        max_rows=MAX_ROWS,
     )
 
 

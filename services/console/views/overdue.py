@@ -7,6 +7,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
+from services.console.exports import MAX_ROWS
 from services.console.navigation import ESCALATED_SERVICES
 from services.console.pages import ConsoleDep, Person, list_page, render, require_page
 
@@ -31,4 +32,5 @@ async def escalated_services(
         offset=offset,
         shown=len(found.items),
         pages=found.pages,
+        max_rows=MAX_ROWS,
     )
