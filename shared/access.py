@@ -77,6 +77,7 @@ def record_access(
     refusal: str | None = None,
     service_id: uuid.UUID | None = None,
     consent_id: uuid.UUID | None = None,
+    action_item_id: uuid.UUID | None = None,
 ) -> uuid.UUID:
     """Stage the `access.recorded` event of a read (or change) on the caller's unit of work (written
     with its transaction); with `refusal`, of an attempt that was refused and showed nothing."""
@@ -93,6 +94,7 @@ def record_access(
         refusal=refusal,
         service_id=service_id,
         consent_id=consent_id,
+        action_item_id=action_item_id,
     )
     uow.stage([payload], case_id=case_id, cause=None)
     return payload.access_id
@@ -112,6 +114,7 @@ def access_of(
     refusal: str | None = None,
     service_id: uuid.UUID | None = None,
     consent_id: uuid.UUID | None = None,
+    action_item_id: uuid.UUID | None = None,
 ) -> PersonalDataAccessed:
     """The ledger's record of one read (or change, or refused attempt) of a child's personal data."""
     return PersonalDataAccessed(
@@ -133,6 +136,7 @@ def access_of(
         provider_id=principal.provider,
         service_id=None if refusal else service_id,
         consent_id=None if refusal else consent_id,
+        action_item_id=None if refusal else action_item_id,
     )
 
 
@@ -152,9 +156,22 @@ class Reading:
     jurisdiction: str
     refusal: str | None = None  # outside_territory, other_agency…
     referral_id: uuid.UUID | None = None  # the referral that entitles an agency to read
+    action_item_id: uuid.UUID | None = None  # or the joint meeting's action item (its own notes only)
 
 
 OUTSIDE_TERRITORY = "outside_territory"
+
+
+def addressed_to(
+    principal: Principal, jurisdiction: str, agency: str, record_id: uuid.UUID
+) -> tuple[str | None, uuid.UUID | None]:
+    """Whether a record addressed to one agency (a referral, an action item) may be read by the principal:
+    the refusal, if any, and the record that entitles an agency's officer (None for the case's side)."""
+    if not principal.can_see(jurisdiction):
+        return OUTSIDE_TERRITORY, None
+    if principal.agency is None:
+        return None, None
+    return (None, record_id) if principal.agency == agency else ("other_agency", None)
 
 
 def territorial(
@@ -275,6 +292,7 @@ async def recorded_read(
             purpose=purpose,
             referral_id=reading.referral_id,
             refusal=reading.refusal,
+            action_item_id=reading.action_item_id,
         )
     if reading.refusal:
         raise HTTPException(status_code=404, detail=not_found)

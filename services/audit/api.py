@@ -159,6 +159,10 @@ class Access(BaseModel):
         description="The consent, or the supervisor's override, that let an agency or provider read; "
         "null for the case's own people and the police on an emergency",
     )
+    action_item_id: uuid.UUID | None = Field(
+        default=None,
+        description="The joint meeting's action item that let a department read what it was asked",
+    )
     case_id: uuid.UUID
     record: str
     action: str

@@ -18,11 +18,11 @@ from services.referral.decide import ForeignAnswer
 from services.referral.lifecycle import IllegalTransition, answers_from
 from services.referral.refer import Resources, respond, withdraw
 from shared.access import (
-    OUTSIDE_TERRITORY,
     PERSONAL_READ,
     Purpose,
     Reading,
     RecordedRead,
+    addressed_to,
     case_reading,
     read_answers,
     read_case_notes,
@@ -318,11 +318,7 @@ async def _reading(session, referral_id: uuid.UUID, principal: Principal) -> Rea
     row = (await session.execute(query)).first()
     if row is None:
         return None
-    refusal, entitled = None, None
-    if not principal.can_see(row.jurisdiction):
-        refusal = OUTSIDE_TERRITORY
-    elif principal.agency is not None:
-        refusal, entitled = (None, referral_id) if row.agency == principal.agency else ("other_agency", None)
+    refusal, entitled = addressed_to(principal, row.jurisdiction, row.agency, referral_id)
     return Reading(
         case_id=row.case_id,
         child_ref=row.child_ref,

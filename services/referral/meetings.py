@@ -20,7 +20,17 @@ from sqlalchemy import func, select, update
 from services.referral import tables as t
 from services.referral.api import Ctx
 from services.referral.provision import LOCAL
-from shared.access import PERSONAL_READ, Purpose, read_answers, record_access
+from shared.access import (
+    PERSONAL_READ,
+    CaseNotes,
+    Purpose,
+    Reading,
+    addressed_to,
+    notes_route,
+    read_answers,
+    read_case_notes,
+    record_access,
+)
 from shared.auth import SUPERVISORS, TERRITORY_PREFIX_PATTERN, Principal, Role, require_role
 from shared.contracts.events import ActionItemChanged, MeetingDecided
 from shared.contracts.vocabulary import (
@@ -35,7 +45,7 @@ from shared.contracts.vocabulary import (
     PersonalRecord,
 )
 from shared.http import answers, note_required
-from shared.notes import NoteText, WrittenNote, save_notes, unseal, written
+from shared.notes import NoteText, WrittenNote, save_notes, sealed_notes, unseal, written, written_notes
 from shared.territory.code import in_subtree, is_within
 
 router = APIRouter(tags=["meetings"])
@@ -43,6 +53,7 @@ Conveners = require_role(*SUPERVISORS)
 MeetingReaders = require_role(Role.supervisor, Role.auditor)
 ItemReaders = require_role(Role.agency_officer, Role.supervisor, Role.caseworker, Role.auditor)
 ItemHolders = require_role(Role.agency_officer, Role.supervisor)
+ItemNoteReaders = require_role(Role.agency_officer, Role.caseworker, Role.supervisor)
 NO_SUCH_MEETING = "no such meeting for you"
 NO_SUCH_ITEM = "no such action item for you"
 NOTE_REQUIRED = "this is recorded with a note, in words"
@@ -608,4 +619,58 @@ async def read_minutes(
             MinutesNote(**WrittenNote.of(note).model_dump(), case_id=note.case_id)
             for note in (unseal(ctx.resources.cipher, row) for row in sealed)
         ],
+    )
+
+
+async def _item_reading(session, item_id: uuid.UUID, principal: Principal) -> Reading | None:
+    """The department that owns an item reads what was asked and answered; the case's side, within its
+    territory, too. Anyone else is refused (and the attempt recorded)."""
+    i = t.action_items.c
+    row = (
+        await session.execute(
+            select(i.case_id, i.agency, i.jurisdiction, t.cases.c.child_ref)
+            .outerjoin(t.cases, t.cases.c.case_id == i.case_id)
+            .where(i.id == item_id)
+        )
+    ).first()
+    if row is None:
+        return None
+    refusal, entitled = addressed_to(principal, row.jurisdiction, row.agency, item_id)
+    return Reading(
+        case_id=row.case_id,
+        child_ref=row.child_ref,
+        jurisdiction=row.jurisdiction,
+        refusal=refusal,
+        action_item_id=entitled,
+    )
+
+
+@router.get(
+    "/v1/action-items/{action_item_id}/notes",
+    **notes_route(NO_SUCH_ITEM),
+    summary="What a joint meeting asked of a department in an action item, and what it answered; the read "
+    "on the access ledger first",
+)
+async def read_action_item_notes(
+    action_item_id: uuid.UUID,
+    purpose: Purpose,
+    principal: Annotated[Principal, Depends(ItemNoteReaders)],
+    ctx: Ctx,
+) -> CaseNotes:
+    async def load(session, reading: Reading):
+        return reading.case_id, await sealed_notes(session, t.notes, reading.case_id, about=action_item_id)
+
+    access_id, (case_id, sealed) = await read_case_notes(
+        ctx,
+        principal,
+        purpose,
+        find=lambda session: _item_reading(session, action_item_id, principal),
+        load=load,
+        not_found=NO_SUCH_ITEM,
+    )
+    return CaseNotes(
+        case_id=case_id,
+        access_id=access_id,
+        purpose=purpose,
+        notes=written_notes(ctx.resources.cipher, sealed),
     )

@@ -1004,6 +1004,11 @@ class PersonalDataAccessed(EventPayload):
         description="The consent, or the supervisor's override, that let an agency or provider be shown the "
         "data; null for the case's own people and the police on an emergency (since 1.12)",
     )
+    action_item_id: UUID | None = Field(
+        default=None,
+        description="The joint meeting's action item that entitled a department to read what the meeting "
+        "asked of it and what it answered (instead of a referral; since 1.13)",
+    )
 
     @model_validator(mode="after")
     def _agency_reads_by_referral(self) -> PersonalDataAccessed:
@@ -1014,8 +1019,11 @@ class PersonalDataAccessed(EventPayload):
         if (self.provider_id is not None and self.outcome == "shown") != (self.service_id is not None):
             raise ValueError("service_id is required when a provider is shown data, and only then")
         shown = self.outcome == "shown"
-        if (self.agency is not None and shown) != (self.referral_id is not None):
-            raise ValueError("referral_id is required when an agency is shown data, and only then")
+        entitled = (self.referral_id is not None) + (self.action_item_id is not None)
+        if entitled != (1 if self.agency is not None and shown else 0):
+            raise ValueError(
+                "referral_id (or action_item_id) is required when an agency is shown data, and only then"
+            )
         if shown == (self.refusal is not None):
             raise ValueError("refusal is required when refused, and only then")
         if not shown and self.fields:

@@ -56,6 +56,8 @@ WORDS = {
         "on_timeline": "联席会议议定",
         "minutes": "下载会议纪要（PDF）",
         "minutes_title": "联席会议纪要",
+        "what_was_asked": "会议交办要求",
+        "back": "返回待办",
     },
     "en-US": {
         "meetings": "Joint meetings",
@@ -81,6 +83,8 @@ WORDS = {
         "on_timeline": "Joint meeting decision",
         "minutes": "Download the minutes (PDF)",
         "minutes_title": "Minutes of the joint meeting",
+        "what_was_asked": "What was asked of us",
+        "back": "Back to the inbox",
     },
 }
 
@@ -154,9 +158,8 @@ def test_a_joint_meeting_decides_on_a_declined_referral_and_education_does_what_
     decided.get_by_label(words["department"]).select_option(label=words["education"])
     decided.get_by_label(words["task"]).select_option(label=words["school"])
     decided.get_by_label(words["due"]).fill(due)
-    decided.get_by_label(words["asked"]).fill(
-        "Enrol the child before the month's end and tell the caseworker."
-    )
+    request = f"Enrol the child before the month's end and tell the caseworker ({uuid.uuid4().hex[:6]})."
+    decided.get_by_label(words["asked"]).fill(request)
     decided.get_by_role("button", name=words["give"]).click()
     item = boss.locator("#action-items tr").filter(has_text=number)
     expect(item).to_contain_text(words["education"])
@@ -169,6 +172,10 @@ def test_a_joint_meeting_decides_on_a_declined_referral_and_education_does_what_
     asked = officer.locator("#action-items tr").filter(has_text=number)
     expect(asked).to_contain_text(words["school"])
     officer.screenshot(path=str(tmp_path / f"inbox-{locale}.png"), full_page=True)
+    asked.get_by_role("button", name=words["what_was_asked"]).click()
+    expect(officer.locator("#asked")).to_contain_text(request)
+    officer.get_by_role("link", name=words["back"]).click()
+    asked = officer.locator("#action-items tr").filter(has_text=number)
     asked.get_by_label(words["what_we_did"]).fill("Enrolled at the township school on Monday.")
     asked.get_by_role("button", name=words["mark_done"]).click()
     expect(officer.locator("#action-items tr").filter(has_text=number)).to_have_count(0)

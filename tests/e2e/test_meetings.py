@@ -97,6 +97,20 @@ async def test_a_meeting_records_decisions_and_action_items_in_its_own_territory
             await http.post(f"/v1/action-items/{item_id}/done", json=done_body, headers=EDUCATION)
         ).status_code == 409
 
+        # Education reads what it was asked and answered; the police are refused. Both on the ledger.
+        read = await http.get(
+            f"/v1/action-items/{item_id}/notes", params={"purpose": "protection_action"}, headers=EDUCATION
+        )
+        assert read.status_code == 200, read.text
+        assert [(n["action"], n["text"]) for n in read.json()["notes"]] == [
+            ("action_item_done", done),
+            ("action_item", asked),
+        ]
+        refused = await http.get(
+            f"/v1/action-items/{item_id}/notes", params={"purpose": "protection_action"}, headers=POLICE
+        )
+        assert refused.status_code == 404
+
         # The minutes: every note, each case's read on the access ledger first, with its purpose.
         minutes = await http.get(
             f"/v1/meetings/{meeting_id}/minutes", params={"purpose": "supervision"}, headers=SUPERVISOR
@@ -114,13 +128,19 @@ async def test_a_meeting_records_decisions_and_action_items_in_its_own_territory
     log = await access_log(
         services, child_ref, until=lambda log: any(e["access_id"] == access_id for e in log)
     )
-    (read,) = [e for e in log if e["access_id"] == access_id]
-    assert (read["record"], read["purpose"], read["outcome"], read["accessor_ref"]) == (
-        "case_notes",
-        "supervision",
-        "shown",
-        "sup-meetings-chengqu",
+    (minutes_read,) = [e for e in log if e["access_id"] == access_id]
+    assert (
+        minutes_read["record"],
+        minutes_read["purpose"],
+        minutes_read["outcome"],
+        minutes_read["accessor_ref"],
+    ) == ("case_notes", "supervision", "shown", "sup-meetings-chengqu")
+    by_agencies = sorted(
+        (e["agency"], e["outcome"], e.get("action_item_id"), e.get("refusal"))
+        for e in log
+        if e["agency"] in ("education", "police") and e["record"] == "case_notes"
     )
+    assert by_agencies == [("education", "shown", item_id, None), ("police", "refused", None, "other_agency")]
 
     # The ledger and the case's timeline: the decision and both states of the item, as codes.
     async with httpx.AsyncClient(base_url=services.urls["audit"]) as audit:

@@ -96,6 +96,7 @@ ROUTES = {
     ("POST", "/meetings/{meeting_id}/action-items"),
     ("GET", "/meetings/{meeting_id}/minutes.pdf"),
     ("POST", "/inbox/action-items/{action_item_id}/done"),
+    ("POST", "/inbox/action-items/{action_item_id}/asked"),
 }
 
 

@@ -806,6 +806,20 @@ def test_a_refused_access_is_recorded_with_its_reason_and_no_fields() -> None:
     assert refused.payload.agency is Agency.police, "the refused agency is named"
 
 
+def test_an_agency_is_shown_data_by_one_entitlement_a_referral_or_a_joint_meetings_action_item() -> None:
+    by_item = parse_event(
+        with_payload(sample(PersonalDataAccessed), referral_id=None, action_item_id=str(VISIT_ID))
+    )
+    assert (by_item.payload.referral_id, by_item.payload.action_item_id) == (None, VISIT_ID)
+    for referral_id, action_item_id in ((None, None), (str(REFERRAL_ID), str(VISIT_ID))):
+        with pytest.raises(ValidationError, match="is required when an agency is shown data"):
+            parse_event(
+                with_payload(
+                    sample(PersonalDataAccessed), referral_id=referral_id, action_item_id=action_item_id
+                )
+            )
+
+
 def test_a_case_assignment_says_who_assigned_it_and_why_an_owner_was_replaced() -> None:
     station = {
         "case_id": CASE_ID,

@@ -212,3 +212,17 @@ async def action_item_done(
     body = {"note": note_of(await checked_form(request, person))}
     path = f"/v1/action-items/{action_item_id}/done"
     return await act(console, person, INBOX.path, "referral", path, body)
+
+
+@router.post(INBOX.path + "/action-items/{action_item_id}/asked", response_class=HTMLResponse)
+async def action_item_asked(
+    request: Request, console: ConsoleDep, person: Person, action_item_id: uuid.UUID
+) -> Response:
+    """What the meeting asked of the agency, and what it answered: a read of the case's notes, on the
+    access ledger with the agency's purpose (a form, so that no link prefetch reads it)."""
+    require_page(person, INBOX)
+    await checked_form(request, person)
+    path = f"/v1/action-items/{action_item_id}/notes"
+    purpose = {"purpose": AccessPurpose.protection_action.value}
+    found = await call(console, person, "referral", "GET", path, params=purpose)
+    return render(console, request, "action_item_notes.html", person=person, notes=found["notes"])
