@@ -837,6 +837,31 @@ def bench_board(
     )
 
 
+@bench_app.command("indicators")
+@one_line_errors
+def bench_indicators(
+    cases: Annotated[
+        int, typer.Option(min=1, help="cases whose happenings are written into audit's table, deleted after")
+    ] = 100_000,
+    rounds: Annotated[int, typer.Option(min=1, help="times each bulletin is asked for")] = 3,
+    json_out: Annotated[Path | None, typer.Option("--json", help="write the figures here as JSON")] = None,
+    seed: Annotated[int, typer.Option(help="seed of the cases' randomness")] = 10,
+) -> None:
+    """Audit's bulletin (every indicator of a node and month) over N cases across twelve months: the
+    city's for each month, each county's for three: p50/p95/p99 of the answer."""
+    from functools import partial
+
+    from bench.indicators import run_indicators, table_rows
+
+    _bench(
+        partial(run_indicators, cases=cases, rounds=rounds, seed=seed),
+        table_rows,
+        title=f"cpnet bench indicators --cases {cases}",
+        json_out=json_out,
+        services=["audit"],
+    )
+
+
 @bench_app.command("intake-http")
 @one_line_errors
 def bench_intake_http(

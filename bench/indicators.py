@@ -1,0 +1,201 @@
+"""The indicators benchmark: audit's bulletin (`GET /v1/bulletins/{node}/{month}`, every figure of a node
+and month with the ledger's heads) over N cases spread across the twelve months before this one — the
+city's bulletin for each month, and each county's — timed from the request to the last byte, as the
+console and `cpnet bulletin` ask for it. The cases' happenings (a report, a grade, a referral and its
+answer, for some a plan, a service and a closure) are written straight into `audit.happenings`, measured,
+and deleted again. Prints figures; asserts nothing."""
+
+from __future__ import annotations
+
+import random
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+from sqlalchemy import delete
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from bench.figures import latency_rows, percentiles
+from bench.services import Fleet
+from services.audit import tables as audit_tables
+from services.audit.indicators import Kind, Period
+from shared.auth import Role, issue_token
+from shared.contracts.vocabulary import CHINA_STANDARD_TIME
+from shared.sample_reports import villages
+from shared.settings import Settings
+from shared.territory.registry import load_territory
+
+TAG = "bench-indicators-"
+CHANNELS = ("hotline", "school", "hospital", "village_committee", "police")
+GRADES = ("red", "orange", "orange", "blue", "blue", "blue")
+AGENCIES = ("police", "education", "civil_affairs", "social_work", "health")
+ANSWERS = ("acknowledged", "acknowledged", "completed", "declined", None)
+CATEGORIES = ("left_behind", "abuse", "neglect", "begging", "no_guardian", "illness_disability")
+CLOSURES = ("risk_resolved", "moved_away", "came_of_age")
+
+
+def _happening(kind: Kind, case_id: uuid.UUID, at: datetime, n: int, **values: Any) -> dict[str, Any]:
+    return {
+        "event_key": f"{TAG}{case_id}-{n}",
+        "kind": kind.value,
+        "case_id": case_id,
+        "at": at,
+        "jurisdiction": None,
+        "code": None,
+        "agency": None,
+        "reason": None,
+        "ref": None,
+        "child_ref": None,
+        "age": None,
+        "categories": [],
+        "emergency": None,
+        "due_at": None,
+        "number": None,
+        **values,
+    }
+
+
+def happenings(
+    cases: int, places: list[str], months: list[Period], rng: random.Random
+) -> list[dict[str, Any]]:
+    """Each case's facts, dated within one of the months (the last month's no later than now)."""
+    now = datetime.now(UTC)
+    rows = []
+    for number in range(cases):
+        case_id, place, month = uuid.uuid4(), rng.choice(places), rng.choice(months)
+        span = (min(month.end, now) - month.start).total_seconds()
+        at = month.start + timedelta(seconds=rng.uniform(0, span * 0.6))
+        grade = rng.choice(GRADES)
+        made = [
+            _happening(
+                Kind.reported,
+                case_id,
+                at,
+                0,
+                jurisdiction=place,
+                code=rng.choice(CHANNELS),
+                child_ref=uuid.uuid4(),
+                age=rng.choice((None, *range(0, 18))),
+                categories=rng.sample(CATEGORIES, rng.choice((1, 1, 2))),
+                number=f"{place[:6]}-{month.year}-{number:06d}",
+            ),
+            _happening(Kind.graded, case_id, at + timedelta(minutes=rng.uniform(1, 600)), 1, code=grade),
+        ]
+        referral, agency = uuid.uuid4(), rng.choice(AGENCIES)
+        sent = at + timedelta(minutes=rng.uniform(2, 700))
+        made.append(
+            _happening(
+                Kind.referred,
+                case_id,
+                sent,
+                2,
+                agency=agency,
+                ref=referral,
+                emergency=grade == "red" and rng.random() < 0.3,
+                due_at=sent + timedelta(hours=24 if grade == "red" else 72),
+            )
+        )
+        answer = rng.choice(ANSWERS)
+        if answer:
+            made.append(
+                _happening(
+                    Kind.referral_changed,
+                    case_id,
+                    sent + timedelta(hours=rng.uniform(0.5, 90)),
+                    3,
+                    code=answer,
+                    agency=agency,
+                    ref=referral,
+                    reason="not_our_duty" if answer == "declined" else None,
+                )
+            )
+        if rng.random() < 0.5:
+            made.append(_happening(Kind.planned, case_id, at + timedelta(days=rng.uniform(1, 12)), 4))
+        if rng.random() < 0.25:
+            made.append(
+                _happening(
+                    Kind.closed,
+                    case_id,
+                    at + timedelta(days=rng.uniform(5, 20)),
+                    5,
+                    code=rng.choice(CLOSURES),
+                )
+            )
+        rows += [row for row in made if row["at"] <= now]
+    return rows
+
+
+async def _insert(engine, rows: list[dict[str, Any]], *, batch: int = 20_000) -> None:
+    async with engine.begin() as connection:
+        for start in range(0, len(rows), batch):
+            await connection.execute(audit_tables.happenings.insert(), rows[start : start + batch])
+
+
+def _timed(http: httpx.Client, path: str, headers: dict[str, str]) -> float:
+    started = time.perf_counter()
+    answer = http.get(path, headers=headers)
+    elapsed = time.perf_counter() - started
+    answer.raise_for_status()
+    return elapsed
+
+
+async def run_indicators(
+    settings: Settings, fleet: Fleet, *, cases: int, rounds: int, seed: int, say: Callable[[str], None]
+) -> dict[str, Any]:
+    rng = random.Random(seed)
+    territory = load_territory(settings.territory_file)
+    city = territory.city.code
+    counties = [child.code for child in territory.children(city)]
+    this_month = Period.parse(datetime.now(CHINA_STANDARD_TIME).strftime("%Y-%m"))
+    months, month = [], this_month
+    for _ in range(12):
+        months.append(month)
+        month = month.before()
+    rows = happenings(cases, villages(territory), months, rng)
+    token = issue_token(settings, subject="bench-director", role=Role.supervisor, jurisdiction=city[:4])
+    headers = {"Authorization": f"Bearer {token}"}
+    engine = create_async_engine(settings.database_url)
+    figures: dict[str, Any] = {
+        "cases": cases,
+        "happenings": len(rows),
+        "months": len(months),
+        "latency_s": {},
+    }
+    try:
+        say(f"writing {len(rows):,} happenings of {cases:,} cases into audit.happenings …")
+        await _insert(engine, rows)
+        with httpx.Client(base_url=fleet.services["audit"].url, timeout=120.0) as http:
+            _timed(http, f"/v1/bulletins/{city}/{months[1]}", headers)  # warm
+            asked = {
+                "the city's bulletin": [f"/v1/bulletins/{city}/{m}" for m in months],
+                "a county's bulletin": [f"/v1/bulletins/{c}/{m}" for c in counties for m in months[:3]],
+            }
+            for label, paths in asked.items():
+                latencies = [_timed(http, path, headers) for _ in range(rounds) for path in paths]
+                figures["latency_s"][label] = percentiles(latencies)
+                say(f"{label}: p95 {figures['latency_s'][label]['p95']:.3f} s")
+    finally:
+        async with engine.begin() as connection:
+            await connection.execute(
+                delete(audit_tables.happenings).where(audit_tables.happenings.c.event_key.startswith(TAG))
+            )
+        await engine.dispose()
+    return figures
+
+
+def table_rows(figures: dict[str, Any]) -> list[tuple[str, Any, str]]:
+    rows: list[tuple[str, Any, str]] = [
+        ("cases written", figures["cases"], ""),
+        ("their happenings", figures["happenings"], ""),
+        ("months they span", figures["months"], ""),
+    ]
+    for label, latency in figures["latency_s"].items():
+        rows.append((label, "", ""))
+        rows += latency_rows("  GET /v1/bulletins", latency)
+    return rows
+
+
+__all__ = ["run_indicators", "table_rows"]
