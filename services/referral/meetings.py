@@ -14,7 +14,7 @@ from datetime import date, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import func, select, update
 
 from services.referral import tables as t
@@ -38,6 +38,7 @@ from shared.contracts.vocabulary import (
     ActionItemState,
     ActionTask,
     Agency,
+    CaseNumber,
     Jurisdiction,
     MeetingDecision,
     PastDay,
@@ -80,9 +81,18 @@ class Attendance(BaseModel):
 class NewDecision(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    case_id: uuid.UUID
+    case_id: uuid.UUID | None = Field(default=None, description="A case the agenda proposed; or its number")
+    case_number: CaseNumber | None = Field(
+        default=None, description="A case put forward by its number (a caseworker's, not on the agenda)"
+    )
     decision: MeetingDecision
     note: NoteText = None
+
+    @model_validator(mode="after")
+    def _one_case(self) -> NewDecision:
+        if (self.case_id is None) == (self.case_number is None):
+            raise ValueError("name the case by case_id or by case_number, one of them")
+        return self
 
 
 class NewActionItem(BaseModel):
@@ -366,12 +376,18 @@ async def decide_case(
     now = ctx.resources.clock()
     async with ctx.unit_of_work() as work:
         meeting = await _held(work, meeting_id, principal)
-        case = (await work.tx.execute(select(t.cases).where(t.cases.c.case_id == body.case_id))).first()
+        named = (
+            t.cases.c.case_id == body.case_id
+            if body.case_id is not None
+            else t.cases.c.case_number == body.case_number
+        )
+        case = (await work.tx.execute(select(t.cases).where(named))).first()
         if case is None or not is_within(case.jurisdiction, meeting.jurisdiction):
             raise HTTPException(status_code=404, detail="no such case in this meeting's territory")
+        case_id = case.case_id
         already = await work.tx.scalar(
             select(t.meeting_cases.c.decision).where(
-                t.meeting_cases.c.meeting_id == meeting_id, t.meeting_cases.c.case_id == body.case_id
+                t.meeting_cases.c.meeting_id == meeting_id, t.meeting_cases.c.case_id == case_id
             )
         )
         if already is not None:
@@ -381,7 +397,7 @@ async def decide_case(
         await work.tx.execute(
             t.meeting_cases.insert().values(
                 meeting_id=meeting_id,
-                case_id=body.case_id,
+                case_id=case_id,
                 decision=body.decision.value,
                 decided_by=principal.subject,
                 decided_at=now,
@@ -389,7 +405,7 @@ async def decide_case(
         )
         decided = MeetingDecided(
             meeting_id=meeting_id,
-            case_id=body.case_id,
+            case_id=case_id,
             decision=body.decision,
             held_on=meeting.held_on,
             convened_at=meeting.jurisdiction,
@@ -398,10 +414,10 @@ async def decide_case(
             decided_by=principal.subject,
             decided_at=now,
         )
-        work.uow.stage([decided], case_id=body.case_id, cause=None)
+        work.uow.stage([decided], case_id=case_id, cause=None)
         note = written(
             body.note,
-            case_id=body.case_id,
+            case_id=case_id,
             action="meeting_decision",
             by=principal.subject,
             at=now,

@@ -65,6 +65,15 @@ async def test_a_meeting_records_decisions_and_action_items_in_its_own_territory
             f"/v1/meetings/{meeting_id}/decisions", json={**decision, "note": said}, headers=SUPERVISOR
         )
         assert again.status_code == 409
+        # A case put forward by its number is the same case; naming none (or both) is refused.
+        by_number = {"case_number": accepted["case_number"], "decision": "escalate", "note": said}
+        assert (
+            await http.post(f"/v1/meetings/{meeting_id}/decisions", json=by_number, headers=SUPERVISOR)
+        ).status_code == 409
+        for named in ({}, {"case_id": case_id, "case_number": accepted["case_number"]}):
+            body = {**named, "decision": "escalate", "note": said}
+            answer = await http.post(f"/v1/meetings/{meeting_id}/decisions", json=body, headers=SUPERVISOR)
+            assert answer.status_code == 422, answer.text
 
         # An action item: not due before the meeting; for the case decided on.
         item = {"case_id": case_id, "agency": "education", "task": "school_enrolment", "note": asked}

@@ -157,7 +157,12 @@ async def attendance(
 async def decision(request: Request, console: ConsoleDep, person: Person, meeting_id: uuid.UUID) -> Response:
     require_page(person, MEETINGS)
     form = await checked_form(request, person)
-    body = {"case_id": form.get("case_id"), "decision": form.get("decision"), "note": note_of(form)}
+    named = (
+        {"case_id": form.get("case_id")}
+        if form.get("case_id")
+        else {"case_number": str(form.get("case_number") or "").strip() or None}
+    )
+    body = {**named, "decision": form.get("decision"), "note": note_of(form)}
     here = f"{MEETINGS.path}/{meeting_id}"
     return await act(console, person, here, "referral", f"/v1/meetings/{meeting_id}/decisions", body)
 
