@@ -26,6 +26,7 @@ from typing import Any
 
 from shared.contracts.envelope import Envelope
 from shared.contracts.events import (
+    ActionItemChanged,
     CaseAssessed,
     CaseClosed,
     CaseReopened,
@@ -38,6 +39,7 @@ from shared.contracts.events import (
 from shared.contracts.topics import TOPICS
 from shared.contracts.vocabulary import (
     CHINA_STANDARD_TIME,
+    ActionItemState,
     Agency,
     Category,
     Channel,
@@ -62,6 +64,9 @@ class Kind(StrEnum):
     service_changed = "service_changed"  # a service's new state (code: the state; ref, due_at)
     closed = "closed"  # the case closed (code: the reason)
     reopened = "reopened"
+    action_item = (
+        "action_item"  # a joint meeting's action item given or done (code: state; agency, ref, due_at)
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +102,7 @@ COUNTED = {
         ServiceChanged,
         CaseClosed,
         CaseReopened,
+        ActionItemChanged,
     )
 }
 
@@ -111,6 +117,11 @@ def counted_on(topic: str, event_type: object) -> bool:
         and event_type in found.event_types
         and not topic.endswith(".dlq")
     )
+
+
+def _day_end(day: date) -> datetime:
+    """The moment a day (China Standard Time) is over: what is due on it is late after that."""
+    return datetime.combine(day + timedelta(days=1), datetime.min.time(), CHINA_STANDARD_TIME).astimezone(UTC)
 
 
 def happenings_of(event_key: str, event: Envelope[Any]) -> list[Happening]:
@@ -173,8 +184,20 @@ def happenings_of(event_key: str, event: Envelope[Any]) -> list[Happening]:
                     ref=p.referral_id,
                 )
             ]
+        case ActionItemChanged():
+            return [
+                Happening(
+                    **one,
+                    kind=Kind.action_item,
+                    at=p.changed_at,
+                    jurisdiction=p.jurisdiction,
+                    code=p.state,
+                    agency=p.agency,
+                    ref=p.action_item_id,
+                    due_at=_day_end(p.due_on),
+                )
+            ]
         case ServiceChanged():
-            due = datetime.combine(p.due_on + timedelta(days=1), datetime.min.time(), CHINA_STANDARD_TIME)
             return [
                 Happening(
                     **one,
@@ -183,7 +206,7 @@ def happenings_of(event_key: str, event: Envelope[Any]) -> list[Happening]:
                     jurisdiction=p.jurisdiction,
                     code=p.state,
                     ref=p.service_id,
-                    due_at=due.astimezone(UTC),
+                    due_at=_day_end(p.due_on),
                 )
             ]
         case CaseClosed():
@@ -311,7 +334,15 @@ def case_records(happenings: Iterable[Happening], as_of: datetime) -> dict[uuid.
 AGE_BANDS = ("0-5", "6-11", "12-14", "15-17", "unknown")
 TOTAL = "total"
 RESPONSES = ("graded", "police_acknowledged", "needs_assessed", "planned", "service_delivered")
-DEPARTMENT_MEASURES = ("received", "acknowledged_in_time", "declined", "done", "median_hours_to_acknowledge")
+DEPARTMENT_MEASURES = (
+    "received",
+    "acknowledged_in_time",
+    "declined",
+    "done",
+    "median_hours_to_acknowledge",
+    "action_items",
+    "action_items_done_in_time",
+)
 OVERDUE = ("referrals", "services")
 REPEATS = ("reports", "reported_again_90_days")
 # What a record lacks that someone should put right (数据质量), each counted over the open cases of a
@@ -487,6 +518,18 @@ def _count(codes: Iterable[str | None]) -> dict[str, int]:
     return dict(counts)
 
 
+def _department_row() -> dict[str, Any]:
+    return {
+        "received": 0,
+        "in_time": 0,
+        "declined": 0,
+        "done": 0,
+        "waits": [],
+        "items": 0,
+        "items_in_time": 0,
+    }
+
+
 def _departments(cases: dict[uuid.UUID, CaseRecord], s: _Slice) -> dict[str, dict[str, Cell]]:
     """Each agency's referrals of the period: received, acknowledged in time, declined, done, and the
     median hours to acknowledge (谁主管、谁负责)."""
@@ -495,9 +538,7 @@ def _departments(cases: dict[uuid.UUID, CaseRecord], s: _Slice) -> dict[str, dic
         if not s.within(c.place()):
             continue
         for sent in (h for h in c.happenings if h.kind == Kind.referred and s.start <= h.at < s.end):
-            row = rows.setdefault(
-                sent.agency, {"received": 0, "in_time": 0, "declined": 0, "done": 0, "waits": []}
-            )
+            row = rows.setdefault(sent.agency, _department_row())
             row["received"] += 1
             changes = [h for h in c.happenings if h.kind == Kind.referral_changed and h.ref == sent.ref]
             answer = next((h for h in changes if h.code != ReferralState.created), None)
@@ -507,6 +548,14 @@ def _departments(cases: dict[uuid.UUID, CaseRecord], s: _Slice) -> dict[str, dic
             states = {h.code for h in changes}
             row["declined"] += ReferralState.declined in states
             row["done"] += ReferralState.done in states
+        # What joint meetings gave the department in the period, and how much of it was done by its day.
+        items = [h for h in c.happenings if h.kind == Kind.action_item]
+        for given in (h for h in items if h.code == ActionItemState.open and s.start <= h.at < s.end):
+            row = rows.setdefault(given.agency, _department_row())
+            row["items"] += 1
+            row["items_in_time"] += any(
+                h.ref == given.ref and h.code == ActionItemState.done and h.at <= given.due_at for h in items
+            )
     return {
         agency: {
             "received": Cell(r["received"]),
@@ -514,6 +563,8 @@ def _departments(cases: dict[uuid.UUID, CaseRecord], s: _Slice) -> dict[str, dic
             "declined": Cell(r["declined"]),
             "done": Cell(r["done"]),
             "median_hours_to_acknowledge": _median(r["waits"]),
+            "action_items": Cell(r["items"]),
+            "action_items_done_in_time": Cell(r["items_in_time"]),
         }
         for agency, r in rows.items()
     }

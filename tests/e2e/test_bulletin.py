@@ -78,6 +78,56 @@ async def test_the_citys_bulletin_is_recounted_from_the_ledger_and_a_figure_chan
             await _on_the_ledger(services, case_id, "referral.status_changed")
     for case_id, _ in referrals:
         await _on_the_ledger(services, case_id, "case.assessed")
+    # The city's joint meeting gives education two action items for the declined case: one done in time.
+    director = token(Role.supervisor, "director-bulletin", jurisdiction="1404")
+    today = datetime.now(BEIJING).date()
+    async with httpx.AsyncClient(base_url=services.urls["referral"]) as http:
+        meeting = await http.post(
+            "/v1/meetings",
+            json={"jurisdiction": CITY, "held_on": today.isoformat(), "present": ["education", "police"]},
+            headers=director,
+        )
+        assert meeting.status_code == 201, meeting.text
+        meeting_id, declined_case = meeting.json()["meeting_id"], referrals[1][0]
+        decided = await http.post(
+            f"/v1/meetings/{meeting_id}/decisions",
+            json={
+                "case_id": declined_case,
+                "decision": "assign_department",
+                "note": "Education takes it on.",
+            },
+            headers=director,
+        )
+        assert decided.status_code == 201, decided.text
+        for task in ("school_enrolment", "verify_situation"):
+            given = await http.post(
+                f"/v1/meetings/{meeting_id}/action-items",
+                json={
+                    "case_id": declined_case,
+                    "agency": "education",
+                    "task": task,
+                    "due_on": (today + timedelta(days=3)).isoformat(),
+                    "note": "By the end of the week.",
+                },
+                headers=director,
+            )
+            assert given.status_code == 201, given.text
+        done = await http.post(
+            f"/v1/action-items/{given.json()['action_item_id']}/done",
+            json={"note": "Done."},
+            headers=officer("education"),
+        )
+        assert done.status_code == 200, done.text
+    async with httpx.AsyncClient(base_url=services.urls["audit"]) as http:
+        await eventually(
+            lambda: http.get(
+                f"/v1/cases/{declined_case}/timeline", headers=token(Role.auditor, "inspector-9")
+            ),
+            lambda a: (
+                a.status_code == 200
+                and len([s for s in a.json() if s["event_type"] == "meeting.action_item"]) == 3
+            ),
+        )
 
     month = datetime.now(BEIJING).strftime("%Y-%m")
     written = {}
@@ -164,6 +214,7 @@ COUNTED = (
     "service.changed",
     "case.closed",
     "case.reopened",
+    "meeting.action_item",
 )
 
 
@@ -231,6 +282,8 @@ async def _recount(database_url: str, heads: dict, month: str, as_of: datetime) 
             facts.append((case, _moment(p["closed_at"]), key, "closed", p))
         elif kind == "case.reopened":
             facts.append((case, _moment(p["reopened_at"]), key, "reopened", p))
+        elif kind == "meeting.action_item":
+            facts.append((case, _moment(p["changed_at"]), key, "action_item", p))
     territory = load_territory()
     counties = [c.code for c in territory.children(CITY)]
     start, end = _month(month)
@@ -299,7 +352,15 @@ async def _recount(database_url: str, heads: dict, month: str, as_of: datetime) 
         )
         if a in departments
     ]
-    measures = ["received", "acknowledged_in_time", "declined", "done", "median_hours_to_acknowledge"]
+    measures = [
+        "received",
+        "acknowledged_in_time",
+        "declined",
+        "done",
+        "median_hours_to_acknowledge",
+        "action_items",
+        "action_items_done_in_time",
+    ]
     tables.append(
         ("departments", agencies, measures, {(a, m): departments[a][m] for a in agencies for m in measures})
     )
@@ -470,10 +531,7 @@ class _Count:
                 continue
             for sent in (f for f in facts if f[3] == "referred" and self.start <= f[1] < self.end):
                 p = sent[4]
-                row = rows.setdefault(
-                    p["agency"],
-                    {"received": 0, "acknowledged_in_time": 0, "declined": 0, "done": 0, "waits": []},
-                )
+                row = rows.setdefault(p["agency"], _department())
                 row["received"] += 1
                 changes = [
                     f for f in facts if f[3] == "referral_changed" and f[4]["referral_id"] == p["referral_id"]
@@ -486,6 +544,20 @@ class _Count:
                 states = {f[4]["state"] for f in changes}
                 row["declined"] += "declined" in states
                 row["done"] += "done" in states
+            # A joint meeting's action items given in the month; done in time: by the end of the day due
+            # (China Standard Time).
+            items = [f for f in facts if f[3] == "action_item"]
+            for given in (f for f in items if f[4]["state"] == "open" and self.start <= f[1] < self.end):
+                row = rows.setdefault(given[4]["agency"], _department())
+                row["action_items"] += 1
+                due_day = datetime.fromisoformat(given[4]["due_on"]).date() + timedelta(days=1)
+                deadline = datetime.combine(due_day, datetime.min.time(), BEIJING)
+                row["action_items_done_in_time"] += any(
+                    f[4]["action_item_id"] == given[4]["action_item_id"]
+                    and f[4]["state"] == "done"
+                    and f[1] <= deadline
+                    for f in items
+                )
         for row in rows.values():
             waits = row.pop("waits")
             row["median_hours_to_acknowledge"] = (
@@ -494,6 +566,18 @@ class _Count:
                 len(waits),
             )
         return rows
+
+
+def _department() -> dict:
+    return {
+        "received": 0,
+        "acknowledged_in_time": 0,
+        "declined": 0,
+        "done": 0,
+        "waits": [],
+        "action_items": 0,
+        "action_items_done_in_time": 0,
+    }
 
 
 def _printed(value) -> object:

@@ -223,7 +223,22 @@ def test_what_waits_past_its_deadline_at_the_period_end_and_each_department_answ
         "declined": 1,
         "done": 0,
         "median_hours_to_acknowledge": 0.4,
+        "action_items": 0,
+        "action_items_done_in_time": 0,
     }
+    # Two action items for education from a joint meeting: one done by its day, one done late.
+    on_time, late = uuid.uuid4(), uuid.uuid4()
+    for item, done_after in ((on_time, timedelta(days=1)), (late, timedelta(days=4))):
+        due = MID + timedelta(days=2)
+        cases.add(case, Kind.action_item, MID, code="open", agency="education", ref=item, due_at=due)
+        cases.add(
+            case, Kind.action_item, MID + done_after, code="done", agency="education", ref=item, due_at=due
+        )
+    education = figures(cases.made, TOWNSHIP, (EAST,), NOVEMBER, NOVEMBER.end).table("departments")
+    assert [
+        education.cell("education", m).value
+        for m in ("received", "action_items", "action_items_done_in_time")
+    ] == [0, 2, 1]
     # The emergency's wait for the police: the first answer that is not a refusal counts just the same.
     assert found.table("response_hours").cell("police_acknowledged", TOTAL).cases == 2
     # Delivered before the period's end, the service waits no more.
