@@ -21,7 +21,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from bench.figures import latency_rows, percentiles
 from bench.services import Fleet
 from services.audit import tables as audit_tables
-from services.audit.indicators import Kind, Period
+from services.audit.indicators import Happening, Kind, Period
+from services.audit.ledger import happening_row
 from shared.auth import Role, issue_token
 from shared.contracts.vocabulary import CHINA_STANDARD_TIME
 from shared.sample_reports import villages
@@ -37,25 +38,12 @@ CATEGORIES = ("left_behind", "abuse", "neglect", "begging", "no_guardian", "illn
 CLOSURES = ("risk_resolved", "moved_away", "came_of_age")
 
 
-def _happening(kind: Kind, case_id: uuid.UUID, at: datetime, n: int, **values: Any) -> dict[str, Any]:
-    return {
-        "event_key": f"{TAG}{case_id}-{n}",
-        "kind": kind.value,
-        "case_id": case_id,
-        "at": at,
-        "jurisdiction": None,
-        "code": None,
-        "agency": None,
-        "reason": None,
-        "ref": None,
-        "child_ref": None,
-        "age": None,
-        "categories": [],
-        "emergency": None,
-        "due_at": None,
-        "number": None,
-        **values,
-    }
+def _happening(kind: Kind, case_id: uuid.UUID, at: datetime, n: int, **values) -> dict:
+    """One happening as its row of `audit.happenings`."""
+    values["categories"] = tuple(values.get("categories", ()))
+    return happening_row(
+        Happening(event_key=f"{TAG}{case_id}-{n}", case_id=case_id, kind=kind, at=at, **values)
+    )
 
 
 def happenings(

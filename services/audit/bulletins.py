@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.audit import tables as t
 from services.audit.chain import entry_hash
 from services.audit.checkpoints import chain_sizes
+from services.audit.counted import counted_figures
 from services.audit.indicators import (
     COUNTED,
     Figures,
@@ -109,12 +110,12 @@ async def compute(
     session: AsyncSession, node: str, children: Sequence[str], period: Period, now: datetime | None = None
 ) -> Bulletin:
     """The bulletin's figures and the ledger they count, in one snapshot: the caller's transaction
-    must be REPEATABLE READ (`snapshot` below)."""
+    must be REPEATABLE READ (`snapshot` below). Counted by the database (services/audit/counted.py), by
+    the rules `figures` says in Python, as `recount` counts them again from the ledger."""
     now = now or datetime.now(UTC)
     heads = await read_heads(session)
     as_of = min(period.end, now)
-    found = await node_happenings(session, node, as_of)
-    return Bulletin(figures(found, node, children, period, as_of), heads, now)
+    return Bulletin(await counted_figures(session, node, children, period, as_of), heads, now)
 
 
 async def snapshot(session: AsyncSession) -> None:

@@ -601,7 +601,6 @@ def figures(
     def inside(code: str) -> Callable[[str | None], bool]:
         return lambda place: place is not None and is_within(place, code)
 
-    columns = (*children, TOTAL, "previous")
     counted: dict[str, dict[str, dict]] = {}
     for child in children:
         counted[child] = _column_counts(now_cases, now_list, _Slice(period.start, end, inside(child)))
@@ -610,6 +609,20 @@ def figures(
         then_cases, then_list, _Slice(before.start, before.end, inside(node))
     )
 
+    departments = _departments(now_cases, _Slice(period.start, end, inside(node)))
+    return assembled(node, period, end, counted, departments)
+
+
+def assembled(
+    node: str,
+    period: Period,
+    end: datetime,
+    counted: dict[str, dict[str, dict]],
+    departments: dict[str, dict[str, Cell]],
+) -> Figures:
+    """The bulletin's tables from each column's counts (by table key, then row: a count or a Cell) and
+    each department's measures: every row of a table's vocabulary, a row nobody counted 0."""
+    columns = tuple(counted)
     tables = []
     for key, (row_kind, rows) in ROWS.items():
         if not rows:
@@ -620,8 +633,6 @@ def figures(
                 value = counted[column][key].get(row, 0)
                 cells[(row, column)] = value if isinstance(value, Cell) else Cell(value)
         tables.append(Table(key, row_kind, "territory", rows, columns, cells))
-
-    departments = _departments(now_cases, _Slice(period.start, end, inside(node)))
     agencies = tuple(a for a in Agency if a in departments)
     tables.append(
         Table(

@@ -1,0 +1,210 @@
+"""The bulletin counted by PostgreSQL (services/audit/counted.py) equals the bulletin counted by its rules
+in Python (services/audit/indicators.py `figures`), cell for cell, on the same happenings in the same
+snapshot: for the city, a county and a township; for a month that is over and for the month still
+running; over cases that move territory, close and reopen, are reported again, graded red and not
+visited, referred to the police in an emergency and answered or not, planned, served late or on time,
+and given action items by a joint meeting."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.audit import tables as t
+from services.audit.bulletins import node_happenings, snapshot
+from services.audit.counted import counted_figures
+from services.audit.indicators import Happening, Kind, Period, figures
+from services.audit.ledger import happening_row
+from shared.contracts.vocabulary import CHINA_STANDARD_TIME
+from shared.sample_reports import villages
+from shared.territory.registry import load_territory
+
+TERRITORY = load_territory()
+CITY = TERRITORY.city.code
+TAG = f"counted-{uuid.uuid4().hex[:8]}-"
+
+
+def _row(kind: Kind, case_id: uuid.UUID, at: datetime, n: int, **values) -> dict:
+    """One happening as its row of `audit.happenings`."""
+    values["categories"] = tuple(values.get("categories", ()))
+    return happening_row(
+        Happening(event_key=f"{TAG}{case_id}-{n}", case_id=case_id, kind=kind, at=at, **values)
+    )
+
+
+def _cases(count: int, rng: random.Random, months: list[Period]) -> list[dict]:
+    """Cases whose happenings take every turn a figure counts, some at the very same moment."""
+    places, children = villages(TERRITORY), [uuid.uuid4() for _ in range(count // 3)]
+    now = datetime.now(UTC)
+    rows = []
+    for _ in range(count):
+        case_id, month = uuid.uuid4(), rng.choice(months)
+        at = month.start + timedelta(
+            seconds=rng.randrange(int((min(month.end, now) - month.start).total_seconds()))
+        )
+        n = iter(range(100))
+        place = rng.choice(places)
+        made = [
+            _row(
+                Kind.reported,
+                case_id,
+                at,
+                next(n),
+                jurisdiction=place,
+                code=rng.choice(("hotline", "school", "hospital", "police")),
+                child_ref=rng.choice(children),
+                age=rng.choice((None, 3, 7, 12, 16)),
+                categories=rng.sample(["left_behind", "abuse", "neglect", "begging"], rng.choice((1, 2))),
+            )
+        ]
+        if rng.random() < 0.2:  # reported again (the same moment, now and then)
+            again = at + timedelta(hours=rng.choice((0, 5, 24 * 40)))
+            made.append(
+                _row(
+                    Kind.reported,
+                    case_id,
+                    again,
+                    next(n),
+                    jurisdiction=place,
+                    code="hotline",
+                    child_ref=made[0]["child_ref"],
+                )
+            )
+        grade = rng.choice(("red", "orange", "blue", None))
+        graded_at = at + timedelta(hours=rng.choice((0.5, 3, 30)))
+        if grade:
+            made.append(_row(Kind.graded, case_id, graded_at, next(n), code=grade, jurisdiction=place))
+        if rng.random() < 0.4:
+            made.append(
+                _row(
+                    Kind.needs_assessed, case_id, graded_at + timedelta(hours=rng.choice((10, 100))), next(n)
+                )
+            )
+        if rng.random() < 0.4:
+            made.append(_row(Kind.planned, case_id, at + timedelta(days=rng.choice((2, 20))), next(n)))
+        for _ in range(rng.choice((0, 1, 2))):
+            ref, agency = uuid.uuid4(), rng.choice(("police", "education", "social_work"))
+            sent = graded_at + timedelta(minutes=rng.randrange(1, 300))
+            made.append(
+                _row(
+                    Kind.referred,
+                    case_id,
+                    sent,
+                    next(n),
+                    agency=agency,
+                    ref=ref,
+                    emergency=grade == "red",
+                    due_at=sent + timedelta(hours=rng.choice((2, 24, 72))),
+                )
+            )
+            for state in rng.choice(
+                ((), ("acknowledged",), ("declined",), ("created", "acknowledged", "done"))
+            ):
+                sent += timedelta(hours=rng.choice((1, 10, 50)))
+                made.append(
+                    _row(Kind.referral_changed, case_id, sent, next(n), code=state, agency=agency, ref=ref)
+                )
+        if rng.random() < 0.3:
+            service, due = uuid.uuid4(), at + timedelta(days=rng.choice((3, 15)))
+            for state in rng.choice((("planned",), ("planned", "in_progress"), ("planned", "delivered"))):
+                made.append(
+                    _row(
+                        Kind.service_changed,
+                        case_id,
+                        at + timedelta(days=rng.choice((1, 10))),
+                        next(n),
+                        code=state,
+                        ref=service,
+                        due_at=due,
+                    )
+                )
+        if rng.random() < 0.1:
+            made.append(
+                _row(
+                    Kind.transferred,
+                    case_id,
+                    at + timedelta(days=3),
+                    next(n),
+                    jurisdiction=rng.choice(places),
+                )
+            )
+        if rng.random() < 0.1:
+            item, due = uuid.uuid4(), at + timedelta(days=5)
+            made.append(
+                _row(
+                    Kind.action_item,
+                    case_id,
+                    at + timedelta(days=1),
+                    next(n),
+                    code="open",
+                    agency="education",
+                    ref=item,
+                    due_at=due,
+                )
+            )
+            if rng.random() < 0.7:
+                done_at = at + timedelta(days=rng.choice((2, 9)))
+                made.append(
+                    _row(
+                        Kind.action_item,
+                        case_id,
+                        done_at,
+                        next(n),
+                        code="done",
+                        agency="education",
+                        ref=item,
+                        due_at=due,
+                    )
+                )
+        if rng.random() < 0.25:
+            closed = at + timedelta(days=rng.choice((4, 25)))
+            made.append(
+                _row(Kind.closed, case_id, closed, next(n), code=rng.choice(("risk_resolved", "moved_away")))
+            )
+            if rng.random() < 0.3:
+                made.append(_row(Kind.reopened, case_id, closed + timedelta(days=2), next(n)))
+        rows += [r for r in made if r["at"] < now]
+    return rows
+
+
+@pytest.fixture
+async def happened(audit_sessions: async_sessionmaker[AsyncSession]):
+    this = Period.parse(datetime.now(CHINA_STANDARD_TIME).strftime("%Y-%m"))
+    months = [this, this.before(), this.before().before()]
+    rows = _cases(1500, random.Random(24), months)
+    async with audit_sessions.begin() as session:
+        await session.execute(t.happenings.insert(), rows)
+    yield months
+    async with audit_sessions.begin() as session:
+        await session.execute(t.happenings.delete().where(t.happenings.c.event_key.startswith(TAG)))
+
+
+@pytest.mark.parametrize("level", ["city", "county", "township"])
+async def test_the_database_counts_every_cell_as_the_rules_do(
+    audit_sessions: async_sessionmaker[AsyncSession], happened, level: str
+) -> None:
+    county = TERRITORY.children(CITY)[0].code
+    node = {"city": CITY, "county": county, "township": TERRITORY.children(county)[0].code}[level]
+    children = tuple(child.code for child in TERRITORY.children(node))
+    now = datetime.now(UTC)
+    for period in happened[:2]:  # the month still running, and the one before it
+        as_of = min(period.end, now)
+        async with audit_sessions() as session, session.begin():
+            await snapshot(session)
+            by_rules = figures(await node_happenings(session, node, as_of), node, children, period, as_of)
+            by_sql = await counted_figures(session, node, children, period, as_of)
+        assert [t.key for t in by_sql.tables] == [t.key for t in by_rules.tables]
+        for rules, sql in zip(by_rules.tables, by_sql.tables, strict=True):
+            assert (sql.rows, sql.columns) == (rules.rows, rules.columns), rules.key
+            differ = {
+                key: (rules.cells[key], sql.cells[key])
+                for key in rules.cells
+                if rules.cells[key] != sql.cells[key]
+            }
+            assert differ == {}, f"{level} {period} {rules.key}: {differ}"
+        counted = sum(c.value or 0 for c in by_rules.table("reports_by_channel").cells.values())
+        assert counted > 0, "the test counts something"
