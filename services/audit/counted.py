@@ -208,6 +208,12 @@ async def _period(
     start: datetime,
     end: datetime,
 ) -> dict[tuple[str, str, str], tuple[int | None, list[int] | None]]:
+    # The CTEs' row counts are unknown to the planner, which guesses a handful and would join them by
+    # nested loops (a county's bulletin took minutes): every join here is a hash join of whole sets.
+    # Compiling the statement (JIT) costs more than running it, and its sorts fit in memory.
+    await session.execute(text("SET LOCAL enable_nestloop = off"))
+    await session.execute(text("SET LOCAL jit = off"))
+    await session.execute(text("SET LOCAL work_mem = '64MB'"))
     rows = await session.execute(
         _COUNTS,
         {

@@ -14,7 +14,7 @@ from datetime import date, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Response
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy import func, select, update
 
 from services.referral import tables as t
@@ -47,7 +47,7 @@ from shared.contracts.vocabulary import (
 )
 from shared.http import answers, note_required
 from shared.notes import NoteText, WrittenNote, save_notes, sealed_notes, unseal, written, written_notes
-from shared.territory.code import in_subtree, is_within
+from shared.territory.code import CONVENING_LEVELS, in_subtree, is_within, territory_level
 
 router = APIRouter(tags=["meetings"])
 Conveners = require_role(*SUPERVISORS)
@@ -70,6 +70,13 @@ class NewMeeting(BaseModel):
     jurisdiction: Jurisdiction = Field(description="The convening node: a county's or the city's code")
     held_on: PastDay = Field(description="The day it sat (never in the future)")
     present: list[Agency] = Field(min_length=1, description="The departments that took part")
+
+    @field_validator("jurisdiction")
+    @classmethod
+    def _convening_level(cls, code: str) -> str:
+        if territory_level(code) not in CONVENING_LEVELS:
+            raise ValueError("joint meetings are convened by a county or the city, not below")
+        return code
 
 
 class Attendance(BaseModel):

@@ -93,6 +93,10 @@ class TerritoryCode:
         return other.code.startswith(self.prefix)
 
 
+# The levels whose supervisors convene joint meetings of the departments (联席会议): a township's take part.
+CONVENING_LEVELS = (TerritoryLevel.province, TerritoryLevel.city, TerritoryLevel.county)
+
+
 def territory_level(jurisdiction: str) -> TerritoryLevel:
     """The level of the node a 12-digit code names."""
     return TerritoryCode(jurisdiction).level

@@ -41,6 +41,9 @@ async def test_a_meeting_records_decisions_and_action_items_in_its_own_territory
         assert refused.status_code == 422 and refused.json()["detail"][0]["loc"][-1] == "held_on", (
             refused.text
         )
+        township = {**meeting, "jurisdiction": "140402001000"}
+        below = await http.post("/v1/meetings", json=township, headers=SUPERVISOR)
+        assert below.status_code == 422 and below.json()["detail"][0]["loc"][-1] == "jurisdiction", below.text
         made = await http.post("/v1/meetings", json=meeting, headers=SUPERVISOR)
         assert made.status_code == 201, made.text
         meeting_id = made.json()["meeting_id"]

@@ -36,7 +36,7 @@ from shared.contracts.vocabulary import (
     Agency,
     MeetingDecision,
 )
-from shared.territory.code import TerritoryLevel
+from shared.territory.code import CONVENING_LEVELS, TerritoryLevel
 
 router = APIRouter()
 PAGE_SIZE = 20
@@ -45,10 +45,11 @@ MINUTES_PURPOSE = AccessPurpose.supervision
 
 
 def _convening_nodes(console, person) -> list[str]:
-    """Where the person may convene: their own node, and for a city's supervisor each county below it."""
+    """Where the person may convene: their own node if a county's or the city's, and for a city's
+    supervisor each county below it."""
     own = own_node(console, person)
-    if own is None:
-        return []
+    if own is None or console.territory.node(own).level not in CONVENING_LEVELS:
+        return []  # a township's supervisors take part; the county convenes
     node = console.territory.node(own)
     below = (
         [child.code for child in console.territory.children(own)]
