@@ -22,7 +22,7 @@ from bench.figures import latency_rows, percentiles
 from bench.services import Fleet
 from services.audit import tables as audit_tables
 from services.audit.indicators import Happening, Kind, Period
-from services.audit.ledger import happening_row
+from services.audit.ledger import happening_row, insert_happenings
 from shared.auth import Role, issue_token
 from shared.contracts.vocabulary import CHINA_STANDARD_TIME
 from shared.sample_reports import villages
@@ -119,7 +119,7 @@ def happenings(
 async def _insert(engine, rows: list[dict[str, Any]], *, batch: int = 20_000) -> None:
     async with engine.begin() as connection:
         for start in range(0, len(rows), batch):
-            await connection.execute(audit_tables.happenings.insert(), rows[start : start + batch])
+            await insert_happenings(connection, rows[start : start + batch])
 
 
 def _timed(http: httpx.Client, path: str, headers: dict[str, str]) -> float:

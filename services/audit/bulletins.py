@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import and_, or_, select, text, tuple_
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.audit import tables as t
@@ -35,7 +34,7 @@ from services.audit.indicators import (
     figures,
     happenings_of,
 )
-from services.audit.ledger import happening_row
+from services.audit.ledger import happening_row, insert_happenings
 from shared.contracts.envelope import parse_event
 from shared.territory.code import TerritoryCode, in_subtree, is_within
 
@@ -198,7 +197,5 @@ async def backfill(session: AsyncSession, after: int = 0, chunk: int = 5_000) ->
     ).all()
     made = [h for row in rows for h in of_entry(row.event_key, row.record)]
     if made:
-        await session.execute(
-            pg_insert(t.happenings).on_conflict_do_nothing(), [happening_row(h) for h in made]
-        )
+        await insert_happenings(session, [happening_row(h) for h in made], skip_known=True)
     return (rows[-1].seq if rows else after), len(made)

@@ -32,166 +32,143 @@ from services.audit.indicators import (
 )
 from shared.territory.code import TerritoryCode
 
-# Every table of one period: (table, row, column, count, waits in microseconds).
+# Every table of one period: (table, row, column, count, waits in microseconds). `cases` is each case of
+# the node as it was at the period's end (its span in force then), with the child column it falls in
+# (none when it sits at the node itself: it counts in the total only); every count groups by
+# GROUPING SETS, by column and in all (the node's total).
 _COUNTS = text(
     r"""
-WITH nc AS (
-  SELECT DISTINCT case_id FROM audit.happenings
-  WHERE kind IN ('reported', 'transferred') AND jurisdiction LIKE :node_like
+WITH cols AS (
+  SELECT * FROM unnest(CAST(:columns AS text[]), CAST(:prefixes AS text[])) AS c(col, prefix)
 ),
-h AS MATERIALIZED (
-  SELECT h.event_key, h.kind, h.case_id, h.at, h.jurisdiction, h.code, h.agency, h.ref, h.child_ref,
-         h.age, h.categories, h.emergency, h.due_at
-  FROM audit.happenings h JOIN nc USING (case_id)
-  WHERE h.at < :end
-),
-cols AS (
-  SELECT * FROM unnest(CAST(:columns AS text[]), CAST(:likes AS text[])) AS c(col, like_)
-),
-place AS (
-  SELECT DISTINCT ON (case_id) case_id, jurisdiction AS place FROM h
-  WHERE kind IN ('reported', 'transferred')
-  ORDER BY case_id, at DESC, event_key DESC, kind DESC
-),
-placed AS MATERIALIZED (
-  SELECT place.case_id, cols.col FROM place JOIN cols ON place.place LIKE cols.like_
-),
-first_report AS MATERIALIZED (
-  SELECT DISTINCT ON (case_id) case_id, at, age, categories FROM h
-  WHERE kind = 'reported' ORDER BY case_id, at, event_key, kind
-),
-first_grade AS MATERIALIZED (
-  SELECT DISTINCT ON (case_id) case_id, at, code FROM h
-  WHERE kind = 'graded' ORDER BY case_id, at, event_key, kind
-),
-facts AS MATERIALIZED (
-  SELECT case_id,
-         min(at) FILTER (WHERE kind = 'needs_assessed') AS assessed_at,
-         min(at) FILTER (WHERE kind = 'planned') AS planned_at,
-         min(at) FILTER (WHERE kind = 'service_changed' AND code = 'delivered') AS delivered_at,
-         min(at) FILTER (WHERE kind = 'graded' AND code = 'red') AS red_at,
-         (array_agg(kind ORDER BY at DESC, event_key DESC, kind DESC)
-            FILTER (WHERE kind IN ('closed', 'reopened')))[1] AS last_end
-  FROM h GROUP BY case_id
-),
-first_answer AS MATERIALIZED (
-  SELECT DISTINCT ON (ref) ref, at, code FROM h
-  WHERE kind = 'referral_changed' AND code IS DISTINCT FROM 'created'
-  ORDER BY ref, at, event_key, kind
+cases AS MATERIALIZED (
+  SELECT s.case_id, s.open, s.opened_at, s.age, s.categories, s.graded_at, s.grade, s.red_at, s.assessed_at,
+         s.planned_at, s.delivered_at, cols.col
+  FROM audit.case_spans s LEFT JOIN cols ON left(s.place, :k) = cols.prefix
+  WHERE s.since < :end AND (s.until IS NULL OR s.until >= :end) AND s.place LIKE :node_like
 ),
 new AS MATERIALIZED (
-  SELECT placed.case_id, placed.col, fr.at AS opened, fr.age, fr.categories
-  FROM placed JOIN first_report fr USING (case_id) WHERE fr.at >= :start
+  SELECT * FROM cases WHERE opened_at >= :start AND opened_at < :end
 ),
-waits AS (
-  SELECT new.col, w.row_, w.done, new.opened
-  FROM new LEFT JOIN first_grade fg USING (case_id) JOIN facts f USING (case_id),
-  LATERAL (VALUES ('graded', fg.at), ('needs_assessed', f.assessed_at), ('planned', f.planned_at),
-                  ('service_delivered', f.delivered_at)) AS w(row_, done)
-  WHERE w.done IS NOT NULL
+reports AS MATERIALIZED (
+  SELECT r.at, r.code, r.child_ref, r.event_key, cols.col
+  FROM audit.happenings r LEFT JOIN cols ON left(r.jurisdiction, :k) = cols.prefix
+  WHERE r.kind = 'reported' AND r.at >= :start AND r.at < :end AND r.jurisdiction LIKE :node_like
 ),
-open_cases AS (
-  SELECT placed.col, fr.at AS opened, fr.age, f.red_at, f.assessed_at, fg.at AS graded_at
-  FROM placed JOIN first_report fr USING (case_id) JOIN facts f USING (case_id)
-       LEFT JOIN first_grade fg USING (case_id)
-  WHERE f.last_end IS NULL OR f.last_end = 'reopened'
+again AS (
+  SELECT r.col FROM reports r
+  JOIN LATERAL (
+    SELECT p.at FROM audit.happenings p
+    WHERE p.kind = 'reported' AND p.child_ref = r.child_ref
+      AND (p.at < r.at OR (p.at = r.at AND p.event_key COLLATE "C" < r.event_key COLLATE "C"))
+      AND (p.jurisdiction LIKE :node_like OR EXISTS (
+             SELECT 1 FROM audit.happenings q
+             WHERE q.case_id = p.case_id AND q.kind IN ('reported', 'transferred')
+               AND q.jurisdiction LIKE :node_like))
+    ORDER BY p.at DESC, p.event_key COLLATE "C" DESC LIMIT 1
+  ) AS before ON before.at >= r.at - interval '90 days'
+  WHERE r.child_ref IS NOT NULL
 ),
-lacks AS (
-  SELECT col,
-         (red_at IS NOT NULL AND red_at + :home_visit_due <= :end
-          AND NOT (assessed_at IS NOT NULL AND assessed_at <= red_at + :home_visit_due)) AS no_visit,
-         (opened + :grade_due <= :end AND graded_at IS NULL) AS not_graded,
-         (age IS NULL) AS no_age
-  FROM open_cases
+quality AS (
+  SELECT col, grouping(col) AS total, count(*) AS open_cases,
+         count(*) FILTER (WHERE no_visit) AS no_visit, count(*) FILTER (WHERE not_graded) AS not_graded,
+         count(*) FILTER (WHERE no_age) AS no_age,
+         count(*) FILTER (WHERE NOT (no_visit OR not_graded OR no_age)) AS clean
+  FROM (
+    SELECT col,
+           coalesce(red_at + :home_visit_due <= :end
+                    AND NOT coalesce(assessed_at < :end AND assessed_at <= red_at + :home_visit_due, false),
+                    false) AS no_visit,
+           opened_at + :grade_due <= :end AND NOT coalesce(graded_at < :end, false) AS not_graded,
+           age IS NULL AS no_age
+    FROM cases WHERE open
+  ) AS lacks
+  GROUP BY GROUPING SETS ((col), ())
 ),
-reports AS (
-  SELECT at, jurisdiction, code, child_ref,
-         lag(at) OVER (PARTITION BY child_ref ORDER BY at, event_key, kind) AS before_at
-  FROM h WHERE kind = 'reported'
-),
-last_service AS (
-  SELECT DISTINCT ON (case_id, ref) case_id, ref, code, due_at FROM h
-  WHERE kind = 'service_changed' ORDER BY case_id, ref, at DESC, event_key DESC, kind DESC
-),
-referral_states AS (
-  SELECT ref, bool_or(code = 'declined') AS declined, bool_or(code = 'done') AS done
-  FROM h WHERE kind = 'referral_changed' GROUP BY ref
-),
-item_done AS (
-  SELECT ref, min(at) AS at FROM h WHERE kind = 'action_item' AND code = 'done' GROUP BY ref
+counted AS (
+  SELECT 'reports_by_channel' AS table_, coalesce(code, 'unknown') AS row_, col, grouping(col) AS total,
+         count(*) AS n, NULL::bigint[] AS waits
+    FROM reports GROUP BY GROUPING SETS ((2, col), (2))
+  UNION ALL
+  SELECT 'reported_again', 'reports', col, grouping(col), count(*), NULL
+    FROM reports GROUP BY GROUPING SETS ((col), ())
+  UNION ALL
+  SELECT 'reported_again', 'reported_again_90_days', col, grouping(col), count(*), NULL
+    FROM again GROUP BY GROUPING SETS ((col), ())
+  UNION ALL
+  SELECT 'new_cases_by_grade', CASE WHEN graded_at < :end THEN coalesce(grade, 'not_graded')
+                                    ELSE 'not_graded' END,
+         col, grouping(col), count(*), NULL
+    FROM new GROUP BY GROUPING SETS ((2, col), (2))
+  UNION ALL
+  SELECT 'new_cases_by_category', category, col, grouping(col), count(*), NULL
+    FROM new, unnest(new.categories) AS category GROUP BY GROUPING SETS ((2, col), (2))
+  UNION ALL
+  SELECT 'new_cases_by_age',
+         CASE WHEN age IS NULL THEN 'unknown' WHEN age <= 5 THEN '0-5' WHEN age <= 11 THEN '6-11'
+              WHEN age <= 14 THEN '12-14' ELSE '15-17' END,
+         col, grouping(col), count(*), NULL
+    FROM new GROUP BY GROUPING SETS ((2, col), (2))
+  UNION ALL
+  SELECT 'response_hours', w.row_, col, grouping(col), NULL,
+         array_agg((extract(epoch FROM greatest(w.done, new.opened_at) - new.opened_at) * 1000000)::bigint)
+    FROM new, LATERAL (VALUES ('graded', graded_at), ('needs_assessed', assessed_at),
+                              ('planned', planned_at), ('service_delivered', delivered_at)) AS w(row_, done)
+    WHERE w.done < :end
+    GROUP BY GROUPING SETS ((2, col), (2))
+  UNION ALL
+  SELECT 'response_hours', 'police_acknowledged', new.col, grouping(new.col), NULL,
+         array_agg((extract(epoch FROM greatest(r.answered_at, r.sent_at) - r.sent_at) * 1000000)::bigint)
+    FROM new JOIN audit.referral_facts r USING (case_id)
+    WHERE r.agency = 'police' AND r.emergency AND r.sent_at >= :start AND r.sent_at < :end
+      AND r.answered_at < :end
+    GROUP BY GROUPING SETS ((new.col), ())
+  UNION ALL
+  SELECT 'overdue_at_end', 'referrals', cases.col, grouping(cases.col), count(*), NULL
+    FROM cases JOIN audit.referral_facts r USING (case_id)
+    WHERE r.sent_at < :end AND r.due_at < :end AND NOT coalesce(r.answered_at < :end, false)
+    GROUP BY GROUPING SETS ((cases.col), ())
+  UNION ALL
+  SELECT 'overdue_at_end', 'services', cases.col, grouping(cases.col), count(*), NULL
+    FROM cases JOIN audit.service_spans s USING (case_id)
+    WHERE s.since < :end AND (s.until IS NULL OR s.until >= :end)
+      AND s.code IN ('planned', 'accepted', 'in_progress') AND s.due_at < :end
+    GROUP BY GROUPING SETS ((cases.col), ())
+  UNION ALL
+  SELECT 'data_quality', q.row_, col, total, q.n, NULL
+    FROM quality,
+         LATERAL (VALUES ('red_without_home_visit_72h', no_visit), ('not_graded_after_24h', not_graded),
+                         ('no_age', no_age), ('open_cases', open_cases), ('clean', clean)) AS q(row_, n)
+  UNION ALL
+  SELECT 'closures_by_reason', coalesce(c.code, 'unknown'), cases.col, grouping(cases.col), count(*), NULL
+    FROM audit.happenings c JOIN cases USING (case_id)
+    WHERE c.kind = 'closed' AND c.at >= :start AND c.at < :end
+    GROUP BY GROUPING SETS ((2, cases.col), (2))
 )
-SELECT 'reports_by_channel', coalesce(r.code, 'unknown'), cols.col, count(*), NULL::bigint[]
-  FROM reports r JOIN cols ON r.jurisdiction LIKE cols.like_ WHERE r.at >= :start GROUP BY 2, 3
+SELECT table_, row_, CASE WHEN total = 1 THEN :total ELSE col END, n, waits
+  FROM counted WHERE total = 1 OR col IS NOT NULL
 UNION ALL
-SELECT 'reported_again', 'reports', cols.col, count(*), NULL
-  FROM reports r JOIN cols ON r.jurisdiction LIKE cols.like_ WHERE r.at >= :start GROUP BY 3
-UNION ALL
-SELECT 'reported_again', 'reported_again_90_days', cols.col, count(*), NULL
-  FROM reports r JOIN cols ON r.jurisdiction LIKE cols.like_
-  WHERE r.at >= :start AND r.child_ref IS NOT NULL AND r.before_at >= r.at - interval '90 days'
-  GROUP BY 3
-UNION ALL
-SELECT 'new_cases_by_grade', coalesce(fg.code, 'not_graded'), new.col, count(*), NULL
-  FROM new LEFT JOIN first_grade fg USING (case_id) GROUP BY 2, 3
-UNION ALL
-SELECT 'new_cases_by_category', category, new.col, count(*), NULL
-  FROM new, unnest(new.categories) AS category GROUP BY 2, 3
-UNION ALL
-SELECT 'new_cases_by_age',
-       CASE WHEN age IS NULL THEN 'unknown' WHEN age <= 5 THEN '0-5' WHEN age <= 11 THEN '6-11'
-            WHEN age <= 14 THEN '12-14' ELSE '15-17' END,
-       new.col, count(*), NULL
-  FROM new GROUP BY 2, 3
-UNION ALL
-SELECT 'response_hours', row_, col, NULL,
-       array_agg((extract(epoch FROM greatest(done, opened) - opened) * 1000000)::bigint)
-  FROM waits GROUP BY 2, 3
-UNION ALL
-SELECT 'response_hours', 'police_acknowledged', new.col, NULL,
-       array_agg((extract(epoch FROM greatest(a.at, s.at) - s.at) * 1000000)::bigint)
-  FROM new JOIN h s ON s.case_id = new.case_id JOIN first_answer a ON a.ref = s.ref
-  WHERE s.kind = 'referred' AND s.agency = 'police' AND s.emergency AND s.at >= :start
-  GROUP BY 3
-UNION ALL
-SELECT 'overdue_at_end', 'referrals', placed.col, count(*), NULL
-  FROM placed JOIN h r ON r.case_id = placed.case_id LEFT JOIN first_answer a ON a.ref = r.ref
-  WHERE r.kind = 'referred' AND r.due_at < :end AND a.ref IS NULL
-  GROUP BY 3
-UNION ALL
-SELECT 'overdue_at_end', 'services', placed.col, count(*), NULL
-  FROM placed JOIN last_service s USING (case_id)
-  WHERE s.code IN ('planned', 'accepted', 'in_progress') AND s.due_at < :end
-  GROUP BY 3
-UNION ALL
-SELECT 'data_quality', q.row_, lacks.col, count(*) FILTER (WHERE q.lacking), NULL
-  FROM lacks, LATERAL (VALUES ('red_without_home_visit_72h', no_visit), ('not_graded_after_24h', not_graded),
-                              ('no_age', no_age), ('open_cases', true),
-                              ('clean', NOT (no_visit OR not_graded OR no_age))) AS q(row_, lacking)
-  GROUP BY 2, 3
-UNION ALL
-SELECT 'closures_by_reason', coalesce(c.code, 'unknown'), placed.col, count(*), NULL
-  FROM h c JOIN placed USING (case_id) WHERE c.kind = 'closed' AND c.at >= :start GROUP BY 2, 3
-UNION ALL
-SELECT 'departments:' || d.measure, s.agency, placed.col, count(*) FILTER (WHERE d.counted),
-       array_agg((extract(epoch FROM greatest(a.at, s.at) - s.at) * 1000000)::bigint)
-         FILTER (WHERE d.measure = 'received' AND a.ref IS NOT NULL)
-  FROM h s JOIN placed ON placed.case_id = s.case_id AND placed.col = :total
-       LEFT JOIN first_answer a ON a.ref = s.ref LEFT JOIN referral_states rs ON rs.ref = s.ref,
+SELECT 'departments:' || d.measure, r.agency, :total, count(*) FILTER (WHERE d.counted),
+       array_agg((extract(epoch FROM greatest(r.answered_at, r.sent_at) - r.sent_at) * 1000000)::bigint)
+         FILTER (WHERE d.measure = 'received' AND r.answered_at < :end)
+  FROM audit.referral_facts r JOIN cases USING (case_id),
   LATERAL (VALUES ('received', true),
-                  ('acknowledged_in_time', a.at <= s.due_at AND a.code IS DISTINCT FROM 'declined'),
-                  ('declined', coalesce(rs.declined, false)),
-                  ('done', coalesce(rs.done, false))) AS d(measure, counted)
-  WHERE s.kind = 'referred' AND s.at >= :start
-  GROUP BY 1, 2, 3
+                  ('acknowledged_in_time', coalesce(r.answered_at < :end AND r.answered_at <= r.due_at
+                                                    AND r.answer_code IS DISTINCT FROM 'declined', false)),
+                  ('declined', coalesce(r.declined_at < :end, false)),
+                  ('done', coalesce(r.done_at < :end, false))) AS d(measure, counted)
+  WHERE r.sent_at >= :start AND r.sent_at < :end
+  GROUP BY 1, 2
 UNION ALL
-SELECT 'departments:' || d.measure, i.agency, placed.col, count(*) FILTER (WHERE d.counted), NULL
-  FROM h i JOIN placed ON placed.case_id = i.case_id AND placed.col = :total
-       LEFT JOIN item_done done ON done.ref = i.ref,
+SELECT 'departments:' || d.measure, i.agency, :total, count(*) FILTER (WHERE d.counted), NULL
+  FROM audit.happenings i JOIN cases USING (case_id),
   LATERAL (VALUES ('action_items', true),
-                  ('action_items_done_in_time', done.at IS NOT NULL AND done.at <= i.due_at))
-    AS d(measure, counted)
-  WHERE i.kind = 'action_item' AND i.code = 'open' AND i.at >= :start
-  GROUP BY 1, 2, 3
+                  ('action_items_done_in_time', EXISTS (
+                     SELECT 1 FROM audit.happenings d
+                     WHERE d.kind = 'action_item' AND d.ref = i.ref AND d.case_id = i.case_id
+                       AND d.code = 'done' AND d.at < :end AND d.at <= i.due_at))) AS d(measure, counted)
+  WHERE i.kind = 'action_item' AND i.code = 'open' AND i.at >= :start AND i.at < :end
+  GROUP BY 1, 2
 """
 )
 
@@ -202,24 +179,16 @@ def _like(code: str) -> str:
 
 
 async def _period(
-    session: AsyncSession,
-    node: str,
-    columns: dict[str, str],
-    start: datetime,
-    end: datetime,
+    session: AsyncSession, node: str, children: Sequence[str], start: datetime, end: datetime
 ) -> dict[tuple[str, str, str], tuple[int | None, list[int] | None]]:
-    # The CTEs' row counts are unknown to the planner, which guesses a handful and would join them by
-    # nested loops (a county's bulletin took minutes): every join here is a hash join of whole sets.
-    # Compiling the statement (JIT) costs more than running it, and its sorts fit in memory.
-    await session.execute(text("SET LOCAL enable_nestloop = off"))
-    await session.execute(text("SET LOCAL jit = off"))
-    await session.execute(text("SET LOCAL work_mem = '64MB'"))
+    prefixes = [TerritoryCode(code).prefix for code in children]
     rows = await session.execute(
         _COUNTS,
         {
             "node_like": _like(node),
-            "columns": list(columns),
-            "likes": [_like(code) for code in columns.values()],
+            "columns": list(children),
+            "prefixes": prefixes,
+            "k": len(prefixes[0]) if prefixes else 0,
             "start": start,
             "end": end,
             "total": TOTAL,
@@ -277,8 +246,11 @@ async def counted_figures(
     counted in the database."""
     end = min(period.end, as_of)
     before = period.before()
-    now = await _period(session, node, {**{c: c for c in children}, TOTAL: node}, period.start, end)
-    then = await _period(session, node, {TOTAL: node}, before.start, before.end)
+    # Compiling the statement (JIT) costs more than running it; its hashes and sorts fit in memory.
+    await session.execute(text("SET LOCAL jit = off"))
+    await session.execute(text("SET LOCAL work_mem = '64MB'"))
+    now = await _period(session, node, children, period.start, end)
+    then = await _period(session, node, (), before.start, before.end)
     counted = {column: _column(now, column) for column in (*children, TOTAL)}
     counted["previous"] = _column(then, TOTAL)
     return assembled(node, period, end, counted, _departments(now))

@@ -8,6 +8,7 @@ the unit of work's store (shared/unit_of_work.py)."""
 from __future__ import annotations
 
 import hashlib
+import json
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import ARRAY, Text, bindparam, cast, func, insert, or_, select, text, true, tuple_
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from services.audit import tables as t
 from services.audit.chain import Entry, append
@@ -225,9 +226,25 @@ async def add_happenings(tx: AsyncSession, messages: Sequence[Message], new: set
     rows = {
         (h.event_key, h.kind): happening_row(h) for m in messages if m.event_key in new for h in m.happenings
     }
-    if rows:
-        await tx.execute(insert(t.happenings), list(rows.values()))
+    await insert_happenings(tx, list(rows.values()))
 
 
 def happening_row(h: Happening) -> dict[str, Any]:
     return {name: getattr(h, name) for name in t.happenings.c.keys()} | {"categories": list(h.categories)}
+
+
+_INSERT_HAPPENINGS = (
+    "INSERT INTO audit.happenings "
+    "SELECT * FROM jsonb_populate_recordset(NULL::audit.happenings, CAST(:rows AS jsonb))"
+)
+
+
+async def insert_happenings(
+    tx: AsyncSession | AsyncConnection, rows: Sequence[dict[str, Any]], *, skip_known: bool = False
+) -> None:
+    """Write happenings (`happening_row`s) in one statement, whatever their number: audit_0010's
+    statement trigger then remakes each of their cases' facts once (an executemany would remake a case
+    once a row). `skip_known` leaves out a happening already written (the backfill's second run)."""
+    if rows:
+        conflict = " ON CONFLICT DO NOTHING" if skip_known else ""
+        await tx.execute(text(_INSERT_HAPPENINGS + conflict), {"rows": json.dumps(rows, default=str)})

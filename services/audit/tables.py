@@ -99,4 +99,50 @@ Index(
     postgresql_ops={"jurisdiction": "text_pattern_ops"},
 )
 
+# What each case is at any moment, made from its happenings by the database in the statement that writes
+# them (audit_0010's triggers): the bulletin reads a row a case (services/audit/counted.py).
+case_spans = Table(
+    "case_spans",
+    metadata,
+    Column("case_id", UUID(as_uuid=True), primary_key=True),
+    Column("since", DateTime(timezone=True), primary_key=True),  # in force at E when since < E
+    Column("until", DateTime(timezone=True)),  # … and until is none or not before E
+    Column("place", Text),
+    Column("open", Boolean, nullable=False),
+    Column("opened_at", DateTime(timezone=True)),  # the case's firsts: each counts at E if before E
+    Column("age", Integer),
+    Column("categories", ARRAY(Text), nullable=False),
+    Column("graded_at", DateTime(timezone=True)),
+    Column("grade", Text),
+    Column("red_at", DateTime(timezone=True)),
+    Column("assessed_at", DateTime(timezone=True)),
+    Column("planned_at", DateTime(timezone=True)),
+    Column("delivered_at", DateTime(timezone=True)),
+)
+referral_facts = Table(
+    "referral_facts",
+    metadata,
+    Column("event_key", Text, primary_key=True),
+    Column("case_id", UUID(as_uuid=True), nullable=False),
+    Column("ref", UUID(as_uuid=True)),
+    Column("agency", Text),
+    Column("sent_at", DateTime(timezone=True), nullable=False),
+    Column("due_at", DateTime(timezone=True)),
+    Column("emergency", Boolean, nullable=False),
+    Column("answered_at", DateTime(timezone=True)),
+    Column("answer_code", Text),
+    Column("declined_at", DateTime(timezone=True)),
+    Column("done_at", DateTime(timezone=True)),
+)
+service_spans = Table(
+    "service_spans",
+    metadata,
+    Column("case_id", UUID(as_uuid=True), nullable=False),
+    Column("ref", UUID(as_uuid=True)),
+    Column("since", DateTime(timezone=True), nullable=False),
+    Column("until", DateTime(timezone=True)),
+    Column("code", Text),
+    Column("due_at", DateTime(timezone=True)),
+)
+
 DOMAIN_TABLES = (ledger, checkpoints, happenings)

@@ -744,9 +744,15 @@ def test_the_changed_pages_at_a_phones_width(
         sign_in(page, console, username, button="登录" if zh else "Sign in")
         return page
 
+    named: list[int] = []
+
     def fits(page: Page) -> None:
         assert page.evaluate("document.documentElement.scrollWidth") <= 390, page.url
         assert serious_violations(page) == [], page.url
+        # The tables stack and hide their header rows: every cell says its column's name before its value.
+        cells = page.evaluate(_CELLS_AND_THEIR_NAMES)
+        assert [c for c in cells if c["header"] and c["header"] not in c["shown"]] == [], page.url
+        named.append(sum(1 for c in cells if c["header"]))
 
     desk = phone(add_person(services, "hotline", ""))
     expect(desk.get_by_role("heading", name="我提交的报告" if zh else "My reports")).to_be_visible()
@@ -778,6 +784,19 @@ def test_the_changed_pages_at_a_phones_width(
         "儿童信息查阅记录" if zh else "Who read children's data"
     )
     fits(auditor)
+    assert named[1] and named[4], f"the board and the inbox had named cells at a phone's width: {named}"
+
+
+# Each cell of a table with a header row, its column's name and what the page shows before the cell.
+_CELLS_AND_THEIR_NAMES = """
+() => Array.from(document.querySelectorAll("table"), (table) => {
+  const names = Array.from(table.querySelectorAll("thead th"), (th) => th.textContent.trim());
+  return Array.from(table.querySelectorAll("tbody tr > *"), (cell) => ({
+    header: names[cell.cellIndex] || "",
+    shown: getComputedStyle(cell, "::before").content,
+  }));
+}).flat()
+"""
 
 
 # What the journey of a child nobody can name reads, in each language; a township of each its own.

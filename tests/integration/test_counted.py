@@ -18,7 +18,7 @@ from services.audit import tables as t
 from services.audit.bulletins import node_happenings, snapshot
 from services.audit.counted import counted_figures
 from services.audit.indicators import Happening, Kind, Period, figures
-from services.audit.ledger import happening_row
+from services.audit.ledger import happening_row, insert_happenings
 from shared.contracts.vocabulary import CHINA_STANDARD_TIME
 from shared.sample_reports import villages
 from shared.territory.registry import load_territory
@@ -177,7 +177,7 @@ async def happened(audit_sessions: async_sessionmaker[AsyncSession]):
     months = [this, this.before(), this.before().before()]
     rows = _cases(1500, random.Random(24), months)
     async with audit_sessions.begin() as session:
-        await session.execute(t.happenings.insert(), rows)
+        await insert_happenings(session, rows)
     yield months
     async with audit_sessions.begin() as session:
         await session.execute(t.happenings.delete().where(t.happenings.c.event_key.startswith(TAG)))
