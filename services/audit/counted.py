@@ -1,15 +1,18 @@
 """The bulletin's figures counted by PostgreSQL: the rules of services/audit/indicators.py (`figures`)
-said once more as set-based SQL over `audit.happenings`, so that a node of 100,000 cases is counted
-without reading its happenings into Python. One statement a period (the month, and the month before
-for the comparison column): the node's cases' happenings before the moment counted are read once
-(a materialised CTE) and every table is one `GROUP BY` over them, returning only its cells. Medians come
-back as the waits themselves (whole microseconds), so that Python takes them exactly as `figures` does.
+said once more as set-based SQL, so that a node of 100,000 cases is counted without reading its
+happenings at all: from the facts the database keeps of each case as the happenings are written
+(audit_0010: a case's place and open state over time with its firsts, each referral's answers, each
+service's states over time), and the happenings of the period alone (its reports, closures, action
+items). One statement a period (the month, and the month before for the comparison column), every
+table one `GROUP BY`, returning only its cells. Medians come back as the waits themselves (whole
+microseconds), so that Python takes them exactly as `figures` does.
 
 `figures` stays the rule: `cpnet bulletin verify` recounts with it from the ledger, and
 tests/integration/test_counted.py checks that both count the same on the same happenings."""
 
 from __future__ import annotations
 
+import re
 import statistics
 from collections import defaultdict
 from collections.abc import Sequence
@@ -32,27 +35,41 @@ from services.audit.indicators import (
 )
 from shared.territory.code import TerritoryCode
 
-# Every table of one period: (table, row, column, count, waits in microseconds). `cases` is each case of
-# the node as it was at the period's end (its span in force then), with the child column it falls in
-# (none when it sits at the node itself: it counts in the total only); every count groups by
-# GROUPING SETS, by column and in all (the node's total).
+# Every table of one period: (table, row, column, count, waits in microseconds), counted from the facts
+# audit_0010 keeps (a case's span in force at the period's end is the one begun last before it). A row
+# counts in the child column its case's place falls in (none when it sits at the node itself: it counts
+# in the total only); every count groups by GROUPING SETS, by column and in all (the node's total).
+# The child column a place falls in (a child's code is its prefix and zeros), none at the node itself.
+_COL = (
+    "CASE WHEN rpad(left({p}, :k), 12, '0') = ANY (CAST(:columns AS text[])) "
+    "THEN rpad(left({p}, :k), 12, '0') END"
+)
+# Where the case of a row was at the period's end, and its column (the row left out when not within the node):
+# the case's span in force then, by its key.
+_PLACED = """LATERAL (
+  SELECT {col} AS col FROM (
+    SELECT p.place FROM audit.case_spans p
+    WHERE p.case_id = {r}.case_id AND p.since < :end ORDER BY p.since DESC LIMIT 1
+  ) AS p WHERE p.place LIKE :node_like
+) AS cases"""
+
+
+def _sql(statement: str) -> str:
+    statement = re.sub(
+        r"@PLACED\((\w+)\)", lambda m: _PLACED.format(r=m[1], col=_COL.format(p="p.place")), statement
+    )
+    return re.sub(r"@COL\(([\w.]+)\)", lambda m: _COL.format(p=m[1]), statement)
+
+
 _COUNTS = text(
-    r"""
-WITH cols AS (
-  SELECT * FROM unnest(CAST(:columns AS text[]), CAST(:prefixes AS text[])) AS c(col, prefix)
-),
-cases AS MATERIALIZED (
-  SELECT s.case_id, s.open, s.opened_at, s.age, s.categories, s.graded_at, s.grade, s.red_at, s.assessed_at,
-         s.planned_at, s.delivered_at, cols.col
-  FROM audit.case_spans s LEFT JOIN cols ON left(s.place, :k) = cols.prefix
-  WHERE s.since < :end AND (s.until IS NULL OR s.until >= :end) AND s.place LIKE :node_like
-),
-new AS MATERIALIZED (
-  SELECT * FROM cases WHERE opened_at >= :start AND opened_at < :end
+    _sql(r"""
+WITH new AS MATERIALIZED (
+  SELECT s.*, @COL(s.place) AS col FROM audit.case_spans s
+  WHERE s.opened_at >= :start AND s.opened_at < :end
+    AND s.since < :end AND (s.until IS NULL OR s.until >= :end) AND s.place LIKE :node_like
 ),
 reports AS MATERIALIZED (
-  SELECT r.at, r.code, r.child_ref, r.event_key, cols.col
-  FROM audit.happenings r LEFT JOIN cols ON left(r.jurisdiction, :k) = cols.prefix
+  SELECT r.at, r.code, r.child_ref, r.event_key, @COL(r.jurisdiction) AS col FROM audit.happenings r
   WHERE r.kind = 'reported' AND r.at >= :start AND r.at < :end AND r.jurisdiction LIKE :node_like
 ),
 again AS (
@@ -81,7 +98,8 @@ quality AS (
                     false) AS no_visit,
            opened_at + :grade_due <= :end AND NOT coalesce(graded_at < :end, false) AS not_graded,
            age IS NULL AS no_age
-    FROM cases WHERE open
+    FROM (SELECT @COL(place) AS col, * FROM audit.case_spans
+          WHERE open AND since < :end AND (until IS NULL OR until >= :end) AND place LIKE :node_like) AS cases
   ) AS lacks
   GROUP BY GROUPING SETS ((col), ())
 ),
@@ -125,12 +143,12 @@ counted AS (
     GROUP BY GROUPING SETS ((new.col), ())
   UNION ALL
   SELECT 'overdue_at_end', 'referrals', cases.col, grouping(cases.col), count(*), NULL
-    FROM cases JOIN audit.referral_facts r USING (case_id)
+    FROM audit.referral_facts r, @PLACED(r)
     WHERE r.sent_at < :end AND r.due_at < :end AND NOT coalesce(r.answered_at < :end, false)
     GROUP BY GROUPING SETS ((cases.col), ())
   UNION ALL
   SELECT 'overdue_at_end', 'services', cases.col, grouping(cases.col), count(*), NULL
-    FROM cases JOIN audit.service_spans s USING (case_id)
+    FROM audit.service_spans s, @PLACED(s)
     WHERE s.since < :end AND (s.until IS NULL OR s.until >= :end)
       AND s.code IN ('planned', 'accepted', 'in_progress') AND s.due_at < :end
     GROUP BY GROUPING SETS ((cases.col), ())
@@ -141,7 +159,7 @@ counted AS (
                          ('no_age', no_age), ('open_cases', open_cases), ('clean', clean)) AS q(row_, n)
   UNION ALL
   SELECT 'closures_by_reason', coalesce(c.code, 'unknown'), cases.col, grouping(cases.col), count(*), NULL
-    FROM audit.happenings c JOIN cases USING (case_id)
+    FROM audit.happenings c, @PLACED(c)
     WHERE c.kind = 'closed' AND c.at >= :start AND c.at < :end
     GROUP BY GROUPING SETS ((2, cases.col), (2))
 )
@@ -151,7 +169,7 @@ UNION ALL
 SELECT 'departments:' || d.measure, r.agency, :total, count(*) FILTER (WHERE d.counted),
        array_agg((extract(epoch FROM greatest(r.answered_at, r.sent_at) - r.sent_at) * 1000000)::bigint)
          FILTER (WHERE d.measure = 'received' AND r.answered_at < :end)
-  FROM audit.referral_facts r JOIN cases USING (case_id),
+  FROM audit.referral_facts r, @PLACED(r),
   LATERAL (VALUES ('received', true),
                   ('acknowledged_in_time', coalesce(r.answered_at < :end AND r.answered_at <= r.due_at
                                                     AND r.answer_code IS DISTINCT FROM 'declined', false)),
@@ -161,7 +179,7 @@ SELECT 'departments:' || d.measure, r.agency, :total, count(*) FILTER (WHERE d.c
   GROUP BY 1, 2
 UNION ALL
 SELECT 'departments:' || d.measure, i.agency, :total, count(*) FILTER (WHERE d.counted), NULL
-  FROM audit.happenings i JOIN cases USING (case_id),
+  FROM audit.happenings i, @PLACED(i),
   LATERAL (VALUES ('action_items', true),
                   ('action_items_done_in_time', EXISTS (
                      SELECT 1 FROM audit.happenings d
@@ -169,7 +187,7 @@ SELECT 'departments:' || d.measure, i.agency, :total, count(*) FILTER (WHERE d.c
                        AND d.code = 'done' AND d.at < :end AND d.at <= i.due_at))) AS d(measure, counted)
   WHERE i.kind = 'action_item' AND i.code = 'open' AND i.at >= :start AND i.at < :end
   GROUP BY 1, 2
-"""
+""")
 )
 
 
@@ -187,7 +205,6 @@ async def _period(
         {
             "node_like": _like(node),
             "columns": list(children),
-            "prefixes": prefixes,
             "k": len(prefixes[0]) if prefixes else 0,
             "start": start,
             "end": end,

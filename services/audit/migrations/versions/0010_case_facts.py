@@ -146,6 +146,7 @@ def upgrade(schema: str = "audit") -> None:
             PRIMARY KEY (case_id, since)
         );
         CREATE INDEX case_spans_place ON {s}.case_spans (place text_pattern_ops);
+        CREATE INDEX case_spans_opened ON {s}.case_spans (opened_at);
         CREATE TABLE {s}.referral_facts (
             event_key text PRIMARY KEY, case_id uuid NOT NULL, ref uuid, agency text,
             sent_at timestamptz NOT NULL, due_at timestamptz, emergency boolean NOT NULL,
