@@ -39,11 +39,9 @@ from shared.territory.code import TerritoryCode
 # audit_0010 keeps (a case's span in force at the period's end is the one begun last before it). A row
 # counts in the child column its case's place falls in (none when it sits at the node itself: it counts
 # in the total only); every count groups by GROUPING SETS, by column and in all (the node's total).
-# The child column a place falls in (a child's code is its prefix and zeros), none at the node itself.
-_COL = (
-    "CASE WHEN rpad(left({p}, :k), 12, '0') = ANY (CAST(:columns AS text[])) "
-    "THEN rpad(left({p}, :k), 12, '0') END"
-)
+# A row's column is the prefix of its place at the children's level (`col` below), named as the child whose
+# prefix it is once counted (none when it sits at the node itself: it counts in the total only).
+_COL = "left({p}, :k)"
 # Where the case of a row was at the period's end, and its column (the row left out when not within the node):
 # the case's span in force then, by its key.
 _PLACED = """LATERAL (
@@ -163,8 +161,11 @@ counted AS (
     WHERE c.kind = 'closed' AND c.at >= :start AND c.at < :end
     GROUP BY GROUPING SETS ((2, cases.col), (2))
 )
-SELECT table_, row_, CASE WHEN total = 1 THEN :total ELSE col END, n, waits
-  FROM counted WHERE total = 1 OR col IS NOT NULL
+SELECT table_, row_, CASE WHEN total = 1 THEN :total ELSE child.code END, n, waits
+  FROM counted
+  LEFT JOIN unnest(CAST(:columns AS text[]), CAST(:prefixes AS text[])) AS child(code, prefix)
+    ON counted.total = 0 AND child.prefix = counted.col
+  WHERE total = 1 OR child.code IS NOT NULL
 UNION ALL
 SELECT 'departments:' || d.measure, r.agency, :total, count(*) FILTER (WHERE d.counted),
        array_agg((extract(epoch FROM greatest(r.answered_at, r.sent_at) - r.sent_at) * 1000000)::bigint)
@@ -205,6 +206,7 @@ async def _period(
         {
             "node_like": _like(node),
             "columns": list(children),
+            "prefixes": prefixes,
             "k": len(prefixes[0]) if prefixes else 0,
             "start": start,
             "end": end,
