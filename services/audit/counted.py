@@ -36,11 +36,10 @@ from services.audit.indicators import (
 from shared.territory.code import TerritoryCode
 
 # Every table of one period: (table, row, column, count, waits in microseconds), counted from the facts
-# audit_0010 keeps (a case's span in force at the period's end is the one begun last before it). A row
-# counts in the child column its case's place falls in (none when it sits at the node itself: it counts
-# in the total only); every count groups by GROUPING SETS, by column and in all (the node's total).
-# A row's column is the prefix of its place at the children's level (`col` below), named as the child whose
-# prefix it is once counted (none when it sits at the node itself: it counts in the total only).
+# audit_0010 keeps (a case's span in force at the period's end is the one begun last before it). Every
+# count groups by GROUPING SETS, by column and in all (the node's total). A row's column is the prefix of
+# its place at the children's level (`col` below), named as the child whose prefix it is once counted
+# (none when it sits at the node itself: it counts in the total only).
 _COL = "left({p}, :k)"
 # Where the case of a row was at the period's end, and its column (the row left out when not within the node):
 # the case's span in force then, by its key.

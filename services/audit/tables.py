@@ -144,5 +144,16 @@ service_spans = Table(
     Column("code", Text),
     Column("due_at", DateTime(timezone=True)),
 )
+# The bulletin's reads (audit_0010): the period's reports, closures and action items; a child's reports
+# before one; an action item's changes; a node's cases; the month's new cases; a case's referrals and
+# services; the month's referrals.
+Index("happenings_kind_at", happenings.c.kind, happenings.c.at)
+Index("happenings_child", happenings.c.child_ref, happenings.c.at, postgresql_where=text("kind = 'reported'"))
+Index("happenings_item", happenings.c.ref, postgresql_where=text("kind = 'action_item'"))
+Index("case_spans_place", case_spans.c.place, postgresql_ops={"place": "text_pattern_ops"})
+Index("case_spans_opened", case_spans.c.opened_at)
+Index("referral_facts_case", referral_facts.c.case_id)
+Index("referral_facts_sent", referral_facts.c.sent_at)
+Index("service_spans_case", service_spans.c.case_id)
 
 DOMAIN_TABLES = (ledger, checkpoints, happenings)
