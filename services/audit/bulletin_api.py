@@ -73,7 +73,7 @@ async def bulletin(
     children = tuple(child.code for child in registry.children(territory_code))
     async with ctx.sessions() as session, session.begin():
         await snapshot(session)
-        made = await compute(session, territory_code, children, Period.parse(period))
+        made = await compute(session, territory_code, children, Period.parse(period), beside=ctx.sessions)
     return BulletinAnswer(
         **figures_as_dict(made.figures),
         computed_at=made.computed_at.isoformat(),

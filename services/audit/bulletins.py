@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import and_, or_, select, text, tuple_
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.audit import tables as t
 from services.audit.chain import entry_hash
@@ -106,15 +106,21 @@ def _happening(row) -> Happening:
 
 
 async def compute(
-    session: AsyncSession, node: str, children: Sequence[str], period: Period, now: datetime | None = None
+    session: AsyncSession,
+    node: str,
+    children: Sequence[str],
+    period: Period,
+    now: datetime | None = None,
+    beside: async_sessionmaker[AsyncSession] | None = None,
 ) -> Bulletin:
     """The bulletin's figures and the ledger they count, in one snapshot: the caller's transaction
     must be REPEATABLE READ (`snapshot` below). Counted by the database (services/audit/counted.py), by
-    the rules `figures` says in Python, as `recount` counts them again from the ledger."""
+    the rules `figures` says in Python, as `recount` counts them again from the ledger; the month
+    before on a second connection of `beside` in the same snapshot, when given."""
     now = now or datetime.now(UTC)
     heads = await read_heads(session)
     as_of = min(period.end, now)
-    return Bulletin(await counted_figures(session, node, children, period, as_of), heads, now)
+    return Bulletin(await counted_figures(session, node, children, period, as_of, beside), heads, now)
 
 
 async def snapshot(session: AsyncSession) -> None:

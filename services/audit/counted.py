@@ -12,14 +12,16 @@ tests/integration/test_counted.py checks that both count the same on the same ha
 
 from __future__ import annotations
 
+import asyncio
 import re
 import statistics
 from collections import defaultdict
 from collections.abc import Sequence
+from contextlib import asynccontextmanager
 from datetime import datetime
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.audit.indicators import (
     DEPARTMENT_MEASURES,
@@ -166,17 +168,21 @@ SELECT table_, row_, CASE WHEN total = 1 THEN :total ELSE child.code END, n, wai
     ON counted.total = 0 AND child.prefix = counted.col
   WHERE total = 1 OR child.code IS NOT NULL
 UNION ALL
-SELECT 'departments:' || d.measure, r.agency, :total, count(*) FILTER (WHERE d.counted),
-       array_agg((extract(epoch FROM greatest(r.answered_at, r.sent_at) - r.sent_at) * 1000000)::bigint)
-         FILTER (WHERE d.measure = 'received' AND r.answered_at < :end)
-  FROM audit.referral_facts r, @PLACED(r),
-  LATERAL (VALUES ('received', true),
-                  ('acknowledged_in_time', coalesce(r.answered_at < :end AND r.answered_at <= r.due_at
-                                                    AND r.answer_code IS DISTINCT FROM 'declined', false)),
-                  ('declined', coalesce(r.declined_at < :end, false)),
-                  ('done', coalesce(r.done_at < :end, false))) AS d(measure, counted)
-  WHERE r.sent_at >= :start AND r.sent_at < :end
-  GROUP BY 1, 2
+SELECT 'departments:' || d.measure, a.agency, :total, d.n, d.waits
+  FROM (
+    SELECT r.agency, count(*) AS received,
+           count(*) FILTER (WHERE r.answered_at < :end AND r.answered_at <= r.due_at
+                              AND r.answer_code IS DISTINCT FROM 'declined') AS in_time,
+           count(*) FILTER (WHERE r.declined_at < :end) AS declined,
+           count(*) FILTER (WHERE r.done_at < :end) AS done,
+           array_agg((extract(epoch FROM greatest(r.answered_at, r.sent_at) - r.sent_at) * 1000000)::bigint)
+             FILTER (WHERE r.answered_at < :end) AS waits
+    FROM audit.referral_facts r, @PLACED(r)
+    WHERE r.sent_at >= :start AND r.sent_at < :end
+    GROUP BY r.agency
+  ) AS a,
+  LATERAL (VALUES ('received', a.received, a.waits), ('acknowledged_in_time', a.in_time, NULL),
+                  ('declined', a.declined, NULL), ('done', a.done, NULL)) AS d(measure, n, waits)
 UNION ALL
 SELECT 'departments:' || d.measure, i.agency, :total, count(*) FILTER (WHERE d.counted), NULL
   FROM audit.happenings i, @PLACED(i),
@@ -257,18 +263,59 @@ def _departments(found: dict) -> dict[str, dict[str, Cell]]:
     return rows
 
 
-async def counted_figures(
-    session: AsyncSession, node: str, children: Sequence[str], period: Period, as_of: datetime
-) -> Figures:
-    """What `figures(node_happenings(session, node, as_of), node, children, period, as_of)` gives,
-    counted in the database."""
-    end = min(period.end, as_of)
-    before = period.before()
+async def _tuned(session: AsyncSession) -> None:
     # Compiling the statement (JIT) costs more than running it; its hashes and sorts fit in memory.
     await session.execute(text("SET LOCAL jit = off"))
     await session.execute(text("SET LOCAL work_mem = '64MB'"))
-    now = await _period(session, node, children, period.start, end)
-    then = await _period(session, node, (), before.start, before.end)
+
+
+async def _beside(session: AsyncSession, sessions: async_sessionmaker[AsyncSession]):
+    """A second transaction that sees exactly what `session`'s snapshot sees (the caller's
+    transaction is REPEATABLE READ and stays open while the other one starts)."""
+    exported = (await session.execute(text("SELECT pg_export_snapshot()"))).scalar_one()
+    if not _SNAPSHOT_ID.fullmatch(exported):
+        raise ValueError("not a snapshot's id")
+
+    @asynccontextmanager
+    async def other():
+        async with sessions() as other, other.begin():
+            await other.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY"))
+            await other.execute(text(f"SET TRANSACTION SNAPSHOT '{exported}'"))
+            await _tuned(other)
+            yield other
+
+    return other
+
+
+_SNAPSHOT_ID = re.compile(r"[0-9A-F]+-[0-9A-F]+(-[0-9]+)?")
+
+
+async def counted_figures(
+    session: AsyncSession,
+    node: str,
+    children: Sequence[str],
+    period: Period,
+    as_of: datetime,
+    beside: async_sessionmaker[AsyncSession] | None = None,
+) -> Figures:
+    """What `figures(node_happenings(session, node, as_of), node, children, period, as_of)` gives,
+    counted in the database. Given `beside` (the sessions of the same database), the month before
+    is counted at the same time on a second connection in the same snapshot: a bulletin then waits
+    for one period's counting instead of two."""
+    end = min(period.end, as_of)
+    before = period.before()
+    await _tuned(session)
+    if beside is None:
+        now = await _period(session, node, children, period.start, end)
+        then = await _period(session, node, (), before.start, before.end)
+    else:
+        other = await _beside(session, beside)
+
+        async def previous():
+            async with other() as in_snapshot:
+                return await _period(in_snapshot, node, (), before.start, before.end)
+
+        now, then = await asyncio.gather(_period(session, node, children, period.start, end), previous())
     counted = {column: _column(now, column) for column in (*children, TOTAL)}
     counted["previous"] = _column(then, TOTAL)
     return assembled(node, period, end, counted, _departments(now))

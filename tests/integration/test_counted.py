@@ -208,3 +208,34 @@ async def test_the_database_counts_every_cell_as_the_rules_do(
             assert differ == {}, f"{level} {period} {rules.key}: {differ}"
         counted = sum(c.value or 0 for c in by_rules.table("reports_by_channel").cells.values())
         assert counted > 0, "the test counts something"
+
+
+async def test_the_month_before_is_counted_beside_in_the_same_snapshot(
+    audit_sessions: async_sessionmaker[AsyncSession], happened
+) -> None:
+    """The bulletin counts the month before on a second connection at the same time: that connection
+    sees exactly the snapshot of the first, not a report written after it began."""
+    this, before = happened[0], happened[1]
+    children = tuple(child.code for child in TERRITORY.children(CITY))
+    as_of = min(this.end, datetime.now(UTC))
+    late = _row(
+        Kind.reported,
+        uuid.uuid4(),
+        before.start + timedelta(days=3),
+        0,
+        jurisdiction=villages(TERRITORY)[0],
+        code="school",
+        child_ref=uuid.uuid4(),
+    )
+    async with audit_sessions() as session, session.begin():
+        await snapshot(session)
+        alone = await counted_figures(session, CITY, children, this, as_of)
+        async with audit_sessions.begin() as writer:  # committed after the snapshot began
+            await insert_happenings(writer, [late])
+        together = await counted_figures(session, CITY, children, this, as_of, beside=audit_sessions)
+    assert together == alone
+    async with audit_sessions() as session, session.begin():
+        await snapshot(session)
+        later = await counted_figures(session, CITY, children, this, as_of, beside=audit_sessions)
+    school = [f.table("reports_by_channel").cell("school", "previous").value for f in (alone, later)]
+    assert school[1] == school[0] + 1
