@@ -13,11 +13,13 @@ tests/integration/test_counted.py checks that both count the same on the same ha
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import statistics
 from collections import defaultdict
 from collections.abc import Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import text
@@ -60,8 +62,19 @@ def _sql(statement: str) -> str:
     return re.sub(r"@COL\(([\w.]+)\)", lambda m: _COL.format(p=m[1]), statement)
 
 
-_COUNTS = text(
-    _sql(r"""
+# A period is counted by two statements, which may run at the same time on two connections sharing one
+# snapshot: what the period's new cases, reports and open cases say, and what its rows (referrals,
+# services, closures, action items) say, each row's case placed where it was at the period's end.
+_MAPPED = """SELECT table_, row_, CASE WHEN total = 1 THEN :total ELSE child.code END, n, waits
+  FROM counted
+  LEFT JOIN unnest(CAST(:columns AS text[]), CAST(:prefixes AS text[])) AS child(code, prefix)
+    ON counted.total = 0 AND child.prefix = counted.col
+  WHERE total = 1 OR child.code IS NOT NULL
+"""
+_COUNTS = (
+    text(
+        _sql(
+            r"""
 WITH new AS MATERIALIZED (
   SELECT s.*, @COL(s.place) AS col FROM audit.case_spans s
   WHERE s.opened_at >= :start AND s.opened_at < :end
@@ -69,21 +82,20 @@ WITH new AS MATERIALIZED (
 ),
 reports AS MATERIALIZED (
   SELECT r.at, r.code, r.child_ref, r.event_key, @COL(r.jurisdiction) AS col FROM audit.happenings r
-  WHERE r.kind = 'reported' AND r.at >= :start AND r.at < :end AND r.jurisdiction LIKE :node_like
+  WHERE r.kind = 'reported' AND r.at >= :start AND r.at < :end
+    AND left(r.jurisdiction, length(:node_prefix)) = :node_prefix  -- not by the place's index
 ),
-again AS (
+again AS (  -- the last earlier report of the child in the node is within 90 days: one is
   SELECT r.col FROM reports r
-  JOIN LATERAL (
-    SELECT p.at FROM audit.happenings p
+  WHERE r.child_ref IS NOT NULL AND EXISTS (
+    SELECT 1 FROM audit.happenings p
     WHERE p.kind = 'reported' AND p.child_ref = r.child_ref
-      AND (p.at < r.at OR (p.at = r.at AND p.event_key COLLATE "C" < r.event_key COLLATE "C"))
+      AND p.at >= r.at - interval '90 days' AND p.at <= r.at
+      AND (p.at < r.at OR p.event_key COLLATE "C" < r.event_key COLLATE "C")
       AND (p.jurisdiction LIKE :node_like OR EXISTS (
              SELECT 1 FROM audit.happenings q
              WHERE q.case_id = p.case_id AND q.kind IN ('reported', 'transferred')
-               AND q.jurisdiction LIKE :node_like))
-    ORDER BY p.at DESC, p.event_key COLLATE "C" DESC LIMIT 1
-  ) AS before ON before.at >= r.at - interval '90 days'
-  WHERE r.child_ref IS NOT NULL
+               AND q.jurisdiction LIKE :node_like)))
 ),
 quality AS (
   SELECT col, grouping(col) AS total, count(*) AS open_cases,
@@ -141,7 +153,21 @@ counted AS (
       AND r.answered_at < :end
     GROUP BY GROUPING SETS ((new.col), ())
   UNION ALL
-  SELECT 'overdue_at_end', 'referrals', cases.col, grouping(cases.col), count(*), NULL
+  SELECT 'data_quality', q.row_, col, total, q.n, NULL
+    FROM quality,
+         LATERAL (VALUES ('red_without_home_visit_72h', no_visit), ('not_graded_after_24h', not_graded),
+                         ('no_age', no_age), ('open_cases', open_cases), ('clean', clean)) AS q(row_, n)
+)
+"""
+            + _MAPPED
+        )
+    ),
+    text(
+        _sql(
+            r"""
+WITH counted AS (
+  SELECT 'overdue_at_end' AS table_, 'referrals' AS row_, cases.col, grouping(cases.col) AS total,
+         count(*) AS n, NULL::bigint[] AS waits
     FROM audit.referral_facts r, @PLACED(r)
     WHERE r.sent_at < :end AND r.due_at < :end AND NOT coalesce(r.answered_at < :end, false)
     GROUP BY GROUPING SETS ((cases.col), ())
@@ -152,22 +178,14 @@ counted AS (
       AND s.code IN ('planned', 'accepted', 'in_progress') AND s.due_at < :end
     GROUP BY GROUPING SETS ((cases.col), ())
   UNION ALL
-  SELECT 'data_quality', q.row_, col, total, q.n, NULL
-    FROM quality,
-         LATERAL (VALUES ('red_without_home_visit_72h', no_visit), ('not_graded_after_24h', not_graded),
-                         ('no_age', no_age), ('open_cases', open_cases), ('clean', clean)) AS q(row_, n)
-  UNION ALL
   SELECT 'closures_by_reason', coalesce(c.code, 'unknown'), cases.col, grouping(cases.col), count(*), NULL
     FROM audit.happenings c, @PLACED(c)
     WHERE c.kind = 'closed' AND c.at >= :start AND c.at < :end
     GROUP BY GROUPING SETS ((2, cases.col), (2))
 )
-SELECT table_, row_, CASE WHEN total = 1 THEN :total ELSE child.code END, n, waits
-  FROM counted
-  LEFT JOIN unnest(CAST(:columns AS text[]), CAST(:prefixes AS text[])) AS child(code, prefix)
-    ON counted.total = 0 AND child.prefix = counted.col
-  WHERE total = 1 OR child.code IS NOT NULL
-UNION ALL
+"""
+            + _MAPPED
+            + r"""UNION ALL
 SELECT 'departments:' || d.measure, a.agency, :total, d.n, d.waits
   FROM (
     SELECT r.agency, count(*) AS received,
@@ -193,7 +211,9 @@ SELECT 'departments:' || d.measure, i.agency, :total, count(*) FILTER (WHERE d.c
                        AND d.code = 'done' AND d.at < :end AND d.at <= i.due_at))) AS d(measure, counted)
   WHERE i.kind = 'action_item' AND i.code = 'open' AND i.at >= :start AND i.at < :end
   GROUP BY 1, 2
-""")
+"""
+        )
+    ),
 )
 
 
@@ -202,19 +222,33 @@ def _like(code: str) -> str:
     return TerritoryCode(code).prefix + "%"
 
 
-async def _period(
-    session: AsyncSession, node: str, children: Sequence[str], start: datetime, end: datetime
-) -> dict[tuple[str, str, str], tuple[int | None, list[int] | None]]:
-    prefixes = [TerritoryCode(code).prefix for code in children]
+@dataclass(frozen=True)
+class _Wanted:
+    """A period's counts for a node: its columns (the node's children; none for the node's total
+    alone) and whether the period was over when counted (then they may be kept)."""
+
+    node: str
+    children: tuple[str, ...]
+    start: datetime
+    end: datetime
+    over: bool
+
+
+Counted = dict[tuple[str, str, str], tuple[int | None, list[int] | None]]
+
+
+async def _part(session: AsyncSession, wanted: _Wanted, part: int) -> Counted:
+    prefixes = [TerritoryCode(code).prefix for code in wanted.children]
     rows = await session.execute(
-        _COUNTS,
+        _COUNTS[part],
         {
-            "node_like": _like(node),
-            "columns": list(children),
+            "node_like": _like(wanted.node),
+            "node_prefix": TerritoryCode(wanted.node).prefix,
+            "columns": list(wanted.children),
             "prefixes": prefixes,
             "k": len(prefixes[0]) if prefixes else 0,
-            "start": start,
-            "end": end,
+            "start": wanted.start,
+            "end": wanted.end,
             "total": TOTAL,
             "home_visit_due": HOME_VISIT_DUE,
             "grade_due": GRADE_DUE,
@@ -223,10 +257,142 @@ async def _period(
     return {(table, row, column): (count, waits) for table, row, column, count, waits in rows}
 
 
-def _median(waits: list[int] | None) -> Cell:
-    """As `figures` takes a median: of the waits in hours, as timedelta.total_seconds() gives them."""
-    hours = [us / 10**6 / 3600 for us in waits or ()]
-    return Cell(round(statistics.median(hours), 1) if hours else None, cases=len(hours))
+async def _period(session: AsyncSession, wanted: _Wanted) -> Counted:
+    return {
+        key: value
+        for part in range(len(_COUNTS))
+        for key, value in (await _part(session, wanted, part)).items()
+    }
+
+
+# The counts kept of a period that was over (audit_0011) which still hold in the reader's snapshot: no
+# change mark reaching before the period's end written by a transaction their snapshot did not see.
+_KEPT = text("""
+SELECT k.children, k.counted, k.snapshot, k.kept_at < now() - interval '10 minutes' AS restamp
+FROM audit.kept_periods k
+WHERE k.node = :node AND k.start = :start AND k."end" = :end
+  AND NOT EXISTS (
+    SELECT 1 FROM audit.change_marks m
+    WHERE m.xid >= pg_snapshot_xmin(CAST(k.snapshot AS pg_snapshot))::text::bigint
+      AND m.reach < k."end"
+      AND NOT pg_visible_in_snapshot(m.xid::text::xid8, CAST(k.snapshot AS pg_snapshot)))
+""")
+_KEEP = text("""
+INSERT INTO audit.kept_periods (node, start, "end", children, counted, snapshot, kept_at)
+VALUES (:node, :start, :end, :children, CAST(:counted AS jsonb), :snapshot, now())
+ON CONFLICT (node, start, "end", children) DO UPDATE
+  SET counted = excluded.counted, snapshot = excluded.snapshot, kept_at = excluded.kept_at
+""")
+# Counts that held in a newer snapshot hold with it: the marks a later reader must look at stay few.
+_RESTAMP = text("""
+UPDATE audit.kept_periods SET snapshot = :seen, kept_at = now()
+WHERE node = :node AND start = :start AND "end" = :end AND children = :children AND snapshot = :snapshot
+""")
+# Counts not read for a month go; marks a day old that every kept snapshot saw or came after go (a
+# writer's transaction open for a day after writing its happenings is the one case this could miss).
+_FORGET = (
+    text("DELETE FROM audit.kept_periods WHERE kept_at < now() - interval '30 days'"),
+    text("""
+DELETE FROM audit.change_marks
+WHERE made_at < now() - interval '1 day'
+  AND xid < (SELECT min(pg_snapshot_xmin(CAST(snapshot AS pg_snapshot))::text::bigint)
+             FROM audit.kept_periods)
+"""),
+)
+
+
+@dataclass(frozen=True)
+class _Kept:
+    counted: Counted
+    children: tuple[str, ...]
+    snapshot: str
+    restamp: bool
+
+
+async def _kept(session: AsyncSession, wanted: _Wanted) -> _Kept | None:
+    """The kept counts that still hold: with the same columns, or any when the total alone is wanted."""
+    if not wanted.over:
+        return None
+    found = await session.execute(_KEPT, {"node": wanted.node, "start": wanted.start, "end": wanted.end})
+    for children, counted, snapshot, restamp in found:
+        if tuple(children) == wanted.children or not wanted.children:
+            rows = json.loads(counted) if isinstance(counted, str) else counted
+            return _Kept(
+                {(table, row, col): (n, waits) for table, row, col, n, waits in rows},
+                tuple(children),
+                snapshot,
+                restamp,
+            )
+    return None
+
+
+def _where(w: _Wanted, children: Sequence[str]) -> dict:
+    return {"node": w.node, "start": w.start, "end": w.end, "children": list(children)}
+
+
+async def _kept_or_counted(
+    session: AsyncSession, sessions: async_sessionmaker[AsyncSession], wanted: Sequence[_Wanted]
+) -> list[Counted]:
+    """Each period's counts: kept, or counted (at the same time, on connections sharing the session's
+    snapshot) and kept when the period was over."""
+    kept = {w: await _kept(session, w) for w in wanted}
+    missing = [w for w in wanted if kept[w] is None]
+    found = {w: k.counted for w, k in kept.items() if k is not None}
+    restamp = [(w, k) for w, k in kept.items() if k is not None and k.restamp]
+    if missing:
+        # Every statement still to run, dealt between this connection and one more in its snapshot
+        # (a period's two statements one each; of two periods, each connection one of each kind).
+        parts = range(len(_COUNTS))
+        jobs = [(w, (p,)) for i, w in enumerate(missing) for p in (parts[::-1] if i % 2 else parts)]
+        other = await _beside(session, sessions)
+
+        async def lane(on: AsyncSession, dealt) -> list[tuple[_Wanted, Counted]]:
+            return [(w, await _part(on, w, p)) for w, ps in dealt for p in ps]
+
+        async def beside() -> list[tuple[_Wanted, Counted]]:
+            async with other() as in_snapshot:
+                return await lane(in_snapshot, jobs[1::2])
+
+        for w in missing:
+            found[w] = {}
+        for done in await asyncio.gather(lane(session, jobs[0::2]), beside()):
+            for w, counted in done:
+                found[w].update(counted)
+    over = [w for w in missing if w.over]
+    if over or restamp:
+        seen = (await session.execute(text("SELECT pg_current_snapshot()::text"))).scalar_one()
+        async with sessions.begin() as keeper:
+            for w in over:
+                rows = [[*key, n, _middle(waits)] for key, (n, waits) in found[w].items()]
+                await keeper.execute(
+                    _KEEP, {**_where(w, w.children), "counted": json.dumps(rows), "snapshot": seen}
+                )
+            for w, k in restamp:
+                await keeper.execute(
+                    _RESTAMP, {**_where(w, k.children), "snapshot": k.snapshot, "seen": seen}
+                )
+            for statement in _FORGET:
+                await keeper.execute(statement)
+    return [found[w] for w in wanted]
+
+
+def _middle(waits: list[int] | None) -> dict | None:
+    """What of a median's waits is kept: how many, and the one or two in the middle."""
+    if waits is None:
+        return None
+    ordered = sorted(waits)
+    return {"cases": len(ordered), "middle": ordered[(len(ordered) - 1) // 2 : len(ordered) // 2 + 1]}
+
+
+def _median(waits: list[int] | dict | None) -> Cell:
+    """As `figures` takes a median: of the waits in hours, as timedelta.total_seconds() gives them (or
+    of their middle, kept)."""
+    if isinstance(waits, dict):
+        middle, cases = waits["middle"], waits["cases"]
+    else:
+        middle, cases = waits or (), len(waits or ())
+    hours = [us / 10**6 / 3600 for us in middle]
+    return Cell(round(statistics.median(hours), 1) if hours else None, cases=cases)
 
 
 def _column(found: dict, column: str) -> dict[str, dict[str, Cell]]:
@@ -299,23 +465,20 @@ async def counted_figures(
     beside: async_sessionmaker[AsyncSession] | None = None,
 ) -> Figures:
     """What `figures(node_happenings(session, node, as_of), node, children, period, as_of)` gives,
-    counted in the database. Given `beside` (the sessions of the same database), the month before
-    is counted at the same time on a second connection in the same snapshot: a bulletin then waits
-    for one period's counting instead of two."""
+    counted in the database. Given `beside` (the sessions of the same database), a period that was
+    over is read from its kept counts when they still hold, and counted and kept otherwise; two periods
+    to count are counted at the same time, the second on a connection in the same snapshot."""
     end = min(period.end, as_of)
     before = period.before()
     await _tuned(session)
+    wanted = (
+        _Wanted(node, tuple(children), period.start, end, over=end >= period.end),
+        _Wanted(node, (), before.start, before.end, over=True),
+    )
     if beside is None:
-        now = await _period(session, node, children, period.start, end)
-        then = await _period(session, node, (), before.start, before.end)
+        now, then = [await _period(session, w) for w in wanted]
     else:
-        other = await _beside(session, beside)
-
-        async def previous():
-            async with other() as in_snapshot:
-                return await _period(in_snapshot, node, (), before.start, before.end)
-
-        now, then = await asyncio.gather(_period(session, node, children, period.start, end), previous())
+        now, then = await _kept_or_counted(session, beside, wanted)
     counted = {column: _column(now, column) for column in (*children, TOTAL)}
     counted["previous"] = _column(then, TOTAL)
     return assembled(node, period, end, counted, _departments(now))

@@ -156,4 +156,28 @@ Index("referral_facts_case", referral_facts.c.case_id)
 Index("referral_facts_sent", referral_facts.c.sent_at)
 Index("service_spans_case", service_spans.c.case_id)
 
+# A month's counts kept once it is over, with the snapshot they saw, and the marks of the changes since
+# (audit_0011, services/audit/counted.py): a kept count holds while no change reaching before its end was
+# committed unseen by that snapshot.
+change_marks = Table(
+    "change_marks",
+    metadata,
+    Column("xid", BigInteger, nullable=False),  # the writer's transaction
+    Column("reach", DateTime(timezone=True), nullable=False),  # periods ending after it may change
+    Column("made_at", DateTime(timezone=True), nullable=False),
+)
+kept_periods = Table(
+    "kept_periods",
+    metadata,
+    Column("node", Text, primary_key=True),
+    Column("start", DateTime(timezone=True), primary_key=True),
+    Column("end", DateTime(timezone=True), primary_key=True),
+    Column("children", ARRAY(Text), primary_key=True),
+    Column("counted", JSONB, nullable=False),
+    Column("snapshot", Text, nullable=False),  # pg_snapshot as text
+    Column("kept_at", DateTime(timezone=True), nullable=False),
+)
+Index("change_marks_xid", change_marks.c.xid)
+Index("change_marks_made", change_marks.c.made_at)
+
 DOMAIN_TABLES = (ledger, checkpoints, happenings)

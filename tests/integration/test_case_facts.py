@@ -9,7 +9,9 @@ import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import select, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.audit import tables as t
@@ -166,6 +168,37 @@ async def test_a_referral_and_a_service_are_known_by_their_moments(
                 at + timedelta(hours=2),
                 at + timedelta(days=3),
             ), "the first grade and its grade; the first red grade; the first delivered service"
+    finally:
+        async with audit_sessions.begin() as session:
+            await session.execute(t.happenings.delete().where(t.happenings.c.event_key.startswith(TAG)))
+
+
+async def test_the_audit_role_adds_happenings_and_only_the_triggers_remake_facts_or_mark_changes(
+    audit_sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """The service's role writes happenings, and with them the facts and a change mark are made (the
+    triggers' functions run as their owner); it may not call the remaking itself nor write a mark."""
+    case_id, at = uuid.uuid4(), datetime.now(UTC) - timedelta(days=40)
+    try:
+        async with audit_sessions.begin() as session:
+            await session.execute(text("SET LOCAL ROLE cpnet_audit"))
+            await insert_happenings(
+                session, [_row(Kind.reported, case_id, at, jurisdiction=VILLAGE, code="school")]
+            )
+            assert [s[2:5] for s in await _spans(session, case_id)] == [(VILLAGE, True, at)]
+            marked = await session.execute(
+                text("SELECT reach FROM audit.change_marks WHERE xid = pg_current_xact_id()::text::bigint")
+            )
+            assert list(marked.scalars()) == [at], "the change reaches back to its moment"
+        for refused in (
+            f"SELECT audit.refresh_case_facts(ARRAY['{case_id}']::uuid[])",
+            f"SELECT audit.happenings_changed(ARRAY['{case_id}']::uuid[], now(), ARRAY[]::uuid[])",
+            "INSERT INTO audit.change_marks VALUES (1, now(), now())",
+        ):
+            async with audit_sessions() as session, session.begin():
+                await session.execute(text("SET LOCAL ROLE cpnet_audit"))
+                with pytest.raises(DBAPIError, match="permission denied"):
+                    await session.execute(text(refused))
     finally:
         async with audit_sessions.begin() as session:
             await session.execute(t.happenings.delete().where(t.happenings.c.event_key.startswith(TAG)))

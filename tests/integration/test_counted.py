@@ -12,6 +12,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.audit import tables as t
@@ -239,3 +240,72 @@ async def test_the_month_before_is_counted_beside_in_the_same_snapshot(
         later = await counted_figures(session, CITY, children, this, as_of, beside=audit_sessions)
     school = [f.table("reports_by_channel").cell("school", "previous").value for f in (alone, later)]
     assert school[1] == school[0] + 1
+
+
+async def test_a_month_that_is_over_is_kept_until_a_change_reaches_back_into_it(
+    audit_sessions: async_sessionmaker[AsyncSession], happened
+) -> None:
+    """The month before is counted once and read again while nothing written since can change it: not a
+    report of the running month; but a late report dated in it, or a case first reported in it being
+    reported again now (whether a case was ever in the node decides "reported again"), has it counted
+    again — and what is read is always what counting afresh gives."""
+    this, before = happened[0], happened[1]
+    children = tuple(child.code for child in TERRITORY.children(CITY))
+    as_of = min(this.end, datetime.now(UTC))
+    place, n = villages(TERRITORY)[0], iter(range(10))
+
+    async def bulletin(beside: async_sessionmaker[AsyncSession] | None = audit_sessions):
+        async with audit_sessions() as session, session.begin():
+            await snapshot(session)
+            return await counted_figures(session, CITY, children, this, as_of, beside=beside)
+
+    async def kept() -> list[str]:
+        async with audit_sessions() as session:
+            found = await session.execute(
+                select(t.kept_periods.c.snapshot).where(
+                    t.kept_periods.c.node == CITY,
+                    t.kept_periods.c.start == before.start,
+                    func.cardinality(t.kept_periods.c.children) == 0,
+                )
+            )
+            return list(found.scalars())
+
+    async def write(case_id: uuid.UUID, at: datetime) -> None:
+        async with audit_sessions.begin() as writer:
+            row = _row(
+                Kind.reported, case_id, at, next(n), jurisdiction=place, code="school", child_ref=uuid.uuid4()
+            )
+            await insert_happenings(writer, [row])
+
+    def school(figures) -> int:
+        return figures.table("reports_by_channel").cell("school", "previous").value or 0
+
+    def previous(figures) -> dict:
+        return {
+            (t.key, row): c for t in figures.tables for (row, col), c in t.cells.items() if col == "previous"
+        }
+
+    first = await bulletin()
+    once = await kept()
+    assert len(once) == 1, "the month before is kept; the month running is not"
+
+    await write(uuid.uuid4(), datetime.now(UTC) - timedelta(seconds=1))
+    assert previous(await bulletin()) == previous(first)
+    assert await kept() == once, "read again, not counted again"
+
+    late = uuid.uuid4()
+    await write(late, before.start + timedelta(days=2))
+    again = await bulletin()
+    assert school(again) == school(first) + 1
+    twice = await kept()
+    assert twice != once, "counted again and kept"
+
+    async with audit_sessions.begin() as session:  # read ten minutes later: stamped with the newer snapshot
+        await session.execute(update(t.kept_periods).values(kept_at=func.now() - timedelta(minutes=11)))
+    assert previous(await bulletin()) == previous(again)
+    assert await kept() != twice, "the counts that held, stamped with the snapshot they held in"
+    twice = await kept()
+
+    await write(late, datetime.now(UTC) - timedelta(seconds=1))  # the late case reported again now
+    assert (await bulletin()) == (await bulletin(beside=None))
+    assert await kept() != twice, "a case of the month before reported again: counted again"
