@@ -18,12 +18,13 @@ from typing import Any
 
 import httpx
 from sqlalchemy import delete, text
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from bench.figures import latency_rows, percentiles
 from bench.services import Fleet
 from services.audit import tables as audit_tables
 from services.audit.indicators import Happening, Kind, Period
+from services.audit.keeper import keep_months
 from services.audit.ledger import happening_row, insert_happenings
 from shared.auth import Role, issue_token
 from shared.contracts.vocabulary import CHINA_STANDARD_TIME
@@ -185,6 +186,13 @@ async def run_indicators(
                             latencies[ALL].append(took)
                 figures["latency_s"][label] = {kind: percentiles(found) for kind, found in latencies.items()}
                 say(f"{label}: p95 {figures['latency_s'][label][ALL]['p95']:.3f} s")
+        # Audit's sweep (off in the service timed above) keeping every month over from nothing kept.
+        async with engine.begin() as connection:
+            await connection.execute(delete(audit_tables.kept_periods))
+        started = time.perf_counter()
+        kept = await keep_months(async_sessionmaker(engine), territory, datetime.now(UTC), 12, budget_s=3600)
+        figures["keeper"] = {"periods": kept, "seconds": time.perf_counter() - started}
+        say(f"the keeper counted {kept} months over in {figures['keeper']['seconds']:.1f} s")
     finally:
         async with engine.begin() as connection:
             await connection.execute(
@@ -200,6 +208,10 @@ def table_rows(figures: dict[str, Any]) -> list[tuple[str, Any, str]]:
         ("their happenings", figures["happenings"], ""),
         ("months they span", figures["months"], ""),
     ]
+    if "keeper" in figures:
+        keeper = figures["keeper"]
+        rows.append(("months over kept by audit's sweep, from none", keeper["periods"], ""))
+        rows.append(("  in", keeper["seconds"], " s"))
     for label, kinds in figures["latency_s"].items():
         for kind, latency in kinds.items():
             rows.append((f"{label}: {kind}", "", ""))

@@ -250,9 +250,11 @@ def instances_of(name: str, count: int, *, ready_within_s: float = 90) -> Iterat
 
 
 @contextmanager
-def services_running(settings: Settings, names: list[str], *, ready_within_s: float = 90) -> Iterator[Fleet]:
+def services_running(
+    settings: Settings, names: list[str], *, ready_within_s: float = 90, env: dict[str, str] | None = None
+) -> Iterator[Fleet]:
     """Every named service answering: reused when it already answers on its configured port,
-    else started here on a free port (and stopped on exit)."""
+    else started here on a free port with `env` besides (and stopped on exit)."""
     found: dict[str, RunningService] = {}
     missing = []
     for name in names:
@@ -266,7 +268,7 @@ def services_running(settings: Settings, names: list[str], *, ready_within_s: fl
         yield Fleet(found, logs=None)
         return
     logs = Path(tempfile.mkdtemp(prefix="cpnet-bench-"))
-    env = {**os.environ, **BENCH_LIMITS, "CPNET_LOG_FORMAT": "json"}
+    env = {**os.environ, **BENCH_LIMITS, "CPNET_LOG_FORMAT": "json", **(env or {})}
     _migrate(env)
     started: dict[str, tuple[subprocess.Popen, RunningService, Path]] = {}
     try:

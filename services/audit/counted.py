@@ -265,18 +265,36 @@ async def _period(session: AsyncSession, wanted: _Wanted) -> Counted:
     }
 
 
-# The counts kept of a period that was over (audit_0011) which still hold in the reader's snapshot: no
-# change mark reaching before the period's end written by a transaction their snapshot did not see.
-_KEPT = text("""
-SELECT k.children, k.counted, k.snapshot, k.kept_at < now() - interval '10 minutes' AS restamp
-FROM audit.kept_periods k
-WHERE k.node = :node AND k.start = :start AND k."end" = :end
-  AND NOT EXISTS (
+# Kept counts `k` (audit_0011) hold in the reader's snapshot when no change mark reaching before the
+# period's end was written by a transaction their snapshot did not see.
+_HOLDS = """NOT EXISTS (
     SELECT 1 FROM audit.change_marks m
     WHERE m.xid >= pg_snapshot_xmin(CAST(k.snapshot AS pg_snapshot))::text::bigint
       AND m.reach < k."end"
-      AND NOT pg_visible_in_snapshot(m.xid::text::xid8, CAST(k.snapshot AS pg_snapshot)))
-""")
+      AND NOT pg_visible_in_snapshot(m.xid::text::xid8, CAST(k.snapshot AS pg_snapshot)))"""
+_KEPT = text(
+    """
+SELECT k.children, k.counted, k.snapshot, k.kept_at < now() - interval '10 minutes' AS restamp
+FROM audit.kept_periods k
+WHERE k.node = :node AND k.start = :start AND k."end" = :end AND """
+    + _HOLDS
+)
+# Of the periods wanted (a node, its children, a month), the latest whose counts by column are not kept
+# or no longer hold.
+_UNKEPT = text(
+    """
+SELECT w.node, w.start FROM unnest(CAST(:nodes AS text[]), CAST(:children AS text[]),
+                                   CAST(:starts AS timestamptz[]), CAST(:ends AS timestamptz[]))
+  AS w(node, children, start, "end")
+WHERE NOT EXISTS (
+  SELECT 1 FROM audit.kept_periods k
+  WHERE k.node = w.node AND k.start = w.start AND k."end" = w."end"
+    AND array_to_string(k.children, ',') = w.children AND """
+    + _HOLDS
+    + """)
+ORDER BY w."end" DESC, w.node
+LIMIT 1"""
+)
 _KEEP = text("""
 INSERT INTO audit.kept_periods (node, start, "end", children, counted, snapshot, kept_at)
 VALUES (:node, :start, :end, :children, CAST(:counted AS jsonb), :snapshot, now())
@@ -456,6 +474,28 @@ async def _beside(session: AsyncSession, sessions: async_sessionmaker[AsyncSessi
 _SNAPSHOT_ID = re.compile(r"[0-9A-F]+-[0-9A-F]+(-[0-9]+)?")
 
 
+async def unkept(
+    session: AsyncSession, wanted: Sequence[tuple[str, Sequence[str], Period]]
+) -> tuple[str, Period] | None:
+    """Of the months over wanted (a node, its children, a month), the latest whose counts are not kept
+    or no longer hold, if any."""
+    found = (
+        await session.execute(
+            _UNKEPT,
+            {
+                "nodes": [node for node, _, _ in wanted],
+                "children": [",".join(children) for _, children, _ in wanted],
+                "starts": [period.start for _, _, period in wanted],
+                "ends": [period.end for _, _, period in wanted],
+            },
+        )
+    ).first()
+    if found is None:
+        return None
+    node, start = found
+    return node, next(period for n, _, period in wanted if n == node and period.start == start)
+
+
 async def counted_figures(
     session: AsyncSession,
     node: str,
@@ -484,4 +524,4 @@ async def counted_figures(
     return assembled(node, period, end, counted, _departments(now))
 
 
-__all__ = ["counted_figures"]
+__all__ = ["counted_figures", "unkept"]

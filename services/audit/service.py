@@ -1,13 +1,18 @@
 """The audit service's definition: one consumer group over every topic without personal
-data, appending to the ledger through its handler table; the checkpoint sweep; the timeline API."""
+data, appending to the ledger through its handler table; the checkpoint sweep; the sweep that keeps
+the months over of the city's and the counties' bulletins counted; the timeline and bulletin APIs."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from services.audit.api import router
 from services.audit.bulletin_api import router as bulletins
+from services.audit.bulletin_api import territory
 from services.audit.checkpoints import checkpoint_if_due, ledger_gauges, signing_key
 from services.audit.decide import read
 from services.audit.handlers import stage
+from services.audit.keeper import keep_months
 from services.audit.ledger import LedgerEnd
 from services.audit.merkle import Frontier
 from services.audit.settings import AuditSettings
@@ -30,6 +35,10 @@ CONSUMES = (
 )
 
 
+# How long a sweep may count months over before it leaves the machine to the pipeline for a while.
+KEEPING_S = 2.0
+
+
 def tasks(ctx: ServiceContext):
     # The chains' Merkle trees so far (from the last checkpoint's frontiers at the first sweep):
     # each checkpoint hashes only the entries since.
@@ -38,7 +47,17 @@ def tasks(ctx: ServiceContext):
     async def checkpoint(session) -> int:
         return 1 if await checkpoint_if_due(session, ctx.settings, trees=trees) else 0
 
-    return [periodic(ctx, "audit.checkpoint", checkpoint, ctx.settings.sweep_interval_s)]
+    async def keep(session) -> int:
+        if not ctx.settings.audit_kept_months:
+            return 0
+        registry = territory(ctx.settings.territory_file)
+        now = datetime.now(UTC)
+        return await keep_months(ctx.sessions, registry, now, ctx.settings.audit_kept_months, KEEPING_S)
+
+    return [
+        periodic(ctx, "audit.checkpoint", checkpoint, ctx.settings.sweep_interval_s),
+        periodic(ctx, "audit.bulletins_kept", keep, ctx.settings.sweep_interval_s),
+    ]
 
 
 def resources(settings: AuditSettings) -> None:

@@ -20,6 +20,13 @@ class AuditSettings(Settings):
         description="Ed25519 private key (base64 of 32 bytes) signing checkpoints; empty: development key",
     )
     audit_key_id: str = Field(default="dev", pattern=r"^[a-z0-9-]{1,16}$")
+    audit_kept_months: int = Field(
+        default=12,
+        ge=0,
+        le=36,
+        description="months before the running one whose bulletins (the city's, each county's) are counted "
+        "and kept ahead of asking; 0: only when asked",
+    )
     audit_db_role: str | None = Field(
         default="cpnet_audit", description="INSERT-only role the audit service uses"
     )

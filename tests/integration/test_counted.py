@@ -17,8 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.audit import tables as t
 from services.audit.bulletins import node_happenings, snapshot
-from services.audit.counted import counted_figures
-from services.audit.indicators import Happening, Kind, Period, figures
+from services.audit.counted import counted_figures, unkept
+from services.audit.indicators import TOTAL, Happening, Kind, Period, figures
+from services.audit.keeper import keep_months, wanted
 from services.audit.ledger import happening_row, insert_happenings
 from shared.contracts.vocabulary import CHINA_STANDARD_TIME
 from shared.sample_reports import villages
@@ -309,3 +310,60 @@ async def test_a_month_that_is_over_is_kept_until_a_change_reaches_back_into_it(
     await write(late, datetime.now(UTC) - timedelta(seconds=1))  # the late case reported again now
     assert (await bulletin()) == (await bulletin(beside=None))
     assert await kept() != twice, "a case of the month before reported again: counted again"
+
+
+async def test_the_months_over_are_counted_before_anyone_asks_and_again_when_reached(
+    audit_sessions: async_sessionmaker[AsyncSession], happened
+) -> None:
+    """The keeper counts the city's and every county's months over, the latest first, and counts again
+    only what a change reaches: a late report dated in the last month over has that month counted again
+    (for every node: a change mark does not say where), and the month before it is left as kept."""
+    before, earlier = happened[1], happened[2]
+    now = datetime.now(UTC)
+    periods = wanted(TERRITORY, now, 2)
+    assert {p for _, _, p in periods} == {before, earlier}
+
+    async def snapshots() -> dict[tuple[str, datetime], str]:
+        k = t.kept_periods.c
+        async with audit_sessions() as session:
+            rows = await session.execute(
+                select(k.node, k.start, k.snapshot).where(func.cardinality(k.children) > 0)
+            )
+            return {(node, start): snapshot for node, start, snapshot in rows}
+
+    async def unkept_now():
+        async with audit_sessions() as session:
+            return await unkept(session, periods)
+
+    assert await unkept_now() is not None, "the happenings just written reach back into both months"
+    assert await keep_months(audit_sessions, TERRITORY, now, months=2, budget_s=600) > 0
+    assert await unkept_now() is None
+    assert await keep_months(audit_sessions, TERRITORY, now, months=2, budget_s=600) == 0
+    first = await snapshots()
+
+    late = _row(
+        Kind.reported,
+        uuid.uuid4(),
+        before.start + timedelta(days=1),
+        0,
+        jurisdiction=villages(TERRITORY)[0],
+        code="police",
+        child_ref=uuid.uuid4(),
+    )
+    async with audit_sessions.begin() as writer:
+        await insert_happenings(writer, [late])
+    assert await unkept_now() == (CITY, before), "the latest month first, the city first"
+    await keep_months(audit_sessions, TERRITORY, now, months=2, budget_s=600)
+    assert await unkept_now() is None
+    second = await snapshots()
+    for node, _, period in periods:
+        changed = second[node, period.start] != first[node, period.start]
+        assert changed == (period == before), (node, period)
+
+    children = tuple(child.code for child in TERRITORY.children(CITY))
+    async with audit_sessions() as session, session.begin():
+        await snapshot(session)
+        kept = await counted_figures(session, CITY, children, before, before.end, beside=audit_sessions)
+        afresh = await counted_figures(session, CITY, children, before, before.end)
+    assert kept == afresh
+    assert kept.table("reports_by_channel").cell("police", TOTAL).value
