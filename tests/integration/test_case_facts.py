@@ -192,13 +192,70 @@ async def test_the_audit_role_adds_happenings_and_only_the_triggers_remake_facts
             assert list(marked.scalars()) == [at], "the change reaches back to its moment"
         for refused in (
             f"SELECT audit.refresh_case_facts(ARRAY['{case_id}']::uuid[])",
-            f"SELECT audit.happenings_changed(ARRAY['{case_id}']::uuid[], now(), ARRAY[]::uuid[])",
+            f"SELECT audit.refresh_facts(ARRAY['{case_id}']::uuid[], ARRAY[]::uuid[], ARRAY[]::uuid[])",
+            "SELECT audit.happenings_changed('{}', '{}', '{}', now(), '{}')",
             "INSERT INTO audit.change_marks VALUES (1, now(), now())",
         ):
             async with audit_sessions() as session, session.begin():
                 await session.execute(text("SET LOCAL ROLE cpnet_audit"))
                 with pytest.raises(DBAPIError, match="permission denied"):
                     await session.execute(text(refused))
+    finally:
+        async with audit_sessions.begin() as session:
+            await session.execute(t.happenings.delete().where(t.happenings.c.event_key.startswith(TAG)))
+
+
+async def _all_facts(session: AsyncSession, case_id: uuid.UUID) -> list[list[tuple]]:
+    found = []
+    for table in (t.case_spans, t.referral_facts, t.service_spans):
+        rows = await session.execute(select(table).where(table.c.case_id == case_id))
+        found.append(sorted((tuple(row) for row in rows), key=repr))
+    return found
+
+
+async def test_happenings_written_one_by_one_leave_the_facts_a_whole_remaking_gives(
+    audit_sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """As the ledger writes them — a statement a batch, each of one kind or a few — the triggers remake
+    only the kinds of fact the statement's happenings bear on; after each statement, adding or removing,
+    the case's facts are what remaking all of them from all its happenings gives."""
+    case_id, at = uuid.uuid4(), datetime.now(UTC) - timedelta(days=20)
+    referral, service = uuid.uuid4(), uuid.uuid4()
+    due = at + timedelta(days=3)
+    one_by_one = [
+        _row(Kind.reported, case_id, at, jurisdiction=VILLAGE, code="school", age=9, categories=("abuse",)),
+        _row(Kind.graded, case_id, at + timedelta(hours=1), code="red"),
+        _row(Kind.referred, case_id, at + timedelta(hours=2), agency="police", ref=referral, due_at=due),
+        _row(Kind.referral_changed, case_id, at + timedelta(hours=3), code="acknowledged", ref=referral),
+        _row(Kind.needs_assessed, case_id, at + timedelta(hours=20), code="red"),
+        _row(Kind.planned, case_id, at + timedelta(days=1), code="red"),
+        _row(Kind.service_changed, case_id, at + timedelta(days=1), code="planned", ref=service, due_at=due),
+        _row(Kind.service_changed, case_id, at + timedelta(days=2), code="delivered", ref=service),
+        _row(Kind.action_item, case_id, at + timedelta(days=3), code="open", agency="education", ref=service),
+        _row(Kind.transferred, case_id, at + timedelta(days=4), jurisdiction="140402100202"),
+        _row(Kind.closed, case_id, at + timedelta(days=5), code="risk_resolved"),
+        _row(Kind.reopened, case_id, at + timedelta(days=6)),
+    ]
+
+    async def as_a_whole_remaking_gives() -> None:
+        async with audit_sessions() as session, session.begin():
+            kept = await _all_facts(session, case_id)
+            await session.execute(
+                text("SELECT audit.refresh_case_facts(ARRAY[CAST(:c AS uuid)])"), {"c": case_id}
+            )
+            assert kept == await _all_facts(session, case_id)
+            await session.rollback()
+
+    try:
+        for row in one_by_one:
+            async with audit_sessions.begin() as session:
+                await insert_happenings(session, [row])
+            await as_a_whole_remaking_gives()
+        for row in one_by_one[1:]:
+            async with audit_sessions.begin() as session:
+                gone = t.happenings.delete().where(t.happenings.c.event_key == row["event_key"])
+                await session.execute(gone)
+            await as_a_whole_remaking_gives()
     finally:
         async with audit_sessions.begin() as session:
             await session.execute(t.happenings.delete().where(t.happenings.c.event_key.startswith(TAG)))

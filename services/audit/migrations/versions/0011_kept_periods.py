@@ -17,7 +17,8 @@ were counted in, and used again for as long as no change of the happenings since
   month.
 
 The audit role reads and deletes the marks and keeps counts; only the triggers write marks and remake
-facts (EXECUTE of `refresh_case_facts` and `happenings_changed` is revoked from PUBLIC).
+facts (EXECUTE of the functions is revoked from PUBLIC). The triggers now remake, of each case a
+statement touches, only the kinds of fact its happenings bear on.
 
 Revision ID: audit_0011
 """
@@ -28,13 +29,104 @@ revision = "audit_0011"
 down_revision = "audit_0010"
 
 ROLE = "cpnet_audit"
+# audit_0010's advisory lock: its class, and how many buckets of cases.
+LOCK_CLASS = 2410
+BUCKETS = 256
+
+# The facts of the touched cases remade, each kind of fact only for the cases whose happenings of the
+# statement bear on it (audit_0010 remade all three for every case touched): a case's spans and firsts
+# from its reports, transfers, closures, reopenings, grades, assessments, plans and delivered services;
+# its referrals' facts from referrals and their changes; its services' spans from services' changes.
+# The lock and the rules are audit_0010's; its `refresh_case_facts`, which remakes all three, stays
+# what a case's facts must equal.
+_REFRESH = """
+CREATE FUNCTION {s}.refresh_facts(spans uuid[], referrals uuid[], services uuid[]) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+BEGIN
+  PERFORM pg_advisory_xact_lock({lock}, bucket)
+    FROM (SELECT DISTINCT abs(hashtext(c::text) % {buckets}) AS bucket
+          FROM unnest(spans || referrals || services) AS c ORDER BY 1) AS sorted;
+  IF cardinality(spans) > 0 THEN
+    DELETE FROM {s}.case_spans WHERE case_id = ANY (spans);
+    INSERT INTO {s}.case_spans
+    WITH h AS MATERIALIZED (SELECT * FROM {s}.happenings WHERE case_id = ANY (spans)),
+    changes AS (
+      SELECT case_id, at,
+             lead(at) OVER w AS until,
+             array_agg(jurisdiction) FILTER (WHERE kind IN ('reported', 'transferred')) OVER r AS places,
+             bool_or(kind = 'reported') OVER r AS reported,
+             array_agg(kind) FILTER (WHERE kind IN ('closed', 'reopened')) OVER r AS ends
+      FROM h WHERE kind IN ('reported', 'transferred', 'closed', 'reopened')
+      WINDOW w AS (PARTITION BY case_id ORDER BY at, event_key COLLATE "C", kind COLLATE "C"),
+             r AS (w ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+    ),
+    first_report AS (
+      SELECT DISTINCT ON (case_id) case_id, at, age, categories FROM h WHERE kind = 'reported'
+      ORDER BY case_id, at, event_key COLLATE "C"
+    ),
+    first_grade AS (
+      SELECT DISTINCT ON (case_id) case_id, at, code FROM h WHERE kind = 'graded'
+      ORDER BY case_id, at, event_key COLLATE "C"
+    ),
+    firsts AS (
+      SELECT case_id,
+             min(at) FILTER (WHERE kind = 'graded' AND code = 'red') AS red_at,
+             min(at) FILTER (WHERE kind = 'needs_assessed') AS assessed_at,
+             min(at) FILTER (WHERE kind = 'planned') AS planned_at,
+             min(at) FILTER (WHERE kind = 'service_changed' AND code = 'delivered') AS delivered_at
+      FROM h GROUP BY case_id
+    )
+    SELECT c.case_id, c.at, c.until, c.places[array_upper(c.places, 1)],
+           c.reported AND coalesce(c.ends[array_upper(c.ends, 1)] <> 'closed', true),
+           fr.at, fr.age, coalesce(fr.categories, '{{}}'), fg.at, fg.code,
+           f.red_at, f.assessed_at, f.planned_at, f.delivered_at
+    FROM changes c JOIN firsts f USING (case_id)
+         LEFT JOIN first_report fr USING (case_id) LEFT JOIN first_grade fg USING (case_id)
+    WHERE c.until IS NULL OR c.until > c.at;
+  END IF;
+  IF cardinality(referrals) > 0 THEN
+    DELETE FROM {s}.referral_facts WHERE case_id = ANY (referrals);
+    INSERT INTO {s}.referral_facts
+    WITH h AS MATERIALIZED (SELECT * FROM {s}.happenings WHERE case_id = ANY (referrals)),
+    answers AS (
+      SELECT DISTINCT ON (case_id, ref) case_id, ref, at, code FROM h
+      WHERE kind = 'referral_changed' AND code IS DISTINCT FROM 'created'
+      ORDER BY case_id, ref, at, event_key COLLATE "C"
+    ),
+    states AS (
+      SELECT case_id, ref, min(at) FILTER (WHERE code = 'declined') AS declined_at,
+             min(at) FILTER (WHERE code = 'done') AS done_at
+      FROM h WHERE kind = 'referral_changed' GROUP BY case_id, ref
+    )
+    SELECT s.event_key, s.case_id, s.ref, s.agency, s.at, s.due_at, coalesce(s.emergency, false),
+           a.at, a.code, x.declined_at, x.done_at
+    FROM h s LEFT JOIN answers a USING (case_id, ref) LEFT JOIN states x USING (case_id, ref)
+    WHERE s.kind = 'referred';
+  END IF;
+  IF cardinality(services) > 0 THEN
+    DELETE FROM {s}.service_spans WHERE case_id = ANY (services);
+    INSERT INTO {s}.service_spans
+    WITH h AS MATERIALIZED (SELECT * FROM {s}.happenings WHERE case_id = ANY (services))
+    SELECT case_id, ref, since, until, code, due_at FROM (
+      SELECT case_id, ref, at AS since, code, due_at,
+             lead(at) OVER (PARTITION BY case_id, ref
+                            ORDER BY at, event_key COLLATE "C", kind COLLATE "C") AS until
+      FROM h WHERE kind = 'service_changed'
+    ) AS changes
+    WHERE until IS NULL OR until > since;
+  END IF;
+END
+$fn$
+"""
 
 # The facts remade and the change marked, for the happenings a statement added or removed.
 _CHANGED = """
-CREATE FUNCTION {s}.happenings_changed(cases uuid[], earliest timestamptz, placed uuid[]) RETURNS void
+CREATE FUNCTION {s}.happenings_changed(
+  spans uuid[], referrals uuid[], services uuid[], earliest timestamptz, placed uuid[]
+) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
 BEGIN
-  PERFORM {s}.refresh_case_facts(cases);
+  PERFORM {s}.refresh_facts(spans, referrals, services);
   IF earliest IS NOT NULL THEN
     INSERT INTO {s}.change_marks (xid, reach, made_at)
     SELECT pg_current_xact_id()::text::bigint, least(earliest, min(s.opened_at)), clock_timestamp()
@@ -56,7 +148,12 @@ END
 $fn$
 """
 _NOW = """{s}.happenings_changed(
-    ARRAY(SELECT DISTINCT case_id FROM {table}), (SELECT min(at) FROM {table}),
+    ARRAY(SELECT DISTINCT case_id FROM {table}
+          WHERE kind IN ('reported', 'transferred', 'closed', 'reopened', 'graded', 'needs_assessed',
+                         'planned') OR (kind = 'service_changed' AND code = 'delivered')),
+    ARRAY(SELECT DISTINCT case_id FROM {table} WHERE kind IN ('referred', 'referral_changed')),
+    ARRAY(SELECT DISTINCT case_id FROM {table} WHERE kind = 'service_changed'),
+    (SELECT min(at) FROM {table}),
     ARRAY(SELECT DISTINCT case_id FROM {table} WHERE kind IN ('reported', 'transferred')))"""
 _BEFORE = "{s}.refresh_case_facts(ARRAY(SELECT DISTINCT case_id FROM {table}))"
 
@@ -82,11 +179,16 @@ def upgrade(schema: str = "audit") -> None:
         )
     """.split(";"):
         op.execute(statement)
+    op.execute(_REFRESH.format(s=s, lock=LOCK_CLASS, buckets=BUCKETS))
     op.execute(_CHANGED.format(s=s))
     _triggers(s, _NOW)
     # Only the triggers remake facts and mark changes (they run as the functions' owner).
-    op.execute(f"REVOKE EXECUTE ON FUNCTION {s}.refresh_case_facts(uuid[]) FROM PUBLIC")
-    op.execute(f"REVOKE EXECUTE ON FUNCTION {s}.happenings_changed(uuid[], timestamptz, uuid[]) FROM PUBLIC")
+    for function in (
+        "refresh_case_facts(uuid[])",
+        "refresh_facts(uuid[], uuid[], uuid[])",
+        "happenings_changed(uuid[], uuid[], uuid[], timestamptz, uuid[])",
+    ):
+        op.execute(f"REVOKE EXECUTE ON FUNCTION {s}.{function} FROM PUBLIC")
     op.execute(f"""
         DO $$ BEGIN
             IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{ROLE}') THEN
@@ -100,6 +202,7 @@ def upgrade(schema: str = "audit") -> None:
 def downgrade(schema: str = "audit") -> None:
     s = schema
     _triggers(s, _BEFORE)
-    op.execute(f"DROP FUNCTION {s}.happenings_changed(uuid[], timestamptz, uuid[])")
+    op.execute(f"DROP FUNCTION {s}.happenings_changed(uuid[], uuid[], uuid[], timestamptz, uuid[])")
+    op.execute(f"DROP FUNCTION {s}.refresh_facts(uuid[], uuid[], uuid[])")
     op.execute(f"GRANT EXECUTE ON FUNCTION {s}.refresh_case_facts(uuid[]) TO PUBLIC")
     op.execute(f"DROP TABLE {s}.change_marks, {s}.kept_periods")
