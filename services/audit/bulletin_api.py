@@ -15,8 +15,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Path
 from pydantic import BaseModel
 
-from services.audit.agenda import agenda
-from services.audit.bulletins import compute, node_happenings, snapshot
+from services.audit.agenda import proposed
+from services.audit.bulletins import compute, snapshot
 from services.audit.indicators import Period, figures_as_dict
 from shared.auth import Principal, Role, require_role
 from shared.http import answers
@@ -110,7 +110,7 @@ async def proposed_agenda(
     _node(territory(ctx.settings.territory_file), territory_code, principal)
     now = datetime.now(UTC)
     async with ctx.sessions() as session:
-        found = agenda(await node_happenings(session, territory_code, now), territory_code, now)
+        found = await proposed(session, territory_code, now)
     return [
         Proposed(
             case_id=p.case_id,

@@ -16,6 +16,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.audit import tables as t
+from services.audit.agenda import REASONS, agenda, proposed
 from services.audit.bulletins import node_happenings, snapshot
 from services.audit.counted import counted_figures, unkept
 from services.audit.indicators import TOTAL, Happening, Kind, Period, figures
@@ -104,7 +105,14 @@ def _cases(count: int, rng: random.Random, months: list[Period]) -> list[dict]:
                 )
             )
             for state in rng.choice(
-                ((), ("acknowledged",), ("declined",), ("created", "acknowledged", "done"))
+                (
+                    (),
+                    ("acknowledged",),
+                    ("declined",),
+                    ("created", "acknowledged", "done"),
+                    ("acknowledged", "declined"),  # declined last: on the agenda
+                    ("declined", "acknowledged"),  # declined, then taken after all: not
+                )
             ):
                 sent += timedelta(hours=rng.choice((1, 10, 50)))
                 made.append(
@@ -367,3 +375,19 @@ async def test_the_months_over_are_counted_before_anyone_asks_and_again_when_rea
         afresh = await counted_figures(session, CITY, children, before, before.end)
     assert kept == afresh
     assert kept.table("reports_by_channel").cell("police", TOTAL).value
+
+
+@pytest.mark.parametrize("level", ["city", "county"])
+async def test_the_database_proposes_the_agenda_the_rules_do(
+    audit_sessions: async_sessionmaker[AsyncSession], happened, level: str
+) -> None:
+    """A joint meeting's proposed agenda found from the facts (`proposed`) is the one the rules give
+    from the node's happenings (`agenda`), case for case, now and at the end of the month before."""
+    node = CITY if level == "city" else TERRITORY.children(CITY)[0].code
+    for at in (datetime.now(UTC), happened[1].end):
+        async with audit_sessions() as session, session.begin():
+            await snapshot(session)
+            by_rules = agenda(await node_happenings(session, node, at), node, at)
+            by_sql = await proposed(session, node, at)
+        assert by_sql == by_rules, f"{level} at {at}"
+        assert {reason for p in by_rules for reason in p.reasons} == set(REASONS), "every reason is met"
