@@ -319,6 +319,23 @@ WHERE made_at < now() - interval '1 day'
 )
 
 
+# Every kept count that still holds, stamped with the statement's snapshot (in which it holds) once it is
+# ten minutes old, as a read stamps it: the sweep keeps the marks its looks must go through few.
+_RESTAMP_ALL = text(
+    """
+UPDATE audit.kept_periods k SET snapshot = pg_current_snapshot()::text, kept_at = now()
+WHERE k.kept_at < now() - interval '10 minutes' AND """
+    + _HOLDS
+)
+
+
+async def tend_kept(session: AsyncSession) -> None:
+    """Stamp the kept counts that hold with a newer snapshot; forget old marks and unread counts."""
+    await session.execute(_RESTAMP_ALL)
+    for statement in _FORGET:
+        await session.execute(statement)
+
+
 @dataclass(frozen=True)
 class _Kept:
     counted: Counted
@@ -524,4 +541,4 @@ async def counted_figures(
     return assembled(node, period, end, counted, _departments(now))
 
 
-__all__ = ["counted_figures", "unkept"]
+__all__ = ["counted_figures", "tend_kept", "unkept"]

@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.audit.bulletins import snapshot
-from services.audit.counted import counted_figures, unkept
+from services.audit.counted import counted_figures, tend_kept, unkept
 from services.audit.indicators import Period
 from shared.contracts.vocabulary import CHINA_STANDARD_TIME
 from shared.territory.registry import TerritoryRegistry
@@ -43,8 +43,11 @@ async def keep_months(
     budget_s: float,
 ) -> int:
     """Count and keep the months over whose kept counts are missing or no longer hold, latest first,
-    until none is left or `budget_s` is spent; answers how many were counted."""
+    until none is left or `budget_s` is spent, having first stamped those that hold with a newer
+    snapshot and forgotten old marks; answers how many were counted."""
     periods = wanted(registry, now, months)
+    async with sessions.begin() as tending:
+        await tend_kept(tending)
     counted, started = 0, time.monotonic()
     while periods and time.monotonic() - started < budget_s:
         async with sessions() as looking:

@@ -35,8 +35,10 @@ CONSUMES = (
 )
 
 
-# How long a sweep may count months over before it leaves the machine to the pipeline for a while.
+# How long a sweep may count months over before it leaves the machine to the pipeline for a while, and
+# how often it looks.
 KEEPING_S = 2.0
+KEEPING_EVERY_S = 30.0
 
 
 def tasks(ctx: ServiceContext):
@@ -56,7 +58,7 @@ def tasks(ctx: ServiceContext):
 
     return [
         periodic(ctx, "audit.checkpoint", checkpoint, ctx.settings.sweep_interval_s),
-        periodic(ctx, "audit.bulletins_kept", keep, ctx.settings.sweep_interval_s),
+        periodic(ctx, "audit.bulletins_kept", keep, max(ctx.settings.sweep_interval_s, KEEPING_EVERY_S)),
     ]
 
 

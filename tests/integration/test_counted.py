@@ -347,7 +347,13 @@ async def test_the_months_over_are_counted_before_anyone_asks_and_again_when_rea
     assert await keep_months(audit_sessions, TERRITORY, now, months=2, budget_s=600) > 0
     assert await unkept_now() is None
     assert await keep_months(audit_sessions, TERRITORY, now, months=2, budget_s=600) == 0
+    async with audit_sessions.begin() as session:  # ten minutes on: the sweep stamps what holds anew
+        await session.execute(update(t.kept_periods).values(kept_at=func.now() - timedelta(minutes=11)))
+    aged = await snapshots()
+    assert await keep_months(audit_sessions, TERRITORY, now, months=2, budget_s=600) == 0
     first = await snapshots()
+    for node, _, period in periods:
+        assert first[node, period.start] != aged[node, period.start], "stamped anew by the sweep"
 
     late = _row(
         Kind.reported,
