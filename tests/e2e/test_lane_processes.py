@@ -94,8 +94,12 @@ async def test_an_emergency_after_a_crowd_overtakes_it_through_every_lane_and_ke
             await asyncio.sleep(0.2)
         await asyncio.sleep(3.0)  # time for a second publication of anything to show
 
-    reported = [s.json()["payload"]["external_id"] for s in watcher.matching(REPORTED)]
-    assert max(Counter(r for r in reported if r in ours).values()) == 1, "each report stored once"
+    # Each report stored once: one event a report. The same event may be published twice (a case's
+    # ordinary rows marked urgent after the ordinary relay read them: at-least-once, ARCHITECTURE "An
+    # emergency ahead of the crowd"), and every consumer drops the second.
+    published = [s.json() for s in watcher.matching(REPORTED)]
+    reported = {(event["payload"]["external_id"], event["event_id"]) for event in published}
+    assert max(Counter(r for r, _ in reported if r in ours).values()) == 1, "each report stored once"
     assert stored()[again.external_id] == stored()[named.external_id], "one child, one case"
 
     # The police heard of the new child in danger before half of the crowd had been graded.
