@@ -60,7 +60,9 @@ async def publish(bootstrap: str, referrals: list[ReferralCreated]) -> None:
 def delivered(out: Path, ours: set[str]) -> list[str]:
     if not out.exists():
         return []
-    lines = [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
+    written = out.read_text()
+    # The kit may be writing its next line: only whole lines (ended by a newline) are read.
+    lines = [json.loads(line) for line in written[: written.rfind("\n") + 1].splitlines() if line.strip()]
     return [line["payload"]["referral_id"] for line in lines if line["payload"]["referral_id"] in ours]
 
 

@@ -232,7 +232,7 @@ async def test_happenings_written_one_by_one_leave_the_facts_a_whole_remaking_gi
         _row(Kind.service_changed, case_id, at + timedelta(days=1), code="planned", ref=service, due_at=due),
         _row(Kind.service_changed, case_id, at + timedelta(days=2), code="delivered", ref=service),
         _row(Kind.action_item, case_id, at + timedelta(days=3), code="open", agency="education", ref=service),
-        _row(Kind.transferred, case_id, at + timedelta(days=4), jurisdiction="140402100202"),
+        _row(Kind.transferred, case_id, at + timedelta(days=4), jurisdiction="140402001001"),
         _row(Kind.closed, case_id, at + timedelta(days=5), code="risk_resolved"),
         _row(Kind.reopened, case_id, at + timedelta(days=6)),
     ]
