@@ -1,9 +1,17 @@
 """The indicators benchmark: audit's bulletin (`GET /v1/bulletins/{node}/{month}`, every figure of a node
 and month with the ledger's heads) over N cases spread across the twelve months before this one — the
-city's bulletin for each month, and each county's three latest, newest first, round after round — timed
-from the request to the last byte, as the console asks for it, and told apart: the month running
-(always counted), a month over asked the first time (counted and kept), and asked again (kept). The
-cases' happenings (a report, a grade, a referral and its answer, for some a plan, a service and a
+city's bulletin for each month, and each county's three latest — timed from the request to the last
+byte, as the console asks for it. Two services are timed in turn:
+
+- counted on asking (audit's sweep off, the running month never kept), round after round, the asks told
+  apart: the month running (counted each time), a month over asked the first time (counted and kept),
+  and asked again (kept); then audit's sweep is timed in-process, keeping every month over and the
+  running months from nothing;
+- as deployed (a second audit with its settings' defaults: the sweep on, the running month answered
+  as counted at most two minutes before), asked over and over for `deployed_s` seconds, so that the
+  sweep counting the running months again while readers ask is in the figures.
+
+The cases' happenings (a report, a grade, a referral and its answer, for some a plan, a service and a
 closure) are written straight into `audit.happenings`, measured, and deleted again. Prints figures;
 asserts nothing."""
 
@@ -21,10 +29,10 @@ from sqlalchemy import delete, text
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from bench.figures import latency_rows, percentiles
-from bench.services import Fleet
+from bench.services import Fleet, services_running
 from services.audit import tables as audit_tables
 from services.audit.indicators import Happening, Kind, Period
-from services.audit.keeper import keep_months
+from services.audit.keeper import keep_months, keep_running
 from services.audit.ledger import happening_row, insert_happenings
 from shared.auth import Role, issue_token
 from shared.contracts.vocabulary import CHINA_STANDARD_TIME
@@ -43,6 +51,9 @@ CLOSURES = ("risk_resolved", "moved_away", "came_of_age")
 # month over asked the first time (it and the month before counted, then kept), asked again (kept).
 ASKS = ("the month running", "a month over, first asked", "a month over, asked again", "every ask")
 ALL = ASKS[3]
+# Audit counting everything on asking: its sweep off, the running month never kept.
+COUNTED_ON_ASKING = {"CPNET_AUDIT_KEPT_MONTHS": "0", "CPNET_AUDIT_RUNNING_FRESH_S": "0"}
+DEPLOYED = "as deployed (the sweep on)"
 
 
 def _happening(kind: Kind, case_id: uuid.UUID, at: datetime, n: int, **values) -> dict:
@@ -143,7 +154,14 @@ def _timed(http: httpx.Client, path: str, headers: dict[str, str]) -> float:
 
 
 async def run_indicators(
-    settings: Settings, fleet: Fleet, *, cases: int, rounds: int, seed: int, say: Callable[[str], None]
+    settings: Settings,
+    fleet: Fleet,
+    *,
+    cases: int,
+    rounds: int,
+    seed: int,
+    say: Callable[[str], None],
+    deployed_s: float = 90.0,
 ) -> dict[str, Any]:
     rng = random.Random(seed)
     territory = load_territory(settings.territory_file)
@@ -158,6 +176,15 @@ async def run_indicators(
     token = issue_token(settings, subject="bench-director", role=Role.supervisor, jurisdiction=city[:4])
     headers = {"Authorization": f"Bearer {token}"}
     engine = create_async_engine(settings.database_url)
+    asked = {"the city's bulletin": [city], "a county's bulletin": counties}
+
+    def asks(nodes: list[str]) -> list[str]:
+        return [
+            f"/v1/bulletins/{node}/{month}"
+            for node in nodes
+            for month in (months if node == city else months[:3])
+        ]
+
     figures: dict[str, Any] = {
         "cases": cases,
         "happenings": len(rows),
@@ -171,35 +198,66 @@ async def run_indicators(
             # Warmed on a township, so that nothing the timed asks want is kept before they ask.
             township = territory.children(counties[0])[0].code
             _timed(http, f"/v1/bulletins/{township}/{months[0]}", headers)
-            asked = {
-                "the city's bulletin": [city],
-                "a county's bulletin": counties,
-            }
             for label, nodes in asked.items():
                 latencies: dict[str, list[float]] = {kind: [] for kind in ASKS}
                 for round_ in range(rounds):
-                    for node in nodes:
-                        for month in months if node == city else months[:3]:
-                            took = _timed(http, f"/v1/bulletins/{node}/{month}", headers)
-                            kind = ASKS[0] if month == months[0] else ASKS[1 if round_ == 0 else 2]
-                            latencies[kind].append(took)
-                            latencies[ALL].append(took)
+                    for path in asks(nodes):
+                        took = _timed(http, path, headers)
+                        kind = ASKS[0] if path.endswith(str(months[0])) else ASKS[1 if round_ == 0 else 2]
+                        latencies[kind].append(took)
+                        latencies[ALL].append(took)
                 figures["latency_s"][label] = {kind: percentiles(found) for kind, found in latencies.items()}
                 say(f"{label}: p95 {figures['latency_s'][label][ALL]['p95']:.3f} s")
-        # Audit's sweep (off in the service timed above) keeping every month over from nothing kept.
+        # Audit's sweep (off in the service timed above), in-process, keeping every month over and the
+        # running months from nothing kept.
         async with engine.begin() as connection:
             await connection.execute(delete(audit_tables.kept_periods))
+            await connection.execute(delete(audit_tables.running_bulletins))
+        sessions = async_sessionmaker(engine)
         started = time.perf_counter()
-        kept = await keep_months(async_sessionmaker(engine), territory, datetime.now(UTC), 12, budget_s=3600)
+        kept = await keep_months(sessions, territory, datetime.now(UTC), 12, budget_s=3600)
         figures["keeper"] = {"periods": kept, "seconds": time.perf_counter() - started}
+        started = time.perf_counter()
+        figures["keeper"]["running"] = await keep_running(sessions, territory, refresh_s=0)
+        figures["keeper"]["running_seconds"] = time.perf_counter() - started
         say(f"the keeper counted {kept} months over in {figures['keeper']['seconds']:.1f} s")
+        figures["latency_s"] |= _as_deployed(settings, asks, asked, months[0], headers, deployed_s)
     finally:
         async with engine.begin() as connection:
             await connection.execute(
                 delete(audit_tables.happenings).where(audit_tables.happenings.c.event_key.startswith(TAG))
             )
+            await connection.execute(delete(audit_tables.running_bulletins))
         await engine.dispose()
     return figures
+
+
+def _as_deployed(
+    settings: Settings,
+    asks: Callable[[list[str]], list[str]],
+    asked: dict[str, list[str]],
+    running: Period,
+    headers: dict[str, str],
+    seconds: float,
+) -> dict[str, dict[str, Any]]:
+    """Every bulletin asked of an audit with its settings' defaults (the sweep on) for `seconds`, the
+    asks of the city and of the counties in turn."""
+    latencies = {label: {kind: [] for kind in (ASKS[0], "a month over", ALL)} for label in asked}
+    with services_running(settings, ["audit"]) as deployed:
+        with httpx.Client(base_url=deployed.services["audit"].url, timeout=120.0) as http:
+            until = time.monotonic() + seconds
+            while time.monotonic() < until:
+                for label, nodes in asked.items():
+                    for path in asks(nodes):
+                        took = _timed(http, path, headers)
+                        latencies[label][ASKS[0] if path.endswith(str(running)) else "a month over"].append(
+                            took
+                        )
+                        latencies[label][ALL].append(took)
+    return {
+        f"{label}, {DEPLOYED}": {kind: percentiles(found) for kind, found in kinds.items()}
+        for label, kinds in latencies.items()
+    }
 
 
 def table_rows(figures: dict[str, Any]) -> list[tuple[str, Any, str]]:
@@ -212,6 +270,10 @@ def table_rows(figures: dict[str, Any]) -> list[tuple[str, Any, str]]:
         keeper = figures["keeper"]
         rows.append(("months over kept by audit's sweep, from none", keeper["periods"], ""))
         rows.append(("  in", keeper["seconds"], " s"))
+        rows.append(
+            ("running months counted by audit's sweep (the city, each county)", keeper["running"], "")
+        )
+        rows.append(("  in", keeper["running_seconds"], " s"))
     for label, kinds in figures["latency_s"].items():
         for kind, latency in kinds.items():
             rows.append((f"{label}: {kind}", "", ""))

@@ -16,8 +16,9 @@ from fastapi import APIRouter, Depends, HTTPException, Path
 from pydantic import BaseModel
 
 from services.audit.agenda import proposed
-from services.audit.bulletins import compute, snapshot
+from services.audit.bulletins import snapshot
 from services.audit.indicators import Period, figures_as_dict
+from services.audit.running import answered
 from shared.auth import Principal, Role, require_role
 from shared.http import answers
 from shared.service import ServiceContext, service_context
@@ -73,7 +74,14 @@ async def bulletin(
     children = tuple(child.code for child in registry.children(territory_code))
     async with ctx.sessions() as session, session.begin():
         await snapshot(session)
-        made = await compute(session, territory_code, children, Period.parse(period), beside=ctx.sessions)
+        made = await answered(
+            session,
+            ctx.sessions,
+            territory_code,
+            children,
+            Period.parse(period),
+            ctx.settings.audit_running_fresh_s,
+        )
     return BulletinAnswer(
         **figures_as_dict(made.figures),
         computed_at=made.computed_at.isoformat(),

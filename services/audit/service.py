@@ -1,6 +1,7 @@
 """The audit service's definition: one consumer group over every topic without personal
 data, appending to the ledger through its handler table; the checkpoint sweep; the sweep that keeps
-the months over of the city's and the counties' bulletins counted; the timeline and bulletin APIs."""
+the city's and the counties' bulletins counted (the running month's, the months over); the timeline and
+bulletin APIs."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from services.audit.bulletin_api import territory
 from services.audit.checkpoints import checkpoint_if_due, ledger_gauges, signing_key
 from services.audit.decide import read
 from services.audit.handlers import stage
-from services.audit.keeper import keep_months
+from services.audit.keeper import keep_months, keep_running
 from services.audit.ledger import LedgerEnd
 from services.audit.merkle import Frontier
 from services.audit.settings import AuditSettings
@@ -36,7 +37,8 @@ CONSUMES = (
 
 
 # How long a sweep may count months over before it leaves the machine to the pipeline for a while, and
-# how often it looks.
+# how often it looks (the running months it counts again whatever the time they take: one statement
+# pair a node).
 KEEPING_S = 2.0
 KEEPING_EVERY_S = 30.0
 
@@ -49,16 +51,20 @@ def tasks(ctx: ServiceContext):
     async def checkpoint(session) -> int:
         return 1 if await checkpoint_if_due(session, ctx.settings, trees=trees) else 0
 
+    every = max(ctx.settings.sweep_interval_s, KEEPING_EVERY_S)
+
     async def keep(session) -> int:
-        if not ctx.settings.audit_kept_months:
-            return 0
-        registry = territory(ctx.settings.territory_file)
-        now = datetime.now(UTC)
-        return await keep_months(ctx.sessions, registry, now, ctx.settings.audit_kept_months, KEEPING_S)
+        registry, counted = territory(ctx.settings.territory_file), 0
+        if fresh := ctx.settings.audit_running_fresh_s:
+            # Counted again once half as old as a reader may be answered (the sweep looks every 30 s).
+            counted += await keep_running(ctx.sessions, registry, fresh / 2)
+        if months := ctx.settings.audit_kept_months:
+            counted += await keep_months(ctx.sessions, registry, datetime.now(UTC), months, KEEPING_S)
+        return counted
 
     return [
         periodic(ctx, "audit.checkpoint", checkpoint, ctx.settings.sweep_interval_s),
-        periodic(ctx, "audit.bulletins_kept", keep, max(ctx.settings.sweep_interval_s, KEEPING_EVERY_S)),
+        periodic(ctx, "audit.bulletins_kept", keep, every),
     ]
 
 

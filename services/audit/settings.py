@@ -27,6 +27,13 @@ class AuditSettings(Settings):
         description="months before the running one whose bulletins (the city's, each county's) are counted "
         "and kept ahead of asking; 0: only when asked",
     )
+    audit_running_fresh_s: float = Field(
+        default=120.0,
+        ge=0,
+        le=3600,
+        description="seconds the running month's bulletin may be old when answered (counted again by the "
+        "sweep before, for the city and each county); 0: counted on every asking",
+    )
     audit_db_role: str | None = Field(
         default="cpnet_audit", description="INSERT-only role the audit service uses"
     )

@@ -177,6 +177,16 @@ kept_periods = Table(
     Column("snapshot", Text, nullable=False),  # pg_snapshot as text
     Column("kept_at", DateTime(timezone=True), nullable=False),
 )
+running_bulletins = Table(
+    "running_bulletins",
+    metadata,
+    Column("node", Text, primary_key=True),
+    Column("children", ARRAY(Text), primary_key=True),
+    Column("start", DateTime(timezone=True), nullable=False),
+    Column("as_of", DateTime(timezone=True), nullable=False),
+    Column("heads", JSONB, nullable=False),
+    Column("figures", JSONB, nullable=False),
+)
 Index("change_marks_xid", change_marks.c.xid)
 Index("change_marks_made", change_marks.c.made_at)
 

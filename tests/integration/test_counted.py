@@ -20,8 +20,9 @@ from services.audit.agenda import REASONS, agenda, proposed
 from services.audit.bulletins import node_happenings, snapshot
 from services.audit.counted import counted_figures, unkept
 from services.audit.indicators import TOTAL, Happening, Kind, Period, figures
-from services.audit.keeper import keep_months, wanted
+from services.audit.keeper import keep_months, keep_running, wanted
 from services.audit.ledger import happening_row, insert_happenings
+from services.audit.running import answered, keep
 from shared.contracts.vocabulary import CHINA_STANDARD_TIME
 from shared.sample_reports import villages
 from shared.territory.registry import load_territory
@@ -36,6 +37,13 @@ def _row(kind: Kind, case_id: uuid.UUID, at: datetime, n: int, **values) -> dict
     values["categories"] = tuple(values.get("categories", ()))
     return happening_row(
         Happening(event_key=f"{TAG}{case_id}-{n}", case_id=case_id, kind=kind, at=at, **values)
+    )
+
+
+def _report(case_id: uuid.UUID, at: datetime, code: str, n: int = 0) -> dict:
+    """A case reported at `at` through the channel `code`, in the territory's first village."""
+    return _row(
+        Kind.reported, case_id, at, n, jurisdiction=villages(TERRITORY)[0], code=code, child_ref=uuid.uuid4()
     )
 
 
@@ -228,15 +236,7 @@ async def test_the_month_before_is_counted_beside_in_the_same_snapshot(
     this, before = happened[0], happened[1]
     children = tuple(child.code for child in TERRITORY.children(CITY))
     as_of = min(this.end, datetime.now(UTC))
-    late = _row(
-        Kind.reported,
-        uuid.uuid4(),
-        before.start + timedelta(days=3),
-        0,
-        jurisdiction=villages(TERRITORY)[0],
-        code="school",
-        child_ref=uuid.uuid4(),
-    )
+    late = _report(uuid.uuid4(), before.start + timedelta(days=3), "school")
     async with audit_sessions() as session, session.begin():
         await snapshot(session)
         alone = await counted_figures(session, CITY, children, this, as_of)
@@ -261,7 +261,7 @@ async def test_a_month_that_is_over_is_kept_until_a_change_reaches_back_into_it(
     this, before = happened[0], happened[1]
     children = tuple(child.code for child in TERRITORY.children(CITY))
     as_of = min(this.end, datetime.now(UTC))
-    place, n = villages(TERRITORY)[0], iter(range(10))
+    n = iter(range(10))
 
     async def bulletin(beside: async_sessionmaker[AsyncSession] | None = audit_sessions):
         async with audit_sessions() as session, session.begin():
@@ -281,10 +281,7 @@ async def test_a_month_that_is_over_is_kept_until_a_change_reaches_back_into_it(
 
     async def write(case_id: uuid.UUID, at: datetime) -> None:
         async with audit_sessions.begin() as writer:
-            row = _row(
-                Kind.reported, case_id, at, next(n), jurisdiction=place, code="school", child_ref=uuid.uuid4()
-            )
-            await insert_happenings(writer, [row])
+            await insert_happenings(writer, [_report(case_id, at, "school", next(n))])
 
     def school(figures) -> int:
         return figures.table("reports_by_channel").cell("school", "previous").value or 0
@@ -355,15 +352,7 @@ async def test_the_months_over_are_counted_before_anyone_asks_and_again_when_rea
     for node, _, period in periods:
         assert first[node, period.start] != aged[node, period.start], "stamped anew by the sweep"
 
-    late = _row(
-        Kind.reported,
-        uuid.uuid4(),
-        before.start + timedelta(days=1),
-        0,
-        jurisdiction=villages(TERRITORY)[0],
-        code="police",
-        child_ref=uuid.uuid4(),
-    )
+    late = _report(uuid.uuid4(), before.start + timedelta(days=1), "police")
     async with audit_sessions.begin() as writer:
         await insert_happenings(writer, [late])
     assert await unkept_now() == (CITY, before), "the latest month first, the city first"
@@ -381,6 +370,60 @@ async def test_the_months_over_are_counted_before_anyone_asks_and_again_when_rea
         afresh = await counted_figures(session, CITY, children, before, before.end)
     assert kept == afresh
     assert kept.table("reports_by_channel").cell("police", TOTAL).value
+
+
+async def test_the_running_month_is_answered_as_counted_at_most_fresh_s_ago(
+    audit_sessions: async_sessionmaker[AsyncSession], happened
+) -> None:
+    """The running month's bulletin, counted on asking, is kept whole (its figures as of a moment and
+    the ledger's heads of the same snapshot) and answered again while younger than `fresh_s`, though a
+    report came since; older, or with `fresh_s` 0, it is counted anew. The sweep counts again the city's
+    and each county's once older than its `refresh_s`, and never keeps an older count over a newer."""
+    this = happened[0]
+    children = tuple(child.code for child in TERRITORY.children(CITY))
+    r = t.running_bulletins.c
+
+    async def ask(fresh_s: float):
+        async with audit_sessions() as session, session.begin():
+            await snapshot(session)
+            return await answered(session, audit_sessions, CITY, children, this, fresh_s)
+
+    def police(made) -> int:
+        return made.figures.table("reports_by_channel").cell("police", TOTAL).value
+
+    async def age(seconds: float) -> None:
+        async with audit_sessions.begin() as session:
+            await session.execute(
+                update(t.running_bulletins).values(as_of=r.as_of - timedelta(seconds=seconds))
+            )
+
+    try:
+        first = await ask(120)  # counted, and kept
+        assert first.computed_at == first.figures.as_of
+        async with audit_sessions.begin() as writer:
+            await insert_happenings(
+                writer, [_report(uuid.uuid4(), datetime.now(UTC) - timedelta(seconds=1), "police")]
+            )
+        assert await ask(120) == first, "answered as kept: the same figures, moment and ledger heads"
+        assert police(await ask(0)) == police(first) + 1, "counted on asking"
+
+        await age(121)
+        anew = await ask(120)
+        assert anew.figures.as_of > first.figures.as_of and police(anew) == police(first) + 1
+        assert await ask(120) == anew
+        await keep(audit_sessions, CITY, children, first)
+        assert await ask(120) == anew, "an older count does not replace a newer one"
+
+        nodes = 1 + len(TERRITORY.children(CITY))
+        assert await keep_running(audit_sessions, TERRITORY, refresh_s=60) == nodes - 1, "the counties"
+        assert await keep_running(audit_sessions, TERRITORY, refresh_s=60) == 0
+        await age(61)
+        assert await keep_running(audit_sessions, TERRITORY, refresh_s=60) == nodes
+        swept = await ask(120)
+        assert swept.figures.as_of > anew.figures.as_of and police(swept) == police(anew)
+    finally:
+        async with audit_sessions.begin() as session:
+            await session.execute(t.running_bulletins.delete())
 
 
 @pytest.mark.parametrize("level", ["city", "county"])
