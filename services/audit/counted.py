@@ -37,6 +37,7 @@ from services.audit.indicators import (
     Period,
     assembled,
 )
+from services.audit.quality import OPEN_LACKING
 from shared.territory.code import TerritoryCode
 
 # Every table of one period: (table, row, column, count, waits in microseconds), counted from the facts
@@ -56,6 +57,7 @@ _PLACED = """LATERAL (
 
 
 def _sql(statement: str) -> str:
+    statement = statement.replace("@OPEN_LACKING", OPEN_LACKING)
     statement = re.sub(
         r"@PLACED\((\w+)\)", lambda m: _PLACED.format(r=m[1], col=_COL.format(p="p.place")), statement
     )
@@ -99,19 +101,11 @@ again AS (  -- the last earlier report of the child in the node is within 90 day
 ),
 quality AS (
   SELECT col, grouping(col) AS total, count(*) AS open_cases,
-         count(*) FILTER (WHERE no_visit) AS no_visit, count(*) FILTER (WHERE not_graded) AS not_graded,
-         count(*) FILTER (WHERE no_age) AS no_age,
-         count(*) FILTER (WHERE NOT (no_visit OR not_graded OR no_age)) AS clean
-  FROM (
-    SELECT col,
-           coalesce(red_at + :home_visit_due <= :end
-                    AND NOT coalesce(assessed_at < :end AND assessed_at <= red_at + :home_visit_due, false),
-                    false) AS no_visit,
-           opened_at + :grade_due <= :end AND NOT coalesce(graded_at < :end, false) AS not_graded,
-           age IS NULL AS no_age
-    FROM (SELECT @COL(place) AS col, * FROM audit.case_spans
-          WHERE open AND since < :end AND (until IS NULL OR until >= :end) AND place LIKE :node_like) AS cases
-  ) AS lacks
+         count(red_without_home_visit_72h) AS no_visit, count(not_graded_after_24h) AS not_graded,
+         count(no_age) AS no_age,
+         count(*) FILTER (WHERE red_without_home_visit_72h IS NULL AND not_graded_after_24h IS NULL
+                                AND no_age IS NULL) AS clean
+  FROM (SELECT @COL(place) AS col, * FROM (@OPEN_LACKING) AS cases) AS lacks
   GROUP BY GROUPING SETS ((col), ())
 ),
 counted AS (

@@ -467,20 +467,27 @@ def _column_counts(
     return out
 
 
-def problems(case: CaseRecord, at: datetime) -> list[str]:
-    """What the record of an open case lacks at the moment `at` (a rule of QUALITY a problem)."""
-    found = []
+def lacks(case: CaseRecord, at: datetime) -> dict[str, datetime]:
+    """What the record of an open case lacks at the moment `at` (a rule of QUALITY a problem), each
+    since when: the home visit since 72 hours after the red grade, the grade since 24 hours after the
+    report, the age since the report."""
+    found = {}
     red = next((h for h in case.happenings if h.kind == Kind.graded and h.code == RiskLevel.red), None)
     visited = case.first(Kind.needs_assessed)
     if red and red.at + HOME_VISIT_DUE <= at and not (visited and visited.at <= red.at + HOME_VISIT_DUE):
-        found.append("red_without_home_visit_72h")
+        found["red_without_home_visit_72h"] = red.at + HOME_VISIT_DUE
     opened = case.opened()
     if opened and opened + GRADE_DUE <= at and case.first(Kind.graded) is None:
-        found.append("not_graded_after_24h")
+        found["not_graded_after_24h"] = opened + GRADE_DUE
     report = case.first(Kind.reported)
     if report and report.age is None:
-        found.append("no_age")
+        found["no_age"] = report.at
     return found
+
+
+def problems(case: CaseRecord, at: datetime) -> list[str]:
+    """What the record of an open case lacks at the moment `at` (a rule of QUALITY a problem)."""
+    return list(lacks(case, at))
 
 
 def is_open(case: CaseRecord) -> bool:

@@ -54,6 +54,7 @@ from services.console.views import (
     meetings,
     overdue,
     providers,
+    quality,
     reports,
     sign_in,
 )
@@ -81,6 +82,7 @@ ROUTERS = (
     dashboard.router,
     providers.router,
     bulletins.router,
+    quality.router,
     meetings.router,
     access.router,
 )

@@ -36,6 +36,9 @@ PROVIDERS = Page(
 )
 # The territory's periodic bulletin (定期通报): its tables, its PDF and XLSX.
 BULLETINS = Page("/bulletins", "Periodic bulletins", frozenset({Role.supervisor, Role.auditor}))
+# What the record of a territory's open cases lacks (data quality): each node's score and the cases to
+# correct (not a link of the header: the dashboard shows the scores and links to it).
+DATA_QUALITY = Page("/quality", "Data quality", frozenset({Role.supervisor, Role.auditor}))
 # Joint meetings (联席会议) of the departments: their agendas, decisions, action items and minutes.
 MEETINGS = Page("/meetings", "Joint meetings", SUPERVISORS)
 # The children's details of the board's cases, taken away in a password-protected archive: those who read a

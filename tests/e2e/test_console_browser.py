@@ -25,6 +25,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_play
 from services.console.worklist import PAGE_SIZE
 from shared.auth import Role
 from shared.contracts.vocabulary import CHINA_STANDARD_TIME
+from shared.territory.registry import load_territory
 from tests.e2e.conftest import RunningServices, serving
 from tests.e2e.reports import assignment, hotline_report, token
 
@@ -1416,3 +1417,55 @@ def test_a_caseworker_asks_to_reopen_a_closed_red_case_and_the_supervisor_approv
     step = timeline.get_by_role("listitem").filter(has_text="仍需帮扶服务").last
     expect(step).to_contain_text(worker)
     expect(step).to_contain_text(f"由{boss_name}批准")
+
+
+@pytest.mark.parametrize("locale", ["zh-CN", "en-US"])
+def test_the_county_supervisor_finds_a_child_without_an_age_to_correct_from_the_dashboard(
+    services: RunningServices, console: str, browser: Browser, locale: str
+) -> None:
+    """Data quality: the dashboard scores each township; its link lists the cases to correct, one rule
+    or all; the child reported with neither birth date nor age is there, under its township, and a
+    click opens its case, where it is corrected; a township's name drills down to its own list."""
+    zh = locale == "zh-CN"
+    territory, county = load_territory(), "140402000000"
+    township = territory.children(county)[-1]
+    named = township.name("zh-CN" if zh else "en")
+    report = hotline_report(
+        jurisdiction=territory.children(township.code)[0].code,
+        child={"birth_date": None, "age_estimate": None},
+        categories=["left_behind"],
+        indicators=[],
+    )
+    caseworker = token(Role.caseworker, subject="caseworker-quality", jurisdiction=county[:6])
+    made = httpx.post(services.urls["intake"] + "/v1/reports", json=report, headers=caseworker)
+    made.raise_for_status()
+    case_id = made.json()["case_id"]
+
+    boss = _person(browser, locale, console, add_person(services, "supervisor", county[:6]))
+    boss.goto(console + "/dashboard")
+    quality = boss.get_by_role("region", name="数据质量" if zh else "Data quality")
+    scores = quality.get_by_role("table", name="各辖区数据质量得分" if zh else "Quality score by territory")
+    expect(scores.get_by_role("row").filter(has_text=named)).to_have_count(1)
+    assert serious_violations(boss) == []
+    quality.get_by_role("link", name="待更正个案" if zh else "Cases to correct").click()
+    expect(boss.get_by_role("heading", level=1)).to_have_text("数据质量" if zh else "Data quality")
+    lacking = "缺少出生日期或年龄" if zh else "Neither birth date nor age"
+    boss.get_by_label("待更正内容" if zh else "What is lacking").select_option(label=lacking)
+    boss.get_by_role("button", name="显示" if zh else "Show").click()
+    expect(boss).to_have_url(re.compile(r"rule=no_age"))
+    link = boss.locator(f"#cases-to-correct a[href='/cases/{case_id}']")
+    _until(boss, lambda: link.count() == 1)
+    row = boss.locator("#cases-to-correct tbody tr").filter(has=boss.locator(f"a[href='/cases/{case_id}']"))
+    expect(row).to_contain_text(lacking)
+    expect(row).to_contain_text(named)
+    expect(boss.get_by_role("status")).to_contain_text("个案" if zh else "Cases found")
+    assert serious_violations(boss) == []
+
+    boss.get_by_role("table", name="各辖区数据质量得分" if zh else "Quality score by territory").get_by_role(
+        "link", name=named
+    ).click()
+    expect(boss.locator("select[name=territory]")).to_have_value(township.code)
+    _until(boss, lambda: link.count() == 1)
+    link.click()
+    expect(boss).to_have_url(re.compile(f"/cases/{case_id}$"))
+    expect(boss.locator("dl.summary")).to_be_visible()

@@ -22,6 +22,7 @@ from services.audit.counted import counted_figures, unkept
 from services.audit.indicators import TOTAL, Happening, Kind, Period, figures
 from services.audit.keeper import keep_months, keep_running, wanted
 from services.audit.ledger import happening_row, insert_happenings
+from services.audit.quality import RULES, lacking, scores, to_correct
 from services.audit.running import answered, keep
 from shared.contracts.vocabulary import CHINA_STANDARD_TIME
 from shared.sample_reports import villages
@@ -440,3 +441,38 @@ async def test_the_database_proposes_the_agenda_the_rules_do(
             by_sql = await proposed(session, node, at)
         assert by_sql == by_rules, f"{level} at {at}"
         assert {reason for p in by_rules for reason in p.reasons} == set(REASONS), "every reason is met"
+
+
+@pytest.mark.parametrize("level", ["city", "county"])
+async def test_the_database_finds_what_to_correct_as_the_rules_do(
+    audit_sessions: async_sessionmaker[AsyncSession], happened, level: str
+) -> None:
+    """The open cases whose record lacks what a rule of data quality asks, found from the facts in pages
+    (`lacking`), are the ones the rules give from the node's happenings (`to_correct`), in the same order,
+    with the same rules and since when; one rule asked, only its cases; and each child's score is the
+    bulletin's data-quality figure of the running month counted at the same moment."""
+    node = CITY if level == "city" else TERRITORY.children(CITY)[0].code
+    children = tuple(child.code for child in TERRITORY.children(node))
+    this, at = happened[0], datetime.now(UTC)
+    async with audit_sessions() as session, session.begin():
+        await snapshot(session)
+        by_rules = to_correct(await node_happenings(session, node, at), node, at)
+        pages, total = [], None
+        while total is None or len(pages) < total:
+            page, total = await lacking(session, node, at, offset=len(pages), limit=40)
+            assert page, "a page while some are left"
+            pages += page
+        only = {rule: await lacking(session, node, at, rule=rule, limit=10_000) for rule in RULES}
+        found = await scores(session, node, children, at)
+        bulletin = await counted_figures(session, node, children, this, at)
+    assert pages == by_rules
+    assert {rule for c in by_rules for rule in c.rules} == set(RULES), "every rule is met"
+    for rule, (cases, count) in only.items():
+        assert cases == [c for c in by_rules if rule in c.rules] and count == len(cases), rule
+    quality = bulletin.table("data_quality")
+    columns = [*((child, child) for child in children), (node, TOTAL)]
+    assert [(s.node, s.open_cases, s.score) for s in found] == [
+        (code, quality.cell("open_cases", column).value, quality.cell("quality_score", column).value)
+        for code, column in columns
+    ]
+    assert found[-1].open_cases > found[-1].clean > 0

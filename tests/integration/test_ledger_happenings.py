@@ -24,6 +24,7 @@ from shared.contracts.envelope import new_envelope
 from shared.contracts.events import CaseReported, ReferralCreated, ReferralStatusChanged
 from shared.contracts.topics import dlq_topic
 from shared.contracts.vocabulary import CHINA_STANDARD_TIME, Agency, Channel, ReferralState
+from shared.territory.registry import load_territory
 from tests.e2e.reports import token
 from tests.integration.support import consumer_record, service_in_process
 from tests.unit.test_contracts import sample
@@ -187,3 +188,12 @@ async def test_the_agenda_and_the_bulletin_over_http_for_the_territorys_supervis
         assert made.json()["ledger_entries"] == sum(size for size, _ in made.json()["ledger_heads"].values())
         assert (await audit.get(f"/v1/bulletins/{county}/{month}", headers=other)).status_code == 403
         assert (await audit.get(f"/v1/bulletins/{county}/2026-13", headers=own)).status_code == 422
+        lacking = await audit.get(f"/v1/quality/{county}", params={"limit": 500}, headers=own)
+        assert lacking.status_code == 200, lacking.text
+        assert int(lacking.headers["X-Total-Count"]) >= len(lacking.json())
+        assert (await audit.get(f"/v1/quality/{county}", headers=other)).status_code == 403
+        unknown_rule = await audit.get(f"/v1/quality/{county}", params={"rule": "x"}, headers=own)
+        assert unknown_rule.status_code == 422
+        scored = (await audit.get(f"/v1/quality/{county}/scores", headers=own)).json()
+        assert scored[-1]["node"] == county and scored[-1]["open_cases"] >= 1
+        assert [s["node"] for s in scored[:-1]] == [c.code for c in load_territory().children(county)]

@@ -88,6 +88,7 @@ ROUTES = {
     ("GET", "/dashboard"),
     ("GET", "/bulletins"),
     ("GET", "/bulletins/{territory}/{period}.{kind}"),
+    ("GET", "/quality"),
     ("GET", "/meetings"),
     ("POST", "/meetings"),
     ("GET", "/meetings/{meeting_id}"),
@@ -124,6 +125,7 @@ def test_every_area_of_work_is_a_router_and_each_is_assembled_once() -> None:
         "meetings",
         "overdue",
         "providers",
+        "quality",
         "reports",
         "sign_in",
     ]

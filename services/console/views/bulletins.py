@@ -41,7 +41,7 @@ def own_node(console, person) -> str | None:
     return own if own in console.territory else None
 
 
-def _nodes(console, person) -> list[str]:
+def territory_nodes(console, person) -> list[str]:
     """The nodes a person may ask a bulletin of: their own and each below it down to the townships."""
     own = own_node(console, person)
     if own is None:
@@ -54,6 +54,11 @@ def _nodes(console, person) -> list[str]:
         if node.level in (TerritoryLevel.province, TerritoryLevel.city, TerritoryLevel.county):
             todo += [child.code for child in console.territory.children(code)]
     return found
+
+
+def node_choices(console, lang, nodes: list[str], chosen: str | None) -> list[tuple[str, str, bool]]:
+    """The nodes of a page's territory picker: each code, its name in the reader's language, chosen."""
+    return [(code, console.territory.node(code).name(lang.html_lang), code == chosen) for code in nodes]
 
 
 def _drill(console, code: str, month: str) -> str | None:
@@ -78,7 +83,7 @@ async def bulletins(
 ) -> Response:
     require_page(person, BULLETINS)
     lang = language_of(console, request)
-    nodes = _nodes(console, person)
+    nodes = territory_nodes(console, person)
     chosen = territory or (nodes[0] if nodes else None)
     month = period or last_month()
     made = await _bulletin(console, person, chosen, month) if chosen and territory else None
@@ -87,7 +92,7 @@ async def bulletins(
         request,
         "bulletins.html",
         person=person,
-        nodes=[(code, console.territory.node(code).name(lang.html_lang), code == chosen) for code in nodes],
+        nodes=node_choices(console, lang, nodes, chosen),
         month=month,
         made=made,
         heading=title(lang, made.figures) if made else None,

@@ -7,9 +7,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from services.console.charts import weekly_bars
-from services.console.navigation import BULLETINS, DASHBOARD, may_open
+from services.console.navigation import BULLETINS, DASHBOARD, DATA_QUALITY, may_open
 from services.console.pages import ConsoleDep, Person, call, language_of, render, require_page
-from services.console.views.bulletins import last_month, own_node
+from services.console.views.bulletins import last_month, own_node, territory_nodes
+from services.console.views.quality import drill, quality_scores
 
 router = APIRouter()
 LEVELS = ["red", "orange", "blue"]
@@ -34,10 +35,16 @@ async def dashboard(request: Request, console: ConsoleDep, person: Person) -> Re
         by_level = rows.setdefault((count["node"], count["category"]), {})
         level = count["risk_level"] or "none"
         by_level[level] = by_level.get(level, 0) + count["cases"]
+    # Each node below the person's with its data-quality score, a click away from what to correct there.
+    own = own_node(console, person) if may_open(person.principal, DATA_QUALITY) else None
+    nodes = territory_nodes(console, person) if own else []
+    scores = await quality_scores(console, person, language, own, nodes) if own else []
     return render(
         console,
         request,
         "dashboard.html",
+        scores=scores,
+        quality=drill(own) if own else None,
         person=person,
         data=data,
         chart=chart,
