@@ -44,6 +44,9 @@ MEETINGS = Page("/meetings", "Joint meetings", SUPERVISORS)
 # The children's details of the board's cases, taken away in a password-protected archive: those who read a
 # child's file by territory (not a link of the header: the board links to it with its filters).
 CHILDREN_EXPORT = Page("/board/children-export", "Export the children's details", CASE_SIDE)
+# A case's file as a PDF (its child's details, timeline, records and notes) for a court or a transfer, in
+# a password-protected archive: linked from the case's page.
+CASE_FILE = Page("/cases/{case_id}/file", "The case file", CASE_SIDE)
 # The header's search box (a case number, an ID number or a name): not a link of the header.
 FIND = Page("/find", "Find", CASE_SIDE)
 PAGES = (

@@ -18,6 +18,8 @@ from collections.abc import Iterator
 from datetime import datetime
 
 import httpx
+import py7zr
+import pypdfium2
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
@@ -1469,3 +1471,63 @@ def test_the_county_supervisor_finds_a_child_without_an_age_to_correct_from_the_
     link.click()
     expect(boss).to_have_url(re.compile(f"/cases/{case_id}$"))
     expect(boss.locator("dl.summary")).to_be_visible()
+
+
+@pytest.mark.parametrize("locale", ["zh-CN", "en-US"])
+def test_the_supervisor_takes_the_case_file_for_a_court_in_an_archive_only_the_password_opens(
+    services: RunningServices, console: str, browser: Browser, locale: str, tmp_path
+) -> None:
+    """The case file for a court: from the case's page, a purpose and a password typed twice (a short one
+    refused beside its field); a 7z archive that does not open without the password, and with it a PDF
+    holding the child's name, what the reporter said and the timeline; the export on the access ledger
+    with its purpose."""
+    zh = locale == "zh-CN"
+    tag = uuid.uuid4().hex[:8]
+    report = hotline_report(jurisdiction="140402001001", child={"name": f"档案儿童{tag}"})
+    caseworker = token(Role.caseworker, subject="caseworker-case-file", jurisdiction="140402")
+    made = httpx.post(services.urls["intake"] + "/v1/reports", json=report, headers=caseworker)
+    made.raise_for_status()
+    case_id = made.json()["case_id"]
+
+    boss = _person(browser, locale, console, add_person(services, "supervisor", "140402"))
+    boss.goto(f"{console}/cases/{case_id}")
+    boss.get_by_role(
+        "link",
+        name="导出个案档案（PDF，供法院或转移管辖使用）"
+        if zh
+        else "The case file as a PDF, for a court or a transfer",
+    ).click()
+    expect(boss.get_by_role("heading", level=1)).to_contain_text("个案档案" if zh else "The case file")
+    purpose = "法律程序" if zh else "Legal proceedings"
+    boss.get_by_label("导出目的" if zh else "Why the details leave the system").select_option(label=purpose)
+    password = "a court's sealed envelope"
+    boss.get_by_label("压缩包密码" if zh else "The archive's password").fill("short")
+    boss.get_by_label("再次输入密码" if zh else "The password again").fill("short")
+    boss.get_by_role("button", name="下载压缩包" if zh else "Download the archive").click()
+    expect(boss.locator(".field-error, [id$=-error]").first).to_be_visible()
+    assert serious_violations(boss) == []
+    boss.get_by_label("导出目的" if zh else "Why the details leave the system").select_option(label=purpose)
+    boss.get_by_label("压缩包密码" if zh else "The archive's password").fill(password)
+    boss.get_by_label("再次输入密码" if zh else "The password again").fill(password)
+    with boss.expect_download() as download:
+        boss.get_by_role("button", name="下载压缩包" if zh else "Download the archive").click()
+    saved = tmp_path / download.value.suggested_filename
+    download.value.save_as(saved)
+    assert saved.name.endswith(".7z") and saved.name.startswith("case-140402-")
+    with pytest.raises(py7zr.exceptions.PasswordRequired):
+        with py7zr.SevenZipFile(saved) as sealed:
+            sealed.getnames()
+    with py7zr.SevenZipFile(saved, password=password) as sealed:
+        (name,) = sealed.getnames()
+        sealed.extractall(path=tmp_path)
+    assert name.endswith(".pdf")
+    document = pypdfium2.PdfDocument(tmp_path / name)
+    text = "".join(page.get_textpage().get_text_range() for page in document)
+    assert f"档案儿童{tag}" in text, "the child's name"
+    assert "".join(report["narrative"].split()) in "".join(text.split()), "what the reporter said"
+    assert ("个案档案" if zh else "Case file") in text and (purpose in text)
+
+    boss.goto(f"{console}/cases/{case_id}")
+    boss.get_by_role("link", name="谁查阅过这名儿童的信息" if zh else "Who read this child's data").click()
+    exported = boss.get_by_role("row").filter(has_text="导出" if zh else "Exported").filter(has_text=purpose)
+    expect(exported.first).to_be_visible()

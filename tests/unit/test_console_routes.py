@@ -89,6 +89,8 @@ ROUTES = {
     ("GET", "/bulletins"),
     ("GET", "/bulletins/{territory}/{period}.{kind}"),
     ("GET", "/quality"),
+    ("GET", "/cases/{case_id}/file"),
+    ("POST", "/cases/{case_id}/file"),
     ("GET", "/meetings"),
     ("POST", "/meetings"),
     ("GET", "/meetings/{meeting_id}"),

@@ -378,8 +378,18 @@ async def records(request: Request, console: ConsoleDep, person: Person, case_id
     purpose = await _chosen_purpose(request, person)
     if purpose is None:
         return await _purpose_form(request, console, person, case_id, "records", status_code=422)
-    params = {"purpose": purpose.value}
     case = await call(console, person, "casework", "GET", f"/v1/cases/{case_id}")
+    found = await case_records(console, person, case_id, purpose)
+    return render(console, request, "records.html", person=person, case=case, purpose=purpose.value, **found)
+
+
+async def case_records(
+    console: Console, person: SignedIn, case_id: uuid.UUID, purpose: AccessPurpose
+) -> dict[str, list[dict]]:
+    """The case's records and notes as each service answers them, newest first, each read recorded by
+    its service with the purpose first: the assessment's records, the visits, casework's notes, the
+    agencies' answers, the notes of identification."""
+    params = {"purpose": purpose.value}
     assessment = await optional(
         call(console, person, "assessment", "GET", f"/v1/cases/{case_id}/records", params=params)
     )
@@ -393,19 +403,13 @@ async def records(request: Request, console: ConsoleDep, person: Person, case_id
     identification = await optional(
         call(console, person, "intake", "GET", f"/v1/cases/{case_id}/notes", params=params)
     )
-    return render(
-        console,
-        request,
-        "records.html",
-        person=person,
-        case=case,
-        purpose=purpose.value,
-        records=assessment["records"] if assessment else [],
-        visits=visits["visits"] if visits else [],
-        notes=notes["notes"],
-        answers=answers["notes"] if answers else [],
-        identification_notes=identification["notes"] if identification else [],
-    )
+    return {
+        "records": assessment["records"] if assessment else [],
+        "visits": visits["visits"] if visits else [],
+        "notes": notes["notes"],
+        "answers": answers["notes"] if answers else [],
+        "identification_notes": identification["notes"] if identification else [],
+    }
 
 
 @router.post("/child", response_class=HTMLResponse)

@@ -6,12 +6,14 @@ under a password the person types twice and nobody keeps."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
+from services.console.case_file import Made, case_file_pdf
 from services.console.exports import (
     EXPORT_PURPOSES,
     MAX_CHILDREN,
@@ -27,7 +29,8 @@ from services.console.exports import (
     password_problem,
     sealed_archive,
 )
-from services.console.navigation import BOARD, CHILDREN_EXPORT, ESCALATED_SERVICES, INBOX
+from services.console.history import actors, step_in_words
+from services.console.navigation import BOARD, CASE_FILE, CHILDREN_EXPORT, ESCALATED_SERVICES, INBOX
 from services.console.pages import (
     Console,
     ConsoleDep,
@@ -38,13 +41,16 @@ from services.console.pages import (
     checked_form,
     language_of,
     now,
+    optional,
     render,
     require_page,
 )
 from services.console.spreadsheets import CSV, XLSX, Table, table_csv, tables_xlsx
-from services.console.users import SignedIn, usernames_of
+from services.console.users import SignedIn, people_of, usernames_of
+from services.console.views.cases import case_records
 from services.console.views.inbox import InboxFiltersDep
 from services.console.worklist import BadFilter, BoardFilters, board_address, filters_of
+from shared.contracts.vocabulary import AccessPurpose
 
 router = APIRouter()
 KINDS = ("csv", "xlsx")
@@ -157,35 +163,81 @@ async def escalated_services_export(
     return _download(console, request, person, kind, "overdue-services", table, found)
 
 
-def _children_form(
+def _sealing(form) -> tuple[str, str, dict[str, str]]:
+    """What an export of personal data asks on its form: why (a purpose) and the archive's password typed
+    twice; with each mistake by its field."""
+    purpose = str(form.get("purpose") or "")
+    password, again = str(form.get("password") or ""), str(form.get("password_again") or "")
+    errors = {}
+    if purpose not in EXPORT_PURPOSES:
+        errors["purpose"] = "missing" if not purpose else "choice"
+    if problem := password_problem(password, again):
+        errors["password_again" if problem == "password_differs" else "password"] = problem
+    return purpose, password, errors
+
+
+def _sealing_form(
     console: Console,
     request: Request,
     person: SignedIn,
-    filters: BoardFilters,
-    total: int,
+    template: str,
     *,
     errors: dict[str, str] | None = None,
     purpose: str = "",
     problem: str | None = None,
     status_code: int = 200,
+    **about: Any,
 ) -> Response:
-    """The form: how many cases go, why, and the password twice (never filled in again)."""
+    """An export's form: what goes (`about`, the page's), why, and the password twice (never filled in
+    again)."""
     return render(
         console,
         request,
-        "children_export.html",
+        template,
         status_code=status_code,
         person=person,
-        filters=filters.query(),
-        board=filters.link(),
-        total=total,
-        kept=min(total, MAX_CHILDREN),
         purposes=EXPORT_PURPOSES,
         values={"purpose": purpose},
         errors=errors or {},
         problem=problem,
         min_password=MIN_PASSWORD,
+        **about,
     )
+
+
+def _children_form(
+    console: Console, request: Request, person: SignedIn, filters: BoardFilters, total: int, **form: Any
+) -> Response:
+    """The children's export: how many cases go."""
+    return _sealing_form(
+        console,
+        request,
+        person,
+        "children_export.html",
+        filters=filters.query(),
+        board=filters.link(),
+        total=total,
+        kept=min(total, MAX_CHILDREN),
+        **form,
+    )
+
+
+async def _exported(console: Console, person: SignedIn, case_ids: list[str], purpose: str) -> dict | None:
+    """Intake's export of the cases' children with the purpose (each on the access ledger first); None
+    when it refuses the person."""
+    try:
+        return await call(
+            console,
+            person,
+            "intake",
+            "POST",
+            "/v1/children/export",
+            json={"case_ids": case_ids, "purpose": purpose},
+        )
+    except ServiceAnswer as exc:
+        if exc.status_code != 403:
+            raise
+        return None
 
 
 @router.get(CHILDREN_EXPORT.path)
@@ -218,13 +270,7 @@ async def children_export(request: Request, console: ConsoleDep, person: Person)
         filters = filters_of(form)
     except BadFilter:
         return RedirectResponse(BOARD.path, status_code=303)
-    purpose = str(form.get("purpose") or "")
-    password, again = str(form.get("password") or ""), str(form.get("password_again") or "")
-    errors = {}
-    if purpose not in EXPORT_PURPOSES:
-        errors["purpose"] = "missing" if not purpose else "choice"
-    if problem := password_problem(password, again):
-        errors["password_again" if problem == "password_differs" else "password"] = problem
+    purpose, password, errors = _sealing(form)
     cases, total = await board_cases(console, person, filters, MAX_CHILDREN)
     if errors or not cases:
         return _children_form(
@@ -238,18 +284,8 @@ async def children_export(request: Request, console: ConsoleDep, person: Person)
             problem=None if cases else "no_cases",
             status_code=422,
         )
-    try:
-        export = await call(
-            console,
-            person,
-            "intake",
-            "POST",
-            "/v1/children/export",
-            json={"case_ids": [case["case_id"] for case in cases], "purpose": purpose},
-        )
-    except ServiceAnswer as exc:
-        if exc.status_code != 403:
-            raise
+    export = await _exported(console, person, [case["case_id"] for case in cases], purpose)
+    if export is None:
         return _children_form(
             console, request, person, filters, total, purpose=purpose, problem="not_yours", status_code=403
         )
@@ -266,3 +302,67 @@ async def children_export(request: Request, console: ConsoleDep, person: Person)
     name = f"children-{_stamp(made_at)}"
     book = tables_xlsx([children_table(lang, export), about_table(lang, about)])
     return _attachment(sealed_archive([(f"{name}.xlsx", book)], password), SEVEN_ZIP, f"{name}.7z")
+
+
+@router.get(CASE_FILE.path)
+async def case_file_form(
+    request: Request, console: ConsoleDep, person: Person, case_id: uuid.UUID
+) -> Response:
+    """What the file will hold, before anything of the child is read."""
+    require_page(person, CASE_FILE)
+    case = await call(console, person, "casework", "GET", f"/v1/cases/{case_id}")
+    return _sealing_form(console, request, person, "case_file.html", case=case)
+
+
+@router.post(CASE_FILE.path)
+async def case_file(request: Request, console: ConsoleDep, person: Person, case_id: uuid.UUID) -> Response:
+    """The case's file as a PDF in an archive under the typed password: the child's identity exported (on
+    the access ledger as an export with the purpose), the reports, records and notes read with it, and
+    the timeline. The password is neither kept nor written anywhere: it only seals the archive."""
+    require_page(person, CASE_FILE)
+    form = await checked_form(request, person)
+    case = await call(console, person, "casework", "GET", f"/v1/cases/{case_id}")
+    purpose, password, errors = _sealing(form)
+    if errors:
+        return _sealing_form(
+            console,
+            request,
+            person,
+            "case_file.html",
+            case=case,
+            errors=errors,
+            purpose=purpose,
+            status_code=422,
+        )
+    export = await _exported(console, person, [str(case_id)], purpose)
+    # The reports' narratives, read with the same purpose (a read on the ledger beside the export).
+    child = (
+        await optional(
+            call(console, person, "intake", "GET", f"/v1/cases/{case_id}/child", params={"purpose": purpose})
+        )
+        if export and export["children"]
+        else None
+    )
+    if not (export and export["children"] and child):
+        # No consent names the reader's kind: refused, and on the ledger already.
+        return _sealing_form(
+            console,
+            request,
+            person,
+            "case_file.html",
+            case=case,
+            purpose=purpose,
+            problem="not_yours",
+            status_code=403,
+        )
+    found = await case_records(console, person, case_id, AccessPurpose(purpose))
+    timeline = await call(console, person, "audit", "GET", f"/v1/cases/{case_id}/timeline")
+    async with console.engine.connect() as connection:
+        people = await people_of(connection, actors(timeline))
+    lang = language_of(console, request)
+    made = Made(by=person.account.username, at=now(), purpose=purpose)
+    child = {**child, "identity": export["children"][0]["identity"]}
+    history = [step_in_words(lang, step, people) for step in timeline]
+    body = case_file_pdf(lang, case, child, history, found, made)
+    name = f"case-{case.get('case_number') or case_id}-{_stamp(made.at)}"
+    return _attachment(sealed_archive([(f"{name}.pdf", body)], password), SEVEN_ZIP, f"{name}.7z")
