@@ -129,6 +129,17 @@ def escalated_services_table(lang: Language, services: Iterable[Mapping[str, Any
     return _table(lang, "Overdue services escalated to us", columns, services)
 
 
+def quality_table(lang: Language, cases: Iterable[Mapping[str, Any]]) -> Table:
+    """The cases whose record lacks what a rule of data quality asks: the case, where, what, since when."""
+    columns: list[Column] = [
+        ("Case number", _number),
+        ("Where", _place("jurisdiction")),
+        ("What is lacking", lambda lang, c: lang.labels("bulletin:quality", c.get("rules") or ())),
+        ("Lacking since", lambda lang, c: lang.when(c.get("since"))),
+    ]
+    return _table(lang, "Cases to correct", columns, cases)
+
+
 def children_table(lang: Language, export: Mapping[str, Any]) -> Table:
     """The children's details intake answered: the case, where, and each field the person may see."""
     _ = lang.gettext

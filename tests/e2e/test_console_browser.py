@@ -1462,6 +1462,10 @@ def test_the_county_supervisor_finds_a_child_without_an_age_to_correct_from_the_
     expect(row).to_contain_text(named)
     expect(boss.get_by_role("status")).to_contain_text("个案" if zh else "Cases found")
     assert serious_violations(boss) == []
+    with boss.expect_download() as download:
+        boss.get_by_role("link", name="下载CSV" if zh else "Download CSV").click()
+    taken = download.value.path().read_text(encoding="utf-8-sig")
+    assert made.json()["case_number"] in taken and lacking in taken, "the list as a file, in words"
 
     boss.get_by_role("table", name="各辖区数据质量得分" if zh else "Quality score by territory").get_by_role(
         "link", name=named

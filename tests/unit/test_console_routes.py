@@ -89,6 +89,7 @@ ROUTES = {
     ("GET", "/bulletins"),
     ("GET", "/bulletins/{territory}/{period}.{kind}"),
     ("GET", "/quality"),
+    ("GET", "/quality/export.{kind}"),
     ("GET", "/cases/{case_id}/file"),
     ("POST", "/cases/{case_id}/file"),
     ("GET", "/meetings"),

@@ -10,9 +10,10 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
+from services.audit.quality import RULES
 from services.console.case_file import Made, case_file_pdf
 from services.console.exports import (
     EXPORT_PURPOSES,
@@ -27,10 +28,18 @@ from services.console.exports import (
     escalated_services_table,
     inbox_table,
     password_problem,
+    quality_table,
     sealed_archive,
 )
 from services.console.history import actors, step_in_words
-from services.console.navigation import BOARD, CASE_FILE, CHILDREN_EXPORT, ESCALATED_SERVICES, INBOX
+from services.console.navigation import (
+    BOARD,
+    CASE_FILE,
+    CHILDREN_EXPORT,
+    DATA_QUALITY,
+    ESCALATED_SERVICES,
+    INBOX,
+)
 from services.console.pages import (
     Console,
     ConsoleDep,
@@ -47,6 +56,7 @@ from services.console.pages import (
 )
 from services.console.spreadsheets import CSV, XLSX, Table, table_csv, tables_xlsx
 from services.console.users import SignedIn, people_of, usernames_of
+from services.console.views.bulletins import CODE, own_node, territory_nodes
 from services.console.views.cases import case_records
 from services.console.views.inbox import InboxFiltersDep
 from services.console.worklist import BadFilter, BoardFilters, board_address, filters_of
@@ -161,6 +171,28 @@ async def escalated_services_export(
     services, found = await _listed(console, person, "referral", "/v1/services", query)
     table = escalated_services_table(language_of(console, request), services)
     return _download(console, request, person, kind, "overdue-services", table, found)
+
+
+@router.get(DATA_QUALITY.path + "/export.{kind}")
+async def quality_export(
+    request: Request,
+    console: ConsoleDep,
+    person: Person,
+    kind: str,
+    territory: str | None = Query(None, pattern=CODE),
+    rule: str | None = Query(None, pattern="^(" + "|".join(RULES) + ")?$"),
+) -> Response:
+    """The cases to correct of a node of the person's territory (one rule or all), as the page lists them."""
+    require_page(person, DATA_QUALITY)
+    if kind not in KINDS:
+        return Response(status_code=404)
+    chosen = territory if territory in territory_nodes(console, person) else own_node(console, person)
+    if chosen is None:
+        return Response(status_code=404)
+    query = {"rule": rule} if rule else {}
+    cases, found = await _listed(console, person, "audit", f"/v1/quality/{chosen}", query)
+    table = quality_table(language_of(console, request), cases)
+    return _download(console, request, person, kind, f"to-correct-{chosen}", table, found)
 
 
 def _sealing(form) -> tuple[str, str, dict[str, str]]:
