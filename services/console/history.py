@@ -183,6 +183,14 @@ def _what(lang: Language, event: str, p: Mapping[str, Any], people: Mapping[str,
             p.get("due_on") and lang.gettext("history:due_on").format(day=lang.day(p["due_on"])),
             lang.label("action_item_state", p.get("state")),
         )
+    if event == "meeting.action_item_escalated":
+        return _join(
+            lang,
+            lang.label("agency", p.get("agency")),
+            lang.label("action_task", p.get("task")),
+            p.get("due_on") and lang.gettext("history:due_on").format(day=lang.day(p["due_on"])),
+            lang.gettext("history:now_at").format(place=lang.place(p.get("to_jurisdiction"))),
+        )
     if event == "case.reopened":
         return _reopening(lang, p, people)
     if event == "case.reviewed":

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from sqlalchemy import func, select, update
 
 from services.referral import tables as t
+from services.referral.action_items import late_from
 from services.referral.api import Ctx
 from services.referral.provision import LOCAL
 from shared.access import (
@@ -47,7 +48,7 @@ from shared.contracts.vocabulary import (
 )
 from shared.http import answers, note_required
 from shared.notes import NoteText, WrittenNote, save_notes, sealed_notes, unseal, written, written_notes
-from shared.territory.code import CONVENING_LEVELS, in_subtree, is_within, territory_level
+from shared.territory.code import CONVENING_LEVELS, in_subtree, is_within, node_of, territory_level
 
 router = APIRouter(tags=["meetings"])
 Conveners = require_role(*SUPERVISORS)
@@ -131,6 +132,8 @@ class ActionItemOut(BaseModel):
     state: ActionItemState
     overdue: bool = Field(description="Still open after the day it was due")
     done_at: datetime | None
+    holder: str = Field(description="The node answerable now: the case's, then each level it climbed to")
+    escalations: int = Field(description="How many levels it climbed, left open after its day")
 
 
 class DecidedCase(BaseModel):
@@ -197,6 +200,8 @@ def _item(row, today: date) -> ActionItemOut:
         state=row.state,
         overdue=row.state == ActionItemState.open and row.due_on < today,
         done_at=row.done_at,
+        holder=row.holder,
+        escalations=row.escalations,
     )
 
 
@@ -505,6 +510,8 @@ async def give_action_item(
                 state=ActionItemState.open.value,
                 created_by=principal.subject,
                 created_at=now,
+                holder=case.jurisdiction,
+                escalate_at=late_from(body.due_on),
             )
         )
         return await _item_changed(
@@ -526,6 +533,10 @@ async def list_action_items(
     state: ActionItemState | None = None,
     case_id: uuid.UUID | None = None,
     jurisdiction: Annotated[str | None, Query(pattern=TERRITORY_PREFIX_PATTERN)] = None,
+    held_here: Annotated[
+        bool | None,
+        Query(description="escalated to your own node: left open after its day, it climbed to your level"),
+    ] = None,
     offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[ActionItemOut]:
@@ -540,6 +551,8 @@ async def list_action_items(
         where.append(i.state == state.value)
     if case_id:
         where.append(i.case_id == case_id)
+    if held_here:
+        where += [i.escalations > 0, i.holder == node_of(principal.jurisdiction)]
     late = (i.state == ActionItemState.open.value) & (i.due_on < today)
     async with ctx.sessions() as session:
         rows = (

@@ -55,7 +55,7 @@ from shared.contracts.vocabulary import (
 from shared.http import answers
 from shared.notes import NoteText
 from shared.service import ServiceContext, service_context
-from shared.territory.code import DIGITS, TerritoryLevel, in_subtree
+from shared.territory.code import in_subtree, node_of
 
 Ctx = Annotated[ServiceContext[Resources], Depends(service_context)]
 # Who keeps the registry: a supervisor for their territory, an operator for the whole network.
@@ -683,10 +683,9 @@ async def list_services(
     if overdue is not None:
         where.append(late if overdue else ~late)
     if held_here:
-        # The node a territory prefix names: its code with the levels below it zero (14 04 04 → 140404000000).
         where += [
             s.escalations > 0,
-            s.holder == principal.jurisdiction.ljust(DIGITS[TerritoryLevel.village], "0"),
+            s.holder == node_of(principal.jurisdiction),
         ]
     query = with_provider().where(*where).order_by(case((late, 0), else_=1), s.due_on, s.id)
     async with ctx.sessions() as session:

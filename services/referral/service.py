@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from functools import partial
 
+from services.referral.action_items import escalate_overdue_action_items
 from services.referral.api import cases_router, router
 from services.referral.complaints import router as complaints_router
 from services.referral.deliveries import escalate_overdue_services
@@ -77,6 +78,13 @@ def tasks(ctx: ServiceContext):
             ctx,
             "referral.service_escalation",
             lambda work: escalate_overdue_services(work, ctx.resources),
+            ctx.settings.sweep_interval_s,
+        ),
+        # A joint meeting's action item still open after its day climbs the same way.
+        periodic_work(
+            ctx,
+            "referral.action_item_escalation",
+            lambda work: escalate_overdue_action_items(work, ctx.resources),
             ctx.settings.sweep_interval_s,
         ),
     ]

@@ -246,6 +246,9 @@ action_items = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("done_by", Text),
     Column("done_at", DateTime(timezone=True)),
+    Column("holder", Text, nullable=False),  # the node answerable now: the case's, then each level up
+    Column("escalate_at", DateTime(timezone=True), nullable=False, index=True),  # when it climbs next
+    Column("escalations", Integer, nullable=False, server_default="0"),
 )
 
 DOMAIN_TABLES = (

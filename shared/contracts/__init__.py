@@ -13,6 +13,7 @@ from shared.contracts.envelope import (
 )
 from shared.contracts.events import (
     ActionItemChanged,
+    ActionItemEscalated,
     CaseApprovalDecided,
     CaseApprovalRequested,
     CaseAssessed,
@@ -121,6 +122,7 @@ __all__ = [
     "ServiceComplaint",
     "MeetingDecided",
     "ActionItemChanged",
+    "ActionItemEscalated",
     "ServiceEscalated",
     "ServiceKind",
     "ServiceOutcome",

@@ -15,7 +15,7 @@ from shared.contracts.topics import TOPICS, Topic, dlq_topic, referral_topic
 from shared.contracts.vocabulary import Agency
 
 ASYNCAPI_VERSION = "3.0.0"
-CONTRACTS_VERSION = "1.13.0"
+CONTRACTS_VERSION = "1.14.0"
 """Version of the published contract as a whole; raise it with any change to the document."""
 
 ASYNCAPI_FILE = "asyncapi.json"

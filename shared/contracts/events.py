@@ -739,6 +739,33 @@ class ActionItemChanged(EventPayload):
     changed_at: UtcDatetime
 
 
+@register_event
+class ActionItemEscalated(EventPayload):
+    """An action item still open after the day it was due moved up the territory tree, as a late
+    referral or service does: that node's supervisors answer for it now (since contracts 1.14)."""
+
+    EVENT_TYPE: ClassVar[str] = "meeting.action_item_escalated"
+    SCHEMA_VERSION: ClassVar[int] = 1
+    TOPIC: ClassVar[str] = "meeting.action_items"
+
+    action_item_id: UUID
+    meeting_id: UUID
+    case_id: UUID
+    agency: Agency = Field(description="The department that owns it")
+    task: ActionTask
+    due_on: date = Field(description="The day it was due (China Standard Time)")
+    from_jurisdiction: Jurisdiction
+    to_jurisdiction: Jurisdiction
+    to_level: TerritoryLevel
+    escalations: int = Field(ge=1, description="How many levels it has climbed, this one included")
+    escalated_at: UtcDatetime
+
+    @model_validator(mode="after")
+    def _goes_up_the_tree(self) -> ActionItemEscalated:
+        _up_the_tree(self.from_jurisdiction, self.to_jurisdiction, self.to_level)
+        return self
+
+
 # --- consent and assent (since contracts 1.12) --------------------------------------------
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from shared.contracts.envelope import EventPayload
 from shared.contracts.events import (
     ActionItemChanged,
+    ActionItemEscalated,
     CaseApprovalDecided,
     CaseApprovalRequested,
     CaseAssessed,
@@ -159,7 +160,11 @@ def _all_topics() -> dict[str, Topic]:
         _topic(ServiceEscalated, "referral"),
         _topic(ServiceComplaint, "referral"),
         _topic(MeetingDecided, "referral"),
-        _topic(ActionItemChanged, "referral"),
+        # An action item set or done, and its climbing the territory once overdue: keyed by case.
+        dataclasses.replace(
+            _topic(ActionItemChanged, "referral"),
+            event_types=(ActionItemChanged.EVENT_TYPE, ActionItemEscalated.EVENT_TYPE),
+        ),
         # Consent to share a child's details, its withdrawal, a supervisor's override: keyed by case.
         _topic(ConsentChanged, "intake", partitions=6),
         _topic(FollowupScheduled, "followup"),

@@ -119,6 +119,11 @@ def below_level(code: ColumnElement[str], level: TerritoryLevel) -> ColumnElemen
     return func.substr(code, kept + 1) != "0" * (CODE_DIGITS - kept)
 
 
+def node_of(prefix: str) -> str:
+    """The node a territory prefix names: its code with the levels below it zero (14 04 04 → 140404000000)."""
+    return prefix.ljust(CODE_DIGITS, "0")
+
+
 def in_subtree(code: ColumnElement[str], prefix: str) -> ColumnElement[bool]:
     """SQL: the node a code column names is `prefix`'s node or lies below it (`code LIKE 'prefix%'`).
     The one way to filter by territory: the prefix's `%`, `_` and the escape character are escaped, so

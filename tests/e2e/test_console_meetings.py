@@ -205,3 +205,98 @@ def test_a_joint_meeting_decides_on_a_declined_referral_and_education_does_what_
     assert words["minutes_title"].replace(" ", "") in flat
     assert number in flat and "".join(said.split()) in flat and "".join(words["assign"].split()) in flat
     assert serious_violations(boss) == [] and serious_violations(officer) == []
+
+
+async def _item_left_open(database_url: str, services: RunningServices, case_id: str) -> None:
+    """An action item for education given by the county's meeting ten days ago, due the day after and
+    left open: swept by referral's escalation sweep (the code its process runs every minute) to the
+    township, and — its three days there made up by moving its next climb back, not the clock ahead,
+    so that nothing is dated in the future — to the county."""
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from services.referral.action_items import escalate_overdue_action_items
+    from services.referral.refer import OUTBOX, Resources
+    from services.referral.routing import load_routes
+    from shared.db.engine import make_session_factory
+    from shared.unit_of_work import TableOutbox, UnitOfWork, committed
+
+    supervisor = token(Role.supervisor, "sup-items-climb", jurisdiction=COUNTY)
+    today = datetime.now(LOCAL).date()
+    async with httpx.AsyncClient(base_url=services.urls["referral"], headers=supervisor) as http:
+        meeting = {
+            "jurisdiction": COUNTY.ljust(12, "0"),
+            "held_on": (today - timedelta(days=10)).isoformat(),
+            "present": ["education"],
+        }
+        made = await http.post("/v1/meetings", json=meeting)
+        assert made.status_code == 201, made.text
+        meeting_id = made.json()["meeting_id"]
+        decision = {"case_id": case_id, "decision": "assign_department", "note": "Education takes it on."}
+        assert (await http.post(f"/v1/meetings/{meeting_id}/decisions", json=decision)).status_code < 300
+        item = {
+            "case_id": case_id,
+            "agency": "education",
+            "task": "school_enrolment",
+            "due_on": (today - timedelta(days=9)).isoformat(),
+            "note": "Enrol the child within the day.",
+        }
+        given = await http.post(f"/v1/meetings/{meeting_id}/action-items", json=item)
+        assert given.status_code == 201, given.text
+    engine = create_async_engine(database_url)
+    try:
+        sessions = make_session_factory(engine)
+        for _ in ("township", "county"):
+            async with sessions.begin() as session:  # its time at this level is up
+                await session.execute(
+                    text(
+                        "UPDATE referral.action_items SET escalate_at = now() - interval '1 minute' "
+                        "WHERE id = :id"
+                    ),
+                    {"id": uuid.UUID(given.json()["action_item_id"])},
+                )
+            now = datetime.now(LOCAL)
+            resources = Resources(load_routes(), "http://referral", clock=lambda now=now: now)
+            while True:  # any other item genuinely overdue goes up too, as the process would take it
+                async with committed(sessions.begin, UnitOfWork("referral", TableOutbox(OUTBOX))) as work:
+                    if not await escalate_overdue_action_items(work, resources):
+                        break
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.parametrize("locale", ["zh-CN", "en-US"])
+def test_an_action_item_left_open_climbs_to_the_county_supervisors_list_and_the_timeline(
+    infra, services: RunningServices, console: str, browser: Browser, locale: str
+) -> None:
+    zh = locale == "zh-CN"
+    words = WORDS[locale]
+    caseworker = add_person(services, "caseworker", TOWNSHIP)
+    owner = _on_a_thread(_subject_of(infra.database_url, caseworker))
+    case_id, number = _on_a_thread(_declined_by_social_work(services, owner))
+    _on_a_thread(_item_left_open(infra.database_url, services, case_id))
+
+    boss = _person(browser, locale, console, add_person(services, "supervisor", COUNTY))
+    boss.get_by_role(
+        "link", name="逾期上报本级的救助服务" if zh else "Overdue services escalated to us"
+    ).click()
+    items = boss.get_by_role(
+        "region", name="逾期上报本级的议定事项" if zh else "Action items escalated to us"
+    )
+    row = items.get_by_role("row").filter(has_text=number)
+    expect(row).to_contain_text(words["education"])
+    expect(row).to_contain_text(words["school"])
+    expect(row).to_contain_text("已上报 2 次，现由上党区负责" if zh else "2 times, now at Shangdang District")
+    assert serious_violations(boss) == []
+
+    row.get_by_role("link", name=number).click()
+    climbed = "联席会议议定事项逾期上报" if zh else "Overdue action item escalated"
+    for _ in range(50):
+        if climbed in boss.locator(".timeline").inner_text():
+            break
+        boss.wait_for_timeout(300)
+        boss.reload()
+    expect(boss.locator(".timeline")).to_contain_text(climbed)
+    expect(boss.locator(".timeline")).to_contain_text(
+        "现由上党区负责" if zh else "now answered for by Shangdang District"
+    )

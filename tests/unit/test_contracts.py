@@ -71,6 +71,7 @@ from shared.contracts import (
 )
 from shared.contracts.events import (
     ActionItemChanged,
+    ActionItemEscalated,
     ChildLinked,
     ChildLinkUndone,
     ConsentChanged,
@@ -373,6 +374,19 @@ def sample_payloads() -> list[EventPayload]:
             jurisdiction=VILLAGE,
             changed_by="sup-1",
             changed_at=NOW,
+        ),
+        ActionItemEscalated(
+            action_item_id=VISIT_ID,
+            meeting_id=PLAN_ID,
+            case_id=CASE_ID,
+            agency=Agency.education,
+            task=ActionTask.school_enrolment,
+            due_on=NOW.date(),
+            from_jurisdiction=TOWNSHIP,
+            to_jurisdiction=COUNTY,
+            to_level=TerritoryLevel.county,
+            escalations=1,
+            escalated_at=NOW,
         ),
         ConsentChanged(
             consent_id=PLAN_ID,
